@@ -1,0 +1,48 @@
+/* Small HTTP/1.1 server on libuv + http-parser: keep-alive, pipelining (one
+ * request in flight per connection), body/header limits, Expect: 100-continue,
+ * and asynchronous replies (the handler may answer later, e.g. after a Kafka
+ * delivery report). Single-threaded: everything runs on the loop's thread. */
+#ifndef ESCUCHA_HTTP_H
+#define ESCUCHA_HTTP_H
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct es_http_server es_http_server;
+
+typedef struct es_http_req {
+  int method;               /* enum http_method (HTTP_GET, HTTP_POST, ...) */
+  const char *method_name;  /* "GET" ... */
+  const char *path;         /* decoded? no: raw path without query, NUL-terminated */
+  const char *query;        /* raw query string without '?', or NULL */
+  const char *body;         /* NUL-terminated for convenience; body_len excludes NUL */
+  size_t body_len;
+  void *user;               /* free for the handler */
+  struct es_http_conn *conn_; /* private */
+  uint64_t start_ns;        /* when the request was complete (monotonic) */
+} es_http_req;
+
+typedef void (*es_http_handler)(es_http_req *req, void *ud);
+
+typedef struct {
+  size_t max_body;          /* larger -> 413 without calling the handler */
+  size_t max_header_bytes;  /* larger -> 431 */
+  unsigned idle_timeout_ms; /* close idle keep-alive connections (0 = never) */
+} es_http_limits;
+
+/* Case-insensitive header lookup; NULL if absent. Valid until the reply. */
+const char *es_http_header(const es_http_req *req, const char *name);
+
+es_http_server *es_http_listen(uv_loop_t *loop, const char *host, int port,
+                               const es_http_limits *lim, es_http_handler h, void *ud);
+/* Exactly once per request, on the loop thread; copies body. extra_headers is
+ * zero or more "Name: value\r\n" lines. If the client went away the reply is
+ * dropped and the request freed. */
+void es_http_reply(es_http_req *req, int status, const char *content_type,
+                   const char *body, size_t len, const char *extra_headers);
+/* Convenience: JSON error body {"error":{"code":..,"message":..,"field":..}}. */
+void es_http_reply_error(es_http_req *req, int status, const char *code,
+                         const char *message, const char *field, const char *extra_headers);
+/* Stops accepting; open connections finish their in-flight request then close. */
+void es_http_close(es_http_server *s, void (*on_closed)(void *), void *arg);
+const char *es_http_status_text(int status);
+#endif

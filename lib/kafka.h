@@ -1,0 +1,57 @@
+/* librdkafka helpers: idempotent producer with delivery reports, group
+ * consumer with manual offset store (at-least-once), DLQ, libuv wiring. */
+#ifndef ESCUCHA_KAFKA_H
+#define ESCUCHA_KAFKA_H
+#include <stddef.h>
+#include <stdint.h>
+#include <librdkafka/rdkafka.h>
+#include <uv.h>
+
+#define ES_TOPIC_INBOUND "escucha.feedback.inbound.v1"
+#define ES_TOPIC_INGESTED "escucha.feedback.ingested.v1"
+#define ES_TOPIC_CLASSIFIED "escucha.feedback.classified.v1"
+#define ES_TOPIC_PRIORITIES "escucha.priorities.v1"
+#define ES_TOPIC_ACTIONS_REQUESTED "escucha.actions.requested.v1"
+#define ES_TOPIC_ACTIONS "escucha.actions.v1"
+#define ES_TOPIC_DLQ "escucha.dlq.v1"
+#define ES_TOPIC_CORRECTIONS "escucha.corrections.v1"
+
+/* Delivery report callback: msg->_private is the opaque given to es_kafka_produce. */
+typedef void (*es_kafka_dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
+
+/* Idempotent (acks=all) producer. extra: NULL-terminated key,value pairs of
+ * librdkafka settings to override (may be NULL). */
+rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es_kafka_dr_cb dr,
+                                  void *opaque, const char *const *extra, char *err, size_t errlen);
+/* Copies key/value; retries internally (polling) while the local queue is full
+ * up to ~1 s. Returns RD_KAFKA_RESP_ERR_NO_ERROR or the error. */
+rd_kafka_resp_err_t es_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+                                     const void *key, size_t klen, const void *val, size_t vlen,
+                                     void *msg_opaque);
+/* Group consumer: enable.auto.commit=true, enable.auto.offset.store=false,
+ * auto.offset.reset=earliest, cooperative-sticky. Subscribes to topics. */
+rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const char *client_id,
+                                  const char *const *topics, int ntopics, const char *const *extra,
+                                  char *err, size_t errlen);
+/* Marks m processed: its offset+1 will be committed. */
+rd_kafka_resp_err_t es_kafka_store(rd_kafka_t *rk, const rd_kafka_message_t *m);
+/* Sends a DeadLetter{stage, reason, original, topic, partition, offset} to
+ * escucha.dlq.v1 (key = original key). src may be NULL (then bytes given). */
+rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const char *reason,
+                                 const rd_kafka_message_t *src, const void *bytes, size_t len,
+                                 void *msg_opaque);
+/* Flushes (bounded), purges what is left, destroys. */
+void es_kafka_producer_close(rd_kafka_t *rk, int timeout_ms);
+void es_kafka_consumer_close(rd_kafka_t *rk);
+/* Blocks until the cluster answers metadata or timeout; 0 ok. */
+int es_kafka_wait_ready(rd_kafka_t *rk, int timeout_ms);
+
+/* Serve a producer's callbacks (delivery reports, errors) from a libuv loop:
+ * librdkafka signals a pipe whenever events are queued. */
+typedef struct es_kafka_uv es_kafka_uv;
+es_kafka_uv *es_kafka_uv_attach(uv_loop_t *loop, rd_kafka_t *rk);
+void es_kafka_uv_detach(es_kafka_uv *k);
+
+/* Counters shared by all services (labels: service-independent). */
+void es_kafka_metrics_init(const char *service);
+#endif

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Escucha local-stack configuration: one place for every default (DESIGN.md
+# "Local defaults"), overridable by the ESCUCHA_* environment.
+#   eval "$(scripts/env.sh)"   -> exports the config into your shell
+#   . scripts/env.sh           -> (used by stack.sh) just defines the variables
+ESCUCHA_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ESCUCHA_STATE_DIR="${ESCUCHA_STATE_DIR:-$ESCUCHA_REPO/.escucha}"
+# Absolute state path: it ends up in configs and in other processes' env.
+case "$ESCUCHA_STATE_DIR" in /*) ;; *) ESCUCHA_STATE_DIR="$PWD/$ESCUCHA_STATE_DIR" ;; esac
+ESCUCHA_KAFKA_PORT="${ESCUCHA_KAFKA_PORT:-19092}"
+ESCUCHA_KAFKA_CONTROLLER_PORT="${ESCUCHA_KAFKA_CONTROLLER_PORT:-19093}"
+ESCUCHA_PG_PORT="${ESCUCHA_PG_PORT:-15432}"
+ESCUCHA_REDIS_PORT="${ESCUCHA_REDIS_PORT:-16379}"
+ESCUCHA_HTTP_PORT="${ESCUCHA_HTTP_PORT:-8080}"
+ESCUCHA_ADMIN_PORT_BASE="${ESCUCHA_ADMIN_PORT_BASE:-9100}"
+ESCUCHA_BIN_DIR="${ESCUCHA_BIN_DIR:-$ESCUCHA_REPO/build/bin}"
+case "$ESCUCHA_BIN_DIR" in /*) ;; *) ESCUCHA_BIN_DIR="$PWD/$ESCUCHA_BIN_DIR" ;; esac
+# What the services are given (stack.sh passes these; an already-set value wins).
+ESCUCHA_KAFKA_BROKERS="${ESCUCHA_KAFKA_BROKERS:-127.0.0.1:$ESCUCHA_KAFKA_PORT}"
+ESCUCHA_PG_DSN="${ESCUCHA_PG_DSN:-host=127.0.0.1 port=$ESCUCHA_PG_PORT dbname=escucha user=escucha}"
+ESCUCHA_REDIS_URL="${ESCUCHA_REDIS_URL:-redis://127.0.0.1:$ESCUCHA_REDIS_PORT}"
+ESCUCHA_API_KEYS_FILE="${ESCUCHA_API_KEYS_FILE:-$ESCUCHA_STATE_DIR/api-keys}"
+ESCUCHA_MIGRATIONS_DIR="${ESCUCHA_MIGRATIONS_DIR:-$ESCUCHA_REPO/migrations}"
+ESCUCHA_TAXONOMY="${ESCUCHA_TAXONOMY:-$ESCUCHA_REPO/config/taxonomy.default.json}"
+ESCUCHA_MODEL="${ESCUCHA_MODEL:-$ESCUCHA_STATE_DIR/model.bin}"
+
+ESCUCHA_ENV_VARS="ESCUCHA_STATE_DIR ESCUCHA_KAFKA_PORT ESCUCHA_KAFKA_CONTROLLER_PORT
+ESCUCHA_PG_PORT ESCUCHA_REDIS_PORT ESCUCHA_HTTP_PORT ESCUCHA_ADMIN_PORT_BASE ESCUCHA_BIN_DIR
+ESCUCHA_KAFKA_BROKERS ESCUCHA_PG_DSN ESCUCHA_REDIS_URL ESCUCHA_API_KEYS_FILE
+ESCUCHA_MIGRATIONS_DIR ESCUCHA_TAXONOMY ESCUCHA_MODEL"
+
+# admin port of a service (ingest=base+1, classify=+2, prioritize=+3, actions=+4)
+escucha_admin_port() {
+  case "$1" in
+    ingest) echo $((ESCUCHA_ADMIN_PORT_BASE + 1)) ;;
+    classify) echo $((ESCUCHA_ADMIN_PORT_BASE + 2)) ;;
+    prioritize) echo $((ESCUCHA_ADMIN_PORT_BASE + 3)) ;;
+    actions) echo $((ESCUCHA_ADMIN_PORT_BASE + 4)) ;;
+    *) echo "unknown service: $1" >&2; return 1 ;;
+  esac
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  for v in $ESCUCHA_ENV_VARS; do printf 'export %s=%q\n' "$v" "${!v}"; done
+  # handy for scripts and tests; read from the file so it is never stale
+  if [[ -r "$ESCUCHA_STATE_DIR/demo-api-key" ]]; then
+    printf 'export ESCUCHA_DEMO_API_KEY=%q\n' "$(cat "$ESCUCHA_STATE_DIR/demo-api-key")"
+  fi
+fi
