@@ -33,7 +33,7 @@ typedef struct es_http_conn {
   int error_status;      /* 413/431 decided while parsing */
   es_http_req *ready;    /* parsed, not yet dispatched */
   es_http_req *pending;  /* dispatched, reply outstanding */
-  int reading, closed, in_dispatch, close_after_write, keep_alive_pending;
+  int reading, closed, in_dispatch, close_after_write, discard;
 } es_http_conn;
 
 typedef struct req_priv {
@@ -53,6 +53,7 @@ typedef struct {
 static void conn_process(es_http_conn *c);
 static void conn_close(es_http_conn *c);
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void maybe_finish(es_http_server *s);
 
 const char *es_http_status_text(int s) {
@@ -251,13 +252,28 @@ static void conn_close(es_http_conn *c) {
   uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
+static void on_shutdown(uv_shutdown_t *sr, int status) {
+  (void)status;
+  free(sr);
+}
+
 static void on_write(uv_write_t *w, int status) {
   write_req *wr = (write_req *)w;
   es_http_conn *c = wr->conn;
-  (void)status;
   free(wr->data);
   free(wr);
-  if (c->close_after_write && !c->closed) conn_close(c);
+  if (!c->close_after_write || c->closed) return;
+  if (c->discard && status == 0) {
+    /* Lingering close: the client may still be uploading a body we refused;
+     * closing now would reset the connection before it reads our answer. */
+    uv_shutdown_t *sr = malloc(sizeof *sr);
+    if (sr && uv_shutdown(sr, (uv_stream_t *)&c->tcp, on_shutdown) == 0) {
+      if (!c->reading) uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read), c->reading = 1;
+      return;
+    }
+    free(sr);
+  }
+  conn_close(c);
 }
 
 static void raw_write(es_http_conn *c, char *data, size_t len) {
@@ -338,6 +354,7 @@ static void fail_parse(es_http_conn *c) {
                    "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
                    status == 413 ? "too_large" : status == 431 ? "headers_too_large" : "bad_request",
                    msg);
+  c->discard = 1;
   write_response(c, status, "application/json", body, (size_t)n, NULL, 0);
   c->in.len = 0;
 }
@@ -382,6 +399,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   (void)buf;
   if (nread < 0) {
     conn_close(c);
+    return;
+  }
+  if (c->discard) { /* draining a refused upload until the client closes */
+    c->in.len = 0;
     return;
   }
   c->in.len += (size_t)nread;

@@ -23,8 +23,9 @@ typedef void (*es_kafka_dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, vo
  * librdkafka settings to override (may be NULL). */
 rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es_kafka_dr_cb dr,
                                   void *opaque, const char *const *extra, char *err, size_t errlen);
-/* Copies key/value; retries internally (polling) while the local queue is full
- * up to ~1 s. Returns RD_KAFKA_RESP_ERR_NO_ERROR or the error. */
+/* Copies key/value. Never polls (so no delivery report runs re-entrantly);
+ * a full local queue comes back as RD_KAFKA_RESP_ERR__QUEUE_FULL for the
+ * caller to handle (back-pressure). partition: RD_KAFKA_PARTITION_UA = by key. */
 rd_kafka_resp_err_t es_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
                                      const void *key, size_t klen, const void *val, size_t vlen,
                                      void *msg_opaque);
@@ -52,6 +53,7 @@ typedef struct es_kafka_uv es_kafka_uv;
 es_kafka_uv *es_kafka_uv_attach(uv_loop_t *loop, rd_kafka_t *rk);
 void es_kafka_uv_detach(es_kafka_uv *k);
 
-/* Counters shared by all services (labels: service-independent). */
-void es_kafka_metrics_init(const char *service);
+/* Set when librdkafka reports a fatal error: the client must be recreated;
+ * services exit non-zero and are restarted by their supervisor. */
+extern volatile int es_kafka_fatal;
 #endif

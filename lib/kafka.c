@@ -1,0 +1,281 @@
+#include "kafka.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "escucha/v1/escucha.pb-c.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+volatile int es_kafka_fatal = 0;
+
+typedef struct {
+  es_kafka_dr_cb cb;
+  void *opaque;
+} dr_ctx;
+
+static es_metric *m_errors(void) {
+  static es_metric *m;
+  if (!m) m = es_counter("escucha_kafka_errors_total", "Kafka client errors by code", "code", NULL);
+  return m;
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+  (void)opaque;
+  es_metric_add(m_errors(), 1, rd_kafka_err2name((rd_kafka_resp_err_t)err));
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    char buf[512];
+    rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof buf);
+    es_error("kafka_fatal", "%s: %s", rd_kafka_err2name(orig), buf);
+    es_kafka_fatal = 1;
+    return;
+  }
+  /* Transport errors are recovered by librdkafka itself; keep them at warn. */
+  es_warn("kafka_error", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  (void)rk;
+  if (strcmp(fac, "FAIL") == 0) return; /* the error callback reports these */
+  es_log(level <= 3 ? ES_ERROR : level <= 4 ? ES_WARN : ES_DEBUG, "rdkafka", "%s: %s", fac, buf);
+}
+
+static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  dr_ctx *ctx = opaque;
+  if (ctx && ctx->cb) ctx->cb(rk, m, ctx->opaque);
+}
+
+static rd_kafka_conf_t *base_conf(const char *brokers, const char *client_id,
+                                  const char *const *defaults, const char *const *extra,
+                                  char *err, size_t errlen) {
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) != RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(conf, "client.id", client_id ? client_id : "escucha", err, errlen) !=
+          RD_KAFKA_CONF_OK)
+    goto fail;
+  for (int pass = 0; pass < 2; pass++) {
+    const char *const *kv = pass == 0 ? defaults : extra;
+    for (; kv && kv[0] && kv[1]; kv += 2)
+      if (rd_kafka_conf_set(conf, kv[0], kv[1], err, errlen) != RD_KAFKA_CONF_OK) goto fail;
+  }
+  rd_kafka_conf_set_error_cb(conf, on_error);
+  rd_kafka_conf_set_log_cb(conf, on_log);
+  return conf;
+fail:
+  rd_kafka_conf_destroy(conf);
+  return NULL;
+}
+
+rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es_kafka_dr_cb dr,
+                                  void *opaque, const char *const *extra, char *err,
+                                  size_t errlen) {
+  static const char *const defaults[] = {
+      "enable.idempotence", "true",     /* acks=all, no reordering, no dup on retry */
+      "linger.ms", "2",
+      "compression.codec", "lz4",
+      "queue.buffering.max.messages", "500000",
+      "queue.buffering.max.kbytes", "524288",
+      "message.timeout.ms", "30000",
+      "socket.keepalive.enable", "true",
+      NULL};
+  rd_kafka_conf_t *conf = base_conf(brokers, client_id, defaults, extra, err, errlen);
+  if (!conf) return NULL;
+  dr_ctx *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) {
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  ctx->cb = dr;
+  ctx->opaque = opaque;
+  rd_kafka_conf_set_opaque(conf, ctx);
+  rd_kafka_conf_set_dr_msg_cb(conf, on_dr);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    free(ctx);
+  }
+  return rk;
+}
+
+rd_kafka_resp_err_t es_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+                                     const void *key, size_t klen, const void *val, size_t vlen,
+                                     void *msg_opaque) {
+  return rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                           RD_KAFKA_V_KEY((void *)key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(msg_opaque),
+                           RD_KAFKA_V_END);
+}
+
+rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const char *client_id,
+                                  const char *const *topics, int ntopics,
+                                  const char *const *extra, char *err, size_t errlen) {
+  static const char *const defaults[] = {
+      "enable.auto.commit", "true",        /* commits only what we stored */
+      "enable.auto.offset.store", "false", /* we store after the output is durable */
+      "auto.commit.interval.ms", "1000",
+      "auto.offset.reset", "earliest",
+      "partition.assignment.strategy", "cooperative-sticky",
+      "session.timeout.ms", "6000",        /* a kill -9'd peer's partitions move in ~6 s */
+      "heartbeat.interval.ms", "1500",
+      NULL};
+  rd_kafka_conf_t *conf = base_conf(brokers, client_id, defaults, extra, err, errlen);
+  if (!conf) return NULL;
+  if (rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(ntopics);
+  for (int i = 0; i < ntopics; i++)
+    rd_kafka_topic_partition_list_add(tl, topics[i], RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, tl);
+  rd_kafka_topic_partition_list_destroy(tl);
+  if (e) {
+    snprintf(err, errlen, "subscribe: %s", rd_kafka_err2str(e));
+    rd_kafka_destroy(rk);
+    return NULL;
+  }
+  return rk;
+}
+
+rd_kafka_resp_err_t es_kafka_store(rd_kafka_t *rk, const rd_kafka_message_t *m) {
+  (void)rk;
+  /* 2.0.2 has no rd_kafka_offset_store_message(); this stores offset+1 */
+  return rd_kafka_offset_store(m->rkt, m->partition, m->offset);
+}
+
+rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const char *reason,
+                                 const rd_kafka_message_t *src, const void *bytes, size_t len,
+                                 void *msg_opaque) {
+  Escucha__V1__DeadLetter dl = ESCUCHA__V1__DEAD_LETTER__INIT;
+  dl.stage = (char *)stage;
+  dl.reason = (char *)reason;
+  dl.has_original = 1;
+  dl.has_failed_at = 1;
+  dl.failed_at = es_now_ms();
+  const void *key = NULL;
+  size_t klen = 0;
+  if (src) {
+    dl.original.data = src->payload;
+    dl.original.len = src->len;
+    dl.topic = (char *)rd_kafka_topic_name(src->rkt);
+    dl.has_partition = dl.has_offset = 1;
+    dl.partition = src->partition;
+    dl.offset = src->offset;
+    key = src->key;
+    klen = src->key_len;
+  } else {
+    dl.original.data = (uint8_t *)bytes;
+    dl.original.len = len;
+  }
+  size_t n = escucha__v1__dead_letter__get_packed_size(&dl);
+  uint8_t *buf = malloc(n ? n : 1);
+  if (!buf) return RD_KAFKA_RESP_ERR__FAIL;
+  escucha__v1__dead_letter__pack(&dl, buf);
+  rd_kafka_resp_err_t e =
+      es_kafka_produce(producer, ES_TOPIC_DLQ, RD_KAFKA_PARTITION_UA, key, klen, buf, n, msg_opaque);
+  free(buf);
+  return e;
+}
+
+void es_kafka_producer_close(rd_kafka_t *rk, int timeout_ms) {
+  if (!rk) return;
+  if (rd_kafka_flush(rk, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    es_warn("kafka_flush_timeout", "%d messages not delivered", rd_kafka_outq_len(rk));
+    rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(rk, 0); /* failure reports for what was purged */
+  }
+  dr_ctx *ctx = rd_kafka_opaque(rk);
+  rd_kafka_destroy(rk);
+  free(ctx);
+}
+
+void es_kafka_consumer_close(rd_kafka_t *rk) {
+  if (!rk) return;
+  rd_kafka_consumer_close(rk); /* commits stored offsets, leaves the group */
+  rd_kafka_destroy(rk);
+}
+
+int es_kafka_wait_ready(rd_kafka_t *rk, int timeout_ms) {
+  uint64_t deadline = es_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+  while (es_mono_ns() < deadline && !es_stopping) {
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 0, NULL, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      int ok = md->broker_cnt > 0;
+      rd_kafka_metadata_destroy(md);
+      if (ok) return 0;
+    }
+  }
+  return -1;
+}
+
+struct es_kafka_uv {
+  rd_kafka_t *rk;
+  rd_kafka_queue_t *q;
+  int fds[2];
+  uv_poll_t poll;
+  uv_timer_t timer;
+  int closing;
+};
+
+static void drain(es_kafka_uv *k) {
+  char buf[256];
+  while (read(k->fds[0], buf, sizeof buf) > 0) {
+  }
+  rd_kafka_poll(k->rk, 0);
+}
+
+static void on_readable(uv_poll_t *p, int status, int events) {
+  (void)status;
+  (void)events;
+  drain(p->data);
+}
+
+/* io-event wakeups only fire on an empty->non-empty transition; the timer is the safety net. */
+static void on_tick(uv_timer_t *t) { drain(t->data); }
+
+es_kafka_uv *es_kafka_uv_attach(uv_loop_t *loop, rd_kafka_t *rk) {
+  es_kafka_uv *k = calloc(1, sizeof *k);
+  if (!k) return NULL;
+  k->rk = rk;
+  if (pipe2(k->fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+    free(k);
+    return NULL;
+  }
+  k->q = rd_kafka_queue_get_main(rk);
+  rd_kafka_queue_io_event_enable(k->q, k->fds[1], "1", 1);
+  uv_poll_init(loop, &k->poll, k->fds[0]);
+  k->poll.data = k;
+  uv_poll_start(&k->poll, UV_READABLE, on_readable);
+  uv_timer_init(loop, &k->timer);
+  k->timer.data = k;
+  uv_timer_start(&k->timer, on_tick, 50, 50);
+  return k;
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  es_kafka_uv *k = h->data;
+  if (++k->closing < 3) return; /* both handles closed (closing started at 1) */
+  close(k->fds[0]);
+  close(k->fds[1]);
+  free(k);
+}
+
+void es_kafka_uv_detach(es_kafka_uv *k) {
+  if (!k) return;
+  rd_kafka_queue_io_event_enable(k->q, -1, NULL, 0);
+  rd_kafka_queue_destroy(k->q);
+  k->closing = 1;
+  uv_poll_stop(&k->poll);
+  uv_timer_stop(&k->timer);
+  uv_close((uv_handle_t *)&k->poll, on_handle_closed);
+  uv_close((uv_handle_t *)&k->timer, on_handle_closed);
+}

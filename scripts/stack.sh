@@ -1,0 +1,470 @@
+#!/usr/bin/env bash
+# Escucha local stack without Docker: Kafka 3.9.1 (KRaft, from Maven jars),
+# PostgreSQL 15 and Redis from Debian, and the four services, all bound to
+# 127.0.0.1 with state under $ESCUCHA_STATE_DIR. Config: scripts/env.sh.
+# Every command is idempotent; readiness is polled with deadlines, never slept.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+REPO=$ESCUCHA_REPO
+STATE=$ESCUCHA_STATE_DIR
+KPORT=$ESCUCHA_KAFKA_PORT
+KCPORT=$ESCUCHA_KAFKA_CONTROLLER_PORT
+PGPORT=$ESCUCHA_PG_PORT
+RPORT=$ESCUCHA_REDIS_PORT
+SERVICES=(ingest classify prioritize actions)
+PGBIN=/usr/lib/postgresql/15/bin
+PGDATA=$STATE/pg/data
+PGSOCK=$STATE/pg/run
+KAFKA_POM=$REPO/tools/kafka/pom.xml
+KAFKA_LIBS=$REPO/tools/kafka/target/kafka-libs
+# Fixed cluster id (base64url of 16 bytes): format is then deterministic and
+# needs no extra JVM run for `random-uuid`.
+KAFKA_CLUSTER_ID=ZXNjdWNoYS1sb2NhbC1rcg
+
+log() { echo "stack: $*"; }
+die() { echo "stack: error: $*" >&2; exit 1; }
+
+# ---------- helpers ----------
+# pid in a pid file if that process is alive and its command line contains
+# TOKEN (guards against a recycled pid, and against zombies: their cmdline is
+# empty, and PID 1 here does not necessarily reap orphans).
+live_pid() { # FILE TOKEN
+  local pid
+  [[ -s $1 ]] || return 1
+  pid=$(head -n1 "$1" | tr -dc 0-9)
+  [[ -n $pid && -r /proc/$pid/cmdline ]] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$2" || return 1
+  echo "$pid"
+}
+
+# something accepts TCP connections on 127.0.0.1:PORT
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds or time is up
+wait_for() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+# Stopping = signal the pid we recorded (never a name match), wait up to
+# GRACE s for it to go, then SIGKILL. Split in two so `down` can signal all
+# services first and let them shut down in parallel.
+stop_send() { # NAME FILE TOKEN [SIGNAL]; fails if not running
+  local pid
+  if ! pid=$(live_pid "$2" "$3"); then rm -f "$2"; log "$1 not running"; return 1; fi
+  log "stopping $1 (pid $pid)"
+  kill -"${4:-TERM}" "$pid" 2>/dev/null || true
+}
+stop_reap() { # NAME FILE TOKEN GRACE
+  local name=$1 file=$2 token=$3 pid
+  if pid=$(live_pid "$file" "$token") && ! wait_for "$4" eval '! live_pid "$file" "$token"'; then
+    log "$name did not stop within ${4}s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_for 10 eval '! live_pid "$file" "$token"' || die "$name (pid $pid) survived SIGKILL"
+  fi
+  rm -f "$file"
+}
+stop_pid() { # NAME FILE TOKEN GRACE [SIGNAL]
+  if stop_send "$1" "$2" "$3" "${5:-TERM}"; then stop_reap "$1" "$2" "$3" "$4"; fi
+}
+
+ensure_dirs() { mkdir -p "$STATE"/{kafka,pg,redis,logs,pids}; }
+
+check_port_free() { # NAME PORT
+  ! port_open "$2" || die "$1: port $2 on 127.0.0.1 is in use by another process (set ESCUCHA_*_PORT)"
+}
+
+# ---------- kafka ----------
+cmd_jars() {
+  # The stamp holds the pom's hash: a changed pom re-runs mvn, otherwise the
+  # jars are reused (mvn costs seconds even when everything is cached).
+  local want; want=$(sha256sum "$KAFKA_POM" | cut -d' ' -f1)
+  if [[ -f $KAFKA_LIBS/.stamp && $(cat "$KAFKA_LIBS/.stamp") == "$want" ]] &&
+     compgen -G "$KAFKA_LIBS/kafka_2.13-*.jar" >/dev/null; then
+    return 0
+  fi
+  log "fetching Kafka broker jars with maven"
+  rm -rf "$KAFKA_LIBS"
+  # (mvn 3.8 -q still prints colour resets; strip them)
+  mvn -B -q -Dstyle.color=never -f "$KAFKA_POM" package 2>&1 | sed 's/\x1b\[[0-9;]*m//g'
+  echo "$want" >"$KAFKA_LIBS/.stamp"
+  log "kafka jars: $(ls "$KAFKA_LIBS"/*.jar | wc -l) in $KAFKA_LIBS"
+}
+
+KAFKA_PID=$STATE/pids/kafka.pid
+KAFKA_LOG=$STATE/logs/kafka.log
+KAFKA_JAVA=(java -Dlog4j.configuration="file:$REPO/tools/kafka/log4j.properties"
+  -Dkafka.logs.dir="$STATE/logs" -Djava.awt.headless=true -cp "$KAFKA_LIBS/*")
+
+write_kafka_props() {
+  # Written on every start so port changes in the env take effect.
+  cat >"$STATE/kafka/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KCPORT
+listeners=PLAINTEXT://127.0.0.1:$KPORT,CONTROLLER://127.0.0.1:$KCPORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KPORT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$STATE/kafka/data
+num.partitions=3
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+# single node: internal topics with RF 1, and 1 partition instead of 50 so the
+# first group join / init_transactions is fast
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+group.initial.rebalance.delay.ms=0
+# after a kill -9 the new incarnation can't register until the old broker
+# session expires (default 9 s): shorter for crash/restart tests
+broker.session.timeout.ms=3000
+broker.heartbeat.interval.ms=500
+num.network.threads=2
+num.io.threads=2
+EOF
+}
+
+# Start the JVM and return at once (infra overlaps its startup with PG/Redis).
+kafka_launch() {
+  local pid
+  if pid=$(live_pid "$KAFKA_PID" kafka.Kafka); then log "kafka already running (pid $pid)"; return 0; fi
+  check_port_free kafka "$KPORT"; check_port_free kafka-controller "$KCPORT"
+  cmd_jars
+  ensure_dirs; mkdir -p "$STATE/kafka/data"
+  write_kafka_props
+  if [[ ! -f $STATE/kafka/data/meta.properties ]]; then
+    log "formatting kafka storage"
+    "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$KAFKA_CLUSTER_ID" \
+      -c "$STATE/kafka/server.properties" --ignore-formatted >/dev/null
+  fi
+  # fresh log: readiness is a grep for the startup line, an old one must not match
+  [[ -f $KAFKA_LOG ]] && mv -f "$KAFKA_LOG" "$KAFKA_LOG.1"
+  log "starting kafka on 127.0.0.1:$KPORT"
+  # setsid: own session, so a terminal's Ctrl-C or hangup doesn't reach it;
+  # cwd = state dir so a crash's hs_err file lands there.
+  (cd "$STATE/kafka" && exec setsid "${KAFKA_JAVA[@]}" -Xms256m -Xmx512m -XX:+UseSerialGC \
+    -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError kafka.Kafka "$STATE/kafka/server.properties" \
+    >"$KAFKA_LOG" 2>&1 </dev/null) &
+  echo $! >"$KAFKA_PID"
+}
+
+kafka_wait() {
+  local deadline=$((SECONDS + 90))
+  until grep -q 'Kafka Server started' "$KAFKA_LOG" 2>/dev/null; do
+    if ! live_pid "$KAFKA_PID" kafka.Kafka >/dev/null; then
+      tail -n 40 "$KAFKA_LOG" >&2 || true; die "kafka exited during startup (log: $KAFKA_LOG)"
+    fi
+    ((SECONDS < deadline)) || { tail -n 40 "$KAFKA_LOG" >&2; die "kafka not started after 90 s"; }
+    sleep 0.2
+  done
+  # the log line means the broker is up; a metadata round trip proves clients get through
+  wait_for 30 kcat -b "127.0.0.1:$KPORT" -L -m 2 || die "kafka does not answer metadata requests"
+  log "kafka ready (pid $(cat "$KAFKA_PID"))"
+}
+
+cmd_kafka_start() { kafka_launch; kafka_wait; }
+# SIGTERM = controlled shutdown (flushes logs, clean restart); it takes a few s.
+cmd_kafka_stop() { stop_pid kafka "$KAFKA_PID" kafka.Kafka 30; }
+
+# ---------- postgres ----------
+# initdb/postgres refuse to run as root: run them as the `postgres` user then.
+as_pg() { if ((EUID == 0)); then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# postgres must be able to reach $STATE/pg: give +x (search only, no read) to
+# any parent directory that lacks it for "other".
+make_traversable() {
+  ((EUID == 0)) || return 0
+  runuser -u postgres -- test -x "$STATE/pg" && return 0
+  local d=$STATE
+  while [[ $d != / ]]; do
+    [[ $(stat -c %A "$d") == *[xt] ]] || { log "note: chmod o+x $d (postgres must traverse it)"; chmod o+x "$d"; }
+    d=$(dirname "$d")
+  done
+}
+
+pg_pid() { live_pid "$PGDATA/postmaster.pid" postgres; }
+
+cmd_pg_start() {
+  local pid
+  if pid=$(pg_pid); then log "postgres already running (pid $pid)"; return 0; fi
+  check_port_free postgres "$PGPORT"
+  # After a kill -9 the dead postmaster may linger as a zombie (PID 1 here is
+  # slow to reap); postgres would take it for a live owner of postmaster.pid.
+  local old; old=$(head -n1 "$PGDATA/postmaster.pid" 2>/dev/null | tr -dc 0-9 || true)
+  if [[ -n $old ]] && ! wait_for 15 eval '[[ ! -e /proc/$old ]]'; then
+    log "note: pid $old from a stale postmaster.pid still exists"
+  fi
+  [[ -x $PGBIN/initdb ]] || die "PostgreSQL 15 not installed (run scripts/deps.sh)"
+  ensure_dirs; mkdir -p "$PGSOCK"
+  touch "$STATE/logs/postgres.log"
+  if ((EUID == 0)); then
+    chown -R postgres: "$STATE/pg" "$STATE/logs/postgres.log"
+    make_traversable
+  fi
+  if [[ ! -f $PGDATA/PG_VERSION ]]; then
+    log "initdb $PGDATA"
+    # trust: initdb then allows local + 127.0.0.1/::1 without password;
+    # we only listen on loopback. C.UTF-8 so lower()/upper() handle ñ, á.
+    as_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    cat >>"$PGDATA/postgresql.conf" <<'EOF'
+# escucha test tuning (fsync stays on: crash tests should see real durability)
+shared_buffers = 32MB
+max_connections = 100
+log_min_messages = warning
+log_line_prefix = '%m [%p] %q%u@%d '
+EOF
+  fi
+  # Unix socket paths are limited to ~107 bytes; with a very deep state dir
+  # use TCP only rather than fail.
+  local sock=$PGSOCK
+  ((${#PGSOCK} + 20 < 107)) || { log "note: state path too long for a unix socket; TCP only"; sock=""; }
+  log "starting postgres on 127.0.0.1:$PGPORT"
+  as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -l "$STATE/logs/postgres.log" -w -t 60 \
+    -o "-p $PGPORT -k '$sock' -c listen_addresses=127.0.0.1" start >/dev/null ||
+    { tail -n 20 "$STATE/logs/postgres.log" >&2; die "postgres failed to start"; }
+  pg_pid >"$STATE/pids/postgres.pid"
+  # role + database (idempotent; cheap enough to check on every start)
+  local su=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -tA)
+  [[ $("${su[@]}" -c "select 1 from pg_roles where rolname='escucha'") == 1 ]] ||
+    "${su[@]}" -c "create role escucha login"
+  [[ $("${su[@]}" -c "select 1 from pg_database where datname='escucha'") == 1 ]] ||
+    "${su[@]}" -c "create database escucha owner escucha"
+  log "postgres ready (pid $(cat "$STATE/pids/postgres.pid"))"
+}
+
+cmd_pg_stop() {
+  local pid
+  if ! pid=$(pg_pid); then rm -f "$STATE/pids/postgres.pid"; log "postgres not running"; return 0; fi
+  log "stopping postgres (pid $pid)"
+  # fast = roll back open sessions and checkpoint (SIGTERM would be "smart"
+  # and wait for every client to disconnect); immediate, then KILL, as fallbacks
+  as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 30 stop >/dev/null ||
+    as_pg "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w -t 10 stop >/dev/null ||
+    { kill -KILL "$pid" 2>/dev/null || true; }
+  rm -f "$STATE/pids/postgres.pid"
+}
+
+# ---------- redis ----------
+REDIS_PID=$STATE/pids/redis.pid
+
+cmd_redis_start() {
+  local pid
+  if pid=$(live_pid "$REDIS_PID" redis-server); then log "redis already running (pid $pid)"; return 0; fi
+  check_port_free redis "$RPORT"
+  ensure_dirs; rm -f "$REDIS_PID"
+  log "starting redis on 127.0.0.1:$RPORT"
+  # no persistence: Redis holds only dedup/idempotency keys that tests recreate
+  redis-server --bind 127.0.0.1 --port "$RPORT" --daemonize yes --pidfile "$REDIS_PID" \
+    --dir "$STATE/redis" --logfile "$STATE/logs/redis.log" --save "" --appendonly no
+  wait_for 20 eval '[[ $(redis-cli -h 127.0.0.1 -p "$RPORT" ping) == PONG ]]' ||
+    { tail -n 20 "$STATE/logs/redis.log" >&2; die "redis not answering"; }
+  wait_for 5 live_pid "$REDIS_PID" redis-server || die "redis pid file missing"
+  log "redis ready (pid $(cat "$REDIS_PID"))"
+}
+
+cmd_redis_stop() { stop_pid redis "$REDIS_PID" redis-server 15; }
+
+# ---------- infra, topics, migrations, provisioning ----------
+cmd_infra() {
+  local t0=$SECONDS
+  [[ ${ESCUCHA_SKIP_DEPS:-0} == 1 ]] || "$REPO/scripts/deps.sh" >/dev/null
+  # check every port before starting anything, so a clash leaves nothing half-up
+  live_pid "$KAFKA_PID" kafka.Kafka >/dev/null || { check_port_free kafka "$KPORT"; check_port_free kafka-controller "$KCPORT"; }
+  pg_pid >/dev/null || check_port_free postgres "$PGPORT"
+  live_pid "$REDIS_PID" redis-server >/dev/null || check_port_free redis "$RPORT"
+  kafka_launch # the JVM boots while PG and Redis start
+  cmd_pg_start
+  cmd_redis_start
+  if ! live_pid "$KAFKA_PID" kafka.Kafka >/dev/null || ! grep -q 'Kafka Server started' "$KAFKA_LOG" 2>/dev/null ||
+     ! kcat -b "127.0.0.1:$KPORT" -L -m 2 >/dev/null 2>&1; then
+    kafka_wait
+  fi
+  log "infra up in $((SECONDS - t0)) s"
+}
+
+cmd_topics() { /usr/bin/python3 "$REPO/scripts/kafka_topics.py" "$ESCUCHA_KAFKA_BROKERS"; }
+
+# client_min_messages: hide "already exists, skipping" notices
+psql_app() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$ESCUCHA_PG_DSN" "$@"; }
+
+cmd_migrate() {
+  local dir=$ESCUCHA_MIGRATIONS_DIR f v applied out n=0
+  psql_app -c "create table if not exists schema_migrations(version text primary key, applied_at timestamptz not null default now())"
+  applied=$(psql_app -tA -c "select version from schema_migrations")
+  # lexical order in the C locale, whatever the user's locale is
+  while IFS= read -r f; do
+    [[ -n $f ]] || continue
+    v=$(basename "$f")
+    grep -qxF -- "$v" <<<"$applied" && continue
+    # One transaction per file: the file and its bookkeeping row commit
+    # together. The advisory lock is the one lib/pg.c (es_pg_migrate) takes, so
+    # a service applying migrations at start and this script never race; the
+    # applied check is repeated under the lock.
+    # (the file is inlined rather than \i'd: psql keeps quotes around an
+    # interpolated \i path, so paths with spaces would break)
+    out=$({
+      printf '%s\n' 'select pg_advisory_xact_lock(74657) \g /dev/null' \
+        "select exists(select 1 from schema_migrations where version = :'v') as done \\gset" \
+        '\if :done' '\echo skipped' '\else'
+      cat "$f"
+      printf '\n%s\n' "insert into schema_migrations(version) values (:'v');" '\echo applied' '\endif'
+    } | psql_app -1 -v v="$v" -f -
+    ) || die "migration $v failed (rolled back; nothing recorded)"
+    if [[ $out == *applied ]]; then log "migrate: applied $v"; n=$((n + 1)); fi
+  done < <(compgen -G "$dir/*.sql" | LC_ALL=C sort)
+  log "migrate: $n applied, $(psql_app -tA -c 'select count(*) from schema_migrations') total"
+}
+
+cmd_provision() {
+  local keyf=$STATE/demo-api-key keys=$STATE/api-keys key hash
+  ensure_dirs
+  if [[ -s $keyf ]]; then
+    key=$(tr -d '[:space:]' <"$keyf")
+  else
+    key="es_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+    (umask 077 && printf '%s' "$key" >"$keyf") # no newline: safe to paste in a header
+    log "provision: new demo api key in $keyf"
+  fi
+  chmod 600 "$keyf"
+  hash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
+  # api-keys holds only sha256 hashes; 644 so a non-root container user
+  # (deploy/docker-compose.yml mounts it) can read it
+  touch "$keys"; chmod 644 "$keys"
+  if ! grep -qxF "demo:$hash" "$keys"; then
+    # replace a stale demo line (key file was changed), keep other agencies
+    { grep -v '^demo:' "$keys" || true; echo "demo:$hash"; } >"$keys.tmp" && mv -f "$keys.tmp" "$keys"
+    chmod 644 "$keys"
+    log "provision: demo agency key registered in $keys"
+  else
+    log "provision: demo agency already provisioned"
+  fi
+}
+
+# ---------- services ----------
+svc_pidf() { echo "$STATE/pids/$1.pid"; }
+svc_check() { [[ " ${SERVICES[*]} " == *" $1 "* ]] || die "unknown service '$1' (one of: ${SERVICES[*]})"; }
+
+# svc_launch NAME REQUIRED: start in the background, don't wait. Returns 2 if skipped.
+svc_launch() {
+  local name=$1 required=${2:-0} bin=$ESCUCHA_BIN_DIR/escucha-$1 port pid
+  if [[ ! -x $bin ]]; then
+    ((required)) && die "$bin not built (make bins)"
+    log "skip $name: $bin not built"; return 2
+  fi
+  if pid=$(live_pid "$(svc_pidf "$name")" "escucha-$name"); then log "$name already running (pid $pid)"; return 0; fi
+  port=$(escucha_admin_port "$name")
+  check_port_free "$name admin" "$port"
+  [[ $name != ingest ]] || check_port_free "ingest http" "$ESCUCHA_HTTP_PORT"
+  ensure_dirs
+  echo "=== $(date -Is) start $bin" >>"$STATE/logs/$name.log"
+  log "starting $name (admin 127.0.0.1:$port)"
+  # every ESCUCHA_* already in the environment passes through (env.sh only
+  # fills in unset ones); the admin port is per service so it always wins.
+  (
+    for v in $ESCUCHA_ENV_VARS; do export "$v"; done
+    export ESCUCHA_ADMIN_PORT=$port
+    exec setsid nohup "$bin" >>"$STATE/logs/$name.log" 2>&1 </dev/null
+  ) &
+  echo $! >"$(svc_pidf "$name")"
+}
+
+svc_wait() {
+  local name=$1 port deadline=$((SECONDS + 30))
+  port=$(escucha_admin_port "$name")
+  until [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/healthz") == 200 ]]; do
+    if ! live_pid "$(svc_pidf "$name")" "escucha-$name" >/dev/null; then
+      tail -n 30 "$STATE/logs/$name.log" >&2 || true; die "$name exited during startup (log: $STATE/logs/$name.log)"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 30 "$STATE/logs/$name.log" >&2 || true; die "$name: no 200 from /healthz on :$port after 30 s"
+    fi
+    sleep 0.2
+  done
+  log "$name healthy (pid $(cat "$(svc_pidf "$name")"))"
+}
+
+cmd_services() {
+  local s started=()
+  for s in "${SERVICES[@]}"; do
+    if svc_launch "$s" 0; then started+=("$s"); fi
+  done
+  for s in "${started[@]}"; do svc_wait "$s"; done
+}
+
+cmd_service_start() { svc_check "$1"; svc_launch "$1" 1; svc_wait "$1"; }
+# services finish in-flight work, commit offsets and flush on SIGTERM
+cmd_service_stop() { svc_check "$1"; stop_pid "$1" "$(svc_pidf "$1")" "escucha-$1" 20; }
+cmd_service_kill() { svc_check "$1"; stop_pid "$1" "$(svc_pidf "$1")" "escucha-$1" 5 KILL; }
+
+cmd_services_stop() {
+  local s sent=()
+  # TERM all first so they shut down in parallel, then reap one by one
+  for s in "${SERVICES[@]}"; do
+    if stop_send "$s" "$(svc_pidf "$s")" "escucha-$s"; then sent+=("$s"); fi
+  done
+  for s in "${sent[@]}"; do stop_reap "$s" "$(svc_pidf "$s")" "escucha-$s" 20; done
+}
+
+# ---------- up / down / status ----------
+cmd_up() {
+  local t0=$SECONDS
+  cmd_infra; cmd_topics; cmd_migrate; cmd_provision; cmd_services
+  log "up in $((SECONDS - t0)) s; demo key: $STATE/demo-api-key"
+}
+
+cmd_down() { cmd_services_stop; cmd_redis_stop; cmd_pg_stop; cmd_kafka_stop; }
+
+status_line() { # NAME PIDFILE TOKEN PORT
+  local pid state
+  if pid=$(live_pid "$2" "$3"); then
+    if port_open "$4"; then state=up; else state="starting (port closed)"; fi
+  else
+    pid=-; state=down
+    port_open "$4" && state="down (port taken by another process)"
+  fi
+  printf '%-11s %-8s %-6s %s\n' "$1" "$pid" "$4" "$state"
+}
+
+cmd_status() {
+  local s
+  echo "state: $STATE"
+  printf '%-11s %-8s %-6s %s\n' NAME PID PORT STATE
+  status_line kafka "$KAFKA_PID" kafka.Kafka "$KPORT"
+  status_line postgres "$PGDATA/postmaster.pid" postgres "$PGPORT"
+  status_line redis "$REDIS_PID" redis-server "$RPORT"
+  for s in "${SERVICES[@]}"; do
+    status_line "$s" "$(svc_pidf "$s")" "escucha-$s" "$(escucha_admin_port "$s")"
+  done
+  [[ -s $STATE/pids/ingest.pid ]] && echo "ingest http: 127.0.0.1:$ESCUCHA_HTTP_PORT"
+  return 0
+}
+
+usage() {
+  cat <<EOF
+usage: scripts/stack.sh COMMAND
+  up | down | status | infra | jars | topics | migrate | provision | services
+  kafka-start | kafka-stop | pg-start | pg-stop | redis-start | redis-stop
+  service-start NAME | service-stop NAME | service-kill NAME   (NAME: ${SERVICES[*]})
+config: eval "\$(scripts/env.sh)" shows it; state in $STATE
+EOF
+}
+
+cmd=${1:-}
+case $cmd in
+  up | down | status | infra | jars | topics | migrate | provision | services) "cmd_$cmd" ;;
+  kafka-start | kafka-stop | pg-start | pg-stop | redis-start | redis-stop) "cmd_${cmd//-/_}" ;;
+  service-start | service-stop | service-kill)
+    [[ $# -eq 2 ]] || { usage >&2; exit 2; }
+    "cmd_${cmd//-/_}" "$2" ;;
+  -h | --help | help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac

@@ -1,0 +1,270 @@
+/* Connector registry and the helpers every connector shares. */
+#include "ac_conn.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+
+static const ac_connector_ops *const g_ops[] = {
+    &ac_jira_ops,  &ac_github_ops, &ac_gitlab_ops, &ac_redmine_ops,  &ac_asana_ops,
+    &ac_clickup_ops, &ac_monday_ops, &ac_trello_ops, &ac_webhook_ops, &ac_email_ops,
+};
+
+const ac_connector_ops *ac_connector_find(const char *tool) {
+  for (size_t i = 0; tool && i < sizeof g_ops / sizeof g_ops[0]; i++)
+    if (strcmp(g_ops[i]->tool, tool) == 0) return g_ops[i];
+  return NULL;
+}
+
+void ac_copy(char *dst, size_t n, const char *src) {
+  if (!n) return;
+  snprintf(dst, n, "%s", src ? src : "");
+}
+
+static void envname(const char *tool, const char *name, char *out, size_t n) {
+  size_t j = 0;
+  const char *parts[] = {"ESCUCHA_", tool, "_", name};
+  for (size_t p = 0; p < 4; p++)
+    for (const char *s = parts[p]; *s && j + 1 < n; s++)
+      out[j++] = *s == '-' ? '_' : (char)toupper((unsigned char)*s);
+  out[j] = 0;
+}
+
+/* Settings are kept as strings so ac_conn_opt can hand out stable pointers. */
+static json_t *stringify_cfg(json_t *cfg) {
+  json_t *o = json_object();
+  const char *k;
+  json_t *v;
+  json_object_foreach(cfg, k, v) {
+    char tmp[64];
+    if (json_is_string(v)) json_object_set(o, k, v);
+    else if (json_is_integer(v)) {
+      snprintf(tmp, sizeof tmp, "%lld", (long long)json_integer_value(v));
+      json_object_set_new(o, k, json_string(tmp));
+    } else if (json_is_boolean(v)) json_object_set_new(o, k, json_string(json_is_true(v) ? "true" : "false"));
+    else if (json_is_real(v)) {
+      snprintf(tmp, sizeof tmp, "%g", json_real_value(v));
+      json_object_set_new(o, k, json_string(tmp));
+    }
+  }
+  return o;
+}
+
+ac_conn *ac_conn_new(const char *tool, json_t *cfg) {
+  const ac_connector_ops *ops = ac_connector_find(tool);
+  if (!ops) return NULL;
+  ac_conn *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->ops = ops;
+  c->cfg = cfg && json_is_object(cfg) ? stringify_cfg(cfg) : json_object();
+  /* SaaS tools have a fixed API root; self-hosted ones (Jira, Redmine) must be configured. */
+  static const char *const defaults[][2] = {
+      {"github", "https://api.github.com"},  {"gitlab", "https://gitlab.com"},
+      {"asana", "https://app.asana.com/api/1.0"}, {"clickup", "https://api.clickup.com/api/v2"},
+      {"monday", "https://api.monday.com/v2"}, {"trello", "https://api.trello.com/1"}};
+  if (!ac_conn_opt(c, "base_url", NULL))
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+      if (strcmp(defaults[i][0], tool) == 0)
+        json_object_set_new(c->cfg, "base_url", json_string(defaults[i][1]));
+  ac_retry_defaults(&c->retry);
+  ac_breaker_init(&c->breaker, 5, 30000);
+  const char *t = json_string_value(json_object_get(c->cfg, "token"));
+  if (t) {
+    c->token = strdup(t);
+    json_object_del(c->cfg, "token"); /* keep the secret in one place only */
+  } else {
+    char en[96], ef[112];
+    envname(tool, "TOKEN", en, sizeof en);
+    snprintf(ef, sizeof ef, "%s_FILE", en);
+    c->token = es_secret(getenv(en), getenv(ef));
+  }
+  return c;
+}
+
+void ac_conn_free(ac_conn *c) {
+  if (!c) return;
+  if (c->token) {
+    memset(c->token, 0, strlen(c->token));
+    free(c->token);
+  }
+  json_decref(c->cfg);
+  ac_breaker_destroy(&c->breaker);
+  free(c);
+}
+
+const char *ac_conn_opt(ac_conn *c, const char *name, const char *def) {
+  const char *v = json_string_value(json_object_get(c->cfg, name));
+  if (v && *v) return v;
+  char en[128];
+  envname(c->ops->tool, name, en, sizeof en);
+  v = getenv(en);
+  return v && *v ? v : def;
+}
+
+char *ac_urlenc(const char *s) {
+  char *e = curl_easy_escape(NULL, s ? s : "", 0);
+  char *r = e ? strdup(e) : NULL;
+  curl_free(e);
+  return r;
+}
+
+char *ac_header(const char *name, const char *fmt, ...) {
+  es_buf b = {0};
+  va_list ap;
+  va_start(ap, fmt);
+  char *v = NULL;
+  if (vasprintf(&v, fmt, ap) < 0) v = NULL;
+  va_end(ap);
+  if (!v || es_buf_printf(&b, "%s: %s", name, v) != 0) {
+    free(v);
+    es_buf_free(&b);
+    return NULL;
+  }
+  free(v);
+  return b.data;
+}
+
+int ac_has_marker(const char *text, const char *key) {
+  if (!text || !key) return 0;
+  size_t kl = strlen(key);
+  for (const char *p = strstr(text, AC_MARKER_PREFIX); p; p = strstr(p + 1, AC_MARKER_PREFIX)) {
+    const char *k = p + strlen(AC_MARKER_PREFIX);
+    if (strncmp(k, key, kl) == 0 && !isalnum((unsigned char)k[kl]) && k[kl] != '-') return 1;
+  }
+  return 0;
+}
+
+static void append_msg(es_buf *b, const char *s) {
+  if (!s || !*s) return;
+  if (b->len) es_buf_puts(b, "; ");
+  es_buf_puts(b, s);
+}
+
+/* Jira {"errorMessages":[],"errors":{f:msg}}, GitHub {"message","errors":[{field,code}]},
+ * GitLab {"message":str|{f:[..]}} or {"error"}, Redmine {"errors":[str]},
+ * Asana/monday {"errors":[{"message"}]}, ClickUp {"err","ECODE"}, monday
+ * {"error_message"}, Trello plain text. */
+static void collect(json_t *v, es_buf *b, const char *field) {
+  if (json_is_string(v)) {
+    if (field) {
+      char tmp[600];
+      snprintf(tmp, sizeof tmp, "%s: %s", field, json_string_value(v));
+      append_msg(b, tmp);
+    } else append_msg(b, json_string_value(v));
+  } else if (json_is_array(v)) {
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) collect(x, b, field);
+  } else if (json_is_object(v)) {
+    json_t *m = json_object_get(v, "message");
+    if (m) {
+      collect(m, b, field);
+      return;
+    }
+    const char *code = json_string_value(json_object_get(v, "code"));
+    const char *f = json_string_value(json_object_get(v, "field"));
+    if (code && f) {
+      char tmp[300];
+      snprintf(tmp, sizeof tmp, "%s %s", f, code);
+      append_msg(b, tmp);
+      return;
+    }
+    const char *k;
+    json_t *x;
+    json_object_foreach(v, k, x) collect(x, b, k);
+  }
+}
+
+void ac_vendor_message(const char *body, size_t len, char *out, size_t outlen) {
+  es_buf b = {0};
+  json_t *j = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+  if (json_is_object(j)) {
+    static const char *keys[] = {"errorMessages", "message", "error", "err", "error_message", "errors"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+      json_t *v = json_object_get(j, keys[i]);
+      if (!v) continue;
+      /* GitHub: "Validation Failed" + details in errors[]; Jira: both lists. */
+      collect(v, &b, NULL);
+    }
+  } else if (body && len) {
+    es_buf_append(&b, body, len < 300 ? len : 300);
+  }
+  snprintf(out, outlen, "%.*s", b.data ? (int)b.len : 0, b.data ? b.data : "");
+  /* Bodies can contain newlines; keep one-line messages for logs and DLQ. */
+  for (char *p = out; *p; p++)
+    if (*p == '\n' || *p == '\r') *p = ' ';
+  if (!*out) snprintf(out, outlen, "no error body");
+  es_buf_free(&b);
+  json_decref(j);
+}
+
+int ac_json_call(ac_conn *c, const char *method, const char *path, const char *const *headers,
+                 json_t *body, int notfound_ok, json_t **out, ac_error *err) {
+  return ac_json_call_ex(c, method, path, headers, body, notfound_ok, strcmp(method, "POST") != 0,
+                         out, err);
+}
+
+int ac_json_call_ex(ac_conn *c, const char *method, const char *path, const char *const *headers,
+                    json_t *body, int notfound_ok, int idempotent, json_t **out, ac_error *err) {
+  int rc = AC_ETRANSIENT;
+  char *url = NULL, *payload = NULL;
+  const char *hdrs[16];
+  size_t nh = 0;
+  ac_http_resp resp = {0};
+  *out = NULL;
+  err->http_status = 0;
+  err->msg[0] = 0;
+  if (strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0) url = strdup(path);
+  else {
+    const char *base = ac_conn_opt(c, "base_url", NULL);
+    if (!base) {
+      snprintf(err->msg, sizeof err->msg, "%s: base_url not configured", c->ops->tool);
+      rc = AC_ECONFIG;
+      goto cleanup;
+    }
+    size_t bl = strlen(base);
+    while (bl && base[bl - 1] == '/') bl--;
+    if (asprintf(&url, "%.*s%s", (int)bl, base, path) < 0) url = NULL;
+  }
+  if (!url) goto cleanup;
+  int has_accept = 0;
+  for (const char *const *h = headers; h && *h; h++) has_accept |= strncasecmp(*h, "Accept:", 7) == 0;
+  if (!has_accept) hdrs[nh++] = "Accept: application/json";
+  if (body) hdrs[nh++] = "Content-Type: application/json";
+  for (const char *const *h = headers; h && *h && nh < 15; h++) hdrs[nh++] = *h;
+  hdrs[nh] = NULL;
+  if (body && !(payload = json_dumps(body, JSON_COMPACT))) goto cleanup;
+  ac_http_req req = {method, url, hdrs, payload, payload ? strlen(payload) : 0,
+                     idempotent};
+  int hr = ac_http_do(&c->retry, &c->breaker, &req, &resp, err->msg, sizeof err->msg);
+  err->http_status = resp.status;
+  if (hr == AC_HTTP_BREAKER) {
+    rc = AC_EBREAKER;
+    goto cleanup;
+  }
+  if (hr != AC_HTTP_OK) {
+    if (resp.status && resp.body.len)
+      ac_vendor_message(resp.body.data, resp.body.len, err->msg, sizeof err->msg);
+    rc = AC_ETRANSIENT;
+    goto cleanup;
+  }
+  if (resp.status >= 200 && resp.status < 300) {
+    *out = resp.body.len ? json_loadb(resp.body.data, resp.body.len, 0, NULL) : NULL;
+    if (!*out) *out = json_null();
+    rc = AC_OK;
+  } else {
+    ac_vendor_message(resp.body.data, resp.body.len, err->msg, sizeof err->msg);
+    rc = resp.status == 404 && notfound_ok ? AC_NOTFOUND : AC_EPERM;
+  }
+cleanup:
+  ac_http_resp_free(&resp);
+  free(payload);
+  free(url);
+  return rc;
+}

@@ -1,0 +1,455 @@
+#include "api.h"
+
+#include <ctype.h>
+#include <http_parser.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+enum { KIND_SINGLE, KIND_BATCH, KIND_OPEN311 };
+
+typedef struct {
+  es_http_req *req;
+  api_ctx *api;
+  const char *route;
+  int kind;
+  size_t n, ndone;
+  ing_item **items;
+} req_ctx;
+
+static es_metric *m_requests, *m_latency;
+
+void api_metrics_init(void) {
+  m_requests = es_counter("escucha_ingest_requests_total", "HTTP requests by route and status", "route", "status", NULL);
+  m_latency = es_histogram("escucha_ingest_request_seconds", "HTTP request latency", ES_LATENCY_BUCKETS,
+                           ES_LATENCY_NBUCKETS, "route", NULL);
+}
+
+static void count(es_http_req *req, const char *route, int status) {
+  char s[8];
+  snprintf(s, sizeof s, "%d", status);
+  es_metric_add(m_requests, 1, route, s);
+  es_metric_observe(m_latency, (double)(es_mono_ns() - req->start_ns) / 1e9, route);
+}
+
+static void reply_json(es_http_req *req, const char *route, int status, es_buf *b, const char *extra) {
+  count(req, route, status);
+  es_http_reply(req, status, "application/json", b->data ? b->data : "", b->len, extra);
+}
+
+static void reply_error(es_http_req *req, const char *route, int status, const char *code,
+                        const char *msg, const char *field, const char *extra) {
+  count(req, route, status);
+  es_http_reply_error(req, status, code, msg, field, extra);
+}
+
+static void ctx_free(req_ctx *c) {
+  for (size_t i = 0; i < c->n; i++) ing_item_free(c->items[i]);
+  free(c->items);
+  free(c);
+}
+
+static int reject_status(const ing_item *it) {
+  return strcmp(it->err_code, "forbidden") == 0 ? 403 : 400;
+}
+
+static void put_error(es_buf *b, const ing_item *it) {
+  es_buf_puts(b, "{\"code\":");
+  es_buf_json_str(b, it->err_code, strlen(it->err_code));
+  es_buf_puts(b, ",\"message\":");
+  es_buf_json_str(b, it->err_msg, strlen(it->err_msg));
+  if (it->err_field[0]) {
+    es_buf_puts(b, ",\"field\":");
+    es_buf_json_str(b, it->err_field, strlen(it->err_field));
+  }
+  es_buf_puts(b, "}");
+}
+
+static void respond_single(req_ctx *c) {
+  ing_item *it = c->items[0];
+  es_buf b = {0};
+  switch (it->state) {
+    case IT_ACCEPTED:
+      es_buf_printf(&b, "{\"id\":\"%s\",\"status\":\"accepted\"}", it->id);
+      reply_json(c->req, c->route, 202, &b, NULL);
+      break;
+    case IT_DUPLICATE:
+      es_buf_puts(&b, "{\"id\":");
+      es_buf_json_str(&b, it->dup_id, strlen(it->dup_id));
+      es_buf_puts(&b, ",\"status\":\"duplicate\"}");
+      reply_json(c->req, c->route, 200, &b, NULL);
+      break;
+    case IT_REJECTED:
+      es_buf_puts(&b, "{\"error\":");
+      put_error(&b, it);
+      es_buf_puts(&b, "}");
+      reply_json(c->req, c->route, reject_status(it), &b, NULL);
+      break;
+    default:
+      reply_error(c->req, c->route, 503, "unavailable", "Kafka cannot accept feedback now; retry",
+                  NULL, "Retry-After: 1\r\n");
+  }
+  es_buf_free(&b);
+}
+
+static void respond_batch(req_ctx *c) {
+  size_t cnt[5] = {0};
+  es_buf b = {0};
+  es_buf_puts(&b, "{\"results\":[");
+  for (size_t i = 0; i < c->n; i++) {
+    ing_item *it = c->items[i];
+    cnt[it->state]++;
+    es_buf_printf(&b, "%s{\"index\":%zu,", i ? "," : "", i);
+    switch (it->state) {
+      case IT_ACCEPTED: es_buf_printf(&b, "\"id\":\"%s\",\"status\":\"accepted\"}", it->id); break;
+      case IT_DUPLICATE:
+        es_buf_puts(&b, "\"id\":");
+        es_buf_json_str(&b, it->dup_id, strlen(it->dup_id));
+        es_buf_puts(&b, ",\"status\":\"duplicate\"}");
+        break;
+      case IT_REJECTED:
+        es_buf_puts(&b, "\"status\":\"rejected\",\"error\":");
+        put_error(&b, it);
+        es_buf_puts(&b, "}");
+        break;
+      default: es_buf_puts(&b, "\"status\":\"unavailable\"}");
+    }
+  }
+  es_buf_printf(&b, "],\"accepted\":%zu,\"duplicate\":%zu,\"rejected\":%zu,\"unavailable\":%zu}",
+                cnt[IT_ACCEPTED], cnt[IT_DUPLICATE], cnt[IT_REJECTED], cnt[IT_UNAVAILABLE]);
+  /* 503 when anything could not be queued: the client retries the batch, dedup absorbs the rest */
+  int status = cnt[IT_UNAVAILABLE] ? 503 : cnt[IT_ACCEPTED] ? 202 : 200;
+  reply_json(c->req, c->route, status, &b, status == 503 ? "Retry-After: 1\r\n" : NULL);
+  es_buf_free(&b);
+}
+
+static void respond_open311(req_ctx *c) {
+  ing_item *it = c->items[0];
+  es_buf b = {0};
+  if (it->state == IT_ACCEPTED || it->state == IT_DUPLICATE) {
+    const char *id = it->state == IT_ACCEPTED ? it->id : it->dup_id;
+    es_buf_puts(&b, "[{\"service_request_id\":");
+    es_buf_json_str(&b, id, strlen(id));
+    es_buf_puts(&b, ",\"service_notice\":\"\",\"account_id\":null}]");
+    reply_json(c->req, c->route, it->state == IT_ACCEPTED ? 201 : 200, &b, NULL);
+  } else if (it->state == IT_REJECTED) {
+    /* GeoReport v2 error format: [{"code":400,"description":"..."}] */
+    es_buf_printf(&b, "[{\"code\":%d,\"description\":", reject_status(it));
+    es_buf_json_str(&b, it->err_msg, strlen(it->err_msg));
+    es_buf_puts(&b, "}]");
+    reply_json(c->req, c->route, reject_status(it), &b, NULL);
+  } else {
+    es_buf_puts(&b, "[{\"code\":503,\"description\":\"temporarily unavailable; retry\"}]");
+    reply_json(c->req, c->route, 503, &b, "Retry-After: 1\r\n");
+  }
+  es_buf_free(&b);
+}
+
+static void on_item_done(ing_item *it, void *ud) {
+  (void)it;
+  req_ctx *c = ud;
+  if (++c->ndone < c->n) return;
+  if (c->kind == KIND_SINGLE) respond_single(c);
+  else if (c->kind == KIND_BATCH) respond_batch(c);
+  else respond_open311(c);
+  ctx_free(c);
+}
+
+static req_ctx *ctx_new(es_http_req *req, api_ctx *api, const char *route, int kind, size_t n) {
+  req_ctx *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->items = calloc(n ? n : 1, sizeof *c->items);
+  if (!c->items) {
+    free(c);
+    return NULL;
+  }
+  c->req = req;
+  c->api = api;
+  c->route = route;
+  c->kind = kind;
+  return c;
+}
+
+static ing_item *ctx_add(req_ctx *c) {
+  ing_item *it = calloc(1, sizeof *it);
+  if (!it) return NULL;
+  it->done = on_item_done;
+  it->ctx = c;
+  it->index = c->n;
+  c->items[c->n++] = it;
+  return it;
+}
+
+static int content_type_is(const es_http_req *req, const char *want) {
+  const char *ct = es_http_header(req, "content-type");
+  if (!ct) return 0;
+  size_t n = strlen(want);
+  return strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static void handle_single(es_http_req *req, api_ctx *api, const char *agency) {
+  const char *route = "feedback";
+  if (!content_type_is(req, "application/json"))
+    return reply_error(req, route, 415, "unsupported_media_type", "Content-Type must be application/json", NULL, NULL);
+  json_error_t jerr;
+  json_t *o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+  if (!o) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+    return reply_error(req, route, 400, "malformed_json", msg, "body", NULL);
+  }
+  req_ctx *c = ctx_new(req, api, route, KIND_SINGLE, 1);
+  ing_item *it = c ? ctx_add(c) : NULL;
+  if (!it) {
+    json_decref(o);
+    if (c) ctx_free(c);
+    return reply_error(req, route, 500, "internal", "out of memory", NULL, NULL);
+  }
+  ing_item_from_json(it, o, agency, ESCUCHA__V1__CHANNEL__WEB);
+  json_decref(o);
+  ingest_submit(api->g, it);
+}
+
+/* Splits NDJSON or parses a JSON array into items; per-item parse errors become rejects. */
+static int parse_batch(req_ctx *c, es_http_req *req, const char *agency, int ndjson, char *err, size_t errlen) {
+  json_error_t jerr;
+  if (!ndjson) {
+    json_t *arr = json_loadb(req->body, req->body_len, 0, &jerr);
+    if (!arr || !json_is_array(arr)) {
+      snprintf(err, errlen, arr ? "body must be a JSON array (or send application/x-ndjson)"
+                                : "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+      json_decref(arr);
+      return -1;
+    }
+    if (json_array_size(arr) > c->api->max_batch) {
+      snprintf(err, errlen, "at most %zu items per batch", c->api->max_batch);
+      json_decref(arr);
+      return -2;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(arr, i, o) {
+      ing_item *it = ctx_add(c);
+      if (!it) break;
+      if (ing_item_from_json(it, o, agency, ESCUCHA__V1__CHANNEL__WEB) != 0) {
+        char f[160];
+        snprintf(f, sizeof f, "[%zu]%s%s", i, it->err_field[0] ? "." : "", it->err_field);
+        snprintf(it->err_field, sizeof it->err_field, "%.63s", f);
+      }
+    }
+    json_decref(arr);
+    return 0;
+  }
+  const char *p = req->body, *end = req->body + req->body_len;
+  size_t line = 0;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *le = nl ? nl : end;
+    line++;
+    const char *q = p;
+    while (q < le && isspace((unsigned char)*q)) q++;
+    if (q < le) {
+      if (c->n >= c->api->max_batch) {
+        snprintf(err, errlen, "at most %zu items per batch", c->api->max_batch);
+        return -2;
+      }
+      ing_item *it = ctx_add(c);
+      if (!it) return -1;
+      json_t *o = json_loadb(p, (size_t)(le - p), JSON_REJECT_DUPLICATES, &jerr);
+      char f[64];
+      snprintf(f, sizeof f, "line %zu", line);
+      if (!o) ing_item_reject(it, "malformed_json", f, "malformed JSON at column %d: %s", jerr.column, jerr.text);
+      else if (ing_item_from_json(it, o, agency, ESCUCHA__V1__CHANNEL__WEB) != 0) {
+        char f2[160];
+        snprintf(f2, sizeof f2, "%s%s%s", f, it->err_field[0] ? ": " : "", it->err_field);
+        snprintf(it->err_field, sizeof it->err_field, "%.63s", f2);
+      }
+      json_decref(o);
+    }
+    p = le + 1;
+  }
+  return 0;
+}
+
+static size_t count_lines(const char *s, size_t n) {
+  size_t k = 1;
+  for (size_t i = 0; i < n; i++) k += s[i] == '\n';
+  return k;
+}
+
+static void handle_batch(es_http_req *req, api_ctx *api, const char *agency) {
+  const char *route = "feedback_batch";
+  int ndjson = content_type_is(req, "application/x-ndjson") || content_type_is(req, "application/ndjson");
+  if (!ndjson && !content_type_is(req, "application/json"))
+    return reply_error(req, route, 415, "unsupported_media_type",
+                       "Content-Type must be application/x-ndjson or application/json (array)", NULL, NULL);
+  size_t cap = ndjson ? count_lines(req->body, req->body_len) : api->max_batch;
+  if (cap > api->max_batch + 1) cap = api->max_batch + 1;
+  req_ctx *c = ctx_new(req, api, route, KIND_BATCH, cap);
+  if (!c) return reply_error(req, route, 500, "internal", "out of memory", NULL, NULL);
+  char err[256] = "";
+  int rc = parse_batch(c, req, agency, ndjson, err, sizeof err);
+  if (rc != 0 || c->n == 0) {
+    ctx_free(c);
+    if (rc == -2) return reply_error(req, route, 413, "too_many_items", err, "body", NULL);
+    return reply_error(req, route, 400, rc ? "malformed_json" : "empty_batch", rc ? err : "batch has no items", "body", NULL);
+  }
+  ingest_submit_many(api->g, c->items, c->n);
+}
+
+/* application/x-www-form-urlencoded value decoding, in place. */
+static void url_decode(char *s) {
+  char *o = s;
+  for (; *s; s++) {
+    if (*s == '+') *o++ = ' ';
+    else if (*s == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
+      char h[3] = {s[1], s[2], 0};
+      *o++ = (char)strtol(h, NULL, 16);
+      s += 2;
+    } else *o++ = *s;
+  }
+  *o = '\0';
+}
+
+/* Open311 GeoReport v2 fields -> our JSON feedback object. Contact fields
+ * (email, phone, names, device_id) are personal data and are not kept. */
+static json_t *open311_to_json(es_http_req *req) {
+  json_t *o = json_object(), *attrs = json_object();
+  int form = content_type_is(req, "application/x-www-form-urlencoded");
+  json_t *in = NULL;
+  if (!form) in = json_loadb(req->body, req->body_len, 0, NULL);
+  char *body = form ? es_strndup(req->body, req->body_len) : NULL;
+  const char *lat = NULL, *lon = NULL, *addr = NULL;
+  json_object_set_new(o, "channel", json_string("open311"));
+  for (char *save = NULL, *kv = body ? strtok_r(body, "&", &save) : NULL; kv; kv = strtok_r(NULL, "&", &save)) {
+    char *eq = strchr(kv, '=');
+    if (!eq) continue;
+    *eq = '\0';
+    url_decode(kv);
+    url_decode(eq + 1);
+    json_object_set_new(in ? in : (in = json_object()), kv, json_string(eq + 1));
+  }
+  if (json_is_object(in)) {
+    const char *k;
+    json_t *v;
+    json_object_foreach(in, k, v) {
+      const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+      if (!s) continue;
+      if (strcmp(k, "description") == 0) json_object_set_new(o, "text", json_string(s));
+      else if (strcmp(k, "service_code") == 0) {
+        json_object_set_new(o, "service", json_string(s));
+        json_object_set_new(attrs, "open311_service_code", json_string(s));
+      } else if (strcmp(k, "lat") == 0) lat = s;
+      else if (strcmp(k, "long") == 0) lon = s;
+      else if (strcmp(k, "address_string") == 0) addr = s;
+      else if (strcmp(k, "address_id") == 0 || strcmp(k, "media_url") == 0)
+        json_object_set_new(attrs, k, json_string(s));
+    }
+    if (lat || lon || addr) {
+      json_t *loc = json_object();
+      if (lat && lon) {
+        json_object_set_new(loc, "lat", json_real(strtod(lat, NULL)));
+        json_object_set_new(loc, "lon", json_real(strtod(lon, NULL)));
+      }
+      if (addr) json_object_set_new(loc, "address", json_string(addr));
+      json_object_set_new(o, "location", loc);
+    }
+  }
+  json_object_set_new(o, "attributes", attrs);
+  json_decref(in);
+  free(body);
+  return o;
+}
+
+static void handle_open311_post(es_http_req *req, api_ctx *api, const char *agency) {
+  const char *route = "open311_requests";
+  if (!content_type_is(req, "application/x-www-form-urlencoded") && !content_type_is(req, "application/json"))
+    return reply_error(req, route, 415, "unsupported_media_type",
+                       "Content-Type must be application/x-www-form-urlencoded or application/json", NULL, NULL);
+  json_t *o = open311_to_json(req);
+  req_ctx *c = ctx_new(req, api, route, KIND_OPEN311, 1);
+  ing_item *it = c ? ctx_add(c) : NULL;
+  if (!it) {
+    json_decref(o);
+    if (c) ctx_free(c);
+    return reply_error(req, route, 500, "internal", "out of memory", NULL, NULL);
+  }
+  if (!json_object_get(o, "text")) ing_item_reject(it, "invalid", "description", "description is required");
+  else if (!json_object_get(o, "service")) ing_item_reject(it, "invalid", "service_code", "service_code is required");
+  else if (ing_item_from_json(it, o, agency, ESCUCHA__V1__CHANNEL__OPEN311) != 0 && strcmp(it->err_field, "text") == 0)
+    snprintf(it->err_field, sizeof it->err_field, "description");
+  json_decref(o);
+  ingest_submit(api->g, it);
+}
+
+json_t *api_open311_services(const char *path) {
+  json_t *tax = path ? json_load_file(path, 0, NULL) : NULL;
+  json_t *cats = json_object_get(tax, "categories");
+  json_t *out = json_array();
+  size_t i;
+  json_t *cat;
+  json_array_foreach(cats, i, cat) {
+    const char *id = json_string_value(json_object_get(cat, "id"));
+    if (!id) continue;
+    json_t *labels = json_object_get(cat, "labels");
+    const char *name = json_string_value(json_object_get(labels, "es"));
+    if (!name) name = json_string_value(json_object_get(labels, "en"));
+    json_t *desc = json_object_get(cat, "description");
+    const char *d = json_is_object(desc) ? json_string_value(json_object_get(desc, "es")) : json_string_value(desc);
+    json_t *svc = json_object();
+    json_object_set_new(svc, "service_code", json_string(id));
+    json_object_set_new(svc, "service_name", json_string(name ? name : id));
+    json_object_set_new(svc, "description", json_string(d ? d : ""));
+    json_object_set_new(svc, "metadata", json_false());
+    json_object_set_new(svc, "type", json_string("realtime"));
+    json_object_set_new(svc, "keywords", json_string(""));
+    json_object_set_new(svc, "group", json_string(json_is_true(json_object_get(cat, "urgent")) ? "urgent" : "general"));
+    json_array_append_new(out, svc);
+  }
+  json_decref(tax);
+  return out;
+}
+
+static void handle_open311_services(es_http_req *req, api_ctx *api) {
+  char *s = json_dumps(api->services, JSON_COMPACT);
+  es_buf b = {s, s ? strlen(s) : 0, s ? strlen(s) + 1 : 0};
+  reply_json(req, "open311_services", 200, &b, NULL);
+  free(s);
+}
+
+void api_handle(es_http_req *req, void *ud) {
+  api_ctx *api = ud;
+  const char *p = req->path;
+  int post = req->method == HTTP_POST, get = req->method == HTTP_GET;
+  const char *route = strcmp(p, "/v1/feedback") == 0               ? "feedback"
+                      : strcmp(p, "/v1/feedback:batch") == 0       ? "feedback_batch"
+                      : strcmp(p, "/open311/v2/requests.json") == 0 ? "open311_requests"
+                      : strcmp(p, "/open311/v2/services.json") == 0 ? "open311_services"
+                                                                    : NULL;
+  if (!route) return reply_error(req, "other", 404, "not_found", "no such endpoint", NULL, NULL);
+  if (strcmp(route, "open311_services") == 0) {
+    if (!get) return reply_error(req, route, 405, "method_not_allowed", "use GET", NULL, "Allow: GET\r\n");
+    return handle_open311_services(req, api); /* public per GeoReport v2 */
+  }
+  if (!post) return reply_error(req, route, 405, "method_not_allowed", "use POST", NULL, "Allow: POST\r\n");
+  int key = -1;
+  const char *agency = auth_check(api->keys, es_http_header(req, "authorization"), &key);
+  if (!agency)
+    return reply_error(req, route, 401, "unauthorized", "missing or invalid API key (Authorization: Bearer <key>)",
+                       NULL, "WWW-Authenticate: Bearer\r\n");
+  int wait = auth_rate_limit(api->keys, key, es_mono_ns());
+  if (wait) {
+    char hdr[48];
+    snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", wait);
+    return reply_error(req, route, 429, "rate_limited", "too many requests for this API key", NULL, hdr);
+  }
+  if (api->inflight_limit && ingest_inflight(api->g) > api->inflight_limit)
+    return reply_error(req, route, 503, "overloaded", "too much feedback in flight; retry", NULL, "Retry-After: 1\r\n");
+  if (strcmp(route, "feedback") == 0) handle_single(req, api, agency);
+  else if (strcmp(route, "feedback_batch") == 0) handle_batch(req, api, agency);
+  else handle_open311_post(req, api, agency);
+}

@@ -1,0 +1,22 @@
+/* Ingest HTTP API: routes, auth, rate limit, request -> items -> response. */
+#ifndef INGEST_API_H
+#define INGEST_API_H
+#include <jansson.h>
+
+#include "auth.h"
+#include "http.h"
+#include "pipeline.h"
+
+typedef struct {
+  ingest *g;
+  auth *keys;
+  size_t max_batch;        /* items per batch request */
+  json_t *services;        /* Open311 services.json answer (owned) */
+  size_t inflight_limit;   /* 503 when more items are in flight than this */
+} api_ctx;
+
+void api_handle(es_http_req *req, void *ud);
+void api_metrics_init(void);
+/* Builds the Open311 services list from a taxonomy file; NULL on error. */
+json_t *api_open311_services(const char *taxonomy_path);
+#endif

@@ -1,0 +1,247 @@
+#include "inbound.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+#define MAX_INFLIGHT 20000
+#define POLL_BATCH 1000
+
+typedef struct entry {
+  struct inbound *ib;
+  rd_kafka_message_t *msg;
+  ing_item *it;
+  int done;
+  struct entry *next;
+} entry;
+
+typedef struct {
+  entry *head, *tail;
+} part_q;
+
+struct inbound {
+  uv_loop_t *loop;
+  ingest *g;
+  rd_kafka_t *consumer, *dlq;
+  es_kafka_uv *dlq_uv;
+  uv_timer_t timer;
+  part_q *parts;
+  int nparts;
+  size_t pending;
+  int stopping;
+};
+
+static es_metric *m_dlq, *m_consumed;
+
+static part_q *queue_for(inbound *ib, int32_t p) {
+  if (p >= ib->nparts) {
+    int n = p + 8;
+    part_q *q = realloc(ib->parts, (size_t)n * sizeof *q);
+    if (!q) return NULL;
+    memset(q + ib->nparts, 0, (size_t)(n - ib->nparts) * sizeof *q);
+    ib->parts = q;
+    ib->nparts = n;
+  }
+  return &ib->parts[p];
+}
+
+/* Commit point: the longest completed prefix of each partition's queue. */
+static void advance(inbound *ib, int32_t p) {
+  part_q *q = &ib->parts[p];
+  entry *last = NULL;
+  while (q->head && q->head->done) {
+    entry *e = q->head;
+    q->head = e->next;
+    if (last) {
+      rd_kafka_message_destroy(last->msg);
+      free(last);
+    }
+    last = e;
+    ib->pending--;
+  }
+  if (!q->head) q->tail = NULL;
+  if (last) {
+    es_kafka_store(ib->consumer, last->msg);
+    rd_kafka_message_destroy(last->msg);
+    free(last);
+  }
+}
+
+static void complete(entry *e) {
+  e->done = 1;
+  advance(e->ib, e->msg->partition);
+}
+
+static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)rk;
+  (void)opaque;
+  entry *e = m->_private;
+  if (!e) return;
+  if (m->err) {
+    /* not acked: retry rather than commit past a message nobody kept */
+    es_warn("dlq_delivery_failed", "%s; retrying", rd_kafka_err2str(m->err));
+    es_kafka_dlq(e->ib->dlq, "ingest", "retry", e->msg, NULL, 0, e);
+    return;
+  }
+  es_metric_add(m_dlq, 1);
+  complete(e);
+}
+
+static void to_dlq(entry *e, const char *reason) {
+  es_info("inbound_rejected", "partition=%d offset=%lld reason=%s", e->msg->partition,
+          (long long)e->msg->offset, reason);
+  if (es_kafka_dlq(e->ib->dlq, "ingest", reason, e->msg, NULL, 0, e) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    es_kafka_dlq(e->ib->dlq, "ingest", reason, e->msg, NULL, 0, e); /* queue full: one retry */
+}
+
+static int parse(entry *e);
+
+static void on_item_done(ing_item *it, void *ud) {
+  entry *e = ud;
+  if (it->state == IT_REJECTED) {
+    char reason[320];
+    snprintf(reason, sizeof reason, "%s: %s%s%s", it->err_code, it->err_field, it->err_field[0] ? ": " : "", it->err_msg);
+    ing_item_free(it);
+    e->it = NULL;
+    to_dlq(e, reason);
+    return;
+  }
+  if (it->state == IT_UNAVAILABLE) {
+    /* Kafka refused it: submit again (the offset is not stored meanwhile) */
+    ing_item_free(it);
+    e->it = NULL;
+    if (parse(e) == 0) ingest_submit(e->ib->g, e->it);
+    return;
+  }
+  ing_item_free(it);
+  e->it = NULL;
+  complete(e);
+}
+
+/* Builds e->it from the message; on undecodable input sends to the DLQ and returns -1. */
+static int parse(entry *e) {
+  const rd_kafka_message_t *m = e->msg;
+  const char *p = m->payload;
+  size_t n = m->len, i = 0;
+  while (i < n && isspace((unsigned char)p[i])) i++;
+  if (n == 0 || i == n) {
+    to_dlq(e, "empty message");
+    return -1;
+  }
+  ing_item *it = calloc(1, sizeof *it);
+  if (!it) return -1;
+  it->done = on_item_done;
+  it->ctx = e;
+  e->it = it;
+  if (p[i] == '{') {
+    json_error_t jerr;
+    json_t *o = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o) {
+      char reason[256];
+      snprintf(reason, sizeof reason, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+      ing_item_free(it);
+      e->it = NULL;
+      to_dlq(e, reason);
+      return -1;
+    }
+    ing_item_from_json(it, o, NULL, ESCUCHA__V1__CHANNEL__OTHER);
+    json_decref(o);
+    return 0;
+  }
+  Escucha__V1__Feedback *fb = escucha__v1__feedback__unpack(NULL, n, (const uint8_t *)p);
+  if (!fb) {
+    ing_item_free(it);
+    e->it = NULL;
+    to_dlq(e, "neither JSON nor a valid escucha.v1.Feedback protobuf");
+    return -1;
+  }
+  ing_item_from_proto(it, fb);
+  escucha__v1__feedback__free_unpacked(fb, NULL);
+  return 0;
+}
+
+static void on_poll(uv_timer_t *t) {
+  inbound *ib = t->data;
+  ing_item *batch[POLL_BATCH];
+  size_t nb = 0;
+  while (!ib->stopping && ib->pending < MAX_INFLIGHT && nb < POLL_BATCH) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(ib->consumer, 0);
+    if (!m) break;
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        es_warn("inbound_consume_error", "%s", rd_kafka_message_errstr(m));
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    es_metric_add(m_consumed, 1);
+    entry *e = calloc(1, sizeof *e);
+    part_q *q = e ? queue_for(ib, m->partition) : NULL;
+    if (!q) {
+      free(e);
+      rd_kafka_message_destroy(m);
+      es_error("inbound_oom", "dropping poll; the message will be redelivered");
+      break;
+    }
+    e->ib = ib;
+    e->msg = m;
+    if (q->tail) q->tail->next = e; else q->head = e;
+    q->tail = e;
+    ib->pending++;
+    if (parse(e) == 0) batch[nb++] = e->it;
+  }
+  if (nb) ingest_submit_many(ib->g, batch, nb);
+}
+
+inbound *inbound_start(uv_loop_t *loop, ingest *g, const char *brokers, const char *group,
+                       char *err, size_t errlen) {
+  m_dlq = es_counter("escucha_ingest_dlq_total", "Inbound messages sent to the DLQ", NULL);
+  m_consumed = es_counter("escucha_ingest_inbound_consumed_total", "Messages read from the inbound topic", NULL);
+  inbound *ib = calloc(1, sizeof *ib);
+  if (!ib) return NULL;
+  ib->loop = loop;
+  ib->g = g;
+  const char *topics[] = {ES_TOPIC_INBOUND};
+  ib->consumer = es_kafka_consumer_new(brokers, group, "escucha-ingest-inbound", topics, 1, NULL, err, errlen);
+  if (!ib->consumer) goto fail;
+  ib->dlq = es_kafka_producer_new(brokers, "escucha-ingest-dlq", on_dlq_delivery, ib, NULL, err, errlen);
+  if (!ib->dlq) goto fail;
+  ib->dlq_uv = es_kafka_uv_attach(loop, ib->dlq);
+  uv_timer_init(loop, &ib->timer);
+  ib->timer.data = ib;
+  uv_timer_start(&ib->timer, on_poll, 10, 10);
+  return ib;
+fail:
+  if (ib->consumer) es_kafka_consumer_close(ib->consumer);
+  free(ib);
+  return NULL;
+}
+
+size_t inbound_pending(const inbound *ib) { return ib ? ib->pending : 0; }
+
+void inbound_stop(inbound *ib) {
+  if (!ib) return;
+  ib->stopping = 1;
+  uv_timer_stop(&ib->timer);
+  uv_close((uv_handle_t *)&ib->timer, NULL);
+  es_kafka_uv_detach(ib->dlq_uv);
+  es_kafka_producer_close(ib->dlq, 10000);
+  /* whatever is still queued was not committed and will be redelivered */
+  for (int p = 0; p < ib->nparts; p++) {
+    entry *e = ib->parts[p].head;
+    while (e) {
+      entry *n = e->next;
+      if (e->it) e->it->done = NULL;
+      rd_kafka_message_destroy(e->msg);
+      free(e);
+      e = n;
+    }
+  }
+  free(ib->parts);
+  es_kafka_consumer_close(ib->consumer);
+  free(ib);
+}

@@ -1,0 +1,17 @@
+/* Kafka intake: consumes escucha.feedback.inbound.v1 (protobuf Feedback or
+ * JSON) and treats each message exactly like an HTTP submission. Offsets are
+ * stored only when the message (and every earlier one of its partition) is
+ * in the ingested topic, answered as a duplicate, or in the DLQ. */
+#ifndef INGEST_INBOUND_H
+#define INGEST_INBOUND_H
+#include <uv.h>
+
+#include "pipeline.h"
+
+typedef struct inbound inbound;
+inbound *inbound_start(uv_loop_t *loop, ingest *g, const char *brokers, const char *group,
+                       char *err, size_t errlen);
+/* Stops polling; returns the number of messages still in flight. */
+size_t inbound_pending(const inbound *ib);
+void inbound_stop(inbound *ib);
+#endif

@@ -1,0 +1,67 @@
+/* One piece of feedback travelling through ingest: parsed input, derived
+ * fields, and its outcome. Owned by whoever submitted it (HTTP request,
+ * Kafka message, CSV row) until its done callback has run. */
+#ifndef INGEST_ITEM_H
+#define INGEST_ITEM_H
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "escucha/v1/escucha.pb-c.h"
+
+enum { IT_PENDING, IT_ACCEPTED, IT_DUPLICATE, IT_REJECTED, IT_UNAVAILABLE };
+
+typedef struct ing_item ing_item;
+typedef void (*ing_done_cb)(ing_item *it, void *ctx);
+
+typedef struct {
+  unsigned email, phone, rut, dni, cedula, card, iban;
+} ing_redactions;
+
+struct ing_item {
+  int state;
+  char id[27];
+  char *dup_id;            /* original id when duplicate */
+  char err_code[32];
+  char err_field[64];
+  char err_msg[192];
+  /* input */
+  char *agency, *service, *external_id, *text, *language;
+  int channel;             /* Escucha__V1__Channel */
+  int64_t created_at, received_at;
+  int has_nps, nps, has_csat, csat, has_location;
+  double lat, lon;
+  char *address;
+  size_t nattrs;
+  char **attr_keys, **attr_vals;
+  /* derived */
+  char content_hash[33];
+  ing_redactions red;
+  /* processing */
+  char *keys[2];
+  int nkeys;
+  ing_done_cb done;
+  void *ctx;
+  size_t index;            /* position in a batch / row in a CSV */
+  uint64_t start_ns;
+  struct ing_item *next;   /* free for the owner's lists */
+};
+
+void ing_item_free(ing_item *it);
+/* Marks rejected with a field-naming error; returns -1 for convenience. */
+int ing_item_reject(ing_item *it, const char *code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Fills it from a JSON object (HTTP body, inbound JSON). Agency: the
+ * authenticated one (HTTP) or NULL to require the "agency" field (Kafka).
+ * default_channel applies when the object has none. 0 ok, -1 rejected. */
+int ing_item_from_json(ing_item *it, json_t *obj, const char *agency, int default_channel);
+/* Fills it from a protobuf Feedback (inbound topic). 0 ok, -1 rejected. */
+int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb);
+/* Channel name (case-insensitive, e.g. "whatsapp") -> enum, -1 unknown. */
+int ing_channel_parse(const char *s);
+/* Parses ms-since-epoch integers or RFC 3339 / "YYYY-MM-DD[ HH:MM[:SS]]" / "DD/MM/YYYY"
+ * strings into ms since epoch (UTC). 0 ok. */
+int ing_parse_time(const char *s, int64_t *ms);
+/* Serialises the (processed) item as a Feedback protobuf; malloc'd bytes. */
+uint8_t *ing_item_pack(const ing_item *it, size_t *len);
+#endif

@@ -1,0 +1,190 @@
+/* escucha-ingest: the single intake for every channel (HTTP, Open311, the
+ * inbound Kafka topic, CSV import). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.h"
+#include "api.h"
+#include "config.h"
+#include "import.h"
+#include "inbound.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "util.h"
+
+static es_opt OPTS[] = {
+    ES_COMMON_OPTS,
+    {"http-host", "0.0.0.0", "Address for the ingest API", 0},
+    {"http-port", "8080", "Port for the ingest API", 0},
+    {"admin-port", "9101", "Port for /metrics /healthz /readyz", 0},
+    {"api-keys-file", NULL, "File of agency:<sha256 hex of key> lines", 0},
+    {"api-keys", NULL, "agency:key[,agency:key] (hashed at load; prefer the file)", 0},
+    {"rate-limit", "1000", "Requests per second per API key (0 = unlimited)", 0},
+    {"dedup-window", "604800", "Seconds a duplicate is remembered", 0},
+    {"max-body", "16777216", "Largest request body in bytes", 0},
+    {"max-batch", "10000", "Most items in one batch request", 0},
+    {"max-inflight", "200000", "Items in flight before answering 503", 0},
+    {"utf8", "reject", "Invalid UTF-8 text: reject | repair", 0},
+    {"taxonomy", "config/taxonomy.default.json", "Taxonomy (Open311 services list)", 0},
+    {"inbound", "on", "Consume escucha.feedback.inbound.v1: on | off", 0},
+    {"group", "escucha-ingest", "Consumer group for the inbound topic", 0},
+    {"agency", "demo", "Agency for `import`", 0},
+    {0},
+};
+
+static struct {
+  uv_loop_t *loop;
+  uv_signal_t sigterm, sigint;
+  uv_timer_t ready_timer;
+  es_http_server *http;
+  ingest *g;
+  inbound *ib;
+  int draining;
+} S;
+
+static void on_drain_tick(uv_timer_t *t);
+
+static void begin_shutdown(void) {
+  if (S.draining) return;
+  S.draining = 1;
+  es_info("shutdown", "draining in-flight feedback");
+  es_admin_set_ready(0);
+  if (S.http) es_http_close(S.http, NULL, NULL);
+  S.http = NULL;
+  uv_timer_stop(&S.ready_timer);
+  uv_timer_start(&S.ready_timer, on_drain_tick, 20, 20);
+}
+
+static void on_signal(uv_signal_t *s, int sig) {
+  (void)s;
+  (void)sig;
+  begin_shutdown();
+}
+
+/* Waits (bounded) for in-flight items, then lets the loop end. */
+static void on_drain_tick(uv_timer_t *t) {
+  static int ticks;
+  if (ingest_inflight(S.g) > 0 && ++ticks < 500) return;
+  uv_timer_stop(t);
+  uv_close((uv_handle_t *)t, NULL);
+  uv_close((uv_handle_t *)&S.sigterm, NULL);
+  uv_close((uv_handle_t *)&S.sigint, NULL);
+  if (S.ib) inbound_stop(S.ib);
+  S.ib = NULL;
+  ingest_free(S.g);
+  S.g = NULL;
+}
+
+static void on_ready_tick(uv_timer_t *t) {
+  (void)t;
+  int kafka = ingest_kafka_ok(S.g) && !es_kafka_fatal;
+  char detail[96];
+  snprintf(detail, sizeof detail, "kafka=%s redis=%s", kafka ? "ok" : "down",
+           ingest_redis_ok(S.g) ? "ok" : "degraded");
+  es_admin_set_status(detail);
+  es_admin_set_ready(kafka);
+  if (es_kafka_fatal) begin_shutdown();
+}
+
+/* A request waits for the broker's ack; past this it gets 503 instead. */
+static const char *const PRODUCER_EXTRA[] = {"message.timeout.ms", "8000", NULL};
+
+static ingest *make_ingest(char *err, size_t errlen) {
+  ingest_config cfg = {
+      .brokers = es_opt_get(OPTS, "kafka-brokers"),
+      .redis_url = es_opt_get(OPTS, "redis-url"),
+      .dedup_window_s = es_opt_long(OPTS, "dedup-window"),
+      .repair_utf8 = strcmp(es_opt_get(OPTS, "utf8"), "repair") == 0,
+      .producer_extra = PRODUCER_EXTRA,
+  };
+  return ingest_new(S.loop, &cfg, err, errlen);
+}
+
+static int run_import(int nrest, char **rest) {
+  if (nrest < 2) {
+    fprintf(stderr, "usage: escucha-ingest import FILE.csv [--agency NAME]\n");
+    return 2;
+  }
+  char err[512];
+  S.g = make_ingest(err, sizeof err);
+  if (!S.g) {
+    fprintf(stderr, "import: %s\n", err);
+    return 1;
+  }
+  int rc = 0;
+  for (int i = 1; i < nrest; i++) rc |= import_csv(S.loop, S.g, rest[i], es_opt_get(OPTS, "agency"), 0);
+  ingest_free(S.g);
+  uv_run(S.loop, UV_RUN_NOWAIT);
+  return rc;
+}
+
+static int serve(void) {
+  char err[512];
+  int rc = 1;
+  api_ctx api = {0};
+  if (es_admin_start(NULL, (int)es_opt_long(OPTS, "admin-port")) != 0) return 1;
+  api.keys = auth_new(es_opt_get(OPTS, "api-keys-file"), es_opt_get(OPTS, "api-keys"),
+                      es_opt_double(OPTS, "rate-limit"), err, sizeof err);
+  if (!api.keys) {
+    es_error("config_error", "%s", err);
+    goto cleanup;
+  }
+  if (auth_count(api.keys) == 0) es_warn("no_api_keys", "no API keys loaded: every POST will get 401");
+  api.max_batch = (size_t)es_opt_long(OPTS, "max-batch");
+  api.inflight_limit = (size_t)es_opt_long(OPTS, "max-inflight");
+  api.services = api_open311_services(es_opt_get(OPTS, "taxonomy"));
+  api_metrics_init();
+  S.g = make_ingest(err, sizeof err);
+  if (!S.g) {
+    es_error("kafka_config_error", "%s", err);
+    goto cleanup;
+  }
+  api.g = S.g;
+  if (strcmp(es_opt_get(OPTS, "inbound"), "on") == 0) {
+    S.ib = inbound_start(S.loop, S.g, es_opt_get(OPTS, "kafka-brokers"), es_opt_get(OPTS, "group"), err, sizeof err);
+    if (!S.ib) {
+      es_error("kafka_config_error", "%s", err);
+      goto cleanup;
+    }
+  }
+  es_http_limits lim = {.max_body = (size_t)es_opt_long(OPTS, "max-body"), .max_header_bytes = 32768};
+  S.http = es_http_listen(S.loop, es_opt_get(OPTS, "http-host"), (int)es_opt_long(OPTS, "http-port"), &lim,
+                          api_handle, &api);
+  if (!S.http) goto cleanup;
+  uv_signal_init(S.loop, &S.sigterm);
+  uv_signal_init(S.loop, &S.sigint);
+  uv_signal_start(&S.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&S.sigint, on_signal, SIGINT);
+  uv_timer_init(S.loop, &S.ready_timer);
+  uv_timer_start(&S.ready_timer, on_ready_tick, 0, 500);
+  es_info("listening", "http=%s:%s keys=%zu", es_opt_get(OPTS, "http-host"), es_opt_get(OPTS, "http-port"),
+          auth_count(api.keys));
+  uv_run(S.loop, UV_RUN_DEFAULT);
+  rc = es_kafka_fatal ? 1 : 0;
+  es_info("stopped", "bye");
+cleanup:
+  if (S.g && !S.draining) { /* start-up failure: nothing in flight */
+    if (S.ib) inbound_stop(S.ib);
+    ingest_free(S.g);
+  }
+  es_admin_stop();
+  auth_free(api.keys);
+  json_decref(api.services);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  char *rest[16];
+  int nrest = 0;
+  int pr = es_config_parse(OPTS, "escucha-ingest", "[import FILE.csv...] [options]", argc, argv, 1, rest, &nrest);
+  if (pr != 0) return pr > 0 ? 0 : 2;
+  es_log_init("ingest", es_opt_get(OPTS, "log-level"));
+  S.loop = uv_default_loop();
+  signal(SIGPIPE, SIG_IGN);
+  int rc = nrest > 0 && strcmp(rest[0], "import") == 0 ? run_import(nrest, rest) : serve();
+  uv_loop_close(S.loop);
+  es_metrics_reset();
+  return rc;
+}

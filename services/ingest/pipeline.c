@@ -1,0 +1,346 @@
+#include "pipeline.h"
+
+#include <hiredis/async.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kafka.h"
+#include "lang.h"
+#include "log.h"
+#include "metrics.h"
+#include "normalize.h"
+#include "rds.h"
+#include "redact.h"
+#include "util.h"
+
+/* For each item in order (ARGV: ttl, then nkeys,id pairs; KEYS flattened):
+ * if any of its keys exists, answer that value (the original id, "p:<id>"
+ * while still in flight); otherwise claim its keys as pending and answer "".
+ * One round trip per batch; duplicates inside a batch are caught too. */
+static const char DEDUP_LUA[] =
+    "local ttl = ARGV[1] local out = {} local ki = 1 "
+    "for i = 2, #ARGV, 2 do "
+    "  local n = tonumber(ARGV[i]) local found = false "
+    "  for j = ki, ki + n - 1 do local v = redis.call('GET', KEYS[j]) if v then found = v break end end "
+    "  if not found then "
+    "    for j = ki, ki + n - 1 do redis.call('SET', KEYS[j], 'p:' .. ARGV[i + 1], 'EX', ttl) end "
+    "    found = '' end "
+    "  out[#out + 1] = found ki = ki + n "
+    "end return out";
+#define DEDUP_CHUNK 512
+#define PENDING_TTL_S "60" /* a crash mid-flight frees the key after this */
+
+struct ingest {
+  uv_loop_t *loop;
+  ingest_config cfg;
+  rd_kafka_t *producer;
+  es_kafka_uv *kuv;
+  redisAsyncContext *redis;
+  int redis_connected;
+  uv_timer_t redis_timer;
+  size_t inflight;
+  int kafka_ok;
+};
+
+static struct {
+  es_metric *items, *produced, *dups, *redactions, *delivery_errors, *degraded, *latency;
+} M;
+
+static void metrics_init(void) {
+  M.items = es_counter("escucha_ingest_items_total", "Feedback items by outcome", "result", NULL);
+  M.produced = es_counter("escucha_ingest_produced_total", "Feedback acked by Kafka", NULL);
+  M.dups = es_counter("escucha_ingest_duplicates_total", "Duplicates answered with the original id", NULL);
+  M.redactions = es_counter("escucha_ingest_redactions_total", "PII redactions by kind", "kind", NULL);
+  M.delivery_errors = es_counter("escucha_ingest_kafka_delivery_errors_total", "Produce failures", "error", NULL);
+  M.degraded = es_counter("escucha_ingest_dedup_degraded_total", "Items accepted without a dedup check (Redis unavailable)", NULL);
+  M.latency = es_histogram("escucha_ingest_item_seconds", "Submit to Kafka ack", ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
+}
+
+static const char *const RESULT[] = {"pending", "accepted", "duplicate", "rejected", "unavailable"};
+
+static void finish(ingest *g, ing_item *it, int state) {
+  if (it->state != IT_REJECTED) it->state = state;
+  es_metric_add(M.items, 1, RESULT[it->state]);
+  if (it->state == IT_ACCEPTED) es_metric_observe(M.latency, (double)(es_mono_ns() - it->start_ns) / 1e9);
+  if (g) g->inflight--;
+  it->done(it, it->ctx);
+}
+
+int ingest_prepare(ing_item *it, int repair_utf8) {
+  size_t n = 0, rn = 0, fn = 0;
+  long bad = -1;
+  char *norm = es_normalize_text(it->text, strlen(it->text), repair_utf8, &n, &bad);
+  if (!norm) {
+    if (bad >= 0) return ing_item_reject(it, "invalid", "text", "text is not valid UTF-8 (byte %ld)", bad);
+    return ing_item_reject(it, "internal", "text", "out of memory");
+  }
+  int rc = -1;
+  char *red = NULL, *folded = NULL;
+  if (n == 0) {
+    ing_item_reject(it, "invalid", "text", "text is empty");
+    goto cleanup;
+  }
+  if (!it->language || !*it->language) {
+    free(it->language);
+    it->language = strdup(es_detect_language(norm, n));
+  }
+  es_redact_counts rc_ = {0};
+  red = es_redact(norm, n, &rn, &rc_);
+  if (!red) {
+    ing_item_reject(it, "internal", "text", "out of memory");
+    goto cleanup;
+  }
+  it->red = (ing_redactions){rc_.email, rc_.phone, rc_.rut, rc_.dni, rc_.cedula, rc_.card, rc_.iban};
+  /* hash the redacted text: the same complaint with another phone number is still a duplicate */
+  folded = es_fold_text(red, rn, &fn);
+  if (!folded) {
+    ing_item_reject(it, "internal", "text", "out of memory");
+    goto cleanup;
+  }
+  es_content_hash(it->agency, folded, fn, it->content_hash);
+  free(it->text);
+  it->text = red;
+  red = NULL;
+  es_ulid(it->id);
+  it->received_at = es_now_ms();
+  if (!it->created_at) it->created_at = it->received_at;
+  rc = 0;
+cleanup:
+  free(norm);
+  free(red);
+  free(folded);
+  return rc;
+}
+
+static void count_redactions(const ing_item *it) {
+  const ing_redactions *r = &it->red;
+  const unsigned v[] = {r->email, r->phone, r->rut, r->dni, r->cedula, r->card, r->iban};
+  static const char *const K[] = {"email", "phone", "rut", "dni", "cedula", "card", "iban"};
+  for (int i = 0; i < 7; i++)
+    if (v[i]) es_metric_add(M.redactions, v[i], K[i]);
+}
+
+static void produce(ingest *g, ing_item *it) {
+  size_t len = 0;
+  uint8_t *buf = ing_item_pack(it, &len);
+  rd_kafka_resp_err_t e = buf ? es_kafka_produce(g->producer, ES_TOPIC_INGESTED, RD_KAFKA_PARTITION_UA,
+                                                 it->id, strlen(it->id), buf, len, it)
+                              : RD_KAFKA_RESP_ERR__FAIL;
+  free(buf);
+  if (e) {
+    es_metric_add(M.delivery_errors, 1, rd_kafka_err2name(e));
+    for (int i = 0; i < it->nkeys && g->redis; i++)
+      redisAsyncCommand(g->redis, NULL, NULL, "DEL %s", it->keys[i]);
+    finish(g, it, IT_UNAVAILABLE);
+  }
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)rk;
+  ingest *g = opaque;
+  ing_item *it = m->_private;
+  if (!it) return; /* not ours (e.g. DLQ sends without opaque) */
+  if (m->err) {
+    es_metric_add(M.delivery_errors, 1, rd_kafka_err2name(m->err));
+    g->kafka_ok = 0;
+    for (int i = 0; i < it->nkeys && g->redis; i++)
+      redisAsyncCommand(g->redis, NULL, NULL, "DEL %s", it->keys[i]);
+    finish(g, it, IT_UNAVAILABLE);
+    return;
+  }
+  g->kafka_ok = 1;
+  es_metric_add(M.produced, 1);
+  count_redactions(it);
+  for (int i = 0; i < it->nkeys && g->redis; i++)
+    redisAsyncCommand(g->redis, NULL, NULL, "SET %s %s EX %ld", it->keys[i], it->id, g->cfg.dedup_window_s);
+  finish(g, it, IT_ACCEPTED);
+}
+
+typedef struct {
+  ingest *g;
+  size_t n;
+  ing_item *items[DEDUP_CHUNK];
+} dedup_batch;
+
+static void drop_keys(ing_item *it) {
+  for (int i = 0; i < it->nkeys; i++) free(it->keys[i]);
+  it->nkeys = 0;
+}
+
+static void on_dedup(redisAsyncContext *ac, void *r, void *priv) {
+  dedup_batch *b = priv;
+  ingest *g = b->g;
+  redisReply *reply = r;
+  int ok = ac && ac->data && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == b->n;
+  for (size_t i = 0; i < b->n; i++) {
+    ing_item *it = b->items[i];
+    redisReply *e = ok ? reply->element[i] : NULL;
+    if (!ok || e->type != REDIS_REPLY_STRING) {
+      /* Redis failed mid-way: accept without dedup rather than lose input */
+      es_metric_add(M.degraded, 1);
+      drop_keys(it);
+      produce(g, it);
+    } else if (e->len == 0) {
+      produce(g, it);
+    } else {
+      const char *orig = strncmp(e->str, "p:", 2) == 0 ? e->str + 2 : e->str;
+      it->dup_id = strdup(orig);
+      drop_keys(it); /* the keys belong to the original */
+      es_metric_add(M.dups, 1);
+      finish(g, it, IT_DUPLICATE);
+    }
+  }
+  free(b);
+}
+
+static char *dedup_key(const ing_item *it, char kind, const char *v) {
+  es_buf b = {0};
+  es_buf_printf(&b, "escucha:dedup:%s:%c:%s", it->agency, kind, v);
+  return b.data;
+}
+
+/* One EVAL for up to DEDUP_CHUNK prepared items. */
+static void dedup_send(ingest *g, dedup_batch *b) {
+  size_t cap = 4 + b->n * 4;
+  const char **argv = malloc(cap * sizeof *argv);
+  size_t *argl = malloc(cap * sizeof *argl);
+  char (*nk)[4] = malloc(b->n * sizeof *nk);
+  char nkeys[16], ttl[24];
+  int argc = 0, total = 0, rc = REDIS_ERR;
+  if (!argv || !argl || !nk) goto cleanup;
+  for (size_t i = 0; i < b->n; i++) total += b->items[i]->nkeys;
+  snprintf(nkeys, sizeof nkeys, "%d", total);
+  snprintf(ttl, sizeof ttl, "%s", PENDING_TTL_S);
+  argv[argc++] = "EVAL";
+  argv[argc++] = DEDUP_LUA;
+  argv[argc++] = nkeys;
+  for (size_t i = 0; i < b->n; i++)
+    for (int k = 0; k < b->items[i]->nkeys; k++) argv[argc++] = b->items[i]->keys[k];
+  argv[argc++] = ttl;
+  for (size_t i = 0; i < b->n; i++) {
+    snprintf(nk[i], sizeof nk[i], "%d", b->items[i]->nkeys);
+    argv[argc++] = nk[i];
+    argv[argc++] = b->items[i]->id;
+  }
+  for (int i = 0; i < argc; i++) argl[i] = strlen(argv[i]);
+  rc = redisAsyncCommandArgv(g->redis, on_dedup, b, argc, argv, argl);
+cleanup:
+  free(argv);
+  free(argl);
+  free(nk);
+  if (rc != REDIS_OK) on_dedup(g->redis, NULL, b); /* degrade: produce them all */
+}
+
+void ingest_submit_many(ingest *g, ing_item **items, size_t n) {
+  dedup_batch *b = NULL;
+  for (size_t i = 0; i < n; i++) {
+    ing_item *it = items[i];
+    it->start_ns = es_mono_ns();
+    g->inflight++;
+    if (it->state == IT_REJECTED || ingest_prepare(it, g->cfg.repair_utf8) != 0) {
+      finish(g, it, IT_REJECTED);
+      continue;
+    }
+    if (!g->redis) { /* while connecting, commands queue up in hiredis */
+      es_metric_add(M.degraded, 1);
+      produce(g, it);
+      continue;
+    }
+    if (it->external_id && *it->external_id) it->keys[it->nkeys++] = dedup_key(it, 'x', it->external_id);
+    it->keys[it->nkeys++] = dedup_key(it, 'h', it->content_hash);
+    if (!b && !(b = calloc(1, sizeof *b))) {
+      drop_keys(it);
+      produce(g, it);
+      continue;
+    }
+    b->g = g;
+    b->items[b->n++] = it;
+    if (b->n == DEDUP_CHUNK) {
+      dedup_send(g, b);
+      b = NULL;
+    }
+  }
+  if (b) dedup_send(g, b);
+}
+
+void ingest_submit(ingest *g, ing_item *it) { ingest_submit_many(g, &it, 1); }
+
+static void redis_connect(ingest *g);
+
+static void on_redis_connect(const redisAsyncContext *ac, int status) {
+  ingest *g = ac->data;
+  if (!g) return;
+  if (status != REDIS_OK) {
+    es_warn("redis_unavailable", "%s; dedup degraded until it is back", ac->errstr);
+    g->redis = NULL; /* hiredis frees a context whose connect failed */
+    g->redis_connected = 0;
+    return;
+  }
+  g->redis_connected = 1;
+  es_info("redis_connected", "dedup enabled");
+}
+
+static void on_redis_disconnect(const redisAsyncContext *ac, int status) {
+  ingest *g = ac->data;
+  (void)status;
+  if (!g) return;
+  es_warn("redis_disconnected", "dedup degraded until it is back");
+  g->redis = NULL;
+  g->redis_connected = 0;
+}
+
+static void redis_connect(ingest *g) {
+  if (!g->cfg.redis_url || !*g->cfg.redis_url) return;
+  g->redis = es_redis_async_connect(g->loop, g->cfg.redis_url);
+  if (!g->redis) return;
+  g->redis->data = g;
+  redisAsyncSetConnectCallback(g->redis, on_redis_connect);
+  redisAsyncSetDisconnectCallback(g->redis, on_redis_disconnect);
+}
+
+static void on_redis_timer(uv_timer_t *t) {
+  ingest *g = t->data;
+  if (!g->redis) redis_connect(g);
+}
+
+ingest *ingest_new(uv_loop_t *loop, const ingest_config *cfg, char *err, size_t errlen) {
+  metrics_init();
+  ingest *g = calloc(1, sizeof *g);
+  if (!g) return NULL;
+  g->loop = loop;
+  g->cfg = *cfg;
+  if (g->cfg.dedup_window_s <= 0) g->cfg.dedup_window_s = 7 * 86400;
+  g->producer = es_kafka_producer_new(cfg->brokers, cfg->client_id ? cfg->client_id : "escucha-ingest",
+                                      on_delivery, g, cfg->producer_extra, err, errlen);
+  if (!g->producer) {
+    free(g);
+    return NULL;
+  }
+  g->kafka_ok = 1;
+  g->kuv = es_kafka_uv_attach(loop, g->producer);
+  uv_timer_init(loop, &g->redis_timer);
+  g->redis_timer.data = g;
+  redis_connect(g);
+  uv_timer_start(&g->redis_timer, on_redis_timer, 1000, 1000);
+  return g;
+}
+
+rd_kafka_t *ingest_producer(ingest *g) { return g->producer; }
+size_t ingest_inflight(const ingest *g) { return g->inflight; }
+int ingest_kafka_ok(const ingest *g) { return g->kafka_ok; }
+int ingest_redis_ok(const ingest *g) { return g->redis_connected; }
+int ingest_redis_connecting(const ingest *g) { return g->redis && !g->redis_connected; }
+
+void ingest_free(ingest *g) {
+  if (!g) return;
+  uv_timer_stop(&g->redis_timer);
+  uv_close((uv_handle_t *)&g->redis_timer, NULL);
+  es_kafka_uv_detach(g->kuv);
+  /* flush: pending delivery reports run here and complete their items */
+  es_kafka_producer_close(g->producer, 10000);
+  if (g->redis) {
+    g->redis->data = NULL; /* its callbacks may run after g is gone */
+    redisAsyncDisconnect(g->redis);
+  }
+  free(g);
+}

@@ -1,0 +1,40 @@
+/* The ingest engine shared by HTTP, the inbound Kafka topic and CSV import:
+ * normalise -> detect language -> redact PII -> hash -> dedup (Redis) ->
+ * produce Feedback to escucha.feedback.ingested.v1 -> done callback once the
+ * broker acked it (or it was a duplicate / rejected / Kafka unavailable). */
+#ifndef INGEST_PIPELINE_H
+#define INGEST_PIPELINE_H
+#include <librdkafka/rdkafka.h>
+#include <uv.h>
+
+#include "item.h"
+
+typedef struct ingest ingest;
+
+typedef struct {
+  const char *brokers;
+  const char *redis_url;      /* NULL or "" disables dedup */
+  long dedup_window_s;        /* how long a duplicate is remembered */
+  int repair_utf8;            /* 1: replace invalid bytes with U+FFFD; 0: reject */
+  const char *client_id;
+  const char *const *producer_extra; /* extra librdkafka settings, key/value, NULL-terminated */
+} ingest_config;
+
+ingest *ingest_new(uv_loop_t *loop, const ingest_config *cfg, char *err, size_t errlen);
+/* Takes the item through the pipeline; it->done(it, it->ctx) runs exactly
+ * once, possibly before this returns (rejects). The caller owns it. */
+void ingest_submit(ingest *g, ing_item *it);
+/* Same for many items: one Redis round trip per chunk (batches, imports). */
+void ingest_submit_many(ingest *g, ing_item **items, size_t n);
+/* Runs the synchronous steps only (normalise, language, redact, hash, id);
+ * exposed for tests and fuzzing. 0 ok, -1 rejected. */
+int ingest_prepare(ing_item *it, int repair_utf8);
+rd_kafka_t *ingest_producer(ingest *g);
+size_t ingest_inflight(const ingest *g);
+int ingest_kafka_ok(const ingest *g);
+int ingest_redis_ok(const ingest *g);
+/* True while the first Redis connection attempt is still pending. */
+int ingest_redis_connecting(const ingest *g);
+/* Stops timers and Redis; flushes the producer (bounded). */
+void ingest_free(ingest *g);
+#endif

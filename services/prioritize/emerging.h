@@ -1,0 +1,18 @@
+/* Emerging topics: word n-grams of feedback the taxonomy does not cover
+ * (low confidence or category "other"), counted in a Space-Saving sketch. */
+#ifndef PZ_EMERGING_H
+#define PZ_EMERGING_H
+#include <stddef.h>
+
+#include "spacesaving.h"
+
+typedef void (*pz_ngram_cb)(const char *gram, size_t len, void *arg);
+/* Case-folds and strips accents (utf8proc), splits on non-word characters,
+ * drops short words, numbers and Spanish/English stop words, then calls cb for
+ * every run of n consecutive kept words joined by one space (n in 1..3).
+ * Returns the number of n-grams, -1 on error. */
+int pz_ngrams(const char *text, int n, pz_ngram_cb cb, void *arg);
+/* Adds text's n-grams to the sketch under "agency\x1f<gram>" keys so one
+ * bounded sketch serves every agency. Returns n-grams added or -1. */
+int pz_emerging_add(pz_ss *s, const char *agency, const char *text, int n);
+#endif

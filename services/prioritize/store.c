@@ -1,0 +1,877 @@
+/* PostgreSQL store: batch write, aggregates, ranking, action hysteresis. */
+#include "store.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "log.h"
+#include "pg.h"
+#include "util.h"
+
+/* ms since epoch <-> timestamptz without floating point. */
+#define TS(n) "(timestamptz 'epoch' + $" #n "::bigint * interval '1 millisecond')"
+#define MS(x) "(extract(epoch FROM " x ") * 1000)::bigint"
+
+#define SPIKE_SET_SLOTS 8192
+
+struct pz_store {
+  char *dsn;
+  pz_store_cfg cfg;
+  PGconn *c;
+  int migrated;
+  es_buf copy;
+  uint64_t spike_set[SPIKE_SET_SLOTS]; /* hashes of topic windows already counted as spikes */
+  size_t spike_n;
+};
+
+void pz_store_cfg_default(pz_store_cfg *c) {
+  memset(c, 0, sizeof *c);
+  pz_params_default(&c->params);
+  c->hyst.open_threshold = 0.5;
+  c->hyst.close_threshold = 0.3;
+  c->hyst.min_volume = 20;
+  c->hyst.close_after_ms = 3600000;  /* one action window (hour) below the close threshold */
+  c->hyst.cooldown_ms = 86400000;    /* a day before the same topic may reopen */
+  c->history_windows = 8;
+  c->action_window = PZ_HOUR;
+  c->action_level = 1;
+  c->emerging_confidence = 0.5;
+  c->publish_top = 10;
+  c->spike_p = 0.001;
+}
+
+pz_store *pz_store_new(const char *dsn, const pz_store_cfg *cfg) {
+  pz_store *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->dsn = es_strdup(dsn);
+  s->cfg = *cfg;
+  if (!s->dsn) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+void pz_store_free(pz_store *s) {
+  if (!s) return;
+  if (s->c) PQfinish(s->c);
+  es_buf_free(&s->copy);
+  free(s->dsn);
+  free(s);
+}
+
+PGconn *pz_store_conn(pz_store *s) { return s->c; }
+int pz_store_connected(const pz_store *s) { return s->c && PQstatus(s->c) == CONNECTION_OK; }
+
+static const char SQL_TEMP[] =
+    "CREATE TEMP TABLE IF NOT EXISTS feedback_in ("
+    " id text, agency text, service text, channel text, external_id text, text text,"
+    " language text, created_ms bigint, received_ms bigint, nps smallint, csat smallint,"
+    " category text, subcategory text, confidence float8, sentiment text,"
+    " sentiment_score float8, journey_stage text, urgent boolean, model_version text,"
+    " content_hash text, redactions jsonb, classified_ms bigint) ON COMMIT DELETE ROWS";
+
+static void drop_conn(pz_store *s) {
+  if (s->c) PQfinish(s->c);
+  s->c = NULL;
+}
+
+/* NOTICEs (e.g. "already exists, skipping" from migrations) are not errors. */
+static void on_notice(void *arg, const char *msg) {
+  (void)arg;
+  es_debug("pg_notice", "%s", msg);
+}
+
+int pz_store_connect(pz_store *s, const char *migrations_dir) {
+  if (pz_store_connected(s)) return 0;
+  drop_conn(s);
+  char err[512];
+  s->c = es_pg_connect(s->dsn, err, sizeof err);
+  if (!s->c) {
+    es_warn("pg_connect_failed", "%s", err);
+    return -1;
+  }
+  PQsetNoticeProcessor(s->c, on_notice, NULL);
+  if (migrations_dir && !s->migrated) {
+    if (es_pg_migrate(s->c, migrations_dir) != 0) goto fail;
+    s->migrated = 1;
+  }
+  if (es_pg_exec(s->c, "SET TIME ZONE 'UTC'") != 0 || es_pg_exec(s->c, SQL_TEMP) != 0) goto fail;
+  return 0;
+fail:
+  drop_conn(s);
+  return -1;
+}
+
+/* PQexecParams with text parameters; NULL (error logged) unless the status is want. */
+static PGresult *q(pz_store *s, const char *what, const char *sql, int n,
+                   const char *const *params, ExecStatusType want) {
+  PGresult *r = PQexecParams(s->c, sql, n, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(r) == want) return r;
+  es_error("pg_query_failed", "%s: %s", what, PQresultErrorMessage(r));
+  PQclear(r);
+  return NULL;
+}
+
+static int q_ok(pz_store *s, const char *what, const char *sql, int n, const char *const *params) {
+  PGresult *r = q(s, what, sql, n, params, PGRES_COMMAND_OK);
+  PQclear(r);
+  return r ? 0 : -1;
+}
+
+/* ---- COPY of the batch into the session's temp table ---- */
+
+/* COPY text format: backslash escapes for the four special bytes. */
+static int copy_str(es_buf *b, const char *v) {
+  if (!v) return es_buf_puts(b, "\\N");
+  const char *run = v;
+  for (const char *p = v;; p++) {
+    const char *esc = NULL;
+    switch (*p) {
+    case '\\': esc = "\\\\"; break;
+    case '\t': esc = "\\t"; break;
+    case '\n': esc = "\\n"; break;
+    case '\r': esc = "\\r"; break;
+    case '\0': return es_buf_append(b, run, (size_t)(p - run));
+    default: continue;
+    }
+    if (es_buf_append(b, run, (size_t)(p - run)) != 0 || es_buf_puts(b, esc) != 0) return -1;
+    run = p + 1;
+  }
+}
+
+static int copy_row(es_buf *b, const pz_row *r) {
+  int rc = 0;
+  const char *head[] = {r->id, r->agency, r->service, r->channel, r->external_id, r->text,
+                        r->language};
+  for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+    rc |= copy_str(b, head[i]) | es_buf_puts(b, "\t");
+  rc |= r->created_at ? es_buf_printf(b, "%lld\t", (long long)r->created_at)
+                      : es_buf_puts(b, "\\N\t");
+  rc |= es_buf_printf(b, "%lld\t", (long long)r->received_at);
+  rc |= r->nps >= 0 ? es_buf_printf(b, "%d\t", r->nps) : es_buf_puts(b, "\\N\t");
+  rc |= r->csat >= 0 ? es_buf_printf(b, "%d\t", r->csat) : es_buf_puts(b, "\\N\t");
+  rc |= copy_str(b, r->category) | es_buf_puts(b, "\t");
+  rc |= copy_str(b, r->subcategory) | es_buf_puts(b, "\t");
+  rc |= isnan(r->confidence) ? es_buf_puts(b, "\\N\t") : es_buf_printf(b, "%.17g\t", r->confidence);
+  rc |= copy_str(b, r->sentiment) | es_buf_puts(b, "\t");
+  rc |= isnan(r->sentiment_score) ? es_buf_puts(b, "\\N\t")
+                                  : es_buf_printf(b, "%.17g\t", r->sentiment_score);
+  rc |= copy_str(b, r->journey_stage) | es_buf_puts(b, "\t");
+  rc |= es_buf_puts(b, r->urgent ? "t\t" : "f\t");
+  rc |= copy_str(b, r->model_version) | es_buf_puts(b, "\t");
+  rc |= copy_str(b, r->content_hash) | es_buf_puts(b, "\t");
+  rc |= copy_str(b, r->redactions[0] ? r->redactions : NULL) | es_buf_puts(b, "\t");
+  rc |= r->classified_at ? es_buf_printf(b, "%lld\n", (long long)r->classified_at)
+                         : es_buf_puts(b, "\\N\n");
+  return rc ? -1 : 0;
+}
+
+static int copy_batch(pz_store *s, const pz_row *rows, size_t n) {
+  s->copy.len = 0;
+  for (size_t i = 0; i < n; i++)
+    if (copy_row(&s->copy, &rows[i]) != 0) return -1;
+  PGresult *r = PQexec(s->c, "COPY feedback_in FROM STDIN");
+  int ok = PQresultStatus(r) == PGRES_COPY_IN;
+  if (!ok) es_error("pg_copy_failed", "%s", PQresultErrorMessage(r));
+  PQclear(r);
+  if (!ok) return -1;
+  /* One call: libpq buffers and sends in its own chunks. */
+  if (PQputCopyData(s->c, s->copy.data, (int)s->copy.len) != 1 || PQputCopyEnd(s->c, NULL) != 1) {
+    es_error("pg_copy_failed", "%s", PQerrorMessage(s->c));
+    return -1;
+  }
+  int rc = 0;
+  while ((r = PQgetResult(s->c)) != NULL) {
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+      es_error("pg_copy_failed", "%s", PQresultErrorMessage(r));
+      rc = -1;
+    }
+    PQclear(r);
+  }
+  return rc;
+}
+
+/* ---- insert new feedback and fold exactly those rows into the aggregates ---- */
+
+/* One statement: data-modifying CTEs run once, to completion, in order, so
+ * the aggregates see precisely the rows this statement inserted. A replay
+ * inserts nothing and therefore adds nothing. */
+static const char SQL_INSERT[] =
+    "WITH ins AS ("
+    " INSERT INTO feedback (id, agency, service, channel, external_id, text, language,"
+    "  created_at, received_at, nps, csat, category, subcategory, confidence, sentiment,"
+    "  sentiment_score, journey_stage, urgent, model_version, content_hash, redactions,"
+    "  classified_at)"
+    " SELECT DISTINCT ON (id) id, agency, service, channel, external_id, text, language,"
+    "  timestamptz 'epoch' + created_ms * interval '1 millisecond',"
+    "  timestamptz 'epoch' + received_ms * interval '1 millisecond',"
+    "  nps, csat, category, subcategory, confidence, sentiment, sentiment_score, journey_stage,"
+    "  urgent, model_version, content_hash, redactions,"
+    "  timestamptz 'epoch' + classified_ms * interval '1 millisecond'"
+    " FROM feedback_in ORDER BY id"
+    " ON CONFLICT (id) DO NOTHING"
+    " RETURNING agency, category, subcategory, received_at, sentiment, nps, csat, urgent,"
+    "  confidence, text"
+    "), topics AS ("
+    " SELECT i.*, t.topic FROM ins i CROSS JOIN LATERAL (VALUES ('*'), (i.category),"
+    "  (CASE WHEN i.subcategory IS NULL OR i.subcategory = '' THEN NULL"
+    "        WHEN strpos(i.subcategory, '/') > 0 THEN i.subcategory"
+    "        ELSE i.category || '/' || i.subcategory END)) AS t(topic)"
+    " WHERE t.topic IS NOT NULL"
+    "), agg AS ("
+    " INSERT INTO topic_window_stats AS s (agency, topic, window_kind, window_start, total,"
+    "  positive, neutral, negative, nps_promoters, nps_passives, nps_detractors,"
+    "  csat_responses, csat_satisfied, urgent)"
+    " SELECT agency, topic, w.kind, date_trunc(w.kind, received_at, 'UTC'), count(*),"
+    "  count(*) FILTER (WHERE sentiment = 'POSITIVE'),"
+    "  count(*) FILTER (WHERE sentiment = 'NEUTRAL'),"
+    "  count(*) FILTER (WHERE sentiment = 'NEGATIVE'),"
+    "  count(*) FILTER (WHERE nps >= 9), count(*) FILTER (WHERE nps BETWEEN 7 AND 8),"
+    "  count(*) FILTER (WHERE nps <= 6), count(csat), count(*) FILTER (WHERE csat >= 4),"
+    "  count(*) FILTER (WHERE urgent)"
+    " FROM topics CROSS JOIN (VALUES ('hour'), ('day'), ('week')) AS w(kind)"
+    " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4" /* fixed lock order between instances */
+    " ON CONFLICT (agency, topic, window_kind, window_start) DO UPDATE SET"
+    "  total = s.total + EXCLUDED.total, positive = s.positive + EXCLUDED.positive,"
+    "  neutral = s.neutral + EXCLUDED.neutral, negative = s.negative + EXCLUDED.negative,"
+    "  nps_promoters = s.nps_promoters + EXCLUDED.nps_promoters,"
+    "  nps_passives = s.nps_passives + EXCLUDED.nps_passives,"
+    "  nps_detractors = s.nps_detractors + EXCLUDED.nps_detractors,"
+    "  csat_responses = s.csat_responses + EXCLUDED.csat_responses,"
+    "  csat_satisfied = s.csat_satisfied + EXCLUDED.csat_satisfied,"
+    "  urgent = s.urgent + EXCLUDED.urgent, updated_at = now()"
+    " RETURNING 1"
+    ")"
+    " SELECT 'm', agency, " MS("max(received_at)") "::text, count(*)::text FROM ins GROUP BY agency"
+    " UNION ALL"
+    " SELECT 'e', agency, text, NULL FROM ins"
+    " WHERE text IS NOT NULL AND (confidence IS NULL OR confidence < $1::float8"
+    "  OR category = 'other' OR subcategory LIKE '%other')";
+
+
+
+static int grow(void **arr, size_t *cap, size_t n, size_t elem) {
+  if (n < *cap) return 0;
+  size_t nc = *cap ? *cap * 2 : 16;
+  void *p = realloc(*arr, nc * elem);
+  if (!p) return -1;
+  *arr = p;
+  *cap = nc;
+  return 0;
+}
+
+static int keep_emerging(pz_batch_result *res, const char *agency, const char *text) {
+  if (grow((void **)&res->emerging, &res->capemerging, res->nemerging, sizeof *res->emerging))
+    return -1;
+  pz_text *t = &res->emerging[res->nemerging];
+  t->agency = es_strdup(agency);
+  t->text = es_strdup(text);
+  if (!t->agency || !t->text) {
+    free(t->agency);
+    free(t->text);
+    return -1;
+  }
+  res->nemerging++;
+  return 0;
+}
+
+/* ---- ranking ---- */
+
+typedef struct topic_acc {
+  const char *topic; /* points into the PGresult */
+  pz_counts cur;
+  double *hist;      /* history_windows entries, oldest first */
+  pz_factors f;
+  int level;
+  unsigned rank;
+} topic_acc;
+
+typedef struct rank_ctx {
+  pz_store *s;
+  pz_batch_result *res;
+  const char *agency;
+  int kind;
+  int64_t now, start, len;
+  topic_acc *t;
+  size_t nt;
+  int nhist;
+  pz_counts all;
+} rank_ctx;
+
+static uint64_t u64(PGresult *r, int row, int col) {
+  return (uint64_t)strtoull(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static topic_acc *acc_for(rank_ctx *x, const char *topic) {
+  for (size_t i = 0; i < x->nt; i++)
+    if (strcmp(x->t[i].topic, topic) == 0) return &x->t[i];
+  topic_acc *a = &x->t[x->nt++];
+  memset(a, 0, sizeof *a);
+  a->topic = topic;
+  a->hist = calloc((size_t)x->s->cfg.history_windows, sizeof *a->hist);
+  a->level = strchr(topic, '/') ? 2 : 1;
+  return a->hist ? a : NULL;
+}
+
+static const char SQL_HISTORY[] =
+    "SELECT topic, " MS("window_start") ", total, positive, neutral, negative, nps_promoters,"
+    " nps_passives, nps_detractors, csat_responses, csat_satisfied, urgent"
+    " FROM topic_window_stats WHERE agency = $1 AND window_kind = $2"
+    " AND window_start >= " TS(3) " AND window_start <= " TS(4);
+static const char SQL_FIRST[] =
+    "SELECT " MS("min(window_start)") " FROM topic_window_stats"
+    " WHERE agency = $1 AND topic = '*' AND window_kind = $2";
+
+/* Loads current and earlier windows of every topic of the agency. */
+static int load_history(rank_ctx *x, PGresult **out) {
+  int K = x->s->cfg.history_windows;
+  char from[32], to[32];
+  snprintf(from, sizeof from, "%lld", (long long)(x->start - K * x->len));
+  snprintf(to, sizeof to, "%lld", (long long)x->start);
+  const char *p[] = {x->agency, PZ_WINDOW_NAMES[x->kind], from, to};
+  PGresult *first = q(x->s, "first_window", SQL_FIRST, 2, p, PGRES_TUPLES_OK);
+  if (!first) return -1;
+  /* Windows before the agency's first one are unknown, not zero. */
+  int64_t first_ms = PQgetisnull(first, 0, 0) ? x->start : strtoll(PQgetvalue(first, 0, 0), 0, 10);
+  PQclear(first);
+  int64_t known = (x->start - first_ms) / x->len;
+  x->nhist = known < 0 ? 0 : (known > K ? K : (int)known);
+  PGresult *r = q(x->s, "history", SQL_HISTORY, 4, p, PGRES_TUPLES_OK);
+  if (!r) return -1;
+  int n = PQntuples(r);
+  x->t = calloc((size_t)n + 1, sizeof *x->t);
+  if (!x->t) goto fail;
+  for (int i = 0; i < n; i++) {
+    int64_t ws = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+    int64_t idx = (x->start - ws) / x->len; /* 0 current, 1..K earlier */
+    pz_counts c = {u64(r, i, 2), u64(r, i, 3), u64(r, i, 4),  u64(r, i, 5),
+                   u64(r, i, 6), u64(r, i, 7), u64(r, i, 8),  u64(r, i, 9),
+                   u64(r, i, 10), u64(r, i, 11)};
+    const char *topic = PQgetvalue(r, i, 0);
+    if (strcmp(topic, "*") == 0) {
+      if (idx == 0) x->all = c;
+      continue;
+    }
+    topic_acc *a = acc_for(x, topic);
+    if (!a) goto fail;
+    if (idx == 0) a->cur = c;
+    else if (idx >= 1 && idx <= K) a->hist[K - idx] = (double)c.total;
+  }
+  *out = r;
+  return 0;
+fail:
+  PQclear(r);
+  return -1;
+}
+
+static int cmp_rank(const void *a, const void *b) {
+  const topic_acc *x = *(topic_acc *const *)a, *y = *(topic_acc *const *)b;
+  if (x->level != y->level) return x->level - y->level;
+  if (x->f.score != y->f.score) return x->f.score > y->f.score ? -1 : 1;
+  if (x->f.volume != y->f.volume) return x->f.volume > y->f.volume ? -1 : 1;
+  return strcmp(x->topic, y->topic);
+}
+
+static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static json_t *factors_json(const pz_factors *f, const pz_params *p) {
+  return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:f,s:f,s:f,s:f,s:f}}",
+                   "volume_share", num(f->volume_share), "negative_low", num(f->negative_low),
+                   "spike", num(f->c_spike), "nps", num(f->c_nps), "urgency", num(f->c_urgency),
+                   "spike_z", num(f->spike_z), "spike_p", num(f->spike_p), "expected",
+                   num(f->expected), "has_baseline", json_boolean(f->has_baseline), "weights",
+                   "volume", p->w_volume, "negative", p->w_negative, "spike", p->w_spike, "nps",
+                   p->w_nps, "urgency", p->w_urgency);
+}
+
+/* The priorities row as JSON (also the plan snapshot). */
+static json_t *priority_json(const rank_ctx *x, const topic_acc *a, const char *es,
+                             const char *en) {
+  const pz_factors *f = &a->f;
+  json_t *o = json_object();
+  if (!o) return NULL;
+  json_object_set_new(o, "agency", json_string(x->agency));
+  json_object_set_new(o, "topic", json_string(a->topic));
+  json_object_set_new(o, "window_kind", json_string(PZ_WINDOW_NAMES[x->kind]));
+  json_object_set_new(o, "window_start_ms", json_integer(x->start));
+  json_object_set_new(o, "level", json_integer(a->level));
+  json_object_set_new(o, "rank", json_integer(a->rank));
+  json_object_set_new(o, "score", num(f->score));
+  json_object_set_new(o, "volume", json_integer((json_int_t)f->volume));
+  json_object_set_new(o, "negative_share", num(f->negative_share));
+  json_object_set_new(o, "negative_low", num(f->negative_low));
+  json_object_set_new(o, "negative_high", num(f->negative_high));
+  json_object_set_new(o, "spike_z", num(f->spike_z));
+  json_object_set_new(o, "spike_p", num(f->spike_p));
+  json_object_set_new(o, "baseline", num(f->baseline));
+  json_object_set_new(o, "nps", num(f->nps));
+  json_object_set_new(o, "nps_impact", num(f->nps_impact));
+  json_object_set_new(o, "csat", num(f->csat));
+  json_object_set_new(o, "csat_impact", num(f->csat_impact));
+  json_object_set_new(o, "urgent_share", num(f->urgent_share));
+  json_object_set_new(o, "factors", factors_json(f, &x->s->cfg.params));
+  json_object_set_new(o, "explanation_es", json_string(es));
+  json_object_set_new(o, "explanation_en", json_string(en));
+  return o;
+}
+
+static const char SQL_PRIORITIES[] =
+    "INSERT INTO priorities AS p (agency, topic, window_kind, window_start, computed_at, level,"
+    " rank, score, volume, negative_share, negative_low, negative_high, spike_z, spike_p,"
+    " baseline, nps, nps_impact, csat, csat_impact, urgent_share, factors, explanation_es,"
+    " explanation_en)"
+    " SELECT x.agency, x.topic, x.window_kind,"
+    "  timestamptz 'epoch' + x.window_start_ms * interval '1 millisecond', now(), x.level,"
+    "  x.rank, x.score, x.volume, x.negative_share, x.negative_low, x.negative_high, x.spike_z,"
+    "  x.spike_p, x.baseline, x.nps, x.nps_impact, x.csat, x.csat_impact, x.urgent_share,"
+    "  x.factors, x.explanation_es, x.explanation_en"
+    " FROM jsonb_to_recordset($1::jsonb) AS x(agency text, topic text, window_kind text,"
+    "  window_start_ms bigint, level smallint, rank integer, score float8, volume bigint,"
+    "  negative_share float8, negative_low float8, negative_high float8, spike_z float8,"
+    "  spike_p float8, baseline float8, nps float8, nps_impact float8, csat float8,"
+    "  csat_impact float8, urgent_share float8, factors jsonb, explanation_es text,"
+    "  explanation_en text)"
+    " ORDER BY x.agency, x.topic"
+    " ON CONFLICT (agency, topic, window_kind, window_start) DO UPDATE SET"
+    "  computed_at = EXCLUDED.computed_at, level = EXCLUDED.level, rank = EXCLUDED.rank,"
+    "  score = EXCLUDED.score, volume = EXCLUDED.volume,"
+    "  negative_share = EXCLUDED.negative_share, negative_low = EXCLUDED.negative_low,"
+    "  negative_high = EXCLUDED.negative_high, spike_z = EXCLUDED.spike_z,"
+    "  spike_p = EXCLUDED.spike_p, baseline = EXCLUDED.baseline, nps = EXCLUDED.nps,"
+    "  nps_impact = EXCLUDED.nps_impact, csat = EXCLUDED.csat,"
+    "  csat_impact = EXCLUDED.csat_impact, urgent_share = EXCLUDED.urgent_share,"
+    "  factors = EXCLUDED.factors, explanation_es = EXCLUDED.explanation_es,"
+    "  explanation_en = EXCLUDED.explanation_en";
+
+/* Counts a topic window the first time it is seen spiking (bounded memory:
+ * the set is cleared when half full, which at worst recounts a spike). */
+static int first_spike(pz_store *s, const rank_ctx *x, const topic_acc *a) {
+  char key[512];
+  int n = snprintf(key, sizeof key, "%s\x1f%s\x1f%d\x1f%lld", x->agency, a->topic, x->kind,
+                   (long long)x->start);
+  uint64_t h = XXH3_64bits(key, (size_t)n < sizeof key ? (size_t)n : sizeof key - 1) | 1;
+  if (s->spike_n >= SPIKE_SET_SLOTS / 2) {
+    memset(s->spike_set, 0, sizeof s->spike_set);
+    s->spike_n = 0;
+  }
+  size_t i = (size_t)h & (SPIKE_SET_SLOTS - 1);
+  while (s->spike_set[i]) {
+    if (s->spike_set[i] == h) return 0;
+    i = (i + 1) & (SPIKE_SET_SLOTS - 1);
+  }
+  s->spike_set[i] = h;
+  s->spike_n++;
+  return 1;
+}
+
+static int keep_priority(rank_ctx *x, const topic_acc *a, const char *es, const char *en) {
+  pz_batch_result *res = x->res;
+  if (grow((void **)&res->prio, &res->capprio, res->nprio, sizeof *res->prio)) return -1;
+  pz_priority *p = &res->prio[res->nprio];
+  memset(p, 0, sizeof *p);
+  p->agency = es_strdup(x->agency);
+  p->topic = es_strdup(a->topic);
+  p->expl_es = es_strdup(es);
+  p->expl_en = es_strdup(en);
+  p->kind = x->kind;
+  p->level = a->level;
+  p->window_start = x->start;
+  p->rank = a->rank;
+  p->f = a->f;
+  res->nprio++; /* counted even on OOM so pz_batch_result_free releases the parts */
+  return p->agency && p->topic && p->expl_es && p->expl_en ? 0 : -1;
+}
+
+static int apply_actions(rank_ctx *x, topic_acc **order, size_t n);
+
+/* Scores, ranks, writes priorities, collects updates to publish. */
+static int rank_and_write(rank_ctx *x) {
+  pz_store *s = x->s;
+  const pz_store_cfg *cfg = &s->cfg;
+  int K = cfg->history_windows, rc = -1;
+  double fraction = (double)(x->now - x->start + 1) / (double)x->len;
+  topic_acc **order = calloc(x->nt + 1, sizeof *order);
+  json_t *rows = json_array();
+  char *text = NULL;
+  if (!order || !rows) goto cleanup;
+  size_t n = 0;
+  for (size_t i = 0; i < x->nt; i++) {
+    topic_acc *a = &x->t[i];
+    if (a->cur.total == 0) continue; /* nothing this window: nothing to prioritise */
+    pz_factors_compute(&a->cur, &x->all, a->hist + (K - x->nhist), x->nhist, fraction,
+                       &cfg->params, &a->f);
+    order[n++] = a;
+  }
+  qsort(order, n, sizeof *order, cmp_rank);
+  unsigned rank = 0;
+  int level = 0, kept = 0;
+  for (size_t i = 0; i < n; i++) {
+    topic_acc *a = order[i];
+    if (a->level != level) level = a->level, rank = 0, kept = 0;
+    a->rank = ++rank;
+    char es[512], en[512];
+    pz_explain(es, sizeof es, "es", pz_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency,
+               x->kind, &a->f);
+    pz_explain(en, sizeof en, "en", pz_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency,
+               x->kind, &a->f);
+    if (json_array_append_new(rows, priority_json(x, a, es, en)) != 0) goto cleanup;
+    if (kept++ < cfg->publish_top && keep_priority(x, a, es, en) != 0) goto cleanup;
+    if (a->f.has_baseline && a->f.spike_p < cfg->spike_p && first_spike(s, x, a))
+      x->res->new_spikes++;
+  }
+  if (n > 0) {
+    text = json_dumps(rows, JSON_COMPACT);
+    const char *p[] = {text};
+    if (!text || q_ok(s, "priorities", SQL_PRIORITIES, 1, p) != 0) goto cleanup;
+    x->res->ranked += n;
+  }
+  rc = x->kind == cfg->action_window ? apply_actions(x, order, n) : 0;
+cleanup:
+  free(text);
+  json_decref(rows);
+  free(order);
+  return rc;
+}
+
+/* ---- action plans ---- */
+
+typedef struct plan {
+  const char *id, *topic;
+  int open;
+  int64_t last_hot, closed;
+  int seen;
+} plan;
+
+static const char SQL_PLANS[] =
+    "SELECT id, topic, status = 'open', coalesce(" MS("last_hot_at") ", 0),"
+    " coalesce(" MS("closed_at") ", 0) FROM action_plans"
+    " WHERE agency = $1 AND (status = 'open' OR closed_at >= " TS(2) ")";
+
+static const char SQL_OPEN[] =
+    "INSERT INTO action_plans (id, agency, topic, status, opened_at, last_hot_at, priority,"
+    " request_id, request_pb) VALUES ($1, $2, $3, 'open', " TS(4) ", " TS(4) ", $5::jsonb, $6,"
+    " $7::bytea) ON CONFLICT (agency, topic) WHERE status = 'open' DO NOTHING RETURNING id";
+static const char SQL_HOT[] =
+    "UPDATE action_plans SET last_hot_at = greatest(last_hot_at, " TS(2) "), updated_at = now()"
+    " WHERE id = $1 AND status = 'open'";
+static const char SQL_CLOSE[] =
+    "UPDATE action_plans SET status = 'closed', closed_at = " TS(2) ", updated_at = now()"
+    " WHERE id = $1 AND status = 'open'";
+static const char SQL_AUDIT[] =
+    "INSERT INTO audit_log (actor, entity, entity_id, action, detail)"
+    " VALUES ('escucha-prioritize', 'action_plan', $1, $2, $3::jsonb)";
+
+static int audit(pz_store *s, const char *id, const char *action, const char *detail) {
+  const char *p[] = {id, action, detail};
+  return q_ok(s, "audit", SQL_AUDIT, 3, p);
+}
+
+/* Serialises the ActionRequest stored in the outbox column. */
+static unsigned char *action_request(const rank_ctx *x, const topic_acc *a, char *es, char *en,
+                                     const char *request_id, size_t *len) {
+  pz_priority p = {(char *)x->agency, (char *)a->topic, es, en, x->kind, a->level, x->start,
+                   a->rank, a->f};
+  Escucha__V1__PriorityUpdate u;
+  Escucha__V1__WilsonInterval ci;
+  Escucha__V1__PriorityUpdate__FactorsEntry fe[16], *fv[16];
+  size_t nf;
+  pz_priority_to_pb(&p, &u, &ci, fe, fv, &nf);
+  Escucha__V1__ActionRequest ar = ESCUCHA__V1__ACTION_REQUEST__INIT;
+  ar.agency = (char *)x->agency;
+  ar.topic = (char *)a->topic;
+  ar.priority = &u;
+  ar.request_id = (char *)request_id;
+  ar.has_requested_at = 1;
+  ar.requested_at = x->now;
+  *len = escucha__v1__action_request__get_packed_size(&ar);
+  unsigned char *buf = malloc(*len ? *len : 1);
+  if (buf) escucha__v1__action_request__pack(&ar, buf);
+  return buf;
+}
+
+static int open_plan(rank_ctx *x, const topic_acc *a) {
+  char id[27], now[32], *request_id = NULL, *snap = NULL, *hex = NULL;
+  unsigned char *pb = NULL;
+  PGresult *r = NULL;
+  int rc = -1;
+  es_ulid(id);
+  snprintf(now, sizeof now, "%lld", (long long)x->now);
+  size_t rlen = strlen(x->agency) + strlen(a->topic) + sizeof id + 3, pblen = 0;
+  request_id = malloc(rlen);
+  if (!request_id) goto cleanup;
+  snprintf(request_id, rlen, "%s/%s/%s", x->agency, a->topic, id);
+  char es[512], en[512];
+  const pz_store_cfg *cfg = &x->s->cfg;
+  pz_explain(es, sizeof es, "es", pz_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency,
+             x->kind, &a->f);
+  pz_explain(en, sizeof en, "en", pz_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency,
+             x->kind, &a->f);
+  json_t *j = priority_json(x, a, es, en);
+  snap = j ? json_dumps(j, JSON_COMPACT) : NULL;
+  json_decref(j);
+  pb = action_request(x, a, es, en, request_id, &pblen);
+  hex = malloc(2 * pblen + 3);
+  if (!snap || !pb || !hex) goto cleanup;
+  hex[0] = '\\', hex[1] = 'x'; /* bytea hex input: text parameters stay text */
+  es_hex(pb, pblen, hex + 2);
+  const char *p[] = {id, x->agency, a->topic, now, snap, request_id, hex};
+  r = q(x->s, "open_plan", SQL_OPEN, 7, p, PGRES_TUPLES_OK);
+  if (!r) goto cleanup;
+  rc = 0;
+  if (PQntuples(r) == 1) { /* 0: another instance opened it first */
+    rc = audit(x->s, id, "open", snap);
+    x->res->opened++;
+    es_info("action_plan_opened", "agency=%s topic=%s plan=%s score=%.3f", x->agency, a->topic, id,
+            a->f.score);
+  }
+cleanup:
+  PQclear(r);
+  free(hex);
+  free(pb);
+  free(snap);
+  free(request_id);
+  return rc;
+}
+
+static int decide(rank_ctx *x, const topic_acc *a, plan *pl, size_t npl, double score,
+                  uint64_t volume) {
+  pz_plan_state st = {0};
+  plan *open = NULL;
+  for (size_t i = 0; i < npl; i++) {
+    if (strcmp(pl[i].topic, a->topic) != 0) continue;
+    pl[i].seen = 1;
+    if (pl[i].open) open = &pl[i], st.has_open = 1, st.last_hot_ms = pl[i].last_hot;
+    else if (!st.has_closed || pl[i].closed > st.last_closed_ms)
+      st.has_closed = 1, st.last_closed_ms = pl[i].closed;
+  }
+  char now[32];
+  snprintf(now, sizeof now, "%lld", (long long)x->now);
+  switch (pz_hysteresis(&x->s->cfg.hyst, &st, score, volume, x->now)) {
+  case PZ_ACT_OPEN: return open_plan(x, a);
+  case PZ_ACT_HOT: {
+    const char *p[] = {open->id, now};
+    return q_ok(x->s, "plan_hot", SQL_HOT, 2, p);
+  }
+  case PZ_ACT_CLOSE: return 0; /* handled by close_plan (needs the plan, not the topic) */
+  default: return 0;
+  }
+}
+
+static int close_plan(rank_ctx *x, plan *p, double score) {
+  pz_plan_state st = {1, p->last_hot, 0, 0};
+  if (pz_hysteresis(&x->s->cfg.hyst, &st, score, 0, x->now) != PZ_ACT_CLOSE) return 0;
+  char now[32], detail[128];
+  snprintf(now, sizeof now, "%lld", (long long)x->now);
+  snprintf(detail, sizeof detail, "{\"score\":%.6f,\"reason\":\"below close threshold\"}", score);
+  const char *par[] = {p->id, now};
+  if (q_ok(x->s, "plan_close", SQL_CLOSE, 2, par) != 0) return -1;
+  x->res->closed++;
+  es_info("action_plan_closed", "agency=%s topic=%s plan=%s", x->agency, p->topic, p->id);
+  return audit(x->s, p->id, "close", detail);
+}
+
+static int apply_actions(rank_ctx *x, topic_acc **order, size_t n) {
+  const pz_store_cfg *cfg = &x->s->cfg;
+  char since[32];
+  snprintf(since, sizeof since, "%lld", (long long)(x->now - cfg->hyst.cooldown_ms));
+  const char *p[] = {x->agency, since};
+  PGresult *r = q(x->s, "plans", SQL_PLANS, 2, p, PGRES_TUPLES_OK);
+  if (!r) return -1;
+  int npl = PQntuples(r), rc = -1;
+  plan *pl = calloc((size_t)npl + 1, sizeof *pl);
+  if (!pl) goto cleanup;
+  for (int i = 0; i < npl; i++)
+    pl[i] = (plan){PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2)[0] == 't',
+                   strtoll(PQgetvalue(r, i, 3), NULL, 10), strtoll(PQgetvalue(r, i, 4), NULL, 10),
+                   0};
+  for (size_t i = 0; i < n; i++) {
+    topic_acc *a = order[i];
+    if (a->level != cfg->action_level) continue;
+    if (decide(x, a, pl, (size_t)npl, a->f.score, a->f.volume) != 0) goto cleanup;
+    for (int j = 0; j < npl; j++)
+      if (pl[j].open && strcmp(pl[j].topic, a->topic) == 0 &&
+          close_plan(x, &pl[j], a->f.score) != 0)
+        goto cleanup;
+  }
+  /* Open plans of topics with no feedback in this window: score 0. */
+  for (int j = 0; j < npl; j++)
+    if (pl[j].open && !pl[j].seen && close_plan(x, &pl[j], 0.0) != 0) goto cleanup;
+  rc = 0;
+cleanup:
+  free(pl);
+  PQclear(r);
+  return rc;
+}
+
+static int rank_window(pz_store *s, pz_batch_result *res, const char *agency, int64_t now,
+                       int kind) {
+  rank_ctx x = {s, res, agency, kind, now, pz_window_start(kind, now), pz_window_len_ms(kind)};
+  PGresult *hist = NULL;
+  int rc = -1;
+  if (load_history(&x, &hist) != 0) goto cleanup;
+  rc = rank_and_write(&x);
+cleanup:
+  for (size_t i = 0; i < x.nt; i++) free(x.t[i].hist);
+  free(x.t);
+  PQclear(hist);
+  return rc;
+}
+
+/* ---- the batch transaction ---- */
+
+static int insert_and_collect(pz_store *s, pz_batch_result *res, PGresult **out) {
+  char conf[32];
+  snprintf(conf, sizeof conf, "%.17g", s->cfg.emerging_confidence);
+  const char *p[] = {conf};
+  PGresult *r = q(s, "insert_feedback", SQL_INSERT, 1, p, PGRES_TUPLES_OK);
+  if (!r) return -1;
+  for (int i = 0; i < PQntuples(r); i++) {
+    const char *tag = PQgetvalue(r, i, 0);
+    if (tag[0] == 'm') res->inserted += strtoull(PQgetvalue(r, i, 3), NULL, 10);
+    else if (keep_emerging(res, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2)) != 0) {
+      PQclear(r);
+      return -1;
+    }
+  }
+  *out = r;
+  return 0;
+}
+
+/* Event-time "now" of an agency: the newest received_at stored, so a batch of
+ * late or replayed rows neither moves time backwards nor re-ranks old windows. */
+static int agency_now(pz_store *s, const char *agency, int64_t *now) {
+  const char *p[] = {agency};
+  PGresult *r = q(s, "agency_now",
+                  "SELECT " MS("max(received_at)") " FROM feedback WHERE agency = $1", 1, p,
+                  PGRES_TUPLES_OK);
+  if (!r) return -1;
+  if (!PQgetisnull(r, 0, 0)) {
+    int64_t m = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    if (m > *now) *now = m;
+  }
+  PQclear(r);
+  return 0;
+}
+
+int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *res) {
+  memset(res, 0, sizeof *res);
+  if (!pz_store_connected(s)) return -1;
+  PGresult *ins = NULL;
+  if (es_pg_exec(s->c, "BEGIN") != 0) goto fail;
+  if (copy_batch(s, rows, n) != 0 || insert_and_collect(s, res, &ins) != 0) goto rollback;
+  for (int i = 0; i < PQntuples(ins); i++) {
+    if (PQgetvalue(ins, i, 0)[0] != 'm') continue;
+    const char *agency = PQgetvalue(ins, i, 1);
+    int64_t now = strtoll(PQgetvalue(ins, i, 2), NULL, 10);
+    if (agency_now(s, agency, &now) != 0) goto rollback;
+    for (int k = 0; k < PZ_NWINDOWS; k++)
+      if (rank_window(s, res, agency, now, k) != 0) goto rollback;
+  }
+  if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
+  PQclear(ins);
+  return 0;
+rollback:
+  if (PQstatus(s->c) == CONNECTION_OK) es_pg_exec(s->c, "ROLLBACK");
+fail:
+  PQclear(ins);
+  pz_batch_result_free(res);
+  memset(res, 0, sizeof *res);
+  if (PQstatus(s->c) != CONNECTION_OK) drop_conn(s);
+  return -1;
+}
+
+void pz_batch_result_free(pz_batch_result *r) {
+  for (size_t i = 0; i < r->nprio; i++) {
+    free(r->prio[i].agency);
+    free(r->prio[i].topic);
+    free(r->prio[i].expl_es);
+    free(r->prio[i].expl_en);
+  }
+  free(r->prio);
+  for (size_t i = 0; i < r->nemerging; i++) {
+    free(r->emerging[i].agency);
+    free(r->emerging[i].text);
+  }
+  free(r->emerging);
+  r->prio = NULL, r->nprio = r->capprio = 0;
+  r->emerging = NULL, r->nemerging = r->capemerging = 0;
+}
+
+/* ---- outbox and emerging snapshot ---- */
+
+static const char SQL_OUTBOX[] =
+    "SELECT id, agency || '/' || topic, request_pb FROM action_plans"
+    " WHERE request_sent_at IS NULL AND request_pb IS NOT NULL ORDER BY opened_at LIMIT $1";
+
+int pz_store_outbox(pz_store *s, pz_outbox_item **out, int max) {
+  *out = NULL;
+  if (!pz_store_connected(s)) return -1;
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", max);
+  const char *p[] = {lim};
+  /* Binary results: request_pb comes back as raw bytes. */
+  PGresult *r = PQexecParams(s->c, SQL_OUTBOX, 1, NULL, p, NULL, NULL, 1);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    es_error("pg_query_failed", "outbox: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    return -1;
+  }
+  int n = PQntuples(r);
+  pz_outbox_item *items = calloc((size_t)n + 1, sizeof *items);
+  for (int i = 0; items && i < n; i++) {
+    items[i].plan_id = es_strndup(PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
+    items[i].key = es_strndup(PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
+    items[i].len = (size_t)PQgetlength(r, i, 2);
+    items[i].payload = malloc(items[i].len + 1);
+    if (items[i].payload) memcpy(items[i].payload, PQgetvalue(r, i, 2), items[i].len);
+    if (!items[i].plan_id || !items[i].key || !items[i].payload) {
+      pz_outbox_free(items, i + 1);
+      items = NULL;
+    }
+  }
+  PQclear(r);
+  if (!items) return -1;
+  *out = items;
+  return n;
+}
+
+int pz_store_outbox_done(pz_store *s, const char *plan_id) {
+  const char *p[] = {plan_id};
+  return q_ok(s, "outbox_done",
+              "UPDATE action_plans SET request_sent_at = now(), updated_at = now() WHERE id = $1",
+              1, p);
+}
+
+void pz_outbox_free(pz_outbox_item *items, int n) {
+  for (int i = 0; items && i < n; i++) {
+    free(items[i].plan_id);
+    free(items[i].key);
+    free(items[i].payload);
+  }
+  free(items);
+}
+
+static const char SQL_EMERGING[] =
+    "INSERT INTO emerging_topics AS e (agency, term, count, error, rank, updated_at)"
+    " VALUES (split_part($1, chr(31), 1), split_part($1, chr(31), 2), $2::bigint, $3::bigint,"
+    " $4::integer, now()) ON CONFLICT (agency, term) DO UPDATE SET count = EXCLUDED.count,"
+    " error = EXCLUDED.error, rank = EXCLUDED.rank, updated_at = now()";
+
+int pz_store_emerging(pz_store *s, const char *const *keys, const uint64_t *counts,
+                      const uint64_t *errors, int n) {
+  if (!pz_store_connected(s)) return -1;
+  for (int i = 0; i < n; i++) {
+    char c[32], e[32], r[16];
+    snprintf(c, sizeof c, "%llu", (unsigned long long)counts[i]);
+    snprintf(e, sizeof e, "%llu", (unsigned long long)errors[i]);
+    snprintf(r, sizeof r, "%d", i + 1);
+    const char *p[] = {keys[i], c, e, r};
+    if (q_ok(s, "emerging", SQL_EMERGING, 4, p) != 0) return -1;
+  }
+  return 0;
+}

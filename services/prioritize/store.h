@@ -1,0 +1,102 @@
+/* PostgreSQL store of escucha-prioritize: one transaction per batch writes the
+ * new feedback rows, folds exactly those rows into topic_window_stats, ranks
+ * the touched windows into priorities and applies action-plan hysteresis.
+ * A replayed batch inserts no feedback row and therefore changes nothing. */
+#ifndef PZ_STORE_H
+#define PZ_STORE_H
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "escucha/v1/escucha.pb-c.h"
+#include "stats.h"
+#include "taxonomy.h"
+
+/* One classified feedback, validated. Strings are borrowed (usually from the
+ * unpacked protobuf message) and must outlive the write. */
+typedef struct pz_row {
+  const char *id, *agency, *service, *channel, *external_id, *text, *language;
+  const char *category, *subcategory, *sentiment, *journey_stage, *model_version, *content_hash;
+  int64_t created_at, received_at, classified_at; /* ms; 0 = unknown (not received_at) */
+  int nps, csat;                                  /* -1 = not answered */
+  double confidence, sentiment_score;             /* NAN = unknown */
+  int urgent;
+  char redactions[192];                           /* JSON object text or "" */
+} pz_row;
+
+/* Validates and maps a message; on failure returns -1 with a reason for the DLQ. */
+int pz_row_from_pb(const Escucha__V1__ClassifiedFeedback *m, pz_row *r, char *why, size_t whylen);
+
+typedef struct pz_store_cfg {
+  pz_params params;
+  pz_hyst_cfg hyst;
+  int history_windows;        /* earlier windows in the EWMA baseline */
+  int action_window;          /* PZ_HOUR/PZ_DAY/PZ_WEEK that drives action plans */
+  int action_level;           /* 1 categories, 2 subcategories */
+  double emerging_confidence; /* below this (or category "other") feeds the sketch */
+  int publish_top;            /* PriorityUpdates per agency x window x level */
+  double spike_p;             /* p-value under which a topic counts as spiking */
+  const pz_taxonomy *taxonomy;
+} pz_store_cfg;
+void pz_store_cfg_default(pz_store_cfg *c);
+
+/* A ranked topic to publish after commit (owned strings). */
+typedef struct pz_priority {
+  char *agency, *topic, *expl_es, *expl_en;
+  int kind, level;
+  int64_t window_start;
+  unsigned rank;
+  pz_factors f;
+} pz_priority;
+
+typedef struct pz_text { char *agency, *text; } pz_text;
+
+typedef struct pz_batch_result {
+  size_t inserted;       /* feedback rows new in this batch */
+  size_t ranked;         /* priorities rows written */
+  size_t new_spikes;     /* topic windows that started spiking */
+  size_t opened, closed; /* action plans */
+  pz_priority *prio;
+  size_t nprio, capprio;
+  pz_text *emerging;     /* new low-confidence texts, for the sketch after commit */
+  size_t nemerging, capemerging;
+} pz_batch_result;
+void pz_batch_result_free(pz_batch_result *r);
+
+typedef struct pz_store pz_store;
+/* Does not connect yet; pz_store_connect does (and re-does after a failure). */
+pz_store *pz_store_new(const char *dsn, const pz_store_cfg *cfg);
+void pz_store_free(pz_store *s);
+/* Connects if needed, applies migrations when dir is non-NULL (first time
+ * only), prepares the session. 0 ok, -1 (logged). */
+int pz_store_connect(pz_store *s, const char *migrations_dir);
+int pz_store_connected(const pz_store *s);
+/* The whole batch in one transaction. 0 committed; -1 rolled back (nothing
+ * written; the connection is dropped when it is unusable). */
+int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *res);
+
+/* Outbox of action requests not yet delivered. */
+typedef struct pz_outbox_item {
+  char *plan_id;
+  unsigned char *payload; /* serialized ActionRequest */
+  size_t len;
+  char *key;              /* Kafka key: agency/topic */
+} pz_outbox_item;
+/* Up to max pending items (malloc'd array in *out). Returns count or -1. */
+int pz_store_outbox(pz_store *s, pz_outbox_item **out, int max);
+int pz_store_outbox_done(pz_store *s, const char *plan_id);
+void pz_outbox_free(pz_outbox_item *items, int n);
+
+/* Replaces the emerging_topics snapshot rows of the items given (agency\x1fterm keys). */
+int pz_store_emerging(pz_store *s, const char *const *keys, const uint64_t *counts,
+                      const uint64_t *errors, int n);
+
+PGconn *pz_store_conn(pz_store *s); /* for tests */
+
+/* PriorityUpdate for a ranked topic; strings point into p (no copies). The
+ * factors map entries are allocated in fe/fv (caller-provided, >= 16). */
+void pz_priority_to_pb(const pz_priority *p, Escucha__V1__PriorityUpdate *u,
+                       Escucha__V1__WilsonInterval *ci,
+                       Escucha__V1__PriorityUpdate__FactorsEntry *fe,
+                       Escucha__V1__PriorityUpdate__FactorsEntry **fv, size_t *nf);
+#endif

@@ -1,0 +1,15 @@
+/* Display labels of topics from the taxonomy JSON
+ * (categories[].id, .labels.es/.en, .subcategories[].id/.labels). */
+#ifndef PZ_TAXONOMY_H
+#define PZ_TAXONOMY_H
+
+typedef struct pz_taxonomy pz_taxonomy;
+/* NULL path or unreadable/invalid file -> NULL (labels fall back to ids). */
+pz_taxonomy *pz_taxonomy_load(const char *path);
+pz_taxonomy *pz_taxonomy_parse(const char *json);
+void pz_taxonomy_free(pz_taxonomy *t);
+/* Label of "category" or "category/subcategory" in lang ("es"/"en");
+ * falls back to the other language, then to the topic itself. The result
+ * points into t or into topic. t may be NULL. */
+const char *pz_taxonomy_label(const pz_taxonomy *t, const char *topic, const char *lang);
+#endif

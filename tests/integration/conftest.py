@@ -1,0 +1,201 @@
+"""Shared fixtures for integration tests against the real stack.
+
+tests/run.sh starts Kafka, PostgreSQL and Redis (scripts/stack.sh infra) on
+the test ports and exports the ESCUCHA_* settings; the tests start and stop
+the service binaries themselves (so they can kill -9 them)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+STATE = os.environ.get("ESCUCHA_STATE_DIR", os.path.join(REPO, ".escucha"))
+BIN = os.environ.get("ESCUCHA_BIN_DIR", os.path.join(REPO, "build", "bin"))
+BROKERS = os.environ.get("ESCUCHA_KAFKA_BROKERS",
+                         "127.0.0.1:%s" % os.environ.get("ESCUCHA_KAFKA_PORT", "19092"))
+PG_PORT = int(os.environ.get("ESCUCHA_PG_PORT", "15432"))
+PG_DSN = os.environ.get("ESCUCHA_PG_DSN", "host=127.0.0.1 port=%d dbname=escucha user=escucha" % PG_PORT)
+REDIS_PORT = int(os.environ.get("ESCUCHA_REDIS_PORT", "16379"))
+REDIS_URL = os.environ.get("ESCUCHA_REDIS_URL", "redis://127.0.0.1:%d" % REDIS_PORT)
+HTTP_PORT = int(os.environ.get("ESCUCHA_HTTP_PORT", "8080"))
+ADMIN_BASE = int(os.environ.get("ESCUCHA_ADMIN_PORT_BASE", "9100"))
+ADMIN = {"ingest": 1, "classify": 2, "prioritize": 3, "actions": 4}
+
+
+def _load_pb():
+    """Python classes for proto/escucha/v1/escucha.proto, generated per run."""
+    out = os.path.join(STATE, "pygen")
+    os.makedirs(out, exist_ok=True)
+    subprocess.run(["protoc", "-I", os.path.join(REPO, "proto"), "--python_out", out,
+                    os.path.join(REPO, "proto", "escucha", "v1", "escucha.proto")], check=True)
+    sys.path.insert(0, out)
+    from escucha.v1 import escucha_pb2  # noqa: E402
+    return escucha_pb2
+
+
+pb = _load_pb()
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    """Polls pred() until it returns a truthy value; fails the test on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class Service:
+    """One service process started from ESCUCHA_BIN_DIR with the stack's env."""
+
+    def __init__(self, name, env=None, args=(), admin_port=None, http_port=None, instance=0):
+        self.name = name
+        self.admin_port = admin_port or ADMIN_BASE + ADMIN[name] + 10 * instance
+        self.http_port = http_port
+        self.log_path = os.path.join(STATE, "logs", "test-%s-%d.log" % (name, instance))
+        os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
+        e = dict(os.environ)
+        e.update({
+            "ESCUCHA_KAFKA_BROKERS": BROKERS, "ESCUCHA_PG_DSN": PG_DSN, "ESCUCHA_REDIS_URL": REDIS_URL,
+            "ESCUCHA_ADMIN_PORT": str(self.admin_port), "ESCUCHA_STATE_DIR": STATE,
+            "ESCUCHA_API_KEYS_FILE": os.path.join(STATE, "api-keys"),
+            "ESCUCHA_TAXONOMY": os.path.join(REPO, "config", "taxonomy.default.json"),
+            "ESCUCHA_MIGRATIONS_DIR": os.path.join(REPO, "migrations"),
+            "ESCUCHA_MODEL": os.path.join(STATE, "model.bin"),
+        })
+        if http_port:
+            e["ESCUCHA_HTTP_PORT"] = str(http_port)
+        e.update(env or {})
+        self.env = e
+        self.args = list(args)
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([os.path.join(BIN, "escucha-" + self.name)] + self.args,
+                                     env=self.env, stdout=self.logf, stderr=self.logf, cwd=REPO)
+        wait_until(self.healthy, 30, what="%s /healthz" % self.name)
+        return self
+
+    def healthy(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("%s exited with %s; log:\n%s" % (self.name, self.proc.returncode, self.log()[-3000:]))
+        try:
+            return requests.get("http://127.0.0.1:%d/healthz" % self.admin_port, timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def ready(self):
+        try:
+            return requests.get("http://127.0.0.1:%d/readyz" % self.admin_port, timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def metrics(self):
+        """Parsed /metrics: {'name{labels}': value}."""
+        text = requests.get("http://127.0.0.1:%d/metrics" % self.admin_port, timeout=5).text
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                k, _, v = line.rpartition(" ")
+                out[k] = float(v)
+        return out
+
+    def metric(self, key):
+        return self.metrics().get(key, 0.0)
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        return self.proc.returncode
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.logf.close()
+
+
+@pytest.fixture
+def services():
+    """Start services with services.start(name, ...); all stopped at the end."""
+    started = []
+
+    class Starter:
+        def start(self, name, **kw):
+            s = Service(name, **kw)
+            started.append(s)
+            return s
+
+    yield Starter()
+    for s in reversed(started):
+        if s.proc and s.proc.poll() is None:
+            rc = s.stop()
+            assert rc == 0, "%s exited %s on SIGTERM; log tail:\n%s" % (s.name, rc, s.log()[-3000:])
+
+
+@pytest.fixture(scope="session")
+def api_key():
+    with open(os.path.join(STATE, "demo-api-key")) as f:
+        return f.read().strip()
+
+
+def unique(prefix="t"):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:12])
+
+
+def consumer(group=None, topics=(), from_end=False):
+    from confluent_kafka import Consumer
+    c = Consumer({"bootstrap.servers": BROKERS, "group.id": group or unique("test"),
+                  "auto.offset.reset": "latest" if from_end else "earliest",
+                  "enable.auto.commit": False})
+    if topics:
+        c.subscribe(list(topics))
+    return c
+
+
+def read_topic(topic, match, want, timeout=60):
+    """Reads topic from the beginning until `want` messages satisfy match(msg); returns them."""
+    c = consumer(topics=[topic])
+    got = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < want and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None or m.error():
+                continue
+            if match(m):
+                got.append(m)
+    finally:
+        c.close()
+    return got
+
+
+def producer():
+    from confluent_kafka import Producer
+    return Producer({"bootstrap.servers": BROKERS, "enable.idempotence": True})
+
+
+def post_json(path, body, key, port=None, ctype="application/json"):
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return requests.post("http://127.0.0.1:%d%s" % (port or HTTP_PORT, path), data=data,
+                         headers={"Authorization": "Bearer " + key, "Content-Type": ctype}, timeout=30)

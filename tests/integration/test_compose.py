@@ -1,0 +1,160 @@
+"""Static checks of deploy/docker-compose.yml (no Docker needed).
+
+Run: /usr/bin/python3 -m pytest tests/integration/test_compose.py
+The env check runs each service binary's --help (ESCUCHA_BIN_DIR, default
+build/bin) and requires every ESCUCHA_* name the compose file sets to appear
+there, so a renamed variable can't silently fall back to a default in Docker.
+A missing binary is a failure, not a skip: build with `make bins` first.
+"""
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "deploy" / "docker-compose.yml"
+BIN_DIR = Path(os.environ.get("ESCUCHA_BIN_DIR") or REPO / "build" / "bin")
+if not BIN_DIR.is_absolute():
+    BIN_DIR = REPO / BIN_DIR
+INFRA = ["kafka", "postgres", "redis"]
+APPS = ["ingest", "classify", "prioritize", "actions"]
+ADMIN_PORT = {"ingest": 9101, "classify": 9102, "prioritize": 9103, "actions": 9104}
+# env each service must get (beyond the common ones), per the design
+EXTRA_ENV = {
+    "ingest": {"ESCUCHA_HTTP_PORT", "ESCUCHA_API_KEYS_FILE"},
+    "classify": {"ESCUCHA_MODEL", "ESCUCHA_TAXONOMY"},
+    "prioritize": {"ESCUCHA_MIGRATIONS_DIR"},
+    "actions": set(),
+}
+COMMON_ENV = {"ESCUCHA_KAFKA_BROKERS", "ESCUCHA_PG_DSN", "ESCUCHA_REDIS_URL",
+              "ESCUCHA_ADMIN_PORT"}
+ENV_NAME = re.compile(r"\bESCUCHA_[A-Z0-9_]+\b")
+
+
+@pytest.fixture(scope="module")
+def compose():
+    with open(COMPOSE) as f:
+        doc = yaml.safe_load(f)  # resolves the x-* anchors and << merges
+    assert isinstance(doc, dict) and isinstance(doc.get("services"), dict)
+    return doc
+
+
+def env_of(svc):
+    """environment as a dict; compose allows a mapping or a KEY=VAL list."""
+    env = svc.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(e.split("=", 1) if "=" in e else (e, None) for e in env)
+    return {k: ("" if v is None else str(v)) for k, v in env.items()}
+
+
+def depends_of(svc):
+    dep = svc.get("depends_on") or {}
+    if isinstance(dep, list):  # short form means service_started
+        return {d: "service_started" for d in dep}
+    return {k: (v or {}).get("condition", "service_started") for k, v in dep.items()}
+
+
+def test_services_exist(compose):
+    for name in INFRA + APPS:
+        assert name in compose["services"], f"service {name} missing"
+
+
+def test_infra_images(compose):
+    s = compose["services"]
+    # 3.9.1, not 4.x: librdkafka 2.0.2 probes protocol versions 4.0 removed
+    assert s["kafka"]["image"] == "apache/kafka:3.9.1"
+    assert s["postgres"]["image"].split(":")[0] == "postgres"
+    assert s["postgres"]["image"].split(":")[1].startswith("15")
+    assert s["redis"]["image"].split(":")[0] == "redis"
+    assert s["redis"]["image"].split(":")[1].startswith("7")
+
+
+def test_kafka_is_kraft_with_internal_listener(compose):
+    env = env_of(compose["services"]["kafka"])
+    assert "broker" in env["KAFKA_PROCESS_ROLES"] and "controller" in env["KAFKA_PROCESS_ROLES"]
+    assert env.get("CLUSTER_ID")
+    assert "kafka:19092" in env["KAFKA_ADVERTISED_LISTENERS"]
+
+
+@pytest.mark.parametrize("name", INFRA)
+def test_infra_healthchecks(compose, name):
+    hc = compose["services"][name].get("healthcheck")
+    assert hc and hc.get("test"), f"{name} has no healthcheck"
+    assert not hc.get("disable")
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_app_image_and_command(compose, name):
+    svc = compose["services"][name]
+    build = svc.get("build")
+    assert build, f"{name} has no build"
+    if isinstance(build, str):
+        build = {"context": build}
+    context = (COMPOSE.parent / build.get("context", ".")).resolve()
+    dockerfile = context / build.get("dockerfile", "Dockerfile")
+    assert dockerfile.is_file(), f"{name}: {dockerfile} missing"
+    assert (context / "Makefile").is_file(), f"{name}: build context {context} is not the repo"
+    # one image for all four services
+    images = {compose["services"][a].get("image") for a in APPS}
+    assert len(images) == 1 and None not in images
+    cmd = svc.get("command")
+    argv0 = cmd[0] if isinstance(cmd, list) else str(cmd).split()[0]
+    assert argv0 == f"escucha-{name}"
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_app_depends_on_healthy_infra(compose, name):
+    deps = depends_of(compose["services"][name])
+    for infra in INFRA:
+        assert deps.get(infra) == "service_healthy", f"{name} -> {infra}: {deps.get(infra)}"
+    for dep, cond in deps.items():
+        assert dep in compose["services"], f"{name} depends on unknown {dep}"
+        assert cond in ("service_healthy", "service_completed_successfully"), (name, dep, cond)
+        if cond == "service_healthy":
+            assert compose["services"][dep].get("healthcheck"), f"{dep} needs a healthcheck"
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_app_healthcheck_and_ports(compose, name):
+    svc = compose["services"][name]
+    port = ADMIN_PORT[name]
+    assert env_of(svc).get("ESCUCHA_ADMIN_PORT") == str(port)
+    hc = svc.get("healthcheck") or {}
+    test = hc.get("test")
+    text = " ".join(test) if isinstance(test, list) else str(test)
+    assert f":{port}/healthz" in text, f"{name} healthcheck: {text}"
+    published = [str(p) for p in svc.get("ports", [])]
+    assert any(p.endswith(f":{port}") for p in published), f"{name} admin port not published"
+    if name == "ingest":
+        http = env_of(svc)["ESCUCHA_HTTP_PORT"]
+        assert any(p.endswith(f":{http}") for p in published), "ingest HTTP port not published"
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_app_env_complete(compose, name):
+    env = env_of(compose["services"][name])
+    missing = (COMMON_ENV | EXTRA_ENV[name]) - set(env)
+    assert not missing, f"{name} lacks {sorted(missing)}"
+    assert env["ESCUCHA_KAFKA_BROKERS"] == "kafka:19092"
+
+
+def help_env_names(name):
+    binary = BIN_DIR / f"escucha-{name}"
+    assert binary.is_file() and os.access(binary, os.X_OK), \
+        f"{binary} missing: build it (make bins) or set ESCUCHA_BIN_DIR"
+    r = subprocess.run([str(binary), "--help"], capture_output=True, text=True, timeout=20,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, f"{binary} --help exited {r.returncode}: {r.stderr[-500:]}"
+    names = set(ENV_NAME.findall(r.stdout + r.stderr))
+    assert names, f"{binary} --help lists no ESCUCHA_* variables"
+    return names
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_env_names_are_read_by_binary(compose, name):
+    set_in_compose = {k for k in env_of(compose["services"][name]) if k.startswith("ESCUCHA_")}
+    unknown = set_in_compose - help_env_names(name)
+    assert not unknown, f"escucha-{name} --help does not list {sorted(unknown)}"

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The whole suite, as CI runs it: install what is missing, build (plain and
+# ASan+UBSan), unit tests (cmocka, under sanitizers), then integration tests
+# (pytest) against a real Kafka/PostgreSQL/Redis stack started here on its
+# own state folder and ports, with the sanitized service binaries.
+#   tests/run.sh [unit|integration|all] [pytest args...]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+what=${1:-all}; shift || true
+PY=/usr/bin/python3
+start=$SECONDS
+
+scripts/deps.sh || exit 1
+make -j2 all >/tmp/escucha-build.log 2>&1 || { tail -50 /tmp/escucha-build.log; echo "build failed"; exit 1; }
+make -j2 SAN=1 all >/tmp/escucha-build-san.log 2>&1 || { tail -50 /tmp/escucha-build-san.log; echo "sanitizer build failed"; exit 1; }
+
+unit_pass=0 unit_fail=0
+run_unit() {
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  for t in $(find build-san/tests -type f -perm -u+x | sort); do
+    out=$("$t" 2>&1); rc=$?
+    passed=$(printf '%s\n' "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+    failed=$(printf '%s\n' "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+    unit_pass=$((unit_pass + ${passed:-0}))
+    if [[ $rc -ne 0 ]]; then
+      unit_fail=$((unit_fail + ${failed:-1}))
+      printf '%s\n' "$out" | tail -40
+      echo "FAIL $t (exit $rc)"
+    else
+      echo "ok   $t (${passed:-0} tests)"
+    fi
+  done
+}
+
+int_pass=0 int_fail=0
+run_integration() {
+  # A stack of its own: tests never touch a developer's `make up` stack.
+  export ESCUCHA_STATE_DIR=$REPO/.escucha/test-stack
+  export ESCUCHA_KAFKA_PORT=19192 ESCUCHA_KAFKA_CONTROLLER_PORT=19193
+  export ESCUCHA_PG_PORT=15532 ESCUCHA_REDIS_PORT=16479
+  export ESCUCHA_HTTP_PORT=18180 ESCUCHA_ADMIN_PORT_BASE=19200
+  export ESCUCHA_BIN_DIR=$REPO/build-san/bin
+  export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  trap 'scripts/stack.sh down >/dev/null 2>&1' EXIT
+  scripts/stack.sh infra && scripts/stack.sh topics && scripts/stack.sh migrate && scripts/stack.sh provision || {
+    echo "could not start the test stack"; int_fail=$((int_fail + 1)); return; }
+  if [[ ! -s $ESCUCHA_STATE_DIR/model.bin && -x scripts/train-default-model.sh ]]; then
+    scripts/train-default-model.sh >/dev/null 2>&1 || echo "note: default model training failed"
+  fi
+  local xml=$ESCUCHA_STATE_DIR/pytest.xml
+  $PY -m pytest -p no:cacheprovider -q --junitxml="$xml" tests/integration "$@"
+  read -r int_pass int_fail < <($PY - "$xml" <<'PYEOF'
+import sys, xml.etree.ElementTree as ET
+try:
+    r = ET.parse(sys.argv[1]).getroot()
+    s = r if r.tag == "testsuite" else r.find("testsuite")
+    t, f, e, sk = (int(s.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
+    # a skipped test is not a passed one: count it as failed
+    print(t - f - e - sk, f + e + sk)
+except Exception:
+    print(0, 1)
+PYEOF
+)
+}
+
+case $what in
+  unit) run_unit ;;
+  integration) run_integration "$@" ;;
+  all) run_unit; run_integration "$@" ;;
+  *) echo "usage: tests/run.sh [unit|integration|all]"; exit 2 ;;
+esac
+echo "unit: $unit_pass passed, $unit_fail failed; integration: $int_pass passed, $int_fail failed; $((SECONDS - start)) s"
+echo "$((unit_pass + int_pass)) passed, $((unit_fail + int_fail)) failed"
+[[ $((unit_fail + int_fail)) -eq 0 ]]

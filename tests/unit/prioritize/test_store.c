@@ -1,0 +1,291 @@
+/* Store layer against a real PostgreSQL (skipped unless ESCUCHA_TEST_PG_DSN
+ * is set, e.g. "host=127.0.0.1 port=15432 dbname=escucha user=escucha").
+ * Each run uses a fresh schema, so it never touches the service's tables. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <libpq-fe.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../../services/prioritize/store.h"
+#include "log.h"
+
+#define SCHEMA "pz_unit_test"
+#define T0 1704067200000LL /* Monday 2024-01-01 00:00 UTC */
+#define HOUR 3600000LL
+
+static char dsn[1024];
+static PGconn *admin;
+
+/* Recomputes topic_window_stats from feedback; the two must match exactly. */
+static const char SQL_RECOMPUTE_DIFF[] =
+    "WITH t AS (SELECT f.*, x.topic FROM feedback f CROSS JOIN LATERAL (VALUES ('*'),"
+    " (f.category), (CASE WHEN coalesce(f.subcategory, '') = '' THEN NULL"
+    "  WHEN strpos(f.subcategory, '/') > 0 THEN f.subcategory"
+    "  ELSE f.category || '/' || f.subcategory END)) x(topic) WHERE x.topic IS NOT NULL),"
+    " r AS (SELECT agency, topic, w.kind, date_trunc(w.kind, received_at, 'UTC') ws,"
+    "  count(*) total, count(*) FILTER (WHERE sentiment = 'POSITIVE') pos,"
+    "  count(*) FILTER (WHERE sentiment = 'NEUTRAL') neu,"
+    "  count(*) FILTER (WHERE sentiment = 'NEGATIVE') neg,"
+    "  count(*) FILTER (WHERE nps >= 9) pr, count(*) FILTER (WHERE nps BETWEEN 7 AND 8) pa,"
+    "  count(*) FILTER (WHERE nps <= 6) de, count(csat) cr, count(*) FILTER (WHERE csat >= 4) cs,"
+    "  count(*) FILTER (WHERE urgent) u"
+    "  FROM t CROSS JOIN (VALUES ('hour'), ('day'), ('week')) w(kind) GROUP BY 1, 2, 3, 4),"
+    " s AS (SELECT agency, topic, window_kind, window_start, total, positive, neutral, negative,"
+    "  nps_promoters, nps_passives, nps_detractors, csat_responses, csat_satisfied, urgent"
+    "  FROM topic_window_stats)"
+    " SELECT count(*) FROM ((SELECT * FROM r EXCEPT SELECT * FROM s)"
+    "  UNION ALL (SELECT * FROM s EXCEPT SELECT * FROM r)) d";
+
+static long scalar(const char *sql) {
+  PGresult *r = PQexec(admin, sql);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) fprintf(stderr, "%s\n", PQresultErrorMessage(r));
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  long v = atol(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  return v;
+}
+
+static void exec_ok(const char *sql) {
+  PGresult *r = PQexec(admin, sql);
+  assert_true(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
+  PQclear(r);
+}
+
+static int setup(void **state) {
+  (void)state;
+  const char *base = getenv("ESCUCHA_TEST_PG_DSN");
+  if (!base || !*base) return 0;
+  admin = PQconnectdb(base);
+  if (PQstatus(admin) != CONNECTION_OK) {
+    PQfinish(admin);
+    admin = NULL;
+    return 0;
+  }
+  exec_ok("SET client_min_messages = warning");
+  exec_ok("DROP SCHEMA IF EXISTS " SCHEMA " CASCADE");
+  exec_ok("CREATE SCHEMA " SCHEMA);
+  exec_ok("SET search_path = " SCHEMA);
+  snprintf(dsn, sizeof dsn, "%s options='-csearch_path=" SCHEMA "'", base);
+  es_log_init("test-prioritize", "error");
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  if (admin) {
+    if (!getenv("PZ_KEEP_SCHEMA")) exec_ok("DROP SCHEMA IF EXISTS " SCHEMA " CASCADE");
+    PQfinish(admin);
+  }
+  return 0;
+}
+
+static void reset_tables(void) {
+  exec_ok("TRUNCATE feedback, topic_window_stats, priorities, actions, action_plans, audit_log,"
+          " emerging_topics");
+}
+
+static pz_store *open_store(pz_store_cfg *cfg) {
+  pz_store *s = pz_store_new(dsn, cfg);
+  assert_non_null(s);
+  assert_int_equal(pz_store_connect(s, "migrations"), 0);
+  return s;
+}
+
+/* Row storage: ids and texts live in these buffers. */
+typedef struct { char id[32], text[96]; pz_row r; } owned_row;
+
+static void make_row(owned_row *o, int seq, const char *cat, const char *sub, int64_t at,
+                     const char *sentiment, int nps, int csat, int urgent, double conf) {
+  memset(o, 0, sizeof *o);
+  snprintf(o->id, sizeof o->id, "F%08d", seq);
+  snprintf(o->text, sizeof o->text, "texto %d con\ttab\\barra\nlinea", seq);
+  pz_row *r = &o->r;
+  r->id = o->id, r->agency = "demo", r->service = "svc", r->channel = "WEB";
+  r->text = o->text, r->language = "es";
+  r->category = cat, r->subcategory = sub, r->sentiment = sentiment;
+  r->received_at = at, r->created_at = at - 1000, r->classified_at = at + 10;
+  r->nps = nps, r->csat = csat, r->urgent = urgent;
+  r->confidence = conf, r->sentiment_score = NAN;
+  snprintf(r->redactions, sizeof r->redactions, "{\"email\":1}");
+}
+
+static void write_rows(pz_store *s, owned_row *o, size_t n, pz_batch_result *res) {
+  pz_row *rows = calloc(n, sizeof *rows);
+  for (size_t i = 0; i < n; i++) rows[i] = o[i].r;
+  assert_int_equal(pz_store_write(s, rows, n, res), 0);
+  free(rows);
+}
+
+static void test_replay_safe(void **state) {
+  (void)state;
+  if (!admin) skip();
+  pz_store_cfg cfg;
+  pz_store_cfg_default(&cfg);
+  pz_store *s = open_store(&cfg);
+  reset_tables();
+  enum { N = 300 };
+  owned_row *o = calloc(N + 1, sizeof *o);
+  const char *cats[] = {"waiting_times", "procedures", "staff_attention"};
+  const char *subs[] = {"waiting_times/queue_wait", "appointment_booking", NULL};
+  const char *sent[] = {"NEGATIVE", "NEUTRAL", "POSITIVE", NULL};
+  for (int i = 0; i < N; i++)
+    make_row(&o[i], i, cats[i % 3], subs[(i / 3) % 3], T0 + (int64_t)i * 97 * 60000,
+             sent[i % 4], i % 5 == 0 ? -1 : i % 11, i % 7 == 0 ? -1 : 1 + i % 5, i % 13 == 0,
+             i % 6 == 0 ? 0.2 : 0.9);
+  o[N] = o[7]; /* a duplicate id inside the batch */
+  pz_batch_result res;
+  write_rows(s, o, N + 1, &res);
+  assert_int_equal(res.inserted, N);
+  assert_int_equal(res.nemerging, N / 6);
+  assert_true(res.ranked > 0);
+  pz_batch_result_free(&res);
+  assert_int_equal(scalar("SELECT count(*) FROM feedback"), N);
+  assert_int_equal(scalar(SQL_RECOMPUTE_DIFF), 0);
+  assert_int_equal(scalar("SELECT count(*) FROM feedback WHERE text ="
+                          " 'texto ' || substr(id, 2)::int || E' con\\ttab\\\\barra\\nlinea'"), N);
+  assert_int_equal(scalar("SELECT count(*) FROM feedback WHERE redactions->>'email' = '1'"), N);
+  long stats = scalar("SELECT sum(total) FROM topic_window_stats");
+  /* Replay, in two overlapping halves: nothing changes. */
+  write_rows(s, o, N / 2, &res);
+  assert_int_equal(res.inserted, 0);
+  assert_int_equal(res.nprio, 0);
+  pz_batch_result_free(&res);
+  write_rows(s, o + N / 3, N - N / 3, &res);
+  assert_int_equal(res.inserted, 0);
+  pz_batch_result_free(&res);
+  assert_int_equal(scalar("SELECT count(*) FROM feedback"), N);
+  assert_int_equal(scalar("SELECT sum(total) FROM topic_window_stats"), stats);
+  assert_int_equal(scalar(SQL_RECOMPUTE_DIFF), 0);
+  free(o);
+  pz_store_free(s);
+}
+
+/* Steady noise for six hours, then one topic spikes: it ranks first, one
+ * plan opens, replays and later batches do not open another. */
+static void test_spike_opens_one_plan(void **state) {
+  (void)state;
+  if (!admin) skip();
+  pz_store_cfg cfg;
+  pz_store_cfg_default(&cfg);
+  pz_store *s = open_store(&cfg);
+  reset_tables();
+  const char *noise[] = {"procedures", "staff_attention", "information", "payments_fees"};
+  int seq = 0;
+  owned_row o[200];
+  pz_batch_result res;
+  for (int h = 0; h < 6; h++) {
+    int n = 0;
+    for (int t = 0; t < 4; t++)
+      for (int k = 0; k < 10; k++)
+        make_row(&o[n++], seq++, noise[t], NULL, T0 + h * HOUR + k * 300000,
+                 k % 3 ? "NEUTRAL" : "NEGATIVE", 5 + k % 6, -1, 0, 0.9);
+    make_row(&o[n++], seq++, "waiting_times", NULL, T0 + h * HOUR + 5, "NEGATIVE", 6, -1, 0, 0.9);
+    write_rows(s, o, (size_t)n, &res);
+    assert_int_equal(res.opened, 0);
+    pz_batch_result_free(&res);
+  }
+  /* Hour 6: 120 negative waiting-time complaints among the usual noise. */
+  int n = 0;
+  for (int t = 0; t < 4; t++)
+    for (int k = 0; k < 10; k++)
+      make_row(&o[n++], seq++, noise[t], NULL, T0 + 6 * HOUR + k * 300000,
+               k % 3 ? "NEUTRAL" : "NEGATIVE", 5 + k % 6, -1, 0, 0.9);
+  for (int k = 0; k < 120; k++)
+    make_row(&o[n++], seq++, "waiting_times", "queue_wait", T0 + 6 * HOUR + 1000 * k, "NEGATIVE",
+             k % 4, 1, 0, 0.9);
+  write_rows(s, o, (size_t)n, &res);
+  assert_int_equal(res.opened, 1);
+  assert_true(res.new_spikes >= 1);
+  int found = 0;
+  for (size_t i = 0; i < res.nprio; i++)
+    if (res.prio[i].kind == PZ_HOUR && res.prio[i].level == 1) {
+      if (res.prio[i].rank == 1) {
+        assert_string_equal(res.prio[i].topic, "waiting_times");
+        assert_true(res.prio[i].f.spike_p < 1e-6);
+        found = 1;
+      }
+    }
+  assert_true(found);
+  pz_batch_result_free(&res);
+  assert_int_equal(scalar("SELECT count(*) FROM action_plans WHERE status = 'open'"), 1);
+  assert_int_equal(scalar("SELECT count(*) FROM audit_log WHERE action = 'open'"), 1);
+  assert_int_equal(scalar("SELECT rank FROM priorities WHERE topic = 'waiting_times' AND"
+                          " window_kind = 'hour' ORDER BY window_start DESC LIMIT 1"),
+                   1);
+  /* Replay of the spike batch and more spike traffic: still exactly one plan. */
+  write_rows(s, o, (size_t)n, &res);
+  assert_int_equal(res.opened, 0);
+  pz_batch_result_free(&res);
+  for (int k = 0; k < 50; k++)
+    make_row(&o[k], seq++, "waiting_times", NULL, T0 + 6 * HOUR + 200000 + k, "NEGATIVE", 0, 1,
+             0, 0.9);
+  write_rows(s, o, 50, &res);
+  assert_int_equal(res.opened, 0);
+  pz_batch_result_free(&res);
+  assert_int_equal(scalar("SELECT count(*) FROM action_plans"), 1);
+  /* Outbox: one request pending until marked delivered. */
+  pz_outbox_item *items;
+  assert_int_equal(pz_store_outbox(s, &items, 10), 1);
+  Escucha__V1__ActionRequest *ar =
+      escucha__v1__action_request__unpack(NULL, items[0].len, items[0].payload);
+  assert_non_null(ar);
+  assert_string_equal(ar->topic, "waiting_times");
+  assert_non_null(ar->priority);
+  assert_int_equal(ar->priority->rank, 1);
+  assert_true(strncmp(ar->request_id, "demo/waiting_times/", 19) == 0);
+  escucha__v1__action_request__free_unpacked(ar, NULL);
+  assert_int_equal(pz_store_outbox_done(s, items[0].plan_id), 0);
+  pz_outbox_free(items, 1);
+  assert_int_equal(pz_store_outbox(s, &items, 10), 0);
+  pz_outbox_free(items, 0);
+  /* Two quiet hours later the plan closes (hysteresis: after a full hour below). */
+  n = 0;
+  for (int k = 0; k < 40; k++)
+    make_row(&o[n++], seq++, noise[k % 4], NULL, T0 + 8 * HOUR + 60000 * k, "NEUTRAL", 8, -1, 0,
+             0.9);
+  write_rows(s, o, (size_t)n, &res);
+  assert_int_equal(res.closed, 1);
+  pz_batch_result_free(&res);
+  assert_int_equal(scalar("SELECT count(*) FROM action_plans WHERE status = 'closed'"), 1);
+  /* A new spike within the cooldown does not reopen it. */
+  n = 0;
+  for (int k = 0; k < 150; k++)
+    make_row(&o[n++], seq++, "waiting_times", NULL, T0 + 9 * HOUR + k, "NEGATIVE",
+             0, 1, 0, 0.9);
+  write_rows(s, o, (size_t)n, &res);
+  assert_int_equal(res.opened, 0);
+  pz_batch_result_free(&res);
+  assert_int_equal(scalar(SQL_RECOMPUTE_DIFF), 0);
+  pz_store_free(s);
+}
+
+static void test_emerging_snapshot(void **state) {
+  (void)state;
+  if (!admin) skip();
+  pz_store_cfg cfg;
+  pz_store_cfg_default(&cfg);
+  pz_store *s = open_store(&cfg);
+  const char *keys[] = {"demo\x1f" "vacuna influenza", "demo\x1f" "corte luz"};
+  uint64_t counts[] = {12, 7}, errors[] = {0, 2};
+  assert_int_equal(pz_store_emerging(s, keys, counts, errors, 2), 0);
+  assert_int_equal(scalar("SELECT count FROM emerging_topics WHERE agency = 'demo' AND"
+                          " term = 'vacuna influenza'"),
+                   12);
+  pz_store_free(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_replay_safe),
+      cmocka_unit_test(test_spike_opens_one_plan),
+      cmocka_unit_test(test_emerging_snapshot),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
