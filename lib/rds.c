@@ -49,6 +49,27 @@ redisContext *es_redis_connect(const char *url, int timeout_ms) {
   return c;
 }
 
+/* hiredis 0.14's libuv adapter drops poll events that carry an error
+ * status, so a refused or reset connection never reaches hiredis and a
+ * reconnect attempt hangs forever. Same adapter, but errors are handed to
+ * hiredis as readiness so it reads the socket error and reports it. */
+static void poll_cb(uv_poll_t *handle, int status, int events) {
+  redisLibuvEvents *p = handle->data;
+  if (status != 0) events = p->events ? p->events : UV_READABLE;
+  if (p->context && (events & UV_READABLE)) redisAsyncHandleRead(p->context);
+  if (p->context && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
+}
+
+static void set_events(redisLibuvEvents *p, int add, int del) {
+  p->events = (p->events | add) & ~del;
+  if (p->events) uv_poll_start(&p->handle, p->events, poll_cb);
+  else uv_poll_stop(&p->handle);
+}
+static void add_read(void *d) { set_events(d, UV_READABLE, 0); }
+static void del_read(void *d) { set_events(d, 0, UV_READABLE); }
+static void add_write(void *d) { set_events(d, UV_WRITABLE, 0); }
+static void del_write(void *d) { set_events(d, 0, UV_WRITABLE); }
+
 redisAsyncContext *es_redis_async_connect(uv_loop_t *loop, const char *url) {
   char host[256];
   int port, db;
@@ -64,6 +85,10 @@ redisAsyncContext *es_redis_async_connect(uv_loop_t *loop, const char *url) {
     redisAsyncFree(ac);
     return NULL;
   }
+  ac->ev.addRead = add_read;
+  ac->ev.delRead = del_read;
+  ac->ev.addWrite = add_write;
+  ac->ev.delWrite = del_write;
   if (db) redisAsyncCommand(ac, NULL, NULL, "SELECT %d", db);
   return ac;
 }

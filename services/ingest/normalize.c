@@ -110,7 +110,7 @@ static void ws_flush(ws_writer *w)
 }
 
 /* Clean-up pass writing at most n bytes to out. strict=1 (fast path): stops with -1 at
- * invalid UTF-8 or a character NFC might change; strict=0: input already valid NFC. */
+ * invalid UTF-8 or a character NFC might change; strict=0: input is valid UTF-8. */
 static long clean_pass(const unsigned char *s, size_t n, char *out, int strict)
 {
     ws_writer w = {out, 0, 0, 0};
@@ -119,9 +119,14 @@ static long clean_pass(const unsigned char *s, size_t n, char *out, int strict)
         unsigned char c = s[i];
         int32_t cp = c;
         size_t k = 1;
-        if (c >= 0x20 && c < 0x7F && c != ' ') {
+        if ((unsigned char)(c - 0x21) < 0x5E) { /* run of printable ASCII: the common case */
             if (w.nl | w.sp) ws_flush(&w);
-            w.out[w.n++] = (char)c;
+            do w.out[w.n++] = (char)s[i++];
+            while (i < n && (unsigned char)(s[i] - 0x21) < 0x5E);
+            continue;
+        }
+        if (c == ' ') {
+            w.sp = 1;
             i++;
             continue;
         }
@@ -179,10 +184,12 @@ static char *repair_utf8(const unsigned char *s, size_t n, int repair, long *fir
     return out;
 }
 
+/* Clean-up before NFC so that dropping a control character between a letter and its
+ * accent still yields NFC output; NFC creates no spaces or controls, so order is safe. */
 static char *normalize_slow(const char *in, size_t len, int repair, size_t *out_len,
                             long *bad_offset)
 {
-    char *fixed = NULL, *res = NULL;
+    char *fixed = NULL, *clean = NULL;
     utf8proc_uint8_t *nfc = NULL;
     const unsigned char *src = (const unsigned char *)in;
     size_t n = len;
@@ -196,17 +203,17 @@ static char *normalize_slow(const char *in, size_t len, int repair, size_t *out_
         goto cleanup;
     }
     if (fixed) src = (const unsigned char *)fixed;
-    utf8proc_ssize_t m = utf8proc_map(src, (utf8proc_ssize_t)n, &nfc,
+    clean = malloc(n + 1);
+    if (!clean) goto cleanup;
+    long m = clean_pass(src, n, clean, 0);
+    utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)clean, m, &nfc,
                                       UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-    if (m < 0) goto cleanup; /* only OOM is possible: the input is valid now */
-    res = malloc((size_t)m + 1);
-    if (!res) goto cleanup;
-    *out_len = (size_t)clean_pass(nfc, (size_t)m, res, 0);
-    res[*out_len] = '\0';
+    if (k < 0) goto cleanup; /* only OOM is possible: the input is valid now */
+    *out_len = (size_t)k;
 cleanup:
     free(fixed);
-    free(nfc);
-    return res;
+    free(clean);
+    return (char *)nfc;
 }
 
 static char *normalize_impl(const char *in, size_t len, int repair, size_t *out_len,
@@ -283,10 +290,17 @@ static const char *const latin_fold[256] = {
     /* U+0178 */ "y", "z", "z", "z", "z", "z", "z", "s",
 };
 
-static inline int ascii_alnum(unsigned char c)
-{
-    return (unsigned)(c - '0') < 10 || (unsigned)((c | 0x20) - 'a') < 26;
-}
+/* ASCII fold: lower-case letters and digits kept, 0 = separator. */
+static const unsigned char FOLD_ASCII[128] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 0, 0, 0, 0, 0, 0,
+    0, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
+    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 0, 0, 0, 0, 0,
+    0, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111,
+    112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 0, 0, 0, 0, 0,
+};
 
 static void fold_put(ws_writer *w, const char *s, size_t k)
 {
@@ -309,13 +323,14 @@ static long fold_fast(const unsigned char *s, size_t n, char *out)
     while (i < n) {
         unsigned char c = s[i];
         if (c < 0x80) {
-            if (ascii_alnum(c)) {
-                if (w.sp) ws_flush(&w);
-                w.out[w.n++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-            } else {
+            if (!FOLD_ASCII[c]) {
                 w.sp = 1;
+                i++;
+                continue;
             }
-            i++;
+            if (w.sp) ws_flush(&w);
+            do w.out[w.n++] = (char)FOLD_ASCII[s[i++]];
+            while (i < n && s[i] < 0x80 && FOLD_ASCII[s[i]]);
             continue;
         }
         int32_t cp;

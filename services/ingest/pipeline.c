@@ -36,7 +36,7 @@ struct ingest {
   rd_kafka_t *producer;
   es_kafka_uv *kuv;
   redisAsyncContext *redis;
-  int redis_connected;
+  int redis_connected, redis_warned;
   uv_timer_t redis_timer;
   size_t inflight;
   int kafka_ok;
@@ -271,12 +271,14 @@ static void on_redis_connect(const redisAsyncContext *ac, int status) {
   ingest *g = ac->data;
   if (!g) return;
   if (status != REDIS_OK) {
-    es_warn("redis_unavailable", "%s; dedup degraded until it is back", ac->errstr);
+    /* warn once per outage; the retries every second stay at debug */
+    es_log(g->redis_warned++ ? ES_DEBUG : ES_WARN, "redis_unavailable", "%s; dedup degraded until it is back", ac->errstr);
     g->redis = NULL; /* hiredis frees a context whose connect failed */
     g->redis_connected = 0;
     return;
   }
   g->redis_connected = 1;
+  g->redis_warned = 0;
   es_info("redis_connected", "dedup enabled");
 }
 
@@ -285,6 +287,7 @@ static void on_redis_disconnect(const redisAsyncContext *ac, int status) {
   (void)status;
   if (!g) return;
   es_warn("redis_disconnected", "dedup degraded until it is back");
+  g->redis_warned = 1;
   g->redis = NULL;
   g->redis_connected = 0;
 }

@@ -1,0 +1,300 @@
+/* escucha-actions: consumes ActionRequest, writes the plan, opens one ticket
+ * per plan (idempotent), follows it and publishes ActionStatus.
+ * One thread: Kafka poll, then a status pass over open tickets when due.
+ * The offset is stored only after the ticket is recorded (at-least-once;
+ * duplicates are absorbed by the idempotency key). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ac_conn.h"
+#include "admin.h"
+#include "config.h"
+#include "escucha/v1/escucha.pb-c.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "pg.h"
+#include "plan.h"
+#include "rds.h"
+#include "store.h"
+#include "ticket.h"
+#include "util.h"
+
+static es_opt OPTS[] = {
+    ES_COMMON_OPTS,
+    {"admin-port", "9104", "Admin port (/metrics, /healthz, /readyz)", 0},
+    {"taxonomy", "config/taxonomy.default.json", "Taxonomy file (routing + playbook)", 0},
+    {"default-tool", "email", "Connector when the taxonomy has no routing", 0},
+    {"lang", "es", "Ticket language: es|en", 0},
+    {"evidence-days", "14", "Days of feedback used as evidence", 0},
+    {"poll-interval-s", "300", "Seconds between ticket status passes", 0},
+    {"lock-ttl-ms", "60000", "Redis creation lock TTL", 0},
+    {"http-timeout-ms", "15000", "Per-request timeout for tool APIs", 0},
+    {"retry-max", "5", "Attempts per tool request", 0},
+    {"retry-base-ms", "500", "First retry backoff (doubles, jittered)", 0},
+    {"retry-max-ms", "30000", "Backoff ceiling", 0},
+    {"breaker-threshold", "5", "Consecutive failures that open a connector's circuit", 0},
+    {"breaker-cooldown-ms", "30000", "Open-circuit duration", 0},
+    {"llm-url", NULL, "Optional OpenAI-compatible chat-completions URL (summary rewrite; not yet used)", 0},
+    {"crash-at", NULL, "Test only: SIGKILL at after_lock|after_search|after_create|after_record", 0},
+    {0}};
+
+/* Connector settings are per tool: ESCUCHA_<TOOL>_<SETTING>; a taxonomy
+ * routing object overrides them per category. */
+static const char USAGE[] =
+    "Opens and follows tickets for action requests.\n\n"
+    "Connector settings (env ESCUCHA_<TOOL>_<NAME>, or keys of a taxonomy routing object):\n"
+    "  every tool: ESCUCHA_<TOOL>_TOKEN or ESCUCHA_<TOOL>_TOKEN_FILE (secret), ESCUCHA_<TOOL>_BASE_URL\n"
+    "  jira:    ESCUCHA_JIRA_EMAIL (Cloud; omit for Server PAT), _PROJECT, _ISSUE_TYPE, _API_VERSION (3|2)\n"
+    "  github:  ESCUCHA_GITHUB_REPO (owner/name), _LABELS\n"
+    "  gitlab:  ESCUCHA_GITLAB_PROJECT (id or group/name), _LABELS\n"
+    "  redmine: ESCUCHA_REDMINE_PROJECT, _TRACKER_ID, _KEY_FIELD_ID, _NEW_STATUS_ID\n"
+    "  asana:   ESCUCHA_ASANA_PROJECT (gid)\n"
+    "  clickup: ESCUCHA_CLICKUP_LIST\n"
+    "  monday:  ESCUCHA_MONDAY_BOARD, _KEY_COLUMN, _STATUS_COLUMN, _API_VERSION\n"
+    "  trello:  ESCUCHA_TRELLO_API_KEY, _LIST, _BOARD, _DONE_LIST, _DOING_LIST\n"
+    "  webhook: ESCUCHA_WEBHOOK_URL, _STATUS_URL (TOKEN = HMAC secret)\n"
+    "  email:   ESCUCHA_EMAIL_SMTP_URL, _TO, _FROM, _USER, _TLS_VERIFY (TOKEN = SMTP password)";
+
+static es_metric *m_in, *m_tickets, *m_fail, *m_tta, *m_ttr;
+
+typedef struct svc {
+  ac_db db;
+  ac_store store;
+  json_t *tax;
+  rd_kafka_t *prod;
+  ac_conn *conns[16];
+  int nconns;
+} svc;
+
+/* One connector per tool+routing settings, reused so its breaker persists. */
+static ac_conn *conn_for(svc *s, json_t *routing) {
+  const char *tool = json_string_value(json_object_get(routing, "tool"));
+  if (!tool) tool = es_opt_get(OPTS, "default-tool");
+  char *sig = json_dumps(routing ? routing : json_null(), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+  for (int i = 0; i < s->nconns; i++) {
+    const char *cs = json_string_value(json_object_get(s->conns[i]->cfg, "_sig"));
+    if (cs && sig && strcmp(cs, sig) == 0) {
+      free(sig);
+      return s->conns[i];
+    }
+  }
+  ac_conn *c = s->nconns < 16 ? ac_conn_new(tool, json_is_object(routing) ? routing : NULL) : NULL;
+  if (c) {
+    json_object_set_new(c->cfg, "_sig", json_string(sig ? sig : ""));
+    c->retry.timeout_ms = es_opt_long(OPTS, "http-timeout-ms");
+    c->retry.max_attempts = (int)es_opt_long(OPTS, "retry-max");
+    c->retry.base_ms = es_opt_long(OPTS, "retry-base-ms");
+    c->retry.max_ms = es_opt_long(OPTS, "retry-max-ms");
+    c->breaker.threshold = (int)es_opt_long(OPTS, "breaker-threshold");
+    c->breaker.cooldown_ms = es_opt_long(OPTS, "breaker-cooldown-ms");
+    s->conns[s->nconns++] = c;
+  }
+  free(sig);
+  return c;
+}
+
+static void emit_status(svc *s, const char *plan_id, const char *tool, const ac_ticket *t) {
+  Escucha__V1__ActionStatus st = ESCUCHA__V1__ACTION_STATUS__INIT;
+  st.plan_id = (char *)plan_id;
+  st.tool = (char *)tool;
+  st.external_key = (char *)t->key;
+  st.url = (char *)t->url;
+  st.has_status = 1;
+  st.status = (Escucha__V1__ActionState)t->state;
+  st.has_updated_at = 1;
+  st.updated_at = es_now_ms();
+  if (t->state == AC_ST_DONE) st.has_closed_at = 1, st.closed_at = st.updated_at;
+  size_t n = escucha__v1__action_status__get_packed_size(&st);
+  uint8_t *buf = malloc(n ? n : 1);
+  if (!buf) return;
+  escucha__v1__action_status__pack(&st, buf);
+  es_kafka_produce(s->prod, ES_TOPIC_ACTIONS, -1, plan_id, strlen(plan_id), buf, n, NULL);
+  free(buf);
+}
+
+/* 0 done (store offset), -1 retry later (do not store), -2 permanent (DLQ). */
+static int handle(svc *s, const rd_kafka_message_t *m, char *why, size_t whylen) {
+  Escucha__V1__ActionRequest *req = escucha__v1__action_request__unpack(NULL, m->len, m->payload);
+  ac_plan p = {0};
+  ac_doc *td = NULL, *rd = NULL;
+  size_t nt = 0, nr = 0;
+  char *title = NULL, *body = NULL, *html = NULL, *prio = NULL;
+  int rc = -2;
+  if (!req || !req->agency || !req->topic || !req->request_id) {
+    snprintf(why, whylen, "invalid ActionRequest");
+    goto cleanup;
+  }
+  rc = -1;
+  snprintf(p.agency, sizeof p.agency, "%s", req->agency);
+  snprintf(p.topic, sizeof p.topic, "%s", req->topic);
+  ac_plan_key(req->request_id, p.idem_key);
+  Escucha__V1__PriorityUpdate *pu = req->priority;
+  if (pu) {
+    p.ev = (ac_evidence){(long)pu->volume, pu->negative_share, pu->negative_ci ? pu->negative_ci->low : 0,
+                         pu->negative_ci ? pu->negative_ci->high : 0, pu->spike_z, pu->nps, pu->nps_impact,
+                         pu->csat, pu->score, (int)pu->rank, pu->urgent, pu->window,
+                         pu->explanation_es, pu->explanation_en};
+    prio = NULL;
+    json_t *pj = json_pack("{s:I, s:f, s:f, s:f, s:i, s:b}", "volume", (json_int_t)pu->volume,
+                           "negative_share", pu->negative_share, "spike_z", pu->spike_z, "score",
+                           pu->score, "rank", (int)pu->rank, "urgent", pu->urgent);
+    prio = json_dumps(pj, JSON_COMPACT);
+    json_decref(pj);
+  }
+  if (ac_db_docs(&s->db, p.agency, p.topic, (int)es_opt_long(OPTS, "evidence-days"), &td, &nt, &rd, &nr) != 0 ||
+      ac_plan_analyze(&p, td, nt, rd, nr) != 0)
+    goto cleanup;
+  const char *lang = es_opt_get(OPTS, "lang");
+  json_t *routing = ac_plan_playbook(&p, s->tax, lang);
+  if (ac_plan_summarize(&p) != 0 || ac_db_plan_upsert(&s->db, req->request_id, &p, prio ? prio : "{}") != 0)
+    goto cleanup;
+  ac_conn *c = conn_for(s, routing);
+  if (!c) {
+    snprintf(why, whylen, "no connector for routing");
+    rc = -2;
+    goto cleanup;
+  }
+  title = ac_plan_title(&p, lang);
+  body = ac_plan_body(&p, lang, 0);
+  html = ac_plan_body(&p, lang, 1);
+  ac_issue is = {p.idem_key, title, body, html, p.agency, p.topic};
+  ac_ticket t;
+  ac_error err = {0};
+  int created = 0;
+  int tr = ac_ensure_ticket(c, &s->store, p.id, &is, es_opt_long(OPTS, "lock-ttl-ms"), &t, &created, &err);
+  if (tr == AC_OK) {
+    if (created) {
+      es_metric_add(m_tickets, 1, c->ops->tool);
+      if (req->has_requested_at) es_metric_observe(m_tta, (double)(es_now_ms() - req->requested_at) / 1000.0);
+      char det[512];
+      snprintf(det, sizeof det, "{\"tool\":\"%s\",\"key\":\"%s\"}", c->ops->tool, t.key);
+      ac_db_audit(&s->db, "action_plan", p.id, "ticket_opened", det);
+    }
+    if (!t.state) t.state = AC_ST_OPEN;
+    emit_status(s, p.id, c->ops->tool, &t);
+    es_info("ticket", "plan %s -> %s %s", p.id, c->ops->tool, t.key);
+    rc = 0;
+  } else {
+    es_metric_add(m_fail, 1, c->ops->tool);
+    snprintf(why, whylen, "%s: %s", c->ops->tool, err.msg); /* vendor message; no secrets */
+    rc = tr == AC_EPERM || tr == AC_ECONFIG ? -2 : -1;
+  }
+cleanup:
+  ac_db_docs_free(td, nt);
+  ac_db_docs_free(rd, nr);
+  free(title);
+  free(body);
+  free(html);
+  free(prio);
+  ac_plan_free(&p);
+  if (req) escucha__v1__action_request__free_unpacked(req, NULL);
+  return rc;
+}
+
+/* Status pass: every non-done ticket, mapped state; changes are recorded,
+ * emitted, and closing writes the audit log. */
+static void poll_status(svc *s) {
+  PGresult *r = PQexec(s->db.pg,
+                       "SELECT a.idempotency_key, a.tool, a.external_key, a.status, a.plan_id, "
+                       "extract(epoch from now() - a.opened_at) FROM actions a WHERE a.status <> 'done' "
+                       "ORDER BY a.updated_at LIMIT 200");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    PQclear(r);
+    return;
+  }
+  static const char *names[] = {"unknown", "open", "in_progress", "done"};
+  for (int i = 0; i < PQntuples(r) && !es_stopping; i++) {
+    json_t *routing = json_pack("{s:s}", "tool", PQgetvalue(r, i, 1));
+    ac_conn *c = conn_for(s, routing); /* settings from env for polling */
+    json_decref(routing);
+    ac_ticket t = {0};
+    ac_error err = {0};
+    if (!c || c->ops->get_status(c, PQgetvalue(r, i, 2), &t, &err) != AC_OK) continue;
+    if (t.state < 1 || t.state > 3 || strcmp(names[t.state], PQgetvalue(r, i, 3)) == 0) continue;
+    ac_db_action_update(&s->db, PQgetvalue(r, i, 0), t.state, t.status_name);
+    if (!t.key[0]) snprintf(t.key, sizeof t.key, "%s", PQgetvalue(r, i, 2));
+    emit_status(s, PQgetvalue(r, i, 4), c->ops->tool, &t);
+    if (t.state == AC_ST_DONE) {
+      es_metric_observe(m_ttr, atof(PQgetvalue(r, i, 5)));
+      ac_db_audit(&s->db, "action", PQgetvalue(r, i, 0), "ticket_closed", NULL);
+    }
+  }
+  PQclear(r);
+}
+
+int main(int argc, char **argv) {
+  int rc = 1;
+  char err[512];
+  svc s = {0};
+  rd_kafka_t *cons = NULL;
+  int pr = es_config_parse(OPTS, "escucha-actions", USAGE,
+                           argc, argv, 1, NULL, NULL);
+  if (pr != 0) return pr > 0 ? 0 : 2;
+  if (es_opt_get(OPTS, "crash-at")) setenv("ESCUCHA_CRASH_AT", es_opt_get(OPTS, "crash-at"), 1);
+  es_log_init("actions", es_opt_get(OPTS, "log-level"));
+  es_install_signals();
+  m_in = es_counter("escucha_actions_requests_total", "Action requests consumed", "result", NULL);
+  m_tickets = es_counter("escucha_actions_tickets_opened_total", "Tickets opened", "tool", NULL);
+  m_fail = es_counter("escucha_actions_ticket_failures_total", "Ticket failures", "tool", NULL);
+  m_tta = es_histogram("escucha_actions_time_to_action_seconds", "Request to ticket opened",
+                       ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
+  static const double days[] = {3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400};
+  m_ttr = es_histogram("escucha_actions_time_to_resolution_seconds", "Ticket opened to done", days, 7, NULL);
+  if (es_admin_start(NULL, (int)es_opt_long(OPTS, "admin-port")) != 0) goto cleanup;
+  json_error_t je;
+  s.tax = json_load_file(es_opt_get(OPTS, "taxonomy"), 0, &je);
+  if (!s.tax) es_warn("taxonomy", "no taxonomy (%s): default routing and generic playbook", je.text);
+  if (!(s.db.pg = es_pg_connect(es_opt_get(OPTS, "pg-dsn"), err, sizeof err))) {
+    es_error("pg_connect", "%s", err);
+    goto cleanup;
+  }
+  s.db.rds = es_redis_connect(es_opt_get(OPTS, "redis-url"), 2000);
+  if (!s.db.rds) es_warn("redis", "no Redis: creation lock disabled (search + unique key still apply)");
+  ac_db_store(&s.db, &s.store);
+  const char *brokers = es_opt_get(OPTS, "kafka-brokers");
+  if (!(s.prod = es_kafka_producer_new(brokers, "escucha-actions", NULL, NULL, NULL, err, sizeof err))) goto cleanup;
+  const char *topics[] = {ES_TOPIC_ACTIONS_REQUESTED};
+  if (!(cons = es_kafka_consumer_new(brokers, "escucha-actions", "escucha-actions", topics, 1, NULL, err, sizeof err)))
+    goto cleanup;
+  es_admin_set_ready(1);
+  uint64_t next_poll = 0;
+  while (!es_stopping) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 500);
+    if (m && !m->err) {
+      char why[600] = "";
+      int h;
+      /* Transient failures: retry in place (bounded) so order and offsets stay simple. */
+      for (int attempt = 0; (h = handle(&s, m, why, sizeof why)) == -1 && attempt < 5 && !es_stopping; attempt++) {
+        es_pg_ensure(s.db.pg);
+        struct timespec ts = {1L << attempt, 0};
+        nanosleep(&ts, NULL);
+      }
+      if (h == -2 || h == -1) {
+        es_warn("dlq", "%s", why);
+        es_kafka_dlq(s.prod, "actions", why, m, NULL, 0, NULL);
+      }
+      es_metric_add(m_in, 1, h == 0 ? "ok" : "dlq");
+      es_kafka_store(cons, m);
+    }
+    if (m) rd_kafka_message_destroy(m);
+    rd_kafka_poll(s.prod, 0);
+    if (es_mono_ns() >= next_poll) {
+      poll_status(&s);
+      next_poll = es_mono_ns() + (uint64_t)es_opt_long(OPTS, "poll-interval-s") * 1000000000ULL;
+    }
+  }
+  rc = 0;
+cleanup:
+  if (rc) es_error("startup", "%s", err);
+  es_admin_set_ready(0);
+  if (cons) es_kafka_consumer_close(cons);
+  if (s.prod) es_kafka_producer_close(s.prod, 5000);
+  for (int i = 0; i < s.nconns; i++) ac_conn_free(s.conns[i]);
+  if (s.db.rds) redisFree(s.db.rds);
+  if (s.db.pg) PQfinish(s.db.pg);
+  json_decref(s.tax);
+  es_admin_stop();
+  return rc;
+}

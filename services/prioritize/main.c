@@ -1,0 +1,512 @@
+/* escucha-prioritize: classified feedback -> PostgreSQL aggregates, ranked
+ * priorities and action requests. One loop: collect a batch (N messages or
+ * T ms), write it in one PostgreSQL transaction, publish, then store offsets.
+ * PostgreSQL down -> the assignment is paused and the batch retried with
+ * backoff; nothing is acknowledged that is not committed. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin.h"
+#include "config.h"
+#include "emerging.h"
+#include "escucha/v1/escucha.pb-c.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "spacesaving.h"
+#include "store.h"
+#include "taxonomy.h"
+#include "util.h"
+
+static es_opt OPTS[] = {
+    ES_COMMON_OPTS,
+    {"admin-port", "9103", "Port for /metrics /healthz /readyz", 0},
+    {"group", "escucha-prioritize", "Consumer group", 0},
+    {"migrations-dir", "migrations", "SQL migrations applied at start (empty = skip)", 0},
+    {"taxonomy", "config/taxonomy.default.json", "Taxonomy JSON (topic labels)", 0},
+    {"batch-size", "1000", "Most messages per PostgreSQL transaction", 0},
+    {"batch-ms", "200", "Longest wait to fill a batch (ms)", 0},
+    {"weights", "volume=0.25,negative=0.25,spike=0.25,nps=0.15,urgency=0.10",
+     "Score weights (docs/prioritization.md)", 0},
+    {"open-threshold", "0.5", "Score at which an action plan opens", 0},
+    {"close-threshold", "0.3", "Score under which an open plan starts to close", 0},
+    {"close-after", "3600", "Seconds below the close threshold before closing", 0},
+    {"cooldown", "86400", "Seconds after a close before the topic may reopen", 0},
+    {"min-volume", "20", "Fewest feedback in the window to open a plan", 0},
+    {"action-window", "hour", "Window driving action plans: hour | day | week", 0},
+    {"action-level", "category", "Topics that open plans: category | subcategory", 0},
+    {"history-windows", "8", "Earlier windows in the EWMA baseline", 0},
+    {"ewma-alpha", "0.3", "EWMA smoothing factor of the baseline", 0},
+    {"spike-p", "0.001", "Poisson p-value under which a topic is spiking", 0},
+    {"publish-top", "10", "PriorityUpdates per agency x window x level and batch", 0},
+    {"emerging-confidence", "0.5", "Confidence under which feedback feeds emerging topics", 0},
+    {"emerging-capacity", "1000", "Space-Saving sketch size (entries)", 0},
+    {"emerging-ngram", "2", "Words per emerging-topic n-gram (1-3)", 0},
+    {"emerging-interval", "60", "Seconds between emerging-topic reports", 0},
+    {0},
+};
+
+static struct {
+  es_metric *messages, *rows, *dupes, *batch_latency, *pg_errors, *tracked, *spikes, *plans,
+      *published, *paused, *emerging;
+} M;
+
+static void metrics_init(void) {
+  M.messages = es_counter("escucha_prioritize_messages_total", "Classified messages consumed",
+                          "result", NULL);
+  M.rows = es_counter("escucha_prioritize_rows_written_total", "New feedback rows committed", NULL);
+  M.dupes = es_counter("escucha_prioritize_duplicates_total",
+                       "Feedback already stored (replays, duplicates)", NULL);
+  M.batch_latency = es_histogram("escucha_prioritize_batch_seconds",
+                                 "PostgreSQL batch transaction latency", ES_LATENCY_BUCKETS,
+                                 ES_LATENCY_NBUCKETS, NULL);
+  M.pg_errors = es_counter("escucha_prioritize_pg_errors_total", "Failed PostgreSQL batches", NULL);
+  M.tracked = es_gauge("escucha_prioritize_topics_tracked",
+                       "Topic windows ranked by the last batch", NULL);
+  M.spikes = es_counter("escucha_prioritize_spikes_total", "Topic windows that started spiking",
+                        NULL);
+  M.plans = es_counter("escucha_prioritize_action_plans_total", "Action plans opened/closed",
+                       "event", NULL);
+  M.published = es_counter("escucha_prioritize_published_total", "Messages produced", "topic",
+                           "result", NULL);
+  M.paused = es_gauge("escucha_prioritize_paused", "1 while consumption waits for PostgreSQL",
+                      NULL);
+  M.emerging = es_gauge("escucha_prioritize_emerging_top_count",
+                        "Upper-bound count of the top emerging n-grams", "rank", NULL);
+}
+
+/* ---- configuration ---- */
+
+static int window_kind(const char *s) {
+  for (int k = 0; k < PZ_NWINDOWS; k++)
+    if (strcmp(s, PZ_WINDOW_NAMES[k]) == 0) return k;
+  return -1;
+}
+
+static int build_cfg(pz_store_cfg *c) {
+  pz_store_cfg_default(c);
+  if (pz_params_parse_weights(&c->params, es_opt_get(OPTS, "weights")) != 0) {
+    es_error("config_error", "bad --weights (volume=,negative=,spike=,nps=,urgency=)");
+    return -1;
+  }
+  c->params.ewma_alpha = es_opt_double(OPTS, "ewma-alpha");
+  c->hyst.open_threshold = es_opt_double(OPTS, "open-threshold");
+  c->hyst.close_threshold = es_opt_double(OPTS, "close-threshold");
+  c->hyst.close_after_ms = es_opt_long(OPTS, "close-after") * 1000;
+  c->hyst.cooldown_ms = es_opt_long(OPTS, "cooldown") * 1000;
+  c->hyst.min_volume = (uint64_t)es_opt_long(OPTS, "min-volume");
+  c->history_windows = (int)es_opt_long(OPTS, "history-windows");
+  c->action_window = window_kind(es_opt_get(OPTS, "action-window"));
+  c->action_level = strcmp(es_opt_get(OPTS, "action-level"), "subcategory") == 0 ? 2 : 1;
+  c->spike_p = es_opt_double(OPTS, "spike-p");
+  c->publish_top = (int)es_opt_long(OPTS, "publish-top");
+  c->emerging_confidence = es_opt_double(OPTS, "emerging-confidence");
+  if (c->hyst.open_threshold <= c->hyst.close_threshold) {
+    es_error("config_error", "open-threshold must be above close-threshold (hysteresis)");
+    return -1;
+  }
+  if (c->action_window < 0 || c->history_windows < 1 || c->history_windows > 1000 ||
+      !(c->params.ewma_alpha > 0 && c->params.ewma_alpha <= 1)) {
+    es_error("config_error", "bad action-window, history-windows or ewma-alpha");
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- delivery tracking ---- */
+
+typedef struct { int done, ok; } dr_slot;
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)rk;
+  (void)opaque;
+  dr_slot *s = m->_private;
+  if (!s) return;
+  s->done = 1;
+  s->ok = m->err == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* Waits for every delivery report (bounded by message.timeout.ms). */
+static void wait_deliveries(rd_kafka_t *p) {
+  while (rd_kafka_outq_len(p) > 0 && rd_kafka_flush(p, 1000) == RD_KAFKA_RESP_ERR__TIMED_OUT)
+    if (es_stopping && rd_kafka_outq_len(p) == 0) break;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* ---- the batch ---- */
+
+typedef struct batch {
+  rd_kafka_message_t **msgs;  /* every message, stored after commit */
+  Escucha__V1__ClassifiedFeedback **pb;
+  pz_row *rows;
+  size_t n, nrows, cap;
+  size_t *dlq;                /* indices of messages for the DLQ */
+  char (*why)[96];
+  size_t ndlq;
+} batch;
+
+static int batch_init(batch *b, size_t cap) {
+  memset(b, 0, sizeof *b);
+  b->cap = cap;
+  b->msgs = calloc(cap, sizeof *b->msgs);
+  b->pb = calloc(cap, sizeof *b->pb);
+  b->rows = calloc(cap, sizeof *b->rows);
+  b->dlq = calloc(cap, sizeof *b->dlq);
+  b->why = calloc(cap, sizeof *b->why);
+  return b->msgs && b->pb && b->rows && b->dlq && b->why ? 0 : -1;
+}
+
+static void batch_clear(batch *b) {
+  for (size_t i = 0; i < b->n; i++) {
+    if (b->pb[i]) escucha__v1__classified_feedback__free_unpacked(b->pb[i], NULL);
+    rd_kafka_message_destroy(b->msgs[i]);
+    b->pb[i] = NULL;
+  }
+  b->n = b->nrows = b->ndlq = 0;
+}
+
+static void batch_free(batch *b) {
+  batch_clear(b);
+  free(b->msgs);
+  free(b->pb);
+  free(b->rows);
+  free(b->dlq);
+  free(b->why);
+}
+
+/* Takes ownership of m. Bad messages are kept (their offsets must be stored
+ * too) and marked for the DLQ. */
+static void batch_add(batch *b, rd_kafka_message_t *m) {
+  size_t i = b->n++;
+  b->msgs[i] = m;
+  b->pb[i] = escucha__v1__classified_feedback__unpack(NULL, m->len, m->payload);
+  if (!b->pb[i]) snprintf(b->why[b->ndlq], sizeof b->why[0], "protobuf decode failed");
+  else if (pz_row_from_pb(b->pb[i], &b->rows[b->nrows], b->why[b->ndlq], sizeof b->why[0]) == 0) {
+    b->nrows++;
+    es_metric_add(M.messages, 1, "ok");
+    return;
+  }
+  b->dlq[b->ndlq++] = i;
+  es_metric_add(M.messages, 1, "dlq");
+}
+
+/* Returns the next message or NULL; drops transient errors. */
+static rd_kafka_message_t *poll_one(rd_kafka_t *c, int timeout_ms) {
+  rd_kafka_message_t *m = rd_kafka_consumer_poll(c, timeout_ms);
+  if (!m) return NULL;
+  if (m->err) {
+    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      es_warn("kafka_consume_error", "%s", rd_kafka_message_errstr(m));
+    rd_kafka_message_destroy(m);
+    return NULL;
+  }
+  return m;
+}
+
+static void collect(rd_kafka_t *c, batch *b, long batch_ms) {
+  uint64_t deadline = es_mono_ns() + (uint64_t)batch_ms * 1000000ULL;
+  while (b->n < b->cap && !es_stopping) {
+    uint64_t now = es_mono_ns();
+    int wait = b->n == 0 ? 100 : (now >= deadline ? 0 : (int)((deadline - now) / 1000000ULL));
+    rd_kafka_message_t *m = poll_one(c, wait);
+    if (m) batch_add(b, m);
+    else if (b->n > 0 && es_mono_ns() >= deadline) return;
+    else if (b->n == 0) return; /* idle: let the caller do periodic work */
+  }
+}
+
+static void set_paused(rd_kafka_t *c, int pause) {
+  rd_kafka_topic_partition_list_t *parts = NULL;
+  if (rd_kafka_assignment(c, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || !parts) return;
+  if (pause) rd_kafka_pause_partitions(c, parts);
+  else rd_kafka_resume_partitions(c, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  es_metric_set(M.paused, pause ? 1 : 0);
+}
+
+/* Writes the batch, retrying with backoff while PostgreSQL is unavailable.
+ * Returns 0 once committed, -1 when stopping first. */
+static int write_until_committed(pz_store *st, rd_kafka_t *c, batch *b, const char *mig,
+                                 pz_batch_result *res) {
+  long backoff = 100;
+  int paused = 0;
+  for (;;) {
+    uint64_t t0 = es_mono_ns();
+    if (pz_store_connect(st, mig) == 0 && pz_store_write(st, b->rows, b->nrows, res) == 0) {
+      es_metric_observe(M.batch_latency, (double)(es_mono_ns() - t0) / 1e9);
+      if (paused) {
+        set_paused(c, 0);
+        es_info("pg_recovered", "resuming consumption");
+      }
+      es_admin_set_ready(1);
+      es_admin_set_status("pg=ok");
+      return 0;
+    }
+    es_metric_add(M.pg_errors, 1);
+    if (!paused) es_warn("pg_unavailable", "batch of %zu not committed; pausing consumption", b->n);
+    paused = 1;
+    es_admin_set_ready(0);
+    es_admin_set_status("pg=down");
+    set_paused(c, 1); /* again each round: a rebalance may have added partitions */
+    /* Poll (not sleep) so the group membership stays alive; a paused
+     * consumer returns no messages, except from partitions assigned since. */
+    uint64_t until = es_mono_ns() + (uint64_t)backoff * 1000000ULL;
+    while (!es_stopping && es_mono_ns() < until) {
+      rd_kafka_message_t *m = poll_one(c, 50);
+      if (m && b->n < b->cap) batch_add(b, m);
+      else if (m) rd_kafka_message_destroy(m); /* unstored: redelivered after resume */
+    }
+    if (es_stopping) return -1;
+    backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+  }
+}
+
+/* ---- publishing ---- */
+
+static void publish_priorities(rd_kafka_t *p, const pz_batch_result *res, dr_slot *slots) {
+  for (size_t i = 0; i < res->nprio; i++) {
+    const pz_priority *pr = &res->prio[i];
+    Escucha__V1__PriorityUpdate u;
+    Escucha__V1__WilsonInterval ci;
+    Escucha__V1__PriorityUpdate__FactorsEntry fe[16], *fv[16];
+    size_t nf;
+    pz_priority_to_pb(pr, &u, &ci, fe, fv, &nf);
+    size_t len = escucha__v1__priority_update__get_packed_size(&u);
+    unsigned char *buf = malloc(len ? len : 1);
+    char key[512];
+    int klen = snprintf(key, sizeof key, "%s/%s", pr->agency, pr->topic);
+    if (!buf) continue;
+    escucha__v1__priority_update__pack(&u, buf);
+    slots[i] = (dr_slot){0, 0};
+    if (es_kafka_produce(p, ES_TOPIC_PRIORITIES, RD_KAFKA_PARTITION_UA, key,
+                         (size_t)klen < sizeof key ? (size_t)klen : sizeof key - 1, buf, len,
+                         &slots[i]) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      slots[i] = (dr_slot){1, 0};
+    free(buf);
+  }
+}
+
+/* DLQ messages must be delivered before their offsets are stored. */
+static int publish_dlq(rd_kafka_t *p, batch *b) {
+  dr_slot *slots = calloc(b->ndlq + 1, sizeof *slots);
+  if (!slots) return -1;
+  int rc = -1;
+  long backoff = 200;
+  for (;;) {
+    int pending = 0;
+    for (size_t i = 0; i < b->ndlq; i++) {
+      if (slots[i].ok) continue;
+      slots[i] = (dr_slot){0, 0};
+      if (es_kafka_dlq(p, "prioritize", b->why[i], b->msgs[b->dlq[i]], NULL, 0, &slots[i]) != 0)
+        slots[i] = (dr_slot){1, 0};
+      pending++;
+    }
+    if (!pending) break;
+    wait_deliveries(p);
+    int failed = 0;
+    for (size_t i = 0; i < b->ndlq; i++) failed += !slots[i].ok;
+    es_metric_add(M.published, (double)(b->ndlq - (size_t)failed), ES_TOPIC_DLQ, "ok");
+    if (!failed) break;
+    es_metric_add(M.published, failed, ES_TOPIC_DLQ, "failed");
+    if (es_stopping) goto cleanup;
+    sleep_ms(backoff);
+    backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+  }
+  rc = 0;
+cleanup:
+  free(slots);
+  return rc;
+}
+
+/* Sends undelivered action requests (outbox) and marks the delivered ones. */
+static void publish_outbox(pz_store *st, rd_kafka_t *p) {
+  pz_outbox_item *items;
+  int n = pz_store_outbox(st, &items, 100);
+  if (n <= 0) {
+    pz_outbox_free(n < 0 ? NULL : items, 0);
+    return;
+  }
+  dr_slot *slots = calloc((size_t)n, sizeof *slots);
+  for (int i = 0; slots && i < n; i++)
+    if (es_kafka_produce(p, ES_TOPIC_ACTIONS_REQUESTED, RD_KAFKA_PARTITION_UA, items[i].key,
+                         strlen(items[i].key), items[i].payload, items[i].len, &slots[i]) != 0)
+      slots[i] = (dr_slot){1, 0};
+  wait_deliveries(p);
+  for (int i = 0; slots && i < n; i++) {
+    es_metric_add(M.published, 1, ES_TOPIC_ACTIONS_REQUESTED, slots[i].ok ? "ok" : "failed");
+    if (slots[i].ok && pz_store_outbox_done(st, items[i].plan_id) == 0)
+      es_info("action_requested", "plan=%s key=%s", items[i].plan_id, items[i].key);
+  }
+  free(slots);
+  pz_outbox_free(items, n);
+}
+
+/* ---- emerging topics ---- */
+
+static void emerging_report(pz_ss *ss, pz_store *st) {
+  enum { TOP = 10 };
+  pz_ss_item top[TOP];
+  size_t n = pz_ss_top(ss, top, TOP);
+  if (n == 0) return;
+  const char *keys[TOP];
+  uint64_t counts[TOP], errors[TOP];
+  es_buf line = {0};
+  for (size_t i = 0; i < n; i++) {
+    keys[i] = top[i].key, counts[i] = top[i].count, errors[i] = top[i].error;
+    char rank[8];
+    snprintf(rank, sizeof rank, "%zu", i + 1);
+    es_metric_set(M.emerging, (double)top[i].count, rank);
+    const char *sep = strchr(top[i].key, '\x1f');
+    es_buf_printf(&line, "%s%.*s:%s=%llu", i ? ", " : "",
+                  sep ? (int)(sep - top[i].key) : 0, top[i].key, sep ? sep + 1 : top[i].key,
+                  (unsigned long long)top[i].count);
+  }
+  es_info("emerging_topics", "%s", line.data ? line.data : "");
+  es_buf_free(&line);
+  if (pz_store_connected(st)) pz_store_emerging(st, keys, counts, errors, (int)n);
+}
+
+/* ---- main loop ---- */
+
+typedef struct svc {
+  pz_store *st;
+  rd_kafka_t *producer, *consumer;
+  pz_ss *ss;
+  const char *mig;
+  int ngram;
+} svc;
+
+static void after_commit(svc *s, batch *b, pz_batch_result *res) {
+  es_metric_add(M.rows, (double)res->inserted);
+  es_metric_add(M.dupes, (double)(b->nrows - res->inserted));
+  es_metric_set(M.tracked, (double)res->ranked);
+  es_metric_add(M.spikes, (double)res->new_spikes);
+  es_metric_add(M.plans, (double)res->opened, "opened");
+  es_metric_add(M.plans, (double)res->closed, "closed");
+  for (size_t i = 0; i < res->nemerging; i++)
+    pz_emerging_add(s->ss, res->emerging[i].agency, res->emerging[i].text, s->ngram);
+  dr_slot *slots = calloc(res->nprio + 1, sizeof *slots);
+  if (slots) publish_priorities(s->producer, res, slots);
+  if (res->opened || res->nprio) publish_outbox(s->st, s->producer);
+  wait_deliveries(s->producer);
+  /* PriorityUpdates are a view of committed state: a lost one is replaced by
+   * the next batch's, so failures are counted, not retried. */
+  for (size_t i = 0; slots && i < res->nprio; i++)
+    es_metric_add(M.published, 1, ES_TOPIC_PRIORITIES, slots[i].ok ? "ok" : "failed");
+  free(slots);
+}
+
+static int process(svc *s, batch *b) {
+  pz_batch_result res;
+  if (write_until_committed(s->st, s->consumer, b, s->mig, &res) != 0) return -1;
+  after_commit(s, b, &res);
+  pz_batch_result_free(&res);
+  if (b->ndlq && publish_dlq(s->producer, b) != 0) return -1;
+  /* Only now: PostgreSQL committed and the DLQ holds the rejects. */
+  for (size_t i = 0; i < b->n; i++) es_kafka_store(s->consumer, b->msgs[i]);
+  return 0;
+}
+
+static int run(svc *s) {
+  batch b;
+  int rc = 1;
+  size_t cap = (size_t)es_opt_long(OPTS, "batch-size");
+  long batch_ms = es_opt_long(OPTS, "batch-ms");
+  uint64_t report_ns = (uint64_t)es_opt_long(OPTS, "emerging-interval") * 1000000000ULL;
+  uint64_t next_report = es_mono_ns() + report_ns, next_outbox = 0;
+  if (batch_init(&b, cap < 1 ? 1 : cap) != 0) goto cleanup;
+  while (!es_stopping && !es_kafka_fatal) {
+    collect(s->consumer, &b, batch_ms);
+    if (b.n > 0 && process(s, &b) != 0) break;
+    batch_clear(&b);
+    uint64_t now = es_mono_ns();
+    if (now >= next_outbox) { /* retries requests whose delivery failed earlier */
+      if (pz_store_connect(s->st, s->mig) == 0) publish_outbox(s->st, s->producer);
+      next_outbox = now + 10000000000ULL;
+    }
+    if (now >= next_report) {
+      emerging_report(s->ss, s->st);
+      next_report = now + report_ns;
+    }
+  }
+  rc = es_kafka_fatal ? 1 : 0;
+cleanup:
+  batch_free(&b);
+  return rc;
+}
+
+static int start(svc *s, pz_store_cfg *cfg, const pz_taxonomy *tax) {
+  char err[512];
+  const char *brokers = es_opt_get(OPTS, "kafka-brokers");
+  cfg->taxonomy = tax;
+  s->st = pz_store_new(es_opt_get(OPTS, "pg-dsn"), cfg);
+  s->ss = pz_ss_new((size_t)es_opt_long(OPTS, "emerging-capacity"));
+  if (!s->st || !s->ss) return -1;
+  /* Migrations first: PostgreSQL may still be starting, so wait for it. */
+  for (long backoff = 100; pz_store_connect(s->st, s->mig) != 0 && !es_stopping;) {
+    es_admin_set_status("pg=down");
+    sleep_ms(backoff);
+    backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+  }
+  if (es_stopping) return -1;
+  s->producer = es_kafka_producer_new(brokers, "escucha-prioritize", on_delivery, NULL, NULL, err,
+                                      sizeof err);
+  if (!s->producer) {
+    es_error("kafka_config_error", "%s", err);
+    return -1;
+  }
+  const char *topics[] = {ES_TOPIC_CLASSIFIED};
+  s->consumer = es_kafka_consumer_new(brokers, es_opt_get(OPTS, "group"), "escucha-prioritize",
+                                      topics, 1, NULL, err, sizeof err);
+  if (!s->consumer) {
+    es_error("kafka_config_error", "%s", err);
+    return -1;
+  }
+  es_admin_set_status("pg=ok");
+  es_admin_set_ready(1);
+  return 0;
+}
+
+static void stop(svc *s) {
+  if (s->consumer) es_kafka_consumer_close(s->consumer); /* commits stored offsets */
+  if (s->producer) es_kafka_producer_close(s->producer, 10000);
+  pz_store_free(s->st);
+  pz_ss_free(s->ss);
+}
+
+int main(int argc, char **argv) {
+  int r = es_config_parse(OPTS, "escucha-prioritize", "[options]", argc, argv, 1, NULL, NULL);
+  if (r != 0) return r > 0 ? 0 : 2;
+  es_log_init("prioritize", es_opt_get(OPTS, "log-level"));
+  es_install_signals();
+  metrics_init();
+  pz_store_cfg cfg;
+  if (build_cfg(&cfg) != 0) return 2;
+  const char *mig = es_opt_get(OPTS, "migrations-dir");
+  svc s = {.mig = mig && *mig ? mig : NULL, .ngram = (int)es_opt_long(OPTS, "emerging-ngram")};
+  if (s.ngram < 1 || s.ngram > 3) s.ngram = 2;
+  pz_taxonomy *tax = pz_taxonomy_load(es_opt_get(OPTS, "taxonomy"));
+  if (!tax) es_warn("taxonomy_unavailable", "labels fall back to topic ids");
+  if (es_admin_start(NULL, (int)es_opt_long(OPTS, "admin-port")) != 0) {
+    pz_taxonomy_free(tax);
+    return 1;
+  }
+  int rc = 1;
+  if (start(&s, &cfg, tax) == 0) {
+    es_info("started", "consuming %s", ES_TOPIC_CLASSIFIED);
+    rc = run(&s);
+  }
+  es_info("shutdown", "stopping");
+  es_admin_set_ready(0);
+  stop(&s);
+  es_admin_stop();
+  pz_taxonomy_free(tax);
+  return es_stopping ? 0 : rc;
+}

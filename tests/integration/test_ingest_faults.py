@@ -1,0 +1,88 @@
+"""Ingest under faults: kill -9 mid-load, Redis down, Kafka down."""
+import json
+import os
+import subprocess
+import threading
+
+import requests
+
+from conftest import HTTP_PORT, REPO, pb, post_json, read_topic, unique, wait_until
+
+
+def stack(*args):
+    subprocess.run([os.path.join(REPO, "scripts", "stack.sh")] + list(args), check=True,
+                   stdout=subprocess.DEVNULL, timeout=120)
+
+
+def test_kill9_during_batch_load_loses_no_acknowledged_item(services, api_key):
+    ing = services.start("ingest", http_port=HTTP_PORT)
+    u = unique()
+    acked, stop = [], threading.Event()
+    sent = [0]
+
+    def load():
+        s = requests.Session()
+        b = 0
+        while not stop.is_set():
+            lines = "\n".join(json.dumps({"text": "carga %s lote %d item %d" % (u, b, i)}) for i in range(200))
+            b += 1
+            try:
+                r = s.post("http://127.0.0.1:%d/v1/feedback:batch" % HTTP_PORT, data=lines, timeout=10,
+                           headers={"Authorization": "Bearer " + api_key, "Content-Type": "application/x-ndjson"})
+            except requests.RequestException:
+                continue  # the server died under us: nothing in that batch was acknowledged
+            sent[0] += 1
+            if r.status_code in (200, 202, 503):
+                acked.extend(x["id"] for x in r.json()["results"] if x["status"] == "accepted")
+
+    t = threading.Thread(target=load)
+    t.start()
+    wait_until(lambda: len(acked) >= 2000, 60, what="2000 acknowledged items")
+    ing.kill9()
+    before = len(acked)
+    ing.start()
+    wait_until(lambda: len(acked) >= before + 1000, 60, what="load resumed after restart")
+    stop.set()
+    t.join(30)
+    ids = set(acked)
+    got = read_topic("escucha.feedback.ingested.v1", lambda m: m.key().decode() in ids, len(ids), timeout=120)
+    found = {m.key().decode() for m in got}
+    assert len(ids) > 3000
+    assert ids <= found, "%d acknowledged ids missing from the topic" % len(ids - found)
+
+
+def test_redis_down_keeps_accepting_then_dedups_again(services, api_key):
+    ing = services.start("ingest", http_port=HTTP_PORT)
+    stack("redis-stop")
+    try:
+        wait_until(lambda: "redis=degraded" in requests.get(
+            "http://127.0.0.1:%d/readyz" % ing.admin_port).text, 15, what="redis degraded")
+        before = ing.metric("escucha_ingest_dedup_degraded_total")
+        r = post_json("/v1/feedback", {"text": "Sin Redis " + unique()}, api_key)
+        assert r.status_code == 202, r.text
+        assert ing.metric("escucha_ingest_dedup_degraded_total") == before + 1
+    finally:
+        stack("redis-start")
+    wait_until(lambda: "redis=ok" in requests.get("http://127.0.0.1:%d/readyz" % ing.admin_port).text, 20,
+               what="redis reconnected")
+    body = {"text": "Con Redis de vuelta " + unique()}
+    assert post_json("/v1/feedback", body, api_key).status_code == 202
+    assert post_json("/v1/feedback", body, api_key).status_code == 200
+
+
+def test_kafka_down_answers_503_and_recovers(services, api_key):
+    ing = services.start("ingest", http_port=HTTP_PORT)
+    stack("kafka-stop")
+    try:
+        r = post_json("/v1/feedback", {"text": "Kafka caído " + unique()}, api_key)
+        assert r.status_code == 503, r.text
+        assert r.headers["Retry-After"] == "1"
+        wait_until(lambda: not ing.ready(), 15, what="/readyz to report not ready")
+    finally:
+        stack("kafka-start")
+    body = {"text": "Kafka de vuelta " + unique()}
+    r = wait_until(lambda: (lambda x: x if x.status_code == 202 else None)(post_json("/v1/feedback", body, api_key)),
+                   60, interval=0.5, what="202 after Kafka restart")
+    fid = r.json()["id"]
+    assert read_topic("escucha.feedback.ingested.v1", lambda m: m.key().decode() == fid, 1)
+    wait_until(ing.ready, 15, what="/readyz ready again")
