@@ -74,6 +74,9 @@ $$(BUILD)/tests/$(1)/%: $$(BUILD)/obj/tests/unit/$(1)/%.o $$($(1)_LIB) $$(LIBESC
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ -lcmocka $$(LDLIBS)
 TESTS += $$($(1)_TESTS)
+# tests and fuzz targets include the service's own headers by name
+$$(BUILD)/obj/tests/unit/$(1)/%.o: CFLAGS += -Iservices/$(1)
+$$(BUILD)/obj/fuzz/$(1)/%.o: CFLAGS += -Iservices/$(1)
 endef
 $(foreach s,$(SERVICES),$(eval $(call SERVICE_template,$(s))))
 
@@ -95,6 +98,21 @@ $$(BUILD)/fuzz/$(1)/%: $$(BUILD)/obj/fuzz/$(1)/%.o $$($(1)_LIB) $$(LIBESCUCHA)
 	$$(CC) $$(LDFLAGS) -fsanitize=fuzzer -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call FUZZ_template,$(s))))
+
+# Corpus replay (plain/SAN builds): the same targets with fuzz/driver.c's main.
+REPLAYS := $(patsubst fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRC))
+$(BUILD)/fuzz-replay/lib/%: $(BUILD)/obj/fuzz/lib/%.o $(BUILD)/obj/fuzz/driver.o $(LIBESCUCHA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+define REPLAY_template
+$$(BUILD)/fuzz-replay/$(1)/%: $$(BUILD)/obj/fuzz/$(1)/%.o $$(BUILD)/obj/fuzz/driver.o $$($(1)_LIB) $$(LIBESCUCHA)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call REPLAY_template,$(s))))
+ifneq ($(FUZZ),1)
+TESTS += $(REPLAYS)
+endif
 
 bins: $(BINS)
 tests: $(TESTS)

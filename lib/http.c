@@ -278,7 +278,7 @@ static void on_write(uv_write_t *w, int status) {
 
 static void raw_write(es_http_conn *c, char *data, size_t len) {
   if (!data) return;
-  if (c->closed) { free(data); return; }
+  if (c->closed || !c->srv->loop) { free(data); return; } /* no socket: es_http_parse_buffer */
   write_req *wr = malloc(sizeof *wr);
   if (!wr) { free(data); conn_close(c); return; }
   wr->conn = c;
@@ -467,4 +467,38 @@ void es_http_close(es_http_server *s, void (*on_done)(void *), void *arg) {
   for (es_http_conn *c = s->conns; c; c = c->next)
     if (!c->pending) conn_close(c); /* busy ones close after their reply */
   uv_close((uv_handle_t *)&s->tcp, on_server_closed);
+}
+
+int es_http_parse_buffer(const char *data, size_t len, const es_http_limits *lim,
+                         void (*cb)(const es_http_req *req, void *ud), void *ud) {
+  es_http_server srv = {0};
+  if (lim) srv.lim = *lim;
+  es_http_conn *c = calloc(1, sizeof *c);
+  if (!c) return -1;
+  c->srv = &srv;
+  http_parser_init(&c->parser, HTTP_REQUEST);
+  c->parser.data = c;
+  int n = 0, rc = 0;
+  size_t off = 0;
+  while (off < len) {
+    size_t used = http_parser_execute(&c->parser, &SETTINGS, data + off, len - off);
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    off += used;
+    if (e == HPE_PAUSED) {
+      http_parser_pause(&c->parser, 0);
+    } else if (e != HPE_OK) {
+      rc = c->error_status ? -c->error_status : -400;
+      break;
+    } else if (used == 0) {
+      break;
+    }
+    if (c->ready) {
+      cb(c->ready, ud);
+      req_free((req_priv *)c->ready);
+      c->ready = NULL;
+      n++;
+    }
+  }
+  conn_free(c);
+  return rc ? rc : n;
 }

@@ -45,4 +45,9 @@ void es_http_reply_error(es_http_req *req, int status, const char *code,
 /* Stops accepting; open connections finish their in-flight request then close. */
 void es_http_close(es_http_server *s, void (*on_closed)(void *), void *arg);
 const char *es_http_status_text(int status);
+/* Parses requests from a buffer with the server's parser and limits, calling
+ * cb for each complete one (no socket; for tests and fuzzing). Returns the
+ * number of requests, or -status (400, 413, 431) on a protocol error. */
+int es_http_parse_buffer(const char *data, size_t len, const es_http_limits *lim,
+                         void (*cb)(const es_http_req *req, void *ud), void *ud);
 #endif

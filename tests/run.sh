@@ -31,6 +31,15 @@ run_unit() {
       echo "ok   $t (${passed:-0} tests)"
     fi
   done
+  # every kept fuzz input (seeds and fixed crashes) replayed under the sanitizers
+  for f in $(find build-san/fuzz-replay -type f -perm -u+x | sort); do
+    name=$(basename "$f"); name=${name#fuzz_}
+    if out=$("$f" "fuzz/corpus/$name" 2>&1); then
+      unit_pass=$((unit_pass + 1)); echo "ok   $f ($out)"
+    else
+      unit_fail=$((unit_fail + 1)); printf '%s\n' "$out" | tail -30; echo "FAIL $f"
+    fi
+  done
 }
 
 int_pass=0 int_fail=0

@@ -4,7 +4,6 @@
  * (ñ ¿ ¡ -> es, ã õ ç ê ô -> pt). No allocation, no global mutable state. */
 #include "lang.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #define MAX_SCAN 4096 /* evidence saturates long before this */
@@ -112,15 +111,24 @@ static const lang_word WORDS[] = {
     {"ônibus", 0, 0, 2},
 };
 
-static int cmp_word(const void *key, const void *elem)
+/* Binary search; the first-byte test settles most probes without a strcmp call. */
+static const lang_word *find_word(const char *w)
 {
-    return strcmp((const char *)key, ((const lang_word *)elem)->w);
+    size_t lo = 0, hi = sizeof WORDS / sizeof WORDS[0];
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = (unsigned char)w[0] - (unsigned char)WORDS[mid].w[0];
+        if (c == 0) c = strcmp(w, WORDS[mid].w);
+        if (c == 0) return &WORDS[mid];
+        if (c < 0) hi = mid;
+        else lo = mid + 1;
+    }
+    return NULL;
 }
 
 static void score_word(const char *w, int score[L_N])
 {
-    const lang_word *e = bsearch(w, WORDS, sizeof WORDS / sizeof WORDS[0], sizeof WORDS[0],
-                                 cmp_word);
+    const lang_word *e = find_word(w);
     if (e) {
         score[L_ES] += e->es;
         score[L_EN] += e->en;

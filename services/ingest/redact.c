@@ -27,9 +27,30 @@ typedef struct {
 
 /* ---- character classes ---------------------------------------------------------------- */
 
-static inline int is_digit(unsigned char c) { return (unsigned)(c - '0') < 10; }
-static inline int is_alpha(unsigned char c) { return (unsigned)((c | 0x20) - 'a') < 26; }
-static inline int is_alnum(unsigned char c) { return is_digit(c) || is_alpha(c); }
+/* ASCII classes (1 = digit, 2 = letter): one load per byte in the scanning loops. */
+static const unsigned char CLS[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0,
+    0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+static inline int is_digit(unsigned char c) { return CLS[c] & 1; }
+static inline int is_alpha(unsigned char c) { return (CLS[c] & 2) != 0; }
+static inline int is_alnum(unsigned char c) { return CLS[c] != 0; }
+
+/* Length of a Latin-1 / Latin Extended-A letter at s[i] (U+00C0..U+017F minus the
+ * multiplication and division signs), 0 if not one: spares utf8proc for es/pt text. */
+static inline size_t latin_letter(const unsigned char *s, size_t n, size_t i)
+{
+    if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) return 0;
+    if (s[i] == 0xC3) return (s[i + 1] != 0x97 && s[i + 1] != 0xB7) ? 2 : 0;
+    return (s[i] == 0xC4 || s[i] == 0xC5) ? 2 : 0;
+}
 
 static int word_cp(int32_t cp)
 {
@@ -68,6 +89,7 @@ static int word_byte_at(const scan *sc, size_t i)
 {
     unsigned char c = sc->s[i];
     if (c < 0x80) return is_alnum(c) || c == '_';
+    if (latin_letter(sc->s, sc->n, i)) return 1;
     size_t k;
     return word_cp(cp_at(sc, i, &k));
 }
@@ -608,14 +630,18 @@ static void ctx_tick(int *ctx, int window)
     if (*ctx >= 0 && ++*ctx > window) *ctx = -1;
 }
 
-/* Raw end of the word at i; 0 if it cannot be a keyword (nor "N°"). */
+/* Raw end of the word at i; 0 if it cannot be a keyword. */
 static int maybe_word_end(const scan *sc, size_t i, size_t *end)
 {
-    size_t j = i;
-    while (j < sc->n && is_alnum(sc->s[j])) j++;
-    if (j < sc->n && sc->s[j] >= 0x80) return 1; /* accents etc.: let fold_word decide */
+    size_t j = i, k;
+    for (;;) {
+        while (j < sc->n && is_alnum(sc->s[j])) j++;
+        if (j >= sc->n || sc->s[j] < 0x80) break;
+        if ((k = latin_letter(sc->s, sc->n, j)) == 0) return 1; /* other scripts, NFD marks */
+        j += k;
+    }
     *end = j;
-    return maybe_keyword(sc->s[i], j - i) || (j == i + 1 && (sc->s[i] | 0x20) == 'n');
+    return maybe_keyword(sc->s[i], j - i);
 }
 
 /* A word that was not a match: updates the keyword windows, returns the index after it. */
@@ -629,12 +655,12 @@ static size_t note_word(scan *sc, size_t i)
         s[i + 3] == '.') {
         end = i + 4; /* "C.C." */
         ctx = CTX_CED;
+    } else if ((s[i] | 0x20) == 'n' && i + 2 < sc->n && s[i + 1] == 0xC2 &&
+               (s[i + 2] == 0xB0 || s[i + 2] == 0xBA)) {
+        end = i + 3; /* N° / Nº (º is a letter, so it is tested before word folding) */
+        ctx = CTX_CASE;
     } else if (maybe_word_end(sc, i, &end) && (wl = fold_word(sc, i, w, sizeof w, &end))) {
         ctx = context_of(w, wl);
-        /* N° / Nº */
-        if (w[0] == 'n' && w[1] == '\0' && end + 1 < sc->n && s[end] == 0xC2 &&
-            (s[end + 1] == 0xB0 || s[end + 1] == 0xBA))
-            ctx = CTX_CASE, end += 2;
     }
     if (end == i) end = i + 1;
     ctx_tick(&sc->ctx_ced, CEDULA_WINDOW);
@@ -721,8 +747,8 @@ static size_t skip_word(const scan *sc, size_t i, size_t lim)
             i++;
             continue;
         }
-        size_t k;
-        if (!word_cp(cp_at(sc, i, &k))) break;
+        size_t k = latin_letter(sc->s, sc->n, i);
+        if (!k && !word_cp(cp_at(sc, i, &k))) break;
         i += k;
     }
     return i;

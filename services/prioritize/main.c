@@ -360,7 +360,7 @@ static void emerging_report(pz_ss *ss, pz_store *st) {
   es_buf line = {0};
   for (size_t i = 0; i < n; i++) {
     keys[i] = top[i].key, counts[i] = top[i].count, errors[i] = top[i].error;
-    char rank[8];
+    char rank[24];
     snprintf(rank, sizeof rank, "%zu", i + 1);
     es_metric_set(M.emerging, (double)top[i].count, rank);
     const char *sep = strchr(top[i].key, '\x1f');

@@ -168,6 +168,43 @@ static void test_table(void **state)
     for (size_t i = 0; i < n; i++) check_case(&CASES[i]);
 }
 
+/* Every context keyword (and accented / upper-case spellings) switches its rule on. */
+static void test_keywords(void **state)
+{
+    (void)state;
+    static const char *const CED[] = {"cédula", "CÉDULA", "cedula", "cédulas", "CC", "c.c.",
+                                      "C.C.", "documento", "identificación", "IDENTIFICACION",
+                                      "ID", "id:"};
+    static const char *const CASE[] = {"expediente", "caso", "ticket", "folio", "pedido",
+                                       "orden", "factura", "boleta", "reclamo", "solicitud",
+                                       "radicado", "order", "case", "ref", "reference",
+                                       "invoice", "nro", "N°", "nº", "#", "Expediente N°"};
+    static const char *const PHONE[] = {"tel", "teléfono", "telefono", "fono", "celular", "cel",
+                                        "móvil", "movil", "whatsapp", "wsp", "llamar",
+                                        "llámame", "phone", "mobile", "call", "número",
+                                        "contacto", "tlf", "telf", "Teléfono:"};
+    char in[96], want[96];
+    for (size_t k = 0; k < sizeof CED / sizeof CED[0]; k++) {
+        snprintf(in, sizeof in, "%s 1234567", CED[k]);
+        snprintf(want, sizeof want, "%s [CEDULA]", CED[k]);
+        redact_case c = {in, want, C(0, 0, 0, 0, 1, 0, 0), "1234567"};
+        check_case(&c);
+    }
+    for (size_t k = 0; k < sizeof CASE / sizeof CASE[0]; k++) {
+        snprintf(in, sizeof in, "%s 912345678", CASE[k]);
+        redact_case c = {in, in, NONE_, NULL};
+        check_case(&c);
+    }
+    for (size_t k = 0; k < sizeof PHONE / sizeof PHONE[0]; k++) {
+        snprintf(in, sizeof in, "%s 22 345 678", PHONE[k]); /* thousands-like: needs the word */
+        snprintf(want, sizeof want, "%s [PHONE]", PHONE[k]);
+        redact_case c = {in, want, C(0, 1, 0, 0, 0, 0, 0), "345 678"};
+        check_case(&c);
+    }
+    redact_case plain = {"son 22 345 678", "son 22 345 678", NONE_, NULL};
+    check_case(&plain);
+}
+
 static void test_edges(void **state)
 {
     (void)state;
@@ -234,6 +271,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_keywords),
         cmocka_unit_test(test_edges),
         cmocka_unit_test(test_throughput),
     };

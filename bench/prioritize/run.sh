@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Prioritize throughput: classified messages/s committed to PostgreSQL by
+# escucha-prioritize (feedback rows + aggregates + ranking, one transaction per
+# batch) beside a raw psql COPY of the very same rows into a copy of the
+# feedback table (same indexes), in the same run. Target: >= 50 % of raw COPY.
+#   bench/prioritize/run.sh [N]      (needs `make up` or `scripts/stack.sh infra`)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. scripts/env.sh
+N=${1:-${BENCH_N:-200000}}
+PY=/usr/bin/python3
+BIN=${ESCUCHA_BIN_DIR:-build/bin}/escucha-prioritize
+ADMIN=${BENCH_ADMIN_PORT:-19613}
+WORK=$(mktemp -d /tmp/escucha-bench-pz.XXXXXX)
+AGENCY=bench-$(date +%s)-$$
+PSQL=(psql -X -q -v ON_ERROR_STOP=1 "$ESCUCHA_PG_DSN")
+pid=""
+cleanup() {
+  [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+  "${PSQL[@]}" -c "DROP TABLE IF EXISTS bench_copy_feedback" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+[[ -x $BIN ]] || { echo "build first: make bins"; exit 1; }
+now() { date +%s.%N; }
+
+# Migrations (the service would apply them too; the COPY target needs them first).
+"${PSQL[@]}" -c "SELECT 1 FROM feedback LIMIT 0" >/dev/null 2>&1 || \
+  { echo "schema missing: run scripts/stack.sh migrate (or make up)"; exit 1; }
+
+echo "bench: generating $N classified messages (agency $AGENCY)"
+protoc -Iproto --python_out="$WORK" proto/escucha/v1/escucha.proto
+$PY bench/prioritize/gen.py "$ESCUCHA_KAFKA_BROKERS" "$AGENCY" "$N" "$WORK" "$WORK/rows.copy"
+
+# 1. escucha-prioritize: fresh consumer group, messages already in the topic.
+ESCUCHA_ADMIN_PORT=$ADMIN ESCUCHA_GROUP="bench-$AGENCY" ESCUCHA_LOG_LEVEL=warn \
+  ESCUCHA_BATCH_SIZE=${BENCH_BATCH:-2000} "$BIN" >"$WORK/service.log" 2>&1 &
+pid=$!
+rows() { curl -sf "http://127.0.0.1:$ADMIN/metrics" | awk '/^escucha_prioritize_rows_written_total/ {print $2}'; }
+t_first="" ; deadline=$((SECONDS + 600))
+while :; do
+  r=$(rows || echo 0); r=${r:-0}; r=${r%.*}
+  if [[ -z $t_first && $r -gt 0 ]]; then t_first=$(now); r_first=$r; fi
+  if [[ $r -ge $N ]]; then t_last=$(now); break; fi
+  ((SECONDS < deadline)) || { echo "timeout: $r of $N rows"; tail -20 "$WORK/service.log"; exit 1; }
+  sleep 0.05
+done
+svc_rate=$($PY -c "print(($N - $r_first) / ($t_last - $t_first))")
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
+stored=$("${PSQL[@]}" -tA -c "SELECT count(*) FROM feedback WHERE agency = '$AGENCY'")
+
+# 2. Raw COPY of the same rows into an identical, empty table.
+"${PSQL[@]}" -c "DROP TABLE IF EXISTS bench_copy_feedback" \
+  -c "CREATE TABLE bench_copy_feedback (LIKE feedback INCLUDING ALL)"
+cols="id, agency, service, channel, external_id, text, language, created_ms, received_ms, nps,
+csat, category, subcategory, confidence, sentiment, sentiment_score, journey_stage, urgent,
+model_version, content_hash, redactions, classified_ms"
+# COPY needs timestamptz columns; load ms into a view-free staging form via psql's \copy into
+# a temp table and convert in the same session, timed end to end.
+t0=$(now)
+"${PSQL[@]}" <<SQL
+CREATE TEMP TABLE s (id text, agency text, service text, channel text, external_id text,
+  text text, language text, created_ms bigint, received_ms bigint, nps smallint, csat smallint,
+  category text, subcategory text, confidence float8, sentiment text, sentiment_score float8,
+  journey_stage text, urgent boolean, model_version text, content_hash text, redactions jsonb,
+  classified_ms bigint);
+\copy s ($cols) FROM '$WORK/rows.copy'
+INSERT INTO bench_copy_feedback (id, agency, service, channel, external_id, text, language,
+  created_at, received_at, nps, csat, category, subcategory, confidence, sentiment,
+  sentiment_score, journey_stage, urgent, model_version, content_hash, redactions, classified_at)
+SELECT id, agency, service, channel, external_id, text, language,
+  timestamptz 'epoch' + created_ms * interval '1 millisecond',
+  timestamptz 'epoch' + received_ms * interval '1 millisecond', nps, csat, category, subcategory,
+  confidence, sentiment, sentiment_score, journey_stage, urgent, model_version, content_hash,
+  redactions, timestamptz 'epoch' + classified_ms * interval '1 millisecond' FROM s;
+SQL
+t1=$(now)
+copied=$("${PSQL[@]}" -tA -c "SELECT count(*) FROM bench_copy_feedback")
+# And the plainest form: COPY of text timestamps straight into the table.
+"${PSQL[@]}" -c "TRUNCATE bench_copy_feedback"
+$PY - "$WORK/rows.copy" "$WORK/rows.ts.copy" <<'PYEOF'
+import sys, datetime
+utc = datetime.timezone.utc
+def ts(ms):
+    return "\\N" if ms == "\\N" else datetime.datetime.fromtimestamp(int(ms) / 1000, utc).isoformat()
+with open(sys.argv[1]) as i, open(sys.argv[2], "w") as o:
+    for line in i:
+        f = line.rstrip("\n").split("\t")
+        f[7], f[8], f[21] = ts(f[7]), ts(f[8]), ts(f[21])
+        o.write("\t".join(f) + "\n")
+PYEOF
+t2=$(now)
+"${PSQL[@]}" -c "\\copy bench_copy_feedback (id, agency, service, channel, external_id, text, language, created_at, received_at, nps, csat, category, subcategory, confidence, sentiment, sentiment_score, journey_stage, urgent, model_version, content_hash, redactions, classified_at) FROM '$WORK/rows.ts.copy'"
+t3=$(now)
+$PY - "$N" "$svc_rate" "$t0" "$t1" "$t2" "$t3" "$stored" "$copied" <<'PYEOF'
+import sys
+n, svc = int(sys.argv[1]), float(sys.argv[2])
+t0, t1, t2, t3 = map(float, sys.argv[3:7])
+staged, direct = n / (t1 - t0), n / (t3 - t2)
+print("bench prioritize: %d messages (stored %s, copied %s)" % (n, sys.argv[7], sys.argv[8]))
+print("  escucha-prioritize (feedback + aggregates + ranking): %10.0f msg/s" % svc)
+print("  raw COPY into feedback copy (text timestamps):        %10.0f rows/s  -> service = %.0f%%"
+      % (direct, 100 * svc / direct))
+print("  COPY + INSERT SELECT (same ms conversion as service):  %10.0f rows/s  -> service = %.0f%%"
+      % (staged, 100 * svc / staged))
+PYEOF

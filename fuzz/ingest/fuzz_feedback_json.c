@@ -1,0 +1,24 @@
+/* JSON feedback (HTTP bodies and inbound JSON) -> item -> prepare -> protobuf. */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "item.h"
+#include "pipeline.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  json_t *o = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+  if (!o) return 0;
+  ing_item *it = calloc(1, sizeof *it);
+  if (ing_item_from_json(it, o, size % 2 ? "demo" : NULL, 1) == 0 && ingest_prepare(it, (int)(size % 3 == 0)) == 0) {
+    size_t len = 0;
+    uint8_t *buf = ing_item_pack(it, &len);
+    Escucha__V1__Feedback *fb = escucha__v1__feedback__unpack(NULL, len, buf);
+    if (!fb) __builtin_trap(); /* what we produce must decode */
+    escucha__v1__feedback__free_unpacked(fb, NULL);
+    free(buf);
+  }
+  ing_item_free(it);
+  json_decref(o);
+  return 0;
+}

@@ -1,0 +1,147 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "http.h"
+#include "metrics.h"
+#include "rds.h"
+#include "util.h"
+
+static void test_metrics_render(void **st) {
+  (void)st;
+  es_metric *c = es_counter("t_requests_total", "Requests", "route", "status", NULL);
+  es_metric *h = es_histogram("t_latency_seconds", "Latency", (const double[]){0.1, 1}, 2, NULL);
+  es_metric_add(c, 1, "feedback", "202");
+  es_metric_add(c, 2, "feedback", "202");
+  es_metric_add(c, 1, "a\"b\\c", "400");
+  es_metric_observe(h, 0.05);
+  es_metric_observe(h, 0.5);
+  es_metric_observe(h, 5);
+  assert_true(es_metric_value(c, "feedback", "202") == 3);
+  size_t len;
+  char *text = es_metrics_render(&len);
+  assert_non_null(strstr(text, "# TYPE t_requests_total counter\n"));
+  assert_non_null(strstr(text, "t_requests_total{route=\"feedback\",status=\"202\"} 3\n"));
+  assert_non_null(strstr(text, "t_requests_total{route=\"a\\\"b\\\\c\",status=\"400\"} 1\n"));
+  assert_non_null(strstr(text, "t_latency_seconds_bucket{le=\"0.1\"} 1\n"));
+  assert_non_null(strstr(text, "t_latency_seconds_bucket{le=\"1\"} 2\n"));
+  assert_non_null(strstr(text, "t_latency_seconds_bucket{le=\"+Inf\"} 3\n"));
+  assert_non_null(strstr(text, "t_latency_seconds_count 3\n"));
+  assert_int_equal(len, strlen(text));
+  free(text);
+  es_metrics_reset();
+}
+
+static void test_config_precedence(void **st) {
+  (void)st;
+  es_opt opts[] = {ES_COMMON_OPTS, {"http-port", "8080", "port", 0}, {"max-batch", "10", "n", 0}, {0}};
+  setenv("ESCUCHA_HTTP_PORT", "9000", 1);
+  setenv("ESCUCHA_MAX_BATCH", "20", 1);
+  char *argv[] = {"prog", "--max-batch=30", "import", "file.csv", "--redis-url", "redis://x:1", NULL};
+  char *rest[4];
+  int nrest = 0;
+  assert_int_equal(es_config_parse(opts, "prog", NULL, 6, argv, 1, rest, &nrest), 0);
+  assert_int_equal(es_opt_long(opts, "http-port"), 9000);  /* env beats default */
+  assert_int_equal(es_opt_long(opts, "max-batch"), 30);    /* flag beats env */
+  assert_string_equal(es_opt_get(opts, "redis-url"), "redis://x:1");
+  assert_string_equal(es_opt_get(opts, "kafka-brokers"), "127.0.0.1:19092");
+  assert_int_equal(nrest, 2);
+  assert_string_equal(rest[0], "import");
+  char *bad[] = {"prog", "--nope=1", NULL};
+  assert_int_equal(es_config_parse(opts, "prog", NULL, 2, bad, 1, NULL, NULL), -1);
+  char env[64];
+  es_opt_envname("dedup-window", env, sizeof env);
+  assert_string_equal(env, "ESCUCHA_DEDUP_WINDOW");
+  unsetenv("ESCUCHA_HTTP_PORT");
+  unsetenv("ESCUCHA_MAX_BATCH");
+}
+
+static void test_ulid_sortable_and_unique(void **st) {
+  (void)st;
+  char prev[27] = "", id[27];
+  for (int i = 0; i < 10000; i++) {
+    es_ulid(id);
+    assert_int_equal(strlen(id), 26);
+    assert_true(strspn(id, "0123456789ABCDEFGHJKMNPQRSTVWXYZ") == 26);
+    assert_true(strcmp(prev, id) < 0); /* strictly increasing, even within one ms */
+    memcpy(prev, id, 27);
+  }
+}
+
+static void test_json_escape(void **st) {
+  (void)st;
+  es_buf b = {0};
+  es_buf_json_str(&b, "a\"b\\\n\x01ñ", 8);
+  assert_string_equal(b.data, "\"a\\\"b\\\\\\n\\u0001ñ\"");
+  es_buf_free(&b);
+}
+
+typedef struct {
+  int n;
+  char paths[4][64];
+  char bodies[4][64];
+} seen;
+
+static void collect(const es_http_req *r, void *ud) {
+  seen *s = ud;
+  if (s->n < 4) {
+    snprintf(s->paths[s->n], 64, "%s %s?%s", r->method_name, r->path, r->query ? r->query : "");
+    snprintf(s->bodies[s->n], 64, "%s|%s", r->body, es_http_header(r, "x-test") ? es_http_header(r, "x-test") : "");
+  }
+  s->n++;
+}
+
+static void test_http_parser_pipelining_and_limits(void **st) {
+  (void)st;
+  es_http_limits lim = {.max_body = 10, .max_header_bytes = 200};
+  seen s = {0};
+  const char *two = "POST /v1/feedback?a=1 HTTP/1.1\r\nX-Test: yes\r\nContent-Length: 5\r\n\r\nhello"
+                    "GET /metrics HTTP/1.1\r\nx-test: 2\r\n\r\n";
+  assert_int_equal(es_http_parse_buffer(two, strlen(two), &lim, collect, &s), 2);
+  assert_string_equal(s.paths[0], "POST /v1/feedback?a=1");
+  assert_string_equal(s.bodies[0], "hello|yes");
+  assert_string_equal(s.paths[1], "GET /metrics?");
+  assert_string_equal(s.bodies[1], "|2");
+
+  const char *big = "POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world";
+  assert_int_equal(es_http_parse_buffer(big, strlen(big), &lim, collect, &s), -413);
+  const char *chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello!\r\n6\r\nhello!\r\n0\r\n\r\n";
+  assert_int_equal(es_http_parse_buffer(chunked, strlen(chunked), &lim, collect, &s), -413);
+  char hdr[400];
+  snprintf(hdr, sizeof hdr, "GET / HTTP/1.1\r\nX-Long: %0300d\r\n\r\n", 0);
+  assert_int_equal(es_http_parse_buffer(hdr, strlen(hdr), &lim, collect, &s), -431);
+  const char *junk = "NOT HTTP AT ALL\r\n\r\n";
+  assert_int_equal(es_http_parse_buffer(junk, strlen(junk), &lim, collect, &s), -400);
+}
+
+static void test_redis_url(void **st) {
+  (void)st;
+  char host[64];
+  int port, db;
+  assert_int_equal(es_redis_parse_url("redis://127.0.0.1:16379/2", host, sizeof host, &port, &db), 0);
+  assert_string_equal(host, "127.0.0.1");
+  assert_int_equal(port, 16379);
+  assert_int_equal(db, 2);
+  assert_int_equal(es_redis_parse_url("redis://cache", host, sizeof host, &port, &db), 0);
+  assert_int_equal(port, 6379);
+  assert_int_equal(es_redis_parse_url("http://x", host, sizeof host, &port, &db), -1);
+  assert_int_equal(es_redis_parse_url("redis://h:99999", host, sizeof host, &port, &db), -1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_metrics_render),
+      cmocka_unit_test(test_config_precedence),
+      cmocka_unit_test(test_ulid_sortable_and_unique),
+      cmocka_unit_test(test_json_escape),
+      cmocka_unit_test(test_http_parser_pipelining_and_limits),
+      cmocka_unit_test(test_redis_url),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
