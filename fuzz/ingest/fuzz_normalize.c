@@ -1,5 +1,5 @@
 /* libFuzzer: es_normalize_text / es_fold_text / es_content_hash invariants.
- * Output is valid UTF-8, NFC, free of controls (but \n \t... which collapse), trimmed,
+ * Output is valid UTF-8, NFC, free of controls and tabs (only \n survives), trimmed,
  * idempotent, and the fast paths agree with the utf8proc-only reference. */
 #include <stdint.h>
 #include <stdlib.h>

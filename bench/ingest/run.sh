@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# bench/ingest: sustained accepted feedback/s of escucha-ingest (Kafka acks=all,
+# idempotent producer, Redis dedup on) beside nginx answering a static 204 on
+# the same machine in the same run, both driven by wrk over keep-alive.
+# Ratios: single POSTs vs nginx (target >= 25%), batch items/s (target >= 100k).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DUR=${BENCH_SECONDS:-10}
+CONNS=${BENCH_CONNECTIONS:-64}
+export ESCUCHA_STATE_DIR=${ESCUCHA_STATE_DIR:-$PWD/.escucha/bench}
+export ESCUCHA_KAFKA_PORT=19492 ESCUCHA_KAFKA_CONTROLLER_PORT=19493 ESCUCHA_PG_PORT=15732 ESCUCHA_REDIS_PORT=16679
+HTTP=18480 ADMIN=19491 NGINX=18481
+scripts/deps.sh >/dev/null
+make -s -j2 bins
+scripts/stack.sh infra >/dev/null && scripts/stack.sh topics >/dev/null && scripts/stack.sh provision >/dev/null
+B=$ESCUCHA_STATE_DIR/bench; mkdir -p "$B"
+cleanup() {
+  [[ -n ${ING:-} ]] && kill "$ING" 2>/dev/null && wait "$ING" 2>/dev/null
+  [[ -f $B/nginx.pid ]] && kill "$(cat "$B/nginx.pid")" 2>/dev/null
+  scripts/stack.sh down >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# nginx: one worker, like our one event-loop thread
+cat >"$B/nginx.conf" <<NGX
+worker_processes 1;
+pid $B/nginx.pid;
+error_log $B/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $B/nginx-body;
+  server { listen 127.0.0.1:$NGINX; location / { return 204; } }
+}
+NGX
+nginx -c "$B/nginx.conf" -p "$B" 2>/dev/null
+export ESCUCHA_BENCH_KEY=$(cat "$ESCUCHA_STATE_DIR/demo-api-key")
+ESCUCHA_KAFKA_BROKERS=127.0.0.1:$ESCUCHA_KAFKA_PORT ESCUCHA_REDIS_URL=redis://127.0.0.1:$ESCUCHA_REDIS_PORT \
+ESCUCHA_HTTP_PORT=$HTTP ESCUCHA_ADMIN_PORT=$ADMIN ESCUCHA_API_KEYS_FILE=$ESCUCHA_STATE_DIR/api-keys \
+ESCUCHA_RATE_LIMIT=0 ESCUCHA_INBOUND=off ESCUCHA_LOG_LEVEL=warn build/bin/escucha-ingest 2>"$B/ingest.log" &
+ING=$!
+for _ in $(seq 100); do curl -sf "localhost:$ADMIN/readyz" >/dev/null && break; sleep 0.1; done
+
+accepted() { curl -s "localhost:$ADMIN/metrics" | awk '/^escucha_ingest_items_total\{result="accepted"\}/ {print $2}'; }
+rps() { awk '/^Requests\/sec:/ {print $2}'; }
+
+wrk -t1 -c"$CONNS" -d2s "http://127.0.0.1:$NGINX/" >/dev/null   # warm-up
+nginx_rps=$(wrk -t1 -c"$CONNS" -d"${DUR}s" "http://127.0.0.1:$NGINX/" | rps)
+
+wrk -t1 -c"$CONNS" -d2s -s bench/ingest/single.lua "http://127.0.0.1:$HTTP" >/dev/null
+a0=$(accepted); t0=$(date +%s.%N)
+wrk -t1 -c"$CONNS" -d"${DUR}s" -s bench/ingest/single.lua "http://127.0.0.1:$HTTP" >"$B/single.txt"
+a1=$(accepted); t1=$(date +%s.%N)
+single=$(awk -v a="$a0" -v b="$a1" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", (b-a)/(e-s)}')
+
+a0=$(accepted); t0=$(date +%s.%N)
+wrk -t1 -c8 -d"${DUR}s" --timeout 30s -s bench/ingest/batch.lua "http://127.0.0.1:$HTTP" >"$B/batch.txt"
+a1=$(accepted); t1=$(date +%s.%N)
+batch=$(awk -v a="$a0" -v b="$a1" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", (b-a)/(e-s)}')
+rss=$(awk '/VmHWM/ {print $2}' "/proc/$ING/status")
+
+printf '\n%-44s %12s %10s\n' "ingest benchmark ($(nproc) cores, ${DUR}s, $CONNS conns)" "per second" "ratio"
+printf '%-44s %12.0f %10s\n' "nginx static 204 (1 worker)" "$nginx_rps" "1.00"
+printf '%-44s %12s %10s\n' "ingest single POST, accepted (acks=all)" "$single" \
+  "$(awk -v a="$single" -v b="$nginx_rps" 'BEGIN {printf "%.2f", a/b}')"
+printf '%-44s %12s %10s\n' "ingest NDJSON batch x1000, accepted items" "$batch" \
+  "$(awk -v a="$batch" 'BEGIN {printf "%.2f", a/100000}') (vs 100k)"
+printf '%-44s %12s\n' "ingest peak RSS (kB)" "$rss"
+grep -E "Latency|Non-2xx" "$B/single.txt" | sed 's/^/  single: /'
+grep -E "Latency|Non-2xx" "$B/batch.txt" | sed 's/^/  batch:  /'
