@@ -72,6 +72,13 @@ int es_config_parse(es_opt *opts, const char *prog, const char *usage_text, int 
     }
   }
   if (nrest) *nrest = nr;
+  /* lib/kafka.c reads these from the environment; a flag must win there too */
+  for (es_opt *o = opts; o->name; o++)
+    if (o->value && strncmp(o->name, "kafka-", 6) == 0 && strstr(o->name, "-config")) {
+      char env[96];
+      es_opt_envname(o->name, env, sizeof env);
+      setenv(env, o->value, 1);
+    }
   return 0;
 }
 

@@ -384,7 +384,9 @@ static void conn_process(es_http_conn *c) {
     memmove(c->in.data, c->in.data + n, c->in.len - n);
     c->in.len -= n;
   }
-  int want_read = !c->pending && !c->closed && !c->close_after_write;
+  /* Keep reading while a reply is pending (toggling epoll interest per
+   * request costs two syscalls); only a client that pipelines a lot is paused. */
+  int want_read = !c->closed && !c->close_after_write && (!c->pending || c->in.len < 1024 * 1024);
   if (want_read && !c->reading) {
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     c->reading = 1;
@@ -398,6 +400,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   es_http_conn *c = s->data;
   (void)buf;
   if (nread < 0) {
+    if (nread == UV_EOF && c->pending) { /* half-closed: answer, then close */
+      c->close_after_write = 1;
+      uv_read_stop(s);
+      c->reading = 0;
+      return;
+    }
     conn_close(c);
     return;
   }

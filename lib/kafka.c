@@ -48,7 +48,27 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   if (ctx && ctx->cb) ctx->cb(rk, m, ctx->opaque);
 }
 
-static rd_kafka_conf_t *base_conf(const char *brokers, const char *client_id,
+/* Operator overrides, "k=v,k=v", applied last. */
+static int apply_env(rd_kafka_conf_t *conf, const char *env, char *err, size_t errlen) {
+  const char *spec = getenv(env);
+  if (!spec || !*spec) return 0;
+  char *copy = strdup(spec);
+  int rc = 0;
+  for (char *save = NULL, *kv = strtok_r(copy, ",", &save); kv && rc == 0; kv = strtok_r(NULL, ",", &save)) {
+    char *eq = strchr(kv, '=');
+    if (!eq) {
+      snprintf(err, errlen, "%s: expected key=value, got %s", env, kv);
+      rc = -1;
+    } else {
+      *eq = '\0';
+      if (rd_kafka_conf_set(conf, kv, eq + 1, err, errlen) != RD_KAFKA_CONF_OK) rc = -1;
+    }
+  }
+  free(copy);
+  return rc;
+}
+
+static rd_kafka_conf_t *base_conf(const char *brokers, const char *client_id, int consumer,
                                   const char *const *defaults, const char *const *extra,
                                   char *err, size_t errlen) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -61,6 +81,8 @@ static rd_kafka_conf_t *base_conf(const char *brokers, const char *client_id,
     for (; kv && kv[0] && kv[1]; kv += 2)
       if (rd_kafka_conf_set(conf, kv[0], kv[1], err, errlen) != RD_KAFKA_CONF_OK) goto fail;
   }
+  if (apply_env(conf, consumer ? "ESCUCHA_KAFKA_CONSUMER_CONFIG" : "ESCUCHA_KAFKA_PRODUCER_CONFIG", err, errlen) != 0)
+    goto fail;
   rd_kafka_conf_set_error_cb(conf, on_error);
   rd_kafka_conf_set_log_cb(conf, on_log);
   return conf;
@@ -80,8 +102,9 @@ rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es
       "queue.buffering.max.kbytes", "524288",
       "message.timeout.ms", "30000",
       "socket.keepalive.enable", "true",
+      "socket.nagle.disable", "true",   /* Nagle + delayed ACK stalls small produce requests ~40 ms */
       NULL};
-  rd_kafka_conf_t *conf = base_conf(brokers, client_id, defaults, extra, err, errlen);
+  rd_kafka_conf_t *conf = base_conf(brokers, client_id, 0, defaults, extra, err, errlen);
   if (!conf) return NULL;
   dr_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) {
@@ -120,8 +143,9 @@ rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const 
       "partition.assignment.strategy", "cooperative-sticky",
       "session.timeout.ms", "6000",        /* a kill -9'd peer's partitions move in ~6 s */
       "heartbeat.interval.ms", "1500",
+      "socket.nagle.disable", "true",
       NULL};
-  rd_kafka_conf_t *conf = base_conf(brokers, client_id, defaults, extra, err, errlen);
+  rd_kafka_conf_t *conf = base_conf(brokers, client_id, 1, defaults, extra, err, errlen);
   if (!conf) return NULL;
   if (rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK) {
     rd_kafka_conf_destroy(conf);

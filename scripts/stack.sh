@@ -151,8 +151,10 @@ kafka_launch() {
   log "starting kafka on 127.0.0.1:$KPORT"
   # setsid: own session, so a terminal's Ctrl-C or hangup doesn't reach it;
   # cwd = state dir so a crash's hs_err file lands there.
-  (cd "$STATE/kafka" && exec setsid "${KAFKA_JAVA[@]}" -Xms256m -Xmx512m -XX:+UseSerialGC \
-    -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError kafka.Kafka "$STATE/kafka/server.properties" \
+  # Defaults favour start-up time (tests); benchmarks pass throughput settings.
+  local jvm_opts=(${ESCUCHA_KAFKA_JVM_OPTS:--Xms256m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1})
+  (cd "$STATE/kafka" && exec setsid "${KAFKA_JAVA[@]}" "${jvm_opts[@]}" \
+    -XX:+ExitOnOutOfMemoryError kafka.Kafka "$STATE/kafka/server.properties" \
     >"$KAFKA_LOG" 2>&1 </dev/null) &
   echo $! >"$KAFKA_PID"
 }

@@ -2,6 +2,7 @@
 local n = 0
 local key = os.getenv("ESCUCHA_BENCH_KEY") or ""
 local size = tonumber(os.getenv("ESCUCHA_BENCH_BATCH") or "1000")
+math.randomseed(os.time() + math.floor(os.clock() * 1e6))
 local tid = math.random(1, 1e9)
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-ndjson"

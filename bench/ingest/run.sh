@@ -6,10 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${BENCH_SECONDS:-10}
-CONNS=${BENCH_CONNECTIONS:-64}
+CONNS=${BENCH_CONNECTIONS:-128}
 export ESCUCHA_STATE_DIR=${ESCUCHA_STATE_DIR:-$PWD/.escucha/bench}
 export ESCUCHA_KAFKA_PORT=19492 ESCUCHA_KAFKA_CONTROLLER_PORT=19493 ESCUCHA_PG_PORT=15732 ESCUCHA_REDIS_PORT=16679
 HTTP=18480 ADMIN=19491 NGINX=18481
+# throughput JVM settings (the test stack's defaults favour start-up time)
+export ESCUCHA_KAFKA_JVM_OPTS=${ESCUCHA_KAFKA_JVM_OPTS:--Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20}
 scripts/deps.sh >/dev/null
 make -s -j2 bins
 scripts/stack.sh infra >/dev/null && scripts/stack.sh topics >/dev/null && scripts/stack.sh provision >/dev/null

@@ -1,6 +1,7 @@
 -- One ~300-byte Spanish feedback per request, unique text so dedup accepts it.
 local n = 0
 local key = os.getenv("ESCUCHA_BENCH_KEY") or ""
+math.randomseed(os.time() + math.floor(os.clock() * 1e6))
 local tid = math.random(1, 1e9)
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"

@@ -150,8 +150,15 @@ static size_t on_body(char *p, size_t sz, size_t n, void *ud) {
   return es_buf_append(b, p, sz * n) == 0 ? sz * n : 0;
 }
 
+ac_http_transport ac_http_transport_override = NULL;
+
 /* One attempt. Returns curl code; fills status/body/retry-after. */
 static CURLcode perform_once(const ac_retry *r, const ac_http_req *req, ac_http_resp *resp) {
+  if (ac_http_transport_override) {
+    resp->status = 0;
+    resp->retry_after_ms = -1;
+    return ac_http_transport_override(req, resp) == 0 ? CURLE_OK : CURLE_COULDNT_CONNECT;
+  }
   CURL *h = curl_easy_init();
   struct curl_slist *hl = NULL;
   CURLcode rc = CURLE_OUT_OF_MEMORY;

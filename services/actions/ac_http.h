@@ -76,6 +76,11 @@ void ac_http_resp_free(ac_http_resp *resp);
 int ac_http_retryable(long status, int idempotent);
 /* Parses a Retry-After value (delta-seconds or HTTP-date) into ms, -1 if bad. */
 long ac_parse_retry_after(const char *v, int64_t now_ms_wall);
+/* Test/fuzz hook: when set, every attempt is answered by this function
+ * instead of the network (0: resp->status/body filled; -1: connection
+ * refused). Never set in the service. */
+typedef int (*ac_http_transport)(const ac_http_req *req, ac_http_resp *resp);
+extern ac_http_transport ac_http_transport_override;
 /* Initialises libcurl once (thread-safe). */
 void ac_http_global_init(void);
 #endif

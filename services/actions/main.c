@@ -12,6 +12,7 @@
 #include "config.h"
 #include "escucha/v1/escucha.pb-c.h"
 #include "kafka.h"
+#include "llm.h"
 #include "log.h"
 #include "metrics.h"
 #include "pg.h"
@@ -28,7 +29,7 @@ static es_opt OPTS[] = {
     {"default-tool", "email", "Connector when the taxonomy has no routing", 0},
     {"lang", "es", "Ticket language: es|en", 0},
     {"evidence-days", "14", "Days of feedback used as evidence", 0},
-    {"poll-interval-s", "300", "Seconds between ticket status passes", 0},
+    {"poll-interval-s", "300", "Seconds between ticket status passes (fractions allowed)", 0},
     {"lock-ttl-ms", "60000", "Redis creation lock TTL", 0},
     {"http-timeout-ms", "15000", "Per-request timeout for tool APIs", 0},
     {"retry-max", "5", "Attempts per tool request", 0},
@@ -36,7 +37,10 @@ static es_opt OPTS[] = {
     {"retry-max-ms", "30000", "Backoff ceiling", 0},
     {"breaker-threshold", "5", "Consecutive failures that open a connector's circuit", 0},
     {"breaker-cooldown-ms", "30000", "Open-circuit duration", 0},
-    {"llm-url", NULL, "Optional OpenAI-compatible chat-completions URL (summary rewrite; not yet used)", 0},
+    {"llm-url", NULL, "Optional OpenAI-compatible chat-completions URL for the summary rewrite "
+                      "(bearer from ESCUCHA_LLM_TOKEN or ESCUCHA_LLM_TOKEN_FILE)", 0},
+    {"llm-model", "gpt-4o-mini", "Model name sent to the chat-completions endpoint", 0},
+    {"llm-timeout-ms", "20000", "Timeout of the summary rewrite; on timeout the extractive plan is kept", 0},
     {"crash-at", NULL, "Test only: SIGKILL at after_lock|after_search|after_create|after_record", 0},
     {0}};
 
@@ -66,6 +70,9 @@ typedef struct svc {
   rd_kafka_t *prod;
   ac_conn *conns[16];
   int nconns;
+  ac_llm llm;         /* url NULL: no rewrite */
+  char *llm_token;
+  long long poll_after; /* status pass cursor (actions.id) */
 } svc;
 
 /* One connector per tool+routing settings, reused so its breaker persists. */
@@ -148,7 +155,12 @@ static int handle(svc *s, const rd_kafka_message_t *m, char *why, size_t whylen)
     goto cleanup;
   const char *lang = es_opt_get(OPTS, "lang");
   json_t *routing = ac_plan_playbook(&p, s->tax, lang);
-  if (ac_plan_summarize(&p) != 0 || ac_db_plan_upsert(&s->db, req->request_id, &p, prio ? prio : "{}") != 0)
+  if (ac_plan_summarize(&p) != 0) goto cleanup;
+  if (s->llm.url) {
+    char lw[300];
+    if (ac_llm_rewrite(&s->llm, &p, lw, sizeof lw) != 0) es_warn("llm", "extractive summary kept: %s", lw);
+  }
+  if (ac_db_plan_upsert(&s->db, req->request_id, &p, prio ? prio : "{}") != 0)
     goto cleanup;
   ac_conn *c = conn_for(s, routing);
   if (!c) {
@@ -165,12 +177,9 @@ static int handle(svc *s, const rd_kafka_message_t *m, char *why, size_t whylen)
   int created = 0;
   int tr = ac_ensure_ticket(c, &s->store, p.id, &is, es_opt_long(OPTS, "lock-ttl-ms"), &t, &created, &err);
   if (tr == AC_OK) {
-    if (created) {
+    if (created) { /* the audit row was written with the actions row (store.c) */
       es_metric_add(m_tickets, 1, c->ops->tool);
       if (req->has_requested_at) es_metric_observe(m_tta, (double)(es_now_ms() - req->requested_at) / 1000.0);
-      char det[512];
-      snprintf(det, sizeof det, "{\"tool\":\"%s\",\"key\":\"%s\"}", c->ops->tool, t.key);
-      ac_db_audit(&s->db, "action_plan", p.id, "ticket_opened", det);
     }
     if (!t.state) t.state = AC_ST_OPEN;
     emit_status(s, p.id, c->ops->tool, &t);
@@ -193,19 +202,27 @@ cleanup:
   return rc;
 }
 
-/* Status pass: every non-done ticket, mapped state; changes are recorded,
- * emitted, and closing writes the audit log. */
+/* Status pass: up to 200 non-done tickets per pass, walking the table by id
+ * (a cursor that wraps), so tickets a tool cannot answer for never starve the
+ * others. Changes are recorded with their audit row and emitted. */
 static void poll_status(svc *s) {
-  PGresult *r = PQexec(s->db.pg,
-                       "SELECT a.idempotency_key, a.tool, a.external_key, a.status, a.plan_id, "
-                       "extract(epoch from now() - a.opened_at) FROM actions a WHERE a.status <> 'done' "
-                       "ORDER BY a.updated_at LIMIT 200");
+  char after[32];
+  snprintf(after, sizeof after, "%lld", s->poll_after);
+  const char *prm[] = {after};
+  PGresult *r = PQexecParams(s->db.pg,
+                             "SELECT a.idempotency_key, a.tool, a.external_key, a.status, a.plan_id, "
+                             "extract(epoch from now() - a.opened_at), a.id FROM actions a "
+                             "WHERE a.status <> 'done' AND a.id > $1::bigint ORDER BY a.id LIMIT 200",
+                             1, NULL, prm, NULL, NULL, 0);
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    es_pg_ensure(s->db.pg);
     PQclear(r);
     return;
   }
   static const char *names[] = {"unknown", "open", "in_progress", "done"};
-  for (int i = 0; i < PQntuples(r) && !es_stopping; i++) {
+  int n = PQntuples(r);
+  s->poll_after = n < 200 ? 0 : atoll(PQgetvalue(r, n - 1, 6));
+  for (int i = 0; i < n && !es_stopping; i++) {
     json_t *routing = json_pack("{s:s}", "tool", PQgetvalue(r, i, 1));
     ac_conn *c = conn_for(s, routing); /* settings from env for polling */
     json_decref(routing);
@@ -213,13 +230,11 @@ static void poll_status(svc *s) {
     ac_error err = {0};
     if (!c || c->ops->get_status(c, PQgetvalue(r, i, 2), &t, &err) != AC_OK) continue;
     if (t.state < 1 || t.state > 3 || strcmp(names[t.state], PQgetvalue(r, i, 3)) == 0) continue;
-    ac_db_action_update(&s->db, PQgetvalue(r, i, 0), t.state, t.status_name);
+    if (ac_db_action_update(&s->db, PQgetvalue(r, i, 0), t.state, t.status_name) <= 0) continue;
     if (!t.key[0]) snprintf(t.key, sizeof t.key, "%s", PQgetvalue(r, i, 2));
     emit_status(s, PQgetvalue(r, i, 4), c->ops->tool, &t);
-    if (t.state == AC_ST_DONE) {
-      es_metric_observe(m_ttr, atof(PQgetvalue(r, i, 5)));
-      ac_db_audit(&s->db, "action", PQgetvalue(r, i, 0), "ticket_closed", NULL);
-    }
+    es_info("ticket_status", "%s %s -> %s", c->ops->tool, t.key, names[t.state]);
+    if (t.state == AC_ST_DONE) es_metric_observe(m_ttr, atof(PQgetvalue(r, i, 5)));
   }
   PQclear(r);
 }
@@ -243,6 +258,11 @@ int main(int argc, char **argv) {
   static const double days[] = {3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400};
   m_ttr = es_histogram("escucha_actions_time_to_resolution_seconds", "Ticket opened to done", days, 7, NULL);
   if (es_admin_start(NULL, (int)es_opt_long(OPTS, "admin-port")) != 0) goto cleanup;
+  if (es_opt_get(OPTS, "llm-url") && *es_opt_get(OPTS, "llm-url")) {
+    s.llm_token = es_secret(getenv("ESCUCHA_LLM_TOKEN"), getenv("ESCUCHA_LLM_TOKEN_FILE"));
+    ac_llm_init(&s.llm, es_opt_get(OPTS, "llm-url"), es_opt_get(OPTS, "llm-model"), s.llm_token,
+                es_opt_long(OPTS, "llm-timeout-ms"));
+  }
   json_error_t je;
   s.tax = json_load_file(es_opt_get(OPTS, "taxonomy"), 0, &je);
   if (!s.tax) es_warn("taxonomy", "no taxonomy (%s): default routing and generic playbook", je.text);
@@ -261,7 +281,9 @@ int main(int argc, char **argv) {
   es_admin_set_ready(1);
   uint64_t next_poll = 0;
   while (!es_stopping) {
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, 500);
+    double piv = es_opt_double(OPTS, "poll-interval-s");
+    int wait_ms = piv > 0 && piv < 0.5 ? (int)(piv * 1000) + 1 : 500;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, wait_ms);
     if (m && !m->err) {
       char why[600] = "";
       int h;
@@ -282,7 +304,8 @@ int main(int argc, char **argv) {
     rd_kafka_poll(s.prod, 0);
     if (es_mono_ns() >= next_poll) {
       poll_status(&s);
-      next_poll = es_mono_ns() + (uint64_t)es_opt_long(OPTS, "poll-interval-s") * 1000000000ULL;
+      double iv = es_opt_double(OPTS, "poll-interval-s");
+      next_poll = es_mono_ns() + (uint64_t)((iv > 0.01 ? iv : 0.01) * 1e9);
     }
   }
   rc = 0;
@@ -295,6 +318,10 @@ cleanup:
   if (s.db.rds) redisFree(s.db.rds);
   if (s.db.pg) PQfinish(s.db.pg);
   json_decref(s.tax);
+  if (s.llm_token) {
+    memset(s.llm_token, 0, strlen(s.llm_token));
+    free(s.llm_token);
+  }
   es_admin_stop();
   return rc;
 }

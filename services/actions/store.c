@@ -32,10 +32,17 @@ static int db_lookup(void *ctx, const char *key, ac_ticket *t) {
 static int db_record(void *ctx, const char *plan, const char *tool, const char *key, const ac_ticket *t) {
   ac_db *db = ctx;
   const char *p[] = {plan, tool, t->key, t->url, state_name(t->state ? t->state : 1), key};
-  /* The unique idempotency_key makes a second record a no-op. */
+  /* The unique idempotency_key makes a second record a no-op; the audit row
+   * is written by the same statement, so it exists exactly once whichever
+   * attempt (first try or recovery after a crash) recorded the ticket. */
   PGresult *r = PQexecParams(db->pg,
-                             "INSERT INTO actions (plan_id, tool, external_key, url, status, idempotency_key) "
-                             "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+                             "WITH ins AS (INSERT INTO actions (plan_id, tool, external_key, url, status, "
+                             "idempotency_key) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) "
+                             "DO NOTHING RETURNING plan_id, tool, external_key, url) "
+                             "INSERT INTO audit_log (actor, entity, entity_id, action, detail) "
+                             "SELECT 'escucha-actions', 'action_plan', plan_id, 'ticket_opened', "
+                             "jsonb_build_object('tool', tool, 'key', external_key, 'url', url, "
+                             "'idempotency_key', $6::text) FROM ins",
                              6, NULL, p, NULL, NULL, 0);
   int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
   if (rc) es_error("pg_error", "actions insert: %s", PQerrorMessage(db->pg));
@@ -149,18 +156,24 @@ void ac_db_docs_free(ac_doc *d, size_t n) {
 }
 
 int ac_db_action_update(ac_db *db, const char *key, int state, const char *status_name) {
-  json_t *det = json_pack("{s:s}", "tool_status", status_name ? status_name : "");
-  char *detail = json_dumps(det, JSON_COMPACT);
-  const char *prm[] = {key, state_name(state), detail};
-  PGresult *r = PQexecParams(db->pg,
-                             "UPDATE actions SET status = $2, updated_at = now(), detail = $3::jsonb, "
-                             "closed_at = CASE WHEN $2 = 'done' THEN coalesce(closed_at, now()) END "
-                             "WHERE idempotency_key = $1", 3, NULL, prm, NULL, NULL, 0);
-  int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
-  if (rc) es_error("pg_error", "action update: %s", PQerrorMessage(db->pg));
+  const char *prm[] = {key, state_name(state), status_name ? status_name : ""};
+  /* Update and audit in one statement: a crash cannot leave a closed ticket
+   * without its audit row (the next pass would see it done and skip it). */
+  PGresult *r = PQexecParams(
+      db->pg,
+      "WITH u AS (UPDATE actions SET status = $2, updated_at = now(), "
+      "detail = jsonb_build_object('tool_status', $3::text), "
+      "closed_at = CASE WHEN $2 = 'done' THEN coalesce(closed_at, now()) END "
+      "WHERE idempotency_key = $1 AND status <> $2 RETURNING plan_id, tool, external_key) "
+      "INSERT INTO audit_log (actor, entity, entity_id, action, detail) "
+      "SELECT 'escucha-actions', 'action_plan', plan_id, "
+      "CASE WHEN $2 = 'done' THEN 'ticket_closed' ELSE 'ticket_status' END, "
+      "jsonb_build_object('tool', tool, 'key', external_key, 'status', $2::text, 'tool_status', $3::text) "
+      "FROM u",
+      3, NULL, prm, NULL, NULL, 0);
+  int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? atoi(PQcmdTuples(r)) : -1;
+  if (rc < 0) es_error("pg_error", "action update: %s", PQerrorMessage(db->pg));
   PQclear(r);
-  free(detail);
-  json_decref(det);
   return rc;
 }
 

@@ -23,7 +23,8 @@ int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char 
 int ac_db_docs(ac_db *db, const char *agency, const char *topic, int days, ac_doc **topic_docs,
                size_t *nt, ac_doc **rest_docs, size_t *nr);
 void ac_db_docs_free(ac_doc *d, size_t n);
-/* Status change of a ticket; closing writes closed_at and an audit_log row. */
+/* Status change of a ticket (no-op when unchanged); writes closed_at when
+ * done and an audit_log row in the same statement. Returns rows changed, -1. */
 int ac_db_action_update(ac_db *db, const char *idem_key, int state, const char *status_name);
 int ac_db_audit(ac_db *db, const char *entity, const char *id, const char *action, const char *detail_json);
 #endif

@@ -44,6 +44,7 @@ struct ing_item {
   void *ctx;
   size_t index;            /* position in a batch / row in a CSV */
   uint64_t start_ns;
+  int bulk;                /* part of a batch: goes through the lingering producer */
   struct ing_item *next;   /* free for the owner's lists */
 };
 

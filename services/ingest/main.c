@@ -89,7 +89,10 @@ static void on_ready_tick(uv_timer_t *t) {
 }
 
 /* A request waits for the broker's ack; past this it gets 503 instead. */
-static const char *const PRODUCER_EXTRA[] = {"message.timeout.ms", "8000", NULL};
+static const char *const PRODUCER_EXTRA[] = {
+    "message.timeout.ms", "8000",
+    "linger.ms", "0", /* a request waits for its ack: send at once, batches still form while waiting */
+    NULL};
 
 static ingest *make_ingest(char *err, size_t errlen) {
   ingest_config cfg = {

@@ -41,6 +41,7 @@ static void test_metrics_render(void **st) {
 static void test_config_precedence(void **st) {
   (void)st;
   es_opt opts[] = {ES_COMMON_OPTS, {"http-port", "8080", "port", 0}, {"max-batch", "10", "n", 0}, {0}};
+  unsetenv("ESCUCHA_KAFKA_BROKERS"); /* the default must show, whatever the caller exported */
   setenv("ESCUCHA_HTTP_PORT", "9000", 1);
   setenv("ESCUCHA_MAX_BATCH", "20", 1);
   char *argv[] = {"prog", "--max-batch=30", "import", "file.csv", "--redis-url", "redis://x:1", NULL};
