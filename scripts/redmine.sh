@@ -159,7 +159,9 @@ Rack::Handler::WEBrick.run(Rails.application, Host: '127.0.0.1', Port: Integer(E
 EOF
   rails_env
   local t0=$SECONDS
-  (cd "$RM_ROOT" && PORT=$PORT setsid ruby "$STATE/server.rb" >>"$LOG" 2>&1 </dev/null & echo $! >"$PIDF")
+  # exec: the pid is the server's own, and no descriptor of ours stays open in it
+  (cd "$RM_ROOT" && PORT=$PORT exec setsid ruby "$STATE/server.rb") >>"$LOG" 2>&1 </dev/null &
+  echo $! >"$PIDF"
   local deadline=$((SECONDS + 120))
   until answers; do
     running || { tail -30 "$LOG" >&2; die "server exited (log: $LOG)"; }

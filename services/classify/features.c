@@ -1,0 +1,118 @@
+#include "features.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+enum { KIND_WORD = 0x5744, KIND_CHAR = 0x4348 };
+#define MAX_CHAR_WORD 40 /* longer "words" are URLs or noise; cap their n-grams */
+
+uint64_t cl_hash(const void *p, size_t n, uint64_t kind) { return XXH3_64bits_withSeed(p, n, kind); }
+
+static uint64_t mix(uint64_t a, uint64_t b) {
+  uint64_t h = a * 0x9E3779B97F4A7C15ull ^ (b + 0x632BE59BD9B4E019ull + (a << 6) + (a >> 2));
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap) return 0;
+  size_t c = *cap ? *cap : 256;
+  while (c < need) c *= 2;
+  void *q = realloc(*p, c * elem);
+  if (!q) return -1;
+  *p = q;
+  *cap = c;
+  return 0;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* Sorts the block's bucket ids, merges duplicates into sublinear tf * idf
+ * and L2-normalises; appends to out. */
+static int emit_block(cl_fvec *out, uint64_t *ids, size_t n, const float *idf) {
+  if (n == 0) return 0;
+  qsort(ids, n, sizeof *ids, cmp_u64);
+  size_t start = out->n;
+  if (grow((void **)&out->idx, &out->cap, out->n + n, sizeof *out->idx)) return -1;
+  size_t vcap = out->cap;
+  float *nv = realloc(out->val, vcap * sizeof *out->val);
+  if (!nv) return -1;
+  out->val = nv;
+  double norm = 0;
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && ids[j] == ids[i]) j++;
+    uint32_t b = (uint32_t)ids[i];
+    float w = idf ? idf[b] : 1.0f;
+    if (w > 0) {
+      float v = (float)(1.0 + log((double)(j - i))) * w;
+      out->idx[out->n] = b;
+      out->val[out->n++] = v;
+      norm += (double)v * v;
+    }
+    i = j;
+  }
+  if (norm > 0) {
+    float inv = (float)(1.0 / sqrt(norm));
+    for (size_t k = start; k < out->n; k++) out->val[k] *= inv;
+  }
+  return 0;
+}
+
+static int word_block(const cl_feat_cfg *cfg, const cl_text *t, const float *idf, cl_fvec *out) {
+  size_t n = t->nwords, need = n * 2 + 1;
+  uint32_t mask = cfg->nbuckets - 1;
+  if (grow((void **)&out->tmp, &out->tmp_cap, need, sizeof *out->tmp)) return -1;
+  if (grow((void **)&out->word_bucket, &out->word_cap, n + 1, sizeof *out->word_bucket)) return -1;
+  size_t k = 0;
+  uint64_t prev = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t h = cl_hash(t->stems[i].s, t->stems[i].len, KIND_WORD);
+    out->word_bucket[i] = (uint32_t)(h & mask);
+    out->tmp[k++] = h & mask;
+    if (cfg->word_ngrams >= 2 && i > 0) out->tmp[k++] = mix(prev, h) & mask;
+    prev = h;
+  }
+  return emit_block(out, out->tmp, k, idf);
+}
+
+static int char_block(const cl_feat_cfg *cfg, const cl_text *t, const float *idf, cl_fvec *out) {
+  if (cfg->minn == 0) return 0;
+  uint32_t mask = cfg->nbuckets - 1;
+  size_t k = 0;
+  char buf[MAX_CHAR_WORD + 2];
+  for (size_t i = 0; i < t->nwords; i++) {
+    size_t len = t->words[i].len < MAX_CHAR_WORD ? t->words[i].len : MAX_CHAR_WORD;
+    buf[0] = '<';
+    memcpy(buf + 1, t->words[i].s, len);
+    buf[len + 1] = '>';
+    size_t L = len + 2;
+    if (grow((void **)&out->tmp, &out->tmp_cap, k + L * (cfg->maxn - cfg->minn + 1), sizeof *out->tmp))
+      return -1;
+    for (size_t s = 0; s < L; s++)
+      for (uint32_t g = cfg->minn; g <= cfg->maxn && s + g <= L; g++)
+        out->tmp[k++] = cl_hash(buf + s, g, KIND_CHAR) & mask;
+  }
+  return emit_block(out, out->tmp, k, idf);
+}
+
+int cl_features(const cl_feat_cfg *cfg, const cl_text *t, const float *idf, cl_fvec *out) {
+  out->n = 0;
+  if (word_block(cfg, t, idf, out)) return -1;
+  return char_block(cfg, t, idf, out);
+}
+
+void cl_fvec_free(cl_fvec *v) {
+  free(v->idx);
+  free(v->val);
+  free(v->word_bucket);
+  free(v->tmp);
+  memset(v, 0, sizeof *v);
+}

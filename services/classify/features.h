@@ -1,0 +1,35 @@
+/* Hashed features (fastText-style hashing trick): stemmed word unigrams and
+ * bigrams, and character n-grams of the folded words with boundary marks,
+ * each block TF-IDF weighted (sublinear tf) and L2-normalised on its own so
+ * that long words do not drown the word block. */
+#ifndef CL_FEATURES_H
+#define CL_FEATURES_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "text.h"
+
+typedef struct {
+  uint32_t nbuckets;    /* power of two */
+  uint32_t word_ngrams; /* 1 or 2 */
+  uint32_t minn, maxn;  /* character n-gram lengths; minn = 0 disables */
+} cl_feat_cfg;
+
+typedef struct {
+  uint32_t *idx;
+  float *val;
+  size_t n, cap;
+  uint32_t *word_bucket; /* unigram bucket of each word (for top terms) */
+  size_t word_cap;
+  uint64_t *tmp;         /* scratch hashes */
+  size_t tmp_cap;
+} cl_fvec;
+
+/* Fills out from analysed text. idf may be NULL (all 1; used to count df).
+ * Buckets whose idf is 0 (never seen in training) are dropped, as an
+ * out-of-vocabulary term would be. 0 ok, -1 out of memory. */
+int cl_features(const cl_feat_cfg *cfg, const cl_text *t, const float *idf, cl_fvec *out);
+void cl_fvec_free(cl_fvec *v);
+/* Stable 64-bit hash of a token for feature kind (seeded xxh3). */
+uint64_t cl_hash(const void *p, size_t n, uint64_t kind);
+#endif
