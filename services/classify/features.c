@@ -36,7 +36,7 @@ static int cmp_u64(const void *a, const void *b) {
 
 /* Sorts the block's bucket ids, merges duplicates into sublinear tf * idf
  * and L2-normalises; appends to out. */
-static int emit_block(cl_fvec *out, uint64_t *ids, size_t n, const float *idf) {
+static int emit_block(cl_fvec *out, uint64_t *ids, size_t n, const cl_lookup *lk) {
   if (n == 0) return 0;
   qsort(ids, n, sizeof *ids, cmp_u64);
   size_t start = out->n;
@@ -50,7 +50,11 @@ static int emit_block(cl_fvec *out, uint64_t *ids, size_t n, const float *idf) {
     size_t j = i;
     while (j < n && ids[j] == ids[i]) j++;
     uint32_t b = (uint32_t)ids[i];
-    float w = idf ? idf[b] : 1.0f;
+    float w = 1.0f;
+    if (lk) {
+      b = lk->rowmap[b];
+      w = b == CL_NO_ROW ? 0.0f : lk->idf[b];
+    }
     if (w > 0) {
       float v = (float)(1.0 + log((double)(j - i))) * w;
       out->idx[out->n] = b;
@@ -66,7 +70,7 @@ static int emit_block(cl_fvec *out, uint64_t *ids, size_t n, const float *idf) {
   return 0;
 }
 
-static int word_block(const cl_feat_cfg *cfg, const cl_text *t, const float *idf, cl_fvec *out) {
+static int word_block(const cl_feat_cfg *cfg, const cl_text *t, const cl_lookup *lk, cl_fvec *out) {
   size_t n = t->nwords, need = n * 2 + 1;
   uint32_t mask = cfg->nbuckets - 1;
   if (grow((void **)&out->tmp, &out->tmp_cap, need, sizeof *out->tmp)) return -1;
@@ -75,15 +79,15 @@ static int word_block(const cl_feat_cfg *cfg, const cl_text *t, const float *idf
   uint64_t prev = 0;
   for (size_t i = 0; i < n; i++) {
     uint64_t h = cl_hash(t->stems[i].s, t->stems[i].len, KIND_WORD);
-    out->word_bucket[i] = (uint32_t)(h & mask);
+    out->word_bucket[i] = lk ? lk->rowmap[h & mask] : (uint32_t)(h & mask);
     out->tmp[k++] = h & mask;
     if (cfg->word_ngrams >= 2 && i > 0) out->tmp[k++] = mix(prev, h) & mask;
     prev = h;
   }
-  return emit_block(out, out->tmp, k, idf);
+  return emit_block(out, out->tmp, k, lk);
 }
 
-static int char_block(const cl_feat_cfg *cfg, const cl_text *t, const float *idf, cl_fvec *out) {
+static int char_block(const cl_feat_cfg *cfg, const cl_text *t, const cl_lookup *lk, cl_fvec *out) {
   if (cfg->minn == 0) return 0;
   uint32_t mask = cfg->nbuckets - 1;
   size_t k = 0;
@@ -100,13 +104,13 @@ static int char_block(const cl_feat_cfg *cfg, const cl_text *t, const float *idf
       for (uint32_t g = cfg->minn; g <= cfg->maxn && s + g <= L; g++)
         out->tmp[k++] = cl_hash(buf + s, g, KIND_CHAR) & mask;
   }
-  return emit_block(out, out->tmp, k, idf);
+  return emit_block(out, out->tmp, k, lk);
 }
 
-int cl_features(const cl_feat_cfg *cfg, const cl_text *t, const float *idf, cl_fvec *out) {
+int cl_features(const cl_feat_cfg *cfg, const cl_text *t, const cl_lookup *lk, cl_fvec *out) {
   out->n = 0;
-  if (word_block(cfg, t, idf, out)) return -1;
-  return char_block(cfg, t, idf, out);
+  if (word_block(cfg, t, lk, out)) return -1;
+  return char_block(cfg, t, lk, out);
 }
 
 void cl_fvec_free(cl_fvec *v) {

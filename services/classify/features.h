@@ -19,16 +19,26 @@ typedef struct {
   uint32_t *idx;
   float *val;
   size_t n, cap;
-  uint32_t *word_bucket; /* unigram bucket of each word (for top terms) */
+  uint32_t *word_bucket; /* unigram row (or bucket) of each word, for top terms */
   size_t word_cap;
   uint64_t *tmp;         /* scratch hashes */
   size_t tmp_cap;
 } cl_fvec;
 
-/* Fills out from analysed text. idf may be NULL (all 1; used to count df).
- * Buckets whose idf is 0 (never seen in training) are dropped, as an
- * out-of-vocabulary term would be. 0 ok, -1 out of memory. */
-int cl_features(const cl_feat_cfg *cfg, const cl_text *t, const float *idf, cl_fvec *out);
+#define CL_NO_ROW 0xFFFFFFFFu
+/* A trained model keeps weight rows only for buckets seen in training:
+ * rowmap[bucket] = row or CL_NO_ROW, idf[row]. */
+typedef struct {
+  const uint32_t *rowmap;
+  const float *idf;
+} cl_lookup;
+
+/* Fills out from analysed text. With lk == NULL, out->idx holds raw bucket
+ * ids with value 1 (used to count document frequencies while training);
+ * otherwise out->idx holds model rows with TF-IDF values, and buckets never
+ * seen in training are dropped as an out-of-vocabulary term would be.
+ * 0 ok, -1 out of memory. */
+int cl_features(const cl_feat_cfg *cfg, const cl_text *t, const cl_lookup *lk, cl_fvec *out);
 void cl_fvec_free(cl_fvec *v);
 /* Stable 64-bit hash of a token for feature kind (seeded xxh3). */
 uint64_t cl_hash(const void *p, size_t n, uint64_t kind);

@@ -1,7 +1,9 @@
 #include "api.h"
 
+#include "channels.h"
 #include <ctype.h>
 #include <http_parser.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -10,7 +12,7 @@
 #include "metrics.h"
 #include "util.h"
 
-enum { KIND_SINGLE, KIND_BATCH, KIND_OPEN311 };
+enum { KIND_SINGLE, KIND_BATCH, KIND_OPEN311, KIND_WHATSAPP };
 
 typedef struct {
   es_http_req *req;
@@ -149,12 +151,25 @@ static void respond_open311(req_ctx *c) {
   es_buf_free(&b);
 }
 
+/* Meta only needs a 200 once the messages are safe; anything else makes it redeliver. */
+static void respond_whatsapp(req_ctx *c) {
+  size_t cnt[5] = {0};
+  for (size_t i = 0; i < c->n; i++) cnt[c->items[i]->state]++;
+  es_buf b = {0};
+  es_buf_printf(&b, "{\"accepted\":%zu,\"duplicate\":%zu,\"rejected\":%zu}", cnt[IT_ACCEPTED],
+                cnt[IT_DUPLICATE], cnt[IT_REJECTED]);
+  if (cnt[IT_UNAVAILABLE]) reply_error(c->req, c->route, 503, "unavailable", "retry later", NULL, "Retry-After: 1\r\n");
+  else reply_json(c->req, c->route, 200, &b, NULL);
+  es_buf_free(&b);
+}
+
 static void on_item_done(ing_item *it, void *ud) {
   (void)it;
   req_ctx *c = ud;
   if (++c->ndone < c->n) return;
   if (c->kind == KIND_SINGLE) respond_single(c);
   else if (c->kind == KIND_BATCH) respond_batch(c);
+  else if (c->kind == KIND_WHATSAPP) respond_whatsapp(c);
   else respond_open311(c);
   ctx_free(c);
 }
@@ -414,6 +429,90 @@ json_t *api_open311_services(const char *path) {
   return out;
 }
 
+/* Value of a query parameter (decoded, malloc'd) or NULL. */
+static char *query_param(const char *query, const char *name) {
+  if (!query) return NULL;
+  char *copy = strdup(query), *res = NULL;
+  for (char *save = NULL, *kv = strtok_r(copy, "&", &save); kv && !res; kv = strtok_r(NULL, "&", &save)) {
+    char *eq = strchr(kv, '=');
+    if (!eq) continue;
+    *eq = '\0';
+    url_decode(kv);
+    if (strcmp(kv, name) == 0) {
+      url_decode(eq + 1);
+      res = strdup(eq + 1);
+    }
+  }
+  free(copy);
+  return res;
+}
+
+/* Meta's subscription handshake: echo hub.challenge when the verify token matches. */
+static void handle_whatsapp_verify(es_http_req *req, api_ctx *api) {
+  const char *route = "whatsapp";
+  char *mode = query_param(req->query, "hub.mode"), *token = query_param(req->query, "hub.verify_token"),
+       *challenge = query_param(req->query, "hub.challenge");
+  int ok = api->wa_verify && mode && token && challenge && strcmp(mode, "subscribe") == 0 &&
+           strlen(token) == strlen(api->wa_verify) && sodium_memcmp(token, api->wa_verify, strlen(token)) == 0;
+  if (ok) {
+    count(req, route, 200);
+    es_http_reply(req, 200, "text/plain", challenge, strlen(challenge), NULL);
+  } else {
+    reply_error(req, route, 403, "forbidden", "verify token mismatch", "hub.verify_token", NULL);
+  }
+  free(mode);
+  free(token);
+  free(challenge);
+}
+
+static void handle_whatsapp(es_http_req *req, api_ctx *api) {
+  const char *route = "whatsapp";
+  if (!api->wa_secret || !api->wa_agency)
+    return reply_error(req, route, 404, "not_configured", "the WhatsApp channel is not configured", NULL, NULL);
+  if (!ch_whatsapp_signature_ok(api->wa_secret, req->body, req->body_len, es_http_header(req, "x-hub-signature-256")))
+    return reply_error(req, route, 401, "bad_signature", "X-Hub-Signature-256 does not match the body", NULL, NULL);
+  ing_item **items = NULL;
+  char err[256];
+  int n = ch_whatsapp_items(req->body, req->body_len, api->wa_agency, &items, err, sizeof err);
+  if (n < 0) return reply_error(req, route, 400, "invalid", err, "body", NULL);
+  if (n == 0) { /* delivery/read statuses: acknowledged, nothing to ingest */
+    es_buf b = {0};
+    es_buf_puts(&b, "{\"accepted\":0,\"duplicate\":0,\"rejected\":0}");
+    reply_json(req, route, 200, &b, NULL);
+    es_buf_free(&b);
+    return;
+  }
+  req_ctx *c = ctx_new(req, api, route, KIND_WHATSAPP, (size_t)n);
+  if (!c) {
+    for (int i = 0; i < n; i++) ing_item_free(items[i]);
+    free(items);
+    return reply_error(req, route, 500, "internal", "out of memory", NULL, NULL);
+  }
+  for (int i = 0; i < n; i++) {
+    items[i]->done = on_item_done;
+    items[i]->ctx = c;
+    items[i]->index = (size_t)i;
+    c->items[c->n++] = items[i];
+  }
+  free(items);
+  ingest_submit_many(api->g, c->items, c->n);
+}
+
+static void handle_email(es_http_req *req, api_ctx *api, const char *agency) {
+  const char *route = "email";
+  if (!content_type_is(req, "message/rfc822"))
+    return reply_error(req, route, 415, "unsupported_media_type", "Content-Type must be message/rfc822", NULL, NULL);
+  req_ctx *c = ctx_new(req, api, route, KIND_SINGLE, 1);
+  ing_item *it = c ? ctx_add(c) : NULL;
+  if (!it) {
+    if (c) ctx_free(c);
+    return reply_error(req, route, 500, "internal", "out of memory", NULL, NULL);
+  }
+  it->agency = strdup(agency);
+  ch_email_item(req->body, req->body_len, it);
+  ingest_submit(api->g, it);
+}
+
 static void handle_open311_services(es_http_req *req, api_ctx *api) {
   char *s = json_dumps(api->services, JSON_COMPACT);
   es_buf b = {s, s ? strlen(s) : 0, s ? strlen(s) + 1 : 0};
@@ -429,11 +528,18 @@ void api_handle(es_http_req *req, void *ud) {
                       : strcmp(p, "/v1/feedback:batch") == 0       ? "feedback_batch"
                       : strcmp(p, "/open311/v2/requests.json") == 0 ? "open311_requests"
                       : strcmp(p, "/open311/v2/services.json") == 0 ? "open311_services"
+                      : strcmp(p, "/v1/channels/whatsapp") == 0     ? "whatsapp"
+                      : strcmp(p, "/v1/channels/email") == 0        ? "email"
                                                                     : NULL;
   if (!route) return reply_error(req, "other", 404, "not_found", "no such endpoint", NULL, NULL);
   if (strcmp(route, "open311_services") == 0) {
     if (!get) return reply_error(req, route, 405, "method_not_allowed", "use GET", NULL, "Allow: GET\r\n");
     return handle_open311_services(req, api); /* public per GeoReport v2 */
+  }
+  if (strcmp(route, "whatsapp") == 0) { /* Meta signs its calls; no API key */
+    if (get) return handle_whatsapp_verify(req, api);
+    if (post) return handle_whatsapp(req, api);
+    return reply_error(req, route, 405, "method_not_allowed", "use GET or POST", NULL, "Allow: GET, POST\r\n");
   }
   if (!post) return reply_error(req, route, 405, "method_not_allowed", "use POST", NULL, "Allow: POST\r\n");
   int key = -1;
@@ -451,5 +557,6 @@ void api_handle(es_http_req *req, void *ud) {
     return reply_error(req, route, 503, "overloaded", "too much feedback in flight; retry", NULL, "Retry-After: 1\r\n");
   if (strcmp(route, "feedback") == 0) handle_single(req, api, agency);
   else if (strcmp(route, "feedback_batch") == 0) handle_batch(req, api, agency);
+  else if (strcmp(route, "email") == 0) handle_email(req, api, agency);
   else handle_open311_post(req, api, agency);
 }

@@ -13,6 +13,9 @@ typedef struct {
   size_t max_batch;        /* items per batch request */
   json_t *services;        /* Open311 services.json answer (owned) */
   size_t inflight_limit;   /* 503 when more items are in flight than this */
+  const char *wa_secret;   /* WhatsApp app secret (signs webhook bodies); NULL = channel off */
+  const char *wa_verify;   /* verify token for Meta's subscription handshake */
+  const char *wa_agency;   /* agency the WhatsApp number belongs to */
 } api_ctx;
 
 void api_handle(es_http_req *req, void *ud);

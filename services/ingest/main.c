@@ -31,6 +31,10 @@ static es_opt OPTS[] = {
     {"inbound", "on", "Consume escucha.feedback.inbound.v1: on | off", 0},
     {"group", "escucha-ingest", "Consumer group for the inbound topic", 0},
     {"agency", "demo", "Agency for `import`", 0},
+    {"whatsapp-agency", NULL, "Agency of the WhatsApp Business number (enables /v1/channels/whatsapp)", 0},
+    {"whatsapp-app-secret", NULL, "Meta app secret that signs webhook calls", 0},
+    {"whatsapp-app-secret-file", NULL, "File holding the Meta app secret", 0},
+    {"whatsapp-verify-token", NULL, "Token for Meta's webhook subscription handshake", 0},
     {0},
 };
 
@@ -127,6 +131,7 @@ static int serve(void) {
   char err[512];
   int rc = 1;
   api_ctx api = {0};
+  char *wa_secret = NULL;
   if (es_admin_start(NULL, (int)es_opt_long(OPTS, "admin-port")) != 0) return 1;
   api.keys = auth_new(es_opt_get(OPTS, "api-keys-file"), es_opt_get(OPTS, "api-keys"),
                       es_opt_double(OPTS, "rate-limit"), err, sizeof err);
@@ -138,6 +143,10 @@ static int serve(void) {
   api.max_batch = (size_t)es_opt_long(OPTS, "max-batch");
   api.inflight_limit = (size_t)es_opt_long(OPTS, "max-inflight");
   api.services = api_open311_services(es_opt_get(OPTS, "taxonomy"));
+  wa_secret = es_secret(es_opt_get(OPTS, "whatsapp-app-secret"), es_opt_get(OPTS, "whatsapp-app-secret-file"));
+  api.wa_secret = wa_secret;
+  api.wa_verify = es_opt_get(OPTS, "whatsapp-verify-token");
+  api.wa_agency = es_opt_get(OPTS, "whatsapp-agency");
   api_metrics_init();
   S.g = make_ingest(err, sizeof err);
   if (!S.g) {
@@ -175,6 +184,7 @@ cleanup:
   es_admin_stop();
   auth_free(api.keys);
   json_decref(api.services);
+  free(wa_secret);
   return rc;
 }
 

@@ -16,6 +16,7 @@ Test control (not vendor API):
   GET  /__violations      -> {"violations": [...]}
 
 Listens on 127.0.0.1 with an ephemeral port and prints "PORT <n>" on stdout.
+`--seq-base N` starts every vendor's ids after N (default 0).
 Credentials the connectors must present are the constants below.
 """
 import base64
@@ -50,8 +51,11 @@ def need(cond, msg):
         raise Violation(msg)
 
 
+SEQ_BASE = 0     # --seq-base N: first ids after N (integration runs keep ids apart)
+
+
 def vstate(vendor):
-    return STATE.setdefault(vendor, {"seq": 0, "items": {}})
+    return STATE.setdefault(vendor, {"seq": SEQ_BASE, "items": {}})
 
 
 def stat(vendor, field):
@@ -588,6 +592,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    global SEQ_BASE
+    if "--seq-base" in sys.argv:
+        SEQ_BASE = int(sys.argv[sys.argv.index("--seq-base") + 1])
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     print("PORT %d" % srv.server_address[1], flush=True)

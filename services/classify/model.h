@@ -1,0 +1,69 @@
+/* Model file: versioned, xxh3-checksummed, mmap-loadable. Little-endian;
+ * a fixed header then 64-byte aligned sections:
+ *   rowmap  uint32[nbuckets]   bucket -> weight row (or CL_NO_ROW)
+ *   idf     float[nrows]
+ *   W       float[nrows][stride]   columns: subcategory | sentiment | journey
+ *   bias    float[stride]
+ *   labels  NUL-separated class names, head by head
+ *   taxonomy  the taxonomy JSON the model was trained with
+ * The checksum covers every byte after the checksum field. */
+#ifndef CL_MODEL_H
+#define CL_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataset.h"
+#include "features.h"
+#include "taxonomy.h"
+#include "text.h"
+
+#define CL_MODEL_MAGIC "ESCLSMDL"
+#define CL_MODEL_VERSION 1u
+
+typedef struct {
+  char magic[8];
+  uint32_t version;
+  uint32_t header_size;
+  uint64_t checksum;      /* XXH3-64 of bytes [24, file_size) */
+  uint64_t file_size;
+  uint64_t tax_hash;
+  uint64_t seed;
+  uint32_t nbuckets, nrows, word_ngrams, minn, maxn;
+  uint32_t ncls[CL_NHEADS];
+  uint32_t stride;
+  float temp[CL_NHEADS];  /* softmax temperature per head (calibration) */
+  uint32_t lang_count[CL_NHEADS][CL_NLANG]; /* labelled examples per head and language */
+  uint64_t off_rowmap, off_idf, off_w, off_bias, off_labels, len_labels, off_tax, len_tax;
+  uint32_t ntrain, reserved;
+} cl_model_hdr;
+
+typedef struct cl_model {
+  const cl_model_hdr *h;
+  cl_feat_cfg fc;
+  cl_lookup lk;
+  const float *W, *bias;
+  uint32_t off[CL_NHEADS];
+  const char **labels[CL_NHEADS];
+  cl_taxonomy *tax;        /* parsed embedded taxonomy (owned) */
+  int *sub_tax;            /* subcategory class -> taxonomy subcategory index */
+  char version[32];        /* "v1-<checksum prefix>" */
+  void *base;              /* mmap'd file or malloc'd buffer (owned) */
+  size_t size;
+  int mapped;
+} cl_model;
+
+/* Opens a model file with mmap and validates it. NULL + message on error
+ * (wrong magic, version, size, checksum, or inconsistent sections). */
+cl_model *cl_model_open(const char *path, char *err, size_t errlen);
+/* Same from memory; takes ownership of buf (malloc'd) even on failure. */
+cl_model *cl_model_from_buffer(void *buf, size_t len, char *err, size_t errlen);
+void cl_model_free(cl_model *m);
+/* 0 when tax has the model's taxonomy hash, else -1 with message. */
+int cl_model_check_taxonomy(const cl_model *m, const cl_taxonomy *tax, char *err, size_t errlen);
+/* logits[stride] = bias + W^T x. */
+void cl_model_logits(const cl_model *m, const cl_fvec *x, float *logits);
+/* p = softmax(z / T); returns argmax. */
+int cl_softmax(const float *z, int n, float T, float *p);
+/* Writes buf to path atomically (tmp + rename). 0 ok. */
+int cl_write_file(const char *path, const void *buf, size_t len, char *err, size_t errlen);
+#endif

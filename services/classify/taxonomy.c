@@ -1,0 +1,297 @@
+#include "taxonomy.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataset.h"
+#include "features.h"
+#include <xxhash.h>
+
+typedef struct {
+  char *err;
+  size_t errlen;
+} vctx;
+
+static int fail(vctx *v, const char *path, const char *what) {
+  snprintf(v->err, v->errlen, "%s: %s", path, what);
+  return -1;
+}
+
+/* A slug: lowercase ASCII letters, digits, '_' and '-'. */
+static int is_slug(const char *s, size_t n) {
+  if (n == 0) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+      return 0;
+  return 1;
+}
+
+static int get_str(vctx *v, json_t *o, const char *key, const char *path, char **out) {
+  char p[256];
+  snprintf(p, sizeof p, "%s.%s", path, key);
+  json_t *x = json_object_get(o, key);
+  if (!x) return fail(v, p, "missing");
+  if (!json_is_string(x)) return fail(v, p, "must be a string");
+  if (json_string_length(x) == 0) return fail(v, p, "must not be empty");
+  *out = strdup(json_string_value(x));
+  return *out ? 0 : fail(v, p, "out of memory");
+}
+
+static int get_labels(vctx *v, json_t *o, const char *path, char **es, char **en) {
+  char p[256];
+  snprintf(p, sizeof p, "%s.labels", path);
+  json_t *l = json_object_get(o, "labels");
+  if (!l) return fail(v, p, "missing");
+  if (!json_is_object(l)) return fail(v, p, "must be an object with es and en");
+  if (get_str(v, l, "es", p, es)) return -1;
+  return get_str(v, l, "en", p, en);
+}
+
+static int get_bool(vctx *v, json_t *o, const char *key, const char *path, int *out) {
+  json_t *x = json_object_get(o, key);
+  if (!x) return 0;
+  if (!json_is_boolean(x)) {
+    char p[256];
+    snprintf(p, sizeof p, "%s.%s", path, key);
+    return fail(v, p, "must be true or false");
+  }
+  *out = json_is_true(x);
+  return 0;
+}
+
+static int get_keywords(vctx *v, json_t *o, const char *path, cl_subcat *s) {
+  static const char *const LANGS[2] = {"es", "en"};
+  char p[256];
+  snprintf(p, sizeof p, "%s.keywords", path);
+  json_t *k = json_object_get(o, "keywords");
+  if (!k) return fail(v, p, "missing");
+  if (!json_is_object(k)) return fail(v, p, "must be an object with es and en lists");
+  for (int l = 0; l < 2; l++) {
+    char q[300];
+    snprintf(q, sizeof q, "%s.%s", p, LANGS[l]);
+    json_t *arr = json_object_get(k, LANGS[l]);
+    if (!arr) return fail(v, q, "missing");
+    if (!json_is_array(arr)) return fail(v, q, "must be a list of strings");
+    s->kw[l] = calloc(json_array_size(arr) + 1, sizeof(char *));
+    if (!s->kw[l]) return fail(v, q, "out of memory");
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+      json_t *w = json_array_get(arr, i);
+      if (!json_is_string(w) || json_string_length(w) == 0) {
+        char r[320];
+        snprintf(r, sizeof r, "%s[%zu]", q, i);
+        return fail(v, r, "must be a non-empty string");
+      }
+      s->kw[l][s->nkw[l]++] = strdup(json_string_value(w));
+    }
+  }
+  return 0;
+}
+
+static int parse_sub(vctx *v, json_t *o, const char *path, const cl_category *c, int ci, cl_subcat *s) {
+  char p[256];
+  if (!json_is_object(o)) return fail(v, path, "must be an object");
+  s->category = ci;
+  s->journey = -1;
+  s->urgent = c->urgent;
+  if (get_str(v, o, "id", path, &s->id)) return -1;
+  size_t cl = strlen(c->id);
+  snprintf(p, sizeof p, "%s.id", path);
+  if (strncmp(s->id, c->id, cl) != 0 || s->id[cl] != '/' || !is_slug(s->id + cl + 1, strlen(s->id + cl + 1)))
+    return fail(v, p, "must be '<category id>/<slug>' (lowercase letters, digits, _ or -)");
+  if (get_labels(v, o, path, &s->label_es, &s->label_en)) return -1;
+  if (get_keywords(v, o, path, s)) return -1;
+  if (get_bool(v, o, "urgent", path, &s->urgent)) return -1;
+  json_t *j = json_object_get(o, "journey_stage");
+  if (j) {
+    snprintf(p, sizeof p, "%s.journey_stage", path);
+    if (!json_is_string(j) || (s->journey = cl_journey_index(json_string_value(j))) < 0)
+      return fail(v, p, "must be one of AWARENESS, REGISTRATION, ACTIVATION, ONGOING_USE, SUPPORT, RENEWAL");
+  }
+  json_t *a = json_object_get(o, "actions");
+  snprintf(p, sizeof p, "%s.actions", path);
+  if (a && !json_is_array(a)) return fail(v, p, "must be a list of strings");
+  json_t *r = json_object_get(o, "routing");
+  snprintf(p, sizeof p, "%s.routing", path);
+  if (r && !json_is_object(r)) return fail(v, p, "must be an object");
+  return 0;
+}
+
+static int grow_subs(cl_taxonomy *t, size_t *cap) {
+  if (t->nsubs < *cap) return 0;
+  size_t c = *cap ? *cap * 2 : 64;
+  cl_subcat *s = realloc(t->subs, c * sizeof *s);
+  if (!s) return -1;
+  t->subs = s;
+  *cap = c;
+  return 0;
+}
+
+static int parse_cat(vctx *v, cl_taxonomy *t, json_t *o, size_t ci, size_t *subcap) {
+  char path[64], p[128];
+  snprintf(path, sizeof path, "categories[%zu]", ci);
+  if (!json_is_object(o)) return fail(v, path, "must be an object");
+  cl_category *c = &t->cats[ci];
+  if (get_str(v, o, "id", path, &c->id)) return -1;
+  snprintf(p, sizeof p, "%s.id", path);
+  if (!is_slug(c->id, strlen(c->id))) return fail(v, p, "must be a slug (lowercase letters, digits, _ or -)");
+  if (get_labels(v, o, path, &c->label_es, &c->label_en)) return -1;
+  if (get_bool(v, o, "urgent", path, &c->urgent)) return -1;
+  json_t *subs = json_object_get(o, "subcategories");
+  snprintf(p, sizeof p, "%s.subcategories", path);
+  if (!subs) return fail(v, p, "missing");
+  if (!json_is_array(subs) || json_array_size(subs) == 0) return fail(v, p, "must be a non-empty list");
+  for (size_t i = 0; i < json_array_size(subs); i++) {
+    char sp[160];
+    snprintf(sp, sizeof sp, "%s[%zu]", p, i);
+    if (grow_subs(t, subcap)) return fail(v, sp, "out of memory");
+    cl_subcat *s = &t->subs[t->nsubs++];
+    memset(s, 0, sizeof *s);
+    if (parse_sub(v, json_array_get(subs, i), sp, c, (int)ci, s)) return -1;
+  }
+  return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Ids must be unique; the hash covers the sorted id list, so reordering or
+ * editing labels/keywords keeps models valid but adding/removing ids does not. */
+static int check_ids(vctx *v, cl_taxonomy *t) {
+  char **ids = malloc((t->nsubs + t->ncats + 1) * sizeof *ids);
+  if (!ids) return fail(v, "categories", "out of memory");
+  for (size_t i = 0; i < t->nsubs; i++) ids[i] = t->subs[i].id;
+  qsort(ids, t->nsubs, sizeof *ids, cmp_str);
+  XXH3_state_t st;
+  XXH3_64bits_reset(&st);
+  int rc = 0;
+  for (size_t i = 0; i < t->nsubs; i++) {
+    if (i > 0 && strcmp(ids[i], ids[i - 1]) == 0) {
+      char m[200];
+      snprintf(m, sizeof m, "duplicate subcategory id '%s'", ids[i]);
+      rc = fail(v, "categories", m);
+      break;
+    }
+    XXH3_64bits_update(&st, ids[i], strlen(ids[i]) + 1);
+  }
+  t->hash = XXH3_64bits_digest(&st);
+  for (size_t i = 0; rc == 0 && i < t->ncats; i++)
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(t->cats[i].id, t->cats[j].id) == 0) {
+        char p[64];
+        snprintf(p, sizeof p, "categories[%zu].id", i);
+        rc = fail(v, p, "duplicate category id");
+        break;
+      }
+  free(ids);
+  return rc;
+}
+
+int cl_taxonomy_parse(const char *json, size_t len, cl_taxonomy **out, char *err, size_t errlen) {
+  vctx v = {err, errlen};
+  json_error_t je;
+  cl_taxonomy *t = NULL;
+  if (errlen) err[0] = '\0';
+  json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
+  *out = NULL;
+  if (!root) {
+    snprintf(err, errlen, "line %d column %d: %s", je.line, je.column, je.text);
+    return -1;
+  }
+  t = calloc(1, sizeof *t);
+  if (!t) goto fail;
+  json_t *cats = json_object_get(root, "categories");
+  if (!json_is_object(root)) {
+    fail(&v, "$", "must be an object");
+    goto fail;
+  }
+  if (!cats) {
+    fail(&v, "categories", "missing");
+    goto fail;
+  }
+  if (!json_is_array(cats) || json_array_size(cats) == 0) {
+    fail(&v, "categories", "must be a non-empty list");
+    goto fail;
+  }
+  t->ncats = json_array_size(cats);
+  t->cats = calloc(t->ncats, sizeof *t->cats);
+  if (!t->cats) goto fail;
+  size_t subcap = 0;
+  for (size_t i = 0; i < t->ncats; i++)
+    if (parse_cat(&v, t, json_array_get(cats, i), i, &subcap)) goto fail;
+  if (check_ids(&v, t)) goto fail;
+  t->json = malloc(len + 1);
+  if (!t->json) goto fail;
+  memcpy(t->json, json, len);
+  t->json[len] = '\0';
+  t->json_len = len;
+  json_decref(root);
+  *out = t;
+  return 0;
+fail:
+  if (!err[0]) snprintf(err, errlen, "out of memory");
+  json_decref(root);
+  cl_taxonomy_free(t);
+  return -1;
+}
+
+int cl_taxonomy_load(const char *path, cl_taxonomy **out, char *err, size_t errlen) {
+  FILE *f = fopen(path, "rb");
+  *out = NULL;
+  if (!f) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  char *buf = NULL;
+  size_t len = 0, cap = 0, n;
+  int rc = -1;
+  do {
+    if (len == cap) {
+      char *b = realloc(buf, cap = cap ? cap * 2 : 65536);
+      if (!b) goto cleanup;
+      buf = b;
+    }
+    n = fread(buf + len, 1, cap - len, f);
+    len += n;
+  } while (n > 0);
+  char msg[512] = "";
+  rc = cl_taxonomy_parse(buf, len, out, msg, sizeof msg);
+  if (rc) snprintf(err, errlen, "%s: %s", path, msg);
+cleanup:
+  if (rc && !buf) snprintf(err, errlen, "%s: out of memory", path);
+  free(buf);
+  fclose(f);
+  return rc;
+}
+
+void cl_taxonomy_free(cl_taxonomy *t) {
+  if (!t) return;
+  for (size_t i = 0; i < t->ncats; i++) {
+    free(t->cats[i].id);
+    free(t->cats[i].label_es);
+    free(t->cats[i].label_en);
+  }
+  for (size_t i = 0; i < t->nsubs; i++) {
+    cl_subcat *s = &t->subs[i];
+    free(s->id);
+    free(s->label_es);
+    free(s->label_en);
+    for (int l = 0; l < 2; l++) {
+      for (size_t k = 0; k < s->nkw[l]; k++) free(s->kw[l][k]);
+      free(s->kw[l]);
+    }
+  }
+  free(t->cats);
+  free(t->subs);
+  free(t->json);
+  free(t);
+}
+
+int cl_taxonomy_find(const cl_taxonomy *t, const char *id) {
+  for (size_t i = 0; i < t->nsubs; i++)
+    if (strcmp(t->subs[i].id, id) == 0) return (int)i;
+  return -1;
+}
