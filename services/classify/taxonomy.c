@@ -80,7 +80,7 @@ static int get_keywords(vctx *v, json_t *o, const char *path, cl_subcat *s) {
     for (size_t i = 0; i < json_array_size(arr); i++) {
       json_t *w = json_array_get(arr, i);
       if (!json_is_string(w) || json_string_length(w) == 0) {
-        char r[320];
+        char r[400];
         snprintf(r, sizeof r, "%s[%zu]", q, i);
         return fail(v, r, "must be a non-empty string");
       }
@@ -165,8 +165,13 @@ static int check_ids(vctx *v, cl_taxonomy *t) {
   if (!ids) return fail(v, "categories", "out of memory");
   for (size_t i = 0; i < t->nsubs; i++) ids[i] = t->subs[i].id;
   qsort(ids, t->nsubs, sizeof *ids, cmp_str);
-  XXH3_state_t st;
-  XXH3_64bits_reset(&st);
+  size_t total = 1;
+  for (size_t i = 0; i < t->nsubs; i++) total += strlen(ids[i]) + 1;
+  char *joined = malloc(total), *p = joined;
+  if (!joined) {
+    free(ids);
+    return fail(v, "categories", "out of memory");
+  }
   int rc = 0;
   for (size_t i = 0; i < t->nsubs; i++) {
     if (i > 0 && strcmp(ids[i], ids[i - 1]) == 0) {
@@ -175,9 +180,12 @@ static int check_ids(vctx *v, cl_taxonomy *t) {
       rc = fail(v, "categories", m);
       break;
     }
-    XXH3_64bits_update(&st, ids[i], strlen(ids[i]) + 1);
+    size_t l = strlen(ids[i]) + 1;
+    memcpy(p, ids[i], l);
+    p += l;
   }
-  t->hash = XXH3_64bits_digest(&st);
+  t->hash = XXH3_64bits(joined, (size_t)(p - joined));
+  free(joined);
   for (size_t i = 0; rc == 0 && i < t->ncats; i++)
     for (size_t j = 0; j < i; j++)
       if (strcmp(t->cats[i].id, t->cats[j].id) == 0) {

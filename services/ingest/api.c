@@ -199,6 +199,17 @@ static ing_item *ctx_add(req_ctx *c) {
   return it;
 }
 
+/* A request carrying one item; on OOM answers 500 itself and returns NULL. */
+static ing_item *single_item(es_http_req *req, api_ctx *api, const char *route, int kind) {
+  req_ctx *c = ctx_new(req, api, route, kind, 1);
+  ing_item *it = c ? ctx_add(c) : NULL;
+  if (!it) {
+    if (c) ctx_free(c);
+    reply_error(req, route, 500, "internal", "out of memory", NULL, NULL);
+  }
+  return it;
+}
+
 static int content_type_is(const es_http_req *req, const char *want) {
   const char *ct = es_http_header(req, "content-type");
   if (!ct) return 0;
@@ -217,12 +228,10 @@ static void handle_single(es_http_req *req, api_ctx *api, const char *agency) {
     snprintf(msg, sizeof msg, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
     return reply_error(req, route, 400, "malformed_json", msg, "body", NULL);
   }
-  req_ctx *c = ctx_new(req, api, route, KIND_SINGLE, 1);
-  ing_item *it = c ? ctx_add(c) : NULL;
+  ing_item *it = single_item(req, api, route, KIND_SINGLE);
   if (!it) {
     json_decref(o);
-    if (c) ctx_free(c);
-    return reply_error(req, route, 500, "internal", "out of memory", NULL, NULL);
+    return;
   }
   ing_item_from_json(it, o, agency, ESCUCHA__V1__CHANNEL__WEB);
   json_decref(o);
@@ -386,12 +395,10 @@ static void handle_open311_post(es_http_req *req, api_ctx *api, const char *agen
     return reply_error(req, route, 415, "unsupported_media_type",
                        "Content-Type must be application/x-www-form-urlencoded or application/json", NULL, NULL);
   json_t *o = open311_to_json(req);
-  req_ctx *c = ctx_new(req, api, route, KIND_OPEN311, 1);
-  ing_item *it = c ? ctx_add(c) : NULL;
+  ing_item *it = single_item(req, api, route, KIND_OPEN311);
   if (!it) {
     json_decref(o);
-    if (c) ctx_free(c);
-    return reply_error(req, route, 500, "internal", "out of memory", NULL, NULL);
+    return;
   }
   if (!json_object_get(o, "text")) ing_item_reject(it, "invalid", "description", "description is required");
   else if (!json_object_get(o, "service")) ing_item_reject(it, "invalid", "service_code", "service_code is required");
@@ -502,12 +509,8 @@ static void handle_email(es_http_req *req, api_ctx *api, const char *agency) {
   const char *route = "email";
   if (!content_type_is(req, "message/rfc822"))
     return reply_error(req, route, 415, "unsupported_media_type", "Content-Type must be message/rfc822", NULL, NULL);
-  req_ctx *c = ctx_new(req, api, route, KIND_SINGLE, 1);
-  ing_item *it = c ? ctx_add(c) : NULL;
-  if (!it) {
-    if (c) ctx_free(c);
-    return reply_error(req, route, 500, "internal", "out of memory", NULL, NULL);
-  }
+  ing_item *it = single_item(req, api, route, KIND_SINGLE);
+  if (!it) return;
   it->agency = strdup(agency);
   ch_email_item(req->body, req->body_len, it);
   ingest_submit(api->g, it);

@@ -247,7 +247,7 @@ static char *find_text(span h, span b, int depth) {
   char *res = NULL;
   if (ctype && strncasecmp(ctype, "multipart/", 10) == 0 && depth < 4) {
     char *boundary = param(ctype, "boundary");
-    if (boundary && *boundary) {
+    if (boundary && *boundary && strlen(boundary) <= 200) { /* RFC 2046: at most 70 */
       char delim[256];
       int dl = snprintf(delim, sizeof delim, "--%s", boundary);
       const char *p = b.p, *end = b.p + b.n;
