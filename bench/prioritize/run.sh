@@ -33,7 +33,10 @@ protoc -Iproto --python_out="$WORK" proto/escucha/v1/escucha.proto
 $PY bench/prioritize/gen.py "$ESCUCHA_KAFKA_BROKERS" "$AGENCY" "$N" "$WORK" "$WORK/rows.copy"
 
 # 1. escucha-prioritize: fresh consumer group, messages already in the topic.
-ESCUCHA_ADMIN_PORT=$ADMIN ESCUCHA_GROUP="bench-$AGENCY" ESCUCHA_LOG_LEVEL=warn \
+# env.sh only defines the settings; the service gets them explicitly.
+ESCUCHA_PG_DSN=$ESCUCHA_PG_DSN ESCUCHA_KAFKA_BROKERS=$ESCUCHA_KAFKA_BROKERS \
+  ESCUCHA_MIGRATIONS_DIR=$ESCUCHA_MIGRATIONS_DIR ESCUCHA_TAXONOMY=$ESCUCHA_TAXONOMY \
+  ESCUCHA_ADMIN_PORT=$ADMIN ESCUCHA_GROUP="bench-$AGENCY" ESCUCHA_LOG_LEVEL=warn \
   ESCUCHA_BATCH_SIZE=${BENCH_BATCH:-2000} "$BIN" >"$WORK/service.log" 2>&1 &
 pid=$!
 rows() { curl -sf "http://127.0.0.1:$ADMIN/metrics" | awk '/^escucha_prioritize_rows_written_total/ {print $2}'; }
@@ -42,6 +45,7 @@ while :; do
   r=$(rows || echo 0); r=${r:-0}; r=${r%.*}
   if [[ -z $t_first && $r -gt 0 ]]; then t_first=$(now); r_first=$r; fi
   if [[ $r -ge $N ]]; then t_last=$(now); break; fi
+  kill -0 "$pid" 2>/dev/null || { echo "service exited"; tail -20 "$WORK/service.log"; exit 1; }
   ((SECONDS < deadline)) || { echo "timeout: $r of $N rows"; tail -20 "$WORK/service.log"; exit 1; }
   sleep 0.05
 done
@@ -52,11 +56,11 @@ stored=$("${PSQL[@]}" -tA -c "SELECT count(*) FROM feedback WHERE agency = '$AGE
 # 2. Raw COPY of the same rows into an identical, empty table.
 "${PSQL[@]}" -c "DROP TABLE IF EXISTS bench_copy_feedback" \
   -c "CREATE TABLE bench_copy_feedback (LIKE feedback INCLUDING ALL)"
-cols="id, agency, service, channel, external_id, text, language, created_ms, received_ms, nps,
-csat, category, subcategory, confidence, sentiment, sentiment_score, journey_stage, urgent,
-model_version, content_hash, redactions, classified_ms"
-# COPY needs timestamptz columns; load ms into a view-free staging form via psql's \copy into
-# a temp table and convert in the same session, timed end to end.
+cols="id, agency, service, channel, external_id, text, language, created_ms, received_ms, nps,"
+cols+=" csat, category, subcategory, confidence, sentiment, sentiment_score, journey_stage, urgent,"
+cols+=" model_version, content_hash, redactions, classified_ms" # one line: \copy is line-based
+# Staged: \copy the ms timestamps into a temp table and convert with INSERT SELECT, as the
+# service does, timed end to end.
 t0=$(now)
 "${PSQL[@]}" <<SQL
 CREATE TEMP TABLE s (id text, agency text, service text, channel text, external_id text,

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "features.h"
+#include "hashfeat.h"
 #include "model.h"
 #include "taxonomy.h"
 #include "text.h"
@@ -26,7 +26,7 @@
 
 enum { CL_SRC_MODEL = 0, CL_SRC_KEYWORDS = 1, CL_SRC_MIXED = 2 };
 
-typedef struct {
+typedef struct cl_result {
   const char *category, *subcategory; /* valid while the classifier lives */
   int sub;                  /* taxonomy index or -1 (other/unclassified) */
   float confidence;         /* calibrated probability of the subcategory */

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "features.h"
+#include "hashfeat.h"
 #include "text.h"
 
 const char *const CL_SENTIMENTS[3] = {"negative", "neutral", "positive"};
@@ -162,7 +162,7 @@ static int add_example(cl_dataset *ds, cl_example *e) {
   e->key = text_key(e->text);
   if ((ds->n + 1) * 2 > ds->nslots && rehash(ds)) goto oom;
   size_t h = (size_t)e->key & (ds->nslots - 1);
-  while (ds->slots[h]) {
+  while (ds->slots[h] && !ds->keep_duplicates) {
     cl_example *old = &ds->ex[ds->slots[h] - 1];
     if (old->key == e->key) {
       for (int k = 0; k < CL_NHEADS; k++)
@@ -182,7 +182,8 @@ static int add_example(cl_dataset *ds, cl_example *e) {
     ds->cap = c;
   }
   ds->ex[ds->n] = *e;
-  ds->slots[h] = ++ds->n;
+  if (!ds->keep_duplicates) ds->slots[h] = ds->n + 1;
+  ds->n++;
   return 0;
 oom:
   free_example(e);

@@ -26,6 +26,7 @@ typedef struct {
   uint64_t *slots;       /* open addressing: key -> index+1 (0 empty) */
   size_t nslots;
   size_t overridden;     /* rows replaced by a later file (corrections) */
+  int keep_duplicates;   /* set before loading to keep every row (evaluation) */
 } cl_dataset;
 
 /* One CSV record from buf at *pos: fields malloc'd into *fields (count

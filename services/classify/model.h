@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "dataset.h"
-#include "features.h"
+#include "hashfeat.h"
 #include "taxonomy.h"
 #include "text.h"
 

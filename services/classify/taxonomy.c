@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "dataset.h"
-#include "features.h"
+#include "hashfeat.h"
 #include <xxhash.h>
 
 typedef struct {

@@ -6,12 +6,12 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "features.h"
+#include "hashfeat.h"
 #include "model.h"
 #include "text.h"
 
 void cl_train_defaults(cl_train_opts *o) {
-  *o = (cl_train_opts){.seed = 42, .epochs = 30, .lr = 0.5f, .l2 = 2e-5f, .nbuckets = 1u << 20,
+  *o = (cl_train_opts){.seed = 42, .epochs = 30, .lr = 0.5f, .l2 = 5e-5f, .nbuckets = 1u << 20,
                        .word_ngrams = 2, .minn = 3, .maxn = 5, .holdout = 0.1f, .balanced = 1,
                        .progress = 0};
 }

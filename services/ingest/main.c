@@ -63,7 +63,7 @@ static void begin_shutdown(void) {
 
 static void on_signal(uv_signal_t *s, int sig) {
   (void)s;
-  (void)sig;
+  es_info("signal", "%s", strsignal(sig));
   begin_shutdown();
 }
 
@@ -89,7 +89,10 @@ static void on_ready_tick(uv_timer_t *t) {
            ingest_redis_ok(S.g) ? "ok" : "degraded");
   es_admin_set_status(detail);
   es_admin_set_ready(kafka);
-  if (es_kafka_fatal) begin_shutdown();
+  if (es_kafka_fatal) {
+    es_error("kafka_fatal_shutdown", "the producer hit a fatal error; exiting for a restart");
+    begin_shutdown();
+  }
 }
 
 /* A request waits for the broker's ack; past this it gets 503 instead. */
@@ -132,7 +135,6 @@ static int serve(void) {
   int rc = 1;
   api_ctx api = {0};
   char *wa_secret = NULL;
-  if (es_admin_start(NULL, (int)es_opt_long(OPTS, "admin-port")) != 0) return 1;
   api.keys = auth_new(es_opt_get(OPTS, "api-keys-file"), es_opt_get(OPTS, "api-keys"),
                       es_opt_double(OPTS, "rate-limit"), err, sizeof err);
   if (!api.keys) {
@@ -165,6 +167,8 @@ static int serve(void) {
   S.http = es_http_listen(S.loop, es_opt_get(OPTS, "http-host"), (int)es_opt_long(OPTS, "http-port"), &lim,
                           api_handle, &api);
   if (!S.http) goto cleanup;
+  /* admin last: a 200 from /healthz means the API port is bound too */
+  if (es_admin_start(NULL, (int)es_opt_long(OPTS, "admin-port")) != 0) goto cleanup;
   uv_signal_init(S.loop, &S.sigterm);
   uv_signal_init(S.loop, &S.sigint);
   uv_signal_start(&S.sigterm, on_signal, SIGTERM);

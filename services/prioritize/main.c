@@ -394,7 +394,7 @@ static void after_commit(svc *s, batch *b, pz_batch_result *res) {
     pz_emerging_add(s->ss, res->emerging[i].agency, res->emerging[i].text, s->ngram);
   dr_slot *slots = calloc(res->nprio + 1, sizeof *slots);
   if (slots) publish_priorities(s->producer, res, slots);
-  if (res->opened || res->nprio) publish_outbox(s->st, s->producer);
+  if (res->opened) publish_outbox(s->st, s->producer);
   wait_deliveries(s->producer);
   /* PriorityUpdates are a view of committed state: a lost one is replaced by
    * the next batch's, so failures are counted, not retried. */
@@ -405,8 +405,12 @@ static void after_commit(svc *s, batch *b, pz_batch_result *res) {
 
 static int process(svc *s, batch *b) {
   pz_batch_result res;
+  uint64_t t0 = es_mono_ns();
   if (write_until_committed(s->st, s->consumer, b, s->mig, &res) != 0) return -1;
+  uint64_t t1 = es_mono_ns();
   after_commit(s, b, &res);
+  es_debug("publish_timing", "write_ms=%.1f publish_ms=%.1f", (double)(t1 - t0) / 1e6,
+           (double)(es_mono_ns() - t1) / 1e6);
   pz_batch_result_free(&res);
   if (b->ndlq && publish_dlq(s->producer, b) != 0) return -1;
   /* Only now: PostgreSQL committed and the DLQ holds the rejects. */

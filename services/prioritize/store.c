@@ -762,8 +762,12 @@ int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *r
   memset(res, 0, sizeof *res);
   if (!pz_store_connected(s)) return -1;
   PGresult *ins = NULL;
+  uint64_t t0 = es_mono_ns(), t1, t2, t3;
   if (es_pg_exec(s->c, "BEGIN") != 0) goto fail;
-  if (copy_batch(s, rows, n) != 0 || insert_and_collect(s, res, &ins) != 0) goto rollback;
+  if (copy_batch(s, rows, n) != 0) goto rollback;
+  t1 = es_mono_ns();
+  if (insert_and_collect(s, res, &ins) != 0) goto rollback;
+  t2 = es_mono_ns();
   for (int i = 0; i < PQntuples(ins); i++) {
     if (PQgetvalue(ins, i, 0)[0] != 'm') continue;
     const char *agency = PQgetvalue(ins, i, 1);
@@ -772,7 +776,11 @@ int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *r
     for (int k = 0; k < PZ_NWINDOWS; k++)
       if (rank_window(s, res, agency, now, k) != 0) goto rollback;
   }
+  t3 = es_mono_ns();
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
+  es_debug("batch_timing", "rows=%zu new=%zu copy_ms=%.1f insert_ms=%.1f rank_ms=%.1f commit_ms=%.1f",
+           n, res->inserted, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
+           (double)(t3 - t2) / 1e6, (double)(es_mono_ns() - t3) / 1e6);
   PQclear(ins);
   return 0;
 rollback:

@@ -54,6 +54,15 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+def _port_open(port):
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 class Service:
     """One service process started from ESCUCHA_BIN_DIR with the stack's env."""
 
@@ -85,6 +94,8 @@ class Service:
         self.proc = subprocess.Popen([os.path.join(BIN, "escucha-" + self.name)] + self.args,
                                      env=self.env, stdout=self.logf, stderr=self.logf, cwd=REPO)
         wait_until(self.healthy, 30, what="%s /healthz" % self.name)
+        if self.http_port:
+            wait_until(lambda: _port_open(self.http_port), 10, what="%s port %d" % (self.name, self.http_port))
         return self
 
     def healthy(self):

@@ -71,7 +71,7 @@ def test_email_message(services, api_key):
            "Subject: =?UTF-8?Q?Reclamo_por_alumbrado_p=C3=BAblico?=\r\n"
            "Date: Thu, 2 May 2024 10:30:00 -0400\r\nMessage-ID: <%s@mail.example>\r\n"
            "Content-Type: text/plain; charset=utf-8\r\n\r\n"
-           "La calle lleva un mes a oscuras. Llamen al 612 345 678.\r\n" % u)
+           "La calle lleva un mes a oscuras (%s). Llamen al 612 345 678.\r\n" % (u, u))
     h = {"Authorization": "Bearer " + api_key, "Content-Type": "message/rfc822"}
     r = requests.post(URL + "email", data=msg.encode(), headers=h, timeout=30)
     assert r.status_code == 202, r.text
@@ -81,7 +81,7 @@ def test_email_message(services, api_key):
     got = read_topic("escucha.feedback.ingested.v1", lambda m: m.key().decode() == fid, 1)
     fb = pb.Feedback()
     fb.ParseFromString(got[0].value())
-    assert fb.text.startswith("Reclamo por alumbrado público\n\nLa calle lleva un mes a oscuras.")
+    assert fb.text.startswith("Reclamo por alumbrado público\n\nLa calle lleva un mes a oscuras (")
     assert "[PHONE]" in fb.text and "vecino@example.cl" not in fb.text
     assert fb.external_id == u + "@mail.example" and fb.channel == pb.EMAIL
     assert fb.created_at == 1714660200000

@@ -2,8 +2,8 @@
  * bigrams, and character n-grams of the folded words with boundary marks,
  * each block TF-IDF weighted (sublinear tf) and L2-normalised on its own so
  * that long words do not drown the word block. */
-#ifndef CL_FEATURES_H
-#define CL_FEATURES_H
+#ifndef CL_HASHFEAT_H
+#define CL_HASHFEAT_H
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +23,8 @@ typedef struct {
   size_t word_cap;
   uint64_t *tmp;         /* scratch hashes */
   size_t tmp_cap;
+  uint64_t *sort_tmp;    /* radix sort scratch */
+  size_t sort_cap;
 } cl_fvec;
 
 #define CL_NO_ROW 0xFFFFFFFFu

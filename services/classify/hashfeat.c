@@ -1,4 +1,4 @@
-#include "features.h"
+#include "hashfeat.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -29,16 +29,35 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
   return 0;
 }
 
-static int cmp_u64(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return (x > y) - (x < y);
+/* LSD radix sort of bucket ids (< 2^32, in practice < 2^22): qsort's
+ * comparator calls were the single largest cost of prediction. */
+static int radix_sort(cl_fvec *out, uint64_t *a, size_t n) {
+  if (grow((void **)&out->sort_tmp, &out->sort_cap, n, sizeof *out->sort_tmp)) return -1;
+  uint64_t *src = a, *dst = out->sort_tmp, max = 0;
+  for (size_t i = 0; i < n; i++) max = a[i] > max ? a[i] : max;
+  for (unsigned shift = 0; shift < 64 && (max >> shift) != 0; shift += 11) {
+    size_t cnt[2048] = {0};
+    for (size_t i = 0; i < n; i++) cnt[(src[i] >> shift) & 2047]++;
+    size_t sum = 0;
+    for (size_t k = 0; k < 2048; k++) {
+      size_t c = cnt[k];
+      cnt[k] = sum;
+      sum += c;
+    }
+    for (size_t i = 0; i < n; i++) dst[cnt[(src[i] >> shift) & 2047]++] = src[i];
+    uint64_t *t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != a) memcpy(a, src, n * sizeof *a);
+  return 0;
 }
 
 /* Sorts the block's bucket ids, merges duplicates into sublinear tf * idf
  * and L2-normalises; appends to out. */
 static int emit_block(cl_fvec *out, uint64_t *ids, size_t n, const cl_lookup *lk) {
   if (n == 0) return 0;
-  qsort(ids, n, sizeof *ids, cmp_u64);
+  if (radix_sort(out, ids, n)) return -1;
   size_t start = out->n;
   if (grow((void **)&out->idx, &out->cap, out->n + n, sizeof *out->idx)) return -1;
   size_t vcap = out->cap;
@@ -118,5 +137,6 @@ void cl_fvec_free(cl_fvec *v) {
   free(v->val);
   free(v->word_bucket);
   free(v->tmp);
+  free(v->sort_tmp);
   memset(v, 0, sizeof *v);
 }

@@ -1,0 +1,373 @@
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "classifier.h"
+#include "dataset.h"
+#include "model.h"
+#include "taxonomy.h"
+#include "train.h"
+
+#define MAX_DATA 32
+
+/* "--name value" or "--name=value"; returns the value and advances *i. */
+static const char *flag(int argc, char **argv, int *i, const char *name) {
+  size_t n = strlen(name);
+  const char *a = argv[*i];
+  if (strncmp(a, "--", 2) != 0 || strncmp(a + 2, name, n) != 0) return NULL;
+  if (a[2 + n] == '=') return a + 3 + n;
+  if (a[2 + n] == '\0' && *i + 1 < argc) return argv[++*i];
+  return NULL;
+}
+
+static const char *env_or(const char *name, const char *def) {
+  const char *v = getenv(name);
+  return v && *v ? v : def;
+}
+
+static void train_usage(void) {
+  fprintf(stderr,
+          "Usage: escucha-classify train --taxonomy T --data labelled.csv [--data corrections.csv ...]\n"
+          "         --out model.bin [--seed N] [--epochs N] [--lr X] [--l2 X] [--buckets 2^k]\n"
+          "         [--holdout X] [--no-balance] [--quiet]\n"
+          "CSV columns (header-named): text, category, subcategory, sentiment, journey_stage, language;\n"
+          "empty = unknown for that head. .jsonl files use the escucha.corrections.v1 JSON format.\n"
+          "Later files override earlier rows with the same text (corrections win).\n");
+}
+
+int cl_cmd_train(int argc, char **argv) {
+  cl_train_opts o;
+  cl_train_defaults(&o);
+  o.progress = isatty(2);
+  const char *tax_path = env_or("ESCUCHA_TAXONOMY", "config/taxonomy.default.json"), *out = NULL, *v;
+  const char *data[MAX_DATA];
+  int ndata = 0;
+  for (int i = 0; i < argc; i++) {
+    if ((v = flag(argc, argv, &i, "taxonomy"))) tax_path = v;
+    else if ((v = flag(argc, argv, &i, "data")) && ndata < MAX_DATA) data[ndata++] = v;
+    else if ((v = flag(argc, argv, &i, "out"))) out = v;
+    else if ((v = flag(argc, argv, &i, "seed"))) o.seed = strtoull(v, NULL, 10);
+    else if ((v = flag(argc, argv, &i, "epochs"))) o.epochs = atoi(v);
+    else if ((v = flag(argc, argv, &i, "lr"))) o.lr = strtof(v, NULL);
+    else if ((v = flag(argc, argv, &i, "l2"))) o.l2 = strtof(v, NULL);
+    else if ((v = flag(argc, argv, &i, "buckets"))) o.nbuckets = (uint32_t)strtoul(v, NULL, 10);
+    else if ((v = flag(argc, argv, &i, "holdout"))) o.holdout = strtof(v, NULL);
+    else if ((v = flag(argc, argv, &i, "minn"))) o.minn = (uint32_t)atoi(v);
+    else if ((v = flag(argc, argv, &i, "maxn"))) o.maxn = (uint32_t)atoi(v);
+    else if ((v = flag(argc, argv, &i, "word-ngrams"))) o.word_ngrams = (uint32_t)atoi(v);
+    else if (strcmp(argv[i], "--no-balance") == 0) o.balanced = 0;
+    else if (strcmp(argv[i], "--quiet") == 0) o.progress = 0;
+    else {
+      train_usage();
+      return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+    }
+  }
+  if (!out) {
+    train_usage();
+    return 2;
+  }
+  char err[512];
+  cl_taxonomy *tax = NULL;
+  cl_dataset ds = {0};
+  void *buf = NULL;
+  size_t len = 0;
+  int rc = 1;
+  if (cl_taxonomy_load(tax_path, &tax, err, sizeof err)) goto fail;
+  for (int i = 0; i < ndata; i++)
+    if (cl_dataset_load(&ds, data[i], err, sizeof err)) goto fail;
+  if (o.progress)
+    fprintf(stderr, "[train] %zu examples (%zu overridden by later files), taxonomy %zu subcategories\n",
+            ds.n, ds.overridden, tax->nsubs);
+  if (cl_train(&ds, tax, &o, &buf, &len, err, sizeof err)) goto fail;
+  if (cl_write_file(out, buf, len, err, sizeof err)) goto fail;
+  fprintf(stderr, "[train] wrote %s (%zu bytes)\n", out, len);
+  rc = 0;
+  goto cleanup;
+fail:
+  fprintf(stderr, "escucha-classify train: %s\n", err);
+cleanup:
+  free(buf);
+  cl_dataset_free(&ds);
+  cl_taxonomy_free(tax);
+  return rc;
+}
+
+cl_classifier *cl_load_classifier(const char *model_path, const char *tax_path, double threshold,
+                                  int allow_cold, char *err, size_t errlen) {
+  cl_taxonomy *tax = NULL;
+  cl_model *m = NULL;
+  if (tax_path && cl_taxonomy_load(tax_path, &tax, err, errlen)) return NULL;
+  if (model_path && access(model_path, F_OK) == 0) {
+    m = cl_model_open(model_path, err, errlen);
+  } else if (allow_cold && tax) {
+    /* No model yet: an untrained model over the taxonomy, so only the seed
+     * keywords and lexicons classify (cold start). */
+    cl_dataset empty = {0};
+    cl_train_opts o;
+    cl_train_defaults(&o);
+    o.nbuckets = 1024;
+    void *buf = NULL;
+    size_t len = 0;
+    if (cl_train(&empty, tax, &o, &buf, &len, err, errlen) == 0) m = cl_model_from_buffer(buf, len, err, errlen);
+  } else {
+    snprintf(err, errlen, "%s: no such model file", model_path ? model_path : "(none)");
+  }
+  if (!m) {
+    cl_taxonomy_free(tax);
+    return NULL;
+  }
+  return cl_classifier_new(m, tax, (float)threshold, err, errlen);
+}
+
+/* ---- eval ---- */
+
+typedef struct {
+  uint32_t K;
+  uint32_t *conf; /* K x K, gold row, predicted column */
+} confusion;
+
+static double macro_f1(const confusion *c, FILE *out, const char *const *labels) {
+  double sum = 0;
+  int n = 0;
+  for (uint32_t k = 0; k < c->K; k++) {
+    double tp = c->conf[k * c->K + k], fp = 0, fn = 0;
+    for (uint32_t j = 0; j < c->K; j++)
+      if (j != k) fp += c->conf[j * c->K + k], fn += c->conf[k * c->K + j];
+    if (tp + fp + fn == 0) continue; /* class absent from gold and predictions */
+    double p = tp + fp > 0 ? tp / (tp + fp) : 0, r = tp + fn > 0 ? tp / (tp + fn) : 0;
+    double f = p + r > 0 ? 2 * p * r / (p + r) : 0;
+    if (out) fprintf(out, "    %-45s P %.3f  R %.3f  F1 %.3f  n=%.0f\n", labels[k], p, r, f, tp + fn);
+    sum += f;
+    n++;
+  }
+  return n ? sum / n : 0;
+}
+
+static void print_confusion(const confusion *c, const char *const *labels, FILE *out) {
+  fprintf(out, "  confusion matrix (rows gold, columns predicted; class numbers below)\n      ");
+  for (uint32_t j = 0; j < c->K; j++) fprintf(out, "%4u", j);
+  fprintf(out, "\n");
+  for (uint32_t k = 0; k < c->K; k++) {
+    fprintf(out, "  %3u ", k);
+    for (uint32_t j = 0; j < c->K; j++) fprintf(out, "%4u", c->conf[k * c->K + j]);
+    fprintf(out, "  %s\n", labels[k]);
+  }
+}
+
+static int label_index(const cl_model *m, int head, const char *label) {
+  if (!label) return -1;
+  for (uint32_t k = 0; k < m->h->ncls[head]; k++)
+    if (strcasecmp(m->labels[head][k], label) == 0) return (int)k;
+  return -2;
+}
+
+typedef struct {
+  confusion all, lang[CL_NLANG];
+  size_t n, correct, skipped;
+} head_eval;
+
+static const char *const HEAD_NAMES[CL_NHEADS] = {"subcategory", "sentiment", "journey_stage"};
+
+static void report_head(const cl_model *m, int h, head_eval *e, int verbose) {
+  const char *const *labels = m->labels[h];
+  printf("%s: n=%zu accuracy %.4f", HEAD_NAMES[h], e->n, e->n ? (double)e->correct / e->n : 0);
+  if (e->skipped) printf(" (%zu gold labels unknown to the model skipped)", e->skipped);
+  printf("\n  per class:\n");
+  double f = macro_f1(&e->all, stdout, labels);
+  printf("  macro-F1 %.4f\n", f);
+  for (int l = 0; l < CL_NLANG; l++) {
+    size_t tot = 0;
+    for (uint32_t k = 0; k < e->lang[l].K * e->lang[l].K; k++) tot += e->lang[l].conf[k];
+    if (tot) printf("  language %s: n=%zu macro-F1 %.4f\n", cl_lang_name(l), tot, macro_f1(&e->lang[l], NULL, labels));
+  }
+  if (verbose) print_confusion(&e->all, labels, stdout);
+  printf("RESULT head=%s macro_f1=%.4f accuracy=%.4f n=%zu\n", HEAD_NAMES[h], f,
+         e->n ? (double)e->correct / e->n : 0, e->n);
+}
+
+static double now_cpu(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int cl_cmd_eval(int argc, char **argv) {
+  const char *model = NULL, *data = NULL, *tax = NULL, *v;
+  double threshold = CL_DEFAULT_THRESHOLD;
+  int verbose = 1;
+  for (int i = 0; i < argc; i++) {
+    if ((v = flag(argc, argv, &i, "model"))) model = v;
+    else if ((v = flag(argc, argv, &i, "data"))) data = v;
+    else if ((v = flag(argc, argv, &i, "taxonomy"))) tax = v;
+    else if ((v = flag(argc, argv, &i, "confidence-threshold"))) threshold = atof(v);
+    else if (strcmp(argv[i], "--brief") == 0) verbose = 0;
+    else {
+      fprintf(stderr, "Usage: escucha-classify eval --model M --data test.csv [--taxonomy T] [--confidence-threshold X] [--brief]\n");
+      return 2;
+    }
+  }
+  if (!model || !data) {
+    fprintf(stderr, "Usage: escucha-classify eval --model M --data test.csv\n");
+    return 2;
+  }
+  char err[512];
+  cl_dataset ds = {0};
+  head_eval ev[CL_NHEADS];
+  memset(ev, 0, sizeof ev);
+  int rc = 1;
+  ds.keep_duplicates = 1; /* every test row counts, as in the baselines */
+  cl_classifier *c = cl_load_classifier(model, tax, threshold, 0, err, sizeof err);
+  if (!c || cl_dataset_load(&ds, data, err, sizeof err)) goto fail;
+  const cl_model *m = cl_classifier_model(c);
+  for (int h = 0; h < CL_NHEADS; h++) {
+    uint32_t K = m->h->ncls[h];
+    ev[h].all = (confusion){K, calloc((size_t)K * K + 1, sizeof(uint32_t))};
+    for (int l = 0; l < CL_NLANG; l++) ev[h].lang[l] = (confusion){K, calloc((size_t)K * K + 1, sizeof(uint32_t))};
+  }
+  size_t covered = 0, covered_ok = 0;
+  double t0 = now_cpu();
+  for (size_t i = 0; i < ds.n; i++) {
+    const cl_example *e = &ds.ex[i];
+    int pred[CL_NHEADS];
+    cl_result r;
+    if (cl_classify_raw(c, e->text, strlen(e->text), e->lang, pred) ||
+        cl_classify(c, e->text, strlen(e->text), e->lang, &r))
+      goto fail;
+    for (int h = 0; h < CL_NHEADS; h++) {
+      int g = label_index(m, h, e->label[h]);
+      if (g == -1 || pred[h] < 0) continue;
+      if (g == -2) {
+        ev[h].skipped++;
+        continue;
+      }
+      uint32_t K = m->h->ncls[h];
+      ev[h].all.conf[(size_t)g * K + pred[h]]++;
+      ev[h].lang[r.lang].conf[(size_t)g * K + pred[h]]++;
+      ev[h].n++;
+      ev[h].correct += g == pred[h];
+      if (h == CL_HEAD_SUB && r.sub >= 0) covered++, covered_ok += strcmp(r.subcategory, e->label[h]) == 0;
+    }
+  }
+  double dt = now_cpu() - t0;
+  printf("model %s, %zu examples, %.0f docs/s (cpu, incl. 2 passes)\n", m->version, ds.n, dt > 0 ? 2 * ds.n / dt : 0);
+  for (int h = 0; h < CL_NHEADS; h++)
+    if (m->h->ncls[h]) report_head(m, h, &ev[h], verbose);
+  if (ev[0].n)
+    printf("threshold %.2f: %.1f%% of labelled items classified (rest other/unclassified), accuracy on those %.4f\n",
+           threshold, 100.0 * covered / ev[0].n, covered ? (double)covered_ok / covered : 0);
+  rc = 0;
+  goto cleanup;
+fail:
+  fprintf(stderr, "escucha-classify eval: %s\n", err);
+cleanup:
+  for (int h = 0; h < CL_NHEADS; h++) {
+    free(ev[h].all.conf);
+    for (int l = 0; l < CL_NLANG; l++) free(ev[h].lang[l].conf);
+  }
+  cl_dataset_free(&ds);
+  cl_classifier_free(c);
+  return rc;
+}
+
+/* ---- predict ---- */
+
+static int json_str(char *buf, size_t cap, size_t *o, const char *s) {
+  if (*o + 2 >= cap) return -1;
+  buf[(*o)++] = '"';
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (*o + 8 >= cap) return -1;
+    if (ch == '"' || ch == '\\') buf[(*o)++] = '\\', buf[(*o)++] = (char)ch;
+    else if (ch < 0x20) *o += (size_t)snprintf(buf + *o, cap - *o, "\\u%04x", ch);
+    else buf[(*o)++] = (char)ch;
+  }
+  buf[(*o)++] = '"';
+  return 0;
+}
+
+static const char *const SOURCES[3] = {"model", "keywords", "model+keywords"};
+
+int cl_result_json(const cl_result *r, const char *version, const char *id, char *buf, size_t cap) {
+  size_t o = 0;
+  int n;
+#define PUT(...) \
+  do { \
+    n = snprintf(buf + o, cap - o, __VA_ARGS__); \
+    if (n < 0 || (size_t)n >= cap - o) return -1; \
+    o += (size_t)n; \
+  } while (0)
+  PUT("{");
+  if (id) {
+    PUT("\"id\":");
+    if (json_str(buf, cap, &o, id)) return -1;
+    PUT(",");
+  }
+  PUT("\"category\":\"%s\",\"subcategory\":\"%s\",\"confidence\":%.4f,", r->category, r->subcategory, r->confidence);
+  PUT("\"sentiment\":\"%s\",\"sentiment_score\":%.4f,\"sentiment_confidence\":%.4f,",
+      CL_SENTIMENTS[r->sentiment], r->sentiment_score, r->sentiment_conf);
+  if (r->journey >= 0)
+    PUT("\"journey_stage\":\"%s\",\"journey_confidence\":%.4f,", CL_JOURNEYS[r->journey], r->journey_conf);
+  else
+    PUT("\"journey_stage\":null,");
+  PUT("\"urgent\":%s,", r->urgent ? "true" : "false");
+  if (r->urgent_reason) {
+    PUT("\"urgent_reason\":");
+    if (json_str(buf, cap, &o, r->urgent_reason)) return -1;
+    PUT(",");
+  }
+  PUT("\"top_terms\":[");
+  for (int i = 0; i < r->nterms; i++) {
+    if (i) PUT(",");
+    if (json_str(buf, cap, &o, r->terms[i])) return -1;
+  }
+  PUT("],\"language\":\"%s\",\"source\":\"%s\",\"model_version\":\"%s\"}", cl_lang_name(r->lang),
+      SOURCES[r->source], version);
+#undef PUT
+  return (int)o;
+}
+
+int cl_cmd_predict(int argc, char **argv, FILE *in, FILE *out) {
+  const char *model = env_or("ESCUCHA_MODEL", NULL), *tax = NULL, *lang = NULL, *v;
+  double threshold = atof(env_or("ESCUCHA_CONFIDENCE_THRESHOLD", "0.35"));
+  for (int i = 0; i < argc; i++) {
+    if ((v = flag(argc, argv, &i, "model"))) model = v;
+    else if ((v = flag(argc, argv, &i, "taxonomy"))) tax = v;
+    else if ((v = flag(argc, argv, &i, "lang"))) lang = v;
+    else if ((v = flag(argc, argv, &i, "confidence-threshold"))) threshold = atof(v);
+    else {
+      fprintf(stderr, "Usage: escucha-classify predict --model M [--taxonomy T] [--lang es|en] [--confidence-threshold X] < lines\n"
+                      "Each input line is plain text; output is one JSON object per line.\n");
+      return 2;
+    }
+  }
+  char err[512];
+  cl_classifier *c = cl_load_classifier(model, tax, threshold, 1, err, sizeof err);
+  if (!c) {
+    fprintf(stderr, "escucha-classify predict: %s\n", err);
+    return 1;
+  }
+  const char *version = cl_classifier_model(c)->version;
+  char *line = NULL, out_buf[8192];
+  size_t cap = 0;
+  ssize_t n;
+  int rc = 0;
+  while ((n = getline(&line, &cap, in)) > 0) {
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+    cl_result r;
+    if (cl_classify(c, line, (size_t)n, lang, &r)) {
+      rc = 1;
+      break;
+    }
+    int len = cl_result_json(&r, version, NULL, out_buf, sizeof out_buf);
+    if (len < 0) continue;
+    out_buf[len] = '\n';
+    fwrite(out_buf, 1, (size_t)len + 1, out);
+  }
+  free(line);
+  cl_classifier_free(c);
+  return rc;
+}

@@ -1,0 +1,15 @@
+/* escucha-classify: Kafka worker (default / "serve") and operator
+ * subcommands train, eval, predict. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "worker.h"
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "train") == 0) return cl_cmd_train(argc - 2, argv + 2);
+  if (argc > 1 && strcmp(argv[1], "eval") == 0) return cl_cmd_eval(argc - 2, argv + 2);
+  if (argc > 1 && strcmp(argv[1], "predict") == 0) return cl_cmd_predict(argc - 2, argv + 2, stdin, stdout);
+  if (argc > 1 && strcmp(argv[1], "serve") == 0) return cl_serve(argc, argv, 2);
+  return cl_serve(argc, argv, 1);
+}

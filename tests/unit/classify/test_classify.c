@@ -1,0 +1,434 @@
+/* Unit tests for the classifier: text pipeline, hashing, CSV/corrections,
+ * taxonomy validation, training, model file integrity, thresholds, cold
+ * start and urgency. No timing assertions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "classifier.h"
+#include "dataset.h"
+#include "hashfeat.h"
+#include "lexicon.h"
+#include "model.h"
+#include "taxonomy.h"
+#include "text.h"
+#include "train.h"
+
+static const char *TAX =
+    "{\"categories\":["
+    "{\"id\":\"waiting_times\",\"labels\":{\"es\":\"Espera\",\"en\":\"Waiting\"},\"subcategories\":["
+    " {\"id\":\"waiting_times/queue\",\"labels\":{\"es\":\"Fila\",\"en\":\"Queue\"},"
+    "  \"keywords\":{\"es\":[\"fila\",\"espera\"],\"en\":[\"queue\",\"wait\"]},\"journey_stage\":\"ONGOING_USE\"}]},"
+    "{\"id\":\"staff\",\"labels\":{\"es\":\"Personal\",\"en\":\"Staff\"},\"subcategories\":["
+    " {\"id\":\"staff/courtesy\",\"labels\":{\"es\":\"Trato\",\"en\":\"Courtesy\"},"
+    "  \"keywords\":{\"es\":[\"amable\",\"grosero\"],\"en\":[\"kind\",\"rude\"]}},"
+    " {\"id\":\"staff/violence\",\"labels\":{\"es\":\"Violencia\",\"en\":\"Violence\"},\"urgent\":true,"
+    "  \"keywords\":{\"es\":[\"golpe\"],\"en\":[\"hit\"]}}]}]}";
+
+static cl_taxonomy *tax(void) {
+  char err[256];
+  cl_taxonomy *t = NULL;
+  assert_int_equal(cl_taxonomy_parse(TAX, strlen(TAX), &t, err, sizeof err), 0);
+  return t;
+}
+
+static const char *words_of(cl_text *t, size_t i, char *buf) {
+  memcpy(buf, t->words[i].s, t->words[i].len);
+  buf[t->words[i].len] = '\0';
+  return buf;
+}
+
+static const char *stem_of(cl_text *t, size_t i, char *buf) {
+  memcpy(buf, t->stems[i].s, t->stems[i].len);
+  buf[t->stems[i].len] = '\0';
+  return buf;
+}
+
+static void test_fold_tokenize(void **state) {
+  (void)state;
+  cl_text *t = cl_text_new();
+  char b[64];
+  const char *s = "¡Atención MÉDICA, pésima! Ｃｉｔａ";
+  assert_int_equal(cl_text_analyze(t, s, strlen(s), "es"), 0);
+  assert_int_equal(t->nwords, 4);
+  assert_string_equal(words_of(t, 0, b), "atencion");
+  assert_string_equal(words_of(t, 1, b), "medica");
+  assert_string_equal(words_of(t, 2, b), "pesima");
+  assert_string_equal(words_of(t, 3, b), "cita"); /* NFKC folds full-width letters */
+  const char *bad = "ok\xff\xfe done"; /* invalid UTF-8 must not lose the text */
+  assert_int_equal(cl_text_analyze(t, bad, strlen(bad), "en"), 0);
+  assert_int_equal(t->nwords, 2);
+  cl_text_free(t);
+}
+
+static void test_stemming(void **state) {
+  (void)state;
+  cl_text *t = cl_text_new();
+  char a[64], b[64];
+  assert_int_equal(cl_text_analyze(t, "citas cita", 10, "es"), 0);
+  assert_string_equal(stem_of(t, 0, a), stem_of(t, 1, b));
+  assert_int_equal(cl_text_analyze(t, "waiting waited", 14, "en"), 0);
+  assert_string_equal(stem_of(t, 0, a), "wait");
+  assert_string_equal(stem_of(t, 1, b), "wait");
+  const char *es = "la atención fue muy lenta y no me ayudaron";
+  assert_int_equal(cl_text_analyze(t, es, strlen(es), NULL), 0);
+  assert_int_equal(t->lang, CL_LANG_ES);
+  const char *en = "the staff were very kind and it was quick";
+  assert_int_equal(cl_text_analyze(t, en, strlen(en), "und"), 0);
+  assert_int_equal(t->lang, CL_LANG_EN);
+  cl_text_free(t);
+}
+
+static void test_hash_determinism(void **state) {
+  (void)state;
+  cl_feat_cfg fc = {1u << 16, 2, 3, 5};
+  cl_text *t = cl_text_new();
+  cl_fvec a = {0}, b = {0};
+  const char *s = "Waited two hours in the queue";
+  assert_int_equal(cl_text_analyze(t, s, strlen(s), "en"), 0);
+  assert_int_equal(cl_features(&fc, t, NULL, &a), 0);
+  assert_int_equal(cl_text_analyze(t, s, strlen(s), "en"), 0);
+  assert_int_equal(cl_features(&fc, t, NULL, &b), 0);
+  assert_true(a.n > 10);
+  assert_int_equal(a.n, b.n);
+  assert_memory_equal(a.idx, b.idx, a.n * sizeof *a.idx);
+  for (size_t i = 0; i < a.n; i++) assert_true(a.idx[i] < fc.nbuckets);
+  assert_true(cl_hash("abc", 3, 1) == cl_hash("abc", 3, 1));
+  assert_true(cl_hash("abc", 3, 1) != cl_hash("abc", 3, 2));
+  cl_fvec_free(&a);
+  cl_fvec_free(&b);
+  cl_text_free(t);
+}
+
+static void test_csv_and_corrections(void **state) {
+  (void)state;
+  char err[256];
+  cl_dataset ds = {0};
+  const char *a = "id,text,subcategory,sentiment\n1,\"Long queue, \"\"again\"\"\nsecond line\",waiting_times/queue,negative\n"
+                  "2,Kind staff,staff/courtesy,positive\n";
+  const char *fix = "text,subcategory\n\"Kind  STAFF\",waiting_times/queue\n";
+  assert_int_equal(cl_dataset_parse(&ds, "a.csv", a, strlen(a), err, sizeof err), 0);
+  assert_int_equal(ds.n, 2);
+  assert_string_equal(ds.ex[0].text, "Long queue, \"again\"\nsecond line");
+  assert_int_equal(cl_dataset_parse(&ds, "fix.csv", fix, strlen(fix), err, sizeof err), 0);
+  assert_int_equal(ds.n, 2);
+  assert_int_equal(ds.overridden, 1);
+  assert_string_equal(ds.ex[1].label[CL_HEAD_SUB], "waiting_times/queue");
+  assert_string_equal(ds.ex[1].label[CL_HEAD_SENT], "positive"); /* unknown in fix: kept */
+  const char *j = "{\"id\":\"x\",\"text\":\"kind staff\",\"category\":\"staff\",\"subcategory\":\"staff/courtesy\",\"sentiment\":\"neutral\"}\n";
+  assert_int_equal(cl_dataset_parse(&ds, "c.jsonl", j, strlen(j), err, sizeof err), 0);
+  assert_string_equal(ds.ex[1].label[CL_HEAD_SUB], "staff/courtesy");
+  assert_string_equal(ds.ex[1].label[CL_HEAD_SENT], "neutral");
+  const char *bad = "text,sentiment\nhello,happy\n";
+  assert_int_equal(cl_dataset_parse(&ds, "b.csv", bad, strlen(bad), err, sizeof err), -1);
+  assert_non_null(strstr(err, "b.csv:2"));
+  cl_dataset_free(&ds);
+}
+
+static void test_taxonomy_errors(void **state) {
+  (void)state;
+  char err[256];
+  cl_taxonomy *t = NULL;
+  const char *missing =
+      "{\"categories\":[{\"id\":\"a\",\"labels\":{\"es\":\"A\",\"en\":\"A\"},\"subcategories\":["
+      "{\"id\":\"a/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[],\"en\":[]}},"
+      "{\"id\":\"a/y\",\"labels\":{\"en\":\"Y\"},\"keywords\":{\"es\":[],\"en\":[]}}]}]}";
+  assert_int_equal(cl_taxonomy_parse(missing, strlen(missing), &t, err, sizeof err), -1);
+  assert_string_equal(err, "categories[0].subcategories[1].labels.es: missing");
+  const char *badid =
+      "{\"categories\":[{\"id\":\"a\",\"labels\":{\"es\":\"A\",\"en\":\"A\"},\"subcategories\":["
+      "{\"id\":\"b/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[],\"en\":[]}}]}]}";
+  assert_int_equal(cl_taxonomy_parse(badid, strlen(badid), &t, err, sizeof err), -1);
+  assert_non_null(strstr(err, "categories[0].subcategories[0].id:"));
+  const char *stage =
+      "{\"categories\":[{\"id\":\"a\",\"labels\":{\"es\":\"A\",\"en\":\"A\"},\"subcategories\":["
+      "{\"id\":\"a/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[1],\"en\":[]}}]}]}";
+  assert_int_equal(cl_taxonomy_parse(stage, strlen(stage), &t, err, sizeof err), -1);
+  assert_string_equal(err, "categories[0].subcategories[0].keywords.es[0]: must be a non-empty string");
+  assert_null(t);
+  t = tax();
+  assert_int_equal(t->nsubs, 3);
+  assert_int_equal(cl_taxonomy_find(t, "staff/courtesy"), 1);
+  cl_taxonomy_free(t);
+  /* The shipped default taxonomy must stay valid (tests run from the repo root). */
+  if (access("config/taxonomy.default.json", R_OK) == 0) {
+    assert_int_equal(cl_taxonomy_load("config/taxonomy.default.json", &t, err, sizeof err), 0);
+    assert_true(t->ncats >= 10 && t->ncats <= 14);
+    cl_taxonomy_free(t);
+  }
+}
+
+/* A tiny separable dataset: each class has its own vocabulary. */
+static const char *TINY =
+    "text,subcategory,sentiment,language\n"
+    "waited hours in the queue,waiting_times/queue,negative,en\n"
+    "the queue was endless,waiting_times/queue,negative,en\n"
+    "long queue at the counter,waiting_times/queue,negative,en\n"
+    "queue never moved,waiting_times/queue,negative,en\n"
+    "another queue another wait,waiting_times/queue,negative,en\n"
+    "the nurse was kind and lovely,staff/courtesy,positive,en\n"
+    "very kind lovely staff,staff/courtesy,positive,en\n"
+    "kind helpful receptionist,staff/courtesy,positive,en\n"
+    "lovely kind doctor,staff/courtesy,positive,en\n"
+    "such kind lovely people,staff/courtesy,positive,en\n"
+    "the guard hit me hard,staff/violence,negative,en\n"
+    "a man hit my son,staff/violence,negative,en\n"
+    "officer hit a patient,staff/violence,negative,en\n"
+    "someone hit the cleaner,staff/violence,negative,en\n"
+    "he hit her in the hall,staff/violence,negative,en\n";
+
+static void quick_opts(cl_train_opts *o) {
+  cl_train_defaults(o);
+  o->nbuckets = 1u << 12;
+  o->epochs = 40;
+  o->holdout = 0;
+}
+
+static void *train_buf(const char *csv, const cl_train_opts *o, size_t *len) {
+  char err[256];
+  cl_dataset ds = {0};
+  cl_taxonomy *t = tax();
+  void *buf = NULL;
+  assert_int_equal(cl_dataset_parse(&ds, "tiny.csv", csv, strlen(csv), err, sizeof err), 0);
+  assert_int_equal(cl_train(&ds, t, o, &buf, len, err, sizeof err), 0);
+  cl_dataset_free(&ds);
+  cl_taxonomy_free(t);
+  return buf;
+}
+
+static cl_classifier *classifier_from(void *buf, size_t len, float threshold) {
+  char err[256];
+  cl_model *m = cl_model_from_buffer(buf, len, err, sizeof err);
+  assert_non_null(m);
+  cl_classifier *c = cl_classifier_new(m, NULL, threshold, err, sizeof err);
+  assert_non_null(c);
+  return c;
+}
+
+static void test_train_separable(void **state) {
+  (void)state;
+  cl_train_opts o;
+  quick_opts(&o);
+  size_t len;
+  void *buf = train_buf(TINY, &o, &len);
+  cl_classifier *c = classifier_from(buf, len, 0.0f);
+  cl_dataset ds = {0};
+  char err[256];
+  assert_int_equal(cl_dataset_parse(&ds, "tiny.csv", TINY, strlen(TINY), err, sizeof err), 0);
+  for (size_t i = 0; i < ds.n; i++) {
+    cl_result r;
+    assert_int_equal(cl_classify(c, ds.ex[i].text, strlen(ds.ex[i].text), "en", &r), 0);
+    assert_string_equal(r.subcategory, ds.ex[i].label[CL_HEAD_SUB]);
+    assert_string_equal(CL_SENTIMENTS[r.sentiment], ds.ex[i].label[CL_HEAD_SENT]);
+    assert_int_equal(r.source, CL_SRC_MODEL);
+  }
+  cl_result r;
+  assert_int_equal(cl_classify(c, "the queue", 9, "en", &r), 0);
+  assert_string_equal(r.category, "waiting_times");
+  assert_int_equal(r.journey, cl_journey_index("ONGOING_USE")); /* taxonomy hint */
+  assert_true(r.nterms >= 1);
+  assert_string_equal(r.terms[0], "queue");
+  cl_dataset_free(&ds);
+  cl_classifier_free(c);
+}
+
+static void test_seed_determinism(void **state) {
+  (void)state;
+  cl_train_opts o;
+  quick_opts(&o);
+  o.holdout = 0.2f;
+  size_t la, lb, lc;
+  void *a = train_buf(TINY, &o, &la), *b = train_buf(TINY, &o, &lb);
+  assert_int_equal(la, lb);
+  assert_memory_equal(a, b, la);
+  o.seed = 4242;
+  void *c = train_buf(TINY, &o, &lc);
+  assert_int_equal(la, lc);
+  assert_true(memcmp(a, c, la) != 0);
+  free(a);
+  free(b);
+  free(c);
+}
+
+static void test_model_corruption(void **state) {
+  (void)state;
+  cl_train_opts o;
+  quick_opts(&o);
+  size_t len;
+  char err[512], path[] = "/tmp/escucha-test-model-XXXXXX";
+  unsigned char *buf = train_buf(TINY, &o, &len);
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  assert_int_equal(cl_write_file(path, buf, len, err, sizeof err), 0);
+  cl_model *m = cl_model_open(path, err, sizeof err);
+  assert_non_null(m);
+  cl_model_free(m);
+  unsigned char *bad = malloc(len);
+  memcpy(bad, buf, len);
+  bad[len / 2] ^= 0x40; /* one flipped bit in the weights */
+  assert_int_equal(cl_write_file(path, bad, len, err, sizeof err), 0);
+  assert_null(cl_model_open(path, err, sizeof err));
+  assert_non_null(strstr(err, "checksum"));
+  memcpy(bad, buf, len);
+  bad[0] = 'X';
+  assert_null(cl_model_from_buffer(bad, len, err, sizeof err)); /* takes ownership */
+  assert_non_null(strstr(err, "magic"));
+  bad = malloc(len);
+  memcpy(bad, buf, len);
+  ((cl_model_hdr *)bad)->version = 99;
+  assert_null(cl_model_from_buffer(bad, len, err, sizeof err));
+  assert_non_null(strstr(err, "version 99"));
+  bad = malloc(len);
+  memcpy(bad, buf, len - 10);
+  assert_null(cl_model_from_buffer(bad, len - 10, err, sizeof err));
+  assert_non_null(strstr(err, "size"));
+  unlink(path);
+  /* A taxonomy with different subcategory ids is refused. */
+  const char *other = "{\"categories\":[{\"id\":\"a\",\"labels\":{\"es\":\"A\",\"en\":\"A\"},\"subcategories\":["
+                      "{\"id\":\"a/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[],\"en\":[]}}]}]}";
+  cl_taxonomy *t = NULL;
+  assert_int_equal(cl_taxonomy_parse(other, strlen(other), &t, err, sizeof err), 0);
+  m = cl_model_from_buffer(buf, len, err, sizeof err);
+  assert_non_null(m);
+  assert_null(cl_classifier_new(m, t, 0.3f, err, sizeof err));
+  assert_non_null(strstr(err, "taxonomy"));
+}
+
+static void test_threshold_other(void **state) {
+  (void)state;
+  cl_train_opts o;
+  quick_opts(&o);
+  size_t len;
+  void *buf = train_buf(TINY, &o, &len);
+  cl_classifier *c = classifier_from(buf, len, 0.999f);
+  cl_result r;
+  const char *s = "something entirely unrelated";
+  assert_int_equal(cl_classify(c, s, strlen(s), "en", &r), 0);
+  assert_string_equal(r.subcategory, CL_OTHER_SUBCATEGORY);
+  assert_string_equal(r.category, CL_OTHER_CATEGORY);
+  assert_int_equal(r.sub, -1);
+  assert_int_equal(r.journey, -1);
+  cl_classifier_free(c);
+}
+
+static void test_urgent(void **state) {
+  (void)state;
+  cl_text *t = cl_text_new();
+  const char *yes[] = {"Me amenazaron con un cuchillo en la fila", "I want to kill myself",
+                       "quiero quitarme la vida", "the driver was threatening everyone", "Hubo VIOLENCIA"};
+  const char *no[] = {"Thanks for the quick service", "la atención fue excelente", "I was killing time"};
+  for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+    assert_int_equal(cl_text_analyze(t, yes[i], strlen(yes[i]), NULL), 0);
+    assert_non_null(cl_urgent_match(t));
+  }
+  for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+    assert_int_equal(cl_text_analyze(t, no[i], strlen(no[i]), NULL), 0);
+    assert_null(cl_urgent_match(t));
+  }
+  cl_text_free(t);
+  /* Urgent category flag applies regardless of the lexicon. */
+  cl_train_opts o;
+  quick_opts(&o);
+  size_t len;
+  void *buf = train_buf(TINY, &o, &len);
+  cl_classifier *c = classifier_from(buf, len, 0.0f);
+  cl_result r;
+  assert_int_equal(cl_classify(c, "a man hit my son", 16, "en", &r), 0);
+  assert_string_equal(r.subcategory, "staff/violence");
+  assert_true(r.urgent);
+  cl_classifier_free(c);
+}
+
+static void test_cold_start_spanish(void **state) {
+  (void)state;
+  /* English-only model: Spanish text is served by the Spanish seed terms. */
+  cl_train_opts o;
+  quick_opts(&o);
+  size_t len;
+  void *buf = train_buf(TINY, &o, &len);
+  cl_classifier *c = classifier_from(buf, len, 0.3f);
+  cl_result r;
+  const char *s = "Estuve tres horas en la fila, una espera horrible";
+  assert_int_equal(cl_classify(c, s, strlen(s), "es", &r), 0);
+  assert_string_equal(r.subcategory, "waiting_times/queue");
+  assert_int_equal(r.source, CL_SRC_MIXED);
+  assert_int_equal(r.sentiment, 0); /* polarity lexicon: negative */
+  cl_classifier_free(c);
+}
+
+static void test_train_spanish(void **state) {
+  (void)state;
+  /* An agency supplies Spanish data: the model learns it (no keywords). */
+  const char *es =
+      "text,subcategory,sentiment,language\n"
+      "esperé dos horas para la atención,waiting_times/queue,negative,es\n"
+      "demasiadas horas de espera,waiting_times/queue,negative,es\n"
+      "horas y horas esperando turno,waiting_times/queue,negative,es\n"
+      "tres horas sentada esperando,waiting_times/queue,negative,es\n"
+      "perdí horas esperando el número,waiting_times/queue,negative,es\n"
+      "la funcionaria fue muy cariñosa,staff/courtesy,positive,es\n"
+      "funcionarios cariñosos y atentos,staff/courtesy,positive,es\n"
+      "una funcionaria muy cariñosa conmigo,staff/courtesy,positive,es\n"
+      "trato cariñoso de los funcionarios,staff/courtesy,positive,es\n"
+      "funcionario cariñoso y respetuoso,staff/courtesy,positive,es\n"
+      "el guardia me empujó,staff/violence,negative,es\n"
+      "me empujaron en la entrada,staff/violence,negative,es\n"
+      "un guardia empujó a mi madre,staff/violence,negative,es\n"
+      "empujones del guardia,staff/violence,negative,es\n"
+      "el guardia empujó a un señor,staff/violence,negative,es\n";
+  cl_train_opts o;
+  quick_opts(&o);
+  size_t len;
+  void *buf = train_buf(es, &o, &len);
+  cl_classifier *c = classifier_from(buf, len, 0.0f);
+  assert_true(cl_classifier_model(c)->h->lang_count[CL_HEAD_SUB][CL_LANG_ES] == 15);
+  cl_result r;
+  const char *s1 = "las funcionarias son cariñosas";
+  assert_int_equal(cl_classify(c, s1, strlen(s1), "es", &r), 0);
+  assert_string_equal(r.subcategory, "staff/courtesy");
+  assert_int_equal(r.source, CL_SRC_MODEL);
+  assert_int_equal(r.sentiment, 2);
+  const char *s2 = "esperamos muchas horas";
+  assert_int_equal(cl_classify(c, s2, strlen(s2), "es", &r), 0);
+  assert_string_equal(r.subcategory, "waiting_times/queue");
+  cl_classifier_free(c);
+}
+
+static void test_keyword_only_model(void **state) {
+  (void)state;
+  /* No labelled data at all: a cold-start model from the taxonomy alone. */
+  cl_train_opts o;
+  quick_opts(&o);
+  size_t len;
+  void *buf = train_buf("text,subcategory\n", &o, &len);
+  cl_classifier *c = classifier_from(buf, len, 0.3f);
+  cl_result r;
+  const char *s = "The receptionist was rude to me";
+  assert_int_equal(cl_classify(c, s, strlen(s), "en", &r), 0);
+  assert_string_equal(r.subcategory, "staff/courtesy");
+  assert_int_equal(r.source, CL_SRC_KEYWORDS);
+  assert_int_equal(cl_classify(c, "nothing to see", 14, "en", &r), 0);
+  assert_string_equal(r.subcategory, CL_OTHER_SUBCATEGORY);
+  cl_classifier_free(c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fold_tokenize),     cmocka_unit_test(test_stemming),
+      cmocka_unit_test(test_hash_determinism),  cmocka_unit_test(test_csv_and_corrections),
+      cmocka_unit_test(test_taxonomy_errors),   cmocka_unit_test(test_train_separable),
+      cmocka_unit_test(test_seed_determinism),  cmocka_unit_test(test_model_corruption),
+      cmocka_unit_test(test_threshold_other),   cmocka_unit_test(test_urgent),
+      cmocka_unit_test(test_cold_start_spanish), cmocka_unit_test(test_train_spanish),
+      cmocka_unit_test(test_keyword_only_model),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
