@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Bench input: N classified feedback messages produced to
 escucha.feedback.classified.v1 and the very same rows as a COPY text file.
-  gen.py BROKERS AGENCY N PB_DIR COPY_FILE"""
+  gen.py BROKERS AGENCY N PB_DIR COPY_FILE GROUP
+GROUP's offsets are first committed at the topic's end, so the service then
+consumes exactly this run's messages (not the topic's history)."""
 import random
 import sys
 
 sys.path.insert(0, sys.argv[4])
 from escucha.v1 import escucha_pb2 as pb  # noqa: E402
-from confluent_kafka import Producer  # noqa: E402
+from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 
 brokers, agency, n, copy_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[5]
 T0 = 1709510400000  # Monday 2024-03-04 00:00 UTC: fixed windows
@@ -16,6 +18,13 @@ CATS = ["procedures", "waiting_times", "staff_attention", "digital_channels", "i
 SENT = {pb.POSITIVE: "POSITIVE", pb.NEUTRAL: "NEUTRAL", pb.NEGATIVE: "NEGATIVE"}
 WORDS = ("espera fila atención trámite documento cita pago sitio web horario funcionario "
          "respuesta demora clínica licencia certificado oficina").split()
+TOPIC = "escucha.feedback.classified.v1"
+c = Consumer({"bootstrap.servers": brokers, "group.id": sys.argv[6], "enable.auto.commit": False})
+parts = c.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions
+ends = [TopicPartition(TOPIC, p, c.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10)[1])
+        for p in parts]
+c.commit(offsets=ends, asynchronous=False)
+c.close()
 rng = random.Random(42)
 p = Producer({"bootstrap.servers": brokers, "enable.idempotence": True, "linger.ms": 20,
               "queue.buffering.max.messages": 1000000, "compression.codec": "lz4"})

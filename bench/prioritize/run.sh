@@ -30,26 +30,31 @@ now() { date +%s.%N; }
 
 echo "bench: generating $N classified messages (agency $AGENCY)"
 protoc -Iproto --python_out="$WORK" proto/escucha/v1/escucha.proto
-$PY bench/prioritize/gen.py "$ESCUCHA_KAFKA_BROKERS" "$AGENCY" "$N" "$WORK" "$WORK/rows.copy"
+GROUP="bench-$AGENCY"
+$PY bench/prioritize/gen.py "$ESCUCHA_KAFKA_BROKERS" "$AGENCY" "$N" "$WORK" "$WORK/rows.copy" "$GROUP"
 
 # 1. escucha-prioritize: fresh consumer group, messages already in the topic.
 # env.sh only defines the settings; the service gets them explicitly.
 ESCUCHA_PG_DSN=$ESCUCHA_PG_DSN ESCUCHA_KAFKA_BROKERS=$ESCUCHA_KAFKA_BROKERS \
   ESCUCHA_MIGRATIONS_DIR=$ESCUCHA_MIGRATIONS_DIR ESCUCHA_TAXONOMY=$ESCUCHA_TAXONOMY \
-  ESCUCHA_ADMIN_PORT=$ADMIN ESCUCHA_GROUP="bench-$AGENCY" ESCUCHA_LOG_LEVEL=warn \
+  ESCUCHA_ADMIN_PORT=$ADMIN ESCUCHA_GROUP="$GROUP" ESCUCHA_LOG_LEVEL=warn \
   ESCUCHA_BATCH_SIZE=${BENCH_BATCH:-2000} "$BIN" >"$WORK/service.log" 2>&1 &
 pid=$!
-rows() { curl -sf "http://127.0.0.1:$ADMIN/metrics" | awk '/^escucha_prioritize_rows_written_total/ {print $2}'; }
+# Rate from the service's own counter (first row to last), done when every
+# row of this run's agency is stored.
+rows() { curl -sf "http://127.0.0.1:$ADMIN/metrics" | awk '/^escucha_prioritize_(rows_written|duplicates)_total/ {s += $2} END {printf "%d", s}'; }
+mine() { "${PSQL[@]}" -tA -c "SELECT count(*) FROM feedback WHERE agency = '$AGENCY'"; }
 t_first="" ; deadline=$((SECONDS + 600))
 while :; do
-  r=$(rows || echo 0); r=${r:-0}; r=${r%.*}
+  r=$(rows || echo 0); r=${r:-0}
   if [[ -z $t_first && $r -gt 0 ]]; then t_first=$(now); r_first=$r; fi
-  if [[ $r -ge $N ]]; then t_last=$(now); break; fi
+  if [[ -n $t_first && $(mine) -ge $N ]]; then t_last=$(now); r_last=$(rows); break; fi
   kill -0 "$pid" 2>/dev/null || { echo "service exited"; tail -20 "$WORK/service.log"; exit 1; }
-  ((SECONDS < deadline)) || { echo "timeout: $r of $N rows"; tail -20 "$WORK/service.log"; exit 1; }
-  sleep 0.05
+  ((SECONDS < deadline)) || { echo "timeout: $(mine) of $N rows"; tail -20 "$WORK/service.log"; exit 1; }
+  sleep 0.1
 done
-svc_rate=$($PY -c "print(($N - $r_first) / ($t_last - $t_first))")
+svc_rate=$($PY -c "print(($r_last - $r_first) / ($t_last - $t_first))")
+svc_msgs=$((r_last - r_first))
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 stored=$("${PSQL[@]}" -tA -c "SELECT count(*) FROM feedback WHERE agency = '$AGENCY'")
 
@@ -96,9 +101,10 @@ PYEOF
 t2=$(now)
 "${PSQL[@]}" -c "\\copy bench_copy_feedback (id, agency, service, channel, external_id, text, language, created_at, received_at, nps, csat, category, subcategory, confidence, sentiment, sentiment_score, journey_stage, urgent, model_version, content_hash, redactions, classified_at) FROM '$WORK/rows.ts.copy'"
 t3=$(now)
-$PY - "$N" "$svc_rate" "$t0" "$t1" "$t2" "$t3" "$stored" "$copied" <<'PYEOF'
+$PY - "$N" "$svc_rate" "$t0" "$t1" "$t2" "$t3" "$stored" "$copied" "$svc_msgs" <<'PYEOF'
 import sys
 n, svc = int(sys.argv[1]), float(sys.argv[2])
+print("  (service rate over %s messages consumed in the timed interval)" % sys.argv[9])
 t0, t1, t2, t3 = map(float, sys.argv[3:7])
 staged, direct = n / (t1 - t0), n / (t3 - t2)
 print("bench prioritize: %d messages (stored %s, copied %s)" % (n, sys.argv[7], sys.argv[8]))

@@ -223,11 +223,12 @@ fail:
 
 size_t inbound_pending(const inbound *ib) { return ib ? ib->pending : 0; }
 
+static void free_on_close(uv_handle_t *h) { free(h->data); }
+
 void inbound_stop(inbound *ib) {
   if (!ib) return;
   ib->stopping = 1;
   uv_timer_stop(&ib->timer);
-  uv_close((uv_handle_t *)&ib->timer, NULL);
   es_kafka_uv_detach(ib->dlq_uv);
   es_kafka_producer_close(ib->dlq, 10000);
   /* whatever is still queued was not committed and will be redelivered */
@@ -243,5 +244,5 @@ void inbound_stop(inbound *ib) {
   }
   free(ib->parts);
   es_kafka_consumer_close(ib->consumer);
-  free(ib);
+  uv_close((uv_handle_t *)&ib->timer, free_on_close); /* frees ib once the loop let go */
 }

@@ -201,6 +201,7 @@ int main(int argc, char **argv) {
   S.loop = uv_default_loop();
   signal(SIGPIPE, SIG_IGN);
   int rc = nrest > 0 && strcmp(rest[0], "import") == 0 ? run_import(nrest, rest) : serve();
+  uv_run(S.loop, UV_RUN_NOWAIT); /* close callbacks of whatever shut down last */
   uv_loop_close(S.loop);
   es_metrics_reset();
   return rc;

@@ -400,10 +400,11 @@ int ingest_kafka_ok(const ingest *g) { return g->kafka_ok; }
 int ingest_redis_ok(const ingest *g) { return g->redis_connected; }
 int ingest_redis_connecting(const ingest *g) { return g->redis && !g->redis_connected; }
 
+static void free_on_close(uv_handle_t *h) { free(h->data); }
+
 void ingest_free(ingest *g) {
   if (!g) return;
   uv_timer_stop(&g->redis_timer);
-  uv_close((uv_handle_t *)&g->redis_timer, NULL);
   es_kafka_uv_detach(g->kuv);
   /* flush: pending delivery reports run here and complete their items */
   es_kafka_uv_detach(g->bulk_uv);
@@ -413,5 +414,6 @@ void ingest_free(ingest *g) {
     g->redis->data = NULL; /* its callbacks may run after g is gone */
     redisAsyncDisconnect(g->redis);
   }
-  free(g);
+  /* the loop still references the timer until its close callback: free g there */
+  uv_close((uv_handle_t *)&g->redis_timer, free_on_close);
 }

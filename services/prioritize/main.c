@@ -27,7 +27,7 @@ static es_opt OPTS[] = {
     {"group", "escucha-prioritize", "Consumer group", 0},
     {"migrations-dir", "migrations", "SQL migrations applied at start (empty = skip)", 0},
     {"taxonomy", "config/taxonomy.default.json", "Taxonomy JSON (topic labels)", 0},
-    {"batch-size", "1000", "Most messages per PostgreSQL transaction", 0},
+    {"batch-size", "2000", "Most messages per PostgreSQL transaction", 0},
     {"batch-ms", "200", "Longest wait to fill a batch (ms)", 0},
     {"weights", "volume=0.25,negative=0.25,spike=0.25,nps=0.15,urgency=0.10",
      "Score weights (docs/prioritization.md)", 0},
@@ -124,7 +124,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
   (void)rk;
   (void)opaque;
   dr_slot *s = m->_private;
-  if (!s) return;
+  if (!s) { /* a PriorityUpdate: counted only */
+    es_metric_add(M.published, 1, ES_TOPIC_PRIORITIES, m->err ? "failed" : "ok");
+    return;
+  }
   s->done = 1;
   s->ok = m->err == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
@@ -270,7 +273,10 @@ static int write_until_committed(pz_store *st, rd_kafka_t *c, batch *b, const ch
 
 /* ---- publishing ---- */
 
-static void publish_priorities(rd_kafka_t *p, const pz_batch_result *res, dr_slot *slots) {
+/* PriorityUpdates are a view of committed state: a lost one is replaced by the
+ * next batch's, so they are not waited for (opaque NULL: the delivery callback
+ * only counts them). */
+static void publish_priorities(rd_kafka_t *p, const pz_batch_result *res) {
   for (size_t i = 0; i < res->nprio; i++) {
     const pz_priority *pr = &res->prio[i];
     Escucha__V1__PriorityUpdate u;
@@ -284,13 +290,13 @@ static void publish_priorities(rd_kafka_t *p, const pz_batch_result *res, dr_slo
     int klen = snprintf(key, sizeof key, "%s/%s", pr->agency, pr->topic);
     if (!buf) continue;
     escucha__v1__priority_update__pack(&u, buf);
-    slots[i] = (dr_slot){0, 0};
     if (es_kafka_produce(p, ES_TOPIC_PRIORITIES, RD_KAFKA_PARTITION_UA, key,
                          (size_t)klen < sizeof key ? (size_t)klen : sizeof key - 1, buf, len,
-                         &slots[i]) != RD_KAFKA_RESP_ERR_NO_ERROR)
-      slots[i] = (dr_slot){1, 0};
+                         NULL) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      es_metric_add(M.published, 1, ES_TOPIC_PRIORITIES, "failed");
     free(buf);
   }
+  rd_kafka_poll(p, 0); /* serve delivery reports */
 }
 
 /* DLQ messages must be delivered before their offsets are stored. */
@@ -392,15 +398,8 @@ static void after_commit(svc *s, batch *b, pz_batch_result *res) {
   es_metric_add(M.plans, (double)res->closed, "closed");
   for (size_t i = 0; i < res->nemerging; i++)
     pz_emerging_add(s->ss, res->emerging[i].agency, res->emerging[i].text, s->ngram);
-  dr_slot *slots = calloc(res->nprio + 1, sizeof *slots);
-  if (slots) publish_priorities(s->producer, res, slots);
+  publish_priorities(s->producer, res);
   if (res->opened) publish_outbox(s->st, s->producer);
-  wait_deliveries(s->producer);
-  /* PriorityUpdates are a view of committed state: a lost one is replaced by
-   * the next batch's, so failures are counted, not retried. */
-  for (size_t i = 0; slots && i < res->nprio; i++)
-    es_metric_add(M.published, 1, ES_TOPIC_PRIORITIES, slots[i].ok ? "ok" : "failed");
-  free(slots);
 }
 
 static int process(svc *s, batch *b) {

@@ -66,8 +66,9 @@ def _port_open(port):
 class Service:
     """One service process started from ESCUCHA_BIN_DIR with the stack's env."""
 
-    def __init__(self, name, env=None, args=(), admin_port=None, http_port=None, instance=0):
+    def __init__(self, name, env=None, args=(), admin_port=None, http_port=None, instance=0, wrapper=(), bin_dir=None):
         self.name = name
+        self.binary = os.path.join(bin_dir or BIN, "escucha-" + name)
         self.admin_port = admin_port or ADMIN_BASE + ADMIN[name] + 10 * instance
         self.http_port = http_port
         self.log_path = os.path.join(STATE, "logs", "test-%s-%d.log" % (name, instance))
@@ -86,14 +87,15 @@ class Service:
         e.update(env or {})
         self.env = e
         self.args = list(args)
+        self.wrapper = list(wrapper)  # e.g. valgrind and its options
         self.proc = None
         self.start()
 
     def start(self):
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([os.path.join(BIN, "escucha-" + self.name)] + self.args,
+        self.proc = subprocess.Popen(self.wrapper + [self.binary] + self.args,
                                      env=self.env, stdout=self.logf, stderr=self.logf, cwd=REPO)
-        wait_until(self.healthy, 30, what="%s /healthz" % self.name)
+        wait_until(self.healthy, 30 if not self.wrapper else 180, what="%s /healthz" % self.name)
         if self.http_port:
             wait_until(lambda: _port_open(self.http_port), 10, what="%s port %d" % (self.name, self.http_port))
         return self

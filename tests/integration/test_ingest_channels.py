@@ -89,3 +89,19 @@ def test_email_message(services, api_key):
     assert r.status_code == 400 and r.json()["error"]["field"] == "body"
     h["Content-Type"] = "text/plain"
     assert requests.post(URL + "email", data=msg.encode(), headers=h, timeout=30).status_code == 415
+
+
+def test_secrets_never_reach_the_logs(services, api_key):
+    """A run that used the API key, a bad key and the WhatsApp secret logs none of them."""
+    ing = services.start("ingest", http_port=HTTP_PORT, env=dict(WA_ENV, ESCUCHA_LOG_LEVEL="debug"))
+    requests.post("http://127.0.0.1:%d/v1/feedback" % HTTP_PORT, json={"text": "hola " + unique()},
+                  headers={"Authorization": "Bearer " + api_key}, timeout=30)
+    requests.post("http://127.0.0.1:%d/v1/feedback" % HTTP_PORT, json={"text": "x"},
+                  headers={"Authorization": "Bearer wrong-secret-key-123"}, timeout=30)
+    signed_post(webhook(unique(), "hola"))
+    signed_post(webhook(unique(), "hola"), secret="forged-secret-456")
+    ing.stop()
+    log = ing.log()
+    assert "listening" in log  # the log is the right one and not empty
+    for secret in (api_key, "wrong-secret-key-123", SECRET, "forged-secret-456", "verify-me"):
+        assert secret not in log
