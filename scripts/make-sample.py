@@ -3,7 +3,7 @@
 The Strategy Unit's pxtextmining v6 framework data) into the demo's sample feedback:
 data/sample/feedback.ndjson, one Escucha feedback JSON object per line.
 
-Mapping: text as is; created_at from date (DD/MM/YYYY, noon UTC so the day is stable);
+Mapping: text as is; created_at from date (DD/MM/YYYY, a few rows MM/DD/YYYY; noon UTC);
 service from the service name; csat = 6 - fft_score for fft 1..5 (FFT 1 = very good, CSAT 5 =
 very satisfied), none for 6/7 (don't know/other); external_id from the row id; channel survey.
 No NPS exists in this data and none is made up. The labels stay out: the demo must classify."""
@@ -24,6 +24,8 @@ with open(src, newline="", encoding="utf-8") as f, open(out, "w", encoding="utf-
         if not text:
             continue
         d, m, y = row["date"].split("/")
+        if int(m) > 12:  # a few rows are month-first (MM/DD/YYYY)
+            d, m = m, d
         item = {"agency": "demo", "text": text, "channel": "survey",
                 "created_at": "%s-%s-%sT12:00:00Z" % (y, m, d),
                 "service": " ".join(row["service"].split()) or "unknown",

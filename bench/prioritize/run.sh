@@ -18,7 +18,7 @@ pid=""
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   "${PSQL[@]}" -c "DROP TABLE IF EXISTS bench_copy_feedback" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
+  [[ -n ${BENCH_KEEP_LOG:-} ]] && cp "$WORK/service.log" "$BENCH_KEEP_LOG"; rm -rf "$WORK"
 }
 trap cleanup EXIT
 [[ -x $BIN ]] || { echo "build first: make bins"; exit 1; }
@@ -37,7 +37,7 @@ $PY bench/prioritize/gen.py "$ESCUCHA_KAFKA_BROKERS" "$AGENCY" "$N" "$WORK" "$WO
 # env.sh only defines the settings; the service gets them explicitly.
 ESCUCHA_PG_DSN=$ESCUCHA_PG_DSN ESCUCHA_KAFKA_BROKERS=$ESCUCHA_KAFKA_BROKERS \
   ESCUCHA_MIGRATIONS_DIR=$ESCUCHA_MIGRATIONS_DIR ESCUCHA_TAXONOMY=$ESCUCHA_TAXONOMY \
-  ESCUCHA_ADMIN_PORT=$ADMIN ESCUCHA_GROUP="$GROUP" ESCUCHA_LOG_LEVEL=warn \
+  ESCUCHA_ADMIN_PORT=$ADMIN ESCUCHA_GROUP="$GROUP" ESCUCHA_LOG_LEVEL=${BENCH_LOG_LEVEL:-warn} \
   ESCUCHA_BATCH_SIZE=${BENCH_BATCH:-2000} "$BIN" >"$WORK/service.log" 2>&1 &
 pid=$!
 # Rate from the service's own counter (first row to last), done when every

@@ -426,7 +426,9 @@ static int run(svc *s) {
   uint64_t next_report = es_mono_ns() + report_ns, next_outbox = 0;
   if (batch_init(&b, cap < 1 ? 1 : cap) != 0) goto cleanup;
   while (!es_stopping && !es_kafka_fatal) {
+    uint64_t tc = es_mono_ns();
     collect(s->consumer, &b, batch_ms);
+    if (b.n) es_debug("collect_timing", "n=%zu collect_ms=%.1f", b.n, (double)(es_mono_ns() - tc) / 1e6);
     if (b.n > 0 && process(s, &b) != 0) break;
     batch_clear(&b);
     uint64_t now = es_mono_ns();

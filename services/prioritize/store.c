@@ -17,6 +17,9 @@
 #define MS(x) "(extract(epoch FROM " x ") * 1000)::bigint"
 
 #define SPIKE_SET_SLOTS 8192
+#define MAX_AGENCIES 4096
+
+typedef struct agency_time { char *agency; int64_t now; } agency_time;
 
 struct pz_store {
   char *dsn;
@@ -26,7 +29,14 @@ struct pz_store {
   es_buf copy;
   uint64_t spike_set[SPIKE_SET_SLOTS]; /* hashes of topic windows already counted as spikes */
   size_t spike_n;
+  agency_time nows[MAX_AGENCIES]; /* per-agency event-time now */
+  size_t nnow;
 };
+
+static void forget_nows(pz_store *s) {
+  for (size_t i = 0; i < s->nnow; i++) free(s->nows[i].agency);
+  s->nnow = 0;
+}
 
 void pz_store_cfg_default(pz_store_cfg *c) {
   memset(c, 0, sizeof *c);
@@ -59,6 +69,7 @@ pz_store *pz_store_new(const char *dsn, const pz_store_cfg *cfg) {
 void pz_store_free(pz_store *s) {
   if (!s) return;
   if (s->c) PQfinish(s->c);
+  forget_nows(s);
   es_buf_free(&s->copy);
   free(s->dsn);
   free(s);
@@ -720,8 +731,12 @@ static int rank_window(pz_store *s, pz_batch_result *res, const char *agency, in
   rank_ctx x = {s, res, agency, kind, now, pz_window_start(kind, now), pz_window_len_ms(kind)};
   PGresult *hist = NULL;
   int rc = -1;
+  uint64_t t0 = es_mono_ns();
   if (load_history(&x, &hist) != 0) goto cleanup;
+  uint64_t t1 = es_mono_ns();
   rc = rank_and_write(&x);
+  es_debug("rank_timing", "kind=%d topics=%zu load_ms=%.1f rank_ms=%.1f", kind, x.nt,
+           (double)(t1 - t0) / 1e6, (double)(es_mono_ns() - t1) / 1e6);
 cleanup:
   for (size_t i = 0; i < x.nt; i++) free(x.t[i].hist);
   free(x.t);
@@ -750,18 +765,29 @@ static int insert_and_collect(pz_store *s, pz_batch_result *res, PGresult **out)
 }
 
 /* Event-time "now" of an agency: the newest received_at stored, so a batch of
- * late or replayed rows neither moves time backwards nor re-ranks old windows. */
+ * late or replayed rows neither moves time backwards nor re-ranks old windows.
+ * Remembered per agency; the database is asked once per agency and process
+ * (max() over a fast-growing index inside the write transaction is slow). */
 static int agency_now(pz_store *s, const char *agency, int64_t *now) {
+  for (size_t i = 0; i < s->nnow; i++)
+    if (strcmp(s->nows[i].agency, agency) == 0) {
+      if (s->nows[i].now > *now) *now = s->nows[i].now;
+      s->nows[i].now = *now;
+      return 0;
+    }
   const char *p[] = {agency};
   PGresult *r = q(s, "agency_now",
-                  "SELECT " MS("max(received_at)") " FROM feedback WHERE agency = $1", 1, p,
-                  PGRES_TUPLES_OK);
+                  "SELECT " MS("received_at") " FROM feedback WHERE agency = $1"
+                  " ORDER BY received_at DESC LIMIT 1", 1, p, PGRES_TUPLES_OK);
   if (!r) return -1;
-  if (!PQgetisnull(r, 0, 0)) {
+  if (PQntuples(r) == 1) {
     int64_t m = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
     if (m > *now) *now = m;
   }
   PQclear(r);
+  if (s->nnow == MAX_AGENCIES) forget_nows(s); /* bounded: re-learned on demand */
+  char *copy = es_strdup(agency);
+  if (copy) s->nows[s->nnow++] = (agency_time){copy, *now};
   return 0;
 }
 

@@ -1,0 +1,267 @@
+#!/usr/bin/python3
+"""The demo's replay and report (run by scripts/demo.sh once the stack is up).
+
+Sends the bundled sample feedback half through the HTTP API (NDJSON batches) and half through
+the inbound Kafka topic, follows it through ingest -> classify -> prioritize -> actions with
+progress bars, then prints the report and writes .escucha/demo/report.html + chart PNGs."""
+import base64
+import html
+import io
+import json
+import os
+import sys
+import time
+
+import psycopg2
+import redis
+import requests
+from confluent_kafka import Producer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STATE = os.environ.get("ESCUCHA_STATE_DIR", os.path.join(REPO, ".escucha"))
+HTTP = int(os.environ.get("ESCUCHA_HTTP_PORT", "8080"))
+ADMIN = int(os.environ.get("ESCUCHA_ADMIN_PORT_BASE", "9100"))
+BROKERS = os.environ.get("ESCUCHA_KAFKA_BROKERS", "127.0.0.1:19092")
+PG = os.environ.get("ESCUCHA_PG_DSN", "host=127.0.0.1 port=15432 dbname=escucha user=escucha")
+REDIS = os.environ.get("ESCUCHA_REDIS_URL", "redis://127.0.0.1:16379")
+SAMPLE = os.path.join(REPO, "data", "sample", "feedback.ndjson")
+OUT = os.path.join(STATE, "demo")
+AGENCY = "demo"
+TTY = sys.stdout.isatty()
+
+
+def bar(label, done, total, extra=""):
+    width = 30
+    frac = min(1.0, done / total) if total else 1.0
+    line = "%-22s [%s%s] %5.1f%% %s" % (label, "#" * int(frac * width), "." * (width - int(frac * width)),
+                                        100 * frac, extra)
+    if TTY:
+        sys.stdout.write("\r" + line)
+        sys.stdout.flush()
+    return line
+
+
+def bar_done(line):
+    print("" if TTY else line)
+
+
+def metric(service, name):
+    port = ADMIN + {"ingest": 1, "classify": 2, "prioritize": 3, "actions": 4}[service]
+    total = 0.0
+    for ln in requests.get("http://127.0.0.1:%d/metrics" % port, timeout=5).text.splitlines():
+        if ln.startswith(name) and not ln.startswith("#"):
+            total += float(ln.rsplit(" ", 1)[1])
+    return total
+
+
+def wait(label, current, target, timeout, settle=None):
+    """Polls current() until it reaches target(); a progress bar meanwhile."""
+    deadline = time.time() + timeout
+    last, last_change = None, time.time()
+    while True:
+        c, t = current(), target()
+        line = bar(label, c, t, "%d/%d" % (c, t))
+        if c >= t:
+            break
+        if c != last:
+            last, last_change = c, time.time()
+        if settle and time.time() - last_change > settle:
+            break
+        if time.time() > deadline:
+            bar_done(line)
+            print("   (stopped waiting after %d s)" % timeout)
+            return c
+        time.sleep(0.25)
+    bar_done(line)
+    return c
+
+
+def send(items, key):
+    http_items, kafka_items = items[0::2], items[1::2]
+    sent, results = 0, {"accepted": 0, "duplicate": 0, "rejected": 0}
+    s = requests.Session()
+    h = {"Authorization": "Bearer " + key, "Content-Type": "application/x-ndjson"}
+    for i in range(0, len(http_items), 500):
+        chunk = http_items[i:i + 500]
+        body = "\n".join(json.dumps({k: v for k, v in it.items() if k != "agency"}) for it in chunk)
+        for attempt in range(20):
+            r = s.post("http://127.0.0.1:%d/v1/feedback:batch" % HTTP, data=body.encode(), headers=h, timeout=60)
+            if r.status_code != 503:
+                break
+            time.sleep(1)  # Retry-After: 1
+        r.raise_for_status()
+        for k in results:
+            results[k] += r.json()[k]
+        sent += len(chunk)
+        line = bar("HTTP batches", sent, len(http_items))
+    bar_done(line)
+    p = Producer({"bootstrap.servers": BROKERS, "enable.idempotence": True, "linger.ms": 20})
+    for i, it in enumerate(kafka_items):
+        p.produce("escucha.feedback.inbound.v1", key=it["external_id"].encode(), value=json.dumps(it).encode())
+        if i % 200 == 0:
+            p.poll(0)
+            line = bar("Kafka inbound topic", i + 1, len(kafka_items))
+    p.flush(60)
+    bar_done(bar("Kafka inbound topic", len(kafka_items), len(kafka_items)))
+    return results, len(kafka_items)
+
+
+def q(cur, sql, *args):
+    cur.execute(sql, args)
+    return cur.fetchall()
+
+
+def chart_png(fig):
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def charts(cur, since):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = q(cur, """SELECT date_trunc('month', created_at) AS m, category, count(*) FROM feedback
+                     WHERE agency = %s AND received_at >= %s GROUP BY 1, 2 ORDER BY 1""", AGENCY, since)
+    cats = sorted({r[1] for r in rows}, key=lambda c: -sum(r[2] for r in rows if r[1] == c))[:8]
+    months = sorted({r[0] for r in rows})
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for c in cats:
+        ax.plot(months, [sum(r[2] for r in rows if r[0] == m and r[1] == c) for m in months], marker="o", ms=3, label=c)
+    ax.set_title("Feedback per topic per month (by the date citizens wrote it)")
+    ax.set_ylabel("feedback")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(alpha=.3)
+    volume = chart_png(fig)
+    plt.close(fig)
+    srows = q(cur, """SELECT category, sentiment, count(*) FROM feedback WHERE agency = %s AND received_at >= %s
+                      GROUP BY 1, 2""", AGENCY, since)
+    cats2 = sorted({r[0] for r in srows}, key=lambda c: -sum(r[2] for r in srows if r[0] == c))[:12]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    left = [0.0] * len(cats2)
+    for sent, color in (("NEGATIVE", "#d62728"), ("NEUTRAL", "#bbbbbb"), ("POSITIVE", "#2ca02c")):
+        tot = [sum(r[2] for r in srows if r[0] == c) or 1 for c in cats2]
+        vals = [sum(r[2] for r in srows if r[0] == c and r[1] == sent) / t for c, t in zip(cats2, tot)]
+        ax.barh(cats2, vals, left=left, color=color, label=sent.lower())
+        left = [a + b for a, b in zip(left, vals)]
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.set_title("Sentiment share per topic")
+    ax.legend(fontsize=8, loc="lower right")
+    sentiment = chart_png(fig)
+    plt.close(fig)
+    return volume, sentiment
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    key = open(os.path.join(STATE, "demo-api-key")).read().strip()
+    items = [json.loads(ln) for ln in open(SAMPLE, encoding="utf-8") if ln.strip()]
+    # A replay: forget the previous run's dedup keys, or every item would be a duplicate.
+    r = redis.Redis.from_url(REDIS)
+    for k in r.scan_iter("escucha:dedup:%s:*" % AGENCY, count=1000):
+        r.delete(k)
+    db = psycopg2.connect(PG)
+    db.autocommit = True
+    cur = db.cursor()
+    since = q(cur, "SELECT now()")[0][0]
+    base = {k: metric("ingest", 'escucha_ingest_items_total{result="%s"}' % k)
+            for k in ("accepted", "duplicate", "rejected")}
+    t0 = time.time()
+    http_res, n_kafka = send(items, key)
+
+    def ingest_done():
+        return int(sum(metric("ingest", 'escucha_ingest_items_total{result="%s"}' % k) - base[k] for k in base))
+    wait("ingest (all intakes)", ingest_done, lambda: len(items), 120)
+    accepted = int(metric("ingest", 'escucha_ingest_items_total{result="accepted"}') - base["accepted"])
+    stored = lambda: q(cur, "SELECT count(*) FROM feedback WHERE agency = %s AND received_at >= %s", AGENCY, since)[0][0]
+    wait("classified + stored", stored, lambda: accepted, 300)
+    plans = lambda: q(cur, "SELECT count(*) FROM action_plans WHERE agency = %s AND opened_at >= %s", AGENCY, since)[0][0]
+    tickets = lambda: q(cur, """SELECT count(*) FROM actions a JOIN action_plans p ON p.id = a.plan_id
+                                WHERE p.agency = %s AND p.opened_at >= %s""", AGENCY, since)[0][0]
+    wait("priorities ranked", lambda: q(cur, "SELECT count(*) FROM priorities WHERE agency = %s AND computed_at >= %s",
+                                        AGENCY, since)[0][0], lambda: 1, 120)
+    wait("tickets opened", tickets, lambda: max(1, plans()), 180, settle=20)
+    elapsed = time.time() - t0
+    report(cur, since, len(items), http_res, n_kafka, accepted, elapsed)
+
+
+def report(cur, since, n, http_res, n_kafka, accepted, elapsed):
+    lines = []
+    p = lines.append
+    tot = q(cur, """SELECT count(*), avg(csat), count(csat), sum(CASE WHEN csat >= 4 THEN 1 ELSE 0 END),
+                           avg(nps), count(nps),
+                           sum(CASE WHEN sentiment='NEGATIVE' THEN 1 ELSE 0 END),
+                           sum(CASE WHEN sentiment='POSITIVE' THEN 1 ELSE 0 END),
+                           sum(CASE WHEN urgent THEN 1 ELSE 0 END)
+                    FROM feedback WHERE agency = %s AND received_at >= %s""", AGENCY, since)[0]
+    stored, _, ncsat, sat, _, nnps, neg, pos, urg = tot
+    p("")
+    p("ESCUCHA DEMO REPORT — agency '%s'" % AGENCY)
+    p("=" * 78)
+    p("Sample: %d real NHS Friends-and-Family-Test comments (CC BY-NC-SA 4.0), sent %d over HTTP "
+      "batches and %d over the Kafka inbound topic" % (n, n - n_kafka, n_kafka))
+    p("Accepted %d (HTTP: %d accepted, %d duplicate, %d rejected), stored %d classified rows in %.0f s"
+      % (accepted, http_res["accepted"], http_res["duplicate"], http_res["rejected"], stored, elapsed))
+    red = int(metric("ingest", "escucha_ingest_redactions_total"))
+    p("Personal data redacted before storage: %d values" % red)
+    if ncsat:
+        p("CSAT (share of 4-5 on 1-5): %.1f%% of %d answers" % (100.0 * sat / ncsat, ncsat))
+    p("NPS: %s" % ("n/a — this data has no 0-10 question" if not nnps else "see priorities"))
+    if stored:
+        p("Sentiment: %.0f%% negative, %.0f%% positive; %d flagged urgent" % (100.0 * neg / stored, 100.0 * pos / stored, urg))
+    rows = q(cur, """SELECT DISTINCT ON (topic) topic, rank, score, volume, explanation_en, explanation_es, level
+                     FROM priorities WHERE agency = %s AND computed_at >= %s AND window_kind = 'hour'
+                     ORDER BY topic, computed_at DESC""", AGENCY, since)
+    top = sorted([r for r in rows if r[6] == 2] or rows, key=lambda r: r[1])[:10]
+    p("")
+    p("TOP 10 PRIORITIES (this hour, subcategory topics, ranked by score)")
+    p("-" * 78)
+    for r in top:
+        p("%2d. %-42s score %.2f  n=%d" % (r[1], r[0][:42], r[2], r[3]))
+        p("    %s" % r[4])
+        p("    %s" % r[5])
+    acts = q(cur, """SELECT p.topic, p.summary, a.tool, a.external_key, a.url, a.status
+                     FROM action_plans p LEFT JOIN actions a ON a.plan_id = p.id
+                     WHERE p.agency = %s AND p.opened_at >= %s ORDER BY p.opened_at""", AGENCY, since)
+    p("")
+    p("ACTION PLANS AND TICKETS (%d)" % len(acts))
+    p("-" * 78)
+    for topic, summary, tool, k, url, status in acts:
+        first = (summary or "").strip().splitlines()[0][:110] if summary else ""
+        p("* %s -> %s %s [%s] %s" % (topic, tool or "-", k or "", status or "pending", url or ""))
+        if first:
+            p("    %s" % first)
+    volume, sentiment = charts(cur, since)
+    with open(os.path.join(OUT, "volume.png"), "wb") as f:
+        f.write(volume)
+    with open(os.path.join(OUT, "sentiment.png"), "wb") as f:
+        f.write(sentiment)
+    page = ["<!doctype html><meta charset=utf-8><title>Escucha demo report</title>",
+            "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}td,th{padding:4px 8px;"
+            "border-bottom:1px solid #ddd;text-align:left;vertical-align:top}</style>",
+            "<h1>Escucha — demo report</h1><pre>%s</pre>" % html.escape("\n".join(lines[3:8])),
+            "<h2>Volume per topic</h2><img src='data:image/png;base64,%s'>" % base64.b64encode(volume).decode(),
+            "<h2>Sentiment per topic</h2><img src='data:image/png;base64,%s'>" % base64.b64encode(sentiment).decode(),
+            "<h2>Top priorities</h2><table><tr><th>#</th><th>topic</th><th>score</th><th>n</th><th>why</th></tr>"]
+    for r in top:
+        page.append("<tr><td>%d</td><td>%s</td><td>%.2f</td><td>%d</td><td>%s<br><i>%s</i></td></tr>"
+                    % (r[1], html.escape(r[0]), r[2], r[3], html.escape(r[4]), html.escape(r[5])))
+    page.append("</table><h2>Action plans and tickets</h2><table><tr><th>topic</th><th>ticket</th><th>status</th></tr>")
+    for topic, summary, tool, k, url, status in acts:
+        link = "<a href='%s'>%s %s</a>" % (html.escape(url), tool, html.escape(k or "")) if url else html.escape(tool or "-")
+        page.append("<tr><td>%s</td><td>%s</td><td>%s</td></tr>" % (html.escape(topic), link, html.escape(status or "pending")))
+    page.append("</table>")
+    with open(os.path.join(OUT, "report.html"), "w", encoding="utf-8") as f:
+        f.write("\n".join(page))
+    p("")
+    p("Report: %s (charts: volume.png, sentiment.png)" % os.path.join(OUT, "report.html"))
+    p("Redmine with the tickets: %s/projects/escucha/issues" % os.environ.get("ESCUCHA_REDMINE_BASE_URL", ""))
+    p("Stop everything: make down && scripts/redmine.sh stop")
+    print("\n".join(lines))
+    with open(os.path.join(OUT, "report.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
