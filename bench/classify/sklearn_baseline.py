@@ -23,11 +23,30 @@ def model(C, balanced):
     return make_pipeline(feats, lr)
 
 
+def choose(fit, val, head):
+    """C and class weighting by macro-F1 on the validation split (never the test split)."""
+    xf, yf = load(fit, head)
+    xv, yv = load(val, head)
+    best = None
+    for C in (1.0, 3.0, 10.0, 30.0):
+        for balanced in (True, False):
+            f1 = f1_score(yv, model(C, balanced).fit(xf, yf).predict(xv), average="macro")
+            if best is None or f1 > best[0]:
+                best = (f1, C, balanced)
+    print(f"# {head}: chose C={best[1]} balanced={best[2]} (validation macro-F1 {best[0]:.4f})", file=sys.stderr)
+    return best[1], best[2]
+
+
 def main():
+    """sklearn_baseline.py train.csv test.csv C balanced|none
+       sklearn_baseline.py train.csv test.csv --val fit.csv val.csv   (C chosen on val per head)"""
     train, test = sys.argv[1], sys.argv[2]
-    C = float(sys.argv[3]) if len(sys.argv) > 3 else 10.0
-    balanced = (sys.argv[4] == "balanced") if len(sys.argv) > 4 else True
+    val = sys.argv[4:6] if len(sys.argv) > 5 and sys.argv[3] == "--val" else None
+    C = float(sys.argv[3]) if len(sys.argv) > 3 and not val else 10.0
+    balanced = (sys.argv[4] == "balanced") if len(sys.argv) > 4 and not val else True
     for head in ("subcategory", "sentiment"):
+        if val:
+            C, balanced = choose(val[0], val[1], head)
         xtr, ytr = load(train, head)
         xte, yte = load(test, head)
         m = model(C, balanced).fit(xtr, ytr)

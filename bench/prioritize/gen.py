@@ -52,7 +52,8 @@ with open(copy_file, "w") as out:
             f.csat = csat
         c.category = cat
         c.subcategory = "%s/sub%d" % (cat, rng.randrange(3))
-        c.confidence = rng.random()
+        # a working classifier: ~15% low-confidence (these feed the emerging sketch)
+        c.confidence = rng.random() * 0.5 if rng.random() < 0.15 else 0.5 + rng.random() * 0.5
         c.sentiment = rng.choice(list(SENT))
         c.sentiment_score = rng.random()
         c.urgent = rng.random() < 0.02

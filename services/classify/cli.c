@@ -32,7 +32,7 @@ static const char *env_or(const char *name, const char *def) {
 static void train_usage(void) {
   fprintf(stderr,
           "Usage: escucha-classify train --taxonomy T --data labelled.csv [--data corrections.csv ...]\n"
-          "         --out model.bin [--seed N] [--epochs N] [--lr X] [--l2 X] [--buckets 2^k]\n"
+          "         --out model.bin [--seed N] [--epochs N] [--lr X] [--l2 X] [--l2-sentiment X] [--buckets 2^k]\n"
           "         [--holdout X] [--no-balance] [--quiet]\n"
           "CSV columns (header-named): text, category, subcategory, sentiment, journey_stage, language;\n"
           "empty = unknown for that head. .jsonl files use the escucha.corrections.v1 JSON format.\n"
@@ -54,6 +54,7 @@ int cl_cmd_train(int argc, char **argv) {
     else if ((v = flag(argc, argv, &i, "epochs"))) o.epochs = atoi(v);
     else if ((v = flag(argc, argv, &i, "lr"))) o.lr = strtof(v, NULL);
     else if ((v = flag(argc, argv, &i, "l2"))) o.l2 = strtof(v, NULL);
+    else if ((v = flag(argc, argv, &i, "l2-sentiment"))) o.l2_sent = strtof(v, NULL);
     else if ((v = flag(argc, argv, &i, "buckets"))) o.nbuckets = (uint32_t)strtoul(v, NULL, 10);
     else if ((v = flag(argc, argv, &i, "holdout"))) o.holdout = strtof(v, NULL);
     else if ((v = flag(argc, argv, &i, "minn"))) o.minn = (uint32_t)atoi(v);

@@ -29,58 +29,67 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
   return 0;
 }
 
-/* LSD radix sort of bucket ids (< 2^32, in practice < 2^22): qsort's
- * comparator calls were the single largest cost of prediction. */
-static int radix_sort(cl_fvec *out, uint64_t *a, size_t n) {
-  if (grow((void **)&out->sort_tmp, &out->sort_cap, n, sizeof *out->sort_tmp)) return -1;
-  uint64_t *src = a, *dst = out->sort_tmp, max = 0;
-  for (size_t i = 0; i < n; i++) max = a[i] > max ? a[i] : max;
-  for (unsigned shift = 0; shift < 64 && (max >> shift) != 0; shift += 11) {
-    size_t cnt[2048] = {0};
-    for (size_t i = 0; i < n; i++) cnt[(src[i] >> shift) & 2047]++;
-    size_t sum = 0;
-    for (size_t k = 0; k < 2048; k++) {
-      size_t c = cnt[k];
-      cnt[k] = sum;
-      sum += c;
-    }
-    for (size_t i = 0; i < n; i++) dst[cnt[(src[i] >> shift) & 2047]++] = src[i];
-    uint64_t *t = src;
-    src = dst;
-    dst = t;
-  }
-  if (src != a) memcpy(a, src, n * sizeof *a);
-  return 0;
-}
-
-/* Sorts the block's bucket ids, merges duplicates into sublinear tf * idf
- * and L2-normalises; appends to out. */
-static int emit_block(cl_fvec *out, uint64_t *ids, size_t n, const cl_lookup *lk) {
+/* Merges duplicate bucket ids with a small open-addressing table (a
+ * generation stamp per slot avoids clearing it per document), then emits
+ * sublinear tf * idf in first-occurrence order and L2-normalises; appends
+ * to out. Sorting was the largest cost of prediction. */
+static int emit_block(cl_fvec *out, const uint64_t *ids, size_t n, const cl_lookup *lk) {
   if (n == 0) return 0;
-  if (radix_sort(out, ids, n)) return -1;
+  size_t cap = 64;
+  while (cap < 2 * n) cap *= 2;
+  if (cap > out->ht_cap) {
+    uint32_t *k = realloc(out->ht_key, cap * sizeof *k), *c = NULL, *g = NULL;
+    if (k) out->ht_key = k;
+    if (k) c = realloc(out->ht_cnt, cap * sizeof *c);
+    if (c) out->ht_cnt = c;
+    if (c) g = calloc(cap, sizeof *g);
+    if (!g) return -1;
+    free(out->ht_gen);
+    out->ht_gen = g;
+    out->ht_cap = cap;
+    out->gen = 0;
+  }
+  if (grow((void **)&out->ht_order, &out->ord_cap, n, sizeof *out->ht_order)) return -1;
+  if (++out->gen == 0) { /* wrapped: clear the stamps once */
+    memset(out->ht_gen, 0, out->ht_cap * sizeof *out->ht_gen);
+    out->gen = 1;
+  }
+  size_t mask = out->ht_cap - 1, nu = 0;
+  uint32_t gen = out->gen;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t key = (uint32_t)ids[i];
+    size_t h = (key * 0x9E3779B1u) & mask;
+    while (out->ht_gen[h] == gen && out->ht_key[h] != key) h = (h + 1) & mask;
+    if (out->ht_gen[h] != gen) {
+      out->ht_gen[h] = gen;
+      out->ht_key[h] = key;
+      out->ht_cnt[h] = 0;
+      out->ht_order[nu++] = (uint32_t)h;
+    }
+    out->ht_cnt[h]++;
+  }
   size_t start = out->n;
-  if (grow((void **)&out->idx, &out->cap, out->n + n, sizeof *out->idx)) return -1;
-  size_t vcap = out->cap;
-  float *nv = realloc(out->val, vcap * sizeof *out->val);
+  if (grow((void **)&out->idx, &out->cap, out->n + nu, sizeof *out->idx)) return -1;
+  float *nv = realloc(out->val, out->cap * sizeof *out->val);
   if (!nv) return -1;
   out->val = nv;
+  static const float SUBLIN[8] = {0, 1.0f, 1.6931472f, 2.0986123f, 2.3862944f, 2.6094379f, 2.7917595f, 2.9459102f};
   double norm = 0;
-  for (size_t i = 0; i < n;) {
-    size_t j = i;
-    while (j < n && ids[j] == ids[i]) j++;
-    uint32_t b = (uint32_t)ids[i];
+  for (size_t u = 0; u < nu; u++) {
+    size_t h = out->ht_order[u];
+    uint32_t b = out->ht_key[h], cnt = out->ht_cnt[h];
     float w = 1.0f;
     if (lk) {
       b = lk->rowmap[b];
       w = b == CL_NO_ROW ? 0.0f : lk->idf[b];
     }
     if (w > 0) {
-      float v = (float)(1.0 + log((double)(j - i))) * w;
+      float tf = cnt < 8 ? SUBLIN[cnt] : (float)(1.0 + log((double)cnt));
+      float v = tf * w;
       out->idx[out->n] = b;
       out->val[out->n++] = v;
       norm += (double)v * v;
     }
-    i = j;
   }
   if (norm > 0) {
     float inv = (float)(1.0 / sqrt(norm));
@@ -138,5 +147,9 @@ void cl_fvec_free(cl_fvec *v) {
   free(v->word_bucket);
   free(v->tmp);
   free(v->sort_tmp);
+  free(v->ht_key);
+  free(v->ht_cnt);
+  free(v->ht_gen);
+  free(v->ht_order);
   memset(v, 0, sizeof *v);
 }

@@ -23,8 +23,11 @@ typedef struct {
   size_t word_cap;
   uint64_t *tmp;         /* scratch hashes */
   size_t tmp_cap;
-  uint64_t *sort_tmp;    /* radix sort scratch */
+  uint64_t *sort_tmp;    /* unused (kept for layout) */
   size_t sort_cap;
+  uint32_t *ht_key, *ht_cnt, *ht_gen, *ht_order; /* per-block dedup table (open addressing) */
+  size_t ht_cap, ord_cap;
+  uint32_t gen;
 } cl_fvec;
 
 #define CL_NO_ROW 0xFFFFFFFFu

@@ -53,7 +53,9 @@ static int phrase_at(const char *phrase, const cl_span *words, size_t n, size_t 
 const char *cl_urgent_match(const cl_text *t) {
   for (size_t i = 0; i < t->nwords; i++)
     for (const char *const *u = URGENT; *u; u++)
-      if (phrase_at(*u, t->words, t->nwords, i)) return *u;
+      if (t->words[i].len > 1 && t->words[i].s[0] == (*u)[0] && t->words[i].s[1] == (*u)[1] &&
+          phrase_at(*u, t->words, t->nwords, i))
+        return *u; /* every pattern starts with 2+ letters */
   return NULL;
 }
 

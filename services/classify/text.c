@@ -129,13 +129,19 @@ static const char *const FW[3][24] = {
 
 int cl_lang_guess(const cl_span *words, size_t n) {
   int score[3] = {0, 0, 0};
-  for (size_t i = 0; i < n; i++)
+  static unsigned char fwlen[3][24];
+  if (!fwlen[0][0]) /* idempotent, so a benign race between threads */
+    for (int l = 0; l < 3; l++)
+      for (int j = 0; j < 24; j++) fwlen[l][j] = (unsigned char)strlen(FW[l][j]);
+  for (size_t i = 0; i < n; i++) {
+    if (words[i].len > 5) continue; /* no function word is longer */
     for (int l = 0; l < 3; l++)
       for (int j = 0; j < 24; j++)
-        if (strlen(FW[l][j]) == words[i].len && memcmp(FW[l][j], words[i].s, words[i].len) == 0) {
+        if (fwlen[l][j] == words[i].len && memcmp(FW[l][j], words[i].s, words[i].len) == 0) {
           score[l]++;
           break;
         }
+  }
   int best = 0;
   for (int l = 1; l < 3; l++)
     if (score[l] > score[best]) best = l;

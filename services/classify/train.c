@@ -11,8 +11,8 @@
 #include "text.h"
 
 void cl_train_defaults(cl_train_opts *o) {
-  *o = (cl_train_opts){.seed = 42, .epochs = 30, .lr = 0.5f, .l2 = 5e-5f, .nbuckets = 1u << 20,
-                       .word_ngrams = 2, .minn = 3, .maxn = 5, .holdout = 0.1f, .balanced = 1,
+  *o = (cl_train_opts){.seed = 42, .epochs = 30, .lr = 0.5f, .l2 = 1e-4f, .l2_sent = 2e-3f, .nbuckets = 1u << 20,
+                       .word_ngrams = 2, .minn = 4, .maxn = 4, .holdout = 0.1f, .balanced = 1,
                        .progress = 0};
 }
 
@@ -224,7 +224,7 @@ static void step(sgd *s, size_t i, float lr) {
     cl_softmax(s->z + d->hoff[h], (int)d->ncls[h], 1.0f, p);
     s->loss -= cw * log(p[y] + 1e-12);
     for (uint32_t k = 0; k < d->ncls[h]; k++) p[k] = cw * (p[k] - (k == (uint32_t)y));
-    s->scale[h] *= 1.0f - lr * s->o->l2;
+    s->scale[h] *= 1.0f - lr * (h == CL_HEAD_SENT ? s->o->l2_sent : s->o->l2);
   }
   for (size_t j = d->off[i]; j < d->off[i + 1]; j++) {
     float *w = s->W + (size_t)d->idx[j] * d->stride;
@@ -380,7 +380,7 @@ static int serialize(const tdata *d, const cl_taxonomy *tax, const cl_train_opts
 
 static int check_opts(const cl_train_opts *o, char *err, size_t errlen) {
   if (o->nbuckets < 1024 || (o->nbuckets & (o->nbuckets - 1)) || o->epochs < 1 || o->lr <= 0 ||
-      o->l2 < 0 || o->word_ngrams < 1 || o->word_ngrams > 2 || o->maxn > 16 || o->minn > o->maxn) {
+      o->l2 < 0 || o->l2_sent < 0 || o->word_ngrams < 1 || o->word_ngrams > 2 || o->maxn > 16 || o->minn > o->maxn) {
     snprintf(err, errlen, "invalid training options (buckets power of two >= 1024, epochs >= 1, lr > 0, ngrams 1-2, minn <= maxn <= 16)");
     return -1;
   }

@@ -17,7 +17,8 @@ typedef struct {
   uint64_t seed;
   int epochs;
   float lr;
-  float l2;           /* per-example L2 strength */
+  float l2;           /* per-example L2 strength (subcategory and journey heads) */
+  float l2_sent;      /* per-example L2 strength of the sentiment head */
   uint32_t nbuckets;  /* power of two */
   uint32_t word_ngrams, minn, maxn;
   float holdout;      /* share held out for calibration (0 disables) */

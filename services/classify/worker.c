@@ -1,6 +1,15 @@
 /* Kafka worker: consumes escucha.feedback.ingested.v1 in a consumer group,
  * classifies, produces ClassifiedFeedback to escucha.feedback.classified.v1
- * (key agency/category). At-least-once: an input offset is stored only after
+ * (key agency/category).
+ * Exactly-once (default, --delivery exactly-once): a transactional producer
+ * (transactional.id per instance) writes outputs, dead letters and the
+ * consumer's input offsets in one Kafka transaction (KIP-447,
+ * send_offsets_to_transaction), committed every --commit-interval-ms or
+ * --commit-messages; on an abortable error the transaction is aborted and the
+ * input rewound to the committed offsets; a rebalance commits (or, when the
+ * partitions were lost, aborts) before giving partitions up. Readers of the
+ * output use isolation.level=read_committed (librdkafka's default).
+ * At-least-once (--delivery at-least-once): an input offset is stored only after
  * its output (or its dead letter) is acknowledged, and offsets are stored in
  * consumption order so a failed delivery can never be skipped by a commit of
  * a later offset. Operator corrections on escucha.corrections.v1 are appended
@@ -42,9 +51,15 @@ typedef struct {
   size_t head, tail; /* head: oldest in flight; tail: next free */
   int failed;
   int corrections_fd;
-  es_metric *m_msgs, *m_classified, *m_latency, *m_low, *m_low_share, *m_model, *m_reloads;
+  es_metric *m_msgs, *m_classified, *m_latency, *m_low, *m_low_share, *m_model, *m_reloads, *m_txn, *m_assigned;
   double n_classified, n_low;
   char model_version[32];
+  /* exactly-once */
+  int eos;
+  size_t txn_msgs;       /* input messages in the open transaction */
+  uint64_t txn_start_ns; /* when its first message was consumed */
+  int txn_bad;           /* a produce failed: abort instead of commit */
+  long commit_ms, commit_max;
 } worker;
 
 static es_opt OPTS[] = {
@@ -56,7 +71,13 @@ static es_opt OPTS[] = {
     {"group", "escucha-classify", "Kafka consumer group", 0},
     {"input-topic", ES_TOPIC_INGESTED, "Topic to classify", 0},
     {"output-topic", ES_TOPIC_CLASSIFIED, "Topic for ClassifiedFeedback", 0},
+    {"corrections-topic", ES_TOPIC_CORRECTIONS, "Operator corrections topic (empty: not consumed)", 0},
     {"corrections-file", NULL, "Where corrections are appended (default: <state-dir>/corrections.jsonl)", 0},
+    {"delivery", "exactly-once", "exactly-once (Kafka transactions) | at-least-once", 0},
+    {"transactional-id", NULL, "Stable per instance (default: escucha-classify-<host>-<admin-port>)", 0},
+    {"transaction-timeout-ms", "10000", "Broker aborts a dead instance's open transaction after this", 0},
+    {"commit-interval-ms", "100", "Exactly-once: commit the transaction at least this often", 0},
+    {"commit-messages", "1000", "Exactly-once: ... or after this many input messages", 0},
     {0}};
 
 static void init_metrics(worker *w) {
@@ -71,6 +92,9 @@ static void init_metrics(worker *w) {
                             "Share of classified items that were below the threshold", NULL);
   w->m_model = es_gauge("escucha_classify_model_info", "Loaded model version (1 = active)", "version", NULL);
   w->m_reloads = es_counter("escucha_classify_reloads_total", "SIGHUP reloads", "result", NULL);
+  w->m_assigned = es_gauge("escucha_classify_assigned_partitions", "Input-topic partitions assigned to this worker",
+                           NULL);
+  w->m_txn = es_counter("escucha_classify_transactions_total", "Kafka transactions by outcome", "result", NULL);
 }
 
 static void set_model_gauge(worker *w) {
@@ -132,14 +156,35 @@ static void drain_done(worker *w) {
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
-  (void)rk, (void)opaque;
+  (void)rk;
+  worker *w = opaque;
   slot *s = msg->_private;
-  if (!s) return;
-  if (msg->err) es_error("produce_failed", "%s", rd_kafka_err2str(msg->err));
-  s->state = msg->err ? SLOT_FAILED : SLOT_DONE;
+  if (msg->err) {
+    es_error("produce_failed", "%s", rd_kafka_err2str(msg->err));
+    if (w && w->eos) w->txn_bad = 1; /* the commit would fail anyway: abort and rewind */
+  }
+  if (s) s->state = msg->err ? SLOT_FAILED : SLOT_DONE;
 }
 
+static void set_failed(worker *w, slot *s) {
+  if (s) s->state = SLOT_FAILED;
+  if (w->eos) w->txn_bad = 1;
+}
+
+/* Produces, waiting while the local queue is full. */
+static rd_kafka_resp_err_t produce(worker *w, const char *topic, const char *key, const void *val, size_t len,
+                                   slot *s) {
+  for (;;) {
+    rd_kafka_resp_err_t e = es_kafka_produce(w->producer, topic, RD_KAFKA_PARTITION_UA, key, strlen(key), val, len, s);
+    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || es_kafka_fatal) return e;
+    rd_kafka_poll(w->producer, 100);
+  }
+}
+
+/* At-least-once: a ring slot holds m until its delivery report. Exactly-once:
+ * no slot (NULL); handle() frees m and the transaction commits its offset. */
 static slot *take_slot(worker *w, rd_kafka_message_t *m) {
+  if (w->eos) return NULL;
   while (w->tail - w->head >= RING && !w->failed) { /* back-pressure */
     rd_kafka_poll(w->producer, 100);
     drain_done(w);
@@ -186,8 +231,11 @@ static void to_dlq(worker *w, rd_kafka_message_t *m, const char *reason) {
   slot *s = take_slot(w, m);
   es_metric_add(w->m_msgs, 1, "dlq");
   es_warn("dead_letter", "%s (partition %d offset %lld)", reason, (int)m->partition, (long long)m->offset);
-  if (es_kafka_dlq(w->producer, "classify", reason, m, NULL, 0, s) != RD_KAFKA_RESP_ERR_NO_ERROR)
-    s->state = SLOT_FAILED;
+  rd_kafka_resp_err_t e;
+  while ((e = es_kafka_dlq(w->producer, "classify", reason, m, NULL, 0, s)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
+         !es_kafka_fatal)
+    rd_kafka_poll(w->producer, 100);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) set_failed(w, s);
 }
 
 static void classify_one(worker *w, rd_kafka_message_t *m) {
@@ -215,9 +263,8 @@ static void classify_one(worker *w, rd_kafka_message_t *m) {
     return;
   }
   slot *s = take_slot(w, m);
-  if (es_kafka_produce(w->producer, es_opt_get(w->opts, "output-topic"), RD_KAFKA_PARTITION_UA, key,
-                       strlen(key), out, len, s) != RD_KAFKA_RESP_ERR_NO_ERROR)
-    s->state = SLOT_FAILED;
+  if (produce(w, es_opt_get(w->opts, "output-topic"), key, out, len, s) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    set_failed(w, s);
   free(out);
   es_metric_add(w->m_msgs, 1, "classified");
   es_metric_add(w->m_classified, 1, r.category);
@@ -230,19 +277,20 @@ static void classify_one(worker *w, rd_kafka_message_t *m) {
  * O_APPEND descriptor, so concurrent workers do not interleave lines). */
 static void correction(worker *w, rd_kafka_message_t *m) {
   slot *s = take_slot(w, m);
-  s->state = SLOT_DONE;
+  if (s) s->state = SLOT_DONE;
   if (m->len == 0 || ((const char *)m->payload)[0] != '{' || memchr(m->payload, '\n', m->len)) {
     es_warn("bad_correction", "ignored a correction that is not one JSON object");
     es_metric_add(w->m_msgs, 1, "correction_invalid");
     return;
   }
+  if (w->corrections_fd < 0) return; /* no file: skipped (warned at start) */
   char *line = malloc(m->len + 1);
   if (!line) return;
   memcpy(line, m->payload, m->len);
   line[m->len] = '\n';
   if (write(w->corrections_fd, line, m->len + 1) != (ssize_t)(m->len + 1)) {
     es_error("corrections_write", "%s", strerror(errno));
-    s->state = SLOT_FAILED;
+    if (s) s->state = SLOT_FAILED; /* exactly-once: not transactional; logged and skipped */
   }
   free(line);
   es_metric_add(w->m_msgs, 1, "correction");
@@ -255,10 +303,294 @@ static void handle(worker *w, rd_kafka_message_t *m) {
     rd_kafka_message_destroy(m);
     return;
   }
-  if (strcmp(rd_kafka_topic_name(m->rkt), ES_TOPIC_CORRECTIONS) == 0)
+  if (w->eos && w->txn_msgs++ == 0) w->txn_start_ns = es_mono_ns();
+  const char *ct = es_opt_get(w->opts, "corrections-topic");
+  if (ct && *ct && strcmp(rd_kafka_topic_name(m->rkt), ct) == 0)
     correction(w, m);
   else
     classify_one(w, m);
+  if (w->eos) rd_kafka_message_destroy(m); /* its offset goes with the transaction */
+}
+
+static const char *const *kv_list(const char *spec, char *buf, size_t buflen, const char **arr, int max);
+
+/* ---- exactly-once: transactions ---- */
+
+static void txn_fatal(worker *w, const char *what, rd_kafka_error_t *e) {
+  es_error("transaction_fatal", "%s: %s (%s); exiting, a restart resumes from the committed offsets", what,
+           rd_kafka_error_string(e), rd_kafka_error_name(e));
+  es_metric_add(w->m_txn, 1, "fatal");
+  w->failed = 1;
+  es_stopping = 1;
+}
+
+static void txn_begin(worker *w) {
+  w->txn_msgs = 0;
+  w->txn_bad = 0;
+  if (w->failed) return;
+  rd_kafka_error_t *e = rd_kafka_begin_transaction(w->producer);
+  if (e) {
+    txn_fatal(w, "begin_transaction", e);
+    rd_kafka_error_destroy(e);
+  }
+}
+
+/* Seeks the given partitions back to their committed offsets (the start of
+ * the aborted transaction's input). */
+static void rewind_to_committed(worker *w, rd_kafka_topic_partition_list_t *parts) {
+  if (!parts || parts->cnt == 0) return;
+  rd_kafka_resp_err_t err = rd_kafka_committed(w->consumer, parts, 30000);
+  if (err) {
+    es_error("rewind_failed", "committed offsets: %s; exiting so a restart resumes from them", rd_kafka_err2str(err));
+    w->failed = 1;
+    es_stopping = 1;
+    return;
+  }
+  for (int i = 0; i < parts->cnt; i++)
+    if (parts->elems[i].offset < 0) parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING; /* none: auto.offset.reset */
+  rd_kafka_error_t *e = rd_kafka_seek_partitions(w->consumer, parts, -1);
+  if (e) {
+    es_error("rewind_failed", "seek: %s; exiting", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    w->failed = 1;
+    es_stopping = 1;
+  }
+}
+
+/* Aborts the open transaction and rewinds the input (whole assignment). */
+static void txn_abort(worker *w, const char *why) {
+  es_warn("transaction_abort", "%s: aborting %zu messages and re-reading them", why, w->txn_msgs);
+  es_metric_add(w->m_txn, 1, "aborted");
+  rd_kafka_error_t *e = rd_kafka_abort_transaction(w->producer, -1);
+  if (e) {
+    txn_fatal(w, "abort_transaction", e);
+    rd_kafka_error_destroy(e);
+    return;
+  }
+  rd_kafka_topic_partition_list_t *a = NULL;
+  if (rd_kafka_assignment(w->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rewind_to_committed(w, a);
+    rd_kafka_topic_partition_list_destroy(a);
+  }
+  txn_begin(w);
+}
+
+/* Retries retriable errors up to `retries` times; 0 done, -1 abort needed,
+ * -2 fatal (reported). */
+static int txn_call(worker *w, const char *what, rd_kafka_error_t *(*fn)(worker *, void *), void *arg, int retries) {
+  for (int attempt = 0;; attempt++) {
+    rd_kafka_error_t *e = fn(w, arg);
+    if (!e) return 0;
+    if (rd_kafka_error_is_retriable(e) && attempt >= retries) {
+      es_warn("transaction_error", "%s: %s (giving up)", what, rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+      return -1;
+    }
+    if (rd_kafka_error_is_retriable(e) && !es_kafka_fatal) {
+      es_warn("transaction_retry", "%s: %s", what, rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+      continue;
+    }
+    if (rd_kafka_error_txn_requires_abort(e)) {
+      es_warn("transaction_error", "%s: %s", what, rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+      return -1;
+    }
+    txn_fatal(w, what, e);
+    rd_kafka_error_destroy(e);
+    return -2;
+  }
+}
+
+static rd_kafka_error_t *do_send_offsets(worker *w, void *arg) {
+  rd_kafka_consumer_group_metadata_t *gm = rd_kafka_consumer_group_metadata(w->consumer);
+  /* Bounded: while the group rebalances the offset commit cannot complete,
+   * and the rebalance waits for this thread to serve the rebalance callback;
+   * after the timeout the transaction is aborted and the input rewound. */
+  rd_kafka_error_t *e = rd_kafka_send_offsets_to_transaction(w->producer, arg, gm, 5000);
+  rd_kafka_consumer_group_metadata_destroy(gm);
+  return e;
+}
+
+static rd_kafka_error_t *do_commit(worker *w, void *arg) {
+  (void)arg;
+  return rd_kafka_commit_transaction(w->producer, 30000);
+}
+
+/* Commits outputs + input positions of the open transaction (if any
+ * messages), then begins the next one. */
+static void txn_commit(worker *w) {
+  if (w->failed || w->txn_msgs == 0) return;
+  if (w->txn_bad) {
+    txn_abort(w, "a message of the transaction could not be produced");
+    return;
+  }
+  rd_kafka_topic_partition_list_t *a = NULL, *pos = NULL;
+  if (rd_kafka_assignment(w->consumer, &a) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    txn_abort(w, "no assignment");
+    return;
+  }
+  rd_kafka_position(w->consumer, a); /* next offsets to read, i.e. consumed + 1 */
+  pos = rd_kafka_topic_partition_list_new(a->cnt > 0 ? a->cnt : 1);
+  for (int i = 0; i < a->cnt; i++)
+    if (a->elems[i].offset >= 0)
+      rd_kafka_topic_partition_list_add(pos, a->elems[i].topic, a->elems[i].partition)->offset = a->elems[i].offset;
+  rd_kafka_topic_partition_list_destroy(a);
+  int rc = pos->cnt > 0 ? txn_call(w, "send_offsets_to_transaction", do_send_offsets, pos, 0) : 0;
+  rd_kafka_topic_partition_list_destroy(pos);
+  if (rc == 0) rc = txn_call(w, "commit_transaction", do_commit, NULL, 20);
+  if (rc == -1) {
+    txn_abort(w, "abortable transaction error");
+    return;
+  }
+  if (rc == 0) {
+    es_metric_add(w->m_txn, 1, "committed");
+    txn_begin(w);
+  }
+}
+
+static void txn_maybe_commit(worker *w) {
+  if (w->txn_msgs == 0) return;
+  if ((long)w->txn_msgs >= w->commit_max || w->txn_bad ||
+      es_mono_ns() - w->txn_start_ns >= (uint64_t)w->commit_ms * 1000000ull)
+    txn_commit(w);
+}
+
+static void update_assigned(worker *w, rd_kafka_t *rk) {
+  rd_kafka_topic_partition_list_t *a = NULL;
+  if (rd_kafka_assignment(rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  int n = 0;
+  for (int i = 0; i < a->cnt; i++) n += strcmp(a->elems[i].topic, es_opt_get(w->opts, "input-topic")) == 0;
+  rd_kafka_topic_partition_list_destroy(a);
+  es_metric_set(w->m_assigned, n);
+}
+
+/* Cooperative rebalance: commit (or abort, if the partitions are already
+ * someone else's) before giving partitions up, so no output is committed
+ * without its input offset. */
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+  worker *w = opaque;
+  int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  rd_kafka_error_t *e = NULL;
+  char list[512] = "";
+  for (int i = 0, o = 0; i < parts->cnt && o < (int)sizeof list - 64; i++)
+    o += snprintf(list + o, sizeof list - (size_t)o, "%s%s[%d]", i ? " " : "", parts->elems[i].topic,
+                  (int)parts->elems[i].partition);
+  es_info(err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "partitions_assigned" : "partitions_revoked", "%s%s", list,
+          err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && rd_kafka_assignment_lost(rk) ? " (lost)" : "");
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (coop)
+      e = rd_kafka_incremental_assign(rk, parts);
+    else
+      rd_kafka_assign(rk, parts);
+  } else {
+    if (w->producer && !w->failed) {
+      if (rd_kafka_assignment_lost(rk)) {
+        if (w->txn_msgs > 0) {
+          /* abort, drop the lost partitions, rewind the ones still ours */
+          es_warn("transaction_abort", "partitions lost: aborting %zu messages", w->txn_msgs);
+          es_metric_add(w->m_txn, 1, "aborted");
+          rd_kafka_error_t *ae = rd_kafka_abort_transaction(w->producer, -1);
+          if (ae) {
+            txn_fatal(w, "abort_transaction", ae);
+            rd_kafka_error_destroy(ae);
+          }
+          if (coop) {
+            rd_kafka_error_t *ue = rd_kafka_incremental_unassign(rk, parts);
+            if (ue) rd_kafka_error_destroy(ue);
+          } else {
+            rd_kafka_assign(rk, NULL);
+          }
+          rd_kafka_topic_partition_list_t *a = NULL;
+          if (!w->failed && rd_kafka_assignment(rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rewind_to_committed(w, a);
+            rd_kafka_topic_partition_list_destroy(a);
+          }
+          txn_begin(w);
+          update_assigned(w, rk);
+          return;
+        }
+      } else {
+        txn_commit(w);
+      }
+    }
+    if (coop)
+      e = rd_kafka_incremental_unassign(rk, parts);
+    else
+      rd_kafka_assign(rk, NULL);
+  }
+  if (e) {
+    es_error("rebalance", "%s", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+  }
+  update_assigned(w, rk);
+}
+
+static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+  (void)opaque;
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    char buf[512];
+    rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof buf);
+    es_error("kafka_fatal", "%s: %s", rd_kafka_err2name(orig), buf);
+    es_kafka_fatal = 1;
+    return;
+  }
+  es_warn("kafka_error", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static int conf_kv(rd_kafka_conf_t *conf, const char *const *kv, char *err, size_t errlen) {
+  for (; kv && kv[0] && kv[1]; kv += 2)
+    if (rd_kafka_conf_set(conf, kv[0], kv[1], err, errlen) != RD_KAFKA_CONF_OK) return -1;
+  return 0;
+}
+
+/* The group consumer for exactly-once: no auto-commit (offsets go with the
+ * transaction), read_committed, cooperative-sticky with our rebalance
+ * callback. Same session settings as es_kafka_consumer_new. */
+static rd_kafka_t *eos_consumer_new(worker *w, const char *brokers, const char *const *topics, int ntopics,
+                                    const char *const *extra, char *err, size_t errlen) {
+  static const char *const defaults[] = {
+      "client.id", "escucha-classify",
+      "enable.auto.commit", "false",
+      "enable.auto.offset.store", "false",
+      "auto.offset.reset", "earliest",
+      "isolation.level", "read_committed",
+      "partition.assignment.strategy", "cooperative-sticky",
+      "session.timeout.ms", "6000",
+      "heartbeat.interval.ms", "1500",
+      "socket.nagle.disable", "true",
+      NULL};
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  const char *env = getenv("ESCUCHA_KAFKA_CONSUMER_CONFIG");
+  char ebuf[1024];
+  const char *earr[34];
+  const char *const *envkv = kv_list(env, ebuf, sizeof ebuf, earr, 34);
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) != RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(conf, "group.id", es_opt_get(w->opts, "group"), err, errlen) != RD_KAFKA_CONF_OK ||
+      conf_kv(conf, defaults, err, errlen) || conf_kv(conf, extra, err, errlen) || conf_kv(conf, envkv, err, errlen)) {
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  rd_kafka_conf_set_opaque(conf, w);
+  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+  rd_kafka_conf_set_error_cb(conf, on_consumer_error);
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(ntopics);
+  for (int i = 0; i < ntopics; i++) rd_kafka_topic_partition_list_add(tl, topics[i], RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, tl);
+  rd_kafka_topic_partition_list_destroy(tl);
+  if (e) {
+    snprintf(err, errlen, "subscribe: %s", rd_kafka_err2str(e));
+    rd_kafka_destroy(rk);
+    return NULL;
+  }
+  return rk;
 }
 
 static int open_corrections(worker *w) {
@@ -303,14 +635,62 @@ static int start(worker *w) {
   es_info("model_loaded", "model %s, taxonomy %zu subcategories", w->model_version,
           cl_classifier_taxonomy(w->cls)->nsubs);
   const char *brokers = es_opt_get(w->opts, "kafka-brokers");
+  const char *delivery = es_opt_get(w->opts, "delivery");
+  if (strcmp(delivery, "exactly-once") == 0) {
+    w->eos = 1;
+  } else if (strcmp(delivery, "at-least-once") != 0) {
+    es_error("config", "--delivery must be exactly-once or at-least-once, not '%s'", delivery);
+    return -1;
+  }
+  char txid[300], txto[32], msgto[32];
+  const char *txarr[48];
+  if (w->eos) {
+    /* transactional.id + timeouts first, the operator's producer settings after */
+    const char *id = es_opt_get(w->opts, "transactional-id");
+    if (id && *id) {
+      snprintf(txid, sizeof txid, "%s", id);
+    } else {
+      char host[256] = "localhost";
+      gethostname(host, sizeof host - 1);
+      snprintf(txid, sizeof txid, "escucha-classify-%s-%ld", host, es_opt_long(w->opts, "admin-port"));
+    }
+    long tto = es_opt_long(w->opts, "transaction-timeout-ms");
+    if (tto < 1000) tto = 1000;
+    snprintf(txto, sizeof txto, "%ld", tto);
+    snprintf(msgto, sizeof msgto, "%ld", tto - 500); /* must not exceed transaction.timeout.ms */
+    w->commit_ms = es_opt_long(w->opts, "commit-interval-ms");
+    w->commit_max = es_opt_long(w->opts, "commit-messages");
+    if (w->commit_max < 1) w->commit_max = 1;
+    int n = 0;
+    txarr[n++] = "transactional.id", txarr[n++] = txid;
+    txarr[n++] = "transaction.timeout.ms", txarr[n++] = txto;
+    txarr[n++] = "message.timeout.ms", txarr[n++] = msgto;
+    for (const char *const *kv = pextra; kv && kv[0] && kv[1] && n + 3 < 48; kv += 2) txarr[n++] = kv[0], txarr[n++] = kv[1];
+    txarr[n] = NULL;
+    pextra = txarr;
+  }
   w->producer = es_kafka_producer_new(brokers, "escucha-classify", on_delivery, w, pextra, err, sizeof err);
   if (!w->producer) {
     es_error("kafka_producer", "%s", err);
     return -1;
   }
-  const char *topics[2] = {es_opt_get(w->opts, "input-topic"), ES_TOPIC_CORRECTIONS};
-  w->consumer = es_kafka_consumer_new(brokers, es_opt_get(w->opts, "group"), "escucha-classify", topics, 2,
-                                      cextra, err, sizeof err);
+  if (w->eos) {
+    /* fences an earlier incarnation with the same id and aborts its open transaction */
+    rd_kafka_error_t *e = rd_kafka_init_transactions(w->producer, 60000);
+    if (e) {
+      es_error("kafka_transactions", "init_transactions (%s): %s", txid, rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+      return -1;
+    }
+    es_info("transactions", "exactly-once with transactional.id %s", txid);
+    txn_begin(w);
+  }
+  const char *ct = es_opt_get(w->opts, "corrections-topic");
+  const char *topics[2] = {es_opt_get(w->opts, "input-topic"), ct};
+  int ntopics = ct && *ct ? 2 : 1;
+  w->consumer = w->eos ? eos_consumer_new(w, brokers, topics, ntopics, cextra, err, sizeof err)
+                       : es_kafka_consumer_new(brokers, es_opt_get(w->opts, "group"), "escucha-classify", topics,
+                                               ntopics, cextra, err, sizeof err);
   if (!w->consumer) {
     es_error("kafka_consumer", "%s", err);
     return -1;
@@ -329,7 +709,8 @@ static void drain(worker *w) {
 }
 
 static void stop(worker *w) {
-  if (w->producer) drain(w);
+  if (w->eos && w->producer && w->consumer && !es_kafka_fatal) txn_commit(w);
+  if (w->producer && !w->eos) drain(w);
   /* Un-acked consumer messages are dropped without storing their offsets. */
   for (; w->head != w->tail; w->head++) rd_kafka_message_destroy(w->ring[w->head % RING].m);
   if (w->consumer) es_kafka_consumer_close(w->consumer);
@@ -362,7 +743,10 @@ int cl_serve(int argc, char **argv, int first) {
       rd_kafka_message_t *m = rd_kafka_consumer_poll(w.consumer, 100);
       if (m) handle(&w, m);
       rd_kafka_poll(w.producer, 0);
-      drain_done(&w);
+      if (w.eos)
+        txn_maybe_commit(&w);
+      else
+        drain_done(&w);
     }
     es_admin_set_ready(0);
     rc = w.failed ? 1 : 0;

@@ -36,11 +36,13 @@ static es_opt OPTS[] = {
     {"close-after", "3600", "Seconds below the close threshold before closing", 0},
     {"cooldown", "86400", "Seconds after a close before the topic may reopen", 0},
     {"min-volume", "20", "Fewest feedback in the window to open a plan", 0},
+    {"quiet-topics", "other,praise", "Categories ranked but never given an action plan", 0},
     {"action-window", "hour", "Window driving action plans: hour | day | week", 0},
     {"action-level", "category", "Topics that open plans: category | subcategory", 0},
     {"history-windows", "8", "Earlier windows in the EWMA baseline", 0},
     {"ewma-alpha", "0.3", "EWMA smoothing factor of the baseline", 0},
     {"spike-p", "0.001", "Poisson p-value under which a topic is spiking", 0},
+    {"rank-interval", "1000", "Rank an agency at most every N ms (0 = every batch)", 0},
     {"publish-top", "10", "PriorityUpdates per agency x window x level and batch", 0},
     {"emerging-confidence", "0.5", "Confidence under which feedback feeds emerging topics", 0},
     {"emerging-capacity", "1000", "Space-Saving sketch size (entries)", 0},
@@ -98,10 +100,12 @@ static int build_cfg(pz_store_cfg *c) {
   c->hyst.close_after_ms = es_opt_long(OPTS, "close-after") * 1000;
   c->hyst.cooldown_ms = es_opt_long(OPTS, "cooldown") * 1000;
   c->hyst.min_volume = (uint64_t)es_opt_long(OPTS, "min-volume");
+  c->quiet_topics = es_opt_get(OPTS, "quiet-topics");
   c->history_windows = (int)es_opt_long(OPTS, "history-windows");
   c->action_window = window_kind(es_opt_get(OPTS, "action-window"));
   c->action_level = strcmp(es_opt_get(OPTS, "action-level"), "subcategory") == 0 ? 2 : 1;
   c->spike_p = es_opt_double(OPTS, "spike-p");
+  c->rank_interval_ms = (int)es_opt_long(OPTS, "rank-interval");
   c->publish_top = (int)es_opt_long(OPTS, "publish-top");
   c->emerging_confidence = es_opt_double(OPTS, "emerging-confidence");
   if (c->hyst.open_threshold <= c->hyst.close_threshold) {
@@ -389,17 +393,34 @@ typedef struct svc {
   int ngram;
 } svc;
 
-static void after_commit(svc *s, batch *b, pz_batch_result *res) {
-  es_metric_add(M.rows, (double)res->inserted);
-  es_metric_add(M.dupes, (double)(b->nrows - res->inserted));
-  es_metric_set(M.tracked, (double)res->ranked);
+/* Metrics and messages for what a transaction ranked. */
+static void after_rank(svc *s, const pz_batch_result *res) {
+  if (res->ranked) es_metric_set(M.tracked, (double)res->ranked);
   es_metric_add(M.spikes, (double)res->new_spikes);
   es_metric_add(M.plans, (double)res->opened, "opened");
   es_metric_add(M.plans, (double)res->closed, "closed");
-  for (size_t i = 0; i < res->nemerging; i++)
-    pz_emerging_add(s->ss, res->emerging[i].agency, res->emerging[i].text, s->ngram);
   publish_priorities(s->producer, res);
   if (res->opened) publish_outbox(s->st, s->producer);
+}
+
+static void after_commit(svc *s, batch *b, pz_batch_result *res) {
+  es_metric_add(M.rows, (double)res->inserted);
+  es_metric_add(M.dupes, (double)(b->nrows - res->inserted));
+  for (size_t i = 0; i < res->nemerging; i++)
+    pz_emerging_add(s->ss, res->emerging[i].agency, res->emerging[i].text, s->ngram);
+  after_rank(s, res);
+}
+
+/* Agencies whose ranking was deferred (rank-interval); force when idle. */
+static void rank_pending(svc *s, int force) {
+  pz_batch_result res;
+  if (!pz_store_connected(s->st)) return;
+  if (pz_store_rank_pending(s->st, &res, force) != 0) {
+    es_metric_add(M.pg_errors, 1);
+    return;
+  }
+  after_rank(s, &res);
+  pz_batch_result_free(&res);
 }
 
 static int process(svc *s, batch *b) {
@@ -430,6 +451,7 @@ static int run(svc *s) {
     collect(s->consumer, &b, batch_ms);
     if (b.n) es_debug("collect_timing", "n=%zu collect_ms=%.1f", b.n, (double)(es_mono_ns() - tc) / 1e6);
     if (b.n > 0 && process(s, &b) != 0) break;
+    rank_pending(s, b.n == 0);
     batch_clear(&b);
     uint64_t now = es_mono_ns();
     if (now >= next_outbox) { /* retries requests whose delivery failed earlier */
@@ -441,6 +463,7 @@ static int run(svc *s) {
       next_report = now + report_ns;
     }
   }
+  rank_pending(s, 1); /* deferred rankings of what was committed */
   rc = es_kafka_fatal ? 1 : 0;
 cleanup:
   batch_free(&b);

@@ -19,7 +19,12 @@
 #define SPIKE_SET_SLOTS 8192
 #define MAX_AGENCIES 4096
 
-typedef struct agency_time { char *agency; int64_t now; } agency_time;
+typedef struct agency_time {
+  char *agency;
+  int64_t now;       /* event time */
+  int dirty;         /* new rows since the last ranking */
+  uint64_t ranked_ns;/* monotonic time of the last ranking */
+} agency_time;
 
 struct pz_store {
   char *dsn;
@@ -42,6 +47,7 @@ void pz_store_cfg_default(pz_store_cfg *c) {
   memset(c, 0, sizeof *c);
   pz_params_default(&c->params);
   c->hyst.open_threshold = 0.5;
+  c->quiet_topics = "other,praise";
   c->hyst.close_threshold = 0.3;
   c->hyst.min_volume = 20;
   c->hyst.close_after_ms = 3600000;  /* one action window (hour) below the close threshold */
@@ -656,6 +662,18 @@ cleanup:
   return rc;
 }
 
+/* "other" (unclassified) and "praise" are ranked like any topic but nobody
+ * should get a ticket for them; the list is configurable (--quiet-topics). */
+static int quiet_topic(const char *list, const char *topic) {
+  size_t tl = strcspn(topic, "/");
+  for (const char *p = list; p && *p;) {
+    size_t n = strcspn(p, ",");
+    if (n == tl && strncmp(p, topic, n) == 0) return 1;
+    p += n + (p[n] == ',');
+  }
+  return 0;
+}
+
 static int decide(rank_ctx *x, const topic_acc *a, plan *pl, size_t npl, double score,
                   uint64_t volume) {
   pz_plan_state st = {0};
@@ -669,7 +687,9 @@ static int decide(rank_ctx *x, const topic_acc *a, plan *pl, size_t npl, double 
   }
   char now[32];
   snprintf(now, sizeof now, "%lld", (long long)x->now);
-  switch (pz_hysteresis(&x->s->cfg.hyst, &st, score, volume, x->now)) {
+  int act = pz_hysteresis(&x->s->cfg.hyst, &st, score, volume, x->now);
+  if (act == PZ_ACT_OPEN && quiet_topic(x->s->cfg.quiet_topics, a->topic)) act = PZ_ACT_NONE;
+  switch (act) {
   case PZ_ACT_OPEN: return open_plan(x, a);
   case PZ_ACT_HOT: {
     const char *p[] = {open->id, now};
@@ -768,27 +788,41 @@ static int insert_and_collect(pz_store *s, pz_batch_result *res, PGresult **out)
  * late or replayed rows neither moves time backwards nor re-ranks old windows.
  * Remembered per agency; the database is asked once per agency and process
  * (max() over a fast-growing index inside the write transaction is slow). */
-static int agency_now(pz_store *s, const char *agency, int64_t *now) {
+static agency_time *agency_now(pz_store *s, const char *agency, int64_t now) {
   for (size_t i = 0; i < s->nnow; i++)
     if (strcmp(s->nows[i].agency, agency) == 0) {
-      if (s->nows[i].now > *now) *now = s->nows[i].now;
-      s->nows[i].now = *now;
-      return 0;
+      if (now > s->nows[i].now) s->nows[i].now = now;
+      return &s->nows[i];
     }
   const char *p[] = {agency};
   PGresult *r = q(s, "agency_now",
                   "SELECT " MS("received_at") " FROM feedback WHERE agency = $1"
                   " ORDER BY received_at DESC LIMIT 1", 1, p, PGRES_TUPLES_OK);
-  if (!r) return -1;
+  if (!r) return NULL;
   if (PQntuples(r) == 1) {
     int64_t m = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    if (m > *now) *now = m;
+    if (m > now) now = m;
   }
   PQclear(r);
   if (s->nnow == MAX_AGENCIES) forget_nows(s); /* bounded: re-learned on demand */
   char *copy = es_strdup(agency);
-  if (copy) s->nows[s->nnow++] = (agency_time){copy, *now};
+  if (!copy) return NULL;
+  s->nows[s->nnow] = (agency_time){copy, now, 0, 0};
+  return &s->nows[s->nnow++];
+}
+
+/* Ranks one agency's current windows (inside the caller's transaction). */
+static int rank_agency(pz_store *s, pz_batch_result *res, agency_time *a) {
+  for (int k = 0; k < PZ_NWINDOWS; k++)
+    if (rank_window(s, res, a->agency, a->now, k) != 0) return -1;
+  a->dirty = 0;
+  a->ranked_ns = es_mono_ns();
   return 0;
+}
+
+static int rank_due(const pz_store *s, const agency_time *a) {
+  return a->ranked_ns == 0 || /* never ranked by this process */
+         es_mono_ns() - a->ranked_ns >= (uint64_t)s->cfg.rank_interval_ms * 1000000ULL;
 }
 
 int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *res) {
@@ -804,10 +838,12 @@ int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *r
   for (int i = 0; i < PQntuples(ins); i++) {
     if (PQgetvalue(ins, i, 0)[0] != 'm') continue;
     const char *agency = PQgetvalue(ins, i, 1);
-    int64_t now = strtoll(PQgetvalue(ins, i, 2), NULL, 10);
-    if (agency_now(s, agency, &now) != 0) goto rollback;
-    for (int k = 0; k < PZ_NWINDOWS; k++)
-      if (rank_window(s, res, agency, now, k) != 0) goto rollback;
+    agency_time *a = agency_now(s, agency, strtoll(PQgetvalue(ins, i, 2), NULL, 10));
+    if (!a) goto rollback;
+    a->dirty = 1; /* stays set if this transaction rolls back: ranked later */
+    /* Ranking costs a few queries per agency: at most once per rank_interval
+     * per agency; pz_store_rank_pending catches up on the rest. */
+    if (rank_due(s, a) && rank_agency(s, res, a) != 0) goto rollback;
   }
   t3 = es_mono_ns();
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
@@ -823,6 +859,28 @@ fail:
   pz_batch_result_free(res);
   memset(res, 0, sizeof *res);
   if (PQstatus(s->c) != CONNECTION_OK) drop_conn(s);
+  return -1;
+}
+
+int pz_store_rank_pending(pz_store *s, pz_batch_result *res, int force) {
+  memset(res, 0, sizeof *res);
+  int any = 0;
+  for (size_t i = 0; i < s->nnow; i++) any |= s->nows[i].dirty && (force || rank_due(s, &s->nows[i]));
+  if (!any) return 0;
+  if (!pz_store_connected(s) || es_pg_exec(s->c, "BEGIN") != 0) goto fail;
+  for (size_t i = 0; i < s->nnow; i++)
+    if (s->nows[i].dirty && (force || rank_due(s, &s->nows[i])) &&
+        rank_agency(s, res, &s->nows[i]) != 0)
+      goto rollback;
+  if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
+  return 0;
+rollback:
+  es_pg_exec(s->c, "ROLLBACK");
+fail:
+  for (size_t i = 0; i < s->nnow; i++) s->nows[i].dirty = 1; /* conservative: rank again */
+  pz_batch_result_free(res);
+  memset(res, 0, sizeof *res);
+  if (s->c && PQstatus(s->c) != CONNECTION_OK) drop_conn(s);
   return -1;
 }
 

@@ -36,6 +36,8 @@ typedef struct pz_store_cfg {
   double emerging_confidence; /* below this (or category "other") feeds the sketch */
   int publish_top;            /* PriorityUpdates per agency x window x level */
   double spike_p;             /* p-value under which a topic counts as spiking */
+  int rank_interval_ms;       /* rank an agency at most this often (0 = every batch) */
+  const char *quiet_topics;   /* comma list of categories ranked but never given a plan */
   const pz_taxonomy *taxonomy;
 } pz_store_cfg;
 void pz_store_cfg_default(pz_store_cfg *c);
@@ -74,6 +76,11 @@ int pz_store_connected(const pz_store *s);
 /* The whole batch in one transaction. 0 committed; -1 rolled back (nothing
  * written; the connection is dropped when it is unusable). */
 int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *res);
+
+/* Ranks, in their own transaction, agencies with rows committed since their
+ * last ranking whose rank interval has passed (all of them when force).
+ * 0 ok (res may be empty), -1 rolled back (they stay pending). */
+int pz_store_rank_pending(pz_store *s, pz_batch_result *res, int force);
 
 /* Outbox of action requests not yet delivered. */
 typedef struct pz_outbox_item {

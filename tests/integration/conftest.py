@@ -212,3 +212,27 @@ def post_json(path, body, key, port=None, ctype="application/json"):
     data = body if isinstance(body, (bytes, str)) else json.dumps(body)
     return requests.post("http://127.0.0.1:%d%s" % (port or HTTP_PORT, path), data=data,
                          headers={"Authorization": "Bearer " + key, "Content-Type": ctype}, timeout=30)
+
+
+def read_all(topic, match, timeout=60):
+    """Every message of topic (up to its current end) that satisfies match(msg)."""
+    from confluent_kafka import TopicPartition
+    c = consumer()
+    md = c.list_topics(topic, timeout=10)
+    parts = [TopicPartition(topic, p, 0) for p in md.topics[topic].partitions]
+    ends = {tp.partition: c.get_watermark_offsets(tp, timeout=10)[1] for tp in parts}
+    c.assign(parts)
+    got, pos = [], {p: 0 for p in ends}
+    deadline = time.monotonic() + timeout
+    try:
+        while any(pos[p] < ends[p] for p in ends) and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is None or m.error():
+                continue
+            pos[m.partition()] = m.offset() + 1
+            if match(m):
+                got.append(m)
+    finally:
+        c.close()
+    assert all(pos[p] >= ends[p] for p in ends), "did not reach the end of %s in %ds" % (topic, timeout)
+    return got

@@ -1,6 +1,7 @@
 /* Unit tests for the classifier: text pipeline, hashing, CSV/corrections,
  * taxonomy validation, training, model file integrity, thresholds, cold
  * start and urgency. No timing assertions. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -420,6 +421,32 @@ static void test_keyword_only_model(void **state) {
   cl_classifier_free(c);
 }
 
+/* Duplicate features merge into sublinear tf (1 + ln n); each block is
+ * L2-normalised; the dedup table survives many documents (generation wrap). */
+static void test_feature_merge(void **state) {
+  (void)state;
+  cl_text *t = cl_text_new();
+  cl_fvec f = {0};
+  cl_feat_cfg cfg = {1u << 16, 1, 0, 0}; /* unigrams only */
+  const char *doc = "wait wait wait nurse";
+  for (int rep = 0; rep < 3; rep++) {
+    assert_int_equal(cl_text_analyze(t, doc, strlen(doc), "en"), 0);
+    assert_int_equal(cl_features(&cfg, t, NULL, &f), 0);
+    assert_int_equal(f.n, 2);
+    /* raw mode (no lookup): tf 1+ln3 and 1, normalised */
+    double a = 1 + log(3.0), norm = sqrt(a * a + 1);
+    assert_true(fabs(f.val[0] - a / norm) < 1e-5);
+    assert_true(fabs(f.val[1] - 1 / norm) < 1e-5);
+  }
+  f.gen = 0xFFFFFFFEu; /* force the generation counter to wrap */
+  for (int rep = 0; rep < 3; rep++) {
+    assert_int_equal(cl_features(&cfg, t, NULL, &f), 0);
+    assert_int_equal(f.n, 2);
+  }
+  cl_fvec_free(&f);
+  cl_text_free(t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fold_tokenize),     cmocka_unit_test(test_stemming),
@@ -428,7 +455,7 @@ int main(void) {
       cmocka_unit_test(test_seed_determinism),  cmocka_unit_test(test_model_corruption),
       cmocka_unit_test(test_threshold_other),   cmocka_unit_test(test_urgent),
       cmocka_unit_test(test_cold_start_spanish), cmocka_unit_test(test_train_spanish),
-      cmocka_unit_test(test_keyword_only_model),
+      cmocka_unit_test(test_keyword_only_model), cmocka_unit_test(test_feature_merge),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -266,6 +266,40 @@ static void test_spike_opens_one_plan(void **state) {
   pz_store_free(s);
 }
 
+/* With a rank interval, a batch only marks its agency; rank_pending ranks it. */
+static void test_deferred_ranking(void **state) {
+  (void)state;
+  if (!admin) skip();
+  pz_store_cfg cfg;
+  pz_store_cfg_default(&cfg);
+  cfg.rank_interval_ms = 3600000;
+  pz_store *s = open_store(&cfg);
+  reset_tables();
+  owned_row o[40];
+  pz_batch_result res;
+  for (int i = 0; i < 20; i++)
+    make_row(&o[i], 5000 + i, "procedures", NULL, T0 + i, "NEGATIVE", 3, 2, 0, 0.9);
+  write_rows(s, o, 20, &res); /* first sight of the agency: ranked at once */
+  assert_true(res.ranked > 0);
+  pz_batch_result_free(&res);
+  for (int i = 0; i < 20; i++)
+    make_row(&o[i], 6000 + i, "information", NULL, T0 + 100 + i, "NEUTRAL", 9, 5, 0, 0.9);
+  write_rows(s, o, 20, &res); /* within the interval: deferred */
+  assert_int_equal(res.inserted, 20);
+  assert_int_equal(res.ranked, 0);
+  pz_batch_result_free(&res);
+  assert_int_equal(pz_store_rank_pending(s, &res, 0), 0); /* not due yet */
+  assert_int_equal(res.ranked, 0);
+  assert_int_equal(pz_store_rank_pending(s, &res, 1), 0); /* forced (idle loop) */
+  assert_true(res.ranked > 0);
+  assert_true(res.nprio > 0);
+  pz_batch_result_free(&res);
+  assert_int_equal(scalar("SELECT count(*) FROM priorities WHERE topic = 'information'"), 3);
+  assert_int_equal(pz_store_rank_pending(s, &res, 1), 0); /* nothing left */
+  assert_int_equal(res.ranked, 0);
+  pz_store_free(s);
+}
+
 static void test_emerging_snapshot(void **state) {
   (void)state;
   if (!admin) skip();
@@ -285,6 +319,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_replay_safe),
       cmocka_unit_test(test_spike_opens_one_plan),
+      cmocka_unit_test(test_deferred_ranking),
       cmocka_unit_test(test_emerging_snapshot),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# bench/pipeline: the whole pipeline's sustained feedback/s (HTTP accept -> ingest -> 2 classify
+# workers -> prioritize -> PostgreSQL row) and p50/p99 accept->row latency, beside the raw Kafka
+# produce->consume rate of the same messages (kcat) measured in the same run, plus the memory
+# of each service. Target: pipeline >= 50% of raw Kafka pass-through.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${BENCH_N:-50000}
+export ESCUCHA_STATE_DIR=${ESCUCHA_STATE_DIR:-$PWD/.escucha/bench}
+export ESCUCHA_KAFKA_PORT=19492 ESCUCHA_KAFKA_CONTROLLER_PORT=19493 ESCUCHA_PG_PORT=15732 ESCUCHA_REDIS_PORT=16679
+export ESCUCHA_HTTP_PORT=18480 ESCUCHA_ADMIN_PORT_BASE=19480
+export ESCUCHA_KAFKA_JVM_OPTS=${ESCUCHA_KAFKA_JVM_OPTS:--Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20}
+export ESCUCHA_RATE_LIMIT=0 ESCUCHA_LOG_LEVEL=warn ESCUCHA_INBOUND=off
+. scripts/env.sh
+scripts/deps.sh >/dev/null
+make -s -j2 bins
+[[ -s $ESCUCHA_MODEL ]] || scripts/train-default-model.sh >/dev/null
+cleanup() {
+  [[ -n ${W2:-} ]] && kill "$W2" 2>/dev/null
+  scripts/stack.sh down >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+scripts/stack.sh up >/dev/null
+# the second classify worker of the group
+ESCUCHA_ADMIN_PORT=$((ESCUCHA_ADMIN_PORT_BASE + 5)) build/bin/escucha-classify 2>"$ESCUCHA_STATE_DIR/logs/classify-2.log" &
+W2=$!
+for _ in $(seq 100); do curl -sf "localhost:$((ESCUCHA_ADMIN_PORT_BASE + 5))/healthz" >/dev/null && break; sleep 0.1; done
+KEY=$(cat "$ESCUCHA_STATE_DIR/demo-api-key")
+B=$ESCUCHA_STATE_DIR/bench; mkdir -p "$B"
+
+# Raw Kafka pass-through: the same ~300-byte JSON lines produced and consumed by kcat,
+# consumer started first, the clock stops when it has read all N.
+/usr/bin/python3 - "$N" >"$B/raw.ndjson" <<'PY'
+import json, sys
+t = "Solicitud raw-%d: llevo tres semanas esperando respuesta sobre mi trámite de licencia médica en la sucursal del centro y nadie contesta el teléfono ni los correos; la atención fue muy lenta."
+for i in range(int(sys.argv[1])):
+    print(json.dumps({"text": t % i, "service": "licencias", "csat": 1 + i % 5, "nps": i % 11}))
+PY
+RAW_TOPIC=bench.raw.$$   # 3 partitions like the pipeline's topics
+/usr/bin/python3 scripts/kafka_topics.py "$ESCUCHA_KAFKA_BROKERS" --partitions 3 "$RAW_TOPIC" >/dev/null
+t0=$(date +%s.%N)
+kcat -b "$ESCUCHA_KAFKA_BROKERS" -C -t "$RAW_TOPIC" -o beginning -c "$N" -q -X topic.metadata.refresh.interval.ms=100 >/dev/null 2>&1 &
+C=$!
+kcat -b "$ESCUCHA_KAFKA_BROKERS" -P -t "$RAW_TOPIC" -X enable.idempotence=true -X linger.ms=5 -l "$B/raw.ndjson"
+wait $C
+t1=$(date +%s.%N)
+raw=$(awk -v n="$N" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", n/(e-s)}')
+
+out=$(/usr/bin/python3 bench/pipeline/drive.py "$N" "$ESCUCHA_HTTP_PORT" "$KEY" "$ESCUCHA_PG_DSN" "bench$$")
+read -r items total p50 p99 < <(/usr/bin/python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(d['items'], d['total_s'], d['p50_ms'], d['p99_ms'])" "$out")
+rate=$(awk -v n="$items" -v t="$total" 'BEGIN {printf "%.0f", n/t}')
+
+printf '\n%-52s %12s %8s\n' "pipeline benchmark ($(nproc) cores, N=$N, 2 classify workers)" "per second" "ratio"
+printf '%-52s %12s %8s\n' "raw Kafka produce->consume (kcat, acks=all)" "$raw" "1.00"
+printf '%-52s %12s %8s\n' "HTTP accept -> PostgreSQL row, whole pipeline" "$rate" \
+  "$(awk -v a="$rate" -v b="$raw" 'BEGIN {printf "%.2f", a/b}')"
+printf '%-52s %9.0f ms\n' "latency accept->row p50" "$p50"
+printf '%-52s %9.0f ms\n' "latency accept->row p99" "$p99"
+for s in ingest classify prioritize actions; do
+  pid=$(cat "$ESCUCHA_STATE_DIR/pids/$s.pid")
+  printf '%-52s %9s kB\n' "peak RSS $s" "$(awk '/VmHWM/ {print $2}' /proc/$pid/status)"
+done
+printf '%-52s %9s kB\n' "peak RSS classify (2nd worker)" "$(awk '/VmHWM/ {print $2}' /proc/$W2/status)"

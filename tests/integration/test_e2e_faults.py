@@ -1,0 +1,172 @@
+"""The whole pipeline under faults, as users would meet them.
+
+All four services run against the real stack while a client keeps sending feedback (and
+some invalid messages to the inbound topic). Each service is killed with -9 in turn and
+restarted, then Kafka, PostgreSQL and Redis are stopped and started, all under load. After
+recovery: every sent feedback is in `feedback` exactly once, the aggregates equal their
+recomputation from `feedback`, every plan has exactly one ticket, and the DLQ holds exactly
+the invalid inputs."""
+import hashlib
+import http.server
+import json
+import os
+import subprocess
+import threading
+import time
+import uuid
+
+import psycopg2
+import requests
+
+from conftest import HTTP_PORT, PG_DSN, REPO, producer, read_all, read_topic, wait_until
+from test_prioritize_flow import RECOMPUTE_DIFF
+
+WEBHOOK_PORT = 19290
+
+
+def stack(*args):
+    subprocess.run([os.path.join(REPO, "scripts", "stack.sh")] + list(args), check=True,
+                   stdout=subprocess.DEVNULL, timeout=180)
+
+
+def scalar(q, args=()):
+    with psycopg2.connect(PG_DSN) as db, db.cursor() as cur:
+        cur.execute(q, args)
+        return cur.fetchone()[0]
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """A ticket tool behind the signed webhook: one ticket per Idempotency-Key."""
+    tickets, posts, lock = {}, [0], threading.Lock()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        key = self.headers.get("Idempotency-Key", "")
+        with self.lock:
+            self.posts[0] += 1
+            tid = self.tickets.setdefault(key, "T-%d" % (len(self.tickets) + 1))
+        out = json.dumps({"id": tid, "url": "http://tickets.local/%s" % tid}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+        del body
+
+    def log_message(self, *a):
+        pass
+
+
+class Load:
+    """Sends unique feedback in NDJSON batches until stopped, retrying what was not acknowledged."""
+
+    def __init__(self, key, tag):
+        self.key, self.tag, self.n = key, tag, 0
+        self.texts, self.stop = set(), threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def run(self):
+        s = requests.Session()
+        words = ["espera", "trámite", "atención", "pago", "web", "transporte", "personal"]
+        while not self.stop.is_set():
+            batch = []
+            for _ in range(50):
+                self.n += 1
+                batch.append("Reclamo %s-%d sobre %s: llevo semanas sin respuesta" % (
+                    self.tag, self.n, words[self.n % len(words)]))
+            self.texts.update(batch)
+            body = "\n".join(json.dumps({"text": t, "csat": 1 + len(t) % 5, "nps": len(t) % 11}) for t in batch)
+            for _ in range(600):  # until every item is acknowledged (dedup makes retries safe)
+                try:
+                    r = s.post("http://127.0.0.1:%d/v1/feedback:batch" % HTTP_PORT, data=body.encode(), timeout=15,
+                               headers={"Authorization": "Bearer " + self.key, "Content-Type": "application/x-ndjson"})
+                    if r.status_code in (200, 202):
+                        break
+                except requests.RequestException:
+                    s = requests.Session()
+                time.sleep(0.2)  # Retry-After / the service is restarting
+            else:
+                raise AssertionError("a batch was never acknowledged")
+
+    def finish(self):
+        self.stop.set()
+        self.t.join(180)
+
+
+def test_pipeline_survives_kills_and_restarts(services, tmp_path):
+    agency = "e2e-" + uuid.uuid4().hex[:8]
+    key = "k-" + uuid.uuid4().hex
+    keys = tmp_path / "keys"
+    keys.write_text("%s:%s\n" % (agency, hashlib.sha256(key.encode()).hexdigest()))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", WEBHOOK_PORT), Receiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    common = {"ESCUCHA_API_KEYS_FILE": str(keys)}
+    env = {
+        "ingest": dict(common, ESCUCHA_RATE_LIMIT="0"),
+        "classify": {},
+        "prioritize": {"ESCUCHA_GROUP": "pz-" + agency, "ESCUCHA_OPEN_THRESHOLD": "0.05",
+                       "ESCUCHA_CLOSE_THRESHOLD": "0.01", "ESCUCHA_MIN_VOLUME": "5", "ESCUCHA_BATCH_MS": "50"},
+        "actions": {"ESCUCHA_DEFAULT_TOOL": "webhook", "ESCUCHA_TAXONOMY": "/nonexistent",
+                    "ESCUCHA_WEBHOOK_URL": "http://127.0.0.1:%d/hook" % WEBHOOK_PORT,
+                    "ESCUCHA_WEBHOOK_TOKEN": "hook-secret", "ESCUCHA_POLL_INTERVAL_S": "1",
+                    "ESCUCHA_RETRY_BASE_MS": "50", "ESCUCHA_GROUP": "ac-" + agency},
+    }
+    svc = {n: services.start(n, http_port=HTTP_PORT if n == "ingest" else None, env=env[n])
+           for n in ("ingest", "classify", "prioritize", "actions")}
+    stored = lambda: scalar("SELECT count(*) FROM feedback WHERE agency = %s", (agency,))
+    load = Load(key, agency)
+    bad_keys = []
+    p = producer()
+
+    def some_progress(n=300):
+        start = stored()
+        wait_until(lambda: stored() >= start + n, 120, interval=0.2, what="%d more rows" % n)
+
+    def poison():
+        k = "bad-%s-%d" % (agency, len(bad_keys))
+        bad_keys.append(k)
+        p.produce("escucha.feedback.inbound.v1", key=k.encode(), value=b"\xff\x00 not feedback " + k.encode())
+        p.flush(30)
+
+    try:
+        some_progress()
+        for name in ("ingest", "classify", "prioritize", "actions"):
+            poison()
+            svc[name].kill9()
+            svc[name].start()
+            some_progress()
+        for part in ("kafka", "pg", "redis"):
+            poison()
+            stack(part + "-stop")
+            time.sleep(1)  # let the outage be felt under load before it ends
+            stack(part + "-start")
+            some_progress()
+    finally:
+        load.finish()
+
+    # every sent feedback exactly once (unique texts; dedup absorbed the client's retries)
+    wait_until(lambda: stored() >= len(load.texts), 240, interval=0.5, what="all %d rows" % len(load.texts))
+    assert stored() == len(load.texts)
+    assert scalar("SELECT count(DISTINCT text) FROM feedback WHERE agency = %s", (agency,)) == len(load.texts)
+    # aggregates == recomputation (prioritize may still be finishing its last batch)
+    wait_until(lambda: scalar(RECOMPUTE_DIFF, {"a": agency}) == 0, 60, what="aggregates to match feedback")
+    # plans opened, each with exactly one ticket and one key at the tool
+    wait_until(lambda: scalar("SELECT count(*) FROM action_plans WHERE agency = %s", (agency,)) > 0, 60,
+               what="an action plan")
+    wait_until(lambda: scalar("""SELECT count(*) FROM action_plans p WHERE agency = %s AND NOT EXISTS
+                                 (SELECT 1 FROM actions a WHERE a.plan_id = p.id)""", (agency,)) == 0, 90,
+               what="a ticket for every plan")
+    assert scalar("""SELECT count(*) FROM (SELECT plan_id FROM actions a JOIN action_plans p ON p.id = a.plan_id
+                     WHERE p.agency = %s GROUP BY plan_id HAVING count(*) > 1) d""", (agency,)) == 0
+    plans = scalar("SELECT count(*) FROM action_plans WHERE agency = %s", (agency,))
+    ours = [k for k in Receiver.tickets if k]
+    assert len(set(ours)) >= plans
+    assert scalar("""SELECT count(DISTINCT a.idempotency_key) FROM actions a JOIN action_plans p ON p.id = a.plan_id
+                     WHERE p.agency = %s""", (agency,)) == plans
+    # the DLQ holds exactly the invalid inputs, each once
+    mine = lambda m: (m.key() or b"").decode().startswith("bad-" + agency)
+    read_topic("escucha.dlq.v1", mine, len(bad_keys))  # all arrived...
+    got = [m.key().decode() for m in read_all("escucha.dlq.v1", mine)]  # ...and none twice
+    assert sorted(got) == sorted(bad_keys)
+    srv.shutdown()
