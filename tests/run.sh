@@ -54,6 +54,7 @@ start_stack() {
   export ESCUCHA_PG_PORT=15532 ESCUCHA_REDIS_PORT=16479
   export ESCUCHA_HTTP_PORT=18180 ESCUCHA_ADMIN_PORT_BASE=19200
   export ESCUCHA_BIN_DIR=$REPO/build-san/bin
+  export ESCUCHA_REDMINE_PORT=19381   # not the demo's Redmine
   # store-layer unit tests run against the stack's PostgreSQL
   export ESCUCHA_TEST_PG_DSN="host=127.0.0.1 port=$ESCUCHA_PG_PORT dbname=escucha user=escucha"
   trap 'scripts/stack.sh down >/dev/null 2>&1' EXIT

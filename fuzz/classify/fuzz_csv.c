@@ -1,11 +1,13 @@
 /* libFuzzer: labelled CSV / corrections JSONL reader, then the text pipeline
- * over every parsed text. */
+ * (ASCII fast path or utf8proc, stem cache kept across inputs), features
+ * and the urgent-lexicon index over every parsed text. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "../../services/classify/dataset.h"
 #include "../../services/classify/hashfeat.h"
+#include "../../services/classify/lexicon.h"
 #include "../../services/classify/text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -18,8 +20,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int jsonl = size > 0 && data[0] == 'J'; /* exercise both formats */
   if (cl_dataset_parse(&ds, jsonl ? "in.jsonl" : "in.csv", (const char *)data, size, err, sizeof err) == 0)
     for (size_t i = 0; i < ds.n; i++)
-      if (cl_text_analyze(t, ds.ex[i].text, strlen(ds.ex[i].text), ds.ex[i].lang) == 0)
+      if (cl_text_analyze(t, ds.ex[i].text, strlen(ds.ex[i].text), ds.ex[i].lang) == 0) {
         cl_features(&fc, t, NULL, &f);
+        (void)cl_urgent_match(t);
+      }
   cl_dataset_free(&ds);
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void esc(es_buf *b, const char *s) {
   for (; s && *s; s++) {
@@ -11,51 +12,121 @@ static void esc(es_buf *b, const char *s) {
     else if (*s == '>') es_buf_puts(b, "&gt;");
     else if (*s == '&') es_buf_puts(b, "&amp;");
     else if (*s == '"') es_buf_puts(b, "&quot;");
+    else if (*s == '\'') es_buf_puts(b, "&#39;");
     else es_buf_append(b, s, 1);
   }
+}
+
+static const char *nz(const char *s) { return s ? s : ""; }
+
+/* "2024-05-06" or "2024-04-29 – 2024-05-05" */
+static void period_text(es_buf *b, const ac_digest *d) {
+  if (!d->period_start) return;
+  es_buf_puts(b, d->period_start);
+  if (d->period_last && strcmp(d->period_last, d->period_start) != 0) es_buf_printf(b, " – %s", d->period_last);
+}
+
+static void totals_text(es_buf *t, es_buf *h, const ac_digest_totals *x, int en) {
+  double neg = x->feedback ? 100.0 * (double)x->negative / (double)x->feedback : 0;
+  es_buf line = {0};
+  es_buf_printf(&line, "%s: %ld · %s %.0f%%", en ? "Feedback received" : "Comentarios recibidos", x->feedback,
+                en ? "negative" : "negativos", neg);
+  if (x->nps_answers)
+    es_buf_printf(&line, " · NPS %.0f (%ld %s)", x->nps, x->nps_answers, en ? "answers" : "respuestas");
+  if (x->csat_answers)
+    es_buf_printf(&line, " · CSAT %.0f%% (%ld %s)", x->csat, x->csat_answers, en ? "answers" : "respuestas");
+  if (line.data) {
+    es_buf_printf(t, "%s\n", line.data);
+    es_buf_puts(h, "<p>");
+    esc(h, line.data);
+    es_buf_puts(h, "</p>\n");
+  }
+  es_buf_free(&line);
 }
 
 int ac_digest_render(const ac_digest *d, char **subject, char **text, char **html) {
   int en = d->lang && strcmp(d->lang, "en") == 0;
   int weekly = d->period && strcmp(d->period, "weekly") == 0;
-  es_buf s = {0}, t = {0}, h = {0};
+  es_buf s = {0}, t = {0}, h = {0}, per = {0};
+  period_text(&per, d);
   es_buf_printf(&s, en ? "Escucha %s digest — %s" : "Resumen %s de Escucha — %s",
-                en ? (weekly ? "weekly" : "daily") : (weekly ? "semanal" : "diario"), d->agency);
-  es_buf_printf(&t, "%s\n\n%s\n", s.data, en ? "Top priorities" : "Prioridades principales");
+                en ? (weekly ? "weekly" : "daily") : (weekly ? "semanal" : "diario"), nz(d->agency));
+  if (per.data) es_buf_printf(&s, " — %s", per.data);
+  es_buf_printf(&t, "%s\n", s.data);
   es_buf_puts(&h, "<html><body>\n<h2>");
   esc(&h, s.data);
-  es_buf_printf(&h, "</h2>\n<h3>%s</h3>\n<table>\n<tr><th>#</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th></tr>\n",
+  es_buf_puts(&h, "</h2>\n");
+  if (per.data) {
+    es_buf_printf(&t, "%s: %s (UTC)\n", en ? "Period" : "Periodo", per.data);
+    es_buf_printf(&h, "<p>%s: ", en ? "Period" : "Periodo");
+    esc(&h, per.data);
+    es_buf_puts(&h, " (UTC)</p>\n");
+  }
+  es_buf_puts(&t, "\n");
+  if (d->totals) {
+    totals_text(&t, &h, d->totals, en);
+    es_buf_puts(&t, "\n");
+  }
+  es_buf_printf(&t, "%s\n", en ? "Top priorities" : "Prioridades principales");
+  es_buf_printf(&h,
+                "<h3>%s</h3>\n<table>\n<tr><th>#</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th></tr>\n",
                 en ? "Top priorities" : "Prioridades principales", en ? "Topic" : "Tema",
-                en ? "Volume" : "Volumen", en ? "Negative" : "Negativos", en ? "Score" : "Puntaje");
+                en ? "Volume" : "Volumen", en ? "Negative" : "Negativos", en ? "Score" : "Puntaje",
+                en ? "Why" : "Por qué");
   for (int i = 0; i < d->nprios; i++) {
     const ac_digest_prio *p = &d->prios[i];
-    const char *name = p->label ? p->label : p->topic;
+    const char *name = p->label ? p->label : nz(p->topic);
     es_buf_printf(&t, "%d. %s — %ld, %.0f%% %s, %s %.2f\n", i + 1, name, p->volume,
                   p->negative_share * 100, en ? "negative" : "negativos", en ? "score" : "puntaje", p->score);
+    if (p->explanation && *p->explanation) es_buf_printf(&t, "   %s\n", p->explanation);
     es_buf_printf(&h, "<tr><td>%d</td><td>", i + 1);
     esc(&h, name);
-    es_buf_printf(&h, "</td><td>%ld</td><td>%.0f%%</td><td>%.2f</td></tr>\n", p->volume,
+    es_buf_printf(&h, "</td><td>%ld</td><td>%.0f%%</td><td>%.2f</td><td>", p->volume,
                   p->negative_share * 100, p->score);
+    esc(&h, p->explanation);
+    es_buf_puts(&h, "</td></tr>\n");
   }
   if (!d->nprios) es_buf_puts(&t, en ? "(none)\n" : "(ninguna)\n");
   es_buf_printf(&t, "\n%s\n", en ? "Open actions" : "Acciones abiertas");
   es_buf_printf(&h, "</table>\n<h3>%s</h3>\n<ul>\n", en ? "Open actions" : "Acciones abiertas");
   for (int i = 0; i < d->nactions; i++) {
     const ac_digest_action *a = &d->actions[i];
-    es_buf_printf(&t, "- %s: %s %s (%s, %.0f %s) %s\n", a->topic, a->tool, a->key, a->status,
-                  a->age_days, en ? "days" : "días", a->url ? a->url : "");
+    const char *name = a->label ? a->label : nz(a->topic);
+    int one = a->age_days >= 0.5 && a->age_days < 1.5; /* as printed with %.0f */
+    const char *days = en ? (one ? "day" : "days") : (one ? "día" : "días");
     es_buf_puts(&h, "<li>");
-    esc(&h, a->topic);
-    es_buf_puts(&h, ": <a href=\"");
-    esc(&h, a->url ? a->url : "");
-    es_buf_puts(&h, "\">");
+    esc(&h, name);
+    es_buf_puts(&h, ": ");
+    if (!a->tool) {
+      const char *none = en ? "no ticket yet" : "sin ticket todavía";
+      es_buf_printf(&t, "- %s: (%s, %.0f %s)\n", name, none, a->age_days, days);
+      es_buf_printf(&h, "(%s, %.0f %s)</li>\n", none, a->age_days, days);
+      continue;
+    }
+    es_buf_printf(&t, "- %s: %s %s (%s, %.0f %s) %s\n", name, a->tool, nz(a->key), nz(a->status), a->age_days,
+                  days, nz(a->url));
+    if (a->url && *a->url) {
+      es_buf_puts(&h, "<a href=\"");
+      esc(&h, a->url);
+      es_buf_puts(&h, "\">");
+    }
     esc(&h, a->tool);
     es_buf_puts(&h, " ");
     esc(&h, a->key);
-    es_buf_printf(&h, "</a> (%s, %.0f %s)</li>\n", a->status, a->age_days, en ? "days" : "días");
+    if (a->url && *a->url) es_buf_puts(&h, "</a>");
+    es_buf_puts(&h, " (");
+    esc(&h, a->status);
+    es_buf_printf(&h, ", %.0f %s)", a->age_days, days);
+    if (a->url && *a->url) {
+      es_buf_puts(&h, " <code>");
+      esc(&h, a->url);
+      es_buf_puts(&h, "</code>");
+    }
+    es_buf_puts(&h, "</li>\n");
   }
   if (!d->nactions) es_buf_puts(&t, en ? "(none)\n" : "(ninguna)\n");
   es_buf_puts(&h, "</ul>\n</body></html>\n");
+  es_buf_free(&per);
   if (!s.data || !t.data || !h.data) {
     es_buf_free(&s);
     es_buf_free(&t);
@@ -81,4 +152,32 @@ cleanup:
   free(html);
   es_buf_free(&msg);
   return rc;
+}
+
+#define DAY 86400LL
+
+int ac_digest_period(const char *period, int64_t now_s, int64_t *start, int64_t *end) {
+  int64_t day = now_s >= 0 ? now_s / DAY : (now_s - DAY + 1) / DAY; /* floor */
+  if (period && strcmp(period, "daily") == 0) {
+    *end = day * DAY;
+    *start = *end - DAY;
+    return 0;
+  }
+  if (period && strcmp(period, "weekly") == 0) {
+    /* 1970-01-01 was a Thursday: Monday-based weekday = (day + 3) mod 7 */
+    int64_t wd = ((day + 3) % 7 + 7) % 7;
+    *end = (day - wd) * DAY;
+    *start = *end - 7 * DAY;
+    return 0;
+  }
+  return -1;
+}
+
+int ac_digest_due(int64_t end, int hour, int64_t now_s) { return now_s >= end + (int64_t)hour * 3600; }
+
+void ac_digest_date(int64_t t, char out[11]) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  strftime(out, 11, "%Y-%m-%d", &tm);
 }

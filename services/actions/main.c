@@ -7,9 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "ac_conn.h"
 #include "admin.h"
 #include "config.h"
+#include "digest_db.h"
 #include "escucha/v1/escucha.pb-c.h"
 #include "kafka.h"
 #include "llm.h"
@@ -41,6 +44,14 @@ static es_opt OPTS[] = {
                       "(bearer from ESCUCHA_LLM_TOKEN or ESCUCHA_LLM_TOKEN_FILE)", 0},
     {"llm-model", "gpt-4o-mini", "Model name sent to the chat-completions endpoint", 0},
     {"llm-timeout-ms", "20000", "Timeout of the summary rewrite; on timeout the extractive plan is kept", 0},
+    {"digest-period", "off", "E-mail digest per agency: off|daily|weekly (last complete UTC day / ISO week)", 0},
+    {"digest-hour", "7", "UTC hour from which the digest of the period just ended is due (0-23)", 0},
+    {"digest-to", NULL, "Digest recipients, comma-separated (default ESCUCHA_EMAIL_TO; per agency "
+                        "ESCUCHA_DIGEST_TO_<AGENCY>)", 0},
+    {"digest-agencies", NULL, "Comma-separated agencies (default: those with priorities in the period "
+                              "or an open action plan)", 0},
+    {"digest-top", "10", "Priorities listed in a digest", 0},
+    {"digest-check-s", "60", "Seconds between checks whether a digest is due", 0},
     {"crash-at", NULL, "Test only: SIGKILL at after_lock|after_search|after_create|after_record", 0},
     {0}};
 
@@ -59,9 +70,14 @@ static const char USAGE[] =
     "  monday:  ESCUCHA_MONDAY_BOARD, _KEY_COLUMN, _STATUS_COLUMN, _API_VERSION\n"
     "  trello:  ESCUCHA_TRELLO_API_KEY, _LIST, _BOARD, _DONE_LIST, _DOING_LIST\n"
     "  webhook: ESCUCHA_WEBHOOK_URL, _STATUS_URL (TOKEN = HMAC secret)\n"
-    "  email:   ESCUCHA_EMAIL_SMTP_URL, _TO, _FROM, _USER, _TLS_VERIFY (TOKEN = SMTP password)";
+    "  email:   ESCUCHA_EMAIL_SMTP_URL, _TO, _FROM, _USER, _TLS_VERIFY (TOKEN = SMTP password)\n\n"
+    "E-mail digest (uses the email settings above; sent once per agency and period, recorded in audit_log):\n"
+    "  escucha-actions [options] --digest-period daily|weekly --digest-hour H\n"
+    "  escucha-actions digest --agency A --period daily|weekly [--date YYYY-MM-DD] [--dry-run] [--force]\n"
+    "    sends (or, with --dry-run, prints the text part of) the digest of the last complete period,\n"
+    "    or of the period containing --date; --force sends again a digest already sent";
 
-static es_metric *m_in, *m_tickets, *m_fail, *m_tta, *m_ttr;
+static es_metric *m_in, *m_tickets, *m_fail, *m_tta, *m_ttr, *m_digest;
 
 typedef struct svc {
   ac_db db;
@@ -73,6 +89,7 @@ typedef struct svc {
   ac_llm llm;         /* url NULL: no rewrite */
   char *llm_token;
   long long poll_after; /* status pass cursor (actions.id) */
+  ac_conn *email;       /* digest SMTP settings (ESCUCHA_EMAIL_*); NULL: digest off */
 } svc;
 
 /* One connector per tool+routing settings, reused so its breaker persists. */
@@ -239,11 +256,211 @@ static void poll_status(svc *s) {
   PQclear(r);
 }
 
+/* ---- e-mail digest ---- */
+
+static ac_smtp digest_smtp(ac_conn *email) {
+  return (ac_smtp){ac_conn_opt(email, "smtp_url", NULL), ac_conn_opt(email, "user", NULL), email->token,
+                   ac_conn_opt(email, "from", "escucha@localhost"),
+                   strcmp(ac_conn_opt(email, "tls_verify", "true"), "false") != 0,
+                   es_opt_long(OPTS, "http-timeout-ms")};
+}
+
+static const char *digest_to_default(ac_conn *email) {
+  const char *to = es_opt_get(OPTS, "digest-to");
+  return to && *to ? to : ac_conn_opt(email, "to", NULL);
+}
+
+static const char *digest_result_name(int rc) {
+  switch (rc) {
+  case AC_DG_SENT: return "sent";
+  case AC_DG_ALREADY: return "already_sent";
+  case AC_DG_BUSY: return "busy";
+  case AC_DG_CONFIG: return "no_recipients";
+  case AC_DG_PERMANENT: return "failed_permanent";
+  default: return "failed";
+  }
+}
+
+/* Sends the digests that are due and not yet sent (one check per
+ * --digest-check-s; audit_log makes it once per agency and period). One query
+ * finds the digests already sent; the others are sent under their lock. A
+ * pass stops after ~20 s of sending so the Kafka loop keeps being polled;
+ * returns 1 when agencies are left for the next iteration. */
+static int digest_pass(svc *s) {
+  const char *period = es_opt_get(OPTS, "digest-period");
+  int64_t now = es_now_ms() / 1000, start, end;
+  if (ac_digest_period(period, now, &start, &end) != 0 ||
+      !ac_digest_due(end, (int)es_opt_long(OPTS, "digest-hour"), now))
+    return 0;
+  const char *list = es_opt_get(OPTS, "digest-agencies");
+  char **ag = NULL, **keys = NULL;
+  unsigned char *done = NULL;
+  int n = 0, left = 0;
+  if (list && *list) {
+    ag = ac_digest_recipients(list); /* the same comma-list splitter */
+    while (ag && ag[n]) n++;
+  } else if (ac_digest_agencies(s->db.pg, period, start, end, &ag, &n) != 0) {
+    es_pg_ensure(s->db.pg);
+    return 0;
+  }
+  keys = calloc((size_t)n + 1, sizeof *keys);
+  done = calloc((size_t)n + 1, 1);
+  int nk = 0;
+  for (; keys && nk < n; nk++) {
+    if (!(keys[nk] = malloc(320))) break;
+    ac_digest_key(ag[nk], period, start, keys[nk], 320);
+  }
+  if (!keys || !done || nk < n || ac_digest_done(s->db.pg, keys, n, done) != 0) {
+    es_pg_ensure(s->db.pg);
+    goto out;
+  }
+  ac_smtp sm = digest_smtp(s->email);
+  ac_digest_cfg c = {period, es_opt_get(OPTS, "lang"), (int)es_opt_long(OPTS, "digest-top"), s->tax, &sm,
+                     digest_to_default(s->email)};
+  uint64_t deadline = es_mono_ns() + 20ULL * 1000000000ULL;
+  for (int i = 0; i < n && !es_stopping; i++) {
+    if (done[i]) {
+      es_metric_add(m_digest, 1, "already_sent");
+      continue;
+    }
+    if (es_mono_ns() > deadline) {
+      left = 1;
+      break;
+    }
+    char err[512] = "";
+    int rc = ac_digest_send_once(s->db.pg, &c, ag[i], start, end, 0, err, sizeof err);
+    es_metric_add(m_digest, 1, digest_result_name(rc));
+    if (rc == AC_DG_SENT) es_info("digest_sent", "%s", keys[i]);
+    else if (rc == AC_DG_ALREADY || rc == AC_DG_BUSY) es_debug("digest_skip", "%s: %s", keys[i], digest_result_name(rc));
+    else {
+      es_warn("digest_failed", "%s: %s", keys[i], err);
+      if (rc == AC_DG_TRANSIENT) es_pg_ensure(s->db.pg);
+    }
+  }
+out:
+  for (int i = 0; keys && i < n; i++) free(keys[i]); /* calloc'd: unset entries are NULL */
+  free(keys);
+  free(done);
+  ac_digest_agencies_free(ag, n);
+  return left;
+}
+
+/* "--name value" or "--name=value"; advances *i. */
+static int take_arg(const char *name, int argc, char **argv, int *i, const char **out) {
+  size_t n = strlen(name);
+  if (strncmp(argv[*i], name, n) != 0) return 0;
+  if (argv[*i][n] == '=') {
+    *out = argv[*i] + n + 1;
+    return 1;
+  }
+  if (argv[*i][n] != 0) return 0;
+  if (*i + 1 >= argc) return -1;
+  *out = argv[++*i];
+  return 1;
+}
+
+/* escucha-actions digest --agency A --period daily|weekly [--date D] [--dry-run] [--force] */
+static int digest_cmd(int argc, char **argv) {
+  const char *agency = NULL, *period = NULL, *date = NULL;
+  int dry = 0, force = 0, rc = 1, nrest = 0;
+  char **av = calloc((size_t)argc + 1, sizeof *av), **rest = calloc((size_t)argc + 1, sizeof *rest);
+  char err[512] = "";
+  svc s = {0};
+  if (!av || !rest) goto out;
+  int ac = 0;
+  av[ac++] = argv[0];
+  for (int i = 2; i < argc; i++) {
+    int t = 0;
+    if (strcmp(argv[i], "--dry-run") == 0) dry = 1;
+    else if (strcmp(argv[i], "--force") == 0) force = 1;
+    else if ((t = take_arg("--agency", argc, argv, &i, &agency)) || (t = take_arg("--period", argc, argv, &i, &period)) ||
+             (t = take_arg("--date", argc, argv, &i, &date))) {
+      if (t < 0) {
+        fprintf(stderr, "escucha-actions digest: %s needs a value\n", argv[i]);
+        rc = 2;
+        goto out;
+      }
+    } else av[ac++] = argv[i];
+  }
+  int pr = es_config_parse(OPTS, "escucha-actions digest",
+                           "--agency A --period daily|weekly [--date YYYY-MM-DD] [--dry-run] [--force] [options]",
+                           ac, av, 1, rest, &nrest);
+  if (pr != 0) {
+    rc = pr > 0 ? 0 : 2;
+    goto out;
+  }
+  int64_t now = es_now_ms() / 1000, start, end;
+  if (date) { /* the period containing that day */
+    struct tm tm = {0};
+    char tail = 0;
+    if (sscanf(date, "%4d-%2d-%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tail) != 3) {
+      fprintf(stderr, "escucha-actions digest: --date wants YYYY-MM-DD\n");
+      rc = 2;
+      goto out;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    now = (int64_t)timegm(&tm) + (period && strcmp(period, "weekly") == 0 ? 7 : 1) * 86400;
+  }
+  if (nrest || !agency || !*agency || ac_digest_period(period, now, &start, &end) != 0) {
+    fprintf(stderr, "usage: escucha-actions digest --agency A --period daily|weekly [--date YYYY-MM-DD] "
+                    "[--dry-run] [--force] [options]\n");
+    rc = 2;
+    goto out;
+  }
+  es_log_init("actions", es_opt_get(OPTS, "log-level"));
+  json_error_t je;
+  s.tax = json_load_file(es_opt_get(OPTS, "taxonomy"), 0, &je);
+  if (!(s.db.pg = es_pg_connect(es_opt_get(OPTS, "pg-dsn"), err, sizeof err))) {
+    fprintf(stderr, "escucha-actions digest: %s\n", err);
+    goto out;
+  }
+  const char *lang = es_opt_get(OPTS, "lang");
+  if (dry) {
+    ac_digest_data dd;
+    char *subj = NULL, *text = NULL, *html = NULL;
+    if (ac_digest_load(s.db.pg, agency, period, start, end, lang, s.tax, (int)es_opt_long(OPTS, "digest-top"),
+                       &dd) != 0)
+      goto out;
+    if (ac_digest_render(&dd.d, &subj, &text, &html) == 0) {
+      fputs(text, stdout);
+      rc = 0;
+    }
+    free(subj);
+    free(text);
+    free(html);
+    ac_digest_data_free(&dd);
+    goto out;
+  }
+  s.email = ac_conn_new("email", NULL);
+  if (!s.email || !ac_conn_opt(s.email, "smtp_url", NULL)) {
+    fprintf(stderr, "escucha-actions digest: ESCUCHA_EMAIL_SMTP_URL is not set\n");
+    goto out;
+  }
+  ac_smtp sm = digest_smtp(s.email);
+  ac_digest_cfg c = {period, lang, (int)es_opt_long(OPTS, "digest-top"), s.tax, &sm, digest_to_default(s.email)};
+  char key[320];
+  ac_digest_key(agency, period, start, key, sizeof key);
+  int r = ac_digest_send_once(s.db.pg, &c, agency, start, end, force, err, sizeof err);
+  if (r == AC_DG_SENT || r == AC_DG_ALREADY) {
+    printf("%s: %s\n", key, r == AC_DG_SENT ? "sent" : "already sent (use --force to send again)");
+    rc = 0;
+  } else fprintf(stderr, "escucha-actions digest: %s: %s%s%s\n", key, digest_result_name(r), err[0] ? ": " : "", err);
+out:
+  if (s.email) ac_conn_free(s.email);
+  if (s.db.pg) PQfinish(s.db.pg);
+  json_decref(s.tax);
+  free(av);
+  free(rest);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   int rc = 1;
   char err[512];
   svc s = {0};
   rd_kafka_t *cons = NULL;
+  if (argc > 1 && strcmp(argv[1], "digest") == 0) return digest_cmd(argc, argv);
   int pr = es_config_parse(OPTS, "escucha-actions", USAGE,
                            argc, argv, 1, NULL, NULL);
   if (pr != 0) return pr > 0 ? 0 : 2;
@@ -257,6 +474,22 @@ int main(int argc, char **argv) {
                        ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
   static const double days[] = {3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400};
   m_ttr = es_histogram("escucha_actions_time_to_resolution_seconds", "Ticket opened to done", days, 7, NULL);
+  m_digest = es_counter("escucha_actions_digests_total", "Digest attempts per agency and period", "result", NULL);
+  const char *dperiod = es_opt_get(OPTS, "digest-period");
+  int digest_on = dperiod && strcmp(dperiod, "off") != 0;
+  long dhour = es_opt_long(OPTS, "digest-hour");
+  if (digest_on) {
+    int64_t a, b;
+    if (ac_digest_period(dperiod, 0, &a, &b) != 0 || dhour < 0 || dhour > 23) {
+      snprintf(err, sizeof err, "--digest-period must be off|daily|weekly and --digest-hour 0-23");
+      goto cleanup;
+    }
+    s.email = ac_conn_new("email", NULL);
+    if (!s.email || !ac_conn_opt(s.email, "smtp_url", NULL)) {
+      snprintf(err, sizeof err, "--digest-period %s needs ESCUCHA_EMAIL_SMTP_URL", dperiod);
+      goto cleanup;
+    }
+  }
   if (es_admin_start(NULL, (int)es_opt_long(OPTS, "admin-port")) != 0) goto cleanup;
   if (es_opt_get(OPTS, "llm-url") && *es_opt_get(OPTS, "llm-url")) {
     s.llm_token = es_secret(getenv("ESCUCHA_LLM_TOKEN"), getenv("ESCUCHA_LLM_TOKEN_FILE"));
@@ -279,7 +512,7 @@ int main(int argc, char **argv) {
   if (!(cons = es_kafka_consumer_new(brokers, "escucha-actions", "escucha-actions", topics, 1, NULL, err, sizeof err)))
     goto cleanup;
   es_admin_set_ready(1);
-  uint64_t next_poll = 0;
+  uint64_t next_poll = 0, next_digest = 0;
   while (!es_stopping) {
     double piv = es_opt_double(OPTS, "poll-interval-s");
     int wait_ms = piv > 0 && piv < 0.5 ? (int)(piv * 1000) + 1 : 500;
@@ -307,6 +540,10 @@ int main(int argc, char **argv) {
       double iv = es_opt_double(OPTS, "poll-interval-s");
       next_poll = es_mono_ns() + (uint64_t)((iv > 0.01 ? iv : 0.01) * 1e9);
     }
+    if (digest_on && es_mono_ns() >= next_digest) {
+      double iv = digest_pass(&s) ? 0 : es_opt_double(OPTS, "digest-check-s");
+      next_digest = es_mono_ns() + (uint64_t)((iv > 0.1 ? iv : 0.1) * 1e9);
+    }
   }
   rc = 0;
 cleanup:
@@ -315,6 +552,7 @@ cleanup:
   if (cons) es_kafka_consumer_close(cons);
   if (s.prod) es_kafka_producer_close(s.prod, 5000);
   for (int i = 0; i < s.nconns; i++) ac_conn_free(s.conns[i]);
+  if (s.email) ac_conn_free(s.email);
   if (s.db.rds) redisFree(s.db.rds);
   if (s.db.pg) PQfinish(s.db.pg);
   json_decref(s.tax);

@@ -27,11 +27,24 @@ struct cl_classifier {
   float *z, *p, *ptax, *pkw;
   uint64_t *dochash;
   size_t dochash_cap;
+  /* keyword index: chains of phrases by first-word hash */
+  uint32_t *kw_head, *kw_next, kw_mask;
+  uint32_t *kw_seen, kw_gen; /* per-phrase stamp: matched in this document */
+  uint32_t *kw_hits;         /* matched phrase indices of this document */
 };
 
 static void free_kw(cl_classifier *c) {
   for (size_t i = 0; i < c->nkw; i++) free(c->kw[i].h);
   free(c->kw);
+  free(c->kw_head);
+  free(c->kw_next);
+  free(c->kw_seen);
+  free(c->kw_hits);
+}
+
+#define KW_NONE 0xFFFFFFFFu
+static uint32_t kw_slot(const cl_classifier *c, uint64_t h) {
+  return (uint32_t)((h * 0x9E3779B97F4A7C15ull) >> 32) & c->kw_mask;
 }
 
 void cl_classifier_free(cl_classifier *c) {
@@ -74,7 +87,26 @@ static int compile_keywords(cl_classifier *c) {
         p->text = w;
         c->nkw++;
       }
+  uint32_t slots = 64;
+  while (slots < 2 * c->nkw) slots *= 2;
+  c->kw_mask = slots - 1;
+  c->kw_head = malloc(slots * sizeof *c->kw_head);
+  c->kw_next = malloc((c->nkw + 1) * sizeof *c->kw_next);
+  c->kw_seen = calloc(c->nkw + 1, sizeof *c->kw_seen);
+  c->kw_hits = malloc((c->nkw + 1) * sizeof *c->kw_hits);
+  if (!c->kw_head || !c->kw_next || !c->kw_seen || !c->kw_hits) return -1;
+  memset(c->kw_head, 0xFF, slots * sizeof *c->kw_head);
+  for (size_t k = c->nkw; k-- > 0;) { /* chains in phrase order */
+    uint32_t sl = kw_slot(c, c->kw[k].h[0]);
+    c->kw_next[k] = c->kw_head[sl];
+    c->kw_head[sl] = (uint32_t)k;
+  }
   return 0;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return (x > y) - (x < y);
 }
 
 cl_classifier *cl_classifier_new(cl_model *m, cl_taxonomy *tax, float threshold, char *err, size_t errlen) {
@@ -125,17 +157,30 @@ static double keyword_scores(cl_classifier *c, int lang, cl_result *r) {
     c->dochash_cap = t->nwords;
   }
   for (size_t i = 0; i < t->nwords; i++) c->dochash[i] = cl_hash(t->stems[i].s, t->stems[i].len, 0x4B57);
+  /* Phrases starting at each word, via the first-word index; a phrase
+   * counts once per document, and phrases are applied in taxonomy order
+   * (the order of the reported terms). */
+  if (++c->kw_gen == 0) {
+    memset(c->kw_seen, 0, c->nkw * sizeof *c->kw_seen);
+    c->kw_gen = 1;
+  }
+  size_t nhits = 0;
+  for (size_t i = 0; i < t->nwords; i++)
+    for (uint32_t k = c->kw_head[kw_slot(c, c->dochash[i])]; k != KW_NONE; k = c->kw_next[k]) {
+      const kw_phrase *p = &c->kw[k];
+      if (c->kw_seen[k] == c->kw_gen || p->h[0] != c->dochash[i] || i + p->n > t->nwords) continue;
+      if ((lang == CL_LANG_ES && p->lang != 0) || (lang == CL_LANG_EN && p->lang != 1)) continue;
+      if (memcmp(c->dochash + i, p->h, p->n * sizeof *p->h) != 0) continue;
+      c->kw_seen[k] = c->kw_gen;
+      c->kw_hits[nhits++] = k;
+    }
+  if (nhits > 1) qsort(c->kw_hits, nhits, sizeof *c->kw_hits, cmp_u32);
   double total = 0;
-  for (size_t k = 0; k < c->nkw; k++) {
-    const kw_phrase *p = &c->kw[k];
-    if ((lang == CL_LANG_ES && p->lang != 0) || (lang == CL_LANG_EN && p->lang != 1)) continue;
-    for (size_t i = 0; i + p->n <= t->nwords; i++)
-      if (memcmp(c->dochash + i, p->h, p->n * sizeof *p->h) == 0) {
-        c->pkw[p->sub] += (float)p->n; /* longer phrases are more specific */
-        total += p->n;
-        if (r->nterms < CL_MAX_TERMS) snprintf(r->terms[r->nterms++], sizeof r->terms[0], "%s", p->text);
-        break;
-      }
+  for (size_t j = 0; j < nhits; j++) {
+    const kw_phrase *p = &c->kw[c->kw_hits[j]];
+    c->pkw[p->sub] += (float)p->n; /* longer phrases are more specific */
+    total += p->n;
+    if (r->nterms < CL_MAX_TERMS) snprintf(r->terms[r->nterms++], sizeof r->terms[0], "%s", p->text);
   }
   return total;
 }

@@ -80,8 +80,14 @@ static int emit_block(cl_fvec *out, const uint64_t *ids, size_t n, const cl_look
     uint32_t b = out->ht_key[h], cnt = out->ht_cnt[h];
     float w = 1.0f;
     if (lk) {
-      b = lk->rowmap[b];
+      b = cl_row(lk, b);
       w = b == CL_NO_ROW ? 0.0f : lk->idf[b];
+      if (lk->W && b != CL_NO_ROW) { /* the dot product needs this row soon */
+        const float *row = lk->W + (size_t)b * lk->stride;
+        __builtin_prefetch(row);
+        __builtin_prefetch(row + 16);
+        __builtin_prefetch(row + 32);
+      }
     }
     if (w > 0) {
       float tf = cnt < 8 ? SUBLIN[cnt] : (float)(1.0 + log((double)cnt));
@@ -107,7 +113,7 @@ static int word_block(const cl_feat_cfg *cfg, const cl_text *t, const cl_lookup 
   uint64_t prev = 0;
   for (size_t i = 0; i < n; i++) {
     uint64_t h = cl_hash(t->stems[i].s, t->stems[i].len, KIND_WORD);
-    out->word_bucket[i] = lk ? lk->rowmap[h & mask] : (uint32_t)(h & mask);
+    out->word_bucket[i] = lk ? cl_row(lk, (uint32_t)(h & mask)) : (uint32_t)(h & mask);
     out->tmp[k++] = h & mask;
     if (cfg->word_ngrams >= 2 && i > 0) out->tmp[k++] = mix(prev, h) & mask;
     prev = h;

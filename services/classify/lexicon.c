@@ -1,5 +1,7 @@
 #include "lexicon.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 static const char *const URGENT[] = {
@@ -37,25 +39,74 @@ static int word_match(const char *pat, size_t plen, const cl_span *w) {
   return w->len == plen && memcmp(w->s, pat, plen) == 0;
 }
 
-/* Does the space-separated phrase match the words starting at i? */
-static int phrase_at(const char *phrase, const cl_span *words, size_t n, size_t i) {
-  const char *p = phrase;
-  while (*p) {
-    const char *e = strchr(p, ' ');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
-    if (i >= n || !word_match(p, len, &words[i])) return 0;
-    i++;
-    p += len + (e ? 1 : 0);
+/* The urgent lexicon compiled once into an index: a 64 Kbit filter on the
+ * first two bytes of a pattern's first word (almost every document word
+ * fails there), then the patterns sharing the first byte, in lexicon order
+ * (so the phrase reported is the same as a linear scan's). */
+#define MAX_URGENT 128 /* the lexicon has 64 entries */
+#define MAX_PTOK 4
+typedef struct {
+  const char *text;
+  uint8_t ntok;
+  struct {
+    const char *s;
+    uint8_t len, prefix;
+  } tok[MAX_PTOK];
+} urgent_pat;
+
+static struct {
+  urgent_pat pat[MAX_URGENT];
+  uint8_t by_first[256][MAX_URGENT]; /* pattern indices, lexicon order */
+  uint8_t nfirst[256];
+  uint64_t first2[65536 / 64];       /* bit (byte0 << 8 | byte1) */
+} UX;
+static pthread_once_t UX_once = PTHREAD_ONCE_INIT;
+
+static void urgent_compile(void) {
+  size_t np = 0;
+  for (const char *const *u = URGENT; *u && np < MAX_URGENT; u++) {
+    urgent_pat *p = &UX.pat[np];
+    const char *q = *u;
+    p->text = *u;
+    while (*q && p->ntok < MAX_PTOK) {
+      const char *e = strchr(q, ' ');
+      size_t len = e ? (size_t)(e - q) : strlen(q);
+      int prefix = len > 0 && q[len - 1] == '*';
+      p->tok[p->ntok].s = q;
+      p->tok[p->ntok].len = (uint8_t)(len - (size_t)prefix);
+      p->tok[p->ntok].prefix = (uint8_t)prefix;
+      p->ntok++;
+      q += len + (e ? 1 : 0);
+    }
+    unsigned char b0 = (unsigned char)(*u)[0], b1 = (unsigned char)(*u)[1];
+    UX.by_first[b0][UX.nfirst[b0]++] = (uint8_t)np;
+    UX.first2[(b0 << 8 | b1) >> 6] |= 1ull << ((b0 << 8 | b1) & 63);
+    np++;
   }
-  return 1;
+}
+
+static int tok_match(const urgent_pat *p, int k, const cl_span *w) {
+  if (p->tok[k].prefix) return w->len >= p->tok[k].len && memcmp(w->s, p->tok[k].s, p->tok[k].len) == 0;
+  return w->len == p->tok[k].len && memcmp(w->s, p->tok[k].s, w->len) == 0;
 }
 
 const char *cl_urgent_match(const cl_text *t) {
-  for (size_t i = 0; i < t->nwords; i++)
-    for (const char *const *u = URGENT; *u; u++)
-      if (t->words[i].len > 1 && t->words[i].s[0] == (*u)[0] && t->words[i].s[1] == (*u)[1] &&
-          phrase_at(*u, t->words, t->nwords, i))
-        return *u; /* every pattern starts with 2+ letters */
+  pthread_once(&UX_once, urgent_compile);
+  const cl_span *w = t->words;
+  size_t n = t->nwords;
+  for (size_t i = 0; i < n; i++) {
+    if (w[i].len < 2) continue; /* every pattern starts with 2+ letters */
+    unsigned char b0 = (unsigned char)w[i].s[0], b1 = (unsigned char)w[i].s[1];
+    unsigned key = (unsigned)b0 << 8 | b1;
+    if (!(UX.first2[key >> 6] >> (key & 63) & 1)) continue;
+    for (int j = 0; j < UX.nfirst[b0]; j++) {
+      const urgent_pat *p = &UX.pat[UX.by_first[b0][j]];
+      if ((unsigned char)p->text[1] != b1 || i + p->ntok > n) continue;
+      int k = 0;
+      while (k < p->ntok && tok_match(p, k, &w[i + k])) k++;
+      if (k == p->ntok) return p->text;
+    }
+  }
   return NULL;
 }
 

@@ -47,6 +47,8 @@ typedef struct cl_model {
   cl_taxonomy *tax;        /* parsed embedded taxonomy (owned) */
   int *sub_tax;            /* subcategory class -> taxonomy subcategory index */
   char version[32];        /* "v1-<checksum prefix>" */
+  uint64_t *row_bits;      /* compact row lookup (see cl_lookup), owned */
+  uint32_t *row_rank;
   void *base;              /* mmap'd file or malloc'd buffer (owned) */
   size_t size;
   int mapped;

@@ -1,6 +1,7 @@
 #include "text.h"
 
 #include <libstemmer.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -41,6 +42,7 @@ void cl_text_free(cl_text *t) {
   free(t->words);
   free(t->stems);
   free(t->arena);
+  free(t->stem_cache);
   free(t);
 }
 
@@ -105,10 +107,16 @@ static int tokenize(cl_text *t) {
   size_t i = 0, n = t->folded_len, start = 0;
   int in_word = 0;
   while (i < n) {
-    utf8proc_int32_t cp;
-    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
-    if (k <= 0) k = 1, cp = ' ';
-    int w = is_word_cp(cp);
+    utf8proc_int32_t cp = (unsigned char)s[i];
+    utf8proc_ssize_t k = 1;
+    int w;
+    if (cp < 0x80) {
+      w = (cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9') || (cp >= 'A' && cp <= 'Z');
+    } else {
+      k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+      if (k <= 0) k = 1, cp = ' ';
+      w = is_word_cp(cp);
+    }
     if (w && !in_word) start = i;
     if (!w && in_word && push_word(t, s + start, (uint32_t)(i - start))) return -1;
     in_word = w;
@@ -127,20 +135,44 @@ static const char *const FW[3][24] = {
     {"o", "os", "as", "que", "de", "e", "em", "para", "com", "muito", "mas", "nao", "uma", "se",
      "do", "da", "meu", "foi", "ha", "um", "no", "na", "ao", "voce"}};
 
+/* Function words packed into a 64-bit key (bytes + length) in a small
+ * open-addressing table: key -> bit mask of the languages listing it. */
+#define FW_SLOTS 256
+static struct {
+  uint64_t key[FW_SLOTS];
+  uint8_t mask[FW_SLOTS];
+} FWT;
+static pthread_once_t FWT_once = PTHREAD_ONCE_INIT;
+
+static uint64_t fw_key(const char *s, size_t len) {
+  uint64_t k = (uint64_t)len << 56;
+  for (size_t i = 0; i < len; i++) k |= (uint64_t)(unsigned char)s[i] << (8 * i);
+  return k;
+}
+
+static size_t fw_slot(uint64_t k) { return (size_t)((k * 0x9E3779B97F4A7C15ull) >> 56) & (FW_SLOTS - 1); }
+
+static void fw_compile(void) {
+  for (int l = 0; l < 3; l++)
+    for (int j = 0; j < 24; j++) {
+      uint64_t k = fw_key(FW[l][j], strlen(FW[l][j]));
+      size_t h = fw_slot(k);
+      while (FWT.key[h] && FWT.key[h] != k) h = (h + 1) & (FW_SLOTS - 1);
+      FWT.key[h] = k;
+      FWT.mask[h] |= (uint8_t)(1u << l);
+    }
+}
+
 int cl_lang_guess(const cl_span *words, size_t n) {
   int score[3] = {0, 0, 0};
-  static unsigned char fwlen[3][24];
-  if (!fwlen[0][0]) /* idempotent, so a benign race between threads */
-    for (int l = 0; l < 3; l++)
-      for (int j = 0; j < 24; j++) fwlen[l][j] = (unsigned char)strlen(FW[l][j]);
+  pthread_once(&FWT_once, fw_compile);
   for (size_t i = 0; i < n; i++) {
-    if (words[i].len > 5) continue; /* no function word is longer */
-    for (int l = 0; l < 3; l++)
-      for (int j = 0; j < 24; j++)
-        if (fwlen[l][j] == words[i].len && memcmp(FW[l][j], words[i].s, words[i].len) == 0) {
-          score[l]++;
-          break;
-        }
+    if (words[i].len > 5 || words[i].len == 0) continue; /* no function word is longer */
+    uint64_t k = fw_key(words[i].s, words[i].len);
+    size_t h = fw_slot(k);
+    while (FWT.key[h] && FWT.key[h] != k) h = (h + 1) & (FW_SLOTS - 1);
+    if (FWT.key[h] != k) continue;
+    for (int l = 0; l < 3; l++) score[l] += FWT.mask[h] >> l & 1;
   }
   int best = 0;
   for (int l = 1; l < 3; l++)
@@ -165,24 +197,85 @@ static int arena_put(cl_text *t, const char *s, size_t len, cl_span *out) {
   return 0;
 }
 
+/* Snowball stemming was ~15 % of prediction; words repeat a lot, so stems
+ * are memoised in a direct-mapped cache per cl_text (a stem is a pure
+ * function of language and word: the cache never changes a result). */
+static uint32_t stem_slot(const char *s, size_t len, int lang) {
+  uint32_t h = 2166136261u ^ (uint32_t)lang;
+  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return (h ^ h >> 15) & (CL_STEM_CACHE - 1);
+}
+
 static int stem_words(cl_text *t) {
-  struct sb_stemmer *st = t->stemmer[t->lang < CL_LANG_OTHER ? t->lang : CL_LANG_EN];
+  int lang = t->lang < CL_LANG_OTHER ? t->lang : CL_LANG_EN;
+  struct sb_stemmer *st = t->stemmer[lang];
+  if (!t->stem_cache) t->stem_cache = calloc(CL_STEM_CACHE, sizeof *t->stem_cache);
   t->arena_len = 0;
   for (size_t i = 0; i < t->nwords; i++) {
-    const sb_symbol *r = sb_stemmer_stem(st, (const sb_symbol *)t->words[i].s, (int)t->words[i].len);
-    const char *s = r ? (const char *)r : t->words[i].s;
-    size_t len = r ? (size_t)sb_stemmer_length(st) : t->words[i].len;
+    const char *w = t->words[i].s;
+    size_t wl = t->words[i].len;
+    cl_stem_entry *e = NULL;
+    if (t->stem_cache && wl <= sizeof e->word) {
+      e = &t->stem_cache[stem_slot(w, wl, lang)];
+      if (e->wlen == wl && e->lang == lang + 1 && memcmp(e->word, w, wl) == 0) {
+        if (arena_put(t, e->stem, e->slen, &t->stems[i])) return -1;
+        continue;
+      }
+    }
+    const sb_symbol *r = sb_stemmer_stem(st, (const sb_symbol *)w, (int)wl);
+    const char *s = r ? (const char *)r : w;
+    size_t len = r ? (size_t)sb_stemmer_length(st) : wl;
+    if (e && len <= sizeof e->stem) {
+      memcpy(e->word, w, wl);
+      memcpy(e->stem, s, len);
+      e->wlen = (uint8_t)wl;
+      e->slen = (uint8_t)len;
+      e->lang = (uint8_t)(lang + 1);
+    }
     if (arena_put(t, s, len, &t->stems[i])) return -1;
   }
   for (size_t i = 0; i < t->nwords; i++) t->stems[i].s = t->arena + (uintptr_t)t->stems[i].s;
   return 0;
 }
 
-int cl_text_analyze(cl_text *t, const char *text, size_t len, const char *lang) {
+/* Pure ASCII text (most feedback) folds to itself lower-cased: NFKC, case
+ * folding and mark stripping change no other ASCII character, so utf8proc
+ * is skipped (NUL still becomes a space, as in sanitize). Checked against
+ * utf8proc for every ASCII byte by a unit test. */
+static int fold_text(cl_text *t, const char *text, size_t len) {
+  size_t i = 0;
+  while (i < len && (unsigned char)text[i] < 0x80) i++;
+  if (i == len) {
+    if (len + 1 > t->folded_cap) {
+      size_t cap = t->folded_cap ? t->folded_cap : 256;
+      while (cap < len + 1) cap *= 2;
+      char *f = malloc(cap);
+      if (!f) return -1;
+      free(t->folded);
+      t->folded = f;
+      t->folded_cap = cap;
+    }
+    for (size_t j = 0; j < len; j++) {
+      unsigned char ch = (unsigned char)text[j];
+      t->folded[j] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch == 0 ? ' ' : (char)ch;
+    }
+    t->folded[len] = '\0';
+    t->folded_len = len;
+    return 0;
+  }
+  size_t n;
+  char *f = cl_fold(text, len, &n);
+  if (!f) return -1;
   free(t->folded);
+  t->folded = f;
+  t->folded_len = n;
+  t->folded_cap = n + 1;
+  return 0;
+}
+
+int cl_text_analyze(cl_text *t, const char *text, size_t len, const char *lang) {
   t->nwords = 0;
-  t->folded = cl_fold(text, len, &t->folded_len);
-  if (!t->folded) return -1;
+  if (fold_text(t, text, len)) return -1;
   if (tokenize(t)) return -1;
   int l = cl_lang_code(lang);
   if (l < 0) l = cl_lang_guess(t->words, t->nwords);

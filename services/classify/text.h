@@ -13,9 +13,15 @@ typedef struct {
   uint32_t len;
 } cl_span;
 
+#define CL_STEM_CACHE 8192 /* entries (64 bytes each), power of two */
+typedef struct {
+  char word[29], stem[32];
+  uint8_t wlen, slen, lang; /* lang + 1; 0 = empty slot */
+} cl_stem_entry;
+
 typedef struct cl_text {
   char *folded;          /* folded text (owned) */
-  size_t folded_len;
+  size_t folded_len, folded_cap;
   cl_span *words;        /* folded words */
   cl_span *stems;        /* stems of words (same count) */
   size_t nwords, cap_words;
@@ -23,6 +29,7 @@ typedef struct cl_text {
   size_t arena_len, arena_cap;
   int lang;              /* CL_LANG_* used for stemming */
   struct sb_stemmer *stemmer[CL_NLANG];
+  cl_stem_entry *stem_cache; /* CL_STEM_CACHE entries, allocated on first use */
 } cl_text;
 
 cl_text *cl_text_new(void);

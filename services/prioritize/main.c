@@ -1,6 +1,9 @@
 /* escucha-prioritize: classified feedback -> PostgreSQL aggregates, ranked
  * priorities and action requests. One loop: collect a batch (N messages or
  * T ms), write it in one PostgreSQL transaction, publish, then store offsets.
+ * While PostgreSQL inserts a batch, the next one is polled and decoded (one
+ * thread: the store calls back between sending the COPY and reading its
+ * result), and the previous batch's texts feed the emerging-topics sketch.
  * PostgreSQL down -> the assignment is paused and the batch retried with
  * backoff; nothing is acknowledged that is not committed. */
 #include <math.h>
@@ -238,10 +241,26 @@ static void set_paused(rd_kafka_t *c, int pause) {
   es_metric_set(M.paused, pause ? 1 : 0);
 }
 
+/* A message that fits in no batch: rewind its partition so it is fetched
+ * again (dropping it would let a later stored offset skip it). */
+static void rewind_to(rd_kafka_t *c, rd_kafka_message_t *m) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
+      m->offset;
+  rd_kafka_error_t *e = rd_kafka_seek_partitions(c, l, 5000);
+  if (e) {
+    es_warn("kafka_seek_failed", "%s", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+  rd_kafka_message_destroy(m);
+}
+
 /* Writes the batch, retrying with backoff while PostgreSQL is unavailable.
- * Returns 0 once committed, -1 when stopping first. */
-static int write_until_committed(pz_store *st, rd_kafka_t *c, batch *b, const char *mig,
-                                 pz_batch_result *res) {
+ * Messages polled meanwhile go to b, else to next. Returns 0 once committed,
+ * -1 when stopping first. */
+static int write_until_committed(pz_store *st, rd_kafka_t *c, batch *b, batch *next,
+                                 const char *mig, pz_batch_result *res) {
   long backoff = 100;
   int paused = 0;
   for (;;) {
@@ -268,7 +287,8 @@ static int write_until_committed(pz_store *st, rd_kafka_t *c, batch *b, const ch
     while (!es_stopping && es_mono_ns() < until) {
       rd_kafka_message_t *m = poll_one(c, 50);
       if (m && b->n < b->cap) batch_add(b, m);
-      else if (m) rd_kafka_message_destroy(m); /* unstored: redelivered after resume */
+      else if (m && next->n < next->cap) batch_add(next, m);
+      else if (m) rewind_to(c, m);
     }
     if (es_stopping) return -1;
     backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
@@ -391,7 +411,48 @@ typedef struct svc {
   pz_ss *ss;
   const char *mig;
   int ngram;
+  batch *next;            /* filled while the current batch is written */
+  pz_batch_result pending; /* committed texts not yet in the sketch (emerging only) */
 } svc;
+
+/* Texts of committed batches into the emerging-topics sketch. */
+static void feed_pending(svc *s) {
+  pz_batch_result *p = &s->pending;
+  for (size_t i = 0; i < p->nemerging; i++)
+    pz_emerging_add(s->ss, p->emerging[i].agency, p->emerging[i].text, s->ngram);
+  pz_batch_result_free(p);
+}
+
+/* Moves res's committed texts to pending (fed during the next COPY). */
+static void defer_emerging(svc *s, pz_batch_result *res) {
+  pz_batch_result *p = &s->pending;
+  if (res->nemerging == 0) return;
+  if (p->nemerging + res->nemerging > p->capemerging) {
+    size_t cap = p->nemerging + res->nemerging;
+    pz_text *e = realloc(p->emerging, cap * sizeof *e);
+    if (!e) { /* feed now instead */
+      feed_pending(s);
+      for (size_t i = 0; i < res->nemerging; i++)
+        pz_emerging_add(s->ss, res->emerging[i].agency, res->emerging[i].text, s->ngram);
+      return;
+    }
+    p->emerging = e, p->capemerging = cap;
+  }
+  memcpy(p->emerging + p->nemerging, res->emerging, res->nemerging * sizeof *res->emerging);
+  p->nemerging += res->nemerging;
+  res->nemerging = 0; /* ownership moved */
+}
+
+/* Runs while PostgreSQL inserts the current batch. */
+static void overlap(void *arg) {
+  svc *s = arg;
+  feed_pending(s);
+  while (s->next->n < s->next->cap && !es_stopping) { /* what has arrived, no waiting */
+    rd_kafka_message_t *m = poll_one(s->consumer, 0);
+    if (!m) break;
+    batch_add(s->next, m);
+  }
+}
 
 /* Metrics and messages for what a transaction ranked. */
 static void after_rank(svc *s, const pz_batch_result *res) {
@@ -406,8 +467,7 @@ static void after_rank(svc *s, const pz_batch_result *res) {
 static void after_commit(svc *s, batch *b, pz_batch_result *res) {
   es_metric_add(M.rows, (double)res->inserted);
   es_metric_add(M.dupes, (double)(b->nrows - res->inserted));
-  for (size_t i = 0; i < res->nemerging; i++)
-    pz_emerging_add(s->ss, res->emerging[i].agency, res->emerging[i].text, s->ngram);
+  defer_emerging(s, res);
   after_rank(s, res);
 }
 
@@ -426,7 +486,7 @@ static void rank_pending(svc *s, int force) {
 static int process(svc *s, batch *b) {
   pz_batch_result res;
   uint64_t t0 = es_mono_ns();
-  if (write_until_committed(s->st, s->consumer, b, s->mig, &res) != 0) return -1;
+  if (write_until_committed(s->st, s->consumer, b, s->next, s->mig, &res) != 0) return -1;
   uint64_t t1 = es_mono_ns();
   after_commit(s, b, &res);
   es_debug("publish_timing", "write_ms=%.1f publish_ms=%.1f", (double)(t1 - t0) / 1e6,
@@ -439,20 +499,29 @@ static int process(svc *s, batch *b) {
 }
 
 static int run(svc *s) {
-  batch b;
+  batch bufs[2], *b = &bufs[0];
   int rc = 1;
   size_t cap = (size_t)es_opt_long(OPTS, "batch-size");
   long batch_ms = es_opt_long(OPTS, "batch-ms");
   uint64_t report_ns = (uint64_t)es_opt_long(OPTS, "emerging-interval") * 1000000000ULL;
   uint64_t next_report = es_mono_ns() + report_ns, next_outbox = 0;
-  if (batch_init(&b, cap < 1 ? 1 : cap) != 0) goto cleanup;
+  s->next = &bufs[1];
+  int ok = batch_init(&bufs[0], cap < 1 ? 1 : cap) == 0;
+  if (batch_init(&bufs[1], cap < 1 ? 1 : cap) != 0 || !ok) goto cleanup;
+  pz_store_set_overlap(s->st, overlap, s);
   while (!es_stopping && !es_kafka_fatal) {
     uint64_t tc = es_mono_ns();
-    collect(s->consumer, &b, batch_ms);
-    if (b.n) es_debug("collect_timing", "n=%zu collect_ms=%.1f", b.n, (double)(es_mono_ns() - tc) / 1e6);
-    if (b.n > 0 && process(s, &b) != 0) break;
-    rank_pending(s, b.n == 0);
-    batch_clear(&b);
+    size_t had = b->n;
+    collect(s->consumer, b, batch_ms);
+    if (b->n)
+      es_debug("collect_timing", "n=%zu overlapped=%zu collect_ms=%.1f", b->n, had,
+               (double)(es_mono_ns() - tc) / 1e6);
+    if (b->n > 0 && process(s, b) != 0) break;
+    if (b->n == 0) feed_pending(s); /* idle */
+    rank_pending(s, b->n == 0);
+    batch_clear(b);
+    batch *t = b; /* the batch decoded during the write is next */
+    b = s->next, s->next = t;
     uint64_t now = es_mono_ns();
     if (now >= next_outbox) { /* retries requests whose delivery failed earlier */
       if (pz_store_connect(s->st, s->mig) == 0) publish_outbox(s->st, s->producer);
@@ -466,7 +535,10 @@ static int run(svc *s) {
   rank_pending(s, 1); /* deferred rankings of what was committed */
   rc = es_kafka_fatal ? 1 : 0;
 cleanup:
-  batch_free(&b);
+  pz_store_set_overlap(s->st, NULL, NULL);
+  feed_pending(s);
+  batch_free(&bufs[0]);
+  batch_free(&bufs[1]);
   return rc;
 }
 

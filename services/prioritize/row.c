@@ -36,6 +36,11 @@ static void redactions_json(const Escucha__V1__Redactions *r, char *out, size_t 
            r->email, r->phone, r->rut, r->dni, r->cedula, r->card, r->iban);
 }
 
+/* Timestamps PostgreSQL accepts, kept to years 1..9999 (ms since 1970). */
+#define MS_MIN (-62135596800000LL)
+#define MS_MAX 253402300799999LL
+static int64_t ms_or_unknown(int has, int64_t v) { return has && v >= MS_MIN && v <= MS_MAX ? v : 0; }
+
 static int fail(char *why, size_t len, const char *msg) {
   snprintf(why, len, "%s", msg);
   return -1;
@@ -49,6 +54,8 @@ int pz_row_from_pb(const Escucha__V1__ClassifiedFeedback *m, pz_row *r, char *wh
   if (!f->id || !*f->id) return fail(why, wl, "missing feedback.id");
   if (!f->agency || !*f->agency) return fail(why, wl, "missing feedback.agency");
   if (!f->has_received_at || f->received_at <= 0) return fail(why, wl, "missing received_at");
+  /* Out of PostgreSQL's range it would fail the whole batch's COPY. */
+  if (f->received_at > MS_MAX) return fail(why, wl, "received_at out of range");
   /* '*' is the reserved all-topics aggregate. */
   if (c->category && strcmp(c->category, "*") == 0) return fail(why, wl, "invalid category");
   const char *strs[] = {f->id, f->agency, f->service, f->external_id, f->text, f->language,
@@ -58,9 +65,9 @@ int pz_row_from_pb(const Escucha__V1__ClassifiedFeedback *m, pz_row *r, char *wh
   r->id = f->id, r->agency = f->agency, r->service = f->service;
   r->channel = enum_name(&escucha__v1__channel__descriptor, f->has_channel, f->channel);
   r->external_id = f->external_id, r->text = f->text, r->language = f->language;
-  r->created_at = f->has_created_at ? f->created_at : 0;
+  r->created_at = ms_or_unknown(f->has_created_at, f->created_at);
   r->received_at = f->received_at;
-  r->classified_at = m->has_classified_at ? m->classified_at : 0;
+  r->classified_at = ms_or_unknown(m->has_classified_at, m->classified_at);
   /* Out-of-range scores are dropped rather than rejecting the feedback. */
   r->nps = f->has_nps && f->nps >= 0 && f->nps <= 10 ? f->nps : -1;
   r->csat = f->has_csat && f->csat >= 1 && f->csat <= 5 ? f->csat : -1;

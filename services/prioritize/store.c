@@ -26,12 +26,28 @@ typedef struct agency_time {
   uint64_t ranked_ns;/* monotonic time of the last ranking */
 } agency_time;
 
+/* A new row of the batch and its UTC hour (ms). */
+typedef struct row_ref {
+  const pz_row *r;
+  int64_t hour;
+} row_ref;
+enum { SKIP_DUP = 1, SKIP_STORED = 2 };
+
 struct pz_store {
   char *dsn;
   pz_store_cfg cfg;
   PGconn *c;
   int migrated;
-  es_buf copy;
+  es_buf copy, ids;                    /* COPY data; id array literal */
+  uint32_t *slots;                     /* hash table of the batch's ids: row index + 1 */
+  size_t nslots;
+  unsigned char *skip;                 /* per row: 0 new, SKIP_DUP, SKIP_STORED */
+  row_ref *fresh;                      /* the rows written by this batch */
+  size_t capfresh;
+  int lookup;                          /* look stored ids up before the COPY */
+  pz_overlap_fn overlap;               /* client work run while the server copies */
+  void *overlap_arg;
+  int overlapped;                      /* ran during this pz_store_write */
   uint64_t spike_set[SPIKE_SET_SLOTS]; /* hashes of topic windows already counted as spikes */
   size_t spike_n;
   agency_time nows[MAX_AGENCIES]; /* per-agency event-time now */
@@ -65,6 +81,7 @@ pz_store *pz_store_new(const char *dsn, const pz_store_cfg *cfg) {
   if (!s) return NULL;
   s->dsn = es_strdup(dsn);
   s->cfg = *cfg;
+  s->lookup = 1; /* a restart is when replays are likely */
   if (!s->dsn) {
     free(s);
     return NULL;
@@ -77,20 +94,27 @@ void pz_store_free(pz_store *s) {
   if (s->c) PQfinish(s->c);
   forget_nows(s);
   es_buf_free(&s->copy);
+  es_buf_free(&s->ids);
+  free(s->slots);
+  free(s->skip);
+  free(s->fresh);
   free(s->dsn);
   free(s);
 }
 
 PGconn *pz_store_conn(pz_store *s) { return s->c; }
+void pz_store_set_overlap(pz_store *s, pz_overlap_fn fn, void *arg) {
+  s->overlap = fn;
+  s->overlap_arg = arg;
+}
 int pz_store_connected(const pz_store *s) { return s->c && PQstatus(s->c) == CONNECTION_OK; }
 
+/* The new rows' counts per agency x category x subcategory x hour, built by
+ * the client and expanded to topics x windows by SQL_AGG. */
 static const char SQL_TEMP[] =
-    "CREATE TEMP TABLE IF NOT EXISTS feedback_in ("
-    " id text, agency text, service text, channel text, external_id text, text text,"
-    " language text, created_ms bigint, received_ms bigint, nps smallint, csat smallint,"
-    " category text, subcategory text, confidence float8, sentiment text,"
-    " sentiment_score float8, journey_stage text, urgent boolean, model_version text,"
-    " content_hash text, redactions jsonb, classified_ms bigint) ON COMMIT DELETE ROWS";
+    "CREATE TEMP TABLE IF NOT EXISTS pz_hour_in (agency text, category text, subcategory text,"
+    " h_ms bigint, total bigint, pos bigint, neu bigint, neg bigint, pro bigint, pas bigint,"
+    " det bigint, cr bigint, cs bigint, urg bigint) ON COMMIT DELETE ROWS";
 
 static void drop_conn(pz_store *s) {
   if (s->c) PQfinish(s->c);
@@ -140,7 +164,7 @@ static int q_ok(pz_store *s, const char *what, const char *sql, int n, const cha
   return r ? 0 : -1;
 }
 
-/* ---- COPY of the batch into the session's temp table ---- */
+/* ---- the batch's new rows ---- */
 
 /* COPY text format: backslash escapes for the four special bytes. */
 static int copy_str(es_buf *b, const char *v) {
@@ -161,103 +185,233 @@ static int copy_str(es_buf *b, const char *v) {
   }
 }
 
-static int copy_row(es_buf *b, const pz_row *r) {
-  int rc = 0;
-  const char *head[] = {r->id, r->agency, r->service, r->channel, r->external_id, r->text,
-                        r->language};
-  for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
-    rc |= copy_str(b, head[i]) | es_buf_puts(b, "\t");
-  rc |= r->created_at ? es_buf_printf(b, "%lld\t", (long long)r->created_at)
-                      : es_buf_puts(b, "\\N\t");
-  rc |= es_buf_printf(b, "%lld\t", (long long)r->received_at);
-  rc |= r->nps >= 0 ? es_buf_printf(b, "%d\t", r->nps) : es_buf_puts(b, "\\N\t");
-  rc |= r->csat >= 0 ? es_buf_printf(b, "%d\t", r->csat) : es_buf_puts(b, "\\N\t");
-  rc |= copy_str(b, r->category) | es_buf_puts(b, "\t");
-  rc |= copy_str(b, r->subcategory) | es_buf_puts(b, "\t");
-  rc |= isnan(r->confidence) ? es_buf_puts(b, "\\N\t") : es_buf_printf(b, "%.17g\t", r->confidence);
-  rc |= copy_str(b, r->sentiment) | es_buf_puts(b, "\t");
-  rc |= isnan(r->sentiment_score) ? es_buf_puts(b, "\\N\t")
-                                  : es_buf_printf(b, "%.17g\t", r->sentiment_score);
-  rc |= copy_str(b, r->journey_stage) | es_buf_puts(b, "\t");
-  rc |= es_buf_puts(b, r->urgent ? "t\t" : "f\t");
-  rc |= copy_str(b, r->model_version) | es_buf_puts(b, "\t");
-  rc |= copy_str(b, r->content_hash) | es_buf_puts(b, "\t");
-  rc |= copy_str(b, r->redactions[0] ? r->redactions : NULL) | es_buf_puts(b, "\t");
-  rc |= r->classified_at ? es_buf_printf(b, "%lld\n", (long long)r->classified_at)
-                         : es_buf_puts(b, "\\N\n");
-  return rc ? -1 : 0;
+/* Sizes the per-batch work arrays (kept between batches). */
+static int scratch_reserve(pz_store *s, size_t n) {
+  size_t want = 16;
+  while (want < 2 * n) want *= 2;
+  if (want > s->nslots) {
+    uint32_t *p = realloc(s->slots, want * sizeof *p);
+    if (!p) return -1;
+    s->slots = p;
+    s->nslots = want;
+  }
+  if (n > s->capfresh) {
+    unsigned char *k = realloc(s->skip, n);
+    if (!k) return -1;
+    s->skip = k;
+    row_ref *f = realloc(s->fresh, n * sizeof *f);
+    if (!f) return -1;
+    s->fresh = f;
+    s->capfresh = n;
+  }
+  return 0;
 }
 
-static int copy_batch(pz_store *s, const pz_row *rows, size_t n) {
-  s->copy.len = 0;
-  for (size_t i = 0; i < n; i++)
-    if (copy_row(&s->copy, &rows[i]) != 0) return -1;
-  PGresult *r = PQexec(s->c, "COPY feedback_in FROM STDIN");
+/* Hash table of the batch's ids (slot = row index + 1). Later occurrences of
+ * an id inside the batch are marked SKIP_DUP: the first one is written. */
+static size_t id_slot(const pz_store *s, const pz_row *rows, const char *id, size_t len) {
+  size_t mask = s->nslots - 1, i = (size_t)XXH3_64bits(id, len) & mask;
+  while (s->slots[i] && strcmp(rows[s->slots[i] - 1].id, id) != 0) i = (i + 1) & mask;
+  return i;
+}
+
+static void mark_batch_dupes(pz_store *s, const pz_row *rows, size_t n) {
+  memset(s->slots, 0, s->nslots * sizeof *s->slots);
+  for (size_t i = 0; i < n; i++) {
+    size_t k = id_slot(s, rows, rows[i].id, strlen(rows[i].id));
+    if (s->slots[k]) s->skip[i] = SKIP_DUP;
+    else {
+      s->slots[k] = (uint32_t)(i + 1);
+      s->skip[i] = 0;
+    }
+  }
+}
+
+/* Marks SKIP_STORED the ids already in feedback (a replay, or a message
+ * produced twice). Committed rows only: a concurrent uncommitted insert of the
+ * same id makes the COPY fail with unique_violation instead (retried). */
+static int mark_stored(pz_store *s, const pz_row *rows, size_t n, int *found) {
+  es_buf *b = &s->ids;
+  b->len = 0;
+  int rc = es_buf_puts(b, "{");
+  for (size_t i = 0; i < n; i++) {
+    if (s->skip[i]) continue;
+    rc |= es_buf_puts(b, b->len > 1 ? ",\"" : "\"");
+    const char *run = rows[i].id, *p;
+    for (p = run; *p; p++)
+      if (*p == '"' || *p == '\\') {
+        rc |= es_buf_append(b, run, (size_t)(p - run)) | es_buf_puts(b, "\\");
+        run = p;
+      }
+    rc |= es_buf_append(b, run, (size_t)(p - run)) | es_buf_puts(b, "\"");
+  }
+  rc |= es_buf_puts(b, "}");
+  if (rc) return -1;
+  const char *p[] = {b->data};
+  PGresult *r = q(s, "stored_ids", "SELECT id FROM feedback WHERE id = ANY($1::text[])", 1, p,
+                  PGRES_TUPLES_OK);
+  if (!r) return -1;
+  for (int i = 0; i < PQntuples(r); i++) {
+    size_t k = id_slot(s, rows, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
+    if (s->slots[k]) s->skip[s->slots[k] - 1] = SKIP_STORED;
+  }
+  *found = PQntuples(r) > 0;
+  PQclear(r);
+  return 0;
+}
+
+/* COPY binary format (big-endian fields with a 32-bit length, -1 = NULL). */
+#define PG_EPOCH_MS 946684800000LL /* 2000-01-01, PostgreSQL's timestamp epoch */
+
+static void be16(char *p, uint16_t v) { p[0] = (char)(v >> 8), p[1] = (char)v; }
+static void be32(char *p, uint32_t v) {
+  for (int i = 3; i >= 0; i--, v >>= 8) p[i] = (char)v;
+}
+static void be64(char *p, uint64_t v) {
+  for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (char)v;
+}
+/* Callers reserve room first (bin_row). */
+static void bin_raw(es_buf *b, const void *d, int32_t len) {
+  be32(b->data + b->len, (uint32_t)len);
+  b->len += 4;
+  if (len > 0) memcpy(b->data + b->len, d, (size_t)len), b->len += (size_t)len;
+}
+static void bin_text(es_buf *b, const char *v) { bin_raw(b, v, v ? (int32_t)strlen(v) : -1); }
+static void bin_u64(es_buf *b, uint64_t v) {
+  be32(b->data + b->len, 8);
+  be64(b->data + b->len + 4, v);
+  b->len += 12;
+}
+static void bin_ts(es_buf *b, int64_t ms) { /* 0 = unknown */
+  if (!ms) bin_raw(b, NULL, -1);
+  else bin_u64(b, (uint64_t)((ms - PG_EPOCH_MS) * 1000));
+}
+static void bin_f8(es_buf *b, double v) {
+  uint64_t u;
+  memcpy(&u, &v, sizeof u);
+  if (isnan(v)) bin_raw(b, NULL, -1);
+  else bin_u64(b, u);
+}
+static void bin_i16(es_buf *b, int v) { /* < 0 = NULL */
+  char d[2];
+  be16(d, (uint16_t)v);
+  bin_raw(b, d, v < 0 ? -1 : 2);
+}
+
+static const char SQL_COPY_FEEDBACK[] =
+    "COPY feedback (id, agency, service, channel, external_id, text, language, created_at,"
+    " received_at, nps, csat, category, subcategory, confidence, sentiment, sentiment_score,"
+    " journey_stage, urgent, model_version, content_hash, redactions, classified_at)"
+    " FROM STDIN (FORMAT binary)";
+enum { NCOLS = 22 };
+
+static int bin_row(es_buf *b, const pz_row *r) {
+  const char *strs[] = {r->id, r->agency, r->service, r->channel, r->external_id, r->text,
+                        r->language, r->category, r->subcategory, r->sentiment,
+                        r->journey_stage, r->model_version, r->content_hash, r->redactions};
+  size_t need = 2 + NCOLS * 4 + 5 * 8 + 2 * 2 + 1 + 1 + 16; /* + strings */
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) need += strs[i] ? strlen(strs[i]) : 0;
+  if (es_buf_reserve(b, need) != 0) return -1;
+  be16(b->data + b->len, NCOLS);
+  b->len += 2;
+  bin_text(b, r->id), bin_text(b, r->agency), bin_text(b, r->service), bin_text(b, r->channel);
+  bin_text(b, r->external_id), bin_text(b, r->text), bin_text(b, r->language);
+  bin_ts(b, r->created_at), bin_ts(b, r->received_at);
+  bin_i16(b, r->nps), bin_i16(b, r->csat);
+  bin_text(b, r->category), bin_text(b, r->subcategory), bin_f8(b, r->confidence);
+  bin_text(b, r->sentiment), bin_f8(b, r->sentiment_score), bin_text(b, r->journey_stage);
+  bin_raw(b, r->urgent ? "\1" : "\0", 1);
+  bin_text(b, r->model_version), bin_text(b, r->content_hash);
+  if (!r->redactions[0]) bin_raw(b, NULL, -1);
+  else { /* jsonb: version byte 1, then the JSON text */
+    size_t len = strlen(r->redactions);
+    be32(b->data + b->len, (uint32_t)(len + 1));
+    b->data[b->len + 4] = 1;
+    memcpy(b->data + b->len + 5, r->redactions, len);
+    b->len += 5 + len;
+  }
+  bin_ts(b, r->classified_at);
+  return 0;
+}
+
+/* Sends a COPY ... FROM STDIN with data; with overlap, runs the overlap hook
+ * (once per write) while the server works. 0 ok, 1 unique_violation, -1 error. */
+static int copy_in(pz_store *s, const char *what, const char *sql, const es_buf *data,
+                   int overlap) {
+  PGresult *r = PQexec(s->c, sql);
   int ok = PQresultStatus(r) == PGRES_COPY_IN;
-  if (!ok) es_error("pg_copy_failed", "%s", PQresultErrorMessage(r));
+  if (!ok) es_error("pg_copy_failed", "%s: %s", what, PQresultErrorMessage(r));
   PQclear(r);
   if (!ok) return -1;
-  /* One call: libpq buffers and sends in its own chunks. */
-  if (PQputCopyData(s->c, s->copy.data, (int)s->copy.len) != 1 || PQputCopyEnd(s->c, NULL) != 1) {
-    es_error("pg_copy_failed", "%s", PQerrorMessage(s->c));
+  /* One call: libpq sends in its own chunks. */
+  if (PQputCopyData(s->c, data->data, (int)data->len) != 1 || PQputCopyEnd(s->c, NULL) != 1) {
+    es_error("pg_copy_failed", "%s: %s", what, PQerrorMessage(s->c));
     return -1;
+  }
+  /* PQputCopyEnd has flushed everything (blocking connection): the server is
+   * now inserting, and the client is free until it asks for the result. */
+  if (overlap && s->overlap && !s->overlapped) {
+    s->overlapped = 1;
+    s->overlap(s->overlap_arg);
   }
   int rc = 0;
   while ((r = PQgetResult(s->c)) != NULL) {
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-      es_error("pg_copy_failed", "%s", PQresultErrorMessage(r));
-      rc = -1;
+      const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+      if (state && strcmp(state, "23505") == 0) rc = 1;
+      else {
+        es_error("pg_copy_failed", "%s: %s", what, PQresultErrorMessage(r));
+        rc = -1;
+      }
     }
     PQclear(r);
   }
   return rc;
 }
 
-/* ---- insert new feedback and fold exactly those rows into the aggregates ---- */
+static int copy_feedback(pz_store *s, size_t nfresh) {
+  es_buf *b = &s->copy;
+  b->len = 0;
+  if (es_buf_append(b, "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19) != 0) return -1;
+  for (size_t i = 0; i < nfresh; i++)
+    if (bin_row(b, s->fresh[i].r) != 0) return -1;
+  if (es_buf_append(b, "\377\377", 2) != 0) return -1;
+  return copy_in(s, "feedback", SQL_COPY_FEEDBACK, b, 1);
+}
 
-/* One statement: data-modifying CTEs run once, to completion, in order, so
- * the aggregates see precisely the rows this statement inserted. A replay
- * inserts nothing and therefore adds nothing. */
-static const char SQL_INSERT[] =
-    "WITH ins AS ("
-    " INSERT INTO feedback (id, agency, service, channel, external_id, text, language,"
-    "  created_at, received_at, nps, csat, category, subcategory, confidence, sentiment,"
-    "  sentiment_score, journey_stage, urgent, model_version, content_hash, redactions,"
-    "  classified_at)"
-    " SELECT DISTINCT ON (id) id, agency, service, channel, external_id, text, language,"
-    "  timestamptz 'epoch' + created_ms * interval '1 millisecond',"
-    "  timestamptz 'epoch' + received_ms * interval '1 millisecond',"
-    "  nps, csat, category, subcategory, confidence, sentiment, sentiment_score, journey_stage,"
-    "  urgent, model_version, content_hash, redactions,"
-    "  timestamptz 'epoch' + classified_ms * interval '1 millisecond'"
-    " FROM feedback_in ORDER BY id"
-    " ON CONFLICT (id) DO NOTHING"
-    " RETURNING agency, category, subcategory, received_at, sentiment, nps, csat, urgent,"
-    "  confidence, text"
-    /* Pre-aggregate per hour first: every day/week window is a union of whole
-     * hours, so expanding a few hour groups (not every row) to topics x
-     * windows gives the same sums at a fraction of the cost. */
-    "), base AS ("
-    " SELECT agency, category, subcategory, date_trunc('hour', received_at, 'UTC') AS h,"
-    "  count(*) AS total, count(*) FILTER (WHERE sentiment = 'POSITIVE') AS pos,"
-    "  count(*) FILTER (WHERE sentiment = 'NEUTRAL') AS neu,"
-    "  count(*) FILTER (WHERE sentiment = 'NEGATIVE') AS neg,"
-    "  count(*) FILTER (WHERE nps >= 9) AS pro, count(*) FILTER (WHERE nps BETWEEN 7 AND 8) AS pas,"
-    "  count(*) FILTER (WHERE nps <= 6) AS det, count(csat) AS cr,"
-    "  count(*) FILTER (WHERE csat >= 4) AS cs, count(*) FILTER (WHERE urgent) AS urg"
-    " FROM ins GROUP BY 1, 2, 3, 4"
-    "), topics AS ("
-    " SELECT b.*, t.topic FROM base b CROSS JOIN LATERAL (VALUES ('*'), (b.category),"
+/* ---- aggregates of exactly the new rows ---- */
+
+static int cmp_str(const char *a, const char *b) {
+  return a == b ? 0 : !a ? -1 : !b ? 1 : strcmp(a, b);
+}
+
+static int cmp_ref(const void *pa, const void *pb) {
+  const row_ref *a = pa, *b = pb;
+  int c = strcmp(a->r->agency, b->r->agency);
+  if (!c) c = strcmp(a->r->category, b->r->category);
+  if (!c) c = cmp_str(a->r->subcategory, b->r->subcategory);
+  if (!c) c = (a->hour > b->hour) - (a->hour < b->hour);
+  return c;
+}
+
+/* The new rows, grouped per agency x category x subcategory x hour (every
+ * day/week window is a union of whole UTC hours), are expanded to topics x
+ * windows and added to topic_window_stats. A replayed row is never new, so it
+ * adds nothing. */
+static const char SQL_AGG[] =
+    "WITH topics AS ("
+    " SELECT b.*, t.topic FROM pz_hour_in b CROSS JOIN LATERAL (VALUES ('*'), (b.category),"
     "  (CASE WHEN b.subcategory IS NULL OR b.subcategory = '' THEN NULL"
     "        WHEN strpos(b.subcategory, '/') > 0 THEN b.subcategory"
     "        ELSE b.category || '/' || b.subcategory END)) AS t(topic)"
-    " WHERE t.topic IS NOT NULL"
-    "), agg AS ("
+    " WHERE t.topic IS NOT NULL)"
     " INSERT INTO topic_window_stats AS s (agency, topic, window_kind, window_start, total,"
     "  positive, neutral, negative, nps_promoters, nps_passives, nps_detractors,"
     "  csat_responses, csat_satisfied, urgent)"
-    " SELECT agency, topic, w.kind, date_trunc(w.kind, h, 'UTC'), sum(total), sum(pos),"
-    "  sum(neu), sum(neg), sum(pro), sum(pas), sum(det), sum(cr), sum(cs), sum(urg)"
+    " SELECT agency, topic, w.kind,"
+    "  date_trunc(w.kind, timestamptz 'epoch' + h_ms * interval '1 millisecond', 'UTC'),"
+    "  sum(total), sum(pos), sum(neu), sum(neg), sum(pro), sum(pas), sum(det), sum(cr),"
+    "  sum(cs), sum(urg)"
     " FROM topics CROSS JOIN (VALUES ('hour'), ('day'), ('week')) AS w(kind)"
     " GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4" /* fixed lock order between instances */
     " ON CONFLICT (agency, topic, window_kind, window_start) DO UPDATE SET"
@@ -268,16 +422,51 @@ static const char SQL_INSERT[] =
     "  nps_detractors = s.nps_detractors + EXCLUDED.nps_detractors,"
     "  csat_responses = s.csat_responses + EXCLUDED.csat_responses,"
     "  csat_satisfied = s.csat_satisfied + EXCLUDED.csat_satisfied,"
-    "  urgent = s.urgent + EXCLUDED.urgent, updated_at = now()"
-    " RETURNING 1"
-    ")"
-    " SELECT 'm', agency, " MS("max(received_at)") "::text, count(*)::text FROM ins GROUP BY agency"
-    " UNION ALL"
-    " SELECT 'e', agency, text, NULL FROM ins"
-    " WHERE text IS NOT NULL AND (confidence IS NULL OR confidence < $1::float8"
-    "  OR category = 'other' OR subcategory LIKE '%other')";
+    "  urgent = s.urgent + EXCLUDED.urgent, updated_at = now()";
 
+static int sentiment_is(const pz_row *r, const char *v) {
+  return r->sentiment && strcmp(r->sentiment, v) == 0;
+}
 
+/* fresh[] must be sorted with cmp_ref. */
+static int add_aggregates(pz_store *s, size_t nfresh) {
+  es_buf *b = &s->copy;
+  b->len = 0;
+  int rc = 0;
+  for (size_t i = 0; i < nfresh;) {
+    const row_ref *g = &s->fresh[i];
+    uint64_t c[10] = {0}; /* total pos neu neg pro pas det cr cs urg */
+    for (; i < nfresh && cmp_ref(g, &s->fresh[i]) == 0; i++) {
+      const pz_row *r = s->fresh[i].r;
+      c[0]++;
+      c[1] += sentiment_is(r, "POSITIVE"), c[2] += sentiment_is(r, "NEUTRAL");
+      c[3] += sentiment_is(r, "NEGATIVE");
+      c[4] += r->nps >= 9, c[5] += r->nps == 7 || r->nps == 8, c[6] += r->nps >= 0 && r->nps <= 6;
+      c[7] += r->csat >= 0, c[8] += r->csat >= 4, c[9] += r->urgent != 0;
+    }
+    rc |= copy_str(b, g->r->agency) | es_buf_puts(b, "\t") | copy_str(b, g->r->category) |
+          es_buf_puts(b, "\t") | copy_str(b, g->r->subcategory);
+    rc |= es_buf_printf(b, "\t%lld", (long long)g->hour);
+    for (int k = 0; k < 10; k++) rc |= es_buf_printf(b, "\t%llu", (unsigned long long)c[k]);
+    rc |= es_buf_puts(b, "\n");
+  }
+  if (rc) return -1;
+  if (copy_in(s, "hour_groups", "COPY pz_hour_in FROM STDIN", b, 0) != 0) return -1;
+  PGresult *r = PQexec(s->c, SQL_AGG);
+  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  if (!ok) es_error("pg_query_failed", "aggregates: %s", PQresultErrorMessage(r));
+  PQclear(r);
+  return ok ? 0 : -1;
+}
+
+/* Feeds the emerging-topics sketch (after commit): low confidence or "other". */
+static int emerging_candidate(const pz_store *s, const pz_row *r) {
+  if (!r->text) return 0;
+  if (isnan(r->confidence) || r->confidence < s->cfg.emerging_confidence) return 1;
+  if (strcmp(r->category, "other") == 0) return 1;
+  size_t n = r->subcategory ? strlen(r->subcategory) : 0;
+  return n >= 5 && strcmp(r->subcategory + n - 5, "other") == 0;
+}
 
 static int grow(void **arr, size_t *cap, size_t n, size_t elem) {
   if (n < *cap) return 0;
@@ -766,24 +955,6 @@ cleanup:
 
 /* ---- the batch transaction ---- */
 
-static int insert_and_collect(pz_store *s, pz_batch_result *res, PGresult **out) {
-  char conf[32];
-  snprintf(conf, sizeof conf, "%.17g", s->cfg.emerging_confidence);
-  const char *p[] = {conf};
-  PGresult *r = q(s, "insert_feedback", SQL_INSERT, 1, p, PGRES_TUPLES_OK);
-  if (!r) return -1;
-  for (int i = 0; i < PQntuples(r); i++) {
-    const char *tag = PQgetvalue(r, i, 0);
-    if (tag[0] == 'm') res->inserted += strtoull(PQgetvalue(r, i, 3), NULL, 10);
-    else if (keep_emerging(res, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2)) != 0) {
-      PQclear(r);
-      return -1;
-    }
-  }
-  *out = r;
-  return 0;
-}
-
 /* Event-time "now" of an agency: the newest received_at stored, so a batch of
  * late or replayed rows neither moves time backwards nor re-ranks old windows.
  * Remembered per agency; the database is asked once per agency and process
@@ -825,41 +996,92 @@ static int rank_due(const pz_store *s, const agency_time *a) {
          es_mono_ns() - a->ranked_ns >= (uint64_t)s->cfg.rank_interval_ms * 1000000ULL;
 }
 
-int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *res) {
-  memset(res, 0, sizeof *res);
-  if (!pz_store_connected(s)) return -1;
-  PGresult *ins = NULL;
-  uint64_t t0 = es_mono_ns(), t1, t2, t3;
+static int64_t hour_of(int64_t ms) { return ms - ((ms % 3600000 + 3600000) % 3600000); }
+
+/* One attempt. With lookup, ids already stored are left out first; without,
+ * the COPY is optimistic. 0 committed, 1 unique_violation on feedback (a
+ * stored id, or another instance committed some of these ids meanwhile:
+ * rolled back, try again with lookup), -1 error. */
+static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *res,
+                      int lookup, int *found) {
+  uint64_t t0 = es_mono_ns(), t1 = t0, t2 = t0, t3 = t0, t4 = t0;
+  size_t nfresh = 0;
+  int rc = -1;
   if (es_pg_exec(s->c, "BEGIN") != 0) goto fail;
-  if (copy_batch(s, rows, n) != 0) goto rollback;
+  /* 1. New rows = the batch minus in-batch duplicates minus ids already stored. */
+  for (size_t i = 0; i < n; i++)
+    if (s->skip[i] == SKIP_STORED) s->skip[i] = 0; /* from an earlier attempt */
+  if (lookup && mark_stored(s, rows, n, found) != 0) goto rollback;
+  for (size_t i = 0; i < n; i++)
+    if (!s->skip[i]) s->fresh[nfresh++] = (row_ref){&rows[i], hour_of(rows[i].received_at)};
   t1 = es_mono_ns();
-  if (insert_and_collect(s, res, &ins) != 0) goto rollback;
-  t2 = es_mono_ns();
-  for (int i = 0; i < PQntuples(ins); i++) {
-    if (PQgetvalue(ins, i, 0)[0] != 'm') continue;
-    const char *agency = PQgetvalue(ins, i, 1);
-    agency_time *a = agency_now(s, agency, strtoll(PQgetvalue(ins, i, 2), NULL, 10));
-    if (!a) goto rollback;
-    a->dirty = 1; /* stays set if this transaction rolls back: ranked later */
-    /* Ranking costs a few queries per agency: at most once per rank_interval
-     * per agency; pz_store_rank_pending catches up on the rest. */
-    if (rank_due(s, a) && rank_agency(s, res, a) != 0) goto rollback;
+  if (nfresh) {
+    /* 2. Straight into feedback: binary COPY, no staging table. */
+    int c = copy_feedback(s, nfresh);
+    if (c != 0) {
+      rc = c;
+      goto rollback;
+    }
+    t2 = es_mono_ns();
+    for (size_t i = 0; i < nfresh; i++)
+      if (emerging_candidate(s, s->fresh[i].r) &&
+          keep_emerging(res, s->fresh[i].r->agency, s->fresh[i].r->text) != 0)
+        goto rollback;
+    /* 3. Aggregates of exactly these rows. */
+    qsort(s->fresh, nfresh, sizeof *s->fresh, cmp_ref);
+    if (add_aggregates(s, nfresh) != 0) goto rollback;
+    res->inserted = nfresh;
+    t3 = es_mono_ns();
+    /* 4. Ranking of the agencies that got rows (fresh[] is sorted by agency). */
+    for (size_t i = 0; i < nfresh;) {
+      const char *agency = s->fresh[i].r->agency;
+      int64_t newest = 0;
+      for (; i < nfresh && strcmp(s->fresh[i].r->agency, agency) == 0; i++)
+        if (s->fresh[i].r->received_at > newest) newest = s->fresh[i].r->received_at;
+      agency_time *a = agency_now(s, agency, newest);
+      if (!a) goto rollback;
+      a->dirty = 1; /* stays set if this transaction rolls back: ranked later */
+      /* Ranking costs a few queries per agency: at most once per rank_interval
+       * per agency; pz_store_rank_pending catches up on the rest. */
+      if (rank_due(s, a) && rank_agency(s, res, a) != 0) goto rollback;
+    }
   }
-  t3 = es_mono_ns();
+  t4 = es_mono_ns();
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
-  es_debug("batch_timing", "rows=%zu new=%zu copy_ms=%.1f insert_ms=%.1f rank_ms=%.1f commit_ms=%.1f",
-           n, res->inserted, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
-           (double)(t3 - t2) / 1e6, (double)(es_mono_ns() - t3) / 1e6);
-  PQclear(ins);
+  es_debug("batch_timing",
+           "rows=%zu new=%zu lookup_ms=%.1f copy_ms=%.1f agg_ms=%.1f rank_ms=%.1f commit_ms=%.1f",
+           n, nfresh, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6, (double)(t3 - t2) / 1e6,
+           (double)(t4 - t3) / 1e6, (double)(es_mono_ns() - t4) / 1e6);
   return 0;
 rollback:
   if (PQstatus(s->c) == CONNECTION_OK) es_pg_exec(s->c, "ROLLBACK");
 fail:
-  PQclear(ins);
   pz_batch_result_free(res);
   memset(res, 0, sizeof *res);
   if (PQstatus(s->c) != CONNECTION_OK) drop_conn(s);
-  return -1;
+  return rc;
+}
+
+int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *res) {
+  memset(res, 0, sizeof *res);
+  if (!pz_store_connected(s) || n > UINT32_MAX || scratch_reserve(s, n) != 0) return -1;
+  mark_batch_dupes(s, rows, n);
+  s->overlapped = 0;
+  for (int attempt = 1;; attempt++) {
+    int found = 0, lookup = s->lookup;
+    int rc = write_once(s, rows, n, res, lookup, &found);
+    /* Look stored ids up only while replays are being seen: the lookup costs
+     * a round of index probes; a failed optimistic COPY costs one batch. */
+    if (rc == 0 && lookup) s->lookup = found;
+    if (rc <= 0) return rc;
+    s->lookup = 1;
+    if (attempt == 5) {
+      es_warn("pg_conflict", "ids of this batch keep being inserted concurrently");
+      return -1;
+    }
+    if (lookup) es_info("pg_conflict_retry", "another writer stored some of these ids; retrying");
+    if (!pz_store_connected(s)) return -1;
+  }
 }
 
 int pz_store_rank_pending(pz_store *s, pz_batch_result *res, int force) {

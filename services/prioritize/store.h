@@ -73,6 +73,12 @@ void pz_store_free(pz_store *s);
  * only), prepares the session. 0 ok, -1 (logged). */
 int pz_store_connect(pz_store *s, const char *migrations_dir);
 int pz_store_connected(const pz_store *s);
+/* Called at most once per pz_store_write, while PostgreSQL inserts the batch
+ * (after the COPY data is sent, before its result is read): the caller's
+ * client-side work (e.g. decoding the next batch) overlaps the server's. It
+ * must not use the store. */
+typedef void (*pz_overlap_fn)(void *arg);
+void pz_store_set_overlap(pz_store *s, pz_overlap_fn fn, void *arg);
 /* The whole batch in one transaction. 0 committed; -1 rolled back (nothing
  * written; the connection is dropped when it is unusable). */
 int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *res);

@@ -236,3 +236,14 @@ def read_all(topic, match, timeout=60):
         c.close()
     assert all(pos[p] >= ends[p] for p in ends), "did not reach the end of %s in %ds" % (topic, timeout)
     return got
+
+
+def feedback_of(m):
+    """The Feedback in a message, or an empty one when it is not a Feedback (other tests
+    put poison messages on the same topics on purpose)."""
+    f = pb.Feedback()
+    try:
+        f.ParseFromString(m.value())
+    except Exception:  # google.protobuf.message.DecodeError
+        return pb.Feedback()
+    return f

@@ -6,7 +6,7 @@ import threading
 
 import requests
 
-from conftest import (BIN, HTTP_PORT, REPO, STATE, pb, post_json, producer, read_topic, unique,
+from conftest import (BIN, feedback_of, HTTP_PORT, REPO, STATE, pb, post_json, producer, read_topic, unique,
                       wait_until)
 
 SPANISH = ("Llevo tres semanas esperando la hora con el especialista en el CESFAM {u}. "
@@ -177,8 +177,7 @@ def test_inbound_topic_json_protobuf_and_dlq(services):
     want = {"pb-" + u, "js-" + u}
 
     def match(m):
-        f = pb.Feedback()
-        f.ParseFromString(m.value())
+        f = feedback_of(m)
         return f.external_id in want
     got = read_topic("escucha.feedback.ingested.v1", match, 2)
     assert len(got) == 2
@@ -222,8 +221,7 @@ def test_csv_import(tmp_path):
     assert "nps: nps must be an integer 0..10" in r.stdout
 
     def match(m):
-        f = pb.Feedback()
-        f.ParseFromString(m.value())
+        f = feedback_of(m)
         return f.external_id in ("A1-" + u, "A2-" + u)
     got = read_topic("escucha.feedback.ingested.v1", match, 2)
     fbs = {}

@@ -5,7 +5,7 @@ import json
 
 import requests
 
-from conftest import HTTP_PORT, pb, read_topic, unique
+from conftest import HTTP_PORT, feedback_of, pb, read_topic, unique
 
 SECRET = "test-app-secret"
 WA_ENV = {"ESCUCHA_WHATSAPP_AGENCY": "demo", "ESCUCHA_WHATSAPP_APP_SECRET": SECRET,
@@ -47,8 +47,7 @@ def test_whatsapp_webhook(services):
     assert signed_post(body).json()["duplicate"] == 1
 
     def match(m):
-        f = pb.Feedback()
-        f.ParseFromString(m.value())
+        f = feedback_of(m)
         return f.external_id == "wamid." + u
     got = read_topic("escucha.feedback.ingested.v1", match, 1)
     fb = pb.Feedback()

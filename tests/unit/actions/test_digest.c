@@ -14,6 +14,7 @@
 
 #include "../../../services/actions/ac_conn.h"
 #include "../../../services/actions/digest.h"
+#include "../../../services/actions/digest_db.h"
 #include "contract_util.h"
 
 static tc_server g_srv;
@@ -105,6 +106,86 @@ static void test_email_connector(void **st) {
   ac_conn_free(c);
 }
 
+/* Periods: the last complete UTC day / ISO week (Monday) before now. */
+static void test_period(void **st) {
+  (void)st;
+  int64_t a, b;
+  char d[11];
+  const int64_t wed_10h = 1715162400; /* 2024-05-08 10:00 UTC, a Wednesday */
+  assert_int_equal(ac_digest_period("daily", wed_10h, &a, &b), 0);
+  assert_int_equal(a, 1715040000); /* 2024-05-07 */
+  assert_int_equal(b, 1715040000 + 86400);
+  ac_digest_date(a, d);
+  assert_string_equal(d, "2024-05-07");
+  assert_int_equal(ac_digest_period("weekly", wed_10h, &a, &b), 0);
+  assert_int_equal(a, 1714348800); /* Monday 2024-04-29 */
+  assert_int_equal(b, 1714953600); /* Monday 2024-05-06 */
+  /* Monday 00:00 exactly: the week that just ended; Sunday 23:59:59: the one before */
+  assert_int_equal(ac_digest_period("weekly", 1714953600, &a, &b), 0);
+  assert_int_equal(a, 1714348800);
+  assert_int_equal(ac_digest_period("weekly", 1714953599, &a, &b), 0);
+  assert_int_equal(b, 1714348800);
+  assert_int_equal(a, 1714348800 - 7 * 86400);
+  assert_int_equal(ac_digest_period("monthly", wed_10h, &a, &b), -1);
+  assert_int_equal(ac_digest_period(NULL, wed_10h, &a, &b), -1);
+  /* due from hour H of the day after the period */
+  assert_false(ac_digest_due(1715126400, 7, 1715126400 + 7 * 3600 - 1));
+  assert_true(ac_digest_due(1715126400, 7, 1715126400 + 7 * 3600));
+  assert_true(ac_digest_due(1715126400, 0, 1715126400));
+  char key[128];
+  ac_digest_key("demo", "weekly", 1714348800, key, sizeof key);
+  assert_string_equal(key, "demo/weekly/2024-04-29");
+}
+
+static void test_render_content(void **st) {
+  (void)st;
+  ac_digest_prio prios[] = {{"waiting", "Espera", 10, 0.5, 0.7, "volumen <alto> & \"negativo\""}};
+  ac_digest_action acts[] = {{"waiting", "redmine", "12", "https://t.example.org/i/12?a=1&b=2", "in_progress", 2.4, "Espera"},
+                             {"digital", NULL, NULL, NULL, NULL, 1, "Canales"}};
+  ac_digest_totals tot = {120, 30, 40, 10, -12.5, 71.0};
+  ac_digest d = {"demo", "daily", "es", prios, 1, acts, 2, "2024-05-07", "2024-05-07", &tot};
+  char *s, *t, *h;
+  assert_int_equal(ac_digest_render(&d, &s, &t, &h), 0);
+  assert_string_equal(s, "Resumen diario de Escucha — demo — 2024-05-07");
+  assert_non_null(strstr(t, "Periodo: 2024-05-07 (UTC)"));
+  assert_non_null(strstr(t, "Comentarios recibidos: 120 · negativos 25% · NPS -12 (40 respuestas) · CSAT 71% (10 respuestas)"));
+  assert_non_null(strstr(t, "1. Espera — 10, 50% negativos, puntaje 0.70\n   volumen <alto> & \"negativo\"\n"));
+  assert_non_null(strstr(t, "- Espera: redmine 12 (in_progress, 2 días) https://t.example.org/i/12?a=1&b=2\n"));
+  assert_non_null(strstr(t, "- Canales: (sin ticket todavía, 1 día)"));
+  assert_non_null(strstr(h, "<td>volumen &lt;alto&gt; &amp; &quot;negativo&quot;</td>"));
+  assert_non_null(strstr(h, "<a href=\"https://t.example.org/i/12?a=1&amp;b=2\">redmine 12</a>"));
+  assert_null(strstr(h, "<alto>"));
+  assert_null(strstr(h, "a=1&b"));
+  free(s);
+  free(t);
+  free(h);
+  /* weekly, English, no totals */
+  ac_digest w = {"demo", "weekly", "en", prios, 0, acts, 0, "2024-04-29", "2024-05-05", NULL};
+  assert_int_equal(ac_digest_render(&w, &s, &t, &h), 0);
+  assert_string_equal(s, "Escucha weekly digest — demo — 2024-04-29 – 2024-05-05");
+  assert_non_null(strstr(t, "Top priorities\n(none)\n\nOpen actions\n(none)\n"));
+  free(s);
+  free(t);
+  free(h);
+}
+
+static void test_recipients(void **st) {
+  (void)st;
+  char **to = ac_digest_recipients(" a@x.org , ,<b@y.org>,");
+  assert_non_null(to);
+  assert_string_equal(to[0], "a@x.org");
+  assert_string_equal(to[1], "<b@y.org>");
+  assert_null(to[2]);
+  ac_digest_recipients_free(to);
+  assert_null(ac_digest_recipients(" , "));
+  assert_null(ac_digest_recipients(NULL));
+  setenv("ESCUCHA_DIGEST_TO_AG_1_X", "boss@ag.org", 1);
+  assert_string_equal(ac_digest_to_for("ag-1.x", "all@x.org"), "boss@ag.org");
+  assert_string_equal(ac_digest_to_for("ag-2", "all@x.org"), "all@x.org");
+  assert_null(ac_digest_to_for("ag-2", ""));
+  unsetenv("ESCUCHA_DIGEST_TO_AG_1_X");
+}
+
 static int setup(void **st) {
   (void)st;
   snprintf(g_dir, sizeof g_dir, "/tmp/escucha-smtp-XXXXXX");
@@ -123,6 +204,7 @@ static int teardown(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_digest_delivered),
-                                     cmocka_unit_test(test_email_connector)};
+                                     cmocka_unit_test(test_email_connector), cmocka_unit_test(test_period),
+                                     cmocka_unit_test(test_render_content), cmocka_unit_test(test_recipients)};
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "classifier.h"
+#include "cli.h"
 #include "dataset.h"
 #include "hashfeat.h"
 #include "lexicon.h"
@@ -447,6 +448,148 @@ static void test_feature_merge(void **state) {
   cl_text_free(t);
 }
 
+/* The ASCII fast path of cl_text_analyze folds exactly as utf8proc does,
+ * for every ASCII byte (NUL included) and for mixed text. */
+static void test_ascii_fold_fast_path(void **state) {
+  (void)state;
+  cl_text *t = cl_text_new();
+  char in[3 * 128];
+  for (int ch = 0; ch < 128; ch++) in[3 * ch] = 'a', in[3 * ch + 1] = (char)ch, in[3 * ch + 2] = 'B';
+  for (int ch = 0; ch < 128; ch++) {
+    assert_int_equal(cl_text_analyze(t, in + 3 * ch, 3, "en"), 0);
+    size_t n;
+    char *ref = cl_fold(in + 3 * ch, 3, &n);
+    assert_non_null(ref);
+    assert_int_equal(t->folded_len, n);
+    assert_memory_equal(t->folded, ref, n);
+    free(ref);
+  }
+  assert_int_equal(cl_text_analyze(t, in, sizeof in, "en"), 0);
+  size_t n;
+  char *ref = cl_fold(in, sizeof in, &n);
+  assert_int_equal(t->folded_len, n);
+  assert_memory_equal(t->folded, ref, n);
+  free(ref);
+  /* a non-ASCII text after an ASCII one still goes through utf8proc */
+  const char *s = "PÉSIMA atención";
+  assert_int_equal(cl_text_analyze(t, s, strlen(s), "es"), 0);
+  assert_int_equal(t->nwords, 2);
+  assert_memory_equal(t->words[0].s, "pesima", 6);
+  cl_text_free(t);
+}
+
+/* Memoised stems equal fresh ones, per language (same word, other stem). */
+static void test_stem_cache(void **state) {
+  (void)state;
+  const char *doc = "waiting appointments nurses citas esperando cariñosas organisation";
+  cl_text *a = cl_text_new(), *b = cl_text_new();
+  char x[64], y[64];
+  for (int l = 0; l < 2; l++) {
+    const char *lang = l ? "es" : "en";
+    assert_int_equal(cl_text_analyze(a, doc, strlen(doc), lang), 0);
+    for (int rep = 0; rep < 2; rep++) { /* second pass: from the cache */
+      cl_text *fresh = cl_text_new();
+      assert_int_equal(cl_text_analyze(fresh, doc, strlen(doc), lang), 0);
+      assert_int_equal(cl_text_analyze(b, doc, strlen(doc), lang), 0);
+      assert_int_equal(b->nwords, fresh->nwords);
+      for (size_t i = 0; i < b->nwords; i++) assert_string_equal(stem_of(b, i, x), stem_of(fresh, i, y));
+      cl_text_free(fresh);
+    }
+  }
+  assert_int_equal(cl_text_analyze(b, "citas", 5, "es"), 0);
+  assert_string_equal(stem_of(b, 0, x), "cit");
+  assert_int_equal(cl_text_analyze(b, "citas", 5, "en"), 0);
+  assert_string_equal(stem_of(b, 0, x), "cita");
+  cl_text_free(a);
+  cl_text_free(b);
+}
+
+/* The urgent index reports what a scan in lexicon order would: multi-word
+ * phrases (also at the very end), prefixes, and no match on a prefix of a
+ * whole-word entry. */
+static void test_urgent_index(void **state) {
+  (void)state;
+  static const struct {
+    const char *text, *want;
+  } cases[] = {
+      {"he said he would kill myself", "kill myself"},
+      {"suicidal thoughts and a knife", "suicid*"},
+      {"a knife and suicidal thoughts", "knife"}, /* earliest word wins */
+      {"tengo dolor en el pecho", "dolor en el pecho"},
+      {"tengo dolor en el", NULL},
+      {"the gunman", NULL},
+      {"gun", "gun"},
+      {"Me amenazaron", "amenaz*"},
+      {"x", NULL},
+      {"", NULL},
+  };
+  cl_text *t = cl_text_new();
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    assert_int_equal(cl_text_analyze(t, cases[i].text, strlen(cases[i].text), NULL), 0);
+    const char *u = cl_urgent_match(t);
+    if (cases[i].want)
+      assert_string_equal(u, cases[i].want);
+    else
+      assert_null(u);
+  }
+  cl_text_free(t);
+}
+
+/* The compact row lookup (bitmap + rank) agrees with the stored row map for
+ * every bucket. */
+static void test_row_index(void **state) {
+  (void)state;
+  cl_train_opts o;
+  quick_opts(&o);
+  size_t len;
+  void *buf = train_buf(TINY, &o, &len);
+  char err[256];
+  cl_model *m = cl_model_from_buffer(buf, len, err, sizeof err);
+  assert_non_null(m);
+  assert_non_null(m->lk.bits);
+  const uint32_t *rowmap = (const uint32_t *)((const char *)m->base + m->h->off_rowmap);
+  size_t rows = 0;
+  for (uint32_t b = 0; b < m->h->nbuckets; b++) {
+    assert_int_equal(cl_row(&m->lk, b), rowmap[b]);
+    rows += rowmap[b] != CL_NO_ROW;
+  }
+  assert_int_equal(rows, m->h->nrows);
+  cl_model_free(m);
+}
+
+/* JSON numbers are written without printf but read as printf's "%.4f". */
+static void test_json_numbers(void **state) {
+  (void)state;
+  static const float fixed[] = {0.0f, -0.0f, 1.0f, -1.0f, 0.03125f, 0.00005f, -0.00005f, 0.99995f,
+                                0.12345f, 0.5f, 0.35f, -0.65915f, 123.45678f, 1e-7f, -1e-7f};
+  uint64_t seed = 12345;
+  for (int i = 0; i < 20000; i++) {
+    float v;
+    if (i < (int)(sizeof fixed / sizeof *fixed)) {
+      v = fixed[i];
+    } else if (i % 2) { /* exact ties at the 5th decimal and their neighbours */
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      v = (float)((double)(seed >> 40 & 0xFFFF) / 32768.0 - 1.0);
+    } else {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      v = (float)((double)(seed >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    }
+    cl_result r;
+    memset(&r, 0, sizeof r);
+    r.category = "c";
+    r.subcategory = "c/s";
+    r.confidence = v;
+    r.sentiment_score = -v;
+    r.sentiment_conf = v * 0.5f;
+    r.journey = -1;
+    char got[1024], want[256];
+    assert_true(cl_result_json(&r, "v1-x", NULL, got, sizeof got) > 0);
+    snprintf(want, sizeof want, "\"confidence\":%.4f,\"sentiment\":\"negative\",\"sentiment_score\":%.4f,"
+             "\"sentiment_confidence\":%.4f,", (double)v, (double)-v, (double)(v * 0.5f));
+    if (!strstr(got, want)) fail_msg("%.9g: got %s want %s", (double)v, got, want);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fold_tokenize),     cmocka_unit_test(test_stemming),
@@ -456,6 +599,9 @@ int main(void) {
       cmocka_unit_test(test_threshold_other),   cmocka_unit_test(test_urgent),
       cmocka_unit_test(test_cold_start_spanish), cmocka_unit_test(test_train_spanish),
       cmocka_unit_test(test_keyword_only_model), cmocka_unit_test(test_feature_merge),
+      cmocka_unit_test(test_ascii_fold_fast_path), cmocka_unit_test(test_stem_cache),
+      cmocka_unit_test(test_urgent_index),      cmocka_unit_test(test_row_index),
+      cmocka_unit_test(test_json_numbers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
