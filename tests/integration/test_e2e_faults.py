@@ -21,7 +21,7 @@ import requests
 from conftest import HTTP_PORT, PG_DSN, REPO, producer, read_all, read_topic, wait_until
 from test_prioritize_flow import RECOMPUTE_DIFF
 
-WEBHOOK_PORT = 19290
+WEBHOOK_PORT = 19277
 
 
 def stack(*args):
@@ -119,9 +119,21 @@ def test_pipeline_survives_kills_and_restarts(services, tmp_path):
     bad_keys = []
     p = producer()
 
+    restarts = []
+
+    def revive():
+        """The supervisor's part (compose `restart: unless-stopped`): a service that exited on
+        its own — e.g. on a fatal Kafka client error after the broker restarted — starts again."""
+        for name, s in svc.items():
+            if s.proc.poll() is not None:
+                restarts.append((name, s.proc.returncode))
+                s.logf.close()
+                s.start()
+        return False
+
     def some_progress(n=300):
         start = stored()
-        wait_until(lambda: stored() >= start + n, 120, interval=0.2, what="%d more rows" % n)
+        wait_until(lambda: revive() or stored() >= start + n, 120, interval=0.2, what="%d more rows" % n)
 
     def poison():
         k = "bad-%s-%d" % (agency, len(bad_keys))
@@ -144,6 +156,10 @@ def test_pipeline_survives_kills_and_restarts(services, tmp_path):
             some_progress()
     finally:
         load.finish()
+        srv.shutdown()
+    print("supervisor restarts (service, exit code):", restarts)
+    # only clean non-zero exits: a crash (signal) would be a bug
+    assert all(rc > 0 for _, rc in restarts), restarts
 
     # every sent feedback exactly once (unique texts; dedup absorbed the client's retries)
     wait_until(lambda: stored() >= len(load.texts), 240, interval=0.5, what="all %d rows" % len(load.texts))
@@ -169,4 +185,3 @@ def test_pipeline_survives_kills_and_restarts(services, tmp_path):
     read_topic("escucha.dlq.v1", mine, len(bad_keys))  # all arrived...
     got = [m.key().decode() for m in read_all("escucha.dlq.v1", mine)]  # ...and none twice
     assert sorted(got) == sorted(bad_keys)
-    srv.shutdown()
