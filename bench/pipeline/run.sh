@@ -37,7 +37,7 @@ for i in range(int(sys.argv[1])):
     print(json.dumps({"text": t % i, "service": "licencias", "csat": 1 + i % 5, "nps": i % 11}))
 PY
 RAW_TOPIC=bench.raw.$$   # 3 partitions like the pipeline's topics
-/usr/bin/python3 scripts/kafka_topics.py "$ESCUCHA_KAFKA_BROKERS" --partitions 3 "$RAW_TOPIC" >/dev/null
+/usr/bin/python3 scripts/kafka_topics.py --partitions 3 "$ESCUCHA_KAFKA_BROKERS" "$RAW_TOPIC" >/dev/null
 t0=$(date +%s.%N)
 kcat -b "$ESCUCHA_KAFKA_BROKERS" -C -t "$RAW_TOPIC" -o beginning -c "$N" -q -X topic.metadata.refresh.interval.ms=100 >/dev/null 2>&1 &
 C=$!

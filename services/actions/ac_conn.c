@@ -260,7 +260,7 @@ int ac_json_call_ex(ac_conn *c, const char *method, const char *path, const char
     rc = AC_OK;
   } else {
     ac_vendor_message(resp.body.data, resp.body.len, err->msg, sizeof err->msg);
-    rc = resp.status == 404 && notfound_ok ? AC_NOTFOUND : AC_EPERM;
+    rc = resp.status == 404 && notfound_ok ? AC_NOTFOUND : ac_http_permanent(resp.status) ? AC_EPERM : AC_ETRANSIENT;
   }
 cleanup:
   ac_http_resp_free(&resp);

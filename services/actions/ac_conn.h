@@ -10,7 +10,7 @@ enum {
   AC_OK = 0,
   AC_NOTFOUND = 1,     /* find_by_key: nothing carries the key; get_status: ticket gone */
   AC_ETRANSIENT = -1,  /* retry later (network, 5xx, 429 beyond budget) */
-  AC_EPERM = -2,       /* permanent (4xx): DLQ with the vendor's message */
+  AC_EPERM = -2,       /* permanent (ac_http_permanent 4xx): DLQ with the vendor's message */
   AC_EBREAKER = -3,    /* circuit open: nothing sent */
   AC_ECONFIG = -4      /* connector misconfigured (missing project, token…) */
 };
@@ -70,7 +70,8 @@ const char *ac_conn_opt(ac_conn *c, const char *name, const char *def);
 /* ---- helpers shared by connectors ---- */
 /* Sends a JSON request (body may be NULL) to base_url + path (or an absolute
  * URL). headers: NULL-terminated extra headers. On 2xx *out gets the parsed
- * body (json null when empty or not JSON). Non-2xx: AC_EPERM with err filled
+ * body (json null when empty or not JSON). Non-2xx: AC_EPERM (AC_ETRANSIENT
+ * for 408/409/423/425, see ac_http_permanent) with err filled
  * from the vendor's error body; 404 gives AC_NOTFOUND when notfound_ok. */
 int ac_json_call(ac_conn *c, const char *method, const char *path, const char *const *headers,
                  json_t *body, int notfound_ok, json_t **out, ac_error *err);

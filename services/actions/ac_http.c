@@ -106,6 +106,12 @@ int ac_http_retryable(long status, int idempotent) {
   return status == 408 || status == 500 || status == 502 || status == 504;
 }
 
+int ac_http_permanent(long status) {
+  if (status >= 300 && status < 400) return 1; /* redirects are not followed: a wrong URL */
+  if (status < 400 || status >= 500) return 0;
+  return status != 408 && status != 409 && status != 423 && status != 425 && status != 429;
+}
+
 long ac_parse_retry_after(const char *v, int64_t now_wall_ms) {
   while (v && isspace((unsigned char)*v)) v++;
   if (!v || !*v) return -1;

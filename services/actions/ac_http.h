@@ -74,6 +74,10 @@ int ac_http_do(const ac_retry *r, ac_breaker *b, const ac_http_req *req, ac_http
 void ac_http_resp_free(ac_http_resp *resp);
 /* Whether an HTTP status is worth retrying for (non-)idempotent requests. */
 int ac_http_retryable(long status, int idempotent);
+/* Whether a final status is the vendor's definitive "no" (bad request, auth,
+ * not found, validation: 4xx other than 408/409/423/425/429, and unfollowed
+ * 3xx). Anything else that is not 2xx is worth trying again later. */
+int ac_http_permanent(long status);
 /* Parses a Retry-After value (delta-seconds or HTTP-date) into ms, -1 if bad. */
 long ac_parse_retry_after(const char *v, int64_t now_ms_wall);
 /* Test/fuzz hook: when set, every attempt is answered by this function

@@ -56,7 +56,7 @@ static int wh_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *e
   }
   if (hr != AC_HTTP_OK || resp.status < 200 || resp.status >= 300) {
     if (resp.body.len) ac_vendor_message(resp.body.data, resp.body.len, err->msg, sizeof err->msg);
-    rc = hr != AC_HTTP_OK ? AC_ETRANSIENT : AC_EPERM;
+    rc = hr == AC_HTTP_OK && ac_http_permanent(resp.status) ? AC_EPERM : AC_ETRANSIENT;
     goto cleanup;
   }
   json_t *j = resp.body.len ? json_loadb(resp.body.data, resp.body.len, 0, NULL) : NULL;

@@ -1,8 +1,10 @@
 /* escucha-actions: consumes ActionRequest, writes the plan, opens one ticket
  * per plan (idempotent), follows it and publishes ActionStatus.
- * One thread: Kafka poll, then a status pass over open tickets when due.
- * The offset is stored only after the ticket is recorded (at-least-once;
- * duplicates are absorbed by the idempotency key). */
+ * One thread: Kafka poll, then a status pass over open tickets when due, and
+ * the retry of pending plans. The offset is stored once the plan (with its
+ * request) is recorded: with its ticket, or pending after a transient
+ * failure — the retry pass then opens the ticket through the same idempotent
+ * flow. Only a permanent failure (the vendor said no) goes to the DLQ. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 #include "pg.h"
 #include "plan.h"
 #include "rds.h"
+#include "retry.h"
 #include "store.h"
 #include "ticket.h"
 #include "util.h"
@@ -40,6 +43,11 @@ static es_opt OPTS[] = {
     {"retry-max-ms", "30000", "Backoff ceiling", 0},
     {"breaker-threshold", "5", "Consecutive failures that open a connector's circuit", 0},
     {"breaker-cooldown-ms", "30000", "Open-circuit duration", 0},
+    {"ticket-retry-base-s", "10", "Pending plan (transient ticket failure): first retry after this many seconds "
+                                  "(doubles, jittered; fractions allowed)", 0},
+    {"ticket-retry-max-s", "900", "Ceiling of the pending-plan retry backoff", 0},
+    {"ticket-retry-grace-s", "60", "A pending plan this process has not tried itself (found by the status pass, "
+                                   "e.g. after a restart) is retried once its request is this old", 0},
     {"llm-url", NULL, "Optional OpenAI-compatible chat-completions URL for the summary rewrite "
                       "(bearer from ESCUCHA_LLM_TOKEN or ESCUCHA_LLM_TOKEN_FILE)", 0},
     {"llm-model", "gpt-4o-mini", "Model name sent to the chat-completions endpoint", 0},
@@ -77,7 +85,7 @@ static const char USAGE[] =
     "    sends (or, with --dry-run, prints the text part of) the digest of the last complete period,\n"
     "    or of the period containing --date; --force sends again a digest already sent";
 
-static es_metric *m_in, *m_tickets, *m_fail, *m_tta, *m_ttr, *m_digest;
+static es_metric *m_in, *m_tickets, *m_fail, *m_tta, *m_ttr, *m_digest, *m_retry, *m_pending;
 
 typedef struct svc {
   ac_db db;
@@ -89,6 +97,9 @@ typedef struct svc {
   ac_llm llm;         /* url NULL: no rewrite */
   char *llm_token;
   long long poll_after; /* status pass cursor (actions.id) */
+  ac_sched sched;       /* backoff of pending plans (transient ticket failures) */
+  char retry_after[64]; /* pending scan cursor (action_plans.id) */
+  int64_t retry_cycle;  /* ms when the pending scan last started from the first plan */
   ac_conn *email;       /* digest SMTP settings (ESCUCHA_EMAIL_*); NULL: digest off */
 } svc;
 
@@ -138,29 +149,43 @@ static void emit_status(svc *s, const char *plan_id, const char *tool, const ac_
   free(buf);
 }
 
-/* 0 done (store offset), -1 retry later (do not store), -2 permanent (DLQ). */
-static int handle(svc *s, const rd_kafka_message_t *m, char *why, size_t whylen) {
-  Escucha__V1__ActionRequest *req = escucha__v1__action_request__unpack(NULL, m->len, m->payload);
+static int64_t mono_ms(void) { return (int64_t)(es_mono_ns() / 1000000ULL); }
+
+/* Outcome of one try at a request (from Kafka or from the retry pass). */
+enum {
+  H_OK = 0,       /* ticket recorded (now or before) */
+  H_PENDING = 1,  /* plan and request recorded, ticket failed transiently: the retry pass goes on */
+  H_RETRY = -1,   /* nothing recorded (PostgreSQL): the same request must be handled again */
+  H_PERM = -2     /* invalid request, or the vendor said no: DLQ (and ticket_failed audit) */
+};
+
+/* Builds the plan for one serialized ActionRequest, records it (with the
+ * request) and ensures its ticket. plan_id gets the plan's id once it is
+ * recorded (else ""). why: the reason of a failure (vendor message; no
+ * secrets). */
+static int process(svc *s, const void *payload, size_t len, char *plan_id, char *why, size_t whylen) {
+  Escucha__V1__ActionRequest *req = escucha__v1__action_request__unpack(NULL, len, payload);
   ac_plan p = {0};
   ac_doc *td = NULL, *rd = NULL;
   size_t nt = 0, nr = 0;
   char *title = NULL, *body = NULL, *html = NULL, *prio = NULL;
-  int rc = -2;
+  char plan_req[256];
+  int rc = H_PERM;
+  plan_id[0] = 0;
   if (!req || !req->agency || !req->topic || !req->request_id) {
     snprintf(why, whylen, "invalid ActionRequest");
     goto cleanup;
   }
-  rc = -1;
+  rc = H_RETRY;
+  snprintf(why, whylen, "database unavailable");
   snprintf(p.agency, sizeof p.agency, "%s", req->agency);
   snprintf(p.topic, sizeof p.topic, "%s", req->topic);
-  ac_plan_key(req->request_id, p.idem_key);
   Escucha__V1__PriorityUpdate *pu = req->priority;
   if (pu) {
     p.ev = (ac_evidence){(long)pu->volume, pu->negative_share, pu->negative_ci ? pu->negative_ci->low : 0,
                          pu->negative_ci ? pu->negative_ci->high : 0, pu->spike_z, pu->nps, pu->nps_impact,
                          pu->csat, pu->score, (int)pu->rank, pu->urgent, pu->window,
                          pu->explanation_es, pu->explanation_en};
-    prio = NULL;
     json_t *pj = json_pack("{s:I, s:f, s:f, s:f, s:i, s:b}", "volume", (json_int_t)pu->volume,
                            "negative_share", pu->negative_share, "spike_z", pu->spike_z, "score",
                            pu->score, "rank", (int)pu->rank, "urgent", pu->urgent);
@@ -177,12 +202,18 @@ static int handle(svc *s, const rd_kafka_message_t *m, char *why, size_t whylen)
     char lw[300];
     if (ac_llm_rewrite(&s->llm, &p, lw, sizeof lw) != 0) es_warn("llm", "extractive summary kept: %s", lw);
   }
-  if (ac_db_plan_upsert(&s->db, req->request_id, &p, prio ? prio : "{}") != 0)
+  if (ac_db_plan_upsert(&s->db, req->request_id, &p, prio ? prio : "{}", payload, len, plan_req,
+                        sizeof plan_req) != 0)
     goto cleanup;
+  snprintf(plan_id, 64, "%s", p.id);
+  /* From here the plan and its request are durable: a transient failure
+   * leaves it pending, the retry pass takes over. One key per plan. */
+  ac_plan_key(plan_req, p.idem_key);
   ac_conn *c = conn_for(s, routing);
   if (!c) {
     snprintf(why, whylen, "no connector for routing");
-    rc = -2;
+    ac_db_ticket_failed(&s->db, p.id, json_string_value(json_object_get(routing, "tool")), why, 0);
+    rc = H_PERM;
     goto cleanup;
   }
   title = ac_plan_title(&p, lang);
@@ -201,11 +232,20 @@ static int handle(svc *s, const rd_kafka_message_t *m, char *why, size_t whylen)
     if (!t.state) t.state = AC_ST_OPEN;
     emit_status(s, p.id, c->ops->tool, &t);
     es_info("ticket", "plan %s -> %s %s", p.id, c->ops->tool, t.key);
-    rc = 0;
+    why[0] = 0;
+    rc = H_OK;
   } else {
     es_metric_add(m_fail, 1, c->ops->tool);
     snprintf(why, whylen, "%s: %s", c->ops->tool, err.msg); /* vendor message; no secrets */
-    rc = tr == AC_EPERM || tr == AC_ECONFIG ? -2 : -1;
+    if (ac_ticket_permanent(tr)) {
+      ac_db_ticket_failed(&s->db, p.id, c->ops->tool, err.msg, err.http_status);
+      rc = H_PERM;
+    } else {
+      /* The mark is what the retry pass looks for: without it the request
+       * must be handled again (not stored). */
+      if (ac_db_ticket_pending(&s->db, p.id, c->ops->tool, err.msg, err.http_status) == 0) rc = H_PENDING;
+      else es_pg_ensure(s->db.pg);
+    }
   }
 cleanup:
   ac_db_docs_free(td, nt);
@@ -217,6 +257,127 @@ cleanup:
   ac_plan_free(&p);
   if (req) escucha__v1__action_request__free_unpacked(req, NULL);
   return rc;
+}
+
+/* Pending scan (with the status pass): finds the plans marked pending —
+ * those this process failed on, other replicas' and those left by a restart —
+ * walking action_plans by id with a cursor that wraps. */
+static void retry_scan(svc *s) {
+  static ac_db_pending v[200];
+  int64_t now = mono_ms();
+  if (!s->retry_after[0]) s->retry_cycle = now;
+  int n = ac_db_pending_scan(&s->db, s->retry_after, v, 200);
+  if (n < 0) {
+    es_pg_ensure(s->db.pg);
+    return;
+  }
+  for (int i = 0; i < n; i++) ac_sched_seen(&s->sched, v[i].plan, v[i].age_ms, now);
+  if (n < 200) { /* a whole cycle: what was not seen in it is no longer pending */
+    ac_sched_prune(&s->sched, s->retry_cycle);
+    s->retry_after[0] = 0;
+  } else memcpy(s->retry_after, v[n - 1].plan, sizeof s->retry_after); /* same size, NUL-terminated */
+  es_metric_set(m_pending, (double)s->sched.n);
+}
+
+/* Retries the pending plans that are due (at most ~10 s per call, so the
+ * Kafka loop keeps being polled): the stored request through the same flow
+ * (lock, search, create, record). */
+static void retry_due(svc *s) {
+  char due[32][64];
+  size_t k = ac_sched_due(&s->sched, mono_ms(), due, 32);
+  uint64_t deadline = es_mono_ns() + 10ULL * 1000000000ULL;
+  for (size_t i = 0; i < k && !es_stopping && es_mono_ns() < deadline; i++) {
+    void *pb = NULL;
+    size_t len = 0;
+    int q = ac_db_pending_request(&s->db, due[i], &pb, &len);
+    if (q <= 0) {
+      if (q == 0) ac_sched_done(&s->sched, due[i]); /* has its ticket, closed, or failed for good */
+      else {
+        es_pg_ensure(s->db.pg);
+        ac_sched_failed(&s->sched, due[i], mono_ms());
+        break;
+      }
+      continue;
+    }
+    char plan[64], why[600] = "";
+    int h = process(s, pb, len, plan, why, sizeof why);
+    ac_pending *e = ac_sched_get(&s->sched, due[i]);
+    int attempt = e ? e->attempts + 1 : 1;
+    switch (h) {
+    case H_OK:
+      ac_sched_done(&s->sched, due[i]);
+      es_metric_add(m_retry, 1, "ok");
+      es_info("ticket_retry", "plan %s: ticket opened on attempt %d", due[i], attempt);
+      break;
+    case H_PERM:
+      ac_sched_done(&s->sched, due[i]);
+      es_metric_add(m_retry, 1, "failed");
+      es_warn("dlq", "plan %s: %s", due[i], why);
+      es_kafka_dlq(s->prod, "actions", why, NULL, pb, len, NULL);
+      break;
+    default: {
+      ac_pending *f = ac_sched_failed(&s->sched, due[i], mono_ms());
+      es_metric_add(m_retry, 1, "pending");
+      es_warn("ticket_pending", "plan %s: attempt %d failed (%s); next in %.1f s", due[i], attempt, why,
+              f ? (double)(f->next_ms - mono_ms()) / 1000.0 : 0.0);
+      if (h == H_RETRY) es_pg_ensure(s->db.pg);
+    }
+    }
+    if (plan[0] && strcmp(plan, due[i]) != 0 && h == H_OK) ac_sched_done(&s->sched, plan);
+    free(pb);
+  }
+  es_metric_set(m_pending, (double)s->sched.n);
+}
+
+/* Puts the partition back to m so it is consumed again (its offset was not
+ * stored). 0 ok. */
+static int rewind_to(rd_kafka_t *cons, const rd_kafka_message_t *m) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  if (!l) return -1;
+  rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset = m->offset;
+  rd_kafka_error_t *e = rd_kafka_seek_partitions(cons, l, 5000);
+  int rc = e || l->elems[0].err ? -1 : 0;
+  if (e) rd_kafka_error_destroy(e);
+  rd_kafka_topic_partition_list_destroy(l);
+  return rc;
+}
+
+/* One ActionRequest from Kafka. Returns 1 when its offset may be stored. */
+static int on_request(svc *s, rd_kafka_t *cons, const rd_kafka_message_t *m) {
+  char why[600] = "", plan[64];
+  int h;
+  /* Nothing recorded (PostgreSQL down): try again in place for a few
+   * seconds, then rewind the partition to this message and let the loop run
+   * (the status pass, the group session) before it comes back. */
+  for (int attempt = 0; (h = process(s, m->payload, m->len, plan, why, sizeof why)) == H_RETRY && !es_stopping;
+       attempt++) {
+    es_pg_ensure(s->db.pg);
+    if (attempt >= 3) {
+      if (rewind_to(cons, m) == 0) {
+        es_warn("request_retry", "%s; the request will be handled again", why);
+        es_metric_add(m_in, 1, "retry");
+        return 0;
+      }
+      attempt = 2; /* could not rewind: keep the partition here */
+    }
+    struct timespec ts = {0, (500L << attempt) * 1000000L};
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec = ts.tv_nsec / 1000000000L, ts.tv_nsec %= 1000000000L;
+    nanosleep(&ts, NULL);
+  }
+  if (h == H_RETRY) return 0; /* stopping: redelivered after the restart */
+  if (h == H_OK) ac_sched_done(&s->sched, plan);
+  else if (h == H_PENDING) {
+    ac_pending *f = ac_sched_failed(&s->sched, plan, mono_ms());
+    es_warn("ticket_pending", "plan %s: %s; retry in %.1f s", plan, why,
+            f ? (double)(f->next_ms - mono_ms()) / 1000.0 : 0.0);
+  } else {
+    if (plan[0]) ac_sched_done(&s->sched, plan);
+    es_warn("dlq", "%s", why);
+    es_kafka_dlq(s->prod, "actions", why, m, NULL, 0, NULL);
+  }
+  es_metric_add(m_in, 1, h == H_OK ? "ok" : h == H_PENDING ? "pending" : "dlq");
+  es_metric_set(m_pending, (double)s->sched.n);
+  return 1;
 }
 
 /* Status pass: up to 200 non-done tickets per pass, walking the table by id
@@ -475,6 +636,12 @@ int main(int argc, char **argv) {
   static const double days[] = {3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400};
   m_ttr = es_histogram("escucha_actions_time_to_resolution_seconds", "Ticket opened to done", days, 7, NULL);
   m_digest = es_counter("escucha_actions_digests_total", "Digest attempts per agency and period", "result", NULL);
+  m_retry = es_counter("escucha_actions_ticket_retries_total", "Retries of pending plans (transient ticket failures)",
+                       "result", NULL);
+  m_pending = es_gauge("escucha_actions_pending_plans", "Open plans waiting for their ticket (this process)", NULL);
+  ac_sched_init(&s.sched, (long)(es_opt_double(OPTS, "ticket-retry-base-s") * 1000),
+                (long)(es_opt_double(OPTS, "ticket-retry-max-s") * 1000),
+                (long)(es_opt_double(OPTS, "ticket-retry-grace-s") * 1000));
   const char *dperiod = es_opt_get(OPTS, "digest-period");
   int digest_on = dperiod && strcmp(dperiod, "off") != 0;
   long dhour = es_opt_long(OPTS, "digest-hour");
@@ -503,8 +670,10 @@ int main(int argc, char **argv) {
     es_error("pg_connect", "%s", err);
     goto cleanup;
   }
-  s.db.rds = es_redis_connect(es_opt_get(OPTS, "redis-url"), 2000);
-  if (!s.db.rds) es_warn("redis", "no Redis: creation lock disabled (search + unique key still apply)");
+  s.db.redis_url = es_opt_get(OPTS, "redis-url");
+  if (!s.db.redis_url || !*s.db.redis_url) es_warn("redis", "no Redis URL: creation lock disabled (search + unique key still apply)");
+  else if (!(s.db.rds = es_redis_connect(s.db.redis_url, 2000)))
+    es_warn("redis", "Redis unreachable: tickets stay pending until it answers");
   ac_db_store(&s.db, &s.store);
   const char *brokers = es_opt_get(OPTS, "kafka-brokers");
   if (!(s.prod = es_kafka_producer_new(brokers, "escucha-actions", NULL, NULL, NULL, err, sizeof err))) goto cleanup;
@@ -516,30 +685,19 @@ int main(int argc, char **argv) {
   while (!es_stopping) {
     double piv = es_opt_double(OPTS, "poll-interval-s");
     int wait_ms = piv > 0 && piv < 0.5 ? (int)(piv * 1000) + 1 : 500;
+    int64_t until_retry = ac_sched_next(&s.sched) - mono_ms();
+    if (until_retry < wait_ms) wait_ms = until_retry < 1 ? 1 : (int)until_retry;
     rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, wait_ms);
-    if (m && !m->err) {
-      char why[600] = "";
-      int h;
-      /* Transient failures: retry in place (bounded) so order and offsets stay simple. */
-      for (int attempt = 0; (h = handle(&s, m, why, sizeof why)) == -1 && attempt < 5 && !es_stopping; attempt++) {
-        es_pg_ensure(s.db.pg);
-        struct timespec ts = {1L << attempt, 0};
-        nanosleep(&ts, NULL);
-      }
-      if (h == -2 || h == -1) {
-        es_warn("dlq", "%s", why);
-        es_kafka_dlq(s.prod, "actions", why, m, NULL, 0, NULL);
-      }
-      es_metric_add(m_in, 1, h == 0 ? "ok" : "dlq");
-      es_kafka_store(cons, m);
-    }
+    if (m && !m->err && on_request(&s, cons, m)) es_kafka_store(cons, m);
     if (m) rd_kafka_message_destroy(m);
     rd_kafka_poll(s.prod, 0);
     if (es_mono_ns() >= next_poll) {
       poll_status(&s);
+      retry_scan(&s);
       double iv = es_opt_double(OPTS, "poll-interval-s");
       next_poll = es_mono_ns() + (uint64_t)((iv > 0.01 ? iv : 0.01) * 1e9);
     }
+    if (ac_sched_next(&s.sched) <= mono_ms()) retry_due(&s);
     if (digest_on && es_mono_ns() >= next_digest) {
       double iv = digest_pass(&s) ? 0 : es_opt_double(OPTS, "digest-check-s");
       next_digest = es_mono_ns() + (uint64_t)((iv > 0.1 ? iv : 0.1) * 1e9);
@@ -556,6 +714,7 @@ cleanup:
   if (s.db.rds) redisFree(s.db.rds);
   if (s.db.pg) PQfinish(s.db.pg);
   json_decref(s.tax);
+  ac_sched_free(&s.sched);
   if (s.llm_token) {
     memset(s.llm_token, 0, strlen(s.llm_token));
     free(s.llm_token);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "rds.h"
 #include "util.h"
 
 static const char *const STATE_NAMES[] = {"unknown", "open", "in_progress", "done"};
@@ -50,18 +51,32 @@ static int db_record(void *ctx, const char *plan, const char *tool, const char *
   return rc;
 }
 
+/* (Re)connects when there is no usable context; 0 ok. */
+static int rds_ready(ac_db *db) {
+  if (db->rds && !db->rds->err) return 0;
+  if (db->rds) {
+    redisFree(db->rds);
+    db->rds = NULL;
+  }
+  db->rds = es_redis_connect(db->redis_url, 2000);
+  return db->rds ? 0 : -1;
+}
+
 static int db_lock(void *ctx, const char *key, long ttl_ms) {
   ac_db *db = ctx;
-  if (!db->rds) return -1;
-  redisReply *r = redisCommand(db->rds, "SET escucha:actions:lock:%s %s NX PX %ld", key, db->owner, ttl_ms);
-  int rc = !r ? -1 : r->type == REDIS_REPLY_STATUS ? 1 : r->type == REDIS_REPLY_NIL ? 0 : -1;
-  if (r) freeReplyObject(r);
-  return rc;
+  for (int attempt = 0; attempt < 2; attempt++) { /* a dropped connection is retried once */
+    if (rds_ready(db) != 0) return -1;
+    redisReply *r = redisCommand(db->rds, "SET escucha:actions:lock:%s %s NX PX %ld", key, db->owner, ttl_ms);
+    int rc = !r ? -1 : r->type == REDIS_REPLY_STATUS ? 1 : r->type == REDIS_REPLY_NIL ? 0 : -1;
+    if (r) freeReplyObject(r);
+    if (rc >= 0 || !db->rds->err) return rc;
+  }
+  return -1;
 }
 
 static void db_unlock(void *ctx, const char *key) {
   ac_db *db = ctx;
-  if (!db->rds) return;
+  if (rds_ready(db) != 0) return; /* the lock expires by its TTL */
   /* Only the owner deletes: a lock that expired and was retaken stays. */
   redisReply *r = redisCommand(db->rds,
                                "EVAL %s 1 escucha:actions:lock:%s %s",
@@ -72,30 +87,39 @@ static void db_unlock(void *ctx, const char *key) {
 
 void ac_db_store(ac_db *db, ac_store *out) {
   if (!db->owner[0]) es_ulid(db->owner);
-  *out = (ac_store){db, db_lookup, db_record, db_lock, db_unlock};
+  int locking = db->redis_url && *db->redis_url;
+  *out = (ac_store){db, db_lookup, db_record, locking ? db_lock : NULL, locking ? db_unlock : NULL};
 }
 
-int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char *priority_json) {
+int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char *priority_json,
+                      const void *request_pb, size_t request_len, char *plan_request_id, size_t idlen) {
   json_t *rj = ac_plan_recs_json(p), *qj = ac_plan_quotes_json(p);
   char *recs = json_dumps(rj, JSON_COMPACT), *quotes = json_dumps(qj, JSON_COMPACT);
   char id[27];
   es_ulid(id);
   const char *summary = p->summary_es ? p->summary_es : "";
-  const char *prm[] = {id, p->agency, p->topic, priority_json, summary, recs, quotes, request_id};
+  const char *prm[] = {id, p->agency, p->topic, priority_json, summary, recs, quotes, request_id,
+                       request_pb ? request_pb : ""};
+  int lens[9] = {0, 0, 0, 0, 0, 0, 0, 0, (int)request_len};
+  int fmts[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1}; /* $9 bytea, binary */
   /* prioritize normally wrote the row (outbox); else this request opens it.
    * Either way the evidence columns get this plan's content. */
   PGresult *r = PQexecParams(
       db->pg,
       "WITH up AS (UPDATE action_plans SET summary = $5, recommendations = $6::jsonb, quotes = $7::jsonb, "
+      "request_pb = coalesce(request_pb, $9::bytea), request_sent_at = coalesce(request_sent_at, now()), "
       "updated_at = now() WHERE request_id = $8 OR (agency = $2 AND topic = $3 AND status = 'open') "
-      "RETURNING id), ins AS (INSERT INTO action_plans (id, agency, topic, status, opened_at, priority, "
-      "summary, recommendations, quotes, request_id) SELECT $1, $2, $3, 'open', now(), $4::jsonb, $5, "
-      "$6::jsonb, $7::jsonb, $8 WHERE NOT EXISTS (SELECT 1 FROM up) ON CONFLICT DO NOTHING RETURNING id) "
-      "SELECT id FROM up UNION ALL SELECT id FROM ins LIMIT 1",
-      8, NULL, prm, NULL, NULL, 0);
+      "RETURNING id, request_id), ins AS (INSERT INTO action_plans (id, agency, topic, status, opened_at, priority, "
+      "summary, recommendations, quotes, request_id, request_pb, request_sent_at) SELECT $1, $2, $3, 'open', now(), "
+      "$4::jsonb, $5, $6::jsonb, $7::jsonb, $8, $9::bytea, now() WHERE NOT EXISTS (SELECT 1 FROM up) "
+      "ON CONFLICT DO NOTHING RETURNING id, request_id) "
+      "SELECT id, coalesce(request_id, '') FROM up UNION ALL SELECT id, coalesce(request_id, '') FROM ins LIMIT 1",
+      9, NULL, prm, lens, fmts, 0);
   int rc = -1;
   if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
     snprintf(p->id, sizeof p->id, "%s", PQgetvalue(r, 0, 0));
+    const char *rid = PQgetvalue(r, 0, 1);
+    snprintf(plan_request_id, idlen, "%s", *rid ? rid : request_id);
     rc = 0;
   } else es_error("pg_error", "plan upsert: %s", PQerrorMessage(db->pg));
   PQclear(r);
@@ -104,6 +128,89 @@ int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char 
   json_decref(rj);
   json_decref(qj);
   return rc;
+}
+
+/* The plan (alias p) is pending: see store.h. `m` is its last ticket_pending /
+ * ticket_failed audit row. */
+#define PENDING_FROM                                                                                   \
+  "FROM action_plans p CROSS JOIN LATERAL (SELECT l.action, l.at FROM audit_log l "                   \
+  "WHERE l.entity = 'action_plan' AND l.entity_id = p.id AND l.action IN ('ticket_pending', "         \
+  "'ticket_failed') ORDER BY l.at DESC, l.id DESC LIMIT 1) m "                                        \
+  "WHERE m.action = 'ticket_pending' AND p.status = 'open' AND p.request_pb IS NOT NULL "             \
+  "AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.plan_id = p.id) "
+
+int ac_db_pending_scan(ac_db *db, const char *after, ac_db_pending *out, int max) {
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", max);
+  const char *prm[] = {after ? after : "", lim};
+  PGresult *r = PQexecParams(db->pg,
+                             "SELECT p.id, (extract(epoch FROM now() - m.at) * 1000)::bigint " PENDING_FROM
+                             "AND p.id > $1 ORDER BY p.id LIMIT $2::int",
+                             2, NULL, prm, NULL, NULL, 0);
+  int n = -1;
+  if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+    n = PQntuples(r);
+    for (int i = 0; i < n; i++) {
+      snprintf(out[i].plan, sizeof out[i].plan, "%s", PQgetvalue(r, i, 0));
+      out[i].age_ms = atoll(PQgetvalue(r, i, 1));
+    }
+  } else es_error("pg_error", "pending plans: %s", PQerrorMessage(db->pg));
+  PQclear(r);
+  return n;
+}
+
+int ac_db_pending_request(ac_db *db, const char *plan, void **pb, size_t *len) {
+  const char *prm[] = {plan};
+  *pb = NULL;
+  *len = 0;
+  PGresult *r = PQexecParams(db->pg, "SELECT p.request_pb " PENDING_FROM "AND p.id = $1",
+                             1, NULL, prm, NULL, NULL, 1 /* binary: the bytes as they are */);
+  int rc = -1;
+  if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+    rc = 0;
+    if (PQntuples(r) == 1) {
+      size_t n = (size_t)PQgetlength(r, 0, 0);
+      if ((*pb = malloc(n ? n : 1))) {
+        memcpy(*pb, PQgetvalue(r, 0, 0), n);
+        *len = n;
+        rc = 1;
+      } else rc = -1;
+    }
+  } else es_error("pg_error", "pending plan: %s", PQerrorMessage(db->pg));
+  PQclear(r);
+  return rc;
+}
+#undef PENDING_FROM
+
+static int ticket_audit(ac_db *db, const char *sql, const char *plan, const char *tool, const char *error,
+                        long http_status) {
+  char st[24];
+  snprintf(st, sizeof st, "%ld", http_status);
+  const char *prm[] = {plan, tool ? tool : "", error ? error : "", st};
+  PGresult *r = PQexecParams(db->pg, sql, 4, NULL, prm, NULL, NULL, 0);
+  int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+  if (rc) es_error("pg_error", "ticket audit: %s", PQerrorMessage(db->pg));
+  PQclear(r);
+  return rc;
+}
+
+int ac_db_ticket_pending(ac_db *db, const char *plan, const char *tool, const char *error, long http_status) {
+  /* Once per pending spell: not when the plan's last such row already says so. */
+  return ticket_audit(db,
+                      "INSERT INTO audit_log (actor, entity, entity_id, action, detail) SELECT 'escucha-actions', "
+                      "'action_plan', $1, 'ticket_pending', jsonb_build_object('tool', $2::text, 'error', $3::text, "
+                      "'http_status', $4::bigint) WHERE coalesce((SELECT l.action FROM audit_log l WHERE "
+                      "l.entity = 'action_plan' AND l.entity_id = $1 AND l.action IN ('ticket_pending', "
+                      "'ticket_failed') ORDER BY l.at DESC, l.id DESC LIMIT 1), '') <> 'ticket_pending'",
+                      plan, tool, error, http_status);
+}
+
+int ac_db_ticket_failed(ac_db *db, const char *plan, const char *tool, const char *error, long http_status) {
+  return ticket_audit(db,
+                      "INSERT INTO audit_log (actor, entity, entity_id, action, detail) VALUES ('escucha-actions', "
+                      "'action_plan', $1, 'ticket_failed', jsonb_build_object('tool', $2::text, 'error', $3::text, "
+                      "'http_status', $4::bigint))",
+                      plan, tool, error, http_status);
 }
 
 static int load(ac_db *db, const char *sql, const char *const *prm, int n, ac_doc **out, size_t *nout) {

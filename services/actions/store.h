@@ -10,14 +10,40 @@
 
 typedef struct ac_db {
   PGconn *pg;
-  redisContext *rds; /* may be NULL: the lock is then skipped (search + unique key remain) */
-  char owner[40];    /* lock value: this process */
+  redisContext *rds;     /* NULL while Redis is unreachable (reconnected on use) */
+  const char *redis_url; /* NULL or "": no creation lock at all (search + unique key remain) */
+  char owner[40];        /* lock value: this process */
 } ac_db;
 
 /* ac_store over ac_db. */
 void ac_db_store(ac_db *db, ac_store *out);
-/* Plan row for a request: existing id by request_id, else inserts one. 0 ok. */
-int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char *priority_json);
+/* Plan row for a request: existing id by request_id (or the open plan of the
+ * agency and topic), else inserts one. The serialized request is kept in
+ * request_pb (when the row has none) so the retry pass can rebuild the ticket;
+ * request_sent_at is set (the request was delivered: the outbox never resends
+ * it). plan_request_id gets the plan's own request_id (the ticket key derives
+ * from it, so a plan adopted by a second request keeps one key). 0 ok. */
+int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char *priority_json,
+                      const void *request_pb, size_t request_len, char *plan_request_id, size_t idlen);
+/* Pending = open plan with its request payload (request_pb), no `actions`
+ * row, whose last `ticket_pending` / `ticket_failed` audit row is
+ * `ticket_pending` (written before the request's offset is stored). */
+typedef struct ac_db_pending {
+  char plan[64];
+  long long age_ms; /* since it was marked pending */
+} ac_db_pending;
+/* Up to max pending plans with id > after, by id. Returns the count, -1. */
+int ac_db_pending_scan(ac_db *db, const char *after, ac_db_pending *out, int max);
+/* The request payload of a plan if it is still pending: 1 (*pb malloc'd),
+ * 0 not pending any more, -1 error. */
+int ac_db_pending_request(ac_db *db, const char *plan, void **pb, size_t *len);
+/* Audit rows: `ticket_pending` (a transient failure; written once per pending
+ * spell: not when the plan's last such row already is one) and
+ * `ticket_failed` (permanent; the retry pass skips the plan from then on, until
+ * a new request for it fails transiently). detail: tool, error, http_status.
+ * 0 ok (also when nothing needed writing). */
+int ac_db_ticket_pending(ac_db *db, const char *plan, const char *tool, const char *error, long http_status);
+int ac_db_ticket_failed(ac_db *db, const char *plan, const char *tool, const char *error, long http_status);
 /* Loads up to max topic texts and background texts (last `days` days). The
  * arrays and strings are malloc'd; free with ac_db_docs_free. */
 int ac_db_docs(ac_db *db, const char *agency, const char *topic, int days, ac_doc **topic_docs,

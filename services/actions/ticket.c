@@ -12,6 +12,8 @@ void ac_crash_point(const char *point) {
   if (at && strcmp(at, point) == 0) raise(SIGKILL);
 }
 
+int ac_ticket_permanent(int rc) { return rc == AC_EPERM || rc == AC_ECONFIG; }
+
 int ac_ensure_ticket(ac_conn *c, const ac_store *s, const char *plan_id, const ac_issue *is,
                      long lock_ttl_ms, ac_ticket *out, int *created, ac_error *err) {
   int rc, locked = 0;
@@ -23,9 +25,13 @@ int ac_ensure_ticket(ac_conn *c, const ac_store *s, const char *plan_id, const a
     snprintf(err->msg, sizeof err->msg, "store lookup failed");
     return AC_ETRANSIENT;
   }
-  int lk = s->lock ? s->lock(s->ctx, is->idem_key, lock_ttl_ms) : -1;
+  int lk = s->lock ? s->lock(s->ctx, is->idem_key, lock_ttl_ms) : 2;
   if (lk == 0) {
     snprintf(err->msg, sizeof err->msg, "another worker is creating this ticket");
+    return AC_ETRANSIENT;
+  }
+  if (lk < 0) {
+    snprintf(err->msg, sizeof err->msg, "creation lock unavailable (Redis)");
     return AC_ETRANSIENT;
   }
   locked = lk == 1;

@@ -1,6 +1,7 @@
 /* Word n-grams for the emerging-topics sketch. */
 #include "emerging.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,15 +72,82 @@ static int split_words(const char *s, word *out, int max) {
   return n;
 }
 
+#define FOLD_OPTS \
+  (UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK)
+
+/* Fast fold for text made only of code points below U+0250 (Basic Latin to
+ * Latin Extended-B: Spanish, English, ...). None of them is a combining mark
+ * or composes with a neighbour, so folding acts code point by code point and
+ * a table filled from utf8proc itself gives exactly utf8proc_map's output,
+ * without its per-text decomposition and recomposition. */
+#define FAST_LIMIT 0x250
+static struct {
+  char out[7];
+  unsigned char len; /* 255: not handled here */
+} fold_tab[FAST_LIMIT];
+static pthread_once_t fold_once = PTHREAD_ONCE_INIT;
+
+static void fold_init(void) {
+  fold_tab[0].len = 255;
+  for (utf8proc_int32_t cp = 1; cp < FAST_LIMIT; cp++) {
+    utf8proc_uint8_t in[8], *out = NULL;
+    utf8proc_ssize_t n = utf8proc_encode_char(cp, in);
+    utf8proc_ssize_t r = utf8proc_map(in, n, &out, FOLD_OPTS);
+    fold_tab[cp].len = 255;
+    if (r >= 0 && (size_t)r <= sizeof fold_tab[cp].out) {
+      memcpy(fold_tab[cp].out, out, (size_t)r);
+      fold_tab[cp].len = (unsigned char)r;
+    }
+    free(out);
+  }
+}
+
+/* The folded text (malloc'd), or NULL when the text needs utf8proc_map. */
+static char *fold_fast(const char *text) {
+  pthread_once(&fold_once, fold_init);
+  size_t len = strlen(text), cap = len + 16, o = 0;
+  char *out = malloc(cap);
+  if (!out) return NULL;
+  for (const unsigned char *p = (const unsigned char *)text; *p;) {
+    utf8proc_int32_t cp = *p;
+    utf8proc_ssize_t step = 1;
+    if (cp >= 0x80) step = utf8proc_iterate(p, -1, &cp);
+    if (step <= 0 || cp >= FAST_LIMIT || fold_tab[cp].len == 255) {
+      free(out);
+      return NULL;
+    }
+    if (o + fold_tab[cp].len + 1 > cap) {
+      char *q = realloc(out, cap *= 2);
+      if (!q) {
+        free(out);
+        return NULL;
+      }
+      out = q;
+    }
+    memcpy(out + o, fold_tab[cp].out, fold_tab[cp].len);
+    o += fold_tab[cp].len;
+    p += step;
+  }
+  out[o] = '\0';
+  return out;
+}
+
+char *pz_fold(const char *text) {
+  char *f = fold_fast(text);
+  if (f) return f;
+  utf8proc_uint8_t *folded = NULL;
+  if (utf8proc_map((const utf8proc_uint8_t *)text, 0, &folded, UTF8PROC_NULLTERM | FOLD_OPTS) < 0)
+    return NULL; /* invalid UTF-8: ingest should have rejected it */
+  return (char *)folded;
+}
+
 int pz_ngrams(const char *text, int n, pz_ngram_cb cb, void *arg) {
   if (!text || n < 1 || n > 3) return -1;
-  utf8proc_uint8_t *folded = NULL;
-  utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)text, 0, &folded,
-                                    UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE |
-                                        UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK);
-  if (r < 0) return -1; /* invalid UTF-8: ingest should have rejected it */
+  char *folded = pz_fold(text);
+  if (!folded) return -1;
+  size_t r = strlen(folded);
   word *w = malloc(MAX_WORDS * sizeof *w);
-  char *gram = malloc((size_t)r + 4);
+  char *gram = malloc(r + 4);
   int count = -1;
   if (!w || !gram) goto cleanup;
   int nw = split_words((const char *)folded, w, MAX_WORDS);

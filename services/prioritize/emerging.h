@@ -6,6 +6,9 @@
 
 #include "spacesaving.h"
 
+/* text case-folded, accents stripped (utf8proc CASEFOLD|STRIPMARK, NFC);
+ * malloc'd, NULL for invalid UTF-8. */
+char *pz_fold(const char *text);
 typedef void (*pz_ngram_cb)(const char *gram, size_t len, void *arg);
 /* Case-folds and strips accents (utf8proc), splits on non-word characters,
  * drops short words, numbers and Spanish/English stop words, then calls cb for

@@ -30,7 +30,7 @@ static es_opt OPTS[] = {
     {"group", "escucha-prioritize", "Consumer group", 0},
     {"migrations-dir", "migrations", "SQL migrations applied at start (empty = skip)", 0},
     {"taxonomy", "config/taxonomy.default.json", "Taxonomy JSON (topic labels)", 0},
-    {"batch-size", "2000", "Most messages per PostgreSQL transaction", 0},
+    {"batch-size", "5000", "Most messages per PostgreSQL transaction", 0},
     {"batch-ms", "200", "Longest wait to fill a batch (ms)", 0},
     {"weights", "volume=0.25,negative=0.25,spike=0.25,nps=0.15,urgency=0.10",
      "Score weights (docs/prioritization.md)", 0},
@@ -446,12 +446,17 @@ static void defer_emerging(svc *s, pz_batch_result *res) {
 /* Runs while PostgreSQL inserts the current batch. */
 static void overlap(void *arg) {
   svc *s = arg;
+  uint64_t t0 = es_mono_ns();
+  size_t had = s->next->n;
   feed_pending(s);
+  uint64_t t1 = es_mono_ns();
   while (s->next->n < s->next->cap && !es_stopping) { /* what has arrived, no waiting */
     rd_kafka_message_t *m = poll_one(s->consumer, 0);
     if (!m) break;
     batch_add(s->next, m);
   }
+  es_debug("overlap_timing", "emerging_ms=%.1f decode_ms=%.1f decoded=%zu",
+           (double)(t1 - t0) / 1e6, (double)(es_mono_ns() - t1) / 1e6, s->next->n - had);
 }
 
 /* Metrics and messages for what a transaction ranked. */
