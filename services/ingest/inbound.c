@@ -16,7 +16,8 @@ typedef struct entry {
   struct inbound *ib;
   rd_kafka_message_t *msg;
   ing_item *it;
-  int done;
+  int done, retrying;
+  uv_timer_t retry;
   struct entry *next;
 } entry;
 
@@ -101,6 +102,20 @@ static void to_dlq(entry *e, const char *reason) {
 
 static int parse(entry *e);
 
+static void on_retry_closed(uv_handle_t *h) {
+  entry *e = h->data;
+  e->retrying = 0;
+  if (!e->ib) { /* inbound_stop ran meanwhile: the entry is ours to free */
+    free(e);
+    return;
+  }
+  if (parse(e) == 0) ingest_submit(e->ib->g, e->it);
+}
+
+static void on_retry(uv_timer_t *t) {
+  uv_close((uv_handle_t *)t, on_retry_closed); /* resubmit once the handle is released */
+}
+
 static void on_item_done(ing_item *it, void *ud) {
   entry *e = ud;
   if (it->state == IT_REJECTED) {
@@ -112,10 +127,14 @@ static void on_item_done(ing_item *it, void *ud) {
     return;
   }
   if (it->state == IT_UNAVAILABLE) {
-    /* Kafka refused it: submit again (the offset is not stored meanwhile) */
+    /* Kafka refused it, or its twin is still in flight: submit again shortly
+     * (the offset is not stored meanwhile) */
     ing_item_free(it);
     e->it = NULL;
-    if (parse(e) == 0) ingest_submit(e->ib->g, e->it);
+    e->retry.data = e;
+    e->retrying = 1;
+    uv_timer_init(e->ib->loop, &e->retry);
+    uv_timer_start(&e->retry, on_retry, 500, 0);
     return;
   }
   ing_item_free(it);
@@ -238,7 +257,13 @@ void inbound_stop(inbound *ib) {
       entry *n = e->next;
       if (e->it) e->it->done = NULL;
       rd_kafka_message_destroy(e->msg);
-      free(e);
+      if (e->retrying) { /* its timer still holds it: freed in on_retry_closed */
+        e->ib = NULL;
+        uv_timer_stop(&e->retry);
+        if (!uv_is_closing((uv_handle_t *)&e->retry)) uv_close((uv_handle_t *)&e->retry, on_retry_closed);
+      } else {
+        free(e);
+      }
       e = n;
     }
   }

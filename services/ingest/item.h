@@ -45,6 +45,7 @@ struct ing_item {
   size_t index;            /* position in a batch / row in a CSV */
   uint64_t start_ns;
   int bulk;                /* part of a batch: goes through the lingering producer */
+  int claimed;             /* its dedup keys are claimed by this process, not yet finished */
   struct ing_item *next;   /* free for the owner's lists */
 };
 

@@ -28,9 +28,19 @@ static const char DEDUP_LUA[] =
     "  out[#out + 1] = found ki = ki + n "
     "end return out";
 #define DEDUP_CHUNK 512
-#define PENDING_TTL_S "60" /* a crash mid-flight frees the key after this */
+#define PENDING_TTL_S "20" /* > message.timeout.ms: a crash mid-flight frees the key after this */
+
+/* Ids this process claimed in Redis and has not finished yet: a "p:<id>"
+ * dedup answer naming one of them is a live twin (a real duplicate); any
+ * other pending claim may belong to an instance that died. */
+#define CLAIM_BUCKETS 4096
+typedef struct claim {
+  struct claim *next;
+  char id[27];
+} claim;
 
 struct ingest {
+  claim *claims[CLAIM_BUCKETS];
   uv_loop_t *loop;
   ingest_config cfg;
   rd_kafka_t *producer;       /* single submissions: no linger, lowest latency */
@@ -59,10 +69,44 @@ static void metrics_init(void) {
   M.latency = es_histogram("escucha_ingest_item_seconds", "Submit to Kafka ack", ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
 }
 
+static unsigned claim_bucket(const char *id) {
+  unsigned h = 2166136261u; /* FNV-1a; ULIDs' random tail spreads well */
+  for (; *id; id++) h = (h ^ (unsigned char)*id) * 16777619u;
+  return h % CLAIM_BUCKETS;
+}
+
+static void claim_add(ingest *g, ing_item *it) {
+  claim *c = malloc(sizeof *c);
+  if (!c) return; /* then a twin gets 503 and retries: safe */
+  memcpy(c->id, it->id, sizeof c->id);
+  unsigned b = claim_bucket(it->id);
+  c->next = g->claims[b];
+  g->claims[b] = c;
+  it->claimed = 1;
+}
+
+static void claim_del(ingest *g, ing_item *it) {
+  for (claim **pp = &g->claims[claim_bucket(it->id)]; *pp; pp = &(*pp)->next)
+    if (strcmp((*pp)->id, it->id) == 0) {
+      claim *c = *pp;
+      *pp = c->next;
+      free(c);
+      break;
+    }
+  it->claimed = 0;
+}
+
+static int claim_has(const ingest *g, const char *id) {
+  for (const claim *c = g->claims[claim_bucket(id)]; c; c = c->next)
+    if (strcmp(c->id, id) == 0) return 1;
+  return 0;
+}
+
 static const char *const RESULT[] = {"pending", "accepted", "duplicate", "rejected", "unavailable"};
 
 static void finish(ingest *g, ing_item *it, int state) {
   if (it->state != IT_REJECTED) it->state = state;
+  if (it->claimed && g) claim_del(g, it);
   es_metric_add(M.items, 1, RESULT[it->state]);
   if (it->state == IT_ACCEPTED) es_metric_observe(M.latency, (double)(es_mono_ns() - it->start_ns) / 1e9);
   if (g) g->inflight--;
@@ -190,7 +234,14 @@ static void dedup_outcome(ingest *g, ing_item *it, const char *found, size_t len
     drop_keys(it);
     produce(g, it);
   } else if (len == 0) {
+    claim_add(g, it);
     produce(g, it);
+  } else if (strncmp(found, "p:", 2) == 0 && !claim_has(g, found + 2)) {
+    /* The original is claimed but not yet acknowledged by Kafka — maybe by an
+     * instance that died. Answering "duplicate" could lose it: ask to retry;
+     * by then it is acknowledged (a real duplicate) or the claim expired. */
+    drop_keys(it);
+    finish(g, it, IT_UNAVAILABLE);
   } else {
     const char *orig = strncmp(found, "p:", 2) == 0 ? found + 2 : found;
     it->dup_id = strdup(orig);
@@ -400,7 +451,15 @@ int ingest_kafka_ok(const ingest *g) { return g->kafka_ok; }
 int ingest_redis_ok(const ingest *g) { return g->redis_connected; }
 int ingest_redis_connecting(const ingest *g) { return g->redis && !g->redis_connected; }
 
-static void free_on_close(uv_handle_t *h) { free(h->data); }
+static void free_on_close(uv_handle_t *h) {
+  ingest *g = h->data;
+  for (int b = 0; b < CLAIM_BUCKETS; b++)
+    for (claim *c = g->claims[b], *n; c; c = n) {
+      n = c->next;
+      free(c);
+    }
+  free(g);
+}
 
 void ingest_free(ingest *g) {
   if (!g) return;

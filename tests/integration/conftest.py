@@ -125,7 +125,11 @@ class Service:
         return out
 
     def metric(self, key):
-        return self.metrics().get(key, 0.0)
+        """A series' value; a bare family name sums all its labelled series."""
+        m = self.metrics()
+        if key in m or "{" in key:
+            return m.get(key, 0.0)
+        return sum(v for k, v in m.items() if k.startswith(key + "{"))
 
     def log(self):
         with open(self.log_path, "rb") as f:

@@ -95,12 +95,20 @@ class Load:
 
 
 def test_pipeline_survives_kills_and_restarts(services, tmp_path):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", WEBHOOK_PORT), Receiver)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        run(services, tmp_path)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def run(services, tmp_path):
     agency = "e2e-" + uuid.uuid4().hex[:8]
     key = "k-" + uuid.uuid4().hex
     keys = tmp_path / "keys"
     keys.write_text("%s:%s\n" % (agency, hashlib.sha256(key.encode()).hexdigest()))
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", WEBHOOK_PORT), Receiver)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
     common = {"ESCUCHA_API_KEYS_FILE": str(keys)}
     env = {
         "ingest": dict(common, ESCUCHA_RATE_LIMIT="0"),
@@ -156,7 +164,6 @@ def test_pipeline_survives_kills_and_restarts(services, tmp_path):
             some_progress()
     finally:
         load.finish()
-        srv.shutdown()
     print("supervisor restarts (service, exit code):", restarts)
     # only clean non-zero exits: a crash (signal) would be a bug
     assert all(rc > 0 for _, rc in restarts), restarts
@@ -180,8 +187,10 @@ def test_pipeline_survives_kills_and_restarts(services, tmp_path):
     assert len(set(ours)) >= plans
     assert scalar("""SELECT count(DISTINCT a.idempotency_key) FROM actions a JOIN action_plans p ON p.id = a.plan_id
                      WHERE p.agency = %s""", (agency,)) == plans
-    # the DLQ holds exactly the invalid inputs, each once
+    # the DLQ holds exactly the invalid inputs. It is at-least-once like every topic: a
+    # message dead-lettered just before a kill -9 can be dead-lettered again on redelivery
+    # (DeadLetter carries topic/partition/offset, the key to dedupe it by).
     mine = lambda m: (m.key() or b"").decode().startswith("bad-" + agency)
-    read_topic("escucha.dlq.v1", mine, len(bad_keys))  # all arrived...
-    got = [m.key().decode() for m in read_all("escucha.dlq.v1", mine)]  # ...and none twice
-    assert sorted(got) == sorted(bad_keys)
+    read_topic("escucha.dlq.v1", mine, len(bad_keys))
+    got = {m.key().decode() for m in read_all("escucha.dlq.v1", mine)}
+    assert got == set(bad_keys)
