@@ -272,7 +272,7 @@ class FlakyProxy:
         self.srv.server_close()
 
 
-def dlq_for(request_id, timeout=0.5):
+def dlq_for(request_id, timeout=60):
     """DeadLetters of the actions stage whose original is this request."""
     def mine(m):
         d = pb.DeadLetter()
