@@ -527,18 +527,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
   update_assigned(w, rk);
 }
 
-static void on_consumer_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-  (void)opaque;
-  if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    char buf[512];
-    rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof buf);
-    es_error("kafka_fatal", "%s: %s", rd_kafka_err2name(orig), buf);
-    es_kafka_fatal = 1;
-    return;
-  }
-  es_warn("kafka_error", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
-}
-
 static int conf_kv(rd_kafka_conf_t *conf, const char *const *kv, char *err, size_t errlen) {
   for (; kv && kv[0] && kv[1]; kv += 2)
     if (rd_kafka_conf_set(conf, kv[0], kv[1], err, errlen) != RD_KAFKA_CONF_OK) return -1;
@@ -574,7 +562,7 @@ static rd_kafka_t *eos_consumer_new(worker *w, const char *brokers, const char *
   }
   rd_kafka_conf_set_opaque(conf, w);
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-  rd_kafka_conf_set_error_cb(conf, on_consumer_error);
+  rd_kafka_conf_set_error_cb(conf, es_kafka_on_error);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
   if (!rk) {
     rd_kafka_conf_destroy(conf);
