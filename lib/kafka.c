@@ -228,19 +228,6 @@ void es_kafka_consumer_close(rd_kafka_t *rk) {
   rd_kafka_destroy(rk);
 }
 
-int es_kafka_wait_ready(rd_kafka_t *rk, int timeout_ms) {
-  uint64_t deadline = es_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
-  while (es_mono_ns() < deadline && !es_stopping) {
-    const struct rd_kafka_metadata *md = NULL;
-    if (rd_kafka_metadata(rk, 0, NULL, &md, 1000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      int ok = md->broker_cnt > 0;
-      rd_kafka_metadata_destroy(md);
-      if (ok) return 0;
-    }
-  }
-  return -1;
-}
-
 struct es_kafka_uv {
   rd_kafka_t *rk;
   rd_kafka_queue_t *q;

@@ -44,8 +44,6 @@ rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const 
 /* Flushes (bounded), purges what is left, destroys. */
 void es_kafka_producer_close(rd_kafka_t *rk, int timeout_ms);
 void es_kafka_consumer_close(rd_kafka_t *rk);
-/* Blocks until the cluster answers metadata or timeout; 0 ok. */
-int es_kafka_wait_ready(rd_kafka_t *rk, int timeout_ms);
 
 /* Serve a producer's callbacks (delivery reports, errors) from a libuv loop:
  * librdkafka signals a pipe whenever events are queued. */

@@ -18,8 +18,6 @@ void es_log_init(const char *service, const char *level_name) {
     if (strcmp(level_name, LEVELS[i]) == 0) g_min = i;
 }
 
-int es_log_enabled(int level) { return level >= g_min; }
-
 void es_log(int level, const char *event, const char *fmt, ...) {
   if (level < g_min) return;
   char msg[1024];

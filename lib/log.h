@@ -10,7 +10,6 @@ void es_log_init(const char *service, const char *level_name);
 /* Emits {"ts":...,"level":...,"service":...,"event":event,"msg":<printf fmt>} */
 void es_log(int level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int es_log_enabled(int level);
 
 #define es_debug(ev, ...) es_log(ES_DEBUG, ev, __VA_ARGS__)
 #define es_info(ev, ...) es_log(ES_INFO, ev, __VA_ARGS__)

@@ -240,8 +240,6 @@ fail:
   return NULL;
 }
 
-size_t inbound_pending(const inbound *ib) { return ib ? ib->pending : 0; }
-
 static void free_on_close(uv_handle_t *h) { free(h->data); }
 
 void inbound_stop(inbound *ib) {

@@ -11,7 +11,5 @@
 typedef struct inbound inbound;
 inbound *inbound_start(uv_loop_t *loop, ingest *g, const char *brokers, const char *group,
                        char *err, size_t errlen);
-/* Stops polling; returns the number of messages still in flight. */
-size_t inbound_pending(const inbound *ib);
 void inbound_stop(inbound *ib);
 #endif

@@ -445,11 +445,9 @@ ingest *ingest_new(uv_loop_t *loop, const ingest_config *cfg, char *err, size_t 
   return g;
 }
 
-rd_kafka_t *ingest_producer(ingest *g) { return g->producer; }
 size_t ingest_inflight(const ingest *g) { return g->inflight; }
 int ingest_kafka_ok(const ingest *g) { return g->kafka_ok; }
 int ingest_redis_ok(const ingest *g) { return g->redis_connected; }
-int ingest_redis_connecting(const ingest *g) { return g->redis && !g->redis_connected; }
 
 static void free_on_close(uv_handle_t *h) {
   ingest *g = h->data;

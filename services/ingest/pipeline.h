@@ -29,12 +29,9 @@ void ingest_submit_many(ingest *g, ing_item **items, size_t n);
 /* Runs the synchronous steps only (normalise, language, redact, hash, id);
  * exposed for tests and fuzzing. 0 ok, -1 rejected. */
 int ingest_prepare(ing_item *it, int repair_utf8);
-rd_kafka_t *ingest_producer(ingest *g);
 size_t ingest_inflight(const ingest *g);
 int ingest_kafka_ok(const ingest *g);
 int ingest_redis_ok(const ingest *g);
-/* True while the first Redis connection attempt is still pending. */
-int ingest_redis_connecting(const ingest *g);
 /* Stops timers and Redis; flushes the producer (bounded). */
 void ingest_free(ingest *g);
 #endif
