@@ -97,7 +97,7 @@ static void on_ready_tick(uv_timer_t *t) {
 
 /* A request waits for the broker's ack; past this it gets 503 instead. */
 static const char *const PRODUCER_EXTRA[] = {
-    "message.timeout.ms", "8000",
+    "message.timeout.ms", "20000", /* rides out a broker restart; a timeout past a send is ambiguous */
     "linger.ms", "0", /* a request waits for its ack: send at once, batches still form while waiting */
     NULL};
 

@@ -28,7 +28,7 @@ static const char DEDUP_LUA[] =
     "  out[#out + 1] = found ki = ki + n "
     "end return out";
 #define DEDUP_CHUNK 512
-#define PENDING_TTL_S "20" /* > message.timeout.ms: a crash mid-flight frees the key after this */
+#define PENDING_TTL_S "30" /* > message.timeout.ms: a crash mid-flight frees the key after this */
 
 /* Ids this process claimed in Redis and has not finished yet: a "p:<id>"
  * dedup answer naming one of them is a live twin (a real duplicate); any
