@@ -266,7 +266,7 @@ cmd_redis_start() {
   log "starting redis on 127.0.0.1:$RPORT"
   # no persistence: Redis holds only dedup/idempotency keys that tests recreate
   redis-server --bind 127.0.0.1 --port "$RPORT" --daemonize yes --pidfile "$REDIS_PID" \
-    --dir "$STATE/redis" --logfile "$STATE/logs/redis.log" --save "" --appendonly no
+    --dir "$STATE/redis" --logfile "$STATE/logs/redis.log" --save "" --appendonly yes --appendfsync everysec
   wait_for 20 eval '[[ $(redis-cli -h 127.0.0.1 -p "$RPORT" ping) == PONG ]]' ||
     { tail -n 20 "$STATE/logs/redis.log" >&2; die "redis not answering"; }
   wait_for 5 live_pid "$REDIS_PID" redis-server || die "redis pid file missing"

@@ -13,22 +13,35 @@
 #include "redact.h"
 #include "util.h"
 
-/* For each item in order (ARGV: ttl, then nkeys,id pairs; KEYS flattened):
- * if any of its keys exists, answer that value (the original id, "p:<id>"
- * while still in flight); otherwise claim its keys as pending and answer "".
- * One round trip per batch; duplicates inside a batch are caught too. */
+/* Dedup key values: "<id>" once Kafka acknowledged the item; "p:<id>:<lease
+ * end, ms>" while it is in flight. A pending claim whose lease ended belongs
+ * to an instance that died (or to a send that failed): a twin takes it over
+ * and produces under the *same id*, so if Kafka had the first copy after all,
+ * prioritize stores it once (feedback's primary key). */
+#define LEASE_MS 30000 /* > message.timeout.ms (20 s): a live owner settles first */
+
+/* For each item in order (ARGV: ttl, ":<lease end>", then nkeys,id pairs;
+ * KEYS flattened): if any of its keys exists, answer that value; otherwise
+ * claim its keys as pending and answer "". One round trip per batch;
+ * duplicates inside a batch are caught too. */
 static const char DEDUP_LUA[] =
     "local ttl = ARGV[1] local out = {} local ki = 1 "
-    "for i = 2, #ARGV, 2 do "
+    "for i = 3, #ARGV, 2 do "
     "  local n = tonumber(ARGV[i]) local found = false "
     "  for j = ki, ki + n - 1 do local v = redis.call('GET', KEYS[j]) if v then found = v break end end "
     "  if not found then "
-    "    for j = ki, ki + n - 1 do redis.call('SET', KEYS[j], 'p:' .. ARGV[i + 1], 'EX', ttl) end "
+    "    for j = ki, ki + n - 1 do redis.call('SET', KEYS[j], 'p:' .. ARGV[i + 1] .. ARGV[2], 'EX', ttl) end "
     "    found = '' end "
     "  out[#out + 1] = found ki = ki + n "
     "end return out";
+
+/* Take a lapsed claim over: if one of KEYS still holds ARGV[1], set them all
+ * to ARGV[2]. 1 = taken, 0 = it changed meanwhile. */
+static const char TAKEOVER_LUA[] =
+    "local ok = false for _, k in ipairs(KEYS) do if redis.call('GET', k) == ARGV[1] then ok = true end end "
+    "if not ok then return 0 end "
+    "for _, k in ipairs(KEYS) do redis.call('SET', k, ARGV[2], 'EX', ARGV[3]) end return 1";
 #define DEDUP_CHUNK 512
-#define PENDING_TTL_S "30" /* > message.timeout.ms: a crash mid-flight frees the key after this */
 
 /* Ids this process claimed in Redis and has not finished yet: a "p:<id>"
  * dedup answer naming one of them is a live twin (a real duplicate); any
@@ -55,13 +68,15 @@ struct ingest {
 };
 
 static struct {
-  es_metric *items, *produced, *dups, *redactions, *delivery_errors, *degraded, *latency, *dedup_latency;
+  es_metric *items, *produced, *dups, *takeovers, *redactions, *delivery_errors, *degraded, *latency, *dedup_latency;
 } M;
 
 static void metrics_init(void) {
   M.items = es_counter("escucha_ingest_items_total", "Feedback items by outcome", "result", NULL);
   M.produced = es_counter("escucha_ingest_produced_total", "Feedback acked by Kafka", NULL);
   M.dups = es_counter("escucha_ingest_duplicates_total", "Duplicates answered with the original id", NULL);
+  M.takeovers = es_counter("escucha_ingest_claim_takeovers_total",
+                           "Retries produced under the id of a lapsed pending claim (dead instance, failed send)", NULL);
   M.redactions = es_counter("escucha_ingest_redactions_total", "PII redactions by kind", "kind", NULL);
   M.delivery_errors = es_counter("escucha_ingest_kafka_delivery_errors_total", "Produce failures", "error", NULL);
   M.degraded = es_counter("escucha_ingest_dedup_degraded_total", "Items accepted without a dedup check (Redis unavailable)", NULL);
@@ -167,17 +182,22 @@ static void count_redactions(const ing_item *it) {
     if (v[i]) es_metric_add(M.redactions, v[i], K[i]);
 }
 
-/* Fire-and-forget key updates, without printf-style formatting. */
-static void keys_cmd(ingest *g, ing_item *it, int set) {
-  char ttl[24];
+static void pending_value(char *out, size_t len, const char *id, int64_t lease_end_ms) {
+  snprintf(out, len, "p:%.26s:%lld", id, (long long)lease_end_ms);
+}
+
+/* Fire-and-forget key updates once the send settled: acknowledged → "<id>";
+ * failed → a lapsed claim, so the client's retry is produced under the same
+ * id (a timed-out send may still have been written). */
+static void keys_cmd(ingest *g, ing_item *it, int acked) {
+  char ttl[24], lapsed[64];
   snprintf(ttl, sizeof ttl, "%ld", g->cfg.dedup_window_s);
+  pending_value(lapsed, sizeof lapsed, it->id, 0);
   for (int i = 0; i < it->nkeys && g->redis; i++) {
-    const char *sv[] = {"SET", it->keys[i], it->id, "EX", ttl};
-    const char *dv[] = {"DEL", it->keys[i]};
+    const char *argv[] = {"SET", it->keys[i], acked ? it->id : lapsed, "EX", ttl};
     size_t l[5];
-    int n = set ? 5 : 2;
-    for (int k = 0; k < n; k++) l[k] = strlen(set ? sv[k] : dv[k]);
-    redisAsyncCommandArgv(g->redis, NULL, NULL, n, set ? sv : dv, l);
+    for (int k = 0; k < 5; k++) l[k] = strlen(argv[k]);
+    redisAsyncCommandArgv(g->redis, NULL, NULL, 5, argv, l);
   }
 }
 
@@ -225,7 +245,51 @@ static void drop_keys(ing_item *it) {
   it->nkeys = 0;
 }
 
-/* One item's dedup answer: NULL = Redis failed, "" = new, else the original id. */
+static void on_takeover(redisAsyncContext *ac, void *r, void *priv) {
+  ing_item *it = priv;
+  redisReply *reply = r;
+  if (!ac || !ac->data) return; /* shutting down */
+  ingest *g = ac->data;
+  if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+    es_metric_add(M.takeovers, 1);
+    claim_add(g, it);
+    produce(g, it);
+  } else {
+    drop_keys(it); /* someone else settled or took it first: the retry will see */
+    finish(g, it, IT_UNAVAILABLE);
+  }
+}
+
+/* A twin of a pending claim whose lease ended: adopt the claim's id. */
+static void takeover(ingest *g, ing_item *it, const char *found, const char *oid, size_t oidlen) {
+  char ttl[24], claim_val[64];
+  if (oidlen != sizeof it->id - 1) { /* not an id of ours: leave it alone */
+    drop_keys(it);
+    finish(g, it, IT_UNAVAILABLE);
+    return;
+  }
+  memcpy(it->id, oid, oidlen);
+  it->id[oidlen] = 0;
+  snprintf(ttl, sizeof ttl, "%ld", g->cfg.dedup_window_s);
+  pending_value(claim_val, sizeof claim_val, it->id, es_now_ms() + LEASE_MS);
+  const char *argv[8] = {"EVAL", TAKEOVER_LUA, NULL};
+  char nk[4];
+  snprintf(nk, sizeof nk, "%d", it->nkeys);
+  int argc = 2;
+  argv[argc++] = nk;
+  for (int i = 0; i < it->nkeys; i++) argv[argc++] = it->keys[i];
+  argv[argc++] = found;
+  argv[argc++] = claim_val;
+  argv[argc++] = ttl;
+  size_t argl[8];
+  for (int i = 0; i < argc; i++) argl[i] = strlen(argv[i]);
+  if (redisAsyncCommandArgv(g->redis, on_takeover, it, argc, argv, argl) != REDIS_OK) {
+    drop_keys(it);
+    finish(g, it, IT_UNAVAILABLE);
+  }
+}
+
+/* One item's dedup answer: NULL = Redis failed, "" = new, else the stored value. */
 static void dedup_outcome(ingest *g, ing_item *it, const char *found, size_t len) {
   es_metric_observe(M.dedup_latency, (double)(es_mono_ns() - it->start_ns) / 1e9);
   if (!found) {
@@ -236,22 +300,33 @@ static void dedup_outcome(ingest *g, ing_item *it, const char *found, size_t len
   } else if (len == 0) {
     claim_add(g, it);
     produce(g, it);
-  } else if (strncmp(found, "p:", 2) == 0 && !claim_has(g, found + 2)) {
-    /* The original is claimed but not yet acknowledged by Kafka — maybe by an
-     * instance that died. Answering "duplicate" could lose it: ask to retry;
-     * by then it is acknowledged (a real duplicate) or the claim expired. */
-    drop_keys(it);
-    finish(g, it, IT_UNAVAILABLE);
+  } else if (strncmp(found, "p:", 2) == 0) {
+    const char *oid = found + 2, *colon = strchr(oid, ':');
+    size_t oidlen = colon ? (size_t)(colon - oid) : strlen(oid);
+    char idbuf[sizeof it->id];
+    snprintf(idbuf, sizeof idbuf, "%.*s", (int)oidlen, oid);
+    if (claim_has(g, idbuf)) { /* a twin still in flight here: a real duplicate */
+      it->dup_id = strdup(idbuf);
+      drop_keys(it);
+      es_metric_add(M.dups, 1);
+      finish(g, it, IT_DUPLICATE);
+    } else if (colon && strtoll(colon + 1, NULL, 10) <= es_now_ms()) {
+      takeover(g, it, found, oid, oidlen);
+    } else {
+      /* In flight at another instance, which may yet fail or die: answering
+       * "duplicate" could lose it. Ask to retry; by then it is settled. */
+      drop_keys(it);
+      finish(g, it, IT_UNAVAILABLE);
+    }
   } else {
-    const char *orig = strncmp(found, "p:", 2) == 0 ? found + 2 : found;
-    it->dup_id = strdup(orig);
+    it->dup_id = strdup(found);
     drop_keys(it); /* the keys belong to the original */
     es_metric_add(M.dups, 1);
     finish(g, it, IT_DUPLICATE);
   }
 }
 
-/* SET key p:<id> NX GET EX ttl: nil = claimed (new), string = already there. */
+/* SET key p:<id>:<lease> NX GET EX ttl: nil = claimed (new), string = already there. */
 static void on_dedup_one(redisAsyncContext *ac, void *r, void *priv) {
   ing_item *it = priv;
   redisReply *reply = r;
@@ -283,9 +358,9 @@ static char *dedup_key(const ing_item *it, char kind, const char *v) {
 /* The common single-key case is a plain SET NX GET, several times cheaper
  * in Redis than the script; hiredis pipelines consecutive ones into one write. */
 static void dedup_send_one(ingest *g, ing_item *it) {
-  char val[32], ttl[24];
-  snprintf(val, sizeof val, "p:%s", it->id);
-  snprintf(ttl, sizeof ttl, "%s", PENDING_TTL_S);
+  char val[64], ttl[24];
+  pending_value(val, sizeof val, it->id, es_now_ms() + LEASE_MS);
+  snprintf(ttl, sizeof ttl, "%ld", g->cfg.dedup_window_s);
   const char *argv[] = {"SET", it->keys[0], val, "NX", "GET", "EX", ttl};
   size_t argl[7];
   for (int i = 0; i < 7; i++) argl[i] = strlen(argv[i]);
@@ -295,22 +370,24 @@ static void dedup_send_one(ingest *g, ing_item *it) {
 
 /* Items with two keys (external id + content): one EVAL per DEDUP_CHUNK. */
 static void dedup_send(ingest *g, dedup_batch *b) {
-  size_t cap = 4 + b->n * 4;
+  size_t cap = 5 + b->n * 4;
   const char **argv = malloc(cap * sizeof *argv);
   size_t *argl = malloc(cap * sizeof *argl);
   char (*nk)[4] = malloc(b->n * sizeof *nk);
-  char nkeys[16], ttl[24];
+  char nkeys[16], ttl[24], lease[24];
   int argc = 0, total = 0, rc = REDIS_ERR;
   if (!argv || !argl || !nk) goto cleanup;
   for (size_t i = 0; i < b->n; i++) total += b->items[i]->nkeys;
   snprintf(nkeys, sizeof nkeys, "%d", total);
-  snprintf(ttl, sizeof ttl, "%s", PENDING_TTL_S);
+  snprintf(ttl, sizeof ttl, "%ld", g->cfg.dedup_window_s);
+  snprintf(lease, sizeof lease, ":%lld", (long long)(es_now_ms() + LEASE_MS));
   argv[argc++] = "EVAL";
   argv[argc++] = DEDUP_LUA;
   argv[argc++] = nkeys;
   for (size_t i = 0; i < b->n; i++)
     for (int k = 0; k < b->items[i]->nkeys; k++) argv[argc++] = b->items[i]->keys[k];
   argv[argc++] = ttl;
+  argv[argc++] = lease;
   for (size_t i = 0; i < b->n; i++) {
     snprintf(nk[i], sizeof nk[i], "%d", b->items[i]->nkeys);
     argv[argc++] = nk[i];

@@ -61,7 +61,7 @@ class Load:
     """Sends unique feedback in NDJSON batches until stopped, retrying what was not acknowledged."""
 
     def __init__(self, key, tag):
-        self.key, self.tag, self.n = key, tag, 0
+        self.key, self.tag, self.n, self.acked = key, tag, 0, 0
         self.texts, self.stop = set(), threading.Event()
         self.t = threading.Thread(target=self.run, daemon=True)
         self.t.start()
@@ -82,6 +82,7 @@ class Load:
                     r = s.post("http://127.0.0.1:%d/v1/feedback:batch" % HTTP_PORT, data=body.encode(), timeout=15,
                                headers={"Authorization": "Bearer " + self.key, "Content-Type": "application/x-ndjson"})
                     if r.status_code in (200, 202):
+                        self.acked += 1
                         break
                 except requests.RequestException:
                     s = requests.Session()
@@ -140,8 +141,12 @@ def run(services, tmp_path):
         return False
 
     def some_progress(n=300):
-        start = stored()
-        wait_until(lambda: revive() or stored() >= start + n, 120, interval=0.2, what="%d more rows" % n)
+        """Recovered from the last fault: the client got fresh batches through (so a batch it
+        was retrying is settled, and faults come in turn rather than overlap) and the pipeline
+        stored more rows."""
+        start, acked = stored(), load.acked
+        wait_until(lambda: revive() or (load.acked >= acked + 3 and stored() >= start + n), 120, interval=0.2,
+                   what="%d more rows" % n)
 
     def poison():
         k = "bad-%s-%d" % (agency, len(bad_keys))
@@ -171,13 +176,11 @@ def run(services, tmp_path):
     # every sent feedback exactly once (unique texts; dedup absorbed the client's retries)
     wait_until(lambda: scalar("SELECT count(DISTINCT text) FROM feedback WHERE agency = %s", (agency,))
                >= len(load.texts), 240, interval=0.5, what="all %d texts" % len(load.texts))
-    # Every sent feedback is stored, each id once (primary key). Known gap, kept visible: a
-    # batch whose answer was lost to ingest's kill -9 after Kafka had it is stored a second
-    # time under new ids when the client re-sends it once the dead instance's claim expired
-    # (ingest prefers a duplicate to a loss); at most one batch of the load per kill.
+    # Exactly once: a batch whose answer was lost to ingest's kill -9 (or to a send that timed
+    # out) is re-sent by the client and produced again under the ids of the lapsed claims, so
+    # a copy Kafka already had is the same row (feedback's primary key).
     assert scalar("SELECT count(DISTINCT text) FROM feedback WHERE agency = %s", (agency,)) == len(load.texts)
-    assert scalar("SELECT count(*) - count(DISTINCT id) FROM feedback WHERE agency = %s", (agency,)) == 0
-    assert stored() - len(load.texts) <= 50, "more than one re-sent batch stored twice"
+    assert stored() == len(load.texts), "feedback stored more than once"
     # aggregates == recomputation (prioritize may still be finishing its last batch)
     wait_until(lambda: scalar(RECOMPUTE_DIFF, {"a": agency}) == 0, 60, what="aggregates to match feedback")
     # plans opened, each with exactly one ticket and one key at the tool

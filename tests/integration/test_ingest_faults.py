@@ -3,15 +3,81 @@ import json
 import os
 import subprocess
 import threading
+import time
 
 import requests
 
-from conftest import HTTP_PORT, REPO, pb, post_json, read_topic, unique, wait_until
+from conftest import HTTP_PORT, REDIS_PORT, REPO, pb, post_json, read_topic, unique, wait_until
 
 
 def stack(*args):
     subprocess.run([os.path.join(REPO, "scripts", "stack.sh")] + list(args), check=True,
                    stdout=subprocess.DEVNULL, timeout=120)
+
+
+def redis(*args):
+    return subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "--raw"] + list(args), check=True,
+                          capture_output=True, text=True, timeout=10).stdout.strip()
+
+
+def fake_id():
+    # a ULID-shaped id no instance ever produced (Crockford base32, 26 chars)
+    return ("01ZZ" + unique("").replace("-", "").upper().replace("I", "J").replace("L", "K")
+            .replace("O", "P").replace("U", "V") + "0" * 26)[:26]
+
+
+def ingested_one(fid):
+    got = read_topic("escucha.feedback.ingested.v1", lambda m: m.key().decode() == fid, 1, timeout=60)
+    assert got, "id %s not in the topic" % fid
+    fb = pb.Feedback()
+    fb.ParseFromString(got[0].value())
+    return fb
+
+
+def test_lapsed_claim_is_taken_over_under_the_same_id(services, api_key):
+    """A pending claim left by an instance that died (or a send that failed) is
+    adopted by the twin that comes next: produced again under the claim's id,
+    so a copy Kafka may already hold is the same feedback, stored once."""
+    ing = services.start("ingest", http_port=HTTP_PORT)
+    now_ms = lambda: int(time.time() * 1000)
+
+    # two keys (external id + content hash): the Lua path
+    ext = unique("ext")
+    body = {"text": "La plataforma de citas falla al confirmar " + ext, "external_id": ext}
+    r = post_json("/v1/feedback", body, api_key)
+    assert r.status_code == 202, r.text
+    h = ingested_one(r.json()["id"]).content_hash
+    keys = ["escucha:dedup:demo:x:" + ext, "escucha:dedup:demo:h:" + h]
+    assert [redis("GET", k) for k in keys] == [r.json()["id"]] * 2
+    dead = fake_id()
+    for k in keys:
+        redis("SET", k, "p:%s:%d" % (dead, now_ms() - 1000), "EX", "600")
+    r = post_json("/v1/feedback", body, api_key)
+    assert r.status_code == 202, r.text
+    assert r.json()["id"] == dead
+    assert ingested_one(dead).text == body["text"]
+    assert [redis("GET", k) for k in keys] == [dead] * 2
+    # a claim whose lease is still running may belong to a live instance: retry later
+    live = "p:%s:%d" % (fake_id(), now_ms() + 60000)
+    for k in keys:
+        redis("SET", k, live, "EX", "600")
+    r = post_json("/v1/feedback", body, api_key)
+    assert r.status_code == 503, r.text
+    assert [redis("GET", k) for k in keys] == [live] * 2
+
+    # one key (content hash): the SET NX GET path; a failed send leaves lease 0
+    body = {"text": "El formulario web no guarda la dirección " + unique()}
+    r = post_json("/v1/feedback", body, api_key)
+    assert r.status_code == 202, r.text
+    key = "escucha:dedup:demo:h:" + ingested_one(r.json()["id"]).content_hash
+    failed = fake_id()
+    redis("SET", key, "p:%s:0" % failed, "EX", "600")
+    r = post_json("/v1/feedback", body, api_key)
+    assert r.status_code == 202 and r.json()["id"] == failed, r.text
+    ingested_one(failed)
+    r = post_json("/v1/feedback", body, api_key)
+    assert r.status_code == 200 and r.json() == {"id": failed, "status": "duplicate"}, r.text
+    assert ing.metrics()["escucha_ingest_claim_takeovers_total"] == 2
 
 
 def test_kill9_during_batch_load_loses_no_acknowledged_item(services, api_key):
