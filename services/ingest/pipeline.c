@@ -56,8 +56,8 @@ struct ingest {
   claim *claims[CLAIM_BUCKETS];
   uv_loop_t *loop;
   ingest_config cfg;
-  rd_kafka_t *producer;       /* single submissions: no linger, lowest latency */
-  rd_kafka_t *bulk;           /* batches, imports, inbound: lingers to fill batches */
+  rd_kafka_t *producer;       /* single submissions: short linger (2 ms) */
+  rd_kafka_t *bulk;           /* batches, imports, inbound: lingers 5 ms to fill batches */
   es_kafka_uv *bulk_uv;
   es_kafka_uv *kuv;
   redisAsyncContext *redis;
