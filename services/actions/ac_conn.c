@@ -204,6 +204,19 @@ void ac_vendor_message(const char *body, size_t len, char *out, size_t outlen) {
   json_decref(j);
 }
 
+int ac_get_json(ac_conn *c, const char *auth, json_t **out, ac_error *err, const char *fmt, ...) {
+  char *path = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vasprintf(&path, fmt, ap);
+  va_end(ap);
+  if (n < 0) return AC_ETRANSIENT;
+  const char *h[] = {auth, NULL};
+  int rc = ac_json_call(c, "GET", path, h, NULL, 1, out, err);
+  free(path);
+  return rc;
+}
+
 int ac_json_call(ac_conn *c, const char *method, const char *path, const char *const *headers,
                  json_t *body, int notfound_ok, json_t **out, ac_error *err) {
   return ac_json_call_ex(c, method, path, headers, body, notfound_ok, strcmp(method, "POST") != 0,

@@ -78,6 +78,10 @@ int ac_json_call(ac_conn *c, const char *method, const char *path, const char *c
 /* Same with explicit idempotency (GraphQL queries are POSTs but safe to repeat). */
 int ac_json_call_ex(ac_conn *c, const char *method, const char *path, const char *const *headers,
                     json_t *body, int notfound_ok, int idempotent, json_t **out, ac_error *err);
+/* GET base_url + printf(fmt, ...) with one auth header (the shape of every
+ * connector's status call); 404 is AC_NOTFOUND. */
+int ac_get_json(ac_conn *c, const char *auth, json_t **out, ac_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* Pulls a readable message out of any vendor's error body shape. */
 void ac_vendor_message(const char *body, size_t len, char *out, size_t outlen);
 /* URL-encodes s (malloc'd). */

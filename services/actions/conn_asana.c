@@ -89,23 +89,13 @@ cleanup:
 }
 
 static int as_status(ac_conn *c, const char *ext, ac_ticket *out, ac_error *err) {
-  char *auth = auth_of(c, err), *gid = ac_urlenc(ext), *path = NULL;
-  int rc = AC_ECONFIG;
+  char *auth = auth_of(c, err), *gid = ac_urlenc(ext);
   json_t *resp = NULL;
-  if (!auth || !gid) goto cleanup;
-  rc = AC_ETRANSIENT;
-  if (asprintf(&path, "/tasks/%s?opt_fields=" ASANA_FIELDS, gid) < 0) {
-    path = NULL;
-    goto cleanup;
-  }
-  const char *h[] = {auth, NULL};
-  rc = ac_json_call(c, "GET", path, h, NULL, 1, &resp, err);
+  int rc = auth && gid ? ac_get_json(c, auth, &resp, err, "/tasks/%s?opt_fields=" ASANA_FIELDS, gid) : AC_ECONFIG;
   if (rc == AC_OK) fill(json_object_get(resp, "data"), out);
-cleanup:
   json_decref(resp);
   free(auth);
   free(gid);
-  free(path);
   return rc;
 }
 

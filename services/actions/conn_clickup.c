@@ -84,23 +84,13 @@ cleanup:
 }
 
 static int cu_status(ac_conn *c, const char *ext, ac_ticket *out, ac_error *err) {
-  char *auth = auth_of(c, err), *id = ac_urlenc(ext), *path = NULL;
-  int rc = AC_ECONFIG;
+  char *auth = auth_of(c, err), *id = ac_urlenc(ext);
   json_t *resp = NULL;
-  if (!auth || !id) goto cleanup;
-  rc = AC_ETRANSIENT;
-  if (asprintf(&path, "/task/%s", id) < 0) {
-    path = NULL;
-    goto cleanup;
-  }
-  const char *h[] = {auth, NULL};
-  rc = ac_json_call(c, "GET", path, h, NULL, 1, &resp, err);
+  int rc = auth && id ? ac_get_json(c, auth, &resp, err, "/task/%s", id) : AC_ECONFIG;
   if (rc == AC_OK) fill(resp, out);
-cleanup:
   json_decref(resp);
   free(auth);
   free(id);
-  free(path);
   return rc;
 }
 

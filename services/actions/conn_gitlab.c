@@ -85,20 +85,15 @@ cleanup:
 }
 
 static int gl_status(ac_conn *c, const char *ext, ac_ticket *out, ac_error *err) {
-  char *auth, *proj, *path = NULL;
+  char *auth, *proj;
   int rc = gl_prep(c, &auth, &proj, err);
   json_t *resp = NULL;
   if (rc) return rc;
-  rc = AC_ETRANSIENT;
-  if (asprintf(&path, "/api/v4/projects/%s/issues/%lld", proj, strtoll(ext, NULL, 10)) < 0) goto cleanup;
-  const char *h[] = {auth, NULL};
-  rc = ac_json_call(c, "GET", path, h, NULL, 1, &resp, err);
+  rc = ac_get_json(c, auth, &resp, err, "/api/v4/projects/%s/issues/%lld", proj, strtoll(ext, NULL, 10));
   if (rc == AC_OK) fill(resp, out);
-cleanup:
   json_decref(resp);
   free(auth);
   free(proj);
-  free(path);
   return rc;
 }
 

@@ -126,21 +126,14 @@ cleanup:
 }
 
 static int jira_status(ac_conn *c, const char *ext, ac_ticket *out, ac_error *err) {
-  char *auth = jira_auth(c), *enc = ac_urlenc(ext), *path = NULL;
+  char *auth = jira_auth(c), *enc = ac_urlenc(ext);
   json_t *resp = NULL;
-  int rc = AC_ECONFIG;
-  if (!auth || !enc) goto cleanup;
-  rc = AC_ETRANSIENT;
-  if (asprintf(&path, "/rest/api/%s/issue/%s?fields=status", api(c), enc) < 0) path = NULL;
-  if (!path) goto cleanup;
-  const char *h[] = {auth, NULL};
-  rc = ac_json_call(c, "GET", path, h, NULL, 1, &resp, err);
+  int rc = auth && enc ? ac_get_json(c, auth, &resp, err, "/rest/api/%s/issue/%s?fields=status", api(c), enc)
+                       : AC_ECONFIG;
   if (rc == AC_OK) fill_ticket(c, resp, out);
-cleanup:
   json_decref(resp);
   free(auth);
   free(enc);
-  free(path);
   return rc;
 }
 

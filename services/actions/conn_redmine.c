@@ -103,13 +103,11 @@ cleanup:
 }
 
 static int rm_status(ac_conn *c, const char *ext, ac_ticket *out, ac_error *err) {
-  char *auth, path[64];
+  char *auth;
   int rc = prep(c, &auth, err);
   if (rc) return rc;
   json_t *resp = NULL;
-  snprintf(path, sizeof path, "/issues/%lld.json", strtoll(ext, NULL, 10));
-  const char *h[] = {auth, NULL};
-  rc = ac_json_call(c, "GET", path, h, NULL, 1, &resp, err);
+  rc = ac_get_json(c, auth, &resp, err, "/issues/%lld.json", strtoll(ext, NULL, 10));
   if (rc == AC_OK) fill(c, json_object_get(resp, "issue"), out);
   json_decref(resp);
   free(auth);
