@@ -59,7 +59,14 @@ typedef struct {
   size_t txn_msgs;       /* input messages in the open transaction */
   uint64_t txn_start_ns; /* when its first message was consumed */
   int txn_bad;           /* a produce failed: abort instead of commit */
+  int recover;           /* the producer hit a fatal error: replace it */
   long commit_ms, commit_max;
+  long fatal_after;      /* test hook: raise a fatal producer error after this many messages */
+  long handled;
+  /* producer settings, kept to build a replacement */
+  char pbuf[1024], txid[300], txto[32], msgto[32];
+  const char *parr[34], *txarr[48];
+  const char *const *pextra;
 } worker;
 
 static es_opt OPTS[] = {
@@ -78,6 +85,7 @@ static es_opt OPTS[] = {
     {"transaction-timeout-ms", "10000", "Broker aborts a dead instance's open transaction after this", 0},
     {"commit-interval-ms", "100", "Exactly-once: commit the transaction at least this often", 0},
     {"commit-messages", "1000", "Exactly-once: ... or after this many input messages", 0},
+    {"test-fatal-after", "0", "Tests only: raise one fatal producer error after this many messages (0: never)", 0},
     {0}};
 
 static void init_metrics(worker *w) {
@@ -309,6 +317,8 @@ static void handle(worker *w, rd_kafka_message_t *m) {
     correction(w, m);
   else
     classify_one(w, m);
+  if (w->fatal_after > 0 && ++w->handled == w->fatal_after)
+    rd_kafka_test_fatal_error(w->producer, RD_KAFKA_RESP_ERR_INVALID_TXN_STATE, "test-fatal-after");
   if (w->eos) rd_kafka_message_destroy(m); /* its offset goes with the transaction */
 }
 
@@ -316,18 +326,32 @@ static const char *const *kv_list(const char *spec, char *buf, size_t buflen, co
 
 /* ---- exactly-once: transactions ---- */
 
+static int fenced(rd_kafka_resp_err_t e) {
+  return e == RD_KAFKA_RESP_ERR__FENCED || e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+         e == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+}
+
+/* Fenced: another live instance owns this transactional.id — leave it the
+ * work. Any other fatal error (e.g. INVALID_TXN_STATE after a broker restart):
+ * the main loop replaces the producer and re-reads from the committed offsets. */
 static void txn_fatal(worker *w, const char *what, rd_kafka_error_t *e) {
-  es_error("transaction_fatal", "%s: %s (%s); exiting, a restart resumes from the committed offsets", what,
-           rd_kafka_error_string(e), rd_kafka_error_name(e));
   es_metric_add(w->m_txn, 1, "fatal");
-  w->failed = 1;
-  es_stopping = 1;
+  if (fenced(rd_kafka_error_code(e))) {
+    es_error("transaction_fenced", "%s: %s; another instance took over this transactional.id, exiting", what,
+             rd_kafka_error_string(e));
+    w->failed = 1;
+    es_stopping = 1;
+    return;
+  }
+  es_error("transaction_fatal", "%s: %s (%s); replacing the producer, re-reading from the committed offsets", what,
+           rd_kafka_error_string(e), rd_kafka_error_name(e));
+  w->recover = 1;
 }
 
 static void txn_begin(worker *w) {
   w->txn_msgs = 0;
   w->txn_bad = 0;
-  if (w->failed) return;
+  if (w->failed || w->recover) return;
   rd_kafka_error_t *e = rd_kafka_begin_transaction(w->producer);
   if (e) {
     txn_fatal(w, "begin_transaction", e);
@@ -420,7 +444,7 @@ static rd_kafka_error_t *do_commit(worker *w, void *arg) {
 /* Commits outputs + input positions of the open transaction (if any
  * messages), then begins the next one. */
 static void txn_commit(worker *w) {
-  if (w->failed || w->txn_msgs == 0) return;
+  if (w->failed || w->recover || w->txn_msgs == 0) return;
   if (w->txn_bad) {
     txn_abort(w, "a message of the transaction could not be produced");
     return;
@@ -485,7 +509,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
     else
       rd_kafka_assign(rk, parts);
   } else {
-    if (w->producer && !w->failed) {
+    if (w->producer && !w->failed && !w->recover) {
       if (rd_kafka_assignment_lost(rk)) {
         if (w->txn_msgs > 0) {
           /* abort, drop the lost partitions, rewind the ones still ours */
@@ -609,10 +633,31 @@ static const char *const *kv_list(const char *spec, char *buf, size_t buflen, co
   return arr;
 }
 
+static int producer_start(worker *w) {
+  char err[512];
+  w->producer = es_kafka_producer_new(es_opt_get(w->opts, "kafka-brokers"), "escucha-classify", on_delivery, w,
+                                      w->pextra, err, sizeof err);
+  if (!w->producer) {
+    es_error("kafka_producer", "%s", err);
+    return -1;
+  }
+  if (!w->eos) return 0;
+  /* fences an earlier incarnation with the same id and aborts its open transaction */
+  rd_kafka_error_t *e = rd_kafka_init_transactions(w->producer, 60000);
+  if (e) {
+    es_error("kafka_transactions", "init_transactions (%s): %s", w->txid, rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    return -1;
+  }
+  es_info("transactions", "exactly-once with transactional.id %s", w->txid);
+  txn_begin(w);
+  return 0;
+}
+
 static int start(worker *w) {
-  char pbuf[1024], cbuf[1024];
-  const char *parr[34], *carr[34];
-  const char *const *pextra = kv_list(es_opt_get(w->opts, "kafka-producer-config"), pbuf, sizeof pbuf, parr, 34);
+  char cbuf[1024];
+  const char *carr[34];
+  const char *const *pextra = kv_list(es_opt_get(w->opts, "kafka-producer-config"), w->pbuf, sizeof w->pbuf, w->parr, 34);
   const char *const *cextra = kv_list(es_opt_get(w->opts, "kafka-consumer-config"), cbuf, sizeof cbuf, carr, 34);
   char err[512];
   if (!(w->cls = load(w, err, sizeof err))) {
@@ -630,22 +675,22 @@ static int start(worker *w) {
     es_error("config", "--delivery must be exactly-once or at-least-once, not '%s'", delivery);
     return -1;
   }
-  char txid[300], txto[32], msgto[32];
-  const char *txarr[48];
+  char *txid = w->txid, *txto = w->txto, *msgto = w->msgto;
+  const char **txarr = w->txarr;
   if (w->eos) {
     /* transactional.id + timeouts first, the operator's producer settings after */
     const char *id = es_opt_get(w->opts, "transactional-id");
     if (id && *id) {
-      snprintf(txid, sizeof txid, "%s", id);
+      snprintf(txid, sizeof w->txid, "%s", id);
     } else {
       char host[256] = "localhost";
       gethostname(host, sizeof host - 1);
-      snprintf(txid, sizeof txid, "escucha-classify-%s-%ld", host, es_opt_long(w->opts, "admin-port"));
+      snprintf(txid, sizeof w->txid, "escucha-classify-%s-%ld", host, es_opt_long(w->opts, "admin-port"));
     }
     long tto = es_opt_long(w->opts, "transaction-timeout-ms");
     if (tto < 1000) tto = 1000;
-    snprintf(txto, sizeof txto, "%ld", tto);
-    snprintf(msgto, sizeof msgto, "%ld", tto - 500); /* must not exceed transaction.timeout.ms */
+    snprintf(txto, sizeof w->txto, "%ld", tto);
+    snprintf(msgto, sizeof w->msgto, "%ld", tto - 500); /* must not exceed transaction.timeout.ms */
     w->commit_ms = es_opt_long(w->opts, "commit-interval-ms");
     w->commit_max = es_opt_long(w->opts, "commit-messages");
     if (w->commit_max < 1) w->commit_max = 1;
@@ -657,22 +702,9 @@ static int start(worker *w) {
     txarr[n] = NULL;
     pextra = txarr;
   }
-  w->producer = es_kafka_producer_new(brokers, "escucha-classify", on_delivery, w, pextra, err, sizeof err);
-  if (!w->producer) {
-    es_error("kafka_producer", "%s", err);
-    return -1;
-  }
-  if (w->eos) {
-    /* fences an earlier incarnation with the same id and aborts its open transaction */
-    rd_kafka_error_t *e = rd_kafka_init_transactions(w->producer, 60000);
-    if (e) {
-      es_error("kafka_transactions", "init_transactions (%s): %s", txid, rd_kafka_error_string(e));
-      rd_kafka_error_destroy(e);
-      return -1;
-    }
-    es_info("transactions", "exactly-once with transactional.id %s", txid);
-    txn_begin(w);
-  }
+  w->pextra = pextra;
+  w->fatal_after = es_opt_long(w->opts, "test-fatal-after");
+  if (producer_start(w) != 0) return -1;
   const char *ct = es_opt_get(w->opts, "corrections-topic");
   const char *topics[2] = {es_opt_get(w->opts, "input-topic"), ct};
   int ntopics = ct && *ct ? 2 : 1;
@@ -684,6 +716,25 @@ static int start(worker *w) {
     return -1;
   }
   return open_corrections(w);
+}
+
+/* Replaces a producer that hit a fatal error; init_transactions aborts its
+ * open transaction, and the input is re-read from the committed offsets. */
+static int recover(worker *w) {
+  es_kafka_producer_close(w->producer, 0);
+  w->producer = NULL;
+  es_kafka_fatal = 0; /* it was the producer's (checked by the caller) */
+  w->recover = 0;
+  if (producer_start(w) != 0) return -1;
+  rd_kafka_topic_partition_list_t *a = NULL;
+  if (rd_kafka_assignment(w->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rewind_to_committed(w, a);
+    rd_kafka_topic_partition_list_destroy(a);
+  }
+  if (w->failed) return -1;
+  es_metric_add(w->m_txn, 1, "recovered");
+  es_info("transaction_recovered", "new producer ready; re-reading from the committed offsets");
+  return 0;
 }
 
 /* Drain: wait (bounded) for delivery reports so their offsets get stored. */
@@ -726,7 +777,22 @@ int cl_serve(int argc, char **argv, int first) {
   if (start(&w) == 0) {
     es_admin_set_ready(1);
     es_info("started", "consuming %s as group %s", es_opt_get(OPTS, "input-topic"), es_opt_get(OPTS, "group"));
-    while (!es_stopping && !es_kafka_fatal) {
+    while (!es_stopping) {
+      if (es_kafka_fatal && w.eos && !w.failed && !rd_kafka_fatal_error(w.consumer, NULL, 0)) {
+        char why[256];
+        rd_kafka_resp_err_t fe = rd_kafka_fatal_error(w.producer, why, sizeof why);
+        if (fenced(fe)) {
+          es_error("transaction_fenced", "%s; another instance took over this transactional.id, exiting", why);
+          w.failed = 1;
+        } else {
+          w.recover = 1;
+        }
+      }
+      if (es_kafka_fatal && !w.recover) break;
+      if (w.recover && recover(&w) != 0) {
+        w.failed = 1;
+        break;
+      }
       maybe_reload(&w);
       rd_kafka_message_t *m = rd_kafka_consumer_poll(w.consumer, 100);
       if (m) handle(&w, m);
@@ -737,7 +803,7 @@ int cl_serve(int argc, char **argv, int first) {
         drain_done(&w);
     }
     es_admin_set_ready(0);
-    rc = w.failed ? 1 : 0;
+    rc = w.failed || es_kafka_fatal ? 1 : 0;
   }
   stop(&w);
   es_info("stopped", "exit %d", rc);

@@ -224,3 +224,30 @@ def test_poison_urgent_reload(services):
     assert w.ready()
     out.close()
     dlq.close()
+
+
+def test_fatal_producer_error_is_recovered_in_process(services):
+    """A fatal producer error (as after a broker restart: INVALID_TXN_STATE) no longer ends the
+    worker: it replaces its producer (init_transactions aborts the open transaction) and re-reads
+    from the committed offsets — every input still has exactly one committed output."""
+    group, prefix = unique("fatal"), unique("fb") + "-"
+    start_group_at_end(group)
+    out = Reader(OUT)
+    n = 600
+    ids = ["%s%04d" % (prefix, i) for i in range(n)]
+    w = services.start("classify", env=classify_env(group, group + "-w", ESCUCHA_TEST_FATAL_AFTER="250",
+                                                    ESCUCHA_COMMIT_MESSAGES="100"), instance=0)
+    wait_until(lambda: w.metric("escucha_classify_assigned_partitions") == len(partitions(IN)), 30, interval=0.2,
+               what="partitions assigned")
+    produce_all(producer(), [(i.encode(), feedback(i, TEXTS[k % len(TEXTS)] + " #%d" % k)) for k, i in enumerate(ids)])
+    out.until(lambda: set(ids) <= set(outputs_by_id(out.msgs, prefix)), 90, "all %d ids classified" % n)
+    assert w.proc.poll() is None, "the worker exited instead of recovering"
+    assert counter(w, "escucha_classify_transactions_total", "fatal") >= 1
+    assert counter(w, "escucha_classify_transactions_total", "recovered") == 1
+    assert w.stop() == 0
+    out.read_to_end()
+    got = outputs_by_id(out.msgs, prefix)
+    out.close()
+    dups = {k: len(v) for k, v in got.items() if len(v) != 1}
+    assert not dups, "ids with more than one output: %d, e.g. %s" % (len(dups), list(dups.items())[:5])
+    assert set(got) == set(ids)
