@@ -264,16 +264,27 @@ cmd_redis_start() {
   check_port_free redis "$RPORT"
   ensure_dirs; rm -f "$REDIS_PID"
   log "starting redis on 127.0.0.1:$RPORT"
-  # no persistence: Redis holds only dedup/idempotency keys that tests recreate
+  # append-only file: dedup keys and in-flight claims survive a restart (docs/operations.md)
   redis-server --bind 127.0.0.1 --port "$RPORT" --daemonize yes --pidfile "$REDIS_PID" \
     --dir "$STATE/redis" --logfile "$STATE/logs/redis.log" --save "" --appendonly yes --appendfsync everysec
-  wait_for 20 eval '[[ $(redis-cli -h 127.0.0.1 -p "$RPORT" ping) == PONG ]]' ||
+  # a big append-only file takes a while to load (Redis answers LOADING meanwhile)
+  wait_for 180 eval '[[ $(redis-cli -h 127.0.0.1 -p "$RPORT" ping) == PONG ]]' ||
     { tail -n 20 "$STATE/logs/redis.log" >&2; die "redis not answering"; }
   wait_for 5 live_pid "$REDIS_PID" redis-server || die "redis pid file missing"
   log "redis ready (pid $(cat "$REDIS_PID"))"
 }
 
-cmd_redis_stop() { stop_pid redis "$REDIS_PID" redis-server 15; }
+cmd_redis_stop() { stop_pid redis "$REDIS_PID" redis-server 60; }
+
+# Forget every key (tests and benchmarks start from an empty dedup state).
+cmd_redis_wipe() {
+  if live_pid "$REDIS_PID" redis-server >/dev/null; then
+    redis-cli -h 127.0.0.1 -p "$RPORT" flushall >/dev/null
+  else
+    rm -rf "$STATE/redis"
+  fi
+  log "redis: wiped"
+}
 
 # ---------- infra, topics, migrations, provisioning ----------
 cmd_infra() {
@@ -454,7 +465,7 @@ usage() {
   cat <<EOF
 usage: scripts/stack.sh COMMAND
   up | down | status | infra | jars | topics | migrate | provision | services
-  kafka-start | kafka-stop | pg-start | pg-stop | redis-start | redis-stop
+  kafka-start | kafka-stop | pg-start | pg-stop | redis-start | redis-stop | redis-wipe
   service-start NAME | service-stop NAME | service-kill NAME   (NAME: ${SERVICES[*]})
 config: eval "\$(scripts/env.sh)" shows it; state in $STATE
 EOF
@@ -463,7 +474,7 @@ EOF
 cmd=${1:-}
 case $cmd in
   up | down | status | infra | jars | topics | migrate | provision | services) "cmd_$cmd" ;;
-  kafka-start | kafka-stop | pg-start | pg-stop | redis-start | redis-stop) "cmd_${cmd//-/_}" ;;
+  kafka-start | kafka-stop | pg-start | pg-stop | redis-start | redis-stop | redis-wipe) "cmd_${cmd//-/_}" ;;
   service-start | service-stop | service-kill)
     [[ $# -eq 2 ]] || { usage >&2; exit 2; }
     "cmd_${cmd//-/_}" "$2" ;;

@@ -58,7 +58,7 @@ start_stack() {
   # store-layer unit tests run against the stack's PostgreSQL
   export ESCUCHA_TEST_PG_DSN="host=127.0.0.1 port=$ESCUCHA_PG_PORT dbname=escucha user=escucha"
   trap 'scripts/stack.sh down >/dev/null 2>&1' EXIT
-  if ! { scripts/stack.sh infra && scripts/stack.sh topics && scripts/stack.sh migrate && scripts/stack.sh provision; }; then
+  if ! { scripts/stack.sh redis-wipe && scripts/stack.sh infra && scripts/stack.sh topics && scripts/stack.sh migrate && scripts/stack.sh provision; }; then
     echo "could not start the test stack"; int_fail=$((int_fail + 1)); return 1
   fi
   scripts/train-default-model.sh >/dev/null 2>&1 || { echo "default model training failed"; int_fail=$((int_fail + 1)); return 1; }

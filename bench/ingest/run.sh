@@ -14,7 +14,10 @@ HTTP=18480 ADMIN=19491 NGINX=18481
 export ESCUCHA_KAFKA_JVM_OPTS=${ESCUCHA_KAFKA_JVM_OPTS:--Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20}
 scripts/deps.sh >/dev/null
 make -s -j2 bins
-scripts/stack.sh infra >/dev/null && scripts/stack.sh topics >/dev/null && scripts/stack.sh provision >/dev/null
+# a fresh broker log and dedup state each run (old runs' messages would only cost disk)
+scripts/stack.sh down >/dev/null 2>&1 || true
+rm -rf "$ESCUCHA_STATE_DIR/kafka/data"
+scripts/stack.sh redis-wipe >/dev/null && scripts/stack.sh infra >/dev/null && scripts/stack.sh topics >/dev/null && scripts/stack.sh provision >/dev/null
 B=$ESCUCHA_STATE_DIR/bench; mkdir -p "$B"
 cleanup() {
   [[ -n ${ING:-} ]] && kill "$ING" 2>/dev/null && wait "$ING" 2>/dev/null

@@ -11,7 +11,7 @@ export ESCUCHA_KAFKA_PORT=19492 ESCUCHA_KAFKA_CONTROLLER_PORT=19493 ESCUCHA_PG_P
 export ESCUCHA_HTTP_PORT=18480 ESCUCHA_ADMIN_PORT_BASE=19480
 export ESCUCHA_KAFKA_JVM_OPTS=${ESCUCHA_KAFKA_JVM_OPTS:--Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20}
 export ESCUCHA_RATE_LIMIT=0 ESCUCHA_LOG_LEVEL=warn ESCUCHA_INBOUND=off
-. scripts/env.sh
+eval "$(scripts/env.sh)"   # exported: the second classify worker below reads them
 scripts/deps.sh >/dev/null
 make -s -j2 bins
 [[ -s $ESCUCHA_MODEL ]] || scripts/train-default-model.sh >/dev/null
@@ -20,7 +20,10 @@ cleanup() {
   scripts/stack.sh down >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
-scripts/stack.sh up >/dev/null
+# a fresh broker log and dedup state each run (old runs' messages would only cost disk)
+scripts/stack.sh down >/dev/null 2>&1 || true
+rm -rf "$ESCUCHA_STATE_DIR/kafka/data"
+scripts/stack.sh redis-wipe >/dev/null && scripts/stack.sh up >/dev/null
 # the second classify worker of the group
 ESCUCHA_ADMIN_PORT=$((ESCUCHA_ADMIN_PORT_BASE + 5)) build/bin/escucha-classify 2>"$ESCUCHA_STATE_DIR/logs/classify-2.log" &
 W2=$!
