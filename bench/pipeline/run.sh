@@ -5,7 +5,7 @@
 # of each service. Target: pipeline >= 50% of raw Kafka pass-through.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-N=${BENCH_N:-50000}
+N=${BENCH_N:-200000}   # large enough to measure a sustained rate, not the ramp
 export ESCUCHA_STATE_DIR=${ESCUCHA_STATE_DIR:-$PWD/.escucha/bench}
 export ESCUCHA_KAFKA_PORT=19492 ESCUCHA_KAFKA_CONTROLLER_PORT=19493 ESCUCHA_PG_PORT=15732 ESCUCHA_REDIS_PORT=16679
 export ESCUCHA_HTTP_PORT=18480 ESCUCHA_ADMIN_PORT_BASE=19480
@@ -27,7 +27,14 @@ scripts/stack.sh redis-wipe >/dev/null && scripts/stack.sh up >/dev/null
 # the second classify worker of the group
 ESCUCHA_ADMIN_PORT=$((ESCUCHA_ADMIN_PORT_BASE + 5)) build/bin/escucha-classify 2>"$ESCUCHA_STATE_DIR/logs/classify-2.log" &
 W2=$!
-for _ in $(seq 100); do curl -sf "localhost:$((ESCUCHA_ADMIN_PORT_BASE + 5))/healthz" >/dev/null && break; sleep 0.1; done
+# both workers must hold input partitions before the clock starts (the second one's
+# init_transactions can take a few seconds on a fresh broker)
+assigned() { curl -s "localhost:$1/metrics" | awk '/^escucha_classify_assigned_partitions / {print int($2)}'; }
+for _ in $(seq 600); do
+  a1=$(assigned $((ESCUCHA_ADMIN_PORT_BASE + 2))); a2=$(assigned $((ESCUCHA_ADMIN_PORT_BASE + 5)))
+  [[ ${a1:-0} -ge 1 && ${a2:-0} -ge 1 ]] && break; sleep 0.1
+done
+[[ ${a1:-0} -ge 1 && ${a2:-0} -ge 1 ]] || echo "warning: classify workers hold ${a1:-0} and ${a2:-0} partitions" >&2
 KEY=$(cat "$ESCUCHA_STATE_DIR/demo-api-key")
 B=$ESCUCHA_STATE_DIR/bench; mkdir -p "$B"
 
@@ -49,6 +56,18 @@ wait $C
 t1=$(date +%s.%N)
 raw=$(awk -v n="$N" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", n/(e-s)}')
 
+# CPU seconds each part spends on the run (utime+stime of the process and its children/threads)
+declare -A PIDS=([ingest]=$(cat "$ESCUCHA_STATE_DIR/pids/ingest.pid") [classify]=$(cat "$ESCUCHA_STATE_DIR/pids/classify.pid")
+  [classify-2]=$W2 [prioritize]=$(cat "$ESCUCHA_STATE_DIR/pids/prioritize.pid") [kafka]=$(cat "$ESCUCHA_STATE_DIR/pids/kafka.pid")
+  [redis]=$(cat "$ESCUCHA_STATE_DIR/pids/redis.pid"))
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_cpu() {  # the postmaster and its backends
+  local pm t=0 p; pm=$(cat "$ESCUCHA_STATE_DIR/pids/postgres.pid")
+  for p in "$pm" $(pgrep -P "$pm"); do t=$((t + $(cpu_of "$p"))); done; echo $t
+}
+declare -A CPU0
+for k in "${!PIDS[@]}"; do CPU0[$k]=$(cpu_of "${PIDS[$k]}"); done
+PG0=$(pg_cpu)
 out=$(/usr/bin/python3 bench/pipeline/drive.py "$N" "$ESCUCHA_HTTP_PORT" "$KEY" "$ESCUCHA_PG_DSN" "bench$$")
 read -r items total p50 p99 < <(/usr/bin/python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(d['items'], d['total_s'], d['p50_ms'], d['p99_ms'])" "$out")
 rate=$(awk -v n="$items" -v t="$total" 'BEGIN {printf "%.0f", n/t}')
@@ -64,3 +83,8 @@ for s in ingest classify prioritize actions; do
   printf '%-52s %9s kB\n' "peak RSS $s" "$(awk '/VmHWM/ {print $2}' /proc/$pid/status)"
 done
 printf '%-52s %9s kB\n' "peak RSS classify (2nd worker)" "$(awk '/VmHWM/ {print $2}' /proc/$W2/status)"
+tck=$(getconf CLK_TCK)
+for k in ingest classify classify-2 prioritize kafka redis; do
+  printf '%-52s %9.1f s\n' "CPU on the run: $k" "$(awk -v a="${CPU0[$k]}" -v b="$(cpu_of "${PIDS[$k]}")" -v t="$tck" 'BEGIN {print (b-a)/t}')"
+done
+printf '%-52s %9.1f s\n' "CPU on the run: postgres (all backends)" "$(awk -v a="$PG0" -v b="$(pg_cpu)" -v t="$tck" 'BEGIN {print (b-a)/t}')"
