@@ -111,8 +111,9 @@ const char *cl_urgent_match(const cl_text *t) {
 }
 
 static int in_list(const char *const *list, const cl_span *w) {
-  for (; *list; list++)
-    if (word_match(*list, strlen(*list), w)) return 1;
+  if (w->len == 0) return 0;
+  for (; *list; list++) /* first byte first: it rejects almost every entry without a strlen */
+    if ((*list)[0] == w->s[0] && word_match(*list, strlen(*list), w)) return 1;
   return 0;
 }
 
