@@ -132,25 +132,18 @@ rd_kafka_resp_err_t es_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t 
                            RD_KAFKA_V_END);
 }
 
-rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const char *client_id,
-                                  const char *const *topics, int ntopics,
-                                  const char *const *extra, char *err, size_t errlen) {
-  static const char *const defaults[] = {
-      "enable.auto.commit", "true",        /* commits only what we stored */
-      "enable.auto.offset.store", "false", /* we store after the output is durable */
-      "auto.commit.interval.ms", "1000",
-      "auto.offset.reset", "earliest",
-      "partition.assignment.strategy", "cooperative-sticky",
-      "session.timeout.ms", "6000",        /* a kill -9'd peer's partitions move in ~6 s */
-      "heartbeat.interval.ms", "1500",
-      "socket.nagle.disable", "true",
-      NULL};
+static rd_kafka_t *consumer_new(const char *brokers, const char *group, const char *client_id,
+                                const char *const *topics, int ntopics, const char *const *defaults,
+                                const char *const *extra, es_kafka_rebalance_cb rebalance, void *opaque,
+                                char *err, size_t errlen) {
   rd_kafka_conf_t *conf = base_conf(brokers, client_id, 1, defaults, extra, err, errlen);
   if (!conf) return NULL;
   if (rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK) {
     rd_kafka_conf_destroy(conf);
     return NULL;
   }
+  if (rebalance) rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+  if (opaque) rd_kafka_conf_set_opaque(conf, opaque);
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
   if (!rk) {
     rd_kafka_conf_destroy(conf);
@@ -168,6 +161,33 @@ rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const 
     return NULL;
   }
   return rk;
+}
+
+/* session settings shared by both kinds: a kill -9'd peer's partitions move in ~6 s */
+#define CONSUMER_COMMON                                                                             \
+  "auto.offset.reset", "earliest", "partition.assignment.strategy", "cooperative-sticky",           \
+      "session.timeout.ms", "6000", "heartbeat.interval.ms", "1500", "socket.nagle.disable", "true"
+
+rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const char *client_id,
+                                  const char *const *topics, int ntopics,
+                                  const char *const *extra, char *err, size_t errlen) {
+  static const char *const defaults[] = {
+      "enable.auto.commit", "true",        /* commits only what we stored */
+      "enable.auto.offset.store", "false", /* we store after the output is durable */
+      "auto.commit.interval.ms", "1000",
+      CONSUMER_COMMON, NULL};
+  return consumer_new(brokers, group, client_id, topics, ntopics, defaults, extra, NULL, NULL, err, errlen);
+}
+
+rd_kafka_t *es_kafka_consumer_new_txn(const char *brokers, const char *group, const char *client_id,
+                                      const char *const *topics, int ntopics, const char *const *extra,
+                                      es_kafka_rebalance_cb rebalance, void *opaque, char *err, size_t errlen) {
+  static const char *const defaults[] = {
+      "enable.auto.commit", "false", /* offsets go with the producer's transaction */
+      "enable.auto.offset.store", "false",
+      "isolation.level", "read_committed",
+      CONSUMER_COMMON, NULL};
+  return consumer_new(brokers, group, client_id, topics, ntopics, defaults, extra, rebalance, opaque, err, errlen);
 }
 
 rd_kafka_resp_err_t es_kafka_store(rd_kafka_t *rk, const rd_kafka_message_t *m) {

@@ -34,6 +34,14 @@ rd_kafka_resp_err_t es_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t 
 rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const char *client_id,
                                   const char *const *topics, int ntopics, const char *const *extra,
                                   char *err, size_t errlen);
+/* The group consumer of a consume-transform-produce loop (exactly-once): no
+ * auto-commit (offsets go with the transaction), read_committed, the caller's
+ * rebalance callback and opaque; otherwise as es_kafka_consumer_new. */
+typedef void (*es_kafka_rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                      rd_kafka_topic_partition_list_t *parts, void *opaque);
+rd_kafka_t *es_kafka_consumer_new_txn(const char *brokers, const char *group, const char *client_id,
+                                      const char *const *topics, int ntopics, const char *const *extra,
+                                      es_kafka_rebalance_cb rebalance, void *opaque, char *err, size_t errlen);
 /* Marks m processed: its offset+1 will be committed. */
 rd_kafka_resp_err_t es_kafka_store(rd_kafka_t *rk, const rd_kafka_message_t *m);
 /* Sends a DeadLetter{stage, reason, original, topic, partition, offset} to

@@ -551,60 +551,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
   update_assigned(w, rk);
 }
 
-static int conf_kv(rd_kafka_conf_t *conf, const char *const *kv, char *err, size_t errlen) {
-  for (; kv && kv[0] && kv[1]; kv += 2)
-    if (rd_kafka_conf_set(conf, kv[0], kv[1], err, errlen) != RD_KAFKA_CONF_OK) return -1;
-  return 0;
-}
-
-/* The group consumer for exactly-once: no auto-commit (offsets go with the
- * transaction), read_committed, cooperative-sticky with our rebalance
- * callback. Same session settings as es_kafka_consumer_new. */
-static rd_kafka_t *eos_consumer_new(worker *w, const char *brokers, const char *const *topics, int ntopics,
-                                    const char *const *extra, char *err, size_t errlen) {
-  static const char *const defaults[] = {
-      "client.id", "escucha-classify",
-      "enable.auto.commit", "false",
-      "enable.auto.offset.store", "false",
-      "auto.offset.reset", "earliest",
-      "isolation.level", "read_committed",
-      "partition.assignment.strategy", "cooperative-sticky",
-      "session.timeout.ms", "6000",
-      "heartbeat.interval.ms", "1500",
-      "socket.nagle.disable", "true",
-      NULL};
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  const char *env = getenv("ESCUCHA_KAFKA_CONSUMER_CONFIG");
-  char ebuf[1024];
-  const char *earr[34];
-  const char *const *envkv = kv_list(env, ebuf, sizeof ebuf, earr, 34);
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) != RD_KAFKA_CONF_OK ||
-      rd_kafka_conf_set(conf, "group.id", es_opt_get(w->opts, "group"), err, errlen) != RD_KAFKA_CONF_OK ||
-      conf_kv(conf, defaults, err, errlen) || conf_kv(conf, extra, err, errlen) || conf_kv(conf, envkv, err, errlen)) {
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
-  rd_kafka_conf_set_opaque(conf, w);
-  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-  rd_kafka_conf_set_error_cb(conf, es_kafka_on_error);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
-  if (!rk) {
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
-  rd_kafka_poll_set_consumer(rk);
-  rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(ntopics);
-  for (int i = 0; i < ntopics; i++) rd_kafka_topic_partition_list_add(tl, topics[i], RD_KAFKA_PARTITION_UA);
-  rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, tl);
-  rd_kafka_topic_partition_list_destroy(tl);
-  if (e) {
-    snprintf(err, errlen, "subscribe: %s", rd_kafka_err2str(e));
-    rd_kafka_destroy(rk);
-    return NULL;
-  }
-  return rk;
-}
-
 static int open_corrections(worker *w) {
   const char *p = es_opt_get(w->opts, "corrections-file");
   char buf[1024];
@@ -708,7 +654,8 @@ static int start(worker *w) {
   const char *ct = es_opt_get(w->opts, "corrections-topic");
   const char *topics[2] = {es_opt_get(w->opts, "input-topic"), ct};
   int ntopics = ct && *ct ? 2 : 1;
-  w->consumer = w->eos ? eos_consumer_new(w, brokers, topics, ntopics, cextra, err, sizeof err)
+  w->consumer = w->eos ? es_kafka_consumer_new_txn(brokers, es_opt_get(w->opts, "group"), "escucha-classify", topics,
+                                                  ntopics, cextra, on_rebalance, w, err, sizeof err)
                        : es_kafka_consumer_new(brokers, es_opt_get(w->opts, "group"), "escucha-classify", topics,
                                                ntopics, cextra, err, sizeof err);
   if (!w->consumer) {
@@ -778,13 +725,17 @@ int cl_serve(int argc, char **argv, int first) {
     es_admin_set_ready(1);
     es_info("started", "consuming %s as group %s", es_opt_get(OPTS, "input-topic"), es_opt_get(OPTS, "group"));
     while (!es_stopping) {
-      if (es_kafka_fatal && w.eos && !w.failed && !rd_kafka_fatal_error(w.consumer, NULL, 0)) {
+      /* a fatal producer error seen before any transaction call reported it */
+      if (es_kafka_fatal && w.eos && !w.failed && !w.recover && !rd_kafka_fatal_error(w.consumer, NULL, 0)) {
         char why[256];
         rd_kafka_resp_err_t fe = rd_kafka_fatal_error(w.producer, why, sizeof why);
+        es_metric_add(w.m_txn, 1, "fatal");
         if (fenced(fe)) {
           es_error("transaction_fenced", "%s; another instance took over this transactional.id, exiting", why);
           w.failed = 1;
         } else {
+          es_error("transaction_fatal", "%s (%s); replacing the producer, re-reading from the committed offsets", why,
+                   rd_kafka_err2name(fe));
           w.recover = 1;
         }
       }
