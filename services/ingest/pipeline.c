@@ -43,6 +43,13 @@ static const char TAKEOVER_LUA[] =
     "for _, k in ipairs(KEYS) do redis.call('SET', k, ARGV[2], 'EX', ARGV[3]) end return 1";
 #define DEDUP_CHUNK 512
 
+/* Settling keys: one script call per loop iteration for all the items Kafka
+ * answered in it, instead of a SET each (the event loop formats and parses
+ * far less; Redis, which has CPU to spare, loops). KEYS: keys; ARGV: ttl, values. */
+static const char SETTLE_LUA[] =
+    "for i, k in ipairs(KEYS) do redis.call('SET', k, ARGV[i + 1], 'EX', ARGV[1]) end return #KEYS";
+#define SETTLE_CHUNK 2048
+
 /* Ids this process claimed in Redis and has not finished yet: a "p:<id>"
  * dedup answer naming one of them is a live twin (a real duplicate); any
  * other pending claim may belong to an instance that died. */
@@ -65,6 +72,11 @@ struct ingest {
   uv_timer_t redis_timer;
   size_t inflight;
   int kafka_ok;
+  /* keys to settle at the end of this loop iteration: NUL-separated key, value pairs */
+  es_buf settle;
+  size_t nsettle;
+  uv_check_t settle_check;
+  int closed;
 };
 
 static struct {
@@ -186,18 +198,55 @@ static void pending_value(char *out, size_t len, const char *id, int64_t lease_e
   snprintf(out, len, "p:%.26s:%lld", id, (long long)lease_end_ms);
 }
 
-/* Fire-and-forget key updates once the send settled: acknowledged → "<id>";
- * failed → a lapsed claim, so the client's retry is produced under the same
- * id (a timed-out send may still have been written). */
-static void keys_cmd(ingest *g, ing_item *it, int acked) {
-  char ttl[24], lapsed[64];
+static void settle_flush(ingest *g) {
+  const char *argv[3 + 2 * SETTLE_CHUNK + 1];
+  size_t argl[3 + 2 * SETTLE_CHUNK + 1];
+  char nk[16], ttl[24];
   snprintf(ttl, sizeof ttl, "%ld", g->cfg.dedup_window_s);
+  const char *p = g->settle.data, *end = p ? p + g->settle.len : NULL;
+  while (g->redis && p && p < end) {
+    size_t n = 0;
+    const char *keys[SETTLE_CHUNK], *vals[SETTLE_CHUNK];
+    for (; p < end && n < SETTLE_CHUNK; n++) {
+      keys[n] = p;
+      p += strlen(p) + 1;
+      vals[n] = p;
+      p += strlen(p) + 1;
+    }
+    snprintf(nk, sizeof nk, "%zu", n);
+    int argc = 0;
+    argv[argc++] = "EVAL";
+    argv[argc++] = SETTLE_LUA;
+    argv[argc++] = nk;
+    for (size_t i = 0; i < n; i++) argv[argc++] = keys[i];
+    argv[argc++] = ttl;
+    for (size_t i = 0; i < n; i++) argv[argc++] = vals[i];
+    for (int i = 0; i < argc; i++) argl[i] = strlen(argv[i]);
+    redisAsyncCommandArgv(g->redis, NULL, NULL, argc, argv, argl);
+  }
+  g->settle.len = 0;
+  g->nsettle = 0;
+}
+
+static void on_settle_check(uv_check_t *h) {
+  ingest *g = h->data;
+  uv_check_stop(h);
+  settle_flush(g);
+}
+
+/* Key updates once the send settled (fire-and-forget, batched per loop
+ * iteration): acknowledged → "<id>"; failed → a lapsed claim, so the client's
+ * retry is produced under the same id (a timed-out send may still have been
+ * written). */
+static void keys_cmd(ingest *g, ing_item *it, int acked) {
+  char lapsed[64];
   pending_value(lapsed, sizeof lapsed, it->id, 0);
   for (int i = 0; i < it->nkeys && g->redis; i++) {
-    const char *argv[] = {"SET", it->keys[i], acked ? it->id : lapsed, "EX", ttl};
-    size_t l[5];
-    for (int k = 0; k < 5; k++) l[k] = strlen(argv[k]);
-    redisAsyncCommandArgv(g->redis, NULL, NULL, 5, argv, l);
+    const char *v = acked ? it->id : lapsed;
+    if (es_buf_append(&g->settle, it->keys[i], strlen(it->keys[i]) + 1) != 0 ||
+        es_buf_append(&g->settle, v, strlen(v) + 1) != 0)
+      return; /* out of memory: the claim lapses; a twin takes it over under the same id */
+    if (g->nsettle++ == 0) uv_check_start(&g->settle_check, on_settle_check);
   }
 }
 
@@ -517,6 +566,8 @@ ingest *ingest_new(uv_loop_t *loop, const ingest_config *cfg, char *err, size_t 
   g->bulk_uv = es_kafka_uv_attach(loop, g->bulk);
   uv_timer_init(loop, &g->redis_timer);
   g->redis_timer.data = g;
+  uv_check_init(loop, &g->settle_check);
+  g->settle_check.data = g;
   redis_connect(g);
   uv_timer_start(&g->redis_timer, on_redis_timer, 1000, 1000);
   return g;
@@ -528,6 +579,8 @@ int ingest_redis_ok(const ingest *g) { return g->redis_connected; }
 
 static void free_on_close(uv_handle_t *h) {
   ingest *g = h->data;
+  if (++g->closed < 2) return; /* the timer and the check handle */
+  es_buf_free(&g->settle);
   for (int b = 0; b < CLAIM_BUCKETS; b++)
     for (claim *c = g->claims[b], *n; c; c = n) {
       n = c->next;
@@ -544,10 +597,13 @@ void ingest_free(ingest *g) {
   es_kafka_uv_detach(g->bulk_uv);
   es_kafka_producer_close(g->producer, 10000);
   es_kafka_producer_close(g->bulk, 10000);
+  uv_check_stop(&g->settle_check);
+  settle_flush(g); /* what the flush just settled; the disconnect sends it */
   if (g->redis) {
     g->redis->data = NULL; /* its callbacks may run after g is gone */
     redisAsyncDisconnect(g->redis);
   }
   /* the loop still references the timer until its close callback: free g there */
   uv_close((uv_handle_t *)&g->redis_timer, free_on_close);
+  uv_close((uv_handle_t *)&g->settle_check, free_on_close);
 }
