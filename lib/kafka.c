@@ -23,7 +23,7 @@ static es_metric *m_errors(void) {
   return m;
 }
 
-void es_kafka_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
   (void)opaque;
   es_metric_add(m_errors(), 1, rd_kafka_err2name((rd_kafka_resp_err_t)err));
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
@@ -83,7 +83,7 @@ static rd_kafka_conf_t *base_conf(const char *brokers, const char *client_id, in
   }
   if (apply_env(conf, consumer ? "ESCUCHA_KAFKA_CONSUMER_CONFIG" : "ESCUCHA_KAFKA_PRODUCER_CONFIG", err, errlen) != 0)
     goto fail;
-  rd_kafka_conf_set_error_cb(conf, es_kafka_on_error);
+  rd_kafka_conf_set_error_cb(conf, on_error);
   rd_kafka_conf_set_log_cb(conf, on_log);
   return conf;
 fail:

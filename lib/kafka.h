@@ -59,10 +59,8 @@ typedef struct es_kafka_uv es_kafka_uv;
 es_kafka_uv *es_kafka_uv_attach(uv_loop_t *loop, rd_kafka_t *rk);
 void es_kafka_uv_detach(es_kafka_uv *k);
 
-/* Set when librdkafka reports a fatal error: the client must be recreated;
+/* Set when librdkafka reports a fatal error: the client must be recreated.
+ * classify replaces its transactional producer in process; the other
  * services exit non-zero and are restarted by their supervisor. */
 extern volatile int es_kafka_fatal;
-/* The error callback every client gets: counts, logs, flags fatal errors.
- * Public for clients configured outside these helpers. */
-void es_kafka_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque);
 #endif

@@ -322,8 +322,6 @@ static void handle(worker *w, rd_kafka_message_t *m) {
   if (w->eos) rd_kafka_message_destroy(m); /* its offset goes with the transaction */
 }
 
-static const char *const *kv_list(const char *spec, char *buf, size_t buflen, const char **arr, int max);
-
 /* ---- exactly-once: transactions ---- */
 
 static int fenced(rd_kafka_resp_err_t e) {
@@ -331,21 +329,25 @@ static int fenced(rd_kafka_resp_err_t e) {
          e == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
 }
 
-/* Fenced: another live instance owns this transactional.id — leave it the
- * work. Any other fatal error (e.g. INVALID_TXN_STATE after a broker restart):
- * the main loop replaces the producer and re-reads from the committed offsets. */
-static void txn_fatal(worker *w, const char *what, rd_kafka_error_t *e) {
+/* The producer hit a fatal error. Fenced: another live instance owns this
+ * transactional.id — leave it the work. Anything else (e.g. INVALID_TXN_STATE
+ * after a broker restart): the main loop replaces the producer and re-reads
+ * from the committed offsets. */
+static void producer_fatal(worker *w, const char *what, rd_kafka_resp_err_t code, const char *reason) {
   es_metric_add(w->m_txn, 1, "fatal");
-  if (fenced(rd_kafka_error_code(e))) {
-    es_error("transaction_fenced", "%s: %s; another instance took over this transactional.id, exiting", what,
-             rd_kafka_error_string(e));
+  if (fenced(code)) {
+    es_error("transaction_fenced", "%s: %s; another instance took over this transactional.id, exiting", what, reason);
     w->failed = 1;
     es_stopping = 1;
     return;
   }
   es_error("transaction_fatal", "%s: %s (%s); replacing the producer, re-reading from the committed offsets", what,
-           rd_kafka_error_string(e), rd_kafka_error_name(e));
+           reason, rd_kafka_err2name(code));
   w->recover = 1;
+}
+
+static void txn_fatal(worker *w, const char *what, rd_kafka_error_t *e) {
+  producer_fatal(w, what, rd_kafka_error_code(e), rd_kafka_error_string(e));
 }
 
 static void txn_begin(worker *w) {
@@ -381,6 +383,14 @@ static void rewind_to_committed(worker *w, rd_kafka_topic_partition_list_t *part
   }
 }
 
+/* Rewinds every partition still assigned to its committed offset. */
+static void rewind_assignment(worker *w) {
+  rd_kafka_topic_partition_list_t *a = NULL;
+  if (rd_kafka_assignment(w->consumer, &a) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  rewind_to_committed(w, a);
+  rd_kafka_topic_partition_list_destroy(a);
+}
+
 /* Aborts the open transaction and rewinds the input (whole assignment). */
 static void txn_abort(worker *w, const char *why) {
   es_warn("transaction_abort", "%s: aborting %zu messages and re-reading them", why, w->txn_msgs);
@@ -391,11 +401,7 @@ static void txn_abort(worker *w, const char *why) {
     rd_kafka_error_destroy(e);
     return;
   }
-  rd_kafka_topic_partition_list_t *a = NULL;
-  if (rd_kafka_assignment(w->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    rewind_to_committed(w, a);
-    rd_kafka_topic_partition_list_destroy(a);
-  }
+  rewind_assignment(w);
   txn_begin(w);
 }
 
@@ -526,11 +532,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
           } else {
             rd_kafka_assign(rk, NULL);
           }
-          rd_kafka_topic_partition_list_t *a = NULL;
-          if (!w->failed && rd_kafka_assignment(rk, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            rewind_to_committed(w, a);
-            rd_kafka_topic_partition_list_destroy(a);
-          }
+          if (!w->failed) rewind_assignment(w);
           txn_begin(w);
           update_assigned(w, rk);
           return;
@@ -673,11 +675,7 @@ static int recover(worker *w) {
   es_kafka_fatal = 0; /* it was the producer's (checked by the caller) */
   w->recover = 0;
   if (producer_start(w) != 0) return -1;
-  rd_kafka_topic_partition_list_t *a = NULL;
-  if (rd_kafka_assignment(w->consumer, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    rewind_to_committed(w, a);
-    rd_kafka_topic_partition_list_destroy(a);
-  }
+  rewind_assignment(w);
   if (w->failed) return -1;
   es_metric_add(w->m_txn, 1, "recovered");
   es_info("transaction_recovered", "new producer ready; re-reading from the committed offsets");
@@ -729,17 +727,9 @@ int cl_serve(int argc, char **argv, int first) {
       if (es_kafka_fatal && w.eos && !w.failed && !w.recover && !rd_kafka_fatal_error(w.consumer, NULL, 0)) {
         char why[256];
         rd_kafka_resp_err_t fe = rd_kafka_fatal_error(w.producer, why, sizeof why);
-        es_metric_add(w.m_txn, 1, "fatal");
-        if (fenced(fe)) {
-          es_error("transaction_fenced", "%s; another instance took over this transactional.id, exiting", why);
-          w.failed = 1;
-        } else {
-          es_error("transaction_fatal", "%s (%s); replacing the producer, re-reading from the committed offsets", why,
-                   rd_kafka_err2name(fe));
-          w.recover = 1;
-        }
+        producer_fatal(&w, "producer", fe, why);
       }
-      if (es_kafka_fatal && !w.recover) break;
+      if (es_stopping || (es_kafka_fatal && !w.recover)) break;
       if (w.recover && recover(&w) != 0) {
         w.failed = 1;
         break;
