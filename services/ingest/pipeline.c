@@ -74,8 +74,8 @@ struct ingest {
   int kafka_ok;
   /* keys to settle at the end of this loop iteration: NUL-separated key, value pairs */
   es_buf settle;
-  size_t nsettle;
   uv_check_t settle_check;
+  char ttl[24]; /* the dedup window in seconds, as Redis wants it */
   int closed;
 };
 
@@ -201,8 +201,7 @@ static void pending_value(char *out, size_t len, const char *id, int64_t lease_e
 static void settle_flush(ingest *g) {
   const char *argv[3 + 2 * SETTLE_CHUNK + 1];
   size_t argl[3 + 2 * SETTLE_CHUNK + 1];
-  char nk[16], ttl[24];
-  snprintf(ttl, sizeof ttl, "%ld", g->cfg.dedup_window_s);
+  char nk[16];
   const char *p = g->settle.data, *end = p ? p + g->settle.len : NULL;
   while (g->redis && p && p < end) {
     size_t n = 0;
@@ -219,13 +218,12 @@ static void settle_flush(ingest *g) {
     argv[argc++] = SETTLE_LUA;
     argv[argc++] = nk;
     for (size_t i = 0; i < n; i++) argv[argc++] = keys[i];
-    argv[argc++] = ttl;
+    argv[argc++] = g->ttl;
     for (size_t i = 0; i < n; i++) argv[argc++] = vals[i];
     for (int i = 0; i < argc; i++) argl[i] = strlen(argv[i]);
     redisAsyncCommandArgv(g->redis, NULL, NULL, argc, argv, argl);
   }
   g->settle.len = 0;
-  g->nsettle = 0;
 }
 
 static void on_settle_check(uv_check_t *h) {
@@ -243,10 +241,10 @@ static void keys_cmd(ingest *g, ing_item *it, int acked) {
   pending_value(lapsed, sizeof lapsed, it->id, 0);
   for (int i = 0; i < it->nkeys && g->redis; i++) {
     const char *v = acked ? it->id : lapsed;
+    if (g->settle.len == 0) uv_check_start(&g->settle_check, on_settle_check);
     if (es_buf_append(&g->settle, it->keys[i], strlen(it->keys[i]) + 1) != 0 ||
         es_buf_append(&g->settle, v, strlen(v) + 1) != 0)
       return; /* out of memory: the claim lapses; a twin takes it over under the same id */
-    if (g->nsettle++ == 0) uv_check_start(&g->settle_check, on_settle_check);
   }
 }
 
@@ -311,7 +309,7 @@ static void on_takeover(redisAsyncContext *ac, void *r, void *priv) {
 
 /* A twin of a pending claim whose lease ended: adopt the claim's id. */
 static void takeover(ingest *g, ing_item *it, const char *found, const char *oid, size_t oidlen) {
-  char ttl[24], claim_val[64];
+  char claim_val[64];
   if (oidlen != sizeof it->id - 1) { /* not an id of ours: leave it alone */
     drop_keys(it);
     finish(g, it, IT_UNAVAILABLE);
@@ -319,7 +317,6 @@ static void takeover(ingest *g, ing_item *it, const char *found, const char *oid
   }
   memcpy(it->id, oid, oidlen);
   it->id[oidlen] = 0;
-  snprintf(ttl, sizeof ttl, "%ld", g->cfg.dedup_window_s);
   pending_value(claim_val, sizeof claim_val, it->id, es_now_ms() + LEASE_MS);
   const char *argv[8] = {"EVAL", TAKEOVER_LUA, NULL};
   char nk[4];
@@ -329,13 +326,20 @@ static void takeover(ingest *g, ing_item *it, const char *found, const char *oid
   for (int i = 0; i < it->nkeys; i++) argv[argc++] = it->keys[i];
   argv[argc++] = found;
   argv[argc++] = claim_val;
-  argv[argc++] = ttl;
+  argv[argc++] = g->ttl;
   size_t argl[8];
   for (int i = 0; i < argc; i++) argl[i] = strlen(argv[i]);
   if (redisAsyncCommandArgv(g->redis, on_takeover, it, argc, argv, argl) != REDIS_OK) {
     drop_keys(it);
     finish(g, it, IT_UNAVAILABLE);
   }
+}
+
+static void answer_duplicate(ingest *g, ing_item *it, const char *orig) {
+  it->dup_id = strdup(orig);
+  drop_keys(it); /* the keys belong to the original */
+  es_metric_add(M.dups, 1);
+  finish(g, it, IT_DUPLICATE);
 }
 
 /* One item's dedup answer: NULL = Redis failed, "" = new, else the stored value. */
@@ -355,10 +359,7 @@ static void dedup_outcome(ingest *g, ing_item *it, const char *found, size_t len
     char idbuf[sizeof it->id];
     snprintf(idbuf, sizeof idbuf, "%.*s", (int)oidlen, oid);
     if (claim_has(g, idbuf)) { /* a twin still in flight here: a real duplicate */
-      it->dup_id = strdup(idbuf);
-      drop_keys(it);
-      es_metric_add(M.dups, 1);
-      finish(g, it, IT_DUPLICATE);
+      answer_duplicate(g, it, idbuf);
     } else if (colon && strtoll(colon + 1, NULL, 10) <= es_now_ms()) {
       takeover(g, it, found, oid, oidlen);
     } else {
@@ -368,10 +369,7 @@ static void dedup_outcome(ingest *g, ing_item *it, const char *found, size_t len
       finish(g, it, IT_UNAVAILABLE);
     }
   } else {
-    it->dup_id = strdup(found);
-    drop_keys(it); /* the keys belong to the original */
-    es_metric_add(M.dups, 1);
-    finish(g, it, IT_DUPLICATE);
+    answer_duplicate(g, it, found);
   }
 }
 
@@ -407,10 +405,9 @@ static char *dedup_key(const ing_item *it, char kind, const char *v) {
 /* The common single-key case is a plain SET NX GET, several times cheaper
  * in Redis than the script; hiredis pipelines consecutive ones into one write. */
 static void dedup_send_one(ingest *g, ing_item *it) {
-  char val[64], ttl[24];
+  char val[64];
   pending_value(val, sizeof val, it->id, es_now_ms() + LEASE_MS);
-  snprintf(ttl, sizeof ttl, "%ld", g->cfg.dedup_window_s);
-  const char *argv[] = {"SET", it->keys[0], val, "NX", "GET", "EX", ttl};
+  const char *argv[] = {"SET", it->keys[0], val, "NX", "GET", "EX", g->ttl};
   size_t argl[7];
   for (int i = 0; i < 7; i++) argl[i] = strlen(argv[i]);
   if (redisAsyncCommandArgv(g->redis, on_dedup_one, it, 7, argv, argl) != REDIS_OK)
@@ -423,19 +420,18 @@ static void dedup_send(ingest *g, dedup_batch *b) {
   const char **argv = malloc(cap * sizeof *argv);
   size_t *argl = malloc(cap * sizeof *argl);
   char (*nk)[4] = malloc(b->n * sizeof *nk);
-  char nkeys[16], ttl[24], lease[24];
+  char nkeys[16], lease[24];
   int argc = 0, total = 0, rc = REDIS_ERR;
   if (!argv || !argl || !nk) goto cleanup;
   for (size_t i = 0; i < b->n; i++) total += b->items[i]->nkeys;
   snprintf(nkeys, sizeof nkeys, "%d", total);
-  snprintf(ttl, sizeof ttl, "%ld", g->cfg.dedup_window_s);
   snprintf(lease, sizeof lease, ":%lld", (long long)(es_now_ms() + LEASE_MS));
   argv[argc++] = "EVAL";
   argv[argc++] = DEDUP_LUA;
   argv[argc++] = nkeys;
   for (size_t i = 0; i < b->n; i++)
     for (int k = 0; k < b->items[i]->nkeys; k++) argv[argc++] = b->items[i]->keys[k];
-  argv[argc++] = ttl;
+  argv[argc++] = g->ttl;
   argv[argc++] = lease;
   for (size_t i = 0; i < b->n; i++) {
     snprintf(nk[i], sizeof nk[i], "%d", b->items[i]->nkeys);
@@ -538,6 +534,7 @@ ingest *ingest_new(uv_loop_t *loop, const ingest_config *cfg, char *err, size_t 
   g->loop = loop;
   g->cfg = *cfg;
   if (g->cfg.dedup_window_s <= 0) g->cfg.dedup_window_s = 7 * 86400;
+  snprintf(g->ttl, sizeof g->ttl, "%ld", g->cfg.dedup_window_s);
   g->producer = es_kafka_producer_new(cfg->brokers, cfg->client_id ? cfg->client_id : "escucha-ingest",
                                       on_delivery, g, cfg->producer_extra, err, errlen);
   if (!g->producer) {
