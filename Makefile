@@ -24,7 +24,7 @@ OPT ?= -O2
 CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wno-missing-field-initializers \
           -Ilib -I$(BUILD)/gen -I/usr/include/postgresql $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS)
-LDLIBS := -lrdkafka -lhiredis -lpq -lprotobuf-c -luv -lhttp_parser -ljansson -lutf8proc -lstemmer \
+LDLIBS := -lrdkafka -lhiredis -lpq -lprotobuf-c -luv -lhttp_parser -ljansson -lcjson -lutf8proc -lstemmer \
           -lxxhash -lsodium -lcurl -lpthread -lm
 
 PROTOS := $(wildcard proto/escucha/v1/*.proto)

@@ -73,3 +73,9 @@ printf '%-44s %12s %10s\n' "ingest NDJSON batch x1000, accepted items" "$batch" 
 printf '%-44s %12s\n' "ingest peak RSS (kB)" "$rss"
 grep -E "Latency|Non-2xx" "$B/single.txt" | sed 's/^/  single: /'
 grep -E "Latency|Non-2xx" "$B/batch.txt" | sed 's/^/  batch:  /'
+
+# the parser on its own, one core: ingest's (cJSON + checks) beside jansson's
+cc -std=c11 -D_GNU_SOURCE -O2 -Ilib -Ibuild/gen -Iservices/ingest -o build/json_bench bench/ingest/json_bench.c \
+  build/ingest/libingest.a build/libescucha.a -ljansson -lcjson -lutf8proc -lxxhash -lprotobuf-c -lm
+printf '\n%-44s %12s %8s\n' "parse one ~300-byte feedback line (1 core)" "per line" "ratio"
+build/json_bench

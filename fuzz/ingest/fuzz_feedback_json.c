@@ -1,5 +1,4 @@
 /* JSON feedback (HTTP bodies and inbound JSON) -> item -> prepare -> protobuf. */
-#include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -7,7 +6,7 @@
 #include "pipeline.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  json_t *o = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+  cJSON *o = ing_json_parse((const char *)data, size, NULL);
   if (!o) return 0;
   ing_item *it = calloc(1, sizeof *it);
   if (ing_item_from_json(it, o, size % 2 ? "demo" : NULL, 1) == 0 && ingest_prepare(it, (int)(size % 3 == 0)) == 0) {
@@ -19,6 +18,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(buf);
   }
   ing_item_free(it);
-  json_decref(o);
+  cJSON_Delete(o);
   return 0;
 }

@@ -221,8 +221,8 @@ static void handle_single(es_http_req *req, api_ctx *api, const char *agency) {
   const char *route = "feedback";
   if (!content_type_is(req, "application/json"))
     return reply_error(req, route, 415, "unsupported_media_type", "Content-Type must be application/json", NULL, NULL);
-  json_error_t jerr;
-  json_t *o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+  ing_json_error jerr;
+  cJSON *o = ing_json_parse(req->body, req->body_len, &jerr);
   if (!o) {
     char msg[256];
     snprintf(msg, sizeof msg, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
@@ -230,33 +230,32 @@ static void handle_single(es_http_req *req, api_ctx *api, const char *agency) {
   }
   ing_item *it = single_item(req, api, route, KIND_SINGLE);
   if (!it) {
-    json_decref(o);
+    cJSON_Delete(o);
     return;
   }
   ing_item_from_json(it, o, agency, ESCUCHA__V1__CHANNEL__WEB);
-  json_decref(o);
+  cJSON_Delete(o);
   ingest_submit(api->g, it);
 }
 
 /* Splits NDJSON or parses a JSON array into items; per-item parse errors become rejects. */
 static int parse_batch(req_ctx *c, es_http_req *req, const char *agency, int ndjson, char *err, size_t errlen) {
-  json_error_t jerr;
+  ing_json_error jerr;
   if (!ndjson) {
-    json_t *arr = json_loadb(req->body, req->body_len, 0, &jerr);
-    if (!arr || !json_is_array(arr)) {
-      snprintf(err, errlen, arr ? "body must be a JSON array (or send application/x-ndjson)"
-                                : "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
-      json_decref(arr);
+    cJSON *arr = ing_json_parse(req->body, req->body_len, &jerr);
+    if (!cJSON_IsArray(arr)) {
+      if (arr) snprintf(err, errlen, "body must be a JSON array (or send application/x-ndjson)");
+      else snprintf(err, errlen, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+      cJSON_Delete(arr);
       return -1;
     }
-    if (json_array_size(arr) > c->api->max_batch) {
+    if ((size_t)cJSON_GetArraySize(arr) > c->api->max_batch) {
       snprintf(err, errlen, "at most %zu items per batch", c->api->max_batch);
-      json_decref(arr);
+      cJSON_Delete(arr);
       return -2;
     }
-    size_t i;
-    json_t *o;
-    json_array_foreach(arr, i, o) {
+    size_t i = 0;
+    for (const cJSON *o = arr->child; o; o = o->next, i++) {
       ing_item *it = ctx_add(c);
       if (!it) break;
       if (ing_item_from_json(it, o, agency, ESCUCHA__V1__CHANNEL__WEB) != 0) {
@@ -265,7 +264,7 @@ static int parse_batch(req_ctx *c, es_http_req *req, const char *agency, int ndj
         snprintf(it->err_field, sizeof it->err_field, "%.63s", f);
       }
     }
-    json_decref(arr);
+    cJSON_Delete(arr);
     return 0;
   }
   const char *p = req->body, *end = req->body + req->body_len;
@@ -283,7 +282,7 @@ static int parse_batch(req_ctx *c, es_http_req *req, const char *agency, int ndj
       }
       ing_item *it = ctx_add(c);
       if (!it) return -1;
-      json_t *o = json_loadb(p, (size_t)(le - p), JSON_REJECT_DUPLICATES, &jerr);
+      cJSON *o = ing_json_parse(p, (size_t)(le - p), &jerr);
       char f[64];
       snprintf(f, sizeof f, "line %zu", line);
       if (!o) ing_item_reject(it, "malformed_json", f, "malformed JSON at column %d: %s", jerr.column, jerr.text);
@@ -292,7 +291,7 @@ static int parse_batch(req_ctx *c, es_http_req *req, const char *agency, int ndj
         snprintf(f2, sizeof f2, "%s%s%s", f, it->err_field[0] ? ": " : "", it->err_field);
         snprintf(it->err_field, sizeof it->err_field, "%.63s", f2);
       }
-      json_decref(o);
+      cJSON_Delete(o);
     }
     p = le + 1;
   }
@@ -339,52 +338,59 @@ static void url_decode(char *s) {
   *o = '\0';
 }
 
+/* Sets key to a string, replacing an earlier value (a repeated form field: the last wins). */
+static void set_str(cJSON *o, const char *k, const char *v) {
+  cJSON_DeleteItemFromObjectCaseSensitive(o, k);
+  cJSON_AddStringToObject(o, k, v);
+}
+
 /* Open311 GeoReport v2 fields -> our JSON feedback object. Contact fields
  * (email, phone, names, device_id) are personal data and are not kept. */
-static json_t *open311_to_json(es_http_req *req) {
-  json_t *o = json_object(), *attrs = json_object();
+static cJSON *open311_to_json(es_http_req *req) {
+  cJSON *o = cJSON_CreateObject(), *attrs = cJSON_CreateObject();
   int form = content_type_is(req, "application/x-www-form-urlencoded");
-  json_t *in = NULL;
-  if (!form) in = json_loadb(req->body, req->body_len, 0, NULL);
+  cJSON *in = NULL;
+  if (!form) in = ing_json_parse(req->body, req->body_len, NULL);
   char *body = form ? es_strndup(req->body, req->body_len) : NULL;
   const char *lat = NULL, *lon = NULL, *addr = NULL;
-  json_object_set_new(o, "channel", json_string("open311"));
+  if (!o || !attrs) goto cleanup;
+  set_str(o, "channel", "open311");
   for (char *save = NULL, *kv = body ? strtok_r(body, "&", &save) : NULL; kv; kv = strtok_r(NULL, "&", &save)) {
     char *eq = strchr(kv, '=');
     if (!eq) continue;
     *eq = '\0';
     url_decode(kv);
     url_decode(eq + 1);
-    json_object_set_new(in ? in : (in = json_object()), kv, json_string(eq + 1));
+    if (in || (in = cJSON_CreateObject())) set_str(in, kv, eq + 1);
   }
-  if (json_is_object(in)) {
-    const char *k;
-    json_t *v;
-    json_object_foreach(in, k, v) {
-      const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+  if (cJSON_IsObject(in)) {
+    for (const cJSON *v = in->child; v; v = v->next) {
+      const char *k = v->string, *s = cJSON_GetStringValue(v);
       if (!s) continue;
-      if (strcmp(k, "description") == 0) json_object_set_new(o, "text", json_string(s));
+      if (strcmp(k, "description") == 0) set_str(o, "text", s);
       else if (strcmp(k, "service_code") == 0) {
-        json_object_set_new(o, "service", json_string(s));
-        json_object_set_new(attrs, "open311_service_code", json_string(s));
+        set_str(o, "service", s);
+        set_str(attrs, "open311_service_code", s);
       } else if (strcmp(k, "lat") == 0) lat = s;
       else if (strcmp(k, "long") == 0) lon = s;
       else if (strcmp(k, "address_string") == 0) addr = s;
       else if (strcmp(k, "address_id") == 0 || strcmp(k, "media_url") == 0)
-        json_object_set_new(attrs, k, json_string(s));
+        set_str(attrs, k, s);
     }
     if (lat || lon || addr) {
-      json_t *loc = json_object();
-      if (lat && lon) {
-        json_object_set_new(loc, "lat", json_real(strtod(lat, NULL)));
-        json_object_set_new(loc, "lon", json_real(strtod(lon, NULL)));
+      cJSON *loc = cJSON_AddObjectToObject(o, "location");
+      if (loc && lat && lon) {
+        cJSON_AddNumberToObject(loc, "lat", strtod(lat, NULL));
+        cJSON_AddNumberToObject(loc, "lon", strtod(lon, NULL));
       }
-      if (addr) json_object_set_new(loc, "address", json_string(addr));
-      json_object_set_new(o, "location", loc);
+      if (loc && addr) cJSON_AddStringToObject(loc, "address", addr);
     }
   }
-  json_object_set_new(o, "attributes", attrs);
-  json_decref(in);
+  cJSON_AddItemToObject(o, "attributes", attrs);
+  attrs = NULL;
+cleanup:
+  cJSON_Delete(attrs);
+  cJSON_Delete(in);
   free(body);
   return o;
 }
@@ -394,46 +400,56 @@ static void handle_open311_post(es_http_req *req, api_ctx *api, const char *agen
   if (!content_type_is(req, "application/x-www-form-urlencoded") && !content_type_is(req, "application/json"))
     return reply_error(req, route, 415, "unsupported_media_type",
                        "Content-Type must be application/x-www-form-urlencoded or application/json", NULL, NULL);
-  json_t *o = open311_to_json(req);
+  cJSON *o = open311_to_json(req);
   ing_item *it = single_item(req, api, route, KIND_OPEN311);
   if (!it) {
-    json_decref(o);
+    cJSON_Delete(o);
     return;
   }
-  if (!json_object_get(o, "text")) ing_item_reject(it, "invalid", "description", "description is required");
-  else if (!json_object_get(o, "service")) ing_item_reject(it, "invalid", "service_code", "service_code is required");
+  if (!o) ing_item_reject(it, "internal", "", "out of memory");
+  else if (!cJSON_GetObjectItemCaseSensitive(o, "text")) ing_item_reject(it, "invalid", "description", "description is required");
+  else if (!cJSON_GetObjectItemCaseSensitive(o, "service")) ing_item_reject(it, "invalid", "service_code", "service_code is required");
   else if (ing_item_from_json(it, o, agency, ESCUCHA__V1__CHANNEL__OPEN311) != 0 && strcmp(it->err_field, "text") == 0)
     snprintf(it->err_field, sizeof it->err_field, "description");
-  json_decref(o);
+  cJSON_Delete(o);
   ingest_submit(api->g, it);
 }
 
-json_t *api_open311_services(const char *path) {
-  json_t *tax = path ? json_load_file(path, 0, NULL) : NULL;
-  json_t *cats = json_object_get(tax, "categories");
-  json_t *out = json_array();
-  size_t i;
-  json_t *cat;
-  json_array_foreach(cats, i, cat) {
-    const char *id = json_string_value(json_object_get(cat, "id"));
+static const char *str_at(const cJSON *o, const char *k) { return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k)); }
+
+char *api_open311_services(const char *path) {
+  size_t len = 0;
+  char *text = path ? es_read_file(path, &len) : NULL, *s = NULL;
+  cJSON *tax = text ? cJSON_ParseWithLength(text, len) : NULL, *out = cJSON_CreateArray();
+  const cJSON *cats = cJSON_GetObjectItemCaseSensitive(tax, "categories"), *cat;
+  if (!out) goto cleanup;
+  cJSON_ArrayForEach(cat, (cJSON_IsArray(cats) ? cats : NULL)) {
+    const char *id = str_at(cat, "id");
     if (!id) continue;
-    json_t *labels = json_object_get(cat, "labels");
-    const char *name = json_string_value(json_object_get(labels, "es"));
-    if (!name) name = json_string_value(json_object_get(labels, "en"));
-    json_t *desc = json_object_get(cat, "description");
-    const char *d = json_is_object(desc) ? json_string_value(json_object_get(desc, "es")) : json_string_value(desc);
-    json_t *svc = json_object();
-    json_object_set_new(svc, "service_code", json_string(id));
-    json_object_set_new(svc, "service_name", json_string(name ? name : id));
-    json_object_set_new(svc, "description", json_string(d ? d : ""));
-    json_object_set_new(svc, "metadata", json_false());
-    json_object_set_new(svc, "type", json_string("realtime"));
-    json_object_set_new(svc, "keywords", json_string(""));
-    json_object_set_new(svc, "group", json_string(json_is_true(json_object_get(cat, "urgent")) ? "urgent" : "general"));
-    json_array_append_new(out, svc);
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cat, "labels");
+    const char *name = str_at(labels, "es");
+    if (!name) name = str_at(labels, "en");
+    const cJSON *desc = cJSON_GetObjectItemCaseSensitive(cat, "description");
+    const char *d = cJSON_IsObject(desc) ? str_at(desc, "es") : cJSON_GetStringValue(desc);
+    cJSON *svc = cJSON_CreateObject();
+    if (!svc || !cJSON_AddItemToArray(out, svc)) {
+      cJSON_Delete(svc);
+      goto cleanup;
+    }
+    cJSON_AddStringToObject(svc, "service_code", id);
+    cJSON_AddStringToObject(svc, "service_name", name ? name : id);
+    cJSON_AddStringToObject(svc, "description", d ? d : "");
+    cJSON_AddFalseToObject(svc, "metadata");
+    cJSON_AddStringToObject(svc, "type", "realtime");
+    cJSON_AddStringToObject(svc, "keywords", "");
+    cJSON_AddStringToObject(svc, "group", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cat, "urgent")) ? "urgent" : "general");
   }
-  json_decref(tax);
-  return out;
+  s = cJSON_PrintUnformatted(out);
+cleanup:
+  cJSON_Delete(out);
+  cJSON_Delete(tax);
+  free(text);
+  return s;
 }
 
 /* Value of a query parameter (decoded, malloc'd) or NULL. */
@@ -517,10 +533,9 @@ static void handle_email(es_http_req *req, api_ctx *api, const char *agency) {
 }
 
 static void handle_open311_services(es_http_req *req, api_ctx *api) {
-  char *s = json_dumps(api->services, JSON_COMPACT);
-  es_buf b = {s, s ? strlen(s) : 0, s ? strlen(s) + 1 : 0};
+  const char *s = api->services ? api->services : "[]";
+  es_buf b = {(char *)s, strlen(s), strlen(s) + 1};
   reply_json(req, "open311_services", 200, &b, NULL);
-  free(s);
 }
 
 void api_handle(es_http_req *req, void *ud) {

@@ -1,8 +1,6 @@
 /* Ingest HTTP API: routes, auth, rate limit, request -> items -> response. */
 #ifndef INGEST_API_H
 #define INGEST_API_H
-#include <jansson.h>
-
 #include "auth.h"
 #include "http.h"
 #include "pipeline.h"
@@ -11,7 +9,7 @@ typedef struct {
   ingest *g;
   auth *keys;
   size_t max_batch;        /* items per batch request */
-  json_t *services;        /* Open311 services.json answer (owned) */
+  char *services;          /* Open311 services.json answer, rendered (owned) */
   size_t inflight_limit;   /* 503 when more items are in flight than this */
   const char *wa_secret;   /* WhatsApp app secret (signs webhook bodies); NULL = channel off */
   const char *wa_verify;   /* verify token for Meta's subscription handshake */
@@ -20,6 +18,6 @@ typedef struct {
 
 void api_handle(es_http_req *req, void *ud);
 void api_metrics_init(void);
-/* Builds the Open311 services list from a taxonomy file; NULL on error. */
-json_t *api_open311_services(const char *taxonomy_path);
+/* Renders the Open311 services list (JSON) from a taxonomy file; NULL on error. */
+char *api_open311_services(const char *taxonomy_path);
 #endif

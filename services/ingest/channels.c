@@ -1,7 +1,7 @@
 #include "channels.h"
 
 #include <ctype.h>
-#include <jansson.h>
+#include <cjson/cJSON.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,37 +24,45 @@ int ch_whatsapp_signature_ok(const char *secret, const char *body, size_t len, c
   return sodium_memcmp(mac, got, sizeof mac) == 0;
 }
 
-static ing_item *wa_item(json_t *msg, const char *agency) {
-  const char *type = json_string_value(json_object_get(msg, "type"));
-  const char *text = json_string_value(json_object_get(json_object_get(msg, "text"), "body"));
+static const cJSON *at(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+static const char *str_at(const cJSON *o, const char *k) { return cJSON_GetStringValue(at(o, k)); }
+/* The array under k, or NULL: iterating an object would walk its members. */
+static const cJSON *arr_at(const cJSON *o, const char *k) {
+  const cJSON *a = at(o, k);
+  return cJSON_IsArray(a) ? a : NULL;
+}
+
+static ing_item *wa_item(const cJSON *msg, const char *agency) {
+  const char *type = str_at(msg, "type");
+  const char *text = str_at(at(msg, "text"), "body");
   if (!type || strcmp(type, "text") != 0 || !text) return NULL; /* media, reactions: nothing to read */
   ing_item *it = calloc(1, sizeof *it);
   if (!it) return NULL;
   it->agency = strdup(agency);
   it->text = strdup(text);
   it->channel = ESCUCHA__V1__CHANNEL__WHATSAPP;
-  const char *id = json_string_value(json_object_get(msg, "id"));
+  const char *id = str_at(msg, "id");
   if (id) it->external_id = strndup(id, 256); /* Meta redelivers: the wamid dedups it */
-  const char *ts = json_string_value(json_object_get(msg, "timestamp"));
+  const char *ts = str_at(msg, "timestamp");
   if (ts) it->created_at = strtoll(ts, NULL, 10) * 1000;
   return it;
 }
 
 int ch_whatsapp_items(const char *body, size_t len, const char *agency, ing_item ***out, char *err, size_t errlen) {
-  json_error_t jerr;
-  json_t *root = json_loadb(body, len, 0, &jerr);
+  ing_json_error jerr;
+  cJSON *root = ing_json_parse(body, len, &jerr);
   *out = NULL;
-  if (!root || !json_is_array(json_object_get(root, "entry"))) {
+  if (!arr_at(root, "entry")) {
     snprintf(err, errlen, root ? "not a WhatsApp webhook: no entry array" : "malformed JSON: %s", jerr.text);
-    json_decref(root);
+    cJSON_Delete(root);
     return -1;
   }
-  size_t cap = 0, n = 0, i, j, k;
+  size_t cap = 0, n = 0;
   ing_item **items = NULL;
-  json_t *entry, *change, *msg;
-  json_array_foreach(json_object_get(root, "entry"), i, entry) {
-    json_array_foreach(json_object_get(entry, "changes"), j, change) {
-      json_array_foreach(json_object_get(json_object_get(change, "value"), "messages"), k, msg) {
+  const cJSON *entry, *change, *msg;
+  cJSON_ArrayForEach(entry, arr_at(root, "entry")) {
+    cJSON_ArrayForEach(change, arr_at(entry, "changes")) {
+      cJSON_ArrayForEach(msg, arr_at(at(change, "value"), "messages")) {
         ing_item *it = wa_item(msg, agency);
         if (!it) continue;
         if (n == cap) {
@@ -67,7 +75,7 @@ int ch_whatsapp_items(const char *body, size_t len, const char *agency, ing_item
       }
     }
   }
-  json_decref(root);
+  cJSON_Delete(root);
   *out = items;
   return (int)n;
 }

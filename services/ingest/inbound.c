@@ -158,8 +158,8 @@ static int parse(entry *e) {
   it->ctx = e;
   e->it = it;
   if (p[i] == '{') {
-    json_error_t jerr;
-    json_t *o = json_loadb(p, n, JSON_REJECT_DUPLICATES, &jerr);
+    ing_json_error jerr;
+    cJSON *o = ing_json_parse(p, n, &jerr);
     if (!o) {
       char reason[256];
       snprintf(reason, sizeof reason, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
@@ -169,7 +169,7 @@ static int parse(entry *e) {
       return -1;
     }
     ing_item_from_json(it, o, NULL, ESCUCHA__V1__CHANNEL__OTHER);
-    json_decref(o);
+    cJSON_Delete(o);
     return 0;
   }
   Escucha__V1__Feedback *fb = escucha__v1__feedback__unpack(NULL, n, (const uint8_t *)p);

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "normalize.h"
 #include "util.h"
 
 #define MAX_TEXT 20000
@@ -107,13 +108,115 @@ int ing_parse_time(const char *s, int64_t *ms) {
   return 0;
 }
 
-static const char *jstr(json_t *o, const char *a, const char *b) {
-  json_t *v = json_object_get(o, a);
-  if (!v && b) v = json_object_get(o, b);
-  return v ? (json_is_string(v) ? json_string_value(v) : (const char *)-1) : NULL;
+/* ---- JSON ---- */
+
+static const char *why_unexpected(const char *p, size_t n, size_t at, char *buf, size_t len) {
+  if (at >= n) return "unexpected end of input";
+  unsigned char c = (unsigned char)p[at];
+  if (c >= 0x20 && c < 0x7f) snprintf(buf, len, "unexpected '%c'", c);
+  else snprintf(buf, len, "unexpected byte 0x%02x", c);
+  return buf;
 }
 
-static int take_string(ing_item *it, json_t *o, const char *name, const char *alias, char **dst,
+/* Whether offset at lies inside a string literal (error path only). */
+static int in_string(const char *p, size_t at) {
+  int in = 0;
+  for (size_t i = 0; i < at; i++) {
+    if (in && p[i] == '\\') i++;
+    else if (p[i] == '"') in = !in;
+  }
+  return in;
+}
+
+static cJSON *json_fail(const char *p, size_t at, ing_json_error *e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static cJSON *json_fail(const char *p, size_t at, ing_json_error *e, const char *fmt, ...) {
+  if (!e) return NULL;
+  e->line = 1;
+  e->column = 1;
+  for (size_t i = 0; i < at; i++) {
+    if (p[i] == '\n') e->line++, e->column = 1;
+    else if (((unsigned char)p[i] & 0xC0) != 0x80) e->column++; /* characters, not bytes */
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(e->text, sizeof e->text, fmt, ap);
+  va_end(ap);
+  return NULL;
+}
+
+static int cmp_key(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* First key that repeats in one object, anywhere below v; NULL if none (or OOM: then
+ * the first occurrence wins, which is what cJSON's lookups do anyway). */
+static const char *duplicate_key(const cJSON *v) {
+  if (!cJSON_IsObject(v) && !cJSON_IsArray(v)) return NULL;
+  size_t k = 0;
+  for (const cJSON *c = v->child; c; c = c->next) {
+    const char *d = duplicate_key(c);
+    if (d) return d;
+    k++;
+  }
+  if (!cJSON_IsObject(v) || k < 2) return NULL;
+  if (k <= 16) {
+    for (const cJSON *a = v->child; a; a = a->next)
+      for (const cJSON *b = a->next; b; b = b->next)
+        if (strcmp(a->string, b->string) == 0) return a->string;
+    return NULL;
+  }
+  const char **keys = malloc(k * sizeof *keys), *d = NULL; /* sorted: no quadratic cost for huge objects */
+  if (!keys) return NULL;
+  size_t i = 0;
+  for (const cJSON *c = v->child; c; c = c->next) keys[i++] = c->string;
+  qsort(keys, k, sizeof *keys, cmp_key);
+  for (i = 1; i < k && !d; i++)
+    if (strcmp(keys[i - 1], keys[i]) == 0) d = keys[i];
+  free(keys);
+  return d;
+}
+
+cJSON *ing_json_parse(const char *p, size_t n, ing_json_error *e) {
+  char why[48];
+  long bad = es_utf8_invalid_at(p, n);
+  if (bad >= 0) return json_fail(p, (size_t)bad, e, "invalid UTF-8 byte 0x%02x", (unsigned char)p[bad]);
+  /* cJSON would cut the string at an escaped NUL */
+  for (const char *q = p; (q = memchr(q, '\\', (size_t)(p + n - q))) != NULL; q += 2) {
+    if (q + 1 < p + n && q[1] == 'u' && q + 5 < p + n && strncmp(q + 2, "0000", 4) == 0)
+      return json_fail(p, (size_t)(q - p), e, "\\u0000 is not allowed");
+    if (q + 1 >= p + n) break;
+  }
+  const char *end = NULL;
+  cJSON *v = cJSON_ParseWithLengthOpts(p, n, &end, 0);
+  size_t at = end ? (size_t)(end - p) : n;
+  if (!v && in_string(p, at)) /* cJSON points at the start of a bad string */
+    return json_fail(p, at, e, "invalid or unterminated string");
+  if (!v) return json_fail(p, at, e, "%s", why_unexpected(p, n, at, why, sizeof why));
+  while (at < n && (p[at] == ' ' || p[at] == '\t' || p[at] == '\n' || p[at] == '\r')) at++;
+  if (at < n) {
+    cJSON_Delete(v);
+    return json_fail(p, at, e, "end of input expected, %s", why_unexpected(p, n, at, why, sizeof why));
+  }
+  const char *dup = duplicate_key(v);
+  if (dup) {
+    json_fail(p, 0, e, "duplicate object key \"%.60s\"", dup);
+    cJSON_Delete(v);
+    return NULL;
+  }
+  return v;
+}
+
+static const cJSON *get(const cJSON *o, const char *name) { return cJSON_GetObjectItemCaseSensitive(o, name); }
+
+/* String value, NULL when absent, (const char *)-1 when present but not a string. */
+static const char *jstr(const cJSON *o, const char *a, const char *b) {
+  const cJSON *v = get(o, a);
+  if (!v && b) v = get(o, b);
+  return v ? (cJSON_IsString(v) ? v->valuestring : (const char *)-1) : NULL;
+}
+
+static int take_string(ing_item *it, const cJSON *o, const char *name, const char *alias, char **dst,
                        size_t maxlen) {
   const char *s = jstr(o, name, alias);
   if (!s) return 0;
@@ -124,14 +227,23 @@ static int take_string(ing_item *it, json_t *o, const char *name, const char *al
   return 0;
 }
 
-static int take_int(ing_item *it, json_t *o, const char *name, int lo, int hi, int *has, int *dst) {
-  json_t *v = json_object_get(o, name);
-  if (!v || json_is_null(v)) return 0;
-  json_int_t x;
-  if (json_is_integer(v)) x = json_integer_value(v);
-  else if (json_is_string(v) && *json_string_value(v)) {
+/* A JSON number that is a whole number an int64 holds exactly. */
+static int whole_number(const cJSON *v, int64_t *out) {
+  if (!cJSON_IsNumber(v)) return 0;
+  double d = v->valuedouble;
+  if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0) return 0;
+  *out = (int64_t)d;
+  return 1;
+}
+
+static int take_int(ing_item *it, const cJSON *o, const char *name, int lo, int hi, int *has, int *dst) {
+  const cJSON *v = get(o, name);
+  if (!v || cJSON_IsNull(v)) return 0;
+  int64_t x;
+  if (whole_number(v, &x)) {
+  } else if (cJSON_IsString(v) && *v->valuestring) {
     char *end;
-    x = strtoll(json_string_value(v), &end, 10);
+    x = strtoll(v->valuestring, &end, 10);
     if (*end) return ing_item_reject(it, "invalid", name, "%s must be an integer %d..%d", name, lo, hi);
   } else
     return ing_item_reject(it, "invalid", name, "%s must be an integer %d..%d", name, lo, hi);
@@ -142,19 +254,19 @@ static int take_int(ing_item *it, json_t *o, const char *name, int lo, int hi, i
   return 0;
 }
 
-static int take_location(ing_item *it, json_t *o) {
-  json_t *loc = json_object_get(o, "location");
-  if (!loc || json_is_null(loc)) return 0;
-  if (!json_is_object(loc)) return ing_item_reject(it, "invalid", "location", "location must be an object");
-  json_t *lat = json_object_get(loc, "lat"), *lon = json_object_get(loc, "lon");
-  if (!lon) lon = json_object_get(loc, "long");
+static int take_location(ing_item *it, const cJSON *o) {
+  const cJSON *loc = get(o, "location");
+  if (!loc || cJSON_IsNull(loc)) return 0;
+  if (!cJSON_IsObject(loc)) return ing_item_reject(it, "invalid", "location", "location must be an object");
+  const cJSON *lat = get(loc, "lat"), *lon = get(loc, "lon");
+  if (!lon) lon = get(loc, "long");
   if (lat || lon) {
-    if (!json_is_number(lat) || fabs(json_number_value(lat)) > 90)
+    if (!cJSON_IsNumber(lat) || !(fabs(lat->valuedouble) <= 90))
       return ing_item_reject(it, "invalid", "location.lat", "lat must be a number -90..90");
-    if (!json_is_number(lon) || fabs(json_number_value(lon)) > 180)
+    if (!cJSON_IsNumber(lon) || !(fabs(lon->valuedouble) <= 180))
       return ing_item_reject(it, "invalid", "location.lon", "lon must be a number -180..180");
-    it->lat = json_number_value(lat);
-    it->lon = json_number_value(lon);
+    it->lat = lat->valuedouble;
+    it->lon = lon->valuedouble;
   }
   const char *addr = jstr(loc, "address", NULL);
   if (addr == (const char *)-1) return ing_item_reject(it, "invalid", "location.address", "address must be a string");
@@ -163,35 +275,33 @@ static int take_location(ing_item *it, json_t *o) {
   return 0;
 }
 
-static int take_attributes(ing_item *it, json_t *o) {
-  json_t *a = json_object_get(o, "attributes");
-  if (!a || json_is_null(a)) return 0;
-  if (!json_is_object(a)) return ing_item_reject(it, "invalid", "attributes", "attributes must be an object of strings");
-  size_t n = json_object_size(a);
+static int take_attributes(ing_item *it, const cJSON *o) {
+  const cJSON *a = get(o, "attributes");
+  if (!a || cJSON_IsNull(a)) return 0;
+  if (!cJSON_IsObject(a)) return ing_item_reject(it, "invalid", "attributes", "attributes must be an object of strings");
+  size_t n = (size_t)cJSON_GetArraySize(a);
   if (n > MAX_ATTRS) return ing_item_reject(it, "invalid", "attributes", "at most %d attributes", MAX_ATTRS);
   it->attr_keys = calloc(n ? n : 1, sizeof(char *));
   it->attr_vals = calloc(n ? n : 1, sizeof(char *));
   if (!it->attr_keys || !it->attr_vals) return ing_item_reject(it, "internal", "attributes", "out of memory");
-  const char *k;
-  json_t *v;
-  json_object_foreach(a, k, v) {
-    if (!json_is_string(v))
-      return ing_item_reject(it, "invalid", "attributes", "attribute %.40s must be a string", k);
-    it->attr_keys[it->nattrs] = strndup(k, MAX_FIELD);
-    it->attr_vals[it->nattrs] = strndup(json_string_value(v), 1024);
+  for (const cJSON *v = a->child; v; v = v->next) {
+    if (!cJSON_IsString(v))
+      return ing_item_reject(it, "invalid", "attributes", "attribute %.40s must be a string", v->string);
+    it->attr_keys[it->nattrs] = strndup(v->string, MAX_FIELD);
+    it->attr_vals[it->nattrs] = strndup(v->valuestring, 1024);
     it->nattrs++;
   }
   return 0;
 }
 
-int ing_item_from_json(ing_item *it, json_t *o, const char *agency, int default_channel) {
-  if (!json_is_object(o)) return ing_item_reject(it, "invalid", "", "feedback must be a JSON object");
-  json_t *t = json_object_get(o, "text");
+int ing_item_from_json(ing_item *it, const cJSON *o, const char *agency, int default_channel) {
+  if (!cJSON_IsObject(o)) return ing_item_reject(it, "invalid", "", "feedback must be a JSON object");
+  const cJSON *t = get(o, "text");
   if (!t) return ing_item_reject(it, "invalid", "text", "text is required");
-  if (!json_is_string(t)) return ing_item_reject(it, "invalid", "text", "text must be a string");
-  if (json_string_length(t) > MAX_TEXT)
-    return ing_item_reject(it, "too_long", "text", "text is longer than %d bytes", MAX_TEXT);
-  it->text = strndup(json_string_value(t), json_string_length(t));
+  if (!cJSON_IsString(t)) return ing_item_reject(it, "invalid", "text", "text must be a string");
+  size_t tlen = strlen(t->valuestring);
+  if (tlen > MAX_TEXT) return ing_item_reject(it, "too_long", "text", "text is longer than %d bytes", MAX_TEXT);
+  it->text = strndup(t->valuestring, tlen);
 
   const char *ag = jstr(o, "agency", NULL);
   if (ag == (const char *)-1) return ing_item_reject(it, "invalid", "agency", "agency must be a string");
@@ -216,11 +326,12 @@ int ing_item_from_json(ing_item *it, json_t *o, const char *agency, int default_
     return ing_item_reject(it, "invalid", "channel",
                            "unknown channel %.40s (web, email, whatsapp, sms, call, chat, social, survey, open311, in_person, other)", ch);
 
-  json_t *ca = json_object_get(o, "created_at");
-  if (!ca) ca = json_object_get(o, "createdAt");
-  if (ca && !json_is_null(ca)) {
-    if (json_is_integer(ca)) it->created_at = json_integer_value(ca);
-    else if (!json_is_string(ca) || ing_parse_time(json_string_value(ca), &it->created_at) != 0)
+  const cJSON *ca = get(o, "created_at");
+  if (!ca) ca = get(o, "createdAt");
+  if (ca && !cJSON_IsNull(ca)) {
+    int64_t ms;
+    if (whole_number(ca, &ms)) it->created_at = ms;
+    else if (!cJSON_IsString(ca) || ing_parse_time(ca->valuestring, &it->created_at) != 0)
       return ing_item_reject(it, "invalid", "created_at", "created_at must be ms since epoch or an RFC 3339 time");
   }
   if (take_int(it, o, "nps", 0, 10, &it->has_nps, &it->nps) ||

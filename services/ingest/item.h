@@ -3,7 +3,7 @@
  * Kafka message, CSV row) until its done callback has run. */
 #ifndef INGEST_ITEM_H
 #define INGEST_ITEM_H
-#include <jansson.h>
+#include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +46,8 @@ struct ing_item {
   uint64_t start_ns;
   int bulk;                /* part of a batch: goes through the lingering producer */
   int claimed;             /* its dedup keys are claimed by this process, not yet finished */
+  struct ing_group *group; /* the submission it came in with (batches), see pipeline.c */
+  int grouped;             /* its claim names the group: settled by the group's marker */
   struct ing_item *next;   /* free for the owner's lists */
 };
 
@@ -56,7 +58,18 @@ int ing_item_reject(ing_item *it, const char *code, const char *field, const cha
 /* Fills it from a JSON object (HTTP body, inbound JSON). Agency: the
  * authenticated one (HTTP) or NULL to require the "agency" field (Kafka).
  * default_channel applies when the object has none. 0 ok, -1 rejected. */
-int ing_item_from_json(ing_item *it, json_t *obj, const char *agency, int default_channel);
+int ing_item_from_json(ing_item *it, const cJSON *obj, const char *agency, int default_channel);
+
+/* Where and why a JSON text was refused. */
+typedef struct {
+  int line, column;
+  char text[160];
+} ing_json_error;
+/* Parses one JSON value from p[0..n) (cJSON: a feedback line parses in a fifth of
+ * jansson's time, bench/ingest/json_bench.c) with jansson's strictness kept: UTF-8
+ * validated, "\u0000" refused, duplicate keys refused, only whitespace after the
+ * value. NULL (with e filled when not NULL) on error; cJSON_Delete the result. */
+cJSON *ing_json_parse(const char *p, size_t n, ing_json_error *e);
 /* Fills it from a protobuf Feedback (inbound topic). 0 ok, -1 rejected. */
 int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb);
 /* Channel name (case-insensitive, e.g. "whatsapp") -> enum, -1 unknown. */

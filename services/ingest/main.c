@@ -35,6 +35,7 @@ static es_opt OPTS[] = {
     {"whatsapp-app-secret", NULL, "Meta app secret that signs webhook calls", 0},
     {"whatsapp-app-secret-file", NULL, "File holding the Meta app secret", 0},
     {"whatsapp-verify-token", NULL, "Token for Meta's webhook subscription handshake", 0},
+    {"test-fail-text", NULL, "Tests only: items whose text contains this fail as if Kafka refused them", 0},
     {0},
 };
 
@@ -111,6 +112,7 @@ static ingest *make_ingest(char *err, size_t errlen) {
       .dedup_window_s = es_opt_long(OPTS, "dedup-window"),
       .repair_utf8 = strcmp(es_opt_get(OPTS, "utf8"), "repair") == 0,
       .producer_extra = PRODUCER_EXTRA,
+      .test_fail_text = es_opt_get(OPTS, "test-fail-text"),
   };
   return ingest_new(S.loop, &cfg, err, errlen);
 }
@@ -190,7 +192,7 @@ cleanup:
   }
   es_admin_stop();
   auth_free(api.keys);
-  json_decref(api.services);
+  free(api.services);
   free(wa_secret);
   return rc;
 }

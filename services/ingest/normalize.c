@@ -55,6 +55,23 @@ static size_t u8_decode(const unsigned char *s, size_t n, int32_t *cp)
     return want;
 }
 
+long es_utf8_invalid_at(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        int32_t cp;
+        size_t k = u8_decode(u + i, n - i, &cp);
+        if (k == 0) return (long)i;
+        i += k;
+    }
+    return -1;
+}
+
 static size_t u8_encode(int32_t cp, char *out)
 {
     return (size_t)utf8proc_encode_char(cp, (utf8proc_uint8_t *)out);

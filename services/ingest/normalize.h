@@ -14,6 +14,9 @@
  * On success *bad_offset = -1. out_len and bad_offset may be NULL. */
 char *es_normalize_text(const char *in, size_t len, int repair, size_t *out_len, long *bad_offset);
 
+/* Offset of the first byte of s[0..n) that is not well-formed UTF-8, or -1. */
+long es_utf8_invalid_at(const char *s, size_t n);
+
 /* Folds text for dedup hashing and classification: NFKC + case fold + accents stripped
  * ("canción" -> "cancion", "ß" -> "ss"), default-ignorable characters removed, every
  * character that is not a letter, number or other-symbol (emoji) -> space, whitespace

@@ -17,7 +17,15 @@
  * end, ms>" while it is in flight. A pending claim whose lease ended belongs
  * to an instance that died (or to a send that failed): a twin takes it over
  * and produces under the *same id*, so if Kafka had the first copy after all,
- * prioritize stores it once (feedback's primary key). */
+ * prioritize stores it once (feedback's primary key).
+ *
+ * Items of one batch claim "p:<id>:<lease end>:<group>" instead and are never
+ * rewritten one by one: when every item of the batch is acknowledged, one key
+ * "escucha:dedup:g:<group>" says so for all of them (one Redis write per batch
+ * instead of one per item; Redis CPU was a third of the batch path's). A twin
+ * that finds such a claim reads the group key: there = acknowledged. If any
+ * item of the batch failed, the group key is not written and the acknowledged
+ * items are settled one by one as above. */
 #define LEASE_MS 30000 /* > message.timeout.ms (20 s): a live owner settles first */
 
 /* For each item in order (ARGV: ttl, ":<lease end>", then nkeys,id pairs;
@@ -54,6 +62,15 @@ static const char SETTLE_LUA[] =
  * dedup answer naming one of them is a live twin (a real duplicate); any
  * other pending claim may belong to an instance that died. */
 #define CLAIM_BUCKETS 4096
+
+/* The items of one submission (HTTP batch, CSV chunk, inbound poll). */
+struct ing_group {
+  size_t refs;   /* items not finished yet, +1 while the submission is being sent */
+  int failed;    /* a grouped item's send failed: no group key, settle one by one */
+  int grouped;   /* some item claimed under this group */
+  char id[27];
+  es_buf acked;  /* key\0value\0 of acknowledged grouped items, used if failed */
+};
 typedef struct claim {
   struct claim *next;
   char id[27];
@@ -129,6 +146,27 @@ static int claim_has(const ingest *g, const char *id) {
   return 0;
 }
 
+static void settle_add(ingest *g, const char *key, const char *val);
+
+static void group_release(ingest *g, struct ing_group *grp) {
+  if (--grp->refs > 0) return;
+  if (g && g->redis && grp->grouped) {
+    if (!grp->failed) {
+      char key[64];
+      snprintf(key, sizeof key, "escucha:dedup:g:%s", grp->id);
+      settle_add(g, key, "1");
+    } else { /* the acknowledged ones one by one; the failed ones are lapsed already */
+      for (const char *p = grp->acked.data, *end = p ? p + grp->acked.len : NULL; p && p < end;) {
+        const char *k = p, *v = p + strlen(p) + 1;
+        p = v + strlen(v) + 1;
+        settle_add(g, k, v);
+      }
+    }
+  }
+  es_buf_free(&grp->acked);
+  free(grp);
+}
+
 static const char *const RESULT[] = {"pending", "accepted", "duplicate", "rejected", "unavailable"};
 
 static void finish(ingest *g, ing_item *it, int state) {
@@ -137,6 +175,9 @@ static void finish(ingest *g, ing_item *it, int state) {
   es_metric_add(M.items, 1, RESULT[it->state]);
   if (it->state == IT_ACCEPTED) es_metric_observe(M.latency, (double)(es_mono_ns() - it->start_ns) / 1e9);
   if (g) g->inflight--;
+  struct ing_group *grp = it->group;
+  it->group = NULL;
+  if (grp) group_release(g, grp);
   it->done(it, it->ctx);
 }
 
@@ -198,6 +239,13 @@ static void pending_value(char *out, size_t len, const char *id, int64_t lease_e
   snprintf(out, len, "p:%.26s:%lld", id, (long long)lease_end_ms);
 }
 
+/* ":<lease end>" or ":<lease end>:<group>", what follows "p:<id>" in a claim. */
+static void lease_suffix(char *out, size_t len, const ing_item *it) {
+  long long end = (long long)(es_now_ms() + LEASE_MS);
+  if (it->group) snprintf(out, len, ":%lld:%s", end, it->group->id);
+  else snprintf(out, len, ":%lld", end);
+}
+
 static void settle_flush(ingest *g) {
   const char *argv[3 + 2 * SETTLE_CHUNK + 1];
   size_t argl[3 + 2 * SETTLE_CHUNK + 1];
@@ -236,22 +284,32 @@ static void on_settle_check(uv_check_t *h) {
  * iteration): acknowledged → "<id>"; failed → a lapsed claim, so the client's
  * retry is produced under the same id (a timed-out send may still have been
  * written). */
+static void settle_add(ingest *g, const char *key, const char *val) {
+  if (g->settle.len == 0) uv_check_start(&g->settle_check, on_settle_check);
+  if (es_buf_append(&g->settle, key, strlen(key) + 1) != 0 || es_buf_append(&g->settle, val, strlen(val) + 1) != 0)
+    return; /* out of memory: the claim lapses; a twin takes it over under the same id */
+}
+
 static void keys_cmd(ingest *g, ing_item *it, int acked) {
   char lapsed[64];
   pending_value(lapsed, sizeof lapsed, it->id, 0);
+  if (it->grouped && !acked) it->group->failed = 1;
   for (int i = 0; i < it->nkeys && g->redis; i++) {
-    const char *v = acked ? it->id : lapsed;
-    if (g->settle.len == 0) uv_check_start(&g->settle_check, on_settle_check);
-    if (es_buf_append(&g->settle, it->keys[i], strlen(it->keys[i]) + 1) != 0 ||
-        es_buf_append(&g->settle, v, strlen(v) + 1) != 0)
-      return; /* out of memory: the claim lapses; a twin takes it over under the same id */
+    if (it->grouped && acked) { /* the group key settles it, unless a sibling fails */
+      es_buf *b = &it->group->acked;
+      if (es_buf_append(b, it->keys[i], strlen(it->keys[i]) + 1) != 0 || es_buf_append(b, it->id, sizeof it->id) != 0)
+        it->group->failed = 1; /* out of memory: then no group key; claims lapse, twins take over */
+      continue;
+    }
+    settle_add(g, it->keys[i], acked ? it->id : lapsed);
   }
 }
 
 static void produce(ingest *g, ing_item *it) {
   size_t len = 0;
   uint8_t *buf = ing_item_pack(it, &len);
-  rd_kafka_resp_err_t e = buf ? es_kafka_produce(it->bulk ? g->bulk : g->producer, ES_TOPIC_INGESTED, RD_KAFKA_PARTITION_UA,
+  int refuse = g->cfg.test_fail_text && *g->cfg.test_fail_text && strstr(it->text, g->cfg.test_fail_text);
+  rd_kafka_resp_err_t e = buf && !refuse ? es_kafka_produce(it->bulk ? g->bulk : g->producer, ES_TOPIC_INGESTED, RD_KAFKA_PARTITION_UA,
                                                  it->id, strlen(it->id), buf, len, it)
                               : RD_KAFKA_RESP_ERR__FAIL;
   free(buf);
@@ -317,6 +375,7 @@ static void takeover(ingest *g, ing_item *it, const char *found, const char *oid
   }
   memcpy(it->id, oid, oidlen);
   it->id[oidlen] = 0;
+  it->grouped = 0; /* the new claim names no group: settled on its own */
   pending_value(claim_val, sizeof claim_val, it->id, es_now_ms() + LEASE_MS);
   const char *argv[8] = {"EVAL", TAKEOVER_LUA, NULL};
   char nk[4];
@@ -342,6 +401,44 @@ static void answer_duplicate(ingest *g, ing_item *it, const char *orig) {
   finish(g, it, IT_DUPLICATE);
 }
 
+/* A pending claim not ours and not settled: lapsed → take it over; else retry later. */
+static void pending_elsewhere(ingest *g, ing_item *it, const char *found) {
+  const char *oid = found + 2, *colon = strchr(oid, ':');
+  size_t oidlen = colon ? (size_t)(colon - oid) : strlen(oid);
+  if (colon && strtoll(colon + 1, NULL, 10) <= es_now_ms()) {
+    takeover(g, it, found, oid, oidlen);
+  } else {
+    /* In flight at another instance, which may yet fail or die: answering
+     * "duplicate" could lose it. Ask to retry; by then it is settled. */
+    drop_keys(it);
+    finish(g, it, IT_UNAVAILABLE);
+  }
+}
+
+typedef struct {
+  ing_item *it;
+  char found[96];
+} group_check;
+
+static void on_group_key(redisAsyncContext *ac, void *r, void *priv) {
+  group_check *gc = priv;
+  redisReply *reply = r;
+  if (ac && ac->data) {
+    ingest *g = ac->data;
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+      char idbuf[27];
+      snprintf(idbuf, sizeof idbuf, "%.26s", gc->found + 2);
+      answer_duplicate(g, gc->it, idbuf); /* its whole batch was acknowledged */
+    } else if (reply && reply->type == REDIS_REPLY_NIL) {
+      pending_elsewhere(g, gc->it, gc->found);
+    } else {
+      drop_keys(gc->it);
+      finish(g, gc->it, IT_UNAVAILABLE);
+    }
+  }
+  free(gc);
+}
+
 /* One item's dedup answer: NULL = Redis failed, "" = new, else the stored value. */
 static void dedup_outcome(ingest *g, ing_item *it, const char *found, size_t len) {
   es_metric_observe(M.dedup_latency, (double)(es_mono_ns() - it->start_ns) / 1e9);
@@ -352,21 +449,38 @@ static void dedup_outcome(ingest *g, ing_item *it, const char *found, size_t len
     produce(g, it);
   } else if (len == 0) {
     claim_add(g, it);
+    it->grouped = it->group != NULL;
+    if (it->grouped) it->group->grouped = 1;
     produce(g, it);
   } else if (strncmp(found, "p:", 2) == 0) {
     const char *oid = found + 2, *colon = strchr(oid, ':');
+    const char *gcolon = colon ? strchr(colon + 1, ':') : NULL;
     size_t oidlen = colon ? (size_t)(colon - oid) : strlen(oid);
     char idbuf[sizeof it->id];
     snprintf(idbuf, sizeof idbuf, "%.*s", (int)oidlen, oid);
+    group_check *gc;
     if (claim_has(g, idbuf)) { /* a twin still in flight here: a real duplicate */
       answer_duplicate(g, it, idbuf);
-    } else if (colon && strtoll(colon + 1, NULL, 10) <= es_now_ms()) {
-      takeover(g, it, found, oid, oidlen);
-    } else {
-      /* In flight at another instance, which may yet fail or die: answering
-       * "duplicate" could lose it. Ask to retry; by then it is settled. */
+    } else if (gcolon && len < sizeof gc->found && (gc = malloc(sizeof *gc))) {
+      /* claimed in a batch: settled if the batch's group key is there */
+      gc->it = it;
+      memcpy(gc->found, found, len);
+      gc->found[len] = 0;
+      const char *argv[] = {"GET", NULL};
+      char key[64];
+      snprintf(key, sizeof key, "escucha:dedup:g:%.26s", gcolon + 1);
+      argv[1] = key;
+      size_t argl[] = {3, strlen(key)};
+      if (redisAsyncCommandArgv(g->redis, on_group_key, gc, 2, argv, argl) != REDIS_OK) {
+        free(gc);
+        drop_keys(it);
+        finish(g, it, IT_UNAVAILABLE);
+      }
+    } else if (gcolon) { /* out of memory: ask to retry */
       drop_keys(it);
       finish(g, it, IT_UNAVAILABLE);
+    } else {
+      pending_elsewhere(g, it, found);
     }
   } else {
     answer_duplicate(g, it, found);
@@ -405,8 +519,9 @@ static char *dedup_key(const ing_item *it, char kind, const char *v) {
 /* The common single-key case is a plain SET NX GET, several times cheaper
  * in Redis than the script; hiredis pipelines consecutive ones into one write. */
 static void dedup_send_one(ingest *g, ing_item *it) {
-  char val[64];
-  pending_value(val, sizeof val, it->id, es_now_ms() + LEASE_MS);
+  char val[96], lease[64];
+  lease_suffix(lease, sizeof lease, it);
+  snprintf(val, sizeof val, "p:%.26s%s", it->id, lease);
   const char *argv[] = {"SET", it->keys[0], val, "NX", "GET", "EX", g->ttl};
   size_t argl[7];
   for (int i = 0; i < 7; i++) argl[i] = strlen(argv[i]);
@@ -420,12 +535,12 @@ static void dedup_send(ingest *g, dedup_batch *b) {
   const char **argv = malloc(cap * sizeof *argv);
   size_t *argl = malloc(cap * sizeof *argl);
   char (*nk)[4] = malloc(b->n * sizeof *nk);
-  char nkeys[16], lease[24];
+  char nkeys[16], lease[64];
   int argc = 0, total = 0, rc = REDIS_ERR;
   if (!argv || !argl || !nk) goto cleanup;
   for (size_t i = 0; i < b->n; i++) total += b->items[i]->nkeys;
   snprintf(nkeys, sizeof nkeys, "%d", total);
-  snprintf(lease, sizeof lease, ":%lld", (long long)(es_now_ms() + LEASE_MS));
+  lease_suffix(lease, sizeof lease, b->items[0]); /* one submission: one group */
   argv[argc++] = "EVAL";
   argv[argc++] = DEDUP_LUA;
   argv[argc++] = nkeys;
@@ -449,11 +564,18 @@ cleanup:
 
 void ingest_submit_many(ingest *g, ing_item **items, size_t n) {
   dedup_batch *b = NULL;
+  struct ing_group *grp = n > 1 ? calloc(1, sizeof *grp) : NULL; /* none: settled one by one */
+  if (grp) {
+    grp->refs = 1; /* held while sending: items may finish before the last is sent */
+    es_ulid(grp->id);
+  }
   for (size_t i = 0; i < n; i++) {
     ing_item *it = items[i];
     it->bulk = n > 1;
     it->start_ns = es_mono_ns();
     g->inflight++;
+    it->group = grp;
+    if (grp) grp->refs++;
     if (it->state == IT_REJECTED || ingest_prepare(it, g->cfg.repair_utf8) != 0) {
       finish(g, it, IT_REJECTED);
       continue;
@@ -482,6 +604,7 @@ void ingest_submit_many(ingest *g, ing_item **items, size_t n) {
     }
   }
   if (b) dedup_send(g, b);
+  if (grp) group_release(g, grp);
 }
 
 void ingest_submit(ingest *g, ing_item *it) { ingest_submit_many(g, &it, 1); }

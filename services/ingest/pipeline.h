@@ -18,6 +18,7 @@ typedef struct {
   int repair_utf8;            /* 1: replace invalid bytes with U+FFFD; 0: reject */
   const char *client_id;
   const char *const *producer_extra; /* extra librdkafka settings, key/value, NULL-terminated */
+  const char *test_fail_text; /* tests only: items whose text holds it fail as a refused send */
 } ingest_config;
 
 ingest *ingest_new(uv_loop_t *loop, const ingest_config *cfg, char *err, size_t errlen);

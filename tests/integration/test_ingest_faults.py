@@ -80,6 +80,59 @@ def test_lapsed_claim_is_taken_over_under_the_same_id(services, api_key):
     assert ing.metrics()["escucha_ingest_claim_takeovers_total"] == 2
 
 
+def test_batch_claims_settle_with_one_group_key(services, api_key):
+    """A batch's claims name the batch ("p:<id>:<lease>:<group>") and one group
+    key settles them all once every item is acknowledged; a twin reads it and
+    answers duplicate. If an item of the batch fails, there is no group key: the
+    acknowledged ones are settled one by one, the failed one lapses at once."""
+    now_ms = lambda: int(time.time() * 1000)
+    marker = unique("refuse")
+    ing = services.start("ingest", http_port=HTTP_PORT, env={"ESCUCHA_TEST_FAIL_TEXT": marker})
+    u = unique()
+    a = {"text": "El bus 210 no pasa por el paradero de la plaza " + u}
+    b = {"text": "La oficina de licencias cierra antes de la hora publicada " + u, "external_id": "b-" + u}
+    r = post_json("/v1/feedback:batch", [a, b], api_key)
+    assert r.status_code == 202 and r.json()["accepted"] == 2, r.text
+    ida, idb = [x["id"] for x in r.json()["results"]]
+    claim = redis("GET", "escucha:dedup:demo:x:b-" + u)
+    p, cid, lease, gid = claim.split(":")
+    assert (p, cid) == ("p", idb) and int(lease) > now_ms() and len(gid) == 26
+    hkey = "escucha:dedup:demo:h:" + ingested_one(ida).content_hash
+    assert redis("GET", hkey).split(":")[::3] == ["p", gid]          # both items, one group
+    wait_until(lambda: redis("GET", "escucha:dedup:g:" + gid) == "1", 10, what="group key")
+    # twins, one by one (SET NX GET and the Lua path) and as a batch again
+    r = post_json("/v1/feedback", a, api_key)
+    assert r.status_code == 200 and r.json() == {"id": ida, "status": "duplicate"}, r.text
+    r = post_json("/v1/feedback", b, api_key)
+    assert r.status_code == 200 and r.json() == {"id": idb, "status": "duplicate"}, r.text
+    r = post_json("/v1/feedback:batch", [b, a], api_key)
+    assert r.status_code == 200 and [x["id"] for x in r.json()["results"]] == [idb, ida], r.text
+    # a grouped claim without its group key: live lease → retry later; lapsed → taken over
+    c = {"text": "No funciona el botón de pago en la web municipal " + u, "external_id": "c-" + u}
+    ckey, other = "escucha:dedup:demo:x:c-" + u, fake_id()
+    redis("SET", ckey, "p:%s:%d:%s" % (other, now_ms() + 60000, fake_id()), "EX", "600")
+    assert post_json("/v1/feedback", c, api_key).status_code == 503
+    redis("SET", ckey, "p:%s:%d:%s" % (other, now_ms() - 1000, fake_id()), "EX", "600")
+    r = post_json("/v1/feedback", c, api_key)
+    assert r.status_code == 202 and r.json()["id"] == other, r.text
+    assert redis("GET", ckey) == other
+    # one item of a batch fails: no group key; the sibling is settled on its own
+    groups = set(redis("KEYS", "escucha:dedup:g:*").split())
+    d = {"text": "Los semáforos de la avenida están apagados " + u, "external_id": "d-" + u}
+    e = {"text": "Reclamo que Kafka rechaza " + marker, "external_id": "e-" + u}
+    r = post_json("/v1/feedback:batch", [d, e], api_key)
+    assert r.status_code == 503, r.text
+    assert [x["status"] for x in r.json()["results"]] == ["accepted", "unavailable"]
+    idd = r.json()["results"][0]["id"]
+    assert wait_until(lambda: redis("GET", "escucha:dedup:demo:x:d-" + u) == idd, 10, what="d settled")
+    lapsed = redis("GET", "escucha:dedup:demo:x:e-" + u).split(":")
+    assert lapsed[0] == "p" and lapsed[2] == "0" and len(lapsed) == 3, lapsed
+    assert set(redis("KEYS", "escucha:dedup:g:*").split()) == groups
+    r = post_json("/v1/feedback", d, api_key)
+    assert r.status_code == 200 and r.json()["id"] == idd, r.text
+    assert ing.metrics()["escucha_ingest_claim_takeovers_total"] == 1
+
+
 def test_kill9_during_batch_load_loses_no_acknowledged_item(services, api_key):
     ing = services.start("ingest", http_port=HTTP_PORT)
     u = unique()

@@ -16,11 +16,11 @@
 #include "pipeline.h"
 
 static ing_item *from_json(const char *js, const char *agency) {
-  json_t *o = json_loads(js, 0, NULL);
+  cJSON *o = ing_json_parse(js, strlen(js), NULL);
   assert_non_null(o);
   ing_item *it = calloc(1, sizeof *it);
   ing_item_from_json(it, o, agency, ESCUCHA__V1__CHANNEL__WEB);
-  json_decref(o);
+  cJSON_Delete(o);
   return it;
 }
 
@@ -38,6 +38,10 @@ static void test_json_validation_names_fields(void **st) {
       {"{\"text\":\"x\",\"attributes\":{\"k\":1}}", "attributes"},
       {"{\"text\":\"x\",\"service\":[]}", "service"},
       {"[1]", ""},
+      {"{\"Text\":\"x\"}", "text"},                 /* keys are case-sensitive */
+      {"{\"text\":\"x\",\"nps\":2.5}", "nps"},
+      {"{\"text\":\"x\",\"created_at\":1e300}", "created_at"},
+      {"{\"text\":\"x\",\"location\":{\"lat\":1,\"lon\":1e999}}", "location.lon"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     ing_item *it = from_json(cases[i].js, "demo");
@@ -59,6 +63,47 @@ static void test_json_validation_names_fields(void **st) {
   ing_item *other = from_json("{\"text\":\"x\",\"agency\":\"b\"}", "a");
   assert_string_equal(other->err_code, "forbidden");
   ing_item_free(other);
+}
+
+/* The parser keeps jansson's strictness: what it refuses, and where it says the problem is. */
+static void test_json_parse_strict(void **st) {
+  (void)st;
+  struct { const char *js; int line, column; const char *why; } bad[] = {
+      {"{\"text\":\"a\xff\"}", 1, 11, "invalid UTF-8"},
+      {"{\"text\":\"a\\u0000b\"}", 1, 11, "\\u0000"},
+      {"{\"text\":\"a\",\"text\":\"b\"}", 1, 1, "duplicate object key \"text\""},
+      {"{\"text\":\"a\",\"attributes\":{\"k\":\"1\",\"k\":\"2\"}}", 1, 1, "duplicate object key \"k\""},
+      {"{\"text\":\"a\"} x", 1, 14, "end of input expected"},
+      {"{\"text\":\"a\",\n \"nps\": }", 2, 9, "unexpected '}'"},
+      {"{\"text\":\"caf\xc3\xa9", 1, 10, "unterminated string"},
+      {"", 1, 1, "unexpected end of input"},
+      {"{\"a\"}", 1, 5, "unexpected '}'"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    ing_json_error e = {0};
+    cJSON *v = ing_json_parse(bad[i].js, strlen(bad[i].js), &e);
+    if (v) fail_msg("accepted %s", bad[i].js);
+    if (!strstr(e.text, bad[i].why)) fail_msg("%s: said %s", bad[i].js, e.text);
+    assert_int_equal(e.line, bad[i].line);
+    assert_int_equal(e.column, bad[i].column);
+  }
+  /* 40 keys: the sorted duplicate check finds one at the end */
+  char big[1024] = "{";
+  for (int i = 0; i < 40; i++) snprintf(big + strlen(big), sizeof big - strlen(big), "\"k%d\":%d,", i, i);
+  strcat(big, "\"k7\":0}");
+  ing_json_error e = {0};
+  assert_null(ing_json_parse(big, strlen(big), &e));
+  assert_non_null(strstr(e.text, "\"k7\""));
+  big[strlen(big) - 8] = '}', big[strlen(big) - 7] = '\0'; /* drop the repeat */
+  cJSON *v = ing_json_parse(big, strlen(big), &e);
+  assert_non_null(v);
+  cJSON_Delete(v);
+  /* an escaped backslash before u0000 is text, not a NUL */
+  const char *ok = "{\"text\":\"C:\\\\u0000\"} \r\n";
+  v = ing_json_parse(ok, strlen(ok), NULL);
+  assert_non_null(v);
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(v, "text")->valuestring, "C:\\u0000");
+  cJSON_Delete(v);
 }
 
 static void test_parse_time(void **st) {
@@ -172,6 +217,7 @@ static void test_auth_hashed_keys_and_rate_limit(void **st) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json_validation_names_fields),
+      cmocka_unit_test(test_json_parse_strict),
       cmocka_unit_test(test_parse_time),
       cmocka_unit_test(test_prepare_redacts_hashes_and_ids),
       cmocka_unit_test(test_csv_reader),
