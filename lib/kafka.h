@@ -20,7 +20,11 @@
 typedef void (*es_kafka_dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
 
 /* Idempotent (acks=all) producer. extra: NULL-terminated key,value pairs of
- * librdkafka settings to override (may be NULL). */
+ * librdkafka settings to override (may be NULL). One setting of ours:
+ * "partitioner" = "sticky" sends every message of a 5 ms window to one
+ * partition, whatever its key: a produce request then carries one batch
+ * instead of one per partition (for topics whose consumers do not need a
+ * key's messages on one partition). */
 rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es_kafka_dr_cb dr,
                                   void *opaque, const char *const *extra, char *err, size_t errlen);
 /* Copies key/value. Never polls (so no delivery report runs re-entrantly);

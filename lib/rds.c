@@ -60,8 +60,13 @@ static void poll_cb(uv_poll_t *handle, int status, int events) {
   if (p->context && (events & UV_WRITABLE)) redisAsyncHandleWrite(p->context);
 }
 
+/* Only on a change: hiredis asks to add write interest for every command,
+ * and uv_poll_start re-registers the fd with epoll each time (a DEL now, an
+ * ADD at the next poll): two syscalls per command, half of them failing. */
 static void set_events(redisLibuvEvents *p, int add, int del) {
-  p->events = (p->events | add) & ~del;
+  int events = (p->events | add) & ~del;
+  if (events == p->events && (events == 0) == !uv_is_active((uv_handle_t *)&p->handle)) return;
+  p->events = events;
   if (p->events) uv_poll_start(&p->handle, p->events, poll_cb);
   else uv_poll_stop(&p->handle);
 }
