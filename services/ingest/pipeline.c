@@ -303,16 +303,16 @@ static void on_settle_check(uv_check_t *h) {
     redisAsyncHandleWrite(g->redis);
 }
 
-/* Key updates once the send settled (fire-and-forget, batched per loop
- * iteration): acknowledged → "<id>"; failed → a lapsed claim, so the client's
- * retry is produced under the same id (a timed-out send may still have been
- * written). */
+/* A settling write, sent with the others at the end of this loop iteration. */
 static void settle_add(ingest *g, const char *key, const char *val) {
   if (g->settle.len == 0) uv_check_start(&g->settle_check, on_settle_check);
   if (es_buf_append(&g->settle, key, strlen(key) + 1) != 0 || es_buf_append(&g->settle, val, strlen(val) + 1) != 0)
     return; /* out of memory: the claim lapses; a twin takes it over under the same id */
 }
 
+/* Key updates once the send settled (fire-and-forget): acknowledged → "<id>",
+ * or left to the group key; failed → a lapsed claim, so the client's retry is
+ * produced under the same id (a timed-out send may still have been written). */
 static void keys_cmd(ingest *g, ing_item *it, int acked) {
   char lapsed[64];
   pending_value(lapsed, sizeof lapsed, it->id, 0);
@@ -466,7 +466,10 @@ static void on_group_key(redisAsyncContext *ac, void *r, void *priv) {
 static void dedup_outcome(ingest *g, ing_item *it, const char *found, size_t len) {
   es_metric_observe(M.dedup_latency, (double)(es_mono_ns() - it->start_ns) / 1e9);
   if (!found) {
-    /* Redis failed mid-way: accept without dedup rather than lose input */
+    /* Redis failed mid-way: accept without dedup rather than lose input. The
+     * claim may have been made before the connection broke, and this item's
+     * outcome will not reach its group: no group key may vouch for it. */
+    if (it->group) it->group->failed = 1;
     es_metric_add(M.degraded, 1);
     drop_keys(it);
     produce(g, it);
