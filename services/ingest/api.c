@@ -407,30 +407,28 @@ static void handle_open311_post(es_http_req *req, api_ctx *api, const char *agen
     return;
   }
   if (!o) ing_item_reject(it, "internal", "", "out of memory");
-  else if (!cJSON_GetObjectItemCaseSensitive(o, "text")) ing_item_reject(it, "invalid", "description", "description is required");
-  else if (!cJSON_GetObjectItemCaseSensitive(o, "service")) ing_item_reject(it, "invalid", "service_code", "service_code is required");
+  else if (!ing_json_at(o, "text")) ing_item_reject(it, "invalid", "description", "description is required");
+  else if (!ing_json_at(o, "service")) ing_item_reject(it, "invalid", "service_code", "service_code is required");
   else if (ing_item_from_json(it, o, agency, ESCUCHA__V1__CHANNEL__OPEN311) != 0 && strcmp(it->err_field, "text") == 0)
     snprintf(it->err_field, sizeof it->err_field, "description");
   cJSON_Delete(o);
   ingest_submit(api->g, it);
 }
 
-static const char *str_at(const cJSON *o, const char *k) { return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, k)); }
-
 char *api_open311_services(const char *path) {
   size_t len = 0;
   char *text = path ? es_read_file(path, &len) : NULL, *s = NULL;
   cJSON *tax = text ? cJSON_ParseWithLength(text, len) : NULL, *out = cJSON_CreateArray();
-  const cJSON *cats = cJSON_GetObjectItemCaseSensitive(tax, "categories"), *cat;
+  const cJSON *cats = ing_json_at(tax, "categories"), *cat;
   if (!out) goto cleanup;
   cJSON_ArrayForEach(cat, (cJSON_IsArray(cats) ? cats : NULL)) {
-    const char *id = str_at(cat, "id");
+    const char *id = ing_json_str_at(cat, "id");
     if (!id) continue;
-    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cat, "labels");
-    const char *name = str_at(labels, "es");
-    if (!name) name = str_at(labels, "en");
-    const cJSON *desc = cJSON_GetObjectItemCaseSensitive(cat, "description");
-    const char *d = cJSON_IsObject(desc) ? str_at(desc, "es") : cJSON_GetStringValue(desc);
+    const cJSON *labels = ing_json_at(cat, "labels");
+    const char *name = ing_json_str_at(labels, "es");
+    if (!name) name = ing_json_str_at(labels, "en");
+    const cJSON *desc = ing_json_at(cat, "description");
+    const char *d = cJSON_IsObject(desc) ? ing_json_str_at(desc, "es") : cJSON_GetStringValue(desc);
     cJSON *svc = cJSON_CreateObject();
     if (!svc || !cJSON_AddItemToArray(out, svc)) {
       cJSON_Delete(svc);
@@ -442,7 +440,7 @@ char *api_open311_services(const char *path) {
     cJSON_AddFalseToObject(svc, "metadata");
     cJSON_AddStringToObject(svc, "type", "realtime");
     cJSON_AddStringToObject(svc, "keywords", "");
-    cJSON_AddStringToObject(svc, "group", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cat, "urgent")) ? "urgent" : "general");
+    cJSON_AddStringToObject(svc, "group", cJSON_IsTrue(ing_json_at(cat, "urgent")) ? "urgent" : "general");
   }
   s = cJSON_PrintUnformatted(out);
 cleanup:

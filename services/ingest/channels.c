@@ -24,26 +24,24 @@ int ch_whatsapp_signature_ok(const char *secret, const char *body, size_t len, c
   return sodium_memcmp(mac, got, sizeof mac) == 0;
 }
 
-static const cJSON *at(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
-static const char *str_at(const cJSON *o, const char *k) { return cJSON_GetStringValue(at(o, k)); }
 /* The array under k, or NULL: iterating an object would walk its members. */
 static const cJSON *arr_at(const cJSON *o, const char *k) {
-  const cJSON *a = at(o, k);
+  const cJSON *a = ing_json_at(o, k);
   return cJSON_IsArray(a) ? a : NULL;
 }
 
 static ing_item *wa_item(const cJSON *msg, const char *agency) {
-  const char *type = str_at(msg, "type");
-  const char *text = str_at(at(msg, "text"), "body");
+  const char *type = ing_json_str_at(msg, "type");
+  const char *text = ing_json_str_at(ing_json_at(msg, "text"), "body");
   if (!type || strcmp(type, "text") != 0 || !text) return NULL; /* media, reactions: nothing to read */
   ing_item *it = calloc(1, sizeof *it);
   if (!it) return NULL;
   it->agency = strdup(agency);
   it->text = strdup(text);
   it->channel = ESCUCHA__V1__CHANNEL__WHATSAPP;
-  const char *id = str_at(msg, "id");
+  const char *id = ing_json_str_at(msg, "id");
   if (id) it->external_id = strndup(id, 256); /* Meta redelivers: the wamid dedups it */
-  const char *ts = str_at(msg, "timestamp");
+  const char *ts = ing_json_str_at(msg, "timestamp");
   if (ts) it->created_at = strtoll(ts, NULL, 10) * 1000;
   return it;
 }
@@ -62,7 +60,7 @@ int ch_whatsapp_items(const char *body, size_t len, const char *agency, ing_item
   const cJSON *entry, *change, *msg;
   cJSON_ArrayForEach(entry, arr_at(root, "entry")) {
     cJSON_ArrayForEach(change, arr_at(entry, "changes")) {
-      cJSON_ArrayForEach(msg, arr_at(at(change, "value"), "messages")) {
+      cJSON_ArrayForEach(msg, arr_at(ing_json_at(change, "value"), "messages")) {
         ing_item *it = wa_item(msg, agency);
         if (!it) continue;
         if (n == cap) {

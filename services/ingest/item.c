@@ -207,12 +207,13 @@ cJSON *ing_json_parse(const char *p, size_t n, ing_json_error *e) {
   return v;
 }
 
-static const cJSON *get(const cJSON *o, const char *name) { return cJSON_GetObjectItemCaseSensitive(o, name); }
+const cJSON *ing_json_at(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
+const char *ing_json_str_at(const cJSON *o, const char *k) { return cJSON_GetStringValue(ing_json_at(o, k)); }
 
 /* String value, NULL when absent, (const char *)-1 when present but not a string. */
 static const char *jstr(const cJSON *o, const char *a, const char *b) {
-  const cJSON *v = get(o, a);
-  if (!v && b) v = get(o, b);
+  const cJSON *v = ing_json_at(o, a);
+  if (!v && b) v = ing_json_at(o, b);
   return v ? (cJSON_IsString(v) ? v->valuestring : (const char *)-1) : NULL;
 }
 
@@ -237,7 +238,7 @@ static int whole_number(const cJSON *v, int64_t *out) {
 }
 
 static int take_int(ing_item *it, const cJSON *o, const char *name, int lo, int hi, int *has, int *dst) {
-  const cJSON *v = get(o, name);
+  const cJSON *v = ing_json_at(o, name);
   if (!v || cJSON_IsNull(v)) return 0;
   int64_t x;
   if (whole_number(v, &x)) {
@@ -255,11 +256,11 @@ static int take_int(ing_item *it, const cJSON *o, const char *name, int lo, int 
 }
 
 static int take_location(ing_item *it, const cJSON *o) {
-  const cJSON *loc = get(o, "location");
+  const cJSON *loc = ing_json_at(o, "location");
   if (!loc || cJSON_IsNull(loc)) return 0;
   if (!cJSON_IsObject(loc)) return ing_item_reject(it, "invalid", "location", "location must be an object");
-  const cJSON *lat = get(loc, "lat"), *lon = get(loc, "lon");
-  if (!lon) lon = get(loc, "long");
+  const cJSON *lat = ing_json_at(loc, "lat"), *lon = ing_json_at(loc, "lon");
+  if (!lon) lon = ing_json_at(loc, "long");
   if (lat || lon) {
     if (!cJSON_IsNumber(lat) || !(fabs(lat->valuedouble) <= 90))
       return ing_item_reject(it, "invalid", "location.lat", "lat must be a number -90..90");
@@ -276,7 +277,7 @@ static int take_location(ing_item *it, const cJSON *o) {
 }
 
 static int take_attributes(ing_item *it, const cJSON *o) {
-  const cJSON *a = get(o, "attributes");
+  const cJSON *a = ing_json_at(o, "attributes");
   if (!a || cJSON_IsNull(a)) return 0;
   if (!cJSON_IsObject(a)) return ing_item_reject(it, "invalid", "attributes", "attributes must be an object of strings");
   size_t n = (size_t)cJSON_GetArraySize(a);
@@ -296,7 +297,7 @@ static int take_attributes(ing_item *it, const cJSON *o) {
 
 int ing_item_from_json(ing_item *it, const cJSON *o, const char *agency, int default_channel) {
   if (!cJSON_IsObject(o)) return ing_item_reject(it, "invalid", "", "feedback must be a JSON object");
-  const cJSON *t = get(o, "text");
+  const cJSON *t = ing_json_at(o, "text");
   if (!t) return ing_item_reject(it, "invalid", "text", "text is required");
   if (!cJSON_IsString(t)) return ing_item_reject(it, "invalid", "text", "text must be a string");
   size_t tlen = strlen(t->valuestring);
@@ -326,8 +327,8 @@ int ing_item_from_json(ing_item *it, const cJSON *o, const char *agency, int def
     return ing_item_reject(it, "invalid", "channel",
                            "unknown channel %.40s (web, email, whatsapp, sms, call, chat, social, survey, open311, in_person, other)", ch);
 
-  const cJSON *ca = get(o, "created_at");
-  if (!ca) ca = get(o, "createdAt");
+  const cJSON *ca = ing_json_at(o, "created_at");
+  if (!ca) ca = ing_json_at(o, "createdAt");
   if (ca && !cJSON_IsNull(ca)) {
     int64_t ms;
     if (whole_number(ca, &ms)) it->created_at = ms;

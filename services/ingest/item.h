@@ -70,6 +70,10 @@ typedef struct {
  * validated, "\u0000" refused, duplicate keys refused, only whitespace after the
  * value. NULL (with e filled when not NULL) on error; cJSON_Delete the result. */
 cJSON *ing_json_parse(const char *p, size_t n, ing_json_error *e);
+/* Member k of o, case-sensitive (cJSON's plain lookup ignores case); NULL when o
+ * is not an object or lacks it. The second gives its string value or NULL. */
+const cJSON *ing_json_at(const cJSON *o, const char *k);
+const char *ing_json_str_at(const cJSON *o, const char *k);
 /* Fills it from a protobuf Feedback (inbound topic). 0 ok, -1 rejected. */
 int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb);
 /* Channel name (case-insensitive, e.g. "whatsapp") -> enum, -1 unknown. */
