@@ -28,8 +28,9 @@
  * item of the group failed, the group key is not written and the acknowledged
  * items are settled one by one as above. */
 #define LEASE_MS 30000 /* > message.timeout.ms (20 s): a live owner settles first */
+#define CLAIM_LEN 96    /* "p:" + id + ":" + lease end + ":" + group, with room */
 
-/* For each item in order (ARGV: ttl, ":<lease end>", then nkeys,id pairs;
+/* For each item in order (ARGV: ttl, the claim suffix, then nkeys,id pairs;
  * KEYS flattened): if any of its keys exists, answer that value; otherwise
  * claim its keys as pending and answer "". One round trip per batch;
  * duplicates inside a batch are caught too. */
@@ -94,7 +95,7 @@ struct ingest {
   /* keys to settle at the end of this loop iteration: NUL-separated key, value pairs */
   es_buf settle;
   struct ing_group *open_group; /* this loop iteration's single submissions */
-  uv_check_t settle_check;      /* end of a loop iteration: close open_group, flush settle and Redis */
+  uv_check_t loop_end;          /* end of a loop iteration: close open_group, flush settle and Redis */
   char ttl[24]; /* the dedup window in seconds, as Redis wants it */
   int closed;
 };
@@ -238,23 +239,25 @@ static void count_redactions(const ing_item *it) {
     if (v[i]) es_metric_add(M.redactions, v[i], K[i]);
 }
 
-static void pending_value(char *out, size_t len, const char *id, int64_t lease_end_ms) {
-  snprintf(out, len, "p:%.26s:%lld", id, (long long)lease_end_ms);
+/* ":<lease end>" or ":<lease end>:<group>": what follows "p:<id>" in a claim
+ * (alone it is what the claim script appends). */
+static void claim_suffix(char *out, size_t len, int64_t lease_end_ms, const struct ing_group *grp) {
+  if (grp) snprintf(out, len, ":%lld:%s", (long long)lease_end_ms, grp->id);
+  else snprintf(out, len, ":%lld", (long long)lease_end_ms);
 }
 
-/* ":<lease end>" or ":<lease end>:<group>", what follows "p:<id>" in a claim. */
-static void lease_suffix(char *out, size_t len, const ing_item *it) {
-  long long end = (long long)(es_now_ms() + LEASE_MS);
-  if (it->group) snprintf(out, len, ":%lld:%s", end, it->group->id);
-  else snprintf(out, len, ":%lld", end);
+static void pending_value(char *out, size_t len, const char *id, int64_t lease_end_ms, const struct ing_group *grp) {
+  char suffix[CLAIM_LEN - 32];
+  claim_suffix(suffix, sizeof suffix, lease_end_ms, grp);
+  snprintf(out, len, "p:%.26s%s", id, suffix);
 }
 
-static void on_settle_check(uv_check_t *h);
+static void on_loop_end(uv_check_t *h);
 
 /* Queues a command; it is written at the end of this loop iteration. */
 static int redis_send(ingest *g, redisCallbackFn *fn, void *priv, int argc, const char **argv, const size_t *argl) {
   int rc = redisAsyncCommandArgv(g->redis, fn, priv, argc, argv, argl);
-  if (rc == REDIS_OK) uv_check_start(&g->settle_check, on_settle_check);
+  if (rc == REDIS_OK) uv_check_start(&g->loop_end, on_loop_end);
   return rc;
 }
 
@@ -292,7 +295,7 @@ static void close_open_group(ingest *g) {
   if (grp) group_release(g, grp);
 }
 
-static void on_settle_check(uv_check_t *h) {
+static void on_loop_end(uv_check_t *h) {
   ingest *g = h->data;
   close_open_group(g); /* may add the group key to settle */
   settle_flush(g);
@@ -305,7 +308,7 @@ static void on_settle_check(uv_check_t *h) {
 
 /* A settling write, sent with the others at the end of this loop iteration. */
 static void settle_add(ingest *g, const char *key, const char *val) {
-  if (g->settle.len == 0) uv_check_start(&g->settle_check, on_settle_check);
+  if (g->settle.len == 0) uv_check_start(&g->loop_end, on_loop_end);
   if (es_buf_append(&g->settle, key, strlen(key) + 1) != 0 || es_buf_append(&g->settle, val, strlen(val) + 1) != 0)
     return; /* out of memory: the claim lapses; a twin takes it over under the same id */
 }
@@ -314,8 +317,8 @@ static void settle_add(ingest *g, const char *key, const char *val) {
  * or left to the group key; failed → a lapsed claim, so the client's retry is
  * produced under the same id (a timed-out send may still have been written). */
 static void keys_cmd(ingest *g, ing_item *it, int acked) {
-  char lapsed[64];
-  pending_value(lapsed, sizeof lapsed, it->id, 0);
+  char lapsed[CLAIM_LEN];
+  pending_value(lapsed, sizeof lapsed, it->id, 0, NULL);
   if (it->grouped && !acked) it->group->failed = 1;
   for (int i = 0; i < it->nkeys && g->redis; i++) {
     if (it->grouped && acked) { /* the group key settles it, unless a sibling fails */
@@ -390,7 +393,7 @@ static void on_takeover(redisAsyncContext *ac, void *r, void *priv) {
 
 /* A twin of a pending claim whose lease ended: adopt the claim's id. */
 static void takeover(ingest *g, ing_item *it, const char *found, const char *oid, size_t oidlen) {
-  char claim_val[64];
+  char claim_val[CLAIM_LEN];
   if (oidlen != sizeof it->id - 1) { /* not an id of ours: leave it alone */
     drop_keys(it);
     finish(g, it, IT_UNAVAILABLE);
@@ -399,7 +402,7 @@ static void takeover(ingest *g, ing_item *it, const char *found, const char *oid
   memcpy(it->id, oid, oidlen);
   it->id[oidlen] = 0;
   it->grouped = 0; /* the new claim names no group: settled on its own */
-  pending_value(claim_val, sizeof claim_val, it->id, es_now_ms() + LEASE_MS);
+  pending_value(claim_val, sizeof claim_val, it->id, es_now_ms() + LEASE_MS, NULL);
   const char *argv[8] = {"EVAL", TAKEOVER_LUA, NULL};
   char nk[4];
   snprintf(nk, sizeof nk, "%d", it->nkeys);
@@ -440,7 +443,7 @@ static void pending_elsewhere(ingest *g, ing_item *it, const char *found) {
 
 typedef struct {
   ing_item *it;
-  char found[96];
+  char found[CLAIM_LEN];
 } group_check;
 
 static void on_group_key(redisAsyncContext *ac, void *r, void *priv) {
@@ -545,9 +548,8 @@ static char *dedup_key(const ing_item *it, char kind, const char *v) {
 /* The common single-key case is a plain SET NX GET, several times cheaper
  * in Redis than the script; hiredis pipelines consecutive ones into one write. */
 static void dedup_send_one(ingest *g, ing_item *it) {
-  char val[96], lease[64];
-  lease_suffix(lease, sizeof lease, it);
-  snprintf(val, sizeof val, "p:%.26s%s", it->id, lease);
+  char val[CLAIM_LEN];
+  pending_value(val, sizeof val, it->id, es_now_ms() + LEASE_MS, it->group);
   const char *argv[] = {"SET", it->keys[0], val, "NX", "GET", "EX", g->ttl};
   size_t argl[7];
   for (int i = 0; i < 7; i++) argl[i] = strlen(argv[i]);
@@ -561,12 +563,12 @@ static void dedup_send(ingest *g, dedup_batch *b) {
   const char **argv = malloc(cap * sizeof *argv);
   size_t *argl = malloc(cap * sizeof *argl);
   char (*nk)[4] = malloc(b->n * sizeof *nk);
-  char nkeys[16], lease[64];
+  char nkeys[16], lease[CLAIM_LEN - 32];
   int argc = 0, total = 0, rc = REDIS_ERR;
   if (!argv || !argl || !nk) goto cleanup;
   for (size_t i = 0; i < b->n; i++) total += b->items[i]->nkeys;
   snprintf(nkeys, sizeof nkeys, "%d", total);
-  lease_suffix(lease, sizeof lease, b->items[0]); /* one submission: one group */
+  claim_suffix(lease, sizeof lease, es_now_ms() + LEASE_MS, b->items[0]->group); /* one submission: one group */
   argv[argc++] = "EVAL";
   argv[argc++] = DEDUP_LUA;
   argv[argc++] = nkeys;
@@ -603,7 +605,7 @@ void ingest_submit_many(ingest *g, ing_item **items, size_t n) {
   if (n > 1) {
     grp = group_new();
   } else { /* single submissions of this loop iteration share one, closed at its end */
-    if (!g->open_group && (g->open_group = group_new())) uv_check_start(&g->settle_check, on_settle_check);
+    if (!g->open_group && (g->open_group = group_new())) uv_check_start(&g->loop_end, on_loop_end);
     grp = g->open_group;
   }
   for (size_t i = 0; i < n; i++) {
@@ -723,8 +725,8 @@ ingest *ingest_new(uv_loop_t *loop, const ingest_config *cfg, char *err, size_t 
   g->bulk_uv = es_kafka_uv_attach(loop, g->bulk);
   uv_timer_init(loop, &g->redis_timer);
   g->redis_timer.data = g;
-  uv_check_init(loop, &g->settle_check);
-  g->settle_check.data = g;
+  uv_check_init(loop, &g->loop_end);
+  g->loop_end.data = g;
   redis_connect(g);
   uv_timer_start(&g->redis_timer, on_redis_timer, 1000, 1000);
   return g;
@@ -754,7 +756,7 @@ void ingest_free(ingest *g) {
   es_kafka_uv_detach(g->bulk_uv);
   es_kafka_producer_close(g->producer, 10000);
   es_kafka_producer_close(g->bulk, 10000);
-  uv_check_stop(&g->settle_check);
+  uv_check_stop(&g->loop_end);
   close_open_group(g);
   settle_flush(g); /* what the flush just settled; the disconnect sends it */
   if (g->redis) {
@@ -763,5 +765,5 @@ void ingest_free(ingest *g) {
   }
   /* the loop still references the timer until its close callback: free g there */
   uv_close((uv_handle_t *)&g->redis_timer, free_on_close);
-  uv_close((uv_handle_t *)&g->settle_check, free_on_close);
+  uv_close((uv_handle_t *)&g->loop_end, free_on_close);
 }
