@@ -12,8 +12,12 @@ PY=/usr/bin/python3
 start=$SECONDS
 
 scripts/deps.sh || exit 1
-make -j2 all >/tmp/escucha-build.log 2>&1 || { tail -50 /tmp/escucha-build.log; echo "build failed"; exit 1; }
-make -j2 SAN=1 all >/tmp/escucha-build-san.log 2>&1 || { tail -50 /tmp/escucha-build-san.log; echo "sanitizer build failed"; exit 1; }
+# ESCUCHA_TEST_SLOT=N (default 0) moves every port of the test stack by N*100 and
+# its state folder, so two checkouts (git worktrees) can run their suites at once.
+slot=${ESCUCHA_TEST_SLOT:-0}
+logs=$REPO/.escucha/logs; mkdir -p "$logs"
+make -j2 all >"$logs/build.log" 2>&1 || { tail -50 "$logs/build.log"; echo "build failed"; exit 1; }
+make -j2 SAN=1 all >"$logs/build-san.log" 2>&1 || { tail -50 "$logs/build-san.log"; echo "sanitizer build failed"; exit 1; }
 
 unit_pass=0 unit_fail=0
 run_unit() {
@@ -49,12 +53,13 @@ run_unit() {
 int_pass=0 int_fail=0
 # A stack of its own: tests never touch a developer's `make up` stack.
 start_stack() {
-  export ESCUCHA_STATE_DIR=$REPO/.escucha/test-stack
-  export ESCUCHA_KAFKA_PORT=19192 ESCUCHA_KAFKA_CONTROLLER_PORT=19193
-  export ESCUCHA_PG_PORT=15532 ESCUCHA_REDIS_PORT=16479
-  export ESCUCHA_HTTP_PORT=18180 ESCUCHA_ADMIN_PORT_BASE=19200
+  local o=$((slot * 100))
+  export ESCUCHA_STATE_DIR=$REPO/.escucha/test-stack${slot#0}
+  export ESCUCHA_KAFKA_PORT=$((19192 + o)) ESCUCHA_KAFKA_CONTROLLER_PORT=$((19193 + o))
+  export ESCUCHA_PG_PORT=$((15532 + o)) ESCUCHA_REDIS_PORT=$((16479 + o))
+  export ESCUCHA_HTTP_PORT=$((18180 + o)) ESCUCHA_ADMIN_PORT_BASE=$((19200 + o))
   export ESCUCHA_BIN_DIR=$REPO/build-san/bin
-  export ESCUCHA_REDMINE_PORT=19381   # not the demo's Redmine
+  export ESCUCHA_REDMINE_PORT=$((19381 + o))   # not the demo's Redmine
   # store-layer unit tests run against the stack's PostgreSQL
   export ESCUCHA_TEST_PG_DSN="host=127.0.0.1 port=$ESCUCHA_PG_PORT dbname=escucha user=escucha"
   trap 'scripts/stack.sh down >/dev/null 2>&1' EXIT

@@ -6,7 +6,7 @@ import threading
 
 import requests
 
-from conftest import (BIN, feedback_of, HTTP_PORT, REPO, STATE, pb, post_json, producer, read_topic, unique,
+from conftest import (ADMIN_BASE, BIN, feedback_of, HTTP_PORT, REPO, STATE, pb, post_json, producer, read_topic, unique,
                       wait_until)
 
 SPANISH = ("Llevo tres semanas esperando la hora con el especialista en el CESFAM {u}. "
@@ -100,7 +100,7 @@ def test_external_id_dedup_and_validation_errors(services, api_key):
 def test_rate_limit_answers_429_with_retry_after(services, api_key):
     port = HTTP_PORT + 1
     services.start("ingest", http_port=port, env={"ESCUCHA_RATE_LIMIT": "2", "ESCUCHA_INBOUND": "off"},
-                   admin_port=19290)
+                   admin_port=ADMIN_BASE + 50)
     codes = [post_json("/v1/feedback", {"text": "rate " + unique()}, api_key, port=port) for _ in range(8)]
     limited = [r for r in codes if r.status_code == 429]
     assert limited, [r.status_code for r in codes]

@@ -6,7 +6,7 @@ import shutil
 
 import requests
 
-from conftest import HTTP_PORT, REPO, STATE, post_json, unique
+from conftest import ADMIN_BASE, HTTP_PORT, REPO, STATE, post_json, unique
 
 VALGRIND = shutil.which("valgrind")
 PLAIN_BIN = os.path.join(REPO, "build", "bin")
@@ -23,7 +23,7 @@ def test_valgrind_is_installed():
 
 def test_ingest_under_memcheck(services, api_key):
     port = HTTP_PORT + 2
-    ing = services.start("ingest", wrapper=MEMCHECK, bin_dir=PLAIN_BIN, http_port=port, admin_port=19292,
+    ing = services.start("ingest", wrapper=MEMCHECK, bin_dir=PLAIN_BIN, http_port=port, admin_port=ADMIN_BASE + 52,
                          env={"ESCUCHA_WHATSAPP_AGENCY": "demo", "ESCUCHA_WHATSAPP_APP_SECRET": "s"})
     u = unique()
     assert post_json("/v1/feedback", {"text": "Memcheck " + u + " correo a@b.cl", "nps": 4}, api_key, port=port).status_code == 202
@@ -38,7 +38,7 @@ def test_ingest_under_memcheck(services, api_key):
     assert requests.post("http://127.0.0.1:%d/v1/channels/email" % port, data=b"Subject: vg %s\r\n\r\nbody" % u.encode(),
                          headers={"Authorization": "Bearer " + api_key, "Content-Type": "message/rfc822"},
                          timeout=60).status_code == 202
-    assert requests.get("http://127.0.0.1:19292/metrics", timeout=60).status_code == 200
+    assert requests.get("http://127.0.0.1:%d/metrics" % (ADMIN_BASE + 52), timeout=60).status_code == 200
     rc = ing.stop(timeout=120)
     assert rc == 0, "memcheck reported errors (exit %s):\n%s" % (rc, ing.log()[-6000:])
 
@@ -51,7 +51,7 @@ def test_classify_and_prioritize_under_memcheck(services):
     from conftest import PG_DSN, pb, producer, wait_until
     tag = unique("vg")
     latest = {"ESCUCHA_KAFKA_CONSUMER_CONFIG": "auto.offset.reset=latest"}
-    pz = services.start("prioritize", wrapper=MEMCHECK, bin_dir=PLAIN_BIN, admin_port=19294,
+    pz = services.start("prioritize", wrapper=MEMCHECK, bin_dir=PLAIN_BIN, admin_port=ADMIN_BASE + 54,
                         env=dict(latest, ESCUCHA_GROUP="pz-" + tag, ESCUCHA_MIGRATIONS_DIR=""))
     p = producer()
 
@@ -66,7 +66,7 @@ def test_classify_and_prioritize_under_memcheck(services):
         p.flush(30)
         return pz.metric("escucha_prioritize_messages_total") > 0
     wait_until(probe, 180, interval=2, what="memcheck'd prioritize consuming")
-    cls = services.start("classify", wrapper=MEMCHECK, bin_dir=PLAIN_BIN, admin_port=19293,
+    cls = services.start("classify", wrapper=MEMCHECK, bin_dir=PLAIN_BIN, admin_port=ADMIN_BASE + 53,
                          env=dict(latest, ESCUCHA_GROUP="cl-" + tag, ESCUCHA_TRANSACTIONAL_ID="tx-" + tag))
     wait_until(lambda: cls.metric("escucha_classify_assigned_partitions") > 0, 180, interval=1,
                what="memcheck'd classify assigned")
