@@ -1,15 +1,27 @@
 /* Protobuf Feedback from the inbound topic -> item -> prepare. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "item.h"
+#include "normalize.h"
 #include "pipeline.h"
+
+/* What prepare accepts goes out as valid UTF-8 within the limits. */
+static void check_prepared(const ing_item *it) {
+  const char *s[] = {it->text, it->service, it->address, it->external_id, it->language, it->agency};
+  for (size_t i = 0; i < sizeof s / sizeof *s; i++)
+    if (s[i] && es_utf8_invalid_at(s[i], strlen(s[i])) >= 0) __builtin_trap();
+  if (it->nattrs > ING_MAX_ATTRS || !ing_agency_ok(it->agency)) __builtin_trap();
+  for (size_t i = 0; i < it->nattrs; i++)
+    if (es_utf8_invalid_at(it->attr_vals[i], strlen(it->attr_vals[i])) >= 0) __builtin_trap();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   Escucha__V1__Feedback *fb = escucha__v1__feedback__unpack(NULL, size, data);
   if (!fb) return 0;
   ing_item *it = calloc(1, sizeof *it);
-  if (ing_item_from_proto(it, fb) == 0) ingest_prepare(it, 1);
+  if (ing_item_from_proto(it, fb) == 0 && ingest_prepare(it, 1) == 0) check_prepared(it);
   ing_item_free(it);
   escucha__v1__feedback__free_unpacked(fb, NULL);
   return 0;

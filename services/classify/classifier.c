@@ -284,10 +284,41 @@ static int analyze(cl_classifier *c, const char *text, size_t len, const char *l
   return 0;
 }
 
+/* Survey non-answers, compared on folded words: a score given without a
+ * comment is an answer (NPS/CSAT count it) with no topic to rank. */
+static const char *const NO_COMMENT[] = {
+    "", "did not answer", "didn t answer", "no answer", "nothing", "none", "n a", "na", "no comment",
+    "no comments", "nothing to add", "nothing to say", "not applicable", "no", "nil", "sin comentarios",
+    "sin comentario", "ningun comentario", "sin respuesta", "no responde", "no contesta", "nada",
+    "nada que agregar", "nada que decir", "ninguno", "ninguna", "no aplica", "sem comentarios", "nenhum", NULL};
+
+static int no_comment(const cl_text *t) {
+  char buf[64];
+  size_t n = 0;
+  for (size_t i = 0; i < t->nwords; i++) {
+    if (n + t->words[i].len + 2 > sizeof buf) return 0;
+    if (i) buf[n++] = ' ';
+    memcpy(buf + n, t->words[i].s, t->words[i].len);
+    n += t->words[i].len;
+  }
+  buf[n] = 0;
+  for (const char *const *p = NO_COMMENT; *p; p++)
+    if (strcmp(buf, *p) == 0) return 1;
+  return 0;
+}
+
 int cl_classify(cl_classifier *c, const char *text, size_t len, const char *lang, cl_result *r) {
   memset(r, 0, sizeof *r);
   if (analyze(c, text, len, lang)) return -1;
   r->lang = c->t->lang;
+  if (no_comment(c->t)) {
+    r->sub = r->journey = -1;
+    r->category = CL_OTHER_CATEGORY;
+    r->subcategory = CL_NO_COMMENT_SUBCATEGORY;
+    r->confidence = r->sentiment_conf = 1;
+    r->sentiment = 1;
+    return 0;
+  }
   topic(c, r);
   sentiment(c, r);
   journey(c, r);

@@ -8,7 +8,8 @@
  * the language has labelled data, keywords are not used at all. Sentiment
  * falls back to a polarity lexicon the same way; the journey stage falls
  * back to the subcategory's journey hint. Below the confidence threshold the
- * item is "other/unclassified". */
+ * item is "other/unclassified"; an empty text or a survey non-answer ("did
+ * not answer", "sin comentarios") is "other/no_comment", neutral. */
 #ifndef CL_CLASSIFIER_H
 #define CL_CLASSIFIER_H
 #include <stddef.h>
@@ -22,6 +23,7 @@
 #define CL_MIN_LANG_EXAMPLES 10
 #define CL_OTHER_CATEGORY "other"
 #define CL_OTHER_SUBCATEGORY "other/unclassified"
+#define CL_NO_COMMENT_SUBCATEGORY "other/no_comment" /* empty or a survey non-answer */
 #define CL_MAX_TERMS 3
 
 enum { CL_SRC_MODEL = 0, CL_SRC_KEYWORDS = 1, CL_SRC_MIXED = 2 };

@@ -12,9 +12,6 @@
 #include "normalize.h"
 #include "util.h"
 
-#define MAX_TEXT 20000
-#define MAX_FIELD 256
-#define MAX_ATTRS 32
 
 void ing_item_free(ing_item *it) {
   if (!it) return;
@@ -66,42 +63,75 @@ static int64_t days_from_civil(int y, unsigned m, unsigned d) {
   return (int64_t)era * 146097 + (int64_t)doe - 719468;
 }
 
+/* Value of exactly n ASCII digits at s, -1 if any is not a digit (stops at NUL). */
+static int digits(const char *s, int n) {
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+static int days_in_month(int y, int m) {
+  static const int D[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : D[m - 1];
+}
+
+/* "HH:MM[:SS[.fraction]]" at s; returns the byte count, -1 if malformed. */
+static int parse_clock(const char *s, int *h, int *mi, int *sec) {
+  int n = 0;
+  if ((*h = digits(s, 2)) < 0 || s[2] != ':' || (*mi = digits(s + 3, 2)) < 0) return -1;
+  n = 5;
+  if (s[n] == ':') {
+    if ((*sec = digits(s + n + 1, 2)) < 0) return -1;
+    n += 3;
+    if (s[n] == '.') {
+      int f = ++n;
+      while (s[n] >= '0' && s[n] <= '9') n++;
+      if (n == f || n - f > 9) return -1;
+    }
+  }
+  return n;
+}
+
 int ing_parse_time(const char *s, int64_t *ms) {
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, n = 0, off_min = 0;
-  char *end;
-  while (isspace((unsigned char)*s)) s++;
-  if (!*s) return -1;
-  long long v = strtoll(s, &end, 10);
-  if (*end == '\0' && end - s >= 9) { /* plain epoch: seconds (10 digits) or ms (13) */
-    *ms = end - s <= 10 ? v * 1000 : v;
+  int y, mo, d, h = 0, mi = 0, sec = 0, off_min = 0;
+  size_t len = strlen(s);
+  while (len && isspace((unsigned char)s[len - 1])) len--;
+  while (len && isspace((unsigned char)*s)) s++, len--;
+  size_t nd = 0;
+  while (nd < len && s[nd] >= '0' && s[nd] <= '9') nd++;
+  if (nd == len && len > 0) { /* plain epoch: 9-10 digits are seconds, 12-13 milliseconds */
+    if (len < 9 || len == 11 || len > 13) return -1;
+    long long v = strtoll(s, NULL, 10);
+    *ms = len <= 10 ? v * 1000 : v;
     return 0;
   }
-  if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) == 3) {
-    s += n;
-    if (*s == 'T' || *s == ' ') {
-      int m2 = 0;
-      if (sscanf(s + 1, "%2d:%2d%n", &h, &mi, &m2) < 2) return -1;
-      s += 1 + m2;
-      if (*s == ':') {
-        if (sscanf(s + 1, "%2d%n", &sec, &m2) < 1) return -1;
-        s += 1 + m2;
+  if (len == 10 && s[2] == '/' && s[5] == '/') { /* DD/MM/YYYY, the usual order in Spanish-speaking agencies' exports */
+    if ((d = digits(s, 2)) < 0 || (mo = digits(s + 3, 2)) < 0 || (y = digits(s + 6, 4)) < 0) return -1;
+  } else if (len >= 10 && s[4] == '-' && s[7] == '-') {
+    if ((y = digits(s, 4)) < 0 || (mo = digits(s + 5, 2)) < 0 || (d = digits(s + 8, 2)) < 0) return -1;
+    size_t i = 10;
+    if (i < len && (s[i] == 'T' || s[i] == 't' || s[i] == ' ')) {
+      int n = parse_clock(s + i + 1, &h, &mi, &sec);
+      if (n < 0) return -1;
+      i += 1 + (size_t)n;
+      if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+      } else if (i < len && (s[i] == '+' || s[i] == '-')) { /* RFC 3339: ±HH:MM, up to 23:59 */
+        int oh = digits(s + i + 1, 2), om = oh < 0 || s[i + 3] != ':' ? -1 : digits(s + i + 4, 2);
+        if (oh < 0 || om < 0 || oh > 23 || om > 59) return -1;
+        off_min = (oh * 60 + om) * (s[i] == '-' ? -1 : 1);
+        i += 6;
       }
-      if (*s == '.') { s++; while (isdigit((unsigned char)*s)) s++; }
     }
-    if (*s == 'Z' || *s == 'z') s++;
-    else if (*s == '+' || *s == '-') {
-      int oh = 0, om = 0;
-      if (sscanf(s + 1, "%2d:%2d", &oh, &om) < 1) return -1;
-      off_min = (oh * 60 + om) * (*s == '-' ? -1 : 1);
-      s += strlen(s);
-    }
-    if (*s) return -1;
-  } else if (sscanf(s, "%2d/%2d/%4d%n", &d, &mo, &y, &n) == 3 && s[n] == '\0') {
-    /* DD/MM/YYYY, the usual order in Spanish-speaking agencies' exports */
+    if (i != len) return -1;
   } else {
     return -1;
   }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 || y < 1970 || y > 2200)
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
     return -1;
   int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
   *ms = ((days * 24 + h) * 60 + mi) * 60000LL + sec * 1000LL - off_min * 60000LL;
@@ -188,6 +218,8 @@ cJSON *ing_json_parse(const char *p, size_t n, ing_json_error *e) {
     if (q + 1 >= p + n) break;
   }
   const char *end = NULL;
+  const char *nul = memchr(p, '\0', n); /* cJSON would end the text there */
+  if (nul) return json_fail(p, (size_t)(nul - p), e, "NUL byte (0x00) is not allowed");
   cJSON *v = cJSON_ParseWithLengthOpts(p, n, &end, 0);
   size_t at = end ? (size_t)(end - p) : n;
   if (!v && in_string(p, at)) /* cJSON points at the start of a bad string */
@@ -210,21 +242,23 @@ cJSON *ing_json_parse(const char *p, size_t n, ing_json_error *e) {
 const cJSON *ing_json_at(const cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k); }
 const char *ing_json_str_at(const cJSON *o, const char *k) { return cJSON_GetStringValue(ing_json_at(o, k)); }
 
-/* String value, NULL when absent, (const char *)-1 when present but not a string. */
+#define BOTH ((const char *)-2)
+/* String value, NULL when absent, (const char *)-1 when present but not a
+ * string, BOTH when both spellings a and b are given (one would silently win). */
 static const char *jstr(const cJSON *o, const char *a, const char *b) {
-  const cJSON *v = ing_json_at(o, a);
-  if (!v && b) v = ing_json_at(o, b);
+  const cJSON *v = ing_json_at(o, a), *w = b ? ing_json_at(o, b) : NULL;
+  if (v && w) return BOTH;
+  if (!v) v = w;
   return v ? (cJSON_IsString(v) ? v->valuestring : (const char *)-1) : NULL;
 }
 
-static int take_string(ing_item *it, const cJSON *o, const char *name, const char *alias, char **dst,
-                       size_t maxlen) {
+/* Lengths and content are checked once for every channel by ing_item_validate. */
+static int take_string(ing_item *it, const cJSON *o, const char *name, const char *alias, char **dst) {
   const char *s = jstr(o, name, alias);
   if (!s) return 0;
+  if (s == BOTH) return ing_item_reject(it, "invalid", name, "give %s or %s, not both", name, alias);
   if (s == (const char *)-1) return ing_item_reject(it, "invalid", name, "%s must be a string", name);
-  if (strlen(s) > maxlen)
-    return ing_item_reject(it, "invalid", name, "%s is longer than %zu bytes", name, maxlen);
-  *dst = strdup(s);
+  if (!(*dst = strdup(s))) return ing_item_reject(it, "internal", name, "out of memory");
   return 0;
 }
 
@@ -237,17 +271,13 @@ static int whole_number(const cJSON *v, int64_t *out) {
   return 1;
 }
 
+/* Scores are JSON numbers: "7" is a client bug that would hide others ("7 ", "07"). */
 static int take_int(ing_item *it, const cJSON *o, const char *name, int lo, int hi, int *has, int *dst) {
   const cJSON *v = ing_json_at(o, name);
   if (!v || cJSON_IsNull(v)) return 0;
   int64_t x;
-  if (whole_number(v, &x)) {
-  } else if (cJSON_IsString(v) && *v->valuestring) {
-    char *end;
-    x = strtoll(v->valuestring, &end, 10);
-    if (*end) return ing_item_reject(it, "invalid", name, "%s must be an integer %d..%d", name, lo, hi);
-  } else
-    return ing_item_reject(it, "invalid", name, "%s must be an integer %d..%d", name, lo, hi);
+  if (!whole_number(v, &x))
+    return ing_item_reject(it, "invalid", name, "%s must be a whole number %d..%d (a JSON number, not a string)", name, lo, hi);
   if (x < lo || x > hi)
     return ing_item_reject(it, "invalid", name, "%s must be between %d and %d", name, lo, hi);
   *has = 1;
@@ -259,20 +289,24 @@ static int take_location(ing_item *it, const cJSON *o) {
   const cJSON *loc = ing_json_at(o, "location");
   if (!loc || cJSON_IsNull(loc)) return 0;
   if (!cJSON_IsObject(loc)) return ing_item_reject(it, "invalid", "location", "location must be an object");
-  const cJSON *lat = ing_json_at(loc, "lat"), *lon = ing_json_at(loc, "lon");
-  if (!lon) lon = ing_json_at(loc, "long");
-  if (lat || lon) {
+  const cJSON *lat = ing_json_at(loc, "lat"), *lon = ing_json_at(loc, "lon"), *lon2 = ing_json_at(loc, "long");
+  if (lon && lon2) return ing_item_reject(it, "invalid", "location.lon", "give lon or long, not both");
+  if (!lon) lon = lon2;
+  if (lat || lon) { /* a location is both coordinates or none */
     if (!cJSON_IsNumber(lat) || !(fabs(lat->valuedouble) <= 90))
       return ing_item_reject(it, "invalid", "location.lat", "lat must be a number -90..90");
     if (!cJSON_IsNumber(lon) || !(fabs(lon->valuedouble) <= 180))
       return ing_item_reject(it, "invalid", "location.lon", "lon must be a number -180..180");
     it->lat = lat->valuedouble;
     it->lon = lon->valuedouble;
+    it->has_location = 1;
   }
   const char *addr = jstr(loc, "address", NULL);
   if (addr == (const char *)-1) return ing_item_reject(it, "invalid", "location.address", "address must be a string");
-  if (addr) it->address = strndup(addr, 512);
-  it->has_location = 1;
+  if (addr) {
+    if (!(it->address = strdup(addr))) return ing_item_reject(it, "internal", "location.address", "out of memory");
+    it->has_location = 1;
+  }
   return 0;
 }
 
@@ -281,43 +315,45 @@ static int take_attributes(ing_item *it, const cJSON *o) {
   if (!a || cJSON_IsNull(a)) return 0;
   if (!cJSON_IsObject(a)) return ing_item_reject(it, "invalid", "attributes", "attributes must be an object of strings");
   size_t n = (size_t)cJSON_GetArraySize(a);
-  if (n > MAX_ATTRS) return ing_item_reject(it, "invalid", "attributes", "at most %d attributes", MAX_ATTRS);
+  if (n > ING_MAX_ATTRS) return ing_item_reject(it, "invalid", "attributes", "at most %d attributes", ING_MAX_ATTRS);
   it->attr_keys = calloc(n ? n : 1, sizeof(char *));
   it->attr_vals = calloc(n ? n : 1, sizeof(char *));
   if (!it->attr_keys || !it->attr_vals) return ing_item_reject(it, "internal", "attributes", "out of memory");
   for (const cJSON *v = a->child; v; v = v->next) {
     if (!cJSON_IsString(v))
       return ing_item_reject(it, "invalid", "attributes", "attribute %.40s must be a string", v->string);
-    it->attr_keys[it->nattrs] = strndup(v->string, MAX_FIELD);
-    it->attr_vals[it->nattrs] = strndup(v->valuestring, 1024);
-    it->nattrs++;
+    it->attr_keys[it->nattrs] = strdup(v->string);
+    it->attr_vals[it->nattrs] = strdup(v->valuestring);
+    if (!it->attr_keys[it->nattrs] || !it->attr_vals[it->nattrs++])
+      return ing_item_reject(it, "internal", "attributes", "out of memory");
   }
   return 0;
 }
 
 int ing_item_from_json(ing_item *it, const cJSON *o, const char *agency, int default_channel) {
   if (!cJSON_IsObject(o)) return ing_item_reject(it, "invalid", "", "feedback must be a JSON object");
+  if (take_int(it, o, "nps", 0, 10, &it->has_nps, &it->nps) ||
+      take_int(it, o, "csat", 1, 5, &it->has_csat, &it->csat))
+    return -1;
   const cJSON *t = ing_json_at(o, "text");
-  if (!t) return ing_item_reject(it, "invalid", "text", "text is required");
-  if (!cJSON_IsString(t)) return ing_item_reject(it, "invalid", "text", "text must be a string");
-  size_t tlen = strlen(t->valuestring);
-  if (tlen > MAX_TEXT) return ing_item_reject(it, "too_long", "text", "text is longer than %d bytes", MAX_TEXT);
-  it->text = strndup(t->valuestring, tlen);
+  if (!t && !it->has_nps && !it->has_csat) return ing_item_reject(it, "invalid", "text", "text is required");
+  if (t && !cJSON_IsString(t)) return ing_item_reject(it, "invalid", "text", "text must be a string");
+  /* a survey answer with a score and no comment is still an answer */
+  if (!(it->text = strdup(t ? t->valuestring : ""))) return ing_item_reject(it, "internal", "text", "out of memory");
 
   const char *ag = jstr(o, "agency", NULL);
   if (ag == (const char *)-1) return ing_item_reject(it, "invalid", "agency", "agency must be a string");
   if (agency) {
     if (ag && strcmp(ag, agency) != 0)
-      return ing_item_reject(it, "forbidden", "agency", "this API key cannot submit for agency %.60s", ag);
+      return ing_item_reject(it, "forbidden", "agency", "this API key cannot submit for another agency");
     it->agency = strdup(agency);
   } else {
     if (!ag || !*ag) return ing_item_reject(it, "invalid", "agency", "agency is required");
-    if (strlen(ag) > 64) return ing_item_reject(it, "invalid", "agency", "agency is longer than 64 bytes");
     it->agency = strdup(ag);
   }
-  if (take_string(it, o, "service", NULL, &it->service, MAX_FIELD) ||
-      take_string(it, o, "external_id", "externalId", &it->external_id, MAX_FIELD) ||
-      take_string(it, o, "language", NULL, &it->language, 8))
+  if (take_string(it, o, "service", NULL, &it->service) ||
+      take_string(it, o, "external_id", "externalId", &it->external_id) ||
+      take_string(it, o, "language", NULL, &it->language))
     return -1;
 
   it->channel = default_channel;
@@ -327,33 +363,42 @@ int ing_item_from_json(ing_item *it, const cJSON *o, const char *agency, int def
     return ing_item_reject(it, "invalid", "channel",
                            "unknown channel %.40s (web, email, whatsapp, sms, call, chat, social, survey, open311, in_person, other)", ch);
 
-  const cJSON *ca = ing_json_at(o, "created_at");
-  if (!ca) ca = ing_json_at(o, "createdAt");
+  const cJSON *ca = ing_json_at(o, "created_at"), *ca2 = ing_json_at(o, "createdAt");
+  if (ca && ca2) return ing_item_reject(it, "invalid", "created_at", "give created_at or createdAt, not both");
+  if (!ca) ca = ca2;
   if (ca && !cJSON_IsNull(ca)) {
     int64_t ms;
-    if (whole_number(ca, &ms)) it->created_at = ms;
+    if (whole_number(ca, &ms) && ms > 0) it->created_at = ms;
     else if (!cJSON_IsString(ca) || ing_parse_time(ca->valuestring, &it->created_at) != 0)
-      return ing_item_reject(it, "invalid", "created_at", "created_at must be ms since epoch or an RFC 3339 time");
+      return ing_item_reject(it, "invalid", "created_at",
+                             "created_at must be ms since epoch or an RFC 3339 time (YYYY-MM-DDTHH:MM:SS±HH:MM)");
   }
-  if (take_int(it, o, "nps", 0, 10, &it->has_nps, &it->nps) ||
-      take_int(it, o, "csat", 1, 5, &it->has_csat, &it->csat) || take_location(it, o) ||
-      take_attributes(it, o))
-    return -1;
+  if (take_location(it, o) || take_attributes(it, o)) return -1;
+  return 0;
+}
+
+/* protobuf-c does not check that strings are UTF-8: every one is, before it is kept. */
+static int proto_str(ing_item *it, const char *field, const char *v, char **dst) {
+  if (!v || !*v) return 0;
+  if (es_utf8_invalid_at(v, strlen(v)) >= 0)
+    return ing_item_reject(it, "invalid", field, "%s is not valid UTF-8", field);
+  if (!(*dst = strdup(v))) return ing_item_reject(it, "internal", field, "out of memory");
   return 0;
 }
 
 int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb) {
-  if (!fb->text) return ing_item_reject(it, "invalid", "text", "text is required");
-  if (strlen(fb->text) > MAX_TEXT)
-    return ing_item_reject(it, "too_long", "text", "text is longer than %d bytes", MAX_TEXT);
+  if (!fb->text && !fb->has_nps && !fb->has_csat) return ing_item_reject(it, "invalid", "text", "text is required");
   if (!fb->agency || !*fb->agency) return ing_item_reject(it, "invalid", "agency", "agency is required");
-  it->text = strdup(fb->text);
-  it->agency = strndup(fb->agency, 64);
-  if (fb->service) it->service = strndup(fb->service, MAX_FIELD);
-  if (fb->external_id && *fb->external_id) it->external_id = strndup(fb->external_id, MAX_FIELD);
-  if (fb->language && *fb->language) it->language = strndup(fb->language, 8);
+  if ((fb->text && *fb->text ? proto_str(it, "text", fb->text, &it->text) : !(it->text = strdup("")) ? -1 : 0) ||
+      proto_str(it, "agency", fb->agency, &it->agency) || proto_str(it, "service", fb->service, &it->service) ||
+      proto_str(it, "external_id", fb->external_id, &it->external_id) ||
+      proto_str(it, "language", fb->language, &it->language))
+    return it->state == IT_REJECTED ? -1 : ing_item_reject(it, "internal", "text", "out of memory");
   it->channel = fb->has_channel && fb->channel > 0 ? (int)fb->channel : ESCUCHA__V1__CHANNEL__OTHER;
-  if (fb->has_created_at) it->created_at = fb->created_at;
+  if (fb->has_created_at) {
+    if (fb->created_at <= 0) return ing_item_reject(it, "invalid", "created_at", "created_at must be ms since epoch");
+    it->created_at = fb->created_at;
+  }
   if (fb->has_nps) {
     if (fb->nps < 0 || fb->nps > 10) return ing_item_reject(it, "invalid", "nps", "nps must be between 0 and 10");
     it->has_nps = 1, it->nps = fb->nps;
@@ -363,20 +408,103 @@ int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb) {
     it->has_csat = 1, it->csat = fb->csat;
   }
   if (fb->location) {
-    it->has_location = 1;
-    it->lat = fb->location->lat;
-    it->lon = fb->location->lon;
-    if (fb->location->address) it->address = strndup(fb->location->address, 512);
+    const Escucha__V1__Location *l = fb->location;
+    if (l->has_lat != l->has_lon)
+      return ing_item_reject(it, "invalid", l->has_lat ? "location.lon" : "location.lat", "a location needs both lat and lon");
+    if (l->has_lat && (!(fabs(l->lat) <= 90) || !(fabs(l->lon) <= 180)))
+      return ing_item_reject(it, "invalid", fabs(l->lat) <= 90 ? "location.lon" : "location.lat",
+                             "lat must be -90..90 and lon -180..180");
+    if (proto_str(it, "location.address", l->address, &it->address)) return -1;
+    it->has_location = l->has_lat || it->address;
+    it->lat = l->lat;
+    it->lon = l->lon;
   }
-  size_t n = fb->n_attributes < MAX_ATTRS ? fb->n_attributes : MAX_ATTRS;
+  size_t n = fb->n_attributes;
+  if (n > ING_MAX_ATTRS) return ing_item_reject(it, "invalid", "attributes", "at most %d attributes", ING_MAX_ATTRS);
   it->attr_keys = calloc(n ? n : 1, sizeof(char *));
   it->attr_vals = calloc(n ? n : 1, sizeof(char *));
   if (!it->attr_keys || !it->attr_vals) return ing_item_reject(it, "internal", "", "out of memory");
   for (size_t i = 0; i < n; i++) {
-    it->attr_keys[i] = strdup(fb->attributes[i]->key ? fb->attributes[i]->key : "");
-    it->attr_vals[i] = strdup(fb->attributes[i]->value ? fb->attributes[i]->value : "");
+    const char *k = fb->attributes[i]->key ? fb->attributes[i]->key : "", *v = fb->attributes[i]->value ? fb->attributes[i]->value : "";
+    if (es_utf8_invalid_at(k, strlen(k)) >= 0 || es_utf8_invalid_at(v, strlen(v)) >= 0)
+      return ing_item_reject(it, "invalid", "attributes", "attribute %zu is not valid UTF-8", i);
+    it->attr_keys[i] = strdup(k);
+    it->attr_vals[i] = strdup(v);
     it->nattrs++;
+    if (!it->attr_keys[i] || !it->attr_vals[i]) return ing_item_reject(it, "internal", "attributes", "out of memory");
   }
+  return 0;
+}
+
+/* ---- one set of limits for every channel ---- */
+
+int ing_agency_ok(const char *s) {
+  size_t n = 0;
+  for (; s[n]; n++)
+    if (!isalnum((unsigned char)s[n]) && s[n] != '_' && s[n] != '-' && s[n] != '.') return 0;
+  return n >= 1 && n <= ING_MAX_AGENCY;
+}
+
+int ing_external_id_ok(const char *s) {
+  size_t n = 0;
+  for (; s[n]; n++)
+    if (!isalnum((unsigned char)s[n]) && !strchr(" _-.:/#&()+=,", s[n])) return 0;
+  return n >= 1 && n <= ING_MAX_EXTERNAL_ID && s[0] != ' ' && s[n - 1] != ' ';
+}
+
+/* BCP 47 subset: a 2-3 letter language, optionally -region or -script ("es", "es-CL", "es-419"). */
+static int language_ok(const char *s) {
+  size_t n = 0;
+  while (isalpha((unsigned char)s[n])) n++;
+  if (n < 2 || n > 3) return 0;
+  if (!s[n]) return 1;
+  if (s[n] != '-') return 0;
+  size_t m = 0;
+  while (isalnum((unsigned char)s[n + 1 + m])) m++;
+  return m >= 2 && m <= 4 && !s[n + 1 + m];
+}
+
+static int str_field_ok(ing_item *it, const char *field, const char *v, size_t max) {
+  if (!v) return 0;
+  size_t n = strlen(v);
+  if (n > max) return ing_item_reject(it, "too_long", field, "%s is longer than %zu bytes", field, max);
+  if (es_utf8_invalid_at(v, n) >= 0) return ing_item_reject(it, "invalid", field, "%s is not valid UTF-8", field);
+  return 0;
+}
+
+int ing_item_validate(ing_item *it, int64_t now_ms) {
+  if (!it->agency || !ing_agency_ok(it->agency))
+    return ing_item_reject(it, "invalid", "agency", "agency must be 1-%d letters, digits, '_', '-' or '.'", ING_MAX_AGENCY);
+  if (!it->text) return ing_item_reject(it, "invalid", "text", "text is required");
+  if (strlen(it->text) > ING_MAX_TEXT)
+    return ing_item_reject(it, "too_long", "text", "text is longer than %d bytes", ING_MAX_TEXT);
+  if (str_field_ok(it, "service", it->service, ING_MAX_FIELD) ||
+      str_field_ok(it, "location.address", it->address, ING_MAX_ADDRESS))
+    return -1;
+  if (it->external_id && !ing_external_id_ok(it->external_id))
+    return ing_item_reject(it, "invalid", "external_id",
+                           "external_id must be 1-%d characters of letters, digits, space and _-.:/#&()+=, "
+                           "(an opaque id of the agency's own system)", ING_MAX_EXTERNAL_ID);
+  if (it->language && *it->language && !language_ok(it->language))
+    return ing_item_reject(it, "invalid", "language", "language must be a language tag such as es, en or es-CL");
+  if (it->nattrs > ING_MAX_ATTRS) return ing_item_reject(it, "invalid", "attributes", "at most %d attributes", ING_MAX_ATTRS);
+  for (size_t i = 0; i < it->nattrs; i++) {
+    const char *k = it->attr_keys[i];
+    size_t kn = 0;
+    while (isalnum((unsigned char)k[kn]) || k[kn] == '_' || k[kn] == '-' || k[kn] == '.') kn++;
+    if (k[kn] || kn == 0 || kn > ING_MAX_ATTR_KEY)
+      return ing_item_reject(it, "invalid", "attributes",
+                             "attribute names are 1-%d letters, digits, '_', '-' or '.'", ING_MAX_ATTR_KEY);
+    if (strlen(it->attr_vals[i]) > ING_MAX_ATTR_VALUE)
+      return ing_item_reject(it, "too_long", "attributes", "attribute %s is longer than %d bytes", k, ING_MAX_ATTR_VALUE);
+    if (es_utf8_invalid_at(it->attr_vals[i], strlen(it->attr_vals[i])) >= 0)
+      return ing_item_reject(it, "invalid", "attributes", "attribute %s is not valid UTF-8", k);
+  }
+  if (it->has_location && it->lat == 0 && it->lon == 0 && !it->address)
+    return ing_item_reject(it, "invalid", "location", "location 0,0 is not a place an agency serves");
+  if (it->created_at && (it->created_at < ING_MIN_CREATED_AT || it->created_at > now_ms + ING_MAX_CLOCK_SKEW_MS))
+    return ing_item_reject(it, "invalid", "created_at",
+                           "created_at must be between 1990-01-01T00:00:00Z and 24 hours from now");
   return 0;
 }
 
@@ -384,7 +512,7 @@ uint8_t *ing_item_pack(const ing_item *it, size_t *len) {
   Escucha__V1__Feedback fb = ESCUCHA__V1__FEEDBACK__INIT;
   Escucha__V1__Redactions red = ESCUCHA__V1__REDACTIONS__INIT;
   Escucha__V1__Location loc = ESCUCHA__V1__LOCATION__INIT;
-  Escucha__V1__Feedback__AttributesEntry entries[MAX_ATTRS], *eptr[MAX_ATTRS];
+  Escucha__V1__Feedback__AttributesEntry entries[ING_MAX_ATTRS], *eptr[ING_MAX_ATTRS];
   fb.id = (char *)it->id;
   fb.agency = it->agency;
   fb.service = it->service;
@@ -407,7 +535,7 @@ uint8_t *ing_item_pack(const ing_item *it, size_t *len) {
     loc.address = it->address;
     fb.location = &loc;
   }
-  for (size_t i = 0; i < it->nattrs && i < MAX_ATTRS; i++) {
+  for (size_t i = 0; i < it->nattrs && i < ING_MAX_ATTRS; i++) {
     escucha__v1__feedback__attributes_entry__init(&entries[i]);
     entries[i].key = it->attr_keys[i];
     entries[i].value = it->attr_vals[i];

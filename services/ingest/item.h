@@ -9,6 +9,19 @@
 
 #include "escucha/v1/escucha.pb-c.h"
 
+/* Limits every channel shares (docs/ingest.md "Field limits"): over a limit is
+ * refused naming the field, never cut. */
+#define ING_MAX_TEXT 20000
+#define ING_MAX_FIELD 256        /* service */
+#define ING_MAX_EXTERNAL_ID 128
+#define ING_MAX_AGENCY 64
+#define ING_MAX_ADDRESS 512
+#define ING_MAX_ATTRS 32
+#define ING_MAX_ATTR_KEY 64
+#define ING_MAX_ATTR_VALUE 1024
+#define ING_MIN_CREATED_AT 631152000000LL       /* 1990-01-01T00:00:00Z */
+#define ING_MAX_CLOCK_SKEW_MS (24LL * 3600 * 1000) /* created_at up to a day ahead of us */
+
 enum { IT_PENDING, IT_ACCEPTED, IT_DUPLICATE, IT_REJECTED, IT_UNAVAILABLE };
 
 typedef struct ing_item ing_item;
@@ -38,8 +51,9 @@ struct ing_item {
   char content_hash[33];
   ing_redactions red;
   /* processing */
-  char *keys[2];
+  char *keys[1];           /* its dedup key (external_id or anonymous content) */
   int nkeys;
+  const char *key_ttl;     /* that key's window in seconds (the ingest's string) */
   ing_done_cb done;
   void *ctx;
   size_t index;            /* position in a batch / row in a CSV */
@@ -78,9 +92,20 @@ const char *ing_json_str_at(const cJSON *o, const char *k);
 int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb);
 /* Channel name (case-insensitive, e.g. "whatsapp") -> enum, -1 unknown. */
 int ing_channel_parse(const char *s);
-/* Parses ms-since-epoch integers or RFC 3339 / "YYYY-MM-DD[ HH:MM[:SS]]" / "DD/MM/YYYY"
- * strings into ms since epoch (UTC). 0 ok. */
+/* Parses a time into ms since epoch (UTC): 9-10 digits (seconds) or 12-13 digits (ms);
+ * RFC 3339 "YYYY-MM-DD[(T| )HH:MM[:SS[.f]]][Z|±HH:MM]" (offsets up to 23:59); or
+ * "DD/MM/YYYY". Real calendar dates only (no February 30). Leading/trailing spaces
+ * are ignored. 0 ok, -1 malformed. The accepted range is ing_item_validate's. */
 int ing_parse_time(const char *s, int64_t *ms);
+/* The checks every channel's item goes through before anything else (ingest_prepare
+ * calls it): agency charset, limits (ING_MAX_*), UTF-8 of every string, external_id's
+ * charset, language tag, attribute names, created_at in [1990-01-01, now + 24 h].
+ * 0 ok, -1 rejected naming the field. */
+int ing_item_validate(ing_item *it, int64_t now_ms);
+/* 1-64 of [A-Za-z0-9_.-]: agency names appear in keys (dedup) and topics' keys. */
+int ing_agency_ok(const char *s);
+/* 1-128 of letters, digits, space (not at the ends) and _-.:/#&()+=, (no '@'). */
+int ing_external_id_ok(const char *s);
 /* Serialises the (processed) item as a Feedback protobuf; malloc'd bytes. */
 uint8_t *ing_item_pack(const ing_item *it, size_t *len);
 #endif

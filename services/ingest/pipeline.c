@@ -30,34 +30,20 @@
 #define LEASE_MS 30000 /* > message.timeout.ms (20 s): a live owner settles first */
 #define CLAIM_LEN 96    /* "p:" + id + ":" + lease end + ":" + group, with room */
 
-/* For each item in order (ARGV: ttl, the claim suffix, then nkeys,id pairs;
- * KEYS flattened): if any of its keys exists, answer that value; otherwise
- * claim its keys as pending and answer "". One round trip per batch;
- * duplicates inside a batch are caught too. */
-static const char DEDUP_LUA[] =
-    "local ttl = ARGV[1] local out = {} local ki = 1 "
-    "for i = 3, #ARGV, 2 do "
-    "  local n = tonumber(ARGV[i]) local found = false "
-    "  for j = ki, ki + n - 1 do local v = redis.call('GET', KEYS[j]) if v then found = v break end end "
-    "  if not found then "
-    "    for j = ki, ki + n - 1 do redis.call('SET', KEYS[j], 'p:' .. ARGV[i + 1] .. ARGV[2], 'EX', ttl) end "
-    "    found = '' end "
-    "  out[#out + 1] = found ki = ki + n "
-    "end return out";
-
 /* Take a lapsed claim over: if one of KEYS still holds ARGV[1], set them all
  * to ARGV[2]. 1 = taken, 0 = it changed meanwhile. */
 static const char TAKEOVER_LUA[] =
     "local ok = false for _, k in ipairs(KEYS) do if redis.call('GET', k) == ARGV[1] then ok = true end end "
     "if not ok then return 0 end "
     "for _, k in ipairs(KEYS) do redis.call('SET', k, ARGV[2], 'EX', ARGV[3]) end return 1";
-#define DEDUP_CHUNK 512
 
 /* Settling keys: one script call per loop iteration for all the items Kafka
  * answered in it, instead of a SET each (the event loop formats and parses
- * far less; Redis, which has CPU to spare, loops). KEYS: keys; ARGV: ttl, values. */
+ * far less; Redis, which has CPU to spare, loops). KEYS: keys; ARGV: value,
+ * ttl pairs (an item's key keeps its own window: long for external ids, short
+ * for anonymous content). */
 static const char SETTLE_LUA[] =
-    "for i, k in ipairs(KEYS) do redis.call('SET', k, ARGV[i + 1], 'EX', ARGV[1]) end return #KEYS";
+    "for i, k in ipairs(KEYS) do redis.call('SET', k, ARGV[2 * i - 1], 'EX', ARGV[2 * i]) end return #KEYS";
 #define SETTLE_CHUNK 2048
 
 /* Ids this process claimed in Redis and has not finished yet: a "p:<id>"
@@ -72,7 +58,7 @@ struct ing_group {
   int failed;    /* a grouped item's send failed: no group key, settle one by one */
   int grouped;   /* some item claimed under this group */
   char id[27];
-  es_buf acked;  /* key\0value\0 of acknowledged grouped items, used if failed */
+  es_buf acked;  /* key\0value\0ttl\0 of acknowledged grouped items, used if failed */
 };
 typedef struct claim {
   struct claim *next;
@@ -96,7 +82,8 @@ struct ingest {
   es_buf settle;
   struct ing_group *open_group; /* this loop iteration's single submissions */
   uv_check_t loop_end;          /* end of a loop iteration: close open_group, flush settle and Redis */
-  char ttl[24]; /* the dedup window in seconds, as Redis wants it */
+  char ttl[24];      /* the dedup window in seconds, as Redis wants it */
+  char ttl_anon[24]; /* the anonymous (no external_id) window */
   int closed;
 };
 
@@ -150,7 +137,7 @@ static int claim_has(const ingest *g, const char *id) {
   return 0;
 }
 
-static void settle_add(ingest *g, const char *key, const char *val);
+static void settle_add(ingest *g, const char *key, const char *val, const char *ttl);
 
 static void group_release(ingest *g, struct ing_group *grp) {
   if (--grp->refs > 0) return;
@@ -158,12 +145,12 @@ static void group_release(ingest *g, struct ing_group *grp) {
     if (!grp->failed) {
       char key[64];
       snprintf(key, sizeof key, "escucha:dedup:g:%s", grp->id);
-      settle_add(g, key, "1");
+      settle_add(g, key, "1", g->ttl); /* the longest window: any of its claims may name it */
     } else { /* the acknowledged ones one by one; the failed ones are lapsed already */
       for (const char *p = grp->acked.data, *end = p ? p + grp->acked.len : NULL; p && p < end;) {
-        const char *k = p, *v = p + strlen(p) + 1;
-        p = v + strlen(v) + 1;
-        settle_add(g, k, v);
+        const char *k = p, *v = p + strlen(p) + 1, *ttl = v + strlen(v) + 1;
+        p = ttl + strlen(ttl) + 1;
+        settle_add(g, k, v, ttl);
       }
     }
   }
@@ -185,7 +172,63 @@ static void finish(ingest *g, ing_item *it, int state) {
   it->done(it, it->ctx);
 }
 
+static void add_counts(ing_redactions *r, const es_redact_counts *c) {
+  r->email += c->email, r->phone += c->phone, r->rut += c->rut, r->dni += c->dni;
+  r->cedula += c->cedula, r->card += c->card, r->iban += c->iban;
+}
+
+/* Normalises and redacts one more free-text field in place (service, address,
+ * attribute values): personal data is redacted in every field, not only text. */
+static int clean_field(ing_item *it, const char *field, char **v) {
+  if (!*v) return 0;
+  size_t n = 0, rn = 0;
+  long bad = -1;
+  char *norm = es_normalize_text(*v, strlen(*v), 0, &n, &bad);
+  if (!norm) return bad >= 0 ? ing_item_reject(it, "invalid", field, "%s is not valid UTF-8", field)
+                             : ing_item_reject(it, "internal", field, "out of memory");
+  es_redact_counts c = {0};
+  char *red = es_redact(norm, n, &rn, &c);
+  free(norm);
+  if (!red) return ing_item_reject(it, "internal", field, "out of memory");
+  add_counts(&it->red, &c);
+  free(*v);
+  *v = red;
+  return 0;
+}
+
+/* Identifiers (external_id, attribute names) are kept verbatim, so they must not
+ * be personal data: refused, naming the kind. An all-digit id that only looks
+ * like a phone number is the usual numeric ticket id of the agency's system. */
+static int identifier_ok(ing_item *it, const char *field, const char *v) {
+  es_redact_counts c = {0};
+  char *red = es_redact(v, strlen(v), NULL, &c);
+  if (!red) return ing_item_reject(it, "internal", field, "out of memory");
+  free(red);
+  int digits_only = v[strspn(v, "0123456789")] == '\0';
+  const char *kind = c.email ? "an e-mail address" : c.card ? "a card number" : c.rut ? "a RUT" : c.dni ? "a DNI/NIE"
+                   : c.cedula ? "a cédula" : c.iban ? "an IBAN" : c.phone && !digits_only ? "a phone number" : NULL;
+  if (kind)
+    return ing_item_reject(it, "invalid", field, "%s looks like %s: use an opaque id, personal data is not kept", field, kind);
+  return 0;
+}
+
+/* What makes a submission the same one re-sent: with an external_id, that id
+ * (different ids are different submissions, whatever their text); without one,
+ * the redacted text with everything else the citizen gave (channel, service,
+ * scores), remembered only for the short anonymous window. */
+static void dedup_hash(const ing_item *it, char out[33]) {
+  es_buf b = {0};
+  es_buf_printf(&b, "%s\n%d\n%s\n%d:%d\n%d:%d", it->content_hash, it->channel, it->service ? it->service : "",
+                it->has_nps, it->has_nps ? it->nps : 0, it->has_csat, it->has_csat ? it->csat : 0);
+  es_content_hash(it->agency, b.data ? b.data : "", b.len, out);
+  es_buf_free(&b);
+}
+
 int ingest_prepare(ing_item *it, int repair_utf8) {
+  if (ing_item_validate(it, es_now_ms()) != 0) return -1;
+  if (it->external_id && identifier_ok(it, "external_id", it->external_id) != 0) return -1;
+  for (size_t i = 0; i < it->nattrs; i++)
+    if (identifier_ok(it, "attributes", it->attr_keys[i]) != 0) return -1;
   size_t n = 0, rn = 0, fn = 0;
   long bad = -1;
   char *norm = es_normalize_text(it->text, strlen(it->text), repair_utf8, &n, &bad);
@@ -195,8 +238,8 @@ int ingest_prepare(ing_item *it, int repair_utf8) {
   }
   int rc = -1;
   char *red = NULL, *folded = NULL;
-  if (n == 0) {
-    ing_item_reject(it, "invalid", "text", "text is empty");
+  if (n == 0 && !it->has_nps && !it->has_csat) { /* a score without a comment is a survey answer */
+    ing_item_reject(it, "invalid", "text", "text is empty (and there is no nps or csat score)");
     goto cleanup;
   }
   if (!it->language || !*it->language) {
@@ -210,6 +253,9 @@ int ingest_prepare(ing_item *it, int repair_utf8) {
     goto cleanup;
   }
   it->red = (ing_redactions){rc_.email, rc_.phone, rc_.rut, rc_.dni, rc_.cedula, rc_.card, rc_.iban};
+  if (clean_field(it, "service", &it->service) || clean_field(it, "location.address", &it->address)) goto cleanup;
+  for (size_t i = 0; i < it->nattrs; i++)
+    if (clean_field(it, "attributes", &it->attr_vals[i])) goto cleanup;
   /* hash the redacted text: the same complaint with another phone number is still a duplicate */
   folded = es_fold_text(red, rn, &fn);
   if (!folded) {
@@ -262,17 +308,19 @@ static int redis_send(ingest *g, redisCallbackFn *fn, void *priv, int argc, cons
 }
 
 static void settle_flush(ingest *g) {
-  const char *argv[3 + 2 * SETTLE_CHUNK + 1];
-  size_t argl[3 + 2 * SETTLE_CHUNK + 1];
+  const char *argv[3 + 3 * SETTLE_CHUNK];
+  size_t argl[3 + 3 * SETTLE_CHUNK];
   char nk[16];
   const char *p = g->settle.data, *end = p ? p + g->settle.len : NULL;
   while (g->redis && p && p < end) {
     size_t n = 0;
-    const char *keys[SETTLE_CHUNK], *vals[SETTLE_CHUNK];
+    const char *keys[SETTLE_CHUNK], *vals[SETTLE_CHUNK], *ttls[SETTLE_CHUNK];
     for (; p < end && n < SETTLE_CHUNK; n++) {
       keys[n] = p;
       p += strlen(p) + 1;
       vals[n] = p;
+      p += strlen(p) + 1;
+      ttls[n] = p;
       p += strlen(p) + 1;
     }
     snprintf(nk, sizeof nk, "%zu", n);
@@ -281,8 +329,7 @@ static void settle_flush(ingest *g) {
     argv[argc++] = SETTLE_LUA;
     argv[argc++] = nk;
     for (size_t i = 0; i < n; i++) argv[argc++] = keys[i];
-    argv[argc++] = g->ttl;
-    for (size_t i = 0; i < n; i++) argv[argc++] = vals[i];
+    for (size_t i = 0; i < n; i++) argv[argc++] = vals[i], argv[argc++] = ttls[i];
     for (int i = 0; i < argc; i++) argl[i] = strlen(argv[i]);
     redis_send(g, NULL, NULL, argc, argv, argl);
   }
@@ -307,10 +354,12 @@ static void on_loop_end(uv_check_t *h) {
 }
 
 /* A settling write, sent with the others at the end of this loop iteration. */
-static void settle_add(ingest *g, const char *key, const char *val) {
+static void settle_add(ingest *g, const char *key, const char *val, const char *ttl) {
   if (g->settle.len == 0) uv_check_start(&g->loop_end, on_loop_end);
-  if (es_buf_append(&g->settle, key, strlen(key) + 1) != 0 || es_buf_append(&g->settle, val, strlen(val) + 1) != 0)
-    return; /* out of memory: the claim lapses; a twin takes it over under the same id */
+  size_t mark = g->settle.len;
+  if (es_buf_append(&g->settle, key, strlen(key) + 1) != 0 || es_buf_append(&g->settle, val, strlen(val) + 1) != 0 ||
+      es_buf_append(&g->settle, ttl, strlen(ttl) + 1) != 0)
+    g->settle.len = mark; /* out of memory: the claim lapses; a twin takes it over under the same id */
 }
 
 /* Key updates once the send settled (fire-and-forget): acknowledged → "<id>",
@@ -323,12 +372,23 @@ static void keys_cmd(ingest *g, ing_item *it, int acked) {
   for (int i = 0; i < it->nkeys && g->redis; i++) {
     if (it->grouped && acked) { /* the group key settles it, unless a sibling fails */
       es_buf *b = &it->group->acked;
-      if (es_buf_append(b, it->keys[i], strlen(it->keys[i]) + 1) != 0 || es_buf_append(b, it->id, sizeof it->id) != 0)
+      if (es_buf_append(b, it->keys[i], strlen(it->keys[i]) + 1) != 0 || es_buf_append(b, it->id, sizeof it->id) != 0 ||
+          es_buf_append(b, it->key_ttl, strlen(it->key_ttl) + 1) != 0)
         it->group->failed = 1; /* out of memory: then no group key; claims lapse, twins take over */
       continue;
     }
-    settle_add(g, it->keys[i], acked ? it->id : lapsed);
+    settle_add(g, it->keys[i], acked ? it->id : lapsed, it->key_ttl);
   }
+}
+
+/* Errors a retry cannot fix: the client gets 400 naming the reason, never a
+ * 503 it would retry forever (the limits keep items far below the broker's
+ * message size; this is the backstop). */
+static int never_produced(ing_item *it, rd_kafka_resp_err_t e) {
+  if (e != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && e != RD_KAFKA_RESP_ERR_INVALID_RECORD) return 0;
+  es_warn("feedback_unproducible", "id=%s err=%s", it->id, rd_kafka_err2name(e));
+  ing_item_reject(it, "too_large", "", "the feedback cannot be stored (%s)", rd_kafka_err2str(e));
+  return 1;
 }
 
 static void produce(ingest *g, ing_item *it) {
@@ -342,7 +402,7 @@ static void produce(ingest *g, ing_item *it) {
   if (e) {
     es_metric_add(M.delivery_errors, 1, rd_kafka_err2name(e));
     keys_cmd(g, it, 0);
-    finish(g, it, IT_UNAVAILABLE);
+    finish(g, it, never_produced(it, e) ? IT_REJECTED : IT_UNAVAILABLE);
   }
 }
 
@@ -353,9 +413,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
   if (!it) return; /* not ours (e.g. DLQ sends without opaque) */
   if (m->err) {
     es_metric_add(M.delivery_errors, 1, rd_kafka_err2name(m->err));
-    g->kafka_ok = 0;
+    int never = never_produced(it, m->err);
+    if (!never) g->kafka_ok = 0;
     keys_cmd(g, it, 0);
-    finish(g, it, IT_UNAVAILABLE);
+    finish(g, it, never ? IT_REJECTED : IT_UNAVAILABLE);
     return;
   }
   g->kafka_ok = 1;
@@ -364,12 +425,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
   keys_cmd(g, it, 1);
   finish(g, it, IT_ACCEPTED);
 }
-
-typedef struct {
-  ingest *g;
-  size_t n;
-  ing_item *items[DEDUP_CHUNK];
-} dedup_batch;
 
 static void drop_keys(ing_item *it) {
   for (int i = 0; i < it->nkeys; i++) free(it->keys[i]);
@@ -411,7 +466,7 @@ static void takeover(ingest *g, ing_item *it, const char *found, const char *oid
   for (int i = 0; i < it->nkeys; i++) argv[argc++] = it->keys[i];
   argv[argc++] = found;
   argv[argc++] = claim_val;
-  argv[argc++] = g->ttl;
+  argv[argc++] = it->key_ttl;
   size_t argl[8];
   for (int i = 0; i < argc; i++) argl[i] = strlen(argv[i]);
   if (redis_send(g, on_takeover, it, argc, argv, argl) != REDIS_OK) {
@@ -526,68 +581,24 @@ static void on_dedup_one(redisAsyncContext *ac, void *r, void *priv) {
   else dedup_outcome(ac->data, it, NULL, 0);
 }
 
-static void on_dedup(redisAsyncContext *ac, void *r, void *priv) {
-  dedup_batch *b = priv;
-  ingest *g = b->g;
-  redisReply *reply = r;
-  int ok = ac && ac->data && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == b->n;
-  for (size_t i = 0; i < b->n; i++) {
-    redisReply *e = ok ? reply->element[i] : NULL;
-    int good = e && e->type == REDIS_REPLY_STRING;
-    dedup_outcome(g, b->items[i], good ? e->str : NULL, good ? e->len : 0);
-  }
-  free(b);
-}
-
+/* "escucha:dedup:<agency>:<kind>:<value>": unambiguous because an agency has
+ * no ':' (ing_agency_ok) and the value is last. */
 static char *dedup_key(const ing_item *it, char kind, const char *v) {
   es_buf b = {0};
   es_buf_printf(&b, "escucha:dedup:%s:%c:%s", it->agency, kind, v);
   return b.data;
 }
 
-/* The common single-key case is a plain SET NX GET, several times cheaper
- * in Redis than the script; hiredis pipelines consecutive ones into one write. */
+/* One key per item: a plain SET NX GET, several times cheaper in Redis than a
+ * script; hiredis pipelines consecutive ones into one write. */
 static void dedup_send_one(ingest *g, ing_item *it) {
   char val[CLAIM_LEN];
   pending_value(val, sizeof val, it->id, es_now_ms() + LEASE_MS, it->group);
-  const char *argv[] = {"SET", it->keys[0], val, "NX", "GET", "EX", g->ttl};
+  const char *argv[] = {"SET", it->keys[0], val, "NX", "GET", "EX", it->key_ttl};
   size_t argl[7];
   for (int i = 0; i < 7; i++) argl[i] = strlen(argv[i]);
   if (redis_send(g, on_dedup_one, it, 7, argv, argl) != REDIS_OK)
     dedup_outcome(g, it, NULL, 0);
-}
-
-/* Items with two keys (external id + content): one EVAL per DEDUP_CHUNK. */
-static void dedup_send(ingest *g, dedup_batch *b) {
-  size_t cap = 5 + b->n * 4;
-  const char **argv = malloc(cap * sizeof *argv);
-  size_t *argl = malloc(cap * sizeof *argl);
-  char (*nk)[4] = malloc(b->n * sizeof *nk);
-  char nkeys[16], lease[CLAIM_LEN - 32];
-  int argc = 0, total = 0, rc = REDIS_ERR;
-  if (!argv || !argl || !nk) goto cleanup;
-  for (size_t i = 0; i < b->n; i++) total += b->items[i]->nkeys;
-  snprintf(nkeys, sizeof nkeys, "%d", total);
-  claim_suffix(lease, sizeof lease, es_now_ms() + LEASE_MS, b->items[0]->group); /* one submission: one group */
-  argv[argc++] = "EVAL";
-  argv[argc++] = DEDUP_LUA;
-  argv[argc++] = nkeys;
-  for (size_t i = 0; i < b->n; i++)
-    for (int k = 0; k < b->items[i]->nkeys; k++) argv[argc++] = b->items[i]->keys[k];
-  argv[argc++] = g->ttl;
-  argv[argc++] = lease;
-  for (size_t i = 0; i < b->n; i++) {
-    snprintf(nk[i], sizeof nk[i], "%d", b->items[i]->nkeys);
-    argv[argc++] = nk[i];
-    argv[argc++] = b->items[i]->id;
-  }
-  for (int i = 0; i < argc; i++) argl[i] = strlen(argv[i]);
-  rc = redis_send(g, on_dedup, b, argc, argv, argl);
-cleanup:
-  free(argv);
-  free(argl);
-  free(nk);
-  if (rc != REDIS_OK) on_dedup(g->redis, NULL, b); /* degrade: produce them all */
 }
 
 static struct ing_group *group_new(void) {
@@ -600,7 +611,6 @@ static struct ing_group *group_new(void) {
 }
 
 void ingest_submit_many(ingest *g, ing_item **items, size_t n) {
-  dedup_batch *b = NULL;
   struct ing_group *grp = NULL;
   if (n > 1) {
     grp = group_new();
@@ -624,25 +634,23 @@ void ingest_submit_many(ingest *g, ing_item **items, size_t n) {
       produce(g, it);
       continue;
     }
-    if (it->external_id && *it->external_id) it->keys[it->nkeys++] = dedup_key(it, 'x', it->external_id);
-    it->keys[it->nkeys++] = dedup_key(it, 'h', it->content_hash);
-    if (it->nkeys == 1) {
-      dedup_send_one(g, it);
-      continue;
+    if (it->external_id && *it->external_id) {
+      it->keys[0] = dedup_key(it, 'x', it->external_id);
+      it->key_ttl = g->ttl;
+    } else {
+      char h[33];
+      dedup_hash(it, h);
+      it->keys[0] = dedup_key(it, 'h', h);
+      it->key_ttl = g->ttl_anon;
     }
-    if (!b && !(b = calloc(1, sizeof *b))) {
-      drop_keys(it);
+    if (!it->keys[0]) { /* out of memory: accepted without a dedup check */
+      es_metric_add(M.degraded, 1);
       produce(g, it);
       continue;
     }
-    b->g = g;
-    b->items[b->n++] = it;
-    if (b->n == DEDUP_CHUNK) {
-      dedup_send(g, b);
-      b = NULL;
-    }
+    it->nkeys = 1;
+    dedup_send_one(g, it);
   }
-  if (b) dedup_send(g, b);
   if (grp && n > 1) group_release(g, grp);
 }
 
@@ -697,6 +705,9 @@ ingest *ingest_new(uv_loop_t *loop, const ingest_config *cfg, char *err, size_t 
   g->cfg = *cfg;
   if (g->cfg.dedup_window_s <= 0) g->cfg.dedup_window_s = 7 * 86400;
   snprintf(g->ttl, sizeof g->ttl, "%ld", g->cfg.dedup_window_s);
+  if (g->cfg.dedup_anon_window_s <= 0 || g->cfg.dedup_anon_window_s > g->cfg.dedup_window_s)
+    g->cfg.dedup_anon_window_s = g->cfg.dedup_window_s < 600 ? g->cfg.dedup_window_s : 600;
+  snprintf(g->ttl_anon, sizeof g->ttl_anon, "%ld", g->cfg.dedup_anon_window_s);
   g->producer = es_kafka_producer_new(cfg->brokers, cfg->client_id ? cfg->client_id : "escucha-ingest",
                                       on_delivery, g, cfg->producer_extra, err, errlen);
   if (!g->producer) {

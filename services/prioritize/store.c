@@ -461,7 +461,7 @@ static int add_aggregates(pz_store *s, size_t nfresh) {
 
 /* Feeds the emerging-topics sketch (after commit): low confidence or "other". */
 static int emerging_candidate(const pz_store *s, const pz_row *r) {
-  if (!r->text) return 0;
+  if (!r->text || !*r->text || (r->subcategory && strcmp(r->subcategory, "other/no_comment") == 0)) return 0;
   if (isnan(r->confidence) || r->confidence < s->cfg.emerging_confidence) return 1;
   if (strcmp(r->category, "other") == 0) return 1;
   size_t n = r->subcategory ? strlen(r->subcategory) : 0;

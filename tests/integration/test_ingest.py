@@ -69,7 +69,7 @@ def test_external_id_dedup_and_validation_errors(services, api_key):
     cases = [
         ({"text": "x", "nps": 11}, "nps"),
         ({"text": "x", "csat": 0}, "csat"),
-        ({"nps": 5}, "text"),
+        ({"channel": "web"}, "text"),   # a score alone is an answer; nothing at all is not
         ({"text": 42}, "text"),
         ({"text": "   "}, "text"),
         ({"text": "x", "channel": "pigeon"}, "channel"),

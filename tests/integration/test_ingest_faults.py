@@ -20,6 +20,15 @@ def redis(*args):
                           capture_output=True, text=True, timeout=10).stdout.strip()
 
 
+def key_holding(fid, kind="h"):
+    """The dedup key whose value names fid (anonymous keys hash text, channel,
+    service and scores, so tests find them by value)."""
+    for k in redis("KEYS", "escucha:dedup:demo:%s:*" % kind).split():
+        if fid in redis("GET", k):
+            return k
+    raise AssertionError("no dedup key holds %s" % fid)
+
+
 def fake_id():
     # a ULID-shaped id no instance ever produced (Crockford base32, 26 chars)
     return ("01ZZ" + unique("").replace("-", "").upper().replace("I", "J").replace("L", "K")
@@ -41,16 +50,15 @@ def test_lapsed_claim_is_taken_over_under_the_same_id(services, api_key):
     ing = services.start("ingest", http_port=HTTP_PORT)
     now_ms = lambda: int(time.time() * 1000)
 
-    # two keys (external id + content hash): the Lua path
+    # an external id: its own key, the content is not a key (other ids are other people)
     ext = unique("ext")
     body = {"text": "La plataforma de citas falla al confirmar " + ext, "external_id": ext}
     r = post_json("/v1/feedback", body, api_key)
     assert r.status_code == 202, r.text
-    h = ingested_one(r.json()["id"]).content_hash
-    keys = ["escucha:dedup:demo:x:" + ext, "escucha:dedup:demo:h:" + h]
+    keys = ["escucha:dedup:demo:x:" + ext]
     # a single request's claim names its loop iteration's group, settled by the group key
     claims = [redis("GET", k).split(":") for k in keys]
-    assert claims[0] == claims[1] and claims[0][:2] == ["p", r.json()["id"]], claims
+    assert claims[0][:2] == ["p", r.json()["id"]], claims
     wait_until(lambda: redis("GET", "escucha:dedup:g:" + claims[0][3]) == "1", 10, what="group key")
     dead = fake_id()
     for k in keys:
@@ -59,20 +67,20 @@ def test_lapsed_claim_is_taken_over_under_the_same_id(services, api_key):
     assert r.status_code == 202, r.text
     assert r.json()["id"] == dead
     assert ingested_one(dead).text == body["text"]
-    assert [redis("GET", k) for k in keys] == [dead] * 2
+    assert [redis("GET", k) for k in keys] == [dead]
     # a claim whose lease is still running may belong to a live instance: retry later
     live = "p:%s:%d" % (fake_id(), now_ms() + 60000)
     for k in keys:
         redis("SET", k, live, "EX", "600")
     r = post_json("/v1/feedback", body, api_key)
     assert r.status_code == 503, r.text
-    assert [redis("GET", k) for k in keys] == [live] * 2
+    assert [redis("GET", k) for k in keys] == [live]
 
-    # one key (content hash): the SET NX GET path; a failed send leaves lease 0
+    # anonymous content: a failed send leaves lease 0
     body = {"text": "El formulario web no guarda la dirección " + unique()}
     r = post_json("/v1/feedback", body, api_key)
     assert r.status_code == 202, r.text
-    key = "escucha:dedup:demo:h:" + ingested_one(r.json()["id"]).content_hash
+    key = key_holding(r.json()["id"])
     failed = fake_id()
     redis("SET", key, "p:%s:0" % failed, "EX", "600")
     r = post_json("/v1/feedback", body, api_key)
@@ -100,10 +108,10 @@ def test_batch_claims_settle_with_one_group_key(services, api_key):
     claim = redis("GET", "escucha:dedup:demo:x:b-" + u)
     p, cid, lease, gid = claim.split(":")
     assert (p, cid) == ("p", idb) and int(lease) > now_ms() and len(gid) == 26
-    hkey = "escucha:dedup:demo:h:" + ingested_one(ida).content_hash
+    hkey = key_holding(ida)
     assert redis("GET", hkey).split(":")[::3] == ["p", gid]          # both items, one group
     wait_until(lambda: redis("GET", "escucha:dedup:g:" + gid) == "1", 10, what="group key")
-    # twins, one by one (SET NX GET and the Lua path) and as a batch again
+    # twins, one by one and as a batch again
     r = post_json("/v1/feedback", a, api_key)
     assert r.status_code == 200 and r.json() == {"id": ida, "status": "duplicate"}, r.text
     r = post_json("/v1/feedback", b, api_key)

@@ -232,6 +232,16 @@ static void test_train_separable(void **state) {
     assert_int_equal(r.source, CL_SRC_MODEL);
   }
   cl_result r;
+  /* a score without a comment: no topic, neutral (the sample has 965 "Did not answer") */
+  const char *none[] = {"", "Did not answer.", "N/A", "  nothing ", "Sin comentarios", "Ningún comentario"};
+  for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
+    assert_int_equal(cl_classify(c, none[i], strlen(none[i]), "en", &r), 0);
+    assert_string_equal(r.subcategory, CL_NO_COMMENT_SUBCATEGORY);
+    assert_int_equal(r.sentiment, 1);
+    assert_int_equal(r.urgent, 0);
+  }
+  assert_int_equal(cl_classify(c, "nothing works", 13, "en", &r), 0);
+  assert_string_not_equal(r.subcategory, CL_NO_COMMENT_SUBCATEGORY);
   assert_int_equal(cl_classify(c, "the queue", 9, "en", &r), 0);
   assert_string_equal(r.category, "waiting_times");
   assert_int_equal(r.journey, cl_journey_index("ONGOING_USE")); /* taxonomy hint */
