@@ -5,6 +5,7 @@ Sends the bundled sample feedback half through the HTTP API (NDJSON batches) and
 the inbound Kafka topic, follows it through ingest -> classify -> prioritize -> actions with
 progress bars, then prints the report and writes .escucha/demo/report.html + chart PNGs."""
 import base64
+import collections
 import html
 import io
 import json
@@ -183,10 +184,13 @@ def main():
                                         AGENCY, since)[0][0], lambda: 1, 120)
     wait("tickets opened", tickets, lambda: max(1, plans()), 180, settle=20)
     elapsed = time.time() - t0
-    report(cur, since, len(items), http_res, n_kafka, accepted, elapsed)
+    report(cur, since, items, http_res, n_kafka, accepted, elapsed)
 
 
-def report(cur, since, n, http_res, n_kafka, accepted, elapsed):
+def report(cur, since, items, http_res, n_kafka, accepted, elapsed):
+    n = len(items)
+    texts = collections.Counter(" ".join(it.get("text", "").lower().split()) for it in items)
+    repeated = sum(c for c in texts.values() if c > 1)
     lines = []
     p = lines.append
     tot = q(cur, """SELECT count(*), avg(csat), count(csat), sum(CASE WHEN csat >= 4 THEN 1 ELSE 0 END),
@@ -203,6 +207,12 @@ def report(cur, since, n, http_res, n_kafka, accepted, elapsed):
       "batches and %d over the Kafka inbound topic" % (n, n - n_kafka, n_kafka))
     p("Accepted %d (HTTP: %d accepted, %d duplicate, %d rejected), stored %d classified rows in %.0f s"
       % (accepted, http_res["accepted"], http_res["duplicate"], http_res["rejected"], stored, elapsed))
+    p("  %d responses repeat another respondent's words (e.g. %d x \"Did not answer\"): each has its own"
+      % (repeated, texts.get("did not answer", 0)))
+    p("  external_id and score, so all are kept and counted in CSAT (dedup only absorbs a re-sent submission)")
+    nc = q(cur, "SELECT count(*) FROM feedback WHERE agency = %s AND received_at >= %s AND subcategory = 'other/no_comment'",
+           AGENCY, since)[0][0]
+    p("  %d are scores without a comment: classified other/no_comment, not ranked as a topic" % nc)
     red = int(metric("ingest", "escucha_ingest_redactions_total"))
     p("Personal data redacted before storage: %d values" % red)
     if ncsat:
