@@ -5,17 +5,8 @@
 
 #include "item.h"
 #include "normalize.h"
+#include "prepared_check.h"
 #include "pipeline.h"
-
-/* What prepare accepts goes out as valid UTF-8 within the limits. */
-static void check_prepared(const ing_item *it) {
-  const char *s[] = {it->text, it->service, it->address, it->external_id, it->language, it->agency};
-  for (size_t i = 0; i < sizeof s / sizeof *s; i++)
-    if (s[i] && es_utf8_invalid_at(s[i], strlen(s[i])) >= 0) __builtin_trap();
-  if (it->nattrs > ING_MAX_ATTRS || !ing_agency_ok(it->agency)) __builtin_trap();
-  for (size_t i = 0; i < it->nattrs; i++)
-    if (es_utf8_invalid_at(it->attr_vals[i], strlen(it->attr_vals[i])) >= 0) __builtin_trap();
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   Escucha__V1__Feedback *fb = escucha__v1__feedback__unpack(NULL, size, data);
