@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "normalize.h"
+#include "redact.h"
 #include "util.h"
 
 
@@ -321,7 +322,7 @@ static int take_attributes(ing_item *it, const cJSON *o) {
   if (!it->attr_keys || !it->attr_vals) return ing_item_reject(it, "internal", "attributes", "out of memory");
   for (const cJSON *v = a->child; v; v = v->next) {
     if (!cJSON_IsString(v))
-      return ing_item_reject(it, "invalid", "attributes", "attribute %.40s must be a string", v->string);
+      return ing_item_reject(it, "invalid", "attributes", "attribute values must be strings");
     it->attr_keys[it->nattrs] = strdup(v->string);
     it->attr_vals[it->nattrs] = strdup(v->valuestring);
     if (!it->attr_keys[it->nattrs] || !it->attr_vals[it->nattrs++])
@@ -361,7 +362,7 @@ int ing_item_from_json(ing_item *it, const cJSON *o, const char *agency, int def
   if (ch == (const char *)-1) return ing_item_reject(it, "invalid", "channel", "channel must be a string");
   if (ch && (it->channel = ing_channel_parse(ch)) < 0)
     return ing_item_reject(it, "invalid", "channel",
-                           "unknown channel %.40s (web, email, whatsapp, sms, call, chat, social, survey, open311, in_person, other)", ch);
+                           "unknown channel (web, email, whatsapp, sms, call, chat, social, survey, open311, in_person, other)");
 
   const cJSON *ca = ing_json_at(o, "created_at"), *ca2 = ing_json_at(o, "createdAt");
   if (ca && ca2) return ing_item_reject(it, "invalid", "created_at", "give created_at or createdAt, not both");
@@ -472,6 +473,22 @@ static int str_field_ok(ing_item *it, const char *field, const char *v, size_t m
   return 0;
 }
 
+/* Identifiers (external_id, attribute names) are kept verbatim, so they must not
+ * be personal data: refused, naming the kind. An all-digit id that only looks
+ * like a phone number is the usual numeric ticket id of the agency's system. */
+static int identifier_ok(ing_item *it, const char *field, const char *v) {
+  es_redact_counts c = {0};
+  char *red = es_redact(v, strlen(v), NULL, &c);
+  if (!red) return ing_item_reject(it, "internal", field, "out of memory");
+  free(red);
+  int digits_only = v[strspn(v, "0123456789")] == '\0';
+  const char *kind = c.email ? "an e-mail address" : c.card ? "a card number" : c.rut ? "a RUT" : c.dni ? "a DNI/NIE"
+                   : c.cedula ? "a cédula" : c.iban ? "an IBAN" : c.phone && !digits_only ? "a phone number" : NULL;
+  if (kind)
+    return ing_item_reject(it, "invalid", field, "%s looks like %s: use an opaque id, personal data is not kept", field, kind);
+  return 0;
+}
+
 int ing_item_validate(ing_item *it, int64_t now_ms) {
   if (!it->agency || !ing_agency_ok(it->agency))
     return ing_item_reject(it, "invalid", "agency", "agency must be 1-%d letters, digits, '_', '-' or '.'", ING_MAX_AGENCY);
@@ -485,6 +502,7 @@ int ing_item_validate(ing_item *it, int64_t now_ms) {
     return ing_item_reject(it, "invalid", "external_id",
                            "external_id must be 1-%d characters of letters, digits, space and _-.:/#&()+=, "
                            "(an opaque id of the agency's own system)", ING_MAX_EXTERNAL_ID);
+  if (it->external_id && identifier_ok(it, "external_id", it->external_id) != 0) return -1;
   if (it->language && *it->language && !language_ok(it->language))
     return ing_item_reject(it, "invalid", "language", "language must be a language tag such as es, en or es-CL");
   if (it->nattrs > ING_MAX_ATTRS) return ing_item_reject(it, "invalid", "attributes", "at most %d attributes", ING_MAX_ATTRS);
@@ -495,6 +513,7 @@ int ing_item_validate(ing_item *it, int64_t now_ms) {
     if (k[kn] || kn == 0 || kn > ING_MAX_ATTR_KEY)
       return ing_item_reject(it, "invalid", "attributes",
                              "attribute names are 1-%d letters, digits, '_', '-' or '.'", ING_MAX_ATTR_KEY);
+    if (identifier_ok(it, "attributes", k) != 0) return -1; /* then k may be named in messages (and logs) */
     if (strlen(it->attr_vals[i]) > ING_MAX_ATTR_VALUE)
       return ing_item_reject(it, "too_long", "attributes", "attribute %s is longer than %d bytes", k, ING_MAX_ATTR_VALUE);
     if (es_utf8_invalid_at(it->attr_vals[i], strlen(it->attr_vals[i])) >= 0)

@@ -196,22 +196,6 @@ static int clean_field(ing_item *it, const char *field, char **v) {
   return 0;
 }
 
-/* Identifiers (external_id, attribute names) are kept verbatim, so they must not
- * be personal data: refused, naming the kind. An all-digit id that only looks
- * like a phone number is the usual numeric ticket id of the agency's system. */
-static int identifier_ok(ing_item *it, const char *field, const char *v) {
-  es_redact_counts c = {0};
-  char *red = es_redact(v, strlen(v), NULL, &c);
-  if (!red) return ing_item_reject(it, "internal", field, "out of memory");
-  free(red);
-  int digits_only = v[strspn(v, "0123456789")] == '\0';
-  const char *kind = c.email ? "an e-mail address" : c.card ? "a card number" : c.rut ? "a RUT" : c.dni ? "a DNI/NIE"
-                   : c.cedula ? "a cédula" : c.iban ? "an IBAN" : c.phone && !digits_only ? "a phone number" : NULL;
-  if (kind)
-    return ing_item_reject(it, "invalid", field, "%s looks like %s: use an opaque id, personal data is not kept", field, kind);
-  return 0;
-}
-
 /* What makes a submission the same one re-sent: with an external_id, that id
  * (different ids are different submissions, whatever their text); without one,
  * the redacted text with everything else the citizen gave (channel, service,
@@ -226,9 +210,6 @@ static void dedup_hash(const ing_item *it, char out[33]) {
 
 int ingest_prepare(ing_item *it, int repair_utf8) {
   if (ing_item_validate(it, es_now_ms()) != 0) return -1;
-  if (it->external_id && identifier_ok(it, "external_id", it->external_id) != 0) return -1;
-  for (size_t i = 0; i < it->nattrs; i++)
-    if (identifier_ok(it, "attributes", it->attr_keys[i]) != 0) return -1;
   size_t n = 0, rn = 0, fn = 0;
   long bad = -1;
   char *norm = es_normalize_text(it->text, strlen(it->text), repair_utf8, &n, &bad);
