@@ -12,7 +12,7 @@ PY=/usr/bin/python3
 start=$SECONDS
 
 scripts/deps.sh || exit 1
-# ESCUCHA_TEST_SLOT=N (default 0) moves every port of the test stack by N*100 and
+# ESCUCHA_TEST_SLOT=N (default 0) moves every port of the test stack by N*1000 (clear of the benchmarks' ports) and
 # its state folder, so two checkouts (git worktrees) can run their suites at once.
 slot=${ESCUCHA_TEST_SLOT:-0}
 logs=$REPO/.escucha/logs; mkdir -p "$logs"
@@ -53,7 +53,7 @@ run_unit() {
 int_pass=0 int_fail=0
 # A stack of its own: tests never touch a developer's `make up` stack.
 start_stack() {
-  local o=$((slot * 100))
+  local o=$((slot * 1000))
   export ESCUCHA_STATE_DIR=$REPO/.escucha/test-stack${slot#0}
   export ESCUCHA_KAFKA_PORT=$((19192 + o)) ESCUCHA_KAFKA_CONTROLLER_PORT=$((19193 + o))
   export ESCUCHA_PG_PORT=$((15532 + o)) ESCUCHA_REDIS_PORT=$((16479 + o))
