@@ -409,7 +409,7 @@ static void on_sweep_closed(uv_handle_t *h) {
 /* The server struct lives until the listener, every connection and the sweep
  * timer closed. */
 static void maybe_finish(es_http_server *s) {
-  if (!s->closing || !s->listen_closed || s->conns) return;
+  if (!s->closing || !s->listen_closed || s->conns || uv_is_closing((uv_handle_t *)&s->sweep)) return;
   uv_close((uv_handle_t *)&s->sweep, on_sweep_closed);
 }
 

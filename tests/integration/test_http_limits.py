@@ -11,8 +11,8 @@ import requests
 
 from conftest import ADMIN_BASE, BIN, HTTP_PORT, post_json, unique, wait_until
 
-PORT = HTTP_PORT + 2
-ADMIN = ADMIN_BASE + 52
+PORT = HTTP_PORT + 3
+ADMIN = ADMIN_BASE + 56
 PUBLIC_GET = b"GET /open311/v2/services.json HTTP/1.1\r\nHost: a\r\n\r\n"
 
 
