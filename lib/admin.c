@@ -32,7 +32,7 @@ void es_admin_set_status(const char *detail) {
 
 static void handle(es_http_req *req, void *ud) {
   (void)ud;
-  if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+  if (req->method != HTTP_GET) { /* HEAD reads as GET */
     es_http_reply_error(req, 405, "method_not_allowed", "use GET", NULL, "Allow: GET\r\n");
     return;
   }
@@ -74,7 +74,11 @@ static void *run(void *arg) {
 int es_admin_start(const char *host, int port) {
   if (A.running) return 0;
   if (uv_loop_init(&A.loop) != 0) return -1;
-  es_http_limits lim = {.max_body = 4096, .max_header_bytes = 16384};
+  /* probes and scrapes only: short deadlines, a small cap (the process' fds are
+   * shared with the service; eviction keeps a fresh probe answered) */
+  es_http_limits lim = {.max_body = 4096, .max_header_bytes = 16384, .header_timeout_ms = 5000,
+                        .body_timeout_ms = 5000, .idle_timeout_ms = 120000, .max_conns = 64,
+                        .name = "admin"};
   A.srv = es_http_listen(&A.loop, host, port, &lim, handle, NULL);
   if (!A.srv) {
     uv_run(&A.loop, UV_RUN_NOWAIT);
@@ -84,7 +88,7 @@ int es_admin_start(const char *host, int port) {
   uv_async_init(&A.loop, &A.stop, on_stop);
   if (pthread_create(&A.thread, NULL, run, NULL) != 0) return -1;
   A.running = 1;
-  es_info("admin_listening", "port=%d", port);
+  es_info("admin_listening", "host=%s port=%d", host && *host ? host : "127.0.0.1", port);
   return 0;
 }
 

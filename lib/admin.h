@@ -3,7 +3,7 @@
 #ifndef ESCUCHA_ADMIN_H
 #define ESCUCHA_ADMIN_H
 
-/* Starts listening on 0.0.0.0:port (host may be NULL). 0 ok, -1 error. */
+/* Starts listening on host:port (host NULL = 127.0.0.1). 0 ok, -1 error. */
 int es_admin_start(const char *host, int port);
 void es_admin_stop(void);
 /* /readyz answers 200 only when ready (e.g. Kafka connected, loop running). */

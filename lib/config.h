@@ -18,6 +18,7 @@ typedef struct es_opt {
   {"pg-dsn", "host=127.0.0.1 port=15432 dbname=escucha user=escucha", "PostgreSQL connection string", 0}, \
   {"redis-url", "redis://127.0.0.1:16379", "Redis URL", 0}, \
   {"log-level", "info", "debug|info|warn|error", 0}, \
+  {"admin-host", "127.0.0.1", "Address of the admin endpoint (/metrics /healthz /readyz; no auth)", 0}, \
   {"state-dir", ".escucha", "Local state folder", 0}, \
   {"kafka-producer-config", NULL, "Extra librdkafka producer settings: k=v,k=v", 0}, \
   {"kafka-consumer-config", NULL, "Extra librdkafka consumer settings: k=v,k=v", 0}

@@ -1,12 +1,30 @@
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <http_parser.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
+
+/* Where a connection is; each phase but BUSY has a deadline (lim's timeouts). */
+enum {
+  PH_FRESH,   /* accepted, no request byte yet (header timeout; evictable) */
+  PH_IDLE,    /* keep-alive after a reply (idle timeout; evictable) */
+  PH_HEAD,    /* reading a request head (header timeout) */
+  PH_BODY,    /* reading a request body (body timeout) */
+  PH_BUSY,    /* the handler owes a reply: no deadline */
+  PH_CLOSING, /* delivering a last answer / draining a refused upload (body timeout) */
+};
+
+/* Why the server dropped a connection (metric label). */
+enum { DROP_HEADER, DROP_BODY, DROP_IDLE, DROP_CLOSING, DROP_EVICTED, DROP_REFUSED, NDROP };
+static const char *const DROP_NAME[NDROP] = {"header_timeout", "body_timeout", "idle_timeout",
+                                             "closing_timeout", "evicted", "refused"};
 
 struct es_http_server {
   uv_tcp_t tcp;
@@ -15,6 +33,12 @@ struct es_http_server {
   es_http_handler handler;
   void *ud;
   struct es_http_conn *conns;
+  struct es_http_conn *idle_head, *idle_tail; /* FRESH/IDLE conns, longest idle first */
+  unsigned nconns;                            /* open (not closing) connections */
+  uv_timer_t sweep;                           /* closes connections past their deadline */
+  uint64_t last_log_ms;
+  unsigned dropped[NDROP];                    /* since the last log line */
+  es_metric *m_conns, *m_dropped;
   int closing, listen_closed;
   void (*on_closed)(void *);
   void *on_closed_arg;
@@ -30,10 +54,18 @@ typedef struct es_http_conn {
   es_buf url, body, hdrs, hfield, hval;
   int nhdrs, in_value;
   size_t header_bytes;
-  int error_status;      /* 413/431 decided while parsing */
+  int error_status;      /* 4xx/5xx decided while parsing */
+  const char *error_msg; /* its message, when ours rather than the parser's */
+  int head;              /* the request being parsed is a HEAD */
+  const char *exec_start; /* the buffer http_parser_execute runs on */
+  int lf_ws;             /* the bytes parsed before it end in LF + SP/HT*: see is_fold */
   es_http_req *ready;    /* parsed, not yet dispatched */
   es_http_req *pending;  /* dispatched, reply outstanding */
   int reading, closed, in_dispatch, close_after_write, discard;
+  int phase;
+  uint64_t deadline;     /* uv_now ms; 0 = none */
+  struct es_http_conn *iprev, *inext; /* the server's idle list */
+  int on_idle;
 } es_http_conn;
 
 typedef struct req_priv {
@@ -42,6 +74,7 @@ typedef struct req_priv {
   char *hdrs; /* name\0value\0... */
   int nhdrs;
   int keep_alive;
+  int head;
 } req_priv;
 
 typedef struct {
@@ -68,6 +101,7 @@ const char *es_http_status_text(int s) {
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 409: return "Conflict";
     case 413: return "Payload Too Large";
     case 415: return "Unsupported Media Type";
@@ -75,23 +109,60 @@ const char *es_http_status_text(int s) {
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
   }
 }
+
+static void set_phase(es_http_conn *c, int phase);
 
 static void reset_parse_state(es_http_conn *c) {
   c->url.len = c->body.len = c->hdrs.len = c->hfield.len = c->hval.len = 0;
   c->nhdrs = 0;
   c->in_value = 0;
   c->header_bytes = 0;
+  c->head = 0;
 }
+
+static int refuse(es_http_conn *c, int status, const char *msg) {
+  c->error_status = status;
+  c->error_msg = msg;
+  return -1;
+}
+
+static int is_ows(char ch) { return ch == ' ' || ch == '\t'; }
+
+static const char *find_hdr(const char *h, int n, const char *name) {
+  for (int i = 0; i < n; i++) {
+    const char *v = h + strlen(h) + 1;
+    if (strcasecmp(h, name) == 0) return v;
+    h = v + strlen(v) + 1;
+  }
+  return NULL;
+}
+
+/* Headers a request may carry once: a second copy is ambiguous (which one
+ * did a proxy check?) and, for credentials, a way to smuggle one past it. */
+static const char *const SINGLETONS[] = {"host", "authorization", "proxy-authorization", "content-type", NULL};
 
 static int flush_header(es_http_conn *c) {
   if (c->hfield.len == 0) return 0;
+  /* RFC 9110 5.5: a field value excludes leading and trailing whitespace
+   * (the parser skips the leading part only) */
+  size_t vlen = c->hval.len, v0 = 0;
+  while (vlen > 0 && is_ows(c->hval.data[vlen - 1])) vlen--;
+  while (v0 < vlen && is_ows(c->hval.data[v0])) v0++;
+  if (es_buf_append(&c->hfield, "", 1) != 0) return -1;
+  c->hfield.len--;
+  for (int i = 0; SINGLETONS[i]; i++)
+    if (strcasecmp(c->hfield.data, SINGLETONS[i]) == 0 && find_hdr(c->hdrs.data, c->nhdrs, SINGLETONS[i]))
+      return refuse(c, 400, "repeated header field");
   if (es_buf_append(&c->hdrs, c->hfield.data, c->hfield.len + 1) != 0) return -1;
-  if (c->hval.len == 0 && es_buf_reserve(&c->hval, 1) == 0) c->hval.data[0] = '\0';
-  if (es_buf_append(&c->hdrs, c->hval.data ? c->hval.data : "", c->hval.len + 1) != 0) return -1;
+  if (es_buf_append(&c->hdrs, vlen > v0 ? c->hval.data + v0 : "", vlen - v0) != 0 ||
+      es_buf_append(&c->hdrs, "", 1) != 0)
+    return -1;
   c->nhdrs++;
   c->hfield.len = c->hval.len = 0;
   return 0;
@@ -107,13 +178,16 @@ static int header_limit(es_http_conn *c, size_t n) {
 }
 
 static int on_message_begin(http_parser *p) {
-  reset_parse_state(p->data);
+  es_http_conn *c = p->data;
+  reset_parse_state(c);
+  set_phase(c, PH_HEAD);
   return 0;
 }
 
 static int on_url(http_parser *p, const char *at, size_t n) {
   es_http_conn *c = p->data;
   if (header_limit(c, n)) return -1;
+  c->head = p->method == HTTP_HEAD; /* known once the URL starts */
   return es_buf_append(&c->url, at, n);
 }
 
@@ -125,20 +199,56 @@ static int on_header_field(http_parser *p, const char *at, size_t n) {
   return es_buf_append(&c->hfield, at, n);
 }
 
+/* Whether a header value piece at `at` starts a continuation line (obs-fold):
+ * only whitespace back to an LF. http-parser joins such lines silently; the
+ * bytes before the current buffer are summed up in lf_ws. */
+static int is_fold(const es_http_conn *c, const char *at) {
+  const char *q = at;
+  while (q > c->exec_start && is_ows(q[-1])) q--;
+  return q > c->exec_start ? q[-1] == '\n' : c->lf_ws;
+}
+
+/* lf_ws after the parser consumed buf[0..n) */
+static int tail_lf_ws(const char *buf, size_t n, int before) {
+  while (n > 0 && is_ows(buf[n - 1])) n--;
+  return n == 0 ? before : buf[n - 1] == '\n';
+}
+
 static int on_header_value(http_parser *p, const char *at, size_t n) {
   es_http_conn *c = p->data;
   if (header_limit(c, n)) return -1;
+  /* RFC 9112 5.2: reject rather than guess how a proxy joined the lines
+   * (an empty line before the fold reaches us as a value only: as if the
+   * fold were a space, which the RFC allows too) */
+  if (n > 0 && is_fold(c, at)) return refuse(c, 400, "obsolete line folding in a header");
   c->in_value = 1;
   return es_buf_append(&c->hval, at, n);
 }
 
-static const char *find_hdr(const char *h, int n, const char *name) {
-  for (int i = 0; i < n; i++) {
+/* Only "chunked" is implemented: any other transfer coding (gzip, ...) would
+ * reach the handler still encoded. */
+static int check_transfer_encoding(es_http_conn *c) {
+  const char *h = c->hdrs.data;
+  int chunked = 0;
+  for (int i = 0; i < c->nhdrs; i++) {
     const char *v = h + strlen(h) + 1;
-    if (strcasecmp(h, name) == 0) return v;
+    if (strcasecmp(h, "transfer-encoding") == 0) {
+      for (const char *t = v; *t;) {
+        while (*t == ',' || is_ows(*t)) t++;
+        if (!*t) break;
+        const char *e = t;
+        while (*e && *e != ',') e++;
+        size_t len = (size_t)(e - t);
+        while (len > 0 && is_ows(t[len - 1])) len--;
+        if (len != 7 || strncasecmp(t, "chunked", 7) != 0)
+          return refuse(c, 501, "unsupported transfer coding (only chunked)");
+        chunked++;
+        t = e;
+      }
+    }
     h = v + strlen(v) + 1;
   }
-  return NULL;
+  return chunked > 1 ? refuse(c, 400, "chunked applied more than once") : 0;
 }
 
 static void raw_write(es_http_conn *c, char *data, size_t len);
@@ -146,15 +256,31 @@ static void raw_write(es_http_conn *c, char *data, size_t len);
 static int on_headers_complete(http_parser *p) {
   es_http_conn *c = p->data;
   if (flush_header(c) != 0) return -1;
+  if (p->http_major != 1) return refuse(c, 505, "only HTTP/1.x is supported");
+  if (p->http_minor >= 1 && !find_hdr(c->hdrs.data, c->nhdrs, "host"))
+    return refuse(c, 400, "missing Host header");
+  if (check_transfer_encoding(c) != 0) return -1;
   size_t max = c->srv->lim.max_body;
   if (max && p->content_length != ULLONG_MAX && p->content_length > max) {
     c->error_status = 413;
     return -1;
   }
+  set_phase(c, PH_BODY);
   const char *expect = find_hdr(c->hdrs.data, c->nhdrs, "expect");
   if (expect && strcasecmp(expect, "100-continue") == 0) {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     raw_write(c, es_strndup(cont, sizeof cont - 1), sizeof cont - 1);
+  }
+  return 0;
+}
+
+/* A chunk that cannot fit is refused before its bytes arrive. */
+static int on_chunk_header(http_parser *p) {
+  es_http_conn *c = p->data;
+  size_t max = c->srv->lim.max_body;
+  if (max && p->content_length > max - c->body.len) {
+    c->error_status = 413;
+    return -1;
   }
   return 0;
 }
@@ -180,8 +306,11 @@ static int on_message_complete(http_parser *p) {
   r->hdrs = c->hdrs.len ? es_strndup(c->hdrs.data, c->hdrs.len) : NULL;
   r->nhdrs = c->nhdrs;
   r->keep_alive = http_should_keep_alive(p);
-  r->pub.method = (int)p->method;
+  /* HEAD is GET without the body (RFC 9110 9.3.2): handlers see a GET */
+  r->head = p->method == HTTP_HEAD;
+  r->pub.method = r->head ? HTTP_GET : (int)p->method;
   r->pub.method_name = http_method_str((enum http_method)p->method);
+  r->pub.head = r->head;
   r->pub.path = r->path;
   r->pub.query = r->query;
   r->pub.body = r->body;
@@ -189,6 +318,7 @@ static int on_message_complete(http_parser *p) {
   r->pub.conn_ = c;
   r->pub.start_ns = es_mono_ns();
   c->ready = &r->pub;
+  set_phase(c, PH_BUSY);
   http_parser_pause(p, 1); /* one request in flight per connection */
   return 0;
 }
@@ -199,6 +329,7 @@ static const http_parser_settings SETTINGS = {
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
+    .on_chunk_header = on_chunk_header,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
@@ -228,6 +359,36 @@ static void conn_free(es_http_conn *c) {
   free(c);
 }
 
+static void idle_unlink(es_http_conn *c) {
+  if (!c->on_idle) return;
+  es_http_server *s = c->srv;
+  if (c->iprev) c->iprev->inext = c->inext; else s->idle_head = c->inext;
+  if (c->inext) c->inext->iprev = c->iprev; else s->idle_tail = c->iprev;
+  c->iprev = c->inext = NULL;
+  c->on_idle = 0;
+}
+
+/* Phase changes are the only timer work per request: the deadline is a field
+ * the server's sweep timer checks (no timer per connection). */
+static void set_phase(es_http_conn *c, int phase) {
+  es_http_server *s = c->srv;
+  if (!s || !s->loop || c->closed) return; /* es_http_parse_buffer has no clock */
+  const es_http_limits *l = &s->lim;
+  unsigned ms = phase == PH_IDLE                       ? l->idle_timeout_ms
+                : phase == PH_FRESH || phase == PH_HEAD ? l->header_timeout_ms
+                : phase == PH_BUSY                      ? 0
+                                                        : l->body_timeout_ms;
+  c->phase = phase;
+  c->deadline = ms ? uv_now(s->loop) + ms : 0;
+  idle_unlink(c);
+  if (phase == PH_FRESH || phase == PH_IDLE) { /* appended: the list stays oldest first */
+    c->iprev = s->idle_tail;
+    if (s->idle_tail) s->idle_tail->inext = c; else s->idle_head = c;
+    s->idle_tail = c;
+    c->on_idle = 1;
+  }
+}
+
 static void on_closed(uv_handle_t *h) {
   es_http_conn *c = h->data;
   es_http_server *s = c->srv;
@@ -239,17 +400,27 @@ static void on_closed(uv_handle_t *h) {
   maybe_finish(s);
 }
 
-/* The server struct lives until the listener and every connection closed. */
-static void maybe_finish(es_http_server *s) {
-  if (!s->closing || !s->listen_closed || s->conns) return;
+static void on_sweep_closed(uv_handle_t *h) {
+  es_http_server *s = h->data;
   if (s->on_closed) s->on_closed(s->on_closed_arg);
   free(s);
 }
 
+/* The server struct lives until the listener, every connection and the sweep
+ * timer closed. */
+static void maybe_finish(es_http_server *s) {
+  if (!s->closing || !s->listen_closed || s->conns || uv_is_closing((uv_handle_t *)&s->sweep)) return;
+  uv_close((uv_handle_t *)&s->sweep, on_sweep_closed);
+}
+
 static void conn_close(es_http_conn *c) {
   if (c->closed) return;
+  idle_unlink(c);
   c->closed = 1;
-  uv_close((uv_handle_t *)&c->tcp, on_closed);
+  es_http_server *s = c->srv;
+  s->nconns--;
+  es_metric_set(s->m_conns, s->nconns, s->lim.name);
+  uv_close((uv_handle_t *)&c->tcp, on_closed); /* closes the fd now: the cap counts it free */
 }
 
 static void on_shutdown(uv_shutdown_t *sr, int status) {
@@ -291,13 +462,15 @@ static void raw_write(es_http_conn *c, char *data, size_t len) {
   }
 }
 
+/* head: a HEAD request's answer, the GET's headers (Content-Length included)
+ * without the body. */
 static void write_response(es_http_conn *c, int status, const char *ctype, const char *body,
-                           size_t len, const char *extra, int keep_alive) {
+                           size_t len, const char *extra, int keep_alive, int head) {
   es_buf b = {0};
   es_buf_printf(&b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
                 status, es_http_status_text(status), ctype ? ctype : "application/json", len,
                 keep_alive ? "" : "Connection: close\r\n", extra ? extra : "");
-  if (len) es_buf_append(&b, body, len);
+  if (len && !head) es_buf_append(&b, body, len);
   if (!keep_alive) c->close_after_write = 1;
   raw_write(c, b.data, b.len);
 }
@@ -306,7 +479,7 @@ void es_http_reply(es_http_req *req, int status, const char *ctype, const char *
                    const char *extra) {
   req_priv *r = (req_priv *)req;
   es_http_conn *c = req->conn_;
-  int keep = r->keep_alive;
+  int keep = r->keep_alive, head = r->head;
   req_free(r);
   c->pending = NULL;
   if (!c->srv) { /* client went away while we worked */
@@ -314,7 +487,9 @@ void es_http_reply(es_http_req *req, int status, const char *ctype, const char *
     return;
   }
   if (c->srv->closing) keep = 0;
-  write_response(c, status, ctype, body, len, extra, keep);
+  write_response(c, status, ctype, body, len, extra, keep, head);
+  /* the idle deadline also bounds a client that never reads the reply */
+  set_phase(c, keep && !c->close_after_write ? PH_IDLE : PH_CLOSING);
   if (keep && !c->in_dispatch) conn_process(c);
 }
 
@@ -346,16 +521,20 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void fail_parse(es_http_conn *c) {
   int status = c->error_status ? c->error_status : 400;
-  const char *msg = status == 413   ? "request body too large"
-                    : status == 431 ? "request headers too large"
-                                    : http_errno_description(HTTP_PARSER_ERRNO(&c->parser));
+  const char *msg = c->error_msg      ? c->error_msg
+                    : status == 413   ? "request body too large"
+                    : status == 431   ? "request headers too large"
+                                      : http_errno_description(HTTP_PARSER_ERRNO(&c->parser));
+  const char *code = status == 413   ? "too_large"
+                     : status == 431 ? "headers_too_large"
+                     : status == 501 ? "not_implemented"
+                     : status == 505 ? "http_version_not_supported"
+                                     : "bad_request";
   char body[256];
-  int n = snprintf(body, sizeof body,
-                   "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
-                   status == 413 ? "too_large" : status == 431 ? "headers_too_large" : "bad_request",
-                   msg);
+  int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
   c->discard = 1;
-  write_response(c, status, "application/json", body, (size_t)n, NULL, 0);
+  write_response(c, status, "application/json", body, (size_t)n, NULL, 0, c->head);
+  set_phase(c, PH_CLOSING);
   c->in.len = 0;
 }
 
@@ -371,7 +550,9 @@ static void conn_process(es_http_conn *c) {
       continue;
     }
     if (c->in.len == 0) break;
+    c->exec_start = c->in.data;
     size_t n = http_parser_execute(&c->parser, &SETTINGS, c->in.data, c->in.len);
+    c->lf_ws = tail_lf_ws(c->in.data, n, c->lf_ws);
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
     if (e == HPE_PAUSED) {
       http_parser_pause(&c->parser, 0);
@@ -417,9 +598,83 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   conn_process(c);
 }
 
+static void count_drop(es_http_server *s, int why) {
+  s->dropped[why]++;
+  es_metric_add(s->m_dropped, 1, s->lim.name, DROP_NAME[why]);
+}
+
+/* A timed-out request gets a best-effort 408 (no queueing behind a client
+ * that does not read); an idle connection is just closed (RFC 9112 9.5). */
+static void drop(es_http_conn *c, int why) {
+  static const char timeout[] = "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                                "Content-Length: 68\r\nConnection: close\r\n\r\n"
+                                "{\"error\":{\"code\":\"timeout\",\"message\":\"request not received in time\"}}";
+  if ((why == DROP_HEADER && c->phase == PH_HEAD) || why == DROP_BODY) {
+    uv_buf_t b = uv_buf_init((char *)timeout, sizeof timeout - 1);
+    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+  }
+  count_drop(c->srv, why);
+  conn_close(c);
+}
+
+static void on_sweep(uv_timer_t *t) {
+  es_http_server *s = t->data;
+  uint64_t now = uv_now(s->loop);
+  for (es_http_conn *c = s->conns, *next; c; c = next) {
+    next = c->next;
+    if (c->closed || !c->deadline || now < c->deadline) continue;
+    drop(c, c->phase == PH_IDLE   ? DROP_IDLE
+            : c->phase == PH_BODY ? DROP_BODY
+            : c->phase == PH_CLOSING ? DROP_CLOSING
+                                     : DROP_HEADER);
+  }
+  /* one line a second at most, whatever the flood; idle closes are routine */
+  unsigned *d = s->dropped;
+  if (now - s->last_log_ms >= 1000 && d[DROP_HEADER] + d[DROP_BODY] + d[DROP_EVICTED] + d[DROP_REFUSED]) {
+    es_warn("http_connections_dropped",
+            "server=%s header_timeout=%u body_timeout=%u evicted=%u refused=%u open=%u max=%u",
+            s->lim.name, d[DROP_HEADER], d[DROP_BODY], d[DROP_EVICTED], d[DROP_REFUSED], s->nconns,
+            s->lim.max_conns);
+    memset(s->dropped, 0, sizeof s->dropped);
+    s->last_log_ms = now;
+  }
+}
+
+/* At the cap: the longest-idle connection with nothing in progress makes room
+ * (a keep-alive client reconnects; an idle flood cannot lock real clients out). */
+static es_http_conn *evictable(es_http_server *s) {
+  int n = 0;
+  for (es_http_conn *c = s->idle_head; c && n < 16; c = c->inext, n++)
+    if (c->tcp.write_queue_size == 0) return c;
+  return NULL;
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   es_http_server *s = server->data;
   if (status < 0 || s->closing) return;
+  if (s->nconns >= s->lim.max_conns) {
+    es_http_conn *v = evictable(s);
+    if (v) {
+      count_drop(s, DROP_EVICTED);
+      conn_close(v);
+    }
+  }
+  if (s->nconns >= s->lim.max_conns) {
+    /* every slot is mid-request: accept (or libuv stops watching the listen
+     * socket) and refuse; the deadlines free slots within the timeouts */
+    static const char full[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                               "Retry-After: 1\r\nConnection: close\r\n\r\n";
+    uv_tcp_t *t = malloc(sizeof *t);
+    if (!t) return;
+    uv_tcp_init(s->loop, t);
+    if (uv_accept(server, (uv_stream_t *)t) == 0) {
+      uv_buf_t b = uv_buf_init((char *)full, sizeof full - 1);
+      uv_try_write((uv_stream_t *)t, &b, 1);
+      count_drop(s, DROP_REFUSED);
+    }
+    uv_close((uv_handle_t *)t, (uv_close_cb)free);
+    return;
+  }
   es_http_conn *c = calloc(1, sizeof *c);
   if (!c) return;
   c->srv = s;
@@ -435,8 +690,19 @@ static void on_connection(uv_stream_t *server, int status) {
   c->next = s->conns;
   if (s->conns) s->conns->prev = c;
   s->conns = c;
+  s->nconns++;
+  es_metric_set(s->m_conns, s->nconns, s->lim.name);
+  set_phase(c, PH_FRESH);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
   c->reading = 1;
+}
+
+/* Leaves room for the process' other descriptors (Kafka, Redis, files). */
+static unsigned default_max_conns(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 4096;
+  rlim_t n = rl.rlim_cur / 4 * 3;
+  return n < 16 ? 16 : n > 4096 ? 4096 : (unsigned)n;
 }
 
 es_http_server *es_http_listen(uv_loop_t *loop, const char *host, int port,
@@ -447,19 +713,53 @@ es_http_server *es_http_listen(uv_loop_t *loop, const char *host, int port,
   s->handler = h;
   s->ud = ud;
   if (lim) s->lim = *lim;
-  struct sockaddr_in addr;
+  if (!s->lim.name) s->lim.name = "http";
+  if (!s->lim.max_conns) s->lim.max_conns = default_max_conns();
+  struct sockaddr_storage addr;
+  if (!host || !*host) host = "127.0.0.1"; /* exposing a port is a decision, not a default */
   uv_tcp_init(loop, &s->tcp);
   s->tcp.data = s;
-  int rc = uv_ip4_addr(host ? host : "0.0.0.0", port, &addr);
+  int rc = strchr(host, ':') ? uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr)
+                             : uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
   if (rc == 0) rc = uv_tcp_bind(&s->tcp, (const struct sockaddr *)&addr, 0);
   if (rc == 0) rc = uv_listen((uv_stream_t *)&s->tcp, 1024, on_connection);
   if (rc != 0) {
-    es_error("http_listen_failed", "port=%d err=%s", port, uv_strerror(rc));
+    es_error("http_listen_failed", "host=%s port=%d err=%s", host, port, uv_strerror(rc));
     uv_close((uv_handle_t *)&s->tcp, (uv_close_cb)free);
     return NULL;
   }
+  s->m_conns = es_gauge("escucha_http_connections", "Open HTTP connections", "server", NULL);
+  s->m_dropped = es_counter("escucha_http_connections_dropped_total",
+                            "Connections the server closed: timeouts, evicted or refused at the cap",
+                            "server", "reason", NULL);
+  es_metric_set(s->m_conns, 0, s->lim.name);
+  /* sweep often enough that a deadline is late by a quarter of the shortest timeout at most */
+  unsigned tick = 1000;
+  const unsigned tos[] = {s->lim.header_timeout_ms, s->lim.body_timeout_ms, s->lim.idle_timeout_ms};
+  for (int i = 0; i < 3; i++)
+    if (tos[i] && tos[i] / 4 < tick) tick = tos[i] / 4;
+  if (tick < 10) tick = 10;
+  uv_timer_init(loop, &s->sweep);
+  s->sweep.data = s;
+  uv_timer_start(&s->sweep, on_sweep, tick, tick);
+  uv_unref((uv_handle_t *)&s->sweep); /* connections keep the loop alive, not the sweep */
   return s;
 }
+
+int es_http_port(const es_http_server *s, char *host, size_t hostlen) {
+  struct sockaddr_storage a;
+  int len = sizeof a;
+  if (!s || uv_tcp_getsockname(&s->tcp, (struct sockaddr *)&a, &len) != 0) return -1;
+  int v6 = a.ss_family == AF_INET6;
+  if (host && hostlen) {
+    host[0] = '\0';
+    if (v6) uv_ip6_name((struct sockaddr_in6 *)&a, host, hostlen);
+    else uv_ip4_name((struct sockaddr_in *)&a, host, hostlen);
+  }
+  return v6 ? ntohs(((struct sockaddr_in6 *)&a)->sin6_port) : ntohs(((struct sockaddr_in *)&a)->sin_port);
+}
+
+unsigned es_http_max_conns(const es_http_server *s) { return s ? s->lim.max_conns : 0; }
 
 static void on_server_closed(uv_handle_t *h) {
   es_http_server *s = h->data;
@@ -489,7 +789,9 @@ int es_http_parse_buffer(const char *data, size_t len, const es_http_limits *lim
   int n = 0, rc = 0;
   size_t off = 0;
   while (off < len) {
+    c->exec_start = data + off;
     size_t used = http_parser_execute(&c->parser, &SETTINGS, data + off, len - off);
+    c->lf_ws = tail_lf_ws(data + off, used, c->lf_ws);
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
     off += used;
     if (e == HPE_PAUSED) {

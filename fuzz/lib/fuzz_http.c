@@ -2,6 +2,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <http_parser.h>
+
 #include "http.h"
 
 static void check(const es_http_req *r, void *ud) {
@@ -10,6 +12,11 @@ static void check(const es_http_req *r, void *ud) {
   *total += strlen(r->path) + r->body_len + (r->query ? strlen(r->query) : 0);
   if (r->body[r->body_len] != '\0') __builtin_trap();
   (void)es_http_header(r, "content-type");
+  /* values come trimmed of OWS; HEAD reaches handlers as GET */
+  const char *a = es_http_header(r, "authorization");
+  size_t n = a ? strlen(a) : 0;
+  if (n && (a[0] == ' ' || a[0] == '\t' || a[n - 1] == ' ' || a[n - 1] == '\t')) __builtin_trap();
+  if (r->head && r->method != HTTP_GET) __builtin_trap();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -657,7 +657,7 @@ int main(int argc, char **argv) {
       goto cleanup;
     }
   }
-  if (es_admin_start(NULL, (int)es_opt_long(OPTS, "admin-port")) != 0) goto cleanup;
+  if (es_admin_start(es_opt_get(OPTS, "admin-host"), (int)es_opt_long(OPTS, "admin-port")) != 0) goto cleanup;
   if (es_opt_get(OPTS, "llm-url") && *es_opt_get(OPTS, "llm-url")) {
     s.llm_token = es_secret(getenv("ESCUCHA_LLM_TOKEN"), getenv("ESCUCHA_LLM_TOKEN_FILE"));
     ac_llm_init(&s.llm, es_opt_get(OPTS, "llm-url"), es_opt_get(OPTS, "llm-model"), s.llm_token,

@@ -716,7 +716,7 @@ int cl_serve(int argc, char **argv, int first) {
   es_log_init("classify", es_opt_get(OPTS, "log-level"));
   es_install_signals();
   init_metrics(&w);
-  if (es_admin_start(NULL, (int)es_opt_long(OPTS, "admin-port")) != 0)
+  if (es_admin_start(es_opt_get(OPTS, "admin-host"), (int)es_opt_long(OPTS, "admin-port")) != 0)
     es_warn("admin", "admin server did not start on port %ld", es_opt_long(OPTS, "admin-port"));
   int rc = 1;
   if (start(&w) == 0) {

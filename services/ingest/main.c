@@ -16,8 +16,12 @@
 
 static es_opt OPTS[] = {
     ES_COMMON_OPTS,
-    {"http-host", "0.0.0.0", "Address for the ingest API", 0},
+    {"http-host", "127.0.0.1", "Address for the ingest API (0.0.0.0: every interface)", 0},
     {"http-port", "8080", "Port for the ingest API", 0},
+    {"http-header-timeout-s", "10", "Seconds to receive a request head (from its first byte; 0 = none)", 0},
+    {"http-body-timeout-s", "30", "Seconds to receive a request body (from the end of the head; 0 = none)", 0},
+    {"http-idle-timeout-s", "60", "Seconds a keep-alive connection may idle between requests (0 = none)", 0},
+    {"http-max-conns", "0", "Most open API connections (0 = min(4096, 3/4 of RLIMIT_NOFILE))", 0},
     {"admin-port", "9101", "Port for /metrics /healthz /readyz", 0},
     {"api-keys-file", NULL, "File of agency:<sha256 hex of key> lines", 0},
     {"api-keys", NULL, "agency:key[,agency:key] (hashed at load; prefer the file)", 0},
@@ -174,20 +178,24 @@ static int serve(void) {
       goto cleanup;
     }
   }
-  es_http_limits lim = {.max_body = (size_t)es_opt_long(OPTS, "max-body"), .max_header_bytes = 32768};
+  es_http_limits lim = {.max_body = (size_t)es_opt_long(OPTS, "max-body"), .max_header_bytes = 32768,
+                        .header_timeout_ms = (unsigned)(es_opt_double(OPTS, "http-header-timeout-s") * 1000),
+                        .body_timeout_ms = (unsigned)(es_opt_double(OPTS, "http-body-timeout-s") * 1000),
+                        .idle_timeout_ms = (unsigned)(es_opt_double(OPTS, "http-idle-timeout-s") * 1000),
+                        .max_conns = (unsigned)es_opt_long(OPTS, "http-max-conns"), .name = "api"};
   S.http = es_http_listen(S.loop, es_opt_get(OPTS, "http-host"), (int)es_opt_long(OPTS, "http-port"), &lim,
                           api_handle, &api);
   if (!S.http) goto cleanup;
   /* admin last: a 200 from /healthz means the API port is bound too */
-  if (es_admin_start(NULL, (int)es_opt_long(OPTS, "admin-port")) != 0) goto cleanup;
+  if (es_admin_start(es_opt_get(OPTS, "admin-host"), (int)es_opt_long(OPTS, "admin-port")) != 0) goto cleanup;
   uv_signal_init(S.loop, &S.sigterm);
   uv_signal_init(S.loop, &S.sigint);
   uv_signal_start(&S.sigterm, on_signal, SIGTERM);
   uv_signal_start(&S.sigint, on_signal, SIGINT);
   uv_timer_init(S.loop, &S.ready_timer);
   uv_timer_start(&S.ready_timer, on_ready_tick, 0, 500);
-  es_info("listening", "http=%s:%s keys=%zu", es_opt_get(OPTS, "http-host"), es_opt_get(OPTS, "http-port"),
-          auth_count(api.keys));
+  es_info("listening", "http=%s:%s keys=%zu max_conns=%u", es_opt_get(OPTS, "http-host"), es_opt_get(OPTS, "http-port"),
+          auth_count(api.keys), es_http_max_conns(S.http));
   uv_run(S.loop, UV_RUN_DEFAULT);
   rc = es_kafka_fatal ? 1 : 0;
   es_info("stopped", "bye");

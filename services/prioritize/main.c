@@ -599,7 +599,7 @@ int main(int argc, char **argv) {
   if (s.ngram < 1 || s.ngram > 3) s.ngram = 2;
   pz_taxonomy *tax = pz_taxonomy_load(es_opt_get(OPTS, "taxonomy"));
   if (!tax) es_warn("taxonomy_unavailable", "labels fall back to topic ids");
-  if (es_admin_start(NULL, (int)es_opt_long(OPTS, "admin-port")) != 0) {
+  if (es_admin_start(es_opt_get(OPTS, "admin-host"), (int)es_opt_long(OPTS, "admin-port")) != 0) {
     pz_taxonomy_free(tax);
     return 1;
   }

@@ -8,7 +8,6 @@
 #include <cmocka.h>
 
 #include "config.h"
-#include "http.h"
 #include "metrics.h"
 #include "rds.h"
 #include "util.h"
@@ -83,44 +82,6 @@ static void test_json_escape(void **st) {
   es_buf_free(&b);
 }
 
-typedef struct {
-  int n;
-  char paths[4][64];
-  char bodies[4][64];
-} seen;
-
-static void collect(const es_http_req *r, void *ud) {
-  seen *s = ud;
-  if (s->n < 4) {
-    snprintf(s->paths[s->n], 64, "%s %s?%s", r->method_name, r->path, r->query ? r->query : "");
-    snprintf(s->bodies[s->n], 64, "%s|%s", r->body, es_http_header(r, "x-test") ? es_http_header(r, "x-test") : "");
-  }
-  s->n++;
-}
-
-static void test_http_parser_pipelining_and_limits(void **st) {
-  (void)st;
-  es_http_limits lim = {.max_body = 10, .max_header_bytes = 200};
-  seen s = {0};
-  const char *two = "POST /v1/feedback?a=1 HTTP/1.1\r\nX-Test: yes\r\nContent-Length: 5\r\n\r\nhello"
-                    "GET /metrics HTTP/1.1\r\nx-test: 2\r\n\r\n";
-  assert_int_equal(es_http_parse_buffer(two, strlen(two), &lim, collect, &s), 2);
-  assert_string_equal(s.paths[0], "POST /v1/feedback?a=1");
-  assert_string_equal(s.bodies[0], "hello|yes");
-  assert_string_equal(s.paths[1], "GET /metrics?");
-  assert_string_equal(s.bodies[1], "|2");
-
-  const char *big = "POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world";
-  assert_int_equal(es_http_parse_buffer(big, strlen(big), &lim, collect, &s), -413);
-  const char *chunked = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello!\r\n6\r\nhello!\r\n0\r\n\r\n";
-  assert_int_equal(es_http_parse_buffer(chunked, strlen(chunked), &lim, collect, &s), -413);
-  char hdr[400];
-  snprintf(hdr, sizeof hdr, "GET / HTTP/1.1\r\nX-Long: %0300d\r\n\r\n", 0);
-  assert_int_equal(es_http_parse_buffer(hdr, strlen(hdr), &lim, collect, &s), -431);
-  const char *junk = "NOT HTTP AT ALL\r\n\r\n";
-  assert_int_equal(es_http_parse_buffer(junk, strlen(junk), &lim, collect, &s), -400);
-}
-
 static void test_redis_url(void **st) {
   (void)st;
   char host[64];
@@ -141,7 +102,6 @@ int main(void) {
       cmocka_unit_test(test_config_precedence),
       cmocka_unit_test(test_ulid_sortable_and_unique),
       cmocka_unit_test(test_json_escape),
-      cmocka_unit_test(test_http_parser_pipelining_and_limits),
       cmocka_unit_test(test_redis_url),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
