@@ -34,6 +34,10 @@ LIB_SRC := $(wildcard lib/*.c)
 LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(PB_C:.c=.o)
 LIBESCUCHA := $(BUILD)/libescucha.a
 
+# Generated protobuf headers are intermediates of a pattern rule: without this make
+# deletes them after each build, and every later build recompiles every object.
+.SECONDARY:
+
 .PHONY: all bins tests clean deps up down status test unit integration demo bench fuzz fuzzers san kafka-jars model
 all: bins tests
 
