@@ -176,3 +176,27 @@ def test_rate_limit_counts_items(services, api_key):
     r = requests.post(BASE + "/v1/feedback", json={"text": "single " + u}, timeout=30,
                       headers={"Authorization": "Bearer " + api_key})
     assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 5, (r.status_code, r.headers)
+
+
+def test_csv_import_refuses_nul_bad_utf8_and_long_ids(tmp_path):
+    import os
+    import subprocess
+    from conftest import BIN, REPO
+    u = unique()
+    csv = tmp_path / "hardening.csv"
+    csv.write_bytes((
+        "comentario,servicio,folio\n"
+        "Texto bueno %s,registro civil,B1-%s\n"
+        "antes\0despues %s,registro civil,B2-%s\n"
+        "Otro texto %s,registro \xff civil,B3-%s\n"
+        "Un texto mas %s,registro civil,%s\n" % (u, u, u, u, u, u, u, "F" * 300)).encode("latin-1"))
+    env = dict(os.environ)
+    env["ESCUCHA_KAFKA_BROKERS"] = os.environ.get("ESCUCHA_KAFKA_BROKERS", "127.0.0.1:%s" % os.environ.get("ESCUCHA_KAFKA_PORT", "19092"))
+    env["ESCUCHA_REDIS_URL"] = "redis://127.0.0.1:%s" % os.environ.get("ESCUCHA_REDIS_PORT", "16379")
+    r = subprocess.run([os.path.join(BIN, "escucha-ingest"), "import", str(csv), "--agency", "demo"],
+                       env=env, capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "4 rows: accepted 1, duplicate 0, rejected 3, unavailable 0" in r.stdout, r.stdout
+    assert "text: text contains a NUL byte" in r.stdout
+    assert "service: service is not valid UTF-8" in r.stdout
+    assert "external_id: external_id is 300 bytes; at most 256" in r.stdout

@@ -11,6 +11,7 @@
 
 #include "auth.h"
 #include "channels.h"
+#include "csv.h"
 
 static const char WA[] =
     "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"1\",\"changes\":[{\"field\":\"messages\","
@@ -427,6 +428,26 @@ static void test_rate_limit_counts_items(void **st) {
   auth_free(a);
 }
 
+static void test_csv_field_len_sees_nul(void **st) {
+  (void)st;
+  const char data[] = "a,b\nuno,an\0tes\n\"x\0y\",\n";
+  csv_reader *r = csv_open(data, sizeof data - 1);
+  char **f;
+  size_t nf;
+  assert_int_equal(csv_next(r, &f, &nf), 1);
+  assert_int_equal(csv_field_len(r, 0), 1);
+  assert_int_equal(csv_next(r, &f, &nf), 1);
+  assert_int_equal(nf, 2);
+  assert_int_equal(csv_field_len(r, 0), 3);
+  assert_int_equal(csv_field_len(r, 1), 6); /* "an\0tes": longer than its strlen */
+  assert_int_equal(strlen(f[1]), 2);
+  assert_int_equal(csv_next(r, &f, &nf), 1);
+  assert_int_equal(csv_field_len(r, 0), 3);
+  assert_int_equal(csv_field_len(r, 1), 0);
+  assert_int_equal(csv_field_len(r, 5), 0);
+  csv_close(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_whatsapp_items_keep_text_not_sender),
@@ -443,6 +464,7 @@ int main(void) {
       cmocka_unit_test(test_open311_form),
       cmocka_unit_test(test_open311_json),
       cmocka_unit_test(test_rate_limit_counts_items),
+      cmocka_unit_test(test_csv_field_len_sees_nul),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
