@@ -87,9 +87,9 @@ def send(items, key):
         body = "\n".join(json.dumps({k: v for k, v in it.items() if k != "agency"}) for it in chunk)
         for attempt in range(20):
             r = s.post("http://127.0.0.1:%d/v1/feedback:batch" % HTTP, data=body.encode(), headers=h, timeout=60)
-            if r.status_code != 503:
+            if r.status_code not in (429, 503):  # 429: the key's items/s budget (a batch costs its items)
                 break
-            time.sleep(1)  # Retry-After: 1
+            time.sleep(int(r.headers.get("Retry-After", "1")))
         r.raise_for_status()
         for k in results:
             results[k] += r.json()[k]

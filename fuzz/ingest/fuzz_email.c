@@ -4,10 +4,19 @@
 #include <string.h>
 
 #include "channels.h"
+#include "normalize.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ing_item *it = calloc(1, sizeof *it);
-  if (ch_email_item((const char *)data, size, it) == 0 && !it->text) __builtin_trap();
+  if (ch_email_item((const char *)data, size, it) == 0) {
+    /* what is accepted is whole: valid UTF-8, within the text limit, a hashed id */
+    size_t n = it->text ? strlen(it->text) : 0;
+    if (!it->text || n > CH_MAX_TEXT || es_utf8_invalid_at(it->text, n) >= 0 ||
+        (it->external_id && (strlen(it->external_id) != 36 || strncmp(it->external_id, "mid-", 4) != 0)))
+      __builtin_trap();
+  } else if (it->state != IT_REJECTED || !it->err_field[0]) {
+    __builtin_trap();
+  }
   ing_item_free(it);
   return 0;
 }

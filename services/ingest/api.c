@@ -156,8 +156,19 @@ static void respond_whatsapp(req_ctx *c) {
   size_t cnt[5] = {0};
   for (size_t i = 0; i < c->n; i++) cnt[c->items[i]->state]++;
   es_buf b = {0};
-  es_buf_printf(&b, "{\"accepted\":%zu,\"duplicate\":%zu,\"rejected\":%zu}", cnt[IT_ACCEPTED],
+  es_buf_printf(&b, "{\"accepted\":%zu,\"duplicate\":%zu,\"rejected\":%zu", cnt[IT_ACCEPTED],
                 cnt[IT_DUPLICATE], cnt[IT_REJECTED]);
+  if (cnt[IT_REJECTED]) { /* a reject is final (a 200: Meta would only redeliver it), so it is said here */
+    es_buf_puts(&b, ",\"errors\":[");
+    for (size_t i = 0, k = 0; i < c->n; i++) {
+      if (c->items[i]->state != IT_REJECTED) continue;
+      es_buf_printf(&b, "%s{\"index\":%zu,\"error\":", k++ ? "," : "", i);
+      put_error(&b, c->items[i]);
+      es_buf_puts(&b, "}");
+    }
+    es_buf_puts(&b, "]");
+  }
+  es_buf_puts(&b, "}");
   if (cnt[IT_UNAVAILABLE]) reply_error(c->req, c->route, 503, "unavailable", "retry later", NULL, "Retry-After: 1\r\n");
   else reply_json(c->req, c->route, 200, &b, NULL);
   es_buf_free(&b);
@@ -304,7 +315,18 @@ static size_t count_lines(const char *s, size_t n) {
   return k;
 }
 
-static void handle_batch(es_http_req *req, api_ctx *api, const char *agency) {
+static void reply_rate_limited(es_http_req *req, const char *route, int wait, size_t items, double rate) {
+  char hdr[48], msg[160];
+  snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", wait);
+  if (items)
+    snprintf(msg, sizeof msg, "a batch of %zu items does not fit this API key's rate limit (%g items/s) now; retry in %d s",
+             items, rate, wait);
+  else
+    snprintf(msg, sizeof msg, "too many items for this API key; retry in %d s", wait);
+  reply_error(req, route, 429, "rate_limited", msg, NULL, hdr);
+}
+
+static void handle_batch(es_http_req *req, api_ctx *api, const char *agency, int key) {
   const char *route = "feedback_batch";
   int ndjson = content_type_is(req, "application/x-ndjson") || content_type_is(req, "application/ndjson");
   if (!ndjson && !content_type_is(req, "application/json"))
@@ -321,97 +343,44 @@ static void handle_batch(es_http_req *req, api_ctx *api, const char *agency) {
     if (rc == -2) return reply_error(req, route, 413, "too_many_items", err, "body", NULL);
     return reply_error(req, route, 400, rc ? "malformed_json" : "empty_batch", rc ? err : "batch has no items", "body", NULL);
   }
+  /* every item costs a token, rejected ones too (they were sent and parsed) */
+  int wait = auth_rate_take(api->keys, key, es_mono_ns(), c->n);
+  if (wait) {
+    size_t n = c->n;
+    ctx_free(c);
+    return reply_rate_limited(req, route, wait, n, auth_rate(api->keys));
+  }
   ingest_submit_many(api->g, c->items, c->n);
 }
 
-/* application/x-www-form-urlencoded value decoding, in place. */
-static void url_decode(char *s) {
+/* application/x-www-form-urlencoded decoding, in place; -1 when it decodes to a
+ * NUL byte (%00), which a C string would silently cut at. */
+static int url_decode(char *s) {
   char *o = s;
+  int nul = 0;
   for (; *s; s++) {
     if (*s == '+') *o++ = ' ';
     else if (*s == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
       char h[3] = {s[1], s[2], 0};
-      *o++ = (char)strtol(h, NULL, 16);
+      *o = (char)strtol(h, NULL, 16);
+      nul |= *o++ == '\0';
       s += 2;
     } else *o++ = *s;
   }
   *o = '\0';
-}
-
-/* Sets key to a string, replacing an earlier value (a repeated form field: the last wins). */
-static void set_str(cJSON *o, const char *k, const char *v) {
-  cJSON_DeleteItemFromObjectCaseSensitive(o, k);
-  cJSON_AddStringToObject(o, k, v);
-}
-
-/* Open311 GeoReport v2 fields -> our JSON feedback object. Contact fields
- * (email, phone, names, device_id) are personal data and are not kept. */
-static cJSON *open311_to_json(es_http_req *req) {
-  cJSON *o = cJSON_CreateObject(), *attrs = cJSON_CreateObject();
-  int form = content_type_is(req, "application/x-www-form-urlencoded");
-  cJSON *in = NULL;
-  if (!form) in = ing_json_parse(req->body, req->body_len, NULL);
-  char *body = form ? es_strndup(req->body, req->body_len) : NULL;
-  const char *lat = NULL, *lon = NULL, *addr = NULL;
-  if (!o || !attrs) goto cleanup;
-  set_str(o, "channel", "open311");
-  for (char *save = NULL, *kv = body ? strtok_r(body, "&", &save) : NULL; kv; kv = strtok_r(NULL, "&", &save)) {
-    char *eq = strchr(kv, '=');
-    if (!eq) continue;
-    *eq = '\0';
-    url_decode(kv);
-    url_decode(eq + 1);
-    if (in || (in = cJSON_CreateObject())) set_str(in, kv, eq + 1);
-  }
-  if (cJSON_IsObject(in)) {
-    for (const cJSON *v = in->child; v; v = v->next) {
-      const char *k = v->string, *s = cJSON_GetStringValue(v);
-      if (!s) continue;
-      if (strcmp(k, "description") == 0) set_str(o, "text", s);
-      else if (strcmp(k, "service_code") == 0) {
-        set_str(o, "service", s);
-        set_str(attrs, "open311_service_code", s);
-      } else if (strcmp(k, "lat") == 0) lat = s;
-      else if (strcmp(k, "long") == 0) lon = s;
-      else if (strcmp(k, "address_string") == 0) addr = s;
-      else if (strcmp(k, "address_id") == 0 || strcmp(k, "media_url") == 0)
-        set_str(attrs, k, s);
-    }
-    if (lat || lon || addr) {
-      cJSON *loc = cJSON_AddObjectToObject(o, "location");
-      if (loc && lat && lon) {
-        cJSON_AddNumberToObject(loc, "lat", strtod(lat, NULL));
-        cJSON_AddNumberToObject(loc, "lon", strtod(lon, NULL));
-      }
-      if (loc && addr) cJSON_AddStringToObject(loc, "address", addr);
-    }
-  }
-  cJSON_AddItemToObject(o, "attributes", attrs);
-  attrs = NULL;
-cleanup:
-  cJSON_Delete(attrs);
-  cJSON_Delete(in);
-  free(body);
-  return o;
+  return nul ? -1 : 0;
 }
 
 static void handle_open311_post(es_http_req *req, api_ctx *api, const char *agency) {
   const char *route = "open311_requests";
-  if (!content_type_is(req, "application/x-www-form-urlencoded") && !content_type_is(req, "application/json"))
+  int form = content_type_is(req, "application/x-www-form-urlencoded");
+  if (!form && !content_type_is(req, "application/json"))
     return reply_error(req, route, 415, "unsupported_media_type",
                        "Content-Type must be application/x-www-form-urlencoded or application/json", NULL, NULL);
-  cJSON *o = open311_to_json(req);
   ing_item *it = single_item(req, api, route, KIND_OPEN311);
-  if (!it) {
-    cJSON_Delete(o);
-    return;
-  }
-  if (!o) ing_item_reject(it, "internal", "", "out of memory");
-  else if (!ing_json_at(o, "text")) ing_item_reject(it, "invalid", "description", "description is required");
-  else if (!ing_json_at(o, "service")) ing_item_reject(it, "invalid", "service_code", "service_code is required");
-  else if (ing_item_from_json(it, o, agency, ESCUCHA__V1__CHANNEL__OPEN311) != 0 && strcmp(it->err_field, "text") == 0)
-    snprintf(it->err_field, sizeof it->err_field, "description");
-  cJSON_Delete(o);
+  if (!it) return;
+  /* no services list (out of memory at start) checks nothing; an empty one refuses every code */
+  ch_open311_item(req->body, req->body_len, form, agency, api->services, it);
   ingest_submit(api->g, it);
 }
 
@@ -458,10 +427,9 @@ static char *query_param(const char *query, const char *name) {
     char *eq = strchr(kv, '=');
     if (!eq) continue;
     *eq = '\0';
-    url_decode(kv);
-    if (strcmp(kv, name) == 0) {
-      url_decode(eq + 1);
-      res = strdup(eq + 1);
+    if (url_decode(kv) == 0 && strcmp(kv, name) == 0) {
+      if (url_decode(eq + 1) == 0) res = strdup(eq + 1); /* a %00 would cut the value short */
+      break;
     }
   }
   free(copy);
@@ -563,16 +531,14 @@ void api_handle(es_http_req *req, void *ud) {
   if (!agency)
     return reply_error(req, route, 401, "unauthorized", "missing or invalid API key (Authorization: Bearer <key>)",
                        NULL, "WWW-Authenticate: Bearer\r\n");
-  int wait = auth_rate_limit(api->keys, key, es_mono_ns());
-  if (wait) {
-    char hdr[48];
-    snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", wait);
-    return reply_error(req, route, 429, "rate_limited", "too many requests for this API key", NULL, hdr);
-  }
+  /* the bucket counts items: one per single request here, a batch's items once it is parsed */
+  int batch = strcmp(route, "feedback_batch") == 0;
+  int wait = auth_rate_take(api->keys, key, es_mono_ns(), batch ? 0 : 1);
+  if (wait) return reply_rate_limited(req, route, wait, 0, 0);
   if (api->inflight_limit && ingest_inflight(api->g) > api->inflight_limit)
     return reply_error(req, route, 503, "overloaded", "too much feedback in flight; retry", NULL, "Retry-After: 1\r\n");
   if (strcmp(route, "feedback") == 0) handle_single(req, api, agency);
-  else if (strcmp(route, "feedback_batch") == 0) handle_batch(req, api, agency);
+  else if (batch) handle_batch(req, api, agency, key);
   else if (strcmp(route, "email") == 0) handle_email(req, api, agency);
   else handle_open311_post(req, api, agency);
 }

@@ -113,6 +113,7 @@ void auth_free(auth *a) {
 }
 
 size_t auth_count(const auth *a) { return a->n; }
+double auth_rate(const auth *a) { return a->rate; }
 
 const char *auth_check(auth *a, const char *h, int *key_index) {
   if (!h || strncasecmp(h, "Bearer ", 7) != 0) return NULL;
@@ -129,17 +130,24 @@ const char *auth_check(auth *a, const char *h, int *key_index) {
   return a->keys[found].agency;
 }
 
-int auth_rate_limit(auth *a, int idx, uint64_t now_ns) {
+int auth_rate_limit(auth *a, int idx, uint64_t now_ns) { return auth_rate_take(a, idx, now_ns, 1); }
+
+int auth_rate_take(auth *a, int idx, uint64_t now_ns, size_t cost) {
   if (a->rate <= 0 || idx < 0 || (size_t)idx >= a->n) return 0;
   key_entry *e = &a->keys[idx];
   double burst = a->rate * 2;
-  if (e->last_ns) e->tokens += (double)(now_ns - e->last_ns) / 1e9 * a->rate;
+  if (e->last_ns && now_ns > e->last_ns) e->tokens += (double)(now_ns - e->last_ns) / 1e9 * a->rate;
   if (e->tokens > burst) e->tokens = burst;
-  e->last_ns = now_ns;
-  if (e->tokens >= 1) {
-    e->tokens -= 1;
+  if (now_ns > e->last_ns) e->last_ns = now_ns;
+  /* A request needs its cost in tokens, or a full bucket when it costs more than
+   * the bucket holds (a batch larger than the burst is never refused forever);
+   * the bucket then goes into debt that later requests wait out, so over time a
+   * key never gets more than rate items/s. cost 0 only asks whether one token is there. */
+  double need = cost == 0 ? 1 : (double)cost < burst ? (double)cost : burst;
+  if (e->tokens >= need - 1e-9) {
+    e->tokens -= (double)cost;
     return 0;
   }
-  int wait = (int)ceil((1 - e->tokens) / a->rate);
-  return wait < 1 ? 1 : wait;
+  double wait = ceil((need - e->tokens) / a->rate);
+  return wait < 1 ? 1 : wait > 86400 ? 86400 : (int)wait;
 }

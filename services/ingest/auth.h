@@ -9,12 +9,19 @@ typedef struct auth auth;
 
 /* file: lines "agency:<sha256 hex of key>" ('#' comments); env_keys:
  * "agency:plainkey,agency2:key2" (hashed at load). Either may be NULL.
- * rate: requests/s per key (0 = unlimited); burst = 2 * rate. */
+ * rate: items/s per key (0 = unlimited); burst = 2 * rate items. */
 auth *auth_new(const char *file, const char *env_keys, double rate, char *err, size_t errlen);
 void auth_free(auth *a);
 size_t auth_count(const auth *a);
 /* Authorization header value -> agency (owned by auth) or NULL. */
 const char *auth_check(auth *a, const char *authorization, int *key_index);
-/* 0 allowed; otherwise seconds to wait (Retry-After). now_ns monotonic. */
+/* One item: 0 allowed; otherwise seconds to wait (Retry-After). now_ns monotonic. */
 int auth_rate_limit(auth *a, int key_index, uint64_t now_ns);
+/* cost items (a batch's item count) from the key's token bucket; same answer.
+ * A cost above the burst passes only with a full bucket and leaves it in debt
+ * (the next requests wait until it is paid back). cost 0 takes nothing: it asks
+ * whether at least one token is there (checked before parsing a batch). */
+int auth_rate_take(auth *a, int key_index, uint64_t now_ns, size_t cost);
+/* The configured items/s per key (0 = unlimited). */
+double auth_rate(const auth *a);
 #endif

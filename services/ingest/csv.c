@@ -83,6 +83,11 @@ int csv_next(csv_reader *r, char ***fields, size_t *nfields) {
 }
 
 size_t csv_line(const csv_reader *r) { return r->rec_line; }
+
+size_t csv_field_len(const csv_reader *r, size_t i) {
+  if (i >= r->nf) return 0;
+  return r->offs[i] - 1 - (i ? r->offs[i - 1] : 0); /* offs[i] is past field i's terminator */
+}
 const char *csv_error(const csv_reader *r) { return r->err; }
 
 void csv_close(csv_reader *r) {

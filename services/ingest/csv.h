@@ -11,6 +11,9 @@ csv_reader *csv_open(const char *data, size_t len);
  * (unterminated quote) with csv_error() describing it. */
 int csv_next(csv_reader *r, char ***fields, size_t *nfields);
 size_t csv_line(const csv_reader *r); /* line where the last record started */
+/* Byte length of field i of the last record: a field holding a NUL byte is
+ * longer than its strlen (the caller refuses it rather than read it cut). */
+size_t csv_field_len(const csv_reader *r, size_t i);
 const char *csv_error(const csv_reader *r);
 void csv_close(csv_reader *r);
 #endif

@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "channels.h"
 #include "csv.h"
 #include "log.h"
 #include "util.h"
@@ -75,11 +76,26 @@ static int parse_int_field(ing_item *it, const char *v, const char *name, int lo
   return 0;
 }
 
-static void fill(ing_item *it, char **f, size_t nf, const int *col, const char *agency) {
+static const char *const COL_NAME[NCOLS] = {"text", "channel", "created_at", "nps", "csat", "service", "external_id", "language"};
+static const size_t COL_MAX[NCOLS] = {CH_MAX_TEXT, 32, 64, 8, 8, CH_MAX_FIELD, CH_MAX_FIELD, 8};
+
+static void fill(ing_item *it, const csv_reader *r, char **f, size_t nf, const int *col, const char *agency) {
 #define COL(c) (col[c] >= 0 && (size_t)col[c] < nf ? f[col[c]] : NULL)
   const char *v;
   it->agency = strdup(agency);
   it->channel = ESCUCHA__V1__CHANNEL__OTHER;
+  /* every column we read: no NUL (a C string would cut it), within its limit (refused, not
+   * cut); UTF-8 too, except the text, whose invalid bytes --utf8 decides (reject or repair) */
+  for (int c = 0; c < NCOLS; c++) {
+    if (!(v = COL(c))) continue;
+    size_t n = csv_field_len(r, (size_t)col[c]);
+    int bad = 0;
+    if (c != C_TEXT) bad = ch_check_str(it, COL_NAME[c], v, n, COL_MAX[c]);
+    else if (strlen(v) != n) bad = ing_item_reject(it, "invalid", "text", "text contains a NUL byte (at byte %zu)", strlen(v));
+    else if (n > CH_MAX_TEXT) bad = ing_item_reject(it, "too_long", "text", "text is %zu bytes; at most %d", n, CH_MAX_TEXT);
+    if (bad)
+      return;
+  }
   v = COL(C_TEXT);
   if (!v || !*v) { ing_item_reject(it, "invalid", "text", "text is empty"); return; }
   it->text = strdup(v);
@@ -94,9 +110,9 @@ static void fill(ing_item *it, char **f, size_t nf, const int *col, const char *
   if (parse_int_field(it, COL(C_NPS), "nps", 0, 10, &it->has_nps, &it->nps) ||
       parse_int_field(it, COL(C_CSAT), "csat", 1, 5, &it->has_csat, &it->csat))
     return;
-  if ((v = COL(C_SERVICE)) && *v) it->service = strndup(v, 256);
-  if ((v = COL(C_EXTID)) && *v) it->external_id = strndup(v, 256);
-  if ((v = COL(C_LANG)) && *v) it->language = strndup(v, 8);
+  if ((v = COL(C_SERVICE)) && *v) it->service = strdup(v);
+  if ((v = COL(C_EXTID)) && *v) it->external_id = strdup(v);
+  if ((v = COL(C_LANG)) && *v) it->language = strdup(v);
 #undef COL
 }
 
@@ -140,7 +156,7 @@ int import_csv(uv_loop_t *loop, ingest *g, const char *path, const char *agency,
     it->done = on_done;
     it->ctx = &s;
     it->index = row;
-    fill(it, f, nf, col, agency);
+    fill(it, r, f, nf, col, agency);
     chunk[nc++] = it;
     if (nc == CHUNK) {
       ingest_submit_many(g, chunk, nc);

@@ -25,7 +25,7 @@ static es_opt OPTS[] = {
     {"admin-port", "9101", "Port for /metrics /healthz /readyz", 0},
     {"api-keys-file", NULL, "File of agency:<sha256 hex of key> lines", 0},
     {"api-keys", NULL, "agency:key[,agency:key] (hashed at load; prefer the file)", 0},
-    {"rate-limit", "1000", "Requests per second per API key (0 = unlimited)", 0},
+    {"rate-limit", "1000", "Items per second per API key: a batch costs one per item; burst 2x (0 = unlimited)", 0},
     {"dedup-window", "604800", "Seconds a re-sent external_id is answered as a duplicate", 0},
     {"dedup-anonymous-window", "600", "Seconds identical content without external_id (same channel, service, scores) is a duplicate", 0},
     {"max-body", "16777216", "Largest request body in bytes", 0},
