@@ -14,8 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ing_item *it = items[i];
     /* an item is either rejected or carries checked text (UTF-8, within the limit) */
     if (it->state != IT_REJECTED &&
-        (!it->text || strlen(it->text) > CH_MAX_TEXT || es_utf8_invalid_at(it->text, strlen(it->text)) >= 0 ||
-         (it->external_id && strlen(it->external_id) > CH_MAX_FIELD)))
+        (!it->text || strlen(it->text) > ING_MAX_TEXT || es_utf8_invalid_at(it->text, strlen(it->text)) >= 0 ||
+         (it->external_id && strlen(it->external_id) > ING_MAX_FIELD)))
       __builtin_trap();
     ing_item_free(it);
   }

@@ -65,13 +65,13 @@ static ing_item *wa_item(const cJSON *msg, const char *agency) {
     ing_item_reject(it, "invalid", "text.body", "a text message needs text.body (a string)");
     return it;
   }
-  if (ch_check_str(it, "text.body", body->valuestring, strlen(body->valuestring), CH_MAX_TEXT)) return it;
+  if (ch_check_str(it, "text.body", body->valuestring, strlen(body->valuestring), ING_MAX_TEXT)) return it;
   if (id && !cJSON_IsString(id)) {
     ing_item_reject(it, "invalid", "id", "id must be a string");
     return it;
   }
   /* Meta redelivers: the wamid dedups it (never cut: a cut id could match another) */
-  if (id && ch_check_str(it, "id", id->valuestring, strlen(id->valuestring), CH_MAX_FIELD)) return it;
+  if (id && ch_check_str(it, "id", id->valuestring, strlen(id->valuestring), ING_MAX_FIELD)) return it;
   if (ts) { /* Meta sends seconds since epoch as a string of digits */
     const char *s = cJSON_GetStringValue(ts);
     size_t n = s ? strlen(s) : 0;
@@ -512,7 +512,7 @@ int ch_email_item(const char *msg, size_t len, ing_item *it) {
     ing_item_reject(it, "invalid", "subject", "subject: %s", why);
     goto cleanup;
   }
-  if (ch_check_str(it, "subject", subject.data, subject.len, CH_MAX_TEXT) != 0) goto cleanup;
+  if (ch_check_str(it, "subject", subject.data, subject.len, ING_MAX_TEXT) != 0) goto cleanup;
   if ((found = find_text(h, b, 0, &body, why, sizeof why)) < 0) {
     ing_item_reject(it, "invalid", "body", "body: %s", why);
     goto cleanup;
@@ -523,8 +523,8 @@ int ch_email_item(const char *msg, size_t len, ing_item *it) {
     goto cleanup;
   }
   size_t total = subject.len + (subject.len ? 2 : 0) + body.len;
-  if (total > CH_MAX_TEXT) {
-    ing_item_reject(it, "too_long", "body", "subject and body are %zu bytes together; at most %d", total, CH_MAX_TEXT);
+  if (total > ING_MAX_TEXT) {
+    ing_item_reject(it, "too_long", "body", "subject and body are %zu bytes together; at most %d", total, ING_MAX_TEXT);
     goto cleanup;
   }
   if (subject.len) es_buf_printf(&text, "%s\n\n", subject.data);
@@ -535,8 +535,8 @@ int ch_email_item(const char *msg, size_t len, ing_item *it) {
   }
   if (mid && *mid) {
     size_t n = strlen(mid);
-    if (n > CH_MAX_FIELD) {
-      ing_item_reject(it, "too_long", "message-id", "Message-ID is %zu bytes; at most %d", n, CH_MAX_FIELD);
+    if (n > ING_MAX_FIELD) {
+      ing_item_reject(it, "too_long", "message-id", "Message-ID is %zu bytes; at most %d", n, ING_MAX_FIELD);
       goto cleanup;
     }
     char hashed[37];
@@ -565,8 +565,8 @@ cleanup:
 enum { F_DESC, F_CODE, F_LAT, F_LONG, F_ADDR, F_ADDR_ID, F_MEDIA, NFIELDS };
 static const char *const O311[NFIELDS] = {"description", "service_code",   "lat",      "long",
                                           "address_string", "address_id", "media_url"};
-static const size_t O311_MAX[NFIELDS] = {CH_MAX_TEXT,    CH_MAX_FIELD,      64,         64,
-                                         CH_MAX_ADDRESS, CH_MAX_ATTR_VALUE, CH_MAX_ATTR_VALUE};
+static const size_t O311_MAX[NFIELDS] = {ING_MAX_TEXT,    ING_MAX_FIELD,      64,         64,
+                                         ING_MAX_ADDRESS, ING_MAX_ATTR_VALUE, ING_MAX_ATTR_VALUE};
 
 static int o311_field(const char *k, size_t n) {
   for (int i = 0; i < NFIELDS; i++)

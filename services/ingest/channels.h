@@ -12,12 +12,8 @@
 
 #include "item.h"
 
-/* The limits item.c applies (MAX_TEXT, MAX_FIELD, location address, attribute
- * values), checked here first so a channel names its own field. */
-#define CH_MAX_TEXT 20000
-#define CH_MAX_FIELD 256
-#define CH_MAX_ADDRESS 512
-#define CH_MAX_ATTR_VALUE 1024
+/* Channels check item.h's ING_MAX_* limits first, so an error names the
+ * channel's own field (Open311 "address_string", e-mail "subject"). */
 
 /* 0 when s[0..n) has no NUL byte, is valid UTF-8 and is at most max bytes;
  * otherwise rejects it naming field and returns -1. */

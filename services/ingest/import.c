@@ -77,7 +77,7 @@ static int parse_int_field(ing_item *it, const char *v, const char *name, int lo
 }
 
 static const char *const COL_NAME[NCOLS] = {"text", "channel", "created_at", "nps", "csat", "service", "external_id", "language"};
-static const size_t COL_MAX[NCOLS] = {CH_MAX_TEXT, 32, 64, 8, 8, CH_MAX_FIELD, CH_MAX_FIELD, 8};
+static const size_t COL_MAX[NCOLS] = {ING_MAX_TEXT, 32, 64, 8, 8, ING_MAX_FIELD, ING_MAX_EXTERNAL_ID, 8};
 
 static void fill(ing_item *it, const csv_reader *r, char **f, size_t nf, const int *col, const char *agency) {
 #define COL(c) (col[c] >= 0 && (size_t)col[c] < nf ? f[col[c]] : NULL)
@@ -92,7 +92,7 @@ static void fill(ing_item *it, const csv_reader *r, char **f, size_t nf, const i
     int bad = 0;
     if (c != C_TEXT) bad = ch_check_str(it, COL_NAME[c], v, n, COL_MAX[c]);
     else if (strlen(v) != n) bad = ing_item_reject(it, "invalid", "text", "text contains a NUL byte (at byte %zu)", strlen(v));
-    else if (n > CH_MAX_TEXT) bad = ing_item_reject(it, "too_long", "text", "text is %zu bytes; at most %d", n, CH_MAX_TEXT);
+    else if (n > ING_MAX_TEXT) bad = ing_item_reject(it, "too_long", "text", "text is %zu bytes; at most %d", n, ING_MAX_TEXT);
     if (bad)
       return;
   }

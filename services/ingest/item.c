@@ -300,7 +300,7 @@ static int take_location(ing_item *it, const cJSON *o) {
       return ing_item_reject(it, "invalid", "location.lon", "lon must be a number -180..180");
     it->lat = lat->valuedouble;
     it->lon = lon->valuedouble;
-    it->has_location = 1;
+    it->has_location = it->has_coords = 1;
   }
   const char *addr = jstr(loc, "address", NULL);
   if (addr == (const char *)-1) return ing_item_reject(it, "invalid", "location.address", "address must be a string");
@@ -416,6 +416,7 @@ int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb) {
       return ing_item_reject(it, "invalid", fabs(l->lat) <= 90 ? "location.lon" : "location.lat",
                              "lat must be -90..90 and lon -180..180");
     if (proto_str(it, "location.address", l->address, &it->address)) return -1;
+    it->has_coords = l->has_lat;
     it->has_location = l->has_lat || it->address;
     it->lat = l->lat;
     it->lon = l->lon;
@@ -519,7 +520,7 @@ int ing_item_validate(ing_item *it, int64_t now_ms) {
     if (es_utf8_invalid_at(it->attr_vals[i], strlen(it->attr_vals[i])) >= 0)
       return ing_item_reject(it, "invalid", "attributes", "attribute %s is not valid UTF-8", k);
   }
-  if (it->has_location && it->lat == 0 && it->lon == 0 && !it->address)
+  if (it->has_coords && it->lat == 0 && it->lon == 0) /* the classic "missing" default, not a place */
     return ing_item_reject(it, "invalid", "location", "location 0,0 is not a place an agency serves");
   if (it->created_at && (it->created_at < ING_MIN_CREATED_AT || it->created_at > now_ms + ING_MAX_CLOCK_SKEW_MS))
     return ing_item_reject(it, "invalid", "created_at",
@@ -548,7 +549,7 @@ uint8_t *ing_item_pack(const ing_item *it, size_t *len) {
   fb.has_csat = it->has_csat;
   fb.csat = it->csat;
   if (it->has_location) {
-    loc.has_lat = loc.has_lon = 1;
+    loc.has_lat = loc.has_lon = it->has_coords;
     loc.lat = it->lat;
     loc.lon = it->lon;
     loc.address = it->address;

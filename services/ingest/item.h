@@ -42,7 +42,7 @@ struct ing_item {
   char *agency, *service, *external_id, *text, *language;
   int channel;             /* Escucha__V1__Channel */
   int64_t created_at, received_at;
-  int has_nps, nps, has_csat, csat, has_location;
+  int has_nps, nps, has_csat, csat, has_location, has_coords; /* a location may be an address alone */
   double lat, lon;
   char *address;
   size_t nattrs;

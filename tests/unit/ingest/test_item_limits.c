@@ -85,6 +85,18 @@ static void test_lenient_fields_refused(void **st) {
   ing_item *it = expect_accepted("{\"text\":\"hola\",\"language\":\"es-CL\",\"location\":{\"lat\":-33.4,\"long\":-70.6}}", "demo");
   assert_true(it->has_location && it->lat == -33.4 && it->lon == -70.6);
   ing_item_free(it);
+  /* an address alone is a location without coordinates, not (0, 0) */
+  it = expect_accepted("{\"text\":\"hola\",\"location\":{\"address\":\"Plaza de Armas\"}}", "demo");
+  size_t len;
+  uint8_t *buf = ing_item_pack(it, &len);
+  Escucha__V1__Feedback *fb = escucha__v1__feedback__unpack(NULL, len, buf);
+  assert_non_null(fb);
+  assert_non_null(fb->location);
+  assert_false(fb->location->has_lat || fb->location->has_lon);
+  assert_string_equal(fb->location->address, "Plaza de Armas");
+  escucha__v1__feedback__free_unpacked(fb, NULL);
+  free(buf);
+  ing_item_free(it);
 }
 
 static void test_limits_refuse_never_cut(void **st) {
