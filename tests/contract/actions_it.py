@@ -53,10 +53,10 @@ def sql(dsn, query, args=None):
         return cur.fetchall() if cur.description else None
 
 
-def plant_feedback(dsn, agency, category="waiting_times", sub="waiting_times/queue_wait"):
-    """Topic texts (category/sub) and background texts for one agency."""
+def plant_feedback(dsn, agency, category="waiting_times", sub="waiting_times/queue_wait", topic_texts=None):
+    """Topic texts (category/sub; TOPIC_TEXTS unless given) and background texts for one agency."""
     rows = []
-    for i, t in enumerate(TOPIC_TEXTS):
+    for i, t in enumerate(topic_texts or TOPIC_TEXTS):
         rows.append((unique("fb"), agency, t, category, sub, "NEGATIVE"))
     cats = ["digital_channels", "payments_fees", "staff_attention", "information", "facilities"]
     for i, t in enumerate(REST_TEXTS):
