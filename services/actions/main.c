@@ -229,7 +229,10 @@ static int process(svc *s, const void *payload, size_t len, char *plan_id, char 
   title = ac_plan_title(&p, lang);
   body = ac_plan_body(&p, lang, markup);
   html = ac_plan_body(&p, lang, AC_MU_HTML);
-  if (!title || !body || !html) goto cleanup; /* out of memory: handled again */
+  if (!title || !body || !html) { /* out of memory: handled again */
+    snprintf(why, whylen, "out of memory rendering the ticket");
+    goto cleanup;
+  }
   ac_issue is = {p.idem_key, title, body, html, p.agency, p.topic};
   ac_ticket t;
   ac_error err = {0};

@@ -3,6 +3,7 @@ test_actions_*.py): local fake servers, planted evidence in PostgreSQL,
 ActionRequests on Kafka, and the rows/messages a ticket leaves behind.
 
 Imported by the tests after conftest (which knows the stack's settings)."""
+import html
 import json
 import os
 import random
@@ -67,6 +68,13 @@ def plant_feedback(dsn, agency, category="waiting_times", sub="waiting_times/que
                         "subcategory, sentiment, confidence) VALUES (%s, %s, 'WEB', %s, 'es', now(), %s, %s, %s, 0.9)",
                         r)
     return rows
+
+
+def shown(desc):
+    """A Textile ticket description (Redmine's default markup, escaped by
+    escucha-actions with numeric entities and word joiners) as a reader sees
+    its characters."""
+    return html.unescape(desc).replace("\u2060", "")
 
 
 def action_request(pb, agency, topic="waiting_times", request_id=None, volume=8):

@@ -62,12 +62,6 @@ def issues_with(rm, key, cf=None):
 WJ = "\u2060"  # the word joiner that neutralizes mentions, references and links
 
 
-def plain_text(desc):
-    """A Textile description as a reader sees its characters: numeric
-    entities decoded, word joiners gone."""
-    return html.unescape(desc).replace(WJ, "")
-
-
 class RenderedDescription(HTMLParser):
     """The rendered description of an issue page (div.description > div.wiki):
     its text inside and outside <blockquote>, and its links."""
@@ -133,7 +127,7 @@ def test_one_redmine_issue_per_plan_and_close(services, redmine, taxonomy, mode)
     issue = api(redmine, "GET", "/issues/%s.json" % ext)["issue"]
     desc = issue["description"].replace("\r\n", "\n")
     assert desc.rstrip("\n").split("\n")[-1] == "escucha-key: " + key
-    text = plain_text(desc)  # Textile-escaped: what a reader sees
+    text = it.shown(desc)  # Textile-escaped: what a reader sees
     assert row[6] in text  # the plan's summary
     assert any(q["text"] in text for q in row[7]) and row[8][0] in text
     assert issue["status"]["id"] == int(redmine["ESCUCHA_REDMINE_NEW_STATUS_ID"])
@@ -191,10 +185,10 @@ def test_citizen_text_stays_quoted(services, redmine, taxonomy):
     dl = desc.rstrip("\n").split("\n")
     assert dl[-1] == "escucha-key: " + key  # ours; one of the citizen lines reads the same
     for ln in lines:  # each citizen line is a quote line, and only there
-        assert any(d.startswith("> ") and ln in plain_text(d[2:]) for d in dl), (ln, desc)
-        assert not any(ln in plain_text(d) for d in dl[:-1] if not d.startswith(">")), (ln, desc)
-    shown = html.unescape(desc)  # entities decoded, word joiners kept
-    assert "@admin" not in shown and "#1" not in shown and "://" not in shown
+        assert any(d.startswith("> ") and ln in it.shown(d[2:]) for d in dl), (ln, desc)
+        assert not any(ln in it.shown(d) for d in dl[:-1] if not d.startswith(">")), (ln, desc)
+    decoded = html.unescape(desc)  # entities decoded, word joiners kept
+    assert "@admin" not in decoded and "#1" not in decoded and "://" not in decoded
     assert len(re.findall(r"(?i)escucha-key", desc)) == 1
 
     page = requests.get("%s/issues/%s" % (redmine["ESCUCHA_REDMINE_BASE_URL"], ext), timeout=15)
