@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ac_text.h"
 #include "config.h"
 
 static const ac_connector_ops *const g_ops[] = {
@@ -134,10 +135,27 @@ int ac_has_marker(const char *text, const char *key) {
   if (!text || !key) return 0;
   size_t kl = strlen(key);
   for (const char *p = strstr(text, AC_MARKER_PREFIX); p; p = strstr(p + 1, AC_MARKER_PREFIX)) {
+    if (p != text && p[-1] != '\n') continue; /* citizen lines start with a quote prefix */
     const char *k = p + strlen(AC_MARKER_PREFIX);
     if (strncmp(k, key, kl) == 0 && !isalnum((unsigned char)k[kl]) && k[kl] != '-') return 1;
   }
   return 0;
+}
+
+int ac_conn_markup(ac_conn *c) {
+  const char *tool = c->ops->tool;
+  if (strcmp(tool, "jira") == 0 && strcmp(ac_conn_opt(c, "api_version", "3"), "2") != 0)
+    return AC_MU_ADF; /* v3 takes nothing but an ADF document */
+  const char *m = ac_conn_opt(c, "markup", NULL);
+  if (m) return ac_markup_parse(m);
+  static const struct { const char *tool; int markup; } defaults[] = {
+      {"jira", AC_MU_JIRA},         {"github", AC_MU_MARKDOWN}, {"gitlab", AC_MU_MARKDOWN},
+      {"trello", AC_MU_MARKDOWN},   {"redmine", AC_MU_TEXTILE}, /* Redmine < 6 default */
+      {"monday", AC_MU_HTML}, /* updates are HTML */
+  };
+  for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+    if (strcmp(defaults[i].tool, tool) == 0) return defaults[i].markup;
+  return AC_MU_PLAIN; /* asana notes, clickup description, webhook, e-mail text */
 }
 
 static void append_msg(es_buf *b, const char *s) {

@@ -21,7 +21,7 @@ enum { AC_ST_UNKNOWN = 0, AC_ST_OPEN = 1, AC_ST_IN_PROGRESS = 2, AC_ST_DONE = 3 
 typedef struct ac_issue {
   const char *idem_key;   /* [a-z0-9-], used as label/tag/marker */
   const char *title;
-  const char *body;       /* plain text / markdown; already contains the marker line */
+  const char *body;       /* in the tool's markup (ac_conn_markup); ends with the marker line */
   const char *body_html;  /* optional (e-mail) */
   const char *agency, *topic;
 } ac_issue;
@@ -89,8 +89,14 @@ char *ac_urlenc(const char *s);
 void ac_copy(char *dst, size_t n, const char *src);
 /* Builds an "Authorization"-style header "Name: value" (malloc'd). */
 char *ac_header(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Whether text contains the marker for key. */
+/* Whether text has the marker line for key: AC_MARKER_PREFIX at the start of
+ * a line (never inside a quote), then the key and no more key characters. */
 int ac_has_marker(const char *text, const char *key);
+/* The markup the tool renders its ticket body in (AC_MU_*, ac_text.h): the
+ * `markup` setting when set (Redmine: its text formatting; a webhook
+ * receiver's choice), else the tool's own. Jira Cloud (REST v3) is always
+ * ADF. -1 for an unknown `markup` value. */
+int ac_conn_markup(ac_conn *c);
 
 extern const ac_connector_ops ac_jira_ops, ac_github_ops, ac_gitlab_ops, ac_redmine_ops,
     ac_asana_ops, ac_clickup_ops, ac_monday_ops, ac_trello_ops, ac_webhook_ops, ac_email_ops;

@@ -45,17 +45,36 @@ static void fill_ticket(ac_conn *c, json_t *issue, ac_ticket *t) {
                                                         : AC_ST_OPEN;
 }
 
-/* v3 wants the description as an Atlassian Document Format document. */
+/* v3 wants the description as an Atlassian Document Format document: a
+ * paragraph per line, and each run of quote lines ("> " or ">", written by
+ * ac_text_quote for citizen text) as one blockquote whose lines are joined by
+ * hard breaks. ADF text nodes are never parsed (mentions and links are nodes
+ * of their own), so the quoted text needs no escaping here. */
 static json_t *adf(const char *text) {
-  json_t *content = json_array();
+  json_t *content = json_array(), *quote = NULL; /* the open blockquote's inline nodes */
   const char *p = text ? text : "";
   while (*p) {
     const char *nl = strchr(p, '\n');
     size_t n = nl ? (size_t)(nl - p) : strlen(p);
-    if (n) {
-      json_array_append_new(
-          content, json_pack("{s:s, s:[{s:s, s:s%}]}", "type", "paragraph", "content", "type",
-                             "text", "text", p, n));
+    if (p[0] == '>' && (n == 1 || p[1] == ' ')) {
+      size_t skip = n > 1 ? 2 : 1;
+      if (!quote) {
+        json_t *q = json_array();
+        if (json_array_append_new(content, json_pack("{s:s, s:[{s:s, s:O}]}", "type", "blockquote", "content",
+                                                     "type", "paragraph", "content", q)) == 0)
+          quote = q; /* held by the document */
+        json_decref(q);
+      } else {
+        json_array_append_new(quote, json_pack("{s:s}", "type", "hardBreak"));
+      }
+      if (quote && n > skip) /* ADF text nodes must not be empty */
+        json_array_append_new(quote, json_pack("{s:s, s:s%}", "type", "text", "text", p + skip, n - skip));
+    } else {
+      quote = NULL;
+      if (n)
+        json_array_append_new(
+            content, json_pack("{s:s, s:[{s:s, s:s%}]}", "type", "paragraph", "content", "type",
+                               "text", "text", p, n));
     }
     p += n + (nl ? 1 : 0);
   }

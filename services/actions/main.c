@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "ac_conn.h"
+#include "ac_text.h"
 #include "admin.h"
 #include "config.h"
 #include "digest_db.h"
@@ -216,9 +217,22 @@ static int process(svc *s, const void *payload, size_t len, char *plan_id, char 
     rc = H_PERM;
     goto cleanup;
   }
+  int markup = ac_conn_markup(c);
+  if (markup < 0) {
+    snprintf(why, whylen, "%s: unknown markup %s", c->ops->tool, ac_conn_opt(c, "markup", ""));
+    ac_db_ticket_failed(&s->db, p.id, c->ops->tool, why, 0);
+    rc = H_PERM;
+    goto cleanup;
+  }
+  /* The body in the tool's markup (citizen quotes escaped for it); the HTML
+   * one for the e-mail connector's second part. */
   title = ac_plan_title(&p, lang);
-  body = ac_plan_body(&p, lang, 0);
-  html = ac_plan_body(&p, lang, 1);
+  body = ac_plan_body(&p, lang, markup);
+  html = ac_plan_body(&p, lang, AC_MU_HTML);
+  if (!title || !body || !html) { /* out of memory: handled again */
+    snprintf(why, whylen, "out of memory rendering the ticket");
+    goto cleanup;
+  }
   ac_issue is = {p.idem_key, title, body, html, p.agency, p.topic};
   ac_ticket t;
   ac_error err = {0};

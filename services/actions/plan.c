@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ac_conn.h"
+#include "ac_text.h"
 #include "util.h"
 
 void ac_plan_key(const char *request_id, char out[64]) {
@@ -136,51 +137,39 @@ char *ac_plan_title(const ac_plan *p, const char *lang) {
   return b.data;
 }
 
-static void put_esc(es_buf *b, const char *s, int html) {
-  if (!html) {
-    es_buf_puts(b, s);
-    return;
-  }
-  for (; *s; s++) {
-    switch (*s) {
-      case '<': es_buf_puts(b, "&lt;"); break;
-      case '>': es_buf_puts(b, "&gt;"); break;
-      case '&': es_buf_puts(b, "&amp;"); break;
-      case '"': es_buf_puts(b, "&quot;"); break;
-      default: es_buf_append(b, s, 1);
-    }
-  }
-}
-
-char *ac_plan_body(const ac_plan *p, const char *lang, int html) {
-  int en = lang && strcmp(lang, "en") == 0;
+char *ac_plan_body(const ac_plan *p, const char *lang, int markup) {
+  int en = lang && strcmp(lang, "en") == 0, html = markup == AC_MU_HTML, rc = 0;
   es_buf b = {0};
   const char *h_sum = en ? "Problem summary" : "Resumen del problema";
   const char *h_rec = en ? "Recommended actions" : "Acciones recomendadas";
   const char *h_quo = en ? "Representative comments" : "Comentarios representativos";
   const char *sum = en ? p->summary_en : p->summary_es;
-  if (html) es_buf_printf(&b, "<h3>%s</h3>\n<p>", h_sum);
-  else es_buf_printf(&b, "%s\n\n", h_sum);
-  put_esc(&b, sum ? sum : "", html);
-  es_buf_puts(&b, html ? "</p>\n" : "\n\n");
-  if (html) es_buf_printf(&b, "<h3>%s</h3>\n<ul>\n", h_rec);
-  else es_buf_printf(&b, "%s\n", h_rec);
+  /* Summary (possibly the LLM's) and recommendations (the taxonomy's) are
+   * text too: escaped, so "#1" or "@team" in them cannot link or notify. */
+  rc |= es_buf_printf(&b, html ? "<h3>%s</h3>\n<p>" : "%s\n\n", h_sum);
+  rc |= ac_text_inline(&b, sum ? sum : "", markup);
+  rc |= es_buf_puts(&b, html ? "</p>\n" : "\n\n");
+  rc |= es_buf_printf(&b, html ? "<h3>%s</h3>\n<ul>\n" : "%s\n", h_rec);
   for (int i = 0; i < p->nrecs; i++) {
-    es_buf_puts(&b, html ? "<li>" : "- ");
-    put_esc(&b, p->recs[i], html);
-    es_buf_puts(&b, html ? "</li>\n" : "\n");
+    rc |= es_buf_puts(&b, html ? "<li>" : "- ");
+    rc |= ac_text_inline(&b, p->recs[i], markup);
+    rc |= es_buf_puts(&b, html ? "</li>\n" : "\n");
   }
-  if (html) es_buf_printf(&b, "</ul>\n<h3>%s</h3>\n", h_quo);
-  else es_buf_printf(&b, "\n%s\n", h_quo);
+  rc |= es_buf_printf(&b, html ? "</ul>\n<h3>%s</h3>\n" : "\n%s\n\n", h_quo);
+  /* Citizen text: every line quoted; each quote a block of its own. */
   for (int i = 0; i < p->nquotes; i++) {
-    es_buf_puts(&b, html ? "<blockquote>" : "> ");
-    put_esc(&b, p->quotes[i].text, html);
-    if (p->quotes[i].id[0]) es_buf_printf(&b, " (%s)", p->quotes[i].id);
-    es_buf_puts(&b, html ? "</blockquote>\n" : "\n");
+    rc |= ac_text_quote(&b, p->quotes[i].text, p->quotes[i].id, markup);
+    if (!html) rc |= es_buf_puts(&b, "\n");
   }
-  /* The marker lets a restarted service find the ticket by searching. */
-  es_buf_printf(&b, html ? "<p><small>plan %s · %s%s</small></p>\n" : "\nplan %s\n%s%s\n", p->id,
-                AC_MARKER_PREFIX, p->idem_key);
+  /* The marker lets a restarted service find the ticket by searching. It is
+   * the only line that starts with it (ac_has_marker wants a line start, and
+   * citizen lines are quoted and neutralized). */
+  rc |= es_buf_printf(&b, html ? "<p><small>plan %s<br>\n%s%s</small></p>\n" : "plan %s\n%s%s\n", p->id,
+                      AC_MARKER_PREFIX, p->idem_key);
+  if (rc || !b.data) {
+    es_buf_free(&b);
+    return NULL;
+  }
   return b.data;
 }
 

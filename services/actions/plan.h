@@ -65,10 +65,12 @@ int ac_plan_analyze(ac_plan *p, const ac_doc *topic, size_t nt, const ac_doc *re
 json_t *ac_plan_playbook(ac_plan *p, json_t *taxonomy, const char *lang);
 /* Builds summary_es / summary_en from the evidence (templates). */
 int ac_plan_summarize(ac_plan *p);
-/* Ticket title and body (text or HTML) in lang "es" or "en"; malloc'd.
- * The body ends with the idempotency marker line. */
+/* Ticket title and body in lang "es" or "en"; malloc'd (NULL: out of
+ * memory). markup: AC_MU_* (ac_text.h; 0 plain text, 1 HTML) — the body is
+ * rendered for the tool's markup, citizen quotes through ac_text_quote. The
+ * body ends with the idempotency marker line. */
 char *ac_plan_title(const ac_plan *p, const char *lang);
-char *ac_plan_body(const ac_plan *p, const char *lang, int html);
+char *ac_plan_body(const ac_plan *p, const char *lang, int markup);
 /* Idempotency key from a request id: "esk-" + 32 hex of SHA-256. */
 void ac_plan_key(const char *request_id, char out[64]);
 void ac_plan_free(ac_plan *p);

@@ -3,6 +3,7 @@ test_actions_*.py): local fake servers, planted evidence in PostgreSQL,
 ActionRequests on Kafka, and the rows/messages a ticket leaves behind.
 
 Imported by the tests after conftest (which knows the stack's settings)."""
+import html
 import json
 import os
 import random
@@ -53,10 +54,10 @@ def sql(dsn, query, args=None):
         return cur.fetchall() if cur.description else None
 
 
-def plant_feedback(dsn, agency, category="waiting_times", sub="waiting_times/queue_wait"):
-    """Topic texts (category/sub) and background texts for one agency."""
+def plant_feedback(dsn, agency, category="waiting_times", sub="waiting_times/queue_wait", topic_texts=None):
+    """Topic texts (category/sub; TOPIC_TEXTS unless given) and background texts for one agency."""
     rows = []
-    for i, t in enumerate(TOPIC_TEXTS):
+    for i, t in enumerate(topic_texts or TOPIC_TEXTS):
         rows.append((unique("fb"), agency, t, category, sub, "NEGATIVE"))
     cats = ["digital_channels", "payments_fees", "staff_attention", "information", "facilities"]
     for i, t in enumerate(REST_TEXTS):
@@ -67,6 +68,13 @@ def plant_feedback(dsn, agency, category="waiting_times", sub="waiting_times/que
                         "subcategory, sentiment, confidence) VALUES (%s, %s, 'WEB', %s, 'es', now(), %s, %s, %s, 0.9)",
                         r)
     return rows
+
+
+def shown(desc):
+    """A Textile ticket description (Redmine's default markup, escaped by
+    escucha-actions with numeric entities and word joiners) as a reader sees
+    its characters."""
+    return html.unescape(desc).replace("\u2060", "")
 
 
 def action_request(pb, agency, topic="waiting_times", request_id=None, volume=8):

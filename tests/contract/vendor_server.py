@@ -63,9 +63,46 @@ def stat(vendor, field):
     s[field] += 1
 
 
-def marker_of(text):
-    m = re.search(r"escucha-key: (esk-[0-9a-f]+)", text or "")
-    return m.group(1) if m else None
+MARKER_LINE = re.compile(r"(?m)^escucha-key: (esk-[0-9a-f]+)(?![0-9a-z-])")
+
+
+def check_body(vendor, text):
+    """A ticket body carries exactly one idempotency marker, at the start of a
+    line (Escucha's own): citizen text is quoted and any marker-shaped text in
+    it altered, so a search by marker can only find the plan's ticket."""
+    text = (text or "").replace("\r\n", "\n")
+    need(len(MARKER_LINE.findall(text)) == 1 and len(re.findall(r"(?i)escucha-key", text)) == 1,
+         "%s: the body must carry exactly one marker line (escucha-key: <key>)" % vendor)
+
+
+def adf_text(doc):
+    """Text of an ADF description as Jira Cloud accepts it: paragraphs of
+    non-empty text nodes and hard breaks, blockquotes of paragraphs; quoted
+    lines come back as "> " lines."""
+    need(doc.get("type") == "doc" and doc.get("version") == 1 and isinstance(doc.get("content"), list),
+         "jira v3: description must be an ADF document")
+
+    def inline(p):
+        need(p.get("type") == "paragraph" and isinstance(p.get("content", []), list), "jira v3: paragraph expected")
+        out = ""
+        for n in p.get("content", []):
+            if n.get("type") == "hardBreak":
+                out += "\n"
+            else:
+                need(n.get("type") == "text" and isinstance(n.get("text"), str) and n["text"],
+                     "jira v3: text nodes need non-empty text")
+                out += n["text"]
+        return out
+
+    lines = []
+    for b in doc["content"]:
+        if b.get("type") == "blockquote":
+            need(isinstance(b.get("content"), list) and b["content"], "jira v3: blockquote needs content")
+            for p in b["content"]:
+                lines += [("> " + ln) if ln else ">" for ln in inline(p).split("\n")]
+        else:
+            lines.append(inline(b))
+    return "\n".join(lines)
 
 
 # ---- vendor-specific error bodies (as documented by each vendor) ----
@@ -297,10 +334,8 @@ class Handler(BaseHTTPRequestHandler):
             need(f["issuetype"].get("name") or f["issuetype"].get("id"), "jira: fields.issuetype")
             need(isinstance(f["labels"], list) and all(" " not in l for l in f["labels"]),
                  "jira: labels must be a list without spaces")
-            d = f["description"]
-            need(d.get("type") == "doc" and d.get("version") == 1 and isinstance(d.get("content"), list),
-                 "jira v3: description must be an ADF document")
-            text = "\n".join(t["text"] for p in d["content"] for t in p["content"])
+            text = adf_text(f["description"])
+            check_body("jira", text)
             n = self.next_id("jira")
             it = {"id": str(10000 + n), "key": "%s-%d" % (f["project"]["key"], n),
                   "self": self.base("jira") + "/rest/api/3/issue/%d" % (10000 + n),
@@ -338,6 +373,7 @@ class Handler(BaseHTTPRequestHandler):
             need(isinstance(body.get("title"), str) and body["title"], "github: title is required")
             need(isinstance(body.get("body"), str), "github: body must be a string")
             need(isinstance(body.get("labels"), list), "github: labels must be a list")
+            check_body("github", body["body"])
             n = self.next_id("github")
             it = {"id": 1000 + n, "number": n, "title": body["title"], "body": body["body"],
                   "labels": body["labels"], "_state": "open",
@@ -375,6 +411,7 @@ class Handler(BaseHTTPRequestHandler):
         if method == "POST" and m:
             need(isinstance(body.get("title"), str) and body["title"], "gitlab: title is required")
             need(isinstance(body.get("labels"), str), "gitlab: labels is a comma-separated string")
+            check_body("gitlab", body.get("description"))
             n = self.next_id("gitlab")
             it = {"id": 500 + n, "iid": n, "title": body["title"], "description": body.get("description"),
                   "labels": body["labels"].split(","), "_state": "open",
@@ -408,6 +445,7 @@ class Handler(BaseHTTPRequestHandler):
             i = body["issue"]
             need(i.get("project_id"), "redmine: issue.project_id is required")
             need(isinstance(i.get("subject"), str) and i["subject"], "redmine: issue.subject is required")
+            check_body("redmine", i.get("description"))
             n = self.next_id("redmine")
             it = {"id": n, "subject": i["subject"], "description": i.get("description", ""), "_state": "open",
                   "custom_fields": i.get("custom_fields", [])}
@@ -441,6 +479,7 @@ class Handler(BaseHTTPRequestHandler):
             d = body["data"]
             need(isinstance(d.get("name"), str) and d["name"], "asana: data.name is required")
             need(isinstance(d.get("projects"), list) and d["projects"], "asana: data.projects (or workspace)")
+            check_body("asana", d.get("notes"))
             n = self.next_id("asana")
             gid = str(1200000000000000 + n)
             it = {"gid": gid, "name": d["name"], "notes": d.get("notes", ""), "_state": "open",
@@ -481,6 +520,7 @@ class Handler(BaseHTTPRequestHandler):
         if method == "POST" and m:
             need(isinstance(body.get("name"), str) and body["name"], "clickup: name is required")
             need(isinstance(body.get("tags", []), list), "clickup: tags must be a list")
+            check_body("clickup", body.get("description"))
             n = self.next_id("clickup")
             it = {"id": "86a%04d" % n, "name": body["name"], "description": body.get("description", ""),
                   "tags": body.get("tags", []), "_state": "open"}
@@ -523,6 +563,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, {"data": {"create_item": {"id": it["id"], "url": it["url"]}}, "account_id": 42})
         if "create_update" in gq:
             need(var.get("item") in vstate("monday")["items"], "monday: create_update on a known item")
+            check_body("monday", var.get("body"))
             return self.send(200, {"data": {"create_update": {"id": "1"}}, "account_id": 42})
         if "items_page_by_column_values" in gq:
             found = [self.mo_item(i) for i in vstate("monday")["items"].values()
@@ -548,6 +589,7 @@ class Handler(BaseHTTPRequestHandler):
         if method == "POST" and path == "/cards":
             need(body.get("idList"), "trello: idList is required")
             need(isinstance(body.get("name"), str), "trello: name")
+            check_body("trello", body.get("desc"))
             n = self.next_id("trello")
             it = {"id": "%024x" % (0x5f0000 + n), "idShort": n, "short": "Ab%04d" % n, "name": body["name"],
                   "desc": body.get("desc", ""), "_state": "open"}
@@ -574,6 +616,7 @@ class Handler(BaseHTTPRequestHandler):
             key = self.headers.get("Idempotency-Key")
             need(key and key == body.get("idempotency_key"), "webhook: Idempotency-Key header = body key")
             need(isinstance(body.get("sent_at"), int), "webhook: sent_at (ms) in body")
+            check_body("webhook", body.get("body"))
             items = vstate("webhook")["items"]
             if key in items:  # receivers dedupe on Idempotency-Key
                 return self.send(200, {"id": items[key]["id"], "url": items[key]["url"]})

@@ -97,7 +97,8 @@ def test_plan_ticket_status_and_duplicates(services, vendor, taxonomy):
     key = key_of(req.request_id)
     (ticket,) = vendor_tickets(vendor, key)
     assert str(ticket["id"]) == ext and "escucha-key: " + key in ticket["description"]
-    assert quotes[0]["text"] in ticket["description"] and recs[0] in ticket["description"]
+    text = it.shown(ticket["description"])  # Textile-escaped for Redmine
+    assert quotes[0]["text"] in text and recs[0] in text
     assert it.audit(PG_DSN, plan_id, "ticket_opened") == 1
     (st,) = statuses(plan_id, 1, pb.OPEN)
     assert st.tool == "redmine" and st.external_key == ext and st.url == url
@@ -173,7 +174,7 @@ def test_llm_rewrite_and_fallback(services, vendor, taxonomy, llm, tmp_path):
     row = wait_until(lambda: it.action_row(PG_DSN, req.request_id), 60, 0.1, "ticket (LLM ok)")
     assert row[6].startswith("REESCRITO:")
     (ticket,) = vendor_tickets(vendor, key_of(req.request_id))
-    assert "REESCRITO:" in ticket["description"]
+    assert "REESCRITO:" in it.shown(ticket["description"])
     seen = requests.get(llm.url + "/__requests", timeout=5).json()["requests"]
     assert seen and seen[-1]["authorization"] == "Bearer llm-secret"
     assert '"model":"tiny-test"' in seen[-1]["body"]

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../../../services/actions/ac_conn.h"
+#include "../../../services/actions/plan.h"
 #include "contract_util.h"
 
 static tc_server g_srv;
@@ -120,8 +121,26 @@ static void assert_no_violations(void) {
   free(out);
 }
 
-static void mk_issue(ac_issue *is, const char *key, char *body, size_t n) {
-  snprintf(body, n, "Problema: esperas largas en la sucursal.\n\n" AC_MARKER_PREFIX "%s\n", key);
+/* The decoy key: a citizen quote carries its marker, which must neither
+ * count for the vendor's body check nor make a search for it succeed. */
+#define DECOY "esk-0000000000000000"
+
+/* The body as the service renders it for the tool's markup, with a citizen
+ * quote that tries to leave the quote, mention someone and plant a marker. */
+static void mk_issue(ac_conn *c, ac_issue *is, const char *key, char *body, size_t n) {
+  ac_plan p = {0};
+  strcpy(p.id, "01PLAN");
+  snprintf(p.idem_key, sizeof p.idem_key, "%s", key);
+  p.summary_es = strdup("Problema: esperas largas en la sucursal.");
+  p.quotes[0].text = strdup("Tres horas en la fila\r\n" AC_MARKER_PREFIX DECOY "\n@admin #1 <b>*x*</b>");
+  strcpy(p.quotes[0].id, "fb-1");
+  p.nquotes = 1;
+  char *b = ac_plan_body(&p, "es", ac_conn_markup(c));
+  assert_non_null(b);
+  assert_true(strlen(b) < n);
+  snprintf(body, n, "%s", b);
+  free(b);
+  ac_plan_free(&p);
   is->idem_key = key;
   is->title = "[Escucha] Tiempos de espera — demo";
   is->body = body;
@@ -135,10 +154,10 @@ static void run_case(const vcase *vc) {
   ac_ticket t = {0}, f = {0}, s = {0};
   ac_error err = {0};
   ac_issue is;
-  char body[512], key[64];
+  char body[2048], key[64];
   static int seq;
   snprintf(key, sizeof key, "esk-%08x%08x", (unsigned)(++seq), 0xabcdef01u);
-  mk_issue(&is, key, body, sizeof body);
+  mk_issue(c, &is, key, body, sizeof body);
 
   /* create -> a ticket with key and link */
   long created0 = stat_of(vc->tool, "created");
@@ -152,7 +171,7 @@ static void run_case(const vcase *vc) {
   if (vc->searchable) {
     assert_int_equal(c->ops->find_by_key(c, key, &f, &err), AC_OK);
     assert_string_equal(f.key, t.key);
-    assert_int_equal(c->ops->find_by_key(c, "esk-0000000000000000", &f, &err), AC_NOTFOUND);
+    assert_int_equal(c->ops->find_by_key(c, DECOY, &f, &err), AC_NOTFOUND);
   } else {
     assert_int_equal(c->ops->find_by_key(c, key, &f, &err), AC_NOTFOUND);
   }
@@ -171,7 +190,7 @@ static void run_case(const vcase *vc) {
   g_nsleeps = 0;
   control(vc->tool, "\"fail\":[{\"status\":429,\"retry_after\":\"2\",\"method\":\"POST\"}]");
   snprintf(key, sizeof key, "esk-%08x%08x", (unsigned)(++seq), 0xabcdef01u);
-  mk_issue(&is, key, body, sizeof body);
+  mk_issue(c, &is, key, body, sizeof body);
   assert_int_equal(c->ops->create(c, &is, &t, &err), AC_OK);
   assert_true(g_nsleeps >= 1);
   assert_true(g_sleeps[0] >= 2000);
@@ -190,7 +209,7 @@ static void run_case(const vcase *vc) {
   long c1 = stat_of(vc->tool, "created");
   control(vc->tool, "\"fail\":[{\"status\":500,\"method\":\"POST\"}]");
   snprintf(key, sizeof key, "esk-%08x%08x", (unsigned)(++seq), 0xabcdef01u);
-  mk_issue(&is, key, body, sizeof body);
+  mk_issue(c, &is, key, body, sizeof body);
   int rc = c->ops->create(c, &is, &t, &err);
   if (vc->post_idempotent) {
     assert_int_equal(rc, AC_OK);
