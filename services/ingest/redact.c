@@ -848,18 +848,19 @@ static int shadow_build(shadow *sh, const unsigned char *in, size_t n)
     if (!sh->s || !sh->src) return -1;
     int gap = 0;
     for (size_t i = 0; i < n;) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t r = utf8proc_iterate(in + i, (utf8proc_ssize_t)(n - i), &cp);
-        size_t k = r > 0 ? (size_t)r : 1;
         if (in[i] < 0x80) {
             if (gap && sh->n && glue_class(sh->s[sh->n - 1]) + glue_class(in[i]) == 1 &&
                 shadow_put(sh, (const unsigned char *)" ", 1, i) != 0)
                 return -1;
             gap = 0;
             if (shadow_put(sh, in + i, 1, i) != 0) return -1;
-        } else if (shadow_char(sh, in, i, k, r > 0 ? cp : -1, &gap) != 0) {
-            return -1;
+            i++;
+            continue;
         }
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t r = utf8proc_iterate(in + i, (utf8proc_ssize_t)(n - i), &cp);
+        size_t k = r > 0 ? (size_t)r : 1;
+        if (shadow_char(sh, in, i, k, r > 0 ? cp : -1, &gap) != 0) return -1;
         i += k;
     }
     return 0;
