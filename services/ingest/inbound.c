@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dlq.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "redact.h"
 #include "util.h"
 
 #define MAX_INFLIGHT 20000
@@ -16,6 +18,8 @@ typedef struct entry {
   struct inbound *ib;
   rd_kafka_message_t *msg;
   ing_item *it;
+  uint8_t *dl; /* its packed DeadLetter until the DLQ acked it (resent as is on failure) */
+  size_t dl_len;
   int done, retrying;
   uv_timer_t retry;
   struct entry *next;
@@ -30,6 +34,8 @@ struct inbound {
   ingest *g;
   rd_kafka_t *consumer, *dlq;
   es_kafka_uv *dlq_uv;
+  dlq_seal_key seal;
+  int sealing; /* 0: no operator key, originals are not kept */
   uv_timer_t timer;
   part_q *parts;
   int nparts;
@@ -78,6 +84,11 @@ static void complete(entry *e) {
   advance(e->ib, e->msg->partition);
 }
 
+static rd_kafka_resp_err_t send_dlq(entry *e) {
+  const rd_kafka_message_t *m = e->msg;
+  return es_kafka_produce(e->ib->dlq, ES_TOPIC_DLQ, RD_KAFKA_PARTITION_UA, m->key, m->key_len, e->dl, e->dl_len, e);
+}
+
 static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   (void)rk;
   (void)opaque;
@@ -86,18 +97,31 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
   if (m->err) {
     /* not acked: retry rather than commit past a message nobody kept */
     es_warn("dlq_delivery_failed", "%s; retrying", rd_kafka_err2str(m->err));
-    es_kafka_dlq(e->ib->dlq, "ingest", "retry", e->msg, NULL, 0, e);
+    send_dlq(e);
     return;
   }
+  free(e->dl);
+  e->dl = NULL;
   es_metric_add(m_dlq, 1);
   complete(e);
 }
 
+/* The DLQ gets no clear original (dlq.h); neither does the log: the reason may quote the
+ * message (an agency name, an attribute key), so it is redacted in both. */
 static void to_dlq(entry *e, const char *reason) {
-  es_info("inbound_rejected", "partition=%d offset=%lld reason=%s", e->msg->partition,
-          (long long)e->msg->offset, reason);
-  if (es_kafka_dlq(e->ib->dlq, "ingest", reason, e->msg, NULL, 0, e) != RD_KAFKA_RESP_ERR_NO_ERROR)
-    es_kafka_dlq(e->ib->dlq, "ingest", reason, e->msg, NULL, 0, e); /* queue full: one retry */
+  const rd_kafka_message_t *m = e->msg;
+  char *why = es_redact(reason, strlen(reason), NULL, NULL);
+  es_info("inbound_rejected", "partition=%d offset=%lld bytes=%zu reason=%s", m->partition, (long long)m->offset,
+          m->len, why ? why : "(out of memory)");
+  free(why);
+  free(e->dl);
+  e->dl = dlq_pack(e->ib->sealing ? &e->ib->seal : NULL, reason, rd_kafka_topic_name(m->rkt), m->partition,
+                   m->offset, m->payload, m->len, &e->dl_len);
+  if (!e->dl) { /* not committed: redelivered after a restart */
+    es_error("dlq_oom", "partition=%d offset=%lld: cannot build the dead letter", m->partition, (long long)m->offset);
+    return;
+  }
+  if (send_dlq(e) != RD_KAFKA_RESP_ERR_NO_ERROR) send_dlq(e); /* queue full: one retry */
 }
 
 static int parse(entry *e);
@@ -217,13 +241,24 @@ static void on_poll(uv_timer_t *t) {
 }
 
 inbound *inbound_start(uv_loop_t *loop, ingest *g, const char *brokers, const char *group,
-                       char *err, size_t errlen) {
+                       const char *seal_key_file, char *err, size_t errlen) {
   m_dlq = es_counter("escucha_ingest_dlq_total", "Inbound messages sent to the DLQ", NULL);
   m_consumed = es_counter("escucha_ingest_inbound_consumed_total", "Messages read from the inbound topic", NULL);
   inbound *ib = calloc(1, sizeof *ib);
   if (!ib) return NULL;
   ib->loop = loop;
   ib->g = g;
+  if (sodium_init() < 0) {
+    snprintf(err, errlen, "libsodium initialisation failed");
+    goto fail;
+  }
+  if (seal_key_file && *seal_key_file) {
+    if (dlq_read_key(seal_key_file, ib->seal.pk, err, errlen) != 0) goto fail;
+    ib->sealing = 1;
+  } else {
+    es_warn("dlq_unsealed", "no --dlq-seal-public-key-file: rejected inbound messages reach the DLQ "
+            "without their original (size, hash and a redacted rendering only)");
+  }
   const char *topics[] = {ES_TOPIC_INBOUND};
   ib->consumer = es_kafka_consumer_new(brokers, group, "escucha-ingest-inbound", topics, 1, NULL, err, errlen);
   if (!ib->consumer) goto fail;
@@ -254,6 +289,7 @@ void inbound_stop(inbound *ib) {
     while (e) {
       entry *n = e->next;
       if (e->it) e->it->done = NULL;
+      free(e->dl);
       rd_kafka_message_destroy(e->msg);
       if (e->retrying) { /* its timer still holds it: freed in on_retry_closed */
         e->ib = NULL;

@@ -1,7 +1,9 @@
 /* Kafka intake: consumes escucha.feedback.inbound.v1 (protobuf Feedback or
  * JSON) and treats each message exactly like an HTTP submission. Offsets are
  * stored only when the message (and every earlier one of its partition) is
- * in the ingested topic, answered as a duplicate, or in the DLQ. */
+ * in the ingested topic, answered as a duplicate, or in the DLQ. A rejected
+ * message reaches the DLQ without its clear bytes (dlq.h): sealed to the
+ * operator's public key in seal_key_file, or not kept when that is NULL. */
 #ifndef INGEST_INBOUND_H
 #define INGEST_INBOUND_H
 #include <uv.h>
@@ -10,6 +12,6 @@
 
 typedef struct inbound inbound;
 inbound *inbound_start(uv_loop_t *loop, ingest *g, const char *brokers, const char *group,
-                       char *err, size_t errlen);
+                       const char *seal_key_file, char *err, size_t errlen);
 void inbound_stop(inbound *ib);
 #endif

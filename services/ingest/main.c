@@ -7,6 +7,7 @@
 #include "admin.h"
 #include "api.h"
 #include "config.h"
+#include "dlq.h"
 #include "import.h"
 #include "inbound.h"
 #include "kafka.h"
@@ -40,6 +41,8 @@ static es_opt OPTS[] = {
     {"whatsapp-app-secret", NULL, "Meta app secret that signs webhook calls", 0},
     {"whatsapp-app-secret-file", NULL, "File holding the Meta app secret", 0},
     {"whatsapp-verify-token", NULL, "Token for Meta's webhook subscription handshake", 0},
+    {"dlq-seal-public-key-file", NULL, "Operator public key (dlq-keygen) sealing rejected inbound messages in the DLQ; unset: not kept", 0},
+    {"dlq-secret-key-file", NULL, "For `dlq-open`: the operator secret key (dlq-keygen)", 0},
     {"test-fail-text", NULL, "Tests only: items whose text contains this fail as if Kafka refused them", 0},
     {0},
 };
@@ -172,7 +175,8 @@ static int serve(void) {
   }
   api.g = S.g;
   if (strcmp(es_opt_get(OPTS, "inbound"), "on") == 0) {
-    S.ib = inbound_start(S.loop, S.g, es_opt_get(OPTS, "kafka-brokers"), es_opt_get(OPTS, "group"), err, sizeof err);
+    S.ib = inbound_start(S.loop, S.g, es_opt_get(OPTS, "kafka-brokers"), es_opt_get(OPTS, "group"),
+                         es_opt_get(OPTS, "dlq-seal-public-key-file"), err, sizeof err);
     if (!S.ib) {
       es_error("kafka_config_error", "%s", err);
       goto cleanup;
@@ -214,12 +218,16 @@ cleanup:
 int main(int argc, char **argv) {
   char *rest[16];
   int nrest = 0;
-  int pr = es_config_parse(OPTS, "escucha-ingest", "[import FILE.csv...] [options]", argc, argv, 1, rest, &nrest);
+  int pr = es_config_parse(OPTS, "escucha-ingest", "[import FILE.csv... | dlq-keygen PUB SECRET | dlq-open [DIR]] [options]", argc, argv, 1, rest, &nrest);
   if (pr != 0) return pr > 0 ? 0 : 2;
   es_log_init("ingest", es_opt_get(OPTS, "log-level"));
   S.loop = uv_default_loop();
   signal(SIGPIPE, SIG_IGN);
-  int rc = nrest > 0 && strcmp(rest[0], "import") == 0 ? run_import(nrest, rest) : serve();
+  int rc;
+  if (nrest == 3 && strcmp(rest[0], "dlq-keygen") == 0) rc = dlq_keygen_main(rest[1], rest[2]);
+  else if (nrest >= 1 && nrest <= 2 && strcmp(rest[0], "dlq-open") == 0)
+    rc = dlq_open_main(es_opt_get(OPTS, "kafka-brokers"), es_opt_get(OPTS, "dlq-secret-key-file"), nrest == 2 ? rest[1] : ".");
+  else rc = nrest > 0 && strcmp(rest[0], "import") == 0 ? run_import(nrest, rest) : serve();
   uv_run(S.loop, UV_RUN_NOWAIT); /* close callbacks of whatever shut down last */
   uv_loop_close(S.loop);
   es_metrics_reset();

@@ -1,6 +1,9 @@
 /* PII redaction: one left-to-right hand scanner (no regex), see redact.h for the rules.
  * Output is built lazily: literal text between matches is copied only when a match is
- * emitted, so an e-mail can still claim a local part the scanner already walked over. */
+ * emitted, so an e-mail can still claim a local part the scanner already walked over.
+ * Text holding characters that could disguise personal data (zero-width, full-width, other
+ * digits, Unicode spaces and hyphens) is scanned as a normalised shadow whose bytes map back
+ * to the original characters; plain ASCII/Latin text is scanned as it is (the hot path). */
 #include "redact.h"
 
 #include <stdint.h>
@@ -19,8 +22,11 @@ static const char *const PLACEHOLDER[] = {"[EMAIL]", "[IBAN]", "[CARD]", "[RUT]"
 #define NONE SIZE_MAX
 
 typedef struct {
-    const unsigned char *s;
+    const unsigned char *s; /* what the rules read: the input, or its shadow */
     size_t n;
+    const unsigned char *orig; /* the input, where the output is copied from */
+    size_t orig_n;
+    const size_t *src;         /* shadow byte -> start of its input character; NULL: no shadow */
     size_t em_s, em_e; /* next e-mail span, em_s == NONE if there is none */
     int ctx_ced, ctx_case, ctx_phone; /* words since the keyword, -1 when out of range */
 } scan;
@@ -468,11 +474,15 @@ static int national_ok(const scan *sc, size_t i, const groups *g, int k, size_t 
     if (k == 1) return !g->paren[0] && digits >= 9;
     if (g->len[0] > 5) return 0;
     int thousands = g->len[0] <= 3 && !g->paren[0];
+    const unsigned char *first = s + i + g->paren[0];
+    /* "56-9-1234-5678": Chile's country code without '+', then a one-digit mobile (9) or
+     * Santiago (2) prefix, the only national form with a one-digit group */
+    int cl = k >= 3 && digits == 11 && g->len[0] == 2 && first[0] == '5' && first[1] == '6' &&
+             g->len[1] == 1 && (s[g->end[1] - 1] == '9' || s[g->end[1] - 1] == '2');
     for (int j = 1; j < k; j++) {
-        if (g->len[j] < 2 || g->len[j] > 6 || g->paren[j]) return 0;
+        if ((g->len[j] < 2 && !(cl && j == 1)) || g->len[j] > 6 || g->paren[j]) return 0;
         thousands &= g->len[j] == 3;
     }
-    const unsigned char *first = s + i + g->paren[0];
     if (is_year(first, g->len[0])) return 0;
     if (k == 3 && g->len[0] <= 2 && g->len[1] <= 2 && is_year(s + g->end[2] - 4, g->len[2]))
         return 0; /* 12-05-2024 */
@@ -672,6 +682,190 @@ static size_t note_word(scan *sc, size_t i)
     return end;
 }
 
+/* ---- shadow ------------------------------------------------------------------------------ */
+
+/* Hyphens a number's groups may be typed with (U+00AD soft hyphen is default-ignorable). */
+static int hyphen_cp(int32_t cp)
+{
+    return (cp >= 0x2010 && cp <= 0x2013) || cp == 0x2212 || cp == 0xFE63 || cp == 0xFF0D;
+}
+
+static int mark_cp(int32_t cp)
+{
+    utf8proc_category_t c = utf8proc_category(cp);
+    return c == UTF8PROC_CATEGORY_MN || c == UTF8PROC_CATEGORY_MC || c == UTF8PROC_CATEGORY_ME;
+}
+
+/* A non-ASCII character the byte rules would not see through: default-ignorable (zero-width
+ * characters, soft hyphen, word joiner, variation selectors, BOM), a digit of another script,
+ * a Unicode space or hyphen, or a compatibility form NFKC rewrites (full-width, super- and
+ * subscripts, circled, mathematical). º and ª are kept: "Nº" is a keyword. */
+static int disguise_cp(int32_t cp)
+{
+    const utf8proc_property_t *p = utf8proc_get_property(cp);
+    if (p->ignorable || p->category == UTF8PROC_CATEGORY_ND || p->category == UTF8PROC_CATEGORY_ZS)
+        return 1;
+    return hyphen_cp(cp) || (p->decomp_type != 0 && cp != 0xAA && cp != 0xBA);
+}
+
+/* Length of a common character at s[i] that is no disguise (Latin letters, Latin-1
+ * punctuation, curly quotes, em dash, euro sign), 0 if it needs a closer look. */
+static inline size_t plain_char(const unsigned char *s, size_t n, size_t i)
+{
+    /* bit b - 0xA0 for U+00A0..U+00BF: ¡¢£¤¥¦§ © ª«¬ ® °± ¶· º» ¿ */
+    static const uint32_t LATIN1_PUNCT = 0x8CC35EFEu;
+    size_t k = latin_letter(s, n, i);
+    if (k) return k;
+    if (i + 1 >= n) return 0;
+    if (s[i] == 0xC2 && s[i + 1] >= 0xA0 && s[i + 1] <= 0xBF)
+        return LATIN1_PUNCT >> (s[i + 1] - 0xA0) & 1 ? 2 : 0;
+    if (s[i] != 0xE2 || i + 2 >= n) return 0;
+    unsigned char t = s[i + 2];
+    if (s[i + 1] == 0x80 && (t == 0x94 || t == 0x95 || (t >= 0x98 && t <= 0x9F))) return 3;
+    return s[i + 1] == 0x82 && t == 0xAC ? 3 : 0;
+}
+
+/* Whether the text needs a shadow: also a combining mark on a digit ("4\u0301", keycaps).
+ * Runs on every call: ASCII is skipped 8 bytes at a time, to the first high byte. */
+static int needs_shadow(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            w &= 0x8080808080808080ULL;
+            if (!w) {
+                i += 8;
+                continue;
+            }
+            i += (size_t)__builtin_ctzll(w) / 8; /* little-endian; elsewhere just slower */
+        } else if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = plain_char(s, n, i);
+        if (k) {
+            i += k;
+            continue;
+        }
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t r = utf8proc_iterate(s + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (r <= 0) {
+            i++;
+            continue;
+        }
+        if (disguise_cp(cp) || (i > 0 && is_digit(s[i - 1]) && mark_cp(cp))) return 1;
+        i += (size_t)r;
+    }
+    return 0;
+}
+
+typedef struct {
+    unsigned char *s;
+    size_t *src;
+    size_t n, cap;
+} shadow;
+
+static int shadow_put(shadow *sh, const unsigned char *b, size_t k, size_t from)
+{
+    if (sh->n + k > sh->cap) {
+        size_t cap = sh->cap * 2 + k;
+        unsigned char *s = realloc(sh->s, cap);
+        if (!s) return -1;
+        sh->s = s;
+        size_t *src = realloc(sh->src, cap * sizeof *src);
+        if (!src) return -1;
+        sh->src = src;
+        sh->cap = cap;
+    }
+    memcpy(sh->s + sh->n, b, k);
+    for (size_t j = 0; j < k; j++) sh->src[sh->n + j] = from;
+    sh->n += k;
+    return 0;
+}
+
+/* Decimal value of a digit (Nd digits are encoded in runs starting at 0). */
+static int digit_value(int32_t cp)
+{
+    int32_t z = cp;
+    while (cp - z < 64 && utf8proc_category(z - 1) == UTF8PROC_CATEGORY_ND) z--;
+    return (int)((cp - z) % 10);
+}
+
+/* 0 letter-ish, 1 digit, 2 neither: dropping a zero-width character between a letter and a
+ * digit would glue them ("tarjeta\u200b4111..." must stay a card), so it becomes a space. */
+static int glue_class(unsigned char c)
+{
+    return is_digit(c) ? 1 : (is_alpha(c) || c >= 0x80) ? 0 : 2;
+}
+
+/* Shadow of one input character: NFKD (compatibility) with default-ignorables dropped, every
+ * digit as its ASCII digit, spaces as ' ', hyphens as '-'. Untouched characters are copied. */
+static int shadow_char(shadow *sh, const unsigned char *in, size_t i, size_t k, int32_t cp, int *gap)
+{
+    if (cp < 0 || !disguise_cp(cp)) {
+        if (cp >= 0 && mark_cp(cp) && sh->n && is_digit(sh->s[sh->n - 1])) return 0;
+        goto put_raw;
+    }
+    utf8proc_int32_t d[32];
+    int last = 0;
+    utf8proc_ssize_t nd = utf8proc_decompose_char(cp, d, 32, UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, &last);
+    if (nd <= 0 || nd > 32) goto put_raw;
+    for (utf8proc_ssize_t j = 0; j < nd; j++) {
+        unsigned char b[4];
+        size_t bl;
+        const utf8proc_property_t *p = utf8proc_get_property(d[j]);
+        if (p->ignorable) {
+            *gap = 1;
+            continue;
+        }
+        if (p->category == UTF8PROC_CATEGORY_ND) b[0] = (unsigned char)('0' + digit_value(d[j])), bl = 1;
+        else if (p->category == UTF8PROC_CATEGORY_ZS) b[0] = ' ', bl = 1;
+        else if (hyphen_cp(d[j])) b[0] = '-', bl = 1;
+        else bl = (size_t)utf8proc_encode_char(d[j], b);
+        if (*gap && sh->n && glue_class(sh->s[sh->n - 1]) + glue_class(b[0]) == 1 &&
+            shadow_put(sh, (const unsigned char *)" ", 1, i) != 0)
+            return -1;
+        *gap = 0;
+        if (shadow_put(sh, b, bl, i) != 0) return -1;
+    }
+    return 0;
+put_raw:
+    if (*gap && sh->n && glue_class(sh->s[sh->n - 1]) + glue_class(in[i]) == 1 &&
+        shadow_put(sh, (const unsigned char *)" ", 1, i) != 0)
+        return -1;
+    *gap = 0;
+    return shadow_put(sh, in + i, k, i);
+}
+
+/* Builds the shadow of in[0..n); -1 on OOM (sh freed by the caller). */
+static int shadow_build(shadow *sh, const unsigned char *in, size_t n)
+{
+    sh->cap = n + n / 4 + 64;
+    sh->s = malloc(sh->cap);
+    sh->src = malloc(sh->cap * sizeof *sh->src);
+    if (!sh->s || !sh->src) return -1;
+    int gap = 0;
+    for (size_t i = 0; i < n;) {
+        if (in[i] < 0x80) {
+            if (gap && sh->n && glue_class(sh->s[sh->n - 1]) + glue_class(in[i]) == 1 &&
+                shadow_put(sh, (const unsigned char *)" ", 1, i) != 0)
+                return -1;
+            gap = 0;
+            if (shadow_put(sh, in + i, 1, i) != 0) return -1;
+            i++;
+            continue;
+        }
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t r = utf8proc_iterate(in + i, (utf8proc_ssize_t)(n - i), &cp);
+        size_t k = r > 0 ? (size_t)r : 1;
+        if (shadow_char(sh, in, i, k, r > 0 ? cp : -1, &gap) != 0) return -1;
+        i += k;
+    }
+    return 0;
+}
+
 /* ---- driver -------------------------------------------------------------------------------- */
 
 /* Tries every rule at i in precedence order; returns the match end or 0, *kind set. */
@@ -703,20 +897,44 @@ static size_t match_at(const scan *sc, size_t i, int *kind)
 
 typedef struct {
     char *buf;
-    size_t n;
-    size_t lit; /* start of pending literal input */
+    size_t n, cap;
+    size_t lit; /* start of pending literal input (input offsets) */
 } out_buf;
 
-static void emit(out_buf *o, const scan *sc, size_t s, size_t e, int kind, es_redact_counts *c)
+/* Index after the input character at i (1 for an invalid byte). */
+static size_t char_end(const unsigned char *s, size_t n, size_t i)
 {
-    memcpy(o->buf + o->n, sc->s + o->lit, s - o->lit);
-    o->n += s - o->lit;
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t r = utf8proc_iterate(s + i, (utf8proc_ssize_t)(n - i), &cp);
+    return i + (r > 0 ? (size_t)r : 1);
+}
+
+/* Emits the literal input before match [s, e) (scanned text offsets) and its placeholder;
+ * -1 on OOM. A shadow match covers the whole input characters its bytes came from. */
+static int emit(out_buf *o, const scan *sc, size_t s, size_t e, int kind, es_redact_counts *c)
+{
+    if (sc->src) {
+        s = sc->src[s];
+        e = char_end(sc->orig, sc->orig_n, sc->src[e - 1]);
+        if (s < o->lit) s = o->lit; /* two matches in one expanded character ("⑴⑵") */
+        if (e < s) e = s;
+    }
     size_t pl = strlen(PLACEHOLDER[kind]);
+    if (o->n + (s - o->lit) + pl + 1 > o->cap) { /* only shadows can outgrow the estimate */
+        size_t cap = o->cap * 2 + (s - o->lit) + pl + 1;
+        char *b = realloc(o->buf, cap);
+        if (!b) return -1;
+        o->buf = b;
+        o->cap = cap;
+    }
+    memcpy(o->buf + o->n, sc->orig + o->lit, s - o->lit);
+    o->n += s - o->lit;
     memcpy(o->buf + o->n, PLACEHOLDER[kind], pl);
     o->n += pl;
     o->lit = e;
     unsigned *slot[] = {&c->email, &c->iban, &c->card, &c->rut, &c->dni, &c->cedula, &c->phone};
     (*slot[kind])++;
+    return 0;
 }
 
 /* End of the digit groups at i joined by single spaces/hyphens/dots if they hold more than
@@ -754,6 +972,69 @@ static size_t skip_word(const scan *sc, size_t i, size_t lim)
     return i;
 }
 
+/* The scan over sc (input or shadow); returns the malloc'd output, NULL on OOM. */
+static char *redact_scan(scan *sc, size_t *out_len, es_redact_counts *counts)
+{
+    size_t len = sc->n;
+    /* every match is >= 6 bytes and its placeholder at most 2 bytes longer (a shadow's
+     * output may outgrow it: emit grows the buffer) */
+    out_buf o = {malloc(sc->orig_n + sc->orig_n / 2 + 16), 0, sc->orig_n + sc->orig_n / 2 + 16, 0};
+    if (!o.buf) return NULL;
+    next_email(sc, 0, 0);
+
+    size_t i = 0;
+    while (i < len) {
+        if (i == sc->em_s) {
+            if (emit(&o, sc, sc->em_s, sc->em_e, K_EMAIL, counts) != 0) goto oom;
+            i = sc->em_e;
+            next_email(sc, i, i);
+            continue;
+        }
+        unsigned char c = sc->s[i];
+        if (c == '#') sc->ctx_case = 0;
+        int word = is_alnum(c) || (c >= 0xC2 && word_byte_at(sc, i));
+        if (!word && c != '+' && c != '(') {
+            i++;
+            continue;
+        }
+        int kind = 0;
+        size_t e = (c < 0x80 && !glued_left(sc, i)) ? match_at(sc, i, &kind) : 0;
+        if (e) {
+            if (emit(&o, sc, i, e, kind, counts) != 0) goto oom;
+            i = e;
+            ctx_tick(&sc->ctx_ced, CEDULA_WINDOW);
+            ctx_tick(&sc->ctx_case, CASE_WINDOW);
+            ctx_tick(&sc->ctx_phone, PHONE_WINDOW);
+            continue;
+        }
+        if (!word) {
+            i++;
+            continue;
+        }
+        size_t lim = sc->em_s == NONE ? len : sc->em_s;
+        size_t end = is_digit(c) ? long_number_end(sc, i) : 0;
+        if (end > i) {
+            i = end < lim ? end : lim; /* e.g. the tail of a Luhn-invalid card is no phone */
+            continue;
+        }
+        end = note_word(sc, i);
+        i = skip_word(sc, end < lim ? end : lim, lim);
+    }
+    if (o.n + (sc->orig_n - o.lit) + 1 > o.cap) {
+        char *b = realloc(o.buf, o.n + (sc->orig_n - o.lit) + 1);
+        if (!b) goto oom;
+        o.buf = b;
+    }
+    memcpy(o.buf + o.n, sc->orig + o.lit, sc->orig_n - o.lit);
+    o.n += sc->orig_n - o.lit;
+    o.buf[o.n] = '\0';
+    *out_len = o.n;
+    return o.buf;
+oom:
+    free(o.buf);
+    return NULL;
+}
+
 char *es_redact(const char *in, size_t len, size_t *out_len, es_redact_counts *counts)
 {
     es_redact_counts dummy_counts;
@@ -764,53 +1045,19 @@ char *es_redact(const char *in, size_t len, size_t *out_len, es_redact_counts *c
     *out_len = 0;
     if (!in) in = "", len = 0;
 
-    /* every match is >= 6 bytes and its placeholder at most 2 bytes longer */
-    out_buf o = {malloc(len + len / 2 + 16), 0, 0};
-    if (!o.buf) return NULL;
-    scan sc = {(const unsigned char *)in, len, NONE, NONE, -1, -1, -1};
-    next_email(&sc, 0, 0);
-
-    size_t i = 0;
-    while (i < len) {
-        if (i == sc.em_s) {
-            emit(&o, &sc, sc.em_s, sc.em_e, K_EMAIL, counts);
-            i = sc.em_e;
-            next_email(&sc, i, i);
-            continue;
-        }
-        unsigned char c = sc.s[i];
-        if (c == '#') sc.ctx_case = 0;
-        int word = is_alnum(c) || (c >= 0xC2 && word_byte_at(&sc, i));
-        if (!word && c != '+' && c != '(') {
-            i++;
-            continue;
-        }
-        int kind = 0;
-        size_t e = (c < 0x80 && !glued_left(&sc, i)) ? match_at(&sc, i, &kind) : 0;
-        if (e) {
-            emit(&o, &sc, i, e, kind, counts);
-            i = e;
-            ctx_tick(&sc.ctx_ced, CEDULA_WINDOW);
-            ctx_tick(&sc.ctx_case, CASE_WINDOW);
-            ctx_tick(&sc.ctx_phone, PHONE_WINDOW);
-            continue;
-        }
-        if (!word) {
-            i++;
-            continue;
-        }
-        size_t lim = sc.em_s == NONE ? len : sc.em_s;
-        size_t end = is_digit(c) ? long_number_end(&sc, i) : 0;
-        if (end > i) {
-            i = end < lim ? end : lim; /* e.g. the tail of a Luhn-invalid card is no phone */
-            continue;
-        }
-        end = note_word(&sc, i);
-        i = skip_word(&sc, end < lim ? end : lim, lim);
+    const unsigned char *u = (const unsigned char *)in;
+    scan sc = {u, len, u, len, NULL, NONE, NONE, -1, -1, -1};
+    shadow sh = {0};
+    char *out = NULL;
+    if (needs_shadow(u, len)) {
+        if (shadow_build(&sh, u, len) != 0) goto cleanup;
+        sc.s = sh.s;
+        sc.n = sh.n;
+        sc.src = sh.src;
     }
-    memcpy(o.buf + o.n, sc.s + o.lit, len - o.lit);
-    o.n += len - o.lit;
-    o.buf[o.n] = '\0';
-    *out_len = o.n;
-    return o.buf;
+    out = redact_scan(&sc, out_len, counts);
+cleanup:
+    free(sh.s);
+    free(sh.src);
+    return out;
 }

@@ -13,6 +13,17 @@ typedef struct {
  * Returns malloc'd NUL-terminated string (caller frees), *out_len set; NULL on OOM.
  * counts zeroed then filled (may be NULL; out_len may be NULL).
  *
+ * Disguises are seen through: the rules read a shadow of the text in which default-ignorable
+ * code points (zero-width space/joiners, soft hyphen, word joiner, variation selectors, BOM)
+ * are dropped (a space instead when one sat between a letter and a digit), compatibility
+ * forms are NFKC-decomposed (full-width letters and digits, super/subscripts, mathematical
+ * digits), digits of every script read as ASCII digits, Unicode spaces as ' ', the hyphens
+ * U+2010-2013, U+2212, U+FE63, U+FF0D as '-', and combining marks on a digit are dropped (º
+ * and ª are kept: "Nº" is a keyword). The match is mapped back to whole characters of the
+ * input: the output is the input with each match replaced, everything around it byte for
+ * byte. Text with none of those characters (plain ASCII/Latin) is scanned as it is.
+ * Valid UTF-8 in gives valid UTF-8 out; invalid bytes are copied.
+ *
  * One left-to-right pass; precision first. Rules, all requiring word boundaries:
  *  - e-mail: local@domain.tld (ASCII domain, TLD >= 2 letters); always wins overlaps.
  *  - IBAN: 2 letters + 2 digits + BBAN (<= 4 letters), compact or in groups of 4, 15-34
@@ -27,8 +38,9 @@ typedef struct {
  *  - cédula: 6-10 digits (optionally dotted in thousands) within 4 words after cédula, CC,
  *    C.C., documento, identificación or ID.
  *  - phone: '+'/'00' international with 8-15 digits, or national 8-12 digits in groups
- *    (separators: one space or hyphen; the first group may be parenthesised), or 9-12 plain
- *    digits. Not a phone: years, dates, HHMM-HHMM ranges, thousands-like groups ("15 000 000")
+ *    (separators: one space or hyphen; the first group may be parenthesised; groups of 2-6
+ *    digits after the first, except Chile's "56-9-1234-5678" / "56 2 2345 6789": country
+ *    code without '+', one-digit 9 or 2 prefix, 11 digits), or 9-12 plain digits. Not a phone: years, dates, HHMM-HHMM ranges, thousands-like groups ("15 000 000")
  *    unless a phone word (teléfono, celular, phone, ...) is near or it is a 9-digit number
  *    starting with 6-9, amounts after a currency sign or before a currency word or %, and
  *    any number within 2 words after N°, #, expediente, caso, ticket, pedido, folio, ...

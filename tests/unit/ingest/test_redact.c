@@ -237,6 +237,86 @@ static void test_edges(void **state)
     free(out);
 }
 
+/* Disguised personal data (zero-width and other default-ignorable characters, full-width
+ * forms, other digits, Unicode spaces and hyphens): matched on the shadow, the original span
+ * replaced, the text around it kept byte for byte (disguises outside the match included). */
+static const redact_case DISGUISED[] = {
+    {"escríbanme a juan\u200b@example.com hoy", "escríbanme a [EMAIL] hoy",
+     C(1, 0, 0, 0, 0, 0, 0), "juan\u200b@"},
+    {"tarjeta 4111\u200b1111\u200b1111\u200b1111 gracias", "tarjeta [CARD] gracias",
+     C(0, 0, 0, 0, 0, 1, 0), "1111\u200b1111"},
+    {"Mi RUT es １２.３４５.６７８-５, gracias", "Mi RUT es [RUT], gracias", C(0, 0, 1, 0, 0, 0, 0),
+     "３４５.６７８"},
+    {"correo ｊｕａｎ＠ｅｘａｍｐｌｅ.ｃｌ, gracias", "correo [EMAIL], gracias",
+     C(1, 0, 0, 0, 0, 0, 0), "ｊｕａｎ"},
+    {"llamar al 56-9-1234-5678 en la tarde", "llamar al [PHONE] en la tarde",
+     C(0, 1, 0, 0, 0, 0, 0), "1234-5678"},
+    {"fono 56 9 1234 5678.", "fono [PHONE].", C(0, 1, 0, 0, 0, 0, 0), "1234 5678"},
+    {"oficina 56-2-2345-6789", "oficina [PHONE]", C(0, 1, 0, 0, 0, 0, 0), "2345-6789"},
+    {"fono 56\u20139\u20131234\u20135678 (en dash)", "fono [PHONE] (en dash)",
+     C(0, 1, 0, 0, 0, 0, 0), "1234\u20135678"},
+    {"fono 9\u20118765\u20114321", "fono [PHONE]", C(0, 1, 0, 0, 0, 0, 0), "8765\u20114321"},
+    {"tarjeta 4111\u00ad1111\u00ad1111\u00ad1111 (soft hyphen)", "tarjeta [CARD] (soft hyphen)",
+     C(0, 0, 0, 0, 0, 1, 0), "1111\u00ad1111"},
+    {"tarjeta 4111\u00a01111\u00a01111\u00a01111 nbsp", "tarjeta [CARD] nbsp",
+     C(0, 0, 0, 0, 0, 1, 0), "1111\u00a01111"},
+    {"tarjeta 4111\u202f1111\u20091111\u30001111", "tarjeta [CARD]", C(0, 0, 0, 0, 0, 1, 0),
+     "1111\u20091111"},
+    {"tarjeta ４１１１ １１１１ １１１１ １１１１ ok", "tarjeta [CARD] ok", C(0, 0, 0, 0, 0, 1, 0),
+     "１１１１ １１１１"},
+    {"بطاقة ٤١١١١١١١١١١١١١١١ شكرا", "بطاقة [CARD] شكرا", C(0, 0, 0, 0, 0, 1, 0),
+     "١١١١١١١١"},
+    {"card ۴۱۱۱۱۱۱۱۱۱۱۱۱۱۱۱", "card [CARD]", C(0, 0, 0, 0, 0, 1, 0), "۱۱۱۱۱۱۱۱"},
+    {"card 𝟒𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏𝟏", "card [CARD]", C(0, 0, 0, 0, 0, 1, 0), "𝟏𝟏𝟏𝟏𝟏𝟏"},
+    {"card 4\u20e31\u20e31\u20e31\u20e3 1111 1111 1111", "card [CARD]", C(0, 0, 0, 0, 0, 1, 0),
+     "1\u20e31"},
+    {"llame al ⁹¹²³⁴⁵⁶⁷⁸", "llame al [PHONE]", C(0, 1, 0, 0, 0, 0, 0), "²³⁴⁵⁶"},
+    {"correo ana\u2060.rojas@gmail\u200c.com y fono +56\u200b9\u200b8765\u200b4321",
+     "correo [EMAIL] y fono [PHONE]", C(1, 1, 0, 0, 0, 0, 0), "rojas"},
+    {"DNI 12345678\u200bZ", "DNI [DNI]", C(0, 0, 0, 1, 0, 0, 0), "12345678"},
+    {"IBAN ES91\u200b2100\u200b0418\u200b4502\u200b0005\u200b1332", "IBAN [IBAN]",
+     C(0, 0, 0, 0, 0, 0, 1), "0418\u200b4502"},
+    {"cc ١٢٣٤٥٦٧", "cc [CEDULA]", C(0, 0, 0, 0, 1, 0, 0), "٣٤٥٦"},
+    /* a zero-width character between a word and a number separates them, as before */
+    {"tarjeta\u200b4111111111111111 x", "tarjeta\u200b[CARD] x", C(0, 0, 0, 0, 0, 1, 0),
+     "4111111111111111"},
+    /* what surrounds a match is untouched, disguises included */
+    {"ｈｏｌａ\u200b, mi RUT １２.３４５.６７８-５\u200b. ¡gracias!",
+     "ｈｏｌａ\u200b, mi RUT [RUT]\u200b. ¡gracias!", C(0, 0, 1, 0, 0, 0, 0), "６７８"},
+    {"\xff\xfe 4111\u200b1111\u200b1111\u200b1111 \xc3", "\xff\xfe [CARD] \xc3",
+     C(0, 0, 0, 0, 0, 1, 0), "1111\u200b1111"},
+    /* the precision rules still hold on the shadow */
+    {"expediente Nº\u00a0912345678", "expediente Nº\u00a0912345678", NONE_, NULL},
+    {"cobran $\u00a015.000 y 1\u00a0500 euros", "cobran $\u00a015.000 y 1\u00a0500 euros", NONE_, NULL},
+    {"fecha 12\u201105\u20112024, de 0800\u20131730", "fecha 12\u201105\u20112024, de 0800\u20131730",
+     NONE_, NULL},
+    {"tarjeta ４１１１ １１１１ １１１１ １１１２", "tarjeta ４１１１ １１１１ １１１１ １１１２", NONE_, NULL},
+    {"rut １２.３４５.６７８-９", "rut １２.３４５.６７８-９", NONE_, NULL},
+    {"56-1-1234-5678 y 56-9-123-456", "56-1-1234-5678 y 56-9-123-456", NONE_, NULL},
+    {"⑴⑵⑶⑷⑸ ½ ﬁn ㎏", "⑴⑵⑶⑷⑸ ½ ﬁn ㎏", NONE_, NULL},
+    {"emoji 👍\ufe0f 2024 ok", "emoji 👍\ufe0f 2024 ok", NONE_, NULL},
+};
+
+static void test_disguised(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof DISGUISED / sizeof DISGUISED[0]; i++) check_case(&DISGUISED[i]);
+}
+
+/* The shadow path gives the fast path's answer: every table case again with a zero-width
+ * space appended (which forces the shadow) keeps its output and counts. */
+static void test_shadow_agrees(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        char in[512], want[512];
+        snprintf(in, sizeof in, "%s \u200b", CASES[i].in);
+        snprintf(want, sizeof want, "%s \u200b", CASES[i].want);
+        redact_case c = {in, want, CASES[i].counts, CASES[i].pii};
+        check_case(&c);
+    }
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -273,6 +353,8 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_keywords),
         cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_disguised),
+        cmocka_unit_test(test_shadow_agrees),
         cmocka_unit_test(test_throughput),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
