@@ -199,4 +199,4 @@ def test_csv_import_refuses_nul_bad_utf8_and_long_ids(tmp_path):
     assert "4 rows: accepted 1, duplicate 0, rejected 3, unavailable 0" in r.stdout, r.stdout
     assert "text: text contains a NUL byte" in r.stdout
     assert "service: service is not valid UTF-8" in r.stdout
-    assert "external_id: external_id is 300 bytes; at most 256" in r.stdout
+    assert "external_id: external_id is 300 bytes; at most 128" in r.stdout
