@@ -13,7 +13,7 @@ import os
 import sys
 
 repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-src = os.environ.get("ESCUCHA_SHARED_DATA", os.path.join(repo, "..", "shared", "data"))
+src = os.environ.get("ESCUCHA_SHARED_DATA", os.path.join(repo, "data"))
 src = os.path.join(src, "nhs-patient-feedback", "feedback.csv")
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(repo, "data", "sample", "feedback.ndjson")
 

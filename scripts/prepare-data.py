@@ -4,7 +4,7 @@ feedback corpus (CC BY-NC-SA 4.0, see docs/classification.md).
 
 Usage: scripts/prepare-data.py [OUT_DIR]   (default build/data)
 Source: $ESCUCHA_SHARED_DATA/nhs-patient-feedback/feedback.csv, where
-ESCUCHA_SHARED_DATA defaults to ../shared/data relative to the repo root.
+ESCUCHA_SHARED_DATA defaults to the repository's own data/ (a copy with its licence).
 
 Deterministic: no randomness; rows are ordered by a hash of their id and
 every 5th row of each stratum goes to the test split (80/20 stratified by
@@ -75,7 +75,7 @@ def shared_dir():
     if env:
         return env
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return os.path.join(root, "..", "shared", "data")
+    return os.path.join(root, "data")
 
 
 def mapped(row):
