@@ -27,7 +27,7 @@ with open(src, newline="", encoding="utf-8") as f, open(out, "w", encoding="utf-
         if int(m) > 12:  # a few rows are month-first (MM/DD/YYYY)
             d, m = m, d
         item = {"agency": "demo", "text": text, "channel": "survey",
-                "created_at": "%s-%s-%sT12:00:00Z" % (y, m, d),
+                "created_at": "%04d-%02d-%02dT12:00:00Z" % (int(y), int(m), int(d)),  # RFC 3339 pads
                 "service": " ".join(row["service"].split()) or "unknown",
                 "external_id": row["id"],
                 "attributes": {"trust": row["trust"], "question": row["question"],
