@@ -294,16 +294,30 @@ static int on_body(http_parser *p, const char *at, size_t n) {
   return es_buf_append(&c->body, at, n);
 }
 
+static void req_free(req_priv *r) {
+  if (!r) return;
+  free(r->path);
+  free(r->query);
+  free(r->body);
+  free(r->hdrs);
+  free(r);
+}
+
 static int on_message_complete(http_parser *p) {
   es_http_conn *c = p->data;
+  /* a request's own memory: out of memory refuses this request (503), not the process */
   req_priv *r = calloc(1, sizeof *r);
-  if (!r) return -1;
+  if (!r) return refuse(c, 503, "out of memory; retry");
   const char *url = c->url.data ? c->url.data : "/";
   const char *q = strchr(url, '?');
-  r->path = q ? es_strndup(url, (size_t)(q - url)) : strdup(url);
-  r->query = q ? strdup(q + 1) : NULL;
-  r->body = c->body.data ? es_strndup(c->body.data, c->body.len) : strdup("");
+  r->path = q ? es_strndup(url, (size_t)(q - url)) : es_strdup(url);
+  r->query = q ? es_strdup(q + 1) : NULL;
+  r->body = c->body.data ? es_strndup(c->body.data, c->body.len) : es_strdup("");
   r->hdrs = c->hdrs.len ? es_strndup(c->hdrs.data, c->hdrs.len) : NULL;
+  if (!r->path || (q && !r->query) || !r->body || (c->hdrs.len && !r->hdrs)) {
+    req_free(r);
+    return refuse(c, 503, "out of memory; retry");
+  }
   r->nhdrs = c->nhdrs;
   r->keep_alive = http_should_keep_alive(p);
   /* HEAD is GET without the body (RFC 9110 9.3.2): handlers see a GET */
@@ -334,14 +348,6 @@ static const http_parser_settings SETTINGS = {
     .on_message_complete = on_message_complete,
 };
 
-static void req_free(req_priv *r) {
-  if (!r) return;
-  free(r->path);
-  free(r->query);
-  free(r->body);
-  free(r->hdrs);
-  free(r);
-}
 
 const char *es_http_header(const es_http_req *req, const char *name) {
   const req_priv *r = (const req_priv *)req;
@@ -529,6 +535,7 @@ static void fail_parse(es_http_conn *c) {
                      : status == 431 ? "headers_too_large"
                      : status == 501 ? "not_implemented"
                      : status == 505 ? "http_version_not_supported"
+                     : status == 503 ? "unavailable"
                                      : "bad_request";
   char body[256];
   int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);

@@ -52,7 +52,7 @@ static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
 static int apply_env(rd_kafka_conf_t *conf, const char *env, char *err, size_t errlen) {
   const char *spec = getenv(env);
   if (!spec || !*spec) return 0;
-  char *copy = strdup(spec);
+  char *copy = es_xstrdup(spec); /* start-up: aborts when out of memory */
   int rc = 0;
   for (char *save = NULL, *kv = strtok_r(copy, ",", &save); kv && rc == 0; kv = strtok_r(NULL, ",", &save)) {
     char *eq = strchr(kv, '=');
@@ -131,11 +131,7 @@ rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es
       NULL};
   rd_kafka_conf_t *conf = base_conf(brokers, client_id, 0, defaults, extra, err, errlen);
   if (!conf) return NULL;
-  dr_ctx *ctx = calloc(1, sizeof *ctx);
-  if (!ctx) {
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
+  dr_ctx *ctx = es_xcalloc(1, sizeof *ctx);
   ctx->cb = dr;
   ctx->opaque = opaque;
   rd_kafka_conf_set_opaque(conf, ctx);
@@ -299,8 +295,7 @@ static void on_readable(uv_poll_t *p, int status, int events) {
 static void on_tick(uv_timer_t *t) { drain(t->data); }
 
 es_kafka_uv *es_kafka_uv_attach(uv_loop_t *loop, rd_kafka_t *rk) {
-  es_kafka_uv *k = calloc(1, sizeof *k);
-  if (!k) return NULL;
+  es_kafka_uv *k = es_xcalloc(1, sizeof *k);
   k->rk = rk;
   if (pipe2(k->fds, O_NONBLOCK | O_CLOEXEC) != 0) {
     free(k);

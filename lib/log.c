@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -45,4 +46,24 @@ void es_log(int level, const char *event, const char *fmt, ...) {
   es_buf_puts(&b, "}\n");
   if (b.data) fwrite(b.data, 1, b.len, stderr); /* one write per line: lines don't interleave */
   es_buf_free(&b);
+}
+
+/* es_x* wrappers' end (util.h): no heap here, the heap is what ran out.
+ * g_service is set from a program name or flag: printable, no quotes. */
+void es_oom_abort(const char *what, size_t n) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  char when[40];
+  size_t k = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(when + k, sizeof when - k, ".%03ldZ", ts.tv_nsec / 1000000);
+  char line[256];
+  int len = snprintf(line, sizeof line,
+                     "{\"ts\":\"%s\",\"level\":\"error\",\"service\":\"%s\",\"event\":\"out_of_memory\","
+                     "\"msg\":\"%s of %zu bytes failed; aborting\"}\n",
+                     when, g_service, what, n);
+  if (len > 0) fwrite(line, 1, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1, stderr);
+  fflush(stderr);
+  abort();
 }

@@ -42,17 +42,17 @@ const int ES_LATENCY_NBUCKETS = (int)(sizeof ES_LATENCY_BUCKETS / sizeof ES_LATE
 
 static es_metric *family_new(int type, const char *name, const char *help, const double *bounds,
                              int nbounds, va_list ap) {
-  es_metric *m = calloc(1, sizeof *m);
-  if (!m) return NULL;
+  /* the registry is control-plane state: out of memory aborts (util.h) */
+  es_metric *m = es_xcalloc(1, sizeof *m);
   m->type = type;
-  m->name = strdup(name);
-  m->help = strdup(help ? help : "");
+  m->name = es_xstrdup(name);
+  m->help = es_xstrdup(help ? help : "");
   const char *l;
   while ((l = va_arg(ap, const char *)) != NULL && m->nlabels < MAX_LABELS)
-    m->labels[m->nlabels++] = strdup(l);
+    m->labels[m->nlabels++] = es_xstrdup(l);
   if (nbounds > 0) {
-    m->bounds = malloc(sizeof(double) * (size_t)nbounds);
-    if (m->bounds) memcpy(m->bounds, bounds, sizeof(double) * (size_t)nbounds);
+    m->bounds = es_xcalloc((size_t)nbounds, sizeof(double));
+    memcpy(m->bounds, bounds, sizeof(double) * (size_t)nbounds);
     m->nbounds = nbounds;
   }
   pthread_mutex_init(&m->mu, NULL);
@@ -110,10 +110,10 @@ static series *find_series(es_metric *m, va_list ap, int create) {
     if (i == m->nlabels) return s;
   }
   if (!create) return NULL;
-  series *s = calloc(1, sizeof *s);
-  if (!s) return NULL;
-  for (int i = 0; i < m->nlabels; i++) s->values[i] = strdup(vals[i]);
-  if (m->type == HISTOGRAM) s->buckets = calloc((size_t)m->nbounds + 1, sizeof(uint64_t));
+  /* a new label combination: bounded, control-plane; out of memory aborts */
+  series *s = es_xcalloc(1, sizeof *s);
+  for (int i = 0; i < m->nlabels; i++) s->values[i] = es_xstrdup(vals[i]);
+  if (m->type == HISTOGRAM) s->buckets = es_xcalloc((size_t)m->nbounds + 1, sizeof(uint64_t));
   /* append: keeps first-seen order, stable output */
   series **pp = &m->series;
   while (*pp) pp = &(*pp)->next;

@@ -89,11 +89,9 @@ int es_pg_migrate(PGconn *c, const char *dir) {
     if (len < 5 || strcmp(e->d_name + len - 4, ".sql") != 0) continue;
     if (n == cap) {
       cap = cap ? cap * 2 : 16;
-      char **nn = realloc(names, cap * sizeof *names);
-      if (!nn) goto cleanup;
-      names = nn;
+      names = es_xrealloc(names, cap * sizeof *names); /* start-up: out of memory aborts */
     }
-    names[n++] = strdup(e->d_name);
+    names[n++] = es_xstrdup(e->d_name);
   }
   qsort(names, n, sizeof *names, cmp_str);
   /* The advisory lock serialises concurrent starters (two services, make up). */

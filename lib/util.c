@@ -88,6 +88,32 @@ char *es_strndup(const char *s, size_t n) {
   return p;
 }
 
+void *es_xmalloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) es_oom_abort("malloc", n);
+  return p;
+}
+
+void *es_xcalloc(size_t count, size_t size) {
+  void *p = calloc(count ? count : 1, size ? size : 1);
+  if (!p) es_oom_abort("calloc", count * size); /* an overflowing product also lands here */
+  return p;
+}
+
+void *es_xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) es_oom_abort("realloc", n);
+  return q;
+}
+
+char *es_xstrdup(const char *s) { return s ? es_xstrndup(s, strlen(s)) : NULL; }
+
+char *es_xstrndup(const char *s, size_t n) {
+  char *p = es_strndup(s, n);
+  if (!p) es_oom_abort("strndup", n + 1);
+  return p;
+}
+
 char *es_read_file(const char *path, size_t *len) {
   char *data = NULL;
   FILE *f = fopen(path, "rb");

@@ -3,16 +3,36 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Marks a function whose result must be looked at: an allocation that may
+ * fail, a parse, an error code whose failure matters. -Werror makes an
+ * ignored result a build error; (void) does not silence it, so handle it. */
+#define ES_MUST_CHECK __attribute__((warn_unused_result))
+
 int64_t es_now_ms(void);              /* wall clock, ms since epoch */
 uint64_t es_mono_ns(void);            /* monotonic */
 /* ULID (26 chars Crockford base32 + NUL), monotonic within a process, thread-safe. */
 void es_ulid(char out[27]);
 void es_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);
-/* malloc'd copy; NULL in -> NULL out */
-char *es_strdup(const char *s);
-char *es_strndup(const char *s, size_t n);
+/* malloc'd copy; NULL in -> NULL out, and NULL when out of memory */
+ES_MUST_CHECK char *es_strdup(const char *s);
+ES_MUST_CHECK char *es_strndup(const char *s, size_t n);
+
+/* Out of memory (docs/architecture.md): the es_x* wrappers log one JSON error
+ * line ("out_of_memory") and abort(). For start-up and control-plane memory
+ * (configuration, clients, registries, loaded models), where there is nobody to
+ * refuse and limping on would only fail later and worse. A request's own
+ * memory (ingest's items, HTTP requests) uses the checked calls above and
+ * refuses that one request instead. Never return NULL (es_xstrdup: NULL in ->
+ * NULL out); a size of 0 allocates 1 byte. */
+ES_MUST_CHECK void *es_xmalloc(size_t n) __attribute__((malloc, returns_nonnull));
+ES_MUST_CHECK void *es_xcalloc(size_t count, size_t size) __attribute__((malloc, returns_nonnull));
+ES_MUST_CHECK void *es_xrealloc(void *p, size_t n) __attribute__((returns_nonnull));
+ES_MUST_CHECK char *es_xstrdup(const char *s) __attribute__((malloc));
+ES_MUST_CHECK char *es_xstrndup(const char *s, size_t n) __attribute__((malloc, returns_nonnull));
+/* The wrappers' end: the log line without allocating, then abort(). */
+_Noreturn void es_oom_abort(const char *what, size_t n);
 /* Reads a whole file; malloc'd, NUL-terminated; NULL on error (errno set). */
-char *es_read_file(const char *path, size_t *len);
+ES_MUST_CHECK char *es_read_file(const char *path, size_t *len);
 
 /* Growable byte buffer. */
 typedef struct { char *data; size_t len, cap; } es_buf;

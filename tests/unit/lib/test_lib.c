@@ -96,6 +96,27 @@ static void test_redis_url(void **st) {
   assert_int_equal(es_redis_parse_url("redis://h:99999", host, sizeof host, &port, &db), -1);
 }
 
+/* The aborting wrappers' normal path (their out-of-memory end aborts: not faked here). */
+static void test_x_alloc(void **st) {
+  (void)st;
+  char *s = es_xstrdup("agencia");
+  assert_string_equal(s, "agencia");
+  free(s);
+  assert_null(es_xstrdup(NULL)); /* like es_strdup */
+  s = es_xstrndup("abcdef", 3);
+  assert_string_equal(s, "abc");
+  free(s);
+  int *v = es_xcalloc(4, sizeof *v);
+  assert_int_equal(v[0] | v[1] | v[2] | v[3], 0);
+  v = es_xrealloc(v, 8 * sizeof *v);
+  v[7] = 7;
+  assert_int_equal(v[7], 7);
+  free(v);
+  void *z = es_xmalloc(0); /* size 0: a real, freeable pointer */
+  assert_non_null(z);
+  free(z);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_metrics_render),
@@ -103,6 +124,7 @@ int main(void) {
       cmocka_unit_test(test_ulid_sortable_and_unique),
       cmocka_unit_test(test_json_escape),
       cmocka_unit_test(test_redis_url),
+      cmocka_unit_test(test_x_alloc),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
