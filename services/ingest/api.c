@@ -249,8 +249,17 @@ static void handle_single(es_http_req *req, api_ctx *api, const char *agency) {
   ingest_submit(api->g, it);
 }
 
+/* parse_batch's answer for the whole request (an item's own errors are its rejects). */
+typedef enum {
+  BATCH_OK = 0,
+  BATCH_MALFORMED,   /* 400: not a JSON array / not JSON; message in err */
+  BATCH_TOO_MANY,    /* 413: more than max_batch items */
+  BATCH_NO_MEMORY,   /* 500: an item could not be allocated; the whole request is refused */
+} batch_rc;
+
 /* Splits NDJSON or parses a JSON array into items; per-item parse errors become rejects. */
-static int parse_batch(req_ctx *c, es_http_req *req, const char *agency, int ndjson, char *err, size_t errlen) {
+ES_MUST_CHECK static batch_rc parse_batch(req_ctx *c, es_http_req *req, const char *agency, int ndjson, char *err,
+                                          size_t errlen) {
   ing_json_error jerr;
   if (!ndjson) {
     cJSON *arr = ing_json_parse(req->body, req->body_len, &jerr);
@@ -258,17 +267,20 @@ static int parse_batch(req_ctx *c, es_http_req *req, const char *agency, int ndj
       if (arr) snprintf(err, errlen, "body must be a JSON array (or send application/x-ndjson)");
       else snprintf(err, errlen, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
       cJSON_Delete(arr);
-      return -1;
+      return BATCH_MALFORMED;
     }
     if ((size_t)cJSON_GetArraySize(arr) > c->api->max_batch) {
       snprintf(err, errlen, "at most %zu items per batch", c->api->max_batch);
       cJSON_Delete(arr);
-      return -2;
+      return BATCH_TOO_MANY;
     }
     size_t i = 0;
     for (const cJSON *o = arr->child; o; o = o->next, i++) {
       ing_item *it = ctx_add(c);
-      if (!it) break;
+      if (!it) { /* not a shorter batch: the items not added would be lost without an answer */
+        cJSON_Delete(arr);
+        return BATCH_NO_MEMORY;
+      }
       if (ing_item_from_json(it, o, agency, ESCUCHA__V1__CHANNEL__WEB) != 0) {
         char f[160];
         snprintf(f, sizeof f, "[%zu]%s%s", i, it->err_field[0] ? "." : "", it->err_field);
@@ -276,7 +288,7 @@ static int parse_batch(req_ctx *c, es_http_req *req, const char *agency, int ndj
       }
     }
     cJSON_Delete(arr);
-    return 0;
+    return BATCH_OK;
   }
   const char *p = req->body, *end = req->body + req->body_len;
   size_t line = 0;
@@ -289,10 +301,10 @@ static int parse_batch(req_ctx *c, es_http_req *req, const char *agency, int ndj
     if (q < le) {
       if (c->n >= c->api->max_batch) {
         snprintf(err, errlen, "at most %zu items per batch", c->api->max_batch);
-        return -2;
+        return BATCH_TOO_MANY;
       }
       ing_item *it = ctx_add(c);
-      if (!it) return -1;
+      if (!it) return BATCH_NO_MEMORY;
       cJSON *o = ing_json_parse(p, (size_t)(le - p), &jerr);
       char f[64];
       snprintf(f, sizeof f, "line %zu", line);
@@ -306,7 +318,7 @@ static int parse_batch(req_ctx *c, es_http_req *req, const char *agency, int ndj
     }
     p = le + 1;
   }
-  return 0;
+  return BATCH_OK;
 }
 
 static size_t count_lines(const char *s, size_t n) {
@@ -337,11 +349,16 @@ static void handle_batch(es_http_req *req, api_ctx *api, const char *agency, int
   req_ctx *c = ctx_new(req, api, route, KIND_BATCH, cap);
   if (!c) return reply_error(req, route, 500, "internal", "out of memory", NULL, NULL);
   char err[256] = "";
-  int rc = parse_batch(c, req, agency, ndjson, err, sizeof err);
-  if (rc != 0 || c->n == 0) {
+  batch_rc rc = parse_batch(c, req, agency, ndjson, err, sizeof err);
+  if (rc != BATCH_OK || c->n == 0) {
     ctx_free(c);
-    if (rc == -2) return reply_error(req, route, 413, "too_many_items", err, "body", NULL);
-    return reply_error(req, route, 400, rc ? "malformed_json" : "empty_batch", rc ? err : "batch has no items", "body", NULL);
+    switch (rc) {
+      case BATCH_TOO_MANY: return reply_error(req, route, 413, "too_many_items", err, "body", NULL);
+      case BATCH_MALFORMED: return reply_error(req, route, 400, "malformed_json", err, "body", NULL);
+      case BATCH_NO_MEMORY: return reply_error(req, route, 500, "internal", "out of memory", NULL, NULL);
+      case BATCH_OK:
+      default: return reply_error(req, route, 400, "empty_batch", "batch has no items", "body", NULL);
+    }
   }
   /* every item costs a token, rejected ones too (they were sent and parsed) */
   int wait = auth_rate_take(api->keys, key, es_mono_ns(), c->n);
@@ -423,6 +440,7 @@ cleanup:
 static char *query_param(const char *query, const char *name) {
   if (!query) return NULL;
   char *copy = strdup(query), *res = NULL;
+  if (!copy) return NULL; /* out of memory: the handshake is refused, Meta retries it */
   for (char *save = NULL, *kv = strtok_r(copy, "&", &save); kv && !res; kv = strtok_r(NULL, "&", &save)) {
     char *eq = strchr(kv, '=');
     if (!eq) continue;
@@ -493,7 +511,10 @@ static void handle_email(es_http_req *req, api_ctx *api, const char *agency) {
     return reply_error(req, route, 415, "unsupported_media_type", "Content-Type must be message/rfc822", NULL, NULL);
   ing_item *it = single_item(req, api, route, KIND_SINGLE);
   if (!it) return;
-  it->agency = strdup(agency);
+  if (!(it->agency = strdup(agency))) { /* the request's own memory: refuse it, as single_item does */
+    ctx_free(it->ctx);
+    return reply_error(req, route, 500, "internal", "out of memory", NULL, NULL);
+  }
   ch_email_item(req->body, req->body_len, it);
   ingest_submit(api->g, it);
 }

@@ -352,6 +352,7 @@ int ing_item_from_json(ing_item *it, const cJSON *o, const char *agency, int def
     if (!ag || !*ag) return ing_item_reject(it, "invalid", "agency", "agency is required");
     it->agency = strdup(ag);
   }
+  if (!it->agency) return ing_item_reject(it, "internal", "agency", "out of memory");
   if (take_string(it, o, "service", NULL, &it->service) ||
       take_string(it, o, "external_id", "externalId", &it->external_id) ||
       take_string(it, o, "language", NULL, &it->language))
