@@ -79,12 +79,12 @@ static size_t on_read(char *buf, size_t sz, size_t n, void *ud) {
   return k;
 }
 
-int ac_smtp_send(const ac_smtp *s, const char *const *to, const char *msg, size_t len, char *err,
-                 size_t errlen) {
+ac_smtp_rc ac_smtp_send(const ac_smtp *s, const char *const *to, const char *msg, size_t len, char *err,
+                        size_t errlen) {
   ac_http_global_init();
   CURL *h = curl_easy_init();
   struct curl_slist *rcpt = NULL;
-  int rc = -1;
+  ac_smtp_rc rc = AC_SMTP_TRANSIENT;
   rd_ctx rd = {msg, len};
   char from[320];
   if (!h) goto cleanup;
@@ -116,10 +116,10 @@ int ac_smtp_send(const ac_smtp *s, const char *const *to, const char *msg, size_
   CURLcode cr = curl_easy_perform(h);
   long code = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-  if (cr == CURLE_OK) rc = 0;
+  if (cr == CURLE_OK) rc = AC_SMTP_OK;
   else {
     snprintf(err, errlen, "smtp: %s (reply %ld)", curl_easy_strerror(cr), code);
-    rc = code >= 500 ? -2 : -1;
+    rc = code >= 500 ? AC_SMTP_PERMANENT : AC_SMTP_TRANSIENT;
   }
 cleanup:
   curl_slist_free_all(rcpt);

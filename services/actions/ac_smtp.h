@@ -17,7 +17,13 @@ typedef struct ac_smtp {
  * UTF-8 lines survive any relay). msgid without <>; may be NULL. */
 int ac_mime_build(es_buf *out, const char *from, const char *const *to, const char *subject,
                   const char *msgid, const char *text, const char *html);
-/* 0 ok; -1 transient (connection, 4xx reply); -2 permanent (5xx reply). */
-int ac_smtp_send(const ac_smtp *s, const char *const *to, const char *msg, size_t len, char *err,
+/* What a submission came to (the values are the old 0/-1/-2). */
+typedef enum {
+  AC_SMTP_OK = 0,
+  AC_SMTP_TRANSIENT = -1, /* connection, 4xx reply: try again later */
+  AC_SMTP_PERMANENT = -2, /* 5xx reply: the same message will not go through */
+} ac_smtp_rc;
+ES_MUST_CHECK
+ac_smtp_rc ac_smtp_send(const ac_smtp *s, const char *const *to, const char *msg, size_t len, char *err,
                  size_t errlen);
 #endif

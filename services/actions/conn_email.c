@@ -27,15 +27,15 @@ static int em_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *e
     rc = AC_EBREAKER;
     goto cleanup;
   }
-  int sr = ac_smtp_send(&s, to, m.data, m.len, err->msg, sizeof err->msg);
+  ac_smtp_rc sr = ac_smtp_send(&s, to, m.data, m.len, err->msg, sizeof err->msg);
   ac_breaker_record(&c->breaker, sr != -1);
-  if (sr == 0) {
+  if (sr == AC_SMTP_OK) {
     ac_copy(out->key, sizeof out->key, msgid);
     snprintf(out->url, sizeof out->url, "mailto:%s", to1);
     ac_copy(out->status_name, sizeof out->status_name, "sent");
     out->state = AC_ST_OPEN;
     rc = AC_OK;
-  } else rc = sr == -2 ? AC_EPERM : AC_ETRANSIENT;
+  } else rc = sr == AC_SMTP_PERMANENT ? AC_EPERM : AC_ETRANSIENT;
 cleanup:
   es_buf_free(&m);
   return rc;

@@ -139,10 +139,10 @@ int ac_digest_render(const ac_digest *d, char **subject, char **text, char **htm
   return 0;
 }
 
-int ac_digest_send(const ac_digest *d, const ac_smtp *s, const char *const *to, char *err, size_t errlen) {
+ac_smtp_rc ac_digest_send(const ac_digest *d, const ac_smtp *s, const char *const *to, char *err, size_t errlen) {
   char *subj = NULL, *text = NULL, *html = NULL;
   es_buf msg = {0};
-  int rc = -1;
+  ac_smtp_rc rc = AC_SMTP_TRANSIENT;
   if (ac_digest_render(d, &subj, &text, &html) != 0) goto cleanup;
   if (ac_mime_build(&msg, s->from, to, subj, NULL, text, html) != 0) goto cleanup;
   rc = ac_smtp_send(s, to, msg.data, msg.len, err, errlen);

@@ -40,8 +40,9 @@ typedef struct ac_digest {
 /* Renders subject, text and html (malloc'd). Every value is HTML-escaped in
  * the HTML part. 0 ok. */
 int ac_digest_render(const ac_digest *d, char **subject, char **text, char **html);
-/* Renders and sends to the recipients. 0 ok, -1 transient, -2 permanent. */
-int ac_digest_send(const ac_digest *d, const ac_smtp *s, const char *const *to, char *err, size_t errlen);
+/* Renders and sends to the recipients (a rendering failure is transient). */
+ES_MUST_CHECK
+ac_smtp_rc ac_digest_send(const ac_digest *d, const ac_smtp *s, const char *const *to, char *err, size_t errlen);
 
 /* The period a digest sent at `now` reports: the last complete UTC day
  * (daily) or ISO week, Monday 00:00 UTC (weekly). start and end in seconds since

@@ -281,17 +281,17 @@ int ac_digest_send_once(PGconn *pg, const ac_digest_cfg *c, const char *agency, 
   }
   if (ac_digest_load(pg, agency, c->period, start, end, c->lang, c->tax, c->top, &dd) != 0) goto done;
   loaded = 1;
-  int sr = ac_digest_send(&dd.d, c->smtp, (const char *const *)to, err, errlen);
+  ac_smtp_rc sr = ac_digest_send(&dd.d, c->smtp, (const char *const *)to, err, errlen);
   json_t *rcpt = json_array();
   for (int i = 0; to[i]; i++) json_array_append_new(rcpt, json_string(to[i]));
   json_t *detail = json_pack("{s:s, s:s, s:s, s:o, s:i, s:i}", "period", c->period, "start", dd.start, "last",
                              dd.last, "to", rcpt, "priorities", dd.d.nprios, "actions", dd.d.nactions);
-  if (sr == 0) {
+  if (sr == AC_SMTP_OK) {
     /* Sent: a failure to record means a resend later (at-least-once). */
     rc = record(pg, key, "digest_sent", detail) == 0 ? AC_DG_SENT : AC_DG_TRANSIENT;
     if (rc != AC_DG_SENT) snprintf(err, errlen, "sent but not recorded (database error)");
     else if (errlen) err[0] = 0;
-  } else if (sr == -2) {
+  } else if (sr == AC_SMTP_PERMANENT) {
     json_object_set_new(detail, "error", json_string(err));
     record(pg, key, "digest_failed", detail);
     rc = AC_DG_PERMANENT;

@@ -160,11 +160,14 @@ static void print_confusion(const confusion *c, const char *const *labels, FILE 
   }
 }
 
+/* label_index's answers besides a class number (>= 0) */
+enum { LABEL_NONE = -1 /* the example has no gold label */, LABEL_UNKNOWN = -2 /* not a class of the model */ };
+
 static int label_index(const cl_model *m, int head, const char *label) {
-  if (!label) return -1;
+  if (!label) return LABEL_NONE;
   for (uint32_t k = 0; k < m->h->ncls[head]; k++)
     if (strcasecmp(m->labels[head][k], label) == 0) return (int)k;
-  return -2;
+  return LABEL_UNKNOWN;
 }
 
 typedef struct {
@@ -241,8 +244,8 @@ int cl_cmd_eval(int argc, char **argv) {
       goto fail;
     for (int h = 0; h < CL_NHEADS; h++) {
       int g = label_index(m, h, e->label[h]);
-      if (g == -1 || pred[h] < 0) continue;
-      if (g == -2) {
+      if (g == LABEL_NONE || pred[h] < 0) continue;
+      if (g == LABEL_UNKNOWN) {
         ev[h].skipped++;
         continue;
       }

@@ -405,16 +405,21 @@ static void txn_abort(worker *w, const char *why) {
   txn_begin(w);
 }
 
-/* Retries retriable errors up to `retries` times; 0 done, -1 abort needed,
- * -2 fatal (reported). */
-static int txn_call(worker *w, const char *what, rd_kafka_error_t *(*fn)(worker *, void *), void *arg, int retries) {
+typedef enum {
+  TXN_DONE = 0,
+  TXN_ABORT = -1, /* the transaction must be aborted (input rewound) */
+  TXN_FATAL = -2, /* the producer is unusable; already reported (txn_fatal) */
+} txn_rc;
+
+/* Retries retriable errors up to `retries` times. */
+ES_MUST_CHECK static txn_rc txn_call(worker *w, const char *what, rd_kafka_error_t *(*fn)(worker *, void *), void *arg, int retries) {
   for (int attempt = 0;; attempt++) {
     rd_kafka_error_t *e = fn(w, arg);
-    if (!e) return 0;
+    if (!e) return TXN_DONE;
     if (rd_kafka_error_is_retriable(e) && attempt >= retries) {
       es_warn("transaction_error", "%s: %s (giving up)", what, rd_kafka_error_string(e));
       rd_kafka_error_destroy(e);
-      return -1;
+      return TXN_ABORT;
     }
     if (rd_kafka_error_is_retriable(e) && !es_kafka_fatal) {
       es_warn("transaction_retry", "%s: %s", what, rd_kafka_error_string(e));
@@ -424,11 +429,11 @@ static int txn_call(worker *w, const char *what, rd_kafka_error_t *(*fn)(worker 
     if (rd_kafka_error_txn_requires_abort(e)) {
       es_warn("transaction_error", "%s: %s", what, rd_kafka_error_string(e));
       rd_kafka_error_destroy(e);
-      return -1;
+      return TXN_ABORT;
     }
     txn_fatal(w, what, e);
     rd_kafka_error_destroy(e);
-    return -2;
+    return TXN_FATAL;
   }
 }
 
@@ -466,14 +471,14 @@ static void txn_commit(worker *w) {
     if (a->elems[i].offset >= 0)
       rd_kafka_topic_partition_list_add(pos, a->elems[i].topic, a->elems[i].partition)->offset = a->elems[i].offset;
   rd_kafka_topic_partition_list_destroy(a);
-  int rc = pos->cnt > 0 ? txn_call(w, "send_offsets_to_transaction", do_send_offsets, pos, 0) : 0;
+  txn_rc rc = pos->cnt > 0 ? txn_call(w, "send_offsets_to_transaction", do_send_offsets, pos, 0) : TXN_DONE;
   rd_kafka_topic_partition_list_destroy(pos);
-  if (rc == 0) rc = txn_call(w, "commit_transaction", do_commit, NULL, 20);
-  if (rc == -1) {
+  if (rc == TXN_DONE) rc = txn_call(w, "commit_transaction", do_commit, NULL, 20);
+  if (rc == TXN_ABORT) {
     txn_abort(w, "abortable transaction error");
     return;
   }
-  if (rc == 0) {
+  if (rc == TXN_DONE) { /* TXN_FATAL: reported, the producer is replaced */
     es_metric_add(w->m_txn, 1, "committed");
     txn_begin(w);
   }

@@ -186,16 +186,16 @@ cleanup:
   return buf;
 }
 
-int dlq_unseal(const uint8_t *rec, size_t n, const unsigned char sk[crypto_box_SECRETKEYBYTES],
-               uint8_t **orig, size_t *olen) {
-  int rc = -1;
+dlq_unseal_rc dlq_unseal(const uint8_t *rec, size_t n, const unsigned char sk[crypto_box_SECRETKEYBYTES],
+                         uint8_t **orig, size_t *olen) {
+  dlq_unseal_rc rc = DLQ_NOT_SEALED;
   unsigned char pk[crypto_box_PUBLICKEYBYTES], hash[32];
   uint8_t *m = NULL;
   Escucha__V1__DeadLetter *dl = escucha__v1__dead_letter__unpack(NULL, n, rec);
   if (!dl || !dl->stage || strcmp(dl->stage, "ingest") != 0 || !dl->has_original_sealed ||
       dl->original_sealed.len < crypto_box_SEALBYTES)
     goto cleanup;
-  rc = -2;
+  rc = DLQ_SEAL_MISMATCH;
   size_t mlen = dl->original_sealed.len - crypto_box_SEALBYTES;
   crypto_scalarmult_base(pk, sk);
   m = malloc(mlen ? mlen : 1);
@@ -207,7 +207,7 @@ int dlq_unseal(const uint8_t *rec, size_t n, const unsigned char sk[crypto_box_S
   *orig = m;
   *olen = mlen;
   m = NULL;
-  rc = 0;
+  rc = DLQ_UNSEALED;
 cleanup:
   free(m);
   if (dl) escucha__v1__dead_letter__free_unpacked(dl, NULL);
@@ -341,8 +341,8 @@ int dlq_open_main(const char *brokers, const char *secret_key_file, const char *
     }
     uint8_t *orig = NULL;
     size_t olen = 0;
-    int r = dlq_unseal(m->payload, m->len, sk, &orig, &olen);
-    if (r == 0) {
+    dlq_unseal_rc r = dlq_unseal(m->payload, m->len, sk, &orig, &olen);
+    if (r == DLQ_UNSEALED) {
       Escucha__V1__DeadLetter *dl = escucha__v1__dead_letter__unpack(NULL, m->len, m->payload);
       char path[4096];
       snprintf(path, sizeof path, "%s/%s.%d.%lld", dir, dl && dl->topic ? dl->topic : "unknown",
@@ -362,7 +362,7 @@ int dlq_open_main(const char *brokers, const char *secret_key_file, const char *
       free(orig);
       opened++;
     } else {
-      r == -2 ? other++ : plain++;
+      r == DLQ_SEAL_MISMATCH ? other++ : plain++;
     }
     if (m->partition >= 0 && m->partition < np && m->offset + 1 >= high[m->partition]) {
       left--;

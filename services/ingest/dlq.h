@@ -14,6 +14,8 @@
 
 #include <sodium.h>
 
+#include "util.h"
+
 typedef struct {
   unsigned char pk[crypto_box_PUBLICKEYBYTES];
 } dlq_seal_key;
@@ -33,10 +35,17 @@ char *dlq_render(const void *orig, size_t n, size_t max);
 uint8_t *dlq_pack(const dlq_seal_key *key, const char *reason, const char *topic, int32_t partition,
                   int64_t offset, const void *orig, size_t n, size_t *len);
 
+/* What dlq_unseal found (the values are the old 0/-1/-2). */
+typedef enum {
+  DLQ_UNSEALED = 0,        /* *orig malloc'd, *olen set */
+  DLQ_NOT_SEALED = -1,     /* not a sealed ingest record (another stage, no key configured) */
+  DLQ_SEAL_MISMATCH = -2,  /* sealed to another key, or corrupt (out of memory lands here too) */
+} dlq_unseal_rc;
+
 /* Opens the sealed original of a packed DeadLetter with the secret key and checks it against
- * original_size/original_hash. 0 ok (*orig malloc'd, *olen set); -1 not a sealed ingest
- * record, -2 sealed to another key or corrupt. */
-int dlq_unseal(const uint8_t *rec, size_t n, const unsigned char sk[crypto_box_SECRETKEYBYTES],
+ * original_size/original_hash. */
+ES_MUST_CHECK
+dlq_unseal_rc dlq_unseal(const uint8_t *rec, size_t n, const unsigned char sk[crypto_box_SECRETKEYBYTES],
                uint8_t **orig, size_t *olen);
 
 /* escucha-ingest dlq-keygen PUBLIC_FILE SECRET_FILE: a new key pair as hex files (the secret

@@ -62,13 +62,13 @@ static void test_sealed_json(void **state) {
 
   uint8_t *orig = NULL;
   size_t olen = 0;
-  assert_int_equal(dlq_unseal(rec, n, sk, &orig, &olen), 0);
+  assert_int_equal(dlq_unseal(rec, n, sk, &orig, &olen), DLQ_UNSEALED);
   assert_int_equal(olen, in_len);
   assert_memory_equal(orig, JSON_IN, in_len);
   free(orig);
-  assert_int_equal(dlq_unseal(rec, n, sk2, &orig, &olen), -2); /* another key */
+  assert_int_equal(dlq_unseal(rec, n, sk2, &orig, &olen), DLQ_SEAL_MISMATCH); /* another key */
   rec[n - 1] ^= 1;                                               /* corrupt sealed bytes */
-  assert_int_equal(dlq_unseal(rec, n, sk, &orig, &olen), -2);
+  assert_int_equal(dlq_unseal(rec, n, sk, &orig, &olen), DLQ_SEAL_MISMATCH);
   free(rec);
 }
 
@@ -88,7 +88,7 @@ static void test_unsealed_and_binary(void **state) {
   unsigned char sk[32] = {0};
   uint8_t *orig = NULL;
   size_t olen = 0;
-  assert_int_equal(dlq_unseal(rec, n, sk, &orig, &olen), -1);
+  assert_int_equal(dlq_unseal(rec, n, sk, &orig, &olen), DLQ_NOT_SEALED);
   free(rec);
 }
 
