@@ -5,6 +5,7 @@
  * Single-threaded: everything runs on the loop's thread. */
 #ifndef ESCUCHA_HTTP_H
 #define ESCUCHA_HTTP_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <uv.h>
 
@@ -46,6 +47,7 @@ typedef struct {
 const char *es_http_header(const es_http_req *req, const char *name);
 
 /* host NULL = 127.0.0.1; IPv6 literals are accepted. port 0 = any free port. */
+ES_MUST_CHECK
 es_http_server *es_http_listen(uv_loop_t *loop, const char *host, int port,
                                const es_http_limits *lim, es_http_handler h, void *ud);
 /* The bound port (for port 0), or -1; the bound address into host if not NULL. */
@@ -66,6 +68,7 @@ const char *es_http_status_text(int status);
 /* Parses requests from a buffer with the server's parser and limits, calling
  * cb for each complete one (no socket; for tests and fuzzing). Returns the
  * number of requests, or -status (400, 413, 431, 501, 505) on a protocol error. */
+ES_MUST_CHECK
 int es_http_parse_buffer(const char *data, size_t len, const es_http_limits *lim,
                          void (*cb)(const es_http_req *req, void *ud), void *ud);
 #endif

@@ -2,6 +2,7 @@
  * consumer with manual offset store (at-least-once), DLQ, libuv wiring. */
 #ifndef ESCUCHA_KAFKA_H
 #define ESCUCHA_KAFKA_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>
 #include <librdkafka/rdkafka.h>
@@ -25,16 +26,19 @@ typedef void (*es_kafka_dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, vo
  * partition, whatever its key: a produce request then carries one batch
  * instead of one per partition (for topics whose consumers do not need a
  * key's messages on one partition). */
+ES_MUST_CHECK
 rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es_kafka_dr_cb dr,
                                   void *opaque, const char *const *extra, char *err, size_t errlen);
 /* Copies key/value. Never polls (so no delivery report runs re-entrantly);
  * a full local queue comes back as RD_KAFKA_RESP_ERR__QUEUE_FULL for the
  * caller to handle (back-pressure). partition: RD_KAFKA_PARTITION_UA = by key. */
+ES_MUST_CHECK
 rd_kafka_resp_err_t es_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
                                      const void *key, size_t klen, const void *val, size_t vlen,
                                      void *msg_opaque);
 /* Group consumer: enable.auto.commit=true, enable.auto.offset.store=false,
  * auto.offset.reset=earliest, cooperative-sticky. Subscribes to topics. */
+ES_MUST_CHECK
 rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const char *client_id,
                                   const char *const *topics, int ntopics, const char *const *extra,
                                   char *err, size_t errlen);
@@ -43,13 +47,16 @@ rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const 
  * rebalance callback and opaque; otherwise as es_kafka_consumer_new. */
 typedef void (*es_kafka_rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                       rd_kafka_topic_partition_list_t *parts, void *opaque);
+ES_MUST_CHECK
 rd_kafka_t *es_kafka_consumer_new_txn(const char *brokers, const char *group, const char *client_id,
                                       const char *const *topics, int ntopics, const char *const *extra,
                                       es_kafka_rebalance_cb rebalance, void *opaque, char *err, size_t errlen);
-/* Marks m processed: its offset+1 will be committed. */
+/* Marks m processed: its offset+1 will be committed. Not ES_MUST_CHECK: it fails
+ * only for a partition no longer assigned, whose new owner reads m again. */
 rd_kafka_resp_err_t es_kafka_store(rd_kafka_t *rk, const rd_kafka_message_t *m);
 /* Sends a DeadLetter{stage, reason, original, topic, partition, offset} to
  * escucha.dlq.v1 (key = original key). src may be NULL (then bytes given). */
+ES_MUST_CHECK
 rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const char *reason,
                                  const rd_kafka_message_t *src, const void *bytes, size_t len,
                                  void *msg_opaque);
@@ -60,6 +67,7 @@ void es_kafka_consumer_close(rd_kafka_t *rk);
 /* Serve a producer's callbacks (delivery reports, errors) from a libuv loop:
  * librdkafka signals a pipe whenever events are queued. */
 typedef struct es_kafka_uv es_kafka_uv;
+ES_MUST_CHECK
 es_kafka_uv *es_kafka_uv_attach(uv_loop_t *loop, rd_kafka_t *rk);
 void es_kafka_uv_detach(es_kafka_uv *k);
 

@@ -2,6 +2,7 @@
  * Families are created once at start and live for the process lifetime. */
 #ifndef ESCUCHA_METRICS_H
 #define ESCUCHA_METRICS_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 
 typedef struct es_metric es_metric;
@@ -19,6 +20,7 @@ void es_metric_set(es_metric *m, double v, ...);      /* gauge = v */
 void es_metric_observe(es_metric *m, double v, ...);  /* histogram */
 
 /* Renders every family; returns malloc'd text, *len set. */
+ES_MUST_CHECK
 char *es_metrics_render(size_t *len);
 /* Current value of a counter/gauge series (0 if absent); for tests. */
 double es_metric_value(es_metric *m, ...);

@@ -1,14 +1,18 @@
 /* PostgreSQL helpers (libpq). SQL only through parameters. */
 #ifndef ESCUCHA_PG_H
 #define ESCUCHA_PG_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <libpq-fe.h>
 
 /* Connects; NULL on failure with the reason in err (no password in it). */
+ES_MUST_CHECK
 PGconn *es_pg_connect(const char *dsn, char *err, size_t errlen);
 /* Applies the .sql files of dir in lexical order once each, recorded in schema_migrations,
  * each in its own transaction, under an advisory lock. 0 ok. */
+ES_MUST_CHECK
 int es_pg_migrate(PGconn *c, const char *dir);
-/* Runs a statement without results; 0 ok (error logged). */
+/* Runs a statement without results; 0 ok (error logged; not ES_MUST_CHECK: unlock and
+ * rollback calls ignore it on purpose). */
 int es_pg_exec(PGconn *c, const char *sql);
 /* True when the connection is usable; tries one PQreset otherwise. */
 int es_pg_ensure(PGconn *c);

@@ -22,6 +22,7 @@ static void check(const es_http_req *r, void *ud) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   es_http_limits lim = {.max_body = 4096, .max_header_bytes = 2048};
   size_t total = 0;
-  es_http_parse_buffer((const char *)data, size, &lim, check, &total);
+  int n = es_http_parse_buffer((const char *)data, size, &lim, check, &total);
+  (void)n; /* any count or -status is a fine answer; check() looks at the requests */
   return 0;
 }

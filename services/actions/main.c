@@ -146,7 +146,8 @@ static void emit_status(svc *s, const char *plan_id, const char *tool, const ac_
   uint8_t *buf = malloc(n ? n : 1);
   if (!buf) return;
   escucha__v1__action_status__pack(&st, buf);
-  es_kafka_produce(s->prod, ES_TOPIC_ACTIONS, -1, plan_id, strlen(plan_id), buf, n, NULL);
+  rd_kafka_resp_err_t e = es_kafka_produce(s->prod, ES_TOPIC_ACTIONS, -1, plan_id, strlen(plan_id), buf, n, NULL);
+  if (e) es_warn("status_not_sent", "plan %s: %s", plan_id, rd_kafka_err2str(e));
   free(buf);
 }
 
@@ -327,7 +328,8 @@ static void retry_due(svc *s) {
       ac_sched_done(&s->sched, due[i]);
       es_metric_add(m_retry, 1, "failed");
       es_warn("dlq", "plan %s: %s", due[i], why);
-      es_kafka_dlq(s->prod, "actions", why, NULL, pb, len, NULL);
+      rd_kafka_resp_err_t e = es_kafka_dlq(s->prod, "actions", why, NULL, pb, len, NULL);
+      if (e) es_error("dlq_failed", "plan %s: %s", due[i], rd_kafka_err2str(e));
       break;
     default: {
       ac_pending *f = ac_sched_failed(&s->sched, due[i], mono_ms());
@@ -387,7 +389,8 @@ static int on_request(svc *s, rd_kafka_t *cons, const rd_kafka_message_t *m) {
   } else {
     if (plan[0]) ac_sched_done(&s->sched, plan);
     es_warn("dlq", "%s", why);
-    es_kafka_dlq(s->prod, "actions", why, m, NULL, 0, NULL);
+    rd_kafka_resp_err_t e = es_kafka_dlq(s->prod, "actions", why, m, NULL, 0, NULL);
+    if (e) es_error("dlq_failed", "%s", rd_kafka_err2str(e));
   }
   es_metric_add(m_in, 1, h == H_OK ? "ok" : h == H_PENDING ? "pending" : "dlq");
   es_metric_set(m_pending, (double)s->sched.n);
