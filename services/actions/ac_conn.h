@@ -3,6 +3,7 @@
  * see docs/actions.md for the table of endpoints, auth and markers. */
 #ifndef ESCUCHA_AC_CONN_H
 #define ESCUCHA_AC_CONN_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <jansson.h>
 #include "ac_http.h"
 
@@ -62,6 +63,7 @@ struct ac_conn {
 const ac_connector_ops *ac_connector_find(const char *tool);
 /* cfg is borrowed (a reference is taken). Token: cfg "token", else
  * ESCUCHA_<TOOL>_TOKEN, else the file named by ESCUCHA_<TOOL>_TOKEN_FILE. */
+ES_MUST_CHECK
 ac_conn *ac_conn_new(const char *tool, json_t *cfg);
 void ac_conn_free(ac_conn *c);
 /* Setting: cfg[name] (string or number), else env ESCUCHA_<TOOL>_<NAME>, else def. */

@@ -15,6 +15,7 @@ typedef struct ac_smtp {
 
 /* Builds an RFC 5322 message with text and html parts (each base64 so long
  * UTF-8 lines survive any relay). msgid without <>; may be NULL. */
+ES_MUST_CHECK
 int ac_mime_build(es_buf *out, const char *from, const char *const *to, const char *subject,
                   const char *msgid, const char *text, const char *html);
 /* What a submission came to (the values are the old 0/-1/-2). */

@@ -35,6 +35,7 @@ enum {
 
 /* "plain", "html", "markdown" (also "commonmark", "common_mark", "gfm"),
  * "textile", "jira", "adf" -> AC_MU_*; -1 when unknown. */
+ES_MUST_CHECK
 int ac_markup_parse(const char *name);
 const char *ac_markup_name(int markup);
 

@@ -3,6 +3,7 @@
  * audit_log (entity 'digest', entity_id '<agency>/<period>/<YYYY-MM-DD>'). */
 #ifndef ESCUCHA_AC_DIGEST_DB_H
 #define ESCUCHA_AC_DIGEST_DB_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <jansson.h>
 #include <libpq-fe.h>
 
@@ -26,6 +27,7 @@ typedef struct ac_digest_data {
  *  - open action plans of the agency with their tickets (oldest first, max 100);
  *  - feedback received in the period: count, negative share, NPS, CSAT.
  * 0 ok, -1 database error. Free with ac_digest_data_free. */
+ES_MUST_CHECK
 int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t start, int64_t end,
                    const char *lang, json_t *tax, int top, ac_digest_data *out);
 void ac_digest_data_free(ac_digest_data *dd);

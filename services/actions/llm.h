@@ -9,6 +9,7 @@
  * not in the extractive summary (no invented figures) or is empty/too long. */
 #ifndef ESCUCHA_AC_LLM_H
 #define ESCUCHA_AC_LLM_H
+#include "util.h" /* ES_MUST_CHECK */
 #include "ac_http.h"
 #include "plan.h"
 
@@ -27,6 +28,7 @@ int ac_llm_rewrite(const ac_llm *l, ac_plan *p, char *why, size_t whylen);
 char *ac_llm_request_json(const ac_llm *l, const ac_plan *p);
 /* Parses a chat-completions response body; on success *es and *en are malloc'd.
  * source_es/en are the extractive texts the numbers are checked against. */
+ES_MUST_CHECK
 int ac_llm_parse_response(const char *body, size_t len, const char *source_es, const char *source_en,
                           char **es, char **en, char *why, size_t whylen);
 #endif

@@ -12,6 +12,7 @@
  * not answer", "sin comentarios") is "other/no_comment", neutral. */
 #ifndef CL_CLASSIFIER_H
 #define CL_CLASSIFIER_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,7 @@ typedef struct cl_classifier cl_classifier;
 
 /* Takes ownership of m and tax (tax may be NULL: the model's embedded
  * taxonomy is used). Fails if tax does not match the model. */
+ES_MUST_CHECK
 cl_classifier *cl_classifier_new(cl_model *m, cl_taxonomy *tax, float threshold, char *err, size_t errlen);
 void cl_classifier_free(cl_classifier *c);
 int cl_classify(cl_classifier *c, const char *text, size_t len, const char *lang, cl_result *r);

@@ -7,6 +7,7 @@
  * overrides that row's non-empty labels (operator corrections win). */
 #ifndef CL_DATASET_H
 #define CL_DATASET_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,8 +39,10 @@ void cl_csv_free_fields(char **fields, size_t n);
 
 /* Parses a CSV/JSONL buffer (name is used in messages; jsonl when name ends
  * in .jsonl or the buffer starts with '{'). 0 ok, -1 error with message. */
+ES_MUST_CHECK
 int cl_dataset_parse(cl_dataset *ds, const char *name, const char *buf, size_t len, char *err,
                      size_t errlen);
+ES_MUST_CHECK
 int cl_dataset_load(cl_dataset *ds, const char *path, char *err, size_t errlen);
 void cl_dataset_free(cl_dataset *ds);
 /* Canonical sentiment "negative"/"neutral"/"positive" index 0..2 or -1. */

@@ -9,6 +9,7 @@
  * The checksum covers every byte after the checksum field. */
 #ifndef CL_MODEL_H
 #define CL_MODEL_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,7 @@ typedef struct cl_model {
 
 /* Opens a model file with mmap and validates it. NULL + message on error
  * (wrong magic, version, size, checksum, or inconsistent sections). */
+ES_MUST_CHECK
 cl_model *cl_model_open(const char *path, char *err, size_t errlen);
 /* Same from memory; takes ownership of buf (malloc'd) even on failure. */
 cl_model *cl_model_from_buffer(void *buf, size_t len, char *err, size_t errlen);

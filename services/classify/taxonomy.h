@@ -4,6 +4,7 @@
  * the JSON path, e.g. "categories[3].subcategories[1].labels.es: missing". */
 #ifndef CL_TAXONOMY_H
 #define CL_TAXONOMY_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,7 +34,9 @@ typedef struct {
 } cl_taxonomy;
 
 /* 0 ok (*out owned by caller), -1 with the first problem in err. */
+ES_MUST_CHECK
 int cl_taxonomy_parse(const char *json, size_t len, cl_taxonomy **out, char *err, size_t errlen);
+ES_MUST_CHECK
 int cl_taxonomy_load(const char *path, cl_taxonomy **out, char *err, size_t errlen);
 void cl_taxonomy_free(cl_taxonomy *t);
 int cl_taxonomy_find(const cl_taxonomy *t, const char *sub_id); /* index or -1 */

@@ -3,6 +3,7 @@
  * One cl_text per thread: it owns the stemmers and reusable buffers. */
 #ifndef CL_TEXT_H
 #define CL_TEXT_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,7 @@ typedef struct cl_text {
   cl_stem_entry *stem_cache; /* CL_STEM_CACHE entries, allocated on first use */
 } cl_text;
 
+ES_MUST_CHECK
 cl_text *cl_text_new(void);
 void cl_text_free(cl_text *t);
 /* Folds (NFKC, casefold, strip marks; invalid UTF-8 bytes become spaces),

@@ -2,6 +2,7 @@
  * token-bucket rate limit. */
 #ifndef INGEST_AUTH_H
 #define INGEST_AUTH_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,6 +11,7 @@ typedef struct auth auth;
 /* file: lines "agency:<sha256 hex of key>" ('#' comments); env_keys:
  * "agency:plainkey,agency2:key2" (hashed at load). Either may be NULL.
  * rate: items/s per key (0 = unlimited); burst = 2 * rate items. */
+ES_MUST_CHECK
 auth *auth_new(const char *file, const char *env_keys, double rate, char *err, size_t errlen);
 void auth_free(auth *a);
 size_t auth_count(const auth *a);

@@ -548,7 +548,9 @@ int ch_email_item(const char *msg, size_t len, ing_item *it) {
   }
   it->text = text.data;
   text = (es_buf){0};
-  if (date) ch_parse_email_date(date, &it->created_at); /* a bad Date is not a reason to lose the message */
+  if (date && ch_parse_email_date(date, &it->created_at) != 0) {
+    /* a bad Date is not a reason to lose the message */
+  }
   rc = 0;
 cleanup:
   es_buf_free(&subject);

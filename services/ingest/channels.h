@@ -8,6 +8,7 @@
  * the limits below; anything else rejects the item naming the field (never cut). */
 #ifndef INGEST_CHANNELS_H
 #define INGEST_CHANNELS_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 
 #include "item.h"
@@ -30,6 +31,7 @@ int ch_whatsapp_items(const char *body, size_t len, const char *agency, ing_item
  * -1 rejected (it->err_* set, field: subject, body, message-id or a header). */
 int ch_email_item(const char *msg, size_t len, ing_item *it);
 /* RFC 5322 date ("Tue, 1 Jul 2003 10:52:37 +0200") -> ms; 0 ok. */
+ES_MUST_CHECK
 int ch_parse_email_date(const char *s, int64_t *ms);
 /* external_id for a Message-ID: "mid-" + 32 hex of a BLAKE2b-128 hash of the id
  * without its angle brackets (the id often names the sender's address or host;

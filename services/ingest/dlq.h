@@ -21,6 +21,7 @@ typedef struct {
 } dlq_seal_key;
 
 /* Reads a key file: 64 hex digits (whitespace around ignored). 0 ok, -1 with err filled. */
+ES_MUST_CHECK
 int dlq_read_key(const char *path, unsigned char key[32], char *err, size_t errlen);
 
 /* Readable rendering of an inbound message with personal data redacted, or NULL when it is
@@ -28,10 +29,12 @@ int dlq_read_key(const char *path, unsigned char key[32], char *err, size_t errl
  * re-printed as compact JSON from what they decode to (escapes resolved, so "\u0040" cannot
  * hide an '@'); other text gets its \uXXXX escapes resolved. Then normalised (invalid UTF-8
  * repaired) and redacted; at most max bytes (cut on a character boundary). malloc'd. */
+ES_MUST_CHECK
 char *dlq_render(const void *orig, size_t n, size_t max);
 
 /* Packs the DeadLetter of a rejected inbound message (see above). key NULL: nothing sealed.
  * The reason is redacted too. Returns malloc'd bytes (*len set), NULL on OOM. */
+ES_MUST_CHECK
 uint8_t *dlq_pack(const dlq_seal_key *key, const char *reason, const char *topic, int32_t partition,
                   int64_t offset, const void *orig, size_t n, size_t *len);
 

@@ -3,6 +3,7 @@
  * Kafka message, CSV row) until its done callback has run. */
 #ifndef INGEST_ITEM_H
 #define INGEST_ITEM_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -83,6 +84,7 @@ typedef struct {
  * jansson's time, bench/ingest/json_bench.c) with jansson's strictness kept: UTF-8
  * validated, "\u0000" refused, duplicate keys refused, only whitespace after the
  * value. NULL (with e filled when not NULL) on error; cJSON_Delete the result. */
+ES_MUST_CHECK
 cJSON *ing_json_parse(const char *p, size_t n, ing_json_error *e);
 /* Member k of o, case-sensitive (cJSON's plain lookup ignores case); NULL when o
  * is not an object or lacks it. The second gives its string value or NULL. */
@@ -91,11 +93,13 @@ const char *ing_json_str_at(const cJSON *o, const char *k);
 /* Fills it from a protobuf Feedback (inbound topic). 0 ok, -1 rejected. */
 int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb);
 /* Channel name (case-insensitive, e.g. "whatsapp") -> enum, -1 unknown. */
+ES_MUST_CHECK
 int ing_channel_parse(const char *s);
 /* Parses a time into ms since epoch (UTC): 9-10 digits (seconds) or 12-13 digits (ms);
  * RFC 3339 "YYYY-MM-DD[(T| )HH:MM[:SS[.f]]][Z|±HH:MM]" (offsets up to 23:59); or
  * "DD/MM/YYYY". Real calendar dates only (no February 30). Leading/trailing spaces
  * are ignored. 0 ok, -1 malformed. The accepted range is ing_item_validate's. */
+ES_MUST_CHECK
 int ing_parse_time(const char *s, int64_t *ms);
 /* The checks every channel's item goes through before anything else (ingest_prepare
  * calls it): agency charset, limits (ING_MAX_*), UTF-8 of every string, external_id's

@@ -4,6 +4,7 @@
  * broker acked it (or it was a duplicate / rejected / Kafka unavailable). */
 #ifndef INGEST_PIPELINE_H
 #define INGEST_PIPELINE_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <librdkafka/rdkafka.h>
 #include <uv.h>
 
@@ -23,6 +24,7 @@ typedef struct {
   const char *test_fail_text; /* tests only: items whose text holds it fail as a refused send */
 } ingest_config;
 
+ES_MUST_CHECK
 ingest *ingest_new(uv_loop_t *loop, const ingest_config *cfg, char *err, size_t errlen);
 /* Takes the item through the pipeline; it->done(it, it->ctx) runs exactly
  * once, possibly before this returns (rejects). The caller owns it. */

@@ -4,6 +4,7 @@
  * count - error <= true count <= count. Not thread-safe (one owner). */
 #ifndef PZ_SPACESAVING_H
 #define PZ_SPACESAVING_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,7 @@ typedef struct pz_ss_item {
   uint64_t error;  /* count - error is a lower bound */
 } pz_ss_item;
 
+ES_MUST_CHECK
 pz_ss *pz_ss_new(size_t capacity); /* capacity >= 1; NULL on OOM */
 void pz_ss_free(pz_ss *s);
 /* Adds weight w to key[0..len). 0 ok, -1 on OOM (sketch unchanged). */

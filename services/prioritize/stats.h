@@ -3,6 +3,7 @@
  * tests/unit/prioritize/test_stats.c checks each against hand-computed values. */
 #ifndef PZ_STATS_H
 #define PZ_STATS_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,7 @@ typedef struct pz_params {
 } pz_params;
 void pz_params_default(pz_params *p);
 /* Parses "volume=0.3,negative=0.2,..." into p (unknown key or bad number -> -1). */
+ES_MUST_CHECK
 int pz_params_parse_weights(pz_params *p, const char *spec);
 
 /* Everything that goes into a score, kept so each row can explain itself. */

@@ -4,6 +4,7 @@
  * A replayed batch inserts no feedback row and therefore changes nothing. */
 #ifndef PZ_STORE_H
 #define PZ_STORE_H
+#include "util.h" /* ES_MUST_CHECK */
 #include <libpq-fe.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -67,6 +68,7 @@ void pz_batch_result_free(pz_batch_result *r);
 
 typedef struct pz_store pz_store;
 /* Does not connect yet; pz_store_connect does (and re-does after a failure). */
+ES_MUST_CHECK
 pz_store *pz_store_new(const char *dsn, const pz_store_cfg *cfg);
 void pz_store_free(pz_store *s);
 /* Connects if needed, applies migrations when dir is non-NULL (first time

@@ -2,10 +2,13 @@
  * (categories[].id, .labels.es/.en, .subcategories[].id/.labels). */
 #ifndef PZ_TAXONOMY_H
 #define PZ_TAXONOMY_H
+#include "util.h" /* ES_MUST_CHECK */
 
 typedef struct pz_taxonomy pz_taxonomy;
 /* NULL path or unreadable/invalid file -> NULL (labels fall back to ids). */
+ES_MUST_CHECK
 pz_taxonomy *pz_taxonomy_load(const char *path);
+ES_MUST_CHECK
 pz_taxonomy *pz_taxonomy_parse(const char *json);
 void pz_taxonomy_free(pz_taxonomy *t);
 /* Label of "category" or "category/subcategory" in lang ("es"/"en");
