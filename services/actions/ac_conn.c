@@ -60,8 +60,7 @@ static json_t *stringify_cfg(json_t *cfg) {
 ac_conn *ac_conn_new(const char *tool, json_t *cfg) {
   const ac_connector_ops *ops = ac_connector_find(tool);
   if (!ops) return NULL;
-  ac_conn *c = calloc(1, sizeof *c);
-  if (!c) return NULL;
+  ac_conn *c = es_xcalloc(1, sizeof *c); /* start-up: out of memory aborts (docs/architecture.md) */
   c->ops = ops;
   c->cfg = cfg && json_is_object(cfg) ? stringify_cfg(cfg) : json_object();
   /* SaaS tools have a fixed API root; self-hosted ones (Jira, Redmine) must be configured. */
@@ -77,7 +76,7 @@ ac_conn *ac_conn_new(const char *tool, json_t *cfg) {
   ac_breaker_init(&c->breaker, 5, 30000);
   const char *t = json_string_value(json_object_get(c->cfg, "token"));
   if (t) {
-    c->token = strdup(t);
+    c->token = es_xstrdup(t);
     json_object_del(c->cfg, "token"); /* keep the secret in one place only */
   } else {
     char en[96], ef[112];

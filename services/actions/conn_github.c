@@ -45,7 +45,7 @@ static int gh_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *e
                            "labels", is->idem_key);
   const char *extra = ac_conn_opt(c, "labels", NULL); /* routing labels, comma separated */
   if (extra) {
-    char *dup = strdup(extra), *save = NULL;
+    char *dup = es_xstrdup(extra), *save = NULL; /* actions: out of memory aborts */
     for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save))
       json_array_append_new(json_object_get(body, "labels"), json_string(t));
     free(dup);

@@ -541,7 +541,7 @@ static int take_arg(const char *name, int argc, char **argv, int *i, const char 
 static int digest_cmd(int argc, char **argv) {
   const char *agency = NULL, *period = NULL, *date = NULL;
   int dry = 0, force = 0, rc = 1, nrest = 0;
-  char **av = calloc((size_t)argc + 1, sizeof *av), **rest = calloc((size_t)argc + 1, sizeof *rest);
+  char **av = es_xcalloc((size_t)argc + 1, sizeof *av), **rest = es_xcalloc((size_t)argc + 1, sizeof *rest);
   char err[512] = "";
   svc s = {0};
   if (!av || !rest) goto out;

@@ -84,7 +84,7 @@ static int get_keywords(vctx *v, json_t *o, const char *path, cl_subcat *s) {
         snprintf(r, sizeof r, "%s[%zu]", q, i);
         return fail(v, r, "must be a non-empty string");
       }
-      s->kw[l][s->nkw[l]++] = strdup(json_string_value(w));
+      s->kw[l][s->nkw[l]++] = es_xstrdup(json_string_value(w)); /* loading: out of memory aborts */
     }
   }
   return 0;

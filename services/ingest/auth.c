@@ -71,7 +71,7 @@ static int load_file(auth *a, const char *path, char *err, size_t errlen) {
 }
 
 static int load_env(auth *a, const char *spec, char *err, size_t errlen) {
-  char *copy = strdup(spec);
+  char *copy = es_xstrdup(spec); /* start-up: out of memory aborts */
   int rc = 0;
   for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
     char *colon = strchr(tok, ':');
