@@ -4,8 +4,29 @@
 #   tests/unit/lib/test_*.c      -> unit test linked with libescucha.a
 #   tests/unit/S/test_*.c        -> unit test linked with libS.a + libescucha.a
 #   fuzz/S/fuzz_*.c              -> libFuzzer target (make fuzz), S = lib or a service
+#   tests and fuzz targets of S include its headers by name ("redact.h"): -Iservices/S
 # SAN=1 builds everything with ASan+UBSan into build-san/.
+# A new service: add it to SERVICES and give it S_PKGS / S_LDLIBS below.
 SERVICES := ingest classify prioritize actions
+
+# ---- libraries: each binary links only what it uses ----
+# Names are pkg-config packages (compile and link flags come from their .pc files); the
+# libraries without a .pc file on Debian (http_parser, libstemmer) are named in *_LDLIBS.
+# libescucha.a: what every service pulls in (kafka.c, http.c, admin.c, generated protobuf-c).
+ESCUCHA_PKGS := rdkafka libprotobuf-c libuv
+ESCUCHA_LDLIBS := -lhttp_parser -lpthread
+# lib/rds.c and lib/pg.c: linked only by the services that use them, which list them below.
+ESCUCHA_OPT_PKGS := hiredis libpq
+ingest_PKGS := hiredis libcjson libsodium libutf8proc libxxhash
+ingest_LDLIBS :=
+classify_PKGS := jansson libutf8proc libxxhash
+classify_LDLIBS := -lstemmer -lm
+prioritize_PKGS := libpq jansson libutf8proc libxxhash
+prioritize_LDLIBS := -lm
+actions_PKGS := hiredis libpq jansson libcurl libsodium libutf8proc
+actions_LDLIBS := -lm
+TEST_PKGS := cmocka
+PKG_CONFIG ?= pkg-config
 SAN ?= 0
 FUZZ ?= 0
 ifeq ($(FUZZ),1)
@@ -21,11 +42,26 @@ else
 endif
 CC ?= cc
 OPT ?= -O2
+# pkg-config is asked only when something is built: `make deps`/`make test` on a fresh machine
+# parse this file before pkg-config and the -dev packages are installed.
+NOBUILD_GOALS := clean deps kafka-jars down status san test unit integration demo bench fuzz model
+ALL_PKGS := $(sort $(ESCUCHA_PKGS) $(ESCUCHA_OPT_PKGS) $(foreach s,$(SERVICES),$($(s)_PKGS)) $(TEST_PKGS))
+ifneq ($(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
+  PKG_MISSING := $(strip $(foreach p,$(ALL_PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && echo y),,$(p))))
+  ifneq ($(PKG_MISSING),)
+    $(error pkg-config cannot find: $(PKG_MISSING) (make deps installs them))
+  endif
+  PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(ALL_PKGS))
+  pkg_libs = $(if $(strip $(1)),$(shell $(PKG_CONFIG) --libs $(1)))
+  # link lists: libescucha's core last, as the archives on the command line need it
+  ESCUCHA_LINK := $(call pkg_libs,$(ESCUCHA_PKGS)) $(ESCUCHA_LDLIBS)
+  ESCUCHA_FULL_LINK := $(call pkg_libs,$(ESCUCHA_OPT_PKGS)) $(ESCUCHA_LINK)
+  $(foreach s,$(SERVICES),$(eval $(s)_LINK := $$(call pkg_libs,$$($(s)_PKGS)) $$($(s)_LDLIBS) $$(ESCUCHA_LINK)))
+  TEST_LINK := $(call pkg_libs,$(TEST_PKGS))
+endif
 CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Wno-missing-field-initializers \
-          -Ilib -I$(BUILD)/gen -I/usr/include/postgresql $(SANFLAGS) $(EXTRA_CFLAGS)
+          -Ilib -I$(BUILD)/gen $(PKG_CFLAGS) $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS)
-LDLIBS := -lrdkafka -lhiredis -lpq -lprotobuf-c -luv -lhttp_parser -ljansson -lcjson -lutf8proc -lstemmer \
-          -lxxhash -lsodium -lcurl -lpthread -lm
 
 PROTOS := $(wildcard proto/escucha/v1/*.proto)
 PB_C := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
@@ -69,14 +105,14 @@ $$($(1)_LIB): $$($(1)_OBJ)
 	ar rcs $$@ $$^ $$(if $$($(1)_OBJ),,)
 $$(BUILD)/bin/escucha-$(1): $$(BUILD)/obj/services/$(1)/main.o $$($(1)_LIB) $$(LIBESCUCHA)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$($(1)_LINK)
 ifneq ($$(wildcard services/$(1)/main.c),)
 BINS += $$(BUILD)/bin/escucha-$(1)
 endif
 $(1)_TESTS := $$(patsubst tests/unit/$(1)/%.c,$$(BUILD)/tests/$(1)/%,$$(wildcard tests/unit/$(1)/test_*.c))
 $$(BUILD)/tests/$(1)/%: $$(BUILD)/obj/tests/unit/$(1)/%.o $$($(1)_LIB) $$(LIBESCUCHA)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ -lcmocka $$(LDLIBS)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(TEST_LINK) $$($(1)_LINK)
 TESTS += $$($(1)_TESTS)
 # tests and fuzz targets include the service's own headers by name
 $$(BUILD)/obj/tests/unit/$(1)/%.o: CFLAGS += -Iservices/$(1)
@@ -87,7 +123,7 @@ $(foreach s,$(SERVICES),$(eval $(call SERVICE_template,$(s))))
 LIB_TESTS := $(patsubst tests/unit/lib/%.c,$(BUILD)/tests/lib/%,$(wildcard tests/unit/lib/test_*.c))
 $(BUILD)/tests/lib/%: $(BUILD)/obj/tests/unit/lib/%.o $(LIBESCUCHA)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LINK) $(ESCUCHA_FULL_LINK)
 TESTS += $(LIB_TESTS)
 
 # libFuzzer targets (clang); fuzz/lib/*.c link libescucha only.
@@ -95,11 +131,11 @@ FUZZ_SRC := $(wildcard fuzz/*/fuzz_*.c)
 FUZZERS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 $(BUILD)/fuzz/lib/%: $(BUILD)/obj/fuzz/lib/%.o $(LIBESCUCHA)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(ESCUCHA_FULL_LINK)
 define FUZZ_template
 $$(BUILD)/fuzz/$(1)/%: $$(BUILD)/obj/fuzz/$(1)/%.o $$($(1)_LIB) $$(LIBESCUCHA)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -fsanitize=fuzzer -o $$@ $$^ $$(LDLIBS)
+	$$(CC) $$(LDFLAGS) -fsanitize=fuzzer -o $$@ $$^ $$($(1)_LINK)
 endef
 $(foreach s,$(SERVICES),$(eval $(call FUZZ_template,$(s))))
 
@@ -107,11 +143,11 @@ $(foreach s,$(SERVICES),$(eval $(call FUZZ_template,$(s))))
 REPLAYS := $(patsubst fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRC))
 $(BUILD)/fuzz-replay/lib/%: $(BUILD)/obj/fuzz/lib/%.o $(BUILD)/obj/fuzz/driver.o $(LIBESCUCHA)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(ESCUCHA_FULL_LINK)
 define REPLAY_template
 $$(BUILD)/fuzz-replay/$(1)/%: $$(BUILD)/obj/fuzz/$(1)/%.o $$(BUILD)/obj/fuzz/driver.o $$($(1)_LIB) $$(LIBESCUCHA)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$($(1)_LINK)
 endef
 $(foreach s,$(SERVICES),$(eval $(call REPLAY_template,$(s))))
 ifneq ($(FUZZ),1)

@@ -1,15 +1,15 @@
 /* Single-core throughput of the ingest text path on a ~300-byte Spanish complaint with PII.
  * Build and run from the repository root:
- *   cc -std=c11 -D_GNU_SOURCE -O2 -o build/redact_bench bench/ingest/redact_bench.c services/ingest/normalize.c services/ingest/redact.c services/ingest/lang.c -lutf8proc -lxxhash && build/redact_bench
+ *   cc -std=c11 -D_GNU_SOURCE -O2 -Iservices/ingest -o build/redact_bench bench/ingest/redact_bench.c services/ingest/normalize.c services/ingest/redact.c services/ingest/lang.c -lutf8proc -lxxhash && build/redact_bench
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "../../services/ingest/lang.h"
-#include "../../services/ingest/normalize.h"
-#include "../../services/ingest/redact.h"
+#include "lang.h"
+#include "normalize.h"
+#include "redact.h"
 
 static const char TEXT[] =
     "Buenas tardes,  llevo tres semanas esperando respuesta de la municipalidad por el "

@@ -5,10 +5,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../services/classify/dataset.h"
-#include "../../services/classify/hashfeat.h"
-#include "../../services/classify/lexicon.h"
-#include "../../services/classify/text.h"
+#include "dataset.h"
+#include "hashfeat.h"
+#include "lexicon.h"
+#include "text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static cl_text *t;

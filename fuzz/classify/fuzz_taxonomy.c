@@ -2,7 +2,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../services/classify/taxonomy.h"
+#include "taxonomy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char err[512];

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "../../services/ingest/normalize.h"
+#include "normalize.h"
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
 

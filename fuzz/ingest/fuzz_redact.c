@@ -9,7 +9,7 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "../../services/ingest/redact.h"
+#include "redact.h"
 
 #define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
 

@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../../services/actions/ac_http.h"
+#include "ac_http.h"
 
 #define TEST_PYTHON "/usr/bin/python3" /* Debian's: has aiosmtpd */
 

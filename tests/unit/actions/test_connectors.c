@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../../services/actions/ac_conn.h"
-#include "../../../services/actions/plan.h"
+#include "ac_conn.h"
+#include "plan.h"
 #include "contract_util.h"
 
 static tc_server g_srv;

@@ -12,9 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../../services/actions/ac_conn.h"
-#include "../../../services/actions/digest.h"
-#include "../../../services/actions/digest_db.h"
+#include "ac_conn.h"
+#include "digest.h"
+#include "digest_db.h"
 #include "contract_util.h"
 
 static tc_server g_srv;

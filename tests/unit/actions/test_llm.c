@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../../services/actions/llm.h"
+#include "llm.h"
 #include "contract_util.h"
 
 static tc_server g_srv;

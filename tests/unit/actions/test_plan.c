@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../../services/actions/ac_conn.h"
-#include "../../../services/actions/plan.h"
+#include "ac_conn.h"
+#include "plan.h"
 
 static const ac_doc TOPIC[] = {
     {"f1", "La fila en la sucursal demoró tres horas, la espera es eterna"},

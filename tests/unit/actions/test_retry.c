@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../../services/actions/retry.h"
-#include "../../../services/actions/ticket.h"
+#include "retry.h"
+#include "ticket.h"
 
 /* ---- schedule ---- */
 

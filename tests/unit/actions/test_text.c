@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../../services/actions/ac_conn.h"
-#include "../../../services/actions/ac_text.h"
-#include "../../../services/actions/plan.h"
+#include "ac_conn.h"
+#include "ac_text.h"
+#include "plan.h"
 
 #define WJ AC_WJ
 

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../../services/actions/ticket.h"
+#include "ticket.h"
 #include "contract_util.h"
 
 static tc_server g_srv;

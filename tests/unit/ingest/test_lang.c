@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../../services/ingest/lang.h"
+#include "lang.h"
 
 static const char *const ES[] = {
     "Llevo tres semanas esperando que retiren la basura de mi calle.",

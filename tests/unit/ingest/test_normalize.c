@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../../services/ingest/normalize.h"
+#include "normalize.h"
 
 typedef struct {
     const char *in;

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../../services/ingest/redact.h"
+#include "redact.h"
 
 typedef struct {
     const char *in, *want;

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <utf8proc.h>
 
-#include "../../../services/prioritize/emerging.h"
-#include "../../../services/prioritize/spacesaving.h"
-#include "../../../services/prioritize/taxonomy.h"
+#include "emerging.h"
+#include "spacesaving.h"
+#include "taxonomy.h"
 
 static void add(pz_ss *s, const char *k) { assert_int_equal(pz_ss_add(s, k, strlen(k), 1), 0); }
 

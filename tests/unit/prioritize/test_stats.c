@@ -8,7 +8,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "../../../services/prioritize/stats.h"
+#include "stats.h"
 
 #define EPS 1e-9
 #define NEAR(a, b) assert_true(fabs((double)(a) - (double)(b)) < EPS)

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../../services/prioritize/store.h"
+#include "store.h"
 #include "log.h"
 
 #define SCHEMA "pz_unit_test"
