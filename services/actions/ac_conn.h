@@ -5,6 +5,7 @@
 #define ESCUCHA_AC_CONN_H
 #include <jansson.h>
 #include "ac_http.h"
+#include "config.h"
 
 enum {
   AC_OK = 0,
@@ -60,6 +61,9 @@ struct ac_conn {
 #define AC_MARKER_PREFIX "escucha-key: "
 
 const ac_connector_ops *ac_connector_find(const char *tool);
+/* Every connector's environment settings (ESCUCHA_<TOOL>_<NAME>): a section
+ * of actions' option table (ES_INCLUDE), filled by es_config_parse. */
+extern es_opt ac_conn_opts[];
 /* cfg is borrowed (a reference is taken). Token: cfg "token", else
  * ESCUCHA_<TOOL>_TOKEN, else the file named by ESCUCHA_<TOOL>_TOKEN_FILE. */
 ac_conn *ac_conn_new(const char *tool, json_t *cfg);
