@@ -28,13 +28,67 @@ void ac_copy(char *dst, size_t n, const char *src) {
   snprintf(dst, n, "%s", src ? src : "");
 }
 
-static void envname(const char *tool, const char *name, char *out, size_t n) {
-  size_t j = 0;
-  const char *parts[] = {"ESCUCHA_", tool, "_", name};
-  for (size_t p = 0; p < 4; p++)
-    for (const char *s = parts[p]; *s && j + 1 < n; s++)
-      out[j++] = *s == '-' ? '_' : (char)toupper((unsigned char)*s);
-  out[j] = 0;
+/* Every tool's settings from the environment (ESCUCHA_<TOOL>_<NAME>, or
+ * --<tool>-<name>), one table section per connector joined into actions'
+ * option table so --help lists them. A taxonomy routing object overrides them
+ * key by key (ac_conn_opt), which is why they are looked up by name. */
+static char *g_token[10]; /* one per tool, in the order of the sections below */
+#define AC_TOOL(t, i)                                                                                 \
+  ES_SECRET(t "-token", "Secret of the " t " connector (API token; webhook: HMAC key; email: SMTP password)", \
+            &g_token[i]),                                                                             \
+      ES_STR(t "-base-url", NULL, "API root of " t " (SaaS tools have a built-in one)", NULL),       \
+      ES_STR(t "-markup", NULL, "Ticket body markup of " t " (default: the tool's)", NULL)
+
+es_opt ac_conn_opts[] = {
+    AC_TOOL("jira", 0),
+    ES_STR("jira-email", NULL, "Jira Cloud account e-mail (omit for a Server PAT)", NULL),
+    ES_STR("jira-project", NULL, "Jira project key", NULL),
+    ES_STR("jira-issue-type", NULL, "Jira issue type", NULL),
+    ES_STR("jira-api-version", NULL, "Jira REST API version: 3 | 2", NULL),
+    AC_TOOL("github", 1),
+    ES_STR("github-repo", NULL, "GitHub repository owner/name", NULL),
+    ES_STR("github-labels", NULL, "GitHub labels, comma-separated", NULL),
+    AC_TOOL("gitlab", 2),
+    ES_STR("gitlab-project", NULL, "GitLab project (id or group/name)", NULL),
+    ES_STR("gitlab-labels", NULL, "GitLab labels, comma-separated", NULL),
+    AC_TOOL("redmine", 3),
+    ES_STR("redmine-project", NULL, "Redmine project identifier", NULL),
+    ES_STR("redmine-tracker-id", NULL, "Redmine tracker id", NULL),
+    ES_STR("redmine-key-field-id", NULL, "Redmine custom field holding the idempotency key", NULL),
+    ES_STR("redmine-new-status-id", NULL, "Redmine status id of new issues", NULL),
+    AC_TOOL("asana", 4),
+    ES_STR("asana-project", NULL, "Asana project gid", NULL),
+    AC_TOOL("clickup", 5),
+    ES_STR("clickup-list", NULL, "ClickUp list id", NULL),
+    AC_TOOL("monday", 6),
+    ES_STR("monday-board", NULL, "monday.com board id", NULL),
+    ES_STR("monday-key-column", NULL, "monday.com column holding the idempotency key", NULL),
+    ES_STR("monday-status-column", NULL, "monday.com status column", NULL),
+    ES_STR("monday-api-version", NULL, "monday.com API-Version header", NULL),
+    AC_TOOL("trello", 7),
+    ES_STR("trello-api-key", NULL, "Trello API key (TOKEN is the user token)", NULL),
+    ES_STR("trello-list", NULL, "Trello list id for new cards", NULL),
+    ES_STR("trello-board", NULL, "Trello board id", NULL),
+    ES_STR("trello-done-list", NULL, "Trello list id meaning done", NULL),
+    ES_STR("trello-doing-list", NULL, "Trello list id meaning in progress", NULL),
+    AC_TOOL("webhook", 8),
+    ES_STR("webhook-url", NULL, "Webhook URL receiving signed tickets", NULL),
+    ES_STR("webhook-status-url", NULL, "Webhook status URL", NULL),
+    AC_TOOL("email", 9),
+    ES_STR("email-smtp-url", NULL, "SMTP server URL (smtp:// or smtps://); also the digest's", NULL),
+    ES_STR("email-to", NULL, "E-mail recipients, comma-separated", NULL),
+    ES_STR("email-from", NULL, "E-mail sender (default escucha@localhost)", NULL),
+    ES_STR("email-user", NULL, "SMTP user", NULL),
+    ES_STR("email-tls-verify", NULL, "Verify the SMTP server's certificate: true | false (default true)", NULL),
+    ES_OPT_END};
+
+/* The section entry of tool's setting name ("base_url" -> "<tool>-base-url"). */
+static es_opt *env_opt(const char *tool, const char *name) {
+  char flag[96];
+  size_t j = (size_t)snprintf(flag, sizeof flag, "%s-", tool);
+  for (const char *p = name; *p && j + 1 < sizeof flag; p++) flag[j++] = *p == '_' ? '-' : *p;
+  flag[j < sizeof flag ? j : sizeof flag - 1] = 0;
+  return es_opt_find(ac_conn_opts, flag);
 }
 
 /* Settings are kept as strings so ac_conn_opt can hand out stable pointers. */
@@ -79,10 +133,9 @@ ac_conn *ac_conn_new(const char *tool, json_t *cfg) {
     c->token = es_xstrdup(t);
     json_object_del(c->cfg, "token"); /* keep the secret in one place only */
   } else {
-    char en[96], ef[112];
-    envname(tool, "TOKEN", en, sizeof en);
-    snprintf(ef, sizeof ef, "%s_FILE", en);
-    c->token = es_secret(getenv(en), getenv(ef));
+    es_opt *o = env_opt(tool, "token");
+    const char *tok = o && o->dest ? *(char **)o->dest : NULL;
+    c->token = tok ? strdup(tok) : NULL;
   }
   return c;
 }
@@ -101,9 +154,8 @@ void ac_conn_free(ac_conn *c) {
 const char *ac_conn_opt(ac_conn *c, const char *name, const char *def) {
   const char *v = json_string_value(json_object_get(c->cfg, name));
   if (v && *v) return v;
-  char en[128];
-  envname(c->ops->tool, name, en, sizeof en);
-  v = getenv(en);
+  es_opt *o = env_opt(c->ops->tool, name);
+  v = o ? o->value : NULL;
   return v && *v ? v : def;
 }
 

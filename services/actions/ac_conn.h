@@ -6,6 +6,7 @@
 #include "util.h" /* ES_MUST_CHECK */
 #include <jansson.h>
 #include "ac_http.h"
+#include "config.h"
 
 enum {
   AC_OK = 0,
@@ -61,6 +62,9 @@ struct ac_conn {
 #define AC_MARKER_PREFIX "escucha-key: "
 
 const ac_connector_ops *ac_connector_find(const char *tool);
+/* Every connector's environment settings (ESCUCHA_<TOOL>_<NAME>): a section
+ * of actions' option table (ES_INCLUDE), filled by es_config_parse. */
+extern es_opt ac_conn_opts[];
 /* cfg is borrowed (a reference is taken). Token: cfg "token", else
  * ESCUCHA_<TOOL>_TOKEN, else the file named by ESCUCHA_<TOOL>_TOKEN_FILE. */
 ES_MUST_CHECK

@@ -2,6 +2,8 @@
  * with parameters. */
 #include "digest_db.h"
 
+#include "config.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,13 +210,13 @@ void ac_digest_recipients_free(char **to) {
   free(to);
 }
 
-const char *ac_digest_to_for(const char *agency, const char *to_default) {
+const char *ac_digest_to_for(const char *const *to_env, const char *agency, const char *to_default) {
   char env[192] = "ESCUCHA_DIGEST_TO_";
   size_t k = strlen(env);
   for (const char *p = agency; *p && k + 1 < sizeof env; p++)
     env[k++] = isalnum((unsigned char)*p) ? (char)toupper((unsigned char)*p) : '_';
   env[k] = 0;
-  const char *v = getenv(env);
+  const char *v = es_envmap_get(to_env, env);
   if (v && *v) return v;
   return to_default && *to_default ? to_default : NULL;
 }
@@ -250,7 +252,7 @@ int ac_digest_send_once(PGconn *pg, const ac_digest_cfg *c, const char *agency, 
                         int force, char *err, size_t errlen) {
   char key[320];
   ac_digest_key(agency, c->period, start, key, sizeof key);
-  const char *to_csv = ac_digest_to_for(agency, c->to_default);
+  const char *to_csv = ac_digest_to_for(c->to_env, agency, c->to_default);
   char **to = ac_digest_recipients(to_csv);
   if (!to) {
     snprintf(err, errlen, "no digest recipients for %s (--digest-to or ESCUCHA_DIGEST_TO_<AGENCY>)", agency);

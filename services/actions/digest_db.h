@@ -41,9 +41,10 @@ void ac_digest_agencies_free(char **a, int n);
  * empty items dropped). NULL when there is no address. */
 char **ac_digest_recipients(const char *csv);
 void ac_digest_recipients_free(char **to);
-/* Recipients of an agency: env ESCUCHA_DIGEST_TO_<AGENCY> (upper case,
- * non-alphanumerics as '_'), else to_default. Returns the csv or NULL. */
-const char *ac_digest_to_for(const char *agency, const char *to_default);
+/* Recipients of an agency: ESCUCHA_DIGEST_TO_<AGENCY> (upper case,
+ * non-alphanumerics as '_') in to_env (the "NAME=value" entries actions'
+ * option table collected), else to_default. Returns the csv or NULL. */
+const char *ac_digest_to_for(const char *const *to_env, const char *agency, const char *to_default);
 
 typedef struct ac_digest_cfg {
   const char *period; /* daily | weekly */
@@ -52,6 +53,7 @@ typedef struct ac_digest_cfg {
   json_t *tax;               /* labels; may be NULL */
   const ac_smtp *smtp;
   const char *to_default;    /* comma list; per-agency env overrides it */
+  const char *const *to_env; /* ESCUCHA_DIGEST_TO_<AGENCY>=list entries (es_config ES_T_ENVMAP); may be NULL */
 } ac_digest_cfg;
 
 enum {

@@ -29,58 +29,68 @@
 #include "ticket.h"
 #include "util.h"
 
+/* The options, typed and bound to their fields (lib/config.h). */
+static struct {
+  es_common_cfg common;
+  const char *taxonomy, *llm_url, *llm_model, *digest_to, *digest_agencies;
+  char *llm_token;
+  const char *const *digest_to_env; /* ESCUCHA_DIGEST_TO_<AGENCY>=... */
+  long admin_port, evidence_days, lock_ttl_ms, http_timeout_ms, retry_max, retry_base_ms, retry_max_ms,
+      breaker_threshold, breaker_cooldown_ms, llm_timeout_ms, digest_hour, digest_top;
+  double poll_interval_s, ticket_retry_base_s, ticket_retry_max_s, ticket_retry_grace_s, digest_check_s;
+  int default_tool, lang, digest_period, crash_at; /* indices into the lists below (-1: unset) */
+} C;
+
+static const char *const TOOLS[] = {"jira", "github", "gitlab", "redmine", "asana", "clickup",
+                                    "monday", "trello", "webhook", "email", NULL};
+static const char *const LANGS[] = {"es", "en", NULL};
+static const char *const PERIODS[] = {"off", "daily", "weekly", NULL};
+static const char *const CRASH_POINTS[] = {"after_lock", "after_search", "after_create", "after_record", NULL};
+
 static es_opt OPTS[] = {
-    ES_COMMON_OPTS,
-    {"admin-port", "9104", "Admin port (/metrics, /healthz, /readyz)", 0},
-    {"taxonomy", "config/taxonomy.default.json", "Taxonomy file (routing + playbook)", 0},
-    {"default-tool", "email", "Connector when the taxonomy has no routing", 0},
-    {"lang", "es", "Ticket language: es|en", 0},
-    {"evidence-days", "14", "Days of feedback used as evidence", 0},
-    {"poll-interval-s", "300", "Seconds between ticket status passes (fractions allowed)", 0},
-    {"lock-ttl-ms", "60000", "Redis creation lock TTL", 0},
-    {"http-timeout-ms", "15000", "Per-request timeout for tool APIs", 0},
-    {"retry-max", "5", "Attempts per tool request", 0},
-    {"retry-base-ms", "500", "First retry backoff (doubles, jittered)", 0},
-    {"retry-max-ms", "30000", "Backoff ceiling", 0},
-    {"breaker-threshold", "5", "Consecutive failures that open a connector's circuit", 0},
-    {"breaker-cooldown-ms", "30000", "Open-circuit duration", 0},
-    {"ticket-retry-base-s", "10", "Pending plan (transient ticket failure): first retry after this many seconds "
-                                  "(doubles, jittered; fractions allowed)", 0},
-    {"ticket-retry-max-s", "900", "Ceiling of the pending-plan retry backoff", 0},
-    {"ticket-retry-grace-s", "60", "A pending plan this process has not tried itself (found by the status pass, "
-                                   "e.g. after a restart) is retried once its request is this old", 0},
-    {"llm-url", NULL, "Optional OpenAI-compatible chat-completions URL for the summary rewrite "
-                      "(bearer from ESCUCHA_LLM_TOKEN or ESCUCHA_LLM_TOKEN_FILE)", 0},
-    {"llm-model", "gpt-4o-mini", "Model name sent to the chat-completions endpoint", 0},
-    {"llm-timeout-ms", "20000", "Timeout of the summary rewrite; on timeout the extractive plan is kept", 0},
-    {"digest-period", "off", "E-mail digest per agency: off|daily|weekly (last complete UTC day / ISO week)", 0},
-    {"digest-hour", "7", "UTC hour from which the digest of the period just ended is due (0-23)", 0},
-    {"digest-to", NULL, "Digest recipients, comma-separated (default ESCUCHA_EMAIL_TO; per agency "
-                        "ESCUCHA_DIGEST_TO_<AGENCY>)", 0},
-    {"digest-agencies", NULL, "Comma-separated agencies (default: those with priorities in the period "
-                              "or an open action plan)", 0},
-    {"digest-top", "10", "Priorities listed in a digest", 0},
-    {"digest-check-s", "60", "Seconds between checks whether a digest is due", 0},
-    {"crash-at", NULL, "Test only: SIGKILL at after_lock|after_search|after_create|after_record", 0},
-    {0}};
+    ES_COMMON_OPTS(C.common),
+    ES_LONG("admin-port", "9104", 0, ES_PORT_MAX, "Admin port (/metrics, /healthz, /readyz)", &C.admin_port),
+    ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy file (routing + playbook)", &C.taxonomy),
+    ES_ENUM("default-tool", "email", TOOLS, "Connector when the taxonomy has no routing", &C.default_tool),
+    ES_ENUM("lang", "es", LANGS, "Ticket language", &C.lang),
+    ES_LONG("evidence-days", "14", 1, 3650, "Days of feedback used as evidence", &C.evidence_days),
+    ES_DOUBLE("poll-interval-s", "300", 0, 604800, "Seconds between ticket status passes (fractions allowed)", &C.poll_interval_s),
+    ES_LONG("lock-ttl-ms", "60000", 1, 86400000, "Redis creation lock TTL", &C.lock_ttl_ms),
+    ES_LONG("http-timeout-ms", "15000", 0, 3600000, "Per-request timeout for tool APIs", &C.http_timeout_ms),
+    ES_LONG("retry-max", "5", 1, 100, "Attempts per tool request", &C.retry_max),
+    ES_LONG("retry-base-ms", "500", 0, 3600000, "First retry backoff (doubles, jittered)", &C.retry_base_ms),
+    ES_LONG("retry-max-ms", "30000", 0, 86400000, "Backoff ceiling", &C.retry_max_ms),
+    ES_LONG("breaker-threshold", "5", 0, 1000000, "Consecutive failures that open a connector's circuit", &C.breaker_threshold),
+    ES_LONG("breaker-cooldown-ms", "30000", 0, 86400000, "Open-circuit duration", &C.breaker_cooldown_ms),
+    ES_DOUBLE("ticket-retry-base-s", "10", 0, 604800, "Pending plan (transient ticket failure): first retry after this many seconds "
+                                                      "(doubles, jittered; fractions allowed)", &C.ticket_retry_base_s),
+    ES_DOUBLE("ticket-retry-max-s", "900", 0, 604800, "Ceiling of the pending-plan retry backoff", &C.ticket_retry_max_s),
+    ES_DOUBLE("ticket-retry-grace-s", "60", 0, 604800, "A pending plan this process has not tried itself (found by the status pass, "
+                                                       "e.g. after a restart) is retried once its request is this old", &C.ticket_retry_grace_s),
+    ES_STR("llm-url", NULL, "Optional OpenAI-compatible chat-completions URL for the summary rewrite", &C.llm_url),
+    ES_SECRET("llm-token", "Bearer token of the chat-completions endpoint", &C.llm_token),
+    ES_STR("llm-model", "gpt-4o-mini", "Model name sent to the chat-completions endpoint", &C.llm_model),
+    ES_LONG("llm-timeout-ms", "20000", 0, 600000, "Timeout of the summary rewrite; on timeout the extractive plan is kept", &C.llm_timeout_ms),
+    ES_ENUM("digest-period", "off", PERIODS, "E-mail digest per agency (last complete UTC day / ISO week)", &C.digest_period),
+    ES_LONG("digest-hour", "7", 0, 23, "UTC hour from which the digest of the period just ended is due", &C.digest_hour),
+    ES_STR("digest-to", NULL, "Digest recipients, comma-separated (default ESCUCHA_EMAIL_TO)", &C.digest_to),
+    ES_ENVMAP("digest-to-<AGENCY>", "Digest recipients of one agency (upper case, other characters as _)", &C.digest_to_env),
+    ES_STR("digest-agencies", NULL, "Comma-separated agencies (default: those with priorities in the period "
+                                    "or an open action plan)", &C.digest_agencies),
+    ES_LONG("digest-top", "10", 1, 1000, "Priorities listed in a digest", &C.digest_top),
+    ES_DOUBLE("digest-check-s", "60", 0, 86400, "Seconds between checks whether a digest is due", &C.digest_check_s),
+    ES_ENUM("crash-at", NULL, CRASH_POINTS, "Test only: SIGKILL at that point of the ticket flow", &C.crash_at),
+    /* connector settings, per tool (services/actions/ac_conn.c) */
+    ES_INCLUDE(ac_conn_opts),
+    ES_OPT_END};
 
 /* Connector settings are per tool: ESCUCHA_<TOOL>_<SETTING>; a taxonomy
  * routing object overrides them per category. */
 static const char USAGE[] =
     "Opens and follows tickets for action requests.\n\n"
-    "Connector settings (env ESCUCHA_<TOOL>_<NAME>, or keys of a taxonomy routing object):\n"
-    "  every tool: ESCUCHA_<TOOL>_TOKEN or ESCUCHA_<TOOL>_TOKEN_FILE (secret), ESCUCHA_<TOOL>_BASE_URL\n"
-    "  jira:    ESCUCHA_JIRA_EMAIL (Cloud; omit for Server PAT), _PROJECT, _ISSUE_TYPE, _API_VERSION (3|2)\n"
-    "  github:  ESCUCHA_GITHUB_REPO (owner/name), _LABELS\n"
-    "  gitlab:  ESCUCHA_GITLAB_PROJECT (id or group/name), _LABELS\n"
-    "  redmine: ESCUCHA_REDMINE_PROJECT, _TRACKER_ID, _KEY_FIELD_ID, _NEW_STATUS_ID\n"
-    "  asana:   ESCUCHA_ASANA_PROJECT (gid)\n"
-    "  clickup: ESCUCHA_CLICKUP_LIST\n"
-    "  monday:  ESCUCHA_MONDAY_BOARD, _KEY_COLUMN, _STATUS_COLUMN, _API_VERSION\n"
-    "  trello:  ESCUCHA_TRELLO_API_KEY, _LIST, _BOARD, _DONE_LIST, _DOING_LIST\n"
-    "  webhook: ESCUCHA_WEBHOOK_URL, _STATUS_URL (TOKEN = HMAC secret)\n"
-    "  email:   ESCUCHA_EMAIL_SMTP_URL, _TO, _FROM, _USER, _TLS_VERIFY (TOKEN = SMTP password)\n\n"
-    "E-mail digest (uses the email settings above; sent once per agency and period, recorded in audit_log):\n"
+    "Connector settings: the <tool>-* options below (ESCUCHA_<TOOL>_<NAME>); a taxonomy routing object\n"
+    "overrides them per category with the same names in lower case (base_url, project, ...).\n\n"
+    "E-mail digest (uses the email settings; sent once per agency and period, recorded in audit_log):\n"
     "  escucha-actions [options] --digest-period daily|weekly --digest-hour H\n"
     "  escucha-actions digest --agency A --period daily|weekly [--date YYYY-MM-DD] [--dry-run] [--force]\n"
     "    sends (or, with --dry-run, prints the text part of) the digest of the last complete period,\n"
@@ -107,7 +117,7 @@ typedef struct svc {
 /* One connector per tool+routing settings, reused so its breaker persists. */
 static ac_conn *conn_for(svc *s, json_t *routing) {
   const char *tool = json_string_value(json_object_get(routing, "tool"));
-  if (!tool) tool = es_opt_get(OPTS, "default-tool");
+  if (!tool) tool = TOOLS[C.default_tool];
   char *sig = json_dumps(routing ? routing : json_null(), JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
   for (int i = 0; i < s->nconns; i++) {
     const char *cs = json_string_value(json_object_get(s->conns[i]->cfg, "_sig"));
@@ -119,12 +129,12 @@ static ac_conn *conn_for(svc *s, json_t *routing) {
   ac_conn *c = s->nconns < 16 ? ac_conn_new(tool, json_is_object(routing) ? routing : NULL) : NULL;
   if (c) {
     json_object_set_new(c->cfg, "_sig", json_string(sig ? sig : ""));
-    c->retry.timeout_ms = es_opt_long(OPTS, "http-timeout-ms");
-    c->retry.max_attempts = (int)es_opt_long(OPTS, "retry-max");
-    c->retry.base_ms = es_opt_long(OPTS, "retry-base-ms");
-    c->retry.max_ms = es_opt_long(OPTS, "retry-max-ms");
-    c->breaker.threshold = (int)es_opt_long(OPTS, "breaker-threshold");
-    c->breaker.cooldown_ms = es_opt_long(OPTS, "breaker-cooldown-ms");
+    c->retry.timeout_ms = C.http_timeout_ms;
+    c->retry.max_attempts = (int)C.retry_max;
+    c->retry.base_ms = C.retry_base_ms;
+    c->retry.max_ms = C.retry_max_ms;
+    c->breaker.threshold = (int)C.breaker_threshold;
+    c->breaker.cooldown_ms = C.breaker_cooldown_ms;
     s->conns[s->nconns++] = c;
   }
   free(sig);
@@ -194,10 +204,10 @@ static int process(svc *s, const void *payload, size_t len, char *plan_id, char 
     prio = json_dumps(pj, JSON_COMPACT);
     json_decref(pj);
   }
-  if (ac_db_docs(&s->db, p.agency, p.topic, (int)es_opt_long(OPTS, "evidence-days"), &td, &nt, &rd, &nr) != 0 ||
+  if (ac_db_docs(&s->db, p.agency, p.topic, (int)C.evidence_days, &td, &nt, &rd, &nr) != 0 ||
       ac_plan_analyze(&p, td, nt, rd, nr) != 0)
     goto cleanup;
-  const char *lang = es_opt_get(OPTS, "lang");
+  const char *lang = LANGS[C.lang];
   json_t *routing = ac_plan_playbook(&p, s->tax, lang);
   if (ac_plan_summarize(&p) != 0) goto cleanup;
   if (s->llm.url) {
@@ -238,7 +248,7 @@ static int process(svc *s, const void *payload, size_t len, char *plan_id, char 
   ac_ticket t;
   ac_error err = {0};
   int created = 0;
-  int tr = ac_ensure_ticket(c, &s->store, p.id, &is, es_opt_long(OPTS, "lock-ttl-ms"), &t, &created, &err);
+  int tr = ac_ensure_ticket(c, &s->store, p.id, &is, C.lock_ttl_ms, &t, &created, &err);
   if (tr == AC_OK) {
     if (created) { /* the audit row was written with the actions row (store.c) */
       es_metric_add(m_tickets, 1, c->ops->tool);
@@ -440,11 +450,11 @@ static ac_smtp digest_smtp(ac_conn *email) {
   return (ac_smtp){ac_conn_opt(email, "smtp_url", NULL), ac_conn_opt(email, "user", NULL), email->token,
                    ac_conn_opt(email, "from", "escucha@localhost"),
                    strcmp(ac_conn_opt(email, "tls_verify", "true"), "false") != 0,
-                   es_opt_long(OPTS, "http-timeout-ms")};
+                   C.http_timeout_ms};
 }
 
 static const char *digest_to_default(ac_conn *email) {
-  const char *to = es_opt_get(OPTS, "digest-to");
+  const char *to = C.digest_to;
   return to && *to ? to : ac_conn_opt(email, "to", NULL);
 }
 
@@ -465,12 +475,12 @@ static const char *digest_result_name(int rc) {
  * pass stops after ~20 s of sending so the Kafka loop keeps being polled;
  * returns 1 when agencies are left for the next iteration. */
 static int digest_pass(svc *s) {
-  const char *period = es_opt_get(OPTS, "digest-period");
+  const char *period = PERIODS[C.digest_period];
   int64_t now = es_now_ms() / 1000, start, end;
   if (ac_digest_period(period, now, &start, &end) != 0 ||
-      !ac_digest_due(end, (int)es_opt_long(OPTS, "digest-hour"), now))
+      !ac_digest_due(end, (int)C.digest_hour, now))
     return 0;
-  const char *list = es_opt_get(OPTS, "digest-agencies");
+  const char *list = C.digest_agencies;
   char **ag = NULL, **keys = NULL;
   unsigned char *done = NULL;
   int n = 0, left = 0;
@@ -493,8 +503,8 @@ static int digest_pass(svc *s) {
     goto out;
   }
   ac_smtp sm = digest_smtp(s->email);
-  ac_digest_cfg c = {period, es_opt_get(OPTS, "lang"), (int)es_opt_long(OPTS, "digest-top"), s->tax, &sm,
-                     digest_to_default(s->email)};
+  ac_digest_cfg c = {period, LANGS[C.lang], (int)C.digest_top, s->tax, &sm,
+                     digest_to_default(s->email), C.digest_to_env};
   uint64_t deadline = es_mono_ns() + 20ULL * 1000000000ULL;
   for (int i = 0; i < n && !es_stopping; i++) {
     if (done[i]) {
@@ -586,18 +596,18 @@ static int digest_cmd(int argc, char **argv) {
     rc = 2;
     goto out;
   }
-  es_log_init("actions", es_opt_get(OPTS, "log-level"));
+  es_log_init("actions", ES_LOG_LEVELS[C.common.log_level]);
   json_error_t je;
-  s.tax = json_load_file(es_opt_get(OPTS, "taxonomy"), 0, &je);
-  if (!(s.db.pg = es_pg_connect(es_opt_get(OPTS, "pg-dsn"), err, sizeof err))) {
+  s.tax = json_load_file(C.taxonomy, 0, &je);
+  if (!(s.db.pg = es_pg_connect(C.common.pg_dsn, err, sizeof err))) {
     fprintf(stderr, "escucha-actions digest: %s\n", err);
     goto out;
   }
-  const char *lang = es_opt_get(OPTS, "lang");
+  const char *lang = LANGS[C.lang];
   if (dry) {
     ac_digest_data dd;
     char *subj = NULL, *text = NULL, *html = NULL;
-    if (ac_digest_load(s.db.pg, agency, period, start, end, lang, s.tax, (int)es_opt_long(OPTS, "digest-top"),
+    if (ac_digest_load(s.db.pg, agency, period, start, end, lang, s.tax, (int)C.digest_top,
                        &dd) != 0)
       goto out;
     if (ac_digest_render(&dd.d, &subj, &text, &html) == 0) {
@@ -616,7 +626,7 @@ static int digest_cmd(int argc, char **argv) {
     goto out;
   }
   ac_smtp sm = digest_smtp(s.email);
-  ac_digest_cfg c = {period, lang, (int)es_opt_long(OPTS, "digest-top"), s.tax, &sm, digest_to_default(s.email)};
+  ac_digest_cfg c = {period, lang, (int)C.digest_top, s.tax, &sm, digest_to_default(s.email), C.digest_to_env};
   char key[320];
   ac_digest_key(agency, period, start, key, sizeof key);
   int r = ac_digest_send_once(s.db.pg, &c, agency, start, end, force, err, sizeof err);
@@ -630,6 +640,7 @@ out:
   json_decref(s.tax);
   free(av);
   free(rest);
+  es_config_free(OPTS);
   return rc;
 }
 
@@ -641,9 +652,12 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "digest") == 0) return digest_cmd(argc, argv);
   int pr = es_config_parse(OPTS, "escucha-actions", USAGE,
                            argc, argv, 1, NULL, NULL);
-  if (pr != 0) return pr > 0 ? 0 : 2;
-  if (es_opt_get(OPTS, "crash-at")) setenv("ESCUCHA_CRASH_AT", es_opt_get(OPTS, "crash-at"), 1);
-  es_log_init("actions", es_opt_get(OPTS, "log-level"));
+  if (pr != 0) {
+    es_config_free(OPTS);
+    return pr > 0 ? 0 : 2;
+  }
+  ac_crash_at = C.crash_at >= 0 ? CRASH_POINTS[C.crash_at] : NULL;
+  es_log_init("actions", ES_LOG_LEVELS[C.common.log_level]);
   es_install_signals();
   m_in = es_counter("escucha_actions_requests_total", "Action requests consumed", "result", NULL);
   m_tickets = es_counter("escucha_actions_tickets_opened_total", "Tickets opened", "tool", NULL);
@@ -656,12 +670,12 @@ int main(int argc, char **argv) {
   m_retry = es_counter("escucha_actions_ticket_retries_total", "Retries of pending plans (transient ticket failures)",
                        "result", NULL);
   m_pending = es_gauge("escucha_actions_pending_plans", "Open plans waiting for their ticket (this process)", NULL);
-  ac_sched_init(&s.sched, (long)(es_opt_double(OPTS, "ticket-retry-base-s") * 1000),
-                (long)(es_opt_double(OPTS, "ticket-retry-max-s") * 1000),
-                (long)(es_opt_double(OPTS, "ticket-retry-grace-s") * 1000));
-  const char *dperiod = es_opt_get(OPTS, "digest-period");
+  ac_sched_init(&s.sched, (long)(C.ticket_retry_base_s * 1000),
+                (long)(C.ticket_retry_max_s * 1000),
+                (long)(C.ticket_retry_grace_s * 1000));
+  const char *dperiod = PERIODS[C.digest_period];
   int digest_on = dperiod && strcmp(dperiod, "off") != 0;
-  long dhour = es_opt_long(OPTS, "digest-hour");
+  long dhour = C.digest_hour;
   if (digest_on) {
     int64_t a, b;
     if (ac_digest_period(dperiod, 0, &a, &b) != 0 || dhour < 0 || dhour > 23) {
@@ -674,25 +688,24 @@ int main(int argc, char **argv) {
       goto cleanup;
     }
   }
-  if (es_admin_start(es_opt_get(OPTS, "admin-host"), (int)es_opt_long(OPTS, "admin-port")) != 0) goto cleanup;
-  if (es_opt_get(OPTS, "llm-url") && *es_opt_get(OPTS, "llm-url")) {
-    s.llm_token = es_secret(getenv("ESCUCHA_LLM_TOKEN"), getenv("ESCUCHA_LLM_TOKEN_FILE"));
-    ac_llm_init(&s.llm, es_opt_get(OPTS, "llm-url"), es_opt_get(OPTS, "llm-model"), s.llm_token,
-                es_opt_long(OPTS, "llm-timeout-ms"));
+  if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) goto cleanup;
+  if (C.llm_url && *C.llm_url) {
+    s.llm_token = C.llm_token ? strdup(C.llm_token) : NULL;
+    ac_llm_init(&s.llm, C.llm_url, C.llm_model, s.llm_token, C.llm_timeout_ms);
   }
   json_error_t je;
-  s.tax = json_load_file(es_opt_get(OPTS, "taxonomy"), 0, &je);
+  s.tax = json_load_file(C.taxonomy, 0, &je);
   if (!s.tax) es_warn("taxonomy", "no taxonomy (%s): default routing and generic playbook", je.text);
-  if (!(s.db.pg = es_pg_connect(es_opt_get(OPTS, "pg-dsn"), err, sizeof err))) {
+  if (!(s.db.pg = es_pg_connect(C.common.pg_dsn, err, sizeof err))) {
     es_error("pg_connect", "%s", err);
     goto cleanup;
   }
-  s.db.redis_url = es_opt_get(OPTS, "redis-url");
+  s.db.redis_url = C.common.redis_url;
   if (!s.db.redis_url || !*s.db.redis_url) es_warn("redis", "no Redis URL: creation lock disabled (search + unique key still apply)");
   else if (!(s.db.rds = es_redis_connect(s.db.redis_url, 2000)))
     es_warn("redis", "Redis unreachable: tickets stay pending until it answers");
   ac_db_store(&s.db, &s.store);
-  const char *brokers = es_opt_get(OPTS, "kafka-brokers");
+  const char *brokers = C.common.kafka_brokers;
   if (!(s.prod = es_kafka_producer_new(brokers, "escucha-actions", NULL, NULL, NULL, err, sizeof err))) goto cleanup;
   const char *topics[] = {ES_TOPIC_ACTIONS_REQUESTED};
   if (!(cons = es_kafka_consumer_new(brokers, "escucha-actions", "escucha-actions", topics, 1, NULL, err, sizeof err)))
@@ -700,7 +713,7 @@ int main(int argc, char **argv) {
   es_admin_set_ready(1);
   uint64_t next_poll = 0, next_digest = 0;
   while (!es_stopping) {
-    double piv = es_opt_double(OPTS, "poll-interval-s");
+    double piv = C.poll_interval_s;
     int wait_ms = piv > 0 && piv < 0.5 ? (int)(piv * 1000) + 1 : 500;
     int64_t until_retry = ac_sched_next(&s.sched) - mono_ms();
     if (until_retry < wait_ms) wait_ms = until_retry < 1 ? 1 : (int)until_retry;
@@ -711,12 +724,12 @@ int main(int argc, char **argv) {
     if (es_mono_ns() >= next_poll) {
       poll_status(&s);
       retry_scan(&s);
-      double iv = es_opt_double(OPTS, "poll-interval-s");
+      double iv = C.poll_interval_s;
       next_poll = es_mono_ns() + (uint64_t)((iv > 0.01 ? iv : 0.01) * 1e9);
     }
     if (ac_sched_next(&s.sched) <= mono_ms()) retry_due(&s);
     if (digest_on && es_mono_ns() >= next_digest) {
-      double iv = digest_pass(&s) ? 0 : es_opt_double(OPTS, "digest-check-s");
+      double iv = digest_pass(&s) ? 0 : C.digest_check_s;
       next_digest = es_mono_ns() + (uint64_t)((iv > 0.1 ? iv : 0.1) * 1e9);
     }
   }
@@ -737,5 +750,6 @@ cleanup:
     free(s.llm_token);
   }
   es_admin_stop();
+  es_config_free(OPTS);
   return rc;
 }

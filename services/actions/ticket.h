@@ -31,6 +31,7 @@ int ac_ensure_ticket(ac_conn *c, const ac_store *s, const char *plan_id, const a
  * connector is misconfigured): DLQ + audit. Everything else is transient:
  * the plan stays pending and the retry pass tries again. */
 int ac_ticket_permanent(int rc);
-/* Test hook: SIGKILL self when ESCUCHA_CRASH_AT equals point. */
+/* Test hook, tests only (--crash-at / ESCUCHA_CRASH_AT): SIGKILL self when ac_crash_at equals point (set from the option). */
+extern const char *ac_crash_at;
 void ac_crash_point(const char *point);
 #endif

@@ -43,8 +43,22 @@ typedef struct {
   int state;
 } slot;
 
+/* The options, typed and bound to their fields (lib/config.h). */
+typedef struct cl_cfg {
+  es_common_cfg common;
+  const char *model, *taxonomy, *group, *input_topic, *output_topic, *corrections_topic, *corrections_file,
+      *transactional_id;
+  long admin_port, transaction_timeout_ms, commit_interval_ms, commit_messages, test_fatal_after;
+  double confidence_threshold;
+  int delivery; /* index into DELIVERY */
+} cl_cfg;
+
+static cl_cfg C;
+static const char *const DELIVERY[] = {"exactly-once", "at-least-once", NULL};
+enum { DELIVERY_EOS = 0, DELIVERY_ALO = 1 };
+
 typedef struct {
-  es_opt *opts;
+  const cl_cfg *cfg;
   rd_kafka_t *consumer, *producer;
   cl_classifier *cls;
   slot ring[RING];
@@ -70,23 +84,23 @@ typedef struct {
 } worker;
 
 static es_opt OPTS[] = {
-    ES_COMMON_OPTS,
-    {"admin-port", "9102", "Admin (metrics/health) port", 0},
-    {"model", NULL, "Model file (default: <state-dir>/model.bin)", 0},
-    {"taxonomy", "config/taxonomy.default.json", "Taxonomy JSON file", 0},
-    {"confidence-threshold", "0.35", "Below this calibrated confidence: other/unclassified", 0},
-    {"group", "escucha-classify", "Kafka consumer group", 0},
-    {"input-topic", ES_TOPIC_INGESTED, "Topic to classify", 0},
-    {"output-topic", ES_TOPIC_CLASSIFIED, "Topic for ClassifiedFeedback", 0},
-    {"corrections-topic", ES_TOPIC_CORRECTIONS, "Operator corrections topic (empty: not consumed)", 0},
-    {"corrections-file", NULL, "Where corrections are appended (default: <state-dir>/corrections.jsonl)", 0},
-    {"delivery", "exactly-once", "exactly-once (Kafka transactions) | at-least-once", 0},
-    {"transactional-id", NULL, "Stable per instance (default: escucha-classify-<host>-<admin-port>)", 0},
-    {"transaction-timeout-ms", "10000", "Broker aborts a dead instance's open transaction after this", 0},
-    {"commit-interval-ms", "100", "Exactly-once: commit the transaction at least this often", 0},
-    {"commit-messages", "1000", "Exactly-once: ... or after this many input messages", 0},
-    {"test-fatal-after", "0", "Tests only: raise one fatal producer error after this many messages (0: never)", 0},
-    {0}};
+    ES_COMMON_OPTS(C.common),
+    ES_LONG("admin-port", "9102", 0, ES_PORT_MAX, "Admin (metrics/health) port", &C.admin_port),
+    ES_STR("model", NULL, "Model file (default: <state-dir>/model.bin)", &C.model),
+    ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy JSON file", &C.taxonomy),
+    ES_DOUBLE("confidence-threshold", "0.35", 0, 1, "Below this calibrated confidence: other/unclassified", &C.confidence_threshold),
+    ES_STR("group", "escucha-classify", "Kafka consumer group", &C.group),
+    ES_STR("input-topic", ES_TOPIC_INGESTED, "Topic to classify", &C.input_topic),
+    ES_STR("output-topic", ES_TOPIC_CLASSIFIED, "Topic for ClassifiedFeedback", &C.output_topic),
+    ES_STR("corrections-topic", ES_TOPIC_CORRECTIONS, "Operator corrections topic (empty: not consumed)", &C.corrections_topic),
+    ES_STR("corrections-file", NULL, "Where corrections are appended (default: <state-dir>/corrections.jsonl)", &C.corrections_file),
+    ES_ENUM("delivery", "exactly-once", DELIVERY, "exactly-once (Kafka transactions) or at-least-once", &C.delivery),
+    ES_STR("transactional-id", NULL, "Stable per instance (default: escucha-classify-<host>-<admin-port>)", &C.transactional_id),
+    ES_LONG("transaction-timeout-ms", "10000", 1000, 900000, "Broker aborts a dead instance's open transaction after this", &C.transaction_timeout_ms),
+    ES_LONG("commit-interval-ms", "100", 0, 86400000, "Exactly-once: commit the transaction at least this often", &C.commit_interval_ms),
+    ES_LONG("commit-messages", "1000", 1, LONG_MAX, "Exactly-once: ... or after this many input messages", &C.commit_messages),
+    ES_LONG("test-fatal-after", "0", 0, LONG_MAX, "Tests only: raise one fatal producer error after this many messages (0: never)", &C.test_fatal_after),
+    ES_OPT_END};
 
 static void init_metrics(worker *w) {
   w->m_msgs = es_counter("escucha_classify_messages_total", "Input messages by outcome", "result", NULL);
@@ -112,16 +126,16 @@ static void set_model_gauge(worker *w) {
 }
 
 static const char *model_path(worker *w, char *buf, size_t n) {
-  const char *m = es_opt_get(w->opts, "model");
+  const char *m = w->cfg->model;
   if (m && *m) return m;
-  snprintf(buf, n, "%s/model.bin", es_opt_get(w->opts, "state-dir"));
+  snprintf(buf, n, "%s/model.bin", w->cfg->common.state_dir);
   return buf;
 }
 
 static cl_classifier *load(worker *w, char *err, size_t errlen) {
   char mp[1024];
-  return cl_load_classifier(model_path(w, mp, sizeof mp), es_opt_get(w->opts, "taxonomy"),
-                            es_opt_double(w->opts, "confidence-threshold"), 1, err, errlen);
+  return cl_load_classifier(model_path(w, mp, sizeof mp), w->cfg->taxonomy,
+                            w->cfg->confidence_threshold, 1, err, errlen);
 }
 
 /* Called between messages: load new, swap, keep the old pair on error. */
@@ -271,7 +285,7 @@ static void classify_one(worker *w, rd_kafka_message_t *m) {
     return;
   }
   slot *s = take_slot(w, m);
-  if (produce(w, es_opt_get(w->opts, "output-topic"), key, out, len, s) != RD_KAFKA_RESP_ERR_NO_ERROR)
+  if (produce(w, w->cfg->output_topic, key, out, len, s) != RD_KAFKA_RESP_ERR_NO_ERROR)
     set_failed(w, s);
   free(out);
   es_metric_add(w->m_msgs, 1, "classified");
@@ -312,7 +326,7 @@ static void handle(worker *w, rd_kafka_message_t *m) {
     return;
   }
   if (w->eos && w->txn_msgs++ == 0) w->txn_start_ns = es_mono_ns();
-  const char *ct = es_opt_get(w->opts, "corrections-topic");
+  const char *ct = w->cfg->corrections_topic;
   if (ct && *ct && strcmp(rd_kafka_topic_name(m->rkt), ct) == 0)
     correction(w, m);
   else
@@ -495,7 +509,7 @@ static void update_assigned(worker *w, rd_kafka_t *rk) {
   rd_kafka_topic_partition_list_t *a = NULL;
   if (rd_kafka_assignment(rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
   int n = 0;
-  for (int i = 0; i < a->cnt; i++) n += strcmp(a->elems[i].topic, es_opt_get(w->opts, "input-topic")) == 0;
+  for (int i = 0; i < a->cnt; i++) n += strcmp(a->elems[i].topic, w->cfg->input_topic) == 0;
   rd_kafka_topic_partition_list_destroy(a);
   es_metric_set(w->m_assigned, n);
 }
@@ -559,10 +573,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 }
 
 static int open_corrections(worker *w) {
-  const char *p = es_opt_get(w->opts, "corrections-file");
+  const char *p = w->cfg->corrections_file;
   char buf[1024];
   if (!p || !*p) {
-    snprintf(buf, sizeof buf, "%s/corrections.jsonl", es_opt_get(w->opts, "state-dir"));
+    snprintf(buf, sizeof buf, "%s/corrections.jsonl", w->cfg->common.state_dir);
     p = buf;
   }
   w->corrections_fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -588,7 +602,7 @@ static const char *const *kv_list(const char *spec, char *buf, size_t buflen, co
 
 static int producer_start(worker *w) {
   char err[512];
-  w->producer = es_kafka_producer_new(es_opt_get(w->opts, "kafka-brokers"), "escucha-classify", on_delivery, w,
+  w->producer = es_kafka_producer_new(w->cfg->common.kafka_brokers, "escucha-classify", on_delivery, w,
                                       w->pextra, err, sizeof err);
   if (!w->producer) {
     es_error("kafka_producer", "%s", err);
@@ -610,8 +624,8 @@ static int producer_start(worker *w) {
 static int start(worker *w) {
   char cbuf[1024];
   const char *carr[34];
-  const char *const *pextra = kv_list(es_opt_get(w->opts, "kafka-producer-config"), w->pbuf, sizeof w->pbuf, w->parr, 34);
-  const char *const *cextra = kv_list(es_opt_get(w->opts, "kafka-consumer-config"), cbuf, sizeof cbuf, carr, 34);
+  const char *const *pextra = kv_list(w->cfg->common.kafka_producer_config, w->pbuf, sizeof w->pbuf, w->parr, 34);
+  const char *const *cextra = kv_list(w->cfg->common.kafka_consumer_config, cbuf, sizeof cbuf, carr, 34);
   char err[512];
   if (!(w->cls = load(w, err, sizeof err))) {
     es_error("model_load", "%s", err);
@@ -620,32 +634,26 @@ static int start(worker *w) {
   set_model_gauge(w);
   es_info("model_loaded", "model %s, taxonomy %zu subcategories", w->model_version,
           cl_classifier_taxonomy(w->cls)->nsubs);
-  const char *brokers = es_opt_get(w->opts, "kafka-brokers");
-  const char *delivery = es_opt_get(w->opts, "delivery");
-  if (strcmp(delivery, "exactly-once") == 0) {
-    w->eos = 1;
-  } else if (strcmp(delivery, "at-least-once") != 0) {
-    es_error("config", "--delivery must be exactly-once or at-least-once, not '%s'", delivery);
-    return -1;
-  }
+  const char *brokers = w->cfg->common.kafka_brokers;
+  w->eos = w->cfg->delivery == DELIVERY_EOS; /* the only other value: at-least-once */
   char *txid = w->txid, *txto = w->txto, *msgto = w->msgto;
   const char **txarr = w->txarr;
   if (w->eos) {
     /* transactional.id + timeouts first, the operator's producer settings after */
-    const char *id = es_opt_get(w->opts, "transactional-id");
+    const char *id = w->cfg->transactional_id;
     if (id && *id) {
       snprintf(txid, sizeof w->txid, "%s", id);
     } else {
       char host[256] = "localhost";
       gethostname(host, sizeof host - 1);
-      snprintf(txid, sizeof w->txid, "escucha-classify-%s-%ld", host, es_opt_long(w->opts, "admin-port"));
+      snprintf(txid, sizeof w->txid, "escucha-classify-%s-%ld", host, w->cfg->admin_port);
     }
-    long tto = es_opt_long(w->opts, "transaction-timeout-ms");
+    long tto = w->cfg->transaction_timeout_ms;
     if (tto < 1000) tto = 1000;
     snprintf(txto, sizeof w->txto, "%ld", tto);
     snprintf(msgto, sizeof w->msgto, "%ld", tto - 500); /* must not exceed transaction.timeout.ms */
-    w->commit_ms = es_opt_long(w->opts, "commit-interval-ms");
-    w->commit_max = es_opt_long(w->opts, "commit-messages");
+    w->commit_ms = w->cfg->commit_interval_ms;
+    w->commit_max = w->cfg->commit_messages;
     if (w->commit_max < 1) w->commit_max = 1;
     int n = 0;
     txarr[n++] = "transactional.id", txarr[n++] = txid;
@@ -656,14 +664,14 @@ static int start(worker *w) {
     pextra = txarr;
   }
   w->pextra = pextra;
-  w->fatal_after = es_opt_long(w->opts, "test-fatal-after");
+  w->fatal_after = w->cfg->test_fatal_after;
   if (producer_start(w) != 0) return -1;
-  const char *ct = es_opt_get(w->opts, "corrections-topic");
-  const char *topics[2] = {es_opt_get(w->opts, "input-topic"), ct};
+  const char *ct = w->cfg->corrections_topic;
+  const char *topics[2] = {w->cfg->input_topic, ct};
   int ntopics = ct && *ct ? 2 : 1;
-  w->consumer = w->eos ? es_kafka_consumer_new_txn(brokers, es_opt_get(w->opts, "group"), "escucha-classify", topics,
+  w->consumer = w->eos ? es_kafka_consumer_new_txn(brokers, w->cfg->group, "escucha-classify", topics,
                                                   ntopics, cextra, on_rebalance, w, err, sizeof err)
-                       : es_kafka_consumer_new(brokers, es_opt_get(w->opts, "group"), "escucha-classify", topics,
+                       : es_kafka_consumer_new(brokers, w->cfg->group, "escucha-classify", topics,
                                                ntopics, cextra, err, sizeof err);
   if (!w->consumer) {
     es_error("kafka_consumer", "%s", err);
@@ -713,20 +721,23 @@ int cl_serve(int argc, char **argv, int first) {
   static worker w; /* large ring: keep it off the stack */
   memset(&w, 0, sizeof w);
   w.corrections_fd = -1;
-  w.opts = OPTS;
+  w.cfg = &C;
   int pr = es_config_parse(OPTS, "escucha-classify", "[serve|train|eval|predict] [options]\n"
                            "  (train/eval/predict: run `escucha-classify train --help` etc.)",
                            argc, argv, first, NULL, NULL);
-  if (pr != 0) return pr > 0 ? 0 : 2;
-  es_log_init("classify", es_opt_get(OPTS, "log-level"));
+  if (pr != 0) {
+    es_config_free(OPTS);
+    return pr > 0 ? 0 : 2;
+  }
+  es_log_init("classify", ES_LOG_LEVELS[C.common.log_level]);
   es_install_signals();
   init_metrics(&w);
-  if (es_admin_start(es_opt_get(OPTS, "admin-host"), (int)es_opt_long(OPTS, "admin-port")) != 0)
-    es_warn("admin", "admin server did not start on port %ld", es_opt_long(OPTS, "admin-port"));
+  if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0)
+    es_warn("admin", "admin server did not start on port %ld", C.admin_port);
   int rc = 1;
   if (start(&w) == 0) {
     es_admin_set_ready(1);
-    es_info("started", "consuming %s as group %s", es_opt_get(OPTS, "input-topic"), es_opt_get(OPTS, "group"));
+    es_info("started", "consuming %s as group %s", C.input_topic, C.group);
     while (!es_stopping) {
       /* a fatal producer error seen before any transaction call reported it */
       if (es_kafka_fatal && w.eos && !w.failed && !w.recover && !rd_kafka_fatal_error(w.consumer, NULL, 0)) {
@@ -753,5 +764,6 @@ int cl_serve(int argc, char **argv, int first) {
   }
   stop(&w);
   es_info("stopped", "exit %d", rc);
+  es_config_free(OPTS);
   return rc;
 }

@@ -15,36 +15,49 @@
 #include "metrics.h"
 #include "util.h"
 
+/* The options, typed and bound to their fields (lib/config.h). */
+static struct {
+  es_common_cfg common;
+  const char *http_host, *api_keys_file, *api_keys, *taxonomy, *group, *agency, *whatsapp_agency,
+      *whatsapp_verify_token, *dlq_seal_public_key_file, *dlq_secret_key_file, *test_fail_text;
+  char *whatsapp_app_secret; /* value or the file's content */
+  long http_port, admin_port, http_max_conns, dedup_window, dedup_anonymous_window, max_body, max_batch,
+      max_inflight;
+  double http_header_timeout_s, http_body_timeout_s, http_idle_timeout_s, rate_limit;
+  int utf8_repair, inbound;
+} C;
+
+static const char *const UTF8_MODES[] = {"reject", "repair", NULL};
+
 static es_opt OPTS[] = {
-    ES_COMMON_OPTS,
-    {"http-host", "127.0.0.1", "Address for the ingest API (0.0.0.0: every interface)", 0},
-    {"http-port", "8080", "Port for the ingest API", 0},
-    {"http-header-timeout-s", "10", "Seconds to receive a request head (from its first byte; 0 = none)", 0},
-    {"http-body-timeout-s", "30", "Seconds to receive a request body (from the end of the head; 0 = none)", 0},
-    {"http-idle-timeout-s", "60", "Seconds a keep-alive connection may idle between requests (0 = none)", 0},
-    {"http-max-conns", "0", "Most open API connections (0 = min(4096, 3/4 of RLIMIT_NOFILE))", 0},
-    {"admin-port", "9101", "Port for /metrics /healthz /readyz", 0},
-    {"api-keys-file", NULL, "File of agency:<sha256 hex of key> lines", 0},
-    {"api-keys", NULL, "agency:key[,agency:key] (hashed at load; prefer the file)", 0},
-    {"rate-limit", "1000", "Items per second per API key: a batch costs one per item; burst 2x (0 = unlimited)", 0},
-    {"dedup-window", "604800", "Seconds a re-sent external_id is answered as a duplicate", 0},
-    {"dedup-anonymous-window", "600", "Seconds identical content without external_id (same channel, service, scores) is a duplicate", 0},
-    {"max-body", "16777216", "Largest request body in bytes", 0},
-    {"max-batch", "10000", "Most items in one batch request", 0},
-    {"max-inflight", "200000", "Items in flight before answering 503", 0},
-    {"utf8", "reject", "Invalid UTF-8 text: reject | repair", 0},
-    {"taxonomy", "config/taxonomy.default.json", "Taxonomy (Open311 services list)", 0},
-    {"inbound", "on", "Consume escucha.feedback.inbound.v1: on | off", 0},
-    {"group", "escucha-ingest", "Consumer group for the inbound topic", 0},
-    {"agency", "demo", "Agency for `import`", 0},
-    {"whatsapp-agency", NULL, "Agency of the WhatsApp Business number (enables /v1/channels/whatsapp)", 0},
-    {"whatsapp-app-secret", NULL, "Meta app secret that signs webhook calls", 0},
-    {"whatsapp-app-secret-file", NULL, "File holding the Meta app secret", 0},
-    {"whatsapp-verify-token", NULL, "Token for Meta's webhook subscription handshake", 0},
-    {"dlq-seal-public-key-file", NULL, "Operator public key (dlq-keygen) sealing rejected inbound messages in the DLQ; unset: not kept", 0},
-    {"dlq-secret-key-file", NULL, "For `dlq-open`: the operator secret key (dlq-keygen)", 0},
-    {"test-fail-text", NULL, "Tests only: items whose text contains this fail as if Kafka refused them", 0},
-    {0},
+    ES_COMMON_OPTS(C.common),
+    ES_STR("http-host", "127.0.0.1", "Address for the ingest API (0.0.0.0: every interface)", &C.http_host),
+    ES_LONG("http-port", "8080", 0, ES_PORT_MAX, "Port for the ingest API", &C.http_port),
+    ES_DOUBLE("http-header-timeout-s", "10", 0, 86400, "Seconds to receive a request head (from its first byte; 0 = none)", &C.http_header_timeout_s),
+    ES_DOUBLE("http-body-timeout-s", "30", 0, 86400, "Seconds to receive a request body (from the end of the head; 0 = none)", &C.http_body_timeout_s),
+    ES_DOUBLE("http-idle-timeout-s", "60", 0, 86400, "Seconds a keep-alive connection may idle between requests (0 = none)", &C.http_idle_timeout_s),
+    ES_LONG("http-max-conns", "0", 0, 1000000, "Most open API connections (0 = min(4096, 3/4 of RLIMIT_NOFILE))", &C.http_max_conns),
+    ES_LONG("admin-port", "9101", 0, ES_PORT_MAX, "Port for /metrics /healthz /readyz", &C.admin_port),
+    ES_STR("api-keys-file", NULL, "File of agency:<sha256 hex of key> lines", &C.api_keys_file),
+    ES_STR("api-keys", NULL, "agency:key[,agency:key] (hashed at load; prefer the file)", &C.api_keys),
+    ES_DOUBLE("rate-limit", "1000", 0, 1e9, "Items per second per API key: a batch costs one per item; burst 2x (0 = unlimited)", &C.rate_limit),
+    ES_LONG("dedup-window", "604800", 0, 315360000, "Seconds a re-sent external_id is answered as a duplicate", &C.dedup_window),
+    ES_LONG("dedup-anonymous-window", "600", 0, 315360000, "Seconds identical content without external_id (same channel, service, scores) is a duplicate", &C.dedup_anonymous_window),
+    ES_LONG("max-body", "16777216", 1, 1L << 31, "Largest request body in bytes", &C.max_body),
+    ES_LONG("max-batch", "10000", 1, 10000000, "Most items in one batch request", &C.max_batch),
+    ES_LONG("max-inflight", "200000", 1, 100000000, "Items in flight before answering 503", &C.max_inflight),
+    ES_ENUM("utf8", "reject", UTF8_MODES, "What to do with invalid UTF-8 text", &C.utf8_repair),
+    ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy (Open311 services list)", &C.taxonomy),
+    ES_BOOL("inbound", "on", "Consume escucha.feedback.inbound.v1", &C.inbound),
+    ES_STR("group", "escucha-ingest", "Consumer group for the inbound topic", &C.group),
+    ES_STR("agency", "demo", "Agency for `import`", &C.agency),
+    ES_STR("whatsapp-agency", NULL, "Agency of the WhatsApp Business number (enables /v1/channels/whatsapp)", &C.whatsapp_agency),
+    ES_SECRET("whatsapp-app-secret", "Meta app secret that signs webhook calls (or a file holding it)", &C.whatsapp_app_secret),
+    ES_STR("whatsapp-verify-token", NULL, "Token for Meta's webhook subscription handshake", &C.whatsapp_verify_token),
+    ES_STR("dlq-seal-public-key-file", NULL, "Operator public key (dlq-keygen) sealing rejected inbound messages in the DLQ; unset: not kept", &C.dlq_seal_public_key_file),
+    ES_STR("dlq-secret-key-file", NULL, "For `dlq-open`: the operator secret key (dlq-keygen)", &C.dlq_secret_key_file),
+    ES_STR("test-fail-text", NULL, "Tests only: items whose text contains this fail as if Kafka refused them", &C.test_fail_text),
+    ES_OPT_END,
 };
 
 static struct {
@@ -119,13 +132,13 @@ static const char *const PRODUCER_EXTRA[] = {
 
 static ingest *make_ingest(char *err, size_t errlen) {
   ingest_config cfg = {
-      .brokers = es_opt_get(OPTS, "kafka-brokers"),
-      .redis_url = es_opt_get(OPTS, "redis-url"),
-      .dedup_window_s = es_opt_long(OPTS, "dedup-window"),
-      .dedup_anon_window_s = es_opt_long(OPTS, "dedup-anonymous-window"),
-      .repair_utf8 = strcmp(es_opt_get(OPTS, "utf8"), "repair") == 0,
+      .brokers = C.common.kafka_brokers,
+      .redis_url = C.common.redis_url,
+      .dedup_window_s = C.dedup_window,
+      .dedup_anon_window_s = C.dedup_anonymous_window,
+      .repair_utf8 = C.utf8_repair,
       .producer_extra = PRODUCER_EXTRA,
-      .test_fail_text = es_opt_get(OPTS, "test-fail-text"),
+      .test_fail_text = C.test_fail_text,
   };
   return ingest_new(S.loop, &cfg, err, errlen);
 }
@@ -142,7 +155,7 @@ static int run_import(int nrest, char **rest) {
     return 1;
   }
   int rc = 0;
-  for (int i = 1; i < nrest; i++) rc |= import_csv(S.loop, S.g, rest[i], es_opt_get(OPTS, "agency"), 0);
+  for (int i = 1; i < nrest; i++) rc |= import_csv(S.loop, S.g, rest[i], C.agency, 0);
   ingest_free(S.g);
   uv_run(S.loop, UV_RUN_NOWAIT);
   return rc;
@@ -152,21 +165,19 @@ static int serve(void) {
   char err[512];
   int rc = 1;
   api_ctx api = {0};
-  char *wa_secret = NULL;
-  api.keys = auth_new(es_opt_get(OPTS, "api-keys-file"), es_opt_get(OPTS, "api-keys"),
-                      es_opt_double(OPTS, "rate-limit"), err, sizeof err);
+  api.keys = auth_new(C.api_keys_file, C.api_keys,
+                      C.rate_limit, err, sizeof err);
   if (!api.keys) {
     es_error("config_error", "%s", err);
     goto cleanup;
   }
   if (auth_count(api.keys) == 0) es_warn("no_api_keys", "no API keys loaded: every POST will get 401");
-  api.max_batch = (size_t)es_opt_long(OPTS, "max-batch");
-  api.inflight_limit = (size_t)es_opt_long(OPTS, "max-inflight");
-  api.services = api_open311_services(es_opt_get(OPTS, "taxonomy"));
-  wa_secret = es_secret(es_opt_get(OPTS, "whatsapp-app-secret"), es_opt_get(OPTS, "whatsapp-app-secret-file"));
-  api.wa_secret = wa_secret;
-  api.wa_verify = es_opt_get(OPTS, "whatsapp-verify-token");
-  api.wa_agency = es_opt_get(OPTS, "whatsapp-agency");
+  api.max_batch = (size_t)C.max_batch;
+  api.inflight_limit = (size_t)C.max_inflight;
+  api.services = api_open311_services(C.taxonomy);
+  api.wa_secret = C.whatsapp_app_secret;
+  api.wa_verify = C.whatsapp_verify_token;
+  api.wa_agency = C.whatsapp_agency;
   api_metrics_init();
   S.g = make_ingest(err, sizeof err);
   if (!S.g) {
@@ -174,31 +185,31 @@ static int serve(void) {
     goto cleanup;
   }
   api.g = S.g;
-  if (strcmp(es_opt_get(OPTS, "inbound"), "on") == 0) {
-    S.ib = inbound_start(S.loop, S.g, es_opt_get(OPTS, "kafka-brokers"), es_opt_get(OPTS, "group"),
-                         es_opt_get(OPTS, "dlq-seal-public-key-file"), err, sizeof err);
+  if (C.inbound) {
+    S.ib = inbound_start(S.loop, S.g, C.common.kafka_brokers, C.group,
+                         C.dlq_seal_public_key_file, err, sizeof err);
     if (!S.ib) {
       es_error("kafka_config_error", "%s", err);
       goto cleanup;
     }
   }
-  es_http_limits lim = {.max_body = (size_t)es_opt_long(OPTS, "max-body"), .max_header_bytes = 32768,
-                        .header_timeout_ms = (unsigned)(es_opt_double(OPTS, "http-header-timeout-s") * 1000),
-                        .body_timeout_ms = (unsigned)(es_opt_double(OPTS, "http-body-timeout-s") * 1000),
-                        .idle_timeout_ms = (unsigned)(es_opt_double(OPTS, "http-idle-timeout-s") * 1000),
-                        .max_conns = (unsigned)es_opt_long(OPTS, "http-max-conns"), .name = "api"};
-  S.http = es_http_listen(S.loop, es_opt_get(OPTS, "http-host"), (int)es_opt_long(OPTS, "http-port"), &lim,
+  es_http_limits lim = {.max_body = (size_t)C.max_body, .max_header_bytes = 32768,
+                        .header_timeout_ms = (unsigned)(C.http_header_timeout_s * 1000),
+                        .body_timeout_ms = (unsigned)(C.http_body_timeout_s * 1000),
+                        .idle_timeout_ms = (unsigned)(C.http_idle_timeout_s * 1000),
+                        .max_conns = (unsigned)C.http_max_conns, .name = "api"};
+  S.http = es_http_listen(S.loop, C.http_host, (int)C.http_port, &lim,
                           api_handle, &api);
   if (!S.http) goto cleanup;
   /* admin last: a 200 from /healthz means the API port is bound too */
-  if (es_admin_start(es_opt_get(OPTS, "admin-host"), (int)es_opt_long(OPTS, "admin-port")) != 0) goto cleanup;
+  if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) goto cleanup;
   uv_signal_init(S.loop, &S.sigterm);
   uv_signal_init(S.loop, &S.sigint);
   uv_signal_start(&S.sigterm, on_signal, SIGTERM);
   uv_signal_start(&S.sigint, on_signal, SIGINT);
   uv_timer_init(S.loop, &S.ready_timer);
   uv_timer_start(&S.ready_timer, on_ready_tick, 0, 500);
-  es_info("listening", "http=%s:%s keys=%zu max_conns=%u", es_opt_get(OPTS, "http-host"), es_opt_get(OPTS, "http-port"),
+  es_info("listening", "http=%s:%ld keys=%zu max_conns=%u", C.http_host, C.http_port,
           auth_count(api.keys), es_http_max_conns(S.http));
   uv_run(S.loop, UV_RUN_DEFAULT);
   rc = es_kafka_fatal ? 1 : 0;
@@ -211,7 +222,6 @@ cleanup:
   es_admin_stop();
   auth_free(api.keys);
   free(api.services);
-  free(wa_secret);
   return rc;
 }
 
@@ -219,17 +229,21 @@ int main(int argc, char **argv) {
   char *rest[16];
   int nrest = 0;
   int pr = es_config_parse(OPTS, "escucha-ingest", "[import FILE.csv... | dlq-keygen PUB SECRET | dlq-open [DIR]] [options]", argc, argv, 1, rest, &nrest);
-  if (pr != 0) return pr > 0 ? 0 : 2;
-  es_log_init("ingest", es_opt_get(OPTS, "log-level"));
+  if (pr != 0) {
+    es_config_free(OPTS);
+    return pr > 0 ? 0 : 2;
+  }
+  es_log_init("ingest", ES_LOG_LEVELS[C.common.log_level]);
   S.loop = uv_default_loop();
   signal(SIGPIPE, SIG_IGN);
   int rc;
   if (nrest == 3 && strcmp(rest[0], "dlq-keygen") == 0) rc = dlq_keygen_main(rest[1], rest[2]);
   else if (nrest >= 1 && nrest <= 2 && strcmp(rest[0], "dlq-open") == 0)
-    rc = dlq_open_main(es_opt_get(OPTS, "kafka-brokers"), es_opt_get(OPTS, "dlq-secret-key-file"), nrest == 2 ? rest[1] : ".");
+    rc = dlq_open_main(C.common.kafka_brokers, C.dlq_secret_key_file, nrest == 2 ? rest[1] : ".");
   else rc = nrest > 0 && strcmp(rest[0], "import") == 0 ? run_import(nrest, rest) : serve();
   uv_run(S.loop, UV_RUN_NOWAIT); /* close callbacks of whatever shut down last */
   uv_loop_close(S.loop);
   es_metrics_reset();
+  es_config_free(OPTS);
   return rc;
 }

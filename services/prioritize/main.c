@@ -24,34 +24,47 @@
 #include "taxonomy.h"
 #include "util.h"
 
+/* The options, typed and bound to their fields (lib/config.h). */
+static struct {
+  es_common_cfg common;
+  const char *group, *migrations_dir, *taxonomy, *weights, *quiet_topics;
+  long admin_port, batch_size, batch_ms, close_after, cooldown, min_volume, history_windows, rank_interval,
+      publish_top, emerging_capacity, emerging_ngram, emerging_interval;
+  double open_threshold, close_threshold, ewma_alpha, spike_p, emerging_confidence;
+  int action_window, action_level; /* PZ_HOUR..PZ_WEEK; 0 category, 1 subcategory */
+} C;
+
+static const char *const WINDOWS[] = {"hour", "day", "week", NULL}; /* PZ_WINDOW_NAMES order */
+static const char *const LEVELS[] = {"category", "subcategory", NULL};
+
 static es_opt OPTS[] = {
-    ES_COMMON_OPTS,
-    {"admin-port", "9103", "Port for /metrics /healthz /readyz", 0},
-    {"group", "escucha-prioritize", "Consumer group", 0},
-    {"migrations-dir", "migrations", "SQL migrations applied at start (empty = skip)", 0},
-    {"taxonomy", "config/taxonomy.default.json", "Taxonomy JSON (topic labels)", 0},
-    {"batch-size", "5000", "Most messages per PostgreSQL transaction", 0},
-    {"batch-ms", "200", "Longest wait to fill a batch (ms)", 0},
-    {"weights", "volume=0.25,negative=0.25,spike=0.25,nps=0.15,urgency=0.10",
-     "Score weights (docs/prioritization.md)", 0},
-    {"open-threshold", "0.5", "Score at which an action plan opens", 0},
-    {"close-threshold", "0.3", "Score under which an open plan starts to close", 0},
-    {"close-after", "3600", "Seconds below the close threshold before closing", 0},
-    {"cooldown", "86400", "Seconds after a close before the topic may reopen", 0},
-    {"min-volume", "20", "Fewest feedback in the window to open a plan", 0},
-    {"quiet-topics", "other,praise", "Categories ranked but never given an action plan", 0},
-    {"action-window", "hour", "Window driving action plans: hour | day | week", 0},
-    {"action-level", "category", "Topics that open plans: category | subcategory", 0},
-    {"history-windows", "8", "Earlier windows in the EWMA baseline", 0},
-    {"ewma-alpha", "0.3", "EWMA smoothing factor of the baseline", 0},
-    {"spike-p", "0.001", "Poisson p-value under which a topic is spiking", 0},
-    {"rank-interval", "1000", "Rank an agency at most every N ms (0 = every batch)", 0},
-    {"publish-top", "10", "PriorityUpdates per agency x window x level and batch", 0},
-    {"emerging-confidence", "0.5", "Confidence under which feedback feeds emerging topics", 0},
-    {"emerging-capacity", "1000", "Space-Saving sketch size (entries)", 0},
-    {"emerging-ngram", "2", "Words per emerging-topic n-gram (1-3)", 0},
-    {"emerging-interval", "60", "Seconds between emerging-topic reports", 0},
-    {0},
+    ES_COMMON_OPTS(C.common),
+    ES_LONG("admin-port", "9103", 0, ES_PORT_MAX, "Port for /metrics /healthz /readyz", &C.admin_port),
+    ES_STR("group", "escucha-prioritize", "Consumer group", &C.group),
+    ES_STR("migrations-dir", "migrations", "SQL migrations applied at start (empty = skip)", &C.migrations_dir),
+    ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy JSON (topic labels)", &C.taxonomy),
+    ES_LONG("batch-size", "5000", 1, 1000000, "Most messages per PostgreSQL transaction", &C.batch_size),
+    ES_LONG("batch-ms", "200", 0, 3600000, "Longest wait to fill a batch (ms)", &C.batch_ms),
+    ES_STR("weights", "volume=0.25,negative=0.25,spike=0.25,nps=0.15,urgency=0.10",
+           "Score weights (docs/prioritization.md)", &C.weights),
+    ES_DOUBLE("open-threshold", "0.5", 0, 1, "Score at which an action plan opens", &C.open_threshold),
+    ES_DOUBLE("close-threshold", "0.3", 0, 1, "Score under which an open plan starts to close", &C.close_threshold),
+    ES_LONG("close-after", "3600", 0, 31536000, "Seconds below the close threshold before closing", &C.close_after),
+    ES_LONG("cooldown", "86400", 0, 31536000, "Seconds after a close before the topic may reopen", &C.cooldown),
+    ES_LONG("min-volume", "20", 0, LONG_MAX, "Fewest feedback in the window to open a plan", &C.min_volume),
+    ES_STR("quiet-topics", "other,praise", "Categories ranked but never given an action plan", &C.quiet_topics),
+    ES_ENUM("action-window", "hour", WINDOWS, "Window driving action plans", &C.action_window),
+    ES_ENUM("action-level", "category", LEVELS, "Topics that open plans", &C.action_level),
+    ES_LONG("history-windows", "8", 1, 1000, "Earlier windows in the EWMA baseline", &C.history_windows),
+    ES_DOUBLE("ewma-alpha", "0.3", 0, 1, "EWMA smoothing factor of the baseline (above 0)", &C.ewma_alpha),
+    ES_DOUBLE("spike-p", "0.001", 0, 1, "Poisson p-value under which a topic is spiking", &C.spike_p),
+    ES_LONG("rank-interval", "1000", 0, 86400000, "Rank an agency at most every N ms (0 = every batch)", &C.rank_interval),
+    ES_LONG("publish-top", "10", 0, 100000, "PriorityUpdates per agency x window x level and batch", &C.publish_top),
+    ES_DOUBLE("emerging-confidence", "0.5", 0, 1, "Confidence under which feedback feeds emerging topics", &C.emerging_confidence),
+    ES_LONG("emerging-capacity", "1000", 1, 10000000, "Space-Saving sketch size (entries)", &C.emerging_capacity),
+    ES_LONG("emerging-ngram", "2", 1, 3, "Words per emerging-topic n-gram", &C.emerging_ngram),
+    ES_LONG("emerging-interval", "60", 1, 86400, "Seconds between emerging-topic reports", &C.emerging_interval),
+    ES_OPT_END,
 };
 
 static struct {
@@ -85,32 +98,26 @@ static void metrics_init(void) {
 
 /* ---- configuration ---- */
 
-static int window_kind(const char *s) {
-  for (int k = 0; k < PZ_NWINDOWS; k++)
-    if (strcmp(s, PZ_WINDOW_NAMES[k]) == 0) return k;
-  return -1;
-}
-
 static int build_cfg(pz_store_cfg *c) {
   pz_store_cfg_default(c);
-  if (pz_params_parse_weights(&c->params, es_opt_get(OPTS, "weights")) != 0) {
+  if (pz_params_parse_weights(&c->params, C.weights) != 0) {
     es_error("config_error", "bad --weights (volume=,negative=,spike=,nps=,urgency=)");
     return -1;
   }
-  c->params.ewma_alpha = es_opt_double(OPTS, "ewma-alpha");
-  c->hyst.open_threshold = es_opt_double(OPTS, "open-threshold");
-  c->hyst.close_threshold = es_opt_double(OPTS, "close-threshold");
-  c->hyst.close_after_ms = es_opt_long(OPTS, "close-after") * 1000;
-  c->hyst.cooldown_ms = es_opt_long(OPTS, "cooldown") * 1000;
-  c->hyst.min_volume = (uint64_t)es_opt_long(OPTS, "min-volume");
-  c->quiet_topics = es_opt_get(OPTS, "quiet-topics");
-  c->history_windows = (int)es_opt_long(OPTS, "history-windows");
-  c->action_window = window_kind(es_opt_get(OPTS, "action-window"));
-  c->action_level = strcmp(es_opt_get(OPTS, "action-level"), "subcategory") == 0 ? 2 : 1;
-  c->spike_p = es_opt_double(OPTS, "spike-p");
-  c->rank_interval_ms = (int)es_opt_long(OPTS, "rank-interval");
-  c->publish_top = (int)es_opt_long(OPTS, "publish-top");
-  c->emerging_confidence = es_opt_double(OPTS, "emerging-confidence");
+  c->params.ewma_alpha = C.ewma_alpha;
+  c->hyst.open_threshold = C.open_threshold;
+  c->hyst.close_threshold = C.close_threshold;
+  c->hyst.close_after_ms = C.close_after * 1000;
+  c->hyst.cooldown_ms = C.cooldown * 1000;
+  c->hyst.min_volume = (uint64_t)C.min_volume;
+  c->quiet_topics = C.quiet_topics;
+  c->history_windows = (int)C.history_windows;
+  c->action_window = C.action_window;
+  c->action_level = C.action_level + 1;
+  c->spike_p = C.spike_p;
+  c->rank_interval_ms = (int)C.rank_interval;
+  c->publish_top = (int)C.publish_top;
+  c->emerging_confidence = C.emerging_confidence;
   if (c->hyst.open_threshold <= c->hyst.close_threshold) {
     es_error("config_error", "open-threshold must be above close-threshold (hysteresis)");
     return -1;
@@ -506,9 +513,9 @@ static int process(svc *s, batch *b) {
 static int run(svc *s) {
   batch bufs[2], *b = &bufs[0];
   int rc = 1;
-  size_t cap = (size_t)es_opt_long(OPTS, "batch-size");
-  long batch_ms = es_opt_long(OPTS, "batch-ms");
-  uint64_t report_ns = (uint64_t)es_opt_long(OPTS, "emerging-interval") * 1000000000ULL;
+  size_t cap = (size_t)C.batch_size;
+  long batch_ms = C.batch_ms;
+  uint64_t report_ns = (uint64_t)C.emerging_interval * 1000000000ULL;
   uint64_t next_report = es_mono_ns() + report_ns, next_outbox = 0;
   s->next = &bufs[1];
   int ok = batch_init(&bufs[0], cap < 1 ? 1 : cap) == 0;
@@ -549,10 +556,10 @@ cleanup:
 
 static int start(svc *s, pz_store_cfg *cfg, const pz_taxonomy *tax) {
   char err[512];
-  const char *brokers = es_opt_get(OPTS, "kafka-brokers");
+  const char *brokers = C.common.kafka_brokers;
   cfg->taxonomy = tax;
-  s->st = pz_store_new(es_opt_get(OPTS, "pg-dsn"), cfg);
-  s->ss = pz_ss_new((size_t)es_opt_long(OPTS, "emerging-capacity"));
+  s->st = pz_store_new(C.common.pg_dsn, cfg);
+  s->ss = pz_ss_new((size_t)C.emerging_capacity);
   if (!s->st || !s->ss) return -1;
   /* Migrations first: PostgreSQL may still be starting, so wait for it. */
   for (long backoff = 100; pz_store_connect(s->st, s->mig) != 0 && !es_stopping;) {
@@ -568,7 +575,7 @@ static int start(svc *s, pz_store_cfg *cfg, const pz_taxonomy *tax) {
     return -1;
   }
   const char *topics[] = {ES_TOPIC_CLASSIFIED};
-  s->consumer = es_kafka_consumer_new(brokers, es_opt_get(OPTS, "group"), "escucha-prioritize",
+  s->consumer = es_kafka_consumer_new(brokers, C.group, "escucha-prioritize",
                                       topics, 1, NULL, err, sizeof err);
   if (!s->consumer) {
     es_error("kafka_config_error", "%s", err);
@@ -588,18 +595,21 @@ static void stop(svc *s) {
 
 int main(int argc, char **argv) {
   int r = es_config_parse(OPTS, "escucha-prioritize", "[options]", argc, argv, 1, NULL, NULL);
-  if (r != 0) return r > 0 ? 0 : 2;
-  es_log_init("prioritize", es_opt_get(OPTS, "log-level"));
+  if (r != 0) {
+    es_config_free(OPTS);
+    return r > 0 ? 0 : 2;
+  }
+  es_log_init("prioritize", ES_LOG_LEVELS[C.common.log_level]);
   es_install_signals();
   metrics_init();
   pz_store_cfg cfg;
   if (build_cfg(&cfg) != 0) return 2;
-  const char *mig = es_opt_get(OPTS, "migrations-dir");
-  svc s = {.mig = mig && *mig ? mig : NULL, .ngram = (int)es_opt_long(OPTS, "emerging-ngram")};
+  const char *mig = C.migrations_dir;
+  svc s = {.mig = mig && *mig ? mig : NULL, .ngram = (int)C.emerging_ngram};
   if (s.ngram < 1 || s.ngram > 3) s.ngram = 2;
-  pz_taxonomy *tax = pz_taxonomy_load(es_opt_get(OPTS, "taxonomy"));
+  pz_taxonomy *tax = pz_taxonomy_load(C.taxonomy);
   if (!tax) es_warn("taxonomy_unavailable", "labels fall back to topic ids");
-  if (es_admin_start(es_opt_get(OPTS, "admin-host"), (int)es_opt_long(OPTS, "admin-port")) != 0) {
+  if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) {
     pz_taxonomy_free(tax);
     return 1;
   }
@@ -613,5 +623,6 @@ int main(int argc, char **argv) {
   stop(&s);
   es_admin_stop();
   pz_taxonomy_free(tax);
+  es_config_free(OPTS);
   return es_stopping ? 0 : rc;
 }

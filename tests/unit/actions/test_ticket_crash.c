@@ -133,7 +133,7 @@ static void test_crash_every_step(void **st) {
       pid_t pid = fork();
       assert_true(pid >= 0);
       if (pid == 0) {
-        setenv("ESCUCHA_CRASH_AT", points[pi], 1);
+        ac_crash_at = points[pi];
         ac_conn *c = conn_for(tools[ti]);
         ac_ticket t;
         ac_error e = {0};

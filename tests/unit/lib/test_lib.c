@@ -37,31 +37,6 @@ static void test_metrics_render(void **st) {
   es_metrics_reset();
 }
 
-static void test_config_precedence(void **st) {
-  (void)st;
-  es_opt opts[] = {ES_COMMON_OPTS, {"http-port", "8080", "port", 0}, {"max-batch", "10", "n", 0}, {0}};
-  unsetenv("ESCUCHA_KAFKA_BROKERS"); /* the default must show, whatever the caller exported */
-  setenv("ESCUCHA_HTTP_PORT", "9000", 1);
-  setenv("ESCUCHA_MAX_BATCH", "20", 1);
-  char *argv[] = {"prog", "--max-batch=30", "import", "file.csv", "--redis-url", "redis://x:1", NULL};
-  char *rest[4];
-  int nrest = 0;
-  assert_int_equal(es_config_parse(opts, "prog", NULL, 6, argv, 1, rest, &nrest), 0);
-  assert_int_equal(es_opt_long(opts, "http-port"), 9000);  /* env beats default */
-  assert_int_equal(es_opt_long(opts, "max-batch"), 30);    /* flag beats env */
-  assert_string_equal(es_opt_get(opts, "redis-url"), "redis://x:1");
-  assert_string_equal(es_opt_get(opts, "kafka-brokers"), "127.0.0.1:19092");
-  assert_int_equal(nrest, 2);
-  assert_string_equal(rest[0], "import");
-  char *bad[] = {"prog", "--nope=1", NULL};
-  assert_int_equal(es_config_parse(opts, "prog", NULL, 2, bad, 1, NULL, NULL), -1);
-  char env[64];
-  es_opt_envname("dedup-window", env, sizeof env);
-  assert_string_equal(env, "ESCUCHA_DEDUP_WINDOW");
-  unsetenv("ESCUCHA_HTTP_PORT");
-  unsetenv("ESCUCHA_MAX_BATCH");
-}
-
 static void test_ulid_sortable_and_unique(void **st) {
   (void)st;
   char prev[27] = "", id[27];
@@ -120,8 +95,7 @@ static void test_x_alloc(void **st) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_metrics_render),
-      cmocka_unit_test(test_config_precedence),
-      cmocka_unit_test(test_ulid_sortable_and_unique),
+        cmocka_unit_test(test_ulid_sortable_and_unique),
       cmocka_unit_test(test_json_escape),
       cmocka_unit_test(test_redis_url),
       cmocka_unit_test(test_x_alloc),
