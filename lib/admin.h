@@ -1,7 +1,7 @@
 /* Admin HTTP server on its own thread: GET /metrics, /healthz, /readyz.
  * Runs on a separate libuv loop so a busy service still answers probes. */
-#ifndef ESCUCHA_ADMIN_H
-#define ESCUCHA_ADMIN_H
+#ifndef ESCUCHA_LIB_ADMIN_H
+#define ESCUCHA_LIB_ADMIN_H
 #include "util.h" /* ES_MUST_CHECK */
 
 /* Starts listening on host:port (host NULL = 127.0.0.1). 0 ok, -1 error. */

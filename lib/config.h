@@ -5,8 +5,8 @@
  * allowed) a value that is not a number, has trailing characters, is out of
  * range, or is not one of an enum's / a bool's words. --help lists every
  * option with its variable, type and default. */
-#ifndef ESCUCHA_CONFIG_H
-#define ESCUCHA_CONFIG_H
+#ifndef ESCUCHA_LIB_CONFIG_H
+#define ESCUCHA_LIB_CONFIG_H
 #include <limits.h>
 #include <stdio.h>
 

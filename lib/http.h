@@ -3,8 +3,8 @@
  * timeouts, a connection cap, Expect: 100-continue, and asynchronous replies
  * (the handler may answer later, e.g. after a Kafka delivery report).
  * Single-threaded: everything runs on the loop's thread. */
-#ifndef ESCUCHA_HTTP_H
-#define ESCUCHA_HTTP_H
+#ifndef ESCUCHA_LIB_HTTP_H
+#define ESCUCHA_LIB_HTTP_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <uv.h>

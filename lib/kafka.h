@@ -1,7 +1,7 @@
 /* librdkafka helpers: idempotent producer with delivery reports, group
  * consumer with manual offset store (at-least-once), DLQ, libuv wiring. */
-#ifndef ESCUCHA_KAFKA_H
-#define ESCUCHA_KAFKA_H
+#ifndef ESCUCHA_LIB_KAFKA_H
+#define ESCUCHA_LIB_KAFKA_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* Structured JSON logs on stderr, one object per line. Never pass secrets. */
-#ifndef ESCUCHA_LOG_H
-#define ESCUCHA_LOG_H
+#ifndef ESCUCHA_LIB_LOG_H
+#define ESCUCHA_LIB_LOG_H
 #include <stdarg.h>
 
 enum { ES_DEBUG = 0, ES_INFO = 1, ES_WARN = 2, ES_ERROR = 3 };

@@ -1,7 +1,7 @@
 /* Prometheus metrics registry (text exposition format 0.0.4). Thread-safe.
  * Families are created once at start and live for the process lifetime. */
-#ifndef ESCUCHA_METRICS_H
-#define ESCUCHA_METRICS_H
+#ifndef ESCUCHA_LIB_METRICS_H
+#define ESCUCHA_LIB_METRICS_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 

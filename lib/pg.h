@@ -1,6 +1,6 @@
 /* PostgreSQL helpers (libpq). SQL only through parameters. */
-#ifndef ESCUCHA_PG_H
-#define ESCUCHA_PG_H
+#ifndef ESCUCHA_LIB_PG_H
+#define ESCUCHA_LIB_PG_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <libpq-fe.h>
 

@@ -1,6 +1,6 @@
 /* Redis helpers (hiredis). Sync for workers, async on libuv for ingest. */
-#ifndef ESCUCHA_RDS_H
-#define ESCUCHA_RDS_H
+#ifndef ESCUCHA_LIB_RDS_H
+#define ESCUCHA_LIB_RDS_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>

@@ -1,5 +1,5 @@
-#ifndef ESCUCHA_UTIL_H
-#define ESCUCHA_UTIL_H
+#ifndef ESCUCHA_LIB_UTIL_H
+#define ESCUCHA_LIB_UTIL_H
 #include <stddef.h>
 #include <stdint.h>
 

@@ -29,12 +29,12 @@ static size_t pipeline(const char *in, size_t len)
 {
     size_t n1 = 0, n2 = 0, n3 = 0;
     long bad;
-    es_redact_counts c;
+    ing_redact_counts c;
     char hex[33];
-    char *norm = es_normalize_text(in, len, 1, &n1, &bad);
-    char *red = norm ? es_redact(norm, n1, &n2, &c) : NULL;
-    char *fold = red ? es_fold_text(red, n2, &n3) : NULL;
-    if (fold) es_content_hash("demo", fold, n3, hex);
+    char *norm = ing_normalize_text(in, len, 1, &n1, &bad);
+    char *red = norm ? ing_redact(norm, n1, &n2, &c) : NULL;
+    char *fold = red ? ing_fold_text(red, n2, &n3) : NULL;
+    if (fold) ing_content_hash("demo", fold, n3, hex);
     size_t r = n3 + c.rut + c.phone + c.email;
     free(norm);
     free(red);
@@ -53,33 +53,33 @@ int main(int argc, char **argv)
     long iters = argc > 1 ? atol(argv[1]) : 500000;
     size_t len = sizeof TEXT - 1, sink = 0, n;
     long bad;
-    es_redact_counts c;
+    ing_redact_counts c;
 
     printf("text: %zu bytes, %ld iterations, one core\n", len, iters);
     double t = now_s();
     for (long i = 0; i < iters; i++) {
-        char *s = es_normalize_text(TEXT, len, 1, &n, &bad);
+        char *s = ing_normalize_text(TEXT, len, 1, &n, &bad);
         sink += n;
         free(s);
     }
-    report("es_normalize_text", now_s() - t, iters, len);
+    report("ing_normalize_text", now_s() - t, iters, len);
     t = now_s();
     for (long i = 0; i < iters; i++) {
-        char *s = es_redact(TEXT, len, &n, &c);
+        char *s = ing_redact(TEXT, len, &n, &c);
         sink += n;
         free(s);
     }
-    report("es_redact", now_s() - t, iters, len);
+    report("ing_redact", now_s() - t, iters, len);
     t = now_s();
     for (long i = 0; i < iters; i++) {
-        char *s = es_fold_text(TEXT, len, &n);
+        char *s = ing_fold_text(TEXT, len, &n);
         sink += n;
         free(s);
     }
-    report("es_fold_text", now_s() - t, iters, len);
+    report("ing_fold_text", now_s() - t, iters, len);
     t = now_s();
-    for (long i = 0; i < iters; i++) sink += es_detect_language(TEXT, len)[0];
-    report("es_detect_language", now_s() - t, iters, len);
+    for (long i = 0; i < iters; i++) sink += ing_detect_language(TEXT, len)[0];
+    report("ing_detect_language", now_s() - t, iters, len);
     t = now_s();
     for (long i = 0; i < iters; i++) sink += pipeline(TEXT, len);
     report("normalize+redact+fold+hash", now_s() - t, iters, len);

@@ -1,4 +1,4 @@
-/* libFuzzer: es_normalize_text / es_fold_text / es_content_hash invariants.
+/* libFuzzer: ing_normalize_text / ing_fold_text / ing_content_hash invariants.
  * Output is valid UTF-8, NFC, free of controls and tabs (only \n survives), trimmed,
  * idempotent, and the fast paths agree with the utf8proc-only reference. */
 #include <stdint.h>
@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     long bad1 = 0, bad2 = 0;
     long want_bad = first_invalid(data, size);
 
-    char *strict = es_normalize_text(in, size, 0, &n1, &bad1);
+    char *strict = ing_normalize_text(in, size, 0, &n1, &bad1);
     if (want_bad >= 0) {
         CHECK(!strict && bad1 == want_bad);
     } else {
@@ -65,21 +65,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_normalized(strict, n1);
     }
 
-    char *fixed = es_normalize_text(in, size, 1, &n1, &bad1);
-    char *ref = es_normalize_text_ref(in, size, 1, &n2, &bad2);
+    char *fixed = ing_normalize_text(in, size, 1, &n1, &bad1);
+    char *ref = ing_normalize_text_ref(in, size, 1, &n2, &bad2);
     CHECK(fixed && ref && bad1 == -1 && n1 == n2 && memcmp(fixed, ref, n1) == 0);
     check_normalized(fixed, n1);
     if (strict) CHECK(strcmp(strict, fixed) == 0);
-    char *again = es_normalize_text(fixed, n1, 0, &n2, &bad2);
+    char *again = ing_normalize_text(fixed, n1, 0, &n2, &bad2);
     CHECK(again && n2 == n1 && memcmp(again, fixed, n1) == 0);
 
-    char *f1 = es_fold_text(in, size, &n1);
-    char *f2 = es_fold_text_ref(in, size, &n2);
+    char *f1 = ing_fold_text(in, size, &n1);
+    char *f2 = ing_fold_text_ref(in, size, &n2);
     CHECK(f1 && f2 && n1 == n2 && memcmp(f1, f2, n1) == 0);
     check_folded(f1, n1);
 
     char hex[33];
-    es_content_hash("agency", f1, n1, hex);
+    ing_content_hash("agency", f1, n1, hex);
     CHECK(strlen(hex) == 32);
 
     free(strict);

@@ -1,4 +1,4 @@
-/* libFuzzer: es_redact invariants. Output length bound and termination, valid UTF-8 in ->
+/* libFuzzer: ing_redact invariants. Output length bound and termination, valid UTF-8 in ->
  * valid UTF-8 out, every placeholder accounted for by the counts, literal text kept; and a
  * card disguised as the input's first bytes choose (zero-width characters, soft hyphens,
  * NBSP, full-width / Arabic-Indic / mathematical digits), set between two copies of the
@@ -68,9 +68,9 @@ static void check_disguised_card(const uint8_t *data, size_t size)
     memcpy(in + size + 3, disg, dn);
     memcpy(in + size + 3 + dn, " ; ", 3);
     memcpy(in + size + 6 + dn, data, size);
-    es_redact_counts c;
+    ing_redact_counts c;
     size_t n = 0;
-    char *out = es_redact(in, n2, &n, &c);
+    char *out = ing_redact(in, n2, &n, &c);
     CHECK(out && c.card >= 1);
     /* redaction only removes: copies of the prefix may hold it, the middle one must not */
     CHECK(occurrences(out, n, disg) <= 2 * occurrences((const char *)data, size, disg));
@@ -82,9 +82,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_disguised_card(data, size);
     const char *in = (const char *)data;
-    es_redact_counts c;
+    ing_redact_counts c;
     size_t n = 0;
-    char *out = es_redact(in, size, &n, &c);
+    char *out = ing_redact(in, size, &n, &c);
     CHECK(out && out[n] == '\0' && n <= size + size / 2 + 16);
     if (valid_utf8(data, size)) CHECK(valid_utf8((const uint8_t *)out, n));
 

@@ -1,8 +1,8 @@
 /* Connector interface: one small module per project tool behind the same
  * three operations. Every connector speaks the vendor's documented REST API;
  * see docs/actions.md for the table of endpoints, auth and markers. */
-#ifndef ESCUCHA_AC_CONN_H
-#define ESCUCHA_AC_CONN_H
+#ifndef ESCUCHA_ACTIONS_AC_CONN_H
+#define ESCUCHA_ACTIONS_AC_CONN_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <jansson.h>
 #include "ac_http.h"

@@ -1,8 +1,8 @@
 /* HTTP client for connectors: libcurl easy handle per call, bounded retries
  * with exponential backoff + jitter, Retry-After, and a circuit breaker.
  * Thread-safe as long as each ac_breaker is shared only through its mutex. */
-#ifndef ESCUCHA_AC_HTTP_H
-#define ESCUCHA_AC_HTTP_H
+#ifndef ESCUCHA_ACTIONS_AC_HTTP_H
+#define ESCUCHA_ACTIONS_AC_HTTP_H
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* SMTP submission through libcurl (smtp:// or smtps://, STARTTLS when the
  * server offers it) and a small MIME builder for multipart/alternative. */
-#ifndef ESCUCHA_AC_SMTP_H
-#define ESCUCHA_AC_SMTP_H
+#ifndef ESCUCHA_ACTIONS_AC_SMTP_H
+#define ESCUCHA_ACTIONS_AC_SMTP_H
 #include <stddef.h>
 #include "util.h"
 

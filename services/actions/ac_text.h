@@ -16,8 +16,8 @@
  *      (bare links) and inside "escucha-key" (any case);
  *   3. escape for the markup, line by line, each line under the quote prefix.
  * See docs/actions.md "Citizen text in tickets" for the per-tool choices. */
-#ifndef ESCUCHA_AC_TEXT_H
-#define ESCUCHA_AC_TEXT_H
+#ifndef ESCUCHA_ACTIONS_AC_TEXT_H
+#define ESCUCHA_ACTIONS_AC_TEXT_H
 #include "util.h"
 
 /* Markups of ticket bodies. PLAIN and HTML keep the values 0 and 1 that

@@ -1,7 +1,7 @@
 /* Daily/weekly e-mail digest per agency: top priorities and open actions,
  * plain text + HTML (multipart/alternative), sent over SMTP. */
-#ifndef ESCUCHA_AC_DIGEST_H
-#define ESCUCHA_AC_DIGEST_H
+#ifndef ESCUCHA_ACTIONS_DIGEST_H
+#define ESCUCHA_ACTIONS_DIGEST_H
 #include <stdint.h>
 
 #include "ac_smtp.h"

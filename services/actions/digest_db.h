@@ -1,8 +1,8 @@
 /* The digest's data from PostgreSQL (priorities, open plans + tickets,
  * feedback totals) and the once-per-agency-and-period send, recorded in
  * audit_log (entity 'digest', entity_id '<agency>/<period>/<YYYY-MM-DD>'). */
-#ifndef ESCUCHA_AC_DIGEST_DB_H
-#define ESCUCHA_AC_DIGEST_DB_H
+#ifndef ESCUCHA_ACTIONS_DIGEST_DB_H
+#define ESCUCHA_ACTIONS_DIGEST_DB_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <jansson.h>
 #include <libpq-fe.h>

@@ -7,8 +7,8 @@
  * and recommendations. Not sent: citizen quotes (privacy; they stay in the
  * ticket verbatim). A rewrite is rejected when it contains a number that is
  * not in the extractive summary (no invented figures) or is empty/too long. */
-#ifndef ESCUCHA_AC_LLM_H
-#define ESCUCHA_AC_LLM_H
+#ifndef ESCUCHA_ACTIONS_LLM_H
+#define ESCUCHA_ACTIONS_LLM_H
 #include "util.h" /* ES_MUST_CHECK */
 #include "ac_http.h"
 #include "plan.h"

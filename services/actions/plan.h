@@ -4,8 +4,8 @@
  *  - representative quotes: the documents closest (cosine, term space) to the
  *    topic centroid, i.e. typical rather than extreme, near-duplicates skipped;
  *  - recommendations from the taxonomy playbook; Spanish and English text. */
-#ifndef ESCUCHA_AC_PLAN_H
-#define ESCUCHA_AC_PLAN_H
+#ifndef ESCUCHA_ACTIONS_PLAN_H
+#define ESCUCHA_ACTIONS_PLAN_H
 #include <jansson.h>
 #include <stddef.h>
 

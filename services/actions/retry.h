@@ -6,8 +6,8 @@
  * pending plan next. After a restart every pending plan is simply found
  * again by the status pass (see docs/actions.md, "Transient failures").
  * Times are milliseconds on any monotonic clock the caller chooses. */
-#ifndef ESCUCHA_AC_RETRY_H
-#define ESCUCHA_AC_RETRY_H
+#ifndef ESCUCHA_ACTIONS_RETRY_H
+#define ESCUCHA_ACTIONS_RETRY_H
 #include <stddef.h>
 #include <stdint.h>
 

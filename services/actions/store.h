@@ -1,7 +1,7 @@
 /* Durable side of the actions service: PostgreSQL (action_plans, actions,
  * audit_log, feedback for evidence) and the Redis creation lock. */
-#ifndef ESCUCHA_AC_STORE_H
-#define ESCUCHA_AC_STORE_H
+#ifndef ESCUCHA_ACTIONS_STORE_H
+#define ESCUCHA_ACTIONS_STORE_H
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 

@@ -6,8 +6,8 @@
  * A crash between 4's create and record is healed by 3 on the next attempt.
  * ESCUCHA_CRASH_AT=<point> kills the process with SIGKILL at that point
  * (after_lock, after_search, after_create, after_record) for tests. */
-#ifndef ESCUCHA_AC_TICKET_H
-#define ESCUCHA_AC_TICKET_H
+#ifndef ESCUCHA_ACTIONS_TICKET_H
+#define ESCUCHA_ACTIONS_TICKET_H
 #include "ac_conn.h"
 
 typedef struct ac_store {

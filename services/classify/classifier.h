@@ -10,8 +10,8 @@
  * back to the subcategory's journey hint. Below the confidence threshold the
  * item is "other/unclassified"; an empty text or a survey non-answer ("did
  * not answer", "sin comentarios") is "other/no_comment", neutral. */
-#ifndef CL_CLASSIFIER_H
-#define CL_CLASSIFIER_H
+#ifndef ESCUCHA_CLASSIFY_CLASSIFIER_H
+#define ESCUCHA_CLASSIFY_CLASSIFIER_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>

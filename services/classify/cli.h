@@ -1,7 +1,7 @@
 /* Operator subcommands: train, eval, predict. Each returns a process exit
  * code (0 ok, 1 runtime error, 2 usage error). */
-#ifndef CL_CLI_H
-#define CL_CLI_H
+#ifndef ESCUCHA_CLASSIFY_CLI_H
+#define ESCUCHA_CLASSIFY_CLI_H
 #include <stdio.h>
 
 int cl_cmd_train(int argc, char **argv);

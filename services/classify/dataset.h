@@ -5,8 +5,8 @@
  *   {"id":..,"text":..,"category":..,"subcategory":..,"sentiment":..}
  * Files are loaded in order; a row whose folded text equals an earlier row's
  * overrides that row's non-empty labels (operator corrections win). */
-#ifndef CL_DATASET_H
-#define CL_DATASET_H
+#ifndef ESCUCHA_CLASSIFY_DATASET_H
+#define ESCUCHA_CLASSIFY_DATASET_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>

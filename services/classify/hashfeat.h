@@ -2,8 +2,8 @@
  * bigrams, and character n-grams of the folded words with boundary marks,
  * each block TF-IDF weighted (sublinear tf) and L2-normalised on its own so
  * that long words do not drown the word block. */
-#ifndef CL_HASHFEAT_H
-#define CL_HASHFEAT_H
+#ifndef ESCUCHA_CLASSIFY_HASHFEAT_H
+#define ESCUCHA_CLASSIFY_HASHFEAT_H
 #include <stddef.h>
 #include <stdint.h>
 

@@ -1,8 +1,8 @@
 /* Built-in es+en lexicons over folded words: urgent signals (threats,
  * violence, self-harm, danger to life) and, for cold start only, polarity
  * words. Entries ending in '*' match word prefixes. */
-#ifndef CL_LEXICON_H
-#define CL_LEXICON_H
+#ifndef ESCUCHA_CLASSIFY_LEXICON_H
+#define ESCUCHA_CLASSIFY_LEXICON_H
 #include <stddef.h>
 
 #include "text.h"

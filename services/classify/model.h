@@ -7,8 +7,8 @@
  *   labels  NUL-separated class names, head by head
  *   taxonomy  the taxonomy JSON the model was trained with
  * The checksum covers every byte after the checksum field. */
-#ifndef CL_MODEL_H
-#define CL_MODEL_H
+#ifndef ESCUCHA_CLASSIFY_MODEL_H
+#define ESCUCHA_CLASSIFY_MODEL_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>

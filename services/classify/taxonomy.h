@@ -2,8 +2,8 @@
  * labels and descriptions, seed keywords per language, urgency flag, journey
  * stage hint, recommended actions and ticket routing. Validation errors name
  * the JSON path, e.g. "categories[3].subcategories[1].labels.es: missing". */
-#ifndef CL_TAXONOMY_H
-#define CL_TAXONOMY_H
+#ifndef ESCUCHA_CLASSIFY_TAXONOMY_H
+#define ESCUCHA_CLASSIFY_TAXONOMY_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>

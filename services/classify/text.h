@@ -1,8 +1,8 @@
 /* Text pipeline: Unicode normalisation with case and accent folding
  * (utf8proc), word tokenisation, language guess and Snowball stemming.
  * One cl_text per thread: it owns the stemmers and reusable buffers. */
-#ifndef CL_TEXT_H
-#define CL_TEXT_H
+#ifndef ESCUCHA_CLASSIFY_TEXT_H
+#define ESCUCHA_CLASSIFY_TEXT_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>

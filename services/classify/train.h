@@ -5,8 +5,8 @@
  * Confidence is calibrated with per-head temperature scaling fitted on a
  * held-out slice; the final weights are then refitted on all data.
  * Deterministic: a given dataset, options and seed give identical bytes. */
-#ifndef CL_TRAIN_H
-#define CL_TRAIN_H
+#ifndef ESCUCHA_CLASSIFY_TRAIN_H
+#define ESCUCHA_CLASSIFY_TRAIN_H
 #include <stddef.h>
 #include <stdint.h>
 

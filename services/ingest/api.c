@@ -16,7 +16,7 @@ enum { KIND_SINGLE, KIND_BATCH, KIND_OPEN311, KIND_WHATSAPP };
 
 typedef struct {
   es_http_req *req;
-  api_ctx *api;
+  ing_api_ctx *api;
   const char *route;
   int kind;
   size_t n, ndone;
@@ -25,7 +25,7 @@ typedef struct {
 
 static es_metric *m_requests, *m_latency;
 
-void api_metrics_init(void) {
+void ing_api_metrics_init(void) {
   m_requests = es_counter("escucha_ingest_requests_total", "HTTP requests by route and status", "route", "status", NULL);
   m_latency = es_histogram("escucha_ingest_request_seconds", "HTTP request latency", ES_LATENCY_BUCKETS,
                            ES_LATENCY_NBUCKETS, "route", NULL);
@@ -75,17 +75,17 @@ static void respond_single(req_ctx *c) {
   ing_item *it = c->items[0];
   es_buf b = {0};
   switch (it->state) {
-    case IT_ACCEPTED:
+    case ING_ITEM_ACCEPTED:
       es_buf_printf(&b, "{\"id\":\"%s\",\"status\":\"accepted\"}", it->id);
       reply_json(c->req, c->route, 202, &b, NULL);
       break;
-    case IT_DUPLICATE:
+    case ING_ITEM_DUPLICATE:
       es_buf_puts(&b, "{\"id\":");
       es_buf_json_str(&b, it->dup_id, strlen(it->dup_id));
       es_buf_puts(&b, ",\"status\":\"duplicate\"}");
       reply_json(c->req, c->route, 200, &b, NULL);
       break;
-    case IT_REJECTED:
+    case ING_ITEM_REJECTED:
       es_buf_puts(&b, "{\"error\":");
       put_error(&b, it);
       es_buf_puts(&b, "}");
@@ -107,13 +107,13 @@ static void respond_batch(req_ctx *c) {
     cnt[it->state]++;
     es_buf_printf(&b, "%s{\"index\":%zu,", i ? "," : "", i);
     switch (it->state) {
-      case IT_ACCEPTED: es_buf_printf(&b, "\"id\":\"%s\",\"status\":\"accepted\"}", it->id); break;
-      case IT_DUPLICATE:
+      case ING_ITEM_ACCEPTED: es_buf_printf(&b, "\"id\":\"%s\",\"status\":\"accepted\"}", it->id); break;
+      case ING_ITEM_DUPLICATE:
         es_buf_puts(&b, "\"id\":");
         es_buf_json_str(&b, it->dup_id, strlen(it->dup_id));
         es_buf_puts(&b, ",\"status\":\"duplicate\"}");
         break;
-      case IT_REJECTED:
+      case ING_ITEM_REJECTED:
         es_buf_puts(&b, "\"status\":\"rejected\",\"error\":");
         put_error(&b, it);
         es_buf_puts(&b, "}");
@@ -122,9 +122,9 @@ static void respond_batch(req_ctx *c) {
     }
   }
   es_buf_printf(&b, "],\"accepted\":%zu,\"duplicate\":%zu,\"rejected\":%zu,\"unavailable\":%zu}",
-                cnt[IT_ACCEPTED], cnt[IT_DUPLICATE], cnt[IT_REJECTED], cnt[IT_UNAVAILABLE]);
+                cnt[ING_ITEM_ACCEPTED], cnt[ING_ITEM_DUPLICATE], cnt[ING_ITEM_REJECTED], cnt[ING_ITEM_UNAVAILABLE]);
   /* 503 when anything could not be queued: the client retries the batch, dedup absorbs the rest */
-  int status = cnt[IT_UNAVAILABLE] ? 503 : cnt[IT_ACCEPTED] ? 202 : 200;
+  int status = cnt[ING_ITEM_UNAVAILABLE] ? 503 : cnt[ING_ITEM_ACCEPTED] ? 202 : 200;
   reply_json(c->req, c->route, status, &b, status == 503 ? "Retry-After: 1\r\n" : NULL);
   es_buf_free(&b);
 }
@@ -132,13 +132,13 @@ static void respond_batch(req_ctx *c) {
 static void respond_open311(req_ctx *c) {
   ing_item *it = c->items[0];
   es_buf b = {0};
-  if (it->state == IT_ACCEPTED || it->state == IT_DUPLICATE) {
-    const char *id = it->state == IT_ACCEPTED ? it->id : it->dup_id;
+  if (it->state == ING_ITEM_ACCEPTED || it->state == ING_ITEM_DUPLICATE) {
+    const char *id = it->state == ING_ITEM_ACCEPTED ? it->id : it->dup_id;
     es_buf_puts(&b, "[{\"service_request_id\":");
     es_buf_json_str(&b, id, strlen(id));
     es_buf_puts(&b, ",\"service_notice\":\"\",\"account_id\":null}]");
-    reply_json(c->req, c->route, it->state == IT_ACCEPTED ? 201 : 200, &b, NULL);
-  } else if (it->state == IT_REJECTED) {
+    reply_json(c->req, c->route, it->state == ING_ITEM_ACCEPTED ? 201 : 200, &b, NULL);
+  } else if (it->state == ING_ITEM_REJECTED) {
     /* GeoReport v2 error format: [{"code":400,"description":"..."}] */
     es_buf_printf(&b, "[{\"code\":%d,\"description\":", reject_status(it));
     es_buf_json_str(&b, it->err_msg, strlen(it->err_msg));
@@ -156,12 +156,12 @@ static void respond_whatsapp(req_ctx *c) {
   size_t cnt[5] = {0};
   for (size_t i = 0; i < c->n; i++) cnt[c->items[i]->state]++;
   es_buf b = {0};
-  es_buf_printf(&b, "{\"accepted\":%zu,\"duplicate\":%zu,\"rejected\":%zu", cnt[IT_ACCEPTED],
-                cnt[IT_DUPLICATE], cnt[IT_REJECTED]);
-  if (cnt[IT_REJECTED]) { /* a reject is final (a 200: Meta would only redeliver it), so it is said here */
+  es_buf_printf(&b, "{\"accepted\":%zu,\"duplicate\":%zu,\"rejected\":%zu", cnt[ING_ITEM_ACCEPTED],
+                cnt[ING_ITEM_DUPLICATE], cnt[ING_ITEM_REJECTED]);
+  if (cnt[ING_ITEM_REJECTED]) { /* a reject is final (a 200: Meta would only redeliver it), so it is said here */
     es_buf_puts(&b, ",\"errors\":[");
     for (size_t i = 0, k = 0; i < c->n; i++) {
-      if (c->items[i]->state != IT_REJECTED) continue;
+      if (c->items[i]->state != ING_ITEM_REJECTED) continue;
       es_buf_printf(&b, "%s{\"index\":%zu,\"error\":", k++ ? "," : "", i);
       put_error(&b, c->items[i]);
       es_buf_puts(&b, "}");
@@ -169,7 +169,7 @@ static void respond_whatsapp(req_ctx *c) {
     es_buf_puts(&b, "]");
   }
   es_buf_puts(&b, "}");
-  if (cnt[IT_UNAVAILABLE]) reply_error(c->req, c->route, 503, "unavailable", "retry later", NULL, "Retry-After: 1\r\n");
+  if (cnt[ING_ITEM_UNAVAILABLE]) reply_error(c->req, c->route, 503, "unavailable", "retry later", NULL, "Retry-After: 1\r\n");
   else reply_json(c->req, c->route, 200, &b, NULL);
   es_buf_free(&b);
 }
@@ -185,7 +185,7 @@ static void on_item_done(ing_item *it, void *ud) {
   ctx_free(c);
 }
 
-static req_ctx *ctx_new(es_http_req *req, api_ctx *api, const char *route, int kind, size_t n) {
+static req_ctx *ctx_new(es_http_req *req, ing_api_ctx *api, const char *route, int kind, size_t n) {
   req_ctx *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   c->items = calloc(n ? n : 1, sizeof *c->items);
@@ -211,7 +211,7 @@ static ing_item *ctx_add(req_ctx *c) {
 }
 
 /* A request carrying one item; on OOM answers 500 itself and returns NULL. */
-static ing_item *single_item(es_http_req *req, api_ctx *api, const char *route, int kind) {
+static ing_item *single_item(es_http_req *req, ing_api_ctx *api, const char *route, int kind) {
   req_ctx *c = ctx_new(req, api, route, kind, 1);
   ing_item *it = c ? ctx_add(c) : NULL;
   if (!it) {
@@ -228,7 +228,7 @@ static int content_type_is(const es_http_req *req, const char *want) {
   return strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-static void handle_single(es_http_req *req, api_ctx *api, const char *agency) {
+static void handle_single(es_http_req *req, ing_api_ctx *api, const char *agency) {
   const char *route = "feedback";
   if (!content_type_is(req, "application/json"))
     return reply_error(req, route, 415, "unsupported_media_type", "Content-Type must be application/json", NULL, NULL);
@@ -246,7 +246,7 @@ static void handle_single(es_http_req *req, api_ctx *api, const char *agency) {
   }
   ing_item_from_json(it, o, agency, ESCUCHA__V1__CHANNEL__WEB);
   cJSON_Delete(o);
-  ingest_submit(api->g, it);
+  ing_pipeline_submit(api->g, it);
 }
 
 /* parse_batch's answer for the whole request (an item's own errors are its rejects). */
@@ -338,7 +338,7 @@ static void reply_rate_limited(es_http_req *req, const char *route, int wait, si
   reply_error(req, route, 429, "rate_limited", msg, NULL, hdr);
 }
 
-static void handle_batch(es_http_req *req, api_ctx *api, const char *agency, int key) {
+static void handle_batch(es_http_req *req, ing_api_ctx *api, const char *agency, int key) {
   const char *route = "feedback_batch";
   int ndjson = content_type_is(req, "application/x-ndjson") || content_type_is(req, "application/ndjson");
   if (!ndjson && !content_type_is(req, "application/json"))
@@ -361,13 +361,13 @@ static void handle_batch(es_http_req *req, api_ctx *api, const char *agency, int
     }
   }
   /* every item costs a token, rejected ones too (they were sent and parsed) */
-  int wait = auth_rate_take(api->keys, key, es_mono_ns(), c->n);
+  int wait = ing_auth_rate_take(api->keys, key, es_mono_ns(), c->n);
   if (wait) {
     size_t n = c->n;
     ctx_free(c);
-    return reply_rate_limited(req, route, wait, n, auth_rate(api->keys));
+    return reply_rate_limited(req, route, wait, n, ing_auth_rate(api->keys));
   }
-  ingest_submit_many(api->g, c->items, c->n);
+  ing_pipeline_submit_many(api->g, c->items, c->n);
 }
 
 /* application/x-www-form-urlencoded decoding, in place; -1 when it decodes to a
@@ -388,7 +388,7 @@ static int url_decode(char *s) {
   return nul ? -1 : 0;
 }
 
-static void handle_open311_post(es_http_req *req, api_ctx *api, const char *agency) {
+static void handle_open311_post(es_http_req *req, ing_api_ctx *api, const char *agency) {
   const char *route = "open311_requests";
   int form = content_type_is(req, "application/x-www-form-urlencoded");
   if (!form && !content_type_is(req, "application/json"))
@@ -397,11 +397,11 @@ static void handle_open311_post(es_http_req *req, api_ctx *api, const char *agen
   ing_item *it = single_item(req, api, route, KIND_OPEN311);
   if (!it) return;
   /* no services list (out of memory at start) checks nothing; an empty one refuses every code */
-  ch_open311_item(req->body, req->body_len, form, agency, api->services, it);
-  ingest_submit(api->g, it);
+  ing_ch_open311_item(req->body, req->body_len, form, agency, api->services, it);
+  ing_pipeline_submit(api->g, it);
 }
 
-char *api_open311_services(const char *path) {
+char *ing_api_open311_services(const char *path) {
   size_t len = 0;
   char *text = path ? es_read_file(path, &len) : NULL, *s = NULL;
   cJSON *tax = text ? cJSON_ParseWithLength(text, len) : NULL, *out = cJSON_CreateArray();
@@ -455,7 +455,7 @@ static char *query_param(const char *query, const char *name) {
 }
 
 /* Meta's subscription handshake: echo hub.challenge when the verify token matches. */
-static void handle_whatsapp_verify(es_http_req *req, api_ctx *api) {
+static void handle_whatsapp_verify(es_http_req *req, ing_api_ctx *api) {
   const char *route = "whatsapp";
   char *mode = query_param(req->query, "hub.mode"), *token = query_param(req->query, "hub.verify_token"),
        *challenge = query_param(req->query, "hub.challenge");
@@ -472,17 +472,17 @@ static void handle_whatsapp_verify(es_http_req *req, api_ctx *api) {
   free(challenge);
 }
 
-static void handle_whatsapp(es_http_req *req, api_ctx *api) {
+static void handle_whatsapp(es_http_req *req, ing_api_ctx *api) {
   const char *route = "whatsapp";
   if (!api->wa_secret || !api->wa_agency)
     return reply_error(req, route, 404, "not_configured", "the WhatsApp channel is not configured", NULL, NULL);
-  if (!ch_whatsapp_signature_ok(api->wa_secret, req->body, req->body_len, es_http_header(req, "x-hub-signature-256")))
+  if (!ing_ch_whatsapp_signature_ok(api->wa_secret, req->body, req->body_len, es_http_header(req, "x-hub-signature-256")))
     return reply_error(req, route, 401, "bad_signature", "X-Hub-Signature-256 does not match the body", NULL, NULL);
   ing_item **items = NULL;
   char err[256];
-  int n = ch_whatsapp_items(req->body, req->body_len, api->wa_agency, &items, err, sizeof err);
+  int n = ing_ch_whatsapp_items(req->body, req->body_len, api->wa_agency, &items, err, sizeof err);
   if (n < 0) return reply_error(req, route, 400, "invalid", err, "body", NULL);
-  if (n == 0) { /* delivery/read statuses: acknowledged, nothing to ingest */
+  if (n == 0) { /* delivery/read statuses: acknowledged, nothing to ing_pipeline */
     es_buf b = {0};
     es_buf_puts(&b, "{\"accepted\":0,\"duplicate\":0,\"rejected\":0}");
     reply_json(req, route, 200, &b, NULL);
@@ -502,10 +502,10 @@ static void handle_whatsapp(es_http_req *req, api_ctx *api) {
     c->items[c->n++] = items[i];
   }
   free(items);
-  ingest_submit_many(api->g, c->items, c->n);
+  ing_pipeline_submit_many(api->g, c->items, c->n);
 }
 
-static void handle_email(es_http_req *req, api_ctx *api, const char *agency) {
+static void handle_email(es_http_req *req, ing_api_ctx *api, const char *agency) {
   const char *route = "email";
   if (!content_type_is(req, "message/rfc822"))
     return reply_error(req, route, 415, "unsupported_media_type", "Content-Type must be message/rfc822", NULL, NULL);
@@ -515,18 +515,18 @@ static void handle_email(es_http_req *req, api_ctx *api, const char *agency) {
     ctx_free(it->ctx);
     return reply_error(req, route, 500, "internal", "out of memory", NULL, NULL);
   }
-  ch_email_item(req->body, req->body_len, it);
-  ingest_submit(api->g, it);
+  ing_ch_email_item(req->body, req->body_len, it);
+  ing_pipeline_submit(api->g, it);
 }
 
-static void handle_open311_services(es_http_req *req, api_ctx *api) {
+static void handle_open311_services(es_http_req *req, ing_api_ctx *api) {
   const char *s = api->services ? api->services : "[]";
   es_buf b = {(char *)s, strlen(s), strlen(s) + 1};
   reply_json(req, "open311_services", 200, &b, NULL);
 }
 
-void api_handle(es_http_req *req, void *ud) {
-  api_ctx *api = ud;
+void ing_api_handle(es_http_req *req, void *ud) {
+  ing_api_ctx *api = ud;
   const char *p = req->path;
   int post = req->method == HTTP_POST, get = req->method == HTTP_GET;
   const char *route = strcmp(p, "/v1/feedback") == 0               ? "feedback"
@@ -548,15 +548,15 @@ void api_handle(es_http_req *req, void *ud) {
   }
   if (!post) return reply_error(req, route, 405, "method_not_allowed", "use POST", NULL, "Allow: POST\r\n");
   int key = -1;
-  const char *agency = auth_check(api->keys, es_http_header(req, "authorization"), &key);
+  const char *agency = ing_auth_check(api->keys, es_http_header(req, "authorization"), &key);
   if (!agency)
     return reply_error(req, route, 401, "unauthorized", "missing or invalid API key (Authorization: Bearer <key>)",
                        NULL, "WWW-Authenticate: Bearer\r\n");
   /* the bucket counts items: one per single request here, a batch's items once it is parsed */
   int batch = strcmp(route, "feedback_batch") == 0;
-  int wait = auth_rate_take(api->keys, key, es_mono_ns(), batch ? 0 : 1);
+  int wait = ing_auth_rate_take(api->keys, key, es_mono_ns(), batch ? 0 : 1);
   if (wait) return reply_rate_limited(req, route, wait, 0, 0);
-  if (api->inflight_limit && ingest_inflight(api->g) > api->inflight_limit)
+  if (api->inflight_limit && ing_pipeline_inflight(api->g) > api->inflight_limit)
     return reply_error(req, route, 503, "overloaded", "too much feedback in flight; retry", NULL, "Retry-After: 1\r\n");
   if (strcmp(route, "feedback") == 0) handle_single(req, api, agency);
   else if (batch) handle_batch(req, api, agency, key);

@@ -1,23 +1,23 @@
 /* Ingest HTTP API: routes, auth, rate limit, request -> items -> response. */
-#ifndef INGEST_API_H
-#define INGEST_API_H
+#ifndef ESCUCHA_INGEST_API_H
+#define ESCUCHA_INGEST_API_H
 #include "auth.h"
 #include "http.h"
 #include "pipeline.h"
 
 typedef struct {
-  ingest *g;
-  auth *keys;
+  ing_pipeline *g;
+  ing_auth *keys;
   size_t max_batch;        /* items per batch request */
   char *services;          /* Open311 services.json answer, rendered (owned) */
   size_t inflight_limit;   /* 503 when more items are in flight than this */
   const char *wa_secret;   /* WhatsApp app secret (signs webhook bodies); NULL = channel off */
   const char *wa_verify;   /* verify token for Meta's subscription handshake */
   const char *wa_agency;   /* agency the WhatsApp number belongs to */
-} api_ctx;
+} ing_api_ctx;
 
-void api_handle(es_http_req *req, void *ud);
-void api_metrics_init(void);
+void ing_api_handle(es_http_req *req, void *ud);
+void ing_api_metrics_init(void);
 /* Renders the Open311 services list (JSON) from a taxonomy file; NULL on error. */
-char *api_open311_services(const char *taxonomy_path);
+char *ing_api_open311_services(const char *taxonomy_path);
 #endif

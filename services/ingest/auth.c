@@ -17,13 +17,13 @@ typedef struct {
   uint64_t last_ns;
 } key_entry;
 
-struct auth {
+struct ing_auth {
   key_entry *keys;
   size_t n, cap;
   double rate;
 };
 
-static int add_key(auth *a, const char *agency, size_t alen, const unsigned char *hash) {
+static int add_key(ing_auth *a, const char *agency, size_t alen, const unsigned char *hash) {
   if (a->n == a->cap) {
     size_t cap = a->cap ? a->cap * 2 : 8;
     key_entry *k = realloc(a->keys, cap * sizeof *k);
@@ -41,7 +41,7 @@ static int add_key(auth *a, const char *agency, size_t alen, const unsigned char
   return 0;
 }
 
-static int load_file(auth *a, const char *path, char *err, size_t errlen) {
+static int load_file(ing_auth *a, const char *path, char *err, size_t errlen) {
   char *data = es_read_file(path, NULL);
   if (!data) {
     snprintf(err, errlen, "cannot read API keys file %s", path);
@@ -70,7 +70,7 @@ static int load_file(auth *a, const char *path, char *err, size_t errlen) {
   return rc;
 }
 
-static int load_env(auth *a, const char *spec, char *err, size_t errlen) {
+static int load_env(ing_auth *a, const char *spec, char *err, size_t errlen) {
   char *copy = es_xstrdup(spec); /* start-up: out of memory aborts */
   int rc = 0;
   for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -89,33 +89,33 @@ static int load_env(auth *a, const char *spec, char *err, size_t errlen) {
   return rc;
 }
 
-auth *auth_new(const char *file, const char *env_keys, double rate, char *err, size_t errlen) {
+ing_auth *ing_auth_new(const char *file, const char *env_keys, double rate, char *err, size_t errlen) {
   if (sodium_init() < 0) {
     snprintf(err, errlen, "libsodium init failed");
     return NULL;
   }
-  auth *a = calloc(1, sizeof *a);
+  ing_auth *a = calloc(1, sizeof *a);
   if (!a) return NULL;
   a->rate = rate;
   if ((file && *file && load_file(a, file, err, errlen) != 0) ||
       (env_keys && *env_keys && load_env(a, env_keys, err, errlen) != 0)) {
-    auth_free(a);
+    ing_auth_free(a);
     return NULL;
   }
   return a;
 }
 
-void auth_free(auth *a) {
+void ing_auth_free(ing_auth *a) {
   if (!a) return;
   for (size_t i = 0; i < a->n; i++) free(a->keys[i].agency);
   free(a->keys);
   free(a);
 }
 
-size_t auth_count(const auth *a) { return a->n; }
-double auth_rate(const auth *a) { return a->rate; }
+size_t ing_auth_count(const ing_auth *a) { return a->n; }
+double ing_auth_rate(const ing_auth *a) { return a->rate; }
 
-const char *auth_check(auth *a, const char *h, int *key_index) {
+const char *ing_auth_check(ing_auth *a, const char *h, int *key_index) {
   if (!h || strncasecmp(h, "Bearer ", 7) != 0) return NULL;
   const char *key = h + 7;
   while (*key == ' ') key++;
@@ -130,9 +130,9 @@ const char *auth_check(auth *a, const char *h, int *key_index) {
   return a->keys[found].agency;
 }
 
-int auth_rate_limit(auth *a, int idx, uint64_t now_ns) { return auth_rate_take(a, idx, now_ns, 1); }
+int ing_auth_rate_limit(ing_auth *a, int idx, uint64_t now_ns) { return ing_auth_rate_take(a, idx, now_ns, 1); }
 
-int auth_rate_take(auth *a, int idx, uint64_t now_ns, size_t cost) {
+int ing_auth_rate_take(ing_auth *a, int idx, uint64_t now_ns, size_t cost) {
   if (a->rate <= 0 || idx < 0 || (size_t)idx >= a->n) return 0;
   key_entry *e = &a->keys[idx];
   double burst = a->rate * 2;

@@ -15,11 +15,11 @@
 #include "normalize.h"
 #include "util.h"
 
-int ch_check_str(ing_item *it, const char *field, const char *s, size_t n, size_t max) {
+int ing_ch_check_str(ing_item *it, const char *field, const char *s, size_t n, size_t max) {
   const char *nul = n ? memchr(s, '\0', n) : NULL;
   if (nul)
     return ing_item_reject(it, "invalid", field, "%s contains a NUL byte (at byte %zu)", field, (size_t)(nul - s));
-  long bad = n ? es_utf8_invalid_at(s, n) : -1;
+  long bad = n ? ing_utf8_invalid_at(s, n) : -1;
   if (bad >= 0)
     return ing_item_reject(it, "invalid", field, "%s is not valid UTF-8 (byte 0x%02x at %ld)", field,
                            (unsigned char)s[bad], bad);
@@ -27,7 +27,7 @@ int ch_check_str(ing_item *it, const char *field, const char *s, size_t n, size_
   return 0;
 }
 
-int ch_whatsapp_signature_ok(const char *secret, const char *body, size_t len, const char *header) {
+int ing_ch_whatsapp_signature_ok(const char *secret, const char *body, size_t len, const char *header) {
   if (!secret || !*secret || !header || strncmp(header, "sha256=", 7) != 0) return 0;
   unsigned char mac[crypto_auth_hmacsha256_BYTES], got[crypto_auth_hmacsha256_BYTES];
   size_t binlen = 0;
@@ -65,13 +65,13 @@ static ing_item *wa_item(const cJSON *msg, const char *agency) {
     ing_item_reject(it, "invalid", "text.body", "a text message needs text.body (a string)");
     return it;
   }
-  if (ch_check_str(it, "text.body", body->valuestring, strlen(body->valuestring), ING_MAX_TEXT)) return it;
+  if (ing_ch_check_str(it, "text.body", body->valuestring, strlen(body->valuestring), ING_MAX_TEXT)) return it;
   if (id && !cJSON_IsString(id)) {
     ing_item_reject(it, "invalid", "id", "id must be a string");
     return it;
   }
   /* Meta redelivers: the wamid dedups it (never cut: a cut id could match another) */
-  if (id && ch_check_str(it, "id", id->valuestring, strlen(id->valuestring), ING_MAX_FIELD)) return it;
+  if (id && ing_ch_check_str(it, "id", id->valuestring, strlen(id->valuestring), ING_MAX_FIELD)) return it;
   if (ts) { /* Meta sends seconds since epoch as a string of digits */
     const char *s = cJSON_GetStringValue(ts);
     size_t n = s ? strlen(s) : 0;
@@ -86,7 +86,7 @@ static ing_item *wa_item(const cJSON *msg, const char *agency) {
   return it;
 }
 
-int ch_whatsapp_items(const char *body, size_t len, const char *agency, ing_item ***out, char *err, size_t errlen) {
+int ing_ch_whatsapp_items(const char *body, size_t len, const char *agency, ing_item ***out, char *err, size_t errlen) {
   ing_json_error jerr;
   cJSON *root = ing_json_parse(body, len, &jerr);
   *out = NULL;
@@ -171,7 +171,7 @@ static int to_utf8(const char *p, size_t n, const char *cs, es_buf *o, char *why
   }
   memcpy(name, cs ? cs : "", k);
   name[k] = '\0';
-  long bad = n ? es_utf8_invalid_at(p, n) : -1;
+  long bad = n ? ing_utf8_invalid_at(p, n) : -1;
   if (name_in(name, NO_CHARSET)) return bad < 0 ? es_buf_append(o, p, n) : cp1252_to_utf8(p, n, o);
   if (name_in(name, UTF8)) {
     if (bad >= 0) {
@@ -439,7 +439,7 @@ static int find_text(span h, span b, int depth, es_buf *out, char *why, size_t w
   return res;
 }
 
-int ch_parse_email_date(const char *s, int64_t *ms) {
+int ing_ch_parse_email_date(const char *s, int64_t *ms) {
   static const char *const MON[] = {"jan", "feb", "mar", "apr", "may", "jun",
                                     "jul", "aug", "sep", "oct", "nov", "dec"};
   const char *comma = strchr(s, ',');
@@ -466,7 +466,7 @@ int ch_parse_email_date(const char *s, int64_t *ms) {
   return 0;
 }
 
-void ch_email_message_id_hash(const char *mid, size_t n, char out[37]) {
+void ing_ch_email_message_id_hash(const char *mid, size_t n, char out[37]) {
   while (n && isspace((unsigned char)*mid)) mid++, n--;
   while (n && isspace((unsigned char)mid[n - 1])) n--;
   if (n && mid[0] == '<') { /* "<id>": the id without the brackets, so both spellings dedup */
@@ -493,7 +493,7 @@ static void header_name_at(span h, const char *p, char *out, size_t len) {
   snprintf(out + n, len - n, "%s", n ? "" : "headers");
 }
 
-int ch_email_item(const char *msg, size_t len, ing_item *it) {
+int ing_ch_email_item(const char *msg, size_t len, ing_item *it) {
   span h, b;
   split((span){msg, len}, &h, &b);
   char *subject_raw = NULL, *date = NULL, *mid = NULL, why[192];
@@ -512,12 +512,12 @@ int ch_email_item(const char *msg, size_t len, ing_item *it) {
     ing_item_reject(it, "invalid", "subject", "subject: %s", why);
     goto cleanup;
   }
-  if (ch_check_str(it, "subject", subject.data, subject.len, ING_MAX_TEXT) != 0) goto cleanup;
+  if (ing_ch_check_str(it, "subject", subject.data, subject.len, ING_MAX_TEXT) != 0) goto cleanup;
   if ((found = find_text(h, b, 0, &body, why, sizeof why)) < 0) {
     ing_item_reject(it, "invalid", "body", "body: %s", why);
     goto cleanup;
   }
-  if (ch_check_str(it, "body", body.data, body.len, SIZE_MAX) != 0) goto cleanup;
+  if (ing_ch_check_str(it, "body", body.data, body.len, SIZE_MAX) != 0) goto cleanup;
   if (!body.len && !subject.len) {
     ing_item_reject(it, "invalid", "body", "the message has neither a text/plain part nor a subject");
     goto cleanup;
@@ -540,7 +540,7 @@ int ch_email_item(const char *msg, size_t len, ing_item *it) {
       goto cleanup;
     }
     char hashed[37];
-    ch_email_message_id_hash(mid, n, hashed);
+    ing_ch_email_message_id_hash(mid, n, hashed);
     if (!(it->external_id = strdup(hashed))) {
       ing_item_reject(it, "internal", "", "out of memory");
       goto cleanup;
@@ -548,7 +548,7 @@ int ch_email_item(const char *msg, size_t len, ing_item *it) {
   }
   it->text = text.data;
   text = (es_buf){0};
-  if (date && ch_parse_email_date(date, &it->created_at) != 0) {
+  if (date && ing_ch_parse_email_date(date, &it->created_at) != 0) {
     /* a bad Date is not a reason to lose the message */
   }
   rc = 0;
@@ -600,7 +600,7 @@ typedef struct {
 static int o311_take(ing_item *it, o311_in *in, int f, const char *v, size_t n) {
   if (in->val[f] || in->num[f])
     return ing_item_reject(it, "invalid", O311[f], "%s is given more than once", O311[f]);
-  if (ch_check_str(it, O311[f], v, n, O311_MAX[f]) != 0) return -1;
+  if (ing_ch_check_str(it, O311[f], v, n, O311_MAX[f]) != 0) return -1;
   if (!(in->val[f] = es_strndup(v, n))) return ing_item_reject(it, "internal", "", "out of memory");
   return 0;
 }
@@ -694,7 +694,7 @@ static void o311_rename_field(ing_item *it) {
     }
 }
 
-int ch_open311_item(const char *body, size_t len, int form, const char *agency, const char *services_json,
+int ing_ch_open311_item(const char *body, size_t len, int form, const char *agency, const char *services_json,
                     ing_item *it) {
   o311_in in = {0};
   cJSON *root = NULL, *o = NULL, *attrs = NULL;

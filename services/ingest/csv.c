@@ -6,7 +6,7 @@
 
 #include "util.h"
 
-struct csv_reader {
+struct ing_csv_reader {
   const char *p, *end;
   size_t line, rec_line;
   es_buf field;     /* all fields of the record, NUL-separated */
@@ -16,8 +16,8 @@ struct csv_reader {
   char err[96];
 };
 
-csv_reader *csv_open(const char *data, size_t len) {
-  csv_reader *r = calloc(1, sizeof *r);
+ing_csv_reader *ing_csv_open(const char *data, size_t len) {
+  ing_csv_reader *r = calloc(1, sizeof *r);
   if (!r) return NULL;
   r->p = data;
   r->end = data + len;
@@ -26,7 +26,7 @@ csv_reader *csv_open(const char *data, size_t len) {
   return r;
 }
 
-static int end_field(csv_reader *r) {
+static int end_field(ing_csv_reader *r) {
   if (r->nf == r->cap) {
     size_t cap = r->cap ? r->cap * 2 : 16;
     size_t *o = realloc(r->offs, cap * sizeof *o);
@@ -42,7 +42,7 @@ static int end_field(csv_reader *r) {
   return 0;
 }
 
-int csv_next(csv_reader *r, char ***fields, size_t *nfields) {
+int ing_csv_next(ing_csv_reader *r, char ***fields, size_t *nfields) {
   if (r->p >= r->end) return 0;
   r->field.len = 0;
   r->nf = 0;
@@ -82,15 +82,15 @@ int csv_next(csv_reader *r, char ***fields, size_t *nfields) {
   return 1;
 }
 
-size_t csv_line(const csv_reader *r) { return r->rec_line; }
+size_t ing_csv_line(const ing_csv_reader *r) { return r->rec_line; }
 
-size_t csv_field_len(const csv_reader *r, size_t i) {
+size_t ing_csv_field_len(const ing_csv_reader *r, size_t i) {
   if (i >= r->nf) return 0;
   return r->offs[i] - 1 - (i ? r->offs[i - 1] : 0); /* offs[i] is past field i's terminator */
 }
-const char *csv_error(const csv_reader *r) { return r->err; }
+const char *ing_csv_error(const ing_csv_reader *r) { return r->err; }
 
-void csv_close(csv_reader *r) {
+void ing_csv_close(ing_csv_reader *r) {
   if (!r) return;
   es_buf_free(&r->field);
   free(r->offs);

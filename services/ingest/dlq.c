@@ -15,7 +15,7 @@
 #include "redact.h"
 #include "util.h"
 
-int dlq_read_key(const char *path, unsigned char key[32], char *err, size_t errlen) {
+int ing_dlq_read_key(const char *path, unsigned char key[32], char *err, size_t errlen) {
   size_t n = 0, used = 0;
   char *s = es_read_file(path, &n);
   if (!s) {
@@ -113,7 +113,7 @@ static char *feedback_json(const Escucha__V1__Feedback *fb) {
   return s;
 }
 
-char *dlq_render(const void *orig, size_t n, size_t max) {
+char *ing_dlq_render(const void *orig, size_t n, size_t max) {
   const char *p = orig;
   char *text = NULL, *norm = NULL, *red = NULL;
   size_t i = 0, nn = 0, rn = 0;
@@ -131,11 +131,11 @@ char *dlq_render(const void *orig, size_t n, size_t max) {
       escucha__v1__feedback__free_unpacked(fb, NULL);
     }
   }
-  if (!text && n > 0 && es_utf8_invalid_at(p, n) < 0) text = unescape_u(p, n); /* malformed JSON, plain text */
+  if (!text && n > 0 && ing_utf8_invalid_at(p, n) < 0) text = unescape_u(p, n); /* malformed JSON, plain text */
   if (!text) goto cleanup;
-  norm = es_normalize_text(text, strlen(text), 1, &nn, NULL);
+  norm = ing_normalize_text(text, strlen(text), 1, &nn, NULL);
   if (!norm) goto cleanup;
-  red = es_redact(norm, nn, &rn, NULL);
+  red = ing_redact(norm, nn, &rn, NULL);
   if (red && rn > max) { /* cut after redacting (a cut card would no longer be seen) */
     while (rn > max || (rn > 0 && ((unsigned char)red[rn] & 0xC0) == 0x80)) rn--;
     red[rn] = '\0';
@@ -148,12 +148,12 @@ cleanup:
 
 /* ---- records ------------------------------------------------------------------------- */
 
-uint8_t *dlq_pack(const dlq_seal_key *key, const char *reason, const char *topic, int32_t partition,
+uint8_t *ing_dlq_pack(const ing_dlq_seal_key *key, const char *reason, const char *topic, int32_t partition,
                   int64_t offset, const void *orig, size_t n, size_t *len) {
   Escucha__V1__DeadLetter dl = ESCUCHA__V1__DEAD_LETTER__INIT;
   uint8_t hash[32], *sealed = NULL, *buf = NULL;
-  char *why = es_redact(reason, strlen(reason), NULL, NULL);
-  char *rendered = dlq_render(orig, n, 16384);
+  char *why = ing_redact(reason, strlen(reason), NULL, NULL);
+  char *rendered = ing_dlq_render(orig, n, 16384);
   if (!why) goto cleanup;
   dl.stage = "ingest";
   dl.reason = why;
@@ -186,7 +186,7 @@ cleanup:
   return buf;
 }
 
-dlq_unseal_rc dlq_unseal(const uint8_t *rec, size_t n, const unsigned char sk[crypto_box_SECRETKEYBYTES],
+dlq_unseal_rc ing_dlq_unseal(const uint8_t *rec, size_t n, const unsigned char sk[crypto_box_SECRETKEYBYTES],
                          uint8_t **orig, size_t *olen) {
   dlq_unseal_rc rc = DLQ_NOT_SEALED;
   unsigned char pk[crypto_box_PUBLICKEYBYTES], hash[32];
@@ -233,7 +233,7 @@ static int write_new(const char *path, const void *p, size_t n, mode_t mode) {
   return close(fd);
 }
 
-int dlq_keygen_main(const char *pub_path, const char *sec_path) {
+int ing_dlq_keygen_main(const char *pub_path, const char *sec_path) {
   unsigned char pk[crypto_box_PUBLICKEYBYTES], sk[crypto_box_SECRETKEYBYTES];
   char hex[2 * 32 + 2];
   int rc = 1;
@@ -261,7 +261,7 @@ cleanup:
   return rc;
 }
 
-int dlq_open_main(const char *brokers, const char *secret_key_file, const char *dir) {
+int ing_dlq_open_main(const char *brokers, const char *secret_key_file, const char *dir) {
   unsigned char sk[crypto_box_SECRETKEYBYTES];
   char err[512];
   int rc = 1;
@@ -275,7 +275,7 @@ int dlq_open_main(const char *brokers, const char *secret_key_file, const char *
     fprintf(stderr, "dlq-open: --dlq-secret-key-file is required\n");
     return 2;
   }
-  if (dlq_read_key(secret_key_file, sk, err, sizeof err) != 0) {
+  if (ing_dlq_read_key(secret_key_file, sk, err, sizeof err) != 0) {
     fprintf(stderr, "dlq-open: %s\n", err);
     return 1;
   }
@@ -341,7 +341,7 @@ int dlq_open_main(const char *brokers, const char *secret_key_file, const char *
     }
     uint8_t *orig = NULL;
     size_t olen = 0;
-    dlq_unseal_rc r = dlq_unseal(m->payload, m->len, sk, &orig, &olen);
+    dlq_unseal_rc r = ing_dlq_unseal(m->payload, m->len, sk, &orig, &olen);
     if (r == DLQ_UNSEALED) {
       Escucha__V1__DeadLetter *dl = escucha__v1__dead_letter__unpack(NULL, m->len, m->payload);
       char path[4096];

@@ -51,9 +51,9 @@ static void on_done(ing_item *it, void *ud) {
   import_state *s = ud;
   s->done++;
   s->counts[it->state]++;
-  if (it->state == IT_REJECTED) {
+  if (it->state == ING_ITEM_REJECTED) {
     note_reason(s, it);
-    if (s->counts[IT_REJECTED] <= 10) es_info("import_row_rejected", "row=%zu %s: %s", it->index, it->err_field, it->err_msg);
+    if (s->counts[ING_ITEM_REJECTED] <= 10) es_info("import_row_rejected", "row=%zu %s: %s", it->index, it->err_field, it->err_msg);
   }
   ing_item_free(it);
 }
@@ -62,8 +62,8 @@ static void progress(import_state *s, int final) {
   if (!s->tty) return;
   double secs = (double)(es_mono_ns() - s->t0) / 1e9;
   fprintf(stderr, "\r%zu/%zu rows  %.0f rows/s  accepted %zu  duplicate %zu  rejected %zu%s", s->done, s->rows,
-          secs > 0 ? (double)s->done / secs : 0.0, s->counts[IT_ACCEPTED], s->counts[IT_DUPLICATE],
-          s->counts[IT_REJECTED], final ? "\n" : "   ");
+          secs > 0 ? (double)s->done / secs : 0.0, s->counts[ING_ITEM_ACCEPTED], s->counts[ING_ITEM_DUPLICATE],
+          s->counts[ING_ITEM_REJECTED], final ? "\n" : "   ");
 }
 
 static int parse_int_field(ing_item *it, const char *v, const char *name, int lo, int hi, int *has, int *dst) {
@@ -79,7 +79,7 @@ static int parse_int_field(ing_item *it, const char *v, const char *name, int lo
 static const char *const COL_NAME[NCOLS] = {"text", "channel", "created_at", "nps", "csat", "service", "external_id", "language"};
 static const size_t COL_MAX[NCOLS] = {ING_MAX_TEXT, 32, 64, 8, 8, ING_MAX_FIELD, ING_MAX_EXTERNAL_ID, 8};
 
-static void fill(ing_item *it, const csv_reader *r, char **f, size_t nf, const int *col, const char *agency) {
+static void fill(ing_item *it, const ing_csv_reader *r, char **f, size_t nf, const int *col, const char *agency) {
 #define COL(c) (col[c] >= 0 && (size_t)col[c] < nf ? f[col[c]] : NULL)
   const char *v;
   it->agency = strdup(agency);
@@ -88,9 +88,9 @@ static void fill(ing_item *it, const csv_reader *r, char **f, size_t nf, const i
    * cut); UTF-8 too, except the text, whose invalid bytes --utf8 decides (reject or repair) */
   for (int c = 0; c < NCOLS; c++) {
     if (!(v = COL(c))) continue;
-    size_t n = csv_field_len(r, (size_t)col[c]);
+    size_t n = ing_csv_field_len(r, (size_t)col[c]);
     int bad = 0;
-    if (c != C_TEXT) bad = ch_check_str(it, COL_NAME[c], v, n, COL_MAX[c]);
+    if (c != C_TEXT) bad = ing_ch_check_str(it, COL_NAME[c], v, n, COL_MAX[c]);
     else if (strlen(v) != n) bad = ing_item_reject(it, "invalid", "text", "text contains a NUL byte (at byte %zu)", strlen(v));
     else if (n > ING_MAX_TEXT) bad = ing_item_reject(it, "too_long", "text", "text is %zu bytes; at most %d", n, ING_MAX_TEXT);
     if (bad)
@@ -126,7 +126,7 @@ static int map_header(char **f, size_t nf, int *col) {
   return col[C_TEXT] >= 0 ? 0 : -1;
 }
 
-int import_csv(uv_loop_t *loop, ingest *g, const char *path, const char *agency, int quiet) {
+int ing_import_csv(uv_loop_t *loop, ing_pipeline *g, const char *path, const char *agency, int quiet) {
   size_t len = 0;
   char *data = es_read_file(path, &len);
   if (!data) {
@@ -135,11 +135,11 @@ int import_csv(uv_loop_t *loop, ingest *g, const char *path, const char *agency,
   }
   import_state s = {.tty = !quiet && isatty(2), .t0 = es_mono_ns()};
   for (size_t i = 0; i < len; i++) s.rows += data[i] == '\n';
-  csv_reader *r = csv_open(data, len);
+  ing_csv_reader *r = ing_csv_open(data, len);
   char **f;
   size_t nf;
   int col[NCOLS], rc = 0, st;
-  if (!r || csv_next(r, &f, &nf) != 1 || map_header(f, nf, col) != 0) {
+  if (!r || ing_csv_next(r, &f, &nf) != 1 || map_header(f, nf, col) != 0) {
     fprintf(stderr, "import: %s: the header must name a text column (text, comment, feedback, ...)\n", path);
     rc = 2;
     goto cleanup;
@@ -148,7 +148,7 @@ int import_csv(uv_loop_t *loop, ingest *g, const char *path, const char *agency,
   size_t row = 1, submitted = 0;
   ing_item *chunk[CHUNK];
   size_t nc = 0;
-  while ((st = csv_next(r, &f, &nf)) == 1) {
+  while ((st = ing_csv_next(r, &f, &nf)) == 1) {
     row++;
     if (nf == 1 && !f[0][0]) continue; /* blank line */
     ing_item *it = calloc(1, sizeof *it);
@@ -159,24 +159,24 @@ int import_csv(uv_loop_t *loop, ingest *g, const char *path, const char *agency,
     fill(it, r, f, nf, col, agency);
     chunk[nc++] = it;
     if (nc == CHUNK) {
-      ingest_submit_many(g, chunk, nc);
+      ing_pipeline_submit_many(g, chunk, nc);
       submitted += nc;
       nc = 0;
       while (submitted - s.done > MAX_INFLIGHT) uv_run(loop, UV_RUN_ONCE);
       progress(&s, 0);
     }
   }
-  if (st < 0) fprintf(stderr, "import: %s: %s\n", path, csv_error(r));
-  if (nc) ingest_submit_many(g, chunk, nc), submitted += nc;
+  if (st < 0) fprintf(stderr, "import: %s: %s\n", path, ing_csv_error(r));
+  if (nc) ing_pipeline_submit_many(g, chunk, nc), submitted += nc;
   while (s.done < submitted) uv_run(loop, UV_RUN_ONCE);
   if (s.rows < s.done) s.rows = s.done;
   progress(&s, 1);
   printf("import %s: %zu rows: accepted %zu, duplicate %zu, rejected %zu, unavailable %zu\n", path, s.done,
-         s.counts[IT_ACCEPTED], s.counts[IT_DUPLICATE], s.counts[IT_REJECTED], s.counts[IT_UNAVAILABLE]);
+         s.counts[ING_ITEM_ACCEPTED], s.counts[ING_ITEM_DUPLICATE], s.counts[ING_ITEM_REJECTED], s.counts[ING_ITEM_UNAVAILABLE]);
   for (int i = 0; i < s.nreasons; i++) printf("  rejected %zu x %s\n", s.reason_n[i], s.reasons[i]);
-  rc = s.counts[IT_UNAVAILABLE] || st < 0 ? 1 : 0;
+  rc = s.counts[ING_ITEM_UNAVAILABLE] || st < 0 ? 1 : 0;
 cleanup:
-  csv_close(r);
+  ing_csv_close(r);
   free(data);
   return rc;
 }

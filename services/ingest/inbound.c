@@ -15,7 +15,7 @@
 #define POLL_BATCH 1000
 
 typedef struct entry {
-  struct inbound *ib;
+  struct ing_inbound *ib;
   rd_kafka_message_t *msg;
   ing_item *it;
   uint8_t *dl; /* its packed DeadLetter until the DLQ acked it (resent as is on failure) */
@@ -29,12 +29,12 @@ typedef struct {
   entry *head, *tail;
 } part_q;
 
-struct inbound {
+struct ing_inbound {
   uv_loop_t *loop;
-  ingest *g;
+  ing_pipeline *g;
   rd_kafka_t *consumer, *dlq;
   es_kafka_uv *dlq_uv;
-  dlq_seal_key seal;
+  ing_dlq_seal_key seal;
   int sealing; /* 0: no operator key, originals are not kept */
   uv_timer_t timer;
   part_q *parts;
@@ -45,7 +45,7 @@ struct inbound {
 
 static es_metric *m_dlq, *m_consumed;
 
-static part_q *queue_for(inbound *ib, int32_t p) {
+static part_q *queue_for(ing_inbound *ib, int32_t p) {
   if (p >= ib->nparts) {
     int n = p + 8;
     part_q *q = realloc(ib->parts, (size_t)n * sizeof *q);
@@ -58,7 +58,7 @@ static part_q *queue_for(inbound *ib, int32_t p) {
 }
 
 /* Commit point: the longest completed prefix of each partition's queue. */
-static void advance(inbound *ib, int32_t p) {
+static void advance(ing_inbound *ib, int32_t p) {
   part_q *q = &ib->parts[p];
   entry *last = NULL;
   while (q->head && q->head->done) {
@@ -110,12 +110,12 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
  * message (an agency name, an attribute key), so it is redacted in both. */
 static void to_dlq(entry *e, const char *reason) {
   const rd_kafka_message_t *m = e->msg;
-  char *why = es_redact(reason, strlen(reason), NULL, NULL);
+  char *why = ing_redact(reason, strlen(reason), NULL, NULL);
   es_info("inbound_rejected", "partition=%d offset=%lld bytes=%zu reason=%s", m->partition, (long long)m->offset,
           m->len, why ? why : "(out of memory)");
   free(why);
   free(e->dl);
-  e->dl = dlq_pack(e->ib->sealing ? &e->ib->seal : NULL, reason, rd_kafka_topic_name(m->rkt), m->partition,
+  e->dl = ing_dlq_pack(e->ib->sealing ? &e->ib->seal : NULL, reason, rd_kafka_topic_name(m->rkt), m->partition,
                    m->offset, m->payload, m->len, &e->dl_len);
   if (!e->dl) { /* not committed: redelivered after a restart */
     es_error("dlq_oom", "partition=%d offset=%lld: cannot build the dead letter", m->partition, (long long)m->offset);
@@ -129,11 +129,11 @@ static int parse(entry *e);
 static void on_retry_closed(uv_handle_t *h) {
   entry *e = h->data;
   e->retrying = 0;
-  if (!e->ib) { /* inbound_stop ran meanwhile: the entry is ours to free */
+  if (!e->ib) { /* ing_inbound_stop ran meanwhile: the entry is ours to free */
     free(e);
     return;
   }
-  if (parse(e) == 0) ingest_submit(e->ib->g, e->it);
+  if (parse(e) == 0) ing_pipeline_submit(e->ib->g, e->it);
 }
 
 static void on_retry(uv_timer_t *t) {
@@ -142,7 +142,7 @@ static void on_retry(uv_timer_t *t) {
 
 static void on_item_done(ing_item *it, void *ud) {
   entry *e = ud;
-  if (it->state == IT_REJECTED) {
+  if (it->state == ING_ITEM_REJECTED) {
     char reason[320];
     snprintf(reason, sizeof reason, "%s: %s%s%s", it->err_code, it->err_field, it->err_field[0] ? ": " : "", it->err_msg);
     ing_item_free(it);
@@ -150,7 +150,7 @@ static void on_item_done(ing_item *it, void *ud) {
     to_dlq(e, reason);
     return;
   }
-  if (it->state == IT_UNAVAILABLE) {
+  if (it->state == ING_ITEM_UNAVAILABLE) {
     /* Kafka refused it, or its twin is still in flight: submit again shortly
      * (the offset is not stored meanwhile) */
     ing_item_free(it);
@@ -209,7 +209,7 @@ static int parse(entry *e) {
 }
 
 static void on_poll(uv_timer_t *t) {
-  inbound *ib = t->data;
+  ing_inbound *ib = t->data;
   ing_item *batch[POLL_BATCH];
   size_t nb = 0;
   while (!ib->stopping && ib->pending < MAX_INFLIGHT && nb < POLL_BATCH) {
@@ -237,14 +237,14 @@ static void on_poll(uv_timer_t *t) {
     ib->pending++;
     if (parse(e) == 0) batch[nb++] = e->it;
   }
-  if (nb) ingest_submit_many(ib->g, batch, nb);
+  if (nb) ing_pipeline_submit_many(ib->g, batch, nb);
 }
 
-inbound *inbound_start(uv_loop_t *loop, ingest *g, const char *brokers, const char *group,
+ing_inbound *ing_inbound_start(uv_loop_t *loop, ing_pipeline *g, const char *brokers, const char *group,
                        const char *seal_key_file, char *err, size_t errlen) {
   m_dlq = es_counter("escucha_ingest_dlq_total", "Inbound messages sent to the DLQ", NULL);
   m_consumed = es_counter("escucha_ingest_inbound_consumed_total", "Messages read from the inbound topic", NULL);
-  inbound *ib = calloc(1, sizeof *ib);
+  ing_inbound *ib = calloc(1, sizeof *ib);
   if (!ib) return NULL;
   ib->loop = loop;
   ib->g = g;
@@ -253,7 +253,7 @@ inbound *inbound_start(uv_loop_t *loop, ingest *g, const char *brokers, const ch
     goto fail;
   }
   if (seal_key_file && *seal_key_file) {
-    if (dlq_read_key(seal_key_file, ib->seal.pk, err, errlen) != 0) goto fail;
+    if (ing_dlq_read_key(seal_key_file, ib->seal.pk, err, errlen) != 0) goto fail;
     ib->sealing = 1;
   } else {
     es_warn("dlq_unsealed", "no --dlq-seal-public-key-file: rejected inbound messages reach the DLQ "
@@ -277,7 +277,7 @@ fail:
 
 static void free_on_close(uv_handle_t *h) { free(h->data); }
 
-void inbound_stop(inbound *ib) {
+void ing_inbound_stop(ing_inbound *ib) {
   if (!ib) return;
   ib->stopping = 1;
   uv_timer_stop(&ib->timer);

@@ -4,14 +4,14 @@
  * in the ingested topic, answered as a duplicate, or in the DLQ. A rejected
  * message reaches the DLQ without its clear bytes (dlq.h): sealed to the
  * operator's public key in seal_key_file, or not kept when that is NULL. */
-#ifndef INGEST_INBOUND_H
-#define INGEST_INBOUND_H
+#ifndef ESCUCHA_INGEST_INBOUND_H
+#define ESCUCHA_INGEST_INBOUND_H
 #include <uv.h>
 
 #include "pipeline.h"
 
-typedef struct inbound inbound;
-inbound *inbound_start(uv_loop_t *loop, ingest *g, const char *brokers, const char *group,
+typedef struct ing_inbound ing_inbound;
+ing_inbound *ing_inbound_start(uv_loop_t *loop, ing_pipeline *g, const char *brokers, const char *group,
                        const char *seal_key_file, char *err, size_t errlen);
-void inbound_stop(inbound *ib);
+void ing_inbound_stop(ing_inbound *ib);
 #endif

@@ -34,7 +34,7 @@ void ing_item_free(ing_item *it) {
 }
 
 int ing_item_reject(ing_item *it, const char *code, const char *field, const char *fmt, ...) {
-  it->state = IT_REJECTED;
+  it->state = ING_ITEM_REJECTED;
   snprintf(it->err_code, sizeof it->err_code, "%s", code);
   snprintf(it->err_field, sizeof it->err_field, "%s", field ? field : "");
   va_list ap;
@@ -210,7 +210,7 @@ static const char *duplicate_key(const cJSON *v) {
 
 cJSON *ing_json_parse(const char *p, size_t n, ing_json_error *e) {
   char why[48];
-  long bad = es_utf8_invalid_at(p, n);
+  long bad = ing_utf8_invalid_at(p, n);
   if (bad >= 0) return json_fail(p, (size_t)bad, e, "invalid UTF-8 byte 0x%02x", (unsigned char)p[bad]);
   /* cJSON would cut the string at an escaped NUL */
   for (const char *q = p; (q = memchr(q, '\\', (size_t)(p + n - q))) != NULL; q += 2) {
@@ -382,7 +382,7 @@ int ing_item_from_json(ing_item *it, const cJSON *o, const char *agency, int def
 /* protobuf-c does not check that strings are UTF-8: every one is, before it is kept. */
 static int proto_str(ing_item *it, const char *field, const char *v, char **dst) {
   if (!v || !*v) return 0;
-  if (es_utf8_invalid_at(v, strlen(v)) >= 0)
+  if (ing_utf8_invalid_at(v, strlen(v)) >= 0)
     return ing_item_reject(it, "invalid", field, "%s is not valid UTF-8", field);
   if (!(*dst = strdup(v))) return ing_item_reject(it, "internal", field, "out of memory");
   return 0;
@@ -395,7 +395,7 @@ int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb) {
       proto_str(it, "agency", fb->agency, &it->agency) || proto_str(it, "service", fb->service, &it->service) ||
       proto_str(it, "external_id", fb->external_id, &it->external_id) ||
       proto_str(it, "language", fb->language, &it->language))
-    return it->state == IT_REJECTED ? -1 : ing_item_reject(it, "internal", "text", "out of memory");
+    return it->state == ING_ITEM_REJECTED ? -1 : ing_item_reject(it, "internal", "text", "out of memory");
   it->channel = fb->has_channel && fb->channel > 0 ? (int)fb->channel : ESCUCHA__V1__CHANNEL__OTHER;
   if (fb->has_created_at) {
     if (fb->created_at <= 0) return ing_item_reject(it, "invalid", "created_at", "created_at must be ms since epoch");
@@ -429,7 +429,7 @@ int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb) {
   if (!it->attr_keys || !it->attr_vals) return ing_item_reject(it, "internal", "", "out of memory");
   for (size_t i = 0; i < n; i++) {
     const char *k = fb->attributes[i]->key ? fb->attributes[i]->key : "", *v = fb->attributes[i]->value ? fb->attributes[i]->value : "";
-    if (es_utf8_invalid_at(k, strlen(k)) >= 0 || es_utf8_invalid_at(v, strlen(v)) >= 0)
+    if (ing_utf8_invalid_at(k, strlen(k)) >= 0 || ing_utf8_invalid_at(v, strlen(v)) >= 0)
       return ing_item_reject(it, "invalid", "attributes", "attribute %zu is not valid UTF-8", i);
     it->attr_keys[i] = strdup(k);
     it->attr_vals[i] = strdup(v);
@@ -471,7 +471,7 @@ static int str_field_ok(ing_item *it, const char *field, const char *v, size_t m
   if (!v) return 0;
   size_t n = strlen(v);
   if (n > max) return ing_item_reject(it, "too_long", field, "%s is longer than %zu bytes", field, max);
-  if (es_utf8_invalid_at(v, n) >= 0) return ing_item_reject(it, "invalid", field, "%s is not valid UTF-8", field);
+  if (ing_utf8_invalid_at(v, n) >= 0) return ing_item_reject(it, "invalid", field, "%s is not valid UTF-8", field);
   return 0;
 }
 
@@ -479,8 +479,8 @@ static int str_field_ok(ing_item *it, const char *field, const char *v, size_t m
  * be personal data: refused, naming the kind. An all-digit id that only looks
  * like a phone number is the usual numeric ticket id of the agency's system. */
 static int identifier_ok(ing_item *it, const char *field, const char *v) {
-  es_redact_counts c = {0};
-  char *red = es_redact(v, strlen(v), NULL, &c);
+  ing_redact_counts c = {0};
+  char *red = ing_redact(v, strlen(v), NULL, &c);
   if (!red) return ing_item_reject(it, "internal", field, "out of memory");
   free(red);
   int digits_only = v[strspn(v, "0123456789")] == '\0';
@@ -518,7 +518,7 @@ int ing_item_validate(ing_item *it, int64_t now_ms) {
     if (identifier_ok(it, "attributes", k) != 0) return -1; /* then k may be named in messages (and logs) */
     if (strlen(it->attr_vals[i]) > ING_MAX_ATTR_VALUE)
       return ing_item_reject(it, "too_long", "attributes", "attribute %s is longer than %d bytes", k, ING_MAX_ATTR_VALUE);
-    if (es_utf8_invalid_at(it->attr_vals[i], strlen(it->attr_vals[i])) >= 0)
+    if (ing_utf8_invalid_at(it->attr_vals[i], strlen(it->attr_vals[i])) >= 0)
       return ing_item_reject(it, "invalid", "attributes", "attribute %s is not valid UTF-8", k);
   }
   if (it->has_coords && it->lat == 0 && it->lon == 0) /* the classic "missing" default, not a place */

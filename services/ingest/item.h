@@ -1,14 +1,15 @@
 /* One piece of feedback travelling through ingest: parsed input, derived
  * fields, and its outcome. Owned by whoever submitted it (HTTP request,
  * Kafka message, CSV row) until its done callback has run. */
-#ifndef INGEST_ITEM_H
-#define INGEST_ITEM_H
+#ifndef ESCUCHA_INGEST_ITEM_H
+#define ESCUCHA_INGEST_ITEM_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "escucha/v1/escucha.pb-c.h"
+#include "redact.h"
 
 /* Limits every channel shares (docs/ingest.md "Field limits"): over a limit is
  * refused naming the field, never cut. */
@@ -23,14 +24,10 @@
 #define ING_MIN_CREATED_AT 631152000000LL       /* 1990-01-01T00:00:00Z */
 #define ING_MAX_CLOCK_SKEW_MS (24LL * 3600 * 1000) /* created_at up to a day ahead of us */
 
-enum { IT_PENDING, IT_ACCEPTED, IT_DUPLICATE, IT_REJECTED, IT_UNAVAILABLE };
+enum { ING_ITEM_PENDING, ING_ITEM_ACCEPTED, ING_ITEM_DUPLICATE, ING_ITEM_REJECTED, ING_ITEM_UNAVAILABLE };
 
 typedef struct ing_item ing_item;
 typedef void (*ing_done_cb)(ing_item *it, void *ctx);
-
-typedef struct {
-  unsigned email, phone, rut, dni, cedula, card, iban;
-} ing_redactions;
 
 struct ing_item {
   int state;
@@ -50,7 +47,7 @@ struct ing_item {
   char **attr_keys, **attr_vals;
   /* derived */
   char content_hash[33];
-  ing_redactions red;
+  ing_redact_counts red;
   /* processing */
   char *keys[1];           /* its dedup key (external_id or anonymous content) */
   int nkeys;
@@ -101,7 +98,7 @@ int ing_channel_parse(const char *s);
  * are ignored. 0 ok, -1 malformed. The accepted range is ing_item_validate's. */
 ES_MUST_CHECK
 int ing_parse_time(const char *s, int64_t *ms);
-/* The checks every channel's item goes through before anything else (ingest_prepare
+/* The checks every channel's item goes through before anything else (ing_pipeline_prepare
  * calls it): agency charset, limits (ING_MAX_*), UTF-8 of every string, external_id's
  * charset, language tag, attribute names, created_at in [1990-01-01, now + 24 h].
  * 0 ok, -1 rejected naming the field. */

@@ -231,7 +231,7 @@ static size_t read_word(const unsigned char *s, size_t n, size_t i, char *w, siz
     return i;
 }
 
-const char *es_detect_language(const char *text, size_t len)
+const char *ing_detect_language(const char *text, size_t len)
 {
     static const char *const names[L_N] = {"es", "en", "pt"};
     const unsigned char *s = (const unsigned char *)text;

@@ -65,8 +65,8 @@ static struct {
   uv_signal_t sigterm, sigint;
   uv_timer_t ready_timer;
   es_http_server *http;
-  ingest *g;
-  inbound *ib;
+  ing_pipeline *g;
+  ing_inbound *ib;
   int draining;
 } S;
 
@@ -92,23 +92,23 @@ static void on_signal(uv_signal_t *s, int sig) {
 /* Waits (bounded) for in-flight items, then lets the loop end. */
 static void on_drain_tick(uv_timer_t *t) {
   static int ticks;
-  if (ingest_inflight(S.g) > 0 && ++ticks < 500) return;
+  if (ing_pipeline_inflight(S.g) > 0 && ++ticks < 500) return;
   uv_timer_stop(t);
   uv_close((uv_handle_t *)t, NULL);
   uv_close((uv_handle_t *)&S.sigterm, NULL);
   uv_close((uv_handle_t *)&S.sigint, NULL);
-  if (S.ib) inbound_stop(S.ib);
+  if (S.ib) ing_inbound_stop(S.ib);
   S.ib = NULL;
-  ingest_free(S.g);
+  ing_pipeline_free(S.g);
   S.g = NULL;
 }
 
 static void on_ready_tick(uv_timer_t *t) {
   (void)t;
-  int kafka = ingest_kafka_ok(S.g) && !es_kafka_fatal;
+  int kafka = ing_pipeline_kafka_ok(S.g) && !es_kafka_fatal;
   char detail[96];
   snprintf(detail, sizeof detail, "kafka=%s redis=%s", kafka ? "ok" : "down",
-           ingest_redis_ok(S.g) ? "ok" : "degraded");
+           ing_pipeline_redis_ok(S.g) ? "ok" : "degraded");
   es_admin_set_status(detail);
   es_admin_set_ready(kafka);
   if (es_kafka_fatal) {
@@ -130,8 +130,8 @@ static const char *const PRODUCER_EXTRA[] = {
     "linger.ms", "0.2",
     NULL};
 
-static ingest *make_ingest(char *err, size_t errlen) {
-  ingest_config cfg = {
+static ing_pipeline *make_ingest(char *err, size_t errlen) {
+  ing_pipeline_config cfg = {
       .brokers = C.common.kafka_brokers,
       .redis_url = C.common.redis_url,
       .dedup_window_s = C.dedup_window,
@@ -140,7 +140,7 @@ static ingest *make_ingest(char *err, size_t errlen) {
       .producer_extra = PRODUCER_EXTRA,
       .test_fail_text = C.test_fail_text,
   };
-  return ingest_new(S.loop, &cfg, err, errlen);
+  return ing_pipeline_new(S.loop, &cfg, err, errlen);
 }
 
 static int run_import(int nrest, char **rest) {
@@ -155,8 +155,8 @@ static int run_import(int nrest, char **rest) {
     return 1;
   }
   int rc = 0;
-  for (int i = 1; i < nrest; i++) rc |= import_csv(S.loop, S.g, rest[i], C.agency, 0);
-  ingest_free(S.g);
+  for (int i = 1; i < nrest; i++) rc |= ing_import_csv(S.loop, S.g, rest[i], C.agency, 0);
+  ing_pipeline_free(S.g);
   uv_run(S.loop, UV_RUN_NOWAIT);
   return rc;
 }
@@ -164,21 +164,21 @@ static int run_import(int nrest, char **rest) {
 static int serve(void) {
   char err[512];
   int rc = 1;
-  api_ctx api = {0};
-  api.keys = auth_new(C.api_keys_file, C.api_keys,
+  ing_api_ctx api = {0};
+  api.keys = ing_auth_new(C.api_keys_file, C.api_keys,
                       C.rate_limit, err, sizeof err);
   if (!api.keys) {
     es_error("config_error", "%s", err);
     goto cleanup;
   }
-  if (auth_count(api.keys) == 0) es_warn("no_api_keys", "no API keys loaded: every POST will get 401");
+  if (ing_auth_count(api.keys) == 0) es_warn("no_api_keys", "no API keys loaded: every POST will get 401");
   api.max_batch = (size_t)C.max_batch;
   api.inflight_limit = (size_t)C.max_inflight;
-  api.services = api_open311_services(C.taxonomy);
+  api.services = ing_api_open311_services(C.taxonomy);
   api.wa_secret = C.whatsapp_app_secret;
   api.wa_verify = C.whatsapp_verify_token;
   api.wa_agency = C.whatsapp_agency;
-  api_metrics_init();
+  ing_api_metrics_init();
   S.g = make_ingest(err, sizeof err);
   if (!S.g) {
     es_error("kafka_config_error", "%s", err);
@@ -186,7 +186,7 @@ static int serve(void) {
   }
   api.g = S.g;
   if (C.inbound) {
-    S.ib = inbound_start(S.loop, S.g, C.common.kafka_brokers, C.group,
+    S.ib = ing_inbound_start(S.loop, S.g, C.common.kafka_brokers, C.group,
                          C.dlq_seal_public_key_file, err, sizeof err);
     if (!S.ib) {
       es_error("kafka_config_error", "%s", err);
@@ -199,7 +199,7 @@ static int serve(void) {
                         .idle_timeout_ms = (unsigned)(C.http_idle_timeout_s * 1000),
                         .max_conns = (unsigned)C.http_max_conns, .name = "api"};
   S.http = es_http_listen(S.loop, C.http_host, (int)C.http_port, &lim,
-                          api_handle, &api);
+                          ing_api_handle, &api);
   if (!S.http) goto cleanup;
   /* admin last: a 200 from /healthz means the API port is bound too */
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) goto cleanup;
@@ -210,17 +210,17 @@ static int serve(void) {
   uv_timer_init(S.loop, &S.ready_timer);
   uv_timer_start(&S.ready_timer, on_ready_tick, 0, 500);
   es_info("listening", "http=%s:%ld keys=%zu max_conns=%u", C.http_host, C.http_port,
-          auth_count(api.keys), es_http_max_conns(S.http));
+          ing_auth_count(api.keys), es_http_max_conns(S.http));
   uv_run(S.loop, UV_RUN_DEFAULT);
   rc = es_kafka_fatal ? 1 : 0;
   es_info("stopped", "bye");
 cleanup:
   if (S.g && !S.draining) { /* start-up failure: nothing in flight */
-    if (S.ib) inbound_stop(S.ib);
-    ingest_free(S.g);
+    if (S.ib) ing_inbound_stop(S.ib);
+    ing_pipeline_free(S.g);
   }
   es_admin_stop();
-  auth_free(api.keys);
+  ing_auth_free(api.keys);
   free(api.services);
   return rc;
 }
@@ -237,9 +237,9 @@ int main(int argc, char **argv) {
   S.loop = uv_default_loop();
   signal(SIGPIPE, SIG_IGN);
   int rc;
-  if (nrest == 3 && strcmp(rest[0], "dlq-keygen") == 0) rc = dlq_keygen_main(rest[1], rest[2]);
+  if (nrest == 3 && strcmp(rest[0], "dlq-keygen") == 0) rc = ing_dlq_keygen_main(rest[1], rest[2]);
   else if (nrest >= 1 && nrest <= 2 && strcmp(rest[0], "dlq-open") == 0)
-    rc = dlq_open_main(C.common.kafka_brokers, C.dlq_secret_key_file, nrest == 2 ? rest[1] : ".");
+    rc = ing_dlq_open_main(C.common.kafka_brokers, C.dlq_secret_key_file, nrest == 2 ? rest[1] : ".");
   else rc = nrest > 0 && strcmp(rest[0], "import") == 0 ? run_import(nrest, rest) : serve();
   uv_run(S.loop, UV_RUN_NOWAIT); /* close callbacks of whatever shut down last */
   uv_loop_close(S.loop);

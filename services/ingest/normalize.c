@@ -55,7 +55,7 @@ static size_t u8_decode(const unsigned char *s, size_t n, int32_t *cp)
     return want;
 }
 
-long es_utf8_invalid_at(const char *s, size_t n)
+long ing_utf8_invalid_at(const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
@@ -257,12 +257,12 @@ static char *normalize_impl(const char *in, size_t len, int repair, size_t *out_
     return normalize_slow(in, len, repair, out_len, bad_offset);
 }
 
-char *es_normalize_text(const char *in, size_t len, int repair, size_t *out_len, long *bad_offset)
+char *ing_normalize_text(const char *in, size_t len, int repair, size_t *out_len, long *bad_offset)
 {
     return normalize_impl(in, len, repair, out_len, bad_offset, 1);
 }
 
-char *es_normalize_text_ref(const char *in, size_t len, int repair, size_t *out_len,
+char *ing_normalize_text_ref(const char *in, size_t len, int repair, size_t *out_len,
                             long *bad_offset)
 {
     return normalize_impl(in, len, repair, out_len, bad_offset, 0);
@@ -434,19 +434,19 @@ static char *fold_impl(const char *in, size_t len, size_t *out_len, int allow_fa
     return fold_slow(in, len, out_len);
 }
 
-char *es_fold_text(const char *in, size_t len, size_t *out_len)
+char *ing_fold_text(const char *in, size_t len, size_t *out_len)
 {
     return fold_impl(in, len, out_len, 1);
 }
 
-char *es_fold_text_ref(const char *in, size_t len, size_t *out_len)
+char *ing_fold_text_ref(const char *in, size_t len, size_t *out_len)
 {
     return fold_impl(in, len, out_len, 0);
 }
 
 /* ---- content hash ------------------------------------------------------------------- */
 
-void es_content_hash(const char *agency, const char *folded, size_t len, char out_hex[33])
+void ing_content_hash(const char *agency, const char *folded, size_t len, char out_hex[33])
 {
     static const char hex[] = "0123456789abcdef";
     XXH3_state_t st;

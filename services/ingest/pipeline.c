@@ -65,10 +65,10 @@ typedef struct claim {
   char id[27];
 } claim;
 
-struct ingest {
+struct ing_pipeline {
   claim *claims[CLAIM_BUCKETS];
   uv_loop_t *loop;
-  ingest_config cfg;
+  ing_pipeline_config cfg;
   rd_kafka_t *producer;       /* single submissions: short linger (2 ms) */
   rd_kafka_t *bulk;           /* batches, imports, inbound: lingers 5 ms to fill batches */
   es_kafka_uv *bulk_uv;
@@ -110,7 +110,7 @@ static unsigned claim_bucket(const char *id) {
   return h % CLAIM_BUCKETS;
 }
 
-static void claim_add(ingest *g, ing_item *it) {
+static void claim_add(ing_pipeline *g, ing_item *it) {
   claim *c = malloc(sizeof *c);
   if (!c) return; /* then a twin gets 503 and retries: safe */
   memcpy(c->id, it->id, sizeof c->id);
@@ -120,7 +120,7 @@ static void claim_add(ingest *g, ing_item *it) {
   it->claimed = 1;
 }
 
-static void claim_del(ingest *g, ing_item *it) {
+static void claim_del(ing_pipeline *g, ing_item *it) {
   for (claim **pp = &g->claims[claim_bucket(it->id)]; *pp; pp = &(*pp)->next)
     if (strcmp((*pp)->id, it->id) == 0) {
       claim *c = *pp;
@@ -131,15 +131,15 @@ static void claim_del(ingest *g, ing_item *it) {
   it->claimed = 0;
 }
 
-static int claim_has(const ingest *g, const char *id) {
+static int claim_has(const ing_pipeline *g, const char *id) {
   for (const claim *c = g->claims[claim_bucket(id)]; c; c = c->next)
     if (strcmp(c->id, id) == 0) return 1;
   return 0;
 }
 
-static void settle_add(ingest *g, const char *key, const char *val, const char *ttl);
+static void settle_add(ing_pipeline *g, const char *key, const char *val, const char *ttl);
 
-static void group_release(ingest *g, struct ing_group *grp) {
+static void group_release(ing_pipeline *g, struct ing_group *grp) {
   if (--grp->refs > 0) return;
   if (g && g->redis && grp->grouped) {
     if (!grp->failed) {
@@ -160,11 +160,11 @@ static void group_release(ingest *g, struct ing_group *grp) {
 
 static const char *const RESULT[] = {"pending", "accepted", "duplicate", "rejected", "unavailable"};
 
-static void finish(ingest *g, ing_item *it, int state) {
-  if (it->state != IT_REJECTED) it->state = state;
+static void finish(ing_pipeline *g, ing_item *it, int state) {
+  if (it->state != ING_ITEM_REJECTED) it->state = state;
   if (it->claimed && g) claim_del(g, it);
   es_metric_add(M.items, 1, RESULT[it->state]);
-  if (it->state == IT_ACCEPTED) es_metric_observe(M.latency, (double)(es_mono_ns() - it->start_ns) / 1e9);
+  if (it->state == ING_ITEM_ACCEPTED) es_metric_observe(M.latency, (double)(es_mono_ns() - it->start_ns) / 1e9);
   if (g) g->inflight--;
   struct ing_group *grp = it->group;
   it->group = NULL;
@@ -172,7 +172,7 @@ static void finish(ingest *g, ing_item *it, int state) {
   it->done(it, it->ctx);
 }
 
-static void add_counts(ing_redactions *r, const es_redact_counts *c) {
+static void add_counts(ing_redact_counts *r, const ing_redact_counts *c) {
   r->email += c->email, r->phone += c->phone, r->rut += c->rut, r->dni += c->dni;
   r->cedula += c->cedula, r->card += c->card, r->iban += c->iban;
 }
@@ -183,11 +183,11 @@ static int clean_field(ing_item *it, const char *field, char **v) {
   if (!*v) return 0;
   size_t n = 0, rn = 0;
   long bad = -1;
-  char *norm = es_normalize_text(*v, strlen(*v), 0, &n, &bad);
+  char *norm = ing_normalize_text(*v, strlen(*v), 0, &n, &bad);
   if (!norm) return bad >= 0 ? ing_item_reject(it, "invalid", field, "%s is not valid UTF-8", field)
                              : ing_item_reject(it, "internal", field, "out of memory");
-  es_redact_counts c = {0};
-  char *red = es_redact(norm, n, &rn, &c);
+  ing_redact_counts c = {0};
+  char *red = ing_redact(norm, n, &rn, &c);
   free(norm);
   if (!red) return ing_item_reject(it, "internal", field, "out of memory");
   add_counts(&it->red, &c);
@@ -204,15 +204,15 @@ static void dedup_hash(const ing_item *it, char out[33]) {
   es_buf b = {0};
   es_buf_printf(&b, "%s\n%d\n%s\n%d:%d\n%d:%d", it->content_hash, it->channel, it->service ? it->service : "",
                 it->has_nps, it->has_nps ? it->nps : 0, it->has_csat, it->has_csat ? it->csat : 0);
-  es_content_hash(it->agency, b.data ? b.data : "", b.len, out);
+  ing_content_hash(it->agency, b.data ? b.data : "", b.len, out);
   es_buf_free(&b);
 }
 
-int ingest_prepare(ing_item *it, int repair_utf8) {
+int ing_pipeline_prepare(ing_item *it, int repair_utf8) {
   if (ing_item_validate(it, es_now_ms()) != 0) return -1;
   size_t n = 0, rn = 0, fn = 0;
   long bad = -1;
-  char *norm = es_normalize_text(it->text, strlen(it->text), repair_utf8, &n, &bad);
+  char *norm = ing_normalize_text(it->text, strlen(it->text), repair_utf8, &n, &bad);
   if (!norm) {
     if (bad >= 0) return ing_item_reject(it, "invalid", "text", "text is not valid UTF-8 (byte %ld)", bad);
     return ing_item_reject(it, "internal", "text", "out of memory");
@@ -225,25 +225,25 @@ int ingest_prepare(ing_item *it, int repair_utf8) {
   }
   if (!it->language || !*it->language) {
     free(it->language);
-    it->language = strdup(es_detect_language(norm, n));
+    it->language = strdup(ing_detect_language(norm, n));
   }
-  es_redact_counts rc_ = {0};
-  red = es_redact(norm, n, &rn, &rc_);
+  ing_redact_counts rc_ = {0};
+  red = ing_redact(norm, n, &rn, &rc_);
   if (!red) {
     ing_item_reject(it, "internal", "text", "out of memory");
     goto cleanup;
   }
-  it->red = (ing_redactions){rc_.email, rc_.phone, rc_.rut, rc_.dni, rc_.cedula, rc_.card, rc_.iban};
+  it->red = rc_;
   if (clean_field(it, "service", &it->service) || clean_field(it, "location.address", &it->address)) goto cleanup;
   for (size_t i = 0; i < it->nattrs; i++)
     if (clean_field(it, "attributes", &it->attr_vals[i])) goto cleanup;
   /* hash the redacted text: the same complaint with another phone number is still a duplicate */
-  folded = es_fold_text(red, rn, &fn);
+  folded = ing_fold_text(red, rn, &fn);
   if (!folded) {
     ing_item_reject(it, "internal", "text", "out of memory");
     goto cleanup;
   }
-  es_content_hash(it->agency, folded, fn, it->content_hash);
+  ing_content_hash(it->agency, folded, fn, it->content_hash);
   free(it->text);
   it->text = red;
   red = NULL;
@@ -259,7 +259,7 @@ cleanup:
 }
 
 static void count_redactions(const ing_item *it) {
-  const ing_redactions *r = &it->red;
+  const ing_redact_counts *r = &it->red;
   const unsigned v[] = {r->email, r->phone, r->rut, r->dni, r->cedula, r->card, r->iban};
   static const char *const K[] = {"email", "phone", "rut", "dni", "cedula", "card", "iban"};
   for (int i = 0; i < 7; i++)
@@ -282,13 +282,13 @@ static void pending_value(char *out, size_t len, const char *id, int64_t lease_e
 static void on_loop_end(uv_check_t *h);
 
 /* Queues a command; it is written at the end of this loop iteration. */
-static int redis_send(ingest *g, redisCallbackFn *fn, void *priv, int argc, const char **argv, const size_t *argl) {
+static int redis_send(ing_pipeline *g, redisCallbackFn *fn, void *priv, int argc, const char **argv, const size_t *argl) {
   int rc = redisAsyncCommandArgv(g->redis, fn, priv, argc, argv, argl);
   if (rc == REDIS_OK) uv_check_start(&g->loop_end, on_loop_end);
   return rc;
 }
 
-static void settle_flush(ingest *g) {
+static void settle_flush(ing_pipeline *g) {
   const char *argv[3 + 3 * SETTLE_CHUNK];
   size_t argl[3 + 3 * SETTLE_CHUNK];
   char nk[16];
@@ -317,14 +317,14 @@ static void settle_flush(ingest *g) {
   g->settle.len = 0;
 }
 
-static void close_open_group(ingest *g) {
+static void close_open_group(ing_pipeline *g) {
   struct ing_group *grp = g->open_group;
   g->open_group = NULL;
   if (grp) group_release(g, grp);
 }
 
 static void on_loop_end(uv_check_t *h) {
-  ingest *g = h->data;
+  ing_pipeline *g = h->data;
   close_open_group(g); /* may add the group key to settle */
   settle_flush(g);
   uv_check_stop(h);
@@ -335,7 +335,7 @@ static void on_loop_end(uv_check_t *h) {
 }
 
 /* A settling write, sent with the others at the end of this loop iteration. */
-static void settle_add(ingest *g, const char *key, const char *val, const char *ttl) {
+static void settle_add(ing_pipeline *g, const char *key, const char *val, const char *ttl) {
   if (g->settle.len == 0) uv_check_start(&g->loop_end, on_loop_end);
   size_t mark = g->settle.len;
   if (es_buf_append(&g->settle, key, strlen(key) + 1) != 0 || es_buf_append(&g->settle, val, strlen(val) + 1) != 0 ||
@@ -346,7 +346,7 @@ static void settle_add(ingest *g, const char *key, const char *val, const char *
 /* Key updates once the send settled (fire-and-forget): acknowledged → "<id>",
  * or left to the group key; failed → a lapsed claim, so the client's retry is
  * produced under the same id (a timed-out send may still have been written). */
-static void keys_cmd(ingest *g, ing_item *it, int acked) {
+static void keys_cmd(ing_pipeline *g, ing_item *it, int acked) {
   char lapsed[CLAIM_LEN];
   pending_value(lapsed, sizeof lapsed, it->id, 0, NULL);
   if (it->grouped && !acked) it->group->failed = 1;
@@ -372,7 +372,7 @@ static int never_produced(ing_item *it, rd_kafka_resp_err_t e) {
   return 1;
 }
 
-static void produce(ingest *g, ing_item *it) {
+static void produce(ing_pipeline *g, ing_item *it) {
   size_t len = 0;
   uint8_t *buf = ing_item_pack(it, &len);
   int refuse = g->cfg.test_fail_text && *g->cfg.test_fail_text && strstr(it->text, g->cfg.test_fail_text);
@@ -383,13 +383,13 @@ static void produce(ingest *g, ing_item *it) {
   if (e) {
     es_metric_add(M.delivery_errors, 1, rd_kafka_err2name(e));
     keys_cmd(g, it, 0);
-    finish(g, it, never_produced(it, e) ? IT_REJECTED : IT_UNAVAILABLE);
+    finish(g, it, never_produced(it, e) ? ING_ITEM_REJECTED : ING_ITEM_UNAVAILABLE);
   }
 }
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   (void)rk;
-  ingest *g = opaque;
+  ing_pipeline *g = opaque;
   ing_item *it = m->_private;
   if (!it) return; /* not ours (e.g. DLQ sends without opaque) */
   if (m->err) {
@@ -397,14 +397,14 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     int never = never_produced(it, m->err);
     if (!never) g->kafka_ok = 0;
     keys_cmd(g, it, 0);
-    finish(g, it, never ? IT_REJECTED : IT_UNAVAILABLE);
+    finish(g, it, never ? ING_ITEM_REJECTED : ING_ITEM_UNAVAILABLE);
     return;
   }
   g->kafka_ok = 1;
   es_metric_add(M.produced, 1);
   count_redactions(it);
   keys_cmd(g, it, 1);
-  finish(g, it, IT_ACCEPTED);
+  finish(g, it, ING_ITEM_ACCEPTED);
 }
 
 static void drop_keys(ing_item *it) {
@@ -416,23 +416,23 @@ static void on_takeover(redisAsyncContext *ac, void *r, void *priv) {
   ing_item *it = priv;
   redisReply *reply = r;
   if (!ac || !ac->data) return; /* shutting down */
-  ingest *g = ac->data;
+  ing_pipeline *g = ac->data;
   if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
     es_metric_add(M.takeovers, 1);
     claim_add(g, it);
     produce(g, it);
   } else {
     drop_keys(it); /* someone else settled or took it first: the retry will see */
-    finish(g, it, IT_UNAVAILABLE);
+    finish(g, it, ING_ITEM_UNAVAILABLE);
   }
 }
 
 /* A twin of a pending claim whose lease ended: adopt the claim's id. */
-static void takeover(ingest *g, ing_item *it, const char *found, const char *oid, size_t oidlen) {
+static void takeover(ing_pipeline *g, ing_item *it, const char *found, const char *oid, size_t oidlen) {
   char claim_val[CLAIM_LEN];
   if (oidlen != sizeof it->id - 1) { /* not an id of ours: leave it alone */
     drop_keys(it);
-    finish(g, it, IT_UNAVAILABLE);
+    finish(g, it, ING_ITEM_UNAVAILABLE);
     return;
   }
   memcpy(it->id, oid, oidlen);
@@ -452,19 +452,19 @@ static void takeover(ingest *g, ing_item *it, const char *found, const char *oid
   for (int i = 0; i < argc; i++) argl[i] = strlen(argv[i]);
   if (redis_send(g, on_takeover, it, argc, argv, argl) != REDIS_OK) {
     drop_keys(it);
-    finish(g, it, IT_UNAVAILABLE);
+    finish(g, it, ING_ITEM_UNAVAILABLE);
   }
 }
 
-static void answer_duplicate(ingest *g, ing_item *it, const char *orig) {
+static void answer_duplicate(ing_pipeline *g, ing_item *it, const char *orig) {
   it->dup_id = strdup(orig);
   drop_keys(it); /* the keys belong to the original */
   es_metric_add(M.dups, 1);
-  finish(g, it, IT_DUPLICATE);
+  finish(g, it, ING_ITEM_DUPLICATE);
 }
 
 /* A pending claim not ours and not settled: lapsed → take it over; else retry later. */
-static void pending_elsewhere(ingest *g, ing_item *it, const char *found) {
+static void pending_elsewhere(ing_pipeline *g, ing_item *it, const char *found) {
   const char *oid = found + 2, *colon = strchr(oid, ':');
   size_t oidlen = colon ? (size_t)(colon - oid) : strlen(oid);
   if (colon && strtoll(colon + 1, NULL, 10) <= es_now_ms()) {
@@ -473,7 +473,7 @@ static void pending_elsewhere(ingest *g, ing_item *it, const char *found) {
     /* In flight at another instance, which may yet fail or die: answering
      * "duplicate" could lose it. Ask to retry; by then it is settled. */
     drop_keys(it);
-    finish(g, it, IT_UNAVAILABLE);
+    finish(g, it, ING_ITEM_UNAVAILABLE);
   }
 }
 
@@ -486,7 +486,7 @@ static void on_group_key(redisAsyncContext *ac, void *r, void *priv) {
   group_check *gc = priv;
   redisReply *reply = r;
   if (ac && ac->data) {
-    ingest *g = ac->data;
+    ing_pipeline *g = ac->data;
     if (reply && reply->type == REDIS_REPLY_STRING) {
       char idbuf[27];
       snprintf(idbuf, sizeof idbuf, "%.26s", gc->found + 2);
@@ -495,14 +495,14 @@ static void on_group_key(redisAsyncContext *ac, void *r, void *priv) {
       pending_elsewhere(g, gc->it, gc->found);
     } else {
       drop_keys(gc->it);
-      finish(g, gc->it, IT_UNAVAILABLE);
+      finish(g, gc->it, ING_ITEM_UNAVAILABLE);
     }
   }
   free(gc);
 }
 
 /* One item's dedup answer: NULL = Redis failed, "" = new, else the stored value. */
-static void dedup_outcome(ingest *g, ing_item *it, const char *found, size_t len) {
+static void dedup_outcome(ing_pipeline *g, ing_item *it, const char *found, size_t len) {
   es_metric_observe(M.dedup_latency, (double)(es_mono_ns() - it->start_ns) / 1e9);
   if (!found) {
     /* Redis failed mid-way: accept without dedup rather than lose input. The
@@ -539,11 +539,11 @@ static void dedup_outcome(ingest *g, ing_item *it, const char *found, size_t len
       if (redis_send(g, on_group_key, gc, 2, argv, argl) != REDIS_OK) {
         free(gc);
         drop_keys(it);
-        finish(g, it, IT_UNAVAILABLE);
+        finish(g, it, ING_ITEM_UNAVAILABLE);
       }
     } else if (gcolon) { /* out of memory: ask to retry */
       drop_keys(it);
-      finish(g, it, IT_UNAVAILABLE);
+      finish(g, it, ING_ITEM_UNAVAILABLE);
     } else {
       pending_elsewhere(g, it, found);
     }
@@ -572,7 +572,7 @@ static char *dedup_key(const ing_item *it, char kind, const char *v) {
 
 /* One key per item: a plain SET NX GET, several times cheaper in Redis than a
  * script; hiredis pipelines consecutive ones into one write. */
-static void dedup_send_one(ingest *g, ing_item *it) {
+static void dedup_send_one(ing_pipeline *g, ing_item *it) {
   char val[CLAIM_LEN];
   pending_value(val, sizeof val, it->id, es_now_ms() + LEASE_MS, it->group);
   const char *argv[] = {"SET", it->keys[0], val, "NX", "GET", "EX", it->key_ttl};
@@ -591,7 +591,7 @@ static struct ing_group *group_new(void) {
   return grp;
 }
 
-void ingest_submit_many(ingest *g, ing_item **items, size_t n) {
+void ing_pipeline_submit_many(ing_pipeline *g, ing_item **items, size_t n) {
   struct ing_group *grp = NULL;
   if (n > 1) {
     grp = group_new();
@@ -606,8 +606,8 @@ void ingest_submit_many(ingest *g, ing_item **items, size_t n) {
     g->inflight++;
     it->group = grp;
     if (grp) grp->refs++;
-    if (it->state == IT_REJECTED || ingest_prepare(it, g->cfg.repair_utf8) != 0) {
-      finish(g, it, IT_REJECTED);
+    if (it->state == ING_ITEM_REJECTED || ing_pipeline_prepare(it, g->cfg.repair_utf8) != 0) {
+      finish(g, it, ING_ITEM_REJECTED);
       continue;
     }
     if (!g->redis) { /* while connecting, commands queue up in hiredis */
@@ -635,12 +635,12 @@ void ingest_submit_many(ingest *g, ing_item **items, size_t n) {
   if (grp && n > 1) group_release(g, grp);
 }
 
-void ingest_submit(ingest *g, ing_item *it) { ingest_submit_many(g, &it, 1); }
+void ing_pipeline_submit(ing_pipeline *g, ing_item *it) { ing_pipeline_submit_many(g, &it, 1); }
 
-static void redis_connect(ingest *g);
+static void redis_connect(ing_pipeline *g);
 
 static void on_redis_connect(const redisAsyncContext *ac, int status) {
-  ingest *g = ac->data;
+  ing_pipeline *g = ac->data;
   if (!g) return;
   if (status != REDIS_OK) {
     /* warn once per outage; the retries every second stay at debug */
@@ -655,7 +655,7 @@ static void on_redis_connect(const redisAsyncContext *ac, int status) {
 }
 
 static void on_redis_disconnect(const redisAsyncContext *ac, int status) {
-  ingest *g = ac->data;
+  ing_pipeline *g = ac->data;
   (void)status;
   if (!g) return;
   es_warn("redis_disconnected", "dedup degraded until it is back");
@@ -664,7 +664,7 @@ static void on_redis_disconnect(const redisAsyncContext *ac, int status) {
   g->redis_connected = 0;
 }
 
-static void redis_connect(ingest *g) {
+static void redis_connect(ing_pipeline *g) {
   if (!g->cfg.redis_url || !*g->cfg.redis_url) return;
   g->redis = es_redis_async_connect(g->loop, g->cfg.redis_url);
   if (!g->redis) return;
@@ -674,13 +674,13 @@ static void redis_connect(ingest *g) {
 }
 
 static void on_redis_timer(uv_timer_t *t) {
-  ingest *g = t->data;
+  ing_pipeline *g = t->data;
   if (!g->redis) redis_connect(g);
 }
 
-ingest *ingest_new(uv_loop_t *loop, const ingest_config *cfg, char *err, size_t errlen) {
+ing_pipeline *ing_pipeline_new(uv_loop_t *loop, const ing_pipeline_config *cfg, char *err, size_t errlen) {
   metrics_init();
-  ingest *g = calloc(1, sizeof *g);
+  ing_pipeline *g = calloc(1, sizeof *g);
   if (!g) return NULL;
   g->loop = loop;
   g->cfg = *cfg;
@@ -724,12 +724,12 @@ ingest *ingest_new(uv_loop_t *loop, const ingest_config *cfg, char *err, size_t 
   return g;
 }
 
-size_t ingest_inflight(const ingest *g) { return g->inflight; }
-int ingest_kafka_ok(const ingest *g) { return g->kafka_ok; }
-int ingest_redis_ok(const ingest *g) { return g->redis_connected; }
+size_t ing_pipeline_inflight(const ing_pipeline *g) { return g->inflight; }
+int ing_pipeline_kafka_ok(const ing_pipeline *g) { return g->kafka_ok; }
+int ing_pipeline_redis_ok(const ing_pipeline *g) { return g->redis_connected; }
 
 static void free_on_close(uv_handle_t *h) {
-  ingest *g = h->data;
+  ing_pipeline *g = h->data;
   if (++g->closed < 2) return; /* the timer and the check handle */
   es_buf_free(&g->settle);
   for (int b = 0; b < CLAIM_BUCKETS; b++)
@@ -740,7 +740,7 @@ static void free_on_close(uv_handle_t *h) {
   free(g);
 }
 
-void ingest_free(ingest *g) {
+void ing_pipeline_free(ing_pipeline *g) {
   if (!g) return;
   uv_timer_stop(&g->redis_timer);
   es_kafka_uv_detach(g->kuv);

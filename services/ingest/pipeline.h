@@ -2,15 +2,15 @@
  * normalise -> detect language -> redact PII -> hash -> dedup (Redis) ->
  * produce Feedback to escucha.feedback.ingested.v1 -> done callback once the
  * broker acked it (or it was a duplicate / rejected / Kafka unavailable). */
-#ifndef INGEST_PIPELINE_H
-#define INGEST_PIPELINE_H
+#ifndef ESCUCHA_INGEST_PIPELINE_H
+#define ESCUCHA_INGEST_PIPELINE_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <librdkafka/rdkafka.h>
 #include <uv.h>
 
 #include "item.h"
 
-typedef struct ingest ingest;
+typedef struct ing_pipeline ing_pipeline;
 
 typedef struct {
   const char *brokers;
@@ -22,21 +22,21 @@ typedef struct {
   const char *client_id;
   const char *const *producer_extra; /* extra librdkafka settings, key/value, NULL-terminated */
   const char *test_fail_text; /* tests only: items whose text holds it fail as a refused send */
-} ingest_config;
+} ing_pipeline_config;
 
 ES_MUST_CHECK
-ingest *ingest_new(uv_loop_t *loop, const ingest_config *cfg, char *err, size_t errlen);
+ing_pipeline *ing_pipeline_new(uv_loop_t *loop, const ing_pipeline_config *cfg, char *err, size_t errlen);
 /* Takes the item through the pipeline; it->done(it, it->ctx) runs exactly
  * once, possibly before this returns (rejects). The caller owns it. */
-void ingest_submit(ingest *g, ing_item *it);
+void ing_pipeline_submit(ing_pipeline *g, ing_item *it);
 /* Same for many items: one Redis round trip per chunk (batches, imports). */
-void ingest_submit_many(ingest *g, ing_item **items, size_t n);
+void ing_pipeline_submit_many(ing_pipeline *g, ing_item **items, size_t n);
 /* Runs the synchronous steps only (normalise, language, redact, hash, id);
  * exposed for tests and fuzzing. 0 ok, -1 rejected. */
-int ingest_prepare(ing_item *it, int repair_utf8);
-size_t ingest_inflight(const ingest *g);
-int ingest_kafka_ok(const ingest *g);
-int ingest_redis_ok(const ingest *g);
+int ing_pipeline_prepare(ing_item *it, int repair_utf8);
+size_t ing_pipeline_inflight(const ing_pipeline *g);
+int ing_pipeline_kafka_ok(const ing_pipeline *g);
+int ing_pipeline_redis_ok(const ing_pipeline *g);
 /* Stops timers and Redis; flushes the producer (bounded). */
-void ingest_free(ingest *g);
+void ing_pipeline_free(ing_pipeline *g);
 #endif

@@ -911,7 +911,7 @@ static size_t char_end(const unsigned char *s, size_t n, size_t i)
 
 /* Emits the literal input before match [s, e) (scanned text offsets) and its placeholder;
  * -1 on OOM. A shadow match covers the whole input characters its bytes came from. */
-static int emit(out_buf *o, const scan *sc, size_t s, size_t e, int kind, es_redact_counts *c)
+static int emit(out_buf *o, const scan *sc, size_t s, size_t e, int kind, ing_redact_counts *c)
 {
     if (sc->src) {
         s = sc->src[s];
@@ -973,7 +973,7 @@ static size_t skip_word(const scan *sc, size_t i, size_t lim)
 }
 
 /* The scan over sc (input or shadow); returns the malloc'd output, NULL on OOM. */
-static char *redact_scan(scan *sc, size_t *out_len, es_redact_counts *counts)
+static char *redact_scan(scan *sc, size_t *out_len, ing_redact_counts *counts)
 {
     size_t len = sc->n;
     /* every match is >= 6 bytes and its placeholder at most 2 bytes longer (a shadow's
@@ -1035,9 +1035,9 @@ oom:
     return NULL;
 }
 
-char *es_redact(const char *in, size_t len, size_t *out_len, es_redact_counts *counts)
+char *ing_redact(const char *in, size_t len, size_t *out_len, ing_redact_counts *counts)
 {
-    es_redact_counts dummy_counts;
+    ing_redact_counts dummy_counts;
     size_t dummy_len;
     if (!counts) counts = &dummy_counts;
     if (!out_len) out_len = &dummy_len;

@@ -6,7 +6,7 @@
 
 typedef struct {
     unsigned email, phone, rut, dni, cedula, card, iban;
-} es_redact_counts;
+} ing_redact_counts;
 
 /* Replaces personal data in UTF-8 text with typed placeholders [EMAIL] [PHONE] [RUT] [DNI]
  * [CEDULA] [CARD] [IBAN] (a Spanish NIE counts as DNI).
@@ -46,6 +46,6 @@ typedef struct {
  *    any number within 2 words after N°, #, expediente, caso, ticket, pedido, folio, ...
  * Precedence when two rules start at the same place: email > iban > card > rut > dni/nie >
  * cedula > phone. */
-char *es_redact(const char *in, size_t len, size_t *out_len, es_redact_counts *counts);
+char *ing_redact(const char *in, size_t len, size_t *out_len, ing_redact_counts *counts);
 
 #endif

@@ -1,7 +1,7 @@
 /* Emerging topics: word n-grams of feedback the taxonomy does not cover
  * (low confidence or category "other"), counted in a Space-Saving sketch. */
-#ifndef PZ_EMERGING_H
-#define PZ_EMERGING_H
+#ifndef ESCUCHA_PRIORITIZE_EMERGING_H
+#define ESCUCHA_PRIORITIZE_EMERGING_H
 #include <stddef.h>
 
 #include "spacesaving.h"

@@ -2,8 +2,8 @@
  * items of a stream in fixed memory. With capacity m and stream weight N,
  * every item whose true count exceeds N/m is kept, and for each kept item
  * count - error <= true count <= count. Not thread-safe (one owner). */
-#ifndef PZ_SPACESAVING_H
-#define PZ_SPACESAVING_H
+#ifndef ESCUCHA_PRIORITIZE_SPACESAVING_H
+#define ESCUCHA_PRIORITIZE_SPACESAVING_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,8 +1,8 @@
 /* Pure statistics for prioritisation: no I/O, no allocation, no globals.
  * Every formula is documented (with its reasoning) in docs/prioritization.md;
  * tests/unit/prioritize/test_stats.c checks each against hand-computed values. */
-#ifndef PZ_STATS_H
-#define PZ_STATS_H
+#ifndef ESCUCHA_PRIORITIZE_STATS_H
+#define ESCUCHA_PRIORITIZE_STATS_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>

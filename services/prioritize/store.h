@@ -2,8 +2,8 @@
  * new feedback rows, folds exactly those rows into topic_window_stats, ranks
  * the touched windows into priorities and applies action-plan hysteresis.
  * A replayed batch inserts no feedback row and therefore changes nothing. */
-#ifndef PZ_STORE_H
-#define PZ_STORE_H
+#ifndef ESCUCHA_PRIORITIZE_STORE_H
+#define ESCUCHA_PRIORITIZE_STORE_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <libpq-fe.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /* Display labels of topics from the taxonomy JSON
  * (categories[].id, .labels.es/.en, .subcategories[].id/.labels). */
-#ifndef PZ_TAXONOMY_H
-#define PZ_TAXONOMY_H
+#ifndef ESCUCHA_PRIORITIZE_TAXONOMY_H
+#define ESCUCHA_PRIORITIZE_TAXONOMY_H
 #include "util.h" /* ES_MUST_CHECK */
 
 typedef struct pz_taxonomy pz_taxonomy;

@@ -1,8 +1,8 @@
 /* Helpers for tests that drive a local python test server (contract tests):
  * spawn it, read "PORT <n>" from its stdout with a deadline, talk to its
  * control endpoints, kill it. Header-only so each test stays one file. */
-#ifndef ESCUCHA_TEST_CONTRACT_UTIL_H
-#define ESCUCHA_TEST_CONTRACT_UTIL_H
+#ifndef ESCUCHA_TESTS_ACTIONS_CONTRACT_UTIL_H
+#define ESCUCHA_TESTS_ACTIONS_CONTRACT_UTIL_H
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>

@@ -25,7 +25,7 @@ static void test_whatsapp_items_keep_text_not_sender(void **st) {
   (void)st;
   ing_item **items;
   char err[128];
-  int n = ch_whatsapp_items(WA, strlen(WA), "salud", &items, err, sizeof err);
+  int n = ing_ch_whatsapp_items(WA, strlen(WA), "salud", &items, err, sizeof err);
   assert_int_equal(n, 1); /* the image carries no text */
   assert_string_equal(items[0]->text, "El consultorio no contesta");
   assert_string_equal(items[0]->external_id, "wamid.A1");
@@ -36,10 +36,10 @@ static void test_whatsapp_items_keep_text_not_sender(void **st) {
   ing_item_free(items[0]);
   free(items);
   const char status_only[] = "{\"entry\":[{\"changes\":[{\"value\":{\"statuses\":[{\"id\":\"w\",\"status\":\"read\"}]}}]}]}";
-  assert_int_equal(ch_whatsapp_items(status_only, strlen(status_only), "a", &items, err, sizeof err), 0);
+  assert_int_equal(ing_ch_whatsapp_items(status_only, strlen(status_only), "a", &items, err, sizeof err), 0);
   free(items);
-  assert_int_equal(ch_whatsapp_items("{\"x\":1}", 7, "a", &items, err, sizeof err), -1);
-  assert_int_equal(ch_whatsapp_items("{", 1, "a", &items, err, sizeof err), -1);
+  assert_int_equal(ing_ch_whatsapp_items("{\"x\":1}", 7, "a", &items, err, sizeof err), -1);
+  assert_int_equal(ing_ch_whatsapp_items("{", 1, "a", &items, err, sizeof err), -1);
 }
 
 static void test_whatsapp_signature(void **st) {
@@ -52,11 +52,11 @@ static void test_whatsapp_signature(void **st) {
   crypto_auth_hmacsha256_final(&s, mac);
   sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
   snprintf(header, sizeof header, "sha256=%s", hex);
-  assert_true(ch_whatsapp_signature_ok("appsecret", WA, strlen(WA), header));
-  assert_false(ch_whatsapp_signature_ok("other", WA, strlen(WA), header));
-  assert_false(ch_whatsapp_signature_ok("appsecret", WA, strlen(WA) - 1, header));
-  assert_false(ch_whatsapp_signature_ok("appsecret", WA, strlen(WA), hex));
-  assert_false(ch_whatsapp_signature_ok("appsecret", WA, strlen(WA), NULL));
+  assert_true(ing_ch_whatsapp_signature_ok("appsecret", WA, strlen(WA), header));
+  assert_false(ing_ch_whatsapp_signature_ok("other", WA, strlen(WA), header));
+  assert_false(ing_ch_whatsapp_signature_ok("appsecret", WA, strlen(WA) - 1, header));
+  assert_false(ing_ch_whatsapp_signature_ok("appsecret", WA, strlen(WA), hex));
+  assert_false(ing_ch_whatsapp_signature_ok("appsecret", WA, strlen(WA), NULL));
 }
 
 static void test_email_plain_and_encoded_subject(void **st) {
@@ -68,11 +68,11 @@ static void test_email_plain_and_encoded_subject(void **st) {
       "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
       "Llevo tres semanas esperando la licencia de conducir. Nadie me respon=\r\nde.\r\n";
   ing_item *it = calloc(1, sizeof *it);
-  assert_int_equal(ch_email_item(msg, strlen(msg), it), 0);
+  assert_int_equal(ing_ch_email_item(msg, strlen(msg), it), 0);
   assert_string_equal(it->text, "Reclamo por el trámite de licencia\n\n"
                                 "Llevo tres semanas esperando la licencia de conducir. Nadie me responde.\r\n");
   char mid[37];
-  ch_email_message_id_hash("abc.123@mail.example", 20, mid);
+  ing_ch_email_message_id_hash("abc.123@mail.example", 20, mid);
   assert_string_equal(it->external_id, mid); /* a hash: the id names the sender's host */
   assert_int_equal(strlen(mid), 36);
   assert_memory_equal(mid, "mid-", 4);
@@ -90,15 +90,15 @@ static void test_email_multipart_latin1_base64(void **st) {
       "--XX\nContent-Type: text/plain; charset=ISO-8859-1\nContent-Transfer-Encoding: base64\n\n"
       "QXRlbmNp824gcOlzaW1h\n--XX--\n";
   ing_item *it = calloc(1, sizeof *it);
-  assert_int_equal(ch_email_item(msg, strlen(msg), it), 0);
+  assert_int_equal(ing_ch_email_item(msg, strlen(msg), it), 0);
   assert_string_equal(it->text, "Queja\n\nAtención pésima");
   char mid[37];
-  ch_email_message_id_hash("<m1>", 4, mid);
+  ing_ch_email_message_id_hash("<m1>", 4, mid);
   assert_string_equal(it->external_id, mid);
   ing_item_free(it);
   const char empty[] = "From: a@b.c\n\n";
   it = calloc(1, sizeof *it);
-  assert_int_equal(ch_email_item(empty, strlen(empty), it), -1);
+  assert_int_equal(ing_ch_email_item(empty, strlen(empty), it), -1);
   assert_string_equal(it->err_field, "body");
   ing_item_free(it);
 }
@@ -106,10 +106,10 @@ static void test_email_multipart_latin1_base64(void **st) {
 static void test_email_date(void **st) {
   (void)st;
   int64_t ms;
-  assert_int_equal(ch_parse_email_date("Tue, 1 Jul 2003 10:52:37 +0200", &ms), 0);
+  assert_int_equal(ing_ch_parse_email_date("Tue, 1 Jul 2003 10:52:37 +0200", &ms), 0);
   assert_true(ms == 1057049557000LL);
-  assert_int_equal(ch_parse_email_date("1 Jul 2003 10:52 GMT", &ms), 0);
-  assert_int_equal(ch_parse_email_date("yesterday", &ms), -1);
+  assert_int_equal(ing_ch_parse_email_date("1 Jul 2003 10:52 GMT", &ms), 0);
+  assert_int_equal(ing_ch_parse_email_date("yesterday", &ms), -1);
 }
 
 
@@ -118,7 +118,7 @@ static void test_email_date(void **st) {
 static ing_item *email(const char *msg, size_t len, int want_rc) {
   ing_item *it = calloc(1, sizeof *it);
   assert_non_null(it);
-  int rc = ch_email_item(msg, len, it);
+  int rc = ing_ch_email_item(msg, len, it);
   if (rc != want_rc) fprintf(stderr, "unexpected rc %d: %s: %s\n", rc, it->err_field, it->err_msg);
   assert_int_equal(rc, want_rc);
   return it;
@@ -126,7 +126,7 @@ static ing_item *email(const char *msg, size_t len, int want_rc) {
 
 static void expect_email_reject(const char *msg, size_t len, const char *field, const char *in_msg) {
   ing_item *it = email(msg, len, -1);
-  assert_int_equal(it->state, IT_REJECTED);
+  assert_int_equal(it->state, ING_ITEM_REJECTED);
   assert_string_equal(it->err_field, field);
   if (in_msg && !strstr(it->err_msg, in_msg)) fail_msg("message \"%s\" lacks \"%s\"", it->err_msg, in_msg);
   assert_null(it->text);
@@ -136,9 +136,9 @@ static void expect_email_reject(const char *msg, size_t len, const char *field, 
 static void test_email_message_id_hashed_and_stable(void **st) {
   (void)st;
   char a[37], b[37], c[37];
-  ch_email_message_id_hash("<CAF=x1@mail.gmail.com>", 23, a);
-  ch_email_message_id_hash("  CAF=x1@mail.gmail.com ", 24, b);
-  ch_email_message_id_hash("<CAF=x2@mail.gmail.com>", 23, c);
+  ing_ch_email_message_id_hash("<CAF=x1@mail.gmail.com>", 23, a);
+  ing_ch_email_message_id_hash("  CAF=x1@mail.gmail.com ", 24, b);
+  ing_ch_email_message_id_hash("<CAF=x2@mail.gmail.com>", 23, c);
   assert_string_equal(a, b);
   assert_string_not_equal(a, c);
   assert_null(strstr(a, "gmail"));
@@ -276,11 +276,11 @@ static int wa_one(const char *msg_json, ing_item **out) {
   char body[40000], err[128];
   snprintf(body, sizeof body, "{\"entry\":[{\"changes\":[{\"value\":{\"messages\":[%s]}}]}]}", msg_json);
   ing_item **items = NULL;
-  int n = ch_whatsapp_items(body, strlen(body), "a", &items, err, sizeof err);
+  int n = ing_ch_whatsapp_items(body, strlen(body), "a", &items, err, sizeof err);
   assert_int_equal(n, 1);
   *out = items[0];
   free(items);
-  return (*out)->state == IT_REJECTED ? -1 : 0;
+  return (*out)->state == ING_ITEM_REJECTED ? -1 : 0;
 }
 
 static void test_whatsapp_limits_and_fields(void **st) {
@@ -313,7 +313,7 @@ static const char SERVICES[] = "[{\"service_code\":\"baches\"},{\"service_code\"
 static ing_item *o311(const char *body, int form, int want_rc) {
   ing_item *it = calloc(1, sizeof *it);
   assert_non_null(it);
-  int rc = ch_open311_item(body, strlen(body), form, "demo", SERVICES, it);
+  int rc = ing_ch_open311_item(body, strlen(body), form, "demo", SERVICES, it);
   if (rc != want_rc) fprintf(stderr, "unexpected rc %d for %s: %s: %s\n", rc, body, it->err_field, it->err_msg);
   assert_int_equal(rc, want_rc);
   return it;
@@ -400,7 +400,7 @@ static void test_open311_json(void **st) {
   expect_o311_reject("{\"service_code\":\"otro\",\"description\":\"x\"}", 0, "service_code", "unknown");
   /* no list: any code */
   it = calloc(1, sizeof *it);
-  assert_int_equal(ch_open311_item("service_code=z&description=x", 28, 1, "demo", NULL, it), 0);
+  assert_int_equal(ing_ch_open311_item("service_code=z&description=x", 28, 1, "demo", NULL, it), 0);
   ing_item_free(it);
 }
 
@@ -409,43 +409,43 @@ static void test_open311_json(void **st) {
 static void test_rate_limit_counts_items(void **st) {
   (void)st;
   char err[128];
-  auth *a = auth_new(NULL, "ag:k", 10, err, sizeof err); /* 10 items/s, burst 20 */
+  ing_auth *a = ing_auth_new(NULL, "ag:k", 10, err, sizeof err); /* 10 items/s, burst 20 */
   int k = -1;
-  assert_non_null(auth_check(a, "Bearer k", &k));
+  assert_non_null(ing_auth_check(a, "Bearer k", &k));
   uint64_t t = 1000000000ull, s = 1000000000ull;
-  assert_int_equal(auth_rate_take(a, k, t, 15), 0);
-  assert_int_equal(auth_rate_take(a, k, t, 0), 0);  /* 5 left: a peek takes nothing */
-  assert_int_equal(auth_rate_take(a, k, t, 6), 1);  /* 6 > 5: wait 1 s */
-  assert_int_equal(auth_rate_take(a, k, t, 5), 0);
-  assert_int_equal(auth_rate_limit(a, k, t), 1);    /* empty */
+  assert_int_equal(ing_auth_rate_take(a, k, t, 15), 0);
+  assert_int_equal(ing_auth_rate_take(a, k, t, 0), 0);  /* 5 left: a peek takes nothing */
+  assert_int_equal(ing_auth_rate_take(a, k, t, 6), 1);  /* 6 > 5: wait 1 s */
+  assert_int_equal(ing_auth_rate_take(a, k, t, 5), 0);
+  assert_int_equal(ing_auth_rate_limit(a, k, t), 1);    /* empty */
   /* a batch larger than the burst passes with a full bucket, then is paid back */
-  assert_int_equal(auth_rate_take(a, k, t + s, 100), 1); /* 10 of 20: wait for a full bucket */
-  assert_int_equal(auth_rate_take(a, k, t + 2 * s, 100), 0);
-  int w = auth_rate_limit(a, k, t + 2 * s);
+  assert_int_equal(ing_auth_rate_take(a, k, t + s, 100), 1); /* 10 of 20: wait for a full bucket */
+  assert_int_equal(ing_auth_rate_take(a, k, t + 2 * s, 100), 0);
+  int w = ing_auth_rate_limit(a, k, t + 2 * s);
   assert_int_equal(w, 9); /* 80 in debt + 1 at 10/s */
-  assert_int_equal(auth_rate_limit(a, k, t + 10 * s), 1); /* 8 s later: debt paid, no token yet */
-  assert_int_equal(auth_rate_limit(a, k, t + 11 * s), 0);
-  auth_free(a);
+  assert_int_equal(ing_auth_rate_limit(a, k, t + 10 * s), 1); /* 8 s later: debt paid, no token yet */
+  assert_int_equal(ing_auth_rate_limit(a, k, t + 11 * s), 0);
+  ing_auth_free(a);
 }
 
 static void test_csv_field_len_sees_nul(void **st) {
   (void)st;
   const char data[] = "a,b\nuno,an\0tes\n\"x\0y\",\n";
-  csv_reader *r = csv_open(data, sizeof data - 1);
+  ing_csv_reader *r = ing_csv_open(data, sizeof data - 1);
   char **f;
   size_t nf;
-  assert_int_equal(csv_next(r, &f, &nf), 1);
-  assert_int_equal(csv_field_len(r, 0), 1);
-  assert_int_equal(csv_next(r, &f, &nf), 1);
+  assert_int_equal(ing_csv_next(r, &f, &nf), 1);
+  assert_int_equal(ing_csv_field_len(r, 0), 1);
+  assert_int_equal(ing_csv_next(r, &f, &nf), 1);
   assert_int_equal(nf, 2);
-  assert_int_equal(csv_field_len(r, 0), 3);
-  assert_int_equal(csv_field_len(r, 1), 6); /* "an\0tes": longer than its strlen */
+  assert_int_equal(ing_csv_field_len(r, 0), 3);
+  assert_int_equal(ing_csv_field_len(r, 1), 6); /* "an\0tes": longer than its strlen */
   assert_int_equal(strlen(f[1]), 2);
-  assert_int_equal(csv_next(r, &f, &nf), 1);
-  assert_int_equal(csv_field_len(r, 0), 3);
-  assert_int_equal(csv_field_len(r, 1), 0);
-  assert_int_equal(csv_field_len(r, 5), 0);
-  csv_close(r);
+  assert_int_equal(ing_csv_next(r, &f, &nf), 1);
+  assert_int_equal(ing_csv_field_len(r, 0), 3);
+  assert_int_equal(ing_csv_field_len(r, 1), 0);
+  assert_int_equal(ing_csv_field_len(r, 5), 0);
+  ing_csv_close(r);
 }
 
 int main(void) {

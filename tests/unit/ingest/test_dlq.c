@@ -30,13 +30,13 @@ static Escucha__V1__DeadLetter *unpack(const uint8_t *rec, size_t n) {
 
 static void test_sealed_json(void **state) {
   (void)state;
-  dlq_seal_key key;
+  ing_dlq_seal_key key;
   unsigned char sk[crypto_box_SECRETKEYBYTES], pk2[32], sk2[32];
   assert_true(sodium_init() >= 0);
   crypto_box_keypair(key.pk, sk);
   crypto_box_keypair(pk2, sk2);
   size_t n = 0, in_len = strlen(JSON_IN);
-  uint8_t *rec = dlq_pack(&key, "invalid: agency: this API key cannot submit for agency ana@example.com",
+  uint8_t *rec = ing_dlq_pack(&key, "invalid: agency: this API key cannot submit for agency ana@example.com",
                           "escucha.feedback.inbound.v1", 3, 42, JSON_IN, in_len, &n);
   assert_non_null(rec);
   /* no clear personal data anywhere in the record's bytes */
@@ -62,13 +62,13 @@ static void test_sealed_json(void **state) {
 
   uint8_t *orig = NULL;
   size_t olen = 0;
-  assert_int_equal(dlq_unseal(rec, n, sk, &orig, &olen), DLQ_UNSEALED);
+  assert_int_equal(ing_dlq_unseal(rec, n, sk, &orig, &olen), DLQ_UNSEALED);
   assert_int_equal(olen, in_len);
   assert_memory_equal(orig, JSON_IN, in_len);
   free(orig);
-  assert_int_equal(dlq_unseal(rec, n, sk2, &orig, &olen), DLQ_SEAL_MISMATCH); /* another key */
+  assert_int_equal(ing_dlq_unseal(rec, n, sk2, &orig, &olen), DLQ_SEAL_MISMATCH); /* another key */
   rec[n - 1] ^= 1;                                               /* corrupt sealed bytes */
-  assert_int_equal(dlq_unseal(rec, n, sk, &orig, &olen), DLQ_SEAL_MISMATCH);
+  assert_int_equal(ing_dlq_unseal(rec, n, sk, &orig, &olen), DLQ_SEAL_MISMATCH);
   free(rec);
 }
 
@@ -76,7 +76,7 @@ static void test_unsealed_and_binary(void **state) {
   (void)state;
   static const uint8_t garbage[] = {0x08, 0x96, 0x01, 'g', 'a', 'r', 'b', 'a', 'g', 'e', 0xff, 0xff};
   size_t n = 0;
-  uint8_t *rec = dlq_pack(NULL, "neither JSON nor a valid escucha.v1.Feedback protobuf",
+  uint8_t *rec = ing_dlq_pack(NULL, "neither JSON nor a valid escucha.v1.Feedback protobuf",
                           "escucha.feedback.inbound.v1", 0, 7, garbage, sizeof garbage, &n);
   assert_non_null(rec);
   Escucha__V1__DeadLetter *dl = unpack(rec, n);
@@ -88,7 +88,7 @@ static void test_unsealed_and_binary(void **state) {
   unsigned char sk[32] = {0};
   uint8_t *orig = NULL;
   size_t olen = 0;
-  assert_int_equal(dlq_unseal(rec, n, sk, &orig, &olen), DLQ_NOT_SEALED);
+  assert_int_equal(ing_dlq_unseal(rec, n, sk, &orig, &olen), DLQ_NOT_SEALED);
   free(rec);
 }
 
@@ -107,7 +107,7 @@ static void test_render(void **state) {
   uint8_t *pb = malloc(pn);
   assert_non_null(pb);
   escucha__v1__feedback__pack(&fb, pb);
-  char *r = dlq_render(pb, pn, 4096);
+  char *r = ing_dlq_render(pb, pn, 4096);
   assert_non_null(r);
   assert_string_equal(r, "{\"channel\":\"CALL\",\"external_id\":\"x-1\",\"text\":\"Mi RUT es [RUT] y mi correo "
                          "[EMAIL]\",\"location\":{\"address\":\"fono [PHONE]\"}}");
@@ -115,17 +115,17 @@ static void test_render(void **state) {
   free(pb);
   /* malformed JSON: the text itself, \u escapes resolved first */
   static const char bad[] = "{\"text\": \"tarjeta 4111\\u00201111\\u00201111\\u00201111\", ";
-  r = dlq_render(bad, strlen(bad), 4096);
+  r = ing_dlq_render(bad, strlen(bad), 4096);
   assert_non_null(r);
   assert_string_equal(r, "{\"text\": \"tarjeta [CARD]\",");
   free(r);
   /* disguised data (zero-width, full-width) is redacted too; the cut keeps UTF-8 whole */
   static const char fw[] = "correo ｊｕａｎ＠ｅｘａｍｐｌｅ.ｃｌ y ñññ";
-  r = dlq_render(fw, strlen(fw), 13);
+  r = ing_dlq_render(fw, strlen(fw), 13);
   assert_non_null(r);
   assert_string_equal(r, "correo [EMAIL"); /* 13 bytes */
   free(r);
-  r = dlq_render("ñ", 2, 1);
+  r = ing_dlq_render("ñ", 2, 1);
   assert_non_null(r);
   assert_string_equal(r, "");
   free(r);

@@ -45,13 +45,13 @@ static void test_json_validation_names_fields(void **st) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     ing_item *it = from_json(cases[i].js, "demo");
-    assert_int_equal(it->state, IT_REJECTED);
+    assert_int_equal(it->state, ING_ITEM_REJECTED);
     assert_string_equal(it->err_field, cases[i].field);
     ing_item_free(it);
   }
   ing_item *ok = from_json("{\"text\":\"hola\",\"nps\":9,\"csat\":5,\"channel\":\"WhatsApp\","
                            "\"externalId\":\"e\",\"created_at\":\"2024-05-01T10:00:00-04:00\"}", "demo");
-  assert_int_equal(ok->state, IT_PENDING);
+  assert_int_equal(ok->state, ING_ITEM_PENDING);
   assert_int_equal(ok->nps, 9);
   assert_int_equal(ok->channel, ESCUCHA__V1__CHANNEL__WHATSAPP);
   assert_string_equal(ok->external_id, "e");
@@ -126,8 +126,8 @@ static void test_prepare_redacts_hashes_and_ids(void **st) {
   (void)st;
   ing_item *a = from_json("{\"text\":\"  Mi  correo es ana@x.cl y mi RUT 12.345.678-5. ¿Por qué tanta espera?\"}", "demo");
   ing_item *b = from_json("{\"text\":\"mi correo es otra@y.cl y mi rut 12.345.678-5 ¿por que tanta espera\"}", "demo");
-  assert_int_equal(ingest_prepare(a, 0), 0);
-  assert_int_equal(ingest_prepare(b, 0), 0);
+  assert_int_equal(ing_pipeline_prepare(a, 0), 0);
+  assert_int_equal(ing_pipeline_prepare(b, 0), 0);
   assert_null(strstr(a->text, "ana@x.cl"));
   assert_non_null(strstr(a->text, "[EMAIL]"));
   assert_int_equal(a->red.email, 1);
@@ -151,11 +151,11 @@ static void test_prepare_redacts_hashes_and_ids(void **st) {
   ing_item *bad = from_json("{\"text\":\"ok\"}", "demo");
   free(bad->text);
   bad->text = strdup("caf\xe9 con leche");
-  assert_int_equal(ingest_prepare(bad, 0), -1);
+  assert_int_equal(ing_pipeline_prepare(bad, 0), -1);
   assert_string_equal(bad->err_field, "text");
   assert_non_null(strstr(bad->err_msg, "UTF-8"));
-  bad->state = IT_PENDING;
-  assert_int_equal(ingest_prepare(bad, 1), 0); /* repair mode */
+  bad->state = ING_ITEM_PENDING;
+  assert_int_equal(ing_pipeline_prepare(bad, 1), 0); /* repair mode */
   assert_non_null(strstr(bad->text, "\xEF\xBF\xBD"));
   ing_item_free(bad);
 }
@@ -163,22 +163,22 @@ static void test_prepare_redacts_hashes_and_ids(void **st) {
 static void test_csv_reader(void **st) {
   (void)st;
   const char *data = "\xEF\xBB\xBFtext,nps\r\n\"a, \"\"b\"\"\nc\",9\r\nplain,\n\"open";
-  csv_reader *r = csv_open(data, strlen(data));
+  ing_csv_reader *r = ing_csv_open(data, strlen(data));
   char **f;
   size_t n;
-  assert_int_equal(csv_next(r, &f, &n), 1);
+  assert_int_equal(ing_csv_next(r, &f, &n), 1);
   assert_int_equal(n, 2);
   assert_string_equal(f[0], "text");
-  assert_int_equal(csv_next(r, &f, &n), 1);
+  assert_int_equal(ing_csv_next(r, &f, &n), 1);
   assert_string_equal(f[0], "a, \"b\"\nc");
   assert_string_equal(f[1], "9");
-  assert_int_equal(csv_line(r), 2);
-  assert_int_equal(csv_next(r, &f, &n), 1);
+  assert_int_equal(ing_csv_line(r), 2);
+  assert_int_equal(ing_csv_next(r, &f, &n), 1);
   assert_int_equal(n, 2);
   assert_string_equal(f[1], "");
-  assert_int_equal(csv_next(r, &f, &n), -1);
-  assert_non_null(strstr(csv_error(r), "unterminated"));
-  csv_close(r);
+  assert_int_equal(ing_csv_next(r, &f, &n), -1);
+  assert_non_null(strstr(ing_csv_error(r), "unterminated"));
+  ing_csv_close(r);
 }
 
 static void test_auth_hashed_keys_and_rate_limit(void **st) {
@@ -191,25 +191,25 @@ static void test_auth_hashed_keys_and_rate_limit(void **st) {
   dprintf(fd, "# comment\nagencia-a:%s\n", hex);
   close(fd);
   char err[256];
-  auth *a = auth_new(path, "agencia-b:other", 2, err, sizeof err);
+  ing_auth *a = ing_auth_new(path, "agencia-b:other", 2, err, sizeof err);
   assert_non_null(a);
-  assert_int_equal(auth_count(a), 2);
+  assert_int_equal(ing_auth_count(a), 2);
   int k = -1;
-  assert_string_equal(auth_check(a, "Bearer s3cret", &k), "agencia-a");
-  assert_string_equal(auth_check(a, "bearer other", &k), "agencia-b");
-  assert_null(auth_check(a, "Bearer s3cre", &k));
-  assert_null(auth_check(a, "Basic s3cret", &k));
-  assert_null(auth_check(a, NULL, &k));
+  assert_string_equal(ing_auth_check(a, "Bearer s3cret", &k), "agencia-a");
+  assert_string_equal(ing_auth_check(a, "bearer other", &k), "agencia-b");
+  assert_null(ing_auth_check(a, "Bearer s3cre", &k));
+  assert_null(ing_auth_check(a, "Basic s3cret", &k));
+  assert_null(ing_auth_check(a, NULL, &k));
   /* 2/s with a burst of 4: the fifth immediate request waits */
   uint64_t t = 1000000000ull;
-  for (int i = 0; i < 4; i++) assert_int_equal(auth_rate_limit(a, k, t), 0);
-  assert_int_equal(auth_rate_limit(a, k, t), 1);
-  assert_int_equal(auth_rate_limit(a, k, t + 500000000ull), 0); /* half a second refills one */
-  auth_free(a);
+  for (int i = 0; i < 4; i++) assert_int_equal(ing_auth_rate_limit(a, k, t), 0);
+  assert_int_equal(ing_auth_rate_limit(a, k, t), 1);
+  assert_int_equal(ing_auth_rate_limit(a, k, t + 500000000ull), 0); /* half a second refills one */
+  ing_auth_free(a);
   FILE *f = fopen(path, "w");
   fputs("agency-without-hash\n", f);
   fclose(f);
-  assert_null(auth_new(path, NULL, 0, err, sizeof err));
+  assert_null(ing_auth_new(path, NULL, 0, err, sizeof err));
   assert_non_null(strstr(err, ":1:"));
   unlink(path);
 }

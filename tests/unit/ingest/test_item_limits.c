@@ -1,4 +1,4 @@
-/* The hardening issue's probes against item validation and ingest_prepare:
+/* The hardening issue's probes against item validation and ing_pipeline_prepare:
  * every field limited, validated or redacted, the same way for every channel. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,7 +24,7 @@ static ing_item *from_json(const char *js, const char *agency) {
 
 /* Parsed and prepared: 0 accepted, else the rejected field is in err_field. */
 static int prepare(ing_item *it) {
-  return it->state == IT_REJECTED ? -1 : ingest_prepare(it, 0);
+  return it->state == ING_ITEM_REJECTED ? -1 : ing_pipeline_prepare(it, 0);
 }
 
 static void expect_rejected(const char *js, const char *agency, const char *field) {

@@ -1,4 +1,4 @@
-/* es_detect_language: per-language accuracy over citizen-feedback sentences (>= 90% each,
+/* ing_detect_language: per-language accuracy over citizen-feedback sentences (>= 90% each,
  * "und" counts as wrong), must-pass cases, and "und" for short or unclear input. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -127,7 +127,7 @@ static double accuracy(const char *const *set, size_t n, const char *want)
 {
     size_t ok = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *got = es_detect_language(set[i], strlen(set[i]));
+        const char *got = ing_detect_language(set[i], strlen(set[i]));
         if (strcmp(got, want) == 0) ok++;
         else printf("  miss (%s, got %s): %s\n", want, got, set[i]);
     }
@@ -172,13 +172,13 @@ static void test_must_pass(void **state)
         {"Hospital", "und"},
     };
     for (size_t i = 0; i < sizeof M / sizeof M[0]; i++) {
-        const char *got = es_detect_language(M[i].text, strlen(M[i].text));
+        const char *got = ing_detect_language(M[i].text, strlen(M[i].text));
         if (strcmp(got, M[i].want) != 0) print_error("text: %s\n", M[i].text);
         assert_string_equal(got, M[i].want);
     }
-    assert_string_equal(es_detect_language(NULL, 0), "und");
+    assert_string_equal(ing_detect_language(NULL, 0), "und");
     /* only len bytes are read */
-    assert_string_equal(es_detect_language("the staff XXXX", 9), "en");
+    assert_string_equal(ing_detect_language("the staff XXXX", 9), "en");
 }
 
 static void test_throughput(void **state)
@@ -190,10 +190,10 @@ static void test_throughput(void **state)
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     size_t hits = 0;
-    for (int i = 0; i < iters; i++) hits += es_detect_language(t, len)[0] == 'e';
+    for (int i = 0; i < iters; i++) hits += ing_detect_language(t, len)[0] == 'e';
     clock_gettime(CLOCK_MONOTONIC, &b);
     double dt = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
-    printf("es_detect_language: %.0f items/s (%zu bytes), %.1f MB/s [%zu]\n", iters / dt, len,
+    printf("ing_detect_language: %.0f items/s (%zu bytes), %.1f MB/s [%zu]\n", iters / dt, len,
            iters * (double)len / dt / 1e6, hits);
 }
 

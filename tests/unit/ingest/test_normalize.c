@@ -1,4 +1,4 @@
-/* es_normalize_text, es_fold_text, es_content_hash. */
+/* ing_normalize_text, ing_fold_text, ing_content_hash. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,13 +48,13 @@ static void test_normalize_table(void **state)
         const norm_case *c = &NORM[i];
         size_t len = c->len ? c->len : strlen(c->in), n = 99;
         long bad = 99;
-        char *out = es_normalize_text(c->in, len, 0, &n, &bad);
+        char *out = ing_normalize_text(c->in, len, 0, &n, &bad);
         assert_non_null(out);
         assert_string_equal(out, c->want);
         assert_int_equal(n, strlen(c->want));
         assert_int_equal(bad, -1);
         /* the utf8proc-only reference path agrees */
-        char *ref = es_normalize_text_ref(c->in, len, 0, &n, &bad);
+        char *ref = ing_normalize_text_ref(c->in, len, 0, &n, &bad);
         assert_string_equal(ref, c->want);
         free(ref);
         free(out);
@@ -67,31 +67,31 @@ static void test_normalize_invalid(void **state)
     size_t n;
     long bad = 0;
     /* reject: offset of the first bad byte */
-    assert_null(es_normalize_text("abc\xff" "def", 7, 0, &n, &bad));
+    assert_null(ing_normalize_text("abc\xff" "def", 7, 0, &n, &bad));
     assert_int_equal(bad, 3);
-    assert_null(es_normalize_text("\xc3\xa9t\xc3", 4, 0, &n, &bad)); /* truncated */
+    assert_null(ing_normalize_text("\xc3\xa9t\xc3", 4, 0, &n, &bad)); /* truncated */
     assert_int_equal(bad, 3);
-    assert_null(es_normalize_text("\xed\xa0\x80", 3, 0, &n, &bad)); /* surrogate */
+    assert_null(ing_normalize_text("\xed\xa0\x80", 3, 0, &n, &bad)); /* surrogate */
     assert_int_equal(bad, 0);
-    assert_null(es_normalize_text("x\xc0\xaf", 3, 0, &n, &bad)); /* overlong */
+    assert_null(ing_normalize_text("x\xc0\xaf", 3, 0, &n, &bad)); /* overlong */
     assert_int_equal(bad, 1);
 
     /* repair: one U+FFFD per maximal subpart */
-    char *out = es_normalize_text("abc\xff" "def", 7, 1, &n, &bad);
+    char *out = ing_normalize_text("abc\xff" "def", 7, 1, &n, &bad);
     assert_string_equal(out, "abc\xef\xbf\xbd" "def");
     assert_int_equal(bad, -1);
     free(out);
-    out = es_normalize_text("a\xe2\x82" "b", 4, 1, &n, &bad); /* truncated 3-byte seq */
+    out = ing_normalize_text("a\xe2\x82" "b", 4, 1, &n, &bad); /* truncated 3-byte seq */
     assert_string_equal(out, "a\xef\xbf\xbd" "b");
     free(out);
-    out = es_normalize_text("\xc0\xaf", 2, 1, &n, &bad); /* two bad bytes -> two FFFD */
+    out = ing_normalize_text("\xc0\xaf", 2, 1, &n, &bad); /* two bad bytes -> two FFFD */
     assert_string_equal(out, "\xef\xbf\xbd\xef\xbf\xbd");
     free(out);
-    out = es_normalize_text("cafe\xcc\x81 \xff  x", 11, 1, &n, &bad); /* repair + NFC + spaces */
+    out = ing_normalize_text("cafe\xcc\x81 \xff  x", 11, 1, &n, &bad); /* repair + NFC + spaces */
     assert_string_equal(out, "caf\xc3\xa9 \xef\xbf\xbd x");
     free(out);
     /* NULL input is an empty text */
-    out = es_normalize_text(NULL, 0, 0, NULL, NULL);
+    out = ing_normalize_text(NULL, 0, 0, NULL, NULL);
     assert_string_equal(out, "");
     free(out);
 }
@@ -121,11 +121,11 @@ static void test_fold(void **state)
     };
     for (size_t i = 0; i < sizeof F / sizeof F[0]; i++) {
         size_t n;
-        char *out = es_fold_text(F[i].in, strlen(F[i].in), &n);
+        char *out = ing_fold_text(F[i].in, strlen(F[i].in), &n);
         assert_non_null(out);
         assert_string_equal(out, F[i].want);
         assert_int_equal(n, strlen(out));
-        char *ref = es_fold_text_ref(F[i].in, strlen(F[i].in), &n);
+        char *ref = ing_fold_text_ref(F[i].in, strlen(F[i].in), &n);
         assert_string_equal(ref, F[i].want);
         free(ref);
         free(out);
@@ -142,7 +142,7 @@ static void test_fold_table_matches_utf8proc(void **state)
         buf[2] = (char)(0x80 | (cp & 0x3F));
         buf[3] = 'y';
         size_t n1, n2;
-        char *a = es_fold_text(buf, 4, &n1), *b = es_fold_text_ref(buf, 4, &n2);
+        char *a = ing_fold_text(buf, 4, &n1), *b = ing_fold_text_ref(buf, 4, &n2);
         assert_string_equal(a, b);
         free(a);
         free(b);
@@ -154,22 +154,22 @@ static void test_hash(void **state)
     (void)state;
     char h1[33], h2[33], h3[33];
     size_t n1, n2;
-    char *f1 = es_fold_text("¡Hola,   MUNDO!", strlen("¡Hola,   MUNDO!"), &n1);
-    char *f2 = es_fold_text("hola mundo", 10, &n2);
-    es_content_hash("muni-stgo", f1, n1, h1);
-    es_content_hash("muni-stgo", f2, n2, h2);
-    es_content_hash("muni-valpo", f2, n2, h3);
+    char *f1 = ing_fold_text("¡Hola,   MUNDO!", strlen("¡Hola,   MUNDO!"), &n1);
+    char *f2 = ing_fold_text("hola mundo", 10, &n2);
+    ing_content_hash("muni-stgo", f1, n1, h1);
+    ing_content_hash("muni-stgo", f2, n2, h2);
+    ing_content_hash("muni-valpo", f2, n2, h3);
     assert_string_equal(h1, h2);
     assert_string_not_equal(h1, h3);
     assert_int_equal(strlen(h1), 32);
     for (int i = 0; i < 32; i++) assert_non_null(strchr("0123456789abcdef", h1[i]));
     /* the separator matters: ("ab","c") != ("a","bc") */
-    es_content_hash("ab", "c", 1, h1);
-    es_content_hash("a", "bc", 2, h2);
+    ing_content_hash("ab", "c", 1, h1);
+    ing_content_hash("a", "bc", 2, h2);
     assert_string_not_equal(h1, h2);
     /* a NULL agency hashes like "" */
-    es_content_hash(NULL, "", 0, h1);
-    es_content_hash("", "", 0, h2);
+    ing_content_hash(NULL, "", 0, h1);
+    ing_content_hash("", "", 0, h2);
     assert_string_equal(h1, h2);
     free(f1);
     free(f2);
@@ -194,13 +194,13 @@ static void test_throughput(void **state)
     long bad;
     int iters = 50000;
     double t0 = now_s();
-    for (int i = 0; i < iters; i++) free(es_normalize_text(text, len, 1, &n, &bad));
+    for (int i = 0; i < iters; i++) free(ing_normalize_text(text, len, 1, &n, &bad));
     double t1 = now_s();
-    for (int i = 0; i < iters; i++) free(es_fold_text(text, len, &n));
+    for (int i = 0; i < iters; i++) free(ing_fold_text(text, len, &n));
     double t2 = now_s();
-    printf("es_normalize_text: %.0f items/s, %.1f MB/s\n", iters / (t1 - t0),
+    printf("ing_normalize_text: %.0f items/s, %.1f MB/s\n", iters / (t1 - t0),
            iters * (double)len / (t1 - t0) / 1e6);
-    printf("es_fold_text:      %.0f items/s, %.1f MB/s\n", iters / (t2 - t1),
+    printf("ing_fold_text:      %.0f items/s, %.1f MB/s\n", iters / (t2 - t1),
            iters * (double)len / (t2 - t1) / 1e6);
 }
 

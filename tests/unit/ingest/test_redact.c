@@ -1,4 +1,4 @@
-/* es_redact: table of positives and negatives (exact output + counts), PII-leak check,
+/* ing_redact: table of positives and negatives (exact output + counts), PII-leak check,
  * edge cases, and a throughput figure (printed, never asserted). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +16,7 @@
 typedef struct {
     const char *in, *want;
     /* email, phone, rut, dni, cedula, card, iban */
-    es_redact_counts counts;
+    ing_redact_counts counts;
     const char *pii; /* substring that must not survive (positives), NULL for negatives */
 } redact_case;
 
@@ -142,9 +142,9 @@ static void digits_of(const char *s, char *out, size_t cap)
 
 static void check_case(const redact_case *c)
 {
-    es_redact_counts got;
+    ing_redact_counts got;
     size_t n = 0;
-    char *out = es_redact(c->in, strlen(c->in), &n, &got);
+    char *out = ing_redact(c->in, strlen(c->in), &n, &got);
     assert_non_null(out);
     if (strcmp(out, c->want) != 0) print_error("input: %s\n", c->in);
     assert_string_equal(out, c->want);
@@ -208,29 +208,29 @@ static void test_keywords(void **state)
 static void test_edges(void **state)
 {
     (void)state;
-    es_redact_counts c;
+    ing_redact_counts c;
     size_t n = 99;
-    char *out = es_redact("", 0, &n, &c);
+    char *out = ing_redact("", 0, &n, &c);
     assert_non_null(out);
     assert_string_equal(out, "");
     assert_int_equal(n, 0);
     free(out);
-    out = es_redact(NULL, 0, NULL, NULL);
+    out = ing_redact(NULL, 0, NULL, NULL);
     assert_non_null(out);
     free(out);
     /* not NUL-terminated input: only len bytes are read */
     const char buf[] = {'9', '1', '2', '3', '4', '5', '6', '7', '8', '9', '9'};
-    out = es_redact(buf, 9, &n, &c);
+    out = ing_redact(buf, 9, &n, &c);
     assert_string_equal(out, "[PHONE]");
     free(out);
     /* embedded NUL is kept as-is in the copy */
-    out = es_redact("a\0b", 3, &n, &c);
+    out = ing_redact("a\0b", 3, &n, &c);
     assert_int_equal(n, 3);
     assert_memory_equal(out, "a\0b", 3);
     free(out);
     /* growth bound: many short e-mails and cédulas */
     const char *many = "a@b.cd a@b.cd cc 123456 cc 123456 a@b.cd";
-    out = es_redact(many, strlen(many), &n, &c);
+    out = ing_redact(many, strlen(many), &n, &c);
     assert_string_equal(out, "[EMAIL] [EMAIL] cc [CEDULA] cc [CEDULA] [EMAIL]");
     assert_int_equal(c.email, 3);
     assert_int_equal(c.cedula, 2);
@@ -334,16 +334,16 @@ static void test_throughput(void **state)
         "+56 9 1234 5678; también pueden escribirme a vecina.aromos@gmail.com. El camión no "
         "pasa desde el 12/05/2024 y pagamos $15.000 de derechos de aseo.";
     size_t len = strlen(text), n;
-    es_redact_counts c;
+    ing_redact_counts c;
     int iters = 50000;
     double t0 = now_s();
     for (int i = 0; i < iters; i++) {
-        char *out = es_redact(text, len, &n, &c);
+        char *out = ing_redact(text, len, &n, &c);
         assert_non_null(out);
         free(out);
     }
     double dt = now_s() - t0;
-    printf("es_redact: %zu-byte text, %.0f items/s, %.1f MB/s\n", len, iters / dt,
+    printf("ing_redact: %zu-byte text, %.0f items/s, %.1f MB/s\n", len, iters / dt,
            iters * (double)len / dt / 1e6);
 }
 
