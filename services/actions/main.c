@@ -353,19 +353,6 @@ static void retry_due(svc *s) {
   es_metric_set(m_pending, (double)s->sched.n);
 }
 
-/* Puts the partition back to m so it is consumed again (its offset was not
- * stored). 0 ok. */
-static int rewind_to(rd_kafka_t *cons, const rd_kafka_message_t *m) {
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  if (!l) return -1;
-  rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset = m->offset;
-  rd_kafka_error_t *e = rd_kafka_seek_partitions(cons, l, 5000);
-  int rc = e || l->elems[0].err ? -1 : 0;
-  if (e) rd_kafka_error_destroy(e);
-  rd_kafka_topic_partition_list_destroy(l);
-  return rc;
-}
-
 /* One ActionRequest from Kafka. Returns 1 when its offset may be stored. */
 static int on_request(svc *s, rd_kafka_t *cons, const rd_kafka_message_t *m) {
   char why[600] = "", plan[64];
@@ -377,7 +364,8 @@ static int on_request(svc *s, rd_kafka_t *cons, const rd_kafka_message_t *m) {
        attempt++) {
     es_pg_ensure(s->db.pg);
     if (attempt >= 3) {
-      if (rewind_to(cons, m) == 0) {
+      char serr[256];
+      if (es_kafka_rewind(cons, m, serr, sizeof serr) == 0) {
         es_warn("request_retry", "%s; the request will be handled again", why);
         es_metric_add(m_in, 1, "retry");
         return 0;
