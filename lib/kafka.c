@@ -1,6 +1,7 @@
 #include "kafka.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -215,6 +216,28 @@ rd_kafka_resp_err_t es_kafka_store(rd_kafka_t *rk, const rd_kafka_message_t *m) 
   (void)rk;
   /* 2.0.2 has no rd_kafka_offset_store_message(); this stores offset+1 */
   return rd_kafka_offset_store(m->rkt, m->partition, m->offset);
+}
+
+int es_kafka_rewind(rd_kafka_t *consumer, const rd_kafka_message_t *m, char *err, size_t errlen) {
+  if (errlen) err[0] = '\0';
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  if (!l) {
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset = m->offset;
+  rd_kafka_error_t *e = rd_kafka_seek_partitions(consumer, l, 5000);
+  int rc = 0;
+  if (e) {
+    snprintf(err, errlen, "%s", rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    rc = -1;
+  } else if (l->elems[0].err) {
+    snprintf(err, errlen, "%s", rd_kafka_err2str(l->elems[0].err));
+    rc = -1;
+  }
+  rd_kafka_topic_partition_list_destroy(l);
+  return rc;
 }
 
 rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const char *reason,

@@ -54,6 +54,13 @@ rd_kafka_t *es_kafka_consumer_new_txn(const char *brokers, const char *group, co
 /* Marks m processed: its offset+1 will be committed. Not ES_MUST_CHECK: it fails
  * only for a partition no longer assigned, whose new owner reads m again. */
 rd_kafka_resp_err_t es_kafka_store(rd_kafka_t *rk, const rd_kafka_message_t *m);
+/* Seeks m's partition back to m's offset (waiting up to 5 s), so m and what
+ * follows are fetched again: for a message that cannot be handled now and
+ * whose offset was not stored (dropping it would let a later stored offset
+ * skip it). 0 ok; -1 with librdkafka's reason in err (either the seek call
+ * or the partition's own error). m is borrowed. */
+ES_MUST_CHECK
+int es_kafka_rewind(rd_kafka_t *consumer, const rd_kafka_message_t *m, char *err, size_t errlen);
 /* Sends a DeadLetter{stage, reason, original, topic, partition, offset} to
  * escucha.dlq.v1 (key = original key). src may be NULL (then bytes given). */
 ES_MUST_CHECK

@@ -28,6 +28,8 @@ uint64_t es_mono_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+int64_t es_mono_ms(void) { return (int64_t)(es_mono_ns() / 1000000ull); }
+
 /* ULID: 48-bit ms timestamp + 80 random bits; within one ms the random part
  * is incremented so ids stay sortable (the spec's monotonic mode). */
 void es_ulid(char out[27]) {

@@ -14,12 +14,6 @@ static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 void ac_http_global_init(void) { pthread_once(&g_curl_once, curl_init_once); }
 
-static int64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void real_sleep(void *ctx, long ms) {
   (void)ctx;
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -41,7 +35,7 @@ void ac_retry_defaults(ac_retry *r) {
 /* xorshift per thread: jitter needs spread, not cryptographic quality. */
 static _Thread_local uint64_t g_rng;
 static uint64_t rng_next(void) {
-  if (!g_rng) g_rng = (uint64_t)mono_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)&g_rng;
+  if (!g_rng) g_rng = (uint64_t)es_mono_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)&g_rng;
   g_rng ^= g_rng << 13;
   g_rng ^= g_rng >> 7;
   g_rng ^= g_rng << 17;
@@ -65,7 +59,7 @@ void ac_breaker_init(ac_breaker *b, int threshold, long cooldown_ms) {
 
 void ac_breaker_destroy(ac_breaker *b) { pthread_mutex_destroy(&b->mu); }
 
-static int64_t br_now(ac_breaker *b) { return b->now_ms ? b->now_ms() : mono_ms(); }
+static int64_t br_now(ac_breaker *b) { return b->now_ms ? b->now_ms() : es_mono_ms(); }
 
 int ac_breaker_allow(ac_breaker *b) {
   int ok = 1;

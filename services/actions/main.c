@@ -161,8 +161,6 @@ static void emit_status(svc *s, const char *plan_id, const char *tool, const ac_
   free(buf);
 }
 
-static int64_t mono_ms(void) { return (int64_t)(es_mono_ns() / 1000000ULL); }
-
 /* Outcome of one try at a request (from Kafka or from the retry pass). */
 enum {
   H_OK = 0,       /* ticket recorded (now or before) */
@@ -289,7 +287,7 @@ cleanup:
  * walking action_plans by id with a cursor that wraps. */
 static void retry_scan(svc *s) {
   static ac_db_pending v[200];
-  int64_t now = mono_ms();
+  int64_t now = es_mono_ms();
   if (!s->retry_after[0]) s->retry_cycle = now;
   int n = ac_db_pending_scan(&s->db, s->retry_after, v, 200);
   if (n < 0) {
@@ -309,7 +307,7 @@ static void retry_scan(svc *s) {
  * (lock, search, create, record). */
 static void retry_due(svc *s) {
   char due[32][64];
-  size_t k = ac_sched_due(&s->sched, mono_ms(), due, 32);
+  size_t k = ac_sched_due(&s->sched, es_mono_ms(), due, 32);
   uint64_t deadline = es_mono_ns() + 10ULL * 1000000000ULL;
   for (size_t i = 0; i < k && !es_stopping && es_mono_ns() < deadline; i++) {
     void *pb = NULL;
@@ -319,7 +317,7 @@ static void retry_due(svc *s) {
       if (q == 0) ac_sched_done(&s->sched, due[i]); /* has its ticket, closed, or failed for good */
       else {
         es_pg_ensure(s->db.pg);
-        ac_sched_failed(&s->sched, due[i], mono_ms());
+        ac_sched_failed(&s->sched, due[i], es_mono_ms());
         break;
       }
       continue;
@@ -342,10 +340,10 @@ static void retry_due(svc *s) {
       if (e) es_error("dlq_failed", "plan %s: %s", due[i], rd_kafka_err2str(e));
       break;
     default: {
-      ac_pending *f = ac_sched_failed(&s->sched, due[i], mono_ms());
+      ac_pending *f = ac_sched_failed(&s->sched, due[i], es_mono_ms());
       es_metric_add(m_retry, 1, "pending");
       es_warn("ticket_pending", "plan %s: attempt %d failed (%s); next in %.1f s", due[i], attempt, why,
-              f ? (double)(f->next_ms - mono_ms()) / 1000.0 : 0.0);
+              f ? (double)(f->next_ms - es_mono_ms()) / 1000.0 : 0.0);
       if (h == H_RETRY) es_pg_ensure(s->db.pg);
     }
     }
@@ -353,19 +351,6 @@ static void retry_due(svc *s) {
     free(pb);
   }
   es_metric_set(m_pending, (double)s->sched.n);
-}
-
-/* Puts the partition back to m so it is consumed again (its offset was not
- * stored). 0 ok. */
-static int rewind_to(rd_kafka_t *cons, const rd_kafka_message_t *m) {
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  if (!l) return -1;
-  rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset = m->offset;
-  rd_kafka_error_t *e = rd_kafka_seek_partitions(cons, l, 5000);
-  int rc = e || l->elems[0].err ? -1 : 0;
-  if (e) rd_kafka_error_destroy(e);
-  rd_kafka_topic_partition_list_destroy(l);
-  return rc;
 }
 
 /* One ActionRequest from Kafka. Returns 1 when its offset may be stored. */
@@ -379,7 +364,8 @@ static int on_request(svc *s, rd_kafka_t *cons, const rd_kafka_message_t *m) {
        attempt++) {
     es_pg_ensure(s->db.pg);
     if (attempt >= 3) {
-      if (rewind_to(cons, m) == 0) {
+      char serr[256];
+      if (es_kafka_rewind(cons, m, serr, sizeof serr) == 0) {
         es_warn("request_retry", "%s; the request will be handled again", why);
         es_metric_add(m_in, 1, "retry");
         return 0;
@@ -393,9 +379,9 @@ static int on_request(svc *s, rd_kafka_t *cons, const rd_kafka_message_t *m) {
   if (h == H_RETRY) return 0; /* stopping: redelivered after the restart */
   if (h == H_OK) ac_sched_done(&s->sched, plan);
   else if (h == H_PENDING) {
-    ac_pending *f = ac_sched_failed(&s->sched, plan, mono_ms());
+    ac_pending *f = ac_sched_failed(&s->sched, plan, es_mono_ms());
     es_warn("ticket_pending", "plan %s: %s; retry in %.1f s", plan, why,
-            f ? (double)(f->next_ms - mono_ms()) / 1000.0 : 0.0);
+            f ? (double)(f->next_ms - es_mono_ms()) / 1000.0 : 0.0);
   } else {
     if (plan[0]) ac_sched_done(&s->sched, plan);
     es_warn("dlq", "%s", why);
@@ -715,7 +701,7 @@ int main(int argc, char **argv) {
   while (!es_stopping) {
     double piv = C.poll_interval_s;
     int wait_ms = piv > 0 && piv < 0.5 ? (int)(piv * 1000) + 1 : 500;
-    int64_t until_retry = ac_sched_next(&s.sched) - mono_ms();
+    int64_t until_retry = ac_sched_next(&s.sched) - es_mono_ms();
     if (until_retry < wait_ms) wait_ms = until_retry < 1 ? 1 : (int)until_retry;
     rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, wait_ms);
     if (m && !m->err && on_request(&s, cons, m)) es_kafka_store(cons, m);
@@ -727,7 +713,7 @@ int main(int argc, char **argv) {
       double iv = C.poll_interval_s;
       next_poll = es_mono_ns() + (uint64_t)((iv > 0.01 ? iv : 0.01) * 1e9);
     }
-    if (ac_sched_next(&s.sched) <= mono_ms()) retry_due(&s);
+    if (ac_sched_next(&s.sched) <= es_mono_ms()) retry_due(&s);
     if (digest_on && es_mono_ns() >= next_digest) {
       double iv = digest_pass(&s) ? 0 : C.digest_check_s;
       next_digest = es_mono_ns() + (uint64_t)((iv > 0.1 ? iv : 0.1) * 1e9);

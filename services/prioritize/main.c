@@ -251,15 +251,8 @@ static void set_paused(rd_kafka_t *c, int pause) {
 /* A message that fits in no batch: rewind its partition so it is fetched
  * again (dropping it would let a later stored offset skip it). */
 static void rewind_to(rd_kafka_t *c, rd_kafka_message_t *m) {
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition)->offset =
-      m->offset;
-  rd_kafka_error_t *e = rd_kafka_seek_partitions(c, l, 5000);
-  if (e) {
-    es_warn("kafka_seek_failed", "%s", rd_kafka_error_string(e));
-    rd_kafka_error_destroy(e);
-  }
-  rd_kafka_topic_partition_list_destroy(l);
+  char err[256];
+  if (es_kafka_rewind(c, m, err, sizeof err) != 0) es_warn("kafka_seek_failed", "%s", err);
   rd_kafka_message_destroy(m);
 }
 
