@@ -644,9 +644,123 @@ out:
   return rc;
 }
 
+/* Registers the service's metrics (names in docs/actions.md). */
+static void metrics_init(void) {
+  m_in = es_counter("escucha_actions_requests_total", "Action requests consumed", "result", NULL);
+  m_tickets = es_counter("escucha_actions_tickets_opened_total", "Tickets opened", "tool", NULL);
+  m_fail = es_counter("escucha_actions_ticket_failures_total", "Ticket failures", "tool", NULL);
+  m_tta = es_histogram("escucha_actions_time_to_action_seconds", "Request to ticket opened",
+                       ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
+  static const double days[] = {3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400};
+  m_ttr = es_histogram("escucha_actions_time_to_resolution_seconds", "Ticket opened to done", days, 7, NULL);
+  m_digest = es_counter("escucha_actions_digests_total", "Digest attempts per agency and period", "result", NULL);
+  m_retry = es_counter("escucha_actions_ticket_retries_total", "Retries of pending plans (transient ticket failures)",
+                       "result", NULL);
+  m_pending = es_gauge("escucha_actions_pending_plans", "Open plans waiting for their ticket (this process)", NULL);
+}
+
+/* The scheduled digest: *on when --digest-period is not off, with s->email
+ * (its SMTP settings) opened. 0 ok, -1 with err set. */
+static int digest_setup(svc *s, int *on, char *err, size_t errlen) {
+  const char *dperiod = PERIODS[C.digest_period];
+  *on = dperiod && strcmp(dperiod, "off") != 0;
+  if (!*on) return 0;
+  int64_t a, b;
+  if (ac_digest_period(dperiod, 0, &a, &b) != 0 || C.digest_hour < 0 || C.digest_hour > 23) {
+    snprintf(err, errlen, "--digest-period must be off|daily|weekly and --digest-hour 0-23");
+    return -1;
+  }
+  s->email = ac_conn_new("email", NULL);
+  if (!s->email || !ac_conn_opt(s->email, "smtp_url", NULL)) {
+    snprintf(err, errlen, "--digest-period %s needs ESCUCHA_EMAIL_SMTP_URL", dperiod);
+    return -1;
+  }
+  return 0;
+}
+
+/* The optional summary rewrite; s owns its copy of the token. */
+static void llm_setup(svc *s) {
+  if (!C.llm_url || !*C.llm_url) return;
+  s->llm_token = C.llm_token ? strdup(C.llm_token) : NULL;
+  ac_llm_init(&s->llm, C.llm_url, C.llm_model, s->llm_token, C.llm_timeout_ms);
+}
+
+/* PostgreSQL (required) and Redis (optional: the creation lock). 0 ok. */
+static int db_connect(svc *s, char *err, size_t errlen) {
+  if (!(s->db.pg = es_pg_connect(C.common.pg_dsn, err, errlen))) {
+    es_error("pg_connect", "%s", err);
+    return -1;
+  }
+  s->db.redis_url = C.common.redis_url;
+  if (!s->db.redis_url || !*s->db.redis_url) es_warn("redis", "no Redis URL: creation lock disabled (search + unique key still apply)");
+  else if (!(s->db.rds = es_redis_connect(s->db.redis_url, 2000)))
+    es_warn("redis", "Redis unreachable: tickets stay pending until it answers");
+  ac_db_store(&s->db, &s->store);
+  return 0;
+}
+
+/* The status producer (s->prod) and the request consumer (*cons, owned by
+ * the caller). 0 ok, -1 with err set. */
+static int kafka_connect(svc *s, rd_kafka_t **cons, char *err, size_t errlen) {
+  const char *brokers = C.common.kafka_brokers;
+  if (!(s->prod = es_kafka_producer_new(brokers, "escucha-actions", NULL, NULL, NULL, err, errlen))) return -1;
+  const char *topics[] = {ES_TOPIC_ACTIONS_REQUESTED};
+  if (!(*cons = es_kafka_consumer_new(brokers, "escucha-actions", "escucha-actions", topics, 1, NULL, err, errlen)))
+    return -1;
+  return 0;
+}
+
+/* How long the Kafka poll may block: shorter for a sub-second status
+ * interval, and no later than the next pending retry. */
+static int poll_wait_ms(svc *s) {
+  double piv = C.poll_interval_s;
+  int wait_ms = piv > 0 && piv < 0.5 ? (int)(piv * 1000) + 1 : 500;
+  int64_t until_retry = ac_sched_next(&s->sched) - mono_ms();
+  if (until_retry < wait_ms) wait_ms = until_retry < 1 ? 1 : (int)until_retry;
+  return wait_ms;
+}
+
+/* Until es_stopping: one request, then the status and pending passes and the
+ * digest when due. */
+static void run_loop(svc *s, rd_kafka_t *cons, int digest_on) {
+  uint64_t next_poll = 0, next_digest = 0;
+  while (!es_stopping) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, poll_wait_ms(s));
+    if (m && !m->err && on_request(s, cons, m)) es_kafka_store(cons, m);
+    if (m) rd_kafka_message_destroy(m);
+    rd_kafka_poll(s->prod, 0);
+    if (es_mono_ns() >= next_poll) {
+      poll_status(s);
+      retry_scan(s);
+      double iv = C.poll_interval_s;
+      next_poll = es_mono_ns() + (uint64_t)((iv > 0.01 ? iv : 0.01) * 1e9);
+    }
+    if (ac_sched_next(&s->sched) <= mono_ms()) retry_due(s);
+    if (digest_on && es_mono_ns() >= next_digest) {
+      double iv = digest_pass(s) ? 0 : C.digest_check_s;
+      next_digest = es_mono_ns() + (uint64_t)((iv > 0.1 ? iv : 0.1) * 1e9);
+    }
+  }
+}
+
+/* Releases what s owns (the producer is flushed for up to 5 s). */
+static void svc_close(svc *s) {
+  if (s->prod) es_kafka_producer_close(s->prod, 5000);
+  for (int i = 0; i < s->nconns; i++) ac_conn_free(s->conns[i]);
+  if (s->email) ac_conn_free(s->email);
+  if (s->db.rds) redisFree(s->db.rds);
+  if (s->db.pg) PQfinish(s->db.pg);
+  json_decref(s->tax);
+  ac_sched_free(&s->sched);
+  if (s->llm_token) {
+    memset(s->llm_token, 0, strlen(s->llm_token));
+    free(s->llm_token);
+  }
+}
+
 int main(int argc, char **argv) {
-  int rc = 1;
-  char err[512];
+  int rc = 1, digest_on = 0;
+  char err[512] = "";
   svc s = {0};
   rd_kafka_t *cons = NULL;
   if (argc > 1 && strcmp(argv[1], "digest") == 0) return digest_cmd(argc, argv);
@@ -659,96 +773,25 @@ int main(int argc, char **argv) {
   ac_crash_at = C.crash_at >= 0 ? CRASH_POINTS[C.crash_at] : NULL;
   es_log_init("actions", ES_LOG_LEVELS[C.common.log_level]);
   es_install_signals();
-  m_in = es_counter("escucha_actions_requests_total", "Action requests consumed", "result", NULL);
-  m_tickets = es_counter("escucha_actions_tickets_opened_total", "Tickets opened", "tool", NULL);
-  m_fail = es_counter("escucha_actions_ticket_failures_total", "Ticket failures", "tool", NULL);
-  m_tta = es_histogram("escucha_actions_time_to_action_seconds", "Request to ticket opened",
-                       ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
-  static const double days[] = {3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400};
-  m_ttr = es_histogram("escucha_actions_time_to_resolution_seconds", "Ticket opened to done", days, 7, NULL);
-  m_digest = es_counter("escucha_actions_digests_total", "Digest attempts per agency and period", "result", NULL);
-  m_retry = es_counter("escucha_actions_ticket_retries_total", "Retries of pending plans (transient ticket failures)",
-                       "result", NULL);
-  m_pending = es_gauge("escucha_actions_pending_plans", "Open plans waiting for their ticket (this process)", NULL);
+  metrics_init();
   ac_sched_init(&s.sched, (long)(C.ticket_retry_base_s * 1000),
                 (long)(C.ticket_retry_max_s * 1000),
                 (long)(C.ticket_retry_grace_s * 1000));
-  const char *dperiod = PERIODS[C.digest_period];
-  int digest_on = dperiod && strcmp(dperiod, "off") != 0;
-  long dhour = C.digest_hour;
-  if (digest_on) {
-    int64_t a, b;
-    if (ac_digest_period(dperiod, 0, &a, &b) != 0 || dhour < 0 || dhour > 23) {
-      snprintf(err, sizeof err, "--digest-period must be off|daily|weekly and --digest-hour 0-23");
-      goto cleanup;
-    }
-    s.email = ac_conn_new("email", NULL);
-    if (!s.email || !ac_conn_opt(s.email, "smtp_url", NULL)) {
-      snprintf(err, sizeof err, "--digest-period %s needs ESCUCHA_EMAIL_SMTP_URL", dperiod);
-      goto cleanup;
-    }
-  }
+  if (digest_setup(&s, &digest_on, err, sizeof err) != 0) goto cleanup;
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) goto cleanup;
-  if (C.llm_url && *C.llm_url) {
-    s.llm_token = C.llm_token ? strdup(C.llm_token) : NULL;
-    ac_llm_init(&s.llm, C.llm_url, C.llm_model, s.llm_token, C.llm_timeout_ms);
-  }
+  llm_setup(&s);
   json_error_t je;
   s.tax = json_load_file(C.taxonomy, 0, &je);
   if (!s.tax) es_warn("taxonomy", "no taxonomy (%s): default routing and generic playbook", je.text);
-  if (!(s.db.pg = es_pg_connect(C.common.pg_dsn, err, sizeof err))) {
-    es_error("pg_connect", "%s", err);
-    goto cleanup;
-  }
-  s.db.redis_url = C.common.redis_url;
-  if (!s.db.redis_url || !*s.db.redis_url) es_warn("redis", "no Redis URL: creation lock disabled (search + unique key still apply)");
-  else if (!(s.db.rds = es_redis_connect(s.db.redis_url, 2000)))
-    es_warn("redis", "Redis unreachable: tickets stay pending until it answers");
-  ac_db_store(&s.db, &s.store);
-  const char *brokers = C.common.kafka_brokers;
-  if (!(s.prod = es_kafka_producer_new(brokers, "escucha-actions", NULL, NULL, NULL, err, sizeof err))) goto cleanup;
-  const char *topics[] = {ES_TOPIC_ACTIONS_REQUESTED};
-  if (!(cons = es_kafka_consumer_new(brokers, "escucha-actions", "escucha-actions", topics, 1, NULL, err, sizeof err)))
-    goto cleanup;
+  if (db_connect(&s, err, sizeof err) != 0 || kafka_connect(&s, &cons, err, sizeof err) != 0) goto cleanup;
   es_admin_set_ready(1);
-  uint64_t next_poll = 0, next_digest = 0;
-  while (!es_stopping) {
-    double piv = C.poll_interval_s;
-    int wait_ms = piv > 0 && piv < 0.5 ? (int)(piv * 1000) + 1 : 500;
-    int64_t until_retry = ac_sched_next(&s.sched) - mono_ms();
-    if (until_retry < wait_ms) wait_ms = until_retry < 1 ? 1 : (int)until_retry;
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, wait_ms);
-    if (m && !m->err && on_request(&s, cons, m)) es_kafka_store(cons, m);
-    if (m) rd_kafka_message_destroy(m);
-    rd_kafka_poll(s.prod, 0);
-    if (es_mono_ns() >= next_poll) {
-      poll_status(&s);
-      retry_scan(&s);
-      double iv = C.poll_interval_s;
-      next_poll = es_mono_ns() + (uint64_t)((iv > 0.01 ? iv : 0.01) * 1e9);
-    }
-    if (ac_sched_next(&s.sched) <= mono_ms()) retry_due(&s);
-    if (digest_on && es_mono_ns() >= next_digest) {
-      double iv = digest_pass(&s) ? 0 : C.digest_check_s;
-      next_digest = es_mono_ns() + (uint64_t)((iv > 0.1 ? iv : 0.1) * 1e9);
-    }
-  }
+  run_loop(&s, cons, digest_on);
   rc = 0;
 cleanup:
   if (rc) es_error("startup", "%s", err);
   es_admin_set_ready(0);
   if (cons) es_kafka_consumer_close(cons);
-  if (s.prod) es_kafka_producer_close(s.prod, 5000);
-  for (int i = 0; i < s.nconns; i++) ac_conn_free(s.conns[i]);
-  if (s.email) ac_conn_free(s.email);
-  if (s.db.rds) redisFree(s.db.rds);
-  if (s.db.pg) PQfinish(s.db.pg);
-  json_decref(s.tax);
-  ac_sched_free(&s.sched);
-  if (s.llm_token) {
-    memset(s.llm_token, 0, strlen(s.llm_token));
-    free(s.llm_token);
-  }
+  svc_close(&s);
   es_admin_stop();
   es_config_free(OPTS);
   return rc;
