@@ -171,6 +171,125 @@ enum {
   H_PERM = -2     /* invalid request, or the vendor said no: DLQ (and ticket_failed audit) */
 };
 
+/* Copies agency, topic and the priority evidence of req into p (p->ev's
+ * strings are borrowed from req). *prio: the priority as JSON for the plan
+ * row, malloc'd (stays NULL without a priority; "{}" is stored then). */
+static void plan_from_request(const Escucha__V1__ActionRequest *req, ac_plan *p, char **prio) {
+  snprintf(p->agency, sizeof p->agency, "%s", req->agency);
+  snprintf(p->topic, sizeof p->topic, "%s", req->topic);
+  const Escucha__V1__PriorityUpdate *pu = req->priority;
+  if (!pu) return;
+  p->ev = (ac_evidence){(long)pu->volume, pu->negative_share, pu->negative_ci ? pu->negative_ci->low : 0,
+                        pu->negative_ci ? pu->negative_ci->high : 0, pu->spike_z, pu->nps, pu->nps_impact,
+                        pu->csat, pu->score, (int)pu->rank, pu->urgent, pu->window,
+                        pu->explanation_es, pu->explanation_en};
+  json_t *pj = json_pack("{s:I, s:f, s:f, s:f, s:i, s:b}", "volume", (json_int_t)pu->volume,
+                         "negative_share", pu->negative_share, "spike_z", pu->spike_z, "score",
+                         pu->score, "rank", (int)pu->rank, "urgent", pu->urgent);
+  *prio = json_dumps(pj, JSON_COMPACT);
+  json_decref(pj);
+}
+
+/* Fills p's evidence (the documents are only read here), playbook and
+ * summary, rewritten by the LLM when one is set. *routing: the taxonomy's
+ * routing object (borrowed from s->tax, may be NULL). 0 ok, -1 PostgreSQL or
+ * out of memory. */
+static int plan_build(svc *s, ac_plan *p, json_t **routing) {
+  ac_doc *td = NULL, *rd = NULL;
+  size_t nt = 0, nr = 0;
+  int rc = -1;
+  if (ac_db_docs(&s->db, p->agency, p->topic, (int)C.evidence_days, &td, &nt, &rd, &nr) != 0 ||
+      ac_plan_analyze(p, td, nt, rd, nr) != 0)
+    goto cleanup;
+  *routing = ac_plan_playbook(p, s->tax, LANGS[C.lang]);
+  if (ac_plan_summarize(p) != 0) goto cleanup;
+  if (s->llm.url) {
+    char lw[300];
+    if (ac_llm_rewrite(&s->llm, p, lw, sizeof lw) != 0) es_warn("llm", "extractive summary kept: %s", lw);
+  }
+  rc = 0;
+cleanup:
+  ac_db_docs_free(td, nt);
+  ac_db_docs_free(rd, nr);
+  return rc;
+}
+
+/* The connector for routing (*c, borrowed from s) and its markup. H_OK, or
+ * H_PERM with why set and the ticket_failed audit row written. */
+static int ticket_conn(svc *s, const ac_plan *p, json_t *routing, ac_conn **c, int *markup, char *why,
+                       size_t whylen) {
+  if (!(*c = conn_for(s, routing))) {
+    snprintf(why, whylen, "no connector for routing");
+    ac_db_ticket_failed(&s->db, p->id, json_string_value(json_object_get(routing, "tool")), why, 0);
+    return H_PERM;
+  }
+  if ((*markup = ac_conn_markup(*c)) < 0) {
+    snprintf(why, whylen, "%s: unknown markup %s", (*c)->ops->tool, ac_conn_opt(*c, "markup", ""));
+    ac_db_ticket_failed(&s->db, p->id, (*c)->ops->tool, why, 0);
+    return H_PERM;
+  }
+  return H_OK;
+}
+
+/* The ticket exists (created now or found): counts it, emits its status. */
+static int ticket_opened(svc *s, const Escucha__V1__ActionRequest *req, const ac_plan *p, ac_conn *c,
+                         ac_ticket *t, int created, char *why) {
+  if (created) { /* the audit row was written with the actions row (store.c) */
+    es_metric_add(m_tickets, 1, c->ops->tool);
+    if (req->has_requested_at) es_metric_observe(m_tta, (double)(es_now_ms() - req->requested_at) / 1000.0);
+  }
+  if (!t->state) t->state = AC_ST_OPEN;
+  emit_status(s, p->id, c->ops->tool, t);
+  es_info("ticket", "plan %s -> %s %s", p->id, c->ops->tool, t->key);
+  why[0] = 0;
+  return H_OK;
+}
+
+/* The ticket failed (tr): the plan is marked failed (permanent: H_PERM) or
+ * pending (transient: H_PENDING; H_RETRY when the mark could not be written). */
+static int ticket_not_opened(svc *s, const ac_plan *p, ac_conn *c, int tr, const ac_error *err, char *why,
+                             size_t whylen) {
+  es_metric_add(m_fail, 1, c->ops->tool);
+  snprintf(why, whylen, "%s: %s", c->ops->tool, err->msg); /* vendor message; no secrets */
+  if (ac_ticket_permanent(tr)) {
+    ac_db_ticket_failed(&s->db, p->id, c->ops->tool, err->msg, err->http_status);
+    return H_PERM;
+  }
+  /* The mark is what the retry pass looks for: without it the request
+   * must be handled again (not stored). */
+  if (ac_db_ticket_pending(&s->db, p->id, c->ops->tool, err->msg, err->http_status) == 0) return H_PENDING;
+  es_pg_ensure(s->db.pg);
+  return H_RETRY;
+}
+
+/* Renders the ticket of p for c and ensures it (lock, search, create,
+ * record). H_* as process. */
+static int ticket_ensure(svc *s, const Escucha__V1__ActionRequest *req, const ac_plan *p, ac_conn *c, int markup,
+                         char *why, size_t whylen) {
+  /* The body in the tool's markup (citizen quotes escaped for it); the HTML
+   * one for the e-mail connector's second part. */
+  const char *lang = LANGS[C.lang];
+  char *title = ac_plan_title(p, lang);
+  char *body = ac_plan_body(p, lang, markup);
+  char *html = ac_plan_body(p, lang, AC_MU_HTML);
+  int rc = H_RETRY;
+  if (!title || !body || !html) { /* out of memory: handled again */
+    snprintf(why, whylen, "out of memory rendering the ticket");
+    goto cleanup;
+  }
+  ac_issue is = {p->idem_key, title, body, html, p->agency, p->topic};
+  ac_ticket t;
+  ac_error err = {0};
+  int created = 0;
+  int tr = ac_ensure_ticket(c, &s->store, p->id, &is, C.lock_ttl_ms, &t, &created, &err);
+  rc = tr == AC_OK ? ticket_opened(s, req, p, c, &t, created, why) : ticket_not_opened(s, p, c, tr, &err, why, whylen);
+cleanup:
+  free(title);
+  free(body);
+  free(html);
+  return rc;
+}
+
 /* Builds the plan for one serialized ActionRequest, records it (with the
  * request) and ensures its ticket. plan_id gets the plan's id once it is
  * recorded (else ""). why: the reason of a failure (vendor message; no
@@ -178,11 +297,11 @@ enum {
 static int process(svc *s, const void *payload, size_t len, char *plan_id, char *why, size_t whylen) {
   Escucha__V1__ActionRequest *req = escucha__v1__action_request__unpack(NULL, len, payload);
   ac_plan p = {0};
-  ac_doc *td = NULL, *rd = NULL;
-  size_t nt = 0, nr = 0;
-  char *title = NULL, *body = NULL, *html = NULL, *prio = NULL;
+  char *prio = NULL;
   char plan_req[256];
-  int rc = H_PERM;
+  json_t *routing = NULL;
+  ac_conn *c = NULL;
+  int markup = 0, rc = H_PERM;
   plan_id[0] = 0;
   if (!req || !req->agency || !req->topic || !req->request_id) {
     snprintf(why, whylen, "invalid ActionRequest");
@@ -190,94 +309,18 @@ static int process(svc *s, const void *payload, size_t len, char *plan_id, char 
   }
   rc = H_RETRY;
   snprintf(why, whylen, "database unavailable");
-  snprintf(p.agency, sizeof p.agency, "%s", req->agency);
-  snprintf(p.topic, sizeof p.topic, "%s", req->topic);
-  Escucha__V1__PriorityUpdate *pu = req->priority;
-  if (pu) {
-    p.ev = (ac_evidence){(long)pu->volume, pu->negative_share, pu->negative_ci ? pu->negative_ci->low : 0,
-                         pu->negative_ci ? pu->negative_ci->high : 0, pu->spike_z, pu->nps, pu->nps_impact,
-                         pu->csat, pu->score, (int)pu->rank, pu->urgent, pu->window,
-                         pu->explanation_es, pu->explanation_en};
-    json_t *pj = json_pack("{s:I, s:f, s:f, s:f, s:i, s:b}", "volume", (json_int_t)pu->volume,
-                           "negative_share", pu->negative_share, "spike_z", pu->spike_z, "score",
-                           pu->score, "rank", (int)pu->rank, "urgent", pu->urgent);
-    prio = json_dumps(pj, JSON_COMPACT);
-    json_decref(pj);
-  }
-  if (ac_db_docs(&s->db, p.agency, p.topic, (int)C.evidence_days, &td, &nt, &rd, &nr) != 0 ||
-      ac_plan_analyze(&p, td, nt, rd, nr) != 0)
-    goto cleanup;
-  const char *lang = LANGS[C.lang];
-  json_t *routing = ac_plan_playbook(&p, s->tax, lang);
-  if (ac_plan_summarize(&p) != 0) goto cleanup;
-  if (s->llm.url) {
-    char lw[300];
-    if (ac_llm_rewrite(&s->llm, &p, lw, sizeof lw) != 0) es_warn("llm", "extractive summary kept: %s", lw);
-  }
-  if (ac_db_plan_upsert(&s->db, req->request_id, &p, prio ? prio : "{}", payload, len, plan_req,
+  plan_from_request(req, &p, &prio);
+  if (plan_build(s, &p, &routing) != 0 ||
+      ac_db_plan_upsert(&s->db, req->request_id, &p, prio ? prio : "{}", payload, len, plan_req,
                         sizeof plan_req) != 0)
     goto cleanup;
   snprintf(plan_id, 64, "%s", p.id);
   /* From here the plan and its request are durable: a transient failure
    * leaves it pending, the retry pass takes over. One key per plan. */
   ac_plan_key(plan_req, p.idem_key);
-  ac_conn *c = conn_for(s, routing);
-  if (!c) {
-    snprintf(why, whylen, "no connector for routing");
-    ac_db_ticket_failed(&s->db, p.id, json_string_value(json_object_get(routing, "tool")), why, 0);
-    rc = H_PERM;
-    goto cleanup;
-  }
-  int markup = ac_conn_markup(c);
-  if (markup < 0) {
-    snprintf(why, whylen, "%s: unknown markup %s", c->ops->tool, ac_conn_opt(c, "markup", ""));
-    ac_db_ticket_failed(&s->db, p.id, c->ops->tool, why, 0);
-    rc = H_PERM;
-    goto cleanup;
-  }
-  /* The body in the tool's markup (citizen quotes escaped for it); the HTML
-   * one for the e-mail connector's second part. */
-  title = ac_plan_title(&p, lang);
-  body = ac_plan_body(&p, lang, markup);
-  html = ac_plan_body(&p, lang, AC_MU_HTML);
-  if (!title || !body || !html) { /* out of memory: handled again */
-    snprintf(why, whylen, "out of memory rendering the ticket");
-    goto cleanup;
-  }
-  ac_issue is = {p.idem_key, title, body, html, p.agency, p.topic};
-  ac_ticket t;
-  ac_error err = {0};
-  int created = 0;
-  int tr = ac_ensure_ticket(c, &s->store, p.id, &is, C.lock_ttl_ms, &t, &created, &err);
-  if (tr == AC_OK) {
-    if (created) { /* the audit row was written with the actions row (store.c) */
-      es_metric_add(m_tickets, 1, c->ops->tool);
-      if (req->has_requested_at) es_metric_observe(m_tta, (double)(es_now_ms() - req->requested_at) / 1000.0);
-    }
-    if (!t.state) t.state = AC_ST_OPEN;
-    emit_status(s, p.id, c->ops->tool, &t);
-    es_info("ticket", "plan %s -> %s %s", p.id, c->ops->tool, t.key);
-    why[0] = 0;
-    rc = H_OK;
-  } else {
-    es_metric_add(m_fail, 1, c->ops->tool);
-    snprintf(why, whylen, "%s: %s", c->ops->tool, err.msg); /* vendor message; no secrets */
-    if (ac_ticket_permanent(tr)) {
-      ac_db_ticket_failed(&s->db, p.id, c->ops->tool, err.msg, err.http_status);
-      rc = H_PERM;
-    } else {
-      /* The mark is what the retry pass looks for: without it the request
-       * must be handled again (not stored). */
-      if (ac_db_ticket_pending(&s->db, p.id, c->ops->tool, err.msg, err.http_status) == 0) rc = H_PENDING;
-      else es_pg_ensure(s->db.pg);
-    }
-  }
+  rc = ticket_conn(s, &p, routing, &c, &markup, why, whylen);
+  if (rc == H_OK) rc = ticket_ensure(s, req, &p, c, markup, why, whylen);
 cleanup:
-  ac_db_docs_free(td, nt);
-  ac_db_docs_free(rd, nr);
-  free(title);
-  free(body);
-  free(html);
   free(prio);
   ac_plan_free(&p);
   if (req) escucha__v1__action_request__free_unpacked(req, NULL);
