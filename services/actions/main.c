@@ -590,94 +590,124 @@ static int take_arg(const char *name, int argc, char **argv, int *i, const char 
   return 1;
 }
 
+/* The digest command's own arguments (the others go to the option table). */
+typedef struct digest_args {
+  const char *agency, *period, *date; /* borrowed from argv */
+  int dry, force;
+} digest_args;
+
+/* Takes the digest command's own arguments out of argv; av gets argv[0] and
+ * the others (*ac of them). 0 ok, 2 after printing which flag has no value. */
+static int digest_take_args(int argc, char **argv, digest_args *a, char **av, int *ac) {
+  *ac = 0;
+  av[(*ac)++] = argv[0];
+  for (int i = 2; i < argc; i++) {
+    int t = 0;
+    if (strcmp(argv[i], "--dry-run") == 0) a->dry = 1;
+    else if (strcmp(argv[i], "--force") == 0) a->force = 1;
+    else if ((t = take_arg("--agency", argc, argv, &i, &a->agency)) ||
+             (t = take_arg("--period", argc, argv, &i, &a->period)) ||
+             (t = take_arg("--date", argc, argv, &i, &a->date))) {
+      if (t < 0) {
+        fprintf(stderr, "escucha-actions digest: %s needs a value\n", argv[i]);
+        return 2;
+      }
+    } else av[(*ac)++] = argv[i];
+  }
+  return 0;
+}
+
+/* The period to send: the last complete one, or the one containing --date.
+ * 0 ok, 2 after printing the rule (bad date, or usage). */
+static int digest_window(const digest_args *a, int nrest, int64_t *start, int64_t *end) {
+  int64_t now = es_now_ms() / 1000;
+  if (a->date) { /* the period containing that day */
+    struct tm tm = {0};
+    char tail = 0;
+    if (sscanf(a->date, "%4d-%2d-%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tail) != 3) {
+      fprintf(stderr, "escucha-actions digest: --date wants YYYY-MM-DD\n");
+      return 2;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    now = (int64_t)timegm(&tm) + (a->period && strcmp(a->period, "weekly") == 0 ? 7 : 1) * 86400;
+  }
+  if (nrest || !a->agency || !*a->agency || ac_digest_period(a->period, now, start, end) != 0) {
+    fprintf(stderr, "usage: escucha-actions digest --agency A --period daily|weekly [--date YYYY-MM-DD] "
+                    "[--dry-run] [--force] [options]\n");
+    return 2;
+  }
+  return 0;
+}
+
+/* --dry-run: prints the text part of the digest. 0 printed, 1 otherwise. */
+static int digest_print(svc *s, const digest_args *a, int64_t start, int64_t end) {
+  ac_digest_data dd;
+  char *subj = NULL, *text = NULL, *html = NULL;
+  int rc = 1;
+  if (ac_digest_load(s->db.pg, a->agency, a->period, start, end, LANGS[C.lang], s->tax, (int)C.digest_top,
+                     &dd) != 0)
+    return 1;
+  if (ac_digest_render(&dd.d, &subj, &text, &html) == 0) {
+    fputs(text, stdout);
+    rc = 0;
+  }
+  free(subj);
+  free(text);
+  free(html);
+  ac_digest_data_free(&dd);
+  return rc;
+}
+
+/* Sends the digest unless already sent (again with --force) and prints the
+ * result; s->email gets the SMTP settings. 0 sent or already sent, else 1. */
+static int digest_send_now(svc *s, const digest_args *a, int64_t start, int64_t end) {
+  char err[512] = "", key[320];
+  s->email = ac_conn_new("email", NULL);
+  if (!s->email || !ac_conn_opt(s->email, "smtp_url", NULL)) {
+    fprintf(stderr, "escucha-actions digest: ESCUCHA_EMAIL_SMTP_URL is not set\n");
+    return 1;
+  }
+  ac_smtp sm = digest_smtp(s->email);
+  ac_digest_cfg c = {a->period, LANGS[C.lang], (int)C.digest_top, s->tax, &sm, digest_to_default(s->email),
+                     C.digest_to_env};
+  ac_digest_key(a->agency, a->period, start, key, sizeof key);
+  int r = ac_digest_send_once(s->db.pg, &c, a->agency, start, end, a->force, err, sizeof err);
+  if (r == AC_DG_SENT || r == AC_DG_ALREADY) {
+    printf("%s: %s\n", key, r == AC_DG_SENT ? "sent" : "already sent (use --force to send again)");
+    return 0;
+  }
+  fprintf(stderr, "escucha-actions digest: %s: %s%s%s\n", key, digest_result_name(r), err[0] ? ": " : "", err);
+  return 1;
+}
+
 /* escucha-actions digest --agency A --period daily|weekly [--date D] [--dry-run] [--force] */
 static int digest_cmd(int argc, char **argv) {
-  const char *agency = NULL, *period = NULL, *date = NULL;
-  int dry = 0, force = 0, rc = 1, nrest = 0;
+  digest_args a = {0};
   char **av = es_xcalloc((size_t)argc + 1, sizeof *av), **rest = es_xcalloc((size_t)argc + 1, sizeof *rest);
   char err[512] = "";
   svc s = {0};
-  if (!av || !rest) goto out;
-  int ac = 0;
-  av[ac++] = argv[0];
-  for (int i = 2; i < argc; i++) {
-    int t = 0;
-    if (strcmp(argv[i], "--dry-run") == 0) dry = 1;
-    else if (strcmp(argv[i], "--force") == 0) force = 1;
-    else if ((t = take_arg("--agency", argc, argv, &i, &agency)) || (t = take_arg("--period", argc, argv, &i, &period)) ||
-             (t = take_arg("--date", argc, argv, &i, &date))) {
-      if (t < 0) {
-        fprintf(stderr, "escucha-actions digest: %s needs a value\n", argv[i]);
-        rc = 2;
-        goto out;
-      }
-    } else av[ac++] = argv[i];
-  }
+  int ac = 0, nrest = 0, rc;
+  int64_t start, end;
+  if ((rc = digest_take_args(argc, argv, &a, av, &ac)) != 0) goto cleanup;
   int pr = es_config_parse(OPTS, "escucha-actions digest",
                            "--agency A --period daily|weekly [--date YYYY-MM-DD] [--dry-run] [--force] [options]",
                            ac, av, 1, rest, &nrest);
   if (pr != 0) {
     rc = pr > 0 ? 0 : 2;
-    goto out;
+    goto cleanup;
   }
-  int64_t now = es_now_ms() / 1000, start, end;
-  if (date) { /* the period containing that day */
-    struct tm tm = {0};
-    char tail = 0;
-    if (sscanf(date, "%4d-%2d-%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tail) != 3) {
-      fprintf(stderr, "escucha-actions digest: --date wants YYYY-MM-DD\n");
-      rc = 2;
-      goto out;
-    }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    now = (int64_t)timegm(&tm) + (period && strcmp(period, "weekly") == 0 ? 7 : 1) * 86400;
-  }
-  if (nrest || !agency || !*agency || ac_digest_period(period, now, &start, &end) != 0) {
-    fprintf(stderr, "usage: escucha-actions digest --agency A --period daily|weekly [--date YYYY-MM-DD] "
-                    "[--dry-run] [--force] [options]\n");
-    rc = 2;
-    goto out;
-  }
+  if ((rc = digest_window(&a, nrest, &start, &end)) != 0) goto cleanup;
+  rc = 1;
   es_log_init("actions", ES_LOG_LEVELS[C.common.log_level]);
   json_error_t je;
   s.tax = json_load_file(C.taxonomy, 0, &je);
   if (!(s.db.pg = es_pg_connect(C.common.pg_dsn, err, sizeof err))) {
     fprintf(stderr, "escucha-actions digest: %s\n", err);
-    goto out;
+    goto cleanup;
   }
-  const char *lang = LANGS[C.lang];
-  if (dry) {
-    ac_digest_data dd;
-    char *subj = NULL, *text = NULL, *html = NULL;
-    if (ac_digest_load(s.db.pg, agency, period, start, end, lang, s.tax, (int)C.digest_top,
-                       &dd) != 0)
-      goto out;
-    if (ac_digest_render(&dd.d, &subj, &text, &html) == 0) {
-      fputs(text, stdout);
-      rc = 0;
-    }
-    free(subj);
-    free(text);
-    free(html);
-    ac_digest_data_free(&dd);
-    goto out;
-  }
-  s.email = ac_conn_new("email", NULL);
-  if (!s.email || !ac_conn_opt(s.email, "smtp_url", NULL)) {
-    fprintf(stderr, "escucha-actions digest: ESCUCHA_EMAIL_SMTP_URL is not set\n");
-    goto out;
-  }
-  ac_smtp sm = digest_smtp(s.email);
-  ac_digest_cfg c = {period, lang, (int)C.digest_top, s.tax, &sm, digest_to_default(s.email), C.digest_to_env};
-  char key[320];
-  ac_digest_key(agency, period, start, key, sizeof key);
-  int r = ac_digest_send_once(s.db.pg, &c, agency, start, end, force, err, sizeof err);
-  if (r == AC_DG_SENT || r == AC_DG_ALREADY) {
-    printf("%s: %s\n", key, r == AC_DG_SENT ? "sent" : "already sent (use --force to send again)");
-    rc = 0;
-  } else fprintf(stderr, "escucha-actions digest: %s: %s%s%s\n", key, digest_result_name(r), err[0] ? ": " : "", err);
-out:
+  rc = a.dry ? digest_print(&s, &a, start, end) : digest_send_now(&s, &a, start, end);
+cleanup:
   if (s.email) ac_conn_free(s.email);
   if (s.db.pg) PQfinish(s.db.pg);
   json_decref(s.tax);
