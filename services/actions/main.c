@@ -169,6 +169,125 @@ enum {
   H_PERM = -2     /* invalid request, or the vendor said no: DLQ (and ticket_failed audit) */
 };
 
+/* Copies agency, topic and the priority evidence of req into p (p->ev's
+ * strings are borrowed from req). *prio: the priority as JSON for the plan
+ * row, malloc'd (stays NULL without a priority; "{}" is stored then). */
+static void plan_from_request(const Escucha__V1__ActionRequest *req, ac_plan *p, char **prio) {
+  snprintf(p->agency, sizeof p->agency, "%s", req->agency);
+  snprintf(p->topic, sizeof p->topic, "%s", req->topic);
+  const Escucha__V1__PriorityUpdate *pu = req->priority;
+  if (!pu) return;
+  p->ev = (ac_evidence){(long)pu->volume, pu->negative_share, pu->negative_ci ? pu->negative_ci->low : 0,
+                        pu->negative_ci ? pu->negative_ci->high : 0, pu->spike_z, pu->nps, pu->nps_impact,
+                        pu->csat, pu->score, (int)pu->rank, pu->urgent, pu->window,
+                        pu->explanation_es, pu->explanation_en};
+  json_t *pj = json_pack("{s:I, s:f, s:f, s:f, s:i, s:b}", "volume", (json_int_t)pu->volume,
+                         "negative_share", pu->negative_share, "spike_z", pu->spike_z, "score",
+                         pu->score, "rank", (int)pu->rank, "urgent", pu->urgent);
+  *prio = json_dumps(pj, JSON_COMPACT);
+  json_decref(pj);
+}
+
+/* Fills p's evidence (the documents are only read here), playbook and
+ * summary, rewritten by the LLM when one is set. *routing: the taxonomy's
+ * routing object (borrowed from s->tax, may be NULL). 0 ok, -1 PostgreSQL or
+ * out of memory. */
+static int plan_build(svc *s, ac_plan *p, json_t **routing) {
+  ac_doc *td = NULL, *rd = NULL;
+  size_t nt = 0, nr = 0;
+  int rc = -1;
+  if (ac_db_docs(&s->db, p->agency, p->topic, (int)C.evidence_days, &td, &nt, &rd, &nr) != 0 ||
+      ac_plan_analyze(p, td, nt, rd, nr) != 0)
+    goto cleanup;
+  *routing = ac_plan_playbook(p, s->tax, LANGS[C.lang]);
+  if (ac_plan_summarize(p) != 0) goto cleanup;
+  if (s->llm.url) {
+    char lw[300];
+    if (ac_llm_rewrite(&s->llm, p, lw, sizeof lw) != 0) es_warn("llm", "extractive summary kept: %s", lw);
+  }
+  rc = 0;
+cleanup:
+  ac_db_docs_free(td, nt);
+  ac_db_docs_free(rd, nr);
+  return rc;
+}
+
+/* The connector for routing (*c, borrowed from s) and its markup. H_OK, or
+ * H_PERM with why set and the ticket_failed audit row written. */
+static int ticket_conn(svc *s, const ac_plan *p, json_t *routing, ac_conn **c, int *markup, char *why,
+                       size_t whylen) {
+  if (!(*c = conn_for(s, routing))) {
+    snprintf(why, whylen, "no connector for routing");
+    ac_db_ticket_failed(&s->db, p->id, json_string_value(json_object_get(routing, "tool")), why, 0);
+    return H_PERM;
+  }
+  if ((*markup = ac_conn_markup(*c)) < 0) {
+    snprintf(why, whylen, "%s: unknown markup %s", (*c)->ops->tool, ac_conn_opt(*c, "markup", ""));
+    ac_db_ticket_failed(&s->db, p->id, (*c)->ops->tool, why, 0);
+    return H_PERM;
+  }
+  return H_OK;
+}
+
+/* The ticket exists (created now or found): counts it, emits its status. */
+static int ticket_opened(svc *s, const Escucha__V1__ActionRequest *req, const ac_plan *p, ac_conn *c,
+                         ac_ticket *t, int created, char *why) {
+  if (created) { /* the audit row was written with the actions row (store.c) */
+    es_metric_add(m_tickets, 1, c->ops->tool);
+    if (req->has_requested_at) es_metric_observe(m_tta, (double)(es_now_ms() - req->requested_at) / 1000.0);
+  }
+  if (!t->state) t->state = AC_ST_OPEN;
+  emit_status(s, p->id, c->ops->tool, t);
+  es_info("ticket", "plan %s -> %s %s", p->id, c->ops->tool, t->key);
+  why[0] = 0;
+  return H_OK;
+}
+
+/* The ticket failed (tr): the plan is marked failed (permanent: H_PERM) or
+ * pending (transient: H_PENDING; H_RETRY when the mark could not be written). */
+static int ticket_not_opened(svc *s, const ac_plan *p, ac_conn *c, int tr, const ac_error *err, char *why,
+                             size_t whylen) {
+  es_metric_add(m_fail, 1, c->ops->tool);
+  snprintf(why, whylen, "%s: %s", c->ops->tool, err->msg); /* vendor message; no secrets */
+  if (ac_ticket_permanent(tr)) {
+    ac_db_ticket_failed(&s->db, p->id, c->ops->tool, err->msg, err->http_status);
+    return H_PERM;
+  }
+  /* The mark is what the retry pass looks for: without it the request
+   * must be handled again (not stored). */
+  if (ac_db_ticket_pending(&s->db, p->id, c->ops->tool, err->msg, err->http_status) == 0) return H_PENDING;
+  es_pg_ensure(s->db.pg);
+  return H_RETRY;
+}
+
+/* Renders the ticket of p for c and ensures it (lock, search, create,
+ * record). H_* as process. */
+static int ticket_ensure(svc *s, const Escucha__V1__ActionRequest *req, const ac_plan *p, ac_conn *c, int markup,
+                         char *why, size_t whylen) {
+  /* The body in the tool's markup (citizen quotes escaped for it); the HTML
+   * one for the e-mail connector's second part. */
+  const char *lang = LANGS[C.lang];
+  char *title = ac_plan_title(p, lang);
+  char *body = ac_plan_body(p, lang, markup);
+  char *html = ac_plan_body(p, lang, AC_MU_HTML);
+  int rc = H_RETRY;
+  if (!title || !body || !html) { /* out of memory: handled again */
+    snprintf(why, whylen, "out of memory rendering the ticket");
+    goto cleanup;
+  }
+  ac_issue is = {p->idem_key, title, body, html, p->agency, p->topic};
+  ac_ticket t;
+  ac_error err = {0};
+  int created = 0;
+  int tr = ac_ensure_ticket(c, &s->store, p->id, &is, C.lock_ttl_ms, &t, &created, &err);
+  rc = tr == AC_OK ? ticket_opened(s, req, p, c, &t, created, why) : ticket_not_opened(s, p, c, tr, &err, why, whylen);
+cleanup:
+  free(title);
+  free(body);
+  free(html);
+  return rc;
+}
+
 /* Builds the plan for one serialized ActionRequest, records it (with the
  * request) and ensures its ticket. plan_id gets the plan's id once it is
  * recorded (else ""). why: the reason of a failure (vendor message; no
@@ -176,11 +295,11 @@ enum {
 static int process(svc *s, const void *payload, size_t len, char *plan_id, char *why, size_t whylen) {
   Escucha__V1__ActionRequest *req = escucha__v1__action_request__unpack(NULL, len, payload);
   ac_plan p = {0};
-  ac_doc *td = NULL, *rd = NULL;
-  size_t nt = 0, nr = 0;
-  char *title = NULL, *body = NULL, *html = NULL, *prio = NULL;
+  char *prio = NULL;
   char plan_req[256];
-  int rc = H_PERM;
+  json_t *routing = NULL;
+  ac_conn *c = NULL;
+  int markup = 0, rc = H_PERM;
   plan_id[0] = 0;
   if (!req || !req->agency || !req->topic || !req->request_id) {
     snprintf(why, whylen, "invalid ActionRequest");
@@ -188,94 +307,18 @@ static int process(svc *s, const void *payload, size_t len, char *plan_id, char 
   }
   rc = H_RETRY;
   snprintf(why, whylen, "database unavailable");
-  snprintf(p.agency, sizeof p.agency, "%s", req->agency);
-  snprintf(p.topic, sizeof p.topic, "%s", req->topic);
-  Escucha__V1__PriorityUpdate *pu = req->priority;
-  if (pu) {
-    p.ev = (ac_evidence){(long)pu->volume, pu->negative_share, pu->negative_ci ? pu->negative_ci->low : 0,
-                         pu->negative_ci ? pu->negative_ci->high : 0, pu->spike_z, pu->nps, pu->nps_impact,
-                         pu->csat, pu->score, (int)pu->rank, pu->urgent, pu->window,
-                         pu->explanation_es, pu->explanation_en};
-    json_t *pj = json_pack("{s:I, s:f, s:f, s:f, s:i, s:b}", "volume", (json_int_t)pu->volume,
-                           "negative_share", pu->negative_share, "spike_z", pu->spike_z, "score",
-                           pu->score, "rank", (int)pu->rank, "urgent", pu->urgent);
-    prio = json_dumps(pj, JSON_COMPACT);
-    json_decref(pj);
-  }
-  if (ac_db_docs(&s->db, p.agency, p.topic, (int)C.evidence_days, &td, &nt, &rd, &nr) != 0 ||
-      ac_plan_analyze(&p, td, nt, rd, nr) != 0)
-    goto cleanup;
-  const char *lang = LANGS[C.lang];
-  json_t *routing = ac_plan_playbook(&p, s->tax, lang);
-  if (ac_plan_summarize(&p) != 0) goto cleanup;
-  if (s->llm.url) {
-    char lw[300];
-    if (ac_llm_rewrite(&s->llm, &p, lw, sizeof lw) != 0) es_warn("llm", "extractive summary kept: %s", lw);
-  }
-  if (ac_db_plan_upsert(&s->db, req->request_id, &p, prio ? prio : "{}", payload, len, plan_req,
+  plan_from_request(req, &p, &prio);
+  if (plan_build(s, &p, &routing) != 0 ||
+      ac_db_plan_upsert(&s->db, req->request_id, &p, prio ? prio : "{}", payload, len, plan_req,
                         sizeof plan_req) != 0)
     goto cleanup;
   snprintf(plan_id, 64, "%s", p.id);
   /* From here the plan and its request are durable: a transient failure
    * leaves it pending, the retry pass takes over. One key per plan. */
   ac_plan_key(plan_req, p.idem_key);
-  ac_conn *c = conn_for(s, routing);
-  if (!c) {
-    snprintf(why, whylen, "no connector for routing");
-    ac_db_ticket_failed(&s->db, p.id, json_string_value(json_object_get(routing, "tool")), why, 0);
-    rc = H_PERM;
-    goto cleanup;
-  }
-  int markup = ac_conn_markup(c);
-  if (markup < 0) {
-    snprintf(why, whylen, "%s: unknown markup %s", c->ops->tool, ac_conn_opt(c, "markup", ""));
-    ac_db_ticket_failed(&s->db, p.id, c->ops->tool, why, 0);
-    rc = H_PERM;
-    goto cleanup;
-  }
-  /* The body in the tool's markup (citizen quotes escaped for it); the HTML
-   * one for the e-mail connector's second part. */
-  title = ac_plan_title(&p, lang);
-  body = ac_plan_body(&p, lang, markup);
-  html = ac_plan_body(&p, lang, AC_MU_HTML);
-  if (!title || !body || !html) { /* out of memory: handled again */
-    snprintf(why, whylen, "out of memory rendering the ticket");
-    goto cleanup;
-  }
-  ac_issue is = {p.idem_key, title, body, html, p.agency, p.topic};
-  ac_ticket t;
-  ac_error err = {0};
-  int created = 0;
-  int tr = ac_ensure_ticket(c, &s->store, p.id, &is, C.lock_ttl_ms, &t, &created, &err);
-  if (tr == AC_OK) {
-    if (created) { /* the audit row was written with the actions row (store.c) */
-      es_metric_add(m_tickets, 1, c->ops->tool);
-      if (req->has_requested_at) es_metric_observe(m_tta, (double)(es_now_ms() - req->requested_at) / 1000.0);
-    }
-    if (!t.state) t.state = AC_ST_OPEN;
-    emit_status(s, p.id, c->ops->tool, &t);
-    es_info("ticket", "plan %s -> %s %s", p.id, c->ops->tool, t.key);
-    why[0] = 0;
-    rc = H_OK;
-  } else {
-    es_metric_add(m_fail, 1, c->ops->tool);
-    snprintf(why, whylen, "%s: %s", c->ops->tool, err.msg); /* vendor message; no secrets */
-    if (ac_ticket_permanent(tr)) {
-      ac_db_ticket_failed(&s->db, p.id, c->ops->tool, err.msg, err.http_status);
-      rc = H_PERM;
-    } else {
-      /* The mark is what the retry pass looks for: without it the request
-       * must be handled again (not stored). */
-      if (ac_db_ticket_pending(&s->db, p.id, c->ops->tool, err.msg, err.http_status) == 0) rc = H_PENDING;
-      else es_pg_ensure(s->db.pg);
-    }
-  }
+  rc = ticket_conn(s, &p, routing, &c, &markup, why, whylen);
+  if (rc == H_OK) rc = ticket_ensure(s, req, &p, c, markup, why, whylen);
 cleanup:
-  ac_db_docs_free(td, nt);
-  ac_db_docs_free(rd, nr);
-  free(title);
-  free(body);
-  free(html);
   free(prio);
   ac_plan_free(&p);
   if (req) escucha__v1__action_request__free_unpacked(req, NULL);
@@ -533,94 +576,124 @@ static int take_arg(const char *name, int argc, char **argv, int *i, const char 
   return 1;
 }
 
+/* The digest command's own arguments (the others go to the option table). */
+typedef struct digest_args {
+  const char *agency, *period, *date; /* borrowed from argv */
+  int dry, force;
+} digest_args;
+
+/* Takes the digest command's own arguments out of argv; av gets argv[0] and
+ * the others (*ac of them). 0 ok, 2 after printing which flag has no value. */
+static int digest_take_args(int argc, char **argv, digest_args *a, char **av, int *ac) {
+  *ac = 0;
+  av[(*ac)++] = argv[0];
+  for (int i = 2; i < argc; i++) {
+    int t = 0;
+    if (strcmp(argv[i], "--dry-run") == 0) a->dry = 1;
+    else if (strcmp(argv[i], "--force") == 0) a->force = 1;
+    else if ((t = take_arg("--agency", argc, argv, &i, &a->agency)) ||
+             (t = take_arg("--period", argc, argv, &i, &a->period)) ||
+             (t = take_arg("--date", argc, argv, &i, &a->date))) {
+      if (t < 0) {
+        fprintf(stderr, "escucha-actions digest: %s needs a value\n", argv[i]);
+        return 2;
+      }
+    } else av[(*ac)++] = argv[i];
+  }
+  return 0;
+}
+
+/* The period to send: the last complete one, or the one containing --date.
+ * 0 ok, 2 after printing the rule (bad date, or usage). */
+static int digest_window(const digest_args *a, int nrest, int64_t *start, int64_t *end) {
+  int64_t now = es_now_ms() / 1000;
+  if (a->date) { /* the period containing that day */
+    struct tm tm = {0};
+    char tail = 0;
+    if (sscanf(a->date, "%4d-%2d-%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tail) != 3) {
+      fprintf(stderr, "escucha-actions digest: --date wants YYYY-MM-DD\n");
+      return 2;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    now = (int64_t)timegm(&tm) + (a->period && strcmp(a->period, "weekly") == 0 ? 7 : 1) * 86400;
+  }
+  if (nrest || !a->agency || !*a->agency || ac_digest_period(a->period, now, start, end) != 0) {
+    fprintf(stderr, "usage: escucha-actions digest --agency A --period daily|weekly [--date YYYY-MM-DD] "
+                    "[--dry-run] [--force] [options]\n");
+    return 2;
+  }
+  return 0;
+}
+
+/* --dry-run: prints the text part of the digest. 0 printed, 1 otherwise. */
+static int digest_print(svc *s, const digest_args *a, int64_t start, int64_t end) {
+  ac_digest_data dd;
+  char *subj = NULL, *text = NULL, *html = NULL;
+  int rc = 1;
+  if (ac_digest_load(s->db.pg, a->agency, a->period, start, end, LANGS[C.lang], s->tax, (int)C.digest_top,
+                     &dd) != 0)
+    return 1;
+  if (ac_digest_render(&dd.d, &subj, &text, &html) == 0) {
+    fputs(text, stdout);
+    rc = 0;
+  }
+  free(subj);
+  free(text);
+  free(html);
+  ac_digest_data_free(&dd);
+  return rc;
+}
+
+/* Sends the digest unless already sent (again with --force) and prints the
+ * result; s->email gets the SMTP settings. 0 sent or already sent, else 1. */
+static int digest_send_now(svc *s, const digest_args *a, int64_t start, int64_t end) {
+  char err[512] = "", key[320];
+  s->email = ac_conn_new("email", NULL);
+  if (!s->email || !ac_conn_opt(s->email, "smtp_url", NULL)) {
+    fprintf(stderr, "escucha-actions digest: ESCUCHA_EMAIL_SMTP_URL is not set\n");
+    return 1;
+  }
+  ac_smtp sm = digest_smtp(s->email);
+  ac_digest_cfg c = {a->period, LANGS[C.lang], (int)C.digest_top, s->tax, &sm, digest_to_default(s->email),
+                     C.digest_to_env};
+  ac_digest_key(a->agency, a->period, start, key, sizeof key);
+  int r = ac_digest_send_once(s->db.pg, &c, a->agency, start, end, a->force, err, sizeof err);
+  if (r == AC_DG_SENT || r == AC_DG_ALREADY) {
+    printf("%s: %s\n", key, r == AC_DG_SENT ? "sent" : "already sent (use --force to send again)");
+    return 0;
+  }
+  fprintf(stderr, "escucha-actions digest: %s: %s%s%s\n", key, digest_result_name(r), err[0] ? ": " : "", err);
+  return 1;
+}
+
 /* escucha-actions digest --agency A --period daily|weekly [--date D] [--dry-run] [--force] */
 static int digest_cmd(int argc, char **argv) {
-  const char *agency = NULL, *period = NULL, *date = NULL;
-  int dry = 0, force = 0, rc = 1, nrest = 0;
+  digest_args a = {0};
   char **av = es_xcalloc((size_t)argc + 1, sizeof *av), **rest = es_xcalloc((size_t)argc + 1, sizeof *rest);
   char err[512] = "";
   svc s = {0};
-  if (!av || !rest) goto out;
-  int ac = 0;
-  av[ac++] = argv[0];
-  for (int i = 2; i < argc; i++) {
-    int t = 0;
-    if (strcmp(argv[i], "--dry-run") == 0) dry = 1;
-    else if (strcmp(argv[i], "--force") == 0) force = 1;
-    else if ((t = take_arg("--agency", argc, argv, &i, &agency)) || (t = take_arg("--period", argc, argv, &i, &period)) ||
-             (t = take_arg("--date", argc, argv, &i, &date))) {
-      if (t < 0) {
-        fprintf(stderr, "escucha-actions digest: %s needs a value\n", argv[i]);
-        rc = 2;
-        goto out;
-      }
-    } else av[ac++] = argv[i];
-  }
+  int ac = 0, nrest = 0, rc;
+  int64_t start, end;
+  if ((rc = digest_take_args(argc, argv, &a, av, &ac)) != 0) goto cleanup;
   int pr = es_config_parse(OPTS, "escucha-actions digest",
                            "--agency A --period daily|weekly [--date YYYY-MM-DD] [--dry-run] [--force] [options]",
                            ac, av, 1, rest, &nrest);
   if (pr != 0) {
     rc = pr > 0 ? 0 : 2;
-    goto out;
+    goto cleanup;
   }
-  int64_t now = es_now_ms() / 1000, start, end;
-  if (date) { /* the period containing that day */
-    struct tm tm = {0};
-    char tail = 0;
-    if (sscanf(date, "%4d-%2d-%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tail) != 3) {
-      fprintf(stderr, "escucha-actions digest: --date wants YYYY-MM-DD\n");
-      rc = 2;
-      goto out;
-    }
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    now = (int64_t)timegm(&tm) + (period && strcmp(period, "weekly") == 0 ? 7 : 1) * 86400;
-  }
-  if (nrest || !agency || !*agency || ac_digest_period(period, now, &start, &end) != 0) {
-    fprintf(stderr, "usage: escucha-actions digest --agency A --period daily|weekly [--date YYYY-MM-DD] "
-                    "[--dry-run] [--force] [options]\n");
-    rc = 2;
-    goto out;
-  }
+  if ((rc = digest_window(&a, nrest, &start, &end)) != 0) goto cleanup;
+  rc = 1;
   es_log_init("actions", ES_LOG_LEVELS[C.common.log_level]);
   json_error_t je;
   s.tax = json_load_file(C.taxonomy, 0, &je);
   if (!(s.db.pg = es_pg_connect(C.common.pg_dsn, err, sizeof err))) {
     fprintf(stderr, "escucha-actions digest: %s\n", err);
-    goto out;
+    goto cleanup;
   }
-  const char *lang = LANGS[C.lang];
-  if (dry) {
-    ac_digest_data dd;
-    char *subj = NULL, *text = NULL, *html = NULL;
-    if (ac_digest_load(s.db.pg, agency, period, start, end, lang, s.tax, (int)C.digest_top,
-                       &dd) != 0)
-      goto out;
-    if (ac_digest_render(&dd.d, &subj, &text, &html) == 0) {
-      fputs(text, stdout);
-      rc = 0;
-    }
-    free(subj);
-    free(text);
-    free(html);
-    ac_digest_data_free(&dd);
-    goto out;
-  }
-  s.email = ac_conn_new("email", NULL);
-  if (!s.email || !ac_conn_opt(s.email, "smtp_url", NULL)) {
-    fprintf(stderr, "escucha-actions digest: ESCUCHA_EMAIL_SMTP_URL is not set\n");
-    goto out;
-  }
-  ac_smtp sm = digest_smtp(s.email);
-  ac_digest_cfg c = {period, lang, (int)C.digest_top, s.tax, &sm, digest_to_default(s.email), C.digest_to_env};
-  char key[320];
-  ac_digest_key(agency, period, start, key, sizeof key);
-  int r = ac_digest_send_once(s.db.pg, &c, agency, start, end, force, err, sizeof err);
-  if (r == AC_DG_SENT || r == AC_DG_ALREADY) {
-    printf("%s: %s\n", key, r == AC_DG_SENT ? "sent" : "already sent (use --force to send again)");
-    rc = 0;
-  } else fprintf(stderr, "escucha-actions digest: %s: %s%s%s\n", key, digest_result_name(r), err[0] ? ": " : "", err);
-out:
+  rc = a.dry ? digest_print(&s, &a, start, end) : digest_send_now(&s, &a, start, end);
+cleanup:
   if (s.email) ac_conn_free(s.email);
   if (s.db.pg) PQfinish(s.db.pg);
   json_decref(s.tax);
@@ -630,9 +703,123 @@ out:
   return rc;
 }
 
+/* Registers the service's metrics (names in docs/actions.md). */
+static void metrics_init(void) {
+  m_in = es_counter("escucha_actions_requests_total", "Action requests consumed", "result", NULL);
+  m_tickets = es_counter("escucha_actions_tickets_opened_total", "Tickets opened", "tool", NULL);
+  m_fail = es_counter("escucha_actions_ticket_failures_total", "Ticket failures", "tool", NULL);
+  m_tta = es_histogram("escucha_actions_time_to_action_seconds", "Request to ticket opened",
+                       ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
+  static const double days[] = {3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400};
+  m_ttr = es_histogram("escucha_actions_time_to_resolution_seconds", "Ticket opened to done", days, 7, NULL);
+  m_digest = es_counter("escucha_actions_digests_total", "Digest attempts per agency and period", "result", NULL);
+  m_retry = es_counter("escucha_actions_ticket_retries_total", "Retries of pending plans (transient ticket failures)",
+                       "result", NULL);
+  m_pending = es_gauge("escucha_actions_pending_plans", "Open plans waiting for their ticket (this process)", NULL);
+}
+
+/* The scheduled digest: *on when --digest-period is not off, with s->email
+ * (its SMTP settings) opened. 0 ok, -1 with err set. */
+static int digest_setup(svc *s, int *on, char *err, size_t errlen) {
+  const char *dperiod = PERIODS[C.digest_period];
+  *on = dperiod && strcmp(dperiod, "off") != 0;
+  if (!*on) return 0;
+  int64_t a, b;
+  if (ac_digest_period(dperiod, 0, &a, &b) != 0 || C.digest_hour < 0 || C.digest_hour > 23) {
+    snprintf(err, errlen, "--digest-period must be off|daily|weekly and --digest-hour 0-23");
+    return -1;
+  }
+  s->email = ac_conn_new("email", NULL);
+  if (!s->email || !ac_conn_opt(s->email, "smtp_url", NULL)) {
+    snprintf(err, errlen, "--digest-period %s needs ESCUCHA_EMAIL_SMTP_URL", dperiod);
+    return -1;
+  }
+  return 0;
+}
+
+/* The optional summary rewrite; s owns its copy of the token. */
+static void llm_setup(svc *s) {
+  if (!C.llm_url || !*C.llm_url) return;
+  s->llm_token = C.llm_token ? strdup(C.llm_token) : NULL;
+  ac_llm_init(&s->llm, C.llm_url, C.llm_model, s->llm_token, C.llm_timeout_ms);
+}
+
+/* PostgreSQL (required) and Redis (optional: the creation lock). 0 ok. */
+static int db_connect(svc *s, char *err, size_t errlen) {
+  if (!(s->db.pg = es_pg_connect(C.common.pg_dsn, err, errlen))) {
+    es_error("pg_connect", "%s", err);
+    return -1;
+  }
+  s->db.redis_url = C.common.redis_url;
+  if (!s->db.redis_url || !*s->db.redis_url) es_warn("redis", "no Redis URL: creation lock disabled (search + unique key still apply)");
+  else if (!(s->db.rds = es_redis_connect(s->db.redis_url, 2000)))
+    es_warn("redis", "Redis unreachable: tickets stay pending until it answers");
+  ac_db_store(&s->db, &s->store);
+  return 0;
+}
+
+/* The status producer (s->prod) and the request consumer (*cons, owned by
+ * the caller). 0 ok, -1 with err set. */
+static int kafka_connect(svc *s, rd_kafka_t **cons, char *err, size_t errlen) {
+  const char *brokers = C.common.kafka_brokers;
+  if (!(s->prod = es_kafka_producer_new(brokers, "escucha-actions", NULL, NULL, NULL, err, errlen))) return -1;
+  const char *topics[] = {ES_TOPIC_ACTIONS_REQUESTED};
+  if (!(*cons = es_kafka_consumer_new(brokers, "escucha-actions", "escucha-actions", topics, 1, NULL, err, errlen)))
+    return -1;
+  return 0;
+}
+
+/* How long the Kafka poll may block: shorter for a sub-second status
+ * interval, and no later than the next pending retry. */
+static int poll_wait_ms(svc *s) {
+  double piv = C.poll_interval_s;
+  int wait_ms = piv > 0 && piv < 0.5 ? (int)(piv * 1000) + 1 : 500;
+  int64_t until_retry = ac_sched_next(&s->sched) - es_mono_ms();
+  if (until_retry < wait_ms) wait_ms = until_retry < 1 ? 1 : (int)until_retry;
+  return wait_ms;
+}
+
+/* Until es_stopping: one request, then the status and pending passes and the
+ * digest when due. */
+static void run_loop(svc *s, rd_kafka_t *cons, int digest_on) {
+  uint64_t next_poll = 0, next_digest = 0;
+  while (!es_stopping) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, poll_wait_ms(s));
+    if (m && !m->err && on_request(s, cons, m)) es_kafka_store(cons, m);
+    if (m) rd_kafka_message_destroy(m);
+    rd_kafka_poll(s->prod, 0);
+    if (es_mono_ns() >= next_poll) {
+      poll_status(s);
+      retry_scan(s);
+      double iv = C.poll_interval_s;
+      next_poll = es_mono_ns() + (uint64_t)((iv > 0.01 ? iv : 0.01) * 1e9);
+    }
+    if (ac_sched_next(&s->sched) <= es_mono_ms()) retry_due(s);
+    if (digest_on && es_mono_ns() >= next_digest) {
+      double iv = digest_pass(s) ? 0 : C.digest_check_s;
+      next_digest = es_mono_ns() + (uint64_t)((iv > 0.1 ? iv : 0.1) * 1e9);
+    }
+  }
+}
+
+/* Releases what s owns (the producer is flushed for up to 5 s). */
+static void svc_close(svc *s) {
+  if (s->prod) es_kafka_producer_close(s->prod, 5000);
+  for (int i = 0; i < s->nconns; i++) ac_conn_free(s->conns[i]);
+  if (s->email) ac_conn_free(s->email);
+  if (s->db.rds) redisFree(s->db.rds);
+  if (s->db.pg) PQfinish(s->db.pg);
+  json_decref(s->tax);
+  ac_sched_free(&s->sched);
+  if (s->llm_token) {
+    memset(s->llm_token, 0, strlen(s->llm_token));
+    free(s->llm_token);
+  }
+}
+
 int main(int argc, char **argv) {
-  int rc = 1;
-  char err[512];
+  int rc = 1, digest_on = 0;
+  char err[512] = "";
   svc s = {0};
   rd_kafka_t *cons = NULL;
   if (argc > 1 && strcmp(argv[1], "digest") == 0) return digest_cmd(argc, argv);
@@ -645,96 +832,25 @@ int main(int argc, char **argv) {
   ac_crash_at = C.crash_at >= 0 ? CRASH_POINTS[C.crash_at] : NULL;
   es_log_init("actions", ES_LOG_LEVELS[C.common.log_level]);
   es_install_signals();
-  m_in = es_counter("escucha_actions_requests_total", "Action requests consumed", "result", NULL);
-  m_tickets = es_counter("escucha_actions_tickets_opened_total", "Tickets opened", "tool", NULL);
-  m_fail = es_counter("escucha_actions_ticket_failures_total", "Ticket failures", "tool", NULL);
-  m_tta = es_histogram("escucha_actions_time_to_action_seconds", "Request to ticket opened",
-                       ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
-  static const double days[] = {3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400};
-  m_ttr = es_histogram("escucha_actions_time_to_resolution_seconds", "Ticket opened to done", days, 7, NULL);
-  m_digest = es_counter("escucha_actions_digests_total", "Digest attempts per agency and period", "result", NULL);
-  m_retry = es_counter("escucha_actions_ticket_retries_total", "Retries of pending plans (transient ticket failures)",
-                       "result", NULL);
-  m_pending = es_gauge("escucha_actions_pending_plans", "Open plans waiting for their ticket (this process)", NULL);
+  metrics_init();
   ac_sched_init(&s.sched, (long)(C.ticket_retry_base_s * 1000),
                 (long)(C.ticket_retry_max_s * 1000),
                 (long)(C.ticket_retry_grace_s * 1000));
-  const char *dperiod = PERIODS[C.digest_period];
-  int digest_on = dperiod && strcmp(dperiod, "off") != 0;
-  long dhour = C.digest_hour;
-  if (digest_on) {
-    int64_t a, b;
-    if (ac_digest_period(dperiod, 0, &a, &b) != 0 || dhour < 0 || dhour > 23) {
-      snprintf(err, sizeof err, "--digest-period must be off|daily|weekly and --digest-hour 0-23");
-      goto cleanup;
-    }
-    s.email = ac_conn_new("email", NULL);
-    if (!s.email || !ac_conn_opt(s.email, "smtp_url", NULL)) {
-      snprintf(err, sizeof err, "--digest-period %s needs ESCUCHA_EMAIL_SMTP_URL", dperiod);
-      goto cleanup;
-    }
-  }
+  if (digest_setup(&s, &digest_on, err, sizeof err) != 0) goto cleanup;
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) goto cleanup;
-  if (C.llm_url && *C.llm_url) {
-    s.llm_token = C.llm_token ? strdup(C.llm_token) : NULL;
-    ac_llm_init(&s.llm, C.llm_url, C.llm_model, s.llm_token, C.llm_timeout_ms);
-  }
+  llm_setup(&s);
   json_error_t je;
   s.tax = json_load_file(C.taxonomy, 0, &je);
   if (!s.tax) es_warn("taxonomy", "no taxonomy (%s): default routing and generic playbook", je.text);
-  if (!(s.db.pg = es_pg_connect(C.common.pg_dsn, err, sizeof err))) {
-    es_error("pg_connect", "%s", err);
-    goto cleanup;
-  }
-  s.db.redis_url = C.common.redis_url;
-  if (!s.db.redis_url || !*s.db.redis_url) es_warn("redis", "no Redis URL: creation lock disabled (search + unique key still apply)");
-  else if (!(s.db.rds = es_redis_connect(s.db.redis_url, 2000)))
-    es_warn("redis", "Redis unreachable: tickets stay pending until it answers");
-  ac_db_store(&s.db, &s.store);
-  const char *brokers = C.common.kafka_brokers;
-  if (!(s.prod = es_kafka_producer_new(brokers, "escucha-actions", NULL, NULL, NULL, err, sizeof err))) goto cleanup;
-  const char *topics[] = {ES_TOPIC_ACTIONS_REQUESTED};
-  if (!(cons = es_kafka_consumer_new(brokers, "escucha-actions", "escucha-actions", topics, 1, NULL, err, sizeof err)))
-    goto cleanup;
+  if (db_connect(&s, err, sizeof err) != 0 || kafka_connect(&s, &cons, err, sizeof err) != 0) goto cleanup;
   es_admin_set_ready(1);
-  uint64_t next_poll = 0, next_digest = 0;
-  while (!es_stopping) {
-    double piv = C.poll_interval_s;
-    int wait_ms = piv > 0 && piv < 0.5 ? (int)(piv * 1000) + 1 : 500;
-    int64_t until_retry = ac_sched_next(&s.sched) - es_mono_ms();
-    if (until_retry < wait_ms) wait_ms = until_retry < 1 ? 1 : (int)until_retry;
-    rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, wait_ms);
-    if (m && !m->err && on_request(&s, cons, m)) es_kafka_store(cons, m);
-    if (m) rd_kafka_message_destroy(m);
-    rd_kafka_poll(s.prod, 0);
-    if (es_mono_ns() >= next_poll) {
-      poll_status(&s);
-      retry_scan(&s);
-      double iv = C.poll_interval_s;
-      next_poll = es_mono_ns() + (uint64_t)((iv > 0.01 ? iv : 0.01) * 1e9);
-    }
-    if (ac_sched_next(&s.sched) <= es_mono_ms()) retry_due(&s);
-    if (digest_on && es_mono_ns() >= next_digest) {
-      double iv = digest_pass(&s) ? 0 : C.digest_check_s;
-      next_digest = es_mono_ns() + (uint64_t)((iv > 0.1 ? iv : 0.1) * 1e9);
-    }
-  }
+  run_loop(&s, cons, digest_on);
   rc = 0;
 cleanup:
   if (rc) es_error("startup", "%s", err);
   es_admin_set_ready(0);
   if (cons) es_kafka_consumer_close(cons);
-  if (s.prod) es_kafka_producer_close(s.prod, 5000);
-  for (int i = 0; i < s.nconns; i++) ac_conn_free(s.conns[i]);
-  if (s.email) ac_conn_free(s.email);
-  if (s.db.rds) redisFree(s.db.rds);
-  if (s.db.pg) PQfinish(s.db.pg);
-  json_decref(s.tax);
-  ac_sched_free(&s.sched);
-  if (s.llm_token) {
-    memset(s.llm_token, 0, strlen(s.llm_token));
-    free(s.llm_token);
-  }
+  svc_close(&s);
   es_admin_stop();
   es_config_free(OPTS);
   return rc;
