@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Converts the labelled NHS Friends-and-Family-Test feedback (shared/data, CC BY-NC-SA 4.0,
+"""Converts the labelled NHS Friends-and-Family-Test feedback (data/nhs-patient-feedback, CC BY-NC-SA 4.0,
 The Strategy Unit's pxtextmining v6 framework data) into the demo's sample feedback:
 data/sample/feedback.ndjson, one Escucha feedback JSON object per line.
 

@@ -441,12 +441,15 @@ int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb) {
 
 /* ---- one set of limits for every channel ---- */
 
-int ing_agency_ok(const char *s) {
+/* 1..max of [A-Za-z0-9_.-]: agency and attribute names. */
+static int name_ok(const char *s, size_t max) {
   size_t n = 0;
   for (; s[n]; n++)
     if (!isalnum((unsigned char)s[n]) && s[n] != '_' && s[n] != '-' && s[n] != '.') return 0;
-  return n >= 1 && n <= ING_MAX_AGENCY;
+  return n >= 1 && n <= max;
 }
+
+int ing_agency_ok(const char *s) { return name_ok(s, ING_MAX_AGENCY); }
 
 int ing_external_id_ok(const char *s) {
   size_t n = 0;
@@ -510,9 +513,7 @@ int ing_item_validate(ing_item *it, int64_t now_ms) {
   if (it->nattrs > ING_MAX_ATTRS) return ing_item_reject(it, "invalid", "attributes", "at most %d attributes", ING_MAX_ATTRS);
   for (size_t i = 0; i < it->nattrs; i++) {
     const char *k = it->attr_keys[i];
-    size_t kn = 0;
-    while (isalnum((unsigned char)k[kn]) || k[kn] == '_' || k[kn] == '-' || k[kn] == '.') kn++;
-    if (k[kn] || kn == 0 || kn > ING_MAX_ATTR_KEY)
+    if (!name_ok(k, ING_MAX_ATTR_KEY))
       return ing_item_reject(it, "invalid", "attributes",
                              "attribute names are 1-%d letters, digits, '_', '-' or '.'", ING_MAX_ATTR_KEY);
     if (identifier_ok(it, "attributes", k) != 0) return -1; /* then k may be named in messages (and logs) */

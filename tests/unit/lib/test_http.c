@@ -200,6 +200,16 @@ static void stop(server *s) {
 
 static double now_s(void) { return (double)es_mono_ns() / 1e9; }
 
+/* Polls the server's open-connection gauge until it reads n (5 s deadline). */
+static void wait_conns(double n) {
+  es_metric *g = es_gauge("escucha_http_connections", "Open HTTP connections", "server", NULL);
+  double t0 = now_s();
+  while (es_metric_value(g, "http") != n) {
+    if (now_s() - t0 > 5) fail_msg("the server never held %.0f connections", n);
+    usleep(1000);
+  }
+}
+
 static int dial(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   assert_true(fd >= 0);
@@ -389,7 +399,7 @@ static void test_connection_cap(void **st) {
   /* four idle connections: a fifth evicts the oldest and is served */
   int idle[4];
   for (int i = 0; i < 4; i++) idle[i] = dial(s->port);
-  usleep(100000); /* accepted */
+  wait_conns(4); /* all accepted */
   int fd = dial(s->port);
   say(fd, "GET /x HTTP/1.1\r\nHost: a\r\n\r\n");
   read_answer(fd, buf, sizeof buf, 0);
