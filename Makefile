@@ -15,8 +15,9 @@ SERVICES := ingest classify prioritize actions
 # libescucha.a: what every service pulls in (kafka.c, http.c, admin.c, generated protobuf-c).
 ESCUCHA_PKGS := rdkafka libprotobuf-c libuv
 ESCUCHA_LDLIBS := -lhttp_parser -lpthread
-# lib/rds.c and lib/pg.c: linked only by the services that use them, which list them below.
-ESCUCHA_OPT_PKGS := hiredis libpq
+# lib/rds.c (hiredis), lib/pg.c (libpq), lib/keys.c and lib/receipt.c (libsodium): linked only
+# by the services that use them, which list them below.
+ESCUCHA_OPT_PKGS := hiredis libpq libsodium
 ingest_PKGS := hiredis libcjson libsodium libutf8proc libxxhash
 ingest_LDLIBS :=
 classify_PKGS := jansson libutf8proc libxxhash
