@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(os.environ.get("ESCUCHA_BIN_DIR") or REPO / "build" / "bin")
 if not BIN_DIR.is_absolute():
     BIN_DIR = REPO / BIN_DIR
-APPS = ["ingest", "classify", "prioritize", "actions"]
+APPS = ["ingest", "classify", "prioritize", "actions", "api"]
 NAME = re.compile(r"\bESCUCHA_[A-Z0-9_]+")
 NOT_VARIABLES = {"ESCUCHA_VERSION", "ESCUCHA_FUZZ"}  # macros
 # getenv outside the table: only classify's train/eval/predict subcommands,
@@ -110,6 +110,8 @@ def test_no_getenv_outside_the_table(app):
     ("classify", "--delivery=once", "exactly-once|at-least-once"),
     ("actions", "--digest-hour=24", "0..23"),
     ("actions", "--poll-interval-s=abc", "number"),
+    ("api", "--pg-pool-size=0", "1..64"),
+    ("api", "--cookie-secure=maybe", "on|off"),
 ])
 def test_bad_value_is_refused(app, flag, allowed):
     r = subprocess.run([str(BIN_DIR / f"escucha-{app}"), flag], capture_output=True, text=True, timeout=20,
