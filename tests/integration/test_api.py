@@ -14,18 +14,21 @@ import json
 import os
 import secrets
 import threading
+import time
 
 import psycopg2
 import pytest
 import requests
 
-from conftest import API_PG_DSN, API_PORT, PG_DSN, STATE, Service, read_topic, unique
+from conftest import (API_PG_DSN, API_PORT, PG_DSN, Service, consumer, pb, producer, read_topic, unique,
+                      wait_until)
 
 BASE = "http://127.0.0.1:%d" % API_PORT
 AG = unique("ag")        # the main agency of this module
 OTHER = unique("otra")   # another agency (isolation)
 KEYS = {name: "k_" + secrets.token_hex(16) for name in ("admin", "read", "review", "readreview", "submit", "other")}
 RECEIPT_KEY = secrets.token_bytes(32)
+HEALTH_GROUP = unique("grp")
 T0 = dt.datetime(2026, 11, 20, 12, 0, 0, tzinfo=dt.timezone.utc)
 
 
@@ -57,7 +60,7 @@ def api(web_root, tmp_path_factory):
     secret.write_text(RECEIPT_KEY.hex() + "\n")
     svc = Service("api", http_port=API_PORT, env={
         "ESCUCHA_API_KEYS": key_env(), "ESCUCHA_RECEIPT_SECRET_FILE": str(secret),
-        "ESCUCHA_WEB_ROOT": str(web_root)})
+        "ESCUCHA_WEB_ROOT": str(web_root), "ESCUCHA_HEALTH_GROUPS": "escucha-nobody," + HEALTH_GROUP})
     yield svc
     rc = svc.stop()
     assert rc == 0, "escucha-api exited %s on SIGTERM; log tail:\n%s" % (rc, svc.log()[-3000:])
@@ -519,3 +522,61 @@ def test_api_role_is_read_only(api):
     finally:
         c.close()
     assert api.metric("escucha_api_requests_total") > 0
+
+
+def test_health_lag_dlq_and_model(api):
+    from confluent_kafka import TopicPartition
+    insert(AG, "modelo", at=T0 + dt.timedelta(days=40))
+    topic = "escucha.corrections.v1"
+    p = producer()
+    for i in range(3):
+        p.produce(topic, key=b"health", value=b'{"id":"x"}', partition=0)
+    assert p.flush(10) == 0
+    c = consumer(group=HEALTH_GROUP)
+    lo, hi = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    assert hi >= 3
+    c.commit(offsets=[TopicPartition(topic, 0, hi - 2)], asynchronous=False)  # 2 behind on partition 0
+    c.close()
+    dlq = 0
+    c2 = consumer()
+    for part in c2.list_topics("escucha.dlq.v1", timeout=10).topics["escucha.dlq.v1"].partitions:
+        l, h = c2.get_watermark_offsets(TopicPartition("escucha.dlq.v1", part), timeout=10)
+        dlq += h - l
+    c2.close()
+    r = get("/v1/health", KEYS["read"])
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["model_version"] == "m-test"
+    assert d["dlq"]["count"] >= dlq  # other tests may add to the DLQ meanwhile, never remove
+    assert d["consumer_lag"] == [{"group": HEALTH_GROUP, "topic": topic, "lag": 2}]
+    assert get("/v1/health").status_code == 401
+    assert get("/v1/health", KEYS["submit"]).status_code == 403
+
+
+def test_pipeline_fills_location_and_top_terms(api, services):
+    """prioritize stores Feedback.location and Classification.top_terms; the API shows them."""
+    services.start("prioritize", env={"ESCUCHA_GROUP": unique("pz"), "ESCUCHA_BATCH_MS": "100"})
+    fid = unique("pf").replace("-", "")
+    m = pb.ClassifiedFeedback()
+    f = m.feedback
+    f.id, f.agency, f.service, f.channel = fid, AG, "transport", pb.OPEN311
+    f.text, f.language = "semáforo roto en la esquina", "es"
+    now_ms = int(time.time() * 1000)
+    f.received_at, f.created_at = now_ms, now_ms - 1000
+    f.location.lat, f.location.lon, f.location.address = -33.44, -70.65, "Alameda 1"
+    c = m.classification
+    c.category, c.subcategory, c.confidence, c.sentiment = "transport", "transport/public_transport", 0.9, pb.NEGATIVE
+    c.model_version = "m1"
+    c.top_terms.extend(["semáforo", "roto", 'di"ce'])
+    m.classified_at = now_ms + 5
+    p = producer()
+    p.produce("escucha.feedback.classified.v1", m.SerializeToString(), key=("%s/transport" % AG).encode())
+    assert p.flush(30) == 0
+    r = wait_until(lambda: (lambda x: x if x.status_code == 200 else None)(get("/v1/feedback/" + fid, KEYS["read"])),
+                   90, interval=0.2, what="the item through prioritize")
+    d = r.json()
+    assert d["location"] == {"lat": -33.44, "lon": -70.65, "address": "Alameda 1"}
+    assert d["top_terms"] == ["semáforo", "roto", 'di"ce']
+    assert d["channel"] == "open311" and d["model_version"] == "m1"
+    o = requests.get(BASE + "/open311/v2/requests/%s.json" % fid, params={"jurisdiction_id": AG}, timeout=10).json()[0]
+    assert (o["lat"], o["long"], o["address"]) == (-33.44, -70.65, "Alameda 1")
