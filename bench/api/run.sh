@@ -33,7 +33,8 @@ cleanup() {
 trap cleanup EXIT
 make -s -j2 bins
 scripts/stack.sh down >/dev/null 2>&1 || true
-rm -rf "$ESCUCHA_STATE_DIR/pg"            # empty state every run
+# empty state every run (BENCH_REUSE=1 keeps the last run's rows: for working on this script only)
+[[ ${BENCH_REUSE:-0} == 1 ]] || rm -rf "$ESCUCHA_STATE_DIR/pg"
 ESCUCHA_SKIP_DEPS=1 scripts/stack.sh pg-start >/dev/null
 mkdir -p "$B"
 # a benchmark-sized server: the test stack's 32 MB would measure the disk, not the code
@@ -42,12 +43,15 @@ mkdir -p "$B"
 scripts/stack.sh pg-stop >/dev/null && ESCUCHA_SKIP_DEPS=1 scripts/stack.sh pg-start >/dev/null
 scripts/stack.sh migrate >/dev/null
 
+if [[ $("${APP[@]}" -tA -c "SELECT count(*) FROM feedback") != "$N" ]]; then
 echo "bench api: loading $N feedback rows over $DAYS days"
 t0=$SECONDS
+"${APP[@]}" -c "TRUNCATE feedback, topic_window_stats, priorities, actions, action_plans, audit_log"
 $PY bench/api/gen.py "$N" "$DAYS" bench otra | "${APP[@]}" -c "\\copy feedback (id, agency, service, channel, external_id, text, language, created_at, received_at, nps, csat, category, subcategory, confidence, sentiment, sentiment_score, journey_stage, urgent, model_version, content_hash, redactions, classified_at) FROM STDIN"
 "${APP[@]}" -f bench/api/load.sql
 "${SU[@]}" -c "VACUUM ANALYZE"
 echo "  loaded in $((SECONDS - t0)) s: $("${APP[@]}" -tA -c "SELECT count(*) FROM feedback") feedback, $("${APP[@]}" -tA -c "SELECT count(*) FROM topic_window_stats") stats rows, $("${APP[@]}" -tA -c "SELECT count(*) FROM priorities") priorities"
+fi
 
 # The api reads as a role of its own, so the statement log below can pick its statements.
 "${SU[@]}" -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_api') THEN CREATE ROLE bench_api LOGIN; END IF; END \$\$" \
@@ -60,7 +64,7 @@ ESCUCHA_API_PG_DSN="host=127.0.0.1 port=$ESCUCHA_PG_PORT dbname=escucha user=ben
   ESCUCHA_API_KEYS="bench:admin:$KEY" ESCUCHA_HTTP_PORT=$ESCUCHA_HTTP_PORT \
   ESCUCHA_ADMIN_PORT=$((ESCUCHA_ADMIN_PORT_BASE + 5)) ESCUCHA_PG_POOL_SIZE=$CLIENTS \
   ESCUCHA_LOG_LEVEL=warn ESCUCHA_KAFKA_BROKERS=$ESCUCHA_KAFKA_BROKERS \
-  "$API_BIN" >"$B/api.log" 2>&1 &
+  env -u ESCUCHA_API_KEYS_FILE "$API_BIN" >"$B/api.log" 2>&1 &
 API_PID=$!
 for _ in $(seq 100); do curl -sf "localhost:$((ESCUCHA_ADMIN_PORT_BASE + 5))/healthz" >/dev/null && break; sleep 0.1; done
 curl -sf "localhost:$((ESCUCHA_ADMIN_PORT_BASE + 5))/healthz" >/dev/null || { echo "escucha-api did not start"; tail "$B/api.log"; exit 1; }
