@@ -8,7 +8,10 @@
 # The statements pgbench runs are captured from PostgreSQL's log while escucha-api answers
 # one request of each endpoint (log_statement = all for that moment only), so the raw side
 # runs exactly what the service sent, values inlined.
-# Own ports (PostgreSQL 15932, Kafka 19692/19693, Redis 16879, HTTP 18980, admin 19980+)
+# Freshness (BENCH_FRESHNESS=0 skips it): the whole stack up (ingest, classify, prioritize,
+# actions, api), feedback sent to ingest at a steady BENCH_RATE (2000)/s for BENCH_FRESH_SECONDS,
+# p99 time from ingest's 202 to GET /v1/feedback/{id} answering 200. Target < 1 s.
+# Own ports (PostgreSQL 15932, Kafka 19692/19693, Redis 16879, ingest 18980, api 18981, admin 19980+)
 # and state folder, started empty; never part of `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,7 +21,7 @@ DUR=${BENCH_SECONDS:-15}
 CLIENTS=${BENCH_CLIENTS:-8}
 export ESCUCHA_STATE_DIR=${ESCUCHA_STATE_DIR:-$PWD/.escucha/bench-api}
 export ESCUCHA_PG_PORT=15932 ESCUCHA_KAFKA_PORT=19692 ESCUCHA_KAFKA_CONTROLLER_PORT=19693 ESCUCHA_REDIS_PORT=16879
-export ESCUCHA_HTTP_PORT=18980 ESCUCHA_ADMIN_PORT_BASE=19980
+export ESCUCHA_HTTP_PORT=18980 ESCUCHA_API_HTTP_PORT=18981 ESCUCHA_ADMIN_PORT_BASE=19980
 eval "$(scripts/env.sh)"
 PY=/usr/bin/python3
 B=$ESCUCHA_STATE_DIR/bench; API_PID=""
@@ -61,7 +64,7 @@ KEY=bench-key-$$-$RANDOM
 API_BIN=$ESCUCHA_BIN_DIR/escucha-api
 [[ -x $API_BIN ]] || { echo "escucha-api not built ($API_BIN): the HTTP side needs branch api-core"; exit 1; }
 ESCUCHA_API_PG_DSN="host=127.0.0.1 port=$ESCUCHA_PG_PORT dbname=escucha user=bench_api" \
-  ESCUCHA_API_KEYS="bench:admin:$KEY" ESCUCHA_HTTP_PORT=$ESCUCHA_HTTP_PORT \
+  ESCUCHA_API_KEYS="bench:admin:$KEY" ESCUCHA_HTTP_PORT=$ESCUCHA_API_HTTP_PORT \
   ESCUCHA_ADMIN_PORT=$((ESCUCHA_ADMIN_PORT_BASE + 5)) ESCUCHA_PG_POOL_SIZE=$CLIENTS \
   ESCUCHA_LOG_LEVEL=warn ESCUCHA_KAFKA_BROKERS=$ESCUCHA_KAFKA_BROKERS \
   env -u ESCUCHA_API_KEYS_FILE "$API_BIN" >"$B/api.log" 2>&1 &
@@ -77,7 +80,7 @@ declare -A URL=(
   [search]="/v1/feedback?q=espera&limit=50"
   [series]="/v1/topics/waiting_times/series?window=day"
 )
-API="http://127.0.0.1:$ESCUCHA_HTTP_PORT"
+API="http://127.0.0.1:$ESCUCHA_API_HTTP_PORT"
 # One request each with the statement log on; the log becomes one pgbench script per endpoint.
 LOG=$ESCUCHA_STATE_DIR/logs/postgres.log
 "${SU[@]}" -c "ALTER SYSTEM SET log_statement = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
@@ -132,3 +135,21 @@ for name in "${NAMES[@]}"; do
     "$([[ $errs -gt 0 ]] && echo "  ($errs errors of $nreq)")"
 done
 echo "(target: ratio >= 0.80; $CLIENTS clients, ${DUR} s each, $(nproc) cores, N=$N)"
+
+[[ ${BENCH_FRESHNESS:-1} == 1 ]] || exit 0
+echo; echo "freshness: the whole stack, ${BENCH_RATE:-2000} feedback/s for ${BENCH_FRESH_SECONDS:-30} s"
+kill "$API_PID" && wait "$API_PID" 2>/dev/null || true; API_PID=""
+[[ -s $ESCUCHA_MODEL ]] || scripts/train-default-model.sh >/dev/null
+export ESCUCHA_KAFKA_JVM_OPTS=${ESCUCHA_KAFKA_JVM_OPTS:--Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20}
+rm -rf "$ESCUCHA_STATE_DIR/kafka/data"
+ESCUCHA_RATE_LIMIT=0 ESCUCHA_LOG_LEVEL=warn ESCUCHA_INBOUND=off ESCUCHA_SKIP_DEPS=1 \
+  bash -c 'scripts/stack.sh redis-wipe && scripts/stack.sh up' >"$B/up.log" 2>&1 || { tail -20 "$B/up.log"; exit 1; }
+fresh=$($PY bench/api/freshness.py "$ESCUCHA_HTTP_PORT" "$ESCUCHA_API_HTTP_PORT" "$(cat "$ESCUCHA_STATE_DIR/demo-api-key")" \
+  "${BENCH_RATE:-2000}" "${BENCH_FRESH_SECONDS:-30}")
+echo "  $fresh"
+$PY - "$fresh" <<'PYEOF'
+import json, sys
+d = json.loads(sys.argv[1])
+print("freshness 202 -> visible in GET /v1/feedback/{id}: p50 %s ms, p99 %s ms at %s feedback/s (target p99 < 1000 ms)"
+      % (d["p50_ms"], d["p99_ms"], d["rate"]))
+PYEOF
