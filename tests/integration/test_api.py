@@ -580,3 +580,37 @@ def test_pipeline_fills_location_and_top_terms(api, services):
     assert d["channel"] == "open311" and d["model_version"] == "m1"
     o = requests.get(BASE + "/open311/v2/requests/%s.json" % fid, params={"jurisdiction_id": AG}, timeout=10).json()[0]
     assert (o["lat"], o["long"], o["address"]) == (-33.44, -70.65, "Alameda 1")
+
+
+def test_loop_never_waits_for_postgresql(api):
+    """A query stuck on a lock occupies one pooled worker; the loop keeps answering."""
+    blocker = psycopg2.connect(PG_DSN)
+    result = {}
+    try:
+        cur = blocker.cursor()
+        cur.execute("LOCK TABLE feedback IN ACCESS EXCLUSIVE MODE")  # held until rollback
+
+        def slow():
+            result["r"] = get("/v1/feedback", KEYS["read"], params={"category": "integrity"})
+
+        t = threading.Thread(target=slow)
+        t.start()
+        wait_until(lambda: sql_count("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'feedback'::regclass") > 0,
+                   10, what="the api's query waiting for the lock")
+        t0 = time.monotonic()
+        assert get("/").status_code == 200
+        assert get("/v1/session").status_code == 401
+        assert get("/v1/action-plans", KEYS["read"]).status_code == 200  # another pooled worker
+        assert time.monotonic() - t0 < 2, "the loop waited for the blocked query"
+        assert t.is_alive() and "r" not in result
+    finally:
+        blocker.rollback()
+        blocker.close()
+    t.join(15)
+    assert result["r"].status_code == 200
+
+
+def sql_count(q):
+    with db() as c, c.cursor() as cur:
+        cur.execute(q)
+        return cur.fetchone()[0]
