@@ -73,12 +73,12 @@ int cl_cmd_train(int argc, char **argv) {
     return 2;
   }
   char err[512];
-  cl_taxonomy *tax = NULL;
+  es_taxonomy *tax = NULL;
   cl_dataset ds = {0};
   void *buf = NULL;
   size_t len = 0;
   int rc = 1;
-  if (cl_taxonomy_load(tax_path, &tax, err, sizeof err)) goto fail;
+  if (es_taxonomy_load(tax_path, &tax, err, sizeof err)) goto fail;
   for (int i = 0; i < ndata; i++)
     if (cl_dataset_load(&ds, data[i], err, sizeof err)) goto fail;
   if (o.progress)
@@ -94,15 +94,20 @@ fail:
 cleanup:
   free(buf);
   cl_dataset_free(&ds);
-  cl_taxonomy_free(tax);
+  es_taxonomy_free(tax);
   return rc;
 }
 
 cl_classifier *cl_load_classifier(const char *model_path, const char *tax_path, double threshold,
                                   int allow_cold, char *err, size_t errlen) {
-  cl_taxonomy *tax = NULL;
+  es_taxonomy *tax = NULL;
+  if (tax_path && es_taxonomy_load(tax_path, &tax, err, errlen)) return NULL;
+  return cl_classifier_open(model_path, tax, threshold, allow_cold, err, errlen);
+}
+
+cl_classifier *cl_classifier_open(const char *model_path, es_taxonomy *tax, double threshold, int allow_cold,
+                                  char *err, size_t errlen) {
   cl_model *m = NULL;
-  if (tax_path && cl_taxonomy_load(tax_path, &tax, err, errlen)) return NULL;
   if (model_path && access(model_path, F_OK) == 0) {
     m = cl_model_open(model_path, err, errlen);
   } else if (allow_cold && tax) {
@@ -119,7 +124,7 @@ cl_classifier *cl_load_classifier(const char *model_path, const char *tax_path, 
     snprintf(err, errlen, "%s: no such model file", model_path ? model_path : "(none)");
   }
   if (!m) {
-    cl_taxonomy_free(tax);
+    es_taxonomy_free(tax);
     return NULL;
   }
   return cl_classifier_new(m, tax, (float)threshold, err, errlen);
@@ -366,7 +371,7 @@ int cl_result_json(const cl_result *r, const char *version, const char *id, char
   F4(r->sentiment_conf);
   if (r->journey >= 0) {
     RAW(",\"journey_stage\":");
-    STR(CL_JOURNEYS[r->journey]);
+    STR(ES_JOURNEYS[r->journey]);
     RAW(",\"journey_confidence\":");
     F4(r->journey_conf);
     RAW(",");
