@@ -253,10 +253,8 @@ static void to_dlq(worker *w, rd_kafka_message_t *m, const char *reason) {
   slot *s = take_slot(w, m);
   es_metric_add(w->m_msgs, 1, "dlq");
   es_warn("dead_letter", "%s (partition %d offset %lld)", reason, (int)m->partition, (long long)m->offset);
-  rd_kafka_resp_err_t e;
-  while ((e = es_kafka_dlq(w->producer, "classify", reason, m, NULL, 0, s)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
-         !es_kafka_fatal)
-    rd_kafka_poll(w->producer, 100);
+  /* lib's dead-letter send waits (bounded) for room in a full queue */
+  rd_kafka_resp_err_t e = es_kafka_dlq(w->producer, "classify", reason, m, NULL, 0, s);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) set_failed(w, s);
 }
 
