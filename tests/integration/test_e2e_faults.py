@@ -18,10 +18,10 @@ import uuid
 import psycopg2
 import requests
 
-from conftest import HTTP_PORT, PG_DSN, REPO, producer, read_all, read_topic, wait_until
+from conftest import ADMIN_BASE, HTTP_PORT, PG_DSN, REPO, producer, read_all, read_topic, wait_until
 from test_prioritize_flow import RECOMPUTE_DIFF
 
-WEBHOOK_PORT = 19277
+WEBHOOK_PORT = ADMIN_BASE + 77  # 19277 in slot 0; moved with ESCUCHA_TEST_SLOT like every test port
 
 
 def stack(*args):
