@@ -476,7 +476,13 @@ static void write_response(es_http_conn *c, int status, const char *ctype, const
   es_buf_printf(&b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
                 status, es_http_status_text(status), ctype ? ctype : "application/json", len,
                 keep_alive ? "" : "Connection: close\r\n", extra ? extra : "");
-  if (len && !head) es_buf_append(&b, body, len);
+  if (len && !head && es_buf_append(&b, body, len) != 0) {
+    /* out of memory: close rather than send headers announcing a body that never comes */
+    es_buf_free(&b);
+    c->close_after_write = 1;
+    if (!c->closed && c->srv && c->srv->loop) conn_close(c);
+    return;
+  }
   if (!keep_alive) c->close_after_write = 1;
   raw_write(c, b.data, b.len);
 }

@@ -728,9 +728,9 @@ static int rank_and_write(rank_ctx *x) {
     if (a->level != level) level = a->level, rank = 0, kept = 0;
     a->rank = ++rank;
     char es[512], en[512];
-    pz_explain(es, sizeof es, "es", pz_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency,
+    pz_explain(es, sizeof es, "es", es_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency,
                x->kind, &a->f);
-    pz_explain(en, sizeof en, "en", pz_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency,
+    pz_explain(en, sizeof en, "en", es_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency,
                x->kind, &a->f);
     if (json_array_append_new(rows, priority_json(x, a, es, en)) != 0) goto cleanup;
     if (kept++ < cfg->publish_top && keep_priority(x, a, es, en) != 0) goto cleanup;
@@ -820,9 +820,9 @@ static int open_plan(rank_ctx *x, const topic_acc *a) {
   snprintf(request_id, rlen, "%s/%s/%s", x->agency, a->topic, id);
   char es[512], en[512];
   const pz_store_cfg *cfg = &x->s->cfg;
-  pz_explain(es, sizeof es, "es", pz_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency,
+  pz_explain(es, sizeof es, "es", es_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency,
              x->kind, &a->f);
-  pz_explain(en, sizeof en, "en", pz_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency,
+  pz_explain(en, sizeof en, "en", es_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency,
              x->kind, &a->f);
   json_t *j = priority_json(x, a, es, en);
   snap = j ? json_dumps(j, JSON_COMPACT) : NULL;
