@@ -240,10 +240,10 @@ static int mark_stored(pz_store *s, const pz_row *rows, size_t n, int *found) {
     const char *run = rows[i].id, *p;
     for (p = run; *p; p++)
       if (*p == '"' || *p == '\\') {
-        rc |= es_buf_append(b, run, (size_t)(p - run)) | es_buf_puts(b, "\\");
+        rc |= es_buf_append(b, run, (size_t)(p - run)) || es_buf_puts(b, "\\");
         run = p;
       }
-    rc |= es_buf_append(b, run, (size_t)(p - run)) | es_buf_puts(b, "\"");
+    rc |= es_buf_append(b, run, (size_t)(p - run)) || es_buf_puts(b, "\"");
   }
   rc |= es_buf_puts(b, "}");
   if (rc) return -1;
@@ -444,8 +444,8 @@ static int add_aggregates(pz_store *s, size_t nfresh) {
       c[4] += r->nps >= 9, c[5] += r->nps == 7 || r->nps == 8, c[6] += r->nps >= 0 && r->nps <= 6;
       c[7] += r->csat >= 0, c[8] += r->csat >= 4, c[9] += r->urgent != 0;
     }
-    rc |= copy_str(b, g->r->agency) | es_buf_puts(b, "\t") | copy_str(b, g->r->category) |
-          es_buf_puts(b, "\t") | copy_str(b, g->r->subcategory);
+    rc |= copy_str(b, g->r->agency) || es_buf_puts(b, "\t") || copy_str(b, g->r->category) ||
+          es_buf_puts(b, "\t") || copy_str(b, g->r->subcategory);
     rc |= es_buf_printf(b, "\t%lld", (long long)g->hour);
     for (int k = 0; k < 10; k++) rc |= es_buf_printf(b, "\t%llu", (unsigned long long)c[k]);
     rc |= es_buf_puts(b, "\n");
