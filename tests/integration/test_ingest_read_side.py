@@ -76,8 +76,9 @@ def test_status_url_in_every_answer(services, api_key):
     assert receipt_id(res[0]["status_url"]) == res[0]["id"]
     assert receipt_id(res[1]["status_url"]) == body["id"]
     assert "status_url" not in res[2]
-    # a forged token does not verify
-    assert receipt_id(body["status_url"][:-2] + "AA") is None
+    # a forged token does not verify: one character of the mac changed
+    head, _, mac = body["status_url"].rpartition(".")
+    assert receipt_id("%s.%s%s" % (head, "B" if mac[0] == "A" else "A", mac[1:])) is None
 
 
 def test_open311_api_key(services, api_key):
