@@ -733,6 +733,34 @@ static void o311_rename_field(ing_item *it) {
     }
 }
 
+const char *const ING_CH_OPEN311_CONTACT[ING_CH_OPEN311_NCONTACT] = {"first_name", "last_name", "email", "phone"};
+
+unsigned ing_ch_open311_contact_fields(const char *body, size_t len, int form) {
+  unsigned bits = 0;
+  if (form) {
+    for (const char *p = body, *end = body + len; p < end;) {
+      const char *amp = memchr(p, '&', (size_t)(end - p)), *e = amp ? amp : end;
+      const char *eq = memchr(p, '=', (size_t)(e - p));
+      char key[32];
+      if (eq && eq + 1 < e && (size_t)(eq - p) < sizeof key) { /* an empty value gave nothing away */
+        size_t kn = url_decode(p, (size_t)(eq - p), key);
+        for (int i = 0; i < ING_CH_OPEN311_NCONTACT; i++)
+          if (strlen(ING_CH_OPEN311_CONTACT[i]) == kn && memcmp(key, ING_CH_OPEN311_CONTACT[i], kn) == 0)
+            bits |= 1u << i;
+      }
+      p = e + 1;
+    }
+    return bits;
+  }
+  cJSON *o = cJSON_ParseWithLength(body, len);
+  for (int i = 0; cJSON_IsObject(o) && i < ING_CH_OPEN311_NCONTACT; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, ING_CH_OPEN311_CONTACT[i]);
+    if (v && !cJSON_IsNull(v) && !(cJSON_IsString(v) && !*v->valuestring)) bits |= 1u << i;
+  }
+  cJSON_Delete(o);
+  return bits;
+}
+
 int ing_ch_open311_item(const char *body, size_t len, int form, const char *agency, const char *services_json,
                     ing_item *it) {
   o311_in in = {0};
