@@ -18,9 +18,10 @@ import uuid
 import psycopg2
 import requests
 
-from conftest import HTTP_PORT, PG_DSN, REPO, producer, read_all, read_topic, wait_until
+from conftest import ADMIN_BASE, HTTP_PORT, PG_DSN, REPO, producer, read_all, read_topic, wait_until
 from test_prioritize_flow import RECOMPUTE_DIFF
 
+WEBHOOK_PORT = ADMIN_BASE + 77  # 19277 in slot 0; moved with ESCUCHA_TEST_SLOT like every test port
 
 
 def stack(*args):
@@ -95,18 +96,16 @@ class Load:
 
 
 def test_pipeline_survives_kills_and_restarts(services, tmp_path):
-    # port 0: a free port, so suites of other slots (same test, same machine) never collide
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    webhook_port = srv.server_address[1]
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", WEBHOOK_PORT), Receiver)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        run(services, tmp_path, webhook_port)
+        run(services, tmp_path)
     finally:
         srv.shutdown()
         srv.server_close()
 
 
-def run(services, tmp_path, webhook_port):
+def run(services, tmp_path):
     agency = "e2e-" + uuid.uuid4().hex[:8]
     key = "k-" + uuid.uuid4().hex
     keys = tmp_path / "keys"
@@ -117,8 +116,9 @@ def run(services, tmp_path, webhook_port):
         "classify": {},
         "prioritize": {"ESCUCHA_GROUP": "pz-" + agency, "ESCUCHA_OPEN_THRESHOLD": "0.05",
                        "ESCUCHA_CLOSE_THRESHOLD": "0.01", "ESCUCHA_MIN_VOLUME": "5", "ESCUCHA_BATCH_MS": "50"},
-        "actions": {"ESCUCHA_DEFAULT_TOOL": "webhook", "ESCUCHA_TAXONOMY": "/nonexistent",
-                    "ESCUCHA_WEBHOOK_URL": "http://127.0.0.1:%d/hook" % webhook_port,
+        # no taxonomy (empty: none; a missing file is refused): every plan takes the default tool
+        "actions": {"ESCUCHA_DEFAULT_TOOL": "webhook", "ESCUCHA_TAXONOMY": "",
+                    "ESCUCHA_WEBHOOK_URL": "http://127.0.0.1:%d/hook" % WEBHOOK_PORT,
                     "ESCUCHA_WEBHOOK_TOKEN": "hook-secret", "ESCUCHA_POLL_INTERVAL_S": "1",
                     "ESCUCHA_RETRY_BASE_MS": "50", "ESCUCHA_GROUP": "ac-" + agency},
     }
