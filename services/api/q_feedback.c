@@ -17,7 +17,7 @@
 #define ITEM_PAIRS                                                                                         \
   "'id', f.id, 'received_at', " TS("f.received_at") ", 'channel', lower(f.channel), 'language', f.language," \
   " 'service', f.service, 'text', f.text, 'category', f.category, 'subcategory', f.subcategory,"            \
-  " 'confidence', f.confidence, 'sentiment', f.sentiment, 'urgent', f.urgent, 'nps', f.nps, 'csat', f.csat"
+  " 'confidence', round(f.confidence::numeric, 4), 'sentiment', f.sentiment, 'urgent', f.urgent, 'nps', f.nps, 'csat', f.csat"
 
 /* The plan a feedback item counts toward: its topic's open plan, else the
  * latest one closed after the item arrived. */
@@ -140,9 +140,9 @@ api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, 
 /* ---- GET /v1/feedback/{id} ---- */
 
 static const char SQL_GET[] =
-    "SELECT json_build_object(" ITEM_PAIRS ", 'sentiment_score', f.sentiment_score,"
+    "SELECT json_build_object(" ITEM_PAIRS ", 'sentiment_score', round(f.sentiment_score::numeric, 4),"
     " 'journey_stage', f.journey_stage, 'model_version', f.model_version,"
-    " 'top_terms', coalesce(to_json(f.top_terms), '[]'::json),"
+    " 'top_terms', coalesce(f.top_terms, '[]'::jsonb),"
     " 'location', CASE WHEN f.lat IS NULL AND f.lon IS NULL AND f.address IS NULL THEN NULL"
     "  ELSE json_build_object('lat', f.lat, 'lon', f.lon, 'address', f.address) END,"
     " 'priority', (SELECT json_build_object('topic', pr.topic, 'window', pr.window_kind, 'rank', pr.rank,"

@@ -1,7 +1,6 @@
-/* The taxonomy as the review endpoint needs it: which categories and
- * subcategories exist, and their labels (Open311 service_name). A small
- * reader of config/taxonomy*.json (categories[].id/.labels,
- * .subcategories[].id/.labels) until lib/taxonomy lands on main. */
+/* The taxonomy as escucha-api needs it: which categories and subcategories
+ * exist (review validation), and the categories' Spanish labels (Open311
+ * service_name). Loaded through lib/taxonomy. */
 #ifndef ESCUCHA_API_TAXO_H
 #define ESCUCHA_API_TAXO_H
 #include <stddef.h>
@@ -10,7 +9,8 @@
 
 typedef struct api_taxo api_taxo;
 
-/* NULL with the reason in err (path, JSON path) when unreadable or invalid. */
+/* NULL with the reason in err (path, JSON path) when unreadable or invalid
+ * (lib/taxonomy's rules). */
 ES_MUST_CHECK api_taxo *api_taxo_load(const char *path, char *err, size_t errlen);
 ES_MUST_CHECK api_taxo *api_taxo_parse(const char *json, size_t len, char *err, size_t errlen);
 void api_taxo_free(api_taxo *t); /* accepts NULL */

@@ -23,6 +23,10 @@ typedef struct pz_row {
   double confidence, sentiment_score;             /* NAN = unknown */
   int urgent;
   char redactions[192];                           /* JSON object text or "" */
+  int has_latlon;                                 /* lat/lon set (else NULL) */
+  double lat, lon;
+  const char *address;                            /* NULL = none */
+  char top_terms[512];                            /* JSON array text or "" */
 } pz_row;
 
 /* Validates and maps a message; on failure returns -1 with a reason for the DLQ. */
@@ -39,7 +43,7 @@ typedef struct pz_store_cfg {
   double spike_p;             /* p-value under which a topic counts as spiking */
   int rank_interval_ms;       /* rank an agency at most this often (0 = every batch) */
   const char *quiet_topics;   /* comma list of categories ranked but never given a plan */
-  const pz_taxonomy *taxonomy;
+  const es_taxonomy *taxonomy; /* borrowed; NULL: labels are topic ids */
 } pz_store_cfg;
 void pz_store_cfg_default(pz_store_cfg *c);
 
