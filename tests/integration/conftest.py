@@ -24,13 +24,13 @@ PG_DSN = os.environ.get("ESCUCHA_PG_DSN", "host=127.0.0.1 port=%d dbname=escucha
 REDIS_PORT = int(os.environ.get("ESCUCHA_REDIS_PORT", "16379"))
 REDIS_URL = os.environ.get("ESCUCHA_REDIS_URL", "redis://127.0.0.1:%d" % REDIS_PORT)
 HTTP_PORT = int(os.environ.get("ESCUCHA_HTTP_PORT", "8080"))
-# where escucha-api listens in tests: ingest's receipts point there and its Open311 reads go there
-API_HTTP_PORT = HTTP_PORT + 1
+# where escucha-api listens in tests (test_api starts it there): ingest's receipts point there and
+# its Open311 reads go there (not HTTP_PORT + 1..3: ingest's own tests use those)
+API_HTTP_PORT = HTTP_PORT + 5
 RECEIPT_SECRET_FILE = os.path.join(STATE, "receipt.key")
 ADMIN_BASE = int(os.environ.get("ESCUCHA_ADMIN_PORT_BASE", "9100"))
 ADMIN = {"ingest": 1, "classify": 2, "prioritize": 3, "actions": 4, "api": 5}
-# escucha-api's HTTP port in tests (ingest's tests use HTTP_PORT + 0..3)
-API_PORT = HTTP_PORT + 5
+API_PORT = API_HTTP_PORT
 API_PG_DSN = os.environ.get("ESCUCHA_API_PG_DSN",
                             "host=127.0.0.1 port=%d dbname=escucha user=escucha_api" % PG_PORT)
 

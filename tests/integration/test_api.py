@@ -20,14 +20,16 @@ import psycopg2
 import pytest
 import requests
 
-from conftest import (API_PG_DSN, API_PORT, PG_DSN, Service, consumer, pb, producer, read_topic, unique,
-                      wait_until)
+from conftest import (API_PG_DSN, API_PORT, HTTP_PORT, PG_DSN, RECEIPT_SECRET_FILE, Service, consumer, pb,
+                      producer, read_topic, unique, wait_until)
 
 BASE = "http://127.0.0.1:%d" % API_PORT
 AG = unique("ag")        # the main agency of this module
 OTHER = unique("otra")   # another agency (isolation)
 KEYS = {name: "k_" + secrets.token_hex(16) for name in ("admin", "read", "review", "readreview", "submit", "other")}
-RECEIPT_KEY = secrets.token_bytes(32)
+# the stack's receipt secret (scripts/stack.sh provision), shared with ingest's status_url
+with open(RECEIPT_SECRET_FILE) as _f:
+    RECEIPT_KEY = bytes.fromhex(_f.read().strip())
 HEALTH_GROUP = unique("grp")
 T0 = dt.datetime(2026, 11, 20, 12, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -55,11 +57,9 @@ def web_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def api(web_root, tmp_path_factory):
-    secret = tmp_path_factory.mktemp("secret") / "receipt.key"
-    secret.write_text(RECEIPT_KEY.hex() + "\n")
+def api(web_root):
     svc = Service("api", http_port=API_PORT, env={
-        "ESCUCHA_API_KEYS": key_env(), "ESCUCHA_RECEIPT_SECRET_FILE": str(secret),
+        "ESCUCHA_API_KEYS": key_env(), "ESCUCHA_RECEIPT_SECRET_FILE": RECEIPT_SECRET_FILE,
         "ESCUCHA_WEB_ROOT": str(web_root), "ESCUCHA_HEALTH_GROUPS": "escucha-nobody," + HEALTH_GROUP})
     yield svc
     rc = svc.stop()
@@ -614,3 +614,40 @@ def sql_count(q):
     with db() as c, c.cursor() as cur:
         cur.execute(q)
         return cur.fetchone()[0]
+
+
+def test_end_to_end_open311_through_ingest(api, services):
+    """A spec-shaped Open311 POST to ingest; its receipt answers at escucha-api; the item goes
+    through classify and prioritize; Open311 GETs on ingest's base URL are forwarded here."""
+    services.start("ingest", http_port=HTTP_PORT, env={"ESCUCHA_API_KEYS": key_env(), "ESCUCHA_RATE_LIMIT": "0"})
+    u = unique("sem")
+    r = requests.post("http://127.0.0.1:%d/open311/v2/requests.json" % HTTP_PORT, timeout=30, data={
+        "service_code": "transport", "description": "El semáforo de la esquina está apagado " + u,
+        "lat": "-33.45", "long": "-70.66", "address_string": "Alameda 100", "api_key": KEYS["submit"],
+        "email": "vecina@example.org", "first_name": "Ana"})
+    assert r.status_code == 201, r.text
+    sr = r.json()[0]
+    fid, url = sr["service_request_id"], sr["status_url"]
+    assert url.startswith(BASE + "/v1/receipts/" + fid + ".")
+    rc = requests.get(url, timeout=10)
+    assert rc.status_code == 200 and rc.json()["status"] in ("received", "classified"), rc.text
+    services.start("classify")
+    services.start("prioritize", env={"ESCUCHA_BATCH_MS": "100"})
+    one = "http://127.0.0.1:%d/open311/v2/requests/%s.json" % (HTTP_PORT, fid)
+
+    def stored():
+        x = requests.get(one, params={"jurisdiction_id": AG}, timeout=10)
+        return x if x.status_code == 200 else None
+    got = wait_until(stored, 120, interval=0.25, what="the request readable through ingest").json()
+    assert len(got) == 1 and got[0]["service_request_id"] == fid
+    assert got[0]["description"].endswith(u) and got[0]["service_code"] == "transport"
+    assert (got[0]["lat"], got[0]["long"], got[0]["address"]) == (-33.45, -70.66, "Alameda 100")
+    assert got[0]["status"] == "open"
+    assert "vecina" not in json.dumps(got) and "Ana" not in json.dumps(got)
+    listed = requests.get("http://127.0.0.1:%d/open311/v2/requests.json" % HTTP_PORT,
+                          params={"api_key": KEYS["submit"]}, timeout=10).json()
+    assert fid in [x["service_request_id"] for x in listed]
+    assert requests.get(url, timeout=10).json()["status"] in ("classified", "in_action_plan", "ticket_open")
+    # the dashboard sees it too, with its classification
+    d = get("/v1/feedback/" + fid, KEYS["read"]).json()
+    assert d["channel"] == "open311" and d["category"] and d["model_version"]

@@ -91,8 +91,8 @@ static void test_refusals(void **st) {
   snprintf(text, sizeof text, "ok:%s\nde mo:%s\n", a, a);
   refused(text, NULL, ":2: expected");                 /* bad agency name */
   refused("demo:abcd\n", NULL, ":1: expected");         /* short hash */
-  refused(NULL, "demo:writer:secretkey", "ESCUCHA_API_KEYS");
-  refused(NULL, "secretkey", "ESCUCHA_API_KEYS");
+  refused(NULL, "demo:writer:secretkey", "api-keys (environment)");
+  refused(NULL, "secretkey", "api-keys (environment)");
   char err[256] = "";
   assert_null(es_keys_load("/nonexistent/keys", NULL, err, sizeof err));
   assert_non_null(strstr(err, "cannot read"));
