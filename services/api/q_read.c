@@ -1,6 +1,8 @@
 /* Read queries of the ranking side: priorities, topic series, action plans
- * (docs/api.md). PQexecParams only; every statement is scoped to the agency;
- * JSON is built with jansson (q_util.h). */
+ * (docs/api.md). PQexecParams only; every statement is scoped to the agency.
+ * Priorities and series (the dashboard's hot reads, bench/api) write their
+ * JSON with checked es_buf appends, copying PostgreSQL's number text as it is;
+ * action plans build theirs with jansson (q_util.h). */
 #include <ctype.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -12,12 +14,12 @@
 #include "query.h"
 #include "util.h"
 
-/* Step of each window kind as an interval of hours only: hours are absolute,
- * while "1 day" would follow the session time zone's daylight saving. */
 /* Appends in order and stops at the first failure (`a | b` would not fix the
  * order of the two calls); needs an int bad in scope. */
 #define PUT(x) (bad = bad || (x) != 0)
 
+/* Step of each window kind as an interval of hours only: hours are absolute,
+ * while "1 day" would follow the session time zone's daylight saving. */
 static const char *const STEP[3] = {"1 hour", "24 hours", "168 hours"};
 
 /* ---- GET /v1/priorities ---- */
