@@ -24,7 +24,7 @@ APPS = ["ingest", "classify", "prioritize", "actions", "api"]
 ADMIN_PORT = {"ingest": 9101, "classify": 9102, "prioritize": 9103, "actions": 9104, "api": 9105}
 # env each service must get (beyond the common ones), per the design
 EXTRA_ENV = {
-    "ingest": {"ESCUCHA_HTTP_PORT", "ESCUCHA_API_KEYS_FILE"},
+    "ingest": {"ESCUCHA_HTTP_PORT", "ESCUCHA_API_KEYS_FILE", "ESCUCHA_RECEIPT_SECRET_FILE", "ESCUCHA_OPEN311_READ_URL"},
     "classify": {"ESCUCHA_MODEL", "ESCUCHA_TAXONOMY"},
     # the three taxonomy readers refuse a missing file (lib/taxonomy)
     "prioritize": {"ESCUCHA_MIGRATIONS_DIR", "ESCUCHA_TAXONOMY"},
@@ -169,3 +169,7 @@ def test_api_reads_as_its_own_role(compose):
     assert "user=escucha_api" in env["ESCUCHA_API_PG_DSN"]
     assert env["ESCUCHA_HTTP_PORT"] == "8081"
     assert depends_of(compose["services"]["api"]).get("prioritize") == "service_healthy"
+    # ingest forwards Open311 GETs to the api service and both check receipts with one secret
+    ing = env_of(compose["services"]["ingest"])
+    assert ing["ESCUCHA_OPEN311_READ_URL"] == "http://api:%s" % env["ESCUCHA_HTTP_PORT"]
+    assert ing["ESCUCHA_RECEIPT_SECRET_FILE"] == env["ESCUCHA_RECEIPT_SECRET_FILE"]
