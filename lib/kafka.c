@@ -1,4 +1,5 @@
 #include "kafka.h"
+#include "kafka_lag.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -160,7 +161,8 @@ static rd_kafka_t *consumer_new(const char *brokers, const char *group, const ch
                                 char *err, size_t errlen) {
   rd_kafka_conf_t *conf = base_conf(brokers, client_id, 1, defaults, extra, err, errlen);
   if (!conf) return NULL;
-  if (rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK) {
+  if (rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK ||
+      es_kafka_lag_install(conf, err, errlen) != 0) {
     rd_kafka_conf_destroy(conf);
     return NULL;
   }
