@@ -242,6 +242,12 @@ int es_kafka_rewind(rd_kafka_t *consumer, const rd_kafka_message_t *m, char *err
   return rc;
 }
 
+void es_kafka_dlq_count(const char *stage) {
+  static es_metric *m;
+  if (!m) m = es_counter("escucha_dlq_messages_total", "Messages sent to the dead-letter topic, by stage", "stage", NULL);
+  es_metric_add(m, 1, stage);
+}
+
 rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const char *reason,
                                  const rd_kafka_message_t *src, const void *bytes, size_t len,
                                  void *msg_opaque) {
@@ -273,6 +279,7 @@ rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const 
   rd_kafka_resp_err_t e =
       es_kafka_produce(producer, ES_TOPIC_DLQ, RD_KAFKA_PARTITION_UA, key, klen, buf, n, msg_opaque);
   free(buf);
+  if (!e) es_kafka_dlq_count(stage);
   return e;
 }
 

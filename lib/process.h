@@ -21,6 +21,10 @@ int es_process_read(es_process_stats *st);
 /* Appends the process_* families and escucha_build_info; 0 ok, -1 out of memory
  * (not ES_MUST_CHECK: the metrics renderer treats them as best effort). */
 int es_process_render(es_buf *b);
+/* Also report free and total bytes of the filesystem holding path (the state
+ * folder: Kafka, PostgreSQL and Redis data) as escucha_state_disk_{free,size}_bytes.
+ * Copied; call once at start-up. */
+void es_process_watch_dir(const char *path);
 /* The commit the binary was built from ("unknown" outside a git checkout). */
 const char *es_build_commit(void);
 #endif

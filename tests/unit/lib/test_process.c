@@ -54,6 +54,13 @@ static void test_render(void **st) {
            es_build_commit());
   assert_non_null(strstr(text, want));
   assert_true(strlen(es_build_commit()) > 0);
+  assert_null(strstr(text, "escucha_state_disk_free_bytes"));
+  free(text);
+  es_process_watch_dir("/tmp");
+  text = es_metrics_render(&len);
+  assert_non_null(strstr(text, "escucha_state_disk_free_bytes{path=\"/tmp\"} "));
+  assert_non_null(strstr(text, "escucha_state_disk_size_bytes{path=\"/tmp\"} "));
+  es_process_watch_dir(NULL);
   free(text);
   es_metrics_reset();
 }
