@@ -69,7 +69,7 @@ static es_opt OPTS[] = {
 
 static struct {
   es_metric *messages, *rows, *dupes, *batch_latency, *pg_errors, *tracked, *spikes, *plans,
-      *published, *paused, *emerging;
+      *published, *paused, *emerging, *ranked_at;
 } M;
 
 static void metrics_init(void) {
@@ -84,6 +84,8 @@ static void metrics_init(void) {
   M.pg_errors = es_counter("escucha_prioritize_pg_errors_total", "Failed PostgreSQL batches", NULL);
   M.tracked = es_gauge("escucha_prioritize_topics_tracked",
                        "Topic windows ranked by the last batch", NULL);
+  M.ranked_at = es_gauge("escucha_prioritize_last_ranked_timestamp_seconds",
+                         "When a ranking was last committed (Unix time): the dashboard's freshness", NULL);
   M.spikes = es_counter("escucha_prioritize_spikes_total", "Topic windows that started spiking",
                         NULL);
   M.plans = es_counter("escucha_prioritize_action_plans_total", "Action plans opened/closed",
@@ -461,7 +463,10 @@ static void overlap(void *arg) {
 
 /* Metrics and messages for what a transaction ranked. */
 static void after_rank(svc *s, const pz_batch_result *res) {
-  if (res->ranked) es_metric_set(M.tracked, (double)res->ranked);
+  if (res->ranked) {
+    es_metric_set(M.tracked, (double)res->ranked);
+    es_metric_set(M.ranked_at, (double)es_now_ms() / 1e3);
+  }
   es_metric_add(M.spikes, (double)res->new_spikes);
   es_metric_add(M.plans, (double)res->opened, "opened");
   es_metric_add(M.plans, (double)res->closed, "closed");
