@@ -118,6 +118,13 @@ fail:
   return NULL;
 }
 
+/* Registered with the first producer, so the family is on /metrics before any dead letter. */
+static es_metric *dlq_metric(void) {
+  static es_metric *m;
+  if (!m) m = es_counter("escucha_dlq_messages_total", "Messages sent to the dead-letter topic, by stage", "stage", NULL);
+  return m;
+}
+
 rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es_kafka_dr_cb dr,
                                   void *opaque, const char *const *extra, char *err,
                                   size_t errlen) {
@@ -133,6 +140,7 @@ rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es
       NULL};
   rd_kafka_conf_t *conf = base_conf(brokers, client_id, 0, defaults, extra, err, errlen);
   if (!conf) return NULL;
+  (void)dlq_metric();
   dr_ctx *ctx = es_xcalloc(1, sizeof *ctx);
   ctx->cb = dr;
   ctx->opaque = opaque;
@@ -242,11 +250,7 @@ int es_kafka_rewind(rd_kafka_t *consumer, const rd_kafka_message_t *m, char *err
   return rc;
 }
 
-void es_kafka_dlq_count(const char *stage) {
-  static es_metric *m;
-  if (!m) m = es_counter("escucha_dlq_messages_total", "Messages sent to the dead-letter topic, by stage", "stage", NULL);
-  es_metric_add(m, 1, stage);
-}
+void es_kafka_dlq_count(const char *stage) { es_metric_add(dlq_metric(), 1, stage); }
 
 rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const char *reason,
                                  const rd_kafka_message_t *src, const void *bytes, size_t len,

@@ -66,6 +66,7 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
 int es_kafka_lag_install(rd_kafka_conf_t *conf, char *err, size_t errlen) {
   if (rd_kafka_conf_set(conf, "statistics.interval.ms", ES_KAFKA_STATS_INTERVAL_MS, err, errlen) != RD_KAFKA_CONF_OK)
     return -1;
+  (void)lag_gauge(); /* on /metrics from the start */
   rd_kafka_conf_set_stats_cb(conf, on_stats);
   return 0;
 }
