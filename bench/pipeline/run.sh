@@ -34,7 +34,12 @@ for _ in $(seq 600); do
   a1=$(assigned $((ESCUCHA_ADMIN_PORT_BASE + 2))); a2=$(assigned $((ESCUCHA_ADMIN_PORT_BASE + 5)))
   [[ ${a1:-0} -ge 1 && ${a2:-0} -ge 1 ]] && break; sleep 0.1
 done
-[[ ${a1:-0} -ge 1 && ${a2:-0} -ge 1 ]] || echo "warning: classify workers hold ${a1:-0} and ${a2:-0} partitions" >&2
+# a worker without partitions would leave the other one doing all the work: no report then
+[[ ${a1:-0} -ge 1 && ${a2:-0} -ge 1 ]] || {
+  echo "bench: refusing to measure: classify workers hold ${a1:-0} and ${a2:-0} input partitions after 60 s" \
+       "(both must hold at least one; see $ESCUCHA_STATE_DIR/logs/classify*.log)" >&2
+  exit 3
+}
 KEY=$(cat "$ESCUCHA_STATE_DIR/demo-api-key")
 B=$ESCUCHA_STATE_DIR/bench; mkdir -p "$B"
 
