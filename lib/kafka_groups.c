@@ -11,10 +11,16 @@
 
 #define PROBE_TIMEOUT_MS 5000
 
+typedef struct {
+  es_lagmon_topic t[ES_LAGMON_MAX_TOPICS];
+  int n; /* -1: not probed yet */
+} group_topics;
+
 struct es_lagmon {
   rd_kafka_t *rk;
-  char **groups;
+  char **groups; /* NULL-terminated */
   long long *totals;
+  group_topics *topics;
   size_t n;
   unsigned interval_ms;
   int stop;
@@ -31,9 +37,22 @@ static void metrics_init(void) {
   m_err = es_counter("escucha_kafka_group_lag_errors_total", "Failed lag probes", "group", NULL);
 }
 
+static void add_topic(group_topics *gt, const char *topic, long long lag) {
+  int k = 0;
+  while (k < gt->n && strcmp(gt->t[k].topic, topic) != 0) k++;
+  if (k == gt->n) {
+    if (gt->n == ES_LAGMON_MAX_TOPICS) return;
+    snprintf(gt->t[k].topic, sizeof gt->t[k].topic, "%s", topic);
+    gt->t[k].lag = 0;
+    gt->n++;
+  }
+  gt->t[k].lag += lag;
+}
+
 static int set_partition_lags(rd_kafka_t *rk, const char *group, const rd_kafka_topic_partition_list_t *parts,
-                              int timeout_ms, long long *total) {
+                              int timeout_ms, long long *total, group_topics *gt) {
   *total = 0;
+  gt->n = 0;
   for (int i = 0; i < parts->cnt; i++) {
     const rd_kafka_topic_partition_t *p = &parts->elems[i];
     int64_t lo = 0, hi = 0;
@@ -45,11 +64,12 @@ static int set_partition_lags(rd_kafka_t *rk, const char *group, const rd_kafka_
     snprintf(pbuf, sizeof pbuf, "%d", (int)p->partition);
     es_metric_set(m_lag, (double)lag, group, p->topic, pbuf);
     *total += lag;
+    add_topic(gt, p->topic, lag);
   }
   return 0;
 }
 
-int es_lagmon_probe(rd_kafka_t *rk, const char *group, int timeout_ms, long long *total) {
+static int probe(rd_kafka_t *rk, const char *group, int timeout_ms, long long *total, group_topics *gt) {
   metrics_init();
   char err[256];
   int rc = -1;
@@ -66,7 +86,7 @@ int es_lagmon_probe(rd_kafka_t *rk, const char *group, int timeout_ms, long long
   const rd_kafka_group_result_t **groups = rd_kafka_ListConsumerGroupOffsets_result_groups(res, &cnt);
   if (cnt != 1 || rd_kafka_group_result_error(groups[0])) goto cleanup;
   const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(groups[0]);
-  rc = parts ? set_partition_lags(rk, group, parts, timeout_ms, total) : -1;
+  rc = parts ? set_partition_lags(rk, group, parts, timeout_ms, total, gt) : -1;
 cleanup:
   if (rc) es_metric_add(m_err, 1, group);
   if (ev) rd_kafka_event_destroy(ev);
@@ -76,6 +96,11 @@ cleanup:
   return rc;
 }
 
+int es_lagmon_probe(rd_kafka_t *rk, const char *group, int timeout_ms, long long *total) {
+  group_topics gt;
+  return probe(rk, group, timeout_ms, total, &gt);
+}
+
 static void *run(void *arg) {
   es_lagmon *m = arg;
   pthread_mutex_lock(&m->mu);
@@ -83,9 +108,10 @@ static void *run(void *arg) {
     pthread_mutex_unlock(&m->mu);
     for (size_t i = 0; i < m->n; i++) {
       long long total = 0;
-      int ok = es_lagmon_probe(m->rk, m->groups[i], PROBE_TIMEOUT_MS, &total) == 0;
+      group_topics gt;
+      int ok = probe(m->rk, m->groups[i], PROBE_TIMEOUT_MS, &total, &gt) == 0;
       pthread_mutex_lock(&m->mu);
-      if (ok) m->totals[i] = total;
+      if (ok) m->totals[i] = total, m->topics[i] = gt;
       pthread_mutex_unlock(&m->mu);
     }
     struct timespec until;
@@ -119,11 +145,13 @@ es_lagmon *es_lagmon_start(const char *brokers, const char *const *groups, size_
   m->rk = rk;
   m->n = n;
   m->interval_ms = interval_ms ? interval_ms : 15000;
-  m->groups = es_xcalloc(n ? n : 1, sizeof *m->groups);
+  m->groups = es_xcalloc(n + 1, sizeof *m->groups);
   m->totals = es_xcalloc(n ? n : 1, sizeof *m->totals);
+  m->topics = es_xcalloc(n ? n : 1, sizeof *m->topics);
   for (size_t i = 0; i < n; i++) {
     m->groups[i] = es_xstrdup(groups[i]);
     m->totals[i] = -1;
+    m->topics[i].n = -1;
   }
   pthread_mutex_init(&m->mu, NULL);
   pthread_cond_init(&m->cv, NULL);
@@ -148,6 +176,7 @@ void es_lagmon_stop(es_lagmon *m) {
   for (size_t i = 0; i < m->n; i++) free(m->groups[i]);
   free(m->groups);
   free(m->totals);
+  free(m->topics);
   pthread_mutex_destroy(&m->mu);
   pthread_cond_destroy(&m->cv);
   free(m);
@@ -161,3 +190,17 @@ long long es_lagmon_total(es_lagmon *m, const char *group) {
   pthread_mutex_unlock(&m->mu);
   return v;
 }
+
+int es_lagmon_topics(es_lagmon *m, const char *group, es_lagmon_topic *out, int cap) {
+  int n = -1;
+  pthread_mutex_lock(&m->mu);
+  for (size_t i = 0; i < m->n; i++) {
+    if (strcmp(m->groups[i], group) != 0 || m->topics[i].n < 0) continue;
+    n = m->topics[i].n < cap ? m->topics[i].n : cap;
+    memcpy(out, m->topics[i].t, (size_t)n * sizeof *out);
+  }
+  pthread_mutex_unlock(&m->mu);
+  return n;
+}
+
+const char *const *es_lagmon_groups(const es_lagmon *m) { return (const char *const *)m->groups; }

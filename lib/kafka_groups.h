@@ -22,6 +22,17 @@ es_lagmon *es_lagmon_start(const char *brokers, const char *const *groups, size_
 void es_lagmon_stop(es_lagmon *m);
 /* Sum of the group's lag at the last successful probe; -1 before one. */
 long long es_lagmon_total(es_lagmon *m, const char *group);
+
+#define ES_LAGMON_MAX_TOPICS 16
+typedef struct {
+  char topic[256];
+  long long lag;
+} es_lagmon_topic;
+/* The group's lag per topic at the last successful probe: count (at most cap),
+ * or -1 when the group is unknown or not probed yet. */
+int es_lagmon_topics(es_lagmon *m, const char *group, es_lagmon_topic *out, int cap);
+/* The monitored group names (owned by m; NULL-terminated). */
+const char *const *es_lagmon_groups(const es_lagmon *m);
 /* One probe with an existing client handle; sets the gauges; 0 ok, total set. */
 ES_MUST_CHECK
 int es_lagmon_probe(rd_kafka_t *rk, const char *group, int timeout_ms, long long *total);
