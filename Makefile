@@ -16,16 +16,16 @@ SERVICES := ingest classify prioritize actions
 # generated protobuf-c).
 ESCUCHA_PKGS := rdkafka libprotobuf-c libuv jansson
 ESCUCHA_LDLIBS := -lhttp_parser -lpthread
-# lib/rds.c (hiredis), lib/pg.c (libpq), lib/keys.c and lib/receipt.c (libsodium): linked only
-# by the services that use them, which list them below.
-ESCUCHA_OPT_PKGS := hiredis libpq libsodium
+# lib/rds.c (hiredis), lib/pg.c (libpq), lib/taxonomy.c (jansson, xxhash), lib/keys.c and
+# lib/receipt.c (libsodium): linked only by the services that use them, which list them below.
+ESCUCHA_OPT_PKGS := hiredis libpq jansson libxxhash libsodium
 ingest_PKGS := hiredis libcjson libsodium libutf8proc libxxhash
 ingest_LDLIBS :=
 classify_PKGS := jansson libutf8proc libxxhash
 classify_LDLIBS := -lstemmer -lm
 prioritize_PKGS := libpq jansson libutf8proc libxxhash
 prioritize_LDLIBS := -lm
-actions_PKGS := hiredis libpq jansson libcurl libsodium libutf8proc
+actions_PKGS := hiredis libpq jansson libcurl libsodium libutf8proc libxxhash
 actions_LDLIBS := -lm
 TEST_PKGS := cmocka
 PKG_CONFIG ?= pkg-config

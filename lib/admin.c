@@ -44,6 +44,10 @@ static void handle(es_http_req *req, void *ud) {
   if (strcmp(req->path, "/metrics") == 0) {
     size_t len = 0;
     char *text = es_metrics_render(&len);
+    if (!text) { /* a scrape never gets a silently truncated text */
+      es_http_reply_error(req, 503, "unavailable", "out of memory", NULL, NULL);
+      return;
+    }
     es_http_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
     free(text);
   } else if (strcmp(req->path, "/healthz") == 0) {

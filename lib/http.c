@@ -96,6 +96,7 @@ const char *es_http_status_text(int s) {
     case 201: return "Created";
     case 202: return "Accepted";
     case 204: return "No Content";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -110,7 +111,9 @@ const char *es_http_status_text(int s) {
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
   }
@@ -476,7 +479,13 @@ static void write_response(es_http_conn *c, int status, const char *ctype, const
   es_buf_printf(&b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
                 status, es_http_status_text(status), ctype ? ctype : "application/json", len,
                 keep_alive ? "" : "Connection: close\r\n", extra ? extra : "");
-  if (len && !head) es_buf_append(&b, body, len);
+  if (len && !head && es_buf_append(&b, body, len) != 0) {
+    /* out of memory: close rather than send headers announcing a body that never comes */
+    es_buf_free(&b);
+    c->close_after_write = 1;
+    if (!c->closed && c->srv && c->srv->loop) conn_close(c);
+    return;
+  }
   if (!keep_alive) c->close_after_write = 1;
   raw_write(c, b.data, b.len);
 }

@@ -302,11 +302,23 @@ rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const 
   uint8_t *buf = malloc(n ? n : 1);
   if (!buf) return RD_KAFKA_RESP_ERR__FAIL;
   escucha__v1__dead_letter__pack(&dl, buf);
-  rd_kafka_resp_err_t e =
-      es_kafka_produce(producer, ES_TOPIC_DLQ, RD_KAFKA_PARTITION_UA, key, klen, buf, n, msg_opaque);
+  rd_kafka_resp_err_t e = es_kafka_dlq_send(producer, key, klen, buf, n, msg_opaque, ES_DLQ_WAIT_MS);
   free(buf);
   if (!e) es_kafka_dlq_count(stage);
   return e;
+}
+
+rd_kafka_resp_err_t es_kafka_dlq_send(rd_kafka_t *producer, const void *key, size_t klen, const void *rec,
+                                      size_t len, void *msg_opaque, int wait_ms) {
+  int64_t deadline = es_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+  for (;;) {
+    rd_kafka_resp_err_t e =
+        es_kafka_produce(producer, ES_TOPIC_DLQ, RD_KAFKA_PARTITION_UA, key, klen, rec, len, msg_opaque);
+    if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || es_kafka_fatal || es_stopping) return e;
+    int64_t left = deadline - es_mono_ms();
+    if (left <= 0) return e;
+    rd_kafka_poll(producer, left < 100 ? (int)left : 100); /* delivery reports make room */
+  }
 }
 
 void es_kafka_producer_close(rd_kafka_t *rk, int timeout_ms) {

@@ -67,8 +67,24 @@ rd_kafka_resp_err_t es_kafka_store(rd_kafka_t *rk, const rd_kafka_message_t *m);
  * or the partition's own error). m is borrowed. */
 ES_MUST_CHECK
 int es_kafka_rewind(rd_kafka_t *consumer, const rd_kafka_message_t *m, char *err, size_t errlen);
+/* How long a dead-letter send of a consumer (classify, prioritize, actions)
+ * waits for room in a full local queue: message.timeout.ms, after which
+ * librdkafka has failed (and so removed) what filled it. */
+#define ES_DLQ_WAIT_MS 30000
+/* The one dead-letter send with back-pressure: produces rec (a packed
+ * DeadLetter; copied) to escucha.dlq.v1 under key; while the local queue is
+ * full it polls producer (serving its delivery reports, so never call it from
+ * inside one of this producer's callbacks with wait_ms > 0) and tries again,
+ * for at most wait_ms, and not past a fatal producer error or es_stopping.
+ * wait_ms 0: one attempt. msg_opaque goes to the delivery report. Returns
+ * RD_KAFKA_RESP_ERR_NO_ERROR when queued (the delivery report has the outcome),
+ * RD_KAFKA_RESP_ERR__QUEUE_FULL when the wait ran out, or librdkafka's error. */
+ES_MUST_CHECK
+rd_kafka_resp_err_t es_kafka_dlq_send(rd_kafka_t *producer, const void *key, size_t klen, const void *rec,
+                                      size_t len, void *msg_opaque, int wait_ms);
 /* Sends a DeadLetter{stage, reason, original, topic, partition, offset} to
- * escucha.dlq.v1 (key = original key). src may be NULL (then bytes given). */
+ * escucha.dlq.v1 (key = original key) through es_kafka_dlq_send with
+ * ES_DLQ_WAIT_MS. src may be NULL (then bytes given). __FAIL when out of memory. */
 ES_MUST_CHECK
 rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const char *reason,
                                  const rd_kafka_message_t *src, const void *bytes, size_t len,

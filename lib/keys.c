@@ -112,7 +112,7 @@ static int load_env(es_keys *k, const char *spec, char *err, size_t errlen) {
     unsigned roles;
     char *key;
     if (split_line(tok, '+', &alen, &roles, &key) != 0) {
-      snprintf(err, errlen, "ESCUCHA_API_KEYS: expected agency[:role+role]:key[,...], "
+      snprintf(err, errlen, "api-keys (environment): expected agency[:role+role]:key[,...], "
                "roles submit read review admin");
       rc = -1;
       break;

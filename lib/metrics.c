@@ -195,40 +195,43 @@ double es_metric_value(es_metric *m, ...) {
   return v;
 }
 
-static void put_num(es_buf *b, double v) {
-  if (isinf(v)) es_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-  else if (v == (double)(int64_t)v && fabs(v) < 1e15) es_buf_printf(b, "%lld", (long long)v);
-  else es_buf_printf(b, "%.9g", v);
+/* The put/render helpers return 0, or -1 when an append ran out of memory:
+ * a scrape then gets no text rather than a silently truncated one. */
+static int put_num(es_buf *b, double v) {
+  if (isinf(v)) return es_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
+  if (v == (double)(int64_t)v && fabs(v) < 1e15) return es_buf_printf(b, "%lld", (long long)v);
+  return es_buf_printf(b, "%.9g", v);
 }
 
 /* Label values are escaped per the exposition format: \ " and newline. */
-static void put_labels(es_buf *b, const es_metric *m, const series *s, const char *le) {
-  if (m->nlabels == 0 && !le) return;
-  es_buf_puts(b, "{");
+static int put_labels(es_buf *b, const es_metric *m, const series *s, const char *le) {
+  if (m->nlabels == 0 && !le) return 0;
+  int rc = es_buf_puts(b, "{");
   for (int i = 0; i < m->nlabels; i++) {
-    es_buf_printf(b, "%s%s=\"", i ? "," : "", m->labels[i]);
+    rc |= es_buf_printf(b, "%s%s=\"", i ? "," : "", m->labels[i]);
     for (const char *p = s->values[i]; *p; p++) {
-      if (*p == '\\' || *p == '"') es_buf_printf(b, "\\%c", *p);
-      else if (*p == '\n') es_buf_puts(b, "\\n");
-      else es_buf_append(b, p, 1);
+      if (*p == '\\' || *p == '"') rc |= es_buf_printf(b, "\\%c", *p);
+      else if (*p == '\n') rc |= es_buf_puts(b, "\\n");
+      else rc |= es_buf_append(b, p, 1);
     }
-    es_buf_puts(b, "\"");
+    rc |= es_buf_puts(b, "\"");
   }
-  if (le) es_buf_printf(b, "%sle=\"%s\"", m->nlabels ? "," : "", le);
-  es_buf_puts(b, "}");
+  if (le) rc |= es_buf_printf(b, "%sle=\"%s\"", m->nlabels ? "," : "", le);
+  rc |= es_buf_puts(b, "}");
+  return rc;
 }
 
-static void render_family(es_buf *b, es_metric *m) {
+static int render_family(es_buf *b, es_metric *m) {
   static const char *const T[] = {"counter", "gauge", "histogram"};
-  es_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, T[m->type]);
+  int rc = es_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, T[m->type]);
   pthread_mutex_lock(&m->mu);
   for (series *s = m->series; s; s = s->next) {
     if (m->type != HISTOGRAM) {
-      es_buf_puts(b, m->name);
-      put_labels(b, m, s, NULL);
-      es_buf_puts(b, " ");
-      put_num(b, s->value);
-      es_buf_puts(b, "\n");
+      rc |= es_buf_puts(b, m->name);
+      rc |= put_labels(b, m, s, NULL);
+      rc |= es_buf_puts(b, " ");
+      rc |= put_num(b, s->value);
+      rc |= es_buf_puts(b, "\n");
       continue;
     }
     uint64_t cum = 0;
@@ -237,28 +240,31 @@ static void render_family(es_buf *b, es_metric *m) {
       cum += s->buckets[i];
       if (i < m->nbounds) snprintf(le, sizeof le, "%g", m->bounds[i]);
       else snprintf(le, sizeof le, "+Inf");
-      es_buf_printf(b, "%s_bucket", m->name);
-      put_labels(b, m, s, le);
-      es_buf_printf(b, " %llu\n", (unsigned long long)cum);
+      rc |= es_buf_printf(b, "%s_bucket", m->name);
+      rc |= put_labels(b, m, s, le);
+      rc |= es_buf_printf(b, " %llu\n", (unsigned long long)cum);
     }
-    es_buf_printf(b, "%s_sum", m->name);
-    put_labels(b, m, s, NULL);
-    es_buf_puts(b, " ");
-    put_num(b, s->value);
-    es_buf_printf(b, "\n%s_count", m->name);
-    put_labels(b, m, s, NULL);
-    es_buf_printf(b, " %llu\n", (unsigned long long)s->count);
+    rc |= es_buf_printf(b, "%s_sum", m->name);
+    rc |= put_labels(b, m, s, NULL);
+    rc |= es_buf_puts(b, " ");
+    rc |= put_num(b, s->value);
+    rc |= es_buf_printf(b, "\n%s_count", m->name);
+    rc |= put_labels(b, m, s, NULL);
+    rc |= es_buf_printf(b, " %llu\n", (unsigned long long)s->count);
   }
   pthread_mutex_unlock(&m->mu);
+  return rc;
 }
 
 char *es_metrics_render(size_t *len) {
   es_buf b = {0};
+  int rc = 0;
   pthread_mutex_lock(&g_mu);
-  for (es_metric *m = g_head; m; m = m->next) render_family(&b, m);
+  for (es_metric *m = g_head; m; m = m->next) rc |= render_family(&b, m);
   pthread_mutex_unlock(&g_mu);
-  es_process_render(&b); /* best effort: a scrape without them beats none */
-  if (!b.data) es_buf_puts(&b, "");
+  if (rc == 0) rc = es_process_render(&b);
+  if (rc == 0 && !b.data) rc = es_buf_puts(&b, "");
+  if (rc != 0) es_buf_free(&b);
   if (len) *len = b.len;
   return b.data;
 }

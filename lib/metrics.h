@@ -21,7 +21,8 @@ void es_metric_observe(es_metric *m, double v, ...);  /* histogram */
 /* Drops one series (e.g. a partition no longer assigned); absent is fine. */
 void es_metric_remove(es_metric *m, ...);
 
-/* Renders every family; returns malloc'd text, *len set. */
+/* Renders every family; returns malloc'd text, *len set; NULL (and *len 0)
+ * when out of memory, never a truncated text. */
 ES_MUST_CHECK
 char *es_metrics_render(size_t *len);
 /* Current value of a counter/gauge series (0 if absent); for tests. */

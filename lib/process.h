@@ -18,8 +18,8 @@ typedef struct {
 /* 0 ok; -1 when /proc could not be read (the metrics are then left out). */
 ES_MUST_CHECK
 int es_process_read(es_process_stats *st);
-/* Appends the process_* families and escucha_build_info; 0 ok, -1 out of memory
- * (not ES_MUST_CHECK: the metrics renderer treats them as best effort). */
+/* Appends the process_* families and escucha_build_info; 0 ok, -1 out of memory. */
+ES_MUST_CHECK
 int es_process_render(es_buf *b);
 /* Also report free and total bytes of the filesystem holding path (the state
  * folder: Kafka, PostgreSQL and Redis data) as escucha_state_disk_{free,size}_bytes.

@@ -38,7 +38,8 @@ ES_MUST_CHECK char *es_read_file(const char *path, size_t *len);
 /* Growable byte buffer. */
 typedef struct { char *data; size_t len, cap; } es_buf;
 int es_buf_reserve(es_buf *b, size_t extra);
-int es_buf_append(es_buf *b, const void *p, size_t n);
+/* 0 ok, -1 out of memory (b unchanged): a caller must not go on with a shorter text. */
+ES_MUST_CHECK int es_buf_append(es_buf *b, const void *p, size_t n);
 int es_buf_puts(es_buf *b, const char *s);
 int es_buf_printf(es_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal (quotes + escapes). */

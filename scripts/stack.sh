@@ -337,29 +337,51 @@ cmd_migrate() {
   log "migrate: $n applied, $(psql_app -tA -c 'select count(*) from schema_migrations') total"
 }
 
-cmd_provision() {
-  local keyf=$STATE/demo-api-key keys=$STATE/api-keys key hash
-  ensure_dirs
-  if [[ -s $keyf ]]; then
-    key=$(tr -d '[:space:]' <"$keyf")
+# A key file (0600, no newline: safe to paste in a header), made if missing; prints the key.
+provision_key() {
+  local f=$1 key
+  if [[ -s $f ]]; then
+    key=$(tr -d '[:space:]' <"$f")
   else
     key="es_$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-    (umask 077 && printf '%s' "$key" >"$keyf") # no newline: safe to paste in a header
-    log "provision: new demo api key in $keyf"
+    (umask 077 && printf '%s' "$key" >"$f")
+    log "provision: new key in $f" >&2
   fi
-  chmod 600 "$keyf"
-  hash=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
+  chmod 600 "$f"
+  printf '%s' "$key"
+}
+
+# Demo keys for the agencies `demo` (admin, and a read-only one) and `otra`
+# (admin: isolation can be tried by hand), and the citizen receipt secret.
+# The provisioner owns the demo and otra lines of the keys file (a stale one,
+# from a changed key file or the older agency:<hash> format, is replaced);
+# other agencies' lines are kept.
+cmd_provision() {
+  local keys=$STATE/api-keys want line hash tmp
+  ensure_dirs
+  want=""
+  for line in "demo-api-key demo admin" "demo-read-key demo read" "otra-api-key otra admin"; do
+    set -- $line
+    hash=$(provision_key "$STATE/$1" | sha256sum | cut -d' ' -f1)
+    want+="$2:$3:$hash"$'\n'
+  done
   # api-keys holds only sha256 hashes; 644 so a non-root container user
   # (deploy/docker-compose.yml mounts it) can read it
   touch "$keys"; chmod 644 "$keys"
-  if ! grep -qxF "demo:$hash" "$keys"; then
-    # replace a stale demo line (key file was changed), keep other agencies
-    { grep -v '^demo:' "$keys" || true; echo "demo:$hash"; } >"$keys.tmp" && mv -f "$keys.tmp" "$keys"
+  tmp=$(grep -v -e '^demo:' -e '^otra:' "$keys" || true)
+  if [[ $(grep -e '^demo:' -e '^otra:' "$keys" || true)$'\n' != "$want" ]]; then
+    { [[ -z $tmp ]] || printf '%s\n' "$tmp"; printf '%s' "$want"; } >"$keys.tmp" && mv -f "$keys.tmp" "$keys"
     chmod 644 "$keys"
-    log "provision: demo agency key registered in $keys"
+    log "provision: demo and otra keys registered in $keys"
   else
-    log "provision: demo agency already provisioned"
+    log "provision: demo and otra keys already provisioned"
   fi
+  # receipt secret: 32 random bytes as hex, readable by the services' user only
+  if [[ ! -s $ESCUCHA_RECEIPT_SECRET_FILE ]]; then
+    (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$ESCUCHA_RECEIPT_SECRET_FILE")
+    log "provision: new receipt secret in $ESCUCHA_RECEIPT_SECRET_FILE"
+  fi
+  chmod 600 "$ESCUCHA_RECEIPT_SECRET_FILE"
 }
 
 # ---------- services ----------
@@ -431,7 +453,7 @@ cmd_services_stop() {
 cmd_up() {
   local t0=$SECONDS
   cmd_infra; cmd_topics; cmd_migrate; cmd_provision; cmd_services
-  log "up in $((SECONDS - t0)) s; demo key: $STATE/demo-api-key"
+  log "up in $((SECONDS - t0)) s; demo keys: $STATE/demo-api-key (admin), $STATE/demo-read-key (read), $STATE/otra-api-key (agency otra)"
 }
 
 cmd_down() { cmd_services_stop; cmd_redis_stop; cmd_pg_stop; cmd_kafka_stop; }

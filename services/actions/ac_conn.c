@@ -261,8 +261,8 @@ void ac_vendor_message(const char *body, size_t len, char *out, size_t outlen) {
       /* GitHub: "Validation Failed" + details in errors[]; Jira: both lists. */
       collect(v, &b, NULL);
     }
-  } else if (body && len) {
-    es_buf_append(&b, body, len < 300 ? len : 300);
+  } else if (body && len && es_buf_append(&b, body, len < 300 ? len : 300) != 0) {
+    es_buf_free(&b); /* out of memory: "no error body" below rather than a cut one */
   }
   snprintf(out, outlen, "%.*s", b.data ? (int)b.len : 0, b.data ? b.data : "");
   /* Bodies can contain newlines; keep one-line messages for logs and DLQ. */

@@ -85,10 +85,10 @@ static int esc_line(es_buf *o, const char *s, size_t n, int mu) {
     size_t d = 0;
     while (d < n && s[d] >= '0' && s[d] <= '9') d++;
     if (d && d < n && (s[d] == '.' || s[d] == ')')) { /* "1." / "1)" ordered list */
-      rc |= es_buf_append(o, s, d) | es_buf_puts(o, "\\") | es_buf_append(o, s + d, 1);
+      rc |= es_buf_append(o, s, d) || es_buf_puts(o, "\\") || es_buf_append(o, s + d, 1);
       i = d + 1;
     } else if (strchr("#+-=>:", s[0])) { /* heading, list, setext, nested quote, ::include */
-      rc |= es_buf_puts(o, "\\") | es_buf_append(o, s, 1);
+      rc |= es_buf_puts(o, "\\") || es_buf_append(o, s, 1);
       i = 1;
     }
   } else if (mu == AC_MU_TEXTILE || mu == AC_MU_JIRA) {
@@ -98,7 +98,7 @@ static int esc_line(es_buf *o, const char *s, size_t n, int mu) {
     while (a < n && ((s[a] | 32) >= 'a' && (s[a] | 32) <= 'z')) a++;
     for (d = a; d < n && s[d] >= '0' && s[d] <= '9'; d++) {}
     if (a && d < n && s[d] == '.') {
-      rc |= es_buf_append(o, s, d) | es_buf_puts(o, AC_WJ);
+      rc |= es_buf_append(o, s, d) || es_buf_puts(o, AC_WJ);
       i = d;
     }
   }
@@ -204,7 +204,7 @@ int ac_text_quote(es_buf *b, const char *text, const char *attrib, int markup) {
       if (markup == AC_MU_HTML) rc |= l != first ? es_buf_puts(b, "<br>\n") : 0;
       else if (markup != AC_MU_JIRA) rc |= es_buf_puts(b, n ? "> " : ">");
       rc |= esc_line(b, s, n, markup);
-      if (l == last && at.len) rc |= es_buf_puts(b, " ") | es_buf_append(b, at.data, at.len);
+      if (l == last && at.len) rc |= es_buf_puts(b, " ") || es_buf_append(b, at.data, at.len);
       if (markup != AC_MU_HTML) rc |= es_buf_puts(b, "\n");
     }
     blank = !n;

@@ -6,15 +6,17 @@
 #include <string.h>
 #include <time.h>
 
-static void esc(es_buf *b, const char *s) {
+/* 0 ok, -1 out of memory (the render is then refused, never sent shorter). */
+static int esc(es_buf *b, const char *s) {
   for (; s && *s; s++) {
     if (*s == '<') es_buf_puts(b, "&lt;");
     else if (*s == '>') es_buf_puts(b, "&gt;");
     else if (*s == '&') es_buf_puts(b, "&amp;");
     else if (*s == '"') es_buf_puts(b, "&quot;");
     else if (*s == '\'') es_buf_puts(b, "&#39;");
-    else es_buf_append(b, s, 1);
+    else if (es_buf_append(b, s, 1) != 0) return -1;
   }
+  return 0;
 }
 
 static const char *nz(const char *s) { return s ? s : ""; }
@@ -26,7 +28,8 @@ static void period_text(es_buf *b, const ac_digest *d) {
   if (d->period_last && strcmp(d->period_last, d->period_start) != 0) es_buf_printf(b, " – %s", d->period_last);
 }
 
-static void totals_text(es_buf *t, es_buf *h, const ac_digest_totals *x, int en) {
+static int totals_text(es_buf *t, es_buf *h, const ac_digest_totals *x, int en) {
+  int bad = 0;
   double neg = x->feedback ? 100.0 * (double)x->negative / (double)x->feedback : 0;
   es_buf line = {0};
   es_buf_printf(&line, "%s: %ld · %s %.0f%%", en ? "Feedback received" : "Comentarios recibidos", x->feedback,
@@ -38,16 +41,18 @@ static void totals_text(es_buf *t, es_buf *h, const ac_digest_totals *x, int en)
   if (line.data) {
     es_buf_printf(t, "%s\n", line.data);
     es_buf_puts(h, "<p>");
-    esc(h, line.data);
+    bad |= esc(h, line.data);
     es_buf_puts(h, "</p>\n");
   }
   es_buf_free(&line);
+  return bad;
 }
 
 int ac_digest_render(const ac_digest *d, char **subject, char **text, char **html) {
   int en = d->lang && strcmp(d->lang, "en") == 0;
   int weekly = d->period && strcmp(d->period, "weekly") == 0;
   es_buf s = {0}, t = {0}, h = {0}, per = {0};
+  int bad = 0; /* an esc ran out of memory */
   period_text(&per, d);
   es_buf_printf(&s, en ? "Escucha %s digest — %s" : "Resumen %s de Escucha — %s",
                 en ? (weekly ? "weekly" : "daily") : (weekly ? "semanal" : "diario"), nz(d->agency));
@@ -59,12 +64,12 @@ int ac_digest_render(const ac_digest *d, char **subject, char **text, char **htm
   if (per.data) {
     es_buf_printf(&t, "%s: %s (UTC)\n", en ? "Period" : "Periodo", per.data);
     es_buf_printf(&h, "<p>%s: ", en ? "Period" : "Periodo");
-    esc(&h, per.data);
+    bad |= esc(&h, per.data);
     es_buf_puts(&h, " (UTC)</p>\n");
   }
   es_buf_puts(&t, "\n");
   if (d->totals) {
-    totals_text(&t, &h, d->totals, en);
+    bad |= totals_text(&t, &h, d->totals, en);
     es_buf_puts(&t, "\n");
   }
   es_buf_printf(&t, "%s\n", en ? "Top priorities" : "Prioridades principales");
@@ -80,10 +85,10 @@ int ac_digest_render(const ac_digest *d, char **subject, char **text, char **htm
                   p->negative_share * 100, en ? "negative" : "negativos", en ? "score" : "puntaje", p->score);
     if (p->explanation && *p->explanation) es_buf_printf(&t, "   %s\n", p->explanation);
     es_buf_printf(&h, "<tr><td>%d</td><td>", i + 1);
-    esc(&h, name);
+    bad |= esc(&h, name);
     es_buf_printf(&h, "</td><td>%ld</td><td>%.0f%%</td><td>%.2f</td><td>", p->volume,
                   p->negative_share * 100, p->score);
-    esc(&h, p->explanation);
+    bad |= esc(&h, p->explanation);
     es_buf_puts(&h, "</td></tr>\n");
   }
   if (!d->nprios) es_buf_puts(&t, en ? "(none)\n" : "(ninguna)\n");
@@ -95,7 +100,7 @@ int ac_digest_render(const ac_digest *d, char **subject, char **text, char **htm
     int one = a->age_days >= 0.5 && a->age_days < 1.5; /* as printed with %.0f */
     const char *days = en ? (one ? "day" : "days") : (one ? "día" : "días");
     es_buf_puts(&h, "<li>");
-    esc(&h, name);
+    bad |= esc(&h, name);
     es_buf_puts(&h, ": ");
     if (!a->tool) {
       const char *none = en ? "no ticket yet" : "sin ticket todavía";
@@ -107,19 +112,19 @@ int ac_digest_render(const ac_digest *d, char **subject, char **text, char **htm
                   days, nz(a->url));
     if (a->url && *a->url) {
       es_buf_puts(&h, "<a href=\"");
-      esc(&h, a->url);
+      bad |= esc(&h, a->url);
       es_buf_puts(&h, "\">");
     }
-    esc(&h, a->tool);
+    bad |= esc(&h, a->tool);
     es_buf_puts(&h, " ");
-    esc(&h, a->key);
+    bad |= esc(&h, a->key);
     if (a->url && *a->url) es_buf_puts(&h, "</a>");
     es_buf_puts(&h, " (");
-    esc(&h, a->status);
+    bad |= esc(&h, a->status);
     es_buf_printf(&h, ", %.0f %s)", a->age_days, days);
     if (a->url && *a->url) {
       es_buf_puts(&h, " <code>");
-      esc(&h, a->url);
+      bad |= esc(&h, a->url);
       es_buf_puts(&h, "</code>");
     }
     es_buf_puts(&h, "</li>\n");
@@ -127,7 +132,7 @@ int ac_digest_render(const ac_digest *d, char **subject, char **text, char **htm
   if (!d->nactions) es_buf_puts(&t, en ? "(none)\n" : "(ninguna)\n");
   es_buf_puts(&h, "</ul>\n</body></html>\n");
   es_buf_free(&per);
-  if (!s.data || !t.data || !h.data) {
+  if (bad || !s.data || !t.data || !h.data) {
     es_buf_free(&s);
     es_buf_free(&t);
     es_buf_free(&h);

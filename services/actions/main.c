@@ -26,6 +26,7 @@
 #include "rds.h"
 #include "retry.h"
 #include "store.h"
+#include "taxonomy.h"
 #include "ticket.h"
 #include "util.h"
 
@@ -50,7 +51,7 @@ static const char *const CRASH_POINTS[] = {"after_lock", "after_search", "after_
 static es_opt OPTS[] = {
     ES_COMMON_OPTS(C.common),
     ES_LONG("admin-port", "9104", 0, ES_PORT_MAX, "Admin port (/metrics, /healthz, /readyz)", &C.admin_port),
-    ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy file (routing + playbook)", &C.taxonomy),
+    ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy file (routing + playbook; empty: none)", &C.taxonomy),
     ES_ENUM("default-tool", "email", TOOLS, "Connector when the taxonomy has no routing", &C.default_tool),
     ES_ENUM("lang", "es", LANGS, "Ticket language", &C.lang),
     ES_LONG("evidence-days", "14", 1, 3650, "Days of feedback used as evidence", &C.evidence_days),
@@ -101,7 +102,8 @@ static es_metric *m_in, *m_tickets, *m_fail, *m_tta, *m_ttr, *m_digest, *m_retry
 typedef struct svc {
   ac_db db;
   ac_store store;
-  json_t *tax;
+  es_taxonomy *taxonomy; /* owned; NULL: default routing and generic playbook */
+  json_t *tax;           /* borrowed from taxonomy: its validated document */
   rd_kafka_t *prod;
   ac_conn *conns[16];
   int nconns;
@@ -667,6 +669,24 @@ static int digest_send_now(svc *s, const digest_args *a, int64_t start, int64_t 
   return 1;
 }
 
+/* The taxonomy through lib's validating reader, so a file classify refuses
+ * is refused here too (the caller exits 2, like a bad option); s->tax is its
+ * document. An empty --taxonomy means none: default routing and the generic
+ * playbook. 0 ok, -1 refused (logged). */
+static int load_taxonomy(svc *s) {
+  char err[512];
+  if (!C.taxonomy || !*C.taxonomy) {
+    es_warn("taxonomy", "no taxonomy: default routing and generic playbook");
+    return 0;
+  }
+  if (es_taxonomy_load(C.taxonomy, &s->taxonomy, err, sizeof err) != 0) {
+    es_error("taxonomy_invalid", "%s", err);
+    return -1;
+  }
+  s->tax = es_taxonomy_doc(s->taxonomy);
+  return 0;
+}
+
 /* escucha-actions digest --agency A --period daily|weekly [--date D] [--dry-run] [--force] */
 static int digest_cmd(int argc, char **argv) {
   digest_args a = {0};
@@ -686,8 +706,10 @@ static int digest_cmd(int argc, char **argv) {
   if ((rc = digest_window(&a, nrest, &start, &end)) != 0) goto cleanup;
   rc = 1;
   es_log_init("actions", ES_LOG_LEVELS[C.common.log_level]);
-  json_error_t je;
-  s.tax = json_load_file(C.taxonomy, 0, &je);
+  if (load_taxonomy(&s) != 0) {
+    rc = 2;
+    goto cleanup;
+  }
   if (!(s.db.pg = es_pg_connect(C.common.pg_dsn, err, sizeof err))) {
     fprintf(stderr, "escucha-actions digest: %s\n", err);
     goto cleanup;
@@ -696,7 +718,7 @@ static int digest_cmd(int argc, char **argv) {
 cleanup:
   if (s.email) ac_conn_free(s.email);
   if (s.db.pg) PQfinish(s.db.pg);
-  json_decref(s.tax);
+  es_taxonomy_free(s.taxonomy);
   free(av);
   free(rest);
   es_config_free(OPTS);
@@ -809,7 +831,7 @@ static void svc_close(svc *s) {
   if (s->email) ac_conn_free(s->email);
   if (s->db.rds) redisFree(s->db.rds);
   if (s->db.pg) PQfinish(s->db.pg);
-  json_decref(s->tax);
+  es_taxonomy_free(s->taxonomy);
   ac_sched_free(&s->sched);
   if (s->llm_token) {
     memset(s->llm_token, 0, strlen(s->llm_token));
@@ -833,21 +855,22 @@ int main(int argc, char **argv) {
   es_log_init("actions", ES_LOG_LEVELS[C.common.log_level]);
   es_install_signals();
   metrics_init();
+  if (load_taxonomy(&s) != 0) {
+    rc = 2;
+    goto cleanup;
+  }
   ac_sched_init(&s.sched, (long)(C.ticket_retry_base_s * 1000),
                 (long)(C.ticket_retry_max_s * 1000),
                 (long)(C.ticket_retry_grace_s * 1000));
   if (digest_setup(&s, &digest_on, err, sizeof err) != 0) goto cleanup;
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) goto cleanup;
   llm_setup(&s);
-  json_error_t je;
-  s.tax = json_load_file(C.taxonomy, 0, &je);
-  if (!s.tax) es_warn("taxonomy", "no taxonomy (%s): default routing and generic playbook", je.text);
   if (db_connect(&s, err, sizeof err) != 0 || kafka_connect(&s, &cons, err, sizeof err) != 0) goto cleanup;
   es_admin_set_ready(1);
   run_loop(&s, cons, digest_on);
   rc = 0;
 cleanup:
-  if (rc) es_error("startup", "%s", err);
+  if (rc == 1) es_error("startup", "%s", err); /* 2: refused taxonomy, logged by load_taxonomy */
   es_admin_set_ready(0);
   if (cons) es_kafka_consumer_close(cons);
   svc_close(&s);

@@ -17,8 +17,8 @@ typedef struct {
 
 struct cl_classifier {
   cl_model *m;
-  cl_taxonomy *tax;  /* owned when given; else NULL and m->tax is used */
-  const cl_taxonomy *T;
+  es_taxonomy *tax;  /* owned when given; else NULL and m->tax is used */
+  const es_taxonomy *T;
   float threshold;
   kw_phrase *kw;
   size_t nkw;
@@ -57,7 +57,7 @@ void cl_classifier_free(cl_classifier *c) {
   free(c->ptax);
   free(c->pkw);
   free(c->dochash);
-  cl_taxonomy_free(c->tax);
+  es_taxonomy_free(c->tax);
   cl_model_free(c->m);
   free(c);
 }
@@ -65,7 +65,7 @@ void cl_classifier_free(cl_classifier *c) {
 /* Keywords go through the same pipeline as documents (fold + stem in the
  * keyword's language), so "citas" in a text matches the keyword "cita". */
 static int compile_keywords(cl_classifier *c) {
-  const cl_taxonomy *T = c->T;
+  const es_taxonomy *T = c->T;
   size_t total = 0;
   for (size_t s = 0; s < T->nsubs; s++) total += T->subs[s].nkw[0] + T->subs[s].nkw[1];
   c->kw = calloc(total + 1, sizeof *c->kw);
@@ -109,11 +109,11 @@ static int cmp_u32(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-cl_classifier *cl_classifier_new(cl_model *m, cl_taxonomy *tax, float threshold, char *err, size_t errlen) {
+cl_classifier *cl_classifier_new(cl_model *m, es_taxonomy *tax, float threshold, char *err, size_t errlen) {
   cl_classifier *c = calloc(1, sizeof *c);
   if (!c) {
     cl_model_free(m);
-    cl_taxonomy_free(tax);
+    es_taxonomy_free(tax);
     snprintf(err, errlen, "out of memory");
     return NULL;
   }
@@ -139,7 +139,7 @@ fail:
 }
 
 const cl_model *cl_classifier_model(const cl_classifier *c) { return c->m; }
-const cl_taxonomy *cl_classifier_taxonomy(const cl_classifier *c) { return c->T; }
+const es_taxonomy *cl_classifier_taxonomy(const cl_classifier *c) { return c->T; }
 
 static int head_ready(const cl_classifier *c, int head, int lang) {
   return c->m->h->ncls[head] > 0 && c->m->h->lang_count[head][lang] >= CL_MIN_LANG_EXAMPLES;

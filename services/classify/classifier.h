@@ -36,7 +36,7 @@ typedef struct cl_result {
   int sentiment;            /* 0 negative, 1 neutral, 2 positive */
   float sentiment_score;    /* p(positive) - p(negative), in [-1, 1] */
   float sentiment_conf;
-  int journey;              /* 0..5 (CL_JOURNEYS) or -1 */
+  int journey;              /* 0..5 (ES_JOURNEYS) or -1 */
   float journey_conf;
   int urgent;
   const char *urgent_reason; /* lexicon phrase, "category", or NULL */
@@ -51,11 +51,11 @@ typedef struct cl_classifier cl_classifier;
 /* Takes ownership of m and tax (tax may be NULL: the model's embedded
  * taxonomy is used). Fails if tax does not match the model. */
 ES_MUST_CHECK
-cl_classifier *cl_classifier_new(cl_model *m, cl_taxonomy *tax, float threshold, char *err, size_t errlen);
+cl_classifier *cl_classifier_new(cl_model *m, es_taxonomy *tax, float threshold, char *err, size_t errlen);
 void cl_classifier_free(cl_classifier *c);
 int cl_classify(cl_classifier *c, const char *text, size_t len, const char *lang, cl_result *r);
 const cl_model *cl_classifier_model(const cl_classifier *c);
-const cl_taxonomy *cl_classifier_taxonomy(const cl_classifier *c);
+const es_taxonomy *cl_classifier_taxonomy(const cl_classifier *c);
 /* Raw model argmax per head without threshold or cold start (for eval):
  * class index per head or -1. */
 int cl_classify_raw(cl_classifier *c, const char *text, size_t len, const char *lang, int out[CL_NHEADS]);

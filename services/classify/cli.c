@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "classifier.h"
+#include "config.h"
 #include "dataset.h"
 #include "model.h"
 #include "taxonomy.h"
@@ -25,9 +26,40 @@ static const char *flag(int argc, char **argv, int *i, const char *name) {
   return NULL;
 }
 
-static const char *env_or(const char *name, const char *def) {
-  const char *v = getenv(name);
-  return v && *v ? v : def;
+/* The settings the subcommands share with `serve`, from the typed table
+ * (lib/config.h) so a bad ESCUCHA_CONFIDENCE_THRESHOLD is refused instead of
+ * read as 0, and `escucha-classify --help` lists them. Only the environment
+ * is read here; each subcommand's own flags come after (and win). */
+static struct {
+  const char *model, *taxonomy;
+  double threshold;
+} K;
+static es_opt ENV_OPTS[] = {
+    ES_STR("model", NULL, "Model file", &K.model),
+    ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy JSON file", &K.taxonomy),
+    ES_DOUBLE("confidence-threshold", "0.35", 0, 1, "Below this calibrated confidence: other/unclassified",
+              &K.threshold),
+    ES_OPT_END};
+
+/* Fills K from the environment; 0 ok, -1 refused (message on stderr). */
+static int env_settings(const char *prog) {
+  char *none[] = {NULL};
+  int r = es_config_parse(ENV_OPTS, prog, NULL, 0, none, 0, NULL, NULL);
+  es_config_free(ENV_OPTS);
+  return r == 0 ? 0 : -1;
+}
+
+/* A --confidence-threshold flag value, checked like the table's; 0 ok, -1 refused. */
+static int threshold_flag(const char *prog, const char *v, double *out) {
+  char why[256];
+  es_opt *o = es_opt_find(ENV_OPTS, "confidence-threshold");
+  if (es_opt_check(o, v, why, sizeof why) != 0) {
+    fprintf(stderr, "%s: --confidence-threshold / ESCUCHA_CONFIDENCE_THRESHOLD: %s (from the command line)\n", prog,
+            why);
+    return -1;
+  }
+  *out = strtod(v, NULL);
+  return 0;
 }
 
 static void train_usage(void) {
@@ -44,7 +76,8 @@ int cl_cmd_train(int argc, char **argv) {
   cl_train_opts o;
   cl_train_defaults(&o);
   o.progress = isatty(2);
-  const char *tax_path = env_or("ESCUCHA_TAXONOMY", "config/taxonomy.default.json"), *out = NULL, *v;
+  if (env_settings("escucha-classify train") != 0) return 2;
+  const char *tax_path = K.taxonomy && *K.taxonomy ? K.taxonomy : "config/taxonomy.default.json", *out = NULL, *v;
   const char *data[MAX_DATA];
   int ndata = 0;
   for (int i = 0; i < argc; i++) {
@@ -73,12 +106,12 @@ int cl_cmd_train(int argc, char **argv) {
     return 2;
   }
   char err[512];
-  cl_taxonomy *tax = NULL;
+  es_taxonomy *tax = NULL;
   cl_dataset ds = {0};
   void *buf = NULL;
   size_t len = 0;
   int rc = 1;
-  if (cl_taxonomy_load(tax_path, &tax, err, sizeof err)) goto fail;
+  if (es_taxonomy_load(tax_path, &tax, err, sizeof err)) goto fail;
   for (int i = 0; i < ndata; i++)
     if (cl_dataset_load(&ds, data[i], err, sizeof err)) goto fail;
   if (o.progress)
@@ -94,15 +127,20 @@ fail:
 cleanup:
   free(buf);
   cl_dataset_free(&ds);
-  cl_taxonomy_free(tax);
+  es_taxonomy_free(tax);
   return rc;
 }
 
 cl_classifier *cl_load_classifier(const char *model_path, const char *tax_path, double threshold,
                                   int allow_cold, char *err, size_t errlen) {
-  cl_taxonomy *tax = NULL;
+  es_taxonomy *tax = NULL;
+  if (tax_path && es_taxonomy_load(tax_path, &tax, err, errlen)) return NULL;
+  return cl_classifier_open(model_path, tax, threshold, allow_cold, err, errlen);
+}
+
+cl_classifier *cl_classifier_open(const char *model_path, es_taxonomy *tax, double threshold, int allow_cold,
+                                  char *err, size_t errlen) {
   cl_model *m = NULL;
-  if (tax_path && cl_taxonomy_load(tax_path, &tax, err, errlen)) return NULL;
   if (model_path && access(model_path, F_OK) == 0) {
     m = cl_model_open(model_path, err, errlen);
   } else if (allow_cold && tax) {
@@ -119,7 +157,7 @@ cl_classifier *cl_load_classifier(const char *model_path, const char *tax_path, 
     snprintf(err, errlen, "%s: no such model file", model_path ? model_path : "(none)");
   }
   if (!m) {
-    cl_taxonomy_free(tax);
+    es_taxonomy_free(tax);
     return NULL;
   }
   return cl_classifier_new(m, tax, (float)threshold, err, errlen);
@@ -208,8 +246,9 @@ int cl_cmd_eval(int argc, char **argv) {
     if ((v = flag(argc, argv, &i, "model"))) model = v;
     else if ((v = flag(argc, argv, &i, "data"))) data = v;
     else if ((v = flag(argc, argv, &i, "taxonomy"))) tax = v;
-    else if ((v = flag(argc, argv, &i, "confidence-threshold"))) threshold = atof(v);
-    else if (strcmp(argv[i], "--brief") == 0) verbose = 0;
+    else if ((v = flag(argc, argv, &i, "confidence-threshold"))) {
+      if (threshold_flag("escucha-classify eval", v, &threshold) != 0) return 2;
+    } else if (strcmp(argv[i], "--brief") == 0) verbose = 0;
     else {
       fprintf(stderr, "Usage: escucha-classify eval --model M --data test.csv [--taxonomy T] [--confidence-threshold X] [--brief]\n");
       return 2;
@@ -366,7 +405,7 @@ int cl_result_json(const cl_result *r, const char *version, const char *id, char
   F4(r->sentiment_conf);
   if (r->journey >= 0) {
     RAW(",\"journey_stage\":");
-    STR(CL_JOURNEYS[r->journey]);
+    STR(ES_JOURNEYS[r->journey]);
     RAW(",\"journey_confidence\":");
     F4(r->journey_conf);
     RAW(",");
@@ -398,14 +437,16 @@ int cl_result_json(const cl_result *r, const char *version, const char *id, char
 }
 
 int cl_cmd_predict(int argc, char **argv, FILE *in, FILE *out) {
-  const char *model = env_or("ESCUCHA_MODEL", NULL), *tax = NULL, *lang = NULL, *v;
-  double threshold = atof(env_or("ESCUCHA_CONFIDENCE_THRESHOLD", "0.35"));
+  if (env_settings("escucha-classify predict") != 0) return 2;
+  const char *model = K.model && *K.model ? K.model : NULL, *tax = NULL, *lang = NULL, *v;
+  double threshold = K.threshold;
   for (int i = 0; i < argc; i++) {
     if ((v = flag(argc, argv, &i, "model"))) model = v;
     else if ((v = flag(argc, argv, &i, "taxonomy"))) tax = v;
     else if ((v = flag(argc, argv, &i, "lang"))) lang = v;
-    else if ((v = flag(argc, argv, &i, "confidence-threshold"))) threshold = atof(v);
-    else {
+    else if ((v = flag(argc, argv, &i, "confidence-threshold"))) {
+      if (threshold_flag("escucha-classify predict", v, &threshold) != 0) return 2;
+    } else {
       fprintf(stderr, "Usage: escucha-classify predict --model M [--taxonomy T] [--lang es|en] [--confidence-threshold X] < lines\n"
                       "Each input line is plain text; output is one JSON object per line.\n");
       return 2;

@@ -11,20 +11,11 @@
 #include "text.h"
 
 const char *const CL_SENTIMENTS[3] = {"negative", "neutral", "positive"};
-const char *const CL_JOURNEYS[6] = {"AWARENESS", "REGISTRATION", "ACTIVATION",
-                                    "ONGOING_USE", "SUPPORT", "RENEWAL"};
 
 int cl_sentiment_index(const char *s) {
   if (!s) return -1;
   for (int i = 0; i < 3; i++)
     if (strcasecmp(s, CL_SENTIMENTS[i]) == 0) return i;
-  return -1;
-}
-
-int cl_journey_index(const char *s) {
-  if (!s) return -1;
-  for (int i = 0; i < 6; i++)
-    if (strcasecmp(s, CL_JOURNEYS[i]) == 0) return i;
   return -1;
 }
 
@@ -200,7 +191,7 @@ static int validate_labels(const cl_example *e, const char *name, size_t line, c
              e->label[CL_HEAD_SENT]);
     return -1;
   }
-  if (e->label[CL_HEAD_JOURNEY] && cl_journey_index(e->label[CL_HEAD_JOURNEY]) < 0) {
+  if (e->label[CL_HEAD_JOURNEY] && es_journey_index(e->label[CL_HEAD_JOURNEY]) < 0) {
     snprintf(err, errlen, "%s:%zu: journey_stage '%s' is not one of AWARENESS..RENEWAL", name,
              line, e->label[CL_HEAD_JOURNEY]);
     return -1;

@@ -7,7 +7,8 @@
  * overrides that row's non-empty labels (operator corrections win). */
 #ifndef ESCUCHA_CLASSIFY_DATASET_H
 #define ESCUCHA_CLASSIFY_DATASET_H
-#include "util.h" /* ES_MUST_CHECK */
+#include "taxonomy.h" /* ES_JOURNEYS, es_journey_index (lib) */
+#include "util.h"     /* ES_MUST_CHECK */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,8 +48,5 @@ int cl_dataset_load(cl_dataset *ds, const char *path, char *err, size_t errlen);
 void cl_dataset_free(cl_dataset *ds);
 /* Canonical sentiment "negative"/"neutral"/"positive" index 0..2 or -1. */
 int cl_sentiment_index(const char *s);
-/* Journey stage name (AWARENESS..RENEWAL, any case) -> 0..5 or -1. */
-int cl_journey_index(const char *s);
 extern const char *const CL_SENTIMENTS[3];
-extern const char *const CL_JOURNEYS[6];
 #endif

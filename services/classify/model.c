@@ -19,7 +19,7 @@ void cl_model_free(cl_model *m) {
   free(m->sub_tax);
   free(m->row_bits);
   free(m->row_rank);
-  cl_taxonomy_free(m->tax);
+  es_taxonomy_free(m->tax);
   if (m->mapped)
     munmap(m->base, m->size);
   else
@@ -84,7 +84,7 @@ static int read_labels(cl_model *m, char *err, size_t errlen) {
 static int read_taxonomy(cl_model *m, char *err, size_t errlen) {
   char msg[400];
   const cl_model_hdr *h = m->h;
-  if (cl_taxonomy_parse((const char *)m->base + h->off_tax, h->len_tax, &m->tax, msg, sizeof msg)) {
+  if (es_taxonomy_parse((const char *)m->base + h->off_tax, h->len_tax, &m->tax, msg, sizeof msg)) {
     char e[460];
     snprintf(e, sizeof e, "embedded taxonomy invalid: %s", msg);
     return bad(err, errlen, e);
@@ -93,7 +93,7 @@ static int read_taxonomy(cl_model *m, char *err, size_t errlen) {
   m->sub_tax = calloc(h->ncls[CL_HEAD_SUB] + 1, sizeof *m->sub_tax);
   if (!m->sub_tax) return bad(err, errlen, "out of memory");
   for (uint32_t c = 0; c < h->ncls[CL_HEAD_SUB]; c++)
-    if ((m->sub_tax[c] = cl_taxonomy_find(m->tax, m->labels[CL_HEAD_SUB][c])) < 0)
+    if ((m->sub_tax[c] = es_taxonomy_find(m->tax, m->labels[CL_HEAD_SUB][c])) < 0)
       return bad(err, errlen, "a subcategory label is missing from the embedded taxonomy");
   return 0;
 }
@@ -203,7 +203,7 @@ cl_model *cl_model_open(const char *path, char *err, size_t errlen) {
   return m;
 }
 
-int cl_model_check_taxonomy(const cl_model *m, const cl_taxonomy *tax, char *err, size_t errlen) {
+int cl_model_check_taxonomy(const cl_model *m, const es_taxonomy *tax, char *err, size_t errlen) {
   if (m->h->tax_hash == tax->hash) return 0;
   snprintf(err, errlen,
            "model refused: trained for taxonomy %016llx but the taxonomy is %016llx "

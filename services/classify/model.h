@@ -45,7 +45,7 @@ typedef struct cl_model {
   const float *W, *bias;
   uint32_t off[CL_NHEADS];
   const char **labels[CL_NHEADS];
-  cl_taxonomy *tax;        /* parsed embedded taxonomy (owned) */
+  es_taxonomy *tax;        /* parsed embedded taxonomy (owned) */
   int *sub_tax;            /* subcategory class -> taxonomy subcategory index */
   char version[32];        /* "v1-<checksum prefix>" */
   uint64_t *row_bits;      /* compact row lookup (see cl_lookup), owned */
@@ -63,7 +63,7 @@ cl_model *cl_model_open(const char *path, char *err, size_t errlen);
 cl_model *cl_model_from_buffer(void *buf, size_t len, char *err, size_t errlen);
 void cl_model_free(cl_model *m);
 /* 0 when tax has the model's taxonomy hash, else -1 with message. */
-int cl_model_check_taxonomy(const cl_model *m, const cl_taxonomy *tax, char *err, size_t errlen);
+int cl_model_check_taxonomy(const cl_model *m, const es_taxonomy *tax, char *err, size_t errlen);
 /* logits[stride] = bias + W^T x. */
 void cl_model_logits(const cl_model *m, const cl_fvec *x, float *logits);
 /* p = softmax(z / T); returns argmax. */

@@ -59,7 +59,7 @@ static void shuffle(size_t *a, size_t n, uint64_t *rng) {
 
 /* Class indices per head; subcategory classes are the taxonomy's ids that
  * occur in the data, in taxonomy order. */
-static int map_labels(const cl_dataset *ds, const cl_taxonomy *tax, tdata *d, char *err, size_t errlen) {
+static int map_labels(const cl_dataset *ds, const es_taxonomy *tax, tdata *d, char *err, size_t errlen) {
   int *cls = malloc((tax->nsubs + 1) * sizeof *cls);
   d->sub_labels = calloc(tax->nsubs + 1, sizeof *d->sub_labels);
   for (int h = 0; h < CL_NHEADS; h++) d->y[h] = malloc((ds->n + 1) * sizeof(int));
@@ -68,7 +68,7 @@ static int map_labels(const cl_dataset *ds, const cl_taxonomy *tax, tdata *d, ch
   int any[CL_NHEADS] = {0, 0, 0};
   for (size_t i = 0; i < ds->n; i++) {
     const cl_example *e = &ds->ex[i];
-    int s = e->label[CL_HEAD_SUB] ? cl_taxonomy_find(tax, e->label[CL_HEAD_SUB]) : -1;
+    int s = e->label[CL_HEAD_SUB] ? es_taxonomy_find(tax, e->label[CL_HEAD_SUB]) : -1;
     if (e->label[CL_HEAD_SUB] && s < 0) {
       snprintf(err, errlen, "example %zu: subcategory '%s' is not in the taxonomy", i + 1, e->label[CL_HEAD_SUB]);
       goto fail;
@@ -81,7 +81,7 @@ static int map_labels(const cl_dataset *ds, const cl_taxonomy *tax, tdata *d, ch
     if (s >= 0) cls[s] = 0;
     d->y[CL_HEAD_SUB][i] = s;
     d->y[CL_HEAD_SENT][i] = cl_sentiment_index(e->label[CL_HEAD_SENT]);
-    d->y[CL_HEAD_JOURNEY][i] = cl_journey_index(e->label[CL_HEAD_JOURNEY]);
+    d->y[CL_HEAD_JOURNEY][i] = es_journey_index(e->label[CL_HEAD_JOURNEY]);
     for (int h = 0; h < CL_NHEADS; h++) any[h] |= d->y[h][i] >= 0;
   }
   uint32_t k = 0;
@@ -94,7 +94,7 @@ static int map_labels(const cl_dataset *ds, const cl_taxonomy *tax, tdata *d, ch
   d->ncls[CL_HEAD_JOURNEY] = any[CL_HEAD_JOURNEY] ? 6 : 0;
   d->labels[CL_HEAD_SUB] = d->sub_labels;
   d->labels[CL_HEAD_SENT] = CL_SENTIMENTS;
-  d->labels[CL_HEAD_JOURNEY] = CL_JOURNEYS;
+  d->labels[CL_HEAD_JOURNEY] = ES_JOURNEYS;
   d->stride = 0;
   for (int h = 0; h < CL_NHEADS; h++) d->hoff[h] = d->stride, d->stride += d->ncls[h];
   free(cls);
@@ -337,7 +337,7 @@ cleanup:
 
 static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
 
-static int serialize(const tdata *d, const cl_taxonomy *tax, const cl_train_opts *o, const float *W,
+static int serialize(const tdata *d, const es_taxonomy *tax, const cl_train_opts *o, const float *W,
                      const float *bias, const float temp[CL_NHEADS], void **out, size_t *outlen) {
   cl_model_hdr h = {.version = CL_MODEL_VERSION, .header_size = sizeof h, .tax_hash = tax->hash,
                     .seed = o->seed, .nbuckets = o->nbuckets, .nrows = d->nrows,
@@ -387,7 +387,7 @@ static int check_opts(const cl_train_opts *o, char *err, size_t errlen) {
   return 0;
 }
 
-int cl_train(const cl_dataset *ds, const cl_taxonomy *tax, const cl_train_opts *o, void **out,
+int cl_train(const cl_dataset *ds, const es_taxonomy *tax, const cl_train_opts *o, void **out,
              size_t *outlen, char *err, size_t errlen) {
   tdata d = {0};
   float *W = NULL, *bias = NULL, temp[CL_NHEADS] = {1, 1, 1};

@@ -253,10 +253,8 @@ static void to_dlq(worker *w, rd_kafka_message_t *m, const char *reason) {
   slot *s = take_slot(w, m);
   es_metric_add(w->m_msgs, 1, "dlq");
   es_warn("dead_letter", "%s (partition %d offset %lld)", reason, (int)m->partition, (long long)m->offset);
-  rd_kafka_resp_err_t e;
-  while ((e = es_kafka_dlq(w->producer, "classify", reason, m, NULL, 0, s)) == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
-         !es_kafka_fatal)
-    rd_kafka_poll(w->producer, 100);
+  /* lib's dead-letter send waits (bounded) for room in a full queue */
+  rd_kafka_resp_err_t e = es_kafka_dlq(w->producer, "classify", reason, m, NULL, 0, s);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) set_failed(w, s);
 }
 
@@ -622,13 +620,15 @@ static int producer_start(worker *w) {
   return 0;
 }
 
-static int start(worker *w) {
+/* tax: the validated taxonomy (taken over). */
+static int start(worker *w, es_taxonomy *tax) {
   char cbuf[1024];
   const char *carr[34];
   const char *const *pextra = kv_list(w->cfg->common.kafka_producer_config, w->pbuf, sizeof w->pbuf, w->parr, 34);
   const char *const *cextra = kv_list(w->cfg->common.kafka_consumer_config, cbuf, sizeof cbuf, carr, 34);
-  char err[512];
-  if (!(w->cls = load(w, err, sizeof err))) {
+  char err[512], mp[1024];
+  w->cls = cl_classifier_open(model_path(w, mp, sizeof mp), tax, w->cfg->confidence_threshold, 1, err, sizeof err);
+  if (!w->cls) {
     es_error("model_load", "%s", err);
     return -1;
   }
@@ -732,11 +732,20 @@ int cl_serve(int argc, char **argv, int first) {
   }
   es_log_init("classify", ES_LOG_LEVELS[C.common.log_level]);
   es_install_signals();
+  /* lib's validating reader, before anything starts: the same refusal (and
+   * exit code, as a bad option) as prioritize and actions give this file */
+  char err[512];
+  es_taxonomy *tax = NULL;
+  if (es_taxonomy_load(C.taxonomy ? C.taxonomy : "", &tax, err, sizeof err) != 0) {
+    es_error("taxonomy_invalid", "%s", err);
+    es_config_free(OPTS);
+    return 2;
+  }
   init_metrics(&w);
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0)
     es_warn("admin", "admin server did not start on port %ld", C.admin_port);
   int rc = 1;
-  if (start(&w) == 0) {
+  if (start(&w, tax) == 0) {
     es_admin_set_ready(1);
     es_info("started", "consuming %s as group %s", C.input_topic, C.group);
     while (!es_stopping) {

@@ -8,11 +8,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "httpc.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "receipt.h"
 #include "util.h"
 
 enum { KIND_SINGLE, KIND_BATCH, KIND_OPEN311, KIND_WHATSAPP };
+#define ING_URL_MAX 512 /* public_url (checked at start: at most 256) + /v1/receipts/ + a token */
 
 typedef struct {
   es_http_req *req;
@@ -23,10 +27,14 @@ typedef struct {
   ing_item **items;
 } req_ctx;
 
-static es_metric *m_requests, *m_latency;
+static es_metric *m_requests, *m_latency, *m_contact, *m_forward;
 
 void ing_api_metrics_init(void) {
   m_requests = es_counter("escucha_ingest_requests_total", "HTTP requests by route and status", "route", "status", NULL);
+  m_contact = es_counter("escucha_ingest_open311_contact_dropped_total",
+                         "Open311 contact fields (personal data) received and not kept, by field", "field", NULL);
+  m_forward = es_counter("escucha_ingest_open311_forward_total",
+                         "Open311 reads forwarded to escucha-api, by outcome (ok or the failure)", "result", NULL);
   m_latency = es_histogram("escucha_ingest_request_seconds", "HTTP request latency", ES_LATENCY_BUCKETS,
                            ES_LATENCY_NBUCKETS, "route", NULL);
 }
@@ -71,20 +79,49 @@ static void put_error(es_buf *b, const ing_item *it) {
   es_buf_puts(b, "}");
 }
 
+/* The citizen's receipt URL for id into out; 0 ok, -1 when receipts are off
+ * (no secret) or id cannot be made a token (never for our ULIDs). */
+static int status_url(const ing_api_ctx *api, const char *id, char *out, size_t cap) {
+  char tok[ES_RECEIPT_TOKEN_MAX];
+  if (!api->receipt_key || es_receipt_token(api->receipt_key, id, tok, sizeof tok) != 0) return -1;
+  int n = snprintf(out, cap, "%s/v1/receipts/%s", api->public_url, tok);
+  return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+/* ,"status_url":"…" when receipts are on; 0 ok (also when off), -1 out of memory. */
+ES_MUST_CHECK static int put_status_url(es_buf *b, const ing_api_ctx *api, const char *id) {
+  char url[ING_URL_MAX];
+  if (status_url(api, id, url, sizeof url) != 0) return 0;
+  if (es_buf_puts(b, ",\"status_url\":") != 0) return -1;
+  return es_buf_json_str(b, url, strlen(url));
+}
+
+/* An answer that could not be built whole is not sent in part. */
+static void reply_built(req_ctx *c, int status, es_buf *b, int oom, const char *extra) {
+  if (oom) return reply_error(c->req, c->route, 500, "internal", "out of memory", NULL, NULL);
+  reply_json(c->req, c->route, status, b, extra);
+}
+
 static void respond_single(req_ctx *c) {
   ing_item *it = c->items[0];
   es_buf b = {0};
   switch (it->state) {
-    case ING_ITEM_ACCEPTED:
-      es_buf_printf(&b, "{\"id\":\"%s\",\"status\":\"accepted\"}", it->id);
-      reply_json(c->req, c->route, 202, &b, NULL);
+    case ING_ITEM_ACCEPTED: {
+      int oom = es_buf_printf(&b, "{\"id\":\"%s\",\"status\":\"accepted\"", it->id) != 0;
+      oom |= put_status_url(&b, c->api, it->id) != 0;
+      oom |= es_buf_puts(&b, "}") != 0;
+      reply_built(c, 202, &b, oom, NULL);
       break;
-    case ING_ITEM_DUPLICATE:
-      es_buf_puts(&b, "{\"id\":");
-      es_buf_json_str(&b, it->dup_id, strlen(it->dup_id));
-      es_buf_puts(&b, ",\"status\":\"duplicate\"}");
-      reply_json(c->req, c->route, 200, &b, NULL);
+    }
+    case ING_ITEM_DUPLICATE: {
+      int oom = es_buf_puts(&b, "{\"id\":") != 0;
+      oom |= es_buf_json_str(&b, it->dup_id, strlen(it->dup_id)) != 0;
+      oom |= es_buf_puts(&b, ",\"status\":\"duplicate\"") != 0;
+      oom |= put_status_url(&b, c->api, it->dup_id) != 0; /* the receipt of the first copy */
+      oom |= es_buf_puts(&b, "}") != 0;
+      reply_built(c, 200, &b, oom, NULL);
       break;
+    }
     case ING_ITEM_REJECTED:
       es_buf_puts(&b, "{\"error\":");
       put_error(&b, it);
@@ -101,17 +138,24 @@ static void respond_single(req_ctx *c) {
 static void respond_batch(req_ctx *c) {
   size_t cnt[5] = {0};
   es_buf b = {0};
+  int oom = 0;
   es_buf_puts(&b, "{\"results\":[");
   for (size_t i = 0; i < c->n; i++) {
     ing_item *it = c->items[i];
     cnt[it->state]++;
     es_buf_printf(&b, "%s{\"index\":%zu,", i ? "," : "", i);
     switch (it->state) {
-      case ING_ITEM_ACCEPTED: es_buf_printf(&b, "\"id\":\"%s\",\"status\":\"accepted\"}", it->id); break;
+      case ING_ITEM_ACCEPTED:
+        oom |= es_buf_printf(&b, "\"id\":\"%s\",\"status\":\"accepted\"", it->id) != 0;
+        oom |= put_status_url(&b, c->api, it->id) != 0;
+        oom |= es_buf_puts(&b, "}") != 0;
+        break;
       case ING_ITEM_DUPLICATE:
         es_buf_puts(&b, "\"id\":");
         es_buf_json_str(&b, it->dup_id, strlen(it->dup_id));
-        es_buf_puts(&b, ",\"status\":\"duplicate\"}");
+        es_buf_puts(&b, ",\"status\":\"duplicate\"");
+        oom |= put_status_url(&b, c->api, it->dup_id) != 0;
+        oom |= es_buf_puts(&b, "}") != 0;
         break;
       case ING_ITEM_REJECTED:
         es_buf_puts(&b, "\"status\":\"rejected\",\"error\":");
@@ -125,7 +169,7 @@ static void respond_batch(req_ctx *c) {
                 cnt[ING_ITEM_ACCEPTED], cnt[ING_ITEM_DUPLICATE], cnt[ING_ITEM_REJECTED], cnt[ING_ITEM_UNAVAILABLE]);
   /* 503 when anything could not be queued: the client retries the batch, dedup absorbs the rest */
   int status = cnt[ING_ITEM_UNAVAILABLE] ? 503 : cnt[ING_ITEM_ACCEPTED] ? 202 : 200;
-  reply_json(c->req, c->route, status, &b, status == 503 ? "Retry-After: 1\r\n" : NULL);
+  reply_built(c, status, &b, oom, status == 503 ? "Retry-After: 1\r\n" : NULL);
   es_buf_free(&b);
 }
 
@@ -134,10 +178,21 @@ static void respond_open311(req_ctx *c) {
   es_buf b = {0};
   if (it->state == ING_ITEM_ACCEPTED || it->state == ING_ITEM_DUPLICATE) {
     const char *id = it->state == ING_ITEM_ACCEPTED ? it->id : it->dup_id;
-    es_buf_puts(&b, "[{\"service_request_id\":");
-    es_buf_json_str(&b, id, strlen(id));
-    es_buf_puts(&b, ",\"service_notice\":\"\",\"account_id\":null}]");
-    reply_json(c->req, c->route, it->state == ING_ITEM_ACCEPTED ? 201 : 200, &b, NULL);
+    /* GeoReport v2 has no receipt field: service_notice (a string every client
+     * shows or keeps) holds the URL, and status_url repeats it for programs
+     * (JSON clients ignore members they don't know). */
+    char url[ING_URL_MAX];
+    int has_url = status_url(c->api, id, url, sizeof url) == 0;
+    int oom = es_buf_puts(&b, "[{\"service_request_id\":") != 0;
+    oom |= es_buf_json_str(&b, id, strlen(id)) != 0;
+    oom |= es_buf_puts(&b, ",\"service_notice\":") != 0;
+    oom |= es_buf_json_str(&b, has_url ? url : "", has_url ? strlen(url) : 0) != 0;
+    if (has_url) {
+      oom |= es_buf_puts(&b, ",\"status_url\":") != 0;
+      oom |= es_buf_json_str(&b, url, strlen(url)) != 0;
+    }
+    oom |= es_buf_puts(&b, ",\"account_id\":null}]") != 0;
+    reply_built(c, it->state == ING_ITEM_ACCEPTED ? 201 : 200, &b, oom, NULL);
   } else if (it->state == ING_ITEM_REJECTED) {
     /* GeoReport v2 error format: [{"code":400,"description":"..."}] */
     es_buf_printf(&b, "[{\"code\":%d,\"description\":", reject_status(it));
@@ -394,6 +449,10 @@ static void handle_open311_post(es_http_req *req, ing_api_ctx *api, const char *
   if (!form && !content_type_is(req, "application/json"))
     return reply_error(req, route, 415, "unsupported_media_type",
                        "Content-Type must be application/x-www-form-urlencoded or application/json", NULL, NULL);
+  /* first_name, last_name, email, phone: never copied into the item; counted */
+  unsigned contact = ing_ch_open311_contact_fields(req->body, req->body_len, form);
+  for (int i = 0; i < ING_CH_OPEN311_NCONTACT; i++)
+    if (contact & (1u << i)) es_metric_add(m_contact, 1, ING_CH_OPEN311_CONTACT[i]);
   ing_item *it = single_item(req, api, route, KIND_OPEN311);
   if (!it) return;
   /* no services list (out of memory at start) checks nothing; an empty one refuses every code */
@@ -525,10 +584,87 @@ static void handle_open311_services(es_http_req *req, ing_api_ctx *api) {
   reply_json(req, "open311_services", 200, &b, NULL);
 }
 
+/* GeoReport v2 errors are a list: [{"code":401,"description":"…"}]. */
+static void reply_open311_error(es_http_req *req, const char *route, int status, const char *desc, const char *extra) {
+  es_buf b = {0};
+  int oom = es_buf_printf(&b, "[{\"code\":%d,\"description\":", status) != 0;
+  oom |= es_buf_json_str(&b, desc, strlen(desc)) != 0;
+  oom |= es_buf_puts(&b, "}]") != 0;
+  if (oom) reply_error(req, route, 500, "internal", "out of memory", NULL, NULL);
+  else reply_json(req, route, status, &b, extra);
+  es_buf_free(&b);
+}
+
+/* Open311's api_key, as a form field of the body or a query parameter; the
+ * decoded copies are wiped. Never logged. */
+static const char *open311_api_key(es_http_req *req, ing_api_ctx *api, int *key) {
+  char *k = content_type_is(req, "application/x-www-form-urlencoded") ? query_param(req->body, "api_key") : NULL;
+  if (!k) k = query_param(req->query, "api_key");
+  if (!k) return NULL;
+  size_t n = strlen(k);
+  const char *agency = ing_auth_key(api->keys, k, n, key);
+  sodium_memzero(k, n);
+  free(k);
+  return agency;
+}
+
+/* ---- Open311 reads: forwarded to escucha-api, the answer relayed ---- */
+
+static void on_forwarded(es_httpc_rc rc, const es_httpc_resp *r, void *ud) {
+  es_http_req *req = ud;
+  const char *route = "open311_read";
+  es_metric_add(m_forward, 1, es_httpc_strerror(rc));
+  if (rc == ES_HTTPC_OK) {
+    count(req, route, r->status);
+    es_http_reply(req, r->status, r->content_type[0] ? r->content_type : "application/json", r->body, r->body_len,
+                  NULL);
+    return;
+  }
+  es_warn("open311_read_failed", "upstream=escucha-api result=%s", es_httpc_strerror(rc));
+  if (rc == ES_HTTPC_EPROTO || rc == ES_HTTPC_ETOOBIG)
+    return reply_open311_error(req, route, 502, "the request service gave an invalid answer", NULL);
+  reply_open311_error(req, route, 503, "the request service is unavailable; retry later", "Retry-After: 5\r\n");
+}
+
+/* "/open311/v2/requests/{id}.json" with id of [A-Za-z0-9_-], 1..64 chars. */
+static int open311_request_path(const char *p) {
+  static const char pre[] = "/open311/v2/requests/";
+  if (strncmp(p, pre, sizeof pre - 1) != 0) return 0;
+  p += sizeof pre - 1;
+  size_t n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+  return n >= 1 && n <= 64 && strcmp(p + n, ".json") == 0;
+}
+
+static void forward_open311_read(es_http_req *req, ing_api_ctx *api) {
+  const char *route = "open311_read";
+  if (!api->open311_read_url)
+    return reply_open311_error(req, route, 404, "reading requests is not configured here", NULL);
+  es_buf target = {0}, auth = {0};
+  const char *authz = es_http_header(req, "authorization");
+  int oom = es_buf_puts(&target, req->path) != 0;
+  if (req->query) oom |= es_buf_printf(&target, "?%s", req->query) != 0;
+  if (authz) oom |= es_buf_printf(&auth, "Authorization: %s", authz) != 0;
+  const char *headers[] = {authz ? auth.data : NULL, NULL};
+  es_httpc_limits lim = {.timeout_ms = api->open311_read_timeout_ms, .max_body = api->open311_read_max_bytes};
+  int rc = oom ? -1
+               : es_httpc_request(api->loop, "GET", api->open311_read_url, target.data, headers, NULL, 0, &lim,
+                                  on_forwarded, req);
+  if (auth.data) sodium_memzero(auth.data, auth.len);
+  es_buf_free(&auth);
+  es_buf_free(&target);
+  if (rc != 0) { /* out of memory, or a header we cannot pass on as it is */
+    es_metric_add(m_forward, 1, "refused");
+    reply_open311_error(req, route, 503, "the request service is unavailable; retry later", "Retry-After: 5\r\n");
+  }
+}
+
 void ing_api_handle(es_http_req *req, void *ud) {
   ing_api_ctx *api = ud;
   const char *p = req->path;
   int post = req->method == HTTP_POST, get = req->method == HTTP_GET;
+  /* an Open311 client knows one base URL: its reads go to escucha-api through here */
+  if (get && (strcmp(p, "/open311/v2/requests.json") == 0 || open311_request_path(p)))
+    return forward_open311_read(req, api);
   const char *route = strcmp(p, "/v1/feedback") == 0               ? "feedback"
                       : strcmp(p, "/v1/feedback:batch") == 0       ? "feedback_batch"
                       : strcmp(p, "/open311/v2/requests.json") == 0 ? "open311_requests"
@@ -546,12 +682,28 @@ void ing_api_handle(es_http_req *req, void *ud) {
     if (post) return handle_whatsapp(req, api);
     return reply_error(req, route, 405, "method_not_allowed", "use GET or POST", NULL, "Allow: GET, POST\r\n");
   }
-  if (!post) return reply_error(req, route, 405, "method_not_allowed", "use POST", NULL, "Allow: POST\r\n");
+  int open311 = strcmp(route, "open311_requests") == 0;
+  if (!post) {
+    const char *allow = open311 ? "Allow: GET, POST\r\n" : "Allow: POST\r\n";
+    return reply_error(req, route, 405, "method_not_allowed", open311 ? "use GET or POST" : "use POST", NULL, allow);
+  }
   int key = -1;
-  const char *agency = ing_auth_check(api->keys, es_http_header(req, "authorization"), &key);
-  if (!agency)
+  const char *authz = es_http_header(req, "authorization");
+  const char *agency = ing_auth_check(api->keys, authz, &key);
+  /* Open311 clients send the spec's api_key; a wrong Bearer header is not retried with it */
+  if (!agency && !authz && open311) agency = open311_api_key(req, api, &key);
+  if (!agency) {
+    if (open311)
+      return reply_open311_error(req, route, 401, "missing or invalid api_key (form field, query parameter or "
+                                 "Authorization: Bearer)", "WWW-Authenticate: Bearer\r\n");
     return reply_error(req, route, 401, "unauthorized", "missing or invalid API key (Authorization: Bearer <key>)",
                        NULL, "WWW-Authenticate: Bearer\r\n");
+  }
+  if (!es_keys_has(ing_auth_roles(api->keys, key), ES_ROLE_SUBMIT)) {
+    static const char msg[] = "this API key cannot submit feedback (it has no submit role)";
+    if (open311) return reply_open311_error(req, route, 403, msg, NULL);
+    return reply_error(req, route, 403, "forbidden", msg, NULL, NULL);
+  }
   /* the bucket counts items: one per single request here, a batch's items once it is parsed */
   int batch = strcmp(route, "feedback_batch") == 0;
   int wait = ing_auth_rate_take(api->keys, key, es_mono_ns(), batch ? 0 : 1);

@@ -121,6 +121,10 @@ int ing_ch_whatsapp_items(const char *body, size_t len, const char *agency, ing_
 
 /* ---- charsets ---- */
 
+/* The why of a decoding helper that ran out of memory: the item is refused
+ * as "internal", not "invalid" (reject_why). */
+static const char OOM_WHY[] = "out of memory";
+
 /* windows-1252 0x80..0x9F; the five unassigned bytes map to the C1 control of
  * the same value, as in the WHATWG Encoding Standard's decoder. */
 static const unsigned short CP1252[32] = {
@@ -138,7 +142,7 @@ static int cp1252_to_utf8(const char *p, size_t n, es_buf *o) {
     if (c < 0x80) u[k++] = (char)c;
     else if (c < 0x800) u[k++] = (char)(0xC0 | (c >> 6)), u[k++] = (char)(0x80 | (c & 0x3F));
     else u[k++] = (char)(0xE0 | (c >> 12)), u[k++] = (char)(0x80 | ((c >> 6) & 0x3F)), u[k++] = (char)(0x80 | (c & 0x3F));
-    es_buf_append(o, u, k);
+    if (es_buf_append(o, u, k) != 0) return -1;
   }
   return 0;
 }
@@ -160,9 +164,10 @@ static const char *const CP1252_NAMES[] = {"windows-1252", "cp1252", "x-cp1252",
  * Undeclared or US-ASCII: UTF-8 when it is valid UTF-8 (what 8-bit mail without
  * a charset usually is), windows-1252 otherwise; UTF-8 must be valid; other
  * charsets go through iconv; one iconv does not know is accepted only when the
- * text is valid UTF-8 anyway. 0 ok; -1 with why filled. */
+ * text is valid UTF-8 anyway. 0 ok; -1 with why filled (OOM_WHY when out of memory). */
 static int to_utf8(const char *p, size_t n, const char *cs, es_buf *o, char *why, size_t wlen) {
   char name[40];
+  snprintf(why, wlen, "%s", OOM_WHY); /* every other failure below writes its own */
   size_t k = cs ? strcspn(cs, "*") : 0; /* RFC 2231 "charset*language" */
   while (k && isspace((unsigned char)cs[k - 1])) k--;
   if (k >= sizeof name || (k && strspn(cs, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") < k)) {
@@ -202,8 +207,11 @@ static int to_utf8(const char *p, size_t n, const char *cs, es_buf *o, char *why
     rc = -1;
     break;
   }
+  if (rc == 0 && es_buf_reserve(o, 16) != 0) {
+    rc = -1;
+    snprintf(why, wlen, "%s", OOM_WHY);
+  }
   if (rc == 0) { /* flush a stateful charset's pending shift */
-    es_buf_reserve(o, 16);
     char *outp = o->data + o->len;
     size_t room = o->cap - o->len - 1;
     if (iconv(cd, NULL, NULL, &outp, &room) != (size_t)-1) o->len = (size_t)(outp - o->data);
@@ -220,10 +228,12 @@ typedef struct {
   size_t n;
 } span;
 
-/* Value of header name (unfolded, malloc'd) from the header block, or NULL.
- * The block holds no NUL (checked first). */
-static char *header(span h, const char *name) {
+/* Value of header name (unfolded, malloc'd) from the header block in *out,
+ * NULL when absent. The block holds no NUL (checked first). 0 ok, -1 out of
+ * memory (*out NULL). */
+static int header(span h, const char *name, char **out) {
   size_t nl = strlen(name);
+  *out = NULL;
   const char *p = h.p, *end = h.p + h.n;
   while (p < end) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -231,12 +241,15 @@ static char *header(span h, const char *name) {
     if ((size_t)(eol - p) > nl && p[nl] == ':' && strncasecmp(p, name, nl) == 0) {
       es_buf v = {0};
       const char *s = p + nl + 1;
+      int rc = 0;
       for (;;) {
         while (s < eol && (*s == ' ' || *s == '\t')) s++;
         const char *e = eol;
         while (e > s && (e[-1] == '\r' || e[-1] == ' ')) e--;
-        if (v.len) es_buf_append(&v, " ", 1);
-        es_buf_append(&v, s, (size_t)(e - s));
+        if ((v.len && es_buf_append(&v, " ", 1) != 0) || es_buf_append(&v, s, (size_t)(e - s)) != 0) {
+          rc = -1;
+          break;
+        }
         if (eol + 1 < end && (eol[1] == ' ' || eol[1] == '\t')) { /* folded line */
           s = eol + 1;
           eol = memchr(s, '\n', (size_t)(end - s));
@@ -245,12 +258,17 @@ static char *header(span h, const char *name) {
         }
         break;
       }
-      if (!v.data) es_buf_append(&v, "", 0);
-      return v.data;
+      if (rc == 0 && !v.data) rc = es_buf_append(&v, "", 0);
+      if (rc != 0) {
+        es_buf_free(&v);
+        return -1;
+      }
+      *out = v.data;
+      return 0;
     }
     p = eol + 1;
   }
-  return NULL;
+  return 0;
 }
 
 /* Splits a message into header block and body at the first empty line. */
@@ -277,8 +295,9 @@ static int hexval(int c) {
 }
 
 /* Quoted-printable; a '=' not followed by two hex digits or a line break is
- * kept as it is (RFC 2045 6.7 note 1: robust decoders pass it through). */
-static void qp_decode(span s, es_buf *out, int header_mode) {
+ * kept as it is (RFC 2045 6.7 note 1: robust decoders pass it through).
+ * 0 ok, -1 out of memory. */
+static int qp_decode(span s, es_buf *out, int header_mode) {
   for (size_t i = 0; i < s.n; i++) {
     char c = s.p[i];
     if (c == '=' && i + 1 < s.n) {
@@ -287,31 +306,34 @@ static void qp_decode(span s, es_buf *out, int header_mode) {
       int a = i + 2 < s.n ? hexval((unsigned char)s.p[i + 1]) : -1, b = i + 2 < s.n ? hexval((unsigned char)s.p[i + 2]) : -1;
       if (a >= 0 && b >= 0) {
         char v = (char)(a * 16 + b);
-        es_buf_append(out, &v, 1);
+        if (es_buf_append(out, &v, 1) != 0) return -1;
         i += 2;
         continue;
       }
     }
     if (header_mode && c == '_') c = ' ';
-    es_buf_append(out, &c, 1);
+    if (es_buf_append(out, &c, 1) != 0) return -1;
   }
+  return 0;
 }
 
 /* Base64 with line breaks; missing '=' padding is tolerated, anything else
- * that is not base64 is an error (-1): a part we cannot read is not dropped. */
-static int b64_decode(span s, es_buf *out) {
+ * that is not base64 is an error (-1): a part we cannot read is not dropped.
+ * why: bad_why, or OOM_WHY when out of memory. */
+static int b64_decode(span s, es_buf *out, const char *bad_why, char *why, size_t wlen) {
   char *clean = malloc(s.n + 1);
   unsigned char *bin = malloc(s.n + 1);
   size_t n = 0, len = 0;
   int rc = -1;
+  snprintf(why, wlen, "%s", OOM_WHY);
   if (!clean || !bin) goto cleanup;
   for (size_t i = 0; i < s.n; i++)
     if (!isspace((unsigned char)s.p[i])) clean[n++] = s.p[i];
   for (int pad = 0; pad < 2 && n && clean[n - 1] == '='; pad++) n--;
-  if (sodium_base642bin(bin, s.n + 1, clean, n, NULL, &len, NULL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING) == 0) {
-    es_buf_append(out, bin, len);
+  if (sodium_base642bin(bin, s.n + 1, clean, n, NULL, &len, NULL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0)
+    snprintf(why, wlen, "%s", bad_why);
+  else if (es_buf_append(out, bin, len) == 0)
     rc = 0;
-  }
 cleanup:
   free(clean);
   free(bin);
@@ -344,10 +366,9 @@ static int decode_words(const char *s, es_buf *out, char *why, size_t wlen) {
     es_buf dec = {0};
     int rc = 0;
     if (enc == 'B') {
-      rc = b64_decode(text, &dec);
-      if (rc != 0) snprintf(why, wlen, "invalid base64 in an encoded word");
-    } else {
-      qp_decode(text, &dec, 1);
+      rc = b64_decode(text, &dec, "invalid base64 in an encoded word", why, wlen);
+    } else if ((rc = qp_decode(text, &dec, 1)) != 0) {
+      snprintf(why, wlen, "%s", OOM_WHY);
     }
     if (rc == 0) rc = to_utf8(dec.data ? dec.data : "", dec.len, charset, out, why, wlen);
     es_buf_free(&dec);
@@ -374,21 +395,26 @@ static char *param(const char *ctype, const char *name) {
 /* A leaf part: 1 with out = its text as UTF-8 when it is the text/plain body,
  * 0 when it is not (another type, an attachment), -1 when it cannot be read (why). */
 static int leaf_text(span h, span b, es_buf *out, char *why, size_t wlen) {
-  char *ctype = header(h, "content-type"), *cte = header(h, "content-transfer-encoding"),
-       *disp = header(h, "content-disposition"), *charset = NULL;
+  char *ctype = NULL, *cte = NULL, *disp = NULL, *charset = NULL;
   es_buf raw = {0};
-  int rc = 0;
+  int rc = -1, qp;
+  if (header(h, "content-type", &ctype) != 0 || header(h, "content-transfer-encoding", &cte) != 0 ||
+      header(h, "content-disposition", &disp) != 0) {
+    snprintf(why, wlen, "%s", OOM_WHY);
+    goto done;
+  }
+  rc = 0;
   /* no Content-Type means text/plain */
   if ((ctype && strncasecmp(ctype, "text/plain", 10) != 0) || (disp && strncasecmp(disp, "attachment", 10) == 0))
     goto done;
   rc = -1;
-  if (cte && strcasecmp(cte, "quoted-printable") == 0) qp_decode(b, &raw, 0);
-  else if (cte && strcasecmp(cte, "base64") == 0) {
-    if (b64_decode(b, &raw) != 0) {
-      snprintf(why, wlen, "the text part is not valid base64");
-      goto done;
-    }
-  } else es_buf_append(&raw, b.p, b.n);
+  qp = cte && strcasecmp(cte, "quoted-printable") == 0;
+  if (cte && strcasecmp(cte, "base64") == 0) {
+    if (b64_decode(b, &raw, "the text part is not valid base64", why, wlen) != 0) goto done;
+  } else if (qp ? qp_decode(b, &raw, 0) != 0 : es_buf_append(&raw, b.p, b.n) != 0) {
+    snprintf(why, wlen, "%s", OOM_WHY);
+    goto done;
+  }
   charset = param(ctype, "charset");
   if (to_utf8(raw.data ? raw.data : "", raw.len, charset, out, why, wlen) != 0) goto done;
   rc = 1;
@@ -404,8 +430,12 @@ done:
 /* First text/plain part, depth-first through multipart parts (bounded depth):
  * 1 found (out), 0 none, -1 error (why). */
 static int find_text(span h, span b, int depth, es_buf *out, char *why, size_t wlen) {
-  char *ctype = header(h, "content-type");
+  char *ctype = NULL;
   int res = 0;
+  if (header(h, "content-type", &ctype) != 0) {
+    snprintf(why, wlen, "%s", OOM_WHY);
+    return -1;
+  }
   if (ctype && strncasecmp(ctype, "multipart/", 10) == 0) {
     char *boundary = depth < 4 ? param(ctype, "boundary") : NULL;
     if (boundary && *boundary && strlen(boundary) <= 200) { /* RFC 2046: at most 70 */
@@ -493,6 +523,13 @@ static void header_name_at(span h, const char *p, char *out, size_t len) {
   snprintf(out + n, len - n, "%s", n ? "" : "headers");
 }
 
+/* Refuses it for field with a decoding helper's why: "internal" when that
+ * was running out of memory, else "invalid" ("field: why"). */
+static void reject_why(ing_item *it, const char *field, const char *why) {
+  if (strcmp(why, OOM_WHY) == 0) ing_item_reject(it, "internal", "", "out of memory");
+  else ing_item_reject(it, "invalid", field, "%s: %s", field, why);
+}
+
 int ing_ch_email_item(const char *msg, size_t len, ing_item *it) {
   span h, b;
   split((span){msg, len}, &h, &b);
@@ -507,14 +544,17 @@ int ing_ch_email_item(const char *msg, size_t len, ing_item *it) {
     ing_item_reject(it, "invalid", name, "the %s header contains a NUL byte", name);
     goto cleanup;
   }
-  subject_raw = header(h, "subject"), date = header(h, "date"), mid = header(h, "message-id");
+  if (header(h, "subject", &subject_raw) != 0 || header(h, "date", &date) != 0 || header(h, "message-id", &mid) != 0) {
+    ing_item_reject(it, "internal", "", "out of memory");
+    goto cleanup;
+  }
   if (subject_raw && decode_words(subject_raw, &subject, why, sizeof why) != 0) {
-    ing_item_reject(it, "invalid", "subject", "subject: %s", why);
+    reject_why(it, "subject", why);
     goto cleanup;
   }
   if (ing_ch_check_str(it, "subject", subject.data, subject.len, ING_MAX_TEXT) != 0) goto cleanup;
   if ((found = find_text(h, b, 0, &body, why, sizeof why)) < 0) {
-    ing_item_reject(it, "invalid", "body", "body: %s", why);
+    reject_why(it, "body", why);
     goto cleanup;
   }
   if (ing_ch_check_str(it, "body", body.data, body.len, SIZE_MAX) != 0) goto cleanup;
@@ -527,9 +567,8 @@ int ing_ch_email_item(const char *msg, size_t len, ing_item *it) {
     ing_item_reject(it, "too_long", "body", "subject and body are %zu bytes together; at most %d", total, ING_MAX_TEXT);
     goto cleanup;
   }
-  if (subject.len) es_buf_printf(&text, "%s\n\n", subject.data);
-  if (body.len) es_buf_append(&text, body.data, body.len);
-  if (!text.data) {
+  if ((subject.len && es_buf_printf(&text, "%s\n\n", subject.data) != 0) ||
+      (body.len && es_buf_append(&text, body.data, body.len) != 0) || !text.data) {
     ing_item_reject(it, "internal", "", "out of memory");
     goto cleanup;
   }
@@ -692,6 +731,34 @@ static void o311_rename_field(ing_item *it) {
       snprintf(it->err_field, sizeof it->err_field, "%s", MAP[i][1]);
       return;
     }
+}
+
+const char *const ING_CH_OPEN311_CONTACT[ING_CH_OPEN311_NCONTACT] = {"first_name", "last_name", "email", "phone"};
+
+unsigned ing_ch_open311_contact_fields(const char *body, size_t len, int form) {
+  unsigned bits = 0;
+  if (form) {
+    for (const char *p = body, *end = body + len; p < end;) {
+      const char *amp = memchr(p, '&', (size_t)(end - p)), *e = amp ? amp : end;
+      const char *eq = memchr(p, '=', (size_t)(e - p));
+      char key[32];
+      if (eq && eq + 1 < e && (size_t)(eq - p) < sizeof key) { /* an empty value gave nothing away */
+        size_t kn = url_decode(p, (size_t)(eq - p), key);
+        for (int i = 0; i < ING_CH_OPEN311_NCONTACT; i++)
+          if (strlen(ING_CH_OPEN311_CONTACT[i]) == kn && memcmp(key, ING_CH_OPEN311_CONTACT[i], kn) == 0)
+            bits |= 1u << i;
+      }
+      p = e + 1;
+    }
+    return bits;
+  }
+  cJSON *o = cJSON_ParseWithLength(body, len);
+  for (int i = 0; cJSON_IsObject(o) && i < ING_CH_OPEN311_NCONTACT; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, ING_CH_OPEN311_CONTACT[i]);
+    if (v && !cJSON_IsNull(v) && !(cJSON_IsString(v) && !*v->valuestring)) bits |= 1u << i;
+  }
+  cJSON_Delete(o);
+  return bits;
 }
 
 int ing_ch_open311_item(const char *body, size_t len, int form, const char *agency, const char *services_json,

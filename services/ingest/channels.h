@@ -43,4 +43,11 @@ void ing_ch_email_message_id_hash(const char *mid, size_t n, char out[37]);
  * Open311 field named (description, service_code, lat, long, ...). */
 int ing_ch_open311_item(const char *body, size_t len, int form, const char *agency, const char *services_json,
                     ing_item *it);
+/* GeoReport v2's contact fields: personal data that ing_ch_open311_item never
+ * copies (not stored, published or logged). The bits (1 << index in
+ * ING_CH_OPEN311_CONTACT) of those a body gives with a non-empty value, so the
+ * API can count what it dropped. */
+#define ING_CH_OPEN311_NCONTACT 4
+extern const char *const ING_CH_OPEN311_CONTACT[ING_CH_OPEN311_NCONTACT];
+unsigned ing_ch_open311_contact_fields(const char *body, size_t len, int form);
 #endif

@@ -84,9 +84,12 @@ static void complete(entry *e) {
   advance(e->ib, e->msg->partition);
 }
 
-static rd_kafka_resp_err_t send_dlq(entry *e) {
+/* lib's dead-letter send (back-pressure on a full queue, bounded); the sealed record is ours.
+ * wait_ms: how long the loop may wait for room (0 inside the DLQ producer's own callback). */
+#define ING_DLQ_WAIT_MS 100
+static rd_kafka_resp_err_t send_dlq(entry *e, int wait_ms) {
   const rd_kafka_message_t *m = e->msg;
-  return es_kafka_produce(e->ib->dlq, ES_TOPIC_DLQ, RD_KAFKA_PARTITION_UA, m->key, m->key_len, e->dl, e->dl_len, e);
+  return es_kafka_dlq_send(e->ib->dlq, m->key, m->key_len, e->dl, e->dl_len, e, wait_ms);
 }
 
 static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -97,7 +100,9 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
   if (m->err) {
     /* not acked: retry rather than commit past a message nobody kept */
     es_warn("dlq_delivery_failed", "%s; retrying", rd_kafka_err2str(m->err));
-    send_dlq(e);
+    rd_kafka_resp_err_t r = send_dlq(e, 0);
+    if (r != RD_KAFKA_RESP_ERR_NO_ERROR) /* not committed: redelivered after a restart */
+      es_error("dlq_send_failed", "partition=%d: %s", (int)e->msg->partition, rd_kafka_err2str(r));
     return;
   }
   free(e->dl);
@@ -122,7 +127,9 @@ static void to_dlq(entry *e, const char *reason) {
     es_error("dlq_oom", "partition=%d offset=%lld: cannot build the dead letter", m->partition, (long long)m->offset);
     return;
   }
-  if (send_dlq(e) != RD_KAFKA_RESP_ERR_NO_ERROR) send_dlq(e); /* queue full: one retry */
+  rd_kafka_resp_err_t r = send_dlq(e, ING_DLQ_WAIT_MS);
+  if (r != RD_KAFKA_RESP_ERR_NO_ERROR) /* not committed: redelivered after a restart */
+    es_error("dlq_send_failed", "partition=%d offset=%lld: %s", m->partition, (long long)m->offset, rd_kafka_err2str(r));
 }
 
 static int parse(entry *e);

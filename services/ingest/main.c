@@ -1,5 +1,6 @@
 /* escucha-ingest: the single intake for every channel (HTTP, Open311, the
  * inbound Kafka topic, CSV import). */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,17 +14,20 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "receipt.h"
 #include "util.h"
 
 /* The options, typed and bound to their fields (lib/config.h). */
 static struct {
   es_common_cfg common;
   const char *http_host, *api_keys_file, *api_keys, *taxonomy, *group, *agency, *whatsapp_agency,
-      *whatsapp_verify_token, *dlq_seal_public_key_file, *dlq_secret_key_file, *test_fail_text;
+      *whatsapp_verify_token, *dlq_seal_public_key_file, *dlq_secret_key_file, *test_fail_text,
+      *receipt_secret_file, *public_api_url, *open311_read_url;
   char *whatsapp_app_secret; /* value or the file's content */
   long http_port, admin_port, http_max_conns, dedup_window, dedup_anonymous_window, max_body, max_batch,
       max_inflight;
-  double http_header_timeout_s, http_body_timeout_s, http_idle_timeout_s, rate_limit;
+  long open311_read_max_bytes;
+  double http_header_timeout_s, http_body_timeout_s, http_idle_timeout_s, rate_limit, open311_read_timeout_s;
   int utf8_repair, inbound;
 } C;
 
@@ -38,8 +42,13 @@ static es_opt OPTS[] = {
     ES_DOUBLE("http-idle-timeout-s", "60", 0, 86400, "Seconds a keep-alive connection may idle between requests (0 = none)", &C.http_idle_timeout_s),
     ES_LONG("http-max-conns", "0", 0, 1000000, "Most open API connections (0 = min(4096, 3/4 of RLIMIT_NOFILE))", &C.http_max_conns),
     ES_LONG("admin-port", "9101", 0, ES_PORT_MAX, "Port for /metrics /healthz /readyz", &C.admin_port),
-    ES_STR("api-keys-file", NULL, "File of agency:<sha256 hex of key> lines", &C.api_keys_file),
-    ES_STR("api-keys", NULL, "agency:key[,agency:key] (hashed at load; prefer the file)", &C.api_keys),
+    ES_STR("api-keys-file", NULL, "File of agency:role[,role]:<sha256 hex of key> lines (legacy agency:<hex>: submit+read+review)", &C.api_keys_file),
+    ES_STR("api-keys", NULL, "agency[:role+role]:key[,...] (hashed at load; prefer the file)", &C.api_keys),
+    ES_STR("receipt-secret-file", NULL, "File of 64 hex chars: the secret of citizen receipt tokens (status_url); unset: no status_url", &C.receipt_secret_file),
+    ES_STR("public-api-url", "http://127.0.0.1:8081", "escucha-api's base URL as citizens reach it (status_url)", &C.public_api_url),
+    ES_STR("open311-read-url", "http://127.0.0.1:8081", "escucha-api's base URL for forwarded Open311 GETs (empty: not forwarded, 404)", &C.open311_read_url),
+    ES_DOUBLE("open311-read-timeout-s", "10", 0.1, 300, "Seconds a forwarded Open311 GET may take (then 503)", &C.open311_read_timeout_s),
+    ES_LONG("open311-read-max-bytes", "8388608", 1024, 1L << 30, "Largest forwarded Open311 answer in bytes (larger: 502)", &C.open311_read_max_bytes),
     ES_DOUBLE("rate-limit", "1000", 0, 1e9, "Items per second per API key: a batch costs one per item; burst 2x (0 = unlimited)", &C.rate_limit),
     ES_LONG("dedup-window", "604800", 0, 315360000, "Seconds a re-sent external_id is answered as a duplicate", &C.dedup_window),
     ES_LONG("dedup-anonymous-window", "600", 0, 315360000, "Seconds identical content without external_id (same channel, service, scores) is a duplicate", &C.dedup_anonymous_window),
@@ -161,10 +170,50 @@ static int run_import(int nrest, char **rest) {
   return rc;
 }
 
+/* A base URL we put in answers or call: http(s)://…, printable, no quotes;
+ * trailing '/' removed (into buf). 0 ok. */
+static int base_url_ok(const char *name, const char *url, int https_ok, char *buf, size_t cap) {
+  size_t n = url ? strlen(url) : 0;
+  int ok = n > 0 && n < cap && n <= 256 &&
+           (strncmp(url, "http://", 7) == 0 || (https_ok && strncmp(url, "https://", 8) == 0));
+  for (size_t i = 0; ok && i < n; i++)
+    if ((unsigned char)url[i] <= 0x20 || (unsigned char)url[i] >= 0x7f || url[i] == '"' || url[i] == '\\') ok = 0;
+  if (!ok) {
+    es_error("config_error", "%s must be an %s URL of at most 256 printable characters", name,
+             https_ok ? "http:// or https://" : "http://");
+    return -1;
+  }
+  memcpy(buf, url, n + 1);
+  while (n > 0 && buf[n - 1] == '/') buf[--n] = '\0';
+  return 0;
+}
+
 static int serve(void) {
   char err[512];
   int rc = 1;
   ing_api_ctx api = {0};
+  static unsigned char receipt_key[ES_RECEIPT_KEY_BYTES];
+  static char public_url[260], read_url[260];
+  /* Receipts are optional (an intake without escucha-api still works), but a
+   * secret that was asked for and cannot be read is a configuration error. */
+  if (C.receipt_secret_file && *C.receipt_secret_file) {
+    if (es_receipt_key_load(C.receipt_secret_file, receipt_key, err, sizeof err) != 0) {
+      es_error("config_error", "ESCUCHA_RECEIPT_SECRET_FILE: %s", err);
+      goto cleanup;
+    }
+    api.receipt_key = receipt_key;
+  } else {
+    es_warn("receipts_off", "ESCUCHA_RECEIPT_SECRET_FILE is not set: answers carry no status_url");
+  }
+  if (base_url_ok("ESCUCHA_PUBLIC_API_URL", C.public_api_url, 1, public_url, sizeof public_url) != 0) goto cleanup;
+  api.public_url = public_url;
+  if (C.open311_read_url && *C.open311_read_url) {
+    if (base_url_ok("ESCUCHA_OPEN311_READ_URL", C.open311_read_url, 0, read_url, sizeof read_url) != 0) goto cleanup;
+    api.open311_read_url = read_url;
+  }
+  api.loop = S.loop;
+  api.open311_read_timeout_ms = (unsigned)(C.open311_read_timeout_s * 1000);
+  api.open311_read_max_bytes = (size_t)C.open311_read_max_bytes;
   api.keys = ing_auth_new(C.api_keys_file, C.api_keys,
                       C.rate_limit, err, sizeof err);
   if (!api.keys) {
@@ -220,6 +269,7 @@ cleanup:
     ing_pipeline_free(S.g);
   }
   es_admin_stop();
+  sodium_memzero(receipt_key, sizeof receipt_key);
   ing_auth_free(api.keys);
   free(api.services);
   return rc;

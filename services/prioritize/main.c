@@ -42,7 +42,7 @@ static es_opt OPTS[] = {
     ES_LONG("admin-port", "9103", 0, ES_PORT_MAX, "Port for /metrics /healthz /readyz", &C.admin_port),
     ES_STR("group", "escucha-prioritize", "Consumer group", &C.group),
     ES_STR("migrations-dir", "migrations", "SQL migrations applied at start (empty = skip)", &C.migrations_dir),
-    ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy JSON (topic labels)", &C.taxonomy),
+    ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy JSON (topic labels; empty: none, labels are ids)", &C.taxonomy),
     ES_LONG("batch-size", "5000", 1, 1000000, "Most messages per PostgreSQL transaction", &C.batch_size),
     ES_LONG("batch-ms", "200", 0, 3600000, "Longest wait to fill a batch (ms)", &C.batch_ms),
     ES_STR("weights", "volume=0.25,negative=0.25,spike=0.25,nps=0.15,urgency=0.10",
@@ -552,7 +552,24 @@ cleanup:
   return rc;
 }
 
-static int start(svc *s, pz_store_cfg *cfg, const pz_taxonomy *tax) {
+/* The taxonomy through lib's validating reader: a file classify refuses is
+ * refused here too (exit 2, like a bad option). An empty --taxonomy means
+ * none (*tax NULL: labels are topic ids). 0 ok, -1 refused (logged). */
+static int load_taxonomy(es_taxonomy **tax) {
+  char err[512];
+  *tax = NULL;
+  if (!C.taxonomy || !*C.taxonomy) {
+    es_warn("taxonomy_unavailable", "no --taxonomy: labels fall back to topic ids");
+    return 0;
+  }
+  if (es_taxonomy_load(C.taxonomy, tax, err, sizeof err) != 0) {
+    es_error("taxonomy_invalid", "%s", err);
+    return -1;
+  }
+  return 0;
+}
+
+static int start(svc *s, pz_store_cfg *cfg, const es_taxonomy *tax) {
   char err[512];
   const char *brokers = C.common.kafka_brokers;
   cfg->taxonomy = tax;
@@ -605,10 +622,10 @@ int main(int argc, char **argv) {
   const char *mig = C.migrations_dir;
   svc s = {.mig = mig && *mig ? mig : NULL, .ngram = (int)C.emerging_ngram};
   if (s.ngram < 1 || s.ngram > 3) s.ngram = 2;
-  pz_taxonomy *tax = pz_taxonomy_load(C.taxonomy);
-  if (!tax) es_warn("taxonomy_unavailable", "labels fall back to topic ids");
+  es_taxonomy *tax = NULL;
+  if (load_taxonomy(&tax) != 0) return 2;
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) {
-    pz_taxonomy_free(tax);
+    es_taxonomy_free(tax);
     return 1;
   }
   int rc = 1;
@@ -620,7 +637,7 @@ int main(int argc, char **argv) {
   es_admin_set_ready(0);
   stop(&s);
   es_admin_stop();
-  pz_taxonomy_free(tax);
+  es_taxonomy_free(tax);
   es_config_free(OPTS);
   return es_stopping ? 0 : rc;
 }

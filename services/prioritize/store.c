@@ -240,10 +240,10 @@ static int mark_stored(pz_store *s, const pz_row *rows, size_t n, int *found) {
     const char *run = rows[i].id, *p;
     for (p = run; *p; p++)
       if (*p == '"' || *p == '\\') {
-        rc |= es_buf_append(b, run, (size_t)(p - run)) | es_buf_puts(b, "\\");
+        rc |= es_buf_append(b, run, (size_t)(p - run)) || es_buf_puts(b, "\\");
         run = p;
       }
-    rc |= es_buf_append(b, run, (size_t)(p - run)) | es_buf_puts(b, "\"");
+    rc |= es_buf_append(b, run, (size_t)(p - run)) || es_buf_puts(b, "\"");
   }
   rc |= es_buf_puts(b, "}");
   if (rc) return -1;
@@ -444,8 +444,8 @@ static int add_aggregates(pz_store *s, size_t nfresh) {
       c[4] += r->nps >= 9, c[5] += r->nps == 7 || r->nps == 8, c[6] += r->nps >= 0 && r->nps <= 6;
       c[7] += r->csat >= 0, c[8] += r->csat >= 4, c[9] += r->urgent != 0;
     }
-    rc |= copy_str(b, g->r->agency) | es_buf_puts(b, "\t") | copy_str(b, g->r->category) |
-          es_buf_puts(b, "\t") | copy_str(b, g->r->subcategory);
+    rc |= copy_str(b, g->r->agency) || es_buf_puts(b, "\t") || copy_str(b, g->r->category) ||
+          es_buf_puts(b, "\t") || copy_str(b, g->r->subcategory);
     rc |= es_buf_printf(b, "\t%lld", (long long)g->hour);
     for (int k = 0; k < 10; k++) rc |= es_buf_printf(b, "\t%llu", (unsigned long long)c[k]);
     rc |= es_buf_puts(b, "\n");
@@ -728,9 +728,9 @@ static int rank_and_write(rank_ctx *x) {
     if (a->level != level) level = a->level, rank = 0, kept = 0;
     a->rank = ++rank;
     char es[512], en[512];
-    pz_explain(es, sizeof es, "es", pz_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency,
+    pz_explain(es, sizeof es, "es", es_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency,
                x->kind, &a->f);
-    pz_explain(en, sizeof en, "en", pz_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency,
+    pz_explain(en, sizeof en, "en", es_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency,
                x->kind, &a->f);
     if (json_array_append_new(rows, priority_json(x, a, es, en)) != 0) goto cleanup;
     if (kept++ < cfg->publish_top && keep_priority(x, a, es, en) != 0) goto cleanup;
@@ -820,9 +820,9 @@ static int open_plan(rank_ctx *x, const topic_acc *a) {
   snprintf(request_id, rlen, "%s/%s/%s", x->agency, a->topic, id);
   char es[512], en[512];
   const pz_store_cfg *cfg = &x->s->cfg;
-  pz_explain(es, sizeof es, "es", pz_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency,
+  pz_explain(es, sizeof es, "es", es_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency,
              x->kind, &a->f);
-  pz_explain(en, sizeof en, "en", pz_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency,
+  pz_explain(en, sizeof en, "en", es_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency,
              x->kind, &a->f);
   json_t *j = priority_json(x, a, es, en);
   snap = j ? json_dumps(j, JSON_COMPACT) : NULL;

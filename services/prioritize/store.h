@@ -39,7 +39,7 @@ typedef struct pz_store_cfg {
   double spike_p;             /* p-value under which a topic counts as spiking */
   int rank_interval_ms;       /* rank an agency at most this often (0 = every batch) */
   const char *quiet_topics;   /* comma list of categories ranked but never given a plan */
-  const pz_taxonomy *taxonomy;
+  const es_taxonomy *taxonomy; /* borrowed; NULL: labels are topic ids */
 } pz_store_cfg;
 void pz_store_cfg_default(pz_store_cfg *c);
 

@@ -24,6 +24,9 @@ PG_DSN = os.environ.get("ESCUCHA_PG_DSN", "host=127.0.0.1 port=%d dbname=escucha
 REDIS_PORT = int(os.environ.get("ESCUCHA_REDIS_PORT", "16379"))
 REDIS_URL = os.environ.get("ESCUCHA_REDIS_URL", "redis://127.0.0.1:%d" % REDIS_PORT)
 HTTP_PORT = int(os.environ.get("ESCUCHA_HTTP_PORT", "8080"))
+# where escucha-api listens in tests: ingest's receipts point there and its Open311 reads go there
+API_HTTP_PORT = HTTP_PORT + 1
+RECEIPT_SECRET_FILE = os.path.join(STATE, "receipt.key")
 ADMIN_BASE = int(os.environ.get("ESCUCHA_ADMIN_PORT_BASE", "9100"))
 ADMIN = {"ingest": 1, "classify": 2, "prioritize": 3, "actions": 4}
 
@@ -78,6 +81,9 @@ class Service:
             "ESCUCHA_KAFKA_BROKERS": BROKERS, "ESCUCHA_PG_DSN": PG_DSN, "ESCUCHA_REDIS_URL": REDIS_URL,
             "ESCUCHA_ADMIN_PORT": str(self.admin_port), "ESCUCHA_STATE_DIR": STATE,
             "ESCUCHA_API_KEYS_FILE": os.path.join(STATE, "api-keys"),
+            "ESCUCHA_RECEIPT_SECRET_FILE": RECEIPT_SECRET_FILE,
+            "ESCUCHA_PUBLIC_API_URL": "http://127.0.0.1:%d" % API_HTTP_PORT,
+            "ESCUCHA_OPEN311_READ_URL": "http://127.0.0.1:%d" % API_HTTP_PORT,
             "ESCUCHA_TAXONOMY": os.path.join(REPO, "config", "taxonomy.default.json"),
             "ESCUCHA_MIGRATIONS_DIR": os.path.join(REPO, "migrations"),
             "ESCUCHA_MODEL": os.path.join(STATE, "model.bin"),
@@ -170,10 +176,42 @@ def services():
             assert rc == 0, "%s exited %s on SIGTERM; log tail:\n%s" % (s.name, rc, s.log()[-3000:])
 
 
+def _state_file(name):
+    with open(os.path.join(STATE, name)) as f:
+        return f.read().strip()
+
+
 @pytest.fixture(scope="session")
 def api_key():
-    with open(os.path.join(STATE, "demo-api-key")) as f:
-        return f.read().strip()
+    """Agency demo, role admin (scripts/stack.sh provision)."""
+    return _state_file("demo-api-key")
+
+
+@pytest.fixture(scope="session")
+def read_key():
+    """Agency demo, role read only."""
+    return _state_file("demo-read-key")
+
+
+@pytest.fixture(scope="session")
+def otra_key():
+    """Agency otra, role admin."""
+    return _state_file("otra-api-key")
+
+
+def receipt_id(url):
+    """The feedback id a status_url's token vouches for (lib/receipt.h: <id>.<base64url of the
+    first 16 bytes of HMAC-SHA-256(secret, id)>), or None when the token does not verify."""
+    import base64
+    import hashlib
+    import hmac
+    prefix = "http://127.0.0.1:%d/v1/receipts/" % API_HTTP_PORT
+    if not url or not url.startswith(prefix):
+        return None
+    fid, _, mac = url[len(prefix):].partition(".")
+    key = bytes.fromhex(_state_file("receipt.key"))
+    want = base64.urlsafe_b64encode(hmac.new(key, fid.encode(), hashlib.sha256).digest()[:16]).rstrip(b"=")
+    return fid if hmac.compare_digest(want, mac.encode()) else None
 
 
 def unique(prefix="t"):

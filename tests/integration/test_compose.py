@@ -26,8 +26,9 @@ ADMIN_PORT = {"ingest": 9101, "classify": 9102, "prioritize": 9103, "actions": 9
 EXTRA_ENV = {
     "ingest": {"ESCUCHA_HTTP_PORT", "ESCUCHA_API_KEYS_FILE"},
     "classify": {"ESCUCHA_MODEL", "ESCUCHA_TAXONOMY"},
-    "prioritize": {"ESCUCHA_MIGRATIONS_DIR"},
-    "actions": set(),
+    # the three taxonomy readers refuse a missing file (lib/taxonomy)
+    "prioritize": {"ESCUCHA_MIGRATIONS_DIR", "ESCUCHA_TAXONOMY"},
+    "actions": {"ESCUCHA_TAXONOMY"},
 }
 COMMON_ENV = {"ESCUCHA_KAFKA_BROKERS", "ESCUCHA_PG_DSN", "ESCUCHA_REDIS_URL",
               "ESCUCHA_ADMIN_PORT"}

@@ -23,9 +23,9 @@ if not BIN_DIR.is_absolute():
 APPS = ["ingest", "classify", "prioritize", "actions"]
 NAME = re.compile(r"\bESCUCHA_[A-Z0-9_]+")
 NOT_VARIABLES = {"ESCUCHA_VERSION", "ESCUCHA_FUZZ"}  # macros
-# getenv outside the table: only classify's train/eval/predict subcommands,
-# which read the serve table's own ESCUCHA_TAXONOMY/MODEL/CONFIDENCE_THRESHOLD
-GETENV_ALLOWED = {"services/classify/cli.c"}
+# getenv outside the table: none (classify's train/predict read their
+# ESCUCHA_TAXONOMY/MODEL/CONFIDENCE_THRESHOLD through a typed table too)
+GETENV_ALLOWED = set()
 
 
 def sources(app):
@@ -118,3 +118,25 @@ def test_bad_value_is_refused(app, flag, allowed):
     name = flag[2:].split("=")[0]
     env = "ESCUCHA_" + name.upper().replace("-", "_")
     assert f"--{name}" in r.stderr and env in r.stderr and allowed in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("sub,env,flag", [
+    ("predict", {"ESCUCHA_CONFIDENCE_THRESHOLD": "abc"}, None),
+    ("predict", {"ESCUCHA_CONFIDENCE_THRESHOLD": "1.5"}, None),
+    ("predict", {}, "--confidence-threshold=x"),
+    ("eval", {}, "--confidence-threshold=-1"),
+    ("train", {"ESCUCHA_CONFIDENCE_THRESHOLD": "abc"}, None),
+])
+def test_classify_subcommand_bad_threshold_is_refused(sub, env, flag):
+    """train/eval/predict read the serve table's variables typed: a bad number is refused, not read as 0."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("ESCUCHA_")}
+    e.update(env)
+    args = [str(BIN_DIR / "escucha-classify"), sub] + ([flag] if flag else [])
+    if sub == "eval":
+        args += ["--model", "m.bin", "--data", "d.csv"]
+    if sub == "train":
+        args += ["--out", "/nonexistent/m.bin"]
+    r = subprocess.run(args, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL, env=e)
+    assert r.returncode == 2, (sub, env, flag, r.returncode, r.stderr[-300:])
+    assert "--confidence-threshold" in r.stderr and "ESCUCHA_CONFIDENCE_THRESHOLD" in r.stderr, r.stderr
+    assert ("from the environment" if env else "from the command line") in r.stderr, r.stderr

@@ -18,10 +18,10 @@ import uuid
 import psycopg2
 import requests
 
-from conftest import HTTP_PORT, PG_DSN, REPO, producer, read_all, read_topic, wait_until
+from conftest import ADMIN_BASE, HTTP_PORT, PG_DSN, REPO, producer, read_all, read_topic, wait_until
 from test_prioritize_flow import RECOMPUTE_DIFF
 
-WEBHOOK_PORT = 19277
+WEBHOOK_PORT = ADMIN_BASE + 77  # 19277 in slot 0; moved with ESCUCHA_TEST_SLOT like every test port
 
 
 def stack(*args):
@@ -116,7 +116,8 @@ def run(services, tmp_path):
         "classify": {},
         "prioritize": {"ESCUCHA_GROUP": "pz-" + agency, "ESCUCHA_OPEN_THRESHOLD": "0.05",
                        "ESCUCHA_CLOSE_THRESHOLD": "0.01", "ESCUCHA_MIN_VOLUME": "5", "ESCUCHA_BATCH_MS": "50"},
-        "actions": {"ESCUCHA_DEFAULT_TOOL": "webhook", "ESCUCHA_TAXONOMY": "/nonexistent",
+        # no taxonomy (empty: none; a missing file is refused): every plan takes the default tool
+        "actions": {"ESCUCHA_DEFAULT_TOOL": "webhook", "ESCUCHA_TAXONOMY": "",
                     "ESCUCHA_WEBHOOK_URL": "http://127.0.0.1:%d/hook" % WEBHOOK_PORT,
                     "ESCUCHA_WEBHOOK_TOKEN": "hook-secret", "ESCUCHA_POLL_INTERVAL_S": "1",
                     "ESCUCHA_RETRY_BASE_MS": "50", "ESCUCHA_GROUP": "ac-" + agency},

@@ -42,7 +42,7 @@ def test_post_redacts_dedups_and_counts(services, api_key):
 
     r2 = post_json("/v1/feedback", {"text": text, "service": "salud", "channel": "web", "nps": 3}, api_key)
     assert r2.status_code == 200, r2.text
-    assert r2.json() == {"id": fid, "status": "duplicate"}
+    assert r2.json()["id"] == fid and r2.json()["status"] == "duplicate"
 
     r3 = post_json("/v1/feedback", '{"text": "hola", ', api_key)
     assert r3.status_code == 400

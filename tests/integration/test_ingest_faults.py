@@ -87,7 +87,7 @@ def test_lapsed_claim_is_taken_over_under_the_same_id(services, api_key):
     assert r.status_code == 202 and r.json()["id"] == failed, r.text
     ingested_one(failed)
     r = post_json("/v1/feedback", body, api_key)
-    assert r.status_code == 200 and r.json() == {"id": failed, "status": "duplicate"}, r.text
+    assert r.status_code == 200 and r.json()["id"] == failed and r.json()["status"] == "duplicate", r.text
     assert ing.metrics()["escucha_ingest_claim_takeovers_total"] == 2
 
 
@@ -113,9 +113,9 @@ def test_batch_claims_settle_with_one_group_key(services, api_key):
     wait_until(lambda: redis("GET", "escucha:dedup:g:" + gid) == "1", 10, what="group key")
     # twins, one by one and as a batch again
     r = post_json("/v1/feedback", a, api_key)
-    assert r.status_code == 200 and r.json() == {"id": ida, "status": "duplicate"}, r.text
+    assert r.status_code == 200 and r.json()["id"] == ida and r.json()["status"] == "duplicate", r.text
     r = post_json("/v1/feedback", b, api_key)
-    assert r.status_code == 200 and r.json() == {"id": idb, "status": "duplicate"}, r.text
+    assert r.status_code == 200 and r.json()["id"] == idb and r.json()["status"] == "duplicate", r.text
     r = post_json("/v1/feedback:batch", [b, a], api_key)
     assert r.status_code == 200 and [x["id"] for x in r.json()["results"]] == [idb, ida], r.text
     # a grouped claim without its group key: live lease → retry later; lapsed → taken over

@@ -34,10 +34,10 @@ static const char *TAX =
     " {\"id\":\"staff/violence\",\"labels\":{\"es\":\"Violencia\",\"en\":\"Violence\"},\"urgent\":true,"
     "  \"keywords\":{\"es\":[\"golpe\"],\"en\":[\"hit\"]}}]}]}";
 
-static cl_taxonomy *tax(void) {
+static es_taxonomy *tax(void) {
   char err[256];
-  cl_taxonomy *t = NULL;
-  assert_int_equal(cl_taxonomy_parse(TAX, strlen(TAX), &t, err, sizeof err), 0);
+  es_taxonomy *t = NULL;
+  assert_int_equal(es_taxonomy_parse(TAX, strlen(TAX), &t, err, sizeof err), 0);
   return t;
 }
 
@@ -137,33 +137,33 @@ static void test_csv_and_corrections(void **state) {
 static void test_taxonomy_errors(void **state) {
   (void)state;
   char err[256];
-  cl_taxonomy *t = NULL;
+  es_taxonomy *t = NULL;
   const char *missing =
       "{\"categories\":[{\"id\":\"a\",\"labels\":{\"es\":\"A\",\"en\":\"A\"},\"subcategories\":["
       "{\"id\":\"a/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[],\"en\":[]}},"
       "{\"id\":\"a/y\",\"labels\":{\"en\":\"Y\"},\"keywords\":{\"es\":[],\"en\":[]}}]}]}";
-  assert_int_equal(cl_taxonomy_parse(missing, strlen(missing), &t, err, sizeof err), -1);
+  assert_int_equal(es_taxonomy_parse(missing, strlen(missing), &t, err, sizeof err), -1);
   assert_string_equal(err, "categories[0].subcategories[1].labels.es: missing");
   const char *badid =
       "{\"categories\":[{\"id\":\"a\",\"labels\":{\"es\":\"A\",\"en\":\"A\"},\"subcategories\":["
       "{\"id\":\"b/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[],\"en\":[]}}]}]}";
-  assert_int_equal(cl_taxonomy_parse(badid, strlen(badid), &t, err, sizeof err), -1);
+  assert_int_equal(es_taxonomy_parse(badid, strlen(badid), &t, err, sizeof err), -1);
   assert_non_null(strstr(err, "categories[0].subcategories[0].id:"));
   const char *stage =
       "{\"categories\":[{\"id\":\"a\",\"labels\":{\"es\":\"A\",\"en\":\"A\"},\"subcategories\":["
       "{\"id\":\"a/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[1],\"en\":[]}}]}]}";
-  assert_int_equal(cl_taxonomy_parse(stage, strlen(stage), &t, err, sizeof err), -1);
+  assert_int_equal(es_taxonomy_parse(stage, strlen(stage), &t, err, sizeof err), -1);
   assert_string_equal(err, "categories[0].subcategories[0].keywords.es[0]: must be a non-empty string");
   assert_null(t);
   t = tax();
   assert_int_equal(t->nsubs, 3);
-  assert_int_equal(cl_taxonomy_find(t, "staff/courtesy"), 1);
-  cl_taxonomy_free(t);
+  assert_int_equal(es_taxonomy_find(t, "staff/courtesy"), 1);
+  es_taxonomy_free(t);
   /* The shipped default taxonomy must stay valid (tests run from the repo root). */
   if (access("config/taxonomy.default.json", R_OK) == 0) {
-    assert_int_equal(cl_taxonomy_load("config/taxonomy.default.json", &t, err, sizeof err), 0);
+    assert_int_equal(es_taxonomy_load("config/taxonomy.default.json", &t, err, sizeof err), 0);
     assert_true(t->ncats >= 10 && t->ncats <= 14);
-    cl_taxonomy_free(t);
+    es_taxonomy_free(t);
   }
 }
 
@@ -196,12 +196,12 @@ static void quick_opts(cl_train_opts *o) {
 static void *train_buf(const char *csv, const cl_train_opts *o, size_t *len) {
   char err[256];
   cl_dataset ds = {0};
-  cl_taxonomy *t = tax();
+  es_taxonomy *t = tax();
   void *buf = NULL;
   assert_int_equal(cl_dataset_parse(&ds, "tiny.csv", csv, strlen(csv), err, sizeof err), 0);
   assert_int_equal(cl_train(&ds, t, o, &buf, len, err, sizeof err), 0);
   cl_dataset_free(&ds);
-  cl_taxonomy_free(t);
+  es_taxonomy_free(t);
   return buf;
 }
 
@@ -244,7 +244,7 @@ static void test_train_separable(void **state) {
   assert_string_not_equal(r.subcategory, CL_NO_COMMENT_SUBCATEGORY);
   assert_int_equal(cl_classify(c, "the queue", 9, "en", &r), 0);
   assert_string_equal(r.category, "waiting_times");
-  assert_int_equal(r.journey, cl_journey_index("ONGOING_USE")); /* taxonomy hint */
+  assert_int_equal(r.journey, es_journey_index("ONGOING_USE")); /* taxonomy hint */
   assert_true(r.nterms >= 1);
   assert_string_equal(r.terms[0], "queue");
   cl_dataset_free(&ds);
@@ -306,8 +306,8 @@ static void test_model_corruption(void **state) {
   /* A taxonomy with different subcategory ids is refused. */
   const char *other = "{\"categories\":[{\"id\":\"a\",\"labels\":{\"es\":\"A\",\"en\":\"A\"},\"subcategories\":["
                       "{\"id\":\"a/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[],\"en\":[]}}]}]}";
-  cl_taxonomy *t = NULL;
-  assert_int_equal(cl_taxonomy_parse(other, strlen(other), &t, err, sizeof err), 0);
+  es_taxonomy *t = NULL;
+  assert_int_equal(es_taxonomy_parse(other, strlen(other), &t, err, sizeof err), 0);
   m = cl_model_from_buffer(buf, len, err, sizeof err);
   assert_non_null(m);
   assert_null(cl_classifier_new(m, t, 0.3f, err, sizeof err));

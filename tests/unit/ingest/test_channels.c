@@ -448,6 +448,29 @@ static void test_csv_field_len_sees_nul(void **st) {
   ing_csv_close(r);
 }
 
+/* GeoReport v2 contact fields: found (to be counted), never copied into the item. */
+static void test_open311_contact_fields(void **st) {
+  (void)st;
+  const char *form = "service_code=z&description=x&first_name=Ana&last_name=&email=a%40b.cl&phone=%2B569&api_key=k";
+  /* bits: first_name 1, last_name (empty) no, email 4, phone 8 */
+  assert_int_equal(ing_ch_open311_contact_fields(form, strlen(form), 1), 1u | 4u | 8u);
+  const char *json = "{\"description\":\"x\",\"last_name\":\"P\",\"email\":null,\"phone\":\"\"}";
+  assert_int_equal(ing_ch_open311_contact_fields(json, strlen(json), 0), 2u);
+  assert_int_equal(ing_ch_open311_contact_fields("not json", 8, 0), 0u);
+  ing_item *it = calloc(1, sizeof *it);
+  assert_non_null(it);
+  assert_int_equal(ing_ch_open311_item(form, strlen(form), 1, "demo", NULL, it), 0);
+  assert_string_equal(it->text, "x");
+  /* only Open311's own attributes are kept (the service code); no contact, no api_key */
+  for (size_t i = 0; i < it->nattrs; i++) {
+    assert_null(strstr(it->attr_vals[i], "Ana"));
+    assert_null(strstr(it->attr_vals[i], "a@b.cl"));
+    assert_null(strstr(it->attr_keys[i], "email"));
+    assert_null(strstr(it->attr_keys[i], "api_key"));
+  }
+  ing_item_free(it);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_whatsapp_items_keep_text_not_sender),
@@ -464,6 +487,7 @@ int main(void) {
       cmocka_unit_test(test_open311_form),
       cmocka_unit_test(test_open311_json),
       cmocka_unit_test(test_rate_limit_counts_items),
+      cmocka_unit_test(test_open311_contact_fields),
       cmocka_unit_test(test_csv_field_len_sees_nul),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

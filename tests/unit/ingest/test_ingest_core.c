@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "csv.h"
+#include "keys.h"
 #include "item.h"
 #include "pipeline.h"
 
@@ -211,6 +212,31 @@ static void test_auth_hashed_keys_and_rate_limit(void **st) {
   fclose(f);
   assert_null(ing_auth_new(path, NULL, 0, err, sizeof err));
   assert_non_null(strstr(err, ":1:"));
+  /* roles (lib/keys): legacy lines submit+read+review, admin all, read only read */
+  f = fopen(path, "w");
+  fprintf(f, "leg:%s\nrd:read:%s\n", hex, hex);
+  fclose(f);
+  a = ing_auth_new(path, "adm:admin:ka,sub:submit:ks", 0, err, sizeof err);
+  assert_non_null(a);
+  /* the same hash on two lines: the last one wins, as in lib/keys */
+  assert_string_equal(ing_auth_check(a, "Bearer s3cret", &k), "rd");
+  assert_int_equal(ing_auth_roles(a, k), ES_ROLE_READ);
+  assert_false(es_keys_has(ing_auth_roles(a, k), ES_ROLE_SUBMIT));
+  assert_string_equal(ing_auth_key(a, "ka", 2, &k), "adm");
+  assert_true(es_keys_has(ing_auth_roles(a, k), ES_ROLE_SUBMIT));
+  assert_string_equal(ing_auth_key(a, "ks", 2, &k), "sub");
+  assert_int_equal(ing_auth_roles(a, k), ES_ROLE_SUBMIT);
+  assert_null(ing_auth_key(a, "k", 1, &k));
+  assert_int_equal(ing_auth_roles(a, -1), 0);
+  ing_auth_free(a);
+  f = fopen(path, "w");
+  fprintf(f, "leg:%s\n", hex);
+  fclose(f);
+  a = ing_auth_new(path, NULL, 0, err, sizeof err);
+  assert_non_null(a);
+  assert_non_null(ing_auth_check(a, "Bearer s3cret", &k));
+  assert_int_equal(ing_auth_roles(a, k), ES_ROLE_LEGACY);
+  ing_auth_free(a);
   unlink(path);
 }
 

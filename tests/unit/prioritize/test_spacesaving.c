@@ -167,21 +167,28 @@ static void test_fold(void **state) {
 
 static void test_taxonomy(void **state) {
   (void)state;
-  pz_taxonomy *t = pz_taxonomy_parse(
+  /* A fixture valid under lib/taxonomy's rules (the ones classify applies):
+   * subcategory ids are "<category>/<slug>", labels have es and en, and
+   * every subcategory lists its es/en seed keywords. */
+  static const char J[] =
       "{\"categories\":[{\"id\":\"waiting\",\"labels\":{\"es\":\"Tiempos de espera\","
-      "\"en\":\"Waiting times\"},\"subcategories\":[{\"id\":\"queue\",\"labels\":{\"en\":"
-      "\"Queues\"}},{\"id\":\"waiting/desk\",\"labels\":{\"es\":\"Mesón\"}}]}]}");
-  assert_non_null(t);
-  assert_string_equal(pz_taxonomy_label(t, "waiting", "es"), "Tiempos de espera");
-  assert_string_equal(pz_taxonomy_label(t, "waiting", "en"), "Waiting times");
-  assert_string_equal(pz_taxonomy_label(t, "waiting/queue", "es"), "Queues"); /* fallback lang */
-  assert_string_equal(pz_taxonomy_label(t, "waiting/desk", "en"), "Mesón");
-  assert_string_equal(pz_taxonomy_label(t, "waiting/other", "es"), "waiting/other");
-  assert_string_equal(pz_taxonomy_label(t, "nope", "es"), "nope");
-  assert_string_equal(pz_taxonomy_label(NULL, "nope", "es"), "nope");
-  pz_taxonomy_free(t);
-  assert_null(pz_taxonomy_parse("{\"x\":1}"));
-  assert_null(pz_taxonomy_load("/nonexistent/taxonomy.json"));
+      "\"en\":\"Waiting times\"},\"subcategories\":[{\"id\":\"waiting/queue\",\"labels\":{"
+      "\"es\":\"Filas\",\"en\":\"Queues\"},\"keywords\":{\"es\":[\"fila\"],\"en\":[\"queue\"]}},"
+      "{\"id\":\"waiting/desk\",\"labels\":{\"es\":\"Mesón\",\"en\":\"Desk\"},"
+      "\"keywords\":{\"es\":[],\"en\":[]}}]}]}";
+  char err[256];
+  es_taxonomy *t = NULL;
+  assert_int_equal(es_taxonomy_parse(J, sizeof J - 1, &t, err, sizeof err), 0);
+  /* the topics prioritize builds: "category" and "category/subcategory" */
+  static const char *const LABELS[][3] = {
+      {"waiting", "es", "Tiempos de espera"}, {"waiting", "en", "Waiting times"},
+      {"waiting/queue", "es", "Filas"},        {"waiting/queue", "en", "Queues"},
+      {"waiting/desk", "es", "Mesón"},         {"waiting/other", "es", "waiting/other"}, /* unknown: the id */
+      {"nope", "es", "nope"},
+  };
+  for (size_t i = 0; i < sizeof LABELS / sizeof LABELS[0]; i++)
+    assert_string_equal(es_taxonomy_label(t, LABELS[i][0], LABELS[i][1]), LABELS[i][2]);
+  es_taxonomy_free(t); /* refusals: tests/unit/lib/test_taxonomy.c */
 }
 
 int main(void) {

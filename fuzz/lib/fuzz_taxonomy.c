@@ -6,7 +6,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char err[512];
-  cl_taxonomy *t = NULL;
-  if (cl_taxonomy_parse((const char *)data, size, &t, err, sizeof err) == 0) cl_taxonomy_free(t);
+  es_taxonomy *t = NULL;
+  if (es_taxonomy_parse((const char *)data, size, &t, err, sizeof err) == 0) es_taxonomy_free(t);
   return 0;
 }

@@ -1,3 +1,5 @@
+/* The one taxonomy reader (validation, content hash, journey stages); moved
+ * from classify unchanged so models trained before keep their hash. */
 #include "taxonomy.h"
 
 #include <errno.h>
@@ -5,10 +7,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "dataset.h"
-#include "hashfeat.h"
+#include <strings.h>
 #include <xxhash.h>
+
+const char *const ES_JOURNEYS[ES_NJOURNEYS] = {"AWARENESS", "REGISTRATION", "ACTIVATION",
+                                               "ONGOING_USE", "SUPPORT", "RENEWAL"};
+
+int es_journey_index(const char *s) {
+  if (!s) return -1;
+  for (int i = 0; i < ES_NJOURNEYS; i++)
+    if (strcasecmp(s, ES_JOURNEYS[i]) == 0) return i;
+  return -1;
+}
 
 typedef struct {
   char *err;
@@ -62,7 +72,7 @@ static int get_bool(vctx *v, json_t *o, const char *key, const char *path, int *
   return 0;
 }
 
-static int get_keywords(vctx *v, json_t *o, const char *path, cl_subcat *s) {
+static int get_keywords(vctx *v, json_t *o, const char *path, es_tax_subcat *s) {
   static const char *const LANGS[2] = {"es", "en"};
   char p[256];
   snprintf(p, sizeof p, "%s.keywords", path);
@@ -90,7 +100,7 @@ static int get_keywords(vctx *v, json_t *o, const char *path, cl_subcat *s) {
   return 0;
 }
 
-static int parse_sub(vctx *v, json_t *o, const char *path, const cl_category *c, int ci, cl_subcat *s) {
+static int parse_sub(vctx *v, json_t *o, const char *path, const es_tax_category *c, int ci, es_tax_subcat *s) {
   char p[256];
   if (!json_is_object(o)) return fail(v, path, "must be an object");
   s->category = ci;
@@ -107,7 +117,7 @@ static int parse_sub(vctx *v, json_t *o, const char *path, const cl_category *c,
   json_t *j = json_object_get(o, "journey_stage");
   if (j) {
     snprintf(p, sizeof p, "%s.journey_stage", path);
-    if (!json_is_string(j) || (s->journey = cl_journey_index(json_string_value(j))) < 0)
+    if (!json_is_string(j) || (s->journey = es_journey_index(json_string_value(j))) < 0)
       return fail(v, p, "must be one of AWARENESS, REGISTRATION, ACTIVATION, ONGOING_USE, SUPPORT, RENEWAL");
   }
   json_t *a = json_object_get(o, "actions");
@@ -119,21 +129,21 @@ static int parse_sub(vctx *v, json_t *o, const char *path, const cl_category *c,
   return 0;
 }
 
-static int grow_subs(cl_taxonomy *t, size_t *cap) {
+static int grow_subs(es_taxonomy *t, size_t *cap) {
   if (t->nsubs < *cap) return 0;
   size_t c = *cap ? *cap * 2 : 64;
-  cl_subcat *s = realloc(t->subs, c * sizeof *s);
+  es_tax_subcat *s = realloc(t->subs, c * sizeof *s);
   if (!s) return -1;
   t->subs = s;
   *cap = c;
   return 0;
 }
 
-static int parse_cat(vctx *v, cl_taxonomy *t, json_t *o, size_t ci, size_t *subcap) {
+static int parse_cat(vctx *v, es_taxonomy *t, json_t *o, size_t ci, size_t *subcap) {
   char path[64], p[128];
   snprintf(path, sizeof path, "categories[%zu]", ci);
   if (!json_is_object(o)) return fail(v, path, "must be an object");
-  cl_category *c = &t->cats[ci];
+  es_tax_category *c = &t->cats[ci];
   if (get_str(v, o, "id", path, &c->id)) return -1;
   snprintf(p, sizeof p, "%s.id", path);
   if (!is_slug(c->id, strlen(c->id))) return fail(v, p, "must be a slug (lowercase letters, digits, _ or -)");
@@ -147,7 +157,7 @@ static int parse_cat(vctx *v, cl_taxonomy *t, json_t *o, size_t ci, size_t *subc
     char sp[160];
     snprintf(sp, sizeof sp, "%s[%zu]", p, i);
     if (grow_subs(t, subcap)) return fail(v, sp, "out of memory");
-    cl_subcat *s = &t->subs[t->nsubs++];
+    es_tax_subcat *s = &t->subs[t->nsubs++];
     memset(s, 0, sizeof *s);
     if (parse_sub(v, json_array_get(subs, i), sp, c, (int)ci, s)) return -1;
   }
@@ -160,7 +170,7 @@ static int cmp_str(const void *a, const void *b) {
 
 /* Ids must be unique; the hash covers the sorted id list, so reordering or
  * editing labels/keywords keeps models valid but adding/removing ids does not. */
-static int check_ids(vctx *v, cl_taxonomy *t) {
+static int check_ids(vctx *v, es_taxonomy *t) {
   char **ids = malloc((t->nsubs + t->ncats + 1) * sizeof *ids);
   if (!ids) return fail(v, "categories", "out of memory");
   for (size_t i = 0; i < t->nsubs; i++) ids[i] = t->subs[i].id;
@@ -198,10 +208,10 @@ static int check_ids(vctx *v, cl_taxonomy *t) {
   return rc;
 }
 
-int cl_taxonomy_parse(const char *json, size_t len, cl_taxonomy **out, char *err, size_t errlen) {
+int es_taxonomy_parse(const char *json, size_t len, es_taxonomy **out, char *err, size_t errlen) {
   vctx v = {err, errlen};
   json_error_t je;
-  cl_taxonomy *t = NULL;
+  es_taxonomy *t = NULL;
   if (errlen) err[0] = '\0';
   json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
   *out = NULL;
@@ -236,17 +246,17 @@ int cl_taxonomy_parse(const char *json, size_t len, cl_taxonomy **out, char *err
   memcpy(t->json, json, len);
   t->json[len] = '\0';
   t->json_len = len;
-  json_decref(root);
+  t->doc = root; /* kept for lookups of routing and playbook */
   *out = t;
   return 0;
 fail:
   if (!err[0]) snprintf(err, errlen, "out of memory");
   json_decref(root);
-  cl_taxonomy_free(t);
+  es_taxonomy_free(t);
   return -1;
 }
 
-int cl_taxonomy_load(const char *path, cl_taxonomy **out, char *err, size_t errlen) {
+int es_taxonomy_load(const char *path, es_taxonomy **out, char *err, size_t errlen) {
   FILE *f = fopen(path, "rb");
   *out = NULL;
   if (!f) {
@@ -266,7 +276,7 @@ int cl_taxonomy_load(const char *path, cl_taxonomy **out, char *err, size_t errl
     len += n;
   } while (n > 0);
   char msg[512] = "";
-  rc = cl_taxonomy_parse(buf, len, out, msg, sizeof msg);
+  rc = es_taxonomy_parse(buf, len, out, msg, sizeof msg);
   if (rc) snprintf(err, errlen, "%s: %s", path, msg);
 cleanup:
   if (rc && !buf) snprintf(err, errlen, "%s: out of memory", path);
@@ -275,7 +285,7 @@ cleanup:
   return rc;
 }
 
-void cl_taxonomy_free(cl_taxonomy *t) {
+void es_taxonomy_free(es_taxonomy *t) {
   if (!t) return;
   for (size_t i = 0; i < t->ncats; i++) {
     free(t->cats[i].id);
@@ -283,7 +293,7 @@ void cl_taxonomy_free(cl_taxonomy *t) {
     free(t->cats[i].label_en);
   }
   for (size_t i = 0; i < t->nsubs; i++) {
-    cl_subcat *s = &t->subs[i];
+    es_tax_subcat *s = &t->subs[i];
     free(s->id);
     free(s->label_es);
     free(s->label_en);
@@ -295,11 +305,29 @@ void cl_taxonomy_free(cl_taxonomy *t) {
   free(t->cats);
   free(t->subs);
   free(t->json);
+  json_decref(t->doc);
   free(t);
 }
 
-int cl_taxonomy_find(const cl_taxonomy *t, const char *id) {
+int es_taxonomy_find(const es_taxonomy *t, const char *id) {
   for (size_t i = 0; i < t->nsubs; i++)
     if (strcmp(t->subs[i].id, id) == 0) return (int)i;
   return -1;
+}
+
+const char *es_taxonomy_label(const es_taxonomy *t, const char *topic, const char *lang) {
+  if (!t || !topic) return topic;
+  int en = lang && strcmp(lang, "en") == 0;
+  if (!strchr(topic, '/')) {
+    for (size_t i = 0; i < t->ncats; i++)
+      if (strcmp(t->cats[i].id, topic) == 0) return en ? t->cats[i].label_en : t->cats[i].label_es;
+    return topic;
+  }
+  int i = es_taxonomy_find(t, topic);
+  if (i < 0) return topic;
+  return en ? t->subs[i].label_en : t->subs[i].label_es;
+}
+
+struct json_t *es_taxonomy_doc(const es_taxonomy *t) {
+  return t ? t->doc : NULL;
 }
