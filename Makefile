@@ -16,9 +16,9 @@ SERVICES := ingest classify prioritize actions
 # generated protobuf-c).
 ESCUCHA_PKGS := rdkafka libprotobuf-c libuv jansson
 ESCUCHA_LDLIBS := -lhttp_parser -lpthread
-# lib/rds.c (hiredis), lib/pg.c (libpq), lib/taxonomy.c (jansson, xxhash), lib/keys.c and
-# lib/receipt.c (libsodium): linked only by the services that use them, which list them below.
-ESCUCHA_OPT_PKGS := hiredis libpq jansson libxxhash libsodium
+# lib/rds.c (hiredis), lib/pg.c (libpq), lib/taxonomy.c (xxhash; jansson is core), lib/keys.c
+# and lib/receipt.c (libsodium): linked only by the services that use them, listed below.
+ESCUCHA_OPT_PKGS := hiredis libpq libxxhash libsodium
 ingest_PKGS := hiredis libcjson libsodium libutf8proc libxxhash
 ingest_LDLIBS :=
 classify_PKGS := jansson libutf8proc libxxhash
