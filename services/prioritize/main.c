@@ -18,6 +18,7 @@
 #include "escucha/v1/escucha.pb-c.h"
 #include "kafka.h"
 #include "log.h"
+#include "process.h"
 #include "metrics.h"
 #include "spacesaving.h"
 #include "store.h"
@@ -624,6 +625,7 @@ int main(int argc, char **argv) {
   if (s.ngram < 1 || s.ngram > 3) s.ngram = 2;
   es_taxonomy *tax = NULL;
   if (load_taxonomy(&tax) != 0) return 2;
+  es_process_watch_dir(C.common.state_dir); /* escucha_state_disk_*_bytes */
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) {
     es_taxonomy_free(tax);
     return 1;
