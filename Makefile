@@ -12,12 +12,13 @@ SERVICES := ingest classify prioritize actions
 # ---- libraries: each binary links only what it uses ----
 # Names are pkg-config packages (compile and link flags come from their .pc files); the
 # libraries without a .pc file on Debian (http_parser, libstemmer) are named in *_LDLIBS.
-# libescucha.a: what every service pulls in (kafka.c, http.c, admin.c, generated protobuf-c).
-ESCUCHA_PKGS := rdkafka libprotobuf-c libuv
+# libescucha.a: what every service pulls in (kafka.c with kafka_lag.c's jansson, http.c, admin.c,
+# generated protobuf-c).
+ESCUCHA_PKGS := rdkafka libprotobuf-c libuv jansson
 ESCUCHA_LDLIBS := -lhttp_parser -lpthread
-# lib/rds.c (hiredis), lib/pg.c (libpq), lib/taxonomy.c (jansson, xxhash), lib/keys.c and
-# lib/receipt.c (libsodium): linked only by the services that use them, which list them below.
-ESCUCHA_OPT_PKGS := hiredis libpq jansson libxxhash libsodium
+# lib/rds.c (hiredis), lib/pg.c (libpq), lib/taxonomy.c (xxhash; jansson is core), lib/keys.c
+# and lib/receipt.c (libsodium): linked only by the services that use them, listed below.
+ESCUCHA_OPT_PKGS := hiredis libpq libxxhash libsodium
 ingest_PKGS := hiredis libcjson libsodium libutf8proc libxxhash
 ingest_LDLIBS :=
 classify_PKGS := jansson libutf8proc libxxhash
@@ -88,6 +89,17 @@ $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 $(BUILD)/obj/%.o: %.c $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# escucha_build_info's commit: the stamp is rewritten only when HEAD moves, so
+# only lib/process.o is rebuilt then.
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+$(BUILD)/gen/commit.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(GIT_COMMIT)' | cmp -s - $@ || echo '$(GIT_COMMIT)' > $@
+$(BUILD)/obj/lib/process.o: $(BUILD)/gen/commit.stamp
+$(BUILD)/obj/lib/process.o: CFLAGS += -DESCUCHA_COMMIT='"$(GIT_COMMIT)"'
+.PHONY: FORCE
+FORCE:
 
 $(LIBESCUCHA): $(LIB_OBJ)
 	@rm -f $@

@@ -22,7 +22,12 @@ static struct {
   char status[256];
 } A = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-void es_admin_set_ready(int ready) { atomic_store(&A.ready, ready); }
+void es_admin_set_ready(int ready) {
+  static es_metric *m;
+  if (!m) m = es_gauge("escucha_ready", "1 when the service answers /readyz with 200", NULL);
+  atomic_store(&A.ready, ready);
+  es_metric_set(m, ready ? 1 : 0);
+}
 
 void es_admin_set_status(const char *detail) {
   pthread_mutex_lock(&A.mu);

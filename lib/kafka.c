@@ -1,4 +1,5 @@
 #include "kafka.h"
+#include "kafka_lag.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -117,6 +118,13 @@ fail:
   return NULL;
 }
 
+/* Registered with the first producer, so the family is on /metrics before any dead letter. */
+static es_metric *dlq_metric(void) {
+  static es_metric *m;
+  if (!m) m = es_counter("escucha_dlq_messages_total", "Messages sent to the dead-letter topic, by stage", "stage", NULL);
+  return m;
+}
+
 rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es_kafka_dr_cb dr,
                                   void *opaque, const char *const *extra, char *err,
                                   size_t errlen) {
@@ -132,6 +140,7 @@ rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es
       NULL};
   rd_kafka_conf_t *conf = base_conf(brokers, client_id, 0, defaults, extra, err, errlen);
   if (!conf) return NULL;
+  (void)dlq_metric();
   dr_ctx *ctx = es_xcalloc(1, sizeof *ctx);
   ctx->cb = dr;
   ctx->opaque = opaque;
@@ -180,7 +189,8 @@ static rd_kafka_t *consumer_new(const char *brokers, const char *group, const ch
   rd_kafka_conf_t *conf = base_conf(brokers, client_id, 1, defaults, extra, err, errlen);
   if (!conf) return NULL;
   if (assignor_ok(conf, err, errlen) != 0 ||
-      rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK ||
+      es_kafka_lag_install(conf, err, errlen) != 0) {
     rd_kafka_conf_destroy(conf);
     return NULL;
   }
@@ -262,6 +272,8 @@ int es_kafka_rewind(rd_kafka_t *consumer, const rd_kafka_message_t *m, char *err
   return rc;
 }
 
+void es_kafka_dlq_count(const char *stage) { es_metric_add(dlq_metric(), 1, stage); }
+
 rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const char *reason,
                                  const rd_kafka_message_t *src, const void *bytes, size_t len,
                                  void *msg_opaque) {
@@ -292,6 +304,7 @@ rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const 
   escucha__v1__dead_letter__pack(&dl, buf);
   rd_kafka_resp_err_t e = es_kafka_dlq_send(producer, key, klen, buf, n, msg_opaque, ES_DLQ_WAIT_MS);
   free(buf);
+  if (!e) es_kafka_dlq_count(stage);
   return e;
 }
 

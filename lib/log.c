@@ -19,6 +19,8 @@ void es_log_init(const char *service, const char *level_name) {
     if (strcmp(level_name, LEVELS[i]) == 0) g_min = i;
 }
 
+const char *es_log_service(void) { return g_service; }
+
 void es_log(int level, const char *event, const char *fmt, ...) {
   if (level < g_min) return;
   char msg[1024];

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "process.h"
 #include "util.h"
 
 #define MAX_LABELS 4
@@ -160,6 +161,28 @@ void es_metric_observe(es_metric *m, double v, ...) {
   va_end(ap);
 }
 
+static void series_free(const es_metric *m, series *s) {
+  for (int i = 0; i < m->nlabels; i++) free(s->values[i]);
+  free(s->buckets);
+  free(s);
+}
+
+void es_metric_remove(es_metric *m, ...) {
+  if (!m) return;
+  va_list ap;
+  va_start(ap, m);
+  pthread_mutex_lock(&m->mu);
+  series *s = find_series(m, ap, 0);
+  for (series **pp = &m->series; s && *pp; pp = &(*pp)->next)
+    if (*pp == s) {
+      *pp = s->next;
+      series_free(m, s);
+      break;
+    }
+  pthread_mutex_unlock(&m->mu);
+  va_end(ap);
+}
+
 double es_metric_value(es_metric *m, ...) {
   if (!m) return 0;
   va_list ap;
@@ -239,6 +262,7 @@ char *es_metrics_render(size_t *len) {
   pthread_mutex_lock(&g_mu);
   for (es_metric *m = g_head; m; m = m->next) rc |= render_family(&b, m);
   pthread_mutex_unlock(&g_mu);
+  if (rc == 0) rc = es_process_render(&b);
   if (rc == 0 && !b.data) rc = es_buf_puts(&b, "");
   if (rc != 0) es_buf_free(&b);
   if (len) *len = b.len;
@@ -255,9 +279,7 @@ void es_metrics_reset(void) {
     series *s = m->series;
     while (s) {
       series *sn = s->next;
-      for (int i = 0; i < m->nlabels; i++) free(s->values[i]);
-      free(s->buckets);
-      free(s);
+      series_free(m, s);
       s = sn;
     }
     for (int i = 0; i < m->nlabels; i++) free(m->labels[i]);

@@ -20,6 +20,7 @@
 #include "kafka.h"
 #include "llm.h"
 #include "log.h"
+#include "process.h"
 #include "metrics.h"
 #include "pg.h"
 #include "plan.h"
@@ -863,6 +864,7 @@ int main(int argc, char **argv) {
                 (long)(C.ticket_retry_max_s * 1000),
                 (long)(C.ticket_retry_grace_s * 1000));
   if (digest_setup(&s, &digest_on, err, sizeof err) != 0) goto cleanup;
+  es_process_watch_dir(C.common.state_dir); /* escucha_state_disk_*_bytes */
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) goto cleanup;
   llm_setup(&s);
   if (db_connect(&s, err, sizeof err) != 0 || kafka_connect(&s, &cons, err, sizeof err) != 0) goto cleanup;

@@ -31,6 +31,7 @@
 #include "escucha/v1/escucha.pb-c.h"
 #include "kafka.h"
 #include "log.h"
+#include "process.h"
 #include "metrics.h"
 #include "util.h"
 
@@ -742,6 +743,7 @@ int cl_serve(int argc, char **argv, int first) {
     return 2;
   }
   init_metrics(&w);
+  es_process_watch_dir(C.common.state_dir); /* escucha_state_disk_*_bytes */
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0)
     es_warn("admin", "admin server did not start on port %ld", C.admin_port);
   int rc = 1;

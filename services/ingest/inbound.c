@@ -108,6 +108,7 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
   free(e->dl);
   e->dl = NULL;
   es_metric_add(m_dlq, 1);
+  es_kafka_dlq_count("ingest");
   complete(e);
 }
 

@@ -13,6 +13,7 @@
 #include "inbound.h"
 #include "kafka.h"
 #include "log.h"
+#include "process.h"
 #include "metrics.h"
 #include "receipt.h"
 #include "util.h"
@@ -251,6 +252,7 @@ static int serve(void) {
                           ing_api_handle, &api);
   if (!S.http) goto cleanup;
   /* admin last: a 200 from /healthz means the API port is bound too */
+  es_process_watch_dir(C.common.state_dir); /* escucha_state_disk_*_bytes */
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) goto cleanup;
   uv_signal_init(S.loop, &S.sigterm);
   uv_signal_init(S.loop, &S.sigint);

@@ -18,6 +18,7 @@
 #include "escucha/v1/escucha.pb-c.h"
 #include "kafka.h"
 #include "log.h"
+#include "process.h"
 #include "metrics.h"
 #include "spacesaving.h"
 #include "store.h"
@@ -69,7 +70,7 @@ static es_opt OPTS[] = {
 
 static struct {
   es_metric *messages, *rows, *dupes, *batch_latency, *pg_errors, *tracked, *spikes, *plans,
-      *published, *paused, *emerging;
+      *published, *paused, *emerging, *ranked_at;
 } M;
 
 static void metrics_init(void) {
@@ -84,6 +85,8 @@ static void metrics_init(void) {
   M.pg_errors = es_counter("escucha_prioritize_pg_errors_total", "Failed PostgreSQL batches", NULL);
   M.tracked = es_gauge("escucha_prioritize_topics_tracked",
                        "Topic windows ranked by the last batch", NULL);
+  M.ranked_at = es_gauge("escucha_prioritize_last_ranked_timestamp_seconds",
+                         "When a ranking was last committed (Unix time): the dashboard's freshness", NULL);
   M.spikes = es_counter("escucha_prioritize_spikes_total", "Topic windows that started spiking",
                         NULL);
   M.plans = es_counter("escucha_prioritize_action_plans_total", "Action plans opened/closed",
@@ -461,7 +464,10 @@ static void overlap(void *arg) {
 
 /* Metrics and messages for what a transaction ranked. */
 static void after_rank(svc *s, const pz_batch_result *res) {
-  if (res->ranked) es_metric_set(M.tracked, (double)res->ranked);
+  if (res->ranked) {
+    es_metric_set(M.tracked, (double)res->ranked);
+    es_metric_set(M.ranked_at, (double)es_now_ms() / 1e3);
+  }
   es_metric_add(M.spikes, (double)res->new_spikes);
   es_metric_add(M.plans, (double)res->opened, "opened");
   es_metric_add(M.plans, (double)res->closed, "closed");
@@ -619,6 +625,7 @@ int main(int argc, char **argv) {
   if (s.ngram < 1 || s.ngram > 3) s.ngram = 2;
   es_taxonomy *tax = NULL;
   if (load_taxonomy(&tax) != 0) return 2;
+  es_process_watch_dir(C.common.state_dir); /* escucha_state_disk_*_bytes */
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) {
     es_taxonomy_free(tax);
     return 1;
