@@ -42,7 +42,9 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
   (void)rk;
   if (strcmp(fac, "FAIL") == 0) return; /* the error callback reports these */
-  es_log(level <= 3 ? ES_ERROR : level <= 4 ? ES_WARN : ES_DEBUG, "rdkafka", "%s: %s", fac, buf);
+  es_log(level <= 3 ? ES_ERROR : level <= 4 ? ES_WARN
+                                            : ES_DEBUG,
+         "rdkafka", "%s: %s", fac, buf);
 }
 
 static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -129,14 +131,14 @@ rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es
                                   void *opaque, const char *const *extra, char *err,
                                   size_t errlen) {
   static const char *const defaults[] = {
-      "enable.idempotence", "true",     /* acks=all, no reordering, no dup on retry */
+      "enable.idempotence", "true", /* acks=all, no reordering, no dup on retry */
       "linger.ms", "2",
       "compression.codec", "lz4",
       "queue.buffering.max.messages", "500000",
       "queue.buffering.max.kbytes", "524288",
       "message.timeout.ms", "30000",
       "socket.keepalive.enable", "true",
-      "socket.nagle.disable", "true",   /* Nagle + delayed ACK stalls small produce requests ~40 ms */
+      "socket.nagle.disable", "true", /* Nagle + delayed ACK stalls small produce requests ~40 ms */
       NULL};
   rd_kafka_conf_t *conf = base_conf(brokers, client_id, 0, defaults, extra, err, errlen);
   if (!conf) return NULL;
@@ -218,8 +220,8 @@ static rd_kafka_t *consumer_new(const char *brokers, const char *group, const ch
 /* session settings shared by both kinds: a kill -9'd peer's partitions move in ~6 s.
  * Eager assignors: see assignor_ok (a rebalance revokes every partition, and
  * each service commits what it stored, or its transaction, before letting go). */
-#define CONSUMER_COMMON                                                                             \
-  "auto.offset.reset", "earliest", "partition.assignment.strategy", "range,roundrobin",             \
+#define CONSUMER_COMMON                                                                 \
+  "auto.offset.reset", "earliest", "partition.assignment.strategy", "range,roundrobin", \
       "session.timeout.ms", "6000", "heartbeat.interval.ms", "1500", "socket.nagle.disable", "true"
 
 rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const char *client_id,

@@ -3,7 +3,10 @@
 #define ESCUCHA_LIB_LOG_H
 #include <stdarg.h>
 
-enum { ES_DEBUG = 0, ES_INFO = 1, ES_WARN = 2, ES_ERROR = 3 };
+enum { ES_DEBUG = 0,
+       ES_INFO = 1,
+       ES_WARN = 2,
+       ES_ERROR = 3 };
 
 /* service: name put in every line; level_name: "debug".."error" or NULL for info. */
 void es_log_init(const char *service, const char *level_name);

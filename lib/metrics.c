@@ -12,14 +12,16 @@
 
 #define MAX_LABELS 4
 
-enum { COUNTER, GAUGE, HISTOGRAM };
+enum { COUNTER,
+       GAUGE,
+       HISTOGRAM };
 
 typedef struct series {
   struct series *next;
   char *values[MAX_LABELS];
-  double value;          /* counter/gauge; histogram sum */
-  uint64_t count;        /* histogram */
-  uint64_t *buckets;     /* histogram, cumulative at render time */
+  double value;      /* counter/gauge; histogram sum */
+  uint64_t count;    /* histogram */
+  uint64_t *buckets; /* histogram, cumulative at render time */
 } series;
 
 struct es_metric {
@@ -38,7 +40,7 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static es_metric *g_head, *g_tail;
 
 const double ES_LATENCY_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                     0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+                                     0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 const int ES_LATENCY_NBUCKETS = (int)(sizeof ES_LATENCY_BUCKETS / sizeof ES_LATENCY_BUCKETS[0]);
 
 static es_metric *family_new(int type, const char *name, const char *help, const double *bounds,
@@ -63,12 +65,15 @@ static es_metric *family_new(int type, const char *name, const char *help, const
     if (strcmp(e->name, name) == 0) {
       pthread_mutex_unlock(&g_mu);
       for (int i = 0; i < m->nlabels; i++) free(m->labels[i]);
-      free(m->name); free(m->help); free(m->bounds);
+      free(m->name);
+      free(m->help);
+      free(m->bounds);
       pthread_mutex_destroy(&m->mu);
       free(m);
       return e;
     }
-  if (g_tail) g_tail->next = m; else g_head = m;
+  if (g_tail) g_tail->next = m;
+  else g_head = m;
   g_tail = m;
   pthread_mutex_unlock(&g_mu);
   return m;
@@ -283,7 +288,9 @@ void es_metrics_reset(void) {
       s = sn;
     }
     for (int i = 0; i < m->nlabels; i++) free(m->labels[i]);
-    free(m->name); free(m->help); free(m->bounds);
+    free(m->name);
+    free(m->help);
+    free(m->bounds);
     pthread_mutex_destroy(&m->mu);
     free(m);
     m = next;

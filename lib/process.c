@@ -27,14 +27,16 @@ static int disk(es_buf *b) {
   es_buf path = {0}; /* a label value: quoted, with \\ \" and newline escaped */
   int rc = es_buf_puts(&path, "\"");
   for (const char *p = g_dir; *p && !rc; p++)
-    rc = *p == '\\' || *p == '"' ? es_buf_printf(&path, "\\%c", *p) : *p == '\n' ? es_buf_puts(&path, "\\n") : es_buf_printf(&path, "%c", *p);
+    rc = *p == '\\' || *p == '"' ? es_buf_printf(&path, "\\%c", *p) : *p == '\n' ? es_buf_puts(&path, "\\n")
+                                                                                 : es_buf_printf(&path, "%c", *p);
   rc |= es_buf_puts(&path, "\"");
-  rc |= es_buf_printf(b, "# HELP escucha_state_disk_free_bytes Bytes available to the service on the state folder's filesystem.\n"
-                         "# TYPE escucha_state_disk_free_bytes gauge\n"
-                         "escucha_state_disk_free_bytes{path=%s} %.17g\n"
-                         "# HELP escucha_state_disk_size_bytes Size of the state folder's filesystem in bytes.\n"
-                         "# TYPE escucha_state_disk_size_bytes gauge\n"
-                         "escucha_state_disk_size_bytes{path=%s} %.17g\n",
+  rc |= es_buf_printf(b,
+                      "# HELP escucha_state_disk_free_bytes Bytes available to the service on the state folder's filesystem.\n"
+                      "# TYPE escucha_state_disk_free_bytes gauge\n"
+                      "escucha_state_disk_free_bytes{path=%s} %.17g\n"
+                      "# HELP escucha_state_disk_size_bytes Size of the state folder's filesystem in bytes.\n"
+                      "# TYPE escucha_state_disk_size_bytes gauge\n"
+                      "escucha_state_disk_size_bytes{path=%s} %.17g\n",
                       path.data ? path.data : "\"\"", (double)v.f_bavail * (double)v.f_frsize,
                       path.data ? path.data : "\"\"", (double)v.f_blocks * (double)v.f_frsize);
   es_buf_free(&path);
@@ -109,9 +111,10 @@ int es_process_render(es_buf *b) {
     rc |= family(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", st.start_time);
   }
   rc |= disk(b);
-  rc |= es_buf_printf(b, "# HELP escucha_build_info The running build: service, version and commit.\n"
-                         "# TYPE escucha_build_info gauge\n"
-                         "escucha_build_info{service=\"%s\",version=\"%s\",commit=\"%s\"} 1\n",
+  rc |= es_buf_printf(b,
+                      "# HELP escucha_build_info The running build: service, version and commit.\n"
+                      "# TYPE escucha_build_info gauge\n"
+                      "escucha_build_info{service=\"%s\",version=\"%s\",commit=\"%s\"} 1\n",
                       es_log_service(), ESCUCHA_VERSION, ESCUCHA_COMMIT);
   return rc ? -1 : 0;
 }

@@ -7,12 +7,12 @@
 #include "util.h" /* es_buf, ES_MUST_CHECK */
 
 typedef struct {
-  double cpu_seconds;      /* user + system */
+  double cpu_seconds; /* user + system */
   double resident_bytes;
   double virtual_bytes;
   double open_fds;
   double max_fds;
-  double start_time;       /* seconds since the epoch */
+  double start_time; /* seconds since the epoch */
 } es_process_stats;
 
 /* 0 ok; -1 when /proc could not be read (the metrics are then left out). */

@@ -135,7 +135,9 @@ static int build_cfg(pz_store_cfg *c) {
 
 /* ---- delivery tracking ---- */
 
-typedef struct { int done, ok; } dr_slot;
+typedef struct {
+  int done, ok;
+} dr_slot;
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   (void)rk;
@@ -163,11 +165,11 @@ static void sleep_ms(long ms) {
 /* ---- the batch ---- */
 
 typedef struct batch {
-  rd_kafka_message_t **msgs;  /* every message, stored after commit */
+  rd_kafka_message_t **msgs; /* every message, stored after commit */
   Escucha__V1__ClassifiedFeedback **pb;
   pz_row *rows;
   size_t n, nrows, cap;
-  size_t *dlq;                /* indices of messages for the DLQ */
+  size_t *dlq; /* indices of messages for the DLQ */
   char (*why)[96];
   size_t ndlq;
 } batch;
@@ -414,7 +416,7 @@ typedef struct svc {
   pz_ss *ss;
   const char *mig;
   int ngram;
-  batch *next;            /* filled while the current batch is written */
+  batch *next;             /* filled while the current batch is written */
   pz_batch_result pending; /* committed texts not yet in the sketch (emerging only) */
 } svc;
 

@@ -23,7 +23,7 @@ static void test_read(void **st) {
   assert_int_equal(es_process_read(&a), 0);
   double now = (double)time(NULL);
   assert_true(a.start_time > now - 3600 && a.start_time <= now + 1);
-  assert_true(a.resident_bytes > 1024 * 1024);       /* at least a MiB */
+  assert_true(a.resident_bytes > 1024 * 1024); /* at least a MiB */
   assert_true(a.virtual_bytes >= a.resident_bytes);
   assert_true(a.open_fds >= 3 && a.max_fds > a.open_fds);
   /* an fd we open shows up */
