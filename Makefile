@@ -46,7 +46,7 @@ CC ?= cc
 OPT ?= -O2
 # pkg-config is asked only when something is built: `make deps`/`make test` on a fresh machine
 # parse this file before pkg-config and the -dev packages are installed.
-NOBUILD_GOALS := clean deps kafka-jars down status san test unit integration demo bench fuzz model
+NOBUILD_GOALS := format format-check clean deps kafka-jars down status san test unit integration demo bench fuzz model
 ALL_PKGS := $(sort $(ESCUCHA_PKGS) $(ESCUCHA_OPT_PKGS) $(foreach s,$(SERVICES),$($(s)_PKGS)) $(TEST_PKGS))
 ifneq ($(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
   PKG_MISSING := $(strip $(foreach p,$(ALL_PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && echo y),,$(p))))
@@ -75,6 +75,15 @@ LIBESCUCHA := $(BUILD)/libescucha.a
 # Generated protobuf headers are intermediates of a pattern rule: without this make
 # deletes them after each build, and every later build recompiles every object.
 .SECONDARY:
+
+# C sources clang-format checks (generated code and vendored files excluded)
+FORMAT_SRC = $(shell git ls-files 'lib/*.[ch]' 'services/*.[ch]' 'tests/unit/*.[ch]' 'fuzz/*.[ch]' 'bench/*.[ch]' 2>/dev/null)
+
+.PHONY: format format-check
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_SRC)
 
 .PHONY: all bins tests clean deps up down status test unit integration demo bench fuzz fuzzers san kafka-jars model
 all: bins tests
