@@ -12,12 +12,13 @@ SERVICES := ingest classify prioritize actions api
 # ---- libraries: each binary links only what it uses ----
 # Names are pkg-config packages (compile and link flags come from their .pc files); the
 # libraries without a .pc file on Debian (http_parser, libstemmer) are named in *_LDLIBS.
-# libescucha.a: what every service pulls in (kafka.c, http.c, admin.c, generated protobuf-c).
-ESCUCHA_PKGS := rdkafka libprotobuf-c libuv
+# libescucha.a: what every service pulls in (kafka.c with kafka_lag.c's jansson, http.c, admin.c,
+# generated protobuf-c).
+ESCUCHA_PKGS := rdkafka libprotobuf-c libuv jansson
 ESCUCHA_LDLIBS := -lhttp_parser -lpthread
-# lib/rds.c (hiredis), lib/pg.c (libpq), lib/taxonomy.c (jansson, xxhash), lib/keys.c and
-# lib/receipt.c (libsodium): linked only by the services that use them, which list them below.
-ESCUCHA_OPT_PKGS := hiredis libpq jansson libxxhash libsodium
+# lib/rds.c (hiredis), lib/pg.c (libpq), lib/taxonomy.c (xxhash; jansson is core), lib/keys.c
+# and lib/receipt.c (libsodium): linked only by the services that use them, listed below.
+ESCUCHA_OPT_PKGS := hiredis libpq libxxhash libsodium
 ingest_PKGS := hiredis libcjson libsodium libutf8proc libxxhash
 ingest_LDLIBS :=
 classify_PKGS := jansson libutf8proc libxxhash
@@ -47,7 +48,7 @@ CC ?= cc
 OPT ?= -O2
 # pkg-config is asked only when something is built: `make deps`/`make test` on a fresh machine
 # parse this file before pkg-config and the -dev packages are installed.
-NOBUILD_GOALS := clean deps kafka-jars down status san test unit integration demo bench fuzz model
+NOBUILD_GOALS := format format-check clean deps kafka-jars down status san test unit integration demo bench fuzz model
 ALL_PKGS := $(sort $(ESCUCHA_PKGS) $(ESCUCHA_OPT_PKGS) $(foreach s,$(SERVICES),$($(s)_PKGS)) $(TEST_PKGS))
 ifneq ($(filter-out $(NOBUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
   PKG_MISSING := $(strip $(foreach p,$(ALL_PKGS),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && echo y),,$(p))))
@@ -77,6 +78,15 @@ LIBESCUCHA := $(BUILD)/libescucha.a
 # deletes them after each build, and every later build recompiles every object.
 .SECONDARY:
 
+# C sources clang-format checks (generated code and vendored files excluded)
+FORMAT_SRC = $(shell git ls-files 'lib/*.[ch]' 'services/*.[ch]' 'tests/unit/*.[ch]' 'fuzz/*.[ch]' 'bench/*.[ch]' 2>/dev/null)
+
+.PHONY: format format-check
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_SRC)
+
 .PHONY: all bins tests clean deps up down status test unit integration demo bench fuzz fuzzers san kafka-jars model
 all: bins tests
 
@@ -90,6 +100,17 @@ $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
 $(BUILD)/obj/%.o: %.c $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# escucha_build_info's commit: the stamp is rewritten only when HEAD moves, so
+# only lib/process.o is rebuilt then.
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+$(BUILD)/gen/commit.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(GIT_COMMIT)' | cmp -s - $@ || echo '$(GIT_COMMIT)' > $@
+$(BUILD)/obj/lib/process.o: $(BUILD)/gen/commit.stamp
+$(BUILD)/obj/lib/process.o: CFLAGS += -DESCUCHA_COMMIT='"$(GIT_COMMIT)"'
+.PHONY: FORCE
+FORCE:
 
 $(LIBESCUCHA): $(LIB_OBJ)
 	@rm -f $@

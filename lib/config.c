@@ -52,23 +52,23 @@ const char *es_envmap_get(const char *const *map, const char *env_name) {
 
 static const char *kind(const es_opt *o, char *buf, size_t n) {
   switch (o->type) {
-  case ES_T_LONG:
-    if (o->lmax == LONG_MAX) snprintf(buf, n, "integer >= %ld", o->lmin);
-    else snprintf(buf, n, "integer %ld..%ld", o->lmin, o->lmax);
-    return buf;
-  case ES_T_DOUBLE:
-    if (isinf(o->dmax)) snprintf(buf, n, "number >= %g", o->dmin);
-    else snprintf(buf, n, "number %g..%g", o->dmin, o->dmax);
-    return buf;
-  case ES_T_BOOL: return "on|off (true|false, yes|no, 1|0)";
-  case ES_T_ENUM: {
-    size_t k = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; o->choices[i] && k + 1 < n; i++)
-      k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? "|" : "", o->choices[i]);
-    return buf;
-  }
-  default: return NULL;
+    case ES_T_LONG:
+      if (o->lmax == LONG_MAX) snprintf(buf, n, "integer >= %ld", o->lmin);
+      else snprintf(buf, n, "integer %ld..%ld", o->lmin, o->lmax);
+      return buf;
+    case ES_T_DOUBLE:
+      if (isinf(o->dmax)) snprintf(buf, n, "number >= %g", o->dmin);
+      else snprintf(buf, n, "number %g..%g", o->dmin, o->dmax);
+      return buf;
+    case ES_T_BOOL: return "on|off (true|false, yes|no, 1|0)";
+    case ES_T_ENUM: {
+      size_t k = 0;
+      buf[0] = '\0';
+      for (size_t i = 0; o->choices[i] && k + 1 < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? "|" : "", o->choices[i]);
+      return buf;
+    }
+    default: return NULL;
   }
 }
 
@@ -120,31 +120,31 @@ static void store(es_opt *o) {
   const char *v = o->value;
   if (!o->dest) return;
   switch (o->type) {
-  case ES_T_STR: *(const char **)o->dest = v; break;
-  case ES_T_SECRET: {
-    char **d = o->dest;
-    if (*d) memset(*d, 0, strlen(*d)), free(*d); /* parsed again */
-    *d = es_secret(v, o->file);
-    break;
-  }
-  case ES_T_LONG: *(long *)o->dest = v ? strtol(v, NULL, 10) : 0; break;
-  case ES_T_DOUBLE: *(double *)o->dest = v ? strtod(v, NULL) : 0.0; break;
-  case ES_T_BOOL: {
-    int on = 0;
-    static const char *const yes[] = {"on", "true", "yes", "1"};
-    for (size_t i = 0; v && i < 4; i++) on |= strcasecmp(v, yes[i]) == 0;
-    *(int *)o->dest = on;
-    break;
-  }
-  case ES_T_ENUM: {
-    int idx = -1;
-    for (int i = 0; v && o->choices[i]; i++)
-      if (strcmp(v, o->choices[i]) == 0) idx = i;
-    *(int *)o->dest = idx;
-    break;
-  }
-  case ES_T_ENVMAP: *(const char *const **)o->dest = o->map; break;
-  default: break;
+    case ES_T_STR: *(const char **)o->dest = v; break;
+    case ES_T_SECRET: {
+      char **d = o->dest;
+      if (*d) memset(*d, 0, strlen(*d)), free(*d); /* parsed again */
+      *d = es_secret(v, o->file);
+      break;
+    }
+    case ES_T_LONG: *(long *)o->dest = v ? strtol(v, NULL, 10) : 0; break;
+    case ES_T_DOUBLE: *(double *)o->dest = v ? strtod(v, NULL) : 0.0; break;
+    case ES_T_BOOL: {
+      int on = 0;
+      static const char *const yes[] = {"on", "true", "yes", "1"};
+      for (size_t i = 0; v && i < 4; i++) on |= strcasecmp(v, yes[i]) == 0;
+      *(int *)o->dest = on;
+      break;
+    }
+    case ES_T_ENUM: {
+      int idx = -1;
+      for (int i = 0; v && o->choices[i]; i++)
+        if (strcmp(v, o->choices[i]) == 0) idx = i;
+      *(int *)o->dest = idx;
+      break;
+    }
+    case ES_T_ENVMAP: *(const char *const **)o->dest = o->map; break;
+    default: break;
   }
 }
 
@@ -178,13 +178,16 @@ static void usage(es_opt **all, size_t n, const char *prog, const char *text) {
 }
 
 /* Where a value came from, for messages. */
-enum { SRC_DEFAULT, SRC_ENV, SRC_FLAG };
+enum { SRC_DEFAULT,
+       SRC_ENV,
+       SRC_FLAG };
 
 static int refuse(const char *prog, const es_opt *o, int src, const char *why) {
   char env[96];
   es_opt_envname(o->name, env, sizeof env);
   fprintf(stderr, "%s: --%s / %s: %s%s\n", prog, o->name, env, why,
-          src == SRC_ENV ? " (from the environment)" : src == SRC_FLAG ? " (from the command line)" : " (built-in default)");
+          src == SRC_ENV ? " (from the environment)" : src == SRC_FLAG ? " (from the command line)"
+                                                                       : " (built-in default)");
   return -1;
 }
 

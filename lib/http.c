@@ -22,7 +22,13 @@ enum {
 };
 
 /* Why the server dropped a connection (metric label). */
-enum { DROP_HEADER, DROP_BODY, DROP_IDLE, DROP_CLOSING, DROP_EVICTED, DROP_REFUSED, NDROP };
+enum { DROP_HEADER,
+       DROP_BODY,
+       DROP_IDLE,
+       DROP_CLOSING,
+       DROP_EVICTED,
+       DROP_REFUSED,
+       NDROP };
 static const char *const DROP_NAME[NDROP] = {"header_timeout", "body_timeout", "idle_timeout",
                                              "closing_timeout", "evicted", "refused"};
 
@@ -37,7 +43,7 @@ struct es_http_server {
   unsigned nconns;                            /* open (not closing) connections */
   uv_timer_t sweep;                           /* closes connections past their deadline */
   uint64_t last_log_ms;
-  unsigned dropped[NDROP];                    /* since the last log line */
+  unsigned dropped[NDROP]; /* since the last log line */
   es_metric *m_conns, *m_dropped;
   int closing, listen_closed;
   void (*on_closed)(void *);
@@ -49,21 +55,21 @@ typedef struct es_http_conn {
   es_http_server *srv;
   struct es_http_conn *prev, *next;
   http_parser parser;
-  es_buf in;             /* bytes read but not parsed yet */
+  es_buf in; /* bytes read but not parsed yet */
   /* request being parsed */
   es_buf url, body, hdrs, hfield, hval;
   int nhdrs, in_value;
   size_t header_bytes;
-  int error_status;      /* 4xx/5xx decided while parsing */
-  const char *error_msg; /* its message, when ours rather than the parser's */
-  int head;              /* the request being parsed is a HEAD */
+  int error_status;       /* 4xx/5xx decided while parsing */
+  const char *error_msg;  /* its message, when ours rather than the parser's */
+  int head;               /* the request being parsed is a HEAD */
   const char *exec_start; /* the buffer http_parser_execute runs on */
-  int lf_ws;             /* the bytes parsed before it end in LF + SP/HT*: see is_fold */
-  es_http_req *ready;    /* parsed, not yet dispatched */
-  es_http_req *pending;  /* dispatched, reply outstanding */
+  int lf_ws;              /* the bytes parsed before it end in LF + SP/HT*: see is_fold */
+  es_http_req *ready;     /* parsed, not yet dispatched */
+  es_http_req *pending;   /* dispatched, reply outstanding */
   int reading, closed, in_dispatch, close_after_write, discard;
   int phase;
-  uint64_t deadline;     /* uv_now ms; 0 = none */
+  uint64_t deadline;                  /* uv_now ms; 0 = none */
   struct es_http_conn *iprev, *inext; /* the server's idle list */
   int on_idle;
 } es_http_conn;
@@ -351,7 +357,6 @@ static const http_parser_settings SETTINGS = {
     .on_message_complete = on_message_complete,
 };
 
-
 const char *es_http_header(const es_http_req *req, const char *name) {
   const req_priv *r = (const req_priv *)req;
   return r->hdrs ? find_hdr(r->hdrs, r->nhdrs, name) : NULL;
@@ -371,8 +376,10 @@ static void conn_free(es_http_conn *c) {
 static void idle_unlink(es_http_conn *c) {
   if (!c->on_idle) return;
   es_http_server *s = c->srv;
-  if (c->iprev) c->iprev->inext = c->inext; else s->idle_head = c->inext;
-  if (c->inext) c->inext->iprev = c->iprev; else s->idle_tail = c->iprev;
+  if (c->iprev) c->iprev->inext = c->inext;
+  else s->idle_head = c->inext;
+  if (c->inext) c->inext->iprev = c->iprev;
+  else s->idle_tail = c->iprev;
   c->iprev = c->inext = NULL;
   c->on_idle = 0;
 }
@@ -383,7 +390,7 @@ static void set_phase(es_http_conn *c, int phase) {
   es_http_server *s = c->srv;
   if (!s || !s->loop || c->closed) return; /* es_http_parse_buffer has no clock */
   const es_http_limits *l = &s->lim;
-  unsigned ms = phase == PH_IDLE                       ? l->idle_timeout_ms
+  unsigned ms = phase == PH_IDLE                        ? l->idle_timeout_ms
                 : phase == PH_FRESH || phase == PH_HEAD ? l->header_timeout_ms
                 : phase == PH_BUSY                      ? 0
                                                         : l->body_timeout_ms;
@@ -392,7 +399,8 @@ static void set_phase(es_http_conn *c, int phase) {
   idle_unlink(c);
   if (phase == PH_FRESH || phase == PH_IDLE) { /* appended: the list stays oldest first */
     c->iprev = s->idle_tail;
-    if (s->idle_tail) s->idle_tail->inext = c; else s->idle_head = c;
+    if (s->idle_tail) s->idle_tail->inext = c;
+    else s->idle_head = c;
     s->idle_tail = c;
     c->on_idle = 1;
   }
@@ -401,7 +409,8 @@ static void set_phase(es_http_conn *c, int phase) {
 static void on_closed(uv_handle_t *h) {
   es_http_conn *c = h->data;
   es_http_server *s = c->srv;
-  if (c->prev) c->prev->next = c->next; else s->conns = c->next;
+  if (c->prev) c->prev->next = c->next;
+  else s->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   c->srv = NULL;
   /* A reply still owed keeps the conn struct alive; es_http_reply frees it. */
@@ -458,9 +467,16 @@ static void on_write(uv_write_t *w, int status) {
 
 static void raw_write(es_http_conn *c, char *data, size_t len) {
   if (!data) return;
-  if (c->closed || !c->srv->loop) { free(data); return; } /* no socket: es_http_parse_buffer */
+  if (c->closed || !c->srv->loop) {
+    free(data);
+    return;
+  } /* no socket: es_http_parse_buffer */
   write_req *wr = malloc(sizeof *wr);
-  if (!wr) { free(data); conn_close(c); return; }
+  if (!wr) {
+    free(data);
+    conn_close(c);
+    return;
+  }
   wr->conn = c;
   wr->data = data;
   uv_buf_t b = uv_buf_init(data, (unsigned)len);
@@ -536,10 +552,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void fail_parse(es_http_conn *c) {
   int status = c->error_status ? c->error_status : 400;
-  const char *msg = c->error_msg      ? c->error_msg
-                    : status == 413   ? "request body too large"
-                    : status == 431   ? "request headers too large"
-                                      : http_errno_description(HTTP_PARSER_ERRNO(&c->parser));
+  const char *msg = c->error_msg    ? c->error_msg
+                    : status == 413 ? "request body too large"
+                    : status == 431 ? "request headers too large"
+                                    : http_errno_description(HTTP_PARSER_ERRNO(&c->parser));
   const char *code = status == 413   ? "too_large"
                      : status == 431 ? "headers_too_large"
                      : status == 501 ? "not_implemented"
@@ -622,9 +638,10 @@ static void count_drop(es_http_server *s, int why) {
 /* A timed-out request gets a best-effort 408 (no queueing behind a client
  * that does not read); an idle connection is just closed (RFC 9112 9.5). */
 static void drop(es_http_conn *c, int why) {
-  static const char timeout[] = "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
-                                "Content-Length: 68\r\nConnection: close\r\n\r\n"
-                                "{\"error\":{\"code\":\"timeout\",\"message\":\"request not received in time\"}}";
+  static const char timeout[] =
+      "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+      "Content-Length: 68\r\nConnection: close\r\n\r\n"
+      "{\"error\":{\"code\":\"timeout\",\"message\":\"request not received in time\"}}";
   if ((why == DROP_HEADER && c->phase == PH_HEAD) || why == DROP_BODY) {
     uv_buf_t b = uv_buf_init((char *)timeout, sizeof timeout - 1);
     uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
@@ -639,8 +656,8 @@ static void on_sweep(uv_timer_t *t) {
   for (es_http_conn *c = s->conns, *next; c; c = next) {
     next = c->next;
     if (c->closed || !c->deadline || now < c->deadline) continue;
-    drop(c, c->phase == PH_IDLE   ? DROP_IDLE
-            : c->phase == PH_BODY ? DROP_BODY
+    drop(c, c->phase == PH_IDLE      ? DROP_IDLE
+            : c->phase == PH_BODY    ? DROP_BODY
             : c->phase == PH_CLOSING ? DROP_CLOSING
                                      : DROP_HEADER);
   }
@@ -678,8 +695,9 @@ static void on_connection(uv_stream_t *server, int status) {
   if (s->nconns >= s->lim.max_conns) {
     /* every slot is mid-request: accept (or libuv stops watching the listen
      * socket) and refuse; the deadlines free slots within the timeouts */
-    static const char full[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-                               "Retry-After: 1\r\nConnection: close\r\n\r\n";
+    static const char full[] =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+        "Retry-After: 1\r\nConnection: close\r\n\r\n";
     uv_tcp_t *t = malloc(sizeof *t);
     if (!t) return;
     uv_tcp_init(s->loop, t);
@@ -718,7 +736,8 @@ static unsigned default_max_conns(void) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 4096;
   rlim_t n = rl.rlim_cur / 4 * 3;
-  return n < 16 ? 16 : n > 4096 ? 4096 : (unsigned)n;
+  return n < 16 ? 16 : n > 4096 ? 4096
+                                : (unsigned)n;
 }
 
 es_http_server *es_http_listen(uv_loop_t *loop, const char *host, int port,

@@ -12,23 +12,23 @@
 typedef struct es_http_server es_http_server;
 
 typedef struct es_http_req {
-  int method;               /* enum http_method (HTTP_GET, HTTP_POST, ...) */
-  const char *method_name;  /* "GET" ... */
-  const char *path;         /* decoded? no: raw path without query, NUL-terminated */
-  const char *query;        /* raw query string without '?', or NULL */
-  const char *body;         /* NUL-terminated for convenience; body_len excludes NUL */
+  int method;              /* enum http_method (HTTP_GET, HTTP_POST, ...) */
+  const char *method_name; /* "GET" ... */
+  const char *path;        /* decoded? no: raw path without query, NUL-terminated */
+  const char *query;       /* raw query string without '?', or NULL */
+  const char *body;        /* NUL-terminated for convenience; body_len excludes NUL */
   size_t body_len;
-  void *user;               /* free for the handler */
+  void *user;                 /* free for the handler */
   struct es_http_conn *conn_; /* private */
-  uint64_t start_ns;        /* when the request was complete (monotonic) */
-  int head;                 /* a HEAD request: method reads HTTP_GET, the reply's body is not sent */
+  uint64_t start_ns;          /* when the request was complete (monotonic) */
+  int head;                   /* a HEAD request: method reads HTTP_GET, the reply's body is not sent */
 } es_http_req;
 
 typedef void (*es_http_handler)(es_http_req *req, void *ud);
 
 typedef struct {
-  size_t max_body;          /* larger -> 413 without calling the handler */
-  size_t max_header_bytes;  /* larger -> 431 */
+  size_t max_body;         /* larger -> 413 without calling the handler */
+  size_t max_header_bytes; /* larger -> 431 */
   /* Timeouts (0 = never). header: from a request's first byte (or the accept)
    * to the end of its head; body: from the end of the head to the end of the
    * body; both are deadlines, not reset by trickled bytes. idle: a keep-alive
@@ -40,7 +40,7 @@ typedef struct {
    * connection that has no request in progress, or is refused (503, closed).
    * 0 = min(4096, 3/4 of RLIMIT_NOFILE). */
   unsigned max_conns;
-  const char *name;         /* server label in metrics and logs ("api", "admin"); default "http" */
+  const char *name; /* server label in metrics and logs ("api", "admin"); default "http" */
 } es_http_limits;
 
 /* Case-insensitive header lookup; NULL if absent. Valid until the reply. */

@@ -1,4 +1,5 @@
 #include "kafka.h"
+#include "kafka_lag.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -41,7 +42,9 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
   (void)rk;
   if (strcmp(fac, "FAIL") == 0) return; /* the error callback reports these */
-  es_log(level <= 3 ? ES_ERROR : level <= 4 ? ES_WARN : ES_DEBUG, "rdkafka", "%s: %s", fac, buf);
+  es_log(level <= 3 ? ES_ERROR : level <= 4 ? ES_WARN
+                                            : ES_DEBUG,
+         "rdkafka", "%s: %s", fac, buf);
 }
 
 static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -117,21 +120,29 @@ fail:
   return NULL;
 }
 
+/* Registered with the first producer, so the family is on /metrics before any dead letter. */
+static es_metric *dlq_metric(void) {
+  static es_metric *m;
+  if (!m) m = es_counter("escucha_dlq_messages_total", "Messages sent to the dead-letter topic, by stage", "stage", NULL);
+  return m;
+}
+
 rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es_kafka_dr_cb dr,
                                   void *opaque, const char *const *extra, char *err,
                                   size_t errlen) {
   static const char *const defaults[] = {
-      "enable.idempotence", "true",     /* acks=all, no reordering, no dup on retry */
+      "enable.idempotence", "true", /* acks=all, no reordering, no dup on retry */
       "linger.ms", "2",
       "compression.codec", "lz4",
       "queue.buffering.max.messages", "500000",
       "queue.buffering.max.kbytes", "524288",
       "message.timeout.ms", "30000",
       "socket.keepalive.enable", "true",
-      "socket.nagle.disable", "true",   /* Nagle + delayed ACK stalls small produce requests ~40 ms */
+      "socket.nagle.disable", "true", /* Nagle + delayed ACK stalls small produce requests ~40 ms */
       NULL};
   rd_kafka_conf_t *conf = base_conf(brokers, client_id, 0, defaults, extra, err, errlen);
   if (!conf) return NULL;
+  (void)dlq_metric();
   dr_ctx *ctx = es_xcalloc(1, sizeof *ctx);
   ctx->cb = dr;
   ctx->opaque = opaque;
@@ -180,7 +191,8 @@ static rd_kafka_t *consumer_new(const char *brokers, const char *group, const ch
   rd_kafka_conf_t *conf = base_conf(brokers, client_id, 1, defaults, extra, err, errlen);
   if (!conf) return NULL;
   if (assignor_ok(conf, err, errlen) != 0 ||
-      rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK ||
+      es_kafka_lag_install(conf, err, errlen) != 0) {
     rd_kafka_conf_destroy(conf);
     return NULL;
   }
@@ -208,8 +220,8 @@ static rd_kafka_t *consumer_new(const char *brokers, const char *group, const ch
 /* session settings shared by both kinds: a kill -9'd peer's partitions move in ~6 s.
  * Eager assignors: see assignor_ok (a rebalance revokes every partition, and
  * each service commits what it stored, or its transaction, before letting go). */
-#define CONSUMER_COMMON                                                                             \
-  "auto.offset.reset", "earliest", "partition.assignment.strategy", "range,roundrobin",             \
+#define CONSUMER_COMMON                                                                 \
+  "auto.offset.reset", "earliest", "partition.assignment.strategy", "range,roundrobin", \
       "session.timeout.ms", "6000", "heartbeat.interval.ms", "1500", "socket.nagle.disable", "true"
 
 rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const char *client_id,
@@ -262,6 +274,8 @@ int es_kafka_rewind(rd_kafka_t *consumer, const rd_kafka_message_t *m, char *err
   return rc;
 }
 
+void es_kafka_dlq_count(const char *stage) { es_metric_add(dlq_metric(), 1, stage); }
+
 rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const char *reason,
                                  const rd_kafka_message_t *src, const void *bytes, size_t len,
                                  void *msg_opaque) {
@@ -292,6 +306,7 @@ rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const 
   escucha__v1__dead_letter__pack(&dl, buf);
   rd_kafka_resp_err_t e = es_kafka_dlq_send(producer, key, klen, buf, n, msg_opaque, ES_DLQ_WAIT_MS);
   free(buf);
+  if (!e) es_kafka_dlq_count(stage);
   return e;
 }
 

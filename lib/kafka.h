@@ -20,6 +20,10 @@
 /* Delivery report callback: msg->_private is the opaque given to es_kafka_produce. */
 typedef void (*es_kafka_dr_cb)(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
 
+/* Counts one dead letter of stage in escucha_dlq_messages_total{stage} (es_kafka_dlq
+ * does; a stage with its own record format calls it itself). */
+void es_kafka_dlq_count(const char *stage);
+
 /* Idempotent (acks=all) producer. extra: NULL-terminated key,value pairs of
  * librdkafka settings to override (may be NULL). One setting of ours:
  * "partitioner" = "sticky" sends every message of a 5 ms window to one

@@ -32,7 +32,10 @@ static void add_key(es_keys *k, const char *agency, size_t alen, unsigned roles,
 
 /* "submit,read" (sep ',') or "submit+read" (sep '+') -> bits; 0 when a name is unknown. */
 static unsigned parse_roles(const char *s, size_t len, char sep) {
-  static const struct { const char *name; unsigned bit; } R[] = {
+  static const struct {
+    const char *name;
+    unsigned bit;
+  } R[] = {
       {"submit", ES_ROLE_SUBMIT}, {"read", ES_ROLE_READ}, {"review", ES_ROLE_REVIEW}, {"admin", ES_ROLE_ADMIN}};
   unsigned roles = 0;
   size_t i = 0;
@@ -91,8 +94,10 @@ static int load_file(es_keys *k, const char *path, char *err, size_t errlen) {
     unsigned char hash[crypto_hash_sha256_BYTES];
     if (split_line(line, ',', &alen, &roles, &hex) != 0 ||
         sodium_hex2bin(hash, sizeof hash, hex, strlen(hex), NULL, &binlen, NULL) != 0 || binlen != sizeof hash) {
-      snprintf(err, errlen, "%s:%d: expected agency[:role,role]:<64 hex chars of sha256(key)>, "
-               "roles submit read review admin", path, lineno);
+      snprintf(err, errlen,
+               "%s:%d: expected agency[:role,role]:<64 hex chars of sha256(key)>, "
+               "roles submit read review admin",
+               path, lineno);
       rc = -1;
       break;
     }
@@ -112,7 +117,8 @@ static int load_env(es_keys *k, const char *spec, char *err, size_t errlen) {
     unsigned roles;
     char *key;
     if (split_line(tok, '+', &alen, &roles, &key) != 0) {
-      snprintf(err, errlen, "api-keys (environment): expected agency[:role+role]:key[,...], "
+      snprintf(err, errlen,
+               "api-keys (environment): expected agency[:role+role]:key[,...], "
                "roles submit read review admin");
       rc = -1;
       break;

@@ -19,6 +19,8 @@ void es_log_init(const char *service, const char *level_name) {
     if (strcmp(level_name, LEVELS[i]) == 0) g_min = i;
 }
 
+const char *es_log_service(void) { return g_service; }
+
 void es_log(int level, const char *event, const char *fmt, ...) {
   if (level < g_min) return;
   char msg[1024];
@@ -37,7 +39,8 @@ void es_log(int level, const char *event, const char *fmt, ...) {
 
   es_buf b = {0};
   es_buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"service\":", when,
-                LEVELS[level < 0 ? 0 : level > 3 ? 3 : level]);
+                LEVELS[level < 0 ? 0 : level > 3 ? 3
+                                                 : level]);
   es_buf_json_str(&b, g_service, strlen(g_service));
   es_buf_puts(&b, ",\"event\":");
   es_buf_json_str(&b, event, strlen(event));

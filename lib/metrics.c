@@ -7,18 +7,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "process.h"
 #include "util.h"
 
 #define MAX_LABELS 4
 
-enum { COUNTER, GAUGE, HISTOGRAM };
+enum { COUNTER,
+       GAUGE,
+       HISTOGRAM };
 
 typedef struct series {
   struct series *next;
   char *values[MAX_LABELS];
-  double value;          /* counter/gauge; histogram sum */
-  uint64_t count;        /* histogram */
-  uint64_t *buckets;     /* histogram, cumulative at render time */
+  double value;      /* counter/gauge; histogram sum */
+  uint64_t count;    /* histogram */
+  uint64_t *buckets; /* histogram, cumulative at render time */
 } series;
 
 struct es_metric {
@@ -37,7 +40,7 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static es_metric *g_head, *g_tail;
 
 const double ES_LATENCY_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                     0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+                                     0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 const int ES_LATENCY_NBUCKETS = (int)(sizeof ES_LATENCY_BUCKETS / sizeof ES_LATENCY_BUCKETS[0]);
 
 static es_metric *family_new(int type, const char *name, const char *help, const double *bounds,
@@ -62,12 +65,15 @@ static es_metric *family_new(int type, const char *name, const char *help, const
     if (strcmp(e->name, name) == 0) {
       pthread_mutex_unlock(&g_mu);
       for (int i = 0; i < m->nlabels; i++) free(m->labels[i]);
-      free(m->name); free(m->help); free(m->bounds);
+      free(m->name);
+      free(m->help);
+      free(m->bounds);
       pthread_mutex_destroy(&m->mu);
       free(m);
       return e;
     }
-  if (g_tail) g_tail->next = m; else g_head = m;
+  if (g_tail) g_tail->next = m;
+  else g_head = m;
   g_tail = m;
   pthread_mutex_unlock(&g_mu);
   return m;
@@ -160,6 +166,28 @@ void es_metric_observe(es_metric *m, double v, ...) {
   va_end(ap);
 }
 
+static void series_free(const es_metric *m, series *s) {
+  for (int i = 0; i < m->nlabels; i++) free(s->values[i]);
+  free(s->buckets);
+  free(s);
+}
+
+void es_metric_remove(es_metric *m, ...) {
+  if (!m) return;
+  va_list ap;
+  va_start(ap, m);
+  pthread_mutex_lock(&m->mu);
+  series *s = find_series(m, ap, 0);
+  for (series **pp = &m->series; s && *pp; pp = &(*pp)->next)
+    if (*pp == s) {
+      *pp = s->next;
+      series_free(m, s);
+      break;
+    }
+  pthread_mutex_unlock(&m->mu);
+  va_end(ap);
+}
+
 double es_metric_value(es_metric *m, ...) {
   if (!m) return 0;
   va_list ap;
@@ -239,6 +267,7 @@ char *es_metrics_render(size_t *len) {
   pthread_mutex_lock(&g_mu);
   for (es_metric *m = g_head; m; m = m->next) rc |= render_family(&b, m);
   pthread_mutex_unlock(&g_mu);
+  if (rc == 0) rc = es_process_render(&b);
   if (rc == 0 && !b.data) rc = es_buf_puts(&b, "");
   if (rc != 0) es_buf_free(&b);
   if (len) *len = b.len;
@@ -255,13 +284,13 @@ void es_metrics_reset(void) {
     series *s = m->series;
     while (s) {
       series *sn = s->next;
-      for (int i = 0; i < m->nlabels; i++) free(s->values[i]);
-      free(s->buckets);
-      free(s);
+      series_free(m, s);
       s = sn;
     }
     for (int i = 0; i < m->nlabels; i++) free(m->labels[i]);
-    free(m->name); free(m->help); free(m->bounds);
+    free(m->name);
+    free(m->help);
+    free(m->bounds);
     pthread_mutex_destroy(&m->mu);
     free(m);
     m = next;

@@ -15,9 +15,11 @@ es_metric *es_gauge(const char *name, const char *help, ...);
 es_metric *es_histogram(const char *name, const char *help, const double *buckets, int nbuckets, ...);
 
 /* Label values follow v, in the order of the label names (exactly that many). */
-void es_metric_add(es_metric *m, double v, ...);      /* counter/gauge += v */
-void es_metric_set(es_metric *m, double v, ...);      /* gauge = v */
-void es_metric_observe(es_metric *m, double v, ...);  /* histogram */
+void es_metric_add(es_metric *m, double v, ...);     /* counter/gauge += v */
+void es_metric_set(es_metric *m, double v, ...);     /* gauge = v */
+void es_metric_observe(es_metric *m, double v, ...); /* histogram */
+/* Drops one series (e.g. a partition no longer assigned); absent is fine. */
+void es_metric_remove(es_metric *m, ...);
 
 /* Renders every family; returns malloc'd text, *len set; NULL (and *len 0)
  * when out of memory, never a truncated text. */

@@ -96,8 +96,9 @@ int es_pg_migrate(PGconn *c, const char *dir) {
   qsort(names, n, sizeof *names, cmp_str);
   /* The advisory lock serialises concurrent starters (two services, make up). */
   if (es_pg_exec(c, "SELECT pg_advisory_lock(74657)") != 0) goto cleanup;
-  if (es_pg_exec(c, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    "version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())") != 0)
+  if (es_pg_exec(c,
+                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                 "version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())") != 0)
     goto unlock;
   rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) rc = apply_one(c, dir, names[i]);

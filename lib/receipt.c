@@ -25,7 +25,9 @@ int es_receipt_key_load(const char *path, unsigned char key[ES_RECEIPT_KEY_BYTES
   while (isspace((unsigned char)*hex)) hex++;
   size_t hexlen = strcspn(hex, " \t\r\n");
   int rc = sodium_hex2bin(key, ES_RECEIPT_KEY_BYTES, hex, hexlen, NULL, &binlen, &end) == 0 &&
-                   binlen == ES_RECEIPT_KEY_BYTES && end == hex + hexlen ? 0 : -1;
+                   binlen == ES_RECEIPT_KEY_BYTES && end == hex + hexlen
+               ? 0
+               : -1;
   sodium_memzero(data, len);
   free(data);
   if (rc) snprintf(err, errlen, "receipt secret file %s: expected 64 hex characters", path);

@@ -21,12 +21,12 @@ extern const char *const ES_JOURNEYS[ES_NJOURNEYS];
 int es_journey_index(const char *s);
 
 typedef struct {
-  char *id;             /* owned: "waiting_times/appointment_delay" */
+  char *id;                  /* owned: "waiting_times/appointment_delay" */
   char *label_es, *label_en; /* owned, non-empty */
-  int category;         /* index into cats */
+  int category;              /* index into cats */
   int urgent;
-  int journey;          /* 0..5 (ES_JOURNEYS) or -1 */
-  char **kw[2];         /* owned seed keywords: [0] es, [1] en */
+  int journey;  /* 0..5 (ES_JOURNEYS) or -1 */
+  char **kw[2]; /* owned seed keywords: [0] es, [1] en */
   size_t nkw[2];
 } es_tax_subcat;
 
@@ -38,12 +38,12 @@ typedef struct {
 typedef struct {
   es_tax_category *cats; /* owned */
   size_t ncats;
-  es_tax_subcat *subs;   /* owned */
+  es_tax_subcat *subs; /* owned */
   size_t nsubs;
-  uint64_t hash;         /* XXH3 of the sorted subcategory ids: what a model depends on */
-  char *json;            /* owned: the source text (embedded into trained models) */
+  uint64_t hash; /* XXH3 of the sorted subcategory ids: what a model depends on */
+  char *json;    /* owned: the source text (embedded into trained models) */
   size_t json_len;
-  struct json_t *doc;    /* owned: the validated document (routing, playbook lookups) */
+  struct json_t *doc; /* owned: the validated document (routing, playbook lookups) */
 } es_taxonomy;
 
 /* 0 ok (*out malloc'd, released by es_taxonomy_free), -1 with the first
@@ -53,7 +53,7 @@ int es_taxonomy_parse(const char *json, size_t len, es_taxonomy **out, char *err
 /* es_taxonomy_parse of a file; err starts with the file path. */
 ES_MUST_CHECK
 int es_taxonomy_load(const char *path, es_taxonomy **out, char *err, size_t errlen);
-void es_taxonomy_free(es_taxonomy *t); /* accepts NULL */
+void es_taxonomy_free(es_taxonomy *t);                          /* accepts NULL */
 int es_taxonomy_find(const es_taxonomy *t, const char *sub_id); /* index or -1 */
 /* Label of "category" or "category/subcategory" in lang ("en" or else es).
  * Unknown topics and a NULL t give the topic itself. The result points into

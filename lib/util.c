@@ -191,8 +191,11 @@ int es_buf_json_str(es_buf *b, const char *s, size_t n) {
       case '\r': esc[1] = 'r'; break;
       case '\t': esc[1] = 't'; break;
       default:
-        esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
-        esc[4] = H[c >> 4]; esc[5] = H[c & 15];
+        esc[1] = 'u';
+        esc[2] = '0';
+        esc[3] = '0';
+        esc[4] = H[c >> 4];
+        esc[5] = H[c & 15];
     }
     if (es_buf_append(b, esc, strlen(esc)) != 0) return -1;
     start = i + 1;

@@ -8,9 +8,9 @@
  * ignored result a build error; (void) does not silence it, so handle it. */
 #define ES_MUST_CHECK __attribute__((warn_unused_result))
 
-int64_t es_now_ms(void);              /* wall clock, ms since epoch */
-uint64_t es_mono_ns(void);            /* monotonic */
-int64_t es_mono_ms(void);            /* monotonic, ms (for deadlines kept as int64_t) */
+int64_t es_now_ms(void);   /* wall clock, ms since epoch */
+uint64_t es_mono_ns(void); /* monotonic */
+int64_t es_mono_ms(void);  /* monotonic, ms (for deadlines kept as int64_t) */
 /* ULID (26 chars Crockford base32 + NUL), monotonic within a process, thread-safe. */
 void es_ulid(char out[27]);
 void es_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);
@@ -36,7 +36,10 @@ _Noreturn void es_oom_abort(const char *what, size_t n);
 ES_MUST_CHECK char *es_read_file(const char *path, size_t *len);
 
 /* Growable byte buffer. */
-typedef struct { char *data; size_t len, cap; } es_buf;
+typedef struct {
+  char *data;
+  size_t len, cap;
+} es_buf;
 int es_buf_reserve(es_buf *b, size_t extra);
 /* 0 ok, -1 out of memory (b unchanged): a caller must not go on with a shorter text. */
 ES_MUST_CHECK int es_buf_append(es_buf *b, const void *p, size_t n);

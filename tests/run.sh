@@ -39,6 +39,12 @@ run_unit() {
       echo "ok   $t (${passed:-0} tests)"
     fi
   done
+  # the code style recorded in .clang-format (make format applies it)
+  if out=$(make -s format-check 2>&1); then
+    unit_pass=$((unit_pass + 1)); echo "ok   clang-format"
+  else
+    unit_fail=$((unit_fail + 1)); printf '%s\n' "$out" | tail -30; echo "FAIL clang-format (run: make format)"
+  fi
   # every kept fuzz input (seeds and fixed crashes) replayed under the sanitizers
   for f in $(find build-san/fuzz-replay -type f -perm -u+x | sort); do
     name=$(basename "$f"); name=${name#fuzz_}

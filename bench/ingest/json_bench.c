@@ -15,7 +15,9 @@
 
 static const char LINE[] =
     "{\"text\":\"Lote 123456789-12 item 345: llevo tres semanas esperando respuesta sobre mi tr\xc3\xa1mite "
-    "de licencia m\xc3\xa9" "dica en la sucursal del centro y nadie contesta el tel\xc3\xa9" "fono ni los correos, "
+    "de licencia m\xc3\xa9"
+    "dica en la sucursal del centro y nadie contesta el tel\xc3\xa9"
+    "fono ni los correos, "
     "la atenci\xc3\xb3n fue lenta\",\"channel\":\"web\",\"service\":\"licencias\",\"csat\":2}";
 
 static double now_s(void) {

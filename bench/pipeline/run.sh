@@ -34,7 +34,12 @@ for _ in $(seq 600); do
   a1=$(assigned $((ESCUCHA_ADMIN_PORT_BASE + 2))); a2=$(assigned $((ESCUCHA_ADMIN_PORT_BASE + 5)))
   [[ ${a1:-0} -ge 1 && ${a2:-0} -ge 1 ]] && break; sleep 0.1
 done
-[[ ${a1:-0} -ge 1 && ${a2:-0} -ge 1 ]] || echo "warning: classify workers hold ${a1:-0} and ${a2:-0} partitions" >&2
+# a worker without partitions would leave the other one doing all the work: no report then
+[[ ${a1:-0} -ge 1 && ${a2:-0} -ge 1 ]] || {
+  echo "bench: refusing to measure: classify workers hold ${a1:-0} and ${a2:-0} input partitions after 60 s" \
+       "(both must hold at least one; see $ESCUCHA_STATE_DIR/logs/classify*.log)" >&2
+  exit 3
+}
 KEY=$(cat "$ESCUCHA_STATE_DIR/demo-api-key")
 B=$ESCUCHA_STATE_DIR/bench; mkdir -p "$B"
 
@@ -84,7 +89,15 @@ for s in ingest classify prioritize actions; do
 done
 printf '%-52s %9s kB\n' "peak RSS classify (2nd worker)" "$(awk '/VmHWM/ {print $2}' /proc/$W2/status)"
 tck=$(getconf CLK_TCK)
-for k in ingest classify classify-2 prioritize kafka redis; do
-  printf '%-52s %9.1f s\n' "CPU on the run: $k" "$(awk -v a="${CPU0[$k]}" -v b="$(cpu_of "${PIDS[$k]}")" -v t="$tck" 'BEGIN {print (b-a)/t}')"
-done
-printf '%-52s %9.1f s\n' "CPU on the run: postgres (all backends)" "$(awk -v a="$PG0" -v b="$(pg_cpu)" -v t="$tck" 'BEGIN {print (b-a)/t}')"
+# CPU per feedback: each part's seconds on the run over the items stored, in µs
+printf '%-52s %9s %12s\n' "CPU on the run" "seconds" "µs/feedback"
+cpu_total=0
+cpu_line() {  # name ticks
+  printf '%-52s %9.1f %12.1f\n' "  $1" "$(awk -v d="$2" -v t="$tck" 'BEGIN {print d/t}')" \
+    "$(awk -v d="$2" -v t="$tck" -v n="$items" 'BEGIN {print d/t/n*1e6}')"
+  cpu_total=$((cpu_total + $2))
+}
+for k in ingest classify classify-2 prioritize kafka redis; do cpu_line "$k" $(( $(cpu_of "${PIDS[$k]}") - CPU0[$k] )); done
+cpu_line "postgres (all backends)" $(( $(pg_cpu) - PG0 ))
+printf '%-52s %9.1f %12.1f\n' "  total" "$(awk -v d="$cpu_total" -v t="$tck" 'BEGIN {print d/t}')" \
+  "$(awk -v d="$cpu_total" -v t="$tck" -v n="$items" 'BEGIN {print d/t/n*1e6}')"

@@ -20,10 +20,16 @@ WORDS = ("espera fila atención trámite documento cita pago sitio web horario f
          "respuesta demora clínica licencia certificado oficina").split()
 TOPIC = "escucha.feedback.classified.v1"
 c = Consumer({"bootstrap.servers": brokers, "group.id": sys.argv[6], "enable.auto.commit": False})
-parts = c.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions
+md = c.list_topics(TOPIC, timeout=10).topics[TOPIC]
+if md.error is not None or not md.partitions:
+    sys.exit("bench: topic %s is missing (%s): run scripts/stack.sh up first" % (TOPIC, md.error))
 ends = [TopicPartition(TOPIC, p, c.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10)[1])
-        for p in parts]
-c.commit(offsets=ends, asynchronous=False)
+        for p in md.partitions]
+# An empty partition (a fresh broker) has nothing to skip, and librdkafka refuses to
+# commit offset 0 of a group that has none ("No offset stored"): commit only the rest.
+ends = [tp for tp in ends if tp.offset > 0]
+if ends:
+    c.commit(offsets=ends, asynchronous=False)
 c.close()
 rng = random.Random(42)
 p = Producer({"bootstrap.servers": brokers, "enable.idempotence": True, "linger.ms": 20,

@@ -18,8 +18,8 @@
 #include "ac_text.h"
 #include "plan.h"
 
-#define CHECK(c) \
-  do {           \
+#define CHECK(c)       \
+  do {                 \
     if (!(c)) abort(); \
   } while (0)
 

@@ -13,8 +13,16 @@
 #include "config.h"
 
 static const ac_connector_ops *const g_ops[] = {
-    &ac_jira_ops,  &ac_github_ops, &ac_gitlab_ops, &ac_redmine_ops,  &ac_asana_ops,
-    &ac_clickup_ops, &ac_monday_ops, &ac_trello_ops, &ac_webhook_ops, &ac_email_ops,
+    &ac_jira_ops,
+    &ac_github_ops,
+    &ac_gitlab_ops,
+    &ac_redmine_ops,
+    &ac_asana_ops,
+    &ac_clickup_ops,
+    &ac_monday_ops,
+    &ac_trello_ops,
+    &ac_webhook_ops,
+    &ac_email_ops,
 };
 
 const ac_connector_ops *ac_connector_find(const char *tool) {
@@ -33,10 +41,10 @@ void ac_copy(char *dst, size_t n, const char *src) {
  * option table so --help lists them. A taxonomy routing object overrides them
  * key by key (ac_conn_opt), which is why they are looked up by name. */
 static char *g_token[10]; /* one per tool, in the order of the sections below */
-#define AC_TOOL(t, i)                                                                                 \
+#define AC_TOOL(t, i)                                                                                         \
   ES_SECRET(t "-token", "Secret of the " t " connector (API token; webhook: HMAC key; email: SMTP password)", \
-            &g_token[i]),                                                                             \
-      ES_STR(t "-base-url", NULL, "API root of " t " (SaaS tools have a built-in one)", NULL),       \
+            &g_token[i]),                                                                                     \
+      ES_STR(t "-base-url", NULL, "API root of " t " (SaaS tools have a built-in one)", NULL),                \
       ES_STR(t "-markup", NULL, "Ticket body markup of " t " (default: the tool's)", NULL)
 
 es_opt ac_conn_opts[] = {
@@ -119,9 +127,7 @@ ac_conn *ac_conn_new(const char *tool, json_t *cfg) {
   c->cfg = cfg && json_is_object(cfg) ? stringify_cfg(cfg) : json_object();
   /* SaaS tools have a fixed API root; self-hosted ones (Jira, Redmine) must be configured. */
   static const char *const defaults[][2] = {
-      {"github", "https://api.github.com"},  {"gitlab", "https://gitlab.com"},
-      {"asana", "https://app.asana.com/api/1.0"}, {"clickup", "https://api.clickup.com/api/v2"},
-      {"monday", "https://api.monday.com/v2"}, {"trello", "https://api.trello.com/1"}};
+      {"github", "https://api.github.com"}, {"gitlab", "https://gitlab.com"}, {"asana", "https://app.asana.com/api/1.0"}, {"clickup", "https://api.clickup.com/api/v2"}, {"monday", "https://api.monday.com/v2"}, {"trello", "https://api.trello.com/1"}};
   if (!ac_conn_opt(c, "base_url", NULL))
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
       if (strcmp(defaults[i][0], tool) == 0)
@@ -199,10 +205,12 @@ int ac_conn_markup(ac_conn *c) {
     return AC_MU_ADF; /* v3 takes nothing but an ADF document */
   const char *m = ac_conn_opt(c, "markup", NULL);
   if (m) return ac_markup_parse(m);
-  static const struct { const char *tool; int markup; } defaults[] = {
-      {"jira", AC_MU_JIRA},         {"github", AC_MU_MARKDOWN}, {"gitlab", AC_MU_MARKDOWN},
-      {"trello", AC_MU_MARKDOWN},   {"redmine", AC_MU_TEXTILE}, /* Redmine < 6 default */
-      {"monday", AC_MU_HTML}, /* updates are HTML */
+  static const struct {
+    const char *tool;
+    int markup;
+  } defaults[] = {
+      {"jira", AC_MU_JIRA}, {"github", AC_MU_MARKDOWN}, {"gitlab", AC_MU_MARKDOWN}, {"trello", AC_MU_MARKDOWN}, {"redmine", AC_MU_TEXTILE}, /* Redmine < 6 default */
+      {"monday", AC_MU_HTML},                                                                                                               /* updates are HTML */
   };
   for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
     if (strcmp(defaults[i].tool, tool) == 0) return defaults[i].markup;
@@ -342,7 +350,8 @@ int ac_json_call_ex(ac_conn *c, const char *method, const char *path, const char
     rc = AC_OK;
   } else {
     ac_vendor_message(resp.body.data, resp.body.len, err->msg, sizeof err->msg);
-    rc = resp.status == 404 && notfound_ok ? AC_NOTFOUND : ac_http_permanent(resp.status) ? AC_EPERM : AC_ETRANSIENT;
+    rc = resp.status == 404 && notfound_ok ? AC_NOTFOUND : ac_http_permanent(resp.status) ? AC_EPERM
+                                                                                          : AC_ETRANSIENT;
   }
 cleanup:
   ac_http_resp_free(&resp);

@@ -10,39 +10,42 @@
 
 enum {
   AC_OK = 0,
-  AC_NOTFOUND = 1,     /* find_by_key: nothing carries the key; get_status: ticket gone */
-  AC_ETRANSIENT = -1,  /* retry later (network, 5xx, 429 beyond budget) */
-  AC_EPERM = -2,       /* permanent (ac_http_permanent 4xx): DLQ with the vendor's message */
-  AC_EBREAKER = -3,    /* circuit open: nothing sent */
-  AC_ECONFIG = -4      /* connector misconfigured (missing project, token…) */
+  AC_NOTFOUND = 1,    /* find_by_key: nothing carries the key; get_status: ticket gone */
+  AC_ETRANSIENT = -1, /* retry later (network, 5xx, 429 beyond budget) */
+  AC_EPERM = -2,      /* permanent (ac_http_permanent 4xx): DLQ with the vendor's message */
+  AC_EBREAKER = -3,   /* circuit open: nothing sent */
+  AC_ECONFIG = -4     /* connector misconfigured (missing project, token…) */
 };
 
 /* Values equal escucha.v1.ActionState so they can be copied into ActionStatus. */
-enum { AC_ST_UNKNOWN = 0, AC_ST_OPEN = 1, AC_ST_IN_PROGRESS = 2, AC_ST_DONE = 3 };
+enum { AC_ST_UNKNOWN = 0,
+       AC_ST_OPEN = 1,
+       AC_ST_IN_PROGRESS = 2,
+       AC_ST_DONE = 3 };
 
 typedef struct ac_issue {
-  const char *idem_key;   /* [a-z0-9-], used as label/tag/marker */
+  const char *idem_key; /* [a-z0-9-], used as label/tag/marker */
   const char *title;
-  const char *body;       /* in the tool's markup (ac_conn_markup); ends with the marker line */
-  const char *body_html;  /* optional (e-mail) */
+  const char *body;      /* in the tool's markup (ac_conn_markup); ends with the marker line */
+  const char *body_html; /* optional (e-mail) */
   const char *agency, *topic;
 } ac_issue;
 
 typedef struct ac_ticket {
-  char key[128];          /* the tool's key: PROJ-12, issue number, gid, card id */
-  char url[512];          /* human link */
-  char status_name[96];   /* the tool's own status word */
-  int state;              /* AC_ST_* */
+  char key[128];        /* the tool's key: PROJ-12, issue number, gid, card id */
+  char url[512];        /* human link */
+  char status_name[96]; /* the tool's own status word */
+  int state;            /* AC_ST_* */
 } ac_ticket;
 
 typedef struct ac_error {
   long http_status;
-  char msg[512];          /* the vendor's message (never contains our secrets) */
+  char msg[512]; /* the vendor's message (never contains our secrets) */
 } ac_error;
 
 typedef struct ac_conn ac_conn;
 typedef struct ac_connector_ops {
-  const char *tool;       /* "jira", "github", … */
+  const char *tool; /* "jira", "github", … */
   int (*create)(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *err);
   /* AC_OK with out filled when a ticket already carries the key. */
   int (*find_by_key)(ac_conn *c, const char *idem_key, ac_ticket *out, ac_error *err);
@@ -51,8 +54,8 @@ typedef struct ac_connector_ops {
 
 struct ac_conn {
   const ac_connector_ops *ops;
-  json_t *cfg;            /* owned: routing/settings (project, repo, base_url, …) */
-  char *token;            /* owned secret; never logged */
+  json_t *cfg; /* owned: routing/settings (project, repo, base_url, …) */
+  char *token; /* owned secret; never logged */
   ac_retry retry;
   ac_breaker breaker;
 };

@@ -187,7 +187,9 @@ static CURLcode perform_once(const ac_retry *r, const ac_http_req *req, ac_http_
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, r->tls_verify ? 1L : 0L);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, r->tls_verify ? 2L : 0L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "escucha-actions/" "0.1");
+  curl_easy_setopt(h, CURLOPT_USERAGENT,
+                   "escucha-actions/"
+                   "0.1");
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp->body);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);

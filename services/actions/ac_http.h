@@ -10,13 +10,13 @@
 
 /* Retry policy; tests shrink the delays and inject sleep so nothing waits. */
 typedef struct ac_retry {
-  int max_attempts;          /* total tries (>= 1) */
-  long base_ms;              /* first backoff */
-  long max_ms;               /* backoff ceiling */
-  long retry_after_cap_ms;   /* a longer Retry-After gives up (caller reschedules) */
-  long timeout_ms;           /* whole request */
+  int max_attempts;        /* total tries (>= 1) */
+  long base_ms;            /* first backoff */
+  long max_ms;             /* backoff ceiling */
+  long retry_after_cap_ms; /* a longer Retry-After gives up (caller reschedules) */
+  long timeout_ms;         /* whole request */
   long connect_timeout_ms;
-  int tls_verify;            /* 1 unless explicitly disabled (never in production) */
+  int tls_verify;                       /* 1 unless explicitly disabled (never in production) */
   void (*sleep_ms)(void *ctx, long ms); /* NULL -> nanosleep */
   void *sleep_ctx;
 } ac_retry;
@@ -35,29 +35,29 @@ typedef struct ac_breaker {
   long cooldown_ms;
   int failures;
   int probing;
-  int64_t open_until;         /* ms on now_ms clock; 0 = closed */
-  int64_t (*now_ms)(void);    /* NULL -> monotonic clock */
+  int64_t open_until;      /* ms on now_ms clock; 0 = closed */
+  int64_t (*now_ms)(void); /* NULL -> monotonic clock */
 } ac_breaker;
 
 void ac_breaker_init(ac_breaker *b, int threshold, long cooldown_ms);
 void ac_breaker_destroy(ac_breaker *b);
-int ac_breaker_allow(ac_breaker *b);          /* 1 allowed, 0 open */
+int ac_breaker_allow(ac_breaker *b);           /* 1 allowed, 0 open */
 void ac_breaker_record(ac_breaker *b, int ok); /* ok=0: transient failure */
 int ac_breaker_is_open(ac_breaker *b);
 
 typedef struct ac_http_req {
-  const char *method;               /* GET, POST, PUT */
+  const char *method; /* GET, POST, PUT */
   const char *url;
-  const char *const *headers;       /* NULL-terminated "Name: value" list */
-  const char *body;                 /* may be NULL */
+  const char *const *headers; /* NULL-terminated "Name: value" list */
+  const char *body;           /* may be NULL */
   size_t body_len;
-  int idempotent;                   /* 0: only retry when the server surely did nothing */
+  int idempotent; /* 0: only retry when the server surely did nothing */
 } ac_http_req;
 
 typedef struct ac_http_resp {
-  long status;                      /* 0 when no response */
-  es_buf body;                      /* owned; free with ac_http_resp_free */
-  long retry_after_ms;              /* -1 when absent */
+  long status;         /* 0 when no response */
+  es_buf body;         /* owned; free with ac_http_resp_free */
+  long retry_after_ms; /* -1 when absent */
   int attempts;
 } ac_http_resp;
 

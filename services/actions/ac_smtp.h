@@ -6,7 +6,7 @@
 #include "util.h"
 
 typedef struct ac_smtp {
-  const char *url;        /* smtp://host:port */
+  const char *url;             /* smtp://host:port */
   const char *user, *password; /* optional */
   const char *from;
   int tls_verify;
@@ -26,5 +26,5 @@ typedef enum {
 } ac_smtp_rc;
 ES_MUST_CHECK
 ac_smtp_rc ac_smtp_send(const ac_smtp *s, const char *const *to, const char *msg, size_t len, char *err,
-                 size_t errlen);
+                        size_t errlen);
 #endif

@@ -105,34 +105,34 @@ static int esc_line(es_buf *o, const char *s, size_t n, int mu) {
   for (; i < n && !rc; i++) {
     unsigned char c = (unsigned char)s[i];
     switch (mu) {
-    case AC_MU_MARKDOWN: /* CommonMark: any ASCII punctuation may be backslash-escaped */
-      if (strchr("\\`*_{}[]<>&~$|", c)) rc |= es_buf_puts(o, "\\");
-      rc |= es_buf_append(o, s + i, 1);
-      break;
-    case AC_MU_TEXTILE: /* Redmine keeps numeric entities as text (checked on 5.0) */
-      if (strchr("!\"#$%&()*+-:<=>?@[\\]^_`{|}~", c)) rc |= es_buf_printf(o, "&#%d;", c);
-      else rc |= es_buf_append(o, s + i, 1);
-      break;
-    case AC_MU_JIRA:
-      /* "\\" is a forced line break in wiki markup: show a fullwidth one. */
-      if (c == '\\') rc |= es_buf_puts(o, "\xef\xbc\xbc");
-      else {
-        if (strchr("*_?-+^~{}[]|!#", c)) rc |= es_buf_puts(o, "\\");
+      case AC_MU_MARKDOWN: /* CommonMark: any ASCII punctuation may be backslash-escaped */
+        if (strchr("\\`*_{}[]<>&~$|", c)) rc |= es_buf_puts(o, "\\");
         rc |= es_buf_append(o, s + i, 1);
-      }
-      break;
-    case AC_MU_HTML:
-      switch (c) {
-      case '&': rc |= es_buf_puts(o, "&amp;"); break;
-      case '<': rc |= es_buf_puts(o, "&lt;"); break;
-      case '>': rc |= es_buf_puts(o, "&gt;"); break;
-      case '"': rc |= es_buf_puts(o, "&quot;"); break;
-      case '\'': rc |= es_buf_puts(o, "&#39;"); break;
-      default: rc |= es_buf_append(o, s + i, 1);
-      }
-      break;
-    default: /* PLAIN, ADF: text as it is (ADF text nodes are never parsed) */
-      rc |= es_buf_append(o, s + i, 1);
+        break;
+      case AC_MU_TEXTILE: /* Redmine keeps numeric entities as text (checked on 5.0) */
+        if (strchr("!\"#$%&()*+-:<=>?@[\\]^_`{|}~", c)) rc |= es_buf_printf(o, "&#%d;", c);
+        else rc |= es_buf_append(o, s + i, 1);
+        break;
+      case AC_MU_JIRA:
+        /* "\\" is a forced line break in wiki markup: show a fullwidth one. */
+        if (c == '\\') rc |= es_buf_puts(o, "\xef\xbc\xbc");
+        else {
+          if (strchr("*_?-+^~{}[]|!#", c)) rc |= es_buf_puts(o, "\\");
+          rc |= es_buf_append(o, s + i, 1);
+        }
+        break;
+      case AC_MU_HTML:
+        switch (c) {
+          case '&': rc |= es_buf_puts(o, "&amp;"); break;
+          case '<': rc |= es_buf_puts(o, "&lt;"); break;
+          case '>': rc |= es_buf_puts(o, "&gt;"); break;
+          case '"': rc |= es_buf_puts(o, "&quot;"); break;
+          case '\'': rc |= es_buf_puts(o, "&#39;"); break;
+          default: rc |= es_buf_append(o, s + i, 1);
+        }
+        break;
+      default: /* PLAIN, ADF: text as it is (ADF text nodes are never parsed) */
+        rc |= es_buf_append(o, s + i, 1);
     }
   }
   return rc ? -1 : 0;

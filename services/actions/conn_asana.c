@@ -14,8 +14,10 @@ static void fill(json_t *t, ac_ticket *o) {
   ac_copy(o->url, sizeof o->url, json_string_value(json_object_get(t, "permalink_url")));
   int done = json_is_true(json_object_get(t, "completed"));
   int assigned = json_is_object(json_object_get(t, "assignee"));
-  ac_copy(o->status_name, sizeof o->status_name, done ? "completed" : assigned ? "assigned" : "incomplete");
-  o->state = done ? AC_ST_DONE : assigned ? AC_ST_IN_PROGRESS : AC_ST_OPEN;
+  ac_copy(o->status_name, sizeof o->status_name, done ? "completed" : assigned ? "assigned"
+                                                                               : "incomplete");
+  o->state = done ? AC_ST_DONE : assigned ? AC_ST_IN_PROGRESS
+                                          : AC_ST_OPEN;
 }
 
 static char *auth_of(ac_conn *c, ac_error *err) {

@@ -13,10 +13,10 @@ static void fill(json_t *t, ac_ticket *o) {
   ac_copy(o->key, sizeof o->key, json_string_value(json_object_get(t, "id")));
   ac_copy(o->url, sizeof o->url, json_string_value(json_object_get(t, "url")));
   ac_copy(o->status_name, sizeof o->status_name, json_string_value(json_object_get(st, "status")));
-  o->state = !type                                                          ? AC_ST_OPEN
+  o->state = !type                                                      ? AC_ST_OPEN
              : strcmp(type, "closed") == 0 || strcmp(type, "done") == 0 ? AC_ST_DONE
-             : strcmp(type, "custom") == 0                                ? AC_ST_IN_PROGRESS
-                                                                          : AC_ST_OPEN;
+             : strcmp(type, "custom") == 0                              ? AC_ST_IN_PROGRESS
+                                                                        : AC_ST_OPEN;
 }
 
 static char *auth_of(ac_conn *c, ac_error *err) {

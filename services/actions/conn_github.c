@@ -30,9 +30,9 @@ static void fill(json_t *is, ac_ticket *t) {
   ac_copy(t->status_name, sizeof t->status_name, state);
   /* GitHub has only open/closed; an assignee means someone is on it. */
   size_t nassign = json_array_size(json_object_get(is, "assignees"));
-  t->state = state && strcmp(state, "closed") == 0 ? AC_ST_DONE
+  t->state = state && strcmp(state, "closed") == 0                        ? AC_ST_DONE
              : nassign || json_is_object(json_object_get(is, "assignee")) ? AC_ST_IN_PROGRESS
-                                                                        : AC_ST_OPEN;
+                                                                          : AC_ST_OPEN;
 }
 
 static int gh_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *err) {

@@ -25,7 +25,7 @@ static void fill(json_t *is, ac_ticket *t) {
   snprintf(t->key, sizeof t->key, "%lld", (long long)json_integer_value(json_object_get(is, "iid")));
   ac_copy(t->url, sizeof t->url, json_string_value(json_object_get(is, "web_url")));
   ac_copy(t->status_name, sizeof t->status_name, state);
-  t->state = state && strcmp(state, "closed") == 0                  ? AC_ST_DONE
+  t->state = state && strcmp(state, "closed") == 0                   ? AC_ST_DONE
              : json_array_size(json_object_get(is, "assignees")) > 0 ? AC_ST_IN_PROGRESS
                                                                      : AC_ST_OPEN;
 }

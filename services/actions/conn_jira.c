@@ -39,7 +39,7 @@ static void fill_ticket(ac_conn *c, json_t *issue, ac_ticket *t) {
   const char *name = json_string_value(json_object_get(st, "name"));
   const char *cat = json_string_value(json_object_get(json_object_get(st, "statusCategory"), "key"));
   ac_copy(t->status_name, sizeof t->status_name, name);
-  t->state = !st ? AC_ST_OPEN
+  t->state = !st                                        ? AC_ST_OPEN
              : cat && strcmp(cat, "done") == 0          ? AC_ST_DONE
              : cat && strcmp(cat, "indeterminate") == 0 ? AC_ST_IN_PROGRESS
                                                         : AC_ST_OPEN;

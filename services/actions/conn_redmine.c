@@ -19,7 +19,8 @@ static void fill(ac_conn *c, json_t *is, ac_ticket *t) {
                     : json_is_string(json_object_get(is, "closed_on"));
   json_int_t sid = json_integer_value(json_object_get(st, "id"));
   long new_id = strtol(ac_conn_opt(c, "new_status_id", "1"), NULL, 10);
-  t->state = done ? AC_ST_DONE : (!st || sid == new_id) ? AC_ST_OPEN : AC_ST_IN_PROGRESS;
+  t->state = done ? AC_ST_DONE : (!st || sid == new_id) ? AC_ST_OPEN
+                                                        : AC_ST_IN_PROGRESS;
 }
 
 static int prep(ac_conn *c, char **auth, ac_error *err) {

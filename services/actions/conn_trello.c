@@ -27,8 +27,8 @@ static void fill(ac_conn *c, json_t *card, ac_ticket *o) {
   ac_copy(o->url, sizeof o->url, json_string_value(json_object_get(card, "shortUrl")));
   if (!o->url[0]) ac_copy(o->url, sizeof o->url, json_string_value(json_object_get(card, "url")));
   o->state = closed || (list && done && strcmp(list, done) == 0) ? AC_ST_DONE
-             : list && doing && strcmp(list, doing) == 0        ? AC_ST_IN_PROGRESS
-                                                                : AC_ST_OPEN;
+             : list && doing && strcmp(list, doing) == 0         ? AC_ST_IN_PROGRESS
+                                                                 : AC_ST_OPEN;
   ac_copy(o->status_name, sizeof o->status_name, closed ? "archived" : list);
 }
 

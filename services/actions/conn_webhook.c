@@ -103,9 +103,9 @@ static int wh_status(ac_conn *c, const char *ext, ac_ticket *out, ac_error *err)
   if (rc == AC_OK) {
     const char *s = json_string_value(json_object_get(resp, "status"));
     ac_copy(out->status_name, sizeof out->status_name, s);
-    out->state = !s ? AC_ST_OPEN : strcmp(s, "done") == 0 ? AC_ST_DONE
-                 : strcmp(s, "in_progress") == 0           ? AC_ST_IN_PROGRESS
-                                                           : AC_ST_OPEN;
+    out->state = !s ? AC_ST_OPEN : strcmp(s, "done") == 0      ? AC_ST_DONE
+                               : strcmp(s, "in_progress") == 0 ? AC_ST_IN_PROGRESS
+                                                               : AC_ST_OPEN;
     const char *u = json_string_value(json_object_get(resp, "url"));
     if (u) ac_copy(out->url, sizeof out->url, u);
   }

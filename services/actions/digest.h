@@ -34,7 +34,7 @@ typedef struct ac_digest {
   const ac_digest_action *actions;
   int nactions;
   const char *period_start, *period_last; /* "YYYY-MM-DD", first and last day; may be NULL */
-  const ac_digest_totals *totals;        /* may be NULL */
+  const ac_digest_totals *totals;         /* may be NULL */
 } ac_digest;
 
 /* Renders subject, text and html (malloc'd). Every value is HTML-escaped in

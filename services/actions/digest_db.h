@@ -50,7 +50,7 @@ typedef struct ac_digest_cfg {
   const char *period; /* daily | weekly */
   const char *lang;
   int top;
-  json_t *tax;               /* labels; may be NULL */
+  json_t *tax; /* labels; may be NULL */
   const ac_smtp *smtp;
   const char *to_default;    /* comma list; per-agency env overrides it */
   const char *const *to_env; /* ESCUCHA_DIGEST_TO_<AGENCY>=list entries (es_config ES_T_ENVMAP); may be NULL */
@@ -58,11 +58,11 @@ typedef struct ac_digest_cfg {
 
 enum {
   AC_DG_SENT = 0,
-  AC_DG_ALREADY = 1,   /* sent (or failed permanently) for this period before */
-  AC_DG_BUSY = 2,      /* another process is sending it right now */
-  AC_DG_TRANSIENT = -1,/* database or SMTP 4xx/connection: try again later */
-  AC_DG_PERMANENT = -2,/* SMTP 5xx: recorded as digest_failed, not retried */
-  AC_DG_CONFIG = -3    /* no recipients */
+  AC_DG_ALREADY = 1,    /* sent (or failed permanently) for this period before */
+  AC_DG_BUSY = 2,       /* another process is sending it right now */
+  AC_DG_TRANSIENT = -1, /* database or SMTP 4xx/connection: try again later */
+  AC_DG_PERMANENT = -2, /* SMTP 5xx: recorded as digest_failed, not retried */
+  AC_DG_CONFIG = -3     /* no recipients */
 };
 
 /* Sends the digest of agency for [start, end) once: under a PostgreSQL

@@ -14,11 +14,11 @@
 #include "plan.h"
 
 typedef struct ac_llm {
-  const char *url;    /* full URL, e.g. https://host/v1/chat/completions */
-  const char *model;  /* "model" field */
-  const char *token;  /* bearer (may be NULL for local servers) */
-  long timeout_ms;    /* whole request */
-  ac_retry retry;     /* filled by ac_llm_init; one attempt by default */
+  const char *url;   /* full URL, e.g. https://host/v1/chat/completions */
+  const char *model; /* "model" field */
+  const char *token; /* bearer (may be NULL for local servers) */
+  long timeout_ms;   /* whole request */
+  ac_retry retry;    /* filled by ac_llm_init; one attempt by default */
 } ac_llm;
 
 void ac_llm_init(ac_llm *l, const char *url, const char *model, const char *token, long timeout_ms);

@@ -20,6 +20,7 @@
 #include "kafka.h"
 #include "llm.h"
 #include "log.h"
+#include "process.h"
 #include "metrics.h"
 #include "pg.h"
 #include "plan.h"
@@ -63,11 +64,15 @@ static es_opt OPTS[] = {
     ES_LONG("retry-max-ms", "30000", 0, 86400000, "Backoff ceiling", &C.retry_max_ms),
     ES_LONG("breaker-threshold", "5", 0, 1000000, "Consecutive failures that open a connector's circuit", &C.breaker_threshold),
     ES_LONG("breaker-cooldown-ms", "30000", 0, 86400000, "Open-circuit duration", &C.breaker_cooldown_ms),
-    ES_DOUBLE("ticket-retry-base-s", "10", 0, 604800, "Pending plan (transient ticket failure): first retry after this many seconds "
-                                                      "(doubles, jittered; fractions allowed)", &C.ticket_retry_base_s),
+    ES_DOUBLE("ticket-retry-base-s", "10", 0, 604800,
+              "Pending plan (transient ticket failure): first retry after this many seconds "
+              "(doubles, jittered; fractions allowed)",
+              &C.ticket_retry_base_s),
     ES_DOUBLE("ticket-retry-max-s", "900", 0, 604800, "Ceiling of the pending-plan retry backoff", &C.ticket_retry_max_s),
-    ES_DOUBLE("ticket-retry-grace-s", "60", 0, 604800, "A pending plan this process has not tried itself (found by the status pass, "
-                                                       "e.g. after a restart) is retried once its request is this old", &C.ticket_retry_grace_s),
+    ES_DOUBLE("ticket-retry-grace-s", "60", 0, 604800,
+              "A pending plan this process has not tried itself (found by the status pass, "
+              "e.g. after a restart) is retried once its request is this old",
+              &C.ticket_retry_grace_s),
     ES_STR("llm-url", NULL, "Optional OpenAI-compatible chat-completions URL for the summary rewrite", &C.llm_url),
     ES_SECRET("llm-token", "Bearer token of the chat-completions endpoint", &C.llm_token),
     ES_STR("llm-model", "gpt-4o-mini", "Model name sent to the chat-completions endpoint", &C.llm_model),
@@ -76,8 +81,10 @@ static es_opt OPTS[] = {
     ES_LONG("digest-hour", "7", 0, 23, "UTC hour from which the digest of the period just ended is due", &C.digest_hour),
     ES_STR("digest-to", NULL, "Digest recipients, comma-separated (default ESCUCHA_EMAIL_TO)", &C.digest_to),
     ES_ENVMAP("digest-to-<AGENCY>", "Digest recipients of one agency (upper case, other characters as _)", &C.digest_to_env),
-    ES_STR("digest-agencies", NULL, "Comma-separated agencies (default: those with priorities in the period "
-                                    "or an open action plan)", &C.digest_agencies),
+    ES_STR("digest-agencies", NULL,
+           "Comma-separated agencies (default: those with priorities in the period "
+           "or an open action plan)",
+           &C.digest_agencies),
     ES_LONG("digest-top", "10", 1, 1000, "Priorities listed in a digest", &C.digest_top),
     ES_DOUBLE("digest-check-s", "60", 0, 86400, "Seconds between checks whether a digest is due", &C.digest_check_s),
     ES_ENUM("crash-at", NULL, CRASH_POINTS, "Test only: SIGKILL at that point of the ticket flow", &C.crash_at),
@@ -107,7 +114,7 @@ typedef struct svc {
   rd_kafka_t *prod;
   ac_conn *conns[16];
   int nconns;
-  ac_llm llm;         /* url NULL: no rewrite */
+  ac_llm llm; /* url NULL: no rewrite */
   char *llm_token;
   long long poll_after; /* status pass cursor (actions.id) */
   ac_sched sched;       /* backoff of pending plans (transient ticket failures) */
@@ -165,10 +172,10 @@ static void emit_status(svc *s, const char *plan_id, const char *tool, const ac_
 
 /* Outcome of one try at a request (from Kafka or from the retry pass). */
 enum {
-  H_OK = 0,       /* ticket recorded (now or before) */
-  H_PENDING = 1,  /* plan and request recorded, ticket failed transiently: the retry pass goes on */
-  H_RETRY = -1,   /* nothing recorded (PostgreSQL): the same request must be handled again */
-  H_PERM = -2     /* invalid request, or the vendor said no: DLQ (and ticket_failed audit) */
+  H_OK = 0,      /* ticket recorded (now or before) */
+  H_PENDING = 1, /* plan and request recorded, ticket failed transiently: the retry pass goes on */
+  H_RETRY = -1,  /* nothing recorded (PostgreSQL): the same request must be handled again */
+  H_PERM = -2    /* invalid request, or the vendor said no: DLQ (and ticket_failed audit) */
 };
 
 /* Copies agency, topic and the priority evidence of req into p (p->ev's
@@ -372,25 +379,25 @@ static void retry_due(svc *s) {
     ac_pending *e = ac_sched_get(&s->sched, due[i]);
     int attempt = e ? e->attempts + 1 : 1;
     switch (h) {
-    case H_OK:
-      ac_sched_done(&s->sched, due[i]);
-      es_metric_add(m_retry, 1, "ok");
-      es_info("ticket_retry", "plan %s: ticket opened on attempt %d", due[i], attempt);
-      break;
-    case H_PERM:
-      ac_sched_done(&s->sched, due[i]);
-      es_metric_add(m_retry, 1, "failed");
-      es_warn("dlq", "plan %s: %s", due[i], why);
-      rd_kafka_resp_err_t e = es_kafka_dlq(s->prod, "actions", why, NULL, pb, len, NULL);
-      if (e) es_error("dlq_failed", "plan %s: %s", due[i], rd_kafka_err2str(e));
-      break;
-    default: {
-      ac_pending *f = ac_sched_failed(&s->sched, due[i], es_mono_ms());
-      es_metric_add(m_retry, 1, "pending");
-      es_warn("ticket_pending", "plan %s: attempt %d failed (%s); next in %.1f s", due[i], attempt, why,
-              f ? (double)(f->next_ms - es_mono_ms()) / 1000.0 : 0.0);
-      if (h == H_RETRY) es_pg_ensure(s->db.pg);
-    }
+      case H_OK:
+        ac_sched_done(&s->sched, due[i]);
+        es_metric_add(m_retry, 1, "ok");
+        es_info("ticket_retry", "plan %s: ticket opened on attempt %d", due[i], attempt);
+        break;
+      case H_PERM:
+        ac_sched_done(&s->sched, due[i]);
+        es_metric_add(m_retry, 1, "failed");
+        es_warn("dlq", "plan %s: %s", due[i], why);
+        rd_kafka_resp_err_t e = es_kafka_dlq(s->prod, "actions", why, NULL, pb, len, NULL);
+        if (e) es_error("dlq_failed", "plan %s: %s", due[i], rd_kafka_err2str(e));
+        break;
+      default: {
+        ac_pending *f = ac_sched_failed(&s->sched, due[i], es_mono_ms());
+        es_metric_add(m_retry, 1, "pending");
+        es_warn("ticket_pending", "plan %s: attempt %d failed (%s); next in %.1f s", due[i], attempt, why,
+                f ? (double)(f->next_ms - es_mono_ms()) / 1000.0 : 0.0);
+        if (h == H_RETRY) es_pg_ensure(s->db.pg);
+      }
     }
     if (plan[0] && strcmp(plan, due[i]) != 0 && h == H_OK) ac_sched_done(&s->sched, plan);
     free(pb);
@@ -433,7 +440,8 @@ static int on_request(svc *s, rd_kafka_t *cons, const rd_kafka_message_t *m) {
     rd_kafka_resp_err_t e = es_kafka_dlq(s->prod, "actions", why, m, NULL, 0, NULL);
     if (e) es_error("dlq_failed", "%s", rd_kafka_err2str(e));
   }
-  es_metric_add(m_in, 1, h == H_OK ? "ok" : h == H_PENDING ? "pending" : "dlq");
+  es_metric_add(m_in, 1, h == H_OK ? "ok" : h == H_PENDING ? "pending"
+                                                           : "dlq");
   es_metric_set(m_pending, (double)s->sched.n);
   return 1;
 }
@@ -491,12 +499,12 @@ static const char *digest_to_default(ac_conn *email) {
 
 static const char *digest_result_name(int rc) {
   switch (rc) {
-  case AC_DG_SENT: return "sent";
-  case AC_DG_ALREADY: return "already_sent";
-  case AC_DG_BUSY: return "busy";
-  case AC_DG_CONFIG: return "no_recipients";
-  case AC_DG_PERMANENT: return "failed_permanent";
-  default: return "failed";
+    case AC_DG_SENT: return "sent";
+    case AC_DG_ALREADY: return "already_sent";
+    case AC_DG_BUSY: return "busy";
+    case AC_DG_CONFIG: return "no_recipients";
+    case AC_DG_PERMANENT: return "failed_permanent";
+    default: return "failed";
   }
 }
 
@@ -621,8 +629,9 @@ static int digest_window(const digest_args *a, int nrest, int64_t *start, int64_
     now = (int64_t)timegm(&tm) + (a->period && strcmp(a->period, "weekly") == 0 ? 7 : 1) * 86400;
   }
   if (nrest || !a->agency || !*a->agency || ac_digest_period(a->period, now, start, end) != 0) {
-    fprintf(stderr, "usage: escucha-actions digest --agency A --period daily|weekly [--date YYYY-MM-DD] "
-                    "[--dry-run] [--force] [options]\n");
+    fprintf(stderr,
+            "usage: escucha-actions digest --agency A --period daily|weekly [--date YYYY-MM-DD] "
+            "[--dry-run] [--force] [options]\n");
     return 2;
   }
   return 0;
@@ -863,6 +872,7 @@ int main(int argc, char **argv) {
                 (long)(C.ticket_retry_max_s * 1000),
                 (long)(C.ticket_retry_grace_s * 1000));
   if (digest_setup(&s, &digest_on, err, sizeof err) != 0) goto cleanup;
+  es_process_watch_dir(C.common.state_dir); /* escucha_state_disk_*_bytes */
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) goto cleanup;
   llm_setup(&s);
   if (db_connect(&s, err, sizeof err) != 0 || kafka_connect(&s, &cons, err, sizeof err) != 0) goto cleanup;

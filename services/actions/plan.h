@@ -16,8 +16,8 @@ typedef struct ac_doc {
 
 typedef struct ac_term {
   char term[48];
-  double z;         /* z-score of the log-odds ratio */
-  int count;        /* occurrences in the topic */
+  double z;  /* z-score of the log-odds ratio */
+  int count; /* occurrences in the topic */
 } ac_term;
 
 /* Top-k distinctive terms of topic vs rest; alpha0 = prior strength (e.g. 500).
@@ -46,15 +46,18 @@ typedef struct ac_plan {
   char agency[64];
   char topic[128];
   char label_es[128], label_en[128]; /* topic labels from the taxonomy */
-  char idem_key[64];                  /* esk-<hex>, derived from the request id */
+  char idem_key[64];                 /* esk-<hex>, derived from the request id */
   ac_evidence ev;
   ac_term terms[AC_PLAN_MAX_TERMS];
   int nterms;
-  struct { char id[40]; char *text; } quotes[AC_PLAN_MAX_QUOTES];
+  struct {
+    char id[40];
+    char *text;
+  } quotes[AC_PLAN_MAX_QUOTES];
   int nquotes;
   char *recs[AC_PLAN_MAX_RECS];
   int nrecs;
-  char *summary_es, *summary_en;      /* extractive (or LLM-rewritten) */
+  char *summary_es, *summary_en; /* extractive (or LLM-rewritten) */
 } ac_plan;
 
 /* Fills terms/quotes from the documents (texts are copied). */

@@ -237,13 +237,13 @@ int ac_typical_quotes(const ac_doc *docs, size_t n, int k, size_t *idx_out) {
   for (size_t d = 0; d < n; d++)
     for (int i = 0; i < vc[d].n; i++)
       if (i == 0 || vc[d].ids[i] != vc[d].ids[i - 1]) df[vc[d].ids[i]] += 1;
-  /* Weight: (1 + log tf) * idf, unit length, so long rants do not dominate. */
-#define FOR_TERMS(d, BODY)                                                        \
-  for (int i = 0; i < vc[d].n;) {                                                 \
-    int id = vc[d].ids[i], tf = 0;                                                \
-    while (i < vc[d].n && vc[d].ids[i] == id) tf++, i++;                          \
-    double w = (1.0 + log((double)tf)) * log(1.0 + (double)n / df[id]);           \
-    BODY                                                                          \
+        /* Weight: (1 + log tf) * idf, unit length, so long rants do not dominate. */
+#define FOR_TERMS(d, BODY)                                              \
+  for (int i = 0; i < vc[d].n;) {                                       \
+    int id = vc[d].ids[i], tf = 0;                                      \
+    while (i < vc[d].n && vc[d].ids[i] == id) tf++, i++;                \
+    double w = (1.0 + log((double)tf)) * log(1.0 + (double)n / df[id]); \
+    BODY                                                                \
   }
   for (size_t d = 0; d < n; d++) {
     double norm = 0;

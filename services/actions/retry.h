@@ -13,17 +13,17 @@
 
 typedef struct ac_pending {
   char plan[64];
-  int attempts;     /* failed attempts seen by this process */
-  int64_t next_ms;  /* not before */
-  int64_t seen_ms;  /* last time the plan was found pending (or failed) */
+  int attempts;    /* failed attempts seen by this process */
+  int64_t next_ms; /* not before */
+  int64_t seen_ms; /* last time the plan was found pending (or failed) */
 } ac_pending;
 
 typedef struct ac_sched {
   ac_pending *v;
   size_t n, cap;
-  long base_ms;   /* delay after the first failure; doubles per failure */
-  long max_ms;    /* ceiling */
-  long grace_ms;  /* a plan this process has not tried waits this long after its request */
+  long base_ms;  /* delay after the first failure; doubles per failure */
+  long max_ms;   /* ceiling */
+  long grace_ms; /* a plan this process has not tried waits this long after its request */
 } ac_sched;
 
 void ac_sched_init(ac_sched *s, long base_ms, long max_ms, long grace_ms);

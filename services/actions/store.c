@@ -15,8 +15,10 @@ static const char *state_name(int s) { return s >= 0 && s <= 3 ? STATE_NAMES[s] 
 static int db_lookup(void *ctx, const char *key, ac_ticket *t) {
   ac_db *db = ctx;
   const char *p[] = {key};
-  PGresult *r = PQexecParams(db->pg, "SELECT external_key, coalesce(url,''), status FROM actions "
-                                     "WHERE idempotency_key = $1", 1, NULL, p, NULL, NULL, 0);
+  PGresult *r = PQexecParams(db->pg,
+                             "SELECT external_key, coalesce(url,''), status FROM actions "
+                             "WHERE idempotency_key = $1",
+                             1, NULL, p, NULL, NULL, 0);
   int rc = -1;
   if (PQresultStatus(r) == PGRES_TUPLES_OK) {
     rc = PQntuples(r) > 0;
@@ -67,7 +69,9 @@ static int db_lock(void *ctx, const char *key, long ttl_ms) {
   for (int attempt = 0; attempt < 2; attempt++) { /* a dropped connection is retried once */
     if (rds_ready(db) != 0) return -1;
     redisReply *r = redisCommand(db->rds, "SET escucha:actions:lock:%s %s NX PX %ld", key, db->owner, ttl_ms);
-    int rc = !r ? -1 : r->type == REDIS_REPLY_STATUS ? 1 : r->type == REDIS_REPLY_NIL ? 0 : -1;
+    int rc = !r ? -1 : r->type == REDIS_REPLY_STATUS ? 1
+                   : r->type == REDIS_REPLY_NIL      ? 0
+                                                     : -1;
     if (r) freeReplyObject(r);
     if (rc >= 0 || !db->rds->err) return rc;
   }
@@ -132,11 +136,11 @@ int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char 
 
 /* The plan (alias p) is pending: see store.h. `m` is its last ticket_pending /
  * ticket_failed audit row. */
-#define PENDING_FROM                                                                                   \
-  "FROM action_plans p CROSS JOIN LATERAL (SELECT l.action, l.at FROM audit_log l "                   \
-  "WHERE l.entity = 'action_plan' AND l.entity_id = p.id AND l.action IN ('ticket_pending', "         \
-  "'ticket_failed') ORDER BY l.at DESC, l.id DESC LIMIT 1) m "                                        \
-  "WHERE m.action = 'ticket_pending' AND p.status = 'open' AND p.request_pb IS NOT NULL "             \
+#define PENDING_FROM                                                                          \
+  "FROM action_plans p CROSS JOIN LATERAL (SELECT l.action, l.at FROM audit_log l "           \
+  "WHERE l.entity = 'action_plan' AND l.entity_id = p.id AND l.action IN ('ticket_pending', " \
+  "'ticket_failed') ORDER BY l.at DESC, l.id DESC LIMIT 1) m "                                \
+  "WHERE m.action = 'ticket_pending' AND p.status = 'open' AND p.request_pb IS NOT NULL "     \
   "AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.plan_id = p.id) "
 
 int ac_db_pending_scan(ac_db *db, const char *after, ac_db_pending *out, int max) {
@@ -240,13 +244,13 @@ int ac_db_docs(ac_db *db, const char *agency, const char *topic, int days, ac_do
   const char *prm[] = {agency, topic, d};
   /* topic = category or category/subcategory (taxonomy ids may repeat the category) */
 #define TOPIC_MATCH "(category = $2 OR subcategory = $2 OR category || '/' || subcategory = $2)"
-  if (load(db, "SELECT id, text FROM feedback WHERE agency = $1 AND " TOPIC_MATCH
-               " AND text IS NOT NULL AND received_at > now() - ($3 || ' days')::interval "
-               "ORDER BY received_at DESC LIMIT 500", prm, 3, td, nt) != 0)
+  if (load(db, "SELECT id, text FROM feedback WHERE agency = $1 AND " TOPIC_MATCH " AND text IS NOT NULL AND received_at > now() - ($3 || ' days')::interval "
+               "ORDER BY received_at DESC LIMIT 500",
+           prm, 3, td, nt) != 0)
     return -1;
-  if (load(db, "SELECT id, text FROM feedback WHERE agency = $1 AND NOT " TOPIC_MATCH
-               " AND text IS NOT NULL AND received_at > now() - ($3 || ' days')::interval "
-               "ORDER BY received_at DESC LIMIT 3000", prm, 3, rd, nr) != 0) {
+  if (load(db, "SELECT id, text FROM feedback WHERE agency = $1 AND NOT " TOPIC_MATCH " AND text IS NOT NULL AND received_at > now() - ($3 || ' days')::interval "
+               "ORDER BY received_at DESC LIMIT 3000",
+           prm, 3, rd, nr) != 0) {
     ac_db_docs_free(*td, *nt);
     return -1;
   }
@@ -288,7 +292,8 @@ int ac_db_audit(ac_db *db, const char *entity, const char *id, const char *actio
   const char *prm[] = {entity, id, action, detail ? detail : "{}"};
   PGresult *r = PQexecParams(db->pg,
                              "INSERT INTO audit_log (actor, entity, entity_id, action, detail) "
-                             "VALUES ('escucha-actions', $1, $2, $3, $4::jsonb)", 4, NULL, prm, NULL, NULL, 0);
+                             "VALUES ('escucha-actions', $1, $2, $3, $4::jsonb)",
+                             4, NULL, prm, NULL, NULL, 0);
   int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
   if (rc) es_error("pg_error", "audit: %s", PQerrorMessage(db->pg));
   PQclear(r);

@@ -11,19 +11,25 @@
 #include "util.h" /* es_buf, ES_MUST_CHECK */
 
 /* Results: API_OK with JSON in out; otherwise err says what to answer. */
-typedef enum { API_OK = 0, API_EINVAL = -1, API_NOTFOUND = -2, API_EDB = -3, API_NOTMODIFIED = -4 } api_rc;
+typedef enum { API_OK = 0,
+               API_EINVAL = -1,
+               API_NOTFOUND = -2,
+               API_EDB = -3,
+               API_NOTMODIFIED = -4 } api_rc;
 
 typedef struct {
-  int status;          /* 400, 404, 500, 503 */
-  const char *code;    /* "invalid", "not_found", "unavailable" */
-  const char *field;   /* the offending parameter (400), or NULL */
-  char message[200];   /* plain language; never repeats a submitted value */
+  int status;        /* 400, 404, 500, 503 */
+  const char *code;  /* "invalid", "not_found", "unavailable" */
+  const char *field; /* the offending parameter (400), or NULL */
+  char message[200]; /* plain language; never repeats a submitted value */
 } api_err;
 
 /* Decoded query-string parameters (and path parts the router extracted). */
 typedef struct {
   size_t n;
-  struct { char *name, *value; } kv[32];
+  struct {
+    char *name, *value;
+  } kv[32];
 } api_params;
 
 /* The value of name, or NULL. */

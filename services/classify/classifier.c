@@ -8,16 +8,16 @@
 #include "lexicon.h"
 
 typedef struct {
-  uint64_t *h;       /* stem hashes */
+  uint64_t *h; /* stem hashes */
   uint32_t n;
-  int sub;           /* taxonomy index */
-  int lang;          /* 0 es, 1 en (taxonomy keyword slots) */
-  const char *text;  /* the keyword as written (for top terms) */
+  int sub;          /* taxonomy index */
+  int lang;         /* 0 es, 1 en (taxonomy keyword slots) */
+  const char *text; /* the keyword as written (for top terms) */
 } kw_phrase;
 
 struct cl_classifier {
   cl_model *m;
-  es_taxonomy *tax;  /* owned when given; else NULL and m->tax is used */
+  es_taxonomy *tax; /* owned when given; else NULL and m->tax is used */
   const es_taxonomy *T;
   float threshold;
   kw_phrase *kw;
@@ -260,7 +260,8 @@ static void sentiment(cl_classifier *c, cl_result *r) {
   }
   int pos, neg;
   cl_polarity(c->t, &pos, &neg);
-  r->sentiment = pos > neg ? 2 : neg > pos ? 0 : 1;
+  r->sentiment = pos > neg ? 2 : neg > pos ? 0
+                                           : 1;
   r->sentiment_score = (float)(pos - neg) / (float)(pos + neg + 1);
   r->sentiment_conf = pos == neg ? 0.5f : 0.5f + 0.5f * fabsf(r->sentiment_score);
 }

@@ -27,23 +27,25 @@
 #define CL_NO_COMMENT_SUBCATEGORY "other/no_comment" /* empty or a survey non-answer */
 #define CL_MAX_TERMS 3
 
-enum { CL_SRC_MODEL = 0, CL_SRC_KEYWORDS = 1, CL_SRC_MIXED = 2 };
+enum { CL_SRC_MODEL = 0,
+       CL_SRC_KEYWORDS = 1,
+       CL_SRC_MIXED = 2 };
 
 typedef struct cl_result {
   const char *category, *subcategory; /* valid while the classifier lives */
-  int sub;                  /* taxonomy index or -1 (other/unclassified) */
-  float confidence;         /* calibrated probability of the subcategory */
-  int sentiment;            /* 0 negative, 1 neutral, 2 positive */
-  float sentiment_score;    /* p(positive) - p(negative), in [-1, 1] */
+  int sub;                            /* taxonomy index or -1 (other/unclassified) */
+  float confidence;                   /* calibrated probability of the subcategory */
+  int sentiment;                      /* 0 negative, 1 neutral, 2 positive */
+  float sentiment_score;              /* p(positive) - p(negative), in [-1, 1] */
   float sentiment_conf;
-  int journey;              /* 0..5 (ES_JOURNEYS) or -1 */
+  int journey; /* 0..5 (ES_JOURNEYS) or -1 */
   float journey_conf;
   int urgent;
   const char *urgent_reason; /* lexicon phrase, "category", or NULL */
   char terms[CL_MAX_TERMS][48];
   int nterms;
-  int lang;                 /* CL_LANG_* used */
-  int source;               /* CL_SRC_* for the topic */
+  int lang;   /* CL_LANG_* used */
+  int source; /* CL_SRC_* for the topic */
 } cl_result;
 
 typedef struct cl_classifier cl_classifier;

@@ -199,7 +199,8 @@ static void print_confusion(const confusion *c, const char *const *labels, FILE 
 }
 
 /* label_index's answers besides a class number (>= 0) */
-enum { LABEL_NONE = -1 /* the example has no gold label */, LABEL_UNKNOWN = -2 /* not a class of the model */ };
+enum { LABEL_NONE = -1 /* the example has no gold label */,
+       LABEL_UNKNOWN = -2 /* not a class of the model */ };
 
 static int label_index(const cl_model *m, int head, const char *label) {
   if (!label) return LABEL_NONE;
@@ -373,16 +374,16 @@ static int put_f4(char *buf, size_t cap, size_t *o, float f) {
 
 int cl_result_json(const cl_result *r, const char *version, const char *id, char *buf, size_t cap) {
   size_t o = 0;
-#define RAW(s) \
-  do { \
+#define RAW(s)                                 \
+  do {                                         \
     if (put_raw(buf, cap, &o, (s))) return -1; \
   } while (0)
-#define STR(s) \
-  do { \
+#define STR(s)                                  \
+  do {                                          \
     if (json_str(buf, cap, &o, (s))) return -1; \
   } while (0)
-#define F4(v) \
-  do { \
+#define F4(v)                                 \
+  do {                                        \
     if (put_f4(buf, cap, &o, (v))) return -1; \
   } while (0)
   RAW("{");
@@ -447,8 +448,9 @@ int cl_cmd_predict(int argc, char **argv, FILE *in, FILE *out) {
     else if ((v = flag(argc, argv, &i, "confidence-threshold"))) {
       if (threshold_flag("escucha-classify predict", v, &threshold) != 0) return 2;
     } else {
-      fprintf(stderr, "Usage: escucha-classify predict --model M [--taxonomy T] [--lang es|en] [--confidence-threshold X] < lines\n"
-                      "Each input line is plain text; output is one JSON object per line.\n");
+      fprintf(stderr,
+              "Usage: escucha-classify predict --model M [--taxonomy T] [--lang es|en] [--confidence-threshold X] < lines\n"
+              "Each input line is plain text; output is one JSON object per line.\n");
       return 2;
     }
   }

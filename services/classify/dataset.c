@@ -181,7 +181,13 @@ oom:
   return -1;
 }
 
-enum { COL_TEXT, COL_CAT, COL_SUB, COL_SENT, COL_JOURNEY, COL_LANG, NCOLS };
+enum { COL_TEXT,
+       COL_CAT,
+       COL_SUB,
+       COL_SENT,
+       COL_JOURNEY,
+       COL_LANG,
+       NCOLS };
 static const char *const COLS[NCOLS] = {"text", "category", "subcategory", "sentiment",
                                         "journey_stage", "language"};
 
@@ -230,9 +236,7 @@ static int parse_csv(cl_dataset *ds, const char *name, const char *buf, size_t l
     const char *v[NCOLS];
     for (int c = 0; c < NCOLS; c++) v[c] = col[c] >= 0 && (size_t)col[c] < nf ? f[col[c]] : NULL;
     if (v[COL_TEXT] && *v[COL_TEXT]) {
-      cl_example e = {.text = strdup(v[COL_TEXT]), .lang = dup_or_null(v[COL_LANG]),
-                      .category = dup_or_null(v[COL_CAT]),
-                      .label = {dup_or_null(v[COL_SUB]), dup_or_null(v[COL_SENT]), dup_or_null(v[COL_JOURNEY])}};
+      cl_example e = {.text = strdup(v[COL_TEXT]), .lang = dup_or_null(v[COL_LANG]), .category = dup_or_null(v[COL_CAT]), .label = {dup_or_null(v[COL_SUB]), dup_or_null(v[COL_SENT]), dup_or_null(v[COL_JOURNEY])}};
       if (validate_labels(&e, name, line, err, errlen)) {
         free_example(&e);
         cl_csv_free_fields(f, nf);
@@ -269,10 +273,7 @@ static int parse_jsonl(cl_dataset *ds, const char *name, const char *buf, size_t
     if (!o) continue; /* blank or broken line: a correction stream may hold noise */
     const char *text = jstr(o, "text");
     if (json_is_object(o) && text && *text) {
-      cl_example e = {.text = strdup(text), .lang = dup_or_null(jstr(o, "language")),
-                      .category = dup_or_null(jstr(o, "category")),
-                      .label = {dup_or_null(jstr(o, "subcategory")), dup_or_null(jstr(o, "sentiment")),
-                                dup_or_null(jstr(o, "journey_stage"))}};
+      cl_example e = {.text = strdup(text), .lang = dup_or_null(jstr(o, "language")), .category = dup_or_null(jstr(o, "category")), .label = {dup_or_null(jstr(o, "subcategory")), dup_or_null(jstr(o, "sentiment")), dup_or_null(jstr(o, "journey_stage"))}};
       if (validate_labels(&e, name, line, err, errlen)) {
         free_example(&e);
         json_decref(o);

@@ -12,23 +12,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { CL_HEAD_SUB = 0, CL_HEAD_SENT = 1, CL_HEAD_JOURNEY = 2, CL_NHEADS = 3 };
+enum { CL_HEAD_SUB = 0,
+       CL_HEAD_SENT = 1,
+       CL_HEAD_JOURNEY = 2,
+       CL_NHEADS = 3 };
 
 typedef struct {
   char *text;
-  char *lang;            /* may be NULL */
+  char *lang;             /* may be NULL */
   char *label[CL_NHEADS]; /* subcategory id, sentiment, journey stage; NULL = unknown */
-  char *category;        /* informational; the category follows the subcategory */
-  uint64_t key;          /* hash of the folded, space-collapsed text */
+  char *category;         /* informational; the category follows the subcategory */
+  uint64_t key;           /* hash of the folded, space-collapsed text */
 } cl_example;
 
 typedef struct {
   cl_example *ex;
   size_t n, cap;
-  uint64_t *slots;       /* open addressing: key -> index+1 (0 empty) */
+  uint64_t *slots; /* open addressing: key -> index+1 (0 empty) */
   size_t nslots;
-  size_t overridden;     /* rows replaced by a later file (corrections) */
-  int keep_duplicates;   /* set before loading to keep every row (evaluation) */
+  size_t overridden;   /* rows replaced by a later file (corrections) */
+  int keep_duplicates; /* set before loading to keep every row (evaluation) */
 } cl_dataset;
 
 /* One CSV record from buf at *pos: fields malloc'd into *fields (count

@@ -5,7 +5,8 @@
 #include <string.h>
 #include <xxhash.h>
 
-enum { KIND_WORD = 0x5744, KIND_CHAR = 0x4348 };
+enum { KIND_WORD = 0x5744,
+       KIND_CHAR = 0x4348 };
 #define MAX_CHAR_WORD 40 /* longer "words" are URLs or noise; cap their n-grams */
 
 uint64_t cl_hash(const void *p, size_t n, uint64_t kind) { return XXH3_64bits_withSeed(p, n, kind); }

@@ -23,9 +23,9 @@ typedef struct {
   size_t n, cap;
   uint32_t *word_bucket; /* unigram row (or bucket) of each word, for top terms */
   size_t word_cap;
-  uint64_t *tmp;         /* scratch hashes */
+  uint64_t *tmp; /* scratch hashes */
   size_t tmp_cap;
-  uint64_t *sort_tmp;    /* unused (kept for layout) */
+  uint64_t *sort_tmp; /* unused (kept for layout) */
   size_t sort_cap;
   uint32_t *ht_key, *ht_cnt, *ht_gen, *ht_order; /* per-block dedup table (open addressing) */
   size_t ht_cap, ord_cap;
@@ -43,7 +43,7 @@ typedef struct {
    * instead of 4 MB, so the lookup stays in cache. NULL = use rowmap. */
   const uint64_t *bits;
   const uint32_t *rank;
-  const float *W;     /* optional: weight rows to prefetch (stride floats) */
+  const float *W; /* optional: weight rows to prefetch (stride floats) */
   uint32_t stride;
 } cl_lookup;
 

@@ -58,7 +58,7 @@ static struct {
   urgent_pat pat[MAX_URGENT];
   uint8_t by_first[256][MAX_URGENT]; /* pattern indices, lexicon order */
   uint8_t nfirst[256];
-  uint64_t first2[65536 / 64];       /* bit (byte0 << 8 | byte1) */
+  uint64_t first2[65536 / 64]; /* bit (byte0 << 8 | byte1) */
 } UX;
 static pthread_once_t UX_once = PTHREAD_ONCE_INIT;
 
@@ -120,7 +120,8 @@ static int in_list(const char *const *list, const cl_span *w) {
 void cl_polarity(const cl_text *t, int *pos, int *neg) {
   *pos = *neg = 0;
   for (size_t i = 0; i < t->nwords; i++) {
-    int pol = in_list(POSITIVE, &t->words[i]) ? 1 : in_list(NEGATIVE, &t->words[i]) ? -1 : 0;
+    int pol = in_list(POSITIVE, &t->words[i]) ? 1 : in_list(NEGATIVE, &t->words[i]) ? -1
+                                                                                    : 0;
     if (!pol) continue;
     for (size_t k = 1; k <= 2 && k <= i; k++)
       if (in_list(NEGATORS, &t->words[i - k])) {

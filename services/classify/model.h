@@ -25,14 +25,14 @@ typedef struct {
   char magic[8];
   uint32_t version;
   uint32_t header_size;
-  uint64_t checksum;      /* XXH3-64 of bytes [24, file_size) */
+  uint64_t checksum; /* XXH3-64 of bytes [24, file_size) */
   uint64_t file_size;
   uint64_t tax_hash;
   uint64_t seed;
   uint32_t nbuckets, nrows, word_ngrams, minn, maxn;
   uint32_t ncls[CL_NHEADS];
   uint32_t stride;
-  float temp[CL_NHEADS];  /* softmax temperature per head (calibration) */
+  float temp[CL_NHEADS];                    /* softmax temperature per head (calibration) */
   uint32_t lang_count[CL_NHEADS][CL_NLANG]; /* labelled examples per head and language */
   uint64_t off_rowmap, off_idf, off_w, off_bias, off_labels, len_labels, off_tax, len_tax;
   uint32_t ntrain, reserved;
@@ -45,12 +45,12 @@ typedef struct cl_model {
   const float *W, *bias;
   uint32_t off[CL_NHEADS];
   const char **labels[CL_NHEADS];
-  es_taxonomy *tax;        /* parsed embedded taxonomy (owned) */
-  int *sub_tax;            /* subcategory class -> taxonomy subcategory index */
-  char version[32];        /* "v1-<checksum prefix>" */
-  uint64_t *row_bits;      /* compact row lookup (see cl_lookup), owned */
+  es_taxonomy *tax;   /* parsed embedded taxonomy (owned) */
+  int *sub_tax;       /* subcategory class -> taxonomy subcategory index */
+  char version[32];   /* "v1-<checksum prefix>" */
+  uint64_t *row_bits; /* compact row lookup (see cl_lookup), owned */
   uint32_t *row_rank;
-  void *base;              /* mmap'd file or malloc'd buffer (owned) */
+  void *base; /* mmap'd file or malloc'd buffer (owned) */
   size_t size;
   int mapped;
 } cl_model;

@@ -257,7 +257,8 @@ static int fold_text(cl_text *t, const char *text, size_t len) {
     }
     for (size_t j = 0; j < len; j++) {
       unsigned char ch = (unsigned char)text[j];
-      t->folded[j] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch == 0 ? ' ' : (char)ch;
+      t->folded[j] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch == 0 ? ' '
+                                                                        : (char)ch;
     }
     t->folded[len] = '\0';
     t->folded_len = len;

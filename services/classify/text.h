@@ -7,7 +7,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { CL_LANG_EN = 0, CL_LANG_ES = 1, CL_LANG_PT = 2, CL_LANG_OTHER = 3, CL_NLANG = 4 };
+enum { CL_LANG_EN = 0,
+       CL_LANG_ES = 1,
+       CL_LANG_PT = 2,
+       CL_LANG_OTHER = 3,
+       CL_NLANG = 4 };
 
 typedef struct {
   const char *s; /* into cl_text's buffers, not NUL-terminated */
@@ -21,14 +25,14 @@ typedef struct {
 } cl_stem_entry;
 
 typedef struct cl_text {
-  char *folded;          /* folded text (owned) */
+  char *folded; /* folded text (owned) */
   size_t folded_len, folded_cap;
-  cl_span *words;        /* folded words */
-  cl_span *stems;        /* stems of words (same count) */
+  cl_span *words; /* folded words */
+  cl_span *stems; /* stems of words (same count) */
   size_t nwords, cap_words;
-  char *arena;           /* stem storage */
+  char *arena; /* stem storage */
   size_t arena_len, arena_cap;
-  int lang;              /* CL_LANG_* used for stemming */
+  int lang; /* CL_LANG_* used for stemming */
   struct sb_stemmer *stemmer[CL_NLANG];
   cl_stem_entry *stem_cache; /* CL_STEM_CACHE entries, allocated on first use */
 } cl_text;
@@ -42,8 +46,8 @@ void cl_text_free(cl_text *t);
 int cl_text_analyze(cl_text *t, const char *text, size_t len, const char *lang);
 /* Folds only; malloc'd NUL-terminated result or NULL. */
 char *cl_fold(const char *text, size_t len, size_t *outlen);
-int cl_lang_code(const char *lang);      /* "es" -> CL_LANG_ES; unknown -> -1 */
-const char *cl_lang_name(int lang);      /* CL_LANG_ES -> "es" */
+int cl_lang_code(const char *lang); /* "es" -> CL_LANG_ES; unknown -> -1 */
+const char *cl_lang_name(int lang); /* CL_LANG_ES -> "es" */
 /* Guesses the language of folded words from function words; -1 if unsure. */
 int cl_lang_guess(const cl_span *words, size_t n);
 #endif

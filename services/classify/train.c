@@ -11,24 +11,22 @@
 #include "text.h"
 
 void cl_train_defaults(cl_train_opts *o) {
-  *o = (cl_train_opts){.seed = 42, .epochs = 30, .lr = 0.5f, .l2 = 1e-4f, .l2_sent = 2e-3f, .nbuckets = 1u << 20,
-                       .word_ngrams = 2, .minn = 4, .maxn = 4, .holdout = 0.1f, .balanced = 1,
-                       .progress = 0};
+  *o = (cl_train_opts){.seed = 42, .epochs = 30, .lr = 0.5f, .l2 = 1e-4f, .l2_sent = 2e-3f, .nbuckets = 1u << 20, .word_ngrams = 2, .minn = 4, .maxn = 4, .holdout = 0.1f, .balanced = 1, .progress = 0};
 }
 
 typedef struct {
   size_t n;
-  size_t *off;              /* CSR row starts, n + 1 */
+  size_t *off; /* CSR row starts, n + 1 */
   uint32_t *idx;
   float *val;
   size_t nnz, cap;
-  int *y[CL_NHEADS];        /* class or -1 */
+  int *y[CL_NHEADS]; /* class or -1 */
   uint32_t ncls[CL_NHEADS], hoff[CL_NHEADS], stride;
   const char *const *labels[CL_NHEADS];
-  const char **sub_labels;  /* owned array; strings owned by the taxonomy */
+  const char **sub_labels; /* owned array; strings owned by the taxonomy */
   uint32_t nrows;
-  uint32_t *rowmap;         /* nbuckets */
-  float *idf;               /* nrows */
+  uint32_t *rowmap; /* nbuckets */
+  float *idf;       /* nrows */
   uint32_t lang_count[CL_NHEADS][CL_NLANG];
 } tdata;
 
@@ -191,7 +189,8 @@ static void class_weights(const tdata *d, const size_t *docs, size_t n, int bala
     for (size_t i = 0; i < n; i++)
       if (d->y[h][docs[i]] >= 0) cnt[d->y[h][docs[i]]]++, tot++;
     for (uint32_t k = 0; k < d->ncls[h]; k++)
-      w[k] = !balanced ? 1.0f : cnt[k] > 0 ? (float)(tot / (d->ncls[h] * cnt[k])) : 0.0f;
+      w[k] = !balanced ? 1.0f : cnt[k] > 0 ? (float)(tot / (d->ncls[h] * cnt[k]))
+                                           : 0.0f;
     free(cnt);
   }
 }
@@ -339,10 +338,7 @@ static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
 
 static int serialize(const tdata *d, const es_taxonomy *tax, const cl_train_opts *o, const float *W,
                      const float *bias, const float temp[CL_NHEADS], void **out, size_t *outlen) {
-  cl_model_hdr h = {.version = CL_MODEL_VERSION, .header_size = sizeof h, .tax_hash = tax->hash,
-                    .seed = o->seed, .nbuckets = o->nbuckets, .nrows = d->nrows,
-                    .word_ngrams = o->word_ngrams, .minn = o->minn, .maxn = o->maxn,
-                    .stride = d->stride, .ntrain = (uint32_t)d->n};
+  cl_model_hdr h = {.version = CL_MODEL_VERSION, .header_size = sizeof h, .tax_hash = tax->hash, .seed = o->seed, .nbuckets = o->nbuckets, .nrows = d->nrows, .word_ngrams = o->word_ngrams, .minn = o->minn, .maxn = o->maxn, .stride = d->stride, .ntrain = (uint32_t)d->n};
   memcpy(h.magic, CL_MODEL_MAGIC, 8);
   memcpy(h.lang_count, d->lang_count, sizeof h.lang_count);
   for (int k = 0; k < CL_NHEADS; k++) h.ncls[k] = d->ncls[k], h.temp[k] = temp[k];

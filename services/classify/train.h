@@ -17,13 +17,13 @@ typedef struct {
   uint64_t seed;
   int epochs;
   float lr;
-  float l2;           /* per-example L2 strength (subcategory and journey heads) */
-  float l2_sent;      /* per-example L2 strength of the sentiment head */
-  uint32_t nbuckets;  /* power of two */
+  float l2;          /* per-example L2 strength (subcategory and journey heads) */
+  float l2_sent;     /* per-example L2 strength of the sentiment head */
+  uint32_t nbuckets; /* power of two */
   uint32_t word_ngrams, minn, maxn;
-  float holdout;      /* share held out for calibration (0 disables) */
-  int balanced;       /* class weights n / (K n_k) */
-  int progress;       /* progress lines on stderr */
+  float holdout; /* share held out for calibration (0 disables) */
+  int balanced;  /* class weights n / (K n_k) */
+  int progress;  /* progress lines on stderr */
 } cl_train_opts;
 
 void cl_train_defaults(cl_train_opts *o);

@@ -31,12 +31,16 @@
 #include "escucha/v1/escucha.pb-c.h"
 #include "kafka.h"
 #include "log.h"
+#include "process.h"
 #include "metrics.h"
 #include "util.h"
 
 #define RING 8192 /* in-flight messages awaiting their delivery report */
 
-enum { SLOT_FREE = 0, SLOT_WAIT, SLOT_DONE, SLOT_FAILED };
+enum { SLOT_FREE = 0,
+       SLOT_WAIT,
+       SLOT_DONE,
+       SLOT_FAILED };
 
 typedef struct {
   rd_kafka_message_t *m;
@@ -55,7 +59,8 @@ typedef struct cl_cfg {
 
 static cl_cfg C;
 static const char *const DELIVERY[] = {"exactly-once", "at-least-once", NULL};
-enum { DELIVERY_EOS = 0, DELIVERY_ALO = 1 };
+enum { DELIVERY_EOS = 0,
+       DELIVERY_ALO = 1 };
 
 typedef struct {
   const cl_cfg *cfg;
@@ -75,7 +80,7 @@ typedef struct {
   int txn_bad;           /* a produce failed: abort instead of commit */
   int recover;           /* the producer hit a fatal error: replace it */
   long commit_ms, commit_max;
-  long fatal_after;      /* test hook: raise a fatal producer error after this many messages */
+  long fatal_after; /* test hook: raise a fatal producer error after this many messages */
   long handled;
   /* producer settings, kept to build a replacement */
   char pbuf[1024], txid[300], txto[32], msgto[32];
@@ -671,7 +676,7 @@ static int start(worker *w, es_taxonomy *tax) {
   const char *topics[2] = {w->cfg->input_topic, ct};
   int ntopics = ct && *ct ? 2 : 1;
   w->consumer = w->eos ? es_kafka_consumer_new_txn(brokers, w->cfg->group, "escucha-classify", topics,
-                                                  ntopics, cextra, on_rebalance, w, err, sizeof err)
+                                                   ntopics, cextra, on_rebalance, w, err, sizeof err)
                        : es_kafka_consumer_new(brokers, w->cfg->group, "escucha-classify", topics,
                                                ntopics, cextra, err, sizeof err);
   if (!w->consumer) {
@@ -723,7 +728,8 @@ int cl_serve(int argc, char **argv, int first) {
   memset(&w, 0, sizeof w);
   w.corrections_fd = -1;
   w.cfg = &C;
-  int pr = es_config_parse(OPTS, "escucha-classify", "[serve|train|eval|predict] [options]\n"
+  int pr = es_config_parse(OPTS, "escucha-classify",
+                           "[serve|train|eval|predict] [options]\n"
                            "  (train/eval/predict: run `escucha-classify train --help` etc.)",
                            argc, argv, first, NULL, NULL);
   if (pr != 0) {
@@ -742,6 +748,7 @@ int cl_serve(int argc, char **argv, int first) {
     return 2;
   }
   init_metrics(&w);
+  es_process_watch_dir(C.common.state_dir); /* escucha_state_disk_*_bytes */
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0)
     es_warn("admin", "admin server did not start on port %ld", C.admin_port);
   int rc = 1;

@@ -15,7 +15,10 @@
 #include "receipt.h"
 #include "util.h"
 
-enum { KIND_SINGLE, KIND_BATCH, KIND_OPEN311, KIND_WHATSAPP };
+enum { KIND_SINGLE,
+       KIND_BATCH,
+       KIND_OPEN311,
+       KIND_WHATSAPP };
 #define ING_URL_MAX 512 /* public_url (checked at start: at most 256) + /v1/receipts/ + a token */
 
 typedef struct {
@@ -168,7 +171,8 @@ static void respond_batch(req_ctx *c) {
   es_buf_printf(&b, "],\"accepted\":%zu,\"duplicate\":%zu,\"rejected\":%zu,\"unavailable\":%zu}",
                 cnt[ING_ITEM_ACCEPTED], cnt[ING_ITEM_DUPLICATE], cnt[ING_ITEM_REJECTED], cnt[ING_ITEM_UNAVAILABLE]);
   /* 503 when anything could not be queued: the client retries the batch, dedup absorbs the rest */
-  int status = cnt[ING_ITEM_UNAVAILABLE] ? 503 : cnt[ING_ITEM_ACCEPTED] ? 202 : 200;
+  int status = cnt[ING_ITEM_UNAVAILABLE] ? 503 : cnt[ING_ITEM_ACCEPTED] ? 202
+                                                                        : 200;
   reply_built(c, status, &b, oom, status == 503 ? "Retry-After: 1\r\n" : NULL);
   es_buf_free(&b);
 }
@@ -307,9 +311,9 @@ static void handle_single(es_http_req *req, ing_api_ctx *api, const char *agency
 /* parse_batch's answer for the whole request (an item's own errors are its rejects). */
 typedef enum {
   BATCH_OK = 0,
-  BATCH_MALFORMED,   /* 400: not a JSON array / not JSON; message in err */
-  BATCH_TOO_MANY,    /* 413: more than max_batch items */
-  BATCH_NO_MEMORY,   /* 500: an item could not be allocated; the whole request is refused */
+  BATCH_MALFORMED, /* 400: not a JSON array / not JSON; message in err */
+  BATCH_TOO_MANY,  /* 413: more than max_batch items */
+  BATCH_NO_MEMORY, /* 500: an item could not be allocated; the whole request is refused */
 } batch_rc;
 
 /* Splits NDJSON or parses a JSON array into items; per-item parse errors become rejects. */
@@ -665,8 +669,8 @@ void ing_api_handle(es_http_req *req, void *ud) {
   /* an Open311 client knows one base URL: its reads go to escucha-api through here */
   if (get && (strcmp(p, "/open311/v2/requests.json") == 0 || open311_request_path(p)))
     return forward_open311_read(req, api);
-  const char *route = strcmp(p, "/v1/feedback") == 0               ? "feedback"
-                      : strcmp(p, "/v1/feedback:batch") == 0       ? "feedback_batch"
+  const char *route = strcmp(p, "/v1/feedback") == 0                ? "feedback"
+                      : strcmp(p, "/v1/feedback:batch") == 0        ? "feedback_batch"
                       : strcmp(p, "/open311/v2/requests.json") == 0 ? "open311_requests"
                       : strcmp(p, "/open311/v2/services.json") == 0 ? "open311_services"
                       : strcmp(p, "/v1/channels/whatsapp") == 0     ? "whatsapp"
@@ -694,8 +698,10 @@ void ing_api_handle(es_http_req *req, void *ud) {
   if (!agency && !authz && open311) agency = open311_api_key(req, api, &key);
   if (!agency) {
     if (open311)
-      return reply_open311_error(req, route, 401, "missing or invalid api_key (form field, query parameter or "
-                                 "Authorization: Bearer)", "WWW-Authenticate: Bearer\r\n");
+      return reply_open311_error(req, route, 401,
+                                 "missing or invalid api_key (form field, query parameter or "
+                                 "Authorization: Bearer)",
+                                 "WWW-Authenticate: Bearer\r\n");
     return reply_error(req, route, 401, "unauthorized", "missing or invalid API key (Authorization: Bearer <key>)",
                        NULL, "WWW-Authenticate: Bearer\r\n");
   }

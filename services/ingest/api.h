@@ -8,19 +8,19 @@
 typedef struct {
   ing_pipeline *g;
   ing_auth *keys;
-  size_t max_batch;        /* items per batch request */
-  char *services;          /* Open311 services.json answer, rendered (owned) */
-  size_t inflight_limit;   /* 503 when more items are in flight than this */
-  const char *wa_secret;   /* WhatsApp app secret (signs webhook bodies); NULL = channel off */
-  const char *wa_verify;   /* verify token for Meta's subscription handshake */
-  const char *wa_agency;   /* agency the WhatsApp number belongs to */
+  size_t max_batch;      /* items per batch request */
+  char *services;        /* Open311 services.json answer, rendered (owned) */
+  size_t inflight_limit; /* 503 when more items are in flight than this */
+  const char *wa_secret; /* WhatsApp app secret (signs webhook bodies); NULL = channel off */
+  const char *wa_verify; /* verify token for Meta's subscription handshake */
+  const char *wa_agency; /* agency the WhatsApp number belongs to */
   /* Citizen receipts: with a key, every accepted or duplicate item's answer
    * carries status_url = public_url + "/v1/receipts/" + es_receipt_token(id). */
   const unsigned char *receipt_key; /* borrowed, ES_RECEIPT_KEY_BYTES; NULL = no status_url */
   const char *public_url;           /* borrowed; escucha-api's public base URL, no trailing '/' */
   /* Open311 reads (GET requests.json, requests/{id}.json) are forwarded here. */
-  uv_loop_t *loop;                  /* borrowed */
-  const char *open311_read_url;     /* borrowed; escucha-api's base URL; NULL = 404 */
+  uv_loop_t *loop;              /* borrowed */
+  const char *open311_read_url; /* borrowed; escucha-api's base URL; NULL = 404 */
   unsigned open311_read_timeout_ms;
   size_t open311_read_max_bytes;
 } ing_api_ctx;

@@ -107,7 +107,10 @@ int ing_ch_whatsapp_items(const char *body, size_t len, const char *agency, ing_
         if (n == cap) {
           cap = cap ? cap * 2 : 4;
           ing_item **grown = realloc(items, cap * sizeof *items);
-          if (!grown) { ing_item_free(it); break; }
+          if (!grown) {
+            ing_item_free(it);
+            break;
+          }
           items = grown;
         }
         items[n++] = it;
@@ -167,7 +170,7 @@ static const char *const CP1252_NAMES[] = {"windows-1252", "cp1252", "x-cp1252",
  * text is valid UTF-8 anyway. 0 ok; -1 with why filled (OOM_WHY when out of memory). */
 static int to_utf8(const char *p, size_t n, const char *cs, es_buf *o, char *why, size_t wlen) {
   char name[40];
-  snprintf(why, wlen, "%s", OOM_WHY); /* every other failure below writes its own */
+  snprintf(why, wlen, "%s", OOM_WHY);   /* every other failure below writes its own */
   size_t k = cs ? strcspn(cs, "*") : 0; /* RFC 2231 "charset*language" */
   while (k && isspace((unsigned char)cs[k - 1])) k--;
   if (k >= sizeof name || (k && strspn(cs, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") < k)) {
@@ -196,7 +199,11 @@ static int to_utf8(const char *p, size_t n, const char *cs, es_buf *o, char *why
   size_t left = n;
   int rc = 0;
   while (left > 0) {
-    if (es_buf_reserve(o, left * 2 + 16) != 0) { rc = -1; snprintf(why, wlen, "out of memory"); break; }
+    if (es_buf_reserve(o, left * 2 + 16) != 0) {
+      rc = -1;
+      snprintf(why, wlen, "out of memory");
+      break;
+    }
     char *outp = o->data + o->len;
     size_t room = o->cap - o->len - 1; /* keep room for a terminator */
     size_t r = iconv(cd, &in, &left, &outp, &room);
@@ -291,7 +298,8 @@ static void split(span m, span *h, span *b) {
 }
 
 static int hexval(int c) {
-  return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
+  return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10)
+                                            : -1;
 }
 
 /* Quoted-printable; a '=' not followed by two hex digits or a line break is
@@ -301,8 +309,14 @@ static int qp_decode(span s, es_buf *out, int header_mode) {
   for (size_t i = 0; i < s.n; i++) {
     char c = s.p[i];
     if (c == '=' && i + 1 < s.n) {
-      if (s.p[i + 1] == '\n') { i += 1; continue; }                       /* soft break */
-      if (s.p[i + 1] == '\r' && i + 2 < s.n && s.p[i + 2] == '\n') { i += 2; continue; }
+      if (s.p[i + 1] == '\n') {
+        i += 1;
+        continue;
+      } /* soft break */
+      if (s.p[i + 1] == '\r' && i + 2 < s.n && s.p[i + 2] == '\n') {
+        i += 2;
+        continue;
+      }
       int a = i + 2 < s.n ? hexval((unsigned char)s.p[i + 1]) : -1, b = i + 2 < s.n ? hexval((unsigned char)s.p[i + 2]) : -1;
       if (a >= 0 && b >= 0) {
         char v = (char)(a * 16 + b);
@@ -478,7 +492,11 @@ int ing_ch_parse_email_date(const char *s, int64_t *ms) {
   char mon[4] = "", zone[8] = "";
   if (sscanf(s, " %d %3s %d %d:%d%n", &d, mon, &y, &h, &mi, &n) < 5) return -1;
   s += n;
-  if (*s == ':') { int m2 = 0; if (sscanf(s + 1, "%d%n", &sec, &m2) < 1) return -1; s += 1 + m2; }
+  if (*s == ':') {
+    int m2 = 0;
+    if (sscanf(s + 1, "%d%n", &sec, &m2) < 1) return -1;
+    s += 1 + m2;
+  }
   sscanf(s, " %7s", zone);
   int m = -1;
   for (int i = 0; i < 12; i++)
@@ -603,10 +621,17 @@ cleanup:
 
 /* ---- Open311 ---- */
 
-enum { F_DESC, F_CODE, F_LAT, F_LONG, F_ADDR, F_ADDR_ID, F_MEDIA, NFIELDS };
-static const char *const O311[NFIELDS] = {"description", "service_code",   "lat",      "long",
+enum { F_DESC,
+       F_CODE,
+       F_LAT,
+       F_LONG,
+       F_ADDR,
+       F_ADDR_ID,
+       F_MEDIA,
+       NFIELDS };
+static const char *const O311[NFIELDS] = {"description", "service_code", "lat", "long",
                                           "address_string", "address_id", "media_url"};
-static const size_t O311_MAX[NFIELDS] = {ING_MAX_TEXT,    ING_MAX_FIELD,      64,         64,
+static const size_t O311_MAX[NFIELDS] = {ING_MAX_TEXT, ING_MAX_FIELD, 64, 64,
                                          ING_MAX_ADDRESS, ING_MAX_ATTR_VALUE, ING_MAX_ATTR_VALUE};
 
 static int o311_field(const char *k, size_t n) {
@@ -631,7 +656,7 @@ static size_t url_decode(const char *s, size_t n, char *out) {
 }
 
 typedef struct {
-  char *val[NFIELDS];       /* the fields given as strings (checked: UTF-8, no NUL, limits) */
+  char *val[NFIELDS];        /* the fields given as strings (checked: UTF-8, no NUL, limits) */
   const cJSON *num[NFIELDS]; /* lat/long given as JSON numbers */
 } o311_in;
 
@@ -723,9 +748,7 @@ static int o311_known_service(const char *services_json, const char *code) {
 
 /* Our field names in item.c's errors -> the Open311 ones the client sent. */
 static void o311_rename_field(ing_item *it) {
-  static const char *const MAP[][2] = {{"text", "description"},         {"service", "service_code"},
-                                       {"location.lat", "lat"},         {"location.lon", "long"},
-                                       {"location.address", "address_string"}};
+  static const char *const MAP[][2] = {{"text", "description"}, {"service", "service_code"}, {"location.lat", "lat"}, {"location.lon", "long"}, {"location.address", "address_string"}};
   for (size_t i = 0; i < sizeof MAP / sizeof *MAP; i++)
     if (strcmp(it->err_field, MAP[i][0]) == 0) {
       snprintf(it->err_field, sizeof it->err_field, "%s", MAP[i][1]);
@@ -762,7 +785,7 @@ unsigned ing_ch_open311_contact_fields(const char *body, size_t len, int form) {
 }
 
 int ing_ch_open311_item(const char *body, size_t len, int form, const char *agency, const char *services_json,
-                    ing_item *it) {
+                        ing_item *it) {
   o311_in in = {0};
   cJSON *root = NULL, *o = NULL, *attrs = NULL;
   int rc = -1;

@@ -42,7 +42,7 @@ void ing_ch_email_message_id_hash(const char *mid, size_t n, char out[37]);
  * service_code values are allowed (NULL: any). 0 ok, -1 rejected with the
  * Open311 field named (description, service_code, lat, long, ...). */
 int ing_ch_open311_item(const char *body, size_t len, int form, const char *agency, const char *services_json,
-                    ing_item *it);
+                        ing_item *it);
 /* GeoReport v2's contact fields: personal data that ing_ch_open311_item never
  * copies (not stored, published or logged). The bits (1 << index in
  * ING_CH_OPEN311_CONTACT) of those a body gives with a non-empty value, so the

@@ -9,7 +9,7 @@
 struct ing_csv_reader {
   const char *p, *end;
   size_t line, rec_line;
-  es_buf field;     /* all fields of the record, NUL-separated */
+  es_buf field; /* all fields of the record, NUL-separated */
   size_t *offs;
   char **ptrs;
   size_t nf, cap;
@@ -38,7 +38,7 @@ static int end_field(ing_csv_reader *r) {
     r->cap = cap;
   }
   if (es_buf_append(&r->field, "", 1) != 0) return -1; /* NUL terminator */
-  r->offs[r->nf++] = r->field.len;                      /* start of the next field */
+  r->offs[r->nf++] = r->field.len;                     /* start of the next field */
   return 0;
 }
 
@@ -59,18 +59,31 @@ int ing_csv_next(ing_csv_reader *r, char ***fields, size_t *nfields) {
     char c = *r->p++;
     if (quoted) {
       if (c == '"') {
-        if (r->p < r->end && *r->p == '"') { r->p++; if (es_buf_append(&r->field, "\"", 1)) return -1; }
-        else quoted = 0;
+        if (r->p < r->end && *r->p == '"') {
+          r->p++;
+          if (es_buf_append(&r->field, "\"", 1)) return -1;
+        } else quoted = 0;
       } else {
         if (c == '\n') r->line++;
         if (es_buf_append(&r->field, &c, 1)) return -1;
       }
       continue;
     }
-    if (c == '"' && at_start) { quoted = 1; at_start = 0; continue; }
-    if (c == ',') { if (end_field(r)) return -1; at_start = 1; continue; }
+    if (c == '"' && at_start) {
+      quoted = 1;
+      at_start = 0;
+      continue;
+    }
+    if (c == ',') {
+      if (end_field(r)) return -1;
+      at_start = 1;
+      continue;
+    }
     if (c == '\r' && r->p < r->end && *r->p == '\n') continue;
-    if (c == '\n') { r->line++; break; }
+    if (c == '\n') {
+      r->line++;
+      break;
+    }
     at_start = 0;
     if (es_buf_append(&r->field, &c, 1)) return -1;
   }

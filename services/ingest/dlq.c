@@ -39,8 +39,9 @@ static int hex4(const char *p, unsigned *v) {
   *v = 0;
   for (int k = 0; k < 4; k++) {
     char c = p[k];
-    unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
-                 : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (unsigned)((c | 0x20) - 'a' + 10) : 16;
+    unsigned d = c >= '0' && c <= '9'                     ? (unsigned)(c - '0')
+                 : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (unsigned)((c | 0x20) - 'a' + 10)
+                                                          : 16;
     if (d == 16) return -1;
     *v = *v << 4 | d;
   }
@@ -149,7 +150,7 @@ cleanup:
 /* ---- records ------------------------------------------------------------------------- */
 
 uint8_t *ing_dlq_pack(const ing_dlq_seal_key *key, const char *reason, const char *topic, int32_t partition,
-                  int64_t offset, const void *orig, size_t n, size_t *len) {
+                      int64_t offset, const void *orig, size_t n, size_t *len) {
   Escucha__V1__DeadLetter dl = ESCUCHA__V1__DEAD_LETTER__INIT;
   uint8_t hash[32], *sealed = NULL, *buf = NULL;
   char *why = ing_redact(reason, strlen(reason), NULL, NULL);
@@ -187,7 +188,7 @@ cleanup:
 }
 
 dlq_unseal_rc ing_dlq_unseal(const uint8_t *rec, size_t n, const unsigned char sk[crypto_box_SECRETKEYBYTES],
-                         uint8_t **orig, size_t *olen) {
+                             uint8_t **orig, size_t *olen) {
   dlq_unseal_rc rc = DLQ_NOT_SEALED;
   unsigned char pk[crypto_box_PUBLICKEYBYTES], hash[32];
   uint8_t *m = NULL;
@@ -252,8 +253,10 @@ int ing_dlq_keygen_main(const char *pub_path, const char *sec_path) {
     unlink(sec_path);
     goto cleanup;
   }
-  printf("public key %s (give it to escucha-ingest: --dlq-seal-public-key-file)\n"
-         "secret key %s (keep it off the ingest hosts: escucha-ingest dlq-open)\n", pub_path, sec_path);
+  printf(
+      "public key %s (give it to escucha-ingest: --dlq-seal-public-key-file)\n"
+      "secret key %s (keep it off the ingest hosts: escucha-ingest dlq-open)\n",
+      pub_path, sec_path);
   rc = 0;
 cleanup:
   sodium_memzero(sk, sizeof sk);
@@ -296,7 +299,8 @@ int ing_dlq_open_main(const char *brokers, const char *secret_key_file, const ch
   rd_kafka_topic_destroy(rkt);
   if (e || md->topic_cnt != 1 || md->topics[0].err) {
     fprintf(stderr, "dlq-open: metadata of %s: %s\n", ES_TOPIC_DLQ,
-            rd_kafka_err2str(e ? e : md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+            rd_kafka_err2str(e ? e : md->topic_cnt == 1 ? md->topics[0].err
+                                                        : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
     goto cleanup;
   }
   int np = md->topics[0].partition_cnt, left = 0;

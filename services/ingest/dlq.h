@@ -36,20 +36,20 @@ char *ing_dlq_render(const void *orig, size_t n, size_t max);
  * The reason is redacted too. Returns malloc'd bytes (*len set), NULL on OOM. */
 ES_MUST_CHECK
 uint8_t *ing_dlq_pack(const ing_dlq_seal_key *key, const char *reason, const char *topic, int32_t partition,
-                  int64_t offset, const void *orig, size_t n, size_t *len);
+                      int64_t offset, const void *orig, size_t n, size_t *len);
 
 /* What ing_dlq_unseal found (the values are the old 0/-1/-2). */
 typedef enum {
-  DLQ_UNSEALED = 0,        /* *orig malloc'd, *olen set */
-  DLQ_NOT_SEALED = -1,     /* not a sealed ingest record (another stage, no key configured) */
-  DLQ_SEAL_MISMATCH = -2,  /* sealed to another key, or corrupt (out of memory lands here too) */
+  DLQ_UNSEALED = 0,       /* *orig malloc'd, *olen set */
+  DLQ_NOT_SEALED = -1,    /* not a sealed ingest record (another stage, no key configured) */
+  DLQ_SEAL_MISMATCH = -2, /* sealed to another key, or corrupt (out of memory lands here too) */
 } dlq_unseal_rc;
 
 /* Opens the sealed original of a packed DeadLetter with the secret key and checks it against
  * original_size/original_hash. */
 ES_MUST_CHECK
 dlq_unseal_rc ing_dlq_unseal(const uint8_t *rec, size_t n, const unsigned char sk[crypto_box_SECRETKEYBYTES],
-               uint8_t **orig, size_t *olen);
+                             uint8_t **orig, size_t *olen);
 
 /* escucha-ingest dlq-keygen PUBLIC_FILE SECRET_FILE: a new key pair as hex files (the secret
  * one mode 0600); refuses to overwrite. Exit status. */

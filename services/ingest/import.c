@@ -15,7 +15,15 @@
 #define MAX_INFLIGHT 20000
 #define MAX_REASONS 32
 
-enum { C_TEXT, C_CHANNEL, C_CREATED, C_NPS, C_CSAT, C_SERVICE, C_EXTID, C_LANG, NCOLS };
+enum { C_TEXT,
+       C_CHANNEL,
+       C_CREATED,
+       C_NPS,
+       C_CSAT,
+       C_SERVICE,
+       C_EXTID,
+       C_LANG,
+       NCOLS };
 static const char *const ALIASES[NCOLS][6] = {
     {"text", "comment", "comments", "feedback", "comentario", "description"},
     {"channel", "canal", NULL},
@@ -40,7 +48,10 @@ static void note_reason(import_state *s, const ing_item *it) {
   char r[160];
   snprintf(r, sizeof r, "%.40s: %.110s", it->err_field[0] ? it->err_field : it->err_code, it->err_msg);
   for (int i = 0; i < s->nreasons; i++)
-    if (strcmp(s->reasons[i], r) == 0) { s->reason_n[i]++; return; }
+    if (strcmp(s->reasons[i], r) == 0) {
+      s->reason_n[i]++;
+      return;
+    }
   if (s->nreasons < MAX_REASONS) {
     memcpy(s->reasons[s->nreasons], r, sizeof r);
     s->reason_n[s->nreasons++] = 1;
@@ -97,7 +108,10 @@ static void fill(ing_item *it, const ing_csv_reader *r, char **f, size_t nf, con
       return;
   }
   v = COL(C_TEXT);
-  if (!v || !*v) { ing_item_reject(it, "invalid", "text", "text is empty"); return; }
+  if (!v || !*v) {
+    ing_item_reject(it, "invalid", "text", "text is empty");
+    return;
+  }
   it->text = strdup(v);
   if ((v = COL(C_CHANNEL)) && *v && (it->channel = ing_channel_parse(v)) < 0) {
     ing_item_reject(it, "invalid", "channel", "unknown channel");
@@ -121,7 +135,10 @@ static int map_header(char **f, size_t nf, int *col) {
     col[c] = -1;
     for (size_t i = 0; i < nf && col[c] < 0; i++)
       for (int a = 0; a < 6 && ALIASES[c][a]; a++)
-        if (strcasecmp(f[i], ALIASES[c][a]) == 0) { col[c] = (int)i; break; }
+        if (strcasecmp(f[i], ALIASES[c][a]) == 0) {
+          col[c] = (int)i;
+          break;
+        }
   }
   return col[C_TEXT] >= 0 ? 0 : -1;
 }

@@ -108,6 +108,7 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
   free(e->dl);
   e->dl = NULL;
   es_metric_add(m_dlq, 1);
+  es_kafka_dlq_count("ingest");
   complete(e);
 }
 
@@ -121,7 +122,7 @@ static void to_dlq(entry *e, const char *reason) {
   free(why);
   free(e->dl);
   e->dl = ing_dlq_pack(e->ib->sealing ? &e->ib->seal : NULL, reason, rd_kafka_topic_name(m->rkt), m->partition,
-                   m->offset, m->payload, m->len, &e->dl_len);
+                       m->offset, m->payload, m->len, &e->dl_len);
   if (!e->dl) { /* not committed: redelivered after a restart */
     es_error("dlq_oom", "partition=%d offset=%lld: cannot build the dead letter", m->partition, (long long)m->offset);
     return;
@@ -239,7 +240,8 @@ static void on_poll(uv_timer_t *t) {
     }
     e->ib = ib;
     e->msg = m;
-    if (q->tail) q->tail->next = e; else q->head = e;
+    if (q->tail) q->tail->next = e;
+    else q->head = e;
     q->tail = e;
     ib->pending++;
     if (parse(e) == 0) batch[nb++] = e->it;
@@ -248,7 +250,7 @@ static void on_poll(uv_timer_t *t) {
 }
 
 ing_inbound *ing_inbound_start(uv_loop_t *loop, ing_pipeline *g, const char *brokers, const char *group,
-                       const char *seal_key_file, char *err, size_t errlen) {
+                               const char *seal_key_file, char *err, size_t errlen) {
   m_dlq = es_counter("escucha_ingest_dlq_total", "Inbound messages sent to the DLQ", NULL);
   m_consumed = es_counter("escucha_ingest_inbound_consumed_total", "Messages read from the inbound topic", NULL);
   ing_inbound *ib = calloc(1, sizeof *ib);
@@ -263,7 +265,8 @@ ing_inbound *ing_inbound_start(uv_loop_t *loop, ing_pipeline *g, const char *bro
     if (ing_dlq_read_key(seal_key_file, ib->seal.pk, err, errlen) != 0) goto fail;
     ib->sealing = 1;
   } else {
-    es_warn("dlq_unsealed", "no --dlq-seal-public-key-file: rejected inbound messages reach the DLQ "
+    es_warn("dlq_unsealed",
+            "no --dlq-seal-public-key-file: rejected inbound messages reach the DLQ "
             "without their original (size, hash and a redacted rendering only)");
   }
   const char *topics[] = {ES_TOPIC_INBOUND};

@@ -12,6 +12,6 @@
 
 typedef struct ing_inbound ing_inbound;
 ing_inbound *ing_inbound_start(uv_loop_t *loop, ing_pipeline *g, const char *brokers, const char *group,
-                       const char *seal_key_file, char *err, size_t errlen);
+                               const char *seal_key_file, char *err, size_t errlen);
 void ing_inbound_stop(ing_inbound *ib);
 #endif

@@ -13,7 +13,6 @@
 #include "redact.h"
 #include "util.h"
 
-
 void ing_item_free(ing_item *it) {
   if (!it) return;
   free(it->dup_id);
@@ -391,7 +390,8 @@ static int proto_str(ing_item *it, const char *field, const char *v, char **dst)
 int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb) {
   if (!fb->text && !fb->has_nps && !fb->has_csat) return ing_item_reject(it, "invalid", "text", "text is required");
   if (!fb->agency || !*fb->agency) return ing_item_reject(it, "invalid", "agency", "agency is required");
-  if ((fb->text && *fb->text ? proto_str(it, "text", fb->text, &it->text) : !(it->text = strdup("")) ? -1 : 0) ||
+  if ((fb->text && *fb->text ? proto_str(it, "text", fb->text, &it->text) : !(it->text = strdup("")) ? -1
+                                                                                                     : 0) ||
       proto_str(it, "agency", fb->agency, &it->agency) || proto_str(it, "service", fb->service, &it->service) ||
       proto_str(it, "external_id", fb->external_id, &it->external_id) ||
       proto_str(it, "language", fb->language, &it->language))
@@ -487,8 +487,13 @@ static int identifier_ok(ing_item *it, const char *field, const char *v) {
   if (!red) return ing_item_reject(it, "internal", field, "out of memory");
   free(red);
   int digits_only = v[strspn(v, "0123456789")] == '\0';
-  const char *kind = c.email ? "an e-mail address" : c.card ? "a card number" : c.rut ? "a RUT" : c.dni ? "a DNI/NIE"
-                   : c.cedula ? "a cédula" : c.iban ? "an IBAN" : c.phone && !digits_only ? "a phone number" : NULL;
+  const char *kind = c.email ? "an e-mail address" : c.card                ? "a card number"
+                                                 : c.rut                   ? "a RUT"
+                                                 : c.dni                   ? "a DNI/NIE"
+                                                 : c.cedula                ? "a cédula"
+                                                 : c.iban                  ? "an IBAN"
+                                                 : c.phone && !digits_only ? "a phone number"
+                                                                           : NULL;
   if (kind)
     return ing_item_reject(it, "invalid", field, "%s looks like %s: use an opaque id, personal data is not kept", field, kind);
   return 0;
@@ -506,7 +511,8 @@ int ing_item_validate(ing_item *it, int64_t now_ms) {
   if (it->external_id && !ing_external_id_ok(it->external_id))
     return ing_item_reject(it, "invalid", "external_id",
                            "external_id must be 1-%d characters of letters, digits, space and _-.:/#&()+=, "
-                           "(an opaque id of the agency's own system)", ING_MAX_EXTERNAL_ID);
+                           "(an opaque id of the agency's own system)",
+                           ING_MAX_EXTERNAL_ID);
   if (it->external_id && identifier_ok(it, "external_id", it->external_id) != 0) return -1;
   if (it->language && *it->language && !language_ok(it->language))
     return ing_item_reject(it, "invalid", "language", "language must be a language tag such as es, en or es-CL");
@@ -567,7 +573,13 @@ uint8_t *ing_item_pack(const ing_item *it, size_t *len) {
   fb.attributes = eptr;
   fb.content_hash = (char *)it->content_hash;
 #define RED(f) red.has_##f = 1, red.f = it->red.f
-  RED(email); RED(phone); RED(rut); RED(dni); RED(cedula); RED(card); RED(iban);
+  RED(email);
+  RED(phone);
+  RED(rut);
+  RED(dni);
+  RED(cedula);
+  RED(card);
+  RED(iban);
 #undef RED
   fb.redactions = &red;
   *len = escucha__v1__feedback__get_packed_size(&fb);

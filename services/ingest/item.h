@@ -14,17 +14,21 @@
 /* Limits every channel shares (docs/ingest.md "Field limits"): over a limit is
  * refused naming the field, never cut. */
 #define ING_MAX_TEXT 20000
-#define ING_MAX_FIELD 256        /* service */
+#define ING_MAX_FIELD 256 /* service */
 #define ING_MAX_EXTERNAL_ID 128
 #define ING_MAX_AGENCY 64
 #define ING_MAX_ADDRESS 512
 #define ING_MAX_ATTRS 32
 #define ING_MAX_ATTR_KEY 64
 #define ING_MAX_ATTR_VALUE 1024
-#define ING_MIN_CREATED_AT 631152000000LL       /* 1990-01-01T00:00:00Z */
+#define ING_MIN_CREATED_AT 631152000000LL          /* 1990-01-01T00:00:00Z */
 #define ING_MAX_CLOCK_SKEW_MS (24LL * 3600 * 1000) /* created_at up to a day ahead of us */
 
-enum { ING_ITEM_PENDING, ING_ITEM_ACCEPTED, ING_ITEM_DUPLICATE, ING_ITEM_REJECTED, ING_ITEM_UNAVAILABLE };
+enum { ING_ITEM_PENDING,
+       ING_ITEM_ACCEPTED,
+       ING_ITEM_DUPLICATE,
+       ING_ITEM_REJECTED,
+       ING_ITEM_UNAVAILABLE };
 
 typedef struct ing_item ing_item;
 typedef void (*ing_done_cb)(ing_item *it, void *ctx);
@@ -32,13 +36,13 @@ typedef void (*ing_done_cb)(ing_item *it, void *ctx);
 struct ing_item {
   int state;
   char id[27];
-  char *dup_id;            /* original id when duplicate */
+  char *dup_id; /* original id when duplicate */
   char err_code[32];
   char err_field[64];
   char err_msg[192];
   /* input */
   char *agency, *service, *external_id, *text, *language;
-  int channel;             /* Escucha__V1__Channel */
+  int channel; /* Escucha__V1__Channel */
   int64_t created_at, received_at;
   int has_nps, nps, has_csat, csat, has_location, has_coords; /* a location may be an address alone */
   double lat, lon;
@@ -49,12 +53,12 @@ struct ing_item {
   char content_hash[33];
   ing_redact_counts red;
   /* processing */
-  char *keys[1];           /* its dedup key (external_id or anonymous content) */
+  char *keys[1]; /* its dedup key (external_id or anonymous content) */
   int nkeys;
-  const char *key_ttl;     /* that key's window in seconds (the ingest's string) */
+  const char *key_ttl; /* that key's window in seconds (the ingest's string) */
   ing_done_cb done;
   void *ctx;
-  size_t index;            /* position in a batch / row in a CSV */
+  size_t index; /* position in a batch / row in a CSV */
   uint64_t start_ns;
   int bulk;                /* part of a batch: goes through the lingering producer */
   int claimed;             /* its dedup keys are claimed by this process, not yet finished */

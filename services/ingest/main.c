@@ -13,6 +13,7 @@
 #include "inbound.h"
 #include "kafka.h"
 #include "log.h"
+#include "process.h"
 #include "metrics.h"
 #include "receipt.h"
 #include "util.h"
@@ -215,7 +216,7 @@ static int serve(void) {
   api.open311_read_timeout_ms = (unsigned)(C.open311_read_timeout_s * 1000);
   api.open311_read_max_bytes = (size_t)C.open311_read_max_bytes;
   api.keys = ing_auth_new(C.api_keys_file, C.api_keys,
-                      C.rate_limit, err, sizeof err);
+                          C.rate_limit, err, sizeof err);
   if (!api.keys) {
     es_error("config_error", "%s", err);
     goto cleanup;
@@ -236,21 +237,18 @@ static int serve(void) {
   api.g = S.g;
   if (C.inbound) {
     S.ib = ing_inbound_start(S.loop, S.g, C.common.kafka_brokers, C.group,
-                         C.dlq_seal_public_key_file, err, sizeof err);
+                             C.dlq_seal_public_key_file, err, sizeof err);
     if (!S.ib) {
       es_error("kafka_config_error", "%s", err);
       goto cleanup;
     }
   }
-  es_http_limits lim = {.max_body = (size_t)C.max_body, .max_header_bytes = 32768,
-                        .header_timeout_ms = (unsigned)(C.http_header_timeout_s * 1000),
-                        .body_timeout_ms = (unsigned)(C.http_body_timeout_s * 1000),
-                        .idle_timeout_ms = (unsigned)(C.http_idle_timeout_s * 1000),
-                        .max_conns = (unsigned)C.http_max_conns, .name = "api"};
+  es_http_limits lim = {.max_body = (size_t)C.max_body, .max_header_bytes = 32768, .header_timeout_ms = (unsigned)(C.http_header_timeout_s * 1000), .body_timeout_ms = (unsigned)(C.http_body_timeout_s * 1000), .idle_timeout_ms = (unsigned)(C.http_idle_timeout_s * 1000), .max_conns = (unsigned)C.http_max_conns, .name = "api"};
   S.http = es_http_listen(S.loop, C.http_host, (int)C.http_port, &lim,
                           ing_api_handle, &api);
   if (!S.http) goto cleanup;
   /* admin last: a 200 from /healthz means the API port is bound too */
+  es_process_watch_dir(C.common.state_dir); /* escucha_state_disk_*_bytes */
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) goto cleanup;
   uv_signal_init(S.loop, &S.sigterm);
   uv_signal_init(S.loop, &S.sigint);

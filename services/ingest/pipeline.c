@@ -28,7 +28,7 @@
  * item of the group failed, the group key is not written and the acknowledged
  * items are settled one by one as above. */
 #define LEASE_MS 30000 /* > message.timeout.ms (20 s): a live owner settles first */
-#define CLAIM_LEN 96    /* "p:" + id + ":" + lease end + ":" + group, with room */
+#define CLAIM_LEN 96   /* "p:" + id + ":" + lease end + ":" + group, with room */
 
 /* Take a lapsed claim over: if one of KEYS still holds ARGV[1], set them all
  * to ARGV[2]. 1 = taken, 0 = it changed meanwhile. */
@@ -54,11 +54,11 @@ static const char SETTLE_LUA[] =
 /* Items submitted together: one batch (HTTP, CSV chunk, inbound poll), or the
  * single submissions of one event-loop iteration. */
 struct ing_group {
-  size_t refs;   /* items not finished yet, +1 while the submission is being sent */
-  int failed;    /* a grouped item's send failed: no group key, settle one by one */
-  int grouped;   /* some item claimed under this group */
+  size_t refs; /* items not finished yet, +1 while the submission is being sent */
+  int failed;  /* a grouped item's send failed: no group key, settle one by one */
+  int grouped; /* some item claimed under this group */
   char id[27];
-  es_buf acked;  /* key\0value\0ttl\0 of acknowledged grouped items, used if failed */
+  es_buf acked; /* key\0value\0ttl\0 of acknowledged grouped items, used if failed */
 };
 typedef struct claim {
   struct claim *next;
@@ -69,8 +69,8 @@ struct ing_pipeline {
   claim *claims[CLAIM_BUCKETS];
   uv_loop_t *loop;
   ing_pipeline_config cfg;
-  rd_kafka_t *producer;       /* single submissions: short linger (2 ms) */
-  rd_kafka_t *bulk;           /* batches, imports, inbound: lingers 5 ms to fill batches */
+  rd_kafka_t *producer; /* single submissions: short linger (2 ms) */
+  rd_kafka_t *bulk;     /* batches, imports, inbound: lingers 5 ms to fill batches */
   es_kafka_uv *bulk_uv;
   es_kafka_uv *kuv;
   redisAsyncContext *redis;
@@ -82,8 +82,8 @@ struct ing_pipeline {
   es_buf settle;
   struct ing_group *open_group; /* this loop iteration's single submissions */
   uv_check_t loop_end;          /* end of a loop iteration: close open_group, flush settle and Redis */
-  char ttl[24];      /* the dedup window in seconds, as Redis wants it */
-  char ttl_anon[24]; /* the anonymous (no external_id) window */
+  char ttl[24];                 /* the dedup window in seconds, as Redis wants it */
+  char ttl_anon[24];            /* the anonymous (no external_id) window */
   int closed;
 };
 
@@ -146,7 +146,7 @@ static void group_release(ing_pipeline *g, struct ing_group *grp) {
       char key[64];
       snprintf(key, sizeof key, "escucha:dedup:g:%s", grp->id);
       settle_add(g, key, "1", g->ttl); /* the longest window: any of its claims may name it */
-    } else { /* the acknowledged ones one by one; the failed ones are lapsed already */
+    } else {                           /* the acknowledged ones one by one; the failed ones are lapsed already */
       for (const char *p = grp->acked.data, *end = p ? p + grp->acked.len : NULL; p && p < end;) {
         const char *k = p, *v = p + strlen(p) + 1, *ttl = v + strlen(v) + 1;
         p = ttl + strlen(ttl) + 1;
@@ -377,8 +377,8 @@ static void produce(ing_pipeline *g, ing_item *it) {
   uint8_t *buf = ing_item_pack(it, &len);
   int refuse = g->cfg.test_fail_text && *g->cfg.test_fail_text && strstr(it->text, g->cfg.test_fail_text);
   rd_kafka_resp_err_t e = buf && !refuse ? es_kafka_produce(it->bulk ? g->bulk : g->producer, ES_TOPIC_INGESTED, RD_KAFKA_PARTITION_UA,
-                                                 it->id, strlen(it->id), buf, len, it)
-                              : RD_KAFKA_RESP_ERR__FAIL;
+                                                            it->id, strlen(it->id), buf, len, it)
+                                         : RD_KAFKA_RESP_ERR__FAIL;
   free(buf);
   if (e) {
     es_metric_add(M.delivery_errors, 1, rd_kafka_err2name(e));

@@ -14,14 +14,14 @@ typedef struct ing_pipeline ing_pipeline;
 
 typedef struct {
   const char *brokers;
-  const char *redis_url;      /* NULL or "" disables dedup */
-  long dedup_window_s;        /* how long a re-sent external_id is remembered */
-  long dedup_anon_window_s;   /* how long anonymous content (no external_id) is: short, so
+  const char *redis_url;    /* NULL or "" disables dedup */
+  long dedup_window_s;      /* how long a re-sent external_id is remembered */
+  long dedup_anon_window_s; /* how long anonymous content (no external_id) is: short, so
                                * identical comments from different people are all kept */
-  int repair_utf8;            /* 1: replace invalid bytes with U+FFFD; 0: reject */
+  int repair_utf8;          /* 1: replace invalid bytes with U+FFFD; 0: reject */
   const char *client_id;
   const char *const *producer_extra; /* extra librdkafka settings, key/value, NULL-terminated */
-  const char *test_fail_text; /* tests only: items whose text holds it fail as a refused send */
+  const char *test_fail_text;        /* tests only: items whose text holds it fail as a refused send */
 } ing_pipeline_config;
 
 ES_MUST_CHECK

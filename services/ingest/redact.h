@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 typedef struct {
-    unsigned email, phone, rut, dni, cedula, card, iban;
+  unsigned email, phone, rut, dni, cedula, card, iban;
 } ing_redact_counts;
 
 /* Replaces personal data in UTF-8 text with typed placeholders [EMAIL] [PHONE] [RUT] [DNI]

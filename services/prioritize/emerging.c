@@ -53,7 +53,10 @@ static int all_digits(const char *w, size_t len) {
   return 1;
 }
 
-typedef struct { const char *p; size_t len; } word;
+typedef struct {
+  const char *p;
+  size_t len;
+} word;
 
 static int split_words(const char *s, word *out, int max) {
   int n = 0;

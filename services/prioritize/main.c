@@ -18,6 +18,7 @@
 #include "escucha/v1/escucha.pb-c.h"
 #include "kafka.h"
 #include "log.h"
+#include "process.h"
 #include "metrics.h"
 #include "spacesaving.h"
 #include "store.h"
@@ -69,7 +70,7 @@ static es_opt OPTS[] = {
 
 static struct {
   es_metric *messages, *rows, *dupes, *batch_latency, *pg_errors, *tracked, *spikes, *plans,
-      *published, *paused, *emerging;
+      *published, *paused, *emerging, *ranked_at;
 } M;
 
 static void metrics_init(void) {
@@ -84,6 +85,8 @@ static void metrics_init(void) {
   M.pg_errors = es_counter("escucha_prioritize_pg_errors_total", "Failed PostgreSQL batches", NULL);
   M.tracked = es_gauge("escucha_prioritize_topics_tracked",
                        "Topic windows ranked by the last batch", NULL);
+  M.ranked_at = es_gauge("escucha_prioritize_last_ranked_timestamp_seconds",
+                         "When a ranking was last committed (Unix time): the dashboard's freshness", NULL);
   M.spikes = es_counter("escucha_prioritize_spikes_total", "Topic windows that started spiking",
                         NULL);
   M.plans = es_counter("escucha_prioritize_action_plans_total", "Action plans opened/closed",
@@ -132,7 +135,9 @@ static int build_cfg(pz_store_cfg *c) {
 
 /* ---- delivery tracking ---- */
 
-typedef struct { int done, ok; } dr_slot;
+typedef struct {
+  int done, ok;
+} dr_slot;
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   (void)rk;
@@ -160,11 +165,11 @@ static void sleep_ms(long ms) {
 /* ---- the batch ---- */
 
 typedef struct batch {
-  rd_kafka_message_t **msgs;  /* every message, stored after commit */
+  rd_kafka_message_t **msgs; /* every message, stored after commit */
   Escucha__V1__ClassifiedFeedback **pb;
   pz_row *rows;
   size_t n, nrows, cap;
-  size_t *dlq;                /* indices of messages for the DLQ */
+  size_t *dlq; /* indices of messages for the DLQ */
   char (*why)[96];
   size_t ndlq;
 } batch;
@@ -411,7 +416,7 @@ typedef struct svc {
   pz_ss *ss;
   const char *mig;
   int ngram;
-  batch *next;            /* filled while the current batch is written */
+  batch *next;             /* filled while the current batch is written */
   pz_batch_result pending; /* committed texts not yet in the sketch (emerging only) */
 } svc;
 
@@ -461,7 +466,10 @@ static void overlap(void *arg) {
 
 /* Metrics and messages for what a transaction ranked. */
 static void after_rank(svc *s, const pz_batch_result *res) {
-  if (res->ranked) es_metric_set(M.tracked, (double)res->ranked);
+  if (res->ranked) {
+    es_metric_set(M.tracked, (double)res->ranked);
+    es_metric_set(M.ranked_at, (double)es_now_ms() / 1e3);
+  }
   es_metric_add(M.spikes, (double)res->new_spikes);
   es_metric_add(M.plans, (double)res->opened, "opened");
   es_metric_add(M.plans, (double)res->closed, "closed");
@@ -619,6 +627,7 @@ int main(int argc, char **argv) {
   if (s.ngram < 1 || s.ngram > 3) s.ngram = 2;
   es_taxonomy *tax = NULL;
   if (load_taxonomy(&tax) != 0) return 2;
+  es_process_watch_dir(C.common.state_dir); /* escucha_state_disk_*_bytes */
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) {
     es_taxonomy_free(tax);
     return 1;

@@ -15,11 +15,11 @@ typedef struct {
 } entry;
 
 struct pz_ss {
-  entry *e;       /* capacity entries, first n used */
+  entry *e; /* capacity entries, first n used */
   size_t cap, n;
-  size_t *heap;   /* entry indices, min count at heap[0] */
-  size_t *slots;  /* hash index: entry index + 1, 0 = empty */
-  size_t nslots;  /* power of two >= 2 * cap */
+  size_t *heap;  /* entry indices, min count at heap[0] */
+  size_t *slots; /* hash index: entry index + 1, 0 = empty */
+  size_t nslots; /* power of two >= 2 * cap */
   uint64_t total;
 };
 

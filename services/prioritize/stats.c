@@ -19,9 +19,9 @@ const char *const PZ_WINDOW_NAMES[PZ_NWINDOWS] = {"hour", "day", "week"};
 
 int64_t pz_window_len_ms(int kind) {
   switch (kind) {
-  case PZ_HOUR: return HOUR_MS;
-  case PZ_DAY: return DAY_MS;
-  default: return WEEK_MS;
+    case PZ_HOUR: return HOUR_MS;
+    case PZ_DAY: return DAY_MS;
+    default: return WEEK_MS;
   }
 }
 
@@ -153,9 +153,14 @@ void pz_params_default(pz_params *p) {
 }
 
 static double *weight_slot(pz_params *p, const char *key, size_t klen) {
-  static const struct { const char *name; size_t off; } names[] = {
-      {"volume", offsetof(pz_params, w_volume)},   {"negative", offsetof(pz_params, w_negative)},
-      {"spike", offsetof(pz_params, w_spike)},     {"nps", offsetof(pz_params, w_nps)},
+  static const struct {
+    const char *name;
+    size_t off;
+  } names[] = {
+      {"volume", offsetof(pz_params, w_volume)},
+      {"negative", offsetof(pz_params, w_negative)},
+      {"spike", offsetof(pz_params, w_spike)},
+      {"nps", offsetof(pz_params, w_nps)},
       {"urgency", offsetof(pz_params, w_urgency)},
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -245,12 +250,9 @@ typedef struct {
 } explain_words;
 
 static const explain_words WORDS_ES = {
-    {"esta hora", "hoy", "esta semana"}, "comentario", "comentarios", "tema nuevo",
-    "vs. lo habitual", "negativos", "resta %.0f puntos al NPS", "suma %.0f puntos al NPS",
-    "urgente", "urgentes"};
+    {"esta hora", "hoy", "esta semana"}, "comentario", "comentarios", "tema nuevo", "vs. lo habitual", "negativos", "resta %.0f puntos al NPS", "suma %.0f puntos al NPS", "urgente", "urgentes"};
 static const explain_words WORDS_EN = {
-    {"this hour", "today", "this week"}, "comment", "comments", "new topic", "vs. usual",
-    "negative", "costs %.0f NPS points", "adds %.0f NPS points", "urgent", "urgent"};
+    {"this hour", "today", "this week"}, "comment", "comments", "new topic", "vs. usual", "negative", "costs %.0f NPS points", "adds %.0f NPS points", "urgent", "urgent"};
 
 int pz_explain(char *buf, size_t len, const char *lang, const char *label, const char *agency,
                int kind, const pz_factors *f) {

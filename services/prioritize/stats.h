@@ -10,7 +10,10 @@
 #define PZ_Z95 1.959963984540054 /* two-sided 95% normal quantile */
 
 /* Window kinds, in the order used everywhere (arrays, loops). */
-enum { PZ_HOUR = 0, PZ_DAY = 1, PZ_WEEK = 2, PZ_NWINDOWS = 3 };
+enum { PZ_HOUR = 0,
+       PZ_DAY = 1,
+       PZ_WEEK = 2,
+       PZ_NWINDOWS = 3 };
 extern const char *const PZ_WINDOW_NAMES[PZ_NWINDOWS]; /* "hour", "day", "week" */
 int64_t pz_window_len_ms(int kind);
 /* Start (ms, UTC) of the window containing t; weeks start Monday 00:00 UTC,
@@ -25,7 +28,9 @@ typedef struct pz_counts {
   uint64_t urgent;
 } pz_counts;
 
-typedef struct { double low, high; } pz_interval;
+typedef struct {
+  double low, high;
+} pz_interval;
 
 /* Wilson score interval for k successes out of n at normal quantile z.
  * n == 0 gives the uninformative [0, 1]. */
@@ -49,11 +54,11 @@ double pz_poisson_z(uint64_t x, double lambda);
 /* Scoring parameters; defaults from pz_params_default (documented). */
 typedef struct pz_params {
   double w_volume, w_negative, w_spike, w_nps, w_urgency;
-  double spike_z_ref;       /* z at which the spike component saturates at 1 */
-  double nps_impact_ref;    /* NPS points lost at which the NPS component saturates */
-  double spike_min_lambda;  /* floor of the expected count (a new topic has baseline 0) */
+  double spike_z_ref;      /* z at which the spike component saturates at 1 */
+  double nps_impact_ref;   /* NPS points lost at which the NPS component saturates */
+  double spike_min_lambda; /* floor of the expected count (a new topic has baseline 0) */
   double ewma_alpha;
-  double min_fraction;      /* floor of the elapsed fraction of the current window */
+  double min_fraction; /* floor of the elapsed fraction of the current window */
 } pz_params;
 void pz_params_default(pz_params *p);
 /* Parses "volume=0.3,negative=0.2,..." into p (unknown key or bad number -> -1). */
@@ -64,14 +69,14 @@ int pz_params_parse_weights(pz_params *p, const char *spec);
 typedef struct pz_factors {
   uint64_t volume;
   double volume_share, negative_share, negative_low, negative_high;
-  int has_baseline;         /* 0: agency has no earlier window; no spike evidence */
-  double baseline;          /* EWMA of earlier full windows */
-  double expected;          /* baseline scaled to the elapsed part of the window, floored */
+  int has_baseline; /* 0: agency has no earlier window; no spike evidence */
+  double baseline;  /* EWMA of earlier full windows */
+  double expected;  /* baseline scaled to the elapsed part of the window, floored */
   double spike_z, spike_p;
   double nps, nps_impact, csat, csat_impact; /* NAN when undefined */
   double urgent_share;
   double c_volume, c_negative, c_spike, c_nps, c_urgency; /* components in [0, 1] */
-  double score;             /* weighted mean of the components, in [0, 1] */
+  double score;                                           /* weighted mean of the components, in [0, 1] */
 } pz_factors;
 
 /* history: counts of this topic in the earlier windows, oldest first (nhist
@@ -95,11 +100,14 @@ typedef struct pz_hyst_cfg {
 } pz_hyst_cfg;
 typedef struct pz_plan_state {
   int has_open;
-  int64_t last_hot_ms;      /* last time an open plan's score was >= close threshold */
+  int64_t last_hot_ms; /* last time an open plan's score was >= close threshold */
   int has_closed;
-  int64_t last_closed_ms;   /* most recent close of this topic */
+  int64_t last_closed_ms; /* most recent close of this topic */
 } pz_plan_state;
-enum { PZ_ACT_NONE = 0, PZ_ACT_OPEN, PZ_ACT_HOT, PZ_ACT_CLOSE };
+enum { PZ_ACT_NONE = 0,
+       PZ_ACT_OPEN,
+       PZ_ACT_HOT,
+       PZ_ACT_CLOSE };
 int pz_hysteresis(const pz_hyst_cfg *c, const pz_plan_state *s, double score, uint64_t volume,
                   int64_t now_ms);
 #endif

@@ -201,7 +201,7 @@ static void run_case(const vcase *vc) {
           vc->status_method, vc->status_method);
   assert_int_equal(c->ops->get_status(c, t.key, &s, &err), AC_OK);
   assert_int_equal(g_nsleeps, 2);
-  assert_true(g_sleeps[0] >= 5 && g_sleeps[0] <= 10);  /* base 10, equal jitter */
+  assert_true(g_sleeps[0] >= 5 && g_sleeps[0] <= 10); /* base 10, equal jitter */
   assert_true(g_sleeps[1] >= 10 && g_sleeps[1] <= 20);
 
   /* 500 on create: not blindly repeated (may have half-happened) unless the
@@ -230,10 +230,10 @@ static void run_case(const vcase *vc) {
   assert_null(strstr(err.msg, "secret"));
 
   /* unknown ticket -> not found */
-  const char *missing = !strcmp(vc->tool, "jira") ? "ESC-9999"
-                        : !strcmp(vc->tool, "trello") ? "ffffffffffffffffffffffff"
+  const char *missing = !strcmp(vc->tool, "jira")      ? "ESC-9999"
+                        : !strcmp(vc->tool, "trello")  ? "ffffffffffffffffffffffff"
                         : !strcmp(vc->tool, "clickup") ? "zzz999"
-                                                        : "99999";
+                                                       : "99999";
   assert_int_equal(c->ops->get_status(c, missing, &s, &err), AC_NOTFOUND);
 
   /* circuit breaker: consecutive 503s open it; then nothing is sent */
@@ -250,8 +250,11 @@ static void run_case(const vcase *vc) {
   ac_conn_free(c);
 }
 
-#define CASE_TEST(i) \
-  static void test_##i(void **st) { (void)st; run_case(&CASES[i]); }
+#define CASE_TEST(i)                \
+  static void test_##i(void **st) { \
+    (void)st;                       \
+    run_case(&CASES[i]);            \
+  }
 CASE_TEST(0)
 CASE_TEST(1)
 CASE_TEST(2)
@@ -325,11 +328,18 @@ static int teardown(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_vendor_message_shapes), cmocka_unit_test(test_retry_after_parse),
+      cmocka_unit_test(test_vendor_message_shapes),
+      cmocka_unit_test(test_retry_after_parse),
       cmocka_unit_test(test_breaker_half_open),
-      cmocka_unit_test(test_0), cmocka_unit_test(test_1), cmocka_unit_test(test_2),
-      cmocka_unit_test(test_3), cmocka_unit_test(test_4), cmocka_unit_test(test_5),
-      cmocka_unit_test(test_6), cmocka_unit_test(test_7), cmocka_unit_test(test_8),
+      cmocka_unit_test(test_0),
+      cmocka_unit_test(test_1),
+      cmocka_unit_test(test_2),
+      cmocka_unit_test(test_3),
+      cmocka_unit_test(test_4),
+      cmocka_unit_test(test_5),
+      cmocka_unit_test(test_6),
+      cmocka_unit_test(test_7),
+      cmocka_unit_test(test_8),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -136,13 +136,15 @@ static void test_parse_grounding(void **st) {
   (void)st;
   const char *src = "8 comentarios; 75% negativos (IC 95% 41–93%). Prioridad #1 (puntaje 0.81).";
   char *es, *en, why[200];
-  const char *good = "{\"choices\":[{\"message\":{\"content\":\"{\\\"es\\\":\\\"Hay 8 comentarios, 75% negativos, "
-                     "puntaje 0,81.\\\",\\\"en\\\":\\\"There are 8 comments, 75% negative.\\\"}\"}}]}";
+  const char *good =
+      "{\"choices\":[{\"message\":{\"content\":\"{\\\"es\\\":\\\"Hay 8 comentarios, 75% negativos, "
+      "puntaje 0,81.\\\",\\\"en\\\":\\\"There are 8 comments, 75% negative.\\\"}\"}}]}";
   assert_int_equal(ac_llm_parse_response(good, strlen(good), src, NULL, &es, &en, why, sizeof why), 0);
   free(es);
   free(en);
-  const char *bad = "{\"choices\":[{\"message\":{\"content\":\"{\\\"es\\\":\\\"Hay 9 comentarios negativos.\\\","
-                    "\\\"en\\\":\\\"There are 8 comments.\\\"}\"}}]}";
+  const char *bad =
+      "{\"choices\":[{\"message\":{\"content\":\"{\\\"es\\\":\\\"Hay 9 comentarios negativos.\\\","
+      "\\\"en\\\":\\\"There are 8 comments.\\\"}\"}}]}";
   assert_int_equal(ac_llm_parse_response(bad, strlen(bad), src, NULL, &es, &en, why, sizeof why), -1);
   assert_non_null(strstr(why, "(9)"));
   assert_int_equal(ac_llm_parse_response("{}", 2, src, NULL, &es, &en, why, sizeof why), -1);
@@ -151,10 +153,14 @@ static void test_parse_grounding(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_parse_grounding),       cmocka_unit_test(test_ok_replaces_summaries),
-      cmocka_unit_test(test_500_keeps_extractive),  cmocka_unit_test(test_hang_times_out),
-      cmocka_unit_test(test_garbage_keeps_extractive), cmocka_unit_test(test_invented_number_rejected),
-      cmocka_unit_test(test_wrong_token),           cmocka_unit_test(test_unreachable),
+      cmocka_unit_test(test_parse_grounding),
+      cmocka_unit_test(test_ok_replaces_summaries),
+      cmocka_unit_test(test_500_keeps_extractive),
+      cmocka_unit_test(test_hang_times_out),
+      cmocka_unit_test(test_garbage_keeps_extractive),
+      cmocka_unit_test(test_invented_number_rejected),
+      cmocka_unit_test(test_wrong_token),
+      cmocka_unit_test(test_unreachable),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

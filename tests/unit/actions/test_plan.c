@@ -53,7 +53,7 @@ static void test_typical_quotes(void **st) {
   for (int i = 0; i < n; i++) {
     assert_int_not_equal(idx[i], 4); /* the rant is atypical */
     assert_int_not_equal(idx[i], 6); /* too short to say anything */
-    for (int j = 0; j < i; j++) /* f2 and f6 are the same text: only one of them */
+    for (int j = 0; j < i; j++)      /* f2 and f6 are the same text: only one of them */
       assert_false((idx[i] == 1 && idx[j] == 5) || (idx[i] == 5 && idx[j] == 1));
   }
 }
@@ -76,8 +76,7 @@ static void test_plan_render(void **st) {
   ac_plan_key("demo/waiting/branch/1", p.idem_key);
   assert_int_equal(strlen(p.idem_key), 36);
   assert_memory_equal(p.idem_key, "esk-", 4);
-  p.ev = (ac_evidence){.volume = 42, .negative_share = 0.8, .neg_ci_low = 0.66, .neg_ci_high = 0.89,
-                       .spike_z = 3.2, .nps_impact = -4.5, .score = 0.91, .rank = 1, .window = "day"};
+  p.ev = (ac_evidence){.volume = 42, .negative_share = 0.8, .neg_ci_low = 0.66, .neg_ci_high = 0.89, .spike_z = 3.2, .nps_impact = -4.5, .score = 0.91, .rank = 1, .window = "day"};
   assert_int_equal(ac_plan_analyze(&p, TOPIC, 7, REST, 5), 0);
   json_t *routing = ac_plan_playbook(&p, tax, "es");
   assert_string_equal(json_string_value(json_object_get(routing, "tool")), "github");

@@ -80,7 +80,7 @@ static void test_prune_drops_plans_no_longer_pending(void **st) {
   ac_sched s;
   char due[8][64];
   ac_sched_init(&s, 1000, 60000, 0);
-  ac_sched_failed(&s, "gone", 1000);   /* got its ticket elsewhere */
+  ac_sched_failed(&s, "gone", 1000); /* got its ticket elsewhere */
   ac_sched_seen(&s, "still", 0, 1000);
   ac_sched_seen(&s, "still", 0, 5000); /* seen in the new cycle */
   ac_sched_failed(&s, "fresh", 6000);  /* failed during the cycle */
@@ -131,13 +131,13 @@ static void test_only_definitive_refusals_are_permanent(void **st) {
 /* ---- repeated ensure against a flaky tool ---- */
 
 typedef struct fake {
-  int fail_creates;    /* next creates that fail transiently (nothing created) */
-  int lost_creates;    /* next creates that create but "time out" (the answer is lost) */
-  int fail_records;    /* next records that fail (database down) */
-  int lock_rc;         /* what lock answers */
-  int tickets;         /* tickets at the tool carrying the key */
+  int fail_creates; /* next creates that fail transiently (nothing created) */
+  int lost_creates; /* next creates that create but "time out" (the answer is lost) */
+  int fail_records; /* next records that fail (database down) */
+  int lock_rc;      /* what lock answers */
+  int tickets;      /* tickets at the tool carrying the key */
   int creates, finds;
-  int recorded;        /* rows in the store */
+  int recorded; /* rows in the store */
   char rec_key[128];
 } fake;
 static fake F;

@@ -35,18 +35,22 @@ static void expect_quote(const char *text, const char *attrib, int mu, const cha
 
 /* Multi-line text with CRLF and lone CR, blank runs, mentions, references,
  * links, markup, HTML and a marker-shaped line. */
-static const char *EVIL = "  Esperé 3 *horas*_ya_\r\n\r\n\r\n@admin mira #12\n# Título\r"
-                          "escucha-key: esk-0123\n<b>x</b> & [a](http://e.io)\n 1. lista \n\n";
+static const char *EVIL =
+    "  Esperé 3 *horas*_ya_\r\n\r\n\r\n@admin mira #12\n# Título\r"
+    "escucha-key: esk-0123\n<b>x</b> & [a](http://e.io)\n 1. lista \n\n";
 
 static void test_markdown(void **st) {
   (void)st;
   expect_quote(EVIL, "fb-1", AC_MU_MARKDOWN,
                "> Esperé 3 \\*horas\\*\\_ya\\_\n"
                ">\n"
-               "> @" WJ "admin mira #" WJ "12\n"
+               "> @" WJ "admin mira #" WJ
+               "12\n"
                "> \\# Título\n"
-               "> escucha" WJ "-key: esk-0123\n"
-               "> \\<b\\>x\\</b\\> \\& \\[a\\](http:" WJ "//e.io)\n"
+               "> escucha" WJ
+               "-key: esk-0123\n"
+               "> \\<b\\>x\\</b\\> \\& \\[a\\](http:" WJ
+               "//e.io)\n"
                "> 1\\. lista (fb-1)\n");
   /* line-start syntax: lists, setext/thematic breaks, nested quotes, fences */
   expect_quote("- a\n+ b\n= c\n> d\n```\n~~~\n2) e\n|x|", NULL, AC_MU_MARKDOWN,
@@ -61,14 +65,18 @@ static void test_textile(void **st) {
   expect_quote(EVIL, "fb-1", AC_MU_TEXTILE,
                "> Esperé 3 &#42;horas&#42;&#95;ya&#95;\n"
                ">\n"
-               "> &#64;" WJ "admin mira &#35;" WJ "12\n"
+               "> &#64;" WJ "admin mira &#35;" WJ
+               "12\n"
                "> &#35; Título\n"
-               "> escucha" WJ "&#45;key&#58; esk&#45;0123\n"
-               "> &#60;b&#62;x&#60;/b&#62; &#38; &#91;a&#93;&#40;http&#58;" WJ "//e.io&#41;\n"
+               "> escucha" WJ
+               "&#45;key&#58; esk&#45;0123\n"
+               "> &#60;b&#62;x&#60;/b&#62; &#38; &#91;a&#93;&#40;http&#58;" WJ
+               "//e.io&#41;\n"
                "> 1. lista &#40;fb&#45;1&#41;\n");
   /* block signatures, macros, wiki links, tables, notextile */
   expect_quote("h1. T\nbq. q\nfn12. f\n{{include(Secret)}} [[Wiki]] |a| ==raw==", NULL, AC_MU_TEXTILE,
-               "> h1" WJ ". T\n> bq" WJ ". q\n> fn12" WJ ". f\n"
+               "> h1" WJ ". T\n> bq" WJ ". q\n> fn12" WJ
+               ". f\n"
                "> &#123;&#123;include&#40;Secret&#41;&#125;&#125; &#91;&#91;Wiki&#93;&#93; &#124;a&#124; "
                "&#61;&#61;raw&#61;&#61;\n");
 }
@@ -79,15 +87,19 @@ static void test_jira(void **st) {
                "{quote}\n"
                "Esperé 3 \\*horas\\*\\_ya\\_\n"
                "\n"
-               "@" WJ "admin mira \\#" WJ "12\n"
+               "@" WJ "admin mira \\#" WJ
+               "12\n"
                "\\# Título\n"
-               "escucha" WJ "\\-key: esk\\-0123\n"
-               "<b>x</b> & \\[a\\](http:" WJ "//e.io)\n"
+               "escucha" WJ
+               "\\-key: esk\\-0123\n"
+               "<b>x</b> & \\[a\\](http:" WJ
+               "//e.io)\n"
                "1. lista (fb\\-1)\n"
                "{quote}\n");
   /* a citizen cannot close the quote, open a macro, mention, or force breaks */
   expect_quote("{quote}\n{code}x{code} [~admin] h2. t \\\\ ??c?? !img.png!", NULL, AC_MU_JIRA,
-               "{quote}\n\\{quote\\}\n\\{code\\}x\\{code\\} \\[\\~" WJ "admin\\] h2. t \xef\xbc\xbc\xef\xbc\xbc "
+               "{quote}\n\\{quote\\}\n\\{code\\}x\\{code\\} \\[\\~" WJ
+               "admin\\] h2. t \xef\xbc\xbc\xef\xbc\xbc "
                "\\?\\?c\\?\\? \\!" WJ "img.png\\!\n{quote}\n");
 }
 
@@ -96,18 +108,25 @@ static void test_html_plain_adf(void **st) {
   expect_quote(EVIL, "fb-1", AC_MU_HTML,
                "<blockquote>Esperé 3 *horas*_ya_<br>\n"
                "<br>\n"
-               "@" WJ "admin mira #" WJ "12<br>\n"
+               "@" WJ "admin mira #" WJ
+               "12<br>\n"
                "# Título<br>\n"
-               "escucha" WJ "-key: esk-0123<br>\n"
-               "&lt;b&gt;x&lt;/b&gt; &amp; [a](http:" WJ "//e.io)<br>\n"
+               "escucha" WJ
+               "-key: esk-0123<br>\n"
+               "&lt;b&gt;x&lt;/b&gt; &amp; [a](http:" WJ
+               "//e.io)<br>\n"
                "1. lista (fb-1)</blockquote>\n");
-  const char *plain = "> Esperé 3 *horas*_ya_\n"
-                      ">\n"
-                      "> @" WJ "admin mira #" WJ "12\n"
-                      "> # Título\n"
-                      "> escucha" WJ "-key: esk-0123\n"
-                      "> <b>x</b> & [a](http:" WJ "//e.io)\n"
-                      "> 1. lista (fb-1)\n";
+  const char *plain =
+      "> Esperé 3 *horas*_ya_\n"
+      ">\n"
+      "> @" WJ "admin mira #" WJ
+      "12\n"
+      "> # Título\n"
+      "> escucha" WJ
+      "-key: esk-0123\n"
+      "> <b>x</b> & [a](http:" WJ
+      "//e.io)\n"
+      "> 1. lista (fb-1)\n";
   expect_quote(EVIL, "fb-1", AC_MU_PLAIN, plain);
   expect_quote(EVIL, "fb-1", AC_MU_ADF, plain);
   /* attribution is text too */
@@ -123,8 +142,13 @@ static void test_edges(void **st) {
     expect_quote(NULL, NULL, mu, "");
     expect_quote(" \r\n\t \n\r\n ", "id", mu, "");
   }
-  expect_quote("a\xe2\x80\xa8" "b\xc2\x85" "c\xe2\x80\xa9" "d\ve\ff\rg", NULL, AC_MU_PLAIN,
-               "> a\n> b\n> c\n> d\n> e\n> f\n> g\n");
+  expect_quote(
+      "a\xe2\x80\xa8"
+      "b\xc2\x85"
+      "c\xe2\x80\xa9"
+      "d\ve\ff\rg",
+      NULL, AC_MU_PLAIN,
+      "> a\n> b\n> c\n> d\n> e\n> f\n> g\n");
   expect_quote("x\xff\xc3y\x01z\x7f\xe2\x80\xaeq", NULL, AC_MU_PLAIN,
                "> x\xef\xbf\xbd\xef\xbf\xbdy z q\n");
   /* "www." and "escucha-key" in any case, "://" anywhere */
@@ -174,11 +198,11 @@ static void test_markup_names(void **st) {
   assert_int_equal(ac_markup_parse(NULL), -1);
   assert_string_equal(ac_markup_name(AC_MU_JIRA), "jira");
   /* each tool's markup; Redmine and webhooks can be told */
-  static const struct { const char *tool; int mu; } want[] = {
-      {"jira", AC_MU_ADF},       {"github", AC_MU_MARKDOWN}, {"gitlab", AC_MU_MARKDOWN},
-      {"redmine", AC_MU_TEXTILE}, {"asana", AC_MU_PLAIN},     {"clickup", AC_MU_PLAIN},
-      {"monday", AC_MU_HTML},     {"trello", AC_MU_MARKDOWN}, {"webhook", AC_MU_PLAIN},
-      {"email", AC_MU_PLAIN}};
+  static const struct {
+    const char *tool;
+    int mu;
+  } want[] = {
+      {"jira", AC_MU_ADF}, {"github", AC_MU_MARKDOWN}, {"gitlab", AC_MU_MARKDOWN}, {"redmine", AC_MU_TEXTILE}, {"asana", AC_MU_PLAIN}, {"clickup", AC_MU_PLAIN}, {"monday", AC_MU_HTML}, {"trello", AC_MU_MARKDOWN}, {"webhook", AC_MU_PLAIN}, {"email", AC_MU_PLAIN}};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
     ac_conn *c = ac_conn_new(want[i].tool, NULL);
     assert_non_null(c);
@@ -269,10 +293,14 @@ static void test_marker_only_from_escucha(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_markdown),      cmocka_unit_test(test_textile),
-      cmocka_unit_test(test_jira),          cmocka_unit_test(test_html_plain_adf),
-      cmocka_unit_test(test_edges),         cmocka_unit_test(test_long_line),
-      cmocka_unit_test(test_inline),        cmocka_unit_test(test_markup_names),
+      cmocka_unit_test(test_markdown),
+      cmocka_unit_test(test_textile),
+      cmocka_unit_test(test_jira),
+      cmocka_unit_test(test_html_plain_adf),
+      cmocka_unit_test(test_edges),
+      cmocka_unit_test(test_long_line),
+      cmocka_unit_test(test_inline),
+      cmocka_unit_test(test_markup_names),
       cmocka_unit_test(test_marker_only_from_escucha),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -64,7 +64,7 @@ static void test_fold_tokenize(void **state) {
   assert_string_equal(words_of(t, 1, b), "medica");
   assert_string_equal(words_of(t, 2, b), "pesima");
   assert_string_equal(words_of(t, 3, b), "cita"); /* NFKC folds full-width letters */
-  const char *bad = "ok\xff\xfe done"; /* invalid UTF-8 must not lose the text */
+  const char *bad = "ok\xff\xfe done";            /* invalid UTF-8 must not lose the text */
   assert_int_equal(cl_text_analyze(t, bad, strlen(bad), "en"), 0);
   assert_int_equal(t->nwords, 2);
   cl_text_free(t);
@@ -113,8 +113,9 @@ static void test_csv_and_corrections(void **state) {
   (void)state;
   char err[256];
   cl_dataset ds = {0};
-  const char *a = "id,text,subcategory,sentiment\n1,\"Long queue, \"\"again\"\"\nsecond line\",waiting_times/queue,negative\n"
-                  "2,Kind staff,staff/courtesy,positive\n";
+  const char *a =
+      "id,text,subcategory,sentiment\n1,\"Long queue, \"\"again\"\"\nsecond line\",waiting_times/queue,negative\n"
+      "2,Kind staff,staff/courtesy,positive\n";
   const char *fix = "text,subcategory\n\"Kind  STAFF\",waiting_times/queue\n";
   assert_int_equal(cl_dataset_parse(&ds, "a.csv", a, strlen(a), err, sizeof err), 0);
   assert_int_equal(ds.n, 2);
@@ -304,8 +305,9 @@ static void test_model_corruption(void **state) {
   assert_non_null(strstr(err, "size"));
   unlink(path);
   /* A taxonomy with different subcategory ids is refused. */
-  const char *other = "{\"categories\":[{\"id\":\"a\",\"labels\":{\"es\":\"A\",\"en\":\"A\"},\"subcategories\":["
-                      "{\"id\":\"a/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[],\"en\":[]}}]}]}";
+  const char *other =
+      "{\"categories\":[{\"id\":\"a\",\"labels\":{\"es\":\"A\",\"en\":\"A\"},\"subcategories\":["
+      "{\"id\":\"a/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[],\"en\":[]}}]}]}";
   es_taxonomy *t = NULL;
   assert_int_equal(es_taxonomy_parse(other, strlen(other), &t, err, sizeof err), 0);
   m = cl_model_from_buffer(buf, len, err, sizeof err);
@@ -594,23 +596,34 @@ static void test_json_numbers(void **state) {
     r.journey = -1;
     char got[1024], want[256];
     assert_true(cl_result_json(&r, "v1-x", NULL, got, sizeof got) > 0);
-    snprintf(want, sizeof want, "\"confidence\":%.4f,\"sentiment\":\"negative\",\"sentiment_score\":%.4f,"
-             "\"sentiment_confidence\":%.4f,", (double)v, (double)-v, (double)(v * 0.5f));
+    snprintf(want, sizeof want,
+             "\"confidence\":%.4f,\"sentiment\":\"negative\",\"sentiment_score\":%.4f,"
+             "\"sentiment_confidence\":%.4f,",
+             (double)v, (double)-v, (double)(v * 0.5f));
     if (!strstr(got, want)) fail_msg("%.9g: got %s want %s", (double)v, got, want);
   }
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_fold_tokenize),     cmocka_unit_test(test_stemming),
-      cmocka_unit_test(test_hash_determinism),  cmocka_unit_test(test_csv_and_corrections),
-      cmocka_unit_test(test_taxonomy_errors),   cmocka_unit_test(test_train_separable),
-      cmocka_unit_test(test_seed_determinism),  cmocka_unit_test(test_model_corruption),
-      cmocka_unit_test(test_threshold_other),   cmocka_unit_test(test_urgent),
-      cmocka_unit_test(test_cold_start_spanish), cmocka_unit_test(test_train_spanish),
-      cmocka_unit_test(test_keyword_only_model), cmocka_unit_test(test_feature_merge),
-      cmocka_unit_test(test_ascii_fold_fast_path), cmocka_unit_test(test_stem_cache),
-      cmocka_unit_test(test_urgent_index),      cmocka_unit_test(test_row_index),
+      cmocka_unit_test(test_fold_tokenize),
+      cmocka_unit_test(test_stemming),
+      cmocka_unit_test(test_hash_determinism),
+      cmocka_unit_test(test_csv_and_corrections),
+      cmocka_unit_test(test_taxonomy_errors),
+      cmocka_unit_test(test_train_separable),
+      cmocka_unit_test(test_seed_determinism),
+      cmocka_unit_test(test_model_corruption),
+      cmocka_unit_test(test_threshold_other),
+      cmocka_unit_test(test_urgent),
+      cmocka_unit_test(test_cold_start_spanish),
+      cmocka_unit_test(test_train_spanish),
+      cmocka_unit_test(test_keyword_only_model),
+      cmocka_unit_test(test_feature_merge),
+      cmocka_unit_test(test_ascii_fold_fast_path),
+      cmocka_unit_test(test_stem_cache),
+      cmocka_unit_test(test_urgent_index),
+      cmocka_unit_test(test_row_index),
       cmocka_unit_test(test_json_numbers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

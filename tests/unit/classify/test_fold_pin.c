@@ -25,7 +25,10 @@ static const struct {
     /* invalid UTF-8 bytes become spaces, one per byte */
     {"Trámite\xff\xfe roto", "en", "tramite   roto", "tramite/tramit roto/roto"},
     /* NFKC: superscript and fraction, full-width letters; final sigma folded to σ */
-    {"ΣΊΣΥΦΟΣ ²½ Ａｂｃ", "en", "σισυφοσ 21\xe2\x81\x84" "2 abc", "σισυφοσ/σισυφοσ 21/21 2/2 abc/abc"},
+    {"ΣΊΣΥΦΟΣ ²½ Ａｂｃ", "en",
+     "σισυφοσ 21\xe2\x81\x84"
+     "2 abc",
+     "σισυφοσ/σισυφοσ 21/21 2/2 abc/abc"},
     /* Spanish stemming; punctuation kept in the folded text, not in words */
     {"la fila del SII es muy larga!!", "es", "la fila del sii es muy larga!!",
      "la/la fila/fil del/del sii/sii es/es muy/muy larga/larg"},

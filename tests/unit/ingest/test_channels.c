@@ -69,8 +69,9 @@ static void test_email_plain_and_encoded_subject(void **st) {
       "Llevo tres semanas esperando la licencia de conducir. Nadie me respon=\r\nde.\r\n";
   ing_item *it = calloc(1, sizeof *it);
   assert_int_equal(ing_ch_email_item(msg, strlen(msg), it), 0);
-  assert_string_equal(it->text, "Reclamo por el trámite de licencia\n\n"
-                                "Llevo tres semanas esperando la licencia de conducir. Nadie me responde.\r\n");
+  assert_string_equal(it->text,
+                      "Reclamo por el trámite de licencia\n\n"
+                      "Llevo tres semanas esperando la licencia de conducir. Nadie me responde.\r\n");
   char mid[37];
   ing_ch_email_message_id_hash("abc.123@mail.example", 20, mid);
   assert_string_equal(it->external_id, mid); /* a hash: the id names the sender's host */
@@ -111,7 +112,6 @@ static void test_email_date(void **st) {
   assert_int_equal(ing_ch_parse_email_date("1 Jul 2003 10:52 GMT", &ms), 0);
   assert_int_equal(ing_ch_parse_email_date("yesterday", &ms), -1);
 }
-
 
 /* ---- hardening: e-mail ---- */
 
@@ -204,8 +204,9 @@ static void test_email_limits(void **st) {
 static void test_email_charsets(void **st) {
   (void)st;
   /* windows-1252: “ ” € — … (0x93 0x94 0x80 0x97 0x85) */
-  const char cp[] = "Subject: =?windows-1252?Q?=93Cobro=94_de_=8020?=\nContent-Type: text/plain; charset=windows-1252\n"
-                    "Content-Transfer-Encoding: quoted-printable\n\nMe cobraron =8020 =97 otra vez=85\n";
+  const char cp[] =
+      "Subject: =?windows-1252?Q?=93Cobro=94_de_=8020?=\nContent-Type: text/plain; charset=windows-1252\n"
+      "Content-Transfer-Encoding: quoted-printable\n\nMe cobraron =8020 =97 otra vez=85\n";
   ing_item *it = email(cp, strlen(cp), 0);
   assert_string_equal(it->text, "“Cobro” de €20\n\nMe cobraron €20 — otra vez…\n");
   ing_item_free(it);
@@ -263,8 +264,9 @@ static void test_email_invalid_base64_refused(void **st) {
   assert_string_equal(it->text, "s\n\nHola");
   ing_item_free(it);
   /* a text/plain attachment is not the body */
-  const char att[] = "Subject: s\nContent-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/html\n\n<p>x</p>\n"
-                     "--B\nContent-Type: text/plain\nContent-Disposition: attachment; filename=log.txt\n\nlog\n--B--\n";
+  const char att[] =
+      "Subject: s\nContent-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/html\n\n<p>x</p>\n"
+      "--B\nContent-Type: text/plain\nContent-Disposition: attachment; filename=log.txt\n\nlog\n--B--\n";
   it = email(att, strlen(att), 0);
   assert_string_equal(it->text, "s\n\n");
   ing_item_free(it);
@@ -328,8 +330,10 @@ static void expect_o311_reject(const char *body, int form, const char *field, co
 
 static void test_open311_form(void **st) {
   (void)st;
-  ing_item *it = o311("service_code=baches&description=Hoyo+en+la+calle&lat=-33.45&long=-70.66"
-                      "&address_string=Av.%20Matta%20123&email=a%40b.c&media_url=http%3A%2F%2Fx%2Fy.jpg", 1, 0);
+  ing_item *it = o311(
+      "service_code=baches&description=Hoyo+en+la+calle&lat=-33.45&long=-70.66"
+      "&address_string=Av.%20Matta%20123&email=a%40b.c&media_url=http%3A%2F%2Fx%2Fy.jpg",
+      1, 0);
   assert_string_equal(it->text, "Hoyo en la calle");
   assert_string_equal(it->service, "baches");
   assert_int_equal(it->channel, ESCUCHA__V1__CHANNEL__OPEN311);
@@ -414,15 +418,15 @@ static void test_rate_limit_counts_items(void **st) {
   assert_non_null(ing_auth_check(a, "Bearer k", &k));
   uint64_t t = 1000000000ull, s = 1000000000ull;
   assert_int_equal(ing_auth_rate_take(a, k, t, 15), 0);
-  assert_int_equal(ing_auth_rate_take(a, k, t, 0), 0);  /* 5 left: a peek takes nothing */
-  assert_int_equal(ing_auth_rate_take(a, k, t, 6), 1);  /* 6 > 5: wait 1 s */
+  assert_int_equal(ing_auth_rate_take(a, k, t, 0), 0); /* 5 left: a peek takes nothing */
+  assert_int_equal(ing_auth_rate_take(a, k, t, 6), 1); /* 6 > 5: wait 1 s */
   assert_int_equal(ing_auth_rate_take(a, k, t, 5), 0);
-  assert_int_equal(ing_auth_rate_limit(a, k, t), 1);    /* empty */
+  assert_int_equal(ing_auth_rate_limit(a, k, t), 1); /* empty */
   /* a batch larger than the burst passes with a full bucket, then is paid back */
   assert_int_equal(ing_auth_rate_take(a, k, t + s, 100), 1); /* 10 of 20: wait for a full bucket */
   assert_int_equal(ing_auth_rate_take(a, k, t + 2 * s, 100), 0);
   int w = ing_auth_rate_limit(a, k, t + 2 * s);
-  assert_int_equal(w, 9); /* 80 in debt + 1 at 10/s */
+  assert_int_equal(w, 9);                                     /* 80 in debt + 1 at 10/s */
   assert_int_equal(ing_auth_rate_limit(a, k, t + 10 * s), 1); /* 8 s later: debt paid, no token yet */
   assert_int_equal(ing_auth_rate_limit(a, k, t + 11 * s), 0);
   ing_auth_free(a);

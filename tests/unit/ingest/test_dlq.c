@@ -37,7 +37,7 @@ static void test_sealed_json(void **state) {
   crypto_box_keypair(pk2, sk2);
   size_t n = 0, in_len = strlen(JSON_IN);
   uint8_t *rec = ing_dlq_pack(&key, "invalid: agency: this API key cannot submit for agency ana@example.com",
-                          "escucha.feedback.inbound.v1", 3, 42, JSON_IN, in_len, &n);
+                              "escucha.feedback.inbound.v1", 3, 42, JSON_IN, in_len, &n);
   assert_non_null(rec);
   /* no clear personal data anywhere in the record's bytes */
   assert_false(has(rec, n, "4111"));
@@ -67,7 +67,7 @@ static void test_sealed_json(void **state) {
   assert_memory_equal(orig, JSON_IN, in_len);
   free(orig);
   assert_int_equal(ing_dlq_unseal(rec, n, sk2, &orig, &olen), DLQ_SEAL_MISMATCH); /* another key */
-  rec[n - 1] ^= 1;                                               /* corrupt sealed bytes */
+  rec[n - 1] ^= 1;                                                                /* corrupt sealed bytes */
   assert_int_equal(ing_dlq_unseal(rec, n, sk, &orig, &olen), DLQ_SEAL_MISMATCH);
   free(rec);
 }
@@ -77,7 +77,7 @@ static void test_unsealed_and_binary(void **state) {
   static const uint8_t garbage[] = {0x08, 0x96, 0x01, 'g', 'a', 'r', 'b', 'a', 'g', 'e', 0xff, 0xff};
   size_t n = 0;
   uint8_t *rec = ing_dlq_pack(NULL, "neither JSON nor a valid escucha.v1.Feedback protobuf",
-                          "escucha.feedback.inbound.v1", 0, 7, garbage, sizeof garbage, &n);
+                              "escucha.feedback.inbound.v1", 0, 7, garbage, sizeof garbage, &n);
   assert_non_null(rec);
   Escucha__V1__DeadLetter *dl = unpack(rec, n);
   assert_false(dl->has_original);
@@ -109,8 +109,9 @@ static void test_render(void **state) {
   escucha__v1__feedback__pack(&fb, pb);
   char *r = ing_dlq_render(pb, pn, 4096);
   assert_non_null(r);
-  assert_string_equal(r, "{\"channel\":\"CALL\",\"external_id\":\"x-1\",\"text\":\"Mi RUT es [RUT] y mi correo "
-                         "[EMAIL]\",\"location\":{\"address\":\"fono [PHONE]\"}}");
+  assert_string_equal(r,
+                      "{\"channel\":\"CALL\",\"external_id\":\"x-1\",\"text\":\"Mi RUT es [RUT] y mi correo "
+                      "[EMAIL]\",\"location\":{\"address\":\"fono [PHONE]\"}}");
   free(r);
   free(pb);
   /* malformed JSON: the text itself, \u escapes resolved first */

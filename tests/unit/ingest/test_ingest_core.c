@@ -27,7 +27,9 @@ static ing_item *from_json(const char *js, const char *agency) {
 
 static void test_json_validation_names_fields(void **st) {
   (void)st;
-  struct { const char *js, *field; } cases[] = {
+  struct {
+    const char *js, *field;
+  } cases[] = {
       {"{\"csat\":\"3\"}", "csat"},
       {"{\"text\":1}", "text"},
       {"{\"text\":\"x\",\"nps\":11}", "nps"},
@@ -39,7 +41,7 @@ static void test_json_validation_names_fields(void **st) {
       {"{\"text\":\"x\",\"attributes\":{\"k\":1}}", "attributes"},
       {"{\"text\":\"x\",\"service\":[]}", "service"},
       {"[1]", ""},
-      {"{\"Text\":\"x\"}", "text"},                 /* keys are case-sensitive */
+      {"{\"Text\":\"x\"}", "text"}, /* keys are case-sensitive */
       {"{\"text\":\"x\",\"nps\":2.5}", "nps"},
       {"{\"text\":\"x\",\"created_at\":1e300}", "created_at"},
       {"{\"text\":\"x\",\"location\":{\"lat\":1,\"lon\":1e999}}", "location.lon"},
@@ -50,8 +52,10 @@ static void test_json_validation_names_fields(void **st) {
     assert_string_equal(it->err_field, cases[i].field);
     ing_item_free(it);
   }
-  ing_item *ok = from_json("{\"text\":\"hola\",\"nps\":9,\"csat\":5,\"channel\":\"WhatsApp\","
-                           "\"externalId\":\"e\",\"created_at\":\"2024-05-01T10:00:00-04:00\"}", "demo");
+  ing_item *ok = from_json(
+      "{\"text\":\"hola\",\"nps\":9,\"csat\":5,\"channel\":\"WhatsApp\","
+      "\"externalId\":\"e\",\"created_at\":\"2024-05-01T10:00:00-04:00\"}",
+      "demo");
   assert_int_equal(ok->state, ING_ITEM_PENDING);
   assert_int_equal(ok->nps, 9);
   assert_int_equal(ok->channel, ESCUCHA__V1__CHANNEL__WHATSAPP);
@@ -69,7 +73,11 @@ static void test_json_validation_names_fields(void **st) {
 /* The parser keeps jansson's strictness: what it refuses, and where it says the problem is. */
 static void test_json_parse_strict(void **st) {
   (void)st;
-  struct { const char *js; int line, column; const char *why; } bad[] = {
+  struct {
+    const char *js;
+    int line, column;
+    const char *why;
+  } bad[] = {
       {"{\"text\":\"a\xff\"}", 1, 11, "invalid UTF-8"},
       {"{\"text\":\"a\\u0000b\"}", 1, 11, "\\u0000"},
       {"{\"text\":\"a\",\"text\":\"b\"}", 1, 1, "duplicate object key \"text\""},

@@ -123,86 +123,81 @@ static const char *const PT[] = {
     "Exijo uma resposta formal ao meu pedido.",
 };
 
-static double accuracy(const char *const *set, size_t n, const char *want)
-{
-    size_t ok = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *got = ing_detect_language(set[i], strlen(set[i]));
-        if (strcmp(got, want) == 0) ok++;
-        else printf("  miss (%s, got %s): %s\n", want, got, set[i]);
-    }
-    return (double)ok / (double)n;
+static double accuracy(const char *const *set, size_t n, const char *want) {
+  size_t ok = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *got = ing_detect_language(set[i], strlen(set[i]));
+    if (strcmp(got, want) == 0) ok++;
+    else printf("  miss (%s, got %s): %s\n", want, got, set[i]);
+  }
+  return (double)ok / (double)n;
 }
 
-static void test_accuracy(void **state)
-{
-    (void)state;
-    size_t nes = sizeof ES / sizeof ES[0], nen = sizeof EN / sizeof EN[0],
-           npt = sizeof PT / sizeof PT[0];
-    assert_true(nes >= 30 && nen >= 30 && npt >= 30);
-    double aes = accuracy(ES, nes, "es"), aen = accuracy(EN, nen, "en"),
-           apt = accuracy(PT, npt, "pt");
-    printf("language accuracy: es %.1f%% (%zu), en %.1f%% (%zu), pt %.1f%% (%zu)\n", aes * 100,
-           nes, aen * 100, nen, apt * 100, npt);
-    assert_true(aes >= 0.90);
-    assert_true(aen >= 0.90);
-    assert_true(apt >= 0.90);
+static void test_accuracy(void **state) {
+  (void)state;
+  size_t nes = sizeof ES / sizeof ES[0], nen = sizeof EN / sizeof EN[0],
+         npt = sizeof PT / sizeof PT[0];
+  assert_true(nes >= 30 && nen >= 30 && npt >= 30);
+  double aes = accuracy(ES, nes, "es"), aen = accuracy(EN, nen, "en"),
+         apt = accuracy(PT, npt, "pt");
+  printf("language accuracy: es %.1f%% (%zu), en %.1f%% (%zu), pt %.1f%% (%zu)\n", aes * 100,
+         nes, aen * 100, nen, apt * 100, npt);
+  assert_true(aes >= 0.90);
+  assert_true(aen >= 0.90);
+  assert_true(apt >= 0.90);
 }
 
-static void test_must_pass(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *text, *want;
-    } M[] = {
-        {"¿Dónde está mi trámite?", "es"},
-        {"Año nuevo, mismo problema con la señal.", "es"},
-        {"Você não respondeu minha reclamação.", "pt"},
-        {"Não consigo marcar consulta.", "pt"},
-        {"The service was terrible.", "en"},
-        {"Pésimo servicio", "es"},
-        {"Péssimo serviço", "pt"},
-        {"Thank you!", "en"},
-        {"LA MUNICIPALIDAD NO RESPONDE", "es"},
-        {"A PREFEITURA NÃO RESPONDE", "pt"},
-        {"ok", "und"},
-        {"", "und"},
-        {"12345 678", "und"},
-        {"😡😡😡", "und"},
-        {"Hospital", "und"},
-    };
-    for (size_t i = 0; i < sizeof M / sizeof M[0]; i++) {
-        const char *got = ing_detect_language(M[i].text, strlen(M[i].text));
-        if (strcmp(got, M[i].want) != 0) print_error("text: %s\n", M[i].text);
-        assert_string_equal(got, M[i].want);
-    }
-    assert_string_equal(ing_detect_language(NULL, 0), "und");
-    /* only len bytes are read */
-    assert_string_equal(ing_detect_language("the staff XXXX", 9), "en");
+static void test_must_pass(void **state) {
+  (void)state;
+  static const struct {
+    const char *text, *want;
+  } M[] = {
+      {"¿Dónde está mi trámite?", "es"},
+      {"Año nuevo, mismo problema con la señal.", "es"},
+      {"Você não respondeu minha reclamação.", "pt"},
+      {"Não consigo marcar consulta.", "pt"},
+      {"The service was terrible.", "en"},
+      {"Pésimo servicio", "es"},
+      {"Péssimo serviço", "pt"},
+      {"Thank you!", "en"},
+      {"LA MUNICIPALIDAD NO RESPONDE", "es"},
+      {"A PREFEITURA NÃO RESPONDE", "pt"},
+      {"ok", "und"},
+      {"", "und"},
+      {"12345 678", "und"},
+      {"😡😡😡", "und"},
+      {"Hospital", "und"},
+  };
+  for (size_t i = 0; i < sizeof M / sizeof M[0]; i++) {
+    const char *got = ing_detect_language(M[i].text, strlen(M[i].text));
+    if (strcmp(got, M[i].want) != 0) print_error("text: %s\n", M[i].text);
+    assert_string_equal(got, M[i].want);
+  }
+  assert_string_equal(ing_detect_language(NULL, 0), "und");
+  /* only len bytes are read */
+  assert_string_equal(ing_detect_language("the staff XXXX", 9), "en");
 }
 
-static void test_throughput(void **state)
-{
-    (void)state;
-    const char *t = ES[5];
-    size_t len = strlen(t);
-    int iters = 200000;
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    size_t hits = 0;
-    for (int i = 0; i < iters; i++) hits += ing_detect_language(t, len)[0] == 'e';
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    double dt = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
-    printf("ing_detect_language: %.0f items/s (%zu bytes), %.1f MB/s [%zu]\n", iters / dt, len,
-           iters * (double)len / dt / 1e6, hits);
+static void test_throughput(void **state) {
+  (void)state;
+  const char *t = ES[5];
+  size_t len = strlen(t);
+  int iters = 200000;
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  size_t hits = 0;
+  for (int i = 0; i < iters; i++) hits += ing_detect_language(t, len)[0] == 'e';
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  double dt = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9;
+  printf("ing_detect_language: %.0f items/s (%zu bytes), %.1f MB/s [%zu]\n", iters / dt, len,
+         iters * (double)len / dt / 1e6, hits);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accuracy),
-        cmocka_unit_test(test_must_pass),
-        cmocka_unit_test(test_throughput),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_accuracy),
+      cmocka_unit_test(test_must_pass),
+      cmocka_unit_test(test_throughput),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
 }

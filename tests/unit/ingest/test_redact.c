@@ -14,13 +14,14 @@
 #include "redact.h"
 
 typedef struct {
-    const char *in, *want;
-    /* email, phone, rut, dni, cedula, card, iban */
-    ing_redact_counts counts;
-    const char *pii; /* substring that must not survive (positives), NULL for negatives */
+  const char *in, *want;
+  /* email, phone, rut, dni, cedula, card, iban */
+  ing_redact_counts counts;
+  const char *pii; /* substring that must not survive (positives), NULL for negatives */
 } redact_case;
 
-#define C(e, p, r, d, ce, ca, i) {e, p, r, d, ce, ca, i}
+#define C(e, p, r, d, ce, ca, i) \
+  { e, p, r, d, ce, ca, i }
 #define NONE_ C(0, 0, 0, 0, 0, 0, 0)
 
 static const redact_case CASES[] = {
@@ -131,110 +132,105 @@ static const redact_case CASES[] = {
 };
 
 /* Digits of s, in order, into out (NUL-terminated). */
-static void digits_of(const char *s, char *out, size_t cap)
-{
-    size_t k = 0;
-    for (; *s && k + 1 < cap; s++) {
-        if (*s >= '0' && *s <= '9') out[k++] = *s;
-    }
-    out[k] = '\0';
+static void digits_of(const char *s, char *out, size_t cap) {
+  size_t k = 0;
+  for (; *s && k + 1 < cap; s++) {
+    if (*s >= '0' && *s <= '9') out[k++] = *s;
+  }
+  out[k] = '\0';
 }
 
-static void check_case(const redact_case *c)
-{
-    ing_redact_counts got;
-    size_t n = 0;
-    char *out = ing_redact(c->in, strlen(c->in), &n, &got);
-    assert_non_null(out);
-    if (strcmp(out, c->want) != 0) print_error("input: %s\n", c->in);
-    assert_string_equal(out, c->want);
-    assert_int_equal(n, strlen(out));
-    assert_memory_equal(&got, &c->counts, sizeof got);
-    if (c->pii) {
-        char pd[64], od[512];
-        assert_null(strstr(out, c->pii));
-        digits_of(c->pii, pd, sizeof pd);
-        digits_of(out, od, sizeof od);
-        if (strlen(pd) >= 6) assert_null(strstr(od, pd));
-    }
-    free(out);
+static void check_case(const redact_case *c) {
+  ing_redact_counts got;
+  size_t n = 0;
+  char *out = ing_redact(c->in, strlen(c->in), &n, &got);
+  assert_non_null(out);
+  if (strcmp(out, c->want) != 0) print_error("input: %s\n", c->in);
+  assert_string_equal(out, c->want);
+  assert_int_equal(n, strlen(out));
+  assert_memory_equal(&got, &c->counts, sizeof got);
+  if (c->pii) {
+    char pd[64], od[512];
+    assert_null(strstr(out, c->pii));
+    digits_of(c->pii, pd, sizeof pd);
+    digits_of(out, od, sizeof od);
+    if (strlen(pd) >= 6) assert_null(strstr(od, pd));
+  }
+  free(out);
 }
 
-static void test_table(void **state)
-{
-    (void)state;
-    size_t n = sizeof CASES / sizeof CASES[0];
-    assert_true(n >= 60);
-    for (size_t i = 0; i < n; i++) check_case(&CASES[i]);
+static void test_table(void **state) {
+  (void)state;
+  size_t n = sizeof CASES / sizeof CASES[0];
+  assert_true(n >= 60);
+  for (size_t i = 0; i < n; i++) check_case(&CASES[i]);
 }
 
 /* Every context keyword (and accented / upper-case spellings) switches its rule on. */
-static void test_keywords(void **state)
-{
-    (void)state;
-    static const char *const CED[] = {"cédula", "CÉDULA", "cedula", "cédulas", "CC", "c.c.",
-                                      "C.C.", "documento", "identificación", "IDENTIFICACION",
-                                      "ID", "id:"};
-    static const char *const CASE[] = {"expediente", "caso", "ticket", "folio", "pedido",
-                                       "orden", "factura", "boleta", "reclamo", "solicitud",
-                                       "radicado", "order", "case", "ref", "reference",
-                                       "invoice", "nro", "N°", "nº", "#", "Expediente N°"};
-    static const char *const PHONE[] = {"tel", "teléfono", "telefono", "fono", "celular", "cel",
-                                        "móvil", "movil", "whatsapp", "wsp", "llamar",
-                                        "llámame", "phone", "mobile", "call", "número",
-                                        "contacto", "tlf", "telf", "Teléfono:"};
-    char in[96], want[96];
-    for (size_t k = 0; k < sizeof CED / sizeof CED[0]; k++) {
-        snprintf(in, sizeof in, "%s 1234567", CED[k]);
-        snprintf(want, sizeof want, "%s [CEDULA]", CED[k]);
-        redact_case c = {in, want, C(0, 0, 0, 0, 1, 0, 0), "1234567"};
-        check_case(&c);
-    }
-    for (size_t k = 0; k < sizeof CASE / sizeof CASE[0]; k++) {
-        snprintf(in, sizeof in, "%s 912345678", CASE[k]);
-        redact_case c = {in, in, NONE_, NULL};
-        check_case(&c);
-    }
-    for (size_t k = 0; k < sizeof PHONE / sizeof PHONE[0]; k++) {
-        snprintf(in, sizeof in, "%s 22 345 678", PHONE[k]); /* thousands-like: needs the word */
-        snprintf(want, sizeof want, "%s [PHONE]", PHONE[k]);
-        redact_case c = {in, want, C(0, 1, 0, 0, 0, 0, 0), "345 678"};
-        check_case(&c);
-    }
-    redact_case plain = {"son 22 345 678", "son 22 345 678", NONE_, NULL};
-    check_case(&plain);
+static void test_keywords(void **state) {
+  (void)state;
+  static const char *const CED[] = {"cédula", "CÉDULA", "cedula", "cédulas", "CC", "c.c.",
+                                    "C.C.", "documento", "identificación", "IDENTIFICACION",
+                                    "ID", "id:"};
+  static const char *const CASE[] = {"expediente", "caso", "ticket", "folio", "pedido",
+                                     "orden", "factura", "boleta", "reclamo", "solicitud",
+                                     "radicado", "order", "case", "ref", "reference",
+                                     "invoice", "nro", "N°", "nº", "#", "Expediente N°"};
+  static const char *const PHONE[] = {"tel", "teléfono", "telefono", "fono", "celular", "cel",
+                                      "móvil", "movil", "whatsapp", "wsp", "llamar",
+                                      "llámame", "phone", "mobile", "call", "número",
+                                      "contacto", "tlf", "telf", "Teléfono:"};
+  char in[96], want[96];
+  for (size_t k = 0; k < sizeof CED / sizeof CED[0]; k++) {
+    snprintf(in, sizeof in, "%s 1234567", CED[k]);
+    snprintf(want, sizeof want, "%s [CEDULA]", CED[k]);
+    redact_case c = {in, want, C(0, 0, 0, 0, 1, 0, 0), "1234567"};
+    check_case(&c);
+  }
+  for (size_t k = 0; k < sizeof CASE / sizeof CASE[0]; k++) {
+    snprintf(in, sizeof in, "%s 912345678", CASE[k]);
+    redact_case c = {in, in, NONE_, NULL};
+    check_case(&c);
+  }
+  for (size_t k = 0; k < sizeof PHONE / sizeof PHONE[0]; k++) {
+    snprintf(in, sizeof in, "%s 22 345 678", PHONE[k]); /* thousands-like: needs the word */
+    snprintf(want, sizeof want, "%s [PHONE]", PHONE[k]);
+    redact_case c = {in, want, C(0, 1, 0, 0, 0, 0, 0), "345 678"};
+    check_case(&c);
+  }
+  redact_case plain = {"son 22 345 678", "son 22 345 678", NONE_, NULL};
+  check_case(&plain);
 }
 
-static void test_edges(void **state)
-{
-    (void)state;
-    ing_redact_counts c;
-    size_t n = 99;
-    char *out = ing_redact("", 0, &n, &c);
-    assert_non_null(out);
-    assert_string_equal(out, "");
-    assert_int_equal(n, 0);
-    free(out);
-    out = ing_redact(NULL, 0, NULL, NULL);
-    assert_non_null(out);
-    free(out);
-    /* not NUL-terminated input: only len bytes are read */
-    const char buf[] = {'9', '1', '2', '3', '4', '5', '6', '7', '8', '9', '9'};
-    out = ing_redact(buf, 9, &n, &c);
-    assert_string_equal(out, "[PHONE]");
-    free(out);
-    /* embedded NUL is kept as-is in the copy */
-    out = ing_redact("a\0b", 3, &n, &c);
-    assert_int_equal(n, 3);
-    assert_memory_equal(out, "a\0b", 3);
-    free(out);
-    /* growth bound: many short e-mails and cédulas */
-    const char *many = "a@b.cd a@b.cd cc 123456 cc 123456 a@b.cd";
-    out = ing_redact(many, strlen(many), &n, &c);
-    assert_string_equal(out, "[EMAIL] [EMAIL] cc [CEDULA] cc [CEDULA] [EMAIL]");
-    assert_int_equal(c.email, 3);
-    assert_int_equal(c.cedula, 2);
-    free(out);
+static void test_edges(void **state) {
+  (void)state;
+  ing_redact_counts c;
+  size_t n = 99;
+  char *out = ing_redact("", 0, &n, &c);
+  assert_non_null(out);
+  assert_string_equal(out, "");
+  assert_int_equal(n, 0);
+  free(out);
+  out = ing_redact(NULL, 0, NULL, NULL);
+  assert_non_null(out);
+  free(out);
+  /* not NUL-terminated input: only len bytes are read */
+  const char buf[] = {'9', '1', '2', '3', '4', '5', '6', '7', '8', '9', '9'};
+  out = ing_redact(buf, 9, &n, &c);
+  assert_string_equal(out, "[PHONE]");
+  free(out);
+  /* embedded NUL is kept as-is in the copy */
+  out = ing_redact("a\0b", 3, &n, &c);
+  assert_int_equal(n, 3);
+  assert_memory_equal(out, "a\0b", 3);
+  free(out);
+  /* growth bound: many short e-mails and cédulas */
+  const char *many = "a@b.cd a@b.cd cc 123456 cc 123456 a@b.cd";
+  out = ing_redact(many, strlen(many), &n, &c);
+  assert_string_equal(out, "[EMAIL] [EMAIL] cc [CEDULA] cc [CEDULA] [EMAIL]");
+  assert_int_equal(c.email, 3);
+  assert_int_equal(c.cedula, 2);
+  free(out);
 }
 
 /* Disguised personal data (zero-width and other default-ignorable characters, full-width
@@ -297,65 +293,60 @@ static const redact_case DISGUISED[] = {
     {"emoji 👍\ufe0f 2024 ok", "emoji 👍\ufe0f 2024 ok", NONE_, NULL},
 };
 
-static void test_disguised(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < sizeof DISGUISED / sizeof DISGUISED[0]; i++) check_case(&DISGUISED[i]);
+static void test_disguised(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof DISGUISED / sizeof DISGUISED[0]; i++) check_case(&DISGUISED[i]);
 }
 
 /* The shadow path gives the fast path's answer: every table case again with a zero-width
  * space appended (which forces the shadow) keeps its output and counts. */
-static void test_shadow_agrees(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
-        char in[512], want[512];
-        snprintf(in, sizeof in, "%s \u200b", CASES[i].in);
-        snprintf(want, sizeof want, "%s \u200b", CASES[i].want);
-        redact_case c = {in, want, CASES[i].counts, CASES[i].pii};
-        check_case(&c);
-    }
+static void test_shadow_agrees(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+    char in[512], want[512];
+    snprintf(in, sizeof in, "%s \u200b", CASES[i].in);
+    snprintf(want, sizeof want, "%s \u200b", CASES[i].want);
+    redact_case c = {in, want, CASES[i].counts, CASES[i].pii};
+    check_case(&c);
+  }
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Throughput figure only (sanitizer builds are slow; no assertion). */
-static void test_throughput(void **state)
-{
-    (void)state;
-    const char *text =
-        "Buenas tardes, llevo tres semanas esperando respuesta de la municipalidad por el "
-        "reclamo de la basura en la calle Los Aromos. Mi RUT es 12.345.678-5 y mi teléfono "
-        "+56 9 1234 5678; también pueden escribirme a vecina.aromos@gmail.com. El camión no "
-        "pasa desde el 12/05/2024 y pagamos $15.000 de derechos de aseo.";
-    size_t len = strlen(text), n;
-    ing_redact_counts c;
-    int iters = 50000;
-    double t0 = now_s();
-    for (int i = 0; i < iters; i++) {
-        char *out = ing_redact(text, len, &n, &c);
-        assert_non_null(out);
-        free(out);
-    }
-    double dt = now_s() - t0;
-    printf("ing_redact: %zu-byte text, %.0f items/s, %.1f MB/s\n", len, iters / dt,
-           iters * (double)len / dt / 1e6);
+static void test_throughput(void **state) {
+  (void)state;
+  const char *text =
+      "Buenas tardes, llevo tres semanas esperando respuesta de la municipalidad por el "
+      "reclamo de la basura en la calle Los Aromos. Mi RUT es 12.345.678-5 y mi teléfono "
+      "+56 9 1234 5678; también pueden escribirme a vecina.aromos@gmail.com. El camión no "
+      "pasa desde el 12/05/2024 y pagamos $15.000 de derechos de aseo.";
+  size_t len = strlen(text), n;
+  ing_redact_counts c;
+  int iters = 50000;
+  double t0 = now_s();
+  for (int i = 0; i < iters; i++) {
+    char *out = ing_redact(text, len, &n, &c);
+    assert_non_null(out);
+    free(out);
+  }
+  double dt = now_s() - t0;
+  printf("ing_redact: %zu-byte text, %.0f items/s, %.1f MB/s\n", len, iters / dt,
+         iters * (double)len / dt / 1e6);
 }
 
-int main(void)
-{
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_keywords),
-        cmocka_unit_test(test_edges),
-        cmocka_unit_test(test_disguised),
-        cmocka_unit_test(test_shadow_agrees),
-        cmocka_unit_test(test_throughput),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_table),
+      cmocka_unit_test(test_keywords),
+      cmocka_unit_test(test_edges),
+      cmocka_unit_test(test_disguised),
+      cmocka_unit_test(test_shadow_agrees),
+      cmocka_unit_test(test_throughput),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
 }

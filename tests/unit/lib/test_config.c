@@ -79,15 +79,15 @@ static void test_precedence(void **st) {
   setenv("ESCUCHA_HTTP_PORT", "9000", 1);
   setenv("ESCUCHA_MAX_BATCH", "20", 1);
   setenv("ESCUCHA_INBOUND", "off", 1);
-  setenv("ESCUCHA_UTF8", "", 1); /* empty: the default stays for a typed value */
+  setenv("ESCUCHA_UTF8", "", 1);      /* empty: the default stays for a typed value */
   setenv("ESCUCHA_TCFG_NAME", "", 1); /* ... but is a value for a string */
   char *argv[] = {"prog", "--max-batch=30", "import", "file.csv", "--redis-url", "redis://x:1", "--ratio", "0.25", NULL};
   char *rest[4];
   int nrest = 0;
   es_config_free(OPTS);
   assert_int_equal(es_config_parse(OPTS, "prog", NULL, 8, argv, 1, rest, &nrest), 0);
-  assert_int_equal(C.port, 9000);  /* env beats default */
-  assert_int_equal(C.batch, 30);   /* flag beats env */
+  assert_int_equal(C.port, 9000); /* env beats default */
+  assert_int_equal(C.batch, 30);  /* flag beats env */
   assert_int_equal(C.on, 0);
   assert_int_equal(C.mode, 0);
   assert_string_equal(C.name, "");
@@ -108,14 +108,14 @@ static void expect_refused(const char *flag) {
 
 static void test_refusals(void **st) {
   (void)st;
-  expect_refused("--http-port=abc");     /* non-numeric */
-  expect_refused("--http-port=80x");     /* trailing junk */
+  expect_refused("--http-port=abc"); /* non-numeric */
+  expect_refused("--http-port=80x"); /* trailing junk */
   expect_refused("--http-port=80 ");
   expect_refused("--http-port= 80");
-  expect_refused("--http-port=");        /* empty */
+  expect_refused("--http-port="); /* empty */
   expect_refused("--http-port=8.5");
-  expect_refused("--http-port=-1");      /* below min */
-  expect_refused("--http-port=65536");   /* above max */
+  expect_refused("--http-port=-1");                      /* below min */
+  expect_refused("--http-port=65536");                   /* above max */
   expect_refused("--http-port=99999999999999999999999"); /* overflow */
   expect_refused("--max-batch=0");
   expect_refused("--ratio=1.5");
@@ -123,14 +123,14 @@ static void test_refusals(void **st) {
   expect_refused("--ratio=nan");
   expect_refused("--ratio=inf");
   expect_refused("--ratio=0.5s");
-  expect_refused("--utf8=fix");          /* unknown enum */
+  expect_refused("--utf8=fix"); /* unknown enum */
   expect_refused("--utf8=REPAIR");
-  expect_refused("--inbound=maybe");     /* bad bool */
+  expect_refused("--inbound=maybe"); /* bad bool */
   expect_refused("--inbound=");
   expect_refused("--log-level=verbose");
-  expect_refused("--nope=1");            /* unknown option */
+  expect_refused("--nope=1"); /* unknown option */
   char *argv[] = {"prog", "--http-port", NULL};
-  assert_int_equal(parse(2, argv), -1);  /* no value */
+  assert_int_equal(parse(2, argv), -1); /* no value */
   /* the environment is checked the same way */
   setenv("ESCUCHA_MAX_BATCH", "1e3", 1);
   char *none[] = {"prog", NULL};

@@ -51,8 +51,9 @@ static int parse(const char *text, size_t max_body, seen *s) {
 static void test_pipelining_and_limits(void **st) {
   (void)st;
   seen s;
-  const char *two = "POST /v1/feedback?a=1 HTTP/1.1\r\nHost: a\r\nX-Test: yes\r\nContent-Length: 5\r\n\r\nhello"
-                    "GET /metrics HTTP/1.1\r\nHost: a\r\nx-test: 2\r\n\r\n";
+  const char *two =
+      "POST /v1/feedback?a=1 HTTP/1.1\r\nHost: a\r\nX-Test: yes\r\nContent-Length: 5\r\n\r\nhello"
+      "GET /metrics HTTP/1.1\r\nHost: a\r\nx-test: 2\r\n\r\n";
   assert_int_equal(parse(two, 10, &s), 2);
   assert_string_equal(s.paths[0], "POST /v1/feedback?a=1");
   assert_string_equal(s.bodies[0], "hello|yes");
@@ -60,7 +61,9 @@ static void test_pipelining_and_limits(void **st) {
   assert_string_equal(s.bodies[1], "|2");
   assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world", 10, &s), -413);
   assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         "6\r\nhello!\r\n6\r\nhello!\r\n0\r\n\r\n", 10, &s), -413);
+                         "6\r\nhello!\r\n6\r\nhello!\r\n0\r\n\r\n",
+                         10, &s),
+                   -413);
   char hdr[400];
   snprintf(hdr, sizeof hdr, "GET / HTTP/1.1\r\nHost: a\r\nX-Long: %0300d\r\n\r\n", 0);
   assert_int_equal(parse(hdr, 10, &s), -431);
@@ -83,13 +86,21 @@ static void test_transfer_coding_only_chunked(void **st) {
   seen s;
   /* gzip would reach the handler still compressed */
   assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
-                         "2\r\nhi\r\n0\r\n\r\n", 100, &s), -501);
+                         "2\r\nhi\r\n0\r\n\r\n",
+                         100, &s),
+                   -501);
   assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n"
-                         "Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", 100, &s), -501);
+                         "Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+                         100, &s),
+                   -501);
   assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n"
-                         "2\r\nhi\r\n0\r\n\r\n", 100, &s), -400);
+                         "2\r\nhi\r\n0\r\n\r\n",
+                         100, &s),
+                   -400);
   assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked \r\n\r\n"
-                         "2\r\nhi\r\n0\r\n\r\n", 100, &s), 1);
+                         "2\r\nhi\r\n0\r\n\r\n",
+                         100, &s),
+                   1);
   assert_string_equal(s.bodies[0], "hi|");
 }
 
@@ -112,9 +123,13 @@ static void test_values_trimmed_and_singletons(void **st) {
   assert_string_equal(s.auth[0], "[]");
   /* the first one used to win: a second credential must not slip past a proxy */
   assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer A\r\n"
-                         "authorization: Bearer B\r\n\r\n", 10, &s), -400);
+                         "authorization: Bearer B\r\n\r\n",
+                         10, &s),
+                   -400);
   assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Type: a/b\r\nContent-Type: c/d\r\n"
-                         "Content-Length: 0\r\n\r\n", 10, &s), -400);
+                         "Content-Length: 0\r\n\r\n",
+                         10, &s),
+                   -400);
   /* repeatable fields stay as they were (the first is found) */
   assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\r\nX-Test: 1\r\nX-Test: 2\r\n\r\n", 10, &s), 1);
   assert_string_equal(s.bodies[0], "|1");
@@ -138,11 +153,17 @@ static void test_chunk_size_checked_before_data(void **st) {
   assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n100000\r\n", 100, &s),
                    -413);
   assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         "32\r\nabc", 100, &s), 0); /* 50 bytes: fine, they may come */
+                         "32\r\nabc",
+                         100, &s),
+                   0); /* 50 bytes: fine, they may come */
   assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         "5\r\nhello\r\n60\r\n", 100, &s), -413);
+                         "5\r\nhello\r\n60\r\n",
+                         100, &s),
+                   -413);
   assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         "5\r\nhello\r\n5f\r\n", 100, &s), 0); /* 5 + 95 fits */
+                         "5\r\nhello\r\n5f\r\n",
+                         100, &s),
+                   0); /* 5 + 95 fits */
 }
 
 /* ---- socket server ---- */

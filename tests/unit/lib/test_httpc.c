@@ -48,7 +48,8 @@ static void test_parser_chunked_close_interim(void **st) {
   es_httpc_parser *p;
   /* chunked: "ab" + "cde" */
   assert_int_equal(parse("HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n", 1, 0,
-                         NULL, &p), ES_HTTPC_OK);
+                         NULL, &p),
+                   ES_HTTPC_OK);
   assert_int_equal(es_httpc_parser_resp(p)->status, 404);
   assert_string_equal(es_httpc_parser_resp(p)->body, "abcde");
   assert_string_equal(es_httpc_parser_resp(p)->content_type, "");
@@ -92,7 +93,9 @@ static void test_parser_refusals(void **st) {
   assert_int_equal(parse("", 0, 1, NULL, &p), ES_HTTPC_EPROTO);
   es_httpc_parser_free(p);
   /* a Content-Type with a control byte is refused, not cleaned */
-  assert_int_equal(parse("HTTP/1.1 200 OK\r\nContent-Type: a\x01" "b\r\nContent-Length: 0\r\n\r\n", 0, 0, NULL, &p),
+  assert_int_equal(parse("HTTP/1.1 200 OK\r\nContent-Type: a\x01"
+                         "b\r\nContent-Length: 0\r\n\r\n",
+                         0, 0, NULL, &p),
                    ES_HTTPC_EPROTO);
   es_httpc_parser_free(p);
 }
@@ -199,7 +202,8 @@ static void test_client_exchange(void **st) {
   const char *hdrs[] = {"Authorization: Bearer k1", NULL};
   result res = {0};
   assert_int_equal(es_httpc_request(&loop, "GET", url, "/open311/v2/requests/x.json?a=1", hdrs, NULL, 0, NULL,
-                                    on_result, &res), 0);
+                                    on_result, &res),
+                   0);
   assert_int_equal(res.called, 0); /* never from inside the call */
   while (!res.called) uv_run(&loop, UV_RUN_ONCE);
   assert_int_equal(res.rc, ES_HTTPC_OK);
@@ -271,9 +275,12 @@ static void test_client_bad_arguments(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_parser_content_length), cmocka_unit_test(test_parser_chunked_close_interim),
-      cmocka_unit_test(test_parser_refusals),       cmocka_unit_test(test_client_exchange),
-      cmocka_unit_test(test_client_refused_and_deadline), cmocka_unit_test(test_client_bad_arguments),
+      cmocka_unit_test(test_parser_content_length),
+      cmocka_unit_test(test_parser_chunked_close_interim),
+      cmocka_unit_test(test_parser_refusals),
+      cmocka_unit_test(test_client_exchange),
+      cmocka_unit_test(test_client_refused_and_deadline),
+      cmocka_unit_test(test_client_bad_arguments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,6 @@
 #include "keys.h"
 #include "receipt.h"
 
-
 static char *write_tmp(const char *text) {
   static char path[64];
   snprintf(path, sizeof path, "/tmp/escucha-keys-XXXXXX");
@@ -87,10 +86,10 @@ static void test_refusals(void **st) {
   char a[65], text[256];
   hex_sha256("x", a);
   snprintf(text, sizeof text, "demo:owner:%s\n", a);
-  refused(text, NULL, ":1: expected");                 /* unknown role */
+  refused(text, NULL, ":1: expected"); /* unknown role */
   snprintf(text, sizeof text, "ok:%s\nde mo:%s\n", a, a);
-  refused(text, NULL, ":2: expected");                 /* bad agency name */
-  refused("demo:abcd\n", NULL, ":1: expected");         /* short hash */
+  refused(text, NULL, ":2: expected");          /* bad agency name */
+  refused("demo:abcd\n", NULL, ":1: expected"); /* short hash */
   refused(NULL, "demo:writer:secretkey", "api-keys (environment)");
   refused(NULL, "secretkey", "api-keys (environment)");
   char err[256] = "";

@@ -18,17 +18,17 @@
 #include "taxonomy.h"
 
 /* Two categories, three subcategories; every optional field present once. */
-#define CAT_WAITING                                                                                      \
-  "{\"id\":\"waiting\",\"labels\":{\"es\":\"Espera\",\"en\":\"Waiting\"},\"urgent\":true,"             \
-  "\"routing\":{\"tool\":\"jira\"},\"subcategories\":["                                                \
-  "{\"id\":\"waiting/queue\",\"labels\":{\"es\":\"Filas\",\"en\":\"Queues\"},"                         \
-  "\"keywords\":{\"es\":[\"fila\"],\"en\":[\"queue\"]},\"journey_stage\":\"support\","                 \
-  "\"actions\":[\"Open more desks\"]},"                                                                \
-  "{\"id\":\"waiting/desk\",\"labels\":{\"es\":\"Mesón\",\"en\":\"Desk\"},"                            \
+#define CAT_WAITING                                                                        \
+  "{\"id\":\"waiting\",\"labels\":{\"es\":\"Espera\",\"en\":\"Waiting\"},\"urgent\":true," \
+  "\"routing\":{\"tool\":\"jira\"},\"subcategories\":["                                    \
+  "{\"id\":\"waiting/queue\",\"labels\":{\"es\":\"Filas\",\"en\":\"Queues\"},"             \
+  "\"keywords\":{\"es\":[\"fila\"],\"en\":[\"queue\"]},\"journey_stage\":\"support\","     \
+  "\"actions\":[\"Open more desks\"]},"                                                    \
+  "{\"id\":\"waiting/desk\",\"labels\":{\"es\":\"Mesón\",\"en\":\"Desk\"},"               \
   "\"keywords\":{\"es\":[],\"en\":[]},\"urgent\":false}]}"
-#define CAT_OTHER                                                                                        \
-  "{\"id\":\"other\",\"labels\":{\"es\":\"Otro\",\"en\":\"Other\"},\"subcategories\":["                 \
-  "{\"id\":\"other/unclassified\",\"labels\":{\"es\":\"Sin clasificar\",\"en\":\"Unclassified\"},"     \
+#define CAT_OTHER                                                                                  \
+  "{\"id\":\"other\",\"labels\":{\"es\":\"Otro\",\"en\":\"Other\"},\"subcategories\":["            \
+  "{\"id\":\"other/unclassified\",\"labels\":{\"es\":\"Sin clasificar\",\"en\":\"Unclassified\"}," \
   "\"keywords\":{\"es\":[],\"en\":[]}}]}"
 static const char GOOD[] = "{\"categories\":[" CAT_WAITING "," CAT_OTHER "]}";
 
@@ -48,8 +48,8 @@ static void test_valid(void **state) {
   assert_int_equal(t->nsubs, 3);
   const es_tax_subcat *q = &t->subs[es_taxonomy_find(t, "waiting/queue")];
   assert_int_equal(q->category, 0);
-  assert_int_equal(q->urgent, 1);          /* inherited from the category */
-  assert_int_equal(q->journey, 4);         /* "support", any case -> SUPPORT */
+  assert_int_equal(q->urgent, 1);  /* inherited from the category */
+  assert_int_equal(q->journey, 4); /* "support", any case -> SUPPORT */
   assert_string_equal(q->kw[0][0], "fila");
   assert_string_equal(q->kw[1][0], "queue");
   assert_int_equal(t->subs[es_taxonomy_find(t, "waiting/desk")].urgent, 0); /* its own flag wins */
@@ -120,7 +120,7 @@ static void refused(const char *json, const char *want) {
 }
 
 /* A category with one subcategory whose fields are SUB (after its id). */
-#define ONE_SUB(SUB)                                                                                \
+#define ONE_SUB(SUB)                                                                          \
   "{\"categories\":[{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":[" \
   "{\"id\":\"c/s\"" SUB "}]}]}"
 #define LABELS ",\"labels\":{\"es\":\"S\",\"en\":\"S\"}"
@@ -149,9 +149,10 @@ static void test_refusals(void **state) {
           "categories[0].subcategories: missing");
   refused(ONE_SUB(LABELS), "categories[0].subcategories[0].keywords: missing");
   refused(ONE_SUB(KW), "categories[0].subcategories[0].labels: missing");
-  refused("{\"categories\":[{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":["
-          "{\"id\":\"s\"" LABELS KW "}]}]}",
-          "categories[0].subcategories[0].id: must be '<category id>/<slug>' (lowercase letters, digits, _ or -)");
+  refused(
+      "{\"categories\":[{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":["
+      "{\"id\":\"s\"" LABELS KW "}]}]}",
+      "categories[0].subcategories[0].id: must be '<category id>/<slug>' (lowercase letters, digits, _ or -)");
   refused(ONE_SUB(LABELS ",\"keywords\":{\"es\":[]}"), "categories[0].subcategories[0].keywords.en: missing");
   refused(ONE_SUB(LABELS ",\"keywords\":{\"es\":[\"\"],\"en\":[]}"),
           "categories[0].subcategories[0].keywords.es[0]: must be a non-empty string");
@@ -160,9 +161,10 @@ static void test_refusals(void **state) {
           "ONGOING_USE, SUPPORT, RENEWAL");
   refused(ONE_SUB(LABELS KW ",\"actions\":\"call\""), "categories[0].subcategories[0].actions: must be a list of strings");
   refused(ONE_SUB(LABELS KW ",\"routing\":[]"), "categories[0].subcategories[0].routing: must be an object");
-  refused("{\"categories\":[{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":["
-          "{\"id\":\"c/s\"" LABELS KW "},{\"id\":\"c/s\"" LABELS KW "}]}]}",
-          "categories: duplicate subcategory id 'c/s'");
+  refused(
+      "{\"categories\":[{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":["
+      "{\"id\":\"c/s\"" LABELS KW "},{\"id\":\"c/s\"" LABELS KW "}]}]}",
+      "categories: duplicate subcategory id 'c/s'");
   refused("{\"categories\":[" CAT_OTHER "," CAT_OTHER "]}", "categories: duplicate subcategory id 'other/unclassified'");
   refused("{\"categories\":[{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":[{\"id\":\"c/a\"" LABELS KW
           "}]},{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":[{\"id\":\"c/b\"" LABELS KW "}]}]}",
@@ -203,9 +205,12 @@ static void test_load(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_valid),         cmocka_unit_test(test_hash_unchanged),
-      cmocka_unit_test(test_labels_and_doc), cmocka_unit_test(test_journeys),
-      cmocka_unit_test(test_refusals),      cmocka_unit_test(test_load),
+      cmocka_unit_test(test_valid),
+      cmocka_unit_test(test_hash_unchanged),
+      cmocka_unit_test(test_labels_and_doc),
+      cmocka_unit_test(test_journeys),
+      cmocka_unit_test(test_refusals),
+      cmocka_unit_test(test_load),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,17 +20,17 @@ static void test_hand_traced(void **state) {
   (void)state;
   pz_ss *s = pz_ss_new(2);
   pz_ss_item top[4];
-  add(s, "a"), add(s, "a"), add(s, "b");  /* a=2/0, b=1/0 */
-  add(s, "c");                            /* full: c replaces min b -> c=1+1=2, error 1 */
+  add(s, "a"), add(s, "a"), add(s, "b"); /* a=2/0, b=1/0 */
+  add(s, "c");                           /* full: c replaces min b -> c=1+1=2, error 1 */
   assert_int_equal(pz_ss_top(s, top, 4), 2);
-  assert_string_equal(top[0].key, "a");   /* tie on 2: key order */
+  assert_string_equal(top[0].key, "a"); /* tie on 2: key order */
   assert_int_equal(top[0].count, 2);
   assert_int_equal(top[0].error, 0);
   assert_string_equal(top[1].key, "c");
   assert_int_equal(top[1].count, 2);
   assert_int_equal(top[1].error, 1);
-  add(s, "c");                            /* c=3/1 */
-  add(s, "d");                            /* replaces min a(2): d=3, error 2 */
+  add(s, "c"); /* c=3/1 */
+  add(s, "d"); /* replaces min a(2): d=3, error 2 */
   assert_int_equal(pz_ss_top(s, top, 4), 2);
   assert_string_equal(top[0].key, "c");
   assert_int_equal(top[0].count, 3);
@@ -66,7 +66,9 @@ static void test_exact_when_fits(void **state) {
  * every item with true count > N/m is kept. */
 static void test_guarantees(void **state) {
   (void)state;
-  enum { KEYS = 2000, CAP = 50, N = 60000 };
+  enum { KEYS = 2000,
+         CAP = 50,
+         N = 60000 };
   uint64_t *truth = calloc(KEYS, sizeof *truth);
   pz_ss *s = pz_ss_new(CAP);
   uint64_t x = 12345;
@@ -98,7 +100,10 @@ static void test_guarantees(void **state) {
   free(truth);
 }
 
-typedef struct { char grams[16][64]; int n; } collected;
+typedef struct {
+  char grams[16][64];
+  int n;
+} collected;
 static void collect(const char *g, size_t len, void *arg) {
   collected *c = arg;
   assert_true(len < 64);
@@ -181,9 +186,12 @@ static void test_taxonomy(void **state) {
   assert_int_equal(es_taxonomy_parse(J, sizeof J - 1, &t, err, sizeof err), 0);
   /* the topics prioritize builds: "category" and "category/subcategory" */
   static const char *const LABELS[][3] = {
-      {"waiting", "es", "Tiempos de espera"}, {"waiting", "en", "Waiting times"},
-      {"waiting/queue", "es", "Filas"},        {"waiting/queue", "en", "Queues"},
-      {"waiting/desk", "es", "Mesón"},         {"waiting/other", "es", "waiting/other"}, /* unknown: the id */
+      {"waiting", "es", "Tiempos de espera"},
+      {"waiting", "en", "Waiting times"},
+      {"waiting/queue", "es", "Filas"},
+      {"waiting/queue", "en", "Queues"},
+      {"waiting/desk", "es", "Mesón"},
+      {"waiting/other", "es", "waiting/other"}, /* unknown: the id */
       {"nope", "es", "nope"},
   };
   for (size_t i = 0; i < sizeof LABELS / sizeof LABELS[0]; i++)
@@ -193,9 +201,12 @@ static void test_taxonomy(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_hand_traced), cmocka_unit_test(test_exact_when_fits),
-      cmocka_unit_test(test_guarantees),  cmocka_unit_test(test_ngrams),
-      cmocka_unit_test(test_taxonomy),    cmocka_unit_test(test_fold),
+      cmocka_unit_test(test_hand_traced),
+      cmocka_unit_test(test_exact_when_fits),
+      cmocka_unit_test(test_guarantees),
+      cmocka_unit_test(test_ngrams),
+      cmocka_unit_test(test_taxonomy),
+      cmocka_unit_test(test_fold),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,7 +48,7 @@ static void test_nps_csat(void **state) {
   NEAR(pz_nps(0, 0, 4), -100.0);    /* all detractors */
   NEAR(pz_nps(1, 2, 0), 100.0 / 3); /* 100*1/3 = 33.333... */
   assert_true(isnan(pz_nps(0, 0, 0)));
-  NEAR(pz_csat(7, 10), 70.0);       /* 100*7/10 */
+  NEAR(pz_csat(7, 10), 70.0); /* 100*7/10 */
   assert_true(isnan(pz_csat(0, 0)));
 }
 
@@ -127,15 +127,15 @@ static void test_factors_and_score(void **state) {
   double hist[] = {4, 4, 4};
   pz_factors f;
   pz_factors_compute(&t, &all, hist, 3, 1.0, &p, &f);
-  NEAR(f.volume_share, 0.2);   /* 20/100 */
+  NEAR(f.volume_share, 0.2);    /* 20/100 */
   NEAR(f.negative_share, 0.75); /* 15/20 */
   NEAR(f.negative_low, 0.531299122381255990);
-  NEAR(f.baseline, 4.0);       /* EWMA of a constant */
-  NEAR(f.expected, 4.0);       /* full window */
-  NEAR(f.spike_z, 8.0);        /* (20-4)/2 */
-  NEAR(f.c_spike, 1.0);        /* min(8/4, 1) */
-  NEAR(f.c_nps, 1.0);          /* min(23.75/10, 1) */
-  NEAR(f.urgent_share, 0.1);   /* 2/20 */
+  NEAR(f.baseline, 4.0);     /* EWMA of a constant */
+  NEAR(f.expected, 4.0);     /* full window */
+  NEAR(f.spike_z, 8.0);      /* (20-4)/2 */
+  NEAR(f.c_spike, 1.0);      /* min(8/4, 1) */
+  NEAR(f.c_nps, 1.0);        /* min(23.75/10, 1) */
+  NEAR(f.urgent_share, 0.1); /* 2/20 */
   /* score = 0.25*0.2 + 0.25*0.53129912238126 + 0.25*1 + 0.15*1 + 0.10*0.1
    *       = 0.05 + 0.13282478059531 + 0.25 + 0.15 + 0.01 = 0.59282478059531 */
   NEAR(f.score, 0.592824780595313997);
@@ -182,16 +182,19 @@ static void test_explain(void **state) {
   char buf[512];
   /* +400% = (20/4 - 1)*100; NPS impact -23.75 rounds to 24 */
   pz_explain(buf, sizeof buf, "es", "Tiempos de espera", "demo", PZ_WEEK, &f);
-  assert_string_equal(buf, "Tiempos de espera (demo): 20 comentarios esta semana (+400% vs. lo "
-                           "habitual), 75% negativos, resta 24 puntos al NPS, 2 urgentes.");
+  assert_string_equal(buf,
+                      "Tiempos de espera (demo): 20 comentarios esta semana (+400% vs. lo "
+                      "habitual), 75% negativos, resta 24 puntos al NPS, 2 urgentes.");
   pz_explain(buf, sizeof buf, "en", "Waiting times", "demo", PZ_WEEK, &f);
-  assert_string_equal(buf, "Waiting times (demo): 20 comments this week (+400% vs. usual), 75% "
-                           "negative, costs 24 NPS points, 2 urgent.");
+  assert_string_equal(buf,
+                      "Waiting times (demo): 20 comments this week (+400% vs. usual), 75% "
+                      "negative, costs 24 NPS points, 2 urgent.");
   double zeros[] = {0};
   pz_factors_compute(&t, &all, zeros, 1, 1.0, &p, &f);
   pz_explain(buf, sizeof buf, "es", "X", "a", PZ_HOUR, &f);
-  assert_string_equal(buf, "X (a): 20 comentarios esta hora (tema nuevo), 75% negativos, resta 24 "
-                           "puntos al NPS, 2 urgentes.");
+  assert_string_equal(buf,
+                      "X (a): 20 comentarios esta hora (tema nuevo), 75% negativos, resta 24 "
+                      "puntos al NPS, 2 urgentes.");
   /* Truncation is safe and reports the full length. */
   char small[8];
   int n = pz_explain(small, sizeof small, "en", "Waiting times", "demo", PZ_DAY, &f);
@@ -220,10 +223,14 @@ static void test_hysteresis(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_wilson),      cmocka_unit_test(test_nps_csat),
-      cmocka_unit_test(test_impact),      cmocka_unit_test(test_ewma_poisson),
-      cmocka_unit_test(test_windows),     cmocka_unit_test(test_factors_and_score),
-      cmocka_unit_test(test_weights),     cmocka_unit_test(test_explain),
+      cmocka_unit_test(test_wilson),
+      cmocka_unit_test(test_nps_csat),
+      cmocka_unit_test(test_impact),
+      cmocka_unit_test(test_ewma_poisson),
+      cmocka_unit_test(test_windows),
+      cmocka_unit_test(test_factors_and_score),
+      cmocka_unit_test(test_weights),
+      cmocka_unit_test(test_explain),
       cmocka_unit_test(test_hysteresis),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

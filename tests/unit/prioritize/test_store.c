@@ -87,8 +87,9 @@ static int teardown(void **state) {
 }
 
 static void reset_tables(void) {
-  exec_ok("TRUNCATE feedback, topic_window_stats, priorities, actions, action_plans, audit_log,"
-          " emerging_topics");
+  exec_ok(
+      "TRUNCATE feedback, topic_window_stats, priorities, actions, action_plans, audit_log,"
+      " emerging_topics");
 }
 
 static pz_store *open_store(pz_store_cfg *cfg) {
@@ -99,7 +100,10 @@ static pz_store *open_store(pz_store_cfg *cfg) {
 }
 
 /* Row storage: ids and texts live in these buffers. */
-typedef struct { char id[32], text[96]; pz_row r; } owned_row;
+typedef struct {
+  char id[32], text[96];
+  pz_row r;
+} owned_row;
 
 static void make_row(owned_row *o, int seq, const char *cat, const char *sub, int64_t at,
                      const char *sentiment, int nps, int csat, int urgent, double conf) {
@@ -149,7 +153,8 @@ static void test_replay_safe(void **state) {
   assert_int_equal(scalar("SELECT count(*) FROM feedback"), N);
   assert_int_equal(scalar(SQL_RECOMPUTE_DIFF), 0);
   assert_int_equal(scalar("SELECT count(*) FROM feedback WHERE text ="
-                          " 'texto ' || substr(id, 2)::int || E' con\\ttab\\\\barra\\nlinea'"), N);
+                          " 'texto ' || substr(id, 2)::int || E' con\\ttab\\\\barra\\nlinea'"),
+                   N);
   assert_int_equal(scalar("SELECT count(*) FROM feedback WHERE redactions->>'email' = '1'"), N);
   long stats = scalar("SELECT sum(total) FROM topic_window_stats");
   /* Replay, in two overlapping halves: nothing changes. */
@@ -306,7 +311,11 @@ static void test_emerging_snapshot(void **state) {
   pz_store_cfg cfg;
   pz_store_cfg_default(&cfg);
   pz_store *s = open_store(&cfg);
-  const char *keys[] = {"demo\x1f" "vacuna influenza", "demo\x1f" "corte luz"};
+  const char *keys[] = {
+      "demo\x1f"
+      "vacuna influenza",
+      "demo\x1f"
+      "corte luz"};
   uint64_t counts[] = {12, 7}, errors[] = {0, 2};
   assert_int_equal(pz_store_emerging(s, keys, counts, errors, 2), 0);
   assert_int_equal(scalar("SELECT count FROM emerging_topics WHERE agency = 'demo' AND"
@@ -358,7 +367,8 @@ static void test_mixed_batches(void **state) {
   pz_batch_result_free(&res);
   assert_int_equal(scalar("SELECT count(*) FROM feedback"), N);
   assert_int_equal(scalar("SELECT sum(total) FROM topic_window_stats WHERE topic = '*'"
-                          " AND window_kind = 'week'"), N);
+                          " AND window_kind = 'week'"),
+                   N);
   assert_int_equal(scalar(SQL_RECOMPUTE_DIFF), 0);
   free(o);
   pz_store_free(s);
