@@ -11,7 +11,10 @@
 #include "route.h"
 #include "static.h"
 
-#define CHECK(c) do { if (!(c)) __builtin_trap(); } while (0)
+#define CHECK(c)                \
+  do {                          \
+    if (!(c)) __builtin_trap(); \
+  } while (0)
 
 static int clean(const unsigned char *s) {
   for (; *s; s++)

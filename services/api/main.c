@@ -220,11 +220,7 @@ static int serve(void) {
   groups = split_groups(C.health_groups);
   srv->health_groups = (const char *const *)groups;
   api_server_metrics_init();
-  es_http_limits lim = {.max_body = 65536, .max_header_bytes = 32768,
-                        .header_timeout_ms = (unsigned)(C.http_header_timeout_s * 1000),
-                        .body_timeout_ms = (unsigned)(C.http_body_timeout_s * 1000),
-                        .idle_timeout_ms = (unsigned)(C.http_idle_timeout_s * 1000),
-                        .max_conns = (unsigned)C.http_max_conns, .name = "api"};
+  es_http_limits lim = {.max_body = 65536, .max_header_bytes = 32768, .header_timeout_ms = (unsigned)(C.http_header_timeout_s * 1000), .body_timeout_ms = (unsigned)(C.http_body_timeout_s * 1000), .idle_timeout_ms = (unsigned)(C.http_idle_timeout_s * 1000), .max_conns = (unsigned)C.http_max_conns, .name = "api"};
   S.http = es_http_listen(S.loop, C.http_host, (int)C.http_port, &lim, api_server_handle, srv);
   if (!S.http) {
     es_error("listen_failed", "%s:%ld", C.http_host, C.http_port);

@@ -12,8 +12,8 @@
 struct api_pool {
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  char *dsn;      /* owned */
-  PGconn **conn;  /* owned: NULL = not connected */
+  char *dsn;     /* owned */
+  PGconn **conn; /* owned: NULL = not connected */
   int *busy;
   int size;
   long timeout_ms;

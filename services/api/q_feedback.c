@@ -14,18 +14,19 @@
 /* RFC 3339 UTC at second precision */
 #define TS(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-#define ITEM_PAIRS                                                                                         \
-  "'id', f.id, 'received_at', " TS("f.received_at") ", 'channel', lower(f.channel), 'language', f.language," \
-  " 'service', f.service, 'text', f.text, 'category', f.category, 'subcategory', f.subcategory,"            \
-  " 'confidence', round(f.confidence::numeric, 4), 'sentiment', f.sentiment, 'urgent', f.urgent, 'nps', f.nps, 'csat', f.csat"
+#define ITEM_PAIRS                                                                                   \
+  "'id', f.id, 'received_at', " TS("f.received_at")                                                  \
+      ", 'channel', lower(f.channel), 'language', f.language,"                                       \
+      " 'service', f.service, 'text', f.text, 'category', f.category, 'subcategory', f.subcategory," \
+      " 'confidence', round(f.confidence::numeric, 4), 'sentiment', f.sentiment, 'urgent', f.urgent, 'nps', f.nps, 'csat', f.csat"
 
 /* The plan a feedback item counts toward: its topic's open plan, else the
  * latest one closed after the item arrived. */
-#define PLAN_LATERAL                                                                                  \
+#define PLAN_LATERAL                                                                                   \
   " LEFT JOIN LATERAL (SELECT p.id, p.status, p.summary, p.opened_at, p.closed_at FROM action_plans p" \
-  " WHERE p.agency = f.agency AND p.topic IN (f.category, f.subcategory)"                             \
-  " AND (p.status = 'open' OR p.closed_at >= f.received_at)"                                          \
-  " ORDER BY (p.status = 'open') DESC, p.opened_at DESC LIMIT 1) pl ON true"                          \
+  " WHERE p.agency = f.agency AND p.topic IN (f.category, f.subcategory)"                              \
+  " AND (p.status = 'open' OR p.closed_at >= f.received_at)"                                           \
+  " ORDER BY (p.status = 'open') DESC, p.opened_at DESC LIMIT 1) pl ON true"                           \
   " LEFT JOIN LATERAL (SELECT count(*) AS n, bool_and(a.status = 'done') AS done,"                     \
   " max(a.updated_at) AS upd, string_agg(a.tool || ' ' || coalesce(a.external_key, '') || ': ' ||"     \
   " a.status, '; ' ORDER BY a.id) AS notes FROM actions a WHERE a.plan_id = pl.id) tk ON true"
@@ -63,7 +64,8 @@ static const char *const CHANNELS[] = {"web", "email", "whatsapp", "sms", "call"
 /* ---- GET /v1/feedback ---- */
 
 static const char SQL_LIST[] =
-    "SELECT f.id, (extract(epoch FROM f.received_at) * 1000000)::bigint, json_build_object(" ITEM_PAIRS ")"
+    "SELECT f.id, (extract(epoch FROM f.received_at) * 1000000)::bigint, json_build_object(" ITEM_PAIRS
+    ")"
     " FROM feedback f WHERE f.agency = $1"
     " AND ($2::text IS NULL OR f.category = $2) AND ($3::text IS NULL OR f.subcategory = $3)"
     " AND ($4::text IS NULL OR f.sentiment = $4) AND ($5::text IS NULL OR f.channel = $5)"
@@ -140,7 +142,8 @@ api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, 
 /* ---- GET /v1/feedback/{id} ---- */
 
 static const char SQL_GET[] =
-    "SELECT json_build_object(" ITEM_PAIRS ", 'sentiment_score', round(f.sentiment_score::numeric, 4),"
+    "SELECT json_build_object(" ITEM_PAIRS
+    ", 'sentiment_score', round(f.sentiment_score::numeric, 4),"
     " 'journey_stage', f.journey_stage, 'model_version', f.model_version,"
     " 'top_terms', coalesce(f.top_terms, '[]'::jsonb),"
     " 'location', CASE WHEN f.lat IS NULL AND f.lon IS NULL AND f.address IS NULL THEN NULL"
@@ -180,11 +183,13 @@ api_rc api_q_feedback_get(PGconn *pg, const char *agency, const char *id, es_buf
 static const char SQL_RECEIPT[] =
     "SELECT json_build_object('status', CASE WHEN pl.status = 'closed' OR (tk.n > 0 AND tk.done) THEN 'resolved'"
     "  WHEN tk.n > 0 THEN 'ticket_open' WHEN pl.id IS NOT NULL THEN 'in_action_plan' ELSE 'classified' END,"
-    " 'updated_at', " TS("CASE WHEN pl.status = 'closed' THEN pl.closed_at"
-                         " WHEN tk.n > 0 AND tk.done THEN tk.upd WHEN tk.n > 0 THEN tk.upd"
-                         " WHEN pl.id IS NOT NULL THEN greatest(pl.opened_at, coalesce(f.classified_at, f.inserted_at))"
-                         " ELSE coalesce(f.classified_at, f.inserted_at) END") ")"
-    " FROM feedback f" PLAN_LATERAL " WHERE f.id = $1";
+    " 'updated_at', " TS(
+        "CASE WHEN pl.status = 'closed' THEN pl.closed_at"
+        " WHEN tk.n > 0 AND tk.done THEN tk.upd WHEN tk.n > 0 THEN tk.upd"
+        " WHEN pl.id IS NOT NULL THEN greatest(pl.opened_at, coalesce(f.classified_at, f.inserted_at))"
+        " ELSE coalesce(f.classified_at, f.inserted_at) END")
+        ")"
+        " FROM feedback f" PLAN_LATERAL " WHERE f.id = $1";
 
 /* ULID: the first 10 Crockford base32 characters are the ms timestamp. */
 static int ulid_ms(const char *id, long long *ms) {
@@ -224,16 +229,19 @@ api_rc api_q_receipt(PGconn *pg, const char *id, es_buf *out, api_err *err) {
 /* ---- Open311 GeoReport v2 ---- */
 
 #define O311_STATUS "CASE WHEN pl.status = 'closed' OR (tk.n > 0 AND tk.done) THEN 'closed' ELSE 'open' END"
-#define O311_SELECT                                                                                              \
-  "SELECT json_build_object('service_request_id', f.id,"                                                        \
-  " 'status', " O311_STATUS ","                                                                            \
-  " 'status_notes', tk.notes, 'agency_responsible', f.agency, 'service_notice', NULL,"                          \
-  " 'service_name', coalesce($2::jsonb ->> f.service, f.service), 'service_code', f.service,"                   \
-  " 'description', f.text, 'requested_datetime', " TS("f.received_at") ","                                      \
-  " 'updated_datetime', " TS("greatest(f.received_at, f.classified_at, tk.upd, pl.closed_at)") ","              \
-  " 'expected_datetime', NULL, 'address', f.address, 'address_id', NULL, 'zipcode', NULL,"                      \
-  " 'lat', f.lat, 'long', f.lon, 'media_url', NULL)"                                                            \
-  " FROM feedback f" PLAN_LATERAL " WHERE f.agency = $1 AND f.channel = 'OPEN311'"
+#define O311_SELECT                                                                                \
+  "SELECT json_build_object('service_request_id', f.id,"                                           \
+  " 'status', " O311_STATUS                                                                        \
+  ","                                                                                              \
+  " 'status_notes', tk.notes, 'agency_responsible', f.agency, 'service_notice', NULL,"             \
+  " 'service_name', coalesce($2::jsonb ->> f.service, f.service), 'service_code', f.service,"      \
+  " 'description', f.text, 'requested_datetime', " TS("f.received_at")                             \
+      ","                                                                                          \
+      " 'updated_datetime', " TS("greatest(f.received_at, f.classified_at, tk.upd, pl.closed_at)") \
+          ","                                                                                      \
+          " 'expected_datetime', NULL, 'address', f.address, 'address_id', NULL, 'zipcode', NULL," \
+          " 'lat', f.lat, 'long', f.lon, 'media_url', NULL)"                                       \
+          " FROM feedback f" PLAN_LATERAL " WHERE f.agency = $1 AND f.channel = 'OPEN311'"
 
 static const char SQL_O311_GET[] = O311_SELECT " AND f.id = $3";
 
@@ -244,7 +252,8 @@ static const char SQL_O311_LIST[] =
     "  AND f.received_at <= coalesce($6::timestamptz,"
     "   CASE WHEN $5::timestamptz IS NULL THEN now() ELSE $5::timestamptz + interval '90 days' END)"
     "  AND ($4::text[] IS NULL OR f.service = ANY ($4::text[]))"
-    "  AND ($7::text IS NULL OR " O311_STATUS " = $7) END)"
+    "  AND ($7::text IS NULL OR " O311_STATUS
+    " = $7) END)"
     " ORDER BY f.received_at DESC, f.id DESC LIMIT 1000";
 
 api_rc api_q_o311_get(PGconn *pg, const char *agency, const char *names_json, const char *id, es_buf *out,
@@ -296,8 +305,10 @@ api_rc api_q_o311_list(PGconn *pg, const char *agency, const char *names_json, c
   api_rc rc;
   if (start && end && !ids) {
     const char *p2[] = {start, end};
-    if ((rc = run(pg, "open311_span", "SELECT $2::timestamptz < $1::timestamptz,"
-                  " $2::timestamptz - $1::timestamptz > interval '90 days'", 2, p2, &r, err)) != API_OK)
+    if ((rc = run(pg, "open311_span",
+                  "SELECT $2::timestamptz < $1::timestamptz,"
+                  " $2::timestamptz - $1::timestamptz > interval '90 days'",
+                  2, p2, &r, err)) != API_OK)
       return rc;
     int before = PQgetvalue(r, 0, 0)[0] == 't', wide = PQgetvalue(r, 0, 1)[0] == 't';
     PQclear(r);

@@ -30,25 +30,29 @@ enum { TREND_WINDOWS = 14 };
  * starting at or before `at` (a window with no feedback has no ranking). */
 static const char SQL_PRIORITIES[] =
     "WITH w AS (SELECT window_start FROM priorities WHERE agency = $1 AND window_kind = $2"
-    "  AND ($3::bigint IS NULL OR window_start <= " API_TS(3) ")"
-    "  ORDER BY window_start DESC LIMIT 1)"
-    " SELECT " API_MS("p.window_start") ", " API_MS("p.computed_at") ", p.rank, p.topic, p.level,"
-    "  p.score, p.volume, p.negative_share, p.negative_low, p.negative_high, p.spike_z, p.nps,"
-    "  p.nps_impact, p.csat / 100, p.csat_impact / 100, p.urgent_share, p.factors,"
-    "  p.explanation_es, p.explanation_en, ap.id"
-    " FROM w JOIN priorities p ON p.agency = $1 AND p.window_kind = $2"
-    "  AND p.window_start = w.window_start"
-    " LEFT JOIN action_plans ap ON ap.agency = p.agency AND ap.topic = p.topic AND ap.status = 'open'"
-    " WHERE ($4::smallint IS NULL OR p.level = $4)"
-    " ORDER BY p.level, p.rank, p.topic";
+    "  AND ($3::bigint IS NULL OR window_start <= " API_TS(3)
+        ")"
+        "  ORDER BY window_start DESC LIMIT 1)"
+        " SELECT " API_MS("p.window_start") ", " API_MS("p.computed_at")
+            ", p.rank, p.topic, p.level,"
+            "  p.score, p.volume, p.negative_share, p.negative_low, p.negative_high, p.spike_z, p.nps,"
+            "  p.nps_impact, p.csat / 100, p.csat_impact / 100, p.urgent_share, p.factors,"
+            "  p.explanation_es, p.explanation_en, ap.id"
+            " FROM w JOIN priorities p ON p.agency = $1 AND p.window_kind = $2"
+            "  AND p.window_start = w.window_start"
+            " LEFT JOIN action_plans ap ON ap.agency = p.agency AND ap.topic = p.topic AND ap.status = 'open'"
+            " WHERE ($4::smallint IS NULL OR p.level = $4)"
+            " ORDER BY p.level, p.rank, p.topic";
 /* The trend: one range scan of the agency's last 14 windows of that kind
  * (index topic_window_stats_rank), k = windows before the ranked one; the
  * service fills the windows without a row with 0. */
 static const char SQL_TREND[] =
-    "SELECT topic, (extract(epoch FROM " API_TS(3) " - window_start) * 1000)::bigint / $4::bigint, total"
-    " FROM topic_window_stats WHERE agency = $1 AND window_kind = $2"
-    "  AND window_start > " API_TS(3) " - 14 * $4::bigint * interval '1 millisecond'"
-    "  AND window_start <= " API_TS(3);
+    "SELECT topic, (extract(epoch FROM " API_TS(3)
+        " - window_start) * 1000)::bigint / $4::bigint, total"
+        " FROM topic_window_stats WHERE agency = $1 AND window_kind = $2"
+        "  AND window_start > " API_TS(3)
+            " - 14 * $4::bigint * interval '1 millisecond'"
+            "  AND window_start <= " API_TS(3);
 
 /* Column c as a JSON number: PostgreSQL's float8/bigint text is one (shortest
  * exact form), except NaN and infinities, which become null like SQL NULL. */
@@ -74,7 +78,8 @@ static const char *itoa10(long long v, char d[24]) {
   char *p = d + 23;
   unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
   *p = '\0';
-  do *--p = (char)('0' + u % 10); while (u /= 10);
+  do *--p = (char)('0' + u % 10);
+  while (u /= 10);
   if (v < 0) *--p = '-';
   return p;
 }
@@ -191,22 +196,24 @@ static const int DEFAULT_POINTS[3] = {48, 30, 26};
  * api_qr_wilson, in float8 like C's double), NPS in points, CSAT as a share;
  * NULL without feedback / answers. Plain float8 columns: their text is copied
  * into the reply as it is. */
-#define WILSON(sign)                                                                               \
-  "least(1, greatest(0, (x.p + x.z2 / (2 * x.n) " sign                                             \
+#define WILSON(sign)                                   \
+  "least(1, greatest(0, (x.p + x.z2 / (2 * x.n) " sign \
   " 1.959963984540054 * sqrt(x.p * (1 - x.p) / x.n + x.z2 / (4 * x.n * x.n))) / (1 + x.z2 / x.n)))"
 static const char SQL_SERIES[] =
-    "SELECT " API_MS("g.ws") ", x.t, x.k, x.p, " WILSON("-") ", " WILSON("+") ","
-    "  100 * (x.pr - x.de)::float8 / nullif(x.np, 0), x.np, x.cs::float8 / nullif(x.cr, 0), x.cr"
-    " FROM generate_series(" API_TS(3) ", " API_TS(4) ", $5::interval) g(ws)"
-    " LEFT JOIN topic_window_stats s ON s.agency = $1 AND s.topic = $2 AND s.window_kind = $6"
-    "  AND s.window_start = g.ws"
-    " CROSS JOIN LATERAL (SELECT coalesce(s.total, 0) AS t, coalesce(s.negative, 0) AS k,"
-    "  s.negative::float8 / nullif(s.total, 0) AS p, nullif(s.total, 0)::float8 AS n,"
-    "  3.841458820694124::float8 AS z2,"
-    "  coalesce(s.nps_promoters, 0) AS pr, coalesce(s.nps_detractors, 0) AS de,"
-    "  coalesce(s.nps_promoters + s.nps_passives + s.nps_detractors, 0) AS np,"
-    "  coalesce(s.csat_responses, 0) AS cr, coalesce(s.csat_satisfied, 0) AS cs) x"
-    " ORDER BY g.ws";
+    "SELECT " API_MS("g.ws") ", x.t, x.k, x.p, " WILSON("-") ", " WILSON("+")
+        ","
+        "  100 * (x.pr - x.de)::float8 / nullif(x.np, 0), x.np, x.cs::float8 / nullif(x.cr, 0), x.cr"
+        " FROM generate_series(" API_TS(3) ", " API_TS(4)
+            ", $5::interval) g(ws)"
+            " LEFT JOIN topic_window_stats s ON s.agency = $1 AND s.topic = $2 AND s.window_kind = $6"
+            "  AND s.window_start = g.ws"
+            " CROSS JOIN LATERAL (SELECT coalesce(s.total, 0) AS t, coalesce(s.negative, 0) AS k,"
+            "  s.negative::float8 / nullif(s.total, 0) AS p, nullif(s.total, 0)::float8 AS n,"
+            "  3.841458820694124::float8 AS z2,"
+            "  coalesce(s.nps_promoters, 0) AS pr, coalesce(s.nps_detractors, 0) AS de,"
+            "  coalesce(s.nps_promoters + s.nps_passives + s.nps_detractors, 0) AS np,"
+            "  coalesce(s.csat_responses, 0) AS cr, coalesce(s.csat_satisfied, 0) AS cs) x"
+            " ORDER BY g.ws";
 #undef WILSON
 
 api_rc api_q_topic_series(PGconn *pg, const char *agency, const char *topic, const api_params *p,
@@ -258,18 +265,18 @@ api_rc api_q_topic_series(PGconn *pg, const char *agency, const char *topic, con
 
 /* ---- GET /v1/action-plans, GET /v1/action-plans/{id} ---- */
 
-#define TICKETS_OF(plan)                                                                           \
-  "(SELECT json_agg(json_build_object('tool', a.tool, 'key', a.external_key, 'url', a.url,"        \
+#define TICKETS_OF(plan)                                                                    \
+  "(SELECT json_agg(json_build_object('tool', a.tool, 'key', a.external_key, 'url', a.url," \
   " 'status', a.status) ORDER BY a.opened_at, a.id) FROM actions a WHERE a.plan_id = " plan ")"
 
 /* Newest first, keyset on (opened_at, id) in microseconds so no row is lost between pages. */
 static const char SQL_PLANS[] =
-    "SELECT p.id, p.topic, p.status, " API_MS("p.opened_at") ", " API_MS("p.closed_at") ", p.summary, "
-    TICKETS_OF("p.id") ", (extract(epoch FROM p.opened_at) * 1000000)::bigint"
-    " FROM action_plans p WHERE p.agency = $1 AND ($2::text IS NULL OR p.status = $2)"
-    "  AND ($3::bigint IS NULL OR (p.opened_at, p.id) <"
-    "   (timestamptz 'epoch' + $3::bigint * interval '1 microsecond', $4::text))"
-    " ORDER BY p.opened_at DESC, p.id DESC LIMIT $5::int";
+    "SELECT p.id, p.topic, p.status, " API_MS("p.opened_at") ", " API_MS("p.closed_at") ", p.summary, " TICKETS_OF("p.id")
+        ", (extract(epoch FROM p.opened_at) * 1000000)::bigint"
+        " FROM action_plans p WHERE p.agency = $1 AND ($2::text IS NULL OR p.status = $2)"
+        "  AND ($3::bigint IS NULL OR (p.opened_at, p.id) <"
+        "   (timestamptz 'epoch' + $3::bigint * interval '1 microsecond', $4::text))"
+        " ORDER BY p.opened_at DESC, p.id DESC LIMIT $5::int";
 
 /* The cursor: base64url (no padding) of "<opened_at µs>.<id>". */
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -388,13 +395,14 @@ api_rc api_q_plans_list(PGconn *pg, const char *agency, const api_params *p, es_
 }
 
 static const char SQL_PLAN[] =
-    "SELECT p.id, p.topic, p.status, " API_MS("p.opened_at") ", " API_MS("p.closed_at") ", p.summary, "
-    TICKETS_OF("p.id") ", p.recommendations, p.quotes, p.priority"
-    " FROM action_plans p WHERE p.id = $1 AND p.agency = $2";
+    "SELECT p.id, p.topic, p.status, " API_MS("p.opened_at") ", " API_MS("p.closed_at") ", p.summary, " TICKETS_OF("p.id")
+        ", p.recommendations, p.quotes, p.priority"
+        " FROM action_plans p WHERE p.id = $1 AND p.agency = $2";
 /* entity/entity_id as prioritize (open/close) and actions (ticket_*) write them. */
 static const char SQL_PLAN_AUDIT[] =
-    "SELECT " API_MS("at") ", actor, action, detail FROM audit_log"
-    " WHERE entity = 'action_plan' AND entity_id = $1 ORDER BY at, id";
+    "SELECT " API_MS("at")
+        ", actor, action, detail FROM audit_log"
+        " WHERE entity = 'action_plan' AND entity_id = $1 ORDER BY at, id";
 
 api_rc api_q_plan_get(PGconn *pg, const char *agency, const char *id, es_buf *out, api_err *err) {
   if (!id || !*id || strlen(id) > 64) return api_notfound(err);

@@ -17,8 +17,9 @@ static int64_t col64(const PGresult *r, int i, int c) { return strtoll(PQgetvalu
 
 /* The agency's newest window of that kind (its '*' aggregate row). */
 static const char SQL_SAT_LATEST[] =
-    "SELECT " API_MS("max(window_start)") " FROM topic_window_stats"
-    " WHERE agency = $1 AND topic = '*' AND window_kind = $2";
+    "SELECT " API_MS("max(window_start)")
+        " FROM topic_window_stats"
+        " WHERE agency = $1 AND topic = '*' AND window_kind = $2";
 
 /* One scan of the window's feedback rows: overall (g = 3), per channel (g = 1), per category (g = 2). */
 static const char SQL_SAT[] =
@@ -26,18 +27,21 @@ static const char SQL_SAT[] =
     "  count(*) FILTER (WHERE nps >= 9), count(*) FILTER (WHERE nps BETWEEN 7 AND 8),"
     "  count(*) FILTER (WHERE nps <= 6), count(csat), count(*) FILTER (WHERE csat >= 4)"
     " FROM feedback WHERE agency = $1 AND received_at >= " API_TS(2) " AND received_at < " API_TS(3)
-    " GROUP BY GROUPING SETS ((), (lower(channel)), (category))"
-    " ORDER BY 1 DESC, 2, 3";
+        " GROUP BY GROUPING SETS ((), (lower(channel)), (category))"
+        " ORDER BY 1 DESC, 2, 3";
 
 /* The agency's windows ending with the reported one, oldest first (no row: no answers). */
 static const char SQL_SAT_SERIES[] =
-    "SELECT " API_MS("g.ws") ", coalesce(s.nps_promoters, 0), coalesce(s.nps_passives, 0),"
-    "  coalesce(s.nps_detractors, 0), coalesce(s.csat_responses, 0), coalesce(s.csat_satisfied, 0)"
-    " FROM generate_series(" API_TS(2) ", " API_TS(3) ", $4::interval) g(ws)"
-    " LEFT JOIN topic_window_stats s ON s.agency = $1 AND s.topic = '*' AND s.window_kind = $5"
-    "  AND s.window_start = g.ws ORDER BY g.ws";
+    "SELECT " API_MS("g.ws")
+        ", coalesce(s.nps_promoters, 0), coalesce(s.nps_passives, 0),"
+        "  coalesce(s.nps_detractors, 0), coalesce(s.csat_responses, 0), coalesce(s.csat_satisfied, 0)"
+        " FROM generate_series(" API_TS(2) ", " API_TS(3)
+            ", $4::interval) g(ws)"
+            " LEFT JOIN topic_window_stats s ON s.agency = $1 AND s.topic = '*' AND s.window_kind = $5"
+            "  AND s.window_start = g.ws ORDER BY g.ws";
 static const char *const STEP[3] = {"1 hour", "24 hours", "168 hours"};
-enum { SAT_SERIES_DAY = 30, SAT_SERIES_WEEK = 12 };
+enum { SAT_SERIES_DAY = 30,
+       SAT_SERIES_WEEK = 12 };
 
 /* nps/csat fields (counts P, Pa, D, responses, satisfied) into o. */
 static void sat_fields(json_t *o, int64_t pr, int64_t pa, int64_t de, int64_t cr, int64_t cs, int *bad) {
@@ -137,14 +141,15 @@ dberr:
  * an audit_log row entity 'feedback', action 'review' (POST .../review). */
 #define REVIEW_WORTHY "(f.confidence < 0.5 OR f.category = 'other' OR f.language NOT IN ('es', 'en'))"
 static const char SQL_REVIEW[] =
-    "SELECT f.id, " API_MS("f.received_at") ", lower(f.channel), f.language, f.service, f.text,"
-    "  f.category, f.subcategory, f.confidence, f.sentiment, f.urgent, f.nps, f.csat,"
-    "  CASE WHEN f.category = 'other' THEN 'unclassified'"
-    "   WHEN f.confidence < 0.5 THEN 'low_confidence' ELSE 'rare_language' END"
-    " FROM feedback f WHERE f.agency = $1 AND " REVIEW_WORTHY
-    "  AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entity = 'feedback' AND l.entity_id = f.id"
-    "   AND l.action = 'review')"
-    " ORDER BY f.confidence, f.received_at DESC, f.id DESC LIMIT $2::int";
+    "SELECT f.id, " API_MS("f.received_at")
+        ", lower(f.channel), f.language, f.service, f.text,"
+        "  f.category, f.subcategory, f.confidence, f.sentiment, f.urgent, f.nps, f.csat,"
+        "  CASE WHEN f.category = 'other' THEN 'unclassified'"
+        "   WHEN f.confidence < 0.5 THEN 'low_confidence' ELSE 'rare_language' END"
+        " FROM feedback f WHERE f.agency = $1 AND " REVIEW_WORTHY
+        "  AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entity = 'feedback' AND l.entity_id = f.id"
+        "   AND l.action = 'review')"
+        " ORDER BY f.confidence, f.received_at DESC, f.id DESC LIMIT $2::int";
 
 api_rc api_q_review_queue(PGconn *pg, const char *agency, const api_params *p, es_buf *out, api_err *err) {
   int limit;

@@ -16,7 +16,9 @@
 #define API_TS(n) "(timestamptz 'epoch' + $" #n "::bigint * interval '1 millisecond')"
 #define API_MS(x) "(extract(epoch FROM " x ") * 1000)::bigint"
 
-typedef enum { API_WIN_HOUR = 0, API_WIN_DAY = 1, API_WIN_WEEK = 2 } api_window;
+typedef enum { API_WIN_HOUR = 0,
+               API_WIN_DAY = 1,
+               API_WIN_WEEK = 2 } api_window;
 extern const char *const API_WINDOW_NAMES[3];
 /* Length of each window kind in ms (weeks are ISO weeks: always 7 x 24 h in UTC). */
 extern const int64_t API_WINDOW_MS[3];

@@ -30,14 +30,16 @@ typedef enum {
 } api_route_id;
 
 /* Allowed methods per route (bit masks for the 405 answer's Allow header). */
-enum { API_M_GET = 1u << 0, API_M_POST = 1u << 1, API_M_DELETE = 1u << 2 };
+enum { API_M_GET = 1u << 0,
+       API_M_POST = 1u << 1,
+       API_M_DELETE = 1u << 2 };
 
 #define API_ARG_MAX 200
 
 typedef struct {
   api_route_id id;
-  const char *name;     /* static label for metrics and logs ("feedback_list"...) */
-  unsigned methods;     /* API_M_* the route answers (GET implies HEAD) */
+  const char *name;          /* static label for metrics and logs ("feedback_list"...) */
+  unsigned methods;          /* API_M_* the route answers (GET implies HEAD) */
   char arg[API_ARG_MAX + 1]; /* the path parameter, percent-decoded ("" when none) */
 } api_route;
 

@@ -157,7 +157,7 @@ typedef struct job {
   api_route r;
   api_params p;
   who who;
-  int step;           /* review: 1 read the item, 2 write the audit row */
+  int step;                                    /* review: 1 read the item, 2 write the audit row */
   char *text, *language, *correction, *detail; /* review (owned) */
   char actor[API_AGENCY_MAX + 16];
   char id[ES_RECEIPT_ID_MAX + 1];
@@ -313,7 +313,8 @@ static int review_validate(const api_taxo *t, const char *body, size_t len, json
     if (!json_is_string(v) && !(json_is_null(v) && strcmp(k, "journey_stage") == 0)) {
       json_decref(o);
       (void)api_invalid(err, strcmp(k, "category") == 0 ? "category" : strcmp(k, "subcategory") == 0 ? "subcategory"
-                             : strcmp(k, "sentiment") == 0 ? "sentiment" : "journey_stage",
+                                                                   : strcmp(k, "sentiment") == 0     ? "sentiment"
+                                                                                                     : "journey_stage",
                         "must be a string");
       return -1;
     }
@@ -477,7 +478,10 @@ static void handle_session(api_server *s, es_http_req *req, const api_route *r) 
     return;
   }
   json_t *roles = json_array();
-  static const struct { unsigned bit; const char *name; } R[] = {
+  static const struct {
+    unsigned bit;
+    const char *name;
+  } R[] = {
       {ES_ROLE_SUBMIT, "submit"}, {ES_ROLE_READ, "read"}, {ES_ROLE_REVIEW, "review"}, {ES_ROLE_ADMIN, "admin"}};
   for (size_t i = 0; i < 4; i++)
     if (ss->roles & R[i].bit) json_array_append_new(roles, json_string(R[i].name));
@@ -535,7 +539,9 @@ static void handle_static(api_server *s, es_http_req *req, const api_route *r) {
 /* ---- the handler ---- */
 
 static unsigned method_bit(int m) {
-  return m == HTTP_GET ? API_M_GET : m == HTTP_POST ? API_M_POST : m == HTTP_DELETE ? API_M_DELETE : 0;
+  return m == HTTP_GET ? API_M_GET : m == HTTP_POST ? API_M_POST
+                                 : m == HTTP_DELETE ? API_M_DELETE
+                                                    : 0;
 }
 
 static int agency_ok(const char *a) {
@@ -643,8 +649,7 @@ void api_server_handle(es_http_req *req, void *ud) {
   }
   unsigned need = (r.id == API_R_REVIEW || r.id == API_R_REVIEW_QUEUE) ? ES_ROLE_REVIEW : ES_ROLE_READ;
   if (!es_keys_has(j->who.roles, need)) {
-    reply_error(req, &r, 403, "forbidden", need == ES_ROLE_REVIEW ? "this key cannot review (role review needed)"
-                                                                  : "this key cannot read (role read needed)",
+    reply_error(req, &r, 403, "forbidden", need == ES_ROLE_REVIEW ? "this key cannot review (role review needed)" : "this key cannot read (role read needed)",
                 NULL, NULL);
     job_free(j);
     return;

@@ -18,19 +18,19 @@
 #include "taxo.h"
 
 typedef struct api_server {
-  uv_loop_t *loop;            /* borrowed */
-  api_pool *pool;             /* borrowed */
-  const es_keys *keys;        /* borrowed */
-  api_sessions *sessions;     /* borrowed */
-  const api_taxo *taxo;       /* borrowed; NULL: reviews answer 503 */
-  const char *web_root;       /* borrowed: real path of the dashboard folder; NULL: none */
+  uv_loop_t *loop;                  /* borrowed */
+  api_pool *pool;                   /* borrowed */
+  const es_keys *keys;              /* borrowed */
+  api_sessions *sessions;           /* borrowed */
+  const api_taxo *taxo;             /* borrowed; NULL: reviews answer 503 */
+  const char *web_root;             /* borrowed: real path of the dashboard folder; NULL: none */
   const unsigned char *receipt_key; /* borrowed (ES_RECEIPT_KEY_BYTES); NULL: receipts 404 */
-  rd_kafka_t *producer;       /* borrowed; NULL: reviews answer 503 */
+  rd_kafka_t *producer;             /* borrowed; NULL: reviews answer 503 */
   const char *corrections_topic;
   const char *const *health_groups; /* borrowed, NULL-terminated: consumer groups /v1/health reports */
-  int cookie_secure;          /* the session cookie gets "Secure" (served over HTTPS) */
-  size_t max_inflight;        /* queued database jobs before answering 503 */
-  size_t inflight;            /* loop thread only */
+  int cookie_secure;                /* the session cookie gets "Secure" (served over HTTPS) */
+  size_t max_inflight;              /* queued database jobs before answering 503 */
+  size_t inflight;                  /* loop thread only */
 } api_server;
 
 /* The security headers every reply carries ("Name: value\r\n" lines). */

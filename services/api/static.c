@@ -6,11 +6,16 @@
 #include <strings.h>
 
 static const char *const TYPES[][2] = {
-    {".html", "text/html; charset=utf-8"},        {".css", "text/css; charset=utf-8"},
-    {".js", "text/javascript; charset=utf-8"},    {".mjs", "text/javascript; charset=utf-8"},
-    {".json", "application/json"},                {".svg", "image/svg+xml"},
-    {".png", "image/png"},                        {".ico", "image/x-icon"},
-    {".woff2", "font/woff2"},                     {".txt", "text/plain; charset=utf-8"},
+    {".html", "text/html; charset=utf-8"},
+    {".css", "text/css; charset=utf-8"},
+    {".js", "text/javascript; charset=utf-8"},
+    {".mjs", "text/javascript; charset=utf-8"},
+    {".json", "application/json"},
+    {".svg", "image/svg+xml"},
+    {".png", "image/png"},
+    {".ico", "image/x-icon"},
+    {".woff2", "font/woff2"},
+    {".txt", "text/plain; charset=utf-8"},
     {".webmanifest", "application/manifest+json"},
 };
 
@@ -44,7 +49,7 @@ int api_static_path(const char *url_path, char *out, size_t cap) {
   else {
     const char *last = strrchr(p, '/');
     last = last ? last + 1 : p;
-    if (!strchr(last, '.')) { /* a dashboard route (/inbox): the app itself */
+    if (!strchr(last, '.')) {        /* a dashboard route (/inbox): the app itself */
       if (strchr(p, '/')) return -1; /* only top-level routes */
       w = snprintf(out, cap, "index.html");
     } else w = snprintf(out, cap, "%s", p);

@@ -157,10 +157,16 @@ void pz_priority_to_pb(const pz_priority *p, Escucha__V1__PriorityUpdate *u,
   u->has_rank = 1, u->rank = p->rank;
   u->explanation_es = p->expl_es;
   u->explanation_en = p->expl_en;
-  const struct { const char *k; double v; } kv[] = {
-      {"volume_share", f->volume_share}, {"negative_low", f->negative_low},
-      {"spike", f->c_spike},             {"nps", f->c_nps},
-      {"urgency", f->c_urgency},         {"expected", f->expected},
+  const struct {
+    const char *k;
+    double v;
+  } kv[] = {
+      {"volume_share", f->volume_share},
+      {"negative_low", f->negative_low},
+      {"spike", f->c_spike},
+      {"nps", f->c_nps},
+      {"urgency", f->c_urgency},
+      {"expected", f->expected},
       {"level", p->level},
   };
   size_t n = sizeof kv / sizeof kv[0];

@@ -21,9 +21,9 @@
 
 typedef struct agency_time {
   char *agency;
-  int64_t now;       /* event time */
-  int dirty;         /* new rows since the last ranking */
-  uint64_t ranked_ns;/* monotonic time of the last ranking */
+  int64_t now;        /* event time */
+  int dirty;          /* new rows since the last ranking */
+  uint64_t ranked_ns; /* monotonic time of the last ranking */
 } agency_time;
 
 /* A new row of the batch and its UTC hour (ms). */
@@ -31,21 +31,22 @@ typedef struct row_ref {
   const pz_row *r;
   int64_t hour;
 } row_ref;
-enum { SKIP_DUP = 1, SKIP_STORED = 2 };
+enum { SKIP_DUP = 1,
+       SKIP_STORED = 2 };
 
 struct pz_store {
   char *dsn;
   pz_store_cfg cfg;
   PGconn *c;
   int migrated;
-  es_buf copy, ids;                    /* COPY data; id array literal */
-  uint32_t *slots;                     /* hash table of the batch's ids: row index + 1 */
+  es_buf copy, ids; /* COPY data; id array literal */
+  uint32_t *slots;  /* hash table of the batch's ids: row index + 1 */
   size_t nslots;
-  unsigned char *skip;                 /* per row: 0 new, SKIP_DUP, SKIP_STORED */
-  row_ref *fresh;                      /* the rows written by this batch */
+  unsigned char *skip; /* per row: 0 new, SKIP_DUP, SKIP_STORED */
+  row_ref *fresh;      /* the rows written by this batch */
   size_t capfresh;
-  int lookup;                          /* look stored ids up before the COPY */
-  pz_overlap_fn overlap;               /* client work run while the server copies */
+  int lookup;            /* look stored ids up before the COPY */
+  pz_overlap_fn overlap; /* client work run while the server copies */
   void *overlap_arg;
   int overlapped;                      /* ran during this pz_store_write */
   uint64_t spike_set[SPIKE_SET_SLOTS]; /* hashes of topic windows already counted as spikes */
@@ -66,8 +67,8 @@ void pz_store_cfg_default(pz_store_cfg *c) {
   c->quiet_topics = "other,praise";
   c->hyst.close_threshold = 0.3;
   c->hyst.min_volume = 20;
-  c->hyst.close_after_ms = 3600000;  /* one action window (hour) below the close threshold */
-  c->hyst.cooldown_ms = 86400000;    /* a day before the same topic may reopen */
+  c->hyst.close_after_ms = 3600000; /* one action window (hour) below the close threshold */
+  c->hyst.cooldown_ms = 86400000;   /* a day before the same topic may reopen */
   c->history_windows = 8;
   c->action_window = PZ_HOUR;
   c->action_level = 1;
@@ -173,12 +174,12 @@ static int copy_str(es_buf *b, const char *v) {
   for (const char *p = v;; p++) {
     const char *esc = NULL;
     switch (*p) {
-    case '\\': esc = "\\\\"; break;
-    case '\t': esc = "\\t"; break;
-    case '\n': esc = "\\n"; break;
-    case '\r': esc = "\\r"; break;
-    case '\0': return es_buf_append(b, run, (size_t)(p - run));
-    default: continue;
+      case '\\': esc = "\\\\"; break;
+      case '\t': esc = "\\t"; break;
+      case '\n': esc = "\\n"; break;
+      case '\r': esc = "\\r"; break;
+      case '\0': return es_buf_append(b, run, (size_t)(p - run));
+      default: continue;
     }
     if (es_buf_append(b, run, (size_t)(p - run)) != 0 || es_buf_puts(b, esc) != 0) return -1;
     run = p + 1;
@@ -393,7 +394,9 @@ static int copy_feedback(pz_store *s, size_t nfresh) {
 /* ---- aggregates of exactly the new rows ---- */
 
 static int cmp_str(const char *a, const char *b) {
-  return a == b ? 0 : !a ? -1 : !b ? 1 : strcmp(a, b);
+  return a == b ? 0 : !a ? -1
+                  : !b   ? 1
+                         : strcmp(a, b);
 }
 
 static int cmp_ref(const void *pa, const void *pb) {
@@ -509,7 +512,7 @@ static int keep_emerging(pz_batch_result *res, const char *agency, const char *t
 typedef struct topic_acc {
   const char *topic; /* points into the PGresult */
   pz_counts cur;
-  double *hist;      /* history_windows entries, oldest first */
+  double *hist; /* history_windows entries, oldest first */
   pz_factors f;
   int level;
   unsigned rank;
@@ -543,13 +546,15 @@ static topic_acc *acc_for(rank_ctx *x, const char *topic) {
 }
 
 static const char SQL_HISTORY[] =
-    "SELECT topic, " MS("window_start") ", total, positive, neutral, negative, nps_promoters,"
-    " nps_passives, nps_detractors, csat_responses, csat_satisfied, urgent"
-    " FROM topic_window_stats WHERE agency = $1 AND window_kind = $2"
-    " AND window_start >= " TS(3) " AND window_start <= " TS(4);
+    "SELECT topic, " MS("window_start")
+        ", total, positive, neutral, negative, nps_promoters,"
+        " nps_passives, nps_detractors, csat_responses, csat_satisfied, urgent"
+        " FROM topic_window_stats WHERE agency = $1 AND window_kind = $2"
+        " AND window_start >= " TS(3) " AND window_start <= " TS(4);
 static const char SQL_FIRST[] =
-    "SELECT " MS("min(window_start)") " FROM topic_window_stats"
-    " WHERE agency = $1 AND topic = '*' AND window_kind = $2";
+    "SELECT " MS("min(window_start)")
+        " FROM topic_window_stats"
+        " WHERE agency = $1 AND topic = '*' AND window_kind = $2";
 
 /* Loads current and earlier windows of every topic of the agency. */
 static int load_history(rank_ctx *x, PGresult **out) {
@@ -573,8 +578,8 @@ static int load_history(rank_ctx *x, PGresult **out) {
   for (int i = 0; i < n; i++) {
     int64_t ws = strtoll(PQgetvalue(r, i, 1), NULL, 10);
     int64_t idx = (x->start - ws) / x->len; /* 0 current, 1..K earlier */
-    pz_counts c = {u64(r, i, 2), u64(r, i, 3), u64(r, i, 4),  u64(r, i, 5),
-                   u64(r, i, 6), u64(r, i, 7), u64(r, i, 8),  u64(r, i, 9),
+    pz_counts c = {u64(r, i, 2), u64(r, i, 3), u64(r, i, 4), u64(r, i, 5),
+                   u64(r, i, 6), u64(r, i, 7), u64(r, i, 8), u64(r, i, 9),
                    u64(r, i, 10), u64(r, i, 11)};
     const char *topic = PQgetvalue(r, i, 0);
     if (strcmp(topic, "*") == 0) {
@@ -772,20 +777,25 @@ typedef struct plan {
 } plan;
 
 static const char SQL_PLANS[] =
-    "SELECT id, topic, status = 'open', coalesce(" MS("last_hot_at") ", 0),"
-    " coalesce(" MS("closed_at") ", 0) FROM action_plans"
-    " WHERE agency = $1 AND (status = 'open' OR closed_at >= " TS(2) ")";
+    "SELECT id, topic, status = 'open', coalesce(" MS("last_hot_at")
+        ", 0),"
+        " coalesce(" MS("closed_at")
+            ", 0) FROM action_plans"
+            " WHERE agency = $1 AND (status = 'open' OR closed_at >= " TS(2) ")";
 
 static const char SQL_OPEN[] =
     "INSERT INTO action_plans (id, agency, topic, status, opened_at, last_hot_at, priority,"
-    " request_id, request_pb) VALUES ($1, $2, $3, 'open', " TS(4) ", " TS(4) ", $5::jsonb, $6,"
-    " $7::bytea) ON CONFLICT (agency, topic) WHERE status = 'open' DO NOTHING RETURNING id";
+    " request_id, request_pb) VALUES ($1, $2, $3, 'open', " TS(4) ", " TS(4)
+        ", $5::jsonb, $6,"
+        " $7::bytea) ON CONFLICT (agency, topic) WHERE status = 'open' DO NOTHING RETURNING id";
 static const char SQL_HOT[] =
-    "UPDATE action_plans SET last_hot_at = greatest(last_hot_at, " TS(2) "), updated_at = now()"
-    " WHERE id = $1 AND status = 'open'";
+    "UPDATE action_plans SET last_hot_at = greatest(last_hot_at, " TS(2)
+        "), updated_at = now()"
+        " WHERE id = $1 AND status = 'open'";
 static const char SQL_CLOSE[] =
-    "UPDATE action_plans SET status = 'closed', closed_at = " TS(2) ", updated_at = now()"
-    " WHERE id = $1 AND status = 'open'";
+    "UPDATE action_plans SET status = 'closed', closed_at = " TS(2)
+        ", updated_at = now()"
+        " WHERE id = $1 AND status = 'open'";
 static const char SQL_AUDIT[] =
     "INSERT INTO audit_log (actor, entity, entity_id, action, detail)"
     " VALUES ('escucha-prioritize', 'action_plan', $1, $2, $3::jsonb)";
@@ -890,13 +900,13 @@ static int decide(rank_ctx *x, const topic_acc *a, plan *pl, size_t npl, double 
   int act = pz_hysteresis(&x->s->cfg.hyst, &st, score, volume, x->now);
   if (act == PZ_ACT_OPEN && quiet_topic(x->s->cfg.quiet_topics, a->topic)) act = PZ_ACT_NONE;
   switch (act) {
-  case PZ_ACT_OPEN: return open_plan(x, a);
-  case PZ_ACT_HOT: {
-    const char *p[] = {open->id, now};
-    return q_ok(x->s, "plan_hot", SQL_HOT, 2, p);
-  }
-  case PZ_ACT_CLOSE: return 0; /* handled by close_plan (needs the plan, not the topic) */
-  default: return 0;
+    case PZ_ACT_OPEN: return open_plan(x, a);
+    case PZ_ACT_HOT: {
+      const char *p[] = {open->id, now};
+      return q_ok(x->s, "plan_hot", SQL_HOT, 2, p);
+    }
+    case PZ_ACT_CLOSE: return 0; /* handled by close_plan (needs the plan, not the topic) */
+    default: return 0;
   }
 }
 
@@ -978,8 +988,10 @@ static agency_time *agency_now(pz_store *s, const char *agency, int64_t now) {
     }
   const char *p[] = {agency};
   PGresult *r = q(s, "agency_now",
-                  "SELECT " MS("received_at") " FROM feedback WHERE agency = $1"
-                  " ORDER BY received_at DESC LIMIT 1", 1, p, PGRES_TUPLES_OK);
+                  "SELECT " MS("received_at")
+                      " FROM feedback WHERE agency = $1"
+                      " ORDER BY received_at DESC LIMIT 1",
+                  1, p, PGRES_TUPLES_OK);
   if (!r) return NULL;
   if (PQntuples(r) == 1) {
     int64_t m = strtoll(PQgetvalue(r, 0, 0), NULL, 10);

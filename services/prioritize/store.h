@@ -22,11 +22,11 @@ typedef struct pz_row {
   int nps, csat;                                  /* -1 = not answered */
   double confidence, sentiment_score;             /* NAN = unknown */
   int urgent;
-  char redactions[192];                           /* JSON object text or "" */
-  int has_latlon;                                 /* lat/lon set (else NULL) */
+  char redactions[192]; /* JSON object text or "" */
+  int has_latlon;       /* lat/lon set (else NULL) */
   double lat, lon;
-  const char *address;                            /* NULL = none */
-  char top_terms[512];                            /* JSON array text or "" */
+  const char *address; /* NULL = none */
+  char top_terms[512]; /* JSON array text or "" */
 } pz_row;
 
 /* Validates and maps a message; on failure returns -1 with a reason for the DLQ. */
@@ -35,14 +35,14 @@ int pz_row_from_pb(const Escucha__V1__ClassifiedFeedback *m, pz_row *r, char *wh
 typedef struct pz_store_cfg {
   pz_params params;
   pz_hyst_cfg hyst;
-  int history_windows;        /* earlier windows in the EWMA baseline */
-  int action_window;          /* PZ_HOUR/PZ_DAY/PZ_WEEK that drives action plans */
-  int action_level;           /* 1 categories, 2 subcategories */
-  double emerging_confidence; /* below this (or category "other") feeds the sketch */
-  int publish_top;            /* PriorityUpdates per agency x window x level */
-  double spike_p;             /* p-value under which a topic counts as spiking */
-  int rank_interval_ms;       /* rank an agency at most this often (0 = every batch) */
-  const char *quiet_topics;   /* comma list of categories ranked but never given a plan */
+  int history_windows;         /* earlier windows in the EWMA baseline */
+  int action_window;           /* PZ_HOUR/PZ_DAY/PZ_WEEK that drives action plans */
+  int action_level;            /* 1 categories, 2 subcategories */
+  double emerging_confidence;  /* below this (or category "other") feeds the sketch */
+  int publish_top;             /* PriorityUpdates per agency x window x level */
+  double spike_p;              /* p-value under which a topic counts as spiking */
+  int rank_interval_ms;        /* rank an agency at most this often (0 = every batch) */
+  const char *quiet_topics;    /* comma list of categories ranked but never given a plan */
   const es_taxonomy *taxonomy; /* borrowed; NULL: labels are topic ids */
 } pz_store_cfg;
 void pz_store_cfg_default(pz_store_cfg *c);
@@ -56,7 +56,9 @@ typedef struct pz_priority {
   pz_factors f;
 } pz_priority;
 
-typedef struct pz_text { char *agency, *text; } pz_text;
+typedef struct pz_text {
+  char *agency, *text;
+} pz_text;
 
 typedef struct pz_batch_result {
   size_t inserted;       /* feedback rows new in this batch */
@@ -65,7 +67,7 @@ typedef struct pz_batch_result {
   size_t opened, closed; /* action plans */
   pz_priority *prio;
   size_t nprio, capprio;
-  pz_text *emerging;     /* new low-confidence texts, for the sketch after commit */
+  pz_text *emerging; /* new low-confidence texts, for the sketch after commit */
   size_t nemerging, capemerging;
 } pz_batch_result;
 void pz_batch_result_free(pz_batch_result *r);
@@ -99,7 +101,7 @@ typedef struct pz_outbox_item {
   char *plan_id;
   unsigned char *payload; /* serialized ActionRequest */
   size_t len;
-  char *key;              /* Kafka key: agency/topic */
+  char *key; /* Kafka key: agency/topic */
 } pz_outbox_item;
 /* Up to max pending items (malloc'd array in *out). Returns count or -1. */
 int pz_store_outbox(pz_store *s, pz_outbox_item **out, int max);

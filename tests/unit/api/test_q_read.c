@@ -216,7 +216,7 @@ static void test_priorities(void **state) {
   assert_int_equal(I(a, "level"), 1);
   assert_int_equal(I(a, "volume"), 10);
   NEAR(R(a, "score"), 0.71);
-  NEAR(R(a, "csat"), 0.41);       /* stored in percent (41) by prioritize, a share here */
+  NEAR(R(a, "csat"), 0.41); /* stored in percent (41) by prioritize, a share here */
   NEAR(R(a, "csat_impact"), -0.05);
   NEAR(R(a, "nps"), 30.0);
   NEAR(R(json_object_get(a, "factors"), "spike"), 0.5);
@@ -513,9 +513,12 @@ static void test_review_queue(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_time_parsing),  cmocka_unit_test(test_priorities),
-      cmocka_unit_test(test_topic_series),  cmocka_unit_test(test_action_plans),
-      cmocka_unit_test(test_plan_get),      cmocka_unit_test(test_satisfaction),
+      cmocka_unit_test(test_time_parsing),
+      cmocka_unit_test(test_priorities),
+      cmocka_unit_test(test_topic_series),
+      cmocka_unit_test(test_action_plans),
+      cmocka_unit_test(test_plan_get),
+      cmocka_unit_test(test_satisfaction),
       cmocka_unit_test(test_review_queue),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

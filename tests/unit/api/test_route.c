@@ -16,7 +16,11 @@
 
 static void test_routes(void **state) {
   (void)state;
-  static const struct { const char *path; api_route_id id; const char *arg; } C[] = {
+  static const struct {
+    const char *path;
+    api_route_id id;
+    const char *arg;
+  } C[] = {
       {"/v1/feedback", API_R_FEEDBACK_LIST, ""},
       {"/v1/feedback/01JD0ABC", API_R_FEEDBACK_GET, "01JD0ABC"},
       {"/v1/feedback/01JD0ABC/review", API_R_REVIEW, "01JD0ABC"},
@@ -34,7 +38,7 @@ static void test_routes(void **state) {
       {"/open311/v2/requests/01JD.json", API_R_O311_GET, "01JD"},
       {"/", API_R_STATIC, ""},
       {"/app.js", API_R_STATIC, ""},
-      {"/v1/feedback/", API_R_NONE, ""},     /* empty segment */
+      {"/v1/feedback/", API_R_NONE, ""}, /* empty segment */
       {"/v1/feedback/a/b/c", API_R_NONE, ""},
       {"/v1/topics/a/b/c/series", API_R_NONE, ""},
       {"/v1", API_R_NONE, ""},
@@ -78,18 +82,18 @@ static void test_params(void **state) {
   assert_null(api_param(&p, "nope"));
   api_params_free(&p);
   static const struct { const char *q, *field; } BAD[] = {
-      {"a=1&a=2", "a"},             /* duplicate */
-      {"q=%ff", "q"},               /* not UTF-8 */
-      {"q=%c0%af", "q"},            /* overlong '/' */
-      {"q=%ed%a0%80", "q"},         /* surrogate */
-      {"q=%f4%90%80%80", "q"},      /* > U+10FFFF */
-      {"q=%0a", "q"},               /* control */
-      {"q=%c2%85", "q"},            /* C1 control */
-      {"q=%00", "q"},               /* NUL */
-      {"q=%4", "q"},                /* truncated escape */
+      {"a=1&a=2", "a"},        /* duplicate */
+      {"q=%ff", "q"},          /* not UTF-8 */
+      {"q=%c0%af", "q"},       /* overlong '/' */
+      {"q=%ed%a0%80", "q"},    /* surrogate */
+      {"q=%f4%90%80%80", "q"}, /* > U+10FFFF */
+      {"q=%0a", "q"},          /* control */
+      {"q=%c2%85", "q"},       /* C1 control */
+      {"q=%00", "q"},          /* NUL */
+      {"q=%4", "q"},           /* truncated escape */
       {"q=%g1", "q"},
-      {"b%ad=1", "query"},          /* bad name */
-      {"=1", "query"},              /* empty name */
+      {"b%ad=1", "query"}, /* bad name */
+      {"=1", "query"},     /* empty name */
       {"a b=1", "query"},
   };
   for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
@@ -188,8 +192,7 @@ static void test_static_paths(void **state) {
   (void)state;
   char out[256];
   static const struct { const char *in, *out; } OK[] = {
-      {"/", "index.html"}, {"/app.js", "app.js"}, {"/css/site.css", "css/site.css"},
-      {"/inbox", "index.html"}, {"/docs/", "docs/index.html"}, {"/icons/a-b_c.svg", "icons/a-b_c.svg"}};
+      {"/", "index.html"}, {"/app.js", "app.js"}, {"/css/site.css", "css/site.css"}, {"/inbox", "index.html"}, {"/docs/", "docs/index.html"}, {"/icons/a-b_c.svg", "icons/a-b_c.svg"}};
   for (size_t i = 0; i < sizeof OK / sizeof OK[0]; i++) {
     assert_int_equal(api_static_path(OK[i].in, out, sizeof out), 0);
     assert_string_equal(out, OK[i].out);
@@ -212,14 +215,14 @@ static void test_sessions(void **state) {
   memcpy(csrf_a, a->csrf, sizeof csrf_a);
   assert_int_equal(strlen(id_a), 43);
   assert_string_not_equal(id_a, csrf_a);
-  assert_non_null(api_session_find(s, id_a, 43, 900));   /* used at 900: lives until 1900 */
+  assert_non_null(api_session_find(s, id_a, 43, 900)); /* used at 900: lives until 1900 */
   assert_non_null(api_session_find(s, id_a, 43, 1800));
-  assert_null(api_session_find(s, id_a, 42, 1800));      /* wrong length */
+  assert_null(api_session_find(s, id_a, 42, 1800)); /* wrong length */
   const api_session *f = api_session_find(s, id_a, 43, 1800);
   assert_true(api_session_csrf_ok(f, csrf_a, 43));
   assert_false(api_session_csrf_ok(f, id_a, 43));
   assert_false(api_session_csrf_ok(f, NULL, 0));
-  assert_null(api_session_find(s, id_a, 43, 2801));      /* idle 1001 ms > 1000: gone */
+  assert_null(api_session_find(s, id_a, 43, 2801)); /* idle 1001 ms > 1000: gone */
   assert_int_equal(api_sessions_count(s), 0);
   /* full table: the least recently used goes */
   const api_session *b = api_session_create(s, "demo", ES_ROLE_READ, 3000);
@@ -228,7 +231,7 @@ static void test_sessions(void **state) {
   const api_session *c = api_session_create(s, "otra", ES_ROLE_ADMIN, 3001);
   char id_c[44];
   memcpy(id_c, c->id, sizeof id_c);
-  assert_non_null(api_session_find(s, id_b, 43, 3002));  /* b used later than c */
+  assert_non_null(api_session_find(s, id_b, 43, 3002)); /* b used later than c */
   assert_non_null(api_session_create(s, "x", ES_ROLE_READ, 3003));
   assert_null(api_session_find(s, id_c, 43, 3004));
   assert_non_null(api_session_find(s, id_b, 43, 3004));
@@ -272,9 +275,14 @@ static void test_taxonomy(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_routes),   cmocka_unit_test(test_params),        cmocka_unit_test(test_limit),
-      cmocka_unit_test(test_cursor),   cmocka_unit_test(test_rfc3339),       cmocka_unit_test(test_static_paths),
-      cmocka_unit_test(test_sessions), cmocka_unit_test(test_taxonomy),
+      cmocka_unit_test(test_routes),
+      cmocka_unit_test(test_params),
+      cmocka_unit_test(test_limit),
+      cmocka_unit_test(test_cursor),
+      cmocka_unit_test(test_rfc3339),
+      cmocka_unit_test(test_static_paths),
+      cmocka_unit_test(test_sessions),
+      cmocka_unit_test(test_taxonomy),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
