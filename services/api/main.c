@@ -14,10 +14,12 @@
 #include "admin.h"
 #include "config.h"
 #include "kafka.h"
+#include "kafka_groups.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
+#include "process.h"
 #include "receipt.h"
 #include "server.h"
 #include "session.h"
@@ -27,9 +29,9 @@
 static struct {
   es_common_cfg common;
   const char *http_host, *api_pg_dsn, *api_keys_file, *api_keys, *receipt_secret_file, *taxonomy, *web_root,
-      *corrections_topic, *health_groups;
+      *corrections_topic, *lag_groups;
   long http_port, admin_port, http_max_conns, pg_pool_size, pg_statement_timeout_ms, max_sessions, session_idle_s,
-      max_inflight;
+      max_inflight, lag_interval_ms;
   double http_header_timeout_s, http_body_timeout_s, http_idle_timeout_s;
   int cookie_secure;
 } C;
@@ -57,8 +59,10 @@ static es_opt OPTS[] = {
     ES_LONG("max-sessions", "10000", 1, 10000000, "Most dashboard sessions (the least recently used goes)", &C.max_sessions),
     ES_LONG("session-idle-s", "43200", 60, 31536000, "Seconds a dashboard session lives after its last use", &C.session_idle_s),
     ES_BOOL("cookie-secure", "off", "Mark the session cookie Secure (the dashboard is served over HTTPS by a proxy)", &C.cookie_secure),
-    ES_STR("health-groups", "escucha-ingest,escucha-classify,escucha-prioritize,escucha-actions",
-           "Consumer groups whose lag /v1/health reports (comma-separated)", &C.health_groups),
+    ES_STR("lag-groups", "escucha-ingest,escucha-classify,escucha-prioritize,escucha-actions",
+           "Consumer groups whose lag is probed from outside (escucha_kafka_group_lag, /v1/health; comma-separated)",
+           &C.lag_groups),
+    ES_LONG("lag-interval-ms", "15000", 100, 3600000, "How often the groups' lag is probed", &C.lag_interval_ms),
     ES_LONG("max-inflight", "1000", 1, 1000000, "Database requests queued before answering 503", &C.max_inflight),
     ES_OPT_END,
 };
@@ -217,8 +221,9 @@ static int serve(void) {
   srv->corrections_topic = C.corrections_topic;
   srv->cookie_secure = C.cookie_secure;
   srv->max_inflight = (size_t)C.max_inflight;
-  groups = split_groups(C.health_groups);
-  srv->health_groups = (const char *const *)groups;
+  groups = split_groups(C.lag_groups);
+  size_t ngroups = 0;
+  while (groups[ngroups]) ngroups++;
   api_server_metrics_init();
   es_http_limits lim = {.max_body = 65536, .max_header_bytes = 32768, .header_timeout_ms = (unsigned)(C.http_header_timeout_s * 1000), .body_timeout_ms = (unsigned)(C.http_body_timeout_s * 1000), .idle_timeout_ms = (unsigned)(C.http_idle_timeout_s * 1000), .max_conns = (unsigned)C.http_max_conns, .name = "api"};
   S.http = es_http_listen(S.loop, C.http_host, (int)C.http_port, &lim, api_server_handle, srv);
@@ -227,6 +232,14 @@ static int serve(void) {
     goto cleanup;
   }
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) goto cleanup;
+  es_process_watch_dir(C.common.state_dir); /* escucha_state_disk_*_bytes */
+  /* consumer-group lag from outside the groups, on a thread of its own */
+  srv->lagmon = es_lagmon_start(C.common.kafka_brokers, (const char *const *)groups, ngroups,
+                                (unsigned)C.lag_interval_ms, err, sizeof err);
+  if (!srv->lagmon) {
+    es_error("kafka_config_error", "lag probe: %s", err);
+    goto cleanup;
+  }
   uv_signal_init(S.loop, &S.sigterm);
   uv_signal_init(S.loop, &S.sigint);
   uv_signal_start(&S.sigterm, on_signal, SIGTERM);
@@ -246,6 +259,8 @@ cleanup:
   if (S.kuv) es_kafka_uv_detach(S.kuv);
   S.kuv = NULL;
   uv_run(S.loop, UV_RUN_NOWAIT);
+  es_lagmon_stop(srv->lagmon);
+  srv->lagmon = NULL;
   es_admin_stop();
   if (producer) es_kafka_producer_close(producer, 5000);
   api_pool_free(srv->pool);

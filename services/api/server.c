@@ -211,7 +211,7 @@ static void on_work(uv_work_t *w) {
   if (j->r.id == API_R_HEALTH && j->rc == API_OK) {
     /* {"model_version":..} -> {"consumer_lag":[..],"dlq":{..},"model_version":..} */
     es_buf b = {0};
-    int ok = es_buf_puts(&b, "{") == 0 && api_health_kafka(s->producer, s->health_groups, ES_TOPIC_DLQ, 2000, &b) == 0 &&
+    int ok = es_buf_puts(&b, "{") == 0 && api_health_kafka(s->producer, s->lagmon, ES_TOPIC_DLQ, 2000, &b) == 0 &&
              es_buf_puts(&b, ",") == 0 && j->out.len > 1 && es_buf_append(&b, j->out.data + 1, j->out.len - 1) == 0;
     es_buf_free(&j->out);
     j->out = b;

@@ -60,7 +60,8 @@ def web_root(tmp_path_factory):
 def api(web_root):
     svc = Service("api", http_port=API_PORT, env={
         "ESCUCHA_API_KEYS": key_env(), "ESCUCHA_RECEIPT_SECRET_FILE": RECEIPT_SECRET_FILE,
-        "ESCUCHA_WEB_ROOT": str(web_root), "ESCUCHA_HEALTH_GROUPS": "escucha-nobody," + HEALTH_GROUP})
+        "ESCUCHA_WEB_ROOT": str(web_root), "ESCUCHA_LAG_GROUPS": "escucha-nobody," + HEALTH_GROUP,
+        "ESCUCHA_LAG_INTERVAL_MS": "200"})
     yield svc
     rc = svc.stop()
     assert rc == 0, "escucha-api exited %s on SIGTERM; log tail:\n%s" % (rc, svc.log()[-3000:])
@@ -543,12 +544,17 @@ def test_health_lag_dlq_and_model(api):
         l, h = c2.get_watermark_offsets(TopicPartition("escucha.dlq.v1", part), timeout=10)
         dlq += h - l
     c2.close()
-    r = get("/v1/health", KEYS["read"])
-    assert r.status_code == 200, r.text
+    want = [{"group": HEALTH_GROUP, "topic": topic, "lag": 2}]
+
+    def probed():  # the lag monitor probes every 200 ms on its own thread
+        x = get("/v1/health", KEYS["read"])
+        return x if x.status_code == 200 and x.json()["consumer_lag"] == want else None
+    r = wait_until(probed, 30, interval=0.2, what="the probed lag in /v1/health")
     d = r.json()
     assert d["model_version"] == "m-test"
     assert d["dlq"]["count"] >= dlq  # other tests may add to the DLQ meanwhile, never remove
-    assert d["consumer_lag"] == [{"group": HEALTH_GROUP, "topic": topic, "lag": 2}]
+    assert d["consumer_lag"] == want
+    assert api.metric('escucha_kafka_group_lag{group="%s",topic="%s",partition="0"}' % (HEALTH_GROUP, topic)) == 2
     assert get("/v1/health").status_code == 401
     assert get("/v1/health", KEYS["submit"]).status_code == 403
 

@@ -22,7 +22,7 @@ if not BIN_DIR.is_absolute():
     BIN_DIR = REPO / BIN_DIR
 APPS = ["ingest", "classify", "prioritize", "actions", "api"]
 NAME = re.compile(r"\bESCUCHA_[A-Z0-9_]+")
-NOT_VARIABLES = {"ESCUCHA_VERSION", "ESCUCHA_FUZZ"}  # macros
+NOT_VARIABLES = {"ESCUCHA_VERSION", "ESCUCHA_FUZZ", "ESCUCHA_COMMIT"}  # macros
 # getenv outside the table: none (classify's train/predict read their
 # ESCUCHA_TAXONOMY/MODEL/CONFIDENCE_THRESHOLD through a typed table too)
 GETENV_ALLOWED = set()

@@ -18,7 +18,7 @@ import tempfile
 import pytest
 import requests
 
-from conftest import ADMIN, ADMIN_BASE, REPO, STATE, producer, unique, wait_until
+from conftest import ADMIN, ADMIN_BASE, API_HTTP_PORT, REPO, STATE, producer, unique, wait_until
 
 SERVICES = ["ingest", "classify", "prioritize", "actions", "api"]
 PROMQL_FUNCS = {"sum", "rate", "increase", "delta", "histogram_quantile", "avg", "max", "min", "time",
@@ -59,7 +59,7 @@ def stack_services(request):
                                                        "ESCUCHA_CORRECTIONS_TOPIC": ""})
         started["prioritize"] = Service("prioritize", env={"ESCUCHA_GROUP": pz_group})
         started["actions"] = Service("actions")
-        started["api"] = Service("api", env={"ESCUCHA_LAG_GROUPS": group + "," + pz_group,
+        started["api"] = Service("api", http_port=API_HTTP_PORT, env={"ESCUCHA_LAG_GROUPS": group + "," + pz_group,
                                              "ESCUCHA_LAG_INTERVAL_MS": "500"})
         yield group, started
     finally:
