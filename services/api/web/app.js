@@ -106,10 +106,12 @@
     return s ? "?" + s : "";
   }
 
-  // The taxonomy (categories and subcategories with es/en labels) for filters and corrections.
+  // The taxonomy (categories and subcategories with es/en labels) for filters and corrections:
+  // taxonomy.json next to this file, the ids and labels of config/taxonomy.default.json
+  // (escucha-api has no taxonomy endpoint yet).
   async function taxonomy() {
     if (state.taxonomy) return state.taxonomy;
-    const tx = await api("/v1/taxonomy");
+    const tx = await api("taxonomy.json");
     state.taxonomy = (tx && tx.categories) || [];
     return state.taxonomy;
   }
