@@ -7,7 +7,7 @@
 #   tests and fuzz targets of S include its headers by name ("redact.h"): -Iservices/S
 # SAN=1 builds everything with ASan+UBSan into build-san/.
 # A new service: add it to SERVICES and give it S_PKGS / S_LDLIBS below.
-SERVICES := ingest classify prioritize actions
+SERVICES := ingest classify prioritize actions api
 
 # ---- libraries: each binary links only what it uses ----
 # Names are pkg-config packages (compile and link flags come from their .pc files); the
@@ -26,6 +26,8 @@ prioritize_PKGS := libpq jansson libutf8proc libxxhash
 prioritize_LDLIBS := -lm
 actions_PKGS := hiredis libpq jansson libcurl libsodium libutf8proc
 actions_LDLIBS := -lm
+api_PKGS := libpq jansson libsodium
+api_LDLIBS :=
 TEST_PKGS := cmocka
 PKG_CONFIG ?= pkg-config
 SAN ?= 0

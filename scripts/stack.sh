@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Escucha local stack without Docker: Kafka 3.9.1 (KRaft, from Maven jars),
-# PostgreSQL 15 and Redis from Debian, and the four services, all bound to
+# PostgreSQL 15 and Redis from Debian, and the five services, all bound to
 # 127.0.0.1 with state under $ESCUCHA_STATE_DIR. Config: scripts/env.sh.
 # Every command is idempotent; readiness is polled with deadlines, never slept.
 set -euo pipefail
@@ -12,7 +12,7 @@ KPORT=$ESCUCHA_KAFKA_PORT
 KCPORT=$ESCUCHA_KAFKA_CONTROLLER_PORT
 PGPORT=$ESCUCHA_PG_PORT
 RPORT=$ESCUCHA_REDIS_PORT
-SERVICES=(ingest classify prioritize actions)
+SERVICES=(ingest classify prioritize actions api)
 PGBIN=/usr/lib/postgresql/15/bin
 PGDATA=$STATE/pg/data
 PGSOCK=$STATE/pg/run
@@ -309,8 +309,17 @@ cmd_topics() { /usr/bin/python3 "$REPO/scripts/kafka_topics.py" "$ESCUCHA_KAFKA_
 # client_min_messages: hide "already exists, skipping" notices
 psql_app() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$ESCUCHA_PG_DSN" "$@"; }
 
+# escucha-api's read-only role: only a superuser may create it (the grants are
+# in migrations/002_read_side.sql); loopback is trusted, so no password.
+ensure_api_role() {
+  local su=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -tA)
+  [[ $("${su[@]}" -c "select 1 from pg_roles where rolname='escucha_api'") == 1 ]] ||
+    "${su[@]}" -c "create role escucha_api login"
+}
+
 cmd_migrate() {
   local dir=$ESCUCHA_MIGRATIONS_DIR f v applied out n=0
+  ensure_api_role
   psql_app -c "create table if not exists schema_migrations(version text primary key, applied_at timestamptz not null default now())"
   applied=$(psql_app -tA -c "select version from schema_migrations")
   # lexical order in the C locale, whatever the user's locale is
@@ -377,6 +386,7 @@ svc_launch() {
   port=$(escucha_admin_port "$name")
   check_port_free "$name admin" "$port"
   [[ $name != ingest ]] || check_port_free "ingest http" "$ESCUCHA_HTTP_PORT"
+  [[ $name != api ]] || check_port_free "api http" "$ESCUCHA_API_HTTP_PORT"
   ensure_dirs
   echo "=== $(date -Is) start $bin" >>"$STATE/logs/$name.log"
   log "starting $name (admin 127.0.0.1:$port)"
@@ -385,6 +395,8 @@ svc_launch() {
   (
     for v in $ESCUCHA_ENV_VARS; do export "$v"; done
     export ESCUCHA_ADMIN_PORT=$port
+    # the api has its own HTTP port (ESCUCHA_HTTP_PORT is ingest's in this env)
+    [[ $name != api ]] || export ESCUCHA_HTTP_PORT=$ESCUCHA_API_HTTP_PORT
     exec setsid nohup "$bin" >>"$STATE/logs/$name.log" 2>&1 </dev/null
   ) &
   echo $! >"$(svc_pidf "$name")"
@@ -431,7 +443,7 @@ cmd_services_stop() {
 cmd_up() {
   local t0=$SECONDS
   cmd_infra; cmd_topics; cmd_migrate; cmd_provision; cmd_services
-  log "up in $((SECONDS - t0)) s; demo key: $STATE/demo-api-key"
+  log "up in $((SECONDS - t0)) s; demo key: $STATE/demo-api-key; dashboard: http://127.0.0.1:$ESCUCHA_API_HTTP_PORT/"
 }
 
 cmd_down() { cmd_services_stop; cmd_redis_stop; cmd_pg_stop; cmd_kafka_stop; }
@@ -458,6 +470,7 @@ cmd_status() {
     status_line "$s" "$(svc_pidf "$s")" "escucha-$s" "$(escucha_admin_port "$s")"
   done
   [[ -s $STATE/pids/ingest.pid ]] && echo "ingest http: 127.0.0.1:$ESCUCHA_HTTP_PORT"
+  [[ -s $STATE/pids/api.pid ]] && echo "dashboard and read API: http://127.0.0.1:$ESCUCHA_API_HTTP_PORT/"
   return 0
 }
 

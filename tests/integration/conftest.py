@@ -25,7 +25,11 @@ REDIS_PORT = int(os.environ.get("ESCUCHA_REDIS_PORT", "16379"))
 REDIS_URL = os.environ.get("ESCUCHA_REDIS_URL", "redis://127.0.0.1:%d" % REDIS_PORT)
 HTTP_PORT = int(os.environ.get("ESCUCHA_HTTP_PORT", "8080"))
 ADMIN_BASE = int(os.environ.get("ESCUCHA_ADMIN_PORT_BASE", "9100"))
-ADMIN = {"ingest": 1, "classify": 2, "prioritize": 3, "actions": 4}
+ADMIN = {"ingest": 1, "classify": 2, "prioritize": 3, "actions": 4, "api": 5}
+# escucha-api's HTTP port in tests (ingest's tests use HTTP_PORT + 0..3)
+API_PORT = HTTP_PORT + 5
+API_PG_DSN = os.environ.get("ESCUCHA_API_PG_DSN",
+                            "host=127.0.0.1 port=%d dbname=escucha user=escucha_api" % PG_PORT)
 
 
 def _load_pb():
@@ -81,6 +85,7 @@ class Service:
             "ESCUCHA_TAXONOMY": os.path.join(REPO, "config", "taxonomy.default.json"),
             "ESCUCHA_MIGRATIONS_DIR": os.path.join(REPO, "migrations"),
             "ESCUCHA_MODEL": os.path.join(STATE, "model.bin"),
+            "ESCUCHA_API_PG_DSN": API_PG_DSN,
         })
         if http_port:
             e["ESCUCHA_HTTP_PORT"] = str(http_port)

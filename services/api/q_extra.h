@@ -1,0 +1,35 @@
+/* escucha-api's query functions beyond query.h's dashboard set: citizen
+ * receipts, Open311 GeoReport v2 reads and the review endpoint's two steps.
+ * Like query.h's: pure, blocking, run on the thread pool. */
+#ifndef ESCUCHA_API_Q_EXTRA_H
+#define ESCUCHA_API_Q_EXTRA_H
+#include "query.h"
+
+/* {"status":"received|classified|in_action_plan|ticket_open|resolved","updated_at":..}
+ * for a feedback id whose receipt token was already verified. */
+ES_MUST_CHECK api_rc api_q_receipt(PGconn *pg, const char *id, es_buf *out, api_err *err);
+
+/* GeoReport v2 GET requests.json: a JSON array of service requests of the
+ * agency that came in through Open311 (channel OPEN311). names_json maps a
+ * service_code to its service_name ({"code":"label"}). Parameters:
+ * service_request_id (comma list; overrides the others), service_code
+ * (comma list), start_date, end_date (RFC 3339; at most 90 days apart;
+ * default the last 90 days), status (open|closed, comma list). At most 1000. */
+ES_MUST_CHECK api_rc api_q_o311_list(PGconn *pg, const char *agency, const char *names_json, const api_params *p,
+                                     es_buf *out, api_err *err);
+/* GET requests/{id}.json: a one-element array, or API_NOTFOUND. */
+ES_MUST_CHECK api_rc api_q_o311_get(PGconn *pg, const char *agency, const char *names_json, const char *id,
+                                    es_buf *out, api_err *err);
+
+/* Review, step 1: the item's redacted text and language (malloc'd, caller
+ * frees) for the correction message; API_NOTFOUND for another agency's id. */
+ES_MUST_CHECK api_rc api_q_review_item(PGconn *pg, const char *agency, const char *id, char **text,
+                                       char **language, api_err *err);
+/* Review, step 2 (after the correction is on Kafka): the audit_log row.
+ * detail_json: a JSON object (no feedback text). */
+ES_MUST_CHECK api_rc api_q_review_audit(PGconn *pg, const char *actor, const char *id, const char *detail_json,
+                                        api_err *err);
+
+/* /v1/health's database part: {"model_version":..} for the agency's latest item. */
+ES_MUST_CHECK api_rc api_q_model_version(PGconn *pg, const char *agency, es_buf *out, api_err *err);
+#endif
