@@ -37,8 +37,8 @@ from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 REPO = it.REPO
-API_PORT = it.HTTP_PORT + 1          # ingest has HTTP_PORT
-API_ADMIN = it.ADMIN_BASE + 5        # ingest 1 .. actions 4; api 5 (9105 by default)
+API_PORT = it.API_PORT               # escucha-api's test port (conftest)
+API_ADMIN = it.ADMIN_BASE + it.ADMIN["api"]
 BASE = "http://127.0.0.1:%d" % API_PORT
 OUT = os.path.join(os.environ.get("ESCUCHA_TEST_OUTPUT", os.path.join(REPO, ".escucha", "test-output")), "browser")
 SAMPLE = os.path.join(REPO, "data", "sample", "feedback.ndjson")

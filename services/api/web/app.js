@@ -646,6 +646,7 @@
         el("div", { class: "card stat", id: "stat-dlq" }, el("h2", null, t("dlq")), el("p", { class: "big" }, fmtNum(d.dlq && d.dlq.count, 0))),
         el("div", { class: "card stat", id: "stat-model" }, el("h2", null, t("model_version")), el("p", { class: "big mono" }, d.model_version || t("none")))),
       el("section", { "aria-labelledby": "h-lag" }, el("h2", { id: "h-lag", class: "section" }, t("consumer_lag")),
+        lag.length ? null : el("p", { class: "empty", id: "lag-none" }, t("lag_none")),
         el("div", { class: "table-wrap" }, el("table", { id: "lag-table" },
           el("thead", null, el("tr", null, el("th", { scope: "col" }, t("group")), el("th", { scope: "col" }, t("topic")),
             el("th", { scope: "col", class: "num" }, t("lag")), el("th", { scope: "col" }, t("status")))),

@@ -160,6 +160,7 @@ window.ESCUCHA_I18N = {
     refresh: "Actualizar",
     lag_ok: "Al día",
     lag_behind: "Atrasado",
+    lag_none: "El servidor todavía no informa los mensajes pendientes.",
 
     ago_s: "hace unos segundos",
     ago_m: "hace {n} min",
@@ -328,6 +329,7 @@ window.ESCUCHA_I18N = {
     refresh: "Refresh",
     lag_ok: "Up to date",
     lag_behind: "Behind",
+    lag_none: "The server does not report pending messages yet.",
 
     ago_s: "a few seconds ago",
     ago_m: "{n} min ago",
