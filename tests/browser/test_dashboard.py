@@ -213,6 +213,15 @@ def go(d, route):
     d.get(BASE + "/#/" + route)
 
 
+def taxonomy_label(topic, lang):
+    tx = json.load(open(os.path.join(REPO, "services", "api", "web", "taxonomy.json"), encoding="utf-8"))
+    for c in tx["categories"]:
+        for x in [c] + c.get("subcategories", []):
+            if x["id"] == topic:
+                return x["labels"][lang]
+    return topic
+
+
 # ---------------------------------------------------------------- tests
 def test_taxonomy_copy_matches_config():
     """web/taxonomy.json (filters and corrections) holds the ids and labels of the default taxonomy."""
@@ -261,7 +270,9 @@ def test_sign_in_and_every_page(stack, browser):
     queue = get(stack, "/v1/review-queue?limit=50")
 
     for lang in ("es", "en"):
-        name = lambda x: (x.get("label_" + lang) or x.get("label_es") or x["topic"])  # noqa: E731
+        def name(x):
+            """A topic's name as the API gives it (label_es/label_en), else the taxonomy's label."""
+            return x.get("label_" + lang) or x.get("label_es") or taxonomy_label(x["topic"], lang)
         # priorities: the top one's name, its explanation and a sparkline
         go(d, "priorities")
         first = wait_css(d, "#priorities > li")

@@ -73,8 +73,9 @@
     return t("ago_d", { n: Math.floor(s / 86400) });
   }
   function timeEl(iso, text) { return el("time", { datetime: iso || null, title: iso ? fmtTime(iso) : null }, text); }
-  function label(obj) { // label_es / label_en with the topic id as the last resort
-    return (lang === "en" ? obj.label_en || obj.label_es : obj.label_es || obj.label_en) || obj.topic || t("none");
+  function label(obj) { // label_es / label_en, else the taxonomy's label of the topic, else its id
+    return (lang === "en" ? obj.label_en || obj.label_es : obj.label_es || obj.label_en) ||
+      (obj.topic ? catLabel(obj.topic) : t("none"));
   }
   function channelName(c) { const k = "channel_" + c; return I18N.es[k] ? t(k) : String(c || t("none")); }
   function langName(c) { const k = "lang_" + c; return I18N.es[k] ? t(k) : String(c || t("none")); }
@@ -152,7 +153,7 @@
     const sw = document.getElementById("lang-switch");
     sw.textContent = t("lang_switch");
     sw.setAttribute("lang", lang === "es" ? "en" : "es");
-    sw.setAttribute("aria-label", t("lang_switch_label"));
+    sw.setAttribute("title", t("lang_switch_label")); // the name stays the visible text (WCAG 2.5.3)
     const out = document.getElementById("sign-out");
     out.textContent = t("sign_out");
     out.hidden = !signedIn;
