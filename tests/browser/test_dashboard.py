@@ -30,7 +30,7 @@ import conftest as it  # noqa: E402  (the integration tests' helpers; already lo
 import actions_it  # noqa: E402
 
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
 from selenium.webdriver.chrome.service import Service as ChromeService  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
@@ -182,8 +182,21 @@ def screenshot(d, name):
     d.set_window_size(1280, 1000)
 
 
+def page_state(d):
+    """What the page shows and logs, for a failure message (and a screenshot of it)."""
+    try:
+        d.save_screenshot(os.path.join(OUT, "failure.png"))
+        return "url %s\nmain: %s\nconsole: %s" % (d.current_url, d.find_element(By.TAG_NAME, "main").text[:1500],
+                                                  d.get_log("browser"))
+    except Exception as e:  # noqa: BLE001  (diagnostics only)
+        return "(page state unavailable: %s)" % e
+
+
 def wait_css(d, css, timeout=WAIT):
-    return WebDriverWait(d, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, css)))
+    try:
+        return WebDriverWait(d, timeout).until(EC.presence_of_element_located((By.CSS_SELECTOR, css)))
+    except TimeoutException:
+        raise AssertionError("no %s after %ds\n%s" % (css, timeout, page_state(d))) from None
 
 
 def wait_text(d, css, timeout=WAIT):
@@ -253,7 +266,9 @@ def test_sign_in_and_every_page(stack, browser):
     d.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
     wait_text(d, "#signin-msg")
     d.get_log("browser")  # the refused POST /v1/session (401) is logged by Chromium on purpose; drop it
-    d.find_element(By.ID, "key").send_keys(stack["key"])
+    box = d.find_element(By.ID, "key")
+    box.clear()
+    box.send_keys(stack["key"])
     d.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
     wait_css(d, "#priorities")
     assert stack["agency"] in d.find_element(By.ID, "who").text

@@ -230,6 +230,7 @@
         else route();
       } catch (e) {
         msg.textContent = e.status === 401 || e.status === 400 || e.status === 403 ? t("signin_bad") : t("error_generic");
+        input.select();
       }
     });
     page("signin_title", "signin_intro", form);
@@ -372,7 +373,7 @@
         el("p", null, t("score") + ": " + fmtNum(p.priority.score, 2) + " · " + t("volume") + ": " + fmtNum(p.priority.volume, 0)),
         el("p", null, (lang === "en" ? p.priority.explanation_en : p.priority.explanation_es) || "")) : null,
       audit.length ? el("section", { "aria-labelledby": "h-audit" }, el("h2", { id: "h-audit" }, t("audit")),
-        el("div", { class: "table-wrap" }, el("table", null,
+        el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-labelledby": "h-audit" }, el("table", null,
           el("thead", null, el("tr", null, ["audit_at", "audit_actor", "audit_action", "audit_detail"].map((k) => el("th", { scope: "col" }, t(k))))),
           el("tbody", null, audit.map((a) => el("tr", null, el("td", null, timeEl(a.at, fmtTime(a.at))), el("td", null, a.actor || ""),
             el("td", null, a.action || ""), el("td", null, typeof a.detail === "string" ? a.detail : a.detail ? JSON.stringify(a.detail) : ""))))))) : null
@@ -597,7 +598,8 @@
     const series = Array.isArray(d.series) ? d.series : [];
     const chans = Array.isArray(d.by_channel) ? d.by_channel : [];
     const cats = Array.isArray(d.by_category) ? d.by_category : [];
-    const table = (rows, nameOf, caption) => el("div", { class: "table-wrap" }, el("table", null, el("caption", null, caption),
+    const table = (rows, nameOf, caption) => el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption },
+      el("table", null, el("caption", { class: "visually-hidden" }, caption),
       el("thead", null, el("tr", null, el("th", { scope: "col" }, caption), el("th", { scope: "col" }, t("nps")), el("th", { scope: "col" }, t("interval")),
         el("th", { scope: "col" }, t("csat")), el("th", { scope: "col" }, t("interval")))),
       el("tbody", null, rows.map((x) => el("tr", null, el("th", { scope: "row" }, nameOf(x)),
@@ -648,7 +650,7 @@
         el("div", { class: "card stat", id: "stat-model" }, el("h2", null, t("model_version")), el("p", { class: "big mono" }, d.model_version || t("none")))),
       el("section", { "aria-labelledby": "h-lag" }, el("h2", { id: "h-lag", class: "section" }, t("consumer_lag")),
         lag.length ? null : el("p", { class: "empty", id: "lag-none" }, t("lag_none")),
-        el("div", { class: "table-wrap" }, el("table", { id: "lag-table" },
+        el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-labelledby": "h-lag" }, el("table", { id: "lag-table" },
           el("thead", null, el("tr", null, el("th", { scope: "col" }, t("group")), el("th", { scope: "col" }, t("topic")),
             el("th", { scope: "col", class: "num" }, t("lag")), el("th", { scope: "col" }, t("status")))),
           el("tbody", null, lag.map((x) => el("tr", null, el("td", null, x.group || ""), el("td", null, x.topic || ""),
