@@ -421,7 +421,7 @@
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       const v = {};
-      for (const k of ["q", "category", "sentiment", "channel", "urgent", "language", "from", "to"]) v[k] = form.elements[k].value.trim();
+      for (const k of ["q", "category", "sentiment", "channel", "urgent", "language", "from", "to"]) v[k] = document.getElementById("f-" + k).value.trim();
       location.hash = "#/inbox" + qs(v);
     });
     const list = el("ol", { id: "inbox-list", class: "items" });
