@@ -49,8 +49,10 @@
   }
   function fmtSigned(v, digits) {
     if (v === null || v === undefined) return t("none");
-    const s = fmtNum(v, digits);
-    return v > 0 ? "+" + s : s;
+    const f = Math.pow(10, digits === undefined ? 1 : digits);
+    const r = Math.round(v * f) / f;
+    if (r === 0) return fmtNum(0, 0); // never "-0" or "+0"
+    return r > 0 ? "+" + fmtNum(r, digits) : fmtNum(r, digits);
   }
   function fmtTime(iso) {
     if (!iso) return t("none");
@@ -118,6 +120,9 @@
   }
   function catLabel(id) {
     if (!id) return t("unclassified");
+    // "other" and its subcategories are the classifier's, not the agency taxonomy's
+    const k = "topic_" + String(id).replace("/", "_");
+    if (/^other(\/|$)/.test(id) && I18N.es[k]) return t(k);
     for (const c of state.taxonomy || []) {
       if (c.id === id) return (c.labels && (c.labels[lang] || c.labels.es)) || id;
       for (const s of c.subcategories || []) if (s.id === id) return (s.labels && (s.labels[lang] || s.labels.es)) || id;

@@ -169,6 +169,8 @@ window.ESCUCHA_I18N = {
     channel_web: "Web", channel_email: "Correo", channel_whatsapp: "WhatsApp", channel_sms: "SMS",
     channel_call: "Llamada", channel_chat: "Chat", channel_social: "Redes sociales", channel_survey: "Encuesta",
     channel_open311: "Open311", channel_in_person: "Presencial", channel_other: "Otro",
+    topic_other: "Otros temas", topic_other_unclassified: "Sin clasificar",
+    topic_other_no_comment: "Sin comentario (solo puntaje)",
     lang_es: "Español", lang_en: "Inglés", lang_pt: "Portugués", lang_other: "Otro"
   },
   en: {
@@ -338,6 +340,8 @@ window.ESCUCHA_I18N = {
     channel_web: "Web", channel_email: "E-mail", channel_whatsapp: "WhatsApp", channel_sms: "SMS",
     channel_call: "Call", channel_chat: "Chat", channel_social: "Social media", channel_survey: "Survey",
     channel_open311: "Open311", channel_in_person: "In person", channel_other: "Other",
+    topic_other: "Other topics", topic_other_unclassified: "Unclassified",
+    topic_other_no_comment: "No comment (score only)",
     lang_es: "Spanish", lang_en: "English", lang_pt: "Portuguese", lang_other: "Other"
   }
 };
