@@ -351,6 +351,20 @@
     }
     body.appendChild(ul);
   }
+  // An audit row's detail (a JSON object) as short "name: value" pairs; nested values and
+  // the long explanation texts are left out (they are on the page already).
+  function auditDetail(d) {
+    if (d === null || d === undefined) return "";
+    if (typeof d !== "object") return String(d);
+    const parts = [];
+    for (const [k, v] of Object.entries(d)) {
+      if (v === null || typeof v === "object" || /^explanation/.test(k)) continue;
+      let x = typeof v === "number" && !Number.isInteger(v) ? fmtNum(v, 2) : String(v);
+      if (x.length > 80) x = x.slice(0, 79) + "…";
+      parts.push(k + ": " + x);
+    }
+    return parts.join(" · ");
+  }
   async function renderPlan(r) {
     const body = el("div", { id: "plan-body" });
     page("plans_title", null, el("p", null, el("a", { href: "#/plans" }, "← " + t("back_plans"))), body);
@@ -381,7 +395,7 @@
         el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-labelledby": "h-audit" }, el("table", null,
           el("thead", null, el("tr", null, ["audit_at", "audit_actor", "audit_action", "audit_detail"].map((k) => el("th", { scope: "col" }, t(k))))),
           el("tbody", null, audit.map((a) => el("tr", null, el("td", null, timeEl(a.at, fmtTime(a.at))), el("td", null, a.actor || ""),
-            el("td", null, a.action || ""), el("td", null, typeof a.detail === "string" ? a.detail : a.detail ? JSON.stringify(a.detail) : ""))))))) : null
+            el("td", null, a.action || ""), el("td", { class: "detail" }, auditDetail(a.detail)))))))) : null
     ]);
   }
 
