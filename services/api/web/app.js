@@ -665,11 +665,12 @@
     const lag = Array.isArray(d.consumer_lag) ? d.consumer_lag : [];
     add(body, [
       el("div", { class: "stats" },
-        el("div", { class: "card stat", id: "stat-dlq" }, el("h2", null, t("dlq")), el("p", { class: "big" }, fmtNum(d.dlq && d.dlq.count, 0))),
+        el("div", { class: "card stat", id: "stat-dlq" }, el("h2", null, t("dlq")), el("p", { class: "big" }, fmtNum(d.dlq && d.dlq.count, 0)),
+          d.dlq && d.dlq.count !== null && d.dlq.count !== undefined ? null : el("p", { class: "sub" }, t("not_reported"))),
         el("div", { class: "card stat", id: "stat-model" }, el("h2", null, t("model_version")), el("p", { class: "big mono" }, d.model_version || t("none")))),
       el("section", { "aria-labelledby": "h-lag" }, el("h2", { id: "h-lag", class: "section" }, t("consumer_lag")),
         lag.length ? null : el("p", { class: "empty", id: "lag-none" }, t("lag_none")),
-        el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-labelledby": "h-lag" }, el("table", { id: "lag-table" },
+        el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-labelledby": "h-lag", hidden: !lag.length }, el("table", { id: "lag-table" },
           el("thead", null, el("tr", null, el("th", { scope: "col" }, t("group")), el("th", { scope: "col" }, t("topic")),
             el("th", { scope: "col", class: "num" }, t("lag")), el("th", { scope: "col" }, t("status")))),
           el("tbody", null, lag.map((x) => el("tr", null, el("td", null, x.group || ""), el("td", null, x.topic || ""),

@@ -161,6 +161,7 @@ window.ESCUCHA_I18N = {
     lag_ok: "Al día",
     lag_behind: "Atrasado",
     lag_none: "El servidor todavía no informa los mensajes pendientes.",
+    not_reported: "El servidor todavía no lo informa.",
 
     ago_s: "hace unos segundos",
     ago_m: "hace {n} min",
@@ -332,6 +333,7 @@ window.ESCUCHA_I18N = {
     lag_ok: "Up to date",
     lag_behind: "Behind",
     lag_none: "The server does not report pending messages yet.",
+    not_reported: "The server does not report it yet.",
 
     ago_s: "a few seconds ago",
     ago_m: "{n} min ago",
