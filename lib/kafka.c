@@ -154,13 +154,33 @@ rd_kafka_resp_err_t es_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t 
                            RD_KAFKA_V_END);
 }
 
+/* librdkafka before 2.3.0 (librdkafka #4312) aborts in rd_kafka_destroy() --
+ * "rd_kafka_sticky_assignor_state_destroy: Assertion 'assignor_state' failed" --
+ * when a cooperative-sticky consumer got a JoinGroup answer but never a SyncGroup
+ * one (Kafka restarted between the two, the session timed out, the leader
+ * stalled): the assignor's state only exists after a first assignment. So that
+ * assignor is refused there, also from ESCUCHA_KAFKA_CONSUMER_CONFIG. */
+static int assignor_ok(const rd_kafka_conf_t *conf, char *err, size_t errlen) {
+  char v[256];
+  size_t n = sizeof v;
+  if (rd_kafka_version() >= 0x020300ff) return 0;
+  if (rd_kafka_conf_get(conf, "partition.assignment.strategy", v, &n) != RD_KAFKA_CONF_OK) return 0;
+  if (!strstr(v, "cooperative-sticky")) return 0;
+  snprintf(err, errlen,
+           "partition.assignment.strategy: cooperative-sticky makes librdkafka %s abort when a consumer "
+           "closes before its first assignment (fixed in 2.3.0); use range or roundrobin",
+           rd_kafka_version_str());
+  return -1;
+}
+
 static rd_kafka_t *consumer_new(const char *brokers, const char *group, const char *client_id,
                                 const char *const *topics, int ntopics, const char *const *defaults,
                                 const char *const *extra, es_kafka_rebalance_cb rebalance, void *opaque,
                                 char *err, size_t errlen) {
   rd_kafka_conf_t *conf = base_conf(brokers, client_id, 1, defaults, extra, err, errlen);
   if (!conf) return NULL;
-  if (rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK) {
+  if (assignor_ok(conf, err, errlen) != 0 ||
+      rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK) {
     rd_kafka_conf_destroy(conf);
     return NULL;
   }
@@ -185,9 +205,11 @@ static rd_kafka_t *consumer_new(const char *brokers, const char *group, const ch
   return rk;
 }
 
-/* session settings shared by both kinds: a kill -9'd peer's partitions move in ~6 s */
+/* session settings shared by both kinds: a kill -9'd peer's partitions move in ~6 s.
+ * Eager assignors: see assignor_ok (a rebalance revokes every partition, and
+ * each service commits what it stored, or its transaction, before letting go). */
 #define CONSUMER_COMMON                                                                             \
-  "auto.offset.reset", "earliest", "partition.assignment.strategy", "cooperative-sticky",           \
+  "auto.offset.reset", "earliest", "partition.assignment.strategy", "range,roundrobin",             \
       "session.timeout.ms", "6000", "heartbeat.interval.ms", "1500", "socket.nagle.disable", "true"
 
 rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const char *client_id,
@@ -288,7 +310,9 @@ void es_kafka_producer_close(rd_kafka_t *rk, int timeout_ms) {
 
 void es_kafka_consumer_close(rd_kafka_t *rk) {
   if (!rk) return;
-  rd_kafka_consumer_close(rk); /* commits stored offsets, leaves the group */
+  /* revokes the assignment (through the service's rebalance callback, if any),
+   * commits stored offsets, leaves the group */
+  rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
 }
 

@@ -37,7 +37,9 @@ rd_kafka_resp_err_t es_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t 
                                      const void *key, size_t klen, const void *val, size_t vlen,
                                      void *msg_opaque);
 /* Group consumer: enable.auto.commit=true, enable.auto.offset.store=false,
- * auto.offset.reset=earliest, cooperative-sticky. Subscribes to topics. */
+ * auto.offset.reset=earliest, partition.assignment.strategy=range,roundrobin
+ * (eager; cooperative-sticky is refused with librdkafka < 2.3.0, whose
+ * rd_kafka_destroy can abort on it). Subscribes to topics. */
 ES_MUST_CHECK
 rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const char *client_id,
                                   const char *const *topics, int ntopics, const char *const *extra,

@@ -14,11 +14,12 @@ CREATE INDEX IF NOT EXISTS feedback_agency_page ON feedback (agency, received_at
 -- Open311 reads list only items that came in through Open311.
 CREATE INDEX IF NOT EXISTS feedback_open311 ON feedback (agency, received_at DESC) WHERE channel = 'OPEN311';
 
--- Fields the detail view and Open311 show (NULL until the writer fills them).
+-- Fields the detail view and Open311 show, written by escucha-prioritize from
+-- Feedback.location and Classification.top_terms (NULL when absent).
 ALTER TABLE feedback ADD COLUMN IF NOT EXISTS lat double precision;
 ALTER TABLE feedback ADD COLUMN IF NOT EXISTS lon double precision;
 ALTER TABLE feedback ADD COLUMN IF NOT EXISTS address text;
-ALTER TABLE feedback ADD COLUMN IF NOT EXISTS top_terms text[];
+ALTER TABLE feedback ADD COLUMN IF NOT EXISTS top_terms jsonb;  -- ["term", ...]
 
 -- escucha-api's role: SELECT on the read tables, INSERT into audit_log only.
 -- Created here when the migrating user may create roles (Docker's superuser);

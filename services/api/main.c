@@ -27,7 +27,7 @@
 static struct {
   es_common_cfg common;
   const char *http_host, *api_pg_dsn, *api_keys_file, *api_keys, *receipt_secret_file, *taxonomy, *web_root,
-      *corrections_topic;
+      *corrections_topic, *health_groups;
   long http_port, admin_port, http_max_conns, pg_pool_size, pg_statement_timeout_ms, max_sessions, session_idle_s,
       max_inflight;
   double http_header_timeout_s, http_body_timeout_s, http_idle_timeout_s;
@@ -57,6 +57,8 @@ static es_opt OPTS[] = {
     ES_LONG("max-sessions", "10000", 1, 10000000, "Most dashboard sessions (the least recently used goes)", &C.max_sessions),
     ES_LONG("session-idle-s", "43200", 60, 31536000, "Seconds a dashboard session lives after its last use", &C.session_idle_s),
     ES_BOOL("cookie-secure", "off", "Mark the session cookie Secure (the dashboard is served over HTTPS by a proxy)", &C.cookie_secure),
+    ES_STR("health-groups", "escucha-ingest,escucha-classify,escucha-prioritize,escucha-actions",
+           "Consumer groups whose lag /v1/health reports (comma-separated)", &C.health_groups),
     ES_LONG("max-inflight", "1000", 1, 1000000, "Database requests queued before answering 503", &C.max_inflight),
     ES_OPT_END,
 };
@@ -144,6 +146,22 @@ static char *find_web_root(void) {
   return realpath("services/api/web", real) ? es_xstrdup(real) : NULL;
 }
 
+/* "a,b" -> {"a","b",NULL} (malloc'd; start-up memory). */
+static char **split_groups(const char *list) {
+  size_t n = 0, cap = 4;
+  char **v = es_xcalloc(cap + 1, sizeof *v);
+  for (const char *p = list ? list : ""; *p;) {
+    size_t l = strcspn(p, ",");
+    if (l > 0) {
+      if (n == cap) v = es_xrealloc(v, ((cap *= 2) + 1) * sizeof *v);
+      v[n++] = es_xstrndup(p, l);
+      v[n] = NULL;
+    }
+    p += l + (p[l] == ',');
+  }
+  return v;
+}
+
 static int serve(void) {
   char err[512];
   int rc = 1;
@@ -151,7 +169,7 @@ static int serve(void) {
   es_keys *keys = NULL;
   api_taxo *taxo = NULL;
   rd_kafka_t *producer = NULL;
-  char *web = NULL;
+  char *web = NULL, **groups = NULL;
   api_server *srv = &S.srv;
 
   keys = es_keys_load(C.api_keys_file, C.api_keys, err, sizeof err);
@@ -199,6 +217,8 @@ static int serve(void) {
   srv->corrections_topic = C.corrections_topic;
   srv->cookie_secure = C.cookie_secure;
   srv->max_inflight = (size_t)C.max_inflight;
+  groups = split_groups(C.health_groups);
+  srv->health_groups = (const char *const *)groups;
   api_server_metrics_init();
   es_http_limits lim = {.max_body = 65536, .max_header_bytes = 32768,
                         .header_timeout_ms = (unsigned)(C.http_header_timeout_s * 1000),
@@ -237,6 +257,8 @@ cleanup:
   api_taxo_free(taxo);
   es_keys_free(keys);
   free(web);
+  for (size_t i = 0; groups && groups[i]; i++) free(groups[i]);
+  free(groups);
   sodium_memzero(rkey, sizeof rkey);
   return rc;
 }

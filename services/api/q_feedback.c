@@ -142,7 +142,7 @@ api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, 
 static const char SQL_GET[] =
     "SELECT json_build_object(" ITEM_PAIRS ", 'sentiment_score', f.sentiment_score,"
     " 'journey_stage', f.journey_stage, 'model_version', f.model_version,"
-    " 'top_terms', coalesce(to_json(f.top_terms), '[]'::json),"
+    " 'top_terms', coalesce(f.top_terms, '[]'::jsonb),"
     " 'location', CASE WHEN f.lat IS NULL AND f.lon IS NULL AND f.address IS NULL THEN NULL"
     "  ELSE json_build_object('lat', f.lat, 'lon', f.lon, 'address', f.address) END,"
     " 'priority', (SELECT json_build_object('topic', pr.topic, 'window', pr.window_kind, 'rank', pr.rank,"

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "health.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
@@ -190,7 +191,9 @@ static void on_work(uv_work_t *w) {
     case API_R_PLAN_GET: j->rc = api_q_plan_get(c, ag, j->r.arg, &j->out, &j->err); break;
     case API_R_SATISFACTION: j->rc = api_q_satisfaction(c, ag, &j->p, &j->out, &j->err); break;
     case API_R_REVIEW_QUEUE: j->rc = api_q_review_queue(c, ag, &j->p, &j->out, &j->err); break;
-    case API_R_HEALTH: j->rc = api_q_model_version(c, ag, &j->out, &j->err); break;
+    case API_R_HEALTH:
+      j->rc = api_q_model_version(c, ag, &j->out, &j->err);
+      break;
     case API_R_RECEIPT: j->rc = api_q_receipt(c, j->id, &j->out, &j->err); break;
     case API_R_O311_LIST:
       j->rc = api_q_o311_list(c, ag, api_taxo_names_json(s->taxo), &j->p, &j->out, &j->err);
@@ -205,6 +208,19 @@ static void on_work(uv_work_t *w) {
     default: j->rc = api_notfound(&j->err);
   }
   api_pool_give(s->pool, c);
+  if (j->r.id == API_R_HEALTH && j->rc == API_OK) {
+    /* {"model_version":..} -> {"consumer_lag":[..],"dlq":{..},"model_version":..} */
+    es_buf b = {0};
+    int ok = es_buf_puts(&b, "{") == 0 && api_health_kafka(s->producer, s->health_groups, ES_TOPIC_DLQ, 2000, &b) == 0 &&
+             es_buf_puts(&b, ",") == 0 && j->out.len > 1 && es_buf_append(&b, j->out.data + 1, j->out.len - 1) == 0;
+    es_buf_free(&j->out);
+    j->out = b;
+    if (!ok) {
+      j->err.status = 503, j->err.code = "unavailable", j->err.field = NULL;
+      snprintf(j->err.message, sizeof j->err.message, "out of memory; retry");
+      j->rc = API_EDB;
+    }
+  }
 }
 
 static void after_work(uv_work_t *w, int status);
@@ -240,14 +256,6 @@ static void after_work(uv_work_t *w, int status) {
     char body[160];
     int n = snprintf(body, sizeof body, "{\"id\":\"%s\",\"status\":\"queued\"}", j->r.arg);
     reply(j->req, j->r.name, 202, "application/json", body, (size_t)n, "Cache-Control: no-store\r\n");
-  } else if (j->r.id == API_R_HEALTH) {
-    /* {"model_version":..} from the database; lag and DLQ need Kafka's admin API (to do) */
-    es_buf b = {0};
-    int ok = es_buf_puts(&b, "{\"consumer_lag\":[],\"dlq\":{\"count\":null},") == 0 && j->out.len > 1 &&
-             es_buf_append(&b, j->out.data + 1, j->out.len - 1) == 0;
-    if (ok) reply_json_get(j->req, &j->r, &b);
-    else reply_error(j->req, &j->r, 503, "unavailable", "out of memory; retry", NULL, NULL);
-    es_buf_free(&b);
   } else {
     reply_json_get(j->req, &j->r, &j->out);
   }

@@ -27,6 +27,7 @@ typedef struct api_server {
   const unsigned char *receipt_key; /* borrowed (ES_RECEIPT_KEY_BYTES); NULL: receipts 404 */
   rd_kafka_t *producer;       /* borrowed; NULL: reviews answer 503 */
   const char *corrections_topic;
+  const char *const *health_groups; /* borrowed, NULL-terminated: consumer groups /v1/health reports */
   int cookie_secure;          /* the session cookie gets "Secure" (served over HTTPS) */
   size_t max_inflight;        /* queued database jobs before answering 503 */
   size_t inflight;            /* loop thread only */

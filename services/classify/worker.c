@@ -514,9 +514,10 @@ static void update_assigned(worker *w, rd_kafka_t *rk) {
   es_metric_set(w->m_assigned, n);
 }
 
-/* Cooperative rebalance: commit (or abort, if the partitions are already
- * someone else's) before giving partitions up, so no output is committed
- * without its input offset. */
+/* Rebalance (eager by default, lib/kafka.c; cooperative if an operator chose it
+ * on a librdkafka that allows it): commit (or abort, if the partitions are
+ * already someone else's) before giving partitions up, so no output is
+ * committed without its input offset. */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
   worker *w = opaque;

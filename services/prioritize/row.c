@@ -36,6 +36,40 @@ static void redactions_json(const Escucha__V1__Redactions *r, char *out, size_t 
            r->email, r->phone, r->rut, r->dni, r->cedula, r->card, r->iban);
 }
 
+/* The classifier's top terms as a JSON array of strings; terms that are not
+ * valid UTF-8, or that would not fit, are left out ("" when none). */
+static void top_terms_json(const Escucha__V1__Classification *c, char *out, size_t len) {
+  size_t o = 0, kept = 0;
+  out[0] = '\0';
+  if (len < 3) return;
+  out[o++] = '[';
+  for (size_t i = 0; i < c->n_top_terms; i++) {
+    const char *t = c->top_terms[i];
+    if (!t || !*t || !valid_utf8(t)) continue;
+    char tmp[256];
+    size_t k = 0;
+    int fits = 1;
+    tmp[k++] = '"';
+    for (const unsigned char *p = (const unsigned char *)t; *p && fits; p++) {
+      if (k + 8 >= sizeof tmp) fits = 0;
+      else if (*p == '"' || *p == '\\') tmp[k++] = '\\', tmp[k++] = (char)*p;
+      else if (*p < 0x20) k += (size_t)snprintf(tmp + k, sizeof tmp - k, "\\u%04x", *p);
+      else tmp[k++] = (char)*p;
+    }
+    tmp[k++] = '"';
+    if (!fits || o + k + (kept ? 1 : 0) + 2 > len) continue;
+    if (kept++) out[o++] = ',';
+    memcpy(out + o, tmp, k);
+    o += k;
+  }
+  if (!kept) {
+    out[0] = '\0';
+    return;
+  }
+  out[o++] = ']';
+  out[o] = '\0';
+}
+
 /* Timestamps PostgreSQL accepts, kept to years 1..9999 (ms since 1970). */
 #define MS_MIN (-62135596800000LL)
 #define MS_MAX 253402300799999LL
@@ -59,7 +93,8 @@ int pz_row_from_pb(const Escucha__V1__ClassifiedFeedback *m, pz_row *r, char *wh
   /* '*' is the reserved all-topics aggregate. */
   if (c->category && strcmp(c->category, "*") == 0) return fail(why, wl, "invalid category");
   const char *strs[] = {f->id, f->agency, f->service, f->external_id, f->text, f->language,
-                        f->content_hash, c->category, c->subcategory, c->model_version};
+                        f->content_hash, c->category, c->subcategory, c->model_version,
+                        f->location ? f->location->address : NULL};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
     if (!valid_utf8(strs[i])) return fail(why, wl, "invalid UTF-8");
   r->id = f->id, r->agency = f->agency, r->service = f->service;
@@ -82,6 +117,13 @@ int pz_row_from_pb(const Escucha__V1__ClassifiedFeedback *m, pz_row *r, char *wh
   r->model_version = c->model_version;
   r->content_hash = f->content_hash;
   redactions_json(f->redactions, r->redactions, sizeof r->redactions);
+  const Escucha__V1__Location *loc = f->location;
+  /* out-of-range coordinates are dropped rather than rejecting the feedback */
+  if (loc && loc->has_lat && loc->has_lon && isfinite(loc->lat) && isfinite(loc->lon) && fabs(loc->lat) <= 90 &&
+      fabs(loc->lon) <= 180)
+    r->has_latlon = 1, r->lat = loc->lat, r->lon = loc->lon;
+  r->address = loc && loc->address && *loc->address ? loc->address : NULL;
+  top_terms_json(c, r->top_terms, sizeof r->top_terms);
   return 0;
 }
 

@@ -301,15 +301,30 @@ static void bin_i16(es_buf *b, int v) { /* < 0 = NULL */
 static const char SQL_COPY_FEEDBACK[] =
     "COPY feedback (id, agency, service, channel, external_id, text, language, created_at,"
     " received_at, nps, csat, category, subcategory, confidence, sentiment, sentiment_score,"
-    " journey_stage, urgent, model_version, content_hash, redactions, classified_at)"
+    " journey_stage, urgent, model_version, content_hash, redactions, classified_at,"
+    " lat, lon, address, top_terms)" /* migrations/002_read_side.sql */
     " FROM STDIN (FORMAT binary)";
-enum { NCOLS = 22 };
+enum { NCOLS = 26 };
+
+/* jsonb in binary COPY: version byte 1, then the JSON text ("" = NULL). Room reserved by bin_row. */
+static void bin_jsonb(es_buf *b, const char *json) {
+  if (!json[0]) {
+    bin_raw(b, NULL, -1);
+    return;
+  }
+  size_t len = strlen(json);
+  be32(b->data + b->len, (uint32_t)(len + 1));
+  b->data[b->len + 4] = 1;
+  memcpy(b->data + b->len + 5, json, len);
+  b->len += 5 + len;
+}
 
 static int bin_row(es_buf *b, const pz_row *r) {
   const char *strs[] = {r->id, r->agency, r->service, r->channel, r->external_id, r->text,
                         r->language, r->category, r->subcategory, r->sentiment,
-                        r->journey_stage, r->model_version, r->content_hash, r->redactions};
-  size_t need = 2 + NCOLS * 4 + 5 * 8 + 2 * 2 + 1 + 1 + 16; /* + strings */
+                        r->journey_stage, r->model_version, r->content_hash, r->redactions,
+                        r->address, r->top_terms};
+  size_t need = 2 + NCOLS * 4 + 7 * 8 + 2 * 2 + 1 + 2 + 16; /* + strings */
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) need += strs[i] ? strlen(strs[i]) : 0;
   if (es_buf_reserve(b, need) != 0) return -1;
   be16(b->data + b->len, NCOLS);
@@ -322,15 +337,11 @@ static int bin_row(es_buf *b, const pz_row *r) {
   bin_text(b, r->sentiment), bin_f8(b, r->sentiment_score), bin_text(b, r->journey_stage);
   bin_raw(b, r->urgent ? "\1" : "\0", 1);
   bin_text(b, r->model_version), bin_text(b, r->content_hash);
-  if (!r->redactions[0]) bin_raw(b, NULL, -1);
-  else { /* jsonb: version byte 1, then the JSON text */
-    size_t len = strlen(r->redactions);
-    be32(b->data + b->len, (uint32_t)(len + 1));
-    b->data[b->len + 4] = 1;
-    memcpy(b->data + b->len + 5, r->redactions, len);
-    b->len += 5 + len;
-  }
+  bin_jsonb(b, r->redactions);
   bin_ts(b, r->classified_at);
+  bin_f8(b, r->has_latlon ? r->lat : NAN), bin_f8(b, r->has_latlon ? r->lon : NAN);
+  bin_text(b, r->address);
+  bin_jsonb(b, r->top_terms);
   return 0;
 }
 

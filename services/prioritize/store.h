@@ -23,6 +23,10 @@ typedef struct pz_row {
   double confidence, sentiment_score;             /* NAN = unknown */
   int urgent;
   char redactions[192];                           /* JSON object text or "" */
+  int has_latlon;                                 /* lat/lon set (else NULL) */
+  double lat, lon;
+  const char *address;                            /* NULL = none */
+  char top_terms[512];                            /* JSON array text or "" */
 } pz_row;
 
 /* Validates and maps a message; on failure returns -1 with a reason for the DLQ. */

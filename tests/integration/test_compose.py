@@ -20,14 +20,16 @@ BIN_DIR = Path(os.environ.get("ESCUCHA_BIN_DIR") or REPO / "build" / "bin")
 if not BIN_DIR.is_absolute():
     BIN_DIR = REPO / BIN_DIR
 INFRA = ["kafka", "postgres", "redis"]
-APPS = ["ingest", "classify", "prioritize", "actions"]
-ADMIN_PORT = {"ingest": 9101, "classify": 9102, "prioritize": 9103, "actions": 9104}
+APPS = ["ingest", "classify", "prioritize", "actions", "api"]
+ADMIN_PORT = {"ingest": 9101, "classify": 9102, "prioritize": 9103, "actions": 9104, "api": 9105}
 # env each service must get (beyond the common ones), per the design
 EXTRA_ENV = {
     "ingest": {"ESCUCHA_HTTP_PORT", "ESCUCHA_API_KEYS_FILE"},
     "classify": {"ESCUCHA_MODEL", "ESCUCHA_TAXONOMY"},
     "prioritize": {"ESCUCHA_MIGRATIONS_DIR"},
     "actions": set(),
+    "api": {"ESCUCHA_HTTP_PORT", "ESCUCHA_API_KEYS_FILE", "ESCUCHA_API_PG_DSN", "ESCUCHA_RECEIPT_SECRET_FILE",
+            "ESCUCHA_WEB_ROOT"},
 }
 COMMON_ENV = {"ESCUCHA_KAFKA_BROKERS", "ESCUCHA_PG_DSN", "ESCUCHA_REDIS_URL",
               "ESCUCHA_ADMIN_PORT"}
@@ -97,7 +99,7 @@ def test_app_image_and_command(compose, name):
     dockerfile = context / build.get("dockerfile", "Dockerfile")
     assert dockerfile.is_file(), f"{name}: {dockerfile} missing"
     assert (context / "Makefile").is_file(), f"{name}: build context {context} is not the repo"
-    # one image for all four services
+    # one image for all five services
     images = {compose["services"][a].get("image") for a in APPS}
     assert len(images) == 1 and None not in images
     cmd = svc.get("command")
@@ -128,9 +130,9 @@ def test_app_healthcheck_and_ports(compose, name):
     assert f":{port}/healthz" in text, f"{name} healthcheck: {text}"
     published = [str(p) for p in svc.get("ports", [])]
     assert any(p.endswith(f":{port}") for p in published), f"{name} admin port not published"
-    if name == "ingest":
+    if name in ("ingest", "api"):
         http = env_of(svc)["ESCUCHA_HTTP_PORT"]
-        assert any(p.endswith(f":{http}") for p in published), "ingest HTTP port not published"
+        assert any(p.endswith(f":{http}") for p in published), f"{name} HTTP port not published"
 
 
 @pytest.mark.parametrize("name", APPS)
@@ -158,3 +160,11 @@ def test_env_names_are_read_by_binary(compose, name):
     set_in_compose = {k for k in env_of(compose["services"][name]) if k.startswith("ESCUCHA_")}
     unknown = set_in_compose - help_env_names(name)
     assert not unknown, f"escucha-{name} --help does not list {sorted(unknown)}"
+
+
+def test_api_reads_as_its_own_role(compose):
+    """escucha-api connects as escucha_api (SELECT + audit rows), never as the owner."""
+    env = env_of(compose["services"]["api"])
+    assert "user=escucha_api" in env["ESCUCHA_API_PG_DSN"]
+    assert env["ESCUCHA_HTTP_PORT"] == "8081"
+    assert depends_of(compose["services"]["api"]).get("prioritize") == "service_healthy"

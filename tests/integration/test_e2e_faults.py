@@ -21,7 +21,6 @@ import requests
 from conftest import HTTP_PORT, PG_DSN, REPO, producer, read_all, read_topic, wait_until
 from test_prioritize_flow import RECOMPUTE_DIFF
 
-WEBHOOK_PORT = 19277
 
 
 def stack(*args):
@@ -96,7 +95,9 @@ class Load:
 
 
 def test_pipeline_survives_kills_and_restarts(services, tmp_path):
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", WEBHOOK_PORT), Receiver)
+    # port 0: a free port, so suites of other slots (same test, same machine) never collide
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    webhook_port = srv.server_address[1]
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         run(services, tmp_path)
@@ -117,7 +118,7 @@ def run(services, tmp_path):
         "prioritize": {"ESCUCHA_GROUP": "pz-" + agency, "ESCUCHA_OPEN_THRESHOLD": "0.05",
                        "ESCUCHA_CLOSE_THRESHOLD": "0.01", "ESCUCHA_MIN_VOLUME": "5", "ESCUCHA_BATCH_MS": "50"},
         "actions": {"ESCUCHA_DEFAULT_TOOL": "webhook", "ESCUCHA_TAXONOMY": "/nonexistent",
-                    "ESCUCHA_WEBHOOK_URL": "http://127.0.0.1:%d/hook" % WEBHOOK_PORT,
+                    "ESCUCHA_WEBHOOK_URL": "http://127.0.0.1:%d/hook" % webhook_port,
                     "ESCUCHA_WEBHOOK_TOKEN": "hook-secret", "ESCUCHA_POLL_INTERVAL_S": "1",
                     "ESCUCHA_RETRY_BASE_MS": "50", "ESCUCHA_GROUP": "ac-" + agency},
     }
