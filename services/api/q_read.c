@@ -14,6 +14,10 @@
 
 /* Step of each window kind as an interval of hours only: hours are absolute,
  * while "1 day" would follow the session time zone's daylight saving. */
+/* Appends in order and stops at the first failure (`a | b` would not fix the
+ * order of the two calls); needs an int bad in scope. */
+#define PUT(x) (bad = bad || (x) != 0)
+
 static const char *const STEP[3] = {"1 hour", "24 hours", "168 hours"};
 
 /* ---- GET /v1/priorities ---- */
@@ -26,33 +30,92 @@ static const char SQL_PRIORITIES[] =
     "WITH w AS (SELECT window_start FROM priorities WHERE agency = $1 AND window_kind = $2"
     "  AND ($3::bigint IS NULL OR window_start <= " API_TS(3) ")"
     "  ORDER BY window_start DESC LIMIT 1)"
-    " SELECT " API_MS("p.window_start") ", " API_MS("p.computed_at") ", p.topic, p.level, p.rank,"
+    " SELECT " API_MS("p.window_start") ", " API_MS("p.computed_at") ", p.rank, p.topic, p.level,"
     "  p.score, p.volume, p.negative_share, p.negative_low, p.negative_high, p.spike_z, p.nps,"
     "  p.nps_impact, p.csat / 100, p.csat_impact / 100, p.urgent_share, p.factors,"
-    "  p.explanation_es, p.explanation_en, ap.id,"
-    "  (SELECT array_to_string(array_agg(coalesce(s.total, 0) ORDER BY k.k DESC), ',')"
-    "   FROM generate_series(0, 13) k(k) LEFT JOIN topic_window_stats s ON s.agency = p.agency"
-    "   AND s.topic = p.topic AND s.window_kind = p.window_kind"
-    "   AND s.window_start = p.window_start - k.k * $4::interval)"
+    "  p.explanation_es, p.explanation_en, ap.id"
     " FROM w JOIN priorities p ON p.agency = $1 AND p.window_kind = $2"
     "  AND p.window_start = w.window_start"
     " LEFT JOIN action_plans ap ON ap.agency = p.agency AND ap.topic = p.topic AND ap.status = 'open'"
-    " WHERE ($5::smallint IS NULL OR p.level = $5)"
+    " WHERE ($4::smallint IS NULL OR p.level = $4)"
     " ORDER BY p.level, p.rank, p.topic";
+/* The trend: one range scan of the agency's last 14 windows of that kind
+ * (index topic_window_stats_rank), k = windows before the ranked one; the
+ * service fills the windows without a row with 0. */
+static const char SQL_TREND[] =
+    "SELECT topic, (extract(epoch FROM " API_TS(3) " - window_start) * 1000)::bigint / $4::bigint, total"
+    " FROM topic_window_stats WHERE agency = $1 AND window_kind = $2"
+    "  AND window_start > " API_TS(3) " - 14 * $4::bigint * interval '1 millisecond'"
+    "  AND window_start <= " API_TS(3);
 
-/* "12,15,30" -> [12,15,30] (the SQL always yields TREND_WINDOWS numbers). */
-static json_t *trend_json(const char *s) {
-  json_t *a = json_array();
-  while (a && *s) {
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || json_array_append_new(a, json_integer(v)) != 0) {
-      json_decref(a);
-      return NULL;
-    }
-    s = *end == ',' ? end + 1 : end;
+/* Column c as a JSON number: PostgreSQL's float8/bigint text is one (shortest
+ * exact form), except NaN and infinities, which become null like SQL NULL. */
+static int put_num(es_buf *b, const PGresult *r, int i, int c) {
+  const char *v = PQgetvalue(r, i, c);
+  if (PQgetisnull(r, i, c) || v[0] == 'N' || v[0] == 'I' || (v[0] == '-' && v[1] == 'I'))
+    return es_buf_puts(b, "null");
+  return es_buf_append(b, v, (size_t)PQgetlength(r, i, c));
+}
+static int put_str(es_buf *b, const PGresult *r, int i, int c) {
+  if (PQgetisnull(r, i, c)) return es_buf_puts(b, "null");
+  return es_buf_json_str(b, PQgetvalue(r, i, c), (size_t)PQgetlength(r, i, c));
+}
+static int put_time(es_buf *b, const PGresult *r, int i, int c) {
+  if (PQgetisnull(r, i, c)) return es_buf_puts(b, "null");
+  char t[32];
+  api_qr_format_time(strtoll(PQgetvalue(r, i, c), NULL, 10), t);
+  return es_buf_printf(b, "\"%s\"", t);
+}
+
+typedef struct {
+  const char *topic;
+  int row;
+} topic_row;
+static int cmp_topic_row(const void *a, const void *b) {
+  return strcmp(((const topic_row *)a)->topic, ((const topic_row *)b)->topic);
+}
+
+/* Appends the items of r with their trends (from t) to out; -1 when out of memory. */
+static int priority_items(es_buf *out, const PGresult *r, const PGresult *t) {
+  int n = PQntuples(r), rc = -1;
+  topic_row *idx = malloc(sizeof *idx * (size_t)(n ? n : 1));
+  long long *trend = calloc((size_t)(n ? n : 1) * TREND_WINDOWS, sizeof *trend);
+  if (!idx || !trend) goto cleanup;
+  for (int i = 0; i < n; i++) idx[i] = (topic_row){PQgetvalue(r, i, 3), i};
+  qsort(idx, (size_t)n, sizeof *idx, cmp_topic_row);
+  for (int j = 0; j < PQntuples(t); j++) {
+    topic_row key = {PQgetvalue(t, j, 0), 0}, *hit;
+    long k = strtol(PQgetvalue(t, j, 1), NULL, 10);
+    if (k < 0 || k >= TREND_WINDOWS) continue;
+    /* a topic may appear twice (two levels never share an id, but be safe): fill each */
+    if (!(hit = bsearch(&key, idx, (size_t)n, sizeof *idx, cmp_topic_row))) continue;
+    while (hit > idx && strcmp(hit[-1].topic, key.topic) == 0) hit--;
+    for (; hit < idx + n && strcmp(hit->topic, key.topic) == 0; hit++)
+      trend[(size_t)hit->row * TREND_WINDOWS + (size_t)(TREND_WINDOWS - 1 - k)] = strtoll(PQgetvalue(t, j, 2), NULL, 10);
   }
-  return a;
+  static const char *const num[] = {"score", "volume", "negative_share", "negative_low", "negative_high",
+                                    "spike_z", "nps", "nps_impact", "csat", "csat_impact", "urgent_share"};
+  int bad = 0;
+  for (int i = 0; i < n && !bad; i++) {
+    PUT(es_buf_puts(out, i ? ",{\"rank\":" : "{\"rank\":")), PUT(put_num(out, r, i, 2));
+    PUT(es_buf_puts(out, ",\"topic\":")), PUT(put_str(out, r, i, 3));
+    PUT(es_buf_puts(out, ",\"level\":")), PUT(put_num(out, r, i, 4));
+    for (int k = 0; k < 11; k++) PUT(es_buf_printf(out, ",\"%s\":", num[k])), PUT(put_num(out, r, i, 5 + k));
+    PUT(es_buf_puts(out, ",\"factors\":"));
+    PUT(PQgetisnull(r, i, 16) ? es_buf_puts(out, "null") /* jsonb text is JSON */
+                              : es_buf_append(out, PQgetvalue(r, i, 16), (size_t)PQgetlength(r, i, 16)));
+    PUT(es_buf_puts(out, ",\"explanation_es\":")), PUT(put_str(out, r, i, 17));
+    PUT(es_buf_puts(out, ",\"explanation_en\":")), PUT(put_str(out, r, i, 18));
+    PUT(es_buf_puts(out, ",\"trend\":["));
+    for (int k = 0; k < TREND_WINDOWS; k++)
+      PUT(es_buf_printf(out, k ? ",%lld" : "%lld", trend[(size_t)i * TREND_WINDOWS + (size_t)k]));
+    PUT(es_buf_puts(out, "],\"action_plan_id\":")), PUT(put_str(out, r, i, 19)), PUT(es_buf_puts(out, "}"));
+  }
+  rc = bad ? -1 : 0;
+cleanup:
+  free(idx);
+  free(trend);
+  return rc;
 }
 
 api_rc api_q_priorities(PGconn *pg, const char *agency, const api_params *p, es_buf *out, api_err *err) {
@@ -65,49 +128,42 @@ api_rc api_q_priorities(PGconn *pg, const char *agency, const api_params *p, es_
   const char *level = api_param(p, "level");
   if (level && strcmp(level, "1") != 0 && strcmp(level, "2") != 0)
     return api_invalid(err, "level", "level must be 1 (categories) or 2 (subcategories)");
-  char at_s[24];
+  char at_s[24], step[24];
   snprintf(at_s, sizeof at_s, "%" PRId64, at);
-  const char *prm[] = {agency, API_WINDOW_NAMES[w], has_at ? at_s : NULL, STEP[w], level};
-  PGresult *r = api_qr_exec(pg, "priorities", SQL_PRIORITIES, 5, prm, err);
+  const char *prm[] = {agency, API_WINDOW_NAMES[w], has_at ? at_s : NULL, level};
+  PGresult *r = api_qr_exec(pg, "priorities", SQL_PRIORITIES, 4, prm, err), *t = NULL;
   if (!r) return API_EDB;
-  int bad = 0;
-  json_t *o = json_object(), *items = json_array();
-  api_qr_set(o, "window", json_string(API_WINDOW_NAMES[w]), &bad);
-  api_qr_set(o, "window_start", PQntuples(r) ? api_qr_time_json(r, 0, 0) : json_null(), &bad);
-  int64_t computed = -1;
-  for (int i = 0; i < PQntuples(r) && !bad; i++) {
-    int64_t c = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-    if (c > computed) computed = c; /* every row of one ranking has the same; the newest wins */
-    json_t *it = json_object();
-    api_qr_set(it, "rank", api_qr_int(r, i, 4), &bad);
-    api_qr_set(it, "topic", api_qr_str(r, i, 2), &bad);
-    api_qr_set(it, "level", api_qr_int(r, i, 3), &bad);
-    static const char *const num[] = {"score", "volume", "negative_share", "negative_low",
-                                      "negative_high", "spike_z", "nps", "nps_impact", "csat",
-                                      "csat_impact", "urgent_share"};
-    for (int k = 0; k < 11; k++)
-      api_qr_set(it, num[k], k == 1 ? api_qr_int(r, i, 6) : api_qr_real(r, i, 5 + k), &bad);
-    api_qr_set(it, "factors", api_qr_jsonb(r, i, 16), &bad);
-    api_qr_set(it, "explanation_es", api_qr_str(r, i, 17), &bad);
-    api_qr_set(it, "explanation_en", api_qr_str(r, i, 18), &bad);
-    api_qr_set(it, "trend", trend_json(PQgetvalue(r, i, 20)), &bad);
-    api_qr_set(it, "action_plan_id", api_qr_str(r, i, 19), &bad);
-    if (json_array_append_new(items, it) != 0) bad = 1;
-  }
-  if (computed >= 0) {
-    char t[32];
-    api_qr_format_time(computed, t);
-    api_qr_set(o, "computed_at", json_string(t), &bad);
+  size_t mark = out->len;
+  int bad = es_buf_printf(out, "{\"window\":\"%s\",", API_WINDOW_NAMES[w]) != 0;
+  if (PQntuples(r)) {
+    int64_t newest = -1;
+    for (int i = 0; i < PQntuples(r); i++) { /* one ranking has one computed_at; the newest wins */
+      int64_t c = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+      if (c > newest) newest = c;
+    }
+    char ws[32], computed[32];
+    api_qr_format_time(strtoll(PQgetvalue(r, 0, 0), NULL, 10), ws);
+    api_qr_format_time(newest, computed);
+    snprintf(step, sizeof step, "%" PRId64, API_WINDOW_MS[w]);
+    const char *tp[] = {agency, API_WINDOW_NAMES[w], PQgetvalue(r, 0, 0), step};
+    if (!(t = api_qr_exec(pg, "priorities_trend", SQL_TREND, 4, tp, err))) {
+      PQclear(r);
+      out->len = mark;
+      return API_EDB;
+    }
+    PUT(es_buf_printf(out, "\"window_start\":\"%s\",\"computed_at\":\"%s\",\"items\":[", ws, computed));
+    PUT(priority_items(out, r, t));
   } else {
-    api_qr_set(o, "computed_at", json_null(), &bad);
+    PUT(es_buf_puts(out, "\"window_start\":null,\"computed_at\":null,\"items\":["));
   }
-  api_qr_set(o, "items", items, &bad);
+  PUT(es_buf_puts(out, "]}"));
   PQclear(r);
+  PQclear(t);
   if (bad) {
-    json_decref(o);
+    out->len = mark; /* never a partial reply */
     return api_qr_oom(err);
   }
-  return api_qr_emit(o, out, err);
+  return API_OK;
 }
 
 /* ---- GET /v1/topics/{topic}/series ---- */
@@ -116,16 +172,27 @@ enum { SERIES_MAX_POINTS = 1000 };
 /* Default span when `from` is absent: 48 hours, 30 days, 26 weeks. */
 static const int DEFAULT_POINTS[3] = {48, 30, 26};
 
+/* Per window: the Wilson 95 % interval of the negative share (the formula of
+ * api_qr_wilson, in float8 like C's double), NPS in points, CSAT as a share;
+ * NULL without feedback / answers. Plain float8 columns: their text is copied
+ * into the reply as it is. */
+#define WILSON(sign)                                                                               \
+  "least(1, greatest(0, (x.p + x.z2 / (2 * x.n) " sign                                             \
+  " 1.959963984540054 * sqrt(x.p * (1 - x.p) / x.n + x.z2 / (4 * x.n * x.n))) / (1 + x.z2 / x.n)))"
 static const char SQL_SERIES[] =
-    "SELECT " API_MS("g.ws") ", coalesce(s.total, 0), coalesce(s.negative, 0),"
-    "  coalesce(s.nps_promoters, 0), coalesce(s.nps_passives, 0), coalesce(s.nps_detractors, 0),"
-    "  coalesce(s.csat_responses, 0), coalesce(s.csat_satisfied, 0)"
+    "SELECT " API_MS("g.ws") ", x.t, x.k, x.p, " WILSON("-") ", " WILSON("+") ","
+    "  100 * (x.pr - x.de)::float8 / nullif(x.np, 0), x.np, x.cs::float8 / nullif(x.cr, 0), x.cr"
     " FROM generate_series(" API_TS(3) ", " API_TS(4) ", $5::interval) g(ws)"
     " LEFT JOIN topic_window_stats s ON s.agency = $1 AND s.topic = $2 AND s.window_kind = $6"
     "  AND s.window_start = g.ws"
+    " CROSS JOIN LATERAL (SELECT coalesce(s.total, 0) AS t, coalesce(s.negative, 0) AS k,"
+    "  s.negative::float8 / nullif(s.total, 0) AS p, nullif(s.total, 0)::float8 AS n,"
+    "  3.841458820694124::float8 AS z2,"
+    "  coalesce(s.nps_promoters, 0) AS pr, coalesce(s.nps_detractors, 0) AS de,"
+    "  coalesce(s.nps_promoters + s.nps_passives + s.nps_detractors, 0) AS np,"
+    "  coalesce(s.csat_responses, 0) AS cr, coalesce(s.csat_satisfied, 0) AS cs) x"
     " ORDER BY g.ws";
-
-static int64_t col64(const PGresult *r, int i, int c) { return strtoll(PQgetvalue(r, i, c), NULL, 10); }
+#undef WILSON
 
 api_rc api_q_topic_series(PGconn *pg, const char *agency, const char *topic, const api_params *p,
                           es_buf *out, api_err *err) {
@@ -153,41 +220,24 @@ api_rc api_q_topic_series(PGconn *pg, const char *agency, const char *topic, con
   const char *prm[] = {agency, topic, f_s, l_s, STEP[w], API_WINDOW_NAMES[w]};
   PGresult *r = api_qr_exec(pg, "topic_series", SQL_SERIES, 6, prm, err);
   if (!r) return API_EDB;
+  size_t mark = out->len;
   int bad = 0;
-  json_t *o = json_object(), *pts = json_array();
-  api_qr_set(o, "topic", json_string(topic), &bad);
-  api_qr_set(o, "window", json_string(API_WINDOW_NAMES[w]), &bad);
+  PUT(es_buf_puts(out, "{\"topic\":")), PUT(es_buf_json_str(out, topic, tl));
+  PUT(es_buf_printf(out, ",\"window\":\"%s\",\"points\":[", API_WINDOW_NAMES[w]));
+  static const char *const keys[] = {"total", "negative", "negative_share", "negative_low", "negative_high",
+                                     "nps", "nps_n", "csat", "csat_n"};
   for (int i = 0; i < PQntuples(r) && !bad; i++) {
-    int64_t total = col64(r, i, 1), neg = col64(r, i, 2), cr = col64(r, i, 6), cs = col64(r, i, 7);
-    double nps, nlo, nhi, lo, hi;
-    json_t *pt = json_object();
-    api_qr_set(pt, "start", api_qr_time_json(r, i, 0), &bad);
-    api_qr_set(pt, "total", json_integer(total), &bad);
-    api_qr_set(pt, "negative", json_integer(neg), &bad);
-    if (total > 0) {
-      api_qr_wilson(neg, total, &lo, &hi);
-      api_qr_set(pt, "negative_share", json_real((double)neg / (double)total), &bad);
-      api_qr_set(pt, "negative_low", json_real(lo), &bad);
-      api_qr_set(pt, "negative_high", json_real(hi), &bad);
-    } else { /* no feedback in the window: no share to draw */
-      api_qr_set(pt, "negative_share", json_null(), &bad);
-      api_qr_set(pt, "negative_low", json_null(), &bad);
-      api_qr_set(pt, "negative_high", json_null(), &bad);
-    }
-    int has_nps = api_qr_nps(col64(r, i, 3), col64(r, i, 4), col64(r, i, 5), &nps, &nlo, &nhi);
-    api_qr_set(pt, "nps", has_nps ? json_real(nps) : json_null(), &bad);
-    api_qr_set(pt, "nps_n", json_integer(col64(r, i, 3) + col64(r, i, 4) + col64(r, i, 5)), &bad);
-    api_qr_set(pt, "csat", cr > 0 ? json_real((double)cs / (double)cr) : json_null(), &bad);
-    api_qr_set(pt, "csat_n", json_integer(cr), &bad);
-    if (json_array_append_new(pts, pt) != 0) bad = 1;
+    PUT(es_buf_puts(out, i ? ",{\"start\":" : "{\"start\":")), PUT(put_time(out, r, i, 0));
+    for (int k = 0; k < 9; k++) PUT(es_buf_printf(out, ",\"%s\":", keys[k])), PUT(put_num(out, r, i, 1 + k));
+    PUT(es_buf_puts(out, "}"));
   }
-  api_qr_set(o, "points", pts, &bad);
+  PUT(es_buf_puts(out, "]}"));
   PQclear(r);
   if (bad) {
-    json_decref(o);
+    out->len = mark; /* never a partial reply */
     return api_qr_oom(err);
   }
-  return api_qr_emit(o, out, err);
+  return API_OK;
 }
 
 /* ---- GET /v1/action-plans, GET /v1/action-plans/{id} ---- */

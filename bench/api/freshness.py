@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""bench/api freshness: feedback sent to ingest at a steady RATE per second (NDJSON batches of
+BATCH every BATCH/RATE s, keep-alive) for SECONDS; for a sample of the accepted ids (every
+SAMPLE-th), the time from ingest's 202 to the first 200 of escucha-api's GET /v1/feedback/{id}
+(polled every POLL_MS on keep-alive connections). Prints JSON: sent, accepted, achieved rate,
+sampled, seen, p50/p99/max ms, and how many were never seen within TIMEOUT s.
+  freshness.py INGEST_PORT API_PORT KEY RATE SECONDS"""
+import http.client
+import json
+import queue
+import sys
+import threading
+import time
+
+IPORT, APORT, KEY, RATE, SECONDS = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+BATCH, SAMPLE, POLL_MS, TIMEOUT, POLLERS, SENDERS = 20, 20, 25, 10.0, 6, 4
+TEXTS = ["La fila del registro civil fue muy lenta, esperé %d minutos y nadie explicaba nada.",
+         "The appointment was moved three times without notice (ref %d); nobody answers the phone.",
+         "Excelente atención en la sucursal del centro, caso %d resuelto en el día."]
+H = {"Authorization": "Bearer " + KEY}
+todo = queue.Queue()
+lat, missing, lock = [], [0], threading.Lock()
+stats = {"sent": 0, "accepted": 0, "errors": 0}
+
+
+def sender(idx, t0):
+    """One of SENDERS threads, each sending every SENDERS-th batch (an ingest round trip can
+    take longer than one batch period)."""
+    c = http.client.HTTPConnection("127.0.0.1", IPORT, timeout=30)
+    hb = dict(H, **{"Content-Type": "application/x-ndjson"})
+    period = BATCH / RATE
+    k = idx
+    while True:
+        due = t0 + k * period
+        if due - t0 >= SECONDS:
+            break
+        d = due - time.monotonic()
+        if d > 0:
+            time.sleep(d)
+        body = "\n".join(json.dumps({"text": TEXTS[(k * BATCH + i) % 3] % (k * BATCH + i), "service": "fresh",
+                                     "channel": "web", "csat": 1 + i % 5}) for i in range(BATCH))
+        c.request("POST", "/v1/feedback:batch", body=body.encode(), headers=hb)
+        r = c.getresponse()
+        data = r.read()
+        now = time.monotonic()
+        with lock:
+            stats["sent"] += BATCH
+        if r.status in (200, 202):
+            res = json.loads(data)["results"]
+            ok = [x["id"] for x in res if x.get("status") == "accepted"]
+            with lock:
+                stats["accepted"] += len(ok)
+            for j, fid in enumerate(ok):
+                if (k * BATCH + j) % SAMPLE == 0:
+                    todo.put((fid, now))
+        else:
+            with lock:
+                stats["errors"] += 1
+        k += SENDERS
+
+
+def poller():
+    c = http.client.HTTPConnection("127.0.0.1", APORT, timeout=30)
+    while True:
+        item = todo.get()
+        if item is None:
+            return
+        fid, t202 = item
+        while True:
+            c.request("GET", "/v1/feedback/" + fid, headers=H)
+            r = c.getresponse()
+            r.read()
+            now = time.monotonic()
+            if r.status == 200:
+                with lock:
+                    lat.append((now - t202) * 1000)
+                break
+            if now - t202 > TIMEOUT:
+                with lock:
+                    missing[0] += 1
+                break
+            time.sleep(POLL_MS / 1000)
+
+
+ps = [threading.Thread(target=poller) for _ in range(POLLERS)]
+for p in ps:
+    p.start()
+t0 = time.monotonic()
+ss = [threading.Thread(target=sender, args=(i, t0)) for i in range(SENDERS)]
+for s in ss:
+    s.start()
+for s in ss:
+    s.join()
+stats["elapsed"] = time.monotonic() - t0
+for _ in ps:
+    todo.put(None)
+for p in ps:
+    p.join()
+lat.sort()
+
+
+def pct(q):
+    return round(lat[min(len(lat) - 1, int(q * len(lat)))], 1) if lat else None
+
+
+print(json.dumps({"sent": stats["sent"], "accepted": stats["accepted"], "http_errors": stats["errors"],
+                  "rate": round(stats["accepted"] / stats["elapsed"]), "sampled": len(lat) + missing[0],
+                  "seen": len(lat), "not_seen_in_%ds" % TIMEOUT: missing[0], "p50_ms": pct(0.5),
+                  "p99_ms": pct(0.99), "max_ms": round(lat[-1], 1) if lat else None,
+                  "poll_ms": POLL_MS}))
