@@ -16,10 +16,6 @@ CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 's
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
          ".svg": "image/svg+xml"}
 SESSIONS = {}
-TAX = json.load(open(os.path.join(REPO, "config", "taxonomy.default.json"), encoding="utf-8"))
-TAXONOMY = {"categories": [{"id": c["id"], "labels": c["labels"],
-                            "subcategories": [{"id": s["id"], "labels": s["labels"]} for s in c.get("subcategories", [])]}
-                           for c in TAX["categories"]]}
 PLAN = {"id": "01JPLAN0000000000000000001", "topic": "waiting_times", "label_es": "Tiempos de espera",
         "label_en": "Waiting times", "status": "open", "opened_at": "2026-03-01T10:00:00Z", "closed_at": None,
         "summary": "Tiempos de espera: 42 comentarios, 64 % negativos.\nRevisar la agenda de horas.",
@@ -80,8 +76,6 @@ class H(BaseHTTPRequestHandler):
             return self.send(401, {"error": {"code": "unauthorized", "message": "sign in"}})
         if p == "/v1/session":
             return self.send(200, s)
-        if p == "/v1/taxonomy":
-            return self.send(200, TAXONOMY)
         if p == "/v1/priorities":
             return self.send(200, PRIO)
         if p == "/v1/action-plans":
