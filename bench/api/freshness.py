@@ -2,7 +2,8 @@
 """bench/api freshness: feedback sent to ingest at a steady RATE per second (NDJSON batches of
 BATCH every BATCH/RATE s, keep-alive) for SECONDS; for a sample of the accepted ids (every
 SAMPLE-th), the time from ingest's 202 to the first 200 of escucha-api's GET /v1/feedback/{id}
-(polled every POLL_MS on keep-alive connections). Prints JSON: sent, accepted, achieved rate,
+(each pending id polled once per POLL_MS round by one of POLLERS threads on keep-alive
+connections, so the figures are accurate to about POLL_MS). Prints JSON: sent, accepted, achieved rate,
 sampled, seen, p50/p99/max ms, and how many were never seen within TIMEOUT s.
   freshness.py INGEST_PORT API_PORT KEY RATE SECONDS"""
 import http.client
@@ -13,12 +14,11 @@ import threading
 import time
 
 IPORT, APORT, KEY, RATE, SECONDS = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-BATCH, SAMPLE, POLL_MS, TIMEOUT, POLLERS, SENDERS = 20, 20, 25, 10.0, 6, 4
+BATCH, SAMPLE, POLL_MS, TIMEOUT, POLLERS, SENDERS = 50, 100, 100, 30.0, 4, 16
 TEXTS = ["La fila del registro civil fue muy lenta, esperé %d minutos y nadie explicaba nada.",
          "The appointment was moved three times without notice (ref %d); nobody answers the phone.",
          "Excelente atención en la sucursal del centro, caso %d resuelto en el día."]
 H = {"Authorization": "Bearer " + KEY}
-todo = queue.Queue()
 lat, missing, lock = [], [0], threading.Lock()
 stats = {"sent": 0, "accepted": 0, "errors": 0}
 
@@ -52,21 +52,36 @@ def sender(idx, t0):
                 stats["accepted"] += len(ok)
             for j, fid in enumerate(ok):
                 if (k * BATCH + j) % SAMPLE == 0:
-                    todo.put((fid, now))
+                    with lock:
+                        rr[0] += 1
+                        queues[rr[0] % POLLERS].put((fid, now))
         else:
             with lock:
                 stats["errors"] += 1
         k += SENDERS
 
 
-def poller():
+queues = [queue.Queue() for _ in range(POLLERS)]
+rr = [0]
+
+
+def poller(q):
+    """Polls every id it holds once per round; a new id is first polled in the next round."""
     c = http.client.HTTPConnection("127.0.0.1", APORT, timeout=30)
-    while True:
-        item = todo.get()
-        if item is None:
-            return
-        fid, t202 = item
+    pending, done = [], False
+    while not done or pending:
+        t_round = time.monotonic()
         while True:
+            try:
+                item = q.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                done = True
+            else:
+                pending.append(item)
+        keep = []
+        for fid, t202 in pending:
             c.request("GET", "/v1/feedback/" + fid, headers=H)
             r = c.getresponse()
             r.read()
@@ -74,15 +89,18 @@ def poller():
             if r.status == 200:
                 with lock:
                     lat.append((now - t202) * 1000)
-                break
-            if now - t202 > TIMEOUT:
+            elif now - t202 > TIMEOUT:
                 with lock:
                     missing[0] += 1
-                break
-            time.sleep(POLL_MS / 1000)
+            else:
+                keep.append((fid, t202))
+        pending = keep
+        d = POLL_MS / 1000 - (time.monotonic() - t_round)
+        if d > 0:
+            time.sleep(d)
 
 
-ps = [threading.Thread(target=poller) for _ in range(POLLERS)]
+ps = [threading.Thread(target=poller, args=(queues[i],)) for i in range(POLLERS)]
 for p in ps:
     p.start()
 t0 = time.monotonic()
@@ -92,8 +110,8 @@ for s in ss:
 for s in ss:
     s.join()
 stats["elapsed"] = time.monotonic() - t0
-for _ in ps:
-    todo.put(None)
+for q in queues:
+    q.put(None)
 for p in ps:
     p.join()
 lat.sort()

@@ -67,6 +67,16 @@ static int put_time(es_buf *b, const PGresult *r, int i, int c) {
   return es_buf_printf(b, "\"%s\"", t);
 }
 
+/* Decimal text of v in d (without printf: 14 per topic per request). */
+static const char *itoa10(long long v, char d[24]) {
+  char *p = d + 23;
+  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  *p = '\0';
+  do *--p = (char)('0' + u % 10); while (u /= 10);
+  if (v < 0) *--p = '-';
+  return p;
+}
+
 typedef struct {
   const char *topic;
   int row;
@@ -93,22 +103,25 @@ static int priority_items(es_buf *out, const PGresult *r, const PGresult *t) {
     for (; hit < idx + n && strcmp(hit->topic, key.topic) == 0; hit++)
       trend[(size_t)hit->row * TREND_WINDOWS + (size_t)(TREND_WINDOWS - 1 - k)] = strtoll(PQgetvalue(t, j, 2), NULL, 10);
   }
-  static const char *const num[] = {"score", "volume", "negative_share", "negative_low", "negative_high",
-                                    "spike_z", "nps", "nps_impact", "csat", "csat_impact", "urgent_share"};
+  static const char *const num[] = {",\"score\":", ",\"volume\":", ",\"negative_share\":",
+                                    ",\"negative_low\":", ",\"negative_high\":", ",\"spike_z\":", ",\"nps\":",
+                                    ",\"nps_impact\":", ",\"csat\":", ",\"csat_impact\":", ",\"urgent_share\":"};
   int bad = 0;
   for (int i = 0; i < n && !bad; i++) {
     PUT(es_buf_puts(out, i ? ",{\"rank\":" : "{\"rank\":")), PUT(put_num(out, r, i, 2));
     PUT(es_buf_puts(out, ",\"topic\":")), PUT(put_str(out, r, i, 3));
     PUT(es_buf_puts(out, ",\"level\":")), PUT(put_num(out, r, i, 4));
-    for (int k = 0; k < 11; k++) PUT(es_buf_printf(out, ",\"%s\":", num[k])), PUT(put_num(out, r, i, 5 + k));
+    for (int k = 0; k < 11; k++) PUT(es_buf_puts(out, num[k])), PUT(put_num(out, r, i, 5 + k));
     PUT(es_buf_puts(out, ",\"factors\":"));
     PUT(PQgetisnull(r, i, 16) ? es_buf_puts(out, "null") /* jsonb text is JSON */
                               : es_buf_append(out, PQgetvalue(r, i, 16), (size_t)PQgetlength(r, i, 16)));
     PUT(es_buf_puts(out, ",\"explanation_es\":")), PUT(put_str(out, r, i, 17));
     PUT(es_buf_puts(out, ",\"explanation_en\":")), PUT(put_str(out, r, i, 18));
     PUT(es_buf_puts(out, ",\"trend\":["));
-    for (int k = 0; k < TREND_WINDOWS; k++)
-      PUT(es_buf_printf(out, k ? ",%lld" : "%lld", trend[(size_t)i * TREND_WINDOWS + (size_t)k]));
+    for (int k = 0; k < TREND_WINDOWS; k++) {
+      char d[24];
+      PUT(es_buf_puts(out, k ? "," : "")), PUT(es_buf_puts(out, itoa10(trend[(size_t)i * TREND_WINDOWS + (size_t)k], d)));
+    }
     PUT(es_buf_puts(out, "],\"action_plan_id\":")), PUT(put_str(out, r, i, 19)), PUT(es_buf_puts(out, "}"));
   }
   rc = bad ? -1 : 0;
@@ -224,11 +237,12 @@ api_rc api_q_topic_series(PGconn *pg, const char *agency, const char *topic, con
   int bad = 0;
   PUT(es_buf_puts(out, "{\"topic\":")), PUT(es_buf_json_str(out, topic, tl));
   PUT(es_buf_printf(out, ",\"window\":\"%s\",\"points\":[", API_WINDOW_NAMES[w]));
-  static const char *const keys[] = {"total", "negative", "negative_share", "negative_low", "negative_high",
-                                     "nps", "nps_n", "csat", "csat_n"};
+  static const char *const keys[] = {",\"total\":", ",\"negative\":", ",\"negative_share\":",
+                                     ",\"negative_low\":", ",\"negative_high\":", ",\"nps\":", ",\"nps_n\":",
+                                     ",\"csat\":", ",\"csat_n\":"};
   for (int i = 0; i < PQntuples(r) && !bad; i++) {
     PUT(es_buf_puts(out, i ? ",{\"start\":" : "{\"start\":")), PUT(put_time(out, r, i, 0));
-    for (int k = 0; k < 9; k++) PUT(es_buf_printf(out, ",\"%s\":", keys[k])), PUT(put_num(out, r, i, 1 + k));
+    for (int k = 0; k < 9; k++) PUT(es_buf_puts(out, keys[k])), PUT(put_num(out, r, i, 1 + k));
     PUT(es_buf_puts(out, "}"));
   }
   PUT(es_buf_puts(out, "]}"));

@@ -446,6 +446,6 @@ int api_rfc3339_ok(const char *s) {
   if ((*p == 'Z' || *p == 'z') && p[1] == '\0') return 1;
   int oh, om;
   if ((*p == '+' || *p == '-') && digits(p + 1, 2, &oh) && p[3] == ':' && digits(p + 4, 2, &om) && p[6] == '\0')
-    return oh <= 23 && om <= 59;
+    return oh <= 14 && om <= 59; /* real offsets are -12..+14; PostgreSQL refuses beyond 15:59 */
   return 0;
 }

@@ -80,7 +80,7 @@ int api_cursor_decode(const char *s, int64_t *usec, char *id, size_t cap);
 
 /* Strict RFC 3339 date-time (YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM),
  * 'T'/'t' and 'Z'/'z'); 1 valid, 0 not. Ranges checked (month 1..12, day
- * within the month, hour < 24, minute < 60, second <= 60). */
+ * within the month, hour < 24, minute < 60, second <= 60, offset at most 14:59). */
 int api_rfc3339_ok(const char *s);
 
 /* Unpadded base64url into out (cap >= 4*ceil(n/3)+1); 0 ok, -1 too small. */

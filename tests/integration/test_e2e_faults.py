@@ -100,13 +100,13 @@ def test_pipeline_survives_kills_and_restarts(services, tmp_path):
     webhook_port = srv.server_address[1]
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        run(services, tmp_path)
+        run(services, tmp_path, webhook_port)
     finally:
         srv.shutdown()
         srv.server_close()
 
 
-def run(services, tmp_path):
+def run(services, tmp_path, webhook_port):
     agency = "e2e-" + uuid.uuid4().hex[:8]
     key = "k-" + uuid.uuid4().hex
     keys = tmp_path / "keys"
