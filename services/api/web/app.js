@@ -675,10 +675,7 @@
             el("th", { scope: "col", class: "num" }, t("lag")), el("th", { scope: "col" }, t("status")))),
           el("tbody", null, lag.map((x) => el("tr", null, el("td", null, x.group || ""), el("td", null, x.topic || ""),
             el("td", { class: "num" }, fmtNum(x.lag, 0)),
-            el("td", null, el("span", { class: "badge " + (x.lag > 1000 ? "status-other" : "status-open") }, x.lag > 1000 ? t("lag_behind") : t("lag_ok"))))))))),
-      lag.length ? el("figure", { class: "chart" }, C.barsWithInterval(lag.map((x) => ({ label: x.group + " · " + x.topic, value: x.lag })),
-        { min: 0, max: Math.max(10, ...lag.map((x) => x.lag || 0)), fmt: (v) => fmtNum(v, 0), label: t("consumer_lag") }),
-      el("figcaption", null, t("consumer_lag"))) : null
+            el("td", null, el("span", { class: "badge " + (x.lag > 1000 ? "status-other" : "status-open") }, x.lag > 1000 ? t("lag_behind") : t("lag_ok")))))))))
     ]);
   }
 
