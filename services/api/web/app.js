@@ -512,14 +512,14 @@
       const n = "r" + i;
       const catSel = el("select", { id: n + "-cat", name: "category" });
       for (const [v, text] of categoryOptions(false)) catSel.appendChild(el("option", { value: v }, text));
-      if (it.category && ![...catSel.options].some((o) => o.value === it.category)) catSel.appendChild(el("option", { value: it.category }, it.category));
+      if (it.category && ![...catSel.options].some((o) => o.value === it.category)) catSel.appendChild(el("option", { value: it.category }, catLabel(it.category)));
       catSel.value = it.category || (cats[0] && cats[0].id) || "";
       const subSel = el("select", { id: n + "-sub", name: "subcategory" });
       const fillSubs = (keep) => {
         clear(subSel);
         const c = cats.find((x) => x.id === catSel.value);
         for (const s of (c && c.subcategories) || []) subSel.appendChild(el("option", { value: s.id }, (s.labels && (s.labels[lang] || s.labels.es)) || s.id));
-        if (keep && it.subcategory && ![...subSel.options].some((o) => o.value === it.subcategory)) subSel.appendChild(el("option", { value: it.subcategory }, it.subcategory));
+        if (keep && it.subcategory && ![...subSel.options].some((o) => o.value === it.subcategory)) subSel.appendChild(el("option", { value: it.subcategory }, catLabel(it.subcategory)));
         if (keep && it.subcategory) subSel.value = it.subcategory;
       };
       fillSubs(true);
