@@ -25,6 +25,8 @@ ADMIN = int(os.environ.get("ESCUCHA_ADMIN_PORT_BASE", "9100"))
 BROKERS = os.environ.get("ESCUCHA_KAFKA_BROKERS", "127.0.0.1:19092")
 PG = os.environ.get("ESCUCHA_PG_DSN", "host=127.0.0.1 port=15432 dbname=escucha user=escucha")
 REDIS = os.environ.get("ESCUCHA_REDIS_URL", "redis://127.0.0.1:16379")
+# escucha-api serves the operator dashboard at / (docs/api.md)
+DASHBOARD = os.environ.get("ESCUCHA_DASHBOARD_URL", "http://127.0.0.1:%s/" % os.environ.get("ESCUCHA_API_PORT", "8081"))
 SAMPLE = os.path.join(REPO, "data", "sample", "feedback.ndjson")
 OUT = os.path.join(STATE, "demo")
 AGENCY = "demo"
@@ -247,10 +249,14 @@ def report(cur, since, items, http_res, n_kafka, accepted, elapsed):
         f.write(volume)
     with open(os.path.join(OUT, "sentiment.png"), "wb") as f:
         f.write(sentiment)
+    key_file = os.path.relpath(os.path.join(STATE, "demo-api-key"), REPO)
     page = ["<!doctype html><meta charset=utf-8><title>Escucha demo report</title>",
             "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}td,th{padding:4px 8px;"
             "border-bottom:1px solid #ddd;text-align:left;vertical-align:top}</style>",
-            "<h1>Escucha — demo report</h1><pre>%s</pre>" % html.escape("\n".join(lines[3:8])),
+            "<h1>Escucha — demo report</h1>",
+            "<p><strong>Operator dashboard:</strong> <a href='%s'>%s</a> — sign in with the key in <code>%s</code> "
+            "(Spanish first; English switch at the top).</p>" % (html.escape(DASHBOARD), html.escape(DASHBOARD), html.escape(key_file)),
+            "<pre>%s</pre>" % html.escape("\n".join(lines[3:8])),
             "<h2>Volume per topic</h2><img src='data:image/png;base64,%s'>" % base64.b64encode(volume).decode(),
             "<h2>Sentiment per topic</h2><img src='data:image/png;base64,%s'>" % base64.b64encode(sentiment).decode(),
             "<h2>Top priorities</h2><table><tr><th>#</th><th>topic</th><th>score</th><th>n</th><th>why</th></tr>"]
@@ -268,6 +274,9 @@ def report(cur, since, items, http_res, n_kafka, accepted, elapsed):
     p("Report: %s (charts: volume.png, sentiment.png)" % os.path.join(OUT, "report.html"))
     p("Redmine with the tickets: %s/projects/escucha/issues" % os.environ.get("ESCUCHA_REDMINE_BASE_URL", ""))
     p("Stop everything: make down && scripts/redmine.sh stop")
+    p("")
+    p("DASHBOARD: %s" % DASHBOARD)
+    p("  Sign in with the key in %s (cat %s), in Spanish or English." % (key_file, key_file))
     print("\n".join(lines))
     with open(os.path.join(OUT, "report.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")

@@ -12,7 +12,8 @@ fasttext python3-sklearn python3-aiosmtpd python3-yaml python3-pytest
 python3-confluent-kafka python3-protobuf protobuf-compiler python3-psycopg2
 python3-redis python3-requests default-jre-headless maven
 redmine redmine-sqlite ruby-webrick valgrind python3-matplotlib curl
-prometheus clang-format"
+prometheus clang-format
+chromium chromium-driver python3-selenium"
 
 missing=""
 for p in $PKGS; do

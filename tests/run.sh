@@ -2,7 +2,8 @@
 # The whole suite, as CI runs it: install what is missing, build (plain and
 # ASan+UBSan), unit tests (cmocka, under sanitizers), then integration tests
 # (pytest) against a real Kafka/PostgreSQL/Redis stack started here on its
-# own state folder and ports, with the sanitized service binaries.
+# own state folder and ports, with the sanitized service binaries, then the
+# dashboard's browser tests (tests/browser: headless Chromium) on that stack.
 #   tests/run.sh [unit|integration|all] [pytest args...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -78,7 +79,11 @@ start_stack() {
 run_integration() {
   export ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   local xml=$ESCUCHA_STATE_DIR/pytest.xml
-  $PY -m pytest -p no:cacheprovider -q --junitxml="$xml" tests/integration "$@"
+  # tests/browser runs after tests/integration in the same session (one junit file): the
+  # dashboard in headless Chromium against the real escucha-api. Screenshots go to
+  # $ESCUCHA_TEST_OUTPUT/browser (default .escucha/test-output/browser).
+  export ESCUCHA_TEST_OUTPUT=${ESCUCHA_TEST_OUTPUT:-$REPO/.escucha/test-output}
+  $PY -m pytest -p no:cacheprovider -q --junitxml="$xml" tests/integration tests/browser "$@"
   read -r int_pass int_fail < <($PY - "$xml" <<'PYEOF'
 import sys, xml.etree.ElementTree as ET
 try:
