@@ -85,7 +85,13 @@ int es_admin_start(const char *host, int port) {
   if (uv_loop_init(&A.loop) != 0) return -1;
   /* probes and scrapes only: short deadlines, a small cap (the process' fds are
    * shared with the service; eviction keeps a fresh probe answered) */
-  es_http_limits lim = {.max_body = 4096, .max_header_bytes = 16384, .header_timeout_ms = 5000, .body_timeout_ms = 5000, .idle_timeout_ms = 120000, .max_conns = 64, .name = "admin"};
+  es_http_limits lim = {.max_body = 4096,
+                        .max_header_bytes = 16384,
+                        .header_timeout_ms = 5000,
+                        .body_timeout_ms = 5000,
+                        .idle_timeout_ms = 120000,
+                        .max_conns = 64,
+                        .name = "admin"};
   A.srv = es_http_listen(&A.loop, host, port, &lim, handle, NULL);
   if (!A.srv) {
     uv_run(&A.loop, UV_RUN_NOWAIT);

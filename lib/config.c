@@ -17,8 +17,7 @@ const char *const ES_LOG_LEVELS[] = {"debug", "info", "warn", "error", NULL};
 
 void es_opt_envname(const char *name, char *out, size_t outlen) {
   size_t n = (size_t)snprintf(out, outlen, "ESCUCHA_");
-  for (const char *p = name; *p && n + 1 < outlen; p++)
-    out[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+  for (const char *p = name; *p && n + 1 < outlen; p++) out[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
   out[n < outlen ? n : outlen - 1] = '\0';
 }
 
@@ -86,7 +85,8 @@ int es_opt_check(const es_opt *o, const char *v, char *why, size_t whylen) {
     long x = strtol(v, &end, 10);
     if (end == v) snprintf(why, whylen, "\"%s\" is not an integer (allowed: %s)", v, allowed);
     else if (*end) snprintf(why, whylen, "\"%s\" has trailing characters \"%s\" (allowed: %s)", v, end, allowed);
-    else if (errno == ERANGE || x < o->lmin || x > o->lmax) snprintf(why, whylen, "%s is out of range (allowed: %s)", v, allowed);
+    else if (errno == ERANGE || x < o->lmin || x > o->lmax)
+      snprintf(why, whylen, "%s is out of range (allowed: %s)", v, allowed);
     else return 0;
     return -1;
   }
@@ -149,8 +149,7 @@ static void store(es_opt *o) {
 }
 
 static void usage(es_opt **all, size_t n, const char *prog, const char *text) {
-  printf("Usage: %s %s\n\nOptions (flag / environment variable / default):\n", prog,
-         text ? text : "[options]");
+  printf("Usage: %s %s\n\nOptions (flag / environment variable / default):\n", prog, text ? text : "[options]");
   for (size_t i = 0; i < n; i++) {
     const es_opt *o = all[i];
     char env[160], flag[128], k[256];
@@ -178,16 +177,15 @@ static void usage(es_opt **all, size_t n, const char *prog, const char *text) {
 }
 
 /* Where a value came from, for messages. */
-enum { SRC_DEFAULT,
-       SRC_ENV,
-       SRC_FLAG };
+enum { SRC_DEFAULT, SRC_ENV, SRC_FLAG };
 
 static int refuse(const char *prog, const es_opt *o, int src, const char *why) {
   char env[96];
   es_opt_envname(o->name, env, sizeof env);
   fprintf(stderr, "%s: --%s / %s: %s%s\n", prog, o->name, env, why,
-          src == SRC_ENV ? " (from the environment)" : src == SRC_FLAG ? " (from the command line)"
-                                                                       : " (built-in default)");
+          src == SRC_ENV    ? " (from the environment)"
+          : src == SRC_FLAG ? " (from the command line)"
+                            : " (built-in default)");
   return -1;
 }
 
@@ -198,7 +196,8 @@ static es_opt *find_flag(es_opt **all, size_t n, const char *name, size_t len, i
     if (o->type == ES_T_ENVMAP) continue;
     size_t l = strlen(o->name);
     if (l == len && strncmp(o->name, name, len) == 0) return o;
-    if (o->type == ES_T_SECRET && len == l + 5 && strncmp(o->name, name, l) == 0 && strncmp(name + l, "-file", 5) == 0) {
+    if (o->type == ES_T_SECRET && len == l + 5 && strncmp(o->name, name, l) == 0 &&
+        strncmp(name + l, "-file", 5) == 0) {
       *is_file = 1;
       return o;
     }
@@ -240,8 +239,8 @@ static int collect_envmap(es_opt *o) {
   return 0;
 }
 
-int es_config_parse(es_opt *opts, const char *prog, const char *usage_text, int argc, char **argv,
-                    int first, char **rest, int *nrest) {
+int es_config_parse(es_opt *opts, const char *prog, const char *usage_text, int argc, char **argv, int first,
+                    char **rest, int *nrest) {
   es_opt *all[MAX_OPTS];
   int src[MAX_OPTS];
   size_t n = flatten(opts, all, 0, MAX_OPTS);

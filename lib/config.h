@@ -68,14 +68,17 @@ typedef struct es_common_cfg {
   int log_level; /* index into ES_LOG_LEVELS */
 } es_common_cfg;
 
-#define ES_COMMON_OPTS(c)                                                                                                       \
-  ES_STR("kafka-brokers", "127.0.0.1:19092", "Kafka bootstrap servers", &(c).kafka_brokers),                                    \
-      ES_STR("pg-dsn", "host=127.0.0.1 port=15432 dbname=escucha user=escucha", "PostgreSQL connection string", &(c).pg_dsn),   \
-      ES_STR("redis-url", "redis://127.0.0.1:16379", "Redis URL", &(c).redis_url),                                              \
-      ES_ENUM("log-level", "info", ES_LOG_LEVELS, "Least severe level logged", &(c).log_level),                                 \
-      ES_STR("admin-host", "127.0.0.1", "Address of the admin endpoint (/metrics /healthz /readyz; no auth)", &(c).admin_host), \
-      ES_STR("state-dir", ".escucha", "Local state folder", &(c).state_dir),                                                    \
-      ES_STR("kafka-producer-config", NULL, "Extra librdkafka producer settings: k=v,k=v", &(c).kafka_producer_config),         \
+#define ES_COMMON_OPTS(c)                                                                                       \
+  ES_STR("kafka-brokers", "127.0.0.1:19092", "Kafka bootstrap servers", &(c).kafka_brokers),                    \
+      ES_STR("pg-dsn", "host=127.0.0.1 port=15432 dbname=escucha user=escucha", "PostgreSQL connection string", \
+             &(c).pg_dsn),                                                                                      \
+      ES_STR("redis-url", "redis://127.0.0.1:16379", "Redis URL", &(c).redis_url),                              \
+      ES_ENUM("log-level", "info", ES_LOG_LEVELS, "Least severe level logged", &(c).log_level),                 \
+      ES_STR("admin-host", "127.0.0.1", "Address of the admin endpoint (/metrics /healthz /readyz; no auth)",   \
+             &(c).admin_host),                                                                                  \
+      ES_STR("state-dir", ".escucha", "Local state folder", &(c).state_dir),                                    \
+      ES_STR("kafka-producer-config", NULL, "Extra librdkafka producer settings: k=v,k=v",                      \
+             &(c).kafka_producer_config),                                                                       \
       ES_STR("kafka-consumer-config", NULL, "Extra librdkafka consumer settings: k=v,k=v", &(c).kafka_consumer_config)
 
 /* Parses env then argv (from argv[first]) and fills every option's dest.
@@ -83,8 +86,8 @@ typedef struct es_common_cfg {
  * (rest may be NULL). Handles --help (prints usage, returns 1) and --version
  * (returns 1). Returns 0 ok, 1 exit-success (help/version), -1 error (message
  * on stderr: unknown option, missing value, or a value refused by its type). */
-int es_config_parse(es_opt *opts, const char *prog, const char *usage, int argc, char **argv,
-                    int first, char **rest, int *nrest);
+int es_config_parse(es_opt *opts, const char *prog, const char *usage, int argc, char **argv, int first, char **rest,
+                    int *nrest);
 /* Frees what es_config_parse allocated (secrets are wiped first). */
 void es_config_free(es_opt *opts);
 /* Checks one value against an option's type; 0 ok, else -1 with why filled. */

@@ -22,15 +22,9 @@ enum {
 };
 
 /* Why the server dropped a connection (metric label). */
-enum { DROP_HEADER,
-       DROP_BODY,
-       DROP_IDLE,
-       DROP_CLOSING,
-       DROP_EVICTED,
-       DROP_REFUSED,
-       NDROP };
-static const char *const DROP_NAME[NDROP] = {"header_timeout", "body_timeout", "idle_timeout",
-                                             "closing_timeout", "evicted", "refused"};
+enum { DROP_HEADER, DROP_BODY, DROP_IDLE, DROP_CLOSING, DROP_EVICTED, DROP_REFUSED, NDROP };
+static const char *const DROP_NAME[NDROP] = {"header_timeout",  "body_timeout", "idle_timeout",
+                                             "closing_timeout", "evicted",      "refused"};
 
 struct es_http_server {
   uv_tcp_t tcp;
@@ -266,8 +260,7 @@ static int on_headers_complete(http_parser *p) {
   es_http_conn *c = p->data;
   if (flush_header(c) != 0) return -1;
   if (p->http_major != 1) return refuse(c, 505, "only HTTP/1.x is supported");
-  if (p->http_minor >= 1 && !find_hdr(c->hdrs.data, c->nhdrs, "host"))
-    return refuse(c, 400, "missing Host header");
+  if (p->http_minor >= 1 && !find_hdr(c->hdrs.data, c->nhdrs, "host")) return refuse(c, 400, "missing Host header");
   if (check_transfer_encoding(c) != 0) return -1;
   size_t max = c->srv->lim.max_body;
   if (max && p->content_length != ULLONG_MAX && p->content_length > max) {
@@ -489,11 +482,11 @@ static void raw_write(es_http_conn *c, char *data, size_t len) {
 
 /* head: a HEAD request's answer, the GET's headers (Content-Length included)
  * without the body. */
-static void write_response(es_http_conn *c, int status, const char *ctype, const char *body,
-                           size_t len, const char *extra, int keep_alive, int head) {
+static void write_response(es_http_conn *c, int status, const char *ctype, const char *body, size_t len,
+                           const char *extra, int keep_alive, int head) {
   es_buf b = {0};
-  es_buf_printf(&b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-                status, es_http_status_text(status), ctype ? ctype : "application/json", len,
+  es_buf_printf(&b, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status,
+                es_http_status_text(status), ctype ? ctype : "application/json", len,
                 keep_alive ? "" : "Connection: close\r\n", extra ? extra : "");
   if (len && !head && es_buf_append(&b, body, len) != 0) {
     /* out of memory: close rather than send headers announcing a body that never comes */
@@ -506,8 +499,7 @@ static void write_response(es_http_conn *c, int status, const char *ctype, const
   raw_write(c, b.data, b.len);
 }
 
-void es_http_reply(es_http_req *req, int status, const char *ctype, const char *body, size_t len,
-                   const char *extra) {
+void es_http_reply(es_http_req *req, int status, const char *ctype, const char *body, size_t len, const char *extra) {
   req_priv *r = (req_priv *)req;
   es_http_conn *c = req->conn_;
   int keep = r->keep_alive, head = r->head;
@@ -524,8 +516,8 @@ void es_http_reply(es_http_req *req, int status, const char *ctype, const char *
   if (keep && !c->in_dispatch) conn_process(c);
 }
 
-void es_http_reply_error(es_http_req *req, int status, const char *code, const char *message,
-                         const char *field, const char *extra) {
+void es_http_reply_error(es_http_req *req, int status, const char *code, const char *message, const char *field,
+                         const char *extra) {
   es_buf b = {0};
   es_buf_puts(&b, "{\"error\":{\"code\":");
   es_buf_json_str(&b, code, strlen(code));
@@ -665,9 +657,8 @@ static void on_sweep(uv_timer_t *t) {
   unsigned *d = s->dropped;
   if (now - s->last_log_ms >= 1000 && d[DROP_HEADER] + d[DROP_BODY] + d[DROP_EVICTED] + d[DROP_REFUSED]) {
     es_warn("http_connections_dropped",
-            "server=%s header_timeout=%u body_timeout=%u evicted=%u refused=%u open=%u max=%u",
-            s->lim.name, d[DROP_HEADER], d[DROP_BODY], d[DROP_EVICTED], d[DROP_REFUSED], s->nconns,
-            s->lim.max_conns);
+            "server=%s header_timeout=%u body_timeout=%u evicted=%u refused=%u open=%u max=%u", s->lim.name,
+            d[DROP_HEADER], d[DROP_BODY], d[DROP_EVICTED], d[DROP_REFUSED], s->nconns, s->lim.max_conns);
     memset(s->dropped, 0, sizeof s->dropped);
     s->last_log_ms = now;
   }
@@ -736,12 +727,11 @@ static unsigned default_max_conns(void) {
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return 4096;
   rlim_t n = rl.rlim_cur / 4 * 3;
-  return n < 16 ? 16 : n > 4096 ? 4096
-                                : (unsigned)n;
+  return n < 16 ? 16 : n > 4096 ? 4096 : (unsigned)n;
 }
 
-es_http_server *es_http_listen(uv_loop_t *loop, const char *host, int port,
-                               const es_http_limits *lim, es_http_handler h, void *ud) {
+es_http_server *es_http_listen(uv_loop_t *loop, const char *host, int port, const es_http_limits *lim,
+                               es_http_handler h, void *ud) {
   es_http_server *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   s->loop = loop;
@@ -764,9 +754,9 @@ es_http_server *es_http_listen(uv_loop_t *loop, const char *host, int port,
     return NULL;
   }
   s->m_conns = es_gauge("escucha_http_connections", "Open HTTP connections", "server", NULL);
-  s->m_dropped = es_counter("escucha_http_connections_dropped_total",
-                            "Connections the server closed: timeouts, evicted or refused at the cap",
-                            "server", "reason", NULL);
+  s->m_dropped =
+      es_counter("escucha_http_connections_dropped_total",
+                 "Connections the server closed: timeouts, evicted or refused at the cap", "server", "reason", NULL);
   es_metric_set(s->m_conns, 0, s->lim.name);
   /* sweep often enough that a deadline is late by a quarter of the shortest timeout at most */
   unsigned tick = 1000;

@@ -48,8 +48,8 @@ const char *es_http_header(const es_http_req *req, const char *name);
 
 /* host NULL = 127.0.0.1; IPv6 literals are accepted. port 0 = any free port. */
 ES_MUST_CHECK
-es_http_server *es_http_listen(uv_loop_t *loop, const char *host, int port,
-                               const es_http_limits *lim, es_http_handler h, void *ud);
+es_http_server *es_http_listen(uv_loop_t *loop, const char *host, int port, const es_http_limits *lim,
+                               es_http_handler h, void *ud);
 /* The bound port (for port 0), or -1; the bound address into host if not NULL. */
 int es_http_port(const es_http_server *s, char *host, size_t hostlen);
 /* The connection cap in force (after deriving the default). */
@@ -57,11 +57,11 @@ unsigned es_http_max_conns(const es_http_server *s);
 /* Exactly once per request, on the loop thread; copies body. extra_headers is
  * zero or more "Name: value\r\n" lines. If the client went away the reply is
  * dropped and the request freed. */
-void es_http_reply(es_http_req *req, int status, const char *content_type,
-                   const char *body, size_t len, const char *extra_headers);
+void es_http_reply(es_http_req *req, int status, const char *content_type, const char *body, size_t len,
+                   const char *extra_headers);
 /* Convenience: JSON error body {"error":{"code":..,"message":..,"field":..}}. */
-void es_http_reply_error(es_http_req *req, int status, const char *code,
-                         const char *message, const char *field, const char *extra_headers);
+void es_http_reply_error(es_http_req *req, int status, const char *code, const char *message, const char *field,
+                         const char *extra_headers);
 /* Stops accepting; open connections finish their in-flight request then close. */
 void es_http_close(es_http_server *s, void (*on_closed)(void *), void *arg);
 const char *es_http_status_text(int status);

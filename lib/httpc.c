@@ -368,8 +368,7 @@ int es_httpc_request(uv_loop_t *loop, const char *method, const char *url, const
                           ipv6 ? "[" : "", c->host, ipv6 ? "]" : "") != 0;
   if (u.field_set & (1 << UF_PORT)) bad |= es_buf_printf(&c->out, ":%s", c->port) != 0;
   bad |= es_buf_puts(&c->out, "\r\nConnection: close\r\nUser-Agent: escucha\r\n") != 0;
-  for (size_t i = 0; headers && headers[i]; i++)
-    bad |= es_buf_printf(&c->out, "%s\r\n", headers[i]) != 0;
+  for (size_t i = 0; headers && headers[i]; i++) bad |= es_buf_printf(&c->out, "%s\r\n", headers[i]) != 0;
   if (body || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
     bad |= es_buf_printf(&c->out, "Content-Length: %zu\r\n", body ? body_len : 0) != 0;
   bad |= es_buf_puts(&c->out, "\r\n") != 0;

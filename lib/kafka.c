@@ -42,9 +42,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
   (void)rk;
   if (strcmp(fac, "FAIL") == 0) return; /* the error callback reports these */
-  es_log(level <= 3 ? ES_ERROR : level <= 4 ? ES_WARN
-                                            : ES_DEBUG,
-         "rdkafka", "%s: %s", fac, buf);
+  es_log(level <= 3 ? ES_ERROR : level <= 4 ? ES_WARN : ES_DEBUG, "rdkafka", "%s: %s", fac, buf);
 }
 
 static void on_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -81,14 +79,12 @@ static int32_t sticky_partitioner(const rd_kafka_topic_t *rkt, const void *key, 
   return cnt > 0 ? (int32_t)((es_mono_ns() / 5000000u) % (uint64_t)cnt) : RD_KAFKA_PARTITION_UA;
 }
 
-static rd_kafka_conf_t *base_conf(const char *brokers, const char *client_id, int consumer,
-                                  const char *const *defaults, const char *const *extra,
-                                  char *err, size_t errlen) {
+static rd_kafka_conf_t *base_conf(const char *brokers, const char *client_id, int consumer, const char *const *defaults,
+                                  const char *const *extra, char *err, size_t errlen) {
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   int sticky = 0;
   if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) != RD_KAFKA_CONF_OK ||
-      rd_kafka_conf_set(conf, "client.id", client_id ? client_id : "escucha", err, errlen) !=
-          RD_KAFKA_CONF_OK)
+      rd_kafka_conf_set(conf, "client.id", client_id ? client_id : "escucha", err, errlen) != RD_KAFKA_CONF_OK)
     goto fail;
   for (int pass = 0; pass < 2; pass++) {
     const char *const *kv = pass == 0 ? defaults : extra;
@@ -123,23 +119,30 @@ fail:
 /* Registered with the first producer, so the family is on /metrics before any dead letter. */
 static es_metric *dlq_metric(void) {
   static es_metric *m;
-  if (!m) m = es_counter("escucha_dlq_messages_total", "Messages sent to the dead-letter topic, by stage", "stage", NULL);
+  if (!m)
+    m = es_counter("escucha_dlq_messages_total", "Messages sent to the dead-letter topic, by stage", "stage", NULL);
   return m;
 }
 
-rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es_kafka_dr_cb dr,
-                                  void *opaque, const char *const *extra, char *err,
-                                  size_t errlen) {
-  static const char *const defaults[] = {
-      "enable.idempotence", "true", /* acks=all, no reordering, no dup on retry */
-      "linger.ms", "2",
-      "compression.codec", "lz4",
-      "queue.buffering.max.messages", "500000",
-      "queue.buffering.max.kbytes", "524288",
-      "message.timeout.ms", "30000",
-      "socket.keepalive.enable", "true",
-      "socket.nagle.disable", "true", /* Nagle + delayed ACK stalls small produce requests ~40 ms */
-      NULL};
+rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es_kafka_dr_cb dr, void *opaque,
+                                  const char *const *extra, char *err, size_t errlen) {
+  static const char *const defaults[] = {"enable.idempotence",
+                                         "true", /* acks=all, no reordering, no dup on retry */
+                                         "linger.ms",
+                                         "2",
+                                         "compression.codec",
+                                         "lz4",
+                                         "queue.buffering.max.messages",
+                                         "500000",
+                                         "queue.buffering.max.kbytes",
+                                         "524288",
+                                         "message.timeout.ms",
+                                         "30000",
+                                         "socket.keepalive.enable",
+                                         "true",
+                                         "socket.nagle.disable",
+                                         "true", /* Nagle + delayed ACK stalls small produce requests ~40 ms */
+                                         NULL};
   rd_kafka_conf_t *conf = base_conf(brokers, client_id, 0, defaults, extra, err, errlen);
   if (!conf) return NULL;
   (void)dlq_metric();
@@ -156,13 +159,11 @@ rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es
   return rk;
 }
 
-rd_kafka_resp_err_t es_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
-                                     const void *key, size_t klen, const void *val, size_t vlen,
-                                     void *msg_opaque) {
+rd_kafka_resp_err_t es_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition, const void *key, size_t klen,
+                                     const void *val, size_t vlen, void *msg_opaque) {
   return rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
                            RD_KAFKA_V_KEY((void *)key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
-                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(msg_opaque),
-                           RD_KAFKA_V_END);
+                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(msg_opaque), RD_KAFKA_V_END);
 }
 
 /* librdkafka before 2.3.0 (librdkafka #4312) aborts in rd_kafka_destroy() --
@@ -186,8 +187,8 @@ static int assignor_ok(const rd_kafka_conf_t *conf, char *err, size_t errlen) {
 
 static rd_kafka_t *consumer_new(const char *brokers, const char *group, const char *client_id,
                                 const char *const *topics, int ntopics, const char *const *defaults,
-                                const char *const *extra, es_kafka_rebalance_cb rebalance, void *opaque,
-                                char *err, size_t errlen) {
+                                const char *const *extra, es_kafka_rebalance_cb rebalance, void *opaque, char *err,
+                                size_t errlen) {
   rd_kafka_conf_t *conf = base_conf(brokers, client_id, 1, defaults, extra, err, errlen);
   if (!conf) return NULL;
   if (assignor_ok(conf, err, errlen) != 0 ||
@@ -205,8 +206,7 @@ static rd_kafka_t *consumer_new(const char *brokers, const char *group, const ch
   }
   rd_kafka_poll_set_consumer(rk);
   rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(ntopics);
-  for (int i = 0; i < ntopics; i++)
-    rd_kafka_topic_partition_list_add(tl, topics[i], RD_KAFKA_PARTITION_UA);
+  for (int i = 0; i < ntopics; i++) rd_kafka_topic_partition_list_add(tl, topics[i], RD_KAFKA_PARTITION_UA);
   rd_kafka_resp_err_t e = rd_kafka_subscribe(rk, tl);
   rd_kafka_topic_partition_list_destroy(tl);
   if (e) {
@@ -220,18 +220,16 @@ static rd_kafka_t *consumer_new(const char *brokers, const char *group, const ch
 /* session settings shared by both kinds: a kill -9'd peer's partitions move in ~6 s.
  * Eager assignors: see assignor_ok (a rebalance revokes every partition, and
  * each service commits what it stored, or its transaction, before letting go). */
-#define CONSUMER_COMMON                                                                 \
-  "auto.offset.reset", "earliest", "partition.assignment.strategy", "range,roundrobin", \
-      "session.timeout.ms", "6000", "heartbeat.interval.ms", "1500", "socket.nagle.disable", "true"
+#define CONSUMER_COMMON                                                                                               \
+  "auto.offset.reset", "earliest", "partition.assignment.strategy", "range,roundrobin", "session.timeout.ms", "6000", \
+      "heartbeat.interval.ms", "1500", "socket.nagle.disable", "true"
 
 rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const char *client_id,
-                                  const char *const *topics, int ntopics,
-                                  const char *const *extra, char *err, size_t errlen) {
-  static const char *const defaults[] = {
-      "enable.auto.commit", "true",        /* commits only what we stored */
-      "enable.auto.offset.store", "false", /* we store after the output is durable */
-      "auto.commit.interval.ms", "1000",
-      CONSUMER_COMMON, NULL};
+                                  const char *const *topics, int ntopics, const char *const *extra, char *err,
+                                  size_t errlen) {
+  static const char *const defaults[] = {"enable.auto.commit",       "true",  /* commits only what we stored */
+                                         "enable.auto.offset.store", "false", /* we store after the output is durable */
+                                         "auto.commit.interval.ms",  "1000",  CONSUMER_COMMON, NULL};
   return consumer_new(brokers, group, client_id, topics, ntopics, defaults, extra, NULL, NULL, err, errlen);
 }
 
@@ -239,10 +237,8 @@ rd_kafka_t *es_kafka_consumer_new_txn(const char *brokers, const char *group, co
                                       const char *const *topics, int ntopics, const char *const *extra,
                                       es_kafka_rebalance_cb rebalance, void *opaque, char *err, size_t errlen) {
   static const char *const defaults[] = {
-      "enable.auto.commit", "false", /* offsets go with the producer's transaction */
-      "enable.auto.offset.store", "false",
-      "isolation.level", "read_committed",
-      CONSUMER_COMMON, NULL};
+      "enable.auto.commit",       "false", /* offsets go with the producer's transaction */
+      "enable.auto.offset.store", "false", "isolation.level", "read_committed", CONSUMER_COMMON, NULL};
   return consumer_new(brokers, group, client_id, topics, ntopics, defaults, extra, rebalance, opaque, err, errlen);
 }
 
@@ -277,8 +273,7 @@ int es_kafka_rewind(rd_kafka_t *consumer, const rd_kafka_message_t *m, char *err
 void es_kafka_dlq_count(const char *stage) { es_metric_add(dlq_metric(), 1, stage); }
 
 rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const char *reason,
-                                 const rd_kafka_message_t *src, const void *bytes, size_t len,
-                                 void *msg_opaque) {
+                                 const rd_kafka_message_t *src, const void *bytes, size_t len, void *msg_opaque) {
   Escucha__V1__DeadLetter dl = ESCUCHA__V1__DEAD_LETTER__INIT;
   dl.stage = (char *)stage;
   dl.reason = (char *)reason;
@@ -310,8 +305,8 @@ rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const 
   return e;
 }
 
-rd_kafka_resp_err_t es_kafka_dlq_send(rd_kafka_t *producer, const void *key, size_t klen, const void *rec,
-                                      size_t len, void *msg_opaque, int wait_ms) {
+rd_kafka_resp_err_t es_kafka_dlq_send(rd_kafka_t *producer, const void *key, size_t klen, const void *rec, size_t len,
+                                      void *msg_opaque, int wait_ms) {
   int64_t deadline = es_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
   for (;;) {
     rd_kafka_resp_err_t e =
@@ -354,8 +349,7 @@ struct es_kafka_uv {
 
 static void drain(es_kafka_uv *k) {
   char buf[256];
-  while (read(k->fds[0], buf, sizeof buf) > 0) {
-  }
+  while (read(k->fds[0], buf, sizeof buf) > 0) {}
   rd_kafka_poll(k->rk, 0);
 }
 

@@ -31,28 +31,27 @@ void es_kafka_dlq_count(const char *stage);
  * instead of one per partition (for topics whose consumers do not need a
  * key's messages on one partition). */
 ES_MUST_CHECK
-rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es_kafka_dr_cb dr,
-                                  void *opaque, const char *const *extra, char *err, size_t errlen);
+rd_kafka_t *es_kafka_producer_new(const char *brokers, const char *client_id, es_kafka_dr_cb dr, void *opaque,
+                                  const char *const *extra, char *err, size_t errlen);
 /* Copies key/value. Never polls (so no delivery report runs re-entrantly);
  * a full local queue comes back as RD_KAFKA_RESP_ERR__QUEUE_FULL for the
  * caller to handle (back-pressure). partition: RD_KAFKA_PARTITION_UA = by key. */
 ES_MUST_CHECK
-rd_kafka_resp_err_t es_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
-                                     const void *key, size_t klen, const void *val, size_t vlen,
-                                     void *msg_opaque);
+rd_kafka_resp_err_t es_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition, const void *key, size_t klen,
+                                     const void *val, size_t vlen, void *msg_opaque);
 /* Group consumer: enable.auto.commit=true, enable.auto.offset.store=false,
  * auto.offset.reset=earliest, partition.assignment.strategy=range,roundrobin
  * (eager; cooperative-sticky is refused with librdkafka < 2.3.0, whose
  * rd_kafka_destroy can abort on it). Subscribes to topics. */
 ES_MUST_CHECK
 rd_kafka_t *es_kafka_consumer_new(const char *brokers, const char *group, const char *client_id,
-                                  const char *const *topics, int ntopics, const char *const *extra,
-                                  char *err, size_t errlen);
+                                  const char *const *topics, int ntopics, const char *const *extra, char *err,
+                                  size_t errlen);
 /* The group consumer of a consume-transform-produce loop (exactly-once): no
  * auto-commit (offsets go with the transaction), read_committed, the caller's
  * rebalance callback and opaque; otherwise as es_kafka_consumer_new. */
-typedef void (*es_kafka_rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                                      rd_kafka_topic_partition_list_t *parts, void *opaque);
+typedef void (*es_kafka_rebalance_cb)(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+                                      void *opaque);
 ES_MUST_CHECK
 rd_kafka_t *es_kafka_consumer_new_txn(const char *brokers, const char *group, const char *client_id,
                                       const char *const *topics, int ntopics, const char *const *extra,
@@ -80,15 +79,14 @@ int es_kafka_rewind(rd_kafka_t *consumer, const rd_kafka_message_t *m, char *err
  * RD_KAFKA_RESP_ERR_NO_ERROR when queued (the delivery report has the outcome),
  * RD_KAFKA_RESP_ERR__QUEUE_FULL when the wait ran out, or librdkafka's error. */
 ES_MUST_CHECK
-rd_kafka_resp_err_t es_kafka_dlq_send(rd_kafka_t *producer, const void *key, size_t klen, const void *rec,
-                                      size_t len, void *msg_opaque, int wait_ms);
+rd_kafka_resp_err_t es_kafka_dlq_send(rd_kafka_t *producer, const void *key, size_t klen, const void *rec, size_t len,
+                                      void *msg_opaque, int wait_ms);
 /* Sends a DeadLetter{stage, reason, original, topic, partition, offset} to
  * escucha.dlq.v1 (key = original key) through es_kafka_dlq_send with
  * ES_DLQ_WAIT_MS. src may be NULL (then bytes given). __FAIL when out of memory. */
 ES_MUST_CHECK
 rd_kafka_resp_err_t es_kafka_dlq(rd_kafka_t *producer, const char *stage, const char *reason,
-                                 const rd_kafka_message_t *src, const void *bytes, size_t len,
-                                 void *msg_opaque);
+                                 const rd_kafka_message_t *src, const void *bytes, size_t len, void *msg_opaque);
 /* Flushes (bounded), purges what is left, destroys. */
 void es_kafka_producer_close(rd_kafka_t *rk, int timeout_ms);
 void es_kafka_consumer_close(rd_kafka_t *rk);

@@ -33,7 +33,10 @@ static es_metric *m_lag, *m_err;
 
 static void metrics_init(void) {
   if (m_lag) return;
-  m_lag = es_gauge("escucha_kafka_group_lag", "Messages between a partition's high watermark and the group's committed offset (probed from outside the group)", "group", "topic", "partition", NULL);
+  m_lag = es_gauge(
+      "escucha_kafka_group_lag",
+      "Messages between a partition's high watermark and the group's committed offset (probed from outside the group)",
+      "group", "topic", "partition", NULL);
   m_err = es_counter("escucha_kafka_group_lag_errors_total", "Failed lag probes", "group", NULL);
 }
 
@@ -80,7 +83,8 @@ static int probe(rd_kafka_t *rk, const char *group, int timeout_ms, long long *t
   if (rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, err, sizeof err)) goto cleanup;
   rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, opt, q);
   ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
-  const rd_kafka_ListConsumerGroupOffsets_result_t *res = ev ? rd_kafka_event_ListConsumerGroupOffsets_result(ev) : NULL;
+  const rd_kafka_ListConsumerGroupOffsets_result_t *res =
+      ev ? rd_kafka_event_ListConsumerGroupOffsets_result(ev) : NULL;
   if (!res || rd_kafka_event_error(ev)) goto cleanup;
   size_t cnt = 0;
   const rd_kafka_group_result_t **groups = rd_kafka_ListConsumerGroupOffsets_result_groups(res, &cnt);
@@ -126,8 +130,8 @@ static void *run(void *arg) {
   return NULL;
 }
 
-es_lagmon *es_lagmon_start(const char *brokers, const char *const *groups, size_t n, unsigned interval_ms,
-                           char *err, size_t errlen) {
+es_lagmon *es_lagmon_start(const char *brokers, const char *const *groups, size_t n, unsigned interval_ms, char *err,
+                           size_t errlen) {
   metrics_init();
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) != RD_KAFKA_CONF_OK ||

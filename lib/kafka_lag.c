@@ -9,7 +9,10 @@
 
 static es_metric *lag_gauge(void) {
   static es_metric *m;
-  if (!m) m = es_gauge("escucha_kafka_consumer_lag", "Messages between a partition's high watermark and the group's stored offset", "group", "topic", "partition", NULL);
+  if (!m)
+    m = es_gauge("escucha_kafka_consumer_lag",
+                 "Messages between a partition's high watermark and the group's stored offset", "group", "topic",
+                 "partition", NULL);
   return m;
 }
 

@@ -35,8 +35,7 @@ static unsigned parse_roles(const char *s, size_t len, char sep) {
   static const struct {
     const char *name;
     unsigned bit;
-  } R[] = {
-      {"submit", ES_ROLE_SUBMIT}, {"read", ES_ROLE_READ}, {"review", ES_ROLE_REVIEW}, {"admin", ES_ROLE_ADMIN}};
+  } R[] = {{"submit", ES_ROLE_SUBMIT}, {"read", ES_ROLE_READ}, {"review", ES_ROLE_REVIEW}, {"admin", ES_ROLE_ADMIN}};
   unsigned roles = 0;
   size_t i = 0;
   while (i <= len) {

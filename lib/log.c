@@ -39,8 +39,9 @@ void es_log(int level, const char *event, const char *fmt, ...) {
 
   es_buf b = {0};
   es_buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"service\":", when,
-                LEVELS[level < 0 ? 0 : level > 3 ? 3
-                                                 : level]);
+                LEVELS[level < 0   ? 0
+                       : level > 3 ? 3
+                                   : level]);
   es_buf_json_str(&b, g_service, strlen(g_service));
   es_buf_puts(&b, ",\"event\":");
   es_buf_json_str(&b, event, strlen(event));

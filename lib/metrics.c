@@ -12,9 +12,7 @@
 
 #define MAX_LABELS 4
 
-enum { COUNTER,
-       GAUGE,
-       HISTOGRAM };
+enum { COUNTER, GAUGE, HISTOGRAM };
 
 typedef struct series {
   struct series *next;
@@ -39,20 +37,18 @@ struct es_metric {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static es_metric *g_head, *g_tail;
 
-const double ES_LATENCY_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                     0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+const double ES_LATENCY_BUCKETS[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 const int ES_LATENCY_NBUCKETS = (int)(sizeof ES_LATENCY_BUCKETS / sizeof ES_LATENCY_BUCKETS[0]);
 
-static es_metric *family_new(int type, const char *name, const char *help, const double *bounds,
-                             int nbounds, va_list ap) {
+static es_metric *family_new(int type, const char *name, const char *help, const double *bounds, int nbounds,
+                             va_list ap) {
   /* the registry is control-plane state: out of memory aborts (util.h) */
   es_metric *m = es_xcalloc(1, sizeof *m);
   m->type = type;
   m->name = es_xstrdup(name);
   m->help = es_xstrdup(help ? help : "");
   const char *l;
-  while ((l = va_arg(ap, const char *)) != NULL && m->nlabels < MAX_LABELS)
-    m->labels[m->nlabels++] = es_xstrdup(l);
+  while ((l = va_arg(ap, const char *)) != NULL && m->nlabels < MAX_LABELS) m->labels[m->nlabels++] = es_xstrdup(l);
   if (nbounds > 0) {
     m->bounds = es_xcalloc((size_t)nbounds, sizeof(double));
     memcpy(m->bounds, bounds, sizeof(double) * (size_t)nbounds);

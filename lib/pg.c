@@ -35,14 +35,11 @@ int es_pg_ensure(PGconn *c) {
   return PQstatus(c) == CONNECTION_OK;
 }
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int apply_one(PGconn *c, const char *dir, const char *name) {
   const char *params[1] = {name};
-  PGresult *r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
-                             params, NULL, NULL, 0);
+  PGresult *r = PQexecParams(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL, params, NULL, NULL, 0);
   int done = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
   int failed = PQresultStatus(r) != PGRES_TUPLES_OK;
   PQclear(r);
@@ -58,8 +55,8 @@ static int apply_one(PGconn *c, const char *dir, const char *name) {
   int rc = -1;
   if (es_pg_exec(c, "BEGIN") != 0) goto cleanup;
   if (es_pg_exec(c, sql) != 0) goto rollback;
-  r = PQexecParams(c, "INSERT INTO schema_migrations(version, applied_at) VALUES ($1, now())", 1,
-                   NULL, params, NULL, NULL, 0);
+  r = PQexecParams(c, "INSERT INTO schema_migrations(version, applied_at) VALUES ($1, now())", 1, NULL, params, NULL,
+                   NULL, 0);
   failed = PQresultStatus(r) != PGRES_COMMAND_OK;
   PQclear(r);
   if (failed) goto rollback;

@@ -27,18 +27,20 @@ static int disk(es_buf *b) {
   es_buf path = {0}; /* a label value: quoted, with \\ \" and newline escaped */
   int rc = es_buf_puts(&path, "\"");
   for (const char *p = g_dir; *p && !rc; p++)
-    rc = *p == '\\' || *p == '"' ? es_buf_printf(&path, "\\%c", *p) : *p == '\n' ? es_buf_puts(&path, "\\n")
-                                                                                 : es_buf_printf(&path, "%c", *p);
+    rc = *p == '\\' || *p == '"' ? es_buf_printf(&path, "\\%c", *p)
+         : *p == '\n'            ? es_buf_puts(&path, "\\n")
+                                 : es_buf_printf(&path, "%c", *p);
   rc |= es_buf_puts(&path, "\"");
-  rc |= es_buf_printf(b,
-                      "# HELP escucha_state_disk_free_bytes Bytes available to the service on the state folder's filesystem.\n"
-                      "# TYPE escucha_state_disk_free_bytes gauge\n"
-                      "escucha_state_disk_free_bytes{path=%s} %.17g\n"
-                      "# HELP escucha_state_disk_size_bytes Size of the state folder's filesystem in bytes.\n"
-                      "# TYPE escucha_state_disk_size_bytes gauge\n"
-                      "escucha_state_disk_size_bytes{path=%s} %.17g\n",
-                      path.data ? path.data : "\"\"", (double)v.f_bavail * (double)v.f_frsize,
-                      path.data ? path.data : "\"\"", (double)v.f_blocks * (double)v.f_frsize);
+  rc |= es_buf_printf(
+      b,
+      "# HELP escucha_state_disk_free_bytes Bytes available to the service on the state folder's filesystem.\n"
+      "# TYPE escucha_state_disk_free_bytes gauge\n"
+      "escucha_state_disk_free_bytes{path=%s} %.17g\n"
+      "# HELP escucha_state_disk_size_bytes Size of the state folder's filesystem in bytes.\n"
+      "# TYPE escucha_state_disk_size_bytes gauge\n"
+      "escucha_state_disk_size_bytes{path=%s} %.17g\n",
+      path.data ? path.data : "\"\"", (double)v.f_bavail * (double)v.f_frsize, path.data ? path.data : "\"\"",
+      (double)v.f_blocks * (double)v.f_frsize);
   es_buf_free(&path);
   return rc;
 }
@@ -79,8 +81,8 @@ int es_process_read(es_process_stats *st) {
   unsigned long long start = 0;
   long rss = 0;
   /* state(3) ... utime(14) stime(15) ... starttime(22) vsize(23) rss(24) */
-  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %llu %lu %ld",
-             &utime, &stime, &start, &vsize, &rss) != 5)
+  if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %llu %lu %ld", &utime,
+             &stime, &start, &vsize, &rss) != 5)
     return -1;
   double tick = (double)sysconf(_SC_CLK_TCK), page = (double)sysconf(_SC_PAGESIZE), bt = boot_time();
   if (tick <= 0 || bt < 0) return -1;
@@ -103,12 +105,14 @@ int es_process_render(es_buf *b) {
   es_process_stats st;
   int rc = 0;
   if (es_process_read(&st) == 0) {
-    rc |= family(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", st.cpu_seconds);
+    rc |= family(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
+                 st.cpu_seconds);
     rc |= family(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", st.resident_bytes);
     rc |= family(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", st.virtual_bytes);
     rc |= family(b, "process_open_fds", "gauge", "Number of open file descriptors.", st.open_fds);
     rc |= family(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.", st.max_fds);
-    rc |= family(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", st.start_time);
+    rc |= family(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+                 st.start_time);
   }
   rc |= disk(b);
   rc |= es_buf_printf(b,

@@ -62,8 +62,8 @@ int es_receipt_token(const unsigned char key[ES_RECEIPT_KEY_BYTES], const char *
   return 0;
 }
 
-int es_receipt_verify(const unsigned char key[ES_RECEIPT_KEY_BYTES], const char *token, size_t len,
-                      char *id_out, size_t cap) {
+int es_receipt_verify(const unsigned char key[ES_RECEIPT_KEY_BYTES], const char *token, size_t len, char *id_out,
+                      size_t cap) {
   if (!token || len < MAC_B64 + 2) return -1;
   size_t idlen = len - MAC_B64 - 1;
   if (token[idlen] != '.' || !id_ok(token, idlen) || cap < idlen + 1) return -1;

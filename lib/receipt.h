@@ -23,6 +23,6 @@ int es_receipt_token(const unsigned char key[ES_RECEIPT_KEY_BYTES], const char *
 /* Checks a token (len bytes) in constant time; 0 and the id copied to id_out
  * (cap >= ES_RECEIPT_ID_MAX + 1) when genuine, -1 otherwise. */
 ES_MUST_CHECK
-int es_receipt_verify(const unsigned char key[ES_RECEIPT_KEY_BYTES], const char *token, size_t len,
-                      char *id_out, size_t cap);
+int es_receipt_verify(const unsigned char key[ES_RECEIPT_KEY_BYTES], const char *token, size_t len, char *id_out,
+                      size_t cap);
 #endif

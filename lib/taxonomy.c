@@ -10,8 +10,8 @@
 #include <strings.h>
 #include <xxhash.h>
 
-const char *const ES_JOURNEYS[ES_NJOURNEYS] = {"AWARENESS", "REGISTRATION", "ACTIVATION",
-                                               "ONGOING_USE", "SUPPORT", "RENEWAL"};
+const char *const ES_JOURNEYS[ES_NJOURNEYS] = {"AWARENESS",   "REGISTRATION", "ACTIVATION",
+                                               "ONGOING_USE", "SUPPORT",      "RENEWAL"};
 
 int es_journey_index(const char *s) {
   if (!s) return -1;
@@ -34,8 +34,7 @@ static int fail(vctx *v, const char *path, const char *what) {
 static int is_slug(const char *s, size_t n) {
   if (n == 0) return 0;
   for (size_t i = 0; i < n; i++)
-    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
-      return 0;
+    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-')) return 0;
   return 1;
 }
 
@@ -164,9 +163,7 @@ static int parse_cat(vctx *v, es_taxonomy *t, json_t *o, size_t ci, size_t *subc
   return 0;
 }
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Ids must be unique; the hash covers the sorted id list, so reordering or
  * editing labels/keywords keeps models valid but adding/removing ids does not. */

@@ -43,8 +43,7 @@ void es_ulid(char out[27]) {
   uint64_t ms = (uint64_t)es_now_ms();
   if (ms <= last_ms) {
     ms = last_ms;
-    for (int i = 9; i >= 0 && ++last_rand[i] == 0; i--) {
-    }
+    for (int i = 9; i >= 0 && ++last_rand[i] == 0; i--) {}
   } else {
     if (getrandom(last_rand, sizeof last_rand, 0) != (ssize_t)sizeof last_rand) {
       /* getrandom on Linux does not fail for 10 bytes once seeded; fall back anyway. */

@@ -7,8 +7,8 @@
 
 #include "plan.h"
 
-static const char *const TOPICS[] = {"procedures", "procedures/requirements_documents",
-                                     "waiting_times/queue_wait", "queue_wait", "x/", "/", ""};
+static const char *const TOPICS[] = {
+    "procedures", "procedures/requirements_documents", "waiting_times/queue_wait", "queue_wait", "x/", "/", ""};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1) return 0;

@@ -18,11 +18,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ac_plan_key(req->request_id, p.idem_key);
   Escucha__V1__PriorityUpdate *pu = req->priority;
   if (pu)
-    p.ev = (ac_evidence){(long)pu->volume, pu->negative_share, pu->negative_ci ? pu->negative_ci->low : 0,
-                         pu->negative_ci ? pu->negative_ci->high : 0, pu->spike_z, pu->nps, pu->nps_impact,
-                         pu->csat, pu->score, (int)pu->rank, pu->urgent, pu->window,
-                         pu->explanation_es, pu->explanation_en};
-  ac_doc docs[4] = {{"a", req->agency}, {"b", req->topic}, {"c", req->request_id}, {"d", pu && pu->explanation_es ? pu->explanation_es : "espera en la fila"}};
+    p.ev = (ac_evidence){(long)pu->volume,
+                         pu->negative_share,
+                         pu->negative_ci ? pu->negative_ci->low : 0,
+                         pu->negative_ci ? pu->negative_ci->high : 0,
+                         pu->spike_z,
+                         pu->nps,
+                         pu->nps_impact,
+                         pu->csat,
+                         pu->score,
+                         (int)pu->rank,
+                         pu->urgent,
+                         pu->window,
+                         pu->explanation_es,
+                         pu->explanation_en};
+  ac_doc docs[4] = {{"a", req->agency},
+                    {"b", req->topic},
+                    {"c", req->request_id},
+                    {"d", pu && pu->explanation_es ? pu->explanation_es : "espera en la fila"}};
   ac_doc rest[2] = {{"e", pu && pu->explanation_en ? pu->explanation_en : "web form"}, {"f", req->agency}};
   if (ac_plan_analyze(&p, docs, 4, rest, 2) == 0) {
     ac_plan_playbook(&p, NULL, "es");

@@ -8,7 +8,7 @@
 
 #include "ac_conn.h"
 
-static const char *const TOOLS[] = {"jira", "github", "gitlab", "redmine", "asana",
+static const char *const TOOLS[] = {"jira",    "github", "gitlab", "redmine", "asana",
                                     "clickup", "monday", "trello", "webhook"};
 static const long STATUSES[] = {200, 201, 200, 204, 400, 401, 404, 422, 429, 500, 503, 302};
 
@@ -33,12 +33,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   g_body = data + 3;
   g_len = size - 3;
   ac_http_transport_override = transport;
-  json_t *cfg = json_pack(
-      "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "base_url",
-      "http://127.0.0.1:9/x", "token", "tok", "email", "bot@example.org", "project", "P", "repo", "o/r",
-      "list", "123", "board", "456", "api_key", "k", "key_column", "text", "status_column", "status",
-      "url", "http://127.0.0.1:9/hook", "status_url", "http://127.0.0.1:9/st", "done_list", "list-done",
-      "doing_list", "list-doing", "tracker_id", "1", "api_version", (data[1] & 4) ? "2" : "3");
+  json_t *cfg =
+      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "base_url",
+                "http://127.0.0.1:9/x", "token", "tok", "email", "bot@example.org", "project", "P", "repo", "o/r",
+                "list", "123", "board", "456", "api_key", "k", "key_column", "text", "status_column", "status", "url",
+                "http://127.0.0.1:9/hook", "status_url", "http://127.0.0.1:9/st", "done_list", "list-done",
+                "doing_list", "list-doing", "tracker_id", "1", "api_version", (data[1] & 4) ? "2" : "3");
   if (data[1] & 8) json_object_set_new(cfg, "key_field_id", json_string("7"));
   ac_conn *c = ac_conn_new(tool, cfg);
   json_decref(cfg);
@@ -47,8 +47,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   c->retry.sleep_ms = no_sleep;
   ac_ticket t = {0};
   ac_error err = {0};
-  ac_issue is = {"esk-0123456789abcdef0123456789abcdef", "Title", "Body\nescucha-key: esk-0123456789abcdef0123456789abcdef",
-                 "<p>Body</p>", "agency", "topic"};
+  ac_issue is = {"esk-0123456789abcdef0123456789abcdef",
+                 "Title",
+                 "Body\nescucha-key: esk-0123456789abcdef0123456789abcdef",
+                 "<p>Body</p>",
+                 "agency",
+                 "topic"};
   if (op == 0) c->ops->create(c, &is, &t, &err);
   else if (op == 1) c->ops->find_by_key(c, is.idem_key, &t, &err);
   else c->ops->get_status(c, "12", &t, &err);

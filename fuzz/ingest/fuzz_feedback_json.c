@@ -12,7 +12,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   cJSON *o = ing_json_parse((const char *)data, size, NULL);
   if (!o) return 0;
   ing_item *it = calloc(1, sizeof *it);
-  if (ing_item_from_json(it, o, size % 2 ? "demo" : NULL, 1) == 0 && ing_pipeline_prepare(it, (int)(size % 3 == 0)) == 0) {
+  if (ing_item_from_json(it, o, size % 2 ? "demo" : NULL, 1) == 0 &&
+      ing_pipeline_prepare(it, (int)(size % 3 == 0)) == 0) {
     check_prepared(it);
     size_t len = 0;
     uint8_t *buf = ing_item_pack(it, &len);

@@ -36,8 +36,7 @@ static void check_normalized(const char *s, size_t n) {
     CHECK(c != 0x7F && c != '\t' && c != '\r');
   }
   utf8proc_uint8_t *nfc = NULL;
-  utf8proc_ssize_t m = utf8proc_map((const uint8_t *)s, (utf8proc_ssize_t)n, &nfc,
-                                    UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+  utf8proc_ssize_t m = utf8proc_map((const uint8_t *)s, (utf8proc_ssize_t)n, &nfc, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
   CHECK(m == (utf8proc_ssize_t)n && memcmp(nfc, s, n) == 0);
   free(nfc);
 }

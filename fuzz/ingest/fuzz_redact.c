@@ -43,10 +43,9 @@ static size_t put_digit(char *o, int d, unsigned f) {
 
 /* prefix ; <disguised Luhn-valid card> ; prefix: the card must be redacted. */
 static void check_disguised_card(const uint8_t *data, size_t size) {
-  static const char *const CARDS[] = {"4111111111111111", "5500000000000004", "4532015112830366",
-                                      "378282246310005"};
+  static const char *const CARDS[] = {"4111111111111111", "5500000000000004", "4532015112830366", "378282246310005"};
   static const char *const SEPS[] = {"", " ", "-", "\xc2\xa0", "\xe2\x80\x93"};
-  static const char *const INVIS[] = {"\xe2\x80\x8b", "\xc2\xad", "\xe2\x81\xa0",
+  static const char *const INVIS[] = {"\xe2\x80\x8b", "\xc2\xad",     "\xe2\x81\xa0",
                                       "\xef\xbb\xbf", "\xe2\x80\x8d", "\xef\xb8\x8f"};
   if (size < 3 || size > 4096) return;
   const char *card = CARDS[data[0] % 4];
@@ -86,8 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   CHECK(out && out[n] == '\0' && n <= size + size / 2 + 16);
   if (valid_utf8(data, size)) CHECK(valid_utf8((const uint8_t *)out, n));
 
-  static const char *const P[] = {"[EMAIL]", "[PHONE]", "[RUT]", "[DNI]",
-                                  "[CEDULA]", "[CARD]", "[IBAN]"};
+  static const char *const P[] = {"[EMAIL]", "[PHONE]", "[RUT]", "[DNI]", "[CEDULA]", "[CARD]", "[IBAN]"};
   const unsigned got[] = {c.email, c.phone, c.rut, c.dni, c.cedula, c.card, c.iban};
   unsigned total = 0;
   for (int k = 0; k < 7; k++) {

@@ -13,16 +13,8 @@
 #include "config.h"
 
 static const ac_connector_ops *const g_ops[] = {
-    &ac_jira_ops,
-    &ac_github_ops,
-    &ac_gitlab_ops,
-    &ac_redmine_ops,
-    &ac_asana_ops,
-    &ac_clickup_ops,
-    &ac_monday_ops,
-    &ac_trello_ops,
-    &ac_webhook_ops,
-    &ac_email_ops,
+    &ac_jira_ops,    &ac_github_ops, &ac_gitlab_ops, &ac_redmine_ops, &ac_asana_ops,
+    &ac_clickup_ops, &ac_monday_ops, &ac_trello_ops, &ac_webhook_ops, &ac_email_ops,
 };
 
 const ac_connector_ops *ac_connector_find(const char *tool) {
@@ -127,11 +119,12 @@ ac_conn *ac_conn_new(const char *tool, json_t *cfg) {
   c->cfg = cfg && json_is_object(cfg) ? stringify_cfg(cfg) : json_object();
   /* SaaS tools have a fixed API root; self-hosted ones (Jira, Redmine) must be configured. */
   static const char *const defaults[][2] = {
-      {"github", "https://api.github.com"}, {"gitlab", "https://gitlab.com"}, {"asana", "https://app.asana.com/api/1.0"}, {"clickup", "https://api.clickup.com/api/v2"}, {"monday", "https://api.monday.com/v2"}, {"trello", "https://api.trello.com/1"}};
+      {"github", "https://api.github.com"},       {"gitlab", "https://gitlab.com"},
+      {"asana", "https://app.asana.com/api/1.0"}, {"clickup", "https://api.clickup.com/api/v2"},
+      {"monday", "https://api.monday.com/v2"},    {"trello", "https://api.trello.com/1"}};
   if (!ac_conn_opt(c, "base_url", NULL))
     for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
-      if (strcmp(defaults[i][0], tool) == 0)
-        json_object_set_new(c->cfg, "base_url", json_string(defaults[i][1]));
+      if (strcmp(defaults[i][0], tool) == 0) json_object_set_new(c->cfg, "base_url", json_string(defaults[i][1]));
   ac_retry_defaults(&c->retry);
   ac_breaker_init(&c->breaker, 5, 30000);
   const char *t = json_string_value(json_object_get(c->cfg, "token"));
@@ -209,8 +202,9 @@ int ac_conn_markup(ac_conn *c) {
     const char *tool;
     int markup;
   } defaults[] = {
-      {"jira", AC_MU_JIRA}, {"github", AC_MU_MARKDOWN}, {"gitlab", AC_MU_MARKDOWN}, {"trello", AC_MU_MARKDOWN}, {"redmine", AC_MU_TEXTILE}, /* Redmine < 6 default */
-      {"monday", AC_MU_HTML},                                                                                                               /* updates are HTML */
+      {"jira", AC_MU_JIRA},       {"github", AC_MU_MARKDOWN}, {"gitlab", AC_MU_MARKDOWN},
+      {"trello", AC_MU_MARKDOWN}, {"redmine", AC_MU_TEXTILE}, /* Redmine < 6 default */
+      {"monday", AC_MU_HTML},                                 /* updates are HTML */
   };
   for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
     if (strcmp(defaults[i].tool, tool) == 0) return defaults[i].markup;
@@ -294,14 +288,13 @@ int ac_get_json(ac_conn *c, const char *auth, json_t **out, ac_error *err, const
   return rc;
 }
 
-int ac_json_call(ac_conn *c, const char *method, const char *path, const char *const *headers,
-                 json_t *body, int notfound_ok, json_t **out, ac_error *err) {
-  return ac_json_call_ex(c, method, path, headers, body, notfound_ok, strcmp(method, "POST") != 0,
-                         out, err);
+int ac_json_call(ac_conn *c, const char *method, const char *path, const char *const *headers, json_t *body,
+                 int notfound_ok, json_t **out, ac_error *err) {
+  return ac_json_call_ex(c, method, path, headers, body, notfound_ok, strcmp(method, "POST") != 0, out, err);
 }
 
-int ac_json_call_ex(ac_conn *c, const char *method, const char *path, const char *const *headers,
-                    json_t *body, int notfound_ok, int idempotent, json_t **out, ac_error *err) {
+int ac_json_call_ex(ac_conn *c, const char *method, const char *path, const char *const *headers, json_t *body,
+                    int notfound_ok, int idempotent, json_t **out, ac_error *err) {
   int rc = AC_ETRANSIENT;
   char *url = NULL, *payload = NULL;
   const char *hdrs[16];
@@ -330,8 +323,7 @@ int ac_json_call_ex(ac_conn *c, const char *method, const char *path, const char
   for (const char *const *h = headers; h && *h && nh < 15; h++) hdrs[nh++] = *h;
   hdrs[nh] = NULL;
   if (body && !(payload = json_dumps(body, JSON_COMPACT))) goto cleanup;
-  ac_http_req req = {method, url, hdrs, payload, payload ? strlen(payload) : 0,
-                     idempotent};
+  ac_http_req req = {method, url, hdrs, payload, payload ? strlen(payload) : 0, idempotent};
   int hr = ac_http_do(&c->retry, &c->breaker, &req, &resp, err->msg, sizeof err->msg);
   err->http_status = resp.status;
   if (hr == AC_HTTP_BREAKER) {
@@ -339,8 +331,7 @@ int ac_json_call_ex(ac_conn *c, const char *method, const char *path, const char
     goto cleanup;
   }
   if (hr != AC_HTTP_OK) {
-    if (resp.status && resp.body.len)
-      ac_vendor_message(resp.body.data, resp.body.len, err->msg, sizeof err->msg);
+    if (resp.status && resp.body.len) ac_vendor_message(resp.body.data, resp.body.len, err->msg, sizeof err->msg);
     rc = AC_ETRANSIENT;
     goto cleanup;
   }
@@ -350,8 +341,7 @@ int ac_json_call_ex(ac_conn *c, const char *method, const char *path, const char
     rc = AC_OK;
   } else {
     ac_vendor_message(resp.body.data, resp.body.len, err->msg, sizeof err->msg);
-    rc = resp.status == 404 && notfound_ok ? AC_NOTFOUND : ac_http_permanent(resp.status) ? AC_EPERM
-                                                                                          : AC_ETRANSIENT;
+    rc = resp.status == 404 && notfound_ok ? AC_NOTFOUND : ac_http_permanent(resp.status) ? AC_EPERM : AC_ETRANSIENT;
   }
 cleanup:
   ac_http_resp_free(&resp);

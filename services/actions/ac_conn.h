@@ -18,10 +18,7 @@ enum {
 };
 
 /* Values equal escucha.v1.ActionState so they can be copied into ActionStatus. */
-enum { AC_ST_UNKNOWN = 0,
-       AC_ST_OPEN = 1,
-       AC_ST_IN_PROGRESS = 2,
-       AC_ST_DONE = 3 };
+enum { AC_ST_UNKNOWN = 0, AC_ST_OPEN = 1, AC_ST_IN_PROGRESS = 2, AC_ST_DONE = 3 };
 
 typedef struct ac_issue {
   const char *idem_key; /* [a-z0-9-], used as label/tag/marker */
@@ -82,11 +79,11 @@ const char *ac_conn_opt(ac_conn *c, const char *name, const char *def);
  * body (json null when empty or not JSON). Non-2xx: AC_EPERM (AC_ETRANSIENT
  * for 408/409/423/425, see ac_http_permanent) with err filled
  * from the vendor's error body; 404 gives AC_NOTFOUND when notfound_ok. */
-int ac_json_call(ac_conn *c, const char *method, const char *path, const char *const *headers,
-                 json_t *body, int notfound_ok, json_t **out, ac_error *err);
+int ac_json_call(ac_conn *c, const char *method, const char *path, const char *const *headers, json_t *body,
+                 int notfound_ok, json_t **out, ac_error *err);
 /* Same with explicit idempotency (GraphQL queries are POSTs but safe to repeat). */
-int ac_json_call_ex(ac_conn *c, const char *method, const char *path, const char *const *headers,
-                    json_t *body, int notfound_ok, int idempotent, json_t **out, ac_error *err);
+int ac_json_call_ex(ac_conn *c, const char *method, const char *path, const char *const *headers, json_t *body,
+                    int notfound_ok, int idempotent, json_t **out, ac_error *err);
 /* GET base_url + printf(fmt, ...) with one auth header (the shape of every
  * connector's status call); 404 is AC_NOTFOUND. */
 int ac_get_json(ac_conn *c, const char *auth, json_t **out, ac_error *err, const char *fmt, ...)
@@ -107,6 +104,6 @@ int ac_has_marker(const char *text, const char *key);
  * ADF. -1 for an unknown `markup` value. */
 int ac_conn_markup(ac_conn *c);
 
-extern const ac_connector_ops ac_jira_ops, ac_github_ops, ac_gitlab_ops, ac_redmine_ops,
-    ac_asana_ops, ac_clickup_ops, ac_monday_ops, ac_trello_ops, ac_webhook_ops, ac_email_ops;
+extern const ac_connector_ops ac_jira_ops, ac_github_ops, ac_gitlab_ops, ac_redmine_ops, ac_asana_ops, ac_clickup_ops,
+    ac_monday_ops, ac_trello_ops, ac_webhook_ops, ac_email_ops;
 #endif

@@ -17,8 +17,7 @@ void ac_http_global_init(void) { pthread_once(&g_curl_once, curl_init_once); }
 static void real_sleep(void *ctx, long ms) {
   (void)ctx;
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-  }
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {}
 }
 
 void ac_retry_defaults(ac_retry *r) {
@@ -135,8 +134,7 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud) {
     if (vl >= sizeof v) vl = sizeof v - 1;
     memcpy(v, p + sizeof name - 1, vl);
     v[vl] = 0;
-    for (char *e = v + strlen(v); e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '); e--)
-      e[-1] = 0;
+    for (char *e = v + strlen(v); e > v && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '); e--) e[-1] = 0;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     h->retry_after_ms = ac_parse_retry_after(v, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
@@ -204,8 +202,7 @@ cleanup:
   return rc;
 }
 
-int ac_http_do(const ac_retry *r, ac_breaker *b, const ac_http_req *req, ac_http_resp *resp,
-               char *err, size_t errlen) {
+int ac_http_do(const ac_retry *r, ac_breaker *b, const ac_http_req *req, ac_http_resp *resp, char *err, size_t errlen) {
   ac_http_global_init();
   memset(resp, 0, sizeof *resp);
   resp->retry_after_ms = -1;

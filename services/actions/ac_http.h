@@ -69,8 +69,7 @@ enum {
 
 /* Performs req with retries. err gets a short reason on failure (no secrets:
  * headers and bodies are never copied into it). */
-int ac_http_do(const ac_retry *r, ac_breaker *b, const ac_http_req *req, ac_http_resp *resp,
-               char *err, size_t errlen);
+int ac_http_do(const ac_retry *r, ac_breaker *b, const ac_http_req *req, ac_http_resp *resp, char *err, size_t errlen);
 void ac_http_resp_free(ac_http_resp *resp);
 /* Whether an HTTP status is worth retrying for (non-)idempotent requests. */
 int ac_http_retryable(long status, int idempotent);

@@ -35,8 +35,8 @@ static int enc_subject(es_buf *b, const char *s) {
   return rc;
 }
 
-int ac_mime_build(es_buf *out, const char *from, const char *const *to, const char *subject,
-                  const char *msgid, const char *text, const char *html) {
+int ac_mime_build(es_buf *out, const char *from, const char *const *to, const char *subject, const char *msgid,
+                  const char *text, const char *html) {
   char date[64], boundary[48];
   time_t now = time(NULL);
   struct tm tm;
@@ -57,9 +57,8 @@ int ac_mime_build(es_buf *out, const char *from, const char *const *to, const ch
                       "--%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n",
                       boundary, boundary);
   rc |= b64_lines(out, text ? text : "");
-  rc |= es_buf_printf(out,
-                      "--%s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n",
-                      boundary);
+  rc |= es_buf_printf(
+      out, "--%s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n", boundary);
   rc |= b64_lines(out, html ? html : "");
   rc |= es_buf_printf(out, "--%s--\r\n", boundary);
   return rc ? -1 : 0;

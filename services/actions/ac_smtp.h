@@ -16,8 +16,8 @@ typedef struct ac_smtp {
 /* Builds an RFC 5322 message with text and html parts (each base64 so long
  * UTF-8 lines survive any relay). msgid without <>; may be NULL. */
 ES_MUST_CHECK
-int ac_mime_build(es_buf *out, const char *from, const char *const *to, const char *subject,
-                  const char *msgid, const char *text, const char *html);
+int ac_mime_build(es_buf *out, const char *from, const char *const *to, const char *subject, const char *msgid,
+                  const char *text, const char *html);
 /* What a submission came to (the values are the old 0/-1/-2). */
 typedef enum {
   AC_SMTP_OK = 0,
@@ -25,6 +25,5 @@ typedef enum {
   AC_SMTP_PERMANENT = -2, /* 5xx reply: the same message will not go through */
 } ac_smtp_rc;
 ES_MUST_CHECK
-ac_smtp_rc ac_smtp_send(const ac_smtp *s, const char *const *to, const char *msg, size_t len, char *err,
-                        size_t errlen);
+ac_smtp_rc ac_smtp_send(const ac_smtp *s, const char *const *to, const char *msg, size_t len, char *err, size_t errlen);
 #endif

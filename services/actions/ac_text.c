@@ -14,17 +14,14 @@ int ac_markup_parse(const char *name) {
   for (int i = 0; i < NMARKUPS; i++)
     if (strcasecmp(name, NAMES[i]) == 0) return i;
   /* Redmine calls its Markdown settings "markdown" and "common_mark". */
-  if (strcasecmp(name, "commonmark") == 0 || strcasecmp(name, "common_mark") == 0 ||
-      strcasecmp(name, "gfm") == 0)
+  if (strcasecmp(name, "commonmark") == 0 || strcasecmp(name, "common_mark") == 0 || strcasecmp(name, "gfm") == 0)
     return AC_MU_MARKDOWN;
   return -1;
 }
 
 const char *ac_markup_name(int markup) { return markup >= 0 && markup < NMARKUPS ? NAMES[markup] : "?"; }
 
-static int is_alnum(unsigned char c) {
-  return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
-}
+static int is_alnum(unsigned char c) { return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z'); }
 
 /* Step 1: valid UTF-8, '\n' as the only line break, no control characters. */
 static int sanitize(es_buf *o, const char *s) {
@@ -40,10 +37,8 @@ static int sanitize(es_buf *o, const char *s) {
     i += (size_t)k;
     if (cp == '\r' && i < n && p[i] == '\n') i++;
     /* Every renderer's line break, so none can start an unquoted line. */
-    if (cp == '\r' || cp == '\n' || cp == '\v' || cp == '\f' || cp == 0x85 || cp == 0x2028 || cp == 0x2029)
-      cp = '\n';
-    else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
-      cp = ' ';
+    if (cp == '\r' || cp == '\n' || cp == '\v' || cp == '\f' || cp == 0x85 || cp == 0x2028 || cp == 0x2029) cp = '\n';
+    else if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) cp = ' ';
     else if ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
       continue; /* bidi overrides could make a quote display like our own text */
     utf8proc_uint8_t u[4];
@@ -63,8 +58,7 @@ static int neutralize(es_buf *o, const char *s, size_t n) {
     if (c == '@') wj = 1; /* @user, @group, e-mail autolinks */
     else if (strchr("#!~%$&^", c) && i + 1 < n && is_alnum((unsigned char)s[i + 1]))
       wj = 1; /* #12 issues, !12 merge requests, ~label, %milestone, $snippet, &epic */
-    else if (c == ':' && i + 2 < n && s[i + 1] == '/' && s[i + 2] == '/')
-      wj = 1; /* scheme://, bare links */
+    else if (c == ':' && i + 2 < n && s[i + 1] == '/' && s[i + 2] == '/') wj = 1; /* scheme://, bare links */
     else if ((c | 32) == 'w' && i >= 2 && i + 1 < n && s[i + 1] == '.' && ((unsigned char)s[i - 1] | 32) == 'w' &&
              ((unsigned char)s[i - 2] | 32) == 'w')
       wj = 1; /* www. links */
@@ -131,8 +125,7 @@ static int esc_line(es_buf *o, const char *s, size_t n, int mu) {
           default: rc |= es_buf_append(o, s + i, 1);
         }
         break;
-      default: /* PLAIN, ADF: text as it is (ADF text nodes are never parsed) */
-        rc |= es_buf_append(o, s + i, 1);
+      default: /* PLAIN, ADF: text as it is (ADF text nodes are never parsed) */ rc |= es_buf_append(o, s + i, 1);
     }
   }
   return rc ? -1 : 0;

@@ -14,10 +14,8 @@ static void fill(json_t *t, ac_ticket *o) {
   ac_copy(o->url, sizeof o->url, json_string_value(json_object_get(t, "permalink_url")));
   int done = json_is_true(json_object_get(t, "completed"));
   int assigned = json_is_object(json_object_get(t, "assignee"));
-  ac_copy(o->status_name, sizeof o->status_name, done ? "completed" : assigned ? "assigned"
-                                                                               : "incomplete");
-  o->state = done ? AC_ST_DONE : assigned ? AC_ST_IN_PROGRESS
-                                          : AC_ST_OPEN;
+  ac_copy(o->status_name, sizeof o->status_name, done ? "completed" : assigned ? "assigned" : "incomplete");
+  o->state = done ? AC_ST_DONE : assigned ? AC_ST_IN_PROGRESS : AC_ST_OPEN;
 }
 
 static char *auth_of(ac_conn *c, ac_error *err) {
@@ -34,8 +32,8 @@ static int as_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *e
   char *auth = auth_of(c, err);
   if (!auth) return AC_ECONFIG;
   json_t *resp = NULL;
-  json_t *body = json_pack("{s:{s:s, s:s, s:[s]}}", "data", "name", is->title, "notes",
-                           is->body ? is->body : "", "projects", ac_conn_opt(c, "project", ""));
+  json_t *body = json_pack("{s:{s:s, s:s, s:[s]}}", "data", "name", is->title, "notes", is->body ? is->body : "",
+                           "projects", ac_conn_opt(c, "project", ""));
   const char *h[] = {auth, NULL};
   int rc = ac_json_call(c, "POST", "/tasks?opt_fields=" ASANA_FIELDS, h, body, 0, &resp, err);
   if (rc == AC_OK) {
@@ -58,8 +56,8 @@ static int as_find(ac_conn *c, const char *key, ac_ticket *out, ac_error *err) {
   for (int page = 0; page < 50; page++) { /* 5000 tasks is plenty for one project */
     free(path);
     path = NULL;
-    if (asprintf(&path, "/projects/%s/tasks?opt_fields=" ASANA_FIELDS "&limit=100%s%s", proj,
-                 offset ? "&offset=" : "", offset ? offset : "") < 0) {
+    if (asprintf(&path, "/projects/%s/tasks?opt_fields=" ASANA_FIELDS "&limit=100%s%s", proj, offset ? "&offset=" : "",
+                 offset ? offset : "") < 0) {
       path = NULL;
       goto cleanup;
     }

@@ -39,8 +39,8 @@ static int cu_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *e
     path = NULL;
     goto cleanup;
   }
-  body = json_pack("{s:s, s:s, s:[s]}", "name", is->title, "description", is->body ? is->body : "",
-                   "tags", is->idem_key);
+  body =
+      json_pack("{s:s, s:s, s:[s]}", "name", is->title, "description", is->body ? is->body : "", "tags", is->idem_key);
   const char *h[] = {auth, NULL};
   rc = ac_json_call(c, "POST", path, h, body, 0, &resp, err);
   if (rc == AC_OK) {

@@ -10,9 +10,12 @@
 
 static int em_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *err) {
   const char *to1 = ac_conn_opt(c, "to", NULL);
-  ac_smtp s = {ac_conn_opt(c, "smtp_url", NULL), ac_conn_opt(c, "user", NULL), c->token,
+  ac_smtp s = {ac_conn_opt(c, "smtp_url", NULL),
+               ac_conn_opt(c, "user", NULL),
+               c->token,
                ac_conn_opt(c, "from", "escucha@localhost"),
-               strcmp(ac_conn_opt(c, "tls_verify", "true"), "false") != 0, c->retry.timeout_ms};
+               strcmp(ac_conn_opt(c, "tls_verify", "true"), "false") != 0,
+               c->retry.timeout_ms};
   if (!to1 || !s.url) {
     snprintf(err->msg, sizeof err->msg, "email: to and smtp_url are required");
     return AC_ECONFIG;

@@ -41,8 +41,8 @@ static int gh_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *e
   int rc = gh_prep(c, &auth, &repo, err);
   if (rc) return rc;
   json_t *resp = NULL;
-  json_t *body = json_pack("{s:s, s:s, s:[s]}", "title", is->title, "body", is->body ? is->body : "",
-                           "labels", is->idem_key);
+  json_t *body =
+      json_pack("{s:s, s:s, s:[s]}", "title", is->title, "body", is->body ? is->body : "", "labels", is->idem_key);
   const char *extra = ac_conn_opt(c, "labels", NULL); /* routing labels, comma separated */
   if (extra) {
     char *dup = es_xstrdup(extra), *save = NULL; /* actions: out of memory aborts */
@@ -70,8 +70,7 @@ static int gh_find(ac_conn *c, const char *key, ac_ticket *out, ac_error *err) {
   json_t *resp = NULL;
   if (rc) goto cleanup;
   rc = AC_ETRANSIENT;
-  if (!enc || asprintf(&path, "/repos/%s/issues?labels=%s&state=all&per_page=10", repo, enc) < 0)
-    goto cleanup;
+  if (!enc || asprintf(&path, "/repos/%s/issues?labels=%s&state=all&per_page=10", repo, enc) < 0) goto cleanup;
   const char *h[] = GH_HEADERS(auth);
   rc = ac_json_call(c, "GET", path, h, NULL, 0, &resp, err);
   if (rc == AC_OK) {

@@ -41,8 +41,7 @@ static int gl_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *e
   if (asprintf(&labels, "%s%s%s", is->idem_key, extra ? "," : "", extra ? extra : "") < 0 ||
       asprintf(&path, "/api/v4/projects/%s/issues", proj) < 0)
     goto cleanup;
-  body = json_pack("{s:s, s:s, s:s}", "title", is->title, "description", is->body ? is->body : "",
-                   "labels", labels);
+  body = json_pack("{s:s, s:s, s:s}", "title", is->title, "description", is->body ? is->body : "", "labels", labels);
   const char *h[] = {auth, NULL};
   rc = ac_json_call(c, "POST", path, h, body, 0, &resp, err);
   if (rc == AC_OK) {
@@ -65,8 +64,7 @@ static int gl_find(ac_conn *c, const char *key, ac_ticket *out, ac_error *err) {
   json_t *resp = NULL;
   if (rc) goto cleanup;
   rc = AC_ETRANSIENT;
-  if (!enc || asprintf(&path, "/api/v4/projects/%s/issues?labels=%s&state=all&per_page=10", proj,
-                       enc) < 0)
+  if (!enc || asprintf(&path, "/api/v4/projects/%s/issues?labels=%s&state=all&per_page=10", proj, enc) < 0)
     goto cleanup;
   const char *h[] = {auth, NULL};
   rc = ac_json_call(c, "GET", path, h, NULL, 0, &resp, err);

@@ -60,8 +60,8 @@ static json_t *adf(const char *text) {
       size_t skip = n > 1 ? 2 : 1;
       if (!quote) {
         json_t *q = json_array();
-        if (json_array_append_new(content, json_pack("{s:s, s:[{s:s, s:O}]}", "type", "blockquote", "content",
-                                                     "type", "paragraph", "content", q)) == 0)
+        if (json_array_append_new(content, json_pack("{s:s, s:[{s:s, s:O}]}", "type", "blockquote", "content", "type",
+                                                     "paragraph", "content", q)) == 0)
           quote = q; /* held by the document */
         json_decref(q);
       } else {
@@ -73,8 +73,7 @@ static json_t *adf(const char *text) {
       quote = NULL;
       if (n)
         json_array_append_new(
-            content, json_pack("{s:s, s:[{s:s, s:s%}]}", "type", "paragraph", "content", "type",
-                               "text", "text", p, n));
+            content, json_pack("{s:s, s:[{s:s, s:s%}]}", "type", "paragraph", "content", "type", "text", "text", p, n));
     }
     p += n + (nl ? 1 : 0);
   }
@@ -91,9 +90,8 @@ static int jira_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error 
     goto cleanup;
   }
   int v3 = strcmp(api(c), "2") != 0;
-  body = json_pack("{s:{s:{s:s}, s:s, s:{s:s}, s:[s], s:o}}", "fields", "project", "key", project,
-                   "summary", is->title, "issuetype", "name", ac_conn_opt(c, "issue_type", "Task"),
-                   "labels", is->idem_key, "description",
+  body = json_pack("{s:{s:{s:s}, s:s, s:{s:s}, s:[s], s:o}}", "fields", "project", "key", project, "summary", is->title,
+                   "issuetype", "name", ac_conn_opt(c, "issue_type", "Task"), "labels", is->idem_key, "description",
                    v3 ? adf(is->body) : json_string(is->body ? is->body : ""));
   snprintf(path, sizeof path, "/rest/api/%s/issue", v3 ? "3" : "2");
   const char *h[] = {auth, NULL};
@@ -124,8 +122,7 @@ static int jira_find(ac_conn *c, const char *key, ac_ticket *out, ac_error *err)
   /* Cloud retired GET /rest/api/3/search for /rest/api/3/search/jql; Server
    * still has /rest/api/2/search. Both return {"issues":[…]}. */
   int v3 = strcmp(api(c), "2") != 0;
-  if (asprintf(&path, "/rest/api/%s?jql=%s&fields=status&maxResults=1",
-               v3 ? "3/search/jql" : "2/search", enc) < 0)
+  if (asprintf(&path, "/rest/api/%s?jql=%s&fields=status&maxResults=1", v3 ? "3/search/jql" : "2/search", enc) < 0)
     path = NULL;
   if (!path) goto cleanup;
   const char *h[] = {auth, NULL};
@@ -147,8 +144,8 @@ cleanup:
 static int jira_status(ac_conn *c, const char *ext, ac_ticket *out, ac_error *err) {
   char *auth = jira_auth(c), *enc = ac_urlenc(ext);
   json_t *resp = NULL;
-  int rc = auth && enc ? ac_get_json(c, auth, &resp, err, "/rest/api/%s/issue/%s?fields=status", api(c), enc)
-                       : AC_ECONFIG;
+  int rc =
+      auth && enc ? ac_get_json(c, auth, &resp, err, "/rest/api/%s/issue/%s?fields=status", api(c), enc) : AC_ECONFIG;
   if (rc == AC_OK) fill_ticket(c, resp, out);
   json_decref(resp);
   free(auth);

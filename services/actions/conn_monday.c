@@ -30,11 +30,10 @@ static int gql(ac_conn *c, const char *query, json_t *vars, json_t **data, ac_er
     ac_vendor_message(dump, dump ? strlen(dump) : 0, err->msg, sizeof err->msg);
     free(dump);
     /* Budget/rate errors are temporary; anything else (bad board, column) is not. */
-    const char *code = json_string_value(
-        json_object_get(json_object_get(json_array_get(errs, 0), "extensions"), "code"));
+    const char *code =
+        json_string_value(json_object_get(json_object_get(json_array_get(errs, 0), "extensions"), "code"));
     const char *ecode = json_string_value(json_object_get(resp, "error_code"));
-    int temp = (code && (strstr(code, "RATE_LIMIT") || strstr(code, "Complexity") ||
-                         strstr(code, "COMPLEXITY"))) ||
+    int temp = (code && (strstr(code, "RATE_LIMIT") || strstr(code, "Complexity") || strstr(code, "COMPLEXITY"))) ||
                (ecode && strstr(ecode, "Complexity"));
     rc = temp ? AC_ETRANSIENT : AC_EPERM;
     goto cleanup;
@@ -54,8 +53,8 @@ static int label_state(const char *label) {
   size_t i = 0;
   for (; label && label[i] && i + 1 < sizeof l; i++) l[i] = (char)tolower((unsigned char)label[i]);
   l[i] = 0;
-  if (strstr(l, "done") || strstr(l, "listo") || strstr(l, "hecho") || strstr(l, "complet") ||
-      strstr(l, "closed") || strstr(l, "cerrad"))
+  if (strstr(l, "done") || strstr(l, "listo") || strstr(l, "hecho") || strstr(l, "complet") || strstr(l, "closed") ||
+      strstr(l, "cerrad"))
     return AC_ST_DONE;
   if (strstr(l, "working") || strstr(l, "progress") || strstr(l, "curso") || strstr(l, "stuck"))
     return AC_ST_IN_PROGRESS;
@@ -65,7 +64,8 @@ static int label_state(const char *label) {
 static void fill(json_t *item, ac_ticket *o) {
   ac_copy(o->key, sizeof o->key, json_string_value(json_object_get(item, "id")));
   ac_copy(o->url, sizeof o->url, json_string_value(json_object_get(item, "url")));
-  const char *label = json_string_value(json_object_get(json_array_get(json_object_get(item, "column_values"), 0), "text"));
+  const char *label =
+      json_string_value(json_object_get(json_array_get(json_object_get(item, "column_values"), 0), "text"));
   ac_copy(o->status_name, sizeof o->status_name, label);
   o->state = label_state(label);
 }
@@ -74,8 +74,8 @@ static int mo_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *e
   json_t *data = NULL, *d2 = NULL;
   json_t *cols = json_pack("{s:s}", ac_conn_opt(c, "key_column", "text"), is->idem_key);
   char *cols_s = json_dumps(cols, JSON_COMPACT); /* column_values is a JSON-encoded string */
-  json_t *vars = json_pack("{s:s, s:s, s:s}", "board", ac_conn_opt(c, "board", ""), "name",
-                           is->title, "cols", cols_s ? cols_s : "{}");
+  json_t *vars = json_pack("{s:s, s:s, s:s}", "board", ac_conn_opt(c, "board", ""), "name", is->title, "cols",
+                           cols_s ? cols_s : "{}");
   int rc = gql(c,
                "mutation ($board: ID!, $name: String!, $cols: JSON) { create_item (board_id: "
                "$board, item_name: $name, column_values: $cols) { id url } }",
@@ -91,8 +91,8 @@ static int mo_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *e
      * key column already exist, which is what idempotency relies on). */
     json_t *v2 = json_pack("{s:s, s:s}", "item", out->key, "body", is->body);
     ac_error e2 = {0};
-    if (gql(c, "mutation ($item: ID!, $body: String!) { create_update (item_id: $item, body: $body) { id } }",
-            v2, &d2, &e2) != AC_OK)
+    if (gql(c, "mutation ($item: ID!, $body: String!) { create_update (item_id: $item, body: $body) { id } }", v2, &d2,
+            &e2) != AC_OK)
       ac_copy(err->msg, sizeof err->msg, e2.msg);
     json_decref(v2);
   }
@@ -106,17 +106,16 @@ static int mo_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *e
 
 static int mo_find(ac_conn *c, const char *key, ac_ticket *out, ac_error *err) {
   json_t *data = NULL;
-  json_t *vars = json_pack("{s:s, s:s, s:s, s:[s]}", "board", ac_conn_opt(c, "board", ""), "col",
-                           ac_conn_opt(c, "key_column", "text"), "key", key, "st",
-                           ac_conn_opt(c, "status_column", "status"));
+  json_t *vars =
+      json_pack("{s:s, s:s, s:s, s:[s]}", "board", ac_conn_opt(c, "board", ""), "col",
+                ac_conn_opt(c, "key_column", "text"), "key", key, "st", ac_conn_opt(c, "status_column", "status"));
   int rc = gql(c,
                "query ($board: ID!, $col: String!, $key: String!, $st: [String!]) { "
                "items_page_by_column_values (limit: 1, board_id: $board, columns: [{column_id: "
                "$col, column_values: [$key]}]) { items { id url column_values (ids: $st) { id text } } } }",
                vars, &data, err);
   if (rc == AC_OK) {
-    json_t *item = json_array_get(
-        json_object_get(json_object_get(data, "items_page_by_column_values"), "items"), 0);
+    json_t *item = json_array_get(json_object_get(json_object_get(data, "items_page_by_column_values"), "items"), 0);
     if (item) fill(item, out);
     else rc = AC_NOTFOUND;
   }

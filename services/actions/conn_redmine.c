@@ -15,12 +15,10 @@ static void fill(ac_conn *c, json_t *is, ac_ticket *t) {
   ac_copy(t->status_name, sizeof t->status_name, json_string_value(json_object_get(st, "name")));
   /* is_closed exists since Redmine 5.1; older servers: closed_on is set. */
   json_t *closed = json_object_get(st, "is_closed");
-  int done = closed ? json_is_true(closed)
-                    : json_is_string(json_object_get(is, "closed_on"));
+  int done = closed ? json_is_true(closed) : json_is_string(json_object_get(is, "closed_on"));
   json_int_t sid = json_integer_value(json_object_get(st, "id"));
   long new_id = strtol(ac_conn_opt(c, "new_status_id", "1"), NULL, 10);
-  t->state = done ? AC_ST_DONE : (!st || sid == new_id) ? AC_ST_OPEN
-                                                        : AC_ST_IN_PROGRESS;
+  t->state = done ? AC_ST_DONE : (!st || sid == new_id) ? AC_ST_OPEN : AC_ST_IN_PROGRESS;
 }
 
 static int prep(ac_conn *c, char **auth, ac_error *err) {
@@ -41,15 +39,13 @@ static int rm_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *e
   json_t *resp = NULL;
   const char *cf = ac_conn_opt(c, "key_field_id", NULL);
   if (asprintf(&subject, cf ? "%s" : "%s [%s]", is->title, is->idem_key) < 0) subject = NULL;
-  json_t *issue = json_pack("{s:s, s:s, s:s}", "project_id", ac_conn_opt(c, "project", ""),
-                            "subject", subject ? subject : is->title, "description",
-                            is->body ? is->body : "");
+  json_t *issue = json_pack("{s:s, s:s, s:s}", "project_id", ac_conn_opt(c, "project", ""), "subject",
+                            subject ? subject : is->title, "description", is->body ? is->body : "");
   const char *tracker = ac_conn_opt(c, "tracker_id", NULL);
   if (tracker) json_object_set_new(issue, "tracker_id", json_integer(strtol(tracker, NULL, 10)));
   if (cf)
     json_object_set_new(issue, "custom_fields",
-                        json_pack("[{s:I, s:s}]", "id", (json_int_t)strtol(cf, NULL, 10), "value",
-                                  is->idem_key));
+                        json_pack("[{s:I, s:s}]", "id", (json_int_t)strtol(cf, NULL, 10), "value", is->idem_key));
   json_t *body = json_pack("{s:o}", "issue", issue);
   const char *h[] = {auth, NULL};
   rc = ac_json_call(c, "POST", "/issues.json", h, body, 0, &resp, err);
@@ -76,12 +72,10 @@ static int rm_find(ac_conn *c, const char *key, ac_ticket *out, ac_error *err) {
   if (!proj || !k) goto cleanup;
   /* status_id=* includes closed issues; "~" is the "contains" operator. */
   if (cf) {
-    if (asprintf(&path, "/issues.json?project_id=%s&status_id=*&cf_%s=%s&limit=1", proj, cf, k) < 0)
-      path = NULL;
+    if (asprintf(&path, "/issues.json?project_id=%s&status_id=*&cf_%s=%s&limit=1", proj, cf, k) < 0) path = NULL;
   } else {
     char *tilde = ac_urlenc("~");
-    if (tilde && asprintf(&path, "/issues.json?project_id=%s&status_id=*&subject=%s%s&limit=1",
-                          proj, tilde, k) < 0)
+    if (tilde && asprintf(&path, "/issues.json?project_id=%s&status_id=*&subject=%s%s&limit=1", proj, tilde, k) < 0)
       path = NULL;
     free(tilde);
   }

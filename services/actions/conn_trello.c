@@ -15,8 +15,7 @@ static char *auth_of(ac_conn *c, ac_error *err) {
     snprintf(err->msg, sizeof err->msg, "trello: api_key, token and list are required");
     return NULL;
   }
-  return ac_header("Authorization", "OAuth oauth_consumer_key=\"%s\", oauth_token=\"%s\"", key,
-                   c->token);
+  return ac_header("Authorization", "OAuth oauth_consumer_key=\"%s\", oauth_token=\"%s\"", key, c->token);
 }
 
 static void fill(ac_conn *c, json_t *card, ac_ticket *o) {
@@ -36,8 +35,8 @@ static int tr_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *e
   char *auth = auth_of(c, err);
   if (!auth) return AC_ECONFIG;
   json_t *resp = NULL;
-  json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "idList", ac_conn_opt(c, "list", ""), "name",
-                           is->title, "desc", is->body ? is->body : "", "pos", "bottom");
+  json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "idList", ac_conn_opt(c, "list", ""), "name", is->title, "desc",
+                           is->body ? is->body : "", "pos", "bottom");
   const char *h[] = {auth, NULL};
   int rc = ac_json_call(c, "POST", "/cards", h, body, 0, &resp, err);
   if (rc == AC_OK) {

@@ -34,9 +34,8 @@ static int wh_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *e
     snprintf(err->msg, sizeof err->msg, "webhook: url and signing secret (token) are required");
     goto cleanup;
   }
-  json_t *body = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I}", "idempotency_key", is->idem_key,
-                           "title", is->title, "body", is->body ? is->body : "", "agency",
-                           is->agency, "topic", is->topic, "sent_at",
+  json_t *body = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:I}", "idempotency_key", is->idem_key, "title", is->title,
+                           "body", is->body ? is->body : "", "agency", is->agency, "topic", is->topic, "sent_at",
                            (json_int_t)time(NULL) * 1000);
   payload = json_dumps(body, JSON_COMPACT);
   json_decref(body);
@@ -103,9 +102,10 @@ static int wh_status(ac_conn *c, const char *ext, ac_ticket *out, ac_error *err)
   if (rc == AC_OK) {
     const char *s = json_string_value(json_object_get(resp, "status"));
     ac_copy(out->status_name, sizeof out->status_name, s);
-    out->state = !s ? AC_ST_OPEN : strcmp(s, "done") == 0      ? AC_ST_DONE
-                               : strcmp(s, "in_progress") == 0 ? AC_ST_IN_PROGRESS
-                                                               : AC_ST_OPEN;
+    out->state = !s                              ? AC_ST_OPEN
+                 : strcmp(s, "done") == 0        ? AC_ST_DONE
+                 : strcmp(s, "in_progress") == 0 ? AC_ST_IN_PROGRESS
+                                                 : AC_ST_OPEN;
     const char *u = json_string_value(json_object_get(resp, "url"));
     if (u) ac_copy(out->url, sizeof out->url, u);
   }

@@ -75,19 +75,18 @@ int ac_digest_render(const ac_digest *d, char **subject, char **text, char **htm
   es_buf_printf(&t, "%s\n", en ? "Top priorities" : "Prioridades principales");
   es_buf_printf(&h,
                 "<h3>%s</h3>\n<table>\n<tr><th>#</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th><th>%s</th></tr>\n",
-                en ? "Top priorities" : "Prioridades principales", en ? "Topic" : "Tema",
-                en ? "Volume" : "Volumen", en ? "Negative" : "Negativos", en ? "Score" : "Puntaje",
-                en ? "Why" : "Por qué");
+                en ? "Top priorities" : "Prioridades principales", en ? "Topic" : "Tema", en ? "Volume" : "Volumen",
+                en ? "Negative" : "Negativos", en ? "Score" : "Puntaje", en ? "Why" : "Por qué");
   for (int i = 0; i < d->nprios; i++) {
     const ac_digest_prio *p = &d->prios[i];
     const char *name = p->label ? p->label : nz(p->topic);
-    es_buf_printf(&t, "%d. %s — %ld, %.0f%% %s, %s %.2f\n", i + 1, name, p->volume,
-                  p->negative_share * 100, en ? "negative" : "negativos", en ? "score" : "puntaje", p->score);
+    es_buf_printf(&t, "%d. %s — %ld, %.0f%% %s, %s %.2f\n", i + 1, name, p->volume, p->negative_share * 100,
+                  en ? "negative" : "negativos", en ? "score" : "puntaje", p->score);
     if (p->explanation && *p->explanation) es_buf_printf(&t, "   %s\n", p->explanation);
     es_buf_printf(&h, "<tr><td>%d</td><td>", i + 1);
     bad |= esc(&h, name);
-    es_buf_printf(&h, "</td><td>%ld</td><td>%.0f%%</td><td>%.2f</td><td>", p->volume,
-                  p->negative_share * 100, p->score);
+    es_buf_printf(&h, "</td><td>%ld</td><td>%.0f%%</td><td>%.2f</td><td>", p->volume, p->negative_share * 100,
+                  p->score);
     bad |= esc(&h, p->explanation);
     es_buf_puts(&h, "</td></tr>\n");
   }
@@ -108,8 +107,8 @@ int ac_digest_render(const ac_digest *d, char **subject, char **text, char **htm
       es_buf_printf(&h, "(%s, %.0f %s)</li>\n", none, a->age_days, days);
       continue;
     }
-    es_buf_printf(&t, "- %s: %s %s (%s, %.0f %s) %s\n", name, a->tool, nz(a->key), nz(a->status), a->age_days,
-                  days, nz(a->url));
+    es_buf_printf(&t, "- %s: %s %s (%s, %.0f %s) %s\n", name, a->tool, nz(a->key), nz(a->status), a->age_days, days,
+                  nz(a->url));
     if (a->url && *a->url) {
       es_buf_puts(&h, "<a href=\"");
       bad |= esc(&h, a->url);

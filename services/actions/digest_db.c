@@ -53,8 +53,8 @@ static PGresult *q(PGconn *pg, const char *what, const char *sql, int n, const c
 
 static const char *val(PGresult *r, int i, int j) { return PQgetisnull(r, i, j) ? NULL : PQgetvalue(r, i, j); }
 
-int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t start, int64_t end,
-                   const char *lang, json_t *tax, int top, ac_digest_data *dd) {
+int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t start, int64_t end, const char *lang,
+                   json_t *tax, int top, ac_digest_data *dd) {
   memset(dd, 0, sizeof *dd);
   int en = lang && strcmp(lang, "en") == 0;
   lang = en ? "en" : "es";
@@ -136,8 +136,16 @@ int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t s
   PQclear(ra);
   PQclear(rt);
   if (!ok) goto fail;
-  dd->d = (ac_digest){own(dd, agency), strcmp(period, "weekly") == 0 ? "weekly" : "daily", lang,
-                      dd->prios, np, dd->actions, na, dd->start, dd->last, &dd->totals};
+  dd->d = (ac_digest){own(dd, agency),
+                      strcmp(period, "weekly") == 0 ? "weekly" : "daily",
+                      lang,
+                      dd->prios,
+                      np,
+                      dd->actions,
+                      na,
+                      dd->start,
+                      dd->last,
+                      &dd->totals};
   return 0;
 fail:
   ac_digest_data_free(dd);
@@ -248,8 +256,8 @@ static int record(PGconn *pg, const char *key, const char *action, json_t *detai
   return rc;
 }
 
-int ac_digest_send_once(PGconn *pg, const ac_digest_cfg *c, const char *agency, int64_t start, int64_t end,
-                        int force, char *err, size_t errlen) {
+int ac_digest_send_once(PGconn *pg, const ac_digest_cfg *c, const char *agency, int64_t start, int64_t end, int force,
+                        char *err, size_t errlen) {
   char key[320];
   ac_digest_key(agency, c->period, start, key, sizeof key);
   const char *to_csv = ac_digest_to_for(c->to_env, agency, c->to_default);
@@ -286,8 +294,8 @@ int ac_digest_send_once(PGconn *pg, const ac_digest_cfg *c, const char *agency, 
   ac_smtp_rc sr = ac_digest_send(&dd.d, c->smtp, (const char *const *)to, err, errlen);
   json_t *rcpt = json_array();
   for (int i = 0; to[i]; i++) json_array_append_new(rcpt, json_string(to[i]));
-  json_t *detail = json_pack("{s:s, s:s, s:s, s:o, s:i, s:i}", "period", c->period, "start", dd.start, "last",
-                             dd.last, "to", rcpt, "priorities", dd.d.nprios, "actions", dd.d.nactions);
+  json_t *detail = json_pack("{s:s, s:s, s:s, s:o, s:i, s:i}", "period", c->period, "start", dd.start, "last", dd.last,
+                             "to", rcpt, "priorities", dd.d.nprios, "actions", dd.d.nactions);
   if (sr == AC_SMTP_OK) {
     /* Sent: a failure to record means a resend later (at-least-once). */
     rc = record(pg, key, "digest_sent", detail) == 0 ? AC_DG_SENT : AC_DG_TRANSIENT;

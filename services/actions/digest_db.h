@@ -28,8 +28,8 @@ typedef struct ac_digest_data {
  *  - feedback received in the period: count, negative share, NPS, CSAT.
  * 0 ok, -1 database error. Free with ac_digest_data_free. */
 ES_MUST_CHECK
-int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t start, int64_t end,
-                   const char *lang, json_t *tax, int top, ac_digest_data *out);
+int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t start, int64_t end, const char *lang,
+                   json_t *tax, int top, ac_digest_data *out);
 void ac_digest_data_free(ac_digest_data *dd);
 
 /* Agencies with priorities in the period or an open action plan (sorted,
@@ -70,8 +70,8 @@ enum {
  * digest_failed) for it, else sends and records digest_sent. force: send
  * even if already sent. A crash between the SMTP reply and the audit insert
  * sends it again on the next attempt (at-least-once). */
-int ac_digest_send_once(PGconn *pg, const ac_digest_cfg *c, const char *agency, int64_t start, int64_t end,
-                        int force, char *err, size_t errlen);
+int ac_digest_send_once(PGconn *pg, const ac_digest_cfg *c, const char *agency, int64_t start, int64_t end, int force,
+                        char *err, size_t errlen);
 /* done[i] = 1 when keys[i] (ac_digest_key) has digest_sent or digest_failed
  * in audit_log: one query for a whole pass. 0 ok, -1 database error. */
 int ac_digest_done(PGconn *pg, char *const *keys, int n, unsigned char *done);

@@ -40,9 +40,9 @@ char *ac_llm_request_json(const ac_llm *l, const ac_plan *p) {
   }
   for (int i = 0; i < p->nrecs; i++) es_buf_printf(&u, "Recommended action: %s\n", p->recs[i]);
   if (!u.data) return NULL;
-  json_t *req = json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:f, s:i, s:b}", "model", l->model, "messages",
-                          "role", "system", "content", SYSTEM_PROMPT, "role", "user", "content", u.data,
-                          "temperature", 0.0, "max_tokens", 600, "stream", 0);
+  json_t *req = json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:f, s:i, s:b}", "model", l->model, "messages", "role",
+                          "system", "content", SYSTEM_PROMPT, "role", "user", "content", u.data, "temperature", 0.0,
+                          "max_tokens", 600, "stream", 0);
   es_buf_free(&u);
   char *s = req ? json_dumps(req, JSON_COMPACT) : NULL;
   json_decref(req);
@@ -105,8 +105,8 @@ static int check_text(const char *t, const char *s1, const char *s2, const char 
   return 0;
 }
 
-int ac_llm_parse_response(const char *body, size_t len, const char *src_es, const char *src_en, char **es,
-                          char **en, char *why, size_t wl) {
+int ac_llm_parse_response(const char *body, size_t len, const char *src_es, const char *src_en, char **es, char **en,
+                          char *why, size_t wl) {
   *es = *en = NULL;
   int rc = -1;
   json_t *inner = NULL, *j = body && len ? json_loadb(body, len, 0, NULL) : NULL;

@@ -29,6 +29,6 @@ char *ac_llm_request_json(const ac_llm *l, const ac_plan *p);
 /* Parses a chat-completions response body; on success *es and *en are malloc'd.
  * source_es/en are the extractive texts the numbers are checked against. */
 ES_MUST_CHECK
-int ac_llm_parse_response(const char *body, size_t len, const char *source_es, const char *source_en,
-                          char **es, char **en, char *why, size_t whylen);
+int ac_llm_parse_response(const char *body, size_t len, const char *source_es, const char *source_en, char **es,
+                          char **en, char *why, size_t whylen);
 #endif

@@ -43,8 +43,8 @@ static struct {
   int default_tool, lang, digest_period, crash_at; /* indices into the lists below (-1: unset) */
 } C;
 
-static const char *const TOOLS[] = {"jira", "github", "gitlab", "redmine", "asana", "clickup",
-                                    "monday", "trello", "webhook", "email", NULL};
+static const char *const TOOLS[] = {"jira",   "github", "gitlab",  "redmine", "asana", "clickup",
+                                    "monday", "trello", "webhook", "email",   NULL};
 static const char *const LANGS[] = {"es", "en", NULL};
 static const char *const PERIODS[] = {"off", "daily", "weekly", NULL};
 static const char *const CRASH_POINTS[] = {"after_lock", "after_search", "after_create", "after_record", NULL};
@@ -56,19 +56,22 @@ static es_opt OPTS[] = {
     ES_ENUM("default-tool", "email", TOOLS, "Connector when the taxonomy has no routing", &C.default_tool),
     ES_ENUM("lang", "es", LANGS, "Ticket language", &C.lang),
     ES_LONG("evidence-days", "14", 1, 3650, "Days of feedback used as evidence", &C.evidence_days),
-    ES_DOUBLE("poll-interval-s", "300", 0, 604800, "Seconds between ticket status passes (fractions allowed)", &C.poll_interval_s),
+    ES_DOUBLE("poll-interval-s", "300", 0, 604800, "Seconds between ticket status passes (fractions allowed)",
+              &C.poll_interval_s),
     ES_LONG("lock-ttl-ms", "60000", 1, 86400000, "Redis creation lock TTL", &C.lock_ttl_ms),
     ES_LONG("http-timeout-ms", "15000", 0, 3600000, "Per-request timeout for tool APIs", &C.http_timeout_ms),
     ES_LONG("retry-max", "5", 1, 100, "Attempts per tool request", &C.retry_max),
     ES_LONG("retry-base-ms", "500", 0, 3600000, "First retry backoff (doubles, jittered)", &C.retry_base_ms),
     ES_LONG("retry-max-ms", "30000", 0, 86400000, "Backoff ceiling", &C.retry_max_ms),
-    ES_LONG("breaker-threshold", "5", 0, 1000000, "Consecutive failures that open a connector's circuit", &C.breaker_threshold),
+    ES_LONG("breaker-threshold", "5", 0, 1000000, "Consecutive failures that open a connector's circuit",
+            &C.breaker_threshold),
     ES_LONG("breaker-cooldown-ms", "30000", 0, 86400000, "Open-circuit duration", &C.breaker_cooldown_ms),
     ES_DOUBLE("ticket-retry-base-s", "10", 0, 604800,
               "Pending plan (transient ticket failure): first retry after this many seconds "
               "(doubles, jittered; fractions allowed)",
               &C.ticket_retry_base_s),
-    ES_DOUBLE("ticket-retry-max-s", "900", 0, 604800, "Ceiling of the pending-plan retry backoff", &C.ticket_retry_max_s),
+    ES_DOUBLE("ticket-retry-max-s", "900", 0, 604800, "Ceiling of the pending-plan retry backoff",
+              &C.ticket_retry_max_s),
     ES_DOUBLE("ticket-retry-grace-s", "60", 0, 604800,
               "A pending plan this process has not tried itself (found by the status pass, "
               "e.g. after a restart) is retried once its request is this old",
@@ -76,11 +79,15 @@ static es_opt OPTS[] = {
     ES_STR("llm-url", NULL, "Optional OpenAI-compatible chat-completions URL for the summary rewrite", &C.llm_url),
     ES_SECRET("llm-token", "Bearer token of the chat-completions endpoint", &C.llm_token),
     ES_STR("llm-model", "gpt-4o-mini", "Model name sent to the chat-completions endpoint", &C.llm_model),
-    ES_LONG("llm-timeout-ms", "20000", 0, 600000, "Timeout of the summary rewrite; on timeout the extractive plan is kept", &C.llm_timeout_ms),
-    ES_ENUM("digest-period", "off", PERIODS, "E-mail digest per agency (last complete UTC day / ISO week)", &C.digest_period),
-    ES_LONG("digest-hour", "7", 0, 23, "UTC hour from which the digest of the period just ended is due", &C.digest_hour),
+    ES_LONG("llm-timeout-ms", "20000", 0, 600000,
+            "Timeout of the summary rewrite; on timeout the extractive plan is kept", &C.llm_timeout_ms),
+    ES_ENUM("digest-period", "off", PERIODS, "E-mail digest per agency (last complete UTC day / ISO week)",
+            &C.digest_period),
+    ES_LONG("digest-hour", "7", 0, 23, "UTC hour from which the digest of the period just ended is due",
+            &C.digest_hour),
     ES_STR("digest-to", NULL, "Digest recipients, comma-separated (default ESCUCHA_EMAIL_TO)", &C.digest_to),
-    ES_ENVMAP("digest-to-<AGENCY>", "Digest recipients of one agency (upper case, other characters as _)", &C.digest_to_env),
+    ES_ENVMAP("digest-to-<AGENCY>", "Digest recipients of one agency (upper case, other characters as _)",
+              &C.digest_to_env),
     ES_STR("digest-agencies", NULL,
            "Comma-separated agencies (default: those with priorities in the period "
            "or an open action plan)",
@@ -89,8 +96,7 @@ static es_opt OPTS[] = {
     ES_DOUBLE("digest-check-s", "60", 0, 86400, "Seconds between checks whether a digest is due", &C.digest_check_s),
     ES_ENUM("crash-at", NULL, CRASH_POINTS, "Test only: SIGKILL at that point of the ticket flow", &C.crash_at),
     /* connector settings, per tool (services/actions/ac_conn.c) */
-    ES_INCLUDE(ac_conn_opts),
-    ES_OPT_END};
+    ES_INCLUDE(ac_conn_opts), ES_OPT_END};
 
 /* Connector settings are per tool: ESCUCHA_<TOOL>_<SETTING>; a taxonomy
  * routing object overrides them per category. */
@@ -186,13 +192,23 @@ static void plan_from_request(const Escucha__V1__ActionRequest *req, ac_plan *p,
   snprintf(p->topic, sizeof p->topic, "%s", req->topic);
   const Escucha__V1__PriorityUpdate *pu = req->priority;
   if (!pu) return;
-  p->ev = (ac_evidence){(long)pu->volume, pu->negative_share, pu->negative_ci ? pu->negative_ci->low : 0,
-                        pu->negative_ci ? pu->negative_ci->high : 0, pu->spike_z, pu->nps, pu->nps_impact,
-                        pu->csat, pu->score, (int)pu->rank, pu->urgent, pu->window,
-                        pu->explanation_es, pu->explanation_en};
-  json_t *pj = json_pack("{s:I, s:f, s:f, s:f, s:i, s:b}", "volume", (json_int_t)pu->volume,
-                         "negative_share", pu->negative_share, "spike_z", pu->spike_z, "score",
-                         pu->score, "rank", (int)pu->rank, "urgent", pu->urgent);
+  p->ev = (ac_evidence){(long)pu->volume,
+                        pu->negative_share,
+                        pu->negative_ci ? pu->negative_ci->low : 0,
+                        pu->negative_ci ? pu->negative_ci->high : 0,
+                        pu->spike_z,
+                        pu->nps,
+                        pu->nps_impact,
+                        pu->csat,
+                        pu->score,
+                        (int)pu->rank,
+                        pu->urgent,
+                        pu->window,
+                        pu->explanation_es,
+                        pu->explanation_en};
+  json_t *pj = json_pack("{s:I, s:f, s:f, s:f, s:i, s:b}", "volume", (json_int_t)pu->volume, "negative_share",
+                         pu->negative_share, "spike_z", pu->spike_z, "score", pu->score, "rank", (int)pu->rank,
+                         "urgent", pu->urgent);
   *prio = json_dumps(pj, JSON_COMPACT);
   json_decref(pj);
 }
@@ -223,8 +239,7 @@ cleanup:
 
 /* The connector for routing (*c, borrowed from s) and its markup. H_OK, or
  * H_PERM with why set and the ticket_failed audit row written. */
-static int ticket_conn(svc *s, const ac_plan *p, json_t *routing, ac_conn **c, int *markup, char *why,
-                       size_t whylen) {
+static int ticket_conn(svc *s, const ac_plan *p, json_t *routing, ac_conn **c, int *markup, char *why, size_t whylen) {
   if (!(*c = conn_for(s, routing))) {
     snprintf(why, whylen, "no connector for routing");
     ac_db_ticket_failed(&s->db, p->id, json_string_value(json_object_get(routing, "tool")), why, 0);
@@ -239,8 +254,8 @@ static int ticket_conn(svc *s, const ac_plan *p, json_t *routing, ac_conn **c, i
 }
 
 /* The ticket exists (created now or found): counts it, emits its status. */
-static int ticket_opened(svc *s, const Escucha__V1__ActionRequest *req, const ac_plan *p, ac_conn *c,
-                         ac_ticket *t, int created, char *why) {
+static int ticket_opened(svc *s, const Escucha__V1__ActionRequest *req, const ac_plan *p, ac_conn *c, ac_ticket *t,
+                         int created, char *why) {
   if (created) { /* the audit row was written with the actions row (store.c) */
     es_metric_add(m_tickets, 1, c->ops->tool);
     if (req->has_requested_at) es_metric_observe(m_tta, (double)(es_now_ms() - req->requested_at) / 1000.0);
@@ -318,8 +333,7 @@ static int process(svc *s, const void *payload, size_t len, char *plan_id, char 
   snprintf(why, whylen, "database unavailable");
   plan_from_request(req, &p, &prio);
   if (plan_build(s, &p, &routing) != 0 ||
-      ac_db_plan_upsert(&s->db, req->request_id, &p, prio ? prio : "{}", payload, len, plan_req,
-                        sizeof plan_req) != 0)
+      ac_db_plan_upsert(&s->db, req->request_id, &p, prio ? prio : "{}", payload, len, plan_req, sizeof plan_req) != 0)
     goto cleanup;
   snprintf(plan_id, 64, "%s", p.id);
   /* From here the plan and its request are durable: a transient failure
@@ -440,8 +454,7 @@ static int on_request(svc *s, rd_kafka_t *cons, const rd_kafka_message_t *m) {
     rd_kafka_resp_err_t e = es_kafka_dlq(s->prod, "actions", why, m, NULL, 0, NULL);
     if (e) es_error("dlq_failed", "%s", rd_kafka_err2str(e));
   }
-  es_metric_add(m_in, 1, h == H_OK ? "ok" : h == H_PENDING ? "pending"
-                                                           : "dlq");
+  es_metric_add(m_in, 1, h == H_OK ? "ok" : h == H_PENDING ? "pending" : "dlq");
   es_metric_set(m_pending, (double)s->sched.n);
   return 1;
 }
@@ -486,7 +499,9 @@ static void poll_status(svc *s) {
 /* ---- e-mail digest ---- */
 
 static ac_smtp digest_smtp(ac_conn *email) {
-  return (ac_smtp){ac_conn_opt(email, "smtp_url", NULL), ac_conn_opt(email, "user", NULL), email->token,
+  return (ac_smtp){ac_conn_opt(email, "smtp_url", NULL),
+                   ac_conn_opt(email, "user", NULL),
+                   email->token,
                    ac_conn_opt(email, "from", "escucha@localhost"),
                    strcmp(ac_conn_opt(email, "tls_verify", "true"), "false") != 0,
                    C.http_timeout_ms};
@@ -516,9 +531,7 @@ static const char *digest_result_name(int rc) {
 static int digest_pass(svc *s) {
   const char *period = PERIODS[C.digest_period];
   int64_t now = es_now_ms() / 1000, start, end;
-  if (ac_digest_period(period, now, &start, &end) != 0 ||
-      !ac_digest_due(end, (int)C.digest_hour, now))
-    return 0;
+  if (ac_digest_period(period, now, &start, &end) != 0 || !ac_digest_due(end, (int)C.digest_hour, now)) return 0;
   const char *list = C.digest_agencies;
   char **ag = NULL, **keys = NULL;
   unsigned char *done = NULL;
@@ -542,8 +555,8 @@ static int digest_pass(svc *s) {
     goto out;
   }
   ac_smtp sm = digest_smtp(s->email);
-  ac_digest_cfg c = {period, LANGS[C.lang], (int)C.digest_top, s->tax, &sm,
-                     digest_to_default(s->email), C.digest_to_env};
+  ac_digest_cfg c = {period,         LANGS[C.lang], (int)C.digest_top, s->tax, &sm, digest_to_default(s->email),
+                     C.digest_to_env};
   uint64_t deadline = es_mono_ns() + 20ULL * 1000000000ULL;
   for (int i = 0; i < n && !es_stopping; i++) {
     if (done[i]) {
@@ -558,7 +571,8 @@ static int digest_pass(svc *s) {
     int rc = ac_digest_send_once(s->db.pg, &c, ag[i], start, end, 0, err, sizeof err);
     es_metric_add(m_digest, 1, digest_result_name(rc));
     if (rc == AC_DG_SENT) es_info("digest_sent", "%s", keys[i]);
-    else if (rc == AC_DG_ALREADY || rc == AC_DG_BUSY) es_debug("digest_skip", "%s: %s", keys[i], digest_result_name(rc));
+    else if (rc == AC_DG_ALREADY || rc == AC_DG_BUSY)
+      es_debug("digest_skip", "%s: %s", keys[i], digest_result_name(rc));
     else {
       es_warn("digest_failed", "%s: %s", keys[i], err);
       if (rc == AC_DG_TRANSIENT) es_pg_ensure(s->db.pg);
@@ -642,8 +656,7 @@ static int digest_print(svc *s, const digest_args *a, int64_t start, int64_t end
   ac_digest_data dd;
   char *subj = NULL, *text = NULL, *html = NULL;
   int rc = 1;
-  if (ac_digest_load(s->db.pg, a->agency, a->period, start, end, LANGS[C.lang], s->tax, (int)C.digest_top,
-                     &dd) != 0)
+  if (ac_digest_load(s->db.pg, a->agency, a->period, start, end, LANGS[C.lang], s->tax, (int)C.digest_top, &dd) != 0)
     return 1;
   if (ac_digest_render(&dd.d, &subj, &text, &html) == 0) {
     fputs(text, stdout);
@@ -666,7 +679,7 @@ static int digest_send_now(svc *s, const digest_args *a, int64_t start, int64_t 
     return 1;
   }
   ac_smtp sm = digest_smtp(s->email);
-  ac_digest_cfg c = {a->period, LANGS[C.lang], (int)C.digest_top, s->tax, &sm, digest_to_default(s->email),
+  ac_digest_cfg c = {a->period,      LANGS[C.lang], (int)C.digest_top, s->tax, &sm, digest_to_default(s->email),
                      C.digest_to_env};
   ac_digest_key(a->agency, a->period, start, key, sizeof key);
   int r = ac_digest_send_once(s->db.pg, &c, a->agency, start, end, a->force, err, sizeof err);
@@ -706,8 +719,8 @@ static int digest_cmd(int argc, char **argv) {
   int64_t start, end;
   if ((rc = digest_take_args(argc, argv, &a, av, &ac)) != 0) goto cleanup;
   int pr = es_config_parse(OPTS, "escucha-actions digest",
-                           "--agency A --period daily|weekly [--date YYYY-MM-DD] [--dry-run] [--force] [options]",
-                           ac, av, 1, rest, &nrest);
+                           "--agency A --period daily|weekly [--date YYYY-MM-DD] [--dry-run] [--force] [options]", ac,
+                           av, 1, rest, &nrest);
   if (pr != 0) {
     rc = pr > 0 ? 0 : 2;
     goto cleanup;
@@ -739,8 +752,8 @@ static void metrics_init(void) {
   m_in = es_counter("escucha_actions_requests_total", "Action requests consumed", "result", NULL);
   m_tickets = es_counter("escucha_actions_tickets_opened_total", "Tickets opened", "tool", NULL);
   m_fail = es_counter("escucha_actions_ticket_failures_total", "Ticket failures", "tool", NULL);
-  m_tta = es_histogram("escucha_actions_time_to_action_seconds", "Request to ticket opened",
-                       ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
+  m_tta = es_histogram("escucha_actions_time_to_action_seconds", "Request to ticket opened", ES_LATENCY_BUCKETS,
+                       ES_LATENCY_NBUCKETS, NULL);
   static const double days[] = {3600, 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 90 * 86400};
   m_ttr = es_histogram("escucha_actions_time_to_resolution_seconds", "Ticket opened to done", days, 7, NULL);
   m_digest = es_counter("escucha_actions_digests_total", "Digest attempts per agency and period", "result", NULL);
@@ -782,7 +795,8 @@ static int db_connect(svc *s, char *err, size_t errlen) {
     return -1;
   }
   s->db.redis_url = C.common.redis_url;
-  if (!s->db.redis_url || !*s->db.redis_url) es_warn("redis", "no Redis URL: creation lock disabled (search + unique key still apply)");
+  if (!s->db.redis_url || !*s->db.redis_url)
+    es_warn("redis", "no Redis URL: creation lock disabled (search + unique key still apply)");
   else if (!(s->db.rds = es_redis_connect(s->db.redis_url, 2000)))
     es_warn("redis", "Redis unreachable: tickets stay pending until it answers");
   ac_db_store(&s->db, &s->store);
@@ -854,8 +868,7 @@ int main(int argc, char **argv) {
   svc s = {0};
   rd_kafka_t *cons = NULL;
   if (argc > 1 && strcmp(argv[1], "digest") == 0) return digest_cmd(argc, argv);
-  int pr = es_config_parse(OPTS, "escucha-actions", USAGE,
-                           argc, argv, 1, NULL, NULL);
+  int pr = es_config_parse(OPTS, "escucha-actions", USAGE, argc, argv, 1, NULL, NULL);
   if (pr != 0) {
     es_config_free(OPTS);
     return pr > 0 ? 0 : 2;
@@ -868,8 +881,7 @@ int main(int argc, char **argv) {
     rc = 2;
     goto cleanup;
   }
-  ac_sched_init(&s.sched, (long)(C.ticket_retry_base_s * 1000),
-                (long)(C.ticket_retry_max_s * 1000),
+  ac_sched_init(&s.sched, (long)(C.ticket_retry_base_s * 1000), (long)(C.ticket_retry_max_s * 1000),
                 (long)(C.ticket_retry_grace_s * 1000));
   if (digest_setup(&s, &digest_on, err, sizeof err) != 0) goto cleanup;
   es_process_watch_dir(C.common.state_dir); /* escucha_state_disk_*_bytes */

@@ -12,8 +12,7 @@
 
 void ac_plan_key(const char *request_id, char out[64]) {
   unsigned char h[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(h, (const unsigned char *)(request_id ? request_id : ""),
-                     request_id ? strlen(request_id) : 0);
+  crypto_hash_sha256(h, (const unsigned char *)(request_id ? request_id : ""), request_id ? strlen(request_id) : 0);
   memcpy(out, "esk-", 4);
   sodium_bin2hex(out + 4, 33, h, 16);
 }
@@ -78,9 +77,9 @@ json_t *ac_plan_playbook(ac_plan *p, json_t *tax, const char *lang) {
   if (!p->label_es[0]) snprintf(p->label_es, sizeof p->label_es, "%s", p->topic);
   if (!p->label_en[0]) snprintf(p->label_en, sizeof p->label_en, "%s", p->topic);
   if (!p->nrecs) { /* no playbook entry: a generic, still actionable step */
-    p->recs[p->nrecs++] = strdup(strcmp(lang, "en") == 0
-                                     ? "Review the quoted cases with the service owner and define a fix"
-                                     : "Revisar los casos citados con el responsable del servicio y definir una corrección");
+    p->recs[p->nrecs++] = strdup(
+        strcmp(lang, "en") == 0 ? "Review the quoted cases with the service owner and define a fix"
+                                : "Revisar los casos citados con el responsable del servicio y definir una corrección");
   }
   return routing;
 }
@@ -93,12 +92,10 @@ int ac_plan_summarize(ac_plan *p) {
   es_buf es = {0}, en = {0};
   const ac_evidence *e = &p->ev;
   const char *w = e->window ? e->window : "day";
-  es_buf_printf(&es, "«%s»: %ld comentarios en la ventana (%s); %.0f%% negativos (IC 95%% %.0f–%.0f%%)",
-                p->label_es, e->volume, w, e->negative_share * 100, e->neg_ci_low * 100,
-                e->neg_ci_high * 100);
-  es_buf_printf(&en, "\"%s\": %ld comments in the window (%s); %.0f%% negative (95%% CI %.0f–%.0f%%)",
-                p->label_en, e->volume, w, e->negative_share * 100, e->neg_ci_low * 100,
-                e->neg_ci_high * 100);
+  es_buf_printf(&es, "«%s»: %ld comentarios en la ventana (%s); %.0f%% negativos (IC 95%% %.0f–%.0f%%)", p->label_es,
+                e->volume, w, e->negative_share * 100, e->neg_ci_low * 100, e->neg_ci_high * 100);
+  es_buf_printf(&en, "\"%s\": %ld comments in the window (%s); %.0f%% negative (95%% CI %.0f–%.0f%%)", p->label_en,
+                e->volume, w, e->negative_share * 100, e->neg_ci_low * 100, e->neg_ci_high * 100);
   if (e->spike_z > 2) {
     es_buf_printf(&es, ", un aumento inusual (z = %.1f)", e->spike_z);
     es_buf_printf(&en, ", an unusual rise (z = %.1f)", e->spike_z);
@@ -182,8 +179,7 @@ json_t *ac_plan_recs_json(const ac_plan *p) {
 json_t *ac_plan_quotes_json(const ac_plan *p) {
   json_t *a = json_array();
   for (int i = 0; i < p->nquotes; i++)
-    json_array_append_new(a, json_pack("{s:s, s:s}", "feedback_id", p->quotes[i].id, "text",
-                                       p->quotes[i].text));
+    json_array_append_new(a, json_pack("{s:s, s:s}", "feedback_id", p->quotes[i].id, "text", p->quotes[i].text));
   return a;
 }
 

@@ -22,8 +22,7 @@ typedef struct ac_term {
 
 /* Top-k distinctive terms of topic vs rest; alpha0 = prior strength (e.g. 500).
  * Returns how many were written (only terms with z > 0). */
-int ac_logodds(const ac_doc *topic, size_t nt, const ac_doc *rest, size_t nr, double alpha0,
-               ac_term *out, int k);
+int ac_logodds(const ac_doc *topic, size_t nt, const ac_doc *rest, size_t nr, double alpha0, ac_term *out, int k);
 /* Indices of up to k typical documents (closest to centroid). Returns count. */
 int ac_typical_quotes(const ac_doc *docs, size_t n, int k, size_t *idx_out);
 

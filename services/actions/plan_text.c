@@ -10,14 +10,15 @@
 
 /* Function words carry no topic signal; short list, es + en. */
 static const char *const STOP[] = {
-    "the", "and", "for", "that", "this", "with", "was", "are", "but", "not", "you", "have", "they",
-    "from", "there", "their", "what", "when", "which", "were", "been", "has", "had", "its", "our",
-    "your", "all", "can", "will", "would", "very", "just", "about", "into", "than", "then", "them",
-    "por", "para", "con", "que", "los", "las", "del", "una", "uno", "unos", "unas", "como", "pero",
-    "mas", "más", "muy", "sin", "sus", "ese", "esa", "eso", "esto", "este", "esta", "están", "estan",
-    "está", "hay", "fue", "son", "ser", "nos", "les", "mis", "tus", "cuando", "donde", "porque",
-    "también", "tambien", "ya", "lo", "le", "la", "el", "en", "de", "y", "a", "o", "se", "me", "mi",
-    "al", "es", "no", "si", "sí", "todo", "toda", "todos", "todas", "hace", "tiene", "tengo", NULL};
+    "the",    "and",   "for",    "that",    "this",    "with",  "was",   "are",  "but",   "not",  "you",  "have",
+    "they",   "from",  "there",  "their",   "what",    "when",  "which", "were", "been",  "has",  "had",  "its",
+    "our",    "your",  "all",    "can",     "will",    "would", "very",  "just", "about", "into", "than", "then",
+    "them",   "por",   "para",   "con",     "que",     "los",   "las",   "del",  "una",   "uno",  "unos", "unas",
+    "como",   "pero",  "mas",    "más",     "muy",     "sin",   "sus",   "ese",  "esa",   "eso",  "esto", "este",
+    "esta",   "están", "estan",  "está",    "hay",     "fue",   "son",   "ser",  "nos",   "les",  "mis",  "tus",
+    "cuando", "donde", "porque", "también", "tambien", "ya",    "lo",    "le",   "la",    "el",   "en",   "de",
+    "y",      "a",     "o",      "se",      "me",      "mi",    "al",    "es",   "no",    "si",   "sí",   "todo",
+    "toda",   "todos", "todas",  "hace",    "tiene",   "tengo", NULL};
 
 static int is_stop(const char *t) {
   for (int i = 0; STOP[i]; i++)
@@ -151,8 +152,7 @@ static int cmp_term(const void *a, const void *b) {
   return strcmp(x->term, y->term); /* deterministic ties */
 }
 
-int ac_logodds(const ac_doc *topic, size_t nt, const ac_doc *rest, size_t nr, double alpha0,
-               ac_term *out, int k) {
+int ac_logodds(const ac_doc *topic, size_t nt, const ac_doc *rest, size_t nr, double alpha0, ac_term *out, int k) {
   vocab v = {0};
   double *counts[2] = {NULL, NULL};
   int cap = 0, nout = 0;

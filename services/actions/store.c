@@ -69,9 +69,7 @@ static int db_lock(void *ctx, const char *key, long ttl_ms) {
   for (int attempt = 0; attempt < 2; attempt++) { /* a dropped connection is retried once */
     if (rds_ready(db) != 0) return -1;
     redisReply *r = redisCommand(db->rds, "SET escucha:actions:lock:%s %s NX PX %ld", key, db->owner, ttl_ms);
-    int rc = !r ? -1 : r->type == REDIS_REPLY_STATUS ? 1
-                   : r->type == REDIS_REPLY_NIL      ? 0
-                                                     : -1;
+    int rc = !r ? -1 : r->type == REDIS_REPLY_STATUS ? 1 : r->type == REDIS_REPLY_NIL ? 0 : -1;
     if (r) freeReplyObject(r);
     if (rc >= 0 || !db->rds->err) return rc;
   }
@@ -82,10 +80,10 @@ static void db_unlock(void *ctx, const char *key) {
   ac_db *db = ctx;
   if (rds_ready(db) != 0) return; /* the lock expires by its TTL */
   /* Only the owner deletes: a lock that expired and was retaken stays. */
-  redisReply *r = redisCommand(db->rds,
-                               "EVAL %s 1 escucha:actions:lock:%s %s",
-                               "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
-                               key, db->owner);
+  redisReply *r =
+      redisCommand(db->rds, "EVAL %s 1 escucha:actions:lock:%s %s",
+                   "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
+                   key, db->owner);
   if (r) freeReplyObject(r);
 }
 
@@ -95,15 +93,15 @@ void ac_db_store(ac_db *db, ac_store *out) {
   *out = (ac_store){db, db_lookup, db_record, locking ? db_lock : NULL, locking ? db_unlock : NULL};
 }
 
-int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char *priority_json,
-                      const void *request_pb, size_t request_len, char *plan_request_id, size_t idlen) {
+int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char *priority_json, const void *request_pb,
+                      size_t request_len, char *plan_request_id, size_t idlen) {
   json_t *rj = ac_plan_recs_json(p), *qj = ac_plan_quotes_json(p);
   char *recs = json_dumps(rj, JSON_COMPACT), *quotes = json_dumps(qj, JSON_COMPACT);
   char id[27];
   es_ulid(id);
   const char *summary = p->summary_es ? p->summary_es : "";
-  const char *prm[] = {id, p->agency, p->topic, priority_json, summary, recs, quotes, request_id,
-                       request_pb ? request_pb : ""};
+  const char *prm[] = {
+      id, p->agency, p->topic, priority_json, summary, recs, quotes, request_id, request_pb ? request_pb : ""};
   int lens[9] = {0, 0, 0, 0, 0, 0, 0, 0, (int)request_len};
   int fmts[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1}; /* $9 bytea, binary */
   /* prioritize normally wrote the row (outbox); else this request opens it.
@@ -167,8 +165,8 @@ int ac_db_pending_request(ac_db *db, const char *plan, void **pb, size_t *len) {
   const char *prm[] = {plan};
   *pb = NULL;
   *len = 0;
-  PGresult *r = PQexecParams(db->pg, "SELECT p.request_pb " PENDING_FROM "AND p.id = $1",
-                             1, NULL, prm, NULL, NULL, 1 /* binary: the bytes as they are */);
+  PGresult *r = PQexecParams(db->pg, "SELECT p.request_pb " PENDING_FROM "AND p.id = $1", 1, NULL, prm, NULL, NULL,
+                             1 /* binary: the bytes as they are */);
   int rc = -1;
   if (PQresultStatus(r) == PGRES_TUPLES_OK) {
     rc = 0;
@@ -237,19 +235,23 @@ static int load(ac_db *db, const char *sql, const char *const *prm, int n, ac_do
   return *out ? 0 : -1;
 }
 
-int ac_db_docs(ac_db *db, const char *agency, const char *topic, int days, ac_doc **td, size_t *nt,
-               ac_doc **rd, size_t *nr) {
+int ac_db_docs(ac_db *db, const char *agency, const char *topic, int days, ac_doc **td, size_t *nt, ac_doc **rd,
+               size_t *nr) {
   char d[16];
   snprintf(d, sizeof d, "%d", days);
   const char *prm[] = {agency, topic, d};
   /* topic = category or category/subcategory (taxonomy ids may repeat the category) */
 #define TOPIC_MATCH "(category = $2 OR subcategory = $2 OR category || '/' || subcategory = $2)"
-  if (load(db, "SELECT id, text FROM feedback WHERE agency = $1 AND " TOPIC_MATCH " AND text IS NOT NULL AND received_at > now() - ($3 || ' days')::interval "
-               "ORDER BY received_at DESC LIMIT 500",
+  if (load(db,
+           "SELECT id, text FROM feedback WHERE agency = $1 AND " TOPIC_MATCH
+           " AND text IS NOT NULL AND received_at > now() - ($3 || ' days')::interval "
+           "ORDER BY received_at DESC LIMIT 500",
            prm, 3, td, nt) != 0)
     return -1;
-  if (load(db, "SELECT id, text FROM feedback WHERE agency = $1 AND NOT " TOPIC_MATCH " AND text IS NOT NULL AND received_at > now() - ($3 || ' days')::interval "
-               "ORDER BY received_at DESC LIMIT 3000",
+  if (load(db,
+           "SELECT id, text FROM feedback WHERE agency = $1 AND NOT " TOPIC_MATCH
+           " AND text IS NOT NULL AND received_at > now() - ($3 || ' days')::interval "
+           "ORDER BY received_at DESC LIMIT 3000",
            prm, 3, rd, nr) != 0) {
     ac_db_docs_free(*td, *nt);
     return -1;
@@ -270,18 +272,18 @@ int ac_db_action_update(ac_db *db, const char *key, int state, const char *statu
   const char *prm[] = {key, state_name(state), status_name ? status_name : ""};
   /* Update and audit in one statement: a crash cannot leave a closed ticket
    * without its audit row (the next pass would see it done and skip it). */
-  PGresult *r = PQexecParams(
-      db->pg,
-      "WITH u AS (UPDATE actions SET status = $2, updated_at = now(), "
-      "detail = jsonb_build_object('tool_status', $3::text), "
-      "closed_at = CASE WHEN $2 = 'done' THEN coalesce(closed_at, now()) END "
-      "WHERE idempotency_key = $1 AND status <> $2 RETURNING plan_id, tool, external_key) "
-      "INSERT INTO audit_log (actor, entity, entity_id, action, detail) "
-      "SELECT 'escucha-actions', 'action_plan', plan_id, "
-      "CASE WHEN $2 = 'done' THEN 'ticket_closed' ELSE 'ticket_status' END, "
-      "jsonb_build_object('tool', tool, 'key', external_key, 'status', $2::text, 'tool_status', $3::text) "
-      "FROM u",
-      3, NULL, prm, NULL, NULL, 0);
+  PGresult *r =
+      PQexecParams(db->pg,
+                   "WITH u AS (UPDATE actions SET status = $2, updated_at = now(), "
+                   "detail = jsonb_build_object('tool_status', $3::text), "
+                   "closed_at = CASE WHEN $2 = 'done' THEN coalesce(closed_at, now()) END "
+                   "WHERE idempotency_key = $1 AND status <> $2 RETURNING plan_id, tool, external_key) "
+                   "INSERT INTO audit_log (actor, entity, entity_id, action, detail) "
+                   "SELECT 'escucha-actions', 'action_plan', plan_id, "
+                   "CASE WHEN $2 = 'done' THEN 'ticket_closed' ELSE 'ticket_status' END, "
+                   "jsonb_build_object('tool', tool, 'key', external_key, 'status', $2::text, 'tool_status', $3::text) "
+                   "FROM u",
+                   3, NULL, prm, NULL, NULL, 0);
   int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? atoi(PQcmdTuples(r)) : -1;
   if (rc < 0) es_error("pg_error", "action update: %s", PQerrorMessage(db->pg));
   PQclear(r);

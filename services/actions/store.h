@@ -23,8 +23,8 @@ void ac_db_store(ac_db *db, ac_store *out);
  * request_sent_at is set (the request was delivered: the outbox never resends
  * it). plan_request_id gets the plan's own request_id (the ticket key derives
  * from it, so a plan adopted by a second request keeps one key). 0 ok. */
-int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char *priority_json,
-                      const void *request_pb, size_t request_len, char *plan_request_id, size_t idlen);
+int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char *priority_json, const void *request_pb,
+                      size_t request_len, char *plan_request_id, size_t idlen);
 /* Pending = open plan with its request payload (request_pb), no `actions`
  * row, whose last `ticket_pending` / `ticket_failed` audit row is
  * `ticket_pending` (written before the request's offset is stored). */
@@ -46,8 +46,8 @@ int ac_db_ticket_pending(ac_db *db, const char *plan, const char *tool, const ch
 int ac_db_ticket_failed(ac_db *db, const char *plan, const char *tool, const char *error, long http_status);
 /* Loads up to max topic texts and background texts (last `days` days). The
  * arrays and strings are malloc'd; free with ac_db_docs_free. */
-int ac_db_docs(ac_db *db, const char *agency, const char *topic, int days, ac_doc **topic_docs,
-               size_t *nt, ac_doc **rest_docs, size_t *nr);
+int ac_db_docs(ac_db *db, const char *agency, const char *topic, int days, ac_doc **topic_docs, size_t *nt,
+               ac_doc **rest_docs, size_t *nr);
 void ac_db_docs_free(ac_doc *d, size_t n);
 /* Status change of a ticket (no-op when unchanged); writes closed_at when
  * done and an audit_log row in the same statement. Returns rows changed, -1. */

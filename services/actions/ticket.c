@@ -16,8 +16,8 @@ void ac_crash_point(const char *point) {
 
 int ac_ticket_permanent(int rc) { return rc == AC_EPERM || rc == AC_ECONFIG; }
 
-int ac_ensure_ticket(ac_conn *c, const ac_store *s, const char *plan_id, const ac_issue *is,
-                     long lock_ttl_ms, ac_ticket *out, int *created, ac_error *err) {
+int ac_ensure_ticket(ac_conn *c, const ac_store *s, const char *plan_id, const ac_issue *is, long lock_ttl_ms,
+                     ac_ticket *out, int *created, ac_error *err) {
   int rc, locked = 0;
   *created = 0;
   memset(out, 0, sizeof *out);

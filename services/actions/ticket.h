@@ -15,8 +15,7 @@ typedef struct ac_store {
   /* 1 found (t filled), 0 none, -1 error */
   int (*lookup)(void *ctx, const char *idem_key, ac_ticket *t);
   /* records the ticket; a second record of the same key is a no-op. 0 ok */
-  int (*record)(void *ctx, const char *plan_id, const char *tool, const char *idem_key,
-                const ac_ticket *t);
+  int (*record)(void *ctx, const char *plan_id, const char *tool, const char *idem_key, const ac_ticket *t);
   /* 1 acquired, 0 held elsewhere, -1 error (Redis down: the creation is a
    * transient failure and is retried later; without the lock two replicas
    * could both search, find nothing and create). NULL: no lock at all. */
@@ -25,8 +24,8 @@ typedef struct ac_store {
 } ac_store;
 
 /* AC_OK with out filled (created=1 when this call opened it), or an AC_E*. */
-int ac_ensure_ticket(ac_conn *c, const ac_store *s, const char *plan_id, const ac_issue *is,
-                     long lock_ttl_ms, ac_ticket *out, int *created, ac_error *err);
+int ac_ensure_ticket(ac_conn *c, const ac_store *s, const char *plan_id, const ac_issue *is, long lock_ttl_ms,
+                     ac_ticket *out, int *created, ac_error *err);
 /* Whether a failure of ac_ensure_ticket is final (the vendor said no, or the
  * connector is misconfigured): DLQ + audit. Everything else is transient:
  * the plan stays pending and the retry pass tries again. */

@@ -18,13 +18,13 @@ ES_MUST_CHECK api_rc api_q_receipt(PGconn *pg, const char *id, es_buf *out, api_
 ES_MUST_CHECK api_rc api_q_o311_list(PGconn *pg, const char *agency, const char *names_json, const api_params *p,
                                      es_buf *out, api_err *err);
 /* GET requests/{id}.json: a one-element array, or API_NOTFOUND. */
-ES_MUST_CHECK api_rc api_q_o311_get(PGconn *pg, const char *agency, const char *names_json, const char *id,
-                                    es_buf *out, api_err *err);
+ES_MUST_CHECK api_rc api_q_o311_get(PGconn *pg, const char *agency, const char *names_json, const char *id, es_buf *out,
+                                    api_err *err);
 
 /* Review, step 1: the item's redacted text and language (malloc'd, caller
  * frees) for the correction message; API_NOTFOUND for another agency's id. */
-ES_MUST_CHECK api_rc api_q_review_item(PGconn *pg, const char *agency, const char *id, char **text,
-                                       char **language, api_err *err);
+ES_MUST_CHECK api_rc api_q_review_item(PGconn *pg, const char *agency, const char *id, char **text, char **language,
+                                       api_err *err);
 /* Review, step 2 (after the correction is on Kafka): the audit_log row.
  * detail_json: a JSON object (no feedback text). */
 ES_MUST_CHECK api_rc api_q_review_audit(PGconn *pg, const char *actor, const char *id, const char *detail_json,

@@ -14,7 +14,7 @@
 /* RFC 3339 UTC at second precision */
 #define TS(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-#define ITEM_PAIRS                                                                                   \
+#define ITEM_PAIRS \
   "'id', f.id, 'received_at', " TS("f.received_at")                                                  \
       ", 'channel', lower(f.channel), 'language', f.language,"                                       \
       " 'service', f.service, 'text', f.text, 'category', f.category, 'subcategory', f.subcategory," \
@@ -58,8 +58,8 @@ static int all_of(const char *s, const char *set, size_t max) {
 #define LOWER_ID "abcdefghijklmnopqrstuvwxyz0123456789_"
 #define ID_SET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
-static const char *const CHANNELS[] = {"web", "email", "whatsapp", "sms", "call", "chat", "social",
-                                       "survey", "open311", "in_person", "other", NULL};
+static const char *const CHANNELS[] = {"web",    "email",  "whatsapp", "sms",       "call",  "chat",
+                                       "social", "survey", "open311",  "in_person", "other", NULL};
 
 /* ---- GET /v1/feedback ---- */
 
@@ -87,7 +87,8 @@ api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, 
   const char *urg = api_param(p, "urgent"), *lang = api_param(p, "language");
   const char *from = api_param(p, "from"), *to = api_param(p, "to"), *q = api_param(p, "q");
   const char *cur = api_param(p, "cursor");
-  if (cat && !all_of(cat, LOWER_ID, 100)) return api_invalid(err, "category", "category must be a taxonomy id ([a-z0-9_])");
+  if (cat && !all_of(cat, LOWER_ID, 100))
+    return api_invalid(err, "category", "category must be a taxonomy id ([a-z0-9_])");
   if (sub && !all_of(sub, LOWER_ID "/", 200))
     return api_invalid(err, "subcategory", "subcategory must be a taxonomy id (category/subcategory)");
   char sent_up[16] = "", chan_up[16] = "";
@@ -100,12 +101,17 @@ api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, 
     size_t i = 0;
     while (CHANNELS[i] && strcmp(CHANNELS[i], chan) != 0) i++;
     if (!CHANNELS[i])
-      return api_invalid(err, "channel", "channel must be one of web, email, whatsapp, sms, call, chat, social, survey, open311, in_person, other");
+      return api_invalid(
+          err, "channel",
+          "channel must be one of web, email, whatsapp, sms, call, chat, social, survey, open311, in_person, other");
     for (i = 0; chan[i]; i++) chan_up[i] = (char)(chan[i] >= 'a' && chan[i] <= 'z' ? chan[i] - 32 : chan[i]);
   }
-  if (urg && strcmp(urg, "true") && strcmp(urg, "false")) return api_invalid(err, "urgent", "urgent must be true or false");
-  if (lang && !all_of(lang, "abcdefghijklmnopqrstuvwxyz", 3)) return api_invalid(err, "language", "language must be an ISO 639 code (es, en, ...)");
-  if (from && !api_rfc3339_ok(from)) return api_invalid(err, "from", "from must be an RFC 3339 time (2026-12-01T10:00:00Z)");
+  if (urg && strcmp(urg, "true") && strcmp(urg, "false"))
+    return api_invalid(err, "urgent", "urgent must be true or false");
+  if (lang && !all_of(lang, "abcdefghijklmnopqrstuvwxyz", 3))
+    return api_invalid(err, "language", "language must be an ISO 639 code (es, en, ...)");
+  if (from && !api_rfc3339_ok(from))
+    return api_invalid(err, "from", "from must be an RFC 3339 time (2026-12-01T10:00:00Z)");
   if (to && !api_rfc3339_ok(to)) return api_invalid(err, "to", "to must be an RFC 3339 time (2026-12-01T10:00:00Z)");
   if (q && (strlen(q) == 0 || strlen(q) > 200)) return api_invalid(err, "q", "q must be 1..200 bytes of text");
   int64_t cur_us = 0;
@@ -116,8 +122,8 @@ api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, 
     snprintf(cur_us_s, sizeof cur_us_s, "%lld", (long long)cur_us);
   }
   snprintf(lim_s, sizeof lim_s, "%ld", limit + 1);
-  const char *prm[13] = {agency, cat, sub, sent ? sent_up : NULL, chan ? chan_up : NULL, urg, lang, from, to, q,
-                         cur ? cur_us_s : NULL, cur ? cur_id : NULL, lim_s};
+  const char *prm[13] = {agency, cat, sub, sent ? sent_up : NULL, chan ? chan_up : NULL, urg,  lang,
+                         from,   to,  q,   cur ? cur_us_s : NULL, cur ? cur_id : NULL,   lim_s};
   PGresult *r;
   if ((rc = run(pg, "feedback_list", SQL_LIST, 13, prm, &r, err)) != API_OK) return rc;
   int n = PQntuples(r), shown = n > limit ? (int)limit : n, ok = put(out, "{\"items\":[");
@@ -217,8 +223,8 @@ api_rc api_q_receipt(PGconn *pg, const char *id, es_buf *out, api_err *err) {
     char ms_s[32];
     snprintf(ms_s, sizeof ms_s, "%lld", ms);
     const char *p2[] = {ms_s};
-    if ((rc = run(pg, "receipt_time", "SELECT " TS("'epoch'::timestamptz + $1::bigint * interval '1 millisecond'"),
-                  1, p2, &r, err)) != API_OK)
+    if ((rc = run(pg, "receipt_time", "SELECT " TS("'epoch'::timestamptz + $1::bigint * interval '1 millisecond'"), 1,
+                  p2, &r, err)) != API_OK)
       return rc;
     ok = put(out, "{\"status\":\"received\",\"updated_at\":\"") && put(out, PQgetvalue(r, 0, 0)) && put(out, "\"}");
     PQclear(r);
@@ -229,7 +235,7 @@ api_rc api_q_receipt(PGconn *pg, const char *id, es_buf *out, api_err *err) {
 /* ---- Open311 GeoReport v2 ---- */
 
 #define O311_STATUS "CASE WHEN pl.status = 'closed' OR (tk.n > 0 AND tk.done) THEN 'closed' ELSE 'open' END"
-#define O311_SELECT                                                                                \
+#define O311_SELECT \
   "SELECT json_build_object('service_request_id', f.id,"                                           \
   " 'status', " O311_STATUS                                                                        \
   ","                                                                                              \
@@ -245,8 +251,7 @@ api_rc api_q_receipt(PGconn *pg, const char *id, es_buf *out, api_err *err) {
 
 static const char SQL_O311_GET[] = O311_SELECT " AND f.id = $3";
 
-static const char SQL_O311_LIST[] =
-    O311_SELECT
+static const char SQL_O311_LIST[] = O311_SELECT
     " AND (CASE WHEN $3::text[] IS NOT NULL THEN f.id = ANY ($3::text[]) ELSE"
     "  f.received_at >= coalesce($5::timestamptz, coalesce($6::timestamptz, now()) - interval '90 days')"
     "  AND f.received_at <= coalesce($6::timestamptz,"
@@ -292,8 +297,10 @@ api_rc api_q_o311_list(PGconn *pg, const char *agency, const char *names_json, c
     return api_invalid(err, "service_request_id", "service_request_id must be ids separated by commas (at most 100)");
   if (codes && list_literal(codes, LOWER_ID "/", codes_l, sizeof codes_l) != 0)
     return api_invalid(err, "service_code", "service_code must be service codes separated by commas (at most 100)");
-  if (start && !api_rfc3339_ok(start)) return api_invalid(err, "start_date", "start_date must be a w3 date-time (2010-01-01T00:00:00Z)");
-  if (end && !api_rfc3339_ok(end)) return api_invalid(err, "end_date", "end_date must be a w3 date-time (2010-01-01T00:00:00Z)");
+  if (start && !api_rfc3339_ok(start))
+    return api_invalid(err, "start_date", "start_date must be a w3 date-time (2010-01-01T00:00:00Z)");
+  if (end && !api_rfc3339_ok(end))
+    return api_invalid(err, "end_date", "end_date must be a w3 date-time (2010-01-01T00:00:00Z)");
   /* "open,closed" is every status: no filter */
   const char *st = NULL;
   if (status) {
@@ -327,8 +334,7 @@ api_rc api_q_o311_list(PGconn *pg, const char *agency, const char *names_json, c
 
 /* ---- review ---- */
 
-api_rc api_q_review_item(PGconn *pg, const char *agency, const char *id, char **text, char **language,
-                         api_err *err) {
+api_rc api_q_review_item(PGconn *pg, const char *agency, const char *id, char **text, char **language, api_err *err) {
   *text = *language = NULL;
   if (!all_of(id, ID_SET, 64)) return api_notfound(err);
   const char *prm[] = {id, agency};

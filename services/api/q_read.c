@@ -58,8 +58,7 @@ static const char SQL_TREND[] =
  * exact form), except NaN and infinities, which become null like SQL NULL. */
 static int put_num(es_buf *b, const PGresult *r, int i, int c) {
   const char *v = PQgetvalue(r, i, c);
-  if (PQgetisnull(r, i, c) || v[0] == 'N' || v[0] == 'I' || (v[0] == '-' && v[1] == 'I'))
-    return es_buf_puts(b, "null");
+  if (PQgetisnull(r, i, c) || v[0] == 'N' || v[0] == 'I' || (v[0] == '-' && v[1] == 'I')) return es_buf_puts(b, "null");
   return es_buf_append(b, v, (size_t)PQgetlength(r, i, c));
 }
 static int put_str(es_buf *b, const PGresult *r, int i, int c) {
@@ -108,11 +107,13 @@ static int priority_items(es_buf *out, const PGresult *r, const PGresult *t) {
     if (!(hit = bsearch(&key, idx, (size_t)n, sizeof *idx, cmp_topic_row))) continue;
     while (hit > idx && strcmp(hit[-1].topic, key.topic) == 0) hit--;
     for (; hit < idx + n && strcmp(hit->topic, key.topic) == 0; hit++)
-      trend[(size_t)hit->row * TREND_WINDOWS + (size_t)(TREND_WINDOWS - 1 - k)] = strtoll(PQgetvalue(t, j, 2), NULL, 10);
+      trend[(size_t)hit->row * TREND_WINDOWS + (size_t)(TREND_WINDOWS - 1 - k)] =
+          strtoll(PQgetvalue(t, j, 2), NULL, 10);
   }
-  static const char *const num[] = {",\"score\":", ",\"volume\":", ",\"negative_share\":",
-                                    ",\"negative_low\":", ",\"negative_high\":", ",\"spike_z\":", ",\"nps\":",
-                                    ",\"nps_impact\":", ",\"csat\":", ",\"csat_impact\":", ",\"urgent_share\":"};
+  static const char *const num[] = {
+      ",\"score\":",       ",\"volume\":", ",\"negative_share\":", ",\"negative_low\":", ",\"negative_high\":",
+      ",\"spike_z\":",     ",\"nps\":",    ",\"nps_impact\":",     ",\"csat\":",         ",\"csat_impact\":",
+      ",\"urgent_share\":"};
   int bad = 0;
   for (int i = 0; i < n && !bad; i++) {
     PUT(es_buf_puts(out, i ? ",{\"rank\":" : "{\"rank\":")), PUT(put_num(out, r, i, 2));
@@ -127,7 +128,8 @@ static int priority_items(es_buf *out, const PGresult *r, const PGresult *t) {
     PUT(es_buf_puts(out, ",\"trend\":["));
     for (int k = 0; k < TREND_WINDOWS; k++) {
       char d[24];
-      PUT(es_buf_puts(out, k ? "," : "")), PUT(es_buf_puts(out, itoa10(trend[(size_t)i * TREND_WINDOWS + (size_t)k], d)));
+      PUT(es_buf_puts(out, k ? "," : "")),
+          PUT(es_buf_puts(out, itoa10(trend[(size_t)i * TREND_WINDOWS + (size_t)k], d)));
     }
     PUT(es_buf_puts(out, "],\"action_plan_id\":")), PUT(put_str(out, r, i, 19)), PUT(es_buf_puts(out, "}"));
   }
@@ -216,8 +218,8 @@ static const char SQL_SERIES[] =
             " ORDER BY g.ws";
 #undef WILSON
 
-api_rc api_q_topic_series(PGconn *pg, const char *agency, const char *topic, const api_params *p,
-                          es_buf *out, api_err *err) {
+api_rc api_q_topic_series(PGconn *pg, const char *agency, const char *topic, const api_params *p, es_buf *out,
+                          api_err *err) {
   api_window w;
   int64_t from = 0, to = 0;
   int has_from = 0, has_to = 0;
@@ -246,9 +248,9 @@ api_rc api_q_topic_series(PGconn *pg, const char *agency, const char *topic, con
   int bad = 0;
   PUT(es_buf_puts(out, "{\"topic\":")), PUT(es_buf_json_str(out, topic, tl));
   PUT(es_buf_printf(out, ",\"window\":\"%s\",\"points\":[", API_WINDOW_NAMES[w]));
-  static const char *const keys[] = {",\"total\":", ",\"negative\":", ",\"negative_share\":",
-                                     ",\"negative_low\":", ",\"negative_high\":", ",\"nps\":", ",\"nps_n\":",
-                                     ",\"csat\":", ",\"csat_n\":"};
+  static const char *const keys[] = {
+      ",\"total\":", ",\"negative\":", ",\"negative_share\":", ",\"negative_low\":", ",\"negative_high\":",
+      ",\"nps\":",   ",\"nps_n\":",    ",\"csat\":",           ",\"csat_n\":"};
   for (int i = 0; i < PQntuples(r) && !bad; i++) {
     PUT(es_buf_puts(out, i ? ",{\"start\":" : "{\"start\":")), PUT(put_time(out, r, i, 0));
     for (int k = 0; k < 9; k++) PUT(es_buf_puts(out, keys[k])), PUT(put_num(out, r, i, 1 + k));
@@ -284,8 +286,7 @@ static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 static void b64url(const unsigned char *in, size_t n, char *out) {
   size_t o = 0;
   for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
-                 (i + 2 < n ? in[i + 2] : 0);
+    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
     out[o++] = B64[v >> 18 & 63];
     out[o++] = B64[v >> 12 & 63];
     if (i + 1 < n) out[o++] = B64[v >> 6 & 63];

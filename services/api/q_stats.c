@@ -40,8 +40,7 @@ static const char SQL_SAT_SERIES[] =
             " LEFT JOIN topic_window_stats s ON s.agency = $1 AND s.topic = '*' AND s.window_kind = $5"
             "  AND s.window_start = g.ws ORDER BY g.ws";
 static const char *const STEP[3] = {"1 hour", "24 hours", "168 hours"};
-enum { SAT_SERIES_DAY = 30,
-       SAT_SERIES_WEEK = 12 };
+enum { SAT_SERIES_DAY = 30, SAT_SERIES_WEEK = 12 };
 
 /* nps/csat fields (counts P, Pa, D, responses, satisfied) into o. */
 static void sat_fields(json_t *o, int64_t pr, int64_t pa, int64_t de, int64_t cr, int64_t cs, int *bad) {
@@ -162,9 +161,9 @@ api_rc api_q_review_queue(PGconn *pg, const char *agency, const api_params *p, e
   if (!r) return API_EDB;
   int bad = 0;
   json_t *o = json_object(), *items = json_array();
-  static const char *const names[] = {"id", "received_at", "channel", "language", "service", "text",
-                                      "category", "subcategory", "confidence", "sentiment",
-                                      "urgent", "nps", "csat", "reason"};
+  static const char *const names[] = {"id",     "received_at", "channel",     "language",   "service",
+                                      "text",   "category",    "subcategory", "confidence", "sentiment",
+                                      "urgent", "nps",         "csat",        "reason"};
   for (int i = 0; i < PQntuples(r) && !bad; i++) {
     json_t *it = json_object();
     for (int c = 0; c < 14; c++) {

@@ -53,14 +53,14 @@ static int digits(const char *s, int n, int *v) {
 int api_qr_parse_time(const char *s, int64_t *ms) {
   int y, mo, d, h, mi, sec, frac = 0;
   if (!s || strlen(s) < 20) return -1;
-  if (digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
-      digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) ||
-      s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' || digits(s + 17, 2, &sec))
+  if (digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' || digits(s + 8, 2, &d) ||
+      (s[10] != 'T' && s[10] != 't') || digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) ||
+      s[16] != ':' || digits(s + 17, 2, &sec))
     return -1;
   static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
-      h > 23 || mi > 59 || sec > 60)
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) || h > 23 || mi > 59 ||
+      sec > 60)
     return -1;
   const char *p = s + 19;
   if (*p == '.') { /* fraction: at least one digit, milliseconds kept */
@@ -92,8 +92,7 @@ api_rc api_qr_time_param(const api_params *p, const char *name, int64_t *ms, int
   *set = 0;
   if (!v) return API_OK;
   if (api_qr_parse_time(v, ms) != 0)
-    return api_invalid(err, name, "%s must be an RFC 3339 date-time such as 2026-12-01T10:00:00Z",
-                       name);
+    return api_invalid(err, name, "%s must be an RFC 3339 date-time such as 2026-12-01T10:00:00Z", name);
   *set = 1;
   return API_OK;
 }
@@ -175,8 +174,7 @@ void api_qr_wilson(int64_t k, int64_t n, double *low, double *high) {
   *high = center + half > 1.0 ? 1.0 : center + half;
 }
 
-int api_qr_nps(int64_t promoters, int64_t passives, int64_t detractors, double *nps, double *low,
-               double *high) {
+int api_qr_nps(int64_t promoters, int64_t passives, int64_t detractors, double *nps, double *low, double *high) {
   int64_t n = promoters + passives + detractors;
   *nps = *low = *high = NAN;
   if (n <= 0) return 0;
@@ -192,8 +190,7 @@ int api_qr_nps(int64_t promoters, int64_t passives, int64_t detractors, double *
   return 1;
 }
 
-PGresult *api_qr_exec(PGconn *pg, const char *what, const char *sql, int n, const char *const *params,
-                      api_err *err) {
+PGresult *api_qr_exec(PGconn *pg, const char *what, const char *sql, int n, const char *const *params, api_err *err) {
   PGresult *r = PQexecParams(pg, sql, n, NULL, params, NULL, NULL, 0);
   if (PQresultStatus(r) == PGRES_TUPLES_OK) return r;
   if (r) es_error("pg_query_failed", "%s: %s", what, PQresultErrorMessage(r));

@@ -16,9 +16,7 @@
 #define API_TS(n) "(timestamptz 'epoch' + $" #n "::bigint * interval '1 millisecond')"
 #define API_MS(x) "(extract(epoch FROM " x ") * 1000)::bigint"
 
-typedef enum { API_WIN_HOUR = 0,
-               API_WIN_DAY = 1,
-               API_WIN_WEEK = 2 } api_window;
+typedef enum { API_WIN_HOUR = 0, API_WIN_DAY = 1, API_WIN_WEEK = 2 } api_window;
 extern const char *const API_WINDOW_NAMES[3];
 /* Length of each window kind in ms (weeks are ISO weeks: always 7 x 24 h in UTC). */
 extern const int64_t API_WINDOW_MS[3];
@@ -35,8 +33,7 @@ ES_MUST_CHECK api_rc api_qr_window(const api_params *p, unsigned mask, api_windo
  * accepted) -> ms since epoch. 0 ok, -1 not RFC 3339 or out of 0001..9999. */
 ES_MUST_CHECK int api_qr_parse_time(const char *s, int64_t *ms);
 /* Optional time parameter name: *set = 0 when absent; 400 naming it when malformed. */
-ES_MUST_CHECK api_rc api_qr_time_param(const api_params *p, const char *name, int64_t *ms, int *set,
-                                       api_err *err);
+ES_MUST_CHECK api_rc api_qr_time_param(const api_params *p, const char *name, int64_t *ms, int *set, api_err *err);
 /* Optional "limit" 1..500 (default def); 400 naming `limit` otherwise. */
 ES_MUST_CHECK api_rc api_qr_limit(const api_params *p, int def, int *limit, api_err *err);
 
@@ -59,13 +56,11 @@ json_t *api_qr_num(double v);
 void api_qr_wilson(int64_t k, int64_t n, double *low, double *high);
 /* NPS in points and its 95 % interval (normal approximation; docs/api.md);
  * returns 0 when n = promoters + passives + detractors = 0 (all outputs NaN). */
-int api_qr_nps(int64_t promoters, int64_t passives, int64_t detractors, double *nps, double *low,
-               double *high);
+int api_qr_nps(int64_t promoters, int64_t passives, int64_t detractors, double *nps, double *low, double *high);
 
 /* PQexecParams (text parameters, text results); NULL after api_dberror (503) unless
  * the result has TUPLES_OK. */
-PGresult *api_qr_exec(PGconn *pg, const char *what, const char *sql, int n, const char *const *params,
-                      api_err *err);
+PGresult *api_qr_exec(PGconn *pg, const char *what, const char *sql, int n, const char *const *params, api_err *err);
 /* Appends json (compact) to out and takes the reference; API_OK, or a 500
  * "out of memory" in err (refusing the request, never a shorter reply). A
  * NULL json (a failed build) is refused the same way. */

@@ -11,11 +11,7 @@
 #include "util.h" /* es_buf, ES_MUST_CHECK */
 
 /* Results: API_OK with JSON in out; otherwise err says what to answer. */
-typedef enum { API_OK = 0,
-               API_EINVAL = -1,
-               API_NOTFOUND = -2,
-               API_EDB = -3,
-               API_NOTMODIFIED = -4 } api_rc;
+typedef enum { API_OK = 0, API_EINVAL = -1, API_NOTFOUND = -2, API_EDB = -3, API_NOTMODIFIED = -4 } api_rc;
 
 typedef struct {
   int status;        /* 400, 404, 500, 503 */
@@ -42,7 +38,8 @@ api_rc api_notfound(api_err *err);
 api_rc api_dberror(api_err *err, PGconn *pg, const char *what);
 
 /* One endpoint each; agency is the authenticated key's. out is appended to. */
-ES_MUST_CHECK api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, es_buf *out, api_err *err);
+ES_MUST_CHECK api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, es_buf *out,
+                                         api_err *err);
 ES_MUST_CHECK api_rc api_q_feedback_get(PGconn *pg, const char *agency, const char *id, es_buf *out, api_err *err);
 ES_MUST_CHECK api_rc api_q_priorities(PGconn *pg, const char *agency, const api_params *p, es_buf *out, api_err *err);
 /* topic: "category" or "category/subcategory" */

@@ -133,7 +133,9 @@ static int segments(const char *s, const char *seg[4], size_t len[4]) {
   }
 }
 
-static int seg_is(const char *seg, size_t len, const char *lit) { return strlen(lit) == len && memcmp(seg, lit, len) == 0; }
+static int seg_is(const char *seg, size_t len, const char *lit) {
+  return strlen(lit) == len && memcmp(seg, lit, len) == 0;
+}
 
 /* Decodes one segment into out (API_ARG_MAX); 0 ok if every byte passes ok. */
 static int seg_arg(const char *seg, size_t len, int (*ok)(int), char *out) {
@@ -247,8 +249,7 @@ static int clean_utf8(const unsigned char *s, size_t n) {
 
 api_rc api_params_add(api_params *p, const char *name, const char *value, api_err *err) {
   for (size_t i = 0; i < p->n; i++) /* field: the stored name (name may be the caller's buffer) */
-    if (strcmp(p->kv[i].name, name) == 0)
-      return api_invalid(err, p->kv[i].name, "%s is given more than once", name);
+    if (strcmp(p->kv[i].name, name) == 0) return api_invalid(err, p->kv[i].name, "%s is given more than once", name);
   if (p->n >= sizeof p->kv / sizeof p->kv[0]) return api_invalid(err, "query", "too many parameters (at most 32)");
   char *n = es_strdup(name), *v = es_strdup(value);
   if (!n || !v) {
@@ -264,7 +265,8 @@ api_rc api_params_add(api_params *p, const char *name, const char *value, api_er
 
 api_rc api_params_parse(const char *query, api_params *p, api_err *err) {
   if (!query || !*query) return API_OK;
-  if (strlen(query) > API_QUERY_MAX) return api_invalid(err, "query", "the query string is too long (at most %d bytes)", API_QUERY_MAX);
+  if (strlen(query) > API_QUERY_MAX)
+    return api_invalid(err, "query", "the query string is too long (at most %d bytes)", API_QUERY_MAX);
   const char *s = query;
   while (*s) {
     const char *amp = strchr(s, '&');
@@ -293,10 +295,8 @@ api_rc api_params_parse(const char *query, api_params *p, api_err *err) {
           const char *f = p->kv[p->n - 1].name;
           if (vlen > (size_t)API_PARAM_VALUE_MAX && vl < 0)
             rc = api_invalid(err, f, "%s is too long (at most %d bytes)", f, API_PARAM_VALUE_MAX);
-          else if (vl < 0)
-            rc = api_invalid(err, f, "%s has a malformed %%-escape, a NUL byte or is too long", f);
-          else
-            rc = api_invalid(err, f, "%s must be UTF-8 text without control characters", f);
+          else if (vl < 0) rc = api_invalid(err, f, "%s has a malformed %%-escape, a NUL byte or is too long", f);
+          else rc = api_invalid(err, f, "%s must be UTF-8 text without control characters", f);
         }
       } else {
         rc = api_params_add(p, name, value, err);
@@ -428,8 +428,7 @@ static int digits(const char *s, int n, int *out) {
 int api_rfc3339_ok(const char *s) {
   int y, mo, d, h, mi, se;
   if (!s || strlen(s) < 20 || strlen(s) > 40) return 0;
-  if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d))
-    return 0;
+  if (!digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d)) return 0;
   if (s[10] != 'T' && s[10] != 't') return 0;
   if (!digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &se))
     return 0;

@@ -30,9 +30,7 @@ typedef enum {
 } api_route_id;
 
 /* Allowed methods per route (bit masks for the 405 answer's Allow header). */
-enum { API_M_GET = 1u << 0,
-       API_M_POST = 1u << 1,
-       API_M_DELETE = 1u << 2 };
+enum { API_M_GET = 1u << 0, API_M_POST = 1u << 1, API_M_DELETE = 1u << 2 };
 
 #define API_ARG_MAX 200
 

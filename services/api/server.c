@@ -79,7 +79,8 @@ static void reply_error(es_http_req *req, const api_route *r, int status, const 
   if (es_buf_json_str(&d, msg, strlen(msg)) == 0)
     n = snprintf(body, sizeof body, "[{\"code\":%d,\"description\":%.*s}]", status, (int)d.len, d.data);
   es_buf_free(&d);
-  if (n < 0 || (size_t)n >= sizeof body) n = snprintf(body, sizeof body, "[{\"code\":%d,\"description\":\"error\"}]", status);
+  if (n < 0 || (size_t)n >= sizeof body)
+    n = snprintf(body, sizeof body, "[{\"code\":%d,\"description\":\"error\"}]", status);
   es_http_reply(req, status, "application/json", body, (size_t)n, h);
 }
 
@@ -96,7 +97,8 @@ static void reply_json_get(es_http_req *req, const api_route *r, const es_buf *b
   crypto_generichash(h, sizeof h, (const unsigned char *)(b->data ? b->data : ""), b->len, NULL, 0);
   es_hex(h, sizeof h, hex);
   snprintf(etag, sizeof etag, "\"%s\"", hex);
-  snprintf(extra, sizeof extra, "ETag: %s\r\nCache-Control: private, no-cache\r\nVary: Cookie, Authorization\r\n", etag);
+  snprintf(extra, sizeof extra, "ETag: %s\r\nCache-Control: private, no-cache\r\nVary: Cookie, Authorization\r\n",
+           etag);
   const char *inm = es_http_header(req, "If-None-Match");
   if (inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) {
     reply(req, r->name, 304, NULL, "", 0, extra);
@@ -191,16 +193,10 @@ static void on_work(uv_work_t *w) {
     case API_R_PLAN_GET: j->rc = api_q_plan_get(c, ag, j->r.arg, &j->out, &j->err); break;
     case API_R_SATISFACTION: j->rc = api_q_satisfaction(c, ag, &j->p, &j->out, &j->err); break;
     case API_R_REVIEW_QUEUE: j->rc = api_q_review_queue(c, ag, &j->p, &j->out, &j->err); break;
-    case API_R_HEALTH:
-      j->rc = api_q_model_version(c, ag, &j->out, &j->err);
-      break;
+    case API_R_HEALTH: j->rc = api_q_model_version(c, ag, &j->out, &j->err); break;
     case API_R_RECEIPT: j->rc = api_q_receipt(c, j->id, &j->out, &j->err); break;
-    case API_R_O311_LIST:
-      j->rc = api_q_o311_list(c, ag, api_taxo_names_json(s->taxo), &j->p, &j->out, &j->err);
-      break;
-    case API_R_O311_GET:
-      j->rc = api_q_o311_get(c, ag, api_taxo_names_json(s->taxo), j->r.arg, &j->out, &j->err);
-      break;
+    case API_R_O311_LIST: j->rc = api_q_o311_list(c, ag, api_taxo_names_json(s->taxo), &j->p, &j->out, &j->err); break;
+    case API_R_O311_GET: j->rc = api_q_o311_get(c, ag, api_taxo_names_json(s->taxo), j->r.arg, &j->out, &j->err); break;
     case API_R_REVIEW:
       if (j->step == 1) j->rc = api_q_review_item(c, ag, j->r.arg, &j->text, &j->language, &j->err);
       else j->rc = api_q_review_audit(c, j->actor, j->r.arg, j->detail, &j->err);
@@ -282,7 +278,8 @@ static void start_job(api_server *s, es_http_req *req, job *j) {
 /* ---- review ---- */
 
 static const char *const SENTIMENTS[] = {"POSITIVE", "NEUTRAL", "NEGATIVE", NULL};
-static const char *const JOURNEYS[] = {"AWARENESS", "REGISTRATION", "ACTIVATION", "ONGOING_USE", "SUPPORT", "RENEWAL", NULL};
+static const char *const JOURNEYS[] = {"AWARENESS", "REGISTRATION", "ACTIVATION", "ONGOING_USE",
+                                       "SUPPORT",   "RENEWAL",      NULL};
 
 static int one_of(const char *v, const char *const *set) {
   for (size_t i = 0; set[i]; i++)
@@ -312,9 +309,11 @@ static int review_validate(const api_taxo *t, const char *body, size_t len, json
     }
     if (!json_is_string(v) && !(json_is_null(v) && strcmp(k, "journey_stage") == 0)) {
       json_decref(o);
-      (void)api_invalid(err, strcmp(k, "category") == 0 ? "category" : strcmp(k, "subcategory") == 0 ? "subcategory"
-                                                                   : strcmp(k, "sentiment") == 0     ? "sentiment"
-                                                                                                     : "journey_stage",
+      (void)api_invalid(err,
+                        strcmp(k, "category") == 0      ? "category"
+                        : strcmp(k, "subcategory") == 0 ? "subcategory"
+                        : strcmp(k, "sentiment") == 0   ? "sentiment"
+                                                        : "journey_stage",
                         "must be a string");
       return -1;
     }
@@ -325,12 +324,16 @@ static int review_validate(const api_taxo *t, const char *body, size_t len, json
   const char *jour = json_string_value(json_object_get(o, "journey_stage"));
   const char *full = NULL;
   int rc = -1;
-  if (!cat || !api_taxo_has_category(t, cat)) (void)api_invalid(err, "category", "category must be a category of the taxonomy");
+  if (!cat || !api_taxo_has_category(t, cat))
+    (void)api_invalid(err, "category", "category must be a category of the taxonomy");
   else if (!sub || !(full = api_taxo_subcategory(t, cat, sub)))
     (void)api_invalid(err, "subcategory", "subcategory must be one of the category's subcategories in the taxonomy");
-  else if (!sent || !one_of(sent, SENTIMENTS)) (void)api_invalid(err, "sentiment", "sentiment must be POSITIVE, NEUTRAL or NEGATIVE");
+  else if (!sent || !one_of(sent, SENTIMENTS))
+    (void)api_invalid(err, "sentiment", "sentiment must be POSITIVE, NEUTRAL or NEGATIVE");
   else if (jour && !one_of(jour, JOURNEYS))
-    (void)api_invalid(err, "journey_stage", "journey_stage must be one of AWARENESS, REGISTRATION, ACTIVATION, ONGOING_USE, SUPPORT, RENEWAL");
+    (void)api_invalid(
+        err, "journey_stage",
+        "journey_stage must be one of AWARENESS, REGISTRATION, ACTIVATION, ONGOING_USE, SUPPORT, RENEWAL");
   else rc = 0;
   if (rc == 0) {
     json_t *n = json_pack("{s:s, s:s, s:s}", "category", cat, "subcategory", full, "sentiment", sent);
@@ -367,7 +370,8 @@ static void review_publish(job *j) {
     j->s->inflight++; /* until its delivery report: shutdown waits for it */
   } else {
     es_warn("correction_produce_failed", "%s", rd_kafka_err2str(e));
-    reply_error(j->req, &j->r, 503, "unavailable", "corrections cannot be queued now; retry", NULL, "Retry-After: 1\r\n");
+    reply_error(j->req, &j->r, 503, "unavailable", "corrections cannot be queued now; retry", NULL,
+                "Retry-After: 1\r\n");
     job_free(j);
   }
 }
@@ -379,7 +383,8 @@ void api_server_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *op
   j->s->inflight--;
   if (msg->err) {
     es_warn("correction_not_delivered", "%s", rd_kafka_err2str(msg->err));
-    reply_error(j->req, &j->r, 503, "unavailable", "corrections cannot be queued now; retry", NULL, "Retry-After: 1\r\n");
+    reply_error(j->req, &j->r, 503, "unavailable", "corrections cannot be queued now; retry", NULL,
+                "Retry-After: 1\r\n");
     job_free(j);
     return;
   }
@@ -467,7 +472,8 @@ static void handle_session(api_server *s, es_http_req *req, const api_route *r) 
     if (has_cookie) (void)api_session_delete(s->sessions, v, len);
     es_metric_set(m_sessions, (double)api_sessions_count(s->sessions));
     char h[200];
-    snprintf(h, sizeof h, "Set-Cookie: %s=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0\r\nCache-Control: no-store\r\n",
+    snprintf(h, sizeof h,
+             "Set-Cookie: %s=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0\r\nCache-Control: no-store\r\n",
              API_SESSION_COOKIE);
     reply(req, r->name, 204, NULL, "", 0, h);
     return;
@@ -481,8 +487,7 @@ static void handle_session(api_server *s, es_http_req *req, const api_route *r) 
   static const struct {
     unsigned bit;
     const char *name;
-  } R[] = {
-      {ES_ROLE_SUBMIT, "submit"}, {ES_ROLE_READ, "read"}, {ES_ROLE_REVIEW, "review"}, {ES_ROLE_ADMIN, "admin"}};
+  } R[] = {{ES_ROLE_SUBMIT, "submit"}, {ES_ROLE_READ, "read"}, {ES_ROLE_REVIEW, "review"}, {ES_ROLE_ADMIN, "admin"}};
   for (size_t i = 0; i < 4; i++)
     if (ss->roles & R[i].bit) json_array_append_new(roles, json_string(R[i].name));
   json_t *o = json_pack("{s:s, s:o, s:s}", "agency", ss->agency, "roles", roles, "csrf", ss->csrf);
@@ -539,9 +544,7 @@ static void handle_static(api_server *s, es_http_req *req, const api_route *r) {
 /* ---- the handler ---- */
 
 static unsigned method_bit(int m) {
-  return m == HTTP_GET ? API_M_GET : m == HTTP_POST ? API_M_POST
-                                 : m == HTTP_DELETE ? API_M_DELETE
-                                                    : 0;
+  return m == HTTP_GET ? API_M_GET : m == HTTP_POST ? API_M_POST : m == HTTP_DELETE ? API_M_DELETE : 0;
 }
 
 static int agency_ok(const char *a) {
@@ -556,7 +559,8 @@ static int open311_agency(api_server *s, es_http_req *req, const api_route *r, j
   const char *juris = api_param(&j->p, "jurisdiction_id"), *agency = NULL;
   unsigned roles = 0;
   if (authz || key) {
-    int f = authz ? es_keys_bearer(s->keys, authz, &agency, &roles) : es_keys_find(s->keys, key, strlen(key), &agency, &roles);
+    int f = authz ? es_keys_bearer(s->keys, authz, &agency, &roles)
+                  : es_keys_find(s->keys, key, strlen(key), &agency, &roles);
     if (f < 0) {
       reply_error(req, r, 401, "unauthorized", "api_key is not valid", NULL, WWW_AUTH);
       return -1;
@@ -649,7 +653,9 @@ void api_server_handle(es_http_req *req, void *ud) {
   }
   unsigned need = (r.id == API_R_REVIEW || r.id == API_R_REVIEW_QUEUE) ? ES_ROLE_REVIEW : ES_ROLE_READ;
   if (!es_keys_has(j->who.roles, need)) {
-    reply_error(req, &r, 403, "forbidden", need == ES_ROLE_REVIEW ? "this key cannot review (role review needed)" : "this key cannot read (role read needed)",
+    reply_error(req, &r, 403, "forbidden",
+                need == ES_ROLE_REVIEW ? "this key cannot review (role review needed)"
+                                       : "this key cannot read (role read needed)",
                 NULL, NULL);
     job_free(j);
     return;

@@ -28,7 +28,8 @@ static api_taxo *wrap(es_taxonomy *tx) {
   t->t = tx;
   json_t *names = json_object();
   for (size_t i = 0; names && i < tx->ncats; i++)
-    if (json_object_set_new(names, tx->cats[i].id, json_string(tx->cats[i].label_es)) != 0) es_oom_abort("taxonomy names", 0);
+    if (json_object_set_new(names, tx->cats[i].id, json_string(tx->cats[i].label_es)) != 0)
+      es_oom_abort("taxonomy names", 0);
   t->names = names ? json_dumps(names, JSON_COMPACT) : NULL;
   json_decref(names);
   if (!t->names) es_oom_abort("taxonomy names", 0);

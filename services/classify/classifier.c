@@ -260,8 +260,7 @@ static void sentiment(cl_classifier *c, cl_result *r) {
   }
   int pos, neg;
   cl_polarity(c->t, &pos, &neg);
-  r->sentiment = pos > neg ? 2 : neg > pos ? 0
-                                           : 1;
+  r->sentiment = pos > neg ? 2 : neg > pos ? 0 : 1;
   r->sentiment_score = (float)(pos - neg) / (float)(pos + neg + 1);
   r->sentiment_conf = pos == neg ? 0.5f : 0.5f + 0.5f * fabsf(r->sentiment_score);
 }
@@ -287,11 +286,36 @@ static int analyze(cl_classifier *c, const char *text, size_t len, const char *l
 
 /* Survey non-answers, compared on folded words: a score given without a
  * comment is an answer (NPS/CSAT count it) with no topic to rank. */
-static const char *const NO_COMMENT[] = {
-    "", "did not answer", "didn t answer", "no answer", "nothing", "none", "n a", "na", "no comment",
-    "no comments", "nothing to add", "nothing to say", "not applicable", "no", "nil", "sin comentarios",
-    "sin comentario", "ningun comentario", "sin respuesta", "no responde", "no contesta", "nada",
-    "nada que agregar", "nada que decir", "ninguno", "ninguna", "no aplica", "sem comentarios", "nenhum", NULL};
+static const char *const NO_COMMENT[] = {"",
+                                         "did not answer",
+                                         "didn t answer",
+                                         "no answer",
+                                         "nothing",
+                                         "none",
+                                         "n a",
+                                         "na",
+                                         "no comment",
+                                         "no comments",
+                                         "nothing to add",
+                                         "nothing to say",
+                                         "not applicable",
+                                         "no",
+                                         "nil",
+                                         "sin comentarios",
+                                         "sin comentario",
+                                         "ningun comentario",
+                                         "sin respuesta",
+                                         "no responde",
+                                         "no contesta",
+                                         "nada",
+                                         "nada que agregar",
+                                         "nada que decir",
+                                         "ninguno",
+                                         "ninguna",
+                                         "no aplica",
+                                         "sem comentarios",
+                                         "nenhum",
+                                         NULL};
 
 static int no_comment(const cl_text *t) {
   char buf[64];

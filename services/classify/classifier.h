@@ -27,9 +27,7 @@
 #define CL_NO_COMMENT_SUBCATEGORY "other/no_comment" /* empty or a survey non-answer */
 #define CL_MAX_TERMS 3
 
-enum { CL_SRC_MODEL = 0,
-       CL_SRC_KEYWORDS = 1,
-       CL_SRC_MIXED = 2 };
+enum { CL_SRC_MODEL = 0, CL_SRC_KEYWORDS = 1, CL_SRC_MIXED = 2 };
 
 typedef struct cl_result {
   const char *category, *subcategory; /* valid while the classifier lives */

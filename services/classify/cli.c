@@ -34,12 +34,11 @@ static struct {
   const char *model, *taxonomy;
   double threshold;
 } K;
-static es_opt ENV_OPTS[] = {
-    ES_STR("model", NULL, "Model file", &K.model),
-    ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy JSON file", &K.taxonomy),
-    ES_DOUBLE("confidence-threshold", "0.35", 0, 1, "Below this calibrated confidence: other/unclassified",
-              &K.threshold),
-    ES_OPT_END};
+static es_opt ENV_OPTS[] = {ES_STR("model", NULL, "Model file", &K.model),
+                            ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy JSON file", &K.taxonomy),
+                            ES_DOUBLE("confidence-threshold", "0.35", 0, 1,
+                                      "Below this calibrated confidence: other/unclassified", &K.threshold),
+                            ES_OPT_END};
 
 /* Fills K from the environment; 0 ok, -1 refused (message on stderr). */
 static int env_settings(const char *prog) {
@@ -115,8 +114,8 @@ int cl_cmd_train(int argc, char **argv) {
   for (int i = 0; i < ndata; i++)
     if (cl_dataset_load(&ds, data[i], err, sizeof err)) goto fail;
   if (o.progress)
-    fprintf(stderr, "[train] %zu examples (%zu overridden by later files), taxonomy %zu subcategories\n",
-            ds.n, ds.overridden, tax->nsubs);
+    fprintf(stderr, "[train] %zu examples (%zu overridden by later files), taxonomy %zu subcategories\n", ds.n,
+            ds.overridden, tax->nsubs);
   if (cl_train(&ds, tax, &o, &buf, &len, err, sizeof err)) goto fail;
   if (cl_write_file(out, buf, len, err, sizeof err)) goto fail;
   fprintf(stderr, "[train] wrote %s (%zu bytes)\n", out, len);
@@ -131,15 +130,15 @@ cleanup:
   return rc;
 }
 
-cl_classifier *cl_load_classifier(const char *model_path, const char *tax_path, double threshold,
-                                  int allow_cold, char *err, size_t errlen) {
+cl_classifier *cl_load_classifier(const char *model_path, const char *tax_path, double threshold, int allow_cold,
+                                  char *err, size_t errlen) {
   es_taxonomy *tax = NULL;
   if (tax_path && es_taxonomy_load(tax_path, &tax, err, errlen)) return NULL;
   return cl_classifier_open(model_path, tax, threshold, allow_cold, err, errlen);
 }
 
-cl_classifier *cl_classifier_open(const char *model_path, es_taxonomy *tax, double threshold, int allow_cold,
-                                  char *err, size_t errlen) {
+cl_classifier *cl_classifier_open(const char *model_path, es_taxonomy *tax, double threshold, int allow_cold, char *err,
+                                  size_t errlen) {
   cl_model *m = NULL;
   if (model_path && access(model_path, F_OK) == 0) {
     m = cl_model_open(model_path, err, errlen);
@@ -199,8 +198,7 @@ static void print_confusion(const confusion *c, const char *const *labels, FILE 
 }
 
 /* label_index's answers besides a class number (>= 0) */
-enum { LABEL_NONE = -1 /* the example has no gold label */,
-       LABEL_UNKNOWN = -2 /* not a class of the model */ };
+enum { LABEL_NONE = -1 /* the example has no gold label */, LABEL_UNKNOWN = -2 /* not a class of the model */ };
 
 static int label_index(const cl_model *m, int head, const char *label) {
   if (!label) return LABEL_NONE;
@@ -229,8 +227,8 @@ static void report_head(const cl_model *m, int h, head_eval *e, int verbose) {
     if (tot) printf("  language %s: n=%zu macro-F1 %.4f\n", cl_lang_name(l), tot, macro_f1(&e->lang[l], NULL, labels));
   }
   if (verbose) print_confusion(&e->all, labels, stdout);
-  printf("RESULT head=%s macro_f1=%.4f accuracy=%.4f n=%zu\n", HEAD_NAMES[h], f,
-         e->n ? (double)e->correct / e->n : 0, e->n);
+  printf("RESULT head=%s macro_f1=%.4f accuracy=%.4f n=%zu\n", HEAD_NAMES[h], f, e->n ? (double)e->correct / e->n : 0,
+         e->n);
 }
 
 static double now_cpu(void) {
@@ -251,7 +249,9 @@ int cl_cmd_eval(int argc, char **argv) {
       if (threshold_flag("escucha-classify eval", v, &threshold) != 0) return 2;
     } else if (strcmp(argv[i], "--brief") == 0) verbose = 0;
     else {
-      fprintf(stderr, "Usage: escucha-classify eval --model M --data test.csv [--taxonomy T] [--confidence-threshold X] [--brief]\n");
+      fprintf(stderr,
+              "Usage: escucha-classify eval --model M --data test.csv [--taxonomy T] [--confidence-threshold X] "
+              "[--brief]\n");
       return 2;
     }
   }
@@ -448,9 +448,10 @@ int cl_cmd_predict(int argc, char **argv, FILE *in, FILE *out) {
     else if ((v = flag(argc, argv, &i, "confidence-threshold"))) {
       if (threshold_flag("escucha-classify predict", v, &threshold) != 0) return 2;
     } else {
-      fprintf(stderr,
-              "Usage: escucha-classify predict --model M [--taxonomy T] [--lang es|en] [--confidence-threshold X] < lines\n"
-              "Each input line is plain text; output is one JSON object per line.\n");
+      fprintf(
+          stderr,
+          "Usage: escucha-classify predict --model M [--taxonomy T] [--lang es|en] [--confidence-threshold X] < lines\n"
+          "Each input line is plain text; output is one JSON object per line.\n");
       return 2;
     }
   }

@@ -12,12 +12,12 @@ int cl_cmd_predict(int argc, char **argv, FILE *in, FILE *out);
 /* Loads a model (or, when path is NULL or missing and allow_cold is set,
  * builds a keyword-only cold-start model from the taxonomy) and wraps it in
  * a classifier. tax_path may be NULL (use the model's embedded taxonomy). */
-struct cl_classifier *cl_load_classifier(const char *model_path, const char *tax_path, double threshold,
-                                         int allow_cold, char *err, size_t errlen);
+struct cl_classifier *cl_load_classifier(const char *model_path, const char *tax_path, double threshold, int allow_cold,
+                                         char *err, size_t errlen);
 /* The same with the taxonomy already loaded: tax is taken over (freed on
  * failure too) and may be NULL (use the model's embedded taxonomy). */
-struct cl_classifier *cl_classifier_open(const char *model_path, es_taxonomy *tax, double threshold,
-                                         int allow_cold, char *err, size_t errlen);
+struct cl_classifier *cl_classifier_open(const char *model_path, es_taxonomy *tax, double threshold, int allow_cold,
+                                         char *err, size_t errlen);
 /* Writes r as one JSON object (no newline) into buf; returns length or -1. */
 struct cl_result;
 int cl_result_json(const struct cl_result *r, const char *model_version, const char *id, char *buf, size_t cap);

@@ -59,8 +59,7 @@ static size_t quoted(const char *b, size_t len, size_t i, char *out, size_t *ole
   return (size_t)-1;
 }
 
-int cl_csv_next(const char *b, size_t len, size_t *pos, char ***fields, size_t *nfields, char *err,
-                size_t errlen) {
+int cl_csv_next(const char *b, size_t len, size_t *pos, char ***fields, size_t *nfields, char *err, size_t errlen) {
   size_t i = *pos, cap = 0;
   *fields = NULL;
   *nfields = 0;
@@ -181,15 +180,8 @@ oom:
   return -1;
 }
 
-enum { COL_TEXT,
-       COL_CAT,
-       COL_SUB,
-       COL_SENT,
-       COL_JOURNEY,
-       COL_LANG,
-       NCOLS };
-static const char *const COLS[NCOLS] = {"text", "category", "subcategory", "sentiment",
-                                        "journey_stage", "language"};
+enum { COL_TEXT, COL_CAT, COL_SUB, COL_SENT, COL_JOURNEY, COL_LANG, NCOLS };
+static const char *const COLS[NCOLS] = {"text", "category", "subcategory", "sentiment", "journey_stage", "language"};
 
 static int validate_labels(const cl_example *e, const char *name, size_t line, char *err, size_t errlen) {
   if (e->label[CL_HEAD_SENT] && cl_sentiment_index(e->label[CL_HEAD_SENT]) < 0) {
@@ -198,15 +190,14 @@ static int validate_labels(const cl_example *e, const char *name, size_t line, c
     return -1;
   }
   if (e->label[CL_HEAD_JOURNEY] && es_journey_index(e->label[CL_HEAD_JOURNEY]) < 0) {
-    snprintf(err, errlen, "%s:%zu: journey_stage '%s' is not one of AWARENESS..RENEWAL", name,
-             line, e->label[CL_HEAD_JOURNEY]);
+    snprintf(err, errlen, "%s:%zu: journey_stage '%s' is not one of AWARENESS..RENEWAL", name, line,
+             e->label[CL_HEAD_JOURNEY]);
     return -1;
   }
   return 0;
 }
 
-static int parse_csv(cl_dataset *ds, const char *name, const char *buf, size_t len, char *err,
-                     size_t errlen) {
+static int parse_csv(cl_dataset *ds, const char *name, const char *buf, size_t len, char *err, size_t errlen) {
   size_t pos = 0, nf = 0, line = 1;
   char **f = NULL, msg[128];
   int col[NCOLS], rc = -1;
@@ -217,7 +208,8 @@ static int parse_csv(cl_dataset *ds, const char *name, const char *buf, size_t l
   for (int c = 0; c < NCOLS; c++) {
     col[c] = -1;
     for (size_t i = 0; i < nf; i++)
-      if (strcmp(f[i], COLS[c]) == 0 || (i == 0 && strncmp(f[i], "\xEF\xBB\xBF", 3) == 0 && strcmp(f[i] + 3, COLS[c]) == 0))
+      if (strcmp(f[i], COLS[c]) == 0 ||
+          (i == 0 && strncmp(f[i], "\xEF\xBB\xBF", 3) == 0 && strcmp(f[i] + 3, COLS[c]) == 0))
         col[c] = (int)i;
   }
   cl_csv_free_fields(f, nf);
@@ -236,7 +228,10 @@ static int parse_csv(cl_dataset *ds, const char *name, const char *buf, size_t l
     const char *v[NCOLS];
     for (int c = 0; c < NCOLS; c++) v[c] = col[c] >= 0 && (size_t)col[c] < nf ? f[col[c]] : NULL;
     if (v[COL_TEXT] && *v[COL_TEXT]) {
-      cl_example e = {.text = strdup(v[COL_TEXT]), .lang = dup_or_null(v[COL_LANG]), .category = dup_or_null(v[COL_CAT]), .label = {dup_or_null(v[COL_SUB]), dup_or_null(v[COL_SENT]), dup_or_null(v[COL_JOURNEY])}};
+      cl_example e = {.text = strdup(v[COL_TEXT]),
+                      .lang = dup_or_null(v[COL_LANG]),
+                      .category = dup_or_null(v[COL_CAT]),
+                      .label = {dup_or_null(v[COL_SUB]), dup_or_null(v[COL_SENT]), dup_or_null(v[COL_JOURNEY])}};
       if (validate_labels(&e, name, line, err, errlen)) {
         free_example(&e);
         cl_csv_free_fields(f, nf);
@@ -260,8 +255,7 @@ static const char *jstr(json_t *o, const char *k) {
   return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-static int parse_jsonl(cl_dataset *ds, const char *name, const char *buf, size_t len, char *err,
-                       size_t errlen) {
+static int parse_jsonl(cl_dataset *ds, const char *name, const char *buf, size_t len, char *err, size_t errlen) {
   size_t line = 0, i = 0;
   while (i < len) {
     size_t j = i;
@@ -273,7 +267,11 @@ static int parse_jsonl(cl_dataset *ds, const char *name, const char *buf, size_t
     if (!o) continue; /* blank or broken line: a correction stream may hold noise */
     const char *text = jstr(o, "text");
     if (json_is_object(o) && text && *text) {
-      cl_example e = {.text = strdup(text), .lang = dup_or_null(jstr(o, "language")), .category = dup_or_null(jstr(o, "category")), .label = {dup_or_null(jstr(o, "subcategory")), dup_or_null(jstr(o, "sentiment")), dup_or_null(jstr(o, "journey_stage"))}};
+      cl_example e = {.text = strdup(text),
+                      .lang = dup_or_null(jstr(o, "language")),
+                      .category = dup_or_null(jstr(o, "category")),
+                      .label = {dup_or_null(jstr(o, "subcategory")), dup_or_null(jstr(o, "sentiment")),
+                                dup_or_null(jstr(o, "journey_stage"))}};
       if (validate_labels(&e, name, line, err, errlen)) {
         free_example(&e);
         json_decref(o);
@@ -290,8 +288,7 @@ static int parse_jsonl(cl_dataset *ds, const char *name, const char *buf, size_t
   return 0;
 }
 
-int cl_dataset_parse(cl_dataset *ds, const char *name, const char *buf, size_t len, char *err,
-                     size_t errlen) {
+int cl_dataset_parse(cl_dataset *ds, const char *name, const char *buf, size_t len, char *err, size_t errlen) {
   size_t nl = strlen(name);
   int jsonl = (nl > 6 && strcmp(name + nl - 6, ".jsonl") == 0) || (len > 0 && buf[0] == '{');
   return jsonl ? parse_jsonl(ds, name, buf, len, err, errlen) : parse_csv(ds, name, buf, len, err, errlen);

@@ -12,10 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { CL_HEAD_SUB = 0,
-       CL_HEAD_SENT = 1,
-       CL_HEAD_JOURNEY = 2,
-       CL_NHEADS = 3 };
+enum { CL_HEAD_SUB = 0, CL_HEAD_SENT = 1, CL_HEAD_JOURNEY = 2, CL_NHEADS = 3 };
 
 typedef struct {
   char *text;
@@ -37,15 +34,13 @@ typedef struct {
 /* One CSV record from buf at *pos: fields malloc'd into *fields (count
  * *nfields; caller frees each and the array with cl_csv_free_fields).
  * Returns 1 record, 0 end of input, -1 error (unterminated quote) with msg. */
-int cl_csv_next(const char *buf, size_t len, size_t *pos, char ***fields, size_t *nfields,
-                char *err, size_t errlen);
+int cl_csv_next(const char *buf, size_t len, size_t *pos, char ***fields, size_t *nfields, char *err, size_t errlen);
 void cl_csv_free_fields(char **fields, size_t n);
 
 /* Parses a CSV/JSONL buffer (name is used in messages; jsonl when name ends
  * in .jsonl or the buffer starts with '{'). 0 ok, -1 error with message. */
 ES_MUST_CHECK
-int cl_dataset_parse(cl_dataset *ds, const char *name, const char *buf, size_t len, char *err,
-                     size_t errlen);
+int cl_dataset_parse(cl_dataset *ds, const char *name, const char *buf, size_t len, char *err, size_t errlen);
 ES_MUST_CHECK
 int cl_dataset_load(cl_dataset *ds, const char *path, char *err, size_t errlen);
 void cl_dataset_free(cl_dataset *ds);

@@ -5,8 +5,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-enum { KIND_WORD = 0x5744,
-       KIND_CHAR = 0x4348 };
+enum { KIND_WORD = 0x5744, KIND_CHAR = 0x4348 };
 #define MAX_CHAR_WORD 40 /* longer "words" are URLs or noise; cap their n-grams */
 
 uint64_t cl_hash(const void *p, size_t n, uint64_t kind) { return XXH3_64bits_withSeed(p, n, kind); }
@@ -133,8 +132,7 @@ static int char_block(const cl_feat_cfg *cfg, const cl_text *t, const cl_lookup 
     memcpy(buf + 1, t->words[i].s, len);
     buf[len + 1] = '>';
     size_t L = len + 2;
-    if (grow((void **)&out->tmp, &out->tmp_cap, k + L * (cfg->maxn - cfg->minn + 1), sizeof *out->tmp))
-      return -1;
+    if (grow((void **)&out->tmp, &out->tmp_cap, k + L * (cfg->maxn - cfg->minn + 1), sizeof *out->tmp)) return -1;
     for (size_t s = 0; s < L; s++)
       for (uint32_t g = cfg->minn; g <= cfg->maxn && s + g <= L; g++)
         out->tmp[k++] = cl_hash(buf + s, g, KIND_CHAR) & mask;

@@ -20,10 +20,8 @@ void cl_model_free(cl_model *m) {
   free(m->row_bits);
   free(m->row_rank);
   es_taxonomy_free(m->tax);
-  if (m->mapped)
-    munmap(m->base, m->size);
-  else
-    free(m->base);
+  if (m->mapped) munmap(m->base, m->size);
+  else free(m->base);
   free(m);
 }
 
@@ -58,8 +56,8 @@ static int check_header(const unsigned char *b, size_t len, char *err, size_t er
   if (h->stride != stride || h->nbuckets == 0 || (h->nbuckets & (h->nbuckets - 1)) ||
       !section_ok(h, h->off_rowmap, (uint64_t)h->nbuckets * 4) || !section_ok(h, h->off_idf, (uint64_t)h->nrows * 4) ||
       !section_ok(h, h->off_w, (uint64_t)h->nrows * stride * 4) || !section_ok(h, h->off_bias, stride * 4) ||
-      !section_ok(h, h->off_labels, h->len_labels) || !section_ok(h, h->off_tax, h->len_tax) ||
-      h->minn > h->maxn || h->maxn > 16)
+      !section_ok(h, h->off_labels, h->len_labels) || !section_ok(h, h->off_tax, h->len_tax) || h->minn > h->maxn ||
+      h->maxn > 16)
     return bad(err, errlen, "inconsistent header fields");
   return 0;
 }
@@ -127,10 +125,8 @@ static int build_row_index(cl_model *m) {
 static cl_model *wrap(void *base, size_t len, int mapped, char *err, size_t errlen) {
   cl_model *m = calloc(1, sizeof *m);
   if (!m) {
-    if (mapped)
-      munmap(base, len);
-    else
-      free(base);
+    if (mapped) munmap(base, len);
+    else free(base);
     bad(err, errlen, "out of memory");
     return NULL;
   }
@@ -166,8 +162,7 @@ static cl_model *wrap(void *base, size_t len, int mapped, char *err, size_t errl
   m->lk.W = m->W;
   m->lk.stride = h->stride;
   if (read_labels(m, err, errlen) || read_taxonomy(m, err, errlen)) goto fail;
-  snprintf(m->version, sizeof m->version, "v%u-%08llx", h->version,
-           (unsigned long long)(h->checksum >> 32));
+  snprintf(m->version, sizeof m->version, "v%u-%08llx", h->version, (unsigned long long)(h->checksum >> 32));
   return m;
 fail:
   cl_model_free(m);

@@ -12,14 +12,11 @@ static const char *const STEMMER_NAMES[CL_NLANG] = {"english", "spanish", "portu
 int cl_lang_code(const char *lang) {
   if (!lang) return -1;
   for (int i = 0; i < CL_LANG_OTHER; i++)
-    if (strncmp(lang, LANG_NAMES[i], 2) == 0 && (lang[2] == '\0' || lang[2] == '-' || lang[2] == '_'))
-      return i;
+    if (strncmp(lang, LANG_NAMES[i], 2) == 0 && (lang[2] == '\0' || lang[2] == '-' || lang[2] == '_')) return i;
   return -1;
 }
 
-const char *cl_lang_name(int lang) {
-  return lang >= 0 && lang < CL_NLANG ? LANG_NAMES[lang] : "und";
-}
+const char *cl_lang_name(int lang) { return lang >= 0 && lang < CL_NLANG ? LANG_NAMES[lang] : "und"; }
 
 cl_text *cl_text_new(void) {
   cl_text *t = calloc(1, sizeof *t);
@@ -70,9 +67,9 @@ char *cl_fold(const char *text, size_t len, size_t *outlen) {
   char *clean = sanitize(text, len);
   if (!clean) return NULL;
   utf8proc_uint8_t *dst = NULL;
-  utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)clean, (utf8proc_ssize_t)len, &dst,
-                                    UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT |
-                                        UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK | UTF8PROC_IGNORE);
+  utf8proc_ssize_t n = utf8proc_map(
+      (const utf8proc_uint8_t *)clean, (utf8proc_ssize_t)len, &dst,
+      UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK | UTF8PROC_IGNORE);
   free(clean);
   if (n < 0) return NULL;
   if (outlen) *outlen = (size_t)n;
@@ -80,8 +77,7 @@ char *cl_fold(const char *text, size_t len, size_t *outlen) {
 }
 
 static int is_word_cp(utf8proc_int32_t cp) {
-  if (cp < 128)
-    return (cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9') || (cp >= 'A' && cp <= 'Z');
+  if (cp < 128) return (cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9') || (cp >= 'A' && cp <= 'Z');
   utf8proc_category_t c = utf8proc_category(cp);
   return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) ||
          (c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO) || c == UTF8PROC_CATEGORY_MN;
@@ -128,12 +124,12 @@ static int tokenize(cl_text *t) {
 
 /* Function words are the cheapest reliable language signal for short texts. */
 static const char *const FW[3][24] = {
-    {"the", "and", "to", "of", "was", "is", "it", "for", "that", "with", "they", "were", "very",
-     "my", "have", "this", "are", "not", "you", "be", "had", "me", "but", "i"},
-    {"el", "la", "los", "las", "que", "de", "y", "en", "por", "para", "con", "muy", "pero", "no",
-     "una", "se", "del", "mi", "es", "fue", "hay", "me", "lo", "al"},
-    {"o", "os", "as", "que", "de", "e", "em", "para", "com", "muito", "mas", "nao", "uma", "se",
-     "do", "da", "meu", "foi", "ha", "um", "no", "na", "ao", "voce"}};
+    {"the",  "and", "to",   "of",   "was", "is",  "it",  "for", "that", "with", "they", "were",
+     "very", "my",  "have", "this", "are", "not", "you", "be",  "had",  "me",   "but",  "i"},
+    {"el",   "la", "los", "las", "que", "de", "y",  "en",  "por", "para", "con", "muy",
+     "pero", "no", "una", "se",  "del", "mi", "es", "fue", "hay", "me",   "lo",  "al"},
+    {"o",   "os", "as", "que", "de",  "e",   "em", "para", "com", "muito", "mas", "nao",
+     "uma", "se", "do", "da",  "meu", "foi", "ha", "um",   "no",  "na",    "ao",  "voce"}};
 
 /* Function words packed into a 64-bit key (bytes + length) in a small
  * open-addressing table: key -> bit mask of the languages listing it. */
@@ -257,8 +253,7 @@ static int fold_text(cl_text *t, const char *text, size_t len) {
     }
     for (size_t j = 0; j < len; j++) {
       unsigned char ch = (unsigned char)text[j];
-      t->folded[j] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch == 0 ? ' '
-                                                                        : (char)ch;
+      t->folded[j] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch == 0 ? ' ' : (char)ch;
     }
     t->folded[len] = '\0';
     t->folded_len = len;

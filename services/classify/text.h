@@ -7,11 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { CL_LANG_EN = 0,
-       CL_LANG_ES = 1,
-       CL_LANG_PT = 2,
-       CL_LANG_OTHER = 3,
-       CL_NLANG = 4 };
+enum { CL_LANG_EN = 0, CL_LANG_ES = 1, CL_LANG_PT = 2, CL_LANG_OTHER = 3, CL_NLANG = 4 };
 
 typedef struct {
   const char *s; /* into cl_text's buffers, not NUL-terminated */

@@ -11,7 +11,18 @@
 #include "text.h"
 
 void cl_train_defaults(cl_train_opts *o) {
-  *o = (cl_train_opts){.seed = 42, .epochs = 30, .lr = 0.5f, .l2 = 1e-4f, .l2_sent = 2e-3f, .nbuckets = 1u << 20, .word_ngrams = 2, .minn = 4, .maxn = 4, .holdout = 0.1f, .balanced = 1, .progress = 0};
+  *o = (cl_train_opts){.seed = 42,
+                       .epochs = 30,
+                       .lr = 0.5f,
+                       .l2 = 1e-4f,
+                       .l2_sent = 2e-3f,
+                       .nbuckets = 1u << 20,
+                       .word_ngrams = 2,
+                       .minn = 4,
+                       .maxn = 4,
+                       .holdout = 0.1f,
+                       .balanced = 1,
+                       .progress = 0};
 }
 
 typedef struct {
@@ -150,8 +161,7 @@ static int featurize(const cl_dataset *ds, const cl_feat_cfg *fc, tdata *d, char
   cl_lookup lk = {d->rowmap, d->idf};
   for (size_t i = 0; i < ds->n; i++) {
     const cl_example *e = &ds->ex[i];
-    if (cl_text_analyze(t, e->text, strlen(e->text), e->lang) || cl_features(fc, t, &lk, &f) ||
-        csr_append(d, &f))
+    if (cl_text_analyze(t, e->text, strlen(e->text), e->lang) || cl_features(fc, t, &lk, &f) || csr_append(d, &f))
       goto cleanup;
     d->off[i + 1] = d->nnz;
   }
@@ -165,8 +175,7 @@ cleanup:
   return rc;
 }
 
-static void doc_logits(const tdata *d, const float *W, const float *bias, const float *scale,
-                       size_t i, float *z) {
+static void doc_logits(const tdata *d, const float *W, const float *bias, const float *scale, size_t i, float *z) {
   for (uint32_t k = 0; k < d->stride; k++) z[k] = 0;
   for (size_t j = d->off[i]; j < d->off[i + 1]; j++) {
     const float *w = W + (size_t)d->idx[j] * d->stride;
@@ -174,8 +183,7 @@ static void doc_logits(const tdata *d, const float *W, const float *bias, const 
     for (uint32_t k = 0; k < d->stride; k++) z[k] += v * w[k];
   }
   for (int h = 0; h < CL_NHEADS; h++)
-    for (uint32_t k = 0; k < d->ncls[h]; k++)
-      z[d->hoff[h] + k] = z[d->hoff[h] + k] * scale[h] + bias[d->hoff[h] + k];
+    for (uint32_t k = 0; k < d->ncls[h]; k++) z[d->hoff[h] + k] = z[d->hoff[h] + k] * scale[h] + bias[d->hoff[h] + k];
 }
 
 static void class_weights(const tdata *d, const size_t *docs, size_t n, int balanced, float *cw) {
@@ -189,8 +197,7 @@ static void class_weights(const tdata *d, const size_t *docs, size_t n, int bala
     for (size_t i = 0; i < n; i++)
       if (d->y[h][docs[i]] >= 0) cnt[d->y[h][docs[i]]]++, tot++;
     for (uint32_t k = 0; k < d->ncls[h]; k++)
-      w[k] = !balanced ? 1.0f : cnt[k] > 0 ? (float)(tot / (d->ncls[h] * cnt[k]))
-                                           : 0.0f;
+      w[k] = !balanced ? 1.0f : cnt[k] > 0 ? (float)(tot / (d->ncls[h] * cnt[k])) : 0.0f;
     free(cnt);
   }
 }
@@ -240,8 +247,8 @@ static void step(sgd *s, size_t i, float lr) {
   }
 }
 
-static int fit(const tdata *d, const size_t *docs, size_t n, const cl_train_opts *o, const char *pass,
-               float **Wout, float **bout) {
+static int fit(const tdata *d, const size_t *docs, size_t n, const cl_train_opts *o, const char *pass, float **Wout,
+               float **bout) {
   sgd s = {.d = d, .o = o, .scale = {1, 1, 1}};
   size_t *order = malloc((n + 1) * sizeof *order);
   s.W = calloc((size_t)d->nrows * d->stride + 1, sizeof *s.W);
@@ -300,10 +307,8 @@ static float fit_temperature(const float *Z, const int *y, size_t n, uint32_t K)
   double a = log(0.05), b = log(20.0), gr = (sqrt(5.0) - 1) / 2;
   for (int it = 0; it < 60; it++) {
     double c = b - gr * (b - a), e = a + gr * (b - a);
-    if (nll(Z, y, n, K, exp(c)) < nll(Z, y, n, K, exp(e)))
-      b = e;
-    else
-      a = c;
+    if (nll(Z, y, n, K, exp(c)) < nll(Z, y, n, K, exp(e))) b = e;
+    else a = c;
   }
   return (float)exp((a + b) / 2);
 }
@@ -336,9 +341,19 @@ cleanup:
 
 static uint64_t align64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
 
-static int serialize(const tdata *d, const es_taxonomy *tax, const cl_train_opts *o, const float *W,
-                     const float *bias, const float temp[CL_NHEADS], void **out, size_t *outlen) {
-  cl_model_hdr h = {.version = CL_MODEL_VERSION, .header_size = sizeof h, .tax_hash = tax->hash, .seed = o->seed, .nbuckets = o->nbuckets, .nrows = d->nrows, .word_ngrams = o->word_ngrams, .minn = o->minn, .maxn = o->maxn, .stride = d->stride, .ntrain = (uint32_t)d->n};
+static int serialize(const tdata *d, const es_taxonomy *tax, const cl_train_opts *o, const float *W, const float *bias,
+                     const float temp[CL_NHEADS], void **out, size_t *outlen) {
+  cl_model_hdr h = {.version = CL_MODEL_VERSION,
+                    .header_size = sizeof h,
+                    .tax_hash = tax->hash,
+                    .seed = o->seed,
+                    .nbuckets = o->nbuckets,
+                    .nrows = d->nrows,
+                    .word_ngrams = o->word_ngrams,
+                    .minn = o->minn,
+                    .maxn = o->maxn,
+                    .stride = d->stride,
+                    .ntrain = (uint32_t)d->n};
   memcpy(h.magic, CL_MODEL_MAGIC, 8);
   memcpy(h.lang_count, d->lang_count, sizeof h.lang_count);
   for (int k = 0; k < CL_NHEADS; k++) h.ncls[k] = d->ncls[k], h.temp[k] = temp[k];
@@ -375,24 +390,25 @@ static int serialize(const tdata *d, const es_taxonomy *tax, const cl_train_opts
 }
 
 static int check_opts(const cl_train_opts *o, char *err, size_t errlen) {
-  if (o->nbuckets < 1024 || (o->nbuckets & (o->nbuckets - 1)) || o->epochs < 1 || o->lr <= 0 ||
-      o->l2 < 0 || o->l2_sent < 0 || o->word_ngrams < 1 || o->word_ngrams > 2 || o->maxn > 16 || o->minn > o->maxn) {
-    snprintf(err, errlen, "invalid training options (buckets power of two >= 1024, epochs >= 1, lr > 0, ngrams 1-2, minn <= maxn <= 16)");
+  if (o->nbuckets < 1024 || (o->nbuckets & (o->nbuckets - 1)) || o->epochs < 1 || o->lr <= 0 || o->l2 < 0 ||
+      o->l2_sent < 0 || o->word_ngrams < 1 || o->word_ngrams > 2 || o->maxn > 16 || o->minn > o->maxn) {
+    snprintf(
+        err, errlen,
+        "invalid training options (buckets power of two >= 1024, epochs >= 1, lr > 0, ngrams 1-2, minn <= maxn <= 16)");
     return -1;
   }
   return 0;
 }
 
-int cl_train(const cl_dataset *ds, const es_taxonomy *tax, const cl_train_opts *o, void **out,
-             size_t *outlen, char *err, size_t errlen) {
+int cl_train(const cl_dataset *ds, const es_taxonomy *tax, const cl_train_opts *o, void **out, size_t *outlen,
+             char *err, size_t errlen) {
   tdata d = {0};
   float *W = NULL, *bias = NULL, temp[CL_NHEADS] = {1, 1, 1};
   size_t *all = NULL, *train = NULL, *hold = NULL, ntr = 0, nh = 0;
   int rc = -1;
   cl_feat_cfg fc = {o->nbuckets, o->word_ngrams, o->minn, o->maxn};
   *out = NULL;
-  if (check_opts(o, err, errlen) || map_labels(ds, tax, &d, err, errlen) ||
-      featurize(ds, &fc, &d, err, errlen))
+  if (check_opts(o, err, errlen) || map_labels(ds, tax, &d, err, errlen) || featurize(ds, &fc, &d, err, errlen))
     goto cleanup;
   all = malloc((ds->n + 1) * sizeof *all);
   train = malloc((ds->n + 1) * sizeof *train);

@@ -29,6 +29,6 @@ typedef struct {
 void cl_train_defaults(cl_train_opts *o);
 /* Serialised model in *out (malloc'd; load with cl_model_from_buffer or
  * write with cl_write_file). 0 ok, -1 with message. */
-int cl_train(const cl_dataset *ds, const es_taxonomy *tax, const cl_train_opts *o, void **out,
-             size_t *outlen, char *err, size_t errlen);
+int cl_train(const cl_dataset *ds, const es_taxonomy *tax, const cl_train_opts *o, void **out, size_t *outlen,
+             char *err, size_t errlen);
 #endif

@@ -37,10 +37,7 @@
 
 #define RING 8192 /* in-flight messages awaiting their delivery report */
 
-enum { SLOT_FREE = 0,
-       SLOT_WAIT,
-       SLOT_DONE,
-       SLOT_FAILED };
+enum { SLOT_FREE = 0, SLOT_WAIT, SLOT_DONE, SLOT_FAILED };
 
 typedef struct {
   rd_kafka_message_t *m;
@@ -59,8 +56,7 @@ typedef struct cl_cfg {
 
 static cl_cfg C;
 static const char *const DELIVERY[] = {"exactly-once", "at-least-once", NULL};
-enum { DELIVERY_EOS = 0,
-       DELIVERY_ALO = 1 };
+enum { DELIVERY_EOS = 0, DELIVERY_ALO = 1 };
 
 typedef struct {
   const cl_cfg *cfg;
@@ -93,24 +89,32 @@ static es_opt OPTS[] = {
     ES_LONG("admin-port", "9102", 0, ES_PORT_MAX, "Admin (metrics/health) port", &C.admin_port),
     ES_STR("model", NULL, "Model file (default: <state-dir>/model.bin)", &C.model),
     ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy JSON file", &C.taxonomy),
-    ES_DOUBLE("confidence-threshold", "0.35", 0, 1, "Below this calibrated confidence: other/unclassified", &C.confidence_threshold),
+    ES_DOUBLE("confidence-threshold", "0.35", 0, 1, "Below this calibrated confidence: other/unclassified",
+              &C.confidence_threshold),
     ES_STR("group", "escucha-classify", "Kafka consumer group", &C.group),
     ES_STR("input-topic", ES_TOPIC_INGESTED, "Topic to classify", &C.input_topic),
     ES_STR("output-topic", ES_TOPIC_CLASSIFIED, "Topic for ClassifiedFeedback", &C.output_topic),
-    ES_STR("corrections-topic", ES_TOPIC_CORRECTIONS, "Operator corrections topic (empty: not consumed)", &C.corrections_topic),
-    ES_STR("corrections-file", NULL, "Where corrections are appended (default: <state-dir>/corrections.jsonl)", &C.corrections_file),
+    ES_STR("corrections-topic", ES_TOPIC_CORRECTIONS, "Operator corrections topic (empty: not consumed)",
+           &C.corrections_topic),
+    ES_STR("corrections-file", NULL, "Where corrections are appended (default: <state-dir>/corrections.jsonl)",
+           &C.corrections_file),
     ES_ENUM("delivery", "exactly-once", DELIVERY, "exactly-once (Kafka transactions) or at-least-once", &C.delivery),
-    ES_STR("transactional-id", NULL, "Stable per instance (default: escucha-classify-<host>-<admin-port>)", &C.transactional_id),
-    ES_LONG("transaction-timeout-ms", "10000", 1000, 900000, "Broker aborts a dead instance's open transaction after this", &C.transaction_timeout_ms),
-    ES_LONG("commit-interval-ms", "100", 0, 86400000, "Exactly-once: commit the transaction at least this often", &C.commit_interval_ms),
-    ES_LONG("commit-messages", "1000", 1, LONG_MAX, "Exactly-once: ... or after this many input messages", &C.commit_messages),
-    ES_LONG("test-fatal-after", "0", 0, LONG_MAX, "Tests only: raise one fatal producer error after this many messages (0: never)", &C.test_fatal_after),
+    ES_STR("transactional-id", NULL, "Stable per instance (default: escucha-classify-<host>-<admin-port>)",
+           &C.transactional_id),
+    ES_LONG("transaction-timeout-ms", "10000", 1000, 900000,
+            "Broker aborts a dead instance's open transaction after this", &C.transaction_timeout_ms),
+    ES_LONG("commit-interval-ms", "100", 0, 86400000, "Exactly-once: commit the transaction at least this often",
+            &C.commit_interval_ms),
+    ES_LONG("commit-messages", "1000", 1, LONG_MAX, "Exactly-once: ... or after this many input messages",
+            &C.commit_messages),
+    ES_LONG("test-fatal-after", "0", 0, LONG_MAX,
+            "Tests only: raise one fatal producer error after this many messages (0: never)", &C.test_fatal_after),
     ES_OPT_END};
 
 static void init_metrics(worker *w) {
   w->m_msgs = es_counter("escucha_classify_messages_total", "Input messages by outcome", "result", NULL);
-  w->m_classified = es_counter("escucha_classify_classified_total", "Classified feedback by category",
-                               "category", NULL);
+  w->m_classified =
+      es_counter("escucha_classify_classified_total", "Classified feedback by category", "category", NULL);
   w->m_latency = es_histogram("escucha_classify_latency_seconds", "Classification latency per message",
                               ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
   w->m_low = es_counter("escucha_classify_low_confidence_total",
@@ -119,8 +123,8 @@ static void init_metrics(worker *w) {
                             "Share of classified items that were below the threshold", NULL);
   w->m_model = es_gauge("escucha_classify_model_info", "Loaded model version (1 = active)", "version", NULL);
   w->m_reloads = es_counter("escucha_classify_reloads_total", "SIGHUP reloads", "result", NULL);
-  w->m_assigned = es_gauge("escucha_classify_assigned_partitions", "Input-topic partitions assigned to this worker",
-                           NULL);
+  w->m_assigned =
+      es_gauge("escucha_classify_assigned_partitions", "Input-topic partitions assigned to this worker", NULL);
   w->m_txn = es_counter("escucha_classify_transactions_total", "Kafka transactions by outcome", "result", NULL);
 }
 
@@ -139,8 +143,8 @@ static const char *model_path(worker *w, char *buf, size_t n) {
 
 static cl_classifier *load(worker *w, char *err, size_t errlen) {
   char mp[1024];
-  return cl_load_classifier(model_path(w, mp, sizeof mp), w->cfg->taxonomy,
-                            w->cfg->confidence_threshold, 1, err, errlen);
+  return cl_load_classifier(model_path(w, mp, sizeof mp), w->cfg->taxonomy, w->cfg->confidence_threshold, 1, err,
+                            errlen);
 }
 
 /* Called between messages: load new, swap, keep the old pair on error. */
@@ -168,8 +172,8 @@ static void drain_done(worker *w) {
     if (s->state == SLOT_WAIT) break;
     if (s->state == SLOT_FAILED) {
       /* Nothing after this may be committed: stop; a restart re-reads it. */
-      if (!w->failed) es_error("delivery_failed", "stopping without committing past offset %lld",
-                               (long long)s->m->offset);
+      if (!w->failed)
+        es_error("delivery_failed", "stopping without committing past offset %lld", (long long)s->m->offset);
       w->failed = 1;
       es_stopping = 1;
       break;
@@ -288,8 +292,7 @@ static void classify_one(worker *w, rd_kafka_message_t *m) {
     return;
   }
   slot *s = take_slot(w, m);
-  if (produce(w, w->cfg->output_topic, key, out, len, s) != RD_KAFKA_RESP_ERR_NO_ERROR)
-    set_failed(w, s);
+  if (produce(w, w->cfg->output_topic, key, out, len, s) != RD_KAFKA_RESP_ERR_NO_ERROR) set_failed(w, s);
   free(out);
   es_metric_add(w->m_msgs, 1, "classified");
   es_metric_add(w->m_classified, 1, r.category);
@@ -323,17 +326,14 @@ static void correction(worker *w, rd_kafka_message_t *m) {
 
 static void handle(worker *w, rd_kafka_message_t *m) {
   if (m->err) {
-    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-      es_warn("consume_error", "%s", rd_kafka_message_errstr(m));
+    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) es_warn("consume_error", "%s", rd_kafka_message_errstr(m));
     rd_kafka_message_destroy(m);
     return;
   }
   if (w->eos && w->txn_msgs++ == 0) w->txn_start_ns = es_mono_ns();
   const char *ct = w->cfg->corrections_topic;
-  if (ct && *ct && strcmp(rd_kafka_topic_name(m->rkt), ct) == 0)
-    correction(w, m);
-  else
-    classify_one(w, m);
+  if (ct && *ct && strcmp(rd_kafka_topic_name(m->rkt), ct) == 0) correction(w, m);
+  else classify_one(w, m);
   if (w->fatal_after > 0 && ++w->handled == w->fatal_after)
     rd_kafka_test_fatal_error(w->producer, RD_KAFKA_RESP_ERR_INVALID_TXN_STATE, "test-fatal-after");
   if (w->eos) rd_kafka_message_destroy(m); /* its offset goes with the transaction */
@@ -429,7 +429,8 @@ typedef enum {
 } txn_rc;
 
 /* Retries retriable errors up to `retries` times. */
-ES_MUST_CHECK static txn_rc txn_call(worker *w, const char *what, rd_kafka_error_t *(*fn)(worker *, void *), void *arg, int retries) {
+ES_MUST_CHECK static txn_rc txn_call(worker *w, const char *what, rd_kafka_error_t *(*fn)(worker *, void *), void *arg,
+                                     int retries) {
   for (int attempt = 0;; attempt++) {
     rd_kafka_error_t *e = fn(w, arg);
     if (!e) return TXN_DONE;
@@ -533,10 +534,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
   es_info(err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "partitions_assigned" : "partitions_revoked", "%s%s", list,
           err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && rd_kafka_assignment_lost(rk) ? " (lost)" : "");
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    if (coop)
-      e = rd_kafka_incremental_assign(rk, parts);
-    else
-      rd_kafka_assign(rk, parts);
+    if (coop) e = rd_kafka_incremental_assign(rk, parts);
+    else rd_kafka_assign(rk, parts);
   } else {
     if (w->producer && !w->failed && !w->recover) {
       if (rd_kafka_assignment_lost(rk)) {
@@ -564,10 +563,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
         txn_commit(w);
       }
     }
-    if (coop)
-      e = rd_kafka_incremental_unassign(rk, parts);
-    else
-      rd_kafka_assign(rk, NULL);
+    if (coop) e = rd_kafka_incremental_unassign(rk, parts);
+    else rd_kafka_assign(rk, NULL);
   }
   if (e) {
     es_error("rebalance", "%s", rd_kafka_error_string(e));
@@ -606,8 +603,8 @@ static const char *const *kv_list(const char *spec, char *buf, size_t buflen, co
 
 static int producer_start(worker *w) {
   char err[512];
-  w->producer = es_kafka_producer_new(w->cfg->common.kafka_brokers, "escucha-classify", on_delivery, w,
-                                      w->pextra, err, sizeof err);
+  w->producer = es_kafka_producer_new(w->cfg->common.kafka_brokers, "escucha-classify", on_delivery, w, w->pextra, err,
+                                      sizeof err);
   if (!w->producer) {
     es_error("kafka_producer", "%s", err);
     return -1;
@@ -665,7 +662,8 @@ static int start(worker *w, es_taxonomy *tax) {
     txarr[n++] = "transactional.id", txarr[n++] = txid;
     txarr[n++] = "transaction.timeout.ms", txarr[n++] = txto;
     txarr[n++] = "message.timeout.ms", txarr[n++] = msgto;
-    for (const char *const *kv = pextra; kv && kv[0] && kv[1] && n + 3 < 48; kv += 2) txarr[n++] = kv[0], txarr[n++] = kv[1];
+    for (const char *const *kv = pextra; kv && kv[0] && kv[1] && n + 3 < 48; kv += 2)
+      txarr[n++] = kv[0], txarr[n++] = kv[1];
     txarr[n] = NULL;
     pextra = txarr;
   }
@@ -675,10 +673,10 @@ static int start(worker *w, es_taxonomy *tax) {
   const char *ct = w->cfg->corrections_topic;
   const char *topics[2] = {w->cfg->input_topic, ct};
   int ntopics = ct && *ct ? 2 : 1;
-  w->consumer = w->eos ? es_kafka_consumer_new_txn(brokers, w->cfg->group, "escucha-classify", topics,
-                                                   ntopics, cextra, on_rebalance, w, err, sizeof err)
-                       : es_kafka_consumer_new(brokers, w->cfg->group, "escucha-classify", topics,
-                                               ntopics, cextra, err, sizeof err);
+  w->consumer = w->eos ? es_kafka_consumer_new_txn(brokers, w->cfg->group, "escucha-classify", topics, ntopics, cextra,
+                                                   on_rebalance, w, err, sizeof err)
+                       : es_kafka_consumer_new(brokers, w->cfg->group, "escucha-classify", topics, ntopics, cextra, err,
+                                               sizeof err);
   if (!w->consumer) {
     es_error("kafka_consumer", "%s", err);
     return -1;
@@ -708,7 +706,8 @@ static void drain(worker *w) {
     rd_kafka_poll(w->producer, 100);
     drain_done(w);
   }
-  if (w->head != w->tail) es_warn("drain_incomplete", "%zu messages not acknowledged; they will be re-read", w->tail - w->head);
+  if (w->head != w->tail)
+    es_warn("drain_incomplete", "%zu messages not acknowledged; they will be re-read", w->tail - w->head);
 }
 
 static void stop(worker *w) {
@@ -771,10 +770,8 @@ int cl_serve(int argc, char **argv, int first) {
       rd_kafka_message_t *m = rd_kafka_consumer_poll(w.consumer, 100);
       if (m) handle(&w, m);
       rd_kafka_poll(w.producer, 0);
-      if (w.eos)
-        txn_maybe_commit(&w);
-      else
-        drain_done(&w);
+      if (w.eos) txn_maybe_commit(&w);
+      else drain_done(&w);
     }
     es_admin_set_ready(0);
     rc = w.failed || es_kafka_fatal ? 1 : 0;

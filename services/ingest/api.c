@@ -15,10 +15,7 @@
 #include "receipt.h"
 #include "util.h"
 
-enum { KIND_SINGLE,
-       KIND_BATCH,
-       KIND_OPEN311,
-       KIND_WHATSAPP };
+enum { KIND_SINGLE, KIND_BATCH, KIND_OPEN311, KIND_WHATSAPP };
 #define ING_URL_MAX 512 /* public_url (checked at start: at most 256) + /v1/receipts/ + a token */
 
 typedef struct {
@@ -33,7 +30,8 @@ typedef struct {
 static es_metric *m_requests, *m_latency, *m_contact, *m_forward;
 
 void ing_api_metrics_init(void) {
-  m_requests = es_counter("escucha_ingest_requests_total", "HTTP requests by route and status", "route", "status", NULL);
+  m_requests =
+      es_counter("escucha_ingest_requests_total", "HTTP requests by route and status", "route", "status", NULL);
   m_contact = es_counter("escucha_ingest_open311_contact_dropped_total",
                          "Open311 contact fields (personal data) received and not kept, by field", "field", NULL);
   m_forward = es_counter("escucha_ingest_open311_forward_total",
@@ -54,8 +52,8 @@ static void reply_json(es_http_req *req, const char *route, int status, es_buf *
   es_http_reply(req, status, "application/json", b->data ? b->data : "", b->len, extra);
 }
 
-static void reply_error(es_http_req *req, const char *route, int status, const char *code,
-                        const char *msg, const char *field, const char *extra) {
+static void reply_error(es_http_req *req, const char *route, int status, const char *code, const char *msg,
+                        const char *field, const char *extra) {
   count(req, route, status);
   es_http_reply_error(req, status, code, msg, field, extra);
 }
@@ -66,9 +64,7 @@ static void ctx_free(req_ctx *c) {
   free(c);
 }
 
-static int reject_status(const ing_item *it) {
-  return strcmp(it->err_code, "forbidden") == 0 ? 403 : 400;
-}
+static int reject_status(const ing_item *it) { return strcmp(it->err_code, "forbidden") == 0 ? 403 : 400; }
 
 static void put_error(es_buf *b, const ing_item *it) {
   es_buf_puts(b, "{\"code\":");
@@ -132,8 +128,8 @@ static void respond_single(req_ctx *c) {
       reply_json(c->req, c->route, reject_status(it), &b, NULL);
       break;
     default:
-      reply_error(c->req, c->route, 503, "unavailable", "Kafka cannot accept feedback now; retry",
-                  NULL, "Retry-After: 1\r\n");
+      reply_error(c->req, c->route, 503, "unavailable", "Kafka cannot accept feedback now; retry", NULL,
+                  "Retry-After: 1\r\n");
   }
   es_buf_free(&b);
 }
@@ -171,8 +167,7 @@ static void respond_batch(req_ctx *c) {
   es_buf_printf(&b, "],\"accepted\":%zu,\"duplicate\":%zu,\"rejected\":%zu,\"unavailable\":%zu}",
                 cnt[ING_ITEM_ACCEPTED], cnt[ING_ITEM_DUPLICATE], cnt[ING_ITEM_REJECTED], cnt[ING_ITEM_UNAVAILABLE]);
   /* 503 when anything could not be queued: the client retries the batch, dedup absorbs the rest */
-  int status = cnt[ING_ITEM_UNAVAILABLE] ? 503 : cnt[ING_ITEM_ACCEPTED] ? 202
-                                                                        : 200;
+  int status = cnt[ING_ITEM_UNAVAILABLE] ? 503 : cnt[ING_ITEM_ACCEPTED] ? 202 : 200;
   reply_built(c, status, &b, oom, status == 503 ? "Retry-After: 1\r\n" : NULL);
   es_buf_free(&b);
 }
@@ -228,7 +223,8 @@ static void respond_whatsapp(req_ctx *c) {
     es_buf_puts(&b, "]");
   }
   es_buf_puts(&b, "}");
-  if (cnt[ING_ITEM_UNAVAILABLE]) reply_error(c->req, c->route, 503, "unavailable", "retry later", NULL, "Retry-After: 1\r\n");
+  if (cnt[ING_ITEM_UNAVAILABLE])
+    reply_error(c->req, c->route, 503, "unavailable", "retry later", NULL, "Retry-After: 1\r\n");
   else reply_json(c->req, c->route, 200, &b, NULL);
   es_buf_free(&b);
 }
@@ -390,10 +386,10 @@ static void reply_rate_limited(es_http_req *req, const char *route, int wait, si
   char hdr[48], msg[160];
   snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", wait);
   if (items)
-    snprintf(msg, sizeof msg, "a batch of %zu items does not fit this API key's rate limit (%g items/s) now; retry in %d s",
-             items, rate, wait);
-  else
-    snprintf(msg, sizeof msg, "too many items for this API key; retry in %d s", wait);
+    snprintf(msg, sizeof msg,
+             "a batch of %zu items does not fit this API key's rate limit (%g items/s) now; retry in %d s", items, rate,
+             wait);
+  else snprintf(msg, sizeof msg, "too many items for this API key; retry in %d s", wait);
   reply_error(req, route, 429, "rate_limited", msg, NULL, hdr);
 }
 
@@ -539,7 +535,8 @@ static void handle_whatsapp(es_http_req *req, ing_api_ctx *api) {
   const char *route = "whatsapp";
   if (!api->wa_secret || !api->wa_agency)
     return reply_error(req, route, 404, "not_configured", "the WhatsApp channel is not configured", NULL, NULL);
-  if (!ing_ch_whatsapp_signature_ok(api->wa_secret, req->body, req->body_len, es_http_header(req, "x-hub-signature-256")))
+  if (!ing_ch_whatsapp_signature_ok(api->wa_secret, req->body, req->body_len,
+                                    es_http_header(req, "x-hub-signature-256")))
     return reply_error(req, route, 401, "bad_signature", "X-Hub-Signature-256 does not match the body", NULL, NULL);
   ing_item **items = NULL;
   char err[256];

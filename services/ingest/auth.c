@@ -83,13 +83,11 @@ int ing_auth_rate_take(ing_auth *a, int idx, uint64_t now_ns, size_t cost) {
    * the bucket holds (a batch larger than the burst is never refused forever);
    * the bucket then goes into debt that later requests wait out, so over time a
    * key never gets more than rate items/s. cost 0 only asks whether one token is there. */
-  double need = cost == 0 ? 1 : (double)cost < burst ? (double)cost
-                                                     : burst;
+  double need = cost == 0 ? 1 : (double)cost < burst ? (double)cost : burst;
   if (e->tokens >= need - 1e-9) {
     e->tokens -= (double)cost;
     return 0;
   }
   double wait = ceil((need - e->tokens) / a->rate);
-  return wait < 1 ? 1 : wait > 86400 ? 86400
-                                     : (int)wait;
+  return wait < 1 ? 1 : wait > 86400 ? 86400 : (int)wait;
 }

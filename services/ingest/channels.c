@@ -31,8 +31,7 @@ int ing_ch_whatsapp_signature_ok(const char *secret, const char *body, size_t le
   if (!secret || !*secret || !header || strncmp(header, "sha256=", 7) != 0) return 0;
   unsigned char mac[crypto_auth_hmacsha256_BYTES], got[crypto_auth_hmacsha256_BYTES];
   size_t binlen = 0;
-  if (sodium_hex2bin(got, sizeof got, header + 7, strlen(header + 7), NULL, &binlen, NULL) != 0 ||
-      binlen != sizeof got)
+  if (sodium_hex2bin(got, sizeof got, header + 7, strlen(header + 7), NULL, &binlen, NULL) != 0 || binlen != sizeof got)
     return 0;
   crypto_auth_hmacsha256_state st;
   crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
@@ -130,10 +129,10 @@ static const char OOM_WHY[] = "out of memory";
 
 /* windows-1252 0x80..0x9F; the five unassigned bytes map to the C1 control of
  * the same value, as in the WHATWG Encoding Standard's decoder. */
-static const unsigned short CP1252[32] = {
-    0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
-    0x2039, 0x0152, 0x008D, 0x017D, 0x008F, 0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
-    0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
+static const unsigned short CP1252[32] = {0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+                                          0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F,
+                                          0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+                                          0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178};
 
 static int cp1252_to_utf8(const char *p, size_t n, es_buf *o) {
   if (es_buf_reserve(o, n * 3) != 0) return -1;
@@ -144,7 +143,8 @@ static int cp1252_to_utf8(const char *p, size_t n, es_buf *o) {
     size_t k = 0;
     if (c < 0x80) u[k++] = (char)c;
     else if (c < 0x800) u[k++] = (char)(0xC0 | (c >> 6)), u[k++] = (char)(0x80 | (c & 0x3F));
-    else u[k++] = (char)(0xE0 | (c >> 12)), u[k++] = (char)(0x80 | ((c >> 6) & 0x3F)), u[k++] = (char)(0x80 | (c & 0x3F));
+    else
+      u[k++] = (char)(0xE0 | (c >> 12)), u[k++] = (char)(0x80 | ((c >> 6) & 0x3F)), u[k++] = (char)(0x80 | (c & 0x3F));
     if (es_buf_append(o, u, k) != 0) return -1;
   }
   return 0;
@@ -160,8 +160,9 @@ static const char *const NO_CHARSET[] = {"", "us-ascii", "ascii", "ansi_x3.4-196
 static const char *const UTF8[] = {"utf-8", "utf8", NULL};
 /* Read as windows-1252, its superset, as browsers do: real Latin-1 text never
  * means the C1 controls at 0x80..0x9F, mislabelled Windows text means € “ ” … */
-static const char *const CP1252_NAMES[] = {"windows-1252", "cp1252", "x-cp1252", "iso-8859-1", "iso8859-1",
-                                           "iso_8859-1", "latin1", "latin-1", "l1", "cp819", "ibm819", NULL};
+static const char *const CP1252_NAMES[] = {"windows-1252", "cp1252",     "x-cp1252", "iso-8859-1",
+                                           "iso8859-1",    "iso_8859-1", "latin1",   "latin-1",
+                                           "l1",           "cp819",      "ibm819",   NULL};
 
 /* Appends p[0..n), in charset cs (NULL: none declared), to o as UTF-8.
  * Undeclared or US-ASCII: UTF-8 when it is valid UTF-8 (what 8-bit mail without
@@ -297,10 +298,7 @@ static void split(span m, span *h, span *b) {
   *b = (span){end, 0};
 }
 
-static int hexval(int c) {
-  return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10)
-                                            : -1;
-}
+static int hexval(int c) { return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1; }
 
 /* Quoted-printable; a '=' not followed by two hex digits or a line break is
  * kept as it is (RFC 2045 6.7 note 1: robust decoders pass it through).
@@ -317,7 +315,8 @@ static int qp_decode(span s, es_buf *out, int header_mode) {
         i += 2;
         continue;
       }
-      int a = i + 2 < s.n ? hexval((unsigned char)s.p[i + 1]) : -1, b = i + 2 < s.n ? hexval((unsigned char)s.p[i + 2]) : -1;
+      int a = i + 2 < s.n ? hexval((unsigned char)s.p[i + 1]) : -1,
+          b = i + 2 < s.n ? hexval((unsigned char)s.p[i + 2]) : -1;
       if (a >= 0 && b >= 0) {
         char v = (char)(a * 16 + b);
         if (es_buf_append(out, &v, 1) != 0) return -1;
@@ -346,8 +345,7 @@ static int b64_decode(span s, es_buf *out, const char *bad_why, char *why, size_
   for (int pad = 0; pad < 2 && n && clean[n - 1] == '='; pad++) n--;
   if (sodium_base642bin(bin, s.n + 1, clean, n, NULL, &len, NULL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0)
     snprintf(why, wlen, "%s", bad_why);
-  else if (es_buf_append(out, bin, len) == 0)
-    rc = 0;
+  else if (es_buf_append(out, bin, len) == 0) rc = 0;
 cleanup:
   free(clean);
   free(bin);
@@ -484,8 +482,7 @@ static int find_text(span h, span b, int depth, es_buf *out, char *why, size_t w
 }
 
 int ing_ch_parse_email_date(const char *s, int64_t *ms) {
-  static const char *const MON[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                    "jul", "aug", "sep", "oct", "nov", "dec"};
+  static const char *const MON[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"};
   const char *comma = strchr(s, ',');
   if (comma) s = comma + 1;
   int d, y, h, mi, sec = 0, n = 0;
@@ -621,18 +618,11 @@ cleanup:
 
 /* ---- Open311 ---- */
 
-enum { F_DESC,
-       F_CODE,
-       F_LAT,
-       F_LONG,
-       F_ADDR,
-       F_ADDR_ID,
-       F_MEDIA,
-       NFIELDS };
-static const char *const O311[NFIELDS] = {"description", "service_code", "lat", "long",
-                                          "address_string", "address_id", "media_url"};
-static const size_t O311_MAX[NFIELDS] = {ING_MAX_TEXT, ING_MAX_FIELD, 64, 64,
-                                         ING_MAX_ADDRESS, ING_MAX_ATTR_VALUE, ING_MAX_ATTR_VALUE};
+enum { F_DESC, F_CODE, F_LAT, F_LONG, F_ADDR, F_ADDR_ID, F_MEDIA, NFIELDS };
+static const char *const O311[NFIELDS] = {"description",    "service_code", "lat",      "long",
+                                          "address_string", "address_id",   "media_url"};
+static const size_t O311_MAX[NFIELDS] = {ING_MAX_TEXT,       ING_MAX_FIELD,     64, 64, ING_MAX_ADDRESS,
+                                         ING_MAX_ATTR_VALUE, ING_MAX_ATTR_VALUE};
 
 static int o311_field(const char *k, size_t n) {
   for (int i = 0; i < NFIELDS; i++)
@@ -662,8 +652,7 @@ typedef struct {
 
 /* Takes one field value; a field given twice is refused rather than one copy dropped. */
 static int o311_take(ing_item *it, o311_in *in, int f, const char *v, size_t n) {
-  if (in->val[f] || in->num[f])
-    return ing_item_reject(it, "invalid", O311[f], "%s is given more than once", O311[f]);
+  if (in->val[f] || in->num[f]) return ing_item_reject(it, "invalid", O311[f], "%s is given more than once", O311[f]);
   if (ing_ch_check_str(it, O311[f], v, n, O311_MAX[f]) != 0) return -1;
   if (!(in->val[f] = es_strndup(v, n))) return ing_item_reject(it, "internal", "", "out of memory");
   return 0;
@@ -748,7 +737,11 @@ static int o311_known_service(const char *services_json, const char *code) {
 
 /* Our field names in item.c's errors -> the Open311 ones the client sent. */
 static void o311_rename_field(ing_item *it) {
-  static const char *const MAP[][2] = {{"text", "description"}, {"service", "service_code"}, {"location.lat", "lat"}, {"location.lon", "long"}, {"location.address", "address_string"}};
+  static const char *const MAP[][2] = {{"text", "description"},
+                                       {"service", "service_code"},
+                                       {"location.lat", "lat"},
+                                       {"location.lon", "long"},
+                                       {"location.address", "address_string"}};
   for (size_t i = 0; i < sizeof MAP / sizeof *MAP; i++)
     if (strcmp(it->err_field, MAP[i][0]) == 0) {
       snprintf(it->err_field, sizeof it->err_field, "%s", MAP[i][1]);
@@ -802,7 +795,8 @@ int ing_ch_open311_item(const char *body, size_t len, int form, const char *agen
   }
   /* GeoReport v2: an unknown service_code is a 400 */
   if (services_json && !o311_known_service(services_json, code)) {
-    ing_item_reject(it, "invalid", "service_code", "unknown service_code \"%.60s\" (see /open311/v2/services.json)", code);
+    ing_item_reject(it, "invalid", "service_code", "unknown service_code \"%.60s\" (see /open311/v2/services.json)",
+                    code);
     goto cleanup;
   }
   /* a location needs both coordinates; an empty form value is an absent one */

@@ -299,8 +299,9 @@ int ing_dlq_open_main(const char *brokers, const char *secret_key_file, const ch
   rd_kafka_topic_destroy(rkt);
   if (e || md->topic_cnt != 1 || md->topics[0].err) {
     fprintf(stderr, "dlq-open: metadata of %s: %s\n", ES_TOPIC_DLQ,
-            rd_kafka_err2str(e ? e : md->topic_cnt == 1 ? md->topics[0].err
-                                                        : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+            rd_kafka_err2str(e                    ? e
+                             : md->topic_cnt == 1 ? md->topics[0].err
+                                                  : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
     goto cleanup;
   }
   int np = md->topics[0].partition_cnt, left = 0;
@@ -351,7 +352,8 @@ int ing_dlq_open_main(const char *brokers, const char *secret_key_file, const ch
       char path[4096];
       snprintf(path, sizeof path, "%s/%s.%d.%lld", dir, dl && dl->topic ? dl->topic : "unknown",
                dl && dl->has_partition ? dl->partition : -1, dl && dl->has_offset ? (long long)dl->offset : -1LL);
-      if (strchr(path + strlen(dir) + 1, '/')) snprintf(path, sizeof path, "%s/dlq.%d.%lld", dir, m->partition, (long long)m->offset);
+      if (strchr(path + strlen(dir) + 1, '/'))
+        snprintf(path, sizeof path, "%s/dlq.%d.%lld", dir, m->partition, (long long)m->offset);
       unlink(path); /* opening twice rewrites */
       if (write_new(path, orig, olen, 0600) != 0) {
         fprintf(stderr, "dlq-open: cannot write %s: %s\n", path, strerror(errno));
@@ -374,7 +376,8 @@ int ing_dlq_open_main(const char *brokers, const char *secret_key_file, const ch
     }
     rd_kafka_message_destroy(m);
   }
-  printf("opened %ld; %ld sealed to another key or corrupt; %ld without a sealed ingest original\n", opened, other, plain);
+  printf("opened %ld; %ld sealed to another key or corrupt; %ld without a sealed ingest original\n", opened, other,
+         plain);
   rc = 0;
 cleanup:
   sodium_memzero(sk, sizeof sk);

@@ -15,15 +15,7 @@
 #define MAX_INFLIGHT 20000
 #define MAX_REASONS 32
 
-enum { C_TEXT,
-       C_CHANNEL,
-       C_CREATED,
-       C_NPS,
-       C_CSAT,
-       C_SERVICE,
-       C_EXTID,
-       C_LANG,
-       NCOLS };
+enum { C_TEXT, C_CHANNEL, C_CREATED, C_NPS, C_CSAT, C_SERVICE, C_EXTID, C_LANG, NCOLS };
 static const char *const ALIASES[NCOLS][6] = {
     {"text", "comment", "comments", "feedback", "comentario", "description"},
     {"channel", "canal", NULL},
@@ -64,7 +56,8 @@ static void on_done(ing_item *it, void *ud) {
   s->counts[it->state]++;
   if (it->state == ING_ITEM_REJECTED) {
     note_reason(s, it);
-    if (s->counts[ING_ITEM_REJECTED] <= 10) es_info("import_row_rejected", "row=%zu %s: %s", it->index, it->err_field, it->err_msg);
+    if (s->counts[ING_ITEM_REJECTED] <= 10)
+      es_info("import_row_rejected", "row=%zu %s: %s", it->index, it->err_field, it->err_msg);
   }
   ing_item_free(it);
 }
@@ -81,13 +74,15 @@ static int parse_int_field(ing_item *it, const char *v, const char *name, int lo
   if (!v || !*v) return 0;
   char *end;
   long x = strtol(v, &end, 10);
-  if (*end || x < lo || x > hi) return ing_item_reject(it, "invalid", name, "%s must be an integer %d..%d", name, lo, hi);
+  if (*end || x < lo || x > hi)
+    return ing_item_reject(it, "invalid", name, "%s must be an integer %d..%d", name, lo, hi);
   *has = 1;
   *dst = (int)x;
   return 0;
 }
 
-static const char *const COL_NAME[NCOLS] = {"text", "channel", "created_at", "nps", "csat", "service", "external_id", "language"};
+static const char *const COL_NAME[NCOLS] = {"text", "channel", "created_at",  "nps",
+                                            "csat", "service", "external_id", "language"};
 static const size_t COL_MAX[NCOLS] = {ING_MAX_TEXT, 32, 64, 8, 8, ING_MAX_FIELD, ING_MAX_EXTERNAL_ID, 8};
 
 static void fill(ing_item *it, const ing_csv_reader *r, char **f, size_t nf, const int *col, const char *agency) {
@@ -102,10 +97,11 @@ static void fill(ing_item *it, const ing_csv_reader *r, char **f, size_t nf, con
     size_t n = ing_csv_field_len(r, (size_t)col[c]);
     int bad = 0;
     if (c != C_TEXT) bad = ing_ch_check_str(it, COL_NAME[c], v, n, COL_MAX[c]);
-    else if (strlen(v) != n) bad = ing_item_reject(it, "invalid", "text", "text contains a NUL byte (at byte %zu)", strlen(v));
-    else if (n > ING_MAX_TEXT) bad = ing_item_reject(it, "too_long", "text", "text is %zu bytes; at most %d", n, ING_MAX_TEXT);
-    if (bad)
-      return;
+    else if (strlen(v) != n)
+      bad = ing_item_reject(it, "invalid", "text", "text contains a NUL byte (at byte %zu)", strlen(v));
+    else if (n > ING_MAX_TEXT)
+      bad = ing_item_reject(it, "too_long", "text", "text is %zu bytes; at most %d", n, ING_MAX_TEXT);
+    if (bad) return;
   }
   v = COL(C_TEXT);
   if (!v || !*v) {
@@ -189,7 +185,8 @@ int ing_import_csv(uv_loop_t *loop, ing_pipeline *g, const char *path, const cha
   if (s.rows < s.done) s.rows = s.done;
   progress(&s, 1);
   printf("import %s: %zu rows: accepted %zu, duplicate %zu, rejected %zu, unavailable %zu\n", path, s.done,
-         s.counts[ING_ITEM_ACCEPTED], s.counts[ING_ITEM_DUPLICATE], s.counts[ING_ITEM_REJECTED], s.counts[ING_ITEM_UNAVAILABLE]);
+         s.counts[ING_ITEM_ACCEPTED], s.counts[ING_ITEM_DUPLICATE], s.counts[ING_ITEM_REJECTED],
+         s.counts[ING_ITEM_UNAVAILABLE]);
   for (int i = 0; i < s.nreasons; i++) printf("  rejected %zu x %s\n", s.reason_n[i], s.reasons[i]);
   rc = s.counts[ING_ITEM_UNAVAILABLE] || st < 0 ? 1 : 0;
 cleanup:

@@ -129,7 +129,8 @@ static void to_dlq(entry *e, const char *reason) {
   }
   rd_kafka_resp_err_t r = send_dlq(e, ING_DLQ_WAIT_MS);
   if (r != RD_KAFKA_RESP_ERR_NO_ERROR) /* not committed: redelivered after a restart */
-    es_error("dlq_send_failed", "partition=%d offset=%lld: %s", m->partition, (long long)m->offset, rd_kafka_err2str(r));
+    es_error("dlq_send_failed", "partition=%d offset=%lld: %s", m->partition, (long long)m->offset,
+             rd_kafka_err2str(r));
 }
 
 static int parse(entry *e);
@@ -152,7 +153,8 @@ static void on_item_done(ing_item *it, void *ud) {
   entry *e = ud;
   if (it->state == ING_ITEM_REJECTED) {
     char reason[320];
-    snprintf(reason, sizeof reason, "%s: %s%s%s", it->err_code, it->err_field, it->err_field[0] ? ": " : "", it->err_msg);
+    snprintf(reason, sizeof reason, "%s: %s%s%s", it->err_code, it->err_field, it->err_field[0] ? ": " : "",
+             it->err_msg);
     ing_item_free(it);
     e->it = NULL;
     to_dlq(e, reason);

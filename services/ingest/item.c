@@ -43,8 +43,8 @@ int ing_item_reject(ing_item *it, const char *code, const char *field, const cha
   return -1;
 }
 
-static const char *const CHANNELS[] = {"unspecified", "web", "email", "whatsapp", "sms", "call",
-                                       "chat", "social", "survey", "open311", "in_person", "other"};
+static const char *const CHANNELS[] = {"unspecified", "web",    "email",  "whatsapp", "sms",       "call",
+                                       "chat",        "social", "survey", "open311",  "in_person", "other"};
 
 int ing_channel_parse(const char *s) {
   for (int i = 1; i < (int)(sizeof CHANNELS / sizeof *CHANNELS); i++)
@@ -131,8 +131,7 @@ int ing_parse_time(const char *s, int64_t *ms) {
   } else {
     return -1;
   }
-  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
-    return -1;
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60) return -1;
   int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
   *ms = ((days * 24 + h) * 60 + mi) * 60000LL + sec * 1000LL - off_min * 60000LL;
   return 0;
@@ -175,9 +174,7 @@ static cJSON *json_fail(const char *p, size_t at, ing_json_error *e, const char 
   return NULL;
 }
 
-static int cmp_key(const void *a, const void *b) {
-  return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+static int cmp_key(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
 /* First key that repeats in one object, anywhere below v; NULL if none (or OOM: then
  * the first occurrence wins, which is what cJSON's lookups do anyway). */
@@ -277,9 +274,9 @@ static int take_int(ing_item *it, const cJSON *o, const char *name, int lo, int 
   if (!v || cJSON_IsNull(v)) return 0;
   int64_t x;
   if (!whole_number(v, &x))
-    return ing_item_reject(it, "invalid", name, "%s must be a whole number %d..%d (a JSON number, not a string)", name, lo, hi);
-  if (x < lo || x > hi)
-    return ing_item_reject(it, "invalid", name, "%s must be between %d and %d", name, lo, hi);
+    return ing_item_reject(it, "invalid", name, "%s must be a whole number %d..%d (a JSON number, not a string)", name,
+                           lo, hi);
+  if (x < lo || x > hi) return ing_item_reject(it, "invalid", name, "%s must be between %d and %d", name, lo, hi);
   *has = 1;
   *dst = (int)x;
   return 0;
@@ -313,15 +310,15 @@ static int take_location(ing_item *it, const cJSON *o) {
 static int take_attributes(ing_item *it, const cJSON *o) {
   const cJSON *a = ing_json_at(o, "attributes");
   if (!a || cJSON_IsNull(a)) return 0;
-  if (!cJSON_IsObject(a)) return ing_item_reject(it, "invalid", "attributes", "attributes must be an object of strings");
+  if (!cJSON_IsObject(a))
+    return ing_item_reject(it, "invalid", "attributes", "attributes must be an object of strings");
   size_t n = (size_t)cJSON_GetArraySize(a);
   if (n > ING_MAX_ATTRS) return ing_item_reject(it, "invalid", "attributes", "at most %d attributes", ING_MAX_ATTRS);
   it->attr_keys = calloc(n ? n : 1, sizeof(char *));
   it->attr_vals = calloc(n ? n : 1, sizeof(char *));
   if (!it->attr_keys || !it->attr_vals) return ing_item_reject(it, "internal", "attributes", "out of memory");
   for (const cJSON *v = a->child; v; v = v->next) {
-    if (!cJSON_IsString(v))
-      return ing_item_reject(it, "invalid", "attributes", "attribute values must be strings");
+    if (!cJSON_IsString(v)) return ing_item_reject(it, "invalid", "attributes", "attribute values must be strings");
     it->attr_keys[it->nattrs] = strdup(v->string);
     it->attr_vals[it->nattrs] = strdup(v->valuestring);
     if (!it->attr_keys[it->nattrs] || !it->attr_vals[it->nattrs++])
@@ -332,8 +329,7 @@ static int take_attributes(ing_item *it, const cJSON *o) {
 
 int ing_item_from_json(ing_item *it, const cJSON *o, const char *agency, int default_channel) {
   if (!cJSON_IsObject(o)) return ing_item_reject(it, "invalid", "", "feedback must be a JSON object");
-  if (take_int(it, o, "nps", 0, 10, &it->has_nps, &it->nps) ||
-      take_int(it, o, "csat", 1, 5, &it->has_csat, &it->csat))
+  if (take_int(it, o, "nps", 0, 10, &it->has_nps, &it->nps) || take_int(it, o, "csat", 1, 5, &it->has_csat, &it->csat))
     return -1;
   const cJSON *t = ing_json_at(o, "text");
   if (!t && !it->has_nps && !it->has_csat) return ing_item_reject(it, "invalid", "text", "text is required");
@@ -361,8 +357,9 @@ int ing_item_from_json(ing_item *it, const cJSON *o, const char *agency, int def
   const char *ch = jstr(o, "channel", NULL);
   if (ch == (const char *)-1) return ing_item_reject(it, "invalid", "channel", "channel must be a string");
   if (ch && (it->channel = ing_channel_parse(ch)) < 0)
-    return ing_item_reject(it, "invalid", "channel",
-                           "unknown channel (web, email, whatsapp, sms, call, chat, social, survey, open311, in_person, other)");
+    return ing_item_reject(
+        it, "invalid", "channel",
+        "unknown channel (web, email, whatsapp, sms, call, chat, social, survey, open311, in_person, other)");
 
   const cJSON *ca = ing_json_at(o, "created_at"), *ca2 = ing_json_at(o, "createdAt");
   if (ca && ca2) return ing_item_reject(it, "invalid", "created_at", "give created_at or createdAt, not both");
@@ -390,8 +387,9 @@ static int proto_str(ing_item *it, const char *field, const char *v, char **dst)
 int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb) {
   if (!fb->text && !fb->has_nps && !fb->has_csat) return ing_item_reject(it, "invalid", "text", "text is required");
   if (!fb->agency || !*fb->agency) return ing_item_reject(it, "invalid", "agency", "agency is required");
-  if ((fb->text && *fb->text ? proto_str(it, "text", fb->text, &it->text) : !(it->text = strdup("")) ? -1
-                                                                                                     : 0) ||
+  if ((fb->text && *fb->text      ? proto_str(it, "text", fb->text, &it->text)
+       : !(it->text = strdup("")) ? -1
+                                  : 0) ||
       proto_str(it, "agency", fb->agency, &it->agency) || proto_str(it, "service", fb->service, &it->service) ||
       proto_str(it, "external_id", fb->external_id, &it->external_id) ||
       proto_str(it, "language", fb->language, &it->language))
@@ -412,7 +410,8 @@ int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb) {
   if (fb->location) {
     const Escucha__V1__Location *l = fb->location;
     if (l->has_lat != l->has_lon)
-      return ing_item_reject(it, "invalid", l->has_lat ? "location.lon" : "location.lat", "a location needs both lat and lon");
+      return ing_item_reject(it, "invalid", l->has_lat ? "location.lon" : "location.lat",
+                             "a location needs both lat and lon");
     if (l->has_lat && (!(fabs(l->lat) <= 90) || !(fabs(l->lon) <= 180)))
       return ing_item_reject(it, "invalid", fabs(l->lat) <= 90 ? "location.lon" : "location.lat",
                              "lat must be -90..90 and lon -180..180");
@@ -428,7 +427,8 @@ int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb) {
   it->attr_vals = calloc(n ? n : 1, sizeof(char *));
   if (!it->attr_keys || !it->attr_vals) return ing_item_reject(it, "internal", "", "out of memory");
   for (size_t i = 0; i < n; i++) {
-    const char *k = fb->attributes[i]->key ? fb->attributes[i]->key : "", *v = fb->attributes[i]->value ? fb->attributes[i]->value : "";
+    const char *k = fb->attributes[i]->key ? fb->attributes[i]->key : "",
+               *v = fb->attributes[i]->value ? fb->attributes[i]->value : "";
     if (ing_utf8_invalid_at(k, strlen(k)) >= 0 || ing_utf8_invalid_at(v, strlen(v)) >= 0)
       return ing_item_reject(it, "invalid", "attributes", "attribute %zu is not valid UTF-8", i);
     it->attr_keys[i] = strdup(k);
@@ -487,21 +487,24 @@ static int identifier_ok(ing_item *it, const char *field, const char *v) {
   if (!red) return ing_item_reject(it, "internal", field, "out of memory");
   free(red);
   int digits_only = v[strspn(v, "0123456789")] == '\0';
-  const char *kind = c.email ? "an e-mail address" : c.card                ? "a card number"
-                                                 : c.rut                   ? "a RUT"
-                                                 : c.dni                   ? "a DNI/NIE"
-                                                 : c.cedula                ? "a cédula"
-                                                 : c.iban                  ? "an IBAN"
-                                                 : c.phone && !digits_only ? "a phone number"
-                                                                           : NULL;
+  const char *kind = c.email                   ? "an e-mail address"
+                     : c.card                  ? "a card number"
+                     : c.rut                   ? "a RUT"
+                     : c.dni                   ? "a DNI/NIE"
+                     : c.cedula                ? "a cédula"
+                     : c.iban                  ? "an IBAN"
+                     : c.phone && !digits_only ? "a phone number"
+                                               : NULL;
   if (kind)
-    return ing_item_reject(it, "invalid", field, "%s looks like %s: use an opaque id, personal data is not kept", field, kind);
+    return ing_item_reject(it, "invalid", field, "%s looks like %s: use an opaque id, personal data is not kept", field,
+                           kind);
   return 0;
 }
 
 int ing_item_validate(ing_item *it, int64_t now_ms) {
   if (!it->agency || !ing_agency_ok(it->agency))
-    return ing_item_reject(it, "invalid", "agency", "agency must be 1-%d letters, digits, '_', '-' or '.'", ING_MAX_AGENCY);
+    return ing_item_reject(it, "invalid", "agency", "agency must be 1-%d letters, digits, '_', '-' or '.'",
+                           ING_MAX_AGENCY);
   if (!it->text) return ing_item_reject(it, "invalid", "text", "text is required");
   if (strlen(it->text) > ING_MAX_TEXT)
     return ing_item_reject(it, "too_long", "text", "text is longer than %d bytes", ING_MAX_TEXT);
@@ -516,15 +519,17 @@ int ing_item_validate(ing_item *it, int64_t now_ms) {
   if (it->external_id && identifier_ok(it, "external_id", it->external_id) != 0) return -1;
   if (it->language && *it->language && !language_ok(it->language))
     return ing_item_reject(it, "invalid", "language", "language must be a language tag such as es, en or es-CL");
-  if (it->nattrs > ING_MAX_ATTRS) return ing_item_reject(it, "invalid", "attributes", "at most %d attributes", ING_MAX_ATTRS);
+  if (it->nattrs > ING_MAX_ATTRS)
+    return ing_item_reject(it, "invalid", "attributes", "at most %d attributes", ING_MAX_ATTRS);
   for (size_t i = 0; i < it->nattrs; i++) {
     const char *k = it->attr_keys[i];
     if (!name_ok(k, ING_MAX_ATTR_KEY))
-      return ing_item_reject(it, "invalid", "attributes",
-                             "attribute names are 1-%d letters, digits, '_', '-' or '.'", ING_MAX_ATTR_KEY);
+      return ing_item_reject(it, "invalid", "attributes", "attribute names are 1-%d letters, digits, '_', '-' or '.'",
+                             ING_MAX_ATTR_KEY);
     if (identifier_ok(it, "attributes", k) != 0) return -1; /* then k may be named in messages (and logs) */
     if (strlen(it->attr_vals[i]) > ING_MAX_ATTR_VALUE)
-      return ing_item_reject(it, "too_long", "attributes", "attribute %s is longer than %d bytes", k, ING_MAX_ATTR_VALUE);
+      return ing_item_reject(it, "too_long", "attributes", "attribute %s is longer than %d bytes", k,
+                             ING_MAX_ATTR_VALUE);
     if (ing_utf8_invalid_at(it->attr_vals[i], strlen(it->attr_vals[i])) >= 0)
       return ing_item_reject(it, "invalid", "attributes", "attribute %s is not valid UTF-8", k);
   }

@@ -24,11 +24,7 @@
 #define ING_MIN_CREATED_AT 631152000000LL          /* 1990-01-01T00:00:00Z */
 #define ING_MAX_CLOCK_SKEW_MS (24LL * 3600 * 1000) /* created_at up to a day ahead of us */
 
-enum { ING_ITEM_PENDING,
-       ING_ITEM_ACCEPTED,
-       ING_ITEM_DUPLICATE,
-       ING_ITEM_REJECTED,
-       ING_ITEM_UNAVAILABLE };
+enum { ING_ITEM_PENDING, ING_ITEM_ACCEPTED, ING_ITEM_DUPLICATE, ING_ITEM_REJECTED, ING_ITEM_UNAVAILABLE };
 
 typedef struct ing_item ing_item;
 typedef void (*ing_done_cb)(ing_item *it, void *ctx);

@@ -22,11 +22,10 @@
 static struct {
   es_common_cfg common;
   const char *http_host, *api_keys_file, *api_keys, *taxonomy, *group, *agency, *whatsapp_agency,
-      *whatsapp_verify_token, *dlq_seal_public_key_file, *dlq_secret_key_file, *test_fail_text,
-      *receipt_secret_file, *public_api_url, *open311_read_url;
+      *whatsapp_verify_token, *dlq_seal_public_key_file, *dlq_secret_key_file, *test_fail_text, *receipt_secret_file,
+      *public_api_url, *open311_read_url;
   char *whatsapp_app_secret; /* value or the file's content */
-  long http_port, admin_port, http_max_conns, dedup_window, dedup_anonymous_window, max_body, max_batch,
-      max_inflight;
+  long http_port, admin_port, http_max_conns, dedup_window, dedup_anonymous_window, max_body, max_batch, max_inflight;
   long open311_read_max_bytes;
   double http_header_timeout_s, http_body_timeout_s, http_idle_timeout_s, rate_limit, open311_read_timeout_s;
   int utf8_repair, inbound;
@@ -38,21 +37,37 @@ static es_opt OPTS[] = {
     ES_COMMON_OPTS(C.common),
     ES_STR("http-host", "127.0.0.1", "Address for the ingest API (0.0.0.0: every interface)", &C.http_host),
     ES_LONG("http-port", "8080", 0, ES_PORT_MAX, "Port for the ingest API", &C.http_port),
-    ES_DOUBLE("http-header-timeout-s", "10", 0, 86400, "Seconds to receive a request head (from its first byte; 0 = none)", &C.http_header_timeout_s),
-    ES_DOUBLE("http-body-timeout-s", "30", 0, 86400, "Seconds to receive a request body (from the end of the head; 0 = none)", &C.http_body_timeout_s),
-    ES_DOUBLE("http-idle-timeout-s", "60", 0, 86400, "Seconds a keep-alive connection may idle between requests (0 = none)", &C.http_idle_timeout_s),
-    ES_LONG("http-max-conns", "0", 0, 1000000, "Most open API connections (0 = min(4096, 3/4 of RLIMIT_NOFILE))", &C.http_max_conns),
+    ES_DOUBLE("http-header-timeout-s", "10", 0, 86400,
+              "Seconds to receive a request head (from its first byte; 0 = none)", &C.http_header_timeout_s),
+    ES_DOUBLE("http-body-timeout-s", "30", 0, 86400,
+              "Seconds to receive a request body (from the end of the head; 0 = none)", &C.http_body_timeout_s),
+    ES_DOUBLE("http-idle-timeout-s", "60", 0, 86400,
+              "Seconds a keep-alive connection may idle between requests (0 = none)", &C.http_idle_timeout_s),
+    ES_LONG("http-max-conns", "0", 0, 1000000, "Most open API connections (0 = min(4096, 3/4 of RLIMIT_NOFILE))",
+            &C.http_max_conns),
     ES_LONG("admin-port", "9101", 0, ES_PORT_MAX, "Port for /metrics /healthz /readyz", &C.admin_port),
-    ES_STR("api-keys-file", NULL, "File of agency:role[,role]:<sha256 hex of key> lines (legacy agency:<hex>: submit+read+review)", &C.api_keys_file),
+    ES_STR("api-keys-file", NULL,
+           "File of agency:role[,role]:<sha256 hex of key> lines (legacy agency:<hex>: submit+read+review)",
+           &C.api_keys_file),
     ES_STR("api-keys", NULL, "agency[:role+role]:key[,...] (hashed at load; prefer the file)", &C.api_keys),
-    ES_STR("receipt-secret-file", NULL, "File of 64 hex chars: the secret of citizen receipt tokens (status_url); unset: no status_url", &C.receipt_secret_file),
-    ES_STR("public-api-url", "http://127.0.0.1:8081", "escucha-api's base URL as citizens reach it (status_url)", &C.public_api_url),
-    ES_STR("open311-read-url", "http://127.0.0.1:8081", "escucha-api's base URL for forwarded Open311 GETs (empty: not forwarded, 404)", &C.open311_read_url),
-    ES_DOUBLE("open311-read-timeout-s", "10", 0.1, 300, "Seconds a forwarded Open311 GET may take (then 503)", &C.open311_read_timeout_s),
-    ES_LONG("open311-read-max-bytes", "8388608", 1024, 1L << 30, "Largest forwarded Open311 answer in bytes (larger: 502)", &C.open311_read_max_bytes),
-    ES_DOUBLE("rate-limit", "1000", 0, 1e9, "Items per second per API key: a batch costs one per item; burst 2x (0 = unlimited)", &C.rate_limit),
-    ES_LONG("dedup-window", "604800", 0, 315360000, "Seconds a re-sent external_id is answered as a duplicate", &C.dedup_window),
-    ES_LONG("dedup-anonymous-window", "600", 0, 315360000, "Seconds identical content without external_id (same channel, service, scores) is a duplicate", &C.dedup_anonymous_window),
+    ES_STR("receipt-secret-file", NULL,
+           "File of 64 hex chars: the secret of citizen receipt tokens (status_url); unset: no status_url",
+           &C.receipt_secret_file),
+    ES_STR("public-api-url", "http://127.0.0.1:8081", "escucha-api's base URL as citizens reach it (status_url)",
+           &C.public_api_url),
+    ES_STR("open311-read-url", "http://127.0.0.1:8081",
+           "escucha-api's base URL for forwarded Open311 GETs (empty: not forwarded, 404)", &C.open311_read_url),
+    ES_DOUBLE("open311-read-timeout-s", "10", 0.1, 300, "Seconds a forwarded Open311 GET may take (then 503)",
+              &C.open311_read_timeout_s),
+    ES_LONG("open311-read-max-bytes", "8388608", 1024, 1L << 30,
+            "Largest forwarded Open311 answer in bytes (larger: 502)", &C.open311_read_max_bytes),
+    ES_DOUBLE("rate-limit", "1000", 0, 1e9,
+              "Items per second per API key: a batch costs one per item; burst 2x (0 = unlimited)", &C.rate_limit),
+    ES_LONG("dedup-window", "604800", 0, 315360000, "Seconds a re-sent external_id is answered as a duplicate",
+            &C.dedup_window),
+    ES_LONG("dedup-anonymous-window", "600", 0, 315360000,
+            "Seconds identical content without external_id (same channel, service, scores) is a duplicate",
+            &C.dedup_anonymous_window),
     ES_LONG("max-body", "16777216", 1, 1L << 31, "Largest request body in bytes", &C.max_body),
     ES_LONG("max-batch", "10000", 1, 10000000, "Most items in one batch request", &C.max_batch),
     ES_LONG("max-inflight", "200000", 1, 100000000, "Items in flight before answering 503", &C.max_inflight),
@@ -61,12 +76,17 @@ static es_opt OPTS[] = {
     ES_BOOL("inbound", "on", "Consume escucha.feedback.inbound.v1", &C.inbound),
     ES_STR("group", "escucha-ingest", "Consumer group for the inbound topic", &C.group),
     ES_STR("agency", "demo", "Agency for `import`", &C.agency),
-    ES_STR("whatsapp-agency", NULL, "Agency of the WhatsApp Business number (enables /v1/channels/whatsapp)", &C.whatsapp_agency),
-    ES_SECRET("whatsapp-app-secret", "Meta app secret that signs webhook calls (or a file holding it)", &C.whatsapp_app_secret),
+    ES_STR("whatsapp-agency", NULL, "Agency of the WhatsApp Business number (enables /v1/channels/whatsapp)",
+           &C.whatsapp_agency),
+    ES_SECRET("whatsapp-app-secret", "Meta app secret that signs webhook calls (or a file holding it)",
+              &C.whatsapp_app_secret),
     ES_STR("whatsapp-verify-token", NULL, "Token for Meta's webhook subscription handshake", &C.whatsapp_verify_token),
-    ES_STR("dlq-seal-public-key-file", NULL, "Operator public key (dlq-keygen) sealing rejected inbound messages in the DLQ; unset: not kept", &C.dlq_seal_public_key_file),
+    ES_STR("dlq-seal-public-key-file", NULL,
+           "Operator public key (dlq-keygen) sealing rejected inbound messages in the DLQ; unset: not kept",
+           &C.dlq_seal_public_key_file),
     ES_STR("dlq-secret-key-file", NULL, "For `dlq-open`: the operator secret key (dlq-keygen)", &C.dlq_secret_key_file),
-    ES_STR("test-fail-text", NULL, "Tests only: items whose text contains this fail as if Kafka refused them", &C.test_fail_text),
+    ES_STR("test-fail-text", NULL, "Tests only: items whose text contains this fail as if Kafka refused them",
+           &C.test_fail_text),
     ES_OPT_END,
 };
 
@@ -137,8 +157,7 @@ static const char *const PRODUCER_EXTRA[] = {
     /* Not 0: under load, requests of one message each queue up behind one another
      * on the broker connection. With the sticky partitioner a short wait fills a
      * batch: bench/ingest at 128 clients 20k/s at 0, 24k at 2 ms, 34k at 0.2 ms. */
-    "linger.ms", "0.2",
-    NULL};
+    "linger.ms", "0.2", NULL};
 
 static ing_pipeline *make_ingest(char *err, size_t errlen) {
   ing_pipeline_config cfg = {
@@ -215,8 +234,7 @@ static int serve(void) {
   api.loop = S.loop;
   api.open311_read_timeout_ms = (unsigned)(C.open311_read_timeout_s * 1000);
   api.open311_read_max_bytes = (size_t)C.open311_read_max_bytes;
-  api.keys = ing_auth_new(C.api_keys_file, C.api_keys,
-                          C.rate_limit, err, sizeof err);
+  api.keys = ing_auth_new(C.api_keys_file, C.api_keys, C.rate_limit, err, sizeof err);
   if (!api.keys) {
     es_error("config_error", "%s", err);
     goto cleanup;
@@ -236,16 +254,20 @@ static int serve(void) {
   }
   api.g = S.g;
   if (C.inbound) {
-    S.ib = ing_inbound_start(S.loop, S.g, C.common.kafka_brokers, C.group,
-                             C.dlq_seal_public_key_file, err, sizeof err);
+    S.ib = ing_inbound_start(S.loop, S.g, C.common.kafka_brokers, C.group, C.dlq_seal_public_key_file, err, sizeof err);
     if (!S.ib) {
       es_error("kafka_config_error", "%s", err);
       goto cleanup;
     }
   }
-  es_http_limits lim = {.max_body = (size_t)C.max_body, .max_header_bytes = 32768, .header_timeout_ms = (unsigned)(C.http_header_timeout_s * 1000), .body_timeout_ms = (unsigned)(C.http_body_timeout_s * 1000), .idle_timeout_ms = (unsigned)(C.http_idle_timeout_s * 1000), .max_conns = (unsigned)C.http_max_conns, .name = "api"};
-  S.http = es_http_listen(S.loop, C.http_host, (int)C.http_port, &lim,
-                          ing_api_handle, &api);
+  es_http_limits lim = {.max_body = (size_t)C.max_body,
+                        .max_header_bytes = 32768,
+                        .header_timeout_ms = (unsigned)(C.http_header_timeout_s * 1000),
+                        .body_timeout_ms = (unsigned)(C.http_body_timeout_s * 1000),
+                        .idle_timeout_ms = (unsigned)(C.http_idle_timeout_s * 1000),
+                        .max_conns = (unsigned)C.http_max_conns,
+                        .name = "api"};
+  S.http = es_http_listen(S.loop, C.http_host, (int)C.http_port, &lim, ing_api_handle, &api);
   if (!S.http) goto cleanup;
   /* admin last: a 200 from /healthz means the API port is bound too */
   es_process_watch_dir(C.common.state_dir); /* escucha_state_disk_*_bytes */
@@ -256,8 +278,8 @@ static int serve(void) {
   uv_signal_start(&S.sigint, on_signal, SIGINT);
   uv_timer_init(S.loop, &S.ready_timer);
   uv_timer_start(&S.ready_timer, on_ready_tick, 0, 500);
-  es_info("listening", "http=%s:%ld keys=%zu max_conns=%u", C.http_host, C.http_port,
-          ing_auth_count(api.keys), es_http_max_conns(S.http));
+  es_info("listening", "http=%s:%ld keys=%zu max_conns=%u", C.http_host, C.http_port, ing_auth_count(api.keys),
+          es_http_max_conns(S.http));
   uv_run(S.loop, UV_RUN_DEFAULT);
   rc = es_kafka_fatal ? 1 : 0;
   es_info("stopped", "bye");
@@ -276,7 +298,9 @@ cleanup:
 int main(int argc, char **argv) {
   char *rest[16];
   int nrest = 0;
-  int pr = es_config_parse(OPTS, "escucha-ingest", "[import FILE.csv... | dlq-keygen PUB SECRET | dlq-open [DIR]] [options]", argc, argv, 1, rest, &nrest);
+  int pr =
+      es_config_parse(OPTS, "escucha-ingest", "[import FILE.csv... | dlq-keygen PUB SECRET | dlq-open [DIR]] [options]",
+                      argc, argv, 1, rest, &nrest);
   if (pr != 0) {
     es_config_free(OPTS);
     return pr > 0 ? 0 : 2;

@@ -11,8 +11,8 @@
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
-#define FOLD_OPTS (UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | \
-                   UTF8PROC_STRIPMARK | UTF8PROC_IGNORE)
+#define FOLD_OPTS \
+  (UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK | UTF8PROC_IGNORE)
 
 /* ---- UTF-8 decoding ---------------------------------------------------------------- */
 
@@ -45,8 +45,7 @@ static size_t u8_decode(const unsigned char *s, size_t n, int32_t *cp) {
     return 1;
   }
   size_t k = bad_len(s, n);
-  size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3
-                                          : 2;
+  size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
   if (c < 0xC2 || c > 0xF4 || k != want) return 0;
   if (want == 2) *cp = ((c & 0x1F) << 6) | (s[1] & 0x3F);
   else if (want == 3) *cp = ((c & 0x0F) << 12) | ((s[1] & 0x3F) << 6) | (s[2] & 0x3F);
@@ -70,9 +69,7 @@ long ing_utf8_invalid_at(const char *s, size_t n) {
   return -1;
 }
 
-static size_t u8_encode(int32_t cp, char *out) {
-  return (size_t)utf8proc_encode_char(cp, (utf8proc_uint8_t *)out);
-}
+static size_t u8_encode(int32_t cp, char *out) { return (size_t)utf8proc_encode_char(cp, (utf8proc_uint8_t *)out); }
 
 /* ---- normalisation ------------------------------------------------------------------ */
 
@@ -80,9 +77,8 @@ static size_t u8_encode(int32_t cp, char *out) {
  * scripts with ccc=0 composing characters (Indic, Hangul, ...) always take the slow path. */
 static int nfc_stable(int32_t cp) {
   if (cp < 0x300) return 1;
-  if (cp < 0x370 || (cp >= 0x900 && cp < 0x1200) || (cp >= 0x1B00 && cp < 0x1B80) ||
-      (cp >= 0x3099 && cp <= 0x309A) || (cp >= 0xAC00 && cp < 0xD7B0) ||
-      (cp >= 0x11000 && cp < 0x12000))
+  if (cp < 0x370 || (cp >= 0x900 && cp < 0x1200) || (cp >= 0x1B00 && cp < 0x1B80) || (cp >= 0x3099 && cp <= 0x309A) ||
+      (cp >= 0xAC00 && cp < 0xD7B0) || (cp >= 0x11000 && cp < 0x12000))
     return 0;
   const utf8proc_property_t *p = utf8proc_get_property(cp);
   if (p->combining_class != 0 || p->comp_exclusion) return 0;
@@ -90,15 +86,12 @@ static int nfc_stable(int32_t cp) {
   return p->decomp_seqindex == UINT16_MAX || p->decomp_type != 0;
 }
 
-enum { CH_TEXT,
-       CH_DROP,
-       CH_SPACE,
-       CH_NL };
+enum { CH_TEXT, CH_DROP, CH_SPACE, CH_NL };
 
 static int classify_cp(int32_t cp) {
   if (cp == '\n' || cp == 0x85 || cp == 0x2028 || cp == 0x2029) return CH_NL;
-  if (cp == ' ' || cp == '\t' || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
-      cp == 0x202F || cp == 0x205F || cp == 0x3000)
+  if (cp == ' ' || cp == '\t' || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x202F ||
+      cp == 0x205F || cp == 0x3000)
     return CH_SPACE;
   if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0) || cp == 0xFEFF) return CH_DROP;
   return CH_TEXT;
@@ -164,8 +157,7 @@ static long clean_pass(const unsigned char *s, size_t n, char *out, int strict) 
 
 /* Replaces each maximal ill-formed subpart with U+FFFD; *first_bad = offset of the first or
  * -1. Returns malloc'd copy when repairing (NULL on OOM), NULL with *first_bad = -1 if valid. */
-static char *repair_utf8(const unsigned char *s, size_t n, int repair, long *first_bad,
-                         size_t *out_n, int *oom) {
+static char *repair_utf8(const unsigned char *s, size_t n, int repair, long *first_bad, size_t *out_n, int *oom) {
   char *out = NULL;
   size_t o = 0, i = 0;
   *first_bad = -1;
@@ -198,8 +190,7 @@ static char *repair_utf8(const unsigned char *s, size_t n, int repair, long *fir
 
 /* Clean-up before NFC so that dropping a control character between a letter and its
  * accent still yields NFC output; NFC creates no spaces or controls, so order is safe. */
-static char *normalize_slow(const char *in, size_t len, int repair, size_t *out_len,
-                            long *bad_offset) {
+static char *normalize_slow(const char *in, size_t len, int repair, size_t *out_len, long *bad_offset) {
   char *fixed = NULL, *clean = NULL;
   utf8proc_uint8_t *nfc = NULL;
   const unsigned char *src = (const unsigned char *)in;
@@ -217,8 +208,7 @@ static char *normalize_slow(const char *in, size_t len, int repair, size_t *out_
   clean = malloc(n + 1);
   if (!clean) goto cleanup;
   long m = clean_pass(src, n, clean, 0);
-  utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)clean, m, &nfc,
-                                    UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+  utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)clean, m, &nfc, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
   if (k < 0) goto cleanup; /* only OOM is possible: the input is valid now */
   *out_len = (size_t)k;
 cleanup:
@@ -227,8 +217,7 @@ cleanup:
   return (char *)nfc;
 }
 
-static char *normalize_impl(const char *in, size_t len, int repair, size_t *out_len,
-                            long *bad_offset, int allow_fast) {
+static char *normalize_impl(const char *in, size_t len, int repair, size_t *out_len, long *bad_offset, int allow_fast) {
   size_t dummy_len;
   long dummy_bad;
   if (!out_len) out_len = &dummy_len;
@@ -254,8 +243,7 @@ char *ing_normalize_text(const char *in, size_t len, int repair, size_t *out_len
   return normalize_impl(in, len, repair, out_len, bad_offset, 1);
 }
 
-char *ing_normalize_text_ref(const char *in, size_t len, int repair, size_t *out_len,
-                             long *bad_offset) {
+char *ing_normalize_text_ref(const char *in, size_t len, int repair, size_t *out_len, long *bad_offset) {
   return normalize_impl(in, len, repair, out_len, bad_offset, 0);
 }
 
@@ -263,6 +251,7 @@ char *ing_normalize_text_ref(const char *in, size_t len, int repair, size_t *out
 
 /* Fold of U+0080..U+017F under FOLD_OPTS, generated with utf8proc 2.8 (each code point
  * folded between two letters): "" = ignorable, " " = separator. */
+/* clang-format off: a table laid out by hand */
 static const char *const latin_fold[256] = {
     /* U+0080 */ " ",
     " ",
@@ -557,138 +546,19 @@ static const char *const latin_fold[256] = {
     "z",
     "s",
 };
+/* clang-format on */
 
 /* ASCII fold: lower-case letters and digits kept, 0 = separator. */
+/* clang-format off: a table laid out by hand */
 static const unsigned char FOLD_ASCII[128] = {
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    48,
-    49,
-    50,
-    51,
-    52,
-    53,
-    54,
-    55,
-    56,
-    57,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    97,
-    98,
-    99,
-    100,
-    101,
-    102,
-    103,
-    104,
-    105,
-    106,
-    107,
-    108,
-    109,
-    110,
-    111,
-    112,
-    113,
-    114,
-    115,
-    116,
-    117,
-    118,
-    119,
-    120,
-    121,
-    122,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    97,
-    98,
-    99,
-    100,
-    101,
-    102,
-    103,
-    104,
-    105,
-    106,
-    107,
-    108,
-    109,
-    110,
-    111,
-    112,
-    113,
-    114,
-    115,
-    116,
-    117,
-    118,
-    119,
-    120,
-    121,
-    122,
-    0,
-    0,
-    0,
-    0,
-    0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   48,  49,  50,  51,  52,  53,  54,  55,  56,  57,  0,   0,   0,   0,   0,   0,   0,   97,
+    98,  99,  100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119,
+    120, 121, 122, 0,   0,   0,   0,   0,   0,   97,  98,  99,  100, 101, 102, 103, 104, 105, 106, 107, 108, 109,
+    110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 0,   0,   0,   0,   0,
 };
+/* clang-format on */
 
 static void fold_put(ws_writer *w, const char *s, size_t k) {
   for (size_t j = 0; j < k; j++) {
@@ -760,8 +630,7 @@ static char *fold_slow(const char *in, size_t len, size_t *out_len) {
       n += k, i += k;
     }
   }
-  utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)clean, (utf8proc_ssize_t)n, &map,
-                                    FOLD_OPTS);
+  utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)clean, (utf8proc_ssize_t)n, &map, FOLD_OPTS);
   if (m < 0) goto cleanup;
   res = malloc((size_t)m + 1);
   if (!res) goto cleanup;
@@ -800,13 +669,9 @@ static char *fold_impl(const char *in, size_t len, size_t *out_len, int allow_fa
   return fold_slow(in, len, out_len);
 }
 
-char *ing_fold_text(const char *in, size_t len, size_t *out_len) {
-  return fold_impl(in, len, out_len, 1);
-}
+char *ing_fold_text(const char *in, size_t len, size_t *out_len) { return fold_impl(in, len, out_len, 1); }
 
-char *ing_fold_text_ref(const char *in, size_t len, size_t *out_len) {
-  return fold_impl(in, len, out_len, 0);
-}
+char *ing_fold_text_ref(const char *in, size_t len, size_t *out_len) { return fold_impl(in, len, out_len, 0); }
 
 /* ---- content hash ------------------------------------------------------------------- */
 

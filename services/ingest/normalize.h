@@ -30,8 +30,7 @@ void ing_content_hash(const char *agency, const char *folded, size_t len, char o
 
 /* Testing only: the same functions without the ASCII/Latin fast paths (everything through
  * utf8proc). Fuzzers check that both paths agree. */
-char *ing_normalize_text_ref(const char *in, size_t len, int repair, size_t *out_len,
-                             long *bad_offset);
+char *ing_normalize_text_ref(const char *in, size_t len, int repair, size_t *out_len, long *bad_offset);
 char *ing_fold_text_ref(const char *in, size_t len, size_t *out_len);
 
 #endif

@@ -95,13 +95,17 @@ static void metrics_init(void) {
   M.items = es_counter("escucha_ingest_items_total", "Feedback items by outcome", "result", NULL);
   M.produced = es_counter("escucha_ingest_produced_total", "Feedback acked by Kafka", NULL);
   M.dups = es_counter("escucha_ingest_duplicates_total", "Duplicates answered with the original id", NULL);
-  M.takeovers = es_counter("escucha_ingest_claim_takeovers_total",
-                           "Retries produced under the id of a lapsed pending claim (dead instance, failed send)", NULL);
+  M.takeovers =
+      es_counter("escucha_ingest_claim_takeovers_total",
+                 "Retries produced under the id of a lapsed pending claim (dead instance, failed send)", NULL);
   M.redactions = es_counter("escucha_ingest_redactions_total", "PII redactions by kind", "kind", NULL);
   M.delivery_errors = es_counter("escucha_ingest_kafka_delivery_errors_total", "Produce failures", "error", NULL);
-  M.degraded = es_counter("escucha_ingest_dedup_degraded_total", "Items accepted without a dedup check (Redis unavailable)", NULL);
-  M.dedup_latency = es_histogram("escucha_ingest_dedup_seconds", "Submit to Redis dedup answer", ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
-  M.latency = es_histogram("escucha_ingest_item_seconds", "Submit to Kafka ack", ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
+  M.degraded = es_counter("escucha_ingest_dedup_degraded_total",
+                          "Items accepted without a dedup check (Redis unavailable)", NULL);
+  M.dedup_latency = es_histogram("escucha_ingest_dedup_seconds", "Submit to Redis dedup answer", ES_LATENCY_BUCKETS,
+                                 ES_LATENCY_NBUCKETS, NULL);
+  M.latency =
+      es_histogram("escucha_ingest_item_seconds", "Submit to Kafka ack", ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
 }
 
 static unsigned claim_bucket(const char *id) {
@@ -184,8 +188,9 @@ static int clean_field(ing_item *it, const char *field, char **v) {
   size_t n = 0, rn = 0;
   long bad = -1;
   char *norm = ing_normalize_text(*v, strlen(*v), 0, &n, &bad);
-  if (!norm) return bad >= 0 ? ing_item_reject(it, "invalid", field, "%s is not valid UTF-8", field)
-                             : ing_item_reject(it, "internal", field, "out of memory");
+  if (!norm)
+    return bad >= 0 ? ing_item_reject(it, "invalid", field, "%s is not valid UTF-8", field)
+                    : ing_item_reject(it, "internal", field, "out of memory");
   ing_redact_counts c = {0};
   char *red = ing_redact(norm, n, &rn, &c);
   free(norm);
@@ -282,7 +287,8 @@ static void pending_value(char *out, size_t len, const char *id, int64_t lease_e
 static void on_loop_end(uv_check_t *h);
 
 /* Queues a command; it is written at the end of this loop iteration. */
-static int redis_send(ing_pipeline *g, redisCallbackFn *fn, void *priv, int argc, const char **argv, const size_t *argl) {
+static int redis_send(ing_pipeline *g, redisCallbackFn *fn, void *priv, int argc, const char **argv,
+                      const size_t *argl) {
   int rc = redisAsyncCommandArgv(g->redis, fn, priv, argc, argv, argl);
   if (rc == REDIS_OK) uv_check_start(&g->loop_end, on_loop_end);
   return rc;
@@ -376,8 +382,8 @@ static void produce(ing_pipeline *g, ing_item *it) {
   size_t len = 0;
   uint8_t *buf = ing_item_pack(it, &len);
   int refuse = g->cfg.test_fail_text && *g->cfg.test_fail_text && strstr(it->text, g->cfg.test_fail_text);
-  rd_kafka_resp_err_t e = buf && !refuse ? es_kafka_produce(it->bulk ? g->bulk : g->producer, ES_TOPIC_INGESTED, RD_KAFKA_PARTITION_UA,
-                                                            it->id, strlen(it->id), buf, len, it)
+  rd_kafka_resp_err_t e = buf && !refuse ? es_kafka_produce(it->bulk ? g->bulk : g->producer, ES_TOPIC_INGESTED,
+                                                            RD_KAFKA_PARTITION_UA, it->id, strlen(it->id), buf, len, it)
                                          : RD_KAFKA_RESP_ERR__FAIL;
   free(buf);
   if (e) {
@@ -578,8 +584,7 @@ static void dedup_send_one(ing_pipeline *g, ing_item *it) {
   const char *argv[] = {"SET", it->keys[0], val, "NX", "GET", "EX", it->key_ttl};
   size_t argl[7];
   for (int i = 0; i < 7; i++) argl[i] = strlen(argv[i]);
-  if (redis_send(g, on_dedup_one, it, 7, argv, argl) != REDIS_OK)
-    dedup_outcome(g, it, NULL, 0);
+  if (redis_send(g, on_dedup_one, it, 7, argv, argl) != REDIS_OK) dedup_outcome(g, it, NULL, 0);
 }
 
 static struct ing_group *group_new(void) {
@@ -644,7 +649,8 @@ static void on_redis_connect(const redisAsyncContext *ac, int status) {
   if (!g) return;
   if (status != REDIS_OK) {
     /* warn once per outage; the retries every second stay at debug */
-    es_log(g->redis_warned++ ? ES_DEBUG : ES_WARN, "redis_unavailable", "%s; dedup degraded until it is back", ac->errstr);
+    es_log(g->redis_warned++ ? ES_DEBUG : ES_WARN, "redis_unavailable", "%s; dedup degraded until it is back",
+           ac->errstr);
     g->redis = NULL; /* hiredis frees a context whose connect failed */
     g->redis_connected = 0;
     return;
@@ -689,8 +695,8 @@ ing_pipeline *ing_pipeline_new(uv_loop_t *loop, const ing_pipeline_config *cfg, 
   if (g->cfg.dedup_anon_window_s <= 0 || g->cfg.dedup_anon_window_s > g->cfg.dedup_window_s)
     g->cfg.dedup_anon_window_s = g->cfg.dedup_window_s < 600 ? g->cfg.dedup_window_s : 600;
   snprintf(g->ttl_anon, sizeof g->ttl_anon, "%ld", g->cfg.dedup_anon_window_s);
-  g->producer = es_kafka_producer_new(cfg->brokers, cfg->client_id ? cfg->client_id : "escucha-ingest",
-                                      on_delivery, g, cfg->producer_extra, err, errlen);
+  g->producer = es_kafka_producer_new(cfg->brokers, cfg->client_id ? cfg->client_id : "escucha-ingest", on_delivery, g,
+                                      cfg->producer_extra, err, errlen);
   if (!g->producer) {
     free(g);
     return NULL;

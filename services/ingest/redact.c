@@ -11,16 +11,9 @@
 #include <string.h>
 #include <utf8proc.h>
 
-enum { K_EMAIL,
-       K_IBAN,
-       K_CARD,
-       K_RUT,
-       K_DNI,
-       K_CEDULA,
-       K_PHONE };
+enum { K_EMAIL, K_IBAN, K_CARD, K_RUT, K_DNI, K_CEDULA, K_PHONE };
 
-static const char *const PLACEHOLDER[] = {"[EMAIL]", "[IBAN]", "[CARD]", "[RUT]",
-                                          "[DNI]", "[CEDULA]", "[PHONE]"};
+static const char *const PLACEHOLDER[] = {"[EMAIL]", "[IBAN]", "[CARD]", "[RUT]", "[DNI]", "[CEDULA]", "[PHONE]"};
 
 #define CEDULA_WINDOW 4 /* words allowed between a cédula keyword and the number */
 #define CASE_WINDOW 2   /* words allowed between N°/expediente/... and the number */
@@ -40,264 +33,17 @@ typedef struct {
 /* ---- character classes ---------------------------------------------------------------- */
 
 /* ASCII classes (1 = digit, 2 = letter): one load per byte in the scanning loops. */
+/* clang-format off: a table laid out by hand */
 static const unsigned char CLS[256] = {
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    1,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    2,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
-    0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
+/* clang-format on */
 
 static inline int is_digit(unsigned char c) { return CLS[c] & 1; }
 static inline int is_alpha(unsigned char c) { return (CLS[c] & 2) != 0; }
@@ -348,9 +94,7 @@ static int word_byte_at(const scan *sc, size_t i) {
   return word_cp(cp_at(sc, i, &k));
 }
 
-static int num_punct(unsigned char c) {
-  return c == '.' || c == ',' || c == '/' || c == ':' || c == '-';
-}
+static int num_punct(unsigned char c) { return c == '.' || c == ',' || c == '/' || c == ':' || c == '-'; }
 
 /* A match at [i, e) is glued if a letter/digit touches it, or "1." / ".5"-style number
  * punctuation joins it to a neighbouring number (decimals, dates, ranges). */
@@ -398,8 +142,7 @@ static size_t email_left(const scan *sc, size_t a, size_t lo) {
     if (cp < 0 || !word_cp(cp) || start < lo) break;
     s = start;
   }
-  while (s < a && (sc->s[s] == '.' || sc->s[s] == '+' || sc->s[s] == '-' || sc->s[s] == '%'))
-    s++;
+  while (s < a && (sc->s[s] == '.' || sc->s[s] == '+' || sc->s[s] == '-' || sc->s[s] == '%')) s++;
   if (s == a || a - s > 64 || sc->s[a - 1] == '.') return NONE;
   return s;
 }
@@ -413,8 +156,7 @@ static size_t email_right(const scan *sc, size_t a) {
     unsigned char c = sc->s[e];
     if (is_alnum(c) || c == '-') {
       e++;
-    } else if (c == '.' && dots < 16 && sc->s[e - 1] != '.' && e + 1 < sc->n &&
-               is_alnum(sc->s[e + 1])) {
+    } else if (c == '.' && dots < 16 && sc->s[e - 1] != '.' && e + 1 < sc->n && is_alnum(sc->s[e + 1])) {
       dot[dots++] = e++;
     } else {
       break;
@@ -495,9 +237,7 @@ static size_t alnum_run(const scan *sc, size_t i) {
 
 static size_t match_iban(const scan *sc, size_t i) {
   const unsigned char *s = sc->s;
-  if (i + 4 > sc->n || !is_alpha(s[i]) || !is_alpha(s[i + 1]) || !is_digit(s[i + 2]) ||
-      !is_digit(s[i + 3]))
-    return 0;
+  if (i + 4 > sc->n || !is_alpha(s[i]) || !is_alpha(s[i + 1]) || !is_digit(s[i + 2]) || !is_digit(s[i + 3])) return 0;
   size_t run = alnum_run(sc, i);
   if (run != 4) return (run >= 15 && run <= 34 && iban_ok(sc, i, i + run)) ? accept(sc, i + run) : 0;
   /* grouped: every group but the last has 4 characters */
@@ -552,8 +292,7 @@ static char rut_dv(const char *body, size_t n) {
     w = w == 7 ? 2 : w + 1;
   }
   unsigned r = 11 - sum % 11;
-  return r == 11 ? '0' : r == 10 ? 'k'
-                                 : (char)('0' + r);
+  return r == 11 ? '0' : r == 10 ? 'k' : (char)('0' + r);
 }
 
 static size_t match_rut(const scan *sc, size_t i) {
@@ -674,10 +413,8 @@ static size_t read_groups(const scan *sc, size_t p, groups *g) {
     g->end[g->n++] = p;
     g->digits += r;
     if (g->digits > 15 || p >= sc->n) break;
-    if ((s[p] == ' ' || s[p] == '-') && p + 1 < sc->n && (is_digit(s[p + 1]) || s[p + 1] == '('))
-      p++;
-    else if (!(paren && is_digit(s[p]))) /* "(0)20 ..." or "(555)123-4567" */
-      break;
+    if ((s[p] == ' ' || s[p] == '-') && p + 1 < sc->n && (is_digit(s[p + 1]) || s[p + 1] == '(')) p++;
+    else if (!(paren && is_digit(s[p]))) /* "(0)20 ..." or "(555)123-4567" */ break;
   }
   return g->digits;
 }
@@ -686,9 +423,7 @@ static int is_year(const unsigned char *d, size_t n) {
   return n == 4 && ((d[0] == '1' && d[1] == '9') || (d[0] == '2' && d[1] == '0'));
 }
 
-static int is_hhmm(const unsigned char *d) {
-  return (d[0] - '0') * 10 + (d[1] - '0') < 24 && d[2] - '0' < 6;
-}
+static int is_hhmm(const unsigned char *d) { return (d[0] - '0') * 10 + (d[1] - '0') < 24 && d[2] - '0' < 6; }
 
 /* National number in k groups starting at i: shape rules and date/year/amount guards. */
 static int national_ok(const scan *sc, size_t i, const groups *g, int k, size_t digits) {
@@ -700,20 +435,17 @@ static int national_ok(const scan *sc, size_t i, const groups *g, int k, size_t 
   const unsigned char *first = s + i + g->paren[0];
   /* "56-9-1234-5678": Chile's country code without '+', then a one-digit mobile (9) or
      * Santiago (2) prefix, the only national form with a one-digit group */
-  int cl = k >= 3 && digits == 11 && g->len[0] == 2 && first[0] == '5' && first[1] == '6' &&
-           g->len[1] == 1 && (s[g->end[1] - 1] == '9' || s[g->end[1] - 1] == '2');
+  int cl = k >= 3 && digits == 11 && g->len[0] == 2 && first[0] == '5' && first[1] == '6' && g->len[1] == 1 &&
+           (s[g->end[1] - 1] == '9' || s[g->end[1] - 1] == '2');
   for (int j = 1; j < k; j++) {
     if ((g->len[j] < 2 && !(cl && j == 1)) || g->len[j] > 6 || g->paren[j]) return 0;
     thousands &= g->len[j] == 3;
   }
   if (is_year(first, g->len[0])) return 0;
-  if (k == 3 && g->len[0] <= 2 && g->len[1] <= 2 && is_year(s + g->end[2] - 4, g->len[2]))
-    return 0; /* 12-05-2024 */
-  if (k == 2 && g->len[0] == 4 && g->len[1] == 4 && is_hhmm(first) &&
-      is_hhmm(s + g->end[1] - 4))
-    return 0; /* 0800-1730 */
-  if (thousands && sc->ctx_phone < 0 && !(digits == 9 && first[0] >= '6' && g->len[0] == 3))
-    return 0; /* 15 000 000 */
+  if (k == 3 && g->len[0] <= 2 && g->len[1] <= 2 && is_year(s + g->end[2] - 4, g->len[2])) return 0; /* 12-05-2024 */
+  if (k == 2 && g->len[0] == 4 && g->len[1] == 4 && is_hhmm(first) && is_hhmm(s + g->end[1] - 4))
+    return 0;                                                                                          /* 0800-1730 */
+  if (thousands && sc->ctx_phone < 0 && !(digits == 9 && first[0] >= '6' && g->len[0] == 3)) return 0; /* 15 000 000 */
   return 1;
 }
 
@@ -736,9 +468,8 @@ static int currency_before(const scan *sc, size_t i) {
 static size_t fold_word(const scan *sc, size_t i, char *w, size_t cap, size_t *end);
 
 static int currency_after(const scan *sc, size_t e) {
-  static const char *const WORDS[] = {"pesos", "euros", "eur", "usd", "clp", "cop", "dolares",
-                                      "dollars", "mil", "millones", "millon", "libras",
-                                      "pounds", "soles", "reales", "uf"};
+  static const char *const WORDS[] = {"pesos", "euros",    "eur",    "usd",    "clp",    "cop",   "dolares", "dollars",
+                                      "mil",   "millones", "millon", "libras", "pounds", "soles", "reales",  "uf"};
   const unsigned char *s = sc->s;
   while (e < sc->n && s[e] == ' ') e++;
   if (e >= sc->n) return 0;
@@ -764,8 +495,7 @@ static size_t match_phone(const scan *sc, size_t i) {
   size_t digits = total;
   for (int k = g.n; k >= 1; digits -= g.len[--k]) {
     int ok = intl ? intl_ok(&g, k, digits, plus) : national_ok(sc, i, &g, k, digits);
-    if (ok && !currency_after(sc, g.end[k - 1]) && accept(sc, g.end[k - 1]))
-      return g.end[k - 1];
+    if (ok && !currency_after(sc, g.end[k - 1]) && accept(sc, g.end[k - 1])) return g.end[k - 1];
   }
   return 0;
 }
@@ -785,8 +515,8 @@ static size_t fold_word(const scan *sc, size_t i, char *w, size_t cap, size_t *e
     size_t step = 1;
     if (is_alnum(c)) {
       out = (char)(is_alpha(c) ? c | 0x20 : c);
-    } else if (c == 0xC3 && j + 1 < sc->n && s[j + 1] >= 0x80 && s[j + 1] <= 0xBF &&
-               s[j + 1] != 0x97 && s[j + 1] != 0xB7) {
+    } else if (c == 0xC3 && j + 1 < sc->n && s[j + 1] >= 0x80 && s[j + 1] <= 0xBF && s[j + 1] != 0x97 &&
+               s[j + 1] != 0xB7) {
       out = LATIN1[(s[j + 1] & 0x1F)];
       step = 2;
     } else if (c == 0xCC && j + 1 < sc->n && s[j + 1] >= 0x80 && s[j + 1] <= 0xBF) {
@@ -810,10 +540,7 @@ static size_t fold_word(const scan *sc, size_t i, char *w, size_t cap, size_t *e
   return fits ? k : 0;
 }
 
-enum { CTX_NONE,
-       CTX_CED,
-       CTX_CASE,
-       CTX_PHONE };
+enum { CTX_NONE, CTX_CED, CTX_CASE, CTX_PHONE };
 
 /* Keyword -> context; w is folded, n = strlen(w). Sorted by length: this runs per word. */
 static int context_of(const char *w, size_t n) {
@@ -821,46 +548,26 @@ static int context_of(const char *w, size_t n) {
     unsigned char len, ctx;
     const char *w;
   } KEYS[] = {
-      {2, CTX_CED, "cc"},
-      {2, CTX_CED, "id"},
-      {3, CTX_PHONE, "cel"},
-      {3, CTX_CASE, "nro"},
-      {3, CTX_CASE, "ref"},
-      {3, CTX_PHONE, "tel"},
-      {3, CTX_PHONE, "tlf"},
-      {3, CTX_PHONE, "wsp"},
-      {4, CTX_PHONE, "call"},
-      {4, CTX_CASE, "case"},
-      {4, CTX_CASE, "caso"},
-      {4, CTX_PHONE, "fono"},
-      {4, CTX_PHONE, "telf"},
-      {5, CTX_CASE, "folio"},
-      {5, CTX_PHONE, "movil"},
-      {5, CTX_CASE, "orden"},
-      {5, CTX_CASE, "order"},
-      {5, CTX_PHONE, "phone"},
-      {6, CTX_CASE, "boleta"},
-      {6, CTX_CED, "cedula"},
-      {6, CTX_PHONE, "llamar"},
-      {6, CTX_PHONE, "mobile"},
-      {6, CTX_PHONE, "numero"},
-      {6, CTX_CASE, "pedido"},
-      {6, CTX_CASE, "ticket"},
-      {7, CTX_CED, "cedulas"},
-      {7, CTX_PHONE, "celular"},
-      {7, CTX_CASE, "factura"},
-      {7, CTX_CASE, "invoice"},
-      {7, CTX_PHONE, "llamame"},
-      {7, CTX_CASE, "reclamo"},
-      {8, CTX_PHONE, "contacto"},
-      {8, CTX_CASE, "radicado"},
-      {8, CTX_PHONE, "telefono"},
-      {8, CTX_PHONE, "whatsapp"},
-      {9, CTX_CED, "documento"},
-      {9, CTX_CASE, "reference"},
-      {9, CTX_CASE, "solicitud"},
-      {10, CTX_CASE, "expediente"},
-      {14, CTX_CED, "identificacion"},
+      {2, CTX_CED, "cc"},           {2, CTX_CED, "id"},
+      {3, CTX_PHONE, "cel"},        {3, CTX_CASE, "nro"},
+      {3, CTX_CASE, "ref"},         {3, CTX_PHONE, "tel"},
+      {3, CTX_PHONE, "tlf"},        {3, CTX_PHONE, "wsp"},
+      {4, CTX_PHONE, "call"},       {4, CTX_CASE, "case"},
+      {4, CTX_CASE, "caso"},        {4, CTX_PHONE, "fono"},
+      {4, CTX_PHONE, "telf"},       {5, CTX_CASE, "folio"},
+      {5, CTX_PHONE, "movil"},      {5, CTX_CASE, "orden"},
+      {5, CTX_CASE, "order"},       {5, CTX_PHONE, "phone"},
+      {6, CTX_CASE, "boleta"},      {6, CTX_CED, "cedula"},
+      {6, CTX_PHONE, "llamar"},     {6, CTX_PHONE, "mobile"},
+      {6, CTX_PHONE, "numero"},     {6, CTX_CASE, "pedido"},
+      {6, CTX_CASE, "ticket"},      {7, CTX_CED, "cedulas"},
+      {7, CTX_PHONE, "celular"},    {7, CTX_CASE, "factura"},
+      {7, CTX_CASE, "invoice"},     {7, CTX_PHONE, "llamame"},
+      {7, CTX_CASE, "reclamo"},     {8, CTX_PHONE, "contacto"},
+      {8, CTX_CASE, "radicado"},    {8, CTX_PHONE, "telefono"},
+      {8, CTX_PHONE, "whatsapp"},   {9, CTX_CED, "documento"},
+      {9, CTX_CASE, "reference"},   {9, CTX_CASE, "solicitud"},
+      {10, CTX_CASE, "expediente"}, {14, CTX_CED, "identificacion"},
   };
   /* START[n] = first key of length >= n */
   static const unsigned char START[16] = {0, 0, 0, 2, 8, 13, 18, 25, 31, 35, 38, 39, 39, 39, 39, 40};
@@ -875,7 +582,9 @@ static int context_of(const char *w, size_t n) {
  * that initial has L raw bytes (folded length + 0..2 for one accent, NFC or NFD). Keep in
  * sync with KEYS (test_redact exercises every keyword). */
 static int maybe_keyword(unsigned char first, size_t raw_len) {
-  static const uint32_t KEY_LEN[26] = {0x0, 0x1c0, 0x7fc, 0xe00, 0x1c00, 0x3f0, 0x0, 0x0, 0x1c39c, 0x0, 0x0, 0x3c0, 0x1e0, 0x1f8, 0xe0, 0x1e0, 0x0, 0xfb8, 0xe00, 0x7f8, 0x0, 0x0, 0x738, 0x0, 0x0, 0x0};
+  static const uint32_t KEY_LEN[26] = {0x0,   0x1c0, 0x7fc, 0xe00, 0x1c00, 0x3f0, 0x0,   0x0, 0x1c39c,
+                                       0x0,   0x0,   0x3c0, 0x1e0, 0x1f8,  0xe0,  0x1e0, 0x0, 0xfb8,
+                                       0xe00, 0x7f8, 0x0,   0x0,   0x738,  0x0,   0x0,   0x0};
   unsigned l = (unsigned)((first | 0x20) - 'a');
   return l < 26 && raw_len < 32 && (KEY_LEN[l] >> raw_len & 1);
 }
@@ -903,12 +612,10 @@ static size_t note_word(scan *sc, size_t i) {
   char w[20];
   size_t end, wl;
   int ctx = CTX_NONE;
-  if (i + 4 <= sc->n && (s[i] | 0x20) == 'c' && s[i + 1] == '.' && (s[i + 2] | 0x20) == 'c' &&
-      s[i + 3] == '.') {
+  if (i + 4 <= sc->n && (s[i] | 0x20) == 'c' && s[i + 1] == '.' && (s[i + 2] | 0x20) == 'c' && s[i + 3] == '.') {
     end = i + 4; /* "C.C." */
     ctx = CTX_CED;
-  } else if ((s[i] | 0x20) == 'n' && i + 2 < sc->n && s[i + 1] == 0xC2 &&
-             (s[i + 2] == 0xB0 || s[i + 2] == 0xBA)) {
+  } else if ((s[i] | 0x20) == 'n' && i + 2 < sc->n && s[i + 1] == 0xC2 && (s[i + 2] == 0xB0 || s[i + 2] == 0xBA)) {
     end = i + 3; /* N° / Nº (º is a letter, so it is tested before word folding) */
     ctx = CTX_CASE;
   } else if (maybe_word_end(sc, i, &end) && (wl = fold_word(sc, i, w, sizeof w, &end))) {
@@ -942,8 +649,7 @@ static int mark_cp(int32_t cp) {
  * subscripts, circled, mathematical). º and ª are kept: "Nº" is a keyword. */
 static int disguise_cp(int32_t cp) {
   const utf8proc_property_t *p = utf8proc_get_property(cp);
-  if (p->ignorable || p->category == UTF8PROC_CATEGORY_ND || p->category == UTF8PROC_CATEGORY_ZS)
-    return 1;
+  if (p->ignorable || p->category == UTF8PROC_CATEGORY_ND || p->category == UTF8PROC_CATEGORY_ZS) return 1;
   return hyphen_cp(cp) || (p->decomp_type != 0 && cp != 0xAA && cp != 0xBA);
 }
 
@@ -955,8 +661,7 @@ static inline size_t plain_char(const unsigned char *s, size_t n, size_t i) {
   size_t k = latin_letter(s, n, i);
   if (k) return k;
   if (i + 1 >= n) return 0;
-  if (s[i] == 0xC2 && s[i + 1] >= 0xA0 && s[i + 1] <= 0xBF)
-    return LATIN1_PUNCT >> (s[i + 1] - 0xA0) & 1 ? 2 : 0;
+  if (s[i] == 0xC2 && s[i + 1] >= 0xA0 && s[i + 1] <= 0xBF) return LATIN1_PUNCT >> (s[i + 1] - 0xA0) & 1 ? 2 : 0;
   if (s[i] != 0xE2 || i + 2 >= n) return 0;
   unsigned char t = s[i + 2];
   if (s[i + 1] == 0x80 && (t == 0x94 || t == 0x95 || (t >= 0x98 && t <= 0x9F))) return 3;
@@ -1030,10 +735,7 @@ static int digit_value(int32_t cp) {
 
 /* 0 letter-ish, 1 digit, 2 neither: dropping a zero-width character between a letter and a
  * digit would glue them ("tarjeta\u200b4111..." must stay a card), so it becomes a space. */
-static int glue_class(unsigned char c) {
-  return is_digit(c) ? 1 : (is_alpha(c) || c >= 0x80) ? 0
-                                                      : 2;
-}
+static int glue_class(unsigned char c) { return is_digit(c) ? 1 : (is_alpha(c) || c >= 0x80) ? 0 : 2; }
 
 /* Shadow of one input character: NFKD (compatibility) with default-ignorables dropped, every
  * digit as its ASCII digit, spaces as ' ', hyphens as '-'. Untouched characters are copied. */
@@ -1116,9 +818,7 @@ static size_t match_at(const scan *sc, size_t i, int *kind) {
   }
   /* cheap reject: every numeric rule needs >= 6 digits or a separator early on */
   size_t r = digit_run(sc, i);
-  if (r < 6 && (i + r >= sc->n || (sc->s[i + r] != ' ' && sc->s[i + r] != '-' &&
-                                   sc->s[i + r] != '.')))
-    return 0;
+  if (r < 6 && (i + r >= sc->n || (sc->s[i + r] != ' ' && sc->s[i + r] != '-' && sc->s[i + r] != '.'))) return 0;
   if ((e = match_card(sc, i))) *kind = K_CARD;
   else if ((e = match_rut(sc, i))) *kind = K_RUT;
   else if ((e = match_dni(sc, i))) *kind = K_DNI;
@@ -1175,11 +875,8 @@ static size_t long_number_end(const scan *sc, size_t i) {
     size_t r = digit_run(sc, e);
     digits += r;
     e += r;
-    if (e + 1 < sc->n && (sc->s[e] == ' ' || sc->s[e] == '-' || sc->s[e] == '.') &&
-        is_digit(sc->s[e + 1]))
-      e++;
-    else
-      break;
+    if (e + 1 < sc->n && (sc->s[e] == ' ' || sc->s[e] == '-' || sc->s[e] == '.') && is_digit(sc->s[e + 1])) e++;
+    else break;
   }
   return digits > 15 ? e : 0;
 }

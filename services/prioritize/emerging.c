@@ -11,15 +11,17 @@
 #define MIN_WORD 3    /* bytes; shorter words are mostly function words */
 
 static const char *const STOP[] = {
-    /* es */ "para", "por", "con", "los", "las", "del", "que", "una", "uno", "unos", "unas",
-    "como", "pero", "mas", "muy", "esta", "este", "estos", "estas", "eso", "esto", "ese", "esa",
-    "son", "sin", "sus", "porque", "cuando", "donde", "hay", "fue", "ser", "han", "hace",
-    "tiene", "tengo", "nos", "les", "ellos", "ella", "entre", "sobre", "tambien", "todo", "todos",
-    "nada", "solo", "ya", "hoy", "aun", "mis", "mucho", "poco", "estoy", "esta", "era",
-    /* en */ "the", "and", "for", "with", "that", "this", "was", "are", "were", "but", "not",
-    "you", "your", "have", "has", "had", "they", "them", "from", "there", "their", "what",
-    "when", "which", "who", "will", "would", "can", "could", "been", "very", "just", "about",
-    "into", "our", "out", "all", "any", "its", "it's", "than", "then", "too", "also", NULL};
+    /* es */ "para", "por",   "con",     "los",   "las",   "del",   "que",    "una",    "uno",   "unos",
+    "unas",          "como",  "pero",    "mas",   "muy",   "esta",  "este",   "estos",  "estas", "eso",
+    "esto",          "ese",   "esa",     "son",   "sin",   "sus",   "porque", "cuando", "donde", "hay",
+    "fue",           "ser",   "han",     "hace",  "tiene", "tengo", "nos",    "les",    "ellos", "ella",
+    "entre",         "sobre", "tambien", "todo",  "todos", "nada",  "solo",   "ya",     "hoy",   "aun",
+    "mis",           "mucho", "poco",    "estoy", "esta",  "era",
+    /* en */ "the",  "and",   "for",     "with",  "that",  "this",  "was",    "are",    "were",  "but",
+    "not",           "you",   "your",    "have",  "has",   "had",   "they",   "them",   "from",  "there",
+    "their",         "what",  "when",    "which", "who",   "will",  "would",  "can",    "could", "been",
+    "very",          "just",  "about",   "into",  "our",   "out",   "all",    "any",    "its",   "it's",
+    "than",          "then",  "too",     "also",  NULL};
 
 static int is_stop(const char *w, size_t len) {
   for (int i = 0; STOP[i]; i++)
@@ -33,8 +35,7 @@ static int is_word_cp(utf8proc_int32_t cp) {
   if (cp < 0x80) return (cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9');
   utf8proc_category_t c = utf8proc_category(cp);
   return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) ||
-         (c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO) ||
-         c == UTF8PROC_CATEGORY_MN;
+         (c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO) || c == UTF8PROC_CATEGORY_MN;
 }
 
 /* Length in bytes of the code point at p (1 for an invalid byte), its value in *cp. */
@@ -68,15 +69,13 @@ static int split_words(const char *s, word *out, int max) {
     const unsigned char *start = p;
     while (*p && is_word_cp((step = next_cp(p, &cp), cp))) p += step;
     size_t len = (size_t)(p - start);
-    if (len >= MIN_WORD && !all_digits((const char *)start, len) &&
-        !is_stop((const char *)start, len))
+    if (len >= MIN_WORD && !all_digits((const char *)start, len) && !is_stop((const char *)start, len))
       out[n++] = (word){(const char *)start, len};
   }
   return n;
 }
 
-#define FOLD_OPTS \
-  (UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK)
+#define FOLD_OPTS (UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK)
 
 /* Fast fold for text made only of code points below U+0250 (Basic Latin to
  * Latin Extended-B: Spanish, English, ...). None of them is a combining mark

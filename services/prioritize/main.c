@@ -29,8 +29,8 @@
 static struct {
   es_common_cfg common;
   const char *group, *migrations_dir, *taxonomy, *weights, *quiet_topics;
-  long admin_port, batch_size, batch_ms, close_after, cooldown, min_volume, history_windows, rank_interval,
-      publish_top, emerging_capacity, emerging_ngram, emerging_interval;
+  long admin_port, batch_size, batch_ms, close_after, cooldown, min_volume, history_windows, rank_interval, publish_top,
+      emerging_capacity, emerging_ngram, emerging_interval;
   double open_threshold, close_threshold, ewma_alpha, spike_p, emerging_confidence;
   int action_window, action_level; /* PZ_HOUR..PZ_WEEK; 0 category, 1 subcategory */
 } C;
@@ -43,7 +43,8 @@ static es_opt OPTS[] = {
     ES_LONG("admin-port", "9103", 0, ES_PORT_MAX, "Port for /metrics /healthz /readyz", &C.admin_port),
     ES_STR("group", "escucha-prioritize", "Consumer group", &C.group),
     ES_STR("migrations-dir", "migrations", "SQL migrations applied at start (empty = skip)", &C.migrations_dir),
-    ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy JSON (topic labels; empty: none, labels are ids)", &C.taxonomy),
+    ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy JSON (topic labels; empty: none, labels are ids)",
+           &C.taxonomy),
     ES_LONG("batch-size", "5000", 1, 1000000, "Most messages per PostgreSQL transaction", &C.batch_size),
     ES_LONG("batch-ms", "200", 0, 3600000, "Longest wait to fill a batch (ms)", &C.batch_ms),
     ES_STR("weights", "volume=0.25,negative=0.25,spike=0.25,nps=0.15,urgency=0.10",
@@ -59,9 +60,11 @@ static es_opt OPTS[] = {
     ES_LONG("history-windows", "8", 1, 1000, "Earlier windows in the EWMA baseline", &C.history_windows),
     ES_DOUBLE("ewma-alpha", "0.3", 0, 1, "EWMA smoothing factor of the baseline (above 0)", &C.ewma_alpha),
     ES_DOUBLE("spike-p", "0.001", 0, 1, "Poisson p-value under which a topic is spiking", &C.spike_p),
-    ES_LONG("rank-interval", "1000", 0, 86400000, "Rank an agency at most every N ms (0 = every batch)", &C.rank_interval),
+    ES_LONG("rank-interval", "1000", 0, 86400000, "Rank an agency at most every N ms (0 = every batch)",
+            &C.rank_interval),
     ES_LONG("publish-top", "10", 0, 100000, "PriorityUpdates per agency x window x level and batch", &C.publish_top),
-    ES_DOUBLE("emerging-confidence", "0.5", 0, 1, "Confidence under which feedback feeds emerging topics", &C.emerging_confidence),
+    ES_DOUBLE("emerging-confidence", "0.5", 0, 1, "Confidence under which feedback feeds emerging topics",
+              &C.emerging_confidence),
     ES_LONG("emerging-capacity", "1000", 1, 10000000, "Space-Saving sketch size (entries)", &C.emerging_capacity),
     ES_LONG("emerging-ngram", "2", 1, 3, "Words per emerging-topic n-gram", &C.emerging_ngram),
     ES_LONG("emerging-interval", "60", 1, 86400, "Seconds between emerging-topic reports", &C.emerging_interval),
@@ -69,34 +72,26 @@ static es_opt OPTS[] = {
 };
 
 static struct {
-  es_metric *messages, *rows, *dupes, *batch_latency, *pg_errors, *tracked, *spikes, *plans,
-      *published, *paused, *emerging, *ranked_at;
+  es_metric *messages, *rows, *dupes, *batch_latency, *pg_errors, *tracked, *spikes, *plans, *published, *paused,
+      *emerging, *ranked_at;
 } M;
 
 static void metrics_init(void) {
-  M.messages = es_counter("escucha_prioritize_messages_total", "Classified messages consumed",
-                          "result", NULL);
+  M.messages = es_counter("escucha_prioritize_messages_total", "Classified messages consumed", "result", NULL);
   M.rows = es_counter("escucha_prioritize_rows_written_total", "New feedback rows committed", NULL);
-  M.dupes = es_counter("escucha_prioritize_duplicates_total",
-                       "Feedback already stored (replays, duplicates)", NULL);
-  M.batch_latency = es_histogram("escucha_prioritize_batch_seconds",
-                                 "PostgreSQL batch transaction latency", ES_LATENCY_BUCKETS,
-                                 ES_LATENCY_NBUCKETS, NULL);
+  M.dupes = es_counter("escucha_prioritize_duplicates_total", "Feedback already stored (replays, duplicates)", NULL);
+  M.batch_latency = es_histogram("escucha_prioritize_batch_seconds", "PostgreSQL batch transaction latency",
+                                 ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
   M.pg_errors = es_counter("escucha_prioritize_pg_errors_total", "Failed PostgreSQL batches", NULL);
-  M.tracked = es_gauge("escucha_prioritize_topics_tracked",
-                       "Topic windows ranked by the last batch", NULL);
+  M.tracked = es_gauge("escucha_prioritize_topics_tracked", "Topic windows ranked by the last batch", NULL);
   M.ranked_at = es_gauge("escucha_prioritize_last_ranked_timestamp_seconds",
                          "When a ranking was last committed (Unix time): the dashboard's freshness", NULL);
-  M.spikes = es_counter("escucha_prioritize_spikes_total", "Topic windows that started spiking",
-                        NULL);
-  M.plans = es_counter("escucha_prioritize_action_plans_total", "Action plans opened/closed",
-                       "event", NULL);
-  M.published = es_counter("escucha_prioritize_published_total", "Messages produced", "topic",
-                           "result", NULL);
-  M.paused = es_gauge("escucha_prioritize_paused", "1 while consumption waits for PostgreSQL",
-                      NULL);
-  M.emerging = es_gauge("escucha_prioritize_emerging_top_count",
-                        "Upper-bound count of the top emerging n-grams", "rank", NULL);
+  M.spikes = es_counter("escucha_prioritize_spikes_total", "Topic windows that started spiking", NULL);
+  M.plans = es_counter("escucha_prioritize_action_plans_total", "Action plans opened/closed", "event", NULL);
+  M.published = es_counter("escucha_prioritize_published_total", "Messages produced", "topic", "result", NULL);
+  M.paused = es_gauge("escucha_prioritize_paused", "1 while consumption waits for PostgreSQL", NULL);
+  M.emerging =
+      es_gauge("escucha_prioritize_emerging_top_count", "Upper-bound count of the top emerging n-grams", "rank", NULL);
 }
 
 /* ---- configuration ---- */
@@ -224,8 +219,7 @@ static rd_kafka_message_t *poll_one(rd_kafka_t *c, int timeout_ms) {
   rd_kafka_message_t *m = rd_kafka_consumer_poll(c, timeout_ms);
   if (!m) return NULL;
   if (m->err) {
-    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-      es_warn("kafka_consume_error", "%s", rd_kafka_message_errstr(m));
+    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) es_warn("kafka_consume_error", "%s", rd_kafka_message_errstr(m));
     rd_kafka_message_destroy(m);
     return NULL;
   }
@@ -264,8 +258,8 @@ static void rewind_to(rd_kafka_t *c, rd_kafka_message_t *m) {
 /* Writes the batch, retrying with backoff while PostgreSQL is unavailable.
  * Messages polled meanwhile go to b, else to next. Returns 0 once committed,
  * -1 when stopping first. */
-static int write_until_committed(pz_store *st, rd_kafka_t *c, batch *b, batch *next,
-                                 const char *mig, pz_batch_result *res) {
+static int write_until_committed(pz_store *st, rd_kafka_t *c, batch *b, batch *next, const char *mig,
+                                 pz_batch_result *res) {
   long backoff = 100;
   int paused = 0;
   for (;;) {
@@ -370,8 +364,8 @@ static void publish_outbox(pz_store *st, rd_kafka_t *p) {
   }
   dr_slot *slots = calloc((size_t)n, sizeof *slots);
   for (int i = 0; slots && i < n; i++)
-    if (es_kafka_produce(p, ES_TOPIC_ACTIONS_REQUESTED, RD_KAFKA_PARTITION_UA, items[i].key,
-                         strlen(items[i].key), items[i].payload, items[i].len, &slots[i]) != 0)
+    if (es_kafka_produce(p, ES_TOPIC_ACTIONS_REQUESTED, RD_KAFKA_PARTITION_UA, items[i].key, strlen(items[i].key),
+                         items[i].payload, items[i].len, &slots[i]) != 0)
       slots[i] = (dr_slot){1, 0};
   wait_deliveries(p);
   for (int i = 0; slots && i < n; i++) {
@@ -399,9 +393,8 @@ static void emerging_report(pz_ss *ss, pz_store *st) {
     snprintf(rank, sizeof rank, "%zu", i + 1);
     es_metric_set(M.emerging, (double)top[i].count, rank);
     const char *sep = strchr(top[i].key, '\x1f');
-    es_buf_printf(&line, "%s%.*s:%s=%llu", i ? ", " : "",
-                  sep ? (int)(sep - top[i].key) : 0, top[i].key, sep ? sep + 1 : top[i].key,
-                  (unsigned long long)top[i].count);
+    es_buf_printf(&line, "%s%.*s:%s=%llu", i ? ", " : "", sep ? (int)(sep - top[i].key) : 0, top[i].key,
+                  sep ? sep + 1 : top[i].key, (unsigned long long)top[i].count);
   }
   es_info("emerging_topics", "%s", line.data ? line.data : "");
   es_buf_free(&line);
@@ -460,8 +453,8 @@ static void overlap(void *arg) {
     if (!m) break;
     batch_add(s->next, m);
   }
-  es_debug("overlap_timing", "emerging_ms=%.1f decode_ms=%.1f decoded=%zu",
-           (double)(t1 - t0) / 1e6, (double)(es_mono_ns() - t1) / 1e6, s->next->n - had);
+  es_debug("overlap_timing", "emerging_ms=%.1f decode_ms=%.1f decoded=%zu", (double)(t1 - t0) / 1e6,
+           (double)(es_mono_ns() - t1) / 1e6, s->next->n - had);
 }
 
 /* Metrics and messages for what a transaction ranked. */
@@ -527,8 +520,7 @@ static int run(svc *s) {
     size_t had = b->n;
     collect(s->consumer, b, batch_ms);
     if (b->n)
-      es_debug("collect_timing", "n=%zu overlapped=%zu collect_ms=%.1f", b->n, had,
-               (double)(es_mono_ns() - tc) / 1e6);
+      es_debug("collect_timing", "n=%zu overlapped=%zu collect_ms=%.1f", b->n, had, (double)(es_mono_ns() - tc) / 1e6);
     if (b->n > 0 && process(s, b) != 0) break;
     if (b->n == 0) feed_pending(s); /* idle */
     rank_pending(s, b->n == 0);
@@ -586,15 +578,13 @@ static int start(svc *s, pz_store_cfg *cfg, const es_taxonomy *tax) {
     backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
   }
   if (es_stopping) return -1;
-  s->producer = es_kafka_producer_new(brokers, "escucha-prioritize", on_delivery, NULL, NULL, err,
-                                      sizeof err);
+  s->producer = es_kafka_producer_new(brokers, "escucha-prioritize", on_delivery, NULL, NULL, err, sizeof err);
   if (!s->producer) {
     es_error("kafka_config_error", "%s", err);
     return -1;
   }
   const char *topics[] = {ES_TOPIC_CLASSIFIED};
-  s->consumer = es_kafka_consumer_new(brokers, C.group, "escucha-prioritize",
-                                      topics, 1, NULL, err, sizeof err);
+  s->consumer = es_kafka_consumer_new(brokers, C.group, "escucha-prioritize", topics, 1, NULL, err, sizeof err);
   if (!s->consumer) {
     es_error("kafka_config_error", "%s", err);
     return -1;

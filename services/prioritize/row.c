@@ -92,8 +92,16 @@ int pz_row_from_pb(const Escucha__V1__ClassifiedFeedback *m, pz_row *r, char *wh
   if (f->received_at > MS_MAX) return fail(why, wl, "received_at out of range");
   /* '*' is the reserved all-topics aggregate. */
   if (c->category && strcmp(c->category, "*") == 0) return fail(why, wl, "invalid category");
-  const char *strs[] = {f->id, f->agency, f->service, f->external_id, f->text, f->language,
-                        f->content_hash, c->category, c->subcategory, c->model_version,
+  const char *strs[] = {f->id,
+                        f->agency,
+                        f->service,
+                        f->external_id,
+                        f->text,
+                        f->language,
+                        f->content_hash,
+                        c->category,
+                        c->subcategory,
+                        c->model_version,
                         f->location ? f->location->address : NULL};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
     if (!valid_utf8(strs[i])) return fail(why, wl, "invalid UTF-8");
@@ -111,8 +119,7 @@ int pz_row_from_pb(const Escucha__V1__ClassifiedFeedback *m, pz_row *r, char *wh
   r->confidence = finite_or_nan(c->has_confidence, c->confidence);
   r->sentiment = enum_name(&escucha__v1__sentiment__descriptor, c->has_sentiment, c->sentiment);
   r->sentiment_score = finite_or_nan(c->has_sentiment_score, c->sentiment_score);
-  r->journey_stage =
-      enum_name(&escucha__v1__journey_stage__descriptor, c->has_journey_stage, c->journey_stage);
+  r->journey_stage = enum_name(&escucha__v1__journey_stage__descriptor, c->has_journey_stage, c->journey_stage);
   r->urgent = c->has_urgent && c->urgent;
   r->model_version = c->model_version;
   r->content_hash = f->content_hash;
@@ -129,10 +136,9 @@ int pz_row_from_pb(const Escucha__V1__ClassifiedFeedback *m, pz_row *r, char *wh
 
 static double nan_to_zero(double v) { return isnan(v) ? 0.0 : v; }
 
-void pz_priority_to_pb(const pz_priority *p, Escucha__V1__PriorityUpdate *u,
-                       Escucha__V1__WilsonInterval *ci,
-                       Escucha__V1__PriorityUpdate__FactorsEntry *fe,
-                       Escucha__V1__PriorityUpdate__FactorsEntry **fv, size_t *nf) {
+void pz_priority_to_pb(const pz_priority *p, Escucha__V1__PriorityUpdate *u, Escucha__V1__WilsonInterval *ci,
+                       Escucha__V1__PriorityUpdate__FactorsEntry *fe, Escucha__V1__PriorityUpdate__FactorsEntry **fv,
+                       size_t *nf) {
   const pz_factors *f = &p->f;
   escucha__v1__priority_update__init(u);
   escucha__v1__wilson_interval__init(ci);
@@ -161,13 +167,8 @@ void pz_priority_to_pb(const pz_priority *p, Escucha__V1__PriorityUpdate *u,
     const char *k;
     double v;
   } kv[] = {
-      {"volume_share", f->volume_share},
-      {"negative_low", f->negative_low},
-      {"spike", f->c_spike},
-      {"nps", f->c_nps},
-      {"urgency", f->c_urgency},
-      {"expected", f->expected},
-      {"level", p->level},
+      {"volume_share", f->volume_share}, {"negative_low", f->negative_low}, {"spike", f->c_spike}, {"nps", f->c_nps},
+      {"urgency", f->c_urgency},         {"expected", f->expected},         {"level", p->level},
   };
   size_t n = sizeof kv / sizeof kv[0];
   for (size_t i = 0; i < n; i++) {

@@ -52,9 +52,7 @@ void pz_ss_free(pz_ss *s) {
 size_t pz_ss_size(const pz_ss *s) { return s->n; }
 uint64_t pz_ss_total(const pz_ss *s) { return s->total; }
 
-static int less(const pz_ss *s, size_t a, size_t b) {
-  return s->e[s->heap[a]].count < s->e[s->heap[b]].count;
-}
+static int less(const pz_ss *s, size_t a, size_t b) { return s->e[s->heap[a]].count < s->e[s->heap[b]].count; }
 
 static void heap_swap(pz_ss *s, size_t a, size_t b) {
   size_t t = s->heap[a];
@@ -164,8 +162,7 @@ static int cmp_items(const void *a, const void *b) {
 size_t pz_ss_top(const pz_ss *s, pz_ss_item *out, size_t n) {
   pz_ss_item *all = malloc((s->n ? s->n : 1) * sizeof *all);
   if (!all) return 0;
-  for (size_t i = 0; i < s->n; i++)
-    all[i] = (pz_ss_item){s->e[i].key, s->e[i].count, s->e[i].error};
+  for (size_t i = 0; i < s->n; i++) all[i] = (pz_ss_item){s->e[i].key, s->e[i].count, s->e[i].error};
   qsort(all, s->n, sizeof *all, cmp_items);
   size_t k = n < s->n ? n : s->n;
   memcpy(out, all, k * sizeof *out);

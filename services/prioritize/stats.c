@@ -66,24 +66,19 @@ double pz_csat(uint64_t satisfied, uint64_t responses) {
 double pz_nps_impact(const pz_counts *all, const pz_counts *t) {
   /* Counts of a topic are a subset of the overall counts; guard anyway so
    * inconsistent input cannot wrap around. */
-  if (t->promoters > all->promoters || t->passives > all->passives ||
-      t->detractors > all->detractors)
-    return NAN;
+  if (t->promoters > all->promoters || t->passives > all->passives || t->detractors > all->detractors) return NAN;
   double with = pz_nps(all->promoters, all->passives, all->detractors);
-  double without = pz_nps(all->promoters - t->promoters, all->passives - t->passives,
-                          all->detractors - t->detractors);
+  double without = pz_nps(all->promoters - t->promoters, all->passives - t->passives, all->detractors - t->detractors);
   if (isnan(with) || isnan(without)) return NAN;
   if (t->promoters + t->passives + t->detractors == 0) return NAN;
   return with - without;
 }
 
 double pz_csat_impact(const pz_counts *all, const pz_counts *t) {
-  if (t->csat_responses > all->csat_responses || t->csat_satisfied > all->csat_satisfied)
-    return NAN;
+  if (t->csat_responses > all->csat_responses || t->csat_satisfied > all->csat_satisfied) return NAN;
   if (t->csat_responses == 0) return NAN;
   double with = pz_csat(all->csat_satisfied, all->csat_responses);
-  double without = pz_csat(all->csat_satisfied - t->csat_satisfied,
-                           all->csat_responses - t->csat_responses);
+  double without = pz_csat(all->csat_satisfied - t->csat_satisfied, all->csat_responses - t->csat_responses);
   if (isnan(with) || isnan(without)) return NAN;
   return with - without;
 }
@@ -157,10 +152,8 @@ static double *weight_slot(pz_params *p, const char *key, size_t klen) {
     const char *name;
     size_t off;
   } names[] = {
-      {"volume", offsetof(pz_params, w_volume)},
-      {"negative", offsetof(pz_params, w_negative)},
-      {"spike", offsetof(pz_params, w_spike)},
-      {"nps", offsetof(pz_params, w_nps)},
+      {"volume", offsetof(pz_params, w_volume)},   {"negative", offsetof(pz_params, w_negative)},
+      {"spike", offsetof(pz_params, w_spike)},     {"nps", offsetof(pz_params, w_nps)},
       {"urgency", offsetof(pz_params, w_urgency)},
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -188,8 +181,8 @@ int pz_params_parse_weights(pz_params *p, const char *spec) {
 
 static double clamp01(double v) { return v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v); }
 
-static void spike_factors(const pz_counts *t, const double *hist, int nhist, double fraction,
-                          const pz_params *p, pz_factors *f) {
+static void spike_factors(const pz_counts *t, const double *hist, int nhist, double fraction, const pz_params *p,
+                          pz_factors *f) {
   f->has_baseline = nhist > 0;
   f->baseline = nhist > 0 ? pz_ewma(hist, nhist, p->ewma_alpha) : 0.0;
   double frac = fraction < p->min_fraction ? p->min_fraction : (fraction > 1.0 ? 1.0 : fraction);
@@ -205,8 +198,8 @@ static void spike_factors(const pz_counts *t, const double *hist, int nhist, dou
   f->c_spike = f->has_baseline ? clamp01(f->spike_z / p->spike_z_ref) : 0.0;
 }
 
-void pz_factors_compute(const pz_counts *t, const pz_counts *all, const double *hist, int nhist,
-                        double fraction, const pz_params *p, pz_factors *f) {
+void pz_factors_compute(const pz_counts *t, const pz_counts *all, const double *hist, int nhist, double fraction,
+                        const pz_params *p, pz_factors *f) {
   memset(f, 0, sizeof *f);
   f->volume = t->total;
   f->volume_share = all->total ? (double)t->total / (double)all->total : 0.0;
@@ -226,14 +219,13 @@ void pz_factors_compute(const pz_counts *t, const pz_counts *all, const double *
   f->c_nps = isnan(f->nps_impact) ? 0.0 : clamp01(-f->nps_impact / p->nps_impact_ref);
   f->c_urgency = clamp01(f->urgent_share);
   double wsum = p->w_volume + p->w_negative + p->w_spike + p->w_nps + p->w_urgency;
-  double s = p->w_volume * f->c_volume + p->w_negative * f->c_negative +
-             p->w_spike * f->c_spike + p->w_nps * f->c_nps + p->w_urgency * f->c_urgency;
+  double s = p->w_volume * f->c_volume + p->w_negative * f->c_negative + p->w_spike * f->c_spike + p->w_nps * f->c_nps +
+             p->w_urgency * f->c_urgency;
   f->score = wsum > 0.0 ? s / wsum : 0.0;
 }
 
 /* Appends with snprintf semantics, tracking the would-be length. */
-static void cat(char *buf, size_t len, int *pos, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void cat(char *buf, size_t len, int *pos, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void cat(char *buf, size_t len, int *pos, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -245,28 +237,41 @@ static void cat(char *buf, size_t len, int *pos, const char *fmt, ...) {
 
 typedef struct {
   const char *window[PZ_NWINDOWS];
-  const char *one, *many, *new_topic, *vs_usual, *negative, *costs, *adds, *urgent_one,
-      *urgent_many;
+  const char *one, *many, *new_topic, *vs_usual, *negative, *costs, *adds, *urgent_one, *urgent_many;
 } explain_words;
 
-static const explain_words WORDS_ES = {
-    {"esta hora", "hoy", "esta semana"}, "comentario", "comentarios", "tema nuevo", "vs. lo habitual", "negativos", "resta %.0f puntos al NPS", "suma %.0f puntos al NPS", "urgente", "urgentes"};
-static const explain_words WORDS_EN = {
-    {"this hour", "today", "this week"}, "comment", "comments", "new topic", "vs. usual", "negative", "costs %.0f NPS points", "adds %.0f NPS points", "urgent", "urgent"};
+static const explain_words WORDS_ES = {{"esta hora", "hoy", "esta semana"},
+                                       "comentario",
+                                       "comentarios",
+                                       "tema nuevo",
+                                       "vs. lo habitual",
+                                       "negativos",
+                                       "resta %.0f puntos al NPS",
+                                       "suma %.0f puntos al NPS",
+                                       "urgente",
+                                       "urgentes"};
+static const explain_words WORDS_EN = {{"this hour", "today", "this week"},
+                                       "comment",
+                                       "comments",
+                                       "new topic",
+                                       "vs. usual",
+                                       "negative",
+                                       "costs %.0f NPS points",
+                                       "adds %.0f NPS points",
+                                       "urgent",
+                                       "urgent"};
 
-int pz_explain(char *buf, size_t len, const char *lang, const char *label, const char *agency,
-               int kind, const pz_factors *f) {
+int pz_explain(char *buf, size_t len, const char *lang, const char *label, const char *agency, int kind,
+               const pz_factors *f) {
   const explain_words *w = (lang && strcmp(lang, "es") == 0) ? &WORDS_ES : &WORDS_EN;
   int pos = 0;
   if (len) buf[0] = '\0';
   if (kind < 0 || kind >= PZ_NWINDOWS) kind = PZ_DAY;
   cat(buf, len, &pos, "%s (%s): %llu %s %s", label, agency, (unsigned long long)f->volume,
       f->volume == 1 ? w->one : w->many, w->window[kind]);
-  if (f->has_baseline && f->baseline < 0.5)
-    cat(buf, len, &pos, " (%s)", w->new_topic);
+  if (f->has_baseline && f->baseline < 0.5) cat(buf, len, &pos, " (%s)", w->new_topic);
   else if (f->has_baseline && f->expected > 0.0)
-    cat(buf, len, &pos, " (%+.0f%% %s)", ((double)f->volume / f->expected - 1.0) * 100.0,
-        w->vs_usual);
+    cat(buf, len, &pos, " (%+.0f%% %s)", ((double)f->volume / f->expected - 1.0) * 100.0, w->vs_usual);
   cat(buf, len, &pos, ", %.0f%% %s", f->negative_share * 100.0, w->negative);
   if (!isnan(f->nps_impact) && fabs(f->nps_impact) >= 0.5) {
     cat(buf, len, &pos, ", ");
@@ -278,8 +283,7 @@ int pz_explain(char *buf, size_t len, const char *lang, const char *label, const
   return pos;
 }
 
-int pz_hysteresis(const pz_hyst_cfg *c, const pz_plan_state *s, double score, uint64_t volume,
-                  int64_t now_ms) {
+int pz_hysteresis(const pz_hyst_cfg *c, const pz_plan_state *s, double score, uint64_t volume, int64_t now_ms) {
   if (s->has_open) {
     if (score >= c->close_threshold) return PZ_ACT_HOT;
     /* Below the close threshold: close only after a full quiet period so a

@@ -10,10 +10,7 @@
 #define PZ_Z95 1.959963984540054 /* two-sided 95% normal quantile */
 
 /* Window kinds, in the order used everywhere (arrays, loops). */
-enum { PZ_HOUR = 0,
-       PZ_DAY = 1,
-       PZ_WEEK = 2,
-       PZ_NWINDOWS = 3 };
+enum { PZ_HOUR = 0, PZ_DAY = 1, PZ_WEEK = 2, PZ_NWINDOWS = 3 };
 extern const char *const PZ_WINDOW_NAMES[PZ_NWINDOWS]; /* "hour", "day", "week" */
 int64_t pz_window_len_ms(int kind);
 /* Start (ms, UTC) of the window containing t; weeks start Monday 00:00 UTC,
@@ -82,13 +79,13 @@ typedef struct pz_factors {
 /* history: counts of this topic in the earlier windows, oldest first (nhist
  * may be 0 when the agency has no earlier window); fraction: elapsed part of
  * the current window in (0, 1]. */
-void pz_factors_compute(const pz_counts *topic, const pz_counts *all, const double *history,
-                        int nhist, double fraction, const pz_params *p, pz_factors *out);
+void pz_factors_compute(const pz_counts *topic, const pz_counts *all, const double *history, int nhist, double fraction,
+                        const pz_params *p, pz_factors *out);
 
 /* One sentence explaining a row. lang "es" or "en". Returns the length
  * snprintf would have written (truncates safely). */
-int pz_explain(char *buf, size_t len, const char *lang, const char *label, const char *agency,
-               int window_kind, const pz_factors *f);
+int pz_explain(char *buf, size_t len, const char *lang, const char *label, const char *agency, int window_kind,
+               const pz_factors *f);
 
 /* Action hysteresis: open above open_threshold, stay open while the score
  * stays above close_threshold, close after close_after_ms below it, and do
@@ -104,10 +101,6 @@ typedef struct pz_plan_state {
   int has_closed;
   int64_t last_closed_ms; /* most recent close of this topic */
 } pz_plan_state;
-enum { PZ_ACT_NONE = 0,
-       PZ_ACT_OPEN,
-       PZ_ACT_HOT,
-       PZ_ACT_CLOSE };
-int pz_hysteresis(const pz_hyst_cfg *c, const pz_plan_state *s, double score, uint64_t volume,
-                  int64_t now_ms);
+enum { PZ_ACT_NONE = 0, PZ_ACT_OPEN, PZ_ACT_HOT, PZ_ACT_CLOSE };
+int pz_hysteresis(const pz_hyst_cfg *c, const pz_plan_state *s, double score, uint64_t volume, int64_t now_ms);
 #endif

@@ -31,8 +31,7 @@ typedef struct row_ref {
   const pz_row *r;
   int64_t hour;
 } row_ref;
-enum { SKIP_DUP = 1,
-       SKIP_STORED = 2 };
+enum { SKIP_DUP = 1, SKIP_STORED = 2 };
 
 struct pz_store {
   char *dsn;
@@ -150,8 +149,8 @@ fail:
 }
 
 /* PQexecParams with text parameters; NULL (error logged) unless the status is want. */
-static PGresult *q(pz_store *s, const char *what, const char *sql, int n,
-                   const char *const *params, ExecStatusType want) {
+static PGresult *q(pz_store *s, const char *what, const char *sql, int n, const char *const *params,
+                   ExecStatusType want) {
   PGresult *r = PQexecParams(s->c, sql, n, NULL, params, NULL, NULL, 0);
   if (PQresultStatus(r) == want) return r;
   es_error("pg_query_failed", "%s: %s", what, PQresultErrorMessage(r));
@@ -249,8 +248,7 @@ static int mark_stored(pz_store *s, const pz_row *rows, size_t n, int *found) {
   rc |= es_buf_puts(b, "}");
   if (rc) return -1;
   const char *p[] = {b->data};
-  PGresult *r = q(s, "stored_ids", "SELECT id FROM feedback WHERE id = ANY($1::text[])", 1, p,
-                  PGRES_TUPLES_OK);
+  PGresult *r = q(s, "stored_ids", "SELECT id FROM feedback WHERE id = ANY($1::text[])", 1, p, PGRES_TUPLES_OK);
   if (!r) return -1;
   for (int i = 0; i < PQntuples(r); i++) {
     size_t k = id_slot(s, rows, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
@@ -321,10 +319,10 @@ static void bin_jsonb(es_buf *b, const char *json) {
 }
 
 static int bin_row(es_buf *b, const pz_row *r) {
-  const char *strs[] = {r->id, r->agency, r->service, r->channel, r->external_id, r->text,
-                        r->language, r->category, r->subcategory, r->sentiment,
-                        r->journey_stage, r->model_version, r->content_hash, r->redactions,
-                        r->address, r->top_terms};
+  const char *strs[] = {r->id,           r->agency,     r->service,       r->channel,
+                        r->external_id,  r->text,       r->language,      r->category,
+                        r->subcategory,  r->sentiment,  r->journey_stage, r->model_version,
+                        r->content_hash, r->redactions, r->address,       r->top_terms};
   size_t need = 2 + NCOLS * 4 + 7 * 8 + 2 * 2 + 1 + 2 + 16; /* + strings */
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) need += strs[i] ? strlen(strs[i]) : 0;
   if (es_buf_reserve(b, need) != 0) return -1;
@@ -348,8 +346,7 @@ static int bin_row(es_buf *b, const pz_row *r) {
 
 /* Sends a COPY ... FROM STDIN with data; with overlap, runs the overlap hook
  * (once per write) while the server works. 0 ok, 1 unique_violation, -1 error. */
-static int copy_in(pz_store *s, const char *what, const char *sql, const es_buf *data,
-                   int overlap) {
+static int copy_in(pz_store *s, const char *what, const char *sql, const es_buf *data, int overlap) {
   PGresult *r = PQexec(s->c, sql);
   int ok = PQresultStatus(r) == PGRES_COPY_IN;
   if (!ok) es_error("pg_copy_failed", "%s: %s", what, PQresultErrorMessage(r));
@@ -393,11 +390,7 @@ static int copy_feedback(pz_store *s, size_t nfresh) {
 
 /* ---- aggregates of exactly the new rows ---- */
 
-static int cmp_str(const char *a, const char *b) {
-  return a == b ? 0 : !a ? -1
-                  : !b   ? 1
-                         : strcmp(a, b);
-}
+static int cmp_str(const char *a, const char *b) { return a == b ? 0 : !a ? -1 : !b ? 1 : strcmp(a, b); }
 
 static int cmp_ref(const void *pa, const void *pb) {
   const row_ref *a = pa, *b = pb;
@@ -438,9 +431,7 @@ static const char SQL_AGG[] =
     "  csat_satisfied = s.csat_satisfied + EXCLUDED.csat_satisfied,"
     "  urgent = s.urgent + EXCLUDED.urgent, updated_at = now()";
 
-static int sentiment_is(const pz_row *r, const char *v) {
-  return r->sentiment && strcmp(r->sentiment, v) == 0;
-}
+static int sentiment_is(const pz_row *r, const char *v) { return r->sentiment && strcmp(r->sentiment, v) == 0; }
 
 /* fresh[] must be sorted with cmp_ref. */
 static int add_aggregates(pz_store *s, size_t nfresh) {
@@ -458,8 +449,8 @@ static int add_aggregates(pz_store *s, size_t nfresh) {
       c[4] += r->nps >= 9, c[5] += r->nps == 7 || r->nps == 8, c[6] += r->nps >= 0 && r->nps <= 6;
       c[7] += r->csat >= 0, c[8] += r->csat >= 4, c[9] += r->urgent != 0;
     }
-    rc |= copy_str(b, g->r->agency) || es_buf_puts(b, "\t") || copy_str(b, g->r->category) ||
-          es_buf_puts(b, "\t") || copy_str(b, g->r->subcategory);
+    rc |= copy_str(b, g->r->agency) || es_buf_puts(b, "\t") || copy_str(b, g->r->category) || es_buf_puts(b, "\t") ||
+          copy_str(b, g->r->subcategory);
     rc |= es_buf_printf(b, "\t%lld", (long long)g->hour);
     for (int k = 0; k < 10; k++) rc |= es_buf_printf(b, "\t%llu", (unsigned long long)c[k]);
     rc |= es_buf_puts(b, "\n");
@@ -493,8 +484,7 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem) {
 }
 
 static int keep_emerging(pz_batch_result *res, const char *agency, const char *text) {
-  if (grow((void **)&res->emerging, &res->capemerging, res->nemerging, sizeof *res->emerging))
-    return -1;
+  if (grow((void **)&res->emerging, &res->capemerging, res->nemerging, sizeof *res->emerging)) return -1;
   pz_text *t = &res->emerging[res->nemerging];
   t->agency = es_strdup(agency);
   t->text = es_strdup(text);
@@ -530,9 +520,7 @@ typedef struct rank_ctx {
   pz_counts all;
 } rank_ctx;
 
-static uint64_t u64(PGresult *r, int row, int col) {
-  return (uint64_t)strtoull(PQgetvalue(r, row, col), NULL, 10);
-}
+static uint64_t u64(PGresult *r, int row, int col) { return (uint64_t)strtoull(PQgetvalue(r, row, col), NULL, 10); }
 
 static topic_acc *acc_for(rank_ctx *x, const char *topic) {
   for (size_t i = 0; i < x->nt; i++)
@@ -578,9 +566,8 @@ static int load_history(rank_ctx *x, PGresult **out) {
   for (int i = 0; i < n; i++) {
     int64_t ws = strtoll(PQgetvalue(r, i, 1), NULL, 10);
     int64_t idx = (x->start - ws) / x->len; /* 0 current, 1..K earlier */
-    pz_counts c = {u64(r, i, 2), u64(r, i, 3), u64(r, i, 4), u64(r, i, 5),
-                   u64(r, i, 6), u64(r, i, 7), u64(r, i, 8), u64(r, i, 9),
-                   u64(r, i, 10), u64(r, i, 11)};
+    pz_counts c = {u64(r, i, 2), u64(r, i, 3), u64(r, i, 4), u64(r, i, 5),  u64(r, i, 6),
+                   u64(r, i, 7), u64(r, i, 8), u64(r, i, 9), u64(r, i, 10), u64(r, i, 11)};
     const char *topic = PQgetvalue(r, i, 0);
     if (strcmp(topic, "*") == 0) {
       if (idx == 0) x->all = c;
@@ -609,18 +596,16 @@ static int cmp_rank(const void *a, const void *b) {
 static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 static json_t *factors_json(const pz_factors *f, const pz_params *p) {
-  return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:f,s:f,s:f,s:f,s:f}}",
-                   "volume_share", num(f->volume_share), "negative_low", num(f->negative_low),
-                   "spike", num(f->c_spike), "nps", num(f->c_nps), "urgency", num(f->c_urgency),
-                   "spike_z", num(f->spike_z), "spike_p", num(f->spike_p), "expected",
-                   num(f->expected), "has_baseline", json_boolean(f->has_baseline), "weights",
-                   "volume", p->w_volume, "negative", p->w_negative, "spike", p->w_spike, "nps",
-                   p->w_nps, "urgency", p->w_urgency);
+  return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:f,s:f,s:f,s:f,s:f}}", "volume_share",
+                   num(f->volume_share), "negative_low", num(f->negative_low), "spike", num(f->c_spike), "nps",
+                   num(f->c_nps), "urgency", num(f->c_urgency), "spike_z", num(f->spike_z), "spike_p", num(f->spike_p),
+                   "expected", num(f->expected), "has_baseline", json_boolean(f->has_baseline), "weights", "volume",
+                   p->w_volume, "negative", p->w_negative, "spike", p->w_spike, "nps", p->w_nps, "urgency",
+                   p->w_urgency);
 }
 
 /* The priorities row as JSON (also the plan snapshot). */
-static json_t *priority_json(const rank_ctx *x, const topic_acc *a, const char *es,
-                             const char *en) {
+static json_t *priority_json(const rank_ctx *x, const topic_acc *a, const char *es, const char *en) {
   const pz_factors *f = &a->f;
   json_t *o = json_object();
   if (!o) return NULL;
@@ -681,8 +666,7 @@ static const char SQL_PRIORITIES[] =
  * the set is cleared when half full, which at worst recounts a spike). */
 static int first_spike(pz_store *s, const rank_ctx *x, const topic_acc *a) {
   char key[512];
-  int n = snprintf(key, sizeof key, "%s\x1f%s\x1f%d\x1f%lld", x->agency, a->topic, x->kind,
-                   (long long)x->start);
+  int n = snprintf(key, sizeof key, "%s\x1f%s\x1f%d\x1f%lld", x->agency, a->topic, x->kind, (long long)x->start);
   uint64_t h = XXH3_64bits(key, (size_t)n < sizeof key ? (size_t)n : sizeof key - 1) | 1;
   if (s->spike_n >= SPIKE_SET_SLOTS / 2) {
     memset(s->spike_set, 0, sizeof s->spike_set);
@@ -732,8 +716,7 @@ static int rank_and_write(rank_ctx *x) {
   for (size_t i = 0; i < x->nt; i++) {
     topic_acc *a = &x->t[i];
     if (a->cur.total == 0) continue; /* nothing this window: nothing to prioritise */
-    pz_factors_compute(&a->cur, &x->all, a->hist + (K - x->nhist), x->nhist, fraction,
-                       &cfg->params, &a->f);
+    pz_factors_compute(&a->cur, &x->all, a->hist + (K - x->nhist), x->nhist, fraction, &cfg->params, &a->f);
     order[n++] = a;
   }
   qsort(order, n, sizeof *order, cmp_rank);
@@ -744,14 +727,11 @@ static int rank_and_write(rank_ctx *x) {
     if (a->level != level) level = a->level, rank = 0, kept = 0;
     a->rank = ++rank;
     char es[512], en[512];
-    pz_explain(es, sizeof es, "es", es_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency,
-               x->kind, &a->f);
-    pz_explain(en, sizeof en, "en", es_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency,
-               x->kind, &a->f);
+    pz_explain(es, sizeof es, "es", es_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency, x->kind, &a->f);
+    pz_explain(en, sizeof en, "en", es_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency, x->kind, &a->f);
     if (json_array_append_new(rows, priority_json(x, a, es, en)) != 0) goto cleanup;
     if (kept++ < cfg->publish_top && keep_priority(x, a, es, en) != 0) goto cleanup;
-    if (a->f.has_baseline && a->f.spike_p < cfg->spike_p && first_spike(s, x, a))
-      x->res->new_spikes++;
+    if (a->f.has_baseline && a->f.spike_p < cfg->spike_p && first_spike(s, x, a)) x->res->new_spikes++;
   }
   if (n > 0) {
     text = json_dumps(rows, JSON_COMPACT);
@@ -806,10 +786,9 @@ static int audit(pz_store *s, const char *id, const char *action, const char *de
 }
 
 /* Serialises the ActionRequest stored in the outbox column. */
-static unsigned char *action_request(const rank_ctx *x, const topic_acc *a, char *es, char *en,
-                                     const char *request_id, size_t *len) {
-  pz_priority p = {(char *)x->agency, (char *)a->topic, es, en, x->kind, a->level, x->start,
-                   a->rank, a->f};
+static unsigned char *action_request(const rank_ctx *x, const topic_acc *a, char *es, char *en, const char *request_id,
+                                     size_t *len) {
+  pz_priority p = {(char *)x->agency, (char *)a->topic, es, en, x->kind, a->level, x->start, a->rank, a->f};
   Escucha__V1__PriorityUpdate u;
   Escucha__V1__WilsonInterval ci;
   Escucha__V1__PriorityUpdate__FactorsEntry fe[16], *fv[16];
@@ -841,10 +820,8 @@ static int open_plan(rank_ctx *x, const topic_acc *a) {
   snprintf(request_id, rlen, "%s/%s/%s", x->agency, a->topic, id);
   char es[512], en[512];
   const pz_store_cfg *cfg = &x->s->cfg;
-  pz_explain(es, sizeof es, "es", es_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency,
-             x->kind, &a->f);
-  pz_explain(en, sizeof en, "en", es_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency,
-             x->kind, &a->f);
+  pz_explain(es, sizeof es, "es", es_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency, x->kind, &a->f);
+  pz_explain(en, sizeof en, "en", es_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency, x->kind, &a->f);
   json_t *j = priority_json(x, a, es, en);
   snap = j ? json_dumps(j, JSON_COMPACT) : NULL;
   json_decref(j);
@@ -860,8 +837,7 @@ static int open_plan(rank_ctx *x, const topic_acc *a) {
   if (PQntuples(r) == 1) { /* 0: another instance opened it first */
     rc = audit(x->s, id, "open", snap);
     x->res->opened++;
-    es_info("action_plan_opened", "agency=%s topic=%s plan=%s score=%.3f", x->agency, a->topic, id,
-            a->f.score);
+    es_info("action_plan_opened", "agency=%s topic=%s plan=%s score=%.3f", x->agency, a->topic, id, a->f.score);
   }
 cleanup:
   PQclear(r);
@@ -884,16 +860,14 @@ static int quiet_topic(const char *list, const char *topic) {
   return 0;
 }
 
-static int decide(rank_ctx *x, const topic_acc *a, plan *pl, size_t npl, double score,
-                  uint64_t volume) {
+static int decide(rank_ctx *x, const topic_acc *a, plan *pl, size_t npl, double score, uint64_t volume) {
   pz_plan_state st = {0};
   plan *open = NULL;
   for (size_t i = 0; i < npl; i++) {
     if (strcmp(pl[i].topic, a->topic) != 0) continue;
     pl[i].seen = 1;
     if (pl[i].open) open = &pl[i], st.has_open = 1, st.last_hot_ms = pl[i].last_hot;
-    else if (!st.has_closed || pl[i].closed > st.last_closed_ms)
-      st.has_closed = 1, st.last_closed_ms = pl[i].closed;
+    else if (!st.has_closed || pl[i].closed > st.last_closed_ms) st.has_closed = 1, st.last_closed_ms = pl[i].closed;
   }
   char now[32];
   snprintf(now, sizeof now, "%lld", (long long)x->now);
@@ -934,17 +908,18 @@ static int apply_actions(rank_ctx *x, topic_acc **order, size_t n) {
   plan *pl = calloc((size_t)npl + 1, sizeof *pl);
   if (!pl) goto cleanup;
   for (int i = 0; i < npl; i++)
-    pl[i] = (plan){PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2)[0] == 't',
-                   strtoll(PQgetvalue(r, i, 3), NULL, 10), strtoll(PQgetvalue(r, i, 4), NULL, 10),
+    pl[i] = (plan){PQgetvalue(r, i, 0),
+                   PQgetvalue(r, i, 1),
+                   PQgetvalue(r, i, 2)[0] == 't',
+                   strtoll(PQgetvalue(r, i, 3), NULL, 10),
+                   strtoll(PQgetvalue(r, i, 4), NULL, 10),
                    0};
   for (size_t i = 0; i < n; i++) {
     topic_acc *a = order[i];
     if (a->level != cfg->action_level) continue;
     if (decide(x, a, pl, (size_t)npl, a->f.score, a->f.volume) != 0) goto cleanup;
     for (int j = 0; j < npl; j++)
-      if (pl[j].open && strcmp(pl[j].topic, a->topic) == 0 &&
-          close_plan(x, &pl[j], a->f.score) != 0)
-        goto cleanup;
+      if (pl[j].open && strcmp(pl[j].topic, a->topic) == 0 && close_plan(x, &pl[j], a->f.score) != 0) goto cleanup;
   }
   /* Open plans of topics with no feedback in this window: score 0. */
   for (int j = 0; j < npl; j++)
@@ -956,8 +931,7 @@ cleanup:
   return rc;
 }
 
-static int rank_window(pz_store *s, pz_batch_result *res, const char *agency, int64_t now,
-                       int kind) {
+static int rank_window(pz_store *s, pz_batch_result *res, const char *agency, int64_t now, int kind) {
   rank_ctx x = {s, res, agency, kind, now, pz_window_start(kind, now), pz_window_len_ms(kind)};
   PGresult *hist = NULL;
   int rc = -1;
@@ -965,8 +939,8 @@ static int rank_window(pz_store *s, pz_batch_result *res, const char *agency, in
   if (load_history(&x, &hist) != 0) goto cleanup;
   uint64_t t1 = es_mono_ns();
   rc = rank_and_write(&x);
-  es_debug("rank_timing", "kind=%d topics=%zu load_ms=%.1f rank_ms=%.1f", kind, x.nt,
-           (double)(t1 - t0) / 1e6, (double)(es_mono_ns() - t1) / 1e6);
+  es_debug("rank_timing", "kind=%d topics=%zu load_ms=%.1f rank_ms=%.1f", kind, x.nt, (double)(t1 - t0) / 1e6,
+           (double)(es_mono_ns() - t1) / 1e6);
 cleanup:
   for (size_t i = 0; i < x.nt; i++) free(x.t[i].hist);
   free(x.t);
@@ -1025,8 +999,7 @@ static int64_t hour_of(int64_t ms) { return ms - ((ms % 3600000 + 3600000) % 360
  * the COPY is optimistic. 0 committed, 1 unique_violation on feedback (a
  * stored id, or another instance committed some of these ids meanwhile:
  * rolled back, try again with lookup), -1 error. */
-static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *res,
-                      int lookup, int *found) {
+static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *res, int lookup, int *found) {
   uint64_t t0 = es_mono_ns(), t1 = t0, t2 = t0, t3 = t0, t4 = t0;
   size_t nfresh = 0;
   int rc = -1;
@@ -1047,8 +1020,7 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
     }
     t2 = es_mono_ns();
     for (size_t i = 0; i < nfresh; i++)
-      if (emerging_candidate(s, s->fresh[i].r) &&
-          keep_emerging(res, s->fresh[i].r->agency, s->fresh[i].r->text) != 0)
+      if (emerging_candidate(s, s->fresh[i].r) && keep_emerging(res, s->fresh[i].r->agency, s->fresh[i].r->text) != 0)
         goto rollback;
     /* 3. Aggregates of exactly these rows. */
     qsort(s->fresh, nfresh, sizeof *s->fresh, cmp_ref);
@@ -1071,10 +1043,9 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
   }
   t4 = es_mono_ns();
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
-  es_debug("batch_timing",
-           "rows=%zu new=%zu lookup_ms=%.1f copy_ms=%.1f agg_ms=%.1f rank_ms=%.1f commit_ms=%.1f",
-           n, nfresh, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6, (double)(t3 - t2) / 1e6,
-           (double)(t4 - t3) / 1e6, (double)(es_mono_ns() - t4) / 1e6);
+  es_debug("batch_timing", "rows=%zu new=%zu lookup_ms=%.1f copy_ms=%.1f agg_ms=%.1f rank_ms=%.1f commit_ms=%.1f", n,
+           nfresh, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6, (double)(t3 - t2) / 1e6, (double)(t4 - t3) / 1e6,
+           (double)(es_mono_ns() - t4) / 1e6);
   return 0;
 rollback:
   if (PQstatus(s->c) == CONNECTION_OK) es_pg_exec(s->c, "ROLLBACK");
@@ -1114,9 +1085,7 @@ int pz_store_rank_pending(pz_store *s, pz_batch_result *res, int force) {
   if (!any) return 0;
   if (!pz_store_connected(s) || es_pg_exec(s->c, "BEGIN") != 0) goto fail;
   for (size_t i = 0; i < s->nnow; i++)
-    if (s->nows[i].dirty && (force || rank_due(s, &s->nows[i])) &&
-        rank_agency(s, res, &s->nows[i]) != 0)
-      goto rollback;
+    if (s->nows[i].dirty && (force || rank_due(s, &s->nows[i])) && rank_agency(s, res, &s->nows[i]) != 0) goto rollback;
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
   return 0;
 rollback:
@@ -1186,9 +1155,8 @@ int pz_store_outbox(pz_store *s, pz_outbox_item **out, int max) {
 
 int pz_store_outbox_done(pz_store *s, const char *plan_id) {
   const char *p[] = {plan_id};
-  return q_ok(s, "outbox_done",
-              "UPDATE action_plans SET request_sent_at = now(), updated_at = now() WHERE id = $1",
-              1, p);
+  return q_ok(s, "outbox_done", "UPDATE action_plans SET request_sent_at = now(), updated_at = now() WHERE id = $1", 1,
+              p);
 }
 
 void pz_outbox_free(pz_outbox_item *items, int n) {
@@ -1206,8 +1174,7 @@ static const char SQL_EMERGING[] =
     " $4::integer, now()) ON CONFLICT (agency, term) DO UPDATE SET count = EXCLUDED.count,"
     " error = EXCLUDED.error, rank = EXCLUDED.rank, updated_at = now()";
 
-int pz_store_emerging(pz_store *s, const char *const *keys, const uint64_t *counts,
-                      const uint64_t *errors, int n) {
+int pz_store_emerging(pz_store *s, const char *const *keys, const uint64_t *counts, const uint64_t *errors, int n) {
   if (!pz_store_connected(s)) return -1;
   for (int i = 0; i < n; i++) {
     char c[32], e[32], r[16];

@@ -109,15 +109,13 @@ int pz_store_outbox_done(pz_store *s, const char *plan_id);
 void pz_outbox_free(pz_outbox_item *items, int n);
 
 /* Replaces the emerging_topics snapshot rows of the items given (agency\x1fterm keys). */
-int pz_store_emerging(pz_store *s, const char *const *keys, const uint64_t *counts,
-                      const uint64_t *errors, int n);
+int pz_store_emerging(pz_store *s, const char *const *keys, const uint64_t *counts, const uint64_t *errors, int n);
 
 PGconn *pz_store_conn(pz_store *s); /* for tests */
 
 /* PriorityUpdate for a ranked topic; strings point into p (no copies). The
  * factors map entries are allocated in fe/fv (caller-provided, >= 16). */
-void pz_priority_to_pb(const pz_priority *p, Escucha__V1__PriorityUpdate *u,
-                       Escucha__V1__WilsonInterval *ci,
-                       Escucha__V1__PriorityUpdate__FactorsEntry *fe,
-                       Escucha__V1__PriorityUpdate__FactorsEntry **fv, size_t *nf);
+void pz_priority_to_pb(const pz_priority *p, Escucha__V1__PriorityUpdate *u, Escucha__V1__WilsonInterval *ci,
+                       Escucha__V1__PriorityUpdate__FactorsEntry *fe, Escucha__V1__PriorityUpdate__FactorsEntry **fv,
+                       size_t *nf);
 #endif

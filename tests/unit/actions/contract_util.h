@@ -96,8 +96,7 @@ static inline void tc_stop(tc_server *s) {
 }
 
 /* Plain request to the control API; returns status, body in *out (malloc'd). */
-static inline long tc_http(int port, const char *method, const char *path, const char *body,
-                           char **out) {
+static inline long tc_http(int port, const char *method, const char *path, const char *body, char **out) {
   char url[256], err[128];
   snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
   const char *h[] = {"Content-Type: application/json", NULL};
@@ -108,9 +107,7 @@ static inline long tc_http(int port, const char *method, const char *path, const
   r.max_attempts = 1;
   long st = -1;
   if (ac_http_do(&r, NULL, &req, &resp, err, sizeof err) == AC_HTTP_OK) st = resp.status;
-  if (out) {
-    *out = resp.body.data ? es_strndup(resp.body.data, resp.body.len) : es_strdup("");
-  }
+  if (out) { *out = resp.body.data ? es_strndup(resp.body.data, resp.body.len) : es_strdup(""); }
   ac_http_resp_free(&resp);
   return st;
 }

@@ -238,8 +238,7 @@ static void run_case(const vcase *vc) {
 
   /* circuit breaker: consecutive 503s open it; then nothing is sent */
   c->retry.max_attempts = 1;
-  control(vc->tool,
-          "\"fail\":[{\"status\":503},{\"status\":503},{\"status\":503},{\"status\":503},{\"status\":503}]");
+  control(vc->tool, "\"fail\":[{\"status\":503},{\"status\":503},{\"status\":503},{\"status\":503},{\"status\":503}]");
   for (int i = 0; i < 5; i++) assert_int_equal(c->ops->get_status(c, t.key, &s, &err), AC_ETRANSIENT);
   long req0 = stat_of(vc->tool, "requests");
   assert_int_equal(c->ops->get_status(c, t.key, &s, &err), AC_EBREAKER);

@@ -42,8 +42,7 @@ static char *part(const char *msg, const char *ctype) {
   size_t cap = (size_t)(end - p);
   unsigned char *out = calloc(1, cap + 1);
   size_t len = 0;
-  if (sodium_base642bin(out, cap, p, (size_t)(end - p), "\r\n", &len, NULL,
-                        sodium_base64_VARIANT_ORIGINAL) != 0) {
+  if (sodium_base642bin(out, cap, p, (size_t)(end - p), "\r\n", &len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
     free(out);
     return NULL;
   }
@@ -85,12 +84,12 @@ static void test_email_connector(void **st) {
   (void)st;
   char url[64];
   snprintf(url, sizeof url, "smtp://127.0.0.1:%d", g_srv.port);
-  json_t *cfg = json_pack("{s:s, s:s, s:s}", "smtp_url", url, "to", "<team@demo.example.org>", "from",
-                          "escucha@example.org");
+  json_t *cfg =
+      json_pack("{s:s, s:s, s:s}", "smtp_url", url, "to", "<team@demo.example.org>", "from", "escucha@example.org");
   ac_conn *c = ac_conn_new("email", cfg);
   json_decref(cfg);
-  ac_issue is = {"esk-00112233", "[Escucha] Espera", "Resumen\n" AC_MARKER_PREFIX "esk-00112233\n",
-                 "<p>Resumen</p>", "demo", "waiting"};
+  ac_issue is = {"esk-00112233", "[Escucha] Espera", "Resumen\n" AC_MARKER_PREFIX "esk-00112233\n", "<p>Resumen</p>",
+                 "demo",         "waiting"};
   ac_ticket t;
   ac_error e = {0};
   assert_int_equal(c->ops->create(c, &is, &t, &e), AC_OK);
@@ -140,15 +139,17 @@ static void test_period(void **st) {
 static void test_render_content(void **st) {
   (void)st;
   ac_digest_prio prios[] = {{"waiting", "Espera", 10, 0.5, 0.7, "volumen <alto> & \"negativo\""}};
-  ac_digest_action acts[] = {{"waiting", "redmine", "12", "https://t.example.org/i/12?a=1&b=2", "in_progress", 2.4, "Espera"},
-                             {"digital", NULL, NULL, NULL, NULL, 1, "Canales"}};
+  ac_digest_action acts[] = {
+      {"waiting", "redmine", "12", "https://t.example.org/i/12?a=1&b=2", "in_progress", 2.4, "Espera"},
+      {"digital", NULL, NULL, NULL, NULL, 1, "Canales"}};
   ac_digest_totals tot = {120, 30, 40, 10, -12.5, 71.0};
   ac_digest d = {"demo", "daily", "es", prios, 1, acts, 2, "2024-05-07", "2024-05-07", &tot};
   char *s, *t, *h;
   assert_int_equal(ac_digest_render(&d, &s, &t, &h), 0);
   assert_string_equal(s, "Resumen diario de Escucha — demo — 2024-05-07");
   assert_non_null(strstr(t, "Periodo: 2024-05-07 (UTC)"));
-  assert_non_null(strstr(t, "Comentarios recibidos: 120 · negativos 25% · NPS -12 (40 respuestas) · CSAT 71% (10 respuestas)"));
+  assert_non_null(
+      strstr(t, "Comentarios recibidos: 120 · negativos 25% · NPS -12 (40 respuestas) · CSAT 71% (10 respuestas)"));
   assert_non_null(strstr(t, "1. Espera — 10, 50% negativos, puntaje 0.70\n   volumen <alto> & \"negativo\"\n"));
   assert_non_null(strstr(t, "- Espera: redmine 12 (in_progress, 2 días) https://t.example.org/i/12?a=1&b=2\n"));
   assert_non_null(strstr(t, "- Canales: (sin ticket todavía, 1 día)"));
@@ -203,8 +204,8 @@ static int teardown(void **st) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_digest_delivered),
-                                     cmocka_unit_test(test_email_connector), cmocka_unit_test(test_period),
-                                     cmocka_unit_test(test_render_content), cmocka_unit_test(test_recipients)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_digest_delivered), cmocka_unit_test(test_email_connector),
+                                     cmocka_unit_test(test_period), cmocka_unit_test(test_render_content),
+                                     cmocka_unit_test(test_recipients)};
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -64,8 +64,10 @@ static void test_plan_render(void **st) {
   json_t *tax = json_loads(
       "{\"categories\":[{\"id\":\"waiting\",\"labels\":{\"es\":\"Tiempos de espera\",\"en\":\"Waiting times\"},"
       "\"routing\":{\"tool\":\"jira\",\"project\":\"ESP\"},"
-      "\"subcategories\":[{\"id\":\"waiting/branch\",\"labels\":{\"es\":\"Espera en sucursal\",\"en\":\"Branch queues\"},"
-      "\"actions\":[\"Abrir más ventanillas en horas punta\",{\"es\":\"Dar número de atención\",\"en\":\"Hand out queue numbers\"}],"
+      "\"subcategories\":[{\"id\":\"waiting/branch\",\"labels\":{\"es\":\"Espera en sucursal\",\"en\":\"Branch "
+      "queues\"},"
+      "\"actions\":[\"Abrir más ventanillas en horas punta\",{\"es\":\"Dar número de atención\",\"en\":\"Hand out "
+      "queue numbers\"}],"
       "\"routing\":{\"tool\":\"github\",\"repo\":\"a/b\"}}]}]}",
       0, &je);
   assert_non_null(tax);
@@ -76,7 +78,15 @@ static void test_plan_render(void **st) {
   ac_plan_key("demo/waiting/branch/1", p.idem_key);
   assert_int_equal(strlen(p.idem_key), 36);
   assert_memory_equal(p.idem_key, "esk-", 4);
-  p.ev = (ac_evidence){.volume = 42, .negative_share = 0.8, .neg_ci_low = 0.66, .neg_ci_high = 0.89, .spike_z = 3.2, .nps_impact = -4.5, .score = 0.91, .rank = 1, .window = "day"};
+  p.ev = (ac_evidence){.volume = 42,
+                       .negative_share = 0.8,
+                       .neg_ci_low = 0.66,
+                       .neg_ci_high = 0.89,
+                       .spike_z = 3.2,
+                       .nps_impact = -4.5,
+                       .score = 0.91,
+                       .rank = 1,
+                       .window = "day"};
   assert_int_equal(ac_plan_analyze(&p, TOPIC, 7, REST, 5), 0);
   json_t *routing = ac_plan_playbook(&p, tax, "es");
   assert_string_equal(json_string_value(json_object_get(routing, "tool")), "github");

@@ -147,10 +147,8 @@ static void test_edges(void **st) {
       "b\xc2\x85"
       "c\xe2\x80\xa9"
       "d\ve\ff\rg",
-      NULL, AC_MU_PLAIN,
-      "> a\n> b\n> c\n> d\n> e\n> f\n> g\n");
-  expect_quote("x\xff\xc3y\x01z\x7f\xe2\x80\xaeq", NULL, AC_MU_PLAIN,
-               "> x\xef\xbf\xbd\xef\xbf\xbdy z q\n");
+      NULL, AC_MU_PLAIN, "> a\n> b\n> c\n> d\n> e\n> f\n> g\n");
+  expect_quote("x\xff\xc3y\x01z\x7f\xe2\x80\xaeq", NULL, AC_MU_PLAIN, "> x\xef\xbf\xbd\xef\xbf\xbdy z q\n");
   /* "www." and "escucha-key" in any case, "://" anywhere */
   expect_quote("WWW.x.org ESCUCHA-KEY ftp://h", NULL, AC_MU_PLAIN,
                "> WWW" WJ ".x.org ESCUCHA" WJ "-KEY ftp:" WJ "//h\n");
@@ -201,8 +199,10 @@ static void test_markup_names(void **st) {
   static const struct {
     const char *tool;
     int mu;
-  } want[] = {
-      {"jira", AC_MU_ADF}, {"github", AC_MU_MARKDOWN}, {"gitlab", AC_MU_MARKDOWN}, {"redmine", AC_MU_TEXTILE}, {"asana", AC_MU_PLAIN}, {"clickup", AC_MU_PLAIN}, {"monday", AC_MU_HTML}, {"trello", AC_MU_MARKDOWN}, {"webhook", AC_MU_PLAIN}, {"email", AC_MU_PLAIN}};
+  } want[] = {{"jira", AC_MU_ADF},        {"github", AC_MU_MARKDOWN}, {"gitlab", AC_MU_MARKDOWN},
+              {"redmine", AC_MU_TEXTILE}, {"asana", AC_MU_PLAIN},     {"clickup", AC_MU_PLAIN},
+              {"monday", AC_MU_HTML},     {"trello", AC_MU_MARKDOWN}, {"webhook", AC_MU_PLAIN},
+              {"email", AC_MU_PLAIN}};
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
     ac_conn *c = ac_conn_new(want[i].tool, NULL);
     assert_non_null(c);
@@ -275,8 +275,8 @@ static void test_marker_only_from_escucha(void **st) {
     assert_null(strstr(body, "#2"));
     /* the marker is the body's last line, outside the quotes */
     char want[128];
-    snprintf(want, sizeof want, mu == AC_MU_HTML ? "\n" AC_MARKER_PREFIX "%s</small></p>\n" : "\n" AC_MARKER_PREFIX "%s\n",
-             p.idem_key);
+    snprintf(want, sizeof want,
+             mu == AC_MU_HTML ? "\n" AC_MARKER_PREFIX "%s</small></p>\n" : "\n" AC_MARKER_PREFIX "%s\n", p.idem_key);
     assert_string_equal(body + strlen(body) - strlen(want), want);
     if (mu == AC_MU_PLAIN || mu == AC_MU_MARKDOWN || mu == AC_MU_ADF) { /* every citizen line quoted */
       assert_non_null(strstr(body, "\n\n> Mucha espera\n> escucha" WJ "-key: "));

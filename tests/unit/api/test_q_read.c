@@ -85,10 +85,13 @@ static const char FIXTURES[] =
     " ('S5', 'demo', 'EMAIL', 'es', 't', '2024-01-04T01:00Z', 3, 1, 'procedures', NULL, 0.9, 'NEGATIVE', false),"
     " ('S6', 'demo', 'WEB', 'es', 't', '2024-01-08T00:00Z', 0, 1, 'procedures', NULL, 0.9, 'NEGATIVE', false),"
     " ('S7', 'otra', 'WEB', 'es', 't', '2024-01-02T00:00Z', 0, 1, 'procedures', NULL, 0.9, 'NEGATIVE', false),"
-    " ('R1', 'demo', 'WHATSAPP', 'es', 'no sé', '2023-06-01T00:00Z', NULL, NULL, 'other', 'other/unclassified', 0.2, 'NEUTRAL', false),"
+    " ('R1', 'demo', 'WHATSAPP', 'es', 'no sé', '2023-06-01T00:00Z', NULL, NULL, 'other', 'other/unclassified', 0.2, "
+    "'NEUTRAL', false),"
     " ('R2', 'demo', 'WEB', 'es', 'quizás', '2023-06-02T00:00Z', NULL, NULL, 'procedures', NULL, 0.4, 'NEUTRAL', true),"
-    " ('R3', 'demo', 'SMS', 'qu', 'allinllachu', '2023-06-03T00:00Z', NULL, 3, 'procedures', NULL, 0.9, 'NEUTRAL', false),"
-    " ('R4', 'demo', 'WEB', 'es', 'seguro', '2023-06-04T00:00Z', NULL, NULL, 'procedures', NULL, 0.95, 'NEUTRAL', false),"
+    " ('R3', 'demo', 'SMS', 'qu', 'allinllachu', '2023-06-03T00:00Z', NULL, 3, 'procedures', NULL, 0.9, 'NEUTRAL', "
+    "false),"
+    " ('R4', 'demo', 'WEB', 'es', 'seguro', '2023-06-04T00:00Z', NULL, NULL, 'procedures', NULL, 0.95, 'NEUTRAL', "
+    "false),"
     " ('R5', 'demo', 'WEB', 'es', 'revisado', '2023-06-05T00:00Z', NULL, NULL, 'other', NULL, 0.1, 'NEUTRAL', false),"
     " ('R6', 'otra', 'WEB', 'es', 'ajeno', '2023-06-06T00:00Z', NULL, NULL, 'other', NULL, 0.05, 'NEUTRAL', false)";
 
@@ -185,9 +188,8 @@ static void test_time_parsing(void **state) {
   /* 10:30+02:00 = 08:30Z, .5 s kept as 500 ms */
   assert_int_equal(api_qr_parse_time("2024-02-29T10:30:00.5+02:00", &ms), 0);
   assert_int_equal(ms, 1709195400500LL);
-  const char *bad[] = {"2024-01-01", "2023-02-29T00:00:00Z", "2024-01-01T24:00:00Z",
-                       "2024-01-01T00:00:00", "yesterday", "2024-01-01T00:00:00.Z",
-                       "2024-01-01T00:00:00Z ", "2024-13-01T00:00:00Z"};
+  const char *bad[] = {"2024-01-01", "2023-02-29T00:00:00Z",  "2024-01-01T24:00:00Z",  "2024-01-01T00:00:00",
+                       "yesterday",  "2024-01-01T00:00:00.Z", "2024-01-01T00:00:00Z ", "2024-13-01T00:00:00Z"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(api_qr_parse_time(bad[i], &ms), -1);
   char t[32];
   api_qr_format_time(1709195400500LL, t);
@@ -381,8 +383,7 @@ static void test_plan_get(void **state) {
   assert_non_null(j);
   assert_string_equal(S(j, "summary"), "Resumen");
   assert_int_equal(json_array_size(json_object_get(j, "tickets")), 2);
-  assert_string_equal(S(json_array_get(json_object_get(j, "recommendations"), 0), "text"),
-                      "Abrir otra ventanilla");
+  assert_string_equal(S(json_array_get(json_object_get(j, "recommendations"), 0), "text"), "Abrir otra ventanilla");
   assert_string_equal(S(json_array_get(json_object_get(j, "quotes"), 0), "feedback_id"), "F1");
   assert_int_equal(I(json_object_get(j, "priority"), "rank"), 1);
   json_t *au = json_object_get(j, "audit"); /* P1's two rows, oldest first; not P3's */
@@ -404,8 +405,8 @@ static void test_plan_get(void **state) {
   es_buf_free(&out);
 }
 
-static void sat_check(json_t *o, double nps, double lo, double hi, long n, double csat, double clo,
-                      double chi, long cn) {
+static void sat_check(json_t *o, double nps, double lo, double hi, long n, double csat, double clo, double chi,
+                      long cn) {
   NEAR(R(o, "nps"), nps);
   NEAR(R(o, "nps_low"), lo);
   NEAR(R(o, "nps_high"), hi);
@@ -428,8 +429,8 @@ static void test_satisfaction(void **state) {
    * NPS = 100 (2 - 2) / 5 = 0; var = (0.4 + 0.4 - 0^2) / 5 = 0.16, se = 0.4,
    * half = 100 * 1.959963984540054 * 0.4 = 78.3985593816022.
    * CSAT answers 5, 4, 2, 1: 2 of 4 -> Wilson [0.150038989152149, 0.849961010847851]. */
-  sat_check(json_object_get(j, "overall"), 0, -78.3985593816022, 78.3985593816022, 5, 0.5,
-            0.150038989152149, 0.849961010847851, 4);
+  sat_check(json_object_get(j, "overall"), 0, -78.3985593816022, 78.3985593816022, 5, 0.5, 0.150038989152149,
+            0.849961010847851, 4);
   json_t *ch = json_object_get(j, "by_channel");
   assert_int_equal(json_array_size(ch), 2);
   json_t *email = json_array_get(ch, 0), *web = json_array_get(ch, 1);
@@ -513,12 +514,8 @@ static void test_review_queue(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_time_parsing),
-      cmocka_unit_test(test_priorities),
-      cmocka_unit_test(test_topic_series),
-      cmocka_unit_test(test_action_plans),
-      cmocka_unit_test(test_plan_get),
-      cmocka_unit_test(test_satisfaction),
+      cmocka_unit_test(test_time_parsing), cmocka_unit_test(test_priorities), cmocka_unit_test(test_topic_series),
+      cmocka_unit_test(test_action_plans), cmocka_unit_test(test_plan_get),   cmocka_unit_test(test_satisfaction),
       cmocka_unit_test(test_review_queue),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -81,19 +81,20 @@ static void test_params(void **state) {
   assert_string_equal(api_param(&p, "flag"), "");
   assert_null(api_param(&p, "nope"));
   api_params_free(&p);
-  static const struct { const char *q, *field; } BAD[] = {
-      {"a=1&a=2", "a"},        /* duplicate */
-      {"q=%ff", "q"},          /* not UTF-8 */
-      {"q=%c0%af", "q"},       /* overlong '/' */
-      {"q=%ed%a0%80", "q"},    /* surrogate */
-      {"q=%f4%90%80%80", "q"}, /* > U+10FFFF */
-      {"q=%0a", "q"},          /* control */
-      {"q=%c2%85", "q"},       /* C1 control */
-      {"q=%00", "q"},          /* NUL */
-      {"q=%4", "q"},           /* truncated escape */
-      {"q=%g1", "q"},
-      {"b%ad=1", "query"}, /* bad name */
-      {"=1", "query"},     /* empty name */
+  static const struct {
+    const char *q, *field;
+  } BAD[] = {
+      {"a=1&a=2", "a"},                             /* duplicate */
+      {"q=%ff", "q"},                               /* not UTF-8 */
+      {"q=%c0%af", "q"},                            /* overlong '/' */
+      {"q=%ed%a0%80", "q"},                         /* surrogate */
+      {"q=%f4%90%80%80", "q"},                      /* > U+10FFFF */
+      {"q=%0a", "q"},                               /* control */
+      {"q=%c2%85", "q"},                            /* C1 control */
+      {"q=%00", "q"},                               /* NUL */
+      {"q=%4", "q"},                                /* truncated escape */
+      {"q=%g1", "q"},          {"b%ad=1", "query"}, /* bad name */
+      {"=1", "query"},                              /* empty name */
       {"a b=1", "query"},
   };
   for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
@@ -140,8 +141,8 @@ static void test_limit(void **state) {
     assert_int_equal(n, WANT[i]);
     api_params_free(&p);
   }
-  static const char *const BAD[] = {"limit=0", "limit=501", "limit=-1", "limit=1e2", "limit=", "limit=+5",
-                                    "limit=9999999999999999999"};
+  static const char *const BAD[] = {
+      "limit=0", "limit=501", "limit=-1", "limit=1e2", "limit=", "limit=+5", "limit=9999999999999999999"};
   for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
     assert_int_equal(api_params_parse(BAD[i], &p, &e), API_OK);
     assert_int_equal(api_limit(&p, 50, 500, &n, &e), API_EINVAL);
@@ -166,9 +167,15 @@ static void test_cursor(void **state) {
   assert_int_equal(api_cursor_encode(1, "bad id", c, sizeof c), -1);
   assert_int_equal(api_cursor_encode(1, "", c, sizeof c), -1);
   assert_int_equal(api_cursor_encode(1, "a", c, 4), -1);
-  static const char *const BAD[] = {"", "!!!!", "MTox", /* "1:1" */ "MjoxOmE", /* "2:1:a" */
-                                    "MTp4OmE", /* "1:x:a" */ "MToxOg", /* "1:1:" */ "MToxOmEgYg" /* "1:1:a b" */,
-                                    "MToxOmE=", "MToxOmF"};
+  static const char *const BAD[] = {"",
+                                    "!!!!",
+                                    "MTox",
+                                    /* "1:1" */ "MjoxOmE", /* "2:1:a" */
+                                    "MTp4OmE",
+                                    /* "1:x:a" */ "MToxOg",
+                                    /* "1:1:" */ "MToxOmEgYg" /* "1:1:a b" */,
+                                    "MToxOmE=",
+                                    "MToxOmF"};
   for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++)
     assert_int_equal(api_cursor_decode(BAD[i], &us, id, sizeof id), -1);
   assert_int_equal(api_cursor_decode("MToxOmE", &us, id, sizeof id), 0); /* "1:1:a" */
@@ -177,13 +184,22 @@ static void test_cursor(void **state) {
 
 static void test_rfc3339(void **state) {
   (void)state;
-  static const char *const OK[] = {"2026-12-01T10:00:00Z", "2026-12-01t10:00:00z", "2024-02-29T00:00:00Z",
+  static const char *const OK[] = {"2026-12-01T10:00:00Z",        "2026-12-01t10:00:00z",      "2024-02-29T00:00:00Z",
                                    "2026-12-01T10:00:00.123456Z", "2026-12-01T10:00:00-03:00", "2016-12-31T23:59:60Z",
                                    "9999-12-31T23:59:59-14:59"};
-  static const char *const BAD[] = {"2026-12-01", "2026-12-01 10:00:00Z", "2026-13-01T00:00:00Z", "2025-02-29T00:00:00Z",
-                                    "2026-04-31T00:00:00Z", "2026-12-01T24:00:00Z", "2026-12-01T10:00:00",
-                                    "2026-12-01T10:00:00.Z", "2026-12-01T10:00:00+0300", "2026-12-01T10:00:00+15:00", "2026-12-01T10:00:00Zjunk",
-                                    "0000-01-01T00:00:00Z", "yesterday"};
+  static const char *const BAD[] = {"2026-12-01",
+                                    "2026-12-01 10:00:00Z",
+                                    "2026-13-01T00:00:00Z",
+                                    "2025-02-29T00:00:00Z",
+                                    "2026-04-31T00:00:00Z",
+                                    "2026-12-01T24:00:00Z",
+                                    "2026-12-01T10:00:00",
+                                    "2026-12-01T10:00:00.Z",
+                                    "2026-12-01T10:00:00+0300",
+                                    "2026-12-01T10:00:00+15:00",
+                                    "2026-12-01T10:00:00Zjunk",
+                                    "0000-01-01T00:00:00Z",
+                                    "yesterday"};
   for (size_t i = 0; i < sizeof OK / sizeof OK[0]; i++) assert_true(api_rfc3339_ok(OK[i]));
   for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) assert_false(api_rfc3339_ok(BAD[i]));
 }
@@ -191,15 +207,19 @@ static void test_rfc3339(void **state) {
 static void test_static_paths(void **state) {
   (void)state;
   char out[256];
-  static const struct { const char *in, *out; } OK[] = {
-      {"/", "index.html"}, {"/app.js", "app.js"}, {"/css/site.css", "css/site.css"}, {"/inbox", "index.html"}, {"/docs/", "docs/index.html"}, {"/icons/a-b_c.svg", "icons/a-b_c.svg"}};
+  static const struct {
+    const char *in, *out;
+  } OK[] = {{"/", "index.html"},      {"/app.js", "app.js"},         {"/css/site.css", "css/site.css"},
+            {"/inbox", "index.html"}, {"/docs/", "docs/index.html"}, {"/icons/a-b_c.svg", "icons/a-b_c.svg"}};
   for (size_t i = 0; i < sizeof OK / sizeof OK[0]; i++) {
     assert_int_equal(api_static_path(OK[i].in, out, sizeof out), 0);
     assert_string_equal(out, OK[i].out);
   }
-  static const char *const BAD[] = {"/../etc/passwd", "/css/../app.js", "/.env", "/css/.hidden.css", "//app.js",
-                                    "/%2e%2e/x.js", "/app.exe", "/a b.js", "/x/inbox", "relative.js", "/app.js\\x"};
-  for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) assert_int_equal(api_static_path(BAD[i], out, sizeof out), -1);
+  static const char *const BAD[] = {"/../etc/passwd", "/css/../app.js", "/.env",     "/css/.hidden.css",
+                                    "//app.js",       "/%2e%2e/x.js",   "/app.exe",  "/a b.js",
+                                    "/x/inbox",       "relative.js",    "/app.js\\x"};
+  for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++)
+    assert_int_equal(api_static_path(BAD[i], out, sizeof out), -1);
   assert_string_equal(api_static_type("a.HTML"), "text/html; charset=utf-8");
   assert_null(api_static_type("a.php"));
   assert_null(api_static_type("dir.d/file"));
@@ -268,21 +288,17 @@ static void test_taxonomy(void **state) {
   assert_null(api_taxo_subcategory(t, "waiting_times", "praise/general_thanks"));
   assert_non_null(strstr(api_taxo_names_json(t), "\"waiting_times\":\""));
   api_taxo_free(t);
-  assert_null(api_taxo_parse("{\"categories\":[{\"id\":\"a\",\"subcategories\":[{\"id\":\"b/c\"}]}]}", 50, err, sizeof err));
+  assert_null(
+      api_taxo_parse("{\"categories\":[{\"id\":\"a\",\"subcategories\":[{\"id\":\"b/c\"}]}]}", 50, err, sizeof err));
   assert_null(api_taxo_parse("nope", 4, err, sizeof err));
   assert_null(api_taxo_load("/nonexistent.json", err, sizeof err));
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_routes),
-      cmocka_unit_test(test_params),
-      cmocka_unit_test(test_limit),
-      cmocka_unit_test(test_cursor),
-      cmocka_unit_test(test_rfc3339),
-      cmocka_unit_test(test_static_paths),
-      cmocka_unit_test(test_sessions),
-      cmocka_unit_test(test_taxonomy),
+      cmocka_unit_test(test_routes),   cmocka_unit_test(test_params),   cmocka_unit_test(test_limit),
+      cmocka_unit_test(test_cursor),   cmocka_unit_test(test_rfc3339),  cmocka_unit_test(test_static_paths),
+      cmocka_unit_test(test_sessions), cmocka_unit_test(test_taxonomy),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -125,7 +125,9 @@ static void test_csv_and_corrections(void **state) {
   assert_int_equal(ds.overridden, 1);
   assert_string_equal(ds.ex[1].label[CL_HEAD_SUB], "waiting_times/queue");
   assert_string_equal(ds.ex[1].label[CL_HEAD_SENT], "positive"); /* unknown in fix: kept */
-  const char *j = "{\"id\":\"x\",\"text\":\"kind staff\",\"category\":\"staff\",\"subcategory\":\"staff/courtesy\",\"sentiment\":\"neutral\"}\n";
+  const char *j =
+      "{\"id\":\"x\",\"text\":\"kind "
+      "staff\",\"category\":\"staff\",\"subcategory\":\"staff/courtesy\",\"sentiment\":\"neutral\"}\n";
   assert_int_equal(cl_dataset_parse(&ds, "c.jsonl", j, strlen(j), err, sizeof err), 0);
   assert_string_equal(ds.ex[1].label[CL_HEAD_SUB], "staff/courtesy");
   assert_string_equal(ds.ex[1].label[CL_HEAD_SENT], "neutral");
@@ -336,8 +338,8 @@ static void test_threshold_other(void **state) {
 static void test_urgent(void **state) {
   (void)state;
   cl_text *t = cl_text_new();
-  const char *yes[] = {"Me amenazaron con un cuchillo en la fila", "I want to kill myself",
-                       "quiero quitarme la vida", "the driver was threatening everyone", "Hubo VIOLENCIA"};
+  const char *yes[] = {"Me amenazaron con un cuchillo en la fila", "I want to kill myself", "quiero quitarme la vida",
+                       "the driver was threatening everyone", "Hubo VIOLENCIA"};
   const char *no[] = {"Thanks for the quick service", "la atención fue excelente", "I was killing time"};
   for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
     assert_int_equal(cl_text_analyze(t, yes[i], strlen(yes[i]), NULL), 0);
@@ -539,10 +541,8 @@ static void test_urgent_index(void **state) {
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     assert_int_equal(cl_text_analyze(t, cases[i].text, strlen(cases[i].text), NULL), 0);
     const char *u = cl_urgent_match(t);
-    if (cases[i].want)
-      assert_string_equal(u, cases[i].want);
-    else
-      assert_null(u);
+    if (cases[i].want) assert_string_equal(u, cases[i].want);
+    else assert_null(u);
   }
   cl_text_free(t);
 }
@@ -572,8 +572,8 @@ static void test_row_index(void **state) {
 /* JSON numbers are written without printf but read as printf's "%.4f". */
 static void test_json_numbers(void **state) {
   (void)state;
-  static const float fixed[] = {0.0f, -0.0f, 1.0f, -1.0f, 0.03125f, 0.00005f, -0.00005f, 0.99995f,
-                                0.12345f, 0.5f, 0.35f, -0.65915f, 123.45678f, 1e-7f, -1e-7f};
+  static const float fixed[] = {0.0f,     -0.0f, 1.0f,  -1.0f,     0.03125f,   0.00005f, -0.00005f, 0.99995f,
+                                0.12345f, 0.5f,  0.35f, -0.65915f, 123.45678f, 1e-7f,    -1e-7f};
   uint64_t seed = 12345;
   for (int i = 0; i < 20000; i++) {
     float v;
@@ -606,24 +606,15 @@ static void test_json_numbers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_fold_tokenize),
-      cmocka_unit_test(test_stemming),
-      cmocka_unit_test(test_hash_determinism),
-      cmocka_unit_test(test_csv_and_corrections),
-      cmocka_unit_test(test_taxonomy_errors),
-      cmocka_unit_test(test_train_separable),
-      cmocka_unit_test(test_seed_determinism),
-      cmocka_unit_test(test_model_corruption),
-      cmocka_unit_test(test_threshold_other),
-      cmocka_unit_test(test_urgent),
-      cmocka_unit_test(test_cold_start_spanish),
-      cmocka_unit_test(test_train_spanish),
-      cmocka_unit_test(test_keyword_only_model),
-      cmocka_unit_test(test_feature_merge),
-      cmocka_unit_test(test_ascii_fold_fast_path),
-      cmocka_unit_test(test_stem_cache),
-      cmocka_unit_test(test_urgent_index),
-      cmocka_unit_test(test_row_index),
+      cmocka_unit_test(test_fold_tokenize),        cmocka_unit_test(test_stemming),
+      cmocka_unit_test(test_hash_determinism),     cmocka_unit_test(test_csv_and_corrections),
+      cmocka_unit_test(test_taxonomy_errors),      cmocka_unit_test(test_train_separable),
+      cmocka_unit_test(test_seed_determinism),     cmocka_unit_test(test_model_corruption),
+      cmocka_unit_test(test_threshold_other),      cmocka_unit_test(test_urgent),
+      cmocka_unit_test(test_cold_start_spanish),   cmocka_unit_test(test_train_spanish),
+      cmocka_unit_test(test_keyword_only_model),   cmocka_unit_test(test_feature_merge),
+      cmocka_unit_test(test_ascii_fold_fast_path), cmocka_unit_test(test_stem_cache),
+      cmocka_unit_test(test_urgent_index),         cmocka_unit_test(test_row_index),
       cmocka_unit_test(test_json_numbers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,8 +57,8 @@ static void test_tokens_pinned(void **state) {
     char got[512] = "";
     size_t o = 0;
     for (size_t k = 0; k < t->nwords; k++)
-      o += (size_t)snprintf(got + o, sizeof got - o, "%s%.*s/%.*s", k ? " " : "", (int)t->words[k].len,
-                            t->words[k].s, (int)t->stems[k].len, t->stems[k].s);
+      o += (size_t)snprintf(got + o, sizeof got - o, "%s%.*s/%.*s", k ? " " : "", (int)t->words[k].len, t->words[k].s,
+                            (int)t->stems[k].len, t->stems[k].s);
     assert_string_equal(got, PINS[i].tokens);
   }
   cl_text_free(t);

@@ -19,7 +19,8 @@ static const char WA[] =
     "\"contacts\":[{\"profile\":{\"name\":\"Ana\"},\"wa_id\":\"56912345678\"}],"
     "\"messages\":[{\"from\":\"56912345678\",\"id\":\"wamid.A1\",\"timestamp\":\"1714608000\",\"type\":\"text\","
     "\"text\":{\"body\":\"El consultorio no contesta\"}},"
-    "{\"from\":\"56912345678\",\"id\":\"wamid.A2\",\"timestamp\":\"1714608001\",\"type\":\"image\",\"image\":{\"id\":\"x\"}}]}}]}]}";
+    "{\"from\":\"56912345678\",\"id\":\"wamid.A2\",\"timestamp\":\"1714608001\",\"type\":\"image\",\"image\":{\"id\":"
+    "\"x\"}}]}}]}]}";
 
 static void test_whatsapp_items_keep_text_not_sender(void **st) {
   (void)st;
@@ -35,7 +36,8 @@ static void test_whatsapp_items_keep_text_not_sender(void **st) {
   assert_null(items[0]->attr_keys); /* neither the number nor the name travel */
   ing_item_free(items[0]);
   free(items);
-  const char status_only[] = "{\"entry\":[{\"changes\":[{\"value\":{\"statuses\":[{\"id\":\"w\",\"status\":\"read\"}]}}]}]}";
+  const char status_only[] =
+      "{\"entry\":[{\"changes\":[{\"value\":{\"statuses\":[{\"id\":\"w\",\"status\":\"read\"}]}}]}]}";
   assert_int_equal(ing_ch_whatsapp_items(status_only, strlen(status_only), "a", &items, err, sizeof err), 0);
   free(items);
   assert_int_equal(ing_ch_whatsapp_items("{\"x\":1}", 7, "a", &items, err, sizeof err), -1);
@@ -297,13 +299,15 @@ static void test_whatsapp_limits_and_fields(void **st) {
   assert_int_equal(wa_one(m, &it), -1);
   assert_string_equal(it->err_field, "id");
   ing_item_free(it);
-  assert_int_equal(wa_one("{\"id\":\"w\",\"type\":\"text\",\"timestamp\":\"17x\",\"text\":{\"body\":\"hola\"}}", &it), -1);
+  assert_int_equal(wa_one("{\"id\":\"w\",\"type\":\"text\",\"timestamp\":\"17x\",\"text\":{\"body\":\"hola\"}}", &it),
+                   -1);
   assert_string_equal(it->err_field, "timestamp");
   ing_item_free(it);
   assert_int_equal(wa_one("{\"id\":\"w\",\"type\":\"text\",\"text\":{\"body\":5}}", &it), -1);
   assert_string_equal(it->err_field, "text.body");
   ing_item_free(it);
-  assert_int_equal(wa_one("{\"id\":\"w\",\"type\":\"text\",\"timestamp\":\"1714608000\",\"text\":{\"body\":\"hola\"}}", &it), 0);
+  assert_int_equal(
+      wa_one("{\"id\":\"w\",\"type\":\"text\",\"timestamp\":\"1714608000\",\"text\":{\"body\":\"hola\"}}", &it), 0);
   assert_true(it->created_at == 1714608000000LL);
   ing_item_free(it);
 }

@@ -18,9 +18,7 @@ static const char JSON_IN[] =
     "juan\\u0040example.com\", \"attributes\": {\"fono\": \"+56 9 8765 4321\"}}";
 
 /* Whether needle occurs in the n bytes at h. */
-static int has(const void *h, size_t n, const char *needle) {
-  return memmem(h, n, needle, strlen(needle)) != NULL;
-}
+static int has(const void *h, size_t n, const char *needle) { return memmem(h, n, needle, strlen(needle)) != NULL; }
 
 static Escucha__V1__DeadLetter *unpack(const uint8_t *rec, size_t n) {
   Escucha__V1__DeadLetter *dl = escucha__v1__dead_letter__unpack(NULL, n, rec);

@@ -133,7 +133,8 @@ static void test_parse_time(void **st) {
 
 static void test_prepare_redacts_hashes_and_ids(void **st) {
   (void)st;
-  ing_item *a = from_json("{\"text\":\"  Mi  correo es ana@x.cl y mi RUT 12.345.678-5. ¿Por qué tanta espera?\"}", "demo");
+  ing_item *a =
+      from_json("{\"text\":\"  Mi  correo es ana@x.cl y mi RUT 12.345.678-5. ¿Por qué tanta espera?\"}", "demo");
   ing_item *b = from_json("{\"text\":\"mi correo es otra@y.cl y mi rut 12.345.678-5 ¿por que tanta espera\"}", "demo");
   assert_int_equal(ing_pipeline_prepare(a, 0), 0);
   assert_int_equal(ing_pipeline_prepare(b, 0), 0);

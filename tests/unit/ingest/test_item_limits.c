@@ -23,9 +23,7 @@ static ing_item *from_json(const char *js, const char *agency) {
 }
 
 /* Parsed and prepared: 0 accepted, else the rejected field is in err_field. */
-static int prepare(ing_item *it) {
-  return it->state == ING_ITEM_REJECTED ? -1 : ing_pipeline_prepare(it, 0);
-}
+static int prepare(ing_item *it) { return it->state == ING_ITEM_REJECTED ? -1 : ing_pipeline_prepare(it, 0); }
 
 static void expect_rejected(const char *js, const char *agency, const char *field) {
   ing_item *it = from_json(js, agency);
@@ -43,10 +41,23 @@ static ing_item *expect_accepted(const char *js, const char *agency) {
 static void test_parse_time_is_strict(void **st) {
   (void)st;
   int64_t ms;
-  const char *bad[] = {"2024-05-02T10:00:00+25:00", "2024-02-30", "2023-02-29", "2024-05-02T10:00:00+05",
-                       "2024-05-02T10:00:00+0500", "2024-05-02T24:00", "2024-05-02T10:60", "2024-5-2",
-                       "31/02/2024", "12345678901", "12345678901234", "2024-05-02x", "2024-05-02T10:00:00.Z",
-                       "+1714608000", "2024-05-02 10", "yesterday", ""};
+  const char *bad[] = {"2024-05-02T10:00:00+25:00",
+                       "2024-02-30",
+                       "2023-02-29",
+                       "2024-05-02T10:00:00+05",
+                       "2024-05-02T10:00:00+0500",
+                       "2024-05-02T24:00",
+                       "2024-05-02T10:60",
+                       "2024-5-2",
+                       "31/02/2024",
+                       "12345678901",
+                       "12345678901234",
+                       "2024-05-02x",
+                       "2024-05-02T10:00:00.Z",
+                       "+1714608000",
+                       "2024-05-02 10",
+                       "yesterday",
+                       ""};
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
     if (ing_parse_time(bad[i], &ms) == 0) fail_msg("accepted %s", bad[i]);
   assert_int_equal(ing_parse_time("2024-02-29", &ms), 0);
@@ -66,7 +77,8 @@ static void test_created_at_one_range_every_spelling(void **st) {
   expect_rejected("{\"text\":\"hola\",\"created_at\":\"9999-12-31\"}", "demo", "created_at");
   expect_rejected("{\"text\":\"hola\",\"created_at\":\"1989-12-31T23:59:59Z\"}", "demo", "created_at");
   expect_rejected("{\"text\":\"hola\",\"created_at\":0}", "demo", "created_at");
-  expect_rejected("{\"text\":\"hola\",\"created_at\":\"2024-05-01\",\"createdAt\":\"2024-05-02\"}", "demo", "created_at");
+  expect_rejected("{\"text\":\"hola\",\"created_at\":\"2024-05-01\",\"createdAt\":\"2024-05-02\"}", "demo",
+                  "created_at");
   expect_rejected("{\"text\":\"hola\",\"external_id\":\"a\",\"externalId\":\"b\"}", "demo", "external_id");
   ing_item *it = expect_accepted("{\"text\":\"hola\",\"created_at\":\"1990-01-01\"}", "demo");
   assert_true(it->created_at == ING_MIN_CREATED_AT);
@@ -82,7 +94,8 @@ static void test_lenient_fields_refused(void **st) {
   expect_rejected("{\"text\":\"hola\",\"location\":{\"lat\":\"-33.4junk\",\"lon\":-70}}", "demo", "location.lat");
   expect_rejected("{\"text\":\"hola\",\"location\":{\"lat\":0,\"lon\":0}}", "demo", "location");
   expect_rejected("{\"text\":\"hola\",\"location\":{\"lat\":1,\"lon\":2,\"long\":2}}", "demo", "location.lon");
-  ing_item *it = expect_accepted("{\"text\":\"hola\",\"language\":\"es-CL\",\"location\":{\"lat\":-33.4,\"long\":-70.6}}", "demo");
+  ing_item *it =
+      expect_accepted("{\"text\":\"hola\",\"language\":\"es-CL\",\"location\":{\"lat\":-33.4,\"long\":-70.6}}", "demo");
   assert_true(it->has_location && it->lat == -33.4 && it->lon == -70.6);
   ing_item_free(it);
   /* an address alone is a location without coordinates, not (0, 0) */
@@ -137,7 +150,8 @@ static void test_agency_names_validated(void **st) {
   (void)st;
   expect_rejected("{\"agency\":\"demo:x:zz\",\"text\":\"hola\",\"external_id\":\"PRB8E\"}", NULL, "agency");
   expect_rejected("{\"agency\":\"de mo\",\"text\":\"hola\"}", NULL, "agency");
-  ing_item_free(expect_accepted("{\"agency\":\"muni-santiago.cl_2\",\"text\":\"hola\",\"external_id\":\"zz:x:PRB8E\"}", NULL));
+  ing_item_free(
+      expect_accepted("{\"agency\":\"muni-santiago.cl_2\",\"text\":\"hola\",\"external_id\":\"zz:x:PRB8E\"}", NULL));
 }
 
 /* Item 1: personal data in every free-text field; identifiers refused when they are personal data. */
@@ -146,7 +160,8 @@ static void test_every_field_redacted(void **st) {
   ing_item *it = expect_accepted(
       "{\"text\":\"hola\",\"service\":\"Aseo, avisar a juan@example.com\","
       "\"location\":{\"lat\":-33.4,\"lon\":-70.6,\"address\":\"Calle 1, tel +56 9 1234 5678\"},"
-      "\"attributes\":{\"card\":\"4111 1111 1111 1111\",\"mail\":\"ana@x.cl\",\"rut\":\"12.345.678-5\",\"ok\":\"sin datos\"}}",
+      "\"attributes\":{\"card\":\"4111 1111 1111 1111\",\"mail\":\"ana@x.cl\",\"rut\":\"12.345.678-5\",\"ok\":\"sin "
+      "datos\"}}",
       "demo");
   assert_string_equal(it->service, "Aseo, avisar a [EMAIL]");
   assert_string_equal(it->address, "Calle 1, tel [PHONE]");
@@ -223,14 +238,10 @@ static void test_proto_fields_validated(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_parse_time_is_strict),
-      cmocka_unit_test(test_created_at_one_range_every_spelling),
-      cmocka_unit_test(test_lenient_fields_refused),
-      cmocka_unit_test(test_limits_refuse_never_cut),
-      cmocka_unit_test(test_raw_nul_refused),
-      cmocka_unit_test(test_agency_names_validated),
-      cmocka_unit_test(test_every_field_redacted),
-      cmocka_unit_test(test_scores_without_comment_kept),
+      cmocka_unit_test(test_parse_time_is_strict),   cmocka_unit_test(test_created_at_one_range_every_spelling),
+      cmocka_unit_test(test_lenient_fields_refused), cmocka_unit_test(test_limits_refuse_never_cut),
+      cmocka_unit_test(test_raw_nul_refused),        cmocka_unit_test(test_agency_names_validated),
+      cmocka_unit_test(test_every_field_redacted),   cmocka_unit_test(test_scores_without_comment_kept),
       cmocka_unit_test(test_proto_fields_validated),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

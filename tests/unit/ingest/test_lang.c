@@ -135,13 +135,11 @@ static double accuracy(const char *const *set, size_t n, const char *want) {
 
 static void test_accuracy(void **state) {
   (void)state;
-  size_t nes = sizeof ES / sizeof ES[0], nen = sizeof EN / sizeof EN[0],
-         npt = sizeof PT / sizeof PT[0];
+  size_t nes = sizeof ES / sizeof ES[0], nen = sizeof EN / sizeof EN[0], npt = sizeof PT / sizeof PT[0];
   assert_true(nes >= 30 && nen >= 30 && npt >= 30);
-  double aes = accuracy(ES, nes, "es"), aen = accuracy(EN, nen, "en"),
-         apt = accuracy(PT, npt, "pt");
-  printf("language accuracy: es %.1f%% (%zu), en %.1f%% (%zu), pt %.1f%% (%zu)\n", aes * 100,
-         nes, aen * 100, nen, apt * 100, npt);
+  double aes = accuracy(ES, nes, "es"), aen = accuracy(EN, nen, "en"), apt = accuracy(PT, npt, "pt");
+  printf("language accuracy: es %.1f%% (%zu), en %.1f%% (%zu), pt %.1f%% (%zu)\n", aes * 100, nes, aen * 100, nen,
+         apt * 100, npt);
   assert_true(aes >= 0.90);
   assert_true(aen >= 0.90);
   assert_true(apt >= 0.90);

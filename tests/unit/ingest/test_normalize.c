@@ -76,10 +76,10 @@ static void test_normalize_invalid(void **state) {
   size_t n;
   long bad = 0;
   /* reject: offset of the first bad byte */
-  assert_null(ing_normalize_text(
-      "abc\xff"
-      "def",
-      7, 0, &n, &bad));
+  assert_null(
+      ing_normalize_text("abc\xff"
+                         "def",
+                         7, 0, &n, &bad));
   assert_int_equal(bad, 3);
   assert_null(ing_normalize_text("\xc3\xa9t\xc3", 4, 0, &n, &bad)); /* truncated */
   assert_int_equal(bad, 3);
@@ -219,10 +219,8 @@ static void test_throughput(void **state) {
   double t1 = now_s();
   for (int i = 0; i < iters; i++) free(ing_fold_text(text, len, &n));
   double t2 = now_s();
-  printf("ing_normalize_text: %.0f items/s, %.1f MB/s\n", iters / (t1 - t0),
-         iters * (double)len / (t1 - t0) / 1e6);
-  printf("ing_fold_text:      %.0f items/s, %.1f MB/s\n", iters / (t2 - t1),
-         iters * (double)len / (t2 - t1) / 1e6);
+  printf("ing_normalize_text: %.0f items/s, %.1f MB/s\n", iters / (t1 - t0), iters * (double)len / (t1 - t0) / 1e6);
+  printf("ing_fold_text:      %.0f items/s, %.1f MB/s\n", iters / (t2 - t1), iters * (double)len / (t2 - t1) / 1e6);
 }
 
 int main(void) {

@@ -24,21 +24,21 @@ static struct {
 
 static const char *const MODES[] = {"reject", "repair", NULL};
 
-static es_opt OPTS[] = {
-    ES_COMMON_OPTS(C.common),
-    ES_LONG("http-port", "8080", 0, 65535, "port", &C.port),
-    ES_LONG("max-batch", "10", 1, 100, "n", &C.batch),
-    ES_DOUBLE("ratio", "0.5", 0, 1, "r", &C.ratio),
-    ES_BOOL("inbound", "on", "b", &C.on),
-    ES_ENUM("utf8", "reject", MODES, "e", &C.mode),
-    ES_SECRET("tcfg-secret", "s", &C.secret),
-    ES_STR("tcfg-name", NULL, "n", &C.name),
-    ES_ENVMAP("tcfg-to-<AGENCY>", "m", &C.per),
-    ES_OPT_END};
+static es_opt OPTS[] = {ES_COMMON_OPTS(C.common),
+                        ES_LONG("http-port", "8080", 0, 65535, "port", &C.port),
+                        ES_LONG("max-batch", "10", 1, 100, "n", &C.batch),
+                        ES_DOUBLE("ratio", "0.5", 0, 1, "r", &C.ratio),
+                        ES_BOOL("inbound", "on", "b", &C.on),
+                        ES_ENUM("utf8", "reject", MODES, "e", &C.mode),
+                        ES_SECRET("tcfg-secret", "s", &C.secret),
+                        ES_STR("tcfg-name", NULL, "n", &C.name),
+                        ES_ENVMAP("tcfg-to-<AGENCY>", "m", &C.per),
+                        ES_OPT_END};
 
-static const char *const VARS[] = {"ESCUCHA_KAFKA_BROKERS", "ESCUCHA_HTTP_PORT", "ESCUCHA_MAX_BATCH", "ESCUCHA_RATIO",
-                                   "ESCUCHA_INBOUND", "ESCUCHA_UTF8", "ESCUCHA_TCFG_SECRET", "ESCUCHA_TCFG_SECRET_FILE",
-                                   "ESCUCHA_TCFG_NAME", "ESCUCHA_TCFG_TO_AG_1", "ESCUCHA_LOG_LEVEL", NULL};
+static const char *const VARS[] = {"ESCUCHA_KAFKA_BROKERS", "ESCUCHA_HTTP_PORT",        "ESCUCHA_MAX_BATCH",
+                                   "ESCUCHA_RATIO",         "ESCUCHA_INBOUND",          "ESCUCHA_UTF8",
+                                   "ESCUCHA_TCFG_SECRET",   "ESCUCHA_TCFG_SECRET_FILE", "ESCUCHA_TCFG_NAME",
+                                   "ESCUCHA_TCFG_TO_AG_1",  "ESCUCHA_LOG_LEVEL",        NULL};
 
 static int clean(void **st) {
   (void)st;
@@ -81,7 +81,8 @@ static void test_precedence(void **st) {
   setenv("ESCUCHA_INBOUND", "off", 1);
   setenv("ESCUCHA_UTF8", "", 1);      /* empty: the default stays for a typed value */
   setenv("ESCUCHA_TCFG_NAME", "", 1); /* ... but is a value for a string */
-  char *argv[] = {"prog", "--max-batch=30", "import", "file.csv", "--redis-url", "redis://x:1", "--ratio", "0.25", NULL};
+  char *argv[] = {"prog",        "--max-batch=30", "import", "file.csv", "--redis-url",
+                  "redis://x:1", "--ratio",        "0.25",   NULL};
   char *rest[4];
   int nrest = 0;
   es_config_free(OPTS);
@@ -145,8 +146,8 @@ static void test_refusals(void **st) {
 
 static void test_accepted_forms(void **st) {
   (void)st;
-  char *argv[] = {"prog", "--http-port=0", "--max-batch", "+7", "--ratio=1", "--inbound=YES", "--utf8=repair",
-                  "--log-level=debug", NULL};
+  char *argv[] = {"prog",          "--http-port=0", "--max-batch",       "+7", "--ratio=1",
+                  "--inbound=YES", "--utf8=repair", "--log-level=debug", NULL};
   assert_int_equal(parse(8, argv), 0);
   assert_int_equal(C.port, 0);
   assert_int_equal(C.batch, 7);
@@ -154,7 +155,8 @@ static void test_accepted_forms(void **st) {
   assert_int_equal(C.on, 1);
   assert_int_equal(C.mode, 1);
   assert_int_equal(C.common.log_level, 0);
-  const char *bools[][2] = {{"on", "1"}, {"true", "1"}, {"1", "1"}, {"off", "0"}, {"false", "0"}, {"no", "0"}, {"0", "0"}};
+  const char *bools[][2] = {{"on", "1"},    {"true", "1"}, {"1", "1"}, {"off", "0"},
+                            {"false", "0"}, {"no", "0"},   {"0", "0"}};
   for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
     char flag[32];
     snprintf(flag, sizeof flag, "--inbound=%s", bools[i][0]);

@@ -150,8 +150,7 @@ static void test_chunk_size_checked_before_data(void **st) {
   (void)st;
   seen s;
   /* no chunk data at all: the size line alone is refused */
-  assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n100000\r\n", 100, &s),
-                   -413);
+  assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n100000\r\n", 100, &s), -413);
   assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
                          "32\r\nabc",
                          100, &s),
@@ -178,12 +177,10 @@ typedef struct {
 
 static void handler(es_http_req *req, void *ud) {
   (void)ud;
-  if (strcmp(req->path, "/x") == 0 && req->method == HTTP_GET)
-    es_http_reply(req, 200, "text/plain", "hello", 5, NULL);
+  if (strcmp(req->path, "/x") == 0 && req->method == HTTP_GET) es_http_reply(req, 200, "text/plain", "hello", 5, NULL);
   else if (strcmp(req->path, "/x") == 0)
     es_http_reply_error(req, 405, "method_not_allowed", "use GET", NULL, "Allow: GET\r\n");
-  else
-    es_http_reply_error(req, 404, "not_found", "no such endpoint", NULL, NULL);
+  else es_http_reply_error(req, 404, "not_found", "no such endpoint", NULL, NULL);
 }
 
 static void on_stop(uv_async_t *a) {

@@ -29,7 +29,8 @@ static es_httpc_rc parse(const char *s, size_t step, int eof, const es_httpc_lim
 
 static void test_parser_content_length(void **st) {
   (void)st;
-  const char *a = "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: 7\r\n\r\n[1,2,3]";
+  const char *a =
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: 7\r\n\r\n[1,2,3]";
   for (size_t step = 0; step < 4; step++) { /* at once, then 1, 2, 3 bytes at a time */
     es_httpc_parser *p;
     assert_int_equal(parse(a, step, 0, NULL, &p), ES_HTTPC_OK);
@@ -47,8 +48,8 @@ static void test_parser_chunked_close_interim(void **st) {
   (void)st;
   es_httpc_parser *p;
   /* chunked: "ab" + "cde" */
-  assert_int_equal(parse("HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n", 1, 0,
-                         NULL, &p),
+  assert_int_equal(parse("HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n",
+                         1, 0, NULL, &p),
                    ES_HTTPC_OK);
   assert_int_equal(es_httpc_parser_resp(p)->status, 404);
   assert_string_equal(es_httpc_parser_resp(p)->body, "abcde");
@@ -59,8 +60,9 @@ static void test_parser_chunked_close_interim(void **st) {
   assert_string_equal(es_httpc_parser_resp(p)->body, "hasta el cierre");
   es_httpc_parser_free(p);
   /* an interim 100 is skipped; the real answer is the one returned */
-  assert_int_equal(parse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 0, 0, NULL, &p),
-                   ES_HTTPC_OK);
+  assert_int_equal(
+      parse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n", 0, 0, NULL, &p),
+      ES_HTTPC_OK);
   assert_int_equal(es_httpc_parser_resp(p)->status, 201);
   assert_int_equal(es_httpc_parser_resp(p)->body_len, 0);
   assert_string_equal(es_httpc_parser_resp(p)->body, "");
@@ -76,12 +78,16 @@ static void test_parser_refusals(void **st) {
   assert_null(es_httpc_parser_resp(p));
   es_httpc_parser_free(p);
   /* chunks that add up past it too (2 + 3 = 5 > 4) */
-  assert_int_equal(parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n", 0, 0, &lim, &p),
-                   ES_HTTPC_ETOOBIG);
+  assert_int_equal(
+      parse("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n", 0, 0, &lim, &p),
+      ES_HTTPC_ETOOBIG);
   es_httpc_parser_free(p);
   /* a head over 64 bytes (status text, names and values: 2 + 9 + 72) */
-  assert_int_equal(parse("HTTP/1.1 200 OK\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n", 0, 0, &lim, &p),
-                   ES_HTTPC_ETOOBIG);
+  assert_int_equal(
+      parse(
+          "HTTP/1.1 200 OK\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n",
+          0, 0, &lim, &p),
+      ES_HTTPC_ETOOBIG);
   es_httpc_parser_free(p);
   /* cut short: 3 of 4 bytes, then the close */
   assert_int_equal(parse("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabc", 0, 1, &lim, &p), ES_HTTPC_EPROTO);
@@ -201,9 +207,8 @@ static void test_client_exchange(void **st) {
   snprintf(url, sizeof url, "http://127.0.0.1:%d/base/", port);
   const char *hdrs[] = {"Authorization: Bearer k1", NULL};
   result res = {0};
-  assert_int_equal(es_httpc_request(&loop, "GET", url, "/open311/v2/requests/x.json?a=1", hdrs, NULL, 0, NULL,
-                                    on_result, &res),
-                   0);
+  assert_int_equal(
+      es_httpc_request(&loop, "GET", url, "/open311/v2/requests/x.json?a=1", hdrs, NULL, 0, NULL, on_result, &res), 0);
   assert_int_equal(res.called, 0); /* never from inside the call */
   while (!res.called) uv_run(&loop, UV_RUN_ONCE);
   assert_int_equal(res.rc, ES_HTTPC_OK);
@@ -261,13 +266,19 @@ static void test_client_bad_arguments(void **st) {
   result res = {0};
   const char *crlf[] = {"X-A: b\r\nX-Injected: 1", NULL};
   const char *host[] = {"Host: elsewhere", NULL};
-  assert_int_equal(es_httpc_request(&loop, "GET", "https://127.0.0.1:1", "/x", NULL, NULL, 0, NULL, on_result, &res), -1);
-  assert_int_equal(es_httpc_request(&loop, "GET", "http://127.0.0.1:1?q", "/x", NULL, NULL, 0, NULL, on_result, &res), -1);
+  assert_int_equal(es_httpc_request(&loop, "GET", "https://127.0.0.1:1", "/x", NULL, NULL, 0, NULL, on_result, &res),
+                   -1);
+  assert_int_equal(es_httpc_request(&loop, "GET", "http://127.0.0.1:1?q", "/x", NULL, NULL, 0, NULL, on_result, &res),
+                   -1);
   assert_int_equal(es_httpc_request(&loop, "GET", "http://127.0.0.1:1", "x", NULL, NULL, 0, NULL, on_result, &res), -1);
-  assert_int_equal(es_httpc_request(&loop, "GET", "http://127.0.0.1:1", "/a b", NULL, NULL, 0, NULL, on_result, &res), -1);
-  assert_int_equal(es_httpc_request(&loop, "GET", "http://127.0.0.1:1", "/x", crlf, NULL, 0, NULL, on_result, &res), -1);
-  assert_int_equal(es_httpc_request(&loop, "GET", "http://127.0.0.1:1", "/x", host, NULL, 0, NULL, on_result, &res), -1);
-  assert_int_equal(es_httpc_request(&loop, "get", "http://127.0.0.1:1", "/x", NULL, NULL, 0, NULL, on_result, &res), -1);
+  assert_int_equal(es_httpc_request(&loop, "GET", "http://127.0.0.1:1", "/a b", NULL, NULL, 0, NULL, on_result, &res),
+                   -1);
+  assert_int_equal(es_httpc_request(&loop, "GET", "http://127.0.0.1:1", "/x", crlf, NULL, 0, NULL, on_result, &res),
+                   -1);
+  assert_int_equal(es_httpc_request(&loop, "GET", "http://127.0.0.1:1", "/x", host, NULL, 0, NULL, on_result, &res),
+                   -1);
+  assert_int_equal(es_httpc_request(&loop, "get", "http://127.0.0.1:1", "/x", NULL, NULL, 0, NULL, on_result, &res),
+                   -1);
   uv_run(&loop, UV_RUN_DEFAULT);
   assert_int_equal(res.called, 0);
   assert_int_equal(uv_loop_close(&loop), 0);

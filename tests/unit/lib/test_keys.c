@@ -144,8 +144,8 @@ static void hex_sha256(const char *key, char out[65]) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_roles_from_file), cmocka_unit_test(test_env_keys), cmocka_unit_test(test_refusals),
-      cmocka_unit_test(test_receipt), cmocka_unit_test(test_receipt_key_file)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_roles_from_file), cmocka_unit_test(test_env_keys),
+                                     cmocka_unit_test(test_refusals), cmocka_unit_test(test_receipt),
+                                     cmocka_unit_test(test_receipt_key_file)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

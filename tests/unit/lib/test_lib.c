@@ -94,10 +94,8 @@ static void test_x_alloc(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_metrics_render),
-      cmocka_unit_test(test_ulid_sortable_and_unique),
-      cmocka_unit_test(test_json_escape),
-      cmocka_unit_test(test_redis_url),
+      cmocka_unit_test(test_metrics_render), cmocka_unit_test(test_ulid_sortable_and_unique),
+      cmocka_unit_test(test_json_escape),    cmocka_unit_test(test_redis_url),
       cmocka_unit_test(test_x_alloc),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,7 +92,8 @@ static void test_lag_from_stats(void **st) {
   es_metric_set(g, 99, "g1", "escucha.feedback.ingested.v1", "2"); /* owned before a rebalance */
   assert_int_equal(es_kafka_lag_apply("g1", doc, strlen(doc)), 2);
   char *text = es_metrics_render(NULL);
-  assert_non_null(strstr(text, "escucha_kafka_consumer_lag{group=\"g1\",topic=\"escucha.feedback.ingested.v1\",partition=\"0\"} 15\n"));
+  assert_non_null(strstr(
+      text, "escucha_kafka_consumer_lag{group=\"g1\",topic=\"escucha.feedback.ingested.v1\",partition=\"0\"} 15\n"));
   assert_non_null(strstr(text, "partition=\"1\"} 4\n")); /* stored unknown: the fetch position's lag */
   assert_null(strstr(text, "partition=\"2\"}"));         /* no longer ours: dropped */
   assert_null(strstr(text, "partition=\"-1\"}"));

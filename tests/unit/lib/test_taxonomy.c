@@ -159,16 +159,20 @@ static void test_refusals(void **state) {
   refused(ONE_SUB(LABELS KW ",\"journey_stage\":\"LATER\""),
           "categories[0].subcategories[0].journey_stage: must be one of AWARENESS, REGISTRATION, ACTIVATION, "
           "ONGOING_USE, SUPPORT, RENEWAL");
-  refused(ONE_SUB(LABELS KW ",\"actions\":\"call\""), "categories[0].subcategories[0].actions: must be a list of strings");
+  refused(ONE_SUB(LABELS KW ",\"actions\":\"call\""),
+          "categories[0].subcategories[0].actions: must be a list of strings");
   refused(ONE_SUB(LABELS KW ",\"routing\":[]"), "categories[0].subcategories[0].routing: must be an object");
   refused(
       "{\"categories\":[{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":["
       "{\"id\":\"c/s\"" LABELS KW "},{\"id\":\"c/s\"" LABELS KW "}]}]}",
       "categories: duplicate subcategory id 'c/s'");
-  refused("{\"categories\":[" CAT_OTHER "," CAT_OTHER "]}", "categories: duplicate subcategory id 'other/unclassified'");
-  refused("{\"categories\":[{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":[{\"id\":\"c/a\"" LABELS KW
-          "}]},{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":[{\"id\":\"c/b\"" LABELS KW "}]}]}",
-          "categories[1].id: duplicate category id");
+  refused("{\"categories\":[" CAT_OTHER "," CAT_OTHER "]}",
+          "categories: duplicate subcategory id 'other/unclassified'");
+  refused(
+      "{\"categories\":[{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":[{\"id\":\"c/a\"" LABELS
+          KW "}]},{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":[{\"id\":\"c/b\"" LABELS KW
+      "}]}]}",
+      "categories[1].id: duplicate category id");
   /* duplicate keys are refused by the JSON parser itself */
   refused("{\"categories\":[],\"categories\":[]}", "line 1 column 29: duplicate object key near '\"categories\"'");
 }
@@ -205,12 +209,8 @@ static void test_load(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_valid),
-      cmocka_unit_test(test_hash_unchanged),
-      cmocka_unit_test(test_labels_and_doc),
-      cmocka_unit_test(test_journeys),
-      cmocka_unit_test(test_refusals),
-      cmocka_unit_test(test_load),
+      cmocka_unit_test(test_valid),    cmocka_unit_test(test_hash_unchanged), cmocka_unit_test(test_labels_and_doc),
+      cmocka_unit_test(test_journeys), cmocka_unit_test(test_refusals),       cmocka_unit_test(test_load),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

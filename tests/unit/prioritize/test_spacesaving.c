@@ -66,9 +66,7 @@ static void test_exact_when_fits(void **state) {
  * every item with true count > N/m is kept. */
 static void test_guarantees(void **state) {
   (void)state;
-  enum { KEYS = 2000,
-         CAP = 50,
-         N = 60000 };
+  enum { KEYS = 2000, CAP = 50, N = 60000 };
   uint64_t *truth = calloc(KEYS, sizeof *truth);
   pz_ss *s = pz_ss_new(CAP);
   uint64_t x = 12345;
@@ -143,8 +141,8 @@ static void test_ngrams(void **state) {
 static void check_fold(const char *in) {
   utf8proc_uint8_t *want = NULL;
   assert_true(utf8proc_map((const utf8proc_uint8_t *)in, 0, &want,
-                           UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE |
-                               UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK) >= 0);
+                           UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD |
+                               UTF8PROC_STRIPMARK) >= 0);
   char *got = pz_fold(in);
   assert_non_null(got);
   assert_string_equal(got, (const char *)want);
@@ -201,12 +199,8 @@ static void test_taxonomy(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_hand_traced),
-      cmocka_unit_test(test_exact_when_fits),
-      cmocka_unit_test(test_guarantees),
-      cmocka_unit_test(test_ngrams),
-      cmocka_unit_test(test_taxonomy),
-      cmocka_unit_test(test_fold),
+      cmocka_unit_test(test_hand_traced), cmocka_unit_test(test_exact_when_fits), cmocka_unit_test(test_guarantees),
+      cmocka_unit_test(test_ngrams),      cmocka_unit_test(test_taxonomy),        cmocka_unit_test(test_fold),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -223,15 +223,9 @@ static void test_hysteresis(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_wilson),
-      cmocka_unit_test(test_nps_csat),
-      cmocka_unit_test(test_impact),
-      cmocka_unit_test(test_ewma_poisson),
-      cmocka_unit_test(test_windows),
-      cmocka_unit_test(test_factors_and_score),
-      cmocka_unit_test(test_weights),
-      cmocka_unit_test(test_explain),
-      cmocka_unit_test(test_hysteresis),
+      cmocka_unit_test(test_wilson),       cmocka_unit_test(test_nps_csat), cmocka_unit_test(test_impact),
+      cmocka_unit_test(test_ewma_poisson), cmocka_unit_test(test_windows),  cmocka_unit_test(test_factors_and_score),
+      cmocka_unit_test(test_weights),      cmocka_unit_test(test_explain),  cmocka_unit_test(test_hysteresis),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -105,8 +105,8 @@ typedef struct {
   pz_row r;
 } owned_row;
 
-static void make_row(owned_row *o, int seq, const char *cat, const char *sub, int64_t at,
-                     const char *sentiment, int nps, int csat, int urgent, double conf) {
+static void make_row(owned_row *o, int seq, const char *cat, const char *sub, int64_t at, const char *sentiment,
+                     int nps, int csat, int urgent, double conf) {
   memset(o, 0, sizeof *o);
   snprintf(o->id, sizeof o->id, "F%08d", seq);
   snprintf(o->text, sizeof o->text, "texto %d con\ttab\\barra\nlinea", seq);
@@ -140,9 +140,8 @@ static void test_replay_safe(void **state) {
   const char *subs[] = {"waiting_times/queue_wait", "appointment_booking", NULL};
   const char *sent[] = {"NEGATIVE", "NEUTRAL", "POSITIVE", NULL};
   for (int i = 0; i < N; i++)
-    make_row(&o[i], i, cats[i % 3], subs[(i / 3) % 3], T0 + (int64_t)i * 97 * 60000,
-             sent[i % 4], i % 5 == 0 ? -1 : i % 11, i % 7 == 0 ? -1 : 1 + i % 5, i % 13 == 0,
-             i % 6 == 0 ? 0.2 : 0.9);
+    make_row(&o[i], i, cats[i % 3], subs[(i / 3) % 3], T0 + (int64_t)i * 97 * 60000, sent[i % 4],
+             i % 5 == 0 ? -1 : i % 11, i % 7 == 0 ? -1 : 1 + i % 5, i % 13 == 0, i % 6 == 0 ? 0.2 : 0.9);
   o[N] = o[7]; /* a duplicate id inside the batch */
   pz_batch_result res;
   write_rows(s, o, N + 1, &res);
@@ -189,8 +188,8 @@ static void test_spike_opens_one_plan(void **state) {
     int n = 0;
     for (int t = 0; t < 4; t++)
       for (int k = 0; k < 10; k++)
-        make_row(&o[n++], seq++, noise[t], NULL, T0 + h * HOUR + k * 300000,
-                 k % 3 ? "NEUTRAL" : "NEGATIVE", 5 + k % 6, -1, 0, 0.9);
+        make_row(&o[n++], seq++, noise[t], NULL, T0 + h * HOUR + k * 300000, k % 3 ? "NEUTRAL" : "NEGATIVE", 5 + k % 6,
+                 -1, 0, 0.9);
     make_row(&o[n++], seq++, "waiting_times", NULL, T0 + h * HOUR + 5, "NEGATIVE", 6, -1, 0, 0.9);
     write_rows(s, o, (size_t)n, &res);
     assert_int_equal(res.opened, 0);
@@ -200,11 +199,10 @@ static void test_spike_opens_one_plan(void **state) {
   int n = 0;
   for (int t = 0; t < 4; t++)
     for (int k = 0; k < 10; k++)
-      make_row(&o[n++], seq++, noise[t], NULL, T0 + 6 * HOUR + k * 300000,
-               k % 3 ? "NEUTRAL" : "NEGATIVE", 5 + k % 6, -1, 0, 0.9);
+      make_row(&o[n++], seq++, noise[t], NULL, T0 + 6 * HOUR + k * 300000, k % 3 ? "NEUTRAL" : "NEGATIVE", 5 + k % 6,
+               -1, 0, 0.9);
   for (int k = 0; k < 120; k++)
-    make_row(&o[n++], seq++, "waiting_times", "queue_wait", T0 + 6 * HOUR + 1000 * k, "NEGATIVE",
-             k % 4, 1, 0, 0.9);
+    make_row(&o[n++], seq++, "waiting_times", "queue_wait", T0 + 6 * HOUR + 1000 * k, "NEGATIVE", k % 4, 1, 0, 0.9);
   write_rows(s, o, (size_t)n, &res);
   assert_int_equal(res.opened, 1);
   assert_true(res.new_spikes >= 1);
@@ -229,8 +227,7 @@ static void test_spike_opens_one_plan(void **state) {
   assert_int_equal(res.opened, 0);
   pz_batch_result_free(&res);
   for (int k = 0; k < 50; k++)
-    make_row(&o[k], seq++, "waiting_times", NULL, T0 + 6 * HOUR + 200000 + k, "NEGATIVE", 0, 1,
-             0, 0.9);
+    make_row(&o[k], seq++, "waiting_times", NULL, T0 + 6 * HOUR + 200000 + k, "NEGATIVE", 0, 1, 0, 0.9);
   write_rows(s, o, 50, &res);
   assert_int_equal(res.opened, 0);
   pz_batch_result_free(&res);
@@ -238,8 +235,7 @@ static void test_spike_opens_one_plan(void **state) {
   /* Outbox: one request pending until marked delivered. */
   pz_outbox_item *items;
   assert_int_equal(pz_store_outbox(s, &items, 10), 1);
-  Escucha__V1__ActionRequest *ar =
-      escucha__v1__action_request__unpack(NULL, items[0].len, items[0].payload);
+  Escucha__V1__ActionRequest *ar = escucha__v1__action_request__unpack(NULL, items[0].len, items[0].payload);
   assert_non_null(ar);
   assert_string_equal(ar->topic, "waiting_times");
   assert_non_null(ar->priority);
@@ -253,8 +249,7 @@ static void test_spike_opens_one_plan(void **state) {
   /* Two quiet hours later the plan closes (hysteresis: after a full hour below). */
   n = 0;
   for (int k = 0; k < 40; k++)
-    make_row(&o[n++], seq++, noise[k % 4], NULL, T0 + 8 * HOUR + 60000 * k, "NEUTRAL", 8, -1, 0,
-             0.9);
+    make_row(&o[n++], seq++, noise[k % 4], NULL, T0 + 8 * HOUR + 60000 * k, "NEUTRAL", 8, -1, 0, 0.9);
   write_rows(s, o, (size_t)n, &res);
   assert_int_equal(res.closed, 1);
   pz_batch_result_free(&res);
@@ -262,8 +257,7 @@ static void test_spike_opens_one_plan(void **state) {
   /* A new spike within the cooldown does not reopen it. */
   n = 0;
   for (int k = 0; k < 150; k++)
-    make_row(&o[n++], seq++, "waiting_times", NULL, T0 + 9 * HOUR + k, "NEGATIVE",
-             0, 1, 0, 0.9);
+    make_row(&o[n++], seq++, "waiting_times", NULL, T0 + 9 * HOUR + k, "NEGATIVE", 0, 1, 0, 0.9);
   write_rows(s, o, (size_t)n, &res);
   assert_int_equal(res.opened, 0);
   pz_batch_result_free(&res);
@@ -282,13 +276,11 @@ static void test_deferred_ranking(void **state) {
   reset_tables();
   owned_row o[40];
   pz_batch_result res;
-  for (int i = 0; i < 20; i++)
-    make_row(&o[i], 5000 + i, "procedures", NULL, T0 + i, "NEGATIVE", 3, 2, 0, 0.9);
+  for (int i = 0; i < 20; i++) make_row(&o[i], 5000 + i, "procedures", NULL, T0 + i, "NEGATIVE", 3, 2, 0, 0.9);
   write_rows(s, o, 20, &res); /* first sight of the agency: ranked at once */
   assert_true(res.ranked > 0);
   pz_batch_result_free(&res);
-  for (int i = 0; i < 20; i++)
-    make_row(&o[i], 6000 + i, "information", NULL, T0 + 100 + i, "NEUTRAL", 9, 5, 0, 0.9);
+  for (int i = 0; i < 20; i++) make_row(&o[i], 6000 + i, "information", NULL, T0 + 100 + i, "NEUTRAL", 9, 5, 0, 0.9);
   write_rows(s, o, 20, &res); /* within the interval: deferred */
   assert_int_equal(res.inserted, 20);
   assert_int_equal(res.ranked, 0);
@@ -376,10 +368,8 @@ static void test_mixed_batches(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_replay_safe),
-      cmocka_unit_test(test_spike_opens_one_plan),
-      cmocka_unit_test(test_deferred_ranking),
-      cmocka_unit_test(test_emerging_snapshot),
+      cmocka_unit_test(test_replay_safe),      cmocka_unit_test(test_spike_opens_one_plan),
+      cmocka_unit_test(test_deferred_ranking), cmocka_unit_test(test_emerging_snapshot),
       cmocka_unit_test(test_mixed_batches),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
