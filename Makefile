@@ -78,6 +78,9 @@ LIBESCUCHA := $(BUILD)/libescucha.a
 # deletes them after each build, and every later build recompiles every object.
 .SECONDARY:
 
+# `make` alone builds (the first rule below would otherwise be the default goal)
+.DEFAULT_GOAL := all
+
 # C sources clang-format checks (generated code and vendored files excluded)
 FORMAT_SRC = $(shell git ls-files 'lib/*.[ch]' 'services/*.[ch]' 'tests/unit/*.[ch]' 'fuzz/*.[ch]' 'bench/*.[ch]' 2>/dev/null)
 
