@@ -17,8 +17,9 @@ SERVICES := ingest classify prioritize actions api
 ESCUCHA_PKGS := rdkafka libprotobuf-c libuv jansson
 ESCUCHA_LDLIBS := -lhttp_parser -lpthread
 # lib/rds.c (hiredis), lib/pg.c (libpq), lib/taxonomy.c (xxhash; jansson is core), lib/keys.c
-# and lib/receipt.c (libsodium): linked only by the services that use them, listed below.
-ESCUCHA_OPT_PKGS := hiredis libpq libxxhash libsodium
+# and lib/receipt.c (libsodium), lib/text.c (utf8proc): linked only by the services that use
+# them, listed below.
+ESCUCHA_OPT_PKGS := hiredis libpq libxxhash libsodium libutf8proc
 ingest_PKGS := hiredis libcjson libsodium libutf8proc libxxhash
 ingest_LDLIBS :=
 classify_PKGS := jansson libutf8proc libxxhash
@@ -141,9 +142,10 @@ $$(BUILD)/tests/$(1)/%: $$(BUILD)/obj/tests/unit/$(1)/%.o $$($(1)_LIB) $$(LIBESC
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(TEST_LINK) $$($(1)_LINK)
 TESTS += $$($(1)_TESTS)
-# tests and fuzz targets include the service's own headers by name
-$$(BUILD)/obj/tests/unit/$(1)/%.o: CFLAGS += -Iservices/$(1)
-$$(BUILD)/obj/fuzz/$(1)/%.o: CFLAGS += -Iservices/$(1)
+# tests and fuzz targets include the service's own headers by name, found before lib's as in
+# the service's own sources (classify's "text.h" is not lib's "text.h")
+$$(BUILD)/obj/tests/unit/$(1)/%.o: CFLAGS := -Iservices/$(1) $$(CFLAGS)
+$$(BUILD)/obj/fuzz/$(1)/%.o: CFLAGS := -Iservices/$(1) $$(CFLAGS)
 endef
 $(foreach s,$(SERVICES),$(eval $(call SERVICE_template,$(s))))
 

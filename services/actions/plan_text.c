@@ -4,27 +4,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #include "plan.h"
-
-/* Function words carry no topic signal; short list, es + en. */
-static const char *const STOP[] = {
-    "the",    "and",   "for",    "that",    "this",    "with",  "was",   "are",  "but",   "not",  "you",  "have",
-    "they",   "from",  "there",  "their",   "what",    "when",  "which", "were", "been",  "has",  "had",  "its",
-    "our",    "your",  "all",    "can",     "will",    "would", "very",  "just", "about", "into", "than", "then",
-    "them",   "por",   "para",   "con",     "que",     "los",   "las",   "del",  "una",   "uno",  "unos", "unas",
-    "como",   "pero",  "mas",    "más",     "muy",     "sin",   "sus",   "ese",  "esa",   "eso",  "esto", "este",
-    "esta",   "están", "estan",  "está",    "hay",     "fue",   "son",   "ser",  "nos",   "les",  "mis",  "tus",
-    "cuando", "donde", "porque", "también", "tambien", "ya",    "lo",    "le",   "la",    "el",   "en",   "de",
-    "y",      "a",     "o",      "se",      "me",      "mi",    "al",    "es",   "no",    "si",   "sí",   "todo",
-    "toda",   "todos", "todas",  "hace",    "tiene",   "tengo", NULL};
-
-static int is_stop(const char *t) {
-  for (int i = 0; STOP[i]; i++)
-    if (strcmp(STOP[i], t) == 0) return 1;
-  return 0;
-}
+#include "text.h"
 
 typedef struct vocab {
   char **terms;
@@ -82,42 +64,28 @@ static void vocab_free(vocab *v) {
   free(v->slots);
 }
 
-/* Calls cb for each case-folded word of >= 3 bytes that is not a stop word,
- * a number, or a redaction placeholder like [EMAIL]. */
+/* Calls cb for each word (ES_FOLD_CASE: case-folded, accents kept) of >= 3
+ * bytes that is not a stop word, a number, or a redaction placeholder like
+ * [EMAIL]. */
 typedef void (*tok_cb)(const char *tok, void *ud);
 static void each_token(const char *text, tok_cb cb, void *ud) {
-  utf8proc_uint8_t *fold = NULL;
   if (!text) return;
-  if (utf8proc_map((const utf8proc_uint8_t *)text, 0, &fold,
-                   UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD) < 0)
-    return;
-  const char *s = (const char *)fold;
+  size_t n;
+  char *s = es_text_fold(ES_FOLD_CASE, text, strlen(text), &n);
+  if (!s) return;
   char tok[48];
-  size_t i = 0;
-  while (s[i]) {
-    unsigned char ch = (unsigned char)s[i];
-    int word = ch >= 0x80 || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-    if (!word) {
-      i++;
-      continue;
-    }
-    size_t st = i;
+  size_t pos = 0, st, len;
+  while ((len = es_text_next_word(s, n, &pos, &st)) > 0) {
     int digits = 1;
-    while (s[i]) {
-      unsigned char c = (unsigned char)s[i];
-      if (!(c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) break;
-      if (!(c >= '0' && c <= '9')) digits = 0;
-      i++;
-    }
-    size_t len = i - st;
+    for (size_t i = st; i < st + len && digits; i++) digits = s[i] >= '0' && s[i] <= '9';
     int placeholder = st > 0 && (s[st - 1] == '[' || s[st - 1] == '<');
-    if (len >= 3 && len < sizeof tok && !digits && !placeholder) {
+    if (len >= 3 && len < sizeof tok && !digits && !placeholder && !es_text_is_stop(s + st, len, ES_STOP_ALL)) {
       memcpy(tok, s + st, len);
       tok[len] = 0;
-      if (!is_stop(tok)) cb(tok, ud);
+      cb(tok, ud);
     }
   }
-  free(fold);
+  free(s);
 }
 
 typedef struct count_ctx {

@@ -1,10 +1,12 @@
 #include "text.h"
 
+/* lib's text.h by path: this directory's text.h (classify's) shadows it */
+#include "../../lib/text.h"
+
 #include <libstemmer.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 static const char *const LANG_NAMES[CL_NLANG] = {"en", "es", "pt", "und"};
 static const char *const STEMMER_NAMES[CL_NLANG] = {"english", "spanish", "portuguese", NULL};
@@ -43,45 +45,7 @@ void cl_text_free(cl_text *t) {
   free(t);
 }
 
-/* utf8proc_map rejects invalid UTF-8 as a whole; replace bad bytes (and NUL)
- * with spaces first so one broken byte does not lose the message. */
-static char *sanitize(const char *in, size_t len) {
-  char *out = malloc(len + 1);
-  if (!out) return NULL;
-  size_t i = 0;
-  while (i < len) {
-    utf8proc_int32_t cp;
-    utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)in + i, (utf8proc_ssize_t)(len - i), &cp);
-    if (n <= 0 || cp == 0) {
-      out[i++] = ' ';
-      continue;
-    }
-    memcpy(out + i, in + i, (size_t)n);
-    i += (size_t)n;
-  }
-  out[len] = '\0';
-  return out;
-}
-
-char *cl_fold(const char *text, size_t len, size_t *outlen) {
-  char *clean = sanitize(text, len);
-  if (!clean) return NULL;
-  utf8proc_uint8_t *dst = NULL;
-  utf8proc_ssize_t n = utf8proc_map(
-      (const utf8proc_uint8_t *)clean, (utf8proc_ssize_t)len, &dst,
-      UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK | UTF8PROC_IGNORE);
-  free(clean);
-  if (n < 0) return NULL;
-  if (outlen) *outlen = (size_t)n;
-  return (char *)dst;
-}
-
-static int is_word_cp(utf8proc_int32_t cp) {
-  if (cp < 128) return (cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9') || (cp >= 'A' && cp <= 'Z');
-  utf8proc_category_t c = utf8proc_category(cp);
-  return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO) ||
-         (c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO) || c == UTF8PROC_CATEGORY_MN;
-}
+char *cl_fold(const char *text, size_t len, size_t *outlen) { return es_text_fold(ES_FOLD_MODEL, text, len, outlen); }
 
 static int push_word(cl_text *t, const char *s, uint32_t len) {
   if (t->nwords == t->cap_words) {
@@ -99,26 +63,9 @@ static int push_word(cl_text *t, const char *s, uint32_t len) {
 }
 
 static int tokenize(cl_text *t) {
-  const char *s = t->folded;
-  size_t i = 0, n = t->folded_len, start = 0;
-  int in_word = 0;
-  while (i < n) {
-    utf8proc_int32_t cp = (unsigned char)s[i];
-    utf8proc_ssize_t k = 1;
-    int w;
-    if (cp < 0x80) {
-      w = (cp >= 'a' && cp <= 'z') || (cp >= '0' && cp <= '9') || (cp >= 'A' && cp <= 'Z');
-    } else {
-      k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
-      if (k <= 0) k = 1, cp = ' ';
-      w = is_word_cp(cp);
-    }
-    if (w && !in_word) start = i;
-    if (!w && in_word && push_word(t, s + start, (uint32_t)(i - start))) return -1;
-    in_word = w;
-    i += (size_t)k;
-  }
-  if (in_word && push_word(t, s + start, (uint32_t)(n - start))) return -1;
+  size_t pos = 0, start, len;
+  while ((len = es_text_next_word(t->folded, t->folded_len, &pos, &start)) > 0)
+    if (push_word(t, t->folded + start, (uint32_t)len)) return -1;
   return 0;
 }
 
@@ -234,44 +181,9 @@ static int stem_words(cl_text *t) {
   return 0;
 }
 
-/* Pure ASCII text (most feedback) folds to itself lower-cased: NFKC, case
- * folding and mark stripping change no other ASCII character, so utf8proc
- * is skipped (NUL still becomes a space, as in sanitize). Checked against
- * utf8proc for every ASCII byte by a unit test. */
-static int fold_text(cl_text *t, const char *text, size_t len) {
-  size_t i = 0;
-  while (i < len && (unsigned char)text[i] < 0x80) i++;
-  if (i == len) {
-    if (len + 1 > t->folded_cap) {
-      size_t cap = t->folded_cap ? t->folded_cap : 256;
-      while (cap < len + 1) cap *= 2;
-      char *f = malloc(cap);
-      if (!f) return -1;
-      free(t->folded);
-      t->folded = f;
-      t->folded_cap = cap;
-    }
-    for (size_t j = 0; j < len; j++) {
-      unsigned char ch = (unsigned char)text[j];
-      t->folded[j] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch == 0 ? ' ' : (char)ch;
-    }
-    t->folded[len] = '\0';
-    t->folded_len = len;
-    return 0;
-  }
-  size_t n;
-  char *f = cl_fold(text, len, &n);
-  if (!f) return -1;
-  free(t->folded);
-  t->folded = f;
-  t->folded_len = n;
-  t->folded_cap = n + 1;
-  return 0;
-}
-
 int cl_text_analyze(cl_text *t, const char *text, size_t len, const char *lang) {
   t->nwords = 0;
-  if (fold_text(t, text, len)) return -1;
+  if (es_text_fold_into(ES_FOLD_MODEL, text, len, &t->folded, &t->folded_cap, &t->folded_len)) return -1;
   if (tokenize(t)) return -1;
   int l = cl_lang_code(lang);
   if (l < 0) l = cl_lang_guess(t->words, t->nwords);

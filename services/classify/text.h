@@ -40,7 +40,7 @@ void cl_text_free(cl_text *t);
  * tokenises, picks the language (lang may be "es"/"en"/"pt"/NULL/"und" =
  * guess) and stems. 0 ok, -1 out of memory. */
 int cl_text_analyze(cl_text *t, const char *text, size_t len, const char *lang);
-/* Folds only; malloc'd NUL-terminated result or NULL. */
+/* Folds only (lib/text.h's ES_FOLD_MODEL); malloc'd NUL-terminated result or NULL. */
 char *cl_fold(const char *text, size_t len, size_t *outlen);
 int cl_lang_code(const char *lang); /* "es" -> CL_LANG_ES; unknown -> -1 */
 const char *cl_lang_name(int lang); /* CL_LANG_ES -> "es" */

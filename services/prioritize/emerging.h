@@ -6,12 +6,10 @@
 
 #include "spacesaving.h"
 
-/* text case-folded, accents stripped (utf8proc CASEFOLD|STRIPMARK, NFC);
- * malloc'd, NULL for invalid UTF-8. */
-char *pz_fold(const char *text);
 typedef void (*pz_ngram_cb)(const char *gram, size_t len, void *arg);
-/* Case-folds and strips accents (utf8proc), splits on non-word characters,
- * drops short words, numbers and Spanish/English stop words, then calls cb for
+/* Folds with ES_FOLD_TERMS (lib/text.h: case folded, accents stripped),
+ * splits on non-word characters (es_text_next_word), drops short words,
+ * numbers and Spanish/English stop words (es_text_is_stop), then calls cb for
  * every run of n consecutive kept words joined by one space (n in 1..3).
  * Returns the number of n-grams, -1 on error. */
 int pz_ngrams(const char *text, int n, pz_ngram_cb cb, void *arg);

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #include "emerging.h"
 #include "spacesaving.h"
@@ -135,39 +134,6 @@ static void test_ngrams(void **state) {
   pz_ss_free(s);
 }
 
-/* The table-driven fold of Latin text equals utf8proc_map's, for every code
- * point below U+0250 alone, after each other in both orders and next to a
- * combining mark (which takes the utf8proc path). */
-static void check_fold(const char *in) {
-  utf8proc_uint8_t *want = NULL;
-  assert_true(utf8proc_map((const utf8proc_uint8_t *)in, 0, &want,
-                           UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD |
-                               UTF8PROC_STRIPMARK) >= 0);
-  char *got = pz_fold(in);
-  assert_non_null(got);
-  assert_string_equal(got, (const char *)want);
-  free(got);
-  free(want);
-}
-
-static void test_fold(void **state) {
-  (void)state;
-  char up[0x250 * 4 + 1], down[0x250 * 4 + 1], one[16];
-  size_t nu = 0, nd = 0;
-  for (utf8proc_int32_t cp = 1; cp < 0x250; cp++) {
-    utf8proc_ssize_t k = utf8proc_encode_char(cp, (utf8proc_uint8_t *)one);
-    one[k] = '\0';
-    check_fold(one);
-    memcpy(up + nu, one, (size_t)k), nu += (size_t)k;
-    k = utf8proc_encode_char(0x250 - cp, (utf8proc_uint8_t *)down + nd), nd += (size_t)k;
-  }
-  up[nu] = down[nd] = '\0';
-  check_fold(up);
-  check_fold(down);
-  check_fold("Ñandú CAFE\xcc\x81 İstanbul straße ǅemal ΣΊΣΥΦΟΣ trámite");
-  assert_null(pz_fold("\xff\xfe bad"));
-}
-
 static void test_taxonomy(void **state) {
   (void)state;
   /* A fixture valid under lib/taxonomy's rules (the ones classify applies):
@@ -200,7 +166,7 @@ static void test_taxonomy(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hand_traced), cmocka_unit_test(test_exact_when_fits), cmocka_unit_test(test_guarantees),
-      cmocka_unit_test(test_ngrams),      cmocka_unit_test(test_taxonomy),        cmocka_unit_test(test_fold),
+      cmocka_unit_test(test_ngrams),      cmocka_unit_test(test_taxonomy),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
