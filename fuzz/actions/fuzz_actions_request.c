@@ -13,25 +13,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!req) return 0;
   if (!req->agency || !req->topic || !req->request_id) goto done;
   ac_plan p = {0};
-  snprintf(p.agency, sizeof p.agency, "%s", req->agency);
-  snprintf(p.topic, sizeof p.topic, "%s", req->topic);
+  ac_plan_from_request(&p, req);
   ac_plan_key(req->request_id, p.idem_key);
   Escucha__V1__PriorityUpdate *pu = req->priority;
-  if (pu)
-    p.ev = (ac_evidence){(long)pu->volume,
-                         pu->negative_share,
-                         pu->negative_ci ? pu->negative_ci->low : 0,
-                         pu->negative_ci ? pu->negative_ci->high : 0,
-                         pu->spike_z,
-                         pu->nps,
-                         pu->nps_impact,
-                         pu->csat,
-                         pu->score,
-                         (int)pu->rank,
-                         pu->urgent,
-                         pu->window,
-                         pu->explanation_es,
-                         pu->explanation_en};
   ac_doc docs[4] = {{"a", req->agency},
                     {"b", req->topic},
                     {"c", req->request_id},

@@ -188,24 +188,9 @@ enum {
  * strings are borrowed from req). *prio: the priority as JSON for the plan
  * row, malloc'd (stays NULL without a priority; "{}" is stored then). */
 static void plan_from_request(const Escucha__V1__ActionRequest *req, ac_plan *p, char **prio) {
-  snprintf(p->agency, sizeof p->agency, "%s", req->agency);
-  snprintf(p->topic, sizeof p->topic, "%s", req->topic);
+  ac_plan_from_request(p, req);
   const Escucha__V1__PriorityUpdate *pu = req->priority;
   if (!pu) return;
-  p->ev = (ac_evidence){(long)pu->volume,
-                        pu->negative_share,
-                        pu->negative_ci ? pu->negative_ci->low : 0,
-                        pu->negative_ci ? pu->negative_ci->high : 0,
-                        pu->spike_z,
-                        pu->nps,
-                        pu->nps_impact,
-                        pu->csat,
-                        pu->score,
-                        (int)pu->rank,
-                        pu->urgent,
-                        pu->window,
-                        pu->explanation_es,
-                        pu->explanation_en};
   json_t *pj = json_pack("{s:I, s:f, s:f, s:f, s:i, s:b}", "volume", (json_int_t)pu->volume, "negative_share",
                          pu->negative_share, "spike_z", pu->spike_z, "score", pu->score, "rank", (int)pu->rank,
                          "urgent", pu->urgent);

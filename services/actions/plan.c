@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ac_conn.h"
+#include "escucha/v1/escucha.pb-c.h"
 #include "ac_text.h"
 #include "util.h"
 
@@ -15,6 +16,27 @@ void ac_plan_key(const char *request_id, char out[64]) {
   crypto_hash_sha256(h, (const unsigned char *)(request_id ? request_id : ""), request_id ? strlen(request_id) : 0);
   memcpy(out, "esk-", 4);
   sodium_bin2hex(out + 4, 33, h, 16);
+}
+
+void ac_plan_from_request(ac_plan *p, const Escucha__V1__ActionRequest *req) {
+  snprintf(p->agency, sizeof p->agency, "%s", req->agency);
+  snprintf(p->topic, sizeof p->topic, "%s", req->topic);
+  const Escucha__V1__PriorityUpdate *pu = req->priority;
+  if (!pu) return;
+  p->ev = (ac_evidence){(long)pu->volume,
+                        pu->negative_share,
+                        pu->negative_ci ? pu->negative_ci->low : 0,
+                        pu->negative_ci ? pu->negative_ci->high : 0,
+                        pu->spike_z,
+                        pu->nps,
+                        pu->nps_impact,
+                        pu->csat,
+                        pu->score,
+                        (int)pu->rank,
+                        pu->urgent,
+                        pu->window,
+                        pu->explanation_es,
+                        pu->explanation_en};
 }
 
 int ac_plan_analyze(ac_plan *p, const ac_doc *topic, size_t nt, const ac_doc *rest, size_t nr) {

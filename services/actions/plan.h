@@ -75,6 +75,11 @@ char *ac_plan_title(const ac_plan *p, const char *lang);
 char *ac_plan_body(const ac_plan *p, const char *lang, int markup);
 /* Idempotency key from a request id: "esk-" + 32 hex of SHA-256. */
 void ac_plan_key(const char *request_id, char out[64]);
+/* Agency, topic and evidence numbers from an ActionRequest (agency and topic
+ * must be set; evidence stays zero without a priority). The evidence's texts
+ * point into req. */
+struct Escucha__V1__ActionRequest;
+void ac_plan_from_request(ac_plan *p, const struct Escucha__V1__ActionRequest *req);
 void ac_plan_free(ac_plan *p);
 /* JSON for action_plans columns (recommendations, quotes). New references. */
 json_t *ac_plan_recs_json(const ac_plan *p);
