@@ -12,6 +12,7 @@
 
 #include "q_util.h"
 #include "query.h"
+#include "route.h" /* api_b64url_* */
 #include "util.h"
 
 /* Appends in order and stops at the first failure (`a | b` would not fix the
@@ -280,48 +281,13 @@ static const char SQL_PLANS[] =
         "   (timestamptz 'epoch' + $3::bigint * interval '1 microsecond', $4::text))"
         " ORDER BY p.opened_at DESC, p.id DESC LIMIT $5::int";
 
-/* The cursor: base64url (no padding) of "<opened_at µs>.<id>". */
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void b64url(const unsigned char *in, size_t n, char *out) {
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-    out[o++] = B64[v >> 18 & 63];
-    out[o++] = B64[v >> 12 & 63];
-    if (i + 1 < n) out[o++] = B64[v >> 6 & 63];
-    if (i + 2 < n) out[o++] = B64[v & 63];
-  }
-  out[o] = '\0';
-}
-
-/* -1 on any character outside the alphabet or a length no encoding gives. */
-static int unb64url(const char *in, unsigned char *out, size_t cap, size_t *n) {
-  size_t len = strlen(in), o = 0;
-  uint32_t acc = 0;
-  int bits = 0;
-  if (len % 4 == 1) return -1;
-  for (size_t i = 0; i < len; i++) {
-    const char *c = memchr(B64, in[i], 64);
-    if (!c || !in[i]) return -1;
-    acc = acc << 6 | (uint32_t)(c - B64);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      if (o >= cap) return -1;
-      out[o++] = (unsigned char)(acc >> bits);
-      acc &= (1u << bits) - 1;
-    }
-  }
-  *n = o;
-  return 0;
-}
-
-/* "<digits>.<id>" with an id of 1..64 printable ASCII characters. */
+/* The cursor: base64url (no padding, route.h) of "<opened_at µs>.<id>": "<digits>.<id>" with an id of 1..64 printable ASCII characters. */
 static int parse_cursor(const char *c, char *us, size_t uscap, char *id, size_t idcap) {
   unsigned char raw[128];
-  size_t n;
-  if (strlen(c) > 160 || unb64url(c, raw, sizeof raw - 1, &n) != 0) return -1;
+  size_t clen = strlen(c);
+  long got = clen > 160 ? -1 : api_b64url_decode(c, clen, raw, sizeof raw - 1);
+  if (got < 0) return -1;
+  size_t n = (size_t)got;
   raw[n] = '\0';
   char *dot = memchr(raw, '.', n);
   if (!dot || dot == (char *)raw || (size_t)(dot - (char *)raw) >= uscap) return -1;
@@ -381,8 +347,8 @@ api_rc api_q_plans_list(PGconn *pg, const char *agency, const api_params *p, es_
     int kl = snprintf(key, sizeof key, "%s.%s", PQgetvalue(r, limit - 1, 7), PQgetvalue(r, limit - 1, 0));
     if (kl < 0 || (size_t)kl >= sizeof key) bad = 1; /* ids are ULIDs: never this long */
     else {
-      b64url((const unsigned char *)key, (size_t)kl, enc);
-      api_qr_set(o, "next_cursor", json_string(enc), &bad);
+      if (api_b64url_encode((const unsigned char *)key, (size_t)kl, enc, sizeof enc) != 0) bad = 1;
+      else api_qr_set(o, "next_cursor", json_string(enc), &bad);
     }
   } else {
     api_qr_set(o, "next_cursor", json_null(), &bad);

@@ -1,6 +1,8 @@
 /* Pure request parsing for escucha-api (see route.h). */
 #include "route.h"
 
+#include <sodium.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -331,55 +333,21 @@ api_rc api_limit(const api_params *p, long def, long max, long *out, api_err *er
 
 /* ---- base64url and cursors ---- */
 
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
+/* libsodium's codec: its decoder also refuses non-canonical trailing bits, so
+ * every value has one encoding. */
 int api_b64url_encode(const unsigned char *in, size_t n, char *out, size_t cap) {
-  size_t need = (n / 3) * 4 + (n % 3 ? n % 3 + 1 : 0) + 1;
-  if (cap < need) return -1;
-  size_t o = 0, i = 0;
-  for (; i + 2 < n; i += 3) {
-    unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-    out[o++] = B64[v >> 18], out[o++] = B64[(v >> 12) & 63], out[o++] = B64[(v >> 6) & 63], out[o++] = B64[v & 63];
-  }
-  if (n - i == 1) {
-    unsigned v = (unsigned)in[i] << 16;
-    out[o++] = B64[v >> 18], out[o++] = B64[(v >> 12) & 63];
-  } else if (n - i == 2) {
-    unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8;
-    out[o++] = B64[v >> 18], out[o++] = B64[(v >> 12) & 63], out[o++] = B64[(v >> 6) & 63];
-  }
-  out[o] = '\0';
+  if (cap < sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING)) return -1;
+  sodium_bin2base64(out, cap, in, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   return 0;
 }
 
-static int b64val(int c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
-
 long api_b64url_decode(const char *in, size_t len, unsigned char *out, size_t cap) {
-  if (len % 4 == 1) return -1;
-  size_t o = 0;
-  unsigned acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < len; i++) {
-    int v = b64val((unsigned char)in[i]);
-    if (v < 0) return -1;
-    acc = (acc << 6) | (unsigned)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      if (o >= cap) return -1;
-      out[o++] = (unsigned char)(acc >> bits);
-      acc &= (1u << bits) - 1;
-    }
-  }
-  if (acc != 0) return -1; /* non-canonical trailing bits: one encoding per value */
-  return (long)o;
+  size_t n = 0;
+  const char *end = NULL;
+  if (sodium_base642bin(out, cap, in, len, NULL, &n, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+      end != in + len)
+    return -1;
+  return (long)n;
 }
 
 static int id_ok(const char *id) { return strlen(id) <= 64 && all_chars(id, id_char); }
