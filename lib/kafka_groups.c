@@ -19,7 +19,6 @@ typedef struct {
 struct es_lagmon {
   rd_kafka_t *rk;
   char **groups; /* NULL-terminated */
-  long long *totals;
   group_topics *topics;
   size_t n;
   unsigned interval_ms;
@@ -53,8 +52,7 @@ static void add_topic(group_topics *gt, const char *topic, long long lag) {
 }
 
 static int set_partition_lags(rd_kafka_t *rk, const char *group, const rd_kafka_topic_partition_list_t *parts,
-                              int timeout_ms, long long *total, group_topics *gt) {
-  *total = 0;
+                              int timeout_ms, group_topics *gt) {
   gt->n = 0;
   for (int i = 0; i < parts->cnt; i++) {
     const rd_kafka_topic_partition_t *p = &parts->elems[i];
@@ -66,13 +64,12 @@ static int set_partition_lags(rd_kafka_t *rk, const char *group, const rd_kafka_
     char pbuf[24];
     snprintf(pbuf, sizeof pbuf, "%d", (int)p->partition);
     es_metric_set(m_lag, (double)lag, group, p->topic, pbuf);
-    *total += lag;
     add_topic(gt, p->topic, lag);
   }
   return 0;
 }
 
-static int probe(rd_kafka_t *rk, const char *group, int timeout_ms, long long *total, group_topics *gt) {
+static int probe(rd_kafka_t *rk, const char *group, int timeout_ms, group_topics *gt) {
   metrics_init();
   char err[256];
   int rc = -1;
@@ -90,7 +87,7 @@ static int probe(rd_kafka_t *rk, const char *group, int timeout_ms, long long *t
   const rd_kafka_group_result_t **groups = rd_kafka_ListConsumerGroupOffsets_result_groups(res, &cnt);
   if (cnt != 1 || rd_kafka_group_result_error(groups[0])) goto cleanup;
   const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(groups[0]);
-  rc = parts ? set_partition_lags(rk, group, parts, timeout_ms, total, gt) : -1;
+  rc = parts ? set_partition_lags(rk, group, parts, timeout_ms, gt) : -1;
 cleanup:
   if (rc) es_metric_add(m_err, 1, group);
   if (ev) rd_kafka_event_destroy(ev);
@@ -100,22 +97,16 @@ cleanup:
   return rc;
 }
 
-int es_lagmon_probe(rd_kafka_t *rk, const char *group, int timeout_ms, long long *total) {
-  group_topics gt;
-  return probe(rk, group, timeout_ms, total, &gt);
-}
-
 static void *run(void *arg) {
   es_lagmon *m = arg;
   pthread_mutex_lock(&m->mu);
   while (!m->stop) {
     pthread_mutex_unlock(&m->mu);
     for (size_t i = 0; i < m->n; i++) {
-      long long total = 0;
       group_topics gt;
-      int ok = probe(m->rk, m->groups[i], PROBE_TIMEOUT_MS, &total, &gt) == 0;
+      int ok = probe(m->rk, m->groups[i], PROBE_TIMEOUT_MS, &gt) == 0;
       pthread_mutex_lock(&m->mu);
-      if (ok) m->totals[i] = total, m->topics[i] = gt;
+      if (ok) m->topics[i] = gt;
       pthread_mutex_unlock(&m->mu);
     }
     struct timespec until;
@@ -150,11 +141,9 @@ es_lagmon *es_lagmon_start(const char *brokers, const char *const *groups, size_
   m->n = n;
   m->interval_ms = interval_ms ? interval_ms : 15000;
   m->groups = es_xcalloc(n + 1, sizeof *m->groups);
-  m->totals = es_xcalloc(n ? n : 1, sizeof *m->totals);
   m->topics = es_xcalloc(n ? n : 1, sizeof *m->topics);
   for (size_t i = 0; i < n; i++) {
     m->groups[i] = es_xstrdup(groups[i]);
-    m->totals[i] = -1;
     m->topics[i].n = -1;
   }
   pthread_mutex_init(&m->mu, NULL);
@@ -179,20 +168,10 @@ void es_lagmon_stop(es_lagmon *m) {
   rd_kafka_destroy(m->rk);
   for (size_t i = 0; i < m->n; i++) free(m->groups[i]);
   free(m->groups);
-  free(m->totals);
   free(m->topics);
   pthread_mutex_destroy(&m->mu);
   pthread_cond_destroy(&m->cv);
   free(m);
-}
-
-long long es_lagmon_total(es_lagmon *m, const char *group) {
-  long long v = -1;
-  pthread_mutex_lock(&m->mu);
-  for (size_t i = 0; i < m->n; i++)
-    if (strcmp(m->groups[i], group) == 0) v = m->totals[i];
-  pthread_mutex_unlock(&m->mu);
-  return v;
 }
 
 int es_lagmon_topics(es_lagmon *m, const char *group, es_lagmon_topic *out, int cap) {

@@ -20,9 +20,6 @@ es_lagmon *es_lagmon_start(const char *brokers, const char *const *groups, size_
                            char *err, size_t errlen);
 /* Stops the thread (waits for an in-flight probe, bounded by its timeout). */
 void es_lagmon_stop(es_lagmon *m);
-/* Sum of the group's lag at the last successful probe; -1 before one. */
-long long es_lagmon_total(es_lagmon *m, const char *group);
-
 #define ES_LAGMON_MAX_TOPICS 16
 typedef struct {
   char topic[256];
@@ -33,7 +30,4 @@ typedef struct {
 int es_lagmon_topics(es_lagmon *m, const char *group, es_lagmon_topic *out, int cap);
 /* The monitored group names (owned by m; NULL-terminated). */
 const char *const *es_lagmon_groups(const es_lagmon *m);
-/* One probe with an existing client handle; sets the gauges; 0 ok, total set. */
-ES_MUST_CHECK
-int es_lagmon_probe(rd_kafka_t *rk, const char *group, int timeout_ms, long long *total);
 #endif
