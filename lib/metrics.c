@@ -260,6 +260,7 @@ static int render_family(es_buf *b, es_metric *m) {
 char *es_metrics_render(size_t *len) {
   es_buf b = {0};
   int rc = 0;
+  es_process_refresh(); /* registers families: before g_mu is taken */
   pthread_mutex_lock(&g_mu);
   for (es_metric *m = g_head; m; m = m->next) rc |= render_family(&b, m);
   pthread_mutex_unlock(&g_mu);

@@ -10,6 +10,7 @@
 
 #include "config.h" /* ESCUCHA_VERSION */
 #include "log.h"
+#include "metrics.h"
 
 #ifndef ESCUCHA_COMMIT
 #define ESCUCHA_COMMIT "unknown"
@@ -21,28 +22,15 @@ static char g_dir[4096];
 
 void es_process_watch_dir(const char *path) { snprintf(g_dir, sizeof g_dir, "%s", path ? path : ""); }
 
-static int disk(es_buf *b) {
+void es_process_refresh(void) {
   struct statvfs v;
-  if (!g_dir[0] || statvfs(g_dir, &v) != 0) return 0;
-  es_buf path = {0}; /* a label value: quoted, with \\ \" and newline escaped */
-  int rc = es_buf_puts(&path, "\"");
-  for (const char *p = g_dir; *p && !rc; p++)
-    rc = *p == '\\' || *p == '"' ? es_buf_printf(&path, "\\%c", *p)
-         : *p == '\n'            ? es_buf_puts(&path, "\\n")
-                                 : es_buf_printf(&path, "%c", *p);
-  rc |= es_buf_puts(&path, "\"");
-  rc |= es_buf_printf(
-      b,
-      "# HELP escucha_state_disk_free_bytes Bytes available to the service on the state folder's filesystem.\n"
-      "# TYPE escucha_state_disk_free_bytes gauge\n"
-      "escucha_state_disk_free_bytes{path=%s} %.17g\n"
-      "# HELP escucha_state_disk_size_bytes Size of the state folder's filesystem in bytes.\n"
-      "# TYPE escucha_state_disk_size_bytes gauge\n"
-      "escucha_state_disk_size_bytes{path=%s} %.17g\n",
-      path.data ? path.data : "\"\"", (double)v.f_bavail * (double)v.f_frsize, path.data ? path.data : "\"\"",
-      (double)v.f_blocks * (double)v.f_frsize);
-  es_buf_free(&path);
-  return rc;
+  if (!g_dir[0] || statvfs(g_dir, &v) != 0) return;
+  es_metric_set(es_gauge("escucha_state_disk_free_bytes",
+                         "Bytes available to the service on the state folder's filesystem.", "path", NULL),
+                (double)v.f_bavail * (double)v.f_frsize, g_dir);
+  es_metric_set(
+      es_gauge("escucha_state_disk_size_bytes", "Size of the state folder's filesystem in bytes.", "path", NULL),
+      (double)v.f_blocks * (double)v.f_frsize, g_dir);
 }
 
 static double boot_time(void) {
@@ -114,7 +102,6 @@ int es_process_render(es_buf *b) {
     rc |= family(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
                  st.start_time);
   }
-  rc |= disk(b);
   rc |= es_buf_printf(b,
                       "# HELP escucha_build_info The running build: service, version and commit.\n"
                       "# TYPE escucha_build_info gauge\n"

@@ -18,6 +18,9 @@ typedef struct {
 /* 0 ok; -1 when /proc could not be read (the metrics are then left out). */
 ES_MUST_CHECK
 int es_process_read(es_process_stats *st);
+/* Sets the state folder's disk gauges (registered families, so their labels are
+ * escaped like any other); es_metrics_render calls it before rendering. */
+void es_process_refresh(void);
 /* Appends the process_* families and escucha_build_info; 0 ok, -1 out of memory. */
 ES_MUST_CHECK
 int es_process_render(es_buf *b);
