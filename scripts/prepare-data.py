@@ -70,7 +70,7 @@ GENERIC = {"praise/general_thanks", "service_quality/general_dissatisfaction"}
 MIN_SUPPORT = 15  # fewer examples than this cannot be learnt or evaluated
 
 
-def shared_dir():
+def data_dir():
     env = os.environ.get("ESCUCHA_SHARED_DATA")
     if env:
         return env
@@ -97,7 +97,7 @@ def pick(targets, freq):
 
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else "build/data"
-    src = os.path.join(shared_dir(), "nhs-patient-feedback", "feedback.csv")
+    src = os.path.join(data_dir(), "nhs-patient-feedback", "feedback.csv")
     with open(src, newline="", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if r["text"].strip()]
     freq = Counter(t for r in rows for t in set(mapped(r)))
