@@ -347,9 +347,11 @@ int cl_classify(cl_classifier *c, const char *text, size_t len, const char *lang
   topic(c, r);
   sentiment(c, r);
   journey(c, r);
-  if (r->sub >= 0 && c->T->subs[r->sub].urgent) r->urgent = 1, r->urgent_reason = "category";
+  if (r->sub >= 0 && c->T->subs[r->sub].urgent) r->urgent = 1, r->urgent_reason = "category", r->urgent_conf = 0.5f;
   const char *u = cl_urgent_match(c->t);
-  if (u) r->urgent = 1, r->urgent_reason = u;
+  if (u)
+    r->urgent = 1, r->urgent_reason = "danger_to_life", r->urgent_conf = 0.9f,
+    snprintf(r->urgent_phrase, sizeof r->urgent_phrase, "%s", u);
   return 0;
 }
 

@@ -39,7 +39,9 @@ typedef struct cl_result {
   int journey; /* 0..5 (ES_JOURNEYS) or -1 */
   float journey_conf;
   int urgent;
-  const char *urgent_reason; /* lexicon phrase, "category", or NULL */
+  const char *urgent_reason; /* Classification.urgent_reason (static string) or NULL */
+  float urgent_conf;         /* 0..1 when urgent */
+  char urgent_phrase[96];    /* the matched words ("" for the category rule) */
   char terms[CL_MAX_TERMS][48];
   int nterms;
   int lang;   /* CL_LANG_* used */

@@ -245,6 +245,11 @@ static uint8_t *pack_classified(Escucha__V1__Feedback *fb, const cl_result *r, c
     c.has_journey_confidence = 1, c.journey_confidence = r->journey_conf;
   }
   c.has_urgent = 1, c.urgent = r->urgent;
+  if (r->urgent) {
+    c.urgent_reason = (char *)r->urgent_reason;
+    c.has_urgent_confidence = 1, c.urgent_confidence = r->urgent_conf;
+    if (r->urgent_phrase[0]) c.urgent_phrase = (char *)r->urgent_phrase;
+  }
   for (int i = 0; i < r->nterms; i++) terms[i] = (char *)r->terms[i];
   c.n_top_terms = (size_t)r->nterms;
   c.top_terms = terms;

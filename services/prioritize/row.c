@@ -102,7 +102,8 @@ int pz_row_from_pb(const Escucha__V1__ClassifiedFeedback *m, pz_row *r, char *wh
                         c->category,
                         c->subcategory,
                         c->model_version,
-                        f->location ? f->location->address : NULL};
+                        f->location ? f->location->address : NULL,
+                        c->urgent_reason};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
     if (!valid_utf8(strs[i])) return fail(why, wl, "invalid UTF-8");
   r->id = f->id, r->agency = f->agency, r->service = f->service;
@@ -121,6 +122,8 @@ int pz_row_from_pb(const Escucha__V1__ClassifiedFeedback *m, pz_row *r, char *wh
   r->sentiment_score = finite_or_nan(c->has_sentiment_score, c->sentiment_score);
   r->journey_stage = enum_name(&escucha__v1__journey_stage__descriptor, c->has_journey_stage, c->journey_stage);
   r->urgent = c->has_urgent && c->urgent;
+  r->urgent_reason = r->urgent && c->urgent_reason && *c->urgent_reason ? c->urgent_reason : NULL;
+  r->urgent_confidence = r->urgent ? finite_or_nan(c->has_urgent_confidence, c->urgent_confidence) : NAN;
   r->model_version = c->model_version;
   r->content_hash = f->content_hash;
   redactions_json(f->redactions, r->redactions, sizeof r->redactions);

@@ -22,8 +22,10 @@ typedef struct pz_row {
   int nps, csat;                                  /* -1 = not answered */
   double confidence, sentiment_score;             /* NAN = unknown */
   int urgent;
-  char redactions[192]; /* JSON object text or "" */
-  int has_latlon;       /* lat/lon set (else NULL) */
+  const char *urgent_reason; /* NULL unless urgent */
+  double urgent_confidence;  /* NAN = unknown */
+  char redactions[192];      /* JSON object text or "" */
+  int has_latlon;            /* lat/lon set (else NULL) */
   double lat, lon;
   const char *address; /* NULL = none */
   char top_terms[512]; /* JSON array text or "" */
