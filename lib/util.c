@@ -115,6 +115,25 @@ char *es_xstrndup(const char *s, size_t n) {
   return p;
 }
 
+int es_write_new_file(const char *path, const void *p, size_t n, unsigned mode) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+  if (fd < 0) return -1;
+  const char *c = p;
+  while (n > 0) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      int e = w < 0 ? errno : EIO;
+      close(fd);
+      errno = e;
+      return -1;
+    }
+    c += w;
+    n -= (size_t)w;
+  }
+  return close(fd);
+}
+
 char *es_read_file(const char *path, size_t *len) {
   char *data = NULL;
   FILE *f = fopen(path, "rb");

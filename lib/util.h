@@ -34,6 +34,8 @@ ES_MUST_CHECK char *es_xstrndup(const char *s, size_t n) __attribute__((malloc, 
 _Noreturn void es_oom_abort(const char *what, size_t n);
 /* Reads a whole file; malloc'd, NUL-terminated; NULL on error (errno set). */
 ES_MUST_CHECK char *es_read_file(const char *path, size_t *len);
+/* Creates path (which must not exist) with mode and writes n bytes. 0 ok, -1 (errno set). */
+ES_MUST_CHECK int es_write_new_file(const char *path, const void *p, size_t n, unsigned mode);
 
 /* Growable byte buffer. */
 typedef struct {

@@ -391,6 +391,13 @@ cmd_provision() {
     log "provision: new receipt secret in $ESCUCHA_RECEIPT_SECRET_FILE"
   fi
   chmod 600 "$ESCUCHA_RECEIPT_SECRET_FILE"
+  # contact key pair: ingest seals with the public key, escucha-actions opens with the secret one
+  if [[ ! -s $ESCUCHA_CONTACT_PUBLIC_KEY_FILE || ! -s $ESCUCHA_CONTACT_SECRET_KEY_FILE ]]; then
+    [[ -x $ESCUCHA_BIN_DIR/escucha-ingest ]] || die "provision: build first (make): escucha-ingest keygen makes the contact keys"
+    rm -f "$ESCUCHA_CONTACT_PUBLIC_KEY_FILE" "$ESCUCHA_CONTACT_SECRET_KEY_FILE"
+    "$ESCUCHA_BIN_DIR/escucha-ingest" keygen "$ESCUCHA_CONTACT_PUBLIC_KEY_FILE" "$ESCUCHA_CONTACT_SECRET_KEY_FILE" >/dev/null
+    log "provision: new contact key pair in $ESCUCHA_CONTACT_PUBLIC_KEY_FILE (+ secret)"
+  fi
 }
 
 # ---------- services ----------

@@ -13,24 +13,11 @@
 #include "kafka.h"
 #include "normalize.h"
 #include "redact.h"
+#include "seal.h"
 #include "util.h"
 
 int ing_dlq_read_key(const char *path, unsigned char key[32], char *err, size_t errlen) {
-  size_t n = 0, used = 0;
-  char *s = es_read_file(path, &n);
-  if (!s) {
-    snprintf(err, errlen, "cannot read key file %s", path);
-    return -1;
-  }
-  size_t a = 0;
-  while (a < n && (s[a] == ' ' || s[a] == '\n' || s[a] == '\r' || s[a] == '\t')) a++;
-  size_t b = n;
-  while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\n' || s[b - 1] == '\r' || s[b - 1] == '\t')) b--;
-  int rc = (b - a == 64 && sodium_hex2bin(key, 32, s + a, 64, NULL, &used, NULL) == 0 && used == 32) ? 0 : -1;
-  if (rc != 0) snprintf(err, errlen, "key file %s: expected 64 hex digits (escucha-ingest dlq-keygen)", path);
-  sodium_memzero(s, n);
-  free(s);
-  return rc;
+  return es_seal_read_key(path, key, err, errlen);
 }
 
 /* ---- rendering ----------------------------------------------------------------------- */
@@ -217,51 +204,17 @@ cleanup:
 
 /* ---- subcommands ----------------------------------------------------------------------- */
 
-static int write_new(const char *path, const void *p, size_t n, mode_t mode) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return -1;
-  const char *c = p;
-  while (n > 0) {
-    ssize_t w = write(fd, c, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      close(fd);
-      return -1;
-    }
-    c += w;
-    n -= (size_t)w;
-  }
-  return close(fd);
-}
-
 int ing_dlq_keygen_main(const char *pub_path, const char *sec_path) {
-  unsigned char pk[crypto_box_PUBLICKEYBYTES], sk[crypto_box_SECRETKEYBYTES];
-  char hex[2 * 32 + 2];
-  int rc = 1;
-  if (sodium_init() < 0) return 1;
-  crypto_box_keypair(pk, sk);
-  sodium_bin2hex(hex, sizeof hex - 1, sk, sizeof sk);
-  strcat(hex, "\n");
-  if (write_new(sec_path, hex, strlen(hex), 0600) != 0) {
-    fprintf(stderr, "dlq-keygen: cannot create %s: %s\n", sec_path, strerror(errno));
-    goto cleanup;
-  }
-  sodium_bin2hex(hex, sizeof hex - 1, pk, sizeof pk);
-  strcat(hex, "\n");
-  if (write_new(pub_path, hex, strlen(hex), 0644) != 0) {
-    fprintf(stderr, "dlq-keygen: cannot create %s: %s\n", pub_path, strerror(errno));
-    unlink(sec_path);
-    goto cleanup;
+  char err[300];
+  if (es_seal_keygen(pub_path, sec_path, err, sizeof err) != 0) {
+    fprintf(stderr, "dlq-keygen: %s\n", err);
+    return 1;
   }
   printf(
-      "public key %s (give it to escucha-ingest: --dlq-seal-public-key-file)\n"
-      "secret key %s (keep it off the ingest hosts: escucha-ingest dlq-open)\n",
+      "public key %s (for the sealing side: --dlq-seal-public-key-file or --contact-public-key-file)\n"
+      "secret key %s (keep it off the ingest hosts: dlq-open, or escucha-actions for contacts)\n",
       pub_path, sec_path);
-  rc = 0;
-cleanup:
-  sodium_memzero(sk, sizeof sk);
-  sodium_memzero(hex, sizeof hex);
-  return rc;
+  return 0;
 }
 
 int ing_dlq_open_main(const char *brokers, const char *secret_key_file, const char *dir) {
@@ -355,7 +308,7 @@ int ing_dlq_open_main(const char *brokers, const char *secret_key_file, const ch
       if (strchr(path + strlen(dir) + 1, '/'))
         snprintf(path, sizeof path, "%s/dlq.%d.%lld", dir, m->partition, (long long)m->offset);
       unlink(path); /* opening twice rewrites */
-      if (write_new(path, orig, olen, 0600) != 0) {
+      if (es_write_new_file(path, orig, olen, 0600) != 0) {
         fprintf(stderr, "dlq-open: cannot write %s: %s\n", path, strerror(errno));
         free(orig);
         if (dl) escucha__v1__dead_letter__free_unpacked(dl, NULL);

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "contact.h"
 #include "normalize.h"
 #include "redact.h"
 #include "util.h"
@@ -28,6 +29,7 @@ void ing_item_free(ing_item *it) {
   }
   free(it->attr_keys);
   free(it->attr_vals);
+  free(it->sealed_contact);
   for (int i = 0; i < it->nkeys; i++) free(it->keys[i]);
   free(it);
 }
@@ -371,7 +373,7 @@ int ing_item_from_json(ing_item *it, const cJSON *o, const char *agency, int def
       return ing_item_reject(it, "invalid", "created_at",
                              "created_at must be ms since epoch or an RFC 3339 time (YYYY-MM-DDTHH:MM:SS±HH:MM)");
   }
-  if (take_location(it, o) || take_attributes(it, o)) return -1;
+  if (take_location(it, o) || take_attributes(it, o) || ing_contact_take(it, o)) return -1;
   return 0;
 }
 
@@ -387,6 +389,9 @@ static int proto_str(ing_item *it, const char *field, const char *v, char **dst)
 int ing_item_from_proto(ing_item *it, const Escucha__V1__Feedback *fb) {
   if (!fb->text && !fb->has_nps && !fb->has_csat) return ing_item_reject(it, "invalid", "text", "text is required");
   if (!fb->agency || !*fb->agency) return ing_item_reject(it, "invalid", "agency", "agency is required");
+  if (fb->has_sealed_contact || fb->contact_via)
+    return ing_item_reject(it, "invalid", "sealed_contact",
+                           "sealed_contact is set by ingest: send contact and consent in a JSON object");
   if ((fb->text && *fb->text      ? proto_str(it, "text", fb->text, &it->text)
        : !(it->text = strdup("")) ? -1
                                   : 0) ||
@@ -577,6 +582,12 @@ uint8_t *ing_item_pack(const ing_item *it, size_t *len) {
   fb.n_attributes = it->nattrs;
   fb.attributes = eptr;
   fb.content_hash = (char *)it->content_hash;
+  if (it->sealed_contact) {
+    fb.has_sealed_contact = 1;
+    fb.sealed_contact.data = it->sealed_contact;
+    fb.sealed_contact.len = it->sealed_len;
+    fb.contact_via = (char *)it->contact_via;
+  }
 #define RED(f) red.has_##f = 1, red.f = it->red.f
   RED(email);
   RED(phone);

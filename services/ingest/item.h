@@ -45,6 +45,9 @@ struct ing_item {
   char *address;
   size_t nattrs;
   char **attr_keys, **attr_vals;
+  uint8_t *sealed_contact; /* contact.c: sealed to the notifier, NULL: none kept */
+  size_t sealed_len;
+  const char *contact_via; /* static "email", "whatsapp", "sms" with sealed_contact */
   /* derived */
   char content_hash[33];
   ing_redact_counts red;

@@ -8,6 +8,7 @@
 #include "admin.h"
 #include "api.h"
 #include "config.h"
+#include "contact.h"
 #include "dlq.h"
 #include "import.h"
 #include "inbound.h"
@@ -22,8 +23,8 @@
 static struct {
   es_common_cfg common;
   const char *http_host, *api_keys_file, *api_keys, *taxonomy, *group, *agency, *whatsapp_agency,
-      *whatsapp_verify_token, *dlq_seal_public_key_file, *dlq_secret_key_file, *test_fail_text, *receipt_secret_file,
-      *public_api_url, *open311_read_url;
+      *whatsapp_verify_token, *dlq_seal_public_key_file, *dlq_secret_key_file, *contact_public_key_file,
+      *test_fail_text, *receipt_secret_file, *public_api_url, *open311_read_url;
   char *whatsapp_app_secret; /* value or the file's content */
   long http_port, admin_port, http_max_conns, dedup_window, dedup_anonymous_window, max_body, max_batch, max_inflight;
   long open311_read_max_bytes;
@@ -84,6 +85,9 @@ static es_opt OPTS[] = {
     ES_STR("dlq-seal-public-key-file", NULL,
            "Operator public key (dlq-keygen) sealing rejected inbound messages in the DLQ; unset: not kept",
            &C.dlq_seal_public_key_file),
+    ES_STR("contact-public-key-file", NULL,
+           "Notifier public key (keygen) sealing reporters' contacts; unset: contacts are dropped",
+           &C.contact_public_key_file),
     ES_STR("dlq-secret-key-file", NULL, "For `dlq-open`: the operator secret key (dlq-keygen)", &C.dlq_secret_key_file),
     ES_STR("test-fail-text", NULL, "Tests only: items whose text contains this fail as if Kafka refused them",
            &C.test_fail_text),
@@ -247,6 +251,10 @@ static int serve(void) {
   api.wa_verify = C.whatsapp_verify_token;
   api.wa_agency = C.whatsapp_agency;
   ing_api_metrics_init();
+  if (ing_contact_init(C.contact_public_key_file, err, sizeof err) != 0) {
+    es_error("config_error", "%s", err);
+    goto cleanup;
+  }
   S.g = make_ingest(err, sizeof err);
   if (!S.g) {
     es_error("kafka_config_error", "%s", err);
@@ -299,7 +307,7 @@ int main(int argc, char **argv) {
   char *rest[16];
   int nrest = 0;
   int pr =
-      es_config_parse(OPTS, "escucha-ingest", "[import FILE.csv... | dlq-keygen PUB SECRET | dlq-open [DIR]] [options]",
+      es_config_parse(OPTS, "escucha-ingest", "[import FILE.csv... | keygen PUB SECRET | dlq-open [DIR]] [options]",
                       argc, argv, 1, rest, &nrest);
   if (pr != 0) {
     es_config_free(OPTS);
@@ -309,7 +317,8 @@ int main(int argc, char **argv) {
   S.loop = uv_default_loop();
   signal(SIGPIPE, SIG_IGN);
   int rc;
-  if (nrest == 3 && strcmp(rest[0], "dlq-keygen") == 0) rc = ing_dlq_keygen_main(rest[1], rest[2]);
+  if (nrest == 3 && (strcmp(rest[0], "keygen") == 0 || strcmp(rest[0], "dlq-keygen") == 0))
+    rc = ing_dlq_keygen_main(rest[1], rest[2]);
   else if (nrest >= 1 && nrest <= 2 && strcmp(rest[0], "dlq-open") == 0)
     rc = ing_dlq_open_main(C.common.kafka_brokers, C.dlq_secret_key_file, nrest == 2 ? rest[1] : ".");
   else rc = nrest > 0 && strcmp(rest[0], "import") == 0 ? run_import(nrest, rest) : serve();

@@ -30,7 +30,7 @@ static struct {
   es_common_cfg common;
   const char *group, *migrations_dir, *taxonomy, *weights, *quiet_topics;
   long admin_port, batch_size, batch_ms, close_after, cooldown, min_volume, history_windows, rank_interval, publish_top,
-      emerging_capacity, emerging_ngram, emerging_interval;
+      emerging_capacity, emerging_ngram, emerging_interval, contact_retention, contact_purge_interval;
   double open_threshold, close_threshold, ewma_alpha, spike_p, emerging_confidence;
   int action_window, action_level; /* PZ_HOUR..PZ_WEEK; 0 category, 1 subcategory */
 } C;
@@ -68,12 +68,17 @@ static es_opt OPTS[] = {
     ES_LONG("emerging-capacity", "1000", 1, 10000000, "Space-Saving sketch size (entries)", &C.emerging_capacity),
     ES_LONG("emerging-ngram", "2", 1, 3, "Words per emerging-topic n-gram", &C.emerging_ngram),
     ES_LONG("emerging-interval", "60", 1, 86400, "Seconds between emerging-topic reports", &C.emerging_interval),
+    ES_LONG("contact-retention", "180", 1, 3650, "Days a reporter's sealed contact is kept after the feedback arrived",
+            &C.contact_retention),
+    ES_LONG("contact-purge-interval", "3600", 1, 86400,
+            "Seconds between purges of expired contacts and those already told the final outcome",
+            &C.contact_purge_interval),
     ES_OPT_END,
 };
 
 static struct {
   es_metric *messages, *rows, *dupes, *batch_latency, *pg_errors, *tracked, *spikes, *plans, *published, *paused,
-      *emerging, *ranked_at;
+      *emerging, *ranked_at, *contacts_purged;
 } M;
 
 static void metrics_init(void) {
@@ -86,6 +91,8 @@ static void metrics_init(void) {
   M.tracked = es_gauge("escucha_prioritize_topics_tracked", "Topic windows ranked by the last batch", NULL);
   M.ranked_at = es_gauge("escucha_prioritize_last_ranked_timestamp_seconds",
                          "When a ranking was last committed (Unix time): the dashboard's freshness", NULL);
+  M.contacts_purged = es_counter("escucha_prioritize_contacts_purged_total",
+                                 "Sealed contacts deleted (expired, or told the final outcome)", NULL);
   M.spikes = es_counter("escucha_prioritize_spikes_total", "Topic windows that started spiking", NULL);
   M.plans = es_counter("escucha_prioritize_action_plans_total", "Action plans opened/closed", "event", NULL);
   M.published = es_counter("escucha_prioritize_published_total", "Messages produced", "topic", "result", NULL);
@@ -109,6 +116,7 @@ static int build_cfg(pz_store_cfg *c) {
   c->hyst.cooldown_ms = C.cooldown * 1000;
   c->hyst.min_volume = (uint64_t)C.min_volume;
   c->quiet_topics = C.quiet_topics;
+  c->contact_retention_days = (int)C.contact_retention;
   c->history_windows = (int)C.history_windows;
   c->action_window = C.action_window;
   c->action_level = C.action_level + 1;
@@ -510,7 +518,7 @@ static int run(svc *s) {
   size_t cap = (size_t)C.batch_size;
   long batch_ms = C.batch_ms;
   uint64_t report_ns = (uint64_t)C.emerging_interval * 1000000000ULL;
-  uint64_t next_report = es_mono_ns() + report_ns, next_outbox = 0;
+  uint64_t next_report = es_mono_ns() + report_ns, next_outbox = 0, next_purge = 0;
   s->next = &bufs[1];
   int ok = batch_init(&bufs[0], cap < 1 ? 1 : cap) == 0;
   if (batch_init(&bufs[1], cap < 1 ? 1 : cap) != 0 || !ok) goto cleanup;
@@ -535,6 +543,12 @@ static int run(svc *s) {
     if (now >= next_report) {
       emerging_report(s->ss, s->st);
       next_report = now + report_ns;
+    }
+    if (now >= next_purge) {
+      long k = pz_store_purge_contacts(s->st);
+      if (k > 0) es_metric_add(M.contacts_purged, (double)k);
+      if (k > 0) es_info("contacts_purged", "%ld expired or closed contacts deleted", k);
+      next_purge = now + (uint64_t)C.contact_purge_interval * 1000000000ULL;
     }
   }
   rank_pending(s, 1); /* deferred rankings of what was committed */

@@ -134,6 +134,13 @@ int pz_row_from_pb(const Escucha__V1__ClassifiedFeedback *m, pz_row *r, char *wh
     r->has_latlon = 1, r->lat = loc->lat, r->lon = loc->lon;
   r->address = loc && loc->address && *loc->address ? loc->address : NULL;
   top_terms_json(c, r->top_terms, sizeof r->top_terms);
+  if (f->has_sealed_contact && f->sealed_contact.len) {
+    static const char *const VIA[] = {"email", "whatsapp", "sms"};
+    for (size_t i = 0; i < 3 && !r->contact_via; i++)
+      if (f->contact_via && strcmp(f->contact_via, VIA[i]) == 0) r->contact_via = VIA[i];
+    if (!r->contact_via) return fail(why, wl, "sealed_contact without a valid contact_via (email, whatsapp, sms)");
+    r->sealed_contact = f->sealed_contact.data, r->sealed_len = f->sealed_contact.len;
+  }
   return 0;
 }
 

@@ -64,6 +64,7 @@ void pz_store_cfg_default(pz_store_cfg *c) {
   pz_params_default(&c->params);
   c->hyst.open_threshold = 0.5;
   c->quiet_topics = "other,praise";
+  c->contact_retention_days = 180;
   c->hyst.close_threshold = 0.3;
   c->hyst.min_volume = 20;
   c->hyst.close_after_ms = 3600000; /* one action window (hour) below the close threshold */
@@ -388,6 +389,40 @@ static int copy_feedback(pz_store *s, size_t nfresh) {
     if (bin_row(b, s->fresh[i].r) != 0) return -1;
   if (es_buf_append(b, "\377\377", 2) != 0) return -1;
   return copy_in(s, "feedback", SQL_COPY_FEEDBACK, b, 1);
+}
+
+/* The sealed contacts of the new rows (a replay inserts no feedback row, so
+ * no contact either). */
+static const char SQL_COPY_CONTACTS[] =
+    "COPY contacts (feedback_id, agency, via, sealed, expires_at) FROM STDIN (FORMAT binary)";
+static int copy_contacts(pz_store *s, size_t nfresh) {
+  es_buf *b = &s->copy;
+  size_t k = 0;
+  b->len = 0;
+  if (es_buf_append(b, "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19) != 0) return -1;
+  for (size_t i = 0; i < nfresh; i++) {
+    const pz_row *r = s->fresh[i].r;
+    if (!r->sealed_contact) continue;
+    if (es_buf_reserve(b, 2 + 5 * 4 + 8 + strlen(r->id) + strlen(r->agency) + 8 + r->sealed_len) != 0) return -1;
+    be16(b->data + b->len, 5);
+    b->len += 2;
+    bin_text(b, r->id), bin_text(b, r->agency), bin_text(b, r->contact_via);
+    bin_raw(b, r->sealed_contact, (int32_t)r->sealed_len);
+    bin_ts(b, r->received_at + (int64_t)s->cfg.contact_retention_days * 86400000LL);
+    k++;
+  }
+  if (!k) return 0;
+  if (es_buf_append(b, "\377\377", 2) != 0) return -1;
+  return copy_in(s, "contacts", SQL_COPY_CONTACTS, b, 0);
+}
+
+long pz_store_purge_contacts(pz_store *s) {
+  if (!pz_store_connected(s)) return -1;
+  PGresult *r = q(s, "purge_contacts", "DELETE FROM contacts WHERE expires_at < now() OR final_notified_at IS NOT NULL",
+                  0, NULL, PGRES_COMMAND_OK);
+  long n = r ? atol(PQcmdTuples(r)) : -1;
+  PQclear(r);
+  return n;
 }
 
 /* ---- aggregates of exactly the new rows ---- */
@@ -1020,6 +1055,7 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
       rc = c;
       goto rollback;
     }
+    if (copy_contacts(s, nfresh) != 0) goto rollback;
     t2 = es_mono_ns();
     for (size_t i = 0; i < nfresh; i++)
       if (emerging_candidate(s, s->fresh[i].r) && keep_emerging(res, s->fresh[i].r->agency, s->fresh[i].r->text) != 0)

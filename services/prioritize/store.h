@@ -27,8 +27,11 @@ typedef struct pz_row {
   char redactions[192];      /* JSON object text or "" */
   int has_latlon;            /* lat/lon set (else NULL) */
   double lat, lon;
-  const char *address; /* NULL = none */
-  char top_terms[512]; /* JSON array text or "" */
+  const char *address;           /* NULL = none */
+  char top_terms[512];           /* JSON array text or "" */
+  const uint8_t *sealed_contact; /* NULL: no contact kept (migrations/008_contacts.sql) */
+  size_t sealed_len;
+  const char *contact_via; /* email, whatsapp, sms with sealed_contact */
 } pz_row;
 
 /* Validates and maps a message; on failure returns -1 with a reason for the DLQ. */
@@ -45,6 +48,7 @@ typedef struct pz_store_cfg {
   double spike_p;              /* p-value under which a topic counts as spiking */
   int rank_interval_ms;        /* rank an agency at most this often (0 = every batch) */
   const char *quiet_topics;    /* comma list of categories ranked but never given a plan */
+  int contact_retention_days;  /* a sealed contact expires this long after its feedback arrived */
   const es_taxonomy *taxonomy; /* borrowed; NULL: labels are topic ids */
 } pz_store_cfg;
 void pz_store_cfg_default(pz_store_cfg *c);
@@ -120,4 +124,7 @@ PGconn *pz_store_conn(pz_store *s); /* for tests */
 void pz_priority_to_pb(const pz_priority *p, Escucha__V1__PriorityUpdate *u, Escucha__V1__WilsonInterval *ci,
                        Escucha__V1__PriorityUpdate__FactorsEntry *fe, Escucha__V1__PriorityUpdate__FactorsEntry **fv,
                        size_t *nf);
+/* Deletes expired contacts and those of reporters already told the final
+ * outcome. Returns the rows deleted, -1 on error. */
+long pz_store_purge_contacts(pz_store *s);
 #endif

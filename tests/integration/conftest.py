@@ -86,6 +86,8 @@ class Service:
             "ESCUCHA_ADMIN_PORT": str(self.admin_port), "ESCUCHA_STATE_DIR": STATE,
             "ESCUCHA_API_KEYS_FILE": os.path.join(STATE, "api-keys"),
             "ESCUCHA_RECEIPT_SECRET_FILE": RECEIPT_SECRET_FILE,
+            "ESCUCHA_CONTACT_PUBLIC_KEY_FILE": os.path.join(STATE, "contact.pub"),
+            "ESCUCHA_CONTACT_SECRET_KEY_FILE": os.path.join(STATE, "contact.key"),
             "ESCUCHA_PUBLIC_API_URL": "http://127.0.0.1:%d" % API_HTTP_PORT,
             "ESCUCHA_OPEN311_READ_URL": "http://127.0.0.1:%d" % API_HTTP_PORT,
             "ESCUCHA_TAXONOMY": os.path.join(REPO, "config", "taxonomy.default.json"),
