@@ -8,7 +8,7 @@ PKGS="build-essential pkg-config librdkafka-dev libhiredis-dev libpq-dev
 libprotobuf-c-dev protobuf-c-compiler libuv1-dev libhttp-parser-dev libjansson-dev libcjson-dev
 libutf8proc-dev libstemmer-dev libxxhash-dev libsodium-dev libcurl4-openssl-dev
 libcmocka-dev postgresql redis-server kcat wrk nginx-light clang libclang-rt-14-dev
-fasttext python3-sklearn python3-aiosmtpd python3-yaml python3-pytest
+fasttext python3-sklearn python3-scipy python3-aiosmtpd python3-yaml python3-pytest
 python3-confluent-kafka python3-protobuf protobuf-compiler python3-psycopg2
 python3-redis python3-requests default-jre-headless maven
 redmine redmine-sqlite ruby-webrick valgrind python3-matplotlib curl

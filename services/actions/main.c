@@ -14,6 +14,7 @@
 #include "ac_conn.h"
 #include "ac_text.h"
 #include "admin.h"
+#include "audit.h"
 #include "config.h"
 #include "digest_db.h"
 #include "escucha/v1/escucha.pb-c.h"
@@ -108,7 +109,8 @@ static const char USAGE[] =
     "  escucha-actions [options] --digest-period daily|weekly --digest-hour H\n"
     "  escucha-actions digest --agency A --period daily|weekly [--date YYYY-MM-DD] [--dry-run] [--force]\n"
     "    sends (or, with --dry-run, prints the text part of) the digest of the last complete period,\n"
-    "    or of the period containing --date; --force sends again a digest already sent";
+    "    or of the period containing --date; --force sends again a digest already sent\n\n"
+    "Audit trail: escucha-actions audit-verify [options] checks audit_log's hash chain (exit 1: broken)";
 
 static es_metric *m_in, *m_tickets, *m_fail, *m_tta, *m_ttr, *m_digest, *m_retry, *m_pending;
 
@@ -853,6 +855,7 @@ int main(int argc, char **argv) {
   svc s = {0};
   rd_kafka_t *cons = NULL;
   if (argc > 1 && strcmp(argv[1], "digest") == 0) return digest_cmd(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "audit-verify") == 0) return ac_audit_verify_main(argc - 1, argv + 1);
   int pr = es_config_parse(OPTS, "escucha-actions", USAGE, argc, argv, 1, NULL, NULL);
   if (pr != 0) {
     es_config_free(OPTS);

@@ -82,8 +82,7 @@ int ing_contact_take(ing_item *it, const cJSON *o) {
   if (bad) return ing_item_reject(it, "invalid", "contact.phone", "contact.phone must be a string");
   const char *via = str_at(c, "via", &bad);
   if (bad) return ing_item_reject(it, "invalid", "contact.via", "contact.via must be a string");
-  if (!email == !phone)
-    return ing_item_reject(it, "invalid", "contact", "contact needs exactly one of email or phone");
+  if (!email == !phone) return ing_item_reject(it, "invalid", "contact", "contact needs exactly one of email or phone");
   char clear[ING_MAX_EMAIL + 64], num[24];
   int rc = -1;
   if (email) {

@@ -14,6 +14,7 @@
 
 #include "admin.h"
 #include "config.h"
+#include "effect.h"
 #include "emerging.h"
 #include "escucha/v1/escucha.pb-c.h"
 #include "kafka.h"
@@ -30,7 +31,8 @@ static struct {
   es_common_cfg common;
   const char *group, *migrations_dir, *taxonomy, *weights, *quiet_topics;
   long admin_port, batch_size, batch_ms, close_after, cooldown, min_volume, history_windows, rank_interval, publish_top,
-      emerging_capacity, emerging_ngram, emerging_interval, contact_retention, contact_purge_interval;
+      emerging_capacity, emerging_ngram, emerging_interval, contact_retention, contact_purge_interval, effect_days,
+      effect_min_events;
   double open_threshold, close_threshold, ewma_alpha, spike_p, emerging_confidence;
   int action_window, action_level; /* PZ_HOUR..PZ_WEEK; 0 category, 1 subcategory */
 } C;
@@ -68,6 +70,12 @@ static es_opt OPTS[] = {
     ES_LONG("emerging-capacity", "1000", 1, 10000000, "Space-Saving sketch size (entries)", &C.emerging_capacity),
     ES_LONG("emerging-ngram", "2", 1, 3, "Words per emerging-topic n-gram", &C.emerging_ngram),
     ES_LONG("emerging-interval", "60", 1, 86400, "Seconds between emerging-topic reports", &C.emerging_interval),
+    ES_LONG("effect-days", "28", 0, 3650,
+            "Effectiveness check: days after a plan's closure compared with as many before (0: no check)",
+            &C.effect_days),
+    ES_LONG("effect-min-events", "10", 1, 1000000,
+            "Effectiveness check: fewer complaints than this before and after together is inconclusive",
+            &C.effect_min_events),
     ES_LONG("contact-retention", "180", 1, 3650, "Days a reporter's sealed contact is kept after the feedback arrived",
             &C.contact_retention),
     ES_LONG("contact-purge-interval", "3600", 1, 86400,
@@ -117,6 +125,8 @@ static int build_cfg(pz_store_cfg *c) {
   c->hyst.min_volume = (uint64_t)C.min_volume;
   c->quiet_topics = C.quiet_topics;
   c->contact_retention_days = (int)C.contact_retention;
+  c->effect_days = (int)C.effect_days;
+  c->effect_min_events = (int)C.effect_min_events;
   c->history_windows = (int)C.history_windows;
   c->action_window = C.action_window;
   c->action_level = C.action_level + 1;
@@ -615,8 +625,48 @@ static void stop(svc *s) {
   pz_ss_free(s->ss);
 }
 
+static void json_num(const char *key, double v, const char *sep) {
+  if (isfinite(v)) printf("\"%s\":%.17g%s", key, v, sep);
+  else printf("\"%s\":null%s", key, sep); /* NAN (undefined) and INFINITY (no complaint before) */
+}
+
+/* escucha-prioritize effect-stats XA:NA:XB:NB... : the effectiveness
+ * statistics of each stratum and pooled, as JSON (checked against scipy by
+ * tests/integration/test_effect_stats.py). */
+static int effect_stats_cmd(int argc, char **argv) {
+  pz_effect_counts c[64];
+  int n = 0;
+  for (int i = 2; i < argc; i++) {
+    unsigned long long v[4];
+    char tail;
+    if (n == 64 || sscanf(argv[i], "%llu:%llu:%llu:%llu%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4) {
+      fprintf(stderr, "effect-stats: give up to 64 strata as X_AFTER:N_AFTER:X_BEFORE:N_BEFORE\n");
+      return 2;
+    }
+    c[n++] = (pz_effect_counts){.x_after = v[0], .n_after = v[1], .x_before = v[2], .n_before = v[3]};
+  }
+  printf("{\"strata\":[");
+  for (int i = 0; i < n; i++) {
+    pz_effect e;
+    pz_effect_compute(&c[i], 0.95, 10, &e);
+    printf("%s{", i ? "," : "");
+    json_num("rr", e.rr, ","), json_num("low", e.rr_low, ","), json_num("high", e.rr_high, ",");
+    json_num("p_drop", e.p_drop, ",");
+    printf("\"verdict\":\"%s\"}", PZ_EFFECT_NAMES[e.verdict]);
+  }
+  double rr, lo, hi;
+  printf("],\"pooled\":");
+  if (pz_effect_pooled(c, n, 0.95, &rr, &lo, &hi) == 0) {
+    printf("{");
+    json_num("rr", rr, ","), json_num("low", lo, ","), json_num("high", hi, "}}\n");
+  } else printf("null}\n");
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  int r = es_config_parse(OPTS, "escucha-prioritize", "[options]", argc, argv, 1, NULL, NULL);
+  if (argc > 1 && strcmp(argv[1], "effect-stats") == 0) return effect_stats_cmd(argc, argv);
+  int r =
+      es_config_parse(OPTS, "escucha-prioritize", "[options | effect-stats XA:NA:XB:NB...]", argc, argv, 1, NULL, NULL);
   if (r != 0) {
     es_config_free(OPTS);
     return r > 0 ? 0 : 2;

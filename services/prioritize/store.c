@@ -1,6 +1,8 @@
 /* PostgreSQL store: batch write, aggregates, ranking, action hysteresis. */
 #include "store.h"
 
+#include "effect.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -65,6 +67,8 @@ void pz_store_cfg_default(pz_store_cfg *c) {
   c->hyst.open_threshold = 0.5;
   c->quiet_topics = "other,praise";
   c->contact_retention_days = 180;
+  c->effect_days = 28;
+  c->effect_min_events = 10;
   c->hyst.close_threshold = 0.3;
   c->hyst.min_volume = 20;
   c->hyst.close_after_ms = 3600000; /* one action window (hour) below the close threshold */
@@ -802,9 +806,9 @@ static const char SQL_PLANS[] =
 
 static const char SQL_OPEN[] =
     "INSERT INTO action_plans (id, agency, topic, status, opened_at, last_hot_at, priority,"
-    " request_id, request_pb) VALUES ($1, $2, $3, 'open', " TS(4) ", " TS(4)
+    " request_id, request_pb, follows_plan) VALUES ($1, $2, $3, 'open', " TS(4) ", " TS(4)
         ", $5::jsonb, $6,"
-        " $7::bytea) ON CONFLICT (agency, topic) WHERE status = 'open' DO NOTHING RETURNING id";
+        " $7::bytea, $8) ON CONFLICT (agency, topic) WHERE status = 'open' DO NOTHING RETURNING id";
 static const char SQL_HOT[] =
     "UPDATE action_plans SET last_hot_at = greatest(last_hot_at, " TS(2)
         "), updated_at = now()"
@@ -844,7 +848,11 @@ static unsigned char *action_request(const rank_ctx *x, const topic_acc *a, char
   return buf;
 }
 
-static int open_plan(rank_ctx *x, const topic_acc *a) {
+/* Opens a plan for a's topic. follows: the earlier plan that did not work
+ * (NULL: none), and its finding is put before the explanation (es, en). The
+ * id opened is copied to opened (27 bytes, "" when another instance was
+ * first) when not NULL. */
+static int open_plan(rank_ctx *x, const topic_acc *a, const char *follows, const char *const finding[2], char *opened) {
   char id[27], now[32], *request_id = NULL, *snap = NULL, *hex = NULL;
   unsigned char *pb = NULL;
   PGresult *r = NULL;
@@ -855,10 +863,16 @@ static int open_plan(rank_ctx *x, const topic_acc *a) {
   request_id = malloc(rlen);
   if (!request_id) goto cleanup;
   snprintf(request_id, rlen, "%s/%s/%s", x->agency, a->topic, id);
-  char es[512], en[512];
+  char es[1024], en[1024];
   const pz_store_cfg *cfg = &x->s->cfg;
-  pz_explain(es, sizeof es, "es", es_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency, x->kind, &a->f);
-  pz_explain(en, sizeof en, "en", es_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency, x->kind, &a->f);
+  size_t fe = finding ? (size_t)snprintf(es, sizeof es, "%s ", finding[0]) : 0;
+  size_t fn = finding ? (size_t)snprintf(en, sizeof en, "%s ", finding[1]) : 0;
+  if (fe >= sizeof es / 2 || fn >= sizeof en / 2) fe = fn = 0;
+  pz_explain(es + fe, sizeof es - fe, "es", es_taxonomy_label(cfg->taxonomy, a->topic, "es"), x->agency, x->kind,
+             &a->f);
+  pz_explain(en + fn, sizeof en - fn, "en", es_taxonomy_label(cfg->taxonomy, a->topic, "en"), x->agency, x->kind,
+             &a->f);
+  if (opened) opened[0] = 0;
   json_t *j = priority_json(x, a, es, en);
   snap = j ? json_dumps(j, JSON_COMPACT) : NULL;
   json_decref(j);
@@ -867,11 +881,12 @@ static int open_plan(rank_ctx *x, const topic_acc *a) {
   if (!snap || !pb || !hex) goto cleanup;
   hex[0] = '\\', hex[1] = 'x'; /* bytea hex input: text parameters stay text */
   es_hex(pb, pblen, hex + 2);
-  const char *p[] = {id, x->agency, a->topic, now, snap, request_id, hex};
-  r = q(x->s, "open_plan", SQL_OPEN, 7, p, PGRES_TUPLES_OK);
+  const char *p[] = {id, x->agency, a->topic, now, snap, request_id, hex, follows};
+  r = q(x->s, "open_plan", SQL_OPEN, 8, p, PGRES_TUPLES_OK);
   if (!r) goto cleanup;
   rc = 0;
   if (PQntuples(r) == 1) { /* 0: another instance opened it first */
+    if (opened) memcpy(opened, id, sizeof id);
     rc = audit(x->s, id, "open", snap);
     x->res->opened++;
     es_info("action_plan_opened", "agency=%s topic=%s plan=%s score=%.3f", x->agency, a->topic, id, a->f.score);
@@ -911,7 +926,7 @@ static int decide(rank_ctx *x, const topic_acc *a, plan *pl, size_t npl, double 
   int act = pz_hysteresis(&x->s->cfg.hyst, &st, score, volume, x->now);
   if (act == PZ_ACT_OPEN && quiet_topic(x->s->cfg.quiet_topics, a->topic)) act = PZ_ACT_NONE;
   switch (act) {
-    case PZ_ACT_OPEN: return open_plan(x, a);
+    case PZ_ACT_OPEN: return open_plan(x, a, NULL, NULL, NULL);
     case PZ_ACT_HOT: {
       const char *p[] = {open->id, now};
       return q_ok(x->s, "plan_hot", SQL_HOT, 2, p);
@@ -934,10 +949,156 @@ static int close_plan(rank_ctx *x, plan *p, double score) {
   return audit(x->s, p->id, "close", detail);
 }
 
+/* ---- effectiveness of closed plans (docs/prioritization.md, "Effectiveness") ---- */
+
+/* Closed plans whose K days after closure are over and that have no verdict
+ * yet, and not-effective ones still waiting for their follow-up plan. */
+static const char SQL_EFFECT_DUE[] =
+    "SELECT p.id, p.topic, e.plan_id IS NOT NULL, (SELECT o.id FROM action_plans o WHERE o.agency = p.agency"
+    "  AND o.topic = p.topic AND o.status = 'open' AND o.kind = 'plan') FROM action_plans p"
+    " LEFT JOIN action_effects e ON e.plan_id = p.id"
+    " WHERE p.agency = $1 AND p.status = 'closed' AND p.kind = 'plan' AND ((e.plan_id IS NULL"
+    "  AND date_trunc('day', p.closed_at, 'UTC') + make_interval(days => $3::int + 1) <= " TS(2)
+        ") OR (e.verdict = 'not_effective' AND e.followup_plan IS NULL))"
+        " ORDER BY p.closed_at LIMIT 20";
+/* Complaints (the topic's negative items) and the agency's feedback in the K
+ * whole days before the closure day and the K days after it. */
+static const char SQL_EFFECT_COUNTS[] =
+    "WITH b AS (SELECT date_trunc('day', closed_at, 'UTC') d, closed_at FROM action_plans WHERE id = $1)"
+    " SELECT coalesce(sum(s.negative) FILTER (WHERE s.topic = $2 AND s.window_start < b.d), 0),"
+    "  coalesce(sum(s.total) FILTER (WHERE s.topic = '*' AND s.window_start < b.d), 0),"
+    "  coalesce(sum(s.negative) FILTER (WHERE s.topic = $2 AND s.window_start > b.d), 0),"
+    "  coalesce(sum(s.total) FILTER (WHERE s.topic = '*' AND s.window_start > b.d), 0), min(b.closed_at)"
+    " FROM b LEFT JOIN topic_window_stats s ON s.agency = $3 AND s.window_kind = 'day' AND s.topic IN ($2, '*')"
+    "  AND s.window_start >= b.d - make_interval(days => $4::int)"
+    "  AND s.window_start <= b.d + make_interval(days => $4::int)"
+    " GROUP BY b.d";
+static const char SQL_EFFECT_INSERT[] =
+    "WITH e AS (INSERT INTO action_effects (plan_id, agency, topic, closed_at, window_days, before_complaints,"
+    " before_total, after_complaints, after_total, rate_before, rate_after, rate_ratio, ci_low, ci_high, p_drop,"
+    " verdict) VALUES ($1, $2, $3, $4::timestamptz, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    " ON CONFLICT (plan_id) DO NOTHING RETURNING plan_id)"
+    " UPDATE action_plans SET effect = $16, updated_at = now() WHERE id IN (SELECT plan_id FROM e) RETURNING id";
+static const char SQL_EFFECT_FOLLOWUP[] =
+    "WITH e AS (UPDATE action_effects SET followup_plan = $2 WHERE plan_id = $1 AND followup_plan IS NULL"
+    " RETURNING plan_id)"
+    " UPDATE action_plans SET follows_plan = coalesce(follows_plan, $1), updated_at = now()"
+    " WHERE id = $2 AND EXISTS (SELECT 1 FROM e)";
+
+static void num_or_null(char *buf, size_t n, double v, const char **out) {
+  if (isfinite(v)) snprintf(buf, n, "%.17g", v), *out = buf;
+  else *out = NULL;
+}
+
+/* Checks one plan; *verdict gets PZ_* (-1: nothing written, another instance was first). */
+static int effect_check(rank_ctx *x, const char *plan_id, const char *topic, int *verdict, pz_effect *e) {
+  const pz_store_cfg *cfg = &x->s->cfg;
+  char days[16];
+  snprintf(days, sizeof days, "%d", cfg->effect_days);
+  const char *p[] = {plan_id, topic, x->agency, days};
+  PGresult *r = q(x->s, "effect_counts", SQL_EFFECT_COUNTS, 4, p, PGRES_TUPLES_OK);
+  if (!r) return -1;
+  int rc = -1;
+  *verdict = -1;
+  if (PQntuples(r) != 1) goto cleanup;
+  pz_effect_counts c = {u64(r, 0, 0), u64(r, 0, 1), u64(r, 0, 2), u64(r, 0, 3)};
+  pz_effect_compute(&c, 0.95, (uint64_t)cfg->effect_min_events, e);
+  char v[10][32];
+  const char *w[16] = {plan_id, x->agency, topic, PQgetvalue(r, 0, 4), days};
+  for (int i = 0; i < 4; i++) snprintf(v[i], sizeof v[i], "%s", PQgetvalue(r, 0, i)), w[5 + i] = v[i];
+  num_or_null(v[4], sizeof v[4], e->rate_before, &w[9]);
+  num_or_null(v[5], sizeof v[5], e->rate_after, &w[10]);
+  num_or_null(v[6], sizeof v[6], e->rr, &w[11]);
+  num_or_null(v[7], sizeof v[7], e->rr_low, &w[12]);
+  num_or_null(v[8], sizeof v[8], e->rr_high, &w[13]);
+  num_or_null(v[9], sizeof v[9], e->p_drop, &w[14]);
+  w[15] = PZ_EFFECT_NAMES[e->verdict];
+  PGresult *ins = q(x->s, "effect_insert", SQL_EFFECT_INSERT, 16, w, PGRES_TUPLES_OK);
+  if (!ins) goto cleanup;
+  int wrote = PQntuples(ins) == 1;
+  PQclear(ins);
+  rc = 0;
+  if (!wrote) goto cleanup;
+  *verdict = e->verdict;
+  char detail[320];
+  snprintf(detail, sizeof detail,
+           "{\"verdict\":\"%s\",\"before\":[%s,%s],\"after\":[%s,%s],\"rate_ratio\":%s,\"ci\":[%s,%s]}", w[15], w[5],
+           w[6], w[7], w[8], w[11] ? w[11] : "null", w[12] ? w[12] : "null", w[13] ? w[13] : "null");
+  rc = audit(x->s, plan_id, "effect_checked", detail);
+  es_info("action_effect", "agency=%s topic=%s plan=%s verdict=%s", x->agency, topic, plan_id, w[15]);
+cleanup:
+  PQclear(r);
+  return rc;
+}
+
+/* What the follow-up plan says first: the finding about the earlier one. */
+static void effect_finding(const char *plan_id, const pz_effect *e, const pz_store_cfg *cfg, char es[300],
+                           char en[300]) {
+  int pct = isfinite(e->rr) ? (int)lround((e->rr - 1.0) * 100.0) : 0;
+  snprintf(es, 300,
+           "El plan anterior (%s) no redujo las quejas: en los %d días después de cerrarlo hubo %.1f por cada mil "
+           "comentarios, antes %.1f (%+d%%).",
+           plan_id, cfg->effect_days, e->rate_after, e->rate_before, pct);
+  snprintf(en, 300,
+           "The previous plan (%s) did not reduce complaints: in the %d days after it closed there were %.1f per "
+           "thousand comments, before %.1f (%+d%%).",
+           plan_id, cfg->effect_days, e->rate_after, e->rate_before, pct);
+}
+
+static int check_effects(rank_ctx *x) {
+  char now[32], days[16];
+  snprintf(now, sizeof now, "%lld", (long long)x->now);
+  snprintf(days, sizeof days, "%d", x->s->cfg.effect_days);
+  const char *p[] = {x->agency, now, days};
+  PGresult *r = q(x->s, "effect_due", SQL_EFFECT_DUE, 3, p, PGRES_TUPLES_OK);
+  if (!r) return -1;
+  int rc = -1;
+  for (int i = 0; i < PQntuples(r); i++) {
+    const char *id = PQgetvalue(r, i, 0), *topic = PQgetvalue(r, i, 1);
+    int verdict = PZ_NOT_EFFECTIVE, checked = PQgetvalue(r, i, 2)[0] == 't';
+    pz_effect e = {0};
+    if (!checked && effect_check(x, id, topic, &verdict, &e) != 0) goto cleanup;
+    if (verdict != PZ_NOT_EFFECTIVE) continue;
+    char follow[27] = "";
+    if (!PQgetisnull(r, i, 3)) snprintf(follow, sizeof follow, "%s", PQgetvalue(r, i, 3)); /* already open */
+    else if (!quiet_topic(x->s->cfg.quiet_topics, topic)) {
+      topic_acc *a = NULL;
+      for (size_t k = 0; k < x->nt && !a; k++)
+        if (strcmp(x->t[k].topic, topic) == 0) a = &x->t[k];
+      if (!a) continue; /* no figures for the topic in this window: the next ranking that has them */
+      if (checked) {    /* the finding of an earlier pass: its numbers from the stored effect */
+        PGresult *f = q(x->s, "effect_get",
+                        "SELECT rate_before, rate_after, coalesce(rate_ratio, 'NaN')"
+                        " FROM action_effects WHERE plan_id = $1",
+                        1, &id, PGRES_TUPLES_OK);
+        if (!f) goto cleanup;
+        if (PQntuples(f) == 1)
+          e.rate_before = atof(PQgetvalue(f, 0, 0)), e.rate_after = atof(PQgetvalue(f, 0, 1)),
+          e.rr = atof(PQgetvalue(f, 0, 2));
+        PQclear(f);
+      }
+      char es[300], en[300];
+      effect_finding(id, &e, &x->s->cfg, es, en);
+      const char *finding[2] = {es, en};
+      if (open_plan(x, a, id, finding, follow) != 0) goto cleanup;
+    }
+    if (follow[0]) {
+      const char *f[] = {id, follow};
+      if (q_ok(x->s, "effect_followup", SQL_EFFECT_FOLLOWUP, 2, f) != 0) goto cleanup;
+    }
+  }
+  rc = 0;
+cleanup:
+  PQclear(r);
+  return rc;
+}
+
 static int apply_actions(rank_ctx *x, topic_acc **order, size_t n) {
   const pz_store_cfg *cfg = &x->s->cfg;
   char since[32];
   snprintf(since, sizeof since, "%lld", (long long)(x->now - cfg->hyst.cooldown_ms));
+  /* verdicts first: a follow-up plan opened here is then an open plan below */
+  if (cfg->effect_days > 0 && check_effects(x) != 0) return -1;
   const char *p[] = {x->agency, since};
   PGresult *r = q(x->s, "plans", SQL_PLANS, 2, p, PGRES_TUPLES_OK);
   if (!r) return -1;

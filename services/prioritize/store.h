@@ -49,6 +49,8 @@ typedef struct pz_store_cfg {
   int rank_interval_ms;        /* rank an agency at most this often (0 = every batch) */
   const char *quiet_topics;    /* comma list of categories ranked but never given a plan */
   int contact_retention_days;  /* a sealed contact expires this long after its feedback arrived */
+  int effect_days;             /* effectiveness: days before vs after a plan's closure (0: no check) */
+  int effect_min_events;       /* fewer complaints than this in both periods: inconclusive */
   const es_taxonomy *taxonomy; /* borrowed; NULL: labels are topic ids */
 } pz_store_cfg;
 void pz_store_cfg_default(pz_store_cfg *c);
