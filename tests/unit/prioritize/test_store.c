@@ -88,7 +88,7 @@ static int teardown(void **state) {
 
 static void reset_tables(void) {
   exec_ok(
-      "TRUNCATE feedback, topic_window_stats, priorities, actions, action_plans, audit_log,"
+      "TRUNCATE feedback, topic_window_stats, priorities, actions, action_effects, action_plans, audit_log, contacts,"
       " emerging_topics");
 }
 
