@@ -80,3 +80,12 @@ int es_receipt_verify(const unsigned char key[ES_RECEIPT_KEY_BYTES], const char 
   id_out[idlen] = '\0';
   return 0;
 }
+
+void es_receipt_subkey(const unsigned char key[ES_RECEIPT_KEY_BYTES], const char *purpose,
+                       unsigned char out[ES_RECEIPT_KEY_BYTES]) {
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, key, ES_RECEIPT_KEY_BYTES);
+  crypto_auth_hmacsha256_update(&st, (const unsigned char *)"escucha-", 8);
+  crypto_auth_hmacsha256_update(&st, (const unsigned char *)purpose, strlen(purpose));
+  crypto_auth_hmacsha256_final(&st, out);
+}

@@ -25,4 +25,9 @@ int es_receipt_token(const unsigned char key[ES_RECEIPT_KEY_BYTES], const char *
 ES_MUST_CHECK
 int es_receipt_verify(const unsigned char key[ES_RECEIPT_KEY_BYTES], const char *token, size_t len, char *id_out,
                       size_t cap);
+/* A key for another purpose ("optout", ...) derived from the receipt secret
+ * (HMAC-SHA-256(secret, "escucha-" purpose)), so a token made for one purpose
+ * never verifies for another. */
+void es_receipt_subkey(const unsigned char key[ES_RECEIPT_KEY_BYTES], const char *purpose,
+                       unsigned char out[ES_RECEIPT_KEY_BYTES]);
 #endif

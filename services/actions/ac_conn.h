@@ -106,4 +106,7 @@ int ac_conn_markup(ac_conn *c);
 
 extern const ac_connector_ops ac_jira_ops, ac_github_ops, ac_gitlab_ops, ac_redmine_ops, ac_asana_ops, ac_clickup_ops,
     ac_monday_ops, ac_trello_ops, ac_webhook_ops, ac_email_ops;
+/* "sha256=" + hex HMAC-SHA-256(secret, body): the X-Escucha-Signature of
+ * our signed POSTs (webhook connector, SMS gateway). 0 ok. */
+int ac_webhook_sign(const char *secret, const char *body, size_t len, char out[72]);
 #endif
