@@ -241,6 +241,8 @@ static const char *const NONVIOLENT[] = {
 enum { T_WORD = 0, T_ONE = 1, T_GAP = 2 };
 #define MAX_TOK 10
 #define MAX_ALT 4096
+#define IDX_SLOTS 2048 /* power of two, > 2x the exact first-token alternatives */
+#define PFX_MAX 128
 typedef struct {
   const char *s;
   uint8_t len, prefix;
@@ -258,11 +260,34 @@ static struct {
   ucomp rule[NRULES];
   ualt alt[MAX_ALT];
   size_t nalt;
-  uint16_t by_first[256][NRULES]; /* rules whose first token can start with this byte */
-  uint16_t nfirst[256];
+  /* First-word index: an exact first-token alternative -> the rules it
+   * starts (open addressing on the word), and prefix alternatives
+   * ("amenaz*") by their first two bytes. Almost every document word finds
+   * nothing in either. */
+  struct {
+    const char *s;
+    uint8_t len;
+    uint16_t r0, nr; /* rules in pool[r0, r0 + nr) */
+  } slot[IDX_SLOTS];
+  uint16_t pool[MAX_ALT];
+  size_t npool;
+  uint16_t pfx[PFX_MAX][2]; /* (first two bytes, rule) */
+  size_t npfx;
+  uint64_t pfx2[65536 / 64]; /* bit (byte0 << 8 | byte1) of the prefix alternatives */
+  uint64_t ex2[65536 / 64];  /* the same for the exact ones (byte1 = 0 for one-byte words) */
   int ok;
 } UC;
 static pthread_once_t UC_once = PTHREAD_ONCE_INIT;
+
+static size_t idx_hash(const char *s, size_t len) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  return (h ^ h >> 15) & (IDX_SLOTS - 1);
+}
+
+static unsigned first2(const char *s, size_t len) {
+  return (unsigned)(unsigned char)s[0] << 8 | (len > 1 ? (unsigned char)s[1] : 0u);
+}
 
 static void compile(void) {
   for (size_t r = 0; r < NRULES; r++) {
@@ -295,10 +320,45 @@ static void compile(void) {
       p += len + (t->optional ? 1 : 0) + (e ? 1 : 0);
     }
     if (c->ntok == 0 || c->tok[0].kind != T_WORD || c->tok[0].optional) return;
-    uint8_t seen[256] = {0};
-    for (uint16_t k = 0; k < c->tok[0].nalt; k++) {
-      unsigned char b = (unsigned char)UC.alt[c->tok[0].alt0 + k].s[0];
-      if (!seen[b]) seen[b] = 1, UC.by_first[b][UC.nfirst[b]++] = (uint16_t)r;
+  }
+  /* the index: count rules per exact word, lay the lists out, fill them */
+  for (int pass = 0; pass < 2; pass++) {
+    for (size_t r = 0; r < NRULES; r++) {
+      const utok *t0 = &UC.rule[r].tok[0];
+      for (uint16_t k = 0; k < t0->nalt; k++) {
+        const ualt *a = &UC.alt[t0->alt0 + k];
+        if (a->prefix) {
+          if (pass == 1) continue;
+          if (UC.npfx == PFX_MAX || a->len < 2) return;
+          unsigned key = (unsigned)(unsigned char)a->s[0] << 8 | (unsigned char)a->s[1];
+          UC.pfx2[key >> 6] |= 1ull << (key & 63);
+          UC.pfx[UC.npfx][0] = (uint16_t)key;
+          UC.pfx[UC.npfx++][1] = (uint16_t)r;
+          continue;
+        }
+        unsigned key = first2(a->s, a->len);
+        UC.ex2[key >> 6] |= 1ull << (key & 63);
+        size_t h = idx_hash(a->s, a->len);
+        while (UC.slot[h].s && (UC.slot[h].len != a->len || memcmp(UC.slot[h].s, a->s, a->len) != 0))
+          h = (h + 1) & (IDX_SLOTS - 1);
+        if (pass == 0) {
+          if (!UC.slot[h].s) UC.slot[h].s = a->s, UC.slot[h].len = a->len;
+          UC.slot[h].nr++;
+        } else {
+          size_t n = UC.slot[h].r0 + UC.slot[h].nr;
+          if (UC.slot[h].nr > 0 && UC.pool[n - 1] == r) continue; /* a word listed twice in one token */
+          UC.pool[n] = (uint16_t)r;
+          UC.slot[h].nr++;
+        }
+      }
+    }
+    if (pass == 0) {
+      for (size_t h = 0; h < IDX_SLOTS; h++) {
+        if (UC.npool + UC.slot[h].nr > MAX_ALT) return;
+        UC.slot[h].r0 = (uint16_t)UC.npool;
+        UC.npool += UC.slot[h].nr;
+        UC.slot[h].nr = 0;
+      }
     }
   }
   UC.ok = 1;
@@ -407,26 +467,36 @@ static int hyperbole(const cl_text *t, size_t first, size_t last) {
   return 0;
 }
 
+/* Rule r at word i: a better hit than *hit (or the first) replaces it. */
+static void try_rule(const cl_text *t, size_t r, size_t i, cl_urgent_hit *hit, int *found) {
+  const urule *u = &RULES[r];
+  if (*found && (u->conf < hit->conf || (u->conf == hit->conf && hit->first <= i))) return;
+  size_t last = i;
+  if (!match_from(t, &UC.rule[r], 0, i, &last)) return;
+  if (negated(t, i) || idiom_tail(t, last)) return;
+  if ((u->flags & HYPER) && hyperbole(t, i, last)) return;
+  if ((u->flags & NONVIOL) && nonviolent(t, last)) return;
+  *hit = (cl_urgent_hit){u->reason, u->conf, i, last, u->pat};
+  *found = 1;
+}
+
 int cl_urgent_detect(const cl_text *t, cl_urgent_hit *hit) {
   pthread_once(&UC_once, compile);
   if (!UC.ok) return 0;
   int found = 0;
   for (size_t i = 0; i < t->nwords; i++) {
     const cl_span *w = &t->words[i];
-    if (w->len == 0) continue;
-    unsigned char b = (unsigned char)w->s[0];
-    for (uint16_t j = 0; j < UC.nfirst[b]; j++) {
-      size_t r = UC.by_first[b][j];
-      const urule *u = &RULES[r];
-      if (found && u->conf <= hit->conf) continue; /* cannot beat the best (earlier wins ties) */
-      size_t last = i;
-      if (!match_from(t, &UC.rule[r], 0, i, &last)) continue;
-      if (negated(t, i) || idiom_tail(t, last)) continue;
-      if ((u->flags & HYPER) && hyperbole(t, i, last)) continue;
-      if ((u->flags & NONVIOL) && nonviolent(t, last)) continue;
-      *hit = (cl_urgent_hit){u->reason, u->conf, i, last, u->pat};
-      found = 1;
-    }
+    if (w->len == 0 || w->len > 255) continue;
+    unsigned key = first2(w->s, w->len);
+    if (UC.ex2[key >> 6] >> (key & 63) & 1)
+      for (size_t h = idx_hash(w->s, w->len); UC.slot[h].s; h = (h + 1) & (IDX_SLOTS - 1))
+        if (UC.slot[h].len == w->len && memcmp(UC.slot[h].s, w->s, w->len) == 0) {
+          for (uint16_t j = 0; j < UC.slot[h].nr; j++) try_rule(t, UC.pool[UC.slot[h].r0 + j], i, hit, &found);
+          break;
+        }
+    if (w->len < 2 || !(UC.pfx2[key >> 6] >> (key & 63) & 1)) continue;
+    for (size_t j = 0; j < UC.npfx; j++)
+      if (UC.pfx[j][0] == key) try_rule(t, UC.pfx[j][1], i, hit, &found);
   }
   return found;
 }

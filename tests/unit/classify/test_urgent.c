@@ -222,8 +222,9 @@ static void test_rules_compile(void **state) {
     float conf;
     assert_non_null(cl_urgent_rule(i, &reason, &conf));
     assert_true(conf > 0.5f && conf <= 1.0f); /* every phrase outranks the category rule (<= 0.5) */
-    static const char *const VOCAB[] = {"threat", "gender_violence", "self_harm", "child_at_risk",
-                                        "medical_emergency", "danger_to_life", "abuse", "violence"};
+    static const char *const VOCAB[] = {"threat",        "gender_violence",   "self_harm",
+                                        "child_at_risk", "medical_emergency", "danger_to_life",
+                                        "abuse",         "violence"};
     int known = 0;
     for (size_t v = 0; v < N(VOCAB); v++) known |= strcmp(reason, VOCAB[v]) == 0;
     assert_true(known);
@@ -244,8 +245,7 @@ static void test_phrase_table(void **state) {
     es += t->lang == CL_LANG_ES;
   }
   for (size_t i = 0; i < N(NEGATIVE); i++)
-    if (detect(t, NEGATIVE[i], &h))
-      fail_msg("urgent (%s, rule \"%s\"): \"%s\"", h.reason, h.rule, NEGATIVE[i]);
+    if (detect(t, NEGATIVE[i], &h)) fail_msg("urgent (%s, rule \"%s\"): \"%s\"", h.reason, h.rule, NEGATIVE[i]);
   assert_true(N(POSITIVE) >= 40 && N(NEGATIVE) >= 40);
   assert_true(es >= 20); /* both languages are covered */
   cl_text_free(t);
@@ -333,8 +333,8 @@ static void test_nhs_false_positives(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_rules_compile),     cmocka_unit_test(test_phrase_table),
-      cmocka_unit_test(test_variant_recall),    cmocka_unit_test(test_phrase_as_written),
+      cmocka_unit_test(test_rules_compile),       cmocka_unit_test(test_phrase_table),
+      cmocka_unit_test(test_variant_recall),      cmocka_unit_test(test_phrase_as_written),
       cmocka_unit_test(test_nhs_false_positives),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
