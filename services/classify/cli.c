@@ -466,7 +466,14 @@ int cl_result_json(const cl_result *r, const char *version, const char *id, char
   if (r->urgent_reason) {
     RAW("\"urgent_reason\":");
     STR(r->urgent_reason);
+    RAW(",\"urgent_confidence\":");
+    F4(r->urgent_conf);
     RAW(",");
+    if (r->urgent_phrase[0]) {
+      RAW("\"urgent_phrase\":");
+      STR(r->urgent_phrase);
+      RAW(",");
+    }
   }
   RAW("\"top_terms\":[");
   for (int i = 0; i < r->nterms; i++) {
