@@ -69,6 +69,13 @@ static const urgent_case POSITIVE[] = {
     {"creo que hay una fuga de gas", "danger_to_life"},
     {"no me siento segura en mi casa", "danger_to_life"},
     {"ME AMENAZARON DE MUERTE", "threat"},
+    {"anoche me sacó la cresta", "violence"},
+    {"mi tío manoseó a mi hija", "child_at_risk"},
+    {"sufro violencia psicológica", "gender_violence"},
+    {"mi hijo se quiere matar", "self_harm"},
+    {"mi hermana dice que se va a suicidar", "self_harm"},
+    {"me quiero tirar al metro", "self_harm"},
+    {"tengo miedo de mi expareja", "gender_violence"},
     /* en */
     {"He threatened to kill me", "threat"},
     {"I am going to hurt myself", "self_harm"},
@@ -109,6 +116,9 @@ static const urgent_case POSITIVE[] = {
     {"I feel unsafe at home", "danger_to_life"},
     {"There's a gas leak", "danger_to_life"},
     {"he was shot", "violence"},
+    {"I'm scared of my husband", "gender_violence"},
+    {"he is going to hurt me", "threat"},
+    {"he has a restraining order but keeps coming", "gender_violence"},
     {"I'm better off dead", "self_harm"},
 };
 
@@ -144,6 +154,10 @@ static const char *const NEGATIVE[] = {
     "pensé que iba a esperar menos",
     "la doctora me sacó un lunar",
     "mi esposo se golpeó la cabeza",
+    "se quiere morir de la risa",
+    "tengo miedo de la aguja",
+    "me va a pegar la gripe",
+    "le tocó a mi hijo el último turno",
     /* en */
     "felt safe",
     "Happy with staff. Felt safe and comfortable.",
@@ -175,6 +189,8 @@ static const char *const NEGATIVE[] = {
     "I want to thank the crew",
     "my husband hit his head when he fell",
     "I no longer have suicidal thoughts",
+    "I'm scared of needles",
+    "the injection is not going to hurt",
 };
 
 /* Paraphrases not used to write the rules: only their recall is asserted
