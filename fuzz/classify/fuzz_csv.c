@@ -1,14 +1,15 @@
 /* libFuzzer: labelled CSV / corrections JSONL reader, then the text pipeline
  * (ASCII fast path or utf8proc, stem cache kept across inputs), features
- * and the urgent-lexicon index over every parsed text. */
+ * and the danger detector (rules, negation, and the matched phrase mapped
+ * back onto the original bytes) over every parsed text. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "dataset.h"
 #include "hashfeat.h"
-#include "lexicon.h"
 #include "text.h"
+#include "urgent.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static cl_text *t;
@@ -22,7 +23,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < ds.n; i++)
       if (cl_text_analyze(t, ds.ex[i].text, strlen(ds.ex[i].text), ds.ex[i].lang) == 0) {
         cl_features(&fc, t, NULL, &f);
-        (void)cl_urgent_match(t);
+        cl_urgent_hit h;
+        char phrase[96];
+        if (cl_urgent_detect(t, &h)) {
+          cl_urgent_phrase(t, ds.ex[i].text, strlen(ds.ex[i].text), &h, phrase, sizeof phrase);
+          if (strlen(phrase) >= sizeof phrase) __builtin_trap();
+        }
       }
   cl_dataset_free(&ds);
   return 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lexicon.h"
+#include "urgent.h"
 
 typedef struct {
   uint64_t *h; /* stem hashes */
@@ -277,6 +278,31 @@ static void journey(cl_classifier *c, cl_result *r) {
   r->journey_conf = r->journey >= 0 ? r->confidence : 0;
 }
 
+/* What the text says about danger (urgent.h) wins; otherwise a taxonomy
+ * subcategory marked urgent counts only for a negative item ("Felt safe
+ * and comfortable" is in safety/feeling_safe and is not urgent), with a
+ * confidence below any phrase's. */
+static void urgency(cl_classifier *c, const char *text, size_t len, cl_result *r) {
+  cl_urgent_hit h;
+  if (cl_urgent_detect(c->t, &h)) {
+    r->urgent = 1;
+    r->urgent_reason = h.reason;
+    r->urgent_conf = h.conf;
+    cl_urgent_phrase(c->t, text, len, &h, r->urgent_phrase, sizeof r->urgent_phrase);
+    return;
+  }
+  if (cl_category_urgent(c->T, r)) {
+    r->urgent = 1;
+    r->urgent_reason = "category";
+    float m = r->confidence < r->sentiment_conf ? r->confidence : r->sentiment_conf;
+    r->urgent_conf = CL_URGENT_CATEGORY_CONF * m;
+  }
+}
+
+int cl_category_urgent(const es_taxonomy *T, const cl_result *r) {
+  return r->sub >= 0 && T->subs[r->sub].urgent && r->sentiment == 0 && r->sentiment_conf >= CL_URGENT_MIN_NEGATIVE;
+}
+
 static int analyze(cl_classifier *c, const char *text, size_t len, const char *lang) {
   if (cl_text_analyze(c->t, text, len, lang)) return -1;
   if (cl_features(&c->m->fc, c->t, &c->m->lk, &c->f)) return -1;
@@ -347,11 +373,7 @@ int cl_classify(cl_classifier *c, const char *text, size_t len, const char *lang
   topic(c, r);
   sentiment(c, r);
   journey(c, r);
-  if (r->sub >= 0 && c->T->subs[r->sub].urgent) r->urgent = 1, r->urgent_reason = "category", r->urgent_conf = 0.5f;
-  const char *u = cl_urgent_match(c->t);
-  if (u)
-    r->urgent = 1, r->urgent_reason = "danger_to_life", r->urgent_conf = 0.9f,
-    snprintf(r->urgent_phrase, sizeof r->urgent_phrase, "%s", u);
+  urgency(c, text, len, r);
   return 0;
 }
 

@@ -48,6 +48,13 @@ typedef struct cl_result {
   int source; /* CL_SRC_* for the topic */
 } cl_result;
 
+/* Urgency (urgent.h): a danger phrase, else an urgent taxonomy subcategory
+ * when the item is negative with at least this sentiment confidence; the
+ * category rule's confidence is CL_URGENT_CATEGORY_CONF times the smaller
+ * of the topic and sentiment confidences (below every phrase rule's). */
+#define CL_URGENT_MIN_NEGATIVE 0.5f
+#define CL_URGENT_CATEGORY_CONF 0.5f
+
 typedef struct cl_classifier cl_classifier;
 
 /* Takes ownership of m and tax (tax may be NULL: the model's embedded
@@ -57,6 +64,8 @@ cl_classifier *cl_classifier_new(cl_model *m, es_taxonomy *tax, float threshold,
 void cl_classifier_free(cl_classifier *c);
 int cl_classify(cl_classifier *c, const char *text, size_t len, const char *lang, cl_result *r);
 const cl_model *cl_classifier_model(const cl_classifier *c);
+/* The category rule alone: r's subcategory is urgent in T and r is negative. */
+int cl_category_urgent(const es_taxonomy *T, const cl_result *r);
 const es_taxonomy *cl_classifier_taxonomy(const cl_classifier *c);
 /* Raw model argmax per head without threshold or cold start (for eval):
  * class index per head or -1. */

@@ -13,6 +13,7 @@
 #include "model.h"
 #include "taxonomy.h"
 #include "train.h"
+#include "urgent_eval.h"
 
 #define MAX_DATA 32
 
@@ -318,6 +319,54 @@ cleanup:
   return rc;
 }
 
+/* ---- urgent-eval ---- */
+
+int cl_cmd_urgent_eval(int argc, char **argv) {
+  const char *model = NULL, *data = NULL, *tax = NULL, *v;
+  double threshold = CL_DEFAULT_THRESHOLD;
+  int detail = 0;
+  for (int i = 0; i < argc; i++) {
+    if ((v = flag(argc, argv, &i, "model"))) model = v;
+    else if ((v = flag(argc, argv, &i, "data"))) data = v;
+    else if ((v = flag(argc, argv, &i, "taxonomy"))) tax = v;
+    else if ((v = flag(argc, argv, &i, "confidence-threshold"))) {
+      if (threshold_flag("escucha-classify urgent-eval", v, &threshold) != 0) return 2;
+    } else if (strcmp(argv[i], "--detail") == 0) detail = 1;
+    else {
+      data = NULL;
+      break;
+    }
+  }
+  if (!data) {
+    fprintf(stderr,
+            "Usage: escucha-classify urgent-eval --data nhs-feedback.csv [--model M [--taxonomy T] "
+            "[--confidence-threshold X]] [--detail]\n"
+            "Without --model only the phrase detector is measured.\n");
+    return 2;
+  }
+  char err[512] = "";
+  size_t len = 0;
+  char *buf = es_read_file(data, &len);
+  cl_classifier *c = NULL;
+  cl_urgent_eval ev;
+  int rc = 1;
+  if (!buf) {
+    snprintf(err, sizeof err, "%s: cannot read", data);
+    goto fail;
+  }
+  if (model && !(c = cl_load_classifier(model, tax, threshold, 0, err, sizeof err))) goto fail;
+  if (cl_urgent_eval_nhs(buf, len, c, &ev, detail ? stdout : NULL, err, sizeof err)) goto fail;
+  cl_urgent_eval_report(&ev, stdout);
+  rc = 0;
+  goto cleanup;
+fail:
+  fprintf(stderr, "escucha-classify urgent-eval: %s\n", err);
+cleanup:
+  free(buf);
+  cl_classifier_free(c);
+  return rc;
+}
+
 /* ---- predict ---- */
 
 static int json_str(char *buf, size_t cap, size_t *o, const char *s) {
@@ -417,7 +466,14 @@ int cl_result_json(const cl_result *r, const char *version, const char *id, char
   if (r->urgent_reason) {
     RAW("\"urgent_reason\":");
     STR(r->urgent_reason);
+    RAW(",\"urgent_confidence\":");
+    F4(r->urgent_conf);
     RAW(",");
+    if (r->urgent_phrase[0]) {
+      RAW("\"urgent_phrase\":");
+      STR(r->urgent_phrase);
+      RAW(",");
+    }
   }
   RAW("\"top_terms\":[");
   for (int i = 0; i < r->nterms; i++) {

@@ -1,4 +1,4 @@
-/* Operator subcommands: train, eval, predict. Each returns a process exit
+/* Operator subcommands: train, eval, urgent-eval, predict. Each returns a process exit
  * code (0 ok, 1 runtime error, 2 usage error). */
 #ifndef ESCUCHA_CLASSIFY_CLI_H
 #define ESCUCHA_CLASSIFY_CLI_H
@@ -8,6 +8,8 @@
 
 int cl_cmd_train(int argc, char **argv);
 int cl_cmd_eval(int argc, char **argv);
+/* Precision/recall of the urgent flag on the NHS CSV (urgent_eval.h). */
+int cl_cmd_urgent_eval(int argc, char **argv);
 int cl_cmd_predict(int argc, char **argv, FILE *in, FILE *out);
 /* Loads a model (or, when path is NULL or missing and allow_cold is set,
  * builds a keyword-only cold-start model from the taxonomy) and wraps it in

@@ -1,5 +1,5 @@
 /* escucha-classify: Kafka worker (default / "serve") and operator
- * subcommands train, eval, predict. */
+ * subcommands train, eval, urgent-eval, predict. */
 #include <stdio.h>
 #include <string.h>
 
@@ -9,6 +9,7 @@
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "train") == 0) return cl_cmd_train(argc - 2, argv + 2);
   if (argc > 1 && strcmp(argv[1], "eval") == 0) return cl_cmd_eval(argc - 2, argv + 2);
+  if (argc > 1 && strcmp(argv[1], "urgent-eval") == 0) return cl_cmd_urgent_eval(argc - 2, argv + 2);
   if (argc > 1 && strcmp(argv[1], "predict") == 0) return cl_cmd_predict(argc - 2, argv + 2, stdin, stdout);
   if (argc > 1 && strcmp(argv[1], "serve") == 0) return cl_serve(argc, argv, 2);
   return cl_serve(argc, argv, 1);

@@ -17,7 +17,6 @@
 #include "cli.h"
 #include "dataset.h"
 #include "hashfeat.h"
-#include "lexicon.h"
 #include "model.h"
 #include "taxonomy.h"
 #include "text.h"
@@ -335,31 +334,50 @@ static void test_threshold_other(void **state) {
   cl_classifier_free(c);
 }
 
+/* The taxonomy's urgent subcategory counts only for a negative item, with a
+ * confidence below any phrase's; a danger phrase wins with its reason. */
 static void test_urgent(void **state) {
   (void)state;
-  cl_text *t = cl_text_new();
-  const char *yes[] = {"Me amenazaron con un cuchillo en la fila", "I want to kill myself", "quiero quitarme la vida",
-                       "the driver was threatening everyone", "Hubo VIOLENCIA"};
-  const char *no[] = {"Thanks for the quick service", "la atención fue excelente", "I was killing time"};
-  for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
-    assert_int_equal(cl_text_analyze(t, yes[i], strlen(yes[i]), NULL), 0);
-    assert_non_null(cl_urgent_match(t));
-  }
-  for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
-    assert_int_equal(cl_text_analyze(t, no[i], strlen(no[i]), NULL), 0);
-    assert_null(cl_urgent_match(t));
-  }
-  cl_text_free(t);
-  /* Urgent category flag applies regardless of the lexicon. */
   cl_train_opts o;
   quick_opts(&o);
   size_t len;
   void *buf = train_buf(TINY, &o, &len);
   cl_classifier *c = classifier_from(buf, len, 0.0f);
   cl_result r;
-  assert_int_equal(cl_classify(c, "a man hit my son", 16, "en", &r), 0);
+  assert_int_equal(cl_classify(c, "the guard hit me hard", 21, "en", &r), 0);
   assert_string_equal(r.subcategory, "staff/violence");
+  assert_int_equal(r.sentiment, 0);
   assert_true(r.urgent);
+  assert_string_equal(r.urgent_reason, "category");
+  assert_true(r.urgent_conf > 0 && r.urgent_conf <= CL_URGENT_CATEGORY_CONF);
+  assert_string_equal(r.urgent_phrase, "");
+  const char *s = "a man hit my son";
+  assert_int_equal(cl_classify(c, s, strlen(s), "en", &r), 0);
+  assert_true(r.urgent);
+  assert_string_equal(r.urgent_reason, "child_at_risk");
+  assert_true(r.urgent_conf > CL_URGENT_CATEGORY_CONF);
+  assert_string_equal(r.urgent_phrase, "hit my son");
+  s = "Me amenazaron con un cuchillo en la fila";
+  assert_int_equal(cl_classify(c, s, strlen(s), "es", &r), 0);
+  assert_true(r.urgent);
+  assert_string_equal(r.urgent_reason, "threat");
+  assert_string_equal(r.urgent_phrase, "amenazaron con un cuchillo");
+  s = "such kind lovely people, I felt safe";
+  assert_int_equal(cl_classify(c, s, strlen(s), "en", &r), 0);
+  assert_false(r.urgent);
+  assert_null(r.urgent_reason);
+  /* the category rule alone: urgent subcategory and a clear negative */
+  const es_taxonomy *T = cl_classifier_taxonomy(c);
+  cl_result x = {.sub = r.sub, .sentiment = 0, .sentiment_conf = 0.9f};
+  for (size_t i = 0; i < T->nsubs; i++)
+    if (strcmp(T->subs[i].id, "staff/violence") == 0) x.sub = (int)i;
+  assert_true(cl_category_urgent(T, &x));
+  x.sentiment = 2; /* "Felt safe and comfortable" in an urgent subcategory */
+  assert_false(cl_category_urgent(T, &x));
+  x.sentiment = 0, x.sentiment_conf = CL_URGENT_MIN_NEGATIVE - 0.01f;
+  assert_false(cl_category_urgent(T, &x));
+  x.sentiment_conf = 0.9f, x.sub = -1;
+  assert_false(cl_category_urgent(T, &x));
   cl_classifier_free(c);
 }
 
@@ -518,35 +536,6 @@ static void test_stem_cache(void **state) {
   cl_text_free(b);
 }
 
-/* The urgent index reports what a scan in lexicon order would: multi-word
- * phrases (also at the very end), prefixes, and no match on a prefix of a
- * whole-word entry. */
-static void test_urgent_index(void **state) {
-  (void)state;
-  static const struct {
-    const char *text, *want;
-  } cases[] = {
-      {"he said he would kill myself", "kill myself"},
-      {"suicidal thoughts and a knife", "suicid*"},
-      {"a knife and suicidal thoughts", "knife"}, /* earliest word wins */
-      {"tengo dolor en el pecho", "dolor en el pecho"},
-      {"tengo dolor en el", NULL},
-      {"the gunman", NULL},
-      {"gun", "gun"},
-      {"Me amenazaron", "amenaz*"},
-      {"x", NULL},
-      {"", NULL},
-  };
-  cl_text *t = cl_text_new();
-  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    assert_int_equal(cl_text_analyze(t, cases[i].text, strlen(cases[i].text), NULL), 0);
-    const char *u = cl_urgent_match(t);
-    if (cases[i].want) assert_string_equal(u, cases[i].want);
-    else assert_null(u);
-  }
-  cl_text_free(t);
-}
-
 /* The compact row lookup (bitmap + rank) agrees with the stored row map for
  * every bucket. */
 static void test_row_index(void **state) {
@@ -606,15 +595,23 @@ static void test_json_numbers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_fold_tokenize),        cmocka_unit_test(test_stemming),
-      cmocka_unit_test(test_hash_determinism),     cmocka_unit_test(test_csv_and_corrections),
-      cmocka_unit_test(test_taxonomy_errors),      cmocka_unit_test(test_train_separable),
-      cmocka_unit_test(test_seed_determinism),     cmocka_unit_test(test_model_corruption),
-      cmocka_unit_test(test_threshold_other),      cmocka_unit_test(test_urgent),
-      cmocka_unit_test(test_cold_start_spanish),   cmocka_unit_test(test_train_spanish),
-      cmocka_unit_test(test_keyword_only_model),   cmocka_unit_test(test_feature_merge),
-      cmocka_unit_test(test_ascii_fold_fast_path), cmocka_unit_test(test_stem_cache),
-      cmocka_unit_test(test_urgent_index),         cmocka_unit_test(test_row_index),
+      cmocka_unit_test(test_fold_tokenize),
+      cmocka_unit_test(test_stemming),
+      cmocka_unit_test(test_hash_determinism),
+      cmocka_unit_test(test_csv_and_corrections),
+      cmocka_unit_test(test_taxonomy_errors),
+      cmocka_unit_test(test_train_separable),
+      cmocka_unit_test(test_seed_determinism),
+      cmocka_unit_test(test_model_corruption),
+      cmocka_unit_test(test_threshold_other),
+      cmocka_unit_test(test_urgent),
+      cmocka_unit_test(test_cold_start_spanish),
+      cmocka_unit_test(test_train_spanish),
+      cmocka_unit_test(test_keyword_only_model),
+      cmocka_unit_test(test_feature_merge),
+      cmocka_unit_test(test_ascii_fold_fast_path),
+      cmocka_unit_test(test_stem_cache),
+      cmocka_unit_test(test_row_index),
       cmocka_unit_test(test_json_numbers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
