@@ -23,6 +23,7 @@
 #include "log.h"
 #include "process.h"
 #include "metrics.h"
+#include "notify.h"
 #include "pg.h"
 #include "plan.h"
 #include "rds.h"
@@ -97,7 +98,9 @@ static es_opt OPTS[] = {
     ES_DOUBLE("digest-check-s", "60", 0, 86400, "Seconds between checks whether a digest is due", &C.digest_check_s),
     ES_ENUM("crash-at", NULL, CRASH_POINTS, "Test only: SIGKILL at that point of the ticket flow", &C.crash_at),
     /* connector settings, per tool (services/actions/ac_conn.c) */
-    ES_INCLUDE(ac_conn_opts), ES_OPT_END};
+    ES_INCLUDE(ac_conn_opts),
+    /* telling reporters (services/actions/notify.c) */
+    ES_INCLUDE(ac_notify_opts), ES_OPT_END};
 
 /* Connector settings are per tool: ESCUCHA_<TOOL>_<SETTING>; a taxonomy
  * routing object overrides them per category. */
@@ -124,11 +127,12 @@ typedef struct svc {
   int nconns;
   ac_llm llm; /* url NULL: no rewrite */
   char *llm_token;
-  long long poll_after; /* status pass cursor (actions.id) */
-  ac_sched sched;       /* backoff of pending plans (transient ticket failures) */
-  char retry_after[64]; /* pending scan cursor (action_plans.id) */
-  int64_t retry_cycle;  /* ms when the pending scan last started from the first plan */
-  ac_conn *email;       /* digest SMTP settings (ESCUCHA_EMAIL_*); NULL: digest off */
+  long long poll_after;  /* status pass cursor (actions.id) */
+  ac_sched sched;        /* backoff of pending plans (transient ticket failures) */
+  char retry_after[64];  /* pending scan cursor (action_plans.id) */
+  int64_t retry_cycle;   /* ms when the pending scan last started from the first plan */
+  ac_conn *email;        /* digest SMTP settings (ESCUCHA_EMAIL_*); NULL: digest off */
+  ac_notifier *notifier; /* tells reporters when a ticket moves */
 } svc;
 
 /* One connector per tool+routing settings, reused so its breaker persists. */
@@ -176,6 +180,8 @@ static void emit_status(svc *s, const char *plan_id, const char *tool, const ac_
   rd_kafka_resp_err_t e = es_kafka_produce(s->prod, ES_TOPIC_ACTIONS, -1, plan_id, strlen(plan_id), buf, n, NULL);
   if (e) es_warn("status_not_sent", "plan %s: %s", plan_id, rd_kafka_err2str(e));
   free(buf);
+  /* queued once per reporter and status, whoever saw the change first */
+  ac_notifier_on_status(s->notifier, s->db.pg, plan_id, t->state, t->status_name, (int)C.evidence_days);
 }
 
 /* Outcome of one try at a request (from Kafka or from the retry pass). */
@@ -814,7 +820,7 @@ static int poll_wait_ms(svc *s) {
 /* Until es_stopping: one request, then the status and pending passes and the
  * digest when due. */
 static void run_loop(svc *s, rd_kafka_t *cons, int digest_on) {
-  uint64_t next_poll = 0, next_digest = 0;
+  uint64_t next_poll = 0, next_digest = 0, next_notify = 0;
   while (!es_stopping) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(cons, poll_wait_ms(s));
     if (m && !m->err && on_request(s, cons, m)) es_kafka_store(cons, m);
@@ -827,6 +833,10 @@ static void run_loop(svc *s, rd_kafka_t *cons, int digest_on) {
       next_poll = es_mono_ns() + (uint64_t)((iv > 0.01 ? iv : 0.01) * 1e9);
     }
     if (ac_sched_next(&s->sched) <= es_mono_ms()) retry_due(s);
+    if (es_mono_ns() >= next_notify) {
+      ac_notifier_pass(s->notifier, s->db.pg);
+      next_notify = es_mono_ns() + (uint64_t)(ac_notifier_interval(s->notifier) * 1e9);
+    }
     if (digest_on && es_mono_ns() >= next_digest) {
       double iv = digest_pass(s) ? 0 : C.digest_check_s;
       next_digest = es_mono_ns() + (uint64_t)((iv > 0.1 ? iv : 0.1) * 1e9);
@@ -839,6 +849,7 @@ static void svc_close(svc *s) {
   if (s->prod) es_kafka_producer_close(s->prod, 5000);
   for (int i = 0; i < s->nconns; i++) ac_conn_free(s->conns[i]);
   if (s->email) ac_conn_free(s->email);
+  ac_notifier_free(s->notifier);
   if (s->db.rds) redisFree(s->db.rds);
   if (s->db.pg) PQfinish(s->db.pg);
   es_taxonomy_free(s->taxonomy);
@@ -875,6 +886,10 @@ int main(int argc, char **argv) {
   es_process_watch_dir(C.common.state_dir); /* escucha_state_disk_*_bytes */
   if (es_admin_start(C.common.admin_host, (int)C.admin_port) != 0) goto cleanup;
   llm_setup(&s);
+  ac_retry nr;
+  ac_retry_defaults(&nr);
+  nr.timeout_ms = C.http_timeout_ms;
+  if (!(s.notifier = ac_notifier_new(&nr, err, sizeof err))) goto cleanup;
   if (db_connect(&s, err, sizeof err) != 0 || kafka_connect(&s, &cons, err, sizeof err) != 0) goto cleanup;
   es_admin_set_ready(1);
   run_loop(&s, cons, digest_on);

@@ -19,9 +19,9 @@
 const char *ac_notify_closure(const char *w) {
   /* first match wins: "duplicado" must not read as anything else */
   static const char *const MAP[][2] = {
-      {"duplic", "duplicate"},   {"forward", "forwarded"},  {"derivad", "forwarded"},  {"transfer", "forwarded"},
-      {"reject", "not_fixed"},   {"rechaz", "not_fixed"},   {"won't", "not_fixed"},    {"wont", "not_fixed"},
-      {"not fixed", "not_fixed"}, {"no resuel", "not_fixed"}, {"invalid", "not_fixed"}, {"cannot", "not_fixed"},
+      {"duplic", "duplicate"},        {"forward", "forwarded"},   {"derivad", "forwarded"}, {"transfer", "forwarded"},
+      {"reject", "not_fixed"},        {"rechaz", "not_fixed"},    {"won't", "not_fixed"},   {"wont", "not_fixed"},
+      {"not fixed", "not_fixed"},     {"no resuel", "not_fixed"}, {"invalid", "not_fixed"}, {"cannot", "not_fixed"},
       {"no corresponde", "not_fixed"}};
   for (size_t i = 0; w && i < sizeof MAP / sizeof MAP[0]; i++)
     if (strcasestr(w, MAP[i][0])) return MAP[i][1];
@@ -63,18 +63,17 @@ typedef struct words {
 
 /* %s in body: the tool's word (not_fixed: why; forwarded: to whom) */
 static const words ES[] = {
-    {"opened", "recibido y asignado",
-     "Recibimos su reporte. Ya hay un equipo a cargo. Le avisaremos cuando avance."},
+    {"opened", "recibido y asignado", "Recibimos su reporte. Ya hay un equipo a cargo. Le avisaremos cuando avance."},
     {"in_progress", "en curso", "Estamos trabajando en el problema que nos contó."},
     {"resolved", "resuelto", "El problema que nos contó fue resuelto. Gracias por avisarnos."},
-    {"not_fixed", "cerrado sin solución",
-     "Revisamos su reporte, pero no pudimos solucionar el problema. Motivo: %s."},
+    {"not_fixed", "cerrado sin solución", "Revisamos su reporte, pero no pudimos solucionar el problema. Motivo: %s."},
     {"forwarded", "derivado", "Su reporte fue enviado a quien está a cargo del tema: %s."},
     {"duplicate", "unido a otro reporte",
      "Otra persona ya nos había contado el mismo problema. Seguimos su caso en ese reporte."},
 };
 static const words EN[] = {
-    {"opened", "received and assigned", "We received your report. A team is now in charge. We will tell you when it moves."},
+    {"opened", "received and assigned",
+     "We received your report. A team is now in charge. We will tell you when it moves."},
     {"in_progress", "in progress", "We are working on the problem you told us about."},
     {"resolved", "resolved", "The problem you told us about has been fixed. Thank you for letting us know."},
     {"not_fixed", "closed, not fixed", "We looked into your report, but we could not fix the problem. Reason: %s."},
@@ -95,8 +94,7 @@ static int is_en(const ac_notice *n) { return n->lang && strncmp(n->lang, "en", 
 char *ac_notify_subject(const ac_notice *n) {
   const words *w = words_for(n);
   es_buf b = {0};
-  if (!w || es_buf_printf(&b, is_en(n) ? "%s: your report %s" : "%s: su reporte %s", n->agency_name,
-                          w->subject) != 0) {
+  if (!w || es_buf_printf(&b, is_en(n) ? "%s: your report %s" : "%s: su reporte %s", n->agency_name, w->subject) != 0) {
     es_buf_free(&b);
     return NULL;
   }
@@ -112,8 +110,9 @@ char *ac_notify_text(const ac_notice *n) {
   bad = bad || es_buf_printf(&b, strstr(w->body, "%s") ? w->body : "%s", strstr(w->body, "%s") ? note : w->body);
   bad = bad || es_buf_printf(&b, en ? "\n\nYour reference: %s\n" : "\n\nSu número de referencia: %s\n", n->ref);
   if (n->optout_url)
-    bad = bad || es_buf_printf(&b, en ? "\nTo stop these messages, open this link: %s\n"
-                                      : "\nSi no quiere recibir más mensajes, abra este enlace: %s\n",
+    bad = bad || es_buf_printf(&b,
+                               en ? "\nTo stop these messages, open this link: %s\n"
+                                  : "\nSi no quiere recibir más mensajes, abra este enlace: %s\n",
                                n->optout_url);
   bad = bad || es_buf_printf(&b, "\n%s\n%s\n", n->signature && *n->signature ? n->signature : "", n->agency_name);
   if (bad) {
@@ -299,13 +298,11 @@ es_opt ac_notify_opts[] = {
            &O.receipt_secret_file),
     ES_STR("public-api-url", "http://127.0.0.1:8081", "Where citizens reach escucha-api (opt-out links)",
            &O.public_api_url),
-    ES_STR("notify-agency-name", NULL, "How messages to reporters are signed (default: the agency id)",
-           &O.agency_name),
+    ES_STR("notify-agency-name", NULL, "How messages to reporters are signed (default: the agency id)", &O.agency_name),
     ES_STR("notify-signature", NULL, "A closing line above the agency name", &O.signature),
     ES_LONG("notify-rate", "60", 1, 1000000, "Messages to reporters per agency and minute", &O.rate_per_min),
     ES_DOUBLE("notify-interval-s", "2", 0.05, 3600, "Seconds between sending passes", &O.interval_s),
-    ES_LONG("notify-max-attempts", "12", 1, 1000, "Tries of one message before it is marked failed",
-            &O.max_attempts),
+    ES_LONG("notify-max-attempts", "12", 1, 1000, "Tries of one message before it is marked failed", &O.max_attempts),
     ES_DOUBLE("notify-retry-base-s", "10", 0, 86400, "First retry after a failed send (doubles)", &O.retry_base_s),
     ES_DOUBLE("notify-retry-max-s", "3600", 0, 604800, "Ceiling of the retry backoff", &O.retry_max_s),
     ES_STR("whatsapp-api-url", "https://graph.facebook.com/v19.0", "WhatsApp Cloud API base URL", &O.wa_url),
@@ -315,8 +312,7 @@ es_opt ac_notify_opts[] = {
     ES_STR("whatsapp-template", "escucha_status",
            "Approved template name prefix: <prefix>_<status> (opened, in_progress, resolved, ...)", &O.wa_template),
     ES_STR("sms-gateway-url", NULL, "SMS gateway endpoint (JSON POST, signed; unset: no SMS)", &O.sms_url),
-    ES_SECRET("sms-gateway-secret", "HMAC secret signing SMS gateway requests (or a file holding it)",
-              &O.sms_secret),
+    ES_SECRET("sms-gateway-secret", "HMAC secret signing SMS gateway requests (or a file holding it)", &O.sms_secret),
     ES_OPT_END};
 
 #define MAX_AGENCIES 256
@@ -348,8 +344,8 @@ ac_notifier *ac_notifier_new(const ac_retry *retry, char *err, size_t errlen) {
   ac_breaker_init(&n->breaker, 5, 30000);
   n->m_sent = es_counter("escucha_actions_notifications_total", "Messages to reporters by channel and result", "via",
                          "result", NULL);
-  n->m_queued = es_counter("escucha_actions_notifications_queued_total", "Messages to reporters queued", "status",
-                           NULL);
+  n->m_queued =
+      es_counter("escucha_actions_notifications_queued_total", "Messages to reporters queued", "status", NULL);
   if (!O.secret_key_file || !*O.secret_key_file) {
     es_warn("notify_off", "no --contact-secret-key-file: reporters are not told when their problem moves");
     return n;
@@ -448,9 +444,12 @@ static int send_one(ac_notifier *n, const ac_notify_job *j, json_t *contact, con
       return to1 ? SEND_TRANSIENT : SEND_PERMANENT;
     }
     const char *to[] = {to1, NULL};
-    ac_smtp s = {smtp_url, ac_conn_opt(n->email, "user", NULL), n->email->token,
+    ac_smtp s = {smtp_url,
+                 ac_conn_opt(n->email, "user", NULL),
+                 n->email->token,
                  ac_conn_opt(n->email, "from", "escucha@localhost"),
-                 strcmp(ac_conn_opt(n->email, "tls_verify", "true"), "false") != 0, n->retry.timeout_ms};
+                 strcmp(ac_conn_opt(n->email, "tls_verify", "true"), "false") != 0,
+                 n->retry.timeout_ms};
     es_buf msg = {0};
     char msgid[96];
     snprintf(msgid, sizeof msgid, "%s@escucha", idem); /* the same on a resend: a receiver can tell */
@@ -464,8 +463,9 @@ static int send_one(ac_notifier *n, const ac_notify_job *j, json_t *contact, con
   } else if (strcmp(j->via, "whatsapp") == 0) {
     const char *phone = json_string_value(json_object_get(contact, "phone"));
     if (!phone || !O.wa_phone_id || !O.wa_token) {
-      snprintf(err, errlen, phone ? "WhatsApp not configured (--whatsapp-phone-number-id, --whatsapp-token)"
-                                  : "contact has no phone");
+      snprintf(
+          err, errlen,
+          phone ? "WhatsApp not configured (--whatsapp-phone-number-id, --whatsapp-token)" : "contact has no phone");
       return phone ? SEND_TRANSIENT : SEND_PERMANENT;
     }
     char to[24], url[512], auth[600];
@@ -478,8 +478,8 @@ static int send_one(ac_notifier *n, const ac_notify_job *j, json_t *contact, con
   } else {
     const char *phone = json_string_value(json_object_get(contact, "phone"));
     if (!phone || !O.sms_url || !O.sms_secret) {
-      snprintf(err, errlen, phone ? "SMS not configured (--sms-gateway-url, --sms-gateway-secret)"
-                                  : "contact has no phone");
+      snprintf(err, errlen,
+               phone ? "SMS not configured (--sms-gateway-url, --sms-gateway-secret)" : "contact has no phone");
       return phone ? SEND_TRANSIENT : SEND_PERMANENT;
     }
     char sig[72], sigh[100], idh[80];
@@ -527,13 +527,14 @@ int ac_notifier_pass(ac_notifier *n, PGconn *pg) {
     char optout[ES_RECEIPT_TOKEN_MAX + 300] = "", tok[ES_RECEIPT_TOKEN_MAX];
     if (n->has_optout && es_receipt_token(n->optout_key, j->feedback_id, tok, sizeof tok) == 0)
       snprintf(optout, sizeof optout, "%s/v1/optout/%s", O.public_api_url, tok);
-    ac_notice nt = {j->status, j->note[0] ? j->note : NULL, j->lang, O.agency_name ? O.agency_name : j->agency,
-                    O.signature, j->feedback_id, optout[0] ? optout : NULL};
+    ac_notice nt = {
+        j->status,      j->note[0] ? j->note : NULL, j->lang, O.agency_name ? O.agency_name : j->agency, O.signature,
+        j->feedback_id, optout[0] ? optout : NULL};
     int rc = send_one(n, j, contact, &nt, err, sizeof err);
     json_t *v;
     const char *key;
-    json_object_foreach(contact, key, v) if (json_is_string(v)) sodium_memzero((void *)json_string_value(v),
-                                                                                 strlen(json_string_value(v)));
+    json_object_foreach(contact, key, v) if (json_is_string(v))
+        sodium_memzero((void *)json_string_value(v), strlen(json_string_value(v)));
     json_decref(contact);
     if (rc == SEND_OK) {
       job_done(pg, j->id, "sent", NULL);

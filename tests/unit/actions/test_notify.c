@@ -18,10 +18,10 @@
 static void test_closure_reasons(void **st) {
   (void)st;
   static const char *const cases[][2] = {
-      {"Resolved", "resolved"},      {"Closed", "resolved"},          {"Done", "resolved"},
-      {"Cerrado", "resolved"},       {"Rejected", "not_fixed"},       {"Rechazada", "not_fixed"},
-      {"Won't Do", "not_fixed"},     {"Won't Fix", "not_fixed"},      {"Duplicate", "duplicate"},
-      {"Duplicado", "duplicate"},    {"Forwarded", "forwarded"},      {"Derivado a MOP", "forwarded"},
+      {"Resolved", "resolved"},        {"Closed", "resolved"},     {"Done", "resolved"},
+      {"Cerrado", "resolved"},         {"Rejected", "not_fixed"},  {"Rechazada", "not_fixed"},
+      {"Won't Do", "not_fixed"},       {"Won't Fix", "not_fixed"}, {"Duplicate", "duplicate"},
+      {"Duplicado", "duplicate"},      {"Forwarded", "forwarded"}, {"Derivado a MOP", "forwarded"},
       {"No corresponde", "not_fixed"}, {NULL, "resolved"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     if (strcmp(ac_notify_closure(cases[i][0]), cases[i][1]) != 0)
@@ -35,8 +35,13 @@ static void test_closure_reasons(void **st) {
 
 static void test_text_by_language(void **st) {
   (void)st;
-  ac_notice es = {"not_fixed", "Rechazado: fuera de la comuna", "es", "Municipalidad de Ñuñoa", "Atentamente,",
-                  "01JABCDEF", "http://127.0.0.1:8081/v1/optout/01JABCDEF.xyz"};
+  ac_notice es = {"not_fixed",
+                  "Rechazado: fuera de la comuna",
+                  "es",
+                  "Municipalidad de Ñuñoa",
+                  "Atentamente,",
+                  "01JABCDEF",
+                  "http://127.0.0.1:8081/v1/optout/01JABCDEF.xyz"};
   char *s = ac_notify_subject(&es), *t = ac_notify_text(&es), *h = ac_notify_html(&es);
   assert_non_null(s);
   assert_non_null(t);
