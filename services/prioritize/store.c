@@ -802,7 +802,7 @@ static const char SQL_PLANS[] =
         ", 0),"
         " coalesce(" MS("closed_at")
             ", 0) FROM action_plans"
-            " WHERE agency = $1 AND (status = 'open' OR closed_at >= " TS(2) ")";
+            " WHERE agency = $1 AND kind = 'plan' AND (status = 'open' OR closed_at >= " TS(2) ")";
 
 static const char SQL_OPEN[] =
     "INSERT INTO action_plans (id, agency, topic, status, opened_at, last_hot_at, priority,"
@@ -1318,7 +1318,7 @@ void pz_batch_result_free(pz_batch_result *r) {
 
 static const char SQL_OUTBOX[] =
     "SELECT id, agency || '/' || topic, request_pb FROM action_plans"
-    " WHERE request_sent_at IS NULL AND request_pb IS NOT NULL ORDER BY opened_at LIMIT $1";
+    " WHERE request_sent_at IS NULL AND request_pb IS NOT NULL AND kind = 'plan' ORDER BY opened_at LIMIT $1";
 
 int pz_store_outbox(pz_store *s, pz_outbox_item **out, int max) {
   *out = NULL;
