@@ -228,7 +228,7 @@ static void test_static_paths(void **state) {
 static void test_sessions(void **state) {
   (void)state;
   api_sessions *s = api_sessions_new(2, 1000);
-  const api_session *a = api_session_create(s, "demo", ES_ROLE_READ, 0);
+  const api_session *a = api_session_create(s, "demo", ES_ROLE_READ, NULL, 0);
   assert_non_null(a);
   char id_a[API_SESSION_ID_LEN + 1], csrf_a[API_SESSION_ID_LEN + 1];
   memcpy(id_a, a->id, sizeof id_a);
@@ -245,14 +245,14 @@ static void test_sessions(void **state) {
   assert_null(api_session_find(s, id_a, 43, 2801)); /* idle 1001 ms > 1000: gone */
   assert_int_equal(api_sessions_count(s), 0);
   /* full table: the least recently used goes */
-  const api_session *b = api_session_create(s, "demo", ES_ROLE_READ, 3000);
+  const api_session *b = api_session_create(s, "demo", ES_ROLE_READ, NULL, 3000);
   char id_b[44];
   memcpy(id_b, b->id, sizeof id_b);
-  const api_session *c = api_session_create(s, "otra", ES_ROLE_ADMIN, 3001);
+  const api_session *c = api_session_create(s, "otra", ES_ROLE_ADMIN, NULL, 3001);
   char id_c[44];
   memcpy(id_c, c->id, sizeof id_c);
   assert_non_null(api_session_find(s, id_b, 43, 3002)); /* b used later than c */
-  assert_non_null(api_session_create(s, "x", ES_ROLE_READ, 3003));
+  assert_non_null(api_session_create(s, "x", ES_ROLE_READ, "abc", 3003));
   assert_null(api_session_find(s, id_c, 43, 3004));
   assert_non_null(api_session_find(s, id_b, 43, 3004));
   assert_int_equal(api_session_delete(s, id_b, 43), 0);
@@ -260,7 +260,7 @@ static void test_sessions(void **state) {
   char long_agency[100];
   memset(long_agency, 'a', 99);
   long_agency[99] = '\0';
-  assert_null(api_session_create(s, long_agency, 0, 0));
+  assert_null(api_session_create(s, long_agency, 0, NULL, 0));
   api_sessions_free(s);
   const char *v;
   size_t len;
