@@ -15,7 +15,7 @@
 
 /* A case's list fields: the item it is about (channel, time, why urgent,
  * category), its tickets and the latest acknowledgement. */
-#define CASE_PAIRS                                                                                                    \
+#define CASE_PAIRS \
   "'id', p.id, 'status', p.status, 'opened_at', " TS("p.opened_at")                                                   \
       ", 'closed_at', CASE WHEN p.closed_at IS NULL THEN NULL ELSE " TS("p.closed_at")                                \
       " END, 'feedback_id', p.feedback_id, 'channel', lower(f.channel), 'received_at', " TS("f.received_at")          \
@@ -47,8 +47,7 @@ static api_rc run(PGconn *pg, const char *what, const char *sql, int n, const ch
 
 static int id_ok(const char *id) {
   size_t n = id ? strlen(id) : 0;
-  return n > 0 && n <= 64 &&
-         strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+  return n > 0 && n <= 64 && strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
 
 /* ---- GET /v1/cases ---- */
@@ -88,8 +87,8 @@ api_rc api_q_cases_list(PGconn *pg, const char *agency, const api_params *p, es_
   ok = ok && put(out, "],\"next_cursor\":");
   if (ok && n > limit) {
     char c[API_CURSOR_MAX + 1];
-    if (api_cursor_encode(strtoll(PQgetvalue(r, shown - 1, 1), NULL, 10), PQgetvalue(r, shown - 1, 0), c,
-                          sizeof c) != 0) {
+    if (api_cursor_encode(strtoll(PQgetvalue(r, shown - 1, 1), NULL, 10), PQgetvalue(r, shown - 1, 0), c, sizeof c) !=
+        0) {
       PQclear(r);
       out->len = mark;
       return api_dberror(err, NULL, "cases_list: a stored id cannot be a cursor");
@@ -161,8 +160,8 @@ static const char SQL_ACK[] =
     "INSERT INTO audit_log (actor, entity, entity_id, action, detail)"
     " SELECT $3, 'case', p.id, 'acknowledged', $4::jsonb FROM action_plans p"
     " WHERE p.id = $1 AND p.agency = $2 AND p.kind = 'case'"
-    " RETURNING json_build_object('id', entity_id, 'acknowledged', json_build_object('at', " TS("at")
-    ", 'actor', actor))";
+    " RETURNING json_build_object('id', entity_id, 'acknowledged', json_build_object('at', " TS(
+        "at") ", 'actor', actor))";
 
 api_rc api_q_case_ack(PGconn *pg, const char *agency, const char *id, const api_viewer *who, es_buf *out,
                       api_err *err) {

@@ -305,10 +305,11 @@ static const char *role_name(unsigned roles) {
 /* Fills j->viewer for an audit row: actor "<agency>:<role>", detail
  * {"key_id","role","via"} (the key's id, never the key). 0 ok, -1 out of memory. */
 static int set_viewer(job *j, unsigned role_needed) {
-  const char *role = role_needed == ES_ROLE_REVIEW && !(j->who.roles & ES_ROLE_ADMIN) ? "review" : role_name(j->who.roles);
+  const char *role =
+      role_needed == ES_ROLE_REVIEW && !(j->who.roles & ES_ROLE_ADMIN) ? "review" : role_name(j->who.roles);
   snprintf(j->actor, sizeof j->actor, "%s:%s", j->who.agency, role);
-  json_t *d = json_pack("{s:s, s:s, s:s}", "key_id", j->who.key_id, "role", role, "via",
-                        j->who.session ? "session" : "key");
+  json_t *d =
+      json_pack("{s:s, s:s, s:s}", "key_id", j->who.key_id, "role", role, "via", j->who.session ? "session" : "key");
   free(j->detail);
   j->detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
   json_decref(d);
@@ -535,8 +536,8 @@ static void handle_session(api_server *s, es_http_req *req, const api_route *r) 
   } R[] = {{ES_ROLE_SUBMIT, "submit"}, {ES_ROLE_READ, "read"}, {ES_ROLE_REVIEW, "review"}, {ES_ROLE_ADMIN, "admin"}};
   for (size_t i = 0; i < 4; i++)
     if (ss->roles & R[i].bit) json_array_append_new(roles, json_string(R[i].name));
-  json_t *o = json_pack("{s:b, s:s, s:o, s:s}", "authenticated", 1, "agency", ss->agency, "roles", roles, "csrf",
-                        ss->csrf);
+  json_t *o =
+      json_pack("{s:b, s:s, s:o, s:s}", "authenticated", 1, "agency", ss->agency, "roles", roles, "csrf", ss->csrf);
   char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
   json_decref(o);
   if (!body) {
@@ -734,8 +735,7 @@ void api_server_handle(es_http_req *req, void *ud) {
     job_free(j);
     return;
   }
-  if ((r.id == API_R_FEEDBACK_GET || r.id == API_R_CASE_GET || r.id == API_R_CASE_ACK) &&
-      set_viewer(j, need) != 0) {
+  if ((r.id == API_R_FEEDBACK_GET || r.id == API_R_CASE_GET || r.id == API_R_CASE_ACK) && set_viewer(j, need) != 0) {
     reply_error(req, &r, 503, "unavailable", "out of memory; retry", NULL, "Retry-After: 1\r\n");
     job_free(j);
     return;

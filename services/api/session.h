@@ -22,9 +22,9 @@ typedef struct {
   char id[API_SESSION_ID_LEN + 1];
   char csrf[API_SESSION_ID_LEN + 1];
   char agency[API_AGENCY_MAX + 1];
-  unsigned roles;  /* ES_ROLE_* as lib/keys gave them (admin expanded) */
+  unsigned roles;                  /* ES_ROLE_* as lib/keys gave them (admin expanded) */
   char key_id[API_KEY_ID_LEN + 1]; /* of the key that signed in (api_key_id) */
-  int64_t last_ms; /* last use; idle longer than the table's limit = gone */
+  int64_t last_ms;                 /* last use; idle longer than the table's limit = gone */
 } api_session;
 
 typedef struct api_sessions api_sessions;

@@ -36,6 +36,12 @@ static void test_routes(void **state) {
       {"/v1/receipts/01JD.abc_-", API_R_RECEIPT, "01JD.abc_-"},
       {"/open311/v2/requests.json", API_R_O311_LIST, ""},
       {"/open311/v2/requests/01JD.json", API_R_O311_GET, "01JD"},
+      {"/v1/cases", API_R_CASES_LIST, ""},
+      {"/v1/cases/01JDCASE", API_R_CASE_GET, "01JDCASE"},
+      {"/v1/cases/01JDCASE/ack", API_R_CASE_ACK, "01JDCASE"},
+      {"/v1/cases/01JDCASE/other", API_R_NONE, ""},
+      {"/v1/taxonomy", API_R_TAXONOMY, ""},
+      {"/v1/taxonomy/x", API_R_NONE, ""},
       {"/", API_R_STATIC, ""},
       {"/app.js", API_R_STATIC, ""},
       {"/v1/feedback/", API_R_NONE, ""}, /* empty segment */
@@ -67,6 +73,11 @@ static void test_routes(void **state) {
   assert_int_equal(api_route_match("/v1/feedback/x/review", &r), 0);
   api_route_allow(&r, allow, sizeof allow);
   assert_string_equal(allow, "POST");
+  assert_int_equal(api_route_match("/v1/cases/x/ack", &r), 0);
+  api_route_allow(&r, allow, sizeof allow);
+  assert_string_equal(allow, "POST");
+  assert_int_equal(api_route_match("/v1/cases/a%2Fb/ack", &r), -1); /* a case id that cannot exist */
+  assert_int_equal(r.id, API_R_CASE_ACK);
 }
 
 static void test_params(void **state) {
