@@ -557,7 +557,8 @@ static void fail_parse(es_http_conn *c) {
   char body[256];
   int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
   c->discard = 1;
-  write_response(c, status, "application/json", body, (size_t)n, NULL, 0, c->head);
+  write_response(c, status, "application/json", body, (size_t)n, c->srv ? c->srv->lim.default_headers : NULL, 0,
+                 c->head);
   set_phase(c, PH_CLOSING);
   c->in.len = 0;
 }
@@ -630,13 +631,19 @@ static void count_drop(es_http_server *s, int why) {
 /* A timed-out request gets a best-effort 408 (no queueing behind a client
  * that does not read); an idle connection is just closed (RFC 9112 9.5). */
 static void drop(es_http_conn *c, int why) {
-  static const char timeout[] =
-      "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
-      "Content-Length: 68\r\nConnection: close\r\n\r\n"
-      "{\"error\":{\"code\":\"timeout\",\"message\":\"request not received in time\"}}";
   if ((why == DROP_HEADER && c->phase == PH_HEAD) || why == DROP_BODY) {
-    uv_buf_t b = uv_buf_init((char *)timeout, sizeof timeout - 1);
-    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    char timeout[1024];
+    const char *dh = c->srv->lim.default_headers;
+    if (dh && strlen(dh) > 900) dh = NULL; /* too long for this best-effort answer */
+    int n = snprintf(timeout, sizeof timeout,
+                     "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 68\r\nConnection: close\r\n%s\r\n"
+                     "{\"error\":{\"code\":\"timeout\",\"message\":\"request not received in time\"}}",
+                     dh ? dh : "");
+    if (n > 0 && (size_t)n < sizeof timeout) {
+      uv_buf_t b = uv_buf_init(timeout, (unsigned)n);
+      uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
   }
   count_drop(c->srv, why);
   conn_close(c);
@@ -686,14 +693,16 @@ static void on_connection(uv_stream_t *server, int status) {
   if (s->nconns >= s->lim.max_conns) {
     /* every slot is mid-request: accept (or libuv stops watching the listen
      * socket) and refuse; the deadlines free slots within the timeouts */
-    static const char full[] =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-        "Retry-After: 1\r\nConnection: close\r\n\r\n";
+    char full[1024];
+    int n = snprintf(full, sizeof full,
+                     "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                     "Retry-After: 1\r\nConnection: close\r\n%s\r\n",
+                     s->lim.default_headers && strlen(s->lim.default_headers) < 900 ? s->lim.default_headers : "");
     uv_tcp_t *t = malloc(sizeof *t);
     if (!t) return;
     uv_tcp_init(s->loop, t);
     if (uv_accept(server, (uv_stream_t *)t) == 0) {
-      uv_buf_t b = uv_buf_init((char *)full, sizeof full - 1);
+      uv_buf_t b = uv_buf_init(full, (unsigned)n);
       uv_try_write((uv_stream_t *)t, &b, 1);
       count_drop(s, DROP_REFUSED);
     }

@@ -41,6 +41,12 @@ typedef struct {
    * 0 = min(4096, 3/4 of RLIMIT_NOFILE). */
   unsigned max_conns;
   const char *name; /* server label in metrics and logs ("api", "admin"); default "http" */
+  /* Header lines ("Name: value\r\n"...) added to the answers lib/http makes
+   * itself, before a request reaches the handler (a malformed request's 400,
+   * 413, 431, 408, the connection cap's 503), so they carry the same headers
+   * as the service's own (a CSP, nosniff...). Borrowed: must outlive the
+   * server. NULL = none. */
+  const char *default_headers;
 } es_http_limits;
 
 /* Case-insensitive header lookup; NULL if absent. Valid until the reply. */

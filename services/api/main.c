@@ -248,7 +248,9 @@ static int serve(void) {
                         .body_timeout_ms = (unsigned)(C.http_body_timeout_s * 1000),
                         .idle_timeout_ms = (unsigned)(C.http_idle_timeout_s * 1000),
                         .max_conns = (unsigned)C.http_max_conns,
-                        .name = "api"};
+                        .name = "api",
+                        /* lib/http's own refusals (400, 413, 431, 408, 503) carry the CSP too */
+                        .default_headers = API_SECURITY_HEADERS};
   S.http = es_http_listen(S.loop, C.http_host, (int)C.http_port, &lim, api_server_handle, srv);
   if (!S.http) {
     es_error("listen_failed", "%s:%ld", C.http_host, C.http_port);

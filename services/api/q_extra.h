@@ -1,5 +1,6 @@
 /* escucha-api's query functions beyond query.h's dashboard set: citizen
- * receipts, Open311 GeoReport v2 reads and the review endpoint's two steps.
+ * receipts, Open311 GeoReport v2 reads, the review endpoint's two steps and
+ * urgent cases (q_cases.c).
  * Like query.h's: pure, blocking, run on the thread pool. */
 #ifndef ESCUCHA_API_Q_EXTRA_H
 #define ESCUCHA_API_Q_EXTRA_H
@@ -29,6 +30,19 @@ ES_MUST_CHECK api_rc api_q_review_item(PGconn *pg, const char *agency, const cha
  * detail_json: a JSON object (no feedback text). */
 ES_MUST_CHECK api_rc api_q_review_audit(PGconn *pg, const char *actor, const char *id, const char *detail_json,
                                         api_err *err);
+
+/* GET /v1/cases: {"items":[case],"next_cursor"}: the agency's cases (action
+ * plans of kind 'case'), newest first; status open|closed, limit, cursor. */
+ES_MUST_CHECK api_rc api_q_cases_list(PGconn *pg, const char *agency, const api_params *p, es_buf *out, api_err *err);
+/* GET /v1/cases/{id}: the case with its item's redacted text and its audit
+ * trail; writes the view's audit_log row (entity case, action viewed) first,
+ * in the same statement as the read. API_NOTFOUND for another agency's id. */
+ES_MUST_CHECK api_rc api_q_case_get(PGconn *pg, const char *agency, const char *id, const api_viewer *who, es_buf *out,
+                                    api_err *err);
+/* POST /v1/cases/{id}/ack: audit_log row (entity case, action acknowledged);
+ * {"id","acknowledged":{"at","actor"}}, or API_NOTFOUND. */
+ES_MUST_CHECK api_rc api_q_case_ack(PGconn *pg, const char *agency, const char *id, const api_viewer *who, es_buf *out,
+                                    api_err *err);
 
 /* /v1/health's database part: {"model_version":..} for the agency's latest item. */
 ES_MUST_CHECK api_rc api_q_model_version(PGconn *pg, const char *agency, es_buf *out, api_err *err);

@@ -18,13 +18,15 @@
   "'id', f.id, 'received_at', " TS("f.received_at")                                                  \
       ", 'channel', lower(f.channel), 'language', f.language,"                                       \
       " 'service', f.service, 'text', f.text, 'category', f.category, 'subcategory', f.subcategory," \
-      " 'confidence', round(f.confidence::numeric, 4), 'sentiment', f.sentiment, 'urgent', f.urgent, 'nps', f.nps, 'csat', f.csat"
+      " 'confidence', round(f.confidence::numeric, 4), 'sentiment', f.sentiment, 'urgent', f.urgent,"          \
+      " 'urgent_reason', f.urgent_reason, 'urgent_confidence', round(f.urgent_confidence::numeric, 4),"         \
+      " 'nps', f.nps, 'csat', f.csat"
 
 /* The plan a feedback item counts toward: its topic's open plan, else the
  * latest one closed after the item arrived. */
 #define PLAN_LATERAL                                                                                   \
   " LEFT JOIN LATERAL (SELECT p.id, p.status, p.summary, p.opened_at, p.closed_at FROM action_plans p" \
-  " WHERE p.agency = f.agency AND p.topic IN (f.category, f.subcategory)"                              \
+  " WHERE p.agency = f.agency AND p.kind = 'plan' AND p.topic IN (f.category, f.subcategory)"          \
   " AND (p.status = 'open' OR p.closed_at >= f.received_at)"                                           \
   " ORDER BY (p.status = 'open') DESC, p.opened_at DESC LIMIT 1) pl ON true"                           \
   " LEFT JOIN LATERAL (SELECT count(*) AS n, bool_and(a.status = 'done') AS done,"                     \
@@ -147,8 +149,14 @@ api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, 
 
 /* ---- GET /v1/feedback/{id} ---- */
 
+/* An urgent item's read writes its audit row in the same statement (a
+ * data-modifying WITH runs whether or not the SELECT reads it; both commit
+ * together): $3 actor, $4 detail. The item links to its case. */
 static const char SQL_GET[] =
-    "SELECT json_build_object(" ITEM_PAIRS
+    "WITH v AS (INSERT INTO audit_log (actor, entity, entity_id, action, detail)"
+    " SELECT $3, 'feedback', u.id, 'viewed', $4::jsonb FROM feedback u WHERE u.id = $1 AND u.agency = $2 AND u.urgent"
+    " RETURNING id)"
+    " SELECT json_build_object(" ITEM_PAIRS
     ", 'sentiment_score', round(f.sentiment_score::numeric, 4),"
     " 'journey_stage', f.journey_stage, 'model_version', f.model_version,"
     " 'top_terms', coalesce(f.top_terms, '[]'::jsonb),"
@@ -161,7 +169,9 @@ static const char SQL_GET[] =
     " 'action_plan', CASE WHEN pl.id IS NULL THEN NULL"
     "  ELSE json_build_object('id', pl.id, 'status', pl.status, 'summary', pl.summary) END,"
     " 'tickets', coalesce((SELECT json_agg(json_build_object('tool', a.tool, 'key', a.external_key,"
-    "  'url', a.url, 'status', a.status) ORDER BY a.id) FROM actions a WHERE a.plan_id = pl.id), '[]'::json))"
+    "  'url', a.url, 'status', a.status) ORDER BY a.id) FROM actions a WHERE a.plan_id = pl.id), '[]'::json),"
+    " 'case', CASE WHEN f.urgent THEN (SELECT json_build_object('id', c.id, 'status', c.status) FROM action_plans c"
+    "  WHERE c.agency = f.agency AND c.kind = 'case' AND c.feedback_id = f.id ORDER BY c.opened_at DESC LIMIT 1) END)"
     " FROM feedback f" PLAN_LATERAL " WHERE f.id = $1 AND f.agency = $2";
 
 static api_rc one_json(PGconn *pg, const char *what, const char *sql, int n, const char *const *prm, es_buf *out,
@@ -178,10 +188,11 @@ static api_rc one_json(PGconn *pg, const char *what, const char *sql, int n, con
   return ok ? API_OK : oom(err);
 }
 
-api_rc api_q_feedback_get(PGconn *pg, const char *agency, const char *id, es_buf *out, api_err *err) {
-  if (!all_of(id, ID_SET, 64)) return api_notfound(err);
-  const char *prm[] = {id, agency};
-  return one_json(pg, "feedback_get", SQL_GET, 2, prm, out, err);
+api_rc api_q_feedback_get(PGconn *pg, const char *agency, const char *id, const api_viewer *v, es_buf *out,
+                          api_err *err) {
+  if (!all_of(id, ID_SET, 64) || !v || !v->actor || !v->detail) return api_notfound(err);
+  const char *prm[] = {id, agency, v->actor, v->detail};
+  return one_json(pg, "feedback_get", SQL_GET, 4, prm, out, err);
 }
 
 /* ---- receipts ---- */
@@ -195,7 +206,7 @@ static const char SQL_RECEIPT[] =
         " WHEN pl.id IS NOT NULL THEN greatest(pl.opened_at, coalesce(f.classified_at, f.inserted_at))"
         " ELSE coalesce(f.classified_at, f.inserted_at) END")
         ")"
-        " FROM feedback f" PLAN_LATERAL " WHERE f.id = $1";
+        " FROM feedback f" PLAN_LATERAL " WHERE f.id = $1 AND NOT f.urgent";
 
 /* ULID: the first 10 Crockford base32 characters are the ms timestamp. */
 static int ulid_ms(const char *id, long long *ms) {
@@ -215,7 +226,9 @@ api_rc api_q_receipt(PGconn *pg, const char *id, es_buf *out, api_err *err) {
   const char *prm[] = {id};
   api_rc rc = one_json(pg, "receipt", SQL_RECEIPT, 1, prm, out, err);
   if (rc != API_NOTFOUND) return rc;
-  /* a genuine token whose item is not stored yet: accepted, on its way */
+  /* a genuine token whose item is not stored yet: accepted, on its way. An
+   * urgent item answers the same, forever (SQL_RECEIPT skips it): whoever
+   * holds the person's phone learns nothing beyond "received". */
   long long ms;
   int ok;
   if (ulid_ms(id, &ms) == 0) {
@@ -247,7 +260,7 @@ api_rc api_q_receipt(PGconn *pg, const char *id, es_buf *out, api_err *err) {
           ","                                                                                      \
           " 'expected_datetime', NULL, 'address', f.address, 'address_id', NULL, 'zipcode', NULL," \
           " 'lat', f.lat, 'long', f.lon, 'media_url', NULL)"                                       \
-          " FROM feedback f" PLAN_LATERAL " WHERE f.agency = $1 AND f.channel = 'OPEN311'"
+          " FROM feedback f" PLAN_LATERAL " WHERE f.agency = $1 AND f.channel = 'OPEN311' AND NOT f.urgent"
 
 static const char SQL_O311_GET[] = O311_SELECT " AND f.id = $3";
 

@@ -42,6 +42,7 @@ static const char SQL_PRIORITIES[] =
             " FROM w JOIN priorities p ON p.agency = $1 AND p.window_kind = $2"
             "  AND p.window_start = w.window_start"
             " LEFT JOIN action_plans ap ON ap.agency = p.agency AND ap.topic = p.topic AND ap.status = 'open'"
+            "  AND ap.kind = 'plan'"
             " WHERE ($4::smallint IS NULL OR p.level = $4)"
             " ORDER BY p.level, p.rank, p.topic";
 /* The trend: one range scan of the agency's last 14 windows of that kind
@@ -272,11 +273,12 @@ api_rc api_q_topic_series(PGconn *pg, const char *agency, const char *topic, con
   "(SELECT json_agg(json_build_object('tool', a.tool, 'key', a.external_key, 'url', a.url," \
   " 'status', a.status) ORDER BY a.opened_at, a.id) FROM actions a WHERE a.plan_id = " plan ")"
 
-/* Newest first, keyset on (opened_at, id) in microseconds so no row is lost between pages. */
+/* Newest first, keyset on (opened_at, id) in microseconds so no row is lost between pages.
+ * Cases (kind 'case') are /v1/cases's: reading one there is audited. */
 static const char SQL_PLANS[] =
     "SELECT p.id, p.topic, p.status, " API_MS("p.opened_at") ", " API_MS("p.closed_at") ", p.summary, " TICKETS_OF("p.id")
         ", (extract(epoch FROM p.opened_at) * 1000000)::bigint"
-        " FROM action_plans p WHERE p.agency = $1 AND ($2::text IS NULL OR p.status = $2)"
+        " FROM action_plans p WHERE p.agency = $1 AND p.kind = 'plan' AND ($2::text IS NULL OR p.status = $2)"
         "  AND ($3::bigint IS NULL OR (p.opened_at, p.id) <"
         "   (timestamptz 'epoch' + $3::bigint * interval '1 microsecond', $4::text))"
         " ORDER BY p.opened_at DESC, p.id DESC LIMIT $5::int";
@@ -364,7 +366,7 @@ api_rc api_q_plans_list(PGconn *pg, const char *agency, const api_params *p, es_
 static const char SQL_PLAN[] =
     "SELECT p.id, p.topic, p.status, " API_MS("p.opened_at") ", " API_MS("p.closed_at") ", p.summary, " TICKETS_OF("p.id")
         ", p.recommendations, p.quotes, p.priority"
-        " FROM action_plans p WHERE p.id = $1 AND p.agency = $2";
+        " FROM action_plans p WHERE p.id = $1 AND p.agency = $2 AND p.kind = 'plan'";
 /* entity/entity_id as prioritize (open/close) and actions (ticket_*) write them. */
 static const char SQL_PLAN_AUDIT[] =
     "SELECT " API_MS("at")

@@ -144,7 +144,8 @@ static const char SQL_REVIEW[] =
         ", lower(f.channel), f.language, f.service, f.text,"
         "  f.category, f.subcategory, f.confidence, f.sentiment, f.urgent, f.nps, f.csat,"
         "  CASE WHEN f.category = 'other' THEN 'unclassified'"
-        "   WHEN f.confidence < 0.5 THEN 'low_confidence' ELSE 'rare_language' END"
+        "   WHEN f.confidence < 0.5 THEN 'low_confidence' ELSE 'rare_language' END,"
+        "  f.urgent_reason, round(f.urgent_confidence::numeric, 4)"
         " FROM feedback f WHERE f.agency = $1 AND " REVIEW_WORTHY
         "  AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entity = 'feedback' AND l.entity_id = f.id"
         "   AND l.action = 'review')"
@@ -161,15 +162,15 @@ api_rc api_q_review_queue(PGconn *pg, const char *agency, const api_params *p, e
   if (!r) return API_EDB;
   int bad = 0;
   json_t *o = json_object(), *items = json_array();
-  static const char *const names[] = {"id",     "received_at", "channel",     "language",   "service",
-                                      "text",   "category",    "subcategory", "confidence", "sentiment",
-                                      "urgent", "nps",         "csat",        "reason"};
+  static const char *const names[] = {"id",       "received_at", "channel",       "language",         "service", "text",
+                                      "category", "subcategory", "confidence",    "sentiment",        "urgent",  "nps",
+                                      "csat",     "reason",      "urgent_reason", "urgent_confidence"};
   for (int i = 0; i < PQntuples(r) && !bad; i++) {
     json_t *it = json_object();
-    for (int c = 0; c < 14; c++) {
+    for (int c = 0; c < 16; c++) {
       json_t *v;
       if (c == 1) v = api_qr_time_json(r, i, c);
-      else if (c == 8) v = api_qr_real(r, i, c);
+      else if (c == 8 || c == 15) v = api_qr_real(r, i, c);
       else if (c == 10) v = json_boolean(PQgetvalue(r, i, c)[0] == 't');
       else if (c == 11 || c == 12) v = api_qr_int(r, i, c);
       else v = api_qr_str(r, i, c);

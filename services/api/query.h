@@ -28,6 +28,14 @@ typedef struct {
   } kv[32];
 } api_params;
 
+/* Who reads or handles an urgent item or a case, for its audit_log row:
+ * actor "<agency>:<role>" and detail, a JSON object naming the key by its id
+ * (never the key), the role and how it signed in (borrowed strings). */
+typedef struct {
+  const char *actor;
+  const char *detail;
+} api_viewer;
+
 /* The value of name, or NULL. */
 const char *api_param(const api_params *p, const char *name);
 
@@ -40,7 +48,10 @@ api_rc api_dberror(api_err *err, PGconn *pg, const char *what);
 /* One endpoint each; agency is the authenticated key's. out is appended to. */
 ES_MUST_CHECK api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, es_buf *out,
                                          api_err *err);
-ES_MUST_CHECK api_rc api_q_feedback_get(PGconn *pg, const char *agency, const char *id, es_buf *out, api_err *err);
+/* An urgent item's read also writes an audit_log row (entity feedback, action
+ * viewed, who from v) in the same statement. */
+ES_MUST_CHECK api_rc api_q_feedback_get(PGconn *pg, const char *agency, const char *id, const api_viewer *v,
+                                        es_buf *out, api_err *err);
 ES_MUST_CHECK api_rc api_q_priorities(PGconn *pg, const char *agency, const api_params *p, es_buf *out, api_err *err);
 /* topic: "category" or "category/subcategory" */
 ES_MUST_CHECK api_rc api_q_topic_series(PGconn *pg, const char *agency, const char *topic, const api_params *p,

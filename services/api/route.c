@@ -104,6 +104,10 @@ static const struct {
     [API_R_RECEIPT] = {API_R_RECEIPT, "receipt", API_M_GET},
     [API_R_O311_LIST] = {API_R_O311_LIST, "open311_list", API_M_GET},
     [API_R_O311_GET] = {API_R_O311_GET, "open311_get", API_M_GET},
+    [API_R_CASES_LIST] = {API_R_CASES_LIST, "cases_list", API_M_GET},
+    [API_R_CASE_GET] = {API_R_CASE_GET, "case_get", API_M_GET},
+    [API_R_CASE_ACK] = {API_R_CASE_ACK, "case_ack", API_M_POST},
+    [API_R_TAXONOMY] = {API_R_TAXONOMY, "taxonomy", API_M_GET},
 };
 
 static void set(api_route *r, api_route_id id) {
@@ -188,7 +192,17 @@ int api_route_match(const char *path, api_route *r) {
         set(r, API_R_PLAN_GET);
         return seg_arg(seg[1], len[1], id_char, r->arg);
       }
-    } else if (seg_is(seg[0], len[0], "satisfaction") && n == 1) set(r, API_R_SATISFACTION);
+    } else if (seg_is(seg[0], len[0], "cases")) {
+      if (n == 1) set(r, API_R_CASES_LIST);
+      else if (n == 2) {
+        set(r, API_R_CASE_GET);
+        return seg_arg(seg[1], len[1], id_char, r->arg);
+      } else if (n == 3 && seg_is(seg[2], len[2], "ack")) {
+        set(r, API_R_CASE_ACK);
+        return seg_arg(seg[1], len[1], id_char, r->arg);
+      }
+    } else if (seg_is(seg[0], len[0], "taxonomy") && n == 1) set(r, API_R_TAXONOMY);
+    else if (seg_is(seg[0], len[0], "satisfaction") && n == 1) set(r, API_R_SATISFACTION);
     else if (seg_is(seg[0], len[0], "review-queue") && n == 1) set(r, API_R_REVIEW_QUEUE);
     else if (seg_is(seg[0], len[0], "health") && n == 1) set(r, API_R_HEALTH);
     else if (seg_is(seg[0], len[0], "receipts") && n == 2) {

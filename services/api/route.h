@@ -26,6 +26,10 @@ typedef enum {
   API_R_RECEIPT,       /* /v1/receipts/{token} */
   API_R_O311_LIST,     /* /open311/v2/requests.json */
   API_R_O311_GET,      /* /open311/v2/requests/{id}.json */
+  API_R_CASES_LIST,    /* /v1/cases */
+  API_R_CASE_GET,      /* /v1/cases/{id} */
+  API_R_CASE_ACK,      /* /v1/cases/{id}/ack */
+  API_R_TAXONOMY,      /* /v1/taxonomy */
   API_R_COUNT
 } api_route_id;
 

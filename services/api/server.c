@@ -112,8 +112,18 @@ static void reply_json_get(es_http_req *req, const api_route *r, const es_buf *b
 typedef struct {
   char agency[API_AGENCY_MAX + 1];
   unsigned roles;
-  const api_session *session; /* set when the cookie authenticated */
+  char key_id[API_KEY_ID_LEN + 1]; /* api_key_id of the key (or of the session's key) */
+  const api_session *session;      /* set when the cookie authenticated */
 } who;
+
+/* The Bearer token of an Authorization value as es_keys_bearer reads it. */
+static void bearer_token(const char *h, const char **key, size_t *len) {
+  const char *k = h + 7;
+  while (*k == ' ') k++;
+  size_t n = strlen(k);
+  while (n && (k[n - 1] == ' ' || k[n - 1] == '\t')) n--;
+  *key = k, *len = n;
+}
 
 /* 0 ok; else the status to answer (401) with *why set. */
 static int authenticate(api_server *s, es_http_req *req, who *w, const char **why) {
@@ -125,6 +135,10 @@ static int authenticate(api_server *s, es_http_req *req, who *w, const char **wh
       *why = "the API key is not valid";
       return 401;
     }
+    const char *k;
+    size_t kl;
+    bearer_token(authz, &k, &kl);
+    api_key_id(k, kl, w->key_id);
   } else {
     const char *v;
     size_t len;
@@ -139,6 +153,7 @@ static int authenticate(api_server *s, es_http_req *req, who *w, const char **wh
     }
     agency = w->session->agency;
     w->roles = w->session->roles;
+    memcpy(w->key_id, w->session->key_id, sizeof w->key_id);
   }
   if (!agency || strlen(agency) > API_AGENCY_MAX) {
     *why = "the API key is not valid";
@@ -162,6 +177,7 @@ typedef struct job {
   int step;                                    /* review: 1 read the item, 2 write the audit row */
   char *text, *language, *correction, *detail; /* review (owned) */
   char actor[API_AGENCY_MAX + 16];
+  api_viewer viewer; /* actor and detail, for the audit rows of urgent reads and case handling */
   char id[ES_RECEIPT_ID_MAX + 1];
   es_buf out;
   api_err err;
@@ -186,7 +202,10 @@ static void on_work(uv_work_t *w) {
   const char *ag = j->who.agency;
   switch (j->r.id) {
     case API_R_FEEDBACK_LIST: j->rc = api_q_feedback_list(c, ag, &j->p, &j->out, &j->err); break;
-    case API_R_FEEDBACK_GET: j->rc = api_q_feedback_get(c, ag, j->r.arg, &j->out, &j->err); break;
+    case API_R_FEEDBACK_GET: j->rc = api_q_feedback_get(c, ag, j->r.arg, &j->viewer, &j->out, &j->err); break;
+    case API_R_CASES_LIST: j->rc = api_q_cases_list(c, ag, &j->p, &j->out, &j->err); break;
+    case API_R_CASE_GET: j->rc = api_q_case_get(c, ag, j->r.arg, &j->viewer, &j->out, &j->err); break;
+    case API_R_CASE_ACK: j->rc = api_q_case_ack(c, ag, j->r.arg, &j->viewer, &j->out, &j->err); break;
     case API_R_PRIORITIES: j->rc = api_q_priorities(c, ag, &j->p, &j->out, &j->err); break;
     case API_R_TOPIC_SERIES: j->rc = api_q_topic_series(c, ag, j->r.arg, &j->p, &j->out, &j->err); break;
     case API_R_PLANS_LIST: j->rc = api_q_plans_list(c, ag, &j->p, &j->out, &j->err); break;
@@ -248,7 +267,9 @@ static void after_work(uv_work_t *w, int status) {
     review_publish(j); /* continues in the delivery report */
     return;
   }
-  if (j->r.id == API_R_REVIEW) {
+  if (j->r.id == API_R_CASE_ACK) {
+    reply(j->req, j->r.name, 200, "application/json", j->out.data, j->out.len, "Cache-Control: no-store\r\n");
+  } else if (j->r.id == API_R_REVIEW) {
     char body[160];
     int n = snprintf(body, sizeof body, "{\"id\":\"%s\",\"status\":\"queued\"}", j->r.arg);
     reply(j->req, j->r.name, 202, "application/json", body, (size_t)n, "Cache-Control: no-store\r\n");
@@ -273,6 +294,28 @@ static void start_job(api_server *s, es_http_req *req, job *j) {
     reply_error(req, &j->r, 503, "unavailable", "too many requests in progress; retry", NULL, "Retry-After: 1\r\n");
     job_free(j);
   }
+}
+
+/* ---- who reads and handles ---- */
+
+static const char *role_name(unsigned roles) {
+  return (roles & ES_ROLE_ADMIN) ? "admin" : (roles & ES_ROLE_REVIEW) ? "review" : "read";
+}
+
+/* Fills j->viewer for an audit row: actor "<agency>:<role>", detail
+ * {"key_id","role","via"} (the key's id, never the key). 0 ok, -1 out of memory. */
+static int set_viewer(job *j, unsigned role_needed) {
+  const char *role =
+      role_needed == ES_ROLE_REVIEW && !(j->who.roles & ES_ROLE_ADMIN) ? "review" : role_name(j->who.roles);
+  snprintf(j->actor, sizeof j->actor, "%s:%s", j->who.agency, role);
+  json_t *d =
+      json_pack("{s:s, s:s, s:s}", "key_id", j->who.key_id, "role", role, "via", j->who.session ? "session" : "key");
+  free(j->detail);
+  j->detail = d ? json_dumps(d, JSON_COMPACT) : NULL;
+  json_decref(d);
+  j->viewer.actor = j->actor;
+  j->viewer.detail = j->detail;
+  return j->detail ? 0 : -1;
 }
 
 /* ---- review ---- */
@@ -445,7 +488,9 @@ static void handle_session(api_server *s, es_http_req *req, const api_route *r) 
     }
     const char *agency = NULL;
     unsigned roles = 0;
+    char key_id[API_KEY_ID_LEN + 1];
     int found = es_keys_find(s->keys, key, strlen(key), &agency, &roles);
+    api_key_id(key, strlen(key), key_id);
     json_decref(o);
     if (found < 0) {
       reply_error(req, r, 401, "unauthorized", "the API key is not valid", "key", WWW_AUTH);
@@ -456,7 +501,7 @@ static void handle_session(api_server *s, es_http_req *req, const api_route *r) 
       return;
     }
     if (has_cookie) (void)api_session_delete(s->sessions, v, len); /* a sign-in replaces the old session */
-    const api_session *ss = api_session_create(s->sessions, agency, roles, es_mono_ms());
+    const api_session *ss = api_session_create(s->sessions, agency, roles, key_id, es_mono_ms());
     if (!ss) {
       reply_error(req, r, 503, "unavailable", "no session could be created; retry", NULL, NULL);
       return;
@@ -479,8 +524,9 @@ static void handle_session(api_server *s, es_http_req *req, const api_route *r) 
     return;
   }
   const api_session *ss = has_cookie ? api_session_find(s->sessions, v, len, es_mono_ms()) : NULL;
-  if (!ss) {
-    reply_error(req, r, 401, "unauthorized", "not signed in", NULL, NULL);
+  if (!ss) { /* a question, not a failure: 200, so the dashboard's first look logs no error */
+    static const char no[] = "{\"authenticated\":false}";
+    reply(req, r->name, 200, "application/json", no, sizeof no - 1, "Cache-Control: no-store\r\n");
     return;
   }
   json_t *roles = json_array();
@@ -490,7 +536,8 @@ static void handle_session(api_server *s, es_http_req *req, const api_route *r) 
   } R[] = {{ES_ROLE_SUBMIT, "submit"}, {ES_ROLE_READ, "read"}, {ES_ROLE_REVIEW, "review"}, {ES_ROLE_ADMIN, "admin"}};
   for (size_t i = 0; i < 4; i++)
     if (ss->roles & R[i].bit) json_array_append_new(roles, json_string(R[i].name));
-  json_t *o = json_pack("{s:s, s:o, s:s}", "agency", ss->agency, "roles", roles, "csrf", ss->csrf);
+  json_t *o =
+      json_pack("{s:b, s:s, s:o, s:s}", "authenticated", 1, "agency", ss->agency, "roles", roles, "csrf", ss->csrf);
   char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
   json_decref(o);
   if (!body) {
@@ -651,7 +698,8 @@ void api_server_handle(es_http_req *req, void *ud) {
     job_free(j);
     return;
   }
-  unsigned need = (r.id == API_R_REVIEW || r.id == API_R_REVIEW_QUEUE) ? ES_ROLE_REVIEW : ES_ROLE_READ;
+  unsigned need =
+      (r.id == API_R_REVIEW || r.id == API_R_REVIEW_QUEUE || r.id == API_R_CASE_ACK) ? ES_ROLE_REVIEW : ES_ROLE_READ;
   if (!es_keys_has(j->who.roles, need)) {
     reply_error(req, &r, 403, "forbidden",
                 need == ES_ROLE_REVIEW ? "this key cannot review (role review needed)"
@@ -678,6 +726,18 @@ void api_server_handle(es_http_req *req, void *ud) {
     who w = j->who;
     job_free(j);
     handle_review(s, req, &r, &w);
+    return;
+  }
+  if (r.id == API_R_TAXONOMY) { /* loaded at start: no database */
+    const char *tx = api_taxo_labels_json(s->taxo);
+    es_buf b = {.data = (char *)tx, .len = strlen(tx)};
+    reply_json_get(req, &r, &b);
+    job_free(j);
+    return;
+  }
+  if ((r.id == API_R_FEEDBACK_GET || r.id == API_R_CASE_GET || r.id == API_R_CASE_ACK) && set_viewer(j, need) != 0) {
+    reply_error(req, &r, 503, "unavailable", "out of memory; retry", NULL, "Retry-After: 1\r\n");
+    job_free(j);
     return;
   }
   start_job(s, req, j);

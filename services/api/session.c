@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "route.h" /* api_b64url_encode */
@@ -48,7 +49,8 @@ static int random_id(char out[API_SESSION_ID_LEN + 1]) {
   return rc;
 }
 
-const api_session *api_session_create(api_sessions *s, const char *agency, unsigned roles, int64_t now_ms) {
+const api_session *api_session_create(api_sessions *s, const char *agency, unsigned roles, const char *key_id,
+                                      int64_t now_ms) {
   if (!agency || strlen(agency) > API_AGENCY_MAX) return NULL;
   expire(s, now_ms);
   if (s->n == s->max) { /* full: the least recently used goes */
@@ -62,6 +64,7 @@ const api_session *api_session_create(api_sessions *s, const char *agency, unsig
   if (random_id(ss->id) != 0 || random_id(ss->csrf) != 0) return NULL;
   memcpy(ss->agency, agency, strlen(agency) + 1);
   ss->roles = roles;
+  if (key_id) snprintf(ss->key_id, sizeof ss->key_id, "%s", key_id);
   ss->last_ms = now_ms;
   s->n++;
   return ss;
@@ -116,4 +119,13 @@ int api_cookie_get(const char *header, const char *name, const char **val, size_
     p = e;
   }
   return -1;
+}
+
+void api_key_id(const char *key, size_t len, char out[API_KEY_ID_LEN + 1]) {
+  unsigned char h[crypto_hash_sha256_BYTES];
+  char hex[2 * crypto_hash_sha256_BYTES + 1];
+  crypto_hash_sha256(h, (const unsigned char *)key, len);
+  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+  memcpy(out, hex, API_KEY_ID_LEN);
+  out[API_KEY_ID_LEN] = '\0';
 }

@@ -14,12 +14,14 @@
 struct api_taxo {
   es_taxonomy *t; /* owned */
   char *names;    /* owned JSON object: category id -> Spanish label */
+  char *labels;   /* owned JSON: GET /v1/taxonomy's body */
 };
 
 void api_taxo_free(api_taxo *t) {
   if (!t) return;
   es_taxonomy_free(t->t);
   free(t->names);
+  free(t->labels);
   free(t);
 }
 
@@ -33,6 +35,23 @@ static api_taxo *wrap(es_taxonomy *tx) {
   t->names = names ? json_dumps(names, JSON_COMPACT) : NULL;
   json_decref(names);
   if (!t->names) es_oom_abort("taxonomy names", 0);
+  /* {"categories":[{"id","labels":{"es","en"},"subcategories":[{"id","labels"}]}]} */
+  json_t *cats = json_array();
+  for (size_t i = 0; cats && i < tx->ncats; i++) {
+    json_t *subs = json_array();
+    for (size_t k = 0; subs && k < tx->nsubs; k++)
+      if (tx->subs[k].category == (int)i &&
+          json_array_append_new(subs, json_pack("{s:s, s:{s:s, s:s}}", "id", tx->subs[k].id, "labels", "es",
+                                                tx->subs[k].label_es, "en", tx->subs[k].label_en)) != 0)
+        es_oom_abort("taxonomy labels", 0);
+    json_t *c = json_pack("{s:s, s:{s:s, s:s}, s:o}", "id", tx->cats[i].id, "labels", "es", tx->cats[i].label_es, "en",
+                          tx->cats[i].label_en, "subcategories", subs);
+    if (!c || json_array_append_new(cats, c) != 0) es_oom_abort("taxonomy labels", 0);
+  }
+  json_t *doc = cats ? json_pack("{s:o}", "categories", cats) : NULL;
+  t->labels = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+  json_decref(doc);
+  if (!t->labels) es_oom_abort("taxonomy labels", 0);
   return t;
 }
 
@@ -69,3 +88,5 @@ const char *api_taxo_subcategory(const api_taxo *t, const char *category, const 
 }
 
 const char *api_taxo_names_json(const api_taxo *t) { return t ? t->names : "{}"; }
+
+const char *api_taxo_labels_json(const api_taxo *t) { return t ? t->labels : "{\"categories\":[]}"; }

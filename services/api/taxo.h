@@ -1,6 +1,6 @@
 /* The taxonomy as escucha-api needs it: which categories and subcategories
- * exist (review validation), and the categories' Spanish labels (Open311
- * service_name). Loaded through lib/taxonomy. */
+ * exist (review validation), the categories' Spanish labels (Open311
+ * service_name) and every label in both languages (GET /v1/taxonomy). Loaded through lib/taxonomy. */
 #ifndef ESCUCHA_API_TAXO_H
 #define ESCUCHA_API_TAXO_H
 #include <stddef.h>
@@ -21,4 +21,7 @@ int api_taxo_has_category(const api_taxo *t, const char *category);
 const char *api_taxo_subcategory(const api_taxo *t, const char *category, const char *sub);
 /* {"<category id>":"<label es>",...} (borrowed), the Open311 service names. */
 const char *api_taxo_names_json(const api_taxo *t);
+/* {"categories":[{"id","labels":{"es","en"},"subcategories":[{"id","labels":{"es","en"}}]}]}
+ * in the file's order (borrowed): GET /v1/taxonomy, the dashboard's labels. */
+const char *api_taxo_labels_json(const api_taxo *t);
 #endif

@@ -37,6 +37,20 @@ FEED = [{"id": "01JFB%022d" % i, "received_at": "2026-03-01T09:%02d:00Z" % (59 -
          if i % 4 else "Waited hours in the queue %d" % i, "category": "waiting_times", "subcategory": "waiting_times/queue_wait",
          "confidence": 0.3 + (i % 7) / 10, "sentiment": "NEGATIVE", "urgent": i == 3, "nps": None, "csat": 2 if i % 2 else None}
         for i in range(60)]
+CASE = {"id": "01JCASE0000000000000000001", "status": "open", "opened_at": "2026-03-01T09:58:02Z", "closed_at": None,
+        "feedback_id": FEED[3]["id"], "channel": "whatsapp", "received_at": "2026-03-01T09:58:00Z",
+        "reason": "amenaza: me amenazó con matarme", "confidence": 0.97, "category": "safety",
+        "subcategory": "safety/violence", "acknowledged": None,
+        "tickets": [{"tool": "redmine", "key": "18", "url": "http://127.0.0.1:3000/issues/18", "status": "open"}]}
+
+
+def taxonomy():
+    """GET /v1/taxonomy: the ids and es/en labels of the default taxonomy, as escucha-api gives them."""
+    with open(os.path.join(REPO, "config", "taxonomy.default.json"), encoding="utf-8") as f:
+        cfg = json.load(f)
+    return {"categories": [{"id": c["id"], "labels": {"es": c["labels"]["es"], "en": c["labels"]["en"]},
+                            "subcategories": [{"id": x["id"], "labels": {"es": x["labels"]["es"], "en": x["labels"]["en"]}}
+                                              for x in c.get("subcategories", [])]} for c in cfg["categories"]]}
 
 
 class H(BaseHTTPRequestHandler):
@@ -72,10 +86,18 @@ class H(BaseHTTPRequestHandler):
                 return self.send(404, {"error": {"code": "not_found", "message": "no"}})
             return self.send(200, open(f, "rb").read(), TYPES.get(os.path.splitext(f)[1], "application/octet-stream"))
         s = self.session()
+        if p == "/v1/session":
+            return self.send(200, dict(s, authenticated=True) if s else {"authenticated": False})
         if not s:
             return self.send(401, {"error": {"code": "unauthorized", "message": "sign in"}})
-        if p == "/v1/session":
-            return self.send(200, s)
+        if p == "/v1/taxonomy":
+            return self.send(200, taxonomy())
+        if p == "/v1/cases":
+            return self.send(200, {"items": [CASE] if q.get("status") != "closed" else [], "next_cursor": None})
+        if p.startswith("/v1/cases/"):
+            return self.send(200, dict(CASE, text="Mi expareja me amenazó con matarme anoche.", language="es",
+                                       audit=[{"at": "2026-03-01T09:58:03Z", "actor": "escucha-actions", "entity": "action_plan",
+                                               "action": "ticket_opened", "detail": {"key": "18"}}]))
         if p == "/v1/priorities":
             return self.send(200, PRIO)
         if p == "/v1/action-plans":
@@ -117,6 +139,9 @@ class H(BaseHTTPRequestHandler):
             return self.send(401, {"error": {"code": "unauthorized", "message": "sign in"}})
         if self.headers.get("X-Escucha-CSRF") != s["csrf"]:
             return self.send(403, {"error": {"code": "forbidden", "message": "csrf"}})
+        if self.path.endswith("/ack"):
+            CASE["acknowledged"] = {"at": "2026-03-01T10:10:00Z", "actor": "demo:admin"}
+            return self.send(200, {"id": CASE["id"], "acknowledged": CASE["acknowledged"]})
         if self.path.endswith("/review"):
             return self.send(202, {"id": self.path.split("/")[3], "status": "queued"})
         return self.send(404, {"error": {"code": "not_found", "message": "no"}})

@@ -100,14 +100,40 @@ def stack(tmp_path_factory):
         it.wait_until(lambda: sql("""SELECT count(*) FROM actions a JOIN action_plans p ON p.id = a.plan_id
                                      WHERE p.agency = %s AND a.url IS NOT NULL AND a.url <> ''""", (agency,))[0][0],
                       180, interval=0.5, what="an action plan with its Redmine ticket")
+        case = plant_case(agency)
         start("api", http_port=API_PORT, admin_port=API_ADMIN, env=common)
-        yield {"agency": agency, "key": key, "redmine": redmine}
+        yield {"agency": agency, "key": key, "redmine": redmine, "case": case}
     finally:
         for s in reversed(started):
             if s.proc and s.proc.poll() is None:
                 s.stop()
         if not was_running:
             subprocess.run([os.path.join(REPO, "scripts", "redmine.sh"), "stop"], capture_output=True, timeout=60)
+
+
+CASE_TEXT = "Mi expareja me amenazó con matarme si vuelvo a la casa."
+
+
+def plant_case(agency):
+    """An urgent WhatsApp item and its case (an action_plans row of kind 'case' with its ticket, as
+    escucha-actions writes them), straight into PostgreSQL: the dashboard is tested without depending
+    on the case path's own code. Returns the case's id and its item's id."""
+    import psycopg2
+    fid = "01JURGENT" + uuid.uuid4().hex[:17].upper()
+    cid = "01JCASE" + uuid.uuid4().hex[:19].upper()
+    with psycopg2.connect(it.PG_DSN) as db, db.cursor() as cur:
+        cur.execute("INSERT INTO feedback (id, agency, service, channel, text, language, received_at, category,"
+                    " subcategory, confidence, sentiment, urgent, urgent_reason, urgent_confidence, classified_at)"
+                    " VALUES (%s, %s, 'safety', 'WHATSAPP', %s, 'es', now() - interval '20 minutes', 'safety',"
+                    " 'safety/violence_threats', 0.9, 'NEGATIVE', true, 'amenaza: me amenazó con matarme', 0.97,"
+                    " now() - interval '20 minutes')", (fid, agency, CASE_TEXT))
+        cur.execute("INSERT INTO action_plans (id, agency, topic, status, opened_at, kind, feedback_id)"
+                    " VALUES (%s, %s, %s, 'open', now() - interval '19 minutes', 'case', %s)",
+                    (cid, agency, "case/" + fid, fid))
+        cur.execute("INSERT INTO actions (plan_id, tool, external_key, url, status, idempotency_key)"
+                    " VALUES (%s, 'redmine', '9001', 'http://127.0.0.1:3000/issues/9001', 'open', %s)",
+                    (cid, "case-" + cid))
+    return {"id": cid, "feedback_id": fid}
 
 
 def send_sample(key):
@@ -227,7 +253,7 @@ def go(d, route):
 
 
 def taxonomy_label(topic, lang):
-    tx = json.load(open(os.path.join(REPO, "services", "api", "web", "taxonomy.json"), encoding="utf-8"))
+    tx = json.load(open(os.path.join(REPO, "config", "taxonomy.default.json"), encoding="utf-8"))
     for c in tx["categories"]:
         for x in [c] + c.get("subcategories", []):
             if x["id"] == topic:
@@ -236,12 +262,16 @@ def taxonomy_label(topic, lang):
 
 
 # ---------------------------------------------------------------- tests
-def test_taxonomy_copy_matches_config():
-    """web/taxonomy.json (filters and corrections) holds the ids and labels of the default taxonomy."""
-    web = json.load(open(os.path.join(REPO, "services", "api", "web", "taxonomy.json"), encoding="utf-8"))
+def test_taxonomy_comes_from_the_api(stack):
+    """The dashboard's labels (filters, corrections) are GET /v1/taxonomy's, the file escucha-api
+    loads: no bundled copy to drift."""
+    assert not os.path.exists(os.path.join(REPO, "services", "api", "web", "taxonomy.json"))
+    assert requests.get(BASE + "/taxonomy.json", timeout=10).status_code == 404
     cfg = json.load(open(os.path.join(REPO, "config", "taxonomy.default.json"), encoding="utf-8"))
-    want = [(c["id"], c["labels"], [(s["id"], s["labels"]) for s in c.get("subcategories", [])]) for c in cfg["categories"]]
-    got = [(c["id"], c["labels"], [(s["id"], s["labels"]) for s in c.get("subcategories", [])]) for c in web["categories"]]
+    want = [(c["id"], c["labels"]["es"], c["labels"]["en"], [s["id"] for s in c.get("subcategories", [])])
+            for c in cfg["categories"]]
+    got = [(c["id"], c["labels"]["es"], c["labels"]["en"], [s["id"] for s in c["subcategories"]])
+           for c in get(stack, "/v1/taxonomy")["categories"]]
     assert got == want
 
 
@@ -250,7 +280,7 @@ def test_served_with_csp(stack):
     assert r.status_code == 200 and "text/html" in r.headers.get("Content-Type", "")
     csp = r.headers.get("Content-Security-Policy", "")
     assert "script-src 'self'" in csp and "default-src 'self'" in csp, csp
-    for f in ("app.js", "i18n.js", "charts.js", "style.css", "taxonomy.json"):
+    for f in ("app.js", "i18n.js", "charts.js", "style.css"):
         assert requests.get(BASE + "/" + f, timeout=10).status_code == 200, f
 
 
@@ -352,11 +382,15 @@ def test_sign_in_and_every_page(stack, browser):
         wait_css(d, "#stat-csat")
         check_page(d, "satisfaction", lang)
 
+        before = get(stack, "/v1/health")
         go(d, "health")
         wait_css(d, "#stat-model")
         if health.get("model_version"):
             assert d.find_element(By.CSS_SELECTOR, "#stat-model .big").text == health["model_version"]
-        assert len(d.find_elements(By.CSS_SELECTOR, "#lag-table tbody tr")) == len(health.get("consumer_lag", []))
+        # the lag probe learns groups as they commit: the page shows what the API had at that moment
+        rows = len(d.find_elements(By.CSS_SELECTOR, "#lag-table tbody tr"))
+        after = get(stack, "/v1/health")
+        assert len(before.get("consumer_lag", [])) <= rows <= len(after.get("consumer_lag", [])), (rows, before, after)
         check_page(d, "health", lang)
 
         if lang == "es":  # switch; the choice is remembered across a reload
@@ -376,8 +410,7 @@ def test_review_correction_reaches_kafka(stack, browser):
     first = wait_css(d, "#review-list > li.current")
     fid = first.get_attribute("data-id")
     current = Select(first.find_element(By.CSS_SELECTOR, "select[name=category]")).first_selected_option.get_attribute("value")
-    cats = [c["id"] for c in json.load(open(os.path.join(REPO, "services", "api", "web", "taxonomy.json"),
-                                            encoding="utf-8"))["categories"]][:9]
+    cats = [c["id"] for c in get(stack, "/v1/taxonomy")["categories"]][:9]
     n = next(i for i, c in enumerate(cats) if c != current and c not in ("other", "praise"))
     want = cats[n]
     body = d.find_element(By.TAG_NAME, "body")
@@ -403,3 +436,65 @@ def test_review_correction_reaches_kafka(stack, browser):
     # the audit trail names who and when
     rows = sql("SELECT actor FROM audit_log WHERE entity_id = %s", (fid,))
     assert rows and stack["agency"] in rows[0][0], rows
+
+
+def test_open_cases_on_top_of_the_main_view(stack, browser):
+    """An open urgent case is at the top of the main view, before the statistics, marked by more than
+    colour (a heading, the word Urgente with an icon, a thick border), and links to the case: its
+    redacted text, its ticket and its history, where the visit itself is recorded; acknowledging it
+    records who. No console error, no serious axe-core violation, in Spanish and in English."""
+    d = browser
+    case = stack["case"]
+    for lang in ("es", "en"):
+        if d.find_element(By.TAG_NAME, "html").get_attribute("lang") != lang:
+            d.find_element(By.ID, "lang-switch").click()
+            WebDriverWait(d, WAIT).until(lambda _: d.find_element(By.TAG_NAME, "html").get_attribute("lang") == lang)
+        go(d, "priorities")
+        panel = wait_css(d, "#open-cases")
+        wait_css(d, "#priorities > li")
+        # above the priorities, right under the page's heading and intro
+        assert d.execute_script(
+            "return !!(arguments[0].compareDocumentPosition(document.getElementById('priorities'))"
+            " & Node.DOCUMENT_POSITION_FOLLOWING)", panel)
+        first_section = d.execute_script("return document.querySelector('main h2').closest('section').id")
+        assert first_section == "open-cases"
+        cards = d.find_elements(By.CSS_SELECTOR, "#open-cases-list > li.case-card")
+        ids = [c.get_attribute("data-id") for c in cards]
+        assert case["id"] in ids, ids
+        card = cards[ids.index(case["id"])]
+        flag = card.find_element(By.CSS_SELECTOR, ".case-flag").text.replace("!", "").strip()  # "!" is the icon
+        assert flag.lower() == ("urgente" if lang == "es" else "urgent"), flag
+        assert "amenaza: me amenazó con matarme" in card.text
+        assert CASE_TEXT not in panel.text  # the text only on the case's own page (an audited read)
+        assert card.find_element(By.CSS_SELECTOR, ".case-name").text == taxonomy_label("safety/violence_threats", lang)
+        assert card.find_element(By.CSS_SELECTOR, "a.ticket-link").get_attribute("href") == \
+            "http://127.0.0.1:3000/issues/9001"
+        # not colour alone: a thick left border on the card
+        assert float(d.execute_script("return parseFloat(getComputedStyle(arguments[0]).borderLeftWidth)", card)) >= 6
+        check_page(d, "priorities-with-case", lang)
+        # the link leads to the case: the redacted text and the trail with this very visit
+        views = sql("SELECT count(*) FROM audit_log WHERE entity = 'case' AND entity_id = %s AND action = 'viewed'",
+                    (case["id"],))[0][0]
+        card.find_element(By.CSS_SELECTOR, "a.case-link").click()
+        wait_css(d, "#audit-table")
+        assert d.find_element(By.CSS_SELECTOR, ".case-text").text == CASE_TEXT
+        assert "viewed" in d.find_element(By.ID, "audit-table").text
+        assert sql("SELECT count(*) FROM audit_log WHERE entity = 'case' AND entity_id = %s AND action = 'viewed'",
+                   (case["id"],))[0][0] == views + 1
+        check_page(d, "case", lang)
+    # handling: acknowledge (the legacy key has the review role), recorded with who and how
+    d.find_element(By.ID, "case-ack").click()
+    wait_text(d, "#ack-result")
+    rows = sql("SELECT actor, detail FROM audit_log WHERE entity = 'case' AND entity_id = %s AND action = 'acknowledged'",
+               (case["id"],))
+    assert len(rows) == 1 and rows[0][0] == stack["agency"] + ":review", rows
+    assert rows[0][1]["via"] == "session" and rows[0][1]["key_id"] == hashlib.sha256(stack["key"].encode()).hexdigest()[:12]
+    assert stack["key"] not in json.dumps(rows[0][1])
+    wait_css(d, ".case-ack.done")
+    assert not console_errors(d)
+    screenshot(d, "case-acknowledged-en")
+    # the cases page lists it too
+    go(d, "cases")
+    wait_css(d, "#cases > li")
+    assert case["id"] in [e.get_attribute("data-id") for e in d.find_elements(By.CSS_SELECTOR, "#cases > li")]
+    check_page(d, "cases", "en")

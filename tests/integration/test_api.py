@@ -176,6 +176,7 @@ def test_sessions_cookie_and_csrf(api):
     me = s.get(BASE + "/v1/session", timeout=10)
     assert me.status_code == 200
     info = me.json()
+    assert info["authenticated"] is True
     assert info["agency"] == AG and info["roles"] == ["read", "review"] and len(info["csrf"]) == 43
     assert info["csrf"] != sid
     # the cookie authenticates
@@ -187,11 +188,17 @@ def test_sessions_cookie_and_csrf(api):
     assert r.status_code == 403
     r = s.post(BASE + "/v1/feedback/%s/review" % fid, json=body, headers={"X-Escucha-CSRF": info["csrf"]}, timeout=30)
     assert r.status_code == 202, r.text
-    # a forged cookie is nobody
-    assert requests.get(BASE + "/v1/session", cookies={"escucha_session": "A" * 43}, timeout=10).status_code == 401
+    # a forged cookie is nobody: GET /v1/session says so with a 200 (no error in the browser's console)
+    r = requests.get(BASE + "/v1/session", cookies={"escucha_session": "A" * 43}, timeout=10)
+    assert r.status_code == 200 and r.json() == {"authenticated": False}
+    r = requests.get(BASE + "/v1/session", timeout=10)
+    assert r.status_code == 200 and r.json() == {"authenticated": False}
+    assert r.headers.get("Cache-Control") == "no-store"
+    assert_security_headers(r)
     r = s.delete(BASE + "/v1/session", timeout=10)
     assert r.status_code == 204 and "Max-Age=0" in r.headers["Set-Cookie"]
-    assert requests.get(BASE + "/v1/session", cookies={"escucha_session": sid}, timeout=10).status_code == 401
+    assert requests.get(BASE + "/v1/session", cookies={"escucha_session": sid}, timeout=10).json() == {
+        "authenticated": False}
     assert requests.get(BASE + "/v1/feedback", cookies={"escucha_session": sid}, timeout=10).status_code == 401
 
 
@@ -254,7 +261,7 @@ def test_filters_and_spanish_search(api):
     assert item == {"id": ids["espera"], "received_at": (base + dt.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                     "channel": "email", "language": "es", "service": cat, "text": "La espera fue larguísima",
                     "category": cat, "subcategory": cat + "/app", "confidence": 0.8, "sentiment": "NEUTRAL",
-                    "urgent": False, "nps": None, "csat": None}
+                    "urgent": False, "urgent_reason": None, "urgent_confidence": None, "nps": None, "csat": None}
     # the other agency's rows never appear
     insert(OTHER, "Esperé mucho", category=cat)
     assert all(i in ids.values() for i in items(q="esperando"))
@@ -507,6 +514,240 @@ def test_review_publishes_a_correction_and_audits(api):
     assert post("/v1/feedback/%s/review" % insert(AG, "otra"), good, KEYS["admin"]).status_code == 202
 
 
+# ---------------------------------------------------------------- urgent cases (issue 16)
+
+def key_id(key):
+    """How audit rows name a key: the start of the sha256 its keys-file line holds."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def add_case(agency, text, *, channel="WHATSAPP", reason="threat: me amenazó", confidence=0.97, status="open",
+             at=None, ticket=("redmine", "77", "https://redmine.example/issues/77", "open")):
+    """An urgent item and its case (an action_plans row of kind 'case', as escucha-actions writes it)
+    with its ticket, planted straight in PostgreSQL. Returns (case id, feedback id)."""
+    at = at or dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=1)
+    fid = insert(agency, text, channel=channel, urgent=True, category="safety", subcategory="safety/violence",
+                 service="safety", at=at)
+    cid = unique("case").replace("-", "")
+    with db() as c, c.cursor() as cur:
+        cur.execute("UPDATE feedback SET urgent_reason = %s, urgent_confidence = %s WHERE id = %s",
+                    (reason, confidence, fid))
+        cur.execute("INSERT INTO action_plans (id, agency, topic, status, opened_at, closed_at, kind, feedback_id,"
+                    " request_id) VALUES (%s,%s,%s,%s,%s,%s,'case',%s,%s)",
+                    (cid, agency, "case/" + fid, status, at + dt.timedelta(seconds=1),
+                     at + dt.timedelta(days=1) if status == "closed" else None, fid, "case/%s/%s" % (agency, fid)))
+        if ticket:
+            tool, k, url, st = ticket
+            cur.execute("INSERT INTO actions (plan_id, tool, external_key, url, status, idempotency_key)"
+                        " VALUES (%s,%s,%s,%s,%s,%s)", (cid, tool, k, url, st, unique("idem")))
+            cur.execute("INSERT INTO audit_log (actor, entity, entity_id, action, detail) VALUES"
+                        " ('escucha-actions', 'action_plan', %s, 'ticket_opened', %s)", (cid, json.dumps({"key": k})))
+    return cid, fid
+
+
+def audit_rows(entity, entity_id):
+    with db() as c, c.cursor() as cur:
+        cur.execute("SELECT actor, action, detail FROM audit_log WHERE entity = %s AND entity_id = %s ORDER BY id",
+                    (entity, entity_id))
+        return cur.fetchall()
+
+
+def test_cases_list_detail_audit_and_ack(api):
+    c1, f1 = add_case(AG, "mi expareja me amenazó con matarme")
+    c2, f2 = add_case(AG, "tengo miedo de volver a casa", status="closed",
+                      at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=30))
+    ct, _ = add_case(OTHER, "caso de otra agencia")
+    plan = add_plan(AG, "safety/" + unique("t").replace("-", "_"))
+    # list: newest first, role read, every field the dashboard needs, never the text
+    assert get("/v1/cases").status_code == 401
+    assert get("/v1/cases", KEYS["submit"]).status_code == 403
+    r = get("/v1/cases", KEYS["read"])
+    assert r.status_code == 200, r.text
+    assert_security_headers(r)
+    items = r.json()["items"]
+    ids = [x["id"] for x in items]
+    assert ids.index(c2) < ids.index(c1) and ct not in ids and plan not in ids
+    one = next(x for x in items if x["id"] == c1)
+    assert one["feedback_id"] == f1 and one["channel"] == "whatsapp" and one["status"] == "open"
+    assert one["reason"] == "threat: me amenazó" and one["confidence"] == 0.97
+    assert one["category"] == "safety" and one["subcategory"] == "safety/violence"
+    assert one["received_at"].endswith("Z") and one["opened_at"].endswith("Z") and one["closed_at"] is None
+    assert one["tickets"] == [{"tool": "redmine", "key": "77", "url": "https://redmine.example/issues/77",
+                               "status": "open"}]
+    assert one["acknowledged"] is None and "text" not in one and "matarme" not in r.text
+    # cases are not action plans: /v1/action-plans neither lists nor shows them
+    assert c1 not in [x["id"] for x in get("/v1/action-plans", KEYS["read"]).json()["items"]]
+    assert get("/v1/action-plans/" + c1, KEYS["read"]).status_code == 404
+    # status filter, pages, ETag
+    open_ids = [x["id"] for x in get("/v1/cases", KEYS["read"], params={"status": "open"}).json()["items"]]
+    assert c1 in open_ids and c2 not in open_ids
+    closed_ids = [x["id"] for x in get("/v1/cases", KEYS["read"], params={"status": "closed"}).json()["items"]]
+    assert c2 in closed_ids and c1 not in closed_ids
+    p1 = get("/v1/cases", KEYS["read"], params={"limit": 1}).json()
+    assert len(p1["items"]) == 1 and p1["next_cursor"]
+    p2 = get("/v1/cases", KEYS["read"], params={"limit": 1, "cursor": p1["next_cursor"]}).json()
+    assert p2["items"][0]["id"] != p1["items"][0]["id"]
+    etag = r.headers["ETag"]
+    assert get("/v1/cases", KEYS["read"], headers={"If-None-Match": etag}).status_code == 304
+    for bad, field in (({"status": "pending"}, "status"), ({"cursor": "nope!"}, "cursor"), ({"limit": "0"}, "limit")):
+        r = get("/v1/cases", KEYS["read"], params=bad)
+        assert r.status_code == 400 and r.json()["error"]["field"] == field, (bad, r.text)
+    # detail: the redacted text, and every read is in the trail with who (the key's id, never the key)
+    r = get("/v1/cases/" + c1, KEYS["read"])
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["text"] == "mi expareja me amenazó con matarme" and d["language"] == "es" and d["feedback_id"] == f1
+    assert [a["action"] for a in d["audit"]] == ["ticket_opened", "viewed"]
+    seen = d["audit"][-1]
+    assert seen["actor"] == AG + ":read" and seen["entity"] == "case"
+    assert seen["detail"] == {"key_id": key_id(KEYS["read"]), "role": "read", "via": "key"}
+    assert KEYS["read"] not in r.text
+    rows = audit_rows("case", c1)
+    assert [(a, act) for a, act, _ in rows] == [(AG + ":read", "viewed")]
+    get("/v1/cases/" + c1, KEYS["admin"])
+    assert [(a, d["role"]) for a, _, d in audit_rows("case", c1)] == [(AG + ":read", "read"), (AG + ":admin", "admin")]
+    # another agency's case, a plan's id, a missing id: 404, and nothing written
+    for bad in (ct, plan, "NOPE0000000000000000000000"):
+        r = get("/v1/cases/" + bad, KEYS["read"])
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", bad
+    assert audit_rows("case", ct) == [] and audit_rows("case", plan) == []
+    # handling: acknowledge (role review); a read key may not
+    assert post("/v1/cases/%s/ack" % c1, {}, KEYS["read"]).status_code == 403
+    assert post("/v1/cases/%s/ack" % ct, {}, KEYS["review"]).status_code == 404
+    assert requests.get(BASE + "/v1/cases/%s/ack" % c1, headers={"Authorization": "Bearer " + KEYS["review"]},
+                        timeout=10).status_code == 405
+    r = post("/v1/cases/%s/ack" % c1, "", KEYS["review"])
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == c1 and r.json()["acknowledged"]["actor"] == AG + ":review"
+    actor, action, detail = audit_rows("case", c1)[-1]
+    assert (actor, action) == (AG + ":review", "acknowledged")
+    assert detail == {"key_id": key_id(KEYS["review"]), "role": "review", "via": "key"}
+    one = next(x for x in get("/v1/cases", KEYS["read"]).json()["items"] if x["id"] == c1)
+    assert one["acknowledged"]["actor"] == AG + ":review"
+    # through a dashboard session: the key's id is remembered, and the POST needs the CSRF token
+    s = requests.Session()
+    assert s.post(BASE + "/v1/session", json={"key": KEYS["readreview"]}, timeout=10).status_code == 204
+    csrf = s.get(BASE + "/v1/session", timeout=10).json()["csrf"]
+    assert s.post(BASE + "/v1/cases/%s/ack" % c2, timeout=10).status_code == 403
+    assert s.post(BASE + "/v1/cases/%s/ack" % c2, headers={"X-Escucha-CSRF": csrf}, timeout=10).status_code == 200
+    d = s.get(BASE + "/v1/cases/" + c2, timeout=10).json()
+    assert [a["action"] for a in d["audit"]][-2:] == ["acknowledged", "viewed"]
+    assert d["audit"][-1]["detail"] == {"key_id": key_id(KEYS["readreview"]), "role": "review", "via": "session"}
+
+
+def test_urgent_item_reads_are_audited(api):
+    cid, fid = add_case(AG, "I am going to hurt myself tonight", reason="self-harm: hurt myself", confidence=0.9)
+    plain = insert(AG, "la fila era larga")
+    r = get("/v1/feedback/" + fid, KEYS["read"])
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["urgent"] is True and d["urgent_reason"] == "self-harm: hurt myself" and d["urgent_confidence"] == 0.9
+    assert d["case"] == {"id": cid, "status": "open"}
+    rows = audit_rows("feedback", fid)
+    assert rows == [(AG + ":read", "viewed", {"key_id": key_id(KEYS["read"]), "role": "read", "via": "key"})]
+    # an ordinary item's read is not audited; lists carry the fields too
+    d = get("/v1/feedback/" + plain, KEYS["read"]).json()
+    assert d["urgent"] is False and d["urgent_reason"] is None and d["case"] is None
+    assert audit_rows("feedback", plain) == []
+    listed = get("/v1/feedback", KEYS["read"], params={"urgent": "true", "limit": 500}).json()["items"]
+    it = next(x for x in listed if x["id"] == fid)
+    assert it["urgent_reason"] == "self-harm: hurt myself" and it["urgent_confidence"] == 0.9
+    # the case's trail shows who read its item
+    trail = get("/v1/cases/" + cid, KEYS["read"]).json()["audit"]
+    assert [(a["entity"], a["action"]) for a in trail] == [("action_plan", "ticket_opened"), ("feedback", "viewed"),
+                                                          ("case", "viewed")]
+
+
+def test_urgent_items_are_never_public(api):
+    """Open311 lists leave an urgent item out entirely; its Open311 GET and its receipt answer exactly
+    what an item not stored yet answers (404 / "received" at the id's time): no category, no status
+    notes, no text, no link to a case."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    text = "me quieren matar, estoy en la calle Moneda 12"
+    cid, fid = add_case(AG, text, channel="OPEN311", at=now - dt.timedelta(hours=2))
+    plain = insert(AG, "semáforo apagado", channel="OPEN311", category="transport", service="transport",
+                   at=now - dt.timedelta(hours=2))
+    for params in ({"jurisdiction_id": AG}, {"jurisdiction_id": AG, "service_request_id": "%s,%s" % (fid, plain)},
+                   {"jurisdiction_id": AG, "service_code": "safety"}, {"api_key": KEYS["admin"]}):
+        r = requests.get(BASE + "/open311/v2/requests.json", params=params, timeout=10)
+        assert r.status_code == 200, r.text
+        assert fid not in r.text and cid not in r.text and "matar" not in r.text and "Moneda" not in r.text, params
+    listed = requests.get(BASE + "/open311/v2/requests.json", params={"jurisdiction_id": AG}, timeout=10).json()
+    assert plain in [x["service_request_id"] for x in listed]
+    missing = requests.get(BASE + "/open311/v2/requests/NOPE0000000000000000000000.json",
+                           params={"jurisdiction_id": AG}, timeout=10)
+    for params in ({"jurisdiction_id": AG}, {"api_key": KEYS["admin"]}):
+        r = requests.get(BASE + "/open311/v2/requests/%s.json" % fid, params=params, timeout=10)
+        assert r.status_code == 404 and r.json() == missing.json(), r.text
+    # the receipt: "received" at the ULID's time, like a token whose item is not stored yet
+    ulid = "01JD00000000000000000000AB"
+    r = get("/v1/receipts/" + token(fid))
+    assert r.status_code == 200 and r.json()["status"] == "received", r.text
+    assert set(r.json()) == set(get("/v1/receipts/" + token(ulid)).json()) == {"status", "updated_at"}
+    assert "matar" not in r.text and "safety" not in r.text and cid not in r.text
+    assert get("/v1/receipts/" + token(plain)).json()["status"] == "classified"
+    # nothing above was an audited read
+    assert audit_rows("feedback", fid) == [] and audit_rows("case", cid) == []
+
+
+def test_taxonomy_endpoint(api):
+    assert get("/v1/taxonomy").status_code == 401
+    assert get("/v1/taxonomy", KEYS["submit"]).status_code == 403
+    r = get("/v1/taxonomy", KEYS["read"])
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
+    assert_security_headers(r)
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "config", "taxonomy.default.json"),
+              encoding="utf-8") as f:
+        cfg = json.load(f)  # what the api loads by default (ESCUCHA_TAXONOMY)
+    want = [{"id": c["id"], "labels": {"es": c["labels"]["es"], "en": c["labels"]["en"]},
+             "subcategories": [{"id": s["id"], "labels": {"es": s["labels"]["es"], "en": s["labels"]["en"]}}
+                               for s in c.get("subcategories", [])]} for c in cfg["categories"]]
+    assert r.json() == {"categories": want}
+    assert get("/v1/taxonomy", KEYS["read"], headers={"If-None-Match": r.headers["ETag"]}).status_code == 304
+
+
+def raw_exchange(data):
+    """Bytes sent as they are; the answer's head and its Content-Length body."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", API_PORT), timeout=10)
+    try:
+        s.sendall(data)
+        out = b""
+        while True:
+            end = out.find(b"\r\n\r\n")
+            if end >= 0:
+                head = out[:end].decode("latin-1").lower()
+                n = int(head.split("content-length:", 1)[1].split("\r\n", 1)[0]) if "content-length:" in head else 0
+                if len(out) >= end + 4 + n:
+                    return out.decode("latin-1")
+            try:
+                b = s.recv(65536)
+            except ConnectionResetError:
+                b = b""
+            if not b:
+                return out.decode("latin-1")
+            out += b
+    finally:
+        s.close()
+
+
+def test_http_layer_refusals_carry_security_headers(api):
+    """400, 413 and 431 come from lib/http before the request reaches escucha-api: they carry its
+    Content-Security-Policy and nosniff too (es_http_limits.default_headers)."""
+    cases = {
+        400: b"GET /v1/feedback HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n",   # obsolete line folding
+        413: b"POST /v1/session HTTP/1.1\r\nHost: a\r\nContent-Length: 999999\r\n\r\n",
+        431: b"GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n",
+    }
+    for status, data in cases.items():
+        out = raw_exchange(data)
+        head = out.split("\r\n\r\n", 1)[0]
+        assert head.startswith("HTTP/1.1 %d " % status), (status, out[:300])
+        assert "\r\nContent-Security-Policy: default-src 'self';" in head, head
+        assert "frame-ancestors 'none'" in head and "\r\nX-Content-Type-Options: nosniff" in head, head
+        assert "\r\nReferrer-Policy: no-referrer" in head, head
+
+
 def test_api_role_is_read_only(api):
     c = psycopg2.connect(API_PG_DSN)
     try:
@@ -605,7 +846,7 @@ def test_loop_never_waits_for_postgresql(api):
                    10, what="the api's query waiting for the lock")
         t0 = time.monotonic()
         assert get("/").status_code == 200
-        assert get("/v1/session").status_code == 401
+        assert get("/v1/session").json() == {"authenticated": False}
         assert get("/v1/action-plans", KEYS["read"]).status_code == 200  # another pooled worker
         assert time.monotonic() - t0 < 2, "the loop waited for the blocked query"
         assert t.is_alive() and "r" not in result

@@ -110,11 +110,10 @@
   }
 
   // The taxonomy (categories and subcategories with es/en labels) for filters and corrections:
-  // taxonomy.json next to this file, the ids and labels of config/taxonomy.default.json
-  // (escucha-api has no taxonomy endpoint yet).
+  // GET /v1/taxonomy, the file escucha-api itself loads.
   async function taxonomy() {
     if (state.taxonomy) return state.taxonomy;
-    const tx = await api("taxonomy.json");
+    const tx = await api("/v1/taxonomy");
     state.taxonomy = (tx && tx.categories) || [];
     return state.taxonomy;
   }
@@ -136,7 +135,7 @@
   function announce(msg) { live.textContent = ""; window.setTimeout(() => { live.textContent = msg; }, 30); }
 
   const PAGES = [
-    ["priorities", "nav_priorities"], ["plans", "nav_plans"], ["inbox", "nav_inbox"],
+    ["priorities", "nav_priorities"], ["cases", "nav_cases"], ["plans", "nav_plans"], ["inbox", "nav_inbox"],
     ["review", "nav_review"], ["satisfaction", "nav_satisfaction"], ["health", "nav_health"]
   ];
   function renderShell() {
@@ -204,7 +203,8 @@
     if (!state.session) { renderShell(); return renderSignIn(); }
     renderShell();
     const r = state.route;
-    const fn = { priorities: renderPriorities, plans: r.arg ? renderPlan : renderPlans, inbox: renderInbox,
+    const fn = { priorities: renderPriorities, cases: r.arg ? renderCase : renderCases,
+      plans: r.arg ? renderPlan : renderPlans, inbox: renderInbox,
       review: renderReview, satisfaction: renderSatisfaction, health: renderHealth }[r.page] || renderPriorities;
     await fn(r);
   }
@@ -213,7 +213,6 @@
   // ---------- sign-in ----------
   function signedOut() {
     state.session = null;
-    try { localStorage.removeItem("escucha.signedIn"); } catch (e) { /* storage off */ }
     if (state.route && state.route.page !== "signin") { renderShell(); renderSignIn(); }
   }
   function renderSignIn() {
@@ -241,10 +240,11 @@
     page("signin_title", "signin_intro", form);
     input.focus();
   }
+  // GET /v1/session answers 200 {"authenticated": false} without a live session.
   async function loadSession() {
-    state.session = await api("/v1/session", { noRedirect: true });
-    try { localStorage.setItem("escucha.signedIn", "1"); } catch (e) { /* storage off */ }
-    try { await taxonomy(); } catch (e) { state.taxonomy = []; }
+    const s = await api("/v1/session", { noRedirect: true });
+    state.session = s && s.authenticated ? s : null;
+    if (state.session) { try { await taxonomy(); } catch (e) { state.taxonomy = []; } }
   }
 
   // ---------- priorities ----------
@@ -254,13 +254,15 @@
     const go = () => { location.hash = "#/priorities" + qs({ window: document.getElementById("f-window").value,
       level: document.getElementById("f-level").value }); };
     const body = el("div", { id: "prio-body" });
-    page("prio_title", "prio_intro",
+    const cases = el("div", { id: "open-cases-box" });
+    page("prio_title", "prio_intro", cases,
       el("form", { class: "toolbar", "aria-label": t("filters"), onsubmit: (e) => e.preventDefault() },
         selectField("f-window", "window", [["hour", t("window_hour")], ["day", t("window_day")], ["week", t("window_week")]], win, go),
         selectField("f-level", "level", [["1", t("level_1")], ["2", t("level_2")]], level, go)),
       body);
     focusTitle();
     loading(body);
+    openCases(cases); // at the same time as the priorities
     let d;
     try { d = await api("/v1/priorities" + qs({ window: win, level: level })); } catch (e) {
       if (e.status !== 401) showError(body, e, () => route()); return;
@@ -305,6 +307,103 @@
       it.action_plan_id
         ? el("p", null, el("a", { class: "plan-link", href: "#/plans/" + encodeURIComponent(it.action_plan_id) }, t("view_plan")))
         : el("p", { class: "muted" }, t("no_plan")));
+  }
+
+  // ---------- urgent cases ----------
+  // A case is one urgent item (a person in danger), shown apart from the statistics. Its card is
+  // marked by a heading, an "Urgent" label with an icon and a thick border, not by colour alone.
+  function caseCard(c, headTag) {
+    const hid = "case-" + c.id;
+    const ack = c.acknowledged;
+    return el("li", { class: "card case-card", "aria-labelledby": hid, "data-id": c.id },
+      el("div", { class: "card-head" },
+        el("span", { class: "case-flag" }, el("span", { class: "case-icon", "aria-hidden": "true" }, "!"), t("case_urgent")),
+        el(headTag || "h3", { id: hid, class: "case-name" }, catLabel(c.subcategory || c.category)),
+        statusBadge(c.status)),
+      el("p", { class: "meta" }, timeEl(c.received_at, t("case_received", { age: ago(c.received_at), channel: channelName(c.channel) }))),
+      c.reason ? el("p", { class: "case-reason" }, t("case_reason", { reason: c.reason }),
+        c.confidence !== null && c.confidence !== undefined ? " (" + t("case_confidence", { pct: fmtPct(c.confidence) }) + ")" : "") : null,
+      el("p", { class: ack ? "case-ack done" : "case-ack" }, ack ? t("case_acked", { actor: ack.actor, age: ago(ack.at) }) : t("case_not_acked")),
+      ticketList(c.tickets),
+      el("p", null, el("a", { class: "case-link", href: "#/cases/" + encodeURIComponent(c.id), "aria-describedby": hid }, t("case_open_link"))));
+  }
+  // The open cases at the top of the main view (nothing when the key may not read them).
+  async function openCases(box) {
+    let d;
+    try { d = await api("/v1/cases" + qs({ status: "open", limit: 50 })); } catch (e) { return; }
+    if (!document.body.contains(box)) return; // the page changed meanwhile
+    const items = (d && d.items) || [];
+    clear(box);
+    if (!items.length) { box.appendChild(el("p", { class: "cases-none", id: "cases-none" }, t("cases_none_open"))); return; }
+    box.appendChild(el("section", { class: "cases-panel", id: "open-cases", "aria-labelledby": "h-open-cases" },
+      el("h2", { id: "h-open-cases" }, el("span", { class: "case-icon", "aria-hidden": "true" }, "!"), " ",
+        t("cases_open_title", { n: items.length + (d.next_cursor ? "+" : "") })),
+      el("p", { class: "intro" }, t("cases_open_intro")),
+      el("ul", { class: "cards", id: "open-cases-list" }, items.map((c) => caseCard(c, "h3")))));
+  }
+  async function renderCases(r) {
+    const st = r.params.get("status") || "";
+    const body = el("div", { id: "cases-body" });
+    page("cases_title", "cases_intro",
+      el("form", { class: "toolbar", "aria-label": t("filters"), onsubmit: (e) => e.preventDefault() },
+        selectField("f-status", "status", [["", t("status_all")], ["open", t("status_open")], ["closed", t("status_closed")]], st,
+          () => { location.hash = "#/cases" + qs({ status: document.getElementById("f-status").value }); })),
+      body);
+    focusTitle();
+    loading(body);
+    let d;
+    try { d = await api("/v1/cases" + qs({ status: st, limit: 100 })); } catch (e) {
+      if (e.status !== 401) showError(body, e, () => route()); return;
+    }
+    clear(body);
+    const items = (d && d.items) || [];
+    if (!items.length) { body.appendChild(el("p", { class: "empty" }, t("cases_empty"))); return; }
+    body.appendChild(el("ul", { class: "cards", id: "cases" }, items.map((c) => caseCard(c, "h2"))));
+  }
+  function auditTable(audit) {
+    return el("section", { "aria-labelledby": "h-audit" }, el("h2", { id: "h-audit" }, t("audit")),
+      el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-labelledby": "h-audit" }, el("table", { id: "audit-table" },
+        el("thead", null, el("tr", null, ["audit_at", "audit_actor", "audit_action", "audit_detail"].map((k) => el("th", { scope: "col" }, t(k))))),
+        el("tbody", null, audit.map((a) => el("tr", null, el("td", null, timeEl(a.at, fmtTime(a.at))), el("td", null, a.actor || ""),
+          el("td", null, a.action || ""), el("td", { class: "detail" }, auditDetail(a.detail))))))));
+  }
+  async function renderCase(r) {
+    const body = el("div", { id: "case-body" });
+    page("case_title", null, el("p", null, el("a", { href: "#/cases" }, "← " + t("back_cases"))), body);
+    focusTitle();
+    loading(body);
+    let c;
+    try { c = await api("/v1/cases/" + encodeURIComponent(r.arg)); } catch (e) {
+      if (e.status !== 401) showError(body, e, () => route()); return;
+    }
+    clear(body);
+    const roles = (state.session && state.session.roles) || [];
+    const canAck = roles.indexOf("review") >= 0 || roles.indexOf("admin") >= 0;
+    const result = el("p", { class: "result", role: "status", id: "ack-result" });
+    const ackBtn = canAck && c.status === "open" ? el("button", { type: "button", class: "primary", id: "case-ack" }, t("case_ack")) : null;
+    if (ackBtn) ackBtn.addEventListener("click", async () => {
+      ackBtn.disabled = true;
+      try {
+        await api("/v1/cases/" + encodeURIComponent(c.id) + "/ack", { method: "POST" });
+        announce(t("case_ack_done"));
+        await renderCase(r);
+        const res = document.getElementById("ack-result");
+        if (res) res.textContent = t("case_ack_done");
+      } catch (e) {
+        ackBtn.disabled = false;
+        result.textContent = t("case_ack_failed", { msg: e.message });
+      }
+    });
+    const card = caseCard(c, "h2");
+    card.removeChild(card.lastChild); // the link to this very page
+    add(body, [
+      el("ul", { class: "cards" }, card),
+      el("section", { "aria-labelledby": "h-case-text" }, el("h2", { id: "h-case-text", class: "section" }, t("case_text")),
+        el("blockquote", { class: "case-text", lang: c.language || null }, c.text || "")),
+      el("div", { class: "actions" }, ackBtn), result,
+      el("p", { class: "hint" }, t("case_view_note")),
+      auditTable(Array.isArray(c.audit) ? c.audit : [])
+    ]);
   }
 
   // ---------- action plans ----------
@@ -692,13 +791,7 @@
   });
   window.addEventListener("hashchange", () => { route(); });
   (async function boot() {
-    // Only ask for the session when this browser signed in before: a first visit goes
-    // straight to the sign-in form (no 401 in the console).
-    let hint = null;
-    try { hint = localStorage.getItem("escucha.signedIn"); } catch (e) { /* storage off */ }
-    if (hint) {
-      try { await loadSession(); } catch (e) { state.session = null; try { localStorage.removeItem("escucha.signedIn"); } catch (x) { /* */ } }
-    }
+    try { await loadSession(); } catch (e) { state.session = null; }
     await route();
   })();
 })();

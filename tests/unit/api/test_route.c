@@ -36,6 +36,12 @@ static void test_routes(void **state) {
       {"/v1/receipts/01JD.abc_-", API_R_RECEIPT, "01JD.abc_-"},
       {"/open311/v2/requests.json", API_R_O311_LIST, ""},
       {"/open311/v2/requests/01JD.json", API_R_O311_GET, "01JD"},
+      {"/v1/cases", API_R_CASES_LIST, ""},
+      {"/v1/cases/01JDCASE", API_R_CASE_GET, "01JDCASE"},
+      {"/v1/cases/01JDCASE/ack", API_R_CASE_ACK, "01JDCASE"},
+      {"/v1/cases/01JDCASE/other", API_R_NONE, ""},
+      {"/v1/taxonomy", API_R_TAXONOMY, ""},
+      {"/v1/taxonomy/x", API_R_NONE, ""},
       {"/", API_R_STATIC, ""},
       {"/app.js", API_R_STATIC, ""},
       {"/v1/feedback/", API_R_NONE, ""}, /* empty segment */
@@ -67,6 +73,11 @@ static void test_routes(void **state) {
   assert_int_equal(api_route_match("/v1/feedback/x/review", &r), 0);
   api_route_allow(&r, allow, sizeof allow);
   assert_string_equal(allow, "POST");
+  assert_int_equal(api_route_match("/v1/cases/x/ack", &r), 0);
+  api_route_allow(&r, allow, sizeof allow);
+  assert_string_equal(allow, "POST");
+  assert_int_equal(api_route_match("/v1/cases/a%2Fb/ack", &r), -1); /* a case id that cannot exist */
+  assert_int_equal(r.id, API_R_CASE_ACK);
 }
 
 static void test_params(void **state) {
@@ -228,7 +239,7 @@ static void test_static_paths(void **state) {
 static void test_sessions(void **state) {
   (void)state;
   api_sessions *s = api_sessions_new(2, 1000);
-  const api_session *a = api_session_create(s, "demo", ES_ROLE_READ, 0);
+  const api_session *a = api_session_create(s, "demo", ES_ROLE_READ, NULL, 0);
   assert_non_null(a);
   char id_a[API_SESSION_ID_LEN + 1], csrf_a[API_SESSION_ID_LEN + 1];
   memcpy(id_a, a->id, sizeof id_a);
@@ -245,14 +256,14 @@ static void test_sessions(void **state) {
   assert_null(api_session_find(s, id_a, 43, 2801)); /* idle 1001 ms > 1000: gone */
   assert_int_equal(api_sessions_count(s), 0);
   /* full table: the least recently used goes */
-  const api_session *b = api_session_create(s, "demo", ES_ROLE_READ, 3000);
+  const api_session *b = api_session_create(s, "demo", ES_ROLE_READ, NULL, 3000);
   char id_b[44];
   memcpy(id_b, b->id, sizeof id_b);
-  const api_session *c = api_session_create(s, "otra", ES_ROLE_ADMIN, 3001);
+  const api_session *c = api_session_create(s, "otra", ES_ROLE_ADMIN, NULL, 3001);
   char id_c[44];
   memcpy(id_c, c->id, sizeof id_c);
   assert_non_null(api_session_find(s, id_b, 43, 3002)); /* b used later than c */
-  assert_non_null(api_session_create(s, "x", ES_ROLE_READ, 3003));
+  assert_non_null(api_session_create(s, "x", ES_ROLE_READ, "abc", 3003));
   assert_null(api_session_find(s, id_c, 43, 3004));
   assert_non_null(api_session_find(s, id_b, 43, 3004));
   assert_int_equal(api_session_delete(s, id_b, 43), 0);
@@ -260,7 +271,7 @@ static void test_sessions(void **state) {
   char long_agency[100];
   memset(long_agency, 'a', 99);
   long_agency[99] = '\0';
-  assert_null(api_session_create(s, long_agency, 0, 0));
+  assert_null(api_session_create(s, long_agency, 0, NULL, 0));
   api_sessions_free(s);
   const char *v;
   size_t len;
