@@ -186,7 +186,7 @@ static char **split_groups(const char *list) {
 static int serve(void) {
   char err[512];
   int rc = 1;
-  unsigned char rkey[ES_RECEIPT_KEY_BYTES];
+  unsigned char rkey[ES_RECEIPT_KEY_BYTES], okey[ES_RECEIPT_KEY_BYTES];
   es_keys *keys = NULL;
   api_taxo *taxo = NULL;
   rd_kafka_t *producer = NULL;
@@ -208,6 +208,8 @@ static int serve(void) {
       goto cleanup;
     }
     srv->receipt_key = rkey;
+    es_receipt_subkey(rkey, "optout", okey); /* the notifier signs opt-out links with it */
+    srv->optout_key = okey;
   } else es_warn("no_receipt_secret", "ESCUCHA_RECEIPT_SECRET_FILE unset: every receipt answers 404");
   taxo = api_taxo_load(C.taxonomy, err, sizeof err);
   if (!taxo) {

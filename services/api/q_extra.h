@@ -9,6 +9,11 @@
 /* {"status":"received|classified|in_action_plan|ticket_open|resolved","updated_at":..}
  * for a feedback id whose receipt token was already verified. */
 ES_MUST_CHECK api_rc api_q_receipt(PGconn *pg, const char *id, es_buf *out, api_err *err);
+/* The reporter of a feedback id (opt-out token already verified) stops
+ * being told: contacts.opted_out_at is set (kept when already set).
+ * {"opted_out":true|false} — false when no contact is kept (never left, or
+ * already purged), which is no error for the person clicking. */
+ES_MUST_CHECK api_rc api_q_optout(PGconn *pg, const char *id, es_buf *out, api_err *err);
 
 /* GeoReport v2 GET requests.json: a JSON array of service requests of the
  * agency that came in through Open311 (channel OPEN311). names_json maps a

@@ -245,6 +245,18 @@ api_rc api_q_receipt(PGconn *pg, const char *id, es_buf *out, api_err *err) {
   return ok ? API_OK : oom(err);
 }
 
+api_rc api_q_optout(PGconn *pg, const char *id, es_buf *out, api_err *err) {
+  const char *prm[] = {id};
+  PGresult *r;
+  api_rc rc = run(pg, "optout",
+                  "UPDATE contacts SET opted_out_at = coalesce(opted_out_at, now()) WHERE feedback_id = $1 RETURNING 1",
+                  1, prm, &r, err);
+  if (rc != API_OK) return rc;
+  int ok = put(out, PQntuples(r) > 0 ? "{\"opted_out\":true}" : "{\"opted_out\":false}");
+  PQclear(r);
+  return ok ? API_OK : oom(err);
+}
+
 /* ---- Open311 GeoReport v2 ---- */
 
 #define O311_STATUS "CASE WHEN pl.status = 'closed' OR (tk.n > 0 AND tk.done) THEN 'closed' ELSE 'open' END"

@@ -108,6 +108,7 @@ static const struct {
     [API_R_CASE_GET] = {API_R_CASE_GET, "case_get", API_M_GET},
     [API_R_CASE_ACK] = {API_R_CASE_ACK, "case_ack", API_M_POST},
     [API_R_TAXONOMY] = {API_R_TAXONOMY, "taxonomy", API_M_GET},
+    [API_R_OPTOUT] = {API_R_OPTOUT, "optout", API_M_GET | API_M_POST},
 };
 
 static void set(api_route *r, api_route_id id) {
@@ -207,6 +208,9 @@ int api_route_match(const char *path, api_route *r) {
     else if (seg_is(seg[0], len[0], "health") && n == 1) set(r, API_R_HEALTH);
     else if (seg_is(seg[0], len[0], "receipts") && n == 2) {
       set(r, API_R_RECEIPT);
+      return seg_arg(seg[1], len[1], token_char, r->arg);
+    } else if (seg_is(seg[0], len[0], "optout") && n == 2) {
+      set(r, API_R_OPTOUT);
       return seg_arg(seg[1], len[1], token_char, r->arg);
     }
     return 0;

@@ -30,6 +30,7 @@ typedef enum {
   API_R_CASE_GET,      /* /v1/cases/{id} */
   API_R_CASE_ACK,      /* /v1/cases/{id}/ack */
   API_R_TAXONOMY,      /* /v1/taxonomy */
+  API_R_OPTOUT,        /* /v1/optout/{token} (no key: the token is the capability) */
   API_R_COUNT
 } api_route_id;
 

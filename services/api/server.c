@@ -214,6 +214,7 @@ static void on_work(uv_work_t *w) {
     case API_R_REVIEW_QUEUE: j->rc = api_q_review_queue(c, ag, &j->p, &j->out, &j->err); break;
     case API_R_HEALTH: j->rc = api_q_model_version(c, ag, &j->out, &j->err); break;
     case API_R_RECEIPT: j->rc = api_q_receipt(c, j->id, &j->out, &j->err); break;
+    case API_R_OPTOUT: j->rc = api_q_optout(c, j->id, &j->out, &j->err); break;
     case API_R_O311_LIST: j->rc = api_q_o311_list(c, ag, api_taxo_names_json(s->taxo), &j->p, &j->out, &j->err); break;
     case API_R_O311_GET: j->rc = api_q_o311_get(c, ag, api_taxo_names_json(s->taxo), j->r.arg, &j->out, &j->err); break;
     case API_R_REVIEW:
@@ -267,7 +268,13 @@ static void after_work(uv_work_t *w, int status) {
     review_publish(j); /* continues in the delivery report */
     return;
   }
-  if (j->r.id == API_R_CASE_ACK) {
+  if (j->r.id == API_R_OPTOUT) { /* a person clicked a link in a message: a page, in both languages */
+    static const char DONE[] =
+        "<!doctype html><html lang=\"es\"><head><meta charset=\"utf-8\"><title>Listo</title></head><body>"
+        "<h1>Listo</h1><p>No le enviaremos más mensajes sobre este reporte.</p>"
+        "<p lang=\"en\">Done: we will not send you more messages about this report.</p></body></html>";
+    reply(j->req, j->r.name, 200, "text/html; charset=utf-8", DONE, sizeof DONE - 1, "Cache-Control: no-store\r\n");
+  } else if (j->r.id == API_R_CASE_ACK) {
     reply(j->req, j->r.name, 200, "application/json", j->out.data, j->out.len, "Cache-Control: no-store\r\n");
   } else if (j->r.id == API_R_REVIEW) {
     char body[160];
@@ -666,6 +673,15 @@ void api_server_handle(es_http_req *req, void *ud) {
   if (api_params_parse(req->query, &j->p, &err) != API_OK) {
     reply_api_err(req, &r, &err);
     job_free(j);
+    return;
+  }
+  if (r.id == API_R_OPTOUT) { /* no key: the link in the message is the capability */
+    if (bad_arg || !s->optout_key || es_receipt_verify(s->optout_key, r.arg, strlen(r.arg), j->id, sizeof j->id) != 0) {
+      reply_error(req, &r, 404, "not_found", "unknown opt-out link", NULL, NULL);
+      job_free(j);
+      return;
+    }
+    start_job(s, req, j);
     return;
   }
   if (r.id == API_R_RECEIPT) { /* no key: the token is the capability */

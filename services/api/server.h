@@ -26,6 +26,7 @@ typedef struct api_server {
   const api_taxo *taxo;             /* borrowed; NULL: reviews answer 503 */
   const char *web_root;             /* borrowed: real path of the dashboard folder; NULL: none */
   const unsigned char *receipt_key; /* borrowed (ES_RECEIPT_KEY_BYTES); NULL: receipts 404 */
+  const unsigned char *optout_key;  /* borrowed: es_receipt_subkey(receipt key, "optout"); NULL: opt-outs 404 */
   rd_kafka_t *producer;             /* borrowed; NULL: reviews answer 503 */
   const char *corrections_topic;
   es_lagmon *lagmon;   /* borrowed: the groups' lag, probed on its own thread; NULL: none */

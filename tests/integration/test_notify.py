@@ -21,7 +21,9 @@ import threading
 
 import psycopg2
 
-from conftest import PG_DSN, STATE, pb, producer, wait_until
+import requests
+
+from conftest import API_HTTP_PORT, PG_DSN, STATE, pb, producer, wait_until
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "contract"))
 import actions_it as it  # noqa: E402
@@ -166,17 +168,26 @@ def test_reporters_told_once_per_status(services, redmine, tmp_path):  # noqa: F
         assert wa["template"]["language"]["code"] == "en"  # the item's language
         assert rx.got["sms"][0]["to"] == "+56933334444" and "Recibimos su reporte" in rx.got["sms"][0]["text"]
 
-        # closed in Redmine: everyone told "resolved" once, contacts marked for the purge
+        # the e-mail's one-click opt-out link, served by escucha-api: a forged one is refused
+        link = next(w for w in text.split() if "/v1/optout/" in w)
+        services.start("api", http_port=API_HTTP_PORT)
+        assert requests.get(link[:-3] + "AAA", timeout=10).status_code == 404
+        r = requests.get(link, timeout=10)
+        assert r.status_code == 200 and "No le enviaremos más mensajes" in r.text, r.text
+        assert sql("SELECT opted_out_at IS NOT NULL FROM contacts WHERE feedback_id = %s", (live[0],))[0][0]
+
+        # closed in Redmine: the others told "resolved" once and marked for the purge; the opted-out one not
         api(redmine, "PUT", "/issues/%s.json" % ext, json={"issue": {"status_id": int(redmine["REDMINE_CLOSED_STATUS_ID"])}})
-        wait_until(lambda: len(mails(smtp_dir)) == 2 and len(rx.got["whatsapp"]) == 2 and len(rx.got["sms"]) == 2,
-                   30, 0.1, "the resolved messages")
-        assert "resuelto" in str(mails(smtp_dir)[1][1]["subject"])
+        wait_until(lambda: len(rx.got["whatsapp"]) == 2 and len(rx.got["sms"]) == 2, 30, 0.1, "the resolved messages")
         assert rx.got["whatsapp"][1]["template"]["name"] == "escucha_status_resolved"
+        assert "resuelto" in rx.got["sms"][1]["text"]
         assert not rx.bad, rx.bad
         got = sql("SELECT feedback_id, status, state FROM notifications WHERE plan_id = %s ORDER BY 1, 2", (plan_id,))
-        assert sorted(got) == sorted((f, s, "sent") for f in live for s in ("opened", "resolved"))
+        want = [(live[0], "opened", "sent")] + [(f, s, "sent") for f in live[1:] for s in ("opened", "resolved")]
+        assert sorted(got) == sorted(want)
+        assert len(mails(smtp_dir)) == 1
         told = sql("SELECT feedback_id FROM contacts WHERE agency = %s AND final_notified_at IS NOT NULL", (agency,))
-        assert sorted(r[0] for r in told) == sorted(live)
+        assert sorted(r[0] for r in told) == sorted(live[1:])
         # no contact in clear in the log
         log = open(os.path.join(STATE, "logs", "test-actions-0.log"), "rb").read()
         for p in people.values():
