@@ -99,6 +99,34 @@ static int get_keywords(vctx *v, json_t *o, const char *path, es_tax_subcat *s) 
   return 0;
 }
 
+/* The playbook: every subcategory says what to do about it (a plan's
+ * recommendations come from the subcategories that drive it). Each action is
+ * a non-empty string or {"es": "...", "en": "..."} (both non-empty). */
+static int get_actions(vctx *v, json_t *o, const char *path) {
+  char p[256];
+  snprintf(p, sizeof p, "%s.actions", path);
+  json_t *a = json_object_get(o, "actions");
+  if (!a) return fail(v, p, "missing (every subcategory needs at least one action)");
+  if (!json_is_array(a) || json_array_size(a) == 0)
+    return fail(v, p, "must be a non-empty list of strings or {es, en} objects");
+  for (size_t i = 0; i < json_array_size(a); i++) {
+    json_t *x = json_array_get(a, i);
+    char q[300];
+    snprintf(q, sizeof q, "%s[%zu]", p, i);
+    if (json_is_string(x) && json_string_length(x) > 0) continue;
+    if (json_is_object(x)) {
+      char *es = NULL, *en = NULL;
+      int rc = get_str(v, x, "es", q, &es) || get_str(v, x, "en", q, &en);
+      free(es);
+      free(en);
+      if (rc) return -1;
+      continue;
+    }
+    return fail(v, q, "must be a non-empty string or an object with es and en");
+  }
+  return 0;
+}
+
 static int parse_sub(vctx *v, json_t *o, const char *path, const es_tax_category *c, int ci, es_tax_subcat *s) {
   char p[256];
   if (!json_is_object(o)) return fail(v, path, "must be an object");
@@ -119,13 +147,10 @@ static int parse_sub(vctx *v, json_t *o, const char *path, const es_tax_category
     if (!json_is_string(j) || (s->journey = es_journey_index(json_string_value(j))) < 0)
       return fail(v, p, "must be one of AWARENESS, REGISTRATION, ACTIVATION, ONGOING_USE, SUPPORT, RENEWAL");
   }
-  json_t *a = json_object_get(o, "actions");
-  snprintf(p, sizeof p, "%s.actions", path);
-  if (a && !json_is_array(a)) return fail(v, p, "must be a list of strings");
   json_t *r = json_object_get(o, "routing");
   snprintf(p, sizeof p, "%s.routing", path);
   if (r && !json_is_object(r)) return fail(v, p, "must be an object");
-  return 0;
+  return get_actions(v, o, path);
 }
 
 static int grow_subs(es_taxonomy *t, size_t *cap) {
