@@ -44,11 +44,21 @@ int ac_db_pending_request(ac_db *db, const char *plan, void **pb, size_t *len);
  * 0 ok (also when nothing needed writing). */
 int ac_db_ticket_pending(ac_db *db, const char *plan, const char *tool, const char *error, long http_status);
 int ac_db_ticket_failed(ac_db *db, const char *plan, const char *tool, const char *error, long http_status);
-/* Loads up to max topic texts and background texts (last `days` days). The
- * arrays and strings are malloc'd; free with ac_db_docs_free. */
+/* Loads up to 500 topic texts (with subcategory and sentiment) and 3000
+ * background texts (last `days` days). The arrays and strings are malloc'd;
+ * free with ac_db_docs_free. */
 int ac_db_docs(ac_db *db, const char *agency, const char *topic, int days, ac_doc **topic_docs, size_t *nt,
                ac_doc **rest_docs, size_t *nr);
 void ac_db_docs_free(ac_doc *d, size_t n);
+/* The topic's texts of the baseline window (the base_days before the last
+ * days), at most 500, for "new words". Free with ac_db_docs_free. */
+int ac_db_base_docs(ac_db *db, const char *agency, const char *topic, int days, int base_days, ac_doc **out, size_t *n);
+/* Counts of the agency and the topic (evidence window of `days`, baseline of
+ * the base_days before it) and the topic's breakdown per subcategory,
+ * service, channel, address, weekday and hour (one GROUP BY GROUPING SETS
+ * query; cells of other dimensions with fewer than 5 items are left out).
+ * st->cells malloc'd: ac_stats_free. 0 ok, -1 error. */
+int ac_db_stats(ac_db *db, const char *agency, const char *topic, int days, int base_days, ac_stats *st);
 /* Status change of a ticket (no-op when unchanged); writes closed_at when
  * done and an audit_log row in the same statement. Returns rows changed, -1. */
 int ac_db_action_update(ac_db *db, const char *idem_key, int state, const char *status_name);
