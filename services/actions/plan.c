@@ -587,6 +587,8 @@ static int where_lines(const ac_plan *p, es_buf *b, int en, int markup) {
     const ac_cell *c = &p->conc[i];
     where_phrase(p, c, en, w, sizeof w);
     frac10(c->rate, en, 0, f, sizeof f);
+    if (!en && (strcmp(f, "todos") == 0 || strcmp(f, "casi todos") == 0))
+      strcat(f, " los"); /* "todos los comentarios" */
     times(c->lift, en, x[0], sizeof x[0]);
     times(c->lift_lo, en, x[1], sizeof x[1]);
     times(c->lift_hi, en, x[2], sizeof x[2]);

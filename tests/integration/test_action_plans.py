@@ -1,0 +1,173 @@
+"""Action plans worth acting on, against the real stack: rows planted in
+PostgreSQL with one concentration (a service with several times the agency's
+negative rate on one subcategory), an ActionRequest on Kafka, the Redmine
+connector pointed at the contract fake. The stored plan (action_plans.detail)
+and the ticket body name that service first with its lift, lead with that
+subcategory's own actions, carry links to the items, an owner, a due date and
+a success measure; URGENTE only with urgent items, and their count."""
+import datetime
+import json
+import os
+import sys
+
+import psycopg2
+import pytest
+import requests
+
+from conftest import PG_DSN, pb, producer, wait_until
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "contract"))
+import actions_it as it  # noqa: E402
+
+TOKEN = "tok-redmine-secret"
+SERVICE = "Registro Civil Centro"
+SUB_A, SUB_B = "waiting_times/queue_wait", "waiting_times/appointment_delay"
+DASH = "http://dash.example:8081/"
+
+NEG_A = ["La fila para sacar número en el registro demoró más de dos horas",
+         "Estuve tres horas en la fila sin que avanzara, solo había una ventanilla",
+         "La espera en la fila del registro es eterna, nadie organiza los números",
+         "Hice fila toda la mañana y cerraron la ventanilla antes de atenderme"]
+POS = ["Me atendieron rápido en la fila con número y pantalla de turnos, muy bien",
+       "La fila avanzó rápido gracias al sistema de números, excelente atención"]
+
+
+@pytest.fixture(scope="module")
+def vendor():
+    v = it.vendor_server()
+    yield v
+    v.stop()
+
+
+@pytest.fixture(scope="module")
+def taxonomy(tmp_path_factory):
+    path = it.taxonomy_routed(str(tmp_path_factory.mktemp("tax") / "taxonomy.json"), {"tool": "redmine"})
+    with open(path) as f:
+        tax = json.load(f)
+    for c in tax["categories"]:
+        if c["id"] == "waiting_times":
+            c["routing"]["assignee"] = "jefa.operaciones"
+            c["sla_days"] = {"urgent": 2, "normal": 10}
+    with open(path, "w") as f:
+        json.dump(tax, f)
+    return path
+
+
+def default_actions(sub):
+    with open(os.path.join(it.REPO, "config", "taxonomy.default.json")) as f:
+        tax = json.load(f)
+    for c in tax["categories"]:
+        for s in c["subcategories"]:
+            if s["id"] == sub:
+                return s["actions"]
+    raise KeyError(sub)
+
+
+def plant(agency, urgent=0):
+    """Agency rows: background (1 in 10 negative), then the topic: 14 negative
+    items of SUB_A at SERVICE (the concentration), 12 items of SUB_A and 12 of
+    SUB_B elsewhere (3 negative each), 2 positive ones; `urgent` of the
+    planted negatives flagged urgent. Returns (ids of SERVICE rows, agency
+    rate)."""
+    rows = []
+    for i in range(100):
+        cat = ["digital_channels", "payments_fees", "information", "facilities"][i % 4]
+        sent = "NEGATIVE" if i % 10 == 0 else "NEUTRAL"
+        rows.append((cat, None, "Oficina Norte", sent, "Comentario general número %d sobre el servicio" % i, False))
+    planted = []
+    for i in range(14):
+        rows.append(("waiting_times", SUB_A, SERVICE, "NEGATIVE", NEG_A[i % len(NEG_A)] + " (%d)" % i, i < urgent))
+        planted.append(len(rows) - 1)
+    for sub in (SUB_A, SUB_B):
+        for i in range(12):
+            sent = "NEGATIVE" if i < 3 else "NEUTRAL"
+            rows.append(("waiting_times", sub, "Oficina Sur", sent, "La espera por %s fue de %d minutos" % (sub, i),
+                         False))
+    for t in POS:
+        rows.append(("waiting_times", SUB_A, "Oficina Sur", "POSITIVE", t, False))
+    ids = []
+    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
+        for (cat, sub, svc, sent, text, urg) in rows:
+            fid = it.unique("fb")
+            ids.append(fid)
+            cur.execute("INSERT INTO feedback (id, agency, service, channel, text, language, received_at, category, "
+                        "subcategory, sentiment, confidence, urgent) VALUES (%s, %s, %s, 'WEB', %s, 'es', now(), "
+                        "%s, %s, %s, 0.9, %s)", (fid, agency, svc, text, cat, sub, sent, urg))
+    neg = sum(1 for r in rows if r[3] == "NEGATIVE")
+    return [ids[i] for i in planted], neg / len(rows)
+
+
+def env_for(vendor, taxonomy):
+    return {"ESCUCHA_TAXONOMY": taxonomy, "ESCUCHA_REDMINE_BASE_URL": vendor.url + "/redmine",
+            "ESCUCHA_REDMINE_TOKEN": TOKEN, "ESCUCHA_REDMINE_PROJECT": "escucha", "ESCUCHA_POLL_INTERVAL_S": "60",
+            "ESCUCHA_RETRY_BASE_MS": "20", "ESCUCHA_RETRY_MAX": "2", "ESCUCHA_LOCK_TTL_MS": "1500",
+            "ESCUCHA_HTTP_TIMEOUT_MS": "5000", "ESCUCHA_LANG": "es", "ESCUCHA_DASHBOARD_URL": DASH}
+
+
+def ticket_of(vendor, ext):
+    r = requests.get(vendor.url + "/redmine/issues/%s.json" % ext, headers={"X-Redmine-API-Key": TOKEN}, timeout=5)
+    r.raise_for_status()
+    return r.json()["issue"]
+
+
+def plan_of(request_id):
+    r = it.sql(PG_DSN, "SELECT p.detail, p.summary, p.recommendations, p.quotes, a.external_key FROM action_plans p "
+                       "JOIN actions a ON a.plan_id = p.id WHERE p.request_id = %s", (request_id,))
+    return r[0] if r else None
+
+
+def test_planted_concentration_drives_the_plan(services, vendor, taxonomy):
+    agency = it.unique("ag")
+    planted, rate = plant(agency)
+    svc = services.start("actions", env=env_for(vendor, taxonomy))
+    req = it.action_request(pb, agency, volume=40)
+    it.produce(producer(), req)
+    detail, summary, recs, quotes, ext = wait_until(lambda: plan_of(req.request_id), 60, 0.1, "the plan and ticket")
+
+    # the service is the top concentration, with its lift over the agency's rate
+    top = detail["concentrations"][0]
+    assert (top["dimension"], top["value"]) == ("service", SERVICE), detail["concentrations"]
+    assert top["n"] == 14 and top["negatives"] == 14
+    assert abs(top["lift"] - 1.0 / rate) < 1e-6 and top["lift_low"] > 1 and top["lift_high"] >= top["lift"]
+    assert all(c["rate_low"] > rate for c in detail["concentrations"])  # only significant ones
+    assert abs(detail["counts"]["agency_negatives"] / detail["counts"]["agency_n"] - rate) < 1e-9
+
+    # the driving subcategory's own actions lead; no generic step
+    assert [d["subcategory"] for d in detail["drivers"]] == [SUB_A, SUB_B]
+    assert recs[:2] == default_actions(SUB_A)
+    assert default_actions(SUB_B)[0] in recs and len(recs) <= 5
+    assert not detail["generic_recommendation"]
+
+    # evidence: quotes of the driver, a positive counter-example; owner, due date, success measure
+    assert quotes and quotes[0]["subcategory"] == SUB_A
+    assert detail["counter_example"]["text"] in POS
+    assert detail["owner"] == "jefa.operaciones" and detail["sla_days"] == 10
+    due = (datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=10)).isoformat()
+    assert detail["due_date"] == due
+    assert abs(detail["success"]["target_negative_share"] - rate) < 1e-9
+    assert detail["urgent_items"] == 0
+
+    # the ticket says it in plain words, with links to the items
+    ticket = ticket_of(vendor, ext)
+    text = it.shown(ticket["description"])
+    lift = ("%.1f" % (1.0 / rate)).replace(".", ",")
+    assert "Se concentran sobre todo en el servicio «%s»" % SERVICE in summary
+    assert "«%s»" % SERVICE in text and "Es %s veces la tasa de la institución" % lift in text
+    assert recs[0] in text and "Responsable: jefa.operaciones." in text and "Plazo: %s (10 días)." % due in text
+    assert "Meta: Durante 2 semanas seguidas" in text and "Lo que funciona" in text
+    assert any(DASH + "#/feedback/" + fid in text for fid in planted)
+    assert "URGENTE" not in ticket["subject"] and "urgente" not in summary
+    assert "escucha-key: " in ticket["description"]
+    assert svc.proc.poll() is None
+
+
+def test_urgent_only_from_urgent_items(services, vendor, taxonomy):
+    agency = it.unique("ag")
+    plant(agency, urgent=2)
+    services.start("actions", env=env_for(vendor, taxonomy))
+    req = it.action_request(pb, agency, volume=40)
+    it.produce(producer(), req)
+    detail, summary, _, _, ext = wait_until(lambda: plan_of(req.request_id), 60, 0.1, "the plan and ticket")
+    assert detail["urgent_items"] == 2 and detail["sla_days"] == 2
+    assert "2 comentarios están marcados como urgentes" in summary
+    assert "URGENTE (2)" in ticket_of(vendor, ext)["subject"]
