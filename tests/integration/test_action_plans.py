@@ -53,13 +53,14 @@ def taxonomy(tmp_path_factory):
     return path
 
 
-def default_actions(sub):
+def default_actions(sub, lang="es"):
+    """The shipped taxonomy's actions of sub, in lang."""
     with open(os.path.join(it.REPO, "config", "taxonomy.default.json")) as f:
         tax = json.load(f)
     for c in tax["categories"]:
         for s in c["subcategories"]:
             if s["id"] == sub:
-                return s["actions"]
+                return [a[lang] if isinstance(a, dict) else a for a in s["actions"]]
     raise KeyError(sub)
 
 
