@@ -281,6 +281,28 @@ static int ticket_not_opened(svc *s, const ac_plan *p, ac_conn *c, int tr, const
   return H_RETRY;
 }
 
+/* Plans that follow the problem: the plan's ticket existed already; when the
+ * topic grew, shrank or changed drivers since what the ticket was last told,
+ * one comment says so (once per change: its hash in audit_log). Best effort:
+ * a failure is logged and tried again by the next request for the plan. */
+static void plan_follow(svc *s, const ac_plan *p, ac_conn *c, const ac_ticket *t, int markup) {
+  char *text = NULL, hash[65];
+  es_buf b = {0};
+  if (!c->ops->comment || ac_plan_change(p->reported, p, LANGS[C.lang], &text, hash) != 1) goto cleanup;
+  if (ac_db_change_told(&s->db, p->id, hash) != 0) goto cleanup;
+  ac_error err = {0};
+  if (ac_text_inline(&b, text, markup) != 0 || !b.data) goto cleanup;
+  if (c->ops->comment(c, t->key, b.data, &err) != AC_OK) {
+    es_warn("plan_update", "plan %s: comment on %s %s failed: %s", p->id, c->ops->tool, t->key, err.msg);
+    goto cleanup;
+  }
+  if (ac_db_plan_reported(&s->db, p, hash, c->ops->tool, t->key) == 0)
+    es_info("plan_update", "plan %s: change told on %s %s", p->id, c->ops->tool, t->key);
+cleanup:
+  free(text);
+  es_buf_free(&b);
+}
+
 /* Renders the ticket of p for c and ensures it (lock, search, create,
  * record). H_* as process. */
 static int ticket_ensure(svc *s, const Escucha__V1__ActionRequest *req, const ac_plan *p, ac_conn *c, int markup,
@@ -301,6 +323,7 @@ static int ticket_ensure(svc *s, const Escucha__V1__ActionRequest *req, const ac
   ac_error err = {0};
   int created = 0;
   int tr = ac_ensure_ticket(c, &s->store, p->id, &is, C.lock_ttl_ms, &t, &created, &err);
+  if (tr == AC_OK && !created) plan_follow(s, p, c, &t, markup);
   rc = tr == AC_OK ? ticket_opened(s, req, p, c, &t, created, why) : ticket_not_opened(s, p, c, tr, &err, why, whylen);
 cleanup:
   free(title);

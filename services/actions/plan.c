@@ -742,7 +742,103 @@ json_t *ac_plan_detail_json(const ac_plan *p) {
   return d;
 }
 
+json_t *ac_plan_snapshot_json(const ac_plan *p) {
+  json_t *drv = json_array();
+  for (int d = 0; d < p->ndrivers; d++)
+    json_array_append_new(
+        drv, json_pack("{s:s, s:s, s:s, s:f}", "subcategory", p->drivers[d].sub, "label_es", p->drivers[d].label_es,
+                       "label_en", p->drivers[d].label_en, "share", p->drivers[d].share));
+  json_t *o = json_pack("{s:I, s:I, s:i, s:o}", "topic_n", (json_int_t)p->st.topic_n, "topic_negatives",
+                        (json_int_t)p->st.topic_neg, "days", p->st.days, "drivers", drv);
+  if (o && p->nconc)
+    json_object_set_new(o, "top",
+                        json_pack("{s:s, s:s}", "dimension", AC_DIM_NAMES[p->conc[0].dim], "value", p->conc[0].key));
+  return o;
+}
+
+/* Driver ids of a snapshot, sorted, joined by ',' (for comparison). */
+static void driver_set(const json_t *drivers, char *out, size_t n) {
+  const char *ids[AC_PLAN_MAX_DRIVERS];
+  size_t k = 0, i;
+  json_t *d;
+  json_array_foreach(drivers, i, d) {
+    const char *id = json_string_value(json_object_get(d, "subcategory"));
+    if (id && k < AC_PLAN_MAX_DRIVERS) ids[k++] = id;
+  }
+  for (size_t a = 1; a < k; a++) /* insertion sort: at most 3 */
+    for (size_t b = a; b > 0 && strcmp(ids[b - 1], ids[b]) > 0; b--) {
+      const char *t = ids[b];
+      ids[b] = ids[b - 1];
+      ids[b - 1] = t;
+    }
+  out[0] = 0;
+  for (size_t j = 0; j < k; j++) snprintf(out + strlen(out), n - strlen(out), "%s%s", j ? "," : "", ids[j]);
+}
+
+int ac_plan_change(const json_t *rep, const ac_plan *p, const char *lang, char **text, char hash[65]) {
+  *text = NULL;
+  hash[0] = 0;
+  if (!json_is_object(rep) || !p->has_stats) return 0;
+  int en = lang && strcmp(lang, "en") == 0;
+  long pn = (long)json_integer_value(json_object_get(rep, "topic_n")), cn = p->st.topic_n;
+  json_t *pd = json_object_get(rep, "drivers");
+  char was[400], now[400];
+  driver_set(pd, was, sizeof was);
+  json_t *cur = ac_plan_snapshot_json(p);
+  driver_set(json_object_get(cur, "drivers"), now, sizeof now);
+  json_decref(cur);
+  int grew = cn >= pn * 3 / 2 && cn - pn >= 5, shrank = cn * 2 <= pn && pn - cn >= 5;
+  /* drivers changed: another set, or another one first */
+  const char *pfirst = json_string_value(json_object_get(json_array_get(pd, 0), "subcategory"));
+  int drivers =
+      was[0] && now[0] && (strcmp(was, now) != 0 || (pfirst && p->ndrivers && strcmp(pfirst, p->drivers[0].sub) != 0));
+  if (!grew && !shrank && !drivers) return 0;
+  es_buf b = {0}, k = {0};
+  char f[48];
+  es_buf_puts(&b, en ? "Plan update. " : "Actualización del plan. ");
+  if (grew || shrank)
+    es_buf_printf(&b,
+                  en ? "The topic %s: %ld comments in the last %d days, %ld before. "
+                     : "El tema %s: %ld comentarios en los últimos %d días; antes eran %ld. ",
+                  grew ? (en ? "grew" : "creció") : (en ? "shrank" : "bajó"), cn, p->st.days, pn);
+  if (drivers && p->ndrivers) {
+    const char *old = json_string_value(json_object_get(json_array_get(pd, 0), en ? "label_en" : "label_es"));
+    frac10(p->drivers[0].share, en, 0, f, sizeof f);
+    es_buf_printf(&b,
+                  en ? "What weighs most changed: now \"%s\" (%s negative comments)"
+                     : "Cambió lo que más pesa: ahora «%s» (%s comentarios negativos)",
+                  en ? p->drivers[0].label_en : p->drivers[0].label_es, f);
+    if (old && *old) es_buf_printf(&b, en ? "; before \"%s\". " : "; antes «%s». ", old);
+    else es_buf_puts(&b, ". ");
+  }
+  if (p->st.topic_n > 0) {
+    frac10((double)p->st.topic_neg / (double)p->st.topic_n, en, 0, f, sizeof f);
+    es_buf_printf(&b, en ? "Now %s are negative. " : "Ahora son negativos %s. ", f);
+  }
+  if (p->nrecs && !p->generic_rec)
+    es_buf_printf(&b, en ? "First recommended action: %s." : "Primera acción recomendada: %s.", p->recs[0]);
+  /* The hash names the change, not its wording: the same change is one comment. */
+  es_buf_printf(&k, "%s|%s|%ld|%ld|%s|%s|%s|%s", p->id,
+                grew     ? "grew"
+                : shrank ? "shrank"
+                         : "same",
+                pn, cn, was, now, pfirst ? pfirst : "", p->ndrivers ? p->drivers[0].sub : "");
+  if (!b.data || !k.data) {
+    es_buf_free(&b);
+    es_buf_free(&k);
+    return -1;
+  }
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, (const unsigned char *)k.data, k.len);
+  sodium_bin2hex(hash, 65, h, sizeof h);
+  es_buf_free(&k);
+  if (b.len && b.data[b.len - 1] == ' ') b.data[--b.len] = 0;
+  *text = b.data;
+  return 1;
+}
+
 void ac_plan_free(ac_plan *p) {
+  json_decref(p->reported);
   for (int i = 0; i < p->nquotes; i++) free(p->quotes[i].text);
   for (int i = 0; i < p->nrecs; i++) free(p->recs[i]);
   free(p->counter.text);

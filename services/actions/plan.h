@@ -133,6 +133,7 @@ typedef struct ac_plan {
   char due[16];        /* YYYY-MM-DD, from opened_at + sla_days (store) */
   char dashboard[256]; /* base URL for item links; "" none */
   int generic_rec;     /* the only recommendation is the generic step */
+  json_t *reported;    /* owned: the snapshot last told to the ticket (store; NULL unknown) */
 } ac_plan;
 
 /* Concentrations, driver subcategories (by their share of the topic's
@@ -162,6 +163,16 @@ char *ac_plan_success(const ac_plan *p, const char *lang);
 /* The plan's detail (action_plans.detail): drivers, concentrations, counts,
  * success measure, owner, SLA, counter-example. New reference. */
 json_t *ac_plan_detail_json(const ac_plan *p);
+/* What a plan's ticket was last told (detail.reported): topic counts,
+ * drivers with labels, the top concentration. New reference. */
+json_t *ac_plan_snapshot_json(const ac_plan *p);
+/* Whether the plan's topic changed since `reported` (a snapshot): it grew
+ * (1.5 times the items and at least 5 more), shrank (half or less, at least 5
+ * fewer) or its drivers changed (another set of subcategories). 1: changed,
+ * with *text the ticket comment in lang (plain text, malloc'd) and hash the
+ * SHA-256 (hex) of the change, for idempotency; 0: nothing to say; -1: out
+ * of memory. */
+int ac_plan_change(const json_t *reported, const ac_plan *p, const char *lang, char **text, char hash[65]);
 /* Readability of a text: Fernández-Huerta (lang "es") or Flesch reading
  * ease (otherwise), with each language's syllable rules; see docs/actions.md.
  * Counts are returned through the optional pointers. */

@@ -96,8 +96,9 @@ void ac_db_store(ac_db *db, ac_store *out) {
 int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char *priority_json, const void *request_pb,
                       size_t request_len, char *plan_request_id, size_t idlen) {
   json_t *rj = ac_plan_recs_json(p), *qj = ac_plan_quotes_json(p), *dj = ac_plan_detail_json(p);
+  json_t *sj = ac_plan_snapshot_json(p);
   char *recs = json_dumps(rj, JSON_COMPACT), *quotes = json_dumps(qj, JSON_COMPACT);
-  char *detail = dj ? json_dumps(dj, JSON_COMPACT) : NULL;
+  char *detail = dj ? json_dumps(dj, JSON_COMPACT) : NULL, *snap = sj ? json_dumps(sj, JSON_COMPACT) : NULL;
   char id[27], sla[16];
   es_ulid(id);
   snprintf(sla, sizeof sla, "%d", p->sla_days > 0 ? p->sla_days : 14);
@@ -112,27 +113,32 @@ int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char 
                        request_id,
                        request_pb ? request_pb : "",
                        detail ? detail : "{}",
-                       sla};
-  int lens[11] = {0, 0, 0, 0, 0, 0, 0, 0, (int)request_len, 0, 0};
-  int fmts[11] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0}; /* $9 bytea, binary */
+                       sla,
+                       snap ? snap : "{}"};
+  int lens[12] = {0, 0, 0, 0, 0, 0, 0, 0, (int)request_len, 0, 0, 0};
+  int fmts[12] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}; /* $9 bytea, binary */
   /* prioritize normally wrote the row (outbox); else this request opens it.
    * Either way the evidence columns get this plan's content. The due date
-   * counts from when the plan opened, so a rebuilt plan keeps it. */
+   * counts from when the plan opened, so a rebuilt plan keeps it; `reported`
+   * (what the ticket was last told) is kept too: it changes only when a
+   * change is told (ac_db_plan_reported), and comes back for comparison. */
 #define DUE(opened) "to_char((" opened " AT TIME ZONE 'UTC')::date + $11::int, 'YYYY-MM-DD')"
   PGresult *r = PQexecParams(
       db->pg,
       "WITH up AS (UPDATE action_plans SET summary = $5, recommendations = $6::jsonb, quotes = $7::jsonb, "
-      "detail = $10::jsonb || jsonb_build_object('due_date', " DUE("opened_at") "), "
+      "detail = $10::jsonb || jsonb_build_object('due_date', " DUE("opened_at") ", "
+      "'reported', coalesce(detail->'reported', $12::jsonb)), "
       "request_pb = coalesce(request_pb, $9::bytea), request_sent_at = coalesce(request_sent_at, now()), "
       "updated_at = now() WHERE request_id = $8 OR (agency = $2 AND topic = $3 AND status = 'open') "
-      "RETURNING id, request_id, detail->>'due_date' AS due), ins AS (INSERT INTO action_plans (id, agency, topic, "
+      "RETURNING id, request_id, detail->>'due_date' AS due, detail->'reported' AS rep), ins AS (INSERT INTO action_plans (id, agency, topic, "
       "status, opened_at, priority, summary, recommendations, quotes, request_id, request_pb, request_sent_at, "
       "detail) SELECT $1, $2, $3, 'open', now(), $4::jsonb, $5, $6::jsonb, $7::jsonb, $8, $9::bytea, now(), "
-      "$10::jsonb || jsonb_build_object('due_date', " DUE("now()") ") WHERE NOT EXISTS (SELECT 1 FROM up) "
-      "ON CONFLICT DO NOTHING RETURNING id, request_id, detail->>'due_date' AS due) "
-      "SELECT id, coalesce(request_id, ''), coalesce(due, '') FROM up UNION ALL "
-      "SELECT id, coalesce(request_id, ''), coalesce(due, '') FROM ins LIMIT 1",
-      11, NULL, prm, lens, fmts, 0);
+      "$10::jsonb || jsonb_build_object('due_date', " DUE("now()") ", 'reported', $12::jsonb) "
+      "WHERE NOT EXISTS (SELECT 1 FROM up) "
+      "ON CONFLICT DO NOTHING RETURNING id, request_id, detail->>'due_date' AS due, detail->'reported' AS rep) "
+      "SELECT id, coalesce(request_id, ''), coalesce(due, ''), coalesce(rep::text, '') FROM up UNION ALL "
+      "SELECT id, coalesce(request_id, ''), coalesce(due, ''), coalesce(rep::text, '') FROM ins LIMIT 1",
+      12, NULL, prm, lens, fmts, 0);
 #undef DUE
   int rc = -1;
   if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
@@ -140,15 +146,52 @@ int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char 
     const char *rid = PQgetvalue(r, 0, 1);
     snprintf(plan_request_id, idlen, "%s", *rid ? rid : request_id);
     snprintf(p->due, sizeof p->due, "%s", PQgetvalue(r, 0, 2));
+    json_decref(p->reported);
+    p->reported = json_loads(PQgetvalue(r, 0, 3), 0, NULL); /* NULL when empty */
     rc = 0;
   } else es_error("pg_error", "plan upsert: %s", PQerrorMessage(db->pg));
   PQclear(r);
   free(recs);
   free(quotes);
   free(detail);
+  free(snap);
+  json_decref(sj);
   json_decref(rj);
   json_decref(qj);
   json_decref(dj);
+  return rc;
+}
+
+int ac_db_change_told(ac_db *db, const char *plan, const char *hash) {
+  const char *prm[] = {plan, hash};
+  PGresult *r = PQexecParams(db->pg,
+                             "SELECT count(*) FROM audit_log WHERE entity = 'action_plan' AND entity_id = $1 "
+                             "AND action = 'plan_updated' AND detail->>'hash' = $2",
+                             2, NULL, prm, NULL, NULL, 0);
+  int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) > 0 : -1;
+  if (rc < 0) es_error("pg_error", "plan change: %s", PQerrorMessage(db->pg));
+  PQclear(r);
+  return rc;
+}
+
+int ac_db_plan_reported(ac_db *db, const ac_plan *p, const char *hash, const char *tool, const char *ext_key) {
+  json_t *sj = ac_plan_snapshot_json(p);
+  char *snap = sj ? json_dumps(sj, JSON_COMPACT) : NULL;
+  json_decref(sj);
+  if (!snap) return -1;
+  const char *prm[] = {p->id, hash, snap, tool, ext_key};
+  /* The new snapshot and its audit row in one statement. */
+  PGresult *r = PQexecParams(
+      db->pg,
+      "WITH u AS (UPDATE action_plans SET detail = jsonb_set(coalesce(detail, '{}'::jsonb), '{reported}', $3::jsonb), "
+      "updated_at = now() WHERE id = $1 RETURNING id) INSERT INTO audit_log (actor, entity, entity_id, action, "
+      "detail) SELECT 'escucha-actions', 'action_plan', id, 'plan_updated', jsonb_build_object('hash', $2::text, "
+      "'tool', $4::text, 'key', $5::text, 'reported', $3::jsonb) FROM u",
+      5, NULL, prm, NULL, NULL, 0);
+  int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+  if (rc) es_error("pg_error", "plan reported: %s", PQerrorMessage(db->pg));
+  PQclear(r);
+  free(snap);
   return rc;
 }
 

@@ -20,11 +20,20 @@ void ac_db_store(ac_db *db, ac_store *out);
 /* Plan row for a request: existing id by request_id (or the open plan of the
  * agency and topic), else inserts one. The serialized request is kept in
  * request_pb (when the row has none) so the retry pass can rebuild the ticket;
+ * detail (ac_plan_detail_json) is written with the due date (opened_at +
+ * sla_days, returned in p->due) and p->reported gets the snapshot the ticket
+ * was last told (kept across rebuilds);
  * request_sent_at is set (the request was delivered: the outbox never resends
  * it). plan_request_id gets the plan's own request_id (the ticket key derives
  * from it, so a plan adopted by a second request keeps one key). 0 ok. */
 int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char *priority_json, const void *request_pb,
                       size_t request_len, char *plan_request_id, size_t idlen);
+/* Plans that follow the problem: whether the change `hash` was already told
+ * on the plan's ticket (audit_log `plan_updated`): 1 yes, 0 no, -1 error. */
+int ac_db_change_told(ac_db *db, const char *plan, const char *hash);
+/* Records a change told on the ticket: detail.reported = the plan's snapshot
+ * and the `plan_updated` audit row (hash, tool, key), one statement. */
+int ac_db_plan_reported(ac_db *db, const ac_plan *p, const char *hash, const char *tool, const char *ext_key);
 /* Pending = open plan with its request payload (request_pb), no `actions`
  * row, whose last `ticket_pending` / `ticket_failed` audit row is
  * `ticket_pending` (written before the request's offset is stored). */

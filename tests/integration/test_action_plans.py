@@ -172,3 +172,44 @@ def test_urgent_only_from_urgent_items(services, vendor, taxonomy):
     assert detail["urgent_items"] == 2 and detail["sla_days"] == 2
     assert "2 comentarios están marcados como urgentes" in summary
     assert "URGENTE (2)" in ticket_of(vendor, ext)["subject"]
+
+
+def test_plan_follows_the_problem(services, vendor, taxonomy):
+    """The topic grows and another subcategory comes first: the next request
+    for the plan adds one comment to the ticket; a third request, with
+    nothing new, adds none."""
+    agency = it.unique("ag")
+    plant(agency)
+    svc = services.start("actions", env=env_for(vendor, taxonomy))
+    prod = producer()
+    req = it.action_request(pb, agency, volume=40)
+    it.produce(prod, req)
+    detail, _, _, _, ext = wait_until(lambda: plan_of(req.request_id), 60, 0.1, "the plan and ticket")
+    plan_id = it.action_row(PG_DSN, req.request_id)[0]
+    assert detail["reported"]["topic_n"] == 40 and detail["reported"]["drivers"][0]["subcategory"] == SUB_A
+    assert ticket_of(vendor, ext)["journals"] == []
+
+    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
+        for i in range(40):
+            cur.execute("INSERT INTO feedback (id, agency, service, channel, text, language, received_at, category, "
+                        "subcategory, sentiment, confidence) VALUES (%s, %s, 'Oficina Oeste', 'WEB', %s, 'es', now(), "
+                        "'waiting_times', %s, 'NEGATIVE', 0.9)",
+                        (it.unique("fb"), agency, "No hay horas para pedir cita en meses (%d)" % i, SUB_B))
+    ok = lambda: svc.metric('escucha_actions_requests_total{result="ok"}')
+    it.produce(prod, it.action_request(pb, agency, volume=80))
+    wait_until(lambda: ok() >= 2, 60, 0.1, "the second request handled")
+    assert it.audit(PG_DSN, plan_id, "plan_updated") == 1
+    (note,) = [j["notes"] for j in ticket_of(vendor, ext)["journals"]]
+    text = it.shown(note)
+    assert "El tema creció: 80 comentarios en los últimos 14 días; antes eran 40." in text, text
+    assert "Cambió lo que más pesa: ahora «Demora para obtener cita»" in text and "antes «Espera en la oficina o fila»" in text
+    assert "Primera acción recomendada: %s." % default_actions(SUB_B)[0] in text
+    reported = it.sql(PG_DSN, "SELECT detail->'reported' FROM action_plans WHERE id = %s", (plan_id,))[0][0]
+    assert reported["topic_n"] == 80 and reported["drivers"][0]["subcategory"] == SUB_B
+
+    it.produce(prod, it.action_request(pb, agency, volume=80))
+    wait_until(lambda: ok() >= 3, 60, 0.1, "the third request handled")
+    assert it.audit(PG_DSN, plan_id, "plan_updated") == 1
+    assert len(ticket_of(vendor, ext)["journals"]) == 1
+    no_violations = requests.get(vendor.url + "/__violations", timeout=5).json()["violations"]
+    assert no_violations == [], no_violations

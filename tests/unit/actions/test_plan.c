@@ -297,6 +297,52 @@ static void test_planted_plan(void **st) {
   json_decref(tax);
 }
 
+/* Plans that follow the problem: a change against the reported snapshot. */
+static void test_plan_change(void **st) {
+  (void)st;
+  json_t *tax = json_loads(TAX2, 0, NULL);
+  ac_plan p;
+  build_planted(&p, tax, 0);
+  char *text = NULL, h1[65], h2[65];
+  json_t *same = ac_plan_snapshot_json(&p);
+  assert_int_equal(ac_plan_change(same, &p, "es", &text, h1), 0); /* what it was told: nothing to say */
+  assert_null(text);
+  assert_int_equal(ac_plan_change(NULL, &p, "es", &text, h1), 0); /* never told: nothing to compare */
+  /* grew from 20 to 50 items */
+  json_object_set_new(same, "topic_n", json_integer(20));
+  assert_int_equal(ac_plan_change(same, &p, "es", &text, h1), 1);
+  assert_non_null(strstr(text, "El tema creció: 50 comentarios en los últimos 14 días; antes eran 20."));
+  assert_null(strstr(text, "Cambió lo que más pesa"));
+  assert_int_equal(strlen(h1), 64);
+  free(text);
+  assert_int_equal(ac_plan_change(same, &p, "en", &text, h2), 1); /* the same change: the same hash */
+  assert_string_equal(h1, h2);
+  assert_non_null(strstr(text, "The topic grew"));
+  free(text);
+  /* 48 of 50 is no news; another driver first is */
+  json_object_set_new(same, "topic_n", json_integer(48));
+  assert_int_equal(ac_plan_change(same, &p, "es", &text, h2), 0);
+  json_t *drv = json_object_get(same, "drivers"), *d0 = json_deep_copy(json_array_get(drv, 0));
+  json_array_remove(drv, 0);
+  json_array_append_new(drv, d0); /* desk first, queue second */
+  assert_int_equal(ac_plan_change(same, &p, "es", &text, h2), 1);
+  assert_non_null(
+      strstr(text, "Cambió lo que más pesa: ahora «Filas» (7 de cada 10 comentarios negativos); antes «Mesón»."));
+  assert_non_null(strstr(text, "Primera acción recomendada: Abrir más ventanillas en horas punta."));
+  assert_string_not_equal(h1, h2);
+  free(text);
+  /* shrank to under half */
+  json_object_set_new(same, "topic_n", json_integer(200));
+  json_array_remove(drv, 1);
+  json_array_insert_new(drv, 0, json_deep_copy(json_array_get(drv, 0)));
+  assert_int_equal(ac_plan_change(same, &p, "es", &text, h2), 1);
+  assert_non_null(strstr(text, "El tema bajó"));
+  free(text);
+  json_decref(same);
+  ac_plan_free(&p);
+  json_decref(tax);
+}
+
 static void test_syllables(void **st) {
   (void)st;
   static const struct {
@@ -424,6 +470,7 @@ int main(void) {
       cmocka_unit_test(test_concentrations), cmocka_unit_test(test_driver_recs),
       cmocka_unit_test(test_planted_plan),   cmocka_unit_test(test_syllables),
       cmocka_unit_test(test_readability),    cmocka_unit_test(test_default_taxonomy_plans),
+      cmocka_unit_test(test_plan_change),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
