@@ -343,6 +343,23 @@ static void test_plan_change(void **st) {
   json_decref(tax);
 }
 
+/* New words: distinctive of the topic now against its own baseline texts. */
+static void test_new_terms(void **st) {
+  (void)st;
+  ac_plan p = {0};
+  ac_plan_new_terms(&p, TOPIC, 7, REST, 0);
+  assert_int_equal(p.nnew_terms, 0); /* no baseline: nothing is "new" */
+  ac_doc now[280], base[200];        /* the same texts forty times: enough words against the prior */
+  for (int i = 0; i < 280; i++) now[i] = TOPIC[i % 7];
+  for (int i = 0; i < 200; i++) base[i] = REST[i % 5];
+  ac_plan_new_terms(&p, now, 280, base, 200);
+  assert_true(p.nnew_terms >= 1);
+  for (int i = 0; i < p.nnew_terms; i++) {
+    assert_true(p.new_terms[i].z > 1.96);
+    assert_string_not_equal(p.new_terms[i].term, "página");
+  }
+}
+
 static void test_syllables(void **st) {
   (void)st;
   static const struct {
@@ -470,7 +487,7 @@ int main(void) {
       cmocka_unit_test(test_concentrations), cmocka_unit_test(test_driver_recs),
       cmocka_unit_test(test_planted_plan),   cmocka_unit_test(test_syllables),
       cmocka_unit_test(test_readability),    cmocka_unit_test(test_default_taxonomy_plans),
-      cmocka_unit_test(test_plan_change),
+      cmocka_unit_test(test_plan_change),    cmocka_unit_test(test_new_terms),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
