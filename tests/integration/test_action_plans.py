@@ -8,13 +8,15 @@ a success measure; URGENTE only with urgent items, and their count."""
 import datetime
 import json
 import os
+import re
+import subprocess
 import sys
 
 import psycopg2
 import pytest
 import requests
 
-from conftest import PG_DSN, pb, producer, wait_until
+from conftest import PG_DSN, REPO, pb, producer, wait_until
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "contract"))
 import actions_it as it  # noqa: E402
@@ -96,6 +98,16 @@ def plant(agency, urgent=0):
                         "%s, %s, %s, 0.9, %s)", (fid, agency, svc, text, cat, sub, sent, urg))
     neg = sum(1 for r in rows if r[3] == "NEGATIVE")
     return [ids[i] for i in planted], neg / len(rows)
+
+
+def grow(agency):
+    """40 more negative items of SUB_B: the topic doubles and SUB_B comes first."""
+    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
+        for i in range(40):
+            cur.execute("INSERT INTO feedback (id, agency, service, channel, text, language, received_at, category, "
+                        "subcategory, sentiment, confidence) VALUES (%s, %s, 'Oficina Oeste', 'WEB', %s, 'es', now(), "
+                        "'waiting_times', %s, 'NEGATIVE', 0.9)",
+                        (it.unique("fb"), agency, "No hay horas para pedir cita en meses (%d)" % i, SUB_B))
 
 
 def env_for(vendor, taxonomy):
@@ -189,12 +201,7 @@ def test_plan_follows_the_problem(services, vendor, taxonomy):
     assert detail["reported"]["topic_n"] == 40 and detail["reported"]["drivers"][0]["subcategory"] == SUB_A
     assert ticket_of(vendor, ext)["journals"] == []
 
-    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
-        for i in range(40):
-            cur.execute("INSERT INTO feedback (id, agency, service, channel, text, language, received_at, category, "
-                        "subcategory, sentiment, confidence) VALUES (%s, %s, 'Oficina Oeste', 'WEB', %s, 'es', now(), "
-                        "'waiting_times', %s, 'NEGATIVE', 0.9)",
-                        (it.unique("fb"), agency, "No hay horas para pedir cita en meses (%d)" % i, SUB_B))
+    grow(agency)
     ok = lambda: svc.metric('escucha_actions_requests_total{result="ok"}')
     it.produce(prod, it.action_request(pb, agency, volume=80))
     wait_until(lambda: ok() >= 2, 60, 0.1, "the second request handled")
@@ -213,3 +220,46 @@ def test_plan_follows_the_problem(services, vendor, taxonomy):
     assert len(ticket_of(vendor, ext)["journals"]) == 1
     no_violations = requests.get(vendor.url + "/__violations", timeout=5).json()["violations"]
     assert no_violations == [], no_violations
+
+
+@pytest.fixture(scope="module")
+def redmine():
+    """A real Redmine (scripts/redmine.sh, as in test_actions_redmine.py)."""
+    script = os.path.join(REPO, "scripts", "redmine.sh")
+    was_running = subprocess.run([script, "status"], capture_output=True).returncode == 0
+    p = subprocess.run([script, "start"], capture_output=True, text=True, timeout=240)
+    assert p.returncode == 0, "scripts/redmine.sh start failed:\n%s" % p.stderr[-3000:]
+    yield dict(line.split("=", 1) for line in p.stdout.split() if "=" in line)
+    if not was_running:
+        subprocess.run([script, "stop"], capture_output=True, timeout=60)
+
+
+def test_real_redmine_links_and_follow_up(services, redmine, taxonomy):
+    """The same against a real Redmine: the description's dashboard links are
+    links there, and the change is one journal note."""
+    rm = lambda path: requests.get(redmine["ESCUCHA_REDMINE_BASE_URL"] + path, timeout=15,
+                                   headers={"X-Redmine-API-Key": redmine["ESCUCHA_REDMINE_TOKEN"]})
+    env = {k: v for k, v in redmine.items() if k.startswith("ESCUCHA_")}
+    env.update({"ESCUCHA_TAXONOMY": taxonomy, "ESCUCHA_POLL_INTERVAL_S": "60", "ESCUCHA_RETRY_BASE_MS": "20",
+                "ESCUCHA_RETRY_MAX": "2", "ESCUCHA_LANG": "es", "ESCUCHA_DASHBOARD_URL": DASH})
+    agency = it.unique("ag")
+    planted, _ = plant(agency)
+    svc = services.start("actions", env=env)
+    prod = producer()
+    req = it.action_request(pb, agency, volume=40)
+    it.produce(prod, req)
+    _, _, _, _, ext = wait_until(lambda: plan_of(req.request_id), 60, 0.1, "the plan and ticket")
+    page = rm("/issues/%s" % ext)
+    page.raise_for_status()
+    hrefs = re.findall(r'href="(%s#/feedback/[^"]+)"' % re.escape(DASH), page.text)
+    ids = [h[len(DASH) + len("#/feedback/"):] for h in hrefs]
+    mine = {r[0] for r in it.sql(PG_DSN, "SELECT id FROM feedback WHERE agency = %s", (agency,))}
+    assert ids and set(ids) <= mine and set(ids) & set(planted), (ids, planted)
+
+    grow(agency)
+    it.produce(prod, it.action_request(pb, agency, volume=80))
+    ok = lambda: svc.metric('escucha_actions_requests_total{result="ok"}')
+    wait_until(lambda: ok() >= 2, 60, 0.1, "the second request handled")
+    journals = rm("/issues/%s.json?include=journals" % ext).json()["issue"]["journals"]
+    notes = [it.shown(j["notes"]) for j in journals if j.get("notes")]
+    assert len(notes) == 1 and "El tema creció: 80 comentarios" in notes[0], notes
