@@ -23,7 +23,7 @@
   "\"routing\":{\"tool\":\"jira\"},\"subcategories\":["                                    \
   "{\"id\":\"waiting/queue\",\"labels\":{\"es\":\"Filas\",\"en\":\"Queues\"},"             \
   "\"keywords\":{\"es\":[\"fila\"],\"en\":[\"queue\"]},\"journey_stage\":\"support\","     \
-  "\"actions\":[\"Open more desks\"]},"                                                    \
+  "\"actions\":[\"Open more desks\"],\"sla_days\":{\"urgent\":1,\"normal\":7}},"           \
   "{\"id\":\"waiting/desk\",\"labels\":{\"es\":\"Mesón\",\"en\":\"Desk\"},"               \
   "\"keywords\":{\"es\":[],\"en\":[]},\"urgent\":false,\"actions\":[{\"es\":\"Abrir\",\"en\":\"Open\"}]}]}"
 #define CAT_OTHER                                                                                  \
@@ -171,6 +171,14 @@ static void test_refusals(void **state) {
   refused(ONE_SUB(LABELS KW ",\"actions\":[\"a\",{\"es\":\"b\"}]"),
           "categories[0].subcategories[0].actions[1].en: missing");
   refused(ONE_SUB(LABELS KW ",\"routing\":[]" ACT), "categories[0].subcategories[0].routing: must be an object");
+  refused(
+      ONE_SUB(LABELS KW ACT ",\"sla_days\":0"),
+      "categories[0].subcategories[0].sla_days: must be a number of days (1..365) or {\"urgent\": n, \"normal\": n}");
+  refused(
+      ONE_SUB(LABELS KW ACT ",\"sla_days\":{\"urgent\":\"2\"}"),
+      "categories[0].subcategories[0].sla_days: must be a number of days (1..365) or {\"urgent\": n, \"normal\": n}");
+  refused("{\"categories\":[{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"sla_days\":400}]}",
+          "categories[0].sla_days: must be a number of days (1..365) or {\"urgent\": n, \"normal\": n}");
   refused(
       "{\"categories\":[{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":["
       "{\"id\":\"c/s\"" LABELS KW ACT "},{\"id\":\"c/s\"" LABELS KW ACT "}]}]}",
