@@ -40,7 +40,9 @@ void ac_plan_from_request(ac_plan *p, const Escucha__V1__ActionRequest *req) {
                         pu->urgent,
                         pu->window,
                         pu->explanation_es,
-                        pu->explanation_en};
+                        pu->explanation_en,
+                        pu->has_csat,
+                        pu->csat_impact};
 }
 
 /* ---------- statistics (pure) ---------- */
@@ -471,6 +473,18 @@ static void summary_lang(const ac_plan *p, es_buf *b, int en) {
         b,
         en ? "It %s the recommend score (NPS) by %.0f points. " : "%s en %.0f puntos la nota de recomendación (NPS). ",
         e->nps_impact < 0 ? (en ? "lowers" : "Baja") : (en ? "raises" : "Sube"), fabs(e->nps_impact));
+  if (e->has_csat) {
+    frac10(e->csat / 100.0, en, 0, f, sizeof f);
+    es_buf_printf(b,
+                  en ? "Of those who rated it, %s are satisfied (%.0f%%). "
+                     : "De quienes lo evaluaron, están satisfechos %s (%.0f%%). ",
+                  f, e->csat);
+    if (e->csat_impact <= -0.5)
+      es_buf_printf(b,
+                    en ? "It lowers the agency's satisfaction by %.0f points. "
+                       : "Baja en %.0f puntos la satisfacción de toda la institución. ",
+                    -e->csat_impact);
+  }
   if (p->urgent_items == 1)
     es_buf_puts(b, en ? "1 comment is marked urgent. Review it today. "
                       : "1 comentario está marcado como urgente. Revíselo hoy. ");

@@ -94,6 +94,8 @@ typedef struct ac_evidence {
   int urgent;
   const char *window;
   const char *explanation_es, *explanation_en;
+  int has_csat;       /* csat: percent satisfied (4-5 of 1-5) */
+  double csat_impact; /* points the topic moves the agency's CSAT */
 } ac_evidence;
 
 typedef struct ac_plan {

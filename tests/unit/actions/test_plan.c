@@ -228,7 +228,10 @@ static void build_planted(ac_plan *p, json_t *tax, long urgent) {
                         .spike_z = 3.1,
                         .rank = 2,
                         .window = "week",
-                        .urgent = 1 /* the priority's category flag: ignored */};
+                        .urgent = 1 /* the priority's category flag: ignored */,
+                        .has_csat = 1,
+                        .csat = 62,
+                        .csat_impact = -3.2};
   ac_plan_set_stats(p, &st);
   assert_int_equal(ac_plan_analyze(p, DOCS, 6, REST, 5), 0);
   ac_plan_playbook(p, tax, "es");
@@ -263,6 +266,8 @@ static void test_planted_plan(void **st) {
       strstr(p.summary_en, "the service \"Registro Centro\". There, 9 in 10 are negative. That is 4.5 times"));
   assert_non_null(strstr(p.summary_es, "5 de cada 10 son negativos (52%)"));
   assert_null(strstr(p.summary_es, "urgente"));
+  assert_non_null(strstr(p.summary_es, "De quienes lo evaluaron, están satisfechos 6 de cada 10 (62%)."));
+  assert_non_null(strstr(p.summary_en, "It lowers the agency's satisfaction by 3 points."));
   char *title = ac_plan_title(&p, "es");
   assert_null(strstr(title, "URGENTE"));
   free(title);
