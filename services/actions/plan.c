@@ -644,6 +644,7 @@ char *ac_plan_body(const ac_plan *p, const char *lang, int markup) {
   rc |= es_buf_puts(&b, html ? "</ul>\n" : "\n");
   /* Owner, due date and what counts as fixed. */
   rc |= section(&b, en ? "Owner, due date and goal" : "Responsable, plazo y meta", html);
+  rc |= es_buf_puts(&b, html ? "<ul>\n" : "");
   es_buf t = {0};
   if (p->owner[0]) es_buf_printf(&t, en ? "Owner: %s." : "Responsable: %s.", p->owner);
   else es_buf_puts(&t, en ? "Owner: the service's manager." : "Responsable: la jefatura del servicio.");
@@ -659,7 +660,7 @@ char *ac_plan_body(const ac_plan *p, const char *lang, int markup) {
   rc |= goal && g.data ? item(&b, g.data, markup, 1) : -1;
   free(goal);
   es_buf_free(&g);
-  rc |= es_buf_puts(&b, html ? "" : "\n");
+  rc |= es_buf_puts(&b, html ? "</ul>\n" : "\n");
   rc |= section(&b, en ? "Representative comments" : "Comentarios representativos", html);
   /* Citizen text: every line quoted; each quote a block of its own. */
   int last = -2;

@@ -282,6 +282,14 @@ static void test_planted_plan(void **st) {
   assert_non_null(strstr(body, "Lo que funciona"));
   assert_true(ac_has_marker(body, p.idem_key));
   assert_non_null(strstr(html, "<a href=\"http://dash.example/#/feedback/f6\">"));
+  assert_non_null(strstr(html, "<h3>Owner, due date and goal</h3>\n<ul>\n<li>Owner: ana.perez.</li>"));
+  /* every list item inside a list */
+  for (const char *li = strstr(html, "<li>"); li; li = strstr(li + 1, "<li>")) {
+    const char *open = NULL, *close = NULL;
+    for (const char *u = html; (u = strstr(u, "<ul>")) && u < li; u++) open = u;
+    for (const char *u = html; (u = strstr(u, "</ul>")) && u < li; u++) close = u;
+    assert_true(open && (!close || close < open));
+  }
   json_t *d = ac_plan_detail_json(&p);
   assert_string_equal(
       json_string_value(json_object_get(json_array_get(json_object_get(d, "concentrations"), 0), "value")),
