@@ -99,6 +99,51 @@ static int get_keywords(vctx *v, json_t *o, const char *path, es_tax_subcat *s) 
   return 0;
 }
 
+/* The playbook: every subcategory says what to do about it (a plan's
+ * recommendations come from the subcategories that drive it). Each action is
+ * a non-empty string or {"es": "...", "en": "..."} (both non-empty). */
+static int get_actions(vctx *v, json_t *o, const char *path) {
+  char p[256];
+  snprintf(p, sizeof p, "%s.actions", path);
+  json_t *a = json_object_get(o, "actions");
+  if (!a) return fail(v, p, "missing (every subcategory needs at least one action)");
+  if (!json_is_array(a) || json_array_size(a) == 0)
+    return fail(v, p, "must be a non-empty list of strings or {es, en} objects");
+  for (size_t i = 0; i < json_array_size(a); i++) {
+    json_t *x = json_array_get(a, i);
+    char q[300];
+    snprintf(q, sizeof q, "%s[%zu]", p, i);
+    if (json_is_string(x) && json_string_length(x) > 0) continue;
+    if (json_is_object(x)) {
+      char *es = NULL, *en = NULL;
+      int rc = get_str(v, x, "es", q, &es) || get_str(v, x, "en", q, &en);
+      free(es);
+      free(en);
+      if (rc) return -1;
+      continue;
+    }
+    return fail(v, q, "must be a non-empty string or an object with es and en");
+  }
+  return 0;
+}
+
+/* sla_days (optional, category or subcategory): days to a plan's due date,
+ * a number or {"urgent": n, "normal": n}, each 1..365 (docs/actions.md). */
+static int check_sla(vctx *v, json_t *o, const char *path) {
+  char p[256];
+  snprintf(p, sizeof p, "%s.sla_days", path);
+  json_t *x = json_object_get(o, "sla_days");
+  if (!x) return 0;
+  const char *const keys[] = {"urgent", "normal"};
+  for (int i = 0; i < (json_is_object(x) ? 2 : 1); i++) {
+    json_t *d = json_is_object(x) ? json_object_get(x, keys[i]) : x;
+    if (json_is_object(x) && !d) continue;
+    if (!json_is_integer(d) || json_integer_value(d) < 1 || json_integer_value(d) > 365)
+      return fail(v, p, "must be a number of days (1..365) or {\"urgent\": n, \"normal\": n}");
+  }
+  return 0;
+}
+
 static int parse_sub(vctx *v, json_t *o, const char *path, const es_tax_category *c, int ci, es_tax_subcat *s) {
   char p[256];
   if (!json_is_object(o)) return fail(v, path, "must be an object");
@@ -119,13 +164,11 @@ static int parse_sub(vctx *v, json_t *o, const char *path, const es_tax_category
     if (!json_is_string(j) || (s->journey = es_journey_index(json_string_value(j))) < 0)
       return fail(v, p, "must be one of AWARENESS, REGISTRATION, ACTIVATION, ONGOING_USE, SUPPORT, RENEWAL");
   }
-  json_t *a = json_object_get(o, "actions");
-  snprintf(p, sizeof p, "%s.actions", path);
-  if (a && !json_is_array(a)) return fail(v, p, "must be a list of strings");
   json_t *r = json_object_get(o, "routing");
   snprintf(p, sizeof p, "%s.routing", path);
   if (r && !json_is_object(r)) return fail(v, p, "must be an object");
-  return 0;
+  if (check_sla(v, o, path)) return -1;
+  return get_actions(v, o, path);
 }
 
 static int grow_subs(es_taxonomy *t, size_t *cap) {
@@ -148,6 +191,7 @@ static int parse_cat(vctx *v, es_taxonomy *t, json_t *o, size_t ci, size_t *subc
   if (!is_slug(c->id, strlen(c->id))) return fail(v, p, "must be a slug (lowercase letters, digits, _ or -)");
   if (get_labels(v, o, path, &c->label_es, &c->label_en)) return -1;
   if (get_bool(v, o, "urgent", path, &c->urgent)) return -1;
+  if (check_sla(v, o, path)) return -1;
   json_t *subs = json_object_get(o, "subcategories");
   snprintf(p, sizeof p, "%s.subcategories", path);
   if (!subs) return fail(v, p, "missing");

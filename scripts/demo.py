@@ -11,6 +11,7 @@ import io
 import json
 import os
 import sys
+import textwrap
 import time
 
 import psycopg2
@@ -233,17 +234,34 @@ def report(cur, since, items, http_res, n_kafka, accepted, elapsed):
         p("%2d. %-42s score %.2f  n=%d" % (r[1], r[0][:42], r[2], r[3]))
         p("    %s" % r[4])
         p("    %s" % r[5])
-    acts = q(cur, """SELECT p.topic, p.summary, a.tool, a.external_key, a.url, a.status
+    full = q(cur, """SELECT p.topic, p.summary, a.tool, a.external_key, a.url, a.status, p.recommendations,
+                            p.quotes, p.detail
                      FROM action_plans p LEFT JOIN actions a ON a.plan_id = p.id
                      WHERE p.agency = %s AND p.opened_at >= %s ORDER BY p.opened_at""", AGENCY, since)
     p("")
-    p("ACTION PLANS AND TICKETS (%d)" % len(acts))
+    p("ACTION PLANS AND TICKETS (%d)" % len(full))
     p("-" * 78)
-    for topic, summary, tool, k, url, status in acts:
-        first = (summary or "").strip().splitlines()[0][:110] if summary else ""
+    for topic, summary, tool, k, url, status, recs, quotes, detail in full:
+        # each plan in full, as the agency reads it (docs/actions.md "Plan")
+        detail = detail or {}
         p("* %s -> %s %s [%s] %s" % (topic, tool or "-", k or "", status or "pending", url or ""))
-        if first:
-            p("    %s" % first)
+        for line in textwrap.wrap(summary or "", 100):
+            p("    %s" % line)
+        for c in detail.get("concentrations", []):
+            p("    where: %s %s — %d of %d negative, lift %.1f (95%% %.1f–%.1f)"
+              % (c["dimension"], c["value"], c["negatives"], c["n"], c["lift"], c["lift_low"], c["lift_high"]))
+        for d in detail.get("drivers", []):
+            p("    driver: %s (%.0f%% of the negatives)" % (d.get("label_en") or d["subcategory"], 100 * d["share"]))
+        for i, r in enumerate(recs or []):
+            p("    action %d: %s" % (i + 1, r))
+        p("    owner: %s; due %s (%s days); urgent items: %s" % (detail.get("owner") or "-", detail.get("due_date", "-"),
+                                                              detail.get("sla_days", "-"), detail.get("urgent_items", 0)))
+        if detail.get("success"):
+            p("    goal: %s" % detail["success"].get("text_en", ""))
+        for qd in (quotes or [])[:3]:
+            p("    quote (%s): %s" % (qd.get("subcategory") or topic, (qd.get("text") or "")[:140]))
+        if detail.get("counter_example"):
+            p("    what works: %s" % detail["counter_example"]["text"][:140])
     volume, sentiment = charts(cur, since)
     with open(os.path.join(OUT, "volume.png"), "wb") as f:
         f.write(volume)
@@ -263,10 +281,19 @@ def report(cur, since, items, http_res, n_kafka, accepted, elapsed):
     for r in top:
         page.append("<tr><td>%d</td><td>%s</td><td>%.2f</td><td>%d</td><td>%s<br><i>%s</i></td></tr>"
                     % (r[1], html.escape(r[0]), r[2], r[3], html.escape(r[4]), html.escape(r[5])))
-    page.append("</table><h2>Action plans and tickets</h2><table><tr><th>topic</th><th>ticket</th><th>status</th></tr>")
-    for topic, summary, tool, k, url, status in acts:
+    page.append("</table><h2>Action plans and tickets</h2><table><tr><th>topic</th><th>ticket</th><th>status</th>"
+                "<th>plan</th></tr>")
+    for topic, summary, tool, k, url, status, recs, quotes, detail in full:
         link = "<a href='%s'>%s %s</a>" % (html.escape(url), tool, html.escape(k or "")) if url else html.escape(tool or "-")
-        page.append("<tr><td>%s</td><td>%s</td><td>%s</td></tr>" % (html.escape(topic), link, html.escape(status or "pending")))
+        detail = detail or {}
+        where = "".join("<li>%s %s: %d of %d negative, lift %.1f</li>" % (html.escape(c["dimension"]), html.escape(c["value"]),
+                        c["negatives"], c["n"], c["lift"]) for c in detail.get("concentrations", []))
+        plan = "<p>%s</p><ul>%s</ul><ol>%s</ol><p>owner %s, due %s; %s</p>" % (
+            html.escape(summary or ""), where, "".join("<li>%s</li>" % html.escape(r) for r in recs or []),
+            html.escape(detail.get("owner") or "-"), html.escape(str(detail.get("due_date", "-"))),
+            html.escape((detail.get("success") or {}).get("text_en", "")))
+        page.append("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>"
+                    % (html.escape(topic), link, html.escape(status or "pending"), plan))
     page.append("</table>")
     with open(os.path.join(OUT, "report.html"), "w", encoding="utf-8") as f:
         f.write("\n".join(page))

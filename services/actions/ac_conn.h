@@ -47,6 +47,10 @@ typedef struct ac_connector_ops {
   /* AC_OK with out filled when a ticket already carries the key. */
   int (*find_by_key)(ac_conn *c, const char *idem_key, ac_ticket *out, ac_error *err);
   int (*get_status)(ac_conn *c, const char *ext_key, ac_ticket *out, ac_error *err);
+  /* Optional (NULL: the tool gets no follow-up comments): adds body (in the
+   * tool's markup) as a comment on ext_key. Not retried: a lost answer must
+   * not post it twice. */
+  int (*comment)(ac_conn *c, const char *ext_key, const char *body, ac_error *err);
 } ac_connector_ops;
 
 struct ac_conn {

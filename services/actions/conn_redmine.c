@@ -109,4 +109,19 @@ static int rm_status(ac_conn *c, const char *ext, ac_ticket *out, ac_error *err)
   return rc;
 }
 
-const ac_connector_ops ac_redmine_ops = {"redmine", rm_create, rm_find, rm_status};
+/* A journal note: PUT /issues/<id>.json {"issue": {"notes": …}} (204). */
+static int rm_comment(ac_conn *c, const char *ext, const char *body, ac_error *err) {
+  char *auth, path[64];
+  int rc = prep(c, &auth, err);
+  if (rc) return rc;
+  json_t *resp = NULL, *req = json_pack("{s:{s:s}}", "issue", "notes", body ? body : "");
+  snprintf(path, sizeof path, "/issues/%lld.json", strtoll(ext, NULL, 10));
+  const char *h[] = {auth, NULL};
+  rc = req ? ac_json_call_ex(c, "PUT", path, h, req, 0, 0, &resp, err) : AC_ETRANSIENT;
+  json_decref(req);
+  json_decref(resp);
+  free(auth);
+  return rc;
+}
+
+const ac_connector_ops ac_redmine_ops = {"redmine", rm_create, rm_find, rm_status, rm_comment};

@@ -36,11 +36,11 @@
 /* The options, typed and bound to their fields (lib/config.h). */
 static struct {
   es_common_cfg common;
-  const char *taxonomy, *llm_url, *llm_model, *digest_to, *digest_agencies;
+  const char *taxonomy, *llm_url, *llm_model, *digest_to, *digest_agencies, *dashboard_url;
   char *llm_token;
   const char *const *digest_to_env; /* ESCUCHA_DIGEST_TO_<AGENCY>=... */
   long admin_port, evidence_days, lock_ttl_ms, http_timeout_ms, retry_max, retry_base_ms, retry_max_ms,
-      breaker_threshold, breaker_cooldown_ms, llm_timeout_ms, digest_hour, digest_top;
+      breaker_threshold, breaker_cooldown_ms, llm_timeout_ms, digest_hour, digest_top, baseline_days;
   double poll_interval_s, ticket_retry_base_s, ticket_retry_max_s, ticket_retry_grace_s, digest_check_s;
   int default_tool, lang, digest_period, crash_at; /* indices into the lists below (-1: unset) */
 } C;
@@ -58,6 +58,10 @@ static es_opt OPTS[] = {
     ES_ENUM("default-tool", "email", TOOLS, "Connector when the taxonomy has no routing", &C.default_tool),
     ES_ENUM("lang", "es", LANGS, "Ticket language", &C.lang),
     ES_LONG("evidence-days", "14", 1, 3650, "Days of feedback used as evidence", &C.evidence_days),
+    ES_LONG("baseline-days", "28", 1, 3650, "Days before the evidence window the plan compares against",
+            &C.baseline_days),
+    ES_STR("dashboard-url", "http://127.0.0.1:8081/", "Dashboard base URL for item links in plans (empty: no links)",
+           &C.dashboard_url),
     ES_DOUBLE("poll-interval-s", "300", 0, 604800, "Seconds between ticket status passes (fractions allowed)",
               &C.poll_interval_s),
     ES_LONG("lock-ttl-ms", "60000", 1, 86400000, "Redis creation lock TTL", &C.lock_ttl_ms),
@@ -211,12 +215,18 @@ static void plan_from_request(const Escucha__V1__ActionRequest *req, ac_plan *p,
  * routing object (borrowed from s->tax, may be NULL). 0 ok, -1 PostgreSQL or
  * out of memory. */
 static int plan_build(svc *s, ac_plan *p, json_t **routing) {
-  ac_doc *td = NULL, *rd = NULL;
-  size_t nt = 0, nr = 0;
-  int rc = -1;
-  if (ac_db_docs(&s->db, p->agency, p->topic, (int)C.evidence_days, &td, &nt, &rd, &nr) != 0 ||
-      ac_plan_analyze(p, td, nt, rd, nr) != 0)
+  ac_doc *td = NULL, *rd = NULL, *bd = NULL;
+  size_t nt = 0, nr = 0, nb = 0;
+  ac_stats st = {0};
+  int rc = -1, days = (int)C.evidence_days, base = (int)C.baseline_days;
+  snprintf(p->dashboard, sizeof p->dashboard, "%s", C.dashboard_url ? C.dashboard_url : "");
+  if (ac_db_stats(&s->db, p->agency, p->topic, days, base, &st) != 0 ||
+      ac_db_docs(&s->db, p->agency, p->topic, days, &td, &nt, &rd, &nr) != 0 ||
+      ac_db_base_docs(&s->db, p->agency, p->topic, days, base, &bd, &nb) != 0)
     goto cleanup;
+  ac_plan_set_stats(p, &st); /* drivers and concentrations first: quotes and actions follow them */
+  if (ac_plan_analyze(p, td, nt, rd, nr) != 0) goto cleanup;
+  ac_plan_new_terms(p, td, nt, bd, nb);
   *routing = ac_plan_playbook(p, s->tax, LANGS[C.lang]);
   if (ac_plan_summarize(p) != 0) goto cleanup;
   if (s->llm.url) {
@@ -225,8 +235,10 @@ static int plan_build(svc *s, ac_plan *p, json_t **routing) {
   }
   rc = 0;
 cleanup:
+  ac_stats_free(&st);
   ac_db_docs_free(td, nt);
   ac_db_docs_free(rd, nr);
+  ac_db_docs_free(bd, nb);
   return rc;
 }
 
@@ -277,6 +289,28 @@ static int ticket_not_opened(svc *s, const ac_plan *p, ac_conn *c, int tr, const
   return H_RETRY;
 }
 
+/* Plans that follow the problem: the plan's ticket existed already; when the
+ * topic grew, shrank or changed drivers since what the ticket was last told,
+ * one comment says so (once per change: its hash in audit_log). Best effort:
+ * a failure is logged and tried again by the next request for the plan. */
+static void plan_follow(svc *s, const ac_plan *p, ac_conn *c, const ac_ticket *t, int markup) {
+  char *text = NULL, hash[65];
+  es_buf b = {0};
+  if (!c->ops->comment || ac_plan_change(p->reported, p, LANGS[C.lang], &text, hash) != 1) goto cleanup;
+  if (ac_db_change_told(&s->db, p->id, hash) != 0) goto cleanup;
+  ac_error err = {0};
+  if (ac_text_inline(&b, text, markup) != 0 || !b.data) goto cleanup;
+  if (c->ops->comment(c, t->key, b.data, &err) != AC_OK) {
+    es_warn("plan_update", "plan %s: comment on %s %s failed: %s", p->id, c->ops->tool, t->key, err.msg);
+    goto cleanup;
+  }
+  if (ac_db_plan_reported(&s->db, p, hash, c->ops->tool, t->key) == 0)
+    es_info("plan_update", "plan %s: change told on %s %s", p->id, c->ops->tool, t->key);
+cleanup:
+  free(text);
+  es_buf_free(&b);
+}
+
 /* Renders the ticket of p for c and ensures it (lock, search, create,
  * record). H_* as process. */
 static int ticket_ensure(svc *s, const Escucha__V1__ActionRequest *req, const ac_plan *p, ac_conn *c, int markup,
@@ -297,6 +331,7 @@ static int ticket_ensure(svc *s, const Escucha__V1__ActionRequest *req, const ac
   ac_error err = {0};
   int created = 0;
   int tr = ac_ensure_ticket(c, &s->store, p->id, &is, C.lock_ttl_ms, &t, &created, &err);
+  if (tr == AC_OK && !created) plan_follow(s, p, c, &t, markup);
   rc = tr == AC_OK ? ticket_opened(s, req, p, c, &t, created, why) : ticket_not_opened(s, p, c, tr, &err, why, whylen);
 cleanup:
   free(title);

@@ -263,3 +263,129 @@ cleanup:
   vocab_free(&v);
   return nout;
 }
+
+/* ---------- readability ---------- */
+
+/* A lowercase letter of a word as a vowel class: 0 consonant, 1 weak (i u ü,
+ * and y in English), 2 strong (a e o, and accented í ú in Spanish, which
+ * break a diphthong). *adv: bytes of the character. */
+static int vowel_class(const unsigned char *s, size_t len, size_t i, int es, size_t *adv) {
+  *adv = 1;
+  unsigned char c = s[i];
+  if (c >= 'A' && c <= 'Z') c = (unsigned char)(c - 'A' + 'a');
+  if (c == 0xC3 && i + 1 < len) {
+    *adv = 2;
+    unsigned char d = s[i + 1] | 0x20; /* folds Á É Í Ó Ú Ü (0x81 …) onto á é í ó ú ü (0xA1 …) */
+    switch (d) {
+      case 0xA1:
+      case 0xA9:
+      case 0xB3:
+      case 0xAD:
+      case 0xBA: return 2; /* á é ó í ú */
+      case 0xBC: return 1; /* ü */
+      case 0xA0:
+      case 0xA8:
+      case 0xB2:
+      case 0xAC:
+      case 0xB9: return 2; /* à è ò ì ù */
+      default: return 0;
+    }
+  }
+  if (c >= 0x80) { /* other multibyte characters: consonants */
+    while (i + *adv < len && (s[i + *adv] & 0xC0) == 0x80) (*adv)++;
+    return 0;
+  }
+  if (c == 'a' || c == 'e' || c == 'o') return 2;
+  if (c == 'i' || c == 'u') return 1;
+  if (c == 'y' && !es && i > 0) return 1;
+  return 0;
+}
+
+int ac_syllables(const char *word, size_t len, const char *lang) {
+  const unsigned char *s = (const unsigned char *)word;
+  int es = !lang || strcmp(lang, "en") != 0, n = 0, prev = 0, cls = 0, any = 0;
+  if (len == 0) return 0;
+  if (s[0] >= '0' && s[0] <= '9') return 2; /* a number, read aloud: counted as two syllables */
+  if (es && len == 1 && (s[0] | 0x20) == 'y') return 1;
+  size_t adv;
+  for (size_t i = 0; i < len; i += adv) {
+    cls = vowel_class(s, len, i, es, &adv);
+    any = 1;
+    if (cls) {
+      if (!prev) n++;
+      /* Spanish: two strong vowels are two syllables (hiatus); a weak one
+       * joins its neighbour (diphthong). English: a vowel group is one. */
+      else if (es && prev == 2 && cls == 2) n++;
+    }
+    prev = cls;
+  }
+  if (!es && n > 1) {
+    char l1 = (char)(s[len - 1] | 0x20), l2 = len > 1 ? (char)(s[len - 2] | 0x20) : 0,
+         l3 = len > 2 ? (char)(s[len - 3] | 0x20) : 0;
+    /* silent final e ("make"), but "table" keeps its "-ble" */
+    if (l1 == 'e' && !(l2 == 'l' && l3 && !strchr("aeiouy", l3)) && !strchr("aeiouy", l2)) n--;
+    /* "-ed" after a sound other than t/d ("walked"), "-es" after a plain consonant ("makes") */
+    else if (l2 == 'e' && l1 == 'd' && l3 && !strchr("tdaeiouy", l3)) n--;
+    else if (l2 == 'e' && l1 == 's' && l3 && !strchr("sxzcghaeiouy", l3)) n--;
+  }
+  return n ? n : any;
+}
+
+/* Bytes of the UTF-8 character at s[i] (1 for a stray byte) and whether it
+ * belongs in a word: ASCII letters and digits, and multibyte letters; the
+ * C2 and E2 blocks (« » “ ” — … and the like) are punctuation. */
+static int word_byte_ascii(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+static size_t u8char(const unsigned char *s, size_t n, size_t i, int *letter) {
+  size_t k = 1;
+  unsigned char c = s[i];
+  if (c >= 0xC0)
+    while (i + k < n && (s[i + k] & 0xC0) == 0x80) k++;
+  *letter =
+      (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c >= 0xC3 && c != 0xE2 && k > 1);
+  return k;
+}
+
+double ac_readability(const char *text, const char *lang, int *words, int *sentences, int *syllables) {
+  const unsigned char *s = (const unsigned char *)(text ? text : "");
+  size_t n = strlen((const char *)s), i = 0;
+  int es = !lang || strcmp(lang, "en") != 0, w = 0, st = 0, sy = 0, open = 0;
+  while (i < n) {
+    int letter;
+    size_t k = u8char(s, n, i, &letter);
+    if (letter) {
+      size_t a = i;
+      for (;;) {
+        i += k;
+        if (i >= n) break;
+        k = u8char(s, n, i, &letter);
+        /* 4.5 / 4,5 and don't stay one word */
+        int digits = s[i - 1] >= '0' && s[i - 1] <= '9' && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9';
+        int inner =
+            ((s[i] == '.' || s[i] == ',') && digits) || (s[i] == '\'' && i + 1 < n && word_byte_ascii(s[i + 1]));
+        if (!letter && !inner) break;
+      }
+      w++;
+      sy += ac_syllables((const char *)s + a, i - a, es ? "es" : "en");
+      open = 1;
+      continue;
+    }
+    if ((s[i] == '.' || s[i] == '!' || s[i] == '?' || s[i] == '\n') && open) {
+      st++;
+      open = 0;
+    }
+    i += k;
+  }
+  if (open) st++;
+  if (words) *words = w;
+  if (sentences) *sentences = st;
+  if (syllables) *syllables = sy;
+  if (!w || !st) return 0;
+  double wps = (double)w / st, spw = (double)sy / w;
+  /* Fernández-Huerta (1959, as corrected by Law 2011): 206.84 - 0.60 P - 1.02 F,
+   * P syllables per 100 words, F words per sentence. Flesch (1948): 206.835 -
+   * 1.015 words per sentence - 84.6 syllables per word. */
+  return es ? 206.84 - 0.60 * (100.0 * spw) - 1.02 * wps : 206.835 - 1.015 * wps - 84.6 * spw;
+}

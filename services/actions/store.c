@@ -95,40 +95,103 @@ void ac_db_store(ac_db *db, ac_store *out) {
 
 int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char *priority_json, const void *request_pb,
                       size_t request_len, char *plan_request_id, size_t idlen) {
-  json_t *rj = ac_plan_recs_json(p), *qj = ac_plan_quotes_json(p);
+  json_t *rj = ac_plan_recs_json(p), *qj = ac_plan_quotes_json(p), *dj = ac_plan_detail_json(p);
+  json_t *sj = ac_plan_snapshot_json(p);
   char *recs = json_dumps(rj, JSON_COMPACT), *quotes = json_dumps(qj, JSON_COMPACT);
-  char id[27];
+  char *detail = dj ? json_dumps(dj, JSON_COMPACT) : NULL, *snap = sj ? json_dumps(sj, JSON_COMPACT) : NULL;
+  char id[27], sla[16];
   es_ulid(id);
+  snprintf(sla, sizeof sla, "%d", p->sla_days > 0 ? p->sla_days : 14);
   const char *summary = p->summary_es ? p->summary_es : "";
-  const char *prm[] = {
-      id, p->agency, p->topic, priority_json, summary, recs, quotes, request_id, request_pb ? request_pb : ""};
-  int lens[9] = {0, 0, 0, 0, 0, 0, 0, 0, (int)request_len};
-  int fmts[9] = {0, 0, 0, 0, 0, 0, 0, 0, 1}; /* $9 bytea, binary */
+  const char *prm[] = {id,
+                       p->agency,
+                       p->topic,
+                       priority_json,
+                       summary,
+                       recs,
+                       quotes,
+                       request_id,
+                       request_pb ? request_pb : "",
+                       detail ? detail : "{}",
+                       sla,
+                       snap ? snap : "{}"};
+  int lens[12] = {0, 0, 0, 0, 0, 0, 0, 0, (int)request_len, 0, 0, 0};
+  int fmts[12] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}; /* $9 bytea, binary */
   /* prioritize normally wrote the row (outbox); else this request opens it.
-   * Either way the evidence columns get this plan's content. */
+   * Either way the evidence columns get this plan's content. The due date
+   * counts from when the plan opened, so a rebuilt plan keeps it; `reported`
+   * (what the ticket was last told) is kept too: it changes only when a
+   * change is told (ac_db_plan_reported), and comes back for comparison. */
+#define DUE(opened) "to_char((" opened " AT TIME ZONE 'UTC')::date + $11::int, 'YYYY-MM-DD')"
   PGresult *r = PQexecParams(
       db->pg,
       "WITH up AS (UPDATE action_plans SET summary = $5, recommendations = $6::jsonb, quotes = $7::jsonb, "
+      "detail = $10::jsonb || jsonb_build_object('due_date', " DUE("opened_at") ", "
+      "'reported', coalesce(detail->'reported', $12::jsonb)), "
       "request_pb = coalesce(request_pb, $9::bytea), request_sent_at = coalesce(request_sent_at, now()), "
       "updated_at = now() WHERE request_id = $8 OR (agency = $2 AND topic = $3 AND status = 'open') "
-      "RETURNING id, request_id), ins AS (INSERT INTO action_plans (id, agency, topic, status, opened_at, priority, "
-      "summary, recommendations, quotes, request_id, request_pb, request_sent_at) SELECT $1, $2, $3, 'open', now(), "
-      "$4::jsonb, $5, $6::jsonb, $7::jsonb, $8, $9::bytea, now() WHERE NOT EXISTS (SELECT 1 FROM up) "
-      "ON CONFLICT DO NOTHING RETURNING id, request_id) "
-      "SELECT id, coalesce(request_id, '') FROM up UNION ALL SELECT id, coalesce(request_id, '') FROM ins LIMIT 1",
-      9, NULL, prm, lens, fmts, 0);
+      "RETURNING id, request_id, detail->>'due_date' AS due, detail->'reported' AS rep), ins AS (INSERT INTO action_plans (id, agency, topic, "
+      "status, opened_at, priority, summary, recommendations, quotes, request_id, request_pb, request_sent_at, "
+      "detail) SELECT $1, $2, $3, 'open', now(), $4::jsonb, $5, $6::jsonb, $7::jsonb, $8, $9::bytea, now(), "
+      "$10::jsonb || jsonb_build_object('due_date', " DUE("now()") ", 'reported', $12::jsonb) "
+      "WHERE NOT EXISTS (SELECT 1 FROM up) "
+      "ON CONFLICT DO NOTHING RETURNING id, request_id, detail->>'due_date' AS due, detail->'reported' AS rep) "
+      "SELECT id, coalesce(request_id, ''), coalesce(due, ''), coalesce(rep::text, '') FROM up UNION ALL "
+      "SELECT id, coalesce(request_id, ''), coalesce(due, ''), coalesce(rep::text, '') FROM ins LIMIT 1",
+      12, NULL, prm, lens, fmts, 0);
+#undef DUE
   int rc = -1;
   if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
     snprintf(p->id, sizeof p->id, "%s", PQgetvalue(r, 0, 0));
     const char *rid = PQgetvalue(r, 0, 1);
     snprintf(plan_request_id, idlen, "%s", *rid ? rid : request_id);
+    snprintf(p->due, sizeof p->due, "%s", PQgetvalue(r, 0, 2));
+    json_decref(p->reported);
+    p->reported = json_loads(PQgetvalue(r, 0, 3), 0, NULL); /* NULL when empty */
     rc = 0;
   } else es_error("pg_error", "plan upsert: %s", PQerrorMessage(db->pg));
   PQclear(r);
   free(recs);
   free(quotes);
+  free(detail);
+  free(snap);
+  json_decref(sj);
   json_decref(rj);
   json_decref(qj);
+  json_decref(dj);
+  return rc;
+}
+
+int ac_db_change_told(ac_db *db, const char *plan, const char *hash) {
+  const char *prm[] = {plan, hash};
+  PGresult *r = PQexecParams(db->pg,
+                             "SELECT count(*) FROM audit_log WHERE entity = 'action_plan' AND entity_id = $1 "
+                             "AND action = 'plan_updated' AND detail->>'hash' = $2",
+                             2, NULL, prm, NULL, NULL, 0);
+  int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? atoi(PQgetvalue(r, 0, 0)) > 0 : -1;
+  if (rc < 0) es_error("pg_error", "plan change: %s", PQerrorMessage(db->pg));
+  PQclear(r);
+  return rc;
+}
+
+int ac_db_plan_reported(ac_db *db, const ac_plan *p, const char *hash, const char *tool, const char *ext_key) {
+  json_t *sj = ac_plan_snapshot_json(p);
+  char *snap = sj ? json_dumps(sj, JSON_COMPACT) : NULL;
+  json_decref(sj);
+  if (!snap) return -1;
+  const char *prm[] = {p->id, hash, snap, tool, ext_key};
+  /* The new snapshot and its audit row in one statement. */
+  PGresult *r = PQexecParams(
+      db->pg,
+      "WITH u AS (UPDATE action_plans SET detail = jsonb_set(coalesce(detail, '{}'::jsonb), '{reported}', $3::jsonb), "
+      "updated_at = now() WHERE id = $1 RETURNING id) INSERT INTO audit_log (actor, entity, entity_id, action, "
+      "detail) SELECT 'escucha-actions', 'action_plan', id, 'plan_updated', jsonb_build_object('hash', $2::text, "
+      "'tool', $4::text, 'key', $5::text, 'reported', $3::jsonb) FROM u",
+      5, NULL, prm, NULL, NULL, 0);
+  int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+  if (rc) es_error("pg_error", "plan reported: %s", PQerrorMessage(db->pg));
+  PQclear(r);
+  free(snap);
   return rc;
 }
 
@@ -215,6 +278,14 @@ int ac_db_ticket_failed(ac_db *db, const char *plan, const char *tool, const cha
                       plan, tool, error, http_status);
 }
 
+static int sentiment_of(const char *s) {
+  if (!s) return AC_SENT_UNKNOWN;
+  if (strcmp(s, "NEGATIVE") == 0) return AC_SENT_NEGATIVE;
+  if (strcmp(s, "POSITIVE") == 0) return AC_SENT_POSITIVE;
+  return strcmp(s, "NEUTRAL") == 0 ? AC_SENT_NEUTRAL : AC_SENT_UNKNOWN;
+}
+
+/* Rows (id, text[, subcategory, sentiment]) -> docs. */
 static int load(ac_db *db, const char *sql, const char *const *prm, int n, ac_doc **out, size_t *nout) {
   PGresult *r = PQexecParams(db->pg, sql, n, NULL, prm, NULL, NULL, 0);
   *out = NULL;
@@ -224,15 +295,28 @@ static int load(ac_db *db, const char *sql, const char *const *prm, int n, ac_do
     PQclear(r);
     return -1;
   }
-  int rows = PQntuples(r);
+  int rows = PQntuples(r), cols = PQnfields(r), rc = 0;
   *out = calloc((size_t)(rows ? rows : 1), sizeof **out);
   for (int i = 0; *out && i < rows; i++) {
-    (*out)[i].id = es_strdup(PQgetvalue(r, i, 0));
-    (*out)[i].text = es_strdup(PQgetvalue(r, i, 1));
+    ac_doc *d = &(*out)[i];
+    d->id = es_strdup(PQgetvalue(r, i, 0));
+    d->text = es_strdup(PQgetvalue(r, i, 1));
+    if (cols >= 4) {
+      d->subcategory = PQgetisnull(r, i, 2) ? NULL : es_strdup(PQgetvalue(r, i, 2));
+      d->sentiment = PQgetisnull(r, i, 3) ? AC_SENT_UNKNOWN : sentiment_of(PQgetvalue(r, i, 3));
+      if (!PQgetisnull(r, i, 2) && !d->subcategory) rc = -1;
+    }
     *nout = (size_t)i + 1;
+    if (!d->id || !d->text) rc = -1;
   }
   PQclear(r);
-  return *out ? 0 : -1;
+  if (!*out || rc) {
+    ac_db_docs_free(*out, *nout);
+    *out = NULL;
+    *nout = 0;
+    return -1;
+  }
+  return 0;
 }
 
 int ac_db_docs(ac_db *db, const char *agency, const char *topic, int days, ac_doc **td, size_t *nt, ac_doc **rd,
@@ -243,7 +327,7 @@ int ac_db_docs(ac_db *db, const char *agency, const char *topic, int days, ac_do
   /* topic = category or category/subcategory (taxonomy ids may repeat the category) */
 #define TOPIC_MATCH "(category = $2 OR subcategory = $2 OR category || '/' || subcategory = $2)"
   if (load(db,
-           "SELECT id, text FROM feedback WHERE agency = $1 AND " TOPIC_MATCH
+           "SELECT id, text, subcategory, sentiment FROM feedback WHERE agency = $1 AND " TOPIC_MATCH
            " AND text IS NOT NULL AND received_at > now() - ($3 || ' days')::interval "
            "ORDER BY received_at DESC LIMIT 500",
            prm, 3, td, nt) != 0)
@@ -256,14 +340,90 @@ int ac_db_docs(ac_db *db, const char *agency, const char *topic, int days, ac_do
     ac_db_docs_free(*td, *nt);
     return -1;
   }
-#undef TOPIC_MATCH
   return 0;
 }
+
+int ac_db_base_docs(ac_db *db, const char *agency, const char *topic, int days, int base_days, ac_doc **out,
+                    size_t *n) {
+  char d[16], b[16];
+  snprintf(d, sizeof d, "%d", days);
+  snprintf(b, sizeof b, "%d", days + base_days);
+  const char *prm[] = {agency, topic, d, b};
+  return load(db,
+              "SELECT id, text FROM feedback WHERE agency = $1 AND " TOPIC_MATCH
+              " AND text IS NOT NULL AND received_at <= now() - ($3 || ' days')::interval "
+              "AND received_at > now() - ($4 || ' days')::interval ORDER BY received_at DESC LIMIT 500",
+              prm, 4, out, n);
+}
+
+int ac_db_stats(ac_db *db, const char *agency, const char *topic, int days, int base_days, ac_stats *st) {
+  char d[16], b[16];
+  memset(st, 0, sizeof *st);
+  st->days = days;
+  st->base_days = base_days;
+  snprintf(d, sizeof d, "%d", days);
+  snprintf(b, sizeof b, "%d", days + base_days);
+  const char *prm[] = {agency, topic, d, b};
+  /* One pass over the agency's rows of both windows (index agency,
+   * received_at): the totals, then the topic's rows of the evidence window
+   * broken down per dimension with GROUPING SETS. Weekday and hour in UTC. */
+  PGresult *r = PQexecParams(
+      db->pg,
+      "WITH f AS (SELECT " TOPIC_MATCH
+      " AS topic, received_at > now() - ($3 || ' days')::interval AS cur, "
+      "sentiment = 'NEGATIVE' AS neg, sentiment = 'POSITIVE' AS pos, urgent, subcategory, service, channel, "
+      "nullif(address, '') AS address, received_at FROM feedback WHERE agency = $1 "
+      "AND received_at > now() - ($4 || ' days')::interval) "
+      "SELECT -1, '', count(*) FILTER (WHERE cur), count(*) FILTER (WHERE cur AND neg), "
+      "count(*) FILTER (WHERE cur AND topic), count(*) FILTER (WHERE cur AND topic AND neg), "
+      "count(*) FILTER (WHERE cur AND topic AND pos), count(*) FILTER (WHERE cur AND topic AND urgent), "
+      "count(*) FILTER (WHERE NOT cur AND topic), count(*) FILTER (WHERE NOT cur AND topic AND neg) FROM f "
+      "UNION ALL (SELECT CASE WHEN GROUPING(subcategory) = 0 THEN 0 WHEN GROUPING(service) = 0 THEN 1 "
+      "WHEN GROUPING(channel) = 0 THEN 2 WHEN GROUPING(address) = 0 THEN 3 "
+      "WHEN GROUPING(extract(isodow FROM received_at AT TIME ZONE 'UTC')) = 0 THEN 4 ELSE 5 END, "
+      "coalesce(subcategory, service, channel, address, "
+      "extract(isodow FROM received_at AT TIME ZONE 'UTC')::int::text, "
+      "extract(hour FROM received_at AT TIME ZONE 'UTC')::int::text, ''), count(*), count(*) FILTER (WHERE neg), "
+      "0, 0, 0, 0, 0, 0 FROM f WHERE topic AND cur GROUP BY GROUPING SETS ((subcategory), (service), (channel), "
+      "(address), (extract(isodow FROM received_at AT TIME ZONE 'UTC')), "
+      "(extract(hour FROM received_at AT TIME ZONE 'UTC'))) "
+      "HAVING GROUPING(subcategory) = 0 OR count(*) >= 5 ORDER BY 4 DESC LIMIT 400)",
+      4, NULL, prm, NULL, NULL, 0);
+  int rc = -1;
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    es_error("pg_error", "plan stats: %s", PQerrorMessage(db->pg));
+    goto cleanup;
+  }
+  int rows = PQntuples(r);
+  if (!(st->cells = calloc((size_t)(rows ? rows : 1), sizeof *st->cells))) goto cleanup;
+  for (int i = 0; i < rows; i++) {
+    int dim = atoi(PQgetvalue(r, i, 0));
+    if (dim < 0) {
+      long *v[] = {&st->agency_n,  &st->agency_neg,   &st->topic_n, &st->topic_neg,
+                   &st->topic_pos, &st->topic_urgent, &st->base_n,  &st->base_neg};
+      for (int k = 0; k < 8; k++) *v[k] = atol(PQgetvalue(r, i, 2 + k));
+      continue;
+    }
+    if (PQgetisnull(r, i, 1) || !*PQgetvalue(r, i, 1)) continue; /* no value: not a place */
+    ac_cell *c = &st->cells[st->ncells++];
+    c->dim = dim < AC_NDIMS ? dim : AC_DIM_HOUR;
+    snprintf(c->key, sizeof c->key, "%s", PQgetvalue(r, i, 1));
+    c->n = atol(PQgetvalue(r, i, 2));
+    c->neg = atol(PQgetvalue(r, i, 3));
+  }
+  rc = 0;
+cleanup:
+  PQclear(r);
+  if (rc) ac_stats_free(st);
+  return rc;
+}
+#undef TOPIC_MATCH
 
 void ac_db_docs_free(ac_doc *d, size_t n) {
   for (size_t i = 0; d && i < n; i++) {
     free((char *)d[i].id);
     free((char *)d[i].text);
+    free((char *)d[i].subcategory);
   }
   free(d);
 }

@@ -20,11 +20,20 @@ void ac_db_store(ac_db *db, ac_store *out);
 /* Plan row for a request: existing id by request_id (or the open plan of the
  * agency and topic), else inserts one. The serialized request is kept in
  * request_pb (when the row has none) so the retry pass can rebuild the ticket;
+ * detail (ac_plan_detail_json) is written with the due date (opened_at +
+ * sla_days, returned in p->due) and p->reported gets the snapshot the ticket
+ * was last told (kept across rebuilds);
  * request_sent_at is set (the request was delivered: the outbox never resends
  * it). plan_request_id gets the plan's own request_id (the ticket key derives
  * from it, so a plan adopted by a second request keeps one key). 0 ok. */
 int ac_db_plan_upsert(ac_db *db, const char *request_id, ac_plan *p, const char *priority_json, const void *request_pb,
                       size_t request_len, char *plan_request_id, size_t idlen);
+/* Plans that follow the problem: whether the change `hash` was already told
+ * on the plan's ticket (audit_log `plan_updated`): 1 yes, 0 no, -1 error. */
+int ac_db_change_told(ac_db *db, const char *plan, const char *hash);
+/* Records a change told on the ticket: detail.reported = the plan's snapshot
+ * and the `plan_updated` audit row (hash, tool, key), one statement. */
+int ac_db_plan_reported(ac_db *db, const ac_plan *p, const char *hash, const char *tool, const char *ext_key);
 /* Pending = open plan with its request payload (request_pb), no `actions`
  * row, whose last `ticket_pending` / `ticket_failed` audit row is
  * `ticket_pending` (written before the request's offset is stored). */
@@ -44,11 +53,21 @@ int ac_db_pending_request(ac_db *db, const char *plan, void **pb, size_t *len);
  * 0 ok (also when nothing needed writing). */
 int ac_db_ticket_pending(ac_db *db, const char *plan, const char *tool, const char *error, long http_status);
 int ac_db_ticket_failed(ac_db *db, const char *plan, const char *tool, const char *error, long http_status);
-/* Loads up to max topic texts and background texts (last `days` days). The
- * arrays and strings are malloc'd; free with ac_db_docs_free. */
+/* Loads up to 500 topic texts (with subcategory and sentiment) and 3000
+ * background texts (last `days` days). The arrays and strings are malloc'd;
+ * free with ac_db_docs_free. */
 int ac_db_docs(ac_db *db, const char *agency, const char *topic, int days, ac_doc **topic_docs, size_t *nt,
                ac_doc **rest_docs, size_t *nr);
 void ac_db_docs_free(ac_doc *d, size_t n);
+/* The topic's texts of the baseline window (the base_days before the last
+ * days), at most 500, for "new words". Free with ac_db_docs_free. */
+int ac_db_base_docs(ac_db *db, const char *agency, const char *topic, int days, int base_days, ac_doc **out, size_t *n);
+/* Counts of the agency and the topic (evidence window of `days`, baseline of
+ * the base_days before it) and the topic's breakdown per subcategory,
+ * service, channel, address, weekday and hour (one GROUP BY GROUPING SETS
+ * query; cells of other dimensions with fewer than 5 items are left out).
+ * st->cells malloc'd: ac_stats_free. 0 ok, -1 error. */
+int ac_db_stats(ac_db *db, const char *agency, const char *topic, int days, int base_days, ac_stats *st);
 /* Status change of a ticket (no-op when unchanged); writes closed_at when
  * done and an audit_log row in the same statement. Returns rows changed, -1. */
 int ac_db_action_update(ac_db *db, const char *idem_key, int state, const char *status_name);

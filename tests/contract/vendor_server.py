@@ -438,7 +438,8 @@ class Handler(BaseHTTPRequestHandler):
         sid, name, closed = st[it["_state"]]
         return {"id": it["id"], "project": {"id": 1, "name": "Escucha"}, "tracker": {"id": 1, "name": "Bug"},
                 "status": {"id": sid, "name": name, "is_closed": closed}, "subject": it["subject"],
-                "description": it["description"], "custom_fields": it.get("custom_fields", [])}
+                "description": it["description"], "custom_fields": it.get("custom_fields", []),
+                "journals": [{"id": i + 1, "notes": n} for i, n in enumerate(it.get("notes", []))]}
 
     def v_redmine(self, method, path, query, q, body, raw):
         if method == "POST" and path == "/issues.json":
@@ -466,6 +467,15 @@ class Handler(BaseHTTPRequestHandler):
             if not it:
                 return self.send(404, None, None, "")
             return self.send(200, {"issue": self.rm_issue(it)})
+        if method == "PUT" and m:  # a journal note (escucha-actions: plans that follow the problem)
+            it = vstate("redmine")["items"].get(m.group(1))
+            if not it:
+                return self.send(404, None, None, "")
+            notes = ((body or {}).get("issue") or {}).get("notes")
+            need(isinstance(notes, str) and notes.strip(), "redmine: issue.notes must be a non-empty string")
+            need(not MARKER_LINE.search(notes), "redmine: a note must not carry the marker line")
+            it.setdefault("notes", []).append(notes)
+            return self.send(204, None, None, "")
         raise Violation("redmine: unexpected %s %s" % (method, path))
 
     # ---- Asana ----

@@ -158,8 +158,9 @@ def test_citizen_text_stays_quoted(services, redmine, taxonomy):
     or mention, the marker is the description's one last line; the request
     again opens nothing."""
     env = {k: v for k, v in redmine.items() if k.startswith("ESCUCHA_")}
+    # no dashboard links of ours (ESCUCHA_DASHBOARD_URL empty): below, no link at all may be made
     env.update({"ESCUCHA_TAXONOMY": taxonomy, "ESCUCHA_POLL_INTERVAL_S": "0.2", "ESCUCHA_RETRY_BASE_MS": "20",
-                "ESCUCHA_RETRY_MAX": "2", "ESCUCHA_LANG": "es"})
+                "ESCUCHA_RETRY_MAX": "2", "ESCUCHA_LANG": "es", "ESCUCHA_DASHBOARD_URL": ""})
     agency = it.unique("ag")
     req = it.action_request(pb, agency)
     key = key_of(req.request_id)

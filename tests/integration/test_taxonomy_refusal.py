@@ -30,7 +30,7 @@ RUNS = {  # how each service is started: argv after the binary
 
 
 def sub(**extra):
-    s = {"id": "c/s", "labels": {"es": "S", "en": "S"}, "keywords": {"es": [], "en": []}}
+    s = {"id": "c/s", "labels": {"es": "S", "en": "S"}, "keywords": {"es": [], "en": []}, "actions": ["Act"]}
     s.update(extra)
     return s
 

@@ -26,12 +26,13 @@ static const char *TAX =
     "{\"categories\":["
     "{\"id\":\"waiting_times\",\"labels\":{\"es\":\"Espera\",\"en\":\"Waiting\"},\"subcategories\":["
     " {\"id\":\"waiting_times/queue\",\"labels\":{\"es\":\"Fila\",\"en\":\"Queue\"},"
-    "  \"keywords\":{\"es\":[\"fila\",\"espera\"],\"en\":[\"queue\",\"wait\"]},\"journey_stage\":\"ONGOING_USE\"}]},"
+    "  \"keywords\":{\"es\":[\"fila\",\"espera\"],\"en\":[\"queue\",\"wait\"]},\"journey_stage\":\"ONGOING_USE\","
+    "  \"actions\":[\"Open desks\"]}]},"
     "{\"id\":\"staff\",\"labels\":{\"es\":\"Personal\",\"en\":\"Staff\"},\"subcategories\":["
     " {\"id\":\"staff/courtesy\",\"labels\":{\"es\":\"Trato\",\"en\":\"Courtesy\"},"
-    "  \"keywords\":{\"es\":[\"amable\",\"grosero\"],\"en\":[\"kind\",\"rude\"]}},"
+    "  \"keywords\":{\"es\":[\"amable\",\"grosero\"],\"en\":[\"kind\",\"rude\"]},\"actions\":[\"Train\"]},"
     " {\"id\":\"staff/violence\",\"labels\":{\"es\":\"Violencia\",\"en\":\"Violence\"},\"urgent\":true,"
-    "  \"keywords\":{\"es\":[\"golpe\"],\"en\":[\"hit\"]}}]}]}";
+    "  \"keywords\":{\"es\":[\"golpe\"],\"en\":[\"hit\"]},\"actions\":[\"Protect\"]}]}]}";
 
 static es_taxonomy *tax(void) {
   char err[256];
@@ -142,7 +143,8 @@ static void test_taxonomy_errors(void **state) {
   es_taxonomy *t = NULL;
   const char *missing =
       "{\"categories\":[{\"id\":\"a\",\"labels\":{\"es\":\"A\",\"en\":\"A\"},\"subcategories\":["
-      "{\"id\":\"a/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[],\"en\":[]}},"
+      "{\"id\":\"a/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[],\"en\":[]},"
+      "\"actions\":[\"x\"]},"
       "{\"id\":\"a/y\",\"labels\":{\"en\":\"Y\"},\"keywords\":{\"es\":[],\"en\":[]}}]}]}";
   assert_int_equal(es_taxonomy_parse(missing, strlen(missing), &t, err, sizeof err), -1);
   assert_string_equal(err, "categories[0].subcategories[1].labels.es: missing");
@@ -308,7 +310,8 @@ static void test_model_corruption(void **state) {
   /* A taxonomy with different subcategory ids is refused. */
   const char *other =
       "{\"categories\":[{\"id\":\"a\",\"labels\":{\"es\":\"A\",\"en\":\"A\"},\"subcategories\":["
-      "{\"id\":\"a/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[],\"en\":[]}}]}]}";
+      "{\"id\":\"a/"
+      "x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[],\"en\":[]},\"actions\":[\"x\"]}]}]}";
   es_taxonomy *t = NULL;
   assert_int_equal(es_taxonomy_parse(other, strlen(other), &t, err, sizeof err), 0);
   m = cl_model_from_buffer(buf, len, err, sizeof err);

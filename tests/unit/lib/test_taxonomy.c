@@ -23,13 +23,13 @@
   "\"routing\":{\"tool\":\"jira\"},\"subcategories\":["                                    \
   "{\"id\":\"waiting/queue\",\"labels\":{\"es\":\"Filas\",\"en\":\"Queues\"},"             \
   "\"keywords\":{\"es\":[\"fila\"],\"en\":[\"queue\"]},\"journey_stage\":\"support\","     \
-  "\"actions\":[\"Open more desks\"]},"                                                    \
+  "\"actions\":[\"Open more desks\"],\"sla_days\":{\"urgent\":1,\"normal\":7}},"           \
   "{\"id\":\"waiting/desk\",\"labels\":{\"es\":\"Mesón\",\"en\":\"Desk\"},"               \
-  "\"keywords\":{\"es\":[],\"en\":[]},\"urgent\":false}]}"
+  "\"keywords\":{\"es\":[],\"en\":[]},\"urgent\":false,\"actions\":[{\"es\":\"Abrir\",\"en\":\"Open\"}]}]}"
 #define CAT_OTHER                                                                                  \
   "{\"id\":\"other\",\"labels\":{\"es\":\"Otro\",\"en\":\"Other\"},\"subcategories\":["            \
   "{\"id\":\"other/unclassified\",\"labels\":{\"es\":\"Sin clasificar\",\"en\":\"Unclassified\"}," \
-  "\"keywords\":{\"es\":[],\"en\":[]}}]}"
+  "\"keywords\":{\"es\":[],\"en\":[]},\"actions\":[\"Triage\"]}]}"
 static const char GOOD[] = "{\"categories\":[" CAT_WAITING "," CAT_OTHER "]}";
 
 static es_taxonomy *parse_ok(const char *json) {
@@ -125,6 +125,7 @@ static void refused(const char *json, const char *want) {
   "{\"id\":\"c/s\"" SUB "}]}]}"
 #define LABELS ",\"labels\":{\"es\":\"S\",\"en\":\"S\"}"
 #define KW ",\"keywords\":{\"es\":[],\"en\":[]}"
+#define ACT ",\"actions\":[\"Act\"]"
 
 static void test_refusals(void **state) {
   (void)state;
@@ -159,18 +160,35 @@ static void test_refusals(void **state) {
   refused(ONE_SUB(LABELS KW ",\"journey_stage\":\"LATER\""),
           "categories[0].subcategories[0].journey_stage: must be one of AWARENESS, REGISTRATION, ACTIVATION, "
           "ONGOING_USE, SUPPORT, RENEWAL");
+  refused(ONE_SUB(LABELS KW),
+          "categories[0].subcategories[0].actions: missing (every subcategory needs at least one action)");
   refused(ONE_SUB(LABELS KW ",\"actions\":\"call\""),
-          "categories[0].subcategories[0].actions: must be a list of strings");
-  refused(ONE_SUB(LABELS KW ",\"routing\":[]"), "categories[0].subcategories[0].routing: must be an object");
+          "categories[0].subcategories[0].actions: must be a non-empty list of strings or {es, en} objects");
+  refused(ONE_SUB(LABELS KW ",\"actions\":[]"),
+          "categories[0].subcategories[0].actions: must be a non-empty list of strings or {es, en} objects");
+  refused(ONE_SUB(LABELS KW ",\"actions\":[\"\"]"),
+          "categories[0].subcategories[0].actions[0]: must be a non-empty string or an object with es and en");
+  refused(ONE_SUB(LABELS KW ",\"actions\":[\"a\",{\"es\":\"b\"}]"),
+          "categories[0].subcategories[0].actions[1].en: missing");
+  refused(ONE_SUB(LABELS KW ",\"routing\":[]" ACT), "categories[0].subcategories[0].routing: must be an object");
+  refused(
+      ONE_SUB(LABELS KW ACT ",\"sla_days\":0"),
+      "categories[0].subcategories[0].sla_days: must be a number of days (1..365) or {\"urgent\": n, \"normal\": n}");
+  refused(
+      ONE_SUB(LABELS KW ACT ",\"sla_days\":{\"urgent\":\"2\"}"),
+      "categories[0].subcategories[0].sla_days: must be a number of days (1..365) or {\"urgent\": n, \"normal\": n}");
+  refused("{\"categories\":[{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"sla_days\":400}]}",
+          "categories[0].sla_days: must be a number of days (1..365) or {\"urgent\": n, \"normal\": n}");
   refused(
       "{\"categories\":[{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":["
-      "{\"id\":\"c/s\"" LABELS KW "},{\"id\":\"c/s\"" LABELS KW "}]}]}",
+      "{\"id\":\"c/s\"" LABELS KW ACT "},{\"id\":\"c/s\"" LABELS KW ACT "}]}]}",
       "categories: duplicate subcategory id 'c/s'");
   refused("{\"categories\":[" CAT_OTHER "," CAT_OTHER "]}",
           "categories: duplicate subcategory id 'other/unclassified'");
   refused(
       "{\"categories\":[{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":[{\"id\":\"c/a\"" LABELS
-          KW "}]},{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":[{\"id\":\"c/b\"" LABELS KW
+          KW ACT
+      "}]},{\"id\":\"c\",\"labels\":{\"es\":\"C\",\"en\":\"C\"},\"subcategories\":[{\"id\":\"c/b\"" LABELS KW ACT
       "}]}]}",
       "categories[1].id: duplicate category id");
   /* duplicate keys are refused by the JSON parser itself */

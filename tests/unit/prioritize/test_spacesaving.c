@@ -142,9 +142,9 @@ static void test_taxonomy(void **state) {
   static const char J[] =
       "{\"categories\":[{\"id\":\"waiting\",\"labels\":{\"es\":\"Tiempos de espera\","
       "\"en\":\"Waiting times\"},\"subcategories\":[{\"id\":\"waiting/queue\",\"labels\":{"
-      "\"es\":\"Filas\",\"en\":\"Queues\"},\"keywords\":{\"es\":[\"fila\"],\"en\":[\"queue\"]}},"
+      "\"es\":\"Filas\",\"en\":\"Queues\"},\"keywords\":{\"es\":[\"fila\"],\"en\":[\"queue\"]},\"actions\":[\"a\"]},"
       "{\"id\":\"waiting/desk\",\"labels\":{\"es\":\"Mesón\",\"en\":\"Desk\"},"
-      "\"keywords\":{\"es\":[],\"en\":[]}}]}]}";
+      "\"keywords\":{\"es\":[],\"en\":[]},\"actions\":[\"b\"]}]}]}";
   char err[256];
   es_taxonomy *t = NULL;
   assert_int_equal(es_taxonomy_parse(J, sizeof J - 1, &t, err, sizeof err), 0);
