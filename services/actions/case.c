@@ -106,6 +106,12 @@ static int field(es_buf *b, const char *label, const char *value, int markup) {
   return rc;
 }
 
+/* "<label>: " + our own words (static labels, numbers, times: nothing a
+ * citizen or an agency wrote), unescaped so they read as written. */
+static int field_ours(es_buf *b, const char *label, const char *value, int markup) {
+  return es_buf_printf(b, markup == AC_MU_HTML ? "<p><b>%s</b>: %s</p>\n" : "%s: %s\n", label, value);
+}
+
 /* Our own link (the operator's --dashboard-url and an id checked to be
  * [A-Za-z0-9_-]): written as is so the tool links it; HTML-escaped in HTML. */
 static int link(es_buf *b, const char *label, const char *base, const char *id, int markup) {
@@ -119,25 +125,25 @@ static int link(es_buf *b, const char *label, const char *base, const char *id, 
     es_buf_free(&u);
     return -1;
   }
-  rc |= es_buf_printf(b, "<p><b>%s</b>: <a href=\"", label);
+  es_buf e = {0};
   for (size_t i = 0; i < u.len; i++) {
     char ch = u.data[i];
-    rc |= ch == '&' ? es_buf_puts(b, "&amp;")
-          : ch == '"' ? es_buf_puts(b, "&quot;")
-          : ch == '<' ? es_buf_puts(b, "&lt;")
-          : ch == '>' ? es_buf_puts(b, "&gt;")
-                      : es_buf_append(b, &ch, 1);
+    rc |= ch == '&'   ? es_buf_puts(&e, "&amp;")
+          : ch == '"' ? es_buf_puts(&e, "&quot;")
+          : ch == '<' ? es_buf_puts(&e, "&lt;")
+          : ch == '>' ? es_buf_puts(&e, "&gt;")
+                      : es_buf_append(&e, &ch, 1);
   }
-  rc |= es_buf_puts(b, "\">");
-  rc |= ac_text_inline(b, u.data, AC_MU_HTML); /* the visible text: escaped like any text */
-  rc |= es_buf_puts(b, "</a></p>\n");
+  if (!rc && e.data) rc |= es_buf_printf(b, "<p><b>%s</b>: <a href=\"%s\">%s</a></p>\n", label, e.data, e.data);
+  else rc = -1;
   es_buf_free(&u);
+  es_buf_free(&e);
   return rc;
 }
 
 static int marker(es_buf *b, const char *what, const char *id, const char *key, int markup) {
-  return es_buf_printf(b, markup == AC_MU_HTML ? "<p><small>%s %s<br>\n%s%s</small></p>\n" : "%s %s\n%s%s\n", what,
-                       id, AC_MARKER_PREFIX, key);
+  return es_buf_printf(b, markup == AC_MU_HTML ? "<p><small>%s %s<br>\n%s%s</small></p>\n" : "%s %s\n%s%s\n", what, id,
+                       AC_MARKER_PREFIX, key);
 }
 
 char *ac_case_body(const ac_case *c, const ac_case_view *v, int markup) {
@@ -153,7 +159,7 @@ char *ac_case_body(const ac_case *c, const ac_case_view *v, int markup) {
   rc |= es_buf_printf(&b, html ? "<h3>%s</h3>\n" : "%s\n\n",
                       en ? "Urgent case: a person may be in danger. Act now."
                          : "Caso urgente: una persona puede estar en peligro. Actuar de inmediato.");
-  rc |= field(&b, en ? "Reason" : "Motivo", why, markup);
+  rc |= field_ours(&b, en ? "Reason" : "Motivo", why, markup);
   if (uc->phrase && *uc->phrase) rc |= field(&b, en ? "Matched words" : "Palabras detectadas", uc->phrase, markup);
   rc |= es_buf_printf(&b, html ? "<h3>%s</h3>\n" : "\n%s\n\n",
                       en ? "Message (personal data redacted)" : "Mensaje (datos personales ocultos)");
@@ -161,14 +167,15 @@ char *ac_case_body(const ac_case *c, const ac_case_view *v, int markup) {
   rc |= ac_text_quote(&b, uc->text ? uc->text : "", NULL, markup);
   if (b.len == before) rc |= es_buf_puts(&b, html ? "<p>-</p>\n" : "-\n");
   rc |= es_buf_puts(&b, html ? "" : "\n");
-  rc |= field(&b, en ? "Channel" : "Canal", ac_case_channel_label(uc->has_channel ? (int)uc->channel : 0), markup);
+  rc |= field_ours(&b, en ? "Channel" : "Canal", ac_case_channel_label(uc->has_channel ? (int)uc->channel : 0), markup);
   rc |= field(&b, en ? "Service" : "Servicio", uc->service, markup);
-  rc |= field(&b, en ? "Received" : "Recibido", when, markup);
+  rc |= field_ours(&b, en ? "Received" : "Recibido", when, markup);
   char cat[300];
-  snprintf(cat, sizeof cat, "%s", v->category_label && *v->category_label ? v->category_label
-                                  : uc->subcategory && *uc->subcategory   ? uc->subcategory
-                                  : uc->category                          ? uc->category
-                                                                          : "-");
+  snprintf(cat, sizeof cat, "%s",
+           v->category_label && *v->category_label ? v->category_label
+           : uc->subcategory && *uc->subcategory   ? uc->subcategory
+           : uc->category                          ? uc->category
+                                                   : "-");
   rc |= field(&b, en ? "Category" : "Categoría", cat, markup);
   rc |= field(&b, en ? "Language" : "Idioma", uc->language, markup);
   rc |= link(&b, en ? "Dashboard" : "Panel", v->dashboard_url, c->feedback_id, markup);
@@ -182,9 +189,8 @@ char *ac_case_body(const ac_case *c, const ac_case_view *v, int markup) {
                 : "la persona dejó un contacto (sellado): solo el notificador de escucha-actions puede abrirlo, "
                   "para el caso %s; nunca se muestra aquí",
              c->feedback_id);
-  else
-    snprintf(how, sizeof how, "%s", en ? "no contact left" : "no dejó contacto");
-  rc |= field(&b, en ? "Reaching the person" : "Contacto con la persona", how, markup);
+  else snprintf(how, sizeof how, "%s", en ? "no contact left" : "no dejó contacto");
+  rc |= field_ours(&b, en ? "Reaching the person" : "Contacto con la persona", how, markup);
   rc |= es_buf_puts(&b, html ? "" : "\n");
   rc |= marker(&b, "case", c->id[0] ? c->id : "-", c->idem_key, markup);
   if (rc || !b.data) {
@@ -205,9 +211,9 @@ char *ac_case_alert(const ac_case *c, const ac_case_view *v, int markup, const c
   rc |= es_buf_printf(&b, html ? "<h3>%s</h3>\n" : "%s\n\n",
                       en ? "Urgent case opened: a person may be in danger."
                          : "Caso urgente abierto: una persona puede estar en peligro.");
-  rc |= field(&b, en ? "Reason" : "Motivo", why, markup);
-  rc |= field(&b, en ? "Channel" : "Canal", ac_case_channel_label(uc->has_channel ? (int)uc->channel : 0), markup);
-  rc |= field(&b, en ? "Received" : "Recibido", when, markup);
+  rc |= field_ours(&b, en ? "Reason" : "Motivo", why, markup);
+  rc |= field_ours(&b, en ? "Channel" : "Canal", ac_case_channel_label(uc->has_channel ? (int)uc->channel : 0), markup);
+  rc |= field_ours(&b, en ? "Received" : "Recibido", when, markup);
   rc |= field(&b, en ? "Agency" : "Institución", c->agency, markup);
   if (v->ticket_url && *v->ticket_url) {
     if (html) {

@@ -18,11 +18,11 @@ struct Escucha__V1__ActionRequest;
 struct Escucha__V1__UrgentCase;
 
 typedef struct ac_case {
-  char id[64];          /* the plan id, once recorded ("" before) */
-  char agency[64];      /* from the request */
-  char topic[160];      /* "case/<feedback id>" */
-  char feedback_id[96]; /* the urgent item */
-  char idem_key[64];    /* the ticket's key: ac_plan_key(request id) */
+  char id[64];            /* the plan id, once recorded ("" before) */
+  char agency[64];        /* from the request */
+  char topic[160];        /* "case/<feedback id>" */
+  char feedback_id[96];   /* the urgent item */
+  char idem_key[64];      /* the ticket's key: ac_plan_key(request id) */
   char oncall_key[2][64]; /* the on-call alerts' keys, [0] webhook, [1] e-mail: ac_plan_key(request id +
                              "#oncall-webhook" / "#oncall-email") */
   const struct Escucha__V1__UrgentCase *uc; /* borrowed from the request */
