@@ -1029,8 +1029,10 @@ static void serve_waiting(svc *s) {
   for (int i = 0; i < 16 && !es_stopping; i++) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(s->cons, 0);
     if (!m) break;
-    if (!m->err && on_request(s, s->cons, m)) es_kafka_store(s->cons, m);
+    int err = m->err != RD_KAFKA_RESP_ERR_NO_ERROR, stored = !err && on_request(s, s->cons, m);
+    if (stored) es_kafka_store(s->cons, m);
     rd_kafka_message_destroy(m);
+    if (!err && !stored) break; /* rewound (PostgreSQL down): the main loop takes it again */
   }
   s->serving = 0;
 }

@@ -184,9 +184,9 @@ static void test_body_escaping(void **st) {
     ac_case_view v = {"es", NULL, "http://127.0.0.1:8081/", NULL};
     char *b = ac_case_body(&c, &v, MU[m]);
     assert_non_null(b);
-    assert_null(strstr(b, "@admin"));  /* a word joiner follows '@' */
-    assert_null(strstr(b, "#1"));      /* and '#' before a digit */
-    assert_null(strstr(b, "#2"));      /* the matched phrase is citizen text too */
+    assert_null(strstr(b, "@admin"));                                   /* a word joiner follows '@' */
+    assert_null(strstr(b, "#1"));                                       /* and '#' before a digit */
+    assert_null(strstr(b, "#2"));                                       /* the matched phrase is citizen text too */
     assert_null(strstr(b, "evil.example") && strstr(b, "http://evil")); /* no bare link */
     char **l;
     int n = lines(b, &l), markers = 0;
@@ -353,10 +353,14 @@ static void test_priority_json(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_from_request_and_keys), cmocka_unit_test(test_title),
-      cmocka_unit_test(test_body_textile),          cmocka_unit_test(test_body_escaping),
-      cmocka_unit_test(test_alert_has_no_citizen_text), cmocka_unit_test(test_routing),
-      cmocka_unit_test(test_routing_refusals),      cmocka_unit_test(test_default_taxonomy),
+      cmocka_unit_test(test_from_request_and_keys),
+      cmocka_unit_test(test_title),
+      cmocka_unit_test(test_body_textile),
+      cmocka_unit_test(test_body_escaping),
+      cmocka_unit_test(test_alert_has_no_citizen_text),
+      cmocka_unit_test(test_routing),
+      cmocka_unit_test(test_routing_refusals),
+      cmocka_unit_test(test_default_taxonomy),
       cmocka_unit_test(test_priority_json),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
