@@ -134,7 +134,8 @@ static int check_urgent_routing(vctx *v, json_t *r, const char *path) {
     char q[400];
     snprintf(q, sizeof q, "%s.%.60s", p, k);
     if (strstr(k, "token") || strstr(k, "secret") || strstr(k, "password"))
-      return fail(v, q, "secrets do not belong in the taxonomy (ESCUCHA_ONCALL_WEBHOOK_SECRET, ESCUCHA_<TOOL>_TOKEN)");
+      return fail(v, q,
+                  "secrets do not belong in the taxonomy (escucha-actions: --oncall-webhook-secret, --<tool>-token)");
     if (!in_list(URGENT_KEYS, k))
       return fail(v, q, "unknown key (tool, a connector setting, oncall_webhook or oncall_email)");
     if (!json_is_string(x) && !json_is_integer(x)) return fail(v, q, "must be a string or an integer");

@@ -311,11 +311,11 @@ static void test_routing_refusals(void **st) {
   refused("", ",\"urgent_routing\":{\"oncall_email\":\"nobody\"}",
           "urgent_routing.oncall_email: must be e-mail addresses, comma-separated");
   refused("", ",\"urgent_routing\":{\"oncall_webhook_secret\":\"s3cr3t\"}",
-          "urgent_routing.oncall_webhook_secret: secrets do not belong in the taxonomy (ESCUCHA_ONCALL_WEBHOOK_SECRET, "
-          "ESCUCHA_<TOOL>_TOKEN)");
+          "urgent_routing.oncall_webhook_secret: secrets do not belong in the taxonomy (escucha-actions: "
+          "--oncall-webhook-secret, --<tool>-token)");
   refused("", ",\"urgent_routing\":{\"token\":\"s3cr3t\"}",
-          "urgent_routing.token: secrets do not belong in the taxonomy (ESCUCHA_ONCALL_WEBHOOK_SECRET, "
-          "ESCUCHA_<TOOL>_TOKEN)");
+          "urgent_routing.token: secrets do not belong in the taxonomy (escucha-actions: "
+          "--oncall-webhook-secret, --<tool>-token)");
   refused("", ",\"urgent_routing\":{\"project\":[1]}", "urgent_routing.project: must be a string or an integer");
 }
 
