@@ -675,7 +675,10 @@ static void poll_status(svc *s) {
     if (!t.key[0]) snprintf(t.key, sizeof t.key, "%s", PQgetvalue(r, i, 2));
     emit_status(s, PQgetvalue(r, i, 4), c->ops->tool, &t);
     es_info("ticket_status", "%s %s -> %s", c->ops->tool, t.key, names[t.state]);
-    if (t.state == AC_ST_DONE) es_metric_observe(m_ttr, atof(PQgetvalue(r, i, 5)));
+    if (t.state == AC_ST_DONE) {
+      es_metric_observe(m_ttr, atof(PQgetvalue(r, i, 5)));
+      if (ac_db_case_close(&s->db, PQgetvalue(r, i, 4)) != 0) es_pg_ensure(s->db.pg); /* a case: closed with it */
+    }
   }
   PQclear(r);
 }

@@ -382,6 +382,18 @@ int ac_db_case_mark(ac_db *db, const char *plan, const char *action, const char 
 }
 #undef CASE_LAST_MARK
 
+int ac_db_case_close(ac_db *db, const char *plan) {
+  const char *prm[] = {plan};
+  PGresult *r = PQexecParams(db->pg,
+                             "UPDATE action_plans SET status = 'closed', closed_at = now(), updated_at = now() "
+                             "WHERE id = $1 AND kind = 'case' AND status = 'open'",
+                             1, NULL, prm, NULL, NULL, 0);
+  int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+  if (rc) es_error("pg_error", "case close: %s", PQerrorMessage(db->pg));
+  PQclear(r);
+  return rc;
+}
+
 #define CASE_PENDING_FROM                                                                                      \
   "FROM action_plans p CROSS JOIN LATERAL (SELECT l.action, l.at FROM audit_log l "                            \
   "WHERE l.entity = 'action_plan' AND l.entity_id = p.id AND l.action IN ('ticket_pending', 'ticket_failed', " \

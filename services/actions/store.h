@@ -75,6 +75,9 @@ void ac_db_oncall_store(ac_db *db, ac_store *out);
  * the case was pending. 0 ok (also when nothing needed writing). */
 int ac_db_case_mark(ac_db *db, const char *plan, const char *action, const char *tool, const char *error,
                     long http_status);
+/* The case's ticket is done: the case row is closed too (plans are closed by
+ * prioritize, by score; a case has no score). No-op for a plan. 0 ok. */
+int ac_db_case_close(ac_db *db, const char *plan);
 /* As ac_db_pending_scan / ac_db_pending_request, for cases. */
 int ac_db_case_pending_scan(ac_db *db, ac_db_pending *out, int max);
 int ac_db_case_pending_request(ac_db *db, const char *plan, void **pb, size_t *len);

@@ -13,6 +13,8 @@ The webhook receiver below does NOT dedupe: it counts every POST, so the
 sender's own once-only behaviour is what is asserted (after a crash between
 "sent" and "recorded" the alert goes again with the same Idempotency-Key,
 which receivers must dedupe on: docs/actions.md)."""
+import email
+import email.policy
 import hashlib
 import hmac
 import http.server
@@ -85,6 +87,28 @@ def oncall():
 
 
 @pytest.fixture(scope="module")
+def smtp(tmp_path_factory):
+    """aiosmtpd (tests/contract/smtp_server.py): every message as a .eml file."""
+    outdir = str(tmp_path_factory.mktemp("mail"))
+    s = it.FakeServer("smtp_server.py", outdir)
+    s.outdir = outdir
+    yield s
+    s.stop()
+
+
+def mails_with(smtp, key):
+    """The messages whose Message-ID is <key@escucha>."""
+    out = []
+    for f in sorted(x for x in os.listdir(smtp.outdir) if x.endswith(".eml")):
+        with open(os.path.join(smtp.outdir, f), "rb") as fh:
+            raw = fh.read()
+        m = email.message_from_bytes(raw.split(b"\r\n", 2)[2], policy=email.policy.default)
+        if m["message-id"] == "<%s@escucha>" % key:
+            out.append(m)
+    return out
+
+
+@pytest.fixture(scope="module")
 def redmine():
     was_running = subprocess.run([SCRIPT, "status"], capture_output=True).returncode == 0
     p = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, timeout=600)
@@ -116,19 +140,22 @@ def immediate(redmine):
 
 @pytest.fixture(scope="module")
 def taxonomy(tmp_path_factory, redmine, oncall, immediate):
-    """The default taxonomy with its urgent routing pointed at this Redmine and the local pager."""
+    """The default taxonomy with its urgent routing pointed at this Redmine, the local pager
+    and an on-call mailbox."""
     with open(os.path.join(REPO, "config", "taxonomy.default.json")) as f:
         t = json.load(f)
     t["urgent_routing"] = {"tool": "redmine", "project": redmine["ESCUCHA_REDMINE_PROJECT"], "priority_id": immediate,
-                           "oncall_webhook": oncall}
+                           "oncall_webhook": oncall, "oncall_email": "guardia@escucha.example.org"}
     path = str(tmp_path_factory.mktemp("tax") / "taxonomy.json")
     with open(path, "w") as f:
         json.dump(t, f, ensure_ascii=False)
     return path
 
 
-def actions_env(redmine, taxonomy):
+def actions_env(redmine, taxonomy, smtp):
     env = {k: v for k, v in redmine.items() if k.startswith("ESCUCHA_")}
+    env.update({"ESCUCHA_EMAIL_SMTP_URL": "smtp://127.0.0.1:%d" % smtp.port,
+                "ESCUCHA_EMAIL_FROM": "Escucha <casos@escucha.example.org>"})
     env.update({"ESCUCHA_TAXONOMY": taxonomy, "ESCUCHA_ONCALL_WEBHOOK_SECRET": SECRET, "ESCUCHA_LANG": "es",
                 "ESCUCHA_POLL_INTERVAL_S": "1", "ESCUCHA_RETRY_BASE_MS": "20", "ESCUCHA_RETRY_MAX": "3",
                 # a killed process's Redis lock expires soon, and a pending case is retried soon
@@ -168,24 +195,24 @@ def audit(plan, action):
                (plan, action))[0][0]
 
 
-def test_urgent_message_opens_one_case_and_one_alert(services, redmine, taxonomy, immediate, api_key):
+def test_urgent_message_opens_one_case_and_one_alert(services, redmine, taxonomy, immediate, api_key, smtp):
     pipeline(services)
-    act = services.start("actions", env=actions_env(redmine, taxonomy))
+    act = services.start("actions", env=actions_env(redmine, taxonomy, smtp))
     text = "mi expareja me amenazó con matarme, tengo miedo %s" % unique("ref")
     t0 = time.monotonic()
     fid = post(api_key, text)
     rid = "case/demo/%s" % fid
-    key, okey = key_of(rid), key_of(rid + "#oncall-webhook")
+    key, okey, mkey = key_of(rid), key_of(rid + "#oncall-webhook"), key_of(rid + "#oncall-email")
 
-    # one case, its ticket and its alert recorded
-    wait_until(lambda: len(case_rows(fid)[1]) == 2, 60, 0.1, "the case's ticket and on-call alert")
+    # one case, its ticket and its two alerts recorded
+    wait_until(lambda: len(case_rows(fid)[1]) == 3, 60, 0.1, "the case's ticket and on-call alerts")
     took = time.monotonic() - t0
     plan, rows = case_rows(fid)
     ticket = [r for r in rows if r[3] != "oncall"]
-    alert = [r for r in rows if r[3] == "oncall"]
+    alert = sorted(r for r in rows if r[3] == "oncall")
     assert len(ticket) == 1 and ticket[0][0] == "redmine" and ticket[0][2] == "open" and ticket[0][4] == key, rows
-    assert len(alert) == 1 and alert[0][0] == "webhook" and alert[0][2] == "done" and alert[0][4] == okey, rows
-    print("urgent message: 202 -> case ticket + alert recorded in %.2f s" % took)
+    assert [(a[0], a[2], a[4]) for a in alert] == [("email", "done", mkey), ("webhook", "done", okey)], rows
+    print("urgent message: 202 -> case ticket + alerts recorded in %.2f s" % took)
 
     # exactly one Redmine issue, Immediate, in the urgent queue, with the case in it
     issues = issues_with(redmine, key)
@@ -208,7 +235,12 @@ def test_urgent_message_opens_one_case_and_one_alert(services, redmine, taxonomy
     assert body["idempotency_key"] == okey and body["title"] == issue["subject"].split(" [esk-")[0]
     assert "expareja" not in json.dumps(body, ensure_ascii=False)
     assert ticket[0][1] in body["body"]  # the alert links the ticket
-    assert audit(plan, "ticket_opened") == 1 and audit(plan, "oncall_notified") == 1
+    assert audit(plan, "ticket_opened") == 1 and audit(plan, "oncall_notified") == 2
+    # the on-call e-mail: once, to the taxonomy's address, no citizen text
+    (m,) = mails_with(smtp, mkey)
+    assert m["to"] == "guardia@escucha.example.org" and m["subject"] == body["title"]
+    parts = [p.get_content() for p in m.walk() if p.get_content_maintype() == "text"]
+    assert len(parts) == 2 and all("expareja" not in p and "/#/feedback/" + fid in p for p in parts)
 
     # the same request again (a redelivery): nothing new anywhere
     req = bytes(sql("SELECT request_pb FROM action_plans WHERE id = %s", (plan,))[0][0])
@@ -218,9 +250,20 @@ def test_urgent_message_opens_one_case_and_one_alert(services, redmine, taxonomy
     handled = act.metric('escucha_actions_cases_total{result="delivered"}')
     wait_until(lambda: act.metric('escucha_actions_cases_total{result="delivered"}') > handled, 30, 0.1,
                "the redelivered request handled")
-    assert len(case_rows(fid)[1]) == 2
+    assert len(case_rows(fid)[1]) == 3
     assert len(issues_with(redmine, key)) == 1
-    assert len(OnCall.with_key(okey)) == 1
+    assert len(OnCall.with_key(okey)) == 1 and len(mails_with(smtp, mkey)) == 1
+
+    # open until its ticket is done: prioritize's score-based closing is for topic plans only
+    assert sql("SELECT status FROM action_plans WHERE id = %s", (plan,))[0][0] == "open"
+    # closed in Redmine -> the ticket done (status pass) and the case closed with it
+    r = requests.put("%s/issues/%s.json" % (redmine["ESCUCHA_REDMINE_BASE_URL"], ticket[0][1]),
+                     json={"issue": {"status_id": int(redmine["REDMINE_CLOSED_STATUS_ID"])}},
+                     headers={"X-Redmine-API-Key": redmine["ESCUCHA_REDMINE_TOKEN"]}, timeout=15)
+    r.raise_for_status()
+    wait_until(lambda: sql("SELECT status FROM action_plans WHERE id = %s", (plan,))[0][0] == "closed", 30, 0.1,
+               "the case closed with its ticket")
+    assert case_rows(fid)[1][0][2] == "done" and audit(plan, "ticket_closed") == 1
 
     # a harmless look-alike: stored by the pipeline, and no case
     harmless = "tuve que matar el tiempo en la fila del banco %s" % unique("ref")
@@ -233,15 +276,15 @@ def test_urgent_message_opens_one_case_and_one_alert(services, redmine, taxonomy
     assert sql("SELECT urgent FROM feedback WHERE id = %s", (hid,))[0][0] is False
 
 
-def test_exactly_once_across_kill9(services, redmine, taxonomy, api_key):
+def test_exactly_once_across_kill9(services, redmine, taxonomy, api_key, smtp):
     """kill -9 right after the issue is created, then right after the alert is
     sent: one issue; the alert sent once more after the second crash, with the
     same Idempotency-Key; then nothing more."""
     pipeline(services)
-    act = services.start("actions", env=dict(actions_env(redmine, taxonomy), ESCUCHA_CRASH_AT="after_create"))
+    act = services.start("actions", env=dict(actions_env(redmine, taxonomy, smtp), ESCUCHA_CRASH_AT="after_create"))
     fid = post(api_key, "me amenazó con un cuchillo y tengo miedo de volver %s" % unique("ref"))
     rid = "case/demo/%s" % fid
-    key, okey = key_of(rid), key_of(rid + "#oncall-webhook")
+    key, okey, mkey = key_of(rid), key_of(rid + "#oncall-webhook"), key_of(rid + "#oncall-email")
 
     # 1: killed after creating the Redmine issue, before recording it
     wait_until(lambda: act.proc.poll() is not None, 60, 0.1, "the crash after the issue's creation")
@@ -262,20 +305,22 @@ def test_exactly_once_across_kill9(services, redmine, taxonomy, api_key):
     posts = OnCall.with_key(okey)
     assert len(posts) == 1 and posts[0]["valid"]
 
-    # 3: a clean restart: the alert goes once more under the same key, and is recorded
+    # 3: a clean restart: the webhook alert goes once more under the same key, the e-mail once,
+    # and both are recorded
     act.logf.close()
     act.env = {k: v for k, v in act.env.items() if k != "ESCUCHA_CRASH_AT"}
     act.start()
-    wait_until(lambda: len(case_rows(fid)[1]) == 2, 60, 0.1, "the ticket and the alert recorded")
+    wait_until(lambda: len(case_rows(fid)[1]) == 3, 60, 0.1, "the ticket and the alerts recorded")
     posts = OnCall.with_key(okey)
     assert len(posts) == 2 and all(p["valid"] for p in posts) and {p["key"] for p in posts} == {okey}
     assert len(issues_with(redmine, key)) == 1
     plan, rows = case_rows(fid)
-    assert sorted(r[4] for r in rows) == sorted([key, okey])
-    assert audit(plan, "ticket_opened") == 1 and audit(plan, "oncall_notified") == 1
+    assert sorted(r[4] for r in rows) == sorted([key, okey, mkey])
+    assert audit(plan, "ticket_opened") == 1 and audit(plan, "oncall_notified") == 2
+    assert len(mails_with(smtp, mkey)) == 1
     # and then nothing more: the case is not pending, so no pass sends anything again
     wait_until(lambda: last_mark(plan) in (None, "case_delivered"), 30, 0.1, "the case no longer pending")
-    assert len(OnCall.with_key(okey)) == 2
+    assert len(OnCall.with_key(okey)) == 2 and len(mails_with(smtp, mkey)) == 1
     assert len(issues_with(redmine, key)) == 1
 
 
