@@ -51,18 +51,21 @@ def sql(q, args=()):
 
 
 class OnCall(http.server.BaseHTTPRequestHandler):
-    """The on-call pager: records every POST with whether its signature is valid."""
-    posts, lock = [], threading.Lock()
+    """The on-call pager: records every POST with whether its signature is valid and what it
+    answered (503 while fail_next > 0)."""
+    posts, lock, fail_next = [], threading.Lock(), [0]
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         want = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
         got = self.headers.get("X-Escucha-Signature", "")
         with self.lock:
+            status = 503 if self.fail_next[0] > 0 else 200
+            self.fail_next[0] -= status == 503
             self.posts.append({"key": self.headers.get("Idempotency-Key", ""), "valid": hmac.compare_digest(want, got),
-                               "body": json.loads(body)})
-        out = b'{"id":"page-1"}'
-        self.send_response(200)
+                               "body": json.loads(body), "status": status})
+        out = b'{"id":"page-1"}' if status == 200 else b'{"error":"pager busy"}'
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
@@ -328,3 +331,28 @@ def last_mark(plan):
     r = sql("SELECT action FROM audit_log WHERE entity = 'action_plan' AND entity_id = %s AND action IN "
             "('ticket_pending', 'ticket_failed', 'case_delivered') ORDER BY at DESC, id DESC LIMIT 1", (plan,))
     return r[0][0] if r else None
+
+
+def test_alert_retried_until_delivered(services, redmine, taxonomy, api_key, smtp):
+    """The pager answers 503 beyond the HTTP retry budget: the case is pending with its ticket
+    already recorded, and the retry pass sends the missing alert (same key) until it is
+    delivered, then marks the case delivered. classify runs at-least-once here: its case
+    request goes out before the input offset too."""
+    services.start("ingest", http_port=int(os.environ.get("ESCUCHA_HTTP_PORT", "8080")),
+                   env={"ESCUCHA_RATE_LIMIT": "0"})
+    services.start("classify", env={"ESCUCHA_DELIVERY": "at-least-once"})
+    services.start("actions", env=actions_env(redmine, taxonomy, smtp))  # ESCUCHA_RETRY_MAX=3 tries per attempt
+    with OnCall.lock:
+        OnCall.fail_next[0] = 4  # the first attempt's 3 tries and the retry's first one
+    fid = post(api_key, "me amenazaron con un arma en la puerta de mi casa %s" % unique("ref"))
+    rid = "case/demo/%s" % fid
+    key, okey, mkey = key_of(rid), key_of(rid + "#oncall-webhook"), key_of(rid + "#oncall-email")
+    wait_until(lambda: len(case_rows(fid)[1]) == 3, 60, 0.1, "the ticket and both alerts recorded")
+    plan, rows = case_rows(fid)
+    assert sorted(r[4] for r in rows) == sorted([key, okey, mkey])
+    posts = OnCall.with_key(okey)
+    assert [p["status"] for p in posts] == [503, 503, 503, 503, 200] and all(p["valid"] for p in posts), posts
+    assert len(issues_with(redmine, key)) == 1 and len(mails_with(smtp, mkey)) == 1
+    assert audit(plan, "ticket_pending") == 1
+    wait_until(lambda: last_mark(plan) == "case_delivered", 30, 0.1, "the pending spell ended")
+    assert audit(plan, "ticket_opened") == 1 and audit(plan, "oncall_notified") == 2
