@@ -257,6 +257,16 @@ def test_urgent_message_opens_one_case_and_one_alert(services, redmine, taxonomy
     assert len(issues_with(redmine, key)) == 1
     assert len(OnCall.with_key(okey)) == 1 and len(mails_with(smtp, mkey)) == 1
 
+    # the day's digest lists the case first, with its ticket (the dry run prints the text part)
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    r = subprocess.run([act.binary, "digest", "--agency", "demo", "--period", "daily", "--date", today, "--dry-run"],
+                       env=act.env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    head, _, rest = r.stdout.partition("Casos urgentes: ")
+    assert rest and "Comentarios recibidos" in rest, r.stdout
+    assert "%s [abierto]: redmine %s" % (issue["subject"].split(" [esk-")[0], ticket[0][1]) in rest
+    assert "expareja" not in r.stdout
+
     # open until its ticket is done: prioritize's score-based closing is for topic plans only
     assert sql("SELECT status FROM action_plans WHERE id = %s", (plan,))[0][0] == "open"
     # closed in Redmine -> the ticket done (status pass) and the case closed with it
