@@ -145,8 +145,9 @@ static int check_urgent_routing(vctx *v, json_t *r, const char *path) {
     if (strcmp(k, "oncall_webhook") == 0 &&
         (!sv || (strncmp(sv, "http://", 7) != 0 && strncmp(sv, "https://", 8) != 0) || strpbrk(sv, " \t\r\n")))
       return fail(v, q, "must be an http:// or https:// URL");
-    if (strcmp(k, "oncall_email") == 0 && (!sv || !strchr(sv, '@') || strpbrk(sv, " \t\r\n")))
-      return fail(v, q, "must be e-mail addresses, comma-separated");
+    /* one mailbox: the e-mail connector sends to one recipient (a list there is the team's alias) */
+    if (strcmp(k, "oncall_email") == 0 && (!sv || !strchr(sv, '@') || strpbrk(sv, " \t\r\n,;<>")))
+      return fail(v, q, "must be one e-mail address");
   }
   return 0;
 }

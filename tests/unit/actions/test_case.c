@@ -258,7 +258,7 @@ static void test_routing(void **st) {
   es_taxonomy *t = NULL;
   char err[512] = "";
   assert_int_equal(parse("\"urgent_routing\":{\"tool\":\"webhook\",\"url\":\"http://x/hook\",\"oncall_email\":"
-                         "\"a@x.org,b@x.org\"},",
+                         "\"guardia@x.org\"},",
                          ",\"urgent_routing\":{\"tool\":\"redmine\",\"project\":\"escucha\",\"priority_id\":5,"
                          "\"oncall_webhook\":\"https://pager.example/hook\"}",
                          &t, err, sizeof err),
@@ -270,7 +270,7 @@ static void test_routing(void **st) {
   assert_string_equal(json_string_value(json_object_get(r.ticket, "tool")), "webhook");
   assert_null(json_object_get(r.ticket, "oncall_email")); /* not a connector setting */
   assert_null(r.oncall_webhook);
-  assert_string_equal(r.oncall_email, "a@x.org,b@x.org");
+  assert_string_equal(r.oncall_email, "guardia@x.org");
   ac_case_route_free(&r);
   /* other categories: the taxonomy's */
   ac_case_route_find(doc, "other", &r);
@@ -309,7 +309,9 @@ static void test_routing_refusals(void **st) {
   refused("", ",\"urgent_routing\":{\"oncall_webhook\":\"ftp://x\"}",
           "urgent_routing.oncall_webhook: must be an http:// or https:// URL");
   refused("", ",\"urgent_routing\":{\"oncall_email\":\"nobody\"}",
-          "urgent_routing.oncall_email: must be e-mail addresses, comma-separated");
+          "urgent_routing.oncall_email: must be one e-mail address");
+  refused("", ",\"urgent_routing\":{\"oncall_email\":\"a@x.org,b@x.org\"}",
+          "urgent_routing.oncall_email: must be one e-mail address");
   refused("", ",\"urgent_routing\":{\"oncall_webhook_secret\":\"s3cr3t\"}",
           "urgent_routing.oncall_webhook_secret: secrets do not belong in the taxonomy (escucha-actions: "
           "--oncall-webhook-secret, --<tool>-token)");
