@@ -144,6 +144,59 @@ static int check_sla(vctx *v, json_t *o, const char *path) {
   return 0;
 }
 
+/* Keys of an urgent_routing object: the tool, the connector settings a
+ * routing object may override (services/actions: same names in lower case)
+ * and the on-call targets. Anything else is refused, so a typo cannot send a
+ * case to the wrong queue silently. */
+static const char *const URGENT_KEYS[] = {
+    "tool",           "project",      "team",       "assignee",   "assigned_to_id",
+    "priority_id",    "tracker_id",   "base_url",   "markup",     "email",
+    "issue_type",     "api_version",  "repo",       "labels",     "key_field_id",
+    "new_status_id",  "list",         "board",      "key_column", "status_column",
+    "api_key",        "done_list",    "doing_list", "url",        "status_url",
+    "smtp_url",       "to",           "from",       "user",       "tls_verify",
+    "oncall_webhook", "oncall_email", NULL};
+static const char *const URGENT_TOOLS[] = {"jira",   "github", "gitlab",  "redmine", "asana", "clickup",
+                                           "monday", "trello", "webhook", "email",   NULL};
+
+static int in_list(const char *const *l, const char *s) {
+  for (; *l; l++)
+    if (strcmp(*l, s) == 0) return 1;
+  return 0;
+}
+
+/* urgent_routing (taxonomy level, or a category's override): where cases
+ * (urgent items) go and whom to alert. Secrets never live here: the on-call
+ * webhook's key comes from ESCUCHA_ONCALL_WEBHOOK_SECRET, tool tokens from
+ * ESCUCHA_<TOOL>_TOKEN. */
+static int check_urgent_routing(vctx *v, json_t *r, const char *path) {
+  char p[300];
+  snprintf(p, sizeof p, "%s%surgent_routing", path, path[0] ? "." : "");
+  if (!json_is_object(r)) return fail(v, p, "must be an object");
+  const char *k;
+  json_t *x;
+  json_object_foreach(r, k, x) {
+    char q[400];
+    snprintf(q, sizeof q, "%s.%.60s", p, k);
+    if (strstr(k, "token") || strstr(k, "secret") || strstr(k, "password"))
+      return fail(v, q,
+                  "secrets do not belong in the taxonomy (escucha-actions: --oncall-webhook-secret, --<tool>-token)");
+    if (!in_list(URGENT_KEYS, k))
+      return fail(v, q, "unknown key (tool, a connector setting, oncall_webhook or oncall_email)");
+    if (!json_is_string(x) && !json_is_integer(x)) return fail(v, q, "must be a string or an integer");
+    const char *sv = json_string_value(x);
+    if (strcmp(k, "tool") == 0 && (!sv || !in_list(URGENT_TOOLS, sv)))
+      return fail(v, q, "must be one of jira, github, gitlab, redmine, asana, clickup, monday, trello, webhook, email");
+    if (strcmp(k, "oncall_webhook") == 0 &&
+        (!sv || (strncmp(sv, "http://", 7) != 0 && strncmp(sv, "https://", 8) != 0) || strpbrk(sv, " \t\r\n")))
+      return fail(v, q, "must be an http:// or https:// URL");
+    /* one mailbox: the e-mail connector sends to one recipient (a list there is the team's alias) */
+    if (strcmp(k, "oncall_email") == 0 && (!sv || !strchr(sv, '@') || strpbrk(sv, " \t\r\n,;<>")))
+      return fail(v, q, "must be one e-mail address");
+  }
+  return 0;
+}
+
 static int parse_sub(vctx *v, json_t *o, const char *path, const es_tax_category *c, int ci, es_tax_subcat *s) {
   char p[256];
   if (!json_is_object(o)) return fail(v, path, "must be an object");
@@ -192,6 +245,8 @@ static int parse_cat(vctx *v, es_taxonomy *t, json_t *o, size_t ci, size_t *subc
   if (get_labels(v, o, path, &c->label_es, &c->label_en)) return -1;
   if (get_bool(v, o, "urgent", path, &c->urgent)) return -1;
   if (check_sla(v, o, path)) return -1;
+  json_t *ur = json_object_get(o, "urgent_routing");
+  if (ur && check_urgent_routing(v, ur, path)) return -1;
   json_t *subs = json_object_get(o, "subcategories");
   snprintf(p, sizeof p, "%s.subcategories", path);
   if (!subs) return fail(v, p, "missing");
@@ -275,6 +330,8 @@ int es_taxonomy_parse(const char *json, size_t len, es_taxonomy **out, char *err
     fail(&v, "categories", "must be a non-empty list");
     goto fail;
   }
+  json_t *ur = json_object_get(root, "urgent_routing");
+  if (ur && check_urgent_routing(&v, ur, "")) goto fail;
   t->ncats = json_array_size(cats);
   t->cats = calloc(t->ncats, sizeof *t->cats);
   if (!t->cats) goto fail;

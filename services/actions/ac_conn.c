@@ -56,6 +56,8 @@ es_opt ac_conn_opts[] = {
     ES_STR("redmine-tracker-id", NULL, "Redmine tracker id", NULL),
     ES_STR("redmine-key-field-id", NULL, "Redmine custom field holding the idempotency key", NULL),
     ES_STR("redmine-new-status-id", NULL, "Redmine status id of new issues", NULL),
+    ES_STR("redmine-priority-id", NULL, "Redmine priority id of new issues (default: Redmine's)", NULL),
+    ES_STR("redmine-assigned-to-id", NULL, "Redmine user or group id new issues are assigned to", NULL),
     AC_TOOL("asana", 4),
     ES_STR("asana-project", NULL, "Asana project gid", NULL),
     AC_TOOL("clickup", 5),

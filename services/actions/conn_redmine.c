@@ -43,6 +43,10 @@ static int rm_create(ac_conn *c, const ac_issue *is, ac_ticket *out, ac_error *e
                             subject ? subject : is->title, "description", is->body ? is->body : "");
   const char *tracker = ac_conn_opt(c, "tracker_id", NULL);
   if (tracker) json_object_set_new(issue, "tracker_id", json_integer(strtol(tracker, NULL, 10)));
+  /* urgent cases: e.g. the "Immediate" priority and an on-call assignee */
+  const char *prio = ac_conn_opt(c, "priority_id", NULL), *who = ac_conn_opt(c, "assigned_to_id", NULL);
+  if (prio) json_object_set_new(issue, "priority_id", json_integer(strtol(prio, NULL, 10)));
+  if (who) json_object_set_new(issue, "assigned_to_id", json_integer(strtol(who, NULL, 10)));
   if (cf)
     json_object_set_new(issue, "custom_fields",
                         json_pack("[{s:I, s:s}]", "id", (json_int_t)strtol(cf, NULL, 10), "value", is->idem_key));

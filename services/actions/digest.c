@@ -48,6 +48,51 @@ static int totals_text(es_buf *t, es_buf *h, const ac_digest_totals *x, int en) 
   return bad;
 }
 
+/* Urgent cases first: a person may be in danger behind each. */
+static int cases_text(es_buf *t, es_buf *h, const ac_digest *d, int en) {
+  int bad = 0;
+  long open = 0;
+  for (int i = 0; i < d->ncases; i++) open += d->cases[i].state && strcmp(d->cases[i].state, "open") == 0;
+  es_buf_printf(t,
+                en ? "Urgent cases: %ld opened in the period, %ld still open\n"
+                   : "Casos urgentes: %ld abiertos en el periodo, %ld sin cerrar\n",
+                d->cases_opened, open);
+  es_buf_printf(h,
+                en ? "<h3>Urgent cases</h3>\n<p>%ld opened in the period, %ld still open</p>\n<ul>\n"
+                   : "<h3>Casos urgentes</h3>\n<p>%ld abiertos en el periodo, %ld sin cerrar</p>\n<ul>\n",
+                d->cases_opened, open);
+  for (int i = 0; i < d->ncases; i++) {
+    const ac_digest_case *c = &d->cases[i];
+    const char *st =
+        c->state && strcmp(c->state, "open") == 0 ? (en ? "open" : "abierto") : (en ? "closed" : "cerrado");
+    es_buf_printf(t, "- %s [%s]: ", nz(c->title), st);
+    es_buf_puts(h, "<li>");
+    bad |= esc(h, c->title);
+    es_buf_printf(h, " [%s]: ", st);
+    if (!c->tool) {
+      const char *none = en ? "no ticket yet" : "sin ticket todavía";
+      es_buf_printf(t, "(%s)\n", none);
+      es_buf_printf(h, "(%s)</li>\n", none);
+      continue;
+    }
+    es_buf_printf(t, "%s %s (%s) %s\n", c->tool, nz(c->key), nz(c->status), nz(c->url));
+    if (c->url && *c->url) {
+      es_buf_puts(h, "<a href=\"");
+      bad |= esc(h, c->url);
+      es_buf_puts(h, "\">");
+    }
+    bad |= esc(h, c->tool);
+    es_buf_puts(h, " ");
+    bad |= esc(h, c->key);
+    if (c->url && *c->url) es_buf_puts(h, "</a>");
+    es_buf_puts(h, " (");
+    bad |= esc(h, c->status);
+    es_buf_puts(h, ")</li>\n");
+  }
+  es_buf_puts(h, "</ul>\n");
+  return bad;
+}
+
 int ac_digest_render(const ac_digest *d, char **subject, char **text, char **html) {
   int en = d->lang && strcmp(d->lang, "en") == 0;
   int weekly = d->period && strcmp(d->period, "weekly") == 0;
@@ -68,6 +113,10 @@ int ac_digest_render(const ac_digest *d, char **subject, char **text, char **htm
     es_buf_puts(&h, " (UTC)</p>\n");
   }
   es_buf_puts(&t, "\n");
+  if (d->ncases || d->cases_opened) {
+    bad |= cases_text(&t, &h, d, en);
+    es_buf_puts(&t, "\n");
+  }
   if (d->totals) {
     bad |= totals_text(&t, &h, d->totals, en);
     es_buf_puts(&t, "\n");

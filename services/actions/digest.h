@@ -19,6 +19,15 @@ typedef struct ac_digest_action {
   const char *label; /* topic label; may be NULL */
 } ac_digest_action;
 
+/* An urgent case (one urgent item; docs/actions.md "Cases"): its title (the
+ * case row's summary: reason, channel, time — no citizen text) and ticket. */
+typedef struct ac_digest_case {
+  const char *title;
+  const char *tool, *key, *url, *status; /* NULL: no ticket yet */
+  const char *state;                     /* the case row: "open" | "closed" */
+  double age_days;
+} ac_digest_case;
+
 /* Feedback received in the period (all topics of the agency). */
 typedef struct ac_digest_totals {
   long feedback, negative;
@@ -35,6 +44,11 @@ typedef struct ac_digest {
   int nactions;
   const char *period_start, *period_last; /* "YYYY-MM-DD", first and last day; may be NULL */
   const ac_digest_totals *totals;         /* may be NULL */
+  /* Urgent cases, shown first: those opened in the period and those still
+   * open (newest first); cases_opened counts the period's. None: no section. */
+  const ac_digest_case *cases;
+  int ncases;
+  long cases_opened;
 } ac_digest;
 
 /* Renders subject, text and html (malloc'd). Every value is HTML-escaped in

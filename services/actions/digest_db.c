@@ -82,10 +82,27 @@ int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t s
                    "SELECT p.topic, a.tool, a.external_key, a.url, a.status, "
                    "extract(epoch from now() - coalesce(a.opened_at, p.opened_at)) / 86400 "
                    "FROM action_plans p LEFT JOIN actions a ON a.plan_id = p.id "
-                   "WHERE p.agency = $1 AND p.status = 'open' ORDER BY p.opened_at, p.id, a.id LIMIT 100",
+                   "WHERE p.agency = $1 AND p.status = 'open' AND p.kind = 'plan' "
+                   "ORDER BY p.opened_at, p.id, a.id LIMIT 100",
                    1, pa);
   if (!ra) {
     PQclear(rp);
+    goto fail;
+  }
+  /* Cases: the ticket only (the on-call alerts are rows of role oncall). */
+  const char *pc[] = {agency, s0, s1};
+  PGresult *rc = q(pg, "cases",
+                   "SELECT p.summary, a.tool, a.external_key, a.url, a.status, p.status, "
+                   "extract(epoch from now() - p.opened_at) / 86400, count(*) FILTER (WHERE p.opened_at >= "
+                   "to_timestamp($2::double precision) AND p.opened_at < to_timestamp($3::double precision)) OVER () "
+                   "FROM action_plans p LEFT JOIN actions a ON a.plan_id = p.id "
+                   "AND coalesce(a.detail->>'role', '') <> 'oncall' WHERE p.agency = $1 AND p.kind = 'case' "
+                   "AND p.opened_at < to_timestamp($3::double precision) AND (p.status = 'open' OR p.opened_at >= "
+                   "to_timestamp($2::double precision)) ORDER BY p.opened_at DESC, p.id LIMIT 50",
+                   3, pc);
+  if (!rc) {
+    PQclear(rp);
+    PQclear(ra);
     goto fail;
   }
   const char *pt[] = {agency, s0, s1};
@@ -99,12 +116,25 @@ int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t s
   if (!rt) {
     PQclear(rp);
     PQclear(ra);
+    PQclear(rc);
     goto fail;
   }
-  int np = PQntuples(rp), na = PQntuples(ra);
+  int np = PQntuples(rp), na = PQntuples(ra), nc = PQntuples(rc);
   dd->prios = calloc((size_t)np + 1, sizeof *dd->prios);
   dd->actions = calloc((size_t)na + 1, sizeof *dd->actions);
-  int ok = dd->prios && dd->actions;
+  dd->cases = calloc((size_t)nc + 1, sizeof *dd->cases);
+  int ok = dd->prios && dd->actions && dd->cases;
+  long opened = nc ? atol(PQgetvalue(rc, 0, 7)) : 0;
+  for (int i = 0; ok && i < nc; i++) {
+    ac_digest_case *c = &dd->cases[i];
+    c->title = own(dd, val(rc, i, 0));
+    c->tool = own(dd, val(rc, i, 1));
+    c->key = own(dd, val(rc, i, 2));
+    c->url = own(dd, val(rc, i, 3));
+    c->status = own(dd, val(rc, i, 4));
+    c->state = own(dd, val(rc, i, 5));
+    c->age_days = atof(PQgetvalue(rc, i, 6));
+  }
   for (int i = 0; ok && i < np; i++) {
     ac_digest_prio *p = &dd->prios[i];
     p->topic = own(dd, val(rp, i, 0));
@@ -135,6 +165,7 @@ int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t s
   PQclear(rp);
   PQclear(ra);
   PQclear(rt);
+  PQclear(rc);
   if (!ok) goto fail;
   dd->d = (ac_digest){own(dd, agency),
                       strcmp(period, "weekly") == 0 ? "weekly" : "daily",
@@ -145,7 +176,10 @@ int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t s
                       na,
                       dd->start,
                       dd->last,
-                      &dd->totals};
+                      &dd->totals,
+                      dd->cases,
+                      nc,
+                      opened};
   return 0;
 fail:
   ac_digest_data_free(dd);
@@ -157,6 +191,7 @@ void ac_digest_data_free(ac_digest_data *dd) {
   free(dd->owned);
   free(dd->prios);
   free(dd->actions);
+  free(dd->cases);
   memset(dd, 0, sizeof *dd);
 }
 

@@ -14,6 +14,7 @@ typedef struct ac_digest_data {
   ac_digest d;
   ac_digest_prio *prios;
   ac_digest_action *actions;
+  ac_digest_case *cases;
   ac_digest_totals totals;
   char start[11], last[11];
   char **owned;
@@ -25,6 +26,8 @@ typedef struct ac_digest_data {
  *    in the period, the latest computation per topic, best `top` by score,
  *    with the explanation in lang and the taxonomy label (tax may be NULL);
  *  - open action plans of the agency with their tickets (oldest first, max 100);
+ *  - urgent cases opened in the period or still open, with their tickets
+ *    (newest first, max 50; the on-call alerts are not listed);
  *  - feedback received in the period: count, negative share, NPS, CSAT.
  * 0 ok, -1 database error. Free with ac_digest_data_free. */
 ES_MUST_CHECK

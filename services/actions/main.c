@@ -15,6 +15,7 @@
 #include "ac_text.h"
 #include "admin.h"
 #include "audit.h"
+#include "case.h"
 #include "config.h"
 #include "digest_db.h"
 #include "escucha/v1/escucha.pb-c.h"
@@ -37,7 +38,7 @@
 static struct {
   es_common_cfg common;
   const char *taxonomy, *llm_url, *llm_model, *digest_to, *digest_agencies, *dashboard_url;
-  char *llm_token;
+  char *llm_token, *oncall_webhook_secret;
   const char *const *digest_to_env; /* ESCUCHA_DIGEST_TO_<AGENCY>=... */
   long admin_port, evidence_days, lock_ttl_ms, http_timeout_ms, retry_max, retry_base_ms, retry_max_ms,
       breaker_threshold, breaker_cooldown_ms, llm_timeout_ms, digest_hour, digest_top, baseline_days;
@@ -100,6 +101,11 @@ static es_opt OPTS[] = {
            &C.digest_agencies),
     ES_LONG("digest-top", "10", 1, 1000, "Priorities listed in a digest", &C.digest_top),
     ES_DOUBLE("digest-check-s", "60", 0, 86400, "Seconds between checks whether a digest is due", &C.digest_check_s),
+    ES_STR("dashboard-url", "http://127.0.0.1:8081/",
+           "Operator dashboard base URL (case tickets link <url>#/feedback/<id>)", &C.dashboard_url),
+    ES_SECRET("oncall-webhook-secret",
+              "HMAC key of the on-call webhook of urgent cases (urgent_routing.oncall_webhook)",
+              &C.oncall_webhook_secret),
     ES_ENUM("crash-at", NULL, CRASH_POINTS, "Test only: SIGKILL at that point of the ticket flow", &C.crash_at),
     /* connector settings, per tool (services/actions/ac_conn.c) */
     ES_INCLUDE(ac_conn_opts),
@@ -119,7 +125,8 @@ static const char USAGE[] =
     "    or of the period containing --date; --force sends again a digest already sent\n\n"
     "Audit trail: escucha-actions audit-verify [options] checks audit_log's hash chain (exit 1: broken)";
 
-static es_metric *m_in, *m_tickets, *m_fail, *m_tta, *m_ttr, *m_digest, *m_retry, *m_pending;
+static es_metric *m_in, *m_tickets, *m_fail, *m_tta, *m_ttr, *m_digest, *m_retry, *m_pending, *m_cases, *m_case_tta,
+    *m_oncall;
 
 typedef struct svc {
   ac_db db;
@@ -131,11 +138,15 @@ typedef struct svc {
   int nconns;
   ac_llm llm; /* url NULL: no rewrite */
   char *llm_token;
-  long long poll_after;  /* status pass cursor (actions.id) */
-  ac_sched sched;        /* backoff of pending plans (transient ticket failures) */
-  char retry_after[64];  /* pending scan cursor (action_plans.id) */
-  int64_t retry_cycle;   /* ms when the pending scan last started from the first plan */
-  ac_conn *email;        /* digest SMTP settings (ESCUCHA_EMAIL_*); NULL: digest off */
+  long long poll_after; /* status pass cursor (actions.id) */
+  ac_sched sched;       /* backoff of pending plans (transient ticket failures) */
+  char retry_after[64]; /* pending scan cursor (action_plans.id) */
+  int64_t retry_cycle;  /* ms when the pending scan last started from the first plan */
+  ac_conn *email;       /* digest SMTP settings (ESCUCHA_EMAIL_*); NULL: digest off */
+  ac_conn *oncall[8];   /* on-call connectors of urgent cases, one per target (owned) */
+  int noncall;
+  rd_kafka_t *cons;      /* borrowed: the request consumer (served between slow steps) */
+  int serving;           /* serve_waiting is running: no nesting */
   ac_notifier *notifier; /* tells reporters when a ticket moves */
 } svc;
 
@@ -340,6 +351,180 @@ cleanup:
   return rc;
 }
 
+/* ---- cases (urgent items; case.h) ---- */
+
+/* The on-call connector of a target (0 webhook URL, 1 e-mail addresses),
+ * created once and reused so its breaker persists. NULL: no more room. */
+static ac_conn *oncall_conn(svc *s, int which, const char *target) {
+  const char *tool = which == 0 ? "webhook" : "email";
+  for (int i = 0; i < s->noncall; i++) {
+    ac_conn *c = s->oncall[i];
+    const char *t = ac_conn_opt(c, which == 0 ? "url" : "to", NULL);
+    if (strcmp(c->ops->tool, tool) == 0 && t && strcmp(t, target) == 0) return c;
+  }
+  if (s->noncall >= (int)(sizeof s->oncall / sizeof s->oncall[0])) return NULL;
+  json_t *cfg = json_pack("{s:s, s:s}", which == 0 ? "url" : "to", target, "markup", "plain");
+  ac_conn *c = ac_conn_new(tool, cfg);
+  json_decref(cfg);
+  if (!c) return NULL;
+  if (which == 0) { /* the on-call key, not the webhook connector's own */
+    free(c->token);
+    c->token = C.oncall_webhook_secret && *C.oncall_webhook_secret ? es_xstrdup(C.oncall_webhook_secret) : NULL;
+  }
+  c->retry.timeout_ms = C.http_timeout_ms;
+  c->retry.max_attempts = (int)C.retry_max;
+  c->retry.base_ms = C.retry_base_ms;
+  c->retry.max_ms = C.retry_max_ms;
+  c->breaker.threshold = (int)C.breaker_threshold;
+  c->breaker.cooldown_ms = C.breaker_cooldown_ms;
+  s->oncall[s->noncall++] = c;
+  return c;
+}
+
+/* The case ticket in the urgent queue (rt->ticket; NULL: the default tool).
+ * AC_OK with t filled, or AC_E* with err set; *tool gets the tool's name. */
+static int case_ticket(svc *s, const Escucha__V1__ActionRequest *req, const ac_case *k, const ac_case_route *rt,
+                       const char *title, ac_ticket *t, ac_error *err, const char **tool) {
+  const char *lang = LANGS[C.lang];
+  ac_conn *c = conn_for(s, rt->ticket);
+  *tool = c ? c->ops->tool : json_string_value(json_object_get(rt->ticket, "tool"));
+  if (!c) {
+    snprintf(err->msg, sizeof err->msg, "no connector for the urgent routing");
+    return AC_ECONFIG;
+  }
+  int markup = ac_conn_markup(c);
+  if (markup < 0) {
+    snprintf(err->msg, sizeof err->msg, "%s: unknown markup %s", c->ops->tool, ac_conn_opt(c, "markup", ""));
+    return AC_ECONFIG;
+  }
+  const Escucha__V1__UrgentCase *uc = k->uc;
+  const char *topic = uc->subcategory && *uc->subcategory ? uc->subcategory : uc->category;
+  ac_case_view v = {lang, topic ? es_taxonomy_label(s->taxonomy, topic, lang) : NULL, C.dashboard_url, NULL};
+  char *body = ac_case_body(k, &v, markup), *html = ac_case_body(k, &v, AC_MU_HTML);
+  int rc = AC_ETRANSIENT, created = 0;
+  if (!body || !html) snprintf(err->msg, sizeof err->msg, "out of memory rendering the case");
+  else {
+    ac_issue is = {k->idem_key, title, body, html, k->agency, k->topic};
+    rc = ac_ensure_ticket(c, &s->store, k->id, &is, C.lock_ttl_ms, t, &created, err);
+  }
+  if (rc == AC_OK) {
+    if (created) {
+      es_metric_add(m_tickets, 1, c->ops->tool);
+      if (req->has_requested_at) es_metric_observe(m_case_tta, (double)(es_now_ms() - req->requested_at) / 1000.0);
+    }
+    if (!t->state) t->state = AC_ST_OPEN;
+    emit_status(s, k->id, c->ops->tool, t);
+    es_info("case_ticket", "case %s -> %s %s%s", k->id, c->ops->tool, t->key, created ? "" : " (existing)");
+  } else es_metric_add(m_fail, 1, c->ops->tool);
+  free(body);
+  free(html);
+  return rc;
+}
+
+/* One on-call alert (which: 0 webhook, 1 e-mail) through the same
+ * idempotent flow, recorded as an `actions` row of its own key (status done,
+ * role oncall). AC_OK or AC_E* with err set. */
+static int case_oncall(svc *s, const ac_case *k, int which, const char *target, const char *title,
+                       const char *ticket_url, ac_error *err) {
+  ac_conn *c = oncall_conn(s, which, target);
+  if (!c) {
+    snprintf(err->msg, sizeof err->msg, "no connector for the on-call target");
+    return AC_ECONFIG;
+  }
+  if (which == 0 && !c->token) {
+    snprintf(err->msg, sizeof err->msg, "on-call webhook: ESCUCHA_ONCALL_WEBHOOK_SECRET is not set");
+    return AC_ECONFIG;
+  }
+  const char *key = k->oncall_key[which];
+  ac_case_view v = {LANGS[C.lang], NULL, C.dashboard_url, ticket_url};
+  char *text = ac_case_alert(k, &v, AC_MU_PLAIN, key), *html = ac_case_alert(k, &v, AC_MU_HTML, key);
+  int rc = AC_ETRANSIENT, created = 0;
+  ac_ticket t = {0};
+  if (!text || !html) snprintf(err->msg, sizeof err->msg, "out of memory rendering the alert");
+  else {
+    ac_store st;
+    ac_db_oncall_store(&s->db, &st);
+    ac_issue is = {key, title, text, html, k->agency, k->topic};
+    rc = ac_ensure_ticket(c, &st, k->id, &is, C.lock_ttl_ms, &t, &created, err);
+  }
+  es_metric_add(m_oncall, 1, c->ops->tool,
+                rc == AC_OK               ? (created ? "sent" : "already_sent")
+                : ac_ticket_permanent(rc) ? "failed"
+                                          : "pending");
+  if (rc == AC_OK && created) es_info("oncall_notified", "case %s -> %s", k->id, c->ops->tool);
+  free(text);
+  free(html);
+  return rc;
+}
+
+/* A case request: the case row (kind 'case', with the request), then its
+ * deliveries, each idempotent and independent of the others: the ticket in
+ * the urgent queue, the on-call webhook, the on-call e-mail. H_* as process:
+ * any transient failure leaves the case pending (the retry pass tries again
+ * what is missing), else a permanent one is H_PERM. */
+static int case_process(svc *s, const Escucha__V1__ActionRequest *req, const void *payload, size_t len, char *plan_id,
+                        char *why, size_t whylen) {
+  ac_case k;
+  ac_case_route rt = {0};
+  char *title = NULL, *prio = NULL;
+  json_t *pj = NULL;
+  int rc = H_PERM;
+  if (ac_case_from_request(&k, req) != 0) {
+    snprintf(why, whylen, "invalid case request");
+    es_metric_add(m_cases, 1, "invalid");
+    return H_PERM;
+  }
+  ac_case_route_find(s->tax, k.uc->category, &rt);
+  rc = H_RETRY;
+  snprintf(why, whylen, "out of memory");
+  title = ac_case_title(&k, LANGS[C.lang]);
+  pj = ac_case_priority_json(&k);
+  prio = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
+  if (!title || !prio) goto cleanup;
+  snprintf(why, whylen, "database unavailable");
+  if (ac_db_case_upsert(&s->db, req->request_id, &k, title, prio, payload, len) != 0) goto cleanup;
+  snprintf(plan_id, 64, "%s", k.id);
+  ac_ticket t = {0};
+  ac_error err[3] = {{0}};
+  const char *tool[3] = {NULL, "webhook", "email"};
+  int r[3] = {AC_OK, AC_OK, AC_OK};
+  r[0] = case_ticket(s, req, &k, &rt, title, &t, &err[0], &tool[0]);
+  if (rt.oncall_webhook) r[1] = case_oncall(s, &k, 0, rt.oncall_webhook, title, r[0] == AC_OK ? t.url : NULL, &err[1]);
+  if (rt.oncall_email) r[2] = case_oncall(s, &k, 1, rt.oncall_email, title, r[0] == AC_OK ? t.url : NULL, &err[2]);
+  int transient = -1, permanent = -1;
+  for (int i = 0; i < 3; i++) {
+    if (r[i] == AC_OK) continue;
+    if (ac_ticket_permanent(r[i])) permanent = permanent < 0 ? i : permanent;
+    else transient = transient < 0 ? i : transient;
+  }
+  if (transient >= 0) {
+    int i = transient;
+    snprintf(why, whylen, "%s: %s", tool[i] ? tool[i] : "?", err[i].msg);
+    if (ac_db_case_mark(&s->db, k.id, "ticket_pending", tool[i], err[i].msg, err[i].http_status) == 0) rc = H_PENDING;
+    else es_pg_ensure(s->db.pg); /* not marked: handled again (H_RETRY) */
+    es_metric_add(m_cases, 1, "pending");
+  } else if (permanent >= 0) {
+    int i = permanent;
+    snprintf(why, whylen, "%s: %s", tool[i] ? tool[i] : "?", err[i].msg);
+    ac_db_ticket_failed(&s->db, k.id, tool[i], err[i].msg, err[i].http_status);
+    es_metric_add(m_cases, 1, "failed");
+    rc = H_PERM;
+  } else {
+    /* Ends a pending spell (nothing is written when there was none). */
+    if (ac_db_case_mark(&s->db, k.id, "case_delivered", tool[0], "", 0) != 0)
+      es_warn("case_mark", "case %s: delivered, not marked yet (the retry pass finds everything done)", k.id);
+    es_metric_add(m_cases, 1, "delivered");
+    why[0] = 0;
+    rc = H_OK;
+  }
+cleanup:
+  free(title);
+  free(prio);
+  json_decref(pj);
+  ac_case_route_free(&rt);
+  return rc;
+}
+
 /* Builds the plan for one serialized ActionRequest, records it (with the
  * request) and ensures its ticket. plan_id gets the plan's id once it is
  * recorded (else ""). why: the reason of a failure (vendor message; no
@@ -355,6 +540,10 @@ static int process(svc *s, const void *payload, size_t len, char *plan_id, char 
   plan_id[0] = 0;
   if (!req || !req->agency || !req->topic || !req->request_id) {
     snprintf(why, whylen, "invalid ActionRequest");
+    goto cleanup;
+  }
+  if (req->urgent_case) { /* a case: no evidence, no statistics, at once */
+    rc = case_process(s, req, payload, len, plan_id, why, whylen);
     goto cleanup;
   }
   rc = H_RETRY;
@@ -376,12 +565,19 @@ cleanup:
   return rc;
 }
 
+static void serve_waiting(svc *s);
+
 /* Pending scan (with the status pass): finds the plans marked pending —
  * those this process failed on, other replicas' and those left by a restart —
  * walking action_plans by id with a cursor that wraps. */
 static void retry_scan(svc *s) {
   static ac_db_pending v[200];
   int64_t now = es_mono_ms();
+  /* Cases first (a case with its ticket but an on-call alert still missing
+   * is pending too), seen now, so the plans' cycle below never prunes them. */
+  int nc = ac_db_case_pending_scan(&s->db, v, 200);
+  for (int i = 0; i < nc; i++) ac_sched_seen(&s->sched, v[i].plan, v[i].age_ms, now);
+  if (nc < 0) es_pg_ensure(s->db.pg);
   if (!s->retry_after[0]) s->retry_cycle = now;
   int n = ac_db_pending_scan(&s->db, s->retry_after, v, 200);
   if (n < 0) {
@@ -407,6 +603,7 @@ static void retry_due(svc *s) {
     void *pb = NULL;
     size_t len = 0;
     int q = ac_db_pending_request(&s->db, due[i], &pb, &len);
+    if (q == 0) q = ac_db_case_pending_request(&s->db, due[i], &pb, &len);
     if (q <= 0) {
       if (q == 0) ac_sched_done(&s->sched, due[i]); /* has its ticket, closed, or failed for good */
       else {
@@ -443,6 +640,7 @@ static void retry_due(svc *s) {
     }
     if (plan[0] && strcmp(plan, due[i]) != 0 && h == H_OK) ac_sched_done(&s->sched, plan);
     free(pb);
+    serve_waiting(s);
   }
   es_metric_set(m_pending, (double)s->sched.n);
 }
@@ -513,13 +711,17 @@ static void poll_status(svc *s) {
     json_decref(routing);
     ac_ticket t = {0};
     ac_error err = {0};
+    serve_waiting(s); /* a request (a case) that arrived meanwhile does not wait for the pass */
     if (!c || c->ops->get_status(c, PQgetvalue(r, i, 2), &t, &err) != AC_OK) continue;
     if (t.state < 1 || t.state > 3 || strcmp(names[t.state], PQgetvalue(r, i, 3)) == 0) continue;
     if (ac_db_action_update(&s->db, PQgetvalue(r, i, 0), t.state, t.status_name) <= 0) continue;
     if (!t.key[0]) snprintf(t.key, sizeof t.key, "%s", PQgetvalue(r, i, 2));
     emit_status(s, PQgetvalue(r, i, 4), c->ops->tool, &t);
     es_info("ticket_status", "%s %s -> %s", c->ops->tool, t.key, names[t.state]);
-    if (t.state == AC_ST_DONE) es_metric_observe(m_ttr, atof(PQgetvalue(r, i, 5)));
+    if (t.state == AC_ST_DONE) {
+      es_metric_observe(m_ttr, atof(PQgetvalue(r, i, 5)));
+      if (ac_db_case_close(&s->db, PQgetvalue(r, i, 4)) != 0) es_pg_ensure(s->db.pg); /* a case: closed with it */
+    }
   }
   PQclear(r);
 }
@@ -596,6 +798,7 @@ static int digest_pass(svc *s) {
       break;
     }
     char err[512] = "";
+    serve_waiting(s);
     int rc = ac_digest_send_once(s->db.pg, &c, ag[i], start, end, 0, err, sizeof err);
     es_metric_add(m_digest, 1, digest_result_name(rc));
     if (rc == AC_DG_SENT) es_info("digest_sent", "%s", keys[i]);
@@ -788,6 +991,13 @@ static void metrics_init(void) {
   m_retry = es_counter("escucha_actions_ticket_retries_total", "Retries of pending plans (transient ticket failures)",
                        "result", NULL);
   m_pending = es_gauge("escucha_actions_pending_plans", "Open plans waiting for their ticket (this process)", NULL);
+  m_cases =
+      es_counter("escucha_actions_cases_total", "Case requests (urgent items) handled, by outcome", "result", NULL);
+  m_case_tta =
+      es_histogram("escucha_actions_case_time_to_ticket_seconds", "Case requested (classify) to its ticket created",
+                   ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
+  m_oncall = es_counter("escucha_actions_oncall_alerts_total", "On-call alerts of cases by tool and outcome", "tool",
+                        "result", NULL);
 }
 
 /* The scheduled digest: *on when --digest-period is not off, with s->email
@@ -837,8 +1047,12 @@ static int kafka_connect(svc *s, rd_kafka_t **cons, char *err, size_t errlen) {
   const char *brokers = C.common.kafka_brokers;
   if (!(s->prod = es_kafka_producer_new(brokers, "escucha-actions", NULL, NULL, NULL, err, errlen))) return -1;
   const char *topics[] = {ES_TOPIC_ACTIONS_REQUESTED};
-  if (!(*cons = es_kafka_consumer_new(brokers, "escucha-actions", "escucha-actions", topics, 1, NULL, err, errlen)))
+  /* Only committed requests (classify writes case requests in its Kafka
+   * transactions); librdkafka's default, said here so it stays. */
+  static const char *const extra[] = {"isolation.level", "read_committed", NULL};
+  if (!(*cons = es_kafka_consumer_new(brokers, "escucha-actions", "escucha-actions", topics, 1, extra, err, errlen)))
     return -1;
+  s->cons = *cons;
   return 0;
 }
 
@@ -850,6 +1064,23 @@ static int poll_wait_ms(svc *s) {
   int64_t until_retry = ac_sched_next(&s->sched) - es_mono_ms();
   if (until_retry < wait_ms) wait_ms = until_retry < 1 ? 1 : (int)until_retry;
   return wait_ms;
+}
+
+/* Handles the requests already waiting (up to 16, without blocking) from
+ * inside the slow passes (status, pending retries, digest), so a case never
+ * waits for them: the same handling as the main loop, in offset order. */
+static void serve_waiting(svc *s) {
+  if (!s->cons || s->serving) return;
+  s->serving = 1;
+  for (int i = 0; i < 16 && !es_stopping; i++) {
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(s->cons, 0);
+    if (!m) break;
+    int err = m->err != RD_KAFKA_RESP_ERR_NO_ERROR, stored = !err && on_request(s, s->cons, m);
+    if (stored) es_kafka_store(s->cons, m);
+    rd_kafka_message_destroy(m);
+    if (!err && !stored) break; /* rewound (PostgreSQL down): the main loop takes it again */
+  }
+  s->serving = 0;
 }
 
 /* Until es_stopping: one request, then the status and pending passes and the
@@ -883,6 +1114,7 @@ static void run_loop(svc *s, rd_kafka_t *cons, int digest_on) {
 static void svc_close(svc *s) {
   if (s->prod) es_kafka_producer_close(s->prod, 5000);
   for (int i = 0; i < s->nconns; i++) ac_conn_free(s->conns[i]);
+  for (int i = 0; i < s->noncall; i++) ac_conn_free(s->oncall[i]);
   if (s->email) ac_conn_free(s->email);
   ac_notifier_free(s->notifier);
   if (s->db.rds) redisFree(s->db.rds);

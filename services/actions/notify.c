@@ -178,16 +178,17 @@ char *ac_notify_sms_json(const ac_notice *n, const char *to, const char *idem) {
 
 /* ---- queue ---- */
 
-/* A plan's reporters: a case's item, or the topic's items received from
- * evidence_days before the plan opened; only live, consenting contacts. */
+/* A plan's reporters: the topic's items received from evidence_days before
+ * the plan opened; only live, consenting contacts. Never an urgent case's
+ * reporter: a status message on the person's phone could tell an abuser
+ * they reported; staff reach them through the case (docs/privacy.md). */
 static const char SQL_ENQUEUE[] =
     "INSERT INTO notifications (feedback_id, agency, plan_id, status, note, via, language)"
     " SELECT c.feedback_id, c.agency, p.id, $2, $3, c.via, f.language"
     " FROM action_plans p JOIN contacts c ON c.agency = p.agency JOIN feedback f ON f.id = c.feedback_id"
     " WHERE p.id = $1 AND c.opted_out_at IS NULL AND c.expires_at > now() AND c.final_notified_at IS NULL"
-    "  AND CASE WHEN p.kind = 'case' THEN f.id = p.feedback_id"
-    "   ELSE f.received_at >= p.opened_at - make_interval(days => $4::int)"
-    "    AND (f.category = p.topic OR f.subcategory = p.topic OR f.category || '/' || f.subcategory = p.topic) END"
+    "  AND p.kind = 'plan' AND f.received_at >= p.opened_at - make_interval(days => $4::int)"
+    "  AND (f.category = p.topic OR f.subcategory = p.topic OR f.category || '/' || f.subcategory = p.topic)"
     " ON CONFLICT (feedback_id, status) DO NOTHING";
 
 int ac_notify_enqueue(PGconn *pg, const char *plan_id, const char *status, const char *note, int evidence_days) {

@@ -53,8 +53,9 @@ void ac_notify_key(const char *feedback_id, const char *status, char out[40]);
 /* ---- queue (PostgreSQL) ---- */
 /* Queues the plan's reporters for status (once per reporter and status;
  * none opted out, expired or already told the final outcome). A plan's
- * reporters: a case's one item, or the items of the plan's topic received
- * from evidence_days before the plan opened. Returns rows queued, -1. */
+ * reporters: the items of the plan's topic received from evidence_days
+ * before the plan opened; an urgent case's reporter is never messaged.
+ * Returns rows queued, -1. */
 int ac_notify_enqueue(PGconn *pg, const char *plan_id, const char *status, const char *note, int evidence_days);
 
 typedef struct ac_notify_job {

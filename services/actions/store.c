@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "case.h"
 #include "log.h"
 #include "rds.h"
 #include "util.h"
@@ -461,3 +462,143 @@ int ac_db_audit(ac_db *db, const char *entity, const char *id, const char *actio
   PQclear(r);
   return rc;
 }
+
+/* ---- cases ---- */
+
+int ac_db_case_upsert(ac_db *db, const char *request_id, ac_case *c, const char *summary, const char *priority_json,
+                      const void *request_pb, size_t request_len) {
+  char id[27];
+  es_ulid(id);
+  const char *prm[] = {
+      id, c->agency, c->topic, priority_json, summary, request_id, request_pb ? request_pb : "", c->feedback_id};
+  int lens[8] = {0, 0, 0, 0, 0, 0, (int)request_len, 0};
+  int fmts[8] = {0, 0, 0, 0, 0, 0, 1, 0}; /* $7 bytea, binary */
+  /* One row per request id: a redelivery (or the retry pass) finds it. */
+  PGresult *r = PQexecParams(db->pg,
+                             "INSERT INTO action_plans (id, agency, topic, status, opened_at, priority, summary, "
+                             "recommendations, quotes, request_id, request_pb, request_sent_at, kind, feedback_id) "
+                             "VALUES ($1, $2, $3, 'open', now(), $4::jsonb, $5, '[]', '[]', $6, $7::bytea, now(), "
+                             "'case', $8) ON CONFLICT (request_id) DO UPDATE SET request_pb = "
+                             "coalesce(action_plans.request_pb, EXCLUDED.request_pb), updated_at = now() RETURNING id",
+                             8, NULL, prm, lens, fmts, 0);
+  int rc = -1;
+  if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+    snprintf(c->id, sizeof c->id, "%s", PQgetvalue(r, 0, 0));
+    rc = 0;
+  } else es_error("pg_error", "case upsert: %s", PQerrorMessage(db->pg));
+  PQclear(r);
+  return rc;
+}
+
+static int oncall_record(void *ctx, const char *plan, const char *tool, const char *key, const ac_ticket *t) {
+  ac_db *db = ctx;
+  const char *p[] = {plan, tool, t->key, t->url, key};
+  /* As db_record: the unique key makes a second record a no-op, and the audit
+   * row comes with the insert. Delivered is final: status 'done'. */
+  PGresult *r =
+      PQexecParams(db->pg,
+                   "WITH ins AS (INSERT INTO actions (plan_id, tool, external_key, url, status, "
+                   "idempotency_key, closed_at, detail) VALUES ($1, $2, $3, $4, 'done', $5, now(), "
+                   "'{\"role\":\"oncall\"}') ON CONFLICT (idempotency_key) DO NOTHING RETURNING plan_id, tool) "
+                   "INSERT INTO audit_log (actor, entity, entity_id, action, detail) "
+                   "SELECT 'escucha-actions', 'action_plan', plan_id, 'oncall_notified', "
+                   "jsonb_build_object('tool', tool, 'idempotency_key', $5::text) FROM ins",
+                   5, NULL, p, NULL, NULL, 0);
+  int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+  if (rc) es_error("pg_error", "on-call record: %s", PQerrorMessage(db->pg));
+  PQclear(r);
+  return rc;
+}
+
+void ac_db_oncall_store(ac_db *db, ac_store *out) {
+  ac_db_store(db, out);
+  out->record = oncall_record;
+}
+
+#define CASE_LAST_MARK                                                                         \
+  "(SELECT l.action FROM audit_log l WHERE l.entity = 'action_plan' AND l.entity_id = $1 AND " \
+  "l.action IN ('ticket_pending', 'ticket_failed', 'case_delivered') ORDER BY l.at DESC, l.id DESC LIMIT 1)"
+
+int ac_db_case_mark(ac_db *db, const char *plan, const char *action, const char *tool, const char *error,
+                    long http_status) {
+  char st[24];
+  snprintf(st, sizeof st, "%ld", http_status);
+  int delivered = strcmp(action, "case_delivered") == 0;
+  const char *prm[] = {plan, delivered ? "case_delivered" : "ticket_pending", tool ? tool : "", error ? error : "", st};
+  PGresult *r = PQexecParams(db->pg,
+                             delivered ? "INSERT INTO audit_log (actor, entity, entity_id, action, detail) SELECT "
+                                         "'escucha-actions', 'action_plan', $1, $2, jsonb_build_object('tool', "
+                                         "$3::text, 'error', $4::text, 'http_status', $5::bigint) "
+                                         "WHERE coalesce(" CASE_LAST_MARK ", '') = 'ticket_pending'"
+                                       : "INSERT INTO audit_log (actor, entity, entity_id, action, detail) SELECT "
+                                         "'escucha-actions', 'action_plan', $1, $2, jsonb_build_object('tool', "
+                                         "$3::text, 'error', $4::text, 'http_status', $5::bigint) "
+                                         "WHERE coalesce(" CASE_LAST_MARK ", '') <> 'ticket_pending'",
+                             5, NULL, prm, NULL, NULL, 0);
+  int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+  if (rc) es_error("pg_error", "case mark: %s", PQerrorMessage(db->pg));
+  PQclear(r);
+  return rc;
+}
+#undef CASE_LAST_MARK
+
+int ac_db_case_close(ac_db *db, const char *plan) {
+  const char *prm[] = {plan};
+  PGresult *r = PQexecParams(db->pg,
+                             "UPDATE action_plans SET status = 'closed', closed_at = now(), updated_at = now() "
+                             "WHERE id = $1 AND kind = 'case' AND status = 'open'",
+                             1, NULL, prm, NULL, NULL, 0);
+  int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+  if (rc) es_error("pg_error", "case close: %s", PQerrorMessage(db->pg));
+  PQclear(r);
+  return rc;
+}
+
+#define CASE_PENDING_FROM                                                                                      \
+  "FROM action_plans p CROSS JOIN LATERAL (SELECT l.action, l.at FROM audit_log l "                            \
+  "WHERE l.entity = 'action_plan' AND l.entity_id = p.id AND l.action IN ('ticket_pending', 'ticket_failed', " \
+  "'case_delivered') ORDER BY l.at DESC, l.id DESC LIMIT 1) m "                                                \
+  "WHERE m.action = 'ticket_pending' AND p.kind = 'case' AND p.status = 'open' AND p.request_pb IS NOT NULL "
+
+int ac_db_case_pending_scan(ac_db *db, ac_db_pending *out, int max) {
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", max);
+  const char *prm[] = {lim};
+  PGresult *r = PQexecParams(db->pg,
+                             "SELECT p.id, (extract(epoch FROM now() - m.at) * 1000)::bigint " CASE_PENDING_FROM
+                             "ORDER BY m.at LIMIT $1::int",
+                             1, NULL, prm, NULL, NULL, 0);
+  int n = -1;
+  if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+    n = PQntuples(r);
+    for (int i = 0; i < n; i++) {
+      snprintf(out[i].plan, sizeof out[i].plan, "%s", PQgetvalue(r, i, 0));
+      out[i].age_ms = atoll(PQgetvalue(r, i, 1));
+    }
+  } else es_error("pg_error", "pending cases: %s", PQerrorMessage(db->pg));
+  PQclear(r);
+  return n;
+}
+
+int ac_db_case_pending_request(ac_db *db, const char *plan, void **pb, size_t *len) {
+  const char *prm[] = {plan};
+  *pb = NULL;
+  *len = 0;
+  PGresult *r = PQexecParams(db->pg, "SELECT p.request_pb " CASE_PENDING_FROM "AND p.id = $1", 1, NULL, prm, NULL, NULL,
+                             1 /* binary */);
+  int rc = -1;
+  if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+    rc = 0;
+    if (PQntuples(r) == 1) {
+      size_t n = (size_t)PQgetlength(r, 0, 0);
+      if ((*pb = malloc(n ? n : 1))) {
+        memcpy(*pb, PQgetvalue(r, 0, 0), n);
+        *len = n;
+        rc = 1;
+      } else rc = -1;
+    }
+  } else es_error("pg_error", "pending case: %s", PQerrorMessage(db->pg));
+  PQclear(r);
+  return rc;
+}
+#undef CASE_PENDING_FROM

@@ -72,4 +72,32 @@ int ac_db_stats(ac_db *db, const char *agency, const char *topic, int days, int 
  * done and an audit_log row in the same statement. Returns rows changed, -1. */
 int ac_db_action_update(ac_db *db, const char *idem_key, int state, const char *status_name);
 int ac_db_audit(ac_db *db, const char *entity, const char *id, const char *action, const char *detail_json);
+
+/* ---- cases (urgent items; case.h) ---- */
+struct ac_case;
+/* The case's plan row (kind 'case', feedback_id), by its request_id: the
+ * existing one, else a new one with the serialized request (request_pb) so the
+ * retry pass and a restart redeliver it. summary: the ticket title (no
+ * citizen text); priority_json: ac_case_priority_json. c->id gets the plan id.
+ * 0 ok, -1 PostgreSQL. */
+int ac_db_case_upsert(ac_db *db, const char *request_id, struct ac_case *c, const char *summary,
+                      const char *priority_json, const void *request_pb, size_t request_len);
+/* ac_store for the on-call alert: the same lookup (actions by idempotency
+ * key), but the record is an `actions` row with status 'done' (delivered;
+ * the status pass skips it) and detail {"role":"oncall"}, and its audit row
+ * says `oncall_notified`. The unique idempotency key makes it once per case. */
+void ac_db_oncall_store(ac_db *db, ac_store *out);
+/* A case is pending while its last `ticket_pending` / `ticket_failed` /
+ * `case_delivered` audit row is `ticket_pending` (a case has up to two
+ * deliveries, so "no actions row" cannot say it). mark "ticket_pending" writes
+ * one unless that is already the last; "case_delivered" writes one only when
+ * the case was pending. 0 ok (also when nothing needed writing). */
+int ac_db_case_mark(ac_db *db, const char *plan, const char *action, const char *tool, const char *error,
+                    long http_status);
+/* The case's ticket is done: the case row is closed too (plans are closed by
+ * prioritize, by score; a case has no score). No-op for a plan. 0 ok. */
+int ac_db_case_close(ac_db *db, const char *plan);
+/* As ac_db_pending_scan / ac_db_pending_request, for cases. */
+int ac_db_case_pending_scan(ac_db *db, ac_db_pending *out, int max);
+int ac_db_case_pending_request(ac_db *db, const char *plan, void **pb, size_t *len);
 #endif

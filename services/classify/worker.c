@@ -1,6 +1,8 @@
 /* Kafka worker: consumes escucha.feedback.ingested.v1 in a consumer group,
  * classifies, produces ClassifiedFeedback to escucha.feedback.classified.v1
- * (key agency/category).
+ * (key agency/category), and for an urgent item also its case request
+ * (ActionRequest with urgent_case) to escucha.actions.requested.v1 (key
+ * agency/case): both outputs go out before the input offset does.
  * Exactly-once (default, --delivery exactly-once): a transactional producer
  * (transactional.id per instance) writes outputs, dead letters and the
  * consumer's input offsets in one Kafka transaction (KIP-447,
@@ -42,6 +44,7 @@ enum { SLOT_FREE = 0, SLOT_WAIT, SLOT_DONE, SLOT_FAILED };
 typedef struct {
   rd_kafka_message_t *m;
   int state;
+  int pending; /* outputs not yet acknowledged (2 for an urgent item: its case request too) */
 } slot;
 
 /* The options, typed and bound to their fields (lib/config.h). */
@@ -66,7 +69,8 @@ typedef struct {
   size_t head, tail; /* head: oldest in flight; tail: next free */
   int failed;
   int corrections_fd;
-  es_metric *m_msgs, *m_classified, *m_latency, *m_low, *m_low_share, *m_model, *m_reloads, *m_txn, *m_assigned;
+  es_metric *m_msgs, *m_classified, *m_latency, *m_low, *m_low_share, *m_model, *m_reloads, *m_txn, *m_assigned,
+      *m_cases;
   double n_classified, n_low;
   char model_version[32];
   /* exactly-once */
@@ -126,6 +130,8 @@ static void init_metrics(worker *w) {
   w->m_assigned =
       es_gauge("escucha_classify_assigned_partitions", "Input-topic partitions assigned to this worker", NULL);
   w->m_txn = es_counter("escucha_classify_transactions_total", "Kafka transactions by outcome", "result", NULL);
+  w->m_cases = es_counter("escucha_classify_case_requests_total",
+                          "Case requests (urgent items) produced to the action-request topic", "reason", NULL);
 }
 
 static void set_model_gauge(worker *w) {
@@ -194,7 +200,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     es_error("produce_failed", "%s", rd_kafka_err2str(msg->err));
     if (w && w->eos) w->txn_bad = 1; /* the commit would fail anyway: abort and rewind */
   }
-  if (s) s->state = msg->err ? SLOT_FAILED : SLOT_DONE;
+  if (!s) return;
+  /* done once every output of the input message is acknowledged */
+  if (msg->err) s->state = SLOT_FAILED;
+  else if (--s->pending <= 0 && s->state == SLOT_WAIT) s->state = SLOT_DONE;
 }
 
 static void set_failed(worker *w, slot *s) {
@@ -223,6 +232,7 @@ static slot *take_slot(worker *w, rd_kafka_message_t *m) {
   slot *s = &w->ring[w->tail++ % RING];
   s->m = m;
   s->state = SLOT_WAIT;
+  s->pending = 1;
   return s;
 }
 
@@ -272,6 +282,40 @@ static void to_dlq(worker *w, rd_kafka_message_t *m, const char *reason) {
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) set_failed(w, s);
 }
 
+/* Packs the case request of an urgent item: ActionRequest{topic
+ * "case/<id>", request_id "case/<agency>/<id>", urgent_case} (one case per
+ * item, opened by actions at once whatever the volume). malloc'd bytes, or
+ * NULL (out of memory). fb must have an id. */
+static uint8_t *pack_case(const Escucha__V1__Feedback *fb, const cl_result *r, const char *agency, size_t *len) {
+  Escucha__V1__UrgentCase uc = ESCUCHA__V1__URGENT_CASE__INIT;
+  Escucha__V1__ActionRequest ar = ESCUCHA__V1__ACTION_REQUEST__INIT;
+  char topic[300], rid[400];
+  *len = 0;
+  snprintf(topic, sizeof topic, "case/%s", fb->id);
+  snprintf(rid, sizeof rid, "case/%s/%s", agency, fb->id);
+  uc.feedback_id = fb->id;
+  if (fb->has_channel) uc.has_channel = 1, uc.channel = fb->channel;
+  uc.service = fb->service;
+  uc.text = fb->text; /* redacted by ingest */
+  uc.language = fb->language;
+  if (fb->has_received_at) uc.has_received_at = 1, uc.received_at = fb->received_at;
+  uc.category = (char *)r->category;
+  uc.subcategory = (char *)r->subcategory;
+  uc.reason = (char *)(r->urgent_reason ? r->urgent_reason : "category");
+  uc.has_confidence = 1, uc.confidence = r->urgent_conf;
+  if (r->urgent_phrase[0]) uc.phrase = (char *)r->urgent_phrase;
+  if (fb->has_sealed_contact) uc.has_sealed_contact = 1, uc.sealed_contact = fb->sealed_contact;
+  ar.agency = (char *)agency;
+  ar.topic = topic;
+  ar.request_id = rid;
+  ar.has_requested_at = 1, ar.requested_at = es_now_ms();
+  ar.urgent_case = &uc;
+  size_t n = escucha__v1__action_request__get_packed_size(&ar);
+  uint8_t *buf = malloc(n ? n : 1);
+  if (buf) escucha__v1__action_request__pack(&ar, buf), *len = n;
+  return buf;
+}
+
 static void classify_one(worker *w, rd_kafka_message_t *m) {
   Escucha__V1__Feedback *fb = escucha__v1__feedback__unpack(NULL, m->len, m->payload);
   if (!fb) {
@@ -286,10 +330,19 @@ static void classify_one(worker *w, rd_kafka_message_t *m) {
     to_dlq(w, m, "classification failed (out of memory)");
     return;
   }
-  size_t len = 0;
-  uint8_t *out = pack_classified(fb, &r, w->model_version, &len);
-  char key[512];
-  snprintf(key, sizeof key, "%s/%s", fb->agency && *fb->agency ? fb->agency : "unknown", r.category);
+  size_t len = 0, clen = 0;
+  uint8_t *out = pack_classified(fb, &r, w->model_version, &len), *cas = NULL;
+  const char *agency = fb->agency && *fb->agency ? fb->agency : "unknown";
+  char key[512], ckey[512];
+  snprintf(key, sizeof key, "%s/%s", agency, r.category);
+  snprintf(ckey, sizeof ckey, "%s/case", agency);
+  /* Only urgent items pay for the second message. */
+  int has_id = fb->id && *fb->id;
+  if (r.urgent && out && has_id && !(cas = pack_case(fb, &r, agency, &clen))) {
+    free(out);
+    out = NULL; /* out of memory: the whole item is refused, never half-published */
+  }
+  if (r.urgent && !has_id) es_warn("case_skipped", "urgent item without an id: no case request");
   es_metric_observe(w->m_latency, (double)(es_mono_ns() - t0) / 1e9);
   escucha__v1__feedback__free_unpacked(fb, NULL);
   if (!out) {
@@ -297,8 +350,16 @@ static void classify_one(worker *w, rd_kafka_message_t *m) {
     return;
   }
   slot *s = take_slot(w, m);
+  /* Both outputs before the offset: at-least-once, the slot is done after
+   * both delivery reports; exactly-once, both are in the open transaction
+   * with the input offset. */
+  if (s && cas) s->pending = 2;
   if (produce(w, w->cfg->output_topic, key, out, len, s) != RD_KAFKA_RESP_ERR_NO_ERROR) set_failed(w, s);
+  else if (cas && produce(w, ES_TOPIC_ACTIONS_REQUESTED, ckey, cas, clen, s) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    set_failed(w, s);
+  if (cas) es_metric_add(w->m_cases, 1, r.urgent_reason ? r.urgent_reason : "category");
   free(out);
+  free(cas);
   es_metric_add(w->m_msgs, 1, "classified");
   es_metric_add(w->m_classified, 1, r.category);
   w->n_classified++;

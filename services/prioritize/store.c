@@ -801,7 +801,7 @@ static const char SQL_PLANS[] =
     "SELECT id, topic, status = 'open', coalesce(" MS("last_hot_at")
         ", 0),"
         " coalesce(" MS("closed_at")
-            ", 0) FROM action_plans"
+            ", 0) FROM action_plans" /* topic plans only: a case (issue 16) has no score to close it by */
             " WHERE agency = $1 AND kind = 'plan' AND (status = 'open' OR closed_at >= " TS(2) ")";
 
 static const char SQL_OPEN[] =

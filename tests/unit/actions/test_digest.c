@@ -170,6 +170,40 @@ static void test_render_content(void **st) {
   free(h);
 }
 
+/* Urgent cases come first (before the totals), each with its ticket. */
+static void test_render_cases(void **st) {
+  (void)st;
+  ac_digest_totals tot = {120, 30, 0, 0, 0, 0};
+  ac_digest_case cases[] = {
+      {"URGENTE · Amenaza · WhatsApp · 2024-05-07 13:02 UTC", "redmine", "7", "https://rm/issues/7?a=1&b", "New",
+       "open", 0.2},
+      {"URGENTE · Riesgo de autolesión · Web · 2024-05-07 09:00 UTC", NULL, NULL, NULL, NULL, "closed", 0.5}};
+  ac_digest d = {"demo", "daily", "es", NULL, 0, NULL, 0, "2024-05-07", "2024-05-07", &tot, cases, 2, 2};
+  char *s, *t, *h;
+  assert_int_equal(ac_digest_render(&d, &s, &t, &h), 0);
+  const char *c = strstr(t, "Casos urgentes: 2 abiertos en el periodo, 1 sin cerrar\n");
+  assert_non_null(c);
+  assert_true(c < strstr(t, "Comentarios recibidos")); /* first */
+  assert_non_null(strstr(t,
+                         "- URGENTE · Amenaza · WhatsApp · 2024-05-07 13:02 UTC [abierto]: redmine 7 (New) "
+                         "https://rm/issues/7?a=1&b\n"));
+  assert_non_null(strstr(t,
+                         "- URGENTE · Riesgo de autolesión · Web · 2024-05-07 09:00 UTC [cerrado]: (sin ticket "
+                         "todavía)\n"));
+  assert_non_null(strstr(h, "<h3>Casos urgentes</h3>"));
+  assert_non_null(strstr(h, "<a href=\"https://rm/issues/7?a=1&amp;b\">redmine 7</a> (New)</li>"));
+  free(s);
+  free(t);
+  free(h);
+  /* no case at all: no section */
+  ac_digest n = {"demo", "daily", "en", NULL, 0, NULL, 0, NULL, NULL, NULL};
+  assert_int_equal(ac_digest_render(&n, &s, &t, &h), 0);
+  assert_null(strstr(t, "Urgent cases"));
+  free(s);
+  free(t);
+  free(h);
+}
+
 static void test_recipients(void **st) {
   (void)st;
   char **to = ac_digest_recipients(" a@x.org , ,<b@y.org>,");
@@ -205,7 +239,7 @@ static int teardown(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_digest_delivered), cmocka_unit_test(test_email_connector),
-                                     cmocka_unit_test(test_period), cmocka_unit_test(test_render_content),
-                                     cmocka_unit_test(test_recipients)};
+                                     cmocka_unit_test(test_period),           cmocka_unit_test(test_render_content),
+                                     cmocka_unit_test(test_render_cases),     cmocka_unit_test(test_recipients)};
   return cmocka_run_group_tests(tests, setup, teardown);
 }
