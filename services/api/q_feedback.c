@@ -31,7 +31,8 @@
   " ORDER BY (p.status = 'open') DESC, p.opened_at DESC LIMIT 1) pl ON true"                           \
   " LEFT JOIN LATERAL (SELECT count(*) AS n, bool_and(a.status = 'done') AS done,"                     \
   " max(a.updated_at) AS upd, string_agg(a.tool || ' ' || coalesce(a.external_key, '') || ': ' ||"     \
-  " a.status, '; ' ORDER BY a.id) AS notes FROM actions a WHERE a.plan_id = pl.id) tk ON true"
+  " coalesce(a.closure || coalesce(' (' || a.closure_note || ')', ''), a.status), '; ' ORDER BY a.id) AS notes" \
+  " FROM actions a WHERE a.plan_id = pl.id) tk ON true"
 
 static int put(es_buf *b, const char *s) { return es_buf_puts(b, s) == 0; }
 static int putn(es_buf *b, const char *s, size_t n) { return es_buf_append(b, s, n) == 0; }
