@@ -383,12 +383,13 @@ void ac_notifier_on_status(ac_notifier *n, PGconn *pg, const char *plan_id, int 
   if (!st) return;
   if (state == AC_ST_DONE) { /* the closure reason, for Open311 status_notes and the dashboard */
     const char *p[] = {plan_id, st, status_name && *status_name ? status_name : NULL};
-    PGresult *r = PQexecParams(pg,
-                               "UPDATE actions SET closure = $2, closure_note = $3 WHERE plan_id = $1 AND status = 'done'"
-                               " AND (closure IS DISTINCT FROM $2 OR closure_note IS DISTINCT FROM $3)",
-                               3, NULL, p, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) es_warn("closure_not_recorded", "plan %s: %s", plan_id,
-                                                       PQresultErrorMessage(r));
+    PGresult *r =
+        PQexecParams(pg,
+                     "UPDATE actions SET closure = $2, closure_note = $3 WHERE plan_id = $1 AND status = 'done'"
+                     " AND (closure IS DISTINCT FROM $2 OR closure_note IS DISTINCT FROM $3)",
+                     3, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+      es_warn("closure_not_recorded", "plan %s: %s", plan_id, PQresultErrorMessage(r));
     PQclear(r);
   }
   if (!n || !n->on) return;

@@ -24,13 +24,13 @@
 
 /* The plan a feedback item counts toward: its topic's open plan, else the
  * latest one closed after the item arrived. */
-#define PLAN_LATERAL                                                                                   \
-  " LEFT JOIN LATERAL (SELECT p.id, p.status, p.summary, p.opened_at, p.closed_at FROM action_plans p" \
-  " WHERE p.agency = f.agency AND p.kind = 'plan' AND p.topic IN (f.category, f.subcategory)"          \
-  " AND (p.status = 'open' OR p.closed_at >= f.received_at)"                                           \
-  " ORDER BY (p.status = 'open') DESC, p.opened_at DESC LIMIT 1) pl ON true"                           \
-  " LEFT JOIN LATERAL (SELECT count(*) AS n, bool_and(a.status = 'done') AS done,"                     \
-  " max(a.updated_at) AS upd, string_agg(a.tool || ' ' || coalesce(a.external_key, '') || ': ' ||"     \
+#define PLAN_LATERAL                                                                                            \
+  " LEFT JOIN LATERAL (SELECT p.id, p.status, p.summary, p.opened_at, p.closed_at FROM action_plans p"          \
+  " WHERE p.agency = f.agency AND p.kind = 'plan' AND p.topic IN (f.category, f.subcategory)"                   \
+  " AND (p.status = 'open' OR p.closed_at >= f.received_at)"                                                    \
+  " ORDER BY (p.status = 'open') DESC, p.opened_at DESC LIMIT 1) pl ON true"                                    \
+  " LEFT JOIN LATERAL (SELECT count(*) AS n, bool_and(a.status = 'done') AS done,"                              \
+  " max(a.updated_at) AS upd, string_agg(a.tool || ' ' || coalesce(a.external_key, '') || ': ' ||"              \
   " coalesce(a.closure || coalesce(' (' || a.closure_note || ')', ''), a.status), '; ' ORDER BY a.id) AS notes" \
   " FROM actions a WHERE a.plan_id = pl.id) tk ON true"
 

@@ -234,9 +234,11 @@ static void test_alert_has_no_citizen_text(void **st) {
 
 static const char TAX_HEAD[] =
     "{\"categories\":[{\"id\":\"safety\",\"labels\":{\"es\":\"S\",\"en\":\"S\"},%s\"subcategories\":["
-    "{\"id\":\"safety/t\",\"labels\":{\"es\":\"T\",\"en\":\"T\"},\"keywords\":{\"es\":[],\"en\":[]}}]},"
+    "{\"id\":\"safety/t\",\"labels\":{\"es\":\"T\",\"en\":\"T\"},\"keywords\":{\"es\":[],\"en\":[]},"
+    "\"actions\":[\"a\"]}]},"
     "{\"id\":\"other\",\"labels\":{\"es\":\"O\",\"en\":\"O\"},\"subcategories\":["
-    "{\"id\":\"other/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[],\"en\":[]}}]}]%s}";
+    "{\"id\":\"other/x\",\"labels\":{\"es\":\"X\",\"en\":\"X\"},\"keywords\":{\"es\":[],\"en\":[]},"
+    "\"actions\":[\"a\"]}]}]%s}";
 
 /* es_taxonomy_parse of TAX_HEAD with a category-level and a top-level part. */
 static int parse(const char *cat, const char *top, es_taxonomy **t, char *err, size_t n) {
