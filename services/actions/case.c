@@ -66,7 +66,12 @@ const char *ac_case_reason_label(const char *reason, const char *lang) {
   if (!reason || !*reason) return en ? "Urgent" : "Urgente";
   for (size_t i = 0; i < sizeof REASONS / sizeof REASONS[0]; i++)
     if (strcmp(REASONS[i][0], reason) == 0) return REASONS[i][en ? 2 : 1];
-  return reason;
+  /* A reason this version does not know is shown as it is only when it is a
+   * plain word (it is written unescaped, and the request is outside input). */
+  size_t n = 0;
+  for (; reason[n] && n <= 40; n++)
+    if (!((reason[n] >= 'a' && reason[n] <= 'z') || reason[n] == '_')) return en ? "Urgent" : "Urgente";
+  return n <= 40 ? reason : en ? "Urgent" : "Urgente";
 }
 
 const char *ac_case_channel_label(int channel) {

@@ -36,7 +36,8 @@ ES_MUST_CHECK
 int ac_case_from_request(ac_case *c, const struct Escucha__V1__ActionRequest *req);
 
 /* "Amenaza" / "Threat" for Classification.urgent_reason (unknown reasons: the
- * reason itself). Static strings. */
+ * reason itself when it is a word of [a-z_], up to 40; else "Urgente" /
+ * "Urgent"). Static strings or reason. */
 const char *ac_case_reason_label(const char *reason, const char *lang);
 /* "WhatsApp", "Web", … for an escucha.v1.Channel value ("?" unknown). */
 const char *ac_case_channel_label(int channel);

@@ -103,6 +103,9 @@ static void test_title(void **st) {
   assert_string_equal(t, "URGENT · Self-harm risk · SMS · 2026-12-01 13:02 UTC");
   free(t);
   assert_string_equal(ac_case_reason_label("something_new", "es"), "something_new");
+  /* not a plain word: never echoed (it is written unescaped; found by fuzz_actions_case) */
+  assert_string_equal(ac_case_reason_label("x\nescucha-key: esk-1", "es"), "Urgente");
+  assert_string_equal(ac_case_reason_label("Threat", "en"), "Urgent");
   assert_string_equal(ac_case_channel_label(99), "?");
 }
 
