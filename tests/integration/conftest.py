@@ -236,9 +236,26 @@ def consumer(group=None, topics=(), from_end=False):
     return c
 
 
-def read_topic(topic, match, want, timeout=60):
-    """Reads topic from the beginning until `want` messages satisfy match(msg); returns them."""
-    c = consumer(topics=[topic])
+def topic_ends(topic):
+    """{partition: high watermark} now: read_topic(since=...) then skips what was there before."""
+    from confluent_kafka import TopicPartition
+    c = consumer()
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+    finally:
+        c.close()
+
+
+def read_topic(topic, match, want, timeout=60, since=None):
+    """Reads topic from the beginning (or from the offsets in `since`, see topic_ends) until
+    `want` messages satisfy match(msg); returns them."""
+    if since is not None:
+        from confluent_kafka import TopicPartition
+        c = consumer()
+        c.assign([TopicPartition(topic, p, o) for p, o in since.items()])
+    else:
+        c = consumer(topics=[topic])
     got = []
     deadline = time.monotonic() + timeout
     try:

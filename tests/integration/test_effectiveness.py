@@ -7,7 +7,7 @@ well after the K days, makes prioritize rank the agency and check them."""
 import psycopg2
 
 from conftest import PG_DSN, pb, unique, wait_until
-from test_prioritize_flow import classified, send, start_prioritize
+from test_prioritize_flow import classified, fresh_group, send, start_prioritize
 
 DAY = 86400 * 1000
 T0 = 1709510400000  # Monday 2024-03-04 00:00 UTC: the plans close on day 0
@@ -47,8 +47,9 @@ def test_effective_not_effective_inconclusive(services):
     # one message per topic on day K + 3: prioritize ranks the agency and checks the plans
     at = T0 + (K + 3) * DAY + 3600 * 1000
     msgs = [classified("%s-%d" % (agency, i), agency, t, at + i, pb.NEGATIVE) for i, t in enumerate(plans)]
+    group = fresh_group()
     send(msgs, agency)
-    start_prioritize(services, unique("pz"), ESCUCHA_EFFECT_DAYS=str(K))
+    start_prioritize(services, group, ESCUCHA_EFFECT_DAYS=str(K))
     wait_until(lambda: sql("SELECT count(*) FROM action_effects WHERE agency = %s", (agency,))[0][0] == 3, 90,
                interval=0.2, what="three effects checked")
     got = {r[0]: r[1:] for r in sql(

@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from conftest import (HTTP_PORT, REDIS_PORT, feedback_of, pb, post_json, producer, read_topic, unique,
+from conftest import (HTTP_PORT, REDIS_PORT, feedback_of, pb, post_json, producer, read_topic, topic_ends, unique,
                       wait_until)
 
 INGESTED = "escucha.feedback.ingested.v1"
@@ -100,6 +100,7 @@ def test_agencies_dedup_keys_do_not_collide(services):
     ing = services.start("ingest", http_port=HTTP_PORT)
     u = unique().upper()
     p = producer()
+    since = topic_ends(INGESTED)
     # agency "demo:x:zz" + id "P" used to share "escucha:dedup:demo:x:zz:x:P" with agency "demo" + id "zz:x:P"
     p.produce("escucha.feedback.inbound.v1", key=b"evil-" + u.encode(),
               value=json.dumps({"agency": "demo:x:zz", "external_id": "PRB8E" + u, "text": "primero " + u}).encode())
@@ -108,7 +109,7 @@ def test_agencies_dedup_keys_do_not_collide(services):
     p.produce("escucha.feedback.inbound.v1", key=b"good-" + u.encode(),
               value=json.dumps({"agency": "demo", "external_id": "zz:x:PRB8E" + u, "text": "segundo " + u}).encode())
     p.flush(10)
-    msgs = read_topic(INGESTED, lambda m: u in feedback_of(m).text, 1, 30)
+    msgs = read_topic(INGESTED, lambda m: u in feedback_of(m).text, 1, 30, since=since)
     fb = feedback_of(msgs[0])
     assert fb.agency == "demo" and fb.external_id == "zz:x:PRB8E" + u
     assert ing.metric('escucha_ingest_items_total{result="duplicate"}') in (None, 0)

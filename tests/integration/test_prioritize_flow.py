@@ -87,6 +87,24 @@ def noise_hour(agency, h, seq):
     return out, seq
 
 
+def fresh_group():
+    """A new consumer group whose offsets start at the current end of the classified topic:
+    its prioritize reads what the test sends next, not the backlog other tests left (items
+    classified while no prioritize of theirs ran)."""
+    from confluent_kafka import Consumer, TopicPartition
+    group = unique("pz")
+    c = Consumer({"bootstrap.servers": BROKERS, "group.id": group, "enable.auto.commit": False})
+    try:
+        topic = "escucha.feedback.classified.v1"
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = [TopicPartition(topic, p, c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+                for p in parts]
+        c.commit(offsets=ends, asynchronous=False)
+    finally:
+        c.close()
+    return group
+
+
 def start_prioritize(services, group, **env):
     e = {"ESCUCHA_GROUP": group, "ESCUCHA_BATCH_MS": "100", "ESCUCHA_LOG_LEVEL": "info"}
     e.update(env)
@@ -109,8 +127,9 @@ def test_planted_spike_ranks_first_and_opens_one_action(services):
                                T0 + 6 * HOUR + 1000 * k, pb.NEGATIVE, nps=k % 5,
                                sub="waiting_times/queue_wait"))
         seq += 1
+    group = fresh_group()
     send(msgs, agency)
-    svc = start_prioritize(services, unique("pz"))
+    svc = start_prioritize(services, group)
     wait_until(lambda: scalar("SELECT count(*) FROM feedback WHERE agency = %s", (agency,)) == len(msgs),
                60, interval=0.2, what="all feedback stored")
     hour6 = "2024-03-04 06:00:00+00"
@@ -164,8 +183,8 @@ def test_kill9_during_load_then_restart(services):
                                nps=i % 11 if i % 4 else None, csat=1 + i % 5 if i % 3 else None,
                                sub="%s/sub%d" % (cats[i % len(cats)], i % 3)))
     msgs += msgs[:2000]  # duplicates in the stream
+    group = fresh_group()
     send(msgs, agency)
-    group = unique("pz")
     svc = start_prioritize(services, group, ESCUCHA_BATCH_SIZE="500")
     wait_until(lambda: scalar("SELECT count(*) FROM feedback WHERE agency = %s", (agency,)) > 3000,
                60, interval=0.05, what="load under way")

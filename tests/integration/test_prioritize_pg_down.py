@@ -13,7 +13,7 @@ import time
 import requests
 
 from conftest import REPO, pb, unique, wait_until
-from test_prioritize_flow import RECOMPUTE_DIFF, T0, classified, scalar, send, start_prioritize
+from test_prioritize_flow import RECOMPUTE_DIFF, T0, classified, fresh_group, scalar, send, start_prioritize
 
 CATS = ["procedures", "waiting_times", "staff_attention", "information", "other"]
 
@@ -53,7 +53,7 @@ def stream(agency, first, n):
 
 def test_pg_down_pauses_consumption_loses_nothing_and_resumes(services):
     agency = unique("pgdown")
-    group = unique("pz")
+    group = fresh_group()
     svc = start_prioritize(services, group, ESCUCHA_BATCH_SIZE="500")
     wait_until(lambda: readyz(svc) == 200, 30, what="ready")
     # 1. A first part of the stream is stored while PostgreSQL is up.
