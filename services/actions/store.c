@@ -205,14 +205,10 @@ int ac_db_plan_reported(ac_db *db, const ac_plan *p, const char *hash, const cha
   "WHERE m.action = 'ticket_pending' AND p.status = 'open' AND p.request_pb IS NOT NULL "     \
   "AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.plan_id = p.id) "
 
-int ac_db_pending_scan(ac_db *db, const char *after, ac_db_pending *out, int max) {
-  char lim[16];
-  snprintf(lim, sizeof lim, "%d", max);
-  const char *prm[] = {after ? after : "", lim};
-  PGresult *r = PQexecParams(db->pg,
-                             "SELECT p.id, (extract(epoch FROM now() - m.at) * 1000)::bigint " PENDING_FROM
-                             "AND p.id > $1 ORDER BY p.id LIMIT $2::int",
-                             2, NULL, prm, NULL, NULL, 0);
+/* Rows (plan id, ms since marked) of a pending query with its parameters. */
+static int pending_rows(ac_db *db, const char *sql, int nprm, const char *const *prm, const char *what,
+                        ac_db_pending *out) {
+  PGresult *r = PQexecParams(db->pg, sql, nprm, NULL, prm, NULL, NULL, 0);
   int n = -1;
   if (PQresultStatus(r) == PGRES_TUPLES_OK) {
     n = PQntuples(r);
@@ -220,17 +216,17 @@ int ac_db_pending_scan(ac_db *db, const char *after, ac_db_pending *out, int max
       snprintf(out[i].plan, sizeof out[i].plan, "%s", PQgetvalue(r, i, 0));
       out[i].age_ms = atoll(PQgetvalue(r, i, 1));
     }
-  } else es_error("pg_error", "pending plans: %s", PQerrorMessage(db->pg));
+  } else es_error("pg_error", "pending %s: %s", what, PQerrorMessage(db->pg));
   PQclear(r);
   return n;
 }
 
-int ac_db_pending_request(ac_db *db, const char *plan, void **pb, size_t *len) {
+/* The stored request (binary: the bytes as they are) of one pending row. */
+static int pending_payload(ac_db *db, const char *sql, const char *plan, const char *what, void **pb, size_t *len) {
   const char *prm[] = {plan};
   *pb = NULL;
   *len = 0;
-  PGresult *r = PQexecParams(db->pg, "SELECT p.request_pb " PENDING_FROM "AND p.id = $1", 1, NULL, prm, NULL, NULL,
-                             1 /* binary: the bytes as they are */);
+  PGresult *r = PQexecParams(db->pg, sql, 1, NULL, prm, NULL, NULL, 1);
   int rc = -1;
   if (PQresultStatus(r) == PGRES_TUPLES_OK) {
     rc = 0;
@@ -242,9 +238,23 @@ int ac_db_pending_request(ac_db *db, const char *plan, void **pb, size_t *len) {
         rc = 1;
       } else rc = -1;
     }
-  } else es_error("pg_error", "pending plan: %s", PQerrorMessage(db->pg));
+  } else es_error("pg_error", "pending %s: %s", what, PQerrorMessage(db->pg));
   PQclear(r);
   return rc;
+}
+
+int ac_db_pending_scan(ac_db *db, const char *after, ac_db_pending *out, int max) {
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", max);
+  const char *prm[] = {after ? after : "", lim};
+  return pending_rows(db,
+                      "SELECT p.id, (extract(epoch FROM now() - m.at) * 1000)::bigint " PENDING_FROM
+                      "AND p.id > $1 ORDER BY p.id LIMIT $2::int",
+                      2, prm, "plans", out);
+}
+
+int ac_db_pending_request(ac_db *db, const char *plan, void **pb, size_t *len) {
+  return pending_payload(db, "SELECT p.request_pb " PENDING_FROM "AND p.id = $1", plan, "plan", pb, len);
 }
 #undef PENDING_FROM
 
@@ -564,41 +574,13 @@ int ac_db_case_pending_scan(ac_db *db, ac_db_pending *out, int max) {
   char lim[16];
   snprintf(lim, sizeof lim, "%d", max);
   const char *prm[] = {lim};
-  PGresult *r = PQexecParams(db->pg,
-                             "SELECT p.id, (extract(epoch FROM now() - m.at) * 1000)::bigint " CASE_PENDING_FROM
-                             "ORDER BY m.at LIMIT $1::int",
-                             1, NULL, prm, NULL, NULL, 0);
-  int n = -1;
-  if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-    n = PQntuples(r);
-    for (int i = 0; i < n; i++) {
-      snprintf(out[i].plan, sizeof out[i].plan, "%s", PQgetvalue(r, i, 0));
-      out[i].age_ms = atoll(PQgetvalue(r, i, 1));
-    }
-  } else es_error("pg_error", "pending cases: %s", PQerrorMessage(db->pg));
-  PQclear(r);
-  return n;
+  return pending_rows(db,
+                      "SELECT p.id, (extract(epoch FROM now() - m.at) * 1000)::bigint " CASE_PENDING_FROM
+                      "ORDER BY m.at LIMIT $1::int",
+                      1, prm, "cases", out);
 }
 
 int ac_db_case_pending_request(ac_db *db, const char *plan, void **pb, size_t *len) {
-  const char *prm[] = {plan};
-  *pb = NULL;
-  *len = 0;
-  PGresult *r = PQexecParams(db->pg, "SELECT p.request_pb " CASE_PENDING_FROM "AND p.id = $1", 1, NULL, prm, NULL, NULL,
-                             1 /* binary */);
-  int rc = -1;
-  if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-    rc = 0;
-    if (PQntuples(r) == 1) {
-      size_t n = (size_t)PQgetlength(r, 0, 0);
-      if ((*pb = malloc(n ? n : 1))) {
-        memcpy(*pb, PQgetvalue(r, 0, 0), n);
-        *len = n;
-        rc = 1;
-      } else rc = -1;
-    }
-  } else es_error("pg_error", "pending case: %s", PQerrorMessage(db->pg));
-  PQclear(r);
-  return rc;
+  return pending_payload(db, "SELECT p.request_pb " CASE_PENDING_FROM "AND p.id = $1", plan, "case", pb, len);
 }
 #undef CASE_PENDING_FROM
