@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "q_extra.h"
+#include "q_util.h"
 #include "query.h"
 #include "route.h"
 
@@ -26,24 +27,6 @@
       " 'acknowledged', (SELECT json_build_object('at', " TS("l.at")                                                  \
       ", 'actor', l.actor) FROM audit_log l WHERE l.entity = 'case' AND l.entity_id = p.id"                           \
       " AND l.action = 'acknowledged' ORDER BY l.at DESC, l.id DESC LIMIT 1)"
-
-static int put(es_buf *b, const char *s) { return es_buf_puts(b, s) == 0; }
-static int putn(es_buf *b, const char *s, size_t n) { return es_buf_append(b, s, n) == 0; }
-
-static api_rc oom(api_err *err) {
-  err->status = 503, err->code = "unavailable", err->field = NULL;
-  snprintf(err->message, sizeof err->message, "out of memory; retry");
-  return API_EDB;
-}
-
-static api_rc run(PGconn *pg, const char *what, const char *sql, int n, const char *const *prm, PGresult **res,
-                  api_err *err) {
-  *res = PQexecParams(pg, sql, n, NULL, prm, NULL, NULL, 0);
-  if (PQresultStatus(*res) == PGRES_TUPLES_OK || PQresultStatus(*res) == PGRES_COMMAND_OK) return API_OK;
-  PQclear(*res);
-  *res = NULL;
-  return api_dberror(err, pg, what);
-}
 
 static int id_ok(const char *id) {
   size_t n = id ? strlen(id) : 0;
@@ -79,12 +62,12 @@ api_rc api_q_cases_list(PGconn *pg, const char *agency, const api_params *p, es_
   snprintf(lim_s, sizeof lim_s, "%ld", limit + 1); /* one more row says whether a next page exists */
   const char *prm[] = {agency, status, cur ? cur_us_s : NULL, cur ? cur_id : NULL, lim_s};
   PGresult *r;
-  if ((rc = run(pg, "cases_list", SQL_CASES, 5, prm, &r, err)) != API_OK) return rc;
+  if ((rc = api_qr_run(pg, "cases_list", SQL_CASES, 5, prm, &r, err)) != API_OK) return rc;
   size_t mark = out->len;
-  int n = PQntuples(r), shown = n > limit ? (int)limit : n, ok = put(out, "{\"items\":[");
+  int n = PQntuples(r), shown = n > limit ? (int)limit : n, ok = api_qr_put(out, "{\"items\":[");
   for (int i = 0; i < shown && ok; i++)
-    ok = (i == 0 || put(out, ",")) && putn(out, PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
-  ok = ok && put(out, "],\"next_cursor\":");
+    ok = (i == 0 || api_qr_put(out, ",")) && api_qr_putn(out, PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
+  ok = ok && api_qr_put(out, "],\"next_cursor\":");
   if (ok && n > limit) {
     char c[API_CURSOR_MAX + 1];
     if (api_cursor_encode(strtoll(PQgetvalue(r, shown - 1, 1), NULL, 10), PQgetvalue(r, shown - 1, 0), c, sizeof c) !=
@@ -93,12 +76,12 @@ api_rc api_q_cases_list(PGconn *pg, const char *agency, const api_params *p, es_
       out->len = mark;
       return api_dberror(err, NULL, "cases_list: a stored id cannot be a cursor");
     }
-    ok = put(out, "\"") && put(out, c) && put(out, "\"}");
-  } else ok = ok && put(out, "null}");
+    ok = api_qr_put(out, "\"") && api_qr_put(out, c) && api_qr_put(out, "\"}");
+  } else ok = ok && api_qr_put(out, "null}");
   PQclear(r);
   if (!ok) {
     out->len = mark; /* never a partial reply */
-    return oom(err);
+    return api_qr_oom(err);
   }
   return API_OK;
 }
@@ -131,25 +114,26 @@ api_rc api_q_case_get(PGconn *pg, const char *agency, const char *id, const api_
   if (!id_ok(id) || !who || !who->actor || !who->detail) return api_notfound(err);
   const char *prm[] = {id, agency, who->actor, who->detail};
   PGresult *r, *a;
-  api_rc rc = run(pg, "case_get", SQL_CASE, 4, prm, &r, err);
+  api_rc rc = api_qr_run(pg, "case_get", SQL_CASE, 4, prm, &r, err);
   if (rc != API_OK) return rc;
   if (PQntuples(r) != 1) { /* missing, not a case, or another agency's: the same answer */
     PQclear(r);
     return api_notfound(err);
   }
-  if ((rc = run(pg, "case_audit", SQL_CASE_AUDIT, 2, prm, &a, err)) != API_OK) {
+  if ((rc = api_qr_run(pg, "case_audit", SQL_CASE_AUDIT, 2, prm, &a, err)) != API_OK) {
     PQclear(r);
     return rc;
   }
   size_t mark = out->len;
   /* {...,"audit":[...]}: the object without its closing brace, then the trail */
-  int ok = PQgetlength(r, 0, 0) > 1 && putn(out, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0) - 1) &&
-           put(out, ", \"audit\" : ") && putn(out, PQgetvalue(a, 0, 0), (size_t)PQgetlength(a, 0, 0)) && put(out, "}");
+  int ok = PQgetlength(r, 0, 0) > 1 && api_qr_putn(out, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0) - 1) &&
+           api_qr_put(out, ", \"audit\" : ") && api_qr_putn(out, PQgetvalue(a, 0, 0), (size_t)PQgetlength(a, 0, 0)) &&
+           api_qr_put(out, "}");
   PQclear(r);
   PQclear(a);
   if (!ok) {
     out->len = mark;
-    return oom(err);
+    return api_qr_oom(err);
   }
   return API_OK;
 }
@@ -168,13 +152,13 @@ api_rc api_q_case_ack(PGconn *pg, const char *agency, const char *id, const api_
   if (!id_ok(id) || !who || !who->actor || !who->detail) return api_notfound(err);
   const char *prm[] = {id, agency, who->actor, who->detail};
   PGresult *r;
-  api_rc rc = run(pg, "case_ack", SQL_ACK, 4, prm, &r, err);
+  api_rc rc = api_qr_run(pg, "case_ack", SQL_ACK, 4, prm, &r, err);
   if (rc != API_OK) return rc;
   if (PQntuples(r) != 1) {
     PQclear(r);
     return api_notfound(err);
   }
-  int ok = putn(out, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+  int ok = api_qr_putn(out, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
   PQclear(r);
-  return ok ? API_OK : oom(err);
+  return ok ? API_OK : api_qr_oom(err);
 }

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "q_extra.h"
+#include "q_util.h"
 #include "query.h"
 #include "route.h"
 
@@ -34,24 +35,7 @@
   " coalesce(a.closure || coalesce(' (' || a.closure_note || ')', ''), a.status), '; ' ORDER BY a.id) AS notes" \
   " FROM actions a WHERE a.plan_id = pl.id) tk ON true"
 
-static int put(es_buf *b, const char *s) { return es_buf_puts(b, s) == 0; }
-static int putn(es_buf *b, const char *s, size_t n) { return es_buf_append(b, s, n) == 0; }
-
-static api_rc oom(api_err *err) {
-  err->status = 503, err->code = "unavailable", err->field = NULL;
-  snprintf(err->message, sizeof err->message, "out of memory; retry");
-  return API_EDB;
-}
-
 /* PQexecParams (text parameters, text results); API_OK with *res set. */
-static api_rc run(PGconn *pg, const char *what, const char *sql, int n, const char *const *prm, PGresult **res,
-                  api_err *err) {
-  *res = PQexecParams(pg, sql, n, NULL, prm, NULL, NULL, 0);
-  if (PQresultStatus(*res) == PGRES_TUPLES_OK || PQresultStatus(*res) == PGRES_COMMAND_OK) return API_OK;
-  PQclear(*res);
-  *res = NULL;
-  return api_dberror(err, pg, what);
-}
 
 static int all_of(const char *s, const char *set, size_t max) {
   size_t n = strlen(s);
@@ -128,13 +112,13 @@ api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, 
   const char *prm[13] = {agency, cat, sub, sent ? sent_up : NULL, chan ? chan_up : NULL, urg,  lang,
                          from,   to,  q,   cur ? cur_us_s : NULL, cur ? cur_id : NULL,   lim_s};
   PGresult *r;
-  if ((rc = run(pg, "feedback_list", SQL_LIST, 13, prm, &r, err)) != API_OK) return rc;
-  int n = PQntuples(r), shown = n > limit ? (int)limit : n, ok = put(out, "{\"items\":[");
+  if ((rc = api_qr_run(pg, "feedback_list", SQL_LIST, 13, prm, &r, err)) != API_OK) return rc;
+  int n = PQntuples(r), shown = n > limit ? (int)limit : n, ok = api_qr_put(out, "{\"items\":[");
   for (int i = 0; i < shown && ok; i++) {
-    if (i) ok = put(out, ",");
-    ok = ok && putn(out, PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
+    if (i) ok = api_qr_put(out, ",");
+    ok = ok && api_qr_putn(out, PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
   }
-  ok = ok && put(out, "],\"next_cursor\":");
+  ok = ok && api_qr_put(out, "],\"next_cursor\":");
   if (n > limit) {
     char c[API_CURSOR_MAX + 1];
     long long us = strtoll(PQgetvalue(r, shown - 1, 1), NULL, 10);
@@ -142,10 +126,10 @@ api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, 
       PQclear(r);
       return api_dberror(err, NULL, "feedback_list: a stored id cannot be a cursor");
     }
-    ok = ok && put(out, "\"") && put(out, c) && put(out, "\"}");
-  } else ok = ok && put(out, "null}");
+    ok = ok && api_qr_put(out, "\"") && api_qr_put(out, c) && api_qr_put(out, "\"}");
+  } else ok = ok && api_qr_put(out, "null}");
   PQclear(r);
-  return ok ? API_OK : oom(err);
+  return ok ? API_OK : api_qr_oom(err);
 }
 
 /* ---- GET /v1/feedback/{id} ---- */
@@ -178,15 +162,15 @@ static const char SQL_GET[] =
 static api_rc one_json(PGconn *pg, const char *what, const char *sql, int n, const char *const *prm, es_buf *out,
                        api_err *err) {
   PGresult *r;
-  api_rc rc = run(pg, what, sql, n, prm, &r, err);
+  api_rc rc = api_qr_run(pg, what, sql, n, prm, &r, err);
   if (rc != API_OK) return rc;
   if (PQntuples(r) == 0) {
     PQclear(r);
     return api_notfound(err);
   }
-  int ok = putn(out, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+  int ok = api_qr_putn(out, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
   PQclear(r);
-  return ok ? API_OK : oom(err);
+  return ok ? API_OK : api_qr_oom(err);
 }
 
 api_rc api_q_feedback_get(PGconn *pg, const char *agency, const char *id, const api_viewer *v, es_buf *out,
@@ -237,25 +221,28 @@ api_rc api_q_receipt(PGconn *pg, const char *id, es_buf *out, api_err *err) {
     char ms_s[32];
     snprintf(ms_s, sizeof ms_s, "%lld", ms);
     const char *p2[] = {ms_s};
-    if ((rc = run(pg, "receipt_time", "SELECT " TS("'epoch'::timestamptz + $1::bigint * interval '1 millisecond'"), 1,
-                  p2, &r, err)) != API_OK)
+    if ((rc = api_qr_run(pg, "receipt_time",
+                         "SELECT " TS("'epoch'::timestamptz + $1::bigint * interval '1 millisecond'"), 1, p2, &r,
+                         err)) != API_OK)
       return rc;
-    ok = put(out, "{\"status\":\"received\",\"updated_at\":\"") && put(out, PQgetvalue(r, 0, 0)) && put(out, "\"}");
+    ok = api_qr_put(out, "{\"status\":\"received\",\"updated_at\":\"") && api_qr_put(out, PQgetvalue(r, 0, 0)) &&
+         api_qr_put(out, "\"}");
     PQclear(r);
-  } else ok = put(out, "{\"status\":\"received\",\"updated_at\":null}");
-  return ok ? API_OK : oom(err);
+  } else ok = api_qr_put(out, "{\"status\":\"received\",\"updated_at\":null}");
+  return ok ? API_OK : api_qr_oom(err);
 }
 
 api_rc api_q_optout(PGconn *pg, const char *id, es_buf *out, api_err *err) {
   const char *prm[] = {id};
   PGresult *r;
-  api_rc rc = run(pg, "optout",
-                  "UPDATE contacts SET opted_out_at = coalesce(opted_out_at, now()) WHERE feedback_id = $1 RETURNING 1",
-                  1, prm, &r, err);
+  api_rc rc =
+      api_qr_run(pg, "optout",
+                 "UPDATE contacts SET opted_out_at = coalesce(opted_out_at, now()) WHERE feedback_id = $1 RETURNING 1",
+                 1, prm, &r, err);
   if (rc != API_OK) return rc;
-  int ok = put(out, PQntuples(r) > 0 ? "{\"opted_out\":true}" : "{\"opted_out\":false}");
+  int ok = api_qr_put(out, PQntuples(r) > 0 ? "{\"opted_out\":true}" : "{\"opted_out\":false}");
   PQclear(r);
-  return ok ? API_OK : oom(err);
+  return ok ? API_OK : api_qr_oom(err);
 }
 
 /* ---- Open311 GeoReport v2 ---- */
@@ -291,10 +278,10 @@ api_rc api_q_o311_get(PGconn *pg, const char *agency, const char *names_json, co
                       api_err *err) {
   if (!all_of(id, ID_SET, 64)) return api_notfound(err);
   const char *prm[] = {agency, names_json, id};
-  if (!put(out, "[")) return oom(err);
+  if (!api_qr_put(out, "[")) return api_qr_oom(err);
   api_rc rc = one_json(pg, "open311_get", SQL_O311_GET, 3, prm, out, err);
   if (rc != API_OK) return rc;
-  return put(out, "]") ? API_OK : oom(err);
+  return api_qr_put(out, "]") ? API_OK : api_qr_oom(err);
 }
 
 /* "a,b,c" (each of set, at most 100) -> "{a,b,c}" (a text[] literal); 0 ok. */
@@ -338,10 +325,10 @@ api_rc api_q_o311_list(PGconn *pg, const char *agency, const char *names_json, c
   api_rc rc;
   if (start && end && !ids) {
     const char *p2[] = {start, end};
-    if ((rc = run(pg, "open311_span",
-                  "SELECT $2::timestamptz < $1::timestamptz,"
-                  " $2::timestamptz - $1::timestamptz > interval '90 days'",
-                  2, p2, &r, err)) != API_OK)
+    if ((rc = api_qr_run(pg, "open311_span",
+                         "SELECT $2::timestamptz < $1::timestamptz,"
+                         " $2::timestamptz - $1::timestamptz > interval '90 days'",
+                         2, p2, &r, err)) != API_OK)
       return rc;
     int before = PQgetvalue(r, 0, 0)[0] == 't', wide = PQgetvalue(r, 0, 1)[0] == 't';
     PQclear(r);
@@ -349,13 +336,13 @@ api_rc api_q_o311_list(PGconn *pg, const char *agency, const char *names_json, c
     if (wide) return api_invalid(err, "end_date", "start_date and end_date may be at most 90 days apart");
   }
   const char *prm[] = {agency, names_json, ids ? ids_l : NULL, codes ? codes_l : NULL, start, end, st};
-  if ((rc = run(pg, "open311_list", SQL_O311_LIST, 7, prm, &r, err)) != API_OK) return rc;
-  int ok = put(out, "[");
+  if ((rc = api_qr_run(pg, "open311_list", SQL_O311_LIST, 7, prm, &r, err)) != API_OK) return rc;
+  int ok = api_qr_put(out, "[");
   for (int i = 0; i < PQntuples(r) && ok; i++)
-    ok = (i == 0 || put(out, ",")) && putn(out, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
-  ok = ok && put(out, "]");
+    ok = (i == 0 || api_qr_put(out, ",")) && api_qr_putn(out, PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
+  ok = ok && api_qr_put(out, "]");
   PQclear(r);
-  return ok ? API_OK : oom(err);
+  return ok ? API_OK : api_qr_oom(err);
 }
 
 /* ---- review ---- */
@@ -365,8 +352,9 @@ api_rc api_q_review_item(PGconn *pg, const char *agency, const char *id, char **
   if (!all_of(id, ID_SET, 64)) return api_notfound(err);
   const char *prm[] = {id, agency};
   PGresult *r;
-  api_rc rc = run(pg, "review_item", "SELECT coalesce(text, ''), language FROM feedback WHERE id = $1 AND agency = $2",
-                  2, prm, &r, err);
+  api_rc rc =
+      api_qr_run(pg, "review_item", "SELECT coalesce(text, ''), language FROM feedback WHERE id = $1 AND agency = $2",
+                 2, prm, &r, err);
   if (rc != API_OK) return rc;
   if (PQntuples(r) == 0) {
     PQclear(r);
@@ -379,7 +367,7 @@ api_rc api_q_review_item(PGconn *pg, const char *agency, const char *id, char **
   if (bad) {
     free(*text), free(*language);
     *text = *language = NULL;
-    return oom(err);
+    return api_qr_oom(err);
   }
   return API_OK;
 }
@@ -387,10 +375,10 @@ api_rc api_q_review_item(PGconn *pg, const char *agency, const char *id, char **
 api_rc api_q_review_audit(PGconn *pg, const char *actor, const char *id, const char *detail_json, api_err *err) {
   const char *prm[] = {actor, id, detail_json};
   PGresult *r;
-  api_rc rc = run(pg, "review_audit",
-                  "INSERT INTO audit_log (actor, entity, entity_id, action, detail)"
-                  " VALUES ($1, 'feedback', $2, 'review', $3::jsonb)",
-                  3, prm, &r, err);
+  api_rc rc = api_qr_run(pg, "review_audit",
+                         "INSERT INTO audit_log (actor, entity, entity_id, action, detail)"
+                         " VALUES ($1, 'feedback', $2, 'review', $3::jsonb)",
+                         3, prm, &r, err);
   if (rc == API_OK) PQclear(r);
   return rc;
 }
@@ -398,12 +386,12 @@ api_rc api_q_review_audit(PGconn *pg, const char *actor, const char *id, const c
 api_rc api_q_model_version(PGconn *pg, const char *agency, es_buf *out, api_err *err) {
   const char *prm[] = {agency};
   PGresult *r;
-  api_rc rc = run(pg, "model_version",
-                  "SELECT json_build_object('model_version', (SELECT model_version FROM feedback"
-                  " WHERE agency = $1 AND model_version IS NOT NULL ORDER BY received_at DESC LIMIT 1))",
-                  1, prm, &r, err);
+  api_rc rc = api_qr_run(pg, "model_version",
+                         "SELECT json_build_object('model_version', (SELECT model_version FROM feedback"
+                         " WHERE agency = $1 AND model_version IS NOT NULL ORDER BY received_at DESC LIMIT 1))",
+                         1, prm, &r, err);
   if (rc != API_OK) return rc;
-  int ok = putn(out, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+  int ok = api_qr_putn(out, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
   PQclear(r);
-  return ok ? API_OK : oom(err);
+  return ok ? API_OK : api_qr_oom(err);
 }

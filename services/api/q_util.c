@@ -221,3 +221,15 @@ void api_qr_set(json_t *o, const char *key, json_t *v, int *bad) {
   /* json_object_set_new releases v itself when it fails (also when o is NULL) */
   if (json_object_set_new(o, key, v) != 0) *bad = 1;
 }
+
+int api_qr_put(es_buf *b, const char *s) { return es_buf_puts(b, s) == 0; }
+int api_qr_putn(es_buf *b, const char *s, size_t n) { return es_buf_append(b, s, n) == 0; }
+
+api_rc api_qr_run(PGconn *pg, const char *what, const char *sql, int n, const char *const *prm, PGresult **res,
+                  api_err *err) {
+  *res = PQexecParams(pg, sql, n, NULL, prm, NULL, NULL, 0);
+  if (PQresultStatus(*res) == PGRES_TUPLES_OK || PQresultStatus(*res) == PGRES_COMMAND_OK) return API_OK;
+  PQclear(*res);
+  *res = NULL;
+  return api_dberror(err, pg, what);
+}

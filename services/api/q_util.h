@@ -69,4 +69,12 @@ ES_MUST_CHECK api_rc api_qr_emit(json_t *json, es_buf *out, api_err *err);
 api_rc api_qr_oom(api_err *err);
 /* json_object_set_new that records a failed allocation in *bad. */
 void api_qr_set(json_t *o, const char *key, json_t *v, int *bad);
+/* es_buf plumbing for the queries that build their JSON in SQL (q_feedback.c,
+ * q_cases.c): 1 ok, 0 out of memory. */
+int api_qr_put(es_buf *b, const char *s);
+int api_qr_putn(es_buf *b, const char *s, size_t n);
+/* PQexecParams with text parameters: API_OK with *res (tuples or command),
+ * else the database error (api_dberror) and *res NULL. */
+ES_MUST_CHECK api_rc api_qr_run(PGconn *pg, const char *what, const char *sql, int n, const char *const *prm,
+                                PGresult **res, api_err *err);
 #endif
