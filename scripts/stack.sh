@@ -166,6 +166,17 @@ kafka_check_size() {
   echo "$KCOUNT" >"$f"
 }
 
+# Format node I's log dir if new (a JVM run of its own: seconds).
+kafka_format() { # NODE
+  local dir; dir=$(knode_dir "$1")
+  mkdir -p "$dir/data"
+  write_kafka_props "$1"
+  [[ ! -f $dir/data/meta.properties ]] || return 0
+  log "formatting $(knode_name "$1") storage"
+  "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$KAFKA_CLUSTER_ID" \
+    -c "$dir/server.properties" --ignore-formatted >/dev/null
+}
+
 # Start node I's JVM and return at once (infra overlaps its startup with PG/Redis).
 kafka_launch() { # NODE
   local i=$1 pid dir pidf log name
@@ -178,12 +189,7 @@ kafka_launch() { # NODE
   cmd_jars
   kafka_check_size
   ensure_dirs; mkdir -p "$dir/data"
-  write_kafka_props "$i"
-  if [[ ! -f $dir/data/meta.properties ]]; then
-    log "formatting $name storage"
-    "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$KAFKA_CLUSTER_ID" \
-      -c "$dir/server.properties" --ignore-formatted >/dev/null
-  fi
+  kafka_format "$i"
   # fresh log: readiness is a grep for the startup line, an old one must not match
   [[ -f $log ]] && mv -f "$log" "$log.1"
   log "starting $name on 127.0.0.1:$(knode_port "$i")"
@@ -230,7 +236,18 @@ kafka_cluster_wait() {
   log "kafka: $KCOUNT-node cluster ready ($ESCUCHA_KAFKA_BROKERS)"
 }
 
-kafka_launch_all() { local i; for ((i = 1; i <= KCOUNT; i++)); do kafka_launch "$i"; done; }
+kafka_launch_all() {
+  local i pids=()
+  # a new cluster's nodes are formatted side by side first (one JVM each)
+  if ((KCOUNT > 1)); then
+    cmd_jars; kafka_check_size; ensure_dirs
+    for ((i = 1; i <= KCOUNT; i++)); do
+      [[ -f $(knode_dir "$i")/data/meta.properties ]] || { kafka_format "$i" & pids+=($!); }
+    done
+    for i in "${pids[@]}"; do wait "$i" || die "kafka: formatting storage failed"; done
+  fi
+  for ((i = 1; i <= KCOUNT; i++)); do kafka_launch "$i"; done
+}
 kafka_wait_all() {
   local i
   for ((i = 1; i <= KCOUNT; i++)); do kafka_node_up "$i" || kafka_wait "$i"; done

@@ -36,7 +36,7 @@ CLUSTER_STATE = os.path.join(STATE, "kafka-cluster")
 WEBHOOK_PORT = ADMIN_BASE + 81
 RATE = 150  # feedback/s: 3 client threads x 10 batches/s x 5 items
 THREADS, BATCH = 3, 5
-RUN_S, KILL_AT_S, DOWN_S = 40, 12, 10
+RUN_S, KILL_AT_S, DOWN_S = 45, 15, 10
 TOPICS = ["escucha.feedback.inbound.v1", "escucha.feedback.ingested.v1", "escucha.feedback.classified.v1",
           "escucha.priorities.v1", "escucha.actions.requested.v1", "escucha.actions.v1", "escucha.dlq.v1",
           "escucha.corrections.v1"]
@@ -213,10 +213,11 @@ class IsrWatch:
         self.t.join(10)
 
 
-def leader_of(topic, partition=0):
+def leaders():
+    """{(topic, partition): leader node} for the cluster's topics."""
     from confluent_kafka.admin import AdminClient
     md = AdminClient({"bootstrap.servers": CLUSTER}).list_topics(timeout=10).topics
-    return md[topic].partitions[partition].leader
+    return {(t, p.id): p.leader for t in TOPICS + INTERNAL for p in md[t].partitions.values()}
 
 
 def check_cluster_config():
@@ -288,7 +289,7 @@ def run(services, svc, tmp_path):
                 s.start()
 
     stored = lambda: scalar("SELECT count(*) FROM feedback WHERE agency = %s", (agency,))
-    t_kill = None
+    t_kill = t_restart = None
     watch = IsrWatch()
     load = Load(key, agency)
     start = time.time()
@@ -298,8 +299,12 @@ def run(services, svc, tmp_path):
         while time.time() < start + KILL_AT_S:
             revive()
             time.sleep(0.2)
-        victim = leader_of("__transaction_state")
-        roles = [t for t in ("__consumer_offsets", "__transaction_state") if leader_of(t) == victim]
+        # the transaction coordinator's node: classify's transactions must move to another one
+        lead = leaders()
+        victim = lead[("__transaction_state", 0)]
+        roles = [t for t in INTERNAL if lead[(t, 0)] == victim]
+        roles.append("%d of %d Escucha partitions" % (
+            sum(lead[(t, p)] == victim for t in TOPICS for p in range(3)), 3 * len(TOPICS)))
         t_kill = time.time()
         stack("kafka-node-kill", str(victim))
         print("killed node %d (leader of %s) at t=%.1f s" % (victim, ", ".join(roles), t_kill - start))
@@ -336,23 +341,30 @@ def run(services, svc, tmp_path):
     assert scalar("SELECT count(DISTINCT text) FROM feedback WHERE agency = %s", (agency,)) == len(load.texts)
 
     # accept->stored latency per row (ingest's received_at, PostgreSQL's inserted_at; one clock)
-    lat = rows("""SELECT extract(epoch FROM received_at), extract(epoch FROM inserted_at - received_at)
+    lat = rows("""SELECT extract(epoch FROM received_at)::float8, extract(epoch FROM inserted_at - received_at)::float8
                   FROM feedback WHERE agency = %s ORDER BY received_at""", (agency,))
-    before = sorted(l for r, l in lat if start + 5 <= r < t_kill)
+    # steady state: the last 7 s before the kill (the first seconds are groups joining)
+    before = sorted(l for r, l in lat if t_kill - 7 <= r < t_kill)
     assert before, "no rows before the kill"
     p50, p99 = before[len(before) // 2], before[int(len(before) * 0.99)]
-    # normal = within 3x the steady p99 before the kill (and at least 1 s: a shared small machine)
-    normal = max(3 * p99, 1.0)
+    # Recovered = no row slower than the steady p99 before the kill (at least 1 s) any more:
+    # the time from the kill to the last slower row's insert. An upper bound on a shared machine
+    # (a slow row for another reason counts too), hence the timeline printed with it.
+    normal = max(p99, 1.0)
     late = [r + l for r, l in lat if r + l >= t_kill and l > normal]
     recover_s = (max(late) - t_kill) if late else 0.0
-    worst = max(l for _, l in lat if _ + l >= t_kill)
     acks = [d for t, d in load.ack_s if t >= t_kill - 1]
-    print("accept->stored before the kill: p50 %.0f ms, p99 %.0f ms; worst after: %.1f s" % (
-        p50 * 1000, p99 * 1000, worst))
+    print("accept->stored before the kill: p50 %.0f ms, p99 %.0f ms" % (p50 * 1000, p99 * 1000))
+    print("accept->stored by time received, relative to the kill (s: n, p50, p99, max in ms):")
+    for b in range(int(start - t_kill) // 5 * 5, int(lat[-1][0] - t_kill) + 5, 5):
+        ls = sorted(l for r, l in lat if b <= r - t_kill < b + 5)
+        if ls:
+            print("  %+4d..%+4d: %5d %6.0f %6.0f %6.0f" % (b, b + 5, len(ls), ls[len(ls) // 2] * 1000,
+                                                         ls[int(len(ls) * 0.99)] * 1000, ls[-1] * 1000))
     print("recovery: latency back under %.1f s %.1f s after the kill; all replicas in sync %.1f s after the kill "
-          "(%.1f s after the restart); slowest client acknowledgement after the kill %.1f s; "
+          "(%.1f s after the restart); slowest client acknowledgement from the kill on %.1f s; "
           "partitions seen leaderless (polls): %d" % (
-              normal, recover_s, isr_s, isr_s - DOWN_S, max(acks) if acks else 0, watch.leaderless))
+              normal, recover_s, isr_s, isr_s - (t_restart - t_kill), max(acks) if acks else 0, watch.leaderless))
     print("supervisor restarts (service, exit code, s after kill):", restarts)
     # only clean exits (a fatal client error is handled by exiting non-zero); a signal is a crash
     assert all(rc > 0 for _, rc, _ in restarts), restarts
