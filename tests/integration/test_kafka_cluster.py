@@ -348,12 +348,20 @@ def run(services, svc, tmp_path):
     before = sorted(l for r, l in lat if t_kill - 8 <= r < t_kill - 2)
     assert before, "no rows before the kill"
     p50, p99 = before[len(before) // 2], before[int(len(before) * 0.99)]
-    # Recovered = no row slower than the steady p99 before the kill (at least 1 s) any more:
-    # the time from the kill to the last slower row's insert. An upper bound on a shared machine
-    # (a slow row for another reason counts too), hence the timeline printed with it.
+    # Recovered = feedback accepted from then on is stored within the steady p99 again (at least
+    # 1 s): the end of the first 2 s window (by time accepted, after the kill) whose p99 is back
+    # under it. Later slow rows (a busy shared machine, the restarted JVM) are counted apart.
     normal = max(p99, 1.0)
-    late = [r + l for r, l in lat if r + l >= t_kill and l > normal]
-    recover_s = (max(late) - t_kill) if late else 0.0
+    recover_s = None
+    for w in range(0, int(lat[-1][0] - t_kill)):
+        ls = sorted(l for r, l in lat if w <= r - t_kill < w + 2)
+        if ls and ls[int(len(ls) * 0.99)] <= normal:
+            recover_s = w + 2
+            break
+    # (reported, not asserted: a time on a shared machine; loss and duplicates are what is asserted)
+    if recover_s is None:
+        recover_s = float("inf")
+    later_slow = sum(1 for r, l in lat if r - t_kill >= recover_s and l > normal)
     acks = [d for t, d in load.ack_s if t >= t_kill - 1]
     print("accept->stored before the kill: p50 %.0f ms, p99 %.0f ms" % (p50 * 1000, p99 * 1000))
     print("accept->stored by time received, relative to the kill (s: n, p50, p99, max in ms):")
@@ -362,10 +370,13 @@ def run(services, svc, tmp_path):
         if ls:
             print("  %+4d..%+4d: %5d %6.0f %6.0f %6.0f" % (b, b + 5, len(ls), ls[len(ls) // 2] * 1000,
                                                          ls[int(len(ls) * 0.99)] * 1000, ls[-1] * 1000))
-    print("recovery: latency back under %.1f s %.1f s after the kill; all replicas in sync %.1f s after the kill "
-          "(%.1f s after the restart); slowest client acknowledgement from the kill on %.1f s; "
-          "partitions seen leaderless (polls): %d" % (
-              normal, recover_s, isr_s, isr_s - (t_restart - t_kill), max(acks) if acks else 0, watch.leaderless))
+    print("recovery: feedback accepted from %.0f s after the kill on is stored within %.1f s again (%d of %d later "
+          "rows slower); all replicas in sync %.1f s after the kill (%.1f s after the restart); slowest client "
+          "acknowledgement from the kill on %.1f s; worst accept->stored %.1f s; partitions seen leaderless "
+          "(polls): %d" % (recover_s, normal, later_slow, sum(1 for r, _ in lat if r - t_kill >= recover_s), isr_s,
+                           isr_s - (t_restart - t_kill), max(acks) if acks else 0,
+                           max(l for r, l in lat if r + l >= t_kill),
+                           watch.leaderless))
     print("supervisor restarts (service, exit code, s after kill):", restarts)
     # only clean exits (a fatal client error is handled by exiting non-zero); a signal is a crash
     assert all(rc > 0 for _, rc, _ in restarts), restarts
