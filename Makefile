@@ -193,6 +193,11 @@ clean:
 	rm -rf build build-san build-fuzz
 
 # ---- operations (scripts/stack.sh does the work) ----
+# make up KAFKA_BROKERS=3: a 3-node KRaft cluster (RF 3, min.insync.replicas 2) instead of one
+# broker; pass the same to down/status. Unset: the environment's (default 1).
+ifdef KAFKA_BROKERS
+export ESCUCHA_KAFKA_BROKER_COUNT := $(KAFKA_BROKERS)
+endif
 deps:
 	scripts/deps.sh
 kafka-jars:

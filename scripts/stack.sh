@@ -95,37 +95,58 @@ cmd_jars() {
   log "kafka jars: $(ls "$KAFKA_LIBS"/*.jar | wc -l) in $KAFKA_LIBS"
 }
 
-KAFKA_PID=$STATE/pids/kafka.pid
-KAFKA_LOG=$STATE/logs/kafka.log
+# Nodes: ESCUCHA_KAFKA_BROKER_COUNT KRaft nodes, each broker+controller. One node keeps the
+# historical file names (kafka.pid, logs/kafka.log, kafka/data); a cluster's node I has
+# kafka/nodeI/, pids/kafka-I.pid and logs/kafka-I.log, so the two never share a log dir.
+KCOUNT=$ESCUCHA_KAFKA_BROKER_COUNT
+[[ $KCOUNT =~ ^[1-9]$ ]] || die "ESCUCHA_KAFKA_BROKER_COUNT must be 1..9 (got '$KCOUNT')"
+# replication factor 3 at most; min ISR one below it, so a cluster takes acks=all writes with
+# one node down but never acknowledges a write only one copy holds
+KRF=$((KCOUNT < 3 ? KCOUNT : 3))
+KMINISR=$((KRF > 1 ? KRF - 1 : 1))
+knode_dir() { if ((KCOUNT == 1)); then echo "$STATE/kafka"; else echo "$STATE/kafka/node$1"; fi; }
+knode_pidf() { if ((KCOUNT == 1)); then echo "$STATE/pids/kafka.pid"; else echo "$STATE/pids/kafka-$1.pid"; fi; }
+knode_log() { if ((KCOUNT == 1)); then echo "$STATE/logs/kafka.log"; else echo "$STATE/logs/kafka-$1.log"; fi; }
+knode_port() { echo $((KPORT + 2 * ($1 - 1))); }
+knode_cport() { echo $((KCPORT + 2 * ($1 - 1))); }
+# the pid file's process must be this node's JVM (its properties path is on the command line)
+knode_token() { echo "kafka.Kafka $(knode_dir "$1")/server.properties"; }
+knode_name() { if ((KCOUNT == 1)); then echo kafka; else echo "kafka node $1"; fi; }
+knode_check() { [[ $1 =~ ^[1-9]$ ]] && (($1 <= KCOUNT)) || die "no kafka node '$1' (1..$KCOUNT)"; }
 KAFKA_JAVA=(java -Dlog4j.configuration="file:$REPO/tools/kafka/log4j.properties"
   -Dkafka.logs.dir="$STATE/logs" -Djava.awt.headless=true -cp "$KAFKA_LIBS/*")
 
-write_kafka_props() {
+write_kafka_props() { # NODE
+  local i=$1 dir voters="" j
+  dir=$(knode_dir "$i")
+  for ((j = 1; j <= KCOUNT; j++)); do voters+="${voters:+,}$j@127.0.0.1:$(knode_cport "$j")"; done
   # Written on every start so port changes in the env take effect.
-  cat >"$STATE/kafka/server.properties" <<EOF
+  cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$KCPORT
-listeners=PLAINTEXT://127.0.0.1:$KPORT,CONTROLLER://127.0.0.1:$KCPORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KPORT
+node.id=$i
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$(knode_port "$i"),CONTROLLER://127.0.0.1:$(knode_cport "$i")
+advertised.listeners=PLAINTEXT://127.0.0.1:$(knode_port "$i")
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$STATE/kafka/data
+log.dirs=$dir/data
 num.partitions=3
-default.replication.factor=1
-min.insync.replicas=1
+default.replication.factor=$KRF
+min.insync.replicas=$KMINISR
 auto.create.topics.enable=false
-# single node: internal topics with RF 1, and 1 partition instead of 50 so the
-# first group join / init_transactions is fast
-offsets.topic.replication.factor=1
+unclean.leader.election.enable=false
+# internal topics replicated like the rest (RF $KRF, min ISR $KMINISR), and 1 partition instead
+# of 50 so the first group join / init_transactions is fast
+offsets.topic.replication.factor=$KRF
 offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=$KRF
+transaction.state.log.min.isr=$KMINISR
 transaction.state.log.num.partitions=1
 group.initial.rebalance.delay.ms=0
 # after a kill -9 the new incarnation can't register until the old broker
-# session expires (default 9 s): shorter for crash/restart tests
+# session expires (default 9 s), and in a cluster the dead node's partitions
+# only move once it is fenced: shorter for crash/restart tests
 broker.session.timeout.ms=3000
 broker.heartbeat.interval.ms=500
 num.network.threads=2
@@ -133,49 +154,131 @@ num.io.threads=2
 EOF
 }
 
-# Start the JVM and return at once (infra overlaps its startup with PG/Redis).
-kafka_launch() {
-  local pid
-  if pid=$(live_pid "$KAFKA_PID" kafka.Kafka); then log "kafka already running (pid $pid)"; return 0; fi
-  check_port_free kafka "$KPORT"; check_port_free kafka-controller "$KCPORT"
-  cmd_jars
-  ensure_dirs; mkdir -p "$STATE/kafka/data"
-  write_kafka_props
-  if [[ ! -f $STATE/kafka/data/meta.properties ]]; then
-    log "formatting kafka storage"
-    "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$KAFKA_CLUSTER_ID" \
-      -c "$STATE/kafka/server.properties" --ignore-formatted >/dev/null
+# A cluster's state dir remembers its size: nodes formatted for another voter set would not
+# form a quorum (start over: stack.sh down, then remove $STATE/kafka/node*).
+kafka_check_size() {
+  ((KCOUNT > 1)) || return 0
+  local f=$STATE/kafka/cluster-size
+  mkdir -p "$STATE/kafka"
+  if [[ -s $f && $(cat "$f") != "$KCOUNT" ]]; then
+    die "kafka: $STATE/kafka holds a $(cat "$f")-node cluster, not $KCOUNT (remove $STATE/kafka/node* and cluster-size to start over)"
   fi
-  # fresh log: readiness is a grep for the startup line, an old one must not match
-  [[ -f $KAFKA_LOG ]] && mv -f "$KAFKA_LOG" "$KAFKA_LOG.1"
-  log "starting kafka on 127.0.0.1:$KPORT"
-  # setsid: own session, so a terminal's Ctrl-C or hangup doesn't reach it;
-  # cwd = state dir so a crash's hs_err file lands there.
-  # Defaults favour start-up time (tests); benchmarks pass throughput settings.
-  local jvm_opts=(${ESCUCHA_KAFKA_JVM_OPTS:--Xms256m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1})
-  (cd "$STATE/kafka" && exec setsid "${KAFKA_JAVA[@]}" "${jvm_opts[@]}" \
-    -XX:+ExitOnOutOfMemoryError kafka.Kafka "$STATE/kafka/server.properties" \
-    >"$KAFKA_LOG" 2>&1 </dev/null) &
-  echo $! >"$KAFKA_PID"
+  echo "$KCOUNT" >"$f"
 }
 
-kafka_wait() {
-  local deadline=$((SECONDS + 90))
-  until grep -q 'Kafka Server started' "$KAFKA_LOG" 2>/dev/null; do
-    if ! live_pid "$KAFKA_PID" kafka.Kafka >/dev/null; then
-      tail -n 40 "$KAFKA_LOG" >&2 || true; die "kafka exited during startup (log: $KAFKA_LOG)"
+# Format node I's log dir if new (a JVM run of its own: seconds).
+kafka_format() { # NODE
+  local dir; dir=$(knode_dir "$1")
+  mkdir -p "$dir/data"
+  write_kafka_props "$1"
+  [[ ! -f $dir/data/meta.properties ]] || return 0
+  log "formatting $(knode_name "$1") storage"
+  "${KAFKA_JAVA[@]}" kafka.tools.StorageTool format -t "$KAFKA_CLUSTER_ID" \
+    -c "$dir/server.properties" --ignore-formatted >/dev/null
+}
+
+# Start node I's JVM and return at once (infra overlaps its startup with PG/Redis).
+kafka_launch() { # NODE
+  local i=$1 pid dir pidf log name
+  dir=$(knode_dir "$i") pidf=$(knode_pidf "$i") log=$(knode_log "$i") name=$(knode_name "$i")
+  if pid=$(live_pid "$pidf" "$(knode_token "$i")"); then log "$name already running (pid $pid)"; return 0; fi
+  # a node just killed may hold its ports a moment longer than its pid (the kernel releases
+  # the process's memory, which live_pid looks at, before its sockets)
+  wait_for 10 eval '! port_open "$(knode_port "$i")" && ! port_open "$(knode_cport "$i")"' || true
+  check_port_free "$name" "$(knode_port "$i")"; check_port_free "$name controller" "$(knode_cport "$i")"
+  cmd_jars
+  kafka_check_size
+  ensure_dirs; mkdir -p "$dir/data"
+  kafka_format "$i"
+  # fresh log: readiness is a grep for the startup line, an old one must not match
+  [[ -f $log ]] && mv -f "$log" "$log.1"
+  log "starting $name on 127.0.0.1:$(knode_port "$i")"
+  # setsid: own session, so a terminal's Ctrl-C or hangup doesn't reach it;
+  # cwd = node dir so a crash's hs_err file lands there.
+  # Defaults favour start-up time (tests); benchmarks pass throughput settings.
+  # A cluster's nodes share the machine: smaller heaps each.
+  local heap="-Xms256m -Xmx512m"
+  ((KCOUNT == 1)) || heap="-Xms128m -Xmx256m"
+  local jvm_opts=(${ESCUCHA_KAFKA_JVM_OPTS:-$heap -XX:+UseSerialGC -XX:TieredStopAtLevel=1})
+  (cd "$dir" && exec setsid "${KAFKA_JAVA[@]}" "${jvm_opts[@]}" \
+    -XX:+ExitOnOutOfMemoryError kafka.Kafka "$dir/server.properties" \
+    >"$log" 2>&1 </dev/null) &
+  echo $! >"$pidf"
+}
+
+# node I's JVM is up and answers metadata requests
+kafka_node_up() {
+  live_pid "$(knode_pidf "$1")" "$(knode_token "$1")" >/dev/null &&
+    grep -q 'Kafka Server started' "$(knode_log "$1")" 2>/dev/null &&
+    kcat -b "127.0.0.1:$(knode_port "$1")" -L -m 2 >/dev/null 2>&1
+}
+
+kafka_wait() { # NODE
+  local i=$1 deadline=$((SECONDS + 90)) log pidf name
+  log=$(knode_log "$i") pidf=$(knode_pidf "$i") name=$(knode_name "$i")
+  until grep -q 'Kafka Server started' "$log" 2>/dev/null; do
+    if ! live_pid "$pidf" "$(knode_token "$i")" >/dev/null; then
+      tail -n 40 "$log" >&2 || true; die "$name exited during startup (log: $log)"
     fi
-    ((SECONDS < deadline)) || { tail -n 40 "$KAFKA_LOG" >&2; die "kafka not started after 90 s"; }
+    ((SECONDS < deadline)) || { tail -n 40 "$log" >&2; die "$name not started after 90 s"; }
     sleep 0.2
   done
   # the log line means the broker is up; a metadata round trip proves clients get through
-  wait_for 30 kcat -b "127.0.0.1:$KPORT" -L -m 2 || die "kafka does not answer metadata requests"
-  log "kafka ready (pid $(cat "$KAFKA_PID"))"
+  wait_for 30 kcat -b "127.0.0.1:$(knode_port "$i")" -L -m 2 || die "$name does not answer metadata requests"
+  log "$name ready (pid $(cat "$pidf"))"
 }
 
-cmd_kafka_start() { kafka_launch; kafka_wait; }
-# SIGTERM = controlled shutdown (flushes logs, clean restart); it takes a few s.
-cmd_kafka_stop() { stop_pid kafka "$KAFKA_PID" kafka.Kafka 30; }
+# every node registered: metadata lists KCOUNT brokers
+kafka_cluster_wait() {
+  ((KCOUNT > 1)) || return 0
+  wait_for 60 eval 'kcat -b "$ESCUCHA_KAFKA_BROKERS" -L -m 2 2>/dev/null | grep -q "^ *$KCOUNT brokers:"' ||
+    die "kafka: fewer than $KCOUNT brokers registered after 60 s"
+  log "kafka: $KCOUNT-node cluster ready ($ESCUCHA_KAFKA_BROKERS)"
+}
+
+kafka_launch_all() {
+  local i pids=()
+  # a new cluster's nodes are formatted side by side first (one JVM each)
+  if ((KCOUNT > 1)); then
+    cmd_jars; kafka_check_size; ensure_dirs
+    for ((i = 1; i <= KCOUNT; i++)); do
+      [[ -f $(knode_dir "$i")/data/meta.properties ]] || { kafka_format "$i" & pids+=($!); }
+    done
+    for i in "${pids[@]}"; do wait "$i" || die "kafka: formatting storage failed"; done
+  fi
+  for ((i = 1; i <= KCOUNT; i++)); do kafka_launch "$i"; done
+}
+kafka_wait_all() {
+  local i
+  for ((i = 1; i <= KCOUNT; i++)); do kafka_node_up "$i" || kafka_wait "$i"; done
+  kafka_cluster_wait
+}
+kafka_check_ports() {
+  local i
+  for ((i = 1; i <= KCOUNT; i++)); do
+    live_pid "$(knode_pidf "$i")" "$(knode_token "$i")" >/dev/null && continue
+    check_port_free "$(knode_name "$i")" "$(knode_port "$i")"
+    check_port_free "$(knode_name "$i") controller" "$(knode_cport "$i")"
+  done
+}
+
+cmd_kafka_start() { kafka_launch_all; kafka_wait_all; }
+# SIGTERM = controlled shutdown (flushes logs, clean restart); it takes a few s. All nodes at
+# once: a node stopped after the others are gone would wait for a controller quorum that is
+# no more. Every kafka pid file is stopped, whatever the configured count.
+cmd_kafka_stop() {
+  local f sent=()
+  for f in "$STATE"/pids/kafka.pid "$STATE"/pids/kafka-[0-9].pid; do
+    [[ -e $f ]] || continue
+    if stop_send "$(basename "$f" .pid)" "$f" kafka.Kafka; then sent+=("$f"); fi
+  done
+  for f in "${sent[@]}"; do stop_reap "$(basename "$f" .pid)" "$f" kafka.Kafka 30; done
+  ((${#sent[@]})) || log "kafka not running"
+}
+# one node of a cluster (failure drills): start it, stop it (SIGTERM), or kill -9 it
+cmd_kafka_node_start() { knode_check "$1"; kafka_launch "$1"; kafka_wait "$1"; }
+cmd_kafka_node_stop() { knode_check "$1"; stop_pid "$(knode_name "$1")" "$(knode_pidf "$1")" "$(knode_token "$1")" 30; }
+cmd_kafka_node_kill() { knode_check "$1"; stop_pid "$(knode_name "$1")" "$(knode_pidf "$1")" "$(knode_token "$1")" 5 KILL; }
 
 # ---------- postgres ----------
 # initdb/postgres refuse to run as root: run them as the `postgres` user then.
@@ -291,20 +394,20 @@ cmd_infra() {
   local t0=$SECONDS
   [[ ${ESCUCHA_SKIP_DEPS:-0} == 1 ]] || "$REPO/scripts/deps.sh" >/dev/null
   # check every port before starting anything, so a clash leaves nothing half-up
-  live_pid "$KAFKA_PID" kafka.Kafka >/dev/null || { check_port_free kafka "$KPORT"; check_port_free kafka-controller "$KCPORT"; }
+  kafka_check_ports
   pg_pid >/dev/null || check_port_free postgres "$PGPORT"
   live_pid "$REDIS_PID" redis-server >/dev/null || check_port_free redis "$RPORT"
-  kafka_launch # the JVM boots while PG and Redis start
+  kafka_launch_all # the JVMs boot while PG and Redis start
   cmd_pg_start
   cmd_redis_start
-  if ! live_pid "$KAFKA_PID" kafka.Kafka >/dev/null || ! grep -q 'Kafka Server started' "$KAFKA_LOG" 2>/dev/null ||
-     ! kcat -b "127.0.0.1:$KPORT" -L -m 2 >/dev/null 2>&1; then
-    kafka_wait
-  fi
+  kafka_wait_all
   log "infra up in $((SECONDS - t0)) s"
 }
 
-cmd_topics() { /usr/bin/python3 "$REPO/scripts/kafka_topics.py" "$ESCUCHA_KAFKA_BROKERS"; }
+# every Escucha topic replicated like the internal ones (RF 3 and min ISR 2 on a cluster)
+cmd_topics() {
+  /usr/bin/python3 "$REPO/scripts/kafka_topics.py" "$ESCUCHA_KAFKA_BROKERS" --replication "$KRF" --min-isr "$KMINISR"
+}
 
 # client_min_messages: hide "already exists, skipping" notices
 psql_app() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$ESCUCHA_PG_DSN" "$@"; }
@@ -493,7 +596,10 @@ cmd_status() {
   local s
   echo "state: $STATE"
   printf '%-11s %-8s %-6s %s\n' NAME PID PORT STATE
-  status_line kafka "$KAFKA_PID" kafka.Kafka "$KPORT"
+  local i
+  for ((i = 1; i <= KCOUNT; i++)); do
+    status_line "$( ((KCOUNT == 1)) && echo kafka || echo "kafka-$i")" "$(knode_pidf "$i")" "$(knode_token "$i")" "$(knode_port "$i")"
+  done
   status_line postgres "$PGDATA/postmaster.pid" postgres "$PGPORT"
   status_line redis "$REDIS_PID" redis-server "$RPORT"
   for s in "${SERVICES[@]}"; do
@@ -508,9 +614,11 @@ usage() {
   cat <<EOF
 usage: scripts/stack.sh COMMAND
   up | down | status | infra | jars | topics | migrate | provision | services
-  kafka-start | kafka-stop | pg-start | pg-stop | redis-start | redis-stop | redis-wipe
+  kafka-start | kafka-stop | kafka-node-start N | kafka-node-stop N | kafka-node-kill N   (N: 1..$KCOUNT)
+  pg-start | pg-stop | redis-start | redis-stop | redis-wipe
   service-start NAME | service-stop NAME | service-kill NAME   (NAME: ${SERVICES[*]})
 config: eval "\$(scripts/env.sh)" shows it; state in $STATE
+  ESCUCHA_KAFKA_BROKER_COUNT=3: a 3-node KRaft cluster (RF 3, min.insync.replicas 2)
 EOF
 }
 
@@ -518,7 +626,7 @@ cmd=${1:-}
 case $cmd in
   up | down | status | infra | jars | topics | migrate | provision | services) "cmd_$cmd" ;;
   kafka-start | kafka-stop | pg-start | pg-stop | redis-start | redis-stop | redis-wipe) "cmd_${cmd//-/_}" ;;
-  service-start | service-stop | service-kill)
+  service-start | service-stop | service-kill | kafka-node-start | kafka-node-stop | kafka-node-kill)
     [[ $# -eq 2 ]] || { usage >&2; exit 2; }
     "cmd_${cmd//-/_}" "$2" ;;
   -h | --help | help) usage ;;

@@ -173,3 +173,74 @@ def test_api_reads_as_its_own_role(compose):
     ing = env_of(compose["services"]["ingest"])
     assert ing["ESCUCHA_OPEN311_READ_URL"] == "http://api:%s" % env["ESCUCHA_HTTP_PORT"]
     assert ing["ESCUCHA_RECEIPT_SECRET_FILE"] == env["ESCUCHA_RECEIPT_SECRET_FILE"]
+
+
+# ---- deploy/docker-compose.kafka3.yml: the 3-node Kafka cluster laid over the base file ----
+KAFKA3 = REPO / "deploy" / "docker-compose.kafka3.yml"
+KNODES = ["kafka", "kafka2", "kafka3"]
+
+
+def merged(base, over):
+    """compose's merge of -f files for what is checked here: mappings merge key by key,
+    anything else (command, lists) is replaced by the later file's."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            out[k] = merged(base[k], v) if k in base else v
+        return out
+    return over
+
+
+@pytest.fixture(scope="module")
+def compose3(compose):
+    with open(KAFKA3) as f:
+        over = yaml.safe_load(f)
+    assert set(over["services"]) <= set(compose["services"]) | {"kafka2", "kafka3"}, "override names unknown services"
+    return merged(compose, over)
+
+
+def test_kafka3_nodes_form_one_quorum(compose3):
+    s = compose3["services"]
+    envs = [env_of(s[n]) for n in KNODES]
+    assert [e["KAFKA_NODE_ID"] for e in envs] == ["1", "2", "3"]
+    for n, e in zip(KNODES, envs):
+        assert s[n]["image"] == "apache/kafka:3.9.1"
+        assert e["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:29093,2@kafka2:29093,3@kafka3:29093"
+        assert e["CLUSTER_ID"] == envs[0]["CLUSTER_ID"]
+        assert "broker" in e["KAFKA_PROCESS_ROLES"] and "controller" in e["KAFKA_PROCESS_ROLES"]
+        assert f"INTERNAL://{n}:19092" in e["KAFKA_ADVERTISED_LISTENERS"]
+        # replicated like the local cluster (scripts/stack.sh, ESCUCHA_KAFKA_BROKER_COUNT=3)
+        assert e["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3" and e["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+        assert e["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "3"
+        assert e["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == "3"
+        assert e["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == "2"
+        hc = " ".join(s[n]["healthcheck"]["test"])
+        assert f"{n}:19092" in hc, f"{n} healthcheck probes another node: {hc}"
+        assert any(v.endswith(":/var/lib/kafka/data") for v in s[n]["volumes"])
+    # one data volume per node, each declared
+    vols = {s[n]["volumes"][0].split(":")[0] for n in KNODES}
+    assert len(vols) == 3 and vols <= set(compose3["volumes"])
+    ext = [e["KAFKA_ADVERTISED_LISTENERS"].split("EXTERNAL://")[1] for e in envs]
+    assert len(set(ext)) == 3
+
+
+def test_kafka3_topics_replicated(compose3):
+    s = compose3["services"]["kafka-topics"]
+    cmd = " ".join(s["command"])
+    assert "--replication-factor 3" in cmd and "--config min.insync.replicas=2" in cmd
+    assert "kafka:19092,kafka2:19092,kafka3:19092" in cmd
+    deps = depends_of(s)
+    assert all(deps.get(n) == "service_healthy" for n in KNODES), deps
+    # the same topics as the base file creates
+    base_cmd = " ".join(yaml.safe_load(open(COMPOSE))["services"]["kafka-topics"]["command"])
+    assert sorted(re.findall(r"escucha\.[a-z.]+v1", cmd)) == sorted(re.findall(r"escucha\.[a-z.]+v1", base_cmd))
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_kafka3_apps_only_get_the_bootstrap_list(compose, compose3, name):
+    env3, env1 = env_of(compose3["services"][name]), env_of(compose["services"][name])
+    assert env3["ESCUCHA_KAFKA_BROKERS"] == "kafka:19092,kafka2:19092,kafka3:19092"
+    assert {k: v for k, v in env3.items() if k != "ESCUCHA_KAFKA_BROKERS"} == \
+        {k: v for k, v in env1.items() if k != "ESCUCHA_KAFKA_BROKERS"}
+    deps = depends_of(compose3["services"][name])
+    assert all(deps.get(n) == "service_healthy" for n in KNODES), deps
