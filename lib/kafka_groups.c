@@ -17,7 +17,9 @@ typedef struct {
 } group_topics;
 
 struct es_lagmon {
-  rd_kafka_t *rk;
+  rd_kafka_t *rk;    /* watermarks and metadata */
+  rd_kafka_t **cons; /* per group: its committed offsets (made on first use) */
+  char *brokers;
   char **groups; /* NULL-terminated */
   group_topics *topics;
   size_t n;
@@ -69,31 +71,58 @@ static int set_partition_lags(rd_kafka_t *rk, const char *group, const rd_kafka_
   return 0;
 }
 
-static int probe(rd_kafka_t *rk, const char *group, int timeout_ms, group_topics *gt) {
-  metrics_init();
+/* The group's committed offsets come from a consumer handle of its own that
+ * never subscribes (so it never joins the group): rd_kafka_committed() asks
+ * the group coordinator (OffsetFetch). Not the Admin API's
+ * ListConsumerGroupOffsets: librdkafka 2.0 aborts in it when a broker
+ * restarts mid-request (confluentinc/librdkafka#3663, eonce->refcnt). */
+static rd_kafka_t *group_handle(es_lagmon *m, size_t i) {
+  if (m->cons[i]) return m->cons[i];
   char err[256];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", m->brokers, err, sizeof err) != RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(conf, "group.id", m->groups[i], err, sizeof err) != RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(conf, "client.id", "escucha-lag-probe", err, sizeof err) != RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof err) != RD_KAFKA_CONF_OK ||
+      !(m->cons[i] = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err))) {
+    es_warn("lag_probe", "group %s: %s", m->groups[i], err);
+    rd_kafka_conf_destroy(conf);
+  }
+  return m->cons[i];
+}
+
+/* Every partition of every non-internal topic (the groups' topics among them). */
+static rd_kafka_topic_partition_list_t *all_partitions(rd_kafka_t *rk, int timeout_ms) {
+  const struct rd_kafka_metadata *md = NULL;
+  if (rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) return NULL;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+  for (int t = 0; t < md->topic_cnt; t++) {
+    const rd_kafka_metadata_topic_t *mt = &md->topics[t];
+    if (mt->err || strncmp(mt->topic, "__", 2) == 0) continue;
+    for (int p = 0; p < mt->partition_cnt; p++) rd_kafka_topic_partition_list_add(l, mt->topic, mt->partitions[p].id);
+  }
+  rd_kafka_metadata_destroy(md);
+  return l;
+}
+
+static int probe(es_lagmon *m, size_t i, const rd_kafka_topic_partition_list_t *all, int timeout_ms, group_topics *gt) {
+  metrics_init();
   int rc = -1;
-  rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-  rd_kafka_ListConsumerGroupOffsets_t *req = rd_kafka_ListConsumerGroupOffsets_new(group, NULL);
-  rd_kafka_AdminOptions_t *opt = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS);
-  rd_kafka_event_t *ev = NULL;
-  if (rd_kafka_AdminOptions_set_request_timeout(opt, timeout_ms, err, sizeof err)) goto cleanup;
-  rd_kafka_ListConsumerGroupOffsets(rk, &req, 1, opt, q);
-  ev = rd_kafka_queue_poll(q, timeout_ms + 1000);
-  const rd_kafka_ListConsumerGroupOffsets_result_t *res =
-      ev ? rd_kafka_event_ListConsumerGroupOffsets_result(ev) : NULL;
-  if (!res || rd_kafka_event_error(ev)) goto cleanup;
-  size_t cnt = 0;
-  const rd_kafka_group_result_t **groups = rd_kafka_ListConsumerGroupOffsets_result_groups(res, &cnt);
-  if (cnt != 1 || rd_kafka_group_result_error(groups[0])) goto cleanup;
-  const rd_kafka_topic_partition_list_t *parts = rd_kafka_group_result_partitions(groups[0]);
-  rc = parts ? set_partition_lags(rk, group, parts, timeout_ms, gt) : -1;
-cleanup:
-  if (rc) es_metric_add(m_err, 1, group);
-  if (ev) rd_kafka_event_destroy(ev);
-  rd_kafka_AdminOptions_destroy(opt);
-  rd_kafka_ListConsumerGroupOffsets_destroy(req);
-  rd_kafka_queue_destroy(q);
+  rd_kafka_t *c = group_handle(m, i);
+  rd_kafka_topic_partition_list_t *parts = all && c ? rd_kafka_topic_partition_list_copy(all) : NULL;
+  if (parts && rd_kafka_committed(c, parts, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    /* only what the group has committed: the topics it consumes */
+    rd_kafka_topic_partition_list_t *mine = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int k = 0; k < parts->cnt; k++)
+      if (!parts->elems[k].err && parts->elems[k].offset >= 0)
+        rd_kafka_topic_partition_list_add(mine, parts->elems[k].topic, parts->elems[k].partition)->offset =
+            parts->elems[k].offset;
+    rc = set_partition_lags(m->rk, m->groups[i], mine, timeout_ms, gt);
+    rd_kafka_topic_partition_list_destroy(mine);
+  }
+  if (c) rd_kafka_poll(c, 0); /* its errors and logs, so nothing piles up */
+  if (rc) es_metric_add(m_err, 1, m->groups[i]);
+  if (parts) rd_kafka_topic_partition_list_destroy(parts);
   return rc;
 }
 
@@ -102,13 +131,15 @@ static void *run(void *arg) {
   pthread_mutex_lock(&m->mu);
   while (!m->stop) {
     pthread_mutex_unlock(&m->mu);
+    rd_kafka_topic_partition_list_t *all = all_partitions(m->rk, PROBE_TIMEOUT_MS);
     for (size_t i = 0; i < m->n; i++) {
       group_topics gt;
-      int ok = probe(m->rk, m->groups[i], PROBE_TIMEOUT_MS, &gt) == 0;
+      int ok = probe(m, i, all, PROBE_TIMEOUT_MS, &gt) == 0;
       pthread_mutex_lock(&m->mu);
       if (ok) m->topics[i] = gt;
       pthread_mutex_unlock(&m->mu);
     }
+    if (all) rd_kafka_topic_partition_list_destroy(all);
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += m->interval_ms / 1000;
@@ -138,6 +169,8 @@ es_lagmon *es_lagmon_start(const char *brokers, const char *const *groups, size_
   /* start-up, control plane: out of memory aborts */
   es_lagmon *m = es_xcalloc(1, sizeof *m);
   m->rk = rk;
+  m->brokers = es_xstrdup(brokers);
+  m->cons = es_xcalloc(n ? n : 1, sizeof *m->cons);
   m->n = n;
   m->interval_ms = interval_ms ? interval_ms : 15000;
   m->groups = es_xcalloc(n + 1, sizeof *m->groups);
@@ -165,7 +198,11 @@ void es_lagmon_stop(es_lagmon *m) {
   pthread_cond_signal(&m->cv);
   pthread_mutex_unlock(&m->mu);
   if (!joined) pthread_join(m->thread, NULL);
+  for (size_t i = 0; i < m->n; i++)
+    if (m->cons[i]) rd_kafka_destroy(m->cons[i]);
   rd_kafka_destroy(m->rk);
+  free(m->cons);
+  free(m->brokers);
   for (size_t i = 0; i < m->n; i++) free(m->groups[i]);
   free(m->groups);
   free(m->topics);
