@@ -25,7 +25,7 @@ import uuid
 import psycopg2
 import requests
 
-from conftest import ADMIN_BASE, HTTP_PORT, PG_DSN, REPO, STATE, wait_until
+from conftest import ADMIN_BASE, API_HTTP_PORT, HTTP_PORT, PG_DSN, REPO, STATE, wait_until
 from test_prioritize_flow import RECOMPUTE_DIFF
 
 NODES = 3
@@ -274,9 +274,12 @@ def run(services, svc, tmp_path):
                         ESCUCHA_WEBHOOK_URL="http://127.0.0.1:%d/hook" % WEBHOOK_PORT,
                         ESCUCHA_WEBHOOK_TOKEN="hook-secret", ESCUCHA_POLL_INTERVAL_S="1",
                         ESCUCHA_RETRY_BASE_MS="50", ESCUCHA_GROUP="ac-" + agency),
+        # the read side probes the groups' lag from outside through the broker loss (it must not crash)
+        "api": dict(common, ESCUCHA_LAG_GROUPS="escucha-classify,pz-" + agency, ESCUCHA_LAG_INTERVAL_MS="500"),
     }
-    for n in ("ingest", "classify", "prioritize", "actions"):
-        svc[n] = services.start(n, http_port=HTTP_PORT if n == "ingest" else None, env=env[n])
+    ports = {"ingest": HTTP_PORT, "api": API_HTTP_PORT}
+    for n in ("ingest", "classify", "prioritize", "actions", "api"):
+        svc[n] = services.start(n, http_port=ports.get(n), env=env[n])
     restarts = []
 
     def revive():
@@ -380,6 +383,9 @@ def run(services, svc, tmp_path):
     print("supervisor restarts (service, exit code, s after kill):", restarts)
     # only clean exits (a fatal client error is handled by exiting non-zero); a signal is a crash
     assert all(rc > 0 for _, rc, _ in restarts), restarts
+    assert not [r for r in restarts if r[0] == "api"], restarts
+    assert ('escucha_kafka_group_lag{group="pz-%s",topic="escucha.feedback.classified.v1",partition="0"}' % agency
+            in svc["api"].metrics()), "the lag probe saw the group through the broker loss"
 
     # aggregates == recomputation; every plan exactly one ticket, one key at the tool
     wait_until(lambda: revive() or scalar(RECOMPUTE_DIFF, {"a": agency}) == 0, 60,
