@@ -19,6 +19,7 @@ typedef struct {
 struct es_lagmon {
   rd_kafka_t *rk;    /* watermarks and metadata */
   rd_kafka_t **cons; /* per group: its committed offsets (made on first use) */
+  int *failing;      /* per group: the last probe failed (logged once per spell) */
   char *brokers;
   char **groups; /* NULL-terminated */
   group_topics *topics;
@@ -54,12 +55,17 @@ static void add_topic(group_topics *gt, const char *topic, long long lag) {
 }
 
 static int set_partition_lags(rd_kafka_t *rk, const char *group, const rd_kafka_topic_partition_list_t *parts,
-                              int timeout_ms, group_topics *gt) {
+                              int timeout_ms, group_topics *gt, const char **why) {
   gt->n = 0;
   for (int i = 0; i < parts->cnt; i++) {
     const rd_kafka_topic_partition_t *p = &parts->elems[i];
     int64_t lo = 0, hi = 0;
-    if (p->err || rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, timeout_ms)) return -1;
+    rd_kafka_resp_err_t e =
+        p->err ? p->err : rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, timeout_ms);
+    if (e) {
+      *why = rd_kafka_err2str(e);
+      return -1;
+    }
     /* no commit yet: everything retained is still to be read (auto.offset.reset=earliest) */
     long long lag = p->offset >= 0 ? (long long)(hi - p->offset) : (long long)(hi - lo);
     if (lag < 0) lag = 0;
@@ -108,20 +114,26 @@ static rd_kafka_topic_partition_list_t *all_partitions(rd_kafka_t *rk, int timeo
 static int probe(es_lagmon *m, size_t i, const rd_kafka_topic_partition_list_t *all, int timeout_ms, group_topics *gt) {
   metrics_init();
   int rc = -1;
+  const char *why = all ? "no consumer handle" : "no metadata";
   rd_kafka_t *c = group_handle(m, i);
   rd_kafka_topic_partition_list_t *parts = all && c ? rd_kafka_topic_partition_list_copy(all) : NULL;
-  if (parts && rd_kafka_committed(c, parts, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+  rd_kafka_resp_err_t ce = parts ? rd_kafka_committed(c, parts, timeout_ms) : RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (ce) why = rd_kafka_err2str(ce);
+  if (parts && !ce) {
     /* only what the group has committed: the topics it consumes */
     rd_kafka_topic_partition_list_t *mine = rd_kafka_topic_partition_list_new(parts->cnt);
     for (int k = 0; k < parts->cnt; k++)
       if (!parts->elems[k].err && parts->elems[k].offset >= 0)
         rd_kafka_topic_partition_list_add(mine, parts->elems[k].topic, parts->elems[k].partition)->offset =
             parts->elems[k].offset;
-    rc = set_partition_lags(m->rk, m->groups[i], mine, timeout_ms, gt);
+    rc = set_partition_lags(m->rk, m->groups[i], mine, timeout_ms, gt, &why);
     rd_kafka_topic_partition_list_destroy(mine);
   }
   if (c) rd_kafka_poll(c, 0); /* its errors and logs, so nothing piles up */
   if (rc) es_metric_add(m_err, 1, m->groups[i]);
+  if (rc && !m->failing[i]) es_warn("lag_probe_failed", "group %s: %s", m->groups[i], why); /* once per spell */
+  if (!rc && m->failing[i]) es_info("lag_probe_ok", "group %s: probing again", m->groups[i]);
+  m->failing[i] = rc != 0;
   if (parts) rd_kafka_topic_partition_list_destroy(parts);
   return rc;
 }
@@ -171,6 +183,7 @@ es_lagmon *es_lagmon_start(const char *brokers, const char *const *groups, size_
   m->rk = rk;
   m->brokers = es_xstrdup(brokers);
   m->cons = es_xcalloc(n ? n : 1, sizeof *m->cons);
+  m->failing = es_xcalloc(n ? n : 1, sizeof *m->failing);
   m->n = n;
   m->interval_ms = interval_ms ? interval_ms : 15000;
   m->groups = es_xcalloc(n + 1, sizeof *m->groups);
@@ -202,6 +215,7 @@ void es_lagmon_stop(es_lagmon *m) {
     if (m->cons[i]) rd_kafka_destroy(m->cons[i]);
   rd_kafka_destroy(m->rk);
   free(m->cons);
+  free(m->failing);
   free(m->brokers);
   for (size_t i = 0; i < m->n; i++) free(m->groups[i]);
   free(m->groups);
