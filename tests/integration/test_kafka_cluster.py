@@ -384,8 +384,8 @@ def run(services, svc, tmp_path):
     # only clean exits (a fatal client error is handled by exiting non-zero); a signal is a crash
     assert all(rc > 0 for _, rc, _ in restarts), restarts
     assert not [r for r in restarts if r[0] == "api"], restarts
-    assert ('escucha_kafka_group_lag{group="pz-%s",topic="escucha.feedback.classified.v1",partition="0"}' % agency
-            in svc["api"].metrics()), "the lag probe saw the group through the broker loss"
+    lags = [k for k in svc["api"].metrics() if k.startswith("escucha_kafka_group_lag{")]
+    assert any('group="pz-%s",topic="escucha.feedback.classified.v1"' % agency in k for k in lags), lags
 
     # aggregates == recomputation; every plan exactly one ticket, one key at the tool
     wait_until(lambda: revive() or scalar(RECOMPUTE_DIFF, {"a": agency}) == 0, 60,
