@@ -105,8 +105,12 @@ int ac_iso_nps(long long p, long long pa, long long d, double *nps, double *lo, 
 
 static int esc(es_buf *b, const char *s) {
   for (; s && *s; s++) {
-    const char *e = *s == '<' ? "&lt;" : *s == '>' ? "&gt;" : *s == '&' ? "&amp;" : *s == '"' ? "&quot;"
-                  : *s == '\'' ? "&#39;" : NULL;
+    const char *e = *s == '<'    ? "&lt;"
+                    : *s == '>'  ? "&gt;"
+                    : *s == '&'  ? "&amp;"
+                    : *s == '"'  ? "&quot;"
+                    : *s == '\'' ? "&#39;"
+                                 : NULL;
     if (e ? es_buf_append(b, e, strlen(e)) : es_buf_append(b, s, 1)) return -1;
   }
   return 0;
@@ -193,9 +197,10 @@ static int nc_card(es_buf *b, const ac_iso_report *r, int row) {
   for (int k = 0; k < r->tickets.nrows; k++) {
     if (strcmp(ac_iso_cell(&r->tickets, k, 0), id) != 0) continue;
     if (!any++)
-      bad |= put(b, "<table class=\"tk\"><thead><tr><th scope=\"col\">Tool</th><th scope=\"col\">Ticket</th>"
-                    "<th scope=\"col\">Status</th><th scope=\"col\">Opened</th><th scope=\"col\">Last change</th>"
-                    "<th scope=\"col\">Closure</th></tr></thead><tbody>\n");
+      bad |= put(b,
+                 "<table class=\"tk\"><thead><tr><th scope=\"col\">Tool</th><th scope=\"col\">Ticket</th>"
+                 "<th scope=\"col\">Status</th><th scope=\"col\">Opened</th><th scope=\"col\">Last change</th>"
+                 "<th scope=\"col\">Closure</th></tr></thead><tbody>\n");
     const char *const *c = (const char *const *)&r->tickets.cells[(size_t)k * (size_t)r->tickets.ncols];
     bad |= put(b, "<tr><td>") | esc(b, c[1]) | put(b, "</td><td>") | link(b, c[3], *c[2] ? c[2] : c[3]) |
            put(b, "</td><td>") | esc(b, c[4]) | put(b, "</td><td>") | esc(b, c[5]) | put(b, "</td><td>") |
@@ -236,12 +241,13 @@ static int section_sat(es_buf *b, const ac_iso_report *r) {
   ac_wilson((long)r->csat_sat, (long)r->csat_n, 1.959963984540054, &cl, &ch);
   fmt_num(csat, sizeof csat, r->csat_n ? 100.0 * (double)r->csat_sat / (double)r->csat_n : NAN, "%.1f");
   fmt_num(clo, sizeof clo, 100 * cl, "%.1f"), fmt_num(chi, sizeof chi, 100 * ch, "%.1f");
-  int bad = put(b, "<h2 id=\"c912\">9.1.2 Customer satisfaction</h2>\n<p>The organization monitors customers' "
-                   "perception of the degree to which their needs and expectations have been fulfilled. Evidence: "
-                   "every piece of feedback received from citizens, and the Net Promoter Score (NPS, answers 0–10) "
-                   "and Customer Satisfaction (CSAT, share of answers 4–5 of 5) given with it, per ISO week. NPS "
-                   "intervals are normal-approximation 95% intervals; CSAT intervals are Wilson score 95% "
-                   "intervals.</p>\n<div class=\"key\">");
+  int bad = put(b,
+                "<h2 id=\"c912\">9.1.2 Customer satisfaction</h2>\n<p>The organization monitors customers' "
+                "perception of the degree to which their needs and expectations have been fulfilled. Evidence: "
+                "every piece of feedback received from citizens, and the Net Promoter Score (NPS, answers 0–10) "
+                "and Customer Satisfaction (CSAT, share of answers 4–5 of 5) given with it, per ISO week. NPS "
+                "intervals are normal-approximation 95% intervals; CSAT intervals are Wilson score 95% "
+                "intervals.</p>\n<div class=\"key\">");
   bad |= es_buf_printf(b, "Period totals: <b>%lld</b> feedback, %lld negative", r->fb_total, r->fb_negative) < 0;
   if (r->nps_p + r->nps_pa + r->nps_d)
     bad |= es_buf_printf(b, " · NPS <b>%s</b> (95%% CI %s to %s; %lld answers)", nps, lo, hi,
@@ -253,16 +259,18 @@ static int section_sat(es_buf *b, const ac_iso_report *r) {
 }
 
 static int section_nc(es_buf *b, const ac_iso_report *r) {
-  int bad = put(b, "<h2 id=\"c102\">10.2 Nonconformity and corrective action</h2>\n<p>Each action plan open at any "
-                   "time in the period is a nonconformity record: the evidence that raised it (feedback on the topic "
-                   "and how much of it was negative), the root-cause note (the plan's summary and the subtopics "
-                   "driving the complaints), the corrective actions recommended, the tickets that carried them out "
-                   "with their status and closure reason, and the effectiveness review: the topic's complaints per "
-                   "1,000 feedback of the agency in the weeks after the plan closed against the weeks before, as a "
-                   "rate ratio with an exact 95% interval (effective: the whole interval is below 1).</p>\n");
+  int bad = put(b,
+                "<h2 id=\"c102\">10.2 Nonconformity and corrective action</h2>\n<p>Each action plan open at any "
+                "time in the period is a nonconformity record: the evidence that raised it (feedback on the topic "
+                "and how much of it was negative), the root-cause note (the plan's summary and the subtopics "
+                "driving the complaints), the corrective actions recommended, the tickets that carried them out "
+                "with their status and closure reason, and the effectiveness review: the topic's complaints per "
+                "1,000 feedback of the agency in the weeks after the plan closed against the weeks before, as a "
+                "rate ratio with an exact 95% interval (effective: the whole interval is below 1).</p>\n");
   bad |= put(b, "<div class=\"key\">");
-  bad |= es_buf_printf(b, "<b>%d</b> nonconformities · effectiveness reviewed: %d effective, %d not effective, %d "
-                          "inconclusive.<br>",
+  bad |= es_buf_printf(b,
+                       "<b>%d</b> nonconformities · effectiveness reviewed: %d effective, %d not effective, %d "
+                       "inconclusive.<br>",
                        r->nc.nrows, r->n_effective, r->n_not_effective, r->n_inconclusive) < 0;
   if (r->pooled_ok)
     bad |= es_buf_printf(b,
@@ -271,8 +279,9 @@ static int section_nc(es_buf *b, const ac_iso_report *r) {
                          100 * (r->pooled_rr - 1), 100 * (r->pooled_lo - 1), 100 * (r->pooled_hi - 1), r->pooled_rr,
                          r->pooled_n) < 0;
   else
-    bad |= put(b, "The agency-level change in complaints cannot be computed yet: no plan in the period has been "
-                  "reviewed with complaints both before and after its closure.");
+    bad |= put(b,
+               "The agency-level change in complaints cannot be computed yet: no plan in the period has been "
+               "reviewed with complaints both before and after its closure.");
   bad |= put(b, "</div>\n<p class=\"muted\">Files 10.2-nonconformities.csv and 10.2-tickets.csv.</p>\n");
   for (int i = 0; i < r->nc.nrows; i++) bad |= nc_card(b, r, i);
   if (!r->nc.nrows) bad |= put(b, "<p>No nonconformity recorded in the period.</p>\n");
@@ -280,40 +289,47 @@ static int section_nc(es_buf *b, const ac_iso_report *r) {
 }
 
 static int section_audit(es_buf *b, const ac_iso_report *r) {
-  int bad = put(b, "<h2 id=\"c75\">7.5 Documented information</h2>\n<p>Every step from complaint to priority, action "
-                   "and resolution is recorded in the audit log. Each row carries the SHA-256 of the previous row's "
-                   "hash and its own content, so a changed or deleted row is detected. The whole log was verified "
-                   "when this report was generated.</p>\n");
+  int bad = put(b,
+                "<h2 id=\"c75\">7.5 Documented information</h2>\n<p>Every step from complaint to priority, action "
+                "and resolution is recorded in the audit log. Each row carries the SHA-256 of the previous row's "
+                "hash and its own content, so a changed or deleted row is detected. The whole log was verified "
+                "when this report was generated.</p>\n");
   if (r->chain_rc == 0)
     bad |= es_buf_printf(b, "<div class=\"key\">Hash chain verified: <b>intact</b>, %lld rows.", r->chain_rows) < 0;
   else if (r->chain_rc == 1)
-    bad |= es_buf_printf(b, "<div class=\"key bad\">Hash chain verified: <b>BROKEN at row %lld</b> (%lld rows checked): ",
-                         r->chain_bad_id, r->chain_rows) < 0 ||
-           esc(b, r->chain_why);
+    bad |=
+        es_buf_printf(b, "<div class=\"key bad\">Hash chain verified: <b>BROKEN at row %lld</b> (%lld rows checked): ",
+                      r->chain_bad_id, r->chain_rows) < 0 ||
+        esc(b, r->chain_why);
   else bad |= put(b, "<div class=\"key bad\">Hash chain could not be verified: ") | esc(b, r->chain_why);
   if (r->head_id)
     bad |= es_buf_printf(b, "<br>Latest row: id %lld at ", r->head_id) < 0 || esc(b, r->head_at) ||
            put(b, ", hash <code>") || esc(b, r->head_hash) ||
-           put(b, "</code>. Keep this value: a later log that no longer holds this row with this hash has been "
-                  "truncated or rewritten.");
+           put(b,
+               "</code>. Keep this value: a later log that no longer holds this row with this hash has been "
+               "truncated or rewritten.");
   bad |= put(b, "</div>\n");
-  bad |= html_table(b, &r->audit_counts, "The agency's audit records in the period by kind (file 7.5-audit-summary.csv)");
-  bad |= es_buf_printf(b, "<p class=\"muted\">The %d rows themselves, with their hashes, are in 7.5-audit-trail.csv.</p>\n",
-                       r->audit_rows.nrows) < 0;
+  bad |=
+      html_table(b, &r->audit_counts, "The agency's audit records in the period by kind (file 7.5-audit-summary.csv)");
+  bad |= es_buf_printf(
+             b, "<p class=\"muted\">The %d rows themselves, with their hashes, are in 7.5-audit-trail.csv.</p>\n",
+             r->audit_rows.nrows) < 0;
   return bad;
 }
 
 int ac_iso_render_html(const ac_iso_report *r, es_buf *b) {
-  int bad = put(b, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" "
-                   "content=\"width=device-width, initial-scale=1\">\n<title>ISO 9001:2015 evidence — ");
+  int bad = put(b,
+                "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" "
+                "content=\"width=device-width, initial-scale=1\">\n<title>ISO 9001:2015 evidence — ");
   bad |= esc(b, r->agency) | put(b, " — ") | esc(b, r->from) | put(b, " to ") | esc(b, r->to);
   bad |= put(b, "</title>\n<style>") | put(b, CSS) | put(b, "</style>\n</head>\n<body>\n<header>\n<h1>ISO 9001:2015 ");
   bad |= put(b, "evidence report</h1>\n<p class=\"meta\">Agency <b>") | esc(b, r->agency) | put(b, "</b> · period ");
   bad |= esc(b, r->from) | put(b, " to ") | esc(b, r->to) | put(b, " (inclusive, UTC) · generated ") |
          esc(b, r->generated) | put(b, " by escucha-actions iso-report</p>\n");
-  bad |= put(b, "<nav><ol><li><a href=\"#c912\">9.1.2 Customer satisfaction</a></li><li><a href=\"#c102\">10.2 "
-                "Nonconformity and corrective action</a></li><li><a href=\"#c75\">7.5 Documented "
-                "information</a></li></ol></nav>\n</header>\n<main>\n");
+  bad |= put(b,
+             "<nav><ol><li><a href=\"#c912\">9.1.2 Customer satisfaction</a></li><li><a href=\"#c102\">10.2 "
+             "Nonconformity and corrective action</a></li><li><a href=\"#c75\">7.5 Documented "
+             "information</a></li></ol></nav>\n</header>\n<main>\n");
   bad |= section_sat(b, r) | section_nc(b, r) | section_audit(b, r);
   bad |= put(b, "</main>\n</body>\n</html>\n");
   return bad ? -1 : 0;
@@ -344,13 +360,15 @@ static int load_table(PGconn *pg, ac_iso_table *t, const char *sql, int n, const
 }
 
 #define TS(x) "to_char((" x ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-#define NUM(x) "trim(to_char(" x ", 'FM999999990.00'))"   /* rates per 1,000, scores */
-#define RR(x) "trim(to_char(" x ", 'FM999999990.000'))"    /* rate ratios */
+#define NUM(x) "trim(to_char(" x ", 'FM999999990.00'))" /* rates per 1,000, scores */
+#define RR(x) "trim(to_char(" x ", 'FM999999990.000'))" /* rate ratios */
 /* [from, to] as whole UTC days: $2 and $3 are dates */
 #define FROM "($2::date::timestamp AT TIME ZONE 'UTC')"
 #define UNTIL "(($3::date + 1)::timestamp AT TIME ZONE 'UTC')"
 /* The agency's plans open at some time in the period. */
-#define PLANS "SELECT * FROM action_plans WHERE agency = $1 AND opened_at < " UNTIL " AND (closed_at IS NULL OR closed_at >= " FROM ")"
+#define PLANS                                                           \
+  "SELECT * FROM action_plans WHERE agency = $1 AND opened_at < " UNTIL \
+  " AND (closed_at IS NULL OR closed_at >= " FROM ")"
 
 static const char SQL_SAT[] =
     "SELECT to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD'), total, negative, nps_promoters, nps_passives,"
@@ -378,22 +396,26 @@ static const char SQL_NC[] =
     RR("e.ci_high") ", p.follows_plan, e.followup_plan"
     " FROM (" PLANS ") p LEFT JOIN action_effects e ON e.plan_id = p.id ORDER BY p.opened_at, p.id";
 static const char SQL_TICKETS[] =
-    "SELECT a.plan_id, a.tool, a.external_key, a.url, a.status, " TS("a.opened_at") ", " TS("a.updated_at") ", "
-    TS("a.closed_at") ", a.closure, a.closure_note FROM actions a JOIN (" PLANS ") p ON p.id = a.plan_id"
-    " ORDER BY p.opened_at, a.plan_id, a.id";
+    "SELECT a.plan_id, a.tool, a.external_key, a.url, a.status, " TS("a.opened_at") ", " TS("a.updated_at") ", " TS(
+        "a.closed_at") ", a.closure, a.closure_note FROM actions a JOIN (" PLANS
+                       ") p ON p.id = a.plan_id"
+                       " ORDER BY p.opened_at, a.plan_id, a.id";
 static const char SQL_EFFECTS[] =
     "SELECT e.verdict, e.after_complaints, e.after_total, e.before_complaints, e.before_total"
     " FROM action_effects e JOIN (" PLANS ") p ON p.id = e.plan_id";
 /* The agency's rows: its plans' and cases', its digests', and any that name it. */
-#define AUDIT_ROWS                                                                                              \
-  "SELECT * FROM audit_log l WHERE l.at >= " FROM " AND l.at < " UNTIL " AND ((l.entity IN ('action_plan',"     \
-  " 'case') AND l.entity_id IN (SELECT id FROM action_plans WHERE agency = $1)) OR (l.entity = 'digest' AND"    \
-  " l.entity_id LIKE replace(replace(replace($1, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%') OR"          \
+#define AUDIT_ROWS                                                                                           \
+  "SELECT * FROM audit_log l WHERE l.at >= " FROM " AND l.at < " UNTIL                                       \
+  " AND ((l.entity IN ('action_plan',"                                                                       \
+  " 'case') AND l.entity_id IN (SELECT id FROM action_plans WHERE agency = $1)) OR (l.entity = 'digest' AND" \
+  " l.entity_id LIKE replace(replace(replace($1, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%') OR"        \
   " l.detail->>'agency' = $1)"
-static const char SQL_AUDIT_COUNTS[] = "SELECT entity, action, count(*), " TS("min(at)") ", " TS("max(at)")
-                                       " FROM (" AUDIT_ROWS ") x GROUP BY 1, 2 ORDER BY 1, 2";
+static const char SQL_AUDIT_COUNTS[] =
+    "SELECT entity, action, count(*), " TS("min(at)") ", " TS("max(at)") " FROM (" AUDIT_ROWS
+                                                                         ") x GROUP BY 1, 2 ORDER BY 1, 2";
 static const char SQL_AUDIT_ROWS[] =
-    "SELECT id, " TS("at") ", actor, entity, entity_id, action, encode(hash, 'hex') FROM (" AUDIT_ROWS ") x ORDER BY id";
+    "SELECT id, " TS("at") ", actor, entity, entity_id, action, encode(hash, 'hex') FROM (" AUDIT_ROWS
+                           ") x ORDER BY id";
 static const char SQL_HEAD[] = "SELECT id, " TS("at") ", encode(hash, 'hex') FROM audit_log ORDER BY id DESC LIMIT 1";
 
 static long long ll(PGresult *r, int i, int c) { return PQgetisnull(r, i, c) ? 0 : atoll(PQgetvalue(r, i, c)); }
@@ -437,8 +459,10 @@ static int load_effects(PGconn *pg, ac_iso_report *r, const char *const *p, char
     r->n_effective += strcmp(v, "effective") == 0;
     r->n_not_effective += strcmp(v, "not_effective") == 0;
     r->n_inconclusive += strcmp(v, "inconclusive") == 0;
-    c[k] = (es_effect_counts){.x_after = (uint64_t)ll(res, i, 1), .n_after = (uint64_t)ll(res, i, 2),
-                              .x_before = (uint64_t)ll(res, i, 3), .n_before = (uint64_t)ll(res, i, 4)};
+    c[k] = (es_effect_counts){.x_after = (uint64_t)ll(res, i, 1),
+                              .n_after = (uint64_t)ll(res, i, 2),
+                              .x_before = (uint64_t)ll(res, i, 3),
+                              .n_before = (uint64_t)ll(res, i, 4)};
     if (c[k].n_after > 0 && c[k].n_before > 0) k++;
   }
   r->pooled_n = k;
@@ -561,7 +585,10 @@ int ac_iso_main(int argc, char **argv) {
     goto cleanup;
   }
   printf("nonconformities %d, audit chain %s (%lld rows)\n", r.nc.nrows,
-         r.chain_rc == 0 ? "intact" : r.chain_rc == 1 ? "BROKEN" : "unverified", r.chain_rows);
+         r.chain_rc == 0   ? "intact"
+         : r.chain_rc == 1 ? "BROKEN"
+                           : "unverified",
+         r.chain_rows);
   rc = 0;
 cleanup:
   if (pg) PQfinish(pg);

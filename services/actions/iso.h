@@ -30,19 +30,19 @@ void ac_iso_table_free(ac_iso_table *t);
 
 /* Everything the report shows. Strings owned unless said otherwise. */
 typedef struct ac_iso_report {
-  char agency[128], from[11], to[11], generated[32]; /* dates "YYYY-MM-DD", to inclusive */
-  ac_iso_table sat;                                  /* 9.1.2: one row per ISO week */
+  char agency[128], from[11], to[11], generated[32];                       /* dates "YYYY-MM-DD", to inclusive */
+  ac_iso_table sat;                                                        /* 9.1.2: one row per ISO week */
   long long fb_total, fb_negative, nps_p, nps_pa, nps_d, csat_n, csat_sat; /* the period's totals */
-  ac_iso_table nc;                                   /* 10.2: one row per plan (column 0: plan id) */
-  ac_iso_table tickets;                              /* 10.2: one row per ticket (column 0: plan id) */
-  int n_effective, n_not_effective, n_inconclusive;  /* verdicts of the plans listed */
-  int pooled_n;                                      /* plans pooled (with exposure on both sides) */
-  int pooled_ok;                                     /* 0: undefined (no complaint on one side) */
-  double pooled_rr, pooled_lo, pooled_hi;            /* Mantel-Haenszel rate ratio, 95 % interval */
-  ac_iso_table audit_counts;                         /* 7.5: entity, action, rows, first, last */
-  ac_iso_table audit_rows;                           /* 7.5: the agency's rows in the period */
-  int chain_rc;                                      /* ac_audit_verify: 0 intact, 1 broken, -1 error */
-  long long chain_rows, chain_bad_id, head_id;       /* head: the latest row of the whole log */
+  ac_iso_table nc;                                  /* 10.2: one row per plan (column 0: plan id) */
+  ac_iso_table tickets;                             /* 10.2: one row per ticket (column 0: plan id) */
+  int n_effective, n_not_effective, n_inconclusive; /* verdicts of the plans listed */
+  int pooled_n;                                     /* plans pooled (with exposure on both sides) */
+  int pooled_ok;                                    /* 0: undefined (no complaint on one side) */
+  double pooled_rr, pooled_lo, pooled_hi;           /* Mantel-Haenszel rate ratio, 95 % interval */
+  ac_iso_table audit_counts;                        /* 7.5: entity, action, rows, first, last */
+  ac_iso_table audit_rows;                          /* 7.5: the agency's rows in the period */
+  int chain_rc;                                     /* ac_audit_verify: 0 intact, 1 broken, -1 error */
+  long long chain_rows, chain_bad_id, head_id;      /* head: the latest row of the whole log */
   char chain_why[300], head_hash[65], head_at[32];
 } ac_iso_report;
 

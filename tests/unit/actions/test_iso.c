@@ -66,14 +66,34 @@ static void test_html_escaped(void **st) {
   ac_iso_report_init(&r);
   strcpy(r.agency, "<b>ag&\"x'</b>");
   strcpy(r.from, "2026-01-05"), strcpy(r.to, "2026-02-01"), strcpy(r.generated, "2026-02-02T00:00:00Z");
-  const char *nc[23] = {"PLAN1", "plan", "roads<script>alert(1)</script>", "closed", "2026-01-06T00:00:00Z",
-                        "2026-01-20T00:00:00Z", "120", "80", "14", "0.8123", "Potholes \"everywhere\" & <i>more</i>",
-                        "surface (70% of negatives)", "Fix <img src=x onerror=alert(2)>", "2", "not_fixed",
-                        "effective", "4.0000", "2.0000", "0.5000", "0.3000", "0.8000", "", ""};
+  const char *nc[23] = {"PLAN1",
+                        "plan",
+                        "roads<script>alert(1)</script>",
+                        "closed",
+                        "2026-01-06T00:00:00Z",
+                        "2026-01-20T00:00:00Z",
+                        "120",
+                        "80",
+                        "14",
+                        "0.8123",
+                        "Potholes \"everywhere\" & <i>more</i>",
+                        "surface (70% of negatives)",
+                        "Fix <img src=x onerror=alert(2)>",
+                        "2",
+                        "not_fixed",
+                        "effective",
+                        "4.0000",
+                        "2.0000",
+                        "0.5000",
+                        "0.3000",
+                        "0.8000",
+                        "",
+                        ""};
   ac_iso_table_add(&r.nc, nc);
-  const char *tk1[10] = {"PLAN1", "redmine", "#7", "javascript:alert(3)", "done", "", "", "", "not_fixed", "<no budget>"};
-  const char *tk2[10] = {"PLAN1", "jira", "CIV-9", "https://jira.example/browse/CIV-9?a=1&b=\"2\"", "in_progress",
-                         "", "", "", "", ""};
+  const char *tk1[10] = {"PLAN1", "redmine", "#7", "javascript:alert(3)", "done",
+                         "",      "",        "",   "not_fixed",           "<no budget>"};
+  const char *tk2[10] = {
+      "PLAN1", "jira", "CIV-9", "https://jira.example/browse/CIV-9?a=1&b=\"2\"", "in_progress", "", "", "", "", ""};
   ac_iso_table_add(&r.tickets, tk1);
   ac_iso_table_add(&r.tickets, tk2);
   const char *ac[5] = {"action_plan", "<open>", "3", "", ""};
