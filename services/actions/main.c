@@ -42,7 +42,7 @@ static struct {
   char *llm_token, *oncall_webhook_secret;
   const char *const *digest_to_env; /* ESCUCHA_DIGEST_TO_<AGENCY>=... */
   long admin_port, evidence_days, lock_ttl_ms, http_timeout_ms, retry_max, retry_base_ms, retry_max_ms,
-      breaker_threshold, breaker_cooldown_ms, llm_timeout_ms, digest_hour, digest_top, baseline_days;
+      breaker_threshold, breaker_cooldown_ms, llm_timeout_ms, digest_hour, digest_top, baseline_days, stale_after;
   double poll_interval_s, ticket_retry_base_s, ticket_retry_max_s, ticket_retry_grace_s, digest_check_s;
   int default_tool, lang, digest_period, crash_at; /* indices into the lists below (-1: unset) */
 } C;
@@ -101,6 +101,9 @@ static es_opt OPTS[] = {
            "or an open action plan)",
            &C.digest_agencies),
     ES_LONG("digest-top", "10", 1, 1000, "Priorities listed in a digest", &C.digest_top),
+    ES_LONG("stale-after", "14", 0, 3650,
+            "Days without ticket movement after which a digest flags an open plan as stale (0 = never)",
+            &C.stale_after),
     ES_DOUBLE("digest-check-s", "60", 0, 86400, "Seconds between checks whether a digest is due", &C.digest_check_s),
     ES_STR("dashboard-url", "http://127.0.0.1:8081/",
            "Operator dashboard base URL (case tickets link <url>#/feedback/<id>)", &C.dashboard_url),
@@ -787,8 +790,8 @@ static int digest_pass(svc *s) {
     goto out;
   }
   ac_smtp sm = digest_smtp(s->email);
-  ac_digest_cfg c = {period,         LANGS[C.lang], (int)C.digest_top, s->tax, &sm, digest_to_default(s->email),
-                     C.digest_to_env};
+  ac_digest_cfg c = {period,          LANGS[C.lang],     (int)C.digest_top, s->tax, &sm, digest_to_default(s->email),
+                     C.digest_to_env, (int)C.stale_after};
   uint64_t deadline = es_mono_ns() + 20ULL * 1000000000ULL;
   for (int i = 0; i < n && !es_stopping; i++) {
     if (done[i]) {
@@ -889,7 +892,8 @@ static int digest_print(svc *s, const digest_args *a, int64_t start, int64_t end
   ac_digest_data dd;
   char *subj = NULL, *text = NULL, *html = NULL;
   int rc = 1;
-  if (ac_digest_load(s->db.pg, a->agency, a->period, start, end, LANGS[C.lang], s->tax, (int)C.digest_top, &dd) != 0)
+  if (ac_digest_load(s->db.pg, a->agency, a->period, start, end, LANGS[C.lang], s->tax, (int)C.digest_top,
+                     (int)C.stale_after, &dd) != 0)
     return 1;
   if (ac_digest_render(&dd.d, &subj, &text, &html) == 0) {
     fputs(text, stdout);
@@ -912,8 +916,8 @@ static int digest_send_now(svc *s, const digest_args *a, int64_t start, int64_t 
     return 1;
   }
   ac_smtp sm = digest_smtp(s->email);
-  ac_digest_cfg c = {a->period,      LANGS[C.lang], (int)C.digest_top, s->tax, &sm, digest_to_default(s->email),
-                     C.digest_to_env};
+  ac_digest_cfg c = {a->period,       LANGS[C.lang],     (int)C.digest_top, s->tax, &sm, digest_to_default(s->email),
+                     C.digest_to_env, (int)C.stale_after};
   ac_digest_key(a->agency, a->period, start, key, sizeof key);
   int r = ac_digest_send_once(s->db.pg, &c, a->agency, start, end, a->force, err, sizeof err);
   if (r == AC_DG_SENT || r == AC_DG_ALREADY) {
