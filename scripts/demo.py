@@ -6,6 +6,8 @@ the inbound Kafka topic, follows it through ingest -> classify -> prioritize -> 
 progress bars, then prints the report and writes .escucha/demo/report.html + chart PNGs."""
 import base64
 import collections
+import csv
+import datetime
 import email
 import email.policy
 import glob
@@ -173,6 +175,10 @@ def main():
     db = psycopg2.connect(PG)
     db.autocommit = True
     cur = db.cursor()
+    # a third of the sample is the agency's history, imported at its own dates; the rest arrives now
+    history = [it for i, it in enumerate(items) if i % 3 == 0 and it.get("created_at")]
+    items = [it for i, it in enumerate(items) if i % 3 or not it.get("created_at")]
+    n_hist = import_history(cur, history)
     since = q(cur, "SELECT now()")[0][0]
     base = {k: metric("ingest", 'escucha_ingest_items_total{result="%s"}' % k)
             for k in ("accepted", "duplicate", "rejected")}
@@ -193,10 +199,66 @@ def main():
     wait("tickets opened", tickets, lambda: max(1, plans()), 180, settle=20)
     elapsed = time.time() - t0
     report(cur, since, items, http_res, n_kafka, accepted, elapsed)
+    history_report(cur, n_hist)
     try:
         close_the_loop(cur, key, since)
     finally:
         stop_smtp_sink()
+
+
+# ---- history from day one: dated feedback at its own weeks ----
+
+HISTORY_WEEKS = 8
+
+
+def import_history(cur, history):
+    """The agency's earlier feedback, as an agency would import last year's CSV: the sample's own
+    dates (2021-2022) mapped, in order, onto the HISTORY_WEEKS weeks before this one, and imported
+    with `escucha-ingest import --trust-created-at on` so each item lands in the week it was written
+    (docs/ingest.md "History"). Returns how many rows ingest accepted."""
+    dates = [datetime.datetime.fromisoformat(it["created_at"].replace("Z", "+00:00")) for it in history]
+    lo, hi = min(dates), max(dates)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    monday = (now - datetime.timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    start, span = monday - datetime.timedelta(weeks=HISTORY_WEEKS), datetime.timedelta(weeks=HISTORY_WEEKS, seconds=-1)
+    path = os.path.join(OUT, "history.csv")
+    run = int(time.time())
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "created_at", "external_id", "service", "csat"])
+        for it, d in sorted(zip(history, dates), key=lambda x: x[1]):
+            at = start + (d - lo) / ((hi - lo) or datetime.timedelta(seconds=1)) * span
+            w.writerow([it.get("text", ""), at.strftime("%Y-%m-%dT%H:%M:%SZ"), "hist-%d-%s" % (run, it["external_id"]),
+                        it.get("service", ""), it.get("csat", "")])
+    env = dict(os.environ, ESCUCHA_KAFKA_BROKERS=BROKERS, ESCUCHA_REDIS_URL=REDIS, ESCUCHA_STATE_DIR=STATE)
+    binary = os.path.join(os.environ.get("ESCUCHA_BIN_DIR", os.path.join(REPO, "build", "bin")), "escucha-ingest")
+    print("Importing %d dated items: %d weeks of history (escucha-ingest import --trust-created-at on)"
+          % (len(history), HISTORY_WEEKS))
+    p = subprocess.run([binary, "import", path, "--agency", AGENCY, "--trust-created-at", "on"], env=env,
+                       capture_output=True, text=True, timeout=600)
+    summary = [ln for ln in p.stdout.splitlines() if " rows: accepted " in ln]
+    accepted = int(summary[-1].split("accepted ")[1].split(",")[0]) if summary else 0
+    print("   %s" % (summary[-1].strip() if summary else p.stderr.strip()[-300:]))
+    pattern = "hist-%d-%%" % run
+    wait("history stored", lambda: q(cur, "SELECT count(*) FROM feedback WHERE agency = %s AND external_id LIKE %s",
+                                     AGENCY, pattern)[0][0], lambda: accepted, 300, settle=30)
+    return accepted
+
+
+def history_report(cur, n_hist):
+    p = print
+    weeks = q(cur, """SELECT to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD'), total, negative
+                      FROM topic_window_stats WHERE agency = %s AND topic = '*' AND window_kind = 'week'
+                        AND window_start >= now() - %s * interval '1 week' ORDER BY window_start""",
+              AGENCY, HISTORY_WEEKS + 1)
+    p("")
+    p("HISTORY FROM DAY ONE: %d imported items at their own dates, then this week's replay" % n_hist)
+    p("-" * 78)
+    top = max((w[1] for w in weeks), default=1) or 1
+    for wk, tot, neg in weeks:
+        p("  week of %s %6d feedback, %3.0f%% negative  %s" % (wk, tot, 100.0 * neg / tot if tot else 0,
+                                                                "#" * max(1, round(40 * tot / top))))
+    p("  (weekly aggregates, baselines and spikes use these weeks; past weeks were not re-ranked)")
 
 
 # ---- one full loop: a complaint with a contact, its ticket closed, the citizen told ----
@@ -326,12 +388,13 @@ def close_the_loop(cur, key, since):
         p("   (a follow-up plan opens) or inconclusive.")
     iso = os.path.join(OUT, "iso")
     today = time.strftime("%Y-%m-%d", time.gmtime())
+    first = time.strftime("%Y-%m-%d", time.gmtime(time.time() - HISTORY_WEEKS * 7 * 86400))
     r = subprocess.run([os.path.join(os.environ.get("ESCUCHA_BIN_DIR", os.path.join(REPO, "build", "bin")),
-                                     "escucha-actions"), "iso-report", "--agency", AGENCY, "--from", today, "--to", today,
+                                     "escucha-actions"), "iso-report", "--agency", AGENCY, "--from", first, "--to", today,
                         "--out", iso], capture_output=True, text=True, timeout=120)
     if r.returncode == 0:
-        p("6. ISO 9001:2015 evidence of today (escucha-actions iso-report): %s"
-          % os.path.relpath(os.path.join(iso, "iso9001-report.html"), REPO))
+        p("6. ISO 9001:2015 evidence of %s to %s (escucha-actions iso-report): %s"
+          % (first, today, os.path.relpath(os.path.join(iso, "iso9001-report.html"), REPO)))
         p("   %s" % r.stdout.strip().splitlines()[-1])
     else:
         p("6. iso-report failed: %s" % r.stderr.strip()[-300:])
