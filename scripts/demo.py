@@ -222,13 +222,14 @@ def import_history(cur, history):
     monday = (now - datetime.timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
     start, span = monday - datetime.timedelta(weeks=HISTORY_WEEKS), datetime.timedelta(weeks=HISTORY_WEEKS, seconds=-1)
     path = os.path.join(OUT, "history.csv")
-    run = int(time.time())
+    t = int(time.time())  # letters only: a long run of digits would look like a phone number to ingest
+    run = "".join(chr(97 + (t // 26 ** i) % 26) for i in range(7))
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["text", "created_at", "external_id", "service", "csat"])
         for it, d in sorted(zip(history, dates), key=lambda x: x[1]):
             at = start + (d - lo) / ((hi - lo) or datetime.timedelta(seconds=1)) * span
-            w.writerow([it.get("text", ""), at.strftime("%Y-%m-%dT%H:%M:%SZ"), "hist-%d-%s" % (run, it["external_id"]),
+            w.writerow([it.get("text", ""), at.strftime("%Y-%m-%dT%H:%M:%SZ"), "hist-%s-%s" % (run, it["external_id"]),
                         it.get("service", ""), it.get("csat", "")])
     env = dict(os.environ, ESCUCHA_KAFKA_BROKERS=BROKERS, ESCUCHA_REDIS_URL=REDIS, ESCUCHA_STATE_DIR=STATE)
     binary = os.path.join(os.environ.get("ESCUCHA_BIN_DIR", os.path.join(REPO, "build", "bin")), "escucha-ingest")
@@ -239,7 +240,7 @@ def import_history(cur, history):
     summary = [ln for ln in p.stdout.splitlines() if " rows: accepted " in ln]
     accepted = int(summary[-1].split("accepted ")[1].split(",")[0]) if summary else 0
     print("   %s" % (summary[-1].strip() if summary else p.stderr.strip()[-300:]))
-    pattern = "hist-%d-%%" % run
+    pattern = "hist-%s-%%" % run
     wait("history stored", lambda: q(cur, "SELECT count(*) FROM feedback WHERE agency = %s AND external_id LIKE %s",
                                      AGENCY, pattern)[0][0], lambda: accepted, 300, settle=30)
     return accepted
@@ -258,7 +259,7 @@ def history_report(cur, n_hist):
     for wk, tot, neg in weeks:
         p("  week of %s %6d feedback, %3.0f%% negative  %s" % (wk, tot, 100.0 * neg / tot if tot else 0,
                                                                 "#" * max(1, round(40 * tot / top))))
-    p("  (weekly aggregates, baselines and spikes use these weeks; past weeks were not re-ranked)")
+    p("  (aggregates, baselines and spikes include these weeks; no plan opened for a week long past)")
 
 
 # ---- one full loop: a complaint with a contact, its ticket closed, the citizen told ----
