@@ -5,6 +5,7 @@ written; an ordinary submit key (and admin) keeps received_at = now. On an agenc
 that already has current feedback, the backfill neither ranks its past windows
 nor opens plans for them (prioritize's event-time "now" never moves backwards)."""
 import datetime as dt
+import json
 import hashlib
 import os
 import subprocess
@@ -35,7 +36,6 @@ def monday(d):
 
 
 def test_backfill_key_files_history_in_its_own_weeks(services, tmp_path):
-    import json
     agency = "hist-" + unique()
     trusted, plain, admin = ("k-" + unique() for _ in range(3))
     keys = tmp_path / "keys"
@@ -122,3 +122,31 @@ def test_import_trust_created_at(services, tmp_path):
             assert all(r[0] == r[1] and (now - r[0]).days >= 19 for r in rows), rows
         else:
             assert all(abs((r[0] - now).total_seconds()) < 600 and (now - r[1]).days >= 19 for r in rows), rows
+
+
+def test_inbound_topic_trusted_only_when_configured(services):
+    """The inbound topic: received now by default; with --inbound-trust-created-at on (an agency
+    system replaying its own records), at each message's created_at."""
+    from conftest import producer
+    services.start("classify")
+    services.start("prioritize", env={"ESCUCHA_BATCH_MS": "50"})
+    u = unique().split("-")[1]
+    now = dt.datetime.now(UTC)
+    when = (now - dt.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for trust, agency in ((False, "inb-n-" + u), (True, "inb-t-" + u)):
+        ing = services.start("ingest", http_port=HTTP_PORT,
+                             env={"ESCUCHA_INBOUND_TRUST_CREATED_AT": "on" if trust else "off"})
+        p = producer()
+        p.produce("escucha.feedback.inbound.v1", key=agency.encode(), value=json.dumps(
+            {"agency": agency, "text": "El consultorio cerró sin aviso " + u, "created_at": when,
+             "external_id": "inb-" + agency}).encode())
+        p.flush(30)
+        wait_until(lambda: sql("SELECT count(*) FROM feedback WHERE agency = %s", (agency,))[0][0] == 1, 120, 0.3,
+                   "the inbound message stored")
+        rec, cre = sql("SELECT received_at, created_at FROM feedback WHERE agency = %s", (agency,))[0]
+        assert cre.strftime("%Y-%m-%dT%H:%M:%SZ") == when
+        if trust:
+            assert rec == cre
+        else:
+            assert abs((rec - now).total_seconds()) < 600
+        assert ing.stop() == 0
