@@ -35,7 +35,11 @@ static unsigned parse_roles(const char *s, size_t len, char sep) {
   static const struct {
     const char *name;
     unsigned bit;
-  } R[] = {{"submit", ES_ROLE_SUBMIT}, {"read", ES_ROLE_READ}, {"review", ES_ROLE_REVIEW}, {"admin", ES_ROLE_ADMIN}};
+  } R[] = {{"submit", ES_ROLE_SUBMIT},
+           {"read", ES_ROLE_READ},
+           {"review", ES_ROLE_REVIEW},
+           {"admin", ES_ROLE_ADMIN},
+           {"backfill", ES_ROLE_BACKFILL}};
   unsigned roles = 0;
   size_t i = 0;
   while (i <= len) {
@@ -154,7 +158,10 @@ void es_keys_free(es_keys *k) {
 
 size_t es_keys_count(const es_keys *k) { return k ? k->n : 0; }
 
-int es_keys_has(unsigned roles, unsigned role) { return (roles & ES_ROLE_ADMIN) || (roles & role) == role; }
+int es_keys_has(unsigned roles, unsigned role) {
+  if (role & ES_ROLE_BACKFILL) return (roles & role) == role;
+  return (roles & ES_ROLE_ADMIN) || (roles & role) == role;
+}
 
 int es_keys_find(const es_keys *k, const char *key, size_t len, const char **agency, unsigned *roles) {
   if (!k || !key || len == 0) return -1;
@@ -167,7 +174,7 @@ int es_keys_find(const es_keys *k, const char *key, size_t len, const char **age
   if (agency) *agency = k->keys[found].agency;
   if (roles) {
     unsigned r = k->keys[found].roles;
-    *roles = (r & ES_ROLE_ADMIN) ? (ES_ROLE_ADMIN | ES_ROLE_LEGACY) : r;
+    *roles = (r & ES_ROLE_ADMIN) ? (ES_ROLE_ADMIN | ES_ROLE_LEGACY | (r & ES_ROLE_BACKFILL)) : r;
   }
   return found;
 }

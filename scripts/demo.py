@@ -6,7 +6,14 @@ the inbound Kafka topic, follows it through ingest -> classify -> prioritize -> 
 progress bars, then prints the report and writes .escucha/demo/report.html + chart PNGs."""
 import base64
 import collections
+import csv
+import datetime
+import email
+import email.policy
+import glob
 import html
+import signal
+import subprocess
 import io
 import json
 import os
@@ -168,6 +175,10 @@ def main():
     db = psycopg2.connect(PG)
     db.autocommit = True
     cur = db.cursor()
+    # a third of the sample is the agency's history, imported at its own dates; the rest arrives now
+    history = [it for i, it in enumerate(items) if i % 3 == 0 and it.get("created_at")]
+    items = [it for i, it in enumerate(items) if i % 3 or not it.get("created_at")]
+    n_hist = import_history(cur, history)
     since = q(cur, "SELECT now()")[0][0]
     base = {k: metric("ingest", 'escucha_ingest_items_total{result="%s"}' % k)
             for k in ("accepted", "duplicate", "rejected")}
@@ -188,6 +199,206 @@ def main():
     wait("tickets opened", tickets, lambda: max(1, plans()), 180, settle=20)
     elapsed = time.time() - t0
     report(cur, since, items, http_res, n_kafka, accepted, elapsed)
+    history_report(cur, n_hist)
+    try:
+        close_the_loop(cur, key, since)
+    finally:
+        stop_smtp_sink()
+
+
+# ---- history from day one: dated feedback at its own weeks ----
+
+HISTORY_WEEKS = 8
+
+
+def import_history(cur, history):
+    """The agency's earlier feedback, as an agency would import last year's CSV: the sample's own
+    dates (2021-2022) mapped, in order, onto the HISTORY_WEEKS weeks before this one, and imported
+    with `escucha-ingest import --trust-created-at on` so each item lands in the week it was written
+    (docs/ingest.md "History"). Returns how many rows ingest accepted."""
+    dates = [datetime.datetime.fromisoformat(it["created_at"].replace("Z", "+00:00")) for it in history]
+    lo, hi = min(dates), max(dates)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    monday = (now - datetime.timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    start, span = monday - datetime.timedelta(weeks=HISTORY_WEEKS), datetime.timedelta(weeks=HISTORY_WEEKS, seconds=-1)
+    path = os.path.join(OUT, "history.csv")
+    t = int(time.time())  # letters only: a long run of digits would look like a phone number to ingest
+    run = "".join(chr(97 + (t // 26 ** i) % 26) for i in range(7))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "created_at", "external_id", "service", "csat"])
+        for it, d in sorted(zip(history, dates), key=lambda x: x[1]):
+            at = start + (d - lo) / ((hi - lo) or datetime.timedelta(seconds=1)) * span
+            w.writerow([it.get("text", ""), at.strftime("%Y-%m-%dT%H:%M:%SZ"), "hist-%s-%s" % (run, it["external_id"]),
+                        it.get("service", ""), it.get("csat", "")])
+    env = dict(os.environ, ESCUCHA_KAFKA_BROKERS=BROKERS, ESCUCHA_REDIS_URL=REDIS, ESCUCHA_STATE_DIR=STATE)
+    binary = os.path.join(os.environ.get("ESCUCHA_BIN_DIR", os.path.join(REPO, "build", "bin")), "escucha-ingest")
+    print("Importing %d dated items: %d weeks of history (escucha-ingest import --trust-created-at on)"
+          % (len(history), HISTORY_WEEKS))
+    p = subprocess.run([binary, "import", path, "--agency", AGENCY, "--trust-created-at", "on"], env=env,
+                       capture_output=True, text=True, timeout=600)
+    summary = [ln for ln in p.stdout.splitlines() if " rows: accepted " in ln]
+    accepted = int(summary[-1].split("accepted ")[1].split(",")[0]) if summary else 0
+    print("   %s" % (summary[-1].strip() if summary else p.stderr.strip()[-300:]))
+    pattern = "hist-%s-%%" % run
+    wait("history stored", lambda: q(cur, "SELECT count(*) FROM feedback WHERE agency = %s AND external_id LIKE %s",
+                                     AGENCY, pattern)[0][0], lambda: accepted, 300, settle=30)
+    return accepted
+
+
+def history_report(cur, n_hist):
+    p = print
+    weeks = q(cur, """SELECT to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD'), total, negative
+                      FROM topic_window_stats WHERE agency = %s AND topic = '*' AND window_kind = 'week'
+                        AND window_start >= now() - %s * interval '1 week' ORDER BY window_start""",
+              AGENCY, HISTORY_WEEKS + 1)
+    p("")
+    p("HISTORY FROM DAY ONE: %d imported items at their own dates, then this week's replay" % n_hist)
+    p("-" * 78)
+    top = max((w[1] for w in weeks), default=1) or 1
+    for wk, tot, neg in weeks:
+        p("  week of %s %6d feedback, %3.0f%% negative  %s" % (wk, tot, 100.0 * neg / tot if tot else 0,
+                                                                "#" * max(1, round(40 * tot / top))))
+    p("  (aggregates, baselines and spikes include these weeks; no plan opened for a week long past)")
+
+
+# ---- one full loop: a complaint with a contact, its ticket closed, the citizen told ----
+
+MAILDIR = os.path.join(OUT, "mail")
+CITIZEN = "vecina.demo@example.org"
+
+
+def stop_smtp_sink():
+    """The SMTP sink scripts/demo.sh started for this run (its pid file): stopped once the loop is shown."""
+    pidf = os.path.join(OUT, "smtp.pid")
+    try:
+        pid = int(open(pidf).read().strip())
+        os.kill(pid, signal.SIGTERM)
+        os.remove(pidf)
+    except (OSError, ValueError):
+        pass
+
+
+def poll(what, fn, timeout, interval=0.5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(interval)
+    print("   (gave up waiting for %s after %d s)" % (what, timeout))
+    return None
+
+
+def redmine(method, path, **kw):
+    r = requests.request(method, os.environ["ESCUCHA_REDMINE_BASE_URL"] + path, timeout=15,
+                         headers={"X-Redmine-API-Key": os.environ["ESCUCHA_REDMINE_TOKEN"]}, **kw)
+    r.raise_for_status()
+    return r.json() if r.content.strip() else None
+
+
+def submit_with_contact(cur, key, plan_topic, texts):
+    """A citizen's complaint on the plan's topic, with an e-mail address and consent: the text of one
+    of the topic's negative sample comments (the model puts it on the same topic), tried until one
+    lands there. Returns the feedback id, or None."""
+    for i, text in enumerate(texts):
+        body = {"text": text, "channel": "WEB", "external_id": "demo-loop-%d-%d" % (int(time.time()), i),
+                "contact": {"email": CITIZEN}, "consent": True}
+        r = requests.post("http://127.0.0.1:%d/v1/feedback" % HTTP, json=body, timeout=30,
+                          headers={"Authorization": "Bearer " + key})
+        r.raise_for_status()
+        fid = r.json().get("id")
+        row = poll("the complaint classified", lambda: q(cur, "SELECT category FROM feedback WHERE id = %s", fid), 90)
+        if row and row[0][0] == plan_topic:
+            return fid
+    return None
+
+
+def captured():
+    """The messages the SMTP sink received, oldest first: (to, subject, text)."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(MAILDIR, "*.eml")), key=lambda p: int(os.path.basename(p)[:-4])):
+        m = email.message_from_bytes(open(path, "rb").read(), policy=email.policy.default)
+        body = m.get_body(("plain",))
+        out.append((m["X-Envelope-To"], str(m["subject"]), body.get_content() if body else ""))
+    return out
+
+
+def close_the_loop(cur, key, since):
+    p = print
+    p("")
+    p("ONE FULL LOOP: a citizen's complaint -> plan -> ticket closed in Redmine -> the citizen told")
+    p("-" * 78)
+    if not os.environ.get("ESCUCHA_EMAIL_SMTP_URL") or not os.environ.get("ESCUCHA_REDMINE_BASE_URL"):
+        p("  (skipped: no SMTP sink or Redmine in this run)")
+        return
+    # the plan with a Redmine ticket whose topic has the most feedback in this run
+    plans = q(cur, """SELECT p.id, p.topic, a.external_key, a.url FROM action_plans p JOIN actions a ON a.plan_id = p.id
+                      WHERE p.agency = %s AND p.kind = 'plan' AND p.status = 'open' AND a.tool = 'redmine'
+                        AND a.status <> 'done' AND p.opened_at >= %s
+                      ORDER BY (SELECT count(*) FROM feedback f WHERE f.agency = p.agency AND f.category = p.topic
+                                AND f.received_at >= %s) DESC LIMIT 1""", AGENCY, since, since)
+    if not plans:
+        p("  (no open plan with a Redmine ticket in this run)")
+        return
+    plan_id, topic, issue, url = plans[0]
+    texts = [r[0] for r in q(cur, """SELECT text FROM feedback WHERE agency = %s AND category = %s AND received_at >= %s
+                                    AND sentiment = 'NEGATIVE' AND length(text) BETWEEN 40 AND 400
+                                    ORDER BY confidence DESC NULLS LAST LIMIT 5""", AGENCY, topic, since)]
+    fid = submit_with_contact(cur, key, topic, texts)
+    if not fid:
+        p("  (the complaint did not land on %s's topic; nothing to follow)" % topic)
+        return
+    p("1. Complaint %s submitted with an e-mail address and consent (\"contact\", \"consent\": true):" % fid)
+    p("   ingest sealed the address to the notifier's key; PostgreSQL holds only the sealed bytes:")
+    sealed = q(cur, "SELECT via, length(sealed) FROM contacts WHERE feedback_id = %s", fid)
+    p("   contacts row: %s" % (", ".join("via %s, %d sealed bytes" % r for r in sealed) or "(not yet stored)"))
+    p("2. It counts toward plan %s (topic %s), ticket Redmine #%s %s" % (plan_id, topic, issue, url))
+    redmine("PUT", "/issues/%s.json" % issue,
+            json={"issue": {"status_id": int(os.environ["REDMINE_CLOSED_STATUS_ID"]),
+                            "notes": "Closed by the Escucha demo: extra staff at the front desk."}})
+    p("3. The demo closed Redmine #%s; escucha-actions' status pass sees it (every %s s)..."
+      % (issue, os.environ.get("ESCUCHA_POLL_INTERVAL_S", "300")))
+    done = poll("the ticket seen done", lambda: q(cur, "SELECT closure, closure_note FROM actions WHERE plan_id = %s "
+                                                       "AND external_key = %s AND status = 'done'", plan_id, issue), 120)
+    if done:
+        p("   ticket done, closure reason %s (Redmine's word: %s)" % (done[0][0] or "-", done[0][1] or "-"))
+    told = poll("the citizen's e-mail", lambda: [m for m in captured() if CITIZEN in (m[0] or "")]
+                and q(cur, "SELECT status FROM notifications WHERE feedback_id = %s AND state = 'sent' AND status NOT IN "
+                           "('opened', 'in_progress')", fid), 120)
+    rows = q(cur, "SELECT status, state, attempts FROM notifications WHERE feedback_id = %s ORDER BY created_at", fid)
+    p("4. Notifications for the complaint: %s" % (", ".join("%s: %s" % (s, st) for s, st, _ in rows) or "none"))
+    mails = [m for m in captured() if CITIZEN in (m[0] or "")]
+    if told and mails:
+        to, subject, text = mails[-1]
+        p("   The citizen's e-mail, as the local SMTP sink received it (%s):" % os.path.relpath(MAILDIR, REPO))
+        p("   To: %s" % to)
+        p("   Subject: %s" % subject)
+        for line in text.strip().splitlines():
+            p("   | %s" % line)
+    eff = q(cur, "SELECT status, effect, closed_at FROM action_plans WHERE id = %s", plan_id)[0]
+    e = q(cur, "SELECT verdict, rate_ratio, ci_low, ci_high FROM action_effects WHERE plan_id = %s", plan_id)
+    p("5. Did it work? Plan %s is %s." % (plan_id, eff[0]))
+    if e:
+        p("   Effectiveness: %s (rate ratio %s, 95%% CI %s-%s)" % e[0])
+    else:
+        p("   Effectiveness: not checked yet. escucha-prioritize closes the plan once the topic's score stays")
+        p("   below the close threshold, then compares the topic's complaint rate in the %s days after the" %
+          os.environ.get("ESCUCHA_EFFECT_DAYS", "28"))
+        p("   closure with the days before (docs/prioritization.md \"Effectiveness\"): effective, not_effective")
+        p("   (a follow-up plan opens) or inconclusive.")
+    iso = os.path.join(OUT, "iso")
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    first = time.strftime("%Y-%m-%d", time.gmtime(time.time() - HISTORY_WEEKS * 7 * 86400))
+    r = subprocess.run([os.path.join(os.environ.get("ESCUCHA_BIN_DIR", os.path.join(REPO, "build", "bin")),
+                                     "escucha-actions"), "iso-report", "--agency", AGENCY, "--from", first, "--to", today,
+                        "--out", iso], capture_output=True, text=True, timeout=120)
+    if r.returncode == 0:
+        p("6. ISO 9001:2015 evidence of %s to %s (escucha-actions iso-report): %s"
+          % (first, today, os.path.relpath(os.path.join(iso, "iso9001-report.html"), REPO)))
+        p("   %s" % r.stdout.strip().splitlines()[-1])
+    else:
+        p("6. iso-report failed: %s" % r.stderr.strip()[-300:])
 
 
 def report(cur, since, items, http_res, n_kafka, accepted, elapsed):

@@ -40,7 +40,27 @@ export ESCUCHA_TAXONOMY=$DEMO/taxonomy.json ESCUCHA_DEFAULT_TOOL=redmine ESCUCHA
 export ESCUCHA_ACTION_WINDOW=${ESCUCHA_ACTION_WINDOW:-hour}
 export ESCUCHA_OPEN_THRESHOLD=${ESCUCHA_OPEN_THRESHOLD:-0.10} ESCUCHA_CLOSE_THRESHOLD=${ESCUCHA_CLOSE_THRESHOLD:-0.05}
 
+# A local SMTP sink (aiosmtpd; each message a .eml file in $DEMO/mail) receives what the
+# notifier tells citizens; scripts/demo.py shows one such e-mail, then stops the sink.
+say "starting a local SMTP sink (citizens' e-mails land in $DEMO/mail)"
+if [[ -s $DEMO/smtp.pid ]]; then kill "$(cat "$DEMO/smtp.pid")" 2>/dev/null || true; fi
+rm -rf "$DEMO/mail" && mkdir -p "$DEMO/mail"
+/usr/bin/python3 tests/contract/smtp_server.py "$DEMO/mail" >"$DEMO/smtp.out" 2>&1 &
+echo $! >"$DEMO/smtp.pid"
+smtp_port=""
+for _ in $(seq 100); do
+  smtp_port=$(sed -n 's/^PORT \([0-9]*\)$/\1/p' "$DEMO/smtp.out")
+  [[ -n $smtp_port ]] && break
+  sleep 0.1
+done
+[[ -n $smtp_port ]] || { cat "$DEMO/smtp.out"; echo "the SMTP sink did not start" >&2; exit 1; }
+export ESCUCHA_EMAIL_SMTP_URL=smtp://127.0.0.1:$smtp_port
+export ESCUCHA_EMAIL_FROM="Escucha demo <avisos@demo.escucha.example>" ESCUCHA_NOTIFY_AGENCY_NAME="Demo Health Trust"
+export ESCUCHA_NOTIFY_INTERVAL_S=1
+
 say "starting Kafka, PostgreSQL, Redis and the services"
+# an escucha-actions left running by an earlier demo would still send to that run's sink
+scripts/stack.sh service-stop actions >/dev/null 2>&1 || true
 scripts/stack.sh up
 
 say "replaying the sample feedback"

@@ -141,23 +141,50 @@ int ac_digest_render(const ac_digest *d, char **subject, char **text, char **htm
   }
   if (!d->nprios) es_buf_puts(&t, en ? "(none)\n" : "(ninguna)\n");
   es_buf_printf(&t, "\n%s\n", en ? "Open actions" : "Acciones abiertas");
-  es_buf_printf(&h, "</table>\n<h3>%s</h3>\n<ul>\n", en ? "Open actions" : "Acciones abiertas");
+  es_buf_printf(&h, "</table>\n<h3>%s</h3>\n", en ? "Open actions" : "Acciones abiertas");
+  /* Reminders: the plans whose tickets have not moved (one open plan per topic, its rows adjacent) */
+  int nstale = 0;
+  for (int i = 0; i < d->nactions; i++)
+    nstale += d->actions[i].stale && (i == 0 || strcmp(nz(d->actions[i - 1].topic), nz(d->actions[i].topic)) != 0);
+  if (nstale) {
+    es_buf line = {0};
+    if (en)
+      es_buf_printf(&line, "Reminder: %d open plan%s with no ticket movement for %d days or more (marked STALE).",
+                    nstale, nstale == 1 ? "" : "s", d->stale_days);
+    else
+      es_buf_printf(&line,
+                    "Recordatorio: %d %s sin movimiento de tickets desde hace %d días o más (marcados SIN "
+                    "MOVIMIENTO).",
+                    nstale, nstale == 1 ? "plan abierto" : "planes abiertos", d->stale_days);
+    es_buf_printf(&t, "%s\n", nz(line.data));
+    es_buf_puts(&h, "<p><strong>");
+    bad |= esc(&h, line.data);
+    es_buf_puts(&h, "</strong></p>\n");
+    es_buf_free(&line);
+  }
+  es_buf_puts(&h, "<ul>\n");
   for (int i = 0; i < d->nactions; i++) {
     const ac_digest_action *a = &d->actions[i];
     const char *name = a->label ? a->label : nz(a->topic);
     int one = a->age_days >= 0.5 && a->age_days < 1.5; /* as printed with %.0f */
     const char *days = en ? (one ? "day" : "days") : (one ? "día" : "días");
+    char stale[96] = "";
+    if (a->stale)
+      snprintf(stale, sizeof stale,
+               en ? " — STALE: no movement for %.0f days" : " — SIN MOVIMIENTO desde hace %.0f días", a->idle_days);
     es_buf_puts(&h, "<li>");
     bad |= esc(&h, name);
     es_buf_puts(&h, ": ");
     if (!a->tool) {
       const char *none = en ? "no ticket yet" : "sin ticket todavía";
-      es_buf_printf(&t, "- %s: (%s, %.0f %s)\n", name, none, a->age_days, days);
-      es_buf_printf(&h, "(%s, %.0f %s)</li>\n", none, a->age_days, days);
+      es_buf_printf(&t, "- %s: (%s, %.0f %s)%s\n", name, none, a->age_days, days, stale);
+      es_buf_printf(&h, "(%s, %.0f %s)", none, a->age_days, days);
+      if (*stale) es_buf_printf(&h, "<strong>%s</strong>", stale);
+      es_buf_puts(&h, "</li>\n");
       continue;
     }
-    es_buf_printf(&t, "- %s: %s %s (%s, %.0f %s) %s\n", name, a->tool, nz(a->key), nz(a->status), a->age_days, days,
-                  nz(a->url));
+    es_buf_printf(&t, "- %s: %s %s (%s, %.0f %s)%s %s\n", name, a->tool, nz(a->key), nz(a->status), a->age_days, days,
+                  stale, nz(a->url));
     if (a->url && *a->url) {
       es_buf_puts(&h, "<a href=\"");
       bad |= esc(&h, a->url);
@@ -170,6 +197,7 @@ int ac_digest_render(const ac_digest *d, char **subject, char **text, char **htm
     es_buf_puts(&h, " (");
     bad |= esc(&h, a->status);
     es_buf_printf(&h, ", %.0f %s)", a->age_days, days);
+    if (*stale) es_buf_printf(&h, "<strong>%s</strong>", stale);
     if (a->url && *a->url) {
       es_buf_puts(&h, " <code>");
       bad |= esc(&h, a->url);

@@ -17,6 +17,11 @@ typedef struct ac_digest_action {
   const char *topic, *tool, *key, *url, *status; /* tool/key/url/status NULL: no ticket yet */
   double age_days;
   const char *label; /* topic label; may be NULL */
+  /* The plan's tickets have not moved (status changes; none: since the plan
+   * opened) for idle_days, at least the digest's stale_days, and are not all
+   * done: the reminder of docs/actions.md "Stale plans". */
+  int stale;
+  double idle_days;
 } ac_digest_action;
 
 /* An urgent case (one urgent item; docs/actions.md "Cases"): its title (the
@@ -49,6 +54,7 @@ typedef struct ac_digest {
   const ac_digest_case *cases;
   int ncases;
   long cases_opened;
+  int stale_days; /* --stale-after, for the reminder line; 0: no reminders */
 } ac_digest;
 
 /* Renders subject, text and html (malloc'd). Every value is HTML-escaped in

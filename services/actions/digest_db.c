@@ -54,7 +54,7 @@ static PGresult *q(PGconn *pg, const char *what, const char *sql, int n, const c
 static const char *val(PGresult *r, int i, int j) { return PQgetisnull(r, i, j) ? NULL : PQgetvalue(r, i, j); }
 
 int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t start, int64_t end, const char *lang,
-                   json_t *tax, int top, ac_digest_data *dd) {
+                   json_t *tax, int top, int stale_days, ac_digest_data *dd) {
   memset(dd, 0, sizeof *dd);
   int en = lang && strcmp(lang, "en") == 0;
   lang = en ? "en" : "es";
@@ -78,10 +78,17 @@ int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t s
                    5, pp);
   if (!rp) goto fail;
   const char *pa[] = {agency};
+  /* A plan's last movement is its tickets' latest status change
+   * (actions.updated_at moves only then), else its opening; the API's plan
+   * JSON computes the same (services/api/q_read.c). */
   PGresult *ra = q(pg, "actions",
                    "SELECT p.topic, a.tool, a.external_key, a.url, a.status, "
-                   "extract(epoch from now() - coalesce(a.opened_at, p.opened_at)) / 86400 "
+                   "extract(epoch from now() - coalesce(a.opened_at, p.opened_at)) / 86400, "
+                   "extract(epoch from now() - m.moved) / 86400, m.pending "
                    "FROM action_plans p LEFT JOIN actions a ON a.plan_id = p.id "
+                   "CROSS JOIN LATERAL (SELECT coalesce(max(x.updated_at), p.opened_at) AS moved, "
+                   "NOT coalesce(bool_and(x.status = 'done'), false) AS pending FROM actions x "
+                   "WHERE x.plan_id = p.id) m "
                    "WHERE p.agency = $1 AND p.status = 'open' AND p.kind = 'plan' "
                    "ORDER BY p.opened_at, p.id, a.id LIMIT 100",
                    1, pa);
@@ -153,6 +160,8 @@ int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t s
     a->url = own(dd, val(ra, i, 3));
     a->status = own(dd, val(ra, i, 4));
     a->age_days = atof(PQgetvalue(ra, i, 5));
+    a->idle_days = atof(PQgetvalue(ra, i, 6));
+    a->stale = stale_days > 0 && strcmp(PQgetvalue(ra, i, 7), "t") == 0 && a->idle_days >= (double)stale_days;
   }
   ac_digest_totals *t = &dd->totals;
   t->feedback = atol(PQgetvalue(rt, 0, 0));
@@ -179,7 +188,8 @@ int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t s
                       &dd->totals,
                       dd->cases,
                       nc,
-                      opened};
+                      opened,
+                      stale_days};
   return 0;
 fail:
   ac_digest_data_free(dd);
@@ -324,7 +334,7 @@ int ac_digest_send_once(PGconn *pg, const ac_digest_cfg *c, const char *agency, 
       goto done;
     }
   }
-  if (ac_digest_load(pg, agency, c->period, start, end, c->lang, c->tax, c->top, &dd) != 0) goto done;
+  if (ac_digest_load(pg, agency, c->period, start, end, c->lang, c->tax, c->top, c->stale_days, &dd) != 0) goto done;
   loaded = 1;
   ac_smtp_rc sr = ac_digest_send(&dd.d, c->smtp, (const char *const *)to, err, errlen);
   json_t *rcpt = json_array();

@@ -25,14 +25,15 @@ typedef struct ac_digest_data {
  *  - priorities of window kind day (daily) / week (weekly) whose window starts
  *    in the period, the latest computation per topic, best `top` by score,
  *    with the explanation in lang and the taxonomy label (tax may be NULL);
- *  - open action plans of the agency with their tickets (oldest first, max 100);
+ *  - open action plans of the agency with their tickets (oldest first, max 100),
+ *    each flagged stale when its tickets have not moved for stale_days (0: never);
  *  - urgent cases opened in the period or still open, with their tickets
  *    (newest first, max 50; the on-call alerts are not listed);
  *  - feedback received in the period: count, negative share, NPS, CSAT.
  * 0 ok, -1 database error. Free with ac_digest_data_free. */
 ES_MUST_CHECK
 int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t start, int64_t end, const char *lang,
-                   json_t *tax, int top, ac_digest_data *out);
+                   json_t *tax, int top, int stale_days, ac_digest_data *out);
 void ac_digest_data_free(ac_digest_data *dd);
 
 /* Agencies with priorities in the period or an open action plan (sorted,
@@ -57,6 +58,7 @@ typedef struct ac_digest_cfg {
   const ac_smtp *smtp;
   const char *to_default;    /* comma list; per-agency env overrides it */
   const char *const *to_env; /* ESCUCHA_DIGEST_TO_<AGENCY>=list entries (es_config ES_T_ENVMAP); may be NULL */
+  int stale_days;            /* --stale-after */
 } ac_digest_cfg;
 
 enum {

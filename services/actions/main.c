@@ -15,6 +15,7 @@
 #include "ac_text.h"
 #include "admin.h"
 #include "audit.h"
+#include "iso.h"
 #include "case.h"
 #include "config.h"
 #include "digest_db.h"
@@ -41,7 +42,7 @@ static struct {
   char *llm_token, *oncall_webhook_secret;
   const char *const *digest_to_env; /* ESCUCHA_DIGEST_TO_<AGENCY>=... */
   long admin_port, evidence_days, lock_ttl_ms, http_timeout_ms, retry_max, retry_base_ms, retry_max_ms,
-      breaker_threshold, breaker_cooldown_ms, llm_timeout_ms, digest_hour, digest_top, baseline_days;
+      breaker_threshold, breaker_cooldown_ms, llm_timeout_ms, digest_hour, digest_top, baseline_days, stale_after;
   double poll_interval_s, ticket_retry_base_s, ticket_retry_max_s, ticket_retry_grace_s, digest_check_s;
   int default_tool, lang, digest_period, crash_at; /* indices into the lists below (-1: unset) */
 } C;
@@ -100,6 +101,9 @@ static es_opt OPTS[] = {
            "or an open action plan)",
            &C.digest_agencies),
     ES_LONG("digest-top", "10", 1, 1000, "Priorities listed in a digest", &C.digest_top),
+    ES_LONG("stale-after", "14", 0, 3650,
+            "Days without ticket movement after which a digest flags an open plan as stale (0 = never)",
+            &C.stale_after),
     ES_DOUBLE("digest-check-s", "60", 0, 86400, "Seconds between checks whether a digest is due", &C.digest_check_s),
     ES_STR("dashboard-url", "http://127.0.0.1:8081/",
            "Operator dashboard base URL (case tickets link <url>#/feedback/<id>)", &C.dashboard_url),
@@ -123,7 +127,8 @@ static const char USAGE[] =
     "  escucha-actions digest --agency A --period daily|weekly [--date YYYY-MM-DD] [--dry-run] [--force]\n"
     "    sends (or, with --dry-run, prints the text part of) the digest of the last complete period,\n"
     "    or of the period containing --date; --force sends again a digest already sent\n\n"
-    "Audit trail: escucha-actions audit-verify [options] checks audit_log's hash chain (exit 1: broken)";
+    "Audit trail: escucha-actions audit-verify [options] checks audit_log's hash chain (exit 1: broken)\n"
+    "ISO 9001 evidence: escucha-actions iso-report --agency A --from YYYY-MM-DD --to YYYY-MM-DD [--out DIR]";
 
 static es_metric *m_in, *m_tickets, *m_fail, *m_tta, *m_ttr, *m_digest, *m_retry, *m_pending, *m_cases, *m_case_tta,
     *m_oncall;
@@ -785,8 +790,8 @@ static int digest_pass(svc *s) {
     goto out;
   }
   ac_smtp sm = digest_smtp(s->email);
-  ac_digest_cfg c = {period,         LANGS[C.lang], (int)C.digest_top, s->tax, &sm, digest_to_default(s->email),
-                     C.digest_to_env};
+  ac_digest_cfg c = {period,          LANGS[C.lang],     (int)C.digest_top, s->tax, &sm, digest_to_default(s->email),
+                     C.digest_to_env, (int)C.stale_after};
   uint64_t deadline = es_mono_ns() + 20ULL * 1000000000ULL;
   for (int i = 0; i < n && !es_stopping; i++) {
     if (done[i]) {
@@ -887,7 +892,8 @@ static int digest_print(svc *s, const digest_args *a, int64_t start, int64_t end
   ac_digest_data dd;
   char *subj = NULL, *text = NULL, *html = NULL;
   int rc = 1;
-  if (ac_digest_load(s->db.pg, a->agency, a->period, start, end, LANGS[C.lang], s->tax, (int)C.digest_top, &dd) != 0)
+  if (ac_digest_load(s->db.pg, a->agency, a->period, start, end, LANGS[C.lang], s->tax, (int)C.digest_top,
+                     (int)C.stale_after, &dd) != 0)
     return 1;
   if (ac_digest_render(&dd.d, &subj, &text, &html) == 0) {
     fputs(text, stdout);
@@ -910,8 +916,8 @@ static int digest_send_now(svc *s, const digest_args *a, int64_t start, int64_t 
     return 1;
   }
   ac_smtp sm = digest_smtp(s->email);
-  ac_digest_cfg c = {a->period,      LANGS[C.lang], (int)C.digest_top, s->tax, &sm, digest_to_default(s->email),
-                     C.digest_to_env};
+  ac_digest_cfg c = {a->period,       LANGS[C.lang],     (int)C.digest_top, s->tax, &sm, digest_to_default(s->email),
+                     C.digest_to_env, (int)C.stale_after};
   ac_digest_key(a->agency, a->period, start, key, sizeof key);
   int r = ac_digest_send_once(s->db.pg, &c, a->agency, start, end, a->force, err, sizeof err);
   if (r == AC_DG_SENT || r == AC_DG_ALREADY) {
@@ -1134,6 +1140,7 @@ int main(int argc, char **argv) {
   rd_kafka_t *cons = NULL;
   if (argc > 1 && strcmp(argv[1], "digest") == 0) return digest_cmd(argc, argv);
   if (argc > 1 && strcmp(argv[1], "audit-verify") == 0) return ac_audit_verify_main(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "iso-report") == 0) return ac_iso_main(argc - 1, argv + 1);
   int pr = es_config_parse(OPTS, "escucha-actions", USAGE, argc, argv, 1, NULL, NULL);
   if (pr != 0) {
     es_config_free(OPTS);

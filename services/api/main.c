@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "process.h"
+#include "query.h"
 #include "receipt.h"
 #include "server.h"
 #include "session.h"
@@ -81,6 +82,9 @@ static es_opt OPTS[] = {
            &C.lag_groups),
     ES_LONG("lag-interval-ms", "15000", 100, 3600000, "How often the groups' lag is probed", &C.lag_interval_ms),
     ES_LONG("max-inflight", "1000", 1, 1000000, "Database requests queued before answering 503", &C.max_inflight),
+    ES_LONG("stale-after", "14", 0, 3650,
+            "Days without ticket movement after which an open action plan is shown stale (0 = never)",
+            &api_q_stale_after_days),
     ES_OPT_END,
 };
 

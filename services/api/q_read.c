@@ -275,10 +275,24 @@ api_rc api_q_topic_series(PGconn *pg, const char *agency, const char *topic, con
 
 /* Newest first, keyset on (opened_at, id) in microseconds so no row is lost between pages.
  * Cases (kind 'case') are /v1/cases's: reading one there is audited. */
+/* A plan's last movement: its tickets' latest status change (actions.updated_at
+ * moves only then), else its opening. Stale (the "reminders" of docs/actions.md):
+ * open, not every ticket done, no movement for api_q_stale_after_days days
+ * ($N; 0 = never stale). Columns 7 and 8 of both plan queries. */
+#define MOVEMENT(n)                                                   \
+  ", " API_MS("m.moved") ", (p.status = 'open' AND m.pending AND $" n \
+                         "::int > 0"                                  \
+                         " AND m.moved < now() - $" n "::int * interval '1 day')"
+#define MOVEMENT_JOIN                                                              \
+  " CROSS JOIN LATERAL (SELECT coalesce(max(x.updated_at), p.opened_at) AS moved," \
+  "  NOT coalesce(bool_and(x.status = 'done'), false) AS pending FROM actions x WHERE x.plan_id = p.id) m"
+
+long api_q_stale_after_days = 14;
+
 static const char SQL_PLANS[] =
     "SELECT p.id, p.topic, p.status, " API_MS("p.opened_at") ", " API_MS("p.closed_at") ", p.summary, " TICKETS_OF("p.id")
-        ", (extract(epoch FROM p.opened_at) * 1000000)::bigint"
-        " FROM action_plans p WHERE p.agency = $1 AND p.kind = 'plan' AND ($2::text IS NULL OR p.status = $2)"
+        MOVEMENT("6") ", (extract(epoch FROM p.opened_at) * 1000000)::bigint"
+        " FROM action_plans p" MOVEMENT_JOIN " WHERE p.agency = $1 AND p.kind = 'plan' AND ($2::text IS NULL OR p.status = $2)"
         "  AND ($3::bigint IS NULL OR (p.opened_at, p.id) <"
         "   (timestamptz 'epoch' + $3::bigint * interval '1 microsecond', $4::text))"
         " ORDER BY p.opened_at DESC, p.id DESC LIMIT $5::int";
@@ -305,7 +319,7 @@ static int parse_cursor(const char *c, char *us, size_t uscap, char *id, size_t 
   return 0;
 }
 
-/* One plan's list fields (columns 0..6 of both plan queries). */
+/* One plan's list fields (columns 0..8 of both plan queries). */
 static json_t *plan_json(const PGresult *r, int i, int *bad) {
   json_t *o = json_object();
   api_qr_set(o, "id", api_qr_str(r, i, 0), bad);
@@ -320,6 +334,8 @@ static json_t *plan_json(const PGresult *r, int i, int *bad) {
     t = json_array();
   }
   api_qr_set(o, "tickets", t, bad);
+  api_qr_set(o, "last_movement_at", api_qr_time_json(r, i, 7), bad);
+  api_qr_set(o, "stale", json_boolean(strcmp(PQgetvalue(r, i, 8), "t") == 0), bad);
   return o;
 }
 
@@ -336,8 +352,10 @@ api_rc api_q_plans_list(PGconn *pg, const char *agency, const api_params *p, es_
     return api_invalid(err, "cursor", "cursor must be a next_cursor value from an earlier page");
   char lim[16];
   snprintf(lim, sizeof lim, "%d", limit + 1); /* one more row says whether a next page exists */
-  const char *prm[] = {agency, status, cursor ? us : NULL, cursor ? id : NULL, lim};
-  PGresult *r = api_qr_exec(pg, "plans_list", SQL_PLANS, 5, prm, err);
+  char stale[24];
+  snprintf(stale, sizeof stale, "%ld", api_q_stale_after_days);
+  const char *prm[] = {agency, status, cursor ? us : NULL, cursor ? id : NULL, lim, stale};
+  PGresult *r = api_qr_exec(pg, "plans_list", SQL_PLANS, 6, prm, err);
   if (!r) return API_EDB;
   int bad = 0, n = PQntuples(r);
   json_t *o = json_object(), *items = json_array();
@@ -346,7 +364,7 @@ api_rc api_q_plans_list(PGconn *pg, const char *agency, const api_params *p, es_
   api_qr_set(o, "items", items, &bad);
   if (n > limit && !bad) {
     char key[128], enc[180];
-    int kl = snprintf(key, sizeof key, "%s.%s", PQgetvalue(r, limit - 1, 7), PQgetvalue(r, limit - 1, 0));
+    int kl = snprintf(key, sizeof key, "%s.%s", PQgetvalue(r, limit - 1, 9), PQgetvalue(r, limit - 1, 0));
     if (kl < 0 || (size_t)kl >= sizeof key) bad = 1; /* ids are ULIDs: never this long */
     else {
       if (api_b64url_encode((const unsigned char *)key, (size_t)kl, enc, sizeof enc) != 0) bad = 1;
@@ -365,8 +383,8 @@ api_rc api_q_plans_list(PGconn *pg, const char *agency, const api_params *p, es_
 
 static const char SQL_PLAN[] =
     "SELECT p.id, p.topic, p.status, " API_MS("p.opened_at") ", " API_MS("p.closed_at") ", p.summary, " TICKETS_OF("p.id")
-        ", p.recommendations, p.quotes, p.priority"
-        " FROM action_plans p WHERE p.id = $1 AND p.agency = $2 AND p.kind = 'plan'";
+        MOVEMENT("3") ", p.recommendations, p.quotes, p.priority"
+        " FROM action_plans p" MOVEMENT_JOIN " WHERE p.id = $1 AND p.agency = $2 AND p.kind = 'plan'";
 /* entity/entity_id as prioritize (open/close) and actions (ticket_*) write them. */
 static const char SQL_PLAN_AUDIT[] =
     "SELECT " API_MS("at")
@@ -375,8 +393,10 @@ static const char SQL_PLAN_AUDIT[] =
 
 api_rc api_q_plan_get(PGconn *pg, const char *agency, const char *id, es_buf *out, api_err *err) {
   if (!id || !*id || strlen(id) > 64) return api_notfound(err);
-  const char *prm[] = {id, agency};
-  PGresult *r = api_qr_exec(pg, "plan_get", SQL_PLAN, 2, prm, err);
+  char stale[24];
+  snprintf(stale, sizeof stale, "%ld", api_q_stale_after_days);
+  const char *prm[] = {id, agency, stale};
+  PGresult *r = api_qr_exec(pg, "plan_get", SQL_PLAN, 3, prm, err);
   if (!r) return API_EDB;
   if (PQntuples(r) != 1) { /* missing, or another agency's: the same answer */
     PQclear(r);
@@ -389,12 +409,12 @@ api_rc api_q_plan_get(PGconn *pg, const char *agency, const char *id, es_buf *ou
   }
   int bad = 0;
   json_t *o = plan_json(r, 0, &bad), *audit = json_array();
-  json_t *recs = api_qr_jsonb(r, 0, 7), *quotes = api_qr_jsonb(r, 0, 8);
+  json_t *recs = api_qr_jsonb(r, 0, 9), *quotes = api_qr_jsonb(r, 0, 10);
   if (recs && json_is_null(recs)) json_decref(recs), recs = json_array();
   if (quotes && json_is_null(quotes)) json_decref(quotes), quotes = json_array();
   api_qr_set(o, "recommendations", recs, &bad);
   api_qr_set(o, "quotes", quotes, &bad);
-  api_qr_set(o, "priority", api_qr_jsonb(r, 0, 9), &bad);
+  api_qr_set(o, "priority", api_qr_jsonb(r, 0, 11), &bad);
   for (int i = 0; i < PQntuples(a) && !bad; i++) {
     json_t *e = json_object();
     api_qr_set(e, "at", api_qr_time_json(a, i, 0), &bad);

@@ -56,6 +56,9 @@ ES_MUST_CHECK api_rc api_q_priorities(PGconn *pg, const char *agency, const api_
 /* topic: "category" or "category/subcategory" */
 ES_MUST_CHECK api_rc api_q_topic_series(PGconn *pg, const char *agency, const char *topic, const api_params *p,
                                         es_buf *out, api_err *err);
+/* Days without ticket movement after which an open plan is "stale" in the
+ * plan JSON (--stale-after; 0: never). Set once at start-up. */
+extern long api_q_stale_after_days;
 ES_MUST_CHECK api_rc api_q_plans_list(PGconn *pg, const char *agency, const api_params *p, es_buf *out, api_err *err);
 ES_MUST_CHECK api_rc api_q_plan_get(PGconn *pg, const char *agency, const char *id, es_buf *out, api_err *err);
 ES_MUST_CHECK api_rc api_q_satisfaction(PGconn *pg, const char *agency, const api_params *p, es_buf *out, api_err *err);

@@ -283,7 +283,7 @@ static int content_type_is(const es_http_req *req, const char *want) {
   return strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
-static void handle_single(es_http_req *req, ing_api_ctx *api, const char *agency) {
+static void handle_single(es_http_req *req, ing_api_ctx *api, const char *agency, int trust) {
   const char *route = "feedback";
   if (!content_type_is(req, "application/json"))
     return reply_error(req, route, 415, "unsupported_media_type", "Content-Type must be application/json", NULL, NULL);
@@ -300,6 +300,7 @@ static void handle_single(es_http_req *req, ing_api_ctx *api, const char *agency
     return;
   }
   ing_item_from_json(it, o, agency, ESCUCHA__V1__CHANNEL__WEB);
+  it->trust_created_at = trust;
   cJSON_Delete(o);
   ing_pipeline_submit(api->g, it);
 }
@@ -393,7 +394,7 @@ static void reply_rate_limited(es_http_req *req, const char *route, int wait, si
   reply_error(req, route, 429, "rate_limited", msg, NULL, hdr);
 }
 
-static void handle_batch(es_http_req *req, ing_api_ctx *api, const char *agency, int key) {
+static void handle_batch(es_http_req *req, ing_api_ctx *api, const char *agency, int key, int trust) {
   const char *route = "feedback_batch";
   int ndjson = content_type_is(req, "application/x-ndjson") || content_type_is(req, "application/ndjson");
   if (!ndjson && !content_type_is(req, "application/json"))
@@ -422,6 +423,7 @@ static void handle_batch(es_http_req *req, ing_api_ctx *api, const char *agency,
     ctx_free(c);
     return reply_rate_limited(req, route, wait, n, ing_auth_rate(api->keys));
   }
+  for (size_t i = 0; i < c->n; i++) c->items[i]->trust_created_at = trust;
   ing_pipeline_submit_many(api->g, c->items, c->n);
 }
 
@@ -713,8 +715,9 @@ void ing_api_handle(es_http_req *req, void *ud) {
   if (wait) return reply_rate_limited(req, route, wait, 0, 0);
   if (api->inflight_limit && ing_pipeline_inflight(api->g) > api->inflight_limit)
     return reply_error(req, route, 503, "overloaded", "too much feedback in flight; retry", NULL, "Retry-After: 1\r\n");
-  if (strcmp(route, "feedback") == 0) handle_single(req, api, agency);
-  else if (batch) handle_batch(req, api, agency, key);
+  int trust = es_keys_has(ing_auth_roles(api->keys, key), ES_ROLE_BACKFILL);
+  if (strcmp(route, "feedback") == 0) handle_single(req, api, agency, trust);
+  else if (batch) handle_batch(req, api, agency, key, trust);
   else if (strcmp(route, "email") == 0) handle_email(req, api, agency);
   else handle_open311_post(req, api, agency);
 }

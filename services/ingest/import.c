@@ -139,7 +139,8 @@ static int map_header(char **f, size_t nf, int *col) {
   return col[C_TEXT] >= 0 ? 0 : -1;
 }
 
-int ing_import_csv(uv_loop_t *loop, ing_pipeline *g, const char *path, const char *agency, int quiet) {
+int ing_import_csv(uv_loop_t *loop, ing_pipeline *g, const char *path, const char *agency, int trust_created_at,
+                   int quiet) {
   size_t len = 0;
   char *data = es_read_file(path, &len);
   if (!data) {
@@ -170,6 +171,7 @@ int ing_import_csv(uv_loop_t *loop, ing_pipeline *g, const char *path, const cha
     it->ctx = &s;
     it->index = row;
     fill(it, r, f, nf, col, agency);
+    it->trust_created_at = trust_created_at;
     chunk[nc++] = it;
     if (nc == CHUNK) {
       ing_pipeline_submit_many(g, chunk, nc);

@@ -41,6 +41,7 @@ struct ing_inbound {
   int nparts;
   size_t pending;
   int stopping;
+  int trust_created_at; /* the topic carries trusted history (ing_inbound_trust_created_at) */
 };
 
 static es_metric *m_dlq, *m_consumed;
@@ -190,6 +191,7 @@ static int parse(entry *e) {
   if (!it) return -1;
   it->done = on_item_done;
   it->ctx = e;
+  it->trust_created_at = e->ib->trust_created_at;
   e->it = it;
   if (p[i] == '{') {
     ing_json_error jerr;
@@ -316,4 +318,8 @@ void ing_inbound_stop(ing_inbound *ib) {
   free(ib->parts);
   es_kafka_consumer_close(ib->consumer);
   uv_close((uv_handle_t *)&ib->timer, free_on_close); /* frees ib once the loop let go */
+}
+
+void ing_inbound_trust_created_at(ing_inbound *ib, int on) {
+  if (ib) ib->trust_created_at = on;
 }

@@ -14,4 +14,8 @@ typedef struct ing_inbound ing_inbound;
 ing_inbound *ing_inbound_start(uv_loop_t *loop, ing_pipeline *g, const char *brokers, const char *group,
                                const char *seal_key_file, char *err, size_t errlen);
 void ing_inbound_stop(ing_inbound *ib);
+/* on: every message of the topic is trusted history, filed at its created_at
+ * (--inbound-trust-created-at: an agency system replaying its own records;
+ * docs/ingest.md "History"). Off by default. */
+void ing_inbound_trust_created_at(ing_inbound *ib, int on);
 #endif

@@ -48,6 +48,10 @@ struct ing_item {
   uint8_t *sealed_contact; /* contact.c: sealed to the notifier, NULL: none kept */
   size_t sealed_len;
   const char *contact_via; /* static "email", "whatsapp", "sms" with sealed_contact */
+  /* From a trusted source of history (a backfill key, import --trust-created-at,
+   * --inbound-trust-created-at): ing_pipeline_prepare files it at its own
+   * created_at (received_at = created_at, never later than now). */
+  int trust_created_at;
   /* derived */
   char content_hash[33];
   ing_redact_counts red;

@@ -29,7 +29,7 @@ static struct {
   long http_port, admin_port, http_max_conns, dedup_window, dedup_anonymous_window, max_body, max_batch, max_inflight;
   long open311_read_max_bytes;
   double http_header_timeout_s, http_body_timeout_s, http_idle_timeout_s, rate_limit, open311_read_timeout_s;
-  int utf8_repair, inbound;
+  int utf8_repair, inbound, trust_created_at, inbound_trust_created_at;
 } C;
 
 static const char *const UTF8_MODES[] = {"reject", "repair", NULL};
@@ -76,7 +76,14 @@ static es_opt OPTS[] = {
     ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy (Open311 services list)", &C.taxonomy),
     ES_BOOL("inbound", "on", "Consume escucha.feedback.inbound.v1", &C.inbound),
     ES_STR("group", "escucha-ingest", "Consumer group for the inbound topic", &C.group),
+    ES_BOOL("inbound-trust-created-at", "off",
+            "The inbound topic carries trusted history (an agency system replaying its records): file each message "
+            "at its created_at, not now (docs/ingest.md)",
+            &C.inbound_trust_created_at),
     ES_STR("agency", "demo", "Agency for `import`", &C.agency),
+    ES_BOOL("trust-created-at", "off",
+            "`import`: the file is the agency's history; file each row at its created_at, not now (docs/ingest.md)",
+            &C.trust_created_at),
     ES_STR("whatsapp-agency", NULL, "Agency of the WhatsApp Business number (enables /v1/channels/whatsapp)",
            &C.whatsapp_agency),
     ES_SECRET("whatsapp-app-secret", "Meta app secret that signs webhook calls (or a file holding it)",
@@ -178,7 +185,7 @@ static ing_pipeline *make_ingest(char *err, size_t errlen) {
 
 static int run_import(int nrest, char **rest) {
   if (nrest < 2) {
-    fprintf(stderr, "usage: escucha-ingest import FILE.csv [--agency NAME]\n");
+    fprintf(stderr, "usage: escucha-ingest import FILE.csv [--agency NAME] [--trust-created-at on]\n");
     return 2;
   }
   char err[512];
@@ -188,7 +195,7 @@ static int run_import(int nrest, char **rest) {
     return 1;
   }
   int rc = 0;
-  for (int i = 1; i < nrest; i++) rc |= ing_import_csv(S.loop, S.g, rest[i], C.agency, 0);
+  for (int i = 1; i < nrest; i++) rc |= ing_import_csv(S.loop, S.g, rest[i], C.agency, C.trust_created_at, 0);
   ing_pipeline_free(S.g);
   uv_run(S.loop, UV_RUN_NOWAIT);
   return rc;
@@ -267,6 +274,7 @@ static int serve(void) {
       es_error("kafka_config_error", "%s", err);
       goto cleanup;
     }
+    ing_inbound_trust_created_at(S.ib, C.inbound_trust_created_at); /* before the loop runs: no message read yet */
   }
   es_http_limits lim = {.max_body = (size_t)C.max_body,
                         .max_header_bytes = 32768,

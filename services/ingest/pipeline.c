@@ -254,6 +254,8 @@ int ing_pipeline_prepare(ing_item *it, int repair_utf8) {
   red = NULL;
   es_ulid(it->id);
   it->received_at = es_now_ms();
+  /* history from a trusted source goes to its own windows (docs/ingest.md "History") */
+  if (it->trust_created_at && it->created_at > 0 && it->created_at < it->received_at) it->received_at = it->created_at;
   if (!it->created_at) it->created_at = it->received_at;
   rc = 0;
 cleanup:

@@ -634,7 +634,7 @@ static void json_num(const char *key, double v, const char *sep) {
  * statistics of each stratum and pooled, as JSON (checked against scipy by
  * tests/integration/test_effect_stats.py). */
 static int effect_stats_cmd(int argc, char **argv) {
-  pz_effect_counts c[64];
+  es_effect_counts c[64];
   int n = 0;
   for (int i = 2; i < argc; i++) {
     unsigned long long v[4];
@@ -643,20 +643,20 @@ static int effect_stats_cmd(int argc, char **argv) {
       fprintf(stderr, "effect-stats: give up to 64 strata as X_AFTER:N_AFTER:X_BEFORE:N_BEFORE\n");
       return 2;
     }
-    c[n++] = (pz_effect_counts){.x_after = v[0], .n_after = v[1], .x_before = v[2], .n_before = v[3]};
+    c[n++] = (es_effect_counts){.x_after = v[0], .n_after = v[1], .x_before = v[2], .n_before = v[3]};
   }
   printf("{\"strata\":[");
   for (int i = 0; i < n; i++) {
-    pz_effect e;
-    pz_effect_compute(&c[i], 0.95, 10, &e);
+    es_effect e;
+    es_effect_compute(&c[i], 0.95, 10, &e);
     printf("%s{", i ? "," : "");
     json_num("rr", e.rr, ","), json_num("low", e.rr_low, ","), json_num("high", e.rr_high, ",");
     json_num("p_drop", e.p_drop, ",");
-    printf("\"verdict\":\"%s\"}", PZ_EFFECT_NAMES[e.verdict]);
+    printf("\"verdict\":\"%s\"}", ES_EFFECT_NAMES[e.verdict]);
   }
   double rr, lo, hi;
   printf("],\"pooled\":");
-  if (pz_effect_pooled(c, n, 0.95, &rr, &lo, &hi) == 0) {
+  if (es_effect_pooled(c, n, 0.95, &rr, &lo, &hi) == 0) {
     printf("{");
     json_num("rr", rr, ","), json_num("low", lo, ","), json_num("high", hi, "}}\n");
   } else printf("null}\n");

@@ -991,7 +991,7 @@ static void num_or_null(char *buf, size_t n, double v, const char **out) {
 }
 
 /* Checks one plan; *verdict gets PZ_* (-1: nothing written, another instance was first). */
-static int effect_check(rank_ctx *x, const char *plan_id, const char *topic, int *verdict, pz_effect *e) {
+static int effect_check(rank_ctx *x, const char *plan_id, const char *topic, int *verdict, es_effect *e) {
   const pz_store_cfg *cfg = &x->s->cfg;
   char days[16];
   snprintf(days, sizeof days, "%d", cfg->effect_days);
@@ -1001,8 +1001,8 @@ static int effect_check(rank_ctx *x, const char *plan_id, const char *topic, int
   int rc = -1;
   *verdict = -1;
   if (PQntuples(r) != 1) goto cleanup;
-  pz_effect_counts c = {u64(r, 0, 0), u64(r, 0, 1), u64(r, 0, 2), u64(r, 0, 3)};
-  pz_effect_compute(&c, 0.95, (uint64_t)cfg->effect_min_events, e);
+  es_effect_counts c = {u64(r, 0, 0), u64(r, 0, 1), u64(r, 0, 2), u64(r, 0, 3)};
+  es_effect_compute(&c, 0.95, (uint64_t)cfg->effect_min_events, e);
   char v[10][32];
   const char *w[16] = {plan_id, x->agency, topic, PQgetvalue(r, 0, 4), days};
   for (int i = 0; i < 4; i++) snprintf(v[i], sizeof v[i], "%s", PQgetvalue(r, 0, i)), w[5 + i] = v[i];
@@ -1012,7 +1012,7 @@ static int effect_check(rank_ctx *x, const char *plan_id, const char *topic, int
   num_or_null(v[7], sizeof v[7], e->rr_low, &w[12]);
   num_or_null(v[8], sizeof v[8], e->rr_high, &w[13]);
   num_or_null(v[9], sizeof v[9], e->p_drop, &w[14]);
-  w[15] = PZ_EFFECT_NAMES[e->verdict];
+  w[15] = ES_EFFECT_NAMES[e->verdict];
   PGresult *ins = q(x->s, "effect_insert", SQL_EFFECT_INSERT, 16, w, PGRES_TUPLES_OK);
   if (!ins) goto cleanup;
   int wrote = PQntuples(ins) == 1;
@@ -1032,7 +1032,7 @@ cleanup:
 }
 
 /* What the follow-up plan says first: the finding about the earlier one. */
-static void effect_finding(const char *plan_id, const pz_effect *e, const pz_store_cfg *cfg, char es[300],
+static void effect_finding(const char *plan_id, const es_effect *e, const pz_store_cfg *cfg, char es[300],
                            char en[300]) {
   int pct = isfinite(e->rr) ? (int)lround((e->rr - 1.0) * 100.0) : 0;
   snprintf(es, 300,
@@ -1055,10 +1055,10 @@ static int check_effects(rank_ctx *x) {
   int rc = -1;
   for (int i = 0; i < PQntuples(r); i++) {
     const char *id = PQgetvalue(r, i, 0), *topic = PQgetvalue(r, i, 1);
-    int verdict = PZ_NOT_EFFECTIVE, checked = PQgetvalue(r, i, 2)[0] == 't';
-    pz_effect e = {0};
+    int verdict = ES_NOT_EFFECTIVE, checked = PQgetvalue(r, i, 2)[0] == 't';
+    es_effect e = {0};
     if (!checked && effect_check(x, id, topic, &verdict, &e) != 0) goto cleanup;
-    if (verdict != PZ_NOT_EFFECTIVE) continue;
+    if (verdict != ES_NOT_EFFECTIVE) continue;
     char follow[27] = "";
     if (!PQgetisnull(r, i, 3)) snprintf(follow, sizeof follow, "%s", PQgetvalue(r, i, 3)); /* already open */
     else if (!quiet_topic(x->s->cfg.quiet_topics, topic)) {

@@ -101,6 +101,7 @@ def stack(tmp_path_factory):
                                      WHERE p.agency = %s AND a.url IS NOT NULL AND a.url <> ''""", (agency,))[0][0],
                       180, interval=0.5, what="an action plan with its Redmine ticket")
         case = plant_case(agency)
+        plant_stale_plan(agency)
         start("api", http_port=API_PORT, admin_port=API_ADMIN, env=common)
         yield {"agency": agency, "key": key, "redmine": redmine, "case": case}
     finally:
@@ -134,6 +135,21 @@ def plant_case(agency):
                     " VALUES (%s, 'redmine', '9001', 'http://127.0.0.1:3000/issues/9001', 'open', %s)",
                     (cid, "case-" + cid))
     return {"id": cid, "feedback_id": fid}
+
+
+def plant_stale_plan(agency):
+    """An open plan whose ticket last moved 18 days ago (the API's --stale-after is 14): its card on
+    the plans page carries the "no movement" badge."""
+    import psycopg2
+    pid = "01JSTALE" + uuid.uuid4().hex[:18].upper()
+    with psycopg2.connect(it.PG_DSN) as db, db.cursor() as cur:
+        cur.execute("INSERT INTO action_plans (id, agency, topic, status, opened_at, summary) VALUES"
+                    " (%s, %s, 'facilities/stale_check', 'open', now() - interval '30 days', 'Plan sin movimiento')",
+                    (pid, agency))
+        cur.execute("INSERT INTO actions (plan_id, tool, external_key, url, status, idempotency_key, opened_at,"
+                    " updated_at) VALUES (%s, 'redmine', '9002', 'http://127.0.0.1:3000/issues/9002', 'in_progress',"
+                    " %s, now() - interval '30 days', now() - interval '18 days')", (pid, "stale-" + pid))
+    return pid
 
 
 def send_sample(key):
@@ -336,6 +352,10 @@ def test_sign_in_and_every_page(stack, browser):
         hrefs = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "#plans a.ticket-link")]
         assert ticket["url"] in hrefs, (ticket, hrefs)
         assert name(plan) in d.find_element(By.ID, "plans").text
+        # the reminder: only the plan whose ticket has not moved for 18 days carries the badge
+        badges = d.find_elements(By.CSS_SELECTOR, "#plans .badge.stale")
+        assert [b.text for b in badges] == [{"es": "Sin movimiento desde hace 18 días",
+                                             "en": "Stale: last movement 18 days ago"}[lang]], [b.text for b in badges]
         check_page(d, "plans", lang)
 
         # one plan, reached from the priorities page when a priority links to it

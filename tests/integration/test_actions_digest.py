@@ -258,3 +258,39 @@ def test_scheduled_once_per_agency_and_period_across_restarts(services, smtp):
         check_content(got[0][1], ag, "weekly")
         assert audit_sent(key_of(ag, "weekly")) == 1
         assert len(digests(smtp, ag, "daily")) == 1
+
+
+def test_stale_plans_flagged_in_the_digest(smtp):
+    """Reminders: an open plan whose tickets have not moved for --stale-after days
+    (default 14; actions.updated_at, else the plan's opening) is flagged; a plan
+    whose tickets moved lately, or are all done, is not; --stale-after 0 turns
+    the reminders off and a shorter one flags more."""
+    agency = it.unique("dgst")
+    stuck, moving, done, bare = (it.unique("pl") for _ in range(4))
+    with it.psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
+        cur.execute("INSERT INTO action_plans (id, agency, topic, status, opened_at) VALUES "
+                    "(%s, %s, 'waiting_times', 'open', now() - interval '40 days'), "
+                    "(%s, %s, 'digital_channels', 'open', now() - interval '40 days'), "
+                    "(%s, %s, 'facilities', 'open', now() - interval '40 days'), "
+                    "(%s, %s, 'procedures', 'open', now() - interval '20 days')",
+                    (stuck, agency, moving, agency, done, agency, bare, agency))
+        for pid, key, status, moved in ((stuck, "s1", "in_progress", 20), (stuck, "s2", "open", 16),
+                                        (moving, "m1", "in_progress", 3), (done, "d1", "done", 30)):
+            cur.execute("INSERT INTO actions (plan_id, tool, external_key, status, idempotency_key, opened_at,"
+                        " updated_at) VALUES (%s, 'redmine', %s, %s, %s, now() - interval '39 days',"
+                        " now() - %s * interval '1 day')", (pid, key, status, it.unique("esk"), moved))
+    r = digest_cmd(smtp, agency, "daily", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "Recordatorio: 2 planes abiertos sin movimiento de tickets desde hace 14 días o más" in out, out
+    lines = {ln.split(":")[0]: ln for ln in out.splitlines() if ln.startswith("- ")}
+    # the stuck plan: its last movement is the newer of its two tickets (16 days)
+    stuck_lines = [ln for ln in out.splitlines() if ln.startswith("- Tiempos de espera:")]
+    assert len(stuck_lines) == 2 and all("SIN MOVIMIENTO desde hace 16 días" in ln for ln in stuck_lines), out
+    assert "SIN MOVIMIENTO desde hace 20 días" in lines["- Trámites y procedimientos"], out  # no ticket: since opened
+    for calm in ("- Canales de contacto y digitales", "- Instalaciones y entorno"):
+        assert "SIN MOVIMIENTO" not in lines[calm], out
+    r = digest_cmd(smtp, agency, "daily", "--dry-run", env=env_for(smtp, ESCUCHA_STALE_AFTER="0"))
+    assert r.returncode == 0 and "SIN MOVIMIENTO" not in r.stdout and "Recordatorio" not in r.stdout, r.stdout
+    r = digest_cmd(smtp, agency, "daily", "--dry-run", "--stale-after", "2")
+    assert r.returncode == 0 and "Recordatorio: 3 planes abiertos" in r.stdout, r.stdout

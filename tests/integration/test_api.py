@@ -379,6 +379,49 @@ def test_feedback_detail_with_priority_plan_and_tickets(api):
     assert plain["priority"] is None and plain["action_plan"] is None and plain["tickets"] == [] and plain["location"] is None
 
 
+def test_action_plans_stale_and_last_movement(api):
+    """Reminders on the dashboard: an open plan whose tickets have not moved for --stale-after days
+    (default 14; a ticket's updated_at changes only with its status) is "stale", with last_movement_at
+    (its tickets' latest change, else its opening), in the list and the detail."""
+    now = dt.datetime.now(dt.timezone.utc)
+    plans = {}
+    with db() as c, c.cursor() as cur:
+        # name: (status, opened days ago, [(ticket status, moved days ago)], stale?)
+        for name, (status, opened, tickets, _) in {
+                "stuck": ("open", 40, [("in_progress", 20), ("open", 16)], True),
+                "moving": ("open", 40, [("in_progress", 3)], False),
+                "done": ("open", 40, [("done", 30)], False),
+                "bare": ("open", 20, [], True),
+                "closed": ("closed", 60, [("in_progress", 50)], False)}.items():
+            pid = unique("plst").replace("-", "")
+            plans[name] = pid
+            cur.execute("INSERT INTO action_plans (id, agency, topic, status, opened_at, closed_at, summary)"
+                        " VALUES (%s,%s,%s,%s,%s,%s,'s')",
+                        (pid, OTHER, "waiting_times/" + name, status, now - dt.timedelta(days=opened),
+                         now - dt.timedelta(days=1) if status == "closed" else None))
+            for st, moved in tickets:
+                cur.execute("INSERT INTO actions (plan_id, tool, external_key, status, idempotency_key, opened_at,"
+                            " updated_at) VALUES (%s,'jira','K',%s,%s,%s,%s)",
+                            (pid, st, unique("idem"), now - dt.timedelta(days=opened),
+                             now - dt.timedelta(days=moved)))
+    want_stale = {"stuck": True, "moving": False, "done": False, "bare": True, "closed": False}
+    want_moved = {"stuck": 16, "moving": 3, "done": 30, "bare": 20, "closed": 50}
+    seen, cursor = {}, None
+    while True:
+        r = get("/v1/action-plans?limit=100" + ("&cursor=" + cursor if cursor else ""), KEYS["other"])
+        assert r.status_code == 200, r.text
+        for p in r.json()["items"]:
+            seen[p["id"]] = p
+        cursor = r.json()["next_cursor"]
+        if not cursor:
+            break
+    for name, pid in plans.items():
+        for p in (seen[pid], get("/v1/action-plans/" + pid, KEYS["other"]).json()):
+            assert p["stale"] is want_stale[name], (name, p)
+            moved = dt.datetime.fromisoformat(p["last_movement_at"].replace("Z", "+00:00"))
+            assert abs((now - moved).total_seconds() - want_moved[name] * 86400) < 5, (name, p["last_movement_at"])
+
+
 # ---------------------------------------------------------------- receipts
 
 def test_receipts(api):

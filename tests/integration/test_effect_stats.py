@@ -1,4 +1,4 @@
-"""The effectiveness check's statistics (services/prioritize/effect.c) against
+"""The effectiveness check's statistics (lib/effect.c) against
 values computed independently here: scipy's beta quantiles (Clopper-Pearson)
 and binomial CDF for the exact conditional rate-ratio test, and the
 Mantel-Haenszel rate ratio with the Greenland-Robins variance written out in

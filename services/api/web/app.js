@@ -419,6 +419,12 @@
     const k = s === "open" ? "status_open" : s === "closed" ? "status_closed" : null;
     return el("span", { class: "badge status-" + (s === "open" || s === "closed" ? s : "other") }, k ? t(k) : String(s || t("none")));
   }
+  // A reminder: an open plan whose tickets have not moved for the API's --stale-after days.
+  function staleBadge(p) {
+    if (!p.stale) return null;
+    return el("span", { class: "badge stale", title: p.last_movement_at ? t("stale_since", { when: fmtTime(p.last_movement_at) }) : null },
+      t("stale", { age: ago(p.last_movement_at) }));
+  }
   async function renderPlans(r) {
     const st = r.params.get("status") || "";
     const body = el("div", { id: "plans-body" });
@@ -441,7 +447,7 @@
       const hid = "plan-" + p.id;
       const summary = String(p.summary || "");
       ul.appendChild(el("li", { class: "card plan", "aria-labelledby": hid },
-        el("div", { class: "card-head" }, el("h2", { id: hid }, label(p)), statusBadge(p.status)),
+        el("div", { class: "card-head" }, el("h2", { id: hid }, label(p)), statusBadge(p.status), staleBadge(p)),
         el("p", { class: "meta" }, timeEl(p.opened_at, t("opened", { age: ago(p.opened_at) })),
           p.closed_at ? [" · ", timeEl(p.closed_at, t("closed", { age: ago(p.closed_at) }))] : null),
         summary ? el("p", { class: "summary" }, summary.length > 400 ? summary.slice(0, 400) + "…" : summary) : null,
@@ -479,7 +485,7 @@
     const quotes = Array.isArray(p.quotes) ? p.quotes : [];
     const audit = Array.isArray(p.audit) ? p.audit : [];
     add(body, [
-      el("p", { class: "meta" }, statusBadge(p.status), " ", timeEl(p.opened_at, t("opened", { age: ago(p.opened_at) })),
+      el("p", { class: "meta" }, statusBadge(p.status), staleBadge(p), " ", timeEl(p.opened_at, t("opened", { age: ago(p.opened_at) })),
         p.closed_at ? [" · ", timeEl(p.closed_at, t("closed", { age: ago(p.closed_at) }))] : null),
       p.summary ? el("p", { class: "summary" }, String(p.summary)) : null,
       el("section", { "aria-labelledby": "h-tickets" }, el("h2", { id: "h-tickets" }, t("tickets")), ticketList(p.tickets)),

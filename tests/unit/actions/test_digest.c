@@ -170,6 +170,39 @@ static void test_render_content(void **st) {
   free(h);
 }
 
+/* Reminders: a plan whose tickets have not moved for --stale-after days is
+ * counted once (its rows are adjacent) and each of its rows marked. */
+static void test_render_stale(void **st) {
+  (void)st;
+  ac_digest_action acts[] = {{"waiting", "redmine", "12", "https://t/i/12", "in_progress", 30, "Espera", 1, 21.4},
+                             {"waiting", "jira", "E-1", NULL, "open", 30, "Espera", 1, 21.4},
+                             {"digital", "redmine", "13", NULL, "open", 3, "Canales", 0, 2},
+                             {"roads", NULL, NULL, NULL, NULL, 20, "Calles", 1, 20}};
+  ac_digest d = {"demo", "daily", "es", NULL, 0, acts, 4, NULL, NULL, NULL, NULL, 0, 0, 14};
+  char *s, *t, *h;
+  assert_int_equal(ac_digest_render(&d, &s, &t, &h), 0);
+  assert_non_null(strstr(t, "Recordatorio: 2 planes abiertos sin movimiento de tickets desde hace 14 días o más"));
+  assert_non_null(strstr(t,
+                         "- Espera: redmine 12 (in_progress, 30 días) — SIN MOVIMIENTO desde hace 21 días "
+                         "https://t/i/12\n"));
+  assert_non_null(strstr(t, "- Canales: redmine 13 (open, 3 días) \n"));
+  assert_non_null(strstr(t, "- Calles: (sin ticket todavía, 20 días) — SIN MOVIMIENTO desde hace 20 días\n"));
+  assert_non_null(strstr(h, "<p><strong>Recordatorio: 2 planes abiertos"));
+  assert_non_null(strstr(h, "(in_progress, 30 días)<strong> — SIN MOVIMIENTO desde hace 21 días</strong>"));
+  free(s), free(t), free(h);
+  d.lang = "en", d.nactions = 3;
+  assert_int_equal(ac_digest_render(&d, &s, &t, &h), 0);
+  assert_non_null(strstr(t, "Reminder: 1 open plan with no ticket movement for 14 days or more (marked STALE)."));
+  assert_non_null(strstr(t, "jira E-1 (open, 30 days) — STALE: no movement for 21 days \n"));
+  free(s), free(t), free(h);
+  /* nothing stale: no reminder line */
+  d.nactions = 1, d.actions = &acts[2];
+  assert_int_equal(ac_digest_render(&d, &s, &t, &h), 0);
+  assert_null(strstr(t, "Reminder"));
+  assert_null(strstr(t, "STALE"));
+  free(s), free(t), free(h);
+}
+
 /* Urgent cases come first (before the totals), each with its ticket. */
 static void test_render_cases(void **st) {
   (void)st;
@@ -240,6 +273,7 @@ static int teardown(void **st) {
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_digest_delivered), cmocka_unit_test(test_email_connector),
                                      cmocka_unit_test(test_period),           cmocka_unit_test(test_render_content),
-                                     cmocka_unit_test(test_render_cases),     cmocka_unit_test(test_recipients)};
+                                     cmocka_unit_test(test_render_cases),     cmocka_unit_test(test_render_stale),
+                                     cmocka_unit_test(test_recipients)};
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -58,6 +58,24 @@ static void test_roles_from_file(void **st) {
   es_keys_free(k);
 }
 
+/* backfill (a trusted source of history) is given explicitly: admin does not imply it */
+static void test_backfill_role(void **st) {
+  (void)st;
+  char err[256] = "";
+  es_keys *k = es_keys_load(NULL, "demo:submit+backfill:h1,demo:admin:h2,demo:admin+backfill:h3", err, sizeof err);
+  assert_non_null(k);
+  unsigned roles = 0;
+  assert_int_equal(es_keys_find(k, "h1", 2, NULL, &roles), 0);
+  assert_true(es_keys_has(roles, ES_ROLE_SUBMIT) && es_keys_has(roles, ES_ROLE_BACKFILL));
+  assert_false(es_keys_has(roles, ES_ROLE_READ));
+  assert_int_equal(es_keys_find(k, "h2", 2, NULL, &roles), 1);
+  assert_true(es_keys_has(roles, ES_ROLE_SUBMIT));
+  assert_false(es_keys_has(roles, ES_ROLE_BACKFILL));
+  assert_int_equal(es_keys_find(k, "h3", 2, NULL, &roles), 2);
+  assert_true(es_keys_has(roles, ES_ROLE_BACKFILL) && es_keys_has(roles, ES_ROLE_REVIEW));
+  es_keys_free(k);
+}
+
 static void test_env_keys(void **st) {
   (void)st;
   char err[256] = "";
@@ -145,7 +163,7 @@ static void hex_sha256(const char *key, char out[65]) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_roles_from_file), cmocka_unit_test(test_env_keys),
-                                     cmocka_unit_test(test_refusals), cmocka_unit_test(test_receipt),
-                                     cmocka_unit_test(test_receipt_key_file)};
+                                     cmocka_unit_test(test_backfill_role),   cmocka_unit_test(test_refusals),
+                                     cmocka_unit_test(test_receipt),         cmocka_unit_test(test_receipt_key_file)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,11 @@
+/* The effectiveness statistics (effect.h): shared by prioritize (the check) and actions (the ISO report). */
 #include "effect.h"
 
 #include <math.h>
 
-#include "stats.h"
+#define Z95 1.959963984540054 /* two-sided 95% normal quantile */
 
-const char *const PZ_EFFECT_NAMES[3] = {"effective", "not_effective", "inconclusive"};
+const char *const ES_EFFECT_NAMES[3] = {"effective", "not_effective", "inconclusive"};
 
 /* Continued fraction of the incomplete beta (modified Lentz). */
 static double betacf(double a, double b, double x) {
@@ -34,7 +35,7 @@ static double betacf(double a, double b, double x) {
   return h;
 }
 
-double pz_betainc(double a, double b, double x) {
+double es_betainc(double a, double b, double x) {
   if (x <= 0.0) return 0.0;
   if (x >= 1.0) return 1.0;
   double lbt = lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log1p(-x);
@@ -43,13 +44,13 @@ double pz_betainc(double a, double b, double x) {
   return 1.0 - exp(lbt) * betacf(b, a, 1.0 - x) / b;
 }
 
-double pz_beta_quantile(double q, double a, double b) {
+double es_beta_quantile(double q, double a, double b) {
   double lo = 0.0, hi = 1.0;
   if (q <= 0.0) return 0.0;
   if (q >= 1.0) return 1.0;
   for (int i = 0; i < 200 && hi - lo > 1e-12; i++) {
     double mid = 0.5 * (lo + hi);
-    if (pz_betainc(a, b, mid) < q) lo = mid;
+    if (es_betainc(a, b, mid) < q) lo = mid;
     else hi = mid;
   }
   return 0.5 * (lo + hi);
@@ -58,26 +59,26 @@ double pz_beta_quantile(double q, double a, double b) {
 /* pi / (1 - pi) * n_before / n_after, the rate ratio for a binomial share pi. */
 static double to_rr(double pi, double nb, double na) { return pi >= 1.0 ? INFINITY : pi / (1.0 - pi) * nb / na; }
 
-void pz_effect_compute(const pz_effect_counts *c, double conf, uint64_t min_events, pz_effect *out) {
+void es_effect_compute(const es_effect_counts *c, double conf, uint64_t min_events, es_effect *out) {
   double na = (double)c->n_after, nb = (double)c->n_before, xa = (double)c->x_after, xb = (double)c->x_before;
   double m = xa + xb, alpha = 1.0 - conf;
   out->rate_before = nb > 0 ? 1000.0 * xb / nb : NAN;
   out->rate_after = na > 0 ? 1000.0 * xa / na : NAN;
   out->rr = out->rr_low = out->rr_high = out->p_drop = NAN;
-  out->verdict = PZ_INCONCLUSIVE;
+  out->verdict = ES_INCONCLUSIVE;
   if (na <= 0 || nb <= 0 || m <= 0) return;
   out->rr = xb > 0 ? (xa / na) / (xb / nb) : INFINITY;
-  double pl = xa > 0 ? pz_beta_quantile(alpha / 2, xa, m - xa + 1) : 0.0;
-  double ph = xa < m ? pz_beta_quantile(1 - alpha / 2, xa + 1, m - xa) : 1.0;
+  double pl = xa > 0 ? es_beta_quantile(alpha / 2, xa, m - xa + 1) : 0.0;
+  double ph = xa < m ? es_beta_quantile(1 - alpha / 2, xa + 1, m - xa) : 1.0;
   out->rr_low = to_rr(pl, nb, na), out->rr_high = to_rr(ph, nb, na);
   /* P(X <= x_after) under equal rates, X ~ Binomial(m, pi0): 1 - I_pi0(x_after + 1, m - x_after) */
   double pi0 = na / (na + nb);
-  out->p_drop = xa >= m ? 1.0 : 1.0 - pz_betainc(xa + 1, m - xa, pi0);
+  out->p_drop = xa >= m ? 1.0 : 1.0 - es_betainc(xa + 1, m - xa, pi0);
   if ((uint64_t)m < min_events) return;
-  out->verdict = out->rr_high < 1.0 ? PZ_EFFECTIVE : PZ_NOT_EFFECTIVE;
+  out->verdict = out->rr_high < 1.0 ? ES_EFFECTIVE : ES_NOT_EFFECTIVE;
 }
 
-int pz_effect_pooled(const pz_effect_counts *c, int n, double conf, double *rr, double *lo, double *hi) {
+int es_effect_pooled(const es_effect_counts *c, int n, double conf, double *rr, double *lo, double *hi) {
   double num = 0, den = 0, var = 0;
   for (int i = 0; i < n; i++) {
     double na = (double)c[i].n_after, nb = (double)c[i].n_before, t = na + nb;
@@ -87,7 +88,7 @@ int pz_effect_pooled(const pz_effect_counts *c, int n, double conf, double *rr, 
     var += ((double)c[i].x_after + (double)c[i].x_before) * na * nb / (t * t);
   }
   if (num <= 0 || den <= 0) return -1;
-  double z = PZ_Z95;
+  double z = Z95;
   if (conf != 0.95) { /* the normal quantile by bisection on erfc */
     double a = 0, b = 10, target = 1 - conf;
     for (int i = 0; i < 200; i++) {
