@@ -53,7 +53,7 @@ typedef struct cl_cfg {
   const char *model, *taxonomy, *group, *input_topic, *output_topic, *corrections_topic, *corrections_file,
       *transactional_id;
   long admin_port, transaction_timeout_ms, commit_interval_ms, commit_messages, test_fatal_after;
-  double confidence_threshold;
+  double confidence_threshold, case_max_age_h;
   int delivery; /* index into DELIVERY */
 } cl_cfg;
 
@@ -70,7 +70,7 @@ typedef struct {
   int failed;
   int corrections_fd;
   es_metric *m_msgs, *m_classified, *m_latency, *m_low, *m_low_share, *m_model, *m_reloads, *m_txn, *m_assigned,
-      *m_cases;
+      *m_cases, *m_cases_old;
   double n_classified, n_low;
   char model_version[32];
   /* exactly-once */
@@ -93,6 +93,9 @@ static es_opt OPTS[] = {
     ES_LONG("admin-port", "9102", 0, ES_PORT_MAX, "Admin (metrics/health) port", &C.admin_port),
     ES_STR("model", NULL, "Model file (default: <state-dir>/model.bin)", &C.model),
     ES_STR("taxonomy", "config/taxonomy.default.json", "Taxonomy JSON file", &C.taxonomy),
+    ES_DOUBLE("case-max-age-h", "168", 0, 87600,
+              "An urgent item received longer ago than this (imported history) is flagged but opens no case",
+              &C.case_max_age_h),
     ES_DOUBLE("confidence-threshold", "0.35", 0, 1, "Below this calibrated confidence: other/unclassified",
               &C.confidence_threshold),
     ES_STR("group", "escucha-classify", "Kafka consumer group", &C.group),
@@ -132,6 +135,8 @@ static void init_metrics(worker *w) {
   w->m_txn = es_counter("escucha_classify_transactions_total", "Kafka transactions by outcome", "result", NULL);
   w->m_cases = es_counter("escucha_classify_case_requests_total",
                           "Case requests (urgent items) produced to the action-request topic", "reason", NULL);
+  w->m_cases_old = es_counter("escucha_classify_cases_too_old_total",
+                              "Urgent items older than --case-max-age-h (imported history): no case", NULL);
 }
 
 static void set_model_gauge(worker *w) {
@@ -338,7 +343,10 @@ static void classify_one(worker *w, rd_kafka_message_t *m) {
   snprintf(ckey, sizeof ckey, "%s/case", agency);
   /* Only urgent items pay for the second message. */
   int has_id = fb->id && *fb->id;
-  if (r.urgent && out && has_id && !(cas = pack_case(fb, &r, agency, &clen))) {
+  /* history placed in its own past (a trusted import) is not an emergency now */
+  int recent = !fb->has_received_at || (double)(es_now_ms() - fb->received_at) <= C.case_max_age_h * 3600000.0;
+  if (r.urgent && !recent) es_metric_add(w->m_cases_old, 1);
+  if (r.urgent && recent && out && has_id && !(cas = pack_case(fb, &r, agency, &clen))) {
     free(out);
     out = NULL; /* out of memory: the whole item is refused, never half-published */
   }
