@@ -13,7 +13,7 @@ import subprocess
 import psycopg2
 import requests
 
-from conftest import BIN, BROKERS, HTTP_PORT, PG_DSN, REDIS_URL, REPO, unique, wait_until
+from conftest import BIN, BROKERS, HTTP_PORT, PG_DSN, REDIS_URL, REPO, read_topic, topic_ends, unique, wait_until
 
 UTC = dt.timezone.utc
 
@@ -43,10 +43,11 @@ def test_backfill_key_files_history_in_its_own_weeks(services, tmp_path):
         agency, hashlib.sha256(trusted.encode()).hexdigest(), agency, hashlib.sha256(plain.encode()).hexdigest(),
         agency, hashlib.sha256(admin.encode()).hexdigest()))
     services.start("ingest", http_port=HTTP_PORT, env={"ESCUCHA_API_KEYS_FILE": str(keys), "ESCUCHA_RATE_LIMIT": "0"})
-    services.start("classify")
+    cls = services.start("classify")
     services.start("prioritize", env={"ESCUCHA_BATCH_MS": "50"})
     now = dt.datetime.now(UTC)
     u = unique().split("-")[1]
+    requests_since = topic_ends("escucha.actions.requested.v1")
 
     # the agency's present: one item now, ranked
     r = post("/v1/feedback", {"text": "La espera en la oficina fue de tres horas " + u}, plain)
@@ -65,6 +66,11 @@ def test_backfill_key_files_history_in_its_own_weeks(services, tmp_path):
             lines.append(json.dumps({"text": "Esperé %d horas para ser atendido, pésimo %s %d %d" % (i + 2, u, w, i),
                                      "external_id": "h-%s-%d-%d" % (u, w, i),
                                      "created_at": (day + dt.timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")}))
+    # an urgent report among the history: flagged, but weeks old: no case is opened for it now
+    old = monday(now) - dt.timedelta(weeks=2) + dt.timedelta(days=2, hours=10)
+    weeks[monday(old)] += 1
+    lines.append(json.dumps({"text": "Mi expareja me amenazó con matarme %s" % u, "external_id": "h-%s-urgent" % u,
+                             "created_at": (old + dt.timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")}))
     r = post("/v1/feedback:batch", "\n".join(lines).encode(), trusted, "application/x-ndjson")
     assert r.status_code in (200, 202) and r.json()["accepted"] == len(lines), r.text
     # the same kind of dated item from an ordinary submit key and from an admin key: filed now
@@ -86,6 +92,11 @@ def test_backfill_key_files_history_in_its_own_weeks(services, tmp_path):
     for name in ("plain", "admin"):
         rec, cre = sql("SELECT received_at, created_at FROM feedback WHERE id = %s", (ids[name],))[0]
         assert abs((rec - now).total_seconds()) < 600 and cre.strftime("%Y-%m-%dT%H:%M:%SZ") == three_weeks, name
+
+    assert sql("SELECT urgent FROM feedback WHERE agency = %s AND external_id = %s", (agency, "h-%s-urgent" % u))[0][0]
+    assert cls.metric("escucha_classify_cases_too_old_total") >= 1
+    assert not read_topic("escucha.actions.requested.v1", lambda m: (m.key() or b"").startswith(agency.encode()), 1,
+                          timeout=5, since=requests_since), "a case request for imported history"
 
     # the weekly aggregates of the agency, in the weeks the history was written
     got = dict(sql("SELECT window_start, total FROM topic_window_stats WHERE agency = %s AND topic = '*'"
