@@ -59,6 +59,7 @@ static int check_header(const unsigned char *b, size_t len, char *err, size_t er
       !section_ok(h, h->off_labels, h->len_labels) || !section_ok(h, h->off_tax, h->len_tax) || h->minn > h->maxn ||
       h->maxn > 16)
     return bad(err, errlen, "inconsistent header fields");
+  if (h->flags & ~CL_MODEL_F_KNOWN) return bad(err, errlen, "unknown feature flags (written by a newer build)");
   return 0;
 }
 
@@ -136,7 +137,7 @@ static cl_model *wrap(void *base, size_t len, int mapped, char *err, size_t errl
   if (check_header(base, len, err, errlen)) goto fail;
   const unsigned char *b = base;
   const cl_model_hdr *h = m->h = (const cl_model_hdr *)b;
-  m->fc = (cl_feat_cfg){h->nbuckets, h->word_ngrams, h->minn, h->maxn};
+  m->fc = (cl_feat_cfg){h->nbuckets, h->word_ngrams, h->minn, h->maxn, (h->flags & CL_MODEL_F_LANG_SPACE) != 0};
   m->lk.rowmap = (const uint32_t *)(b + h->off_rowmap);
   m->lk.idf = (const float *)(b + h->off_idf);
   m->W = (const float *)(b + h->off_w);

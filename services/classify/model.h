@@ -35,8 +35,11 @@ typedef struct {
   float temp[CL_NHEADS];                    /* softmax temperature per head (calibration) */
   uint32_t lang_count[CL_NHEADS][CL_NLANG]; /* labelled examples per head and language */
   uint64_t off_rowmap, off_idf, off_w, off_bias, off_labels, len_labels, off_tax, len_tax;
-  uint32_t ntrain, reserved;
+  uint32_t ntrain, flags; /* CL_MODEL_F_*; 0 in files written before the flags existed */
 } cl_model_hdr;
+
+#define CL_MODEL_F_LANG_SPACE 1u /* features hashed per language space (cl_feat_cfg.lang_space) */
+#define CL_MODEL_F_KNOWN CL_MODEL_F_LANG_SPACE
 
 typedef struct cl_model {
   const cl_model_hdr *h;
