@@ -21,7 +21,7 @@ MAP = {
     "Positive experience & gratitude": "praise/general_thanks",
     "Negative experience & dissatisfaction": "service_quality/general_dissatisfaction",
     "Organisation & efficiency": "service_quality/organisation_efficiency",
-    "Funding & use of financial resources": "integrity/use_of_funds",
+    "Funding & use of financial resources": "service_quality/resources_funding",
     "Feeling safe": "safety/feeling_safe",
     "Labelling not possible": None,
     "Equality, Diversity & Inclusion": "accessibility/equality_inclusion",
