@@ -473,7 +473,8 @@ static int retrain_once(PGconn *c) {
   }
   if (act) json_object_set_new(metrics, "compared_with", json_string(a.version));
 
-  char *mj = json_dumps(metrics, JSON_COMPACT | JSON_SORT_KEYS), *rj = json_dumps(rows, JSON_COMPACT | JSON_SORT_KEYS);
+  size_t jf = JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(6);
+  char *mj = json_dumps(metrics, jf), *rj = json_dumps(rows, jf);
   char path[1024] = "";
   if (!mj || !rj) {
     free(mj);
@@ -615,12 +616,13 @@ int cl_cmd_rollback(int argc, char **argv) {
     fprintf(stderr, "escucha-classify rollback: no previous model to return to\n");
     goto done;
   }
-  const char *pp[2] = {idbuf, PQgetvalue(prev, 0, 0)};
+  const char *cur[1] = {idbuf}, *back[1] = {PQgetvalue(prev, 0, 0)};
   int ok = es_pg_exec(c, "BEGIN") == 0;
-  PGresult *r = ok ? q(c, "UPDATE models SET active = false, status = 'rolled_back' WHERE id = $1", 1, pp) : NULL;
+  PGresult *r = ok ? q(c, "UPDATE models SET active = false, status = 'rolled_back' WHERE id = $1", 1, cur) : NULL;
   PQclear(r);
   ok = ok && r;
-  r = ok ? q(c, "UPDATE models SET active = true, status = 'active', activated_at = now() WHERE id = $2", 2, pp) : NULL;
+  r = ok ? q(c, "UPDATE models SET active = true, status = 'active', activated_at = now() WHERE id = $1", 1, back)
+         : NULL;
   PQclear(r);
   ok = ok && r && es_pg_exec(c, "COMMIT") == 0;
   if (!ok) {
