@@ -155,6 +155,7 @@ static int char_block(const cl_feat_cfg *cfg, const cl_text *t, const cl_lookup 
 
 int cl_features(const cl_feat_cfg *cfg, const cl_text *t, const cl_lookup *lk, cl_fvec *out) {
   out->n = 0;
+  out->space = cfg->lang_space ? cl_lang_space(t->lang) : 0;
   if (word_block(cfg, t, lk, out)) return -1;
   return char_block(cfg, t, lk, out);
 }

@@ -38,6 +38,7 @@ typedef struct {
   uint32_t *ht_key, *ht_cnt, *ht_gen, *ht_order; /* per-block dedup table (open addressing) */
   size_t ht_cap, ord_cap;
   uint32_t gen;
+  uint32_t space; /* language space of the text (0 without cfg.lang_space) */
 } cl_fvec;
 
 /* A trained model keeps weight rows only for buckets seen in training:

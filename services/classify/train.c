@@ -208,6 +208,7 @@ static void doc_logits(const tdata *d, const float *W, const float *bias, const 
     float v = d->val[j], *zz = zs + d->row_space[d->idx[j]] * st;
     for (uint32_t k = 0; k < st; k++) zz[k] += v * w[k];
   }
+  bias += (size_t)d->doc_space[i] * st; /* each language space has its own bias row */
   for (int h = 0; h < CL_NHEADS; h++)
     for (uint32_t k = 0; k < d->ncls[h]; k++) {
       uint32_t c = d->hoff[h] + k;
@@ -288,7 +289,7 @@ static void step(sgd *s, size_t i, float lr) {
   }
   for (int h = 0; h < CL_NHEADS; h++) {
     if (!active[h]) continue;
-    for (uint32_t k = 0; k < d->ncls[h]; k++) s->bias[d->hoff[h] + k] -= lr * s->g[d->hoff[h] + k];
+    for (uint32_t k = 0; k < d->ncls[h]; k++) s->bias[sp * d->stride + d->hoff[h] + k] -= lr * s->g[d->hoff[h] + k];
     if (s->scale[h * CL_NSPACE + sp] < 1e-3f) rescale(d, s->W, s->scale, h, sp);
   }
 }
@@ -299,7 +300,7 @@ static int fit(const tdata *d, const size_t *docs, size_t n, const cl_train_opts
   for (int k = 0; k < CL_NHEADS * CL_NSPACE; k++) s.scale[k] = 1.0f;
   size_t *order = malloc((n + 1) * sizeof *order);
   s.W = calloc((size_t)d->nrows * d->stride + 1, sizeof *s.W);
-  s.bias = calloc(d->stride + 1, sizeof *s.bias);
+  s.bias = calloc(CL_NSPACE * d->stride + 1, sizeof *s.bias);
   s.cw = calloc(CL_NSPACE * d->stride + 1, sizeof *s.cw);
   s.z = calloc(d->stride + 1, sizeof *s.z);
   s.g = calloc(d->stride + 1, sizeof *s.g);
@@ -402,7 +403,8 @@ static int serialize(const tdata *d, const es_taxonomy *tax, const cl_train_opts
                     .maxn = o->maxn,
                     .stride = d->stride,
                     .ntrain = (uint32_t)d->n,
-                    .flags = o->lang_space ? CL_MODEL_F_LANG_SPACE : 0};
+                    .flags = o->lang_space ? CL_MODEL_F_LANG_SPACE | CL_MODEL_F_SPACE_BIAS : 0};
+  uint64_t nbias = (uint64_t)d->stride * (o->lang_space ? CL_NSPACE : 1);
   memcpy(h.magic, CL_MODEL_MAGIC, 8);
   memcpy(h.lang_count, d->lang_count, sizeof h.lang_count);
   for (int k = 0; k < CL_NHEADS; k++) h.ncls[k] = d->ncls[k], h.temp[k] = temp[k];
@@ -412,7 +414,7 @@ static int serialize(const tdata *d, const es_taxonomy *tax, const cl_train_opts
   h.off_idf = align64(h.off_rowmap + (uint64_t)o->nbuckets * 4);
   h.off_w = align64(h.off_idf + (uint64_t)d->nrows * 4);
   h.off_bias = align64(h.off_w + (uint64_t)d->nrows * d->stride * 4);
-  h.off_labels = align64(h.off_bias + (uint64_t)d->stride * 4);
+  h.off_labels = align64(h.off_bias + nbias * 4);
   h.off_tax = align64(h.off_labels + h.len_labels);
   h.len_tax = tax->json_len;
   h.file_size = h.off_tax + h.len_tax;
@@ -421,7 +423,7 @@ static int serialize(const tdata *d, const es_taxonomy *tax, const cl_train_opts
   memcpy(b + h.off_rowmap, d->rowmap, (size_t)o->nbuckets * 4);
   memcpy(b + h.off_idf, d->idf, (size_t)d->nrows * 4);
   memcpy(b + h.off_w, W, (size_t)d->nrows * d->stride * 4);
-  memcpy(b + h.off_bias, bias, (size_t)d->stride * 4);
+  memcpy(b + h.off_bias, bias, (size_t)nbias * 4);
   char *p = (char *)b + h.off_labels;
   for (int k = 0; k < CL_NHEADS; k++)
     for (uint32_t c = 0; c < d->ncls[k]; c++) {

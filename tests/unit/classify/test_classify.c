@@ -625,7 +625,7 @@ static void test_language_spaces(void **state) {
   quick_opts(&o);
   size_t len;
   void *buf = train_buf(TINY, &o, &len);
-  assert_int_equal(((const cl_model_hdr *)buf)->flags, CL_MODEL_F_LANG_SPACE);
+  assert_int_equal(((const cl_model_hdr *)buf)->flags, CL_MODEL_F_LANG_SPACE | CL_MODEL_F_SPACE_BIAS);
   cl_classifier *c = classifier_from(buf, len, 0.0f);
   assert_int_equal(cl_classifier_model(c)->fc.lang_space, 1);
   cl_classifier_free(c);
