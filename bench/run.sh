@@ -8,7 +8,7 @@ mkdir -p .escucha/bench
 out=.escucha/bench/results.txt
 {
   echo "# escucha benchmarks $(date -u +%FT%TZ) on $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-  for b in ingest classify prioritize pipeline api urgent; do
+  for b in ingest classify learning prioritize pipeline api urgent; do
     echo; echo "## $b"
     case $b in
       prioritize) ESCUCHA_STATE_DIR=$PWD/.escucha/bench-pz ESCUCHA_KAFKA_PORT=19592 ESCUCHA_KAFKA_CONTROLLER_PORT=19593 \

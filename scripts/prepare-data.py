@@ -1,14 +1,17 @@
 #!/usr/bin/python3
 """Builds Escucha's labelled CSVs (train.csv, test.csv) from the NHS patient
-feedback corpus (CC BY-NC-SA 4.0, see docs/classification.md).
+feedback corpus (English, topics + sentiment) and the COAH/COAR Spanish hotel
+and restaurant reviews (sentiment only); all CC BY-NC-SA 4.0, see
+docs/classification.md.
 
 Usage: scripts/prepare-data.py [OUT_DIR]   (default build/data)
-Source: $ESCUCHA_SHARED_DATA/nhs-patient-feedback/feedback.csv, where
-ESCUCHA_SHARED_DATA defaults to the repository's own data/ (a copy with its licence).
+Source: $ESCUCHA_SHARED_DATA/{nhs-patient-feedback,coah-hotel-reviews-es,
+coar-restaurant-reviews-es}/feedback.csv, where ESCUCHA_SHARED_DATA defaults to
+the repository's own data/ (copies with their licences).
 
 Deterministic: no randomness; rows are ordered by a hash of their id and
 every 5th row of each stratum goes to the test split (80/20 stratified by
-subcategory)."""
+subcategory for NHS, by source and sentiment for the Spanish reviews)."""
 import csv, hashlib, os, sys
 from collections import Counter
 
@@ -18,7 +21,7 @@ MAP = {
     "Positive experience & gratitude": "praise/general_thanks",
     "Negative experience & dissatisfaction": "service_quality/general_dissatisfaction",
     "Organisation & efficiency": "service_quality/organisation_efficiency",
-    "Funding & use of financial resources": "integrity/use_of_funds",
+    "Funding & use of financial resources": "service_quality/resources_funding",
     "Feeling safe": "safety/feeling_safe",
     "Labelling not possible": None,
     "Equality, Diversity & Inclusion": "accessibility/equality_inclusion",
@@ -95,11 +98,30 @@ def pick(targets, freq):
     return min(specific, key=lambda t: (freq[t], t)) if specific else ""
 
 
+SPANISH = ("coah-hotel-reviews-es", "coar-restaurant-reviews-es")
+
+
+def read(name):
+    with open(os.path.join(data_dir(), name, "feedback.csv"), newline="", encoding="utf-8") as f:
+        return [r for r in csv.DictReader(f) if r["text"].strip()]
+
+
+def spanish():
+    """Spanish reviews: sentiment only (the reviewer's stars), no topic."""
+    strata = {}
+    for name in SPANISH:
+        for r in read(name):
+            if not r["sentiment"]:
+                continue
+            x = {"id": r["id"], "text": " ".join(r["text"].split()), "subcategory": "", "category": "",
+                 "sentiment": r["sentiment"], "language": "es"}
+            strata.setdefault((name, r["sentiment"]), []).append(x)
+    return strata
+
+
 def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else "build/data"
-    src = os.path.join(data_dir(), "nhs-patient-feedback", "feedback.csv")
-    with open(src, newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if r["text"].strip()]
+    rows = read("nhs-patient-feedback")
     freq = Counter(t for r in rows for t in set(mapped(r)))
     recs = []
     for r in rows:
@@ -113,7 +135,8 @@ def main():
         x["category"] = x["subcategory"].split("/")[0] if x["subcategory"] else ""
     strata = {}
     for x in recs:
-        strata.setdefault(x["subcategory"], []).append(x)
+        strata.setdefault(("nhs", x["subcategory"]), []).append(x)
+    strata.update(spanish())
     train, test = [], []
     for key in sorted(strata):
         items = sorted(strata[key], key=lambda x: hashlib.sha1(x["id"].encode()).hexdigest())
@@ -128,8 +151,9 @@ def main():
             w.writeheader()
             for x in part:
                 w.writerow({**x, "journey_stage": ""})
-    print(f"prepare-data: {len(train)} train, {len(test)} test rows, "
-          f"{len([k for k in strata if k])} subcategories -> {out_dir}", file=sys.stderr)
+    es = sum(1 for x in train + test if x["language"] == "es")
+    print(f"prepare-data: {len(train)} train, {len(test)} test rows ({es} Spanish), "
+          f"{len([k for k in strata if k[0] == 'nhs' and k[1]])} subcategories -> {out_dir}", file=sys.stderr)
 
 
 if __name__ == "__main__":

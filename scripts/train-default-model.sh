@@ -1,6 +1,7 @@
 #!/bin/sh
 # Trains the default classifier model (make model):
-#   NHS patient feedback (CC BY-NC-SA 4.0) -> scripts/prepare-data.py -> train.csv/test.csv
+#   NHS patient feedback + COAH/COAR Spanish reviews (all CC BY-NC-SA 4.0, bundled in data/)
+#   -> scripts/prepare-data.py -> train.csv/test.csv
 #   -> escucha-classify train (fixed seed) -> $ESCUCHA_STATE_DIR/model.bin, then evaluates it.
 # Environment: ESCUCHA_STATE_DIR (default .escucha), ESCUCHA_SHARED_DATA (default data/, the bundled copy),
 # ESCUCHA_TAXONOMY (default config/taxonomy.default.json), BUILD (default build).

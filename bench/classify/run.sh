@@ -38,6 +38,10 @@ head -1 "$OUT/test_texts.txt" > "$OUT/one.txt"
 
 ours_train=$(cpu "$BIN" train --data "$TRAIN" --out "$OUT/escucha.bin" --seed 42 --quiet)
 "$BIN" eval --model "$OUT/escucha.bin" --data "$TEST" --brief > "$OUT/escucha_eval.txt"
+# the old model: the same trainer without language spaces (one feature space,
+# one L2 scale and one class balance for both languages), on the same rows
+"$BIN" train --data "$TRAIN" --out "$OUT/escucha_old.bin" --seed 42 --quiet --no-lang-space --l2-sentiment-es -1
+"$BIN" eval --model "$OUT/escucha_old.bin" --data "$TEST" --brief > "$OUT/escucha_old_eval.txt"
 ours_sub=$(awk '/RESULT head=subcategory/ {split($3, a, "="); print a[2]}' "$OUT/escucha_eval.txt")
 ours_sent=$(awk '/RESULT head=sentiment/ {split($3, a, "="); print a[2]}' "$OUT/escucha_eval.txt")
 
@@ -107,6 +111,19 @@ printf '%-28s %14s %14s %16s\n' "system" "subcat macroF1" "sentim macroF1" "docs
 printf '%-28s %14s %14s %16s\n' "escucha (C, linear)" "$ours_sub" "$ours_sent" "$ours_rate"
 printf '%-28s %14s %14s %16s\n' "fastText supervised" "$ft_sub" "$ft_sent" "$ft_rate"
 printf '%-28s %14s %14s %16s\n' "sklearn TF-IDF + LR" "$sk_sub" "$sk_sent" "$sk_rate"
+echo
+# every head per language beside both baselines
+per_lang() { # per_lang EVAL_FILE HEAD LANG -> macro-F1 of that head in that language ("-" if absent)
+  awk -v h="$2" -v l="$3" '$1 == h":" {on = 1; next} /^RESULT/ {on = 0} on && $1 == "language" && $2 == l":" {print $5; f = 1} END {if (!f) print "-"}' "$1"
+}
+printf '\n%-14s %-5s %10s %10s %10s\n' "head" "lang" "escucha" "old model" "sklearn"
+for head in subcategory sentiment; do
+  for lang in en es; do
+    sk=$(awk -v k="$head@$lang" '$1 == k {print $2}' "$OUT/sklearn.txt")
+    printf '%-14s %-5s %10s %10s %10s\n' "$head" "$lang" "$(per_lang "$OUT/escucha_eval.txt" "$head" "$lang")" \
+      "$(per_lang "$OUT/escucha_old_eval.txt" "$head" "$lang")" "${sk:--}"
+  done
+done
 echo
 echo "escucha vs best baseline: subcategory $(diff_pt "$ours_sub" "$best_sub") pt, sentiment $(diff_pt "$ours_sent" "$best_sent") pt (target: >= -1.0)"
 echo "escucha speed vs fastText: $(ratio "$ours_rate" "$ft_rate")x both heads; $(ratio "$ours_rate" "$ft_rate_subcategory")x vs fastText single head ($ft_rate_subcategory docs/s) (target >= 1.5x)"

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """scikit-learn baseline for bench/classify/run.sh: TF-IDF (word 1-2 grams +
 char_wb 2-5 grams, sublinear tf) + multinomial LogisticRegression, one model
-per head. Prints one line per head: head macro_f1 accuracy n_test docs_per_s."""
+per head. Prints one line per head: head macro_f1 accuracy n_test docs_per_s,
+then one per head and language: head@lang macro_f1 accuracy n_test."""
 import csv, sys, time
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -9,9 +10,11 @@ from sklearn.metrics import f1_score, accuracy_score
 from sklearn.pipeline import make_pipeline, make_union
 
 
-def load(path, head):
+def load(path, head, langs=None):
     with open(path, newline="", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if r[head]]
+    if langs is not None:
+        langs.extend(r.get("language") or "und" for r in rows)
     return [r["text"] for r in rows], [r[head] for r in rows]
 
 
@@ -48,7 +51,8 @@ def main():
         if val:
             C, balanced = choose(val[0], val[1], head)
         xtr, ytr = load(train, head)
-        xte, yte = load(test, head)
+        langs = []
+        xte, yte = load(test, head, langs)
         m = model(C, balanced).fit(xtr, ytr)
         t0 = time.process_time()
         reps = 5
@@ -57,6 +61,10 @@ def main():
         dt = (time.process_time() - t0) / reps
         print(f"{head} {f1_score(yte, pred, average='macro'):.4f} "
               f"{accuracy_score(yte, pred):.4f} {len(yte)} {len(yte) / dt:.0f}")
+        for lang in sorted(set(langs)):
+            i = [k for k, l in enumerate(langs) if l == lang]
+            g, p = [yte[k] for k in i], [pred[k] for k in i]
+            print(f"{head}@{lang} {f1_score(g, p, average='macro'):.4f} {accuracy_score(g, p):.4f} {len(i)}")
 
 
 if __name__ == "__main__":

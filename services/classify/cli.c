@@ -65,8 +65,9 @@ static int threshold_flag(const char *prog, const char *v, double *out) {
 static void train_usage(void) {
   fprintf(stderr,
           "Usage: escucha-classify train --taxonomy T --data labelled.csv [--data corrections.csv ...]\n"
-          "         --out model.bin [--seed N] [--epochs N] [--lr X] [--l2 X] [--l2-sentiment X] [--buckets 2^k]\n"
-          "         [--holdout X] [--no-balance] [--quiet]\n"
+          "         --out model.bin [--seed N] [--epochs N] [--lr X] [--l2 X] [--l2-sentiment X] [--l2-sentiment-es X] "
+          "[--buckets 2^k]\n"
+          "         [--holdout X] [--no-balance] [--no-lang-space] [--quiet]\n"
           "CSV columns (header-named): text, category, subcategory, sentiment, journey_stage, language;\n"
           "empty = unknown for that head. .jsonl files use the escucha.corrections.v1 JSON format.\n"
           "Later files override earlier rows with the same text (corrections win).\n");
@@ -88,6 +89,7 @@ int cl_cmd_train(int argc, char **argv) {
     else if ((v = flag(argc, argv, &i, "epochs"))) o.epochs = atoi(v);
     else if ((v = flag(argc, argv, &i, "lr"))) o.lr = strtof(v, NULL);
     else if ((v = flag(argc, argv, &i, "l2"))) o.l2 = strtof(v, NULL);
+    else if ((v = flag(argc, argv, &i, "l2-sentiment-es"))) o.l2_sent_es = strtof(v, NULL);
     else if ((v = flag(argc, argv, &i, "l2-sentiment"))) o.l2_sent = strtof(v, NULL);
     else if ((v = flag(argc, argv, &i, "buckets"))) o.nbuckets = (uint32_t)strtoul(v, NULL, 10);
     else if ((v = flag(argc, argv, &i, "holdout"))) o.holdout = strtof(v, NULL);
@@ -95,6 +97,7 @@ int cl_cmd_train(int argc, char **argv) {
     else if ((v = flag(argc, argv, &i, "maxn"))) o.maxn = (uint32_t)atoi(v);
     else if ((v = flag(argc, argv, &i, "word-ngrams"))) o.word_ngrams = (uint32_t)atoi(v);
     else if (strcmp(argv[i], "--no-balance") == 0) o.balanced = 0;
+    else if (strcmp(argv[i], "--no-lang-space") == 0) o.lang_space = 0;
     else if (strcmp(argv[i], "--quiet") == 0) o.progress = 0;
     else {
       train_usage();

@@ -104,18 +104,30 @@ static int emit_block(cl_fvec *out, const uint64_t *ids, size_t n, const cl_look
   return 0;
 }
 
+/* Bucket range of the text's language space: with spaces, each space owns
+ * one half of the buckets, so no feature of one language shares a weight row
+ * with the other's (without spaces, old models hash exactly as before). */
+static void space_range(const cl_feat_cfg *cfg, const cl_text *t, uint32_t *mask, uint32_t *base) {
+  *mask = cfg->nbuckets - 1, *base = 0;
+  if (!cfg->lang_space) return;
+  *mask = cfg->nbuckets / 2 - 1;
+  *base = cl_lang_space(t->lang) ? cfg->nbuckets / 2 : 0;
+}
+
 static int word_block(const cl_feat_cfg *cfg, const cl_text *t, const cl_lookup *lk, cl_fvec *out) {
   size_t n = t->nwords, need = n * 2 + 1;
-  uint32_t mask = cfg->nbuckets - 1;
+  uint32_t mask, base;
+  space_range(cfg, t, &mask, &base);
   if (grow((void **)&out->tmp, &out->tmp_cap, need, sizeof *out->tmp)) return -1;
   if (grow((void **)&out->word_bucket, &out->word_cap, n + 1, sizeof *out->word_bucket)) return -1;
   size_t k = 0;
   uint64_t prev = 0;
   for (size_t i = 0; i < n; i++) {
     uint64_t h = cl_hash(t->stems[i].s, t->stems[i].len, KIND_WORD);
-    out->word_bucket[i] = lk ? cl_row(lk, (uint32_t)(h & mask)) : (uint32_t)(h & mask);
-    out->tmp[k++] = h & mask;
-    if (cfg->word_ngrams >= 2 && i > 0) out->tmp[k++] = mix(prev, h) & mask;
+    uint32_t b = (uint32_t)(h & mask) | base;
+    out->word_bucket[i] = lk ? cl_row(lk, b) : b;
+    out->tmp[k++] = b;
+    if (cfg->word_ngrams >= 2 && i > 0) out->tmp[k++] = (mix(prev, h) & mask) | base;
     prev = h;
   }
   return emit_block(out, out->tmp, k, lk);
@@ -123,7 +135,8 @@ static int word_block(const cl_feat_cfg *cfg, const cl_text *t, const cl_lookup 
 
 static int char_block(const cl_feat_cfg *cfg, const cl_text *t, const cl_lookup *lk, cl_fvec *out) {
   if (cfg->minn == 0) return 0;
-  uint32_t mask = cfg->nbuckets - 1;
+  uint32_t mask, base;
+  space_range(cfg, t, &mask, &base);
   size_t k = 0;
   char buf[MAX_CHAR_WORD + 2];
   for (size_t i = 0; i < t->nwords; i++) {
@@ -135,13 +148,14 @@ static int char_block(const cl_feat_cfg *cfg, const cl_text *t, const cl_lookup 
     if (grow((void **)&out->tmp, &out->tmp_cap, k + L * (cfg->maxn - cfg->minn + 1), sizeof *out->tmp)) return -1;
     for (size_t s = 0; s < L; s++)
       for (uint32_t g = cfg->minn; g <= cfg->maxn && s + g <= L; g++)
-        out->tmp[k++] = cl_hash(buf + s, g, KIND_CHAR) & mask;
+        out->tmp[k++] = (cl_hash(buf + s, g, KIND_CHAR) & mask) | base;
   }
   return emit_block(out, out->tmp, k, lk);
 }
 
 int cl_features(const cl_feat_cfg *cfg, const cl_text *t, const cl_lookup *lk, cl_fvec *out) {
   out->n = 0;
+  out->space = cfg->lang_space ? cl_lang_space(t->lang) : 0;
   if (word_block(cfg, t, lk, out)) return -1;
   return char_block(cfg, t, lk, out);
 }

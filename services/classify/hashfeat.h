@@ -15,7 +15,15 @@ typedef struct {
   uint32_t nbuckets;    /* power of two */
   uint32_t word_ngrams; /* 1 or 2 */
   uint32_t minn, maxn;  /* character n-gram lengths; minn = 0 disables */
+  uint32_t lang_space;  /* 1 = features hashed per language space (cl_lang_space) */
 } cl_feat_cfg;
+
+/* Language space of a text's features: Spanish and Portuguese share one,
+ * English and unknown text the other. With cfg.lang_space each space hashes
+ * into its own half of the buckets (the Spanish one is the upper half), so a
+ * Spanish review never moves the weights or the idf of English features. */
+#define CL_NSPACE 2
+static inline uint32_t cl_lang_space(int lang) { return lang == CL_LANG_ES || lang == CL_LANG_PT ? 1u : 0u; }
 
 typedef struct {
   uint32_t *idx;
@@ -30,6 +38,7 @@ typedef struct {
   uint32_t *ht_key, *ht_cnt, *ht_gen, *ht_order; /* per-block dedup table (open addressing) */
   size_t ht_cap, ord_cap;
   uint32_t gen;
+  uint32_t space; /* language space of the text (0 without cfg.lang_space) */
 } cl_fvec;
 
 /* A trained model keeps weight rows only for buckets seen in training:

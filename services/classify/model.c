@@ -55,10 +55,12 @@ static int check_header(const unsigned char *b, size_t len, char *err, size_t er
   uint64_t stride = (uint64_t)h->ncls[0] + h->ncls[1] + h->ncls[2];
   if (h->stride != stride || h->nbuckets == 0 || (h->nbuckets & (h->nbuckets - 1)) ||
       !section_ok(h, h->off_rowmap, (uint64_t)h->nbuckets * 4) || !section_ok(h, h->off_idf, (uint64_t)h->nrows * 4) ||
-      !section_ok(h, h->off_w, (uint64_t)h->nrows * stride * 4) || !section_ok(h, h->off_bias, stride * 4) ||
+      !section_ok(h, h->off_w, (uint64_t)h->nrows * stride * 4) ||
+      !section_ok(h, h->off_bias, stride * 4 * (h->flags & CL_MODEL_F_SPACE_BIAS ? CL_NSPACE : 1)) ||
       !section_ok(h, h->off_labels, h->len_labels) || !section_ok(h, h->off_tax, h->len_tax) || h->minn > h->maxn ||
       h->maxn > 16)
     return bad(err, errlen, "inconsistent header fields");
+  if (h->flags & ~CL_MODEL_F_KNOWN) return bad(err, errlen, "unknown feature flags (written by a newer build)");
   return 0;
 }
 
@@ -136,7 +138,7 @@ static cl_model *wrap(void *base, size_t len, int mapped, char *err, size_t errl
   if (check_header(base, len, err, errlen)) goto fail;
   const unsigned char *b = base;
   const cl_model_hdr *h = m->h = (const cl_model_hdr *)b;
-  m->fc = (cl_feat_cfg){h->nbuckets, h->word_ngrams, h->minn, h->maxn};
+  m->fc = (cl_feat_cfg){h->nbuckets, h->word_ngrams, h->minn, h->maxn, (h->flags & CL_MODEL_F_LANG_SPACE) != 0};
   m->lk.rowmap = (const uint32_t *)(b + h->off_rowmap);
   m->lk.idf = (const float *)(b + h->off_idf);
   m->W = (const float *)(b + h->off_w);
@@ -209,7 +211,9 @@ int cl_model_check_taxonomy(const cl_model *m, const es_taxonomy *tax, char *err
 
 void cl_model_logits(const cl_model *m, const cl_fvec *x, float *z) {
   uint32_t S = m->h->stride;
-  memcpy(z, m->bias, S * sizeof *z);
+  const float *bias = m->bias;
+  if ((m->h->flags & CL_MODEL_F_SPACE_BIAS) && x->space < CL_NSPACE) bias += (size_t)x->space * S;
+  memcpy(z, bias, S * sizeof *z);
   for (size_t i = 0; i < x->n; i++) {
     const float *w = m->W + (size_t)x->idx[i] * S;
     float v = x->val[i];

@@ -3,7 +3,7 @@
  *   rowmap  uint32[nbuckets]   bucket -> weight row (or CL_NO_ROW)
  *   idf     float[nrows]
  *   W       float[nrows][stride]   columns: subcategory | sentiment | journey
- *   bias    float[stride]
+ *   bias    float[stride] (float[CL_NSPACE][stride] with CL_MODEL_F_SPACE_BIAS)
  *   labels  NUL-separated class names, head by head
  *   taxonomy  the taxonomy JSON the model was trained with
  * The checksum covers every byte after the checksum field. */
@@ -35,8 +35,12 @@ typedef struct {
   float temp[CL_NHEADS];                    /* softmax temperature per head (calibration) */
   uint32_t lang_count[CL_NHEADS][CL_NLANG]; /* labelled examples per head and language */
   uint64_t off_rowmap, off_idf, off_w, off_bias, off_labels, len_labels, off_tax, len_tax;
-  uint32_t ntrain, reserved;
+  uint32_t ntrain, flags; /* CL_MODEL_F_*; 0 in files written before the flags existed */
 } cl_model_hdr;
+
+#define CL_MODEL_F_LANG_SPACE 1u /* features hashed per language space (cl_feat_cfg.lang_space) */
+#define CL_MODEL_F_SPACE_BIAS 2u /* one bias row per language space: bias float[CL_NSPACE][stride] */
+#define CL_MODEL_F_KNOWN (CL_MODEL_F_LANG_SPACE | CL_MODEL_F_SPACE_BIAS)
 
 typedef struct cl_model {
   const cl_model_hdr *h;
@@ -64,7 +68,7 @@ cl_model *cl_model_from_buffer(void *buf, size_t len, char *err, size_t errlen);
 void cl_model_free(cl_model *m);
 /* 0 when tax has the model's taxonomy hash, else -1 with message. */
 int cl_model_check_taxonomy(const cl_model *m, const es_taxonomy *tax, char *err, size_t errlen);
-/* logits[stride] = bias + W^T x. */
+/* logits[stride] = bias (of x's language space) + W^T x. */
 void cl_model_logits(const cl_model *m, const cl_fvec *x, float *logits);
 /* p = softmax(z / T); returns argmax. */
 int cl_softmax(const float *z, int n, float T, float *p);

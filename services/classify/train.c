@@ -16,10 +16,12 @@ void cl_train_defaults(cl_train_opts *o) {
                        .lr = 0.5f,
                        .l2 = 1e-4f,
                        .l2_sent = 2e-3f,
+                       .l2_sent_es = 1e-3f,
                        .nbuckets = 1u << 20,
                        .word_ngrams = 2,
                        .minn = 4,
                        .maxn = 4,
+                       .lang_space = 1,
                        .holdout = 0.1f,
                        .balanced = 1,
                        .progress = 0};
@@ -36,8 +38,11 @@ typedef struct {
   const char *const *labels[CL_NHEADS];
   const char **sub_labels; /* owned array; strings owned by the taxonomy */
   uint32_t nrows;
-  uint32_t *rowmap; /* nbuckets */
-  float *idf;       /* nrows */
+  uint32_t *rowmap;   /* nbuckets */
+  float *idf;         /* nrows */
+  uint8_t *row_space; /* nrows: language space of each weight row */
+  uint8_t *doc_space; /* n: language space of each document */
+  float *zs;          /* scratch: CL_NSPACE * stride partial logits */
   uint32_t lang_count[CL_NHEADS][CL_NLANG];
 } tdata;
 
@@ -49,6 +54,9 @@ static void tdata_free(tdata *d) {
   free(d->sub_labels);
   free(d->rowmap);
   free(d->idf);
+  free(d->row_space);
+  free(d->doc_space);
+  free(d->zs);
 }
 
 static uint64_t splitmix(uint64_t *s) {
@@ -106,6 +114,8 @@ static int map_labels(const cl_dataset *ds, const es_taxonomy *tax, tdata *d, ch
   d->labels[CL_HEAD_JOURNEY] = ES_JOURNEYS;
   d->stride = 0;
   for (int h = 0; h < CL_NHEADS; h++) d->hoff[h] = d->stride, d->stride += d->ncls[h];
+  d->zs = malloc((CL_NSPACE * d->stride + 1) * sizeof *d->zs);
+  if (!d->zs) goto oom;
   free(cls);
   return 0;
 oom:
@@ -134,19 +144,26 @@ static int csr_append(tdata *d, const cl_fvec *f) {
 }
 
 /* Two passes: document frequencies decide which buckets get a weight row
- * and their idf; then TF-IDF vectors are stored as CSR. */
+ * and their idf; then TF-IDF vectors are stored as CSR. With language spaces
+ * a bucket's idf counts the documents of its own space only (its half of the
+ * buckets), so adding Spanish reviews leaves the English idf as it was. */
 static int featurize(const cl_dataset *ds, const cl_feat_cfg *fc, tdata *d, char *err, size_t errlen) {
   cl_text *t = cl_text_new();
   cl_fvec f = {0};
   uint32_t *df = calloc(fc->nbuckets, sizeof *df), *last = calloc(fc->nbuckets, sizeof *last);
+  size_t ndocs[2] = {0, 0};
   int rc = -1;
   d->n = ds->n;
   d->off = calloc(ds->n + 1, sizeof *d->off);
   d->rowmap = malloc(fc->nbuckets * sizeof *d->rowmap);
-  if (!t || !df || !last || !d->off || !d->rowmap) goto cleanup;
+  d->doc_space = calloc(ds->n + 1, 1);
+  if (!d->doc_space || !t || !df || !last || !d->off || !d->rowmap) goto cleanup;
   for (size_t i = 0; i < ds->n; i++) {
     const cl_example *e = &ds->ex[i];
     if (cl_text_analyze(t, e->text, strlen(e->text), e->lang) || cl_features(fc, t, NULL, &f)) goto cleanup;
+    uint8_t sp = fc->lang_space ? (uint8_t)cl_lang_space(t->lang) : 0;
+    ndocs[sp]++;
+    d->doc_space[i] = sp;
     for (size_t k = 0; k < f.n; k++)
       if (last[f.idx[k]] != i + 1) last[f.idx[k]] = (uint32_t)(i + 1), df[f.idx[k]]++;
     for (int h = 0; h < CL_NHEADS; h++)
@@ -155,9 +172,14 @@ static int featurize(const cl_dataset *ds, const cl_feat_cfg *fc, tdata *d, char
   d->nrows = 0;
   for (uint32_t b = 0; b < fc->nbuckets; b++) d->rowmap[b] = df[b] ? d->nrows++ : CL_NO_ROW;
   d->idf = malloc((d->nrows + 1) * sizeof *d->idf);
-  if (!d->idf) goto cleanup;
-  for (uint32_t b = 0; b < fc->nbuckets; b++)
-    if (df[b]) d->idf[d->rowmap[b]] = (float)(log((1.0 + (double)ds->n) / (1.0 + df[b])) + 1.0);
+  d->row_space = malloc(d->nrows + 1);
+  if (!d->idf || !d->row_space) goto cleanup;
+  for (uint32_t b = 0; b < fc->nbuckets; b++) {
+    if (!df[b]) continue;
+    uint8_t sp = fc->lang_space && b >= fc->nbuckets / 2;
+    d->row_space[d->rowmap[b]] = sp;
+    d->idf[d->rowmap[b]] = (float)(log((1.0 + (double)ndocs[sp]) / (1.0 + df[b])) + 1.0);
+  }
   cl_lookup lk = {d->rowmap, d->idf};
   for (size_t i = 0; i < ds->n; i++) {
     const cl_example *e = &ds->ex[i];
@@ -175,85 +197,111 @@ cleanup:
   return rc;
 }
 
+/* Logits of document i. The lazy L2 scale is kept per head and language
+ * space (scale[h * CL_NSPACE + space]), applied by the space of each row. */
 static void doc_logits(const tdata *d, const float *W, const float *bias, const float *scale, size_t i, float *z) {
-  for (uint32_t k = 0; k < d->stride; k++) z[k] = 0;
+  uint32_t st = d->stride;
+  float *zs = d->zs;
+  for (uint32_t k = 0; k < CL_NSPACE * st; k++) zs[k] = 0;
   for (size_t j = d->off[i]; j < d->off[i + 1]; j++) {
-    const float *w = W + (size_t)d->idx[j] * d->stride;
-    float v = d->val[j];
-    for (uint32_t k = 0; k < d->stride; k++) z[k] += v * w[k];
+    const float *w = W + (size_t)d->idx[j] * st;
+    float v = d->val[j], *zz = zs + d->row_space[d->idx[j]] * st;
+    for (uint32_t k = 0; k < st; k++) zz[k] += v * w[k];
   }
+  bias += (size_t)d->doc_space[i] * st; /* each language space has its own bias row */
   for (int h = 0; h < CL_NHEADS; h++)
-    for (uint32_t k = 0; k < d->ncls[h]; k++) z[d->hoff[h] + k] = z[d->hoff[h] + k] * scale[h] + bias[d->hoff[h] + k];
-}
-
-static void class_weights(const tdata *d, const size_t *docs, size_t n, int balanced, float *cw) {
-  for (int h = 0; h < CL_NHEADS; h++) {
-    float *w = cw + d->hoff[h];
-    double *cnt = calloc(d->ncls[h] + 1, sizeof *cnt), tot = 0;
-    if (!cnt) {
-      for (uint32_t k = 0; k < d->ncls[h]; k++) w[k] = 1.0f;
-      continue;
+    for (uint32_t k = 0; k < d->ncls[h]; k++) {
+      uint32_t c = d->hoff[h] + k;
+      z[c] = bias[c];
+      for (int sp = 0; sp < CL_NSPACE; sp++) z[c] += zs[sp * st + c] * scale[h * CL_NSPACE + sp];
     }
-    for (size_t i = 0; i < n; i++)
-      if (d->y[h][docs[i]] >= 0) cnt[d->y[h][docs[i]]]++, tot++;
-    for (uint32_t k = 0; k < d->ncls[h]; k++)
-      w[k] = !balanced ? 1.0f : cnt[k] > 0 ? (float)(tot / (d->ncls[h] * cnt[k])) : 0.0f;
-    free(cnt);
-  }
 }
 
-/* Folds a head's lazy L2 scale into its weight columns. */
-static void rescale(const tdata *d, float *W, float *scale, int h) {
+/* Balanced class weights n / (K n_k), counted per language space so that
+ * each language's classes are balanced on their own (cw[space * stride + c]). */
+static void class_weights(const tdata *d, const size_t *docs, size_t n, int balanced, float *cw) {
+  for (int sp = 0; sp < CL_NSPACE; sp++)
+    for (int h = 0; h < CL_NHEADS; h++) {
+      float *w = cw + sp * d->stride + d->hoff[h];
+      double *cnt = calloc(d->ncls[h] + 1, sizeof *cnt), tot = 0;
+      if (!cnt) {
+        for (uint32_t k = 0; k < d->ncls[h]; k++) w[k] = 1.0f;
+        continue;
+      }
+      for (size_t i = 0; i < n; i++)
+        if (d->y[h][docs[i]] >= 0 && d->doc_space[docs[i]] == sp) cnt[d->y[h][docs[i]]]++, tot++;
+      for (uint32_t k = 0; k < d->ncls[h]; k++)
+        w[k] = !balanced ? 1.0f : cnt[k] > 0 ? (float)(tot / (d->ncls[h] * cnt[k])) : 0.0f;
+      free(cnt);
+    }
+}
+
+/* Folds a head's lazy L2 scale of one language space into its weight columns. */
+static void rescale(const tdata *d, float *W, float *scale, int h, int sp) {
+  float f = scale[h * CL_NSPACE + sp];
   for (size_t r = 0; r < d->nrows; r++)
-    for (uint32_t k = 0; k < d->ncls[h]; k++) W[r * d->stride + d->hoff[h] + k] *= scale[h];
-  scale[h] = 1.0f;
+    if (d->row_space[r] == sp)
+      for (uint32_t k = 0; k < d->ncls[h]; k++) W[r * d->stride + d->hoff[h] + k] *= f;
+  scale[h * CL_NSPACE + sp] = 1.0f;
 }
 
 typedef struct {
   const tdata *d;
   const cl_train_opts *o;
   float *W, *bias, *cw, *z, *g;
-  float scale[CL_NHEADS];
+  float scale[CL_NHEADS * CL_NSPACE];
   double loss;
 } sgd;
 
+/* Per-example L2 strength of head h for documents of space sp. */
+static float l2_of(const cl_train_opts *o, int h, int sp) {
+  if (h != CL_HEAD_SENT) return o->l2;
+  return sp == 1 && o->l2_sent_es >= 0 ? o->l2_sent_es : o->l2_sent;
+}
+
 /* One SGD step on document i at learning rate lr. */
+/* One SGD step on document i at learning rate lr. A document shrinks (L2)
+ * only the rows of its own language space: Spanish reviews do not
+ * regularise the English weights away. */
 static void step(sgd *s, size_t i, float lr) {
   const tdata *d = s->d;
+  int sp = d->doc_space[i];
   doc_logits(d, s->W, s->bias, s->scale, i, s->z);
   int active[CL_NHEADS];
   for (int h = 0; h < CL_NHEADS; h++) {
     int y = d->y[h][i];
     active[h] = y >= 0 && d->ncls[h] > 0;
     if (!active[h]) continue;
-    float *p = s->g + d->hoff[h], cw = s->cw[d->hoff[h] + y];
+    float *p = s->g + d->hoff[h], cw = s->cw[sp * d->stride + d->hoff[h] + y];
     cl_softmax(s->z + d->hoff[h], (int)d->ncls[h], 1.0f, p);
     s->loss -= cw * log(p[y] + 1e-12);
     for (uint32_t k = 0; k < d->ncls[h]; k++) p[k] = cw * (p[k] - (k == (uint32_t)y));
-    s->scale[h] *= 1.0f - lr * (h == CL_HEAD_SENT ? s->o->l2_sent : s->o->l2);
+    s->scale[h * CL_NSPACE + sp] *= 1.0f - lr * l2_of(s->o, h, sp);
   }
   for (size_t j = d->off[i]; j < d->off[i + 1]; j++) {
     float *w = s->W + (size_t)d->idx[j] * d->stride;
+    int rs = d->row_space[d->idx[j]];
     for (int h = 0; h < CL_NHEADS; h++) {
       if (!active[h]) continue;
-      float a = lr * d->val[j] / s->scale[h];
+      float a = lr * d->val[j] / s->scale[h * CL_NSPACE + rs];
       for (uint32_t k = 0; k < d->ncls[h]; k++) w[d->hoff[h] + k] -= a * s->g[d->hoff[h] + k];
     }
   }
   for (int h = 0; h < CL_NHEADS; h++) {
     if (!active[h]) continue;
-    for (uint32_t k = 0; k < d->ncls[h]; k++) s->bias[d->hoff[h] + k] -= lr * s->g[d->hoff[h] + k];
-    if (s->scale[h] < 1e-3f) rescale(d, s->W, s->scale, h);
+    for (uint32_t k = 0; k < d->ncls[h]; k++) s->bias[sp * d->stride + d->hoff[h] + k] -= lr * s->g[d->hoff[h] + k];
+    if (s->scale[h * CL_NSPACE + sp] < 1e-3f) rescale(d, s->W, s->scale, h, sp);
   }
 }
 
 static int fit(const tdata *d, const size_t *docs, size_t n, const cl_train_opts *o, const char *pass, float **Wout,
                float **bout) {
-  sgd s = {.d = d, .o = o, .scale = {1, 1, 1}};
+  sgd s = {.d = d, .o = o};
+  for (int k = 0; k < CL_NHEADS * CL_NSPACE; k++) s.scale[k] = 1.0f;
   size_t *order = malloc((n + 1) * sizeof *order);
   s.W = calloc((size_t)d->nrows * d->stride + 1, sizeof *s.W);
-  s.bias = calloc(d->stride + 1, sizeof *s.bias);
-  s.cw = calloc(d->stride + 1, sizeof *s.cw);
+  s.bias = calloc(CL_NSPACE * d->stride + 1, sizeof *s.bias);
+  s.cw = calloc(CL_NSPACE * d->stride + 1, sizeof *s.cw);
   s.z = calloc(d->stride + 1, sizeof *s.z);
   s.g = calloc(d->stride + 1, sizeof *s.g);
   int rc = -1;
@@ -273,7 +321,8 @@ static int fit(const tdata *d, const size_t *docs, size_t n, const cl_train_opts
       fprintf(stderr, "\r[train] %s: epoch %d/%d  loss %.4f   ", pass, ep + 1, o->epochs, s.loss / (n ? n : 1));
   }
   if (o->progress) fprintf(stderr, "\n");
-  for (int h = 0; h < CL_NHEADS; h++) rescale(d, s.W, s.scale, h);
+  for (int h = 0; h < CL_NHEADS; h++)
+    for (int sp = 0; sp < CL_NSPACE; sp++) rescale(d, s.W, s.scale, h, sp);
   *Wout = s.W, *bout = s.bias;
   s.W = s.bias = NULL;
   rc = 0;
@@ -315,7 +364,7 @@ static float fit_temperature(const float *Z, const int *y, size_t n, uint32_t K)
 
 static int calibrate(const tdata *d, const size_t *hold, size_t nh, const float *W, const float *bias,
                      float temp[CL_NHEADS]) {
-  float one[CL_NHEADS] = {1, 1, 1};
+  float one[CL_NHEADS * CL_NSPACE] = {1, 1, 1, 1, 1, 1};
   float *z = malloc((d->stride + 1) * sizeof *z);
   float *Z = malloc((nh * d->stride + 1) * sizeof *Z);
   int *y = malloc((nh + 1) * sizeof *y);
@@ -353,7 +402,9 @@ static int serialize(const tdata *d, const es_taxonomy *tax, const cl_train_opts
                     .minn = o->minn,
                     .maxn = o->maxn,
                     .stride = d->stride,
-                    .ntrain = (uint32_t)d->n};
+                    .ntrain = (uint32_t)d->n,
+                    .flags = o->lang_space ? CL_MODEL_F_LANG_SPACE | CL_MODEL_F_SPACE_BIAS : 0};
+  uint64_t nbias = (uint64_t)d->stride * (o->lang_space ? CL_NSPACE : 1);
   memcpy(h.magic, CL_MODEL_MAGIC, 8);
   memcpy(h.lang_count, d->lang_count, sizeof h.lang_count);
   for (int k = 0; k < CL_NHEADS; k++) h.ncls[k] = d->ncls[k], h.temp[k] = temp[k];
@@ -363,7 +414,7 @@ static int serialize(const tdata *d, const es_taxonomy *tax, const cl_train_opts
   h.off_idf = align64(h.off_rowmap + (uint64_t)o->nbuckets * 4);
   h.off_w = align64(h.off_idf + (uint64_t)d->nrows * 4);
   h.off_bias = align64(h.off_w + (uint64_t)d->nrows * d->stride * 4);
-  h.off_labels = align64(h.off_bias + (uint64_t)d->stride * 4);
+  h.off_labels = align64(h.off_bias + nbias * 4);
   h.off_tax = align64(h.off_labels + h.len_labels);
   h.len_tax = tax->json_len;
   h.file_size = h.off_tax + h.len_tax;
@@ -372,7 +423,7 @@ static int serialize(const tdata *d, const es_taxonomy *tax, const cl_train_opts
   memcpy(b + h.off_rowmap, d->rowmap, (size_t)o->nbuckets * 4);
   memcpy(b + h.off_idf, d->idf, (size_t)d->nrows * 4);
   memcpy(b + h.off_w, W, (size_t)d->nrows * d->stride * 4);
-  memcpy(b + h.off_bias, bias, (size_t)d->stride * 4);
+  memcpy(b + h.off_bias, bias, (size_t)nbias * 4);
   char *p = (char *)b + h.off_labels;
   for (int k = 0; k < CL_NHEADS; k++)
     for (uint32_t c = 0; c < d->ncls[k]; c++) {
@@ -406,7 +457,7 @@ int cl_train(const cl_dataset *ds, const es_taxonomy *tax, const cl_train_opts *
   float *W = NULL, *bias = NULL, temp[CL_NHEADS] = {1, 1, 1};
   size_t *all = NULL, *train = NULL, *hold = NULL, ntr = 0, nh = 0;
   int rc = -1;
-  cl_feat_cfg fc = {o->nbuckets, o->word_ngrams, o->minn, o->maxn};
+  cl_feat_cfg fc = {o->nbuckets, o->word_ngrams, o->minn, o->maxn, o->lang_space != 0};
   *out = NULL;
   if (check_opts(o, err, errlen) || map_labels(ds, tax, &d, err, errlen) || featurize(ds, &fc, &d, err, errlen))
     goto cleanup;

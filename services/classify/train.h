@@ -19,11 +19,13 @@ typedef struct {
   float lr;
   float l2;          /* per-example L2 strength (subcategory and journey heads) */
   float l2_sent;     /* per-example L2 strength of the sentiment head */
+  float l2_sent_es;  /* the same for Spanish-space documents; < 0 = l2_sent */
   uint32_t nbuckets; /* power of two */
   uint32_t word_ngrams, minn, maxn;
-  float holdout; /* share held out for calibration (0 disables) */
-  int balanced;  /* class weights n / (K n_k) */
-  int progress;  /* progress lines on stderr */
+  int lang_space; /* features and idf per language space (hashfeat.h) */
+  float holdout;  /* share held out for calibration (0 disables) */
+  int balanced;   /* class weights n / (K n_k) */
+  int progress;   /* progress lines on stderr */
 } cl_train_opts;
 
 void cl_train_defaults(cl_train_opts *o);

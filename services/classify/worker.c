@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -52,7 +53,7 @@ typedef struct cl_cfg {
   es_common_cfg common;
   const char *model, *taxonomy, *group, *input_topic, *output_topic, *corrections_topic, *corrections_file,
       *transactional_id;
-  long admin_port, transaction_timeout_ms, commit_interval_ms, commit_messages, test_fatal_after;
+  long admin_port, transaction_timeout_ms, commit_interval_ms, commit_messages, test_fatal_after, model_watch_ms;
   double confidence_threshold, case_max_age_h;
   int delivery; /* index into DELIVERY */
 } cl_cfg;
@@ -73,6 +74,10 @@ typedef struct {
       *m_cases, *m_cases_old;
   double n_classified, n_low;
   char model_version[32];
+  /* the model file as last seen (retrain/rollback replace it by rename) */
+  struct stat model_st;
+  int model_seen;
+  uint64_t model_checked_ns;
   /* exactly-once */
   int eos;
   size_t txn_msgs;       /* input messages in the open transaction */
@@ -96,6 +101,9 @@ static es_opt OPTS[] = {
     ES_DOUBLE("case-max-age-h", "168", 0, 87600,
               "An urgent item received longer ago than this (imported history) is flagged but opens no case",
               &C.case_max_age_h),
+    ES_LONG("model-watch-ms", "1000", 0, 3600000,
+            "Reload when the model file is replaced (retrain/rollback), checked this often (0: SIGHUP only)",
+            &C.model_watch_ms),
     ES_DOUBLE("confidence-threshold", "0.35", 0, 1, "Below this calibrated confidence: other/unclassified",
               &C.confidence_threshold),
     ES_STR("group", "escucha-classify", "Kafka consumer group", &C.group),
@@ -158,8 +166,35 @@ static cl_classifier *load(worker *w, char *err, size_t errlen) {
                             errlen);
 }
 
+/* Remembers the model file's identity; 1 when it differs from the last seen. */
+static int model_changed(worker *w) {
+  char mp[1024];
+  struct stat st;
+  if (stat(model_path(w, mp, sizeof mp), &st) != 0) return 0; /* missing: keep serving the loaded one */
+  int changed = !w->model_seen || st.st_ino != w->model_st.st_ino || st.st_size != w->model_st.st_size ||
+                st.st_mtim.tv_sec != w->model_st.st_mtim.tv_sec || st.st_mtim.tv_nsec != w->model_st.st_mtim.tv_nsec;
+  w->model_st = st;
+  w->model_seen = 1;
+  return changed;
+}
+
+/* `escucha-classify retrain`/`rollback` publish the active model by renaming
+ * a new file over the model path: every worker watching it reloads, as on
+ * SIGHUP, without a restart. */
+static void watch_model(worker *w) {
+  if (w->cfg->model_watch_ms <= 0) return;
+  uint64_t now = es_mono_ns();
+  if (now - w->model_checked_ns < (uint64_t)w->cfg->model_watch_ms * 1000000ull) return;
+  w->model_checked_ns = now;
+  if (model_changed(w)) {
+    es_info("model_file_changed", "reloading");
+    es_reload_requested = 1;
+  }
+}
+
 /* Called between messages: load new, swap, keep the old pair on error. */
 static void maybe_reload(worker *w) {
+  watch_model(w);
   if (!es_reload_requested) return;
   es_reload_requested = 0;
   char err[512];
@@ -703,6 +738,8 @@ static int start(worker *w, es_taxonomy *tax) {
   const char *const *pextra = kv_list(w->cfg->common.kafka_producer_config, w->pbuf, sizeof w->pbuf, w->parr, 34);
   const char *const *cextra = kv_list(w->cfg->common.kafka_consumer_config, cbuf, sizeof cbuf, carr, 34);
   char err[512], mp[1024];
+  (void)model_changed(w); /* the file as loaded now (before: a replacement during the load is seen next) */
+  w->model_checked_ns = es_mono_ns();
   w->cls = cl_classifier_open(model_path(w, mp, sizeof mp), tax, w->cfg->confidence_threshold, 1, err, sizeof err);
   if (!w->cls) {
     es_error("model_load", "%s", err);

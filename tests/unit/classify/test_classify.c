@@ -18,6 +18,8 @@
 #include "dataset.h"
 #include "hashfeat.h"
 #include "model.h"
+#include "retrain.h"
+#include "review.h"
 #include "taxonomy.h"
 #include "text.h"
 #include "train.h"
@@ -596,6 +598,124 @@ static void test_json_numbers(void **state) {
   }
 }
 
+static void test_language_spaces(void **state) {
+  (void)state;
+  /* Spanish features hash into the upper half of the buckets, English (and
+   * unknown) ones into the lower half; without spaces nothing moves. */
+  cl_text *t = cl_text_new();
+  cl_fvec f = {0};
+  cl_feat_cfg on = {1u << 12, 2, 4, 4, 1}, off = {1u << 12, 2, 4, 4, 0};
+  const char *es = "la atención fue muy lenta y no me ayudaron", *en = "the staff were very kind";
+  assert_int_equal(cl_text_analyze(t, es, strlen(es), "es"), 0);
+  assert_int_equal(cl_features(&on, t, NULL, &f), 0);
+  assert_true(f.n > 0);
+  for (size_t k = 0; k < f.n; k++) assert_true(f.idx[k] >= (1u << 11));
+  assert_int_equal(cl_text_analyze(t, en, strlen(en), "en"), 0);
+  assert_int_equal(cl_features(&on, t, NULL, &f), 0);
+  size_t n_on = f.n;
+  uint32_t first = f.idx[0];
+  for (size_t k = 0; k < f.n; k++) assert_true(f.idx[k] < (1u << 11));
+  assert_int_equal(cl_features(&off, t, NULL, &f), 0);
+  assert_int_equal(f.n, n_on);
+  assert_int_equal(f.idx[0] & ((1u << 11) - 1), first); /* same hash, one bit less */
+  cl_fvec_free(&f);
+  cl_text_free(t);
+  /* the model file records it */
+  cl_train_opts o;
+  quick_opts(&o);
+  size_t len;
+  void *buf = train_buf(TINY, &o, &len);
+  assert_int_equal(((const cl_model_hdr *)buf)->flags, CL_MODEL_F_LANG_SPACE | CL_MODEL_F_SPACE_BIAS);
+  cl_classifier *c = classifier_from(buf, len, 0.0f);
+  assert_int_equal(cl_classifier_model(c)->fc.lang_space, 1);
+  cl_classifier_free(c);
+}
+
+static void test_corrections_split(void **state) {
+  (void)state;
+  const char *in =
+      "{\"id\":\"a1\",\"text\":\"uno\",\"sentiment\":\"negative\",\"agency\":\"A\"}\n"
+      "{\"id\":\"a2\",\"text\":\"dos\",\"sentiment\":\"negative\",\"agency\":\"A\"}\n"
+      "not json\n"
+      "{\"id\":\"a3\",\"text\":\"tres\",\"sentiment\":\"positive\",\"agency\":\"A\"}\n"
+      "{\"id\":\"a4\",\"text\":\"cuatro\",\"sentiment\":\"positive\",\"agency\":\"A\"}\n"
+      "{\"id\":\"a5\",\"text\":\"cinco\",\"sentiment\":\"neutral\",\"agency\":\"A\"}\n"
+      "{\"id\":\"b1\",\"text\":\"seis\",\"sentiment\":\"neutral\",\"agency\":\"B\"}\n"
+      "{\"id\":\"b2\",\"text\":\"siete\",\"sentiment\":\"neutral\",\"agency\":\"B\"}\n"
+      "{\"id\":\"x\",\"text\":\"\",\"agency\":\"B\"}\n"
+      "{\"id\":\"c1\",\"text\":\"ocho\",\"sentiment\":\"neutral\"}\n";
+  cl_corrections_split s, s2;
+  assert_int_equal(cl_split_corrections(in, strlen(in), 0.2, &s), 0);
+  assert_int_equal(s.nagencies, 3);
+  size_t nval = 0;
+  for (size_t a = 0; a < s.nagencies; a++) {
+    nval += s.agencies[a].nval;
+    /* A: 5 items -> 1; B: 2 items -> at least 1; no agency, 1 item -> none */
+    if (strcmp(s.agencies[a].agency, "A") == 0 || strcmp(s.agencies[a].agency, "B") == 0)
+      assert_int_equal(s.agencies[a].nval, 1);
+    else assert_int_equal(s.agencies[a].nval, 0);
+  }
+  assert_int_equal(nval + s.ntrain, 8); /* the broken line and the empty text are dropped */
+  /* deterministic, and a validation item is never in training */
+  assert_int_equal(cl_split_corrections(in, strlen(in), 0.2, &s2), 0);
+  assert_string_equal(s.train, s2.train);
+  for (size_t a = 0; a < s.nagencies; a++)
+    if (s.agencies[a].val) assert_null(strstr(s.train, s.agencies[a].val));
+  cl_dataset ds = {0};
+  char err[256];
+  assert_int_equal(cl_dataset_parse(&ds, "t.jsonl", s.train, s.train_len, err, sizeof err), 0);
+  assert_int_equal(ds.n, s.ntrain);
+  cl_dataset_free(&ds);
+  cl_corrections_split_free(&s);
+  cl_corrections_split_free(&s2);
+}
+
+static void test_gate_and_review_order(void **state) {
+  (void)state;
+  cl_scores act = {{0.50, 0.70, 0}, {100, 100, 0}}, ok = {{0.495, 0.75, 0.9}, {100, 100, 10}},
+            bad = {{0.50, 0.68, 0}, {100, 100, 0}};
+  char why[256] = "";
+  assert_int_equal(cl_gate(&ok, &act, 0.01, "test", why, sizeof why), 0); /* -0.5 pt: within 1 */
+  assert_int_equal(cl_gate(&bad, &act, 0.01, "validation:A", why, sizeof why), 1);
+  assert_non_null(strstr(why, "validation:A: sentiment"));
+  /* the review queue: least confident first, ties in input order */
+  cl_result r[4];
+  memset(r, 0, sizeof r);
+  float conf[4] = {0.9f, 0.3f, 0.6f, 0.3f};
+  double prio[4];
+  for (int i = 0; i < 4; i++) r[i].confidence = conf[i], prio[i] = cl_review_priority(&r[i], CL_HEAD_SUB);
+  assert_true(fabs(prio[0] - 0.1) < 1e-6);
+  size_t idx[4];
+  assert_int_equal(cl_review_order(prio, 4, idx), 0);
+  assert_int_equal(idx[0], 1);
+  assert_int_equal(idx[1], 3);
+  assert_int_equal(idx[2], 2);
+  assert_int_equal(idx[3], 0);
+  r[0].sentiment_conf = 0.2f;
+  assert_true(fabs(cl_review_priority(&r[0], CL_HEAD_SENT) - 0.8) < 1e-6);
+}
+
+static void test_score(void **state) {
+  (void)state;
+  /* cl_score measures what is served: trained on TINY, scored on TINY */
+  cl_train_opts o;
+  quick_opts(&o);
+  size_t len;
+  void *buf = train_buf(TINY, &o, &len);
+  cl_classifier *c = classifier_from(buf, len, 0.0f);
+  cl_dataset ds = {0};
+  char err[256];
+  ds.keep_duplicates = 1;
+  assert_int_equal(cl_dataset_parse(&ds, "tiny.csv", TINY, strlen(TINY), err, sizeof err), 0);
+  cl_scores sc;
+  assert_int_equal(cl_score(c, &ds, &sc), 0);
+  assert_int_equal(sc.n[CL_HEAD_SUB], ds.n);
+  assert_true(sc.f1[CL_HEAD_SUB] > 0.9);
+  assert_int_equal(sc.n[CL_HEAD_JOURNEY], 0);
+  cl_dataset_free(&ds);
+  cl_classifier_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fold_tokenize),
@@ -616,6 +736,10 @@ int main(void) {
       cmocka_unit_test(test_stem_cache),
       cmocka_unit_test(test_row_index),
       cmocka_unit_test(test_json_numbers),
+      cmocka_unit_test(test_language_spaces),
+      cmocka_unit_test(test_corrections_split),
+      cmocka_unit_test(test_gate_and_review_order),
+      cmocka_unit_test(test_score),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
