@@ -20,6 +20,7 @@
 
 #define SPIKE_SET_SLOTS 8192
 #define MAX_AGENCIES 4096
+#define PRIO_FLUSH_ROWS 4096 /* priorities rows per upsert at most */
 
 typedef struct agency_time {
   char *agency;
@@ -40,8 +41,9 @@ struct pz_store {
   pz_store_cfg cfg;
   PGconn *c;
   int migrated;
-  es_buf copy, ids; /* COPY data; id array literal */
-  uint32_t *slots;  /* hash table of the batch's ids: row index + 1 */
+  es_buf copy, ids;  /* COPY data; id array literal */
+  json_t *prio_rows; /* priorities rows of this transaction's rankings, one upsert at the end */
+  uint32_t *slots;   /* hash table of the batch's ids: row index + 1 */
   size_t nslots;
   unsigned char *skip; /* per row: 0 new, SKIP_DUP, SKIP_STORED */
   row_ref *fresh;      /* the rows written by this batch */
@@ -100,6 +102,7 @@ void pz_store_free(pz_store *s) {
   forget_nows(s);
   es_buf_free(&s->copy);
   es_buf_free(&s->ids);
+  json_decref(s->prio_rows);
   free(s->slots);
   free(s->skip);
   free(s->fresh);
@@ -691,7 +694,7 @@ static const char SQL_PRIORITIES[] =
     "  spike_p float8, baseline float8, nps float8, nps_impact float8, csat float8,"
     "  csat_impact float8, urgent_share float8, factors jsonb, explanation_es text,"
     "  explanation_en text)"
-    " ORDER BY x.agency, x.topic"
+    " ORDER BY x.agency, x.topic, x.window_kind" /* fixed lock order between instances */
     " ON CONFLICT (agency, topic, window_kind, window_start) DO UPDATE SET"
     "  computed_at = EXCLUDED.computed_at, level = EXCLUDED.level, rank = EXCLUDED.rank,"
     "  score = EXCLUDED.score, volume = EXCLUDED.volume,"
@@ -742,6 +745,7 @@ static int keep_priority(rank_ctx *x, const topic_acc *a, const char *es, const 
 }
 
 static int apply_actions(rank_ctx *x, topic_acc **order, size_t n);
+static int flush_priorities(pz_store *s);
 
 /* Scores, ranks, writes priorities, collects updates to publish. */
 static int rank_and_write(rank_ctx *x) {
@@ -750,8 +754,8 @@ static int rank_and_write(rank_ctx *x) {
   int K = cfg->history_windows, rc = -1;
   double fraction = (double)(x->now - x->start + 1) / (double)x->len;
   topic_acc **order = calloc(x->nt + 1, sizeof *order);
-  json_t *rows = json_array();
-  char *text = NULL;
+  if (!s->prio_rows) s->prio_rows = json_array();
+  json_t *rows = s->prio_rows;
   if (!order || !rows) goto cleanup;
   size_t n = 0;
   for (size_t i = 0; i < x->nt; i++) {
@@ -774,18 +778,31 @@ static int rank_and_write(rank_ctx *x) {
     if (kept++ < cfg->publish_top && keep_priority(x, a, es, en) != 0) goto cleanup;
     if (a->f.has_baseline && a->f.spike_p < cfg->spike_p && first_spike(s, x, a)) x->res->new_spikes++;
   }
-  if (n > 0) {
-    text = json_dumps(rows, JSON_COMPACT);
-    const char *p[] = {text};
-    if (!text || q_ok(s, "priorities", SQL_PRIORITIES, 1, p) != 0) goto cleanup;
-    x->res->ranked += n;
-  }
+  x->res->ranked += n;
+  /* bounded statement size with many agencies */
+  if (json_array_size(rows) >= PRIO_FLUSH_ROWS && flush_priorities(s) != 0) goto cleanup;
   rc = x->kind == cfg->action_window ? apply_actions(x, order, n) : 0;
 cleanup:
-  free(text);
-  json_decref(rows);
   free(order);
   return rc;
+}
+
+/* Writes the priorities rows of every ranking of this transaction in one
+ * upsert: one statement per transaction instead of one per agency and window
+ * (each agency is ranked at most once per transaction, so no row twice). */
+static int flush_priorities(pz_store *s) {
+  if (!s->prio_rows || json_array_size(s->prio_rows) == 0) return 0;
+  char *text = json_dumps(s->prio_rows, JSON_COMPACT);
+  json_array_clear(s->prio_rows);
+  const char *p[] = {text};
+  int rc = text ? q_ok(s, "priorities", SQL_PRIORITIES, 1, p) : -1;
+  free(text);
+  return rc;
+}
+
+/* Rows of a transaction that rolled back are not written. */
+static void forget_priorities(pz_store *s) {
+  if (s->prio_rows) json_array_clear(s->prio_rows);
 }
 
 /* ---- action plans ---- */
@@ -1239,6 +1256,7 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
        * per agency; pz_store_rank_pending catches up on the rest. */
       if (rank_due(s, a) && rank_agency(s, res, a) != 0) goto rollback;
     }
+    if (flush_priorities(s) != 0) goto rollback;
   }
   t4 = es_mono_ns();
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
@@ -1249,6 +1267,7 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
 rollback:
   if (PQstatus(s->c) == CONNECTION_OK) es_pg_exec(s->c, "ROLLBACK");
 fail:
+  forget_priorities(s);
   pz_batch_result_free(res);
   memset(res, 0, sizeof *res);
   if (PQstatus(s->c) != CONNECTION_OK) drop_conn(s);
@@ -1285,11 +1304,13 @@ int pz_store_rank_pending(pz_store *s, pz_batch_result *res, int force) {
   if (!pz_store_connected(s) || es_pg_exec(s->c, "BEGIN") != 0) goto fail;
   for (size_t i = 0; i < s->nnow; i++)
     if (s->nows[i].dirty && (force || rank_due(s, &s->nows[i])) && rank_agency(s, res, &s->nows[i]) != 0) goto rollback;
+  if (flush_priorities(s) != 0) goto rollback;
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
   return 0;
 rollback:
   es_pg_exec(s->c, "ROLLBACK");
 fail:
+  forget_priorities(s);
   for (size_t i = 0; i < s->nnow; i++) s->nows[i].dirty = 1; /* conservative: rank again */
   pz_batch_result_free(res);
   memset(res, 0, sizeof *res);
