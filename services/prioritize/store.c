@@ -577,16 +577,16 @@ static topic_acc *acc_for(rank_ctx *x, const char *topic) {
   return a->hist ? a : NULL;
 }
 
+/* The last column, the agency's first window of this kind, is the same on
+ * every row (one statement per window instead of two). */
 static const char SQL_HISTORY[] =
     "SELECT topic, " MS("window_start")
         ", total, positive, neutral, negative, nps_promoters,"
-        " nps_passives, nps_detractors, csat_responses, csat_satisfied, urgent"
-        " FROM topic_window_stats WHERE agency = $1 AND window_kind = $2"
-        " AND window_start >= " TS(3) " AND window_start <= " TS(4);
-static const char SQL_FIRST[] =
-    "SELECT " MS("min(window_start)")
-        " FROM topic_window_stats"
-        " WHERE agency = $1 AND topic = '*' AND window_kind = $2";
+        " nps_passives, nps_detractors, csat_responses, csat_satisfied, urgent,"
+        " (SELECT " MS("min(f.window_start)")
+            " FROM topic_window_stats f WHERE f.agency = $1 AND f.topic = '*' AND f.window_kind = $2)"
+            " FROM topic_window_stats WHERE agency = $1 AND window_kind = $2"
+            " AND window_start >= " TS(3) " AND window_start <= " TS(4);
 
 /* Loads current and earlier windows of every topic of the agency. */
 static int load_history(rank_ctx *x, PGresult **out) {
@@ -595,16 +595,13 @@ static int load_history(rank_ctx *x, PGresult **out) {
   snprintf(from, sizeof from, "%lld", (long long)(x->start - K * x->len));
   snprintf(to, sizeof to, "%lld", (long long)x->start);
   const char *p[] = {x->agency, PZ_WINDOW_NAMES[x->kind], from, to};
-  PGresult *first = q(x->s, "first_window", SQL_FIRST, 2, p, PGRES_TUPLES_OK);
-  if (!first) return -1;
-  /* Windows before the agency's first one are unknown, not zero. */
-  int64_t first_ms = PQgetisnull(first, 0, 0) ? x->start : strtoll(PQgetvalue(first, 0, 0), 0, 10);
-  PQclear(first);
-  int64_t known = (x->start - first_ms) / x->len;
-  x->nhist = known < 0 ? 0 : (known > K ? K : (int)known);
   PGresult *r = q(x->s, "history", SQL_HISTORY, 4, p, PGRES_TUPLES_OK);
   if (!r) return -1;
   int n = PQntuples(r);
+  /* Windows before the agency's first one are unknown, not zero (no row: no topic to rank). */
+  int64_t first_ms = n == 0 || PQgetisnull(r, 0, 12) ? x->start : strtoll(PQgetvalue(r, 0, 12), NULL, 10);
+  int64_t known = (x->start - first_ms) / x->len;
+  x->nhist = known < 0 ? 0 : (known > K ? K : (int)known);
   x->t = calloc((size_t)n + 1, sizeof *x->t);
   if (!x->t) goto fail;
   for (int i = 0; i < n; i++) {
