@@ -111,11 +111,14 @@ wid = json.loads(wc.getresponse().read())["id"]
 ac = http.client.HTTPConnection("127.0.0.1", APORT, timeout=30)
 deadline = time.monotonic() + 180
 while time.monotonic() < deadline:
-    ac.request("GET", "/v1/feedback/" + wid, headers=H)
-    r = ac.getresponse()
-    r.read()
-    if r.status == 200:
-        break
+    try:
+        ac.request("GET", "/v1/feedback/" + wid, headers=H)
+        r = ac.getresponse()
+        r.read()
+        if r.status == 200:
+            break
+    except OSError:  # the api's HTTP port can open a moment after its admin /healthz answers
+        ac.close()
     time.sleep(0.2)
 else:
     sys.exit("warm-up item never became visible")

@@ -46,16 +46,21 @@ mkdir -p "$B"
 scripts/stack.sh pg-stop >/dev/null && ESCUCHA_SKIP_DEPS=1 scripts/stack.sh pg-start >/dev/null
 scripts/stack.sh migrate >/dev/null
 
+# (BENCH_REUSE=1: the loaded rows are kept; earlier freshness runs' rows of agency demo go)
+if [[ ${BENCH_REUSE:-0} == 1 && $("${APP[@]}" -tA -c "SELECT count(*) FROM feedback WHERE agency <> 'demo'") == "$N" ]]; then
+  "${APP[@]}" -c "DELETE FROM feedback WHERE agency = 'demo'" -c "VACUUM ANALYZE feedback"
+fi
 if [[ $("${APP[@]}" -tA -c "SELECT count(*) FROM feedback") != "$N" ]]; then
 echo "bench api: loading $N feedback rows over $DAYS days"
 t0=$SECONDS
-"${APP[@]}" -c "TRUNCATE feedback, topic_window_stats, priorities, actions, action_plans, audit_log"
+"${APP[@]}" -c "TRUNCATE feedback, topic_window_stats, priorities, actions, action_plans, audit_log CASCADE"
 $PY bench/api/gen.py "$N" "$DAYS" bench otra | "${APP[@]}" -c "\\copy feedback (id, agency, service, channel, external_id, text, language, created_at, received_at, nps, csat, category, subcategory, confidence, sentiment, sentiment_score, journey_stage, urgent, model_version, content_hash, redactions, classified_at) FROM STDIN"
 "${APP[@]}" -f bench/api/load.sql
 "${SU[@]}" -c "VACUUM ANALYZE"
 echo "  loaded in $((SECONDS - t0)) s: $("${APP[@]}" -tA -c "SELECT count(*) FROM feedback") feedback, $("${APP[@]}" -tA -c "SELECT count(*) FROM topic_window_stats") stats rows, $("${APP[@]}" -tA -c "SELECT count(*) FROM priorities") priorities"
 fi
 
+if [[ ${BENCH_READS:-1} == 1 ]]; then  # BENCH_READS=0: freshness only
 # The api reads as a role of its own, so the statement log below can pick its statements.
 "${SU[@]}" -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_api') THEN CREATE ROLE bench_api LOGIN; END IF; END \$\$" \
   -c "GRANT SELECT ON ALL TABLES IN SCHEMA public TO bench_api" -c "GRANT INSERT ON audit_log TO bench_api" \
@@ -135,10 +140,11 @@ for name in "${NAMES[@]}"; do
     "$([[ $errs -gt 0 ]] && echo "  ($errs errors of $nreq)")"
 done
 echo "(target: ratio >= 0.80; $CLIENTS clients, ${DUR} s each, $(nproc) cores, N=$N)"
+fi
 
 [[ ${BENCH_FRESHNESS:-1} == 1 ]] || exit 0
 echo; echo "freshness: the whole stack, ${BENCH_RATE:-2000} feedback/s for ${BENCH_FRESH_SECONDS:-30} s"
-kill "$API_PID" && wait "$API_PID" 2>/dev/null || true; API_PID=""
+[[ -z $API_PID ]] || { kill "$API_PID" && wait "$API_PID" 2>/dev/null || true; API_PID=""; }
 [[ -s $ESCUCHA_MODEL ]] || scripts/train-default-model.sh >/dev/null
 export ESCUCHA_KAFKA_JVM_OPTS=${ESCUCHA_KAFKA_JVM_OPTS:--Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20}
 rm -rf "$ESCUCHA_STATE_DIR/kafka/data"

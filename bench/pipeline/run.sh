@@ -3,9 +3,23 @@
 # workers -> prioritize -> PostgreSQL row) and p50/p99 accept->row latency, beside the raw Kafka
 # produce->consume rate of the same messages (kcat) measured in the same run, plus the memory
 # of each service. Target: pipeline >= 50% of raw Kafka pass-through.
+#   bench/pipeline/run.sh              burst: BENCH_N items as fast as they are accepted
+#   bench/pipeline/run.sh --rate R     steady: R feedback/s for BENCH_SECONDS (>= 60) s, p50/p99
+#       accept->row (commit) and accept->priority-updated (bench/pipeline/steady.py); no kcat pass.
+#       Target at 50% of the burst rate: p99 accept->row < 500 ms.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=${BENCH_N:-200000}   # large enough to measure a sustained rate, not the ramp
+RATE=""
+while (($#)); do
+  case $1 in
+    --rate) RATE=${2:?--rate needs feedback/s}; shift 2 ;;
+    *) echo "usage: bench/pipeline/run.sh [--rate FEEDBACK_PER_S]" >&2; exit 2 ;;
+  esac
+done
+SECS=${BENCH_SECONDS:-60}
+[[ -z $RATE || ( $RATE =~ ^[0-9]+$ && $RATE -gt 0 && $SECS -ge 60 ) ]] ||
+  { echo "bench: --rate needs a positive integer and BENCH_SECONDS >= 60" >&2; exit 2; }
 export ESCUCHA_STATE_DIR=${ESCUCHA_STATE_DIR:-$PWD/.escucha/bench}
 export ESCUCHA_KAFKA_PORT=19492 ESCUCHA_KAFKA_CONTROLLER_PORT=19493 ESCUCHA_PG_PORT=15732 ESCUCHA_REDIS_PORT=16679
 export ESCUCHA_HTTP_PORT=18480 ESCUCHA_ADMIN_PORT_BASE=19480
@@ -23,15 +37,33 @@ trap cleanup EXIT
 # a fresh broker log and dedup state each run (old runs' messages would only cost disk)
 scripts/stack.sh down >/dev/null 2>&1 || true
 rm -rf "$ESCUCHA_STATE_DIR/kafka/data"
+if [[ -n $RATE ]]; then
+  # steady mode reads each row's commit time; a benchmark-sized server (as bench/api), and
+  # a new database each run (so a BENCH_PREP_SQL what-if never outlives its run)
+  rm -rf "$ESCUCHA_STATE_DIR/pg"
+  ESCUCHA_SKIP_DEPS=1 scripts/stack.sh pg-start >/dev/null
+  psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$ESCUCHA_PG_PORT" -U postgres -d escucha \
+    -c "ALTER SYSTEM SET track_commit_timestamp = on" -c "ALTER SYSTEM SET shared_buffers = '1GB'" \
+    -c "ALTER SYSTEM SET max_wal_size = '4GB'" >/dev/null
+  scripts/stack.sh pg-stop >/dev/null
+fi
 scripts/stack.sh redis-wipe >/dev/null && scripts/stack.sh up >/dev/null
-# the second classify worker of the group
-ESCUCHA_ADMIN_PORT=$((ESCUCHA_ADMIN_PORT_BASE + 5)) build/bin/escucha-classify 2>"$ESCUCHA_STATE_DIR/logs/classify-2.log" &
+if [[ -n $RATE ]]; then
+  psql -X -q -v ON_ERROR_STOP=1 "$ESCUCHA_PG_DSN" -c "TRUNCATE feedback CASCADE" >/dev/null
+  # what-if runs: BENCH_PREP_SQL (e.g. an index dropped) applied after the migrations
+  [[ -z ${BENCH_PREP_SQL:-} ]] || psql -X -q -v ON_ERROR_STOP=1 "$ESCUCHA_PG_DSN" -c "$BENCH_PREP_SQL" >/dev/null
+  # prioritize at debug: its batch_timing lines give the per-phase breakdown printed below
+  scripts/stack.sh service-stop prioritize >/dev/null; : >"$ESCUCHA_STATE_DIR/logs/prioritize.log"
+  ESCUCHA_LOG_LEVEL=debug scripts/stack.sh service-start prioritize >/dev/null
+fi
+# the second classify worker of the group (admin port base+6: +1..+5 are the stack's services, +5 the api)
+ESCUCHA_ADMIN_PORT=$((ESCUCHA_ADMIN_PORT_BASE + 6)) build/bin/escucha-classify 2>"$ESCUCHA_STATE_DIR/logs/classify-2.log" &
 W2=$!
 # both workers must hold input partitions before the clock starts (the second one's
 # init_transactions can take a few seconds on a fresh broker)
 assigned() { curl -s "localhost:$1/metrics" | awk '/^escucha_classify_assigned_partitions / {print int($2)}'; }
 for _ in $(seq 600); do
-  a1=$(assigned $((ESCUCHA_ADMIN_PORT_BASE + 2))); a2=$(assigned $((ESCUCHA_ADMIN_PORT_BASE + 5)))
+  a1=$(assigned $((ESCUCHA_ADMIN_PORT_BASE + 2))); a2=$(assigned $((ESCUCHA_ADMIN_PORT_BASE + 6)))
   [[ ${a1:-0} -ge 1 && ${a2:-0} -ge 1 ]] && break; sleep 0.1
 done
 # a worker without partitions would leave the other one doing all the work: no report then
@@ -42,6 +74,39 @@ done
 }
 KEY=$(cat "$ESCUCHA_STATE_DIR/demo-api-key")
 B=$ESCUCHA_STATE_DIR/bench; mkdir -p "$B"
+
+if [[ -n $RATE ]]; then
+  out=$(/usr/bin/python3 bench/pipeline/steady.py "$ESCUCHA_HTTP_PORT" "$KEY" "$ESCUCHA_PG_DSN" "steady$$" "$RATE" "$SECS") ||
+    exit $?
+  echo "$out" >"$B/steady.json"
+  /usr/bin/python3 - "$out" "$(nproc)" <<'PY'
+import json, sys
+d = json.loads(sys.argv[1])
+print("\npipeline at a steady %d feedback/s for %s s (%s cores, 2 classify workers): %d items, sent %d/s"
+      % (d["rate_asked"], d["seconds"], sys.argv[2], d["items"], d["rate_sent"]))
+print("  accept -> row committed:      p50 %6.0f ms  p99 %6.0f ms  max %6.0f ms  (target p99 < 500 ms: %s)"
+      % (d["row_p50_ms"], d["row_p99_ms"], d["row_max_ms"], "met" if d["row_p99_ms"] < 500 else "NOT met"))
+print("  accept -> priority updated:   p50 %6.0f ms  p99 %6.0f ms  (polled every %d ms; %d rows never seen ranked)"
+      % (d["prio_p50_ms"], d["prio_p99_ms"], d["poll_ms"], d["prio_not_seen"]))
+print("  accept -> row p99 per 10 s of sending: %s ms" % d["row_p99_ms_per_10s"])
+PY
+  # escucha-prioritize's transactions on the run (debug batch_timing lines): rows and ms per phase
+  /usr/bin/python3 - "$ESCUCHA_STATE_DIR/logs/prioritize.log" <<'PY'
+import re, sys
+keys = ["rows", "lookup_ms", "copy_ms", "agg_ms", "rank_ms", "commit_ms"]
+v = {k: [] for k in keys}
+for line in open(sys.argv[1], errors="replace"):
+    if '"batch_timing"' in line and "rows=1 " not in line:  # not the warm-up item
+        for k in keys:
+            m = re.search(r"\b%s=([0-9.]+)" % k, line)
+            v[k].append(float(m.group(1)) if m else 0.0)
+n = len(v["rows"])
+if n:
+    print("  prioritize: %d transactions, mean per transaction: %s" % (n, ", ".join(
+        "%s %.0f" % (k, sum(v[k]) / n) for k in keys)))
+PY
+  exit 0
+fi
 
 # Raw Kafka pass-through: the same ~300-byte JSON lines produced and consumed by kcat,
 # consumer started first, the clock stops when it has read all N.

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Bench input: N classified feedback messages produced to
 escucha.feedback.classified.v1 and the very same rows as a COPY text file.
-  gen.py BROKERS AGENCY N PB_DIR COPY_FILE GROUP
+  gen.py BROKERS AGENCY N PB_DIR COPY_FILE GROUP [AGENCIES]
 GROUP's offsets are first committed at the topic's end, so the service then
-consumes exactly this run's messages (not the topic's history)."""
+consumes exactly this run's messages (not the topic's history). With AGENCIES
+> 1 the messages go round-robin to agencies AGENCY-0 .. AGENCY-(AGENCIES-1)."""
 import random
 import sys
 
@@ -11,7 +12,8 @@ sys.path.insert(0, sys.argv[4])
 from escucha.v1 import escucha_pb2 as pb  # noqa: E402
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 
-brokers, agency, n, copy_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[5]
+brokers, agency0, n, copy_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[5]
+agencies = int(sys.argv[7]) if len(sys.argv) > 7 else 1
 T0 = 1709510400000  # Monday 2024-03-04 00:00 UTC: fixed windows
 CATS = ["procedures", "waiting_times", "staff_attention", "digital_channels", "information",
         "accessibility", "payments_fees", "health_services", "facilities", "transport"]
@@ -44,9 +46,10 @@ with open(copy_file, "w") as out:
     for i in range(n):
         m = pb.ClassifiedFeedback()
         f, c = m.feedback, m.classification
+        agency = agency0 if agencies == 1 else "%s-%d" % (agency0, i % agencies)
         cat = CATS[rng.randrange(len(CATS))]
         at = T0 + i * 1000
-        f.id = "%s-%09d" % (agency, i)
+        f.id = "%s-%09d" % (agency0, i)
         f.agency, f.service, f.channel, f.language = agency, "svc", pb.WEB, "es"
         f.text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 30)))
         f.received_at, f.created_at = at, at - 500

@@ -4,10 +4,22 @@
 # batch) beside a raw psql COPY of the very same rows into a copy of the
 # feedback table (same indexes), in the same run. Target: >= 50 % of raw COPY.
 #   bench/prioritize/run.sh [N]      (needs `make up` or `scripts/stack.sh infra`)
+#   bench/prioritize/run.sh --agencies A[,A...] [N]   many agencies (issue 18 item 5): N (30,000)
+#       messages spread round-robin over A agencies, the service's rate per A (the curve; no raw
+#       COPY pass). Target: with 1,000 agencies >= 0.5 of the single-agency rate.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/env.sh
-N=${1:-${BENCH_N:-200000}}
+AGENCIES=""
+if [[ ${1:-} == --agencies ]]; then
+  AGENCIES=${2:?--agencies needs a count, or counts separated by commas}; shift 2
+  [[ $AGENCIES =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "--agencies: counts like 1,300,1000" >&2; exit 2; }
+  if [[ $AGENCIES == *,* ]]; then  # the curve: one run per count, each with a fresh group
+    for a in ${AGENCIES//,/ }; do "$0" --agencies "$a" "$@" | grep '^agencies'; done
+    exit 0
+  fi
+fi
+N=${1:-${BENCH_N:-$([[ -n $AGENCIES ]] && echo 30000 || echo 200000)}}
 PY=/usr/bin/python3
 BIN=${ESCUCHA_BIN_DIR:-build/bin}/escucha-prioritize
 ADMIN=${BENCH_ADMIN_PORT:-19613}
@@ -31,7 +43,7 @@ now() { date +%s.%N; }
 echo "bench: generating $N classified messages (agency $AGENCY)"
 protoc -Iproto --python_out="$WORK" proto/escucha/v1/escucha.proto
 GROUP="bench-$AGENCY"
-$PY bench/prioritize/gen.py "$ESCUCHA_KAFKA_BROKERS" "$AGENCY" "$N" "$WORK" "$WORK/rows.copy" "$GROUP"
+$PY bench/prioritize/gen.py "$ESCUCHA_KAFKA_BROKERS" "$AGENCY" "$N" "$WORK" "$WORK/rows.copy" "$GROUP" "${AGENCIES:-1}"
 
 # 1. escucha-prioritize: fresh consumer group, messages already in the topic.
 # env.sh only defines the settings; the service gets them explicitly.
@@ -46,7 +58,7 @@ pid=$!
 # 0.1 s would compete with the service for the database; the stored count is
 # checked once at the end.
 rows() { curl -sf "http://127.0.0.1:$ADMIN/metrics" | awk '/^escucha_prioritize_(rows_written|duplicates)_total/ {s += $2} END {printf "%d", s}'; }
-mine() { "${PSQL[@]}" -tA -c "SELECT count(*) FROM feedback WHERE agency = '$AGENCY'"; }
+mine() { "${PSQL[@]}" -tA -c "SELECT count(*) FROM feedback WHERE agency = '$AGENCY' OR agency LIKE '$AGENCY-%'"; }
 t_first="" ; deadline=$((SECONDS + 600))
 while :; do
   r=$(rows || echo 0); r=${r:-0}
@@ -61,6 +73,10 @@ svc_msgs=$((r_last - r_first))
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 stored=$(mine)
 [[ $stored -eq $N ]] || { echo "stored $stored of $N rows"; exit 1; }
+if [[ -n $AGENCIES ]]; then
+  printf 'agencies %5d: %8.0f msg/s into PostgreSQL (%d messages)\n' "$AGENCIES" "$svc_rate" "$N"
+  exit 0
+fi
 
 # 2. Raw COPY of the same rows into an identical, empty table.
 "${PSQL[@]}" -c "DROP TABLE IF EXISTS bench_copy_feedback" \

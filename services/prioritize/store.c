@@ -20,6 +20,7 @@
 
 #define SPIKE_SET_SLOTS 8192
 #define MAX_AGENCIES 4096
+#define PRIO_FLUSH_ROWS 4096 /* priorities rows per upsert at most */
 
 typedef struct agency_time {
   char *agency;
@@ -40,8 +41,9 @@ struct pz_store {
   pz_store_cfg cfg;
   PGconn *c;
   int migrated;
-  es_buf copy, ids; /* COPY data; id array literal */
-  uint32_t *slots;  /* hash table of the batch's ids: row index + 1 */
+  es_buf copy, ids;  /* COPY data; id array literal */
+  json_t *prio_rows; /* priorities rows of this transaction's rankings, one upsert at the end */
+  uint32_t *slots;   /* hash table of the batch's ids: row index + 1 */
   size_t nslots;
   unsigned char *skip; /* per row: 0 new, SKIP_DUP, SKIP_STORED */
   row_ref *fresh;      /* the rows written by this batch */
@@ -100,6 +102,7 @@ void pz_store_free(pz_store *s) {
   forget_nows(s);
   es_buf_free(&s->copy);
   es_buf_free(&s->ids);
+  json_decref(s->prio_rows);
   free(s->slots);
   free(s->skip);
   free(s->fresh);
@@ -574,16 +577,16 @@ static topic_acc *acc_for(rank_ctx *x, const char *topic) {
   return a->hist ? a : NULL;
 }
 
+/* The last column, the agency's first window of this kind, is the same on
+ * every row (one statement per window instead of two). */
 static const char SQL_HISTORY[] =
     "SELECT topic, " MS("window_start")
         ", total, positive, neutral, negative, nps_promoters,"
-        " nps_passives, nps_detractors, csat_responses, csat_satisfied, urgent"
-        " FROM topic_window_stats WHERE agency = $1 AND window_kind = $2"
-        " AND window_start >= " TS(3) " AND window_start <= " TS(4);
-static const char SQL_FIRST[] =
-    "SELECT " MS("min(window_start)")
-        " FROM topic_window_stats"
-        " WHERE agency = $1 AND topic = '*' AND window_kind = $2";
+        " nps_passives, nps_detractors, csat_responses, csat_satisfied, urgent,"
+        " (SELECT " MS("min(f.window_start)")
+            " FROM topic_window_stats f WHERE f.agency = $1 AND f.topic = '*' AND f.window_kind = $2)"
+            " FROM topic_window_stats WHERE agency = $1 AND window_kind = $2"
+            " AND window_start >= " TS(3) " AND window_start <= " TS(4);
 
 /* Loads current and earlier windows of every topic of the agency. */
 static int load_history(rank_ctx *x, PGresult **out) {
@@ -592,16 +595,13 @@ static int load_history(rank_ctx *x, PGresult **out) {
   snprintf(from, sizeof from, "%lld", (long long)(x->start - K * x->len));
   snprintf(to, sizeof to, "%lld", (long long)x->start);
   const char *p[] = {x->agency, PZ_WINDOW_NAMES[x->kind], from, to};
-  PGresult *first = q(x->s, "first_window", SQL_FIRST, 2, p, PGRES_TUPLES_OK);
-  if (!first) return -1;
-  /* Windows before the agency's first one are unknown, not zero. */
-  int64_t first_ms = PQgetisnull(first, 0, 0) ? x->start : strtoll(PQgetvalue(first, 0, 0), 0, 10);
-  PQclear(first);
-  int64_t known = (x->start - first_ms) / x->len;
-  x->nhist = known < 0 ? 0 : (known > K ? K : (int)known);
   PGresult *r = q(x->s, "history", SQL_HISTORY, 4, p, PGRES_TUPLES_OK);
   if (!r) return -1;
   int n = PQntuples(r);
+  /* Windows before the agency's first one are unknown, not zero (no row: no topic to rank). */
+  int64_t first_ms = n == 0 || PQgetisnull(r, 0, 12) ? x->start : strtoll(PQgetvalue(r, 0, 12), NULL, 10);
+  int64_t known = (x->start - first_ms) / x->len;
+  x->nhist = known < 0 ? 0 : (known > K ? K : (int)known);
   x->t = calloc((size_t)n + 1, sizeof *x->t);
   if (!x->t) goto fail;
   for (int i = 0; i < n; i++) {
@@ -691,7 +691,7 @@ static const char SQL_PRIORITIES[] =
     "  spike_p float8, baseline float8, nps float8, nps_impact float8, csat float8,"
     "  csat_impact float8, urgent_share float8, factors jsonb, explanation_es text,"
     "  explanation_en text)"
-    " ORDER BY x.agency, x.topic"
+    " ORDER BY x.agency, x.topic, x.window_kind" /* fixed lock order between instances */
     " ON CONFLICT (agency, topic, window_kind, window_start) DO UPDATE SET"
     "  computed_at = EXCLUDED.computed_at, level = EXCLUDED.level, rank = EXCLUDED.rank,"
     "  score = EXCLUDED.score, volume = EXCLUDED.volume,"
@@ -742,6 +742,7 @@ static int keep_priority(rank_ctx *x, const topic_acc *a, const char *es, const 
 }
 
 static int apply_actions(rank_ctx *x, topic_acc **order, size_t n);
+static int flush_priorities(pz_store *s);
 
 /* Scores, ranks, writes priorities, collects updates to publish. */
 static int rank_and_write(rank_ctx *x) {
@@ -750,8 +751,8 @@ static int rank_and_write(rank_ctx *x) {
   int K = cfg->history_windows, rc = -1;
   double fraction = (double)(x->now - x->start + 1) / (double)x->len;
   topic_acc **order = calloc(x->nt + 1, sizeof *order);
-  json_t *rows = json_array();
-  char *text = NULL;
+  if (!s->prio_rows) s->prio_rows = json_array();
+  json_t *rows = s->prio_rows;
   if (!order || !rows) goto cleanup;
   size_t n = 0;
   for (size_t i = 0; i < x->nt; i++) {
@@ -774,18 +775,31 @@ static int rank_and_write(rank_ctx *x) {
     if (kept++ < cfg->publish_top && keep_priority(x, a, es, en) != 0) goto cleanup;
     if (a->f.has_baseline && a->f.spike_p < cfg->spike_p && first_spike(s, x, a)) x->res->new_spikes++;
   }
-  if (n > 0) {
-    text = json_dumps(rows, JSON_COMPACT);
-    const char *p[] = {text};
-    if (!text || q_ok(s, "priorities", SQL_PRIORITIES, 1, p) != 0) goto cleanup;
-    x->res->ranked += n;
-  }
+  x->res->ranked += n;
+  /* bounded statement size with many agencies */
+  if (json_array_size(rows) >= PRIO_FLUSH_ROWS && flush_priorities(s) != 0) goto cleanup;
   rc = x->kind == cfg->action_window ? apply_actions(x, order, n) : 0;
 cleanup:
-  free(text);
-  json_decref(rows);
   free(order);
   return rc;
+}
+
+/* Writes the priorities rows of every ranking of this transaction in one
+ * upsert: one statement per transaction instead of one per agency and window
+ * (each agency is ranked at most once per transaction, so no row twice). */
+static int flush_priorities(pz_store *s) {
+  if (!s->prio_rows || json_array_size(s->prio_rows) == 0) return 0;
+  char *text = json_dumps(s->prio_rows, JSON_COMPACT);
+  json_array_clear(s->prio_rows);
+  const char *p[] = {text};
+  int rc = text ? q_ok(s, "priorities", SQL_PRIORITIES, 1, p) : -1;
+  free(text);
+  return rc;
+}
+
+/* Rows of a transaction that rolled back are not written. */
+static void forget_priorities(pz_store *s) {
+  if (s->prio_rows) json_array_clear(s->prio_rows);
 }
 
 /* ---- action plans ---- */
@@ -1239,6 +1253,7 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
        * per agency; pz_store_rank_pending catches up on the rest. */
       if (rank_due(s, a) && rank_agency(s, res, a) != 0) goto rollback;
     }
+    if (flush_priorities(s) != 0) goto rollback;
   }
   t4 = es_mono_ns();
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
@@ -1249,6 +1264,7 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
 rollback:
   if (PQstatus(s->c) == CONNECTION_OK) es_pg_exec(s->c, "ROLLBACK");
 fail:
+  forget_priorities(s);
   pz_batch_result_free(res);
   memset(res, 0, sizeof *res);
   if (PQstatus(s->c) != CONNECTION_OK) drop_conn(s);
@@ -1285,11 +1301,13 @@ int pz_store_rank_pending(pz_store *s, pz_batch_result *res, int force) {
   if (!pz_store_connected(s) || es_pg_exec(s->c, "BEGIN") != 0) goto fail;
   for (size_t i = 0; i < s->nnow; i++)
     if (s->nows[i].dirty && (force || rank_due(s, &s->nows[i])) && rank_agency(s, res, &s->nows[i]) != 0) goto rollback;
+  if (flush_priorities(s) != 0) goto rollback;
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
   return 0;
 rollback:
   es_pg_exec(s->c, "ROLLBACK");
 fail:
+  forget_priorities(s);
   for (size_t i = 0; i < s->nnow; i++) s->nows[i].dirty = 1; /* conservative: rank again */
   pz_batch_result_free(res);
   memset(res, 0, sizeof *res);

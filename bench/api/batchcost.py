@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""bench/api batch cost: where escucha-prioritize's batch time goes on the bench database
+(1M feedback rows). Each round sends, for every variant in turn, one COPY of ROWS fresh rows
+shaped like the freshness load (agency 'demo', now, Spanish/English texts) inside a
+transaction that first applies the variant's DDL (drop an index, the search column, ...) and
+is then rolled back, so every variant sees the same table and index sizes. The GIN pending
+list is not transactional: its growth and clean-ups are measured as they happen in service.
+Prints per variant the median / p90 / max COPY ms and µs per row.
+  batchcost.py DSN ROWS ROUNDS [variant ...]"""
+import io
+import json
+import os
+import random
+import sys
+import time
+
+import psycopg2
+
+DSN, ROWS, ROUNDS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+VARIANTS = {
+    "all": ["DROP INDEX IF EXISTS feedback_agency_time"],  # every index of migrations 001-014
+    # migration 015: one (agency, received_at, id) INCLUDE (...) index for 001's, 002's and 003's
+    "merged_015": ["DROP INDEX IF EXISTS feedback_agency_received", "DROP INDEX IF EXISTS feedback_agency_page",
+                   "DROP INDEX IF EXISTS feedback_agency_received_sat"],
+    "gin_fastupdate_off": ["DROP INDEX IF EXISTS feedback_agency_time", "ALTER INDEX feedback_search SET (fastupdate = off)"],
+    "no_gin": ["DROP INDEX IF EXISTS feedback_agency_time", "DROP INDEX feedback_search"],
+    "no_search_column": ["DROP INDEX IF EXISTS feedback_agency_time", "ALTER TABLE feedback DROP COLUMN search"],
+    "pkey_only": ["DROP INDEX IF EXISTS feedback_agency_time", "ALTER TABLE feedback DROP COLUMN search", "DROP INDEX IF EXISTS feedback_agency_received",
+                  "DROP INDEX feedback_agency_category", "DROP INDEX IF EXISTS feedback_agency_page",
+                  "DROP INDEX feedback_open311", "DROP INDEX feedback_review_queue",
+                  "DROP INDEX IF EXISTS feedback_agency_received_sat"],
+}
+names = sys.argv[4:] or list(VARIANTS)
+TEXTS = ["La fila del registro civil fue muy lenta, esperé %d minutos y nadie explicaba nada.",
+         "The appointment was moved three times without notice (ref %d); nobody answers the phone.",
+         "Excelente atención en la sucursal del centro, caso %d resuelto en el día."]
+CATS = ["waiting_times", "procedures", "staff_attention", "digital_channels", "other"]
+rng = random.Random(18)
+seq = [0]
+
+
+def batch():
+    now = time.time()
+    out = io.StringIO()
+    for i in range(ROWS):
+        seq[0] += 1
+        k = seq[0]
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + "Z"
+        cat = rng.choice(CATS)
+        out.write("\t".join([
+            "01ZZBC%06d%010d" % (os.getpid() % 1000000, k), "demo", "fresh", "WEB", "\\N", TEXTS[k % 3] % k,
+            "en" if k % 3 == 1 else "es", ts, ts, "\\N", str(1 + k % 5), cat, cat + "/other",
+            "%.3f" % rng.random(), rng.choice(["NEGATIVE", "NEUTRAL", "POSITIVE"]), "0.5", "\\N", "f", "m",
+            "\\N", "\\N", ts]) + "\n")
+    out.seek(0)
+    return out
+
+
+db = psycopg2.connect(DSN)
+cur = db.cursor()
+cols = ("id, agency, service, channel, external_id, text, language, created_at, received_at, nps, csat,"
+        " category, subcategory, confidence, sentiment, sentiment_score, journey_stage, urgent, model_version,"
+        " content_hash, redactions, classified_at")
+ms = {n: [] for n in names}
+for r in range(ROUNDS):
+    for n in (names if r % 2 == 0 else names[::-1]):  # alternate order: drift hits all alike
+        data = batch()
+        for stmt in VARIANTS[n]:
+            cur.execute(stmt)
+        t0 = time.perf_counter()
+        cur.copy_expert("COPY feedback (%s) FROM STDIN" % cols, data)
+        ms[n].append((time.perf_counter() - t0) * 1000)
+        db.rollback()
+res = {}
+for n in names:
+    v = sorted(ms[n])
+    res[n] = {"p50_ms": round(v[len(v) // 2], 1), "p90_ms": round(v[int(len(v) * 0.9)], 1),
+              "max_ms": round(v[-1], 1), "us_per_row_p50": round(v[len(v) // 2] * 1000 / ROWS)}
+print(json.dumps({"rows": ROWS, "rounds": ROUNDS, "variants": res}, indent=1))
