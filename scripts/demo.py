@@ -465,8 +465,11 @@ def report(cur, since, items, http_res, n_kafka, accepted, elapsed):
             p("    driver: %s (%.0f%% of the negatives)" % (d.get("label_en") or d["subcategory"], 100 * d["share"]))
         for i, r in enumerate(recs or []):
             p("    action %d: %s" % (i + 1, r))
-        p("    owner: %s; due %s (%s days); urgent items: %s" % (detail.get("owner") or "-", detail.get("due_date", "-"),
-                                                              detail.get("sla_days", "-"), detail.get("urgent_items", 0)))
+        if not topic.startswith("case/"):  # a case (one urgent item) has no plan detail: it is handled at once
+            p("    owner: %s; due %s (%s days); urgent items: %s" % (detail.get("owner") or "-",
+                                                                  detail.get("due_date", "-"),
+                                                                  detail.get("sla_days", "-"),
+                                                                  detail.get("urgent_items", 0)))
         if detail.get("success"):
             p("    goal: %s" % detail["success"].get("text_en", ""))
         for qd in (quotes or [])[:3]:
