@@ -19,7 +19,6 @@ import os
 import random
 import subprocess
 import sys
-import uuid
 
 import psycopg2
 
@@ -106,7 +105,7 @@ def test_retrain_refuses_poison_takes_good_rolls_back(services, tmp_path):
     def round_of(tag):
         """Classifies a batch spread over every partition; returns the versions served."""
         ids = ["%s%s-%d" % (prefix, tag, i) for i in range(len(texts))]
-        produce_all(p, [(uuid.uuid4().bytes, feedback(i, t)) for i, t in zip(ids, texts)])
+        produce_all(p, [(i.encode(), feedback(i, t)) for i, t in zip(ids, texts)])
         out.until(lambda: set(ids) <= set(outputs_by_id(out.msgs, prefix + tag + "-")), 120, "round " + tag)
         return versions_served(out, prefix + tag + "-")
 

@@ -202,5 +202,5 @@ def run(services, tmp_path):
     # (DeadLetter carries topic/partition/offset, the key to dedupe it by).
     mine = lambda m: (m.key() or b"").decode().startswith("bad-" + agency)
     read_topic("escucha.dlq.v1", mine, len(bad_keys))
-    got = {m.key().decode() for m in read_all("escucha.dlq.v1", mine)}
+    got = {(m.key() or b"").decode("utf-8", "replace") for m in read_all("escucha.dlq.v1", mine)}
     assert got == set(bad_keys)

@@ -16,7 +16,7 @@ SPANISH = ("Llevo tres semanas esperando la hora con el especialista en el CESFA
 def ingested(ids, timeout=60):
     """Feedback protobufs from escucha.feedback.ingested.v1 whose id is in ids."""
     ids = set(ids)
-    msgs = read_topic("escucha.feedback.ingested.v1", lambda m: m.key().decode() in ids, len(ids), timeout)
+    msgs = read_topic("escucha.feedback.ingested.v1", lambda m: (m.key() or b"").decode("utf-8", "replace") in ids, len(ids), timeout)
     out = {}
     for m in msgs:
         fb = pb.Feedback()
@@ -193,7 +193,7 @@ def test_inbound_topic_json_protobuf_and_dlq(services):
     for m in dl:
         d = pb.DeadLetter()
         d.ParseFromString(m.value())
-        reasons[m.key().decode()] = d
+        reasons[(m.key() or b"").decode("utf-8", "replace")] = d
     assert set(reasons) == {"bad-" + u, "noagency-" + u}
     assert reasons["noagency-" + u].reason.startswith("invalid: agency")
     # no clear original in the DLQ (no seal key here: size and hash only; test_ingest_dlq.py)

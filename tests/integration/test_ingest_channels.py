@@ -77,7 +77,7 @@ def test_email_message(services, api_key):
     fid = r.json()["id"]
     r2 = requests.post(URL + "email", data=msg.encode(), headers=h, timeout=30)
     assert r2.status_code == 200 and r2.json()["id"] == fid
-    got = read_topic("escucha.feedback.ingested.v1", lambda m: m.key().decode() == fid, 1)
+    got = read_topic("escucha.feedback.ingested.v1", lambda m: (m.key() or b"").decode("utf-8", "replace") == fid, 1)
     fb = pb.Feedback()
     fb.ParseFromString(got[0].value())
     assert fb.text.startswith("Reclamo por alumbrado público\n\nLa calle lleva un mes a oscuras (")

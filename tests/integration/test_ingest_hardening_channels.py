@@ -32,7 +32,7 @@ def open311(key, form=None, json_body=None):
 
 
 def ingested(fid):
-    got = read_topic("escucha.feedback.ingested.v1", lambda m: m.key() is not None and m.key().decode() == fid, 1)
+    got = read_topic("escucha.feedback.ingested.v1", lambda m: m.key() is not None and (m.key() or b"").decode("utf-8", "replace") == fid, 1)
     assert got, "feedback %s never reached the ingested topic" % fid
     return feedback_of(got[0])
 
