@@ -146,6 +146,14 @@ static int link(es_buf *b, const char *label, const char *base, const char *id, 
   return rc;
 }
 
+/* When it came in, and why it is urgent with our confidence ("Amenaza (confianza 0.95)"). */
+static void when_why(const Escucha__V1__UrgentCase *uc, const char *lang, char *when, size_t wlen, char *why,
+                     size_t ylen) {
+  ac_case_time(uc->has_received_at ? uc->received_at : 0, when, wlen);
+  snprintf(why, ylen, "%s (%s %.2f)", ac_case_reason_label(uc->reason, lang), en_of(lang) ? "confidence" : "confianza",
+           uc->has_confidence ? uc->confidence : 0.0);
+}
+
 static int marker(es_buf *b, const char *what, const char *id, const char *key, int markup) {
   return es_buf_printf(b, markup == AC_MU_HTML ? "<p><small>%s %s<br>\n%s%s</small></p>\n" : "%s %s\n%s%s\n", what, id,
                        AC_MARKER_PREFIX, key);
@@ -156,11 +164,9 @@ char *ac_case_body(const ac_case *c, const ac_case_view *v, int markup) {
   int en = en_of(v->lang), html = markup == AC_MU_HTML, rc = 0;
   es_buf b = {0};
   char when[40], why[400];
-  ac_case_time(uc->has_received_at ? uc->received_at : 0, when, sizeof when);
   /* The reason and confidence are ours; the matched phrase is the citizen's
    * words, so it goes through ac_text_inline with the rest of the line. */
-  snprintf(why, sizeof why, "%s (%s %.2f)", ac_case_reason_label(uc->reason, v->lang), en ? "confidence" : "confianza",
-           uc->has_confidence ? uc->confidence : 0.0);
+  when_why(uc, v->lang, when, sizeof when, why, sizeof why);
   rc |= es_buf_printf(&b, html ? "<h3>%s</h3>\n" : "%s\n\n",
                       en ? "Urgent case: a person may be in danger. Act now."
                          : "Caso urgente: una persona puede estar en peligro. Actuar de inmediato.");
@@ -209,10 +215,8 @@ char *ac_case_alert(const ac_case *c, const ac_case_view *v, int markup, const c
   const Escucha__V1__UrgentCase *uc = c->uc;
   int en = en_of(v->lang), html = markup == AC_MU_HTML, rc = 0;
   es_buf b = {0};
-  char when[40], why[200];
-  ac_case_time(uc->has_received_at ? uc->received_at : 0, when, sizeof when);
-  snprintf(why, sizeof why, "%s (%s %.2f)", ac_case_reason_label(uc->reason, v->lang), en ? "confidence" : "confianza",
-           uc->has_confidence ? uc->confidence : 0.0);
+  char when[40], why[400];
+  when_why(uc, v->lang, when, sizeof when, why, sizeof why);
   rc |= es_buf_printf(&b, html ? "<h3>%s</h3>\n" : "%s\n\n",
                       en ? "Urgent case opened: a person may be in danger."
                          : "Caso urgente abierto: una persona puede estar en peligro.");

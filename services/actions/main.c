@@ -155,6 +155,16 @@ typedef struct svc {
   ac_notifier *notifier; /* tells reporters when a ticket moves */
 } svc;
 
+/* The retry policy and breaker of the options, for every connector made here. */
+static void conn_tune(ac_conn *c) {
+  c->retry.timeout_ms = C.http_timeout_ms;
+  c->retry.max_attempts = (int)C.retry_max;
+  c->retry.base_ms = C.retry_base_ms;
+  c->retry.max_ms = C.retry_max_ms;
+  c->breaker.threshold = (int)C.breaker_threshold;
+  c->breaker.cooldown_ms = C.breaker_cooldown_ms;
+}
+
 /* One connector per tool+routing settings, reused so its breaker persists. */
 static ac_conn *conn_for(svc *s, json_t *routing) {
   const char *tool = json_string_value(json_object_get(routing, "tool"));
@@ -170,12 +180,7 @@ static ac_conn *conn_for(svc *s, json_t *routing) {
   ac_conn *c = s->nconns < 16 ? ac_conn_new(tool, json_is_object(routing) ? routing : NULL) : NULL;
   if (c) {
     json_object_set_new(c->cfg, "_sig", json_string(sig ? sig : ""));
-    c->retry.timeout_ms = C.http_timeout_ms;
-    c->retry.max_attempts = (int)C.retry_max;
-    c->retry.base_ms = C.retry_base_ms;
-    c->retry.max_ms = C.retry_max_ms;
-    c->breaker.threshold = (int)C.breaker_threshold;
-    c->breaker.cooldown_ms = C.breaker_cooldown_ms;
+    conn_tune(c);
     s->conns[s->nconns++] = c;
   }
   free(sig);
@@ -376,12 +381,7 @@ static ac_conn *oncall_conn(svc *s, int which, const char *target) {
     free(c->token);
     c->token = C.oncall_webhook_secret && *C.oncall_webhook_secret ? es_xstrdup(C.oncall_webhook_secret) : NULL;
   }
-  c->retry.timeout_ms = C.http_timeout_ms;
-  c->retry.max_attempts = (int)C.retry_max;
-  c->retry.base_ms = C.retry_base_ms;
-  c->retry.max_ms = C.retry_max_ms;
-  c->breaker.threshold = (int)C.breaker_threshold;
-  c->breaker.cooldown_ms = C.breaker_cooldown_ms;
+  conn_tune(c);
   s->oncall[s->noncall++] = c;
   return c;
 }

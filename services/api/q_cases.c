@@ -63,27 +63,9 @@ api_rc api_q_cases_list(PGconn *pg, const char *agency, const api_params *p, es_
   const char *prm[] = {agency, status, cur ? cur_us_s : NULL, cur ? cur_id : NULL, lim_s};
   PGresult *r;
   if ((rc = api_qr_run(pg, "cases_list", SQL_CASES, 5, prm, &r, err)) != API_OK) return rc;
-  size_t mark = out->len;
-  int n = PQntuples(r), shown = n > limit ? (int)limit : n, ok = api_qr_put(out, "{\"items\":[");
-  for (int i = 0; i < shown && ok; i++)
-    ok = (i == 0 || api_qr_put(out, ",")) && api_qr_putn(out, PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
-  ok = ok && api_qr_put(out, "],\"next_cursor\":");
-  if (ok && n > limit) {
-    char c[API_CURSOR_MAX + 1];
-    if (api_cursor_encode(strtoll(PQgetvalue(r, shown - 1, 1), NULL, 10), PQgetvalue(r, shown - 1, 0), c, sizeof c) !=
-        0) {
-      PQclear(r);
-      out->len = mark;
-      return api_dberror(err, NULL, "cases_list: a stored id cannot be a cursor");
-    }
-    ok = api_qr_put(out, "\"") && api_qr_put(out, c) && api_qr_put(out, "\"}");
-  } else ok = ok && api_qr_put(out, "null}");
+  rc = api_qr_keyset_page(r, limit, "cases_list", out, err);
   PQclear(r);
-  if (!ok) {
-    out->len = mark; /* never a partial reply */
-    return api_qr_oom(err);
-  }
-  return API_OK;
+  return rc;
 }
 
 /* ---- GET /v1/cases/{id} ---- */

@@ -113,23 +113,9 @@ api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, 
                          from,   to,  q,   cur ? cur_us_s : NULL, cur ? cur_id : NULL,   lim_s};
   PGresult *r;
   if ((rc = api_qr_run(pg, "feedback_list", SQL_LIST, 13, prm, &r, err)) != API_OK) return rc;
-  int n = PQntuples(r), shown = n > limit ? (int)limit : n, ok = api_qr_put(out, "{\"items\":[");
-  for (int i = 0; i < shown && ok; i++) {
-    if (i) ok = api_qr_put(out, ",");
-    ok = ok && api_qr_putn(out, PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
-  }
-  ok = ok && api_qr_put(out, "],\"next_cursor\":");
-  if (n > limit) {
-    char c[API_CURSOR_MAX + 1];
-    long long us = strtoll(PQgetvalue(r, shown - 1, 1), NULL, 10);
-    if (api_cursor_encode(us, PQgetvalue(r, shown - 1, 0), c, sizeof c) != 0) {
-      PQclear(r);
-      return api_dberror(err, NULL, "feedback_list: a stored id cannot be a cursor");
-    }
-    ok = ok && api_qr_put(out, "\"") && api_qr_put(out, c) && api_qr_put(out, "\"}");
-  } else ok = ok && api_qr_put(out, "null}");
+  rc = api_qr_keyset_page(r, limit, "feedback_list", out, err);
   PQclear(r);
-  return ok ? API_OK : api_qr_oom(err);
+  return rc;
 }
 
 /* ---- GET /v1/feedback/{id} ---- */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "route.h"
 
 const char *const API_WINDOW_NAMES[3] = {"hour", "day", "week"};
 const int64_t API_WINDOW_MS[3] = {3600000LL, 86400000LL, 604800000LL};
@@ -232,4 +233,27 @@ api_rc api_qr_run(PGconn *pg, const char *what, const char *sql, int n, const ch
   PQclear(*res);
   *res = NULL;
   return api_dberror(err, pg, what);
+}
+
+api_rc api_qr_keyset_page(PGresult *r, long limit, const char *what, es_buf *out, api_err *err) {
+  size_t mark = out->len;
+  int n = PQntuples(r), shown = n > limit ? (int)limit : n, ok = api_qr_put(out, "{\"items\":[");
+  for (int i = 0; i < shown && ok; i++)
+    ok = (i == 0 || api_qr_put(out, ",")) && api_qr_putn(out, PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2));
+  ok = ok && api_qr_put(out, "],\"next_cursor\":");
+  if (ok && n > limit) {
+    char c[API_CURSOR_MAX + 1], why[96];
+    if (api_cursor_encode(strtoll(PQgetvalue(r, shown - 1, 1), NULL, 10), PQgetvalue(r, shown - 1, 0), c, sizeof c) !=
+        0) {
+      out->len = mark;
+      snprintf(why, sizeof why, "%s: a stored id cannot be a cursor", what);
+      return api_dberror(err, NULL, why);
+    }
+    ok = api_qr_put(out, "\"") && api_qr_put(out, c) && api_qr_put(out, "\"}");
+  } else ok = ok && api_qr_put(out, "null}");
+  if (!ok) {
+    out->len = mark;
+    return api_qr_oom(err);
+  }
+  return API_OK;
 }

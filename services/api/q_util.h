@@ -77,4 +77,9 @@ int api_qr_putn(es_buf *b, const char *s, size_t n);
  * else the database error (api_dberror) and *res NULL. */
 ES_MUST_CHECK api_rc api_qr_run(PGconn *pg, const char *what, const char *sql, int n, const char *const *prm,
                                 PGresult **res, api_err *err);
+/* A keyset page from rows (id, microseconds, item JSON) fetched with
+ * LIMIT limit + 1: {"items":[...],"next_cursor":"..."|null}, the cursor from
+ * the last row shown when there is one more. Appends to out, or leaves it as
+ * it was on failure (never a partial reply). what names the query in errors. */
+ES_MUST_CHECK api_rc api_qr_keyset_page(PGresult *r, long limit, const char *what, es_buf *out, api_err *err);
 #endif
