@@ -155,25 +155,38 @@ char *ac_notify_whatsapp_json(const ac_notice *n, const char *to, const char *te
   char name[128];
   snprintf(name, sizeof name, "%s_%s", template_prefix, n->status);
   const char *note = n->note && *n->note ? n->note : "-";
-  return dump(json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:{s:s}, s:[{s:s, s:[{s:s,s:s}, {s:s,s:s}, {s:s,s:s}]}]}, s:s}",
+  json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:{s:s}, s:[{s:s, s:[{s:s,s:s}, {s:s,s:s}, {s:s,s:s}]}]}, s:s}",
                         "messaging_product", "whatsapp", "recipient_type", "individual", "to", to, "type", "template",
                         "template", "name", name, "language", "code", is_en(n) ? "en" : "es", "components", "type",
                         "body", "parameters", "type", "text", "text", n->agency_name, "type", "text", "text", n->ref,
-                        "type", "text", "text", note, "biz_opaque_callback_data", idem));
+                        "type", "text", "text", note, "biz_opaque_callback_data", idem);
+  /* The opt-out link is the template's dynamic URL button: a bare link in a
+   * template body is not clickable on every client. */
+  json_t *button = j && n->optout_tok ? json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}]}", "type", "button", "sub_type",
+                                                  "url", "index", "0", "parameters", "type", "text", "text",
+                                                  n->optout_tok)
+                                      : NULL;
+  if (j && n->optout_tok &&
+      (!button || json_array_append_new(json_object_get(json_object_get(j, "template"), "components"), button))) {
+    json_decref(j);
+    return NULL;
+  }
+  return dump(j);
 }
 
 char *ac_notify_sms_json(const ac_notice *n, const char *to, const char *idem) {
   const words *w = words_for(n);
   if (!w) return NULL;
-  char text[480];
   const char *note = n->note && *n->note ? n->note : "-";
-  int k = snprintf(text, sizeof text, "%s: ", n->agency_name);
-  if (k < 0 || (size_t)k >= sizeof text) return NULL;
-  if (strstr(w->body, "%s")) snprintf(text + k, sizeof text - (size_t)k, w->body, note);
-  else snprintf(text + k, sizeof text - (size_t)k, "%s", w->body);
-  size_t len = strlen(text);
-  snprintf(text + len, sizeof text - len, is_en(n) ? " Ref. %s" : " Ref. %s", n->ref);
-  return dump(json_pack("{s:s, s:s, s:s}", "to", to, "text", text, "idempotency_key", idem));
+  int en = is_en(n), has_note = strstr(w->body, "%s") != NULL;
+  es_buf b = {0};
+  int bad = es_buf_printf(&b, "%s: ", n->agency_name);
+  bad = bad || es_buf_printf(&b, has_note ? w->body : "%s", has_note ? note : w->body);
+  bad = bad || es_buf_printf(&b, " Ref. %s", n->ref);
+  if (n->optout_url) bad = bad || es_buf_printf(&b, en ? " Stop: %s" : " Para no recibir más: %s", n->optout_url);
+  char *out = bad ? NULL : dump(json_pack("{s:s, s:s, s:s}", "to", to, "text", b.data, "idempotency_key", idem));
+  es_buf_free(&b);
+  return out;
 }
 
 /* ---- queue ---- */
@@ -541,7 +554,7 @@ int ac_notifier_pass(ac_notifier *n, PGconn *pg) {
       snprintf(optout, sizeof optout, "%s/v1/optout/%s", O.public_api_url, tok);
     ac_notice nt = {
         j->status,      j->note[0] ? j->note : NULL, j->lang, O.agency_name ? O.agency_name : j->agency, O.signature,
-        j->feedback_id, optout[0] ? optout : NULL};
+        j->feedback_id, optout[0] ? optout : NULL, optout[0] ? tok : NULL};
     int rc = send_one(n, j, contact, &nt, err, sizeof err);
     json_t *v;
     const char *key;

@@ -37,15 +37,18 @@ typedef struct ac_notice {
   const char *signature;   /* closing line, or NULL */
   const char *ref;         /* the feedback id (the reporter's reference) */
   const char *optout_url;  /* NULL: no link */
+  const char *optout_tok;  /* the link's last segment (WhatsApp's URL button suffix), or NULL */
 } ac_notice;
 /* malloc'd (NULL: out of memory). */
 char *ac_notify_subject(const ac_notice *n);
 char *ac_notify_text(const ac_notice *n);
 char *ac_notify_html(const ac_notice *n);
 /* WhatsApp Cloud API template message: template <prefix>_<status>, language
- * es/en, body parameters agency, reference, note. to: digits only. */
+ * es/en, body parameters agency, reference, note; with an opt-out token, the
+ * template's URL button 0 (…/v1/optout/{{1}}) gets it. to: digits only. */
 char *ac_notify_whatsapp_json(const ac_notice *n, const char *to, const char *template_prefix, const char *idem);
-/* SMS gateway body {"to","text","idempotency_key"}. */
+/* SMS gateway body {"to","text","idempotency_key"}; the text ends with the
+ * opt-out link when there is one. */
 char *ac_notify_sms_json(const ac_notice *n, const char *to, const char *idem);
 /* "esn-" + 32 hex of SHA-256(feedback id "/" status): the same on every retry. */
 void ac_notify_key(const char *feedback_id, const char *status, char out[40]);

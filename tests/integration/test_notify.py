@@ -72,7 +72,10 @@ class Receiver(http.server.ThreadingHTTPServer):
                         ok = (h.headers["Authorization"] == "Bearer " + WA_TOKEN and j["messaging_product"] == "whatsapp"
                               and j["type"] == "template" and j["to"].isdigit() and t["language"]["code"] in ("es", "en")
                               and t["name"].startswith("escucha_status_")
-                              and all(p["type"] == "text" for p in t["components"][0]["parameters"]))
+                              and all(p["type"] == "text" for c in t["components"] for p in c["parameters"])
+                              and [c["type"] for c in t["components"]] in (["body"], ["body", "button"])
+                              and all(c["sub_type"] == "url" and c["index"] == "0" and len(c["parameters"]) == 1
+                                      for c in t["components"][1:]))
                         if ok:
                             self.got["whatsapp"].append(j)
                     elif h.path == "/sms":
@@ -167,6 +170,12 @@ def test_reporters_told_once_per_status(services, redmine, tmp_path):  # noqa: F
         assert wa["to"] == "56911112222" and wa["template"]["name"] == "escucha_status_opened"
         assert wa["template"]["language"]["code"] == "en"  # the item's language
         assert rx.got["sms"][0]["to"] == "+56933334444" and "Recibimos su reporte" in rx.got["sms"][0]["text"]
+        # every channel carries the opt-out: WhatsApp as the template's URL button, SMS as the link
+        wa_fid = next(f for f, p in people.items() if p[1] == "whatsapp" and p[3] == "live")
+        sms_fid = next(f for f, p in people.items() if p[1] == "sms" and p[3] == "live")
+        assert wa["template"]["components"][1]["parameters"][0]["text"].startswith(wa_fid + ".")
+        assert "Para no recibir más: " in rx.got["sms"][0]["text"]
+        assert "/v1/optout/%s." % sms_fid in rx.got["sms"][0]["text"]
 
         # the e-mail's one-click opt-out link, served by escucha-api: a forged one is refused
         link = next(w for w in text.split() if "/v1/optout/" in w)

@@ -41,7 +41,8 @@ static void test_text_by_language(void **st) {
                   "Municipalidad de Ñuñoa",
                   "Atentamente,",
                   "01JABCDEF",
-                  "http://127.0.0.1:8081/v1/optout/01JABCDEF.xyz"};
+                  "http://127.0.0.1:8081/v1/optout/01JABCDEF.xyz",
+                  "01JABCDEF.xyz"};
   char *s = ac_notify_subject(&es), *t = ac_notify_text(&es), *h = ac_notify_html(&es);
   assert_non_null(s);
   assert_non_null(t);
@@ -53,7 +54,7 @@ static void test_text_by_language(void **st) {
   assert_non_null(strstr(t, "Atentamente,\nMunicipalidad de Ñuñoa"));
   assert_null(strstr(h, "<script"));
   free(s), free(t), free(h);
-  ac_notice en = {"resolved", NULL, "en", "City <Hall>", NULL, "01JX", NULL};
+  ac_notice en = {"resolved", NULL, "en", "City <Hall>", NULL, "01JX", NULL, NULL};
   t = ac_notify_text(&en), h = ac_notify_html(&en);
   assert_non_null(strstr(t, "has been fixed"));
   assert_null(strstr(t, "stop these messages")); /* no link without a secret */
@@ -63,7 +64,7 @@ static void test_text_by_language(void **st) {
   const char *all[] = {"opened", "in_progress", "resolved", "not_fixed", "forwarded", "duplicate"};
   for (size_t i = 0; i < 6; i++)
     for (int l = 0; l < 2; l++) {
-      ac_notice n = {all[i], "x", l ? "en" : "es", "A", NULL, "R", NULL};
+      ac_notice n = {all[i], "x", l ? "en" : "es", "A", NULL, "R", NULL, NULL};
       t = ac_notify_text(&n);
       assert_non_null(t);
       for (char *p = t, *q; (q = strpbrk(p, ".:\n")); p = q + 1) assert_true(q - p < 120);
@@ -73,7 +74,7 @@ static void test_text_by_language(void **st) {
 
 static void test_vendor_bodies(void **st) {
   (void)st;
-  ac_notice n = {"forwarded", "SERVIU", "es", "Muni", NULL, "01JREF", NULL};
+  ac_notice n = {"forwarded", "SERVIU", "es", "Muni", NULL, "01JREF", NULL, NULL};
   char key[40];
   ac_notify_key("01JREF", "forwarded", key);
   assert_int_equal(strlen(key), 36);
@@ -107,7 +108,34 @@ static void test_vendor_bodies(void **st) {
   assert_non_null(strstr(text, "Muni: Su reporte fue enviado a quien está a cargo del tema: SERVIU."));
   assert_non_null(strstr(text, "Ref. 01JREF"));
   assert_true(strlen(text) <= 480);
+  assert_null(strstr(text, "optout"));
   json_decref(j);
+  free(s);
+
+  /* with an opt-out link: WhatsApp's URL button carries the token, SMS ends with the link */
+  ac_notice o = {"resolved", NULL, "en", "Muni", NULL, "01JREF", "https://api.example/v1/optout/TOK-1", "TOK-1"};
+  w = ac_notify_whatsapp_json(&o, "56987654321", "escucha_status", key);
+  j = json_loads(w, 0, NULL);
+  json_t *comps = json_object_get(json_object_get(j, "template"), "components");
+  assert_int_equal(json_array_size(comps), 2);
+  json_t *b = json_array_get(comps, 1);
+  assert_string_equal(json_string_value(json_object_get(b, "type")), "button");
+  assert_string_equal(json_string_value(json_object_get(b, "sub_type")), "url");
+  assert_string_equal(json_string_value(json_object_get(b, "index")), "0");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(b, "parameters"), 0), "text")),
+                      "TOK-1");
+  json_decref(j);
+  free(w);
+  s = ac_notify_sms_json(&o, "+56987654321", key);
+  j = json_loads(s, 0, NULL);
+  text = json_string_value(json_object_get(j, "text"));
+  assert_non_null(strstr(text, "Muni: The problem you told us about has been fixed."));
+  assert_non_null(strstr(text, "Ref. 01JREF Stop: https://api.example/v1/optout/TOK-1"));
+  json_decref(j);
+  free(s);
+  o.lang = "es";
+  s = ac_notify_sms_json(&o, "+56987654321", key);
+  assert_non_null(strstr(s, "Para no recibir más: https://api.example/v1/optout/TOK-1"));
   free(s);
 }
 
