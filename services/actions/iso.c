@@ -506,7 +506,7 @@ cleanup:
 
 /* ---- the command -------------------------------------------------------- */
 
-static int valid_date(const char *s) {
+int ac_iso_date_valid(const char *s) {
   struct tm tm = {0};
   const char *end = s ? strptime(s, "%Y-%m-%d", &tm) : NULL;
   if (!end || *end || strlen(s) != 10) return 0;
@@ -560,7 +560,7 @@ int ac_iso_main(int argc, char **argv) {
     fprintf(stderr, "escucha-actions iso-report: --agency is required (up to %zu bytes)\n", sizeof r.agency - 1);
     goto cleanup;
   }
-  if (!valid_date(from) || !valid_date(to) || strcmp(from, to) > 0) {
+  if (!ac_iso_date_valid(from) || !ac_iso_date_valid(to) || strcmp(from, to) > 0) {
     fprintf(stderr, "escucha-actions iso-report: --from and --to must be dates YYYY-MM-DD, from <= to\n");
     goto cleanup;
   }

@@ -73,4 +73,6 @@ int ac_iso_nps(long long p, long long pa, long long d, double *nps, double *lo, 
 /* escucha-actions iso-report [options]: exit 0 written, 2 bad options,
  * database or file error. */
 int ac_iso_main(int argc, char **argv);
+/* 1 when s is a real calendar date YYYY-MM-DD (2025-02-30 is not). */
+int ac_iso_date_valid(const char *s);
 #endif

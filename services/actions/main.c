@@ -16,6 +16,7 @@
 #include "admin.h"
 #include "audit.h"
 #include "iso.h"
+#include "record.h"
 #include "case.h"
 #include "config.h"
 #include "digest_db.h"
@@ -128,7 +129,8 @@ static const char USAGE[] =
     "    sends (or, with --dry-run, prints the text part of) the digest of the last complete period,\n"
     "    or of the period containing --date; --force sends again a digest already sent\n\n"
     "Audit trail: escucha-actions audit-verify [options] checks audit_log's hash chain (exit 1: broken)\n"
-    "ISO 9001 evidence: escucha-actions iso-report --agency A --from YYYY-MM-DD --to YYYY-MM-DD [--out DIR]";
+    "ISO 9001 evidence: escucha-actions iso-report --agency A --from YYYY-MM-DD --to YYYY-MM-DD [--out DIR]\n"
+    "Earlier actions: escucha-actions record-plan --agency A --topic T --opened D --closed D --note TEXT";
 
 static es_metric *m_in, *m_tickets, *m_fail, *m_tta, *m_ttr, *m_digest, *m_retry, *m_pending, *m_cases, *m_case_tta,
     *m_oncall;
@@ -1141,6 +1143,7 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "digest") == 0) return digest_cmd(argc, argv);
   if (argc > 1 && strcmp(argv[1], "audit-verify") == 0) return ac_audit_verify_main(argc - 1, argv + 1);
   if (argc > 1 && strcmp(argv[1], "iso-report") == 0) return ac_iso_main(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "record-plan") == 0) return ac_record_main(argc - 1, argv + 1);
   int pr = es_config_parse(OPTS, "escucha-actions", USAGE, argc, argv, 1, NULL, NULL);
   if (pr != 0) {
     es_config_free(OPTS);

@@ -162,10 +162,10 @@ char *ac_notify_whatsapp_json(const ac_notice *n, const char *to, const char *te
                         "type", "text", "text", note, "biz_opaque_callback_data", idem);
   /* The opt-out link is the template's dynamic URL button: a bare link in a
    * template body is not clickable on every client. */
-  json_t *button = j && n->optout_tok ? json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}]}", "type", "button", "sub_type",
-                                                  "url", "index", "0", "parameters", "type", "text", "text",
-                                                  n->optout_tok)
-                                      : NULL;
+  json_t *button = j && n->optout_tok
+                       ? json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}]}", "type", "button", "sub_type", "url", "index", "0",
+                                   "parameters", "type", "text", "text", n->optout_tok)
+                       : NULL;
   if (j && n->optout_tok &&
       (!button || json_array_append_new(json_object_get(json_object_get(j, "template"), "components"), button))) {
     json_decref(j);
@@ -552,9 +552,14 @@ int ac_notifier_pass(ac_notifier *n, PGconn *pg) {
     char optout[ES_RECEIPT_TOKEN_MAX + 300] = "", tok[ES_RECEIPT_TOKEN_MAX];
     if (n->has_optout && es_receipt_token(n->optout_key, j->feedback_id, tok, sizeof tok) == 0)
       snprintf(optout, sizeof optout, "%s/v1/optout/%s", O.public_api_url, tok);
-    ac_notice nt = {
-        j->status,      j->note[0] ? j->note : NULL, j->lang, O.agency_name ? O.agency_name : j->agency, O.signature,
-        j->feedback_id, optout[0] ? optout : NULL, optout[0] ? tok : NULL};
+    ac_notice nt = {j->status,
+                    j->note[0] ? j->note : NULL,
+                    j->lang,
+                    O.agency_name ? O.agency_name : j->agency,
+                    O.signature,
+                    j->feedback_id,
+                    optout[0] ? optout : NULL,
+                    optout[0] ? tok : NULL};
     int rc = send_one(n, j, contact, &nt, err, sizeof err);
     json_t *v;
     const char *key;

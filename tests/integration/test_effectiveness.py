@@ -4,9 +4,13 @@ planted with their daily counts before and after closure: a planted drop is
 `effective`, no drop is `not_effective` and gets a follow-up plan that says
 why, too little data is `inconclusive`. One classified message per topic,
 well after the K days, makes prioritize rank the agency and check them."""
+import datetime
+import os
+import subprocess
+
 import psycopg2
 
-from conftest import PG_DSN, pb, unique, wait_until
+from conftest import BIN, PG_DSN, REPO, pb, unique, wait_until
 from test_prioritize_flow import classified, fresh_group, send, start_prioritize
 
 DAY = 86400 * 1000
@@ -26,6 +30,10 @@ def plant(agency, topic, plan_id, before, after, total=1000):
     sql("INSERT INTO action_plans (id, agency, topic, status, opened_at, closed_at, request_id) VALUES "
         "(%s, %s, %s, 'closed', to_timestamp(%s / 1000.0) - interval '3 days', to_timestamp(%s / 1000.0) "
         "+ interval '15 hours', %s)", (plan_id, agency, topic, T0, T0, "req-" + plan_id))
+    windows(agency, topic, before, after, total)
+
+
+def windows(agency, topic, before, after, total=1000):
     for side, count, days in (("before", before, range(-K, 0)), ("after", after, range(1, K + 1))):
         for i, d in enumerate(days):
             neg = count // K + (1 if i < count % K else 0)
@@ -76,3 +84,53 @@ def test_effective_not_effective_inconclusive(services):
     audit = sql("SELECT count(*) FROM audit_log WHERE entity = 'action_plan' AND action = 'effect_checked' "
                 "AND entity_id = ANY(%s)", ([p[0] for p in plans.values()],))[0][0]
     assert audit == 3
+
+
+def record(*args):
+    p = subprocess.run([os.path.join(BIN, "escucha-actions"), "record-plan"] + list(args), capture_output=True,
+                       text=True, env=dict(os.environ, ESCUCHA_PG_DSN=PG_DSN), cwd=REPO, timeout=60)
+    return p.returncode, p.stdout + p.stderr
+
+
+def test_recorded_plan_is_checked_on_history(services):
+    """An action the agency took before Escucha (escucha-actions record-plan) becomes a closed plan with its
+    closure, audited, checked like any other on the history around it, and recorded once however often the
+    command runs; bad records are refused naming the option."""
+    agency = unique("rec")
+    day = datetime.datetime.fromtimestamp(T0 / 1000, datetime.timezone.utc).strftime("%Y-%m-%d")
+    args = ["--agency", agency, "--topic", "procedures", "--opened", "2024-02-19", "--closed", day,
+            "--note", "Ventanilla extra los lunes", "--closure", "resolved", "--by", "jefa-oirs"]
+    rc, out = record(*args)
+    assert rc == 0 and out.startswith("recorded plan "), out
+    pid = out.split()[2]
+    rc, again = record(*args)
+    assert rc == 0 and again.startswith("already recorded as plan %s " % pid), again
+    assert sql("SELECT count(*) FROM action_plans WHERE agency = %s", (agency,))[0][0] == 1
+    row = sql("SELECT topic, status, kind, summary, opened_at::date::text, closed_at::date::text, "
+              "request_sent_at IS NOT NULL FROM action_plans WHERE id = %s", (pid,))[0]
+    assert row == ("procedures", "closed", "plan", "Ventanilla extra los lunes", "2024-02-19", day, True)
+    assert sql("SELECT tool, status, closure, detail->>'recorded_by' FROM actions WHERE plan_id = %s", (pid,)) == [
+        ("recorded", "done", "resolved", "jefa-oirs")]
+    assert sql("SELECT actor, action, detail->>'closure' FROM audit_log WHERE entity = 'action_plan' AND "
+               "entity_id = %s", (pid,)) == [("jefa-oirs", "record", "resolved")]
+    # refused, naming what is wrong; nothing written
+    for bad, want in ((["--topic", "no_such_topic"], "--topic"), (["--closed", "2024-02-30"], "--closed"),
+                      (["--opened", "2024-03-05"], "--opened must not be after --closed"),
+                      (["--closed", "2999-01-01", "--opened", "2998-01-01"], "in the future"),
+                      (["--closure", "not_fixed"], "--closure-note"), (["--note", ""], "--note"),
+                      (["--closure", "fixed"], "closure")):
+        a = list(args)
+        for i in range(0, len(bad), 2):
+            a[a.index(bad[i]) + 1] = bad[i + 1]
+        rc, out = record(*a)
+        assert rc == 2 and want in out, (bad, rc, out)
+    assert sql("SELECT count(*) FROM action_plans WHERE agency = %s", (agency,))[0][0] == 1
+    # the history around it: a drop after the day it closed -> effective
+    windows(agency, "procedures", 70, 10)
+    at = T0 + (K + 3) * DAY + 3600 * 1000
+    send([classified(agency + "-0", agency, "procedures", at, pb.NEGATIVE)], agency)
+    start_prioritize(services, fresh_group(), ESCUCHA_EFFECT_DAYS=str(K))
+    wait_until(lambda: sql("SELECT verdict FROM action_effects WHERE plan_id = %s", (pid,)), 90, interval=0.2,
+               what="the recorded plan checked")
+    got = sql("SELECT verdict, before_complaints, after_complaints FROM action_effects WHERE plan_id = %s", (pid,))
+    assert got == [("effective", 70, 10)]
