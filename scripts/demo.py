@@ -178,7 +178,8 @@ def main():
     # a third of the sample is the agency's history, imported at its own dates; the rest arrives now
     history = [it for i, it in enumerate(items) if i % 3 == 0 and it.get("created_at")]
     items = [it for i, it in enumerate(items) if i % 3 or not it.get("created_at")]
-    n_hist = import_history(cur, history)
+    n_hist, hist_pattern = import_history(cur, history)
+    earlier = record_earlier_action(cur, hist_pattern)
     since = q(cur, "SELECT now()")[0][0]
     base = {k: metric("ingest", 'escucha_ingest_items_total{result="%s"}' % k)
             for k in ("accepted", "duplicate", "rejected")}
@@ -201,14 +202,15 @@ def main():
     report(cur, since, items, http_res, n_kafka, accepted, elapsed)
     history_report(cur, n_hist)
     try:
-        close_the_loop(cur, key, since)
+        close_the_loop(cur, key, since, earlier)
     finally:
         stop_smtp_sink()
 
 
 # ---- history from day one: dated feedback at its own weeks ----
 
-HISTORY_WEEKS = 8
+HISTORY_WEEKS = 9  # the earlier action's 28 days before and after fit inside it
+EFFECT_DAYS = int(os.environ.get("ESCUCHA_EFFECT_DAYS", "28"))
 
 
 def import_history(cur, history):
@@ -243,7 +245,33 @@ def import_history(cur, history):
     pattern = "hist-%s-%%" % run
     wait("history stored", lambda: q(cur, "SELECT count(*) FROM feedback WHERE agency = %s AND external_id LIKE %s",
                                      AGENCY, pattern)[0][0], lambda: accepted, 300, settle=30)
-    return accepted
+    return accepted, pattern
+
+
+def record_earlier_action(cur, pattern):
+    """An action the agency took before Escucha, on the topic its history complains about most, finished
+    EFFECT_DAYS + 2 days ago: `escucha-actions record-plan` makes it a closed plan, and prioritize's
+    effectiveness check compares the imported history's complaint rate before and after it (real data,
+    nothing planted: whatever the verdict, it is what these comments say)."""
+    top = q(cur, """SELECT category, count(*) FROM feedback WHERE agency = %s AND external_id LIKE %s
+                    AND sentiment = 'NEGATIVE' AND NOT urgent AND category NOT IN ('other', 'praise')
+                    GROUP BY category ORDER BY 2 DESC, 1 LIMIT 1""", AGENCY, pattern)
+    if not top:
+        print("   (no negative history to record an earlier action against)")
+        return None
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    closed = today - datetime.timedelta(days=EFFECT_DAYS + 2)
+    opened = closed - datetime.timedelta(days=14)
+    binary = os.path.join(os.environ.get("ESCUCHA_BIN_DIR", os.path.join(REPO, "build", "bin")), "escucha-actions")
+    r = subprocess.run([binary, "record-plan", "--agency", AGENCY, "--topic", top[0][0], "--opened", opened.isoformat(),
+                        "--closed", closed.isoformat(), "--by", "demo (jefatura OIRS)",
+                        "--note", "Refuerzo de personal en el área y seguimiento semanal de los reclamos"],
+                       env=dict(os.environ, ESCUCHA_PG_DSN=PG), capture_output=True, text=True, timeout=60)
+    print("Recording an earlier action (escucha-actions record-plan): %s"
+          % (r.stdout.strip() or r.stderr.strip()[-300:]))
+    if r.returncode != 0 or " plan " not in r.stdout:
+        return None
+    return r.stdout.split(" plan ")[1].split()[0]
 
 
 def history_report(cur, n_hist):
@@ -324,7 +352,7 @@ def captured():
     return out
 
 
-def close_the_loop(cur, key, since):
+def close_the_loop(cur, key, since, earlier=None):
     p = print
     p("")
     p("ONE FULL LOOP: a citizen's complaint -> plan -> ticket closed in Redmine -> the citizen told")
@@ -376,17 +404,10 @@ def close_the_loop(cur, key, since):
         p("   Subject: %s" % subject)
         for line in text.strip().splitlines():
             p("   | %s" % line)
-    eff = q(cur, "SELECT status, effect, closed_at FROM action_plans WHERE id = %s", plan_id)[0]
-    e = q(cur, "SELECT verdict, rate_ratio, ci_low, ci_high FROM action_effects WHERE plan_id = %s", plan_id)
-    p("5. Did it work? Plan %s is %s." % (plan_id, eff[0]))
-    if e:
-        p("   Effectiveness: %s (rate ratio %s, 95%% CI %s-%s)" % e[0])
-    else:
-        p("   Effectiveness: not checked yet. escucha-prioritize closes the plan once the topic's score stays")
-        p("   below the close threshold, then compares the topic's complaint rate in the %s days after the" %
-          os.environ.get("ESCUCHA_EFFECT_DAYS", "28"))
-        p("   closure with the days before (docs/prioritization.md \"Effectiveness\"): effective, not_effective")
-        p("   (a follow-up plan opens) or inconclusive.")
+    eff = q(cur, "SELECT status FROM action_plans WHERE id = %s", plan_id)[0]
+    p("5. Did it work? Plan %s is %s; its effectiveness is checked %d days after it closes." % (plan_id, eff[0],
+                                                                                             EFFECT_DAYS))
+    show_effect(cur, earlier)
     iso = os.path.join(OUT, "iso")
     today = time.strftime("%Y-%m-%d", time.gmtime())
     first = time.strftime("%Y-%m-%d", time.gmtime(time.time() - HISTORY_WEEKS * 7 * 86400))
@@ -399,6 +420,36 @@ def close_the_loop(cur, key, since):
         p("   %s" % r.stdout.strip().splitlines()[-1])
     else:
         p("6. iso-report failed: %s" % r.stderr.strip()[-300:])
+
+
+def show_effect(cur, plan_id):
+    """The earlier action recorded on the history: prioritize's verdict on it, with its figures."""
+    p = print
+    if not plan_id:
+        return
+    e = poll("the earlier action's effectiveness", lambda: q(
+        cur, """SELECT p.topic, to_char(p.closed_at, 'YYYY-MM-DD'), e.verdict, e.before_complaints, e.before_total,
+                       e.after_complaints, e.after_total, e.rate_before, e.rate_after, e.rate_ratio, e.ci_low,
+                       e.ci_high, e.followup_plan, e.window_days
+                FROM action_effects e JOIN action_plans p ON p.id = e.plan_id WHERE e.plan_id = %s""", plan_id), 90)
+    if not e:
+        p("   The earlier action (plan %s) has no verdict yet (prioritize checks it at its next ranking)." % plan_id)
+        return
+    topic, closed, verdict, xb, nb, xa, na, rb, ra, rr, lo, hi, follow, k = e[0]
+    p("   The earlier action recorded on the history (plan %s, topic %s, finished %s), checked on the" %
+      (plan_id, topic, closed))
+    p("   imported comments of the %d days before and after it:" % k)
+    p("     before: %d complaints in %d comments (%.1f per 1,000)" % (xb, nb, rb or 0))
+    p("     after:  %d complaints in %d comments (%.1f per 1,000)" % (xa, na, ra or 0))
+    if rr is not None:
+        p("     rate ratio %.2f, 95%% CI %.2f-%.2f -> %s" % (rr, lo, hi, verdict.upper()))
+    else:
+        p("     -> %s (too few complaints to compare)" % verdict.upper())
+    if follow:
+        s = q(cur, "SELECT priority->>'explanation_en' FROM action_plans WHERE id = %s", follow)
+        p("   Not effective, so a follow-up plan %s was opened for the topic; it starts:" % follow)
+        for line in textwrap.wrap((s[0][0] if s and s[0][0] else "")[:300], 74):
+            p("   | %s" % line)
 
 
 def report(cur, since, items, http_res, n_kafka, accepted, elapsed):

@@ -128,8 +128,9 @@ def test_recorded_plan_is_checked_on_history(services):
     # the history around it: a drop after the day it closed -> effective
     windows(agency, "procedures", 70, 10)
     at = T0 + (K + 3) * DAY + 3600 * 1000
+    group = fresh_group()  # before the send: the group starts at the topic's end
     send([classified(agency + "-0", agency, "procedures", at, pb.NEGATIVE)], agency)
-    start_prioritize(services, fresh_group(), ESCUCHA_EFFECT_DAYS=str(K))
+    start_prioritize(services, group, ESCUCHA_EFFECT_DAYS=str(K))
     wait_until(lambda: sql("SELECT verdict FROM action_effects WHERE plan_id = %s", (pid,)), 90, interval=0.2,
                what="the recorded plan checked")
     got = sql("SELECT verdict, before_complaints, after_complaints FROM action_effects WHERE plan_id = %s", (pid,))
