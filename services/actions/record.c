@@ -114,12 +114,12 @@ int ac_record_main(int argc, char **argv) {
     rc = pr > 0 ? 0 : 2;
     goto cleanup;
   }
-  const char *why = !agency || !*agency                            ? "--agency is required"
-                    : !topic || !*topic                            ? "--topic is required"
-                    : !note || !*note                              ? "--note is required (what was done)"
-                    : !ac_iso_date_valid(opened)                   ? "--opened must be a date YYYY-MM-DD"
-                    : !ac_iso_date_valid(closed)                   ? "--closed must be a date YYYY-MM-DD"
-                    : strcmp(opened, closed) > 0                   ? "--opened must not be after --closed"
+  const char *why = !agency || !*agency          ? "--agency is required"
+                    : !topic || !*topic          ? "--topic is required"
+                    : !note || !*note            ? "--note is required (what was done)"
+                    : !ac_iso_date_valid(opened) ? "--opened must be a date YYYY-MM-DD"
+                    : !ac_iso_date_valid(closed) ? "--closed must be a date YYYY-MM-DD"
+                    : strcmp(opened, closed) > 0 ? "--opened must not be after --closed"
                     : (closure == 1 || closure == 2) && (!closure_note || !*closure_note)
                         ? "--closure-note is required for not_fixed (why) and forwarded (to whom)"
                         : NULL;
@@ -136,8 +136,7 @@ int ac_record_main(int argc, char **argv) {
     goto cleanup;
   }
   if (es_taxonomy_label(tax, topic, "es") == topic) {
-    fprintf(stderr, "escucha-actions record-plan: --topic is not a category or category/subcategory of %s\n",
-            taxonomy);
+    fprintf(stderr, "escucha-actions record-plan: --topic is not a category or category/subcategory of %s\n", taxonomy);
     goto cleanup;
   }
   ac_record rec = {agency, topic, opened, closed, note, CLOSURES[closure], closure_note, by};
