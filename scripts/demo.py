@@ -436,18 +436,17 @@ def show_effect(cur, plan_id):
         p("   The earlier action (plan %s) has no verdict yet (prioritize checks it at its next ranking)." % plan_id)
         return
     topic, closed, verdict, xb, nb, xa, na, rb, ra, rr, lo, hi, follow, k = e[0]
-    p("   The earlier action recorded on the history (plan %s, topic %s, finished %s), checked on the" %
-      (plan_id, topic, closed))
-    p("   imported comments of the %d days before and after it:" % k)
+    p("   The earlier action recorded on the history (plan %s, topic %s," % (plan_id, topic))
+    p("   finished %s), checked on the imported comments of the %d days before and after it:" % (closed, k))
     p("     before: %d complaints in %d comments (%.1f per 1,000)" % (xb, nb, rb or 0))
     p("     after:  %d complaints in %d comments (%.1f per 1,000)" % (xa, na, ra or 0))
     if rr is not None:
-        p("     rate ratio %.2f, 95%% CI %.2f-%.2f -> %s" % (rr, lo, hi, verdict.upper()))
+        p("     rate ratio %.2f, 95%% CI %.2f-%.2f: %s" % (rr, lo, hi, verdict.replace("_", " ").upper()))
     else:
-        p("     -> %s (too few complaints to compare)" % verdict.upper())
+        p("     %s (too few complaints to compare)" % verdict.upper())
     if follow:
         s = q(cur, "SELECT priority->>'explanation_en' FROM action_plans WHERE id = %s", follow)
-        p("   Not effective, so a follow-up plan %s was opened for the topic; it starts:" % follow)
+        p("   Not effective, so the topic's next plan %s follows it up; its explanation starts:" % follow)
         for line in textwrap.wrap((s[0][0] if s and s[0][0] else "")[:300], 74):
             p("   | %s" % line)
 

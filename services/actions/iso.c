@@ -42,7 +42,149 @@ static const char *const AC_HEAD[] = {"entity", "action", "rows", "first_at", "l
 static const char *const AC_LABEL[] = {"Entity", "Action", "Rows", "First", "Last"};
 static const char *const AR_HEAD[] = {"id", "at", "actor", "entity", "entity_id", "action", "hash"};
 static const char *const AR_LABEL[] = {"Id", "At", "Actor", "Entity", "Entity id", "Action", "SHA-256"};
+static const char *const SAT_LABEL_ES[] = {"Semana (lunes, UTC)", "Comentarios", "Negativos", "Respuestas NPS", "NPS",
+                                           "NPS 95% mín.", "NPS 95% máx.", "Respuestas CSAT", "CSAT %",
+                                           "CSAT 95% mín.", "CSAT 95% máx."};
+static const char *const NC_LABEL_ES[] = {"Plan", "Tipo", "Tema", "Estado", "Abierto", "Cerrado",
+                                          "Evidencia: comentarios del tema", "Evidencia: negativos",
+                                          "Evidencia: días", "Puntaje de prioridad", "Nota de causa raíz",
+                                          "Factores", "Acciones correctivas", "Tickets", "Motivo de cierre",
+                                          "Eficacia", "Reclamos por 1.000 antes", "Reclamos por 1.000 después",
+                                          "Razón de tasas", "Razón de tasas 95% mín.", "Razón de tasas 95% máx.",
+                                          "Sigue al plan", "Plan de seguimiento"};
+static const char *const TK_LABEL_ES[] = {"Plan", "Herramienta", "Clave", "URL", "Estado", "Abierto",
+                                          "Último cambio", "Cerrado", "Cierre", "Nota de cierre"};
+static const char *const AC_LABEL_ES[] = {"Entidad", "Acción", "Filas", "Primera", "Última"};
+static const char *const AR_LABEL_ES[] = {"Id", "Fecha", "Actor", "Entidad", "Id de entidad", "Acción", "SHA-256"};
 /* clang-format on */
+
+/* Every word of the page, per language (--lang; Spanish first). Formats
+ * take the same arguments in both. */
+typedef struct iso_words {
+  const char *html_lang, *title, *to, *h1, *meta_agency, *meta_period, *meta_generated, *nav;
+  const char *no_records;                                                /* %d: colspan */
+  const char *sat_intro, *sat_totals, *sat_nps, *sat_csat, *sat_caption; /* formats as used below */
+  const char *nc_intro, *nc_key, *nc_pooled, *nc_pooled_none, *nc_files, *nc_none, *nc_title, *nc_plan;
+  const char *tk_head, *tk_none;
+  const char *verdict[3]; /* effective, not_effective, inconclusive */
+  const char *au_intro, *au_intact, *au_broken, *au_unverified, *au_latest, *au_hash, *au_keep, *au_caption, *au_rows;
+} iso_words;
+
+static const iso_words EN = {
+    "en",
+    "ISO 9001:2015 evidence — ",
+    " to ",
+    "ISO 9001:2015 evidence report",
+    "Agency ",
+    " · period ",
+    " (inclusive, UTC) · generated ",
+    "<nav><ol><li><a href=\"#c912\">9.1.2 Customer satisfaction</a></li><li><a href=\"#c102\">10.2 "
+    "Nonconformity and corrective action</a></li><li><a href=\"#c75\">7.5 Documented "
+    "information</a></li></ol></nav>\n",
+    "<tr><td colspan=\"%d\">No records in the period.</td></tr>\n",
+    "<h2 id=\"c912\">9.1.2 Customer satisfaction</h2>\n<p>The organization monitors customers' perception of the "
+    "degree to which their needs and expectations have been fulfilled. Evidence: every piece of feedback received "
+    "from citizens, and the Net Promoter Score (NPS, answers 0–10) and Customer Satisfaction (CSAT, share of "
+    "answers 4–5 of 5) given with it, per ISO week. NPS intervals are normal-approximation 95% intervals; CSAT "
+    "intervals are Wilson score 95% intervals.</p>\n<div class=\"key\">",
+    "Period totals: <b>%lld</b> feedback, %lld negative",
+    " · NPS <b>%s</b> (95%% CI %s to %s; %lld answers)",
+    " · CSAT <b>%s%%</b> (95%% CI %s%% to %s%%; %lld answers)",
+    "Satisfaction per week (file 9.1.2-satisfaction.csv)",
+    "<h2 id=\"c102\">10.2 Nonconformity and corrective action</h2>\n<p>Each action plan open at any time in the "
+    "period is a nonconformity record: the evidence that raised it (feedback on the topic and how much of it was "
+    "negative), the root-cause note (the plan's summary and the subtopics driving the complaints), the corrective "
+    "actions recommended, the tickets that carried them out with their status and closure reason, and the "
+    "effectiveness review: the topic's complaints per 1,000 feedback of the agency in the weeks after the plan "
+    "closed against the weeks before, as a rate ratio with an exact 95% interval (effective: the whole interval is "
+    "below 1).</p>\n",
+    "<b>%d</b> nonconformities · effectiveness reviewed: %d effective, %d not effective, %d inconclusive.<br>",
+    "Complaints on topics with closed plans changed by <b>%+.0f%%</b> (95%% CI %+.0f%% to %+.0f%%; "
+    "Mantel-Haenszel rate ratio %.3f over %d reviewed plans).",
+    "The agency-level change in complaints cannot be computed yet: no plan in the period has been reviewed with "
+    "complaints both before and after its closure.",
+    "</div>\n<p class=\"muted\">Files 10.2-nonconformities.csv and 10.2-tickets.csv.</p>\n",
+    "<p>No nonconformity recorded in the period.</p>\n",
+    "Nonconformity ",
+    "plan ",
+    "<table class=\"tk\"><thead><tr><th scope=\"col\">Tool</th><th scope=\"col\">Ticket</th><th "
+    "scope=\"col\">Status</th><th scope=\"col\">Opened</th><th scope=\"col\">Last change</th><th "
+    "scope=\"col\">Closure</th></tr></thead><tbody>\n",
+    "<p class=\"muted\">No ticket recorded for this plan.</p>\n",
+    {"effective", "not effective", "inconclusive"},
+    "<h2 id=\"c75\">7.5 Documented information</h2>\n<p>Every step from complaint to priority, action and "
+    "resolution is recorded in the audit log. Each row carries the SHA-256 of the previous row's hash and its own "
+    "content, so a changed or deleted row is detected. The whole log was verified when this report was "
+    "generated.</p>\n",
+    "<div class=\"key\">Hash chain verified: <b>intact</b>, %lld rows.",
+    "<div class=\"key bad\">Hash chain verified: <b>BROKEN at row %lld</b> (%lld rows checked): ",
+    "<div class=\"key bad\">Hash chain could not be verified: ",
+    "<br>Latest row: id %lld at ",
+    ", hash <code>",
+    "</code>. Keep this value: a later log that no longer holds this row with this hash has been truncated or "
+    "rewritten.",
+    "The agency's audit records in the period by kind (file 7.5-audit-summary.csv)",
+    "<p class=\"muted\">The %d rows themselves, with their hashes, are in 7.5-audit-trail.csv.</p>\n"};
+
+static const iso_words ES = {
+    "es",
+    "Evidencia ISO 9001:2015 — ",
+    " a ",
+    "Informe de evidencia ISO 9001:2015",
+    "Organismo ",
+    " · período ",
+    " (inclusive, UTC) · generado ",
+    "<nav><ol><li><a href=\"#c912\">9.1.2 Satisfacción del cliente</a></li><li><a href=\"#c102\">10.2 No "
+    "conformidad y acción correctiva</a></li><li><a href=\"#c75\">7.5 Información "
+    "documentada</a></li></ol></nav>\n",
+    "<tr><td colspan=\"%d\">No hay registros en el período.</td></tr>\n",
+    "<h2 id=\"c912\">9.1.2 Satisfacción del cliente</h2>\n<p>La organización hace seguimiento de la percepción de "
+    "los clientes del grado en que se cumplen sus necesidades y expectativas. Evidencia: cada comentario recibido "
+    "de la ciudadanía, y el Net Promoter Score (NPS, respuestas 0–10) y la satisfacción (CSAT, proporción de "
+    "respuestas 4–5 de 5) que lo acompañan, por semana ISO. Los intervalos del NPS son intervalos al 95% por "
+    "aproximación normal; los del CSAT, intervalos de Wilson al 95%.</p>\n<div class=\"key\">",
+    "Totales del período: <b>%lld</b> comentarios, %lld negativos",
+    " · NPS <b>%s</b> (IC 95%% %s a %s; %lld "
+    "respuestas)",
+    " · CSAT <b>%s%%</b> (IC 95%% %s%% a %s%%; %lld respuestas)",
+    "Satisfacción por semana (archivo "
+    "9.1.2-satisfaction.csv)",
+    "<h2 id=\"c102\">10.2 No conformidad y acción correctiva</h2>\n<p>Cada plan de acción abierto en algún momento "
+    "del período es un registro de no conformidad: la evidencia que lo originó (comentarios sobre el tema y cuántos "
+    "fueron negativos), la nota de causa raíz (el resumen del plan y los subtemas que concentran los reclamos), las "
+    "acciones correctivas recomendadas, los tickets que las ejecutaron con su estado y motivo de cierre, y la "
+    "revisión de eficacia: los reclamos del tema por cada 1.000 comentarios del organismo en las semanas después "
+    "del cierre frente a las semanas anteriores, como razón de tasas con un intervalo exacto al 95% (eficaz: todo "
+    "el intervalo bajo 1).</p>\n",
+    "<b>%d</b> no conformidades · eficacia revisada: %d eficaces, %d no eficaces, %d no concluyentes.<br>",
+    "Los reclamos en temas con planes cerrados cambiaron <b>%+.0f%%</b> (IC 95%% %+.0f%% a %+.0f%%; razón de tasas "
+    "de Mantel-Haenszel %.3f sobre %d planes revisados).",
+    "Aún no se puede calcular el cambio de reclamos del organismo: ningún plan del período se ha revisado con "
+    "reclamos antes y después de su cierre.",
+    "</div>\n<p class=\"muted\">Archivos 10.2-nonconformities.csv y 10.2-tickets.csv.</p>\n",
+    "<p>No hay no conformidades registradas en el período.</p>\n",
+    "No conformidad ",
+    "plan ",
+    "<table class=\"tk\"><thead><tr><th scope=\"col\">Herramienta</th><th scope=\"col\">Ticket</th><th "
+    "scope=\"col\">Estado</th><th scope=\"col\">Abierto</th><th scope=\"col\">Último cambio</th><th "
+    "scope=\"col\">Cierre</th></tr></thead><tbody>\n",
+    "<p class=\"muted\">No hay tickets registrados para este plan.</p>\n",
+    {"eficaz", "no eficaz", "no concluyente"},
+    "<h2 id=\"c75\">7.5 Información documentada</h2>\n<p>Cada paso, del reclamo a la prioridad, la acción y la "
+    "resolución, queda en el registro de auditoría. Cada fila lleva el SHA-256 del hash de la fila anterior y de su "
+    "propio contenido, de modo que una fila cambiada o borrada se detecta. El registro completo se verificó al "
+    "generar este informe.</p>\n",
+    "<div class=\"key\">Cadena de hashes verificada: <b>íntegra</b>, %lld filas.",
+    "<div class=\"key bad\">Cadena de hashes verificada: <b>ROTA en la fila %lld</b> (%lld filas revisadas): ",
+    "<div class=\"key bad\">No se pudo verificar la cadena de hashes: ",
+    "<br>Última fila: id %lld del ",
+    ", hash <code>",
+    "</code>. Guarde este valor: un registro posterior que ya no tenga esta fila con este hash fue truncado o "
+    "reescrito.",
+    "Registros de auditoría del organismo en el período, por tipo (archivo 7.5-audit-summary.csv)",
+    "<p class=\"muted\">Las %d filas, con sus hashes, están en 7.5-audit-trail.csv.</p>\n"};
+
+static const iso_words *words(const ac_iso_report *r) { return strcmp(r->lang, "en") == 0 ? &EN : &ES; }
 
 #define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -78,6 +220,17 @@ void ac_iso_report_init(ac_iso_report *r) {
   table_init(&r->audit_counts, "7.5-audit-summary.csv", NCOLS(AC_HEAD), AC_HEAD, AC_LABEL);
   table_init(&r->audit_rows, "7.5-audit-trail.csv", NCOLS(AR_HEAD), AR_HEAD, AR_LABEL);
   r->chain_rc = -1;
+  ac_iso_report_lang(r, "es");
+}
+
+int ac_iso_report_lang(ac_iso_report *r, const char *lang) {
+  int en = strcmp(lang, "en") == 0;
+  if (!en && strcmp(lang, "es") != 0) return -1;
+  snprintf(r->lang, sizeof r->lang, "%s", lang);
+  r->sat.labels = en ? SAT_LABEL : SAT_LABEL_ES, r->nc.labels = en ? NC_LABEL : NC_LABEL_ES;
+  r->tickets.labels = en ? TK_LABEL : TK_LABEL_ES, r->audit_counts.labels = en ? AC_LABEL : AC_LABEL_ES;
+  r->audit_rows.labels = en ? AR_LABEL : AR_LABEL_ES;
+  return 0;
 }
 
 void ac_iso_report_free(ac_iso_report *r) {
@@ -150,7 +303,7 @@ int ac_iso_render_csv(const ac_iso_table *t, es_buf *b) {
 /* Appends fmt with every %s argument escaped: the only way values reach the page. */
 static int put(es_buf *b, const char *s) { return es_buf_append(b, s, strlen(s)); }
 
-static int html_table(es_buf *b, const ac_iso_table *t, const char *caption) {
+static int html_table(es_buf *b, const ac_iso_table *t, const char *caption, const iso_words *w) {
   int bad = put(b, "<table>\n<caption>");
   bad |= esc(b, caption);
   bad |= put(b, "</caption>\n<thead><tr>");
@@ -164,7 +317,7 @@ static int html_table(es_buf *b, const ac_iso_table *t, const char *caption) {
     }
     bad |= put(b, "</tr>\n");
   }
-  if (!t->nrows) bad |= es_buf_printf(b, "<tr><td colspan=\"%d\">No records in the period.</td></tr>\n", t->ncols) < 0;
+  if (!t->nrows) bad |= es_buf_printf(b, w->no_records, t->ncols) < 0;
   return bad | put(b, "</tbody>\n</table>\n");
 }
 
@@ -182,10 +335,13 @@ static int link(es_buf *b, const char *url, const char *text) {
 /* One nonconformity record: the plan's fields as a definition list, then its tickets. */
 static int nc_card(es_buf *b, const ac_iso_report *r, int row) {
   const ac_iso_table *t = &r->nc;
-  const char *id = ac_iso_cell(t, row, 0), *eff = ac_iso_cell(t, row, 15);
-  int bad = put(b, "<section class=\"nc\">\n<h3>Nonconformity ") | esc(b, ac_iso_cell(t, row, 2)) |
-            put(b, " <small>plan ") | esc(b, id) | put(b, "</small>");
-  if (*eff) bad |= put(b, " <span class=\"v ") | esc(b, eff) | put(b, "\">") | esc(b, eff) | put(b, "</span>");
+  const iso_words *w = words(r);
+  const char *id = ac_iso_cell(t, row, 0), *eff = ac_iso_cell(t, row, 15), *shown = eff;
+  for (int v = 0; v < 3; v++)
+    if (strcmp(eff, ES_EFFECT_NAMES[v]) == 0) shown = w->verdict[v];
+  int bad = put(b, "<section class=\"nc\">\n<h3>") | put(b, w->nc_title) | esc(b, ac_iso_cell(t, row, 2)) |
+            put(b, " <small>") | put(b, w->nc_plan) | esc(b, id) | put(b, "</small>");
+  if (*eff) bad |= put(b, " <span class=\"v ") | esc(b, eff) | put(b, "\">") | esc(b, shown) | put(b, "</span>");
   bad |= put(b, "</h3>\n<dl>\n");
   for (int c = 1; c < t->ncols; c++) {
     const char *v = ac_iso_cell(t, row, c);
@@ -196,11 +352,7 @@ static int nc_card(es_buf *b, const ac_iso_report *r, int row) {
   int any = 0;
   for (int k = 0; k < r->tickets.nrows; k++) {
     if (strcmp(ac_iso_cell(&r->tickets, k, 0), id) != 0) continue;
-    if (!any++)
-      bad |= put(b,
-                 "<table class=\"tk\"><thead><tr><th scope=\"col\">Tool</th><th scope=\"col\">Ticket</th>"
-                 "<th scope=\"col\">Status</th><th scope=\"col\">Opened</th><th scope=\"col\">Last change</th>"
-                 "<th scope=\"col\">Closure</th></tr></thead><tbody>\n");
+    if (!any++) bad |= put(b, w->tk_head);
     const char *const *c = (const char *const *)&r->tickets.cells[(size_t)k * (size_t)r->tickets.ncols];
     bad |= put(b, "<tr><td>") | esc(b, c[1]) | put(b, "</td><td>") | link(b, c[3], *c[2] ? c[2] : c[3]) |
            put(b, "</td><td>") | esc(b, c[4]) | put(b, "</td><td>") | esc(b, c[5]) | put(b, "</td><td>") |
@@ -209,7 +361,7 @@ static int nc_card(es_buf *b, const ac_iso_report *r, int row) {
     bad |= put(b, "</td></tr>\n");
   }
   if (any) bad |= put(b, "</tbody></table>\n");
-  else bad |= put(b, "<p class=\"muted\">No ticket recorded for this plan.</p>\n");
+  else bad |= put(b, w->tk_none);
   return bad | put(b, "</section>\n");
 }
 
@@ -241,95 +393,60 @@ static int section_sat(es_buf *b, const ac_iso_report *r) {
   ac_wilson((long)r->csat_sat, (long)r->csat_n, 1.959963984540054, &cl, &ch);
   fmt_num(csat, sizeof csat, r->csat_n ? 100.0 * (double)r->csat_sat / (double)r->csat_n : NAN, "%.1f");
   fmt_num(clo, sizeof clo, 100 * cl, "%.1f"), fmt_num(chi, sizeof chi, 100 * ch, "%.1f");
-  int bad = put(b,
-                "<h2 id=\"c912\">9.1.2 Customer satisfaction</h2>\n<p>The organization monitors customers' "
-                "perception of the degree to which their needs and expectations have been fulfilled. Evidence: "
-                "every piece of feedback received from citizens, and the Net Promoter Score (NPS, answers 0–10) "
-                "and Customer Satisfaction (CSAT, share of answers 4–5 of 5) given with it, per ISO week. NPS "
-                "intervals are normal-approximation 95% intervals; CSAT intervals are Wilson score 95% "
-                "intervals.</p>\n<div class=\"key\">");
-  bad |= es_buf_printf(b, "Period totals: <b>%lld</b> feedback, %lld negative", r->fb_total, r->fb_negative) < 0;
+  const iso_words *w = words(r);
+  int bad = put(b, w->sat_intro);
+  bad |= es_buf_printf(b, w->sat_totals, r->fb_total, r->fb_negative) < 0;
   if (r->nps_p + r->nps_pa + r->nps_d)
-    bad |= es_buf_printf(b, " · NPS <b>%s</b> (95%% CI %s to %s; %lld answers)", nps, lo, hi,
-                         r->nps_p + r->nps_pa + r->nps_d) < 0;
-  if (r->csat_n)
-    bad |= es_buf_printf(b, " · CSAT <b>%s%%</b> (95%% CI %s%% to %s%%; %lld answers)", csat, clo, chi, r->csat_n) < 0;
+    bad |= es_buf_printf(b, w->sat_nps, nps, lo, hi, r->nps_p + r->nps_pa + r->nps_d) < 0;
+  if (r->csat_n) bad |= es_buf_printf(b, w->sat_csat, csat, clo, chi, r->csat_n) < 0;
   bad |= put(b, "</div>\n");
-  return bad | html_table(b, &r->sat, "Satisfaction per week (file 9.1.2-satisfaction.csv)");
+  return bad | html_table(b, &r->sat, w->sat_caption, w);
 }
 
 static int section_nc(es_buf *b, const ac_iso_report *r) {
-  int bad = put(b,
-                "<h2 id=\"c102\">10.2 Nonconformity and corrective action</h2>\n<p>Each action plan open at any "
-                "time in the period is a nonconformity record: the evidence that raised it (feedback on the topic "
-                "and how much of it was negative), the root-cause note (the plan's summary and the subtopics "
-                "driving the complaints), the corrective actions recommended, the tickets that carried them out "
-                "with their status and closure reason, and the effectiveness review: the topic's complaints per "
-                "1,000 feedback of the agency in the weeks after the plan closed against the weeks before, as a "
-                "rate ratio with an exact 95% interval (effective: the whole interval is below 1).</p>\n");
-  bad |= put(b, "<div class=\"key\">");
-  bad |= es_buf_printf(b,
-                       "<b>%d</b> nonconformities · effectiveness reviewed: %d effective, %d not effective, %d "
-                       "inconclusive.<br>",
-                       r->nc.nrows, r->n_effective, r->n_not_effective, r->n_inconclusive) < 0;
+  const iso_words *w = words(r);
+  int bad = put(b, w->nc_intro) | put(b, "<div class=\"key\">");
+  bad |= es_buf_printf(b, w->nc_key, r->nc.nrows, r->n_effective, r->n_not_effective, r->n_inconclusive) < 0;
   if (r->pooled_ok)
-    bad |= es_buf_printf(b,
-                         "Complaints on topics with closed plans changed by <b>%+.0f%%</b> (95%% CI %+.0f%% to "
-                         "%+.0f%%; Mantel-Haenszel rate ratio %.3f over %d reviewed plans).",
-                         100 * (r->pooled_rr - 1), 100 * (r->pooled_lo - 1), 100 * (r->pooled_hi - 1), r->pooled_rr,
-                         r->pooled_n) < 0;
-  else
-    bad |= put(b,
-               "The agency-level change in complaints cannot be computed yet: no plan in the period has been "
-               "reviewed with complaints both before and after its closure.");
-  bad |= put(b, "</div>\n<p class=\"muted\">Files 10.2-nonconformities.csv and 10.2-tickets.csv.</p>\n");
+    bad |= es_buf_printf(b, w->nc_pooled, 100 * (r->pooled_rr - 1), 100 * (r->pooled_lo - 1), 100 * (r->pooled_hi - 1),
+                         r->pooled_rr, r->pooled_n) < 0;
+  else bad |= put(b, w->nc_pooled_none);
+  bad |= put(b, w->nc_files);
   for (int i = 0; i < r->nc.nrows; i++) bad |= nc_card(b, r, i);
-  if (!r->nc.nrows) bad |= put(b, "<p>No nonconformity recorded in the period.</p>\n");
+  if (!r->nc.nrows) bad |= put(b, w->nc_none);
   return bad;
 }
 
 static int section_audit(es_buf *b, const ac_iso_report *r) {
-  int bad = put(b,
-                "<h2 id=\"c75\">7.5 Documented information</h2>\n<p>Every step from complaint to priority, action "
-                "and resolution is recorded in the audit log. Each row carries the SHA-256 of the previous row's "
-                "hash and its own content, so a changed or deleted row is detected. The whole log was verified "
-                "when this report was generated.</p>\n");
-  if (r->chain_rc == 0)
-    bad |= es_buf_printf(b, "<div class=\"key\">Hash chain verified: <b>intact</b>, %lld rows.", r->chain_rows) < 0;
+  const iso_words *w = words(r);
+  int bad = put(b, w->au_intro);
+  if (r->chain_rc == 0) bad |= es_buf_printf(b, w->au_intact, r->chain_rows) < 0;
   else if (r->chain_rc == 1)
-    bad |=
-        es_buf_printf(b, "<div class=\"key bad\">Hash chain verified: <b>BROKEN at row %lld</b> (%lld rows checked): ",
-                      r->chain_bad_id, r->chain_rows) < 0 ||
-        esc(b, r->chain_why);
-  else bad |= put(b, "<div class=\"key bad\">Hash chain could not be verified: ") | esc(b, r->chain_why);
+    bad |= es_buf_printf(b, w->au_broken, r->chain_bad_id, r->chain_rows) < 0 || esc(b, r->chain_why);
+  else bad |= put(b, w->au_unverified) | esc(b, r->chain_why);
   if (r->head_id)
-    bad |= es_buf_printf(b, "<br>Latest row: id %lld at ", r->head_id) < 0 || esc(b, r->head_at) ||
-           put(b, ", hash <code>") || esc(b, r->head_hash) ||
-           put(b,
-               "</code>. Keep this value: a later log that no longer holds this row with this hash has been "
-               "truncated or rewritten.");
+    bad |= es_buf_printf(b, w->au_latest, r->head_id) < 0 || esc(b, r->head_at) || put(b, w->au_hash) ||
+           esc(b, r->head_hash) || put(b, w->au_keep);
   bad |= put(b, "</div>\n");
-  bad |=
-      html_table(b, &r->audit_counts, "The agency's audit records in the period by kind (file 7.5-audit-summary.csv)");
-  bad |= es_buf_printf(
-             b, "<p class=\"muted\">The %d rows themselves, with their hashes, are in 7.5-audit-trail.csv.</p>\n",
-             r->audit_rows.nrows) < 0;
+  bad |= html_table(b, &r->audit_counts, w->au_caption, w);
+  bad |= es_buf_printf(b, w->au_rows, r->audit_rows.nrows) < 0;
   return bad;
 }
 
 int ac_iso_render_html(const ac_iso_report *r, es_buf *b) {
-  int bad = put(b,
-                "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" "
-                "content=\"width=device-width, initial-scale=1\">\n<title>ISO 9001:2015 evidence — ");
-  bad |= esc(b, r->agency) | put(b, " — ") | esc(b, r->from) | put(b, " to ") | esc(b, r->to);
-  bad |= put(b, "</title>\n<style>") | put(b, CSS) | put(b, "</style>\n</head>\n<body>\n<header>\n<h1>ISO 9001:2015 ");
-  bad |= put(b, "evidence report</h1>\n<p class=\"meta\">Agency <b>") | esc(b, r->agency) | put(b, "</b> · period ");
-  bad |= esc(b, r->from) | put(b, " to ") | esc(b, r->to) | put(b, " (inclusive, UTC) · generated ") |
-         esc(b, r->generated) | put(b, " by escucha-actions iso-report</p>\n");
-  bad |= put(b,
-             "<nav><ol><li><a href=\"#c912\">9.1.2 Customer satisfaction</a></li><li><a href=\"#c102\">10.2 "
-             "Nonconformity and corrective action</a></li><li><a href=\"#c75\">7.5 Documented "
-             "information</a></li></ol></nav>\n</header>\n<main>\n");
+  const iso_words *w = words(r);
+  int bad = put(b, "<!doctype html>\n<html lang=\"") | put(b, w->html_lang) |
+            put(b,
+                "\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" "
+                "content=\"width=device-width, initial-scale=1\">\n<title>") |
+            put(b, w->title);
+  bad |= esc(b, r->agency) | put(b, " — ") | esc(b, r->from) | put(b, w->to) | esc(b, r->to);
+  bad |= put(b, "</title>\n<style>") | put(b, CSS) | put(b, "</style>\n</head>\n<body>\n<header>\n<h1>") |
+         put(b, w->h1) | put(b, "</h1>\n<p class=\"meta\">") | put(b, w->meta_agency) | put(b, "<b>") |
+         esc(b, r->agency) | put(b, "</b>") | put(b, w->meta_period);
+  bad |= esc(b, r->from) | put(b, w->to) | esc(b, r->to) | put(b, w->meta_generated) | esc(b, r->generated) |
+         put(b, " · escucha-actions iso-report</p>\n");
+  bad |= put(b, w->nav) | put(b, "</header>\n<main>\n");
   bad |= section_sat(b, r) | section_nc(b, r) | section_audit(b, r);
   bad |= put(b, "</main>\n</body>\n</html>\n");
   return bad ? -1 : 0;
@@ -537,11 +654,14 @@ static int write_file(const char *dir, const char *name, const es_buf *b, char *
 int ac_iso_main(int argc, char **argv) {
   static es_common_cfg common;
   static const char *agency, *from, *to, *out;
+  static const char *const ISO_LANGS[] = {"es", "en", NULL};
+  static int lang;
   es_opt opts[] = {ES_COMMON_OPTS(common),
                    ES_STR("agency", NULL, "Agency the report is for", &agency),
                    ES_STR("from", NULL, "First day of the period (YYYY-MM-DD, UTC)", &from),
                    ES_STR("to", NULL, "Last day of the period, included (YYYY-MM-DD, UTC)", &to),
                    ES_STR("out", ".", "Folder the report's files are written to (created if missing)", &out),
+                   ES_ENUM("lang", "es", ISO_LANGS, "Language of the HTML report (the CSV headers stay fixed)", &lang),
                    ES_OPT_END};
   char err[512] = "";
   int rc = 2;
@@ -568,6 +688,7 @@ int ac_iso_main(int argc, char **argv) {
     fprintf(stderr, "escucha-actions iso-report: --out %s: %s\n", out, strerror(errno));
     goto cleanup;
   }
+  if (ac_iso_report_lang(&r, ISO_LANGS[lang]) != 0) goto cleanup;
   if (!(pg = es_pg_connect(common.pg_dsn, err, sizeof err)) || ac_iso_load(pg, agency, from, to, &r, err, sizeof err)) {
     fprintf(stderr, "escucha-actions iso-report: %s\n", err);
     goto cleanup;

@@ -44,10 +44,13 @@ typedef struct ac_iso_report {
   int chain_rc;                                     /* ac_audit_verify: 0 intact, 1 broken, -1 error */
   long long chain_rows, chain_bad_id, head_id;      /* head: the latest row of the whole log */
   char chain_why[300], head_hash[65], head_at[32];
+  char lang[3]; /* the HTML's language: "es" (default) or "en" */
 } ac_iso_report;
 
-/* Initialises the tables' columns (empty report). */
+/* Initialises the tables' columns (empty report, Spanish). */
 void ac_iso_report_init(ac_iso_report *r);
+/* The HTML's language, "es" or "en" (labels and text; CSV headers stay). 0 ok, -1 other. */
+int ac_iso_report_lang(ac_iso_report *r, const char *lang);
 void ac_iso_report_free(ac_iso_report *r);
 
 /* Loads the report of agency for [from, to] (whole UTC days) from pg, in one

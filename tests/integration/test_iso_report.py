@@ -25,9 +25,9 @@ def sql(query, args=None):
         return cur.fetchall() if cur.description else None
 
 
-def report(agency, out, frm=FROM, to=TO):
+def report(agency, out, frm=FROM, to=TO, lang="en"):
     p = subprocess.run([os.path.join(BIN, "escucha-actions"), "iso-report", "--agency", agency, "--from", frm,
-                        "--to", to, "--out", out], capture_output=True, text=True,
+                        "--to", to, "--out", out, "--lang", lang], capture_output=True, text=True,
                        env=dict(os.environ, ESCUCHA_PG_DSN=PG_DSN), cwd=REPO, timeout=120)
     return p.returncode, p.stdout + p.stderr
 
@@ -187,6 +187,24 @@ def test_iso_report_records_and_rendering():
 
     _screenshot(os.path.join(out, "iso9001-report.html"), "iso9001-report.png")
 
+    # Spanish (the default): the same records, every heading and sentence in Spanish, the CSV files unchanged
+    es_out = os.path.join(out, "es")
+    rc, log = report(ag, es_out, lang="es")
+    assert rc == 0, log
+    es = open(os.path.join(es_out, "iso9001-report.html"), encoding="utf-8").read()
+    for clause in ("9.1.2 Satisfacción del cliente", "10.2 No conformidad y acción correctiva",
+                   "7.5 Información documentada"):
+        assert clause in es
+    assert '<html lang="es">' in es and "<b>5</b> comentarios, 2 negativos" in es and "4 respuestas" in es
+    assert "cambiaron <b>%+.0f%%</b> (IC 95%% %+.0f%% a %+.0f%%" % (
+        100 * (rr - 1), 100 * (lo - 1), 100 * (hi - 1)) in es
+    assert "1 eficaces, 1 no eficaces, 0 no concluyentes" in es and "íntegra</b>" in es
+    for word in ("Customer satisfaction", "Nonconformity", "Documented information", "No records"):
+        assert word not in es, word
+    for name in ("9.1.2-satisfaction.csv", "10.2-nonconformities.csv", "10.2-tickets.csv", "7.5-audit-summary.csv"):
+        assert open(os.path.join(es_out, name), "rb").read() == open(os.path.join(out, name), "rb").read(), name
+    _screenshot(os.path.join(es_out, "iso9001-report.html"), "iso9001-report-es.png")
+
     # a row changed after it was written shows in the next report (and is put back)
     victim = int(trail[1]["id"])
     old = sql("SELECT detail::text FROM audit_log WHERE id = %s", (victim,))[0][0]
@@ -224,7 +242,8 @@ def _screenshot(path, name):
     d = webdriver.Chrome(service=ChromeService("/usr/bin/chromedriver"), options=o)
     try:
         d.get("file://" + path)
-        assert d.find_element("css selector", "h1").text == "ISO 9001:2015 evidence report"
+        assert d.find_element("css selector", "h1").text in ("ISO 9001:2015 evidence report",
+                                                             "Informe de evidencia ISO 9001:2015")
         # no horizontal overflow: readable without scrolling sideways
         assert d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
         out = os.path.join(os.environ.get("ESCUCHA_TEST_OUTPUT", os.path.join(REPO, ".escucha", "test-output")),

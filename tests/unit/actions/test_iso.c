@@ -64,6 +64,9 @@ static void test_html_escaped(void **st) {
   (void)st;
   ac_iso_report r;
   ac_iso_report_init(&r);
+  assert_string_equal(r.lang, "es"); /* Spanish first */
+  assert_int_equal(ac_iso_report_lang(&r, "fr"), -1);
+  assert_int_equal(ac_iso_report_lang(&r, "en"), 0);
   strcpy(r.agency, "<b>ag&\"x'</b>");
   strcpy(r.from, "2026-01-05"), strcpy(r.to, "2026-02-01"), strcpy(r.generated, "2026-02-02T00:00:00Z");
   const char *nc[23] = {"PLAN1",
@@ -122,8 +125,28 @@ static void test_html_escaped(void **st) {
   assert_non_null(strstr(h, "10.2 Nonconformity and corrective action"));
   assert_non_null(strstr(h, "9.1.2 Customer satisfaction"));
   assert_non_null(strstr(h, "7.5 Documented information"));
+  assert_non_null(strstr(h, "<html lang=\"en\">"));
+  assert_non_null(strstr(h, "<dt>Evidence: negative</dt>"));
   /* self-contained: no outside resource, no script */
   assert_null(strstr(h, "<link"));
+  assert_null(strstr(h, "<script"));
+
+  /* the same report in Spanish: every heading, label and verdict translated, values as escaped */
+  assert_int_equal(ac_iso_report_lang(&r, "es"), 0);
+  b.len = 0;
+  assert_int_equal(ac_iso_render_html(&r, &b), 0);
+  assert_int_equal(es_buf_append(&b, "", 1), 0);
+  h = b.data;
+  assert_non_null(strstr(h, "<html lang=\"es\">"));
+  assert_non_null(strstr(h, "9.1.2 Satisfacción del cliente"));
+  assert_non_null(strstr(h, "10.2 No conformidad y acción correctiva"));
+  assert_non_null(strstr(h, "7.5 Información documentada"));
+  assert_non_null(strstr(h, "ROTA en la fila 42"));
+  assert_non_null(strstr(h, "cambiaron <b>-37%</b> (IC 95% -45% a -28%"));
+  assert_non_null(strstr(h, "<dt>Nota de causa raíz</dt>"));
+  assert_non_null(strstr(h, "<span class=\"v effective\">eficaz</span>"));
+  assert_non_null(strstr(h, "roads&lt;script&gt;alert(1)&lt;/script&gt;"));
+  assert_null(strstr(h, "Nonconformity"));
   assert_null(strstr(h, "<script"));
   es_buf_free(&b);
   ac_iso_report_free(&r);
