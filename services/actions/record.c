@@ -21,11 +21,16 @@ static const char *const CLOSURES[] = {"resolved", "not_fixed", "forwarded", "du
  * record a no-op), its action with the closure, and the audit row. */
 static const char SQL_PLAN[] =
     "INSERT INTO action_plans (id, agency, topic, status, opened_at, closed_at, summary, request_id,"
-    " request_sent_at, kind) VALUES ($1, $2, $3, 'closed', $4::date::timestamptz, $5::date::timestamptz, $6, $7,"
+    " request_sent_at, kind) VALUES ($1, $2, $3, 'closed', ($4::date::timestamp AT TIME ZONE 'UTC'), "
+    "($5::date::timestamp AT TIME ZONE 'UTC'), $6, $7,"
     " now(), 'plan') ON CONFLICT (request_id) DO NOTHING RETURNING id";
 static const char SQL_ACTION[] =
-    "INSERT INTO actions (plan_id, tool, status, idempotency_key, opened_at, closed_at, closure, closure_note, detail)"
-    " VALUES ($1, 'recorded', 'done', 'recorded:' || $1, $2::date::timestamptz, $3::date::timestamptz, $4, $5,"
+    "INSERT INTO actions (plan_id, tool, status, idempotency_key, opened_at, updated_at, closed_at, closure, "
+    "closure_note,"
+    " detail)"
+    " VALUES ($1, 'recorded', 'done', 'recorded:' || $1, ($2::date::timestamp AT TIME ZONE 'UTC'), "
+    "($3::date::timestamp AT TIME ZONE 'UTC'),"
+    " ($3::date::timestamp AT TIME ZONE 'UTC'), $4, $5,"
     " jsonb_build_object('recorded_by', $6::text))";
 static const char SQL_AUDIT[] =
     "INSERT INTO audit_log (actor, entity, entity_id, action, detail) VALUES ($1, 'action_plan', $2, 'record',"
