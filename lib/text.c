@@ -42,37 +42,58 @@ static char *fold_model(const char *text, size_t len, size_t *outlen) {
   return (char *)dst;
 }
 
-/* ES_FOLD_TERMS fast path for text made only of code points below U+0250
- * (Basic Latin to Latin Extended-B: Spanish, English, ...). None of them is
- * a combining mark or composes with a neighbour, so folding acts code point
- * by code point and a table filled from utf8proc itself gives exactly
- * utf8proc_map's output, without its per-text decomposition and
- * recomposition. */
-#define FAST_LIMIT 0x250
-static struct {
-  char out[7];
-  unsigned char len; /* 255: not handled here */
-} fold_tab[FAST_LIMIT];
+/* Fast path for text made only of code points below U+0250 (Basic Latin to
+ * Latin Extended-B: Spanish, English, ...) and of General Punctuation
+ * (U+2000-U+206F: curly quotes, dashes, the ellipsis, zero-width spaces),
+ * for ES_FOLD_TERMS and ES_FOLD_MODEL. None of them is a combining mark or
+ * composes with a neighbour, and the marks their compatibility
+ * decompositions add are stripped, so folding acts code point by code point
+ * and a table filled from utf8proc itself gives exactly utf8proc_map's
+ * output, without its per-text decomposition and recomposition (40 % of
+ * classify's instructions before; docs/performance.md).
+ * tests/unit/lib/test_text.c compares every entry, and texts mixing them,
+ * with utf8proc_map. */
+#define FAST_LATIN 0x250
+#define FAST_PUNCT 0x2000
+#define FAST_SLOTS (FAST_LATIN + 0x70)
+typedef struct fold_table {
+  char out[FAST_SLOTS][7];
+  unsigned char len[FAST_SLOTS]; /* 255: not handled here */
+} fold_table;
+static fold_table terms_tab, model_tab;
 static pthread_once_t fold_once = PTHREAD_ONCE_INIT;
 
-static void fold_init(void) {
-  fold_tab[0].len = 255;
-  for (utf8proc_int32_t cp = 1; cp < FAST_LIMIT; cp++) {
+/* The table slot of a code point, or -1. */
+static int fold_slot(utf8proc_int32_t cp) {
+  if (cp < FAST_LATIN) return (int)cp;
+  if (cp >= FAST_PUNCT && cp < FAST_PUNCT + (FAST_SLOTS - FAST_LATIN)) return (int)(cp - FAST_PUNCT + FAST_LATIN);
+  return -1;
+}
+
+static void fold_fill(fold_table *t, utf8proc_option_t opts) {
+  for (int slot = 0; slot < FAST_SLOTS; slot++) {
+    utf8proc_int32_t cp = slot < FAST_LATIN ? slot : FAST_PUNCT + (slot - FAST_LATIN);
     utf8proc_uint8_t in[8], *out = NULL;
     utf8proc_ssize_t n = utf8proc_encode_char(cp, in);
-    utf8proc_ssize_t r = utf8proc_map(in, n, &out, TERMS_OPTS);
-    fold_tab[cp].len = 255;
-    if (r >= 0 && (size_t)r <= sizeof fold_tab[cp].out) {
-      memcpy(fold_tab[cp].out, out, (size_t)r);
-      fold_tab[cp].len = (unsigned char)r;
+    utf8proc_ssize_t r = cp ? utf8proc_map(in, n, &out, opts) : -1;
+    t->len[slot] = 255;
+    if (r >= 0 && (size_t)r <= sizeof t->out[slot]) {
+      memcpy(t->out[slot], out, (size_t)r);
+      t->len[slot] = (unsigned char)r;
     }
     free(out);
   }
 }
 
+static void fold_init(void) {
+  fold_fill(&terms_tab, TERMS_OPTS);
+  fold_fill(&model_tab, MODEL_OPTS);
+  model_tab.out[0][0] = ' ', model_tab.len[0] = 1; /* NUL becomes a space, as in sanitize */
+}
+
 /* The folded text (malloc'd), or NULL when the text needs utf8proc_map (or
  * memory ran out: utf8proc_map then answers for it). */
-static char *fold_terms_fast(const char *text, size_t len, size_t *outlen) {
+static char *fold_fast(const fold_table *t, const char *text, size_t len, size_t *outlen) {
   pthread_once(&fold_once, fold_init);
   size_t cap = len + 16, o = 0;
   char *out = malloc(cap);
@@ -82,11 +103,12 @@ static char *fold_terms_fast(const char *text, size_t len, size_t *outlen) {
     utf8proc_int32_t cp = p[i];
     utf8proc_ssize_t step = 1;
     if (cp >= 0x80) step = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &cp);
-    if (step <= 0 || cp >= FAST_LIMIT || fold_tab[cp].len == 255) {
+    int slot = step > 0 ? fold_slot(cp) : -1;
+    if (slot < 0 || t->len[slot] == 255) {
       free(out);
       return NULL;
     }
-    if (o + fold_tab[cp].len + 1 > cap) {
+    if (o + t->len[slot] + 1 > cap) {
       char *q = realloc(out, cap *= 2);
       if (!q) {
         free(out);
@@ -94,8 +116,8 @@ static char *fold_terms_fast(const char *text, size_t len, size_t *outlen) {
       }
       out = q;
     }
-    memcpy(out + o, fold_tab[cp].out, fold_tab[cp].len);
-    o += fold_tab[cp].len;
+    memcpy(out + o, t->out[slot], t->len[slot]);
+    o += t->len[slot];
     i += (size_t)step;
   }
   out[o] = '\0';
@@ -115,9 +137,12 @@ char *es_text_fold(es_fold_profile p, const char *text, size_t len, size_t *outl
   size_t n = 0;
   char *f = NULL;
   switch (p) {
-    case ES_FOLD_MODEL: f = fold_model(text, len, &n); break;
+    case ES_FOLD_MODEL:
+      f = fold_fast(&model_tab, text, len, &n);
+      if (!f) f = fold_model(text, len, &n);
+      break;
     case ES_FOLD_TERMS:
-      f = fold_terms_fast(text, len, &n);
+      f = fold_fast(&terms_tab, text, len, &n);
       if (!f) f = fold_map(text, len, TERMS_OPTS, &n);
       break;
     case ES_FOLD_CASE: f = fold_map(text, len, CASE_OPTS, &n); break;

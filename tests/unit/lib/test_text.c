@@ -35,36 +35,52 @@ static void test_profiles(void **state) {
   check(ES_FOLD_TERMS, "Straße İstanbul", strlen("Straße İstanbul"), "strasse istanbul");
 }
 
-/* ES_FOLD_TERMS' table fast path equals utf8proc_map's, for every code point
- * below U+0250 alone, after each other in both orders and next to a
- * combining mark (which takes the utf8proc path). */
-static void check_terms(const char *in) {
+/* The table fast paths (ES_FOLD_TERMS, ES_FOLD_MODEL) equal utf8proc_map's
+ * output, for every code point below U+0250 alone, after each other in both
+ * orders and next to a combining mark (which takes the utf8proc path). */
+#define TERMS (UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK)
+#define MODEL (TERMS | UTF8PROC_COMPAT | UTF8PROC_IGNORE)
+static void check_map(es_fold_profile p, utf8proc_option_t opts, const char *in) {
   utf8proc_uint8_t *want = NULL;
-  assert_true(utf8proc_map((const utf8proc_uint8_t *)in, 0, &want,
-                           UTF8PROC_NULLTERM | UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD |
-                               UTF8PROC_STRIPMARK) >= 0);
-  check(ES_FOLD_TERMS, in, strlen(in), (const char *)want);
+  assert_true(utf8proc_map((const utf8proc_uint8_t *)in, 0, &want, UTF8PROC_NULLTERM | opts) >= 0);
+  check(p, in, strlen(in), (const char *)want);
   free(want);
+}
+
+static void fast_path(es_fold_profile p, utf8proc_option_t opts) {
+  static const utf8proc_int32_t RANGES[2][2] = {{1, 0x250}, {0x2000, 0x2070}};
+  char up[0x300 * 4 + 1], down[0x300 * 4 + 1], one[16];
+  size_t nu = 0, nd = 0;
+  for (int r = 0; r < 2; r++)
+    for (utf8proc_int32_t cp = RANGES[r][0]; cp < RANGES[r][1]; cp++) {
+      utf8proc_ssize_t k = utf8proc_encode_char(cp, (utf8proc_uint8_t *)one);
+      one[k] = '\0';
+      check_map(p, opts, one);
+      memcpy(up + nu, one, (size_t)k), nu += (size_t)k;
+      k = utf8proc_encode_char(RANGES[1 - r][1] - 1 - (cp - RANGES[r][0]) % (RANGES[1 - r][1] - RANGES[1 - r][0]),
+                               (utf8proc_uint8_t *)down + nd),
+      nd += (size_t)k;
+    }
+  up[nu] = down[nd] = '\0';
+  check_map(p, opts, up);
+  check_map(p, opts, down);
+  check_map(p, opts, "Ñandú CAFE\xcc\x81 İstanbul straße ǅemal ΣΊΣΥΦΟΣ trámite ½ ª º ¹ µ \xc2\xad ﬁla");
+  check_map(p, opts,
+            "¡Pésima atención! ¿Por qué? «señora» — “quote” ‘x’ año 2º 3ª… a\xe2\x80\x8b"
+            "b ‼ x\xcc\x81’");
 }
 
 static void test_terms_fast_path(void **state) {
   (void)state;
-  char up[0x250 * 4 + 1], down[0x250 * 4 + 1], one[16];
-  size_t nu = 0, nd = 0;
-  for (utf8proc_int32_t cp = 1; cp < 0x250; cp++) {
-    utf8proc_ssize_t k = utf8proc_encode_char(cp, (utf8proc_uint8_t *)one);
-    one[k] = '\0';
-    check_terms(one);
-    memcpy(up + nu, one, (size_t)k), nu += (size_t)k;
-    k = utf8proc_encode_char(0x250 - cp, (utf8proc_uint8_t *)down + nd), nd += (size_t)k;
-  }
-  up[nu] = down[nd] = '\0';
-  check_terms(up);
-  check_terms(down);
-  check_terms("Ñandú CAFE\xcc\x81 İstanbul straße ǅemal ΣΊΣΥΦΟΣ trámite");
+  fast_path(ES_FOLD_TERMS, TERMS);
 }
 
-/* fold_into (ASCII fast path under MODEL) gives es_text_fold's bytes. */
+static void test_model_fast_path(void **state) {
+  (void)state;
+  fast_path(ES_FOLD_MODEL, MODEL);
+  check(ES_FOLD_MODEL, "Año\0fin", 8, "ano fin"); /* NUL inside Latin text: a space, as on the slow path */
+}
+
 static void test_fold_into(void **state) {
   (void)state;
   char *buf = NULL;
@@ -130,8 +146,9 @@ static void test_stop(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_profiles), cmocka_unit_test(test_terms_fast_path), cmocka_unit_test(test_fold_into),
-      cmocka_unit_test(test_word_cp),  cmocka_unit_test(test_next_word),       cmocka_unit_test(test_stop),
+      cmocka_unit_test(test_profiles),  cmocka_unit_test(test_terms_fast_path), cmocka_unit_test(test_model_fast_path),
+      cmocka_unit_test(test_fold_into), cmocka_unit_test(test_word_cp),         cmocka_unit_test(test_next_word),
+      cmocka_unit_test(test_stop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
