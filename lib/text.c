@@ -43,8 +43,9 @@ static char *fold_model(const char *text, size_t len, size_t *outlen) {
 }
 
 /* Fast path for text made only of code points below U+0250 (Basic Latin to
- * Latin Extended-B: Spanish, English, ...) and of General Punctuation
- * (U+2000-U+206F: curly quotes, dashes, the ellipsis, zero-width spaces),
+ * Latin Extended-B: Spanish, English, ...) and of U+2000-U+20CF (General
+ * Punctuation: curly quotes, dashes, the ellipsis, zero-width spaces;
+ * superscripts and subscripts; currency symbols such as the euro),
  * for ES_FOLD_TERMS and ES_FOLD_MODEL. None of them is a combining mark or
  * composes with a neighbour, and the marks their compatibility
  * decompositions add are stripped, so folding acts code point by code point
@@ -55,7 +56,7 @@ static char *fold_model(const char *text, size_t len, size_t *outlen) {
  * with utf8proc_map. */
 #define FAST_LATIN 0x250
 #define FAST_PUNCT 0x2000
-#define FAST_SLOTS (FAST_LATIN + 0x70)
+#define FAST_SLOTS (FAST_LATIN + 0xD0)
 typedef struct fold_table {
   char out[FAST_SLOTS][7];
   unsigned char len[FAST_SLOTS]; /* 255: not handled here */
