@@ -58,7 +58,7 @@ static char *fold_model(const char *text, size_t len, size_t *outlen) {
 #define FAST_PUNCT 0x2000
 #define FAST_SLOTS (FAST_LATIN + 0xD0)
 typedef struct fold_table {
-  char out[FAST_SLOTS][7];
+  char out[FAST_SLOTS][8];       /* 7 bytes at most, copied 8 at a time */
   unsigned char len[FAST_SLOTS]; /* 255: not handled here */
 } fold_table;
 static fold_table terms_tab, model_tab;
@@ -78,7 +78,7 @@ static void fold_fill(fold_table *t, utf8proc_option_t opts) {
     utf8proc_ssize_t n = utf8proc_encode_char(cp, in);
     utf8proc_ssize_t r = cp ? utf8proc_map(in, n, &out, opts) : -1;
     t->len[slot] = 255;
-    if (r >= 0 && (size_t)r <= sizeof t->out[slot]) {
+    if (r >= 0 && (size_t)r < sizeof t->out[slot]) {
       memcpy(t->out[slot], out, (size_t)r);
       t->len[slot] = (unsigned char)r;
     }
@@ -90,6 +90,27 @@ static void fold_init(void) {
   fold_fill(&terms_tab, TERMS_OPTS);
   fold_fill(&model_tab, MODEL_OPTS);
   model_tab.out[0][0] = ' ', model_tab.len[0] = 1; /* NUL becomes a space, as in sanitize */
+}
+
+/* A code point every fold profile leaves as it is, wherever it stands: not a
+ * mark, no decomposition, no case folding, not ignorable, in no composition
+ * pair (nor Hangul, which composes by rule). Emoji, CJK, most symbols:
+ * a text with one of them need not go through utf8proc_map. test_text.c
+ * checks every code point this accepts against utf8proc_map. */
+int es_text_fold_keeps(int32_t cp) {
+  if (cp < 0x80 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  if ((cp >= 0x1100 && cp <= 0x11FF) || (cp >= 0xA960 && cp <= 0xA97F) || (cp >= 0xAC00 && cp <= 0xD7FF)) return 0;
+  const utf8proc_property_t *pr = utf8proc_get_property(cp);
+  switch (pr->category) {
+    case UTF8PROC_CATEGORY_CN:
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_CS: return 0;
+    default: break;
+  }
+  return pr->combining_class == 0 && pr->decomp_seqindex == UINT16_MAX && pr->casefold_seqindex == UINT16_MAX &&
+         pr->comb_index == UINT16_MAX && !pr->ignorable;
 }
 
 /* The folded text (malloc'd), or NULL when the text needs utf8proc_map (or
@@ -105,11 +126,12 @@ static char *fold_fast(const fold_table *t, const char *text, size_t len, size_t
     utf8proc_ssize_t step = 1;
     if (cp >= 0x80) step = utf8proc_iterate(p + i, (utf8proc_ssize_t)(len - i), &cp);
     int slot = step > 0 ? fold_slot(cp) : -1;
-    if (slot < 0 || t->len[slot] == 255) {
+    int table = slot >= 0 && t->len[slot] != 255;
+    if (!table && (slot >= 0 || step <= 0 || !es_text_fold_keeps(cp))) {
       free(out);
       return NULL;
     }
-    if (o + t->len[slot] + 1 > cap) {
+    if (o + 8 + 1 > cap) {
       char *q = realloc(out, cap *= 2);
       if (!q) {
         free(out);
@@ -117,8 +139,13 @@ static char *fold_fast(const fold_table *t, const char *text, size_t len, size_t
       }
       out = q;
     }
-    memcpy(out + o, t->out[slot], t->len[slot]);
-    o += t->len[slot];
+    if (table) { /* a fixed 8-byte copy is one move; a variable one a call */
+      memcpy(out + o, t->out[slot], 8);
+      o += t->len[slot];
+    } else {
+      memcpy(out + o, p + i, (size_t)step);
+      o += (size_t)step;
+    }
     i += (size_t)step;
   }
   out[o] = '\0';

@@ -36,6 +36,10 @@ ES_MUST_CHECK char *es_text_fold(es_fold_profile p, const char *text, size_t len
 ES_MUST_CHECK int es_text_fold_into(es_fold_profile p, const char *text, size_t len, char **buf, size_t *cap,
                                     size_t *outlen);
 
+/* 1 when every fold profile leaves cp as it is wherever it stands (emoji,
+ * CJK, most symbols): the fast folding path copies it. */
+int es_text_fold_keeps(int32_t cp);
+
 /* Word characters: ASCII letters and digits, and outside ASCII any letter
  * (L*), number (N*) or non-spacing mark (Mn) by Unicode category; so "¡",
  * "…", "'" and "-" split words. cp < 0 (an invalid byte) is not one. */

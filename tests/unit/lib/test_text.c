@@ -75,6 +75,40 @@ static void test_terms_fast_path(void **state) {
   fast_path(ES_FOLD_TERMS, TERMS);
 }
 
+/* Every code point es_text_fold_keeps accepts is left as it is by every
+ * profile, alone and between Latin letters; the rest of the text around it
+ * folds as usual. */
+static void test_keeps(void **state) {
+  (void)state;
+  static const utf8proc_option_t OPTS[] = {TERMS, MODEL};
+  static const es_fold_profile PROF[] = {ES_FOLD_TERMS, ES_FOLD_MODEL};
+  size_t kept = 0;
+  for (utf8proc_int32_t cp = 0x250; cp <= 0x10FFFF; cp++) {
+    if (!es_text_fold_keeps(cp)) continue;
+    kept++;
+    char in[16];
+    utf8proc_ssize_t k = utf8proc_encode_char(cp, (utf8proc_uint8_t *)in + 1);
+    in[0] = 'E', in[k + 1] = 'e', in[k + 2] = '\0';
+    for (int i = 0; i < 2; i++) {
+      utf8proc_uint8_t *want = NULL;
+      assert_true(utf8proc_map((const utf8proc_uint8_t *)in, 0, &want, UTF8PROC_NULLTERM | OPTS[i]) >= 0);
+      if (strlen((const char *)want) != (size_t)k + 2 || memcmp(want + 1, in + 1, (size_t)k) != 0)
+        fail_msg("U+%04X changed by profile %d", (unsigned)cp, i);
+      free(want);
+      if (cp % 97 == 0) check_map(PROF[i], OPTS[i], in); /* the fast path's own output, on a sample */
+    }
+  }
+  assert_true(kept > 100000);               /* CJK, emoji, symbols: most assigned code points */
+  assert_false(es_text_fold_keeps(0x301));  /* a combining mark */
+  assert_false(es_text_fold_keeps(0x391));  /* Greek capital: case-folds */
+  assert_false(es_text_fold_keeps(0xAC00)); /* Hangul syllable: decomposes */
+  assert_false(es_text_fold_keeps(0xFB01)); /* the fi ligature: compatibility */
+  assert_false(es_text_fold_keeps(0x200B)); /* zero-width space: ignorable */
+  assert_true(es_text_fold_keeps(0x1F642)); /* an emoji */
+  check_map(ES_FOLD_MODEL, MODEL, "Muy buena atención 🙂👏 ¡gracias! 東京 €");
+  check_map(ES_FOLD_TERMS, TERMS, "Muy buena atención 🙂👏 ¡gracias! 東京 €");
+}
+
 static void test_model_fast_path(void **state) {
   (void)state;
   fast_path(ES_FOLD_MODEL, MODEL);
@@ -146,9 +180,10 @@ static void test_stop(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_profiles),  cmocka_unit_test(test_terms_fast_path), cmocka_unit_test(test_model_fast_path),
-      cmocka_unit_test(test_fold_into), cmocka_unit_test(test_word_cp),         cmocka_unit_test(test_next_word),
-      cmocka_unit_test(test_stop),
+      cmocka_unit_test(test_profiles),        cmocka_unit_test(test_terms_fast_path),
+      cmocka_unit_test(test_model_fast_path), cmocka_unit_test(test_keeps),
+      cmocka_unit_test(test_fold_into),       cmocka_unit_test(test_word_cp),
+      cmocka_unit_test(test_next_word),       cmocka_unit_test(test_stop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
