@@ -536,6 +536,13 @@ static void test_review_queue(void **state) {
   const char *bal[] = {"B3", "B4", "B1", "B2"};
   for (size_t i = 0; i < 4; i++) assert_string_equal(S(json_array_get(items, i), "id"), bal[i]);
   json_decref(j);
+  /* a page of 2 ranks only each line's first 2 items and keeps the same head */
+  const char *l2[] = {"limit=2", NULL};
+  j = run(api_q_review_queue, "bal", l2, API_OK, &err);
+  items = json_object_get(j, "items");
+  assert_int_equal(json_array_size(items), 2);
+  for (size_t i = 0; i < 2; i++) assert_string_equal(S(json_array_get(items, i), "id"), bal[i]);
+  json_decref(j);
   exec_ok("DELETE FROM audit_log WHERE actor = 'bal:review'; DELETE FROM feedback WHERE agency = 'bal'");
 }
 
