@@ -731,6 +731,65 @@ static void test_review_order_balance(void **state) {
   assert_int_equal(cl_review_order(p6, c6, 0, n6, 2, idx), 0); /* empty */
 }
 
+/* review-order --labels end to end on a trained model: the labels given so
+ * far move the other class's item to the front; an unknown label fails
+ * (exit 1, named) instead of counting as nothing. */
+static char *run_review_order(const char *model, const char *labels, const char *texts, int want_rc) {
+  char *argv[] = {"--model", (char *)model, "--lang", "en", "--labels", (char *)labels};
+  FILE *in = fmemopen((void *)texts, strlen(texts), "r");
+  char *out = NULL;
+  size_t outlen = 0;
+  FILE *o = open_memstream(&out, &outlen);
+  assert_non_null(in);
+  assert_non_null(o);
+  assert_int_equal(cl_cmd_review_order(6, argv, in, o), want_rc);
+  fclose(in);
+  fclose(o);
+  return out;
+}
+
+static void write_text(const char *path, const char *s) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  assert_int_equal(fputs(s, f) >= 0, 1);
+  assert_int_equal(fclose(f), 0);
+}
+
+static void test_review_order_cli(void **state) {
+  (void)state;
+  cl_train_opts o;
+  quick_opts(&o);
+  o.epochs = 2; /* an unsure model: both items keep some uncertainty */
+  size_t len;
+  char err[256], model[] = "/tmp/escucha-test-review-XXXXXX", labels[] = "/tmp/escucha-test-labels-XXXXXX";
+  void *buf = train_buf(TINY, &o, &len);
+  int fd = mkstemp(model), fl = mkstemp(labels);
+  assert_true(fd >= 0 && fl >= 0);
+  close(fd);
+  close(fl);
+  assert_int_equal(cl_write_file(model, buf, len, err, sizeof err), 0);
+  free(buf);
+  const char *texts = "the queue was long\nkind lovely nurse\n";
+  write_text(labels,
+             "waiting_times/queue\nwaiting_times/queue\nwaiting_times/queue\nwaiting_times/queue\n"
+             "waiting_times/queue\nwaiting_times/queue\nwaiting_times/queue\nwaiting_times/queue\n");
+  char *out = run_review_order(model, labels, texts, 0);
+  assert_string_equal(out, "1\n0\n");
+  free(out);
+  write_text(labels,
+             "staff/courtesy\nstaff/courtesy\nstaff/courtesy\nstaff/courtesy\nstaff/courtesy\n"
+             "staff/courtesy\nstaff/courtesy\nstaff/courtesy\n");
+  out = run_review_order(model, labels, texts, 0);
+  assert_string_equal(out, "0\n1\n");
+  free(out);
+  write_text(labels, "staff/courtesy\nstaff/no_such_thing\n");
+  out = run_review_order(model, labels, texts, 1);
+  assert_string_equal(out, "");
+  free(out);
+  unlink(model);
+  unlink(labels);
+}
+
 static void test_score(void **state) {
   (void)state;
   /* cl_score measures what is served: trained on TINY, scored on TINY */
@@ -776,6 +835,7 @@ int main(void) {
       cmocka_unit_test(test_corrections_split),
       cmocka_unit_test(test_gate_and_review_order),
       cmocka_unit_test(test_review_order_balance),
+      cmocka_unit_test(test_review_order_cli),
       cmocka_unit_test(test_score),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
