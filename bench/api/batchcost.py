@@ -27,7 +27,8 @@ VARIANTS = {
     "no_search_column": ["DROP INDEX IF EXISTS feedback_agency_time", "ALTER TABLE feedback DROP COLUMN search"],
     "pkey_only": ["DROP INDEX IF EXISTS feedback_agency_time", "ALTER TABLE feedback DROP COLUMN search", "DROP INDEX IF EXISTS feedback_agency_received",
                   "DROP INDEX feedback_agency_category", "DROP INDEX IF EXISTS feedback_agency_page",
-                  "DROP INDEX feedback_open311", "DROP INDEX feedback_review_queue",
+                  "DROP INDEX feedback_open311", "DROP INDEX IF EXISTS feedback_review_queue",
+                  "DROP INDEX IF EXISTS feedback_review_lines",
                   "DROP INDEX IF EXISTS feedback_agency_received_sat"],
 }
 names = sys.argv[4:] or list(VARIANTS)

@@ -1,17 +1,21 @@
 #!/usr/bin/python3
 """Learning curves: labelling in the review queue's order vs at random.
 
-learning.py BIN TRAIN.csv TEST.csv OUT_DIR TASK   (TASK: topics-en | sentiment-es)
+learning.py BIN TRAIN.csv TEST.csv OUT_DIR TASK [SEEDS]   (TASK: topics-en | sentiment-es;
+SEEDS: comma-separated seeds of the random baseline, default 7,8,9)
 
 Pool = the training rows of the task (NHS English rows with a topic, or
-Spanish reviews with a sentiment). Both runs start from the same 50 random
+Spanish reviews with a sentiment). Every run starts from the same 50 random
 labels; each round trains a model on the labels so far (escucha-classify train,
 seed 42), then labels the next batch: the queue's order takes the pool items
-`escucha-classify review-order` puts first (services/classify/review.c, the
-review queue's definition), random takes a seeded random batch. Sizes double
-from 50, then the whole pool. Prints one line per size: task size f1_queue f1_random, then the labels
-each order needs to reach 95 % of the full-pool macro-F1."""
-import csv, os, random, subprocess, sys
+`escucha-classify review-order --labels` puts first (services/classify/review.c,
+the review queue's definition, given the labels so far), random takes a seeded
+random batch (one curve per seed). Sizes: 50, 100, 150, 200, then every 100 to
+1,000, every 200 after, then the whole pool. Labels needed to reach 95 % of the
+full-pool macro-F1: the first measured size at or above it, and the crossing
+interpolated linearly between that size and the one before (said so in the
+output). Exit 3 (after printing everything) when a curve never reaches it."""
+import csv, os, random, statistics, subprocess, sys
 
 COLS = ["id", "text", "category", "subcategory", "sentiment", "journey_stage", "language"]
 
@@ -40,7 +44,7 @@ def f1(b, model, test, head, lang):
             on = True
         elif on and line.strip().startswith("language %s:" % lang):
             return float(line.split()[-1])
-    return 0.0
+    raise SystemExit("learning.py: no %s macro-F1 for language %s in eval's output" % (head, lang))
 
 
 def train(b, rows, head, out, tmp):
@@ -49,8 +53,55 @@ def train(b, rows, head, out, tmp):
                    capture_output=True)
 
 
+def grid(n):
+    sizes = [50, 100, 150, 200] + list(range(300, 1001, 100))
+    while sizes[-1] + 200 < n:
+        sizes.append(sizes[-1] + 200)
+    return [s for s in sizes if s < n] + [n]  # the whole pool: every curve ends at the full-pool model
+
+
+def crossing(sizes, f1s, target):
+    """(first measured size >= target, linear interpolation of the crossing) or (None, None)."""
+    for k, (n, v) in enumerate(zip(sizes, f1s)):
+        if v >= target:
+            if k == 0:
+                return n, float(n)
+            n0, v0 = sizes[k - 1], f1s[k - 1]
+            return n, n0 + (n - n0) * (target - v0) / (v - v0)
+    return None, None
+
+
+def curve(b, pool, start, sizes, head, lang, test, model, tmp, order, seed, out_dir):
+    labelled, f1s = list(start), []
+    rest = [i for i in range(len(pool)) if i not in set(start)]
+    rr = random.Random(seed)
+    labels = os.path.join(out_dir, "labels.txt")
+    for k, n in enumerate(sizes):
+        train(b, [pool[i] for i in labelled], head, model, tmp)
+        f1s.append(f1(b, model, test, head, lang))
+        if k + 1 == len(sizes):
+            break
+        need = sizes[k + 1] - len(labelled)
+        if order == "random":
+            pick = rr.sample(rest, need)
+        else:
+            with open(labels, "w", encoding="utf-8") as f:
+                f.write("".join(pool[i][head] + "\n" for i in labelled))
+            texts = "\n".join(" ".join(pool[i]["text"].split()) for i in rest) + "\n"
+            args = [b, "review-order", "--model", model, "--head", head, "--lang", lang, "--labels", labels]
+            ranks = subprocess.run(args, input=texts, capture_output=True, text=True, check=True).stdout.split()
+            if len(ranks) != len(rest):
+                raise SystemExit("learning.py: review-order returned %d of %d items" % (len(ranks), len(rest)))
+            pick = [rest[int(x)] for x in ranks[:need]]
+        chosen = set(pick)
+        labelled += pick
+        rest = [i for i in rest if i not in chosen]
+    return f1s
+
+
 def main():
     b, train_csv, test_csv, out_dir, task = sys.argv[1:6]
+    seeds = [int(s) for s in (sys.argv[6] if len(sys.argv) > 6 else "7,8,9").split(",")]
     head, lang = ("subcategory", "en") if task == "topics-en" else ("sentiment", "es")
     os.makedirs(out_dir, exist_ok=True)
     pool = [r for r in read(train_csv) if r["language"] == lang and r[head]]
@@ -59,43 +110,34 @@ def main():
     model, tmp = os.path.join(out_dir, task + ".bin"), os.path.join(out_dir, task + "-train.csv")
     train(b, pool, head, model, tmp)
     full = f1(b, model, test, head, lang)
-    sizes = [50]
-    while sizes[-1] * 2 < len(pool):
-        sizes.append(sizes[-1] * 2)
-    sizes.append(len(pool))  # the whole pool: both orders end at the full-pool model
-    rnd = random.Random(42)
-    start = rnd.sample(range(len(pool)), 50)
-    curves = {}
-    for order in ("queue", "random"):
-        labelled, f1s = list(start), []
-        rest = [i for i in range(len(pool)) if i not in set(start)]
-        rr = random.Random(7)
-        for k, n in enumerate(sizes):
-            train(b, [pool[i] for i in labelled], head, model, tmp)
-            f1s.append(f1(b, model, test, head, lang))
-            if k + 1 == len(sizes):
-                break
-            need = sizes[k + 1] - len(labelled)
-            if order == "random":
-                pick = rr.sample(rest, need)
-            else:
-                texts = "\n".join(" ".join(pool[i]["text"].split()) for i in rest) + "\n"
-                args = [b, "review-order", "--model", model, "--head", head, "--lang", lang]
-                ranks = subprocess.run(args, input=texts, capture_output=True, text=True, check=True).stdout.split()
-                pick = [rest[int(x)] for x in ranks[:need]]
-            chosen = set(pick)
-            labelled += pick
-            rest = [i for i in rest if i not in chosen]
-        curves[order] = f1s
-    print("task %s: pool %d, test %s, full-pool macro-F1 %.4f" % (task, len(pool), os.path.basename(test), full))
-    print("%-13s %6s %10s %10s" % ("task", "labels", "queue", "random"))
-    for n, q, r in zip(sizes, curves["queue"], curves["random"]):
-        print("%-13s %6d %10.4f %10.4f" % (task, n, q, r))
-    for order in ("queue", "random"):
-        hit = next((n for n, v in zip(sizes, curves[order]) if v >= 0.95 * full), None)
-        print("%s: labels to reach 95%% of full (%.4f): %s" % (order, 0.95 * full,
-                                                              hit if hit else "> %d (not reached)" % sizes[-1]))
+    target = 0.95 * full
+    sizes = grid(len(pool))
+    start = random.Random(42).sample(range(len(pool)), 50)
+    runs = [("queue", None)] + [("random", s) for s in seeds]
+    curves = [curve(b, pool, start, sizes, head, lang, test, model, tmp, o, s, out_dir) for o, s in runs]
+    names = ["queue"] + ["random s%d" % s for s in seeds]
+    print("task %s: pool %d, test rows %d, full-pool macro-F1 %.4f, 95 %% = %.4f" %
+          (task, len(pool), sum(1 for _ in open(test, encoding="utf-8")) - 1, full, target))
+    print("%-13s %6s" % ("task", "labels") + "".join(" %10s" % n for n in names))
+    for k, n in enumerate(sizes):
+        print("%-13s %6d" % (task, n) + "".join(" %10.4f" % c[k] for c in curves))
+    need = []
+    for name, c in zip(names, curves):
+        hit, interp = crossing(sizes, c, target)
+        need.append(interp)
+        print("%s %s: labels to reach %.4f: %s" % (task, name, target, "first measured %d, interpolated %.0f" %
+                                                   (hit, interp) if hit else "not reached by %d" % sizes[-1]))
+    if any(x is None for x in need):
+        print("%s: a curve never reached 95 %% of the full-pool macro-F1; no ratio" % task)
+        return 3
+    rnd = need[1:]
+    mean = statistics.mean(rnd)
+    print("%s summary: queue %.0f, random mean %.0f (min %.0f, max %.0f, %d seeds), ratio queue/random-mean %.2f "
+          "(against each seed: %s; target <= 0.50: %s)" %
+          (task, need[0], mean, min(rnd), max(rnd), len(rnd), need[0] / mean,
+           ", ".join("%.2f" % (need[0] / r) for r in rnd), "met" if need[0] / mean <= 0.5 else "NOT met"))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

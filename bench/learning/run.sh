@@ -1,6 +1,8 @@
 #!/bin/sh
 # Learning curves (bench/learning/learning.py): NHS topics (English) and Spanish
-# sentiment, labelling in the review queue's order vs at random, from 50 labels.
+# sentiment, labelling in the review queue's order vs at random (seeds
+# LEARNING_SEEDS, default 7,8,9), from 50 labels. Exit non-zero when a task
+# failed or a curve never reached 95 % of the full-pool macro-F1.
 set -eu
 cd "$(dirname "$0")/../.."
 BUILD="${BUILD:-build}"
@@ -9,6 +11,9 @@ OUT="${BENCH_OUT:-$BUILD/bench/learning}"
 [ -x "$BIN" ] || make "$BIN"
 mkdir -p "$OUT"
 /usr/bin/python3 scripts/prepare-data.py "$BUILD/data" 2>/dev/null
+rc=0
 for task in topics-en sentiment-es; do
-  /usr/bin/python3 bench/learning/learning.py "$BIN" "$BUILD/data/train.csv" "$BUILD/data/test.csv" "$OUT" "$task"
+  /usr/bin/python3 bench/learning/learning.py "$BIN" "$BUILD/data/train.csv" "$BUILD/data/test.csv" "$OUT/$task" \
+    "$task" "${LEARNING_SEEDS:-7,8,9}" || rc=$?
 done
+exit $rc

@@ -135,21 +135,44 @@ dberr:
 
 /* ---- GET /v1/review-queue ---- */
 
-/* The partial index feedback_review_queue (migrations/003) has exactly this
+/* The partial index feedback_review_lines (migrations/017) has exactly this
  * predicate; keep the two identical or the planner cannot use it. Reviewed =
- * an audit_log row entity 'feedback', action 'review' (POST .../review). */
+ * an audit_log row entity 'feedback', action 'review' (POST .../review).
+ * Order: escucha-classify's cl_review_order (services/classify/review.h) on
+ * what the table stores: each stored subcategory is a line (items served as
+ * other/unclassified one line, rows without a subcategory another), lowest
+ * confidence first, newest first among equals; the item of rank k in its
+ * line gets (1 - confidence) / (1 + labels + k), labels = the agency's
+ * reviews that gave that subcategory; highest key first, then as in a line.
+ * An item of rank >= limit has limit items of its line with higher keys, so
+ * only each line's first `limit` unreviewed items are ranked: a walk over
+ * the index's distinct lines (one probe each), then a LIMIT per line.
+ * Differences from the benchmark's order: docs/classification.md. */
 #define REVIEW_WORTHY "(f.confidence < 0.5 OR f.category = 'other' OR f.language NOT IN ('es', 'en'))"
+#define REVIEW_LINE "coalesce(f.subcategory, '')"
 static const char SQL_REVIEW[] =
-    "SELECT f.id, " API_MS("f.received_at")
+    "WITH RECURSIVE lines(line) AS ("
+    "  SELECT min(" REVIEW_LINE ") FROM feedback f WHERE f.agency = $1 AND " REVIEW_WORTHY
+    "  UNION ALL SELECT (SELECT min(" REVIEW_LINE ") FROM feedback f WHERE f.agency = $1 AND " REVIEW_WORTHY
+    "   AND " REVIEW_LINE " > l.line) FROM lines l WHERE l.line IS NOT NULL),"
+    " labels AS (SELECT l.detail->>'subcategory' AS sub, count(*) AS n FROM audit_log l"
+    "  JOIN feedback r ON r.id = l.entity_id AND r.agency = $1"
+    "  WHERE l.entity = 'feedback' AND l.action = 'review' GROUP BY 1),"
+    " cand AS (SELECT c.*, row_number() OVER (PARTITION BY l.line"
+    "   ORDER BY c.confidence, c.received_at DESC, c.id DESC) - 1 AS k"
+    "  FROM lines l CROSS JOIN LATERAL (SELECT f.* FROM feedback f WHERE f.agency = $1 AND " REVIEW_WORTHY
+    "   AND " REVIEW_LINE " = l.line AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.entity = 'feedback'"
+    "    AND a.entity_id = f.id AND a.action = 'review')"
+    "   ORDER BY f.confidence, f.received_at DESC, f.id DESC LIMIT $2::int) c WHERE l.line IS NOT NULL)"
+    " SELECT f.id, " API_MS("f.received_at")
         ", lower(f.channel), f.language, f.service, f.text,"
         "  f.category, f.subcategory, f.confidence, f.sentiment, f.urgent, f.nps, f.csat,"
         "  CASE WHEN f.category = 'other' THEN 'unclassified'"
         "   WHEN f.confidence < 0.5 THEN 'low_confidence' ELSE 'rare_language' END,"
         "  f.urgent_reason, round(f.urgent_confidence::numeric, 4)"
-        " FROM feedback f WHERE f.agency = $1 AND " REVIEW_WORTHY
-        "  AND NOT EXISTS (SELECT 1 FROM audit_log l WHERE l.entity = 'feedback' AND l.entity_id = f.id"
-        "   AND l.action = 'review')"
-        " ORDER BY f.confidence, f.received_at DESC, f.id DESC LIMIT $2::int";
+        " FROM cand f LEFT JOIN labels lb ON lb.sub = f.subcategory"
+        " ORDER BY (1 - greatest(0, least(1, f.confidence))) / (1 + coalesce(lb.n, 0) + f.k) DESC NULLS LAST,"
+        "  f.confidence NULLS LAST, f.received_at DESC, f.id DESC LIMIT $2::int";
 
 api_rc api_q_review_queue(PGconn *pg, const char *agency, const api_params *p, es_buf *out, api_err *err) {
   int limit;

@@ -512,6 +512,38 @@ static void test_review_queue(void **state) {
   const char *b1[] = {"limit=abc", NULL}, *b2[] = {"limit=1000", NULL};
   refused(api_q_review_queue, b1, "limit");
   refused(api_q_review_queue, b2, "limit");
+  /* Class balance (cl_review_order): agency bal has one review of
+   * waiting_times/queue_wait, so its items weigh 0.9 / 2 and 0.8 / 3 (the
+   * second in its line) and procedures/forms' 0.7 / 1 goes first; the served
+   * other item 0.5 / 1 has a line of its own and goes before 0.8 / 3. */
+  exec_ok(
+      "INSERT INTO feedback (id, agency, channel, language, text, received_at, category, subcategory,"
+      " confidence, sentiment, urgent) VALUES"
+      " ('B0', 'bal', 'WEB', 'es', 'r', '2023-07-01Z', 'waiting_times', 'waiting_times/queue_wait', 0.05,"
+      "  'NEUTRAL', false),"
+      " ('B1', 'bal', 'WEB', 'es', 'a', '2023-07-02Z', 'waiting_times', 'waiting_times/queue_wait', 0.1,"
+      "  'NEUTRAL', false),"
+      " ('B2', 'bal', 'WEB', 'es', 'b', '2023-07-03Z', 'waiting_times', 'waiting_times/queue_wait', 0.2,"
+      "  'NEUTRAL', false),"
+      " ('B3', 'bal', 'WEB', 'es', 'c', '2023-07-04Z', 'procedures', 'procedures/forms', 0.3, 'NEUTRAL', false),"
+      " ('B4', 'bal', 'WEB', 'es', 'd', '2023-07-05Z', 'other', 'other/unclassified', 0.5, 'NEUTRAL', false);"
+      "INSERT INTO audit_log (at, actor, entity, entity_id, action, detail) VALUES"
+      " ('2023-07-06Z', 'bal:review', 'feedback', 'B0', 'review',"
+      "  '{\"category\":\"waiting_times\",\"subcategory\":\"waiting_times/queue_wait\"}')");
+  j = run(api_q_review_queue, "bal", NULL, API_OK, &err);
+  items = json_object_get(j, "items");
+  assert_int_equal(json_array_size(items), 4);
+  const char *bal[] = {"B3", "B4", "B1", "B2"};
+  for (size_t i = 0; i < 4; i++) assert_string_equal(S(json_array_get(items, i), "id"), bal[i]);
+  json_decref(j);
+  /* a page of 2 ranks only each line's first 2 items and keeps the same head */
+  const char *l2[] = {"limit=2", NULL};
+  j = run(api_q_review_queue, "bal", l2, API_OK, &err);
+  items = json_object_get(j, "items");
+  assert_int_equal(json_array_size(items), 2);
+  for (size_t i = 0; i < 2; i++) assert_string_equal(S(json_array_get(items, i), "id"), bal[i]);
+  json_decref(j);
+  exec_ok("DELETE FROM audit_log WHERE actor = 'bal:review'; DELETE FROM feedback WHERE agency = 'bal'");
 }
 
 int main(void) {

@@ -686,13 +686,108 @@ static void test_gate_and_review_order(void **state) {
   for (int i = 0; i < 4; i++) r[i].confidence = conf[i], prio[i] = cl_review_priority(&r[i], CL_HEAD_SUB);
   assert_true(fabs(prio[0] - 0.1) < 1e-6);
   size_t idx[4];
-  assert_int_equal(cl_review_order(prio, 4, idx), 0);
+  assert_int_equal(cl_review_order(prio, NULL, 4, NULL, 0, idx), 0);
   assert_int_equal(idx[0], 1);
   assert_int_equal(idx[1], 3);
   assert_int_equal(idx[2], 2);
   assert_int_equal(idx[3], 0);
   r[0].sentiment_conf = 0.2f;
   assert_true(fabs(cl_review_priority(&r[0], CL_HEAD_SENT) - 0.8) < 1e-6);
+  r[0].sub = 7, r[0].sentiment = 2;
+  assert_int_equal(cl_review_class(&r[0], CL_HEAD_SUB), 7);
+  assert_int_equal(cl_review_class(&r[0], CL_HEAD_SENT), 2);
+}
+
+/* Class balance: an item of a class with few labels goes before a more
+ * uncertain one of a class with many; within one class the k-th item counts
+ * the k items taken before it as labels. */
+static void test_review_order_balance(void **state) {
+  (void)state;
+  size_t idx[6];
+  double p2[2] = {0.9, 0.3};
+  int c2[2] = {0, 1};
+  unsigned n2[2] = {100, 0};
+  assert_int_equal(cl_review_order(p2, c2, 2, n2, 2, idx), 0);
+  assert_int_equal(idx[0], 1); /* 0.3 / 1 > 0.9 / 101 */
+  assert_int_equal(idx[1], 0);
+  assert_int_equal(cl_review_order(p2, c2, 2, NULL, 2, idx), 0); /* no labels yet: by uncertainty */
+  assert_int_equal(idx[0], 0);
+  /* class 1's second item (0.4 / 2) waits behind class 2's first (0.3 / 1) */
+  double p3[3] = {0.4, 0.5, 0.3};
+  int c3[3] = {1, 1, 2};
+  assert_int_equal(cl_review_order(p3, c3, 3, NULL, 3, idx), 0);
+  assert_int_equal(idx[0], 1);
+  assert_int_equal(idx[1], 2);
+  assert_int_equal(idx[2], 0);
+  /* no class (-1, or outside [0, ncls)): one line of its own with no labels;
+   * equal keys: the more uncertain first, then input order */
+  double p6[6] = {0.2, 0.6, 0.3, 0.6, 0.2, 0.4};
+  int c6[6] = {9, 0, 1, 0, 0, -1};
+  unsigned n6[2] = {1, 0};
+  /* keys: 0.2/2 (second in the no-class line), 0.6/2, 0.3/1, 0.6/3, 0.2/4, 0.4/1 */
+  assert_int_equal(cl_review_order(p6, c6, 6, n6, 2, idx), 0);
+  size_t want[6] = {5, 1, 2, 3, 0, 4};
+  for (int i = 0; i < 6; i++) assert_int_equal(idx[i], want[i]);
+  assert_int_equal(cl_review_order(p6, c6, 0, n6, 2, idx), 0); /* empty */
+}
+
+/* review-order --labels end to end on a trained model: the labels given so
+ * far move the other class's item to the front; an unknown label fails
+ * (exit 1, named) instead of counting as nothing. */
+static char *run_review_order(const char *model, const char *labels, const char *texts, int want_rc) {
+  char *argv[] = {"--model", (char *)model, "--lang", "en", "--labels", (char *)labels};
+  FILE *in = fmemopen((void *)texts, strlen(texts), "r");
+  char *out = NULL;
+  size_t outlen = 0;
+  FILE *o = open_memstream(&out, &outlen);
+  assert_non_null(in);
+  assert_non_null(o);
+  assert_int_equal(cl_cmd_review_order(6, argv, in, o), want_rc);
+  fclose(in);
+  fclose(o);
+  return out;
+}
+
+static void write_text(const char *path, const char *s) {
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  assert_int_equal(fputs(s, f) >= 0, 1);
+  assert_int_equal(fclose(f), 0);
+}
+
+static void test_review_order_cli(void **state) {
+  (void)state;
+  cl_train_opts o;
+  quick_opts(&o);
+  o.epochs = 2; /* an unsure model: both items keep some uncertainty */
+  size_t len;
+  char err[256], model[] = "/tmp/escucha-test-review-XXXXXX", labels[] = "/tmp/escucha-test-labels-XXXXXX";
+  void *buf = train_buf(TINY, &o, &len);
+  int fd = mkstemp(model), fl = mkstemp(labels);
+  assert_true(fd >= 0 && fl >= 0);
+  close(fd);
+  close(fl);
+  assert_int_equal(cl_write_file(model, buf, len, err, sizeof err), 0);
+  free(buf);
+  const char *texts = "the queue was long\nkind lovely nurse\n";
+  write_text(labels,
+             "waiting_times/queue\nwaiting_times/queue\nwaiting_times/queue\nwaiting_times/queue\n"
+             "waiting_times/queue\nwaiting_times/queue\nwaiting_times/queue\nwaiting_times/queue\n");
+  char *out = run_review_order(model, labels, texts, 0);
+  assert_string_equal(out, "1\n0\n");
+  free(out);
+  write_text(labels,
+             "staff/courtesy\nstaff/courtesy\nstaff/courtesy\nstaff/courtesy\nstaff/courtesy\n"
+             "staff/courtesy\nstaff/courtesy\nstaff/courtesy\n");
+  out = run_review_order(model, labels, texts, 0);
+  assert_string_equal(out, "0\n1\n");
+  free(out);
+  write_text(labels, "staff/courtesy\nstaff/no_such_thing\n");
+  out = run_review_order(model, labels, texts, 1);
+  assert_string_equal(out, "");
+  free(out);
+  unlink(model);
+  unlink(labels);
 }
 
 static void test_score(void **state) {
@@ -739,6 +834,8 @@ int main(void) {
       cmocka_unit_test(test_language_spaces),
       cmocka_unit_test(test_corrections_split),
       cmocka_unit_test(test_gate_and_review_order),
+      cmocka_unit_test(test_review_order_balance),
+      cmocka_unit_test(test_review_order_cli),
       cmocka_unit_test(test_score),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
