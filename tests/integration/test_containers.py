@@ -9,13 +9,15 @@ the host's network (--network=host) and reach this suite's Kafka, PostgreSQL and
 their test ports, so compose's service names (kafka, postgres, redis, api) become
 127.0.0.1:<port>. classify's state folder is a fresh named volume, as in compose.
 
-Proven end to end: a POST to the containerised ingest is classified by the containerised
-classify (the image's default model), written to PostgreSQL by the containerised prioritize
-(which applied the image's migrations at start), and read back through the containerised
-escucha-api (item, citizen receipt, dashboard assets); escucha-actions starts and is healthy;
-each service's compose healthcheck passes inside its container. The containers and the volume
-are removed at the end, also on failure. Compose itself is checked statically
-(test_compose.py): no compose engine runs here."""
+Proven end to end: a POST and an Open311 request to the containerised ingest are classified by
+the containerised classify (the image's default model), written to PostgreSQL by the
+containerised prioritize (which applied the image's migrations at start), and read back through
+the containerised escucha-api (item, citizen receipt, dashboard, an Open311 GET forwarded by
+ingest); an urgent message becomes an issue in the test Redmine through the containerised
+escucha-actions (the image's taxonomy routes cases there; the container gets the Redmine
+connector's settings besides compose's); each service's compose healthcheck passes inside its
+container. The containers and the volume are removed at the end, also on failure. Compose
+itself is checked statically (test_compose.py): no compose engine runs here."""
 import os
 import re
 import shutil
@@ -35,6 +37,7 @@ IMAGE = "localhost/escucha:test%s" % SLOT
 PREFIX = "escucha-test%s-" % SLOT
 VOLUME = PREFIX + "data"
 SCRIPT = os.path.join(REPO, "scripts", "container-image.sh")
+REDMINE = os.path.join(REPO, "scripts", "redmine.sh")
 HTTP = {"ingest": HTTP_PORT + 11, "api": HTTP_PORT + 12}  # clear of the other tests' ports
 API_URL = "http://127.0.0.1:%d" % HTTP["api"]
 # the order compose's depends_on gives: prioritize applies the migrations first
@@ -95,6 +98,17 @@ def secrets(image, run_args, tmp_path_factory):
     return d
 
 
+@pytest.fixture(scope="module")
+def redmine():
+    """The test Redmine (scripts/redmine.sh): the shipped taxonomy sends urgent cases there."""
+    was_running = subprocess.run([REDMINE, "status"], capture_output=True).returncode == 0
+    p = subprocess.run([REDMINE, "start"], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, "scripts/redmine.sh start failed:\n%s" % p.stderr[-3000:]
+    yield dict(line.split("=", 1) for line in p.stdout.split() if "=" in line)
+    if not was_running:
+        subprocess.run([REDMINE, "stop"], capture_output=True, timeout=60)
+
+
 def rewrite_env(name, compose_env):
     """compose's environment of one service, its addresses moved to the test stack."""
     fixed = {
@@ -152,7 +166,7 @@ def healthy(name):
 
 
 @pytest.fixture(scope="module")
-def containers(image, run_args, secrets):
+def containers(image, run_args, secrets, redmine):
     compose = load(COMPOSE)["services"]
     remove_all()  # a run killed before its cleanup
     podman("volume", "create", VOLUME)
@@ -160,6 +174,8 @@ def containers(image, run_args, secrets):
         for name in ORDER:
             svc = compose[name]
             env = rewrite_env(name, env_of(svc))
+            if name == "actions":  # the connector's settings an operator adds (token: a secret)
+                env.update({k: v for k, v in redmine.items() if k.startswith("ESCUCHA_REDMINE_")})
             cmd = ["run", "-d", "--name", PREFIX + name, "--network=host"] + run_args
             for k, v in sorted(env.items()):
                 cmd += ["-e", "%s=%s" % (k, v)]
@@ -192,8 +208,9 @@ def test_image_carries_what_the_services_read(containers):
     paths = {v for s in APPS for k, v in env_of(containers[s]).items()
              if v.startswith("/usr/share/escucha/") or k == "ESCUCHA_MODEL"}
     assert "/var/lib/escucha/model.bin" in paths and len(paths) >= 4, paths
-    p = podman("exec", PREFIX + "classify", "sh", "-c", "ls -ld " + " ".join(sorted(paths)) + "; id -un")
+    p = podman("exec", PREFIX + "classify", "sh", "-c", "ls -ld " + " ".join(sorted(paths)) + " && id -un")
     assert p.stdout.strip().endswith("escucha"), p.stdout
+    assert podman("exec", PREFIX + "api", "test", "-s", "/usr/share/escucha/api/web/index.html", check=False).returncode == 0
     for name in APPS:
         assert podman("exec", PREFIX + name, "id", "-u").stdout.strip() != "0"
 
@@ -251,6 +268,29 @@ def test_feedback_end_to_end(containers, api_key, read_key):
     r = requests.get("%s/open311/v2/requests/%s.json" % (ingest, sid), timeout=10,
                      headers={"Authorization": "Bearer " + read_key})
     assert r.status_code == 200 and r.json()[0]["service_request_id"] == sid, r.text
+
+
+def test_urgent_message_becomes_a_redmine_issue(containers, redmine, api_key):
+    """classify flags it (case request), escucha-actions opens the case's ticket where the
+    image's taxonomy routes urgent cases: this Redmine, project escucha."""
+    r = post_json("/v1/feedback", {"text": "mi vecino me amenazó con matarme, tengo miedo " + unique("ref"),
+                                   "channel": "whatsapp", "language": "es"}, api_key, port=HTTP["ingest"])
+    assert r.status_code == 202, r.text
+    fid = r.json()["id"]
+
+    def ticket():
+        with psycopg2.connect(PG_DSN) as db, db.cursor() as cur:
+            cur.execute("SELECT a.tool, a.external_key, a.idempotency_key FROM actions a JOIN action_plans p"
+                        " ON p.id = a.plan_id WHERE p.kind = 'case' AND p.feedback_id = %s AND a.external_key IS NOT NULL",
+                        (fid,))
+            return cur.fetchone()
+    tool, issue_id, key = wait_until(ticket, 90, interval=0.3, what="the case ticket of %s" % fid)
+    assert tool == "redmine" and issue_id
+    r = requests.get("%s/issues/%s.json" % (redmine["ESCUCHA_REDMINE_BASE_URL"], issue_id), timeout=15,
+                     headers={"X-Redmine-API-Key": redmine["ESCUCHA_REDMINE_TOKEN"]})
+    assert r.status_code == 200, r.text
+    issue = r.json()["issue"]
+    assert issue["subject"].startswith("URGENTE") and key in issue["description"], issue["subject"]
 
 
 def test_actions_ready(containers):
