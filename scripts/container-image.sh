@@ -78,6 +78,26 @@ Suites: $SUITE-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
+  # as the official slim image: dpkg without fsync and without docs, man pages and
+  # translations; apt keeps no downloaded packages in the layers
+  cat >"$root/fs/etc/dpkg/dpkg.cfg.d/escucha-slim" <<'EOF'
+force-unsafe-io
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/lintian/*
+EOF
+  cat >"$root/fs/etc/apt/apt.conf.d/escucha-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+  find "$root/fs/usr/share/doc" -mindepth 1 -not -type d -not -name copyright -delete
+  rm -rf "$root/fs/usr/share/man/"* "$root/fs/usr/share/info/"* "$root/fs/usr/share/locale/"*
   rm -rf "$root/fs/var/cache/apt/archives/"*.deb "$root/fs/var/lib/apt/lists/"*
   tar -C "$root/fs" --numeric-owner -c . |
     podman import --change 'CMD ["/bin/bash"]' - "$BASE" >/dev/null
