@@ -303,3 +303,15 @@ def test_actions_ready(containers):
         except requests.RequestException:
             return False
     wait_until(ready, 60, interval=0.3, what="escucha-actions /readyz")
+
+
+def test_stop_drains_and_exits_zero(containers):
+    """`podman stop` (compose's `docker stop`) sends the image's STOPSIGNAL, SIGTERM: each
+    service drains and exits 0 well inside compose's stop_grace_period (30 s)."""
+    for name in reversed(ORDER):
+        t0 = time.monotonic()
+        podman("stop", "-t", "30", PREFIX + name, timeout=60)
+        took = time.monotonic() - t0
+        st = state_of(name)
+        assert st == "exited 0", "%s stopped as %r after %.1f s; its log:\n%s" % (name, st, took, logs(name))
+        assert took < 25, "%s took %.1f s to stop" % (name, took)
