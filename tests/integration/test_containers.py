@@ -210,7 +210,8 @@ def test_image_carries_what_the_services_read(containers):
     assert "/var/lib/escucha/model.bin" in paths and len(paths) >= 4, paths
     p = podman("exec", PREFIX + "classify", "sh", "-c", "ls -ld " + " ".join(sorted(paths)) + " && id -un")
     assert p.stdout.strip().endswith("escucha"), p.stdout
-    assert podman("exec", PREFIX + "api", "test", "-s", "/usr/share/escucha/api/web/index.html", check=False).returncode == 0
+    web = env_of(containers["api"])["ESCUCHA_WEB_ROOT"]
+    assert podman("exec", PREFIX + "api", "test", "-s", web + "/index.html", check=False).returncode == 0, web
     for name in APPS:
         assert podman("exec", PREFIX + name, "id", "-u").stdout.strip() != "0"
 
@@ -280,9 +281,9 @@ def test_urgent_message_becomes_a_redmine_issue(containers, redmine, api_key):
 
     def ticket():
         with psycopg2.connect(PG_DSN) as db, db.cursor() as cur:
-            cur.execute("SELECT a.tool, a.external_key, a.idempotency_key FROM actions a JOIN action_plans p"
-                        " ON p.id = a.plan_id WHERE p.kind = 'case' AND p.feedback_id = %s AND a.external_key IS NOT NULL",
-                        (fid,))
+            cur.execute("SELECT a.tool, a.external_key, a.idempotency_key FROM actions a"
+                        " JOIN action_plans p ON p.id = a.plan_id"
+                        " WHERE p.kind = 'case' AND p.feedback_id = %s AND a.external_key IS NOT NULL", (fid,))
             return cur.fetchone()
     tool, issue_id, key = wait_until(ticket, 90, interval=0.3, what="the case ticket of %s" % fid)
     assert tool == "redmine" and issue_id
