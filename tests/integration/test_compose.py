@@ -16,6 +16,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "deploy" / "docker-compose.yml"
+KAFKA3 = REPO / "deploy" / "docker-compose.kafka3.yml"
 BIN_DIR = Path(os.environ.get("ESCUCHA_BIN_DIR") or REPO / "build" / "bin")
 if not BIN_DIR.is_absolute():
     BIN_DIR = REPO / BIN_DIR
@@ -37,10 +38,40 @@ COMMON_ENV = {"ESCUCHA_KAFKA_BROKERS", "ESCUCHA_PG_DSN", "ESCUCHA_REDIS_URL",
 ENV_NAME = re.compile(r"\bESCUCHA_[A-Z0-9_]+\b")
 
 
+# compose's interpolation: $$ is a literal $; ${VAR:-default} / ${VAR-default} / ${VAR} / $VAR
+INTERP = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def interpolate(node, env):
+    """The document as compose sees it with the variables in env (missing: unset)."""
+    if isinstance(node, dict):
+        return {k: interpolate(v, env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [interpolate(v, env) for v in node]
+    if not isinstance(node, str):
+        return node
+
+    def one(m):
+        if m.group(1):
+            return "$"
+        name = m.group(2) or m.group(5)
+        val = env.get(name)
+        if m.group(3) == ":-" and not val or m.group(3) == "-" and val is None:
+            return m.group(4)
+        assert val is not None, "%s is used without a default" % name
+        return val
+    return INTERP.sub(one, node)
+
+
+def load(path, env=None):
+    with open(path) as f:
+        doc = yaml.safe_load(f)  # resolves the x-* anchors and << merges
+    return interpolate(doc, env or {})
+
+
 @pytest.fixture(scope="module")
 def compose():
-    with open(COMPOSE) as f:
-        doc = yaml.safe_load(f)  # resolves the x-* anchors and << merges
+    doc = load(COMPOSE)
     assert isinstance(doc, dict) and isinstance(doc.get("services"), dict)
     return doc
 
@@ -73,6 +104,29 @@ def test_infra_images(compose):
     assert s["postgres"]["image"].split(":")[1].startswith("15")
     assert s["redis"]["image"].split(":")[0] == "redis"
     assert s["redis"]["image"].split(":")[1].startswith("7")
+
+
+IMAGE_VARS = {"ESCUCHA_IMAGE": "localhost/escucha:test", "KAFKA_IMAGE": "localhost/kafka:test",
+              "POSTGRES_IMAGE": "localhost/postgres:test", "REDIS_IMAGE": "localhost/redis:test"}
+
+
+def test_image_names_overridable():
+    """Every image is `${VAR:-official}`: unset, the official images (test_infra_images); set,
+    locally built equivalents or a mirror (tests/integration/test_containers.py builds one)."""
+    for path in (COMPOSE, KAFKA3):
+        raw = yaml.safe_load(open(path))["services"]
+        for name, svc in raw.items():
+            if "image" in svc:
+                assert re.fullmatch(r"\$\{[A-Z_]+_IMAGE:-[^}]+\}", svc["image"]), (path.name, name, svc["image"])
+        over = load(path, IMAGE_VARS)["services"]
+        for name, svc in over.items():
+            if "image" in svc:
+                assert svc["image"] in IMAGE_VARS.values(), (path.name, name, svc["image"])
+    over = load(COMPOSE, IMAGE_VARS)["services"]
+    assert {over[a]["image"] for a in APPS} == {IMAGE_VARS["ESCUCHA_IMAGE"]}
+    assert over["kafka"]["image"] == over["kafka-topics"]["image"] == IMAGE_VARS["KAFKA_IMAGE"]
+    assert over["postgres"]["image"] == IMAGE_VARS["POSTGRES_IMAGE"]
+    assert over["redis"]["image"] == IMAGE_VARS["REDIS_IMAGE"]
 
 
 def test_kafka_is_kraft_with_internal_listener(compose):
@@ -176,7 +230,6 @@ def test_api_reads_as_its_own_role(compose):
 
 
 # ---- deploy/docker-compose.kafka3.yml: the 3-node Kafka cluster laid over the base file ----
-KAFKA3 = REPO / "deploy" / "docker-compose.kafka3.yml"
 KNODES = ["kafka", "kafka2", "kafka3"]
 
 
@@ -193,8 +246,7 @@ def merged(base, over):
 
 @pytest.fixture(scope="module")
 def compose3(compose):
-    with open(KAFKA3) as f:
-        over = yaml.safe_load(f)
+    over = load(KAFKA3)
     assert set(over["services"]) <= set(compose["services"]) | {"kafka2", "kafka3"}, "override names unknown services"
     return merged(compose, over)
 
@@ -232,7 +284,7 @@ def test_kafka3_topics_replicated(compose3):
     deps = depends_of(s)
     assert all(deps.get(n) == "service_healthy" for n in KNODES), deps
     # the same topics as the base file creates
-    base_cmd = " ".join(yaml.safe_load(open(COMPOSE))["services"]["kafka-topics"]["command"])
+    base_cmd = " ".join(load(COMPOSE)["services"]["kafka-topics"]["command"])
     assert sorted(re.findall(r"escucha\.[a-z.]+v1", cmd)) == sorted(re.findall(r"escucha\.[a-z.]+v1", base_cmd))
 
 
