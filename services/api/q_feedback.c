@@ -50,6 +50,9 @@ static const char *const CHANNELS[] = {"web",    "email",  "whatsapp", "sms",   
 
 /* ---- GET /v1/feedback ---- */
 
+/* q: the vectors are in feedback_search (migrations/016), filled by
+ * escucha-prioritize just after each batch commits: an item is searchable a
+ * moment after it is listed. */
 static const char SQL_LIST[] =
     "SELECT f.id, (extract(epoch FROM f.received_at) * 1000000)::bigint, json_build_object(" ITEM_PAIRS
     ")"
@@ -58,9 +61,9 @@ static const char SQL_LIST[] =
     " AND ($4::text IS NULL OR f.sentiment = $4) AND ($5::text IS NULL OR f.channel = $5)"
     " AND ($6::boolean IS NULL OR f.urgent = $6) AND ($7::text IS NULL OR f.language = $7)"
     " AND ($8::timestamptz IS NULL OR f.received_at >= $8) AND ($9::timestamptz IS NULL OR f.received_at < $9)"
-    " AND ($10::text IS NULL"
-    "  OR (f.language = 'es' AND f.search @@ websearch_to_tsquery('spanish', $10))"
-    "  OR (f.language IS DISTINCT FROM 'es' AND f.search @@ websearch_to_tsquery('english', $10)))"
+    " AND ($10::text IS NULL OR EXISTS (SELECT 1 FROM feedback_search s WHERE s.id = f.id AND"
+    "  ((f.language = 'es' AND s.search @@ websearch_to_tsquery('spanish', $10))"
+    "  OR (f.language IS DISTINCT FROM 'es' AND s.search @@ websearch_to_tsquery('english', $10)))))"
     " AND ($11::bigint IS NULL OR (f.received_at, f.id) <"
     "  ('epoch'::timestamptz + $11::bigint * interval '1 microsecond', $12::text))"
     " ORDER BY f.received_at DESC, f.id DESC LIMIT $13";
