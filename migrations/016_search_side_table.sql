@@ -25,9 +25,15 @@ BEGIN
              AND relnamespace = current_schema()::regnamespace) THEN
     DROP INDEX feedback_search;
   END IF;
+  -- agency, received_at and language are copies (never updated in feedback): a search walks
+  -- this table's own (agency, received_at, id) index newest first and reads only the matches'
+  -- feedback rows, as the search column once let it walk feedback's.
   CREATE TABLE IF NOT EXISTS feedback_search (
-    id     text PRIMARY KEY REFERENCES feedback (id) ON DELETE CASCADE,
-    search tsvector NOT NULL
+    id          text PRIMARY KEY REFERENCES feedback (id) ON DELETE CASCADE,
+    agency      text NOT NULL,
+    received_at timestamptz NOT NULL,
+    language    text,
+    search      tsvector NOT NULL
   );
   CREATE TABLE IF NOT EXISTS feedback_search_mark (
     one boolean PRIMARY KEY DEFAULT true CHECK (one),
@@ -35,7 +41,8 @@ BEGIN
   );
   IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
              AND table_name = 'feedback' AND column_name = 'search') THEN
-    INSERT INTO feedback_search (id, search) SELECT id, search FROM feedback ON CONFLICT (id) DO NOTHING;
+    INSERT INTO feedback_search (id, agency, received_at, language, search)
+      SELECT id, agency, received_at, language, search FROM feedback ON CONFLICT (id) DO NOTHING;
     ALTER TABLE feedback DROP COLUMN search;
   END IF;
   -- The mark: every row at or below it has its vector.
@@ -50,3 +57,4 @@ BEGIN
 END
 $$;
 CREATE INDEX IF NOT EXISTS feedback_search_gin ON feedback_search USING gin (search);
+CREATE INDEX IF NOT EXISTS feedback_search_agency_time ON feedback_search (agency, received_at, id);

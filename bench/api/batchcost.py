@@ -94,8 +94,9 @@ for r in range(ROUNDS):
         ms[n].append((time.perf_counter() - t0) * 1000)
         if n == "fill_016":  # what services/prioritize/search.c then does, on its own connection
             t0 = time.perf_counter()
-            cur.execute("INSERT INTO feedback_search (id, search) SELECT id, feedback_search_vector(language, text)"
-                        " FROM feedback WHERE seq > %s", (top,))
+            cur.execute("INSERT INTO feedback_search (id, agency, received_at, language, search) SELECT id, agency,"
+                        " received_at, language, feedback_search_vector(language, text) FROM feedback WHERE seq > %s",
+                        (top,))
             fill.append((time.perf_counter() - t0) * 1000)
         db.rollback()
 res = {}

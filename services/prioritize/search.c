@@ -36,10 +36,11 @@ struct pz_search {
  * (xmin) and first unassigned one (xmax). */
 static const char SQL_FILL[] =
     "WITH m AS (UPDATE feedback_search_mark SET seq = $1::bigint WHERE seq < $1::bigint),"
-    " todo AS (SELECT f.id, f.language, f.text FROM feedback f WHERE f.seq > $1::bigint"
+    " todo AS (SELECT f.id, f.agency, f.received_at, f.language, f.text FROM feedback f WHERE f.seq > $1::bigint"
     "  AND NOT EXISTS (SELECT 1 FROM feedback_search s WHERE s.id = f.id) ORDER BY f.seq LIMIT $2::int),"
-    " ins AS (INSERT INTO feedback_search (id, search)"
-    "  SELECT id, feedback_search_vector(language, text) FROM todo ON CONFLICT (id) DO NOTHING RETURNING 1)"
+    " ins AS (INSERT INTO feedback_search (id, agency, received_at, language, search)"
+    "  SELECT id, agency, received_at, language, feedback_search_vector(language, text) FROM todo"
+    "  ON CONFLICT (id) DO NOTHING RETURNING 1)"
     " SELECT (SELECT count(*) FROM todo), (SELECT count(*) FROM ins),"
     " coalesce(pg_sequence_last_value(pg_get_serial_sequence('feedback', 'seq')::regclass), 0),"
     " pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_snapshot_xmax(pg_current_snapshot())::text::bigint";

@@ -86,8 +86,9 @@ def insert(agency, text, *, id=None, lang="es", at=None, category="waiting_times
             (id, agency, service or category, channel, text, lang, at, category, subcategory, confidence,
              sentiment, urgent, at + dt.timedelta(seconds=2), lat, lon, address))
         if searchable:  # what escucha-prioritize does after its commit (migrations/016), done here at once
-            cur.execute("INSERT INTO feedback_search (id, search)"
-                        " SELECT id, feedback_search_vector(language, text) FROM feedback WHERE id = %s", (id,))
+            cur.execute("INSERT INTO feedback_search (id, agency, received_at, language, search) SELECT id, agency,"
+                        " received_at, language, feedback_search_vector(language, text) FROM feedback WHERE id = %s",
+                        (id,))
     return id
 
 
