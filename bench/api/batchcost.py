@@ -22,8 +22,10 @@ import psycopg2
 
 DSN, ROWS, ROUNDS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 VARIANTS = {
-    "current": [],  # the schema as migrated (016: no search column, seq + BRIN)
+    "current": [],  # the schema as migrated (016: no search column, seq + its index)
     "fill_016": [],  # the same COPY, then the search fill of those rows (timed apart)
+    "fill_016_nofk": ["ALTER TABLE feedback_search DROP CONSTRAINT feedback_search_id_fkey"],  # the fill, no FK check
+    "no_search_015": ["ALTER TABLE feedback DROP COLUMN search"],  # up to 015: only the search column gone
     "all": ["DROP INDEX IF EXISTS feedback_agency_time"],  # every index of migrations 001-014
     # migration 015: one (agency, received_at, id) INCLUDE (...) index for 001's, 002's and 003's
     "merged_015": ["DROP INDEX IF EXISTS feedback_agency_received", "DROP INDEX IF EXISTS feedback_agency_page",
@@ -71,11 +73,11 @@ cur.execute("SELECT to_regclass('feedback_search_mark') IS NOT NULL")
 has_016 = cur.fetchone()[0]
 db.rollback()
 ms = {n: [] for n in names}
-fill = []
+fill = {n: [] for n in names}
 skipped = {}
 for r in range(ROUNDS):
     for n in (names if r % 2 == 0 else names[::-1]):  # alternate order: drift hits all alike
-        if n in skipped or (n == "fill_016" and not has_016):
+        if n in skipped or (n.startswith("fill_016") and not has_016):
             skipped.setdefault(n, "needs migration 016")
             continue
         data = batch()
@@ -86,18 +88,18 @@ for r in range(ROUNDS):
             db.rollback()
             skipped[n] = str(e).strip().splitlines()[0]
             continue
-        if n == "fill_016":
+        if n.startswith("fill_016"):
             cur.execute("SELECT coalesce(max(seq), 0) FROM feedback")
             top = cur.fetchone()[0]
         t0 = time.perf_counter()
         cur.copy_expert("COPY feedback (%s) FROM STDIN" % cols, data)
         ms[n].append((time.perf_counter() - t0) * 1000)
-        if n == "fill_016":  # what services/prioritize/search.c then does, on its own connection
+        if n.startswith("fill_016"):  # what services/prioritize/search.c then does, on its own connection
             t0 = time.perf_counter()
             cur.execute("INSERT INTO feedback_search (id, agency, received_at, language, search) SELECT id, agency,"
                         " received_at, language, feedback_search_vector(language, text) FROM feedback WHERE seq > %s",
                         (top,))
-            fill.append((time.perf_counter() - t0) * 1000)
+            fill[n].append((time.perf_counter() - t0) * 1000)
         db.rollback()
 res = {}
 for n in names:
@@ -107,8 +109,8 @@ for n in names:
     v = sorted(ms[n])
     res[n] = {"p50_ms": round(v[len(v) // 2], 1), "p90_ms": round(v[int(len(v) * 0.9)], 1),
               "max_ms": round(v[-1], 1), "us_per_row_p50": round(v[len(v) // 2] * 1000 / ROWS)}
-    if n == "fill_016":
-        f = sorted(fill)
+    if n.startswith("fill_016"):
+        f = sorted(fill[n])
         res[n]["fill_p50_ms"] = round(f[len(f) // 2], 1)
         res[n]["fill_us_per_row_p50"] = round(f[len(f) // 2] * 1000 / ROWS)
 print(json.dumps({"rows": ROWS, "rounds": ROUNDS, "variants": res}, indent=1))
