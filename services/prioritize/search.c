@@ -135,7 +135,7 @@ static long finish(pz_search *s) {
   if (failed || !last || PQntuples(last) != 1) {
     PQclear(last);
     if (PQstatus(s->c) != CONNECTION_OK) drop(s, "fill");
-    else s->want = 1;
+    else s->want = 1, s->retry_ns = es_mono_ns() + RETRY_NS; /* not at once: it may fail again */
     return -1;
   }
   long todo = strtol(PQgetvalue(last, 0, 0), NULL, 10), filled = strtol(PQgetvalue(last, 0, 1), NULL, 10);
@@ -173,6 +173,7 @@ long pz_search_step(pz_search *s, int poke) {
     if (!s->c) return -1;
   }
   uint64_t now = es_mono_ns();
+  if (now < s->retry_ns) return n;
   /* After a commit or while behind at once; while a candidate settles a few
    * times a second; otherwise now and then (rows of other writers). */
   if (s->want || now - s->sent_ns >= (s->have_cand ? SETTLE_POLL_NS : IDLE_NS))

@@ -905,7 +905,8 @@ def test_item_searchable_after_its_batch_commits(api, services):
                what="the item through prioritize")
     wait_until(lambda: found_by(word, fid), 30, interval=0.1, what="the item in a search")
     assert found_by("semana", fid)  # Spanish stemming, as before the vector moved
-    assert pz.metric("escucha_prioritize_search_rows_total") >= 1
+    # counted when prioritize reads the fill's result, a moment after its commit made it searchable
+    wait_until(lambda: pz.metric("escucha_prioritize_search_rows_total") >= 1, 10, what="the fill counted")
     with db() as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM feedback_search s JOIN feedback f USING (id)"
                     " WHERE f.id = %s AND s.search = feedback_search_vector(f.language, f.text)", (fid,))
