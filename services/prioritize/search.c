@@ -21,10 +21,12 @@ struct pz_search {
   char *dsn;
   PGconn *c;
   long rows;
-  int busy;      /* a fill is in flight */
-  int want;      /* fill at the next step: a commit, a failure, or the last fill stopped at rows */
-  int64_t mark;  /* every row with seq <= mark has its vector; -1 unknown */
-  int have_cand; /* cand_*: an observation that becomes the mark once settled */
+  int busy;     /* a fill is in flight */
+  int want;     /* fill at the next step: a commit, a failure, or the last fill stopped at rows */
+  int64_t mark; /* every row with seq <= mark has its vector; -1 unknown */
+  int have_obs; /* obs_seq: the sequence's value a fill read, waiting for a later snapshot's xmax */
+  int64_t obs_seq;
+  int have_cand; /* cand_*: the pair that becomes the mark once settled */
   int64_t cand_seq;
   int64_t cand_xmax;
   uint64_t cand_ns, retry_ns, sent_ns;
@@ -153,10 +155,16 @@ static long finish(pz_search *s) {
     if (s->cand_seq > s->mark) s->mark = s->cand_seq;
     s->have_cand = 0;
   }
-  if (!s->have_cand && seq > s->mark) {
+  /* A statement reads the sequence after its snapshot is taken, so the value
+   * read by the previous fill pairs with this fill's xmax: a writer that drew
+   * a seq up to it had its xid (prioritize takes it first) before this
+   * snapshot, hence below its xmax. */
+  if (!s->have_cand && s->have_obs && s->obs_seq > s->mark) {
     s->have_cand = 1;
-    s->cand_seq = seq, s->cand_xmax = xmax, s->cand_ns = now;
+    s->cand_seq = s->obs_seq, s->cand_xmax = xmax, s->cand_ns = now;
   }
+  s->have_obs = 1;
+  s->obs_seq = seq;
   return filled;
 }
 
@@ -176,7 +184,8 @@ long pz_search_step(pz_search *s, int poke) {
   if (now < s->retry_ns) return n;
   /* After a commit or while behind at once; while a candidate settles a few
    * times a second; otherwise now and then (rows of other writers). */
-  if (s->want || now - s->sent_ns >= (s->have_cand ? SETTLE_POLL_NS : IDLE_NS))
+  int settling = s->have_cand || (s->have_obs && s->obs_seq > s->mark);
+  if (s->want || now - s->sent_ns >= (settling ? SETTLE_POLL_NS : IDLE_NS))
     if (send_fill(s) != 0) return -1;
   return n;
 }
