@@ -64,3 +64,9 @@ SELECT id, 'redmine', 'R-' || row_number() OVER (), 'http://tickets.example/R-' 
   CASE WHEN status = 'open' THEN 'open' ELSE 'done' END, 'bench-' || id FROM action_plans;
 INSERT INTO audit_log (actor, entity, entity_id, action, detail)
 SELECT 'escucha-prioritize', 'action_plan', id, 'open', '{}' FROM action_plans;
+-- The rows' search vectors, as escucha-prioritize's search fill writes them after each commit
+-- (migrations/016, services/prioritize/search.c); the mark then covers every loaded row.
+INSERT INTO feedback_search (id, agency, received_at, language, search)
+SELECT id, agency, received_at, language, feedback_search_vector(language, text) FROM feedback
+ON CONFLICT (id) DO NOTHING;
+UPDATE feedback_search_mark SET seq = (SELECT coalesce(max(seq), 0) FROM feedback);

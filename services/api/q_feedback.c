@@ -50,20 +50,39 @@ static const char *const CHANNELS[] = {"web",    "email",  "whatsapp", "sms",   
 
 /* ---- GET /v1/feedback ---- */
 
+/* The filters on feedback's own columns ($2..$7), the same in both lists. */
+#define LIST_FILTERS                                                                        \
+  " AND ($2::text IS NULL OR f.category = $2) AND ($3::text IS NULL OR f.subcategory = $3)" \
+  " AND ($4::text IS NULL OR f.sentiment = $4) AND ($5::text IS NULL OR f.channel = $5)"    \
+  " AND ($6::boolean IS NULL OR f.urgent = $6) AND ($7::text IS NULL OR f.language = $7)"
+
+/* Without q ($10 NULL). */
 static const char SQL_LIST[] =
     "SELECT f.id, (extract(epoch FROM f.received_at) * 1000000)::bigint, json_build_object(" ITEM_PAIRS
     ")"
-    " FROM feedback f WHERE f.agency = $1"
-    " AND ($2::text IS NULL OR f.category = $2) AND ($3::text IS NULL OR f.subcategory = $3)"
-    " AND ($4::text IS NULL OR f.sentiment = $4) AND ($5::text IS NULL OR f.channel = $5)"
-    " AND ($6::boolean IS NULL OR f.urgent = $6) AND ($7::text IS NULL OR f.language = $7)"
+    " FROM feedback f WHERE f.agency = $1" LIST_FILTERS
     " AND ($8::timestamptz IS NULL OR f.received_at >= $8) AND ($9::timestamptz IS NULL OR f.received_at < $9)"
-    " AND ($10::text IS NULL"
-    "  OR (f.language = 'es' AND f.search @@ websearch_to_tsquery('spanish', $10))"
-    "  OR (f.language IS DISTINCT FROM 'es' AND f.search @@ websearch_to_tsquery('english', $10)))"
+    " AND $10::text IS NULL"
     " AND ($11::bigint IS NULL OR (f.received_at, f.id) <"
     "  ('epoch'::timestamptz + $11::bigint * interval '1 microsecond', $12::text))"
     " ORDER BY f.received_at DESC, f.id DESC LIMIT $13";
+
+/* With q: the vectors are in feedback_search (migrations/016), filled by
+ * escucha-prioritize just after each batch commits, so an item is found a
+ * moment after it is listed. The walk is that table's own (agency,
+ * received_at, id) index, newest first, testing each vector; only matches
+ * join their feedback row (a join per row walked made searches 4x slower). Same
+ * order and cursor as the plain list: received_at and id are copies. */
+static const char SQL_SEARCH[] =
+    "SELECT f.id, (extract(epoch FROM s.received_at) * 1000000)::bigint, json_build_object(" ITEM_PAIRS
+    ")"
+    " FROM feedback_search s JOIN feedback f ON f.id = s.id WHERE s.agency = $1" LIST_FILTERS
+    " AND ($8::timestamptz IS NULL OR s.received_at >= $8) AND ($9::timestamptz IS NULL OR s.received_at < $9)"
+    " AND ((s.language = 'es' AND s.search @@ websearch_to_tsquery('spanish', $10))"
+    "  OR (s.language IS DISTINCT FROM 'es' AND s.search @@ websearch_to_tsquery('english', $10)))"
+    " AND ($11::bigint IS NULL OR (s.received_at, s.id) <"
+    "  ('epoch'::timestamptz + $11::bigint * interval '1 microsecond', $12::text))"
+    " ORDER BY s.received_at DESC, s.id DESC LIMIT $13";
 
 api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, es_buf *out, api_err *err) {
   long limit;
@@ -112,7 +131,7 @@ api_rc api_q_feedback_list(PGconn *pg, const char *agency, const api_params *p, 
   const char *prm[13] = {agency, cat, sub, sent ? sent_up : NULL, chan ? chan_up : NULL, urg,  lang,
                          from,   to,  q,   cur ? cur_us_s : NULL, cur ? cur_id : NULL,   lim_s};
   PGresult *r;
-  if ((rc = api_qr_run(pg, "feedback_list", SQL_LIST, 13, prm, &r, err)) != API_OK) return rc;
+  if ((rc = api_qr_run(pg, "feedback_list", q ? SQL_SEARCH : SQL_LIST, 13, prm, &r, err)) != API_OK) return rc;
   rc = api_qr_keyset_page(r, limit, "feedback_list", out, err);
   PQclear(r);
   return rc;

@@ -120,7 +120,10 @@ static es_opt OPTS[] = {
             "Broker aborts a dead instance's open transaction after this", &C.transaction_timeout_ms),
     ES_LONG("commit-interval-ms", "100", 0, 86400000, "Exactly-once: commit the transaction at least this often",
             &C.commit_interval_ms),
-    ES_LONG("commit-messages", "1000", 1, LONG_MAX, "Exactly-once: ... or after this many input messages",
+    /* A safety cap, not the latency bound (the interval is): at 1000, a slow commit under load
+     * (0.5-1 s on a busy broker) let each transaction carry ~1000 messages, below the input
+     * rate, and the backlog grew (docs/performance.md, "Freshness under steady load"). */
+    ES_LONG("commit-messages", "50000", 1, LONG_MAX, "Exactly-once: ... or after this many input messages",
             &C.commit_messages),
     ES_LONG("test-fatal-after", "0", 0, LONG_MAX,
             "Tests only: raise one fatal producer error after this many messages (0: never)", &C.test_fatal_after),

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "process.h"
 #include "metrics.h"
+#include "search.h"
 #include "spacesaving.h"
 #include "store.h"
 #include "taxonomy.h"
@@ -32,7 +33,7 @@ static struct {
   const char *group, *migrations_dir, *taxonomy, *weights, *quiet_topics;
   long admin_port, batch_size, batch_ms, close_after, cooldown, min_volume, history_windows, rank_interval, publish_top,
       emerging_capacity, emerging_ngram, emerging_interval, contact_retention, contact_purge_interval, effect_days,
-      effect_min_events;
+      effect_min_events, search_rows;
   double open_threshold, close_threshold, ewma_alpha, spike_p, emerging_confidence;
   int action_window, action_level; /* PZ_HOUR..PZ_WEEK; 0 category, 1 subcategory */
 } C;
@@ -49,6 +50,8 @@ static es_opt OPTS[] = {
            &C.taxonomy),
     ES_LONG("batch-size", "5000", 1, 1000000, "Most messages per PostgreSQL transaction", &C.batch_size),
     ES_LONG("batch-ms", "200", 0, 3600000, "Longest wait to fill a batch (ms)", &C.batch_ms),
+    ES_LONG("search-fill-rows", "5000", 1, 1000000,
+            "Most full-text vectors per fill (after each commit, on a second connection)", &C.search_rows),
     ES_STR("weights", "volume=0.25,negative=0.25,spike=0.25,nps=0.15,urgency=0.10",
            "Score weights (docs/prioritization.md)", &C.weights),
     ES_DOUBLE("open-threshold", "0.5", 0, 1, "Score at which an action plan opens", &C.open_threshold),
@@ -86,7 +89,7 @@ static es_opt OPTS[] = {
 
 static struct {
   es_metric *messages, *rows, *dupes, *batch_latency, *pg_errors, *tracked, *spikes, *plans, *published, *paused,
-      *emerging, *ranked_at, *contacts_purged;
+      *emerging, *ranked_at, *contacts_purged, *searchable;
 } M;
 
 static void metrics_init(void) {
@@ -101,6 +104,8 @@ static void metrics_init(void) {
                          "When a ranking was last committed (Unix time): the dashboard's freshness", NULL);
   M.contacts_purged = es_counter("escucha_prioritize_contacts_purged_total",
                                  "Sealed contacts deleted (expired, or told the final outcome)", NULL);
+  M.searchable = es_counter("escucha_prioritize_search_rows_total",
+                            "Full-text vectors filled after commit (the item is then searchable)", NULL);
   M.spikes = es_counter("escucha_prioritize_spikes_total", "Topic windows that started spiking", NULL);
   M.plans = es_counter("escucha_prioritize_action_plans_total", "Action plans opened/closed", "event", NULL);
   M.published = es_counter("escucha_prioritize_published_total", "Messages produced", "topic", "result", NULL);
@@ -244,9 +249,16 @@ static rd_kafka_message_t *poll_one(rd_kafka_t *c, int timeout_ms) {
   return m;
 }
 
-static void collect(rd_kafka_t *c, batch *b, long batch_ms) {
+/* The search fill (search.h): never waits; called wherever the loop waits. */
+static void search_step(pz_search *f, int poke) {
+  long n = pz_search_step(f, poke);
+  if (n > 0) es_metric_add(M.searchable, (double)n);
+}
+
+static void collect(rd_kafka_t *c, batch *b, long batch_ms, pz_search *f) {
   uint64_t deadline = es_mono_ns() + (uint64_t)batch_ms * 1000000ULL;
   while (b->n < b->cap && !es_stopping) {
+    search_step(f, 0);
     uint64_t now = es_mono_ns();
     int wait = b->n == 0 ? 100 : (now >= deadline ? 0 : (int)((deadline - now) / 1000000ULL));
     rd_kafka_message_t *m = poll_one(c, wait);
@@ -423,6 +435,7 @@ static void emerging_report(pz_ss *ss, pz_store *st) {
 
 typedef struct svc {
   pz_store *st;
+  pz_search *search; /* full-text vectors of committed rows */
   rd_kafka_t *producer, *consumer;
   pz_ss *ss;
   const char *mig;
@@ -464,6 +477,7 @@ static void overlap(void *arg) {
   svc *s = arg;
   uint64_t t0 = es_mono_ns();
   size_t had = s->next->n;
+  search_step(s->search, 0);
   feed_pending(s);
   uint64_t t1 = es_mono_ns();
   while (s->next->n < s->next->cap && !es_stopping) { /* what has arrived, no waiting */
@@ -511,6 +525,7 @@ static int process(svc *s, batch *b) {
   pz_batch_result res;
   uint64_t t0 = es_mono_ns();
   if (write_until_committed(s->st, s->consumer, b, s->next, s->mig, &res) != 0) return -1;
+  search_step(s->search, res.inserted > 0); /* the database fills while we publish and collect */
   uint64_t t1 = es_mono_ns();
   after_commit(s, b, &res);
   es_debug("publish_timing", "write_ms=%.1f publish_ms=%.1f", (double)(t1 - t0) / 1e6,
@@ -536,7 +551,7 @@ static int run(svc *s) {
   while (!es_stopping && !es_kafka_fatal) {
     uint64_t tc = es_mono_ns();
     size_t had = b->n;
-    collect(s->consumer, b, batch_ms);
+    collect(s->consumer, b, batch_ms, s->search);
     if (b->n)
       es_debug("collect_timing", "n=%zu overlapped=%zu collect_ms=%.1f", b->n, had, (double)(es_mono_ns() - tc) / 1e6);
     if (b->n > 0 && process(s, b) != 0) break;
@@ -594,7 +609,8 @@ static int start(svc *s, pz_store_cfg *cfg, const es_taxonomy *tax) {
   cfg->taxonomy = tax;
   s->st = pz_store_new(C.common.pg_dsn, cfg);
   s->ss = pz_ss_new((size_t)C.emerging_capacity);
-  if (!s->st || !s->ss) return -1;
+  s->search = pz_search_new(C.common.pg_dsn, C.search_rows);
+  if (!s->st || !s->ss || !s->search) return -1;
   /* Migrations first: PostgreSQL may still be starting, so wait for it. */
   for (long backoff = 100; pz_store_connect(s->st, s->mig) != 0 && !es_stopping;) {
     es_admin_set_status("pg=down");
@@ -622,6 +638,7 @@ static void stop(svc *s) {
   if (s->consumer) es_kafka_consumer_close(s->consumer); /* commits stored offsets */
   if (s->producer) es_kafka_producer_close(s->producer, 10000);
   pz_store_free(s->st);
+  pz_search_free(s->search); /* waits for the fill in flight */
   pz_ss_free(s->ss);
 }
 

@@ -1215,7 +1215,13 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
   uint64_t t0 = es_mono_ns(), t1 = t0, t2 = t0, t3 = t0, t4 = t0;
   size_t nfresh = 0;
   int rc = -1;
-  if (es_pg_exec(s->c, "BEGIN") != 0) goto fail;
+  /* The xid before the first feedback.seq is drawn: the search fill's mark
+   * (search.c) waits for every transaction that may hold a seq it has passed. */
+  PGresult *b = PQexec(s->c, "BEGIN; SELECT pg_current_xact_id()");
+  int begun = PQresultStatus(b) == PGRES_TUPLES_OK;
+  if (!begun) es_error("pg_query_failed", "begin: %s", PQresultErrorMessage(b));
+  PQclear(b);
+  if (!begun) goto rollback;
   /* 1. New rows = the batch minus in-batch duplicates minus ids already stored. */
   for (size_t i = 0; i < n; i++)
     if (s->skip[i] == SKIP_STORED) s->skip[i] = 0; /* from an earlier attempt */

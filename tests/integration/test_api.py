@@ -75,7 +75,7 @@ def db():
 
 def insert(agency, text, *, id=None, lang="es", at=None, category="waiting_times",
            subcategory="waiting_times/queue_length", sentiment="NEGATIVE", channel="WEB", urgent=False,
-           confidence=0.8, service=None, lat=None, lon=None, address=None):
+           confidence=0.8, service=None, lat=None, lon=None, address=None, searchable=True):
     id = id or unique("f").replace("-", "")
     at = at or T0
     with db() as c, c.cursor() as cur:
@@ -85,6 +85,10 @@ def insert(agency, text, *, id=None, lang="es", at=None, category="waiting_times
             " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,'m-test',%s,%s,%s,%s)",
             (id, agency, service or category, channel, text, lang, at, category, subcategory, confidence,
              sentiment, urgent, at + dt.timedelta(seconds=2), lat, lon, address))
+        if searchable:  # what escucha-prioritize does after its commit (migrations/016), done here at once
+            cur.execute("INSERT INTO feedback_search (id, agency, received_at, language, search) SELECT id, agency,"
+                        " received_at, language, feedback_search_vector(language, text) FROM feedback WHERE id = %s",
+                        (id,))
     return id
 
 
@@ -870,6 +874,60 @@ def test_pipeline_fills_location_and_top_terms(api, services):
     assert d["channel"] == "open311" and d["model_version"] == "m1"
     o = requests.get(BASE + "/open311/v2/requests/%s.json" % fid, params={"jurisdiction_id": AG}, timeout=10).json()[0]
     assert (o["lat"], o["long"], o["address"]) == (-33.44, -70.65, "Alameda 1")
+
+
+def found_by(word, fid):
+    r = get("/v1/feedback", KEYS["read"], params={"q": word})
+    assert r.status_code == 200, r.text
+    return fid in [i["id"] for i in r.json()["items"]]
+
+
+def test_item_searchable_after_its_batch_commits(api, services):
+    """prioritize writes the row without its vector (off the hot insert) and fills the vector on its
+    second connection right after the COMMIT: visible first, searchable a moment later."""
+    pz = services.start("prioritize", env={"ESCUCHA_GROUP": unique("pz"), "ESCUCHA_BATCH_MS": "100"})
+    word = "zq" + secrets.token_hex(5)  # a word no other item has
+    fid = unique("sf").replace("-", "")
+    m = pb.ClassifiedFeedback()
+    f = m.feedback
+    f.id, f.agency, f.service, f.channel = fid, AG, "procedures", pb.WEB
+    f.text, f.language = "El trámite %s lleva semanas sin respuesta" % word, "es"
+    now_ms = int(time.time() * 1000)
+    f.received_at, f.created_at = now_ms, now_ms - 1000
+    c = m.classification
+    c.category, c.subcategory, c.confidence, c.sentiment = "procedures", "procedures/requirements_documents", 0.9, pb.NEGATIVE
+    c.model_version = "m1"
+    m.classified_at = now_ms + 5
+    p = producer()
+    p.produce("escucha.feedback.classified.v1", m.SerializeToString(), key=("%s/procedures" % AG).encode())
+    assert p.flush(30) == 0
+    wait_until(lambda: get("/v1/feedback/" + fid, KEYS["read"]).status_code == 200, 90, interval=0.1,
+               what="the item through prioritize")
+    wait_until(lambda: found_by(word, fid), 30, interval=0.1, what="the item in a search")
+    assert found_by("semana", fid)  # Spanish stemming, as before the vector moved
+    # counted when prioritize reads the fill's result, a moment after its commit made it searchable
+    wait_until(lambda: pz.metric("escucha_prioritize_search_rows_total") >= 1, 10, what="the fill counted")
+    with db() as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM feedback_search s JOIN feedback f USING (id)"
+                    " WHERE f.id = %s AND s.search = feedback_search_vector(f.language, f.text)", (fid,))
+        assert cur.fetchone()[0] == 1
+
+
+def test_search_catch_up_fills_rows_a_crash_left(api, services):
+    """A row committed whose fill never ran (prioritize killed between its COMMIT and the fill; or
+    written by another writer) is filled by the catch-up: at the restarted service's start, and by a
+    running service's next fill."""
+    env = {"ESCUCHA_GROUP": unique("pz"), "ESCUCHA_BATCH_MS": "100"}
+    pz = services.start("prioritize", env=env)
+    pz.kill9()
+    w1, w2 = "zq" + secrets.token_hex(5), "zq" + secrets.token_hex(5)
+    f1 = insert(AG, "Nadie contesta el teléfono " + w1, at=T0 + dt.timedelta(days=3), searchable=False)
+    assert not found_by(w1, f1)  # listed, not searchable yet
+    assert f1 in [i["id"] for i in get("/v1/feedback", KEYS["read"], params={"limit": 500}).json()["items"]]
+    services.start("prioritize", env=env)
+    wait_until(lambda: found_by(w1, f1), 30, interval=0.1, what="the crash-left row filled at start")
+    f2 = insert(AG, "El formulario se cae " + w2, at=T0 + dt.timedelta(days=3, seconds=1), searchable=False)
+    wait_until(lambda: found_by(w2, f2), 30, interval=0.1, what="a row without its vector filled while running")
 
 
 def test_loop_never_waits_for_postgresql(api):

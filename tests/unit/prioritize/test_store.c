@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "search.h"
 #include "log.h"
 
 #define SCHEMA "pz_unit_test"
@@ -88,7 +89,8 @@ static int teardown(void **state) {
 
 static void reset_tables(void) {
   exec_ok(
-      "TRUNCATE feedback, topic_window_stats, priorities, actions, action_effects, action_plans, audit_log, contacts,"
+      "TRUNCATE feedback, feedback_search, topic_window_stats, priorities, actions, action_effects, action_plans, "
+      "audit_log, contacts,"
       " emerging_topics");
 }
 
@@ -366,11 +368,73 @@ static void test_mixed_batches(void **state) {
   pz_store_free(s);
 }
 
+/* Steps the fill until sql's value is want (deadline 20 s); 1 reached. */
+static int fill_until(pz_search *f, const char *sql, long want) {
+  for (int i = 0; i < 400; i++) {
+    (void)pz_search_step(f, 0);
+    if (scalar(sql) == want) return 1;
+    usleep(50000);
+  }
+  return 0;
+}
+
+/* Vectors are filled after the batch commits, on the fill's own connection,
+ * several fills when the rows exceed one fill's cap; a batch committed with no
+ * fill after it (a crash in between) is filled by the restarted service; the
+ * mark passes the filled rows and is kept in the database. */
+static void test_search_fill(void **state) {
+  (void)state;
+  if (!admin) skip();
+  pz_store_cfg cfg;
+  pz_store_cfg_default(&cfg);
+  pz_store *s = open_store(&cfg);
+  reset_tables();
+  enum { N = 40 };
+  owned_row o[N];
+  for (int i = 0; i < N; i++)
+    make_row(&o[i], 9000 + i, "waiting_times", NULL, T0 + (int64_t)i * 60000, "NEGATIVE", -1, -1, 0, 0.9);
+  o[1].r.language = "en";
+  o[1].r.text = "we waited for hours";
+  pz_batch_result res;
+  write_rows(s, o, N / 2, &res);
+  pz_batch_result_free(&res);
+  const char *vectors = "SELECT count(*) FROM feedback_search";
+  assert_int_equal(scalar(vectors), 0); /* not in the insert any more */
+  pz_search *f = pz_search_new(dsn, 7);
+  assert_non_null(f);
+  (void)pz_search_step(f, 1);
+  assert_true(fill_until(f, vectors, N / 2));
+  /* the one definition of the vector, per language */
+  assert_int_equal(scalar("SELECT count(*) FROM feedback f JOIN feedback_search s USING (id)"
+                          " WHERE s.search = feedback_search_vector(f.language, f.text)"),
+                   N / 2);
+  assert_int_equal(scalar("SELECT count(*) FROM feedback_search WHERE search @@ to_tsquery('spanish', 'linea')"),
+                   N / 2 - 1);
+  assert_int_equal(scalar("SELECT count(*) FROM feedback_search WHERE search @@ to_tsquery('english', 'waiting')"), 1);
+  const char *marked = "SELECT ((SELECT seq FROM feedback_search_mark) >= (SELECT max(seq) FROM feedback))::int";
+  assert_true(fill_until(f, marked, 1));
+  assert_true(pz_search_mark(f) >= scalar("SELECT max(seq) FROM feedback"));
+  pz_search_free(f);
+  /* committed, and the service gone before any fill */
+  write_rows(s, o + N / 2, N - N / 2, &res);
+  pz_batch_result_free(&res);
+  assert_int_equal(scalar(vectors), N / 2);
+  f = pz_search_new(dsn, 5000); /* the restart */
+  assert_non_null(f);
+  assert_true(fill_until(f, vectors, N));
+  assert_true(fill_until(f, marked, 1));
+  pz_search_free(f);
+  /* a deleted item takes its vector with it */
+  exec_ok("DELETE FROM feedback WHERE id = 'F00009001'");
+  assert_int_equal(scalar(vectors), N - 1);
+  pz_store_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_replay_safe),      cmocka_unit_test(test_spike_opens_one_plan),
       cmocka_unit_test(test_deferred_ranking), cmocka_unit_test(test_emerging_snapshot),
-      cmocka_unit_test(test_mixed_batches),
+      cmocka_unit_test(test_mixed_batches),    cmocka_unit_test(test_search_fill),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
