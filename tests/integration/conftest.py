@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 
+import psycopg2
 import pytest
 import requests
 
@@ -47,6 +48,18 @@ def _load_pb():
 
 
 pb = _load_pb()
+
+
+def sql(query, args=None, dsn=None):
+    """Runs one statement on the test database (its own connection, committed); the rows, or None."""
+    with psycopg2.connect(dsn or PG_DSN) as c, c.cursor() as cur:
+        cur.execute(query, args)
+        return cur.fetchall() if cur.description else None
+
+
+def scalar(query, args=None, dsn=None):
+    """The first column of the first row of sql()."""
+    return sql(query, args, dsn)[0][0]
 
 
 def wait_until(pred, timeout, interval=0.05, what="condition"):

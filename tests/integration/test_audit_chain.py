@@ -9,13 +9,7 @@ import threading
 
 import psycopg2
 
-from conftest import API_PG_DSN, BIN, PG_DSN, REPO, unique
-
-
-def sql(query, args=None, dsn=PG_DSN):
-    with psycopg2.connect(dsn) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
+from conftest import API_PG_DSN, BIN, PG_DSN, REPO, sql, unique
 
 
 def verify():

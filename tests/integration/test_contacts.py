@@ -10,17 +10,10 @@ import json
 import os
 import subprocess
 
-import psycopg2
 import requests
 
-from conftest import (ADMIN, ADMIN_BASE, BROKERS, HTTP_PORT, PG_DSN, STATE, post_json, read_all, unique,  # noqa: F401
+from conftest import (ADMIN, ADMIN_BASE, BROKERS, HTTP_PORT, PG_DSN, STATE, post_json, read_all, sql, unique,  # noqa: F401
                       wait_until)
-
-
-def sql(query, args=None):
-    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 def unseal(box):

@@ -15,10 +15,9 @@ import threading
 import time
 import uuid
 
-import psycopg2
 import requests
 
-from conftest import ADMIN_BASE, HTTP_PORT, PG_DSN, REPO, producer, read_all, read_topic, wait_until
+from conftest import ADMIN_BASE, HTTP_PORT, REPO, producer, read_all, read_topic, scalar, wait_until
 from test_prioritize_flow import RECOMPUTE_DIFF
 
 WEBHOOK_PORT = ADMIN_BASE + 77  # 19277 in slot 0; moved with ESCUCHA_TEST_SLOT like every test port
@@ -29,32 +28,30 @@ def stack(*args):
                    stdout=subprocess.DEVNULL, timeout=180)
 
 
-def scalar(q, args=()):
-    with psycopg2.connect(PG_DSN) as db, db.cursor() as cur:
-        cur.execute(q, args)
-        return cur.fetchone()[0]
+def ticket_receiver():
+    """A ticket tool behind the signed webhook: one ticket per Idempotency-Key. A new handler
+    class per call, so each test counts only its own tickets and posts."""
 
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        tickets, posts, lock = {}, [0], threading.Lock()
 
-class Receiver(http.server.BaseHTTPRequestHandler):
-    """A ticket tool behind the signed webhook: one ticket per Idempotency-Key."""
-    tickets, posts, lock = {}, [0], threading.Lock()
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            key = self.headers.get("Idempotency-Key", "")
+            with self.lock:
+                self.posts[0] += 1
+                tid = self.tickets.setdefault(key, "T-%d" % (len(self.tickets) + 1))
+            out = json.dumps({"id": tid, "url": "http://tickets.local/%s" % tid}).encode()
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
 
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        key = self.headers.get("Idempotency-Key", "")
-        with self.lock:
-            self.posts[0] += 1
-            tid = self.tickets.setdefault(key, "T-%d" % (len(self.tickets) + 1))
-        out = json.dumps({"id": tid, "url": "http://tickets.local/%s" % tid}).encode()
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-        del body
+        def log_message(self, *a):
+            pass
 
-    def log_message(self, *a):
-        pass
+    return Receiver
 
 
 class Load:
@@ -96,16 +93,17 @@ class Load:
 
 
 def test_pipeline_survives_kills_and_restarts(services, tmp_path):
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", WEBHOOK_PORT), Receiver)
+    receiver = ticket_receiver()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", WEBHOOK_PORT), receiver)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        run(services, tmp_path)
+        run(services, tmp_path, receiver)
     finally:
         srv.shutdown()
         srv.server_close()
 
 
-def run(services, tmp_path):
+def run(services, tmp_path, receiver):
     agency = "e2e-" + uuid.uuid4().hex[:8]
     key = "k-" + uuid.uuid4().hex
     keys = tmp_path / "keys"
@@ -193,7 +191,7 @@ def run(services, tmp_path):
     assert scalar("""SELECT count(*) FROM (SELECT plan_id FROM actions a JOIN action_plans p ON p.id = a.plan_id
                      WHERE p.agency = %s GROUP BY plan_id HAVING count(*) > 1) d""", (agency,)) == 0
     plans = scalar("SELECT count(*) FROM action_plans WHERE agency = %s", (agency,))
-    ours = [k for k in Receiver.tickets if k]
+    ours = [k for k in receiver.tickets if k]
     assert len(set(ours)) >= plans
     assert scalar("""SELECT count(DISTINCT a.idempotency_key) FROM actions a JOIN action_plans p ON p.id = a.plan_id
                      WHERE p.agency = %s""", (agency,)) == plans

@@ -8,20 +8,13 @@ import datetime
 import os
 import subprocess
 
-import psycopg2
 
-from conftest import BIN, PG_DSN, REPO, pb, unique, wait_until
+from conftest import BIN, PG_DSN, REPO, pb, sql, unique, wait_until
 from test_prioritize_flow import classified, fresh_group, send, start_prioritize
 
 DAY = 86400 * 1000
 T0 = 1709510400000  # Monday 2024-03-04 00:00 UTC: the plans close on day 0
 K = 7               # --effect-days for this test
-
-
-def sql(query, args=None):
-    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 def plant(agency, topic, plan_id, before, after, total=1000):

@@ -10,18 +10,11 @@ import hashlib
 import os
 import subprocess
 
-import psycopg2
 import requests
 
-from conftest import BIN, BROKERS, HTTP_PORT, PG_DSN, REDIS_URL, REPO, read_topic, topic_ends, unique, wait_until
+from conftest import BIN, BROKERS, HTTP_PORT, REDIS_URL, REPO, read_topic, sql, topic_ends, unique, wait_until
 
 UTC = dt.timezone.utc
-
-
-def sql(query, args=None):
-    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 def post(path, body, key, ctype="application/json"):

@@ -12,17 +12,10 @@ import os
 import subprocess
 import tempfile
 
-import psycopg2
 
-from conftest import BIN, PG_DSN, REPO, unique
+from conftest import BIN, PG_DSN, REPO, sql, unique
 
 FROM, TO = "2026-01-05", "2026-02-01"  # four ISO weeks, Monday to Sunday
-
-
-def sql(query, args=None):
-    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 def report(agency, out, frm=FROM, to=TO, lang="en"):

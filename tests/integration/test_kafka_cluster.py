@@ -22,10 +22,10 @@ import threading
 import time
 import uuid
 
-import psycopg2
 import requests
 
-from conftest import ADMIN_BASE, API_HTTP_PORT, HTTP_PORT, PG_DSN, REPO, STATE, wait_until
+from conftest import ADMIN_BASE, API_HTTP_PORT, HTTP_PORT, REPO, STATE, scalar, sql, wait_until
+from test_e2e_faults import ticket_receiver
 from test_prioritize_flow import RECOMPUTE_DIFF
 
 NODES = 3
@@ -60,18 +60,6 @@ def stack(*args, timeout=240):
     return r.stdout
 
 
-def scalar(q, args=()):
-    with psycopg2.connect(PG_DSN) as db, db.cursor() as cur:
-        cur.execute(q, args)
-        return cur.fetchone()[0]
-
-
-def rows(q, args=()):
-    with psycopg2.connect(PG_DSN) as db, db.cursor() as cur:
-        cur.execute(q, args)
-        return cur.fetchall()
-
-
 def letters(n):
     """n in letters: a run of digits in a feedback text would be redacted, and two texts equal."""
     s = ""
@@ -80,27 +68,6 @@ def letters(n):
         n //= 16
         if not n:
             return s
-
-
-class Receiver(http.server.BaseHTTPRequestHandler):
-    """A ticket tool behind the signed webhook: one ticket per Idempotency-Key."""
-    tickets, posts, lock = {}, [0], threading.Lock()
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        key = self.headers.get("Idempotency-Key", "")
-        with self.lock:
-            self.posts[0] += 1
-            tid = self.tickets.setdefault(key, "T-%d" % (len(self.tickets) + 1))
-        out = json.dumps({"id": tid, "url": "http://tickets.local/%s" % tid}).encode()
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    def log_message(self, *a):
-        pass
 
 
 class Load:
@@ -239,7 +206,8 @@ def test_cluster_survives_broker_kill(services, tmp_path):
     subprocess.run([os.path.join(REPO, "scripts", "stack.sh"), "kafka-stop"], env=cluster_env(),
                    capture_output=True, timeout=120)
     shutil.rmtree(CLUSTER_STATE, ignore_errors=True)
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", WEBHOOK_PORT), Receiver)
+    receiver = ticket_receiver()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", WEBHOOK_PORT), receiver)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     svc, rcs = {}, {}
     try:
@@ -247,7 +215,7 @@ def test_cluster_survives_broker_kill(services, tmp_path):
         stack("kafka-start")
         stack("topics")
         print("3-node cluster up with topics in %.1f s" % (time.monotonic() - t0))
-        run(services, svc, tmp_path)
+        run(services, svc, tmp_path, receiver)
     finally:
         srv.shutdown()
         srv.server_close()
@@ -259,7 +227,7 @@ def test_cluster_survives_broker_kill(services, tmp_path):
     assert all(rc == 0 for rc in rcs.values()), "exit codes on SIGTERM: %s" % rcs
 
 
-def run(services, svc, tmp_path):
+def run(services, svc, tmp_path, receiver):
     agency = "kc-" + uuid.uuid4().hex[:8]
     key = "k-" + uuid.uuid4().hex
     keys = tmp_path / "keys"
@@ -338,13 +306,13 @@ def run(services, svc, tmp_path):
     assert len(load.ids) == load.sent, "acknowledged ids %d != items sent %d" % (len(load.ids), load.sent)
     wait_until(lambda: revive() or stored() >= len(load.ids), 180, interval=0.5,
                what="all %d acknowledged ids stored" % len(load.ids))
-    got = {r[0] for r in rows("SELECT id FROM feedback WHERE agency = %s", (agency,))}
+    got = {r[0] for r in sql("SELECT id FROM feedback WHERE agency = %s", (agency,))}
     assert got == load.ids, "lost %d, unexpected %d" % (len(load.ids - got), len(got - load.ids))
     assert stored() == len(load.ids)
     assert scalar("SELECT count(DISTINCT text) FROM feedback WHERE agency = %s", (agency,)) == len(load.texts)
 
     # accept->stored latency per row (ingest's received_at, PostgreSQL's inserted_at; one clock)
-    lat = rows("""SELECT extract(epoch FROM received_at)::float8, extract(epoch FROM inserted_at - received_at)::float8
+    lat = sql("""SELECT extract(epoch FROM received_at)::float8, extract(epoch FROM inserted_at - received_at)::float8
                   FROM feedback WHERE agency = %s ORDER BY received_at""", (agency,))
     # steady state: rows received 8..2 s before the kill (earlier: groups still joining; later:
     # delivered after the kill, slowed by it)
@@ -400,5 +368,5 @@ def run(services, svc, tmp_path):
     plans = scalar("SELECT count(*) FROM action_plans WHERE agency = %s", (agency,))
     assert scalar("""SELECT count(DISTINCT a.idempotency_key) FROM actions a JOIN action_plans p ON p.id = a.plan_id
                      WHERE p.agency = %s""", (agency,)) == plans
-    print("plans: %d, tickets: %d, webhook posts: %d" % (plans, len(Receiver.tickets), Receiver.posts[0]))
+    print("plans: %d, tickets: %d, webhook posts: %d" % (plans, len(receiver.tickets), receiver.posts[0]))
     check_cluster_config()

@@ -23,7 +23,7 @@ import psycopg2
 
 import requests
 
-from conftest import API_HTTP_PORT, PG_DSN, STATE, pb, producer, wait_until
+from conftest import API_HTTP_PORT, PG_DSN, STATE, pb, producer, sql, wait_until
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "contract"))
 import actions_it as it  # noqa: E402
@@ -32,12 +32,6 @@ from test_actions_redmine import api, redmine  # noqa: E402,F401  (the module's 
 SMS_SECRET = "sms-gateway-secret"
 WA_TOKEN = "wa-token-xyz"
 WA_PHONE_ID = "109876543210"
-
-
-def sql(query, args=None):
-    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
 
 
 def seal(obj):

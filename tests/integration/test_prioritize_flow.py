@@ -7,10 +7,9 @@ import os
 import subprocess
 import time
 
-import psycopg2
 import pytest
 
-from conftest import (BROKERS, PG_DSN, REPO, pb, producer, read_topic, unique,  # noqa: F401
+from conftest import (BROKERS, PG_DSN, REPO, pb, producer, read_topic, scalar, sql, unique,  # noqa: F401
                       wait_until)
 
 T0 = 1709510400000  # Monday 2024-03-04 00:00 UTC
@@ -35,16 +34,6 @@ s AS (SELECT agency, topic, window_kind, window_start, total, positive, neutral,
 SELECT count(*) FROM ((SELECT * FROM r EXCEPT SELECT * FROM s) UNION ALL
   (SELECT * FROM s EXCEPT SELECT * FROM r)) d
 """
-
-
-def sql(query, args=None):
-    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
-        cur.execute(query, args)
-        return cur.fetchall() if cur.description else None
-
-
-def scalar(query, args=None):
-    return sql(query, args)[0][0]
 
 
 def classified(fid, agency, category, at, sentiment, nps=None, csat=None, sub=None, text="texto",

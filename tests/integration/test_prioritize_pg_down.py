@@ -12,8 +12,8 @@ import time
 
 import requests
 
-from conftest import REPO, pb, unique, wait_until
-from test_prioritize_flow import RECOMPUTE_DIFF, T0, classified, fresh_group, scalar, send, start_prioritize
+from conftest import REPO, pb, scalar, unique, wait_until
+from test_prioritize_flow import RECOMPUTE_DIFF, T0, classified, fresh_group, send, start_prioritize
 
 CATS = ["procedures", "waiting_times", "staff_attention", "information", "other"]
 

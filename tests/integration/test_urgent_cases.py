@@ -25,11 +25,10 @@ import sys
 import threading
 import time
 
-import psycopg2
 import pytest
 import requests
 
-from conftest import ADMIN_BASE, PG_DSN, REPO, post_json, producer, unique, wait_until
+from conftest import ADMIN_BASE, REPO, post_json, producer, sql, unique, wait_until
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "contract"))
 import actions_it as it  # noqa: E402
@@ -42,12 +41,6 @@ REQUESTED = "escucha.actions.requested.v1"
 
 def key_of(request_id):
     return "esk-" + hashlib.sha256(request_id.encode()).hexdigest()[:32]
-
-
-def sql(q, args=()):
-    with psycopg2.connect(PG_DSN) as c, c.cursor() as cur:
-        cur.execute(q, args)
-        return cur.fetchall() if cur.description else None
 
 
 class OnCall(http.server.BaseHTTPRequestHandler):
