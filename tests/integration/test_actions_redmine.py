@@ -27,15 +27,20 @@ import actions_it as it  # noqa: E402
 SCRIPT = os.path.join(REPO, "scripts", "redmine.sh")
 
 
-@pytest.fixture(scope="module")
-def redmine():
+def redmine_running(start_timeout):
+    """For a module fixture: starts the test Redmine unless it runs, yields its ESCUCHA_REDMINE_*
+    settings, and stops it afterwards if it was started here."""
     was_running = subprocess.run([SCRIPT, "status"], capture_output=True).returncode == 0
-    p = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, timeout=240)
+    p = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, timeout=start_timeout)
     assert p.returncode == 0, "scripts/redmine.sh start failed:\n%s" % p.stderr[-3000:]
-    env = dict(line.split("=", 1) for line in p.stdout.split() if "=" in line)
-    yield env
+    yield dict(line.split("=", 1) for line in p.stdout.split() if "=" in line)
     if not was_running:
         subprocess.run([SCRIPT, "stop"], capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def redmine():
+    yield from redmine_running(240)
 
 
 @pytest.fixture(scope="module")

@@ -24,12 +24,12 @@ import shutil
 import subprocess
 import time
 
-import psycopg2
 import pytest
 import requests
 
 from conftest import (ADMIN, ADMIN_BASE, API_PG_DSN, BROKERS, HTTP_PORT, PG_DSN, REDIS_URL, REPO, STATE, _port_open,
-                      post_json, unique, wait_until)
+                      post_json, sql, unique, wait_until)
+from test_actions_redmine import redmine_running
 from test_compose import APPS, COMPOSE, env_of, load
 
 SLOT = os.environ.get("ESCUCHA_TEST_SLOT", "0") or "0"
@@ -37,7 +37,6 @@ IMAGE = "localhost/escucha:test%s" % SLOT
 PREFIX = "escucha-test%s-" % SLOT
 VOLUME = PREFIX + "data"
 SCRIPT = os.path.join(REPO, "scripts", "container-image.sh")
-REDMINE = os.path.join(REPO, "scripts", "redmine.sh")
 HTTP = {"ingest": HTTP_PORT + 11, "api": HTTP_PORT + 12}  # clear of the other tests' ports
 API_URL = "http://127.0.0.1:%d" % HTTP["api"]
 # the order compose's depends_on gives: prioritize applies the migrations first
@@ -101,12 +100,7 @@ def secrets(image, run_args, tmp_path_factory):
 @pytest.fixture(scope="module")
 def redmine():
     """The test Redmine (scripts/redmine.sh): the shipped taxonomy sends urgent cases there."""
-    was_running = subprocess.run([REDMINE, "status"], capture_output=True).returncode == 0
-    p = subprocess.run([REDMINE, "start"], capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, "scripts/redmine.sh start failed:\n%s" % p.stderr[-3000:]
-    yield dict(line.split("=", 1) for line in p.stdout.split() if "=" in line)
-    if not was_running:
-        subprocess.run([REDMINE, "stop"], capture_output=True, timeout=60)
+    yield from redmine_running(600)
 
 
 def rewrite_env(name, compose_env):
@@ -223,9 +217,8 @@ def metric(name, family):
 
 
 def stored(fid):
-    with psycopg2.connect(PG_DSN) as db, db.cursor() as cur:
-        cur.execute("SELECT category, model_version, text FROM feedback WHERE id = %s", (fid,))
-        return cur.fetchone()
+    r = sql("SELECT category, model_version, text FROM feedback WHERE id = %s", (fid,))
+    return r[0] if r else None
 
 
 def test_feedback_end_to_end(containers, api_key, read_key):
@@ -280,11 +273,9 @@ def test_urgent_message_becomes_a_redmine_issue(containers, redmine, api_key):
     fid = r.json()["id"]
 
     def ticket():
-        with psycopg2.connect(PG_DSN) as db, db.cursor() as cur:
-            cur.execute("SELECT a.tool, a.external_key, a.idempotency_key FROM actions a"
-                        " JOIN action_plans p ON p.id = a.plan_id"
-                        " WHERE p.kind = 'case' AND p.feedback_id = %s AND a.external_key IS NOT NULL", (fid,))
-            return cur.fetchone()
+        r = sql("SELECT a.tool, a.external_key, a.idempotency_key FROM actions a JOIN action_plans p ON p.id = a.plan_id"
+                " WHERE p.kind = 'case' AND p.feedback_id = %s AND a.external_key IS NOT NULL", (fid,))
+        return r[0] if r else None
     tool, issue_id, key = wait_until(ticket, 90, interval=0.3, what="the case ticket of %s" % fid)
     assert tool == "redmine" and issue_id
     r = requests.get("%s/issues/%s.json" % (redmine["ESCUCHA_REDMINE_BASE_URL"], issue_id), timeout=15,

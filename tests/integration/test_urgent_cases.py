@@ -32,8 +32,8 @@ from conftest import ADMIN_BASE, REPO, post_json, producer, sql, unique, wait_un
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "contract"))
 import actions_it as it  # noqa: E402
+from test_actions_redmine import api, issues_with, redmine_running  # noqa: E402
 
-SCRIPT = os.path.join(REPO, "scripts", "redmine.sh")
 ONCALL_PORT = ADMIN_BASE + 78  # moved with ESCUCHA_TEST_SLOT like every test port
 SECRET = "oncall-" + unique("s")
 REQUESTED = "escucha.actions.requested.v1"
@@ -106,31 +106,13 @@ def mails_with(smtp, key):
 
 @pytest.fixture(scope="module")
 def redmine():
-    was_running = subprocess.run([SCRIPT, "status"], capture_output=True).returncode == 0
-    p = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, "scripts/redmine.sh start failed:\n%s" % p.stderr[-3000:]
-    env = dict(line.split("=", 1) for line in p.stdout.split() if "=" in line)
-    yield env
-    if not was_running:
-        subprocess.run([SCRIPT, "stop"], capture_output=True, timeout=60)
-
-
-def api(rm, path, **kw):
-    r = requests.get(rm["ESCUCHA_REDMINE_BASE_URL"] + path, headers={"X-Redmine-API-Key": rm["ESCUCHA_REDMINE_TOKEN"]},
-                     timeout=15, **kw)
-    r.raise_for_status()
-    return r.json()
-
-
-def issues_with(rm, key):
-    q = {"project_id": rm["ESCUCHA_REDMINE_PROJECT"], "status_id": "*", "subject": "~" + key, "limit": 100}
-    return api(rm, "/issues.json", params=q)["issues"]
+    yield from redmine_running(600)
 
 
 @pytest.fixture(scope="module")
 def immediate(redmine):
     """Redmine's "Immediate" issue priority (its default data)."""
-    ps = api(redmine, "/enumerations/issue_priorities.json")["issue_priorities"]
+    ps = api(redmine, "GET", "/enumerations/issue_priorities.json")["issue_priorities"]
     return [p["id"] for p in ps if p["name"] == "Immediate"][0]
 
 
@@ -213,7 +195,7 @@ def test_urgent_message_opens_one_case_and_one_alert(services, redmine, taxonomy
     # exactly one Redmine issue, Immediate, in the urgent queue, with the case in it
     issues = issues_with(redmine, key)
     assert [i["id"] for i in issues] == [int(ticket[0][1])]
-    issue = api(redmine, "/issues/%s.json" % ticket[0][1])["issue"]
+    issue = api(redmine, "GET", "/issues/%s.json" % ticket[0][1])["issue"]
     assert issue["priority"]["id"] == immediate
     # "URGENTE · <reason> · WhatsApp · <time> UTC" (the reason is the detector's: not pinned here)
     assert issue["subject"].startswith("URGENTE · ") and " · WhatsApp · " in issue["subject"]
