@@ -3,6 +3,8 @@ test_actions_*.py): local fake servers, planted evidence in PostgreSQL,
 ActionRequests on Kafka, and the rows/messages a ticket leaves behind.
 
 Imported by the tests after conftest (which knows the stack's settings)."""
+import email
+import email.policy
 import html
 import json
 import os
@@ -150,6 +152,19 @@ class FakeServer:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+
+
+def sink_mails(outdir):
+    """What smtp_server.py received in outdir, oldest first: [(envelope recipients, parsed message)]."""
+    out = []
+    for f in sorted((f for f in os.listdir(outdir) if f.endswith(".eml")), key=lambda f: int(f.split(".")[0])):
+        with open(os.path.join(outdir, f), "rb") as fh:
+            raw = fh.read()
+        head, _, rest = raw.partition(b"\r\n")
+        rcpt, _, rest = rest.partition(b"\r\n")
+        assert head.startswith(b"X-Envelope-From: ") and rcpt.startswith(b"X-Envelope-To: ")
+        out.append((rcpt.split(b": ", 1)[1].decode(), email.message_from_bytes(rest, policy=email.policy.default)))
+    return out
 
 
 def vendor_server():

@@ -9,8 +9,6 @@ multipart/alternative with text/plain and text/html; the period's priority
 explanations and the open tickets' URLs in both parts, HTML-escaped in the
 HTML part; nothing from other windows or closed plans; per-agency recipients."""
 import datetime
-import email
-import email.policy
 import os
 import socket
 import subprocess
@@ -110,24 +108,10 @@ def env_for(smtp, **extra):
     return e
 
 
-def mails(smtp):
-    """Every message received so far: [(envelope recipients, parsed message)]."""
-    out = []
-    names = sorted((f for f in os.listdir(smtp.outdir) if f.endswith(".eml")), key=lambda f: int(f.split(".")[0]))
-    for f in names:
-        with open(os.path.join(smtp.outdir, f), "rb") as fh:
-            raw = fh.read()
-        head, _, rest = raw.partition(b"\r\n")
-        rcpt, _, rest = rest.partition(b"\r\n")
-        assert head.startswith(b"X-Envelope-From: ") and rcpt.startswith(b"X-Envelope-To: ")
-        out.append((rcpt.split(b": ", 1)[1].decode(), email.message_from_bytes(rest, policy=email.policy.default)))
-    return out
-
-
 def digests(smtp, agency, kind):
     word = {"daily": "diario", "weekly": "semanal"}[kind]
     want = "Resumen %s de Escucha — %s — " % (word, agency)
-    return [(to, m) for to, m in mails(smtp) if str(m["subject"]).startswith(want)]
+    return [(to, m) for to, m in it.sink_mails(smtp.outdir) if str(m["subject"]).startswith(want)]
 
 
 def parts(msg):

@@ -8,8 +8,6 @@ failing. Opted-out and expired contacts get nothing; after the final status
 the contacts are marked for the purge; no contact reaches the log in clear."""
 import ctypes
 import ctypes.util
-import email
-import email.policy
 import hashlib
 import hmac
 import http.server
@@ -91,16 +89,6 @@ class Receiver(http.server.ThreadingHTTPServer):
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
-def mails(outdir):
-    out = []
-    for f in sorted(x for x in os.listdir(outdir) if x.endswith(".eml")):
-        raw = open(os.path.join(outdir, f), "rb").read()
-        _, _, rest = raw.partition(b"\r\n")
-        rcpt, _, rest = rest.partition(b"\r\n")
-        out.append((rcpt.split(b": ", 1)[1].decode(), email.message_from_bytes(rest, policy=email.policy.default)))
-    return out
-
-
 def test_reporters_told_once_per_status(services, redmine, tmp_path):  # noqa: F811
     agency = it.unique("ntf")
     u = agency.split("-")[-1]
@@ -151,9 +139,9 @@ def test_reporters_told_once_per_status(services, redmine, tmp_path):  # noqa: F
         first.kill9()
         # restarted with SMTP up: the queued e-mail goes out once, nothing else again
         services.start("actions", env=dict(env, ESCUCHA_EMAIL_SMTP_URL="smtp://127.0.0.1:%d" % smtp.port))
-        wait_until(lambda: len(mails(smtp_dir)) == 1, 30, 0.1, "the e-mail after the restart")
+        wait_until(lambda: len(it.sink_mails(smtp_dir)) == 1, 30, 0.1, "the e-mail after the restart")
         assert len(rx.got["whatsapp"]) == 1 and len(rx.got["sms"]) == 1
-        to, msg = mails(smtp_dir)[0]
+        to, msg = it.sink_mails(smtp_dir)[0]
         live = [f for f, p in people.items() if p[3] == "live"]
         assert to == people[live[0]][2]["email"]
         assert "Municipalidad de Prueba: su reporte recibido y asignado" == str(msg["subject"])
@@ -188,7 +176,7 @@ def test_reporters_told_once_per_status(services, redmine, tmp_path):  # noqa: F
         got = sql("SELECT feedback_id, status, state FROM notifications WHERE plan_id = %s ORDER BY 1, 2", (plan_id,))
         want = [(live[0], "opened", "sent")] + [(f, s, "sent") for f in live[1:] for s in ("opened", "resolved")]
         assert sorted(got) == sorted(want)
-        assert len(mails(smtp_dir)) == 1
+        assert len(it.sink_mails(smtp_dir)) == 1
         told = sql("SELECT feedback_id FROM contacts WHERE agency = %s AND final_notified_at IS NOT NULL", (agency,))
         assert sorted(r[0] for r in told) == sorted(live[1:])
         # no contact in clear in the log

@@ -13,8 +13,6 @@ The webhook receiver below does NOT dedupe: it counts every POST, so the
 sender's own once-only behaviour is what is asserted (after a crash between
 "sent" and "recorded" the alert goes again with the same Idempotency-Key,
 which receivers must dedupe on: docs/actions.md)."""
-import email
-import email.policy
 import hashlib
 import hmac
 import http.server
@@ -32,6 +30,7 @@ from conftest import ADMIN_BASE, REPO, post_json, producer, sql, unique, wait_un
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "contract"))
 import actions_it as it  # noqa: E402
+from test_actions_digest import smtp  # noqa: E402,F401  (the module's SMTP sink fixture)
 from test_actions_redmine import api, issues_with, redmine_running  # noqa: E402
 
 ONCALL_PORT = ADMIN_BASE + 78  # moved with ESCUCHA_TEST_SLOT like every test port
@@ -82,26 +81,9 @@ def oncall():
     srv.server_close()
 
 
-@pytest.fixture(scope="module")
-def smtp(tmp_path_factory):
-    """aiosmtpd (tests/contract/smtp_server.py): every message as a .eml file."""
-    outdir = str(tmp_path_factory.mktemp("mail"))
-    s = it.FakeServer("smtp_server.py", outdir)
-    s.outdir = outdir
-    yield s
-    s.stop()
-
-
 def mails_with(smtp, key):
     """The messages whose Message-ID is <key@escucha>."""
-    out = []
-    for f in sorted(x for x in os.listdir(smtp.outdir) if x.endswith(".eml")):
-        with open(os.path.join(smtp.outdir, f), "rb") as fh:
-            raw = fh.read()
-        m = email.message_from_bytes(raw.split(b"\r\n", 2)[2], policy=email.policy.default)
-        if m["message-id"] == "<%s@escucha>" % key:
-            out.append(m)
-    return out
+    return [m for _, m in it.sink_mails(smtp.outdir) if m["message-id"] == "<%s@escucha>" % key]
 
 
 @pytest.fixture(scope="module")
