@@ -256,8 +256,7 @@ static struct {
 static pthread_once_t stop_once = PTHREAD_ONCE_INIT;
 
 static size_t stop_slot(const char *w, size_t len) {
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)w[i]) * 16777619u;
+  uint32_t h = es_fnv1a(ES_FNV1A_BASIS, w, len);
   return (h ^ h >> 16) & (STOP_SLOTS - 1);
 }
 

@@ -14,6 +14,13 @@ int64_t es_mono_ms(void);  /* monotonic, ms (for deadlines kept as int64_t) */
 /* ULID (26 chars Crockford base32 + NUL), monotonic within a process, thread-safe. */
 void es_ulid(char out[27]);
 void es_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);
+/* FNV-1a (32 bits) of s[0, n), continuing from h (ES_FNV1A_BASIS to start):
+ * the small in-memory tables' hash (callers fold it to their size). */
+#define ES_FNV1A_BASIS 2166136261u
+static inline uint32_t es_fnv1a(uint32_t h, const void *s, size_t n) {
+  for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)s)[i]) * 16777619u;
+  return h;
+}
 /* malloc'd copy; NULL in -> NULL out, and NULL when out of memory */
 ES_MUST_CHECK char *es_strdup(const char *s);
 ES_MUST_CHECK char *es_strndup(const char *s, size_t n);

@@ -144,8 +144,7 @@ static int arena_put(cl_text *t, const char *s, size_t len, cl_span *out) {
  * are memoised in a direct-mapped cache per cl_text (a stem is a pure
  * function of language and word: the cache never changes a result). */
 static uint32_t stem_slot(const char *s, size_t len, int lang) {
-  uint32_t h = 2166136261u ^ (uint32_t)lang;
-  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  uint32_t h = es_fnv1a(ES_FNV1A_BASIS ^ (uint32_t)lang, s, len);
   return (h ^ h >> 15) & (CL_STEM_CACHE - 1);
 }
 

@@ -7,6 +7,7 @@
 
 /* lib's text.h by path: this directory's text.h (classify's) shadows it */
 #include "../../lib/text.h"
+#include "util.h"
 
 /* Rule flags */
 #define HYPER 1u   /* kill/die hyperbole: not when a waiting/comfort noun is in the clause */
@@ -294,8 +295,7 @@ static struct {
 static pthread_once_t UC_once = PTHREAD_ONCE_INIT;
 
 static size_t idx_hash(const char *s, size_t len) {
-  uint32_t h = 2166136261u;
-  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+  uint32_t h = es_fnv1a(ES_FNV1A_BASIS, s, len);
   return (h ^ h >> 15) & (IDX_SLOTS - 1);
 }
 

@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "util.h"
+
 #define MAX_SCAN 4096 /* evidence saturates long before this */
 #define MAX_WORD 16
 #define MIN_SCORE 2
@@ -124,11 +126,7 @@ static unsigned short HT[1u << HT_BITS]; /* WORDS index + 1; 0 = empty */
 static unsigned char HT_LEN[sizeof WORDS / sizeof WORDS[0]];
 static pthread_once_t ht_once = PTHREAD_ONCE_INIT;
 
-static unsigned word_hash(const char *w, size_t n) {
-  unsigned h = 2166136261u; /* FNV-1a */
-  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)w[i]) * 16777619u;
-  return h;
-}
+static unsigned word_hash(const char *w, size_t n) { return es_fnv1a(ES_FNV1A_BASIS, w, n); }
 
 static void ht_build(void) {
   for (size_t i = 0; i < sizeof WORDS / sizeof WORDS[0]; i++) {

@@ -109,9 +109,7 @@ static void metrics_init(void) {
 }
 
 static unsigned claim_bucket(const char *id) {
-  unsigned h = 2166136261u; /* FNV-1a; ULIDs' random tail spreads well */
-  for (; *id; id++) h = (h ^ (unsigned char)*id) * 16777619u;
-  return h % CLAIM_BUCKETS;
+  return es_fnv1a(ES_FNV1A_BASIS, id, strlen(id)) % CLAIM_BUCKETS; /* ULIDs' random tail spreads well */
 }
 
 static void claim_add(ing_pipeline *g, ing_item *it) {
