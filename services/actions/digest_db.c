@@ -66,71 +66,61 @@ int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t s
   ac_digest_date(start, dd->start);
   ac_digest_date(end - 86400, dd->last);
   const char *pp[] = {agency, kind, s0, s1, lim};
+  PGresult *rp = NULL, *ra = NULL, *rc = NULL, *rt = NULL;
+  int ok = 0;
   /* The latest computation per topic among the windows of the period (one
    * window per topic when window kind and period match), best score first. */
-  PGresult *rp = q(pg, "priorities",
-                   "SELECT topic, volume, coalesce(negative_share, 0), score, explanation_es, explanation_en "
-                   "FROM (SELECT DISTINCT ON (topic) * FROM priorities WHERE agency = $1 AND window_kind = $2 "
-                   "AND window_start >= to_timestamp($3::double precision) "
-                   "AND window_start < to_timestamp($4::double precision) AND topic <> '*' "
-                   "ORDER BY topic, window_start DESC, computed_at DESC) p "
-                   "ORDER BY score DESC, level, rank, topic LIMIT $5::int",
-                   5, pp);
-  if (!rp) goto fail;
+  rp = q(pg, "priorities",
+         "SELECT topic, volume, coalesce(negative_share, 0), score, explanation_es, explanation_en "
+         "FROM (SELECT DISTINCT ON (topic) * FROM priorities WHERE agency = $1 AND window_kind = $2 "
+         "AND window_start >= to_timestamp($3::double precision) "
+         "AND window_start < to_timestamp($4::double precision) AND topic <> '*' "
+         "ORDER BY topic, window_start DESC, computed_at DESC) p "
+         "ORDER BY score DESC, level, rank, topic LIMIT $5::int",
+         5, pp);
+  if (!rp) goto cleanup;
   const char *pa[] = {agency};
   /* A plan's last movement is its tickets' latest status change
    * (actions.updated_at moves only then), else its opening; the API's plan
    * JSON computes the same (services/api/q_read.c). */
-  PGresult *ra = q(pg, "actions",
-                   "SELECT p.topic, a.tool, a.external_key, a.url, a.status, "
-                   "extract(epoch from now() - coalesce(a.opened_at, p.opened_at)) / 86400, "
-                   "extract(epoch from now() - m.moved) / 86400, m.pending "
-                   "FROM action_plans p LEFT JOIN actions a ON a.plan_id = p.id "
-                   "CROSS JOIN LATERAL (SELECT coalesce(max(x.updated_at), p.opened_at) AS moved, "
-                   "NOT coalesce(bool_and(x.status = 'done'), false) AS pending FROM actions x "
-                   "WHERE x.plan_id = p.id) m "
-                   "WHERE p.agency = $1 AND p.status = 'open' AND p.kind = 'plan' "
-                   "ORDER BY p.opened_at, p.id, a.id LIMIT 100",
-                   1, pa);
-  if (!ra) {
-    PQclear(rp);
-    goto fail;
-  }
+  ra = q(pg, "actions",
+         "SELECT p.topic, a.tool, a.external_key, a.url, a.status, "
+         "extract(epoch from now() - coalesce(a.opened_at, p.opened_at)) / 86400, "
+         "extract(epoch from now() - m.moved) / 86400, m.pending "
+         "FROM action_plans p LEFT JOIN actions a ON a.plan_id = p.id "
+         "CROSS JOIN LATERAL (SELECT coalesce(max(x.updated_at), p.opened_at) AS moved, "
+         "NOT coalesce(bool_and(x.status = 'done'), false) AS pending FROM actions x "
+         "WHERE x.plan_id = p.id) m "
+         "WHERE p.agency = $1 AND p.status = 'open' AND p.kind = 'plan' "
+         "ORDER BY p.opened_at, p.id, a.id LIMIT 100",
+         1, pa);
+  if (!ra) goto cleanup;
   /* Cases: the ticket only (the on-call alerts are rows of role oncall). */
   const char *pc[] = {agency, s0, s1};
-  PGresult *rc = q(pg, "cases",
-                   "SELECT p.summary, a.tool, a.external_key, a.url, a.status, p.status, "
-                   "extract(epoch from now() - p.opened_at) / 86400, count(*) FILTER (WHERE p.opened_at >= "
-                   "to_timestamp($2::double precision) AND p.opened_at < to_timestamp($3::double precision)) OVER () "
-                   "FROM action_plans p LEFT JOIN actions a ON a.plan_id = p.id "
-                   "AND coalesce(a.detail->>'role', '') <> 'oncall' WHERE p.agency = $1 AND p.kind = 'case' "
-                   "AND p.opened_at < to_timestamp($3::double precision) AND (p.status = 'open' OR p.opened_at >= "
-                   "to_timestamp($2::double precision)) ORDER BY p.opened_at DESC, p.id LIMIT 50",
-                   3, pc);
-  if (!rc) {
-    PQclear(rp);
-    PQclear(ra);
-    goto fail;
-  }
+  rc = q(pg, "cases",
+         "SELECT p.summary, a.tool, a.external_key, a.url, a.status, p.status, "
+         "extract(epoch from now() - p.opened_at) / 86400, count(*) FILTER (WHERE p.opened_at >= "
+         "to_timestamp($2::double precision) AND p.opened_at < to_timestamp($3::double precision)) OVER () "
+         "FROM action_plans p LEFT JOIN actions a ON a.plan_id = p.id "
+         "AND coalesce(a.detail->>'role', '') <> 'oncall' WHERE p.agency = $1 AND p.kind = 'case' "
+         "AND p.opened_at < to_timestamp($3::double precision) AND (p.status = 'open' OR p.opened_at >= "
+         "to_timestamp($2::double precision)) ORDER BY p.opened_at DESC, p.id LIMIT 50",
+         3, pc);
+  if (!rc) goto cleanup;
   const char *pt[] = {agency, s0, s1};
-  PGresult *rt = q(pg, "totals",
-                   "SELECT count(*), count(*) FILTER (WHERE sentiment = 'NEGATIVE'), count(nps), "
-                   "count(*) FILTER (WHERE nps >= 9), count(*) FILTER (WHERE nps <= 6), count(csat), "
-                   "count(*) FILTER (WHERE csat >= 4) FROM feedback WHERE agency = $1 "
-                   "AND received_at >= to_timestamp($2::double precision) "
-                   "AND received_at < to_timestamp($3::double precision)",
-                   3, pt);
-  if (!rt) {
-    PQclear(rp);
-    PQclear(ra);
-    PQclear(rc);
-    goto fail;
-  }
+  rt = q(pg, "totals",
+         "SELECT count(*), count(*) FILTER (WHERE sentiment = 'NEGATIVE'), count(nps), "
+         "count(*) FILTER (WHERE nps >= 9), count(*) FILTER (WHERE nps <= 6), count(csat), "
+         "count(*) FILTER (WHERE csat >= 4) FROM feedback WHERE agency = $1 "
+         "AND received_at >= to_timestamp($2::double precision) "
+         "AND received_at < to_timestamp($3::double precision)",
+         3, pt);
+  if (!rt) goto cleanup;
   int np = PQntuples(rp), na = PQntuples(ra), nc = PQntuples(rc);
   dd->prios = calloc((size_t)np + 1, sizeof *dd->prios);
   dd->actions = calloc((size_t)na + 1, sizeof *dd->actions);
   dd->cases = calloc((size_t)nc + 1, sizeof *dd->cases);
-  int ok = dd->prios && dd->actions && dd->cases;
+  ok = dd->prios && dd->actions && dd->cases;
   long opened = nc ? atol(PQgetvalue(rc, 0, 7)) : 0;
   for (int i = 0; ok && i < nc; i++) {
     ac_digest_case *c = &dd->cases[i];
@@ -171,11 +161,7 @@ int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t s
     t->nps = 100.0 * (double)(atol(PQgetvalue(rt, 0, 3)) - atol(PQgetvalue(rt, 0, 4))) / (double)t->nps_answers;
   t->csat_answers = atol(PQgetvalue(rt, 0, 5));
   if (t->csat_answers) t->csat = 100.0 * (double)atol(PQgetvalue(rt, 0, 6)) / (double)t->csat_answers;
-  PQclear(rp);
-  PQclear(ra);
-  PQclear(rt);
-  PQclear(rc);
-  if (!ok) goto fail;
+  if (!ok) goto cleanup;
   dd->d = (ac_digest){own(dd, agency),
                       strcmp(period, "weekly") == 0 ? "weekly" : "daily",
                       lang,
@@ -190,10 +176,13 @@ int ac_digest_load(PGconn *pg, const char *agency, const char *period, int64_t s
                       nc,
                       opened,
                       stale_days};
-  return 0;
-fail:
-  ac_digest_data_free(dd);
-  return -1;
+cleanup:
+  PQclear(rp);
+  PQclear(ra);
+  PQclear(rc);
+  PQclear(rt);
+  if (!ok) ac_digest_data_free(dd);
+  return ok ? 0 : -1;
 }
 
 void ac_digest_data_free(ac_digest_data *dd) {
