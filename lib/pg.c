@@ -29,6 +29,14 @@ int es_pg_exec(PGconn *c, const char *sql) {
   return ok ? 0 : -1;
 }
 
+PGresult *es_pg_query(PGconn *c, const char *sql, int n, const char *const *params, char *why, size_t whylen) {
+  PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+  if (PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK) return r;
+  snprintf(why, whylen, "%s", PQresultErrorMessage(r));
+  PQclear(r);
+  return NULL;
+}
+
 int es_pg_ensure(PGconn *c) {
   if (PQstatus(c) == CONNECTION_OK) return 1;
   PQreset(c);

@@ -14,6 +14,10 @@ int es_pg_migrate(PGconn *c, const char *dir);
 /* Runs a statement without results; 0 ok (error logged; not ES_MUST_CHECK: unlock and
  * rollback calls ignore it on purpose). */
 int es_pg_exec(PGconn *c, const char *sql);
+/* Runs a statement with text parameters: its result (rows or none; the
+ * caller PQclears it), or NULL with the server's message in why. */
+ES_MUST_CHECK
+PGresult *es_pg_query(PGconn *c, const char *sql, int n, const char *const *params, char *why, size_t whylen);
 /* True when the connection is usable; tries one PQreset otherwise. */
 int es_pg_ensure(PGconn *c);
 #endif

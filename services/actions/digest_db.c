@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "pg.h"
 #include "plan.h"
 #include "util.h"
 
@@ -42,12 +43,9 @@ static const char *label(ac_digest_data *dd, json_t *tax, const char *topic, con
 }
 
 static PGresult *q(PGconn *pg, const char *what, const char *sql, int n, const char *const *prm) {
-  PGresult *r = PQexecParams(pg, sql, n, NULL, prm, NULL, NULL, 0);
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-    es_error("pg_error", "digest %s: %s", what, PQerrorMessage(pg));
-    PQclear(r);
-    return NULL;
-  }
+  char why[512];
+  PGresult *r = es_pg_query(pg, sql, n, prm, why, sizeof why);
+  if (!r) es_error("pg_error", "digest %s: %s", what, why);
   return r;
 }
 

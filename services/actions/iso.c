@@ -454,18 +454,10 @@ int ac_iso_render_html(const ac_iso_report *r, es_buf *b) {
 
 /* ---- loading ------------------------------------------------------------ */
 
-static PGresult *q(PGconn *pg, const char *sql, int n, const char *const *p, char *why, size_t whylen) {
-  PGresult *r = PQexecParams(pg, sql, n, NULL, p, NULL, NULL, 0);
-  if (PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK) return r;
-  snprintf(why, whylen, "%s", PQresultErrorMessage(r));
-  PQclear(r);
-  return NULL;
-}
-
 /* Loads a query whose columns are the table's, as text. */
 static int load_table(PGconn *pg, ac_iso_table *t, const char *sql, int n, const char *const *p, char *why,
                       size_t whylen) {
-  PGresult *r = q(pg, sql, n, p, why, whylen);
+  PGresult *r = es_pg_query(pg, sql, n, p, why, whylen);
   if (!r) return -1;
   const char *row[32];
   for (int i = 0; i < PQntuples(r); i++) {
@@ -538,7 +530,7 @@ static const char SQL_HEAD[] = "SELECT id, " TS("at") ", encode(hash, 'hex') FRO
 static long long ll(PGresult *r, int i, int c) { return PQgetisnull(r, i, c) ? 0 : atoll(PQgetvalue(r, i, c)); }
 
 static int load_sat(PGconn *pg, ac_iso_report *r, const char *const *p, char *why, size_t whylen) {
-  PGresult *res = q(pg, SQL_SAT, 3, p, why, whylen);
+  PGresult *res = es_pg_query(pg, SQL_SAT, 3, p, why, whylen);
   if (!res) return -1;
   for (int i = 0; i < PQntuples(res); i++) {
     char c[11][24];
@@ -559,7 +551,7 @@ static int load_sat(PGconn *pg, ac_iso_report *r, const char *const *p, char *wh
     ac_iso_table_add(&r->sat, row);
   }
   PQclear(res);
-  if (!(res = q(pg, SQL_TOTALS, 3, p, why, whylen))) return -1;
+  if (!(res = es_pg_query(pg, SQL_TOTALS, 3, p, why, whylen))) return -1;
   r->fb_total = ll(res, 0, 0), r->fb_negative = ll(res, 0, 1), r->nps_p = ll(res, 0, 2), r->nps_pa = ll(res, 0, 3);
   r->nps_d = ll(res, 0, 4), r->csat_n = ll(res, 0, 5), r->csat_sat = ll(res, 0, 6);
   PQclear(res);
@@ -567,7 +559,7 @@ static int load_sat(PGconn *pg, ac_iso_report *r, const char *const *p, char *wh
 }
 
 static int load_effects(PGconn *pg, ac_iso_report *r, const char *const *p, char *why, size_t whylen) {
-  PGresult *res = q(pg, SQL_EFFECTS, 3, p, why, whylen);
+  PGresult *res = es_pg_query(pg, SQL_EFFECTS, 3, p, why, whylen);
   if (!res) return -1;
   int n = PQntuples(res), k = 0;
   es_effect_counts *c = es_xcalloc((size_t)n + 1, sizeof *c);
@@ -600,7 +592,7 @@ int ac_iso_load(PGconn *pg, const char *agency, const char *from, const char *to
   time_t now = time(NULL);
   strftime(r->generated, sizeof r->generated, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
   /* one snapshot: the counts, the records and the chain agree with each other */
-  if (!(res = q(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, why, whylen))) return -1;
+  if (!(res = es_pg_query(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL, why, whylen))) return -1;
   PQclear(res);
   if (load_sat(pg, r, p, why, whylen) || load_table(pg, &r->nc, SQL_NC, 3, p, why, whylen) ||
       load_table(pg, &r->tickets, SQL_TICKETS, 3, p, why, whylen) || load_effects(pg, r, p, why, whylen) ||
@@ -608,7 +600,7 @@ int ac_iso_load(PGconn *pg, const char *agency, const char *from, const char *to
       load_table(pg, &r->audit_rows, SQL_AUDIT_ROWS, 3, p, why, whylen))
     goto cleanup;
   r->chain_rc = ac_audit_verify(pg, &r->chain_rows, &r->chain_bad_id, r->chain_why, sizeof r->chain_why);
-  if (!(res = q(pg, SQL_HEAD, 0, NULL, why, whylen))) goto cleanup;
+  if (!(res = es_pg_query(pg, SQL_HEAD, 0, NULL, why, whylen))) goto cleanup;
   if (PQntuples(res) == 1) {
     r->head_id = ll(res, 0, 0);
     snprintf(r->head_at, sizeof r->head_at, "%s", PQgetvalue(res, 0, 1));

@@ -37,19 +37,6 @@ static const char SQL_AUDIT[] =
     " jsonb_build_object('topic', $3::text, 'opened', $4::text, 'closed', $5::text, 'closure', $6::text))";
 static const char SQL_EXISTING[] = "SELECT id FROM action_plans WHERE request_id = $1";
 
-static int exec_ok(PGconn *pg, const char *sql, int n, const char *const *p, ExecStatusType want, PGresult **out,
-                   char *err, size_t errlen) {
-  PGresult *r = PQexecParams(pg, sql, n, NULL, p, NULL, NULL, 0);
-  if (PQresultStatus(r) != want) {
-    snprintf(err, errlen, "%s", PQresultErrorMessage(r));
-    PQclear(r);
-    return -1;
-  }
-  if (out) *out = r;
-  else PQclear(r);
-  return 0;
-}
-
 int ac_record_plan(PGconn *pg, const ac_record *rec, char id[27], int *created, char *err, size_t errlen) {
   char request_id[400], mine[27];
   PGresult *r = NULL;
@@ -61,13 +48,14 @@ int ac_record_plan(PGconn *pg, const ac_record *rec, char id[27], int *created, 
     return -1;
   }
   es_ulid(mine);
-  if (exec_ok(pg, "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, err, errlen)) return -1;
+  if (!(r = es_pg_query(pg, "BEGIN", 0, NULL, err, errlen))) return -1;
+  PQclear(r);
   const char *pp[] = {mine, rec->agency, rec->topic, rec->opened, rec->closed, rec->note, request_id};
-  if (exec_ok(pg, SQL_PLAN, 7, pp, PGRES_TUPLES_OK, &r, err, errlen)) goto cleanup;
+  if (!(r = es_pg_query(pg, SQL_PLAN, 7, pp, err, errlen))) goto cleanup;
   if (PQntuples(r) == 0) { /* recorded before: report that one */
     PQclear(r);
     const char *pe[] = {request_id};
-    if (exec_ok(pg, SQL_EXISTING, 1, pe, PGRES_TUPLES_OK, &r, err, errlen)) goto cleanup;
+    if (!(r = es_pg_query(pg, SQL_EXISTING, 1, pe, err, errlen))) goto cleanup;
     if (PQntuples(r) != 1) {
       snprintf(err, errlen, "the plan recorded for %s vanished", request_id);
       goto cleanup;
@@ -77,11 +65,12 @@ int ac_record_plan(PGconn *pg, const ac_record *rec, char id[27], int *created, 
     goto cleanup;
   }
   memcpy(id, mine, 27);
+  PQclear(r);
   const char *pa[] = {id, rec->opened, rec->closed, rec->closure, rec->closure_note, rec->by};
   const char *pu[] = {rec->by, id, rec->topic, rec->opened, rec->closed, rec->closure};
-  if (exec_ok(pg, SQL_ACTION, 6, pa, PGRES_COMMAND_OK, NULL, err, errlen) ||
-      exec_ok(pg, SQL_AUDIT, 6, pu, PGRES_COMMAND_OK, NULL, err, errlen))
-    goto cleanup;
+  if (!(r = es_pg_query(pg, SQL_ACTION, 6, pa, err, errlen))) goto cleanup;
+  PQclear(r);
+  if (!(r = es_pg_query(pg, SQL_AUDIT, 6, pu, err, errlen))) goto cleanup;
   *created = 1;
   rc = 0;
 cleanup:

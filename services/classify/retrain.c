@@ -268,12 +268,9 @@ static PGconn *connect_db(void) {
 
 /* One-row query with text parameters; the result or NULL (logged). */
 static PGresult *q(PGconn *c, const char *sql, int n, const char *const *params) {
-  PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
-  if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK) {
-    es_error("pg_query", "%s", PQresultErrorMessage(r));
-    PQclear(r);
-    return NULL;
-  }
+  char why[512];
+  PGresult *r = es_pg_query(c, sql, n, params, why, sizeof why);
+  if (!r) es_error("pg_query", "%s", why);
   return r;
 }
 
