@@ -37,6 +37,7 @@ REDIS = os.environ.get("ESCUCHA_REDIS_URL", "redis://127.0.0.1:16379")
 DASHBOARD = os.environ.get("ESCUCHA_DASHBOARD_URL", "http://127.0.0.1:%s/" % os.environ.get("ESCUCHA_API_PORT", "8081"))
 SAMPLE = os.path.join(REPO, "data", "sample", "feedback.ndjson")
 OUT = os.path.join(STATE, "demo")
+BIN = os.environ.get("ESCUCHA_BIN_DIR", os.path.join(REPO, "build", "bin"))
 AGENCY = "demo"
 TTY = sys.stdout.isatty()
 
@@ -234,7 +235,7 @@ def import_history(cur, history):
             w.writerow([it.get("text", ""), at.strftime("%Y-%m-%dT%H:%M:%SZ"), "hist-%s-%s" % (run, it["external_id"]),
                         it.get("service", ""), it.get("csat", "")])
     env = dict(os.environ, ESCUCHA_KAFKA_BROKERS=BROKERS, ESCUCHA_REDIS_URL=REDIS, ESCUCHA_STATE_DIR=STATE)
-    binary = os.path.join(os.environ.get("ESCUCHA_BIN_DIR", os.path.join(REPO, "build", "bin")), "escucha-ingest")
+    binary = os.path.join(BIN, "escucha-ingest")
     print("Importing %d dated items: %d weeks of history (escucha-ingest import --trust-created-at on)"
           % (len(history), HISTORY_WEEKS))
     p = subprocess.run([binary, "import", path, "--agency", AGENCY, "--trust-created-at", "on"], env=env,
@@ -262,7 +263,7 @@ def record_earlier_action(cur, pattern):
     today = datetime.datetime.now(datetime.timezone.utc).date()
     closed = today - datetime.timedelta(days=EFFECT_DAYS + 2)
     opened = closed - datetime.timedelta(days=14)
-    binary = os.path.join(os.environ.get("ESCUCHA_BIN_DIR", os.path.join(REPO, "build", "bin")), "escucha-actions")
+    binary = os.path.join(BIN, "escucha-actions")
     r = subprocess.run([binary, "record-plan", "--agency", AGENCY, "--topic", top[0][0], "--opened", opened.isoformat(),
                         "--closed", closed.isoformat(), "--by", "demo (jefatura OIRS)",
                         "--note", "Refuerzo de personal en el área y seguimiento semanal de los reclamos"],
@@ -411,9 +412,8 @@ def close_the_loop(cur, key, since, earlier=None):
     iso = os.path.join(OUT, "iso")
     today = time.strftime("%Y-%m-%d", time.gmtime())
     first = time.strftime("%Y-%m-%d", time.gmtime(time.time() - HISTORY_WEEKS * 7 * 86400))
-    r = subprocess.run([os.path.join(os.environ.get("ESCUCHA_BIN_DIR", os.path.join(REPO, "build", "bin")),
-                                     "escucha-actions"), "iso-report", "--agency", AGENCY, "--from", first, "--to", today,
-                        "--out", iso], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([os.path.join(BIN, "escucha-actions"), "iso-report", "--agency", AGENCY, "--from", first,
+                        "--to", today, "--out", iso], capture_output=True, text=True, timeout=120)
     if r.returncode == 0:
         p("6. ISO 9001:2015 evidence of %s to %s (escucha-actions iso-report): %s"
           % (first, today, os.path.relpath(os.path.join(iso, "iso9001-report.html"), REPO)))
