@@ -1,6 +1,7 @@
 #include "pg.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,11 @@
 #include "util.h"
 
 PGconn *es_pg_connect(const char *dsn, char *err, size_t errlen) {
-  PGconn *c = PQconnectdb(dsn);
+  /* the program's name in pg_stat_activity (an SRE's first question about a busy backend);
+   * a DSN's own application_name still wins */
+  const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+  const char *const vals[] = {dsn, program_invocation_short_name, NULL};
+  PGconn *c = PQconnectdbParams(keys, vals, 1);
   if (PQstatus(c) != CONNECTION_OK) {
     /* libpq messages name host/port/user, never the password */
     snprintf(err, errlen, "%s", PQerrorMessage(c));
