@@ -31,9 +31,9 @@
 static struct {
   es_common_cfg common;
   const char *group, *migrations_dir, *taxonomy, *weights, *quiet_topics;
-  long admin_port, batch_size, batch_ms, close_after, cooldown, min_volume, history_windows, rank_interval, publish_top,
-      emerging_capacity, emerging_ngram, emerging_interval, contact_retention, contact_purge_interval, effect_days,
-      effect_min_events, search_rows;
+  long admin_port, batch_size, batch_ms, batch_idle_ms, close_after, cooldown, min_volume, history_windows,
+      rank_interval, publish_top, emerging_capacity, emerging_ngram, emerging_interval, contact_retention,
+      contact_purge_interval, effect_days, effect_min_events, search_rows;
   double open_threshold, close_threshold, ewma_alpha, spike_p, emerging_confidence;
   int action_window, action_level; /* PZ_HOUR..PZ_WEEK; 0 category, 1 subcategory */
 } C;
@@ -50,6 +50,8 @@ static es_opt OPTS[] = {
            &C.taxonomy),
     ES_LONG("batch-size", "5000", 1, 1000000, "Most messages per PostgreSQL transaction", &C.batch_size),
     ES_LONG("batch-ms", "200", 0, 3600000, "Longest wait to fill a batch (ms)", &C.batch_ms),
+    ES_LONG("batch-idle-ms", "10", 0, 3600000,
+            "A batch closes early when no message came for this long (ms; >= batch-ms: never early)", &C.batch_idle_ms),
     ES_LONG("search-fill-rows", "5000", 1, 1000000,
             "Most full-text vectors per fill (after each commit, on a second connection)", &C.search_rows),
     ES_STR("weights", "volume=0.25,negative=0.25,spike=0.25,nps=0.15,urgency=0.10",
@@ -255,15 +257,24 @@ static void search_step(pz_search *f, int poke) {
   if (n > 0) es_metric_add(M.searchable, (double)n);
 }
 
-static void collect(rd_kafka_t *c, batch *b, long batch_ms, pz_search *f) {
+/* Fills b until it is full, batch_ms after it was started, or no message came for idle_ms.
+ * Classify's transactions reach a read_committed consumer as bursts (one per commit): the
+ * idle close writes each burst when it is in instead of waiting out batch_ms (up to 200 ms
+ * of latency at a steady load), while a backlog, which never pauses, still fills batches. */
+static void collect(rd_kafka_t *c, batch *b, long batch_ms, long idle_ms, pz_search *f) {
   uint64_t deadline = es_mono_ns() + (uint64_t)batch_ms * 1000000ULL;
   while (b->n < b->cap && !es_stopping) {
     search_step(f, 0);
     uint64_t now = es_mono_ns();
-    int wait = b->n == 0 ? 100 : (now >= deadline ? 0 : (int)((deadline - now) / 1000000ULL));
+    int wait = 100;
+    if (b->n > 0) {
+      if (now >= deadline) return;
+      long left = (long)((deadline - now) / 1000000ULL);
+      wait = (int)(idle_ms < left ? idle_ms : left);
+    }
     rd_kafka_message_t *m = poll_one(c, wait);
     if (m) batch_add(b, m);
-    else if (b->n > 0 && es_mono_ns() >= deadline) return;
+    else if (b->n > 0 && (wait == idle_ms || es_mono_ns() >= deadline)) return;
     else if (b->n == 0) return; /* idle: let the caller do periodic work */
   }
 }
@@ -551,7 +562,7 @@ static int run(svc *s) {
   while (!es_stopping && !es_kafka_fatal) {
     uint64_t tc = es_mono_ns();
     size_t had = b->n;
-    collect(s->consumer, b, batch_ms, s->search);
+    collect(s->consumer, b, batch_ms, C.batch_idle_ms, s->search);
     if (b->n)
       es_debug("collect_timing", "n=%zu overlapped=%zu collect_ms=%.1f", b->n, had, (double)(es_mono_ns() - tc) / 1e6);
     if (b->n > 0 && process(s, b) != 0) break;

@@ -202,3 +202,36 @@ def test_store_layer_on_stack_pg():
     r = subprocess.run([exe], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "SKIPPED" not in r.stdout
+
+
+def test_batch_closes_when_the_stream_pauses(services):
+    """A batch is written once no message came for --batch-idle-ms (10 ms), not after the whole
+    --batch-ms; with the idle close off (idle >= batch-ms) the same messages wait it out."""
+    agency = unique("idle")
+    seq = iter(range(100))
+
+    def burst(n):
+        msgs = [classified("%s-%03d" % (agency, next(seq)), agency, "procedures", T0 + 1000, pb.NEUTRAL)
+                for _ in range(n)]
+        send(msgs, agency)
+        return time.monotonic()
+
+    def stored():
+        return scalar("SELECT count(*) FROM feedback WHERE agency = %s", (agency,))
+
+    group = fresh_group()
+    svc = start_prioritize(services, group, ESCUCHA_BATCH_MS="8000")
+    burst(1)  # the consumer holds its partitions once this one is stored
+    wait_until(lambda: stored() == 1, 60, interval=0.05, what="first item stored")
+    t0 = burst(5)
+    wait_until(lambda: stored() == 6, 4, interval=0.02, what="a burst stored well before --batch-ms")
+    took = time.monotonic() - t0
+    svc.stop()
+    svc = start_prioritize(services, group, ESCUCHA_BATCH_MS="8000", ESCUCHA_BATCH_IDLE_MS="8000")
+    burst(1)
+    wait_until(lambda: stored() == 7, 60, interval=0.05, what="restarted prioritize consuming")
+    t0 = burst(5)
+    wait_until(lambda: stored() == 12, 30, interval=0.05, what="the burst stored after --batch-ms")
+    waited = time.monotonic() - t0
+    assert waited > 7, "idle close off: the batch waited %.1f s, expected about 8" % waited
+    assert took < waited / 2, (took, waited)
