@@ -37,7 +37,7 @@ IMAGE = "localhost/escucha:test%s" % SLOT
 PREFIX = "escucha-test%s-" % SLOT
 VOLUME = PREFIX + "data"
 SCRIPT = os.path.join(REPO, "scripts", "container-image.sh")
-HTTP = {"ingest": HTTP_PORT + 11, "api": HTTP_PORT + 12}  # clear of the other tests' ports
+HTTP = {"ingest": HTTP_PORT + 8, "api": HTTP_PORT + 9}  # clear of the other tests' ports (+12 met the slot below's Kafka port)
 API_URL = "http://127.0.0.1:%d" % HTTP["api"]
 # the order compose's depends_on gives: prioritize applies the migrations first
 ORDER = ["prioritize", "classify", "ingest", "api", "actions"]
