@@ -462,6 +462,49 @@ static int waits_for_lock(const char *like) {
   return 0;
 }
 
+/* A row another writer inserted before a batch but committed after the fills
+ * that saw the batch (its seq below theirs: a history import, a long
+ * transaction) is still filled: the fills skip the probe only for rows whose
+ * xmin is older than an earlier fill's snapshot, and this one is not. */
+static void test_search_fills_a_late_commit(void **state) {
+  (void)state;
+  if (!admin) skip();
+  pz_store_cfg cfg;
+  pz_store_cfg_default(&cfg);
+  pz_store *s = open_store(&cfg);
+  reset_tables();
+  owned_row o[4];
+  for (int i = 0; i < 4; i++)
+    make_row(&o[i], 9300 + i, "waiting_times", NULL, T0 + (int64_t)i * 60000, "NEGATIVE", -1, -1, 0, 0.9);
+  pz_batch_result res;
+  write_rows(s, o, 2, &res);
+  pz_batch_result_free(&res);
+  pz_search *f = pz_search_new(dsn, 5000);
+  assert_non_null(f);
+  assert_true(fill_until(f, "SELECT count(*) FROM feedback_search", 2));
+  PGconn *w = conn_ok();
+  exec_on(w, "BEGIN");
+  exec_on(w,
+          "INSERT INTO feedback (id, agency, received_at, category, language, text)"
+          " VALUES ('W0000001', 'demo', now(), 'waiting_times', 'es', 'la fila de espera fue larga')");
+  write_rows(s, o + 2, 2, &res); /* seqs above the open transaction's */
+  pz_batch_result_free(&res);
+  assert_true(fill_until(f, "SELECT count(*) FROM feedback_search", 4));
+  (void)pz_search_step(f, 1); /* more fills while it is open: hi passes its seq */
+  assert_true(pz_search_wait(f) >= 0);
+  exec_on(w, "COMMIT");
+  assert_int_equal(scalar("SELECT ((SELECT seq FROM feedback WHERE id = 'W0000001')"
+                          " < (SELECT seq FROM feedback WHERE id = 'F00009302'))::int"),
+                   1);
+  assert_true(fill_until(f, "SELECT count(*) FROM feedback_search WHERE id = 'W0000001'", 1));
+  assert_int_equal(scalar("SELECT count(*) FROM feedback_search s JOIN feedback f USING (id)"
+                          " WHERE s.search = feedback_search_vector(f.language, f.text)"),
+                   5);
+  pz_search_free(f);
+  PQfinish(w);
+  pz_store_free(s);
+}
+
 /* No vector outlives its feedback even when the delete races a fill that
  * already saw the row (what 016's foreign key guaranteed, 018's triggers and
  * the mark row's lock now do): the fill is held inside its statement by a
@@ -534,6 +577,7 @@ int main(void) {
       cmocka_unit_test(test_emerging_snapshot),
       cmocka_unit_test(test_mixed_batches),
       cmocka_unit_test(test_search_fill),
+      cmocka_unit_test(test_search_fills_a_late_commit),
       cmocka_unit_test(test_search_delete_races_fill),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
