@@ -13,7 +13,9 @@
 -- repeatable read or serializable transaction that cannot see them, fails with a serialization
 -- error (the row was updated after its snapshot) and the deleting transaction is retried; a
 -- fill that comes after the delete waits for the delete's commit and no longer sees the rows.
--- A delete holds the mark's row to its commit: fills wait meanwhile (later, not wrong).
+-- A delete holds the mark's row to its commit: fills wait meanwhile (later, not wrong). An
+-- escucha-prioritize older than this migration does not take the row: stop old instances
+-- before it is applied (each service applies migrations at start) if feedback is deleted then.
 --
 -- Every writer of feedback takes its transaction id before it draws a seq (the first statement
 -- trigger below): a COPY draws the seqs of up to 1000 buffered rows before its first heap write,
