@@ -97,7 +97,7 @@ for name in "${NAMES[@]}"; do
 done
 "${SU[@]}" -c "ALTER SYSTEM RESET log_statement" -c "SELECT pg_reload_conf()" >/dev/null
 for name in "${NAMES[@]}"; do
-  $PY bench/api/pglog2pgbench.py bench_api <"$B/$name.log" >"$B/$name.sql"
+  $PY bench/api/pglog2pgbench.py bench_api --vars "$B/$name.vars" <"$B/$name.log" >"$B/$name.sql"
   [[ -s $B/$name.sql ]] || { echo "$name: no statement captured"; exit 1; }
 done
 
@@ -125,21 +125,36 @@ done = function(summary, latency, requests)
     + summary.errors.write + summary.errors.timeout, summary.requests))
 end
 LUA
-printf '\n%-11s %12s %10s %12s %10s %7s\n' "endpoint" "api req/s" "api p99" "raw tx/s" "raw p99" "ratio"
+# The raw side runs twice: in the protocol the service used (extended: PQexecParams' unnamed
+# statements; prepared: named ones), with the very parameters it bound (pgbench -D variables):
+# the like-for-like figure and the target's; and, as before, the values inlined as one simple
+# query ("simple"), for comparison with earlier runs. Parse, analysis and planning cost
+# differ by protocol (a prepared statement skips the first two), so only the first compares
+# the service's own cost.
+raw() {  # name mode script [defs]: "tx/s p99_ms" of pgbench
+  local defs=() d
+  if [[ -n ${4:-} ]]; then while IFS= read -r d; do defs+=(-D "$d"); done <"$4"; fi
+  rm -f "$B"/pgbench_log.*
+  pgbench -n -M "$2" "${defs[@]}" -c "$CLIENTS" -j 2 -T "$DUR" -f "$3" -l --log-prefix="$B/pgbench_log" \
+    -h 127.0.0.1 -p "$ESCUCHA_PG_PORT" -U bench_api escucha >"$B/$1.$2.pgbench" 2>&1 ||
+    { tail "$B/$1.$2.pgbench" >&2; return 1; }
+  if grep -qE "number of failed transactions: [1-9]" "$B/$1.$2.pgbench"; then tail -3 "$B/$1.$2.pgbench" >&2; return 1; fi
+  echo "$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$B/$1.$2.pgbench" | tail -1)" \
+    "$(cat "$B"/pgbench_log.* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {i=int(NR*0.99); if (i<1) i=1; printf "%.3f", a[i]/1000}')"
+}
+printf '\n%-11s %10s %9s %9s %10s %9s %6s %10s %6s\n' "endpoint" "api req/s" "api p99" "protocol" "raw tx/s" \
+  "raw p99" "ratio" "simple tx/s" "ratio"
 for name in "${NAMES[@]}"; do
   read -r _ rps p99 errs nreq < <(wrk -t2 -c"$CLIENTS" -d"${DUR}s" -s "$WRKLUA" \
     -H "Authorization: Bearer $KEY" "$API${URL[$name]}" | grep '^RESULT')
-  rm -f "$B"/pgbench_log.*
-  pgbench -n -M simple -c "$CLIENTS" -j 2 -T "$DUR" -f "$B/$name.sql" -l --log-prefix="$B/pgbench_log" \
-    -h 127.0.0.1 -p "$ESCUCHA_PG_PORT" -U bench_api escucha >"$B/$name.pgbench" 2>&1 ||
-    { tail "$B/$name.pgbench"; exit 1; }
-  tps=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$B/$name.pgbench" | tail -1)
-  raw99=$(cat "$B"/pgbench_log.* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {i=int(NR*0.99); if (i<1) i=1; printf "%.3f", a[i]/1000}')
-  ratio=$(awk -v a="$rps" -v b="$tps" 'BEGIN {printf "%.2f", a/b}')
-  printf '%-11s %12.0f %8.2f ms %12.0f %7.2f ms %7s%s\n' "$name" "$rps" "$p99" "$tps" "$raw99" "$ratio" \
-    "$([[ $errs -gt 0 ]] && echo "  ($errs errors of $nreq)")"
+  mode=$(cat "$B/$name.vars.mode")
+  read -r tps raw99 < <(raw "$name" "$mode" "$B/$name.vars.sql" "$B/$name.vars.defs") || exit 1
+  read -r stps _ < <(raw "$name" simple "$B/$name.sql") || exit 1
+  printf '%-11s %10.0f %6.2f ms %9s %10.0f %6.2f ms %6.2f %10.0f %6.2f%s\n' "$name" "$rps" "$p99" "$mode" "$tps" \
+    "$raw99" "$(awk -v a="$rps" -v b="$tps" 'BEGIN {print a/b}')" "$stps" \
+    "$(awk -v a="$rps" -v b="$stps" 'BEGIN {print a/b}')" "$([[ $errs -gt 0 ]] && echo "  ($errs errors of $nreq)")"
 done
-echo "(target: ratio >= 0.80; $CLIENTS clients, ${DUR} s each, $(nproc) cores, N=$N)"
+echo "(target: ratio in the same protocol >= 0.80; $CLIENTS clients, ${DUR} s each, $(nproc) cores, N=$N)"
 fi
 
 [[ ${BENCH_FRESHNESS:-1} == 1 ]] || exit 0

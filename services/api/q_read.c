@@ -244,7 +244,8 @@ api_rc api_q_topic_series(PGconn *pg, const char *agency, const char *topic, con
   snprintf(f_s, sizeof f_s, "%" PRId64, first);
   snprintf(l_s, sizeof l_s, "%" PRId64, last);
   const char *prm[] = {agency, topic, f_s, l_s, STEP[w], API_WINDOW_NAMES[w]};
-  PGresult *r = api_qr_exec(pg, "topic_series", SQL_SERIES, 6, prm, err);
+  /* Prepared: the statement's parse and plan cost more than its execution (bench/api). */
+  PGresult *r = api_qr_exec_prepared(pg, API_PREP_SERIES, "topic_series", SQL_SERIES, 6, prm, err);
   if (!r) return API_EDB;
   size_t mark = out->len;
   int bad = 0;

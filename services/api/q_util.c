@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,71 @@ PGresult *api_qr_exec(PGconn *pg, const char *what, const char *sql, int n, cons
   if (r) es_error("pg_query_failed", "%s: %s", what, PQresultErrorMessage(r));
   PQclear(r);
   (void)api_dberror(err, pg, what); /* fills err; the caller returns API_EDB */
+  return NULL;
+}
+
+/* Which pooled connection has which statements prepared, by (connection,
+ * backend pid): a connection libpq reset in place has a new backend and so no
+ * statements. Slots are reused when full (the statement is then prepared
+ * again: "already exists" counts as prepared). */
+enum { PREP_SLOTS = 64 };
+static struct {
+  const PGconn *c;
+  int pid;
+  unsigned bits;
+} prep[PREP_SLOTS];
+static pthread_mutex_t prep_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int prep_has(const PGconn *c, int pid, unsigned bit) {
+  pthread_mutex_lock(&prep_mu);
+  int has = 0;
+  for (int i = 0; i < PREP_SLOTS && !has; i++) has = prep[i].c == c && prep[i].pid == pid && (prep[i].bits & bit);
+  pthread_mutex_unlock(&prep_mu);
+  return has;
+}
+
+static void prep_set(const PGconn *c, int pid, unsigned bit, int on) {
+  static unsigned next;
+  pthread_mutex_lock(&prep_mu);
+  int at = -1;
+  for (int i = 0; i < PREP_SLOTS && at < 0; i++)
+    if (prep[i].c == c) at = i;
+  if (at < 0 && on) at = (int)(next++ % PREP_SLOTS);
+  if (at >= 0) {
+    if (prep[at].c != c || prep[at].pid != pid) prep[at].c = c, prep[at].pid = pid, prep[at].bits = 0;
+    prep[at].bits = on ? prep[at].bits | bit : prep[at].bits & ~bit;
+  }
+  pthread_mutex_unlock(&prep_mu);
+}
+
+static int sqlstate_is(const PGresult *r, const char *state) {
+  const char *s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  return s && strcmp(s, state) == 0;
+}
+
+PGresult *api_qr_exec_prepared(PGconn *pg, unsigned id, const char *what, const char *sql, int n,
+                               const char *const *params, api_err *err) {
+  unsigned bit = 1u << (id % 32);
+  int pid = PQbackendPID(pg);
+  PGresult *r = NULL;
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (!prep_has(pg, pid, bit)) {
+      r = PQprepare(pg, what, sql, n, NULL);
+      int ok = PQresultStatus(r) == PGRES_COMMAND_OK || sqlstate_is(r, "42P05"); /* 42P05: prepared already */
+      if (!ok) break;
+      PQclear(r);
+      prep_set(pg, pid, bit, 1);
+    }
+    r = PQexecPrepared(pg, what, n, params, NULL, NULL, 0);
+    if (!sqlstate_is(r, "26000")) break;
+    prep_set(pg, pid, bit, 0); /* gone (DISCARD ALL): prepare it again */
+    PQclear(r);
+    r = NULL;
+  }
+  if (PQresultStatus(r) == PGRES_TUPLES_OK) return r;
+  if (r) es_error("pg_query_failed", "%s: %s", what, PQresultErrorMessage(r));
+  PQclear(r);
+  (void)api_dberror(err, pg, what);
   return NULL;
 }
 

@@ -61,6 +61,13 @@ int api_qr_nps(int64_t promoters, int64_t passives, int64_t detractors, double *
 /* PQexecParams (text parameters, text results); NULL after api_dberror (503) unless
  * the result has TUPLES_OK. */
 PGresult *api_qr_exec(PGconn *pg, const char *what, const char *sql, int n, const char *const *params, api_err *err);
+/* The same through a statement prepared on this connection under the name
+ * `what` (id: a number 0..31 of its own per statement), prepared on first use
+ * and again on a new or reset connection: no parse or analysis per request.
+ * For hot reads (bench/api). */
+enum { API_PREP_SERIES = 0 };
+PGresult *api_qr_exec_prepared(PGconn *pg, unsigned id, const char *what, const char *sql, int n,
+                               const char *const *params, api_err *err);
 /* Appends json (compact) to out and takes the reference; API_OK, or a 500
  * "out of memory" in err (refusing the request, never a shorter reply). A
  * NULL json (a failed build) is refused the same way. */

@@ -29,21 +29,36 @@ struct pz_search {
   int have_cand; /* cand_*: the pair that becomes the mark once settled */
   int64_t cand_seq;
   int64_t cand_xmax;
+  /* hi, hi_xmin: every row with seq <= hi still without a vector was inserted
+   * by a transaction with an xid at or after hi_xmin (it was not visible to an
+   * earlier fill whose snapshot's xmin that was), so the recheck of the rows
+   * between the mark and hi probes only those; rows above hi are new to the
+   * fills and are not probed at all. hi < 0: unknown, probe every row. */
+  int64_t hi, hi_xmin, sent_hi, sent_hi_xmin;
   uint64_t cand_ns, retry_ns, sent_ns;
 };
 
-/* $1 mark, $2 rows. One statement, one round trip: persist the mark, fill the
- * rows above it still without a vector, and observe what the next mark may
- * become: the sequence's last value and the snapshot's oldest running xid
- * (xmin) and first unassigned one (xmax). */
+/* One round trip, one transaction of two statements. The first updates the
+ * mark's row (persisting the mark) and holds it to the commit: a delete of
+ * feedback locks that row before it deletes the vectors (migration 018), so it
+ * waits for this fill and sees its vectors, and a fill after a delete waits for
+ * the delete's commit before the second statement takes its snapshot. The
+ * second fills the rows above the mark still without a vector, at most rows:
+ * those above hi without looking (a rare one already filled by another
+ * instance is skipped by ON CONFLICT), those between the mark and hi only when
+ * their xmin is not older than hi_xmin, and then with a primary-key probe; and
+ * it observes what the next mark may become: the sequence's last value and
+ * the snapshot's oldest running xid (xmin) and first unassigned one (xmax).
+ * Format arguments: mark, mark, which rows above it, rows. */
 static const char SQL_FILL[] =
-    "WITH m AS (UPDATE feedback_search_mark SET seq = $1::bigint WHERE seq < $1::bigint),"
-    " todo AS (SELECT f.id, f.agency, f.received_at, f.language, f.text FROM feedback f WHERE f.seq > $1::bigint"
-    "  AND NOT EXISTS (SELECT 1 FROM feedback_search s WHERE s.id = f.id) ORDER BY f.seq LIMIT $2::int),"
+    "UPDATE feedback_search_mark SET seq = greatest(seq, %lld);"
+    "WITH todo AS (SELECT f.seq, f.id, f.agency, f.received_at, f.language, f.text FROM feedback f"
+    "  WHERE f.seq > %lld AND (%s)"
+    "  ORDER BY f.seq LIMIT %ld),"
     " ins AS (INSERT INTO feedback_search (id, agency, received_at, language, search)"
     "  SELECT id, agency, received_at, language, feedback_search_vector(language, text) FROM todo"
     "  ON CONFLICT (id) DO NOTHING RETURNING 1)"
-    " SELECT (SELECT count(*) FROM todo), (SELECT count(*) FROM ins),"
+    " SELECT (SELECT count(*) FROM todo), (SELECT count(*) FROM ins), (SELECT coalesce(max(seq), 0) FROM todo),"
     " coalesce(pg_sequence_last_value(pg_get_serial_sequence('feedback', 'seq')::regclass), 0),"
     " pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_snapshot_xmax(pg_current_snapshot())::text::bigint";
 
@@ -53,6 +68,7 @@ pz_search *pz_search_new(const char *dsn, long rows) {
   s->dsn = es_strdup(dsn);
   s->rows = rows < 1 ? 1 : rows;
   s->mark = -1;
+  s->hi = -1;
   s->want = 1; /* catch up on start */
   if (!s->dsn) {
     free(s);
@@ -67,6 +83,7 @@ static void drop(pz_search *s, const char *what) {
   s->c = NULL;
   s->busy = 0;
   s->want = 1;
+  s->hi = -1; /* a fill may have committed unseen: probe every row again */
   s->retry_ns = es_mono_ns() + RETRY_NS;
 }
 
@@ -106,16 +123,24 @@ static int connect_fill(pz_search *s) {
   return 0;
 }
 
+#define PROBE "NOT EXISTS (SELECT 1 FROM feedback_search s WHERE s.id = f.id)"
+
 static int send_fill(pz_search *s) {
   if (!s->c && connect_fill(s) != 0) return -1;
-  char mark[24], rows[24];
-  snprintf(mark, sizeof mark, "%lld", (long long)(s->mark < 0 ? 0 : s->mark));
-  snprintf(rows, sizeof rows, "%ld", s->rows);
-  const char *p[] = {mark, rows};
-  if (!PQsendQueryParams(s->c, SQL_FILL, 2, NULL, p, NULL, NULL, 0)) {
+  long long mark = s->mark < 0 ? 0 : s->mark;
+  /* A row's xmin is 32 bits: age() counts back from this transaction's xid,
+   * so the smaller age is the later xid (hi_xmin is recent: no wraparound). */
+  char which[256] = PROBE;
+  if (s->hi >= 0)
+    snprintf(which, sizeof which, "f.seq > %lld OR (age(f.xmin) <= age('%lld'::xid) AND " PROBE ")", (long long)s->hi,
+             (long long)(s->hi_xmin & 0xffffffffLL));
+  char sql[sizeof SQL_FILL + sizeof which + 64];
+  snprintf(sql, sizeof sql, SQL_FILL, mark, mark, which, s->rows);
+  if (!PQsendQuery(s->c, sql)) {
     drop(s, "send");
     return -1;
   }
+  s->sent_hi = s->hi, s->sent_hi_xmin = s->hi_xmin;
   s->busy = 1;
   s->sent_ns = es_mono_ns();
   return 0;
@@ -125,10 +150,15 @@ static int send_fill(pz_search *s) {
 static long finish(pz_search *s) {
   PGresult *r, *last = NULL;
   int failed = 0;
-  while ((r = PQgetResult(s->c)) != NULL) {
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+  while ((r = PQgetResult(s->c)) != NULL) { /* the mark's UPDATE, then the fill's rows */
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
       failed = 1;
       es_warn("search_fill_failed", "fill: %s", PQresultErrorMessage(r));
+    }
+    if (st != PGRES_TUPLES_OK) {
+      PQclear(r);
+      continue;
     }
     PQclear(last);
     last = r;
@@ -141,12 +171,26 @@ static long finish(pz_search *s) {
     return -1;
   }
   long todo = strtol(PQgetvalue(last, 0, 0), NULL, 10), filled = strtol(PQgetvalue(last, 0, 1), NULL, 10);
-  int64_t seq = strtoll(PQgetvalue(last, 0, 2), NULL, 10);
-  int64_t xmin = strtoll(PQgetvalue(last, 0, 3), NULL, 10), xmax = strtoll(PQgetvalue(last, 0, 4), NULL, 10);
+  int64_t top = strtoll(PQgetvalue(last, 0, 2), NULL, 10), seq = strtoll(PQgetvalue(last, 0, 3), NULL, 10);
+  int64_t xmin = strtoll(PQgetvalue(last, 0, 4), NULL, 10), xmax = strtoll(PQgetvalue(last, 0, 5), NULL, 10);
   PQclear(last);
   uint64_t now = es_mono_ns();
   int full = todo >= s->rows;
   s->want = full;
+  /* What hi may say now. A row this fill's snapshot saw has its vector if it
+   * was a candidate: a row without one up to what it covered was invisible to
+   * it, so inserted by a transaction running at its snapshot or later, whose
+   * xid is at or after the snapshot's xmin. Stopped at rows, it covered up to
+   * the last seq it took; the rows it did not reach keep the older bound. */
+  if (!full) {
+    s->hi = seq > s->sent_hi ? seq : s->sent_hi;
+    s->hi_xmin = xmin;
+  } else if (s->sent_hi < 0) {
+    s->hi = top, s->hi_xmin = xmin;
+  } else {
+    s->hi = top > s->sent_hi ? top : s->sent_hi;
+    s->hi_xmin = s->sent_hi_xmin;
+  }
   /* The candidate's seq becomes the mark when this fill saw every row above
    * the mark (it did not stop at rows) and every transaction that could hold
    * a seq up to the candidate's had ended before this fill's snapshot: each

@@ -9,7 +9,10 @@
  * batch's COMMIT and the fill, a lost connection, a row written by another
  * writer) are filled by the next one, here or in any other instance. The mark
  * (persisted in feedback_search_mark) only passes a seq once every
- * transaction that may still hold a row at or below it has ended. */
+ * transaction that may still hold a row at or below it has ended. Only rows an
+ * earlier fill of this connection could not see are probed for a vector, and
+ * each fill holds the mark's row from before its snapshot to its commit, which
+ * a delete of feedback waits for (migration 018: no vector outlives its row). */
 #ifndef ESCUCHA_PRIORITIZE_SEARCH_H
 #define ESCUCHA_PRIORITIZE_SEARCH_H
 #include <libpq-fe.h>

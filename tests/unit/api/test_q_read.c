@@ -313,6 +313,12 @@ static void test_topic_series(void **state) {
   assert_int_equal(I(json_array_get(pts, 1), "total"), 0);
   assert_int_equal(I(json_array_get(pts, 2), "total"), 99);
   json_decref(j);
+  /* the statement is prepared on the connection (api_qr_exec_prepared): dropped
+   * under it, it is prepared again and the request still answers */
+  PQclear(PQexec(pg, "DEALLOCATE ALL"));
+  j = run(series_waiting, "otra", q, API_OK, &err);
+  assert_int_equal(I(json_array_get(json_object_get(j, "points"), 2), "total"), 99);
+  json_decref(j);
 
   const char *b1[] = {"window=day", "from=2024-01-03T00:00:00Z", "to=2024-01-01T00:00:00Z", NULL},
              *b2[] = {"window=day", "from=last week", NULL}, *b3[] = {"window=fortnight", NULL},

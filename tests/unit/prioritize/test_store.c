@@ -55,6 +55,8 @@ static long scalar(const char *sql) {
 
 static void exec_ok(const char *sql) {
   PGresult *r = PQexec(admin, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+    fprintf(stderr, "%s\n", PQresultErrorMessage(r));
   assert_true(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
   PQclear(r);
 }
@@ -424,17 +426,159 @@ static void test_search_fill(void **state) {
   assert_true(fill_until(f, vectors, N));
   assert_true(fill_until(f, marked, 1));
   pz_search_free(f);
-  /* a deleted item takes its vector with it */
+  /* a deleted item takes its vector with it (migration 018's trigger) */
   exec_ok("DELETE FROM feedback WHERE id = 'F00009001'");
   assert_int_equal(scalar(vectors), N - 1);
+  assert_int_equal(scalar("SELECT count(*) FROM feedback_search WHERE id = 'F00009001'"), 0);
+  /* and a truncated table takes them all */
+  exec_ok("TRUNCATE feedback CASCADE");
+  assert_int_equal(scalar(vectors), 0);
+  pz_store_free(s);
+}
+
+static PGconn *conn_ok(void) {
+  PGconn *c = PQconnectdb(dsn);
+  assert_int_equal(PQstatus(c), CONNECTION_OK);
+  return c;
+}
+
+static void exec_on(PGconn *c, const char *sql) {
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+    fprintf(stderr, "%s\n", PQresultErrorMessage(r));
+  assert_true(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
+  PQclear(r);
+}
+
+/* Until a session whose query starts with `like` waits for a lock. */
+static int waits_for_lock(const char *like) {
+  char sql[256];
+  snprintf(sql, sizeof sql,
+           "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%s%%'", like);
+  for (int i = 0; i < 200; i++) {
+    if (scalar(sql) > 0) return 1;
+    usleep(25000);
+  }
+  return 0;
+}
+
+/* A row another writer inserted before a batch but committed after the fills
+ * that saw the batch (its seq below theirs: a history import, a long
+ * transaction) is still filled: the fills skip the probe only for rows whose
+ * xmin is older than an earlier fill's snapshot, and this one is not. */
+static void test_search_fills_a_late_commit(void **state) {
+  (void)state;
+  if (!admin) skip();
+  pz_store_cfg cfg;
+  pz_store_cfg_default(&cfg);
+  pz_store *s = open_store(&cfg);
+  reset_tables();
+  owned_row o[4];
+  for (int i = 0; i < 4; i++)
+    make_row(&o[i], 9300 + i, "waiting_times", NULL, T0 + (int64_t)i * 60000, "NEGATIVE", -1, -1, 0, 0.9);
+  pz_batch_result res;
+  write_rows(s, o, 2, &res);
+  pz_batch_result_free(&res);
+  pz_search *f = pz_search_new(dsn, 5000);
+  assert_non_null(f);
+  assert_true(fill_until(f, "SELECT count(*) FROM feedback_search", 2));
+  PGconn *w = conn_ok();
+  exec_on(w, "BEGIN");
+  exec_on(w,
+          "INSERT INTO feedback (id, agency, received_at, category, language, text)"
+          " VALUES ('W0000001', 'demo', now(), 'waiting_times', 'es', 'la fila de espera fue larga')");
+  write_rows(s, o + 2, 2, &res); /* seqs above the open transaction's */
+  pz_batch_result_free(&res);
+  assert_true(fill_until(f, "SELECT count(*) FROM feedback_search", 4));
+  (void)pz_search_step(f, 1); /* more fills while it is open: hi passes its seq */
+  assert_true(pz_search_wait(f) >= 0);
+  exec_on(w, "COMMIT");
+  assert_int_equal(scalar("SELECT ((SELECT seq FROM feedback WHERE id = 'W0000001')"
+                          " < (SELECT seq FROM feedback WHERE id = 'F00009302'))::int"),
+                   1);
+  assert_true(fill_until(f, "SELECT count(*) FROM feedback_search WHERE id = 'W0000001'", 1));
+  assert_int_equal(scalar("SELECT count(*) FROM feedback_search s JOIN feedback f USING (id)"
+                          " WHERE s.search = feedback_search_vector(f.language, f.text)"),
+                   5);
+  pz_search_free(f);
+  PQfinish(w);
+  pz_store_free(s);
+}
+
+/* No vector outlives its feedback even when the delete races a fill that
+ * already saw the row (what 016's foreign key guaranteed, 018's triggers and
+ * the mark row's lock now do): the fill is held inside its statement by a
+ * conflicting uncommitted vector, the delete comes meanwhile and must wait for
+ * the fill's commit, then remove what it wrote. A repeatable-read delete that
+ * cannot see a fill committed after its snapshot fails instead of leaving the
+ * vector. */
+static void test_search_delete_races_fill(void **state) {
+  (void)state;
+  if (!admin) skip();
+  pz_store_cfg cfg;
+  pz_store_cfg_default(&cfg);
+  pz_store *s = open_store(&cfg);
+  reset_tables();
+  owned_row o[3];
+  for (int i = 0; i < 3; i++)
+    make_row(&o[i], 9100 + i, "waiting_times", NULL, T0 + (int64_t)i * 60000, "NEGATIVE", -1, -1, 0, 0.9);
+  pz_batch_result res;
+  write_rows(s, o, 3, &res);
+  pz_batch_result_free(&res);
+  PGconn *z = conn_ok(), *d = conn_ok();
+  /* z holds an uncommitted vector of F00009100: the fill's insert of it waits */
+  exec_on(z, "BEGIN");
+  exec_on(z,
+          "INSERT INTO feedback_search (id, agency, received_at, language, search)"
+          " SELECT id, agency, received_at, language, ''::tsvector FROM feedback WHERE id = 'F00009100'");
+  pz_search *f = pz_search_new(dsn, 5000);
+  assert_non_null(f);
+  (void)pz_search_step(f, 1);
+  assert_true(waits_for_lock("UPDATE feedback_search_mark"));
+  /* the delete of the row the fill saw: its trigger waits for the fill */
+  assert_int_equal(PQsendQuery(d, "DELETE FROM feedback WHERE id = 'F00009100'"), 1);
+  assert_true(waits_for_lock("DELETE FROM feedback"));
+  exec_on(z, "ROLLBACK"); /* the fill goes on and commits its vector */
+  PGresult *r, *last = NULL;
+  while ((r = PQgetResult(d)) != NULL) PQclear(last), last = r;
+  assert_int_equal(PQresultStatus(last), PGRES_COMMAND_OK);
+  assert_string_equal(PQcmdTuples(last), "1");
+  PQclear(last);
+  assert_true(pz_search_wait(f) >= 0);
+  assert_int_equal(scalar("SELECT count(*) FROM feedback_search WHERE id = 'F00009100'"), 0);
+  assert_int_equal(scalar("SELECT count(*) FROM feedback_search"), 2);
+  /* repeatable read: the row is in the delete's snapshot, its vector (a fill
+   * committed afterwards) is not */
+  owned_row more;
+  make_row(&more, 9200, "waiting_times", NULL, T0, "NEGATIVE", -1, -1, 0, 0.9);
+  write_rows(s, &more, 1, &res);
+  pz_batch_result_free(&res);
+  exec_on(d, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+  exec_on(d, "SELECT count(*) FROM feedback");
+  assert_true(fill_until(f, "SELECT count(*) FROM feedback_search WHERE id = 'F00009200'", 1));
+  r = PQexec(d, "DELETE FROM feedback WHERE id = 'F00009200'");
+  assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+  assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "40001"); /* retried by the caller */
+  PQclear(r);
+  exec_on(d, "ROLLBACK");
+  exec_on(d, "DELETE FROM feedback WHERE id = 'F00009200'"); /* the retry */
+  assert_int_equal(scalar("SELECT count(*) FROM feedback_search WHERE id = 'F00009200'"), 0);
+  pz_search_free(f);
+  PQfinish(z);
+  PQfinish(d);
   pz_store_free(s);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_replay_safe),      cmocka_unit_test(test_spike_opens_one_plan),
-      cmocka_unit_test(test_deferred_ranking), cmocka_unit_test(test_emerging_snapshot),
-      cmocka_unit_test(test_mixed_batches),    cmocka_unit_test(test_search_fill),
+      cmocka_unit_test(test_replay_safe),
+      cmocka_unit_test(test_spike_opens_one_plan),
+      cmocka_unit_test(test_deferred_ranking),
+      cmocka_unit_test(test_emerging_snapshot),
+      cmocka_unit_test(test_mixed_batches),
+      cmocka_unit_test(test_search_fill),
+      cmocka_unit_test(test_search_fills_a_late_commit),
+      cmocka_unit_test(test_search_delete_races_fill),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
