@@ -801,6 +801,56 @@ static void test_review_order_cli(void **state) {
   unlink(labels);
 }
 
+/* eval scores a test class the model never saw as a class (its rows misses,
+ * F1 0 in the macro average): skipping it scored a model trained without the
+ * violence rows 1.0 on a test set that has them. */
+static void test_eval_unseen_class(void **state) {
+  (void)state;
+  cl_train_opts o;
+  quick_opts(&o);
+  size_t len, n = strlen(TINY);
+  const char *cut = strstr(TINY, "the guard hit me hard");
+  assert_non_null(cut);
+  char *known = strndup(TINY, (size_t)(cut - TINY)); /* queue and courtesy rows only */
+  assert_non_null(known);
+  void *buf = train_buf(known, &o, &len);
+  free(known);
+  char err[256], model[] = "/tmp/escucha-test-eval-XXXXXX", data[] = "/tmp/escucha-test-evaldata-XXXXXX",
+                 out[] = "/tmp/escucha-test-evalout-XXXXXX";
+  int fm = mkstemp(model), fd = mkstemp(data), fo = mkstemp(out);
+  assert_true(fm >= 0 && fd >= 0 && fo >= 0);
+  close(fm);
+  close(fd);
+  assert_int_equal(cl_write_file(model, buf, len, err, sizeof err), 0);
+  free(buf);
+  assert_int_equal(cl_write_file(data, TINY, n, err, sizeof err), 0);
+  char *argv[] = {"--model", model, "--data", data, "--brief"};
+  fflush(stdout);
+  int saved = dup(1);
+  assert_true(saved >= 0 && dup2(fo, 1) == 1);
+  int rc = cl_cmd_eval(5, argv);
+  fflush(stdout);
+  assert_int_equal(dup2(saved, 1), 1);
+  close(saved);
+  close(fo);
+  assert_int_equal(rc, 0);
+  FILE *f = fopen(out, "r");
+  assert_non_null(f);
+  char text[8192];
+  size_t got = fread(text, 1, sizeof text - 1, f);
+  text[got] = 0;
+  fclose(f);
+  assert_non_null(strstr(text, "(5 rows of 1 gold labels unknown to the model: counted as misses)"));
+  const char *res = strstr(text, "RESULT head=subcategory macro_f1=");
+  assert_non_null(res);
+  double f1 = atof(res + strlen("RESULT head=subcategory macro_f1="));
+  assert_true(f1 > 0.5 && f1 < 2.0 / 3 + 1e-9); /* two learnt classes of three, the third 0 */
+  assert_non_null(strstr(res, "n=15"));
+  unlink(model);
+  unlink(data);
+  unlink(out);
+}
+
 static void test_score(void **state) {
   (void)state;
   /* cl_score measures what is served: trained on TINY, scored on TINY */
@@ -847,6 +897,7 @@ int main(void) {
       cmocka_unit_test(test_gate_and_review_order),
       cmocka_unit_test(test_review_order_balance),
       cmocka_unit_test(test_review_order_cli),
+      cmocka_unit_test(test_eval_unseen_class),
       cmocka_unit_test(test_score),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
