@@ -144,6 +144,9 @@ dberr:
  * confidence first, newest first among equals; the item of rank k in its
  * line gets (1 - confidence) / (1 + labels + k), labels = the agency's
  * reviews that gave that subcategory; highest key first, then as in a line.
+ * 1 - confidence stands for cl_review_priority's 1 - margin (confidence -
+ * runner-up probability): the runner-up is not stored (a Classification
+ * field and a column would be needed).
  * An item of rank >= limit has limit items of its line with higher keys, so
  * only each line's first `limit` unreviewed items are ranked: a walk over
  * the index's distinct lines (one probe each), then a LIMIT per line.

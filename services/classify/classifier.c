@@ -236,6 +236,8 @@ static void topic(cl_classifier *c, cl_result *r) {
   for (size_t s = 0; s < N; s++)
     if (best < 0 || c->ptax[s] > c->ptax[best]) best = (int)s;
   r->confidence = best >= 0 ? c->ptax[best] : 0;
+  for (size_t s = 0; s < N; s++)
+    if ((int)s != best && c->ptax[s] > r->runner_up) r->runner_up = c->ptax[s];
   if (best < 0 || r->confidence < c->threshold) {
     r->sub = -1;
     r->category = CL_OTHER_CATEGORY;
@@ -256,6 +258,8 @@ static void sentiment(cl_classifier *c, cl_result *r) {
     int k = cl_softmax(c->z + m->off[CL_HEAD_SENT], 3, m->h->temp[CL_HEAD_SENT], c->p);
     r->sentiment = k;
     r->sentiment_conf = c->p[k];
+    for (int j = 0; j < 3; j++)
+      if (j != k && c->p[j] > r->sentiment_runner_up) r->sentiment_runner_up = c->p[j];
     r->sentiment_score = c->p[2] - c->p[0];
     return;
   }
@@ -264,6 +268,7 @@ static void sentiment(cl_classifier *c, cl_result *r) {
   r->sentiment = pos > neg ? 2 : neg > pos ? 0 : 1;
   r->sentiment_score = (float)(pos - neg) / (float)(pos + neg + 1);
   r->sentiment_conf = pos == neg ? 0.5f : 0.5f + 0.5f * fabsf(r->sentiment_score);
+  r->sentiment_runner_up = 1 - r->sentiment_conf; /* no distribution: as if two classes */
 }
 
 static void journey(cl_classifier *c, cl_result *r) {

@@ -33,10 +33,12 @@ typedef struct cl_result {
   const char *category, *subcategory; /* valid while the classifier lives */
   int sub;                            /* taxonomy index or -1 (other/unclassified) */
   float confidence;                   /* calibrated probability of the subcategory */
+  float runner_up;                    /* probability of the second most probable subcategory */
   int sentiment;                      /* 0 negative, 1 neutral, 2 positive */
   float sentiment_score;              /* p(positive) - p(negative), in [-1, 1] */
   float sentiment_conf;
-  int journey; /* 0..5 (ES_JOURNEYS) or -1 */
+  float sentiment_runner_up; /* the second most probable sentiment's probability */
+  int journey;               /* 0..5 (ES_JOURNEYS) or -1 */
   float journey_conf;
   int urgent;
   const char *urgent_reason; /* Classification.urgent_reason (static string) or NULL */

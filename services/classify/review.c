@@ -7,11 +7,17 @@
 #include "cli.h"
 #include "dataset.h"
 
+/* 1 - margin rather than 1 - confidence: an item torn between two classes
+ * teaches more than one spread thinly over many (bench/learning measured it,
+ * docs/performance.md "Learning curves"). */
 double cl_review_priority(const cl_result *r, int head) {
-  double conf = head == CL_HEAD_SENT ? r->sentiment_conf : head == CL_HEAD_JOURNEY ? r->journey_conf : r->confidence;
-  if (conf < 0) conf = 0;
-  if (conf > 1) conf = 1;
-  return 1.0 - conf;
+  double top = r->confidence, second = r->runner_up;
+  if (head == CL_HEAD_SENT) top = r->sentiment_conf, second = r->sentiment_runner_up;
+  else if (head == CL_HEAD_JOURNEY) top = r->journey_conf, second = 0; /* no runner-up kept: 1 - confidence */
+  double margin = top - second;
+  if (margin < 0) margin = 0;
+  if (margin > 1) margin = 1;
+  return 1.0 - margin;
 }
 
 /* qsort has no context argument; single-threaded CLI/bench use */

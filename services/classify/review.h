@@ -9,8 +9,9 @@
 #include "classifier.h"
 
 /* Uncertainty of an item on one head (CL_HEAD_SUB: the topic, as the queue;
- * CL_HEAD_SENT: sentiment): 1 - the calibrated confidence of the model's
- * answer, in [0, 1]. */
+ * CL_HEAD_SENT: sentiment): 1 - the margin between the two most probable
+ * classes' calibrated probabilities (confidence - runner_up), in [0, 1];
+ * CL_HEAD_JOURNEY keeps no runner-up: 1 - its confidence. */
 double cl_review_priority(const cl_result *r, int head);
 
 /* The item's class on that head for balancing: the subcategory's taxonomy

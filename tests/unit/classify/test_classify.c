@@ -236,6 +236,10 @@ static void test_train_separable(void **state) {
     assert_string_equal(r.subcategory, ds.ex[i].label[CL_HEAD_SUB]);
     assert_string_equal(CL_SENTIMENTS[r.sentiment], ds.ex[i].label[CL_HEAD_SENT]);
     assert_int_equal(r.source, CL_SRC_MODEL);
+    /* the runner-up (the review queue's margin) is the second probability */
+    assert_true(r.runner_up > 0 && r.runner_up <= r.confidence && r.confidence + r.runner_up <= 1.0f + 1e-6f);
+    assert_true(r.sentiment_runner_up > 0 && r.sentiment_runner_up <= r.sentiment_conf &&
+                r.sentiment_conf + r.sentiment_runner_up <= 1.0f + 1e-6f);
   }
   cl_result r;
   /* a score without a comment: no topic, neutral (the sample has 965 "Did not answer") */
@@ -243,6 +247,7 @@ static void test_train_separable(void **state) {
   for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
     assert_int_equal(cl_classify(c, none[i], strlen(none[i]), "en", &r), 0);
     assert_string_equal(r.subcategory, CL_NO_COMMENT_SUBCATEGORY);
+    assert_true(r.runner_up == 0 && cl_review_priority(&r, CL_HEAD_SUB) == 0); /* last in the review queue */
     assert_int_equal(r.sentiment, 1);
     assert_int_equal(r.urgent, 0);
   }
@@ -678,21 +683,27 @@ static void test_gate_and_review_order(void **state) {
   assert_int_equal(cl_gate(&ok, &act, 0.01, "test", why, sizeof why), 0); /* -0.5 pt: within 1 */
   assert_int_equal(cl_gate(&bad, &act, 0.01, "validation:A", why, sizeof why), 1);
   assert_non_null(strstr(why, "validation:A: sentiment"));
-  /* the review queue: least confident first, ties in input order */
+  /* the review queue: smallest margin (top-1 - top-2 probability) first,
+   * ties in input order; item 2 is as confident as item 0 is not, but its
+   * runner-up is close, so it goes before item 1 (less confident, clearer) */
   cl_result r[4];
   memset(r, 0, sizeof r);
-  float conf[4] = {0.9f, 0.3f, 0.6f, 0.3f};
+  float conf[4] = {0.9f, 0.4f, 0.5f, 0.4f}, second[4] = {0.05f, 0.1f, 0.45f, 0.1f};
   double prio[4];
-  for (int i = 0; i < 4; i++) r[i].confidence = conf[i], prio[i] = cl_review_priority(&r[i], CL_HEAD_SUB);
-  assert_true(fabs(prio[0] - 0.1) < 1e-6);
+  for (int i = 0; i < 4; i++)
+    r[i].confidence = conf[i], r[i].runner_up = second[i], prio[i] = cl_review_priority(&r[i], CL_HEAD_SUB);
+  assert_true(fabs(prio[0] - 0.15) < 1e-6);
+  assert_true(fabs(prio[2] - 0.95) < 1e-6);
   size_t idx[4];
   assert_int_equal(cl_review_order(prio, NULL, 4, NULL, 0, idx), 0);
-  assert_int_equal(idx[0], 1);
-  assert_int_equal(idx[1], 3);
-  assert_int_equal(idx[2], 2);
+  assert_int_equal(idx[0], 2);
+  assert_int_equal(idx[1], 1);
+  assert_int_equal(idx[2], 3);
   assert_int_equal(idx[3], 0);
-  r[0].sentiment_conf = 0.2f;
+  r[0].sentiment_conf = 0.5f, r[0].sentiment_runner_up = 0.3f;
   assert_true(fabs(cl_review_priority(&r[0], CL_HEAD_SENT) - 0.8) < 1e-6);
+  r[0].journey_conf = 0.7f; /* no runner-up kept for the journey: 1 - confidence */
+  assert_true(fabs(cl_review_priority(&r[0], CL_HEAD_JOURNEY) - 0.3) < 1e-6);
   r[0].sub = 7, r[0].sentiment = 2;
   assert_int_equal(cl_review_class(&r[0], CL_HEAD_SUB), 7);
   assert_int_equal(cl_review_class(&r[0], CL_HEAD_SENT), 2);
@@ -790,6 +801,56 @@ static void test_review_order_cli(void **state) {
   unlink(labels);
 }
 
+/* eval scores a test class the model never saw as a class (its rows misses,
+ * F1 0 in the macro average): skipping it scored a model trained without the
+ * violence rows 1.0 on a test set that has them. */
+static void test_eval_unseen_class(void **state) {
+  (void)state;
+  cl_train_opts o;
+  quick_opts(&o);
+  size_t len, n = strlen(TINY);
+  const char *cut = strstr(TINY, "the guard hit me hard");
+  assert_non_null(cut);
+  char *known = strndup(TINY, (size_t)(cut - TINY)); /* queue and courtesy rows only */
+  assert_non_null(known);
+  void *buf = train_buf(known, &o, &len);
+  free(known);
+  char err[256], model[] = "/tmp/escucha-test-eval-XXXXXX", data[] = "/tmp/escucha-test-evaldata-XXXXXX",
+                 out[] = "/tmp/escucha-test-evalout-XXXXXX";
+  int fm = mkstemp(model), fd = mkstemp(data), fo = mkstemp(out);
+  assert_true(fm >= 0 && fd >= 0 && fo >= 0);
+  close(fm);
+  close(fd);
+  assert_int_equal(cl_write_file(model, buf, len, err, sizeof err), 0);
+  free(buf);
+  assert_int_equal(cl_write_file(data, TINY, n, err, sizeof err), 0);
+  char *argv[] = {"--model", model, "--data", data, "--brief"};
+  fflush(stdout);
+  int saved = dup(1);
+  assert_true(saved >= 0 && dup2(fo, 1) == 1);
+  int rc = cl_cmd_eval(5, argv);
+  fflush(stdout);
+  assert_int_equal(dup2(saved, 1), 1);
+  close(saved);
+  close(fo);
+  assert_int_equal(rc, 0);
+  FILE *f = fopen(out, "r");
+  assert_non_null(f);
+  char text[8192];
+  size_t got = fread(text, 1, sizeof text - 1, f);
+  text[got] = 0;
+  fclose(f);
+  assert_non_null(strstr(text, "(5 rows of 1 gold labels unknown to the model: counted as misses)"));
+  const char *res = strstr(text, "RESULT head=subcategory macro_f1=");
+  assert_non_null(res);
+  double f1 = atof(res + strlen("RESULT head=subcategory macro_f1="));
+  assert_true(f1 > 0.5 && f1 < 2.0 / 3 + 1e-9); /* two learnt classes of three, the third 0 */
+  assert_non_null(strstr(res, "n=15"));
+  unlink(model);
+  unlink(data);
+  unlink(out);
+}
+
 static void test_score(void **state) {
   (void)state;
   /* cl_score measures what is served: trained on TINY, scored on TINY */
@@ -836,6 +897,7 @@ int main(void) {
       cmocka_unit_test(test_gate_and_review_order),
       cmocka_unit_test(test_review_order_balance),
       cmocka_unit_test(test_review_order_cli),
+      cmocka_unit_test(test_eval_unseen_class),
       cmocka_unit_test(test_score),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
