@@ -89,7 +89,7 @@ static es_opt OPTS[] = {
 
 static struct {
   es_metric *messages, *rows, *dupes, *batch_latency, *pg_errors, *tracked, *spikes, *plans, *published, *paused,
-      *emerging, *ranked_at, *contacts_purged, *searchable;
+      *emerging, *ranked_at, *rank_wait, *contacts_purged, *searchable;
 } M;
 
 static void metrics_init(void) {
@@ -102,6 +102,8 @@ static void metrics_init(void) {
   M.tracked = es_gauge("escucha_prioritize_topics_tracked", "Topic windows ranked by the last batch", NULL);
   M.ranked_at = es_gauge("escucha_prioritize_last_ranked_timestamp_seconds",
                          "When a ranking was last committed (Unix time): the dashboard's freshness", NULL);
+  M.rank_wait = es_gauge("escucha_prioritize_rank_wait_seconds",
+                         "Longest an agency ranked by the last ranking waited since its first unranked rows", NULL);
   M.contacts_purged = es_counter("escucha_prioritize_contacts_purged_total",
                                  "Sealed contacts deleted (expired, or told the final outcome)", NULL);
   M.searchable = es_counter("escucha_prioritize_search_rows_total",
@@ -494,6 +496,7 @@ static void after_rank(svc *s, const pz_batch_result *res) {
   if (res->ranked) {
     es_metric_set(M.tracked, (double)res->ranked);
     es_metric_set(M.ranked_at, (double)es_now_ms() / 1e3);
+    es_metric_set(M.rank_wait, (double)res->rank_wait_ns / 1e9);
   }
   es_metric_add(M.spikes, (double)res->new_spikes);
   es_metric_add(M.plans, (double)res->opened, "opened");

@@ -21,11 +21,16 @@
 #define SPIKE_SET_SLOTS 8192
 #define MAX_AGENCIES 4096
 #define PRIO_FLUSH_ROWS 4096 /* priorities rows per upsert at most */
+/* Ranking may take this share of the service's time (rank_allowance), with at
+ * most RANK_CREDIT_NS of it saved up while there is nothing to rank. */
+#define RANK_SHARE 0.5
+#define RANK_CREDIT_NS 1000000000LL
 
 typedef struct agency_time {
   char *agency;
   int64_t now;        /* event time */
   int dirty;          /* new rows since the last ranking */
+  uint64_t dirty_ns;  /* monotonic time dirty was set */
   uint64_t ranked_ns; /* monotonic time of the last ranking */
 } agency_time;
 
@@ -57,6 +62,9 @@ struct pz_store {
   agency_time nows[MAX_AGENCIES]; /* per-agency event-time now */
   size_t nnow;
   agency_time *due[MAX_AGENCIES]; /* the agencies one transaction ranks */
+  int64_t rank_credit;            /* ns of ranking allowed now (rank_allowance) */
+  uint64_t credit_ns;             /* when the credit was last grown */
+  double agency_ns;               /* what ranking one agency costs, recent average */
 };
 
 static void forget_nows(pz_store *s) {
@@ -90,6 +98,9 @@ pz_store *pz_store_new(const char *dsn, const pz_store_cfg *cfg) {
   s->dsn = es_strdup(dsn);
   s->cfg = *cfg;
   s->lookup = 1; /* a restart is when replays are likely */
+  s->rank_credit = RANK_CREDIT_NS;
+  s->credit_ns = es_mono_ns();
+  s->agency_ns = 1e6;
   if (!s->dsn) {
     free(s);
     return NULL;
@@ -795,10 +806,15 @@ cleanup:
  * (each agency is ranked at most once per transaction, so no row twice). */
 static int flush_priorities(pz_store *s) {
   if (!s->prio_rows || json_array_size(s->prio_rows) == 0) return 0;
+  uint64_t t0 = es_mono_ns();
+  size_t n = json_array_size(s->prio_rows);
   char *text = json_dumps(s->prio_rows, JSON_COMPACT);
   json_array_clear(s->prio_rows);
   const char *p[] = {text};
+  uint64_t t1 = es_mono_ns();
   int rc = text ? q_ok(s, "priorities", SQL_PRIORITIES, 1, p) : -1;
+  es_debug("priorities_timing", "rows=%zu bytes=%zu dump_ms=%.1f upsert_ms=%.1f", n, text ? strlen(text) : 0,
+           (double)(t1 - t0) / 1e6, (double)(es_mono_ns() - t1) / 1e6);
   free(text);
   return rc;
 }
@@ -1278,6 +1294,51 @@ static int rank_due(const pz_store *s, const agency_time *a) {
          es_mono_ns() - a->ranked_ns >= (uint64_t)s->cfg.rank_interval_ms * 1000000ULL;
 }
 
+static int cmp_waiting(const void *pa, const void *pb) {
+  const agency_time *a = *(agency_time *const *)pa, *b = *(agency_time *const *)pb;
+  if (a->dirty_ns != b->dirty_ns) return a->dirty_ns < b->dirty_ns ? -1 : 1;
+  return strcmp(a->agency, b->agency);
+}
+
+/* How many of the ndue agencies in s->due to rank now, after ordering them
+ * longest waiting first. Ranking costs scoring and a priorities row per topic
+ * and window per agency; with hundreds of agencies a round of all of them
+ * costs seconds, more than the rows that made them due. So ranking gets
+ * RANK_SHARE of the service's time (a credit growing with wall time, spent by
+ * the rankings done) and a round that costs more is spread over transactions:
+ * a ranking is then at most about max(rank_interval, round cost / RANK_SHARE)
+ * old. force (idle, shutdown) ranks all of them. */
+static size_t rank_allowance(pz_store *s, size_t ndue, int force) {
+  uint64_t now = es_mono_ns();
+  s->rank_credit += (int64_t)((double)(now - s->credit_ns) * RANK_SHARE);
+  if (s->rank_credit > RANK_CREDIT_NS) s->rank_credit = RANK_CREDIT_NS;
+  s->credit_ns = now;
+  qsort(s->due, ndue, sizeof *s->due, cmp_waiting);
+  if (force) return ndue;
+  if (s->rank_credit <= 0) return 0;
+  double k = 1.0 + (double)s->rank_credit / s->agency_ns;
+  return k < (double)ndue ? (size_t)k : ndue;
+}
+
+/* Ranks what rank_allowance allows of the ndue agencies in s->due and writes
+ * their priorities; the others stay dirty (pz_store_rank_pending). */
+static int rank_some(pz_store *s, pz_batch_result *res, size_t ndue, int force) {
+  size_t k = rank_allowance(s, ndue, force);
+  if (k == 0) return 0;
+  uint64_t t0 = es_mono_ns();
+  for (size_t i = 0; i < k; i++) {
+    uint64_t waited = t0 - s->due[i]->dirty_ns;
+    if (waited > res->rank_wait_ns) res->rank_wait_ns = waited;
+  }
+  if (rank_agencies(s, res, s->due, k) != 0 || flush_priorities(s) != 0) return -1;
+  uint64_t spent = es_mono_ns() - t0;
+  s->rank_credit -= (int64_t)spent;
+  s->agency_ns = (s->agency_ns + (double)spent / (double)k) / 2;
+  es_debug("rank_round", "ranked=%zu due=%zu spent_ms=%.1f credit_ms=%.1f", k, ndue, (double)spent / 1e6,
+           (double)s->rank_credit / 1e6);
+  return 0;
+}
+
 static int64_t hour_of(int64_t ms) { return ms - ((ms % 3600000 + 3600000) % 3600000); }
 
 /* One attempt. With lookup, ids already stored are left out first; without,
@@ -1328,17 +1389,18 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
         if (s->fresh[i].r->received_at > newest) newest = s->fresh[i].r->received_at;
       /* agency_now forgets every agency when its table is full: rank those collected first */
       if (s->nnow == MAX_AGENCIES && ndue && !known_agency(s, agency)) {
-        if (rank_agencies(s, res, s->due, ndue) != 0) goto rollback;
+        if (rank_some(s, res, ndue, 0) != 0) goto rollback;
         ndue = 0;
       }
       agency_time *a = agency_now(s, agency, newest);
       if (!a) goto rollback;
+      if (!a->dirty) a->dirty_ns = es_mono_ns();
       a->dirty = 1; /* stays set if this transaction rolls back: ranked later */
       /* Ranking costs scoring and writes per agency: at most once per
        * rank_interval per agency; pz_store_rank_pending catches up on the rest. */
       if (rank_due(s, a)) s->due[ndue++] = a;
     }
-    if (rank_agencies(s, res, s->due, ndue) != 0 || flush_priorities(s) != 0) goto rollback;
+    if (rank_some(s, res, ndue, 0) != 0) goto rollback;
   }
   t4 = es_mono_ns();
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
@@ -1380,14 +1442,12 @@ int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *r
 
 int pz_store_rank_pending(pz_store *s, pz_batch_result *res, int force) {
   memset(res, 0, sizeof *res);
-  int any = 0;
-  for (size_t i = 0; i < s->nnow; i++) any |= s->nows[i].dirty && (force || rank_due(s, &s->nows[i]));
-  if (!any) return 0;
-  if (!pz_store_connected(s) || es_pg_exec(s->c, "BEGIN") != 0) goto fail;
   size_t ndue = 0;
   for (size_t i = 0; i < s->nnow; i++)
     if (s->nows[i].dirty && (force || rank_due(s, &s->nows[i]))) s->due[ndue++] = &s->nows[i];
-  if (rank_agencies(s, res, s->due, ndue) != 0 || flush_priorities(s) != 0) goto rollback;
+  if (ndue == 0 || rank_allowance(s, ndue, force) == 0) return 0;
+  if (!pz_store_connected(s) || es_pg_exec(s->c, "BEGIN") != 0) goto fail;
+  if (rank_some(s, res, ndue, force) != 0) goto rollback;
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
   return 0;
 rollback:

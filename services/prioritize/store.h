@@ -73,6 +73,7 @@ typedef struct pz_batch_result {
   size_t ranked;         /* priorities rows written */
   size_t new_spikes;     /* topic windows that started spiking */
   size_t opened, closed; /* action plans */
+  uint64_t rank_wait_ns; /* longest an agency ranked here waited since its first unranked rows */
   pz_priority *prio;
   size_t nprio, capprio;
   pz_text *emerging; /* new low-confidence texts, for the sketch after commit */
