@@ -34,7 +34,7 @@ static struct {
   long admin_port, batch_size, batch_ms, close_after, cooldown, min_volume, history_windows, rank_interval, publish_top,
       emerging_capacity, emerging_ngram, emerging_interval, contact_retention, contact_purge_interval, effect_days,
       effect_min_events, search_rows;
-  double open_threshold, close_threshold, ewma_alpha, spike_p, emerging_confidence;
+  double open_threshold, close_threshold, ewma_alpha, spike_p, emerging_confidence, rank_share;
   int action_window, action_level; /* PZ_HOUR..PZ_WEEK; 0 category, 1 subcategory */
 } C;
 
@@ -67,6 +67,8 @@ static es_opt OPTS[] = {
     ES_DOUBLE("spike-p", "0.001", 0, 1, "Poisson p-value under which a topic is spiking", &C.spike_p),
     ES_LONG("rank-interval", "1000", 0, 86400000, "Rank an agency at most every N ms (0 = every batch)",
             &C.rank_interval),
+    ES_DOUBLE("rank-share", "0.5", 0.05, 1,
+              "Share of the service's time ranking may take; a round over more agencies is spread", &C.rank_share),
     ES_LONG("publish-top", "10", 0, 100000, "PriorityUpdates per agency x window x level and batch", &C.publish_top),
     ES_DOUBLE("emerging-confidence", "0.5", 0, 1, "Confidence under which feedback feeds emerging topics",
               &C.emerging_confidence),
@@ -139,6 +141,7 @@ static int build_cfg(pz_store_cfg *c) {
   c->action_level = C.action_level + 1;
   c->spike_p = C.spike_p;
   c->rank_interval_ms = (int)C.rank_interval;
+  c->rank_share = C.rank_share;
   c->publish_top = (int)C.publish_top;
   c->emerging_confidence = C.emerging_confidence;
   if (c->hyst.open_threshold <= c->hyst.close_threshold) {

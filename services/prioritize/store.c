@@ -21,9 +21,7 @@
 #define SPIKE_SET_SLOTS 8192
 #define MAX_AGENCIES 4096
 #define PRIO_FLUSH_ROWS 4096 /* priorities rows per upsert at most */
-/* Ranking may take this share of the service's time (rank_allowance), with at
- * most RANK_CREDIT_NS of it saved up while there is nothing to rank. */
-#define RANK_SHARE 0.5
+/* Ranking time saved up at most while there is nothing to rank (rank_allowance). */
 #define RANK_CREDIT_NS 1000000000LL
 
 typedef struct agency_time {
@@ -48,6 +46,7 @@ struct pz_store {
   int migrated;
   es_buf copy, ids;  /* COPY data; id array literal */
   json_t *prio_rows; /* priorities rows of this transaction's rankings, one upsert at the end */
+  int prio_sent;     /* a priorities upsert is on its way (settle) */
   uint32_t *slots;   /* hash table of the batch's ids: row index + 1 */
   size_t nslots;
   unsigned char *skip; /* per row: 0 new, SKIP_DUP, SKIP_STORED */
@@ -90,6 +89,7 @@ void pz_store_cfg_default(pz_store_cfg *c) {
   c->emerging_confidence = 0.5;
   c->publish_top = 10;
   c->spike_p = 0.001;
+  c->rank_share = 0.5;
 }
 
 pz_store *pz_store_new(const char *dsn, const pz_store_cfg *cfg) {
@@ -100,7 +100,7 @@ pz_store *pz_store_new(const char *dsn, const pz_store_cfg *cfg) {
   s->lookup = 1; /* a restart is when replays are likely */
   s->rank_credit = RANK_CREDIT_NS;
   s->credit_ns = es_mono_ns();
-  s->agency_ns = 1e6;
+  s->agency_ns = 5e6; /* a guess until measured: few topics, no load */
   if (!s->dsn) {
     free(s);
     return NULL;
@@ -169,8 +169,11 @@ fail:
 }
 
 /* PQexecParams with text parameters; NULL (error logged) unless the status is want. */
+static int settle(pz_store *s);
+
 static PGresult *q(pz_store *s, const char *what, const char *sql, int n, const char *const *params,
                    ExecStatusType want) {
+  if (settle(s) != 0) return NULL;
   PGresult *r = PQexecParams(s->c, sql, n, NULL, params, NULL, NULL, 0);
   if (PQresultStatus(r) == want) return r;
   es_error("pg_query_failed", "%s: %s", what, PQresultErrorMessage(r));
@@ -806,21 +809,36 @@ cleanup:
  * (each agency is ranked at most once per transaction, so no row twice). */
 static int flush_priorities(pz_store *s) {
   if (!s->prio_rows || json_array_size(s->prio_rows) == 0) return 0;
-  uint64_t t0 = es_mono_ns();
-  size_t n = json_array_size(s->prio_rows);
+  if (settle(s) != 0) return -1;
   char *text = json_dumps(s->prio_rows, JSON_COMPACT);
   json_array_clear(s->prio_rows);
+  if (!text) return -1;
+  /* Sent, not waited for: the server upserts these rows while the next
+   * agencies are scored (libpq has copied the text); the next statement, or
+   * the end of the ranking, settles it. */
   const char *p[] = {text};
-  uint64_t t1 = es_mono_ns();
-  int rc = text ? q_ok(s, "priorities", SQL_PRIORITIES, 1, p) : -1;
-  es_debug("priorities_timing", "rows=%zu bytes=%zu dump_ms=%.1f upsert_ms=%.1f", n, text ? strlen(text) : 0,
-           (double)(t1 - t0) / 1e6, (double)(es_mono_ns() - t1) / 1e6);
+  s->prio_sent = PQsendQueryParams(s->c, SQL_PRIORITIES, 1, NULL, p, NULL, NULL, 0);
   free(text);
+  if (!s->prio_sent) es_error("pg_query_failed", "priorities: %s", PQerrorMessage(s->c));
+  return s->prio_sent ? 0 : -1;
+}
+
+/* Waits for the priorities upsert sent by flush_priorities, if any. */
+static int settle(pz_store *s) {
+  if (!s->prio_sent) return 0;
+  s->prio_sent = 0;
+  int rc = 0;
+  for (PGresult *r; (r = PQgetResult(s->c)) != NULL; PQclear(r))
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+      es_error("pg_query_failed", "priorities: %s", PQresultErrorMessage(r));
+      rc = -1;
+    }
   return rc;
 }
 
 /* Rows of a transaction that rolled back are not written. */
 static void forget_priorities(pz_store *s) {
+  if (s->c) settle(s); /* before ROLLBACK: the connection answers one statement at a time */
   if (s->prio_rows) json_array_clear(s->prio_rows);
 }
 
@@ -1197,8 +1215,12 @@ static rows_of job_rows(PGresult *r, int *at, size_t i, int col) {
  * one after the other as before, but with what ranking reads fetched for all
  * of them at once: one statement for the history of every window, one for the
  * plans due an effect check, one for the plans (docs/prioritization.md). The
- * cost of a ranking is then its scoring and writes, not round trips. */
-static int rank_agencies(pz_store *s, pz_batch_result *res, agency_time *const *ag, size_t n) {
+ * cost of a ranking is then its scoring and writes, not round trips. Stops
+ * after the agency that ends past until (monotonic ns; 0: none); *done gets
+ * how many were ranked. */
+static int rank_agencies(pz_store *s, pz_batch_result *res, agency_time *const *ag, size_t n, uint64_t until,
+                         size_t *done) {
+  *done = 0;
   if (n == 0) return 0;
   const pz_store_cfg *cfg = &s->cfg;
   int K = cfg->history_windows, rc = -1;
@@ -1237,8 +1259,12 @@ static int rank_agencies(pz_store *s, pz_batch_result *res, agency_time *const *
       x.hist = &h, x.due = due ? &d : NULL, x.plans = &pl;
       if (rank_window(&x) != 0) goto cleanup;
     }
+    uint64_t now = es_mono_ns(), waited = now - ag[i]->dirty_ns;
+    if (waited > res->rank_wait_ns) res->rank_wait_ns = waited;
     ag[i]->dirty = 0;
-    ag[i]->ranked_ns = es_mono_ns();
+    ag[i]->ranked_ns = now;
+    *done = i + 1;
+    if (until && now >= until) break; /* the rest stay pending */
   }
   rc = 0;
 cleanup:
@@ -1300,41 +1326,45 @@ static int cmp_waiting(const void *pa, const void *pb) {
   return strcmp(a->agency, b->agency);
 }
 
-/* How many of the ndue agencies in s->due to rank now, after ordering them
- * longest waiting first. Ranking costs scoring and a priorities row per topic
+static int cmp_agency(const void *pa, const void *pb) {
+  return strcmp((*(agency_time *const *)pa)->agency, (*(agency_time *const *)pb)->agency);
+}
+
+/* How many of the ndue agencies in s->due to rank now (the first ones, the
+ * longest waiting when not all). Ranking costs scoring and a priorities row per topic
  * and window per agency; with hundreds of agencies a round of all of them
  * costs seconds, more than the rows that made them due. So ranking gets
- * RANK_SHARE of the service's time (a credit growing with wall time, spent by
- * the rankings done) and a round that costs more is spread over transactions:
- * a ranking is then at most about max(rank_interval, round cost / RANK_SHARE)
- * old. force (idle, shutdown) ranks all of them. */
+ * cfg.rank_share of the service's time (a credit growing with wall time, spent
+ * by the rankings done) and a round that costs more is spread over
+ * transactions: a ranking is then at most about max(rank_interval, round cost /
+ * rank_share) old. force (idle, shutdown) ranks all of them. */
 static size_t rank_allowance(pz_store *s, size_t ndue, int force) {
   uint64_t now = es_mono_ns();
-  s->rank_credit += (int64_t)((double)(now - s->credit_ns) * RANK_SHARE);
+  s->rank_credit += (int64_t)((double)(now - s->credit_ns) * s->cfg.rank_share);
   if (s->rank_credit > RANK_CREDIT_NS) s->rank_credit = RANK_CREDIT_NS;
   s->credit_ns = now;
-  qsort(s->due, ndue, sizeof *s->due, cmp_waiting);
-  if (force) return ndue;
-  if (s->rank_credit <= 0) return 0;
-  double k = 1.0 + (double)s->rank_credit / s->agency_ns;
-  return k < (double)ndue ? (size_t)k : ndue;
+  size_t k = ndue;
+  if (!force) {
+    double fit = s->rank_credit <= 0 ? 0 : 1.0 + (double)s->rank_credit / s->agency_ns;
+    if (fit < (double)ndue) k = (size_t)fit;
+  }
+  if (k < ndue) qsort(s->due, ndue, sizeof *s->due, cmp_waiting);
+  /* ranked in agency order: the priorities upserts lock rows in one order across instances */
+  qsort(s->due, k, sizeof *s->due, cmp_agency);
+  return k;
 }
 
 /* Ranks what rank_allowance allows of the ndue agencies in s->due and writes
  * their priorities; the others stay dirty (pz_store_rank_pending). */
 static int rank_some(pz_store *s, pz_batch_result *res, size_t ndue, int force) {
-  size_t k = rank_allowance(s, ndue, force);
+  size_t k = rank_allowance(s, ndue, force), done = 0;
   if (k == 0) return 0;
-  uint64_t t0 = es_mono_ns();
-  for (size_t i = 0; i < k; i++) {
-    uint64_t waited = t0 - s->due[i]->dirty_ns;
-    if (waited > res->rank_wait_ns) res->rank_wait_ns = waited;
-  }
-  if (rank_agencies(s, res, s->due, k) != 0 || flush_priorities(s) != 0) return -1;
+  uint64_t t0 = es_mono_ns(), until = force ? 0 : t0 + (uint64_t)s->rank_credit; /* credit > 0 here */
+  if (rank_agencies(s, res, s->due, k, until, &done) != 0 || flush_priorities(s) != 0 || settle(s) != 0) return -1;
   uint64_t spent = es_mono_ns() - t0;
   s->rank_credit -= (int64_t)spent;
-  s->agency_ns = (s->agency_ns + (double)spent / (double)k) / 2;
-  es_debug("rank_round", "ranked=%zu due=%zu spent_ms=%.1f credit_ms=%.1f", k, ndue, (double)spent / 1e6,
+  s->agency_ns = (s->agency_ns + (double)spent / (double)done) / 2;
+  es_debug("rank_round", "ranked=%zu due=%zu spent_ms=%.1f credit_ms=%.1f", done, ndue, (double)spent / 1e6,
            (double)s->rank_credit / 1e6);
   return 0;
 }
@@ -1409,6 +1439,7 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
            (double)(es_mono_ns() - t4) / 1e6);
   return 0;
 rollback:
+  forget_priorities(s);
   if (PQstatus(s->c) == CONNECTION_OK) es_pg_exec(s->c, "ROLLBACK");
 fail:
   forget_priorities(s);
@@ -1451,10 +1482,14 @@ int pz_store_rank_pending(pz_store *s, pz_batch_result *res, int force) {
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
   return 0;
 rollback:
+  forget_priorities(s);
   es_pg_exec(s->c, "ROLLBACK");
 fail:
   forget_priorities(s);
-  for (size_t i = 0; i < s->nnow; i++) s->nows[i].dirty = 1; /* conservative: rank again */
+  for (size_t i = 0; i < s->nnow; i++) { /* conservative: rank again */
+    if (!s->nows[i].dirty) s->nows[i].dirty_ns = es_mono_ns();
+    s->nows[i].dirty = 1;
+  }
   pz_batch_result_free(res);
   memset(res, 0, sizeof *res);
   if (s->c && PQstatus(s->c) != CONNECTION_OK) drop_conn(s);

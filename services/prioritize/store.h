@@ -47,6 +47,7 @@ typedef struct pz_store_cfg {
   int publish_top;             /* PriorityUpdates per agency x window x level */
   double spike_p;              /* p-value under which a topic counts as spiking */
   int rank_interval_ms;        /* rank an agency at most this often (0 = every batch) */
+  double rank_share;           /* of the service's time ranking may take (rank_allowance) */
   const char *quiet_topics;    /* comma list of categories ranked but never given a plan */
   int contact_retention_days;  /* a sealed contact expires this long after its feedback arrived */
   int effect_days;             /* effectiveness: days before vs after a plan's closure (0: no check) */
