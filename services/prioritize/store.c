@@ -23,6 +23,7 @@
 #define PRIO_FLUSH_ROWS 4096 /* priorities rows per upsert at most */
 /* Ranking time saved up at most while there is nothing to rank (rank_allowance). */
 #define RANK_CREDIT_NS 1000000000LL
+#define RANK_CHUNK 64 /* agencies whose reads are fetched together */
 
 typedef struct agency_time {
   char *agency;
@@ -1360,7 +1361,15 @@ static int rank_some(pz_store *s, pz_batch_result *res, size_t ndue, int force) 
   size_t k = rank_allowance(s, ndue, force), done = 0;
   if (k == 0) return 0;
   uint64_t t0 = es_mono_ns(), until = force ? 0 : t0 + (uint64_t)s->rank_credit; /* credit > 0 here */
-  if (rank_agencies(s, res, s->due, k, until, &done) != 0 || flush_priorities(s) != 0 || settle(s) != 0) return -1;
+  /* in chunks: what is read for agencies the deadline leaves out is at most one chunk */
+  for (size_t at = 0; at < k;) {
+    size_t n = k - at < RANK_CHUNK ? k - at : RANK_CHUNK, got = 0;
+    if (rank_agencies(s, res, s->due + at, n, until, &got) != 0) return -1;
+    done += got;
+    at += n;
+    if (got < n || (until && es_mono_ns() >= until)) break;
+  }
+  if (flush_priorities(s) != 0 || settle(s) != 0) return -1;
   uint64_t spent = es_mono_ns() - t0;
   s->rank_credit -= (int64_t)spent;
   s->agency_ns = (s->agency_ns + (double)spent / (double)done) / 2;
