@@ -23,7 +23,7 @@
 #define PRIO_FLUSH_ROWS 4096 /* priorities rows per upsert at most */
 /* Ranking time saved up at most while there is nothing to rank (rank_allowance). */
 #define RANK_CREDIT_NS 1000000000LL
-#define RANK_CHUNK 64 /* agencies whose reads are fetched together */
+#define RANK_CHUNK 64 /* agencies whose reads are fetched together (s->rank_chunk) */
 
 typedef struct agency_time {
   char *agency;
@@ -65,6 +65,7 @@ struct pz_store {
   int64_t rank_credit;            /* ns of ranking allowed now (rank_allowance) */
   uint64_t credit_ns;             /* when the credit was last grown */
   double agency_ns;               /* what ranking one agency costs, recent average */
+  size_t rank_chunk;              /* RANK_CHUNK; smaller in tests */
 };
 
 static void forget_nows(pz_store *s) {
@@ -102,6 +103,7 @@ pz_store *pz_store_new(const char *dsn, const pz_store_cfg *cfg) {
   s->rank_credit = RANK_CREDIT_NS;
   s->credit_ns = es_mono_ns();
   s->agency_ns = 5e6; /* a guess until measured: few topics, no load */
+  s->rank_chunk = RANK_CHUNK;
   if (!s->dsn) {
     free(s);
     return NULL;
@@ -124,6 +126,7 @@ void pz_store_free(pz_store *s) {
 }
 
 PGconn *pz_store_conn(pz_store *s) { return s->c; }
+void pz_store_set_rank_chunk(pz_store *s, size_t n) { s->rank_chunk = n ? n : RANK_CHUNK; }
 void pz_store_set_overlap(pz_store *s, pz_overlap_fn fn, void *arg) {
   s->overlap = fn;
   s->overlap_arg = arg;
@@ -1363,7 +1366,7 @@ static int rank_some(pz_store *s, pz_batch_result *res, size_t ndue, int force) 
   uint64_t t0 = es_mono_ns(), until = force ? 0 : t0 + (uint64_t)s->rank_credit; /* credit > 0 here */
   /* in chunks: what is read for agencies the deadline leaves out is at most one chunk */
   for (size_t at = 0; at < k;) {
-    size_t n = k - at < RANK_CHUNK ? k - at : RANK_CHUNK, got = 0;
+    size_t n = k - at < s->rank_chunk ? k - at : s->rank_chunk, got = 0;
     if (rank_agencies(s, res, s->due + at, n, until, &got) != 0) return -1;
     done += got;
     at += n;

@@ -121,7 +121,8 @@ void pz_outbox_free(pz_outbox_item *items, int n);
 /* Replaces the emerging_topics snapshot rows of the items given (agency\x1fterm keys). */
 int pz_store_emerging(pz_store *s, const char *const *keys, const uint64_t *counts, const uint64_t *errors, int n);
 
-PGconn *pz_store_conn(pz_store *s); /* for tests */
+PGconn *pz_store_conn(pz_store *s);                  /* for tests */
+void pz_store_set_rank_chunk(pz_store *s, size_t n); /* for tests: agencies whose reads are fetched together */
 
 /* PriorityUpdate for a ranked topic; strings point into p (no copies). The
  * factors map entries are allocated in fe/fv (caller-provided, >= 16). */

@@ -532,6 +532,7 @@ static void test_many_agencies_one_transaction(void **state) {
   for (int together = 0; together < 2; together++) {
     reset_tables();
     pz_store *s = open_store(&cfg);
+    pz_store_set_rank_chunk(s, 2); /* five agencies: their reads in three statements each */
     run_steps(s, together, &opened[together], &closed[together], &spikes[together], &most[together]);
     pz_store_free(s);
     state_of[together] = ranking_state();
