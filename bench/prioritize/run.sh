@@ -57,7 +57,15 @@ pid=$!
 # only this run's messages). Polled over HTTP only: a count(*) query every
 # 0.1 s would compete with the service for the database; the stored count is
 # checked once at the end.
-rows() { curl -sf "http://127.0.0.1:$ADMIN/metrics" | awk '/^escucha_prioritize_(rows_written|duplicates)_total/ {s += $2} END {printf "%d", s}'; }
+# Also the longest an agency waited for its ranking (escucha_prioritize_rank_wait_seconds, set by
+# every ranking transaction): the most a ranking was stale, kept in $WORK/wait.
+echo 0 >"$WORK/wait"
+rows() {
+  curl -sf "http://127.0.0.1:$ADMIN/metrics" | awk -v wf="$WORK/wait" '
+    /^escucha_prioritize_(rows_written|duplicates)_total/ {s += $2}
+    /^escucha_prioritize_rank_wait_seconds/ {w = $2}
+    END {getline m < wf; if (w + 0 > m + 0) {print w > wf}; printf "%d", s}'
+}
 mine() { "${PSQL[@]}" -tA -c "SELECT count(*) FROM feedback WHERE agency = '$AGENCY' OR agency LIKE '$AGENCY-%'"; }
 t_first="" ; deadline=$((SECONDS + 600))
 while :; do
@@ -70,11 +78,14 @@ while :; do
 done
 svc_rate=$($PY -c "print(($r_last - $r_first) / ($t_last - $t_first))")
 svc_msgs=$((r_last - r_first))
+# The rankings still pending after the last row (the idle service ranks them) count for staleness.
+if [[ -n $AGENCIES ]]; then for _ in $(seq 40); do rows >/dev/null || true; sleep 0.05; done; fi
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 stored=$(mine)
 [[ $stored -eq $N ]] || { echo "stored $stored of $N rows"; exit 1; }
 if [[ -n $AGENCIES ]]; then
-  printf 'agencies %5d: %8.0f msg/s into PostgreSQL (%d messages)\n' "$AGENCIES" "$svc_rate" "$N"
+  printf 'agencies %5d: %8.0f msg/s into PostgreSQL (%d messages), rankings at most %.1f s stale\n' "$AGENCIES" \
+    "$svc_rate" "$N" "$(cat "$WORK/wait")"
   exit 0
 fi
 

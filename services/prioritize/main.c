@@ -34,7 +34,7 @@ static struct {
   long admin_port, batch_size, batch_ms, batch_idle_ms, close_after, cooldown, min_volume, history_windows,
       rank_interval, publish_top, emerging_capacity, emerging_ngram, emerging_interval, contact_retention,
       contact_purge_interval, effect_days, effect_min_events, search_rows;
-  double open_threshold, close_threshold, ewma_alpha, spike_p, emerging_confidence;
+  double open_threshold, close_threshold, ewma_alpha, spike_p, emerging_confidence, rank_share;
   int action_window, action_level; /* PZ_HOUR..PZ_WEEK; 0 category, 1 subcategory */
 } C;
 
@@ -69,6 +69,8 @@ static es_opt OPTS[] = {
     ES_DOUBLE("spike-p", "0.001", 0, 1, "Poisson p-value under which a topic is spiking", &C.spike_p),
     ES_LONG("rank-interval", "1000", 0, 86400000, "Rank an agency at most every N ms (0 = every batch)",
             &C.rank_interval),
+    ES_DOUBLE("rank-share", "0.5", 0.05, 1,
+              "Share of the service's time ranking may take; a round over more agencies is spread", &C.rank_share),
     ES_LONG("publish-top", "10", 0, 100000, "PriorityUpdates per agency x window x level and batch", &C.publish_top),
     ES_DOUBLE("emerging-confidence", "0.5", 0, 1, "Confidence under which feedback feeds emerging topics",
               &C.emerging_confidence),
@@ -91,7 +93,7 @@ static es_opt OPTS[] = {
 
 static struct {
   es_metric *messages, *rows, *dupes, *batch_latency, *pg_errors, *tracked, *spikes, *plans, *published, *paused,
-      *emerging, *ranked_at, *contacts_purged, *searchable;
+      *emerging, *ranked_at, *rank_wait, *contacts_purged, *searchable;
 } M;
 
 static void metrics_init(void) {
@@ -104,6 +106,8 @@ static void metrics_init(void) {
   M.tracked = es_gauge("escucha_prioritize_topics_tracked", "Topic windows ranked by the last batch", NULL);
   M.ranked_at = es_gauge("escucha_prioritize_last_ranked_timestamp_seconds",
                          "When a ranking was last committed (Unix time): the dashboard's freshness", NULL);
+  M.rank_wait = es_gauge("escucha_prioritize_rank_wait_seconds",
+                         "Longest an agency ranked by the last ranking waited since its first unranked rows", NULL);
   M.contacts_purged = es_counter("escucha_prioritize_contacts_purged_total",
                                  "Sealed contacts deleted (expired, or told the final outcome)", NULL);
   M.searchable = es_counter("escucha_prioritize_search_rows_total",
@@ -139,6 +143,7 @@ static int build_cfg(pz_store_cfg *c) {
   c->action_level = C.action_level + 1;
   c->spike_p = C.spike_p;
   c->rank_interval_ms = (int)C.rank_interval;
+  c->rank_share = C.rank_share;
   c->publish_top = (int)C.publish_top;
   c->emerging_confidence = C.emerging_confidence;
   if (c->hyst.open_threshold <= c->hyst.close_threshold) {
@@ -505,6 +510,7 @@ static void after_rank(svc *s, const pz_batch_result *res) {
   if (res->ranked) {
     es_metric_set(M.tracked, (double)res->ranked);
     es_metric_set(M.ranked_at, (double)es_now_ms() / 1e3);
+    es_metric_set(M.rank_wait, (double)res->rank_wait_ns / 1e9);
   }
   es_metric_add(M.spikes, (double)res->new_spikes);
   es_metric_add(M.plans, (double)res->opened, "opened");

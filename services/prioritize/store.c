@@ -21,11 +21,15 @@
 #define SPIKE_SET_SLOTS 8192
 #define MAX_AGENCIES 4096
 #define PRIO_FLUSH_ROWS 4096 /* priorities rows per upsert at most */
+/* Ranking time saved up at most while there is nothing to rank (rank_allowance). */
+#define RANK_CREDIT_NS 1000000000LL
+#define RANK_CHUNK 64 /* agencies whose reads are fetched together (s->rank_chunk) */
 
 typedef struct agency_time {
   char *agency;
   int64_t now;        /* event time */
   int dirty;          /* new rows since the last ranking */
+  uint64_t dirty_ns;  /* monotonic time dirty was set */
   uint64_t ranked_ns; /* monotonic time of the last ranking */
 } agency_time;
 
@@ -43,6 +47,7 @@ struct pz_store {
   int migrated;
   es_buf copy, ids;  /* COPY data; id array literal */
   json_t *prio_rows; /* priorities rows of this transaction's rankings, one upsert at the end */
+  int prio_sent;     /* a priorities upsert is on its way (settle) */
   uint32_t *slots;   /* hash table of the batch's ids: row index + 1 */
   size_t nslots;
   unsigned char *skip; /* per row: 0 new, SKIP_DUP, SKIP_STORED */
@@ -56,6 +61,11 @@ struct pz_store {
   size_t spike_n;
   agency_time nows[MAX_AGENCIES]; /* per-agency event-time now */
   size_t nnow;
+  agency_time *due[MAX_AGENCIES]; /* the agencies one transaction ranks */
+  int64_t rank_credit;            /* ns of ranking allowed now (rank_allowance) */
+  uint64_t credit_ns;             /* when the credit was last grown */
+  double agency_ns;               /* what ranking one agency costs, recent average */
+  size_t rank_chunk;              /* RANK_CHUNK; smaller in tests */
 };
 
 static void forget_nows(pz_store *s) {
@@ -81,6 +91,7 @@ void pz_store_cfg_default(pz_store_cfg *c) {
   c->emerging_confidence = 0.5;
   c->publish_top = 10;
   c->spike_p = 0.001;
+  c->rank_share = 0.5;
 }
 
 pz_store *pz_store_new(const char *dsn, const pz_store_cfg *cfg) {
@@ -89,6 +100,10 @@ pz_store *pz_store_new(const char *dsn, const pz_store_cfg *cfg) {
   s->dsn = es_strdup(dsn);
   s->cfg = *cfg;
   s->lookup = 1; /* a restart is when replays are likely */
+  s->rank_credit = RANK_CREDIT_NS;
+  s->credit_ns = es_mono_ns();
+  s->agency_ns = 5e6; /* a guess until measured: few topics, no load */
+  s->rank_chunk = RANK_CHUNK;
   if (!s->dsn) {
     free(s);
     return NULL;
@@ -111,6 +126,7 @@ void pz_store_free(pz_store *s) {
 }
 
 PGconn *pz_store_conn(pz_store *s) { return s->c; }
+void pz_store_set_rank_chunk(pz_store *s, size_t n) { s->rank_chunk = n ? n : RANK_CHUNK; }
 void pz_store_set_overlap(pz_store *s, pz_overlap_fn fn, void *arg) {
   s->overlap = fn;
   s->overlap_arg = arg;
@@ -157,8 +173,11 @@ fail:
 }
 
 /* PQexecParams with text parameters; NULL (error logged) unless the status is want. */
+static int settle(pz_store *s);
+
 static PGresult *q(pz_store *s, const char *what, const char *sql, int n, const char *const *params,
                    ExecStatusType want) {
+  if (settle(s) != 0) return NULL;
   PGresult *r = PQexecParams(s->c, sql, n, NULL, params, NULL, NULL, 0);
   if (PQresultStatus(r) == want) return r;
   es_error("pg_query_failed", "%s: %s", what, PQresultErrorMessage(r));
@@ -552,6 +571,12 @@ typedef struct topic_acc {
   unsigned rank;
 } topic_acc;
 
+/* Rows [lo, hi) of a result read for every agency ranked in a transaction. */
+typedef struct rows_of {
+  PGresult *r;
+  int lo, hi;
+} rows_of;
+
 typedef struct rank_ctx {
   pz_store *s;
   pz_batch_result *res;
@@ -562,6 +587,9 @@ typedef struct rank_ctx {
   size_t nt;
   int nhist;
   pz_counts all;
+  const rows_of *hist;  /* this window's rows of SQL_HISTORY */
+  const rows_of *due;   /* this agency's rows of SQL_EFFECT_DUE (NULL: no effect checks) */
+  const rows_of *plans; /* this agency's rows of SQL_PLANS, read before any effect check */
 } rank_ctx;
 
 static uint64_t u64(PGresult *r, int row, int col) { return (uint64_t)strtoull(PQgetvalue(r, row, col), NULL, 10); }
@@ -577,34 +605,34 @@ static topic_acc *acc_for(rank_ctx *x, const char *topic) {
   return a->hist ? a : NULL;
 }
 
-/* The last column, the agency's first window of this kind, is the same on
- * every row (one statement per window instead of two). */
-static const char SQL_HISTORY[] =
-    "SELECT topic, " MS("window_start")
-        ", total, positive, neutral, negative, nps_promoters,"
-        " nps_passives, nps_detractors, csat_responses, csat_satisfied, urgent,"
-        " (SELECT " MS("min(f.window_start)")
-            " FROM topic_window_stats f WHERE f.agency = $1 AND f.topic = '*' AND f.window_kind = $2)"
-            " FROM topic_window_stats WHERE agency = $1 AND window_kind = $2"
-            " AND window_start >= " TS(3) " AND window_start <= " TS(4);
+#define TSX(x) "(timestamptz 'epoch' + " x " * interval '1 millisecond')"
 
-/* Loads current and earlier windows of every topic of the agency. */
-static int load_history(rank_ctx *x, PGresult **out) {
+/* Every window to rank in the transaction, one statement for all of them (a
+ * job per agency x window kind: i, agency, kind, from f to t ms), ordered by
+ * job. The next to last column, the agency's first window of this kind, is the
+ * same on every row of a job; the last is the job. */
+static const char SQL_HISTORY[] =
+    "WITH j AS MATERIALIZED (SELECT u.i, u.agency, u.kind, u.f, u.t, (SELECT " MS("min(f.window_start)")
+    " FROM topic_window_stats f WHERE f.agency = u.agency AND f.topic = '*' AND f.window_kind = u.kind) AS first"
+    " FROM jsonb_to_recordset($1::jsonb) AS u(i int, agency text, kind text, f bigint, t bigint))"
+    " SELECT s.topic, " MS("s.window_start")
+        ", s.total, s.positive, s.neutral, s.negative, s.nps_promoters,"
+        " s.nps_passives, s.nps_detractors, s.csat_responses, s.csat_satisfied, s.urgent, j.first, j.i"
+        " FROM j JOIN topic_window_stats s ON s.agency = j.agency AND s.window_kind = j.kind"
+        " AND s.window_start >= " TSX("j.f") " AND s.window_start <= " TSX("j.t") " ORDER BY j.i";
+
+/* Loads current and earlier windows of every topic of the agency (x->hist). */
+static int load_history(rank_ctx *x) {
   int K = x->s->cfg.history_windows;
-  char from[32], to[32];
-  snprintf(from, sizeof from, "%lld", (long long)(x->start - K * x->len));
-  snprintf(to, sizeof to, "%lld", (long long)x->start);
-  const char *p[] = {x->agency, PZ_WINDOW_NAMES[x->kind], from, to};
-  PGresult *r = q(x->s, "history", SQL_HISTORY, 4, p, PGRES_TUPLES_OK);
-  if (!r) return -1;
-  int n = PQntuples(r);
+  PGresult *r = x->hist->r;
+  int lo = x->hist->lo, n = x->hist->hi - lo;
   /* Windows before the agency's first one are unknown, not zero (no row: no topic to rank). */
-  int64_t first_ms = n == 0 || PQgetisnull(r, 0, 12) ? x->start : strtoll(PQgetvalue(r, 0, 12), NULL, 10);
+  int64_t first_ms = n == 0 || PQgetisnull(r, lo, 12) ? x->start : strtoll(PQgetvalue(r, lo, 12), NULL, 10);
   int64_t known = (x->start - first_ms) / x->len;
   x->nhist = known < 0 ? 0 : (known > K ? K : (int)known);
   x->t = calloc((size_t)n + 1, sizeof *x->t);
-  if (!x->t) goto fail;
-  for (int i = 0; i < n; i++) {
+  if (!x->t) return -1;
+  for (int i = lo; i < lo + n; i++) {
     int64_t ws = strtoll(PQgetvalue(r, i, 1), NULL, 10);
     int64_t idx = (x->start - ws) / x->len; /* 0 current, 1..K earlier */
     pz_counts c = {u64(r, i, 2), u64(r, i, 3), u64(r, i, 4), u64(r, i, 5),  u64(r, i, 6),
@@ -615,15 +643,11 @@ static int load_history(rank_ctx *x, PGresult **out) {
       continue;
     }
     topic_acc *a = acc_for(x, topic);
-    if (!a) goto fail;
+    if (!a) return -1;
     if (idx == 0) a->cur = c;
     else if (idx >= 1 && idx <= K) a->hist[K - idx] = (double)c.total;
   }
-  *out = r;
   return 0;
-fail:
-  PQclear(r);
-  return -1;
 }
 
 static int cmp_rank(const void *a, const void *b) {
@@ -789,16 +813,36 @@ cleanup:
  * (each agency is ranked at most once per transaction, so no row twice). */
 static int flush_priorities(pz_store *s) {
   if (!s->prio_rows || json_array_size(s->prio_rows) == 0) return 0;
+  if (settle(s) != 0) return -1;
   char *text = json_dumps(s->prio_rows, JSON_COMPACT);
   json_array_clear(s->prio_rows);
+  if (!text) return -1;
+  /* Sent, not waited for: the server upserts these rows while the next
+   * agencies are scored (libpq has copied the text); the next statement, or
+   * the end of the ranking, settles it. */
   const char *p[] = {text};
-  int rc = text ? q_ok(s, "priorities", SQL_PRIORITIES, 1, p) : -1;
+  s->prio_sent = PQsendQueryParams(s->c, SQL_PRIORITIES, 1, NULL, p, NULL, NULL, 0);
   free(text);
+  if (!s->prio_sent) es_error("pg_query_failed", "priorities: %s", PQerrorMessage(s->c));
+  return s->prio_sent ? 0 : -1;
+}
+
+/* Waits for the priorities upsert sent by flush_priorities, if any. */
+static int settle(pz_store *s) {
+  if (!s->prio_sent) return 0;
+  s->prio_sent = 0;
+  int rc = 0;
+  for (PGresult *r; (r = PQgetResult(s->c)) != NULL; PQclear(r))
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+      es_error("pg_query_failed", "priorities: %s", PQresultErrorMessage(r));
+      rc = -1;
+    }
   return rc;
 }
 
 /* Rows of a transaction that rolled back are not written. */
 static void forget_priorities(pz_store *s) {
+  if (s->c) settle(s); /* before ROLLBACK: the connection answers one statement at a time */
   if (s->prio_rows) json_array_clear(s->prio_rows);
 }
 
@@ -817,6 +861,14 @@ static const char SQL_PLANS[] =
         " coalesce(" MS("closed_at")
             ", 0) FROM action_plans" /* topic plans only: a case (issue 16) has no score to close it by */
             " WHERE agency = $1 AND kind = 'plan' AND (status = 'open' OR closed_at >= " TS(2) ")";
+/* The same for every agency ranked in the transaction (i, agency, since ms),
+ * ordered by agency; the last column is i. */
+static const char SQL_PLANS_ALL[] =
+    "SELECT p.id, p.topic, p.status = 'open', coalesce(" MS("p.last_hot_at") ", 0), coalesce(" MS(
+        "p.closed_at") ", 0), u.i"
+                       " FROM jsonb_to_recordset($1::jsonb) AS u(i int, agency text, now bigint, since bigint)"
+                       " JOIN action_plans p ON p.agency = u.agency AND p.kind = 'plan'"
+                       " AND (p.status = 'open' OR p.closed_at >= " TSX("u.since") ") ORDER BY u.i";
 
 static const char SQL_OPEN[] =
     "INSERT INTO action_plans (id, agency, topic, status, opened_at, last_hot_at, priority,"
@@ -968,13 +1020,15 @@ static int close_plan(rank_ctx *x, plan *p, double score) {
 /* Closed plans whose K days after closure are over and that have no verdict
  * yet, and not-effective ones still waiting for their follow-up plan. */
 static const char SQL_EFFECT_DUE[] =
-    "SELECT p.id, p.topic, e.plan_id IS NOT NULL, (SELECT o.id FROM action_plans o WHERE o.agency = p.agency"
-    "  AND o.topic = p.topic AND o.status = 'open' AND o.kind = 'plan') FROM action_plans p"
-    " LEFT JOIN action_effects e ON e.plan_id = p.id"
-    " WHERE p.agency = $1 AND p.status = 'closed' AND p.kind = 'plan' AND ((e.plan_id IS NULL"
-    "  AND date_trunc('day', p.closed_at, 'UTC') + make_interval(days => $3::int + 1) <= " TS(2)
+    "SELECT d.id, d.topic, d.checked, d.open_id, u.i"
+    " FROM jsonb_to_recordset($1::jsonb) AS u(i int, agency text, now bigint, since bigint) CROSS JOIN LATERAL"
+    " (SELECT p.id, p.topic, e.plan_id IS NOT NULL AS checked, p.closed_at, (SELECT o.id FROM action_plans o"
+    "  WHERE o.agency = p.agency AND o.topic = p.topic AND o.status = 'open' AND o.kind = 'plan') AS open_id"
+    "  FROM action_plans p LEFT JOIN action_effects e ON e.plan_id = p.id"
+    "  WHERE p.agency = u.agency AND p.status = 'closed' AND p.kind = 'plan' AND ((e.plan_id IS NULL"
+    "  AND date_trunc('day', p.closed_at, 'UTC') + make_interval(days => $2::int + 1) <= " TSX("u.now")
         ") OR (e.verdict = 'not_effective' AND e.followup_plan IS NULL))"
-        " ORDER BY p.closed_at LIMIT 20";
+        "  ORDER BY p.closed_at LIMIT 20) d ORDER BY u.i, d.closed_at";
 /* Complaints (the topic's negative items) and the agency's feedback in the K
  * whole days before the closure day and the K days after it. */
 static const char SQL_EFFECT_COUNTS[] =
@@ -1059,19 +1113,14 @@ static void effect_finding(const char *plan_id, const es_effect *e, const pz_sto
            plan_id, cfg->effect_days, e->rate_after, e->rate_before, pct);
 }
 
+/* Plans of the agency due for a verdict (x->due), first. */
 static int check_effects(rank_ctx *x) {
-  char now[32], days[16];
-  snprintf(now, sizeof now, "%lld", (long long)x->now);
-  snprintf(days, sizeof days, "%d", x->s->cfg.effect_days);
-  const char *p[] = {x->agency, now, days};
-  PGresult *r = q(x->s, "effect_due", SQL_EFFECT_DUE, 3, p, PGRES_TUPLES_OK);
-  if (!r) return -1;
-  int rc = -1;
-  for (int i = 0; i < PQntuples(r); i++) {
+  PGresult *r = x->due->r;
+  for (int i = x->due->lo; i < x->due->hi; i++) {
     const char *id = PQgetvalue(r, i, 0), *topic = PQgetvalue(r, i, 1);
     int verdict = ES_NOT_EFFECTIVE, checked = PQgetvalue(r, i, 2)[0] == 't';
     es_effect e = {0};
-    if (!checked && effect_check(x, id, topic, &verdict, &e) != 0) goto cleanup;
+    if (!checked && effect_check(x, id, topic, &verdict, &e) != 0) return -1;
     if (verdict != ES_NOT_EFFECTIVE) continue;
     char follow[27] = "";
     if (!PQgetisnull(r, i, 3)) snprintf(follow, sizeof follow, "%s", PQgetvalue(r, i, 3)); /* already open */
@@ -1085,7 +1134,7 @@ static int check_effects(rank_ctx *x) {
                         "SELECT rate_before, rate_after, coalesce(rate_ratio, 'NaN')"
                         " FROM action_effects WHERE plan_id = $1",
                         1, &id, PGRES_TUPLES_OK);
-        if (!f) goto cleanup;
+        if (!f) return -1;
         if (PQntuples(f) == 1)
           e.rate_before = atof(PQgetvalue(f, 0, 0)), e.rate_after = atof(PQgetvalue(f, 0, 1)),
           e.rr = atof(PQgetvalue(f, 0, 2));
@@ -1094,17 +1143,14 @@ static int check_effects(rank_ctx *x) {
       char es[300], en[300];
       effect_finding(id, &e, &x->s->cfg, es, en);
       const char *finding[2] = {es, en};
-      if (open_plan(x, a, id, finding, follow) != 0) goto cleanup;
+      if (open_plan(x, a, id, finding, follow) != 0) return -1;
     }
     if (follow[0]) {
       const char *f[] = {id, follow};
-      if (q_ok(x->s, "effect_followup", SQL_EFFECT_FOLLOWUP, 2, f) != 0) goto cleanup;
+      if (q_ok(x->s, "effect_followup", SQL_EFFECT_FOLLOWUP, 2, f) != 0) return -1;
     }
   }
-  rc = 0;
-cleanup:
-  PQclear(r);
-  return rc;
+  return 0;
 }
 
 static int apply_actions(rank_ctx *x, topic_acc **order, size_t n) {
@@ -1112,19 +1158,25 @@ static int apply_actions(rank_ctx *x, topic_acc **order, size_t n) {
   char since[32];
   snprintf(since, sizeof since, "%lld", (long long)(x->now - cfg->hyst.cooldown_ms));
   /* verdicts first: a follow-up plan opened here is then an open plan below */
-  if (cfg->effect_days > 0 && check_effects(x) != 0) return -1;
-  const char *p[] = {x->agency, since};
-  PGresult *r = q(x->s, "plans", SQL_PLANS, 2, p, PGRES_TUPLES_OK);
-  if (!r) return -1;
-  int npl = PQntuples(r), rc = -1;
+  if (x->due && check_effects(x) != 0) return -1;
+  /* The plans read for every agency before ranking, unless an effect check
+   * (which may open a follow-up plan) ran for this one: then read again. */
+  PGresult *r = x->plans->r, *own = NULL;
+  int lo = x->plans->lo, npl = x->plans->hi - lo, rc = -1;
+  if (x->due && x->due->hi > x->due->lo) {
+    const char *p[] = {x->agency, since};
+    r = own = q(x->s, "plans", SQL_PLANS, 2, p, PGRES_TUPLES_OK);
+    if (!r) return -1;
+    lo = 0, npl = PQntuples(r);
+  }
   plan *pl = calloc((size_t)npl + 1, sizeof *pl);
   if (!pl) goto cleanup;
   for (int i = 0; i < npl; i++)
-    pl[i] = (plan){PQgetvalue(r, i, 0),
-                   PQgetvalue(r, i, 1),
-                   PQgetvalue(r, i, 2)[0] == 't',
-                   strtoll(PQgetvalue(r, i, 3), NULL, 10),
-                   strtoll(PQgetvalue(r, i, 4), NULL, 10),
+    pl[i] = (plan){PQgetvalue(r, lo + i, 0),
+                   PQgetvalue(r, lo + i, 1),
+                   PQgetvalue(r, lo + i, 2)[0] == 't',
+                   strtoll(PQgetvalue(r, lo + i, 3), NULL, 10),
+                   strtoll(PQgetvalue(r, lo + i, 4), NULL, 10),
                    0};
   for (size_t i = 0; i < n; i++) {
     topic_acc *a = order[i];
@@ -1139,24 +1191,94 @@ static int apply_actions(rank_ctx *x, topic_acc **order, size_t n) {
   rc = 0;
 cleanup:
   free(pl);
-  PQclear(r);
+  PQclear(own);
   return rc;
 }
 
-static int rank_window(pz_store *s, pz_batch_result *res, const char *agency, int64_t now, int kind) {
-  rank_ctx x = {s, res, agency, kind, now, pz_window_start(kind, now), pz_window_len_ms(kind)};
-  PGresult *hist = NULL;
+static int rank_window(rank_ctx *x) {
   int rc = -1;
   uint64_t t0 = es_mono_ns();
-  if (load_history(&x, &hist) != 0) goto cleanup;
-  uint64_t t1 = es_mono_ns();
-  rc = rank_and_write(&x);
-  es_debug("rank_timing", "kind=%d topics=%zu load_ms=%.1f rank_ms=%.1f", kind, x.nt, (double)(t1 - t0) / 1e6,
-           (double)(es_mono_ns() - t1) / 1e6);
+  if (load_history(x) != 0) goto cleanup;
+  rc = rank_and_write(x);
+  es_debug("rank_timing", "kind=%d topics=%zu rank_ms=%.1f", x->kind, x->nt, (double)(es_mono_ns() - t0) / 1e6);
 cleanup:
-  for (size_t i = 0; i < x.nt; i++) free(x.t[i].hist);
-  free(x.t);
+  for (size_t i = 0; i < x->nt; i++) free(x->t[i].hist);
+  free(x->t);
+  return rc;
+}
+
+/* The rows of job i in r (ordered by job, the job in column col) from *at on. */
+static rows_of job_rows(PGresult *r, int *at, size_t i, int col) {
+  rows_of o = {r, *at, *at};
+  while (r && o.hi < PQntuples(r) && strtoull(PQgetvalue(r, o.hi, col), NULL, 10) == i) o.hi++;
+  *at = o.hi;
+  return o;
+}
+
+/* Ranks the current windows of n agencies (inside the caller's transaction),
+ * one after the other as before, but with what ranking reads fetched for all
+ * of them at once: one statement for the history of every window, one for the
+ * plans due an effect check, one for the plans (docs/prioritization.md). The
+ * cost of a ranking is then its scoring and writes, not round trips. Stops
+ * after the agency that ends past until (monotonic ns; 0: none); *done gets
+ * how many were ranked. */
+static int rank_agencies(pz_store *s, pz_batch_result *res, agency_time *const *ag, size_t n, uint64_t until,
+                         size_t *done) {
+  *done = 0;
+  if (n == 0) return 0;
+  const pz_store_cfg *cfg = &s->cfg;
+  int K = cfg->history_windows, rc = -1;
+  PGresult *hist = NULL, *due = NULL, *plans = NULL;
+  char *jobs = NULL, *agencies = NULL;
+  json_t *hj = json_array(), *aj = json_array();
+  if (!hj || !aj) goto cleanup;
+  for (size_t i = 0; i < n; i++) {
+    for (int k = 0; k < PZ_NWINDOWS; k++) {
+      int64_t start = pz_window_start(k, ag[i]->now), len = pz_window_len_ms(k);
+      if (json_array_append_new(hj, json_pack("{s:I,s:s,s:s,s:I,s:I}", "i", (json_int_t)(i * PZ_NWINDOWS + (size_t)k),
+                                              "agency", ag[i]->agency, "kind", PZ_WINDOW_NAMES[k], "f",
+                                              (json_int_t)(start - K * len), "t", (json_int_t)start)) != 0)
+        goto cleanup;
+    }
+    if (json_array_append_new(
+            aj, json_pack("{s:I,s:s,s:I,s:I}", "i", (json_int_t)i, "agency", ag[i]->agency, "now",
+                          (json_int_t)ag[i]->now, "since", (json_int_t)(ag[i]->now - cfg->hyst.cooldown_ms))) != 0)
+      goto cleanup;
+  }
+  jobs = json_dumps(hj, JSON_COMPACT);
+  agencies = json_dumps(aj, JSON_COMPACT);
+  if (!jobs || !agencies) goto cleanup;
+  char days[16];
+  snprintf(days, sizeof days, "%d", cfg->effect_days);
+  const char *hp[] = {jobs}, *dp[] = {agencies, days};
+  if (!(hist = q(s, "history", SQL_HISTORY, 1, hp, PGRES_TUPLES_OK))) goto cleanup;
+  if (cfg->effect_days > 0 && !(due = q(s, "effect_due", SQL_EFFECT_DUE, 2, dp, PGRES_TUPLES_OK))) goto cleanup;
+  if (!(plans = q(s, "plans", SQL_PLANS_ALL, 1, dp, PGRES_TUPLES_OK))) goto cleanup;
+  int hat = 0, dat = 0, pat = 0;
+  for (size_t i = 0; i < n; i++) {
+    rows_of d = job_rows(due, &dat, i, 4), pl = job_rows(plans, &pat, i, 5);
+    for (int k = 0; k < PZ_NWINDOWS; k++) {
+      rows_of h = job_rows(hist, &hat, i * PZ_NWINDOWS + (size_t)k, 13);
+      rank_ctx x = {s, res, ag[i]->agency, k, ag[i]->now, pz_window_start(k, ag[i]->now), pz_window_len_ms(k)};
+      x.hist = &h, x.due = due ? &d : NULL, x.plans = &pl;
+      if (rank_window(&x) != 0) goto cleanup;
+    }
+    uint64_t now = es_mono_ns(), waited = now - ag[i]->dirty_ns;
+    if (waited > res->rank_wait_ns) res->rank_wait_ns = waited;
+    ag[i]->dirty = 0;
+    ag[i]->ranked_ns = now;
+    *done = i + 1;
+    if (until && now >= until) break; /* the rest stay pending */
+  }
+  rc = 0;
+cleanup:
+  json_decref(hj);
+  json_decref(aj);
+  free(jobs);
+  free(agencies);
   PQclear(hist);
+  PQclear(due);
+  PQclear(plans);
   return rc;
 }
 
@@ -1166,6 +1288,12 @@ cleanup:
  * late or replayed rows neither moves time backwards nor re-ranks old windows.
  * Remembered per agency; the database is asked once per agency and process
  * (max() over a fast-growing index inside the write transaction is slow). */
+static int known_agency(const pz_store *s, const char *agency) {
+  for (size_t i = 0; i < s->nnow; i++)
+    if (strcmp(s->nows[i].agency, agency) == 0) return 1;
+  return 0;
+}
+
 static agency_time *agency_now(pz_store *s, const char *agency, int64_t now) {
   for (size_t i = 0; i < s->nnow; i++)
     if (strcmp(s->nows[i].agency, agency) == 0) {
@@ -1191,18 +1319,66 @@ static agency_time *agency_now(pz_store *s, const char *agency, int64_t now) {
   return &s->nows[s->nnow++];
 }
 
-/* Ranks one agency's current windows (inside the caller's transaction). */
-static int rank_agency(pz_store *s, pz_batch_result *res, agency_time *a) {
-  for (int k = 0; k < PZ_NWINDOWS; k++)
-    if (rank_window(s, res, a->agency, a->now, k) != 0) return -1;
-  a->dirty = 0;
-  a->ranked_ns = es_mono_ns();
-  return 0;
-}
-
 static int rank_due(const pz_store *s, const agency_time *a) {
   return a->ranked_ns == 0 || /* never ranked by this process */
          es_mono_ns() - a->ranked_ns >= (uint64_t)s->cfg.rank_interval_ms * 1000000ULL;
+}
+
+static int cmp_waiting(const void *pa, const void *pb) {
+  const agency_time *a = *(agency_time *const *)pa, *b = *(agency_time *const *)pb;
+  if (a->dirty_ns != b->dirty_ns) return a->dirty_ns < b->dirty_ns ? -1 : 1;
+  return strcmp(a->agency, b->agency);
+}
+
+static int cmp_agency(const void *pa, const void *pb) {
+  return strcmp((*(agency_time *const *)pa)->agency, (*(agency_time *const *)pb)->agency);
+}
+
+/* How many of the ndue agencies in s->due to rank now (the first ones, the
+ * longest waiting when not all). Ranking costs scoring and a priorities row per topic
+ * and window per agency; with hundreds of agencies a round of all of them
+ * costs seconds, more than the rows that made them due. So ranking gets
+ * cfg.rank_share of the service's time (a credit growing with wall time, spent
+ * by the rankings done) and a round that costs more is spread over
+ * transactions: a ranking is then at most about max(rank_interval, round cost /
+ * rank_share) old. force (idle, shutdown) ranks all of them. */
+static size_t rank_allowance(pz_store *s, size_t ndue, int force) {
+  uint64_t now = es_mono_ns();
+  s->rank_credit += (int64_t)((double)(now - s->credit_ns) * s->cfg.rank_share);
+  if (s->rank_credit > RANK_CREDIT_NS) s->rank_credit = RANK_CREDIT_NS;
+  s->credit_ns = now;
+  size_t k = ndue;
+  if (!force) {
+    double fit = s->rank_credit <= 0 ? 0 : 1.0 + (double)s->rank_credit / s->agency_ns;
+    if (fit < (double)ndue) k = (size_t)fit;
+  }
+  if (k < ndue) qsort(s->due, ndue, sizeof *s->due, cmp_waiting);
+  /* ranked in agency order: the priorities upserts lock rows in one order across instances */
+  qsort(s->due, k, sizeof *s->due, cmp_agency);
+  return k;
+}
+
+/* Ranks what rank_allowance allows of the ndue agencies in s->due and writes
+ * their priorities; the others stay dirty (pz_store_rank_pending). */
+static int rank_some(pz_store *s, pz_batch_result *res, size_t ndue, int force) {
+  size_t k = rank_allowance(s, ndue, force), done = 0;
+  if (k == 0) return 0;
+  uint64_t t0 = es_mono_ns(), until = force ? 0 : t0 + (uint64_t)s->rank_credit; /* credit > 0 here */
+  /* in chunks: what is read for agencies the deadline leaves out is at most one chunk */
+  for (size_t at = 0; at < k;) {
+    size_t n = k - at < s->rank_chunk ? k - at : s->rank_chunk, got = 0;
+    if (rank_agencies(s, res, s->due + at, n, until, &got) != 0) return -1;
+    done += got;
+    at += n;
+    if (got < n || (until && es_mono_ns() >= until)) break;
+  }
+  if (flush_priorities(s) != 0 || settle(s) != 0) return -1;
+  uint64_t spent = es_mono_ns() - t0;
+  s->rank_credit -= (int64_t)spent;
+  s->agency_ns = (s->agency_ns + (double)spent / (double)done) / 2;
+  es_debug("rank_round", "ranked=%zu due=%zu spent_ms=%.1f credit_ms=%.1f", done, ndue, (double)spent / 1e6,
+           (double)s->rank_credit / 1e6);
+  return 0;
 }
 
 static int64_t hour_of(int64_t ms) { return ms - ((ms % 3600000 + 3600000) % 3600000); }
@@ -1247,19 +1423,26 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
     res->inserted = nfresh;
     t3 = es_mono_ns();
     /* 4. Ranking of the agencies that got rows (fresh[] is sorted by agency). */
+    size_t ndue = 0;
     for (size_t i = 0; i < nfresh;) {
       const char *agency = s->fresh[i].r->agency;
       int64_t newest = 0;
       for (; i < nfresh && strcmp(s->fresh[i].r->agency, agency) == 0; i++)
         if (s->fresh[i].r->received_at > newest) newest = s->fresh[i].r->received_at;
+      /* agency_now forgets every agency when its table is full: rank those collected first */
+      if (s->nnow == MAX_AGENCIES && ndue && !known_agency(s, agency)) {
+        if (rank_some(s, res, ndue, 0) != 0) goto rollback;
+        ndue = 0;
+      }
       agency_time *a = agency_now(s, agency, newest);
       if (!a) goto rollback;
+      if (!a->dirty) a->dirty_ns = es_mono_ns();
       a->dirty = 1; /* stays set if this transaction rolls back: ranked later */
-      /* Ranking costs a few queries per agency: at most once per rank_interval
-       * per agency; pz_store_rank_pending catches up on the rest. */
-      if (rank_due(s, a) && rank_agency(s, res, a) != 0) goto rollback;
+      /* Ranking costs scoring and writes per agency: at most once per
+       * rank_interval per agency; pz_store_rank_pending catches up on the rest. */
+      if (rank_due(s, a)) s->due[ndue++] = a;
     }
-    if (flush_priorities(s) != 0) goto rollback;
+    if (rank_some(s, res, ndue, 0) != 0) goto rollback;
   }
   t4 = es_mono_ns();
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
@@ -1268,6 +1451,7 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
            (double)(es_mono_ns() - t4) / 1e6);
   return 0;
 rollback:
+  forget_priorities(s);
   if (PQstatus(s->c) == CONNECTION_OK) es_pg_exec(s->c, "ROLLBACK");
 fail:
   forget_priorities(s);
@@ -1301,20 +1485,23 @@ int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *r
 
 int pz_store_rank_pending(pz_store *s, pz_batch_result *res, int force) {
   memset(res, 0, sizeof *res);
-  int any = 0;
-  for (size_t i = 0; i < s->nnow; i++) any |= s->nows[i].dirty && (force || rank_due(s, &s->nows[i]));
-  if (!any) return 0;
-  if (!pz_store_connected(s) || es_pg_exec(s->c, "BEGIN") != 0) goto fail;
+  size_t ndue = 0;
   for (size_t i = 0; i < s->nnow; i++)
-    if (s->nows[i].dirty && (force || rank_due(s, &s->nows[i])) && rank_agency(s, res, &s->nows[i]) != 0) goto rollback;
-  if (flush_priorities(s) != 0) goto rollback;
+    if (s->nows[i].dirty && (force || rank_due(s, &s->nows[i]))) s->due[ndue++] = &s->nows[i];
+  if (ndue == 0 || rank_allowance(s, ndue, force) == 0) return 0;
+  if (!pz_store_connected(s) || es_pg_exec(s->c, "BEGIN") != 0) goto fail;
+  if (rank_some(s, res, ndue, force) != 0) goto rollback;
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
   return 0;
 rollback:
+  forget_priorities(s);
   es_pg_exec(s->c, "ROLLBACK");
 fail:
   forget_priorities(s);
-  for (size_t i = 0; i < s->nnow; i++) s->nows[i].dirty = 1; /* conservative: rank again */
+  for (size_t i = 0; i < s->nnow; i++) { /* conservative: rank again */
+    if (!s->nows[i].dirty) s->nows[i].dirty_ns = es_mono_ns();
+    s->nows[i].dirty = 1;
+  }
   pz_batch_result_free(res);
   memset(res, 0, sizeof *res);
   if (s->c && PQstatus(s->c) != CONNECTION_OK) drop_conn(s);

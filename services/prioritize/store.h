@@ -47,6 +47,7 @@ typedef struct pz_store_cfg {
   int publish_top;             /* PriorityUpdates per agency x window x level */
   double spike_p;              /* p-value under which a topic counts as spiking */
   int rank_interval_ms;        /* rank an agency at most this often (0 = every batch) */
+  double rank_share;           /* of the service's time ranking may take (rank_allowance) */
   const char *quiet_topics;    /* comma list of categories ranked but never given a plan */
   int contact_retention_days;  /* a sealed contact expires this long after its feedback arrived */
   int effect_days;             /* effectiveness: days before vs after a plan's closure (0: no check) */
@@ -73,6 +74,7 @@ typedef struct pz_batch_result {
   size_t ranked;         /* priorities rows written */
   size_t new_spikes;     /* topic windows that started spiking */
   size_t opened, closed; /* action plans */
+  uint64_t rank_wait_ns; /* longest an agency ranked here waited since its first unranked rows */
   pz_priority *prio;
   size_t nprio, capprio;
   pz_text *emerging; /* new low-confidence texts, for the sketch after commit */
@@ -119,7 +121,8 @@ void pz_outbox_free(pz_outbox_item *items, int n);
 /* Replaces the emerging_topics snapshot rows of the items given (agency\x1fterm keys). */
 int pz_store_emerging(pz_store *s, const char *const *keys, const uint64_t *counts, const uint64_t *errors, int n);
 
-PGconn *pz_store_conn(pz_store *s); /* for tests */
+PGconn *pz_store_conn(pz_store *s);                  /* for tests */
+void pz_store_set_rank_chunk(pz_store *s, size_t n); /* for tests: agencies whose reads are fetched together */
 
 /* PriorityUpdate for a ranked topic; strings point into p (no copies). The
  * factors map entries are allocated in fe/fv (caller-provided, >= 16). */

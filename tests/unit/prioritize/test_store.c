@@ -569,6 +569,129 @@ static void test_search_delete_races_fill(void **state) {
   pz_store_free(s);
 }
 
+/* What ranking left behind, plan ids (random) masked: priorities without
+ * computed_at, plans, effects and audit rows, one sorted text. */
+static char *ranking_state(void) {
+  PGresult *r = PQexec(admin,
+                       "WITH x AS ("
+                       " SELECT 'p' || (agency, topic, window_kind, window_start, level, rank, score, volume,"
+                       "  negative_share, negative_low, negative_high, spike_z, spike_p, baseline, nps, nps_impact,"
+                       "  csat, csat_impact, urgent_share, factors, explanation_es, explanation_en)::text t"
+                       "  FROM priorities"
+                       " UNION ALL SELECT 'a' || (agency, topic, kind, status, opened_at, closed_at, last_hot_at,"
+                       "  effect, follows_plan IS NOT NULL, priority)::text FROM action_plans"
+                       " UNION ALL SELECT 'e' || (agency, topic, closed_at, window_days, before_complaints,"
+                       "  before_total, after_complaints, after_total, rate_before, rate_after, rate_ratio, verdict,"
+                       "  followup_plan IS NOT NULL)::text FROM action_effects"
+                       " UNION ALL SELECT 'l' || (actor, entity, action, detail)::text FROM audit_log)"
+                       " SELECT count(*), string_agg(regexp_replace(t, '[0-9A-HJKMNP-TV-Z]{26}', 'ID', 'g'), E'\\n'"
+                       "  ORDER BY regexp_replace(t, '[0-9A-HJKMNP-TV-Z]{26}', 'ID', 'g')) FROM x");
+  assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+  char *t = strdup(PQgetvalue(r, 0, 1));
+  PQclear(r);
+  assert_non_null(t);
+  return t;
+}
+
+/* Several agencies through the same steps: a spike opens plans, quiet hours
+ * close them, days later their effect is checked (a not-effective one gets a
+ * follow-up plan, opened between the plans read for every agency and the
+ * decisions). Ranked all in one transaction per step (set-based reads) or one
+ * agency per transaction, the priorities, plans, effects and audit rows are
+ * the same. */
+#define NAG 5
+static void run_steps(pz_store *s, int together, size_t *opened, size_t *closed, size_t *spikes, size_t *most) {
+  static const char *ag[NAG] = {"ag-0", "ag-1", "ag-2", "ag-3", "ag-4"};
+  const char *noise[] = {"procedures", "staff_attention", "information", "payments_fees"};
+  enum { STEPS = 12, PER = 200 };
+  /* step -> event time of its hour (ms after T0) */
+  const int64_t at[STEPS] = {0,
+                             HOUR,
+                             2 * HOUR,
+                             3 * HOUR,
+                             4 * HOUR,
+                             5 * HOUR,
+                             24 * HOUR,
+                             25 * HOUR,
+                             30 * HOUR,
+                             32 * HOUR,
+                             50 * HOUR + 3 * HOUR,
+                             72 * HOUR + HOUR};
+  owned_row *o = calloc(NAG * PER, sizeof *o);
+  assert_non_null(o);
+  int seq = 0;
+  pz_batch_result res;
+  for (int st = 0; st < STEPS; st++) {
+    size_t n = 0, from[NAG + 1];
+    for (int a = 0; a < NAG; a++) {
+      from[a] = n;
+      int64_t t = T0 + at[st];
+      int quiet = st == 9 || (st == 10 && a != 0); /* the spiking topic absent */
+      for (int k = 0; k < 24 + 4 * a; k++)
+        make_row(&o[n++], seq++, noise[k % 4], k % 5 ? NULL : "other", t + k * 60000, k % 3 ? "NEUTRAL" : "NEGATIVE",
+                 (k + a) % 11, k % 4 ? -1 : 1 + k % 5, 0, 0.9);
+      int wt = quiet ? 0 : 3 + a;
+      if (st == 8 && a % 2 == 0) wt = 120; /* the spike: plans open for agencies 0, 2, 4 */
+      if (st == 10 && a == 0) wt = 60;     /* complaints after agency 0's plan closed: not effective */
+      if (st == 11 && a == 0) wt = 40;     /* and still there when its effect is checked */
+      for (int k = 0; k < wt; k++)
+        make_row(&o[n++], seq++, "waiting_times", k % 2 ? "queue_wait" : NULL, t + 1000 * k, "NEGATIVE", k % 4, 1,
+                 k % 17 == 0, 0.9);
+      for (size_t i = from[a]; i < n; i++) o[i].r.agency = ag[a];
+    }
+    from[NAG] = n;
+    for (int a = 0; a < NAG; a++) {
+      size_t lo = together ? 0 : from[a], hi = together ? n : from[a + 1];
+      write_rows(s, o + lo, hi - lo, &res);
+      size_t agencies = 0;
+      for (size_t i = 0; i < res.nprio; i++) agencies += i == 0 || strcmp(res.prio[i].agency, res.prio[i - 1].agency);
+      if (agencies > *most) *most = agencies;
+      *opened += res.opened, *closed += res.closed, *spikes += res.new_spikes;
+      pz_batch_result_free(&res);
+      /* whatever the ranking budget left for later is ranked before the next step */
+      assert_int_equal(pz_store_rank_pending(s, &res, 1), 0);
+      *opened += res.opened, *closed += res.closed, *spikes += res.new_spikes;
+      pz_batch_result_free(&res);
+      if (together) break;
+    }
+  }
+  free(o);
+}
+
+static void test_many_agencies_one_transaction(void **state) {
+  (void)state;
+  if (!admin) skip();
+  pz_store_cfg cfg;
+  pz_store_cfg_default(&cfg);
+  cfg.rank_interval_ms = 0;
+  cfg.effect_days = 1;
+  cfg.effect_min_events = 5;
+  size_t opened[2] = {0}, closed[2] = {0}, spikes[2] = {0}, most[2] = {0};
+  char *state_of[2];
+  for (int together = 0; together < 2; together++) {
+    reset_tables();
+    pz_store *s = open_store(&cfg);
+    pz_store_set_rank_chunk(s, 2); /* five agencies: their reads in three statements each */
+    run_steps(s, together, &opened[together], &closed[together], &spikes[together], &most[together]);
+    pz_store_free(s);
+    state_of[together] = ranking_state();
+  }
+  assert_int_equal(most[0], 1);   /* one agency per transaction */
+  assert_int_equal(most[1], NAG); /* all of them in one */
+  assert_int_equal(opened[0], opened[1]);
+  assert_int_equal(closed[0], closed[1]);
+  assert_int_equal(spikes[0], spikes[1]);
+  /* the steps did what they are for */
+  assert_true(opened[1] >= 4); /* three spikes and a follow-up */
+  assert_true(closed[1] >= 3);
+  assert_int_equal(scalar("SELECT count(*) FROM action_effects"), 3);
+  assert_int_equal(scalar("SELECT count(*) FROM action_effects WHERE verdict = 'not_effective'"), 1);
+  assert_int_equal(scalar("SELECT count(*) FROM action_plans WHERE follows_plan IS NOT NULL"), 1);
+  assert_string_equal(state_of[0], state_of[1]);
+  free(state_of[0]);
+  free(state_of[1]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_replay_safe),
@@ -579,6 +702,7 @@ int main(void) {
       cmocka_unit_test(test_search_fill),
       cmocka_unit_test(test_search_fills_a_late_commit),
       cmocka_unit_test(test_search_delete_races_fill),
+      cmocka_unit_test(test_many_agencies_one_transaction),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
