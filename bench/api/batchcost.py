@@ -11,14 +11,13 @@ search column apply only to a database migrated up to 015 and are reported "n/a"
 one); "fill_016" times, after the same COPY, the fill escucha-prioritize then runs on its
 second connection (the rows' vectors into feedback_search): the work moved off the insert.
   batchcost.py DSN ROWS ROUNDS [variant ...]"""
-import io
 import json
-import os
-import random
 import sys
 import time
 
 import psycopg2
+
+import rows
 
 DSN, ROWS, ROUNDS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 VARIANTS = {
@@ -40,36 +39,12 @@ VARIANTS = {
                   "DROP INDEX IF EXISTS feedback_agency_received_sat"],
 }
 names = sys.argv[4:] or list(VARIANTS)
-TEXTS = ["La fila del registro civil fue muy lenta, esperé %d minutos y nadie explicaba nada.",
-         "The appointment was moved three times without notice (ref %d); nobody answers the phone.",
-         "Excelente atención en la sucursal del centro, caso %d resuelto en el día."]
-CATS = ["waiting_times", "procedures", "staff_attention", "digital_channels", "other"]
-rng = random.Random(18)
-seq = [0]
+MAKER = rows.Maker("01ZZBC")
 
-
-def batch():
-    now = time.time()
-    out = io.StringIO()
-    for i in range(ROWS):
-        seq[0] += 1
-        k = seq[0]
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + "Z"
-        cat = rng.choice(CATS)
-        out.write("\t".join([
-            "01ZZBC%06d%010d" % (os.getpid() % 1000000, k), "demo", "fresh", "WEB", "\\N", TEXTS[k % 3] % k,
-            "en" if k % 3 == 1 else "es", ts, ts, "\\N", str(1 + k % 5), cat, cat + "/other",
-            "%.3f" % rng.random(), rng.choice(["NEGATIVE", "NEUTRAL", "POSITIVE"]), "0.5", "\\N", "f", "m",
-            "\\N", "\\N", ts]) + "\n")
-    out.seek(0)
-    return out
 
 
 db = psycopg2.connect(DSN)
 cur = db.cursor()
-cols = ("id, agency, service, channel, external_id, text, language, created_at, received_at, nps, csat,"
-        " category, subcategory, confidence, sentiment, sentiment_score, journey_stage, urgent, model_version,"
-        " content_hash, redactions, classified_at")
 cur.execute("SELECT to_regclass('feedback_search_mark') IS NOT NULL")
 has_016 = cur.fetchone()[0]
 db.rollback()
@@ -81,7 +56,7 @@ for r in range(ROUNDS):
         if n in skipped or (n.startswith("fill_016") and not has_016):
             skipped.setdefault(n, "needs migration 016")
             continue
-        data = batch()
+        data = MAKER.batch(ROWS)
         try:
             for stmt in VARIANTS[n]:
                 cur.execute(stmt)
@@ -93,7 +68,7 @@ for r in range(ROUNDS):
             cur.execute("SELECT coalesce(max(seq), 0) FROM feedback")
             top = cur.fetchone()[0]
         t0 = time.perf_counter()
-        cur.copy_expert("COPY feedback (%s) FROM STDIN" % cols, data)
+        cur.copy_expert("COPY feedback (%s) FROM STDIN" % rows.COLS, data)
         ms[n].append((time.perf_counter() - t0) * 1000)
         if n.startswith("fill_016"):  # what services/prioritize/search.c then does, on its own connection
             t0 = time.perf_counter()

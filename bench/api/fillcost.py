@@ -18,24 +18,16 @@ Variants:
               previous fill's snapshot xmin; here hi is the sequence after the new rows'
               COPY (so they are all probed, as when a batch commits while a fill is out)
   floor       the new rows' vectors alone (no recheck, no key, no mark): what any fill must do"""
-import io
 import json
-import os
-import random
 import sys
 import time
 
 import psycopg2
 
+import rows
+
 DSN, ROWS, ROUNDS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 LAG = int(sys.argv[4]) if len(sys.argv) > 4 else 4000
-TEXTS = ["La fila del registro civil fue muy lenta, esperé %d minutos y nadie explicaba nada.",
-         "The appointment was moved three times without notice (ref %d); nobody answers the phone.",
-         "Excelente atención en la sucursal del centro, caso %d resuelto en el día."]
-CATS = ["waiting_times", "procedures", "staff_attention", "digital_channels", "other"]
-COLS = ("id, agency, service, channel, external_id, text, language, created_at, received_at, nps, csat,"
-        " category, subcategory, confidence, sentiment, sentiment_score, journey_stage, urgent, model_version,"
-        " content_hash, redactions, classified_at")
 PROBE = "NOT EXISTS (SELECT 1 FROM feedback_search s WHERE s.id = f.id)"
 INS = (" ins AS (INSERT INTO feedback_search (id, agency, received_at, language, search)"
        "  SELECT id, agency, received_at, language, feedback_search_vector(language, text) FROM todo"
@@ -54,25 +46,8 @@ FLOOR = ("INSERT INTO feedback_search (id, agency, received_at, language, search
          " language, feedback_search_vector(language, text) FROM feedback WHERE seq > %(new)s")
 FK = ("ALTER TABLE feedback_search ADD CONSTRAINT fillcost_fk FOREIGN KEY (id) REFERENCES feedback (id)"
       " ON DELETE CASCADE NOT VALID")
-rng = random.Random(18)
-seq = [0]
+MAKER = rows.Maker("01ZZFC")
 
-
-def batch():
-    now = time.time()
-    out = io.StringIO()
-    for _ in range(ROWS):
-        seq[0] += 1
-        k = seq[0]
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + "Z"
-        cat = rng.choice(CATS)
-        out.write("\t".join([
-            "01ZZFC%06d%010d" % (os.getpid() % 1000000, k), "demo", "fresh", "WEB", "\\N", TEXTS[k % 3] % k,
-            "en" if k % 3 == 1 else "es", ts, ts, "\\N", str(1 + k % 5), cat, cat + "/other",
-            "%.3f" % rng.random(), rng.choice(["NEGATIVE", "NEUTRAL", "POSITIVE"]), "0.5", "\\N", "f", "m",
-            "\\N", "\\N", ts]) + "\n")
-    out.seek(0)
-    return out
 
 
 db = psycopg2.connect(DSN)
@@ -88,7 +63,7 @@ def one(name):
     cur.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
     xmin = cur.fetchone()[0]
     db.commit()
-    cur.copy_expert("COPY feedback (%s) FROM STDIN" % COLS, batch())
+    cur.copy_expert("COPY feedback (%s) FROM STDIN" % rows.COLS, MAKER.batch(ROWS))
     db.commit()
     cur.execute("SELECT max(seq) FROM feedback")
     top = cur.fetchone()[0]
