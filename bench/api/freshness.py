@@ -5,7 +5,8 @@ SAMPLE-th), the time from ingest's 202 to the first 200 of escucha-api's GET /v1
 (each pending id polled once per POLL_MS round by one of POLLERS threads on keep-alive
 connections, so the figures are accurate to about POLL_MS). Prints JSON: sent, accepted, achieved rate,
 sampled, seen, p50/p99/max ms, and how many were never seen within TIMEOUT s.
-  freshness.py INGEST_PORT API_PORT KEY RATE SECONDS"""
+  freshness.py INGEST_PORT API_PORT KEY RATE SECONDS [TAG]   (TAG: texts of their own, for a
+  warm-up run before the measured one, which anonymous dedup would otherwise drop)"""
 import http.client
 import json
 import queue
@@ -14,6 +15,7 @@ import threading
 import time
 
 IPORT, APORT, KEY, RATE, SECONDS = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+TAG = (" " + sys.argv[6]) if len(sys.argv) > 6 else ""
 BATCH, SAMPLE, POLL_MS, TIMEOUT, POLLERS, SENDERS = 50, 100, 100, 30.0, 4, 16
 TEXTS = ["La fila del registro civil fue muy lenta, esperé %d minutos y nadie explicaba nada.",
          "The appointment was moved three times without notice (ref %d); nobody answers the phone.",
@@ -38,7 +40,7 @@ def sender(idx, t0):
         d = due - time.monotonic()
         if d > 0:
             time.sleep(d)
-        body = "\n".join(json.dumps({"text": TEXTS[(k * BATCH + i) % 3] % (k * BATCH + i), "service": "fresh",
+        body = "\n".join(json.dumps({"text": TEXTS[(k * BATCH + i) % 3] % (k * BATCH + i) + TAG, "service": "fresh",
                                      "channel": "web", "csat": 1 + i % 5}) for i in range(BATCH))
         c.request("POST", "/v1/feedback:batch", body=body.encode(), headers=hb)
         r = c.getresponse()
