@@ -135,24 +135,25 @@ dberr:
 
 /* ---- GET /v1/review-queue ---- */
 
-/* The partial index feedback_review_lines (migrations/017) has exactly this
- * predicate; keep the two identical or the planner cannot use it. Reviewed =
- * an audit_log row entity 'feedback', action 'review' (POST .../review).
- * Order: escucha-classify's cl_review_order (services/classify/review.h) on
- * what the table stores: each stored subcategory is a line (items served as
- * other/unclassified one line, rows without a subcategory another), lowest
- * confidence first, newest first among equals; the item of rank k in its
- * line gets (1 - confidence) / (1 + labels + k), labels = the agency's
- * reviews that gave that subcategory; highest key first, then as in a line.
- * 1 - confidence stands for cl_review_priority's 1 - margin (confidence -
- * runner-up probability): the runner-up is not stored (a Classification
- * field and a column would be needed).
+/* The partial index feedback_review_margin (migrations/019) has exactly this
+ * predicate and these expressions; keep them identical or the planner cannot
+ * use it. Reviewed = an audit_log row entity 'feedback', action 'review'
+ * (POST .../review). Order: escucha-classify's cl_review_order
+ * (services/classify/review.h) on what the table stores: each line is the
+ * model's most probable subcategory (also for items served as
+ * other/unclassified), smallest margin first (confidence - runner-up
+ * probability: cl_review_priority), newest first among equals; the item of
+ * rank k in its line gets (1 - margin) / (1 + labels + k), labels = the
+ * agency's reviews that gave that subcategory; highest key first, then as in
+ * a line. Rows stored before migration 019 have no runner-up and no
+ * predicted class: margin = confidence, line = stored subcategory.
  * An item of rank >= limit has limit items of its line with higher keys, so
  * only each line's first `limit` unreviewed items are ranked: a walk over
  * the index's distinct lines (one probe each), then a LIMIT per line.
  * Differences from the benchmark's order: docs/classification.md. */
-#define REVIEW_WORTHY "(f.confidence < 0.5 OR f.category = 'other' OR f.language NOT IN ('es', 'en'))"
-#define REVIEW_LINE "coalesce(f.subcategory, '')"
+#define REVIEW_MARGIN "(f.confidence - coalesce(f.runner_up, 0))"
+#define REVIEW_WORTHY "(" REVIEW_MARGIN " < 0.5 OR f.category = 'other' OR f.language NOT IN ('es', 'en'))"
+#define REVIEW_LINE "coalesce(f.predicted, f.subcategory, '')"
 static const char SQL_REVIEW[] =
     "WITH RECURSIVE lines(line) AS ("
     "  SELECT min(" REVIEW_LINE ") FROM feedback f WHERE f.agency = $1 AND " REVIEW_WORTHY
@@ -161,21 +162,21 @@ static const char SQL_REVIEW[] =
     " labels AS (SELECT l.detail->>'subcategory' AS sub, count(*) AS n FROM audit_log l"
     "  JOIN feedback r ON r.id = l.entity_id AND r.agency = $1"
     "  WHERE l.entity = 'feedback' AND l.action = 'review' GROUP BY 1),"
-    " cand AS (SELECT c.*, row_number() OVER (PARTITION BY l.line"
-    "   ORDER BY c.confidence, c.received_at DESC, c.id DESC) - 1 AS k"
-    "  FROM lines l CROSS JOIN LATERAL (SELECT f.* FROM feedback f WHERE f.agency = $1 AND " REVIEW_WORTHY
-    "   AND " REVIEW_LINE " = l.line AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.entity = 'feedback'"
-    "    AND a.entity_id = f.id AND a.action = 'review')"
-    "   ORDER BY f.confidence, f.received_at DESC, f.id DESC LIMIT $2::int) c WHERE l.line IS NOT NULL)"
+    " cand AS (SELECT c.*, l.line, row_number() OVER (PARTITION BY l.line"
+    "   ORDER BY c.margin, c.received_at DESC, c.id DESC) - 1 AS k"
+    "  FROM lines l CROSS JOIN LATERAL (SELECT f.*, " REVIEW_MARGIN " AS margin FROM feedback f"
+    "   WHERE f.agency = $1 AND " REVIEW_WORTHY " AND " REVIEW_LINE " = l.line AND NOT EXISTS (SELECT 1"
+    "    FROM audit_log a WHERE a.entity = 'feedback' AND a.entity_id = f.id AND a.action = 'review')"
+    "   ORDER BY " REVIEW_MARGIN ", f.received_at DESC, f.id DESC LIMIT $2::int) c WHERE l.line IS NOT NULL)"
     " SELECT f.id, " API_MS("f.received_at")
         ", lower(f.channel), f.language, f.service, f.text,"
         "  f.category, f.subcategory, f.confidence, f.sentiment, f.urgent, f.nps, f.csat,"
         "  CASE WHEN f.category = 'other' THEN 'unclassified'"
-        "   WHEN f.confidence < 0.5 THEN 'low_confidence' ELSE 'rare_language' END,"
+        "   WHEN f.margin < 0.5 THEN 'low_confidence' ELSE 'rare_language' END,"
         "  f.urgent_reason, round(f.urgent_confidence::numeric, 4)"
-        " FROM cand f LEFT JOIN labels lb ON lb.sub = f.subcategory"
-        " ORDER BY (1 - greatest(0, least(1, f.confidence))) / (1 + coalesce(lb.n, 0) + f.k) DESC NULLS LAST,"
-        "  f.confidence NULLS LAST, f.received_at DESC, f.id DESC LIMIT $2::int";
+        " FROM cand f LEFT JOIN labels lb ON lb.sub = f.line"
+        " ORDER BY (1 - greatest(0, least(1, f.margin))) / (1 + coalesce(lb.n, 0) + f.k) DESC NULLS LAST,"
+        "  f.margin NULLS LAST, f.received_at DESC, f.id DESC LIMIT $2::int";
 
 api_rc api_q_review_queue(PGconn *pg, const char *agency, const api_params *p, es_buf *out, api_err *err) {
   int limit;

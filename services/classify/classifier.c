@@ -238,6 +238,7 @@ static void topic(cl_classifier *c, cl_result *r) {
   r->confidence = best >= 0 ? c->ptax[best] : 0;
   for (size_t s = 0; s < N; s++)
     if ((int)s != best && c->ptax[s] > r->runner_up) r->runner_up = c->ptax[s];
+  r->predicted = best >= 0 ? c->T->subs[best].id : NULL;
   if (best < 0 || r->confidence < c->threshold) {
     r->sub = -1;
     r->category = CL_OTHER_CATEGORY;

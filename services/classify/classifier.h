@@ -34,6 +34,7 @@ typedef struct cl_result {
   int sub;                            /* taxonomy index or -1 (other/unclassified) */
   float confidence;                   /* calibrated probability of the subcategory */
   float runner_up;                    /* probability of the second most probable subcategory */
+  const char *predicted;              /* the most probable subcategory, also under the threshold; or NULL */
   int sentiment;                      /* 0 negative, 1 neutral, 2 positive */
   float sentiment_score;              /* p(positive) - p(negative), in [-1, 1] */
   float sentiment_conf;

@@ -290,6 +290,8 @@ static uint8_t *pack_classified(Escucha__V1__Feedback *fb, const cl_result *r, c
   c.category = (char *)r->category;
   c.subcategory = (char *)r->subcategory;
   c.has_confidence = 1, c.confidence = r->confidence;
+  c.has_runner_up = 1, c.runner_up = r->runner_up;
+  c.predicted_subcategory = (char *)r->predicted;
   c.has_sentiment = 1, c.sentiment = SENT_PB[r->sentiment];
   c.has_sentiment_score = 1, c.sentiment_score = r->sentiment_score;
   c.has_sentiment_confidence = 1, c.sentiment_confidence = r->sentiment_conf;

@@ -103,7 +103,8 @@ int pz_row_from_pb(const Escucha__V1__ClassifiedFeedback *m, pz_row *r, char *wh
                         c->subcategory,
                         c->model_version,
                         f->location ? f->location->address : NULL,
-                        c->urgent_reason};
+                        c->urgent_reason,
+                        c->predicted_subcategory};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
     if (!valid_utf8(strs[i])) return fail(why, wl, "invalid UTF-8");
   r->id = f->id, r->agency = f->agency, r->service = f->service;
@@ -118,6 +119,8 @@ int pz_row_from_pb(const Escucha__V1__ClassifiedFeedback *m, pz_row *r, char *wh
   r->category = c->category && *c->category ? c->category : "other";
   r->subcategory = c->subcategory && *c->subcategory ? c->subcategory : NULL;
   r->confidence = finite_or_nan(c->has_confidence, c->confidence);
+  r->runner_up = finite_or_nan(c->has_runner_up, c->runner_up);
+  r->predicted = c->predicted_subcategory && *c->predicted_subcategory ? c->predicted_subcategory : NULL;
   r->sentiment = enum_name(&escucha__v1__sentiment__descriptor, c->has_sentiment, c->sentiment);
   r->sentiment_score = finite_or_nan(c->has_sentiment_score, c->sentiment_score);
   r->journey_stage = enum_name(&escucha__v1__journey_stage__descriptor, c->has_journey_stage, c->journey_stage);

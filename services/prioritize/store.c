@@ -329,9 +329,10 @@ static const char SQL_COPY_FEEDBACK[] =
     " received_at, nps, csat, category, subcategory, confidence, sentiment, sentiment_score,"
     " journey_stage, urgent, model_version, content_hash, redactions, classified_at,"
     " lat, lon, address, top_terms,"     /* migrations/002_read_side.sql */
-    " urgent_reason, urgent_confidence)" /* 004_urgent_cases.sql */
+    " urgent_reason, urgent_confidence," /* 004_urgent_cases.sql */
+    " runner_up, predicted)"             /* 019_review_margin.sql */
     " FROM STDIN (FORMAT binary)";
-enum { NCOLS = 28 };
+enum { NCOLS = 30 };
 
 /* jsonb in binary COPY: version byte 1, then the JSON text ("" = NULL). Room reserved by bin_row. */
 static void bin_jsonb(es_buf *b, const char *json) {
@@ -350,8 +351,8 @@ static int bin_row(es_buf *b, const pz_row *r) {
   const char *strs[] = {
       r->id,           r->agency,     r->service,     r->channel,   r->external_id,   r->text,
       r->language,     r->category,   r->subcategory, r->sentiment, r->journey_stage, r->model_version,
-      r->content_hash, r->redactions, r->address,     r->top_terms, r->urgent_reason};
-  size_t need = 2 + NCOLS * 4 + 8 * 8 + 2 * 2 + 1 + 2 + 16; /* + strings */
+      r->content_hash, r->redactions, r->address,     r->top_terms, r->urgent_reason, r->predicted};
+  size_t need = 2 + NCOLS * 4 + 9 * 8 + 2 * 2 + 1 + 2 + 16; /* + strings */
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) need += strs[i] ? strlen(strs[i]) : 0;
   if (es_buf_reserve(b, need) != 0) return -1;
   be16(b->data + b->len, NCOLS);
@@ -370,6 +371,7 @@ static int bin_row(es_buf *b, const pz_row *r) {
   bin_text(b, r->address);
   bin_jsonb(b, r->top_terms);
   bin_text(b, r->urgent_reason), bin_f8(b, r->urgent_confidence);
+  bin_f8(b, r->runner_up), bin_text(b, r->predicted);
   return 0;
 }
 

@@ -24,6 +24,8 @@ typedef struct pz_row {
   int urgent;
   const char *urgent_reason; /* NULL unless urgent */
   double urgent_confidence;  /* NAN = unknown */
+  double runner_up;          /* NAN = unknown (019: the review queue's margin) */
+  const char *predicted;     /* the model's most probable subcategory; NULL = unknown */
   char redactions[192];      /* JSON object text or "" */
   int has_latlon;            /* lat/lon set (else NULL) */
   double lat, lon;

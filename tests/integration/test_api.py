@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from conftest import (API_PG_DSN, API_PORT, HTTP_PORT, PG_DSN, RECEIPT_SECRET_FILE, Service, consumer, pb,
-                      producer, read_topic, unique, wait_until)
+                      producer, read_topic, sql, unique, wait_until)
 
 BASE = "http://127.0.0.1:%d" % API_PORT
 AG = unique("ag")        # the main agency of this module
@@ -861,6 +861,7 @@ def test_pipeline_fills_location_and_top_terms(api, services):
     c = m.classification
     c.category, c.subcategory, c.confidence, c.sentiment = "transport", "transport/public_transport", 0.9, pb.NEGATIVE
     c.model_version = "m1"
+    c.runner_up, c.predicted_subcategory = 0.05, "transport/public_transport"
     c.top_terms.extend(["semáforo", "roto", 'di"ce'])
     m.classified_at = now_ms + 5
     p = producer()
@@ -874,6 +875,9 @@ def test_pipeline_fills_location_and_top_terms(api, services):
     assert d["channel"] == "open311" and d["model_version"] == "m1"
     o = requests.get(BASE + "/open311/v2/requests/%s.json" % fid, params={"jurisdiction_id": AG}, timeout=10).json()[0]
     assert (o["lat"], o["long"], o["address"]) == (-33.44, -70.65, "Alameda 1")
+    # the review queue's margin and line (migration 019)
+    assert sql("SELECT runner_up, predicted FROM feedback WHERE id = %s", (fid,)) == [
+        (0.05, "transport/public_transport")]
 
 
 def found_by(word, fid):
@@ -999,3 +1003,7 @@ def test_end_to_end_open311_through_ingest(api, services):
     # the dashboard sees it too, with its classification
     d = get("/v1/feedback/" + fid, KEYS["read"]).json()
     assert d["channel"] == "open311" and d["category"] and d["model_version"]
+    # classify sends the runner-up probability and the most probable subcategory, also when it
+    # serves the item as other/unclassified: the review queue's margin and line
+    (ru, pred, conf), = sql("SELECT runner_up, predicted, confidence FROM feedback WHERE id = %s", (fid,))
+    assert pred and "/" in pred and 0 <= ru <= conf <= 1, (ru, pred, conf)

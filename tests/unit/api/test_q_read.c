@@ -550,6 +550,37 @@ static void test_review_queue(void **state) {
   for (size_t i = 0; i < 2; i++) assert_string_equal(S(json_array_get(items, i), "id"), bal[i]);
   json_decref(j);
   exec_ok("DELETE FROM audit_log WHERE actor = 'bal:review'; DELETE FROM feedback WHERE agency = 'bal'");
+  /* Margin and the model's most probable class (migration 019): uncertainty is
+   * 1 - (confidence - runner_up) and the line is `predicted`. M1 (0.45 vs
+   * 0.44) and the served-other M3 (predicted procedures/forms, 0.20 vs 0.18)
+   * go first; M5, confident-looking 0.60 against 0.35, is queued (margin 0.25)
+   * in a line of its own; M2 and M4 are second in their lines (0.75 / 2, 0.70 /
+   * 2). By 1 - confidence and stored subcategories it would be M3 M2 M4 M1,
+   * without M5. */
+  exec_ok(
+      "INSERT INTO feedback (id, agency, channel, language, text, received_at, category, subcategory,"
+      " confidence, runner_up, predicted, sentiment, urgent) VALUES"
+      " ('M1', 'mar', 'WEB', 'es', 'a', '2023-08-01Z', 'waiting_times', 'waiting_times/queue_wait', 0.45, 0.44,"
+      "  'waiting_times/queue_wait', 'NEUTRAL', false),"
+      " ('M2', 'mar', 'WEB', 'es', 'b', '2023-08-02Z', 'waiting_times', 'waiting_times/queue_wait', 0.30, 0.05,"
+      "  'waiting_times/queue_wait', 'NEUTRAL', false),"
+      " ('M3', 'mar', 'WEB', 'es', 'c', '2023-08-03Z', 'other', 'other/unclassified', 0.20, 0.18,"
+      "  'procedures/forms', 'NEUTRAL', false),"
+      " ('M4', 'mar', 'WEB', 'es', 'd', '2023-08-04Z', 'procedures', 'procedures/forms', 0.40, 0.10,"
+      "  'procedures/forms', 'NEUTRAL', false),"
+      " ('M5', 'mar', 'WEB', 'es', 'e', '2023-08-05Z', 'staff_attention', 'staff_attention/rudeness', 0.60, 0.35,"
+      "  'staff_attention/rudeness', 'NEUTRAL', false),"
+      " ('M6', 'mar', 'WEB', 'es', 'f', '2023-08-06Z', 'staff_attention', 'staff_attention/rudeness', 0.60, 0.05,"
+      "  'staff_attention/rudeness', 'NEUTRAL', false)");
+  j = run(api_q_review_queue, "mar", NULL, API_OK, &err);
+  items = json_object_get(j, "items");
+  assert_int_equal(json_array_size(items), 5); /* M6: margin 0.55, not queued */
+  const char *mar[] = {"M1", "M3", "M5", "M2", "M4"};
+  for (size_t i = 0; i < 5; i++) assert_string_equal(S(json_array_get(items, i), "id"), mar[i]);
+  assert_string_equal(S(json_array_get(items, 1), "reason"), "unclassified");
+  assert_string_equal(S(json_array_get(items, 2), "reason"), "low_confidence");
+  json_decref(j);
+  exec_ok("DELETE FROM feedback WHERE agency = 'mar'");
 }
 
 int main(void) {
