@@ -49,7 +49,7 @@ scripts/stack.sh migrate >/dev/null
 
 # (BENCH_REUSE=1: the loaded rows are kept; earlier freshness runs' rows of agency demo go)
 if [[ ${BENCH_REUSE:-0} == 1 && $("${APP[@]}" -tA -c "SELECT count(*) FROM feedback WHERE agency <> 'demo'") == "$N" ]]; then
-  "${APP[@]}" -c "DELETE FROM feedback WHERE agency = 'demo'" -c "VACUUM ANALYZE feedback"
+  "${APP[@]}" -c "DELETE FROM feedback WHERE agency = 'demo'" -c "VACUUM ANALYZE feedback" -c "VACUUM ANALYZE feedback_search"
 fi
 if [[ $("${APP[@]}" -tA -c "SELECT count(*) FROM feedback") != "$N" ]]; then
 echo "bench api: loading $N feedback rows over $DAYS days"
