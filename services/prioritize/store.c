@@ -1286,22 +1286,23 @@ cleanup:
 
 /* ---- the batch transaction ---- */
 
+/* The agency's entry in the remembered event times, or NULL. */
+static agency_time *known_agency(pz_store *s, const char *agency) {
+  for (size_t i = 0; i < s->nnow; i++)
+    if (strcmp(s->nows[i].agency, agency) == 0) return &s->nows[i];
+  return NULL;
+}
+
 /* Event-time "now" of an agency: the newest received_at stored, so a batch of
  * late or replayed rows neither moves time backwards nor re-ranks old windows.
  * Remembered per agency; the database is asked once per agency and process
  * (max() over a fast-growing index inside the write transaction is slow). */
-static int known_agency(const pz_store *s, const char *agency) {
-  for (size_t i = 0; i < s->nnow; i++)
-    if (strcmp(s->nows[i].agency, agency) == 0) return 1;
-  return 0;
-}
-
 static agency_time *agency_now(pz_store *s, const char *agency, int64_t now) {
-  for (size_t i = 0; i < s->nnow; i++)
-    if (strcmp(s->nows[i].agency, agency) == 0) {
-      if (now > s->nows[i].now) s->nows[i].now = now;
-      return &s->nows[i];
-    }
+  agency_time *a = known_agency(s, agency);
+  if (a) {
+    if (now > a->now) a->now = now;
+    return a;
+  }
   const char *p[] = {agency};
   PGresult *r = q(s, "agency_now",
                   "SELECT " MS("received_at")
@@ -1360,10 +1361,10 @@ static size_t rank_allowance(pz_store *s, size_t ndue, int force) {
   return k;
 }
 
-/* Ranks what rank_allowance allows of the ndue agencies in s->due and writes
- * their priorities; the others stay dirty (pz_store_rank_pending). */
-static int rank_some(pz_store *s, pz_batch_result *res, size_t ndue, int force) {
-  size_t k = rank_allowance(s, ndue, force), done = 0;
+/* Ranks the first k of the ndue agencies in s->due (k from rank_allowance) and
+ * writes their priorities; the others stay dirty (pz_store_rank_pending). */
+static int rank_some(pz_store *s, pz_batch_result *res, size_t ndue, size_t k, int force) {
+  size_t done = 0;
   if (k == 0) return 0;
   uint64_t t0 = es_mono_ns(), until = force ? 0 : t0 + (uint64_t)s->rank_credit; /* credit > 0 here */
   /* in chunks: what is read for agencies the deadline leaves out is at most one chunk */
@@ -1433,7 +1434,7 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
         if (s->fresh[i].r->received_at > newest) newest = s->fresh[i].r->received_at;
       /* agency_now forgets every agency when its table is full: rank those collected first */
       if (s->nnow == MAX_AGENCIES && ndue && !known_agency(s, agency)) {
-        if (rank_some(s, res, ndue, 0) != 0) goto rollback;
+        if (rank_some(s, res, ndue, rank_allowance(s, ndue, 0), 0) != 0) goto rollback;
         ndue = 0;
       }
       agency_time *a = agency_now(s, agency, newest);
@@ -1444,7 +1445,7 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
        * rank_interval per agency; pz_store_rank_pending catches up on the rest. */
       if (rank_due(s, a)) s->due[ndue++] = a;
     }
-    if (rank_some(s, res, ndue, 0) != 0) goto rollback;
+    if (ndue && rank_some(s, res, ndue, rank_allowance(s, ndue, 0), 0) != 0) goto rollback;
   }
   t4 = es_mono_ns();
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
@@ -1490,9 +1491,10 @@ int pz_store_rank_pending(pz_store *s, pz_batch_result *res, int force) {
   size_t ndue = 0;
   for (size_t i = 0; i < s->nnow; i++)
     if (s->nows[i].dirty && (force || rank_due(s, &s->nows[i]))) s->due[ndue++] = &s->nows[i];
-  if (ndue == 0 || rank_allowance(s, ndue, force) == 0) return 0;
+  size_t k = ndue ? rank_allowance(s, ndue, force) : 0;
+  if (k == 0) return 0;
   if (!pz_store_connected(s) || es_pg_exec(s->c, "BEGIN") != 0) goto fail;
-  if (rank_some(s, res, ndue, force) != 0) goto rollback;
+  if (rank_some(s, res, ndue, k, force) != 0) goto rollback;
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
   return 0;
 rollback:
