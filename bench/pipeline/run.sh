@@ -93,6 +93,51 @@ if ((WARM > 0)); then
   [[ -z $RATE ]] || : >"$ESCUCHA_STATE_DIR/logs/prioritize.log"  # its batch_timing: the measured run only
 fi
 
+# CPU seconds each part spends on the run (utime+stime of the process and its children/threads)
+declare -A PIDS=([ingest]=$(cat "$ESCUCHA_STATE_DIR/pids/ingest.pid") [classify]=$(cat "$ESCUCHA_STATE_DIR/pids/classify.pid")
+  [classify-2]=$W2 [prioritize]=$(cat "$ESCUCHA_STATE_DIR/pids/prioritize.pid") [kafka]=$(cat "$ESCUCHA_STATE_DIR/pids/kafka.pid")
+  [redis]=$(cat "$ESCUCHA_STATE_DIR/pids/redis.pid"))
+cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_cpu() {  # the postmaster and its backends
+  local pm t=0 p; pm=$(cat "$ESCUCHA_STATE_DIR/pids/postgres.pid")
+  for p in "$pm" $(pgrep -P "$pm"); do t=$((t + $(cpu_of "$p"))); done; echo $t
+}
+jit_cpu() {  # the broker JVM's JIT compiler threads (C1/C2 CompilerThread<n>)
+  local t s=0
+  for t in /proc/$1/task/*; do
+    [[ $(cat "$t/comm" 2>/dev/null) == C[12]\ CompilerThre* ]] && s=$((s + $(cpu_of "${t#/proc/}")))
+  done
+  echo $s
+}
+declare -A CPU0
+cpu_mark() {
+  for k in "${!PIDS[@]}"; do CPU0[$k]=$(cpu_of "${PIDS[$k]}"); done
+  PG0=$(pg_cpu) JIT0=$(jit_cpu "${PIDS[kafka]}")
+}
+cpu_report() {  # items: each part's CPU since cpu_mark, per item stored
+  local items=$1 tck k jit cpu_total=0
+  tck=$(getconf CLK_TCK)
+  # CPU per feedback: each part's seconds on the run over the items stored, in µs
+  printf '%-52s %9s %12s\n' "CPU on the run" "seconds" "µs/feedback"
+  cpu_total=0
+  cpu_line() {  # name ticks
+    printf '%-52s %9.1f %12.1f\n' "  $1" "$(awk -v d="$2" -v t="$tck" 'BEGIN {print d/t}')" \
+      "$(awk -v d="$2" -v t="$tck" -v n="$items" 'BEGIN {print d/t/n*1e6}')"
+    cpu_total=$((cpu_total + $2))
+  }
+  for k in ingest classify classify-2 prioritize kafka redis; do cpu_line "$k" $(( $(cpu_of "${PIDS[$k]}") - CPU0[$k] )); done
+  cpu_line "postgres (all backends)" $(( $(pg_cpu) - PG0 ))
+  jit=$(( $(jit_cpu "${PIDS[kafka]}") - JIT0 ))
+  printf '%-52s %9.1f %12.1f\n' "  total" "$(awk -v d="$cpu_total" -v t="$tck" 'BEGIN {print d/t}')" \
+    "$(awk -v d="$cpu_total" -v t="$tck" -v n="$items" 'BEGIN {print d/t/n*1e6}')"
+  # A broker that has run for days has compiled its hot paths long ago; a fresh one still spends
+  # seconds of CPU on it after the warm-up, so that share is shown apart.
+  printf '%-52s %9.1f %12.1f\n' "  of which the broker's JIT compiler (one-time)" "$(awk -v d="$jit" -v t="$tck" 'BEGIN {print d/t}')" \
+    "$(awk -v d="$jit" -v t="$tck" -v n="$items" 'BEGIN {print d/t/n*1e6}')"
+  printf '%-52s %9.1f %12.1f\n' "  total without it (steady state)" "$(awk -v d="$((cpu_total - jit))" -v t="$tck" 'BEGIN {print d/t}')" \
+    "$(awk -v d="$((cpu_total - jit))" -v t="$tck" -v n="$items" 'BEGIN {print d/t/n*1e6}')"
+}
+cpu_mark
 if [[ -n $RATE ]]; then
   out=$(/usr/bin/python3 bench/pipeline/steady.py "$ESCUCHA_HTTP_PORT" "$KEY" "$ESCUCHA_PG_DSN" "steady$$" "$RATE" "$SECS") ||
     exit $?
@@ -123,6 +168,9 @@ if n:
     print("  prioritize: %d transactions, mean per transaction: %s" % (n, ", ".join(
         "%s %.0f" % (k, sum(v[k]) / n) for k in keys)))
 PY
+  # the same breakdown as a burst run, to compare CPU per feedback at a steady rate with it
+  # (the driver's own CPU, steady.py on the same cores, is not counted)
+  cpu_report "$(/usr/bin/python3 -c "import json,sys; print(json.loads(sys.argv[1])['items'])" "$out")"
   exit 0
 fi
 
@@ -144,25 +192,7 @@ wait $C
 t1=$(date +%s.%N)
 raw=$(awk -v n="$N" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", n/(e-s)}')
 
-# CPU seconds each part spends on the run (utime+stime of the process and its children/threads)
-declare -A PIDS=([ingest]=$(cat "$ESCUCHA_STATE_DIR/pids/ingest.pid") [classify]=$(cat "$ESCUCHA_STATE_DIR/pids/classify.pid")
-  [classify-2]=$W2 [prioritize]=$(cat "$ESCUCHA_STATE_DIR/pids/prioritize.pid") [kafka]=$(cat "$ESCUCHA_STATE_DIR/pids/kafka.pid")
-  [redis]=$(cat "$ESCUCHA_STATE_DIR/pids/redis.pid"))
-cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-pg_cpu() {  # the postmaster and its backends
-  local pm t=0 p; pm=$(cat "$ESCUCHA_STATE_DIR/pids/postgres.pid")
-  for p in "$pm" $(pgrep -P "$pm"); do t=$((t + $(cpu_of "$p"))); done; echo $t
-}
-jit_cpu() {  # the broker JVM's JIT compiler threads (C1/C2 CompilerThread<n>)
-  local t s=0
-  for t in /proc/$1/task/*; do
-    [[ $(cat "$t/comm" 2>/dev/null) == C[12]\ CompilerThre* ]] && s=$((s + $(cpu_of "${t#/proc/}")))
-  done
-  echo $s
-}
-declare -A CPU0
-for k in "${!PIDS[@]}"; do CPU0[$k]=$(cpu_of "${PIDS[$k]}"); done
-PG0=$(pg_cpu) JIT0=$(jit_cpu "${PIDS[kafka]}")
+cpu_mark  # after the kcat pass: the broker's CPU for it is not the pipeline's
 out=$(/usr/bin/python3 bench/pipeline/drive.py "$N" "$ESCUCHA_HTTP_PORT" "$KEY" "$ESCUCHA_PG_DSN" "bench$$")
 read -r items total p50 p99 < <(/usr/bin/python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(d['items'], d['total_s'], d['p50_ms'], d['p99_ms'])" "$out")
 rate=$(awk -v n="$items" -v t="$total" 'BEGIN {printf "%.0f", n/t}')
@@ -178,23 +208,4 @@ for s in ingest classify prioritize actions; do
   printf '%-52s %9s kB\n' "peak RSS $s" "$(awk '/VmHWM/ {print $2}' /proc/$pid/status)"
 done
 printf '%-52s %9s kB\n' "peak RSS classify (2nd worker)" "$(awk '/VmHWM/ {print $2}' /proc/$W2/status)"
-tck=$(getconf CLK_TCK)
-# CPU per feedback: each part's seconds on the run over the items stored, in µs
-printf '%-52s %9s %12s\n' "CPU on the run" "seconds" "µs/feedback"
-cpu_total=0
-cpu_line() {  # name ticks
-  printf '%-52s %9.1f %12.1f\n' "  $1" "$(awk -v d="$2" -v t="$tck" 'BEGIN {print d/t}')" \
-    "$(awk -v d="$2" -v t="$tck" -v n="$items" 'BEGIN {print d/t/n*1e6}')"
-  cpu_total=$((cpu_total + $2))
-}
-for k in ingest classify classify-2 prioritize kafka redis; do cpu_line "$k" $(( $(cpu_of "${PIDS[$k]}") - CPU0[$k] )); done
-cpu_line "postgres (all backends)" $(( $(pg_cpu) - PG0 ))
-jit=$(( $(jit_cpu "${PIDS[kafka]}") - JIT0 ))
-printf '%-52s %9.1f %12.1f\n' "  total" "$(awk -v d="$cpu_total" -v t="$tck" 'BEGIN {print d/t}')" \
-  "$(awk -v d="$cpu_total" -v t="$tck" -v n="$items" 'BEGIN {print d/t/n*1e6}')"
-# A broker that has run for days has compiled its hot paths long ago; a fresh one still spends
-# seconds of CPU on it after the warm-up, so that share is shown apart.
-printf '%-52s %9.1f %12.1f\n' "  of which the broker's JIT compiler (one-time)" "$(awk -v d="$jit" -v t="$tck" 'BEGIN {print d/t}')" \
-  "$(awk -v d="$jit" -v t="$tck" -v n="$items" 'BEGIN {print d/t/n*1e6}')"
-printf '%-52s %9.1f %12.1f\n' "  total without it (steady state)" "$(awk -v d="$((cpu_total - jit))" -v t="$tck" 'BEGIN {print d/t}')" \
-  "$(awk -v d="$((cpu_total - jit))" -v t="$tck" -v n="$items" 'BEGIN {print d/t/n*1e6}')"
+cpu_report "$items"

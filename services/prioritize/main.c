@@ -6,6 +6,7 @@
  * result), and the previous batch's texts feed the emerging-topics sketch.
  * PostgreSQL down -> the assignment is paused and the batch retried with
  * backoff; nothing is acknowledged that is not committed. */
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include "spacesaving.h"
 #include "store.h"
 #include "taxonomy.h"
+#include "vector.h"
 #include "util.h"
 
 /* The options, typed and bound to their fields (lib/config.h). */
@@ -93,7 +95,7 @@ static es_opt OPTS[] = {
 
 static struct {
   es_metric *messages, *rows, *dupes, *batch_latency, *pg_errors, *tracked, *spikes, *plans, *published, *paused,
-      *emerging, *ranked_at, *rank_wait, *contacts_purged, *searchable;
+      *emerging, *ranked_at, *rank_wait, *contacts_purged, *searchable, *vectors_here, *vectors_differ;
 } M;
 
 static void metrics_init(void) {
@@ -112,6 +114,11 @@ static void metrics_init(void) {
                                  "Sealed contacts deleted (expired, or told the final outcome)", NULL);
   M.searchable = es_counter("escucha_prioritize_search_rows_total",
                             "Full-text vectors filled after commit (the item is then searchable)", NULL);
+  M.vectors_here = es_counter("escucha_prioritize_search_vectors_made_here_total",
+                              "Of those, vectors this service made instead of the database's parser", NULL);
+  M.vectors_differ =
+      es_counter("escucha_prioritize_search_vectors_differ_total",
+                 "Vectors made here that a verifying fill found different (then the database makes all)", NULL);
   M.spikes = es_counter("escucha_prioritize_spikes_total", "Topic windows that started spiking", NULL);
   M.plans = es_counter("escucha_prioritize_action_plans_total", "Action plans opened/closed", "event", NULL);
   M.published = es_counter("escucha_prioritize_published_total", "Messages produced", "topic", "result", NULL);
@@ -260,6 +267,10 @@ static rd_kafka_message_t *poll_one(rd_kafka_t *c, int timeout_ms) {
 static void search_step(pz_search *f, int poke) {
   long n = pz_search_step(f, poke);
   if (n > 0) es_metric_add(M.searchable, (double)n);
+  long used, differ;
+  pz_search_take(f, &used, &differ);
+  if (used > 0) es_metric_add(M.vectors_here, (double)used);
+  if (differ > 0) es_metric_add(M.vectors_differ, (double)differ);
 }
 
 /* Fills b until it is full, batch_ms after it was started, or no message came for idle_ms.
@@ -452,6 +463,8 @@ static void emerging_report(pz_ss *ss, pz_store *st) {
 typedef struct svc {
   pz_store *st;
   pz_search *search; /* full-text vectors of committed rows */
+  pz_vector *vec;    /* ... made here when it can (NULL: all by the database) */
+  es_buf vbuf;
   rd_kafka_t *producer, *consumer;
   pz_ss *ss;
   const char *mig;
@@ -538,10 +551,25 @@ static void rank_pending(svc *s, int force) {
   pz_batch_result_free(&res);
 }
 
+/* The full-text vectors of the rows just inserted, made here rather than by
+ * the database's parser (vector.h): the next fill stores them. A text this
+ * service does not do exactly is left to the database. */
+static void give_vectors(svc *s, const batch *b) {
+  if (!s->vec) return;
+  for (size_t i = 0; i < b->nrows; i++) {
+    const pz_row *r = &b->rows[i];
+    if (!pz_store_inserted(s->st, i)) continue;
+    s->vbuf.len = 0;
+    int made = pz_vector_make(s->vec, r->language, r->text, r->text ? strlen(r->text) : 0, &s->vbuf);
+    if (made == 1 && pz_search_give(s->search, r->id, s->vbuf.data ? s->vbuf.data : "", s->vbuf.len) == 0) break;
+  }
+}
+
 static int process(svc *s, batch *b) {
   pz_batch_result res;
   uint64_t t0 = es_mono_ns();
   if (write_until_committed(s->st, s->consumer, b, s->next, s->mig, &res) != 0) return -1;
+  give_vectors(s, b);
   search_step(s->search, res.inserted > 0); /* the database fills while we publish and collect */
   uint64_t t1 = es_mono_ns();
   after_commit(s, b, &res);
@@ -628,6 +656,8 @@ static int start(svc *s, pz_store_cfg *cfg, const es_taxonomy *tax) {
   s->ss = pz_ss_new((size_t)C.emerging_capacity);
   s->search = pz_search_new(C.common.pg_dsn, C.search_rows);
   if (!s->st || !s->ss || !s->search) return -1;
+  s->vec = pz_vector_new();
+  if (!s->vec) es_warn("search_vectors_off", "no Snowball stemmer: the database makes every full-text vector");
   /* Migrations first: PostgreSQL may still be starting, so wait for it. */
   for (long backoff = 100; pz_store_connect(s->st, s->mig) != 0 && !es_stopping;) {
     es_admin_set_status("pg=down");
@@ -656,6 +686,8 @@ static void stop(svc *s) {
   if (s->producer) es_kafka_producer_close(s->producer, 10000);
   pz_store_free(s->st);
   pz_search_free(s->search); /* waits for the fill in flight */
+  pz_vector_free(s->vec);
+  es_buf_free(&s->vbuf);
   pz_ss_free(s->ss);
 }
 
@@ -697,10 +729,47 @@ static int effect_stats_cmd(int argc, char **argv) {
   return 0;
 }
 
+/* escucha-prioritize search-vector: for each JSON line {"language": L, "text": T}
+ * on stdin, the line the service would give the search fill: the tsvector
+ * literal, or "-" when the text is left to PostgreSQL (vector.h). For
+ * tests/integration/test_search_vector.py and a look by hand. */
+static int search_vector_cmd(void) {
+  pz_vector *v = pz_vector_new();
+  char *line = NULL;
+  size_t cap = 0;
+  es_buf out = {0};
+  int rc = 2;
+  if (!v) goto cleanup;
+  for (ssize_t len; (len = getline(&line, &cap, stdin)) >= 0;) {
+    json_error_t e;
+    json_t *o = json_loadb(line, (size_t)len, 0, &e);
+    const char *lang = json_string_value(json_object_get(o, "language"));
+    json_t *t = json_object_get(o, "text");
+    if (!o || !json_is_object(o) || (t && !json_is_string(t) && !json_is_null(t))) {
+      fprintf(stderr, "search-vector: line is not {\"language\": ..., \"text\": ...}: %s\n", o ? "text" : e.text);
+      json_decref(o);
+      goto cleanup;
+    }
+    out.len = 0;
+    int r = pz_vector_make(v, lang, json_string_value(t), json_string_length(t), &out);
+    json_decref(o);
+    if (r < 0) goto cleanup;
+    if (r == 0) fputs("-\n", stdout);
+    else printf("%.*s\n", (int)out.len, out.data ? out.data : "");
+  }
+  rc = 0;
+cleanup:
+  free(line);
+  es_buf_free(&out);
+  pz_vector_free(v);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "effect-stats") == 0) return effect_stats_cmd(argc, argv);
-  int r =
-      es_config_parse(OPTS, "escucha-prioritize", "[options | effect-stats XA:NA:XB:NB...]", argc, argv, 1, NULL, NULL);
+  if (argc > 1 && strcmp(argv[1], "search-vector") == 0) return search_vector_cmd();
+  int r = es_config_parse(OPTS, "escucha-prioritize", "[options | effect-stats XA:NA:XB:NB... | search-vector]", argc,
+                          argv, 1, NULL, NULL);
   if (r != 0) {
     es_config_free(OPTS);
     return r > 0 ? 0 : 2;

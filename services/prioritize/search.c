@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "pg.h"
+#include "util.h"
 
 /* A candidate mark is used only this long after it was observed: a writer
  * that draws a seq before its transaction has an xid (prioritize takes the
@@ -16,6 +17,9 @@
 #define RETRY_NS 1000000000ULL /* between connection attempts */
 #define IDLE_NS 1000000000ULL  /* a fill at least this often: rows of other writers */
 #define SETTLE_POLL_NS 250000000ULL
+/* One fill in this many with the service's vectors has the database make
+ * them too and compares (the first one after connecting always does). */
+#define VERIFY_EVERY 64
 
 struct pz_search {
   char *dsn;
@@ -36,6 +40,14 @@ struct pz_search {
    * fills and are not probed at all. hi < 0: unknown, probe every row. */
   int64_t hi, hi_xmin, sent_hi, sent_hi_xmin;
   uint64_t cand_ns, retry_ns, sent_ns;
+  /* Vectors the service made (vector.h) for rows it committed, as a JSON
+   * array's items, for the next fill: at most rows of them. */
+  es_buf given;
+  long ngiven;
+  int use_given;     /* 0 once a verifying fill found one that differs */
+  int verifying;     /* the fill in flight compares instead of using them */
+  long fills_given;  /* fills sent with vectors, for VERIFY_EVERY */
+  long used, differ; /* vectors used, and found different, since the last take */
 };
 
 /* One round trip, one transaction of two statements. The first updates the
@@ -50,17 +62,26 @@ struct pz_search {
  * it observes what the next mark may become: the sequence's last value and
  * the snapshot's oldest running xid (xmin) and first unassigned one (xmax).
  * Format arguments: mark, mark, which rows above it, rows. */
+/* given: the service's vectors (pz_search_give) for the rows they are for;
+ * a row without one, or every row of a verifying fill, gets the database's.
+ * Format arguments: mark, the given JSON literal, mark, which rows above it,
+ * rows, the vector expression, the count of given vectors that differ. */
 static const char SQL_FILL[] =
     "UPDATE feedback_search_mark SET seq = greatest(seq, %lld);"
-    "WITH todo AS (SELECT f.seq, f.id, f.agency, f.received_at, f.language, f.text FROM feedback f"
+    "WITH given AS (SELECT g.id, g.v FROM jsonb_to_recordset(%s::jsonb) AS g(id text, v tsvector)),"
+    " todo AS (SELECT f.seq, f.id, f.agency, f.received_at, f.language, f.text FROM feedback f"
     "  WHERE f.seq > %lld AND (%s)"
     "  ORDER BY f.seq LIMIT %ld),"
     " ins AS (INSERT INTO feedback_search (id, agency, received_at, language, search)"
-    "  SELECT id, agency, received_at, language, feedback_search_vector(language, text) FROM todo"
+    "  SELECT t.id, t.agency, t.received_at, t.language, %s FROM todo t LEFT JOIN given g ON g.id = t.id"
     "  ON CONFLICT (id) DO NOTHING RETURNING 1)"
     " SELECT (SELECT count(*) FROM todo), (SELECT count(*) FROM ins), (SELECT coalesce(max(seq), 0) FROM todo),"
     " coalesce(pg_sequence_last_value(pg_get_serial_sequence('feedback', 'seq')::regclass), 0),"
-    " pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_snapshot_xmax(pg_current_snapshot())::text::bigint";
+    " pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_snapshot_xmax(pg_current_snapshot())::text::bigint,"
+    " (SELECT count(*) FROM todo t JOIN given g ON g.id = t.id), %s";
+#define VEC_GIVEN "coalesce(g.v, feedback_search_vector(t.language, t.text))"
+#define VEC_DB "feedback_search_vector(t.language, t.text)"
+#define DIFFER "(SELECT count(*) FROM todo t JOIN given g ON g.id = t.id WHERE g.v <> " VEC_DB ")"
 
 pz_search *pz_search_new(const char *dsn, long rows) {
   pz_search *s = calloc(1, sizeof *s);
@@ -70,6 +91,7 @@ pz_search *pz_search_new(const char *dsn, long rows) {
   s->mark = -1;
   s->hi = -1;
   s->want = 1; /* catch up on start */
+  s->use_given = 1;
   if (!s->dsn) {
     free(s);
     return NULL;
@@ -134,16 +156,52 @@ static int send_fill(pz_search *s) {
   if (s->hi >= 0)
     snprintf(which, sizeof which, "f.seq > %lld OR (age(f.xmin) <= age('%lld'::xid) AND " PROBE ")", (long long)s->hi,
              (long long)(s->hi_xmin & 0xffffffffLL));
-  char sql[sizeof SQL_FILL + sizeof which + 64];
-  snprintf(sql, sizeof sql, SQL_FILL, mark, mark, which, s->rows);
+  int rc = -1;
+  char *sql = NULL, *lit = NULL;
+  es_buf json = {0};
+  s->verifying = s->ngiven > 0 && s->fills_given++ % VERIFY_EVERY == 0;
+  if (es_buf_append(&json, "[", 1) != 0 || es_buf_append(&json, s->given.data, s->given.len) != 0 ||
+      es_buf_append(&json, "]", 1) != 0)
+    goto cleanup;
+  lit = PQescapeLiteral(s->c, json.data, json.len);
+  size_t cap = sizeof SQL_FILL + sizeof which + (lit ? strlen(lit) : 0) + sizeof VEC_GIVEN + sizeof DIFFER + 64;
+  sql = malloc(cap);
+  if (!lit || !sql) goto cleanup;
+  snprintf(sql, cap, SQL_FILL, mark, lit, mark, which, s->rows, s->verifying ? VEC_DB : VEC_GIVEN,
+           s->verifying ? DIFFER : "0");
   if (!PQsendQuery(s->c, sql)) {
     drop(s, "send");
-    return -1;
+    goto cleanup;
   }
   s->sent_hi = s->hi, s->sent_hi_xmin = s->hi_xmin;
   s->busy = 1;
   s->sent_ns = es_mono_ns();
-  return 0;
+  rc = 0;
+cleanup:
+  /* sent or not, these rows are the database's to fill from now on */
+  s->given.len = 0, s->ngiven = 0;
+  es_buf_free(&json);
+  PQfreemem(lit);
+  free(sql);
+  return rc;
+}
+
+int pz_search_give(pz_search *s, const char *id, const char *vec, size_t len) {
+  if (!s->use_given || s->ngiven >= s->rows) return 0; /* the database makes it */
+  size_t at = s->given.len;
+  if ((s->ngiven > 0 && es_buf_append(&s->given, ",", 1) != 0) || es_buf_puts(&s->given, "{\"id\":") != 0 ||
+      es_buf_json_str(&s->given, id, strlen(id)) != 0 || es_buf_puts(&s->given, ",\"v\":") != 0 ||
+      es_buf_json_str(&s->given, vec, len) != 0 || es_buf_append(&s->given, "}", 1) != 0) {
+    s->given.len = at; /* out of memory: the database makes this one */
+    return -1;
+  }
+  s->ngiven++;
+  return 1;
+}
+
+void pz_search_take(pz_search *s, long *used, long *differ) {
+  *used = s->used, *differ = s->differ;
+  s->used = s->differ = 0;
 }
 
 /* The finished fill's result: vectors committed, or -1. */
@@ -164,13 +222,23 @@ static long finish(pz_search *s) {
     last = r;
   }
   s->busy = 0;
-  if (failed || !last || PQntuples(last) != 1) {
+  if (failed || !last || PQntuples(last) != 1 || PQnfields(last) != 8) {
     PQclear(last);
     if (PQstatus(s->c) != CONNECTION_OK) drop(s, "fill");
     else s->want = 1, s->retry_ns = es_mono_ns() + RETRY_NS; /* not at once: it may fail again */
     return -1;
   }
   long todo = strtol(PQgetvalue(last, 0, 0), NULL, 10), filled = strtol(PQgetvalue(last, 0, 1), NULL, 10);
+  long given = strtol(PQgetvalue(last, 0, 6), NULL, 10), differ = strtol(PQgetvalue(last, 0, 7), NULL, 10);
+  if (!s->verifying) s->used += given;
+  if (differ > 0 && s->use_given) {
+    s->use_given = 0;
+    s->given.len = 0, s->ngiven = 0;
+    es_warn("search_vectors_differ",
+            "%ld of %ld vectors made by the service differ from the database's; the database makes them from now on",
+            differ, given);
+  }
+  s->differ += differ;
   int64_t top = strtoll(PQgetvalue(last, 0, 2), NULL, 10), seq = strtoll(PQgetvalue(last, 0, 3), NULL, 10);
   int64_t xmin = strtoll(PQgetvalue(last, 0, 4), NULL, 10), xmax = strtoll(PQgetvalue(last, 0, 5), NULL, 10);
   PQclear(last);
@@ -245,6 +313,7 @@ void pz_search_free(pz_search *s) {
   if (!s) return;
   if (s->busy) (void)finish(s);
   if (s->c) PQfinish(s->c);
+  es_buf_free(&s->given);
   free(s->dsn);
   free(s);
 }

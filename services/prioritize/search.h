@@ -35,6 +35,14 @@ void pz_search_free(pz_search *s);
 long pz_search_step(pz_search *s, int poke);
 /* Blocks until the fill in flight, if any, has finished; same return. */
 long pz_search_wait(pz_search *s);
+/* A vector the service made (vector.h) for a row it has committed: the next
+ * fill uses it instead of having the database make one. 1 taken, 0 not
+ * (enough are waiting, or a verifying fill found one that differed: from then
+ * on the database makes every vector), -1 out of memory (not taken). */
+int pz_search_give(pz_search *s, const char *id, const char *vec, size_t len);
+/* Vectors given that fills used, and that verifying fills found different
+ * from the database's, since the last call. */
+void pz_search_take(pz_search *s, long *used, long *differ);
 /* Every row with seq at or below it has its vector (-1: not known yet). */
 int64_t pz_search_mark(const pz_search *s);
 #endif

@@ -1384,6 +1384,8 @@ static int rank_some(pz_store *s, pz_batch_result *res, size_t ndue, size_t k, i
   return 0;
 }
 
+int pz_store_inserted(const pz_store *s, size_t i) { return s->skip && s->skip[i] == 0; }
+
 static int64_t hour_of(int64_t ms) { return ms - ((ms % 3600000 + 3600000) % 3600000); }
 
 /* One attempt. With lookup, ids already stored are left out first; without,

@@ -102,6 +102,9 @@ void pz_store_set_overlap(pz_store *s, pz_overlap_fn fn, void *arg);
 /* The whole batch in one transaction. 0 committed; -1 rolled back (nothing
  * written; the connection is dropped when it is unusable). */
 int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *res);
+/* After pz_store_write returned 0: whether rows[i] of that batch was inserted
+ * by it (not a repeat of a row stored before or earlier in the batch). */
+int pz_store_inserted(const pz_store *s, size_t i);
 
 /* Ranks, in their own transaction, agencies with rows committed since their
  * last ranking whose rank interval has passed (all of them when force).
