@@ -14,7 +14,7 @@ import requests
 N = int(sys.argv[1])
 PORT, KEY, DSN, TAG = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 BATCH, THREADS = 1000, 4
-TEXT = ("Solicitud %s-%d: llevo tres semanas esperando respuesta sobre mi trámite de licencia médica en la "
+TEXT = ("Solicitud %s %d: llevo tres semanas esperando respuesta sobre mi trámite de licencia médica en la "
         "sucursal del centro y nadie contesta el teléfono ni los correos; la atención fue muy lenta.")
 bodies = []
 for b in range(0, N, BATCH):

@@ -27,7 +27,7 @@ PORT, KEY, DSN, TAG, RATE, SECONDS = (int(sys.argv[1]), sys.argv[2], sys.argv[3]
                                       int(sys.argv[6]))
 SENDERS, POLL_MS, AGENCY = 32, 50, "demo"
 BATCH = max(1, RATE // 50)  # 50 requests/s whatever the rate
-TEXT = ("Solicitud %s-%d: llevo tres semanas esperando respuesta sobre mi trámite de licencia médica en la "
+TEXT = ("Solicitud %s %d: llevo tres semanas esperando respuesta sobre mi trámite de licencia médica en la "
         "sucursal del centro y nadie contesta el teléfono ni los correos; la atención fue muy lenta.")
 H = {"Authorization": "Bearer " + KEY, "Content-Type": "application/x-ndjson"}
 URL = "http://127.0.0.1:%d/v1/feedback:batch" % PORT

@@ -38,6 +38,7 @@ static struct {
       contact_purge_interval, effect_days, effect_min_events, search_rows;
   double open_threshold, close_threshold, ewma_alpha, spike_p, emerging_confidence, rank_share;
   int action_window, action_level; /* PZ_HOUR..PZ_WEEK; 0 category, 1 subcategory */
+  int search_vectors;
 } C;
 
 static const char *const WINDOWS[] = {"hour", "day", "week", NULL}; /* PZ_WINDOW_NAMES order */
@@ -56,6 +57,9 @@ static es_opt OPTS[] = {
             "A batch closes early when no message came for this long (ms; >= batch-ms: never early)", &C.batch_idle_ms),
     ES_LONG("search-fill-rows", "5000", 1, 1000000,
             "Most full-text vectors per fill (after each commit, on a second connection)", &C.search_rows),
+    ES_BOOL("search-vectors", "on",
+            "Make full-text vectors here when the text allows it exactly (off: PostgreSQL's parser makes all)",
+            &C.search_vectors),
     ES_STR("weights", "volume=0.25,negative=0.25,spike=0.25,nps=0.15,urgency=0.10",
            "Score weights (docs/prioritization.md)", &C.weights),
     ES_DOUBLE("open-threshold", "0.5", 0, 1, "Score at which an action plan opens", &C.open_threshold),
@@ -95,7 +99,8 @@ static es_opt OPTS[] = {
 
 static struct {
   es_metric *messages, *rows, *dupes, *batch_latency, *pg_errors, *tracked, *spikes, *plans, *published, *paused,
-      *emerging, *ranked_at, *rank_wait, *contacts_purged, *searchable, *vectors_here, *vectors_differ;
+      *emerging, *ranked_at, *rank_wait, *contacts_purged, *searchable, *vectors_here, *vectors_verified,
+      *vectors_differ;
 } M;
 
 static void metrics_init(void) {
@@ -116,6 +121,8 @@ static void metrics_init(void) {
                             "Full-text vectors filled after commit (the item is then searchable)", NULL);
   M.vectors_here = es_counter("escucha_prioritize_search_vectors_made_here_total",
                               "Of those, vectors this service made instead of the database's parser", NULL);
+  M.vectors_verified = es_counter("escucha_prioritize_search_vectors_verified_total",
+                                  "Vectors made here that a verifying fill compared with the database's", NULL);
   M.vectors_differ =
       es_counter("escucha_prioritize_search_vectors_differ_total",
                  "Vectors made here that a verifying fill found different (then the database makes all)", NULL);
@@ -267,9 +274,10 @@ static rd_kafka_message_t *poll_one(rd_kafka_t *c, int timeout_ms) {
 static void search_step(pz_search *f, int poke) {
   long n = pz_search_step(f, poke);
   if (n > 0) es_metric_add(M.searchable, (double)n);
-  long used, differ;
-  pz_search_take(f, &used, &differ);
+  long used, verified, differ;
+  pz_search_take(f, &used, &verified, &differ);
   if (used > 0) es_metric_add(M.vectors_here, (double)used);
+  if (verified > 0) es_metric_add(M.vectors_verified, (double)verified);
   if (differ > 0) es_metric_add(M.vectors_differ, (double)differ);
 }
 
@@ -656,8 +664,9 @@ static int start(svc *s, pz_store_cfg *cfg, const es_taxonomy *tax) {
   s->ss = pz_ss_new((size_t)C.emerging_capacity);
   s->search = pz_search_new(C.common.pg_dsn, C.search_rows);
   if (!s->st || !s->ss || !s->search) return -1;
-  s->vec = pz_vector_new();
-  if (!s->vec) es_warn("search_vectors_off", "no Snowball stemmer: the database makes every full-text vector");
+  s->vec = C.search_vectors ? pz_vector_new() : NULL;
+  if (C.search_vectors && !s->vec)
+    es_warn("search_vectors_off", "no Snowball stemmer: the database makes every full-text vector");
   /* Migrations first: PostgreSQL may still be starting, so wait for it. */
   for (long backoff = 100; pz_store_connect(s->st, s->mig) != 0 && !es_stopping;) {
     es_admin_set_status("pg=down");

@@ -44,10 +44,10 @@ struct pz_search {
    * array's items, for the next fill: at most rows of them. */
   es_buf given;
   long ngiven;
-  int use_given;     /* 0 once a verifying fill found one that differs */
-  int verifying;     /* the fill in flight compares instead of using them */
-  long fills_given;  /* fills sent with vectors, for VERIFY_EVERY */
-  long used, differ; /* vectors used, and found different, since the last take */
+  int use_given;               /* 0 once a verifying fill found one that differs */
+  int verifying;               /* the fill in flight compares instead of using them */
+  long fills_given;            /* fills sent with vectors, for VERIFY_EVERY */
+  long used, verified, differ; /* vectors used, compared, found different, since the last take */
 };
 
 /* One round trip, one transaction of two statements. The first updates the
@@ -160,7 +160,7 @@ static int send_fill(pz_search *s) {
   char *sql = NULL, *lit = NULL;
   es_buf json = {0};
   s->verifying = s->ngiven > 0 && s->fills_given++ % VERIFY_EVERY == 0;
-  if (es_buf_append(&json, "[", 1) != 0 || es_buf_append(&json, s->given.data, s->given.len) != 0 ||
+  if (es_buf_append(&json, "[", 1) != 0 || (s->given.len && es_buf_append(&json, s->given.data, s->given.len) != 0) ||
       es_buf_append(&json, "]", 1) != 0)
     goto cleanup;
   lit = PQescapeLiteral(s->c, json.data, json.len);
@@ -199,9 +199,9 @@ int pz_search_give(pz_search *s, const char *id, const char *vec, size_t len) {
   return 1;
 }
 
-void pz_search_take(pz_search *s, long *used, long *differ) {
-  *used = s->used, *differ = s->differ;
-  s->used = s->differ = 0;
+void pz_search_take(pz_search *s, long *used, long *verified, long *differ) {
+  *used = s->used, *verified = s->verified, *differ = s->differ;
+  s->used = s->verified = s->differ = 0;
 }
 
 /* The finished fill's result: vectors committed, or -1. */
@@ -231,6 +231,7 @@ static long finish(pz_search *s) {
   long todo = strtol(PQgetvalue(last, 0, 0), NULL, 10), filled = strtol(PQgetvalue(last, 0, 1), NULL, 10);
   long given = strtol(PQgetvalue(last, 0, 6), NULL, 10), differ = strtol(PQgetvalue(last, 0, 7), NULL, 10);
   if (!s->verifying) s->used += given;
+  else s->verified += given;
   if (differ > 0 && s->use_given) {
     s->use_given = 0;
     s->given.len = 0, s->ngiven = 0;

@@ -40,9 +40,9 @@ long pz_search_wait(pz_search *s);
  * (enough are waiting, or a verifying fill found one that differed: from then
  * on the database makes every vector), -1 out of memory (not taken). */
 int pz_search_give(pz_search *s, const char *id, const char *vec, size_t len);
-/* Vectors given that fills used, and that verifying fills found different
- * from the database's, since the last call. */
-void pz_search_take(pz_search *s, long *used, long *differ);
+/* Since the last call: vectors given that fills used, that verifying fills
+ * compared with the database's instead, and that they found different. */
+void pz_search_take(pz_search *s, long *used, long *verified, long *differ);
 /* Every row with seq at or below it has its vector (-1: not known yet). */
 int64_t pz_search_mark(const pz_search *s);
 #endif

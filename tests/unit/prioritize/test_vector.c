@@ -66,22 +66,22 @@ static void test_empty_and_only_stop_words(void **state) {
 static void test_left_to_the_database(void **state) {
   (void)state;
   const char *left[] = {
-      "punto.final",        /* a host or file name */
-      "hola.. chao",        /* exactly two dots are a token */
-      "socio-económico",    /* hyphenated word */
-      "3-4 días",           /* a signed number */
-      "2.5 km",             /* a decimal */
-      "1.2.3",              /* a version */
-      "ver http://x.cl",    /* a URL */
-      "ana@example.org",    /* an e-mail */
-      "1º piso",            /* º: not a Latin-1 letter here */
-      "en 20–30",           /* a non-ASCII mark next to a number */
-      "ok\xff",             /* not UTF-8 */
-      "\xe2\x82",           /* a truncated sequence */
-      "Ωmega",              /* another script */
-      "a/b",                /* a path */
-      "x_y",                /* underscore */
-      "<b>negrita</b>",     /* a tag */
+      "punto.final",     /* a host or file name */
+      "hola.. chao",     /* exactly two dots are a token */
+      "socio-económico", /* hyphenated word */
+      "3-4 días",        /* a signed number */
+      "2.5 km",          /* a decimal */
+      "1.2.3",           /* a version */
+      "ver http://x.cl", /* a URL */
+      "ana@example.org", /* an e-mail */
+      "1º piso",         /* º: not a Latin-1 letter here */
+      "en 20–30",        /* a non-ASCII mark next to a number */
+      "ok\xff",          /* not UTF-8 */
+      "\xe2\x82",        /* a truncated sequence */
+      "Ωmega",           /* another script */
+      "a/b",             /* a path */
+      "x_y",             /* underscore */
+      "<b>negrita</b>",  /* a tag */
   };
   for (size_t i = 0; i < sizeof left / sizeof *left; i++) assert_string_equal(make("es", left[i]), "-");
 }
@@ -118,8 +118,10 @@ static void test_appends_after_what_the_buffer_holds(void **state) {
 
 static void test_stop_lists_sorted(void **state) {
   (void)state;
-  for (size_t i = 1; i < pz_vector_nstop_es; i++) assert_true(strcmp(pz_vector_stop_es[i - 1], pz_vector_stop_es[i]) < 0);
-  for (size_t i = 1; i < pz_vector_nstop_en; i++) assert_true(strcmp(pz_vector_stop_en[i - 1], pz_vector_stop_en[i]) < 0);
+  for (size_t i = 1; i < pz_vector_nstop_es; i++)
+    assert_true(strcmp(pz_vector_stop_es[i - 1], pz_vector_stop_es[i]) < 0);
+  for (size_t i = 1; i < pz_vector_nstop_en; i++)
+    assert_true(strcmp(pz_vector_stop_en[i - 1], pz_vector_stop_en[i]) < 0);
   assert_int_equal(pz_vector_nstop_es, 313);
   assert_int_equal(pz_vector_nstop_en, 127);
 }
