@@ -568,7 +568,7 @@ static void give_vectors(svc *s, const batch *b) {
     const pz_row *r = &b->rows[i];
     if (!pz_store_inserted(s->st, i)) continue;
     s->vbuf.len = 0;
-    int made = pz_vector_make(s->vec, r->language, r->text, r->text ? strlen(r->text) : 0, &s->vbuf);
+    int made = pz_vector_make(s->vec, r->language, r->text, r->text ? strlen(r->text) : 0, 1, &s->vbuf);
     if (made == 1 && pz_search_give(s->search, r->id, s->vbuf.data ? s->vbuf.data : "", s->vbuf.len) == 0) break;
   }
 }
@@ -760,7 +760,7 @@ static int search_vector_cmd(void) {
       goto cleanup;
     }
     out.len = 0;
-    int r = pz_vector_make(v, lang, json_string_value(t), json_string_length(t), &out);
+    int r = pz_vector_make(v, lang, json_string_value(t), json_string_length(t), 0, &out);
     json_decref(o);
     if (r < 0) goto cleanup;
     if (r == 0) fputs("-\n", stdout);

@@ -40,17 +40,23 @@ struct pz_search {
    * fills and are not probed at all. hi < 0: unknown, probe every row. */
   int64_t hi, hi_xmin, sent_hi, sent_hi_xmin;
   uint64_t cand_ns, retry_ns, sent_ns;
-  /* Vectors the service made (vector.h) for rows it committed, as a JSON
-   * array's items, for the next fill: at most rows of them. */
-  es_buf given;
+  /* Vectors the service made (vector.h) for rows it committed, for the next
+   * fill (at most rows of them): the bodies of two binary arrays, ids (text)
+   * and vectors (tsvector), each after ARRAY_HEAD bytes its header takes. */
+  es_buf ids, vecs;
   long ngiven;
+  /* The fill in flight, read as its results come (a pipeline: the mark's
+   * UPDATE, the fill, the sync) */
+  PGresult *last;
+  int failed;
   int use_given;               /* 0 once a verifying fill found one that differs */
   int verifying;               /* the fill in flight compares instead of using them */
   long fills_given;            /* fills sent with vectors, for VERIFY_EVERY */
   long used, verified, differ; /* vectors used, compared, found different, since the last take */
 };
 
-/* One round trip, one transaction of two statements. The first updates the
+/* One round trip, one transaction of two statements (a pipeline up to its
+ * sync is one implicit transaction). The first updates the
  * mark's row (persisting the mark) and holds it to the commit: a delete of
  * feedback locks that row before it deletes the vectors (migration 018), so it
  * waits for this fill and sees its vectors, and a fill after a delete waits for
@@ -61,16 +67,16 @@ struct pz_search {
  * their xmin is not older than hi_xmin, and then with a primary-key probe; and
  * it observes what the next mark may become: the sequence's last value and
  * the snapshot's oldest running xid (xmin) and first unassigned one (xmax).
- * Format arguments: mark, mark, which rows above it, rows. */
-/* given: the service's vectors (pz_search_give) for the rows they are for;
- * a row without one, or every row of a verifying fill, gets the database's.
- * Format arguments: mark, the given JSON literal, mark, which rows above it,
- * rows, the vector expression, the count of given vectors that differ. */
+ * given: the service's vectors (pz_search_give), binary parameters, for the
+ * rows they are for; a row without one, or every row of a verifying fill,
+ * gets the database's. Parameters: mark; ids, vectors, mark. Format
+ * arguments: which rows above the mark, rows, the vector expression, the
+ * count of given vectors that differ. */
+static const char SQL_MARK[] = "UPDATE feedback_search_mark SET seq = greatest(seq, $1::bigint)";
 static const char SQL_FILL[] =
-    "UPDATE feedback_search_mark SET seq = greatest(seq, %lld);"
-    "WITH given AS (SELECT g.id, g.v FROM jsonb_to_recordset(%s::jsonb) AS g(id text, v tsvector)),"
+    "WITH given AS (SELECT g.id, g.v FROM unnest($1::text[], $2::tsvector[]) AS g(id, v)),"
     " todo AS (SELECT f.seq, f.id, f.agency, f.received_at, f.language, f.text FROM feedback f"
-    "  WHERE f.seq > %lld AND (%s)"
+    "  WHERE f.seq > $3::bigint AND (%s)"
     "  ORDER BY f.seq LIMIT %ld),"
     " ins AS (INSERT INTO feedback_search (id, agency, received_at, language, search)"
     "  SELECT t.id, t.agency, t.received_at, t.language, %s FROM todo t LEFT JOIN given g ON g.id = t.id"
@@ -103,6 +109,8 @@ static void drop(pz_search *s, const char *what) {
   es_warn("search_fill_failed", "%s: %s", what, s->c ? PQerrorMessage(s->c) : "no connection");
   if (s->c) PQfinish(s->c);
   s->c = NULL;
+  PQclear(s->last);
+  s->last = NULL;
   s->busy = 0;
   s->want = 1;
   s->hi = -1; /* a fill may have committed unseen: probe every row again */
@@ -147,56 +155,85 @@ static int connect_fill(pz_search *s) {
 
 #define PROBE "NOT EXISTS (SELECT 1 FROM feedback_search s WHERE s.id = f.id)"
 
+/* array_recv's header: one dimension, no NULLs, the element type, the
+ * length, lower bound 1 */
+#define ARRAY_HEAD 20
+#define TEXTOID 25
+#define TSVECTOROID 3614
+
+static void put32(unsigned char *p, uint32_t x) {
+  p[0] = (unsigned char)(x >> 24), p[1] = (unsigned char)(x >> 16), p[2] = (unsigned char)(x >> 8),
+  p[3] = (unsigned char)x;
+}
+
+/* b's bytes as a binary array of n elements of type oid (b starts with
+ * ARRAY_HEAD bytes for the header when n > 0); *len its length. */
+static const char *array_value(es_buf *b, long n, uint32_t oid, int *len) {
+  static unsigned char empty[2][12];
+  if (n == 0) { /* no dimensions */
+    unsigned char *e = empty[oid == TSVECTOROID];
+    put32(e, 0), put32(e + 4, 0), put32(e + 8, oid);
+    *len = 12;
+    return (const char *)e;
+  }
+  unsigned char *h = (unsigned char *)b->data;
+  put32(h, 1), put32(h + 4, 0), put32(h + 8, oid), put32(h + 12, (uint32_t)n), put32(h + 16, 1);
+  *len = (int)b->len;
+  return b->data;
+}
+
 static int send_fill(pz_search *s) {
   if (!s->c && connect_fill(s) != 0) return -1;
-  long long mark = s->mark < 0 ? 0 : s->mark;
+  char mark[24];
+  snprintf(mark, sizeof mark, "%lld", (long long)(s->mark < 0 ? 0 : s->mark));
   /* A row's xmin is 32 bits: age() counts back from this transaction's xid,
    * so the smaller age is the later xid (hi_xmin is recent: no wraparound). */
   char which[256] = PROBE;
   if (s->hi >= 0)
     snprintf(which, sizeof which, "f.seq > %lld OR (age(f.xmin) <= age('%lld'::xid) AND " PROBE ")", (long long)s->hi,
              (long long)(s->hi_xmin & 0xffffffffLL));
-  int rc = -1;
-  char *sql = NULL, *lit = NULL;
-  es_buf json = {0};
+  char sql[sizeof SQL_FILL + sizeof which + sizeof VEC_GIVEN + sizeof DIFFER + 64];
   s->verifying = s->ngiven > 0 && s->fills_given++ % VERIFY_EVERY == 0;
-  if (es_buf_append(&json, "[", 1) != 0 || (s->given.len && es_buf_append(&json, s->given.data, s->given.len) != 0) ||
-      es_buf_append(&json, "]", 1) != 0)
-    goto cleanup;
-  lit = PQescapeLiteral(s->c, json.data, json.len);
-  size_t cap = sizeof SQL_FILL + sizeof which + (lit ? strlen(lit) : 0) + sizeof VEC_GIVEN + sizeof DIFFER + 64;
-  sql = malloc(cap);
-  if (!lit || !sql) goto cleanup;
-  snprintf(sql, cap, SQL_FILL, mark, lit, mark, which, s->rows, s->verifying ? VEC_DB : VEC_GIVEN,
-           s->verifying ? DIFFER : "0");
-  if (!PQsendQuery(s->c, sql)) {
+  snprintf(sql, sizeof sql, SQL_FILL, which, s->rows, s->verifying ? VEC_DB : VEC_GIVEN, s->verifying ? DIFFER : "0");
+  int lens[3], fmts[3] = {1, 1, 0};
+  const char *vals[3];
+  vals[0] = array_value(&s->ids, s->ngiven, TEXTOID, &lens[0]);
+  vals[1] = array_value(&s->vecs, s->ngiven, TSVECTOROID, &lens[1]);
+  vals[2] = mark, lens[2] = 0;
+  const char *mv[1] = {mark};
+  int ok = PQenterPipelineMode(s->c) && PQsendQueryParams(s->c, SQL_MARK, 1, NULL, mv, NULL, NULL, 0) &&
+           PQsendQueryParams(s->c, sql, 3, NULL, vals, lens, fmts, 0) && PQpipelineSync(s->c);
+  /* sent or not, these rows are the database's to fill from now on */
+  s->ids.len = 0, s->vecs.len = 0, s->ngiven = 0;
+  if (!ok) {
     drop(s, "send");
-    goto cleanup;
+    return -1;
   }
   s->sent_hi = s->hi, s->sent_hi_xmin = s->hi_xmin;
   s->busy = 1;
+  s->failed = 0;
   s->sent_ns = es_mono_ns();
-  rc = 0;
-cleanup:
-  /* sent or not, these rows are the database's to fill from now on */
-  s->given.len = 0, s->ngiven = 0;
-  es_buf_free(&json);
-  PQfreemem(lit);
-  free(sql);
-  return rc;
+  return 0;
 }
 
 int pz_search_give(pz_search *s, const char *id, const char *vec, size_t len) {
   if (!s->use_given || s->ngiven >= s->rows) return 0; /* the database makes it */
-  size_t at = s->given.len;
-  if ((s->ngiven > 0 && es_buf_append(&s->given, ",", 1) != 0) || es_buf_puts(&s->given, "{\"id\":") != 0 ||
-      es_buf_json_str(&s->given, id, strlen(id)) != 0 || es_buf_puts(&s->given, ",\"v\":") != 0 ||
-      es_buf_json_str(&s->given, vec, len) != 0 || es_buf_append(&s->given, "}", 1) != 0) {
-    s->given.len = at; /* out of memory: the database makes this one */
-    return -1;
+  size_t at_ids = s->ids.len, at_vecs = s->vecs.len, n = strlen(id);
+  unsigned char l[4];
+  int rc = 0;
+  if (s->ngiven == 0)
+    rc = es_buf_reserve(&s->ids, ARRAY_HEAD) || es_buf_reserve(&s->vecs, ARRAY_HEAD) ? -1 : 0,
+    s->ids.len = s->vecs.len = ARRAY_HEAD;
+  put32(l, (uint32_t)n);
+  if (rc == 0 && es_buf_append(&s->ids, l, 4) == 0 && es_buf_append(&s->ids, id, n) == 0) {
+    put32(l, (uint32_t)len);
+    if (es_buf_append(&s->vecs, l, 4) == 0 && es_buf_append(&s->vecs, vec, len) == 0) {
+      s->ngiven++;
+      return 1;
+    }
   }
-  s->ngiven++;
-  return 1;
+  s->ids.len = s->ngiven ? at_ids : 0, s->vecs.len = s->ngiven ? at_vecs : 0; /* the database makes this one */
+  return -1;
 }
 
 void pz_search_take(pz_search *s, long *used, long *verified, long *differ) {
@@ -204,27 +241,47 @@ void pz_search_take(pz_search *s, long *used, long *verified, long *differ) {
   s->used = s->verified = s->differ = 0;
 }
 
-/* The finished fill's result: vectors committed, or -1. */
-static long finish(pz_search *s) {
-  PGresult *r, *last = NULL;
-  int failed = 0;
-  while ((r = PQgetResult(s->c)) != NULL) { /* the mark's UPDATE, then the fill's rows */
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-      failed = 1;
-      es_warn("search_fill_failed", "fill: %s", PQresultErrorMessage(r));
+/* Reads the results of the fill in flight as far as they have come (all of
+ * them when block): 1 once its pipeline is complete, 0 not yet. */
+static int read_results(pz_search *s, int block) {
+  for (;;) {
+    if (!block && PQisBusy(s->c)) return 0;
+    PGresult *r = PQgetResult(s->c);
+    if (!r) {
+      if (PQstatus(s->c) != CONNECTION_OK) {
+        s->failed = 1;
+        return 1;
+      }
+      continue; /* the end of one statement's results */
     }
-    if (st != PGRES_TUPLES_OK) {
+    ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_PIPELINE_SYNC) {
       PQclear(r);
+      return 1;
+    }
+    if (st == PGRES_TUPLES_OK) {
+      PQclear(s->last);
+      s->last = r;
       continue;
     }
-    PQclear(last);
-    last = r;
+    if (st != PGRES_COMMAND_OK) {
+      if (st != PGRES_PIPELINE_ABORTED) es_warn("search_fill_failed", "fill: %s", PQresultErrorMessage(r));
+      s->failed = 1;
+    }
+    PQclear(r);
   }
+}
+
+/* The finished fill's result: vectors committed, or -1. */
+static long finish(pz_search *s) {
+  PGresult *last = s->last;
+  int failed = s->failed;
+  s->last = NULL;
   s->busy = 0;
+  if (!failed && !PQexitPipelineMode(s->c)) failed = 1;
   if (failed || !last || PQntuples(last) != 1 || PQnfields(last) != 8) {
     PQclear(last);
-    if (PQstatus(s->c) != CONNECTION_OK) drop(s, "fill");
+    if (PQstatus(s->c) != CONNECTION_OK || PQpipelineStatus(s->c) != PQ_PIPELINE_OFF) drop(s, "fill");
     else s->want = 1, s->retry_ns = es_mono_ns() + RETRY_NS; /* not at once: it may fail again */
     return -1;
   }
@@ -234,7 +291,7 @@ static long finish(pz_search *s) {
   else s->verified += given;
   if (differ > 0 && s->use_given) {
     s->use_given = 0;
-    s->given.len = 0, s->ngiven = 0;
+    s->ids.len = 0, s->vecs.len = 0, s->ngiven = 0;
     es_warn("search_vectors_differ",
             "%ld of %ld vectors made by the service differ from the database's; the database makes them from now on",
             differ, given);
@@ -289,7 +346,7 @@ long pz_search_step(pz_search *s, int poke) {
       drop(s, "read");
       return -1;
     }
-    if (PQisBusy(s->c)) return 0;
+    if (!read_results(s, 0)) return 0;
     n = finish(s);
     if (!s->c) return -1;
   }
@@ -305,6 +362,7 @@ long pz_search_step(pz_search *s, int poke) {
 
 long pz_search_wait(pz_search *s) {
   if (!s->busy) return 0;
+  read_results(s, 1);
   return finish(s);
 }
 
@@ -312,9 +370,11 @@ int64_t pz_search_mark(const pz_search *s) { return s->mark; }
 
 void pz_search_free(pz_search *s) {
   if (!s) return;
-  if (s->busy) (void)finish(s);
+  if (s->busy) (void)pz_search_wait(s);
   if (s->c) PQfinish(s->c);
-  es_buf_free(&s->given);
+  es_buf_free(&s->ids);
+  es_buf_free(&s->vecs);
+  PQclear(s->last);
   free(s->dsn);
   free(s);
 }

@@ -1,7 +1,7 @@
 /* Stop words of PostgreSQL's `spanish` and `english` text search
  * configurations: copies of PostgreSQL 15's share/tsearch_data/spanish.stop and
  * english.stop (from the Snowball project, BSD licence; see
- * docs/search.md). A word in these lists gets no lexeme but takes a
+ * docs/prioritization.md). A word in these lists gets no lexeme but takes a
  * position, as in to_tsvector. Sorted (bsearch); checked against the server
  * by tests/integration/test_search_vector.py and at run time by the fills
  * that verify (search.c). Regenerate when PostgreSQL's lists change. */

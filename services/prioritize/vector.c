@@ -2,6 +2,7 @@
 #include "vector.h"
 
 #include <libstemmer.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +10,17 @@
 #define MAX_TOKENS 255 /* to_tsvector keeps 255 positions per lexeme (tsvector input 256): never pass it */
 #define MAX_WORD 255   /* bytes of a lower-cased token (PostgreSQL's limit is 2047) */
 
+/* A lexeme at a position: its bytes are lex.data[off, off + len). */
+typedef struct {
+  uint32_t off;
+  uint16_t len, pos;
+} entry;
+
 struct pz_vector {
   struct sb_stemmer *es, *en;
+  es_buf lex; /* the lexemes of the text being made */
+  entry ent[MAX_TOKENS];
+  size_t n;
 };
 
 pz_vector *pz_vector_new(void) {
@@ -29,6 +39,7 @@ void pz_vector_free(pz_vector *v) {
   if (!v) return;
   if (v->es) sb_stemmer_delete(v->es);
   if (v->en) sb_stemmer_delete(v->en);
+  es_buf_free(&v->lex);
   free(v);
 }
 
@@ -113,17 +124,68 @@ static int is_stop(const char *w, int es) {
  * non-ASCII mark; a dot only as the blank rules below allow (7. yes, 1.5 no). */
 static int digit_neighbour(int c) { return c == C_SPACE || c == C_PUNCT || c == C_DOT; }
 
-/* Appends one lexeme with its position (a space before all but the first);
- * 0 ok, -1 out of memory. The lexemes are letters and digits: no quoting. */
-static int emit(es_buf *out, int first, const char *lex, size_t n, unsigned pos) {
-  char num[16];
-  int k = snprintf(num, sizeof num, "':%u", pos);
-  if (!first && es_buf_append(out, " ", 1) != 0) return -1;
-  if (es_buf_append(out, "'", 1) != 0 || es_buf_append(out, lex, n) != 0) return -1;
-  return es_buf_append(out, num, (size_t)k);
+static int keep(pz_vector *v, const char *lex, size_t n, unsigned pos) {
+  if (v->n >= MAX_TOKENS || v->lex.len > UINT32_MAX - n) return -1; /* cannot happen: tokens are counted */
+  v->ent[v->n++] = (entry){(uint32_t)v->lex.len, (uint16_t)n, (uint16_t)pos};
+  return es_buf_append(&v->lex, lex, n);
 }
 
-int pz_vector_make(pz_vector *v, const char *lang, const char *text, size_t len, es_buf *out) {
+/* The text literal: 'lexeme':position items in the text's order (the server
+ * sorts and merges them). The lexemes are letters and digits: no quoting. */
+static int put_text(const pz_vector *v, es_buf *out) {
+  for (size_t i = 0; i < v->n; i++) {
+    char num[16];
+    int k = snprintf(num, sizeof num, "':%u", v->ent[i].pos);
+    if ((i > 0 && es_buf_append(out, " ", 1) != 0) || es_buf_append(out, "'", 1) != 0 ||
+        es_buf_append(out, v->lex.data + v->ent[i].off, v->ent[i].len) != 0 || es_buf_append(out, num, (size_t)k) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* The server's order of lexemes (tsCompareString: bytes, then the shorter
+ * first), then positions; qsort has no context argument: single-threaded. */
+static const char *g_lex;
+static int cmp_entry(const void *a, const void *b) {
+  const entry *x = a, *y = b;
+  int c = memcmp(g_lex + x->off, g_lex + y->off, x->len < y->len ? x->len : y->len);
+  if (c) return c;
+  if (x->len != y->len) return x->len < y->len ? -1 : 1;
+  return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static int put_be(es_buf *out, uint32_t x, int bytes) {
+  unsigned char b[4] = {(unsigned char)(x >> 24), (unsigned char)(x >> 16), (unsigned char)(x >> 8), (unsigned char)x};
+  return es_buf_append(out, b + 4 - bytes, (size_t)bytes);
+}
+
+/* tsvector's binary form (tsvectorsend): the number of lexemes (int32), then
+ * each distinct lexeme, sorted, NUL-terminated, with its positions (uint16
+ * count, then uint16 each, ascending; weight bits 0 = D). */
+static int put_binary(pz_vector *v, es_buf *out) {
+  g_lex = v->lex.data;
+  qsort(v->ent, v->n, sizeof *v->ent, cmp_entry);
+  g_lex = NULL;
+  uint32_t distinct = 0;
+  for (size_t i = 0; i < v->n; i++)
+    distinct += i == 0 || v->ent[i].len != v->ent[i - 1].len ||
+                memcmp(v->lex.data + v->ent[i].off, v->lex.data + v->ent[i - 1].off, v->ent[i].len) != 0;
+  if (put_be(out, distinct, 4) != 0) return -1;
+  for (size_t i = 0; i < v->n;) {
+    size_t j = i + 1;
+    while (j < v->n && v->ent[j].len == v->ent[i].len &&
+           memcmp(v->lex.data + v->ent[j].off, v->lex.data + v->ent[i].off, v->ent[i].len) == 0)
+      j++;
+    if (es_buf_append(out, v->lex.data + v->ent[i].off, v->ent[i].len) != 0 || es_buf_append(out, "", 1) != 0 ||
+        put_be(out, (uint32_t)(j - i), 2) != 0)
+      return -1;
+    for (; i < j; i++)
+      if (put_be(out, v->ent[i].pos, 2) != 0) return -1;
+  }
+  return 0;
+}
+
+int pz_vector_make(pz_vector *v, const char *lang, const char *text, size_t len, int binary, es_buf *out) {
   const unsigned char *s = (const unsigned char *)text;
   int es = lang && strcmp(lang, "es") == 0;
   struct sb_stemmer *st = es ? v->es : v->en;
@@ -132,6 +194,7 @@ int pz_vector_make(pz_vector *v, const char *lang, const char *text, size_t len,
   int prev = C_SPACE; /* the class before i; the text's start counts as a blank */
   char word[MAX_WORD + 1];
   int rc = 0;
+  v->n = 0, v->lex.len = 0;
   if (!text) len = 0;
   while (i < len) {
     unsigned cp;
@@ -180,7 +243,7 @@ int pz_vector_make(pz_vector *v, const char *lang, const char *text, size_t len,
     if (++pos > MAX_TOKENS) goto not_mine;
     prev = last;
     if (digits) { /* a number or a numword (abc123): the `simple` dictionary, the token lower-cased */
-      if (emit(out, out->len == start, word, n, pos) != 0) goto oom;
+      if (keep(v, word, n, pos) != 0) goto oom;
       continue;
     }
     if (is_stop(word, es)) continue; /* a position, no lexeme */
@@ -188,8 +251,9 @@ int pz_vector_make(pz_vector *v, const char *lang, const char *text, size_t len,
     if (!stem) goto oom;
     int sl = sb_stemmer_length(st);
     if (sl <= 0) goto not_mine;
-    if (emit(out, out->len == start, (const char *)stem, (size_t)sl, pos) != 0) goto oom;
+    if (keep(v, (const char *)stem, (size_t)sl, pos) != 0) goto oom;
   }
+  if ((binary ? put_binary(v, out) : put_text(v, out)) != 0) goto oom;
   return 1;
 not_mine:
   out->len = start;

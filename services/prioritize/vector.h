@@ -26,11 +26,13 @@ typedef struct pz_vector pz_vector;
 ES_MUST_CHECK pz_vector *pz_vector_new(void);
 void pz_vector_free(pz_vector *v);
 
-/* The tsvector literal of text[0, len) (e.g. "'gat':2 'perr':5") appended to
- * out. lang: "es" for Spanish, anything else (NULL too) English, as the SQL
- * function. Returns 1 done, 0 the text is not one this module does exactly
- * (out unchanged: PostgreSQL makes the vector), -1 out of memory. */
-ES_MUST_CHECK int pz_vector_make(pz_vector *v, const char *lang, const char *text, size_t len, es_buf *out);
+/* The vector of text[0, len) appended to out: the tsvector literal (e.g.
+ * "'gat':2 'perr':5"), or with binary its binary form (tsvectorsend's, for a
+ * binary parameter). lang: "es" for Spanish, anything else (NULL too)
+ * English, as the SQL function. Returns 1 done, 0 the text is not one this
+ * module does exactly (out unchanged: PostgreSQL makes the vector), -1 out of
+ * memory. */
+ES_MUST_CHECK int pz_vector_make(pz_vector *v, const char *lang, const char *text, size_t len, int binary, es_buf *out);
 
 /* stopwords.c: PostgreSQL's lists, sorted by strcmp */
 extern const char *const *pz_vector_stop_es, *const *pz_vector_stop_en;

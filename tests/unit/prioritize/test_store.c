@@ -534,7 +534,7 @@ static void test_search_delete_races_fill(void **state) {
   pz_search *f = pz_search_new(dsn, 5000);
   assert_non_null(f);
   (void)pz_search_step(f, 1);
-  assert_true(waits_for_lock("UPDATE feedback_search_mark"));
+  assert_true(waits_for_lock("WITH given AS")); /* the fill statement, after the mark's UPDATE */
   /* the delete of the row the fill saw: its trigger waits for the fill */
   assert_int_equal(PQsendQuery(d, "DELETE FROM feedback WHERE id = 'F00009100'"), 1);
   assert_true(waits_for_lock("DELETE FROM feedback"));

@@ -18,7 +18,7 @@ static const char *make(const char *lang, const char *text) {
   static es_buf out;
   static char copy[4096];
   out.len = 0;
-  int r = pz_vector_make(V, lang, text, text ? strlen(text) : 0, &out);
+  int r = pz_vector_make(V, lang, text, text ? strlen(text) : 0, 0, &out);
   assert_true(r >= 0);
   if (r == 0) {
     assert_int_equal(out.len, 0); /* nothing appended when the database does it */
@@ -109,10 +109,30 @@ static void test_appends_after_what_the_buffer_holds(void **state) {
   (void)state;
   es_buf out = {0};
   assert_int_equal(es_buf_puts(&out, "[\"x\","), 0);
-  assert_int_equal(pz_vector_make(V, "en", "cats", 4, &out), 1);
-  assert_int_equal(pz_vector_make(V, "en", "a.b", 3, &out), 0); /* left as it was */
+  assert_int_equal(pz_vector_make(V, "en", "cats", 4, 0, &out), 1);
+  assert_int_equal(pz_vector_make(V, "en", "a.b", 3, 0, &out), 0); /* left as it was */
   assert_int_equal(out.len, strlen("[\"x\",'cat':1"));
   assert_memory_equal(out.data, "[\"x\",'cat':1", out.len);
+  es_buf_free(&out);
+}
+
+static void test_binary_form(void **state) {
+  (void)state;
+  es_buf out = {0};
+  /* perr:2,5 gat:3 (the server's order: bytes, then the shorter first); "el" a position */
+  assert_int_equal(pz_vector_make(V, "es", "el perro gato y perro", 21, 1, &out), 1);
+  static const unsigned char want[] = {0,   0,   0,   2,   'g', 'a', 't', 0, 0, 1, 0, 3,
+                                       'p', 'e', 'r', 'r', 0,   0,   2,   0, 2, 0, 5};
+  assert_int_equal(out.len, sizeof want);
+  assert_memory_equal(out.data, want, sizeof want);
+  out.len = 0;
+  assert_int_equal(pz_vector_make(V, "es", "a aa a", 6, 1, &out), 1); /* 'a' is a stop word: aa alone */
+  static const unsigned char want2[] = {0, 0, 0, 1, 'a', 'a', 0, 0, 1, 0, 2};
+  assert_int_equal(out.len, sizeof want2);
+  assert_memory_equal(out.data, want2, sizeof want2);
+  out.len = 0;
+  assert_int_equal(pz_vector_make(V, "es", "", 0, 1, &out), 1);
+  assert_int_equal(out.len, 4); /* no lexemes */
   es_buf_free(&out);
 }
 
@@ -136,6 +156,7 @@ int main(void) {
       cmocka_unit_test(test_left_to_the_database),
       cmocka_unit_test(test_at_most_255_tokens_and_255_bytes),
       cmocka_unit_test(test_appends_after_what_the_buffer_holds),
+      cmocka_unit_test(test_binary_form),
       cmocka_unit_test(test_stop_lists_sorted),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
