@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Learning curves: labelling in the review queue's order vs at random.
 
-learning.py BIN TRAIN.csv TEST.csv OUT_DIR TASK [SEEDS] [MAX]   (TASK: topics-en | sentiment-es;
-SEEDS: comma-separated seeds, default 7,8,9; MAX: stop the curves at this many labels, a quick look)
+learning.py BIN TRAIN.csv TEST.csv OUT_DIR TASK [SEEDS] [MAX] [ORDERS]   (TASK: topics-en | sentiment-es;
+SEEDS: comma-separated seeds, default 7,8,9; MAX: stop the curves at this many labels, a quick look;
+ORDERS: queue,random (default) or queue alone while trying orders: the random curves depend only on
+the seed, so they need not be redrawn for each candidate order; no ratio then, exit 3)
 
 Pool = the training rows of the task (NHS English rows with a topic, or
 Spanish reviews with a sentiment). Per seed s, both orders start from the same
@@ -121,7 +123,10 @@ def main():
     sizes = grid(len(pool))
     if cap:
         sizes = [n for n in sizes if n <= cap]
-    runs = [(o, s) for s in seeds for o in ("queue", "random")]
+    orders = sys.argv[8].split(",") if len(sys.argv) > 8 and sys.argv[8] else ["queue", "random"]
+    if not orders or any(o not in ("queue", "random") for o in orders):
+        raise SystemExit("learning.py: ORDERS is queue,random or one of them")
+    runs = [(o, s) for s in seeds for o in orders]
     starts = {s: random.Random(s).sample(range(len(pool)), 50) for s in seeds}
     curves = [curve(b, pool, starts[s], sizes, head, lang, test, model, tmp, o, s, out_dir) for o, s in runs]
     names = ["%s s%d" % (o, s) for o, s in runs]
@@ -139,6 +144,9 @@ def main():
                                                    (hit, interp) if hit else "not reached by %d" % sizes[-1]))
     if any(x is None for x in need.values()):
         print("%s: a curve never reached 95 %% of the full-pool macro-F1; no ratio" % task)
+        return 3
+    if orders != ["queue", "random"] and orders != ["random", "queue"]:
+        print("%s: one order only (%s); no ratio" % (task, ",".join(orders)))
         return 3
     q, r = [need["queue", s] for s in seeds], [need["random", s] for s in seeds]
     ratio = statistics.mean(q) / statistics.mean(r)
