@@ -80,16 +80,26 @@ B=$ESCUCHA_STATE_DIR/bench; mkdir -p "$B"
 # JVM's C2 compiler threads were the broker's largest CPU user in a JFR recording of a cold
 # 100k run), and PostgreSQL's caches start empty. BENCH_WARMUP items go through the whole
 # pipeline first (0: measure from cold, as before 2026-12-01 evening).
+# Every stored row has its full-text vector (the fill runs behind the inserts), within 120 s:
+# prioritize's count of vectors filled reaches the rows stored (polled from its metrics, not
+# with queries that would add to the database's CPU on the run).
+wait_searchable() {
+  local rows filled
+  rows=$(psql -X -At "$ESCUCHA_PG_DSN" -c "SELECT count(*) FROM feedback")
+  for _ in $(seq 600); do
+    filled=$(curl -s "localhost:$((ESCUCHA_ADMIN_PORT_BASE + 3))/metrics" |
+      awk '/^escucha_prioritize_search_rows_total / {print int($2)}')
+    ((${filled:-0} >= rows)) && return 0
+    sleep 0.2
+  done
+  return 1
+}
 WARM=${BENCH_WARMUP:-30000}
 if ((WARM > 0)); then
   /usr/bin/python3 bench/pipeline/drive.py "$WARM" "$ESCUCHA_HTTP_PORT" "$KEY" "$ESCUCHA_PG_DSN" "warm$$" >/dev/null
   # and the full-text fill of its rows done (it runs behind the inserts, and would otherwise
   # take the first seconds of the measured run's database time)
-  for _ in $(seq 600); do
-    [[ $(psql -X -At "$ESCUCHA_PG_DSN" -c "SELECT NOT EXISTS (SELECT 1 FROM feedback f WHERE NOT EXISTS
-          (SELECT 1 FROM feedback_search s WHERE s.id = f.id))") == t ]] && break
-    sleep 0.2
-  done
+  wait_searchable
   [[ -z $RATE ]] || : >"$ESCUCHA_STATE_DIR/logs/prioritize.log"  # its batch_timing: the measured run only
 fi
 
@@ -110,9 +120,36 @@ jit_cpu() {  # the broker JVM's JIT compiler threads (C1/C2 CompilerThread<n>)
   echo $s
 }
 declare -A CPU0
+declare -A BE0
 cpu_mark() {
   for k in "${!PIDS[@]}"; do CPU0[$k]=$(cpu_of "${PIDS[$k]}"); done
   PG0=$(pg_cpu) JIT0=$(jit_cpu "${PIDS[kafka]}")
+  BE0=()
+  local pid
+  for pid in $(pgrep -P "$(cat "$ESCUCHA_STATE_DIR/pids/postgres.pid")"); do BE0[$pid]=$(cpu_of "$pid"); done
+}
+# PostgreSQL's CPU by client (pg_stat_activity's application_name: escucha-prioritize is the
+# writer, escucha-prioritize-fill the search fill), backends' CPU since cpu_mark
+pg_by_client() {
+  local items=$1 tck pid app t
+  tck=$(getconf CLK_TCK)
+  declare -A BY=()
+  while IFS='|' read -r pid app; do
+    [[ -n $pid ]] || continue
+    t=$(( $(cpu_of "$pid") - ${BE0[$pid]:-0} ))
+    BY[${app:-(background)}]=$(( ${BY[${app:-(background)}]:-0} + t ))
+  done < <(psql -X -At "$ESCUCHA_PG_DSN" -c "SELECT pid, coalesce(nullif(application_name, ''), backend_type)
+                                             FROM pg_stat_activity")
+  for app in "${!BY[@]}"; do
+    printf '%-52s %9.1f %12.1f\n' "    postgres for $app" "$(awk -v d="${BY[$app]}" -v t="$tck" 'BEGIN {print d/t}')" \
+      "$(awk -v d="${BY[$app]}" -v t="$tck" -v n="$items" 'BEGIN {print d/t/n*1e6}')"
+  done | sort
+}
+search_report() {  # how the full-text vectors were made (services/prioritize/vector.c)
+  curl -s "localhost:$((ESCUCHA_ADMIN_PORT_BASE + 3))/metrics" | awk '
+    /^escucha_prioritize_search_rows_total / {t=$2} /^escucha_prioritize_search_vectors_made_here_total / {h=$2}
+    /^escucha_prioritize_search_vectors_verified_total / {v=$2} /^escucha_prioritize_search_vectors_differ_total / {d=$2}
+    END {printf "%-52s %d of %d (verified %d, differing %d)\n", "full-text vectors made by prioritize (run + warm-up)", h, t, v, d}'
 }
 cpu_report() {  # items: each part's CPU since cpu_mark, per item stored
   local items=$1 tck k jit cpu_total=0
@@ -127,6 +164,7 @@ cpu_report() {  # items: each part's CPU since cpu_mark, per item stored
   }
   for k in ingest classify classify-2 prioritize kafka redis; do cpu_line "$k" $(( $(cpu_of "${PIDS[$k]}") - CPU0[$k] )); done
   cpu_line "postgres (all backends)" $(( $(pg_cpu) - PG0 ))
+  pg_by_client "$items"
   jit=$(( $(jit_cpu "${PIDS[kafka]}") - JIT0 ))
   printf '%-52s %9.1f %12.1f\n' "  total" "$(awk -v d="$cpu_total" -v t="$tck" 'BEGIN {print d/t}')" \
     "$(awk -v d="$cpu_total" -v t="$tck" -v n="$items" 'BEGIN {print d/t/n*1e6}')"
@@ -171,6 +209,7 @@ PY
   # the same breakdown as a burst run, to compare CPU per feedback at a steady rate with it
   # (the driver's own CPU, steady.py on the same cores, is not counted)
   cpu_report "$(/usr/bin/python3 -c "import json,sys; print(json.loads(sys.argv[1])['items'])" "$out")"
+  search_report
   exit 0
 fi
 
@@ -194,6 +233,9 @@ raw=$(awk -v n="$N" -v s="$t0" -v e="$t1" 'BEGIN {printf "%.0f", n/(e-s)}')
 
 cpu_mark  # after the kcat pass: the broker's CPU for it is not the pipeline's
 out=$(/usr/bin/python3 bench/pipeline/drive.py "$N" "$ESCUCHA_HTTP_PORT" "$KEY" "$ESCUCHA_PG_DSN" "bench$$")
+# CPU per feedback counts the whole fill: its vectors are part of storing an item (until
+# 2026-12-01 night the CPU was read when the last row was stored, with the fill still behind)
+wait_searchable || { echo "bench: refusing to report: rows still without their vector 120 s after the run" >&2; exit 3; }
 read -r items total p50 p99 < <(/usr/bin/python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(d['items'], d['total_s'], d['p50_ms'], d['p99_ms'])" "$out")
 rate=$(awk -v n="$items" -v t="$total" 'BEGIN {printf "%.0f", n/t}')
 
@@ -209,3 +251,4 @@ for s in ingest classify prioritize actions; do
 done
 printf '%-52s %9s kB\n' "peak RSS classify (2nd worker)" "$(awk '/VmHWM/ {print $2}' /proc/$W2/status)"
 cpu_report "$items"
+search_report

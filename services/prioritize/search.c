@@ -37,14 +37,24 @@ struct pz_search {
    * by a transaction with an xid at or after hi_xmin (it was not visible to an
    * earlier fill whose snapshot's xmin that was), so the recheck of the rows
    * between the mark and hi probes only those; rows above hi are new to the
-   * fills and are not probed at all. hi < 0: unknown, probe every row. */
-  int64_t hi, hi_xmin, sent_hi, sent_hi_xmin;
+   * fills and are not probed at all. hi < 0: unknown, probe every row.
+   * lo <= hi, lo_xmin >= hi_xmin: the same with a later bound for the rows up
+   * to lo, which a fill that stopped at rows covered: behind a backlog every
+   * fill stops at rows, the mark cannot move, and without it each fill probed
+   * again all the rows the fills before it had filled. */
+  int64_t hi, hi_xmin, sent_hi, sent_hi_xmin, lo, lo_xmin, sent_lo, sent_lo_xmin;
   uint64_t cand_ns, retry_ns, sent_ns;
-  /* Vectors the service made (vector.h) for rows it committed, for the next
-   * fill (at most rows of them): the bodies of two binary arrays, ids (text)
-   * and vectors (tsvector), each after ARRAY_HEAD bytes its header takes. */
+  /* Vectors the service made (vector.h) for rows it committed, oldest first
+   * (its rows' seq order): the bodies of two binary arrays, ids (text) and
+   * vectors (tsvector), each after ARRAY_HEAD bytes its header takes; end[i]
+   * where entry i ends in each. A fill sends the oldest rows of them and
+   * says how far its rows reached; those are dropped, the rest wait for the
+   * fills that reach their rows (a fill behind the writer does not waste them). */
   es_buf ids, vecs;
-  long ngiven;
+  struct given_end {
+    size_t id, vec;
+  } * end;
+  long ngiven, sent;
   /* The fill in flight, read as its results come (a pipeline: the mark's
    * UPDATE, the fill, the sync) */
   PGresult *last;
@@ -68,13 +78,14 @@ struct pz_search {
  * it observes what the next mark may become: the sequence's last value and
  * the snapshot's oldest running xid (xmin) and first unassigned one (xmax).
  * given: the service's vectors (pz_search_give), binary parameters, for the
- * rows they are for; a row without one, or every row of a verifying fill,
- * gets the database's. Parameters: mark; ids, vectors, mark. Format
+ * rows they are for (the last column: how far into them its rows reached);
+ * a row without one, or every row of a verifying fill, gets the database's.
+ * Parameters: mark; ids, vectors, mark. Format
  * arguments: which rows above the mark, rows, the vector expression, the
  * count of given vectors that differ. */
 static const char SQL_MARK[] = "UPDATE feedback_search_mark SET seq = greatest(seq, $1::bigint)";
 static const char SQL_FILL[] =
-    "WITH given AS (SELECT g.id, g.v FROM unnest($1::text[], $2::tsvector[]) AS g(id, v)),"
+    "WITH given AS (SELECT g.id, g.v, g.k FROM unnest($1::text[], $2::tsvector[]) WITH ORDINALITY AS g(id, v, k)),"
     " todo AS (SELECT f.seq, f.id, f.agency, f.received_at, f.language, f.text FROM feedback f"
     "  WHERE f.seq > $3::bigint AND (%s)"
     "  ORDER BY f.seq LIMIT %ld),"
@@ -84,7 +95,8 @@ static const char SQL_FILL[] =
     " SELECT (SELECT count(*) FROM todo), (SELECT count(*) FROM ins), (SELECT coalesce(max(seq), 0) FROM todo),"
     " coalesce(pg_sequence_last_value(pg_get_serial_sequence('feedback', 'seq')::regclass), 0),"
     " pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_snapshot_xmax(pg_current_snapshot())::text::bigint,"
-    " (SELECT count(*) FROM todo t JOIN given g ON g.id = t.id), %s";
+    " (SELECT count(*) FROM todo t JOIN given g ON g.id = t.id), %s,"
+    " (SELECT coalesce(max(g.k), 0) FROM todo t JOIN given g ON g.id = t.id)";
 #define VEC_GIVEN "coalesce(g.v, feedback_search_vector(t.language, t.text))"
 #define VEC_DB "feedback_search_vector(t.language, t.text)"
 #define DIFFER "(SELECT count(*) FROM todo t JOIN given g ON g.id = t.id WHERE g.v <> " VEC_DB ")"
@@ -96,6 +108,7 @@ pz_search *pz_search_new(const char *dsn, long rows) {
   s->rows = rows < 1 ? 1 : rows;
   s->mark = -1;
   s->hi = -1;
+  s->lo = -1;
   s->want = 1; /* catch up on start */
   s->use_given = 1;
   if (!s->dsn) {
@@ -113,7 +126,7 @@ static void drop(pz_search *s, const char *what) {
   s->last = NULL;
   s->busy = 0;
   s->want = 1;
-  s->hi = -1; /* a fill may have committed unseen: probe every row again */
+  s->hi = s->lo = -1; /* a fill may have committed unseen: probe every row again */
   s->retry_ns = es_mono_ns() + RETRY_NS;
 }
 
@@ -135,7 +148,8 @@ static int connect_fill(pz_search *s) {
   /* Asynchronous commit is safe here: a fill's commit record follows the
    * records of the fills its mark relies on in the WAL, so a crash that loses
    * vectors loses the mark that passed them too, and they are filled again. */
-  if (es_pg_exec(s->c, "SET synchronous_commit = off") != 0) {
+  /* its own name in pg_stat_activity: the fill's cost apart from the writer's */
+  if (es_pg_exec(s->c, "SET synchronous_commit = off; SET application_name = 'escucha-prioritize-fill'") != 0) {
     drop(s, "session");
     return -1;
   }
@@ -166,9 +180,9 @@ static void put32(unsigned char *p, uint32_t x) {
   p[3] = (unsigned char)x;
 }
 
-/* b's bytes as a binary array of n elements of type oid (b starts with
- * ARRAY_HEAD bytes for the header when n > 0); *len its length. */
-static const char *array_value(es_buf *b, long n, uint32_t oid, int *len) {
+/* b's first bytes, up to upto, as a binary array of its first n elements of
+ * type oid (b starts with ARRAY_HEAD bytes for the header); *len its length. */
+static const char *array_value(es_buf *b, long n, size_t upto, uint32_t oid, int *len) {
   static unsigned char empty[2][12];
   if (n == 0) { /* no dimensions */
     unsigned char *e = empty[oid == TSVECTOROID];
@@ -178,7 +192,7 @@ static const char *array_value(es_buf *b, long n, uint32_t oid, int *len) {
   }
   unsigned char *h = (unsigned char *)b->data;
   put32(h, 1), put32(h + 4, 0), put32(h + 8, oid), put32(h + 12, (uint32_t)n), put32(h + 16, 1);
-  *len = (int)b->len;
+  *len = (int)upto;
   return b->data;
 }
 
@@ -188,52 +202,84 @@ static int send_fill(pz_search *s) {
   snprintf(mark, sizeof mark, "%lld", (long long)(s->mark < 0 ? 0 : s->mark));
   /* A row's xmin is 32 bits: age() counts back from this transaction's xid,
    * so the smaller age is the later xid (hi_xmin is recent: no wraparound). */
-  char which[256] = PROBE;
-  if (s->hi >= 0)
+  char which[512] = PROBE;
+  if (s->hi >= 0 && s->lo >= 0 && s->lo_xmin != s->hi_xmin)
+    snprintf(which, sizeof which,
+             "f.seq > %lld OR (age(f.xmin) <= age('%lld'::xid) AND " PROBE
+             ")"
+             " OR (f.seq > %lld AND age(f.xmin) <= age('%lld'::xid) AND " PROBE ")",
+             (long long)s->hi, (long long)(s->lo_xmin & 0xffffffffLL), (long long)s->lo,
+             (long long)(s->hi_xmin & 0xffffffffLL));
+  else if (s->hi >= 0)
     snprintf(which, sizeof which, "f.seq > %lld OR (age(f.xmin) <= age('%lld'::xid) AND " PROBE ")", (long long)s->hi,
              (long long)(s->hi_xmin & 0xffffffffLL));
   char sql[sizeof SQL_FILL + sizeof which + sizeof VEC_GIVEN + sizeof DIFFER + 64];
-  s->verifying = s->ngiven > 0 && s->fills_given++ % VERIFY_EVERY == 0;
+  long n = s->ngiven < s->rows ? s->ngiven : s->rows; /* the oldest: the rows this fill may reach */
+  s->verifying = n > 0 && s->fills_given++ % VERIFY_EVERY == 0;
   snprintf(sql, sizeof sql, SQL_FILL, which, s->rows, s->verifying ? VEC_DB : VEC_GIVEN, s->verifying ? DIFFER : "0");
   int lens[3], fmts[3] = {1, 1, 0};
   const char *vals[3];
-  vals[0] = array_value(&s->ids, s->ngiven, TEXTOID, &lens[0]);
-  vals[1] = array_value(&s->vecs, s->ngiven, TSVECTOROID, &lens[1]);
+  vals[0] = array_value(&s->ids, n, n ? s->end[n - 1].id : 0, TEXTOID, &lens[0]);
+  vals[1] = array_value(&s->vecs, n, n ? s->end[n - 1].vec : 0, TSVECTOROID, &lens[1]);
   vals[2] = mark, lens[2] = 0;
   const char *mv[1] = {mark};
   int ok = PQenterPipelineMode(s->c) && PQsendQueryParams(s->c, SQL_MARK, 1, NULL, mv, NULL, NULL, 0) &&
            PQsendQueryParams(s->c, sql, 3, NULL, vals, lens, fmts, 0) && PQpipelineSync(s->c);
-  /* sent or not, these rows are the database's to fill from now on */
-  s->ids.len = 0, s->vecs.len = 0, s->ngiven = 0;
+  s->sent = n;
   if (!ok) {
     drop(s, "send");
     return -1;
   }
   s->sent_hi = s->hi, s->sent_hi_xmin = s->hi_xmin;
+  s->sent_lo = s->lo, s->sent_lo_xmin = s->lo_xmin;
   s->busy = 1;
   s->failed = 0;
   s->sent_ns = es_mono_ns();
   return 0;
 }
 
+/* At most this many rows' vectors wait: a fill far behind the writer gets
+ * the database's for the rows after them. */
+#define GIVEN_MAX(s) (4 * (s)->rows)
+
 int pz_search_give(pz_search *s, const char *id, const char *vec, size_t len) {
-  if (!s->use_given || s->ngiven >= s->rows) return 0; /* the database makes it */
-  size_t at_ids = s->ids.len, at_vecs = s->vecs.len, n = strlen(id);
+  if (!s->use_given || s->ngiven >= GIVEN_MAX(s)) return 0; /* the database makes it */
+  size_t n = strlen(id);
   unsigned char l[4];
-  int rc = 0;
-  if (s->ngiven == 0)
-    rc = es_buf_reserve(&s->ids, ARRAY_HEAD) || es_buf_reserve(&s->vecs, ARRAY_HEAD) ? -1 : 0,
+  if (!s->end) {
+    s->end = malloc((size_t)GIVEN_MAX(s) * sizeof *s->end);
+    if (!s->end) return -1;
+  }
+  if (s->ngiven == 0) {
+    if (es_buf_reserve(&s->ids, ARRAY_HEAD) != 0 || es_buf_reserve(&s->vecs, ARRAY_HEAD) != 0) return -1;
     s->ids.len = s->vecs.len = ARRAY_HEAD;
+  }
+  size_t at_ids = s->ids.len, at_vecs = s->vecs.len;
   put32(l, (uint32_t)n);
-  if (rc == 0 && es_buf_append(&s->ids, l, 4) == 0 && es_buf_append(&s->ids, id, n) == 0) {
+  if (es_buf_append(&s->ids, l, 4) == 0 && es_buf_append(&s->ids, id, n) == 0) {
     put32(l, (uint32_t)len);
     if (es_buf_append(&s->vecs, l, 4) == 0 && es_buf_append(&s->vecs, vec, len) == 0) {
-      s->ngiven++;
+      s->end[s->ngiven++] = (struct given_end){s->ids.len, s->vecs.len};
       return 1;
     }
   }
-  s->ids.len = s->ngiven ? at_ids : 0, s->vecs.len = s->ngiven ? at_vecs : 0; /* the database makes this one */
+  s->ids.len = at_ids, s->vecs.len = at_vecs; /* out of memory: the database makes this one */
   return -1;
+}
+
+/* Drops the oldest k given vectors (their rows are filled). */
+static void given_drop(pz_search *s, long k) {
+  if (k <= 0) return;
+  if (k >= s->ngiven) {
+    s->ngiven = 0, s->ids.len = s->vecs.len = 0;
+    return;
+  }
+  size_t di = s->end[k - 1].id - ARRAY_HEAD, dv = s->end[k - 1].vec - ARRAY_HEAD;
+  memmove(s->ids.data + ARRAY_HEAD, s->ids.data + ARRAY_HEAD + di, s->ids.len - ARRAY_HEAD - di);
+  memmove(s->vecs.data + ARRAY_HEAD, s->vecs.data + ARRAY_HEAD + dv, s->vecs.len - ARRAY_HEAD - dv);
+  s->ids.len -= di, s->vecs.len -= dv;
+  s->ngiven -= k;
+  for (long i = 0; i < s->ngiven; i++) s->end[i] = (struct given_end){s->end[i + k].id - di, s->end[i + k].vec - dv};
 }
 
 void pz_search_take(pz_search *s, long *used, long *verified, long *differ) {
@@ -279,7 +325,7 @@ static long finish(pz_search *s) {
   s->last = NULL;
   s->busy = 0;
   if (!failed && !PQexitPipelineMode(s->c)) failed = 1;
-  if (failed || !last || PQntuples(last) != 1 || PQnfields(last) != 8) {
+  if (failed || !last || PQntuples(last) != 1 || PQnfields(last) != 9) {
     PQclear(last);
     if (PQstatus(s->c) != CONNECTION_OK || PQpipelineStatus(s->c) != PQ_PIPELINE_OFF) drop(s, "fill");
     else s->want = 1, s->retry_ns = es_mono_ns() + RETRY_NS; /* not at once: it may fail again */
@@ -287,11 +333,17 @@ static long finish(pz_search *s) {
   }
   long todo = strtol(PQgetvalue(last, 0, 0), NULL, 10), filled = strtol(PQgetvalue(last, 0, 1), NULL, 10);
   long given = strtol(PQgetvalue(last, 0, 6), NULL, 10), differ = strtol(PQgetvalue(last, 0, 7), NULL, 10);
+  long reached = strtol(PQgetvalue(last, 0, 8), NULL, 10);
+  /* Which given rows are filled now: every one sent when this fill did not
+   * stop at rows (its snapshot, taken after they were given, saw them all:
+   * filled now, or before, perhaps by another instance); else those up to
+   * the last one it took (the ones before it have smaller seqs). */
+  given_drop(s, todo < s->rows ? s->sent : reached < s->sent ? reached : s->sent);
   if (!s->verifying) s->used += given;
   else s->verified += given;
   if (differ > 0 && s->use_given) {
     s->use_given = 0;
-    s->ids.len = 0, s->vecs.len = 0, s->ngiven = 0;
+    given_drop(s, s->ngiven);
     es_warn("search_vectors_differ",
             "%ld of %ld vectors made by the service differ from the database's; the database makes them from now on",
             differ, given);
@@ -311,11 +363,16 @@ static long finish(pz_search *s) {
   if (!full) {
     s->hi = seq > s->sent_hi ? seq : s->sent_hi;
     s->hi_xmin = xmin;
+    s->lo = s->hi, s->lo_xmin = xmin;
   } else if (s->sent_hi < 0) {
     s->hi = top, s->hi_xmin = xmin;
+    s->lo = top, s->lo_xmin = xmin;
   } else {
     s->hi = top > s->sent_hi ? top : s->sent_hi;
     s->hi_xmin = s->sent_hi_xmin;
+    /* up to top, this fill's bound; a later lo sent keeps its own (older than this one: also true) */
+    if (top >= s->sent_lo) s->lo = top, s->lo_xmin = xmin;
+    else s->lo = s->sent_lo, s->lo_xmin = s->sent_lo_xmin;
   }
   /* The candidate's seq becomes the mark when this fill saw every row above
    * the mark (it did not stop at rows) and every transaction that could hold
@@ -374,6 +431,7 @@ void pz_search_free(pz_search *s) {
   if (s->c) PQfinish(s->c);
   es_buf_free(&s->ids);
   es_buf_free(&s->vecs);
+  free(s->end);
   PQclear(s->last);
   free(s->dsn);
   free(s);
