@@ -15,6 +15,7 @@
 
 #include "store.h"
 #include "search.h"
+#include "vector.h"
 #include "log.h"
 
 #define SCHEMA "pz_unit_test"
@@ -569,6 +570,51 @@ static void test_search_delete_races_fill(void **state) {
   pz_store_free(s);
 }
 
+/* Vectors the service made (vector.h) given to the fills: fills of at most 3
+ * rows (each but the last stopping there) use them as they reach their rows,
+ * the first one compares them with the database's instead, and every stored
+ * vector is the database's own. */
+static void test_search_given_vectors(void **state) {
+  (void)state;
+  if (!admin) skip();
+  pz_store_cfg cfg;
+  pz_store_cfg_default(&cfg);
+  pz_store *s = open_store(&cfg);
+  reset_tables();
+  pz_search *f = pz_search_new(dsn, 3);
+  pz_vector *v = pz_vector_new();
+  assert_non_null(f);
+  assert_non_null(v);
+  owned_row o[8];
+  for (int i = 0; i < 8; i++) {
+    make_row(&o[i], 9300 + i, "waiting_times", NULL, T0 + (int64_t)i * 1000, "NEGATIVE", -1, -1, 0, 0.9);
+    snprintf(o[i].text, sizeof o[i].text, "Llevo %d semanas esperando respuesta de la oficina", i + 2);
+  }
+  pz_batch_result res;
+  write_rows(s, o, 8, &res);
+  pz_batch_result_free(&res);
+  es_buf b = {0};
+  for (int i = 0; i < 8; i++) {
+    b.len = 0;
+    assert_int_equal(pz_vector_make(v, "es", o[i].text, strlen(o[i].text), 1, &b), 1);
+    assert_int_equal(pz_search_give(f, o[i].id, b.data, b.len), 1);
+  }
+  assert_true(fill_until(f, "SELECT count(*) FROM feedback_search", 8));
+  assert_true(pz_search_wait(f) >= 0);
+  long used, verified, differ;
+  pz_search_take(f, &used, &verified, &differ);
+  assert_int_equal(differ, 0);
+  assert_int_equal(verified, 3); /* the first fill's rows */
+  assert_int_equal(used, 5);     /* then each fill the given vectors of the rows it reached */
+  assert_int_equal(scalar("SELECT count(*) FROM feedback_search s JOIN feedback f USING (id)"
+                          " WHERE s.search = feedback_search_vector(f.language, f.text)"),
+                   8);
+  es_buf_free(&b);
+  pz_vector_free(v);
+  pz_search_free(f);
+  pz_store_free(s);
+}
+
 /* What ranking left behind, plan ids (random) masked: priorities without
  * computed_at, plans, effects and audit rows, one sorted text. */
 static char *ranking_state(void) {
@@ -700,6 +746,7 @@ int main(void) {
       cmocka_unit_test(test_emerging_snapshot),
       cmocka_unit_test(test_mixed_batches),
       cmocka_unit_test(test_search_fill),
+      cmocka_unit_test(test_search_given_vectors),
       cmocka_unit_test(test_search_fills_a_late_commit),
       cmocka_unit_test(test_search_delete_races_fill),
       cmocka_unit_test(test_many_agencies_one_transaction),
