@@ -131,7 +131,7 @@ if n < stats["accepted"]:
     die("%d of %d accepted items not stored 120 s after the last send" % (stats["accepted"] - n, stats["accepted"]))
 cur.execute("SELECT extract(epoch FROM received_at), extract(epoch FROM pg_xact_commit_timestamp(xmin)),"
             " extract(epoch FROM inserted_at) FROM feedback"
-            " WHERE agency = %s AND received_at >= %s AND text LIKE %s", (AGENCY, since, "%" + TAG + "-%"))
+            " WHERE agency = %s AND received_at >= %s AND text LIKE %s", (AGENCY, since, "%" + TAG + " %"))
 rows = cur.fetchall()
 t_first = min(float(r[0]) for r in rows)
 per10 = {}
