@@ -3,6 +3,7 @@
 #define ESCUCHA_LIB_PG_H
 #include "util.h" /* ES_MUST_CHECK */
 #include <libpq-fe.h>
+#include <stdint.h>
 
 /* Connects; NULL on failure with the reason in err (no password in it). */
 ES_MUST_CHECK
@@ -20,4 +21,19 @@ ES_MUST_CHECK
 PGresult *es_pg_query(PGconn *c, const char *sql, int n, const char *const *params, char *why, size_t whylen);
 /* True when the connection is usable; tries one PQreset otherwise. */
 int es_pg_ensure(PGconn *c);
+
+/* PostgreSQL's binary formats (COPY BINARY, binary parameters, *_recv) are
+ * big-endian: v written at p. */
+static inline void es_pg_be16(void *p, uint16_t v) {
+  unsigned char *b = p;
+  b[0] = (unsigned char)(v >> 8), b[1] = (unsigned char)v;
+}
+static inline void es_pg_be32(void *p, uint32_t v) {
+  unsigned char *b = p;
+  for (int i = 3; i >= 0; i--, v >>= 8) b[i] = (unsigned char)v;
+}
+static inline void es_pg_be64(void *p, uint64_t v) {
+  unsigned char *b = p;
+  for (int i = 7; i >= 0; i--, v >>= 8) b[i] = (unsigned char)v;
+}
 #endif

@@ -175,23 +175,19 @@ static int connect_fill(pz_search *s) {
 #define TEXTOID 25
 #define TSVECTOROID 3614
 
-static void put32(unsigned char *p, uint32_t x) {
-  p[0] = (unsigned char)(x >> 24), p[1] = (unsigned char)(x >> 16), p[2] = (unsigned char)(x >> 8),
-  p[3] = (unsigned char)x;
-}
-
 /* b's first bytes, up to upto, as a binary array of its first n elements of
  * type oid (b starts with ARRAY_HEAD bytes for the header); *len its length. */
 static const char *array_value(es_buf *b, long n, size_t upto, uint32_t oid, int *len) {
   static unsigned char empty[2][12];
   if (n == 0) { /* no dimensions */
     unsigned char *e = empty[oid == TSVECTOROID];
-    put32(e, 0), put32(e + 4, 0), put32(e + 8, oid);
+    es_pg_be32(e, 0), es_pg_be32(e + 4, 0), es_pg_be32(e + 8, oid);
     *len = 12;
     return (const char *)e;
   }
   unsigned char *h = (unsigned char *)b->data;
-  put32(h, 1), put32(h + 4, 0), put32(h + 8, oid), put32(h + 12, (uint32_t)n), put32(h + 16, 1);
+  es_pg_be32(h, 1), es_pg_be32(h + 4, 0), es_pg_be32(h + 8, oid), es_pg_be32(h + 12, (uint32_t)n),
+      es_pg_be32(h + 16, 1);
   *len = (int)upto;
   return b->data;
 }
@@ -255,9 +251,9 @@ int pz_search_give(pz_search *s, const char *id, const char *vec, size_t len) {
     s->ids.len = s->vecs.len = ARRAY_HEAD;
   }
   size_t at_ids = s->ids.len, at_vecs = s->vecs.len;
-  put32(l, (uint32_t)n);
+  es_pg_be32(l, (uint32_t)n);
   if (es_buf_append(&s->ids, l, 4) == 0 && es_buf_append(&s->ids, id, n) == 0) {
-    put32(l, (uint32_t)len);
+    es_pg_be32(l, (uint32_t)len);
     if (es_buf_append(&s->vecs, l, 4) == 0 && es_buf_append(&s->vecs, vec, len) == 0) {
       s->end[s->ngiven++] = (struct given_end){s->ids.len, s->vecs.len};
       return 1;

@@ -289,23 +289,16 @@ static int mark_stored(pz_store *s, const pz_row *rows, size_t n, int *found) {
 /* COPY binary format (big-endian fields with a 32-bit length, -1 = NULL). */
 #define PG_EPOCH_MS 946684800000LL /* 2000-01-01, PostgreSQL's timestamp epoch */
 
-static void be16(char *p, uint16_t v) { p[0] = (char)(v >> 8), p[1] = (char)v; }
-static void be32(char *p, uint32_t v) {
-  for (int i = 3; i >= 0; i--, v >>= 8) p[i] = (char)v;
-}
-static void be64(char *p, uint64_t v) {
-  for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (char)v;
-}
 /* Callers reserve room first (bin_row). */
 static void bin_raw(es_buf *b, const void *d, int32_t len) {
-  be32(b->data + b->len, (uint32_t)len);
+  es_pg_be32(b->data + b->len, (uint32_t)len);
   b->len += 4;
   if (len > 0) memcpy(b->data + b->len, d, (size_t)len), b->len += (size_t)len;
 }
 static void bin_text(es_buf *b, const char *v) { bin_raw(b, v, v ? (int32_t)strlen(v) : -1); }
 static void bin_u64(es_buf *b, uint64_t v) {
-  be32(b->data + b->len, 8);
-  be64(b->data + b->len + 4, v);
+  es_pg_be32(b->data + b->len, 8);
+  es_pg_be64(b->data + b->len + 4, v);
   b->len += 12;
 }
 static void bin_ts(es_buf *b, int64_t ms) { /* 0 = unknown */
@@ -320,7 +313,7 @@ static void bin_f8(es_buf *b, double v) {
 }
 static void bin_i16(es_buf *b, int v) { /* < 0 = NULL */
   char d[2];
-  be16(d, (uint16_t)v);
+  es_pg_be16(d, (uint16_t)v);
   bin_raw(b, d, v < 0 ? -1 : 2);
 }
 
@@ -341,7 +334,7 @@ static void bin_jsonb(es_buf *b, const char *json) {
     return;
   }
   size_t len = strlen(json);
-  be32(b->data + b->len, (uint32_t)(len + 1));
+  es_pg_be32(b->data + b->len, (uint32_t)(len + 1));
   b->data[b->len + 4] = 1;
   memcpy(b->data + b->len + 5, json, len);
   b->len += 5 + len;
@@ -355,7 +348,7 @@ static int bin_row(es_buf *b, const pz_row *r) {
   size_t need = 2 + NCOLS * 4 + 9 * 8 + 2 * 2 + 1 + 2 + 16; /* + strings */
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) need += strs[i] ? strlen(strs[i]) : 0;
   if (es_buf_reserve(b, need) != 0) return -1;
-  be16(b->data + b->len, NCOLS);
+  es_pg_be16(b->data + b->len, NCOLS);
   b->len += 2;
   bin_text(b, r->id), bin_text(b, r->agency), bin_text(b, r->service), bin_text(b, r->channel);
   bin_text(b, r->external_id), bin_text(b, r->text), bin_text(b, r->language);
@@ -432,7 +425,7 @@ static int copy_contacts(pz_store *s, size_t nfresh) {
     const pz_row *r = s->fresh[i].r;
     if (!r->sealed_contact) continue;
     if (es_buf_reserve(b, 2 + 5 * 4 + 8 + strlen(r->id) + strlen(r->agency) + 8 + r->sealed_len) != 0) return -1;
-    be16(b->data + b->len, 5);
+    es_pg_be16(b->data + b->len, 5);
     b->len += 2;
     bin_text(b, r->id), bin_text(b, r->agency), bin_text(b, r->contact_via);
     bin_raw(b, r->sealed_contact, (int32_t)r->sealed_len);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pg.h"
+
 #define MAX_TOKENS 255 /* to_tsvector keeps 255 positions per lexeme (tsvector input 256): never pass it */
 #define MAX_WORD 255   /* bytes of a lower-cased token (PostgreSQL's limit is 2047) */
 
@@ -154,9 +156,16 @@ static int cmp_entry(const void *a, const void *b) {
   return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-static int put_be(es_buf *out, uint32_t x, int bytes) {
-  unsigned char b[4] = {(unsigned char)(x >> 24), (unsigned char)(x >> 16), (unsigned char)(x >> 8), (unsigned char)x};
-  return es_buf_append(out, b + 4 - bytes, (size_t)bytes);
+static int put_be32(es_buf *out, uint32_t x) {
+  unsigned char b[4];
+  es_pg_be32(b, x);
+  return es_buf_append(out, b, 4);
+}
+
+static int put_be16(es_buf *out, uint16_t x) {
+  unsigned char b[2];
+  es_pg_be16(b, x);
+  return es_buf_append(out, b, 2);
 }
 
 /* tsvector's binary form (tsvectorsend): the number of lexemes (int32), then
@@ -170,17 +179,17 @@ static int put_binary(pz_vector *v, es_buf *out) {
   for (size_t i = 0; i < v->n; i++)
     distinct += i == 0 || v->ent[i].len != v->ent[i - 1].len ||
                 memcmp(v->lex.data + v->ent[i].off, v->lex.data + v->ent[i - 1].off, v->ent[i].len) != 0;
-  if (put_be(out, distinct, 4) != 0) return -1;
+  if (put_be32(out, distinct) != 0) return -1;
   for (size_t i = 0; i < v->n;) {
     size_t j = i + 1;
     while (j < v->n && v->ent[j].len == v->ent[i].len &&
            memcmp(v->lex.data + v->ent[j].off, v->lex.data + v->ent[i].off, v->ent[i].len) == 0)
       j++;
     if (es_buf_append(out, v->lex.data + v->ent[i].off, v->ent[i].len) != 0 || es_buf_append(out, "", 1) != 0 ||
-        put_be(out, (uint32_t)(j - i), 2) != 0)
+        put_be16(out, (uint16_t)(j - i)) != 0)
       return -1;
     for (; i < j; i++)
-      if (put_be(out, v->ent[i].pos, 2) != 0) return -1;
+      if (put_be16(out, v->ent[i].pos) != 0) return -1;
   }
   return 0;
 }
