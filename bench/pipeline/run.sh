@@ -83,8 +83,8 @@ B=$ESCUCHA_STATE_DIR/bench; mkdir -p "$B"
 # pipeline first (0: measure from cold, as before 2026-12-01 evening).
 # Every stored row has its full-text vector (the fill runs behind the inserts), within 120 s:
 # prioritize's count of vectors filled reaches the rows stored (polled from its metrics, not
-# with queries that would add to the database's CPU on the run).
-wait_searchable() {
+# with queries that would add to the database's CPU on the run). Else no report (exit 3).
+wait_searchable() {  # what: the phase whose rows are waited for
   local rows filled
   rows=$(psql -X -At "$ESCUCHA_PG_DSN" -c "SELECT count(*) FROM feedback")
   for _ in $(seq 600); do
@@ -93,14 +93,15 @@ wait_searchable() {
     ((${filled:-0} >= rows)) && return 0
     sleep 0.2
   done
-  return 1
+  echo "bench: refusing to report: rows of $1 still without their full-text vector after 120 s" >&2
+  exit 3
 }
 WARM=${BENCH_WARMUP:-30000}
 if ((WARM > 0)); then
   /usr/bin/python3 bench/pipeline/drive.py "$WARM" "$ESCUCHA_HTTP_PORT" "$KEY" "$ESCUCHA_PG_DSN" "warm$$" >/dev/null
   # and the full-text fill of its rows done (it runs behind the inserts, and would otherwise
   # take the first seconds of the measured run's database time)
-  wait_searchable
+  wait_searchable "the warm-up"
 fi
 # Steady mode: BENCH_STEADY_WARMUP (20) s of the same rate first, not measured. The burst above
 # does not reach the broker's steady-state code paths: without this its JIT compiler spent
@@ -109,7 +110,7 @@ SWARM=${BENCH_STEADY_WARMUP:-20}
 if [[ -n $RATE ]] && ((SWARM > 0)); then
   /usr/bin/python3 bench/pipeline/steady.py "$ESCUCHA_HTTP_PORT" "$KEY" "$ESCUCHA_PG_DSN" "swarm$$" "$RATE" "$SWARM" \
     >/dev/null 2>&1 || true  # its own verdict does not matter, only that the load ran
-  wait_searchable
+  wait_searchable "the steady warm-up"
 fi
 [[ -z $RATE ]] || : >"$ESCUCHA_STATE_DIR/logs/prioritize.log"  # its batch_timing: the measured run only
 
@@ -246,7 +247,7 @@ tw0=$(date +%s.%N)
 out=$(/usr/bin/python3 bench/pipeline/drive.py "$N" "$ESCUCHA_HTTP_PORT" "$KEY" "$ESCUCHA_PG_DSN" "bench$$")
 # CPU per feedback counts the whole fill: its vectors are part of storing an item (until
 # 2026-12-01 night the CPU was read when the last row was stored, with the fill still behind)
-wait_searchable || { echo "bench: refusing to report: rows still without their vector 120 s after the run" >&2; exit 3; }
+wait_searchable "the run"
 tw1=$(date +%s.%N)
 read -r items total p50 p99 < <(/usr/bin/python3 -c "import json,sys; d=json.loads(sys.argv[1]); print(d['items'], d['total_s'], d['p50_ms'], d['p99_ms'])" "$out")
 rate=$(awk -v n="$items" -v t="$total" 'BEGIN {printf "%.0f", n/t}')
