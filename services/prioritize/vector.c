@@ -175,12 +175,10 @@ static int put_binary(pz_vector *v, es_buf *out) {
   g_lex = v->lex.data;
   qsort(v->ent, v->n, sizeof *v->ent, cmp_entry);
   g_lex = NULL;
+  size_t at = out->len; /* the count, written once the lexemes are */
   uint32_t distinct = 0;
-  for (size_t i = 0; i < v->n; i++)
-    distinct += i == 0 || v->ent[i].len != v->ent[i - 1].len ||
-                memcmp(v->lex.data + v->ent[i].off, v->lex.data + v->ent[i - 1].off, v->ent[i].len) != 0;
-  if (put_be32(out, distinct) != 0) return -1;
-  for (size_t i = 0; i < v->n;) {
+  if (put_be32(out, 0) != 0) return -1;
+  for (size_t i = 0; i < v->n; distinct++) {
     size_t j = i + 1;
     while (j < v->n && v->ent[j].len == v->ent[i].len &&
            memcmp(v->lex.data + v->ent[j].off, v->lex.data + v->ent[i].off, v->ent[i].len) == 0)
@@ -191,6 +189,7 @@ static int put_binary(pz_vector *v, es_buf *out) {
     for (; i < j; i++)
       if (put_be16(out, v->ent[i].pos) != 0) return -1;
   }
+  es_pg_be32(out->data + at, distinct);
   return 0;
 }
 
