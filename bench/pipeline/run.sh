@@ -201,6 +201,8 @@ print("  accept -> row committed:      p50 %6.0f ms  p99 %6.0f ms  max %6.0f ms 
 print("  accept -> priority updated:   p50 %6.0f ms  p99 %6.0f ms  (polled every %d ms; %d rows never seen ranked)"
       % (d["prio_p50_ms"], d["prio_p99_ms"], d["poll_ms"], d["prio_not_seen"]))
 print("  accept -> row p99 per 10 s of sending: %s ms" % d["row_p99_ms_per_10s"])
+print("    of it accept -> classified:    %s ms" % d["classified_p99_ms_per_10s"])
+print("    classified -> row committed:   %s ms" % d["stored_after_classified_p99_ms_per_10s"])
 PY
   # escucha-prioritize's transactions on the run (debug batch_timing lines): rows and ms per phase
   /usr/bin/python3 - "$ESCUCHA_STATE_DIR/logs/prioritize.log" <<'PY'

@@ -16,6 +16,7 @@ the last send. Prints JSON.
   steady.py INGEST_PORT KEY DSN TAG RATE SECONDS"""
 import bisect
 import json
+import os
 import sys
 import threading
 import time
@@ -130,9 +131,12 @@ if rate < 0.95 * RATE:
 if n < stats["accepted"]:
     die("%d of %d accepted items not stored 120 s after the last send" % (stats["accepted"] - n, stats["accepted"]))
 cur.execute("SELECT extract(epoch FROM received_at), extract(epoch FROM pg_xact_commit_timestamp(xmin)),"
-            " extract(epoch FROM inserted_at) FROM feedback"
+            " extract(epoch FROM inserted_at), extract(epoch FROM classified_at) FROM feedback"
             " WHERE agency = %s AND received_at >= %s AND text LIKE %s", (AGENCY, since, "%" + TAG + " %"))
 rows = cur.fetchall()
+if os.environ.get("BENCH_STEADY_DUMP"):  # every row's times, for a closer look at a tail
+    with open(os.environ["BENCH_STEADY_DUMP"], "w") as f:
+        f.writelines("%s,%s,%s,%s\n" % r for r in rows)
 t_first = min(float(r[0]) for r in rows)
 per10 = {}
 for r in rows:
@@ -147,11 +151,15 @@ for v in obs_v:
     m = max(m, v)
     run.append(m)
 to_row, to_prio, unranked = [], [], 0
-slices = {}
-for rec, com, ins in rows:
+slices, cls_slices, store_slices = {}, {}, {}
+for rec, com, ins, cls in rows:
     rec, com, ins = float(rec), float(com), float(ins)
     to_row.append((com - rec) * 1000)
-    slices.setdefault(int((rec - t_first) // 10), []).append((com - rec) * 1000)
+    k = int((rec - t_first) // 10)
+    slices.setdefault(k, []).append((com - rec) * 1000)
+    if cls is not None:  # where the time went: accept -> classified, classified -> row committed
+        cls_slices.setdefault(k, []).append((float(cls) - rec) * 1000)
+        store_slices.setdefault(k, []).append((com - float(cls)) * 1000)
     i = bisect.bisect_left(run, ins)
     if i < len(run):
         to_prio.append((obs_t[i] - rec) * 1000)
@@ -168,5 +176,7 @@ print(json.dumps({"rate_asked": RATE, "rate_sent": round(rate), "seconds": round
                   "batch": BATCH, "row_p50_ms": pct(to_row, 0.5), "row_p99_ms": pct(to_row, 0.99),
                   "row_max_ms": pct(to_row, 1.0),
                   "row_p99_ms_per_10s": [pct(v, 0.99) for _, v in sorted(slices.items())],
+                  "classified_p99_ms_per_10s": [pct(v, 0.99) for _, v in sorted(cls_slices.items())],
+                  "stored_after_classified_p99_ms_per_10s": [pct(v, 0.99) for _, v in sorted(store_slices.items())],
                   "prio_p50_ms": pct(to_prio, 0.5), "prio_p99_ms": pct(to_prio, 0.99),
                   "prio_not_seen": unranked, "poll_ms": POLL_MS, "accepted_per_10s": whole}))
