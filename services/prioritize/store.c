@@ -473,11 +473,10 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem) {
 typedef struct agg_key {
   const char *agency, *topic;
   size_t topic_off; /* topic composed in s->topics (SIZE_MAX: topic points elsewhere) */
-  int kind;         /* index in KINDS */
+  int kind;         /* PZ_HOUR, PZ_DAY, PZ_WEEK */
   int64_t start;    /* ms */
   uint64_t c[10];   /* total pos neu neg pro pas det cr cs urg */
 } agg_key;
-static const char *const KINDS[] = {"hour", "day", "week"};
 
 /* The batch's sums, one row per key, in the client's order; a seq scan of the
  * temp table (local buffers: never a synchronized scan) returns them in COPY
@@ -501,17 +500,6 @@ static const char SQL_AGG[] =
     "  urgent = s.urgent + EXCLUDED.urgent, updated_at = now()";
 
 static int sentiment_is(const pz_row *r, const char *v) { return r->sentiment && strcmp(r->sentiment, v) == 0; }
-
-static int64_t floor_to(int64_t ms, int64_t unit) { return ms - ((ms % unit + unit) % unit); }
-
-/* date_trunc(kind, t, 'UTC') of an hour's start: weeks start on Monday (the
- * epoch was a Thursday). */
-static int64_t window_of(int kind, int64_t hour) {
-  const int64_t day = 86400000;
-  if (kind == 0) return hour;
-  int64_t d = floor_to(hour, day);
-  return kind == 1 ? d : d - ((d / day + 3) % 7 + 7) % 7 * day;
-}
 
 static int cmp_agg(const void *pa, const void *pb) {
   const agg_key *a = pa, *b = pb;
@@ -559,12 +547,12 @@ static int add_aggregates(pz_store *s, size_t nfresh) {
     const char *topic[3];
     size_t off[3];
     int nt = topics_of(s, g->r, topic, off);
-    if (nt < 0 || grow((void **)&s->agg, &s->capagg, n + 3 * (size_t)nt, sizeof *s->agg) != 0) return -1;
+    if (nt < 0 || grow((void **)&s->agg, &s->capagg, n + PZ_NWINDOWS * (size_t)nt, sizeof *s->agg) != 0) return -1;
     for (int t = 0; t < nt; t++)
-      for (int k = 0; k < 3; k++) {
+      for (int k = 0; k < PZ_NWINDOWS; k++) {
         agg_key *e = &s->agg[n++];
         e->agency = g->r->agency, e->topic = topic[t], e->topic_off = off[t];
-        e->kind = k, e->start = window_of(k, g->hour);
+        e->kind = k, e->start = pz_window_start(k, g->hour);
         memcpy(e->c, c, sizeof c);
       }
   }
@@ -581,7 +569,7 @@ static int add_aggregates(pz_store *s, size_t nfresh) {
     if (es_buf_reserve(b, 2 + 4 * 4 + strlen(e->agency) + strlen(e->topic) + 4 + 11 * 12) != 0) return -1;
     es_pg_be16(b->data + b->len, 14);
     b->len += 2;
-    bin_text(b, e->agency), bin_text(b, e->topic), bin_text(b, KINDS[e->kind]);
+    bin_text(b, e->agency), bin_text(b, e->topic), bin_text(b, PZ_WINDOW_NAMES[e->kind]);
     bin_u64(b, (uint64_t)((e->start - PG_EPOCH_MS) * 1000));
     for (int k = 0; k < 10; k++) bin_u64(b, e->c[k]);
   }
