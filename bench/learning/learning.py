@@ -5,6 +5,8 @@ learning.py BIN TRAIN.csv TEST.csv OUT_DIR TASK [SEEDS] [MAX] [ORDERS]   (TASK: 
 SEEDS: comma-separated seeds, default 7,8,9; MAX: stop the curves at this many labels, a quick look;
 ORDERS: queue,random (default) or queue alone while trying orders: the random curves depend only on
 the seed, so they need not be redrawn for each candidate order; no ratio then, exit 3)
+Environment: LEARNING_REVIEW_ARGS, extra arguments for each review-order call while trying orders
+(whitespace-separated; "{batch}" becomes the number of labels the round takes)
 
 Pool = the training rows of the task (NHS English rows with a topic, or
 Spanish reviews with a sentiment). Per seed s, both orders start from the same
@@ -97,6 +99,7 @@ def curve(b, pool, start, sizes, head, lang, test, model, tmp, order, seed, out_
                 f.write("".join(pool[i][head] + "\n" for i in labelled))
             texts = "\n".join(" ".join(pool[i]["text"].split()) for i in rest) + "\n"
             args = [b, "review-order", "--model", model, "--head", head, "--lang", lang, "--labels", labels]
+            args += [a.replace("{batch}", str(need)) for a in os.environ.get("LEARNING_REVIEW_ARGS", "").split()]
             ranks = subprocess.run(args, input=texts, capture_output=True, text=True, check=True).stdout.split()
             if len(ranks) != len(rest):
                 raise SystemExit("learning.py: review-order returned %d of %d items" % (len(ranks), len(rest)))

@@ -6,6 +6,10 @@
 # LEARNING_TASKS=topics-en LEARNING_SEEDS=7 LEARNING_MAX=2000 bench/learning/run.sh
 # LEARNING_ORDERS=queue draws only the queue's curves (half the cost; the random
 # curves depend on the seed alone, not on the order being tried; no ratio, exit 3).
+# LEARNING_REVIEW_ARGS: extra arguments for each `review-order` call while trying
+# orders ("{batch}" becomes the round's batch size), e.g. with the third round's
+# patch applied (bench/learning/orders-round3.patch, docs/performance.md):
+# LEARNING_REVIEW_ARGS='--strategy badge-bal --batch {batch}'.
 # Exit non-zero when a task failed or a curve never reached 95 % of the
 # full-pool macro-F1 (always with LEARNING_MAX below the crossing).
 set -eu
