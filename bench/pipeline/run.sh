@@ -9,7 +9,9 @@
 #       accept->row (commit) and accept->priority-updated (bench/pipeline/steady.py), after the
 #       burst warm-up and BENCH_STEADY_WARMUP (20) s of the same rate, unmeasured; no kcat pass.
 #       Target at 50% of the burst rate: p99 accept->row < 500 ms.
-set -euo pipefail
+set -Eeuo pipefail
+# a silent set -e exit once printed nothing and exited 0 in ten runs: name the command that failed
+trap 'echo "bench: refusing to report: line $LINENO failed (exit $?): $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$0")/../.."
 N=${BENCH_N:-200000}   # large enough to measure a sustained rate, not the ramp
 RATE=""
@@ -50,10 +52,10 @@ psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$ESCUCHA_PG_PORT" -U postgres -d 
   -c "ALTER SYSTEM SET max_wal_size = '4GB'" >/dev/null
 scripts/stack.sh pg-stop >/dev/null
 scripts/stack.sh redis-wipe >/dev/null && scripts/stack.sh up >/dev/null
+# what-if runs: BENCH_PREP_SQL (e.g. an index dropped or an index option set) applied after the migrations
+[[ -z ${BENCH_PREP_SQL:-} ]] || psql -X -q -v ON_ERROR_STOP=1 "$ESCUCHA_PG_DSN" -c "$BENCH_PREP_SQL" >/dev/null
 if [[ -n $RATE ]]; then
   psql -X -q -v ON_ERROR_STOP=1 "$ESCUCHA_PG_DSN" -c "TRUNCATE feedback CASCADE" >/dev/null
-  # what-if runs: BENCH_PREP_SQL (e.g. an index dropped) applied after the migrations
-  [[ -z ${BENCH_PREP_SQL:-} ]] || psql -X -q -v ON_ERROR_STOP=1 "$ESCUCHA_PG_DSN" -c "$BENCH_PREP_SQL" >/dev/null
   # prioritize at debug: its batch_timing lines give the per-phase breakdown printed below
   scripts/stack.sh service-stop prioritize >/dev/null; : >"$ESCUCHA_STATE_DIR/logs/prioritize.log"
   ESCUCHA_LOG_LEVEL=debug scripts/stack.sh service-start prioritize >/dev/null
