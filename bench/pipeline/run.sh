@@ -49,7 +49,7 @@ TRACK=off; [[ -z $RATE ]] || TRACK=on
 ESCUCHA_SKIP_DEPS=1 scripts/stack.sh pg-start >/dev/null
 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$ESCUCHA_PG_PORT" -U postgres -d escucha \
   -c "ALTER SYSTEM SET track_commit_timestamp = $TRACK" -c "ALTER SYSTEM SET shared_buffers = '1GB'" \
-  -c "ALTER SYSTEM SET max_wal_size = '4GB'" >/dev/null
+  -c "ALTER SYSTEM SET max_wal_size = '4GB'" ${BENCH_PG_JIT:+-c "ALTER SYSTEM SET jit = $BENCH_PG_JIT"} >/dev/null
 scripts/stack.sh pg-stop >/dev/null
 scripts/stack.sh redis-wipe >/dev/null && scripts/stack.sh up >/dev/null
 # what-if runs: BENCH_PREP_SQL (e.g. an index dropped or an index option set) applied after the migrations

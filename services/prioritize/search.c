@@ -148,8 +148,13 @@ static int connect_fill(pz_search *s) {
   /* Asynchronous commit is safe here: a fill's commit record follows the
    * records of the fills its mark relies on in the WAL, so a crash that loses
    * vectors loses the mark that passed them too, and they are filled again. */
-  /* its own name in pg_stat_activity: the fill's cost apart from the writer's */
-  if (es_pg_exec(s->c, "SET synchronous_commit = off; SET application_name = 'escucha-prioritize-fill'") != 0) {
+  /* its own name in pg_stat_activity: the fill's cost apart from the writer's.
+   * No JIT: a fill behind a burst is costed high enough for PostgreSQL to
+   * compile it with LLVM on every execution (18 % of the fill backend's CPU in
+   * a perf profile of a burst), for a statement that runs once. */
+  if (es_pg_exec(s->c,
+                 "SET synchronous_commit = off; SET jit = off;"
+                 " SET application_name = 'escucha-prioritize-fill'") != 0) {
     drop(s, "session");
     return -1;
   }
