@@ -65,7 +65,7 @@ ESCUCHA_ADMIN_PORT=$((ESCUCHA_ADMIN_PORT_BASE + 6)) build/bin/escucha-classify 2
 W2=$!
 # both workers must hold input partitions before the clock starts (the second one's
 # init_transactions can take a few seconds on a fresh broker)
-assigned() { curl -s "localhost:$1/metrics" | awk '/^escucha_classify_assigned_partitions / {print int($2)}'; }
+assigned() { { curl -s "localhost:$1/metrics" || true; } | awk '/^escucha_classify_assigned_partitions / {print int($2)}'; }
 for _ in $(seq 600); do
   a1=$(assigned $((ESCUCHA_ADMIN_PORT_BASE + 2))); a2=$(assigned $((ESCUCHA_ADMIN_PORT_BASE + 6)))
   [[ ${a1:-0} -ge 1 && ${a2:-0} -ge 1 ]] && break; sleep 0.1
@@ -90,7 +90,7 @@ wait_searchable() {  # what: the phase whose rows are waited for
   local rows filled
   rows=$(psql -X -At "$ESCUCHA_PG_DSN" -c "SELECT count(*) FROM feedback")
   for _ in $(seq 600); do
-    filled=$(curl -s "localhost:$((ESCUCHA_ADMIN_PORT_BASE + 3))/metrics" |
+    filled=$({ curl -s "localhost:$((ESCUCHA_ADMIN_PORT_BASE + 3))/metrics" || true; } |
       awk '/^escucha_prioritize_search_rows_total / {print int($2)}')
     ((${filled:-0} >= rows)) && return 0
     sleep 0.2

@@ -35,7 +35,7 @@ static struct {
   const char *group, *migrations_dir, *taxonomy, *weights, *quiet_topics;
   long admin_port, batch_size, batch_ms, batch_idle_ms, close_after, cooldown, min_volume, history_windows,
       rank_interval, publish_top, emerging_capacity, emerging_ngram, emerging_interval, contact_retention,
-      contact_purge_interval, effect_days, effect_min_events, search_rows;
+      contact_purge_interval, effect_days, effect_min_events, search_rows, search_gap_ms;
   double open_threshold, close_threshold, ewma_alpha, spike_p, emerging_confidence, rank_share;
   int action_window, action_level; /* PZ_HOUR..PZ_WEEK; 0 category, 1 subcategory */
   int search_vectors;
@@ -57,6 +57,9 @@ static es_opt OPTS[] = {
             "A batch closes early when no message came for this long (ms; >= batch-ms: never early)", &C.batch_idle_ms),
     ES_LONG("search-fill-rows", "5000", 1, 1000000,
             "Most full-text vectors per fill (after each commit, on a second connection)", &C.search_rows),
+    ES_LONG("search-fill-gap-ms", "200", 0, 60000,
+            "Least time between two fills unless the last one stopped at search-fill-rows (ms; 0: a fill per commit)",
+            &C.search_gap_ms),
     ES_BOOL("search-vectors", "on",
             "Make full-text vectors here when the text allows it exactly (off: PostgreSQL's parser makes all)",
             &C.search_vectors),
@@ -663,6 +666,7 @@ static int start(svc *s, pz_store_cfg *cfg, const es_taxonomy *tax) {
   s->st = pz_store_new(C.common.pg_dsn, cfg);
   s->ss = pz_ss_new((size_t)C.emerging_capacity);
   s->search = pz_search_new(C.common.pg_dsn, C.search_rows);
+  if (s->search) pz_search_set_gap(s->search, C.search_gap_ms);
   if (!s->st || !s->ss || !s->search) return -1;
   s->vec = C.search_vectors ? pz_vector_new() : NULL;
   if (C.search_vectors && !s->vec)

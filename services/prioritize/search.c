@@ -25,10 +25,12 @@ struct pz_search {
   char *dsn;
   PGconn *c;
   long rows;
-  int busy;     /* a fill is in flight */
-  int want;     /* fill at the next step: a commit, a failure, or the last fill stopped at rows */
-  int64_t mark; /* every row with seq <= mark has its vector; -1 unknown */
-  int have_obs; /* obs_seq: the sequence's value a fill read, waiting for a later snapshot's xmax */
+  int busy;        /* a fill is in flight */
+  int want;        /* fill at the next step: a commit, a failure, or the last fill stopped at rows */
+  int full;        /* the last fill stopped at rows: behind, the next one goes at once */
+  uint64_t gap_ns; /* between fills' sends at least this long, unless the last one stopped at rows */
+  int64_t mark;    /* every row with seq <= mark has its vector; -1 unknown */
+  int have_obs;    /* obs_seq: the sequence's value a fill read, waiting for a later snapshot's xmax */
   int64_t obs_seq;
   int have_cand; /* cand_*: the pair that becomes the mark once settled */
   int64_t cand_seq;
@@ -110,6 +112,7 @@ pz_search *pz_search_new(const char *dsn, long rows) {
   s->hi = -1;
   s->lo = -1;
   s->want = 1; /* catch up on start */
+  s->full = 1;
   s->use_given = 1;
   if (!s->dsn) {
     free(s);
@@ -356,6 +359,7 @@ static long finish(pz_search *s) {
   uint64_t now = es_mono_ns();
   int full = todo >= s->rows;
   s->want = full;
+  s->full = full;
   /* What hi may say now. A row this fill's snapshot saw has its vector if it
    * was a candidate: a row without one up to what it covered was invisible to
    * it, so inserted by a transaction running at its snapshot or later, whose
@@ -396,6 +400,8 @@ static long finish(pz_search *s) {
   return filled;
 }
 
+void pz_search_set_gap(pz_search *s, long ms) { s->gap_ns = ms > 0 ? (uint64_t)ms * 1000000ULL : 0; }
+
 long pz_search_step(pz_search *s, int poke) {
   long n = 0;
   if (poke) s->want = 1;
@@ -410,10 +416,14 @@ long pz_search_step(pz_search *s, int poke) {
   }
   uint64_t now = es_mono_ns();
   if (now < s->retry_ns) return n;
-  /* After a commit or while behind at once; while a candidate settles a few
-   * times a second; otherwise now and then (rows of other writers). */
+  /* While behind at once; after a commit once the gap has passed (a fill per
+   * commit of a few hundred rows paid its per-statement cost every time);
+   * while a candidate settles a few times a second; otherwise now and then
+   * (rows of other writers). */
   int settling = s->have_cand || (s->have_obs && s->obs_seq > s->mark);
-  if (s->want || now - s->sent_ns >= (settling ? SETTLE_POLL_NS : IDLE_NS))
+  uint64_t since = now - s->sent_ns, poll = settling ? SETTLE_POLL_NS : IDLE_NS;
+  if (poll < s->gap_ns) poll = s->gap_ns;
+  if ((s->want && (s->full || since >= s->gap_ns)) || since >= poll)
     if (send_fill(s) != 0) return -1;
   return n;
 }

@@ -24,6 +24,9 @@ typedef struct pz_search pz_search;
 /* rows: vectors per fill at most (the rest go in the next one). Does not connect yet. */
 ES_MUST_CHECK
 pz_search *pz_search_new(const char *dsn, long rows);
+/* After a commit, the next fill waits until ms have passed since the last one
+ * was sent (0: at once); a fill that stopped at rows is followed at once. */
+void pz_search_set_gap(pz_search *s, long ms);
 /* Waits for a fill in flight (its vectors are committed), then disconnects. */
 void pz_search_free(pz_search *s);
 /* Never waits for the database: reads the result of the fill in flight if it

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -437,6 +438,52 @@ static void test_search_fill(void **state) {
   pz_store_free(s);
 }
 
+static uint64_t now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* --search-fill-gap-ms: after a commit the next fill waits until the gap has
+ * passed since the last one was sent; a fill that stopped at rows is followed
+ * at once. */
+static void test_search_fill_gap(void **state) {
+  (void)state;
+  if (!admin) skip();
+  pz_store_cfg cfg;
+  pz_store_cfg_default(&cfg);
+  pz_store *s = open_store(&cfg);
+  reset_tables();
+  enum { N = 30, GAP = 1500 };
+  owned_row o[N];
+  for (int i = 0; i < N; i++)
+    make_row(&o[i], 9500 + i, "waiting_times", NULL, T0 + (int64_t)i * 60000, "NEGATIVE", -1, -1, 0, 0.9);
+  pz_batch_result res;
+  write_rows(s, o, 20, &res);
+  pz_batch_result_free(&res);
+  const char *vectors = "SELECT count(*) FROM feedback_search";
+  pz_search *f = pz_search_new(dsn, 8);
+  assert_non_null(f);
+  pz_search_set_gap(f, GAP);
+  /* behind: fills of 8, 8, 4 rows follow each other without waiting */
+  uint64_t t0 = now_ms();
+  assert_true(fill_until(f, vectors, 20));
+  assert_true(now_ms() - t0 < GAP);
+  /* a commit right after: no fill before the gap */
+  write_rows(s, o + 20, N - 20, &res);
+  pz_batch_result_free(&res);
+  uint64_t sent_before = now_ms(); /* the last fill was sent before this */
+  (void)pz_search_step(f, 1);
+  while (now_ms() - sent_before < GAP - 500) {
+    (void)pz_search_step(f, 0);
+    assert_int_equal(scalar(vectors), 20);
+    usleep(20000);
+  }
+  assert_true(fill_until(f, vectors, N)); /* then it comes */
+  pz_search_free(f);
+  pz_store_free(s);
+}
+
 static PGconn *conn_ok(void) {
   PGconn *c = PQconnectdb(dsn);
   assert_int_equal(PQstatus(c), CONNECTION_OK);
@@ -746,6 +793,7 @@ int main(void) {
       cmocka_unit_test(test_emerging_snapshot),
       cmocka_unit_test(test_mixed_batches),
       cmocka_unit_test(test_search_fill),
+      cmocka_unit_test(test_search_fill_gap),
       cmocka_unit_test(test_search_given_vectors),
       cmocka_unit_test(test_search_fills_a_late_commit),
       cmocka_unit_test(test_search_delete_races_fill),
