@@ -105,6 +105,14 @@ static pz_store *open_store(pz_store_cfg *cfg) {
   return s;
 }
 
+/* A store with the default configuration, on emptied tables. */
+static pz_store *open_fresh(pz_store_cfg *cfg) {
+  pz_store_cfg_default(cfg);
+  pz_store *s = open_store(cfg);
+  reset_tables();
+  return s;
+}
+
 /* Row storage: ids and texts live in these buffers. */
 typedef struct {
   char id[32], text[96];
@@ -137,9 +145,7 @@ static void test_replay_safe(void **state) {
   (void)state;
   if (!admin) skip();
   pz_store_cfg cfg;
-  pz_store_cfg_default(&cfg);
-  pz_store *s = open_store(&cfg);
-  reset_tables();
+  pz_store *s = open_fresh(&cfg);
   enum { N = 300 };
   owned_row *o = calloc(N + 1, sizeof *o);
   const char *cats[] = {"waiting_times", "procedures", "staff_attention"};
@@ -183,9 +189,7 @@ static void test_spike_opens_one_plan(void **state) {
   (void)state;
   if (!admin) skip();
   pz_store_cfg cfg;
-  pz_store_cfg_default(&cfg);
-  pz_store *s = open_store(&cfg);
-  reset_tables();
+  pz_store *s = open_fresh(&cfg);
   const char *noise[] = {"procedures", "staff_attention", "information", "payments_fees"};
   int seq = 0;
   owned_row o[200];
@@ -390,9 +394,7 @@ static void test_search_fill(void **state) {
   (void)state;
   if (!admin) skip();
   pz_store_cfg cfg;
-  pz_store_cfg_default(&cfg);
-  pz_store *s = open_store(&cfg);
-  reset_tables();
+  pz_store *s = open_fresh(&cfg);
   enum { N = 40 };
   owned_row o[N];
   for (int i = 0; i < N; i++)
@@ -451,9 +453,7 @@ static void test_search_fill_gap(void **state) {
   (void)state;
   if (!admin) skip();
   pz_store_cfg cfg;
-  pz_store_cfg_default(&cfg);
-  pz_store *s = open_store(&cfg);
-  reset_tables();
+  pz_store *s = open_fresh(&cfg);
   enum { N = 30, GAP = 1500 };
   owned_row o[N];
   for (int i = 0; i < N; i++)
@@ -518,9 +518,7 @@ static void test_search_fills_a_late_commit(void **state) {
   (void)state;
   if (!admin) skip();
   pz_store_cfg cfg;
-  pz_store_cfg_default(&cfg);
-  pz_store *s = open_store(&cfg);
-  reset_tables();
+  pz_store *s = open_fresh(&cfg);
   owned_row o[4];
   for (int i = 0; i < 4; i++)
     make_row(&o[i], 9300 + i, "waiting_times", NULL, T0 + (int64_t)i * 60000, "NEGATIVE", -1, -1, 0, 0.9);
@@ -564,9 +562,7 @@ static void test_search_delete_races_fill(void **state) {
   (void)state;
   if (!admin) skip();
   pz_store_cfg cfg;
-  pz_store_cfg_default(&cfg);
-  pz_store *s = open_store(&cfg);
-  reset_tables();
+  pz_store *s = open_fresh(&cfg);
   owned_row o[3];
   for (int i = 0; i < 3; i++)
     make_row(&o[i], 9100 + i, "waiting_times", NULL, T0 + (int64_t)i * 60000, "NEGATIVE", -1, -1, 0, 0.9);
@@ -625,9 +621,7 @@ static void test_search_given_vectors(void **state) {
   (void)state;
   if (!admin) skip();
   pz_store_cfg cfg;
-  pz_store_cfg_default(&cfg);
-  pz_store *s = open_store(&cfg);
-  reset_tables();
+  pz_store *s = open_fresh(&cfg);
   pz_search *f = pz_search_new(dsn, 3);
   pz_vector *v = pz_vector_new();
   assert_non_null(f);
