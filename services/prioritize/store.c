@@ -287,6 +287,10 @@ static int mark_stored(pz_store *s, const pz_row *rows, size_t n, int *found) {
 /* COPY binary format (big-endian fields with a 32-bit length, -1 = NULL). */
 #define PG_EPOCH_MS 946684800000LL /* 2000-01-01, PostgreSQL's timestamp epoch */
 
+/* The binary COPY stream's header (signature, flags, no extension) and trailer. */
+static int bin_begin(es_buf *b) { return es_buf_append(b, "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19); }
+static int bin_end(es_buf *b) { return es_buf_append(b, "\377\377", 2); }
+
 /* Callers reserve room first (bin_row). */
 static void bin_raw(es_buf *b, const void *d, int32_t len) {
   es_pg_be32(b->data + b->len, (uint32_t)len);
@@ -299,9 +303,10 @@ static void bin_u64(es_buf *b, uint64_t v) {
   es_pg_be64(b->data + b->len + 4, v);
   b->len += 12;
 }
+static void bin_tstz(es_buf *b, int64_t ms) { bin_u64(b, (uint64_t)((ms - PG_EPOCH_MS) * 1000)); }
 static void bin_ts(es_buf *b, int64_t ms) { /* 0 = unknown */
   if (!ms) bin_raw(b, NULL, -1);
-  else bin_u64(b, (uint64_t)((ms - PG_EPOCH_MS) * 1000));
+  else bin_tstz(b, ms);
 }
 static void bin_f8(es_buf *b, double v) {
   uint64_t u;
@@ -403,10 +408,10 @@ static int copy_in(pz_store *s, const char *what, const char *sql, const es_buf 
 static int copy_feedback(pz_store *s, size_t nfresh) {
   es_buf *b = &s->copy;
   b->len = 0;
-  if (es_buf_append(b, "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19) != 0) return -1;
+  if (bin_begin(b) != 0) return -1;
   for (size_t i = 0; i < nfresh; i++)
     if (bin_row(b, s->fresh[i].r) != 0) return -1;
-  if (es_buf_append(b, "\377\377", 2) != 0) return -1;
+  if (bin_end(b) != 0) return -1;
   return copy_in(s, "feedback", SQL_COPY_FEEDBACK, b, 1);
 }
 
@@ -418,7 +423,7 @@ static int copy_contacts(pz_store *s, size_t nfresh) {
   es_buf *b = &s->copy;
   size_t k = 0;
   b->len = 0;
-  if (es_buf_append(b, "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19) != 0) return -1;
+  if (bin_begin(b) != 0) return -1;
   for (size_t i = 0; i < nfresh; i++) {
     const pz_row *r = s->fresh[i].r;
     if (!r->sealed_contact) continue;
@@ -431,7 +436,7 @@ static int copy_contacts(pz_store *s, size_t nfresh) {
     k++;
   }
   if (!k) return 0;
-  if (es_buf_append(b, "\377\377", 2) != 0) return -1;
+  if (bin_end(b) != 0) return -1;
   return copy_in(s, "contacts", SQL_COPY_CONTACTS, b, 0);
 }
 
@@ -561,7 +566,7 @@ static int add_aggregates(pz_store *s, size_t nfresh) {
   qsort(s->agg, n, sizeof *s->agg, cmp_agg);
   es_buf *b = &s->copy;
   b->len = 0;
-  if (es_buf_append(b, "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19) != 0) return -1;
+  if (bin_begin(b) != 0) return -1;
   for (size_t i = 0; i < n;) {
     agg_key *e = &s->agg[i];
     for (i++; i < n && cmp_agg(e, &s->agg[i]) == 0; i++)
@@ -570,10 +575,10 @@ static int add_aggregates(pz_store *s, size_t nfresh) {
     es_pg_be16(b->data + b->len, 14);
     b->len += 2;
     bin_text(b, e->agency), bin_text(b, e->topic), bin_text(b, PZ_WINDOW_NAMES[e->kind]);
-    bin_u64(b, (uint64_t)((e->start - PG_EPOCH_MS) * 1000));
+    bin_tstz(b, e->start);
     for (int k = 0; k < 10; k++) bin_u64(b, e->c[k]);
   }
-  if (es_buf_append(b, "\377\377", 2) != 0) return -1;
+  if (bin_end(b) != 0) return -1;
   if (copy_in(s, "aggregates", "COPY pz_agg_in FROM STDIN (FORMAT binary)", b, 0) != 0) return -1;
   PGresult *r = PQexec(s->c, SQL_AGG);
   int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -820,16 +825,15 @@ static int prio_row(pz_store *s, const rank_ctx *x, const topic_acc *a, const ch
   if (!factors) return -1;
   es_buf *b = &s->prio;
   const char *kind = PZ_WINDOW_NAMES[x->kind];
-  size_t need = 19 + 2 + 22 * 4 + 16 * 8 + 2 + 4 + 1 + strlen(x->agency) + strlen(a->topic) + strlen(kind) +
+  size_t need = 2 + 22 * 4 + 16 * 8 + 2 + 4 + 1 + strlen(x->agency) + strlen(a->topic) + strlen(kind) +
                 strlen(factors) + strlen(es) + strlen(en);
   int rc = -1;
-  if (es_buf_reserve(b, need) != 0) goto cleanup;
-  if (b->len == 0) memcpy(b->data, "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0", 19), b->len = 19;
+  if ((b->len == 0 && bin_begin(b) != 0) || es_buf_reserve(b, need) != 0) goto cleanup;
   const pz_factors *f = &a->f;
   es_pg_be16(b->data + b->len, 22);
   b->len += 2;
   bin_text(b, x->agency), bin_text(b, a->topic), bin_text(b, kind);
-  bin_u64(b, (uint64_t)((x->start - PG_EPOCH_MS) * 1000));
+  bin_tstz(b, x->start);
   bin_i16(b, a->level);
   char r4[4];
   es_pg_be32(r4, (uint32_t)a->rank);
@@ -892,7 +896,7 @@ static int flush_priorities(pz_store *s) {
   if (s->nprio_rows == 0) return 0;
   if (settle(s) != 0) return -1;
   es_buf *b = &s->prio;
-  int rc = es_buf_append(b, "\377\377", 2);
+  int rc = bin_end(b);
   /* The temp table holds the previous chunk of this transaction, if any. */
   if (!rc) rc = es_pg_exec(s->c, "TRUNCATE pz_prio_in");
   if (!rc) rc = copy_in(s, "priorities", "COPY pz_prio_in FROM STDIN (FORMAT binary)", b, 0) != 0 ? -1 : 0;
@@ -1463,8 +1467,6 @@ static int rank_some(pz_store *s, pz_batch_result *res, size_t ndue, size_t k, i
 
 int pz_store_inserted(const pz_store *s, size_t i) { return s->skip && s->skip[i] == 0; }
 
-static int64_t hour_of(int64_t ms) { return ms - ((ms % 3600000 + 3600000) % 3600000); }
-
 /* One attempt. With lookup, ids already stored are left out first; without,
  * the COPY is optimistic. 0 committed, 1 unique_violation on feedback (a
  * stored id, or another instance committed some of these ids meanwhile:
@@ -1485,7 +1487,7 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
     if (s->skip[i] == SKIP_STORED) s->skip[i] = 0; /* from an earlier attempt */
   if (lookup && mark_stored(s, rows, n, found) != 0) goto rollback;
   for (size_t i = 0; i < n; i++)
-    if (!s->skip[i]) s->fresh[nfresh++] = (row_ref){&rows[i], hour_of(rows[i].received_at)};
+    if (!s->skip[i]) s->fresh[nfresh++] = (row_ref){&rows[i], pz_window_start(PZ_HOUR, rows[i].received_at)};
   t1 = es_mono_ns();
   if (nfresh) {
     /* 2. Straight into feedback: binary COPY, no staging table. */
