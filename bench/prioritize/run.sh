@@ -78,14 +78,30 @@ while :; do
 done
 svc_rate=$($PY -c "print(($r_last - $r_first) / ($t_last - $t_first))")
 svc_msgs=$((r_last - r_first))
-# The rankings still pending after the last row (the idle service ranks them) count for staleness.
-if [[ -n $AGENCIES ]]; then for _ in $(seq 40); do rows >/dev/null || true; sleep 0.05; done; fi
+# With --derive-thread (the default) a batch's aggregates follow its rows: the time until
+# the queue is empty is printed. The rankings still pending after that (the idle service
+# ranks them) count for staleness.
+agg_after=0
+if [[ -n $AGENCIES ]]; then
+  until [[ $("${PSQL[@]}" -tA -c "SELECT count(*) FROM aggregate_queue") == 0 ]]; do
+    rows >/dev/null || true
+    ((SECONDS < deadline)) || { echo "timeout: aggregates still queued"; exit 1; }
+    sleep 0.1
+  done
+  agg_after=$($PY -c "import time; print(max(0.0, time.time() - $t_last))")
+  for _ in $(seq 40); do rows >/dev/null || true; sleep 0.05; done
+fi
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""
 stored=$(mine)
 [[ $stored -eq $N ]] || { echo "stored $stored of $N rows"; exit 1; }
 if [[ -n $AGENCIES ]]; then
-  printf 'agencies %5d: %8.0f msg/s into PostgreSQL (%d messages), rankings at most %.1f s stale\n' "$AGENCIES" \
-    "$svc_rate" "$N" "$(cat "$WORK/wait")"
+  # every row counted once in the aggregates (each row is in one hour window under '*')
+  counted=$("${PSQL[@]}" -tA -c "SELECT coalesce(sum(total), 0) FROM topic_window_stats WHERE topic = '*'
+    AND window_kind = 'hour' AND (agency = '$AGENCY' OR agency LIKE '$AGENCY-%')")
+  [[ $counted -eq $N ]] || { echo "aggregates count $counted of $N rows"; exit 1; }
+  printf 'agencies %5d: %8.0f msg/s into PostgreSQL (%d messages), aggregates %.1f s after the last row,' \
+    "$AGENCIES" "$svc_rate" "$N" "$agg_after"
+  printf ' rankings at most %.1f s stale\n' "$(cat "$WORK/wait")"
   exit 0
 fi
 

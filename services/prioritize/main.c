@@ -8,6 +8,8 @@
  * backoff; nothing is acknowledged that is not committed. */
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +40,7 @@ static struct {
       contact_purge_interval, effect_days, effect_min_events, search_rows, search_gap_ms;
   double open_threshold, close_threshold, ewma_alpha, spike_p, emerging_confidence, rank_share;
   int action_window, action_level; /* PZ_HOUR..PZ_WEEK; 0 category, 1 subcategory */
-  int search_vectors;
+  int search_vectors, derive_thread;
 } C;
 
 static const char *const WINDOWS[] = {"hour", "day", "week", NULL}; /* PZ_WINDOW_NAMES order */
@@ -63,6 +65,10 @@ static es_opt OPTS[] = {
     ES_BOOL("search-vectors", "on",
             "Make full-text vectors here when the text allows it exactly (off: PostgreSQL's parser makes all)",
             &C.search_vectors),
+    ES_BOOL("derive-thread", "on",
+            "Aggregates and rankings on a second connection and thread, after each batch's rows commit"
+            " (off: in the rows' transaction)",
+            &C.derive_thread),
     ES_STR("weights", "volume=0.25,negative=0.25,spike=0.25,nps=0.15,urgency=0.10",
            "Score weights (docs/prioritization.md)", &C.weights),
     ES_DOUBLE("open-threshold", "0.5", 0, 1, "Score at which an action plan opens", &C.open_threshold),
@@ -163,6 +169,7 @@ static int build_cfg(pz_store_cfg *c) {
   c->rank_share = C.rank_share;
   c->publish_top = (int)C.publish_top;
   c->emerging_confidence = C.emerging_confidence;
+  c->derive_later = C.derive_thread;
   if (c->hyst.open_threshold <= c->hyst.close_threshold) {
     es_error("config_error", "open-threshold must be above close-threshold (hysteresis)");
     return -1;
@@ -367,7 +374,7 @@ static int write_until_committed(pz_store *st, rd_kafka_t *c, batch *b, batch *n
 /* PriorityUpdates are a view of committed state: a lost one is replaced by the
  * next batch's, so they are not waited for (opaque NULL: the delivery callback
  * only counts them). */
-static void publish_priorities(rd_kafka_t *p, const pz_batch_result *res) {
+static void publish_priorities(rd_kafka_t *p, const pz_batch_result *res, int poll) {
   for (size_t i = 0; i < res->nprio; i++) {
     const pz_priority *pr = &res->prio[i];
     Escucha__V1__PriorityUpdate u;
@@ -387,7 +394,7 @@ static void publish_priorities(rd_kafka_t *p, const pz_batch_result *res) {
       es_metric_add(M.published, 1, ES_TOPIC_PRIORITIES, "failed");
     free(buf);
   }
-  rd_kafka_poll(p, 0); /* serve delivery reports */
+  if (poll) rd_kafka_poll(p, 0); /* serve delivery reports */
 }
 
 /* DLQ messages must be delivered before their offsets are stored. */
@@ -482,6 +489,7 @@ typedef struct svc {
   int ngram;
   batch *next;             /* filled while the current batch is written */
   pz_batch_result pending; /* committed texts not yet in the sketch (emerging only) */
+  struct deriver *d;       /* --derive-thread: aggregates and rankings (NULL: off) */
 } svc;
 
 /* Texts of committed batches into the emerging-topics sketch. */
@@ -529,8 +537,7 @@ static void overlap(void *arg) {
            (double)(es_mono_ns() - t1) / 1e6, s->next->n - had);
 }
 
-/* Metrics and messages for what a transaction ranked. */
-static void after_rank(svc *s, const pz_batch_result *res) {
+static void rank_metrics(const pz_batch_result *res) {
   if (res->ranked) {
     es_metric_set(M.tracked, (double)res->ranked);
     es_metric_set(M.ranked_at, (double)es_now_ms() / 1e3);
@@ -539,7 +546,12 @@ static void after_rank(svc *s, const pz_batch_result *res) {
   es_metric_add(M.spikes, (double)res->new_spikes);
   es_metric_add(M.plans, (double)res->opened, "opened");
   es_metric_add(M.plans, (double)res->closed, "closed");
-  publish_priorities(s->producer, res);
+}
+
+/* Metrics and messages for what a transaction ranked. */
+static void after_rank(svc *s, const pz_batch_result *res) {
+  rank_metrics(res);
+  publish_priorities(s->producer, res, 1);
   if (res->opened) publish_outbox(s->st, s->producer);
 }
 
@@ -560,6 +572,114 @@ static void rank_pending(svc *s, int force) {
   }
   after_rank(s, &res);
   pz_batch_result_free(&res);
+}
+
+/* ---- the derive thread (--derive-thread) ----
+ * The rows' transaction queues each batch's aggregates (pz_store_derive); this
+ * thread applies them and ranks on its own connection, so with many agencies
+ * the rows are not held up by their upserts and rankings and two PostgreSQL
+ * backends work at once. Shared with the main thread: the producer
+ * (thread-safe; only the main thread polls it) and the flags below. */
+typedef struct deriver {
+  pthread_t thread;
+  pz_store *st;
+  rd_kafka_t *producer;
+  const char *mig;
+  atomic_int idle;   /* the main loop found no message: rank every pending agency */
+  atomic_int stop;   /* the main loop ended: apply what is queued, then exit */
+  atomic_int outbox; /* a plan opened: the main loop publishes the outbox */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int kicked; /* a batch committed (under mu) */
+} deriver;
+
+/* Waits up to ms for a commit's kick. */
+static void derive_wait(deriver *d, long ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += (ms % 1000) * 1000000L;
+  ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
+  ts.tv_nsec %= 1000000000L;
+  pthread_mutex_lock(&d->mu);
+  while (!d->kicked && !atomic_load(&d->stop))
+    if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) != 0) break;
+  d->kicked = 0;
+  pthread_mutex_unlock(&d->mu);
+}
+
+static void derive_kick(deriver *d) {
+  pthread_mutex_lock(&d->mu);
+  d->kicked = 1;
+  pthread_cond_signal(&d->cv);
+  pthread_mutex_unlock(&d->mu);
+}
+
+static void derived(deriver *d, pz_batch_result *res) {
+  rank_metrics(res);
+  publish_priorities(d->producer, res, 0);
+  if (res->opened) atomic_store(&d->outbox, 1);
+  pz_batch_result_free(res);
+}
+
+static void *derive_run(void *arg) {
+  deriver *d = arg;
+  long backoff = 100;
+  uint64_t stop_by = 0;
+  for (;;) {
+    int stop = atomic_load(&d->stop);
+    if (stop && !stop_by) stop_by = es_mono_ns() + 10000000000ULL; /* what is left waits for the next start */
+    if (stop && es_mono_ns() >= stop_by) break;
+    pz_batch_result res;
+    int r = pz_store_connect(d->st, NULL) == 0 ? pz_store_derive(d->st, &res) : -1;
+    if (r < 0) {
+      es_metric_add(M.pg_errors, 1);
+      if (stop) break; /* queued batches stay queued */
+      derive_wait(d, backoff);
+      backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+      continue;
+    }
+    backoff = 100;
+    if (r == 1) {
+      derived(d, &res);
+      continue;
+    }
+    /* Nothing queued: the rankings deferred by rank-interval, all of them when idle. */
+    if (pz_store_rank_pending(d->st, &res, stop || atomic_load(&d->idle)) == 0) derived(d, &res);
+    else es_metric_add(M.pg_errors, 1);
+    if (stop) break;
+    derive_wait(d, 100);
+  }
+  return NULL;
+}
+
+static deriver *derive_start(const char *dsn, const pz_store_cfg *cfg, rd_kafka_t *producer) {
+  deriver *d = calloc(1, sizeof *d);
+  if (!d) return NULL;
+  d->producer = producer;
+  d->st = pz_store_new(dsn, cfg);
+  pthread_mutex_init(&d->mu, NULL);
+  pthread_cond_init(&d->cv, NULL);
+  if (d->st && pthread_create(&d->thread, NULL, derive_run, d) == 0) return d;
+  pz_store_free(d->st);
+  pthread_cond_destroy(&d->cv);
+  pthread_mutex_destroy(&d->mu);
+  free(d);
+  return NULL;
+}
+
+/* Applies what is queued (for at most 10 s), ranks what is pending, joins.
+ * Returns whether a plan opened since the main loop last published the outbox. */
+static int derive_stop(deriver *d) {
+  if (!d) return 0;
+  atomic_store(&d->stop, 1);
+  derive_kick(d);
+  pthread_join(d->thread, NULL);
+  int opened = atomic_load(&d->outbox);
+  pz_store_free(d->st);
+  pthread_cond_destroy(&d->cv);
+  pthread_mutex_destroy(&d->mu);
+  free(d);
+  return opened;
 }
 
 /* The full-text vectors of the rows just inserted, made here rather than by
@@ -587,6 +707,7 @@ static int process(svc *s, batch *b) {
   es_debug("publish_timing", "write_ms=%.1f publish_ms=%.1f", (double)(t1 - t0) / 1e6,
            (double)(es_mono_ns() - t1) / 1e6);
   pz_batch_result_free(&res);
+  if (s->d) derive_kick(s->d);
   if (b->ndlq && publish_dlq(s->producer, b) != 0) return -1;
   /* Only now: PostgreSQL committed and the DLQ holds the rejects. */
   for (size_t i = 0; i < b->n; i++) es_kafka_store(s->consumer, b->msgs[i]);
@@ -612,7 +733,11 @@ static int run(svc *s) {
       es_debug("collect_timing", "n=%zu overlapped=%zu collect_ms=%.1f", b->n, had, (double)(es_mono_ns() - tc) / 1e6);
     if (b->n > 0 && process(s, b) != 0) break;
     if (b->n == 0) feed_pending(s); /* idle */
-    rank_pending(s, b->n == 0);
+    if (s->d) {
+      atomic_store(&s->d->idle, b->n == 0);
+      rd_kafka_poll(s->producer, 0); /* the derive thread's PriorityUpdates' reports */
+      if (atomic_exchange(&s->d->outbox, 0) && pz_store_connect(s->st, s->mig) == 0) publish_outbox(s->st, s->producer);
+    } else rank_pending(s, b->n == 0);
     batch_clear(b);
     batch *t = b; /* the batch decoded during the write is next */
     b = s->next, s->next = t;
@@ -632,7 +757,7 @@ static int run(svc *s) {
       next_purge = now + (uint64_t)C.contact_purge_interval * 1000000000ULL;
     }
   }
-  rank_pending(s, 1); /* deferred rankings of what was committed */
+  if (!s->d) rank_pending(s, 1); /* deferred rankings of what was committed */
   rc = es_kafka_fatal ? 1 : 0;
 cleanup:
   pz_store_set_overlap(s->st, NULL, NULL);
@@ -689,12 +814,18 @@ static int start(svc *s, pz_store_cfg *cfg, const es_taxonomy *tax) {
     es_error("kafka_config_error", "%s", err);
     return -1;
   }
+  if (C.derive_thread && !(s->d = derive_start(C.common.pg_dsn, cfg, s->producer))) {
+    es_error("derive_thread_failed", "could not start the derive thread");
+    return -1;
+  }
   es_admin_set_status("pg=ok");
   es_admin_set_ready(1);
   return 0;
 }
 
 static void stop(svc *s) {
+  if (derive_stop(s->d) && pz_store_connect(s->st, s->mig) == 0) publish_outbox(s->st, s->producer);
+  s->d = NULL;
   if (s->consumer) es_kafka_consumer_close(s->consumer); /* commits stored offsets */
   if (s->producer) es_kafka_producer_close(s->producer, 10000);
   pz_store_free(s->st);

@@ -46,6 +46,7 @@ struct pz_store {
   PGconn *c;
   int migrated;
   es_buf copy, ids;  /* COPY data; id array literal */
+  es_buf queued;     /* an aggregate_queue row's batch (queue_batch) */
   es_buf prio;       /* priorities rows not yet upserted, binary COPY data (flush_priorities) */
   size_t nprio_rows; /* rows in prio */
   int prio_sent;     /* a priorities upsert is on its way (settle) */
@@ -54,9 +55,9 @@ struct pz_store {
   unsigned char *skip; /* per row: 0 new, SKIP_DUP, SKIP_STORED */
   row_ref *fresh;      /* the rows written by this batch */
   size_t capfresh;
-  struct agg_key *agg; /* add_aggregates' keys */
+  struct agg_key *agg; /* sum_aggregates' keys */
   size_t capagg;
-  es_buf topics;         /* add_aggregates' composed topic names */
+  es_buf topics;         /* sum_aggregates' composed topic names */
   int lookup;            /* look stored ids up before the COPY */
   pz_overlap_fn overlap; /* client work run while the server copies */
   void *overlap_arg;
@@ -121,6 +122,7 @@ void pz_store_free(pz_store *s) {
   forget_nows(s);
   es_buf_free(&s->copy);
   es_buf_free(&s->ids);
+  es_buf_free(&s->queued);
   es_buf_free(&s->prio);
   free(s->slots);
   free(s->skip);
@@ -140,7 +142,7 @@ void pz_store_set_overlap(pz_store *s, pz_overlap_fn fn, void *arg) {
 int pz_store_connected(const pz_store *s) { return s->c && PQstatus(s->c) == CONNECTION_OK; }
 
 /* What the new rows add to topic_window_stats, one row per key, summed by the
- * client (add_aggregates). */
+ * client (sum_aggregates). */
 static const char SQL_TEMP[] =
     "CREATE TEMP TABLE IF NOT EXISTS pz_agg_in (agency text, topic text, window_kind text,"
     " window_start timestamptz, total bigint, positive bigint, neutral bigint, negative bigint,"
@@ -533,9 +535,22 @@ static int topics_of(pz_store *s, const pz_row *r, const char *topic[3], size_t 
   return n + 1;
 }
 
+/* Adds the binary COPY data of pz_agg_in (len bytes) to topic_window_stats. */
+static int apply_aggregates(pz_store *s, const char *data, size_t len) {
+  es_buf b = {.data = (char *)data, .len = len};
+  if (copy_in(s, "aggregates", "COPY pz_agg_in FROM STDIN (FORMAT binary)", &b, 0) != 0) return -1;
+  PGresult *r = PQexec(s->c, SQL_AGG);
+  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  if (!ok) es_error("pg_query_failed", "aggregates: %s", PQresultErrorMessage(r));
+  PQclear(r);
+  return ok ? 0 : -1;
+}
+
 /* fresh[] must be sorted with cmp_ref: each agency x category x subcategory x
- * hour group is counted once, then added to its topics x windows. */
-static int add_aggregates(pz_store *s, size_t nfresh) {
+ * hour group is counted once, then added to its topics x windows; the sums go
+ * to s->copy as pz_agg_in's binary COPY data. */
+static int encode_aggregates(pz_store *s, size_t n);
+static int sum_aggregates(pz_store *s, size_t nfresh) {
   size_t n = 0;
   s->topics.len = 0;
   for (size_t i = 0; i < nfresh;) {
@@ -563,6 +578,12 @@ static int add_aggregates(pz_store *s, size_t nfresh) {
   }
   for (size_t i = 0; i < n; i++) /* s->topics no longer moves */
     if (s->agg[i].topic_off != SIZE_MAX) s->agg[i].topic = s->topics.data + s->agg[i].topic_off;
+  return encode_aggregates(s, n);
+}
+
+/* The n keys of s->agg sorted, one row per key with their sums, into s->copy
+ * as pz_agg_in's binary COPY data. */
+static int encode_aggregates(pz_store *s, size_t n) {
   qsort(s->agg, n, sizeof *s->agg, cmp_agg);
   es_buf *b = &s->copy;
   b->len = 0;
@@ -578,13 +599,7 @@ static int add_aggregates(pz_store *s, size_t nfresh) {
     bin_tstz(b, e->start);
     for (int k = 0; k < 10; k++) bin_u64(b, e->c[k]);
   }
-  if (bin_end(b) != 0) return -1;
-  if (copy_in(s, "aggregates", "COPY pz_agg_in FROM STDIN (FORMAT binary)", b, 0) != 0) return -1;
-  PGresult *r = PQexec(s->c, SQL_AGG);
-  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  if (!ok) es_error("pg_query_failed", "aggregates: %s", PQresultErrorMessage(r));
-  PQclear(r);
-  return ok ? 0 : -1;
+  return bin_end(b);
 }
 
 /* Feeds the emerging-topics sketch (after commit): low confidence or "other". */
@@ -1465,7 +1480,253 @@ static int rank_some(pz_store *s, pz_batch_result *res, size_t ndue, size_t k, i
   return 0;
 }
 
+/* After a ranking transaction rolled back: which of its agencies it had
+ * ranked is unknown, so every known one is ranked again (conservative). */
+static void redirty_all(pz_store *s) {
+  for (size_t i = 0; i < s->nnow; i++) {
+    if (!s->nows[i].dirty) s->nows[i].dirty_ns = es_mono_ns();
+    s->nows[i].dirty = 1;
+  }
+}
+
 int pz_store_inserted(const pz_store *s, size_t i) { return s->skip && s->skip[i] == 0; }
+
+/* An agency got rows (newest: their latest received_at) that are now in the
+ * aggregates; since_ns: monotonic time they committed. Adds it to s->due when
+ * its rank interval has passed. */
+static int mark_dirty(pz_store *s, pz_batch_result *res, const char *agency, int64_t newest, uint64_t since_ns,
+                      size_t *ndue) {
+  /* agency_now forgets every agency when its table is full: rank those collected first */
+  if (s->nnow == MAX_AGENCIES && *ndue && !known_agency(s, agency)) {
+    if (rank_some(s, res, *ndue, rank_allowance(s, *ndue, 0), 0) != 0) return -1;
+    *ndue = 0;
+  }
+  agency_time *a = agency_now(s, agency, newest);
+  if (!a) return -1;
+  if (!a->dirty) a->dirty_ns = since_ns;
+  a->dirty = 1; /* stays set if this transaction rolls back: ranked later */
+  /* Ranking costs scoring and writes per agency: at most once per
+   * rank_interval per agency; pz_store_rank_pending catches up on the rest. */
+  if (rank_due(s, a)) s->due[(*ndue)++] = a;
+  return 0;
+}
+
+#define QUEUE_VERSION 1
+#define DERIVE_BATCHES 8 /* queued batches applied together at most */
+
+/* The batch's aggregates (s->copy, from sum_aggregates) and its agencies with
+ * their newest received_at, as one aggregate_queue row (migrations/021). */
+static int queue_batch(pz_store *s, size_t nfresh) {
+  es_buf *b = &s->queued;
+  b->len = 0;
+  uint32_t nag = 0;
+  if (es_buf_append(b, "\1\0\0\0\0", 5) != 0) return -1;
+  b->data[0] = QUEUE_VERSION;
+  for (size_t i = 0; i < nfresh;) { /* fresh[] is sorted by agency */
+    const char *agency = s->fresh[i].r->agency;
+    int64_t newest = 0;
+    for (; i < nfresh && strcmp(s->fresh[i].r->agency, agency) == 0; i++)
+      if (s->fresh[i].r->received_at > newest) newest = s->fresh[i].r->received_at;
+    size_t len = strlen(agency);
+    if (len > UINT32_MAX || es_buf_reserve(b, 12 + len) != 0) return -1;
+    es_pg_be32(b->data + b->len, (uint32_t)len);
+    memcpy(b->data + b->len + 4, agency, len);
+    es_pg_be64(b->data + b->len + 4 + len, (uint64_t)newest);
+    b->len += 12 + len;
+    nag++;
+  }
+  es_pg_be32(b->data + 1, nag);
+  if (es_buf_append(b, s->copy.data, s->copy.len) != 0) return -1;
+  char ms[24];
+  snprintf(ms, sizeof ms, "%lld", (long long)es_now_ms());
+  const char *v[] = {ms, b->data};
+  int len[] = {0, (int)b->len}, fmt[] = {0, 1};
+  if (b->len > INT32_MAX) return -1;
+  PGresult *r = PQexecParams(s->c, "INSERT INTO aggregate_queue (queued_ms, batch) VALUES ($1::bigint, $2::bytea)", 2,
+                             NULL, v, len, fmt, 0);
+  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  if (!ok) es_error("pg_query_failed", "aggregate_queue: %s", PQresultErrorMessage(r));
+  PQclear(r);
+  return ok ? 0 : -1;
+}
+
+static uint32_t rd32(const unsigned char *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static uint64_t rd64(const unsigned char *p) { return (uint64_t)rd32(p) << 32 | rd32(p + 4); }
+
+/* The oldest queued batches no other instance is applying, removed in this
+ * transaction (they come back if it rolls back). */
+static const char SQL_CLAIM[] =
+    "DELETE FROM aggregate_queue WHERE id IN (SELECT id FROM aggregate_queue ORDER BY id LIMIT $1::int"
+    " FOR UPDATE SKIP LOCKED) RETURNING queued_ms, batch";
+
+/* Reads pz_agg_in's binary COPY data (p, n: as encode_aggregates writes it)
+ * back into keys at s->agg + *nk; strings point into p. */
+static int read_aggregates(pz_store *s, const unsigned char *p, size_t n, size_t *nk) {
+  if (n < 21 || memcmp(p, "PGCOPY\n\377\r\n\0", 11) != 0) return -1;
+  size_t at = 19;
+  for (;;) {
+    if (n - at < 2) return -1;
+    uint16_t nf = (uint16_t)(p[at] << 8 | p[at + 1]);
+    at += 2;
+    if (nf == 0xffff) return at == n ? 0 : -1;
+    if (nf != 14 || grow((void **)&s->agg, &s->capagg, *nk + 1, sizeof *s->agg) != 0) return -1;
+    agg_key *e = &s->agg[*nk];
+    const unsigned char *f[14];
+    uint32_t len[14];
+    for (int i = 0; i < 14; i++) {
+      if (n - at < 4) return -1;
+      len[i] = rd32(p + at);
+      if (len[i] == 0xffffffffu || n - at - 4 < len[i] || (i >= 3 && len[i] != 8)) return -1;
+      f[i] = p + at + 4;
+      at += 4 + len[i];
+    }
+    e->kind = -1;
+    for (int k = 0; k < PZ_NWINDOWS; k++)
+      if (len[2] == strlen(PZ_WINDOW_NAMES[k]) && memcmp(f[2], PZ_WINDOW_NAMES[k], len[2]) == 0) e->kind = k;
+    if (e->kind < 0) return -1;
+    e->topic_off = s->topics.len; /* agency, then topic (derive_batches points at them) */
+    if (es_buf_append(&s->topics, f[0], len[0]) != 0 || es_buf_append(&s->topics, "", 1) != 0 ||
+        es_buf_append(&s->topics, f[1], len[1]) != 0 || es_buf_append(&s->topics, "", 1) != 0)
+      return -1;
+    e->start = (int64_t)rd64(f[3]) / 1000 + PG_EPOCH_MS;
+    for (int k = 0; k < 10; k++) e->c[k] = rd64(f[4 + k]);
+    (*nk)++;
+  }
+}
+
+/* Steps *at over the nag agencies of a queued batch (its layout:
+ * migrations/021), copying them to names and newest when names is not NULL. */
+static int read_agencies(const unsigned char *p, size_t n, size_t *at, uint32_t nag, char **names, int64_t *newest) {
+  for (uint32_t i = 0; i < nag; i++) {
+    if (n - *at < 4) return -1;
+    uint32_t len = rd32(p + *at);
+    if (n - *at - 4 < (size_t)len + 8) return -1;
+    if (names) {
+      names[i] = es_strndup((const char *)p + *at + 4, len);
+      newest[i] = (int64_t)rd64(p + *at + 4 + len);
+      if (!names[i]) return -1;
+    }
+    *at += 4 + (size_t)len + 8;
+  }
+  return 0;
+}
+
+typedef struct named_time {
+  char *name;
+  int64_t t;
+} named_time;
+static int cmp_named(const void *a, const void *b) {
+  return strcmp(((const named_time *)a)->name, ((const named_time *)b)->name);
+}
+
+/* Each agency of several batches once, with its newest row (the others freed). */
+static int dedupe_agencies(char **names, int64_t *newest, size_t *n) {
+  named_time *v = malloc((*n + 1) * sizeof *v);
+  if (!v) return -1;
+  for (size_t i = 0; i < *n; i++) v[i] = (named_time){names[i], newest[i]};
+  qsort(v, *n, sizeof *v, cmp_named);
+  size_t m = 0;
+  for (size_t i = 0; i < *n; i++) {
+    if (m && strcmp(v[m - 1].name, v[i].name) == 0) {
+      if (v[i].t > v[m - 1].t) v[m - 1].t = v[i].t;
+      free(v[i].name);
+    } else v[m++] = v[i];
+  }
+  for (size_t i = 0; i < m; i++) names[i] = v[i].name, newest[i] = v[i].t;
+  *n = m;
+  free(v);
+  return 0;
+}
+
+/* Applies the claimed batches (rows of r) as one: their aggregates summed into
+ * one sorted set of keys (locked in that order, as every writer does; under a
+ * backlog, keys that several batches share are written once), then their
+ * agencies made due and the due ones ranked. */
+static int derive_batches(pz_store *s, pz_batch_result *res, PGresult *r) {
+  size_t nk = 0, nnames = 0;
+  char **names = NULL;
+  int64_t *newest = NULL, oldest_ms = INT64_MAX;
+  int rc = -1;
+  s->topics.len = 0;
+  for (int row = 0; row < PQntuples(r); row++) {
+    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, 1);
+    size_t n = (size_t)PQgetlength(r, row, 1), at = 5;
+    int64_t q = PQgetlength(r, row, 0) == 8 ? (int64_t)rd64((const unsigned char *)PQgetvalue(r, row, 0)) : 0;
+    if (q < oldest_ms) oldest_ms = q;
+    if (n < 5 || p[0] != QUEUE_VERSION) goto bad;
+    uint32_t nag = rd32(p + 1);
+    if (read_agencies(p, n, &at, nag, NULL, NULL) != 0 || read_aggregates(s, p + at, n - at, &nk) != 0) goto bad;
+    char **nn = realloc(names, (nnames + nag + 1) * sizeof *names);
+    if (nn) names = nn;
+    int64_t *nw = nn ? realloc(newest, (nnames + nag + 1) * sizeof *newest) : NULL;
+    if (nw) newest = nw;
+    if (!nn || !nw) goto cleanup;
+    at = 5;
+    memset(names + nnames, 0, nag * sizeof *names);
+    nnames += nag;
+    if (read_agencies(p, n, &at, nag, names + nnames - nag, newest + nnames - nag) != 0) goto cleanup;
+  }
+  for (size_t i = 0; i < nk; i++) { /* s->topics no longer moves */
+    s->agg[i].agency = s->topics.data + s->agg[i].topic_off;
+    s->agg[i].topic = s->agg[i].agency + strlen(s->agg[i].agency) + 1;
+    s->agg[i].topic_off = SIZE_MAX;
+  }
+  if (nk && (encode_aggregates(s, nk) != 0 || apply_aggregates(s, s->copy.data, s->copy.len) != 0)) goto cleanup;
+  int64_t lag_ms = es_now_ms() - oldest_ms;
+  uint64_t now = es_mono_ns(), lag_ns = lag_ms > 0 ? (uint64_t)lag_ms * 1000000ULL : 0;
+  uint64_t since = lag_ns < now ? now - lag_ns : 0;
+  if (dedupe_agencies(names, newest, &nnames) != 0) goto cleanup;
+  size_t ndue = 0;
+  for (size_t i = 0; i < nnames; i++)
+    if (mark_dirty(s, res, names[i], newest[i], since, &ndue) != 0) goto cleanup;
+  rc = ndue ? rank_some(s, res, ndue, rank_allowance(s, ndue, 0), 0) : 0;
+  goto cleanup;
+bad:
+  es_error("aggregate_queue_invalid", "a queued batch is not version %d's layout", QUEUE_VERSION);
+cleanup:
+  for (size_t i = 0; i < nnames; i++) free(names[i]);
+  free(names);
+  free(newest);
+  return rc;
+}
+
+int pz_store_derive(pz_store *s, pz_batch_result *res) {
+  memset(res, 0, sizeof *res);
+  if (!pz_store_connected(s) || es_pg_exec(s->c, "BEGIN") != 0) goto fail;
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", DERIVE_BATCHES);
+  const char *v[] = {lim};
+  PGresult *r = PQexecParams(s->c, SQL_CLAIM, 1, NULL, v, NULL, NULL, 1);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    es_error("pg_query_failed", "aggregate_queue: %s", PQresultErrorMessage(r));
+    PQclear(r);
+    goto rollback;
+  }
+  int claimed = PQntuples(r);
+  if (claimed == 0) {
+    PQclear(r);
+    return es_pg_exec(s->c, "COMMIT") == 0 ? 0 : -1;
+  }
+  uint64_t t0 = es_mono_ns();
+  int rc = derive_batches(s, res, r);
+  PQclear(r);
+  if (rc != 0) goto rollback;
+  if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
+  es_debug("derive_timing", "batches=%d ms=%.1f ranked=%zu", claimed, (double)(es_mono_ns() - t0) / 1e6, res->ranked);
+  return 1;
+rollback:
+  forget_priorities(s);
+  if (s->c && PQstatus(s->c) == CONNECTION_OK) es_pg_exec(s->c, "ROLLBACK");
+fail:
+  forget_priorities(s);
+  redirty_all(s);
+  pz_batch_result_free(res);
+  memset(res, 0, sizeof *res);
+  if (s->c && PQstatus(s->c) != CONNECTION_OK) drop_conn(s);
+  return -1;
+}
 
 /* One attempt. With lookup, ids already stored are left out first; without,
  * the COPY is optimistic. 0 committed, 1 unique_violation on feedback (a
@@ -1501,32 +1762,28 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
     for (size_t i = 0; i < nfresh; i++)
       if (emerging_candidate(s, s->fresh[i].r) && keep_emerging(res, s->fresh[i].r->agency, s->fresh[i].r->text) != 0)
         goto rollback;
-    /* 3. Aggregates of exactly these rows. */
+    /* 3. Aggregates of exactly these rows: applied now, or queued for pz_store_derive. */
     qsort(s->fresh, nfresh, sizeof *s->fresh, cmp_ref);
-    if (add_aggregates(s, nfresh) != 0) goto rollback;
+    if (sum_aggregates(s, nfresh) != 0) goto rollback;
     res->inserted = nfresh;
-    t3 = es_mono_ns();
-    /* 4. Ranking of the agencies that got rows (fresh[] is sorted by agency). */
-    size_t ndue = 0;
-    for (size_t i = 0; i < nfresh;) {
-      const char *agency = s->fresh[i].r->agency;
-      int64_t newest = 0;
-      for (; i < nfresh && strcmp(s->fresh[i].r->agency, agency) == 0; i++)
-        if (s->fresh[i].r->received_at > newest) newest = s->fresh[i].r->received_at;
-      /* agency_now forgets every agency when its table is full: rank those collected first */
-      if (s->nnow == MAX_AGENCIES && ndue && !known_agency(s, agency)) {
-        if (rank_some(s, res, ndue, rank_allowance(s, ndue, 0), 0) != 0) goto rollback;
-        ndue = 0;
+    if (s->cfg.derive_later) {
+      if (queue_batch(s, nfresh) != 0) goto rollback;
+      t3 = es_mono_ns();
+    } else {
+      if (apply_aggregates(s, s->copy.data, s->copy.len) != 0) goto rollback;
+      t3 = es_mono_ns();
+      /* 4. Ranking of the agencies that got rows (fresh[] is sorted by agency). */
+      size_t ndue = 0;
+      uint64_t now = es_mono_ns();
+      for (size_t i = 0; i < nfresh;) {
+        const char *agency = s->fresh[i].r->agency;
+        int64_t newest = 0;
+        for (; i < nfresh && strcmp(s->fresh[i].r->agency, agency) == 0; i++)
+          if (s->fresh[i].r->received_at > newest) newest = s->fresh[i].r->received_at;
+        if (mark_dirty(s, res, agency, newest, now, &ndue) != 0) goto rollback;
       }
-      agency_time *a = agency_now(s, agency, newest);
-      if (!a) goto rollback;
-      if (!a->dirty) a->dirty_ns = es_mono_ns();
-      a->dirty = 1; /* stays set if this transaction rolls back: ranked later */
-      /* Ranking costs scoring and writes per agency: at most once per
-       * rank_interval per agency; pz_store_rank_pending catches up on the rest. */
-      if (rank_due(s, a)) s->due[ndue++] = a;
+      if (ndue && rank_some(s, res, ndue, rank_allowance(s, ndue, 0), 0) != 0) goto rollback;
     }
-    if (ndue && rank_some(s, res, ndue, rank_allowance(s, ndue, 0), 0) != 0) goto rollback;
   }
   t4 = es_mono_ns();
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
@@ -1583,10 +1840,7 @@ rollback:
   es_pg_exec(s->c, "ROLLBACK");
 fail:
   forget_priorities(s);
-  for (size_t i = 0; i < s->nnow; i++) { /* conservative: rank again */
-    if (!s->nows[i].dirty) s->nows[i].dirty_ns = es_mono_ns();
-    s->nows[i].dirty = 1;
-  }
+  redirty_all(s);
   pz_batch_result_free(res);
   memset(res, 0, sizeof *res);
   if (s->c && PQstatus(s->c) != CONNECTION_OK) drop_conn(s);

@@ -55,6 +55,7 @@ typedef struct pz_store_cfg {
   int effect_days;             /* effectiveness: days before vs after a plan's closure (0: no check) */
   int effect_min_events;       /* fewer complaints than this in both periods: inconclusive */
   const es_taxonomy *taxonomy; /* borrowed; NULL: labels are topic ids */
+  int derive_later;            /* 1: a batch's aggregates and rankings are queued for pz_store_derive */
 } pz_store_cfg;
 void pz_store_cfg_default(pz_store_cfg *c);
 
@@ -105,6 +106,13 @@ int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *r
 /* After pz_store_write returned 0: whether rows[i] of that batch was inserted
  * by it (not a repeat of a row stored before or earlier in the batch). */
 int pz_store_inserted(const pz_store *s, size_t i);
+
+/* With cfg.derive_later: applies the oldest queued batch (aggregate_queue,
+ * migrations/021) no other instance is applying, in one transaction: its
+ * aggregates, and the rankings it makes due (as pz_store_write does without
+ * derive_later). 1 applied, 0 nothing queued, -1 rolled back (the batch stays
+ * queued). */
+int pz_store_derive(pz_store *s, pz_batch_result *res);
 
 /* Ranks, in their own transaction, agencies with rows committed since their
  * last ranking whose rank interval has passed (all of them when force).

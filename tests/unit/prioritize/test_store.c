@@ -95,7 +95,7 @@ static void reset_tables(void) {
   exec_ok(
       "TRUNCATE feedback, feedback_search, topic_window_stats, priorities, actions, action_effects, action_plans, "
       "audit_log, contacts,"
-      " emerging_topics");
+      " emerging_topics, aggregate_queue");
 }
 
 static pz_store *open_store(pz_store_cfg *cfg) {
@@ -179,6 +179,64 @@ static void test_replay_safe(void **state) {
   assert_int_equal(scalar("SELECT count(*) FROM feedback"), N);
   assert_int_equal(scalar("SELECT sum(total) FROM topic_window_stats"), stats);
   assert_int_equal(scalar(SQL_RECOMPUTE_DIFF), 0);
+  free(o);
+  pz_store_free(s);
+}
+
+/* --derive-thread's path: a batch's aggregates are queued with its rows and
+ * applied later, exactly once, even by another process after a crash; a
+ * replay queues nothing; queued batches applied together count each row once;
+ * a batch that cannot be read rolls the claim back. */
+static void test_derive_queue(void **state) {
+  (void)state;
+  if (!admin) skip();
+  pz_store_cfg cfg;
+  pz_store_cfg_default(&cfg);
+  cfg.derive_later = 1;
+  pz_store *s = open_store(&cfg);
+  reset_tables();
+  enum { N = 240 };
+  owned_row *o = calloc(N, sizeof *o);
+  assert_non_null(o);
+  const char *cats[] = {"waiting_times", "procedures", "staff_attention"};
+  for (int i = 0; i < N; i++)
+    make_row(&o[i], i, cats[i % 3], i % 2 ? "sub" : NULL, T0 + (int64_t)i * 37 * 60000, i % 3 ? "NEGATIVE" : "POSITIVE",
+             i % 11, i % 5 ? -1 : 1 + i % 5, i % 13 == 0, 0.9);
+  for (int i = 0; i < N; i++) o[i].r.agency = i % 4 ? "ag-a" : "ag-b";
+  pz_batch_result res;
+  write_rows(s, o, N / 2, &res);
+  assert_int_equal(res.inserted, N / 2);
+  assert_int_equal(res.ranked, 0); /* ranking follows the aggregates */
+  pz_batch_result_free(&res);
+  assert_int_equal(scalar("SELECT count(*) FROM aggregate_queue"), 1);
+  assert_int_equal(scalar("SELECT count(*) FROM topic_window_stats"), 0);
+  pz_store_free(s); /* a crash before the batch was applied */
+  s = open_store(&cfg);
+  write_rows(s, o, N / 2, &res); /* the replay after the restart */
+  assert_int_equal(res.inserted, 0);
+  pz_batch_result_free(&res);
+  assert_int_equal(scalar("SELECT count(*) FROM aggregate_queue"), 1);
+  assert_int_equal(pz_store_derive(s, &res), 1);
+  assert_true(res.ranked > 0);
+  pz_batch_result_free(&res);
+  assert_int_equal(pz_store_derive(s, &res), 0);
+  assert_int_equal(scalar("SELECT count(*) FROM aggregate_queue"), 0);
+  assert_int_equal(scalar(SQL_RECOMPUTE_DIFF), 0);
+  /* two more batches and one no reader knows: the claim of all three rolls back */
+  write_rows(s, o + N / 2, N / 4, &res);
+  pz_batch_result_free(&res);
+  write_rows(s, o + N / 2 + N / 4, N / 4, &res);
+  pz_batch_result_free(&res);
+  exec_ok("INSERT INTO aggregate_queue (queued_ms, batch) VALUES (0, '\\x0200000000')");
+  assert_int_equal(pz_store_derive(s, &res), -1);
+  assert_int_equal(scalar("SELECT count(*) FROM aggregate_queue"), 3);
+  exec_ok("DELETE FROM aggregate_queue WHERE queued_ms = 0");
+  assert_int_equal(pz_store_connect(s, NULL), 0);
+  assert_int_equal(pz_store_derive(s, &res), 1); /* both batches in one transaction */
+  pz_batch_result_free(&res);
+  assert_int_equal(scalar("SELECT count(*) FROM aggregate_queue"), 0);
+  assert_int_equal(scalar(SQL_RECOMPUTE_DIFF), 0);
+  assert_int_equal(scalar("SELECT sum(total) FROM topic_window_stats WHERE topic = '*' AND window_kind = 'week'"), N);
   free(o);
   pz_store_free(s);
 }
@@ -687,7 +745,8 @@ static char *ranking_state(void) {
  * agency per transaction, the priorities, plans, effects and audit rows are
  * the same. */
 #define NAG 5
-static void run_steps(pz_store *s, int together, size_t *opened, size_t *closed, size_t *spikes, size_t *most) {
+static void run_steps(pz_store *s, int together, int derive_later, size_t *opened, size_t *closed, size_t *spikes,
+                      size_t *most) {
   static const char *ag[NAG] = {"ag-0", "ag-1", "ag-2", "ag-3", "ag-4"};
   const char *noise[] = {"procedures", "staff_attention", "information", "payments_fees"};
   enum { STEPS = 12, PER = 200 };
@@ -730,11 +789,15 @@ static void run_steps(pz_store *s, int together, size_t *opened, size_t *closed,
     for (int a = 0; a < NAG; a++) {
       size_t lo = together ? 0 : from[a], hi = together ? n : from[a + 1];
       write_rows(s, o + lo, hi - lo, &res);
-      size_t agencies = 0;
-      for (size_t i = 0; i < res.nprio; i++) agencies += i == 0 || strcmp(res.prio[i].agency, res.prio[i - 1].agency);
-      if (agencies > *most) *most = agencies;
-      *opened += res.opened, *closed += res.closed, *spikes += res.new_spikes;
-      pz_batch_result_free(&res);
+      /* with derive_later the batch's rankings come from pz_store_derive */
+      for (int more = 1; more == 1; more = derive_later ? pz_store_derive(s, &res) : 0) {
+        size_t agencies = 0;
+        for (size_t i = 0; i < res.nprio; i++) agencies += i == 0 || strcmp(res.prio[i].agency, res.prio[i - 1].agency);
+        if (agencies > *most) *most = agencies;
+        *opened += res.opened, *closed += res.closed, *spikes += res.new_spikes;
+        pz_batch_result_free(&res);
+      }
+      assert_int_equal(scalar("SELECT count(*) FROM aggregate_queue"), 0);
       /* whatever the ranking budget left for later is ranked before the next step */
       assert_int_equal(pz_store_rank_pending(s, &res, 1), 0);
       *opened += res.opened, *closed += res.closed, *spikes += res.new_spikes;
@@ -753,16 +816,24 @@ static void test_many_agencies_one_transaction(void **state) {
   cfg.rank_interval_ms = 0;
   cfg.effect_days = 1;
   cfg.effect_min_events = 5;
-  size_t opened[2] = {0}, closed[2] = {0}, spikes[2] = {0}, most[2] = {0};
-  char *state_of[2];
-  for (int together = 0; together < 2; together++) {
+  /* 0: one agency per transaction; 1: all together; 2: together, derived after the rows' transaction */
+  size_t opened[3] = {0}, closed[3] = {0}, spikes[3] = {0}, most[3] = {0};
+  char *state_of[3];
+  for (int run = 0; run < 3; run++) {
     reset_tables();
+    cfg.derive_later = run == 2;
     pz_store *s = open_store(&cfg);
     pz_store_set_rank_chunk(s, 2); /* five agencies: their reads in three statements each */
-    run_steps(s, together, &opened[together], &closed[together], &spikes[together], &most[together]);
+    run_steps(s, run > 0, run == 2, &opened[run], &closed[run], &spikes[run], &most[run]);
     pz_store_free(s);
-    state_of[together] = ranking_state();
+    state_of[run] = ranking_state();
   }
+  assert_int_equal(most[2], NAG);
+  assert_int_equal(opened[2], opened[1]);
+  assert_int_equal(closed[2], closed[1]);
+  assert_int_equal(spikes[2], spikes[1]);
+  assert_string_equal(state_of[2], state_of[1]);
+  free(state_of[2]);
   assert_int_equal(most[0], 1);   /* one agency per transaction */
   assert_int_equal(most[1], NAG); /* all of them in one */
   assert_int_equal(opened[0], opened[1]);
@@ -782,6 +853,7 @@ static void test_many_agencies_one_transaction(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_replay_safe),
+      cmocka_unit_test(test_derive_queue),
       cmocka_unit_test(test_spike_opens_one_plan),
       cmocka_unit_test(test_deferred_ranking),
       cmocka_unit_test(test_emerging_snapshot),

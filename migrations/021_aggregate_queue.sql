@@ -1,0 +1,19 @@
+-- Many agencies (issue 18 item 5): a batch's aggregates and rankings off the rows' transaction.
+-- With hundreds of agencies a batch's aggregates are ~6.6 upserts per row and its rankings
+-- tens of priorities rows per agency, all on the one connection that also writes the rows.
+-- Now the rows' transaction (feedback + its Kafka offsets' batch) stores the batch's summed
+-- aggregates here as one row, and escucha-prioritize's derive thread, on a second connection,
+-- applies one row per transaction: the upserts into topic_window_stats, the row's deletion
+-- and the rankings it makes due commit together, so every committed batch is counted exactly
+-- once, even across a crash between the two (the row waits here for the next start).
+-- batch: version byte 1; u32 agency count; per agency u32 length, the name, i64 newest
+-- received_at (ms); then the binary COPY data of pz_agg_in (services/prioritize/store.c).
+-- queued_ms: when the rows committed (wall clock, ms), for the rankings' wait. Idempotent.
+CREATE TABLE IF NOT EXISTS aggregate_queue (
+  id        bigserial PRIMARY KEY,
+  queued_ms bigint NOT NULL,
+  batch     bytea NOT NULL
+);
+-- A batch's row is written once and read once: no compression (pglz cost ~as much as the
+-- insert at 1,000 agencies, ~3 MB a batch).
+ALTER TABLE aggregate_queue ALTER COLUMN batch SET STORAGE EXTERNAL;
