@@ -108,8 +108,8 @@ static es_opt OPTS[] = {
 
 static struct {
   es_metric *messages, *rows, *dupes, *batch_latency, *pg_errors, *tracked, *spikes, *plans, *published, *paused,
-      *emerging, *ranked_at, *rank_wait, *contacts_purged, *searchable, *vectors_here, *vectors_verified,
-      *vectors_differ;
+      *emerging, *ranked_at, *rank_wait, *aggregate_lag, *contacts_purged, *searchable, *vectors_here,
+      *vectors_verified, *vectors_differ;
 } M;
 
 static void metrics_init(void) {
@@ -120,6 +120,8 @@ static void metrics_init(void) {
                                  ES_LATENCY_BUCKETS, ES_LATENCY_NBUCKETS, NULL);
   M.pg_errors = es_counter("escucha_prioritize_pg_errors_total", "Failed PostgreSQL batches", NULL);
   M.tracked = es_gauge("escucha_prioritize_topics_tracked", "Topic windows ranked by the last batch", NULL);
+  M.aggregate_lag = es_gauge("escucha_prioritize_aggregate_lag_seconds",
+                             "How long the batches the derive thread last applied had waited in aggregate_queue", NULL);
   M.ranked_at = es_gauge("escucha_prioritize_last_ranked_timestamp_seconds",
                          "When a ranking was last committed (Unix time): the dashboard's freshness", NULL);
   M.rank_wait = es_gauge("escucha_prioritize_rank_wait_seconds",
@@ -640,9 +642,11 @@ static void *derive_run(void *arg) {
     }
     backoff = 100;
     if (r == 1) {
+      es_metric_set(M.aggregate_lag, (double)res.queue_wait_ns / 1e9);
       derived(d, &res);
       continue;
     }
+    es_metric_set(M.aggregate_lag, 0);
     /* Nothing queued: the rankings deferred by rank-interval, all of them when idle. */
     if (pz_store_rank_pending(d->st, &res, stop || atomic_load(&d->idle)) == 0) derived(d, &res);
     else es_metric_add(M.pg_errors, 1);

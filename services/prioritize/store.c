@@ -1677,6 +1677,7 @@ static int derive_batches(pz_store *s, pz_batch_result *res, PGresult *r) {
   int64_t lag_ms = es_now_ms() - oldest_ms;
   uint64_t now = es_mono_ns(), lag_ns = lag_ms > 0 ? (uint64_t)lag_ms * 1000000ULL : 0;
   uint64_t since = lag_ns < now ? now - lag_ns : 0;
+  res->queue_wait_ns = lag_ns;
   if (dedupe_agencies(names, newest, &nnames) != 0) goto cleanup;
   size_t ndue = 0;
   for (size_t i = 0; i < nnames; i++)

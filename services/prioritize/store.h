@@ -73,11 +73,12 @@ typedef struct pz_text {
 } pz_text;
 
 typedef struct pz_batch_result {
-  size_t inserted;       /* feedback rows new in this batch */
-  size_t ranked;         /* priorities rows written */
-  size_t new_spikes;     /* topic windows that started spiking */
-  size_t opened, closed; /* action plans */
-  uint64_t rank_wait_ns; /* longest an agency ranked here waited since its first unranked rows */
+  size_t inserted;        /* feedback rows new in this batch */
+  size_t ranked;          /* priorities rows written */
+  size_t new_spikes;      /* topic windows that started spiking */
+  size_t opened, closed;  /* action plans */
+  uint64_t rank_wait_ns;  /* longest an agency ranked here waited since its first unranked rows */
+  uint64_t queue_wait_ns; /* pz_store_derive: how long its oldest batch had been queued */
   pz_priority *prio;
   size_t nprio, capprio;
   pz_text *emerging; /* new low-confidence texts, for the sketch after commit */
