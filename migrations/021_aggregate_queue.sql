@@ -6,14 +6,17 @@
 -- applies one row per transaction: the upserts into topic_window_stats, the row's deletion
 -- and the rankings it makes due commit together, so every committed batch is counted exactly
 -- once, even across a crash between the two (the row waits here for the next start).
--- batch: version byte 1; u32 agency count; per agency u32 length, the name, i64 newest
--- received_at (ms); then the binary COPY data of pz_agg_in (services/prioritize/store.c).
+-- batch (big-endian): version byte 1; u32 agency count; per agency its name (u32 length, bytes)
+-- and newest received_at (i64 ms); u32 group count; per agency x category x subcategory x UTC
+-- hour group: u32 index of its agency, category and subcategory (u32 length, bytes;
+-- 0xffffffff: none), i64 hour (ms), ten u64 counts as topic_window_stats has them (total,
+-- positive, neutral, negative, promoters, passives, detractors, CSAT answers, satisfied,
+-- urgent). The thread expands the groups to topics x windows (services/prioritize/store.c).
 -- queued_ms: when the rows committed (wall clock, ms), for the rankings' wait. Idempotent.
 CREATE TABLE IF NOT EXISTS aggregate_queue (
   id        bigserial PRIMARY KEY,
   queued_ms bigint NOT NULL,
   batch     bytea NOT NULL
 );
--- A batch's row is written once and read once: no compression (pglz cost ~as much as the
--- insert at 1,000 agencies, ~3 MB a batch).
+-- A batch's row is written once and read once: no compression (pglz's CPU for nothing).
 ALTER TABLE aggregate_queue ALTER COLUMN batch SET STORAGE EXTERNAL;

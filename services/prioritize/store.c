@@ -55,9 +55,12 @@ struct pz_store {
   unsigned char *skip; /* per row: 0 new, SKIP_DUP, SKIP_STORED */
   row_ref *fresh;      /* the rows written by this batch */
   size_t capfresh;
-  struct agg_key *agg; /* sum_aggregates' keys */
+  struct hour_group *groups; /* count_groups' (or a derive's) hour groups */
+  size_t capgroups;
+  es_buf strs;         /* a derive's decoded category and subcategory names */
+  struct agg_key *agg; /* expand_groups' keys */
   size_t capagg;
-  es_buf topics;         /* sum_aggregates' composed topic names */
+  es_buf topics;         /* expand_groups' composed topic names */
   int lookup;            /* look stored ids up before the COPY */
   pz_overlap_fn overlap; /* client work run while the server copies */
   void *overlap_arg;
@@ -128,6 +131,8 @@ void pz_store_free(pz_store *s) {
   free(s->skip);
   free(s->fresh);
   free(s->agg);
+  free(s->groups);
+  es_buf_free(&s->strs);
   es_buf_free(&s->topics);
   free(s->dsn);
   free(s);
@@ -142,7 +147,7 @@ void pz_store_set_overlap(pz_store *s, pz_overlap_fn fn, void *arg) {
 int pz_store_connected(const pz_store *s) { return s->c && PQstatus(s->c) == CONNECTION_OK; }
 
 /* What the new rows add to topic_window_stats, one row per key, summed by the
- * client (sum_aggregates). */
+ * client (expand_groups). */
 static const char SQL_TEMP[] =
     "CREATE TEMP TABLE IF NOT EXISTS pz_agg_in (agency text, topic text, window_kind text,"
     " window_start timestamptz, total bigint, positive bigint, neutral bigint, negative bigint,"
@@ -520,19 +525,49 @@ static int cmp_agg(const void *pa, const void *pb) {
 /* The topics a row counts under: '*', its category, and its subcategory as
  * "category/subcategory" (as given when it already has a '/'; none when
  * empty). The composed one is written to s->topics; returns how many. */
-static int topics_of(pz_store *s, const pz_row *r, const char *topic[3], size_t off[3]) {
+static int topics_of(pz_store *s, const char *category, const char *sub, const char *topic[3], size_t off[3]) {
   int n = 0;
   topic[n] = "*", off[n++] = SIZE_MAX;
-  topic[n] = r->category, off[n++] = SIZE_MAX;
-  const char *sub = r->subcategory;
+  topic[n] = category, off[n++] = SIZE_MAX;
   if (!sub || !*sub) return n;
   if (strchr(sub, '/')) {
     topic[n] = sub, off[n++] = SIZE_MAX;
     return n;
   }
   topic[n] = NULL, off[n] = s->topics.len;
-  if (es_buf_printf(&s->topics, "%s/%s", r->category, sub) != 0 || es_buf_append(&s->topics, "", 1) != 0) return -1;
+  if (es_buf_printf(&s->topics, "%s/%s", category, sub) != 0 || es_buf_append(&s->topics, "", 1) != 0) return -1;
   return n + 1;
+}
+
+/* The counts of one agency x category x subcategory x UTC hour: what a batch
+ * adds, before it is expanded to topics x windows (and what is queued). */
+typedef struct hour_group {
+  const char *agency, *category, *subcategory; /* subcategory NULL: none */
+  int64_t hour;
+  uint64_t c[10]; /* total pos neu neg pro pas det cr cs urg */
+} hour_group;
+
+/* fresh[] must be sorted with cmp_ref: its hour groups, counted, into s->groups. */
+static int count_groups(pz_store *s, size_t nfresh, size_t *ngroups) {
+  size_t n = 0;
+  for (size_t i = 0; i < nfresh;) {
+    const row_ref *g = &s->fresh[i];
+    if (grow((void **)&s->groups, &s->capgroups, n, sizeof *s->groups) != 0) return -1;
+    hour_group *h = &s->groups[n++];
+    memset(h, 0, sizeof *h);
+    h->agency = g->r->agency, h->category = g->r->category, h->subcategory = g->r->subcategory, h->hour = g->hour;
+    uint64_t *c = h->c;
+    for (; i < nfresh && cmp_ref(g, &s->fresh[i]) == 0; i++) {
+      const pz_row *r = s->fresh[i].r;
+      c[0]++;
+      c[1] += sentiment_is(r, "POSITIVE"), c[2] += sentiment_is(r, "NEUTRAL");
+      c[3] += sentiment_is(r, "NEGATIVE");
+      c[4] += r->nps >= 9, c[5] += r->nps == 7 || r->nps == 8, c[6] += r->nps >= 0 && r->nps <= 6;
+      c[7] += r->csat >= 0, c[8] += r->csat >= 4, c[9] += r->urgent != 0;
+    }
+  }
+  *ngroups = n;
+  return 0;
 }
 
 /* Adds the binary COPY data of pz_agg_in (len bytes) to topic_window_stats. */
@@ -546,34 +581,23 @@ static int apply_aggregates(pz_store *s, const char *data, size_t len) {
   return ok ? 0 : -1;
 }
 
-/* fresh[] must be sorted with cmp_ref: each agency x category x subcategory x
- * hour group is counted once, then added to its topics x windows; the sums go
- * to s->copy as pz_agg_in's binary COPY data. */
+/* Hour groups added to their topics x windows, summed per key, into s->copy
+ * as pz_agg_in's binary COPY data (encode_aggregates). */
 static int encode_aggregates(pz_store *s, size_t n);
-static int sum_aggregates(pz_store *s, size_t nfresh) {
+static int expand_groups(pz_store *s, const hour_group *g, size_t ng) {
   size_t n = 0;
   s->topics.len = 0;
-  for (size_t i = 0; i < nfresh;) {
-    const row_ref *g = &s->fresh[i];
-    uint64_t c[10] = {0};
-    for (; i < nfresh && cmp_ref(g, &s->fresh[i]) == 0; i++) {
-      const pz_row *r = s->fresh[i].r;
-      c[0]++;
-      c[1] += sentiment_is(r, "POSITIVE"), c[2] += sentiment_is(r, "NEUTRAL");
-      c[3] += sentiment_is(r, "NEGATIVE");
-      c[4] += r->nps >= 9, c[5] += r->nps == 7 || r->nps == 8, c[6] += r->nps >= 0 && r->nps <= 6;
-      c[7] += r->csat >= 0, c[8] += r->csat >= 4, c[9] += r->urgent != 0;
-    }
+  for (size_t i = 0; i < ng; i++) {
     const char *topic[3];
     size_t off[3];
-    int nt = topics_of(s, g->r, topic, off);
+    int nt = topics_of(s, g[i].category, g[i].subcategory, topic, off);
     if (nt < 0 || grow((void **)&s->agg, &s->capagg, n + PZ_NWINDOWS * (size_t)nt, sizeof *s->agg) != 0) return -1;
     for (int t = 0; t < nt; t++)
       for (int k = 0; k < PZ_NWINDOWS; k++) {
         agg_key *e = &s->agg[n++];
-        e->agency = g->r->agency, e->topic = topic[t], e->topic_off = off[t];
-        e->kind = k, e->start = pz_window_start(k, g->hour);
-        memcpy(e->c, c, sizeof c);
+        e->agency = g[i].agency, e->topic = topic[t], e->topic_off = off[t];
+        e->kind = k, e->start = pz_window_start(k, g[i].hour);
+        memcpy(e->c, g[i].c, sizeof e->c);
       }
   }
   for (size_t i = 0; i < n; i++) /* s->topics no longer moves */
@@ -1514,9 +1538,25 @@ static int mark_dirty(pz_store *s, pz_batch_result *res, const char *agency, int
 #define QUEUE_VERSION 1
 #define DERIVE_BATCHES 8 /* queued batches applied together at most */
 
-/* The batch's aggregates (s->copy, from sum_aggregates) and its agencies with
- * their newest received_at, as one aggregate_queue row (migrations/021). */
-static int queue_batch(pz_store *s, size_t nfresh) {
+static int put32(es_buf *b, uint32_t v) {
+  char x[4];
+  es_pg_be32(x, v);
+  return es_buf_append(b, x, 4);
+}
+static int put64(es_buf *b, uint64_t v) {
+  char x[8];
+  es_pg_be64(x, v);
+  return es_buf_append(b, x, 8);
+}
+static int put_str(es_buf *b, const char *v) { /* NULL: length 0xffffffff */
+  size_t len = v ? strlen(v) : 0;
+  if (len >= UINT32_MAX) return -1;
+  return put32(b, v ? (uint32_t)len : UINT32_MAX) || es_buf_append(b, v ? v : "", len);
+}
+
+/* The batch's hour groups (s->groups, sorted by agency) and its agencies with
+ * their newest received_at, as one aggregate_queue row (layout: migrations/021). */
+static int queue_batch(pz_store *s, size_t nfresh, size_t ngroups) {
   es_buf *b = &s->queued;
   b->len = 0;
   uint32_t nag = 0;
@@ -1527,16 +1567,21 @@ static int queue_batch(pz_store *s, size_t nfresh) {
     int64_t newest = 0;
     for (; i < nfresh && strcmp(s->fresh[i].r->agency, agency) == 0; i++)
       if (s->fresh[i].r->received_at > newest) newest = s->fresh[i].r->received_at;
-    size_t len = strlen(agency);
-    if (len > UINT32_MAX || es_buf_reserve(b, 12 + len) != 0) return -1;
-    es_pg_be32(b->data + b->len, (uint32_t)len);
-    memcpy(b->data + b->len + 4, agency, len);
-    es_pg_be64(b->data + b->len + 4 + len, (uint64_t)newest);
-    b->len += 12 + len;
+    if (put_str(b, agency) != 0 || put64(b, (uint64_t)newest) != 0) return -1;
     nag++;
   }
   es_pg_be32(b->data + 1, nag);
-  if (es_buf_append(b, s->copy.data, s->copy.len) != 0) return -1;
+  if (ngroups > UINT32_MAX || put32(b, (uint32_t)ngroups) != 0) return -1;
+  uint32_t ag = 0;
+  for (size_t i = 0; i < ngroups; i++) { /* the same agency order: its index in the list above */
+    const hour_group *g = &s->groups[i];
+    if (i && strcmp(g->agency, s->groups[i - 1].agency) != 0) ag++;
+    if (put32(b, ag) != 0 || put_str(b, g->category) != 0 || put_str(b, g->subcategory) != 0 ||
+        put64(b, (uint64_t)g->hour) != 0)
+      return -1;
+    for (int k = 0; k < 10; k++)
+      if (put64(b, g->c[k]) != 0) return -1;
+  }
   char ms[24];
   snprintf(ms, sizeof ms, "%lld", (long long)es_now_ms());
   const char *v[] = {ms, b->data};
@@ -1561,135 +1606,140 @@ static const char SQL_CLAIM[] =
     "DELETE FROM aggregate_queue WHERE id IN (SELECT id FROM aggregate_queue ORDER BY id LIMIT $1::int"
     " FOR UPDATE SKIP LOCKED) RETURNING queued_ms, batch";
 
-/* Reads pz_agg_in's binary COPY data (p, n: as encode_aggregates writes it)
- * back into keys at s->agg + *nk; strings point into p. */
-static int read_aggregates(pz_store *s, const unsigned char *p, size_t n, size_t *nk) {
-  if (n < 21 || memcmp(p, "PGCOPY\n\377\r\n\0", 11) != 0) return -1;
-  size_t at = 19;
-  for (;;) {
-    if (n - at < 2) return -1;
-    uint16_t nf = (uint16_t)(p[at] << 8 | p[at + 1]);
-    at += 2;
-    if (nf == 0xffff) return at == n ? 0 : -1;
-    if (nf != 14 || grow((void **)&s->agg, &s->capagg, *nk + 1, sizeof *s->agg) != 0) return -1;
-    agg_key *e = &s->agg[*nk];
-    const unsigned char *f[14];
-    uint32_t len[14];
-    for (int i = 0; i < 14; i++) {
-      if (n - at < 4) return -1;
-      len[i] = rd32(p + at);
-      if (len[i] == 0xffffffffu || n - at - 4 < len[i] || (i >= 3 && len[i] != 8)) return -1;
-      f[i] = p + at + 4;
-      at += 4 + len[i];
-    }
-    e->kind = -1;
-    for (int k = 0; k < PZ_NWINDOWS; k++)
-      if (len[2] == strlen(PZ_WINDOW_NAMES[k]) && memcmp(f[2], PZ_WINDOW_NAMES[k], len[2]) == 0) e->kind = k;
-    if (e->kind < 0) return -1;
-    e->topic_off = s->topics.len; /* agency, then topic (derive_batches points at them) */
-    if (es_buf_append(&s->topics, f[0], len[0]) != 0 || es_buf_append(&s->topics, "", 1) != 0 ||
-        es_buf_append(&s->topics, f[1], len[1]) != 0 || es_buf_append(&s->topics, "", 1) != 0)
-      return -1;
-    e->start = (int64_t)rd64(f[3]) / 1000 + PG_EPOCH_MS;
-    for (int k = 0; k < 10; k++) e->c[k] = rd64(f[4 + k]);
-    (*nk)++;
-  }
+/* A queued batch being read: p[at..n). */
+typedef struct reader {
+  const unsigned char *p;
+  size_t at, n;
+} reader;
+static int get32(reader *r, uint32_t *v) {
+  if (r->n - r->at < 4) return -1;
+  *v = rd32(r->p + r->at);
+  r->at += 4;
+  return 0;
 }
-
-/* Steps *at over the nag agencies of a queued batch (its layout:
- * migrations/021), copying them to names and newest when names is not NULL. */
-static int read_agencies(const unsigned char *p, size_t n, size_t *at, uint32_t nag, char **names, int64_t *newest) {
-  for (uint32_t i = 0; i < nag; i++) {
-    if (n - *at < 4) return -1;
-    uint32_t len = rd32(p + *at);
-    if (n - *at - 4 < (size_t)len + 8) return -1;
-    if (names) {
-      names[i] = es_strndup((const char *)p + *at + 4, len);
-      newest[i] = (int64_t)rd64(p + *at + 4 + len);
-      if (!names[i]) return -1;
-    }
-    *at += 4 + (size_t)len + 8;
+static int get64(reader *r, uint64_t *v) {
+  if (r->n - r->at < 8) return -1;
+  *v = rd64(r->p + r->at);
+  r->at += 8;
+  return 0;
+}
+/* A string into s->strs (NUL-terminated); *off its offset, SIZE_MAX for NULL. */
+static int get_str(pz_store *s, reader *r, size_t *off) {
+  uint32_t len;
+  if (get32(r, &len) != 0) return -1;
+  if (len == UINT32_MAX) {
+    *off = SIZE_MAX;
+    return 0;
   }
+  if (r->n - r->at < len) return -1;
+  *off = s->strs.len;
+  if (es_buf_append(&s->strs, r->p + r->at, len) != 0 || es_buf_append(&s->strs, "", 1) != 0) return -1;
+  r->at += len;
   return 0;
 }
 
+/* One queued batch read into s->groups (from *ng on) and its agencies into
+ * names/newest (from *nn on, grown as needed). Strings go to s->strs as
+ * offsets (their pointers are set once s->strs no longer moves). */
+static int read_batch(pz_store *s, reader *r, size_t **names, int64_t **newest, size_t *nn, size_t *cap, size_t *ng) {
+  uint32_t nag, ngroups;
+  if (r->n < 1 || r->p[0] != QUEUE_VERSION) return -1;
+  r->at = 1;
+  if (get32(r, &nag) != 0) return -1;
+  size_t first = *nn;
+  for (uint32_t i = 0; i < nag; i++) {
+    uint64_t t;
+    size_t off;
+    if (get_str(s, r, &off) != 0 || off == SIZE_MAX || get64(r, &t) != 0) return -1;
+    if (*nn + 1 >= *cap) {
+      size_t c = *cap ? *cap * 2 : 1024;
+      size_t *a = realloc(*names, c * sizeof **names);
+      if (a) *names = a;
+      int64_t *b = a ? realloc(*newest, c * sizeof **newest) : NULL;
+      if (b) *newest = b;
+      if (!a || !b) return -1;
+      *cap = c;
+    }
+    (*names)[*nn] = off, (*newest)[(*nn)++] = (int64_t)t;
+  }
+  if (get32(r, &ngroups) != 0) return -1;
+  for (uint32_t i = 0; i < ngroups; i++) {
+    uint32_t ag;
+    uint64_t hour;
+    size_t cat, sub;
+    if (grow((void **)&s->groups, &s->capgroups, *ng, sizeof *s->groups) != 0) return -1;
+    hour_group *g = &s->groups[*ng];
+    if (get32(r, &ag) != 0 || ag >= nag || get_str(s, r, &cat) != 0 || cat == SIZE_MAX || get_str(s, r, &sub) != 0 ||
+        get64(r, &hour) != 0)
+      return -1;
+    for (int k = 0; k < 10; k++)
+      if (get64(r, &g->c[k]) != 0) return -1;
+    /* offsets for now, as pointers' stand-ins */
+    g->agency = (const char *)(uintptr_t)(*names)[first + ag];
+    g->category = (const char *)(uintptr_t)cat;
+    g->subcategory = (const char *)(uintptr_t)sub;
+    g->hour = (int64_t)hour;
+    (*ng)++;
+  }
+  return r->at == r->n ? 0 : -1;
+}
+
 typedef struct named_time {
-  char *name;
+  const char *name;
   int64_t t;
 } named_time;
 static int cmp_named(const void *a, const void *b) {
   return strcmp(((const named_time *)a)->name, ((const named_time *)b)->name);
 }
 
-/* Each agency of several batches once, with its newest row (the others freed). */
-static int dedupe_agencies(char **names, int64_t *newest, size_t *n) {
-  named_time *v = malloc((*n + 1) * sizeof *v);
-  if (!v) return -1;
-  for (size_t i = 0; i < *n; i++) v[i] = (named_time){names[i], newest[i]};
-  qsort(v, *n, sizeof *v, cmp_named);
-  size_t m = 0;
-  for (size_t i = 0; i < *n; i++) {
-    if (m && strcmp(v[m - 1].name, v[i].name) == 0) {
-      if (v[i].t > v[m - 1].t) v[m - 1].t = v[i].t;
-      free(v[i].name);
-    } else v[m++] = v[i];
-  }
-  for (size_t i = 0; i < m; i++) names[i] = v[i].name, newest[i] = v[i].t;
-  *n = m;
-  free(v);
-  return 0;
-}
-
-/* Applies the claimed batches (rows of r) as one: their aggregates summed into
- * one sorted set of keys (locked in that order, as every writer does; under a
- * backlog, keys that several batches share are written once), then their
- * agencies made due and the due ones ranked. */
+/* Applies the claimed batches (rows of r) as one: their hour groups expanded
+ * and summed into one sorted set of keys (locked in that order, as every
+ * writer does; under a backlog, keys that several batches share are written
+ * once), then their agencies made due (each once, with its newest row) and the
+ * due ones ranked. */
 static int derive_batches(pz_store *s, pz_batch_result *res, PGresult *r) {
-  size_t nk = 0, nnames = 0;
-  char **names = NULL;
+  size_t *names = NULL, nn = 0, cap = 0, ng = 0;
   int64_t *newest = NULL, oldest_ms = INT64_MAX;
+  named_time *v = NULL;
   int rc = -1;
-  s->topics.len = 0;
+  s->strs.len = 0;
   for (int row = 0; row < PQntuples(r); row++) {
-    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, 1);
-    size_t n = (size_t)PQgetlength(r, row, 1), at = 5;
+    reader rd = {(const unsigned char *)PQgetvalue(r, row, 1), 0, (size_t)PQgetlength(r, row, 1)};
     int64_t q = PQgetlength(r, row, 0) == 8 ? (int64_t)rd64((const unsigned char *)PQgetvalue(r, row, 0)) : 0;
     if (q < oldest_ms) oldest_ms = q;
-    if (n < 5 || p[0] != QUEUE_VERSION) goto bad;
-    uint32_t nag = rd32(p + 1);
-    if (read_agencies(p, n, &at, nag, NULL, NULL) != 0 || read_aggregates(s, p + at, n - at, &nk) != 0) goto bad;
-    char **nn = realloc(names, (nnames + nag + 1) * sizeof *names);
-    if (nn) names = nn;
-    int64_t *nw = nn ? realloc(newest, (nnames + nag + 1) * sizeof *newest) : NULL;
-    if (nw) newest = nw;
-    if (!nn || !nw) goto cleanup;
-    at = 5;
-    memset(names + nnames, 0, nag * sizeof *names);
-    nnames += nag;
-    if (read_agencies(p, n, &at, nag, names + nnames - nag, newest + nnames - nag) != 0) goto cleanup;
+    if (read_batch(s, &rd, &names, &newest, &nn, &cap, &ng) != 0) {
+      es_error("aggregate_queue_invalid", "a queued batch is not version %d's layout", QUEUE_VERSION);
+      goto cleanup;
+    }
   }
-  for (size_t i = 0; i < nk; i++) { /* s->topics no longer moves */
-    s->agg[i].agency = s->topics.data + s->agg[i].topic_off;
-    s->agg[i].topic = s->agg[i].agency + strlen(s->agg[i].agency) + 1;
-    s->agg[i].topic_off = SIZE_MAX;
+  const char *base = s->strs.data; /* s->strs no longer moves */
+  for (size_t i = 0; i < ng; i++) {
+    hour_group *g = &s->groups[i];
+    g->agency = base + (uintptr_t)g->agency, g->category = base + (uintptr_t)g->category;
+    g->subcategory = (uintptr_t)g->subcategory == SIZE_MAX ? NULL : base + (uintptr_t)g->subcategory;
   }
-  if (nk && (encode_aggregates(s, nk) != 0 || apply_aggregates(s, s->copy.data, s->copy.len) != 0)) goto cleanup;
+  if (ng && (expand_groups(s, s->groups, ng) != 0 || apply_aggregates(s, s->copy.data, s->copy.len) != 0)) goto cleanup;
   int64_t lag_ms = es_now_ms() - oldest_ms;
   uint64_t now = es_mono_ns(), lag_ns = lag_ms > 0 ? (uint64_t)lag_ms * 1000000ULL : 0;
   uint64_t since = lag_ns < now ? now - lag_ns : 0;
   res->queue_wait_ns = lag_ns;
-  if (dedupe_agencies(names, newest, &nnames) != 0) goto cleanup;
+  if (!(v = malloc((nn + 1) * sizeof *v))) goto cleanup;
+  for (size_t i = 0; i < nn; i++) v[i] = (named_time){base + names[i], newest[i]};
+  qsort(v, nn, sizeof *v, cmp_named);
   size_t ndue = 0;
-  for (size_t i = 0; i < nnames; i++)
-    if (mark_dirty(s, res, names[i], newest[i], since, &ndue) != 0) goto cleanup;
+  for (size_t i = 0; i < nn;) {
+    size_t j = i;
+    int64_t t = v[i].t;
+    for (; j < nn && strcmp(v[j].name, v[i].name) == 0; j++)
+      if (v[j].t > t) t = v[j].t;
+    if (mark_dirty(s, res, v[i].name, t, since, &ndue) != 0) goto cleanup;
+    i = j;
+  }
   rc = ndue ? rank_some(s, res, ndue, rank_allowance(s, ndue, 0), 0) : 0;
-  goto cleanup;
-bad:
-  es_error("aggregate_queue_invalid", "a queued batch is not version %d's layout", QUEUE_VERSION);
 cleanup:
-  for (size_t i = 0; i < nnames; i++) free(names[i]);
   free(names);
   free(newest);
+  free(v);
   return rc;
 }
 
@@ -1765,13 +1815,15 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
         goto rollback;
     /* 3. Aggregates of exactly these rows: applied now, or queued for pz_store_derive. */
     qsort(s->fresh, nfresh, sizeof *s->fresh, cmp_ref);
-    if (sum_aggregates(s, nfresh) != 0) goto rollback;
+    size_t ngroups;
+    if (count_groups(s, nfresh, &ngroups) != 0) goto rollback;
     res->inserted = nfresh;
     if (s->cfg.derive_later) {
-      if (queue_batch(s, nfresh) != 0) goto rollback;
+      if (queue_batch(s, nfresh, ngroups) != 0) goto rollback;
       t3 = es_mono_ns();
     } else {
-      if (apply_aggregates(s, s->copy.data, s->copy.len) != 0) goto rollback;
+      if (expand_groups(s, s->groups, ngroups) != 0 || apply_aggregates(s, s->copy.data, s->copy.len) != 0)
+        goto rollback;
       t3 = es_mono_ns();
       /* 4. Ranking of the agencies that got rows (fresh[] is sorted by agency). */
       size_t ndue = 0;
