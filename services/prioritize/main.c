@@ -37,7 +37,7 @@ static struct {
   const char *group, *migrations_dir, *taxonomy, *weights, *quiet_topics;
   long admin_port, batch_size, batch_ms, batch_idle_ms, close_after, cooldown, min_volume, history_windows,
       rank_interval, publish_top, emerging_capacity, emerging_ngram, emerging_interval, contact_retention,
-      contact_purge_interval, effect_days, effect_min_events, search_rows, search_gap_ms;
+      contact_purge_interval, effect_days, effect_min_events, search_rows, search_gap_ms, derive_max_lag;
   double open_threshold, close_threshold, ewma_alpha, spike_p, emerging_confidence, rank_share;
   int action_window, action_level; /* PZ_HOUR..PZ_WEEK; 0 category, 1 subcategory */
   int search_vectors, derive_thread;
@@ -69,6 +69,10 @@ static es_opt OPTS[] = {
             "Aggregates and rankings on a second connection and thread, after each batch's rows commit"
             " (off: in the rows' transaction)",
             &C.derive_thread),
+    ES_LONG("derive-max-lag-ms", "30000", 1000, 86400000,
+            "With derive-thread: consumption pauses while the oldest queued batch is older than this,"
+            " until it is half as old",
+            &C.derive_max_lag),
     ES_STR("weights", "volume=0.25,negative=0.25,spike=0.25,nps=0.15,urgency=0.10",
            "Score weights (docs/prioritization.md)", &C.weights),
     ES_DOUBLE("open-threshold", "0.5", 0, 1, "Score at which an action plan opens", &C.open_threshold),
@@ -492,6 +496,7 @@ typedef struct svc {
   batch *next;             /* filled while the current batch is written */
   pz_batch_result pending; /* committed texts not yet in the sketch (emerging only) */
   struct deriver *d;       /* --derive-thread: aggregates and rankings (NULL: off) */
+  uint64_t next_lag_check; /* derive_backpressure */
 } svc;
 
 /* Texts of committed batches into the emerging-topics sketch. */
@@ -642,11 +647,9 @@ static void *derive_run(void *arg) {
     }
     backoff = 100;
     if (r == 1) {
-      es_metric_set(M.aggregate_lag, (double)res.queue_wait_ns / 1e9);
       derived(d, &res);
       continue;
     }
-    es_metric_set(M.aggregate_lag, 0);
     /* Nothing queued: the rankings deferred by rank-interval, all of them when idle. */
     if (pz_store_rank_pending(d->st, &res, stop || atomic_load(&d->idle)) == 0) derived(d, &res);
     else es_metric_add(M.pg_errors, 1);
@@ -684,6 +687,43 @@ static int derive_stop(deriver *d) {
   pthread_mutex_destroy(&d->mu);
   free(d);
   return opened;
+}
+
+/* The age of the oldest queued batch (escucha_prioritize_aggregate_lag_seconds),
+ * -1 when it cannot be read. */
+static int64_t queue_age(svc *s) {
+  int64_t age;
+  if (pz_store_queue_age(s->st, &age) != 0) return -1;
+  es_metric_set(M.aggregate_lag, (double)age / 1e3);
+  return age;
+}
+
+/* --derive-max-lag-ms: when the derive thread falls that far behind (more
+ * agencies active than the machine ranks, or a stuck thread), consumption
+ * pauses until the oldest queued batch is half as old: the backlog then waits
+ * in Kafka (consumer lag, alerted on) instead of growing aggregate_queue.
+ * Messages polled meanwhile go to the next batch. Checked every 200 ms. */
+static void derive_backpressure(svc *s) {
+  uint64_t now = es_mono_ns();
+  if (!s->d || now < s->next_lag_check) return;
+  s->next_lag_check = now + 200000000ULL;
+  int64_t age = queue_age(s);
+  if (age <= C.derive_max_lag) return;
+  es_warn("derive_behind", "the oldest queued batch is %lld ms old; consumption paused until it is under %ld ms",
+          (long long)age, C.derive_max_lag / 2);
+  while (!es_stopping && (age < 0 || age > C.derive_max_lag / 2)) {
+    set_paused(s->consumer, 1); /* again each round: a rebalance may have added partitions */
+    uint64_t until = es_mono_ns() + 200000000ULL;
+    while (!es_stopping && es_mono_ns() < until) {
+      rd_kafka_message_t *m = poll_one(s->consumer, 50);
+      if (m && s->next->n < s->next->cap) batch_add(s->next, m);
+      else if (m) rewind_to(s->consumer, m);
+    }
+    derive_kick(s->d);
+    age = queue_age(s);
+  }
+  set_paused(s->consumer, 0);
+  es_info("derive_caught_up", "the oldest queued batch is %lld ms old; consuming again", (long long)age);
 }
 
 /* The full-text vectors of the rows just inserted, made here rather than by
@@ -741,6 +781,7 @@ static int run(svc *s) {
       atomic_store(&s->d->idle, b->n == 0);
       rd_kafka_poll(s->producer, 0); /* the derive thread's PriorityUpdates' reports */
       if (atomic_exchange(&s->d->outbox, 0) && pz_store_connect(s->st, s->mig) == 0) publish_outbox(s->st, s->producer);
+      derive_backpressure(s);
     } else rank_pending(s, b->n == 0);
     batch_clear(b);
     batch *t = b; /* the batch decoded during the write is next */

@@ -73,12 +73,11 @@ typedef struct pz_text {
 } pz_text;
 
 typedef struct pz_batch_result {
-  size_t inserted;        /* feedback rows new in this batch */
-  size_t ranked;          /* priorities rows written */
-  size_t new_spikes;      /* topic windows that started spiking */
-  size_t opened, closed;  /* action plans */
-  uint64_t rank_wait_ns;  /* longest an agency ranked here waited since its first unranked rows */
-  uint64_t queue_wait_ns; /* pz_store_derive: how long its oldest batch had been queued */
+  size_t inserted;       /* feedback rows new in this batch */
+  size_t ranked;         /* priorities rows written */
+  size_t new_spikes;     /* topic windows that started spiking */
+  size_t opened, closed; /* action plans */
+  uint64_t rank_wait_ns; /* longest an agency ranked here waited since its first unranked rows */
   pz_priority *prio;
   size_t nprio, capprio;
   pz_text *emerging; /* new low-confidence texts, for the sketch after commit */
@@ -114,6 +113,10 @@ int pz_store_inserted(const pz_store *s, size_t i);
  * derive_later). 1 applied, 0 nothing queued, -1 rolled back (the batch stays
  * queued). */
 int pz_store_derive(pz_store *s, pz_batch_result *res);
+
+/* How long ago (ms, wall clock) the oldest batch still in aggregate_queue
+ * committed, including one being applied right now; 0 when it is empty. 0 ok, -1 error. */
+int pz_store_queue_age(pz_store *s, int64_t *age_ms);
 
 /* Ranks, in their own transaction, agencies with rows committed since their
  * last ranking whose rank interval has passed (all of them when force).
