@@ -6,15 +6,34 @@
 #   bench/prioritize/run.sh [N]      (needs `make up` or `scripts/stack.sh infra`)
 #   bench/prioritize/run.sh --agencies A[,A...] [N]   many agencies (issue 18 item 5): N (30,000)
 #       messages spread round-robin over A agencies, the service's rate per A (the curve; no raw
-#       COPY pass). Target: with 1,000 agencies >= 0.5 of the single-agency rate.
+#       COPY pass), how long after the last row the derive thread had applied every aggregate,
+#       and how stale rankings got. Target: with 1,000 agencies >= 0.5 of the single-agency rate.
+#   BENCH_PG_FRESH=1 runs either on a new, benchmark-sized database (below).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/env.sh
+# BENCH_PG_FRESH=1: a new database on a benchmark-sized server first, as bench/pipeline makes
+# (1 GB shared_buffers, 4 GB max_wal_size): rows of earlier runs make every index deeper, and
+# the test stack's 32 MB of buffers against GB-sized tables measure page churn. With --agencies
+# given as a list, the server is made once, before the first count.
+fresh_pg() {
+  [[ -n ${BENCH_PG_FRESH:-} && -z ${BENCH_PG_MADE:-} ]] || return 0
+  scripts/stack.sh pg-stop >/dev/null 2>&1 || true
+  rm -rf "$ESCUCHA_STATE_DIR/pg"
+  ESCUCHA_SKIP_DEPS=1 scripts/stack.sh pg-start >/dev/null
+  psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$ESCUCHA_PG_PORT" -U postgres -d escucha \
+    -c "ALTER SYSTEM SET shared_buffers = '1GB'" -c "ALTER SYSTEM SET max_wal_size = '4GB'" >/dev/null
+  scripts/stack.sh pg-stop >/dev/null
+  ESCUCHA_SKIP_DEPS=1 scripts/stack.sh pg-start >/dev/null
+  scripts/stack.sh migrate >/dev/null
+  export BENCH_PG_MADE=1
+}
 AGENCIES=""
 if [[ ${1:-} == --agencies ]]; then
   AGENCIES=${2:?--agencies needs a count, or counts separated by commas}; shift 2
   [[ $AGENCIES =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "--agencies: counts like 1,300,1000" >&2; exit 2; }
   if [[ $AGENCIES == *,* ]]; then  # the curve: one run per count, each with a fresh group
+    fresh_pg
     for a in ${AGENCIES//,/ }; do "$0" --agencies "$a" "$@" | grep '^agencies'; done
     exit 0
   fi
@@ -36,6 +55,7 @@ trap cleanup EXIT
 [[ -x $BIN ]] || { echo "build first: make bins"; exit 1; }
 now() { date +%s.%N; }
 
+fresh_pg
 # Migrations (the service would apply them too; the COPY target needs them first).
 "${PSQL[@]}" -c "SELECT 1 FROM feedback LIMIT 0" >/dev/null 2>&1 || \
   { echo "schema missing: run scripts/stack.sh migrate (or make up)"; exit 1; }
