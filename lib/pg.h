@@ -36,4 +36,12 @@ static inline void es_pg_be64(void *p, uint64_t v) {
   unsigned char *b = p;
   for (int i = 7; i >= 0; i--, v >>= 8) b[i] = (unsigned char)v;
 }
+/* ... and read back from p. */
+static inline uint32_t es_pg_rd32(const void *p) {
+  const unsigned char *b = p;
+  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+static inline uint64_t es_pg_rd64(const void *p) {
+  return (uint64_t)es_pg_rd32(p) << 32 | es_pg_rd32((const unsigned char *)p + 4);
+}
 #endif

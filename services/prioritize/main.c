@@ -125,7 +125,7 @@ static void metrics_init(void) {
   M.pg_errors = es_counter("escucha_prioritize_pg_errors_total", "Failed PostgreSQL batches", NULL);
   M.tracked = es_gauge("escucha_prioritize_topics_tracked", "Topic windows ranked by the last batch", NULL);
   M.aggregate_lag = es_gauge("escucha_prioritize_aggregate_lag_seconds",
-                             "How long the batches the derive thread last applied had waited in aggregate_queue", NULL);
+                             "Age of the oldest batch in aggregate_queue, one being applied included (0: empty)", NULL);
   M.ranked_at = es_gauge("escucha_prioritize_last_ranked_timestamp_seconds",
                          "When a ranking was last committed (Unix time): the dashboard's freshness", NULL);
   M.rank_wait = es_gauge("escucha_prioritize_rank_wait_seconds",
@@ -591,7 +591,6 @@ typedef struct deriver {
   pthread_t thread;
   pz_store *st;
   rd_kafka_t *producer;
-  const char *mig;
   atomic_int idle;   /* the main loop found no message: rank every pending agency */
   atomic_int stop;   /* the main loop ended: apply what is queued, then exit */
   atomic_int outbox; /* a plan opened: the main loop publishes the outbox */

@@ -1595,11 +1595,6 @@ static int queue_batch(pz_store *s, size_t nfresh, size_t ngroups) {
   return ok ? 0 : -1;
 }
 
-static uint32_t rd32(const unsigned char *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint64_t rd64(const unsigned char *p) { return (uint64_t)rd32(p) << 32 | rd32(p + 4); }
-
 /* The oldest queued batches no other instance is applying, removed in this
  * transaction (they come back if it rolls back). */
 static const char SQL_CLAIM[] =
@@ -1613,13 +1608,13 @@ typedef struct reader {
 } reader;
 static int get32(reader *r, uint32_t *v) {
   if (r->n - r->at < 4) return -1;
-  *v = rd32(r->p + r->at);
+  *v = es_pg_rd32(r->p + r->at);
   r->at += 4;
   return 0;
 }
 static int get64(reader *r, uint64_t *v) {
   if (r->n - r->at < 8) return -1;
-  *v = rd64(r->p + r->at);
+  *v = es_pg_rd64(r->p + r->at);
   r->at += 8;
   return 0;
 }
@@ -1705,7 +1700,7 @@ static int derive_batches(pz_store *s, pz_batch_result *res, PGresult *r) {
   s->strs.len = 0;
   for (int row = 0; row < PQntuples(r); row++) {
     reader rd = {(const unsigned char *)PQgetvalue(r, row, 1), 0, (size_t)PQgetlength(r, row, 1)};
-    int64_t q = PQgetlength(r, row, 0) == 8 ? (int64_t)rd64((const unsigned char *)PQgetvalue(r, row, 0)) : 0;
+    int64_t q = PQgetlength(r, row, 0) == 8 ? (int64_t)es_pg_rd64((const unsigned char *)PQgetvalue(r, row, 0)) : 0;
     if (q < oldest_ms) oldest_ms = q;
     if (read_batch(s, &rd, &names, &newest, &nn, &cap, &ng) != 0) {
       es_error("aggregate_queue_invalid", "a queued batch is not version %d's layout", QUEUE_VERSION);
