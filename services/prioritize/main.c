@@ -658,6 +658,13 @@ static void *derive_run(void *arg) {
   return NULL;
 }
 
+static void derive_free(deriver *d) {
+  pz_store_free(d->st);
+  pthread_cond_destroy(&d->cv);
+  pthread_mutex_destroy(&d->mu);
+  free(d);
+}
+
 static deriver *derive_start(const char *dsn, const pz_store_cfg *cfg, rd_kafka_t *producer) {
   deriver *d = calloc(1, sizeof *d);
   if (!d) return NULL;
@@ -666,10 +673,7 @@ static deriver *derive_start(const char *dsn, const pz_store_cfg *cfg, rd_kafka_
   pthread_mutex_init(&d->mu, NULL);
   pthread_cond_init(&d->cv, NULL);
   if (d->st && pthread_create(&d->thread, NULL, derive_run, d) == 0) return d;
-  pz_store_free(d->st);
-  pthread_cond_destroy(&d->cv);
-  pthread_mutex_destroy(&d->mu);
-  free(d);
+  derive_free(d);
   return NULL;
 }
 
@@ -681,10 +685,7 @@ static int derive_stop(deriver *d) {
   derive_kick(d);
   pthread_join(d->thread, NULL);
   int opened = atomic_load(&d->outbox);
-  pz_store_free(d->st);
-  pthread_cond_destroy(&d->cv);
-  pthread_mutex_destroy(&d->mu);
-  free(d);
+  derive_free(d);
   return opened;
 }
 

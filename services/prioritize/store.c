@@ -1595,6 +1595,18 @@ static int queue_batch(pz_store *s, size_t nfresh, size_t ngroups) {
   return ok ? 0 : -1;
 }
 
+/* sql with its one parameter, a row limit, results in binary; NULL (logged as what) on failure. */
+static PGresult *query_binary_limit(pz_store *s, const char *sql, int limit, const char *what) {
+  char lim[16];
+  snprintf(lim, sizeof lim, "%d", limit);
+  const char *v[] = {lim};
+  PGresult *r = PQexecParams(s->c, sql, 1, NULL, v, NULL, NULL, 1);
+  if (PQresultStatus(r) == PGRES_TUPLES_OK) return r;
+  es_error("pg_query_failed", "%s: %s", what, PQresultErrorMessage(r));
+  PQclear(r);
+  return NULL;
+}
+
 /* The oldest queued batches no other instance is applying, removed in this
  * transaction (they come back if it rolls back). */
 static const char SQL_CLAIM[] =
@@ -1751,18 +1763,23 @@ int pz_store_queue_age(pz_store *s, int64_t *age_ms) {
   return 0;
 }
 
+/* A derive or rank transaction that failed: nothing it computed stands, and
+ * every agency stays due for the next try. */
+static int derive_abandon(pz_store *s, pz_batch_result *res, int rollback) {
+  forget_priorities(s);
+  if (rollback && s->c && PQstatus(s->c) == CONNECTION_OK) es_pg_exec(s->c, "ROLLBACK");
+  redirty_all(s);
+  pz_batch_result_free(res);
+  memset(res, 0, sizeof *res);
+  if (s->c && PQstatus(s->c) != CONNECTION_OK) drop_conn(s);
+  return -1;
+}
+
 int pz_store_derive(pz_store *s, pz_batch_result *res) {
   memset(res, 0, sizeof *res);
   if (!pz_store_connected(s) || es_pg_exec(s->c, "BEGIN") != 0) goto fail;
-  char lim[16];
-  snprintf(lim, sizeof lim, "%d", DERIVE_BATCHES);
-  const char *v[] = {lim};
-  PGresult *r = PQexecParams(s->c, SQL_CLAIM, 1, NULL, v, NULL, NULL, 1);
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-    es_error("pg_query_failed", "aggregate_queue: %s", PQresultErrorMessage(r));
-    PQclear(r);
-    goto rollback;
-  }
+  PGresult *r = query_binary_limit(s, SQL_CLAIM, DERIVE_BATCHES, "aggregate_queue");
+  if (!r) goto rollback;
   int claimed = PQntuples(r);
   if (claimed == 0) {
     PQclear(r);
@@ -1776,15 +1793,9 @@ int pz_store_derive(pz_store *s, pz_batch_result *res) {
   es_debug("derive_timing", "batches=%d ms=%.1f ranked=%zu", claimed, (double)(es_mono_ns() - t0) / 1e6, res->ranked);
   return 1;
 rollback:
-  forget_priorities(s);
-  if (s->c && PQstatus(s->c) == CONNECTION_OK) es_pg_exec(s->c, "ROLLBACK");
+  return derive_abandon(s, res, 1);
 fail:
-  forget_priorities(s);
-  redirty_all(s);
-  pz_batch_result_free(res);
-  memset(res, 0, sizeof *res);
-  if (s->c && PQstatus(s->c) != CONNECTION_OK) drop_conn(s);
-  return -1;
+  return derive_abandon(s, res, 0);
 }
 
 /* One attempt. With lookup, ids already stored are left out first; without,
@@ -1897,15 +1908,9 @@ int pz_store_rank_pending(pz_store *s, pz_batch_result *res, int force) {
   if (es_pg_exec(s->c, "COMMIT") != 0) goto fail;
   return 0;
 rollback:
-  forget_priorities(s);
-  es_pg_exec(s->c, "ROLLBACK");
+  return derive_abandon(s, res, 1);
 fail:
-  forget_priorities(s);
-  redirty_all(s);
-  pz_batch_result_free(res);
-  memset(res, 0, sizeof *res);
-  if (s->c && PQstatus(s->c) != CONNECTION_OK) drop_conn(s);
-  return -1;
+  return derive_abandon(s, res, 0);
 }
 
 void pz_batch_result_free(pz_batch_result *r) {
@@ -1934,16 +1939,9 @@ static const char SQL_OUTBOX[] =
 int pz_store_outbox(pz_store *s, pz_outbox_item **out, int max) {
   *out = NULL;
   if (!pz_store_connected(s)) return -1;
-  char lim[16];
-  snprintf(lim, sizeof lim, "%d", max);
-  const char *p[] = {lim};
   /* Binary results: request_pb comes back as raw bytes. */
-  PGresult *r = PQexecParams(s->c, SQL_OUTBOX, 1, NULL, p, NULL, NULL, 1);
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-    es_error("pg_query_failed", "outbox: %s", PQresultErrorMessage(r));
-    PQclear(r);
-    return -1;
-  }
+  PGresult *r = query_binary_limit(s, SQL_OUTBOX, max, "outbox");
+  if (!r) return -1;
   int n = PQntuples(r);
   pz_outbox_item *items = calloc((size_t)n + 1, sizeof *items);
   for (int i = 0; items && i < n; i++) {
