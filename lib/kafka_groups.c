@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "util.h"
 
 #define PROBE_TIMEOUT_MS 5000
 
@@ -153,10 +154,7 @@ static void *run(void *arg) {
     }
     if (all) rd_kafka_topic_partition_list_destroy(all);
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += m->interval_ms / 1000;
-    until.tv_nsec += (long)(m->interval_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    es_realtime_after_ms(&until, (long)m->interval_ms);
     pthread_mutex_lock(&m->mu);
     while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &until) == 0) {}
   }

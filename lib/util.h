@@ -10,7 +10,10 @@
 
 int64_t es_now_ms(void);   /* wall clock, ms since epoch */
 uint64_t es_mono_ns(void); /* monotonic */
-int64_t es_mono_ms(void);  /* monotonic, ms (for deadlines kept as int64_t) */
+struct timespec;
+/* The wall-clock time ms from now: pthread_cond_timedwait's deadline. */
+void es_realtime_after_ms(struct timespec *ts, long ms);
+int64_t es_mono_ms(void); /* monotonic, ms (for deadlines kept as int64_t) */
 /* ULID (26 chars Crockford base32 + NUL), monotonic within a process, thread-safe. */
 void es_ulid(char out[27]);
 void es_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);

@@ -602,10 +602,7 @@ typedef struct deriver {
 /* Waits up to ms for a commit's kick. */
 static void derive_wait(deriver *d, long ms) {
   struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  ts.tv_nsec += (ms % 1000) * 1000000L;
-  ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000L;
-  ts.tv_nsec %= 1000000000L;
+  es_realtime_after_ms(&ts, ms);
   pthread_mutex_lock(&d->mu);
   while (!d->kicked && !atomic_load(&d->stop))
     if (pthread_cond_timedwait(&d->cv, &d->mu, &ts) != 0) break;

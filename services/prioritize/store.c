@@ -199,14 +199,21 @@ fail:
 /* PQexecParams with text parameters; NULL (error logged) unless the status is want. */
 static int settle(pz_store *s);
 
-static PGresult *q(pz_store *s, const char *what, const char *sql, int n, const char *const *params,
-                   ExecStatusType want) {
+/* sql with n parameters (lens/fmts as PQexecParams'; NULL: all text), results
+ * in binary when binary; NULL (logged as what) unless its status is want. */
+static PGresult *qb(pz_store *s, const char *what, const char *sql, int n, const char *const *params, const int *lens,
+                    const int *fmts, ExecStatusType want, int binary) {
   if (settle(s) != 0) return NULL;
-  PGresult *r = PQexecParams(s->c, sql, n, NULL, params, NULL, NULL, 0);
+  PGresult *r = PQexecParams(s->c, sql, n, NULL, params, lens, fmts, binary);
   if (PQresultStatus(r) == want) return r;
   es_error("pg_query_failed", "%s: %s", what, PQresultErrorMessage(r));
   PQclear(r);
   return NULL;
+}
+
+static PGresult *q(pz_store *s, const char *what, const char *sql, int n, const char *const *params,
+                   ExecStatusType want) {
+  return qb(s, what, sql, n, params, NULL, NULL, want, 0);
 }
 
 static int q_ok(pz_store *s, const char *what, const char *sql, int n, const char *const *params) {
@@ -574,11 +581,7 @@ static int count_groups(pz_store *s, size_t nfresh, size_t *ngroups) {
 static int apply_aggregates(pz_store *s, const char *data, size_t len) {
   es_buf b = {.data = (char *)data, .len = len};
   if (copy_in(s, "aggregates", "COPY pz_agg_in FROM STDIN (FORMAT binary)", &b, 0) != 0) return -1;
-  PGresult *r = PQexec(s->c, SQL_AGG);
-  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  if (!ok) es_error("pg_query_failed", "aggregates: %s", PQresultErrorMessage(r));
-  PQclear(r);
-  return ok ? 0 : -1;
+  return q_ok(s, "aggregates", SQL_AGG, 0, NULL);
 }
 
 /* Hour groups added to their topics x windows, summed per key, into s->copy
@@ -1515,6 +1518,16 @@ static void redirty_all(pz_store *s) {
 
 int pz_store_inserted(const pz_store *s, size_t i) { return s->skip && s->skip[i] == 0; }
 
+/* fresh[i..nfresh) is sorted by agency: where agency fresh[i]'s rows end, and
+ * their latest received_at in *newest. */
+static size_t agency_run(const pz_store *s, size_t i, size_t nfresh, int64_t *newest) {
+  const char *agency = s->fresh[i].r->agency;
+  *newest = 0;
+  for (; i < nfresh && strcmp(s->fresh[i].r->agency, agency) == 0; i++)
+    if (s->fresh[i].r->received_at > *newest) *newest = s->fresh[i].r->received_at;
+  return i;
+}
+
 /* An agency got rows (newest: their latest received_at) that are now in the
  * aggregates; since_ns: monotonic time they committed. Adds it to s->due when
  * its rank interval has passed. */
@@ -1560,14 +1573,12 @@ static int queue_batch(pz_store *s, size_t nfresh, size_t ngroups) {
   es_buf *b = &s->queued;
   b->len = 0;
   uint32_t nag = 0;
-  if (es_buf_append(b, "\1\0\0\0\0", 5) != 0) return -1;
-  b->data[0] = QUEUE_VERSION;
-  for (size_t i = 0; i < nfresh;) { /* fresh[] is sorted by agency */
-    const char *agency = s->fresh[i].r->agency;
-    int64_t newest = 0;
-    for (; i < nfresh && strcmp(s->fresh[i].r->agency, agency) == 0; i++)
-      if (s->fresh[i].r->received_at > newest) newest = s->fresh[i].r->received_at;
-    if (put_str(b, agency) != 0 || put64(b, (uint64_t)newest) != 0) return -1;
+  const char head[5] = {QUEUE_VERSION}; /* and the agency count, set below */
+  if (es_buf_append(b, head, sizeof head) != 0) return -1;
+  for (size_t i = 0, j; i < nfresh; i = j) { /* fresh[] is sorted by agency */
+    int64_t newest;
+    j = agency_run(s, i, nfresh, &newest);
+    if (put_str(b, s->fresh[i].r->agency) != 0 || put64(b, (uint64_t)newest) != 0) return -1;
     nag++;
   }
   es_pg_be32(b->data + 1, nag);
@@ -1587,24 +1598,19 @@ static int queue_batch(pz_store *s, size_t nfresh, size_t ngroups) {
   const char *v[] = {ms, b->data};
   int len[] = {0, (int)b->len}, fmt[] = {0, 1};
   if (b->len > INT32_MAX) return -1;
-  PGresult *r = PQexecParams(s->c, "INSERT INTO aggregate_queue (queued_ms, batch) VALUES ($1::bigint, $2::bytea)", 2,
-                             NULL, v, len, fmt, 0);
-  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-  if (!ok) es_error("pg_query_failed", "aggregate_queue: %s", PQresultErrorMessage(r));
+  PGresult *r =
+      qb(s, "aggregate_queue", "INSERT INTO aggregate_queue (queued_ms, batch) VALUES ($1::bigint, $2::bytea)", 2, v,
+         len, fmt, PGRES_COMMAND_OK, 0);
   PQclear(r);
-  return ok ? 0 : -1;
+  return r ? 0 : -1;
 }
 
-/* sql with its one parameter, a row limit, results in binary; NULL (logged as what) on failure. */
-static PGresult *query_binary_limit(pz_store *s, const char *sql, int limit, const char *what) {
+/* sql whose one parameter is a row limit, rows in binary (qb). */
+static PGresult *q_limit_binary(pz_store *s, const char *what, const char *sql, int limit) {
   char lim[16];
   snprintf(lim, sizeof lim, "%d", limit);
   const char *v[] = {lim};
-  PGresult *r = PQexecParams(s->c, sql, 1, NULL, v, NULL, NULL, 1);
-  if (PQresultStatus(r) == PGRES_TUPLES_OK) return r;
-  es_error("pg_query_failed", "%s: %s", what, PQresultErrorMessage(r));
-  PQclear(r);
-  return NULL;
+  return qb(s, what, sql, 1, v, NULL, NULL, PGRES_TUPLES_OK, 1);
 }
 
 /* The oldest queued batches no other instance is applying, removed in this
@@ -1645,29 +1651,33 @@ static int get_str(pz_store *s, reader *r, size_t *off) {
   return 0;
 }
 
+/* An agency of a queued batch with its newest received_at. */
+typedef struct named_time {
+  const char *name;
+  int64_t t;
+} named_time;
+static int cmp_named(const void *a, const void *b) {
+  return strcmp(((const named_time *)a)->name, ((const named_time *)b)->name);
+}
+
+/* As pointers' stand-ins until s->strs no longer moves: offsets into it. */
+#define STR_OFF(off) ((const char *)(uintptr_t)(off))
+
 /* One queued batch read into s->groups (from *ng on) and its agencies into
- * names/newest (from *nn on, grown as needed). Strings go to s->strs as
- * offsets (their pointers are set once s->strs no longer moves). */
-static int read_batch(pz_store *s, reader *r, size_t **names, int64_t **newest, size_t *nn, size_t *cap, size_t *ng) {
+ * *ags (from *nag_all on, grown as needed). Strings go to s->strs, their
+ * pointers' places hold offsets (STR_OFF) for now. */
+static int read_batch(pz_store *s, reader *r, named_time **ags, size_t *nag_all, size_t *cap, size_t *ng) {
   uint32_t nag, ngroups;
   if (r->n < 1 || r->p[0] != QUEUE_VERSION) return -1;
   r->at = 1;
   if (get32(r, &nag) != 0) return -1;
-  size_t first = *nn;
+  size_t first = *nag_all;
   for (uint32_t i = 0; i < nag; i++) {
     uint64_t t;
     size_t off;
     if (get_str(s, r, &off) != 0 || off == SIZE_MAX || get64(r, &t) != 0) return -1;
-    if (*nn + 1 >= *cap) {
-      size_t c = *cap ? *cap * 2 : 1024;
-      size_t *a = realloc(*names, c * sizeof **names);
-      if (a) *names = a;
-      int64_t *b = a ? realloc(*newest, c * sizeof **newest) : NULL;
-      if (b) *newest = b;
-      if (!a || !b) return -1;
-      *cap = c;
-    }
-    (*names)[*nn] = off, (*newest)[(*nn)++] = (int64_t)t;
+    if (grow((void **)ags, cap, *nag_all, sizeof **ags) != 0) return -1;
+    (*ags)[(*nag_all)++] = (named_time){STR_OFF(off), (int64_t)t};
   }
   if (get32(r, &ngroups) != 0) return -1;
   for (uint32_t i = 0; i < ngroups; i++) {
@@ -1681,22 +1691,13 @@ static int read_batch(pz_store *s, reader *r, size_t **names, int64_t **newest, 
       return -1;
     for (int k = 0; k < 10; k++)
       if (get64(r, &g->c[k]) != 0) return -1;
-    /* offsets for now, as pointers' stand-ins */
-    g->agency = (const char *)(uintptr_t)(*names)[first + ag];
-    g->category = (const char *)(uintptr_t)cat;
-    g->subcategory = (const char *)(uintptr_t)sub;
+    g->agency = (*ags)[first + ag].name;
+    g->category = STR_OFF(cat);
+    g->subcategory = STR_OFF(sub);
     g->hour = (int64_t)hour;
     (*ng)++;
   }
   return r->at == r->n ? 0 : -1;
-}
-
-typedef struct named_time {
-  const char *name;
-  int64_t t;
-} named_time;
-static int cmp_named(const void *a, const void *b) {
-  return strcmp(((const named_time *)a)->name, ((const named_time *)b)->name);
 }
 
 /* Applies the claimed batches (rows of r) as one: their hour groups expanded
@@ -1705,16 +1706,16 @@ static int cmp_named(const void *a, const void *b) {
  * once), then their agencies made due (each once, with its newest row) and the
  * due ones ranked. */
 static int derive_batches(pz_store *s, pz_batch_result *res, PGresult *r) {
-  size_t *names = NULL, nn = 0, cap = 0, ng = 0;
-  int64_t *newest = NULL, oldest_ms = INT64_MAX;
-  named_time *v = NULL;
+  size_t nn = 0, cap = 0, ng = 0;
+  int64_t oldest_ms = INT64_MAX;
+  named_time *v = NULL; /* the batches' agencies */
   int rc = -1;
   s->strs.len = 0;
   for (int row = 0; row < PQntuples(r); row++) {
     reader rd = {(const unsigned char *)PQgetvalue(r, row, 1), 0, (size_t)PQgetlength(r, row, 1)};
     int64_t q = PQgetlength(r, row, 0) == 8 ? (int64_t)es_pg_rd64((const unsigned char *)PQgetvalue(r, row, 0)) : 0;
     if (q < oldest_ms) oldest_ms = q;
-    if (read_batch(s, &rd, &names, &newest, &nn, &cap, &ng) != 0) {
+    if (read_batch(s, &rd, &v, &nn, &cap, &ng) != 0) {
       es_error("aggregate_queue_invalid", "a queued batch is not version %d's layout", QUEUE_VERSION);
       goto cleanup;
     }
@@ -1729,9 +1730,8 @@ static int derive_batches(pz_store *s, pz_batch_result *res, PGresult *r) {
   int64_t lag_ms = es_now_ms() - oldest_ms;
   uint64_t now = es_mono_ns(), lag_ns = lag_ms > 0 ? (uint64_t)lag_ms * 1000000ULL : 0;
   uint64_t since = lag_ns < now ? now - lag_ns : 0;
-  if (!(v = malloc((nn + 1) * sizeof *v))) goto cleanup;
-  for (size_t i = 0; i < nn; i++) v[i] = (named_time){base + names[i], newest[i]};
-  qsort(v, nn, sizeof *v, cmp_named);
+  for (size_t i = 0; i < nn; i++) v[i].name = base + (uintptr_t)v[i].name;
+  if (nn) qsort(v, nn, sizeof *v, cmp_named);
   size_t ndue = 0;
   for (size_t i = 0; i < nn;) {
     size_t j = i;
@@ -1743,8 +1743,6 @@ static int derive_batches(pz_store *s, pz_batch_result *res, PGresult *r) {
   }
   rc = ndue ? rank_some(s, res, ndue, rank_allowance(s, ndue, 0), 0) : 0;
 cleanup:
-  free(names);
-  free(newest);
   free(v);
   return rc;
 }
@@ -1778,7 +1776,7 @@ static int derive_abandon(pz_store *s, pz_batch_result *res, int rollback) {
 int pz_store_derive(pz_store *s, pz_batch_result *res) {
   memset(res, 0, sizeof *res);
   if (!pz_store_connected(s) || es_pg_exec(s->c, "BEGIN") != 0) goto fail;
-  PGresult *r = query_binary_limit(s, SQL_CLAIM, DERIVE_BATCHES, "aggregate_queue");
+  PGresult *r = q_limit_binary(s, "aggregate_queue", SQL_CLAIM, DERIVE_BATCHES);
   if (!r) goto rollback;
   int claimed = PQntuples(r);
   if (claimed == 0) {
@@ -1847,12 +1845,10 @@ static int write_once(pz_store *s, const pz_row *rows, size_t n, pz_batch_result
       /* 4. Ranking of the agencies that got rows (fresh[] is sorted by agency). */
       size_t ndue = 0;
       uint64_t now = es_mono_ns();
-      for (size_t i = 0; i < nfresh;) {
-        const char *agency = s->fresh[i].r->agency;
-        int64_t newest = 0;
-        for (; i < nfresh && strcmp(s->fresh[i].r->agency, agency) == 0; i++)
-          if (s->fresh[i].r->received_at > newest) newest = s->fresh[i].r->received_at;
-        if (mark_dirty(s, res, agency, newest, now, &ndue) != 0) goto rollback;
+      for (size_t i = 0, j; i < nfresh; i = j) {
+        int64_t newest;
+        j = agency_run(s, i, nfresh, &newest);
+        if (mark_dirty(s, res, s->fresh[i].r->agency, newest, now, &ndue) != 0) goto rollback;
       }
       if (ndue && rank_some(s, res, ndue, rank_allowance(s, ndue, 0), 0) != 0) goto rollback;
     }
@@ -1940,7 +1936,7 @@ int pz_store_outbox(pz_store *s, pz_outbox_item **out, int max) {
   *out = NULL;
   if (!pz_store_connected(s)) return -1;
   /* Binary results: request_pb comes back as raw bytes. */
-  PGresult *r = query_binary_limit(s, SQL_OUTBOX, max, "outbox");
+  PGresult *r = q_limit_binary(s, "outbox", SQL_OUTBOX, max);
   if (!r) return -1;
   int n = PQntuples(r);
   pz_outbox_item *items = calloc((size_t)n + 1, sizeof *items);

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -72,6 +73,20 @@ static void test_redis_url(void **st) {
 }
 
 /* The aborting wrappers' normal path (their out-of-memory end aborts: not faked here). */
+/* A deadline whose milliseconds carry into the next second stays normalised. */
+static void test_realtime_after_ms(void **st) {
+  (void)st;
+  for (long ms = 0; ms <= 2999; ms += 7) {
+    int64_t before = es_now_ms();
+    struct timespec ts;
+    es_realtime_after_ms(&ts, ms);
+    assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
+    int64_t at = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    assert_true(at >= before + ms);
+    assert_true(at <= es_now_ms() + ms);
+  }
+}
+
 static void test_x_alloc(void **st) {
   (void)st;
   char *s = es_xstrdup("agencia");
@@ -96,7 +111,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_metrics_render), cmocka_unit_test(test_ulid_sortable_and_unique),
       cmocka_unit_test(test_json_escape),    cmocka_unit_test(test_redis_url),
-      cmocka_unit_test(test_x_alloc),
+      cmocka_unit_test(test_x_alloc),        cmocka_unit_test(test_realtime_after_ms),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
