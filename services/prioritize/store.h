@@ -107,11 +107,11 @@ int pz_store_write(pz_store *s, const pz_row *rows, size_t n, pz_batch_result *r
  * by it (not a repeat of a row stored before or earlier in the batch). */
 int pz_store_inserted(const pz_store *s, size_t i);
 
-/* With cfg.derive_later: applies the oldest queued batch (aggregate_queue,
- * migrations/021) no other instance is applying, in one transaction: its
- * aggregates, and the rankings it makes due (as pz_store_write does without
- * derive_later). 1 applied, 0 nothing queued, -1 rolled back (the batch stays
- * queued). */
+/* With cfg.derive_later: applies the oldest queued batches (aggregate_queue,
+ * migrations/021; up to 8) no other instance is applying, in one transaction:
+ * their aggregates, and the rankings they make due (as pz_store_write does
+ * without derive_later). 1 applied, 0 nothing queued, -1 rolled back (the
+ * batches stay queued). */
 int pz_store_derive(pz_store *s, pz_batch_result *res);
 
 /* How long ago (ms, wall clock) the oldest batch still in aggregate_queue
