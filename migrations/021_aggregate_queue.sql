@@ -3,8 +3,8 @@
 -- tens of priorities rows per agency, all on the one connection that also writes the rows.
 -- Now the rows' transaction (feedback + its Kafka offsets' batch) stores the batch's summed
 -- aggregates here as one row, and escucha-prioritize's derive thread, on a second connection,
--- applies one row per transaction: the upserts into topic_window_stats, the row's deletion
--- and the rankings it makes due commit together, so every committed batch is counted exactly
+-- applies up to 8 rows per transaction: the upserts into topic_window_stats, the rows' deletion
+-- and the rankings they make due commit together, so every committed batch is counted exactly
 -- once, even across a crash between the two (the row waits here for the next start).
 -- batch (big-endian): version byte 1; u32 agency count; per agency its name (u32 length, bytes)
 -- and newest received_at (i64 ms); u32 group count; per agency x category x subcategory x UTC
