@@ -24,6 +24,7 @@ export ESCUCHA_STATE_DIR=${ESCUCHA_STATE_DIR:-$PWD/.escucha/bench-api}
 export ESCUCHA_PG_PORT=15932 ESCUCHA_KAFKA_PORT=19692 ESCUCHA_KAFKA_CONTROLLER_PORT=19693 ESCUCHA_REDIS_PORT=16879
 export ESCUCHA_HTTP_PORT=18980 ESCUCHA_API_HTTP_PORT=18981 ESCUCHA_ADMIN_PORT_BASE=19980
 eval "$(scripts/env.sh)"
+. bench/lib.sh
 PY=/usr/bin/python3
 B=$ESCUCHA_STATE_DIR/bench; API_PID=""
 SU=(psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$ESCUCHA_PG_PORT" -U postgres -d escucha)
@@ -39,12 +40,9 @@ make -s -j2 bins
 scripts/stack.sh down >/dev/null 2>&1 || true
 # empty state every run (BENCH_REUSE=1 keeps the last run's rows: for working on this script only)
 [[ ${BENCH_REUSE:-0} == 1 ]] || rm -rf "$ESCUCHA_STATE_DIR/pg"
-ESCUCHA_SKIP_DEPS=1 scripts/stack.sh pg-start >/dev/null
 mkdir -p "$B"
-# a benchmark-sized server: the test stack's 32 MB would measure the disk, not the code
-"${SU[@]}" -c "ALTER SYSTEM SET shared_buffers = '1GB'" -c "ALTER SYSTEM SET work_mem = '32MB'" \
-  -c "ALTER SYSTEM SET max_wal_size = '4GB'" -c "ALTER SYSTEM SET log_line_prefix = '%m [%p] %u@%d '"
-scripts/stack.sh pg-stop >/dev/null && ESCUCHA_SKIP_DEPS=1 scripts/stack.sh pg-start >/dev/null
+bench_pg_sized "work_mem = '32MB'" "log_line_prefix = '%m [%p] %u@%d '"
+ESCUCHA_SKIP_DEPS=1 scripts/stack.sh pg-start >/dev/null
 scripts/stack.sh migrate >/dev/null
 
 # (BENCH_REUSE=1: the loaded rows are kept; earlier freshness runs' rows of agency demo go)

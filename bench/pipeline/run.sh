@@ -30,6 +30,7 @@ export ESCUCHA_HTTP_PORT=18480 ESCUCHA_ADMIN_PORT_BASE=19480 ESCUCHA_API_HTTP_PO
 export ESCUCHA_KAFKA_JVM_OPTS=${ESCUCHA_KAFKA_JVM_OPTS:--Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20}
 export ESCUCHA_RATE_LIMIT=0 ESCUCHA_LOG_LEVEL=warn ESCUCHA_INBOUND=off
 eval "$(scripts/env.sh)"   # exported: the second classify worker below reads them
+. bench/lib.sh
 scripts/deps.sh >/dev/null
 make -s -j2 bins
 [[ -s $ESCUCHA_MODEL ]] || scripts/train-default-model.sh >/dev/null
@@ -41,16 +42,12 @@ trap cleanup EXIT
 # a fresh broker log and dedup state each run (old runs' messages would only cost disk)
 scripts/stack.sh down >/dev/null 2>&1 || true
 rm -rf "$ESCUCHA_STATE_DIR/kafka/data"
-# A benchmark-sized server (as bench/api) and a new database each run: rows of earlier runs
+# A benchmark-sized server (bench_pg_sized) and a new database each run: rows of earlier runs
 # made every index deeper and PostgreSQL's CPU per row grew from run to run, and a
 # BENCH_PREP_SQL what-if must not outlive its run. Steady mode also reads each row's commit time.
 rm -rf "$ESCUCHA_STATE_DIR/pg"
 TRACK=off; [[ -z $RATE ]] || TRACK=on
-ESCUCHA_SKIP_DEPS=1 scripts/stack.sh pg-start >/dev/null
-psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$ESCUCHA_PG_PORT" -U postgres -d escucha \
-  -c "ALTER SYSTEM SET track_commit_timestamp = $TRACK" -c "ALTER SYSTEM SET shared_buffers = '1GB'" \
-  -c "ALTER SYSTEM SET max_wal_size = '4GB'" ${BENCH_PG_JIT:+-c "ALTER SYSTEM SET jit = $BENCH_PG_JIT"} >/dev/null
-scripts/stack.sh pg-stop >/dev/null
+bench_pg_sized "track_commit_timestamp = $TRACK" ${BENCH_PG_JIT:+"jit = $BENCH_PG_JIT"}
 scripts/stack.sh redis-wipe >/dev/null && scripts/stack.sh up >/dev/null
 # what-if runs: BENCH_PREP_SQL (e.g. an index dropped or an index option set) applied after the migrations
 [[ -z ${BENCH_PREP_SQL:-} ]] || psql -X -q -v ON_ERROR_STOP=1 "$ESCUCHA_PG_DSN" -c "$BENCH_PREP_SQL" >/dev/null

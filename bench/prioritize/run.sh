@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/env.sh
+. bench/lib.sh
 # BENCH_PG_FRESH=1: a new database on a benchmark-sized server first, as bench/pipeline makes
 # (1 GB shared_buffers, 4 GB max_wal_size): rows of earlier runs make every index deeper, and
 # the test stack's 32 MB of buffers against GB-sized tables measure page churn. With --agencies
@@ -20,10 +21,7 @@ fresh_pg() {
   [[ -n ${BENCH_PG_FRESH:-} && -z ${BENCH_PG_MADE:-} ]] || return 0
   scripts/stack.sh pg-stop >/dev/null 2>&1 || true
   rm -rf "$ESCUCHA_STATE_DIR/pg"
-  ESCUCHA_SKIP_DEPS=1 scripts/stack.sh pg-start >/dev/null
-  psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$ESCUCHA_PG_PORT" -U postgres -d escucha \
-    -c "ALTER SYSTEM SET shared_buffers = '1GB'" -c "ALTER SYSTEM SET max_wal_size = '4GB'" >/dev/null
-  scripts/stack.sh pg-stop >/dev/null
+  bench_pg_sized
   ESCUCHA_SKIP_DEPS=1 scripts/stack.sh pg-start >/dev/null
   scripts/stack.sh migrate >/dev/null
   export BENCH_PG_MADE=1
