@@ -13,7 +13,7 @@ out=.escucha/bench/results.txt
     case $b in
       prioritize) ESCUCHA_STATE_DIR=$PWD/.escucha/bench-pz ESCUCHA_KAFKA_PORT=19592 ESCUCHA_KAFKA_CONTROLLER_PORT=19593 \
                   ESCUCHA_PG_PORT=15832 ESCUCHA_REDIS_PORT=16779 \
-                  BENCH_PG_FRESH=1 bash -c 'scripts/stack.sh infra >/dev/null && scripts/stack.sh migrate >/dev/null &&
+                  BENCH_PG_FRESH=1 bash -c 'scripts/stack.sh infra >/dev/null && scripts/stack.sh topics >/dev/null && scripts/stack.sh migrate >/dev/null &&
                     bench/prioritize/run.sh && bench/prioritize/run.sh --agencies 1,1000; rc=$?
                     scripts/stack.sh down >/dev/null; exit $rc' ;;
       *) bench/$b/run.sh ;;

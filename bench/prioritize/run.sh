@@ -3,7 +3,7 @@
 # escucha-prioritize (feedback rows + aggregates + ranking, one transaction per
 # batch) beside a raw psql COPY of the very same rows into a copy of the
 # feedback table (same indexes), in the same run. Target: >= 50 % of raw COPY.
-#   bench/prioritize/run.sh [N]      (needs `make up` or `scripts/stack.sh infra`)
+#   bench/prioritize/run.sh [N]      (needs `make up`, or `scripts/stack.sh infra` and `topics`)
 #   bench/prioritize/run.sh --agencies A[,A...] [N]   many agencies (issue 18 item 5): N (30,000)
 #       messages spread round-robin over A agencies, the service's rate per A (the curve; no raw
 #       COPY pass), how long after the last row the derive thread had applied every aggregate,
@@ -96,6 +96,9 @@ while :; do
 done
 svc_rate=$($PY -c "print(($r_last - $r_first) / ($t_last - $t_first))")
 svc_msgs=$((r_last - r_first))
+# the rate is the rows committed between the first and the last commit seen: with too few
+# batches (a small N) that is one or two commits, not a rate
+((svc_msgs * 2 >= N)) || { echo "bench: only $svc_msgs of $N rows fell in the timed interval; use a larger N" >&2; exit 1; }
 # With --derive-thread (the default) a batch's aggregates follow its rows: the time until
 # the queue is empty is printed. The rankings still pending after that (the idle service
 # ranks them) count for staleness.
